@@ -1,0 +1,67 @@
+"""rayc's build macros: one place for compile options and test defaults.
+
+Every C target in the tree goes through ray_c_library, ray_c_binary or
+ray_c_test, so a warning flag or a sanitizer setting changes in one line.
+"""
+
+RAY_COPTS = [
+    "-std=c11",
+    "-D_GNU_SOURCE",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wshadow",
+    "-Wstrict-prototypes",
+    "-Wmissing-prototypes",
+    "-Wno-unused-parameter",
+    "-Wvla",
+    "-fno-strict-aliasing",
+    "-fvisibility=hidden",
+    "-pthread",
+]
+
+# Generated protobuf-c code is not ours to lint.
+RAY_GENERATED_COPTS = [
+    "-std=c11",
+    "-D_GNU_SOURCE",
+    "-w",
+]
+
+RAY_LINKOPTS = ["-pthread"]
+
+def ray_c_library(name, copts = [], linkopts = [], **kwargs):
+    native.cc_library(
+        name = name,
+        copts = RAY_COPTS + copts,
+        linkopts = RAY_LINKOPTS + linkopts,
+        **kwargs
+    )
+
+def ray_c_binary(name, copts = [], linkopts = [], **kwargs):
+    native.cc_binary(
+        name = name,
+        copts = RAY_COPTS + copts,
+        linkopts = RAY_LINKOPTS + linkopts,
+        **kwargs
+    )
+
+def ray_c_test(name, copts = [], linkopts = [], deps = [], size = "small", timeout = None, criterion = True, **kwargs):
+    """A test binary. Criterion tests get the Criterion library and main.
+
+    Criterion forks a child per test; it prints a `Synthesis:` line that
+    .ci/run sums across every test binary.
+    """
+    extra = ["//bazel/third_party:criterion"] if criterion else []
+
+    # Criterion finds tests through a linker section nothing references;
+    # -c opt links with --gc-sections, which would drop every test.
+    gc = ["-Wl,--no-gc-sections"] if criterion else []
+    native.cc_test(
+        name = name,
+        copts = RAY_COPTS + copts,
+        linkopts = RAY_LINKOPTS + gc + linkopts,
+        deps = deps + extra,
+        size = size,
+        timeout = timeout,
+        **kwargs
+    )
