@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * memory_store.h: the owner's in-process object table.
+ *
+ * Every object a driver owns (task results and puts) has one slot here: its
+ * state (pending until its task finishes, then ready or failed), its value
+ * (inline up to 16 bytes, else one heap buffer), its reference count and
+ * the list of waiters (dependent tasks, callbacks) to notify when it is
+ * done. An object id is (generation << 32 | slot + 1), so a stale id (its
+ * slot freed and reused) is recognised in O(1) without hashing, and a
+ * million ids in flight cost one 64-byte slot each, in chunks that never
+ * move (pointers to slots stay valid).
+ *
+ * Reference counting: a slot is freed when its count reaches zero and it is
+ * no longer pending (a pending object whose holders all left is freed the
+ * moment its value arrives). Large values would live in the node's object
+ * store; until that is wired in they are heap copies owned by this table.
+ *
+ * Not thread-safe: the caller (the SDK runtime) holds its lock.
+ */
+#ifndef RAY_RUNTIME_CORE_WORKER_MEMORY_STORE_H
+#define RAY_RUNTIME_CORE_WORKER_MEMORY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/status.h"
+
+enum cw_state {
+    CW_FREE = 0,
+    CW_PENDING = 1,
+    CW_READY = 2,
+    CW_FAILED = 3,
+};
+
+#define CW_INLINE_MAX 16
+
+/* Something to notify when an object is done. The store only links them;
+ * the caller decides what `kind` and `ctx` mean. */
+typedef struct cw_waiter {
+    struct cw_waiter *next;
+    void *ctx;
+    void *arg;
+    uint32_t kind;
+    uint32_t idx;
+} cw_waiter;
+
+typedef struct cw_obj {
+    uint32_t gen;       /* generation of the slot; part of the id */
+    uint8_t state;      /* enum cw_state */
+    uint8_t type;       /* value type tag (enum ray_type) */
+    uint16_t cancelled; /* the producing task was cancelled */
+    int32_t refs;       /* holders: user refs, pending tasks, views */
+    uint32_t next_free; /* free-list link (slot + 1), 0 = end */
+    uint32_t slot;      /* index of this slot */
+    uint64_t len;       /* value bytes */
+    union {
+        uint8_t inl[CW_INLINE_MAX];
+        void *ptr;
+    } v;
+    ray_err err;        /* CW_FAILED: the error */
+    char *errmsg;       /* CW_FAILED: detail (owned), may be NULL */
+    void *producer;     /* CW_PENDING: the task that makes it, or NULL */
+    cw_waiter *waiters; /* notified when done */
+    uint64_t done_seq;  /* completion order (ray_wait) */
+} cw_obj;
+
+typedef struct cw_store {
+    cw_obj **chunks;    /* chunks of CW_CHUNK slots */
+    uint32_t nchunks;
+    uint32_t free_head; /* slot + 1 of the first free slot, 0 = none */
+    uint64_t live;      /* slots in use */
+    uint64_t bytes;     /* value bytes held (not inline) */
+    uint64_t done_seq;  /* last completion sequence number */
+} cw_store;
+
+#define CW_CHUNK 4096u
+
+/* Initialise an empty store. Never fails (no allocation until first use). */
+void cw_store_init(cw_store *s);
+
+/* Free every slot, value, message and chunk. Waiter nodes are the
+ * caller's and are not touched. */
+void cw_store_fini(cw_store *s);
+
+/* A new pending object with one reference. RAY_ENOMEM on failure. */
+ray_err cw_store_alloc(cw_store *s, uint64_t *id, cw_obj **out);
+
+/* The object for `id`, or NULL if the id is null, stale or freed. */
+cw_obj *cw_store_lookup(cw_store *s, uint64_t id);
+
+/* The id of an object. */
+static inline uint64_t
+cw_store_id(const cw_obj *o)
+{
+    return ((uint64_t)o->gen << 32) | (uint64_t)(o->slot + 1);
+}
+
+/* Make a pending object ready with a copy of `len` bytes. Returns
+ * RAY_ENOMEM (the object stays pending) or RAY_OK. Sets done_seq. */
+ray_err cw_store_set_value(cw_store *s, cw_obj *o, uint32_t type,
+                           const void *data, size_t len);
+
+/* Like cw_store_set_value but takes ownership of `buf` (rt_malloc'd). */
+void cw_store_set_owned(cw_store *s, cw_obj *o, uint32_t type, void *buf,
+                        size_t len);
+
+/* Make a pending object failed with `err` and a copy of `msg` (NULL ok). */
+void cw_store_set_error(cw_store *s, cw_obj *o, ray_err err, const char *msg);
+
+/* The value bytes of a ready object. */
+static inline const void *
+cw_obj_data(const cw_obj *o)
+{
+    return o->len <= CW_INLINE_MAX ? (const void *)o->v.inl : o->v.ptr;
+}
+
+/* Detach and return the waiter list (the caller notifies and frees). */
+static inline cw_waiter *
+cw_obj_take_waiters(cw_obj *o)
+{
+    cw_waiter *w = o->waiters;
+    o->waiters = NULL;
+    return w;
+}
+
+/* Add a holder. */
+static inline void
+cw_store_retain(cw_obj *o)
+{
+    o->refs++;
+}
+
+/* Drop a holder; frees the slot when it was the last and the object is
+ * done. Returns true if the slot was freed. */
+bool cw_store_release(cw_store *s, cw_obj *o);
+
+/* Free a done object whose count is zero (after its value arrived). */
+bool cw_store_maybe_free(cw_store *s, cw_obj *o);
+
+#endif /* RAY_RUNTIME_CORE_WORKER_MEMORY_STORE_H */
