@@ -1,0 +1,475 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * lifecycle.c: the store core and the life of an object in it.
+ *
+ * An object goes FREE -> CREATING (reserved by a creator, who holds a pin)
+ * -> SEALED (immutable; readers pin it lock-free) -> FREE (deleted or
+ * evicted once nobody pins it), or SEALED -> SPILLED (payload in a spill
+ * file, memory freed) -> SEALED again on the next get. A creator that
+ * aborts, disconnects or dies sends CREATING straight back to FREE, so
+ * nothing half-written survives it; a client that goes away loses every
+ * pin it held.
+ *
+ * The store-side transitions run under core->mu; clients' transitions
+ * (pin, unpin, seal) are atomic operations on the shared slot and meet the
+ * store's through the handshake described in layout.h. Each change a
+ * reader may be waiting for bumps the seal futex (store_table_notify).
+ *
+ * Room for a create comes from the arena; when it is full, unpinned
+ * secondary copies are evicted (LRU), then unpinned primary copies are
+ * spilled, and only when neither frees anything does the create fail with
+ * RAY_ESTORE_FULL. An object larger than the whole heap is refused at once
+ * with RAY_ETOOBIG and a message giving the capacity.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "objectstore/shm.h"
+#include "objectstore/store_int.h"
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/log.h"
+
+#define MIB (1ull << 20)
+
+/* ------------------------------------------------------------------ */
+/* Core                                                                */
+/* ------------------------------------------------------------------ */
+
+static uint32_t
+default_slots(uint64_t capacity)
+{
+    uint64_t n = capacity / (16 * 1024);
+    if (n < 1024)
+        n = 1024;
+    if (n > 262144)
+        n = 262144;
+    return (uint32_t)n;
+}
+
+ray_err
+store_core_create(const store_config *cfg, store_core **out, char *err,
+                  size_t errlen)
+{
+    ray_err rc = RAY_ENOMEM;
+    store_core *c = rt_calloc(1, sizeof *c);
+    if (!c)
+        goto fail_msg;
+    c->memfd = -1;
+    pthread_mutex_init(&c->mu, NULL);
+    uint64_t capacity = cfg->capacity ? cfg->capacity
+                                      : store_shm_default_capacity();
+    uint32_t nslots = cfg->max_objects ? cfg->max_objects
+                                       : default_slots(capacity);
+    if (nslots > (1u << 28)) {
+        rc = RAY_EINVAL;
+        if (err)
+            snprintf(err, errlen, "max_objects %u is too large", nslots);
+        goto fail;
+    }
+    store_geometry g;
+    store_table_geometry(capacity, nslots, &g);
+    rc = store_shm_create(g.region_size, &c->memfd, err, errlen);
+    if (rc != RAY_OK)
+        goto fail;
+    void *base;
+    rc = store_shm_map(c->memfd, g.region_size, true, true, &base);
+    if (rc != RAY_OK) {
+        if (err)
+            snprintf(err, errlen, "cannot map the object store region: %s",
+                     rt_strerror(rc));
+        goto fail;
+    }
+    c->base = base;
+    c->region_size = g.region_size;
+    c->hdr = base;
+    store_table_init(c->hdr, &g);
+    c->slots = store_layout_slots(c->hdr);
+    rc = store_arena_create(c->base + g.heap_off, g.heap_size, &c->arena);
+    if (rc != RAY_OK) {
+        if (err)
+            snprintf(err, errlen, "cannot create the jemalloc arena");
+        goto fail;
+    }
+    rc = RAY_ENOMEM;
+    c->free_slots = rt_malloc((size_t)nslots * sizeof *c->free_slots);
+    if (!c->free_slots)
+        goto fail_msg;
+    for (uint32_t i = 0; i < nslots; i++)
+        c->free_slots[i] = nslots - 1 - i;
+    c->nfree = nslots;
+    c->spill_min_bytes = cfg->spill_min_bytes ? cfg->spill_min_bytes : 8 * MIB;
+    if (cfg->spill_dir) {
+        c->spill_dir = rt_strdup(cfg->spill_dir);
+        if (!c->spill_dir)
+            goto fail_msg;
+        if (mkdir(c->spill_dir, 0700) != 0 && errno != EEXIST) {
+            rc = rt_err_from_errno(errno);
+            if (err)
+                snprintf(err, errlen, "cannot create spill dir %s: %s",
+                         c->spill_dir, strerror(errno));
+            goto fail;
+        }
+    }
+    *out = c;
+    return RAY_OK;
+fail_msg:
+    if (err)
+        snprintf(err, errlen, "out of memory");
+fail:
+    store_core_destroy(c);
+    return rc;
+}
+
+void
+store_core_destroy(store_core *c)
+{
+    if (!c)
+        return;
+    store_spill_fini(c);
+    store_arena_destroy(c->arena);
+    store_shm_unmap(c->base, c->region_size);
+    if (c->memfd >= 0)
+        close(c->memfd);
+    rt_free(c->free_slots);
+    rt_free(c->spill_dir);
+    pthread_mutex_destroy(&c->mu);
+    rt_free(c);
+}
+
+/* ------------------------------------------------------------------ */
+/* Private helpers                                                     */
+/* ------------------------------------------------------------------ */
+
+static uint64_t
+obj_bytes(const store_slot *s)
+{
+    return s->data_size + s->meta_size;
+}
+
+/* Under mu: allocate `size` bytes, evicting and spilling as needed. */
+static void *
+alloc_with_room(store_core *c, uint64_t size, size_t *usable)
+{
+    for (;;) {
+        void *p = store_arena_alloc(c->arena, size, usable);
+        if (p)
+            return p;
+        if (store_evict(c, size) > 0)
+            continue;
+        if (store_spill(c, size) > 0)
+            continue;
+        return NULL;
+    }
+}
+
+static uint64_t
+pinned_bytes(store_core *c)
+{
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < c->hdr->nslots; i++) {
+        store_slot *s = &c->slots[i];
+        uint32_t st = atomic_load(&s->state);
+        if (st == STORE_SLOT_CREATING ||
+            (st == STORE_SLOT_SEALED && store_slot_pinned(s)))
+            sum += s->alloc_size;
+    }
+    return sum;
+}
+
+void
+store_core_free_slot(store_core *c, uint32_t slot)
+{
+    store_slot *s = &c->slots[slot];
+    store_counters *k = &c->hdr->counters;
+    if (s->alloc_size) {
+        store_arena_free(c->arena, c->base + s->offset);
+        atomic_fetch_sub(&k->bytes_used, s->alloc_size);
+        s->alloc_size = 0;
+    }
+    store_table_remove(c->hdr, slot);
+    store_object_id zero;
+    memset(&zero, 0, sizeof zero);
+    store_slot_set_id(s, &zero);
+    atomic_fetch_add(&s->gen, 1);
+    atomic_store(&s->state, STORE_SLOT_FREE);
+    c->free_slots[c->nfree++] = slot;
+}
+
+/* ------------------------------------------------------------------ */
+/* Clients                                                             */
+/* ------------------------------------------------------------------ */
+
+ray_err
+store_core_client_add(store_core *c, uint32_t *idx)
+{
+    ray_err rc = RAY_EBUSY;
+    pthread_mutex_lock(&c->mu);
+    for (uint32_t i = 0; i < STORE_MAX_CLIENTS; i++) {
+        if (!c->client_used[i]) {
+            c->client_used[i] = true;
+            c->nclients++;
+            *idx = i;
+            rc = RAY_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+void
+store_core_client_remove(store_core *c, uint32_t idx)
+{
+    uint32_t aborted = 0;
+    pthread_mutex_lock(&c->mu);
+    for (uint32_t i = 0; i < c->hdr->nslots; i++) {
+        store_slot *s = &c->slots[i];
+        store_slot_unpin(s, idx);
+        if (atomic_load(&s->state) == STORE_SLOT_CREATING &&
+            atomic_load(&s->creator) == idx) {
+            atomic_fetch_sub(&c->hdr->counters.objects_creating, 1);
+            store_core_free_slot(c, i);
+            aborted++;
+        }
+    }
+    if (c->client_used[idx]) {
+        c->client_used[idx] = false;
+        c->nclients--;
+    }
+    pthread_mutex_unlock(&c->mu);
+    store_table_notify(c->hdr);
+    if (aborted)
+        RT_INFO("object store: client %u went away; aborted %u unsealed "
+                "object(s)", idx, aborted);
+}
+
+/* ------------------------------------------------------------------ */
+/* Object operations                                                   */
+/* ------------------------------------------------------------------ */
+
+ray_err
+store_core_create_object(store_core *c, uint32_t client,
+                         const store_object_id *id, uint64_t data_size,
+                         uint64_t meta_size, uint32_t flags,
+                         uint32_t *slot_out, uint64_t *offset_out, char *msg,
+                         size_t msglen)
+{
+    store_header *h = c->hdr;
+    uint64_t total = data_size + meta_size;
+    if (client >= STORE_MAX_CLIENTS || total < data_size)
+        return RAY_EINVAL;
+    if (total > h->heap_size) {
+        snprintf(msg, msglen,
+                 "object of %llu bytes is larger than the whole object store "
+                 "(%llu bytes); raise the store capacity "
+                 "(store_config.capacity / object_store_memory)",
+                 (unsigned long long)total, (unsigned long long)h->heap_size);
+        return RAY_ETOOBIG;
+    }
+    ray_err rc = RAY_OK;
+    pthread_mutex_lock(&c->mu);
+    if (store_table_find(h, id) >= 0) {
+        snprintf(msg, msglen, "object already exists");
+        rc = RAY_EEXISTS;
+        goto out;
+    }
+    if (c->nfree == 0)
+        (void)store_evict(c, 1); /* a secondary copy frees its slot too */
+    if (c->nfree == 0) {
+        snprintf(msg, msglen, "object table full (%u objects); raise "
+                 "store_config.max_objects", h->nslots);
+        rc = RAY_ESTORE_FULL;
+        goto out;
+    }
+    size_t usable = 0;
+    void *p = alloc_with_room(c, total, &usable);
+    if (!p) {
+        snprintf(msg, msglen,
+                 "object store full: cannot fit %llu bytes; %llu of %llu "
+                 "bytes are pinned or being written",
+                 (unsigned long long)total,
+                 (unsigned long long)pinned_bytes(c),
+                 (unsigned long long)h->heap_size);
+        rc = RAY_ESTORE_FULL;
+        goto out;
+    }
+    uint32_t slot = c->free_slots[--c->nfree];
+    store_slot *s = &c->slots[slot];
+    s->offset = (uint64_t)((uint8_t *)p - c->base);
+    s->data_size = data_size;
+    s->meta_size = meta_size;
+    s->alloc_size = usable;
+    s->flags = flags & STORE_OBJ_SECONDARY;
+    s->spill_file = 0;
+    s->spill_off = 0;
+    atomic_store(&s->creator, client);
+    atomic_store(&s->last_access, (uint64_t)rt_clock_now_ns());
+    store_slot_set_id(s, id);
+    store_slot_pin(s, client);
+    atomic_store(&s->state, STORE_SLOT_CREATING);
+    store_table_insert(h, slot);
+    atomic_fetch_add(&h->counters.bytes_used, usable);
+    atomic_fetch_add(&h->counters.objects_creating, 1);
+    *slot_out = slot;
+    *offset_out = s->offset;
+out:
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+ray_err
+store_seal_slot(store_header *h, uint32_t client, const store_object_id *id)
+{
+    int64_t slot = store_table_find(h, id);
+    if (slot < 0)
+        return RAY_ENOTFOUND;
+    store_slot *s = &store_layout_slots(h)[slot];
+    uint32_t st = STORE_SLOT_CREATING;
+    if (atomic_load(&s->creator) != client ||
+        !atomic_compare_exchange_strong(&s->state, &st, STORE_SLOT_SEALED)) {
+        if (st == STORE_SLOT_SEALED || st == STORE_SLOT_SPILLED ||
+            (st == STORE_SLOT_BUSY && store_slot_id_eq(s, id)))
+            return RAY_EEXISTS;
+        return RAY_ENOTFOUND;
+    }
+    atomic_store_explicit(&s->last_access, (uint64_t)rt_clock_now_ns(),
+                          memory_order_relaxed);
+    atomic_fetch_sub(&h->counters.objects_creating, 1);
+    atomic_fetch_add(&h->counters.objects_sealed, 1);
+    store_table_notify(h);
+    return RAY_OK;
+}
+
+ray_err
+store_core_abort(store_core *c, uint32_t client, const store_object_id *id)
+{
+    ray_err rc = RAY_ENOTFOUND;
+    pthread_mutex_lock(&c->mu);
+    int64_t slot = store_table_find(c->hdr, id);
+    if (slot >= 0) {
+        store_slot *s = &c->slots[slot];
+        uint32_t st = atomic_load(&s->state);
+        if (st == STORE_SLOT_CREATING && atomic_load(&s->creator) == client) {
+            store_slot_unpin(s, client);
+            atomic_fetch_sub(&c->hdr->counters.objects_creating, 1);
+            store_core_free_slot(c, (uint32_t)slot);
+            rc = RAY_OK;
+        } else if (st != STORE_SLOT_CREATING) {
+            rc = RAY_EEXISTS;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (rc == RAY_OK)
+        store_table_notify(c->hdr);
+    return rc;
+}
+
+ray_err
+store_core_delete(store_core *c, const store_object_id *id)
+{
+    ray_err rc = RAY_ENOTFOUND;
+    store_counters *k = &c->hdr->counters;
+    pthread_mutex_lock(&c->mu);
+    int64_t slot = store_table_find(c->hdr, id);
+    if (slot < 0)
+        goto out;
+    store_slot *s = &c->slots[slot];
+    if (store_slot_claim(s, STORE_SLOT_SEALED)) {
+        atomic_fetch_sub(&k->objects_sealed, 1);
+        store_core_free_slot(c, (uint32_t)slot);
+        rc = RAY_OK;
+    } else if (store_slot_claim(s, STORE_SLOT_SPILLED)) {
+        store_spill_drop(c, s);
+        store_core_free_slot(c, (uint32_t)slot);
+        rc = RAY_OK;
+    } else {
+        rc = RAY_EBUSY;
+    }
+out:
+    pthread_mutex_unlock(&c->mu);
+    if (rc == RAY_OK)
+        store_table_notify(c->hdr);
+    return rc;
+}
+
+ray_err
+store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
+                   uint32_t *slot_out, uint64_t *offset_out, char *msg,
+                   size_t msglen)
+{
+    ray_err rc = RAY_OK;
+    store_counters *k = &c->hdr->counters;
+    pthread_mutex_lock(&c->mu);
+    int64_t slot = store_table_find(c->hdr, id);
+    if (slot < 0) {
+        rc = RAY_ENOTFOUND;
+        goto out;
+    }
+    store_slot *s = &c->slots[slot];
+    if (!store_slot_claim(s, STORE_SLOT_SPILLED)) {
+        rc = RAY_EAGAIN;
+        goto out;
+    }
+    size_t usable = 0;
+    uint8_t *p = alloc_with_room(c, obj_bytes(s), &usable);
+    if (!p) {
+        atomic_store(&s->state, STORE_SLOT_SPILLED);
+        snprintf(msg, msglen,
+                 "cannot restore a spilled object of %llu bytes: %llu of "
+                 "%llu bytes are pinned",
+                 (unsigned long long)obj_bytes(s),
+                 (unsigned long long)pinned_bytes(c),
+                 (unsigned long long)c->hdr->heap_size);
+        rc = RAY_ESTORE_FULL;
+        goto out;
+    }
+    rc = store_spill_read(c, s, p);
+    if (rc != RAY_OK) {
+        store_arena_free(c->arena, p);
+        atomic_store(&s->state, STORE_SLOT_SPILLED);
+        snprintf(msg, msglen, "cannot read a spilled object back: %s",
+                 rt_strerror(rc));
+        goto out;
+    }
+    store_spill_drop(c, s);
+    s->offset = (uint64_t)(p - c->base);
+    s->alloc_size = usable;
+    atomic_fetch_add(&k->bytes_used, usable);
+    atomic_fetch_add(&k->objects_sealed, 1);
+    atomic_fetch_add(&k->restores, 1);
+    atomic_fetch_add(&k->bytes_restored, obj_bytes(s));
+    atomic_store(&s->last_access, (uint64_t)rt_clock_now_ns());
+    store_slot_pin(s, client);
+    atomic_store(&s->state, STORE_SLOT_SEALED);
+    *slot_out = (uint32_t)slot;
+    *offset_out = s->offset;
+out:
+    pthread_mutex_unlock(&c->mu);
+    if (rc == RAY_OK)
+        store_table_notify(c->hdr);
+    return rc;
+}
+
+void
+store_core_stats(store_core *c, store_stats *out)
+{
+    store_counters *k = &c->hdr->counters;
+    pthread_mutex_lock(&c->mu);
+    memset(out, 0, sizeof *out);
+    out->capacity = c->hdr->heap_size;
+    out->bytes_used = atomic_load(&k->bytes_used);
+    out->bytes_pinned = pinned_bytes(c);
+    out->bytes_spilled = atomic_load(&k->bytes_spilled);
+    out->objects_in_memory = atomic_load(&k->objects_sealed);
+    out->objects_creating = atomic_load(&k->objects_creating);
+    out->objects_spilled = atomic_load(&k->objects_spilled);
+    out->evictions = atomic_load(&k->evictions);
+    out->spills = atomic_load(&k->spills);
+    out->restores = atomic_load(&k->restores);
+    out->clients = c->nclients;
+    pthread_mutex_unlock(&c->mu);
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * store.h: the node's object store server.
+ *
+ * The store runs on its own thread inside the raylet process (or inside
+ * the driver's embedded raylet in local mode). It owns the shared region
+ * (one memfd, see shm.h), the jemalloc arena over it (arena.h), the object
+ * table in the region (table.h) and the spill directory, and it serves
+ * local clients (client.h) over a Unix socket: a client connects once,
+ * receives the memfd by fd passing and from then on reads sealed objects
+ * straight from shared memory; only create, abort, delete, restore of a
+ * spilled object and stats go through the socket.
+ *
+ * When a client disconnects, crashes or is killed, the store drops every
+ * pin it held and aborts every object it had created but not sealed.
+ *
+ * Thread-safety: start/stop from one thread; everything else is internal.
+ */
+#ifndef RAY_OBJECTSTORE_STORE_H
+#define RAY_OBJECTSTORE_STORE_H
+
+#include <stdint.h>
+
+#include "runtime/status.h"
+
+/* Store settings. Zero means the default. */
+typedef struct store_config {
+    uint64_t capacity;       /* bytes of the shared region; default
+                                store_shm_default_capacity() */
+    uint32_t max_objects;    /* object slots; default capacity/16 KiB,
+                                clamped to [1024, 262144] */
+    const char *socket_path; /* Unix socket to listen on (required) */
+    const char *spill_dir;   /* where spilled objects go; NULL = no
+                                spilling (a full store evicts, then fails) */
+    uint64_t spill_min_bytes;/* fuse spilled objects into files of at
+                                least this size; default 8 MiB */
+} store_config;
+
+typedef struct store_server store_server;
+
+/* Fill `cfg` with defaults (all zero). */
+void store_config_init(store_config *cfg);
+
+/* Create the region and the arena, bind the socket and start the serving
+ * thread. On failure nothing is left behind and, if `err` is not NULL, a
+ * message of at most `errlen` bytes says why (e.g. RAY_ESTORE_FULL when
+ * /dev/shm cannot hold the region). */
+ray_err store_server_start(const store_config *cfg, store_server **out,
+                           char *err, size_t errlen);
+
+/* Stop the thread, close every connection, unlink the socket, remove the
+ * spill files and free the region. Clients still mapped keep their
+ * mapping valid (the memfd lives until they unmap). NULL is fine. */
+void store_server_stop(store_server *s);
+
+/* The socket path the server listens on (owned by the server). */
+const char *store_server_socket_path(const store_server *s);
+
+/* Number of clients connected now (for tests). */
+uint32_t store_server_client_count(store_server *s);
+
+#endif /* RAY_OBJECTSTORE_STORE_H */

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * store_int.h: the object store's core state, shared by lifecycle.c,
+ * eviction.c, spill.c, store.c and client.c (for clients in the store's
+ * own process). Not a public header.
+ *
+ * Threading: every field not marked otherwise is guarded by `mu`. The
+ * serving thread takes `mu` for each request; local clients take it for
+ * their slow-path calls. The shared region itself is read lock-free by
+ * clients (see layout.h for who may write what).
+ */
+#ifndef RAY_OBJECTSTORE_STORE_INT_H
+#define RAY_OBJECTSTORE_STORE_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objectstore/arena.h"
+#include "objectstore/client.h"
+#include "objectstore/layout.h"
+#include "objectstore/store.h"
+#include "objectstore/table.h"
+
+/* One spill file: several objects fused into one write. */
+typedef struct store_spill_file {
+    int fd;            /* -1 once the file is gone */
+    uint64_t live;     /* objects still only in this file */
+    uint64_t bytes;    /* file size */
+} store_spill_file;
+
+typedef struct store_core {
+    pthread_mutex_t mu;
+    int memfd;                  /* immutable */
+    uint8_t *base;              /* RW mapping of the region; immutable */
+    uint64_t region_size;       /* immutable */
+    store_header *hdr;          /* == base; immutable */
+    store_slot *slots;          /* immutable */
+    store_arena *arena;         /* immutable pointer */
+    uint32_t *free_slots;       /* stack of free slot numbers */
+    uint32_t nfree;
+    bool client_used[STORE_MAX_CLIENTS];
+    uint32_t nclients;
+    char *spill_dir;            /* NULL: spilling off; immutable */
+    uint64_t spill_min_bytes;   /* immutable */
+    store_spill_file *spill_files;
+    uint32_t nspill_files;
+    uint32_t spill_cap;
+} store_core;
+
+/* --- lifecycle.c ---------------------------------------------------- */
+
+/* Build the region, arena and table. `err` gets a message on failure. */
+ray_err store_core_create(const store_config *cfg, store_core **out,
+                          char *err, size_t errlen);
+void store_core_destroy(store_core *c);
+
+/* Take a free client index (RAY_EBUSY when all are taken). Locks mu. */
+ray_err store_core_client_add(store_core *c, uint32_t *idx);
+
+/* Drop every pin of client `idx`, abort its unsealed objects and free the
+ * index. Locks mu. */
+void store_core_client_remove(store_core *c, uint32_t idx);
+
+/* The object operations; each locks mu. `msg` (msglen bytes) receives a
+ * human-readable reason on failure. */
+ray_err store_core_create_object(store_core *c, uint32_t client,
+                                 const store_object_id *id,
+                                 uint64_t data_size, uint64_t meta_size,
+                                 uint32_t flags, uint32_t *slot_out,
+                                 uint64_t *offset_out, char *msg,
+                                 size_t msglen);
+ray_err store_core_abort(store_core *c, uint32_t client,
+                         const store_object_id *id);
+ray_err store_core_delete(store_core *c, const store_object_id *id);
+/* Restore a spilled object and pin it for `client`. RAY_EAGAIN if the
+ * object is not spilled (any more): the caller retries its fast path. */
+ray_err store_core_restore(store_core *c, uint32_t client,
+                           const store_object_id *id, uint32_t *slot_out,
+                           uint64_t *offset_out, char *msg, size_t msglen);
+void store_core_stats(store_core *c, store_stats *out);
+
+/* Seal from the creator (lock-free; shared with clients). */
+ray_err store_seal_slot(store_header *h, uint32_t client,
+                        const store_object_id *id);
+
+/* Under mu: free an object's memory and its slot (state must be BUSY or
+ * CREATING and owned by the caller). */
+void store_core_free_slot(store_core *c, uint32_t slot);
+
+/* --- store.c -------------------------------------------------------- */
+
+/* The core of a running server (for local clients). */
+store_core *store_server_core(store_server *s);
+
+/* --- eviction.c ----------------------------------------------------- */
+
+/* Under mu: evict unpinned sealed secondary copies, least recently used
+ * first, until `need` bytes are freed or none is left. Returns bytes
+ * freed. */
+uint64_t store_evict(store_core *c, uint64_t need);
+
+/* --- spill.c -------------------------------------------------------- */
+
+/* Under mu: write unpinned sealed primary objects (LRU first) to one new
+ * spill file until at least `need` bytes (and spill_min_bytes) are
+ * covered, then free their memory. Returns bytes freed (0: nothing could
+ * be spilled, or the write failed). */
+uint64_t store_spill(store_core *c, uint64_t need);
+
+/* Under mu: read a spilled object's payload back into `dst`. */
+ray_err store_spill_read(store_core *c, store_slot *s, uint8_t *dst);
+
+/* Under mu: forget the spilled copy of `s` (restored or deleted). */
+void store_spill_drop(store_core *c, store_slot *s);
+
+/* Close and unlink every spill file. */
+void store_spill_fini(store_core *c);
+
+#endif /* RAY_OBJECTSTORE_STORE_INT_H */

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Fault injection for the object store: every allocation made while
+ * starting a store, opening a client or creating an object is made to
+ * fail in turn (rt_alloc_fail_after); each failing run must return an
+ * error and leave no rt_* allocation behind. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "objectstore/client.h"
+#include "objectstore/store.h"
+#include "runtime/alloc.h"
+
+TestSuite(store_faults, .timeout = 30);
+
+static char dir[64], sock[128];
+
+static void
+mkdir_tmp(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/raycfault.XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(sock, sizeof sock, "%s/s.sock", dir);
+}
+
+static ray_err
+start(store_server **s)
+{
+    store_config cfg;
+    store_config_init(&cfg);
+    cfg.capacity = 4u << 20;
+    cfg.max_objects = 1024;
+    cfg.socket_path = sock;
+    return store_server_start(&cfg, s, NULL, 0);
+}
+
+Test(store_faults, server_start_fails_cleanly_at_every_allocation)
+{
+    mkdir_tmp();
+    long base = rt_alloc_live();
+    int n;
+    for (n = 1; n < 200; n++) {
+        store_server *s = NULL;
+        rt_alloc_fail_after(n);
+        ray_err rc = start(&s);
+        rt_alloc_fail_after(0);
+        if (rc == RAY_OK) {
+            store_server_stop(s);
+            break;
+        }
+        cr_assert_eq(rc, RAY_ENOMEM, "n=%d rc=%d", n, rc);
+        cr_assert_null(s);
+        cr_assert_eq(rt_alloc_live(), base, "leak after failure %d", n);
+    }
+    cr_assert_gt(n, 1, "start allocates nothing?");
+    cr_assert_lt(n, 200);
+    cr_assert_eq(rt_alloc_live(), base);
+    rmdir(dir);
+}
+
+Test(store_faults, local_client_and_create_fail_cleanly)
+{
+    mkdir_tmp();
+    store_server *s;
+    cr_assert_eq(start(&s), RAY_OK);
+    long base = rt_alloc_live();
+    int n;
+    for (n = 1; n < 100; n++) {
+        store_client *c = NULL;
+        rt_alloc_fail_after(n);
+        ray_err rc = store_client_open_local(s, &c);
+        if (rc == RAY_OK) {
+            store_object_id id = {{1}};
+            store_wbuffer w;
+            rc = store_client_create(c, &id, 100, 0, 0, &w);
+            rt_alloc_fail_after(0);
+            cr_assert_eq(rc, RAY_OK, "create allocates on the heap");
+            store_client_close(c);
+            break;
+        }
+        rt_alloc_fail_after(0);
+        cr_assert_eq(rc, RAY_ENOMEM, "n=%d rc=%d", n, rc);
+        cr_assert_eq(rt_alloc_live(), base, "leak after failure %d", n);
+    }
+    cr_assert_lt(n, 100);
+    cr_assert_eq(rt_alloc_live(), base);
+    store_server_stop(s);
+    rmdir(dir);
+}
+
+Test(store_faults, store_gone_means_closed_not_a_hang)
+{
+    mkdir_tmp();
+    store_server *s;
+    cr_assert_eq(start(&s), RAY_OK);
+    store_client *c;
+    cr_assert_eq(store_client_connect(sock, 1000, &c), RAY_OK);
+    store_object_id id = {{7}};
+    store_wbuffer w;
+    cr_assert_eq(store_client_create(c, &id, 64, 0, 0, &w), RAY_OK);
+    memset(w.data, 1, 64);
+    cr_assert_eq(store_client_seal(c, &id), RAY_OK);
+    store_server_stop(s);
+    store_object_id id2 = {{8}};
+    ray_err rc = store_client_create(c, &id2, 64, 0, 0, &w);
+    cr_assert(rc == RAY_ECLOSED || rc == RAY_EPROTO, "rc=%d", rc);
+    store_stats st;
+    cr_assert_eq(store_client_stats(c, &st), RAY_ECLOSED);
+    /* The mapping outlives the store: a pinned view stays readable. */
+    store_buffer b;
+    cr_assert_eq(store_client_get(c, &id, 1, 0, &b), RAY_OK);
+    cr_assert_eq(b.data[63], 1);
+    store_client_close(c);
+    rmdir(dir);
+}

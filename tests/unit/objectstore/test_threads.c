@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Threaded stress of the object store inside one process, so that
+ * ThreadSanitizer sees every interleaving of the server thread, local
+ * clients and socket clients (Criterion cannot run under TSan here, so
+ * this test has its own main and reports through its exit status).
+ * Bounded in time: each thread runs for 700 ms. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "runtime/clock.h"
+#include "tests/unit/objectstore/store_fixture.h"
+
+#define THREADS 4
+#define IDS 48
+
+static store_fixture fx;
+
+typedef struct worker {
+    int n;
+    int local;
+    int failed; /* 0 = ok, else a step number */
+    long ops;
+} worker;
+
+static void *
+run(void *arg)
+{
+    worker *w = arg;
+    store_client *c;
+    ray_err rc = w->local ? store_client_open_local(fx.srv, &c)
+                          : store_client_connect(fx.sock, 2000, &c);
+    if (rc != RAY_OK) {
+        w->failed = 1;
+        return NULL;
+    }
+    unsigned seed = 77u + (unsigned)w->n;
+    int64_t end = rt_clock_now_ns() + 700 * 1000000LL;
+    while (rt_clock_now_ns() < end && !w->failed) {
+        uint64_t own = (uint64_t)w->n * 1000 + (uint64_t)(rand_r(&seed) % IDS);
+        uint64_t any = (uint64_t)(rand_r(&seed) % THREADS) * 1000 +
+                       (uint64_t)(rand_r(&seed) % IDS);
+        store_object_id id;
+        store_buffer b;
+        switch (rand_r(&seed) % 4) {
+        case 0:
+            rc = fixture_put(c, own, 1 + (uint64_t)(rand_r(&seed) % 200000),
+                             (rand_r(&seed) % 2) ? STORE_CREATE_SECONDARY : 0,
+                             1);
+            if (rc != RAY_OK && rc != RAY_EEXISTS && rc != RAY_ESTORE_FULL)
+                w->failed = 2;
+            break;
+        case 1:
+        case 2:
+            id = fixture_id(any);
+            rc = store_client_get(c, &id, 1, rand_r(&seed) % 2, &b);
+            if (rc == RAY_OK) {
+                if (!fixture_check(b.data, b.data_size, any))
+                    w->failed = 3;
+                if (store_client_release(c, &id) != RAY_OK)
+                    w->failed = 4;
+            } else if (rc != RAY_ETIMEDOUT && rc != RAY_ESTORE_FULL) {
+                w->failed = 5;
+            }
+            break;
+        case 3:
+            id = fixture_id(own);
+            rc = store_client_delete(c, &id);
+            if (rc != RAY_OK && rc != RAY_EBUSY && rc != RAY_ENOTFOUND)
+                w->failed = 6;
+            break;
+        }
+        w->ops++;
+    }
+    store_client_close(c);
+    return NULL;
+}
+
+int
+main(void)
+{
+    if (fixture_start(&fx, 4u << 20, 2048, 1) != 0)
+        return 2;
+    pthread_t t[THREADS];
+    worker w[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker){.n = i, .local = i % 2};
+        pthread_create(&t[i], NULL, run, &w[i]);
+    }
+    int bad = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        printf("thread %d (%s): %ld ops, %s (step %d)\n", i,
+               w[i].local ? "local" : "socket", w[i].ops,
+               w[i].failed ? "FAILED" : "ok", w[i].failed);
+        bad |= w[i].failed || w[i].ops < 10;
+    }
+    /* Nothing pinned or half-created may remain once every client left. */
+    store_client *c;
+    if (store_client_open_local(fx.srv, &c) != RAY_OK)
+        return 3;
+    store_stats st;
+    store_client_stats(c, &st);
+    printf("in memory %llu, spilled %llu, creating %llu, pinned %llu bytes, "
+           "evictions %llu, spills %llu, restores %llu\n",
+           (unsigned long long)st.objects_in_memory,
+           (unsigned long long)st.objects_spilled,
+           (unsigned long long)st.objects_creating,
+           (unsigned long long)st.bytes_pinned,
+           (unsigned long long)st.evictions, (unsigned long long)st.spills,
+           (unsigned long long)st.restores);
+    bad |= st.objects_creating != 0 || st.bytes_pinned != 0;
+    store_client_close(c);
+    fixture_stop(&fx);
+    printf("%s\n", bad ? "FAIL" : "PASS");
+    return bad ? 1 : 0;
+}
