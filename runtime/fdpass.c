@@ -18,27 +18,13 @@
 #include <unistd.h>
 
 #include "runtime/clock.h"
+#include "runtime/fdwait.h"
 
 /* Control-message space for RT_FDPASS_MAX_FDS descriptors, aligned. */
 typedef union cmsg_buf {
     struct cmsghdr align;
     char buf[CMSG_SPACE(sizeof(int) * RT_FDPASS_MAX_FDS)];
 } cmsg_buf;
-
-static ray_err
-wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, rt_deadline_left_ms(deadline));
-        if (n > 0)
-            return RAY_OK;
-        if (n == 0)
-            return RAY_ETIMEDOUT;
-        if (errno != EINTR)
-            return rt_err_from_errno(errno);
-    }
-}
 
 static ray_err
 map_errno(int e)
@@ -83,7 +69,7 @@ rt_fdpass_send(int sock, const int *fds, size_t nfds, const void *data,
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return map_errno(errno);
-        ray_err err = wait_fd(sock, POLLOUT, deadline);
+        ray_err err = rt_fd_wait(sock, POLLOUT, deadline);
         if (err != RAY_OK)
             return err;
     }
@@ -154,7 +140,7 @@ rt_fdpass_recv(int sock, int *fds, size_t max_fds, size_t *nfds, void *data,
                 err = map_errno(errno);
                 goto fail;
             }
-            err = wait_fd(sock, POLLIN, deadline);
+            err = rt_fd_wait(sock, POLLIN, deadline);
             if (err != RAY_OK)
                 goto fail;
             continue;

@@ -27,6 +27,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/fdwait.h"
 #include "runtime/log.h"
 #include "runtime/protocol/registry.h"
 
@@ -478,24 +479,6 @@ rt_frame_writer_flush(rt_frame_writer *w, int fd)
 /* Blocking helpers                                                    */
 /* ------------------------------------------------------------------ */
 
-/* Wait for `events` on `fd` until `deadline`; RAY_OK when ready (or the fd
- * reports an error/hang-up, which the next I/O call turns into a status),
- * RAY_ETIMEDOUT when the deadline passes. */
-static ray_err
-wait_fd(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, rt_deadline_left_ms(deadline));
-        if (n > 0)
-            return RAY_OK;
-        if (n == 0)
-            return RAY_ETIMEDOUT;
-        if (errno != EINTR)
-            return rt_err_from_errno(errno);
-    }
-}
-
 ray_err
 rt_frame_send(int fd, uint32_t type, const ProtobufCMessage *msg,
               int timeout_ms)
@@ -508,7 +491,7 @@ rt_frame_send(int fd, uint32_t type, const ProtobufCMessage *msg,
         err = rt_frame_writer_flush(&w, fd);
         if (err != RAY_EAGAIN)
             break;
-        err = wait_fd(fd, POLLOUT, deadline);
+        err = rt_fd_wait(fd, POLLOUT, deadline);
         if (err == RAY_ETIMEDOUT)
             writer_fail(&w, err, "%s: timed out with %zu bytes unsent",
                         rt_proto_type_name(type), rt_frame_writer_pending(&w));
@@ -532,7 +515,7 @@ rt_frame_recv(int fd, uint32_t max_frame, uint32_t *type,
         err = rt_frame_reader_read(&r, fd, type, msg);
         if (err != RAY_EAGAIN)
             break;
-        err = wait_fd(fd, POLLIN, deadline);
+        err = rt_fd_wait(fd, POLLIN, deadline);
         if (err != RAY_OK) {
             reader_fail(&r, err, "timed out with %zu bytes of a frame read",
                         rt_frame_reader_buffered(&r));
