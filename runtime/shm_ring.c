@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -214,22 +215,31 @@ ray_err
 rt_ring_wait_data(rt_ring *r, int64_t spin_us, int64_t timeout_us)
 {
     int64_t start = rt_clock_now_us();
+    unsigned spins = 0;
     while (!rt_ring_readable(r)) {
         int64_t now = rt_clock_now_us();
         if (timeout_us >= 0 && now - start >= timeout_us)
             return RAY_ETIMEDOUT;
         if (now - start < spin_us) {
-            rt_cpu_relax();
+            /* Spin, but let a runnable peer on this core go first now and
+             * then: on an oversubscribed machine it is the one we wait for. */
+            if ((++spins & 255) == 0)
+                sched_yield();
+            else
+                rt_cpu_relax();
             continue;
         }
         rt_ring_hdr *h = r->hdr;
         uint32_t seq = atomic_load_explicit(&h->cons_seq, memory_order_seq_cst);
         atomic_store_explicit(&h->cons_sleeping, 1, memory_order_seq_cst);
-        if (!rt_ring_readable(r)) {
+        bool ready = rt_ring_readable(r);
+        if (!ready) {
             int64_t left = timeout_us < 0 ? -1 : timeout_us - (now - start);
             rt_futex_wait(&h->cons_seq, seq, left);
         }
         atomic_store_explicit(&h->cons_sleeping, 0, memory_order_relaxed);
+        if (!ready && !rt_ring_readable(r))
+            return RAY_EAGAIN; /* woken (or timed out) without data */
     }
     return RAY_OK;
 }

@@ -129,7 +129,10 @@ void rt_ring_release(rt_ring *r);
 bool rt_ring_readable(rt_ring *r);
 
 /* Block until a record is readable or `timeout_us` passes, spinning
- * `spin_us` first. Returns RAY_OK or RAY_ETIMEDOUT. */
+ * `spin_us` first, then sleeping once on the futex. Returns RAY_OK when a
+ * record is readable, RAY_ETIMEDOUT, or RAY_EAGAIN when the sleep ended
+ * (a wake-up, a signal or the timeout) with nothing to read: the caller
+ * re-checks its own conditions (shutdown) and calls again. */
 ray_err rt_ring_wait_data(rt_ring *r, int64_t spin_us, int64_t timeout_us);
 
 /* ---- futex helpers (process-shared) ---- */
@@ -139,6 +142,41 @@ void rt_futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t timeout_us);
 
 /* Wake up to `n` sleepers on word. */
 void rt_futex_wake(_Atomic uint32_t *word, int n);
+
+/* Adaptive spin budget, for a waiter that spins before sleeping: a wait
+ * that ends while spinning restores the full budget; one that has to
+ * sleep halves it, so on an oversubscribed machine (where spinning only
+ * keeps the peer we wait for off the CPU) the waiter soon sleeps at once.
+ * While the budget is small, every 32nd wait probes with the full budget
+ * again. Each thread or process keeps its own (plain fields, no sharing). */
+typedef struct rt_spin_budget {
+    int64_t max_ns;
+    int64_t cur_ns;
+    uint32_t probe;
+} rt_spin_budget;
+
+static inline void
+rt_spin_budget_init(rt_spin_budget *b, int64_t max_us)
+{
+    b->max_ns = b->cur_ns = max_us * 1000;
+    b->probe = 0;
+}
+
+/* The spin to use for the next wait, in ns. */
+static inline int64_t
+rt_spin_budget_next(rt_spin_budget *b)
+{
+    if (b->cur_ns < 2000 && (++b->probe & 31) == 0)
+        return b->max_ns;
+    return b->cur_ns;
+}
+
+/* Record how the wait ended: `hit` if it ended while spinning. */
+static inline void
+rt_spin_budget_update(rt_spin_budget *b, bool hit)
+{
+    b->cur_ns = hit ? b->max_ns : b->cur_ns / 2;
+}
 
 /* One pause instruction for spin loops. */
 static inline void

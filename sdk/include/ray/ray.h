@@ -1,0 +1,739 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * ray.h: the rayc C API. This file is the whole public interface of libray;
+ * every other header in the tree is internal and may change at any time.
+ * It is self-contained: it includes only the C standard library.
+ *
+ * Model. A program is a *driver*. ray_init() brings up an embedded local
+ * runtime inside it: a scheduler and one worker process per CPU. The
+ * runtime is process-global (one per process): the API takes no runtime
+ * handle, so a remote call reads like a plain call. Workers are the
+ * driver's own executable, re-executed in worker mode: a constructor in
+ * libray catches them before main() runs, so the user writes no worker
+ * code. Functions become remote with one macro next to their definition:
+ *
+ *     static double sweep(int64_t i, double p1, double p2)
+ *     { return p1 * p2 + (double)i; }
+ *     RAY_REMOTE(sweep, double, int64_t, double, double);
+ *
+ *     ray_init(NULL);
+ *     ray_ref r = sweep_remote(3, 1.5, 2.0);      // typed; returns at once
+ *     ray_ref s = RAY_CALL(sweep, 4, r, 2.0);     // a ref stands for a value
+ *     double v;
+ *     ray_get_double(s, &v, RAY_FOREVER);
+ *     ray_ref_release(r); ray_ref_release(s);
+ *     ray_shutdown();
+ *
+ * Errors. Every fallible call returns a ray_err. A human-readable message
+ * for the last failure on the calling thread is ray_last_error_detail().
+ * Bad input never aborts the process: it is RAY_EINVAL.
+ *
+ * Blocking. Only ray_init, ray_shutdown, the ray_get family, ray_wait,
+ * ray_map_cols (RAY_MAP, RAY_STARMAP), ray_map_job_wait and
+ * ray_map_job_next wait, each for at most the time its comment states;
+ * every other call returns without waiting for a worker.
+ *
+ * Ownership. Inputs are borrowed for the duration of the call (a call
+ * copies its arguments); a ray_ref returned to you is one holder you
+ * release with ray_ref_release; views from ray_get are released with
+ * ray_release; memory rayc allocates for you is freed with ray_free.
+ *
+ * Threads. Unless a declaration says otherwise, every function may be
+ * called from any thread of the driver. Inside a remote function (in a
+ * worker, on the thread that runs the task) the call, put, get and
+ * reference functions work too: nested tasks, owned by the driver; a get
+ * there copies the value, and while it waits the worker runs the tasks
+ * queued behind the current one. ray_wait, ray_on_done, ray_cancel, the
+ * map helpers and ray_get_stats are driver-only for now.
+ *
+ * Sizes. Small values (<= 16 bytes) live inline in the owner's object
+ * table; larger values are one heap copy there (the node's shared-memory
+ * object store is not wired in yet). Call arguments up to 64 KiB travel
+ * inside the worker's ring record; larger ones (refs resolved to values
+ * included) are copied once into a shared-memory arena that workers map
+ * and read in place (its size is ray_config.object_store_bytes; a single
+ * argument larger than that resolves to RAY_ESTORE_FULL). Results of any
+ * size come back (fragmented on the ring).
+ */
+#ifndef RAY_RAY_H
+#define RAY_RAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RAY_API __attribute__((visibility("default")))
+
+/* ---------------------------------------------------------------- version */
+
+#define RAY_VERSION_MAJOR 0
+#define RAY_VERSION_MINOR 1
+#define RAY_VERSION_PATCH 0
+#define RAY_VERSION_NUMBER                                                   \
+    (RAY_VERSION_MAJOR * 10000 + RAY_VERSION_MINOR * 100 + RAY_VERSION_PATCH)
+
+/* The library's RAY_VERSION_NUMBER; compare with the header's to catch a
+ * header/library mismatch. Never fails. */
+RAY_API int ray_version(void);
+
+/* ----------------------------------------------------------------- errors */
+
+/* The same enum as runtime/status.h (numbers never change meaning). */
+#ifndef RAY_ERR_DEFINED
+#define RAY_ERR_DEFINED
+typedef enum ray_err {
+    RAY_OK = 0,
+    RAY_EINVAL = 1,        /* bad argument or malformed input */
+    RAY_ENOMEM = 2,        /* out of memory */
+    RAY_ETIMEDOUT = 3,     /* deadline passed */
+    RAY_ECLOSED = 4,       /* connection or runtime closed */
+    RAY_ENOTFOUND = 5,     /* no such object, function, actor or node */
+    RAY_EEXISTS = 6,       /* already exists (name taken, sealed twice) */
+    RAY_EBUSY = 7,         /* resource in use (pinned object, busy slot) */
+    RAY_ESTORE_FULL = 8,   /* object store cannot fit the object */
+    RAY_EOBJECT_LOST = 9,  /* object lost and could not be rebuilt */
+    RAY_ETASK_FAILED = 10, /* the task's own code reported an error */
+    RAY_EACTOR_DIED = 11,  /* the actor is dead */
+    RAY_EWORKER_DIED = 12, /* the worker process died running the task */
+    RAY_EPROTO = 13,       /* protocol violation by a peer */
+    RAY_EINTERNAL = 14,    /* broken invariant inside rayc */
+    RAY_ECANCELLED = 15,   /* the task was cancelled */
+    RAY_ETOOBIG = 16,      /* message or object larger than the limit */
+    RAY_EAGAIN = 17,       /* would block; try again later */
+    RAY_ESYSERR = 0x80,    /* flag: errno in bits 8..; see ray_err_errno */
+} ray_err;
+#endif
+
+/* A static description of `e` ("deadline passed"). Never NULL. */
+RAY_API const char *ray_strerror(ray_err e);
+
+/* The detail message of the last failed rayc call on this thread (for a
+ * failed ray_get: which task failed, how, and its own message). The string
+ * is thread-local and valid until the next rayc call on this thread.
+ * Never NULL ("" when there is nothing to say). */
+RAY_API const char *ray_last_error_detail(void);
+
+/* ---------------------------------------------------------------- logging */
+
+/* Receives one log line of the runtime (no trailing newline). `level` is
+ * 0 debug .. 4 fatal. Called from any runtime thread, no rayc lock held;
+ * `line` is valid only during the call. */
+typedef void (*ray_log_cb)(void *arg, int level, const char *line);
+
+/* Install (or remove, with NULL) the log callback. The SDK prints nothing
+ * of its own unless a callback is installed or ray_config.log_level asks
+ * for stderr output. Worker output (printf in tasks) always reaches the
+ * driver's stdout/stderr, each line prefixed with "(pid=N) ". */
+RAY_API void ray_set_log_cb(ray_log_cb cb, void *arg);
+
+/* ---------------------------------------------------------- init/shutdown */
+
+/* Runtime configuration. Zero means default in every field. */
+typedef struct ray_config {
+    const char *address;        /* NULL: local runtime (only mode so far) */
+    int32_t num_cpus;           /* worker processes; default: online CPUs */
+    int32_t log_level;          /* 0 silent; 1 error; 2 warn; 3 info; 4 debug */
+    uint64_t object_store_bytes;/* cap on ray_put bytes held, and the size of
+                                   the shared arena for large arguments
+                                   (sparse: memory is used only as needed);
+                                   default 1 GiB */
+    int32_t worker_spin_us;     /* bounded spin before sleeping; default 50 */
+    uint32_t ring_bytes;        /* per worker ring, power of 2; default 4 MiB */
+    const char *resources;      /* custom resources, "GPU:1,disk:4" */
+    int32_t max_inflight;       /* tasks queued per worker; default 4096 */
+} ray_config;
+
+/* Fill `cfg` with defaults (all zero). */
+RAY_API void ray_config_init(ray_config *cfg);
+
+/* Start the process-global runtime: spawns cfg->num_cpus workers (ahead of
+ * need; they stay up) and the runtime's monitor thread, then returns
+ * without waiting for the workers to be ready. `cfg` may be NULL; it is
+ * read during the call only. The environment variable RAY_NUM_CPUS, when
+ * set, overrides a zero num_cpus.
+ * Returns RAY_OK; RAY_EEXISTS if already initialised; RAY_EINVAL for a bad
+ * field or a cluster address (not supported yet); RAY_ENOMEM; a RAY_ESYSERR
+ * value when memfd/spawn fails. Blocks for a few ms. Call from the driver
+ * only, not from a worker. */
+RAY_API ray_err ray_init(const ray_config *cfg);
+
+/* True between a successful ray_init and ray_shutdown (and in a worker). */
+RAY_API bool ray_is_initialized(void);
+
+/* Stop the runtime: workers exit (killed after a short grace period), the
+ * remaining worker output is flushed, all objects are freed and every
+ * resource (processes, memory, fds) is released; nothing is left on disk
+ * at any time. Outstanding refs become invalid. Safe to call when not
+ * initialised. Must not race with other rayc calls. Blocks for < ~50 ms. */
+RAY_API void ray_shutdown(void);
+
+/* Number of worker processes (0 when not initialised). */
+RAY_API int ray_num_workers(void);
+
+/* Counters of the running runtime (for tests and monitoring). */
+typedef struct ray_stats {
+    uint64_t objects_live;    /* objects with a holder or a pending task */
+    uint64_t object_bytes;    /* bytes of object values held (not inline) */
+    uint64_t tasks_live;      /* tasks submitted and not finished */
+    uint64_t tasks_queued;    /* ready tasks not yet handed to a worker */
+    uint32_t workers_alive;
+    uint32_t worker_restarts; /* workers replaced after dying */
+} ray_stats;
+
+/* Fill *out. RAY_EINVAL when not initialised or out is NULL. */
+RAY_API ray_err ray_get_stats(ray_stats *out);
+
+/* ------------------------------------------------------------ references */
+
+/* A reference to an object (a future). Small and by value: copying it
+ * costs nothing and allocates nothing. It counts as one holder of the
+ * object: call ray_ref_release when done (ray_ref_retain for a second
+ * holder). The zero value is the null reference. */
+typedef struct ray_ref {
+    uint64_t id;    /* slot and generation in the owner's table; 0 = null */
+    uint64_t owner; /* owning process (0: this job's driver) */
+} ray_ref;
+
+#define RAY_REF_NULL ((ray_ref){0, 0})
+
+/* Add a holder. RAY_EINVAL for a null or stale ref. Never blocks. */
+RAY_API ray_err ray_ref_retain(ray_ref ref);
+
+/* Drop a holder; when the last holder (including pending tasks that take
+ * it as an argument) drops it, the object's memory is freed. A null or
+ * stale ref is ignored. Never blocks. */
+RAY_API void ray_ref_release(ray_ref ref);
+
+/* --------------------------------------------------------------- values */
+
+/* Value types as they travel on the wire (ray_view.type). */
+enum ray_type {
+    RAY_T_NONE = 0,
+    RAY_T_I32 = 1,
+    RAY_T_I64 = 2,
+    RAY_T_U64 = 3,
+    RAY_T_F64 = 4,
+    RAY_T_F32 = 5,
+    RAY_T_BOOL = 6,
+    RAY_T_STR = 7,    /* NUL-terminated; len counts the NUL */
+    RAY_T_BYTES = 8,  /* opaque bytes (also the raw form's values) */
+    RAY_T_F64S = 9,   /* array of double */
+    RAY_T_I64S = 10,  /* array of int64_t */
+    RAY_T_REF = 11,   /* argument only: resolved to the object's value */
+};
+
+/* A byte buffer. As an argument: borrowed for the duration of the call
+ * that encodes it. As a return value of a remote function: `data` must
+ * come from malloc() and rayc frees it. */
+typedef struct ray_bytes {
+    const void *data;
+    size_t len;
+} ray_bytes;
+
+/* Arrays of numbers, same ownership rules as ray_bytes. */
+typedef struct ray_f64s {
+    const double *v;
+    size_t n;
+} ray_f64s;
+
+typedef struct ray_i64s {
+    const int64_t *v;
+    size_t n;
+} ray_i64s;
+
+/* A read-only view of an object's value, from ray_get. Pinned (the object
+ * cannot be freed) until ray_release. Never free `data`. */
+typedef struct ray_view {
+    const void *data;
+    size_t len;
+    uint32_t type; /* enum ray_type */
+    uint32_t flags;
+    ray_ref ref;   /* internal: the pin */
+} ray_view;
+
+/* ---------------------------------------------------------------- put/get */
+
+#define RAY_FOREVER (-1)
+
+/* Store a copy of `len` bytes of `data` tagged `type` as a new object and
+ * return a reference to it in *out (one holder: the caller). Returns
+ * RAY_OK, RAY_EINVAL (not initialised, bad type, NULL out), RAY_ENOMEM,
+ * RAY_ESTORE_FULL. Never blocks on workers. */
+RAY_API ray_err ray_put(uint32_t type, const void *data, size_t len,
+                        ray_ref *out);
+RAY_API ray_err ray_put_int64(int64_t v, ray_ref *out);
+RAY_API ray_err ray_put_double(double v, ray_ref *out);
+RAY_API ray_err ray_put_bytes(const void *data, size_t len, ray_ref *out);
+RAY_API ray_err ray_put_str(const char *s, ray_ref *out);
+
+/* Wait up to `timeout_ms` (RAY_FOREVER: no limit; 0: poll) for the object
+ * and return a pinned read-only view of its value (zero-copy in the
+ * driver; a private copy inside a task); release it with ray_release. Returns RAY_OK; RAY_ETIMEDOUT; RAY_EINVAL for a null/stale
+ * ref; or the task's error (RAY_ETASK_FAILED, RAY_EWORKER_DIED,
+ * RAY_ENOTFOUND for an unknown function, RAY_ECANCELLED, ...) with the
+ * details in ray_last_error_detail(). On failure *out is zeroed. Blocks. */
+RAY_API ray_err ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms);
+
+/* Unpin a view from ray_get / ray_get_many. NULL or zeroed is fine. */
+RAY_API void ray_release(ray_view *view);
+
+/* ray_get for `n` refs with one deadline for all. On RAY_OK all `n` views
+ * are filled; on failure none is (the first error found is returned). */
+RAY_API ray_err ray_get_many(const ray_ref *refs, size_t n, ray_view *out,
+                             int64_t timeout_ms);
+
+/* Typed gets: wait, check the type (RAY_EINVAL on mismatch; integer types
+ * convert among themselves when the value fits), and copy the value out.
+ * Same errors and blocking as ray_get. */
+RAY_API ray_err ray_get_int64(ray_ref ref, int64_t *out, int64_t timeout_ms);
+RAY_API ray_err ray_get_int32(ray_ref ref, int32_t *out, int64_t timeout_ms);
+RAY_API ray_err ray_get_uint64(ray_ref ref, uint64_t *out, int64_t timeout_ms);
+RAY_API ray_err ray_get_double(ray_ref ref, double *out, int64_t timeout_ms);
+RAY_API ray_err ray_get_float(ray_ref ref, float *out, int64_t timeout_ms);
+RAY_API ray_err ray_get_bool(ray_ref ref, bool *out, int64_t timeout_ms);
+/* Copies of strings/bytes, released with ray_free. */
+RAY_API ray_err ray_get_str(ray_ref ref, char **out, int64_t timeout_ms);
+RAY_API ray_err ray_get_bytes(ray_ref ref, void **data, size_t *len,
+                              int64_t timeout_ms);
+
+/* Free memory returned by rayc (ray_get_str, ray_get_bytes). NULL is ok. */
+RAY_API void ray_free(void *p);
+
+/* Wait until at least `num_ready` of the `n` refs are done (value or
+ * error) or `timeout_ms` passes. Writes the indices (into refs) of the
+ * done ones to ready_idx[0 .. *n_ready), in completion order; ready_idx
+ * must hold `n` entries. Returns RAY_OK even on timeout (then *n_ready <
+ * num_ready), RAY_EINVAL for bad arguments. Blocks. */
+RAY_API ray_err ray_wait(const ray_ref *refs, size_t n, size_t num_ready,
+                         int64_t timeout_ms, size_t *ready_idx,
+                         size_t *n_ready);
+
+/* Called once when the object is done (value or error). Runs on the
+ * runtime's monitor thread or on a thread inside ray_get/ray_wait, with no
+ * rayc lock held; it may call rayc functions but must not block long.
+ * `err` is RAY_OK or the task's error. */
+typedef void (*ray_done_cb)(void *arg, ray_ref ref, ray_err err);
+
+/* Register `cb` for `ref` (like apply_async's callback). If the object is
+ * already done, cb runs before this returns, on this thread. Returns
+ * RAY_OK or RAY_EINVAL/RAY_ENOMEM; on error cb is never called. Driver
+ * only. A callback still pending at ray_shutdown never runs. */
+RAY_API ray_err ray_on_done(ray_ref ref, ray_done_cb cb, void *arg);
+
+/* Cancel the task that produces `ref`: the object resolves to
+ * RAY_ECANCELLED at once. A task still queued in the driver (waiting for
+ * its arguments or for a free worker) never runs. A task already handed
+ * to a worker's queue runs but its result is discarded; with `force`, a
+ * task that is running right now is stopped by killing its worker (which
+ * is replaced; other tasks queued there are requeued, not lost). Returns
+ * RAY_OK, RAY_EINVAL (null/stale/put ref), or RAY_EEXISTS if it already
+ * finished. Never blocks. Driver only. */
+RAY_API ray_err ray_cancel(ray_ref ref, bool force);
+
+/* ---------------------------------------------------------- remote calls */
+
+/* Options of one call; zero means default in every field. */
+typedef struct ray_call_opts {
+    double num_cpus;          /* CPUs needed; default 1. Up to 1: one
+                                 worker slot (fractions accepted, not yet
+                                 packed). N > 1: the task also holds
+                                 ceil(N) - 1 idle workers while it runs.
+                                 More than num_workers: infeasible. */
+    int32_t max_retries;      /* crash retries; 0: default 3; RAY_NO_RETRY */
+    bool retry_on_error;      /* also retry when the task reports an error */
+    const char *name;         /* name in errors and logs; default fn name */
+    const char *resources;    /* custom resources needed, "GPU:1" */
+} ray_call_opts;
+
+#define RAY_NO_RETRY (-1)
+
+/* One encoded argument (see the ray_arg_* constructors). Pointers inside
+ * are borrowed until the submitting call returns (it copies). */
+typedef struct ray_arg {
+    uint32_t type; /* enum ray_type */
+    uint32_t pad;
+    union {
+        int64_t i64;
+        uint64_t u64;
+        double f64;
+        ray_ref ref;
+        struct {
+            const void *ptr;
+            size_t len;
+        } buf;
+    } v;
+} ray_arg;
+
+/* What a remote function hands back (filled by the generated trampoline or
+ * by a raw function). Internal to the macros. */
+typedef struct ray_ret {
+    uint32_t type;
+    int32_t err;        /* ray_err set with ray_task_fail */
+    union {
+        int64_t i64;
+        uint64_t u64;
+        double f64;
+    } v;
+    void *ptr;          /* malloc'd buffer (freed by rayc) or NULL */
+    size_t len;
+} ray_ret;
+
+typedef void (*ray_tramp_fn)(const ray_arg *args, ray_ret *out);
+typedef void (*ray_map_tramp_fn)(const void *const *cols, size_t n, void *out);
+
+#define RAY_MAX_ARGS 8
+
+/* A registered function. Generated by RAY_REMOTE; static in the user's
+ * translation unit and registered by a constructor before main(). */
+typedef struct ray_fn_desc {
+    const char *name;              /* stable name: the C identifier */
+    uint64_t hash;                 /* filled by ray_register */
+    ray_tramp_fn tramp;
+    ray_map_tramp_fn map_tramp;    /* element-wise form for maps */
+    uint32_t nargs;
+    uint32_t ret_type;
+    uint32_t ret_size;
+    uint32_t arg_type[RAY_MAX_ARGS];
+    uint32_t arg_size[RAY_MAX_ARGS];
+    int raw;                       /* bytes-in/bytes-out form */
+} ray_fn_desc;
+
+/* Register a function descriptor (called by the macros' constructors).
+ * Two functions with the same name: the second is ignored. */
+RAY_API void ray_register(ray_fn_desc *desc);
+
+/* Submit a call of `desc` with `nargs` encoded args. Returns the result's
+ * ref (one holder: the caller), or RAY_REF_NULL on failure with the reason
+ * in ray_last_error_detail() (a get of the null ref returns RAY_EINVAL).
+ * Arguments that are refs make the task wait until they are ready. Never
+ * blocks for the task to run. */
+RAY_API ray_ref ray_submit(const ray_fn_desc *desc, const ray_arg *args,
+                           uint32_t nargs, const ray_call_opts *opts);
+
+/* Submit by name with raw bytes (the custom-serialization form): calls the
+ * function registered with RAY_REMOTE_RAW under `name`, which receives
+ * the bytes and returns bytes. An unknown name resolves to RAY_ENOTFOUND
+ * at ray_get. Same ownership and errors as ray_submit. */
+RAY_API ray_ref ray_call_raw(const char *name, const void *data, size_t len,
+                             const ray_call_opts *opts);
+
+/* Inside a remote function: report the task's own failure. The function
+ * then returns any value (ignored); ray_get of its result returns `err`
+ * (RAY_ETASK_FAILED if err is RAY_OK) with `fmt` in the detail. */
+RAY_API void ray_task_fail(ray_err err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* True inside a worker process. */
+RAY_API bool ray_in_worker(void);
+
+/* ----------------------------------------------------------- map helpers */
+
+/* Element-wise map over columns (internal to RAY_MAP/RAY_STARMAP): runs
+ * desc->map_tramp over `n` elements split into chunks (about 8 per
+ * worker), result i into out[i]. Blocks until done; on error out is
+ * partially written. Arguments and result must be scalar types. */
+RAY_API ray_err ray_map_cols(const ray_fn_desc *desc, const void *const *cols,
+                             size_t n, void *out, const ray_call_opts *opts);
+
+/* An asynchronous map (map_async / imap_unordered). */
+typedef struct ray_map_job ray_map_job;
+
+/* Start a map like ray_map_cols but return at once. `cols` arrays and
+ * `out` must stay valid until ray_map_job_destroy. */
+RAY_API ray_err ray_map_cols_async(const ray_fn_desc *desc,
+                                   const void *const *cols, size_t n,
+                                   void *out, const ray_call_opts *opts,
+                                   ray_map_job **job);
+
+/* imap_unordered: wait for the next finished chunk; its results are in
+ * out[*lo .. *hi). RAY_ECLOSED when every chunk was returned; a chunk's
+ * error otherwise; RAY_ETIMEDOUT. */
+RAY_API ray_err ray_map_job_next(ray_map_job *job, size_t *lo, size_t *hi,
+                                 int64_t timeout_ms);
+
+/* Wait for all chunks. RAY_OK or the first chunk error, RAY_ETIMEDOUT. */
+RAY_API ray_err ray_map_job_wait(ray_map_job *job, int64_t timeout_ms);
+
+/* Cancel what is left and free the job. NULL is fine. */
+RAY_API void ray_map_job_destroy(ray_map_job *job);
+
+/* =========================================================== the macros */
+
+/* Argument encoders (static inline: no call into the library). */
+static inline ray_arg ray_arg_i32(int32_t x) { ray_arg a = {RAY_T_I32, 0, {.i64 = x}}; return a; }
+static inline ray_arg ray_arg_i64(int64_t x) { ray_arg a = {RAY_T_I64, 0, {.i64 = x}}; return a; }
+static inline ray_arg ray_arg_u64(uint64_t x) { ray_arg a = {RAY_T_U64, 0, {.u64 = x}}; return a; }
+static inline ray_arg ray_arg_f64(double x) { ray_arg a = {RAY_T_F64, 0, {.f64 = x}}; return a; }
+static inline ray_arg ray_arg_f32(float x) { ray_arg a = {RAY_T_F32, 0, {.f64 = x}}; return a; }
+static inline ray_arg ray_arg_bool(bool x) { ray_arg a = {RAY_T_BOOL, 0, {.i64 = x}}; return a; }
+static inline ray_arg ray_arg_ref(ray_ref x) { ray_arg a = {RAY_T_REF, 0, {.ref = x}}; return a; }
+static inline ray_arg ray_arg_str(const char *s)
+{
+    ray_arg a = {RAY_T_STR, 0, {.buf = {s, 0}}};
+    size_t n = 0;
+    while (s && s[n])
+        n++;
+    a.v.buf.len = s ? n + 1 : 0;
+    return a;
+}
+static inline ray_arg ray_arg_bytes(ray_bytes b) { ray_arg a = {RAY_T_BYTES, 0, {.buf = {b.data, b.len}}}; return a; }
+static inline ray_arg ray_arg_f64s(ray_f64s b) { ray_arg a = {RAY_T_F64S, 0, {.buf = {b.v, b.n * sizeof(double)}}}; return a; }
+static inline ray_arg ray_arg_i64s(ray_i64s b) { ray_arg a = {RAY_T_I64S, 0, {.buf = {b.v, b.n * sizeof(int64_t)}}}; return a; }
+
+/* Argument decoders (the worker already checked each type). */
+static inline int32_t ray_dec_i32(const ray_arg *a) { return (int32_t)a->v.i64; }
+static inline int64_t ray_dec_i64(const ray_arg *a) { return a->v.i64; }
+static inline uint64_t ray_dec_u64(const ray_arg *a) { return a->v.u64; }
+static inline double ray_dec_f64(const ray_arg *a) { return a->v.f64; }
+static inline float ray_dec_f32(const ray_arg *a) { return (float)a->v.f64; }
+static inline bool ray_dec_bool(const ray_arg *a) { return a->v.i64 != 0; }
+static inline const char *ray_dec_str(const ray_arg *a) { return (const char *)a->v.buf.ptr; }
+static inline ray_bytes ray_dec_bytes(const ray_arg *a) { ray_bytes b = {a->v.buf.ptr, a->v.buf.len}; return b; }
+static inline ray_f64s ray_dec_f64s(const ray_arg *a) { ray_f64s b = {(const double *)a->v.buf.ptr, a->v.buf.len / sizeof(double)}; return b; }
+static inline ray_i64s ray_dec_i64s(const ray_arg *a) { ray_i64s b = {(const int64_t *)a->v.buf.ptr, a->v.buf.len / sizeof(int64_t)}; return b; }
+
+/* Return encoders. */
+static inline void ray_ret_i32(ray_ret *r, int32_t x) { r->type = RAY_T_I32; r->v.i64 = x; }
+static inline void ray_ret_i64(ray_ret *r, int64_t x) { r->type = RAY_T_I64; r->v.i64 = x; }
+static inline void ray_ret_u64(ray_ret *r, uint64_t x) { r->type = RAY_T_U64; r->v.u64 = x; }
+static inline void ray_ret_f64(ray_ret *r, double x) { r->type = RAY_T_F64; r->v.f64 = x; }
+static inline void ray_ret_f32(ray_ret *r, float x) { r->type = RAY_T_F32; r->v.f64 = x; }
+static inline void ray_ret_bool(ray_ret *r, bool x) { r->type = RAY_T_BOOL; r->v.i64 = x; }
+static inline void ray_ret_str(ray_ret *r, char *s)
+{
+    size_t n = 0;
+    while (s && s[n])
+        n++;
+    r->type = RAY_T_STR; r->ptr = s; r->len = s ? n + 1 : 0;
+}
+static inline void ray_ret_bytes(ray_ret *r, ray_bytes b) { r->type = RAY_T_BYTES; r->ptr = (void *)(uintptr_t)b.data; r->len = b.len; }
+static inline void ray_ret_f64s(ray_ret *r, ray_f64s b) { r->type = RAY_T_F64S; r->ptr = (void *)(uintptr_t)b.v; r->len = b.n * sizeof(double); }
+static inline void ray_ret_i64s(ray_ret *r, ray_i64s b) { r->type = RAY_T_I64S; r->ptr = (void *)(uintptr_t)b.v; r->len = b.n * sizeof(int64_t); }
+
+/* Type -> encoder/decoder/tag. An unsupported type fails to compile. */
+#define RAY_ENC(x)                                                           \
+    _Generic((x), int32_t: ray_arg_i32, int64_t: ray_arg_i64,                \
+             uint64_t: ray_arg_u64, double: ray_arg_f64, float: ray_arg_f32, \
+             bool: ray_arg_bool, const char *: ray_arg_str,                  \
+             char *: ray_arg_str, ray_bytes: ray_arg_bytes,                  \
+             ray_f64s: ray_arg_f64s, ray_i64s: ray_arg_i64s,                 \
+             ray_ref: ray_arg_ref)(x)
+#define RAY_DEC(T, p)                                                        \
+    _Generic((T){0}, int32_t: ray_dec_i32, int64_t: ray_dec_i64,             \
+             uint64_t: ray_dec_u64, double: ray_dec_f64, float: ray_dec_f32, \
+             bool: ray_dec_bool, const char *: ray_dec_str,                  \
+             char *: ray_dec_str, ray_bytes: ray_dec_bytes,                  \
+             ray_f64s: ray_dec_f64s, ray_i64s: ray_dec_i64s)(p)
+#define RAY_RET(R)                                                           \
+    _Generic((R){0}, int32_t: ray_ret_i32, int64_t: ray_ret_i64,             \
+             uint64_t: ray_ret_u64, double: ray_ret_f64, float: ray_ret_f32, \
+             bool: ray_ret_bool, char *: ray_ret_str,                        \
+             ray_bytes: ray_ret_bytes, ray_f64s: ray_ret_f64s,               \
+             ray_i64s: ray_ret_i64s)
+#define RAY_TAG(T)                                                           \
+    _Generic((T){0}, int32_t: RAY_T_I32, int64_t: RAY_T_I64,                 \
+             uint64_t: RAY_T_U64, double: RAY_T_F64, float: RAY_T_F32,       \
+             bool: RAY_T_BOOL, const char *: RAY_T_STR, char *: RAY_T_STR,   \
+             ray_bytes: RAY_T_BYTES, ray_f64s: RAY_T_F64S,                   \
+             ray_i64s: RAY_T_I64S)
+
+/* Preprocessor helpers: argument count and indexed for-each (<= 8). */
+#define RAY_PP_CAT(a, b) RAY_PP_CAT_(a, b)
+#define RAY_PP_CAT_(a, b) a##b
+#define RAY_PP_NARG(...) RAY_PP_NARG_(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define RAY_PP_NARG_(a1, a2, a3, a4, a5, a6, a7, a8, N, ...) N
+#define RAY_PP_LIST(m, c, ...)                                               \
+    RAY_PP_CAT(RAY_PP_L, RAY_PP_NARG(__VA_ARGS__))(m, c, __VA_ARGS__)
+#define RAY_PP_L1(m, c, a) m(c, 1, a)
+#define RAY_PP_L2(m, c, a, b) m(c, 1, a), m(c, 2, b)
+#define RAY_PP_L3(m, c, a, b, d) m(c, 1, a), m(c, 2, b), m(c, 3, d)
+#define RAY_PP_L4(m, c, a, b, d, e) RAY_PP_L3(m, c, a, b, d), m(c, 4, e)
+#define RAY_PP_L5(m, c, a, b, d, e, f) RAY_PP_L4(m, c, a, b, d, e), m(c, 5, f)
+#define RAY_PP_L6(m, c, a, b, d, e, f, g)                                    \
+    RAY_PP_L5(m, c, a, b, d, e, f), m(c, 6, g)
+#define RAY_PP_L7(m, c, a, b, d, e, f, g, h)                                 \
+    RAY_PP_L6(m, c, a, b, d, e, f, g), m(c, 7, h)
+#define RAY_PP_L8(m, c, a, b, d, e, f, g, h, k)                              \
+    RAY_PP_L7(m, c, a, b, d, e, f, g, h), m(c, 8, k)
+#define RAY_PP_STMTS(m, c, ...)                                              \
+    RAY_PP_CAT(RAY_PP_S, RAY_PP_NARG(__VA_ARGS__))(m, c, __VA_ARGS__)
+#define RAY_PP_S1(m, c, a) m(c, 1, a)
+#define RAY_PP_S2(m, c, a, b) m(c, 1, a) m(c, 2, b)
+#define RAY_PP_S3(m, c, a, b, d) RAY_PP_S2(m, c, a, b) m(c, 3, d)
+#define RAY_PP_S4(m, c, a, b, d, e) RAY_PP_S3(m, c, a, b, d) m(c, 4, e)
+#define RAY_PP_S5(m, c, a, b, d, e, f) RAY_PP_S4(m, c, a, b, d, e) m(c, 5, f)
+#define RAY_PP_S6(m, c, a, b, d, e, f, g)                                    \
+    RAY_PP_S5(m, c, a, b, d, e, f) m(c, 6, g)
+#define RAY_PP_S7(m, c, a, b, d, e, f, g, h)                                 \
+    RAY_PP_S6(m, c, a, b, d, e, f, g) m(c, 7, h)
+#define RAY_PP_S8(m, c, a, b, d, e, f, g, h, k)                              \
+    RAY_PP_S7(m, c, a, b, d, e, f, g, h) m(c, 8, k)
+
+#define RAY_I_PARAM(c, i, T) T ray_a##i
+#define RAY_I_ENC(c, i, T) RAY_ENC(ray_a##i)
+#define RAY_I_ARGP(c, i, T) ray_arg ray_a##i
+#define RAY_I_ARGV(c, i, T) ray_a##i
+#define RAY_I_DEC(c, i, T) RAY_DEC(T, &ray_av[i - 1])
+#define RAY_I_COLP(c, i, T) const T *ray_c##i
+#define RAY_I_COLV(c, i, T) (const void *)ray_c##i
+#define RAY_I_COLE(c, i, T) ((const T *)ray_cols[i - 1])[ray_k]
+#define RAY_I_DESC(c, i, T)                                                  \
+    c.arg_type[i - 1] = RAY_TAG(T);                                          \
+    c.arg_size[i - 1] = (uint32_t)sizeof(T);
+#define RAY_I_WRAP(fn, i, T)                                                 \
+    static inline ray_arg fn##_ray_w##i(T v) { return RAY_ENC(v); }
+#define RAY_I_CALLARG(fn, i, x)                                              \
+    _Generic((x), ray_ref: ray_arg_ref,                                      \
+             default: RAY_PP_CAT(fn##_ray_w, i))(x)
+
+/* RAY_REMOTE(fn, R, T1, ..., Tn): make `R fn(T1, ..., Tn)` remote (1 to 8
+ * arguments; RAY_REMOTE0 for none). Place it at file scope after fn. It
+ * generates, all static to the translation unit:
+ *   ray_ref fn_remote(T1, ..., Tn)                typed call, values only
+ *   ray_ref fn_remote_opts(const ray_call_opts *, T1, ..., Tn)
+ *   RAY_CALL(fn, x1, ..., xn)                     xi a Ti value or a ray_ref
+ *   RAY_CALL_OPTS(fn, opts, x1, ..., xn)
+ *   RAY_MAP(fn, const T1 *in, size_t n, R *out)   for n-ary fns: RAY_STARMAP
+ * Supported types: int32_t, int64_t, uint64_t, double, float, bool,
+ * const char * (strings), ray_bytes, ray_f64s, ray_i64s; R also char *
+ * (malloc'd, freed by rayc). Anything else, or a wrong argument count or
+ * type at a call, fails to compile. Registration happens in a
+ * constructor of priority 101, before main and before worker mode starts. */
+#define RAY_REMOTE(fn, R, ...)                                               \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
+    {                                                                        \
+        (void)ray_av;                                                        \
+        RAY_RET(R)(ray_out, fn(RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__)));     \
+    }                                                                        \
+    static void fn##_ray_map(const void *const *ray_cols, size_t ray_n,      \
+                             void *ray_outp)                                 \
+    {                                                                        \
+        R *ray_o = (R *)ray_outp;                                            \
+        for (size_t ray_k = 0; ray_k < ray_n; ray_k++)                       \
+            ray_o[ray_k] = fn(RAY_PP_LIST(RAY_I_COLE, ~, __VA_ARGS__));      \
+    }                                                                        \
+    static ray_fn_desc fn##_ray_desc = {                                     \
+        .name = #fn, .tramp = fn##_ray_tramp, .map_tramp = fn##_ray_map,     \
+        .nargs = RAY_PP_NARG(__VA_ARGS__)};                                  \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
+    {                                                                        \
+        RAY_PP_STMTS(RAY_I_DESC, fn##_ray_desc, __VA_ARGS__)                 \
+        fn##_ray_desc.ret_type = RAY_TAG(R);                                 \
+        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                        \
+        ray_register(&fn##_ray_desc);                                        \
+    }                                                                        \
+    static inline ray_ref fn##_remote_opts(                                  \
+        const ray_call_opts *ray_o, RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))\
+    {                                                                        \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};         \
+        return ray_submit(&fn##_ray_desc, ray_av,                            \
+                          RAY_PP_NARG(__VA_ARGS__), ray_o);                  \
+    }                                                                        \
+    static inline ray_ref fn##_remote(                                       \
+        RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))                            \
+    {                                                                        \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};         \
+        return ray_submit(&fn##_ray_desc, ray_av,                            \
+                          RAY_PP_NARG(__VA_ARGS__), NULL);                   \
+    }                                                                        \
+    static inline ray_ref fn##_ray_call(                                     \
+        const ray_call_opts *ray_o, RAY_PP_LIST(RAY_I_ARGP, ~, __VA_ARGS__)) \
+    {                                                                        \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ARGV, ~, __VA_ARGS__)};        \
+        return ray_submit(&fn##_ray_desc, ray_av,                            \
+                          RAY_PP_NARG(__VA_ARGS__), ray_o);                  \
+    }                                                                        \
+    static inline ray_err fn##_ray_starmap(                                  \
+        const ray_call_opts *ray_o, size_t ray_n, R *ray_out,                \
+        RAY_PP_LIST(RAY_I_COLP, ~, __VA_ARGS__))                             \
+    {                                                                        \
+        const void *ray_cv[] = {RAY_PP_LIST(RAY_I_COLV, ~, __VA_ARGS__)};    \
+        return ray_map_cols(&fn##_ray_desc, ray_cv, ray_n, ray_out, ray_o);  \
+    }                                                                        \
+    static inline ray_err fn##_ray_starmap_async(                            \
+        ray_map_job **ray_job, size_t ray_n, R *ray_out,                     \
+        RAY_PP_LIST(RAY_I_COLP, ~, __VA_ARGS__))                             \
+    {                                                                        \
+        const void *ray_cv[] = {RAY_PP_LIST(RAY_I_COLV, ~, __VA_ARGS__)};    \
+        return ray_map_cols_async(&fn##_ray_desc, ray_cv, ray_n, ray_out,    \
+                                  NULL, ray_job);                            \
+    }                                                                        \
+    RAY_PP_STMTS(RAY_I_WRAP, fn, __VA_ARGS__)                                \
+    typedef int fn##_ray_remote_semicolon
+
+/* A function of no arguments. */
+#define RAY_REMOTE0(fn, R)                                                   \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
+    {                                                                        \
+        (void)ray_av;                                                        \
+        RAY_RET(R)(ray_out, fn());                                           \
+    }                                                                        \
+    static ray_fn_desc fn##_ray_desc = {.name = #fn,                         \
+                                        .tramp = fn##_ray_tramp};            \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
+    {                                                                        \
+        fn##_ray_desc.ret_type = RAY_TAG(R);                                 \
+        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                        \
+        ray_register(&fn##_ray_desc);                                        \
+    }                                                                        \
+    static inline ray_ref fn##_remote_opts(const ray_call_opts *ray_o)       \
+    {                                                                        \
+        return ray_submit(&fn##_ray_desc, NULL, 0, ray_o);                   \
+    }                                                                        \
+    static inline ray_ref fn##_remote(void)                                  \
+    {                                                                        \
+        return ray_submit(&fn##_ray_desc, NULL, 0, NULL);                    \
+    }                                                                        \
+    typedef int fn##_ray_remote_semicolon
+
+/* The raw form: `ray_err fn(const void *in, size_t len, ray_bytes *out)`;
+ * out->data must come from malloc (rayc frees it). Called by name with
+ * ray_call_raw("fn", ...). */
+#define RAY_REMOTE_RAW(fn)                                                   \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
+    {                                                                        \
+        ray_bytes ray_b = {0, 0};                                            \
+        ray_err ray_e = fn(ray_av[0].v.buf.ptr, ray_av[0].v.buf.len, &ray_b);\
+        if (ray_e != RAY_OK)                                                 \
+            ray_task_fail(ray_e, "%s returned %s", #fn, ray_strerror(ray_e));\
+        ray_ret_bytes(ray_out, ray_b);                                       \
+    }                                                                        \
+    static ray_fn_desc fn##_ray_desc = {.name = #fn,                         \
+                                        .tramp = fn##_ray_tramp,             \
+                                        .nargs = 1,                          \
+                                        .raw = 1};                           \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
+    {                                                                        \
+        fn##_ray_desc.arg_type[0] = RAY_T_BYTES;                             \
+        fn##_ray_desc.ret_type = RAY_T_BYTES;                                \
+        ray_register(&fn##_ray_desc);                                        \
+    }                                                                        \
+    typedef int fn##_ray_remote_semicolon
+
+/* Call with values or refs in any argument position (type-checked). */
+#define RAY_CALL(fn, ...)                                                    \
+    fn##_ray_call(NULL, RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__))
+#define RAY_CALL_OPTS(fn, opts, ...)                                         \
+    fn##_ray_call((opts), RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__))
+
+/* Pool.map: out[i] = fn(in[i]) for i < n, chunked over the workers.
+ * Blocks; returns RAY_OK or the first failing chunk's error. */
+#define RAY_MAP(fn, in, n, out) fn##_ray_starmap(NULL, (n), (out), (in))
+#define RAY_MAP_OPTS(fn, opts, in, n, out)                                   \
+    fn##_ray_starmap((opts), (n), (out), (in))
+/* starmap over columns: out[i] = fn(c1[i], c2[i], ...). */
+#define RAY_STARMAP(fn, n, out, ...)                                         \
+    fn##_ray_starmap(NULL, (n), (out), __VA_ARGS__)
+/* map_async / imap_unordered: see ray_map_job_next / _wait / _destroy. */
+#define RAY_MAP_ASYNC(fn, job, in, n, out)                                   \
+    fn##_ray_starmap_async((job), (n), (out), (in))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RAY_RAY_H */

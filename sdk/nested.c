@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * nested.c: the driver's side of calls made from inside tasks.
+ *
+ * A task running in a worker may submit tasks, put, get and drop
+ * references. Its requests travel on the worker's completion ring, in
+ * order with its results, so a submit is always seen before a get of its
+ * result. The driver owns every object (Ray would let the worker own
+ * them; here the worker only reserves ids in blocks, so a nested submit
+ * needs no round trip). Gets are answered on the worker's reply ring,
+ * at once when the object is done, else when it completes (a waiter of
+ * kind SDK_WAIT_RGET that remembers the worker's incarnation, so a reply
+ * never reaches a replacement process). After each reply the driver
+ * pokes the worker's submission-ring futex, where a blocked worker sleeps.
+ *
+ * All functions run with sdk_g->mu held.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "sdk/sdk_int.h"
+
+#define IDS_MAX 4096u
+
+static void
+poke(sdk_worker *wk)
+{
+    rt_ring_hdr *h = wk->sub.hdr;
+    atomic_fetch_add_explicit(&h->cons_seq, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&h->cons_sleeping, memory_order_seq_cst))
+        rt_futex_wake(&h->cons_seq, 1);
+}
+
+/* Write a reply; never blocks (a full reply ring drops it, logged). */
+static void
+reply(sdk_worker *wk, uint64_t req, ray_err err, uint32_t type,
+      uint64_t scalar, const void *payload, size_t len)
+{
+    static const char big[] = "value too large to hand to a task "
+                              "(raise ray_config.ring_bytes)";
+    if (sizeof(sdk_msg_done) + len > rt_ring_max_record(&wk->reply)) {
+        err = RAY_ETOOBIG;
+        payload = big;
+        len = sizeof(big);
+    }
+    sdk_msg_done *d = rt_ring_reserve(&wk->reply, sizeof(*d) + len);
+    if (!d) {
+        RT_LOG_RATELIMITED(RT_LOG_ERROR, "reply ring of worker %d full; "
+                           "request %llu dropped", (int)wk->ctl->pid,
+                           (unsigned long long)req);
+        return;
+    }
+    d->task_id = req;
+    d->err = (int32_t)err;
+    d->type = type;
+    d->scalar = scalar;
+    d->len = len;
+    if (len)
+        memcpy(d + 1, payload, len);
+    rt_ring_commit(&wk->reply, SDK_MSG_REPLY, sizeof(*d) + len);
+    rt_ring_publish_quiet(&wk->reply);
+    poke(wk);
+}
+
+static void
+reply_object(sdk_worker *wk, uint64_t req, cw_obj *o)
+{
+    if (o->state == CW_FAILED) {
+        const char *m = o->errmsg ? o->errmsg : ray_strerror(o->err);
+        reply(wk, req, o->err, RAY_T_NONE, 0, m, strlen(m) + 1);
+    } else if (sdk_type_buffer(o->type)) {
+        reply(wk, req, RAY_OK, o->type, 0, cw_obj_data(o), o->len);
+    } else {
+        uint64_t bits = 0;
+        memcpy(&bits, cw_obj_data(o), o->len < 8 ? o->len : 8);
+        reply(wk, req, RAY_OK, o->type, bits, NULL, 0);
+    }
+}
+
+void
+sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o)
+{
+    int w = (int)wt->idx;
+    if (w < 0 || w >= rt->nworkers)
+        return;
+    sdk_worker *wk = &rt->workers[w];
+    if (!wk->alive || wk->deaths != (uint32_t)(uintptr_t)wt->arg)
+        return; /* the asking process is gone */
+    reply_object(wk, (uint64_t)(uintptr_t)wt->ctx, o);
+}
+
+static void
+handle_ids(sdk_rt *rt, sdk_worker *wk, const sdk_msg_req *q)
+{
+    uint32_t n = q->len > IDS_MAX ? IDS_MAX : (uint32_t)q->len;
+    uint64_t ids[IDS_MAX];
+    uint32_t k = 0;
+    for (; k < n; k++) {
+        cw_obj *o;
+        if (cw_store_alloc(&rt->store, &ids[k], &o) != RAY_OK)
+            break;
+    }
+    reply(wk, q->req_id, k ? RAY_OK : RAY_ENOMEM, RAY_T_NONE, k, ids,
+          k * sizeof(uint64_t));
+}
+
+static void
+handle_submit(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
+{
+    cw_obj *o = cw_store_lookup(&rt->store, q->obj_id);
+    if (!o || o->state != CW_PENDING || o->producer)
+        return; /* not a reserved id: ignore (a broken worker) */
+    const uint8_t *p = (const uint8_t *)(q + 1);
+    size_t name_sz = SDK_ALIGN8(q->name_len);
+    size_t args_len = len - sizeof(*q) - name_sz;
+    if (len < sizeof(*q) + name_sz || q->nargs > RAY_MAX_ARGS ||
+        args_len < q->nargs * sizeof(sdk_wire_arg)) {
+        cw_store_set_error(&rt->store, o, RAY_EPROTO, "malformed submit");
+        sdk_object_done(rt, o, cbs);
+        return;
+    }
+    sdk_task *t = sdk_task_alloc(rt);
+    char *name = rt_malloc(q->name_len + 1);
+    uint8_t *spec = args_len > sizeof(((sdk_task *)0)->spec_inl)
+                        ? rt_malloc(args_len) : NULL;
+    if (!t || !name || (args_len > sizeof(t->spec_inl) && !spec)) {
+        if (t)
+            sdk_task_free(rt, t);
+        rt_free(name);
+        rt_free(spec);
+        cw_store_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
+        sdk_object_done(rt, o, cbs);
+        return;
+    }
+    memcpy(name, p, q->name_len);
+    name[q->name_len] = '\0';
+    t->name = t->name_owned = name;
+    if (spec)
+        t->spec = spec;
+    memcpy(t->spec, p + name_sz, args_len);
+    t->spec_len = (uint32_t)args_len;
+    t->nargs = q->nargs;
+    t->id = rt->next_task_id++;
+    t->fn_hash = q->fn_hash;
+    t->kind = SDK_TK_CALL;
+    t->retries_left = q->max_retries == 0 ? 3 : (q->max_retries < 0 ? 0 : q->max_retries);
+    sdk_wire_arg *wa = (sdk_wire_arg *)t->spec;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        if (wa[i].type != RAY_T_REF)
+            continue;
+        cw_obj *a = cw_store_lookup(&rt->store, wa[i].scalar);
+        if (a) {
+            cw_store_retain(a);
+        } else {
+            wa[i].type = RAY_T_NONE; /* released ref: the worker rejects it */
+        }
+        t->has_refs = 1;
+    }
+    cw_store_retain(o); /* the task's reference */
+    o->producer = t;
+    t->result = o;
+    if (sdk_task_add_deps(rt, t) == 0 && !sdk_task_check_failed_deps(rt, t, cbs))
+        sdk_task_ready(rt, t);
+}
+
+void
+sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
+                  uint32_t len, sdk_cb **cbs)
+{
+    if (len < sizeof(sdk_msg_req))
+        return;
+    sdk_worker *wk = &rt->workers[w];
+    const sdk_msg_req *q = (const sdk_msg_req *)rec;
+    cw_obj *o;
+    atomic_store_explicit(&rt->last_request_ns, rt_clock_now_ns(),
+                          memory_order_relaxed);
+    switch (type) {
+    case SDK_MSG_SUBMIT:
+        handle_submit(rt, q, len, cbs);
+        break;
+    case SDK_MSG_PUT:
+        o = cw_store_lookup(&rt->store, q->obj_id);
+        if (o && o->state == CW_PENDING && !o->producer &&
+            q->len <= len - sizeof(*q)) {
+            if (cw_store_set_value(&rt->store, o, q->type, q + 1, q->len) != RAY_OK)
+                cw_store_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
+            sdk_object_done(rt, o, cbs);
+        }
+        break;
+    case SDK_MSG_GET:
+        o = cw_store_lookup(&rt->store, q->obj_id);
+        if (!o) {
+            static const char m[] = "null or released reference";
+            reply(wk, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m, sizeof(m));
+        } else if (o->state != CW_PENDING) {
+            reply_object(wk, q->req_id, o);
+        } else {
+            cw_waiter *wt = rt_malloc(sizeof(*wt));
+            if (!wt) {
+                static const char m[] = "out of memory";
+                reply(wk, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m, sizeof(m));
+                break;
+            }
+            wt->kind = SDK_WAIT_RGET;
+            wt->ctx = (void *)(uintptr_t)q->req_id;
+            wt->arg = (void *)(uintptr_t)wk->deaths;
+            wt->idx = (uint32_t)w;
+            wt->next = o->waiters;
+            o->waiters = wt;
+        }
+        break;
+    case SDK_MSG_IDS:
+        handle_ids(rt, wk, q);
+        break;
+    case SDK_MSG_RELEASE:
+    case SDK_MSG_RETAIN:
+        o = cw_store_lookup(&rt->store, q->obj_id);
+        if (o && type == SDK_MSG_RETAIN)
+            cw_store_retain(o);
+        else if (o)
+            cw_store_release(&rt->store, o);
+        break;
+    default:
+        RT_LOG_RATELIMITED(RT_LOG_WARN, "unknown message type %u from a "
+                           "worker", type);
+    }
+}

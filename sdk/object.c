@@ -1,0 +1,587 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * object.c: ray_put, ray_get (views and typed copies), ray_wait,
+ * completion callbacks and reference counting of the public API.
+ *
+ * Values live in the driver's memory store (runtime/core_worker): scalars
+ * inline in their slot, buffers as one heap copy. A view from ray_get
+ * points straight at the stored bytes and pins the object with one
+ * reference until ray_release, so no copy is made on get. Waiting threads
+ * make progress themselves (drain completion rings, dispatch) and sleep on
+ * the driver doorbell after a bounded spin: a synchronous call costs one
+ * ring round trip and no system call when the worker is spinning.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "sdk/sdk_int.h"
+
+static sdk_rt *
+rt_or_fail(const char *what)
+{
+    sdk_rt *rt = sdk_g;
+    if (!rt)
+        sdk_fail(RAY_EINVAL, "%s: runtime not initialised%s", what,
+                 sdk_in_worker ? " (ray_wait, ray_on_done and stats are not "
+                                 "available inside a task yet)" : "");
+    return rt;
+}
+
+/* ---- references ---- */
+
+ray_err
+ray_ref_retain(ray_ref ref)
+{
+    if (sdk_in_worker) {
+        sdk_wk_ref(ref, true);
+        return ref.id ? RAY_OK : RAY_EINVAL;
+    }
+    sdk_rt *rt = rt_or_fail("ray_ref_retain");
+    if (!rt)
+        return RAY_EINVAL;
+    ray_err err = RAY_OK;
+    pthread_mutex_lock(&rt->mu);
+    cw_obj *o = cw_store_lookup(&rt->store, ref.id);
+    if (o)
+        cw_store_retain(o);
+    else
+        err = sdk_fail(RAY_EINVAL, "ray_ref_retain: stale or null reference");
+    pthread_mutex_unlock(&rt->mu);
+    return err;
+}
+
+void
+ray_ref_release(ray_ref ref)
+{
+    if (sdk_in_worker) {
+        sdk_wk_ref(ref, false);
+        return;
+    }
+    sdk_rt *rt = sdk_g;
+    if (!rt || ref.id == 0)
+        return;
+    pthread_mutex_lock(&rt->mu);
+    cw_obj *o = cw_store_lookup(&rt->store, ref.id);
+    if (o)
+        cw_store_release(&rt->store, o);
+    pthread_mutex_unlock(&rt->mu);
+}
+
+/* ---- put ---- */
+
+ray_err
+ray_put(uint32_t type, const void *data, size_t len, ray_ref *out)
+{
+    sdk_rt *rt = sdk_in_worker ? NULL : rt_or_fail("ray_put");
+    if (!rt && !sdk_in_worker)
+        return RAY_EINVAL;
+    if (!out || (len && !data) || (!sdk_type_scalar(type) &&
+                                   !sdk_type_buffer(type)))
+        return sdk_fail(RAY_EINVAL, "ray_put: bad arguments");
+    uint64_t bits = 0;
+    if (sdk_type_scalar(type)) {
+        if (len == 8) {
+            memcpy(&bits, data, 8);
+        } else if (len == 4 && type == RAY_T_F32) {
+            float f;
+            memcpy(&f, data, 4);
+            double d = f;
+            memcpy(&bits, &d, 8);
+        } else if (len == 4 && type == RAY_T_I32) {
+            int32_t i;
+            memcpy(&i, data, 4);
+            int64_t v = i;
+            memcpy(&bits, &v, 8);
+        } else if (len == 1 && type == RAY_T_BOOL) {
+            bits = *(const uint8_t *)data != 0;
+        } else {
+            return sdk_fail(RAY_EINVAL, "ray_put: scalar of %zu bytes", len);
+        }
+        data = &bits;
+        len = 8;
+    }
+    if (sdk_in_worker)
+        return sdk_wk_put(type, data, len, out);
+    ray_err err;
+    pthread_mutex_lock(&rt->mu);
+    if (rt->store.bytes + len > rt->cfg.object_store_bytes) {
+        unsigned long long used = rt->store.bytes;
+        pthread_mutex_unlock(&rt->mu);
+        return sdk_fail(RAY_ESTORE_FULL, "ray_put: %zu bytes do not fit "
+                        "(%llu of %llu bytes used)", len, used,
+                        (unsigned long long)rt->cfg.object_store_bytes);
+    }
+    uint64_t id;
+    cw_obj *o;
+    err = cw_store_alloc(&rt->store, &id, &o);
+    if (err == RAY_OK) {
+        err = cw_store_set_value(&rt->store, o, type, data, len);
+        if (err != RAY_OK) {
+            o->state = CW_FAILED;
+            cw_store_release(&rt->store, o);
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (err != RAY_OK)
+        return sdk_fail(err, "ray_put: out of memory");
+    *out = (ray_ref){id, 0};
+    return RAY_OK;
+}
+
+ray_err
+ray_put_int64(int64_t v, ray_ref *out)
+{
+    return ray_put(RAY_T_I64, &v, 8, out);
+}
+
+ray_err
+ray_put_double(double v, ray_ref *out)
+{
+    return ray_put(RAY_T_F64, &v, 8, out);
+}
+
+ray_err
+ray_put_bytes(const void *data, size_t len, ray_ref *out)
+{
+    return ray_put(RAY_T_BYTES, data, len, out);
+}
+
+ray_err
+ray_put_str(const char *s, ray_ref *out)
+{
+    if (!s)
+        return sdk_fail(RAY_EINVAL, "ray_put_str: NULL string");
+    return ray_put(RAY_T_STR, s, strlen(s) + 1, out);
+}
+
+/* ---- get ---- */
+
+static bool
+obj_done(sdk_rt *rt, void *arg)
+{
+    cw_obj *o = cw_store_lookup(&rt->store, *(uint64_t *)arg);
+    return !o || o->state != CW_PENDING;
+}
+
+/* Wait for `id` and return it locked (mu held on RAY_OK and on task
+ * errors, which are reported in *o with RAY_OK). */
+static ray_err
+wait_locked(sdk_rt *rt, uint64_t id, int64_t timeout_ms, cw_obj **out)
+{
+    pthread_mutex_lock(&rt->mu);
+    cw_obj *o = cw_store_lookup(&rt->store, id);
+    if (o && o->state == CW_PENDING) {
+        pthread_mutex_unlock(&rt->mu);
+        ray_err e = sdk_wait_until(rt, obj_done, &id,
+                                   rt_deadline_after_ms(timeout_ms));
+        pthread_mutex_lock(&rt->mu);
+        o = cw_store_lookup(&rt->store, id);
+        if (e != RAY_OK && o && o->state == CW_PENDING) {
+            pthread_mutex_unlock(&rt->mu);
+            return sdk_fail(RAY_ETIMEDOUT, "ray_get: timed out after %lld ms "
+                            "waiting for task '%s'", (long long)timeout_ms,
+                            o->producer ? ((sdk_task *)o->producer)->name
+                                        : "?");
+        }
+    }
+    if (!o) {
+        pthread_mutex_unlock(&rt->mu);
+        return sdk_fail(RAY_EINVAL, "ray_get: null or released reference");
+    }
+    *out = o;
+    return RAY_OK;
+}
+
+static ray_err
+failed(sdk_rt *rt, cw_obj *o)
+{
+    ray_err e = sdk_fail(o->err, "%s", o->errmsg ? o->errmsg
+                                                  : ray_strerror(o->err));
+    pthread_mutex_unlock(&rt->mu);
+    return e;
+}
+
+ray_err
+ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
+{
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (sdk_in_worker && out) {
+        sdk_msg_done h;
+        void *p;
+        ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
+        if (e != RAY_OK)
+            return e;
+        if (!p && !(p = malloc(8)))
+            return sdk_fail(RAY_ENOMEM, "ray_get: out of memory");
+        if (!sdk_type_buffer(h.type)) {
+            memcpy(p, &h.scalar, 8);
+            h.len = 8;
+        }
+        out->data = p;
+        out->len = h.len;
+        out->type = h.type;
+        out->flags = 1; /* a private copy: ray_release frees it */
+        return RAY_OK;
+    }
+    sdk_rt *rt = rt_or_fail("ray_get");
+    if (!rt || !out)
+        return rt ? sdk_fail(RAY_EINVAL, "ray_get: NULL view") : RAY_EINVAL;
+    cw_obj *o;
+    ray_err e = wait_locked(rt, ref.id, timeout_ms, &o);
+    if (e != RAY_OK)
+        return e;
+    if (o->state == CW_FAILED)
+        return failed(rt, o);
+    cw_store_retain(o);
+    out->data = cw_obj_data(o);
+    out->len = o->len;
+    out->type = o->type;
+    out->ref = ref;
+    pthread_mutex_unlock(&rt->mu);
+    return RAY_OK;
+}
+
+void
+ray_release(ray_view *view)
+{
+    if (view && (view->flags & 1)) {
+        free((void *)view->data);
+        memset(view, 0, sizeof(*view));
+        return;
+    }
+    if (!view || view->ref.id == 0)
+        return;
+    ray_ref_release(view->ref);
+    memset(view, 0, sizeof(*view));
+}
+
+ray_err
+ray_get_many(const ray_ref *refs, size_t n, ray_view *out, int64_t timeout_ms)
+{
+    if ((n && (!refs || !out)))
+        return sdk_fail(RAY_EINVAL, "ray_get_many: bad arguments");
+    int64_t deadline = rt_deadline_after_ms(timeout_ms);
+    for (size_t i = 0; i < n; i++) {
+        int64_t left = timeout_ms < 0 ? -1 : rt_deadline_left_ms(deadline);
+        ray_err e = ray_get(refs[i], &out[i], left);
+        if (e != RAY_OK) {
+            for (size_t k = 0; k < i; k++)
+                ray_release(&out[k]);
+            return e;
+        }
+    }
+    return RAY_OK;
+}
+
+/* Typed scalar get: one lock, no pin. */
+static ray_err
+get_scalar(ray_ref ref, uint32_t *type, uint64_t *bits, int64_t timeout_ms)
+{
+    if (sdk_in_worker) {
+        sdk_msg_done h;
+        void *p;
+        ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
+        if (e != RAY_OK)
+            return e;
+        free(p);
+        if (!sdk_type_scalar(h.type))
+            return sdk_fail(RAY_EINVAL, "ray_get: value has type %u, not a "
+                            "number", h.type);
+        *type = h.type;
+        *bits = h.scalar;
+        return RAY_OK;
+    }
+    sdk_rt *rt = rt_or_fail("ray_get");
+    if (!rt)
+        return RAY_EINVAL;
+    cw_obj *o;
+    ray_err e = wait_locked(rt, ref.id, timeout_ms, &o);
+    if (e != RAY_OK)
+        return e;
+    if (o->state == CW_FAILED)
+        return failed(rt, o);
+    if (!sdk_type_scalar(o->type) || o->len != 8) {
+        uint32_t t = o->type;
+        pthread_mutex_unlock(&rt->mu);
+        return sdk_fail(RAY_EINVAL, "ray_get: value has type %u, not a "
+                        "number", t);
+    }
+    *type = o->type;
+    memcpy(bits, cw_obj_data(o), 8);
+    pthread_mutex_unlock(&rt->mu);
+    return RAY_OK;
+}
+
+static bool
+is_float(uint32_t t)
+{
+    return t == RAY_T_F64 || t == RAY_T_F32;
+}
+
+ray_err
+ray_get_int64(ray_ref ref, int64_t *out, int64_t timeout_ms)
+{
+    uint32_t t;
+    uint64_t b;
+    ray_err e = get_scalar(ref, &t, &b, timeout_ms);
+    if (e != RAY_OK)
+        return e;
+    if (is_float(t)) {
+        double d;
+        memcpy(&d, &b, 8);
+        *out = (int64_t)d;
+    } else {
+        memcpy(out, &b, 8);
+    }
+    return RAY_OK;
+}
+
+ray_err
+ray_get_int32(ray_ref ref, int32_t *out, int64_t timeout_ms)
+{
+    int64_t v;
+    ray_err e = ray_get_int64(ref, &v, timeout_ms);
+    if (e != RAY_OK)
+        return e;
+    if (v < INT32_MIN || v > INT32_MAX)
+        return sdk_fail(RAY_EINVAL, "ray_get_int32: %lld does not fit",
+                        (long long)v);
+    *out = (int32_t)v;
+    return RAY_OK;
+}
+
+ray_err
+ray_get_uint64(ray_ref ref, uint64_t *out, int64_t timeout_ms)
+{
+    int64_t v;
+    ray_err e = ray_get_int64(ref, &v, timeout_ms);
+    if (e == RAY_OK)
+        *out = (uint64_t)v;
+    return e;
+}
+
+ray_err
+ray_get_double(ray_ref ref, double *out, int64_t timeout_ms)
+{
+    uint32_t t;
+    uint64_t b;
+    ray_err e = get_scalar(ref, &t, &b, timeout_ms);
+    if (e != RAY_OK)
+        return e;
+    if (is_float(t)) {
+        memcpy(out, &b, 8);
+    } else if (t == RAY_T_U64) {
+        *out = (double)b;
+    } else {
+        int64_t i;
+        memcpy(&i, &b, 8);
+        *out = (double)i;
+    }
+    return RAY_OK;
+}
+
+ray_err
+ray_get_float(ray_ref ref, float *out, int64_t timeout_ms)
+{
+    double d;
+    ray_err e = ray_get_double(ref, &d, timeout_ms);
+    if (e == RAY_OK)
+        *out = (float)d;
+    return e;
+}
+
+ray_err
+ray_get_bool(ray_ref ref, bool *out, int64_t timeout_ms)
+{
+    int64_t v;
+    ray_err e = ray_get_int64(ref, &v, timeout_ms);
+    if (e == RAY_OK)
+        *out = v != 0;
+    return e;
+}
+
+ray_err
+ray_get_bytes(ray_ref ref, void **data, size_t *len, int64_t timeout_ms)
+{
+    if (!data || !len)
+        return sdk_fail(RAY_EINVAL, "ray_get_bytes: NULL out");
+    ray_view v;
+    ray_err e = ray_get(ref, &v, timeout_ms);
+    if (e != RAY_OK)
+        return e;
+    void *p = rt_memdup(v.data, v.len);
+    size_t n = v.len;
+    ray_release(&v);
+    if (!p)
+        return sdk_fail(RAY_ENOMEM, "ray_get_bytes: out of memory");
+    *data = p;
+    *len = n;
+    return RAY_OK;
+}
+
+ray_err
+ray_get_str(ray_ref ref, char **out, int64_t timeout_ms)
+{
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_get_str: NULL out");
+    ray_view v;
+    ray_err e = ray_get(ref, &v, timeout_ms);
+    if (e != RAY_OK)
+        return e;
+    if (v.type != RAY_T_STR && v.type != RAY_T_BYTES) {
+        ray_release(&v);
+        return sdk_fail(RAY_EINVAL, "ray_get_str: value is not a string");
+    }
+    char *s = rt_malloc(v.len + 1);
+    if (s) {
+        memcpy(s, v.data, v.len);
+        s[v.len] = '\0';
+    }
+    ray_release(&v);
+    if (!s)
+        return sdk_fail(RAY_ENOMEM, "ray_get_str: out of memory");
+    *out = s;
+    return RAY_OK;
+}
+
+/* ---- wait ---- */
+
+typedef struct wait_ctx {
+    const ray_ref *refs;
+    size_t n;
+    size_t want;
+} wait_ctx;
+
+static bool
+enough_done(sdk_rt *rt, void *arg)
+{
+    wait_ctx *c = arg;
+    size_t done = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        cw_obj *o = cw_store_lookup(&rt->store, c->refs[i].id);
+        if (!o || o->state != CW_PENDING)
+            if (++done >= c->want)
+                return true;
+    }
+    return false;
+}
+
+typedef struct done_ent {
+    uint64_t seq;
+    size_t idx;
+} done_ent;
+
+static int
+cmp_done(const void *a, const void *b)
+{
+    const done_ent *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+ray_err
+ray_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
+         size_t *ready_idx, size_t *n_ready)
+{
+    sdk_rt *rt = rt_or_fail("ray_wait");
+    if (!rt)
+        return RAY_EINVAL;
+    if ((n && (!refs || !ready_idx)) || !n_ready || num_ready > n)
+        return sdk_fail(RAY_EINVAL, "ray_wait: bad arguments");
+    *n_ready = 0;
+    wait_ctx c = {refs, n, num_ready ? num_ready : 1};
+    if (n)
+        sdk_wait_until(rt, enough_done, &c, rt_deadline_after_ms(timeout_ms));
+    done_ent *ents = rt_malloc((n ? n : 1) * sizeof(*ents));
+    if (!ents)
+        return sdk_fail(RAY_ENOMEM, "ray_wait: out of memory");
+    size_t k = 0;
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < n; i++) {
+        cw_obj *o = cw_store_lookup(&rt->store, refs[i].id);
+        if (!o)
+            ents[k++] = (done_ent){0, i};
+        else if (o->state != CW_PENDING)
+            ents[k++] = (done_ent){o->done_seq, i};
+    }
+    pthread_mutex_unlock(&rt->mu);
+    qsort(ents, k, sizeof(*ents), cmp_done);
+    for (size_t i = 0; i < k; i++)
+        ready_idx[i] = ents[i].idx;
+    *n_ready = k;
+    rt_free(ents);
+    return RAY_OK;
+}
+
+/* ---- callbacks ---- */
+
+ray_err
+ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
+{
+    sdk_rt *rt = rt_or_fail("ray_on_done");
+    if (!rt)
+        return RAY_EINVAL;
+    if (!cb)
+        return sdk_fail(RAY_EINVAL, "ray_on_done: NULL callback");
+    sdk_cb *c = rt_malloc(sizeof(*c));
+    cw_waiter *w = rt_malloc(sizeof(*w));
+    if (!c || !w) {
+        rt_free(c);
+        rt_free(w);
+        return sdk_fail(RAY_ENOMEM, "ray_on_done: out of memory");
+    }
+    pthread_mutex_lock(&rt->mu);
+    cw_obj *o = cw_store_lookup(&rt->store, ref.id);
+    if (!o) {
+        pthread_mutex_unlock(&rt->mu);
+        rt_free(c);
+        rt_free(w);
+        return sdk_fail(RAY_EINVAL, "ray_on_done: null or released reference");
+    }
+    cw_store_retain(o); /* held until the callback ran */
+    c->cb = cb;
+    c->arg = arg;
+    c->ref = ref;
+    c->next = NULL;
+    if (o->state != CW_PENDING) {
+        c->err = o->state == CW_FAILED ? o->err : RAY_OK;
+        pthread_mutex_unlock(&rt->mu);
+        rt_free(w);
+        sdk_run_callbacks(c);
+        return RAY_OK;
+    }
+    w->kind = SDK_WAIT_CB;
+    w->ctx = c;
+    w->next = o->waiters;
+    o->waiters = w;
+    atomic_fetch_add(&rt->reactor_needed, 1);
+    pthread_mutex_unlock(&rt->mu);
+    /* Let the reactor register as a doorbell sleeper. */
+    atomic_fetch_add(&rt->hdr->drv_seq, 1);
+    rt_futex_wake(&rt->hdr->drv_seq, 1);
+    return RAY_OK;
+}
+
+/* ---- stats ---- */
+
+ray_err
+ray_get_stats(ray_stats *out)
+{
+    sdk_rt *rt = rt_or_fail("ray_get_stats");
+    if (!rt || !out)
+        return RAY_EINVAL;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&rt->mu);
+    out->objects_live = rt->store.live;
+    out->object_bytes = rt->store.bytes;
+    out->tasks_live = rt->tasks_live;
+    out->tasks_queued = rt->nready;
+    for (int w = 0; w < rt->nworkers; w++) {
+        out->workers_alive += rt->workers[w].alive;
+        out->worker_restarts += rt->workers[w].deaths;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return RAY_OK;
+}

@@ -1,0 +1,540 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * runtime.c: ray_init / ray_shutdown, worker start-up and the two
+ * background threads of the embedded local runtime.
+ *
+ * ray_init creates one memfd (never a name in /dev/shm: nothing can leak),
+ * formats one slot of rings per worker, and posix_spawns the workers ahead
+ * of need; it does not wait for them (tasks queue in their rings while
+ * they start). The monitor thread polls worker pidfds and output pipes:
+ * it forwards output lines with a pid prefix and turns a worker's death
+ * into retries and a replacement. The reactor thread sleeps on the driver
+ * doorbell and makes progress (completions, dependent tasks, callbacks)
+ * when no user thread is inside ray_get/ray_wait; it only asks workers to
+ * wake it while callbacks or queued work need it, so a plain submit/get
+ * loop costs no system call.
+ *
+ * Threading: all runtime state is guarded by sdk_g->mu. ray_init and
+ * ray_shutdown must not race with other rayc calls.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "sdk/sdk_int.h"
+
+sdk_rt *sdk_g;
+
+void
+ray_config_init(ray_config *cfg)
+{
+    if (cfg)
+        memset(cfg, 0, sizeof(*cfg));
+}
+
+bool
+ray_is_initialized(void)
+{
+    return sdk_g != NULL || sdk_in_worker;
+}
+
+int
+ray_num_workers(void)
+{
+    return sdk_g ? sdk_g->nworkers : 0;
+}
+
+ray_err
+sdk_worker_start(sdk_rt *rt, int w)
+{
+    sdk_worker *wk = &rt->workers[w];
+    void *slot = sdk_slot_at(rt->shm, (size_t)w);
+    size_t rb = rt->hdr->ring_bytes;
+    memset(slot, 0, 64);
+    for (int k = 0; k < 3; k++)
+        rt_ring_format(sdk_slot_ring(slot, rb, k), rb);
+    wk->ctl = sdk_slot_ctl(slot);
+    rt_ring_attach(&wk->sub, sdk_slot_ring(slot, rb, 0));
+    rt_ring_attach(&wk->comp, sdk_slot_ring(slot, rb, 1));
+    rt_ring_attach(&wk->reply, sdk_slot_ring(slot, rb, 2));
+    wk->dirty = false;
+    char env[96];
+    snprintf(env, sizeof(env), SDK_ENV "=%d:%d:%d", rt->memfd, w,
+             (int)getpid());
+    ray_err err = sched_proc_spawn(env, rt->memfd, &wk->proc);
+    wk->alive = err == RAY_OK;
+    return err;
+}
+
+/* ---- background threads ---- */
+
+static void *
+monitor_main(void *arg)
+{
+    sdk_rt *rt = arg;
+    struct pollfd *pf = rt_calloc((size_t)rt->nworkers * 3 + 1, sizeof(*pf));
+    ray_err err = pf ? RAY_OK : RAY_ENOMEM;
+    pthread_mutex_lock(&rt->mu);
+    for (int w = 0; w < rt->nworkers && err == RAY_OK; w++)
+        err = sdk_worker_start(rt, w);
+    rt->spawn_err = err;
+    rt->spawn_state = 1;
+    pthread_cond_signal(&rt->spawned);
+    pthread_mutex_unlock(&rt->mu);
+    if (err != RAY_OK) {
+        rt_free(pf);
+        return NULL;
+    }
+    while (!atomic_load(&rt->stopping)) {
+        size_t n = 0;
+        pf[n++] = (struct pollfd){.fd = rt->wake_fd, .events = POLLIN};
+        pthread_mutex_lock(&rt->mu);
+        for (int w = 0; w < rt->nworkers; w++) {
+            sched_proc *p = &rt->workers[w].proc;
+            pf[n++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
+            pf[n++] = (struct pollfd){.fd = p->out_fd, .events = POLLIN};
+            pf[n++] = (struct pollfd){.fd = p->err_fd, .events = POLLIN};
+        }
+        pthread_mutex_unlock(&rt->mu);
+        int r = poll(pf, n, 100);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (atomic_load(&rt->stopping))
+            break;
+        sdk_cb *cbs = NULL;
+        pthread_mutex_lock(&rt->mu);
+        for (int w = 0; w < rt->nworkers; w++) {
+            sdk_worker *wk = &rt->workers[w];
+            sched_proc *p = &wk->proc;
+            if (p->out_fd >= 0)
+                sched_proc_forward(&p->out_fd, &p->out_lb, p->pid, 1);
+            if (p->err_fd >= 0)
+                sched_proc_forward(&p->err_fd, &p->err_lb, p->pid, 2);
+            int st;
+            pid_t pid = p->pid;
+            if (pid > 0 && sched_proc_reap(p, false, &st) == RAY_OK) {
+                /* Flush what the dead worker printed, then close. */
+                if (p->out_fd >= 0)
+                    sched_proc_forward(&p->out_fd, &p->out_lb, pid, 1);
+                if (p->err_fd >= 0)
+                    sched_proc_forward(&p->err_fd, &p->err_lb, pid, 2);
+                if (p->out_fd >= 0) {
+                    close(p->out_fd);
+                    p->out_fd = -1;
+                }
+                if (p->err_fd >= 0) {
+                    close(p->err_fd);
+                    p->err_fd = -1;
+                }
+                sdk_worker_died(rt, w, st, &cbs);
+            }
+        }
+        sdk_progress(rt, &cbs);
+        pthread_mutex_unlock(&rt->mu);
+        sdk_run_callbacks(cbs);
+    }
+    rt_free(pf);
+    return NULL;
+}
+
+static void *
+reactor_main(void *arg)
+{
+    sdk_rt *rt = arg;
+    sdk_shm_hdr *h = rt->hdr;
+    while (!atomic_load(&rt->stopping)) {
+        bool needed = atomic_load(&rt->reactor_needed) > 0;
+        uint32_t seq = atomic_load(&h->drv_seq);
+        if (needed)
+            atomic_fetch_add(&h->drv_sleepers, 1);
+        sdk_cb *cbs = NULL;
+        pthread_mutex_lock(&rt->mu);
+        size_t done = sdk_progress(rt, &cbs);
+        pthread_mutex_unlock(&rt->mu);
+        sdk_run_callbacks(cbs);
+        int64_t now = rt_clock_now_ns();
+        int64_t last = atomic_load_explicit(&rt->last_request_ns,
+                                            memory_order_relaxed);
+        if (done == 0 && !atomic_load(&rt->stopping)) {
+            /* Stay responsive for a bounded time after a request from a
+             * task (nested calls), then sleep until woken or a timeout. */
+            if (now - last < (int64_t)rt->spin_us * 1000)
+                rt_cpu_relax();
+            else
+                rt_futex_wait(&h->drv_seq, seq, needed ? 50000 : 5000);
+        }
+        if (needed)
+            atomic_fetch_sub(&h->drv_sleepers, 1);
+    }
+    return NULL;
+}
+
+ray_err
+sdk_wait_until(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
+               int64_t deadline_ns)
+{
+    sdk_shm_hdr *h = rt->hdr;
+    pthread_mutex_lock(&rt->mu);
+    int64_t spin_ns = rt_spin_budget_next(&rt->spin);
+    pthread_mutex_unlock(&rt->mu);
+    int64_t spin_end = rt_clock_now_ns() + spin_ns;
+    unsigned spins = 0;
+    bool slept = false;
+    for (;;) {
+        uint32_t seq = atomic_load(&h->drv_seq);
+        int64_t now = rt_clock_now_ns();
+        bool sleeping = now >= spin_end;
+        if (sleeping)
+            atomic_fetch_add(&h->drv_sleepers, 1);
+        sdk_cb *cbs = NULL;
+        pthread_mutex_lock(&rt->mu);
+        sdk_progress(rt, &cbs);
+        bool ok = done(rt, arg);
+        if (ok)
+            rt_spin_budget_update(&rt->spin, !slept);
+        pthread_mutex_unlock(&rt->mu);
+        sdk_run_callbacks(cbs);
+        if (ok || now >= deadline_ns) {
+            if (sleeping)
+                atomic_fetch_sub(&h->drv_sleepers, 1);
+            return ok ? RAY_OK : RAY_ETIMEDOUT;
+        }
+        if (sleeping) {
+            int64_t left_us = (deadline_ns - now) / 1000;
+            rt_futex_wait(&h->drv_seq, seq, left_us < 20000 ? left_us : 20000);
+            atomic_fetch_sub(&h->drv_sleepers, 1);
+            slept = true;
+        } else if ((++spins & 63) == 0) {
+            sched_yield(); /* a runnable worker on this core goes first */
+        } else {
+            for (int i = 0; i < 32; i++)
+                rt_cpu_relax();
+        }
+    }
+}
+
+/* ---- init / shutdown ---- */
+
+/* Free waiter nodes still linked to objects (pending callbacks, gets from
+ * tasks, dependency links not inline in their task). Before tasks go. */
+static void
+free_linked_waiters(sdk_rt *rt)
+{
+    cw_store *s = &rt->store;
+    for (uint32_t c = 0; c < s->nchunks; c++) {
+        for (uint32_t i = 0; i < CW_CHUNK; i++) {
+            cw_obj *o = &s->chunks[c][i];
+            if (o->state == CW_FREE)
+                continue;
+            cw_waiter *w = cw_obj_take_waiters(o);
+            while (w) {
+                cw_waiter *next = w->next;
+                if (w->kind == SDK_WAIT_CB) {
+                    rt_free(w->ctx);
+                    rt_free(w);
+                } else if (w->kind == SDK_WAIT_RGET) {
+                    rt_free(w);
+                } else {
+                    sdk_task *t = w->ctx;
+                    if (!(w >= t->dep_inl && w < t->dep_inl + 2))
+                        rt_free(w);
+                }
+                w = next;
+            }
+        }
+    }
+}
+
+static void
+destroy(sdk_rt *rt)
+{
+    free_linked_waiters(rt);
+    if (rt->workers) {
+        for (int w = 0; w < rt->nworkers; w++) {
+            sched_proc *p = &rt->workers[w].proc;
+            if (p->out_fd >= 0)
+                close(p->out_fd);
+            if (p->err_fd >= 0)
+                close(p->err_fd);
+            if (p->pidfd >= 0)
+                close(p->pidfd);
+        }
+    }
+    /* Tasks still queued or in flight. */
+    for (int w = 0; rt->workers && w < rt->nworkers; w++) {
+        rt_free(rt->workers[w].frag);
+        sdk_task *t = rt->workers[w].head;
+        while (t) {
+            sdk_task *n = t->next;
+            rt_free(t->name_owned);
+            rt_free(t->demand);
+            rt_free(t->blocks);
+            if (t->spec != t->spec_inl)
+                rt_free(t->spec);
+            rt_free(t);
+            t = n;
+        }
+    }
+    for (sdk_task *t = rt->ready_head; t;) {
+        sdk_task *n = t->next;
+        rt_free(t->name_owned);
+        rt_free(t->demand);
+        rt_free(t->blocks);
+        if (t->spec != t->spec_inl)
+            rt_free(t->spec);
+        rt_free(t);
+        t = n;
+    }
+    for (sdk_task *t = rt->free_tasks; t;) {
+        sdk_task *n = t->next;
+        rt_free(t);
+        t = n;
+    }
+    for (cw_waiter *wt = rt->free_waiters; wt;) {
+        cw_waiter *n = wt->next;
+        rt_free(wt);
+        wt = n;
+    }
+    rt_free(rt->done_stack);
+    sdk_arena_fini(&rt->arena);
+    cw_store_fini(&rt->store);
+    rt_free(rt->workers);
+    if (rt->shm)
+        munmap(rt->shm, rt->shm_bytes);
+    if (rt->memfd >= 0)
+        close(rt->memfd);
+    if (rt->wake_fd >= 0)
+        close(rt->wake_fd);
+    pthread_mutex_destroy(&rt->mu);
+    pthread_cond_destroy(&rt->spawned);
+    rt_free(rt);
+}
+
+static int
+default_cpus(void)
+{
+    const char *e = getenv("RAY_NUM_CPUS");
+    if (e && atoi(e) > 0)
+        return atoi(e);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* Fill defaults into `cfg` and check it. */
+static ray_err
+normalize_config(ray_config *cfg)
+{
+    if (cfg->address && cfg->address[0])
+        return sdk_fail(RAY_EINVAL, "ray_init: cluster address '%s' given, "
+                        "but only the local runtime is implemented",
+                        cfg->address);
+    if (cfg->num_cpus < 0 || cfg->num_cpus > 1024)
+        return sdk_fail(RAY_EINVAL, "ray_init: num_cpus %d out of range",
+                        cfg->num_cpus);
+    if (cfg->num_cpus == 0)
+        cfg->num_cpus = default_cpus();
+    if (cfg->ring_bytes == 0)
+        cfg->ring_bytes = 4u << 20;
+    if (cfg->ring_bytes < 65536 || (cfg->ring_bytes & (cfg->ring_bytes - 1)))
+        return sdk_fail(RAY_EINVAL, "ray_init: ring_bytes must be a power "
+                        "of two >= 64 KiB");
+    if (cfg->worker_spin_us <= 0)
+        cfg->worker_spin_us = 50;
+    if (cfg->max_inflight <= 0)
+        cfg->max_inflight = 4096;
+    if (cfg->object_store_bytes == 0)
+        cfg->object_store_bytes = 1ull << 30;
+    return RAY_OK;
+}
+
+/* Create, size and map the memfd: header, worker slots, argument arena. */
+static ray_err
+create_shm(sdk_rt *rt, const ray_config *cfg)
+{
+    size_t slot_bytes = sdk_slot_bytes(cfg->ring_bytes);
+    size_t arena_off = (sizeof(sdk_shm_hdr) + slot_bytes * (size_t)rt->nworkers
+                        + 4095) & ~(size_t)4095;
+    size_t arena_bytes = (size_t)cfg->object_store_bytes & ~(size_t)4095;
+    rt->shm_bytes = arena_off + arena_bytes; /* sparse: touched on use */
+    rt->memfd = memfd_create("rayc-shm", MFD_CLOEXEC);
+    if (rt->memfd < 0 || ftruncate(rt->memfd, (off_t)rt->shm_bytes) != 0)
+        return sdk_fail(rt_err_from_errno(errno), "ray_init: memfd: %s",
+                        strerror(errno));
+    rt->shm = mmap(NULL, rt->shm_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   rt->memfd, 0);
+    if (rt->shm == MAP_FAILED) {
+        rt->shm = NULL;
+        return sdk_fail(rt_err_from_errno(errno), "ray_init: mmap: %s",
+                        strerror(errno));
+    }
+    rt->hdr = rt->shm;
+    rt->hdr->magic = SDK_MAGIC;
+    rt->hdr->nslots = (uint32_t)rt->nworkers;
+    rt->hdr->slot_bytes = slot_bytes;
+    rt->hdr->ring_bytes = cfg->ring_bytes;
+    rt->hdr->driver_pid = (int32_t)getpid();
+    rt->hdr->spin_us = cfg->worker_spin_us;
+    rt->hdr->arena_off = arena_off;
+    rt->hdr->arena_bytes = arena_bytes;
+    rt->arena_base = (uint8_t *)rt->shm + arena_off;
+    if (sdk_arena_init(&rt->arena, arena_bytes, rt->memfd, arena_off) != RAY_OK)
+        return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
+    return RAY_OK;
+}
+
+/* Start the monitor (which spawns the workers: PR_SET_PDEATHSIG follows
+ * the thread that forked a worker, so it must be one that lives until
+ * ray_shutdown, not the caller's) and the reactor. On failure every
+ * started worker and thread is stopped again. */
+static ray_err
+start_threads(sdk_rt *rt)
+{
+    pthread_mutex_lock(&rt->mu);
+    rt->spawn_state = 0;
+    if (pthread_create(&rt->monitor, NULL, monitor_main, rt) != 0) {
+        pthread_mutex_unlock(&rt->mu);
+        return sdk_fail(RAY_ENOMEM, "ray_init: cannot start monitor thread");
+    }
+    while (rt->spawn_state == 0)
+        pthread_cond_wait(&rt->spawned, &rt->mu);
+    ray_err err = rt->spawn_err;
+    pthread_mutex_unlock(&rt->mu);
+    if (err != RAY_OK) {
+        pthread_join(rt->monitor, NULL);
+        sdk_fail(err, "ray_init: cannot start worker processes: %s",
+                 ray_strerror(err));
+    } else if (pthread_create(&rt->reactor, NULL, reactor_main, rt) != 0) {
+        atomic_store(&rt->stopping, 1);
+        uint64_t one = 1;
+        (void)!write(rt->wake_fd, &one, sizeof(one));
+        pthread_join(rt->monitor, NULL);
+        err = sdk_fail(RAY_ENOMEM, "ray_init: cannot start reactor thread");
+    }
+    if (err != RAY_OK) {
+        for (int w = 0; w < rt->nworkers; w++) {
+            sched_proc_kill(&rt->workers[w].proc);
+            if (rt->workers[w].proc.pid > 0)
+                sched_proc_reap(&rt->workers[w].proc, true, NULL);
+        }
+    }
+    return err;
+}
+
+ray_err
+ray_init(const ray_config *cfg_in)
+{
+    sdk_clear_error();
+    if (sdk_in_worker)
+        return sdk_fail(RAY_EINVAL, "ray_init called inside a worker");
+    if (sdk_g)
+        return sdk_fail(RAY_EEXISTS, "ray_init: runtime already running");
+    ray_config cfg;
+    ray_config_init(&cfg);
+    if (cfg_in)
+        cfg = *cfg_in;
+    ray_err err = normalize_config(&cfg);
+    if (err != RAY_OK)
+        return err;
+    /* Silent by default: lines reach only a ray_set_log_cb callback. */
+    if (cfg.log_level > 0)
+        rt_log_set_level((rt_log_level)(4 - (cfg.log_level > 4 ? 4 : cfg.log_level)));
+    else
+        rt_log_set_fd(-1);
+
+    sdk_rt *rt = rt_calloc(1, sizeof(*rt));
+    if (!rt)
+        return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
+    rt->memfd = rt->wake_fd = -1;
+    pthread_mutex_init(&rt->mu, NULL);
+    pthread_cond_init(&rt->spawned, NULL);
+    cw_store_init(&rt->store);
+    rt->cfg = cfg;
+    rt->cfg.address = NULL;
+    rt->cfg.resources = NULL;
+    rt->nworkers = cfg.num_cpus;
+    rt->spin_us = cfg.worker_spin_us;
+    rt_spin_budget_init(&rt->spin, cfg.worker_spin_us);
+    rt->max_inflight = (uint32_t)cfg.max_inflight;
+    rt->next_task_id = 1;
+    sched_res_init(&rt->res);
+    sched_res_add(&rt->res, "CPU", (int64_t)cfg.num_cpus * 1000);
+    if (sched_res_add_spec(&rt->res, cfg.resources) != RAY_OK) {
+        err = sdk_fail(RAY_EINVAL, "ray_init: bad resources '%s'",
+                       cfg.resources);
+        goto fail;
+    }
+    if ((err = create_shm(rt, &cfg)) != RAY_OK)
+        goto fail;
+    rt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    rt->workers = rt_calloc((size_t)rt->nworkers, sizeof(sdk_worker));
+    if (rt->wake_fd < 0 || !rt->workers) {
+        err = sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
+        goto fail;
+    }
+    for (int w = 0; w < rt->nworkers; w++) {
+        rt->workers[w].proc.pidfd = rt->workers[w].proc.out_fd =
+            rt->workers[w].proc.err_fd = -1;
+    }
+    if ((err = start_threads(rt)) != RAY_OK)
+        goto fail;
+    sdk_g = rt;
+    return RAY_OK;
+
+fail:
+    destroy(rt);
+    return err;
+}
+
+void
+ray_shutdown(void)
+{
+    sdk_rt *rt = sdk_g;
+    if (!rt)
+        return;
+    atomic_store(&rt->stopping, 1);
+    atomic_store(&rt->hdr->shutdown, 1);
+    uint64_t one = 1;
+    (void)!write(rt->wake_fd, &one, sizeof(one));
+    atomic_fetch_add(&rt->hdr->drv_seq, 1);
+    rt_futex_wake(&rt->hdr->drv_seq, 0x7fffffff);
+    pthread_join(rt->reactor, NULL);
+    pthread_join(rt->monitor, NULL);
+    /* Wake idle workers; they see the shutdown flag and exit. */
+    for (int w = 0; w < rt->nworkers; w++) {
+        rt_ring_hdr *rh = rt->workers[w].sub.hdr;
+        atomic_fetch_add(&rh->cons_seq, 1);
+        rt_futex_wake(&rh->cons_seq, 1);
+    }
+    int64_t deadline = rt_clock_now_ns() + 20 * 1000000LL;
+    for (int w = 0; w < rt->nworkers; w++) {
+        sched_proc *p = &rt->workers[w].proc;
+        pid_t pid = p->pid;
+        while (p->pid > 0 && sched_proc_reap(p, false, NULL) == RAY_EAGAIN) {
+            if (rt_clock_now_ns() > deadline) {
+                sched_proc_kill(p);
+                sched_proc_reap(p, true, NULL);
+                break;
+            }
+            struct pollfd pf = {.fd = p->pidfd, .events = POLLIN};
+            poll(&pf, 1, 1);
+        }
+        /* Forward what is left of its output. */
+        if (p->out_fd >= 0)
+            sched_proc_forward(&p->out_fd, &p->out_lb, pid, 1);
+        if (p->err_fd >= 0)
+            sched_proc_forward(&p->err_fd, &p->err_lb, pid, 2);
+    }
+    sdk_g = NULL;
+    destroy(rt);
+}

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * sdk_int.h: internals shared by the files of libray (never installed).
+ *
+ * Shared memory (one memfd per runtime, inherited by every worker):
+ *   [sdk_shm_hdr, 4 KiB][slot 0][slot 1]...[arena for large arguments]
+ * and each worker slot holds its control block and three SPSC rings:
+ *   sub   driver -> worker: tasks (MSG_TASK, MSG_MAP)
+ *   comp  worker -> driver: results (MSG_DONE)
+ *   reply driver -> worker: answers to requests made inside tasks
+ * The driver side wakes on one doorbell (drv_seq futex in the header) that
+ * workers ring only when a driver thread declared itself asleep.
+ *
+ * Driver state lives in one process-global sdk_rt guarded by `mu`; a
+ * reactor thread sleeps on the doorbell and a monitor thread polls worker
+ * pidfds and output pipes. Every wire struct is fixed-width and checked
+ * with _Static_assert.
+ */
+#ifndef RAY_SDK_SDK_INT_H
+#define RAY_SDK_SDK_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ray/ray.h"
+#include "runtime/core_worker/memory_store.h"
+#include "runtime/shm_ring.h"
+#include "sdk/arena.h"
+#include "scheduler/resources.h"
+#include "scheduler/worker_pool.h"
+
+#define SDK_ENV "RAYC_WORKER_SPEC"
+#define SDK_MAGIC 0x52415943u /* "RAYC" */
+
+/* ---- shared memory layout ---- */
+
+typedef struct sdk_shm_hdr {
+    uint32_t magic;
+    uint32_t nslots;
+    uint64_t slot_bytes;
+    uint64_t ring_bytes;
+    int32_t driver_pid;
+    int32_t spin_us;
+    uint64_t arena_off;   /* large-argument arena: offset in the memfd */
+    uint64_t arena_bytes;
+    _Alignas(64) _Atomic uint32_t shutdown;
+    _Alignas(64) _Atomic uint32_t drv_seq;      /* doorbell futex word */
+    _Atomic uint32_t drv_sleepers;              /* driver threads asleep */
+    uint8_t pad[4096 - 192];
+} sdk_shm_hdr;
+
+_Static_assert(sizeof(sdk_shm_hdr) == 4096, "sdk_shm_hdr layout");
+
+typedef struct sdk_worker_ctl {
+    _Atomic uint64_t current;  /* id of the task running now, 0 = idle */
+    _Atomic uint32_t state;    /* SDK_W_* as seen by the worker */
+    int32_t pid;
+    uint8_t pad[48];
+} sdk_worker_ctl;
+
+_Static_assert(sizeof(sdk_worker_ctl) == 64, "sdk_worker_ctl layout");
+
+enum { SDK_W_STARTING = 0, SDK_W_READY = 1 };
+
+/* Message types on the rings. */
+enum {
+    SDK_MSG_TASK = 1,    /* driver -> worker: run a call */
+    SDK_MSG_MAP = 2,     /* driver -> worker: run a map chunk */
+    SDK_MSG_DONE = 3,    /* worker -> driver: a result */
+    SDK_MSG_SUBMIT = 4,  /* worker -> driver: nested call (no reply) */
+    SDK_MSG_PUT = 5,     /* worker -> driver: put (no reply) */
+    SDK_MSG_GET = 6,     /* worker -> driver: get (reply) */
+    SDK_MSG_RELEASE = 7, /* worker -> driver: drop a holder */
+    SDK_MSG_IDS = 8,     /* worker -> driver: reserve object ids (reply) */
+    SDK_MSG_RETAIN = 9,  /* worker -> driver: add a holder */
+    SDK_MSG_REPLY = 10,  /* driver -> worker (reply ring): sdk_msg_done */
+};
+
+/* A worker's request. SUBMIT: + name (name_len, 8-aligned) + nargs wire
+ * args + payloads. PUT: + `len` value bytes of `type`. GET: req_id and
+ * obj_id. IDS: req_id and `len` = how many. RELEASE/RETAIN: obj_id. */
+typedef struct sdk_msg_req {
+    uint64_t req_id;
+    uint64_t obj_id;
+    uint64_t fn_hash;
+    uint32_t nargs;
+    int32_t max_retries;
+    uint32_t name_len;
+    uint32_t type;
+    uint64_t len;
+} sdk_msg_req;
+
+_Static_assert(sizeof(sdk_msg_req) == 48, "sdk_msg_req layout");
+
+/* MSG_TASK: header, nargs wire args, then the payloads (8-aligned). */
+typedef struct sdk_msg_task {
+    uint64_t task_id;
+    uint64_t fn_hash;
+    uint32_t nargs;
+    uint32_t flags;
+} sdk_msg_task;
+
+/* Wire arg type flag: the bytes are in the shared arena at `scalar`. */
+#define SDK_ARG_SHM 0x100u
+
+typedef struct sdk_wire_arg {
+    uint32_t type;   /* enum ray_type (| SDK_ARG_SHM); RAY_T_REF in specs */
+    uint32_t len;    /* payload bytes for buffer types */
+    uint64_t scalar; /* scalars (int64/uint64/double bits), or ref id */
+} sdk_wire_arg;
+
+/* MSG_MAP: header, then ncols column slices, each 8-aligned. */
+typedef struct sdk_msg_map {
+    uint64_t task_id;
+    uint64_t fn_hash;
+    uint64_t n;
+    uint32_t ncols;
+    uint32_t pad;
+} sdk_msg_map;
+
+/* MSG_DONE: header, then `len` payload bytes: the value of a buffer type,
+ * the packed results of a map chunk, or the error message. */
+typedef struct sdk_msg_done {
+    uint64_t task_id;
+    int32_t err;
+    uint32_t type;
+    uint64_t scalar;
+    uint64_t len;
+} sdk_msg_done;
+
+_Static_assert(sizeof(sdk_msg_task) == 24, "sdk_msg_task layout");
+_Static_assert(sizeof(sdk_wire_arg) == 16, "sdk_wire_arg layout");
+_Static_assert(sizeof(sdk_msg_map) == 32, "sdk_msg_map layout");
+_Static_assert(sizeof(sdk_msg_done) == 32, "sdk_msg_done layout");
+
+#define SDK_ALIGN8(n) (((n) + 7u) & ~(size_t)7u)
+
+static inline bool
+sdk_type_scalar(uint32_t t)
+{
+    return t >= RAY_T_I32 && t <= RAY_T_BOOL;
+}
+
+static inline bool
+sdk_type_buffer(uint32_t t)
+{
+    return t >= RAY_T_STR && t <= RAY_T_I64S;
+}
+
+/* Offsets inside a worker slot. */
+static inline size_t
+sdk_slot_bytes(size_t ring_bytes)
+{
+    return 64 + 3 * rt_ring_footprint(ring_bytes);
+}
+
+static inline void *
+sdk_slot_at(void *shm, size_t i)
+{
+    sdk_shm_hdr *h = shm;
+    return (uint8_t *)shm + sizeof(sdk_shm_hdr) + i * h->slot_bytes;
+}
+
+static inline sdk_worker_ctl *
+sdk_slot_ctl(void *slot)
+{
+    return slot;
+}
+
+static inline void *
+sdk_slot_ring(void *slot, size_t ring_bytes, int k)
+{
+    return (uint8_t *)slot + 64 + (size_t)k * rt_ring_footprint(ring_bytes);
+}
+
+/* Ring the driver doorbell if a driver thread sleeps on it. */
+static inline void
+sdk_doorbell_ring(sdk_shm_hdr *h)
+{
+    if (atomic_load_explicit(&h->drv_sleepers, memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(&h->drv_seq, 1, memory_order_seq_cst);
+        rt_futex_wake(&h->drv_seq, 0x7fffffff);
+    }
+}
+
+/* ---- registry (registry.c) ---- */
+
+/* FNV-1a of a function name: the id that travels on the wire. */
+uint64_t sdk_name_hash(const char *name);
+
+/* The descriptor registered under `hash`, or NULL. Thread-safe after
+ * main() started (registration happens in constructors). */
+const ray_fn_desc *sdk_registry_find(uint64_t hash);
+
+/* Set the calling thread's error detail (printf-style); returns err. */
+ray_err sdk_fail(ray_err err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Clear the calling thread's error detail. */
+void sdk_clear_error(void);
+
+/* Worker side: the failure reported by the running task (ray_task_fail),
+ * read and cleared. Returns RAY_OK if none; *msg points at TLS storage. */
+ray_err sdk_task_error_take(const char **msg);
+
+/* ---- driver runtime (runtime.c, task.c, object.c, map.c) ---- */
+
+typedef struct sdk_task sdk_task;
+typedef struct ray_map_job sdk_map_job;
+
+enum { SDK_TK_CALL = 0, SDK_TK_MAP = 1 };
+
+struct sdk_task {
+    sdk_task *next, *prev;   /* ready queue or worker in-flight list */
+    uint64_t id;
+    uint64_t fn_hash;
+    const char *name;        /* for errors: desc name or owned copy */
+    char *name_owned;
+    cw_obj *result;          /* holds one ref while the task lives */
+    uint8_t *spec;           /* wire args (with REF entries) or map data */
+    uint32_t spec_len;
+    uint32_t nargs;
+    uint32_t ndeps;          /* unresolved dependencies */
+    int32_t retries_left;
+    uint8_t kind;            /* SDK_TK_* */
+    uint8_t retry_on_error;
+    uint8_t has_refs;
+    uint8_t cancelled;
+    uint8_t acquired;        /* holds `demand` from the node's resources */
+    uint8_t cpus_held;       /* holds cpus_extra idle workers */
+    uint16_t cpus_extra;     /* CPUs needed beyond its own worker */
+    sched_demand *demand;    /* custom resources needed, or NULL */
+    sdk_extent *blocks;      /* arena blocks of large args (dispatched) */
+    uint32_t nblocks;
+    int32_t worker;          /* in-flight on this worker, else -1 */
+    cw_waiter dep_inl[2];    /* first two dependency links */
+    sdk_map_job *job;        /* SDK_TK_MAP: the job and its range */
+    uint64_t lo, hi;
+    uint8_t spec_inl[64];
+};
+
+typedef struct sdk_worker {
+    sched_proc proc;
+    sdk_worker_ctl *ctl;
+    rt_ring sub;             /* producer side (driver) */
+    rt_ring comp;            /* consumer side (driver) */
+    rt_ring reply;           /* producer side (driver): request replies */
+    sdk_task *head, *tail;   /* in flight, in dispatch order */
+    uint32_t inflight;
+    bool alive;
+    bool dirty;              /* sub ring has unpublished records */
+    uint32_t deaths;
+    uint32_t start_failures; /* deaths in a row before becoming ready */
+    uint64_t reserved_by;    /* id of a multi-CPU task holding it, or 0 */
+    sdk_msg_done frag_hdr;   /* a fragmented result being reassembled */
+    uint8_t *frag;           /* its payload (rt_malloc), NULL if none */
+    size_t frag_len;
+} sdk_worker;
+
+typedef struct sdk_rt {
+    pthread_mutex_t mu;
+    ray_config cfg;
+    int memfd;
+    void *shm;
+    size_t shm_bytes;
+    sdk_shm_hdr *hdr;
+    int nworkers;
+    sdk_worker *workers;      /* guarded by mu */
+    cw_store store;           /* guarded by mu */
+    sched_resources res;      /* names/totals fixed at init; avail: mu */
+    sdk_arena arena;          /* large arguments in shared memory (mu) */
+    uint8_t *arena_base;
+    sdk_task *ready_head, *ready_tail; /* guarded by mu */
+    uint64_t nready;
+    sdk_task *free_tasks;     /* task pool, guarded by mu */
+    uint64_t next_task_id;
+    uint64_t tasks_live;
+    cw_waiter *free_waiters;  /* pool, guarded by mu */
+    cw_obj **done_stack;      /* objects whose waiters are due (mu) */
+    size_t done_n, done_cap;
+    bool in_done;
+    int wake_fd;              /* eventfd: wakes the monitor */
+    pthread_t monitor;
+    pthread_cond_t spawned;   /* monitor -> ray_init: workers started */
+    int spawn_state;          /* 1 once spawning finished (mu) */
+    ray_err spawn_err;
+    pthread_t reactor;
+    _Atomic int stopping;
+    _Atomic int reactor_needed; /* callbacks or map jobs pending */
+    _Atomic int64_t last_request_ns; /* last request from a task */
+    int spin_us;
+    rt_spin_budget spin;      /* driver waits' adaptive spin (mu) */
+    uint32_t max_inflight;
+} sdk_rt;
+
+/* The runtime, or NULL when not initialised. Read without the lock:
+ * it only changes in ray_init/ray_shutdown. */
+extern sdk_rt *sdk_g;
+
+/* Waiter kinds. */
+enum { SDK_WAIT_TASK = 1, SDK_WAIT_CB = 2, SDK_WAIT_RGET = 3 };
+
+/* A pending callback (waiter kind SDK_WAIT_CB). */
+typedef struct sdk_cb {
+    ray_done_cb cb;
+    void *arg;
+    ray_ref ref;
+    ray_err err;
+    struct sdk_cb *next;
+} sdk_cb;
+
+/* task.c, all with mu held: */
+
+/* Drain every completion ring, finish tasks, dispatch what became ready;
+ * callbacks to run are appended to *cbs (run them after unlocking).
+ * Returns the number of completions handled. */
+size_t sdk_progress(sdk_rt *rt, sdk_cb **cbs);
+
+/* Run and free a list of callbacks (mu NOT held). */
+void sdk_run_callbacks(sdk_cb *cbs);
+
+/* Mark an object done and notify its waiters (dependent tasks become
+ * ready, callbacks are queued on *cbs). */
+void sdk_object_done(sdk_rt *rt, cw_obj *o, sdk_cb **cbs);
+
+/* Handle the death of worker `w` (already reaped, status as waitpid). */
+void sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs);
+
+/* Finish a task that will not run (again): release its resources, its
+ * argument refs and its result ref, and return it to the pool. */
+void sdk_task_finish(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);
+
+/* Unlink a task from the ready queue. */
+void sdk_ready_remove(sdk_rt *rt, sdk_task *t);
+
+/* Allocate/free tasks from the pool. */
+sdk_task *sdk_task_alloc(sdk_rt *rt);
+void sdk_task_free(sdk_rt *rt, sdk_task *t);
+
+/* Queue a task whose dependencies are resolved; dispatches if possible. */
+void sdk_task_ready(sdk_rt *rt, sdk_task *t);
+
+/* Push queued tasks to workers and publish the rings. */
+void sdk_dispatch(sdk_rt *rt, sdk_cb **cbs);
+
+/* Fail a task (not in flight) with err/msg and free it. */
+void sdk_task_fail(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
+                   sdk_cb **cbs);
+
+/* Register a task's dependencies; returns the number still pending. */
+uint32_t sdk_task_add_deps(sdk_rt *rt, sdk_task *t);
+
+/* Format worker slot `w`'s rings and spawn its process (mu held). */
+ray_err sdk_worker_start(sdk_rt *rt, int w);
+
+/* Block until `done(arg)` returns true (checked with mu held, after
+ * progress) or the deadline passes: spins spin_us, then sleeps on the
+ * doorbell. Returns RAY_OK or RAY_ETIMEDOUT. Called without mu. */
+ray_err sdk_wait_until(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
+                       int64_t deadline_ns);
+
+/* Wake driver threads sleeping on the doorbell. */
+static inline void
+sdk_wake_driver(sdk_rt *rt)
+{
+    sdk_doorbell_ring(rt->hdr);
+}
+
+/* True if a failed argument failed (and freed) the task. */
+bool sdk_task_check_failed_deps(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);
+
+/* nested.c (driver side of worker requests), mu held: */
+
+/* Handle one request record from worker `w`. */
+void sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
+                       uint32_t len, sdk_cb **cbs);
+
+/* A remote get waiter's object is done: reply to the worker. */
+void sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o);
+
+/* worker_main.c: plumbing for worker_client.c (worker process only). */
+void *sdk_wk_reserve(size_t len);
+void sdk_wk_commit(uint32_t type, size_t len);
+size_t sdk_wk_max_record(void);
+void sdk_wk_flush(bool force_wake);
+bool sdk_wk_run_one(void);
+const void *sdk_wk_reply_peek(uint32_t *type, uint32_t *len);
+void sdk_wk_reply_consume(void);
+bool sdk_wk_in_map(void);
+void sdk_wk_idle_wait(int64_t us);
+int sdk_wk_spin_us(void);
+
+/* worker_client.c: the API inside a task (worker process only). */
+ray_ref sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
+                      uint32_t nargs, const ray_call_opts *opts);
+ray_err sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out);
+/* Get: the reply header (type, scalar, len) and a malloc'd copy of the
+ * payload (*payload, NULL when len == 0). */
+ray_err sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload,
+                   int64_t timeout_ms);
+void sdk_wk_ref(ray_ref ref, bool retain);
+
+/* map.c: a map chunk finished (mu held). */
+void sdk_map_chunk_done(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
+                        const void *data, size_t len);
+
+/* worker_main.c */
+extern bool sdk_in_worker;
+
+#endif /* RAY_SDK_SDK_INT_H */

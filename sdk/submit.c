@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * submit.c: the public entry points that create and cancel tasks:
+ * ray_submit (behind every RAY_REMOTE stub), ray_call_raw and ray_cancel.
+ *
+ * A submission encodes the arguments once into the task's wire spec
+ * (inline in the pooled task up to 64 bytes: no allocation for the common
+ * small call), takes a reference on every ref argument and on the result
+ * object, registers unresolved dependencies, and dispatches at once when
+ * it is ready. Inside a worker the same calls go to worker_client.c.
+ * Each entry point takes sdk_g->mu and runs callbacks after dropping it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/log.h"
+#include "sdk/sdk_int.h"
+
+/* ---- public: submit ---- */
+
+static ray_ref
+submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
+              const ray_arg *args, const ray_call_opts *opts,
+              sched_demand *demand, sdk_cb **cbs)
+{
+    sdk_task *t = sdk_task_alloc(rt);
+    if (t) {
+        t->demand = demand; /* freed with the task from here on */
+        demand = NULL;
+    }
+    if (!t) {
+        rt_free(demand);
+        sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
+        return RAY_REF_NULL;
+    }
+    size_t len = nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < nargs; i++)
+        if (sdk_type_buffer(args[i].type))
+            len += SDK_ALIGN8(args[i].v.buf.len);
+    if (len > sizeof(t->spec_inl) && !(t->spec = rt_malloc(len))) {
+        t->spec = t->spec_inl;
+        sdk_task_free(rt, t);
+        sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
+        return RAY_REF_NULL;
+    }
+    sdk_wire_arg *wa = (sdk_wire_arg *)t->spec;
+    uint8_t *pay = t->spec + nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < nargs; i++) {
+        const ray_arg *a = &args[i];
+        wa[i].type = a->type;
+        wa[i].len = 0;
+        wa[i].scalar = a->v.u64;
+        if (a->type == RAY_T_REF) {
+            cw_obj *o = cw_store_lookup(&rt->store, a->v.ref.id);
+            if (!o) {
+                /* Undo the refs taken so far. */
+                t->nargs = i;
+                t->has_refs = 1;
+                sdk_task_finish(rt, t, NULL);
+                sdk_fail(RAY_EINVAL, "submit '%s': argument %u is a null or "
+                         "released reference", name, i + 1);
+                return RAY_REF_NULL;
+            }
+            cw_store_retain(o);
+            wa[i].scalar = a->v.ref.id;
+            t->has_refs = 1;
+        } else if (sdk_type_buffer(a->type)) {
+            wa[i].len = (uint32_t)a->v.buf.len;
+            if (a->v.buf.len)
+                memcpy(pay, a->v.buf.ptr, a->v.buf.len);
+            pay += SDK_ALIGN8(a->v.buf.len);
+        } else if (a->type == RAY_T_F32) {
+            wa[i].scalar = a->v.u64;
+        }
+    }
+    t->nargs = nargs;
+    t->spec_len = (uint32_t)len;
+    t->id = rt->next_task_id++;
+    t->fn_hash = hash;
+    t->name = name;
+    if (opts && opts->name && !(t->name = t->name_owned = rt_strdup(opts->name)))
+        t->name = name;
+    t->kind = SDK_TK_CALL;
+    int32_t mr = opts ? opts->max_retries : 0;
+    t->retries_left = mr == 0 ? 3 : (mr < 0 ? 0 : mr);
+    t->retry_on_error = opts && opts->retry_on_error;
+    if (opts && opts->num_cpus > 1.0) {
+        double extra = opts->num_cpus - 1.0;
+        t->cpus_extra = (uint16_t)(extra + 0.999);
+    }
+    uint64_t id;
+    cw_obj *o;
+    if (cw_store_alloc(&rt->store, &id, &o) != RAY_OK) {
+        sdk_task_finish(rt, t, NULL);
+        sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
+        return RAY_REF_NULL;
+    }
+    cw_store_retain(o); /* the task's reference */
+    o->producer = t;
+    t->result = o;
+    if (sdk_task_add_deps(rt, t) == 0 && !sdk_task_check_failed_deps(rt, t, cbs)) {
+        sdk_task_ready(rt, t);
+        sdk_dispatch(rt, cbs);
+    }
+    return (ray_ref){id, 0};
+}
+
+/* Validate per-call options; *demand gets a heap copy of the custom
+ * resources needed (NULL when none). */
+static ray_err
+check_opts(sdk_rt *rt, const char *name, const ray_call_opts *opts,
+           sched_demand **demand)
+{
+    *demand = NULL;
+    if (!opts)
+        return RAY_OK;
+    if (opts->num_cpus < 0 || opts->num_cpus > (double)rt->nworkers)
+        return sdk_fail(RAY_EINVAL, "submit '%s': needs %.2f CPUs, the "
+                        "runtime has %d (infeasible)", name, opts->num_cpus,
+                        rt->nworkers);
+    if (opts->resources && opts->resources[0]) {
+        sched_demand d;
+        char why[128];
+        ray_err e = sched_res_parse_demand(&rt->res, opts->resources, &d, why,
+                                           sizeof(why));
+        if (e != RAY_OK)
+            return sdk_fail(RAY_EINVAL, "submit '%s': %s%s", name, why,
+                            e == RAY_ENOTFOUND ? " (infeasible)" : "");
+        if (d.n && !(*demand = rt_memdup(&d, sizeof(d))))
+            return sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
+    }
+    return RAY_OK;
+}
+
+ray_ref
+ray_submit(const ray_fn_desc *desc, const ray_arg *args, uint32_t nargs,
+           const ray_call_opts *opts)
+{
+    sdk_rt *rt = sdk_g;
+    if (!desc || nargs > RAY_MAX_ARGS || (nargs && !args)) {
+        sdk_fail(RAY_EINVAL, "submit: bad arguments");
+        return RAY_REF_NULL;
+    }
+    if (sdk_in_worker)
+        return sdk_wk_submit(desc->name, desc->hash, args, nargs, opts);
+    if (!rt) {
+        sdk_fail(RAY_EINVAL, "submit: runtime not initialised");
+        return RAY_REF_NULL;
+    }
+    sched_demand *demand;
+    if (check_opts(rt, desc->name, opts, &demand) != RAY_OK)
+        return RAY_REF_NULL;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    ray_ref r = submit_locked(rt, desc->hash, desc->name, nargs, args, opts,
+                              demand, &cbs);
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+    return r;
+}
+
+ray_ref
+ray_call_raw(const char *name, const void *data, size_t len,
+             const ray_call_opts *opts)
+{
+    sdk_rt *rt = sdk_g;
+    if (sdk_in_worker && name && (data || !len)) {
+        ray_arg a = {RAY_T_BYTES, 0, {.buf = {data, len}}};
+        return sdk_wk_submit(name, sdk_name_hash(name), &a, 1, opts);
+    }
+    if (!rt || !name || (len && !data)) {
+        sdk_fail(RAY_EINVAL, "ray_call_raw: %s",
+                 rt ? "bad arguments" : "runtime not initialised");
+        return RAY_REF_NULL;
+    }
+    sched_demand *demand;
+    if (check_opts(rt, name, opts, &demand) != RAY_OK)
+        return RAY_REF_NULL;
+    ray_arg a = {RAY_T_BYTES, 0, {.buf = {data, len}}};
+    pthread_mutex_lock(&rt->mu);
+    /* The name must outlive the task: keep a copy. */
+    ray_call_opts o2;
+    if (opts)
+        o2 = *opts;
+    else
+        memset(&o2, 0, sizeof(o2));
+    if (!o2.name)
+        o2.name = name;
+    sdk_cb *cbs = NULL;
+    ray_ref r = submit_locked(rt, sdk_name_hash(name), name, 1, &a, &o2,
+                              demand, &cbs);
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+    return r;
+}
+
+/* ---- public: cancel ---- */
+
+ray_err
+ray_cancel(ray_ref ref, bool force)
+{
+    sdk_rt *rt = sdk_g;
+    if (!rt)
+        return sdk_fail(RAY_EINVAL, "ray_cancel: runtime not initialised");
+    sdk_cb *cbs = NULL;
+    ray_err err = RAY_OK;
+    pthread_mutex_lock(&rt->mu);
+    cw_obj *o = cw_store_lookup(&rt->store, ref.id);
+    if (!o) {
+        err = sdk_fail(RAY_EINVAL, "ray_cancel: null or released reference");
+        goto out;
+    }
+    if (o->state != CW_PENDING) {
+        err = sdk_fail(RAY_EEXISTS, "ray_cancel: the task already finished");
+        goto out;
+    }
+    sdk_task *t = o->producer;
+    if (!t) {
+        err = sdk_fail(RAY_EINVAL, "ray_cancel: not a task result");
+        goto out;
+    }
+    t->cancelled = 1;
+    char msg[300];
+    snprintf(msg, sizeof(msg), "task '%s' was cancelled", t->name);
+    cw_store_set_error(&rt->store, o, RAY_ECANCELLED, msg);
+    sdk_object_done(rt, o, &cbs);
+    if (t->worker < 0 && t->ndeps == 0) {
+        /* Still in the ready queue: it never runs. */
+        sdk_ready_remove(rt, t);
+        sdk_task_finish(rt, t, &cbs);
+    } else if (t->worker >= 0 && force) {
+        sdk_worker *wk = &rt->workers[t->worker];
+        if (atomic_load(&wk->ctl->current) == t->id)
+            sched_proc_kill(&wk->proc);
+    }
+out:
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+    return err;
+}

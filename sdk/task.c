@@ -1,0 +1,819 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * task.c: the driver's task engine: dependency resolution, dispatch to
+ * workers, completion handling, retries and worker deaths (submission and
+ * cancellation entry points are in submit.c).
+ *
+ * A submitted task owns a pooled sdk_task holding its encoded arguments
+ * (wire form; ref arguments stay refs until dispatch) and one reference on
+ * its result object. A task with unresolved ref arguments waits on those
+ * objects' waiter lists; when the last one is ready it joins the FIFO
+ * ready queue. Dispatch pushes ready tasks to the worker with the fewest
+ * tasks in flight (bounded by max_inflight and ring space), writing
+ * straight into its submission ring and publishing each ring once per
+ * round (one release store; a futex wake only if the worker sleeps).
+ * Workers run their ring in order, so a completion almost always matches
+ * the head of the worker's in-flight list.
+ *
+ * A worker death requeues its in-flight tasks in order; only the task it
+ * was running (ctl->current) is charged a retry, and it fails with
+ * RAY_EWORKER_DIED naming the signal once max_retries are used up.
+ *
+ * Everything here runs with sdk_g->mu held, except the public entry points
+ * (which take it) and sdk_run_callbacks (which runs without it).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "runtime/alloc.h"
+#include "runtime/log.h"
+#include "sdk/sdk_int.h"
+
+/* ---- pools ---- */
+
+sdk_task *
+sdk_task_alloc(sdk_rt *rt)
+{
+    sdk_task *t = rt->free_tasks;
+    if (t)
+        rt->free_tasks = t->next;
+    else if (!(t = rt_malloc(sizeof(*t))))
+        return NULL;
+    memset(t, 0, offsetof(sdk_task, spec_inl));
+    t->worker = -1;
+    t->spec = t->spec_inl;
+    rt->tasks_live++;
+    return t;
+}
+
+void
+sdk_task_free(sdk_rt *rt, sdk_task *t)
+{
+    rt_free(t->name_owned);
+    rt_free(t->demand);
+    rt_free(t->blocks);
+    if (t->spec != t->spec_inl)
+        rt_free(t->spec);
+    t->next = rt->free_tasks;
+    rt->free_tasks = t;
+    rt->tasks_live--;
+}
+
+static cw_waiter *
+waiter_alloc(sdk_rt *rt)
+{
+    cw_waiter *w = rt->free_waiters;
+    if (w) {
+        rt->free_waiters = w->next;
+        return w;
+    }
+    return rt_malloc(sizeof(*w));
+}
+
+static void
+waiter_free(sdk_rt *rt, sdk_task *t, cw_waiter *w)
+{
+    if (t && w >= t->dep_inl && w < t->dep_inl + 2)
+        return;
+    w->next = rt->free_waiters;
+    rt->free_waiters = w;
+}
+
+/* ---- lists ---- */
+
+static void
+list_push_back(sdk_task **head, sdk_task **tail, sdk_task *t)
+{
+    t->next = NULL;
+    t->prev = *tail;
+    if (*tail)
+        (*tail)->next = t;
+    else
+        *head = t;
+    *tail = t;
+}
+
+static void
+list_remove(sdk_task **head, sdk_task **tail, sdk_task *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        *head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        *tail = t->prev;
+    t->next = t->prev = NULL;
+}
+
+/* ---- argument references ---- */
+
+static void
+release_arg_refs(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
+{
+    (void)cbs;
+    if (!t->has_refs)
+        return;
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        if (wa[i].type != RAY_T_REF)
+            continue;
+        cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
+        if (o)
+            cw_store_release(&rt->store, o);
+    }
+}
+
+/* Finish a task that will not run (again): drop its refs, free it. */
+static void release_resources(sdk_rt *rt, sdk_task *t);
+static void release_arena(sdk_rt *rt, sdk_task *t);
+
+void
+sdk_task_finish(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
+{
+    release_resources(rt, t);
+    release_arena(rt, t);
+    release_arg_refs(rt, t, cbs);
+    if (t->result)
+        cw_store_release(&rt->store, t->result);
+    t->result = NULL;
+    sdk_task_free(rt, t);
+}
+
+static void
+resolve_error(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
+              sdk_cb **cbs)
+{
+    if (t->kind == SDK_TK_MAP) {
+        sdk_map_chunk_done(rt, t, err, msg, NULL, 0);
+        return;
+    }
+    cw_obj *o = t->result;
+    if (!o || o->state != CW_PENDING)
+        return;
+    cw_store_set_error(&rt->store, o, err, msg);
+    sdk_object_done(rt, o, cbs);
+}
+
+void
+sdk_task_fail(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
+              sdk_cb **cbs)
+{
+    resolve_error(rt, t, err, msg, cbs);
+    sdk_task_finish(rt, t, cbs);
+}
+
+/* ---- readiness ---- */
+
+uint32_t
+sdk_task_add_deps(sdk_rt *rt, sdk_task *t)
+{
+    if (!t->has_refs)
+        return 0;
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
+    uint32_t pending = 0, inl = 0;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        if (wa[i].type != RAY_T_REF)
+            continue;
+        cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
+        if (!o || o->state != CW_PENDING)
+            continue;
+        cw_waiter *w = inl < 2 ? &t->dep_inl[inl++] : waiter_alloc(rt);
+        if (!w) {
+            RT_WARN("out of memory tracking a dependency; task runs later");
+            continue;
+        }
+        w->kind = SDK_WAIT_TASK;
+        w->ctx = t;
+        w->next = o->waiters;
+        o->waiters = w;
+        pending++;
+    }
+    t->ndeps = pending;
+    return pending;
+}
+
+/* A failed argument fails the task (Ray propagates the error). */
+bool
+sdk_task_check_failed_deps(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
+{
+    if (!t->has_refs)
+        return false;
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        if (wa[i].type != RAY_T_REF)
+            continue;
+        cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
+        if (o && o->state == CW_FAILED) {
+            char msg[600];
+            snprintf(msg, sizeof(msg), "task '%s': argument %u failed: %s",
+                     t->name, i + 1, o->errmsg ? o->errmsg : ray_strerror(o->err));
+            sdk_task_fail(rt, t, o->err, msg, cbs);
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+sdk_task_ready(sdk_rt *rt, sdk_task *t)
+{
+    list_push_back(&rt->ready_head, &rt->ready_tail, t);
+    rt->nready++;
+}
+
+static void
+notify_waiters(sdk_rt *rt, cw_obj *o, sdk_cb **cbs)
+{
+    cw_waiter *w = cw_obj_take_waiters(o);
+    while (w) {
+        cw_waiter *next = w->next;
+        if (w->kind == SDK_WAIT_CB) {
+            sdk_cb *cb = w->ctx;
+            cb->err = o->state == CW_FAILED ? o->err : RAY_OK;
+            cb->next = *cbs;
+            *cbs = cb;
+            atomic_fetch_sub(&rt->reactor_needed, 1);
+            waiter_free(rt, NULL, w);
+        } else if (w->kind == SDK_WAIT_RGET) {
+            sdk_nested_get_ready(rt, w, o);
+            waiter_free(rt, NULL, w);
+        } else {
+            sdk_task *t = w->ctx;
+            waiter_free(rt, t, w);
+            if (--t->ndeps == 0) {
+                if (t->cancelled)
+                    sdk_task_finish(rt, t, cbs);
+                else if (!sdk_task_check_failed_deps(rt, t, cbs))
+                    sdk_task_ready(rt, t);
+            }
+        }
+        w = next;
+    }
+}
+
+void
+sdk_object_done(sdk_rt *rt, cw_obj *o, sdk_cb **cbs)
+{
+    /* Iterative, not recursive: a failure cascades down chains 10,000
+     * deep. Each queued object holds a reference until notified. */
+    if (rt->done_n == rt->done_cap) {
+        size_t cap = rt->done_cap ? rt->done_cap * 2 : 64;
+        cw_obj **ns = rt_realloc(rt->done_stack, cap * sizeof(*ns));
+        if (!ns) {
+            notify_waiters(rt, o, cbs); /* recursion as a fallback */
+            return;
+        }
+        rt->done_stack = ns;
+        rt->done_cap = cap;
+    }
+    cw_store_retain(o);
+    rt->done_stack[rt->done_n++] = o;
+    if (rt->in_done)
+        return;
+    rt->in_done = true;
+    while (rt->done_n) {
+        cw_obj *x = rt->done_stack[--rt->done_n];
+        notify_waiters(rt, x, cbs);
+        cw_store_release(&rt->store, x);
+    }
+    rt->in_done = false;
+}
+
+/* ---- dispatch ---- */
+
+/* One argument as it will be sent: refs resolved to their values. */
+typedef struct arg_src {
+    uint32_t type;
+    uint64_t len;
+    const void *ptr;
+    uint64_t scalar;
+    bool big;        /* travels through the shared arena */
+    uint64_t off;
+} arg_src;
+
+static void
+release_arena(sdk_rt *rt, sdk_task *t)
+{
+    for (uint32_t k = 0; k < t->nblocks; k++)
+        sdk_arena_free(&rt->arena, t->blocks[k].off, t->blocks[k].len);
+    t->nblocks = 0;
+}
+
+/* Write a MSG_TASK for `t` into `wk`'s ring; large arguments go to the
+ * arena first. RAY_EAGAIN: no room now (ring or arena), nothing kept;
+ * RAY_ETOOBIG / RAY_ESTORE_FULL: can never be sent; RAY_ENOMEM. */
+static ray_err
+push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
+{
+    arg_src a[RAY_MAX_ARGS];
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
+    const uint8_t *src = t->spec + t->nargs * sizeof(sdk_wire_arg);
+    size_t len = sizeof(sdk_msg_task) + t->nargs * sizeof(sdk_wire_arg);
+    uint32_t nbig = 0;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        a[i] = (arg_src){wa[i].type, 0, NULL, wa[i].scalar, false, 0};
+        if (wa[i].type == RAY_T_REF) {
+            cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
+            if (!o || o->state != CW_READY)
+                return RAY_EINTERNAL;
+            a[i].type = o->type;
+            a[i].scalar = 0;
+            if (sdk_type_buffer(o->type)) {
+                a[i].len = o->len;
+                a[i].ptr = cw_obj_data(o);
+            } else if (o->len == 8) {
+                memcpy(&a[i].scalar, cw_obj_data(o), 8);
+            }
+        } else if (sdk_type_buffer(wa[i].type)) {
+            a[i].len = wa[i].len;
+            a[i].ptr = src;
+            src += SDK_ALIGN8(wa[i].len);
+        }
+        if (!sdk_type_buffer(a[i].type))
+            continue;
+        if (a[i].len >= UINT32_MAX)
+            return RAY_ETOOBIG;
+        if (a[i].len > SDK_ARG_INLINE_MAX) {
+            a[i].big = true;
+            nbig++;
+        } else {
+            len += SDK_ALIGN8(a[i].len);
+        }
+    }
+    if (len > rt_ring_max_record(&wk->sub))
+        return RAY_ETOOBIG;
+    if (nbig && !t->blocks &&
+        !(t->blocks = rt_calloc(RAY_MAX_ARGS, sizeof(sdk_extent))))
+        return RAY_ENOMEM;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        if (!a[i].big)
+            continue;
+        ray_err e = sdk_arena_alloc(&rt->arena, a[i].len, &a[i].off);
+        if (e != RAY_OK) {
+            release_arena(rt, t);
+            return e == RAY_ETOOBIG ? RAY_ESTORE_FULL : e;
+        }
+        t->blocks[t->nblocks++] = (sdk_extent){a[i].off, a[i].len};
+    }
+    uint8_t *dst = rt_ring_reserve(&wk->sub, len);
+    if (!dst) {
+        release_arena(rt, t);
+        return RAY_EAGAIN;
+    }
+    sdk_msg_task *m = (sdk_msg_task *)dst;
+    m->task_id = t->id;
+    m->fn_hash = t->fn_hash;
+    m->nargs = t->nargs;
+    m->flags = 0;
+    sdk_wire_arg *out = (sdk_wire_arg *)(m + 1);
+    uint8_t *pay = (uint8_t *)(out + t->nargs);
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        out[i].type = a[i].type;
+        out[i].len = (uint32_t)a[i].len;
+        out[i].scalar = a[i].scalar;
+        if (a[i].big) {
+            memcpy(rt->arena_base + a[i].off, a[i].ptr, a[i].len);
+            out[i].type |= SDK_ARG_SHM;
+            out[i].scalar = a[i].off;
+        } else if (a[i].len) {
+            memcpy(pay, a[i].ptr, a[i].len);
+            pay += SDK_ALIGN8(a[i].len);
+        }
+    }
+    rt_ring_commit(&wk->sub, SDK_MSG_TASK, len);
+    return RAY_OK;
+}
+
+static int
+pick_worker(sdk_rt *rt)
+{
+    int best = -1;
+    uint32_t best_n = rt->max_inflight;
+    for (int w = 0; w < rt->nworkers; w++) {
+        sdk_worker *wk = &rt->workers[w];
+        if (wk->alive && !wk->reserved_by && wk->inflight < best_n) {
+            best = w;
+            best_n = wk->inflight;
+        }
+    }
+    return best;
+}
+
+/* A task that needs N > 1 CPUs also holds N - 1 idle workers, so nothing
+ * else runs beside it on those cores. Returns false (nothing held) when
+ * not enough workers are idle. */
+static bool
+hold_cpus(sdk_rt *rt, sdk_task *t)
+{
+    uint32_t idle = 0;
+    for (int w = 0; w < rt->nworkers; w++) {
+        sdk_worker *wk = &rt->workers[w];
+        idle += wk->alive && !wk->reserved_by && wk->inflight == 0;
+    }
+    if (idle < (uint32_t)t->cpus_extra + 1)
+        return false;
+    uint32_t need = t->cpus_extra;
+    for (int w = rt->nworkers - 1; w >= 0 && need; w--) {
+        sdk_worker *wk = &rt->workers[w];
+        if (wk->alive && !wk->reserved_by && wk->inflight == 0) {
+            wk->reserved_by = t->id;
+            need--;
+        }
+    }
+    t->cpus_held = 1;
+    return true;
+}
+
+static void
+release_cpus(sdk_rt *rt, sdk_task *t)
+{
+    if (!t->cpus_held)
+        return;
+    for (int w = 0; w < rt->nworkers; w++)
+        if (rt->workers[w].reserved_by == t->id)
+            rt->workers[w].reserved_by = 0;
+    t->cpus_held = 0;
+}
+
+/* Write `t` into worker w's ring. RAY_EAGAIN if the ring is full. */
+/* Hand `t` to worker w. RAY_EAGAIN if there is no room right now. */
+static ray_err
+push_to_worker(sdk_rt *rt, int w, sdk_task *t)
+{
+    sdk_worker *wk = &rt->workers[w];
+    if (t->kind == SDK_TK_MAP) {
+        if (t->spec_len > rt_ring_max_record(&wk->sub))
+            return RAY_ETOOBIG;
+        void *dst = rt_ring_reserve(&wk->sub, t->spec_len);
+        if (!dst)
+            return RAY_EAGAIN;
+        memcpy(dst, t->spec, t->spec_len);
+        ((sdk_msg_map *)dst)->task_id = t->id;
+        rt_ring_commit(&wk->sub, SDK_MSG_MAP, t->spec_len);
+    } else {
+        ray_err e = push_call(rt, wk, t);
+        if (e != RAY_OK)
+            return e;
+    }
+    wk->dirty = true;
+    t->worker = w;
+    list_push_back(&wk->head, &wk->tail, t);
+    wk->inflight++;
+    return RAY_OK;
+}
+
+/* Put `t` back into the ready queue before `next` (NULL: at the tail). */
+static void
+ready_insert_before(sdk_rt *rt, sdk_task *t, sdk_task *next)
+{
+    t->next = next;
+    t->prev = next ? next->prev : rt->ready_tail;
+    if (t->prev)
+        t->prev->next = t;
+    else
+        rt->ready_head = t;
+    if (next)
+        next->prev = t;
+    else
+        rt->ready_tail = t;
+    rt->nready++;
+}
+
+static void
+release_resources(sdk_rt *rt, sdk_task *t)
+{
+    if (t->acquired) {
+        sched_res_release(&rt->res, t->demand);
+        t->acquired = 0;
+    }
+    release_cpus(rt, t);
+}
+
+void
+sdk_dispatch(sdk_rt *rt, sdk_cb **cbs)
+{
+    sdk_task *t = rt->ready_head;
+    while (t) {
+        sdk_task *next = t->next;
+        /* A task whose custom resources are taken waits; later tasks may
+         * pass it (they need other resources or none). */
+        if (t->demand && !t->acquired) {
+            if (!sched_res_try_acquire(&rt->res, t->demand)) {
+                t = next;
+                continue;
+            }
+            t->acquired = 1;
+        }
+        if (t->cpus_extra && !t->cpus_held && !hold_cpus(rt, t)) {
+            release_resources(rt, t);
+            t = next;
+            continue;
+        }
+        int w = pick_worker(rt);
+        if (w < 0) {
+            release_resources(rt, t);
+            break;
+        }
+        list_remove(&rt->ready_head, &rt->ready_tail, t);
+        rt->nready--;
+        ray_err e = push_to_worker(rt, w, t);
+        if (e == RAY_EAGAIN) {
+            /* This ring is full: try the others, else wait for space. */
+            bool placed = false;
+            for (int k = 0; k < rt->nworkers && !placed; k++)
+                if (k != w && rt->workers[k].alive &&
+                    rt->workers[k].inflight < rt->max_inflight)
+                    placed = push_to_worker(rt, k, t) == RAY_OK;
+            if (!placed) {
+                release_resources(rt, t);
+                ready_insert_before(rt, t, next);
+                break;
+            }
+        } else if (e != RAY_OK) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "task '%s': %s", t->name,
+                     e == RAY_ESTORE_FULL
+                         ? "an argument is larger than the shared argument "
+                           "arena (raise ray_config.object_store_bytes)"
+                         : "arguments too large for the worker ring (raise "
+                           "ray_config.ring_bytes)");
+            sdk_task_fail(rt, t, e, msg, cbs);
+        }
+        t = next;
+    }
+    for (int w = 0; w < rt->nworkers; w++) {
+        sdk_worker *wk = &rt->workers[w];
+        if (wk->dirty) {
+            rt_ring_publish(&wk->sub);
+            wk->dirty = false;
+        }
+    }
+}
+
+/* ---- completions ---- */
+
+/* Finish a call with its result. `payload` holds d->len bytes; when
+ * `owned` is set it is an rt_malloc'd buffer this function takes over. */
+static void
+complete_call(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
+              const void *payload, bool owned, sdk_cb **cbs)
+{
+    cw_obj *o = t->result;
+    if (t->cancelled || !o || o->state != CW_PENDING || d->err != RAY_OK) {
+        if (owned)
+            rt_free((void *)payload);
+        owned = false;
+    }
+    if (t->cancelled || !o || o->state != CW_PENDING) {
+        sdk_task_finish(rt, t, cbs);
+        return;
+    }
+    if (d->err != RAY_OK) {
+        if (t->retry_on_error && t->retries_left > 0) {
+            t->retries_left--;
+            release_resources(rt, t);
+            release_arena(rt, t);
+            sdk_task_ready(rt, t);
+            return;
+        }
+        char msg[700];
+        snprintf(msg, sizeof(msg), "task '%s' failed: %.*s", t->name,
+                 (int)(d->len ? d->len : 1), d->len ? (const char *)payload : "");
+        cw_store_set_error(&rt->store, o, (ray_err)d->err, msg);
+    } else if (sdk_type_buffer(d->type)) {
+        if (owned)
+            cw_store_set_owned(&rt->store, o, d->type, (void *)payload, d->len);
+        else if (cw_store_set_value(&rt->store, o, d->type, payload, d->len) !=
+                 RAY_OK)
+            cw_store_set_error(&rt->store, o, RAY_ENOMEM,
+                               "out of memory storing the result");
+    } else {
+        cw_store_set_value(&rt->store, o, d->type, &d->scalar, 8);
+    }
+    sdk_object_done(rt, o, cbs);
+    sdk_task_finish(rt, t, cbs);
+}
+
+static sdk_task *
+find_inflight(sdk_worker *wk, uint64_t id)
+{
+    for (sdk_task *t = wk->head; t; t = t->next)
+        if (t->id == id)
+            return t;
+    return NULL;
+}
+
+static void
+finish_record(sdk_rt *rt, sdk_worker *wk, const sdk_msg_done *d,
+              const void *payload, bool owned, sdk_cb **cbs)
+{
+    sdk_task *t = find_inflight(wk, d->task_id);
+    if (!t) {
+        if (owned)
+            rt_free((void *)payload);
+        return;
+    }
+    list_remove(&wk->head, &wk->tail, t);
+    wk->inflight--;
+    t->worker = -1;
+    if (t->kind == SDK_TK_MAP) {
+        const char *msg = d->err ? (const char *)payload : NULL;
+        sdk_map_chunk_done(rt, t, (ray_err)d->err, msg, payload, d->len);
+        if (owned)
+            rt_free((void *)payload);
+        sdk_task_finish(rt, t, cbs);
+    } else {
+        complete_call(rt, t, d, payload, owned, cbs);
+    }
+}
+
+/* One fragment of a large result (RT_RING_MORE); the last one finishes
+ * the task with the reassembled payload. */
+static void
+take_fragment(sdk_rt *rt, sdk_worker *wk, uint32_t type, const uint8_t *rec,
+              uint32_t len, sdk_cb **cbs)
+{
+    if (!wk->frag) {
+        if (len < sizeof(sdk_msg_done))
+            return;
+        wk->frag_hdr = *(const sdk_msg_done *)rec;
+        wk->frag = rt_malloc(wk->frag_hdr.len ? wk->frag_hdr.len : 1);
+        wk->frag_len = 0;
+        rec += sizeof(sdk_msg_done);
+        len -= (uint32_t)sizeof(sdk_msg_done);
+        if (!wk->frag) {
+            wk->frag_hdr.err = RAY_ENOMEM;
+            wk->frag_hdr.len = 0;
+        }
+    }
+    if (wk->frag) {
+        size_t room = wk->frag_hdr.len - wk->frag_len;
+        size_t n = len < room ? len : room;
+        memcpy(wk->frag + wk->frag_len, rec, n);
+        wk->frag_len += n;
+    }
+    if (type & RT_RING_MORE)
+        return;
+    uint8_t *buf = wk->frag;
+    wk->frag = NULL;
+    if (wk->frag_hdr.err == RAY_ENOMEM && !buf) {
+        static const char oom[] = "out of memory reassembling the result";
+        wk->frag_hdr.len = sizeof(oom);
+        finish_record(rt, wk, &wk->frag_hdr, oom, false, cbs);
+        return;
+    }
+    finish_record(rt, wk, &wk->frag_hdr, buf, true, cbs);
+}
+
+static size_t
+drain_worker(sdk_rt *rt, int w, sdk_cb **cbs)
+{
+    sdk_worker *wk = &rt->workers[w];
+    size_t n = 0;
+    uint32_t type, len;
+    const uint8_t *rec;
+    while ((rec = rt_ring_peek(&wk->comp, &type, &len))) {
+        if (wk->frag || (type & RT_RING_MORE)) {
+            take_fragment(rt, wk, type, rec, len, cbs);
+            rt_ring_consume(&wk->comp);
+            rt_ring_release(&wk->comp); /* let the worker write the next */
+            n++;
+            continue;
+        }
+        if (type == SDK_MSG_DONE && len >= sizeof(sdk_msg_done)) {
+            const sdk_msg_done *d = (const sdk_msg_done *)rec;
+            finish_record(rt, wk, d, d + 1, false, cbs);
+            n++;
+        } else if (type != SDK_MSG_DONE) {
+            sdk_nested_handle(rt, w, type, rec, len, cbs);
+            n++;
+        }
+        rt_ring_consume(&wk->comp);
+    }
+    if (n)
+        rt_ring_release(&wk->comp);
+    return n;
+}
+
+size_t
+sdk_progress(sdk_rt *rt, sdk_cb **cbs)
+{
+    size_t n = 0;
+    for (int w = 0; w < rt->nworkers; w++)
+        if (rt->workers[w].alive)
+            n += drain_worker(rt, w, cbs);
+    if (rt->ready_head)
+        sdk_dispatch(rt, cbs);
+    if (n)
+        sdk_wake_driver(rt);
+    return n;
+}
+
+void
+sdk_run_callbacks(sdk_cb *cbs)
+{
+    while (cbs) {
+        sdk_cb *next = cbs->next;
+        cbs->cb(cbs->arg, cbs->ref, cbs->err);
+        ray_ref_release(cbs->ref);
+        rt_free(cbs);
+        cbs = next;
+    }
+}
+
+/* ---- worker death ---- */
+
+void
+sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
+{
+    sdk_worker *wk = &rt->workers[w];
+    drain_worker(rt, w, cbs);
+    wk->alive = false;
+    uint64_t cur = atomic_load(&wk->ctl->current);
+    char how[128];
+    sched_proc_describe(status, how, sizeof(how));
+    int32_t pid = wk->ctl->pid;
+    /* Requeue in order at the front of the ready queue. */
+    sdk_task *rq_head = NULL, *rq_tail = NULL;
+    while (wk->head) {
+        sdk_task *t = wk->head;
+        list_remove(&wk->head, &wk->tail, t);
+        wk->inflight--;
+        t->worker = -1;
+        release_resources(rt, t);
+        release_arena(rt, t);
+        if (t->id == cur) {
+            if (t->cancelled) {
+                sdk_task_finish(rt, t, cbs);
+                continue;
+            }
+            if (t->retries_left > 0) {
+                t->retries_left--;
+                RT_INFO("worker %d %s running '%s'; retrying", (int)pid, how,
+                        t->name);
+            } else {
+                char msg[512];
+                snprintf(msg, sizeof(msg),
+                         "task '%s' failed: its worker (pid %d) %s; no "
+                         "retries left", t->name, (int)pid, how);
+                sdk_task_fail(rt, t, RAY_EWORKER_DIED, msg, cbs);
+                continue;
+            }
+        }
+        list_push_back(&rq_head, &rq_tail, t);
+    }
+    if (rq_head) {
+        rq_tail->next = rt->ready_head;
+        if (rt->ready_head)
+            rt->ready_head->prev = rq_tail;
+        else
+            rt->ready_tail = rq_tail;
+        rt->ready_head = rq_head;
+        for (sdk_task *t = rq_head; t && t != rq_tail->next; t = t->next)
+            rt->nready++;
+    }
+    wk->deaths++;
+    rt_free(wk->frag);
+    wk->frag = NULL;
+    /* A worker that keeps dying before it is ready is not restarted. */
+    if (atomic_load(&wk->ctl->state) == SDK_W_READY)
+        wk->start_failures = 0;
+    else
+        wk->start_failures++;
+    if (!atomic_load(&rt->stopping) && wk->start_failures < 3) {
+        ray_err e = sdk_worker_start(rt, w);
+        if (e != RAY_OK)
+            RT_ERROR("cannot restart worker %d: %s", w, ray_strerror(e));
+    } else if (wk->start_failures >= 3) {
+        RT_ERROR("worker %d died %u times while starting (%s); not "
+                 "restarting it", w, wk->start_failures, how);
+    }
+    bool any = false;
+    for (int k = 0; k < rt->nworkers; k++)
+        any |= rt->workers[k].alive;
+    if (!any && !atomic_load(&rt->stopping)) {
+        /* No worker left: fail what is queued instead of hanging. */
+        char msg[300];
+        while (rt->ready_head) {
+            sdk_task *t = rt->ready_head;
+            list_remove(&rt->ready_head, &rt->ready_tail, t);
+            rt->nready--;
+            snprintf(msg, sizeof(msg), "task '%s' failed: no worker process "
+                     "can start (last one %s)", t->name, how);
+            sdk_task_fail(rt, t, RAY_EWORKER_DIED, msg, cbs);
+        }
+    }
+    sdk_dispatch(rt, cbs);
+    sdk_wake_driver(rt);
+}
+
+void
+sdk_ready_remove(sdk_rt *rt, sdk_task *t)
+{
+    list_remove(&rt->ready_head, &rt->ready_tail, t);
+    rt->nready--;
+}

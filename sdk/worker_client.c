@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * worker_client.c: the rayc API inside a task (worker processes only).
+ *
+ * Submits, puts and reference drops are one-way messages on the worker's
+ * completion ring; the object ids they need come from blocks reserved
+ * from the driver ahead of time (one round trip per 1024 ids). A get
+ * sends a request and waits for the reply; while it waits, the worker runs
+ * the tasks queued behind the current one (they may be the very tasks it
+ * waits for), so nested task graphs never deadlock on a busy worker.
+ * Single-threaded, like the worker.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/clock.h"
+#include "sdk/sdk_int.h"
+
+#define ID_BLOCK 1024u
+
+static uint64_t id_pool[ID_BLOCK];
+static size_t id_n;
+static uint64_t next_req = 1;
+
+/* Replies that arrived while a nested task waited for its own: kept until
+ * the outer wait looks for them. */
+typedef struct stashed {
+    struct stashed *next;
+    sdk_msg_done hdr;
+    void *payload;
+} stashed;
+
+static stashed *stash;
+
+static bool
+take_stashed(uint64_t req, sdk_msg_done *hdr, void **payload)
+{
+    for (stashed **pp = &stash; *pp; pp = &(*pp)->next) {
+        stashed *s = *pp;
+        if (s->hdr.task_id == req) {
+            *hdr = s->hdr;
+            *payload = s->payload;
+            *pp = s->next;
+            free(s);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Wait for the reply to `req`, running queued tasks meanwhile. On RAY_OK
+ * *hdr is the reply and *payload a malloc'd copy of its bytes (or NULL). */
+static ray_err
+wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
+{
+    sdk_wk_flush(true);
+    int64_t deadline = rt_deadline_after_ms(timeout_ms);
+    int64_t spin_end = rt_clock_now_ns() + (int64_t)sdk_wk_spin_us() * 1000;
+    for (;;) {
+        if (take_stashed(req, hdr, payload))
+            return RAY_OK;
+        uint32_t type, len;
+        const sdk_msg_done *d = sdk_wk_reply_peek(&type, &len);
+        if (d) {
+            sdk_msg_done h = *d;
+            void *p = NULL;
+            if (h.len && !(p = malloc(h.len))) {
+                h.err = RAY_ENOMEM;
+                h.len = 0;
+            } else if (h.len) {
+                memcpy(p, d + 1, h.len);
+            }
+            sdk_wk_reply_consume();
+            if (h.task_id == req) {
+                *hdr = h;
+                *payload = p;
+                return RAY_OK;
+            }
+            /* An outer (suspended) wait's reply: keep it for later. */
+            stashed *s = malloc(sizeof(*s));
+            if (s) {
+                s->hdr = h;
+                s->payload = p;
+                s->next = stash;
+                stash = s;
+            } else {
+                free(p);
+            }
+            continue;
+        }
+        if (sdk_wk_run_one()) {
+            sdk_wk_flush(false);
+            continue;
+        }
+        int64_t now = rt_clock_now_ns();
+        if (now >= deadline)
+            return sdk_fail(RAY_ETIMEDOUT, "timed out waiting for the driver");
+        if (now < spin_end) {
+            rt_cpu_relax();
+            continue;
+        }
+        int64_t left_us = (deadline - now) / 1000;
+        sdk_wk_idle_wait(left_us < 10000 ? left_us : 10000);
+    }
+}
+
+static ray_err
+take_id(uint64_t *id)
+{
+    if (id_n == 0) {
+        sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+        memset(q, 0, sizeof(*q));
+        uint64_t req = next_req++;
+        q->req_id = req;
+        q->len = ID_BLOCK;
+        sdk_wk_commit(SDK_MSG_IDS, sizeof(*q));
+        sdk_msg_done h;
+        void *p;
+        ray_err e = wait_reply(req, &h, &p, 60000);
+        if (e != RAY_OK)
+            return e;
+        if (h.err != RAY_OK || h.scalar == 0) {
+            free(p);
+            return sdk_fail(RAY_ENOMEM, "driver could not reserve ids");
+        }
+        size_t n = h.scalar < ID_BLOCK ? h.scalar : ID_BLOCK;
+        /* Hand them out in order: reverse into the stack. */
+        for (size_t i = 0; i < n; i++)
+            id_pool[i] = ((uint64_t *)p)[n - 1 - i];
+        id_n = n;
+        free(p);
+    }
+    *id = id_pool[--id_n];
+    return RAY_OK;
+}
+
+static bool
+usable(const char *what)
+{
+    if (sdk_wk_in_map()) {
+        sdk_fail(RAY_EINVAL, "%s: not allowed inside a map function", what);
+        return false;
+    }
+    return true;
+}
+
+ray_ref
+sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
+              uint32_t nargs, const ray_call_opts *opts)
+{
+    if (!usable("submit"))
+        return RAY_REF_NULL;
+    if (opts && opts->name)
+        name = opts->name;
+    size_t name_len = strlen(name);
+    size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len) +
+                 nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < nargs; i++)
+        if (sdk_type_buffer(args[i].type))
+            len += SDK_ALIGN8(args[i].v.buf.len);
+    if (len > sdk_wk_max_record()) {
+        sdk_fail(RAY_ETOOBIG, "submit '%s' from a task: arguments too large",
+                 name);
+        return RAY_REF_NULL;
+    }
+    uint64_t id;
+    if (take_id(&id) != RAY_OK)
+        return RAY_REF_NULL;
+    uint8_t *p = sdk_wk_reserve(len);
+    sdk_msg_req *q = (sdk_msg_req *)p;
+    memset(q, 0, sizeof(*q));
+    q->obj_id = id;
+    q->fn_hash = hash;
+    q->nargs = nargs;
+    q->max_retries = opts ? opts->max_retries : 0;
+    q->name_len = (uint32_t)name_len;
+    memcpy(p + sizeof(*q), name, name_len);
+    sdk_wire_arg *wa = (sdk_wire_arg *)(p + sizeof(*q) + SDK_ALIGN8(name_len));
+    uint8_t *pay = (uint8_t *)(wa + nargs);
+    for (uint32_t i = 0; i < nargs; i++) {
+        wa[i].type = args[i].type;
+        wa[i].len = 0;
+        wa[i].scalar = args[i].type == RAY_T_REF ? args[i].v.ref.id
+                                                 : args[i].v.u64;
+        if (sdk_type_buffer(args[i].type)) {
+            wa[i].len = (uint32_t)args[i].v.buf.len;
+            if (args[i].v.buf.len)
+                memcpy(pay, args[i].v.buf.ptr, args[i].v.buf.len);
+            pay += SDK_ALIGN8(args[i].v.buf.len);
+        }
+    }
+    sdk_wk_commit(SDK_MSG_SUBMIT, len);
+    return (ray_ref){id, 0};
+}
+
+ray_err
+sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out)
+{
+    if (!usable("ray_put"))
+        return RAY_EINVAL;
+    if (sizeof(sdk_msg_req) + len > sdk_wk_max_record())
+        return sdk_fail(RAY_ETOOBIG, "ray_put from a task: value too large");
+    uint64_t id;
+    ray_err e = take_id(&id);
+    if (e != RAY_OK)
+        return e;
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q) + len);
+    memset(q, 0, sizeof(*q));
+    q->obj_id = id;
+    q->type = type;
+    q->len = len;
+    if (len)
+        memcpy(q + 1, data, len);
+    sdk_wk_commit(SDK_MSG_PUT, sizeof(*q) + len);
+    *out = (ray_ref){id, 0};
+    return RAY_OK;
+}
+
+ray_err
+sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
+{
+    if (!usable("ray_get"))
+        return RAY_EINVAL;
+    if (ref.id == 0)
+        return sdk_fail(RAY_EINVAL, "ray_get: null reference");
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    uint64_t req = next_req++;
+    q->req_id = req;
+    q->obj_id = ref.id;
+    sdk_wk_commit(SDK_MSG_GET, sizeof(*q));
+    ray_err e = wait_reply(req, hdr, payload, timeout_ms);
+    if (e != RAY_OK)
+        return e;
+    if (hdr->err != RAY_OK) {
+        e = sdk_fail((ray_err)hdr->err, "%s",
+                     *payload ? (const char *)*payload : "");
+        free(*payload);
+        *payload = NULL;
+        return e;
+    }
+    return RAY_OK;
+}
+
+void
+sdk_wk_ref(ray_ref ref, bool retain)
+{
+    if (ref.id == 0 || sdk_wk_in_map())
+        return;
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    q->obj_id = ref.id;
+    sdk_wk_commit(retain ? SDK_MSG_RETAIN : SDK_MSG_RELEASE, sizeof(*q));
+}

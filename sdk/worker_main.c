@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * worker_main.c: worker mode, entered before the user's main().
+ *
+ * The driver starts workers by re-executing its own binary with
+ * RAYC_WORKER_SPEC="memfd:slot:driver_pid" in the environment. The
+ * constructor below (priority 65535: after every RAY_REMOTE registration
+ * at 101) sees it, maps the shared memory, and runs the task loop; it
+ * never returns, so the user's main() never runs in a worker.
+ *
+ * The loop: take the next record from the submission ring, run it, write
+ * the result into the completion ring. Completions are published in
+ * batches (at once when no more work is queued, so a lone call is not
+ * delayed), and the driver's doorbell is rung only when a driver thread
+ * sleeps. When idle the worker spins worker_spin_us, then sleeps on the
+ * ring's futex with a timeout, checking that its parent is alive
+ * (PR_SET_PDEATHSIG covers the rest: a killed driver kills its workers).
+ * Single-threaded.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "sdk/sdk_int.h"
+
+bool sdk_in_worker;
+
+static struct {
+    sdk_shm_hdr *hdr;
+    sdk_worker_ctl *ctl;
+    rt_ring sub;   /* consumer */
+    rt_ring comp;  /* producer */
+    rt_ring reply; /* consumer: replies to this worker's requests */
+    const uint8_t *arena; /* large arguments, read in place */
+    uint64_t arena_bytes;
+    pid_t ppid;
+    int spin_us;
+    rt_spin_budget spin; /* adaptive idle spin */
+    uint32_t unpublished;
+    int depth;     /* tasks running (nested while waiting for a reply) */
+    bool in_map;   /* inside a map chunk: no requests allowed */
+    bool requested;/* requests sent since the driver was last woken */
+} W;
+
+static void
+flush_completions(void)
+{
+    if (!W.unpublished)
+        return;
+    rt_ring_publish_quiet(&W.comp);
+    sdk_doorbell_ring(W.hdr);
+    W.unpublished = 0;
+}
+
+static void
+check_parent(void)
+{
+    if (getppid() != W.ppid ||
+        atomic_load_explicit(&W.hdr->shutdown, memory_order_relaxed))
+        _exit(0);
+}
+
+/* Reserve a completion record, waiting for the driver to drain. */
+static sdk_msg_done *
+reserve_done(size_t payload)
+{
+    size_t need = sizeof(sdk_msg_done) + payload;
+    if (need > rt_ring_max_record(&W.comp))
+        return NULL;
+    void *p;
+    while (!(p = rt_ring_reserve(&W.comp, need))) {
+        flush_completions();
+        if (rt_ring_wait_space(&W.comp, need, W.spin_us, 100000) != RAY_OK)
+            check_parent();
+    }
+    return p;
+}
+
+static void
+commit_done(size_t payload)
+{
+    rt_ring_commit(&W.comp, SDK_MSG_DONE, sizeof(sdk_msg_done) + payload);
+    W.unpublished++;
+}
+
+static void
+send_error(uint64_t task_id, ray_err err, const char *msg)
+{
+    size_t len = strlen(msg) + 1;
+    sdk_msg_done *d = reserve_done(len);
+    d->task_id = task_id;
+    d->err = (int32_t)err;
+    d->type = RAY_T_NONE;
+    d->scalar = 0;
+    d->len = len;
+    memcpy(d + 1, msg, len);
+    commit_done(len);
+}
+
+/* Reserve `len` raw bytes (a continuation fragment), waiting for space. */
+static void *
+reserve_raw(size_t len)
+{
+    void *p;
+    while (!(p = rt_ring_reserve(&W.comp, len))) {
+        flush_completions();
+        if (rt_ring_wait_space(&W.comp, len, W.spin_us, 100000) != RAY_OK)
+            check_parent();
+    }
+    return p;
+}
+
+/* A result larger than one record travels as a first record (header and
+ * the start of the payload) flagged RT_RING_MORE, then continuation
+ * records; the driver reassembles them. */
+static void
+send_fragmented(const sdk_msg_done *hdr, const uint8_t *data, size_t len)
+{
+    size_t max = rt_ring_max_record(&W.comp);
+    size_t first = max - sizeof(sdk_msg_done);
+    sdk_msg_done *d = reserve_raw(max);
+    *d = *hdr;
+    memcpy(d + 1, data, first);
+    rt_ring_commit(&W.comp, SDK_MSG_DONE | RT_RING_MORE, max);
+    W.unpublished++;
+    flush_completions();
+    size_t off = first;
+    while (off < len) {
+        size_t n = len - off < max ? len - off : max;
+        void *p = reserve_raw(n);
+        memcpy(p, data + off, n);
+        off += n;
+        rt_ring_commit(&W.comp, SDK_MSG_DONE | (off < len ? RT_RING_MORE : 0),
+                       n);
+        W.unpublished++;
+        flush_completions();
+    }
+}
+
+static void
+send_value(uint64_t task_id, const ray_ret *r)
+{
+    size_t len = sdk_type_buffer(r->type) ? r->len : 0;
+    sdk_msg_done h = {.task_id = task_id, .err = RAY_OK, .type = r->type,
+                      .scalar = r->v.u64, .len = len};
+    if (sizeof(sdk_msg_done) + len > rt_ring_max_record(&W.comp)) {
+        send_fragmented(&h, r->ptr, len);
+        return;
+    }
+    sdk_msg_done *d = reserve_done(len);
+    *d = h;
+    if (len)
+        memcpy(d + 1, r->ptr, len);
+    commit_done(len);
+}
+
+/* Convert a scalar wire value of type `from` into the ray_arg form of `to`. */
+static void
+convert_scalar(ray_arg *a, uint32_t from, uint32_t to, uint64_t bits)
+{
+    union {
+        uint64_t u;
+        int64_t i;
+        double d;
+    } v = {.u = bits};
+    bool from_float = from == RAY_T_F64 || from == RAY_T_F32;
+    bool to_float = to == RAY_T_F64 || to == RAY_T_F32;
+    a->type = to;
+    if (from_float == to_float)
+        a->v.u64 = v.u;
+    else if (to_float)
+        a->v.f64 = from == RAY_T_U64 ? (double)v.u : (double)v.i;
+    else
+        a->v.i64 = (int64_t)v.d;
+}
+
+static bool
+compatible(uint32_t have, uint32_t want)
+{
+    if (have == want)
+        return true;
+    if (sdk_type_scalar(have) && sdk_type_scalar(want))
+        return true;
+    return (have == RAY_T_STR && want == RAY_T_BYTES) ||
+           (have == RAY_T_BYTES && want == RAY_T_STR);
+}
+
+static void
+run_task(const uint8_t *rec, uint32_t len)
+{
+    const sdk_msg_task *m = (const sdk_msg_task *)rec;
+    const ray_fn_desc *d = sdk_registry_find(m->fn_hash);
+    char msg[256];
+    if (!d) {
+        send_error(m->task_id, RAY_ENOTFOUND,
+                   "no function with this name is registered in the worker");
+        return;
+    }
+    if (m->nargs != d->nargs || m->nargs > RAY_MAX_ARGS) {
+        snprintf(msg, sizeof(msg), "%s takes %u arguments, got %u", d->name,
+                 d->nargs, m->nargs);
+        send_error(m->task_id, RAY_EINVAL, msg);
+        return;
+    }
+    ray_arg av[RAY_MAX_ARGS];
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)(m + 1);
+    size_t off = sizeof(*m) + m->nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < m->nargs; i++) {
+        uint32_t want = d->arg_type[i];
+        uint32_t have = wa[i].type & ~SDK_ARG_SHM;
+        if (wa[i].type & SDK_ARG_SHM) {
+            if (!compatible(have, want) ||
+                wa[i].scalar + wa[i].len > W.arena_bytes) {
+                snprintf(msg, sizeof(msg), "%s: bad argument %u", d->name, i + 1);
+                send_error(m->task_id, RAY_EINVAL, msg);
+                return;
+            }
+            av[i].type = want;
+            av[i].v.buf.ptr = W.arena + wa[i].scalar;
+            av[i].v.buf.len = wa[i].len;
+            continue;
+        }
+        if (!compatible(wa[i].type, want) || off + wa[i].len > len) {
+            snprintf(msg, sizeof(msg),
+                     "%s: argument %u has type %u, expected type %u",
+                     d->name, i + 1, wa[i].type, want);
+            send_error(m->task_id, RAY_EINVAL, msg);
+            return;
+        }
+        if (sdk_type_scalar(want)) {
+            convert_scalar(&av[i], wa[i].type, want, wa[i].scalar);
+        } else {
+            av[i].type = want;
+            av[i].v.buf.ptr = rec + off;
+            av[i].v.buf.len = wa[i].len;
+            off += SDK_ALIGN8(wa[i].len);
+        }
+    }
+    ray_ret r;
+    memset(&r, 0, sizeof(r));
+    uint64_t outer = atomic_load_explicit(&W.ctl->current, memory_order_relaxed);
+    atomic_store_explicit(&W.ctl->current, m->task_id, memory_order_relaxed);
+    d->tramp(av, &r);
+    atomic_store_explicit(&W.ctl->current, outer, memory_order_relaxed);
+    const char *emsg;
+    ray_err e = sdk_task_error_take(&emsg);
+    if (e != RAY_OK)
+        send_error(m->task_id, e, emsg);
+    else
+        send_value(m->task_id, &r);
+    free(r.ptr); /* user memory from malloc */
+}
+
+static void
+run_map(const uint8_t *rec, uint32_t len)
+{
+    const sdk_msg_map *m = (const sdk_msg_map *)rec;
+    const ray_fn_desc *d = sdk_registry_find(m->fn_hash);
+    if (!d || !d->map_tramp || m->ncols != d->nargs) {
+        send_error(m->task_id, d ? RAY_EINVAL : RAY_ENOTFOUND,
+                   "function cannot be mapped in the worker");
+        return;
+    }
+    const void *cols[RAY_MAX_ARGS];
+    size_t off = sizeof(*m);
+    for (uint32_t c = 0; c < m->ncols; c++) {
+        cols[c] = rec + off;
+        off += SDK_ALIGN8(m->n * d->arg_size[c]);
+    }
+    (void)len;
+    size_t out_len = m->n * d->ret_size;
+    sdk_msg_done *dm = reserve_done(out_len);
+    if (!dm) {
+        send_error(m->task_id, RAY_ETOOBIG, "map chunk result too large");
+        return;
+    }
+    uint64_t outer = atomic_load_explicit(&W.ctl->current, memory_order_relaxed);
+    atomic_store_explicit(&W.ctl->current, m->task_id, memory_order_relaxed);
+    W.in_map = true;
+    d->map_tramp(cols, m->n, dm + 1);
+    W.in_map = false;
+    atomic_store_explicit(&W.ctl->current, outer, memory_order_relaxed);
+    const char *emsg;
+    ray_err e = sdk_task_error_take(&emsg);
+    if (e != RAY_OK) {
+        /* The reserved record is overwritten by the error record. */
+        W.comp.last = 0;
+        send_error(m->task_id, e, emsg);
+        return;
+    }
+    dm->task_id = m->task_id;
+    dm->err = RAY_OK;
+    dm->type = d->ret_type;
+    dm->scalar = m->n;
+    dm->len = out_len;
+    commit_done(out_len);
+}
+
+/* Run the next queued record, if any. The record is consumed before it
+ * runs (its memory stays valid: space is only released at depth 0), so a
+ * task blocked on a reply can run the tasks queued behind it. */
+bool
+sdk_wk_run_one(void)
+{
+    uint32_t type, len;
+    const uint8_t *rec = rt_ring_peek(&W.sub, &type, &len);
+    if (!rec)
+        return false;
+    rt_ring_consume(&W.sub);
+    W.depth++;
+    if (type == SDK_MSG_TASK)
+        run_task(rec, len);
+    else if (type == SDK_MSG_MAP)
+        run_map(rec, len);
+    W.depth--;
+    if (W.depth == 0) {
+        rt_ring_release(&W.sub);
+        if (W.requested) {
+            W.requested = false;
+            sdk_wk_flush(true);
+        }
+    }
+    return true;
+}
+
+static _Noreturn void
+worker_loop(void)
+{
+    for (;;) {
+        if (!sdk_wk_run_one()) {
+            flush_completions();
+            check_parent();
+            int64_t budget = rt_spin_budget_next(&W.spin);
+            int64_t t0 = rt_clock_now_ns();
+            ray_err e = rt_ring_wait_data(&W.sub, budget / 1000, 200000);
+            rt_spin_budget_update(&W.spin, e == RAY_OK &&
+                                  rt_clock_now_ns() - t0 <= budget);
+            continue;
+        }
+        if (W.unpublished >= 64 || !rt_ring_readable(&W.sub))
+            flush_completions();
+    }
+}
+
+/* ---- request plumbing for worker_client.c ---- */
+
+void *
+sdk_wk_reserve(size_t len)
+{
+    W.requested = true;
+    return reserve_raw(len);
+}
+
+void
+sdk_wk_commit(uint32_t type, size_t len)
+{
+    rt_ring_commit(&W.comp, type, len);
+    W.unpublished++;
+}
+
+size_t
+sdk_wk_max_record(void)
+{
+    return rt_ring_max_record(&W.comp);
+}
+
+void
+sdk_wk_flush(bool force_wake)
+{
+    if (W.unpublished) {
+        rt_ring_publish_quiet(&W.comp);
+        W.unpublished = 0;
+    }
+    if (force_wake) {
+        atomic_fetch_add_explicit(&W.hdr->drv_seq, 1, memory_order_seq_cst);
+        rt_futex_wake(&W.hdr->drv_seq, 0x7fffffff);
+    } else {
+        sdk_doorbell_ring(W.hdr);
+    }
+}
+
+const void *
+sdk_wk_reply_peek(uint32_t *type, uint32_t *len)
+{
+    return rt_ring_peek(&W.reply, type, len);
+}
+
+void
+sdk_wk_reply_consume(void)
+{
+    rt_ring_consume(&W.reply);
+    rt_ring_release(&W.reply);
+}
+
+bool
+sdk_wk_in_map(void)
+{
+    return W.in_map;
+}
+
+void
+sdk_wk_idle_wait(int64_t us)
+{
+    check_parent();
+    if (us <= 0)
+        return;
+    /* Sleep on the submission ring's futex: the driver pokes it after a
+     * reply as well, so a queued task or a reply ends the wait. */
+    rt_ring_hdr *h = W.sub.hdr;
+    uint32_t seq = atomic_load_explicit(&h->cons_seq, memory_order_seq_cst);
+    atomic_store_explicit(&h->cons_sleeping, 1, memory_order_seq_cst);
+    if (!rt_ring_readable(&W.sub) && !rt_ring_readable(&W.reply))
+        rt_futex_wait(&h->cons_seq, seq, us);
+    atomic_store_explicit(&h->cons_sleeping, 0, memory_order_relaxed);
+}
+
+int
+sdk_wk_spin_us(void)
+{
+    return W.spin_us;
+}
+
+__attribute__((constructor(65535))) static void
+worker_entry(void)
+{
+    const char *spec = getenv(SDK_ENV);
+    if (!spec)
+        return;
+    int fd = -1, slot = -1, ppid = -1;
+    if (sscanf(spec, "%d:%d:%d", &fd, &slot, &ppid) != 3)
+        _exit(121);
+    unsetenv(SDK_ENV);
+    sdk_in_worker = true;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != ppid)
+        _exit(0);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        _exit(122);
+    void *shm = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+                     MAP_SHARED, fd, 0);
+    if (shm == MAP_FAILED)
+        _exit(123);
+    close(fd);
+    W.hdr = shm;
+    if (W.hdr->magic != SDK_MAGIC || slot < 0 || (uint32_t)slot >= W.hdr->nslots)
+        _exit(124);
+    void *s = sdk_slot_at(shm, (size_t)slot);
+    W.ctl = sdk_slot_ctl(s);
+    rt_ring_attach(&W.sub, sdk_slot_ring(s, W.hdr->ring_bytes, 0));
+    rt_ring_attach(&W.comp, sdk_slot_ring(s, W.hdr->ring_bytes, 1));
+    rt_ring_attach(&W.reply, sdk_slot_ring(s, W.hdr->ring_bytes, 2));
+    W.ppid = ppid;
+    W.spin_us = W.hdr->spin_us;
+    rt_spin_budget_init(&W.spin, W.spin_us);
+    W.arena = (const uint8_t *)shm + W.hdr->arena_off;
+    W.arena_bytes = W.hdr->arena_bytes;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    rt_log_set_component("worker");
+    W.ctl->pid = getpid();
+    atomic_store(&W.ctl->state, SDK_W_READY);
+    worker_loop();
+}

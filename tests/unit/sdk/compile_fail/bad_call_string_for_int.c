@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Must NOT compile: call_string_for_int. */
+#include "prelude.h"
+
+ray_ref use(ray_ref r);
+ray_ref
+use(ray_ref r)
+{
+    (void)r;
+    return RAY_CALL(add, 1, "x");
+}

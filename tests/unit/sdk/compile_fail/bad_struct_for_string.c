@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Must NOT compile: struct_for_string. */
+#include "prelude.h"
+
+ray_ref use(ray_ref r);
+ray_ref
+use(ray_ref r)
+{
+    (void)r;
+    return half_remote((ray_bytes){0, 0});
+}

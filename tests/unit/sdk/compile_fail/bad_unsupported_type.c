@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Must NOT compile: a parameter type rayc cannot encode. */
+#include <ray/ray.h>
+
+static int64_t
+f(short s)
+{
+    return s;
+}
+RAY_REMOTE(f, int64_t, short);
