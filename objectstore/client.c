@@ -11,7 +11,14 @@
  * yet, so only the first get and the last release touch the shared bit.
  *
  * get resolves IDs from the shared index without a lock and pins with the
- * handshake of table.h; only a spilled object needs the store (RESTORE).
+ * handshake of table.h; only a spilled object needs the store (restore).
+ *
+ * The slow-path calls of a socket client are protobuf-c frames
+ * (runtime/frame.h, object_store.proto): one request, then one reply,
+ * through a frame writer and reader whose buffers the connection keeps,
+ * so a call allocates only its unpacked reply. The reply of a store whose
+ * thread is awake arrives in a few microseconds, so the client spins on
+ * the socket for a short while before sleeping in poll(2).
  * An object that does not exist or is not sealed yet is waited for on the
  * region's seal futex, in slices of at most 50 ms, until the deadline.
  *
@@ -32,11 +39,13 @@
 #include "objectstore/shm.h"
 #include "objectstore/store_int.h"
 #include "objectstore/table.h"
-#include "objectstore/wire.h"
-#include "runtime/fdpass.h"
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/fdpass.h"
+#include "runtime/fdwait.h"
+#include "runtime/frame.h"
 #include "runtime/log.h"
+#include "runtime/protocol/registry.h"
 
 #define RPC_TIMEOUT_MS 60000
 #define WAIT_SLICE_MS 50
@@ -54,8 +63,12 @@ struct store_client {
     store_header *hdr;
     store_slot *slots;
     uint32_t *pins;      /* private pin count per slot; guarded by mu */
+    rt_frame_reader rd;  /* replies; guarded by mu */
+    rt_frame_writer wr;  /* requests; guarded by mu */
     char err[256];       /* guarded by mu */
 };
+
+#define MSG_LEN 192 /* room for a reply's status message */
 
 /* ------------------------------------------------------------------ */
 /* Private helpers                                                     */
@@ -71,56 +84,147 @@ set_err(store_client *c, ray_err rc, const char *msg)
     return rc;
 }
 
-/* Send one request and read its reply (and the fd sent with it, if
- * `fd_out`; any other fd is closed). */
+/* Send the queued request. */
 static ray_err
-rpc_once(store_client *c, store_wire_req *q, store_wire_reply *r, int *fd_out)
+send_request(store_client *c, int64_t deadline)
 {
-    q->magic = STORE_WIRE_MAGIC;
-    q->len = sizeof *q;
-    ray_err rc = rt_fdpass_send(c->fd, NULL, 0, q, sizeof *q, RPC_TIMEOUT_MS);
+    for (;;) {
+        ray_err rc = rt_frame_writer_flush(&c->wr, c->fd);
+        if (rc != RAY_EAGAIN)
+            return rc;
+        rc = rt_fd_wait(c->fd, POLLOUT, deadline);
+        if (rc != RAY_OK)
+            return rc;
+    }
+}
+
+/* Take the header of the connect reply with the fd passed along with it
+ * (the rest of the frame is read as usual). */
+static ray_err
+recv_fd_header(store_client *c, int *fd_out, int64_t deadline)
+{
+    uint8_t hdr[RT_FRAME_HEADER_LEN];
+    int fds[1];
+    size_t nfds = 0;
+    ray_err rc = rt_fdpass_recv(c->fd, fds, 1, &nfds, hdr, sizeof hdr,
+                                rt_deadline_left_ms(deadline));
     if (rc != RAY_OK)
         return rc;
-    /* The store answers in a few microseconds when its thread is awake:
-     * spin briefly before sleeping in poll (a wake-up costs 15-25 us). */
+    if (nfds == 1)
+        *fd_out = fds[0];
+    return rt_frame_reader_feed(&c->rd, hdr, sizeof hdr);
+}
+
+/* Read the reply, which must be of type `want`. The store answers in a
+ * few microseconds when its thread is awake: spin on poll(2) with a zero
+ * timeout briefly before sleeping in it (a wake-up costs 15-25 us).
+ * Spinning on poll rather than recv(2) keeps the spinner off the socket's
+ * receive lock, which the store's send needs. */
+static ray_err
+recv_reply(store_client *c, uint32_t want, ProtobufCMessage **out,
+           int64_t deadline)
+{
     int64_t spin_end = rt_clock_now_ns() + SPIN_NS;
     for (;;) {
         struct pollfd p = {.fd = c->fd, .events = POLLIN};
         if (poll(&p, 1, 0) != 0 || rt_clock_now_ns() > spin_end)
             break;
     }
-    int fds[1];
-    size_t nfds = 0;
-    rc = rt_fdpass_recv(c->fd, fds, 1, &nfds, r, sizeof *r, RPC_TIMEOUT_MS);
-    if (rc != RAY_OK)
-        return rc;
-    if (nfds == 1) {
-        if (fd_out && *fd_out < 0)
-            *fd_out = fds[0];
-        else
-            close(fds[0]);
+    for (;;) {
+        uint32_t type;
+        ProtobufCMessage *m;
+        ray_err rc = rt_frame_reader_read(&c->rd, c->fd, &type, &m);
+        if (rc == RAY_OK && type != want) {
+            protobuf_c_message_free_unpacked(m, &rt_protobuf_allocator);
+            return RAY_EPROTO;
+        }
+        if (rc == RAY_OK)
+            *out = m;
+        if (rc != RAY_EAGAIN)
+            return rc;
+        rc = rt_fd_wait(c->fd, POLLIN, deadline);
+        if (rc != RAY_OK)
+            return rc;
     }
-    if (r->magic != STORE_WIRE_MAGIC || r->type != q->type)
+}
+
+/* One round trip: send `q` (of type `qtype`) and return the reply of type
+ * `rtype` in *reply (free it with protobuf_c_message_free_unpacked). With
+ * `fd_out`, the reply carries a descriptor, stored there. A failure to
+ * pack the request (RAY_ENOMEM) sends nothing; any later failure leaves
+ * the stream out of step, so the connection is closed for good: the store
+ * then drops this client's pins, and later calls return RAY_ECLOSED.
+ * `msg` (MSG_LEN bytes) receives the reason of a failure. */
+static ray_err
+rpc(store_client *c, uint32_t qtype, const ProtobufCMessage *q,
+    uint32_t rtype, ProtobufCMessage **reply, int *fd_out, char *msg)
+{
+    if (c->fd < 0) {
+        snprintf(msg, MSG_LEN, "the connection to the store is closed");
+        return RAY_ECLOSED;
+    }
+    ray_err rc = rt_frame_writer_put(&c->wr, qtype, q);
+    if (rc != RAY_OK) {
+        snprintf(msg, MSG_LEN, "%s", rt_frame_writer_detail(&c->wr));
+        return rc;
+    }
+    int64_t deadline = rt_deadline_after_ms(RPC_TIMEOUT_MS);
+    rc = send_request(c, deadline);
+    if (rc == RAY_OK && fd_out)
+        rc = recv_fd_header(c, fd_out, deadline);
+    if (rc == RAY_OK)
+        rc = recv_reply(c, rtype, reply, deadline);
+    if (rc == RAY_OK)
+        return RAY_OK;
+    const char *d = rt_frame_reader_detail(&c->rd);
+    if (!d[0])
+        d = rc == RAY_EPROTO ? "unexpected reply" : rt_strerror(rc);
+    snprintf(msg, MSG_LEN, "store connection failed (%s): %s",
+             rt_proto_type_name(qtype), d);
+    close(c->fd);
+    c->fd = -1;
+    return rc;
+}
+
+/* The ray_err a reply's status carries (1:1; an absent Status is code 0,
+ * RAY_OK, as proto3 reads it), with its message in `msg`. */
+static ray_err
+reply_status(const Ray__Rpc__Status *st, char *msg)
+{
+    if (!st) {
+        msg[0] = '\0';
+        return RAY_OK;
+    }
+    snprintf(msg, MSG_LEN, "%s", st->message ? st->message : "");
+    return (ray_err)st->code;
+}
+
+/* Check a reply's location of object `id` (it must name that object and
+ * lie inside the region) and take its slot and offset. */
+static ray_err
+take_location(store_client *c, const Ray__Rpc__StoreObjectLocation *loc,
+              const store_object_id *id, uint32_t *slot, uint64_t *offset,
+              char *msg)
+{
+    if (!loc || loc->object_id.len != STORE_ID_SIZE ||
+        memcmp(loc->object_id.data, id->b, STORE_ID_SIZE) != 0 ||
+        loc->slot >= c->hdr->nslots || loc->offset > c->region_size ||
+        loc->data_size > c->region_size - loc->offset ||
+        loc->metadata_size >
+            c->region_size - loc->offset - loc->data_size) {
+        snprintf(msg, MSG_LEN, "store reply with a bad object location");
         return RAY_EPROTO;
-    r->msg[sizeof r->msg - 1] = '\0';
+    }
+    *slot = loc->slot;
+    *offset = loc->offset;
     return RAY_OK;
 }
 
-/* Send one request and read its reply (and the fd sent with it, if
- * `fd_out`; any other fd is closed). A transport failure leaves the
- * stream out of step, so the connection is closed for good: the store
- * then drops this client's pins, and later calls return RAY_ECLOSED. */
-static ray_err
-rpc(store_client *c, store_wire_req *q, store_wire_reply *r, int *fd_out)
+static ProtobufCBinaryData
+id_bytes(const store_object_id *id)
 {
-    if (c->fd < 0)
-        return RAY_ECLOSED;
-    ray_err rc = rpc_once(c, q, r, fd_out);
-    if (rc != RAY_OK) {
-        close(c->fd);
-        c->fd = -1;
-    }
-    return rc;
+    return (ProtobufCBinaryData){.len = STORE_ID_SIZE,
+                                 .data = (uint8_t *)id->b};
 }
 
 static ray_err
@@ -157,6 +261,8 @@ client_new(void)
         return NULL;
     pthread_mutex_init(&c->mu, NULL);
     c->fd = -1;
+    rt_frame_reader_init(&c->rd, STORE_MAX_FRAME);
+    rt_frame_writer_init(&c->wr, STORE_MAX_FRAME);
     return c;
 }
 
@@ -169,6 +275,8 @@ client_free(store_client *c)
     if (c->fd >= 0)
         close(c->fd);
     rt_free(c->pins);
+    rt_frame_reader_fini(&c->rd);
+    rt_frame_writer_fini(&c->wr);
     pthread_mutex_destroy(&c->mu);
     rt_free(c);
 }
@@ -241,25 +349,25 @@ restore(store_client *c, const store_object_id *id, store_buffer *b)
     uint32_t slot = 0;
     uint64_t offset = 0;
     ray_err rc;
-    char msg[192] = "";
+    char msg[MSG_LEN] = "";
     if (c->core) {
         rc = store_core_restore(c->core, c->idx, id, &slot, &offset, msg,
                                 sizeof msg);
     } else {
-        store_wire_req q = {.type = STORE_WIRE_RESTORE};
-        memcpy(q.id, id->b, sizeof q.id);
-        store_wire_reply r;
-        rc = rpc(c, &q, &r, NULL);
+        Ray__Rpc__StoreRestoreRequest q = RAY__RPC__STORE_RESTORE_REQUEST__INIT;
+        q.object_id = id_bytes(id);
+        Ray__Rpc__StoreRestoreReply *r = NULL;
+        rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_RESTORE_REQUEST, &q.base,
+                 RAY__RPC__MESSAGE_TYPE__MSG_STORE_RESTORE_REPLY,
+                 (ProtobufCMessage **)&r, NULL, msg);
         if (rc == RAY_OK) {
-            rc = (ray_err)r.status;
-            slot = r.slot;
-            offset = r.offset;
-            memcpy(msg, r.msg, sizeof msg);
+            rc = reply_status(r->status, msg);
+            if (rc == RAY_OK)
+                rc = take_location(c, r->location, id, &slot, &offset, msg);
+            protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
         }
     }
     if (rc == RAY_OK) {
-        if (slot >= c->hdr->nslots)
-            return RAY_EPROTO;
         c->pins[slot] = 1;
         fill_view(c, slot, offset, b);
     }
@@ -292,12 +400,20 @@ store_client_connect(const char *socket_path, int64_t timeout_ms,
     }
     if (rc != RAY_OK)
         goto fail;
-    store_wire_req q = {.type = STORE_WIRE_HELLO, .pid = (uint32_t)getpid()};
-    store_wire_reply r;
+    Ray__Rpc__StoreConnectRequest q = RAY__RPC__STORE_CONNECT_REQUEST__INIT;
+    q.pid = (int32_t)getpid();
+    Ray__Rpc__StoreConnectReply *r = NULL;
     int memfd = -1;
-    rc = rpc(c, &q, &r, &memfd);
-    if (rc == RAY_OK)
-        rc = (ray_err)r.status;
+    char msg[MSG_LEN];
+    rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REQUEST, &q.base,
+             RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REPLY,
+             (ProtobufCMessage **)&r, &memfd, msg);
+    if (rc == RAY_OK) {
+        rc = reply_status(r->status, msg);
+        c->idx = r->client_index;
+        c->region_size = r->region_size;
+        protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
+    }
     if (rc == RAY_OK && memfd < 0)
         rc = RAY_EPROTO;
     if (rc != RAY_OK) {
@@ -305,8 +421,6 @@ store_client_connect(const char *socket_path, int64_t timeout_ms,
             close(memfd);
         goto fail;
     }
-    c->idx = r.client;
-    c->region_size = r.region_size;
     rc = c->idx < STORE_MAX_CLIENTS ? map_views(c, memfd, NULL) : RAY_EPROTO;
     close(memfd);
     if (rc != RAY_OK)
@@ -349,8 +463,11 @@ store_client_close(store_client *c)
 {
     if (!c)
         return;
-    if (c->core)
-        store_core_client_remove(c->core, c->idx);
+    uint32_t aborted = c->core ? store_core_client_remove(c->core, c->idx)
+                               : 0;
+    if (aborted)
+        RT_INFO("object store: local client %u closed; aborted %u unsealed "
+                "object(s)", c->idx, aborted);
     /* A remote client's pins and creations are dropped by the store when
      * it sees the socket close. */
     client_free(c);
@@ -377,7 +494,7 @@ store_client_create(store_client *c, const store_object_id *id,
         return RAY_EINVAL;
     uint32_t slot = 0;
     uint64_t offset = 0;
-    char msg[192] = "";
+    char msg[MSG_LEN] = "";
     ray_err rc;
     pthread_mutex_lock(&c->mu);
     if (c->core) {
@@ -385,20 +502,24 @@ store_client_create(store_client *c, const store_object_id *id,
                                       meta_size, flags, &slot, &offset, msg,
                                       sizeof msg);
     } else {
-        store_wire_req q = {.type = STORE_WIRE_CREATE, .flags = flags,
-                            .data_size = data_size, .meta_size = meta_size};
-        memcpy(q.id, id->b, sizeof q.id);
-        store_wire_reply r;
-        rc = rpc(c, &q, &r, NULL);
+        Ray__Rpc__StoreCreateRequest q = RAY__RPC__STORE_CREATE_REQUEST__INIT;
+        q.object_id = id_bytes(id);
+        q.data_size = data_size;
+        q.metadata_size = meta_size;
+        q.secondary = (flags & STORE_CREATE_SECONDARY) != 0;
+        Ray__Rpc__StoreCreateReply *r = NULL;
+        rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_CREATE_REQUEST, &q.base,
+                 RAY__RPC__MESSAGE_TYPE__MSG_STORE_CREATE_REPLY,
+                 (ProtobufCMessage **)&r, NULL, msg);
         if (rc == RAY_OK) {
-            rc = (ray_err)r.status;
-            slot = r.slot;
-            offset = r.offset;
-            memcpy(msg, r.msg, sizeof msg);
+            rc = reply_status(r->status, msg);
+            if (rc == RAY_OK)
+                rc = take_location(c, r->location, id, &slot, &offset, msg);
+            if (rc == RAY_OK && (r->location->data_size != data_size ||
+                                 r->location->metadata_size != meta_size))
+                rc = RAY_EPROTO;
+            protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
         }
-        if (rc == RAY_OK && (slot >= c->hdr->nslots ||
-                             offset + data_size + meta_size > c->region_size))
-            rc = RAY_EPROTO;
     }
     if (rc == RAY_OK) {
         c->pins[slot] = 1;
@@ -428,19 +549,24 @@ store_client_abort(store_client *c, const store_object_id *id)
     pthread_mutex_lock(&c->mu);
     int64_t slot = store_table_find(c->hdr, id);
     ray_err rc;
+    char msg[MSG_LEN] = "";
     if (c->core) {
         rc = store_core_abort(c->core, c->idx, id);
     } else {
-        store_wire_req q = {.type = STORE_WIRE_ABORT};
-        memcpy(q.id, id->b, sizeof q.id);
-        store_wire_reply r;
-        rc = rpc(c, &q, &r, NULL);
-        if (rc == RAY_OK)
-            rc = (ray_err)r.status;
+        Ray__Rpc__StoreAbortRequest q = RAY__RPC__STORE_ABORT_REQUEST__INIT;
+        q.object_id = id_bytes(id);
+        Ray__Rpc__StoreAbortReply *r = NULL;
+        rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_ABORT_REQUEST, &q.base,
+                 RAY__RPC__MESSAGE_TYPE__MSG_STORE_ABORT_REPLY,
+                 (ProtobufCMessage **)&r, NULL, msg);
+        if (rc == RAY_OK) {
+            rc = reply_status(r->status, msg);
+            protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
+        }
     }
     if (rc == RAY_OK && slot >= 0)
         c->pins[slot] = 0;
-    set_err(c, rc, NULL);
+    set_err(c, rc, msg);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -515,19 +641,27 @@ store_client_delete(store_client *c, const store_object_id *id)
     if (!c || !id)
         return RAY_EINVAL;
     ray_err rc;
+    char msg[MSG_LEN] = "";
     pthread_mutex_lock(&c->mu);
     if (c->core) {
         rc = store_core_delete(c->core, id);
     } else {
-        store_wire_req q = {.type = STORE_WIRE_DELETE};
-        memcpy(q.id, id->b, sizeof q.id);
-        store_wire_reply r;
-        rc = rpc(c, &q, &r, NULL);
-        if (rc == RAY_OK)
-            rc = (ray_err)r.status;
+        ProtobufCBinaryData b = id_bytes(id);
+        Ray__Rpc__StoreDeleteRequest q = RAY__RPC__STORE_DELETE_REQUEST__INIT;
+        q.n_object_ids = 1;
+        q.object_ids = &b;
+        Ray__Rpc__StoreDeleteReply *r = NULL;
+        rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_DELETE_REQUEST, &q.base,
+                 RAY__RPC__MESSAGE_TYPE__MSG_STORE_DELETE_REPLY,
+                 (ProtobufCMessage **)&r, NULL, msg);
+        if (rc == RAY_OK) {
+            rc = reply_status(r->status, msg);
+            protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
+        }
     }
-    set_err(c, rc, rc == RAY_EBUSY ? "object is pinned or being created"
-                                   : NULL);
+    if (rc == RAY_EBUSY && !msg[0])
+        snprintf(msg, sizeof msg, "object is pinned or being created");
+    set_err(c, rc, msg);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -552,24 +686,32 @@ store_client_stats(store_client *c, store_stats *out)
     if (!c || !out)
         return RAY_EINVAL;
     ray_err rc = RAY_OK;
+    char msg[MSG_LEN] = "";
     pthread_mutex_lock(&c->mu);
     if (c->core) {
         store_core_stats(c->core, out);
     } else {
-        store_wire_req q = {.type = STORE_WIRE_STATS};
-        store_wire_reply r;
-        rc = rpc(c, &q, &r, NULL);
+        Ray__Rpc__StoreStatsRequest q = RAY__RPC__STORE_STATS_REQUEST__INIT;
+        Ray__Rpc__StoreStatsReply *r = NULL;
+        rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_STATS_REQUEST, &q.base,
+                 RAY__RPC__MESSAGE_TYPE__MSG_STORE_STATS_REPLY,
+                 (ProtobufCMessage **)&r, NULL, msg);
         if (rc == RAY_OK) {
-            uint64_t *v = r.stats;
-            *out = (store_stats){
-                .capacity = v[0], .bytes_used = v[1], .bytes_pinned = v[2],
-                .bytes_spilled = v[3], .objects_in_memory = v[4],
-                .objects_creating = v[5], .objects_spilled = v[6],
-                .evictions = v[7], .spills = v[8], .restores = v[9],
-                .clients = r.clients};
+            rc = reply_status(r->status, msg);
+            if (rc == RAY_OK)
+                *out = (store_stats){
+                    .capacity = r->capacity, .bytes_used = r->bytes_used,
+                    .bytes_pinned = r->bytes_pinned,
+                    .bytes_spilled = r->bytes_spilled,
+                    .objects_in_memory = r->objects_in_memory,
+                    .objects_creating = r->objects_creating,
+                    .objects_spilled = r->objects_spilled,
+                    .evictions = r->evictions, .spills = r->spills,
+                    .restores = r->restores, .clients = r->clients};
+            protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
         }
     }
-    set_err(c, rc, NULL);
+    set_err(c, rc, msg);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }

@@ -221,7 +221,7 @@ store_core_client_add(store_core *c, uint32_t *idx)
     return rc;
 }
 
-void
+uint32_t
 store_core_client_remove(store_core *c, uint32_t idx)
 {
     uint32_t aborted = 0;
@@ -242,9 +242,7 @@ store_core_client_remove(store_core *c, uint32_t idx)
     }
     pthread_mutex_unlock(&c->mu);
     store_table_notify(c->hdr);
-    if (aborted)
-        RT_INFO("object store: client %u went away; aborted %u unsealed "
-                "object(s)", idx, aborted);
+    return aborted;
 }
 
 /* ------------------------------------------------------------------ */

@@ -3,14 +3,23 @@
  * store.c: the object store server thread.
  *
  * One thread runs an epoll loop over the listening Unix socket, an eventfd
- * used to stop it, and one non-blocking connection per client. A client
- * sends HELLO first and receives the region's memfd (SCM_RIGHTS) with its
- * client index; after that it sends fixed-size requests (wire.h) for the
- * slow-path operations, each answered by one reply. A connection that
- * sends anything malformed is closed with a log line saying why, and like
- * any connection that closes (the client exited, crashed or was killed),
- * its pins are dropped and its unsealed objects aborted; other clients
- * carry on.
+ * used to stop it, and one non-blocking connection per client. Every
+ * message is a protobuf-c frame (runtime/frame.h) of
+ * runtime/protocol/object_store.proto, read and written through a
+ * per-connection rt_frame_reader/rt_frame_writer whose buffers are reused,
+ * so a request costs no allocation besides its unpacked message. A client
+ * sends StoreConnectRequest first and receives StoreConnectReply with the
+ * region's memfd attached (SCM_RIGHTS) and its client index; after that it
+ * sends the slow-path requests (create, abort, delete, restore, stats),
+ * each answered by one reply whose Status.code is the ray_err, 1:1 (the
+ * Status is left out on success: absent reads as code 0, RAY_OK).
+ *
+ * A connection that sends anything malformed (bad magic, a frame above
+ * STORE_MAX_FRAME, a payload that does not decode, a type that is not a
+ * store request, a request before StoreConnectRequest) is closed with one
+ * log line saying why. Like any connection that closes (the client
+ * exited, crashed or was killed), its pins are then dropped and its
+ * unsealed objects aborted; other clients carry on.
  *
  * Threading: the loop thread owns the connections (loop thread only);
  * object operations lock core->mu, which local clients in this process
@@ -28,18 +37,20 @@
 #include <unistd.h>
 
 #include "objectstore/store_int.h"
-#include "objectstore/wire.h"
-#include "runtime/fdpass.h"
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/fdpass.h"
+#include "runtime/frame.h"
 #include "runtime/log.h"
+#include "runtime/protocol/registry.h"
 
 typedef struct store_conn {
     int fd;
-    bool hello;              /* HELLO received */
+    bool hello;              /* StoreConnectRequest answered */
+    bool want_out;           /* EPOLLOUT is registered */
     uint32_t client;         /* valid once hello */
-    size_t got;              /* bytes of `buf` filled */
-    store_wire_req buf;
+    rt_frame_reader rd;
+    rt_frame_writer wr;
 } store_conn;
 
 struct store_server {
@@ -53,160 +64,369 @@ struct store_server {
     /* Live connections; loop thread only. */
     store_conn **conns;
     uint32_t nconns, cap;
+    char why[RT_FRAME_DETAIL_LEN + 64]; /* close reason; loop thread only */
 };
 
 #define SPIN_NS 50000
+/* Replies a client may leave unread before it is dropped. */
+#define MAX_PENDING_OUT (1u << 20)
 
 static char tag_listen, tag_stop; /* epoll tags for the two fixed fds */
 
 /* ------------------------------------------------------------------ */
-/* Private helpers                                                     */
+/* Connections                                                         */
 /* ------------------------------------------------------------------ */
 
+/* Close a connection and drop its client's pins and unsealed objects,
+ * with at most one log line: a warning with `why` when it is not NULL
+ * (NULL: the client went away normally, which is logged only if it left
+ * unsealed objects behind). */
 static void
 conn_close(store_server *s, store_conn *cn, const char *why)
 {
-    if (why && cn->hello)
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, cn->fd, NULL);
+    uint32_t aborted = 0;
+    if (cn->hello)
+        aborted = store_core_client_remove(s->core, cn->client);
+    if (why && cn->hello && aborted)
+        RT_WARN("object store: closing client %u connection: %s (%u unsealed "
+                "object(s) aborted)", cn->client, why, aborted);
+    else if (why && cn->hello)
         RT_WARN("object store: closing client %u connection: %s", cn->client,
                 why);
     else if (why)
         RT_WARN("object store: closing a client connection before its "
-                "HELLO: %s", why);
-    epoll_ctl(s->epfd, EPOLL_CTL_DEL, cn->fd, NULL);
+                "StoreConnectRequest: %s", why);
+    else if (aborted)
+        RT_INFO("object store: client %u went away; aborted %u unsealed "
+                "object(s)", cn->client, aborted);
     close(cn->fd);
-    if (cn->hello)
-        store_core_client_remove(s->core, cn->client);
     for (uint32_t i = 0; i < s->nconns; i++) {
         if (s->conns[i] == cn) {
             s->conns[i] = s->conns[--s->nconns];
             break;
         }
     }
+    rt_frame_reader_fini(&cn->rd);
+    rt_frame_writer_fini(&cn->wr);
     rt_free(cn);
 }
 
-/* Send a reply (with the memfd when `pass_fd` >= 0). A client that does
- * not take its reply within a second is dropped. */
-static int
-send_reply(int fd, const store_wire_reply *r, int pass_fd)
+static void
+conn_watch(store_server *s, store_conn *cn, bool out)
 {
-    ray_err rc = rt_fdpass_send(fd, &pass_fd, pass_fd >= 0 ? 1 : 0, r,
-                                sizeof *r, 1000);
-    return rc == RAY_OK ? 0 : -1;
+    if (cn->want_out == out)
+        return;
+    struct epoll_event ev = {
+        .events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0u),
+        .data.ptr = cn};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, cn->fd, &ev) == 0)
+        cn->want_out = out;
+}
+
+/* Send queued replies. Returns false when the connection was closed. */
+static bool
+conn_flush(store_server *s, store_conn *cn)
+{
+    ray_err rc = rt_frame_writer_flush(&cn->wr, cn->fd);
+    if (rc == RAY_OK) {
+        conn_watch(s, cn, false);
+        return true;
+    }
+    if (rc == RAY_EAGAIN) {
+        if (rt_frame_writer_pending(&cn->wr) > MAX_PENDING_OUT) {
+            conn_close(s, cn, "client does not read its replies");
+            return false;
+        }
+        conn_watch(s, cn, true);
+        return true;
+    }
+    /* RAY_ECLOSED: the client went away, nothing to say. */
+    conn_close(s, cn,
+               rc == RAY_ECLOSED ? NULL : rt_frame_writer_detail(&cn->wr));
+    return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+/* ------------------------------------------------------------------ */
+
+/* A reply's status for `rc`: NULL (left out) on success, where an absent
+ * Status reads as code 0 = RAY_OK and costs the client nothing to unpack;
+ * else `st` filled with `rc` and `msg` (or rt_strerror). */
+static Ray__Rpc__Status *
+set_status(Ray__Rpc__Status *st, ray_err rc, char *msg)
+{
+    if (rc == RAY_OK)
+        return NULL;
+    st->code = (uint32_t)rc;
+    st->message = msg[0] ? msg : (char *)rt_strerror(rc);
+    return st;
+}
+
+/* Copy a request's object ID; false (with a message) if it is not
+ * STORE_ID_SIZE bytes. */
+static bool
+get_id(const ProtobufCBinaryData *b, store_object_id *id, char *msg,
+       size_t msglen)
+{
+    if (b->len != STORE_ID_SIZE) {
+        snprintf(msg, msglen, "object_id must be %u bytes, got %zu",
+                 STORE_ID_SIZE, b->len);
+        return false;
+    }
+    memcpy(id->b, b->data, STORE_ID_SIZE);
+    return true;
 }
 
 static void
-fill_stats(store_core *c, store_wire_reply *r)
+fill_location(store_core *c, Ray__Rpc__StoreObjectLocation *loc,
+              const ProtobufCBinaryData *id, uint32_t slot, uint64_t offset)
 {
-    store_stats st;
-    store_core_stats(c, &st);
-    uint64_t v[10] = {st.capacity,         st.bytes_used,
-                      st.bytes_pinned,     st.bytes_spilled,
-                      st.objects_in_memory, st.objects_creating,
-                      st.objects_spilled,  st.evictions,
-                      st.spills,           st.restores};
-    memcpy(r->stats, v, sizeof v);
-    r->clients = st.clients;
+    loc->object_id = *id;
+    loc->offset = offset;
+    loc->slot = slot;
+    loc->data_size = c->slots[slot].data_size;
+    loc->metadata_size = c->slots[slot].meta_size;
 }
 
-/* Handle one complete request. Returns a reason to close the connection,
+/* StoreConnectRequest: take a client index and answer with the memfd.
+ * The reply is sent at once with rt_fdpass_send (nothing is queued before
+ * it: this is the connection's first request). */
+static const char *
+handle_connect(store_server *s, store_conn *cn)
+{
+    store_core *c = s->core;
+    char msg[96] = "";
+    Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+    Ray__Rpc__StoreConnectReply r = RAY__RPC__STORE_CONNECT_REPLY__INIT;
+    ray_err rc = store_core_client_add(c, &cn->client);
+    int memfd = -1;
+    if (rc == RAY_OK) {
+        cn->hello = true;
+        r.client_index = cn->client;
+        r.region_size = c->region_size;
+        r.num_fds = 1;
+        memfd = c->memfd;
+    } else {
+        snprintf(msg, sizeof msg, "store has %u clients already",
+                 STORE_MAX_CLIENTS);
+    }
+    r.status = set_status(&st, rc, msg);
+    uint8_t buf[256];
+    size_t len = ray__rpc__store_connect_reply__get_packed_size(&r);
+    if (RT_NEVER(len > sizeof buf - RT_FRAME_HEADER_LEN))
+        return "connect reply too large";
+    rt_frame_header h = {
+        .magic = RT_FRAME_MAGIC,
+        .type = RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REPLY,
+        .length = (uint32_t)len};
+    rt_frame_header_encode(&h, buf);
+    ray__rpc__store_connect_reply__pack(&r, buf + RT_FRAME_HEADER_LEN);
+    if (rt_fdpass_send(cn->fd, &memfd, memfd >= 0 ? 1 : 0, buf,
+                       RT_FRAME_HEADER_LEN + len, 1000) != RAY_OK)
+        return "cannot send the connect reply";
+    return rc == RAY_OK ? NULL : "no free client index";
+}
+
+static ray_err
+handle_create(store_core *c, store_conn *cn,
+              const Ray__Rpc__StoreCreateRequest *q, rt_frame_writer *w)
+{
+    char msg[192] = "";
+    Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+    Ray__Rpc__StoreObjectLocation loc = RAY__RPC__STORE_OBJECT_LOCATION__INIT;
+    Ray__Rpc__StoreCreateReply r = RAY__RPC__STORE_CREATE_REPLY__INIT;
+    store_object_id id;
+    ray_err rc = RAY_EPROTO;
+    if (get_id(&q->object_id, &id, msg, sizeof msg)) {
+        uint32_t slot = 0;
+        uint64_t offset = 0;
+        rc = store_core_create_object(
+            c, cn->client, &id, q->data_size, q->metadata_size,
+            q->secondary ? STORE_CREATE_SECONDARY : 0, &slot, &offset, msg,
+            sizeof msg);
+        if (rc == RAY_OK) {
+            fill_location(c, &loc, &q->object_id, slot, offset);
+            r.location = &loc;
+        }
+    }
+    r.status = set_status(&st, rc, msg);
+    return rt_frame_writer_put(
+        w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_CREATE_REPLY, &r.base);
+}
+
+static ray_err
+handle_restore(store_core *c, store_conn *cn,
+               const Ray__Rpc__StoreRestoreRequest *q, rt_frame_writer *w)
+{
+    char msg[192] = "";
+    Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+    Ray__Rpc__StoreObjectLocation loc = RAY__RPC__STORE_OBJECT_LOCATION__INIT;
+    Ray__Rpc__StoreRestoreReply r = RAY__RPC__STORE_RESTORE_REPLY__INIT;
+    store_object_id id;
+    ray_err rc = RAY_EPROTO;
+    if (get_id(&q->object_id, &id, msg, sizeof msg)) {
+        uint32_t slot = 0;
+        uint64_t offset = 0;
+        rc = store_core_restore(c, cn->client, &id, &slot, &offset, msg,
+                                sizeof msg);
+        if (rc == RAY_OK) {
+            fill_location(c, &loc, &q->object_id, slot, offset);
+            r.location = &loc;
+        }
+    }
+    r.status = set_status(&st, rc, msg);
+    return rt_frame_writer_put(
+        w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_RESTORE_REPLY, &r.base);
+}
+
+static ray_err
+handle_abort(store_core *c, store_conn *cn,
+             const Ray__Rpc__StoreAbortRequest *q, rt_frame_writer *w)
+{
+    char msg[96] = "";
+    Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+    Ray__Rpc__StoreAbortReply r = RAY__RPC__STORE_ABORT_REPLY__INIT;
+    store_object_id id;
+    ray_err rc = RAY_EPROTO;
+    if (get_id(&q->object_id, &id, msg, sizeof msg))
+        rc = store_core_abort(c, cn->client, &id);
+    r.status = set_status(&st, rc, msg);
+    return rt_frame_writer_put(
+        w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_ABORT_REPLY, &r.base);
+}
+
+/* Delete each listed object; the status is the first failure. */
+static ray_err
+handle_delete(store_core *c, const Ray__Rpc__StoreDeleteRequest *q,
+              rt_frame_writer *w)
+{
+    char msg[96] = "";
+    Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+    Ray__Rpc__StoreDeleteReply r = RAY__RPC__STORE_DELETE_REPLY__INIT;
+    ray_err rc = RAY_OK;
+    for (size_t i = 0; i < q->n_object_ids; i++) {
+        store_object_id id;
+        char m[96] = "";
+        ray_err e = RAY_EPROTO;
+        if (get_id(&q->object_ids[i], &id, m, sizeof m))
+            e = store_core_delete(c, &id);
+        if (e == RAY_OK) {
+            r.num_deleted++;
+        } else if (rc == RAY_OK) {
+            rc = e;
+            if (m[0])
+                memcpy(msg, m, sizeof msg);
+            else if (e == RAY_EBUSY)
+                snprintf(msg, sizeof msg, "object is pinned or being created");
+        }
+    }
+    r.status = set_status(&st, rc, msg);
+    return rt_frame_writer_put(
+        w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_DELETE_REPLY, &r.base);
+}
+
+static ray_err
+handle_stats(store_core *c, rt_frame_writer *w)
+{
+    store_stats v;
+    store_core_stats(c, &v);
+    Ray__Rpc__StoreStatsReply r = RAY__RPC__STORE_STATS_REPLY__INIT;
+    r.capacity = v.capacity;
+    r.bytes_used = v.bytes_used;
+    r.bytes_pinned = v.bytes_pinned;
+    r.bytes_spilled = v.bytes_spilled;
+    r.objects_in_memory = v.objects_in_memory;
+    r.objects_creating = v.objects_creating;
+    r.objects_spilled = v.objects_spilled;
+    r.evictions = v.evictions;
+    r.spills = v.spills;
+    r.restores = v.restores;
+    r.clients = v.clients;
+    return rt_frame_writer_put(
+        w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_STATS_REPLY, &r.base);
+}
+
+/* Handle one decoded request. Returns a reason to close the connection,
  * or NULL to keep it. */
 static const char *
-handle(store_server *s, store_conn *cn)
+handle(store_server *s, store_conn *cn, uint32_t type,
+       const ProtobufCMessage *m)
 {
-    store_wire_req *q = &cn->buf;
-    if (q->magic != STORE_WIRE_MAGIC)
-        return "bad magic (not a store request)";
-    if (q->len != sizeof *q)
-        return "bad request length";
-    if (q->type == 0 || q->type > STORE_WIRE_TYPE_MAX)
-        return "unknown request type";
-    if (!cn->hello && q->type != STORE_WIRE_HELLO)
-        return "request before HELLO";
-    if (cn->hello && q->type == STORE_WIRE_HELLO)
-        return "second HELLO";
-    store_wire_reply r;
-    memset(&r, 0, sizeof r);
-    r.magic = STORE_WIRE_MAGIC;
-    r.type = q->type;
-    store_object_id id;
-    memcpy(id.b, q->id, sizeof id.b);
     store_core *c = s->core;
-    ray_err rc = RAY_OK;
-    int pass_fd = -1;
-    switch (q->type) {
-    case STORE_WIRE_HELLO:
-        rc = store_core_client_add(c, &cn->client);
-        if (rc == RAY_OK) {
-            cn->hello = true;
-            r.client = cn->client;
-            r.region_size = c->region_size;
-            pass_fd = c->memfd;
-        } else {
-            snprintf(r.msg, sizeof r.msg, "store has %u clients already",
-                     STORE_MAX_CLIENTS);
-        }
-        break;
-    case STORE_WIRE_CREATE:
-        rc = store_core_create_object(c, cn->client, &id, q->data_size,
-                                      q->meta_size, q->flags, &r.slot,
-                                      &r.offset, r.msg, sizeof r.msg);
-        break;
-    case STORE_WIRE_ABORT:
-        rc = store_core_abort(c, cn->client, &id);
-        break;
-    case STORE_WIRE_DELETE:
-        rc = store_core_delete(c, &id);
-        break;
-    case STORE_WIRE_RESTORE:
-        rc = store_core_restore(c, cn->client, &id, &r.slot, &r.offset,
-                                r.msg, sizeof r.msg);
-        break;
-    case STORE_WIRE_STATS:
-        fill_stats(c, &r);
-        break;
+    bool connect = type == RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REQUEST;
+    if (connect && cn->hello)
+        return "second StoreConnectRequest";
+    if (connect)
+        return handle_connect(s, cn);
+    if (!cn->hello) {
+        snprintf(s->why, sizeof s->why, "%s before StoreConnectRequest",
+                 rt_proto_type_name(type));
+        return s->why;
     }
-    r.status = (int32_t)rc;
-    if (send_reply(cn->fd, &r, pass_fd) != 0)
-        return "cannot send reply (client gone or not reading)";
-    if (q->type == STORE_WIRE_HELLO && rc != RAY_OK)
-        return "no free client index";
+    ray_err rc;
+    switch (type) {
+    case RAY__RPC__MESSAGE_TYPE__MSG_STORE_CREATE_REQUEST:
+        rc = handle_create(c, cn, (const void *)m, &cn->wr);
+        break;
+    case RAY__RPC__MESSAGE_TYPE__MSG_STORE_ABORT_REQUEST:
+        rc = handle_abort(c, cn, (const void *)m, &cn->wr);
+        break;
+    case RAY__RPC__MESSAGE_TYPE__MSG_STORE_DELETE_REQUEST:
+        rc = handle_delete(c, (const void *)m, &cn->wr);
+        break;
+    case RAY__RPC__MESSAGE_TYPE__MSG_STORE_RESTORE_REQUEST:
+        rc = handle_restore(c, cn, (const void *)m, &cn->wr);
+        break;
+    case RAY__RPC__MESSAGE_TYPE__MSG_STORE_STATS_REQUEST:
+        rc = handle_stats(c, &cn->wr);
+        break;
+    default:
+        snprintf(s->why, sizeof s->why, "%s is not a store request",
+                 rt_proto_type_name(type));
+        return s->why;
+    }
+    if (rc != RAY_OK) {
+        snprintf(s->why, sizeof s->why, "cannot queue a reply: %s",
+                 rt_frame_writer_detail(&cn->wr));
+        return s->why;
+    }
     return NULL;
 }
 
+/* Decode and answer every complete request the socket has; replies to
+ * requests that arrived together go out in one send. */
 static void
 on_readable(store_server *s, store_conn *cn)
 {
     for (;;) {
-        uint8_t *b = (uint8_t *)&cn->buf;
-        ssize_t n = recv(cn->fd, b + cn->got, sizeof cn->buf - cn->got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n <= 0) {
-            conn_close(s, cn, NULL); /* orderly close or reset */
-            return;
-        }
-        cn->got += (size_t)n;
-        /* Reject a bad header as soon as it is readable, so a garbage
-         * stream is closed without waiting for a whole record. */
-        if (cn->got >= 12 && (cn->buf.magic != STORE_WIRE_MAGIC ||
-                              cn->buf.len != sizeof cn->buf)) {
-            conn_close(s, cn, cn->buf.magic != STORE_WIRE_MAGIC
-                                  ? "bad magic (not a store request)"
-                                  : "bad request length");
+        uint32_t type;
+        ProtobufCMessage *m;
+        ray_err rc = rt_frame_reader_read(&cn->rd, cn->fd, &type, &m);
+        if (rc == RAY_EAGAIN)
+            break;
+        if (rc != RAY_OK) {
+            /* RAY_ECLOSED: an orderly close or a reset, nothing to say. */
+            conn_close(s, cn, rc == RAY_ECLOSED
+                                  ? NULL
+                                  : rt_frame_reader_detail(&cn->rd));
             return;
         }
-        if (cn->got < sizeof cn->buf)
-            continue;
-        cn->got = 0;
-        const char *why = handle(s, cn);
+        const char *why = handle(s, cn, type, m);
+        protobuf_c_message_free_unpacked(m, &rt_protobuf_allocator);
         if (why) {
             conn_close(s, cn, why);
             return;
         }
+        /* Nothing more buffered: answer now rather than after the read
+         * that would find the socket empty (one syscall less latency).
+         * Pipelined requests already buffered share one send. */
+        if (rt_frame_reader_buffered(&cn->rd) == 0 && !conn_flush(s, cn))
+            return;
     }
+    if (rt_frame_writer_pending(&cn->wr) > 0)
+        conn_flush(s, cn);
 }
 
 static void
@@ -237,6 +457,8 @@ on_accept(store_server *s)
             continue;
         }
         cn->fd = fd;
+        rt_frame_reader_init(&cn->rd, STORE_MAX_FRAME);
+        rt_frame_writer_init(&cn->wr, STORE_MAX_FRAME);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
                                  .data.ptr = cn};
         if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
@@ -277,9 +499,13 @@ server_main(void *arg)
                 on_accept(s);
                 continue;
             }
-            on_readable(s, tag);
             /* A closed conn is freed; later events of this batch for the
              * same fd cannot exist (one event per fd per wait). */
+            store_conn *cn = tag;
+            if ((evs[i].events & EPOLLOUT) && !conn_flush(s, cn))
+                continue;
+            if (evs[i].events & ~(uint32_t)EPOLLOUT)
+                on_readable(s, cn);
         }
     }
     return NULL;

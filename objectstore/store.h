@@ -9,7 +9,10 @@
  * local clients (client.h) over a Unix socket: a client connects once,
  * receives the memfd by fd passing and from then on reads sealed objects
  * straight from shared memory; only create, abort, delete, restore of a
- * spilled object and stats go through the socket.
+ * spilled object and stats go through the socket, as protobuf-c frames
+ * (runtime/frame.h) of runtime/protocol/object_store.proto. A connection
+ * that sends a malformed frame is closed with one log line; the others
+ * carry on.
  *
  * When a client disconnects, crashes or is killed, the store drops every
  * pin it held and aborts every object it had created but not sealed.

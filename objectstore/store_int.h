@@ -2,7 +2,8 @@
  *
  * store_int.h: the object store's core state, shared by lifecycle.c,
  * eviction.c, spill.c, store.c and client.c (for clients in the store's
- * own process). Not a public header.
+ * own process, and the frame limit of the socket protocol both speak).
+ * Not a public header.
  *
  * Threading: every field not marked otherwise is guarded by `mu`. The
  * serving thread takes `mu` for each request; local clients take it for
@@ -22,6 +23,11 @@
 #include "objectstore/layout.h"
 #include "objectstore/store.h"
 #include "objectstore/table.h"
+
+/* Largest frame payload on the store's socket, either way: requests are
+ * small (a StoreDeleteRequest of ~30000 IDs fits), so anything larger is
+ * a broken or hostile client and closes its connection. */
+#define STORE_MAX_FRAME (1u << 20)
 
 /* One spill file: several objects fused into one write. */
 typedef struct store_spill_file {
@@ -60,8 +66,9 @@ void store_core_destroy(store_core *c);
 ray_err store_core_client_add(store_core *c, uint32_t *idx);
 
 /* Drop every pin of client `idx`, abort its unsealed objects and free the
- * index. Locks mu. */
-void store_core_client_remove(store_core *c, uint32_t idx);
+ * index. Locks mu. Returns how many unsealed objects were aborted (the
+ * caller logs it, in the one line it writes about the client). */
+uint32_t store_core_client_remove(store_core *c, uint32_t idx);
 
 /* The object operations; each locks mu. `msg` (msglen bytes) receives a
  * human-readable reason on failure. */

@@ -45,6 +45,10 @@
     ENTRY(STORE_CONTAINS_REPLY, store_contains_reply)                       \
     ENTRY(STORE_ABORT_REQUEST, store_abort_request)                         \
     ENTRY(STORE_ABORT_REPLY, store_abort_reply)                             \
+    ENTRY(STORE_RESTORE_REQUEST, store_restore_request)                     \
+    ENTRY(STORE_RESTORE_REPLY, store_restore_reply)                         \
+    ENTRY(STORE_STATS_REQUEST, store_stats_request)                         \
+    ENTRY(STORE_STATS_REPLY, store_stats_reply)                             \
     ENTRY(REGISTER_NODE_REQUEST, register_node_request)                     \
     ENTRY(REGISTER_NODE_REPLY, register_node_reply)                         \
     ENTRY(GET_ALL_NODES_REQUEST, get_all_nodes_request)                     \

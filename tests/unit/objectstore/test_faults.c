@@ -114,3 +114,65 @@ Test(store_faults, store_gone_means_closed_not_a_hang)
     store_client_close(c);
     rmdir(dir);
 }
+
+/* Wait (bounded) until the store has dropped every socket client and
+ * freed their connections. */
+static int
+store_idle(store_server *s, long live)
+{
+    for (int i = 0; i < 2000; i++) {
+        if (store_server_client_count(s) == 0 && rt_alloc_live() == live)
+            return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
+Test(store_faults, socket_client_fails_cleanly_at_every_allocation)
+{
+    /* Allocations fail in the client (frame buffers, unpacked replies)
+     * and in the store's thread (its connection, frame buffers, unpacked
+     * requests) in turn: the client sees RAY_ENOMEM, or RAY_ECLOSED when
+     * the store dropped the connection, and nothing leaks on either side. */
+    mkdir_tmp();
+    store_server *s;
+    cr_assert_eq(start(&s), RAY_OK);
+    /* One connection first: the store keeps its connection table. */
+    store_client *warm;
+    cr_assert_eq(store_client_connect(sock, 1000, &warm), RAY_OK);
+    store_client_close(warm);
+    for (int i = 0; i < 2000 && store_server_client_count(s) > 0; i++)
+        usleep(1000);
+    long base = rt_alloc_live();
+    int n, closed = 0, nomem = 0;
+    for (n = 1; n < 200; n++) {
+        store_client *c = NULL;
+        rt_alloc_fail_after(n);
+        ray_err rc = store_client_connect(sock, 1000, &c);
+        if (rc == RAY_OK) {
+            store_object_id id = {{9}};
+            store_wbuffer w;
+            store_stats st;
+            rc = store_client_create(c, &id, 100, 0, 0, &w);
+            if (rc == RAY_OK)
+                rc = store_client_stats(c, &st);
+            if (rc == RAY_OK)
+                rc = store_client_abort(c, &id);
+        }
+        rt_alloc_fail_after(0);
+        store_client_close(c);
+        cr_assert(store_idle(s, base), "n=%d: client or memory left behind",
+                  n);
+        if (rc == RAY_OK)
+            break;
+        cr_assert(rc == RAY_ENOMEM || rc == RAY_ECLOSED, "n=%d rc=%d", n,
+                  rc);
+        closed += rc == RAY_ECLOSED;
+        nomem += rc == RAY_ENOMEM;
+    }
+    cr_assert_lt(n, 200);
+    cr_expect_gt(nomem, 0, "no client-side allocation failed");
+    cr_expect_gt(closed, 0, "no store-side allocation failed");
+    store_server_stop(s);
+    rmdir(dir);
+}

@@ -39,7 +39,7 @@ Test(protocol, every_type_maps_to_its_own_descriptor)
 {
     size_t n;
     const uint32_t *types = rt_proto_types(&n);
-    cr_assert_eq(n, 40, "a message type was added or lost: update tests");
+    cr_assert_eq(n, 44, "a message type was added or lost: update tests");
     for (size_t i = 0; i < n; i++) {
         const ProtobufCMessageDescriptor *d = rt_proto_descriptor(types[i]);
         cr_assert_not_null(d, "type %u", types[i]);
@@ -67,7 +67,7 @@ Test(protocol, every_enum_value_is_registered)
 
 Test(protocol, unknown_types_have_no_descriptor)
 {
-    uint32_t bad[] = {0, 1, 99, 112, 199, 216, 312, 399, 400, 65536,
+    uint32_t bad[] = {0, 1, 99, 112, 199, 220, 312, 399, 400, 65536,
                       UINT32_MAX};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_null(rt_proto_descriptor(bad[i]), "type %u", bad[i]);
@@ -130,7 +130,8 @@ Test(protocol, every_type_round_trips_through_pack_and_unpack)
             cr_assert_not_null(m);
             size_t len;
             uint8_t *buf = pack(m, &len);
-            cr_assert_gt(len, 0, "%s packs to nothing", d->short_name);
+            if (d->n_fields > 0) /* StoreStatsRequest has none */
+                cr_assert_gt(len, 0, "%s packs to nothing", d->short_name);
             ProtobufCMessage *u =
                 protobuf_c_message_unpack(d, &rt_protobuf_allocator, len, buf);
             cr_assert_not_null(u, "%s seed %u", d->short_name, seed);
