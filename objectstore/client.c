@@ -63,12 +63,20 @@ struct store_client {
     store_header *hdr;
     store_slot *slots;
     uint32_t *pins;      /* private pin count per slot; guarded by mu */
+    uint64_t *built;     /* one bit per PREFAULT_CHUNK of rw whose page
+                            tables are built; guarded by mu */
     rt_frame_reader rd;  /* replies; guarded by mu */
     rt_frame_writer wr;  /* requests; guarded by mu */
     char err[256];       /* guarded by mu */
 };
 
 #define MSG_LEN 192 /* room for a reply's status message */
+
+/* Page tables of the read-write view are built a chunk at a time, the
+ * first time an object of at least PREFAULT_MIN bytes lands in it; the
+ * store never gives pages back, so each chunk is built once per client. */
+#define PREFAULT_CHUNK (2ull << 20)
+#define PREFAULT_MIN (64u << 10)
 
 /* ------------------------------------------------------------------ */
 /* Private helpers                                                     */
@@ -233,7 +241,7 @@ map_views(store_client *c, int memfd, uint8_t *rw)
     void *p;
     ray_err rc;
     if (!rw) {
-        rc = store_shm_map(memfd, c->region_size, true, true, &p);
+        rc = store_shm_map(memfd, c->region_size, true, &p);
         if (rc != RAY_OK)
             return rc;
         c->rw = p;
@@ -241,7 +249,7 @@ map_views(store_client *c, int memfd, uint8_t *rw)
     } else {
         c->rw = rw;
     }
-    rc = store_shm_map(memfd, c->region_size, false, false, &p);
+    rc = store_shm_map(memfd, c->region_size, false, &p);
     if (rc != RAY_OK)
         return rc;
     c->ro = p;
@@ -250,7 +258,33 @@ map_views(store_client *c, int memfd, uint8_t *rw)
         return RAY_EPROTO;
     c->slots = store_layout_slots(c->hdr);
     c->pins = rt_calloc(c->hdr->nslots, sizeof *c->pins);
-    return c->pins ? RAY_OK : RAY_ENOMEM;
+    uint64_t chunks = (c->region_size + PREFAULT_CHUNK - 1) / PREFAULT_CHUNK;
+    c->built = rt_calloc((size_t)(chunks + 63) / 64, sizeof *c->built);
+    return c->pins && c->built ? RAY_OK : RAY_ENOMEM;
+}
+
+/* Claim the chunks of [off, off+len) whose page tables are not built yet;
+ * on return [*lo, *hi) is the byte range to prefault (empty if none).
+ * Called with mu held; the prefault itself runs after mu is dropped. */
+static void
+claim_prefault(store_client *c, uint64_t off, uint64_t len, uint64_t *lo,
+               uint64_t *hi)
+{
+    *lo = *hi = 0;
+    if (len < PREFAULT_MIN)
+        return;
+    uint64_t first = off / PREFAULT_CHUNK, last = (off + len - 1) / PREFAULT_CHUNK;
+    for (uint64_t k = first; k <= last; k++) {
+        uint64_t bit = 1ull << (k % 64);
+        if (c->built[k / 64] & bit)
+            continue;
+        c->built[k / 64] |= bit;
+        if (*hi == 0)
+            *lo = k * PREFAULT_CHUNK;
+        *hi = (k + 1) * PREFAULT_CHUNK;
+    }
+    if (*hi > c->region_size)
+        *hi = c->region_size;
 }
 
 static store_client *
@@ -275,6 +309,7 @@ client_free(store_client *c)
     if (c->fd >= 0)
         close(c->fd);
     rt_free(c->pins);
+    rt_free(c->built);
     rt_frame_reader_fini(&c->rd);
     rt_frame_writer_fini(&c->wr);
     pthread_mutex_destroy(&c->mu);
@@ -521,7 +556,9 @@ store_client_create(store_client *c, const store_object_id *id,
             protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
         }
     }
+    uint64_t lo = 0, hi = 0;
     if (rc == RAY_OK) {
+        claim_prefault(c, offset, data_size + meta_size, &lo, &hi);
         c->pins[slot] = 1;
         out->data = c->rw + offset;
         out->data_size = data_size;
@@ -530,6 +567,8 @@ store_client_create(store_client *c, const store_object_id *id,
     }
     set_err(c, rc, msg);
     pthread_mutex_unlock(&c->mu);
+    if (hi > lo)
+        store_shm_prefault(c->rw + lo, hi - lo);
     return rc;
 }
 

@@ -76,7 +76,7 @@ store_core_create(const store_config *cfg, store_core **out, char *err,
     if (rc != RAY_OK)
         goto fail;
     void *base;
-    rc = store_shm_map(c->memfd, g.region_size, true, true, &base);
+    rc = store_shm_map(c->memfd, g.region_size, true, &base);
     if (rc != RAY_OK) {
         if (err)
             snprintf(err, errlen, "cannot map the object store region: %s",

@@ -27,13 +27,19 @@ uint64_t store_shm_default_capacity(void);
  * it, or RAY_ESYSERR|errno. The caller owns the fd. */
 ray_err store_shm_create(uint64_t size, int *fd_out, char *err, size_t errlen);
 
-/* Map `size` bytes of `fd` shared; `writable` picks PROT_READ|PROT_WRITE or
- * PROT_READ; `populate` pre-faults the page tables (MAP_POPULATE).
- * Returns the mapping in *out. */
-ray_err store_shm_map(int fd, uint64_t size, bool writable, bool populate,
-                      void **out);
+/* Map `size` bytes of `fd` shared, on a 2 MiB boundary; `writable` picks
+ * PROT_READ|PROT_WRITE or PROT_READ. Page tables are built on demand (see
+ * store_shm_prefault). Returns the mapping in *out. */
+ray_err store_shm_map(int fd, uint64_t size, bool writable, void **out);
 
 /* Unmap a mapping from store_shm_map (NULL is fine). */
 void store_shm_unmap(void *p, uint64_t size);
+
+/* Build the page tables of [p, p+len) for writing (MADV_POPULATE_WRITE),
+ * so an object is written at memcpy speed instead of taking a page fault
+ * per 4 KiB. Mappings are not populated whole: a client pays only for the
+ * chunks it writes into (client.c tracks them). Kernels without the
+ * advice (before 5.14) fault as before. Never fails. */
+void store_shm_prefault(void *p, uint64_t len);
 
 #endif /* RAY_OBJECTSTORE_SHM_H */

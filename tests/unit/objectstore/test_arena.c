@@ -25,7 +25,7 @@ region_open(region *r, uint64_t size)
     r->size = size;
     cr_assert_eq(store_shm_create(size, &r->fd, NULL, 0), RAY_OK);
     void *p;
-    cr_assert_eq(store_shm_map(r->fd, size, true, true, &p), RAY_OK);
+    cr_assert_eq(store_shm_map(r->fd, size, true, &p), RAY_OK);
     r->base = p;
     cr_assert_eq(store_arena_create(r->base, size, &r->a), RAY_OK);
 }
