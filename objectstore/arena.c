@@ -70,7 +70,7 @@ hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t alignment,
      * alignments only for its few metadata blocks. */
     a->bump = aligned + size - (uintptr_t)a->base;
     ret = (void *)aligned;
-    /* Fresh pages of the memfd are zero (fallocate); never handed twice. */
+    /* A memfd's pages start zeroed, and each is handed out only once. */
     *zero = true;
     *commit = true;
 out:

@@ -746,7 +746,8 @@ store_client_stats(store_client *c, store_stats *out)
                     .objects_creating = r->objects_creating,
                     .objects_spilled = r->objects_spilled,
                     .evictions = r->evictions, .spills = r->spills,
-                    .restores = r->restores, .clients = r->clients};
+                    .restores = r->restores, .clients = r->clients,
+                    .bytes_committed = r->bytes_committed};
             protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
         }
     }

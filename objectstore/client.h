@@ -68,6 +68,8 @@ typedef struct store_stats {
     uint64_t spills;
     uint64_t restores;
     uint32_t clients;          /* connected clients */
+    uint64_t bytes_committed;  /* shared memory backed so far: grows in
+                                  2 MiB chunks as objects need it */
 } store_stats;
 
 /* Create options (store_client_create). Zero is the default. */

@@ -33,7 +33,7 @@
 
 #define STORE_ID_SIZE 28
 #define STORE_MAGIC 0x52415943534d454dULL /* "RAYCSMEM" */
-#define STORE_LAYOUT_VERSION 1u
+#define STORE_LAYOUT_VERSION 2u
 #define STORE_MAX_CLIENTS 256u
 #define STORE_PIN_WORDS (STORE_MAX_CLIENTS / 64u)
 #define STORE_HEADER_SIZE 4096u
@@ -89,8 +89,9 @@ typedef struct store_counters {
     _Atomic uint64_t restores;        /* objects restored, cumulative */
     _Atomic uint64_t bytes_evicted;
     _Atomic uint64_t bytes_restored;
+    _Atomic uint64_t bytes_committed; /* shared memory backed so far */
 } store_counters;
-_Static_assert(sizeof(store_counters) == 80, "counters layout");
+_Static_assert(sizeof(store_counters) == 88, "counters layout");
 
 /* The region header, at offset 0. */
 typedef struct store_header {

@@ -39,6 +39,9 @@
 /* Core                                                                */
 /* ------------------------------------------------------------------ */
 
+static ray_err commit_range(store_core *c, uint64_t off, uint64_t len,
+                            char *msg, size_t msglen);
+
 static uint32_t
 default_slots(uint64_t capacity)
 {
@@ -86,6 +89,19 @@ store_core_create(const store_config *cfg, store_core **out, char *err,
     c->base = base;
     c->region_size = g.region_size;
     c->hdr = base;
+    uint64_t nchunks =
+        (g.region_size + STORE_RESERVE_CHUNK - 1) / STORE_RESERVE_CHUNK;
+    c->reserved = rt_calloc((size_t)(nchunks + 63) / 64, sizeof *c->reserved);
+    if (!c->reserved) {
+        rc = RAY_ENOMEM;
+        goto fail_msg;
+    }
+    /* The header and table are written now, and jemalloc puts its own
+     * metadata at the start of the heap: commit those before anything
+     * touches them. */
+    rc = commit_range(c, 0, g.heap_off + STORE_RESERVE_CHUNK, err, errlen);
+    if (rc != RAY_OK)
+        goto fail;
     store_table_init(c->hdr, &g);
     c->slots = store_layout_slots(c->hdr);
     rc = store_arena_create(c->base + g.heap_off, g.heap_size, &c->arena);
@@ -135,6 +151,7 @@ store_core_destroy(store_core *c)
     if (c->memfd >= 0)
         close(c->memfd);
     rt_free(c->free_slots);
+    rt_free(c->reserved);
     rt_free(c->spill_dir);
     pthread_mutex_destroy(&c->mu);
     rt_free(c);
@@ -150,18 +167,59 @@ obj_bytes(const store_slot *s)
     return s->data_size + s->meta_size;
 }
 
-/* Under mu: allocate `size` bytes, evicting and spilling as needed. */
-static void *
-alloc_with_room(store_core *c, uint64_t size, size_t *usable)
+/* Under mu: commit the shared memory of [off, off+len), a chunk at a time,
+ * the first time any of it is handed out. */
+static ray_err
+commit_range(store_core *c, uint64_t off, uint64_t len, char *msg,
+             size_t msglen)
 {
+    uint64_t first = off / STORE_RESERVE_CHUNK;
+    uint64_t last = (off + len - 1) / STORE_RESERVE_CHUNK;
+    for (uint64_t k = first; k <= last; k++) {
+        if (c->reserved[k / 64] & (1ull << (k % 64)))
+            continue;
+        uint64_t run = k; /* commit the whole run of uncommitted chunks */
+        while (run + 1 <= last &&
+               !(c->reserved[(run + 1) / 64] & (1ull << ((run + 1) % 64))))
+            run++;
+        uint64_t lo = k * STORE_RESERVE_CHUNK;
+        uint64_t hi = (run + 1) * STORE_RESERVE_CHUNK;
+        if (hi > c->region_size)
+            hi = c->region_size;
+        ray_err rc = store_shm_reserve(c->memfd, lo, hi - lo, msg, msglen);
+        if (rc != RAY_OK)
+            return rc;
+        for (uint64_t j = k; j <= run; j++)
+            c->reserved[j / 64] |= 1ull << (j % 64);
+        atomic_fetch_add(&c->hdr->counters.bytes_committed, hi - lo);
+        k = run;
+    }
+    return RAY_OK;
+}
+
+/* Under mu: allocate `size` bytes, evicting and spilling as needed, and
+ * commit their memory. NULL when nothing fits (`*rc` RAY_ESTORE_FULL, and
+ * `msg` set only when the system could not back the memory). */
+static void *
+alloc_with_room(store_core *c, uint64_t size, size_t *usable, ray_err *rc,
+                char *msg, size_t msglen)
+{
+    msg[0] = '\0';
     for (;;) {
-        void *p = store_arena_alloc(c->arena, size, usable);
-        if (p)
-            return p;
+        uint8_t *p = store_arena_alloc(c->arena, size, usable);
+        if (p) {
+            *rc = commit_range(c, (uint64_t)(p - c->base), *usable, msg,
+                               msglen);
+            if (*rc == RAY_OK)
+                return p;
+            store_arena_free(c->arena, p);
+            return NULL;
+        }
         if (store_evict(c, size) > 0)
             continue;
         if (store_spill(c, size) > 0)
             continue;
+        *rc = RAY_ESTORE_FULL;
         return NULL;
     }
 }
@@ -284,7 +342,9 @@ store_core_create_object(store_core *c, uint32_t client,
         goto out;
     }
     size_t usable = 0;
-    void *p = alloc_with_room(c, total, &usable);
+    void *p = alloc_with_room(c, total, &usable, &rc, msg, msglen);
+    if (!p && msg[0])
+        goto out;
     if (!p) {
         snprintf(msg, msglen,
                  "object store full: cannot fit %llu bytes; %llu of %llu "
@@ -413,7 +473,11 @@ store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
         goto out;
     }
     size_t usable = 0;
-    uint8_t *p = alloc_with_room(c, obj_bytes(s), &usable);
+    uint8_t *p = alloc_with_room(c, obj_bytes(s), &usable, &rc, msg, msglen);
+    if (!p && msg[0]) {
+        atomic_store(&s->state, STORE_SLOT_SPILLED);
+        goto out;
+    }
     if (!p) {
         atomic_store(&s->state, STORE_SLOT_SPILLED);
         snprintf(msg, msglen,
@@ -469,5 +533,6 @@ store_core_stats(store_core *c, store_stats *out)
     out->spills = atomic_load(&k->spills);
     out->restores = atomic_load(&k->restores);
     out->clients = c->nclients;
+    out->bytes_committed = atomic_load(&k->bytes_committed);
     pthread_mutex_unlock(&c->mu);
 }

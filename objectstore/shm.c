@@ -3,12 +3,14 @@
  * shm.c: memfd creation, reservation and mapping for the object store.
  *
  * The region is created once per node by the store and mapped by every
- * client. fallocate() makes tmpfs commit every page at creation, so a
- * full /dev/shm (or memory cgroup) is reported as RAY_ESTORE_FULL here
- * rather than as SIGBUS on the first write of some later put. Mappings are
- * not populated whole (that cost ~0.1 s per GiB in every client at
- * connect); store_shm_prefault builds the page tables of each new object's
- * range instead, so writes still run at memcpy speed.
+ * client. Memory is committed as it is first used, not at creation (which
+ * cost ~0.3 s and the whole capacity in RAM per GiB, for a store most
+ * programs barely touch): the store calls store_shm_reserve (fallocate)
+ * on each range before it hands the range out, so a full /dev/shm or
+ * memory cgroup is reported as RAY_ESTORE_FULL at create time rather than
+ * as SIGBUS on a later write. Mappings are not populated whole either;
+ * store_shm_prefault builds the page tables of each new object's range,
+ * so writes still run at memcpy speed.
  * Transparent huge pages for shmem are used when the kernel allows them
  * (MADV_HUGEPAGE is advisory and ignored otherwise).
  */
@@ -66,28 +68,32 @@ store_shm_create(uint64_t size, int *fd_out, char *err, size_t errlen)
         close(fd);
         return rt_err_from_errno(e);
     }
-    int rc;
-    do {
-        rc = fallocate(fd, 0, 0, (off_t)size);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) {
-        int e = errno;
-        close(fd);
-        if (e == ENOSPC || e == ENOMEM) {
-            if (err)
-                snprintf(err, errlen,
-                         "cannot reserve %llu bytes of shared memory for the "
-                         "object store (%s); free /dev/shm or lower the store "
-                         "capacity",
-                         (unsigned long long)size, strerror(e));
-            return RAY_ESTORE_FULL;
-        }
-        if (err)
-            snprintf(err, errlen, "fallocate: %s", strerror(e));
-        return rt_err_from_errno(e);
-    }
     *fd_out = fd;
     return RAY_OK;
+}
+
+ray_err
+store_shm_reserve(int fd, uint64_t off, uint64_t len, char *err, size_t errlen)
+{
+    int rc;
+    do {
+        rc = fallocate(fd, 0, (off_t)off, (off_t)len);
+    } while (rc != 0 && errno == EINTR);
+    if (rc == 0)
+        return RAY_OK;
+    int e = errno;
+    if (e == ENOSPC || e == ENOMEM) {
+        if (err)
+            snprintf(err, errlen,
+                     "cannot commit %llu more bytes of shared memory for the "
+                     "object store (%s); free /dev/shm or memory, or lower "
+                     "the store capacity",
+                     (unsigned long long)len, strerror(e));
+        return RAY_ESTORE_FULL;
+    }
+    if (err)
+        snprintf(err, errlen, "fallocate: %s", strerror(e));
+    return rt_err_from_errno(e);
 }
 
 ray_err

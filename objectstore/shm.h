@@ -21,11 +21,18 @@
  * free, rounded down to 2 MiB. Never 0 (at least 64 MiB if RAM allows). */
 uint64_t store_shm_default_capacity(void);
 
-/* Create a memfd of `size` bytes (rounded up to a page), reserve its pages
- * (fallocate) and return the fd in *fd_out. Returns RAY_ESTORE_FULL with
- * a message in `err` (may be NULL, `errlen` bytes) when tmpfs cannot hold
- * it, or RAY_ESYSERR|errno. The caller owns the fd. */
+/* Create a memfd of `size` bytes (rounded up to a page) and return the fd
+ * in *fd_out. No memory is committed yet: see store_shm_reserve. Returns
+ * RAY_ESYSERR|errno on failure, with a message in `err` (may be NULL,
+ * `errlen` bytes). The caller owns the fd. */
 ray_err store_shm_create(uint64_t size, int *fd_out, char *err, size_t errlen);
+
+/* Commit the memfd's pages in [off, off+len) (fallocate), so that writing
+ * them later can never raise SIGBUS. Returns RAY_ESTORE_FULL with a message
+ * when the system cannot back them (shared memory or the memory cgroup
+ * exhausted), RAY_ESYSERR|errno otherwise. Idempotent. */
+ray_err store_shm_reserve(int fd, uint64_t off, uint64_t len, char *err,
+                          size_t errlen);
 
 /* Map `size` bytes of `fd` shared, on a 2 MiB boundary; `writable` picks
  * PROT_READ|PROT_WRITE or PROT_READ. Page tables are built on demand (see

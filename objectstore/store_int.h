@@ -44,6 +44,8 @@ typedef struct store_core {
     store_header *hdr;          /* == base; immutable */
     store_slot *slots;          /* immutable */
     store_arena *arena;         /* immutable pointer */
+    uint64_t *reserved;         /* one bit per STORE_RESERVE_CHUNK of the
+                                   region committed with fallocate; under mu */
     uint32_t *free_slots;       /* stack of free slot numbers */
     uint32_t nfree;
     bool client_used[STORE_MAX_CLIENTS];
@@ -54,6 +56,9 @@ typedef struct store_core {
     uint32_t nspill_files;
     uint32_t spill_cap;
 } store_core;
+
+/* Shared memory is committed in chunks of this size as objects need it. */
+#define STORE_RESERVE_CHUNK (2ull << 20)
 
 /* --- lifecycle.c ---------------------------------------------------- */
 

@@ -310,3 +310,47 @@ Test(store_lifecycle, connect_to_nothing_fails_in_time)
     cr_assert_lt(rt_clock_now_ms() - t0, 2000);
     cr_assert_null(c);
 }
+
+/* Shared memory is committed as objects need it, in 2 MiB chunks, and
+ * reused after a delete: a large store costs nothing until it is used. */
+Test(store_commit, memory_is_committed_on_first_use_and_reused,
+     .timeout = 20)
+{
+    store_fixture f;
+    cr_assert_eq(fixture_start(&f, 256 * MIB, 64, 0), 0);
+    store_client *c;
+    cr_assert_eq(store_client_connect(f.sock, 2000, &c), RAY_OK);
+    store_stats st;
+    cr_assert_eq(store_client_stats(c, &st), RAY_OK);
+    uint64_t at_start = st.bytes_committed;
+    cr_assert_gt(at_start, 0);
+    cr_assert_lt(at_start, 16 * MIB, "start committed %llu bytes",
+                 (unsigned long long)at_start);
+
+    store_object_id id = fixture_id(7);
+    store_wbuffer w;
+    cr_assert_eq(store_client_create(c, &id, 64 * MIB, 0, 0, &w), RAY_OK);
+    fixture_fill(w.data, 64 * MIB, 7);
+    cr_assert_eq(store_client_seal(c, &id), RAY_OK);
+    cr_assert_eq(store_client_release(c, &id), RAY_OK);
+    cr_assert_eq(store_client_stats(c, &st), RAY_OK);
+    uint64_t after_one = st.bytes_committed;
+    cr_assert_geq(after_one, at_start + 64 * MIB);
+    cr_assert_lt(after_one, at_start + 80 * MIB);
+
+    /* The same size again after a delete lands in memory already backed. */
+    cr_assert_eq(store_client_delete(c, &id), RAY_OK);
+    store_object_id id2 = fixture_id(8);
+    cr_assert_eq(store_client_create(c, &id2, 64 * MIB, 0, 0, &w), RAY_OK);
+    fixture_fill(w.data, 64 * MIB, 8);
+    cr_assert_eq(store_client_seal(c, &id2), RAY_OK);
+    store_buffer b;
+    cr_assert_eq(store_client_get(c, &id2, 1, 1000, &b), RAY_OK);
+    cr_assert(fixture_check(b.data, 64 * MIB, 8));
+    cr_assert_eq(store_client_release(c, &id2), RAY_OK);
+    cr_assert_eq(store_client_release(c, &id2), RAY_OK);
+    cr_assert_eq(store_client_stats(c, &st), RAY_OK);
+    cr_assert_eq(st.bytes_committed, after_one);
+    store_client_close(c);
+    fixture_stop(&f);
+}
