@@ -32,5 +32,6 @@ double bench_limit_pingpong_us(void);
 /* The groups. Each prints its own lines. */
 void bench_group_store(void);
 void bench_group_task(void);
+void bench_group_actor(void);
 
 #endif /* RAY_BENCH_BENCH_H */

@@ -18,6 +18,7 @@
  * out still runs the rest. */
 __attribute__((weak)) void bench_group_store(void);
 __attribute__((weak)) void bench_group_task(void);
+__attribute__((weak)) void bench_group_actor(void);
 
 static void
 bench_group_limits(void)
@@ -33,6 +34,7 @@ static const struct {
     {"limits", bench_group_limits},
     {"store", bench_group_store},
     {"task", bench_group_task},
+    {"actor", bench_group_actor},
 };
 
 enum { NGROUPS = sizeof groups / sizeof groups[0] };

@@ -84,7 +84,7 @@ void
 sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o)
 {
     int w = (int)wt->idx;
-    if (w < 0 || w >= rt->nworkers)
+    if (w < 0 || w >= rt->nslots)
         return;
     sdk_worker *wk = &rt->workers[w];
     if (!wk->alive || wk->deaths != (uint32_t)(uintptr_t)wt->arg)
@@ -222,6 +222,11 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
             cw_store_retain(o);
         else if (o)
             cw_store_release(&rt->store, o);
+        break;
+    case SDK_MSG_ACALL:
+    case SDK_MSG_AEXIT:
+    case SDK_MSG_ALOOKUP:
+        sdk_actor_handle_req(rt, w, type, rec, len, cbs);
         break;
     default:
         RT_LOG_RATELIMITED(RT_LOG_WARN, "unknown message type %u from a "

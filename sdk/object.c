@@ -3,20 +3,35 @@
  * object.c: ray_put, ray_get (views and typed copies), ray_wait,
  * completion callbacks and reference counting of the public API.
  *
- * Values live in the driver's memory store (runtime/core_worker): scalars
- * inline in their slot, buffers as one heap copy. A view from ray_get
- * points straight at the stored bytes and pins the object with one
- * reference until ray_release, so no copy is made on get. Waiting threads
- * make progress themselves (drain completion rings, dispatch) and sleep on
- * the driver doorbell after a bounded spin: a synchronous call costs one
- * ring round trip and no system call when the worker is spinning.
+ * Small values live in the driver's memory store (runtime/core_worker):
+ * scalars inline in their slot, buffers as one heap copy. Values of at
+ * least CW_STORE_MIN bytes live in the node's shared-memory object store,
+ * started on first need (runtime.c), and the memory store keeps their
+ * key: a put writes them there (one copy), a task's large result arrives
+ * there from its worker, and a get pins them in the store and returns a
+ * view into the store's read-only mapping. A view pins the object with
+ * one reference (and, for a stored value, one store pin) until
+ * ray_release, so no copy is made on get; the last reference deletes a
+ * stored value from the store. Inside a task, gets of stored values are
+ * views as well (the worker pins them itself); small ones are copies.
+ *
+ * Waiting threads make progress themselves (drain completion rings,
+ * dispatch) and sleep on the driver doorbell after a bounded spin: a
+ * synchronous call costs one ring round trip and no system call when the
+ * worker is spinning.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/log.h"
 #include "sdk/sdk_int.h"
+
+/* ray_view.flags */
+#define VIEW_COPY 1u  /* a private copy (inside a task): free it */
+#define VIEW_STORE 2u /* pins a stored value; in a task ref.id is its key */
 
 static sdk_rt *
 rt_or_fail(const char *what)
@@ -69,6 +84,123 @@ ray_ref_release(ray_ref ref)
     pthread_mutex_unlock(&rt->mu);
 }
 
+/* ---- the node's object store (driver side) ---- */
+
+static void
+store_id(sdk_rt *rt, uint64_t key, store_object_id *id)
+{
+    cw_plasma_id(rt->hdr->store_prefix, key, id);
+}
+
+void
+sdk_store_forget(sdk_rt *rt, uint64_t key)
+{
+    store_client *c = atomic_load(&rt->store_cl);
+    if (!c)
+        return;
+    store_object_id id;
+    store_id(rt, key, &id);
+    if (cw_plasma_delete(c, &rt->trash, &id) != RAY_OK)
+        RT_LOG_RATELIMITED(RT_LOG_WARN, "out of memory: a stored value stays "
+                           "until shutdown");
+}
+
+ray_err
+sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key)
+{
+    store_client *c = sdk_store_ensure(rt);
+    if (!c)
+        return RAY_ESTORE_FULL;
+    uint64_t k = CW_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
+    store_object_id id;
+    store_id(rt, k, &id);
+    char msg[400];
+    ray_err e = cw_plasma_write(c, &id, data, len, 1000, msg, sizeof(msg));
+    if (e != RAY_OK)
+        return sdk_fail(e, "%s", msg);
+    *key = k;
+    return RAY_OK;
+}
+
+static bool
+tasks_in_flight(sdk_rt *rt)
+{
+    for (int w = 0; w < rt->nslots; w++)
+        if (rt->workers[w].inflight)
+            return true;
+    return false;
+}
+
+ray_err
+sdk_store_arg_create(sdk_rt *rt, size_t len, uint64_t *key, void **dst)
+{
+    store_client *c = sdk_store_ensure(rt);
+    if (!c)
+        return RAY_ESTORE_FULL;
+    uint64_t k = CW_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
+    store_object_id id;
+    store_id(rt, k, &id);
+    store_wbuffer wb;
+    ray_err e = store_client_create(c, &id, len, 0, 0, &wb);
+    if (e == RAY_ESTORE_FULL && tasks_in_flight(rt))
+        return RAY_EAGAIN; /* running tasks hold pins: retry after them */
+    if (e == RAY_ESTORE_FULL || e == RAY_ETOOBIG)
+        return sdk_fail(RAY_ESTORE_FULL, "an argument of %zu bytes does not "
+                        "fit in the object store (%s); raise "
+                        "ray_config.object_store_bytes", len,
+                        store_client_last_error(c));
+    if (e != RAY_OK)
+        return sdk_fail(e, "object store: cannot create an argument of %zu "
+                        "bytes: %s", len, store_client_last_error(c));
+    *key = k;
+    *dst = wb.data;
+    return RAY_OK;
+}
+
+void
+sdk_store_arg_seal(sdk_rt *rt, uint64_t key)
+{
+    store_client *c = atomic_load(&rt->store_cl);
+    store_object_id id;
+    store_id(rt, key, &id);
+    (void)store_client_seal(c, &id);
+    (void)store_client_release(c, &id);
+}
+
+void
+sdk_store_arg_abort(sdk_rt *rt, uint64_t key)
+{
+    store_client *c = atomic_load(&rt->store_cl);
+    store_object_id id;
+    store_id(rt, key, &id);
+    (void)store_client_abort(c, &id);
+}
+
+/* A put of a large value: into the store, then a descriptor in the
+ * memory store. */
+static ray_err
+put_stored(sdk_rt *rt, uint32_t type, const void *data, size_t len,
+           ray_ref *out)
+{
+    uint64_t key;
+    ray_err err = sdk_store_put(rt, data, len, &key);
+    if (err != RAY_OK)
+        return err;
+    uint64_t id;
+    cw_obj *o;
+    pthread_mutex_lock(&rt->mu);
+    err = cw_store_alloc(&rt->store, &id, &o);
+    if (err == RAY_OK)
+        cw_store_set_value(&rt->store, o, CW_TYPE_STORED | type, &key, 8);
+    else
+        sdk_store_forget(rt, key);
+    pthread_mutex_unlock(&rt->mu);
+    if (err != RAY_OK)
+        return sdk_fail(err, "ray_put: out of memory");
+    *out = (ray_ref){id, 0};
+    return RAY_OK;
+}
+
 /* ---- put ---- */
 
 ray_err
@@ -104,6 +236,8 @@ ray_put(uint32_t type, const void *data, size_t len, ray_ref *out)
     }
     if (sdk_in_worker)
         return sdk_wk_put(type, data, len, out);
+    if (len >= CW_STORE_MIN)
+        return put_stored(rt, type, data, len, out);
     ray_err err;
     pthread_mutex_lock(&rt->mu);
     if (rt->store.bytes + len > rt->cfg.object_store_bytes) {
@@ -203,6 +337,85 @@ failed(sdk_rt *rt, cw_obj *o)
     return e;
 }
 
+/* Pin a stored value and fill a view of it. Called with mu held and one
+ * reference taken on `o` for the view; unlocks. */
+static ray_err
+get_stored(sdk_rt *rt, cw_obj *o, ray_ref ref, ray_view *out)
+{
+    uint32_t type = o->type & ~CW_TYPE_STORED;
+    store_object_id id;
+    store_id(rt, cw_obj_store_key(o), &id);
+    store_client *c = atomic_load(&rt->store_cl);
+    pthread_mutex_unlock(&rt->mu);
+    store_buffer b;
+    /* Sealed before its descriptor existed: no wait, unless a restore
+     * from the spill directory is slow. */
+    ray_err e = store_client_get(c, &id, 1, 60000, &b);
+    if (e != RAY_OK) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s", store_client_last_error(c));
+        ray_ref_release(ref);
+        return sdk_fail(e == RAY_ETIMEDOUT ? RAY_EOBJECT_LOST : e,
+                        "ray_get: the object store cannot hand out the "
+                        "value: %s", msg);
+    }
+    out->data = b.data;
+    out->len = b.data_size;
+    out->type = type;
+    out->flags = VIEW_STORE;
+    out->ref = ref;
+    return RAY_OK;
+}
+
+/* Inside a task: pin the stored value `key` in this worker's client. */
+static ray_err
+wk_get_stored(uint64_t key, uint32_t type, ray_view *out)
+{
+    store_client *c = sdk_wk_store();
+    if (!c)
+        return RAY_ESTORE_FULL; /* detail set */
+    store_object_id id;
+    sdk_wk_store_id(key, &id);
+    store_buffer b;
+    ray_err e = store_client_get(c, &id, 1, 60000, &b);
+    if (e != RAY_OK)
+        return sdk_fail(e == RAY_ETIMEDOUT ? RAY_EOBJECT_LOST : e,
+                        "ray_get: the object store cannot hand out the "
+                        "value: %s", store_client_last_error(c));
+    out->data = b.data;
+    out->len = b.data_size;
+    out->type = type;
+    out->flags = VIEW_STORE;
+    out->ref = (ray_ref){key, 0};
+    return RAY_OK;
+}
+
+/* Unpin a view of a stored value, then drop its reference (which may
+ * delete the value: it must be unpinned first). */
+static void
+release_stored(ray_view *view)
+{
+    store_object_id id;
+    if (sdk_in_worker) {
+        store_client *c = sdk_wk_store();
+        sdk_wk_store_id(view->ref.id, &id);
+        if (c)
+            (void)store_client_release(c, &id);
+        return;
+    }
+    sdk_rt *rt = sdk_g;
+    if (!rt)
+        return;
+    pthread_mutex_lock(&rt->mu);
+    cw_obj *o = cw_store_lookup(&rt->store, view->ref.id);
+    if (o && o->state == CW_READY && cw_obj_stored(o)) {
+        store_id(rt, cw_obj_store_key(o), &id);
+        (void)store_client_release(atomic_load(&rt->store_cl), &id);
+        cw_store_release(&rt->store, o);
+    }
+    pthread_mutex_unlock(&rt->mu);
+}
+
 ray_err
 ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
 {
@@ -214,6 +427,10 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
         ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
         if (e != RAY_OK)
             return e;
+        if (h.type & CW_TYPE_STORED) {
+            free(p);
+            return wk_get_stored(h.scalar, h.type & ~CW_TYPE_STORED, out);
+        }
         if (!p && !(p = malloc(8)))
             return sdk_fail(RAY_ENOMEM, "ray_get: out of memory");
         if (!sdk_type_buffer(h.type)) {
@@ -223,7 +440,7 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
         out->data = p;
         out->len = h.len;
         out->type = h.type;
-        out->flags = 1; /* a private copy: ray_release frees it */
+        out->flags = VIEW_COPY; /* ray_release frees it */
         return RAY_OK;
     }
     sdk_rt *rt = rt_or_fail("ray_get");
@@ -236,6 +453,8 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
     if (o->state == CW_FAILED)
         return failed(rt, o);
     cw_store_retain(o);
+    if (cw_obj_stored(o))
+        return get_stored(rt, o, ref, out);
     out->data = cw_obj_data(o);
     out->len = o->len;
     out->type = o->type;
@@ -247,13 +466,18 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
 void
 ray_release(ray_view *view)
 {
-    if (view && (view->flags & 1)) {
+    if (view && (view->flags & VIEW_COPY)) {
         free((void *)view->data);
         memset(view, 0, sizeof(*view));
         return;
     }
     if (!view || view->ref.id == 0)
         return;
+    if (view->flags & VIEW_STORE) {
+        release_stored(view);
+        memset(view, 0, sizeof(*view));
+        return;
+    }
     ray_ref_release(view->ref);
     memset(view, 0, sizeof(*view));
 }
@@ -578,6 +802,17 @@ ray_get_stats(ray_stats *out)
     out->object_bytes = rt->store.bytes;
     out->tasks_live = rt->tasks_live;
     out->tasks_queued = rt->nready;
+    store_client *c = atomic_load(&rt->store_cl);
+    store_stats ss;
+    if (c && rt->trash.n)
+        cw_plasma_trash_retry(c, &rt->trash);
+    if (c && store_client_stats(c, &ss) == RAY_OK) {
+        out->store_bytes = ss.bytes_used + ss.bytes_spilled;
+        out->store_objects = ss.objects_in_memory + ss.objects_creating +
+                             ss.objects_spilled;
+        out->store_spills = ss.spills;
+        out->store_restores = ss.restores;
+    }
     for (int w = 0; w < rt->nworkers; w++) {
         out->workers_alive += rt->workers[w].alive;
         out->worker_restarts += rt->workers[w].deaths;

@@ -14,7 +14,18 @@
  * wake it while callbacks or queued work need it, so a plain submit/get
  * loop costs no system call.
  *
- * Threading: all runtime state is guarded by sdk_g->mu. ray_init and
+ * The node's object store (values of CW_STORE_MIN bytes or more) starts
+ * on first need, not in ray_init: it reserves and pre-faults all of
+ * object_store_bytes, which costs ~0.8 s and that much memory per GiB, a
+ * price a program of small values should not pay. The first large put,
+ * large by-value argument, or worker asking (SDK_MSG_STORE, for a large
+ * result or put inside a task) starts it, in the driver, under store_mu;
+ * workers then connect over its socket (that is how a store client gets
+ * the region and a client index whose pins die with the process; an
+ * inherited memfd would give neither), its path in the shm header.
+ *
+ * Threading: all runtime state is guarded by sdk_g->mu; the store's
+ * start by store_mu (taken after mu when both are held). ray_init and
  * ray_shutdown must not race with other rayc calls.
  */
 #include <errno.h>
@@ -32,6 +43,7 @@
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
+#include "runtime/random.h"
 #include "sdk/sdk_int.h"
 
 sdk_rt *sdk_g;
@@ -77,13 +89,63 @@ sdk_worker_start(sdk_rt *rt, int w)
     return err;
 }
 
+/* ---- the node's object store ---- */
+
+/* The memory store freed a stored value's descriptor (mu held). */
+static void
+stored_value_freed(void *arg, uint64_t key)
+{
+    sdk_store_forget(arg, key);
+}
+
+store_client *
+sdk_store_ensure(sdk_rt *rt)
+{
+    store_client *c = atomic_load_explicit(&rt->store_cl, memory_order_acquire);
+    if (c)
+        return c;
+    pthread_mutex_lock(&rt->store_mu);
+    c = atomic_load(&rt->store_cl);
+    if (!c && !rt->store_err[0]) {
+        char why[200] = "";
+        ray_err e = cw_node_store_start(rt->cfg.object_store_bytes,
+                                        &rt->node_store, why, sizeof(why));
+        if (e == RAY_OK) {
+            c = cw_node_store_client(rt->node_store);
+            snprintf(rt->hdr->store_path, sizeof(rt->hdr->store_path), "%s",
+                     cw_node_store_socket(rt->node_store));
+            atomic_store(&rt->store_cl, c);
+            atomic_store(&rt->hdr->store_state, SDK_STORE_READY);
+        } else {
+            rt->node_store = NULL;
+            snprintf(rt->store_err, sizeof(rt->store_err), "the object store "
+                     "(%llu bytes, ray_config.object_store_bytes) cannot "
+                     "start: %s",
+                     (unsigned long long)rt->cfg.object_store_bytes, why);
+            atomic_store(&rt->hdr->store_state, SDK_STORE_FAILED);
+        }
+        rt_futex_wake(&rt->hdr->store_state, 0x7fffffff);
+    }
+    if (!c)
+        sdk_fail(RAY_ESTORE_FULL, "%s", rt->store_err);
+    pthread_mutex_unlock(&rt->store_mu);
+    return c;
+}
+
+void
+sdk_store_request(sdk_rt *rt)
+{
+    if (atomic_load(&rt->hdr->store_state) == SDK_STORE_NONE)
+        (void)sdk_store_ensure(rt);
+}
+
 /* ---- background threads ---- */
 
 static void *
 monitor_main(void *arg)
 {
     sdk_rt *rt = arg;
-    struct pollfd *pf = rt_calloc((size_t)rt->nworkers * 3 + 1, sizeof(*pf));
+    struct pollfd *pf = rt_calloc((size_t)rt->nslots * 3 + 1, sizeof(*pf));
     ray_err err = pf ? RAY_OK : RAY_ENOMEM;
     pthread_mutex_lock(&rt->mu);
     for (int w = 0; w < rt->nworkers && err == RAY_OK; w++)
@@ -100,7 +162,7 @@ monitor_main(void *arg)
         size_t n = 0;
         pf[n++] = (struct pollfd){.fd = rt->wake_fd, .events = POLLIN};
         pthread_mutex_lock(&rt->mu);
-        for (int w = 0; w < rt->nworkers; w++) {
+        for (int w = 0; w < rt->nslots; w++) {
             sched_proc *p = &rt->workers[w].proc;
             pf[n++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
             pf[n++] = (struct pollfd){.fd = p->out_fd, .events = POLLIN};
@@ -114,7 +176,10 @@ monitor_main(void *arg)
             break;
         sdk_cb *cbs = NULL;
         pthread_mutex_lock(&rt->mu);
-        for (int w = 0; w < rt->nworkers; w++) {
+        if (rt->trash.n) /* stored values that were pinned when freed */
+            cw_plasma_trash_retry(atomic_load(&rt->store_cl), &rt->trash);
+        sdk_actors_tick(rt, &cbs); /* spawns actor hosts: from this thread */
+        for (int w = 0; w < rt->nslots; w++) {
             sdk_worker *wk = &rt->workers[w];
             sched_proc *p = &wk->proc;
             if (p->out_fd >= 0)
@@ -260,8 +325,9 @@ static void
 destroy(sdk_rt *rt)
 {
     free_linked_waiters(rt);
+    sdk_actors_fini(rt);
     if (rt->workers) {
-        for (int w = 0; w < rt->nworkers; w++) {
+        for (int w = 0; w < rt->nslots; w++) {
             sched_proc *p = &rt->workers[w].proc;
             if (p->out_fd >= 0)
                 close(p->out_fd);
@@ -272,7 +338,7 @@ destroy(sdk_rt *rt)
         }
     }
     /* Tasks still queued or in flight. */
-    for (int w = 0; rt->workers && w < rt->nworkers; w++) {
+    for (int w = 0; rt->workers && w < rt->nslots; w++) {
         rt_free(rt->workers[w].frag);
         sdk_task *t = rt->workers[w].head;
         while (t) {
@@ -307,8 +373,10 @@ destroy(sdk_rt *rt)
         wt = n;
     }
     rt_free(rt->done_stack);
-    sdk_arena_fini(&rt->arena);
-    cw_store_fini(&rt->store);
+    cw_store_fini(&rt->store); /* no store deletes: the store goes next */
+    cw_plasma_trash_fini(&rt->trash);
+    cw_node_store_stop(rt->node_store);
+    pthread_mutex_destroy(&rt->store_mu);
     rt_free(rt->workers);
     if (rt->shm)
         munmap(rt->shm, rt->shm_bytes);
@@ -358,15 +426,13 @@ normalize_config(ray_config *cfg)
     return RAY_OK;
 }
 
-/* Create, size and map the memfd: header, worker slots, argument arena. */
+/* Create, size and map the memfd: header and worker slots. */
 static ray_err
 create_shm(sdk_rt *rt, const ray_config *cfg)
 {
     size_t slot_bytes = sdk_slot_bytes(cfg->ring_bytes);
-    size_t arena_off = (sizeof(sdk_shm_hdr) + slot_bytes * (size_t)rt->nworkers
-                        + 4095) & ~(size_t)4095;
-    size_t arena_bytes = (size_t)cfg->object_store_bytes & ~(size_t)4095;
-    rt->shm_bytes = arena_off + arena_bytes; /* sparse: touched on use */
+    rt->shm_bytes = (sizeof(sdk_shm_hdr) + slot_bytes * (size_t)rt->nslots
+                     + 4095) & ~(size_t)4095; /* sparse: touched on use */
     rt->memfd = memfd_create("rayc-shm", MFD_CLOEXEC);
     if (rt->memfd < 0 || ftruncate(rt->memfd, (off_t)rt->shm_bytes) != 0)
         return sdk_fail(rt_err_from_errno(errno), "ray_init: memfd: %s",
@@ -380,16 +446,12 @@ create_shm(sdk_rt *rt, const ray_config *cfg)
     }
     rt->hdr = rt->shm;
     rt->hdr->magic = SDK_MAGIC;
-    rt->hdr->nslots = (uint32_t)rt->nworkers;
+    rt->hdr->nslots = (uint32_t)rt->nslots;
     rt->hdr->slot_bytes = slot_bytes;
     rt->hdr->ring_bytes = cfg->ring_bytes;
     rt->hdr->driver_pid = (int32_t)getpid();
     rt->hdr->spin_us = cfg->worker_spin_us;
-    rt->hdr->arena_off = arena_off;
-    rt->hdr->arena_bytes = arena_bytes;
-    rt->arena_base = (uint8_t *)rt->shm + arena_off;
-    if (sdk_arena_init(&rt->arena, arena_bytes, rt->memfd, arena_off) != RAY_OK)
-        return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
+    rt_random_fill(rt->hdr->store_prefix, sizeof(rt->hdr->store_prefix));
     return RAY_OK;
 }
 
@@ -457,12 +519,15 @@ ray_init(const ray_config *cfg_in)
         return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
     rt->memfd = rt->wake_fd = -1;
     pthread_mutex_init(&rt->mu, NULL);
+    pthread_mutex_init(&rt->store_mu, NULL);
     pthread_cond_init(&rt->spawned, NULL);
     cw_store_init(&rt->store);
+    cw_store_set_free_hook(&rt->store, stored_value_freed, rt);
     rt->cfg = cfg;
     rt->cfg.address = NULL;
     rt->cfg.resources = NULL;
     rt->nworkers = cfg.num_cpus;
+    rt->nslots = cfg.num_cpus + SDK_ACTOR_HOSTS;
     rt->spin_us = cfg.worker_spin_us;
     rt_spin_budget_init(&rt->spin, cfg.worker_spin_us);
     rt->max_inflight = (uint32_t)cfg.max_inflight;
@@ -477,12 +542,12 @@ ray_init(const ray_config *cfg_in)
     if ((err = create_shm(rt, &cfg)) != RAY_OK)
         goto fail;
     rt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    rt->workers = rt_calloc((size_t)rt->nworkers, sizeof(sdk_worker));
-    if (rt->wake_fd < 0 || !rt->workers) {
+    rt->workers = rt_calloc((size_t)rt->nslots, sizeof(sdk_worker));
+    if (rt->wake_fd < 0 || !rt->workers || sdk_actors_init(rt) != RAY_OK) {
         err = sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
         goto fail;
     }
-    for (int w = 0; w < rt->nworkers; w++) {
+    for (int w = 0; w < rt->nslots; w++) {
         rt->workers[w].proc.pidfd = rt->workers[w].proc.out_fd =
             rt->workers[w].proc.err_fd = -1;
     }
@@ -502,6 +567,7 @@ ray_shutdown(void)
     sdk_rt *rt = sdk_g;
     if (!rt)
         return;
+    sdk_actors_shutdown(rt); /* destructors run before the workers exit */
     atomic_store(&rt->stopping, 1);
     atomic_store(&rt->hdr->shutdown, 1);
     uint64_t one = 1;
@@ -511,13 +577,15 @@ ray_shutdown(void)
     pthread_join(rt->reactor, NULL);
     pthread_join(rt->monitor, NULL);
     /* Wake idle workers; they see the shutdown flag and exit. */
-    for (int w = 0; w < rt->nworkers; w++) {
+    for (int w = 0; w < rt->nslots; w++) {
         rt_ring_hdr *rh = rt->workers[w].sub.hdr;
+        if (!rh)
+            continue; /* an actor host slot never used */
         atomic_fetch_add(&rh->cons_seq, 1);
         rt_futex_wake(&rh->cons_seq, 1);
     }
     int64_t deadline = rt_clock_now_ns() + 20 * 1000000LL;
-    for (int w = 0; w < rt->nworkers; w++) {
+    for (int w = 0; w < rt->nslots; w++) {
         sched_proc *p = &rt->workers[w].proc;
         pid_t pid = p->pid;
         while (p->pid > 0 && sched_proc_reap(p, false, NULL) == RAY_EAGAIN) {

@@ -3,7 +3,7 @@
  * sdk_int.h: internals shared by the files of libray (never installed).
  *
  * Shared memory (one memfd per runtime, inherited by every worker):
- *   [sdk_shm_hdr, 4 KiB][slot 0][slot 1]...[arena for large arguments]
+ *   [sdk_shm_hdr, 4 KiB][slot 0][slot 1]...
  * and each worker slot holds its control block and three SPSC rings:
  *   sub   driver -> worker: tasks (MSG_TASK, MSG_MAP)
  *   comp  worker -> driver: results (MSG_DONE)
@@ -27,7 +27,8 @@
 #include "ray/ray.h"
 #include "runtime/core_worker/memory_store.h"
 #include "runtime/shm_ring.h"
-#include "sdk/arena.h"
+#include "runtime/core_worker/node_store.h"
+#include "runtime/core_worker/plasma.h"
 #include "scheduler/resources.h"
 #include "scheduler/worker_pool.h"
 
@@ -43,13 +44,19 @@ typedef struct sdk_shm_hdr {
     uint64_t ring_bytes;
     int32_t driver_pid;
     int32_t spin_us;
-    uint64_t arena_off;   /* large-argument arena: offset in the memfd */
-    uint64_t arena_bytes;
+    uint8_t store_prefix[CW_PLASMA_PREFIX]; /* store IDs (plasma.h) */
+    uint32_t pad0;
     _Alignas(64) _Atomic uint32_t shutdown;
     _Alignas(64) _Atomic uint32_t drv_seq;      /* doorbell futex word */
     _Atomic uint32_t drv_sleepers;              /* driver threads asleep */
-    uint8_t pad[4096 - 192];
+    /* The node's object store, started on first need (SDK_STORE_*); the
+     * socket path is written before store_state turns READY. */
+    _Alignas(64) _Atomic uint32_t store_state;  /* also a futex word */
+    char store_path[124];
+    uint8_t pad[4096 - 320];
 } sdk_shm_hdr;
+
+enum { SDK_STORE_NONE = 0, SDK_STORE_READY = 1, SDK_STORE_FAILED = 2 };
 
 _Static_assert(sizeof(sdk_shm_hdr) == 4096, "sdk_shm_hdr layout");
 
@@ -76,7 +83,32 @@ enum {
     SDK_MSG_IDS = 8,     /* worker -> driver: reserve object ids (reply) */
     SDK_MSG_RETAIN = 9,  /* worker -> driver: add a holder */
     SDK_MSG_REPLY = 10,  /* driver -> worker (reply ring): sdk_msg_done */
+    SDK_MSG_ACALL = 11,  /* worker -> driver: actor call (as SUBMIT, the
+                            actor id in req_id) */
+    SDK_MSG_AEXIT = 12,  /* actor host -> driver: actor in slot obj_id
+                            exited (ray_actor_exit) */
+    SDK_MSG_STORE = 13,  /* worker -> driver: start the object store (the
+                            answer is hdr->store_state) */
+    SDK_MSG_ALOOKUP = 20,/* worker -> driver: actor by name (reply: its
+                            id in scalar); + name_len bytes of name.
+                            Actor messages: 11, 12, 20 (actor*.c) */
 };
+
+/* sdk_msg_task.flags of records for actor hosts: the kind in the low
+ * byte, the actor's slot inside the host in bits 8..19 and, in a NEW
+ * record, the actor's max_concurrency in bits 20..31 (0 or 1: calls run
+ * one at a time on the host's thread). */
+enum {
+    SDK_TF_CALL = 1,     /* a method call */
+    SDK_TF_NEW = 2,      /* run the constructor into a fresh state */
+    SDK_TF_DEL = 3,      /* run the destructor, free the state */
+    SDK_TF_DROP = 4,     /* free the state, no destructor (kill) */
+    SDK_TF_KIND = 0x7f,
+    SDK_TF_RESTART = 0x80, /* with NEW: this incarnation is a restart */
+};
+#define SDK_TF_SLOT(f) (((uint32_t)(f) >> 8) & 0xfffu)
+#define SDK_TF_CONC(f) ((uint32_t)(f) >> 20)
+#define SDK_TF_CONC_MAX 4095u
 
 /* A worker's request. SUBMIT: + name (name_len, 8-aligned) + nargs wire
  * args + payloads. PUT: + `len` value bytes of `type`. GET: req_id and
@@ -102,11 +134,10 @@ typedef struct sdk_msg_task {
     uint32_t flags;
 } sdk_msg_task;
 
-/* Wire arg type flag: the bytes are in the shared arena at `scalar`. */
-#define SDK_ARG_SHM 0x100u
-
+/* A wire arg (and a MSG_DONE or reply) whose type has CW_TYPE_STORED is
+ * a value in the node's object store: `scalar` is its store key. */
 typedef struct sdk_wire_arg {
-    uint32_t type;   /* enum ray_type (| SDK_ARG_SHM); RAY_T_REF in specs */
+    uint32_t type;   /* enum ray_type (| CW_TYPE_STORED); RAY_T_REF in specs */
     uint32_t len;    /* payload bytes for buffer types */
     uint64_t scalar; /* scalars (int64/uint64/double bits), or ref id */
 } sdk_wire_arg;
@@ -232,13 +263,15 @@ struct sdk_task {
     uint8_t cpus_held;       /* holds cpus_extra idle workers */
     uint16_t cpus_extra;     /* CPUs needed beyond its own worker */
     sched_demand *demand;    /* custom resources needed, or NULL */
-    sdk_extent *blocks;      /* arena blocks of large args (dispatched) */
+    uint64_t *blocks;        /* store keys of large by-value args (dispatched) */
     uint32_t nblocks;
     int32_t worker;          /* in-flight on this worker, else -1 */
     cw_waiter dep_inl[2];    /* first two dependency links */
     sdk_map_job *job;        /* SDK_TK_MAP: the job and its range */
     uint64_t lo, hi;
-    uint8_t spec_inl[64];
+    struct sdk_actor *actor; /* an actor call: its actor, else NULL */
+    uint32_t wire_flags;     /* sdk_msg_task.flags (SDK_TF_*) */
+    _Alignas(8) uint8_t spec_inl[64]; /* wire args: 8-aligned */
 };
 
 typedef struct sdk_worker {
@@ -266,12 +299,19 @@ typedef struct sdk_rt {
     void *shm;
     size_t shm_bytes;
     sdk_shm_hdr *hdr;
-    int nworkers;
+    int nworkers;             /* task workers: workers[0 .. nworkers) */
+    int nslots;               /* and actor hosts up to workers[nslots) */
     sdk_worker *workers;      /* guarded by mu */
+    struct sdk_actors *actors;/* actor runtime (actor.c), guarded by mu */
     cw_store store;           /* guarded by mu */
     sched_resources res;      /* names/totals fixed at init; avail: mu */
-    sdk_arena arena;          /* large arguments in shared memory (mu) */
-    uint8_t *arena_base;
+    /* The node's object store (large values), started on first need. */
+    pthread_mutex_t store_mu; /* serialises the start; after mu if both */
+    cw_node_store *node_store;/* written once under store_mu */
+    _Atomic(store_client *) store_cl; /* driver's client; NULL until started */
+    cw_plasma_trash trash;    /* deletes of pinned values to retry (mu) */
+    _Atomic uint64_t next_put_key;
+    char store_err[400];      /* why the store could not start (store_mu) */
     sdk_task *ready_head, *ready_tail; /* guarded by mu */
     uint64_t nready;
     sdk_task *free_tasks;     /* task pool, guarded by mu */
@@ -408,5 +448,108 @@ void sdk_map_chunk_done(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
 
 /* worker_main.c */
 extern bool sdk_in_worker;
+
+/* ---- the node's object store (object.c, runtime.c, worker_main.c) ---- */
+
+/* Driver: the store client, starting the store first if needed (takes
+ * store_mu; may be called with mu held). NULL on failure, with the
+ * reason set as the thread's error detail. */
+store_client *sdk_store_ensure(sdk_rt *rt);
+
+/* Driver: write `len` bytes as a new stored value; *key names it.
+ * RAY_ESTORE_FULL (with a detail naming the sizes) and other errors. */
+ray_err sdk_store_put(sdk_rt *rt, const void *data, size_t len,
+                      uint64_t *key);
+
+/* Driver, mu held: delete the stored value `key` (now or later). */
+void sdk_store_forget(sdk_rt *rt, uint64_t key);
+
+/* Driver, mu held: create a temporary stored value of `len` bytes for a
+ * task argument (*key, writable at *dst); then seal it or abort it.
+ * RAY_EAGAIN when it does not fit now but running tasks hold pins;
+ * RAY_ESTORE_FULL, other errors, each with the detail set. */
+ray_err sdk_store_arg_create(sdk_rt *rt, size_t len, uint64_t *key,
+                             void **dst);
+void sdk_store_arg_seal(sdk_rt *rt, uint64_t key);
+void sdk_store_arg_abort(sdk_rt *rt, uint64_t key);
+
+/* Driver, mu held: a worker asked for the store (SDK_MSG_STORE). */
+void sdk_store_request(sdk_rt *rt);
+
+/* Worker: the store client, connecting (and asking the driver to start
+ * the store) on first use. NULL on failure, with the error detail set. */
+store_client *sdk_wk_store(void);
+
+/* Worker: the store ID of `key`. */
+void sdk_wk_store_id(uint64_t key, store_object_id *out);
+
+/* worker_client.c: an object id reserved from the driver; a request id
+ * and the wait for its reply (worker only). */
+ray_err sdk_wk_take_id(uint64_t *id);
+uint64_t sdk_wk_next_req(void);
+ray_err sdk_wk_wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload,
+                          int64_t timeout_ms);
+
+/* ---- actors (actor*.c) ---- */
+
+/* Actor host slots beyond the task workers (rt->nslots - nworkers). */
+#define SDK_ACTOR_HOSTS 64
+
+/* task.c: hand `t` to worker w's submission ring (not published).
+ * RAY_EAGAIN when there is no room now. mu held. */
+ray_err sdk_push_to_worker(sdk_rt *rt, int w, sdk_task *t);
+
+/* task.c: undo what sending `t` took (resources, temporary store objects
+ * of large arguments) so it can be sent again. mu held. */
+void sdk_task_unsend(sdk_rt *rt, sdk_task *t);
+
+/* actor.c, driver side, mu held unless stated: */
+ray_err sdk_actors_init(sdk_rt *rt);          /* ray_init, no lock */
+void sdk_actors_fini(sdk_rt *rt);             /* destroy, no lock */
+void sdk_actors_shutdown(sdk_rt *rt);         /* ray_shutdown: destructors */
+void sdk_actors_tick(sdk_rt *rt, sdk_cb **cbs); /* monitor: spawn hosts */
+void sdk_actors_dispatch(sdk_rt *rt, sdk_cb **cbs); /* push queued calls */
+/* A record of actor task `t` completed (before the result is stored). */
+void sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
+                         const void *payload, sdk_cb **cbs);
+/* An actor call's dependency resolved (t->ndeps already decremented). */
+void sdk_actor_dep_ready(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);
+/* Actor host w (>= nworkers) died; already drained and reaped. */
+void sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs);
+/* Requests ACALL/AEXIT from worker w. */
+void sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type,
+                          const uint8_t *rec, uint32_t len, sdk_cb **cbs);
+/* ray_cancel of an actor call that is not in flight. */
+void sdk_actor_cancel(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);
+
+/* actor_host.c, inside an actor host (worker process): around a record
+ * with SDK_TF_* flags. begin: RAY_OK to run the tramp; RAY_EAGAIN when
+ * the record was deferred (its actor is inside a call that waits: it
+ * runs after that call, nothing is sent now); else an error for the call
+ * with msg. end: after the tramp, with its error. after: once the result
+ * is sent (reports an exit, runs deferred records). */
+ray_err sdk_ah_begin(uint32_t flags, const ray_fn_desc *d, char *msg,
+                     size_t n, const uint8_t *rec, uint32_t len);
+void sdk_ah_end(uint32_t flags, ray_err err);
+void sdk_ah_after(void);
+/* Main thread of an actor host: send the results of calls that ran on
+ * the threads of actors with max_concurrency > 1 (cheap when none). */
+void sdk_ah_poll(void);
+/* True on such a thread (where the rayc API cannot be used). */
+bool sdk_ah_on_pool_thread(void);
+
+/* worker_main.c, for actor_host.c (main thread): send a call's result
+ * (err RAY_OK: *r) or its error; wake the worker loop from any thread. */
+void sdk_wk_send_result(uint64_t task_id, ray_err err, const char *msg,
+                        const ray_ret *r);
+void sdk_wk_poke(void);
+
+/* worker_main.c: run one MSG_TASK record (a deferred actor record). */
+void sdk_wk_run_record(const uint8_t *rec, uint32_t len);
+
+/* actor_client.c: an actor call made inside a task (worker only). */
+ray_ref sdk_wk_actor_submit(ray_actor h, const ray_fn_desc *m,
+                            const ray_arg *args, uint32_t nargs);
+ray_err sdk_wk_actor_lookup(const char *name, ray_actor *out);
 
 #endif /* RAY_SDK_SDK_INT_H */

@@ -225,7 +225,9 @@ ray_cancel(ray_ref ref, bool force)
     snprintf(msg, sizeof(msg), "task '%s' was cancelled", t->name);
     cw_store_set_error(&rt->store, o, RAY_ECANCELLED, msg);
     sdk_object_done(rt, o, &cbs);
-    if (t->worker < 0 && t->ndeps == 0) {
+    if (t->actor && t->worker < 0) {
+        sdk_actor_cancel(rt, t, &cbs); /* in its actor's queue */
+    } else if (t->worker < 0 && t->ndeps == 0) {
         /* Still in the ready queue: it never runs. */
         sdk_ready_remove(rt, t);
         sdk_task_finish(rt, t, &cbs);

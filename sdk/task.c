@@ -129,13 +129,13 @@ release_arg_refs(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
 
 /* Finish a task that will not run (again): drop its refs, free it. */
 static void release_resources(sdk_rt *rt, sdk_task *t);
-static void release_arena(sdk_rt *rt, sdk_task *t);
+static void release_temps(sdk_rt *rt, sdk_task *t);
 
 void
 sdk_task_finish(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
 {
     release_resources(rt, t);
-    release_arena(rt, t);
+    release_temps(rt, t);
     release_arg_refs(rt, t, cbs);
     if (t->result)
         cw_store_release(&rt->store, t->result);
@@ -244,7 +244,9 @@ notify_waiters(sdk_rt *rt, cw_obj *o, sdk_cb **cbs)
         } else {
             sdk_task *t = w->ctx;
             waiter_free(rt, t, w);
-            if (--t->ndeps == 0) {
+            if (--t->ndeps == 0 && t->actor) {
+                sdk_actor_dep_ready(rt, t, cbs); /* in its actor's queue */
+            } else if (t->ndeps == 0) {
                 if (t->cancelled)
                     sdk_task_finish(rt, t, cbs);
                 else if (!sdk_task_check_failed_deps(rt, t, cbs))
@@ -291,21 +293,33 @@ typedef struct arg_src {
     uint64_t len;
     const void *ptr;
     uint64_t scalar;
-    bool big;        /* travels through the shared arena */
-    uint64_t off;
+    bool big;        /* travels as a temporary object in the store */
+    uint64_t key;    /* its store key, 0 until created */
+    void *dst;       /* where to write it */
 } arg_src;
 
+/* Delete the temporary store objects of a task's large by-value args. */
 static void
-release_arena(sdk_rt *rt, sdk_task *t)
+release_temps(sdk_rt *rt, sdk_task *t)
 {
     for (uint32_t k = 0; k < t->nblocks; k++)
-        sdk_arena_free(&rt->arena, t->blocks[k].off, t->blocks[k].len);
+        sdk_store_forget(rt, t->blocks[k]);
     t->nblocks = 0;
 }
 
-/* Write a MSG_TASK for `t` into `wk`'s ring; large arguments go to the
- * arena first. RAY_EAGAIN: no room now (ring or arena), nothing kept;
- * RAY_ETOOBIG / RAY_ESTORE_FULL: can never be sent; RAY_ENOMEM. */
+static void
+abort_temps(sdk_rt *rt, arg_src *a, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i].key)
+            sdk_store_arg_abort(rt, a[i].key);
+}
+
+/* Write a MSG_TASK for `t` into `wk`'s ring. Values already in the node's
+ * object store travel as their key; large values that are not (by-value
+ * arguments) are copied into temporary store objects first. RAY_EAGAIN:
+ * no room now (ring or store), nothing kept; RAY_ETOOBIG /
+ * RAY_ESTORE_FULL: can never be sent; RAY_ENOMEM; a store error. */
 static ray_err
 push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
 {
@@ -315,7 +329,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
     size_t len = sizeof(sdk_msg_task) + t->nargs * sizeof(sdk_wire_arg);
     uint32_t nbig = 0;
     for (uint32_t i = 0; i < t->nargs; i++) {
-        a[i] = (arg_src){wa[i].type, 0, NULL, wa[i].scalar, false, 0};
+        a[i] = (arg_src){wa[i].type, 0, NULL, wa[i].scalar, false, 0, NULL};
         if (wa[i].type == RAY_T_REF) {
             cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
             if (!o || o->state != CW_READY)
@@ -337,7 +351,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
             continue;
         if (a[i].len >= UINT32_MAX)
             return RAY_ETOOBIG;
-        if (a[i].len > SDK_ARG_INLINE_MAX) {
+        if (a[i].len >= CW_STORE_MIN) {
             a[i].big = true;
             nbig++;
         } else {
@@ -347,28 +361,27 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
     if (len > rt_ring_max_record(&wk->sub))
         return RAY_ETOOBIG;
     if (nbig && !t->blocks &&
-        !(t->blocks = rt_calloc(RAY_MAX_ARGS, sizeof(sdk_extent))))
+        !(t->blocks = rt_calloc(RAY_MAX_ARGS, sizeof(uint64_t))))
         return RAY_ENOMEM;
     for (uint32_t i = 0; i < t->nargs; i++) {
         if (!a[i].big)
             continue;
-        ray_err e = sdk_arena_alloc(&rt->arena, a[i].len, &a[i].off);
+        ray_err e = sdk_store_arg_create(rt, a[i].len, &a[i].key, &a[i].dst);
         if (e != RAY_OK) {
-            release_arena(rt, t);
-            return e == RAY_ETOOBIG ? RAY_ESTORE_FULL : e;
+            abort_temps(rt, a, i);
+            return e;
         }
-        t->blocks[t->nblocks++] = (sdk_extent){a[i].off, a[i].len};
     }
     uint8_t *dst = rt_ring_reserve(&wk->sub, len);
     if (!dst) {
-        release_arena(rt, t);
+        abort_temps(rt, a, t->nargs);
         return RAY_EAGAIN;
     }
     sdk_msg_task *m = (sdk_msg_task *)dst;
     m->task_id = t->id;
     m->fn_hash = t->fn_hash;
     m->nargs = t->nargs;
-    m->flags = 0;
+    m->flags = t->wire_flags;
     sdk_wire_arg *out = (sdk_wire_arg *)(m + 1);
     uint8_t *pay = (uint8_t *)(out + t->nargs);
     for (uint32_t i = 0; i < t->nargs; i++) {
@@ -376,9 +389,12 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
         out[i].len = (uint32_t)a[i].len;
         out[i].scalar = a[i].scalar;
         if (a[i].big) {
-            memcpy(rt->arena_base + a[i].off, a[i].ptr, a[i].len);
-            out[i].type |= SDK_ARG_SHM;
-            out[i].scalar = a[i].off;
+            memcpy(a[i].dst, a[i].ptr, a[i].len);
+            sdk_store_arg_seal(rt, a[i].key);
+            t->blocks[t->nblocks++] = a[i].key;
+            out[i].type |= CW_TYPE_STORED;
+            out[i].len = 0;
+            out[i].scalar = a[i].key;
         } else if (a[i].len) {
             memcpy(pay, a[i].ptr, a[i].len);
             pay += SDK_ALIGN8(a[i].len);
@@ -466,6 +482,19 @@ push_to_worker(sdk_rt *rt, int w, sdk_task *t)
     return RAY_OK;
 }
 
+ray_err
+sdk_push_to_worker(sdk_rt *rt, int w, sdk_task *t)
+{
+    return push_to_worker(rt, w, t);
+}
+
+void
+sdk_task_unsend(sdk_rt *rt, sdk_task *t)
+{
+    release_resources(rt, t);
+    release_temps(rt, t);
+}
+
 /* Put `t` back into the ready queue before `next` (NULL: at the tail). */
 static void
 ready_insert_before(sdk_rt *rt, sdk_task *t, sdk_task *next)
@@ -534,13 +563,12 @@ sdk_dispatch(sdk_rt *rt, sdk_cb **cbs)
                 break;
             }
         } else if (e != RAY_OK) {
-            char msg[256];
+            char msg[600];
             snprintf(msg, sizeof(msg), "task '%s': %s", t->name,
-                     e == RAY_ESTORE_FULL
-                         ? "an argument is larger than the shared argument "
-                           "arena (raise ray_config.object_store_bytes)"
-                         : "arguments too large for the worker ring (raise "
-                           "ray_config.ring_bytes)");
+                     e == RAY_ETOOBIG
+                         ? "arguments too large for the worker ring (raise "
+                           "ray_config.ring_bytes)"
+                         : ray_last_error_detail());
             sdk_task_fail(rt, t, e, msg, cbs);
         }
         t = next;
@@ -569,6 +597,8 @@ complete_call(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
         owned = false;
     }
     if (t->cancelled || !o || o->state != CW_PENDING) {
+        if (d->err == RAY_OK && (d->type & CW_TYPE_STORED))
+            sdk_store_forget(rt, d->scalar); /* nobody wants it */
         sdk_task_finish(rt, t, cbs);
         return;
     }
@@ -576,7 +606,7 @@ complete_call(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
         if (t->retry_on_error && t->retries_left > 0) {
             t->retries_left--;
             release_resources(rt, t);
-            release_arena(rt, t);
+            release_temps(rt, t);
             sdk_task_ready(rt, t);
             return;
         }
@@ -615,11 +645,15 @@ finish_record(sdk_rt *rt, sdk_worker *wk, const sdk_msg_done *d,
     if (!t) {
         if (owned)
             rt_free((void *)payload);
+        if (d->err == RAY_OK && (d->type & CW_TYPE_STORED))
+            sdk_store_forget(rt, d->scalar);
         return;
     }
     list_remove(&wk->head, &wk->tail, t);
     wk->inflight--;
     t->worker = -1;
+    if (t->actor)
+        sdk_actor_task_done(rt, t, d, payload, cbs);
     if (t->kind == SDK_TK_MAP) {
         const char *msg = d->err ? (const char *)payload : NULL;
         sdk_map_chunk_done(rt, t, (ray_err)d->err, msg, payload, d->len);
@@ -688,6 +722,9 @@ drain_worker(sdk_rt *rt, int w, sdk_cb **cbs)
             const sdk_msg_done *d = (const sdk_msg_done *)rec;
             finish_record(rt, wk, d, d + 1, false, cbs);
             n++;
+        } else if (type == SDK_MSG_STORE) {
+            sdk_store_request(rt);
+            n++;
         } else if (type != SDK_MSG_DONE) {
             sdk_nested_handle(rt, w, type, rec, len, cbs);
             n++;
@@ -703,11 +740,12 @@ size_t
 sdk_progress(sdk_rt *rt, sdk_cb **cbs)
 {
     size_t n = 0;
-    for (int w = 0; w < rt->nworkers; w++)
+    for (int w = 0; w < rt->nslots; w++)
         if (rt->workers[w].alive)
             n += drain_worker(rt, w, cbs);
     if (rt->ready_head)
         sdk_dispatch(rt, cbs);
+    sdk_actors_dispatch(rt, cbs);
     if (n)
         sdk_wake_driver(rt);
     return n;
@@ -732,6 +770,10 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
 {
     sdk_worker *wk = &rt->workers[w];
     drain_worker(rt, w, cbs);
+    if (w >= rt->nworkers) {
+        sdk_actor_host_died(rt, w, status, cbs); /* an actor host */
+        return;
+    }
     wk->alive = false;
     uint64_t cur = atomic_load(&wk->ctl->current);
     char how[128];
@@ -745,7 +787,7 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
         wk->inflight--;
         t->worker = -1;
         release_resources(rt, t);
-        release_arena(rt, t);
+        release_temps(rt, t);
         if (t->id == cur) {
             if (t->cancelled) {
                 sdk_task_finish(rt, t, cbs);

@@ -104,8 +104,8 @@ wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
     }
 }
 
-static ray_err
-take_id(uint64_t *id)
+ray_err
+sdk_wk_take_id(uint64_t *id)
 {
     if (id_n == 0) {
         sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
@@ -144,12 +144,50 @@ usable(const char *what)
     return true;
 }
 
+static ray_err put_stored(uint32_t type, const void *data, size_t len,
+                          ray_ref *out);
+static ray_ref submit_record(const char *name, uint64_t hash,
+                             const ray_arg *args, uint32_t nargs,
+                             const ray_call_opts *opts);
+
+/* Large by-value arguments are put into the node's object store first
+ * and passed as references (the task takes its own reference before ours
+ * is dropped: the ring keeps the order), so the record stays small. */
 ray_ref
 sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
               uint32_t nargs, const ray_call_opts *opts)
 {
     if (!usable("submit"))
         return RAY_REF_NULL;
+    ray_arg conv[RAY_MAX_ARGS];
+    ray_ref temps[RAY_MAX_ARGS];
+    uint32_t ntemps = 0;
+    for (uint32_t i = 0; i < nargs && nargs <= RAY_MAX_ARGS; i++) {
+        conv[i] = args[i];
+        if (!sdk_type_buffer(args[i].type) ||
+            args[i].v.buf.len < CW_STORE_MIN)
+            continue;
+        ray_ref r;
+        if (put_stored(args[i].type, args[i].v.buf.ptr, args[i].v.buf.len,
+                       &r) != RAY_OK) {
+            for (uint32_t k = 0; k < ntemps; k++)
+                sdk_wk_ref(temps[k], false);
+            return RAY_REF_NULL; /* detail set */
+        }
+        conv[i].type = RAY_T_REF;
+        conv[i].v.ref = r;
+        temps[ntemps++] = r;
+    }
+    ray_ref out = submit_record(name, hash, ntemps ? conv : args, nargs, opts);
+    for (uint32_t k = 0; k < ntemps; k++)
+        sdk_wk_ref(temps[k], false);
+    return out;
+}
+
+static ray_ref
+submit_record(const char *name, uint64_t hash, const ray_arg *args,
+              uint32_t nargs, const ray_call_opts *opts)
+{
     if (opts && opts->name)
         name = opts->name;
     size_t name_len = strlen(name);
@@ -164,7 +202,7 @@ sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
         return RAY_REF_NULL;
     }
     uint64_t id;
-    if (take_id(&id) != RAY_OK)
+    if (sdk_wk_take_id(&id) != RAY_OK)
         return RAY_REF_NULL;
     uint8_t *p = sdk_wk_reserve(len);
     sdk_msg_req *q = (sdk_msg_req *)p;
@@ -193,15 +231,49 @@ sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
     return (ray_ref){id, 0};
 }
 
+/* A large put from a task: the value goes into the node's object store
+ * and the driver gets only its key, as a stored-value descriptor. */
+static ray_err
+put_stored(uint32_t type, const void *data, size_t len, ray_ref *out)
+{
+    store_client *c = sdk_wk_store();
+    if (!c)
+        return RAY_ESTORE_FULL; /* detail set */
+    uint64_t id;
+    ray_err e = sdk_wk_take_id(&id);
+    if (e != RAY_OK)
+        return e;
+    uint64_t key = CW_KEY_TASK_PUT | (id & ~CW_KEY_TASK_PUT);
+    store_object_id sid;
+    sdk_wk_store_id(key, &sid);
+    char msg[400];
+    e = cw_plasma_write(c, &sid, data, len, 1000, msg, sizeof(msg));
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q) + 8);
+    memset(q, 0, sizeof(*q));
+    q->obj_id = id;
+    q->type = e == RAY_OK ? (type | CW_TYPE_STORED) : RAY_T_NONE;
+    q->len = e == RAY_OK ? 8 : 0; /* a failed put still settles the id */
+    memcpy(q + 1, &key, 8);
+    sdk_wk_commit(SDK_MSG_PUT, sizeof(*q) + 8);
+    if (e != RAY_OK) {
+        ray_ref_release((ray_ref){id, 0});
+        return sdk_fail(e, "ray_put from a task: %s", msg);
+    }
+    *out = (ray_ref){id, 0};
+    return RAY_OK;
+}
+
 ray_err
 sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out)
 {
     if (!usable("ray_put"))
         return RAY_EINVAL;
+    if (len >= CW_STORE_MIN && sdk_type_buffer(type))
+        return put_stored(type, data, len, out);
     if (sizeof(sdk_msg_req) + len > sdk_wk_max_record())
         return sdk_fail(RAY_ETOOBIG, "ray_put from a task: value too large");
     uint64_t id;
-    ray_err e = take_id(&id);
+    ray_err e = sdk_wk_take_id(&id);
     if (e != RAY_OK)
         return e;
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q) + len);
@@ -251,4 +323,18 @@ sdk_wk_ref(ray_ref ref, bool retain)
     memset(q, 0, sizeof(*q));
     q->obj_id = ref.id;
     sdk_wk_commit(retain ? SDK_MSG_RETAIN : SDK_MSG_RELEASE, sizeof(*q));
+}
+
+/* For actor_client.c: a fresh request id and the wait for its reply. */
+uint64_t
+sdk_wk_next_req(void)
+{
+    return next_req++;
+}
+
+ray_err
+sdk_wk_wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload,
+                  int64_t timeout_ms)
+{
+    return wait_reply(req, hdr, payload, timeout_ms);
 }

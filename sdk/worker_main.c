@@ -15,6 +15,13 @@
  * sleeps. When idle the worker spins worker_spin_us, then sleeps on the
  * ring's futex with a timeout, checking that its parent is alive
  * (PR_SET_PDEATHSIG covers the rest: a killed driver kills its workers).
+ *
+ * Large values: a worker connects to the node's object store on first
+ * need (asking the driver to start it if nobody has yet). An argument
+ * that is a stored value is pinned, read in place and unpinned before the
+ * result goes out; a result of CW_STORE_MIN bytes or more is written,
+ * sealed and unpinned in the store and only its key travels on the ring.
+ * The same binary in reaper mode (CW_REAPER_ENV) never becomes a worker.
  * Single-threaded.
  */
 #include <errno.h>
@@ -39,8 +46,7 @@ static struct {
     rt_ring sub;   /* consumer */
     rt_ring comp;  /* producer */
     rt_ring reply; /* consumer: replies to this worker's requests */
-    const uint8_t *arena; /* large arguments, read in place */
-    uint64_t arena_bytes;
+    store_client *store; /* the node's object store, once connected */
     pid_t ppid;
     int spin_us;
     rt_spin_budget spin; /* adaptive idle spin */
@@ -145,10 +151,85 @@ send_fragmented(const sdk_msg_done *hdr, const uint8_t *data, size_t len)
     }
 }
 
+/* ---- the node's object store ---- */
+
+void
+sdk_wk_store_id(uint64_t key, store_object_id *out)
+{
+    cw_plasma_id(W.hdr->store_prefix, key, out);
+}
+
+store_client *
+sdk_wk_store(void)
+{
+    if (W.store)
+        return W.store;
+    uint32_t st = atomic_load(&W.hdr->store_state);
+    if (st == SDK_STORE_NONE) {
+        /* Ask the driver to start it; it answers in hdr->store_state. */
+        sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+        memset(q, 0, sizeof(*q));
+        sdk_wk_commit(SDK_MSG_STORE, sizeof(*q));
+        sdk_wk_flush(true);
+        int64_t deadline = rt_clock_now_ns() + 300 * 1000000000LL;
+        while ((st = atomic_load(&W.hdr->store_state)) == SDK_STORE_NONE &&
+               rt_clock_now_ns() < deadline) {
+            check_parent();
+            rt_futex_wait(&W.hdr->store_state, SDK_STORE_NONE, 100000);
+        }
+    }
+    if (st != SDK_STORE_READY) {
+        sdk_fail(RAY_ESTORE_FULL, "the node's object store could not start "
+                 "(see the driver's ray_put errors)");
+        return NULL;
+    }
+    char path[sizeof(W.hdr->store_path)];
+    memcpy(path, W.hdr->store_path, sizeof(path));
+    path[sizeof(path) - 1] = '\0';
+    ray_err e = store_client_connect(path, 10000, &W.store);
+    if (e != RAY_OK) {
+        W.store = NULL;
+        sdk_fail(e, "cannot connect to the object store at %s: %s", path,
+                 ray_strerror(e));
+    }
+    return W.store;
+}
+
+/* Write a large result into the store and report its key. Returns false
+ * when the store cannot be used (the caller sends the bytes instead). */
+static bool
+send_stored(uint64_t task_id, const ray_ret *r)
+{
+    store_client *c = sdk_wk_store();
+    if (!c)
+        return false;
+    uint64_t key = cw_plasma_result_key(task_id);
+    store_object_id id;
+    sdk_wk_store_id(key, &id);
+    char msg[400];
+    ray_err e = cw_plasma_write(c, &id, r->ptr, r->len, 2000, msg, sizeof(msg));
+    if (e == RAY_EEXISTS && store_client_delete(c, &id) == RAY_OK)
+        e = cw_plasma_write(c, &id, r->ptr, r->len, 2000, msg, sizeof(msg));
+    if (e == RAY_ESTORE_FULL) {
+        send_error(task_id, e, msg);
+        return true;
+    }
+    if (e != RAY_OK)
+        return false; /* e.g. leftovers of an earlier attempt, pinned */
+    sdk_msg_done *d = reserve_done(0);
+    *d = (sdk_msg_done){.task_id = task_id, .err = RAY_OK,
+                        .type = r->type | CW_TYPE_STORED, .scalar = key,
+                        .len = 0};
+    commit_done(0);
+    return true;
+}
+
 static void
 send_value(uint64_t task_id, const ray_ret *r)
 {
     size_t len = sdk_type_buffer(r->type) ? r->len : 0;
+    if (len >= CW_STORE_MIN && send_stored(task_id, r))
+        return;
     sdk_msg_done h = {.task_id = task_id, .err = RAY_OK, .type = r->type,
                       .scalar = r->v.u64, .len = len};
     if (sizeof(sdk_msg_done) + len > rt_ring_max_record(&W.comp)) {
@@ -193,6 +274,35 @@ compatible(uint32_t have, uint32_t want)
            (have == RAY_T_BYTES && want == RAY_T_STR);
 }
 
+/* Pin a stored argument (key `key`) and point `a` at it in place. */
+static ray_err
+pin_arg(uint64_t key, store_object_id *id, ray_arg *a, char *msg, size_t n)
+{
+    store_client *c = sdk_wk_store();
+    if (!c) {
+        snprintf(msg, n, "%s", ray_last_error_detail());
+        return RAY_ESTORE_FULL;
+    }
+    sdk_wk_store_id(key, id);
+    store_buffer b;
+    ray_err e = store_client_get(c, id, 1, 60000, &b);
+    if (e != RAY_OK) {
+        snprintf(msg, n, "the object store cannot hand out an argument: %s",
+                 store_client_last_error(c));
+        return e == RAY_ETIMEDOUT ? RAY_EOBJECT_LOST : e;
+    }
+    a->v.buf.ptr = b.data;
+    a->v.buf.len = b.data_size;
+    return RAY_OK;
+}
+
+static void
+unpin_args(const store_object_id *ids, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        (void)store_client_release(W.store, &ids[i]);
+}
+
 static void
 run_task(const uint8_t *rec, uint32_t len)
 {
@@ -211,27 +321,33 @@ run_task(const uint8_t *rec, uint32_t len)
         return;
     }
     ray_arg av[RAY_MAX_ARGS];
+    store_object_id pins[RAY_MAX_ARGS]; /* stored args, read in place */
+    uint32_t npins = 0;
     const sdk_wire_arg *wa = (const sdk_wire_arg *)(m + 1);
     size_t off = sizeof(*m) + m->nargs * sizeof(sdk_wire_arg);
     for (uint32_t i = 0; i < m->nargs; i++) {
         uint32_t want = d->arg_type[i];
-        uint32_t have = wa[i].type & ~SDK_ARG_SHM;
-        if (wa[i].type & SDK_ARG_SHM) {
-            if (!compatible(have, want) ||
-                wa[i].scalar + wa[i].len > W.arena_bytes) {
-                snprintf(msg, sizeof(msg), "%s: bad argument %u", d->name, i + 1);
-                send_error(m->task_id, RAY_EINVAL, msg);
+        uint32_t have = wa[i].type & ~CW_TYPE_STORED;
+        if (wa[i].type & CW_TYPE_STORED) {
+            ray_err pe = RAY_EINVAL;
+            snprintf(msg, sizeof(msg), "%s: bad argument %u", d->name, i + 1);
+            if (sdk_type_buffer(have) && compatible(have, want))
+                pe = pin_arg(wa[i].scalar, &pins[npins], &av[i], msg,
+                             sizeof(msg));
+            if (pe != RAY_OK) {
+                unpin_args(pins, npins);
+                send_error(m->task_id, pe, msg);
                 return;
             }
+            npins++;
             av[i].type = want;
-            av[i].v.buf.ptr = W.arena + wa[i].scalar;
-            av[i].v.buf.len = wa[i].len;
             continue;
         }
         if (!compatible(wa[i].type, want) || off + wa[i].len > len) {
             snprintf(msg, sizeof(msg),
                      "%s: argument %u has type %u, expected type %u",
                      d->name, i + 1, wa[i].type, want);
+            unpin_args(pins, npins);
             send_error(m->task_id, RAY_EINVAL, msg);
             return;
         }
@@ -244,19 +360,37 @@ run_task(const uint8_t *rec, uint32_t len)
             off += SDK_ALIGN8(wa[i].len);
         }
     }
+    uint32_t actor = m->flags & SDK_TF_KIND; /* a record for an actor */
+    if (actor) {
+        ray_err ae = sdk_ah_begin(m->flags, d, msg, sizeof(msg), rec, len);
+        if (ae == RAY_EAGAIN) {
+            unpin_args(pins, npins); /* the replay pins them again */
+            return; /* deferred: runs when its actor is free */
+        }
+        if (ae != RAY_OK) {
+            unpin_args(pins, npins);
+            send_error(m->task_id, ae, msg);
+            return;
+        }
+    }
     ray_ret r;
     memset(&r, 0, sizeof(r));
     uint64_t outer = atomic_load_explicit(&W.ctl->current, memory_order_relaxed);
     atomic_store_explicit(&W.ctl->current, m->task_id, memory_order_relaxed);
     d->tramp(av, &r);
     atomic_store_explicit(&W.ctl->current, outer, memory_order_relaxed);
+    unpin_args(pins, npins); /* before the result: the driver may delete */
     const char *emsg;
     ray_err e = sdk_task_error_take(&emsg);
+    if (actor)
+        sdk_ah_end(m->flags, e);
     if (e != RAY_OK)
         send_error(m->task_id, e, emsg);
     else
         send_value(m->task_id, &r);
     free(r.ptr); /* user memory from malloc */
+    if (actor)
+        sdk_ah_after();
 }
 
 static void
@@ -304,6 +438,31 @@ run_map(const uint8_t *rec, uint32_t len)
     commit_done(out_len);
 }
 
+void
+sdk_wk_run_record(const uint8_t *rec, uint32_t len)
+{
+    run_task(rec, len);
+}
+
+void
+sdk_wk_send_result(uint64_t task_id, ray_err err, const char *msg,
+                   const ray_ret *r)
+{
+    if (err != RAY_OK)
+        send_error(task_id, err, msg ? msg : "");
+    else
+        send_value(task_id, r);
+}
+
+void
+sdk_wk_poke(void)
+{
+    rt_ring_hdr *h = W.sub.hdr;
+    atomic_fetch_add_explicit(&h->cons_seq, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&h->cons_sleeping, memory_order_seq_cst))
+        rt_futex_wake(&h->cons_seq, 1);
+}
+
 /* Run the next queued record, if any. The record is consumed before it
  * runs (its memory stays valid: space is only released at depth 0), so a
  * task blocked on a reply can run the tasks queued behind it. */
@@ -335,6 +494,7 @@ static _Noreturn void
 worker_loop(void)
 {
     for (;;) {
+        sdk_ah_poll(); /* results of threaded actor calls */
         if (!sdk_wk_run_one()) {
             flush_completions();
             check_parent();
@@ -355,6 +515,8 @@ worker_loop(void)
 void *
 sdk_wk_reserve(size_t len)
 {
+    /* The request rings have one producer: the worker's own thread. */
+    RT_CHECK(!sdk_ah_on_pool_thread());
     W.requested = true;
     return reserve_raw(len);
 }
@@ -431,6 +593,9 @@ sdk_wk_spin_us(void)
 __attribute__((constructor(65535))) static void
 worker_entry(void)
 {
+    const char *reaper = getenv(CW_REAPER_ENV);
+    if (reaper)
+        cw_node_store_reaper_main(reaper); /* never returns */
     const char *spec = getenv(SDK_ENV);
     if (!spec)
         return;
@@ -461,8 +626,6 @@ worker_entry(void)
     W.ppid = ppid;
     W.spin_us = W.hdr->spin_us;
     rt_spin_budget_init(&W.spin, W.spin_us);
-    W.arena = (const uint8_t *)shm + W.hdr->arena_off;
-    W.arena_bytes = W.hdr->arena_bytes;
     setvbuf(stdout, NULL, _IOLBF, 0);
     rt_log_set_component("worker");
     W.ctl->pid = getpid();

@@ -22,6 +22,8 @@ cw_store_init(cw_store *s)
 static void
 free_value(cw_store *s, cw_obj *o)
 {
+    if (o->state == CW_READY && cw_obj_stored(o) && o->len == 8 && s->on_free)
+        s->on_free(s->on_free_arg, cw_obj_store_key(o));
     if (o->len > CW_INLINE_MAX) {
         rt_free(o->v.ptr);
         s->bytes -= o->len;
@@ -32,8 +34,16 @@ free_value(cw_store *s, cw_obj *o)
 }
 
 void
+cw_store_set_free_hook(cw_store *s, cw_free_cb cb, void *arg)
+{
+    s->on_free = cb;
+    s->on_free_arg = arg;
+}
+
+void
 cw_store_fini(cw_store *s)
 {
+    s->on_free = NULL;
     for (uint32_t c = 0; c < s->nchunks; c++) {
         for (uint32_t i = 0; i < CW_CHUNK; i++) {
             cw_obj *o = &s->chunks[c][i];

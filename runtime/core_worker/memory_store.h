@@ -13,8 +13,16 @@
  *
  * Reference counting: a slot is freed when its count reaches zero and it is
  * no longer pending (a pending object whose holders all left is freed the
- * moment its value arrives). Large values would live in the node's object
- * store; until that is wired in they are heap copies owned by this table.
+ * moment its value arrives).
+ *
+ * Large values live in the node's object store (plasma.h); their slot
+ * holds a descriptor instead of the value, as Ray's memory store holds an
+ * "in plasma" marker: type CW_TYPE_STORED | the value's type, len 8, and
+ * the 8 inline bytes hold the value's store key. Code that only copies
+ * 8-byte values around (completions, replies to tasks) carries the
+ * descriptor along unchanged. When such a slot is freed, the free hook
+ * (cw_store_set_free_hook) is told the key, so the value is deleted from
+ * the store.
  *
  * Not thread-safe: the caller (the SDK runtime) holds its lock.
  */
@@ -24,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "runtime/status.h"
 
@@ -35,6 +44,9 @@ enum cw_state {
 };
 
 #define CW_INLINE_MAX 16
+
+/* Type flag of a stored-value descriptor (see above). */
+#define CW_TYPE_STORED 0x80u
 
 /* Something to notify when an object is done. The store only links them;
  * the caller decides what `kind` and `ctx` mean. */
@@ -49,7 +61,8 @@ typedef struct cw_waiter {
 typedef struct cw_obj {
     uint32_t gen;       /* generation of the slot; part of the id */
     uint8_t state;      /* enum cw_state */
-    uint8_t type;       /* value type tag (enum ray_type) */
+    uint8_t type;       /* value type tag (enum ray_type), or
+                           CW_TYPE_STORED | tag for a stored value */
     uint16_t cancelled; /* the producing task was cancelled */
     int32_t refs;       /* holders: user refs, pending tasks, views */
     uint32_t next_free; /* free-list link (slot + 1), 0 = end */
@@ -66,6 +79,9 @@ typedef struct cw_obj {
     uint64_t done_seq;  /* completion order (ray_wait) */
 } cw_obj;
 
+/* Called when a ready stored-value descriptor is freed, with its key. */
+typedef void (*cw_free_cb)(void *arg, uint64_t key);
+
 typedef struct cw_store {
     cw_obj **chunks;    /* chunks of CW_CHUNK slots */
     uint32_t nchunks;
@@ -73,6 +89,8 @@ typedef struct cw_store {
     uint64_t live;      /* slots in use */
     uint64_t bytes;     /* value bytes held (not inline) */
     uint64_t done_seq;  /* last completion sequence number */
+    cw_free_cb on_free; /* stored values freed; may be NULL */
+    void *on_free_arg;
 } cw_store;
 
 #define CW_CHUNK 4096u
@@ -81,8 +99,12 @@ typedef struct cw_store {
 void cw_store_init(cw_store *s);
 
 /* Free every slot, value, message and chunk. Waiter nodes are the
- * caller's and are not touched. */
+ * caller's and are not touched. The free hook is not called. */
 void cw_store_fini(cw_store *s);
+
+/* Install the hook told about every stored value whose slot is freed
+ * (NULL: none). */
+void cw_store_set_free_hook(cw_store *s, cw_free_cb cb, void *arg);
 
 /* A new pending object with one reference. RAY_ENOMEM on failure. */
 ray_err cw_store_alloc(cw_store *s, uint64_t *id, cw_obj **out);
@@ -109,7 +131,23 @@ void cw_store_set_owned(cw_store *s, cw_obj *o, uint32_t type, void *buf,
 /* Make a pending object failed with `err` and a copy of `msg` (NULL ok). */
 void cw_store_set_error(cw_store *s, cw_obj *o, ray_err err, const char *msg);
 
-/* The value bytes of a ready object. */
+/* True if a ready object's value lives in the node's object store. */
+static inline bool
+cw_obj_stored(const cw_obj *o)
+{
+    return (o->type & CW_TYPE_STORED) != 0;
+}
+
+/* The store key of a stored value (cw_obj_stored). */
+static inline uint64_t
+cw_obj_store_key(const cw_obj *o)
+{
+    uint64_t k;
+    memcpy(&k, o->v.inl, sizeof(k));
+    return k;
+}
+
+/* The value bytes of a ready object (a stored value's descriptor). */
 static inline const void *
 cw_obj_data(const cw_obj *o)
 {

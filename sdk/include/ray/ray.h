@@ -47,13 +47,17 @@
  * map helpers and ray_get_stats are driver-only for now.
  *
  * Sizes. Small values (<= 16 bytes) live inline in the owner's object
- * table; larger values are one heap copy there (the node's shared-memory
- * object store is not wired in yet). Call arguments up to 64 KiB travel
- * inside the worker's ring record; larger ones (refs resolved to values
- * included) are copied once into a shared-memory arena that workers map
- * and read in place (its size is ray_config.object_store_bytes; a single
- * argument larger than that resolves to RAY_ESTORE_FULL). Results of any
- * size come back (fragmented on the ring).
+ * table; values below 100 KiB are one heap copy there and travel inline
+ * in task records and results. Values of 100 KiB or more live in the
+ * node's shared-memory object store (ray_config.object_store_bytes; it
+ * starts, and pre-faults its memory, when the first such value appears):
+ * ray_put writes them there once, a task writes its large result there
+ * itself, a task reads a large argument in place, and ray_get returns a
+ * read-only view into the store (writing through it faults). The last
+ * reference deletes the value from the store. A value that cannot fit
+ * (larger than the store, or the store is full of pinned values after
+ * spilling unpinned ones to disk) fails with RAY_ESTORE_FULL and a detail
+ * naming the sizes.
  */
 #ifndef RAY_RAY_H
 #define RAY_RAY_H
@@ -137,10 +141,13 @@ typedef struct ray_config {
     const char *address;        /* NULL: local runtime (only mode so far) */
     int32_t num_cpus;           /* worker processes; default: online CPUs */
     int32_t log_level;          /* 0 silent; 1 error; 2 warn; 3 info; 4 debug */
-    uint64_t object_store_bytes;/* cap on ray_put bytes held, and the size of
-                                   the shared arena for large arguments
-                                   (sparse: memory is used only as needed);
-                                   default 1 GiB */
+    uint64_t object_store_bytes;/* capacity of the node's object store
+                                   (values of 100 KiB or more), started
+                                   when the first such value appears; its
+                                   memory is committed as values use it
+                                   and kept for reuse; also the cap
+                                   on smaller ray_put bytes held in the
+                                   driver; default 1 GiB */
     int32_t worker_spin_us;     /* bounded spin before sleeping; default 50 */
     uint32_t ring_bytes;        /* per worker ring, power of 2; default 4 MiB */
     const char *resources;      /* custom resources, "GPU:1,disk:4" */
@@ -167,8 +174,12 @@ RAY_API bool ray_is_initialized(void);
 /* Stop the runtime: workers exit (killed after a short grace period), the
  * remaining worker output is flushed, all objects are freed and every
  * resource (processes, memory, fds) is released; nothing is left on disk
- * at any time. Outstanding refs become invalid. Safe to call when not
- * initialised. Must not race with other rayc calls. Blocks for < ~50 ms. */
+ * (the object store's socket and spill files live in a private directory
+ * that is removed here, or by a helper process if the driver dies).
+ * Outstanding refs become invalid. Safe to call when not initialised.
+ * Must not race with other rayc calls. Blocks for < ~50 ms, plus the
+ * time to free the object store's memory if it was used (about 0.2 s per
+ * GiB used). */
 RAY_API void ray_shutdown(void);
 
 /* Number of worker processes (0 when not initialised). */
@@ -182,6 +193,11 @@ typedef struct ray_stats {
     uint64_t tasks_queued;    /* ready tasks not yet handed to a worker */
     uint32_t workers_alive;
     uint32_t worker_restarts; /* workers replaced after dying */
+    uint64_t store_bytes;     /* node object store: bytes held (in memory,
+                                 as allocated, plus spilled to disk) */
+    uint64_t store_objects;   /* node object store: objects held */
+    uint64_t store_spills;    /* objects spilled to disk so far */
+    uint64_t store_restores;  /* objects restored from disk so far */
 } ray_stats;
 
 /* Fill *out. RAY_EINVAL when not initialised or out is NULL. */
@@ -271,8 +287,9 @@ RAY_API ray_err ray_put_bytes(const void *data, size_t len, ray_ref *out);
 RAY_API ray_err ray_put_str(const char *s, ray_ref *out);
 
 /* Wait up to `timeout_ms` (RAY_FOREVER: no limit; 0: poll) for the object
- * and return a pinned read-only view of its value (zero-copy in the
- * driver; a private copy inside a task); release it with ray_release. Returns RAY_OK; RAY_ETIMEDOUT; RAY_EINVAL for a null/stale
+ * and return a pinned read-only view of its value (zero-copy; inside a
+ * task a small value is a private copy, a value of 100 KiB or more a view
+ * into the node's object store); release it with ray_release. Returns RAY_OK; RAY_ETIMEDOUT; RAY_EINVAL for a null/stale
  * ref; or the task's error (RAY_ETASK_FAILED, RAY_EWORKER_DIED,
  * RAY_ENOTFOUND for an unknown function, RAY_ECANCELLED, ...) with the
  * details in ray_last_error_detail(). On failure *out is zeroed. Blocks. */
@@ -400,6 +417,7 @@ typedef struct ray_fn_desc {
     uint32_t arg_type[RAY_MAX_ARGS];
     uint32_t arg_size[RAY_MAX_ARGS];
     int raw;                       /* bytes-in/bytes-out form */
+    const char *cls;               /* actor methods: the class name */
 } ray_fn_desc;
 
 /* Register a function descriptor (called by the macros' constructors).
@@ -514,6 +532,18 @@ static inline void ray_ret_bytes(ray_ret *r, ray_bytes b) { r->type = RAY_T_BYTE
 static inline void ray_ret_f64s(ray_ret *r, ray_f64s b) { r->type = RAY_T_F64S; r->ptr = (void *)(uintptr_t)b.v; r->len = b.n * sizeof(double); }
 static inline void ray_ret_i64s(ray_ret *r, ray_i64s b) { r->type = RAY_T_I64S; r->ptr = (void *)(uintptr_t)b.v; r->len = b.n * sizeof(int64_t); }
 
+/* An actor handle (see "actors" below): small, by value. */
+typedef struct ray_actor {
+    uint64_t id; /* entry in the owner's actor table; 0 = null */
+} ray_actor;
+
+#define RAY_ACTOR_NULL ((ray_actor){0})
+
+/* Handles travel as task and method arguments (as a U64 on the wire). */
+static inline ray_arg ray_arg_actor(ray_actor h) { ray_arg a = {RAY_T_U64, 0, {.u64 = h.id}}; return a; }
+static inline ray_actor ray_dec_actor(const ray_arg *a) { ray_actor h = {a->v.u64}; return h; }
+static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64; r->v.u64 = h.id; }
+
 /* Type -> encoder/decoder/tag. An unsupported type fails to compile. */
 #define RAY_ENC(x)                                                           \
     _Generic((x), int32_t: ray_arg_i32, int64_t: ray_arg_i64,                \
@@ -521,25 +551,26 @@ static inline void ray_ret_i64s(ray_ret *r, ray_i64s b) { r->type = RAY_T_I64S; 
              bool: ray_arg_bool, const char *: ray_arg_str,                  \
              char *: ray_arg_str, ray_bytes: ray_arg_bytes,                  \
              ray_f64s: ray_arg_f64s, ray_i64s: ray_arg_i64s,                 \
-             ray_ref: ray_arg_ref)(x)
+             ray_ref: ray_arg_ref, ray_actor: ray_arg_actor)(x)
 #define RAY_DEC(T, p)                                                        \
     _Generic((T){0}, int32_t: ray_dec_i32, int64_t: ray_dec_i64,             \
              uint64_t: ray_dec_u64, double: ray_dec_f64, float: ray_dec_f32, \
              bool: ray_dec_bool, const char *: ray_dec_str,                  \
              char *: ray_dec_str, ray_bytes: ray_dec_bytes,                  \
-             ray_f64s: ray_dec_f64s, ray_i64s: ray_dec_i64s)(p)
+             ray_f64s: ray_dec_f64s, ray_i64s: ray_dec_i64s,                 \
+             ray_actor: ray_dec_actor)(p)
 #define RAY_RET(R)                                                           \
     _Generic((R){0}, int32_t: ray_ret_i32, int64_t: ray_ret_i64,             \
              uint64_t: ray_ret_u64, double: ray_ret_f64, float: ray_ret_f32, \
              bool: ray_ret_bool, char *: ray_ret_str,                        \
              ray_bytes: ray_ret_bytes, ray_f64s: ray_ret_f64s,               \
-             ray_i64s: ray_ret_i64s)
+             ray_i64s: ray_ret_i64s, ray_actor: ray_ret_actor)
 #define RAY_TAG(T)                                                           \
     _Generic((T){0}, int32_t: RAY_T_I32, int64_t: RAY_T_I64,                 \
              uint64_t: RAY_T_U64, double: RAY_T_F64, float: RAY_T_F32,       \
              bool: RAY_T_BOOL, const char *: RAY_T_STR, char *: RAY_T_STR,   \
              ray_bytes: RAY_T_BYTES, ray_f64s: RAY_T_F64S,                   \
-             ray_i64s: RAY_T_I64S)
+             ray_i64s: RAY_T_I64S, ray_actor: RAY_T_U64)
 
 /* Preprocessor helpers: argument count and indexed for-each (<= 8). */
 #define RAY_PP_CAT(a, b) RAY_PP_CAT_(a, b)
@@ -731,6 +762,291 @@ static inline void ray_ret_i64s(ray_ret *r, ray_i64s b) { r->type = RAY_T_I64S; 
 /* map_async / imap_unordered: see ray_map_job_next / _wait / _destroy. */
 #define RAY_MAP_ASYNC(fn, job, in, n, out)                                   \
     fn##_ray_starmap_async((job), (n), (out), (in))
+
+/* ================================================================ actors */
+
+/* An actor is a worker that keeps state between calls. Declare one with a
+ * state struct, a constructor and methods:
+ *
+ *     typedef struct counter { int64_t n; } counter;
+ *     static ray_err counter_init(counter *s, int64_t start)
+ *     { s->n = start; return RAY_OK; }
+ *     RAY_ACTOR(counter, counter_init, int64_t);
+ *     static int64_t counter_add(counter *s, int64_t k) { return s->n += k; }
+ *     RAY_METHOD(counter, counter_add, int64_t, int64_t);
+ *
+ *     ray_actor c;
+ *     counter_create(&c, NULL, 10);              // returns at once
+ *     ray_ref r = counter_add_remote(c, 5);      // typed; returns at once
+ *     ray_get_int64(r, &v, RAY_FOREVER);         // 15
+ *     ray_ref_release(r);
+ *     ray_actor_release(c);                      // last handle: it ends
+ *
+ * Placement. An actor runs in a worker process of its own kind, never in
+ * a task worker. Actors that need no CPU (num_cpus 0, the default) and no
+ * own_process share host processes, up to 32 per process, so thousands
+ * can exist at once (a crash of such a host ends all its actors; each
+ * restarts by its own max_restarts). Actors with num_cpus > 0,
+ * own_process or max_concurrency > 1 get a process to themselves. There
+ * are at most 64 actor processes: past 2,048 shared actors (or 64 with
+ * their own process) a creation waits until one ends.
+ *
+ * Ordering. Calls to one actor run one at a time in the order the driver
+ * received them: calls from one caller in the order they were made;
+ * calls from different callers interleave. A call whose ref arguments
+ * are not ready holds back the calls behind it. A method that waits
+ * (ray_get) holds back its actor's later calls but not other actors'.
+ * With max_concurrency > 1 calls run concurrently, in no set order.
+ *
+ * Lifetime. An actor lives while a handle to it exists (create and lookup
+ * each give one; ray_actor_retain adds one) or until ray_shutdown, unless
+ * detached (then until ray_actor_kill, ray_actor_exit or ray_shutdown).
+ * A handle passed to a task or method is borrowed: the caller keeps its
+ * own until that call finished. When the last handle goes, queued calls
+ * still run, then the destructor. Calls pending at or made after death
+ * resolve to RAY_EACTOR_DIED with the cause in ray_last_error_detail(). */
+
+/* Options of an actor; zero means default in every field. */
+typedef struct ray_actor_opts {
+    double num_cpus;          /* CPUs held for its lifetime; default 0 */
+    const char *resources;    /* custom resources held, "GPU:1" */
+    const char *name;         /* register under this name (lookup) */
+    bool detached;            /* outlives its handles */
+    bool own_process;         /* never share the host process */
+    int32_t max_restarts;     /* restarts after a crash; default 0; -1: no
+                                 limit */
+    int32_t max_task_retries; /* re-send calls in flight at a crash;
+                                 default 0; -1: no limit */
+    int32_t max_concurrency;  /* > 1: calls run on up to this many
+                                 threads (own process; no ordering; the
+                                 methods must be thread-safe and must
+                                 not call the rayc API); default 1 */
+} ray_actor_opts;
+
+/* Internal to RAY_ACTOR: create an actor of the class whose constructor
+ * is `ctor` with `nargs` encoded args (values only). On RAY_OK *out is a
+ * new handle (one holder: the caller) and the constructor runs
+ * asynchronously; a constructor failure shows in the results of calls
+ * (RAY_EACTOR_DIED, naming the constructor's error). Returns RAY_EINVAL
+ * (bad options, not initialised, inside a worker), RAY_EEXISTS (the name
+ * belongs to a live actor), RAY_EINVAL "infeasible" when num_cpus or a
+ * resource exceeds what this runtime has (it could never start),
+ * RAY_ENOMEM. When the resources are taken, the actor waits for them
+ * (state DEPENDENCIES_UNREADY), calls queue. Never blocks. Driver only. */
+RAY_API ray_err ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
+                                 uint32_t nargs, const ray_actor_opts *opts,
+                                 ray_actor *out);
+
+/* Internal to RAY_METHOD: call `method` on `h`. Returns the result's ref
+ * (one holder: the caller) at once, or RAY_REF_NULL for bad arguments
+ * (reason in ray_last_error_detail). A dead or stale actor gives a ref
+ * that resolves to RAY_EACTOR_DIED. Never blocks. Driver and tasks. */
+RAY_API ray_ref ray_actor_submit(ray_actor h, const ray_fn_desc *method,
+                                 const ray_arg *args, uint32_t nargs);
+
+/* A new handle to the live actor named `name`. RAY_ENOTFOUND if none;
+ * RAY_EINVAL. In the driver it never blocks and the handle counts (release
+ * it). Inside a task or method it asks the driver (blocks for the round
+ * trip) and the handle is borrowed: valid while the actor lives, not
+ * counted, releasing it does nothing. */
+RAY_API ray_err ray_actor_lookup(const char *name, ray_actor *out);
+
+/* Add a handle holder. RAY_EINVAL for a null or stale handle. */
+RAY_API ray_err ray_actor_retain(ray_actor h);
+
+/* Drop a handle; the last one ends a non-detached actor after its queued
+ * calls (destructor included). Null or stale: ignored. Never blocks. */
+RAY_API void ray_actor_release(ray_actor h);
+
+/* End the actor now: calls queued or running resolve to RAY_EACTOR_DIED
+ * ("killed by ray_actor_kill"); an own-process actor's process is killed
+ * at once, a shared host drops the actor after its current call. No
+ * destructor runs. With !no_restart, an own-process actor with restarts
+ * left restarts instead (like a crash). RAY_EINVAL for a null/stale
+ * handle. Never blocks. Driver only. */
+RAY_API ray_err ray_actor_kill(ray_actor h, bool no_restart);
+
+/* States as reported by ray_actor_state. */
+enum ray_actor_state {
+    RAY_ACTOR_DEPENDENCIES_UNREADY = 0,
+    RAY_ACTOR_PENDING = 1,
+    RAY_ACTOR_ALIVE = 2,
+    RAY_ACTOR_RESTARTING = 3,
+    RAY_ACTOR_DEAD = 4,
+};
+
+/* The actor's state and restarts so far (either pointer may be NULL).
+ * RAY_EINVAL for a null/stale handle. Never blocks. Driver only. */
+RAY_API ray_err ray_actor_state(ray_actor h, int *state, int *num_restarts);
+
+/* Wait until the actor is ALIVE (RAY_OK) or DEAD (RAY_EACTOR_DIED, cause
+ * in the detail), or the timeout passes (RAY_ETIMEDOUT). Driver only. */
+RAY_API ray_err ray_actor_wait_ready(ray_actor h, int64_t timeout_ms);
+
+/* Inside a method or constructor: true when this incarnation is a
+ * restart (the constructor ran again after a crash). False elsewhere. */
+RAY_API bool ray_actor_restarted(void);
+
+/* Inside a method: end this actor once the method returns (its result is
+ * delivered, then the destructor runs); later calls resolve to
+ * RAY_EACTOR_DIED ("the actor exited"). No effect elsewhere. */
+RAY_API void ray_actor_exit(void);
+
+/* Inside a method or constructor: the actor's state (internal to the
+ * macros). NULL elsewhere. */
+RAY_API void *ray_actor_self(void);
+
+/* RAY_ACTOR(S, ctor, T1, ..., Tn): declare actor class S (a struct type)
+ * with constructor `ray_err ctor(S *s, T1, ..., Tn)` (1 to 8 arguments;
+ * RAY_ACTOR0 for none). The state starts zeroed; a constructor returning
+ * an error (or calling ray_task_fail) leaves the actor DEAD with that
+ * error. Generates `ray_err S_create(ray_actor *out, const ray_actor_opts
+ * *opts, T1, ..., Tn)`. Optional RAY_ACTOR_DTOR(S, fn) after it names
+ * `void fn(S *)`, run when the actor ends cleanly (last handle released,
+ * ray_actor_exit, ray_shutdown), not on kill or crash. */
+#define RAY_ACTOR_COMMON(S, N)                                               \
+    static void (*S##_ray_dtor_fn)(S *);                                     \
+    static void S##_ray_dtor_tramp(const ray_arg *ray_av, ray_ret *ray_out)  \
+    {                                                                        \
+        (void)ray_av;                                                        \
+        ray_out->type = RAY_T_NONE;                                          \
+        if (S##_ray_dtor_fn)                                                 \
+            S##_ray_dtor_fn((S *)ray_actor_self());                          \
+    }                                                                        \
+    static ray_fn_desc S##_ray_ctor_desc = {.name = #S ".__init__",          \
+                                            .tramp = S##_ray_ctor_tramp,     \
+                                            .nargs = N,                      \
+                                            .ret_size = sizeof(S),           \
+                                            .cls = #S};                      \
+    static ray_fn_desc S##_ray_dtor_desc = {.name = #S ".__del__",           \
+                                            .tramp = S##_ray_dtor_tramp,     \
+                                            .cls = #S}
+
+#define RAY_ACTOR(S, ctor, ...)                                              \
+    static void S##_ray_ctor_tramp(const ray_arg *ray_av, ray_ret *ray_out)  \
+    {                                                                        \
+        ray_out->type = RAY_T_NONE;                                          \
+        ray_err ray_e = ctor((S *)ray_actor_self(),                          \
+                             RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__));        \
+        if (ray_e != RAY_OK)                                                 \
+            ray_task_fail(ray_e, "constructor %s returned %s", #ctor,        \
+                          ray_strerror(ray_e));                              \
+    }                                                                        \
+    RAY_ACTOR_COMMON(S, RAY_PP_NARG(__VA_ARGS__));                           \
+    __attribute__((constructor(101))) static void S##_ray_register(void)     \
+    {                                                                        \
+        RAY_PP_STMTS(RAY_I_DESC, S##_ray_ctor_desc, __VA_ARGS__)             \
+        ray_register(&S##_ray_ctor_desc);                                    \
+        ray_register(&S##_ray_dtor_desc);                                    \
+    }                                                                        \
+    static inline ray_err S##_create(ray_actor *ray_h,                       \
+                                     const ray_actor_opts *ray_o,            \
+                                     RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))\
+    {                                                                        \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};         \
+        return ray_actor_create(&S##_ray_ctor_desc, ray_av,                  \
+                                RAY_PP_NARG(__VA_ARGS__), ray_o, ray_h);     \
+    }                                                                        \
+    typedef int S##_ray_actor_semicolon
+
+#define RAY_ACTOR0(S, ctor)                                                  \
+    static void S##_ray_ctor_tramp(const ray_arg *ray_av, ray_ret *ray_out)  \
+    {                                                                        \
+        (void)ray_av;                                                        \
+        ray_out->type = RAY_T_NONE;                                          \
+        ray_err ray_e = ctor((S *)ray_actor_self());                         \
+        if (ray_e != RAY_OK)                                                 \
+            ray_task_fail(ray_e, "constructor %s returned %s", #ctor,        \
+                          ray_strerror(ray_e));                              \
+    }                                                                        \
+    RAY_ACTOR_COMMON(S, 0);                                                  \
+    __attribute__((constructor(101))) static void S##_ray_register(void)     \
+    {                                                                        \
+        ray_register(&S##_ray_ctor_desc);                                    \
+        ray_register(&S##_ray_dtor_desc);                                    \
+    }                                                                        \
+    static inline ray_err S##_create(ray_actor *ray_h,                       \
+                                     const ray_actor_opts *ray_o)            \
+    {                                                                        \
+        return ray_actor_create(&S##_ray_ctor_desc, NULL, 0, ray_o, ray_h);  \
+    }                                                                        \
+    typedef int S##_ray_actor0_semicolon
+
+#define RAY_ACTOR_DTOR(S, fn)                                                \
+    __attribute__((constructor(102))) static void S##_ray_set_dtor(void)     \
+    {                                                                        \
+        void (*ray_f)(S *) = fn;                                             \
+        S##_ray_dtor_fn = ray_f;                                             \
+    }                                                                        \
+    typedef int S##_ray_dtor_semicolon
+
+/* RAY_METHOD(S, fn, R, T1, ..., Tn): make `R fn(S *s, T1, ..., Tn)` a
+ * method of actor class S (RAY_METHOD0 for no arguments besides s). Same
+ * types as RAY_REMOTE. Generates, static to the translation unit:
+ *   ray_ref fn_remote(ray_actor h, T1, ..., Tn)       typed, values only
+ *   RAY_ACTOR_CALL(fn, h, x1, ..., xn)                xi a Ti or a ray_ref
+ * A wrong argument count or type, or a first parameter that is not S *,
+ * fails to compile. Calling it on an actor of another class resolves to
+ * RAY_EINVAL. Inside a method, ray_task_fail reports a failed call (the
+ * actor lives on). */
+#define RAY_METHOD(S, fn, R, ...)                                            \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
+    {                                                                        \
+        RAY_RET(R)(ray_out, fn((S *)ray_actor_self(),                        \
+                               RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__)));     \
+    }                                                                        \
+    static ray_fn_desc fn##_ray_desc = {.name = #S "." #fn,                  \
+                                        .tramp = fn##_ray_tramp,             \
+                                        .nargs = RAY_PP_NARG(__VA_ARGS__),   \
+                                        .cls = #S};                          \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
+    {                                                                        \
+        RAY_PP_STMTS(RAY_I_DESC, fn##_ray_desc, __VA_ARGS__)                 \
+        fn##_ray_desc.ret_type = RAY_TAG(R);                                 \
+        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                        \
+        ray_register(&fn##_ray_desc);                                        \
+    }                                                                        \
+    static inline ray_ref fn##_remote(                                       \
+        ray_actor ray_h, RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))           \
+    {                                                                        \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};         \
+        return ray_actor_submit(ray_h, &fn##_ray_desc, ray_av,               \
+                                RAY_PP_NARG(__VA_ARGS__));                   \
+    }                                                                        \
+    static inline ray_ref fn##_ray_acall(                                    \
+        ray_actor ray_h, RAY_PP_LIST(RAY_I_ARGP, ~, __VA_ARGS__))            \
+    {                                                                        \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ARGV, ~, __VA_ARGS__)};        \
+        return ray_actor_submit(ray_h, &fn##_ray_desc, ray_av,               \
+                                RAY_PP_NARG(__VA_ARGS__));                   \
+    }                                                                        \
+    RAY_PP_STMTS(RAY_I_WRAP, fn, __VA_ARGS__)                                \
+    typedef int fn##_ray_method_semicolon
+
+#define RAY_METHOD0(S, fn, R)                                                \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
+    {                                                                        \
+        (void)ray_av;                                                        \
+        RAY_RET(R)(ray_out, fn((S *)ray_actor_self()));                      \
+    }                                                                        \
+    static ray_fn_desc fn##_ray_desc = {.name = #S "." #fn,                  \
+                                        .tramp = fn##_ray_tramp,             \
+                                        .cls = #S};                          \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
+    {                                                                        \
+        fn##_ray_desc.ret_type = RAY_TAG(R);                                 \
+        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                        \
+        ray_register(&fn##_ray_desc);                                        \
+    }                                                                        \
+    static inline ray_ref fn##_remote(ray_actor ray_h)                       \
+    {                                                                        \
+        return ray_actor_submit(ray_h, &fn##_ray_desc, NULL, 0);             \
+    }                                                                        \
+    typedef int fn##_ray_method0_semicolon
+
+/* Call a method with values or refs in any argument position. */
+#define RAY_ACTOR_CALL(fn, h, ...)                                           \
+    fn##_ray_acall((h), RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__))
 
 #ifdef __cplusplus
 }

@@ -17,3 +17,19 @@ use(ray_ref r)
     ray_ref_release(d);
     return e;
 }
+
+ray_ref use_actor(ray_ref r);
+ray_ref
+use_actor(ray_ref r)
+{
+    ray_actor h;
+    if (acc_create(&h, NULL, 1) != RAY_OK)
+        return r;
+    ray_ref a = acc_add_remote(h, 2);
+    ray_ref b = RAY_ACTOR_CALL(acc_add, h, r);
+    ray_ref c = acc_name_remote(h, "x");
+    ray_ref_release(a);
+    ray_ref_release(b);
+    ray_actor_release(h);
+    return c;
+}

@@ -1,0 +1,781 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * actor.c: the driver's actor runtime: placement on actor hosts, the
+ * per-actor call queue, lifetime, deaths and restarts.
+ *
+ * Actors run in actor hosts: worker processes in the slots after the task
+ * workers (workers[nworkers .. nslots)), so task workers are never taken.
+ * Actors that need no CPU share a host (up to SDK_HOST_CAP each): spawning
+ * a process costs milliseconds, a thousand actors must start in well under
+ * a second, and a thousand processes would not fit a small machine. An
+ * actor that needs CPUs (or asks for its own process) gets a host alone.
+ * A host is spawned by the monitor thread (PR_SET_PDEATHSIG follows the
+ * thread that forks), but its rings are formatted at once, so records can
+ * be queued before the process runs.
+ *
+ * Every record sent to a host is a pooled sdk_task with t->actor set and
+ * SDK_TF_* flags: NEW (constructor), CALL, DEL (destructor), DROP (kill).
+ * An actor's records wait in its FIFO queue until their ref arguments are
+ * ready and the actor is placed, then go straight into the host's ring in
+ * queue order (no scheduler); the host runs its ring in order, so calls
+ * run in the order the driver received them. State lives in the control
+ * service's table (runtime/gcs/actor_table); this file keeps the rest.
+ *
+ * All functions run with sdk_g->mu held unless they are public entry
+ * points (which take it).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/alloc.h"
+#include "runtime/gcs/actor_table.h"
+#include "runtime/log.h"
+#include "sdk/actor_int.h"
+
+/* ---- small helpers ---- */
+
+static sdk_actors *
+S(sdk_rt *rt)
+{
+    return rt->actors;
+}
+
+sdk_actor *
+sdk_actor_find(sdk_rt *rt, uint64_t id)
+{
+    gcs_actor *g = gcs_actor_get(&S(rt)->table, id);
+    return g ? g->user : NULL;
+}
+
+static void
+q_push_back(sdk_actor *a, sdk_task *t)
+{
+    t->next = NULL;
+    t->prev = a->qtail;
+    if (a->qtail)
+        a->qtail->next = t;
+    else
+        a->qhead = t;
+    a->qtail = t;
+}
+
+static void
+q_push_front(sdk_actor *a, sdk_task *t)
+{
+    t->prev = NULL;
+    t->next = a->qhead;
+    if (a->qhead)
+        a->qhead->prev = t;
+    else
+        a->qtail = t;
+    a->qhead = t;
+}
+
+static void
+q_remove(sdk_actor *a, sdk_task *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        a->qhead = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    else
+        a->qtail = t->prev;
+    t->next = t->prev = NULL;
+}
+
+/* Resolve a task's result with an error (if still pending). */
+static void
+resolve(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg, sdk_cb **cbs)
+{
+    cw_obj *o = t->result;
+    if (!o || o->state != CW_PENDING)
+        return;
+    cw_store_set_error(&rt->store, o, err, msg);
+    sdk_object_done(rt, o, cbs);
+}
+
+/* Finish (free) a task of actor `a` that will not be sent (again). */
+static void
+drop_task(sdk_rt *rt, sdk_actor *a, sdk_task *t, sdk_cb **cbs)
+{
+    a->ntasks--;
+    t->actor = NULL;
+    sdk_task_finish(rt, t, cbs);
+}
+
+/* A new task for actor `a`: `spec` (wire args, no refs unless has_refs,
+ * whose refs the caller already retained) is copied. Its result object
+ * has one reference for the task and, if `ref` is not NULL, one for the
+ * caller (*ref). NULL on out of memory. */
+sdk_task *
+sdk_actor_new_task(sdk_rt *rt, sdk_actor *a, uint32_t kind, uint64_t hash,
+                   const char *name, const uint8_t *spec, uint32_t spec_len,
+                   uint32_t nargs, cw_obj *given, ray_ref *ref)
+{
+    sdk_task *t = sdk_task_alloc(rt);
+    if (!t)
+        return NULL;
+    if (spec_len > sizeof(t->spec_inl) && !(t->spec = rt_malloc(spec_len))) {
+        t->spec = t->spec_inl;
+        sdk_task_free(rt, t);
+        return NULL;
+    }
+    if (spec_len)
+        memcpy(t->spec, spec, spec_len);
+    uint64_t id = 0;
+    cw_obj *o = given;
+    if (!o && cw_store_alloc(&rt->store, &id, &o) != RAY_OK) {
+        sdk_task_free(rt, t);
+        return NULL;
+    }
+    t->spec_len = spec_len;
+    t->nargs = nargs;
+    t->id = rt->next_task_id++;
+    t->fn_hash = hash;
+    t->name = name;
+    t->kind = SDK_TK_CALL;
+    t->wire_flags = kind;
+    t->actor = a;
+    int32_t r = a->g->max_task_retries;
+    t->retries_left = r < 0 ? INT32_MAX : r;
+    cw_store_retain(o); /* the task's */
+    o->producer = t;
+    t->result = o;
+    if (ref)
+        *ref = (ray_ref){id, 0};
+    else if (!given)
+        cw_store_release(&rt->store, o);
+    a->ntasks++;
+    return t;
+}
+
+/* ---- resources and placement ---- */
+
+static void
+release_demand(sdk_rt *rt, sdk_actor *a)
+{
+    if (a->holds) {
+        sched_res_release(&rt->res, &a->demand);
+        a->holds = false;
+    }
+}
+
+static void
+wait_list_remove(sdk_actors *s, sdk_actor *a)
+{
+    if (!a->waiting)
+        return;
+    for (sdk_actor **pp = &s->wait_head; *pp; pp = &(*pp)->next_wait) {
+        if (*pp == a) {
+            *pp = a->next_wait;
+            break;
+        }
+    }
+    a->waiting = false;
+    a->next_wait = NULL;
+}
+
+static void
+host_format(sdk_rt *rt, sdk_host *h)
+{
+    sdk_worker *wk = &rt->workers[h->w];
+    void *slot = sdk_slot_at(rt->shm, (size_t)h->w);
+    size_t rb = rt->hdr->ring_bytes;
+    memset(slot, 0, 64);
+    for (int k = 0; k < 3; k++)
+        rt_ring_format(sdk_slot_ring(slot, rb, k), rb);
+    wk->ctl = sdk_slot_ctl(slot);
+    rt_ring_attach(&wk->sub, sdk_slot_ring(slot, rb, 0));
+    rt_ring_attach(&wk->comp, sdk_slot_ring(slot, rb, 1));
+    rt_ring_attach(&wk->reply, sdk_slot_ring(slot, rb, 2));
+    wk->dirty = false;
+    wk->reserved_by = UINT64_MAX; /* never picked for tasks */
+    h->started = true;
+    h->spawn_pending = true;
+    S(rt)->spawn_wanted = true;
+    uint64_t one = 1;
+    (void)!write(rt->wake_fd, &one, sizeof(one)); /* the monitor spawns */
+}
+
+/* A host for `a`: a shared one with room, else an empty slot. */
+static sdk_host *
+pick_host(sdk_rt *rt, sdk_actor *a)
+{
+    sdk_actors *s = S(rt);
+    sdk_host *empty = NULL;
+    for (int i = 0; i < SDK_ACTOR_HOSTS; i++) {
+        sdk_host *h = &s->hosts[i];
+        if (h->used == 0) {
+            if (!empty || (h->started && !empty->started))
+                empty = h; /* prefer a running process */
+            continue;
+        }
+        if (!a->own && !h->own && h->used < SDK_HOST_CAP)
+            return h;
+    }
+    return empty;
+}
+
+/* Resources and a host for `a` (DEPENDENCIES_UNREADY -> PENDING): the
+ * constructor goes to the front of its queue. False if it must wait. */
+static bool
+try_place(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
+{
+    sdk_actors *s = S(rt);
+    if (a->has_demand && !a->holds) {
+        if (!sched_res_try_acquire(&rt->res, &a->demand))
+            return false;
+        a->holds = true;
+    }
+    sdk_host *h = pick_host(rt, a);
+    if (!h)
+        return false;
+    sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_NEW | a->conc << 20,
+                                     a->ctor_hash,
+                                     a->ctor_name, a->ctor_spec, a->ctor_len,
+                                     a->ctor_nargs, NULL, NULL);
+    if (!t) {
+        release_demand(rt, a);
+        sdk_actor_die(rt, a, RAY_ENOMEM, "out of memory starting the actor",
+                      cbs);
+        return true;
+    }
+    if (h->used == 0)
+        h->own = a->own;
+    uint32_t k = 0;
+    while (h->ids[k])
+        k++;
+    h->ids[k] = a->g->id;
+    h->used++;
+    a->host = (int)(h - s->hosts);
+    a->g->host = h->w;
+    a->g->host_slot = k;
+    gcs_actor_transition(&s->table, a->g, GCS_ACTOR_PENDING);
+    q_push_front(a, t);
+    if (!h->started)
+        host_format(rt, h);
+    return true;
+}
+
+/* Place actors waiting for resources or a host, in creation order. */
+static void
+place_waiting(sdk_rt *rt, sdk_cb **cbs)
+{
+    sdk_actors *s = S(rt);
+    while (s->wait_head) {
+        sdk_actor *a = s->wait_head;
+        if (!try_place(rt, a, cbs))
+            return;
+        wait_list_remove(s, a);
+        sdk_actor_pump(rt, a, cbs);
+    }
+}
+
+/* Give up `a`'s host slot (the host no longer runs it). */
+static void
+leave_host(sdk_rt *rt, sdk_actor *a)
+{
+    if (a->host < 0)
+        return;
+    sdk_host *h = &S(rt)->hosts[a->host];
+    uint32_t k = a->g->host_slot;
+    if (k < SDK_HOST_CAP && h->ids[k] == a->g->id) {
+        h->ids[k] = 0;
+        h->used--;
+    }
+    a->host = -1;
+    a->g->host = -1;
+}
+
+/* ---- the queue ---- */
+
+void
+sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
+{
+    if (a->host < 0)
+        return;
+    sdk_host *h = &S(rt)->hosts[a->host];
+    sdk_worker *wk = &rt->workers[h->w];
+    bool pushed = false;
+    while (a->qhead && a->qhead->ndeps == 0) {
+        sdk_task *t = a->qhead;
+        if (t->cancelled) {
+            q_remove(a, t);
+            drop_task(rt, a, t, cbs);
+            continue;
+        }
+        if (t->has_refs) {
+            /* A failed argument fails the call (not the actor). */
+            bool failed = false;
+            const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
+            for (uint32_t i = 0; i < t->nargs && !failed; i++) {
+                cw_obj *o = wa[i].type == RAY_T_REF
+                                ? cw_store_lookup(&rt->store, wa[i].scalar)
+                                : NULL;
+                if (o && o->state == CW_FAILED) {
+                    char msg[600];
+                    snprintf(msg, sizeof(msg), "actor call '%s': argument "
+                             "%u failed: %s", t->name, i + 1,
+                             o->errmsg ? o->errmsg : ray_strerror(o->err));
+                    q_remove(a, t);
+                    resolve(rt, t, o->err, msg, cbs);
+                    drop_task(rt, a, t, cbs);
+                    failed = true;
+                }
+            }
+            if (failed)
+                continue;
+        }
+        t->wire_flags = (t->wire_flags & 0xfff000ffu) |
+                        (a->g->host_slot << 8);
+        q_remove(a, t);
+        ray_err e = sdk_push_to_worker(rt, h->w, t);
+        if (e == RAY_EAGAIN) {
+            q_push_front(a, t);
+            if (!a->backlog) {
+                a->backlog = true;
+                a->next_backlog = S(rt)->backlog;
+                S(rt)->backlog = a;
+            }
+            break;
+        }
+        if (e != RAY_OK) {
+            char msg[300];
+            snprintf(msg, sizeof(msg), "actor call '%s': arguments too large "
+                     "(%s)", t->name, ray_strerror(e));
+            resolve(rt, t, e, msg, cbs);
+            drop_task(rt, a, t, cbs);
+            continue;
+        }
+        a->inflight++;
+        pushed = true;
+    }
+    if (pushed) {
+        rt_ring_publish(&wk->sub);
+        wk->dirty = false;
+    }
+}
+
+void
+sdk_actors_dispatch(sdk_rt *rt, sdk_cb **cbs)
+{
+    sdk_actors *s = S(rt);
+    if (!s || !s->backlog)
+        return;
+    sdk_actor *list = s->backlog;
+    s->backlog = NULL;
+    while (list) {
+        sdk_actor *a = list;
+        list = a->next_backlog;
+        a->backlog = false;
+        a->next_backlog = NULL;
+        sdk_actor_pump(rt, a, cbs);
+    }
+}
+
+void
+sdk_actor_dep_ready(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
+{
+    sdk_actor *a = t->actor;
+    if (a->g->state == GCS_ACTOR_DEAD) {
+        q_remove(a, t);
+        drop_task(rt, a, t, cbs);
+        sdk_actor_maybe_free(rt, a);
+        return;
+    }
+    if (a->qhead == t)
+        sdk_actor_pump(rt, a, cbs);
+}
+
+void
+sdk_actor_cancel(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
+{
+    sdk_actor *a = t->actor;
+    if (t->ndeps > 0)
+        return; /* finished when its arguments resolve */
+    q_remove(a, t);
+    drop_task(rt, a, t, cbs);
+    sdk_actor_pump(rt, a, cbs);
+}
+
+/* ---- death ---- */
+
+void
+sdk_actor_maybe_free(sdk_rt *rt, sdk_actor *a)
+{
+    if (a->g->state != GCS_ACTOR_DEAD || a->g->handles || a->ntasks ||
+        a->host >= 0)
+        return;
+    sdk_actors *s = S(rt);
+    wait_list_remove(s, a);
+    rt_free(a->ctor_spec);
+    gcs_actor_remove(&s->table, a->g);
+    rt_free(a);
+}
+
+void
+sdk_actor_die(sdk_rt *rt, sdk_actor *a, ray_err err, const char *why,
+              sdk_cb **cbs)
+{
+    sdk_actors *s = S(rt);
+    if (a->g->state == GCS_ACTOR_DEAD)
+        return;
+    char msg[700];
+    snprintf(msg, sizeof(msg), "actor %s%s%s%s is dead: %s", a->ctor_cls,
+             a->g->name ? " '" : "", a->g->name ? a->g->name : "",
+             a->g->name ? "'" : "", why);
+    gcs_actor_set_dead(&s->table, a->g, err, msg);
+    release_demand(rt, a);
+    wait_list_remove(s, a);
+    /* Queued calls: resolve now; free those whose arguments are ready. */
+    for (sdk_task *t = a->qhead, *n; t; t = n) {
+        n = t->next;
+        resolve(rt, t, RAY_EACTOR_DIED, msg, cbs);
+        if (t->ndeps == 0) {
+            q_remove(a, t);
+            drop_task(rt, a, t, cbs);
+        } else {
+            t->cancelled = 1;
+        }
+    }
+    /* Calls in flight: resolve now; their records finish later. */
+    if (a->host >= 0) {
+        sdk_worker *wk = &rt->workers[s->hosts[a->host].w];
+        for (sdk_task *t = wk->head; t; t = t->next)
+            if (t->actor == a)
+                resolve(rt, t, RAY_EACTOR_DIED, msg, cbs);
+    }
+    place_waiting(rt, cbs);
+}
+
+/* Send a record that ends the actor in its host (DEL runs the destructor,
+ * DROP does not); the host slot is freed when it completes. */
+static void
+send_end(sdk_rt *rt, sdk_actor *a, uint32_t kind, sdk_cb **cbs)
+{
+    if (a->host < 0)
+        return;
+    sdk_task *t = sdk_actor_new_task(rt, a, kind, a->dtor_hash, a->ctor_name,
+                                     NULL, 0, 0, NULL, NULL);
+    if (!t) {
+        leave_host(rt, a); /* cannot tell the host; lose the slot cleanly */
+        return;
+    }
+    q_push_back(a, t);
+    sdk_actor_pump(rt, a, cbs);
+}
+
+void
+sdk_actor_enqueue(sdk_rt *rt, sdk_actor *a, sdk_task *t, sdk_cb **cbs)
+{
+    q_push_back(a, t);
+    if (a->g->state == GCS_ACTOR_DEAD) {
+        resolve(rt, t, (ray_err)a->g->death_err, a->g->death_msg, cbs);
+        if (t->ndeps == 0) {
+            q_remove(a, t);
+            drop_task(rt, a, t, cbs);
+        } else {
+            t->cancelled = 1;
+        }
+        return;
+    }
+    sdk_actor_pump(rt, a, cbs);
+}
+
+void
+sdk_actor_start(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
+{
+    sdk_actors *s = S(rt);
+    if (!s->wait_head && try_place(rt, a, cbs)) {
+        sdk_actor_pump(rt, a, cbs);
+        return;
+    }
+    sdk_actor **pp = &s->wait_head;
+    while (*pp)
+        pp = &(*pp)->next_wait;
+    *pp = a;
+    a->waiting = true;
+}
+
+void
+sdk_actor_end(sdk_rt *rt, sdk_actor *a, const char *why, sdk_cb **cbs)
+{
+    if (a->g->state == GCS_ACTOR_DEAD || a->ending)
+        return;
+    snprintf(a->end_why, sizeof(a->end_why), "%s", why);
+    if (a->host < 0) {
+        sdk_actor_die(rt, a, RAY_EACTOR_DIED, why, cbs);
+        return;
+    }
+    a->ending = true;
+    send_end(rt, a, SDK_TF_DEL, cbs);
+}
+
+void
+sdk_actor_kill_now(sdk_rt *rt, sdk_actor *a, const char *why, sdk_cb **cbs)
+{
+    if (a->g->state == GCS_ACTOR_DEAD)
+        return;
+    sdk_actor_die(rt, a, RAY_EACTOR_DIED, why, cbs);
+    if (a->host < 0)
+        return;
+    sdk_host *h = &S(rt)->hosts[a->host];
+    sdk_worker *wk = &rt->workers[h->w];
+    if (h->own && wk->alive && wk->proc.pid > 0)
+        sched_proc_kill(&wk->proc); /* at once, even inside a call */
+    else
+        send_end(rt, a, SDK_TF_DROP, cbs);
+}
+
+/* ---- completions ---- */
+
+void
+sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
+                    const void *payload, sdk_cb **cbs)
+{
+    sdk_actor *a = t->actor;
+    sdk_actors *s = S(rt);
+    uint32_t kind = t->wire_flags & SDK_TF_KIND;
+    a->inflight--;
+    a->ntasks--;
+    t->actor = NULL;
+    if (kind == SDK_TF_NEW && a->g->state != GCS_ACTOR_DEAD) {
+        if (d->err == RAY_OK) {
+            gcs_actor_transition(&s->table, a->g, GCS_ACTOR_ALIVE);
+            a->g->pid = rt->workers[s->hosts[a->host].w].ctl->pid;
+        } else {
+            char why[600];
+            snprintf(why, sizeof(why), "its constructor failed (%s): %.*s",
+                     ray_strerror((ray_err)d->err),
+                     (int)(d->len ? d->len : 1),
+                     d->len ? (const char *)payload : "");
+            sdk_actor_die(rt, a, RAY_EACTOR_DIED, why, cbs);
+            send_end(rt, a, SDK_TF_DROP, cbs);
+        }
+    } else if (kind == SDK_TF_DEL || kind == SDK_TF_DROP) {
+        if (kind == SDK_TF_DEL)
+            sdk_actor_die(rt, a, RAY_EACTOR_DIED, a->end_why, cbs);
+        leave_host(rt, a);
+        place_waiting(rt, cbs);
+    } else if (kind == SDK_TF_CALL && d->err != RAY_OK &&
+               a->g->state == GCS_ACTOR_DEAD) {
+        /* Rejected by the host after a death: keep the driver's cause. */
+        resolve(rt, t, (ray_err)a->g->death_err, a->g->death_msg, cbs);
+    }
+    sdk_actor_maybe_free(rt, a);
+}
+
+void
+sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
+{
+    sdk_actors *s = S(rt);
+    sdk_worker *wk = &rt->workers[w];
+    sdk_host *h = &s->hosts[w - rt->nworkers];
+    wk->alive = false;
+    wk->deaths++;
+    rt_free(wk->frag);
+    wk->frag = NULL;
+    char how[128], why[400];
+    sched_proc_describe(status, how, sizeof(how));
+    int pid = wk->ctl ? wk->ctl->pid : 0;
+    /* Detach the records in flight, in order. */
+    sdk_task *head = wk->head;
+    wk->head = wk->tail = NULL;
+    wk->inflight = 0;
+    bool restart = false;
+    for (uint32_t k = 0; k < SDK_HOST_CAP; k++) {
+        sdk_actor *a = h->ids[k] ? sdk_actor_find(rt, h->ids[k]) : NULL;
+        if (!a || a->g->state == GCS_ACTOR_DEAD)
+            continue;
+        if (a->ending) {
+            sdk_actor_die(rt, a, RAY_EACTOR_DIED, a->end_why, cbs);
+        } else if (gcs_actor_should_restart(a->g) &&
+                   !atomic_load(&rt->stopping)) {
+            gcs_actor_transition(&s->table, a->g, GCS_ACTOR_RESTARTING);
+            a->restart_pending = true;
+            restart = true;
+            RT_INFO("actor %s: worker %d %s; restart %d", a->ctor_cls, pid,
+                    how, a->g->num_restarts);
+        } else {
+            snprintf(why, sizeof(why), "its worker process (pid %d) %s%s",
+                     pid, how, a->g->max_restarts ? "; no restarts left" : "");
+            sdk_actor_die(rt, a, RAY_EACTOR_DIED, why, cbs);
+        }
+    }
+    /* Calls in flight: retried (in order) or failed. */
+    for (sdk_task *t = head, *n; t; t = n) {
+        n = t->next;
+        t->next = t->prev = NULL;
+        t->worker = -1;
+        sdk_actor *a = t->actor;
+        a->inflight--;
+        uint32_t kind = t->wire_flags & SDK_TF_KIND;
+        if (kind != SDK_TF_CALL || a->g->state == GCS_ACTOR_DEAD) {
+            if (kind == SDK_TF_DEL)
+                leave_host(rt, a);
+            if (a->g->state == GCS_ACTOR_DEAD)
+                resolve(rt, t, (ray_err)a->g->death_err, a->g->death_msg, cbs);
+            drop_task(rt, a, t, cbs);
+            sdk_actor_maybe_free(rt, a);
+            continue;
+        }
+        if (t->retries_left > 0) {
+            t->retries_left--;
+            sdk_task_unsend(rt, t);
+            t->next = a->retry_head; /* reversed; fixed below */
+            a->retry_head = t;
+            continue;
+        }
+        snprintf(why, sizeof(why), "actor %s died running call '%s': its "
+                 "worker process (pid %d) %s; the actor restarts but the "
+                 "call is not retried (max_task_retries)", a->ctor_cls,
+                 t->name, pid, how);
+        resolve(rt, t, RAY_EACTOR_DIED, why, cbs);
+        drop_task(rt, a, t, cbs);
+    }
+    h->started = false;
+    h->spawn_pending = false;
+    if (!restart) {
+        for (uint32_t k = 0; k < SDK_HOST_CAP; k++)
+            if (h->ids[k]) {
+                sdk_actor *a = sdk_actor_find(rt, h->ids[k]);
+                if (a) {
+                    leave_host(rt, a);
+                    sdk_actor_maybe_free(rt, a);
+                } else {
+                    h->ids[k] = 0;
+                    h->used--;
+                }
+            }
+        place_waiting(rt, cbs);
+        return;
+    }
+    host_format(rt, h);
+    for (uint32_t k = 0; k < SDK_HOST_CAP; k++) {
+        sdk_actor *a = h->ids[k] ? sdk_actor_find(rt, h->ids[k]) : NULL;
+        if (!a)
+            continue;
+        if (a->g->state == GCS_ACTOR_DEAD) {
+            leave_host(rt, a);
+            sdk_actor_maybe_free(rt, a);
+            continue;
+        }
+        if (!a->restart_pending)
+            continue;
+        a->restart_pending = false;
+        while (a->retry_head) { /* reversed list: pushing front restores */
+            sdk_task *t = a->retry_head;
+            a->retry_head = t->next;
+            q_push_front(a, t);
+        }
+        sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_NEW | SDK_TF_RESTART |
+                                         a->conc << 20,
+                                         a->ctor_hash, a->ctor_name,
+                                         a->ctor_spec, a->ctor_len,
+                                         a->ctor_nargs, NULL, NULL);
+        if (!t) {
+            sdk_actor_die(rt, a, RAY_ENOMEM, "out of memory restarting", cbs);
+            continue;
+        }
+        q_push_front(a, t);
+        sdk_actor_pump(rt, a, cbs);
+    }
+}
+
+/* ---- monitor hook, init, shutdown ---- */
+
+void
+sdk_actors_tick(sdk_rt *rt, sdk_cb **cbs)
+{
+    sdk_actors *s = S(rt);
+    (void)cbs;
+    if (!s->spawn_wanted || atomic_load(&rt->stopping))
+        return;
+    s->spawn_wanted = false;
+    for (int i = 0; i < SDK_ACTOR_HOSTS; i++) {
+        sdk_host *h = &s->hosts[i];
+        if (!h->spawn_pending)
+            continue;
+        h->spawn_pending = false;
+        sdk_worker *wk = &rt->workers[h->w];
+        char env[96];
+        snprintf(env, sizeof(env), SDK_ENV "=%d:%d:%d", rt->memfd, h->w,
+                 (int)getpid());
+        ray_err e = sched_proc_spawn(env, rt->memfd, &wk->proc);
+        wk->alive = e == RAY_OK;
+        if (e != RAY_OK) {
+            RT_ERROR("cannot start an actor host: %s", ray_strerror(e));
+            sdk_actor_host_died(rt, h->w, 0, cbs);
+        }
+    }
+}
+
+ray_err
+sdk_actors_init(sdk_rt *rt)
+{
+    sdk_actors *s = rt_calloc(1, sizeof(*s));
+    if (!s)
+        return RAY_ENOMEM;
+    gcs_actor_table_init(&s->table);
+    for (int i = 0; i < SDK_ACTOR_HOSTS; i++)
+        s->hosts[i].w = rt->nworkers + i;
+    rt->actors = s;
+    return RAY_OK;
+}
+
+void
+sdk_actors_shutdown(sdk_rt *rt)
+{
+    sdk_actors *s = S(rt);
+    pthread_mutex_lock(&rt->mu);
+    gcs_actor_table *tb = &s->table;
+    for (uint32_t c = 0; c < tb->nchunks; c++) {
+        for (uint32_t i = 0; i < GCS_ACTOR_CHUNK; i++) {
+            gcs_actor *g = &tb->chunks[c][i];
+            sdk_actor *a = g->user;
+            if (!g->id || !a || a->host < 0 || a->ending ||
+                (g->state != GCS_ACTOR_ALIVE && g->state != GCS_ACTOR_PENDING))
+                continue;
+            a->ending = true;
+            snprintf(a->end_why, sizeof(a->end_why), "the runtime shut down");
+            send_end(rt, a, SDK_TF_DEL, NULL);
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
+}
+
+void
+sdk_actors_fini(sdk_rt *rt)
+{
+    sdk_actors *s = S(rt);
+    if (!s)
+        return;
+    gcs_actor_table *tb = &s->table;
+    for (uint32_t c = 0; c < tb->nchunks; c++) {
+        for (uint32_t i = 0; i < GCS_ACTOR_CHUNK; i++) {
+            sdk_actor *a = tb->chunks[c][i].id ? tb->chunks[c][i].user : NULL;
+            if (!a)
+                continue;
+            for (sdk_task *t = a->qhead, *n; t; t = n) {
+                n = t->next;
+                rt_free(t->name_owned);
+                rt_free(t->demand);
+                rt_free(t->blocks);
+                if (t->spec != t->spec_inl)
+                    rt_free(t->spec);
+                rt_free(t);
+            }
+            rt_free(a->ctor_spec);
+            rt_free(a);
+        }
+    }
+    gcs_actor_table_fini(tb);
+    for (int k = 0; k < 256; k++)
+        rt_free(s->names[k].name);
+    rt_free(s);
+    rt->actors = NULL;
+}

@@ -1,0 +1,544 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * actor_api.c: the public actor calls of the driver (create, call,
+ * lookup, handles, kill, state) and the driver's side of actor requests
+ * from workers (a call made inside a task or method; an actor's exit).
+ *
+ * A call encodes its arguments once into a pooled task (as ray_submit
+ * does), takes a reference on each ref argument, and goes to its actor's
+ * queue, from where it is written straight into the host's ring. Each
+ * entry point takes sdk_g->mu and runs callbacks after dropping it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "sdk/actor_int.h"
+
+/* Encode `args` into wire form (refs retained). *spec is `buf` when it
+ * fits, else rt_malloc'd. RAY_EINVAL for a stale ref, RAY_ENOMEM. */
+static ray_err
+encode(sdk_rt *rt, const ray_arg *args, uint32_t nargs, bool allow_refs,
+       uint8_t *buf, size_t buf_len, uint8_t **spec, uint32_t *len,
+       bool *has_refs)
+{
+    size_t n = nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < nargs; i++)
+        if (sdk_type_buffer(args[i].type))
+            n += SDK_ALIGN8(args[i].v.buf.len);
+    *has_refs = false;
+    *len = 0;
+    if (n == 0) {
+        *spec = buf; /* nothing to encode (NULL when no buffer) */
+        return RAY_OK;
+    }
+    *spec = n <= buf_len ? buf : rt_malloc(n);
+    if (!*spec)
+        return RAY_ENOMEM;
+    sdk_wire_arg *wa = (sdk_wire_arg *)*spec;
+    uint8_t *pay = *spec + nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < nargs; i++) {
+        const ray_arg *a = &args[i];
+        wa[i].type = a->type;
+        wa[i].len = 0;
+        wa[i].scalar = a->v.u64;
+        if (a->type == RAY_T_REF) {
+            cw_obj *o = allow_refs ? cw_store_lookup(&rt->store, a->v.ref.id)
+                                   : NULL;
+            if (!o) {
+                for (uint32_t k = 0; k < i; k++) {
+                    cw_obj *p = wa[k].type == RAY_T_REF
+                        ? cw_store_lookup(&rt->store, wa[k].scalar) : NULL;
+                    if (p)
+                        cw_store_release(&rt->store, p);
+                }
+                if (*spec != buf)
+                    rt_free(*spec);
+                return RAY_EINVAL;
+            }
+            cw_store_retain(o);
+            wa[i].scalar = a->v.ref.id;
+            *has_refs = true;
+        } else if (sdk_type_buffer(a->type)) {
+            wa[i].len = (uint32_t)a->v.buf.len;
+            if (a->v.buf.len)
+                memcpy(pay, a->v.buf.ptr, a->v.buf.len);
+            pay += SDK_ALIGN8(a->v.buf.len);
+        }
+    }
+    *len = (uint32_t)n;
+    return RAY_OK;
+}
+
+/* A ref that is already failed with `err`/`msg`. */
+static ray_ref
+failed_ref(sdk_rt *rt, ray_err err, const char *msg)
+{
+    uint64_t id;
+    cw_obj *o;
+    if (cw_store_alloc(&rt->store, &id, &o) != RAY_OK) {
+        sdk_fail(RAY_ENOMEM, "actor call: out of memory");
+        return RAY_REF_NULL;
+    }
+    cw_store_set_error(&rt->store, o, err, msg);
+    return (ray_ref){id, 0};
+}
+
+/* ---- create ---- */
+
+static ray_err
+build_demand(sdk_rt *rt, const ray_actor_opts *o, sdk_actor *a)
+{
+    char spec[512];
+    int n = 0;
+    if (o->num_cpus > 0)
+        n = snprintf(spec, sizeof(spec), "CPU:%.3f", o->num_cpus);
+    if (o->resources && o->resources[0])
+        n += snprintf(spec + n, sizeof(spec) - (size_t)n, "%s%s",
+                      n ? "," : "", o->resources);
+    if (n == 0)
+        return RAY_OK;
+    char why[128];
+    ray_err e = sched_res_parse_demand(&rt->res, spec, &a->demand, why,
+                                       sizeof(why));
+    if (e == RAY_ENOTFOUND)
+        return sdk_fail(RAY_EINVAL, "ray_actor_create: needs '%s', which "
+                        "this runtime can never provide (infeasible): %s",
+                        spec, why);
+    if (e != RAY_OK)
+        return sdk_fail(RAY_EINVAL, "ray_actor_create: bad resources '%s': "
+                        "%s", spec, why);
+    a->has_demand = a->demand.n > 0;
+    return RAY_OK;
+}
+
+ray_err
+ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
+                 const ray_actor_opts *opts, ray_actor *out)
+{
+    sdk_clear_error();
+    sdk_rt *rt = sdk_g;
+    ray_actor_opts o;
+    memset(&o, 0, sizeof(o));
+    if (opts)
+        o = *opts;
+    if (out)
+        *out = RAY_ACTOR_NULL;
+    if (!out || !ctor || !ctor->cls || nargs > RAY_MAX_ARGS ||
+        (nargs && !args))
+        return sdk_fail(RAY_EINVAL, "ray_actor_create: bad arguments");
+    if (sdk_in_worker)
+        return sdk_fail(RAY_EINVAL, "ray_actor_create: actors are created "
+                        "by the driver only");
+    if (!rt)
+        return sdk_fail(RAY_EINVAL, "ray_actor_create: runtime not "
+                        "initialised");
+    if (o.num_cpus < 0 || o.max_concurrency < 0 || o.max_restarts < -1 ||
+        o.max_task_retries < -1)
+        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: bad options",
+                        ctor->cls);
+    sdk_actor *a = rt_calloc(1, sizeof(*a));
+    if (!a)
+        return sdk_fail(RAY_ENOMEM, "ray_actor_create: out of memory");
+    a->host = -1;
+    a->own = o.own_process || o.num_cpus > 0 || o.max_concurrency > 1;
+    if (o.max_concurrency > 1)
+        a->conc = o.max_concurrency > (int32_t)SDK_TF_CONC_MAX
+                      ? SDK_TF_CONC_MAX : (uint32_t)o.max_concurrency;
+    ray_err err = build_demand(rt, &o, a);
+    bool refs = false;
+    if (err == RAY_OK &&
+        (err = encode(rt, args, nargs, false, NULL, 0, &a->ctor_spec,
+                      &a->ctor_len, &refs)) != RAY_OK)
+        err = sdk_fail(err, "ray_actor_create %s: %s", ctor->cls,
+                       err == RAY_EINVAL ? "constructor arguments must be "
+                       "values, not refs" : "out of memory");
+    if (err != RAY_OK) {
+        rt_free(a);
+        return err;
+    }
+    char dtor[160];
+    snprintf(dtor, sizeof(dtor), "%s.__del__", ctor->cls);
+    a->ctor_cls = ctor->cls;
+    a->ctor_name = ctor->name;
+    a->ctor_hash = ctor->hash ? ctor->hash : sdk_name_hash(ctor->name);
+    a->dtor_hash = sdk_name_hash(dtor);
+    a->ctor_nargs = nargs;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    gcs_actor *g;
+    err = gcs_actor_add(&rt->actors->table, o.name, a->ctor_hash, &g);
+    if (err == RAY_OK) {
+        a->g = g;
+        g->user = a;
+        g->detached = o.detached;
+        g->max_restarts = o.max_restarts;
+        g->max_task_retries = o.max_task_retries;
+        g->handles = 1;
+        *out = (ray_actor){g->id};
+        sdk_actor_start(rt, a, &cbs);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+    if (err == RAY_OK)
+        return RAY_OK;
+    rt_free(a->ctor_spec);
+    rt_free(a);
+    if (err == RAY_EEXISTS)
+        return sdk_fail(err, "ray_actor_create %s: the name '%s' is taken by "
+                        "a live actor", ctor->cls, o.name);
+    return sdk_fail(err, "ray_actor_create: out of memory");
+}
+
+/* ---- calls ---- */
+
+ray_ref
+ray_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+                 uint32_t nargs)
+{
+    sdk_rt *rt = sdk_g;
+    if (!m || !m->cls || nargs > RAY_MAX_ARGS || (nargs && !args)) {
+        sdk_fail(RAY_EINVAL, "actor call: bad arguments");
+        return RAY_REF_NULL;
+    }
+    if (sdk_in_worker)
+        return sdk_wk_actor_submit(h, m, args, nargs);
+    if (!rt) {
+        sdk_fail(RAY_EINVAL, "actor call: runtime not initialised");
+        return RAY_REF_NULL;
+    }
+    uint8_t buf[256];
+    uint8_t *spec;
+    uint32_t len;
+    bool refs;
+    ray_ref r = RAY_REF_NULL;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    sdk_actor *a = sdk_actor_find(rt, h.id);
+    char msg[300];
+    if (!a) {
+        snprintf(msg, sizeof(msg), "actor call '%s': the actor handle is "
+                 "null or stale (the actor ended and its handles were "
+                 "released)", m->name);
+        r = failed_ref(rt, RAY_EACTOR_DIED, msg);
+        goto out;
+    }
+    if (m->cls != a->ctor_cls && strcmp(m->cls, a->ctor_cls) != 0) {
+        snprintf(msg, sizeof(msg), "actor call '%s': not a method of actor "
+                 "class %s", m->name, a->ctor_cls);
+        r = failed_ref(rt, RAY_EINVAL, msg);
+        goto out;
+    }
+    ray_err e = encode(rt, args, nargs, true, buf, sizeof(buf), &spec, &len,
+                       &refs);
+    if (e != RAY_OK) {
+        sdk_fail(e, "actor call '%s': %s", m->name, e == RAY_EINVAL
+                 ? "an argument is a null or released reference"
+                 : "out of memory");
+        goto out;
+    }
+    sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_CALL, m->hash, m->name,
+                                     spec, len, nargs, NULL, &r);
+    if (spec != buf)
+        rt_free(spec);
+    if (!t) {
+        sdk_fail(RAY_ENOMEM, "actor call '%s': out of memory", m->name);
+        goto out;
+    }
+    t->has_refs = refs;
+    if (refs)
+        sdk_task_add_deps(rt, t);
+    sdk_actor_enqueue(rt, a, t, &cbs);
+out:
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+    return r;
+}
+
+/* ---- handles ---- */
+
+static sdk_rt *
+driver_rt(const char *what)
+{
+    if (sdk_in_worker || !sdk_g) {
+        sdk_fail(RAY_EINVAL, "%s: %s", what, sdk_in_worker
+                 ? "driver only" : "runtime not initialised");
+        return NULL;
+    }
+    return sdk_g;
+}
+
+ray_err
+ray_actor_lookup(const char *name, ray_actor *out)
+{
+    if (out)
+        *out = RAY_ACTOR_NULL;
+    if (sdk_in_worker && name && out)
+        return sdk_wk_actor_lookup(name, out); /* a borrowed handle */
+    sdk_rt *rt = driver_rt("ray_actor_lookup");
+    if (!rt || !name || !out)
+        return rt ? sdk_fail(RAY_EINVAL, "ray_actor_lookup: bad arguments")
+                  : RAY_EINVAL;
+    ray_err err = RAY_OK;
+    pthread_mutex_lock(&rt->mu);
+    gcs_actor *g = gcs_actor_by_name(&rt->actors->table, name);
+    if (g) {
+        g->handles++;
+        *out = (ray_actor){g->id};
+    } else {
+        err = sdk_fail(RAY_ENOTFOUND, "ray_actor_lookup: no live actor is "
+                       "named '%s'", name);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return err;
+}
+
+ray_err
+ray_actor_retain(ray_actor h)
+{
+    sdk_rt *rt = driver_rt("ray_actor_retain");
+    if (!rt)
+        return RAY_EINVAL;
+    ray_err err = RAY_OK;
+    pthread_mutex_lock(&rt->mu);
+    sdk_actor *a = sdk_actor_find(rt, h.id);
+    if (a)
+        a->g->handles++;
+    else
+        err = sdk_fail(RAY_EINVAL, "ray_actor_retain: null or stale handle");
+    pthread_mutex_unlock(&rt->mu);
+    return err;
+}
+
+void
+ray_actor_release(ray_actor h)
+{
+    sdk_rt *rt = sdk_g;
+    if (!rt || sdk_in_worker || !h.id)
+        return;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    sdk_actor *a = sdk_actor_find(rt, h.id);
+    if (a && a->g->handles > 0 && --a->g->handles == 0) {
+        if (!a->g->detached)
+            sdk_actor_end(rt, a, "all its handles were released", &cbs);
+        sdk_actor_maybe_free(rt, a);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+}
+
+ray_err
+ray_actor_kill(ray_actor h, bool no_restart)
+{
+    sdk_rt *rt = driver_rt("ray_actor_kill");
+    if (!rt)
+        return RAY_EINVAL;
+    ray_err err = RAY_OK;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    sdk_actor *a = sdk_actor_find(rt, h.id);
+    if (!a) {
+        err = sdk_fail(RAY_EINVAL, "ray_actor_kill: null or stale handle");
+    } else if (!no_restart && gcs_actor_should_restart(a->g) && a->host >= 0 &&
+               rt->actors->hosts[a->host].own &&
+               rt->workers[rt->actors->hosts[a->host].w].proc.pid > 0) {
+        /* Its own process dies; the crash path restarts it. */
+        sched_proc_kill(&rt->workers[rt->actors->hosts[a->host].w].proc);
+    } else {
+        sdk_actor_kill_now(rt, a, "killed by ray_actor_kill", &cbs);
+        sdk_actor_maybe_free(rt, a);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+    return err;
+}
+
+ray_err
+ray_actor_state(ray_actor h, int *state, int *num_restarts)
+{
+    sdk_rt *rt = driver_rt("ray_actor_state");
+    if (!rt)
+        return RAY_EINVAL;
+    ray_err err = RAY_OK;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    sdk_progress(rt, &cbs); /* take in what the hosts reported */
+    sdk_actor *a = sdk_actor_find(rt, h.id);
+    if (a) {
+        if (state)
+            *state = a->g->state;
+        if (num_restarts)
+            *num_restarts = a->g->num_restarts;
+    } else {
+        err = sdk_fail(RAY_EINVAL, "ray_actor_state: null or stale handle");
+    }
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+    return err;
+}
+
+static bool
+settled(sdk_rt *rt, void *arg)
+{
+    sdk_actor *a = sdk_actor_find(rt, *(uint64_t *)arg);
+    return !a || a->g->state == GCS_ACTOR_ALIVE ||
+           a->g->state == GCS_ACTOR_DEAD;
+}
+
+ray_err
+ray_actor_wait_ready(ray_actor h, int64_t timeout_ms)
+{
+    sdk_rt *rt = driver_rt("ray_actor_wait_ready");
+    if (!rt)
+        return RAY_EINVAL;
+    uint64_t id = h.id;
+    ray_err err = sdk_wait_until(rt, settled, &id,
+                                 rt_deadline_after_ms(timeout_ms));
+    if (err != RAY_OK)
+        return sdk_fail(err, "ray_actor_wait_ready: timed out");
+    pthread_mutex_lock(&rt->mu);
+    sdk_actor *a = sdk_actor_find(rt, id);
+    if (!a)
+        err = sdk_fail(RAY_EINVAL, "ray_actor_wait_ready: null or stale "
+                       "handle");
+    else if (a->g->state == GCS_ACTOR_DEAD)
+        err = sdk_fail((ray_err)a->g->death_err, "%s",
+                       a->g->death_msg ? a->g->death_msg : "actor is dead");
+    pthread_mutex_unlock(&rt->mu);
+    return err;
+}
+
+/* ---- requests from workers ---- */
+
+static void
+handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
+{
+    cw_obj *o = cw_store_lookup(&rt->store, q->obj_id);
+    if (!o || o->state != CW_PENDING || o->producer)
+        return; /* not a reserved id: ignore (a broken worker) */
+    const uint8_t *p = (const uint8_t *)(q + 1);
+    size_t name_sz = SDK_ALIGN8(q->name_len);
+    if (len < sizeof(*q) + name_sz || q->nargs > RAY_MAX_ARGS ||
+        len - sizeof(*q) - name_sz < q->nargs * sizeof(sdk_wire_arg)) {
+        cw_store_set_error(&rt->store, o, RAY_EPROTO, "malformed actor call");
+        sdk_object_done(rt, o, cbs);
+        return;
+    }
+    uint32_t args_len = (uint32_t)(len - sizeof(*q) - name_sz);
+    sdk_actor *a = sdk_actor_find(rt, q->req_id);
+    /* The method's name, for errors: interned by hash when the slot is
+     * free or holds this name, else a copy owned by the task. */
+    sdk_actors *s = rt->actors;
+    size_t k = q->fn_hash & 255;
+    char *name = s->names[k].hash == q->fn_hash ? s->names[k].name : NULL;
+    bool owned = false;
+    if (!name && (name = rt_malloc(q->name_len + 1))) {
+        memcpy(name, p, q->name_len);
+        name[q->name_len] = '\0';
+        owned = s->names[k].name != NULL;
+        if (!owned) {
+            s->names[k].hash = q->fn_hash;
+            s->names[k].name = name;
+        }
+    }
+    if (!a || !name) {
+        cw_store_set_error(&rt->store, o, name ? RAY_EACTOR_DIED : RAY_ENOMEM,
+                           name ? "actor call from a task: the actor handle "
+                           "is null or stale" : "out of memory");
+        sdk_object_done(rt, o, cbs);
+        if (owned)
+            rt_free(name);
+        return;
+    }
+    sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_CALL, q->fn_hash, name,
+                                     p + name_sz, args_len, q->nargs, o, NULL);
+    if (!t) {
+        if (owned)
+            rt_free(name);
+        cw_store_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
+        sdk_object_done(rt, o, cbs);
+        return;
+    }
+    if (owned)
+        t->name_owned = name;
+    sdk_wire_arg *wa = (sdk_wire_arg *)t->spec;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        if (wa[i].type != RAY_T_REF)
+            continue;
+        cw_obj *x = cw_store_lookup(&rt->store, wa[i].scalar);
+        if (x)
+            cw_store_retain(x);
+        else
+            wa[i].type = RAY_T_NONE; /* released ref: the host rejects it */
+        t->has_refs = 1;
+    }
+    if (t->has_refs)
+        sdk_task_add_deps(rt, t);
+    sdk_actor_enqueue(rt, a, t, cbs);
+}
+
+/* Answer a lookup by name on worker w's reply ring. */
+static void
+handle_lookup(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len)
+{
+    sdk_worker *wk = &rt->workers[w];
+    char name[256], msg[320];
+    size_t n = q->name_len < sizeof(name) - 1 ? q->name_len : sizeof(name) - 1;
+    if (len < sizeof(*q) + n)
+        return;
+    memcpy(name, q + 1, n);
+    name[n] = '\0';
+    gcs_actor *g = gcs_actor_by_name(&rt->actors->table, name);
+    size_t mlen = 0;
+    if (!g)
+        mlen = (size_t)snprintf(msg, sizeof(msg), "ray_actor_lookup: no "
+                                "live actor is named '%s'", name) + 1;
+    sdk_msg_done *d = rt_ring_reserve(&wk->reply, sizeof(*d) + mlen);
+    if (!d)
+        return; /* reply ring full: the task times out */
+    d->task_id = q->req_id;
+    d->err = g ? RAY_OK : RAY_ENOTFOUND;
+    d->type = RAY_T_U64;
+    d->scalar = g ? g->id : 0;
+    d->len = mlen;
+    memcpy(d + 1, msg, mlen);
+    rt_ring_commit(&wk->reply, SDK_MSG_REPLY, sizeof(*d) + mlen);
+    rt_ring_publish_quiet(&wk->reply);
+    rt_ring_hdr *h = wk->sub.hdr; /* wake the worker if it sleeps */
+    atomic_fetch_add_explicit(&h->cons_seq, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&h->cons_sleeping, memory_order_seq_cst))
+        rt_futex_wake(&h->cons_seq, 1);
+}
+
+void
+sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
+                     uint32_t len, sdk_cb **cbs)
+{
+    const sdk_msg_req *q = (const sdk_msg_req *)rec;
+    if (type == SDK_MSG_ACALL) {
+        handle_call(rt, q, len, cbs);
+        return;
+    }
+    if (type == SDK_MSG_ALOOKUP) {
+        handle_lookup(rt, w, q, len);
+        return;
+    }
+    /* AEXIT: the actor in host slot obj_id ran ray_actor_exit. */
+    if (w < rt->nworkers || q->obj_id >= SDK_HOST_CAP)
+        return;
+    sdk_host *h = &rt->actors->hosts[w - rt->nworkers];
+    sdk_actor *a = h->ids[q->obj_id] ? sdk_actor_find(rt, h->ids[q->obj_id])
+                                     : NULL;
+    if (!a)
+        return;
+    sdk_actor_die(rt, a, RAY_EACTOR_DIED, "it exited (ray_actor_exit)", cbs);
+    /* The host already freed its state: the slot is free after the
+     * records before this one, which the host has run. */
+    h->ids[q->obj_id] = 0;
+    h->used--;
+    a->host = -1;
+    a->g->host = -1;
+    sdk_actor_maybe_free(rt, a);
+}

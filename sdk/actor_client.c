@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * actor_client.c: actor calls made inside a task or a method (worker
+ * processes only). Like a nested submit: a one-way SDK_MSG_ACALL record
+ * on the worker's completion ring (the actor id in req_id), with an
+ * object id reserved ahead of time, so the call costs no round trip; the
+ * driver puts it in the actor's queue in the order it reads the ring.
+ * A lookup by name is a request answered on the reply ring.
+ * Single-threaded, like the worker.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sdk/sdk_int.h"
+
+ray_ref
+sdk_wk_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+                    uint32_t nargs)
+{
+    size_t name_len = strlen(m->name);
+    size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len) +
+                 nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < nargs; i++)
+        if (sdk_type_buffer(args[i].type))
+            len += SDK_ALIGN8(args[i].v.buf.len);
+    if (len > sdk_wk_max_record()) {
+        sdk_fail(RAY_ETOOBIG, "actor call '%s' from a task: arguments too "
+                 "large", m->name);
+        return RAY_REF_NULL;
+    }
+    uint64_t id;
+    if (sdk_wk_take_id(&id) != RAY_OK)
+        return RAY_REF_NULL;
+    uint8_t *p = sdk_wk_reserve(len);
+    sdk_msg_req *q = (sdk_msg_req *)p;
+    memset(q, 0, sizeof(*q));
+    q->req_id = h.id;
+    q->obj_id = id;
+    q->fn_hash = m->hash;
+    q->nargs = nargs;
+    q->name_len = (uint32_t)name_len;
+    memcpy(p + sizeof(*q), m->name, name_len);
+    sdk_wire_arg *wa = (sdk_wire_arg *)(p + sizeof(*q) + SDK_ALIGN8(name_len));
+    uint8_t *pay = (uint8_t *)(wa + nargs);
+    for (uint32_t i = 0; i < nargs; i++) {
+        wa[i].type = args[i].type;
+        wa[i].len = 0;
+        wa[i].scalar = args[i].type == RAY_T_REF ? args[i].v.ref.id
+                                                 : args[i].v.u64;
+        if (sdk_type_buffer(args[i].type)) {
+            wa[i].len = (uint32_t)args[i].v.buf.len;
+            if (args[i].v.buf.len)
+                memcpy(pay, args[i].v.buf.ptr, args[i].v.buf.len);
+            pay += SDK_ALIGN8(args[i].v.buf.len);
+        }
+    }
+    sdk_wk_commit(SDK_MSG_ACALL, len);
+    return (ray_ref){id, 0};
+}
+
+ray_err
+sdk_wk_actor_lookup(const char *name, ray_actor *out)
+{
+    size_t name_len = strlen(name);
+    size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len);
+    if (len > sdk_wk_max_record())
+        return sdk_fail(RAY_EINVAL, "ray_actor_lookup: name too long");
+    uint64_t req = sdk_wk_next_req();
+    uint8_t *p = sdk_wk_reserve(len);
+    sdk_msg_req *q = (sdk_msg_req *)p;
+    memset(q, 0, sizeof(*q));
+    q->req_id = req;
+    q->name_len = (uint32_t)name_len;
+    memcpy(p + sizeof(*q), name, name_len);
+    sdk_wk_commit(SDK_MSG_ALOOKUP, len);
+    sdk_msg_done h;
+    void *payload = NULL;
+    ray_err e = sdk_wk_wait_reply(req, &h, &payload, 60000);
+    if (e != RAY_OK)
+        return e;
+    if (h.err != RAY_OK)
+        e = sdk_fail((ray_err)h.err, "%s",
+                     payload ? (const char *)payload : "lookup failed");
+    else
+        *out = (ray_actor){h.scalar};
+    free(payload);
+    return e;
+}

@@ -1,0 +1,773 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Integration tests of actors: a real driver (this test process, forked
+ * per test by Criterion) with real actor host and task worker processes
+ * (this binary re-executed in worker mode). Every test tears the runtime
+ * down in .fini, so no process outlives a failed test; every wait has a
+ * timeout.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ray/ray.h>
+
+#define T_MS 20000
+
+/* ---- a counter actor ---- */
+
+typedef struct counter {
+    int64_t n;
+    int64_t calls;
+    int64_t last_seq[8]; /* per caller: the last sequence number seen */
+    int64_t order_errors;
+} counter;
+
+static ray_err
+counter_init(counter *s, int64_t start)
+{
+    s->n = start;
+    for (int i = 0; i < 8; i++)
+        s->last_seq[i] = -1;
+    return RAY_OK;
+}
+RAY_ACTOR(counter, counter_init, int64_t);
+
+static int64_t
+counter_add(counter *s, int64_t k)
+{
+    s->calls++;
+    return s->n += k;
+}
+RAY_METHOD(counter, counter_add, int64_t, int64_t);
+
+static int64_t
+counter_get(counter *s)
+{
+    return s->n;
+}
+RAY_METHOD0(counter, counter_get, int64_t);
+
+/* Checks that calls from one caller arrive in order. */
+static int64_t
+counter_seq(counter *s, int64_t caller, int64_t seq)
+{
+    if (caller >= 0 && caller < 8) {
+        if (seq != s->last_seq[caller] + 1)
+            s->order_errors++;
+        s->last_seq[caller] = seq;
+    }
+    return ++s->calls;
+}
+RAY_METHOD(counter, counter_seq, int64_t, int64_t, int64_t);
+
+static int64_t
+counter_order_errors(counter *s)
+{
+    return s->order_errors;
+}
+RAY_METHOD0(counter, counter_order_errors, int64_t);
+
+static bool
+counter_restarted(counter *s)
+{
+    (void)s;
+    return ray_actor_restarted();
+}
+RAY_METHOD0(counter, counter_restarted, bool);
+
+static int64_t
+counter_sleep(counter *s, int64_t ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return s->n;
+}
+RAY_METHOD(counter, counter_sleep, int64_t, int64_t);
+
+static int64_t
+counter_crash(counter *s, int64_t how)
+{
+    if (how == 1)
+        raise(SIGSEGV);
+    return s->n;
+}
+RAY_METHOD(counter, counter_crash, int64_t, int64_t);
+
+static int64_t
+counter_quit(counter *s)
+{
+    ray_actor_exit();
+    return s->n;
+}
+RAY_METHOD0(counter, counter_quit, int64_t);
+
+static int64_t
+counter_fail(counter *s, const char *why)
+{
+    ray_task_fail(RAY_ETASK_FAILED, "refused: %s", why);
+    return s->n;
+}
+RAY_METHOD(counter, counter_fail, int64_t, const char *);
+
+static int64_t
+twice(int64_t x)
+{
+    return 2 * x;
+}
+RAY_REMOTE(twice, int64_t, int64_t);
+
+/* A method that waits for a task it submitted. */
+static int64_t
+counter_via_task(counter *s, int64_t x)
+{
+    ray_ref r = twice_remote(x);
+    int64_t v = -1000000;
+    ray_get_int64(r, &v, T_MS);
+    ray_ref_release(r);
+    return s->n += v;
+}
+RAY_METHOD(counter, counter_via_task, int64_t, int64_t);
+
+/* A method that calls another actor (a handle as an argument). */
+static int64_t
+counter_via_actor(counter *s, ray_actor other, int64_t x)
+{
+    ray_ref r = counter_add_remote(other, x);
+    int64_t v = -1000000;
+    ray_get_int64(r, &v, T_MS);
+    ray_ref_release(r);
+    return s->n += v;
+}
+RAY_METHOD(counter, counter_via_actor, int64_t, ray_actor, int64_t);
+
+/* A thread-safe actor for max_concurrency. */
+typedef struct pool_actor {
+    _Atomic int64_t running;
+    _Atomic int64_t peak;
+    _Atomic int64_t total;
+} pool_actor;
+
+static ray_err
+pool_actor_init(pool_actor *s)
+{
+    (void)s;
+    return RAY_OK;
+}
+RAY_ACTOR0(pool_actor, pool_actor_init);
+
+static int64_t
+pool_actor_work(pool_actor *s, int64_t ms)
+{
+    int64_t now = atomic_fetch_add(&s->running, 1) + 1;
+    int64_t p = atomic_load(&s->peak);
+    while (now > p && !atomic_compare_exchange_weak(&s->peak, &p, now))
+        ;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    atomic_fetch_sub(&s->running, 1);
+    return atomic_fetch_add(&s->total, 1) + 1;
+}
+RAY_METHOD(pool_actor, pool_actor_work, int64_t, int64_t);
+
+static int64_t
+pool_actor_peak(pool_actor *s)
+{
+    return atomic_load(&s->peak);
+}
+RAY_METHOD0(pool_actor, pool_actor_peak, int64_t);
+
+static int64_t
+counter_sum_bytes(counter *s, ray_bytes b)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < b.len; i++)
+        sum += ((const uint8_t *)b.data)[i];
+    return s->n + sum;
+}
+RAY_METHOD(counter, counter_sum_bytes, int64_t, ray_bytes);
+
+/* A second class with a failing constructor and a destructor. */
+typedef struct picky {
+    char path[200];
+} picky;
+
+static ray_err
+picky_init(picky *s, const char *path, bool ok)
+{
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    return ok ? RAY_OK : RAY_EINVAL;
+}
+RAY_ACTOR(picky, picky_init, const char *, bool);
+
+static void
+picky_fini(picky *s)
+{
+    FILE *f = fopen(s->path, "w");
+    if (f) {
+        fputs("fini", f);
+        fclose(f);
+    }
+}
+RAY_ACTOR_DTOR(picky, picky_fini);
+
+static int64_t
+picky_ping(picky *s)
+{
+    (void)s;
+    return 7;
+}
+RAY_METHOD0(picky, picky_ping, int64_t);
+
+/* ---- tasks that use actor handles ---- */
+
+static int64_t
+bump_many(ray_actor h, int64_t caller, int64_t n)
+{
+    ray_ref last = RAY_REF_NULL;
+    for (int64_t i = 0; i < n; i++) {
+        ray_ref_release(last);
+        last = counter_seq_remote(h, caller, i);
+    }
+    int64_t v = -1;
+    if (ray_get_int64(last, &v, T_MS) != RAY_OK)
+        v = -1;
+    ray_ref_release(last);
+    return v;
+}
+RAY_REMOTE(bump_many, int64_t, ray_actor, int64_t, int64_t);
+
+/* A task that finds an actor by name and calls it. */
+static int64_t
+add_by_name(const char *name, int64_t k)
+{
+    ray_actor h;
+    ray_err e = ray_actor_lookup(name, &h);
+    if (e != RAY_OK)
+        return -(int64_t)e;
+    ray_ref r = counter_add_remote(h, k);
+    int64_t v = -1;
+    ray_get_int64(r, &v, T_MS);
+    ray_ref_release(r);
+    return v;
+}
+RAY_REMOTE(add_by_name, int64_t, const char *, int64_t);
+
+/* ---- fixture ---- */
+
+static char tmp_path[128];
+
+static void
+setup(void)
+{
+    ray_config cfg;
+    ray_config_init(&cfg);
+    cfg.num_cpus = 2;
+    cfg.ring_bytes = 1u << 20;
+    cr_assert_eq(ray_init(&cfg), RAY_OK, "%s", ray_last_error_detail());
+    snprintf(tmp_path, sizeof(tmp_path), "/tmp/rayc_actor_%d", (int)getpid());
+    unlink(tmp_path);
+}
+
+static void
+teardown(void)
+{
+    ray_shutdown();
+    unlink(tmp_path);
+}
+
+TestSuite(actors, .init = setup, .fini = teardown, .timeout = 60);
+
+static int64_t
+get_i64(ray_ref r, ray_err want)
+{
+    int64_t v = -1;
+    ray_err e = ray_get_int64(r, &v, T_MS);
+    cr_assert_eq(e, want, "got %s: %s", ray_strerror(e),
+                 ray_last_error_detail());
+    ray_ref_release(r);
+    return v;
+}
+
+Test(actors, create_call_and_state_persist)
+{
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, NULL, 10), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_neq(c.id, 0);
+    ray_ref r1 = counter_add_remote(c, 5);
+    ray_ref r2 = counter_add_remote(c, 7);
+    cr_assert_eq(get_i64(r1, RAY_OK), 15);
+    cr_assert_eq(get_i64(r2, RAY_OK), 22);
+    cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 22);
+    int st = -1;
+    cr_assert_eq(ray_actor_state(c, &st, NULL), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_ALIVE);
+    /* A ref as a method argument. */
+    ray_ref k;
+    cr_assert_eq(ray_put_int64(100, &k), RAY_OK);
+    cr_assert_eq(get_i64(RAY_ACTOR_CALL(counter_add, c, k), RAY_OK), 122);
+    ray_ref_release(k);
+    /* A method's own failure does not end the actor. */
+    int64_t v;
+    ray_ref f = counter_fail_remote(c, "no");
+    cr_assert_eq(ray_get_int64(f, &v, T_MS), RAY_ETASK_FAILED);
+    cr_assert(strstr(ray_last_error_detail(), "refused: no"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(f);
+    cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 122);
+    ray_actor_release(c);
+}
+
+Test(actors, large_arguments_reach_methods)
+{
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, NULL, 1), RAY_OK);
+    size_t n = 4u << 20; /* through the object store, not the ring */
+    uint8_t *buf = malloc(n);
+    cr_assert_not_null(buf);
+    int64_t want = 1;
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = (uint8_t)(i * 7);
+        want += buf[i];
+    }
+    ray_ref r = counter_sum_bytes_remote(c, (ray_bytes){buf, n});
+    cr_assert_eq(get_i64(r, RAY_OK), want);
+    ray_ref big;
+    cr_assert_eq(ray_put_bytes(buf, n, &big), RAY_OK);
+    cr_assert_eq(get_i64(RAY_ACTOR_CALL(counter_sum_bytes, c, big), RAY_OK),
+                 want);
+    ray_ref_release(big);
+    free(buf);
+    ray_actor_release(c);
+}
+
+static int64_t
+slow_value(int64_t ms, int64_t v)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return v;
+}
+RAY_REMOTE(slow_value, int64_t, int64_t, int64_t);
+
+Test(actors, a_call_waiting_for_its_argument_holds_back_later_calls)
+{
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, NULL, 0), RAY_OK);
+    ray_ref slow = slow_value_remote(200, 5);
+    ray_ref r1 = RAY_ACTOR_CALL(counter_add, c, slow);
+    ray_ref r2 = counter_add_remote(c, 1);
+    cr_assert_eq(get_i64(r2, RAY_OK), 6, "ran after the call before it");
+    cr_assert_eq(get_i64(r1, RAY_OK), 5);
+    /* A failed argument fails that call only. */
+    ray_ref bad = counter_fail_remote(c, "arg");
+    ray_ref r3 = RAY_ACTOR_CALL(counter_add, c, bad);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(r3, &v, T_MS), RAY_ETASK_FAILED);
+    cr_assert(strstr(ray_last_error_detail(), "argument 1 failed"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(r3);
+    ray_ref_release(bad);
+    ray_ref_release(slow);
+    cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 6);
+    /* A cancelled queued call never runs. */
+    ray_ref gate = slow_value_remote(200, 100);
+    ray_ref held = RAY_ACTOR_CALL(counter_add, c, gate);
+    ray_ref victim = counter_add_remote(c, 1000);
+    cr_assert_eq(ray_cancel(victim, false), RAY_OK);
+    cr_assert_eq(ray_get_int64(victim, &v, T_MS), RAY_ECANCELLED);
+    ray_ref_release(victim);
+    cr_assert_eq(get_i64(held, RAY_OK), 106);
+    cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 106);
+    ray_ref_release(gate);
+    ray_actor_release(c);
+}
+
+Test(actors, wrong_class_method_is_einval)
+{
+    ray_actor p;
+    cr_assert_eq(picky_create(&p, NULL, tmp_path, true), RAY_OK);
+    ray_ref r = counter_get_remote(p);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EINVAL);
+    cr_assert(strstr(ray_last_error_detail(), "not a method"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(r);
+    cr_assert_eq(get_i64(picky_ping_remote(p), RAY_OK), 7);
+    ray_actor_release(p);
+}
+
+Test(actors, ordering_under_load_from_several_callers)
+{
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, NULL, 0), RAY_OK);
+    /* Two tasks and the driver call the same actor concurrently. */
+    enum { N = 2000 };
+    ray_ref t1 = bump_many_remote(c, 1, N);
+    ray_ref t2 = bump_many_remote(c, 2, N);
+    ray_ref last = RAY_REF_NULL;
+    for (int64_t i = 0; i < N; i++) {
+        ray_ref_release(last);
+        last = counter_seq_remote(c, 0, i);
+    }
+    ray_ref_release(last);
+    cr_assert_gt(get_i64(t1, RAY_OK), 0);
+    cr_assert_gt(get_i64(t2, RAY_OK), 0);
+    cr_assert_eq(get_i64(counter_order_errors_remote(c), RAY_OK), 0);
+    /* Every call ran once: the counter's call count says so. */
+    cr_assert_eq(get_i64(counter_seq_remote(c, -1, 0), RAY_OK), 3 * N + 1);
+    ray_actor_release(c);
+}
+
+Test(actors, named_lookup_and_taken_name)
+{
+    ray_actor a, b, l;
+    ray_actor_opts o = {.name = "the-counter"};
+    cr_assert_eq(counter_create(&a, &o, 3), RAY_OK);
+    cr_assert_eq(counter_create(&b, &o, 4), RAY_EEXISTS);
+    cr_assert(strstr(ray_last_error_detail(), "the-counter"), "%s",
+              ray_last_error_detail());
+    cr_assert_eq(b.id, 0);
+    cr_assert_eq(ray_actor_lookup("the-counter", &l), RAY_OK);
+    cr_assert_eq(l.id, a.id);
+    cr_assert_eq(ray_actor_lookup("nobody", &b), RAY_ENOTFOUND);
+    cr_assert_eq(get_i64(counter_add_remote(l, 1), RAY_OK), 4);
+    /* From inside a task too. */
+    cr_assert_eq(get_i64(add_by_name_remote("the-counter", 10), RAY_OK), 14);
+    cr_assert_eq(get_i64(add_by_name_remote("nobody", 1), RAY_OK),
+                 -(int64_t)RAY_ENOTFOUND);
+    cr_assert_eq(get_i64(counter_add_remote(l, -10), RAY_OK), 4);
+    /* Two handles: releasing one keeps it alive. */
+    ray_actor_release(a);
+    cr_assert_eq(get_i64(counter_get_remote(l), RAY_OK), 4);
+    ray_actor_kill(l, true);
+    /* Dead: the name is free again. */
+    cr_assert_eq(counter_create(&b, &o, 9), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(get_i64(counter_get_remote(b), RAY_OK), 9);
+    ray_actor_release(l);
+    ray_actor_release(b);
+}
+
+Test(actors, kill_during_a_call)
+{
+    ray_actor_opts o = {.own_process = true};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 1), RAY_OK);
+    cr_assert_eq(ray_actor_wait_ready(c, T_MS), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_ref slow = counter_sleep_remote(c, 5000);
+    ray_ref queued = counter_get_remote(c);
+    struct timespec ts = {0, 100 * 1000000L};
+    nanosleep(&ts, NULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(ray_actor_kill(c, true), RAY_OK);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(slow, &v, T_MS), RAY_EACTOR_DIED);
+    cr_assert(strstr(ray_last_error_detail(), "killed by ray_actor_kill"),
+              "%s", ray_last_error_detail());
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_lt(ms, 2000, "kill took %.0f ms", ms);
+    cr_assert_eq(ray_get_int64(queued, &v, T_MS), RAY_EACTOR_DIED);
+    ray_ref_release(slow);
+    ray_ref_release(queued);
+    /* Calls after death fail the same way. */
+    ray_ref after = counter_get_remote(c);
+    cr_assert_eq(ray_get_int64(after, &v, T_MS), RAY_EACTOR_DIED);
+    ray_ref_release(after);
+    int st;
+    cr_assert_eq(ray_actor_state(c, &st, NULL), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_DEAD);
+    ray_actor_release(c);
+}
+
+Test(actors, constructor_failure_leaves_actor_dead_with_its_error)
+{
+    ray_actor p;
+    cr_assert_eq(picky_create(&p, NULL, tmp_path, false), RAY_OK);
+    ray_ref r = picky_ping_remote(p);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    const char *d = ray_last_error_detail();
+    cr_assert(strstr(d, "constructor") && strstr(d, "picky_init"), "%s", d);
+    ray_ref_release(r);
+    cr_assert_eq(ray_actor_wait_ready(p, T_MS), RAY_EACTOR_DIED);
+    ray_actor_release(p);
+    cr_assert_eq(access(tmp_path, F_OK), -1, "no destructor for a failed "
+                 "constructor");
+}
+
+Test(actors, destructor_runs_on_last_release)
+{
+    ray_actor p;
+    cr_assert_eq(picky_create(&p, NULL, tmp_path, true), RAY_OK);
+    cr_assert_eq(get_i64(picky_ping_remote(p), RAY_OK), 7);
+    ray_actor_release(p);
+    for (int i = 0; i < 2000 && access(tmp_path, F_OK) != 0; i++) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_eq(access(tmp_path, F_OK), 0, "destructor wrote its file");
+    /* The handle is stale now. */
+    int64_t v;
+    ray_ref r = picky_ping_remote(p);
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    ray_ref_release(r);
+}
+
+Test(actors, method_exit_ends_the_actor)
+{
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, NULL, 5), RAY_OK);
+    cr_assert_eq(get_i64(counter_quit_remote(c), RAY_OK), 5);
+    int64_t v;
+    ray_ref r = counter_get_remote(c);
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    cr_assert(strstr(ray_last_error_detail(), "exited"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(r);
+    ray_actor_release(c);
+}
+
+Test(actors, segfault_without_restarts_is_actor_died)
+{
+    ray_actor_opts o = {.own_process = true};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 1), RAY_OK);
+    int64_t v;
+    ray_ref r = counter_crash_remote(c, 1);
+    ray_ref after = counter_get_remote(c);
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    const char *d = ray_last_error_detail();
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan catches the SEGV: abort (signal 6) or exit status 1. */
+    cr_assert(strstr(d, "signal 6") || strstr(d, "status 1"), "%s", d);
+#else
+    cr_assert(strstr(d, "signal 11"), "%s", d);
+#endif
+    cr_assert(strstr(d, "actor counter is dead"), "%s", d);
+    cr_assert_eq(ray_get_int64(after, &v, T_MS), RAY_EACTOR_DIED);
+    ray_ref_release(r);
+    ray_ref_release(after);
+    ray_actor_release(c);
+}
+
+Test(actors, segfault_with_restarts_loses_state_and_knows_it)
+{
+    ray_actor_opts o = {.own_process = true, .max_restarts = 2};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 100), RAY_OK);
+    cr_assert_eq(get_i64(counter_add_remote(c, 5), RAY_OK), 105);
+    cr_assert_eq(get_i64(counter_restarted_remote(c), RAY_OK), 0);
+    int64_t v;
+    /* The crashing call is not retried (max_task_retries 0). */
+    ray_ref r = counter_crash_remote(c, 1);
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    ray_ref_release(r);
+    /* Calls made meanwhile queue, then run on the new incarnation: the
+     * state is the constructor's again. */
+    cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 100);
+    bool again = false;
+    ray_ref rr = counter_restarted_remote(c);
+    cr_assert_eq(ray_get_bool(rr, &again, T_MS), RAY_OK);
+    cr_assert(again);
+    ray_ref_release(rr);
+    int st, n;
+    cr_assert_eq(ray_actor_state(c, &st, &n), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_ALIVE);
+    cr_assert_eq(n, 1);
+    /* Restarts exhausted: 2 more crashes, the second is final. */
+    cr_assert_eq(get_i64(counter_crash_remote(c, 1), RAY_EACTOR_DIED), -1);
+    cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 100);
+    cr_assert_eq(get_i64(counter_crash_remote(c, 1), RAY_EACTOR_DIED), -1);
+    r = counter_get_remote(c);
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    cr_assert(strstr(ray_last_error_detail(), "no restarts left"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(r);
+    cr_assert_eq(ray_actor_state(c, &st, &n), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_DEAD);
+    cr_assert_eq(n, 2);
+    ray_actor_release(c);
+}
+
+Test(actors, in_flight_calls_are_retried_with_max_task_retries)
+{
+    ray_actor_opts o = {.own_process = true, .max_restarts = 1,
+                        .max_task_retries = 1};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 1), RAY_OK);
+    cr_assert_eq(ray_actor_wait_ready(c, T_MS), RAY_OK);
+    ray_ref slow = counter_sleep_remote(c, 300);
+    struct timespec ts = {0, 50 * 1000000L};
+    nanosleep(&ts, NULL);
+    cr_assert_eq(ray_actor_kill(c, false), RAY_OK); /* a crash: restarts */
+    cr_assert_eq(get_i64(slow, RAY_OK), 1, "re-sent to the new incarnation");
+    int st, n;
+    cr_assert_eq(ray_actor_state(c, &st, &n), RAY_OK);
+    cr_assert_eq(n, 1);
+    ray_actor_release(c);
+}
+
+Test(actors, handles_passed_through_tasks)
+{
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, NULL, 0), RAY_OK);
+    ray_ref t = bump_many_remote(c, 3, 10);
+    cr_assert_eq(get_i64(t, RAY_OK), 10);
+    cr_assert_eq(get_i64(counter_order_errors_remote(c), RAY_OK), 0);
+    ray_actor_release(c);
+}
+
+Test(actors, methods_call_tasks_and_actors_one_call_at_a_time)
+{
+    ray_actor c1, c2;
+    cr_assert_eq(counter_create(&c1, NULL, 0), RAY_OK);
+    cr_assert_eq(counter_create(&c2, NULL, 100), RAY_OK);
+    /* c1 and c2 share a host process (0 CPUs). While c1's first call
+     * waits for its task, the call queued behind it must not run yet. */
+    ray_ref r1 = counter_via_task_remote(c1, 5);
+    ray_ref r2 = counter_add_remote(c1, 1);
+    ray_ref r3 = counter_via_actor_remote(c1, c2, 1);
+    ray_ref r4 = counter_get_remote(c1);
+    cr_assert_eq(get_i64(r1, RAY_OK), 10);
+    cr_assert_eq(get_i64(r2, RAY_OK), 11);
+    cr_assert_eq(get_i64(r3, RAY_OK), 11 + 101);
+    cr_assert_eq(get_i64(r4, RAY_OK), 112);
+    cr_assert_eq(get_i64(counter_get_remote(c2), RAY_OK), 101);
+    ray_actor_release(c1);
+    ray_actor_release(c2);
+}
+
+Test(actors, shared_host_kill_and_crash)
+{
+    /* Three 0-CPU actors share one host process. */
+    ray_actor a, b, c;
+    ray_actor_opts ro = {.max_restarts = 1};
+    cr_assert_eq(counter_create(&a, NULL, 1), RAY_OK);
+    cr_assert_eq(counter_create(&b, &ro, 2), RAY_OK);
+    cr_assert_eq(counter_create(&c, NULL, 3), RAY_OK);
+    cr_assert_eq(get_i64(counter_add_remote(b, 10), RAY_OK), 12);
+    /* Killing one during a call resolves it at once; the others live. */
+    ray_ref slow = counter_sleep_remote(a, 300);
+    cr_assert_eq(ray_actor_kill(a, true), RAY_OK);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(slow, &v, 100), RAY_EACTOR_DIED);
+    ray_ref_release(slow);
+    cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 3);
+    /* A crash ends the host: b restarts (fresh state), c does not. */
+    cr_assert_eq(get_i64(counter_crash_remote(c, 1), RAY_EACTOR_DIED), -1);
+    cr_assert_eq(get_i64(counter_get_remote(b), RAY_OK), 2);
+    ray_ref r = counter_get_remote(c);
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    cr_assert(strstr(ray_last_error_detail(), "worker process"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(r);
+    int st, n;
+    cr_assert_eq(ray_actor_state(b, &st, &n), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_ALIVE);
+    cr_assert_eq(n, 1);
+    ray_actor_release(a);
+    ray_actor_release(b);
+    ray_actor_release(c);
+}
+
+Test(actors, max_concurrency_runs_calls_on_threads)
+{
+    ray_actor_opts o = {.max_concurrency = 4};
+    ray_actor p;
+    cr_assert_eq(pool_actor_create(&p, &o), RAY_OK);
+    cr_assert_eq(ray_actor_wait_ready(p, T_MS), RAY_OK);
+    enum { N = 8 };
+    ray_ref r[N];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < N; i++)
+        r[i] = pool_actor_work_remote(p, 200);
+    int64_t sum = 0;
+    for (int i = 0; i < N; i++)
+        sum += get_i64(r[i], RAY_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_assert_eq(sum, N * (N + 1) / 2, "every call ran once");
+    cr_assert_lt(ms, N * 200 / 2, "8 x 200 ms calls took %.0f ms", ms);
+    int64_t peak = get_i64(pool_actor_peak_remote(p), RAY_OK);
+    cr_assert_gt(peak, 1);
+    cr_assert_leq(peak, 4);
+    ray_actor_release(p);
+}
+
+Test(actors, infeasible_demand_is_refused)
+{
+    ray_actor c;
+    ray_actor_opts o = {.num_cpus = 64};
+    cr_assert_eq(counter_create(&c, &o, 0), RAY_EINVAL);
+    cr_assert(strstr(ray_last_error_detail(), "infeasible"), "%s",
+              ray_last_error_detail());
+    ray_actor_opts g = {.resources = "GPU:1"};
+    cr_assert_eq(counter_create(&c, &g, 0), RAY_EINVAL);
+}
+
+Test(actors, creation_waits_for_resources)
+{
+    ray_actor a, b;
+    ray_actor_opts o = {.num_cpus = 2}; /* all of this runtime's CPUs */
+    cr_assert_eq(counter_create(&a, &o, 1), RAY_OK);
+    cr_assert_eq(counter_create(&b, &o, 2), RAY_OK);
+    cr_assert_eq(get_i64(counter_get_remote(a), RAY_OK), 1);
+    int st;
+    cr_assert_eq(ray_actor_state(b, &st, NULL), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_DEPENDENCIES_UNREADY, "waits for CPUs");
+    ray_ref rb = counter_get_remote(b); /* queues */
+    ray_actor_kill(a, true);
+    cr_assert_eq(get_i64(rb, RAY_OK), 2);
+    ray_actor_release(a);
+    ray_actor_release(b);
+}
+
+Test(actors, thousand_actors_alive_at_once)
+{
+    enum { N = 1000 };
+    static ray_actor h[N];
+    static ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(counter_create(&h[i], NULL, i), RAY_OK, "%d: %s", i,
+                     ray_last_error_detail());
+    for (int i = 0; i < N; i++)
+        r[i] = counter_add_remote(h[i], 1);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(get_i64(r[i], RAY_OK), i + 1);
+    int alive = 0;
+    for (int i = 0; i < N; i++) {
+        int st;
+        cr_assert_eq(ray_actor_state(h[i], &st, NULL), RAY_OK);
+        alive += st == RAY_ACTOR_ALIVE;
+    }
+    cr_assert_eq(alive, N);
+    for (int i = 0; i < N; i++)
+        ray_actor_release(h[i]);
+}
+
+Test(actors, bad_calls_are_errors_not_crashes)
+{
+    ray_actor c = RAY_ACTOR_NULL;
+    int64_t v;
+    ray_ref r = counter_get_remote(c);
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    ray_ref_release(r);
+    cr_assert_eq(ray_actor_kill(c, true), RAY_EINVAL);
+    cr_assert_eq(ray_actor_retain(c), RAY_EINVAL);
+    ray_actor_release(c);
+    cr_assert_eq(ray_actor_lookup(NULL, &c), RAY_EINVAL);
+    cr_assert_eq(ray_actor_create(NULL, NULL, 0, NULL, &c), RAY_EINVAL);
+    ray_actor_opts o = {.num_cpus = -1};
+    cr_assert_eq(counter_create(&c, &o, 0), RAY_EINVAL);
+}

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Must NOT compile: method_string_for_int. */
+#include "prelude.h"
+
+ray_ref use(ray_ref r);
+ray_ref
+use(ray_ref r)
+{
+    (void)r;
+    ray_actor h = RAY_ACTOR_NULL;
+    return acc_add_remote(h, "x");
+}
