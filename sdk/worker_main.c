@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "sdk/sdk_int.h"
@@ -463,9 +464,50 @@ sdk_wk_poke(void)
         rt_futex_wake(&h->cons_seq, 1);
 }
 
-/* Run the next queued record, if any. The record is consumed before it
- * runs (its memory stays valid: space is only released at depth 0), so a
- * task blocked on a reply can run the tasks queued behind it. */
+/* A private copy of the task record running at each nesting depth. */
+typedef struct wk_recbuf {
+    uint8_t *p;
+    size_t cap;
+} wk_recbuf;
+
+static wk_recbuf *rec_bufs; /* indexed by depth - 1 */
+static int rec_nbufs;
+static int rec_pinned;      /* records running in place, in the ring */
+
+/* Copy `rec` into the buffer of depth `depth`; NULL when out of memory. */
+static uint8_t *
+rec_copy(int depth, const uint8_t *rec, uint32_t len)
+{
+    if (depth > rec_nbufs) {
+        int n = depth + 8;
+        wk_recbuf *b = rt_realloc(rec_bufs, (size_t)n * sizeof(*b));
+        if (!b)
+            return NULL;
+        memset(b + rec_nbufs, 0, (size_t)(n - rec_nbufs) * sizeof(*b));
+        rec_bufs = b;
+        rec_nbufs = n;
+    }
+    wk_recbuf *b = &rec_bufs[depth - 1];
+    if (b->cap < len) {
+        size_t cap = len < 512 ? 512 : len;
+        uint8_t *p = rt_malloc(cap);
+        if (!p)
+            return NULL;
+        rt_free(b->p);
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p, rec, len);
+    return b->p;
+}
+
+/* Run the next queued record, if any. A task record is copied out of the
+ * ring (into the buffer of its depth) and its space given back before it
+ * runs: a task blocked on a reply runs the tasks queued behind it, which
+ * may be many times the ring's size (its own children, other parents and
+ * theirs), so no running task may hold ring space. A map record (it never
+ * waits, so nothing runs nested in it) or a record that could not be
+ * copied runs in place and holds the ring's space until it returns. */
 bool
 sdk_wk_run_one(void)
 {
@@ -473,19 +515,27 @@ sdk_wk_run_one(void)
     const uint8_t *rec = rt_ring_peek(&W.sub, &type, &len);
     if (!rec)
         return false;
-    rt_ring_consume(&W.sub);
     W.depth++;
+    const uint8_t *copy = type == SDK_MSG_TASK ? rec_copy(W.depth, rec, len)
+                                               : NULL;
+    rt_ring_consume(&W.sub);
+    if (copy) {
+        rec = copy;
+        if (rec_pinned == 0)
+            rt_ring_release(&W.sub);
+    } else {
+        rec_pinned++;
+    }
     if (type == SDK_MSG_TASK)
         run_task(rec, len);
     else if (type == SDK_MSG_MAP)
         run_map(rec, len);
-    W.depth--;
-    if (W.depth == 0) {
+    if (!copy && --rec_pinned == 0)
         rt_ring_release(&W.sub);
-        if (W.requested) {
-            W.requested = false;
-            sdk_wk_flush(true);
-        }
+    W.depth--;
+    if (W.depth == 0 && W.requested) {
+        W.requested = false;
+        sdk_wk_flush(true);
     }
     return true;
 }
