@@ -189,6 +189,10 @@ commit_range(store_core *c, uint64_t off, uint64_t len, char *msg,
         ray_err rc = store_shm_reserve(c->memfd, lo, hi - lo, msg, msglen);
         if (rc != RAY_OK)
             return rc;
+        /* The store itself writes these pages when it restores a spilled
+         * object and reads them when it spills one: build its own page
+         * tables for them once, now. */
+        store_shm_prefault(c->base + lo, hi - lo);
         for (uint64_t j = k; j <= run; j++)
             c->reserved[j / 64] |= 1ull << (j % 64);
         atomic_fetch_add(&c->hdr->counters.bytes_committed, hi - lo);
