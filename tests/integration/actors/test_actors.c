@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -770,4 +771,31 @@ Test(actors, bad_calls_are_errors_not_crashes)
     cr_assert_eq(ray_actor_create(NULL, NULL, 0, NULL, &c), RAY_EINVAL);
     ray_actor_opts o = {.num_cpus = -1};
     cr_assert_eq(counter_create(&c, &o, 0), RAY_EINVAL);
+}
+
+static double
+cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* Starting an actor host wakes the driver's monitor thread (it spawns
+ * the process); once it has, an idle driver must go back to sleep. A
+ * wake-up left pending made the monitor spin on the runtime's lock for
+ * the rest of the run, against every call. */
+Test(actors, idle_driver_sleeps_after_actors_start)
+{
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, NULL, 0), RAY_OK);
+    cr_assert_eq(get_i64(counter_add_remote(c, 1), RAY_OK), 1);
+    struct timespec ts = {0, 400 * 1000000L};
+    double c0 = cpu_ms();
+    nanosleep(&ts, NULL);
+    double used = cpu_ms() - c0;
+    cr_assert_lt(used, 80.0, "the idle driver used %.0f ms of CPU in 400 ms",
+                 used);
+    ray_actor_release(c);
 }
