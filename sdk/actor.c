@@ -192,8 +192,8 @@ host_format(sdk_rt *rt, sdk_host *h)
     rt_ring_attach(&wk->sub, sdk_slot_ring(slot, rb, 0));
     rt_ring_attach(&wk->comp, sdk_slot_ring(slot, rb, 1));
     rt_ring_attach(&wk->reply, sdk_slot_ring(slot, rb, 2));
-    wk->dirty = false;
-    wk->reserved_by = UINT64_MAX; /* never picked for tasks */
+    wk->slot.dirty = false;
+    wk->slot.reserved_by = UINT64_MAX; /* never picked for tasks */
     h->started = true;
     h->spawn_pending = true;
     S(rt)->spawn_wanted = true;
@@ -356,7 +356,7 @@ sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
     }
     if (pushed) {
         rt_ring_publish(&wk->sub);
-        wk->dirty = false;
+        wk->slot.dirty = false;
     }
 }
 
@@ -525,7 +525,7 @@ sdk_actor_kill_now(sdk_rt *rt, sdk_actor *a, const char *why, sdk_cb **cbs)
         return;
     sdk_host *h = &S(rt)->hosts[a->host];
     sdk_worker *wk = &rt->workers[h->w];
-    if (h->own && wk->alive && wk->proc.pid > 0)
+    if (h->own && wk->slot.alive && wk->proc.pid > 0)
         sched_proc_kill(&wk->proc); /* at once, even inside a call */
     else
         send_end(rt, a, SDK_TF_DROP, cbs);
@@ -575,7 +575,7 @@ sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
     sdk_actors *s = S(rt);
     sdk_worker *wk = &rt->workers[w];
     sdk_host *h = &s->hosts[w - rt->nworkers];
-    wk->alive = false;
+    wk->slot.alive = false;
     wk->deaths++;
     rt_free(wk->frag);
     wk->frag = NULL;
@@ -585,7 +585,7 @@ sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
     /* Detach the records in flight, in order. */
     sdk_task *head = wk->head;
     wk->head = wk->tail = NULL;
-    wk->inflight = 0;
+    wk->slot.inflight = 0;
     bool restart = false;
     for (uint32_t k = 0; k < SDK_HOST_CAP; k++) {
         sdk_actor *a = h->ids[k] ? sdk_actor_find(rt, h->ids[k]) : NULL;
@@ -712,7 +712,7 @@ sdk_actors_tick(sdk_rt *rt, sdk_cb **cbs)
         snprintf(env, sizeof(env), SDK_ENV "=%d:%d:%d", rt->memfd, h->w,
                  (int)getpid());
         ray_err e = sched_proc_spawn(env, rt->memfd, &wk->proc);
-        wk->alive = e == RAY_OK;
+        wk->slot.alive = e == RAY_OK;
         if (e != RAY_OK) {
             RT_ERROR("cannot start an actor host: %s", ray_strerror(e));
             sdk_actor_host_died(rt, h->w, 0, cbs);

@@ -233,21 +233,14 @@ ray_map_job_destroy(ray_map_job *job)
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     /* Chunks not yet dispatched never run. */
-    for (sdk_task *t = rt->ready_head; t;) {
-        sdk_task *next = t->next;
+    for (sched_task *st = rt->q.head; st;) {
+        sched_task *next = st->next;
+        sdk_task *t = sdk_task_of(st);
         if (t->kind == SDK_TK_MAP && t->job == job) {
-            if (t->prev)
-                t->prev->next = t->next;
-            else
-                rt->ready_head = t->next;
-            if (t->next)
-                t->next->prev = t->prev;
-            else
-                rt->ready_tail = t->prev;
-            rt->nready--;
+            sdk_ready_remove(rt, t);
             sdk_task_fail(rt, t, RAY_ECANCELLED, "map job destroyed", &cbs);
         }
-        t = next;
+        st = next;
     }
     job->destroyed = true;
     bool free_now = job->pending == 0;

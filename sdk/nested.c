@@ -87,7 +87,7 @@ sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o)
     if (w < 0 || w >= rt->nslots)
         return;
     sdk_worker *wk = &rt->workers[w];
-    if (!wk->alive || wk->deaths != (uint32_t)(uintptr_t)wt->arg)
+    if (!wk->slot.alive || wk->deaths != (uint32_t)(uintptr_t)wt->arg)
         return; /* the asking process is gone */
     reply_object(wk, (uint64_t)(uintptr_t)wt->ctx, o);
 }

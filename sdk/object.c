@@ -126,7 +126,7 @@ static bool
 tasks_in_flight(sdk_rt *rt)
 {
     for (int w = 0; w < rt->nslots; w++)
-        if (rt->workers[w].inflight)
+        if (rt->workers[w].slot.inflight)
             return true;
     return false;
 }
@@ -801,7 +801,7 @@ ray_get_stats(ray_stats *out)
     out->objects_live = rt->store.live;
     out->object_bytes = rt->store.bytes;
     out->tasks_live = rt->tasks_live;
-    out->tasks_queued = rt->nready;
+    out->tasks_queued = rt->q.n;
     store_client *c = atomic_load(&rt->store_cl);
     store_stats ss;
     if (c && rt->trash.n)
@@ -814,7 +814,7 @@ ray_get_stats(ray_stats *out)
         out->store_restores = ss.restores;
     }
     for (int w = 0; w < rt->nworkers; w++) {
-        out->workers_alive += rt->workers[w].alive;
+        out->workers_alive += rt->workers[w].slot.alive;
         out->worker_restarts += rt->workers[w].deaths;
     }
     pthread_mutex_unlock(&rt->mu);

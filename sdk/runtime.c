@@ -80,12 +80,12 @@ sdk_worker_start(sdk_rt *rt, int w)
     rt_ring_attach(&wk->sub, sdk_slot_ring(slot, rb, 0));
     rt_ring_attach(&wk->comp, sdk_slot_ring(slot, rb, 1));
     rt_ring_attach(&wk->reply, sdk_slot_ring(slot, rb, 2));
-    wk->dirty = false;
+    wk->slot.dirty = false;
     char env[96];
     snprintf(env, sizeof(env), SDK_ENV "=%d:%d:%d", rt->memfd, w,
              (int)getpid());
     ray_err err = sched_proc_spawn(env, rt->memfd, &wk->proc);
-    wk->alive = err == RAY_OK;
+    wk->slot.alive = err == RAY_OK;
     return err;
 }
 
@@ -352,15 +352,16 @@ destroy(sdk_rt *rt)
             t = n;
         }
     }
-    for (sdk_task *t = rt->ready_head; t;) {
-        sdk_task *n = t->next;
+    for (sched_task *st = rt->q.head; st;) {
+        sdk_task *t = sdk_task_of(st);
+        sched_task *n = st->next;
         rt_free(t->name_owned);
         rt_free(t->demand);
         rt_free(t->blocks);
         if (t->spec != t->spec_inl)
             rt_free(t->spec);
         rt_free(t);
-        t = n;
+        st = n;
     }
     for (sdk_task *t = rt->free_tasks; t;) {
         sdk_task *n = t->next;
@@ -551,6 +552,7 @@ ray_init(const ray_config *cfg_in)
         rt->workers[w].proc.pidfd = rt->workers[w].proc.out_fd =
             rt->workers[w].proc.err_fd = -1;
     }
+    sdk_sched_init(rt);
     if ((err = start_threads(rt)) != RAY_OK)
         goto fail;
     sdk_g = rt;

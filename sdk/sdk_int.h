@@ -20,6 +20,7 @@
 #define RAY_SDK_SDK_INT_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +30,7 @@
 #include "runtime/shm_ring.h"
 #include "runtime/core_worker/node_store.h"
 #include "runtime/core_worker/plasma.h"
+#include "scheduler/local_queue.h"
 #include "scheduler/resources.h"
 #include "scheduler/worker_pool.h"
 
@@ -244,7 +246,10 @@ typedef struct ray_map_job sdk_map_job;
 enum { SDK_TK_CALL = 0, SDK_TK_MAP = 1 };
 
 struct sdk_task {
-    sdk_task *next, *prev;   /* ready queue or worker in-flight list */
+    sched_task st;           /* the scheduler's part: ready queue link,
+                                what it holds (id/demand/cpus_extra are
+                                copied in when it becomes ready) */
+    sdk_task *next, *prev;   /* worker in-flight list */
     uint64_t id;
     uint64_t fn_hash;
     const char *name;        /* for errors: desc name or owned copy */
@@ -259,8 +264,6 @@ struct sdk_task {
     uint8_t retry_on_error;
     uint8_t has_refs;
     uint8_t cancelled;
-    uint8_t acquired;        /* holds `demand` from the node's resources */
-    uint8_t cpus_held;       /* holds cpus_extra idle workers */
     uint16_t cpus_extra;     /* CPUs needed beyond its own worker */
     sched_demand *demand;    /* custom resources needed, or NULL */
     uint64_t *blocks;        /* store keys of large by-value args (dispatched) */
@@ -275,22 +278,23 @@ struct sdk_task {
 };
 
 typedef struct sdk_worker {
+    sched_slot slot;         /* inflight, alive, dirty, reserved_by: the
+                                scheduler's view (reserved_by UINT64_MAX
+                                for actor hosts) */
     sched_proc proc;
     sdk_worker_ctl *ctl;
     rt_ring sub;             /* producer side (driver) */
     rt_ring comp;            /* consumer side (driver) */
     rt_ring reply;           /* producer side (driver): request replies */
     sdk_task *head, *tail;   /* in flight, in dispatch order */
-    uint32_t inflight;
-    bool alive;
-    bool dirty;              /* sub ring has unpublished records */
     uint32_t deaths;
     uint32_t start_failures; /* deaths in a row before becoming ready */
-    uint64_t reserved_by;    /* id of a multi-CPU task holding it, or 0 */
     sdk_msg_done frag_hdr;   /* a fragmented result being reassembled */
     uint8_t *frag;           /* its payload (rt_malloc), NULL if none */
     size_t frag_len;
 } sdk_worker;
+
+struct sdk_cb;
 
 typedef struct sdk_rt {
     pthread_mutex_t mu;
@@ -312,8 +316,8 @@ typedef struct sdk_rt {
     cw_plasma_trash trash;    /* deletes of pinned values to retry (mu) */
     _Atomic uint64_t next_put_key;
     char store_err[400];      /* why the store could not start (store_mu) */
-    sdk_task *ready_head, *ready_tail; /* guarded by mu */
-    uint64_t nready;
+    sched_queue q;            /* ready tasks and dispatch policy (mu) */
+    struct sdk_cb **q_cbs;          /* callbacks of the dispatch round (mu) */
     sdk_task *free_tasks;     /* task pool, guarded by mu */
     uint64_t next_task_id;
     uint64_t tasks_live;
@@ -334,6 +338,13 @@ typedef struct sdk_rt {
     rt_spin_budget spin;      /* driver waits' adaptive spin (mu) */
     uint32_t max_inflight;
 } sdk_rt;
+
+/* The task that embeds scheduler part `st`. */
+static inline sdk_task *
+sdk_task_of(sched_task *st)
+{
+    return (sdk_task *)(void *)((char *)st - offsetof(sdk_task, st));
+}
 
 /* The runtime, or NULL when not initialised. Read without the lock:
  * it only changes in ray_init/ray_shutdown. */
@@ -384,6 +395,9 @@ void sdk_task_ready(sdk_rt *rt, sdk_task *t);
 
 /* Push queued tasks to workers and publish the rings. */
 void sdk_dispatch(sdk_rt *rt, sdk_cb **cbs);
+
+/* Set up rt->q over the task workers (ray_init, after rt->workers). */
+void sdk_sched_init(sdk_rt *rt);
 
 /* Fail a task (not in flight) with err/msg and free it. */
 void sdk_task_fail(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,

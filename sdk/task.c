@@ -7,11 +7,12 @@
  * A submitted task owns a pooled sdk_task holding its encoded arguments
  * (wire form; ref arguments stay refs until dispatch) and one reference on
  * its result object. A task with unresolved ref arguments waits on those
- * objects' waiter lists; when the last one is ready it joins the FIFO
- * ready queue. Dispatch pushes ready tasks to the worker with the fewest
- * tasks in flight (bounded by max_inflight and ring space), writing
- * straight into its submission ring and publishing each ring once per
- * round (one release store; a futex wake only if the worker sleeps).
+ * objects' waiter lists; when the last one is ready it joins the
+ * scheduler's FIFO ready queue (scheduler/local_queue.h), which owns the
+ * dispatch policy (least loaded worker, resources, multi-CPU holds,
+ * backlog). This file is its transport: push writes a task straight into
+ * a worker's submission ring, flush publishes each ring once per round
+ * (one release store; a futex wake only if the worker sleeps).
  * Workers run their ring in order, so a completion almost always matches
  * the head of the worker's in-flight list.
  *
@@ -221,8 +222,10 @@ sdk_task_check_failed_deps(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
 void
 sdk_task_ready(sdk_rt *rt, sdk_task *t)
 {
-    list_push_back(&rt->ready_head, &rt->ready_tail, t);
-    rt->nready++;
+    t->st.id = t->id;
+    t->st.demand = t->demand;
+    t->st.cpus_extra = t->cpus_extra;
+    sched_queue_push(&rt->q, &t->st);
 }
 
 static void
@@ -404,59 +407,8 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
     return RAY_OK;
 }
 
-static int
-pick_worker(sdk_rt *rt)
-{
-    int best = -1;
-    uint32_t best_n = rt->max_inflight;
-    for (int w = 0; w < rt->nworkers; w++) {
-        sdk_worker *wk = &rt->workers[w];
-        if (wk->alive && !wk->reserved_by && wk->inflight < best_n) {
-            best = w;
-            best_n = wk->inflight;
-        }
-    }
-    return best;
-}
-
-/* A task that needs N > 1 CPUs also holds N - 1 idle workers, so nothing
- * else runs beside it on those cores. Returns false (nothing held) when
- * not enough workers are idle. */
-static bool
-hold_cpus(sdk_rt *rt, sdk_task *t)
-{
-    uint32_t idle = 0;
-    for (int w = 0; w < rt->nworkers; w++) {
-        sdk_worker *wk = &rt->workers[w];
-        idle += wk->alive && !wk->reserved_by && wk->inflight == 0;
-    }
-    if (idle < (uint32_t)t->cpus_extra + 1)
-        return false;
-    uint32_t need = t->cpus_extra;
-    for (int w = rt->nworkers - 1; w >= 0 && need; w--) {
-        sdk_worker *wk = &rt->workers[w];
-        if (wk->alive && !wk->reserved_by && wk->inflight == 0) {
-            wk->reserved_by = t->id;
-            need--;
-        }
-    }
-    t->cpus_held = 1;
-    return true;
-}
-
-static void
-release_cpus(sdk_rt *rt, sdk_task *t)
-{
-    if (!t->cpus_held)
-        return;
-    for (int w = 0; w < rt->nworkers; w++)
-        if (rt->workers[w].reserved_by == t->id)
-            rt->workers[w].reserved_by = 0;
-    t->cpus_held = 0;
-}
-
-/* Write `t` into worker w's ring. RAY_EAGAIN if the ring is full. */
-/* Hand `t` to worker w. RAY_EAGAIN if there is no room right now. */
+/* Hand `t` to worker w (not published). RAY_EAGAIN if there is no room
+ * right now. The caller counts it in flight. */
 static ray_err
 push_to_worker(sdk_rt *rt, int w, sdk_task *t)
 {
@@ -475,17 +427,20 @@ push_to_worker(sdk_rt *rt, int w, sdk_task *t)
         if (e != RAY_OK)
             return e;
     }
-    wk->dirty = true;
     t->worker = w;
     list_push_back(&wk->head, &wk->tail, t);
-    wk->inflight++;
     return RAY_OK;
 }
 
 ray_err
 sdk_push_to_worker(sdk_rt *rt, int w, sdk_task *t)
 {
-    return push_to_worker(rt, w, t);
+    ray_err e = push_to_worker(rt, w, t);
+    if (e == RAY_OK) {
+        rt->workers[w].slot.inflight++;
+        rt->workers[w].slot.dirty = 1;
+    }
+    return e;
 }
 
 void
@@ -495,91 +450,55 @@ sdk_task_unsend(sdk_rt *rt, sdk_task *t)
     release_temps(rt, t);
 }
 
-/* Put `t` back into the ready queue before `next` (NULL: at the tail). */
-static void
-ready_insert_before(sdk_rt *rt, sdk_task *t, sdk_task *next)
-{
-    t->next = next;
-    t->prev = next ? next->prev : rt->ready_tail;
-    if (t->prev)
-        t->prev->next = t;
-    else
-        rt->ready_head = t;
-    if (next)
-        next->prev = t;
-    else
-        rt->ready_tail = t;
-    rt->nready++;
-}
-
 static void
 release_resources(sdk_rt *rt, sdk_task *t)
 {
-    if (t->acquired) {
-        sched_res_release(&rt->res, t->demand);
-        t->acquired = 0;
-    }
-    release_cpus(rt, t);
+    sched_queue_release(&rt->q, &t->st);
+}
+
+/* ---- the scheduler's transport (sched_ops, ctx = rt) ---- */
+
+static ray_err
+ops_try_push(void *ctx, int w, sched_task *st)
+{
+    return push_to_worker(ctx, w, sdk_task_of(st));
+}
+
+static void
+ops_failed(void *ctx, sched_task *st, ray_err e)
+{
+    sdk_rt *rt = ctx;
+    sdk_task *t = sdk_task_of(st);
+    char msg[600];
+    snprintf(msg, sizeof(msg), "task '%s': %s", t->name,
+             e == RAY_ETOOBIG ? "arguments too large for the worker ring "
+                                "(raise ray_config.ring_bytes)"
+                              : ray_last_error_detail());
+    sdk_task_fail(rt, t, e, msg, rt->q_cbs);
+}
+
+static void
+ops_flush(void *ctx, int w)
+{
+    sdk_rt *rt = ctx;
+    rt_ring_publish(&rt->workers[w].sub);
+}
+
+static const sched_ops task_ops = {ops_try_push, ops_failed, ops_flush};
+
+void
+sdk_sched_init(sdk_rt *rt)
+{
+    sched_queue_init(&rt->q, &task_ops, rt, &rt->res, &rt->workers[0].slot,
+                     sizeof(sdk_worker), rt->nworkers, rt->max_inflight);
 }
 
 void
 sdk_dispatch(sdk_rt *rt, sdk_cb **cbs)
 {
-    sdk_task *t = rt->ready_head;
-    while (t) {
-        sdk_task *next = t->next;
-        /* A task whose custom resources are taken waits; later tasks may
-         * pass it (they need other resources or none). */
-        if (t->demand && !t->acquired) {
-            if (!sched_res_try_acquire(&rt->res, t->demand)) {
-                t = next;
-                continue;
-            }
-            t->acquired = 1;
-        }
-        if (t->cpus_extra && !t->cpus_held && !hold_cpus(rt, t)) {
-            release_resources(rt, t);
-            t = next;
-            continue;
-        }
-        int w = pick_worker(rt);
-        if (w < 0) {
-            release_resources(rt, t);
-            break;
-        }
-        list_remove(&rt->ready_head, &rt->ready_tail, t);
-        rt->nready--;
-        ray_err e = push_to_worker(rt, w, t);
-        if (e == RAY_EAGAIN) {
-            /* This ring is full: try the others, else wait for space. */
-            bool placed = false;
-            for (int k = 0; k < rt->nworkers && !placed; k++)
-                if (k != w && rt->workers[k].alive &&
-                    rt->workers[k].inflight < rt->max_inflight)
-                    placed = push_to_worker(rt, k, t) == RAY_OK;
-            if (!placed) {
-                release_resources(rt, t);
-                ready_insert_before(rt, t, next);
-                break;
-            }
-        } else if (e != RAY_OK) {
-            char msg[600];
-            snprintf(msg, sizeof(msg), "task '%s': %s", t->name,
-                     e == RAY_ETOOBIG
-                         ? "arguments too large for the worker ring (raise "
-                           "ray_config.ring_bytes)"
-                         : ray_last_error_detail());
-            sdk_task_fail(rt, t, e, msg, cbs);
-        }
-        t = next;
-    }
-    for (int w = 0; w < rt->nworkers; w++) {
-        sdk_worker *wk = &rt->workers[w];
-        if (wk->dirty) {
-            rt_ring_publish(&wk->sub);
-            wk->dirty = false;
-        }
-    }
+    rt->q_cbs = cbs;
+    sched_queue_dispatch(&rt->q);
+    rt->q_cbs = NULL;
 }
 
 /* ---- completions ---- */
@@ -650,7 +569,7 @@ finish_record(sdk_rt *rt, sdk_worker *wk, const sdk_msg_done *d,
         return;
     }
     list_remove(&wk->head, &wk->tail, t);
-    wk->inflight--;
+    sched_queue_done(&rt->q, (int)(wk - rt->workers), &t->st);
     t->worker = -1;
     if (t->actor)
         sdk_actor_task_done(rt, t, d, payload, cbs);
@@ -741,9 +660,9 @@ sdk_progress(sdk_rt *rt, sdk_cb **cbs)
 {
     size_t n = 0;
     for (int w = 0; w < rt->nslots; w++)
-        if (rt->workers[w].alive)
+        if (rt->workers[w].slot.alive)
             n += drain_worker(rt, w, cbs);
-    if (rt->ready_head)
+    if (rt->q.head)
         sdk_dispatch(rt, cbs);
     sdk_actors_dispatch(rt, cbs);
     if (n)
@@ -774,19 +693,19 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
         sdk_actor_host_died(rt, w, status, cbs); /* an actor host */
         return;
     }
-    wk->alive = false;
+    wk->slot.alive = 0;
     uint64_t cur = atomic_load(&wk->ctl->current);
     char how[128];
     sched_proc_describe(status, how, sizeof(how));
     int32_t pid = wk->ctl->pid;
     /* Requeue in order at the front of the ready queue. */
-    sdk_task *rq_head = NULL, *rq_tail = NULL;
+    sched_task *rq_head = NULL, *rq_tail = NULL;
+    uint64_t rq_n = 0;
     while (wk->head) {
         sdk_task *t = wk->head;
         list_remove(&wk->head, &wk->tail, t);
-        wk->inflight--;
+        sched_queue_done(&rt->q, w, &t->st);
         t->worker = -1;
-        release_resources(rt, t);
         release_temps(rt, t);
         if (t->id == cur) {
             if (t->cancelled) {
@@ -806,18 +725,16 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
                 continue;
             }
         }
-        list_push_back(&rq_head, &rq_tail, t);
-    }
-    if (rq_head) {
-        rq_tail->next = rt->ready_head;
-        if (rt->ready_head)
-            rt->ready_head->prev = rq_tail;
+        t->st.next = NULL;
+        t->st.prev = rq_tail;
+        if (rq_tail)
+            rq_tail->next = &t->st;
         else
-            rt->ready_tail = rq_tail;
-        rt->ready_head = rq_head;
-        for (sdk_task *t = rq_head; t && t != rq_tail->next; t = t->next)
-            rt->nready++;
+            rq_head = &t->st;
+        rq_tail = &t->st;
+        rq_n++;
     }
+    sched_queue_push_front(&rt->q, rq_head, rq_tail, rq_n);
     wk->deaths++;
     rt_free(wk->frag);
     wk->frag = NULL;
@@ -836,14 +753,13 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
     }
     bool any = false;
     for (int k = 0; k < rt->nworkers; k++)
-        any |= rt->workers[k].alive;
+        any |= rt->workers[k].slot.alive;
     if (!any && !atomic_load(&rt->stopping)) {
         /* No worker left: fail what is queued instead of hanging. */
         char msg[300];
-        while (rt->ready_head) {
-            sdk_task *t = rt->ready_head;
-            list_remove(&rt->ready_head, &rt->ready_tail, t);
-            rt->nready--;
+        while (rt->q.head) {
+            sdk_task *t = sdk_task_of(rt->q.head);
+            sched_queue_remove(&rt->q, &t->st);
             snprintf(msg, sizeof(msg), "task '%s' failed: no worker process "
                      "can start (last one %s)", t->name, how);
             sdk_task_fail(rt, t, RAY_EWORKER_DIED, msg, cbs);
@@ -856,6 +772,5 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
 void
 sdk_ready_remove(sdk_rt *rt, sdk_task *t)
 {
-    list_remove(&rt->ready_head, &rt->ready_tail, t);
-    rt->nready--;
+    sched_queue_remove(&rt->q, &t->st);
 }

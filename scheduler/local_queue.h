@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * local_queue.h: the raylet's ready queue and dispatch policy.
+ *
+ * Tasks are opaque to the scheduler: the owner embeds a sched_task in its
+ * own task struct (no allocation per task) and gets it back in the ops
+ * callbacks (container_of). The queue is FIFO; dispatch walks it once,
+ * takes a task's custom resources and, for a task needing N > 1 CPUs,
+ * N - 1 idle workers, picks the live worker with the fewest tasks in
+ * flight (below max_inflight) and hands the task to the owner's transport
+ * (ops->try_push). RAY_EAGAIN (ring full) tries the other workers, else
+ * the task goes back in place and dispatch stops (backlog) until the
+ * owner calls sched_queue_dispatch again. Rings written in a round are
+ * flushed once each at its end (ops->flush). A task whose resources are
+ * taken waits; later tasks may pass it.
+ *
+ * Per-worker state (sched_slot) lives inside the owner's worker structs;
+ * the queue finds slot w at base + w * stride. Not thread-safe: the
+ * owner's lock guards the queue, the slots and the resources.
+ */
+#ifndef RAY_SCHEDULER_LOCAL_QUEUE_H
+#define RAY_SCHEDULER_LOCAL_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runtime/status.h"
+#include "scheduler/resources.h"
+
+typedef struct sched_task sched_task;
+
+/* Embedded in the owner's task. The owner sets id, demand and
+ * cpus_extra before queueing; the rest belongs to the scheduler. */
+struct sched_task {
+    sched_task *next, *prev;   /* ready queue link */
+    uint64_t id;               /* nonzero, unique while queued/in flight */
+    const sched_demand *demand;/* custom resources needed, or NULL */
+    uint16_t cpus_extra;       /* CPUs needed beyond its own worker */
+    uint8_t acquired;          /* holds `demand` */
+    uint8_t cpus_held;         /* holds cpus_extra idle workers */
+};
+
+/* Per-worker state, embedded in the owner's worker struct. */
+typedef struct sched_slot {
+    uint32_t inflight;         /* tasks pushed and not completed */
+    uint8_t alive;
+    uint8_t dirty;             /* pushed since the last flush */
+    uint64_t reserved_by;      /* id of a multi-CPU task holding it, 0
+                                  none, UINT64_MAX never (actor host) */
+} sched_slot;
+
+/* The owner's transport. ctx is sched_queue.ctx. */
+typedef struct sched_ops {
+    /* Hand `t` to `worker` (not yet visible to it: see flush). RAY_OK,
+     * RAY_EAGAIN when there is no room now (nothing kept), or an error
+     * that means it can never be sent (the queue calls failed). */
+    ray_err (*try_push)(void *ctx, int worker, sched_task *t);
+    /* `t` left the queue and cannot run: the owner fails and frees it. */
+    void (*failed)(void *ctx, sched_task *t, ray_err err);
+    /* Make what was pushed to `worker` this round visible to it. */
+    void (*flush)(void *ctx, int worker);
+} sched_ops;
+
+typedef struct sched_queue {
+    sched_task *head, *tail;
+    uint64_t n;
+    sched_resources *res;      /* node resources for demands, or NULL */
+    uint8_t *slot_base;        /* slot w at slot_base + w * slot_stride */
+    size_t slot_stride;
+    int nworkers;
+    uint32_t max_inflight;
+    const sched_ops *ops;
+    void *ctx;
+} sched_queue;
+
+/* An empty queue over `nworkers` slots at base/stride. */
+void sched_queue_init(sched_queue *q, const sched_ops *ops, void *ctx,
+                      sched_resources *res, void *slot_base,
+                      size_t slot_stride, int nworkers,
+                      uint32_t max_inflight);
+
+static inline sched_slot *
+sched_queue_slot(const sched_queue *q, int w)
+{
+    return (sched_slot *)(void *)(q->slot_base + (size_t)w * q->slot_stride);
+}
+
+/* A new task with its fields set. */
+static inline void
+sched_task_init(sched_task *t, uint64_t id, const sched_demand *demand,
+                uint16_t cpus_extra)
+{
+    *t = (sched_task){NULL, NULL, id, demand, cpus_extra, 0, 0};
+}
+
+/* Append a ready task (FIFO). */
+void sched_queue_push(sched_queue *q, sched_task *t);
+
+/* Put a chain head..tail (linked by next/prev) in front of the queue,
+ * in order (tasks requeued from a dead worker). */
+void sched_queue_push_front(sched_queue *q, sched_task *head,
+                            sched_task *tail, uint64_t n);
+
+/* Unlink a queued task. */
+void sched_queue_remove(sched_queue *q, sched_task *t);
+
+/* Push what can go now to workers, then flush each written worker. */
+void sched_queue_dispatch(sched_queue *q);
+
+/* A task pushed to worker w finished or was taken back: w's in-flight
+ * count drops and what the task held is released. */
+void sched_queue_done(sched_queue *q, int w, sched_task *t);
+
+/* Give back a task's resources and held CPUs (idempotent). */
+void sched_queue_release(sched_queue *q, sched_task *t);
+
+#endif /* RAY_SCHEDULER_LOCAL_QUEUE_H */

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * test_local_queue.c: the ready queue and dispatch policy driven through
+ * a fake transport (sched_ops) with a bounded ring per worker.
+ */
+#include <criterion/criterion.h>
+
+#include "scheduler/local_queue.h"
+
+#define NW 4
+#define CAP 64
+
+typedef struct fake_worker {
+    int pad;                  /* the slot is not the first member */
+    sched_slot slot;
+    uint64_t got[CAP];        /* ids pushed, in order */
+    int ngot;
+    int room;                 /* pushes accepted before EAGAIN */
+    int flushes;
+} fake_worker;
+
+typedef struct fake {
+    fake_worker w[NW];
+    uint64_t failed[CAP];
+    int nfailed;
+    ray_err push_err;         /* forced error for every push, or RAY_OK */
+    int where[CAP + 1];       /* worker of each task id pushed */
+} fake;
+
+static ray_err
+fake_push(void *ctx, int w, sched_task *t)
+{
+    fake *f = ctx;
+    if (f->push_err != RAY_OK)
+        return f->push_err;
+    if (f->w[w].room <= 0)
+        return RAY_EAGAIN;
+    f->w[w].room--;
+    f->w[w].got[f->w[w].ngot++] = t->id;
+    f->where[t->id] = w;
+    return RAY_OK;
+}
+
+static void
+fake_failed(void *ctx, sched_task *t, ray_err err)
+{
+    fake *f = ctx;
+    cr_assert_eq(err, RAY_ETOOBIG);
+    f->failed[f->nfailed++] = t->id;
+}
+
+static void
+fake_flush(void *ctx, int w)
+{
+    ((fake *)ctx)->w[w].flushes++;
+}
+
+static const sched_ops fake_ops = {fake_push, fake_failed, fake_flush};
+
+static fake F;
+static sched_queue Q;
+static sched_task T[CAP];
+
+static void
+setup_n(int nworkers, uint32_t max_inflight, sched_resources *res)
+{
+    memset(&F, 0, sizeof(F));
+    for (int w = 0; w < NW; w++) {
+        F.w[w].slot.alive = 1;
+        F.w[w].room = CAP;
+    }
+    sched_queue_init(&Q, &fake_ops, &F, res, &F.w[0].slot, sizeof(fake_worker),
+                     nworkers, max_inflight);
+    for (int i = 0; i < CAP; i++)
+        sched_task_init(&T[i], (uint64_t)i + 1, NULL, 0);
+}
+
+Test(local_queue, fifo_order_on_one_worker, .timeout = 5)
+{
+    setup_n(1, 100, NULL);
+    for (int i = 0; i < 10; i++)
+        sched_queue_push(&Q, &T[i]);
+    cr_assert_eq(Q.n, 10);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].ngot, 10);
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(F.w[0].got[i], (uint64_t)i + 1);
+    cr_assert_eq(Q.n, 0);
+    cr_assert_null(Q.head);
+    cr_assert_eq(F.w[0].slot.inflight, 10);
+    cr_assert_eq(F.w[0].flushes, 1, "one flush per round");
+    cr_assert_eq(F.where[4], 0);
+}
+
+Test(local_queue, least_loaded_worker_and_max_inflight, .timeout = 5)
+{
+    setup_n(2, 2, NULL);
+    for (int i = 0; i < 6; i++)
+        sched_queue_push(&Q, &T[i]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].ngot, 2);
+    cr_assert_eq(F.w[1].ngot, 2);
+    cr_assert_eq(F.w[0].got[0], 1);
+    cr_assert_eq(F.w[1].got[0], 2);
+    cr_assert_eq(Q.n, 2, "the rest waits for a slot");
+    cr_assert_eq(Q.head, &T[4]);
+    sched_queue_done(&Q, F.where[T[0].id], &T[0]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].ngot, 3);
+    cr_assert_eq(F.w[0].got[2], 5);
+    cr_assert_eq(Q.head, &T[5]);
+}
+
+Test(local_queue, dead_worker_gets_nothing, .timeout = 5)
+{
+    setup_n(2, 100, NULL);
+    F.w[0].slot.alive = 0;
+    for (int i = 0; i < 3; i++)
+        sched_queue_push(&Q, &T[i]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].ngot, 0);
+    cr_assert_eq(F.w[1].ngot, 3);
+    cr_assert_eq(F.w[0].flushes, 0);
+}
+
+Test(local_queue, resource_blocked_task_waits_then_goes, .timeout = 5)
+{
+    sched_resources res;
+    sched_res_init(&res);
+    cr_assert_eq(sched_res_add(&res, "GPU", 1000), RAY_OK);
+    sched_demand gpu;
+    cr_assert_eq(sched_res_parse_demand(&res, "GPU:1", &gpu, NULL, 0), RAY_OK);
+    setup_n(2, 100, &res);
+    T[0].demand = &gpu;
+    T[1].demand = &gpu;
+    sched_queue_push(&Q, &T[0]);
+    sched_queue_push(&Q, &T[1]);
+    sched_queue_push(&Q, &T[2]);
+    sched_queue_dispatch(&Q);
+    /* T1 (id 2) waits for the GPU; T2 passes it. */
+    cr_assert_eq(Q.n, 1);
+    cr_assert_eq(Q.head, &T[1]);
+    cr_assert_eq(T[1].acquired, 0);
+    cr_assert_eq(T[0].acquired, 1);
+    cr_assert_eq(res.avail[0], 0);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 1, "still blocked while the GPU is held");
+    sched_queue_done(&Q, F.where[T[0].id], &T[0]);
+    cr_assert_eq(res.avail[0], 1000);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 0);
+    cr_assert_eq(T[1].acquired, 1);
+    cr_assert_eq(res.avail[0], 0);
+    sched_queue_done(&Q, F.where[T[1].id], &T[1]);
+    cr_assert_eq(res.avail[0], 1000);
+}
+
+Test(local_queue, multi_cpu_task_holds_idle_workers, .timeout = 5)
+{
+    setup_n(3, 100, NULL);
+    T[0].cpus_extra = 2;
+    sched_queue_push(&Q, &T[1]); /* takes worker 0 first */
+    sched_queue_push(&Q, &T[0]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 1, "needs 3 idle workers, only 2 are");
+    cr_assert_eq(T[0].cpus_held, 0);
+    for (int w = 0; w < 3; w++)
+        cr_assert_eq(F.w[w].slot.reserved_by, 0);
+    sched_queue_done(&Q, F.where[T[1].id], &T[1]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 0);
+    cr_assert_eq(T[0].cpus_held, 1);
+    int held = 0;
+    for (int w = 0; w < 3; w++)
+        held += F.w[w].slot.reserved_by == T[0].id;
+    cr_assert_eq(held, 2);
+    /* Nothing else runs beside it. */
+    sched_queue_push(&Q, &T[2]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.where[T[2].id], F.where[T[0].id]);
+    sched_queue_done(&Q, F.where[T[0].id], &T[0]);
+    for (int w = 0; w < 3; w++)
+        cr_assert_eq(F.w[w].slot.reserved_by, 0);
+}
+
+Test(local_queue, eagain_tries_others_then_backlogs_in_place, .timeout = 5)
+{
+    setup_n(2, 100, NULL);
+    F.w[0].room = 1;
+    F.w[1].room = 1;
+    for (int i = 0; i < 4; i++)
+        sched_queue_push(&Q, &T[i]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].ngot + F.w[1].ngot, 2);
+    cr_assert_eq(Q.n, 2);
+    cr_assert_eq(Q.head, &T[2], "backlogged task keeps its place");
+    cr_assert_eq(Q.tail, &T[3]);
+    cr_assert_eq(F.w[0].ngot + F.w[1].ngot, 2, "nothing else was sent");
+    /* Room again: the backlog goes, in order. */
+    F.w[1].room = 5;
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 0);
+    cr_assert_eq(F.w[1].got[1], 3);
+    cr_assert_eq(F.w[1].got[2], 4);
+}
+
+Test(local_queue, backlog_releases_resources, .timeout = 5)
+{
+    sched_resources res;
+    sched_res_init(&res);
+    cr_assert_eq(sched_res_add(&res, "disk", 1000), RAY_OK);
+    sched_demand d;
+    cr_assert_eq(sched_res_parse_demand(&res, "disk:1", &d, NULL, 0), RAY_OK);
+    setup_n(1, 100, &res);
+    F.w[0].room = 0;
+    T[0].demand = &d;
+    sched_queue_push(&Q, &T[0]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 1);
+    cr_assert_eq(T[0].acquired, 0);
+    cr_assert_eq(res.avail[0], 1000);
+}
+
+Test(local_queue, unsendable_task_fails, .timeout = 5)
+{
+    setup_n(1, 100, NULL);
+    F.push_err = RAY_ETOOBIG;
+    sched_queue_push(&Q, &T[0]);
+    sched_queue_push(&Q, &T[1]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.nfailed, 2);
+    cr_assert_eq(F.failed[0], 1);
+    cr_assert_eq(F.failed[1], 2);
+    cr_assert_eq(Q.n, 0);
+    cr_assert_eq(F.w[0].slot.inflight, 0);
+}
+
+Test(local_queue, push_front_and_remove, .timeout = 5)
+{
+    setup_n(1, 100, NULL);
+    sched_queue_push(&Q, &T[0]);
+    sched_queue_push(&Q, &T[1]);
+    /* A chain T2, T3 goes in front, in order. */
+    T[2].prev = NULL;
+    T[2].next = &T[3];
+    T[3].prev = &T[2];
+    T[3].next = NULL;
+    sched_queue_push_front(&Q, &T[2], &T[3], 2);
+    cr_assert_eq(Q.n, 4);
+    sched_queue_remove(&Q, &T[0]);
+    cr_assert_eq(Q.n, 3);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].got[0], 3);
+    cr_assert_eq(F.w[0].got[1], 4);
+    cr_assert_eq(F.w[0].got[2], 2);
+}
