@@ -84,23 +84,18 @@ static char tag_listen, tag_stop; /* epoll tags for the two fixed fds */
 static void
 conn_close(store_server *s, store_conn *cn, const char *why)
 {
-    epoll_ctl(s->epfd, EPOLL_CTL_DEL, cn->fd, NULL);
-    uint32_t aborted = 0;
-    if (cn->hello)
-        aborted = store_core_client_remove(s->core, cn->client);
-    if (why && cn->hello && aborted)
-        RT_WARN("object store: closing client %u connection: %s (%u unsealed "
-                "object(s) aborted)", cn->client, why, aborted);
-    else if (why && cn->hello)
-        RT_WARN("object store: closing client %u connection: %s", cn->client,
-                why);
-    else if (why)
-        RT_WARN("object store: closing a client connection before its "
-                "StoreConnectRequest: %s", why);
-    else if (aborted)
-        RT_INFO("object store: client %u went away; aborted %u unsealed "
-                "object(s)", cn->client, aborted);
-    close(cn->fd);
+    /* Free the connection, then drop the client, then close the socket:
+     * whoever sees the client count fall also sees its memory returned.
+     * `why` may point into the connection's reader or writer: copy it. */
+    char reason[256];
+    if (why) {
+        snprintf(reason, sizeof reason, "%s", why);
+        why = reason;
+    }
+    bool hello = cn->hello;
+    uint32_t client = cn->client;
+    int fd = cn->fd;
+    epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
     for (uint32_t i = 0; i < s->nconns; i++) {
         if (s->conns[i] == cn) {
             s->conns[i] = s->conns[--s->nconns];
@@ -110,6 +105,24 @@ conn_close(store_server *s, store_conn *cn, const char *why)
     rt_frame_reader_fini(&cn->rd);
     rt_frame_writer_fini(&cn->wr);
     rt_free(cn);
+    uint32_t aborted = 0;
+    if (hello)
+        aborted = store_core_client_remove(s->core, client);
+    if (why && hello && aborted)
+        RT_WARN("object store: closing client %u connection: %s (%u unsealed "
+                "object(s) aborted)", client, why, aborted);
+    else if (why && hello)
+        RT_WARN("object store: closing client %u connection: %s", client,
+                why);
+    else if (why)
+        RT_WARN("object store: closing a client connection before its "
+                "StoreConnectRequest: %s", why);
+    else if (aborted)
+        RT_INFO("object store: client %u went away; aborted %u unsealed "
+                "object(s)", client, aborted);
+    /* Last: the peer sees the close only once its pins are dropped and
+     * the reason is logged. */
+    close(fd);
 }
 
 static void
