@@ -40,20 +40,7 @@ sdk_wk_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     q->nargs = nargs;
     q->name_len = (uint32_t)name_len;
     memcpy(p + sizeof(*q), m->name, name_len);
-    sdk_wire_arg *wa = (sdk_wire_arg *)(p + sizeof(*q) + SDK_ALIGN8(name_len));
-    uint8_t *pay = (uint8_t *)(wa + nargs);
-    for (uint32_t i = 0; i < nargs; i++) {
-        wa[i].type = args[i].type;
-        wa[i].len = 0;
-        wa[i].scalar = args[i].type == RAY_T_REF ? args[i].v.ref.id
-                                                 : args[i].v.u64;
-        if (sdk_type_buffer(args[i].type)) {
-            wa[i].len = (uint32_t)args[i].v.buf.len;
-            if (args[i].v.buf.len)
-                memcpy(pay, args[i].v.buf.ptr, args[i].v.buf.len);
-            pay += SDK_ALIGN8(args[i].v.buf.len);
-        }
-    }
+    sdk_wk_encode_args(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
     sdk_wk_commit(SDK_MSG_ACALL, len);
     return (ray_ref){id, 0};
 }

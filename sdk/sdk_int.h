@@ -434,6 +434,11 @@ void sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
 /* A remote get waiter's object is done: reply to the worker. */
 void sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o);
 
+/* worker_client.c: write `nargs` arguments as sdk_wire_arg entries at
+ * `at`, followed by their buffers' bytes (each padded to 8), the layout of
+ * a submit or actor-call record. The caller sized the record. */
+void sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs);
+
 /* worker_main.c: plumbing for worker_client.c (worker process only). */
 void *sdk_wk_reserve(size_t len);
 void sdk_wk_commit(uint32_t type, size_t len);
