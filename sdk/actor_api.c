@@ -412,19 +412,21 @@ ray_actor_wait_ready(ray_actor h, int64_t timeout_ms)
 
 /* ---- requests from workers ---- */
 
-static void
+/* Queue an actor call from a worker. Returns its result object (done or
+ * not) for the caller to push, or NULL when the id was not reserved. */
+static cw_obj *
 handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
 {
     cw_obj *o = cw_store_lookup(&rt->store, q->obj_id);
     if (!o || o->state != CW_PENDING || o->producer)
-        return; /* not a reserved id: ignore (a broken worker) */
+        return NULL; /* not a reserved id: ignore (a broken worker) */
     const uint8_t *p = (const uint8_t *)(q + 1);
     size_t name_sz = SDK_ALIGN8(q->name_len);
     if (len < sizeof(*q) + name_sz || q->nargs > RAY_MAX_ARGS ||
         len - sizeof(*q) - name_sz < q->nargs * sizeof(sdk_wire_arg)) {
         cw_store_set_error(&rt->store, o, RAY_EPROTO, "malformed actor call");
         sdk_object_done(rt, o, cbs);
-        return;
+        return o;
     }
     uint32_t args_len = (uint32_t)(len - sizeof(*q) - name_sz);
     sdk_actor *a = sdk_actor_find(rt, q->req_id);
@@ -450,7 +452,7 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
         sdk_object_done(rt, o, cbs);
         if (owned)
             rt_free(name);
-        return;
+        return o;
     }
     sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_CALL, q->fn_hash, name,
                                      p + name_sz, args_len, q->nargs, o, NULL);
@@ -459,7 +461,7 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
             rt_free(name);
         cw_store_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
         sdk_object_done(rt, o, cbs);
-        return;
+        return o;
     }
     if (owned)
         t->name_owned = name;
@@ -477,6 +479,7 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
     if (t->has_refs)
         sdk_task_add_deps(rt, t);
     sdk_actor_enqueue(rt, a, t, cbs);
+    return o;
 }
 
 /* Answer a lookup by name on worker w's reply ring. */
@@ -518,7 +521,9 @@ sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
 {
     const sdk_msg_req *q = (const sdk_msg_req *)rec;
     if (type == SDK_MSG_ACALL) {
-        handle_call(rt, q, len, cbs);
+        cw_obj *o = handle_call(rt, q, len, cbs);
+        if (o)
+            sdk_nested_watch(rt, w, o, q->obj_id);
         return;
     }
     if (type == SDK_MSG_ALOOKUP) {

@@ -42,6 +42,7 @@ sdk_wk_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     memcpy(p + sizeof(*q), m->name, name_len);
     sdk_wk_encode_args(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
     sdk_wk_commit(SDK_MSG_ACALL, len);
+    sdk_wk_submitted(id);
     return (ray_ref){id, 0};
 }
 

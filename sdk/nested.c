@@ -34,49 +34,126 @@ poke(sdk_worker *wk)
         rt_futex_wake(&h->cons_seq, 1);
 }
 
-/* Write a reply; never blocks (a full reply ring drops it, logged). */
+/* A reply that did not fit the worker's reply ring, kept in order until
+ * the worker makes room (it sends SDK_MSG_NUDGE when it sees
+ * ctl->reply_backlog). Nothing is dropped. */
+typedef struct sdk_held {
+    struct sdk_held *next;
+    uint32_t type;
+    sdk_msg_done d;
+    uint8_t payload[];
+} sdk_held;
+
+static bool
+write_reply(sdk_worker *wk, uint32_t type, const sdk_msg_done *h,
+            const void *payload)
+{
+    sdk_msg_done *d = rt_ring_reserve(&wk->reply, sizeof(*d) + h->len);
+    if (!d)
+        return false;
+    *d = *h;
+    if (h->len)
+        memcpy(d + 1, payload, h->len);
+    rt_ring_commit(&wk->reply, type, sizeof(*d) + h->len);
+    return true;
+}
+
+void
+sdk_nested_flush(sdk_rt *rt, sdk_worker *wk)
+{
+    (void)rt;
+    bool wrote = false;
+    while (wk->held && write_reply(wk, wk->held->type, &wk->held->d,
+                                   wk->held->payload)) {
+        sdk_held *h = wk->held;
+        wk->held = h->next;
+        rt_free(h);
+        wrote = true;
+    }
+    if (!wk->held) {
+        wk->held_tail = NULL;
+        atomic_store_explicit(&wk->ctl->reply_backlog, 0,
+                              memory_order_relaxed);
+    }
+    if (wrote) {
+        rt_ring_publish_quiet(&wk->reply);
+        poke(wk);
+    }
+}
+
+void
+sdk_nested_drop(sdk_worker *wk)
+{
+    while (wk->held) {
+        sdk_held *h = wk->held;
+        wk->held = h->next;
+        rt_free(h);
+    }
+    wk->held_tail = NULL;
+}
+
+/* Write a reply (type REPLY: to request `id`; PUSH: the value of object
+ * `id`). Never blocks: when the ring is full it is held back in order. */
 static void
-reply(sdk_worker *wk, uint64_t req, ray_err err, uint32_t type,
-      uint64_t scalar, const void *payload, size_t len)
+reply_as(sdk_worker *wk, uint32_t type, uint64_t id, ray_err err,
+         uint32_t vtype, uint64_t scalar, const void *payload, size_t len)
 {
     static const char big[] = "value too large to hand to a task "
                               "(raise ray_config.ring_bytes)";
     if (sizeof(sdk_msg_done) + len > rt_ring_max_record(&wk->reply)) {
         err = RAY_ETOOBIG;
+        vtype = RAY_T_NONE;
         payload = big;
         len = sizeof(big);
     }
-    sdk_msg_done *d = rt_ring_reserve(&wk->reply, sizeof(*d) + len);
-    if (!d) {
-        RT_LOG_RATELIMITED(RT_LOG_ERROR, "reply ring of worker %d full; "
-                           "request %llu dropped", (int)wk->ctl->pid,
-                           (unsigned long long)req);
+    sdk_msg_done h = {.task_id = id, .err = (int32_t)err, .type = vtype,
+                      .scalar = scalar, .len = len};
+    if (!wk->held && write_reply(wk, type, &h, payload)) {
+        rt_ring_publish_quiet(&wk->reply);
+        poke(wk);
         return;
     }
-    d->task_id = req;
-    d->err = (int32_t)err;
-    d->type = type;
-    d->scalar = scalar;
-    d->len = len;
+    sdk_held *hd = rt_malloc(sizeof(*hd) + len);
+    if (!hd) {
+        RT_LOG_RATELIMITED(RT_LOG_ERROR, "out of memory holding a reply for "
+                           "worker %d; request %llu dropped",
+                           (int)wk->ctl->pid, (unsigned long long)id);
+        return;
+    }
+    hd->next = NULL;
+    hd->type = type;
+    hd->d = h;
     if (len)
-        memcpy(d + 1, payload, len);
-    rt_ring_commit(&wk->reply, SDK_MSG_REPLY, sizeof(*d) + len);
-    rt_ring_publish_quiet(&wk->reply);
-    poke(wk);
+        memcpy(hd->payload, payload, len);
+    if (wk->held_tail)
+        wk->held_tail->next = hd;
+    else
+        wk->held = hd;
+    wk->held_tail = hd;
+    wk->held_total++;
+    atomic_store_explicit(&wk->ctl->reply_backlog, 1, memory_order_seq_cst);
+    poke(wk); /* a worker asleep on its ring re-checks the flag */
 }
 
 static void
-reply_object(sdk_worker *wk, uint64_t req, cw_obj *o)
+reply(sdk_worker *wk, uint64_t req, ray_err err, uint32_t type,
+      uint64_t scalar, const void *payload, size_t len)
+{
+    reply_as(wk, SDK_MSG_REPLY, req, err, type, scalar, payload, len);
+}
+
+static void
+reply_object(sdk_worker *wk, uint32_t as, uint64_t id, cw_obj *o)
 {
     if (o->state == CW_FAILED) {
         const char *m = o->errmsg ? o->errmsg : ray_strerror(o->err);
-        reply(wk, req, o->err, RAY_T_NONE, 0, m, strlen(m) + 1);
+        reply_as(wk, as, id, o->err, RAY_T_NONE, 0, m, strlen(m) + 1);
     } else if (sdk_type_buffer(o->type)) {
-        reply(wk, req, RAY_OK, o->type, 0, cw_obj_data(o), o->len);
+        reply_as(wk, as, id, RAY_OK, o->type, 0, cw_obj_data(o), o->len);
     } else {
         uint64_t bits = 0;
         memcpy(&bits, cw_obj_data(o), o->len < 8 ? o->len : 8);
-        reply(wk, req, RAY_OK, o->type, bits, NULL, 0);
+        reply_as(wk, as, id, RAY_OK, o->type, bits, NULL, 0);
     }
 }
 
@@ -89,7 +166,31 @@ sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o)
     sdk_worker *wk = &rt->workers[w];
     if (!wk->slot.alive || wk->deaths != (uint32_t)(uintptr_t)wt->arg)
         return; /* the asking process is gone */
-    reply_object(wk, (uint64_t)(uintptr_t)wt->ctx, o);
+    reply_object(wk, wt->kind == SDK_WAIT_PUSH ? SDK_MSG_PUSH : SDK_MSG_REPLY,
+                 (uint64_t)(uintptr_t)wt->ctx, o);
+}
+
+void
+sdk_nested_watch(sdk_rt *rt, int w, cw_obj *o, uint64_t id)
+{
+    sdk_worker *wk = &rt->workers[w];
+    if (o->state != CW_PENDING) {
+        reply_object(wk, SDK_MSG_PUSH, id, o);
+        return;
+    }
+    cw_waiter *wt = sdk_waiter_alloc(rt);
+    if (!wt) {
+        static const char m[] = "out of memory in the driver";
+        reply_as(wk, SDK_MSG_PUSH, id, RAY_ENOMEM, RAY_T_NONE, 0, m,
+                 sizeof(m));
+        return;
+    }
+    wt->kind = SDK_WAIT_PUSH;
+    wt->ctx = (void *)(uintptr_t)id;
+    wt->arg = (void *)(uintptr_t)wk->deaths;
+    wt->idx = (uint32_t)w;
+    wt->next = o->waiters;
+    o->waiters = wt;
 }
 
 static void
@@ -108,7 +209,8 @@ handle_ids(sdk_rt *rt, sdk_worker *wk, const sdk_msg_req *q)
 }
 
 static void
-handle_submit(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
+handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
+              sdk_cb **cbs)
 {
     cw_obj *o = cw_store_lookup(&rt->store, q->obj_id);
     if (!o || o->state != CW_PENDING || o->producer)
@@ -120,6 +222,7 @@ handle_submit(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
         args_len < q->nargs * sizeof(sdk_wire_arg)) {
         cw_store_set_error(&rt->store, o, RAY_EPROTO, "malformed submit");
         sdk_object_done(rt, o, cbs);
+        sdk_nested_watch(rt, w, o, q->obj_id);
         return;
     }
     sdk_task *t = sdk_task_alloc(rt);
@@ -133,6 +236,7 @@ handle_submit(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
         rt_free(spec);
         cw_store_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
         sdk_object_done(rt, o, cbs);
+        sdk_nested_watch(rt, w, o, q->obj_id);
         return;
     }
     memcpy(name, p, q->name_len);
@@ -162,6 +266,7 @@ handle_submit(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
     cw_store_retain(o); /* the task's reference */
     o->producer = t;
     t->result = o;
+    sdk_nested_watch(rt, w, o, q->obj_id);
     if (sdk_task_add_deps(rt, t) == 0 && !sdk_task_check_failed_deps(rt, t, cbs))
         sdk_task_ready(rt, t);
 }
@@ -179,7 +284,7 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
                           memory_order_relaxed);
     switch (type) {
     case SDK_MSG_SUBMIT:
-        handle_submit(rt, q, len, cbs);
+        handle_submit(rt, w, q, len, cbs);
         break;
     case SDK_MSG_PUT:
         o = cw_store_lookup(&rt->store, q->obj_id);
@@ -196,7 +301,7 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
             static const char m[] = "null or released reference";
             reply(wk, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m, sizeof(m));
         } else if (o->state != CW_PENDING) {
-            reply_object(wk, q->req_id, o);
+            reply_object(wk, SDK_MSG_REPLY, q->req_id, o);
         } else {
             cw_waiter *wt = rt_malloc(sizeof(*wt));
             if (!wt) {
@@ -214,6 +319,9 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         break;
     case SDK_MSG_IDS:
         handle_ids(rt, wk, q);
+        break;
+    case SDK_MSG_NUDGE:
+        sdk_nested_flush(rt, wk);
         break;
     case SDK_MSG_RELEASE:
     case SDK_MSG_RETAIN:

@@ -308,7 +308,8 @@ free_linked_waiters(sdk_rt *rt)
                 if (w->kind == SDK_WAIT_CB) {
                     rt_free(w->ctx);
                     rt_free(w);
-                } else if (w->kind == SDK_WAIT_RGET) {
+                } else if (w->kind == SDK_WAIT_RGET ||
+                           w->kind == SDK_WAIT_PUSH) {
                     rt_free(w);
                 } else {
                     sdk_task *t = w->ctx;
@@ -340,6 +341,7 @@ destroy(sdk_rt *rt)
     /* Tasks still queued or in flight. */
     for (int w = 0; rt->workers && w < rt->nslots; w++) {
         rt_free(rt->workers[w].frag);
+        sdk_nested_drop(&rt->workers[w]);
         sdk_task *t = rt->workers[w].head;
         while (t) {
             sdk_task *n = t->next;

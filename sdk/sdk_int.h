@@ -66,7 +66,10 @@ typedef struct sdk_worker_ctl {
     _Atomic uint64_t current;  /* id of the task running now, 0 = idle */
     _Atomic uint32_t state;    /* SDK_W_* as seen by the worker */
     int32_t pid;
-    uint8_t pad[48];
+    _Atomic uint32_t reply_backlog; /* the driver holds replies that did
+                                       not fit the reply ring: a worker
+                                       that drained it sends a NUDGE */
+    uint8_t pad[44];
 } sdk_worker_ctl;
 
 _Static_assert(sizeof(sdk_worker_ctl) == 64, "sdk_worker_ctl layout");
@@ -91,6 +94,11 @@ enum {
                             exited (ray_actor_exit) */
     SDK_MSG_STORE = 13,  /* worker -> driver: start the object store (the
                             answer is hdr->store_state) */
+    SDK_MSG_PUSH = 14,   /* driver -> worker (reply ring): the result of
+                            a call the worker made, sdk_msg_done with the
+                            object id in task_id (worker_results.c) */
+    SDK_MSG_NUDGE = 15,  /* worker -> driver: its reply ring has room for
+                            the replies the driver holds back */
     SDK_MSG_ALOOKUP = 20,/* worker -> driver: actor by name (reply: its
                             id in scalar); + name_len bytes of name.
                             Actor messages: 11, 12, 20 (actor*.c) */
@@ -289,6 +297,9 @@ typedef struct sdk_worker {
     sdk_task *head, *tail;   /* in flight, in dispatch order */
     uint32_t deaths;
     uint32_t start_failures; /* deaths in a row before becoming ready */
+    struct sdk_held *held, *held_tail; /* replies waiting for reply-ring
+                                room, in order (nested.c) */
+    uint64_t held_total;     /* replies ever held back (ray_stats) */
     sdk_msg_done frag_hdr;   /* a fragmented result being reassembled */
     uint8_t *frag;           /* its payload (rt_malloc), NULL if none */
     size_t frag_len;
@@ -351,7 +362,7 @@ sdk_task_of(sched_task *st)
 extern sdk_rt *sdk_g;
 
 /* Waiter kinds. */
-enum { SDK_WAIT_TASK = 1, SDK_WAIT_CB = 2, SDK_WAIT_RGET = 3 };
+enum { SDK_WAIT_TASK = 1, SDK_WAIT_CB = 2, SDK_WAIT_RGET = 3, SDK_WAIT_PUSH = 4 };
 
 /* A pending callback (waiter kind SDK_WAIT_CB). */
 typedef struct sdk_cb {
@@ -363,6 +374,9 @@ typedef struct sdk_cb {
 } sdk_cb;
 
 /* task.c, all with mu held: */
+
+/* A waiter from the runtime's pool (rt_malloc when it is empty). */
+cw_waiter *sdk_waiter_alloc(sdk_rt *rt);
 
 /* Drain every completion ring, finish tasks, dispatch what became ready;
  * callbacks to run are appended to *cbs (run them after unlocking).
@@ -431,8 +445,30 @@ bool sdk_task_check_failed_deps(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);
 void sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
                        uint32_t len, sdk_cb **cbs);
 
-/* A remote get waiter's object is done: reply to the worker. */
+/* A remote get or push waiter's object is done: reply to the worker. */
 void sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o);
+
+/* Worker w made the call whose result is `o`: push the result to it once
+ * known (a waiter of kind SDK_WAIT_PUSH; at once if already done). */
+void sdk_nested_watch(sdk_rt *rt, int w, cw_obj *o, uint64_t id);
+
+/* Write the replies held back for worker w while its reply ring was
+ * full, as many as fit now. */
+void sdk_nested_flush(sdk_rt *rt, sdk_worker *wk);
+
+/* Drop what is held back for worker slot `wk` (its process is gone). */
+void sdk_nested_drop(sdk_worker *wk);
+
+/* worker_results.c: results pushed to this worker for its own calls
+ * (worker only). expect: a call was made, its result will come. push:
+ * an SDK_MSG_PUSH record arrived. take: SDK_RES_READY with the value as
+ * sdk_wk_get gives it, SDK_RES_PENDING (expected, not here yet), or
+ * SDK_RES_UNKNOWN (ask the driver). forget: the worker dropped the ref. */
+enum { SDK_RES_UNKNOWN = 0, SDK_RES_PENDING = 1, SDK_RES_READY = 2 };
+void sdk_wk_results_expect(uint64_t id);
+void sdk_wk_results_push(const sdk_msg_done *d, const void *payload);
+int sdk_wk_results_take(uint64_t id, sdk_msg_done *hdr, void **payload);
+void sdk_wk_results_forget(uint64_t id);
 
 /* worker_client.c: write `nargs` arguments as sdk_wire_arg entries at
  * `at`, followed by their buffers' bytes (each padded to 8), the layout of
@@ -450,6 +486,7 @@ void sdk_wk_reply_consume(void);
 bool sdk_wk_in_map(void);
 void sdk_wk_idle_wait(int64_t us);
 int sdk_wk_spin_us(void);
+bool sdk_wk_reply_backlog(void); /* the driver holds replies back */
 
 /* worker_client.c: the API inside a task (worker process only). */
 ray_ref sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
@@ -505,6 +542,8 @@ void sdk_wk_store_id(uint64_t key, store_object_id *out);
 /* worker_client.c: an object id reserved from the driver; a request id
  * and the wait for its reply (worker only). */
 ray_err sdk_wk_take_id(uint64_t *id);
+/* A call with result `id` was committed: expect its pushed result. */
+void sdk_wk_submitted(uint64_t id);
 uint64_t sdk_wk_next_req(void);
 ray_err sdk_wk_wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload,
                           int64_t timeout_ms);

@@ -62,8 +62,8 @@ sdk_task_free(sdk_rt *rt, sdk_task *t)
     rt->tasks_live--;
 }
 
-static cw_waiter *
-waiter_alloc(sdk_rt *rt)
+cw_waiter *
+sdk_waiter_alloc(sdk_rt *rt)
 {
     cw_waiter *w = rt->free_waiters;
     if (w) {
@@ -182,7 +182,7 @@ sdk_task_add_deps(sdk_rt *rt, sdk_task *t)
         cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
         if (!o || o->state != CW_PENDING)
             continue;
-        cw_waiter *w = inl < 2 ? &t->dep_inl[inl++] : waiter_alloc(rt);
+        cw_waiter *w = inl < 2 ? &t->dep_inl[inl++] : sdk_waiter_alloc(rt);
         if (!w) {
             RT_WARN("out of memory tracking a dependency; task runs later");
             continue;
@@ -241,7 +241,7 @@ notify_waiters(sdk_rt *rt, cw_obj *o, sdk_cb **cbs)
             *cbs = cb;
             atomic_fetch_sub(&rt->reactor_needed, 1);
             waiter_free(rt, NULL, w);
-        } else if (w->kind == SDK_WAIT_RGET) {
+        } else if (w->kind == SDK_WAIT_RGET || w->kind == SDK_WAIT_PUSH) {
             sdk_nested_get_ready(rt, w, o);
             waiter_free(rt, NULL, w);
         } else {
@@ -629,6 +629,8 @@ drain_worker(sdk_rt *rt, int w, sdk_cb **cbs)
     size_t n = 0;
     uint32_t type, len;
     const uint8_t *rec;
+    if (wk->held)
+        sdk_nested_flush(rt, wk);
     while ((rec = rt_ring_peek(&wk->comp, &type, &len))) {
         if (wk->frag || (type & RT_RING_MORE)) {
             take_fragment(rt, wk, type, rec, len, cbs);
@@ -736,6 +738,7 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
     }
     sched_queue_push_front(&rt->q, rq_head, rq_tail, rq_n);
     wk->deaths++;
+    sdk_nested_drop(wk);
     rt_free(wk->frag);
     wk->frag = NULL;
     /* A worker that keeps dying before it is ready is not restarted. */

@@ -48,51 +48,122 @@ take_stashed(uint64_t req, sdk_msg_done *hdr, void **payload)
     return false;
 }
 
-/* Wait for the reply to `req`, running queued tasks meanwhile. On RAY_OK
- * *hdr is the reply and *payload a malloc'd copy of its bytes (or NULL). */
+static bool consumed_since_nudge;
+
+static ray_err get_remote(uint64_t id, sdk_msg_done *hdr, void **payload,
+                          int64_t timeout_ms);
+
+/* Take one record off the reply ring, if any. A PUSH goes into the
+ * results table; a REPLY to `req` is returned in *hdr and *payload (a
+ * malloc'd copy, or NULL) with *got set; other replies are stashed for
+ * the waits they answer. False when the ring is empty. */
+static bool
+take_reply(uint64_t req, sdk_msg_done *hdr, void **payload, bool *got)
+{
+    uint32_t type, len;
+    const sdk_msg_done *d = sdk_wk_reply_peek(&type, &len);
+    if (!d)
+        return false;
+    consumed_since_nudge = true;
+    if (type == SDK_MSG_PUSH) {
+        sdk_wk_results_push(d, d + 1);
+        sdk_wk_reply_consume();
+        return true;
+    }
+    sdk_msg_done h = *d;
+    void *p = NULL;
+    if (h.len && !(p = malloc(h.len))) {
+        h.err = RAY_ENOMEM;
+        h.len = 0;
+    } else if (h.len) {
+        memcpy(p, d + 1, h.len);
+    }
+    sdk_wk_reply_consume();
+    if (req && h.task_id == req) {
+        *hdr = h;
+        *payload = p;
+        *got = true;
+        return true;
+    }
+    /* An outer (suspended) wait's reply: keep it for later. */
+    stashed *s = malloc(sizeof(*s));
+    if (s) {
+        s->hdr = h;
+        s->payload = p;
+        s->next = stash;
+        stash = s;
+    } else {
+        free(p);
+    }
+    return true;
+}
+
+/* The ring is empty: if the driver holds replies back for lack of room,
+ * say there is room now (once per drain). */
+static void
+nudge_if_held(void)
+{
+    if (!consumed_since_nudge || !sdk_wk_reply_backlog())
+        return;
+    consumed_since_nudge = false;
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    sdk_wk_commit(SDK_MSG_NUDGE, sizeof(*q));
+    sdk_wk_flush(true);
+}
+
+/* Move what the reply ring holds into the results table and the stash
+ * (keeps the ring from filling while a task submits many calls). */
+static void
+drain_replies(void)
+{
+    sdk_msg_done h;
+    void *p;
+    bool got = false;
+    while (take_reply(0, &h, &p, &got))
+        ;
+    nudge_if_held();
+}
+
+/* Wait for the reply to request `req` (req != 0) or for the pushed
+ * result of object `obj`, running queued tasks meanwhile. On RAY_OK *hdr
+ * is the reply and *payload a malloc'd copy of its bytes (or NULL). */
 static ray_err
-wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
+wait_for(uint64_t req, uint64_t obj, sdk_msg_done *hdr, void **payload,
+         int64_t timeout_ms)
 {
     sdk_wk_flush(true);
     int64_t deadline = rt_deadline_after_ms(timeout_ms);
-    int64_t spin_end = rt_clock_now_ns() + (int64_t)sdk_wk_spin_us() * 1000;
+    int64_t now = rt_clock_now_ns();
+    int64_t spin_end = now + (int64_t)sdk_wk_spin_us() * 1000;
+    uint32_t polls = 0;
     for (;;) {
-        if (take_stashed(req, hdr, payload))
+        if (req && take_stashed(req, hdr, payload))
             return RAY_OK;
-        uint32_t type, len;
-        const sdk_msg_done *d = sdk_wk_reply_peek(&type, &len);
-        if (d) {
-            sdk_msg_done h = *d;
-            void *p = NULL;
-            if (h.len && !(p = malloc(h.len))) {
-                h.err = RAY_ENOMEM;
-                h.len = 0;
-            } else if (h.len) {
-                memcpy(p, d + 1, h.len);
-            }
-            sdk_wk_reply_consume();
-            if (h.task_id == req) {
-                *hdr = h;
-                *payload = p;
+        bool got = false;
+        if (take_reply(req, hdr, payload, &got)) {
+            if (got)
                 return RAY_OK;
-            }
-            /* An outer (suspended) wait's reply: keep it for later. */
-            stashed *s = malloc(sizeof(*s));
-            if (s) {
-                s->hdr = h;
-                s->payload = p;
-                s->next = stash;
-                stash = s;
-            } else {
-                free(p);
-            }
-            continue;
+            continue; /* drain the ring first */
+        }
+        nudge_if_held();
+        if (obj) {
+            int st = sdk_wk_results_take(obj, hdr, payload);
+            if (st == SDK_RES_READY)
+                return RAY_OK;
+            if (st == SDK_RES_UNKNOWN) /* dropped for want of memory */
+                return get_remote(obj, hdr, payload, timeout_ms);
         }
         if (sdk_wk_run_one()) {
             sdk_wk_flush(false);
             continue;
         }
-        int64_t now = rt_clock_now_ns();
+        /* Read the clock every 64 empty polls while spinning. */
+        if (now < spin_end && (++polls & 63) != 0) {
+            rt_cpu_relax();
+            continue;
+        }
+        now = rt_clock_now_ns();
         if (now >= deadline)
             return sdk_fail(RAY_ETIMEDOUT, "timed out waiting for the driver");
         if (now < spin_end) {
@@ -102,6 +173,12 @@ wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
         int64_t left_us = (deadline - now) / 1000;
         sdk_wk_idle_wait(left_us < 10000 ? left_us : 10000);
     }
+}
+
+static ray_err
+wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
+{
+    return wait_for(req, 0, hdr, payload, timeout_ms);
 }
 
 ray_err
@@ -234,6 +311,7 @@ submit_record(const char *name, uint64_t hash, const ray_arg *args,
     memcpy(p + sizeof(*q), name, name_len);
     sdk_wk_encode_args(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
     sdk_wk_commit(SDK_MSG_SUBMIT, len);
+    sdk_wk_submitted(id);
     return (ray_ref){id, 0};
 }
 
@@ -294,6 +372,20 @@ sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out)
     return RAY_OK;
 }
 
+/* Ask the driver for object `id` and wait for its answer. */
+static ray_err
+get_remote(uint64_t id, sdk_msg_done *hdr, void **payload,
+                  int64_t timeout_ms)
+{
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    uint64_t req = next_req++;
+    q->req_id = req;
+    q->obj_id = id;
+    sdk_wk_commit(SDK_MSG_GET, sizeof(*q));
+    return wait_reply(req, hdr, payload, timeout_ms);
+}
+
 ray_err
 sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
 {
@@ -301,13 +393,17 @@ sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
         return RAY_EINVAL;
     if (ref.id == 0)
         return sdk_fail(RAY_EINVAL, "ray_get: null reference");
-    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
-    memset(q, 0, sizeof(*q));
-    uint64_t req = next_req++;
-    q->req_id = req;
-    q->obj_id = ref.id;
-    sdk_wk_commit(SDK_MSG_GET, sizeof(*q));
-    ray_err e = wait_reply(req, hdr, payload, timeout_ms);
+    ray_err e;
+    switch (sdk_wk_results_take(ref.id, hdr, payload)) {
+    case SDK_RES_READY:
+        e = RAY_OK;
+        break;
+    case SDK_RES_PENDING: /* a call this worker made: its result comes */
+        e = wait_for(0, ref.id, hdr, payload, timeout_ms);
+        break;
+    default:
+        e = get_remote(ref.id, hdr, payload, timeout_ms);
+    }
     if (e != RAY_OK)
         return e;
     if (hdr->err != RAY_OK) {
@@ -325,10 +421,21 @@ sdk_wk_ref(ray_ref ref, bool retain)
 {
     if (ref.id == 0 || sdk_wk_in_map())
         return;
+    if (!retain)
+        sdk_wk_results_forget(ref.id);
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
     memset(q, 0, sizeof(*q));
     q->obj_id = ref.id;
     sdk_wk_commit(retain ? SDK_MSG_RETAIN : SDK_MSG_RELEASE, sizeof(*q));
+}
+
+void
+sdk_wk_submitted(uint64_t id)
+{
+    static uint32_t n;
+    sdk_wk_results_expect(id);
+    if ((++n & 63) == 0)
+        drain_replies();
 }
 
 /* For actor_client.c: a fresh request id and the wait for its reply. */

@@ -651,6 +651,12 @@ sdk_wk_spin_us(void)
     return W.spin_us;
 }
 
+bool
+sdk_wk_reply_backlog(void)
+{
+    return atomic_load_explicit(&W.ctl->reply_backlog, memory_order_acquire);
+}
+
 __attribute__((constructor(65535))) static void
 worker_entry(void)
 {

@@ -198,6 +198,9 @@ typedef struct ray_stats {
     uint64_t store_objects;   /* node object store: objects held */
     uint64_t store_spills;    /* objects spilled to disk so far */
     uint64_t store_restores;  /* objects restored from disk so far */
+    uint64_t replies_held;    /* results and replies for tasks that waited
+                                 for room in their worker's reply ring
+                                 (delivered in order once there was) */
 } ray_stats;
 
 /* Fill *out. RAY_EINVAL when not initialised or out is NULL. */

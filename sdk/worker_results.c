@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * worker_results.c: results of the calls a worker made, pushed to it.
+ *
+ * When a task or an actor method submits a call, the driver sends the
+ * call's result to the calling worker as soon as it is known (an
+ * SDK_MSG_PUSH record on the worker's reply ring), so a later ray_get in
+ * the worker is a table lookup, not a request and a wait for its reply.
+ * This table maps the object ids the worker expects to their values.
+ *
+ * Entries are a hint, never the truth: the driver still owns the object.
+ * A ref the worker retained and released once, or a value that could not
+ * be copied, falls back to an ordinary get. Open addressing with linear
+ * probing and backward-shift deletion; object ids are never 0.
+ * Single-threaded, like the worker.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sdk/sdk_int.h"
+
+typedef struct wk_result {
+    uint64_t id;      /* 0: empty */
+    uint64_t scalar;
+    void *payload;    /* malloc'd, len bytes, or NULL */
+    uint64_t len;
+    uint32_t type;
+    int32_t err;
+    bool have;        /* the push arrived */
+} wk_result;
+
+static wk_result *tab;
+static size_t cap;    /* power of two, or 0 */
+static size_t used;
+
+static size_t
+slot_of(uint64_t id)
+{
+    return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
+}
+
+static wk_result *
+find(uint64_t id)
+{
+    if (!cap)
+        return NULL;
+    for (size_t i = slot_of(id);; i = (i + 1) & (cap - 1)) {
+        if (tab[i].id == id)
+            return &tab[i];
+        if (tab[i].id == 0)
+            return NULL;
+    }
+}
+
+static bool
+grow(void)
+{
+    size_t ncap = cap ? cap * 2 : 1024;
+    wk_result *nt = calloc(ncap, sizeof(*nt));
+    if (!nt)
+        return false;
+    wk_result *old = tab;
+    size_t ocap = cap;
+    tab = nt;
+    cap = ncap;
+    for (size_t i = 0; i < ocap; i++) {
+        if (!old[i].id)
+            continue;
+        size_t k = slot_of(old[i].id);
+        while (tab[k].id)
+            k = (k + 1) & (cap - 1);
+        tab[k] = old[i];
+    }
+    free(old);
+    return true;
+}
+
+void
+sdk_wk_results_expect(uint64_t id)
+{
+    if (find(id))
+        return;
+    if ((used + 1) * 4 > cap * 3 && !grow())
+        return; /* no room: a get asks the driver instead */
+    size_t k = slot_of(id);
+    while (tab[k].id)
+        k = (k + 1) & (cap - 1);
+    tab[k] = (wk_result){.id = id};
+    used++;
+}
+
+void
+sdk_wk_results_forget(uint64_t id)
+{
+    wk_result *e = find(id);
+    if (!e)
+        return;
+    free(e->payload);
+    size_t i = (size_t)(e - tab);
+    /* Backward shift: pull later entries of the run into the hole. */
+    for (size_t j = (i + 1) & (cap - 1); tab[j].id; j = (j + 1) & (cap - 1)) {
+        size_t home = slot_of(tab[j].id);
+        /* Move j to i unless its home lies cyclically in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays)
+            continue;
+        tab[i] = tab[j];
+        i = j;
+    }
+    tab[i] = (wk_result){0};
+    used--;
+}
+
+void
+sdk_wk_results_push(const sdk_msg_done *d, const void *payload)
+{
+    wk_result *e = find(d->task_id);
+    if (!e || e->have)
+        return; /* released before its result came, or a duplicate */
+    void *copy = NULL;
+    if (d->len && !(copy = malloc(d->len))) {
+        sdk_wk_results_forget(d->task_id); /* a get asks the driver */
+        return;
+    }
+    if (d->len)
+        memcpy(copy, payload, d->len);
+    e->scalar = d->scalar;
+    e->payload = copy;
+    e->len = d->len;
+    e->type = d->type;
+    e->err = d->err;
+    e->have = true;
+}
+
+int
+sdk_wk_results_take(uint64_t id, sdk_msg_done *hdr, void **payload)
+{
+    wk_result *e = find(id);
+    if (!e)
+        return SDK_RES_UNKNOWN;
+    if (!e->have)
+        return SDK_RES_PENDING;
+    void *copy = NULL;
+    if (e->len && !(copy = malloc(e->len)))
+        return SDK_RES_UNKNOWN; /* ask the driver; it may have memory */
+    if (e->len)
+        memcpy(copy, e->payload, e->len);
+    *hdr = (sdk_msg_done){.task_id = id, .err = e->err, .type = e->type,
+                          .scalar = e->scalar, .len = e->len};
+    *payload = copy;
+    return SDK_RES_READY;
+}

@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Results pushed to the worker that made the call (sdk/worker_results.c,
+ * sdk/nested.c): a task's ray_get of its own children's results, with
+ * values that arrive while the task is not reading, more of them than its
+ * reply ring holds (the driver holds the rest back, in order, and the
+ * test checks through ray_stats that it did), refs released before their
+ * result, a ref retained and released (the worker falls back to asking
+ * the driver), a second get of the same ref, a child's error, and a get
+ * that times out before the result comes and succeeds after.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ray/ray.h>
+
+/* ---- remote functions ---- */
+
+/* A 1 KiB string naming i: results big enough to fill a small ring. */
+static char *
+kilo(int64_t i)
+{
+    char *s = malloc(1024);
+    if (!s)
+        return NULL;
+    memset(s, 'a' + (int)(i % 26), 1023);
+    s[1023] = '\0';
+    snprintf(s, 32, "%lld:", (long long)i);
+    s[strlen(s)] = 'x'; /* keep the string 1023 chars long */
+    return s;
+}
+RAY_REMOTE(kilo, char *, int64_t);
+
+static bool
+kilo_ok(const char *s, int64_t i)
+{
+    char want[32];
+    int n = snprintf(want, sizeof(want), "%lld:", (long long)i);
+    return s && strlen(s) == 1023 && strncmp(s, want, (size_t)n) == 0 &&
+           s[1022] == 'a' + (int)(i % 26);
+}
+
+/* Submits n kilo(i), then blocks outside rayc until a byte arrives on
+ * the FIFO `gate` (the reply ring fills meanwhile), then gets them all
+ * in reverse order. Returns how many came back right. */
+static int64_t
+held_parent(int64_t n, const char *gate)
+{
+    ray_ref *refs = malloc((size_t)n * sizeof(*refs));
+    if (!refs)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        refs[i] = kilo_remote(i);
+    int fd = open(gate, O_RDONLY);
+    char c;
+    if (fd < 0 || read(fd, &c, 1) != 1)
+        ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
+    if (fd >= 0)
+        close(fd);
+    int64_t ok = 0;
+    for (int64_t i = n - 1; i >= 0; i--) {
+        char *s = NULL;
+        if (ray_get_str(refs[i], &s, 30000) == RAY_OK && kilo_ok(s, i))
+            ok++;
+        ray_free(s);
+        ray_ref_release(refs[i]);
+    }
+    free(refs);
+    return ok;
+}
+RAY_REMOTE(held_parent, int64_t, int64_t, const char *);
+
+static int64_t
+twice(int64_t i)
+{
+    return 2 * i;
+}
+RAY_REMOTE(twice, int64_t, int64_t);
+
+/* Releases the even children unread; checks the odd ones; gets one of
+ * them a second time; retains and releases one before its get. */
+static int64_t
+mixed_parent(int64_t n)
+{
+    ray_ref *refs = malloc((size_t)n * sizeof(*refs));
+    if (!refs)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        refs[i] = twice_remote(i);
+    ray_ref_retain(refs[1]);
+    ray_ref_release(refs[1]); /* one holder left: the worker forgets it */
+    int64_t ok = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 2 == 0) {
+            ray_ref_release(refs[i]);
+            continue;
+        }
+        int64_t v = -1, again = -1;
+        ok += ray_get_int64(refs[i], &v, 30000) == RAY_OK && v == 2 * i;
+        if (i == 3)
+            ok -= !(ray_get_int64(refs[i], &again, 0) == RAY_OK && again == 6);
+        ray_ref_release(refs[i]);
+    }
+    free(refs);
+    return ok;
+}
+RAY_REMOTE(mixed_parent, int64_t, int64_t);
+
+static int64_t
+fails_with(int64_t code)
+{
+    ray_task_fail(RAY_ETASK_FAILED, "child failed with code %lld",
+                  (long long)code);
+    return 0;
+}
+RAY_REMOTE(fails_with, int64_t, int64_t);
+
+/* 1 when the child's error and its message reach the parent. */
+static int64_t
+error_parent(int64_t code)
+{
+    ray_ref r = fails_with_remote(code);
+    int64_t v;
+    ray_err e = ray_get_int64(r, &v, 30000);
+    char want[64];
+    snprintf(want, sizeof(want), "child failed with code %lld",
+             (long long)code);
+    int64_t ok = e == RAY_ETASK_FAILED &&
+                 strstr(ray_last_error_detail(), want) != NULL;
+    ray_ref_release(r);
+    return ok;
+}
+RAY_REMOTE(error_parent, int64_t, int64_t);
+
+/* Returns `v` once a byte arrives on FIFO `gate`. */
+static int64_t
+gated(int64_t v, const char *gate)
+{
+    int fd = open(gate, O_RDONLY);
+    char c;
+    if (fd < 0 || read(fd, &c, 1) != 1)
+        ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
+    if (fd >= 0)
+        close(fd);
+    return v;
+}
+RAY_REMOTE(gated, int64_t, int64_t, const char *);
+
+/* Gets a gated child with a 50 ms timeout (it cannot be done: the gate
+ * opens only after this task said so by writing `said`), then forever. */
+static int64_t
+timeout_parent(const char *gate, const char *said)
+{
+    ray_ref r = gated_remote(41, gate);
+    int64_t v = -1;
+    ray_err first = ray_get_int64(r, &v, 50);
+    int fd = open(said, O_WRONLY);
+    if (fd < 0 || write(fd, "t", 1) != 1)
+        ray_task_fail(RAY_ETASK_FAILED, "cannot write %s", said);
+    if (fd >= 0)
+        close(fd);
+    ray_err second = ray_get_int64(r, &v, 30000);
+    ray_ref_release(r);
+    return first == RAY_ETIMEDOUT && second == RAY_OK && v == 41;
+}
+RAY_REMOTE(timeout_parent, int64_t, const char *, const char *);
+
+/* ---- helpers ---- */
+
+static char dir[64];
+
+static void
+start(int cpus, uint32_t ring_bytes)
+{
+    ray_config cfg;
+    ray_config_init(&cfg);
+    cfg.num_cpus = cpus;
+    cfg.ring_bytes = ring_bytes;
+    cr_assert_eq(ray_init(&cfg), RAY_OK, "%s", ray_last_error_detail());
+    strcpy(dir, "/tmp/rayc_push_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static void
+fifo(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", dir, name);
+    cr_assert_eq(mkfifo(out, 0600), 0);
+}
+
+static void
+open_gate(const char *path)
+{
+    int fd = open(path, O_WRONLY); /* waits for the reader */
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "g", 1), 1);
+    close(fd);
+}
+
+static void
+teardown(void)
+{
+    ray_shutdown();
+    if (dir[0]) {
+        char cmd[96];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", dir);
+        dir[0] = '\0';
+    }
+}
+
+TestSuite(pushed_results, .fini = teardown, .timeout = 90);
+
+/* 2,000 results of 1 KiB for a task that is not reading, against a
+ * 64 KiB reply ring: most wait in the driver, and all arrive, right. */
+Test(pushed_results, more_than_the_reply_ring_holds)
+{
+    start(2, 65536);
+    char gate[96];
+    fifo(gate, sizeof(gate), "gate");
+    enum { N = 2000 };
+    ray_ref p = held_parent_remote(N, gate);
+    ray_stats st = {0};
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) { /* until the driver holds results back (bounded) */
+        cr_assert_eq(ray_get_stats(&st), RAY_OK);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (st.replies_held > 0 || t.tv_sec - t0.tv_sec > 30)
+            break;
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    }
+    cr_assert_gt(st.replies_held, 0, "no result was ever held back");
+    open_gate(gate);
+    int64_t ok = -1;
+    cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ok, N);
+    ray_ref_release(p);
+}
+
+Test(pushed_results, released_retained_and_repeated)
+{
+    start(2, 0);
+    enum { N = 5000 };
+    ray_ref p = mixed_parent_remote(N);
+    int64_t ok = -1;
+    cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ok, N / 2);
+    ray_ref_release(p);
+    /* Nothing stays behind: every child's object was freed. */
+    ray_stats st;
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    cr_assert_eq(st.tasks_live, 0);
+}
+
+Test(pushed_results, child_error_reaches_parent)
+{
+    start(2, 0);
+    ray_ref p = error_parent_remote(77);
+    int64_t ok = -1;
+    cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ok, 1);
+    ray_ref_release(p);
+}
+
+Test(pushed_results, timed_out_get_then_result)
+{
+    start(2, 0);
+    char gate[96], said[96];
+    fifo(gate, sizeof(gate), "gate");
+    fifo(said, sizeof(said), "said");
+    ray_ref p = timeout_parent_remote(gate, said);
+    int fd = open(said, O_RDONLY); /* the parent's first get timed out */
+    char c;
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(read(fd, &c, 1), 1);
+    close(fd);
+    open_gate(gate);
+    int64_t ok = -1;
+    cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ok, 1);
+    ray_ref_release(p);
+}
