@@ -201,23 +201,28 @@ host_format(sdk_rt *rt, sdk_host *h)
     (void)!write(rt->wake_fd, &one, sizeof(one)); /* the monitor spawns */
 }
 
-/* A host for `a`: a shared one with room, else an empty slot. */
+/* A host for `a`. Each actor gets a process of its own while there are
+ * free host slots (an idle running one first, else a new one), so actors
+ * run in parallel and a crash ends only the actor that crashed. Past
+ * that, actors that may share go to the shared host with the fewest
+ * actors. NULL when there is no room. */
 static sdk_host *
 pick_host(sdk_rt *rt, sdk_actor *a)
 {
     sdk_actors *s = S(rt);
-    sdk_host *empty = NULL;
-    for (int i = 0; i < SDK_ACTOR_HOSTS; i++) {
+    sdk_host *empty = NULL, *least = NULL;
+    for (int i = 0; i < rt->cfg.actor_processes; i++) {
         sdk_host *h = &s->hosts[i];
         if (h->used == 0) {
             if (!empty || (h->started && !empty->started))
                 empty = h; /* prefer a running process */
             continue;
         }
-        if (!a->own && !h->own && h->used < SDK_HOST_CAP)
-            return h;
+        if (!a->own && !h->own && h->used < SDK_HOST_CAP &&
+            (!least || h->used < least->used))
+            least = h;
     }
-    return empty;
+    return empty ? empty : least;
 }
 
 /* Resources and a host for `a` (DEPENDENCIES_UNREADY -> PENDING): the
@@ -577,6 +582,7 @@ sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
     sdk_host *h = &s->hosts[w - rt->nworkers];
     wk->slot.alive = false;
     wk->deaths++;
+    sdk_nested_drop(wk);
     rt_free(wk->frag);
     wk->frag = NULL;
     char how[128], why[400];

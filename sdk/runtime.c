@@ -424,6 +424,12 @@ normalize_config(ray_config *cfg)
         cfg->worker_spin_us = 50;
     if (cfg->max_inflight <= 0)
         cfg->max_inflight = 4096;
+    if (cfg->actor_processes < 0 || cfg->actor_processes > SDK_ACTOR_HOSTS)
+        return sdk_fail(RAY_EINVAL, "ray_init: actor_processes %d out of "
+                        "range (1 to %d)", cfg->actor_processes,
+                        SDK_ACTOR_HOSTS);
+    if (cfg->actor_processes == 0)
+        cfg->actor_processes = SDK_ACTOR_HOSTS;
     if (cfg->object_store_bytes == 0)
         cfg->object_store_bytes = 1ull << 30;
     return RAY_OK;

@@ -152,6 +152,9 @@ typedef struct ray_config {
     uint32_t ring_bytes;        /* per worker ring, power of 2; default 4 MiB */
     const char *resources;      /* custom resources, "GPU:1,disk:4" */
     int32_t max_inflight;       /* tasks queued per worker; default 4096 */
+    int32_t actor_processes;    /* actor processes at most, 1 to 64; past
+                                   that, actors share them (see actors);
+                                   default 64 */
 } ray_config;
 
 /* Fill `cfg` with defaults (all zero). */
@@ -786,13 +789,16 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
  *     ray_actor_release(c);                      // last handle: it ends
  *
  * Placement. An actor runs in a worker process of its own kind, never in
- * a task worker. Actors that need no CPU (num_cpus 0, the default) and no
- * own_process share host processes, up to 32 per process, so thousands
- * can exist at once (a crash of such a host ends all its actors; each
- * restarts by its own max_restarts). Actors with num_cpus > 0,
- * own_process or max_concurrency > 1 get a process to themselves. There
- * are at most 64 actor processes: past 2,048 shared actors (or 64 with
- * their own process) a creation waits until one ends.
+ * a task worker. Each actor gets a process to itself while fewer than 64
+ * actor processes exist, so actors run in parallel and a crash ends only
+ * the actor that crashed (ray_config.actor_processes lowers the 64).
+ * Past that, actors that need no CPU (num_cpus
+ * 0, the default) and did not ask for own_process share the existing
+ * processes, up to 32 per process, the least loaded first, so thousands
+ * can exist at once (a crash of a shared process ends all its actors;
+ * each restarts by its own max_restarts). Actors with num_cpus > 0,
+ * own_process or max_concurrency > 1 never share. Past 2,048 shared
+ * actors (or 64 that do not share) a creation waits until one ends.
  *
  * Ordering. Calls to one actor run one at a time in the order the driver
  * received them: calls from one caller in the order they were made;

@@ -648,9 +648,45 @@ Test(actors, methods_call_tasks_and_actors_one_call_at_a_time)
     ray_actor_release(c2);
 }
 
-Test(actors, shared_host_kill_and_crash)
+Test(actors, own_process_each_crash_ends_only_its_actor)
 {
-    /* Three 0-CPU actors share one host process. */
+    /* Fewer actors than actor processes: each runs in its own. */
+    ray_actor a, b;
+    cr_assert_eq(counter_create(&a, NULL, 1), RAY_OK);
+    cr_assert_eq(counter_create(&b, NULL, 2), RAY_OK);
+    cr_assert_eq(get_i64(counter_add_remote(b, 10), RAY_OK), 12);
+    cr_assert_eq(get_i64(counter_crash_remote(a, 1), RAY_EACTOR_DIED), -1);
+    /* b kept its process and its state. */
+    cr_assert_eq(get_i64(counter_get_remote(b), RAY_OK), 12);
+    int st, n;
+    cr_assert_eq(ray_actor_state(b, &st, &n), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_ALIVE);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(ray_actor_state(a, &st, NULL), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_DEAD);
+    ray_actor_release(a);
+    ray_actor_release(b);
+}
+
+static void
+setup_one_process(void)
+{
+    ray_config cfg;
+    ray_config_init(&cfg);
+    cfg.num_cpus = 2;
+    cfg.ring_bytes = 1u << 20;
+    cfg.actor_processes = 1;
+    cr_assert_eq(ray_init(&cfg), RAY_OK, "%s", ray_last_error_detail());
+    snprintf(tmp_path, sizeof(tmp_path), "/tmp/rayc_actor_%d", (int)getpid());
+    unlink(tmp_path);
+}
+
+TestSuite(shared, .init = setup_one_process, .fini = teardown,
+          .timeout = 60);
+
+Test(shared, host_kill_and_crash)
+{
+    /* One actor process: three 0-CPU actors share it. */
     ray_actor a, b, c;
     ray_actor_opts ro = {.max_restarts = 1};
     cr_assert_eq(counter_create(&a, NULL, 1), RAY_OK);
@@ -679,6 +715,18 @@ Test(actors, shared_host_kill_and_crash)
     ray_actor_release(a);
     ray_actor_release(b);
     ray_actor_release(c);
+}
+
+Test(shared, bad_actor_processes_rejected)
+{
+    ray_shutdown();
+    ray_config cfg;
+    ray_config_init(&cfg);
+    cfg.actor_processes = 65;
+    cr_assert_eq(ray_init(&cfg), RAY_EINVAL);
+    cr_assert(strstr(ray_last_error_detail(), "actor_processes"), "%s",
+              ray_last_error_detail());
+    setup_one_process(); /* for the suite's teardown */
 }
 
 Test(actors, max_concurrency_runs_calls_on_threads)
