@@ -225,6 +225,45 @@ pick_host(sdk_rt *rt, sdk_actor *a)
     return empty ? empty : least;
 }
 
+void
+sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a)
+{
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)a->ctor_spec;
+    for (uint32_t i = 0; a->ctor_refs && i < a->ctor_nargs; i++) {
+        cw_obj *o = wa[i].type == RAY_T_REF
+                        ? cw_store_lookup(&rt->store, wa[i].scalar) : NULL;
+        if (o)
+            cw_store_release(&rt->store, o);
+    }
+    rt_free(a->ctor_spec);
+    a->ctor_spec = NULL;
+    a->ctor_refs = false;
+}
+
+/* The constructor's record (`flags`: SDK_TF_NEW and more). Ref arguments
+ * get the task's own holds and dependency links: it is not sent before
+ * they are ready. NULL on out of memory. */
+static sdk_task *
+new_ctor_task(sdk_rt *rt, sdk_actor *a, uint32_t flags)
+{
+    sdk_task *t = sdk_actor_new_task(rt, a, flags | a->conc << 20,
+                                     a->ctor_hash, a->ctor_name,
+                                     a->ctor_spec, a->ctor_len,
+                                     a->ctor_nargs, NULL, NULL);
+    if (!t || !a->ctor_refs)
+        return t;
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        cw_obj *o = wa[i].type == RAY_T_REF
+                        ? cw_store_lookup(&rt->store, wa[i].scalar) : NULL;
+        if (o)
+            cw_store_retain(o);
+    }
+    t->has_refs = 1;
+    sdk_task_add_deps(rt, t);
+    return t;
+}
+
 /* Resources and a host for `a` (DEPENDENCIES_UNREADY -> PENDING): the
  * constructor goes to the front of its queue. False if it must wait. */
 static bool
@@ -239,10 +278,7 @@ try_place(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
     sdk_host *h = pick_host(rt, a);
     if (!h)
         return false;
-    sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_NEW | a->conc << 20,
-                                     a->ctor_hash,
-                                     a->ctor_name, a->ctor_spec, a->ctor_len,
-                                     a->ctor_nargs, NULL, NULL);
+    sdk_task *t = new_ctor_task(rt, a, SDK_TF_NEW);
     if (!t) {
         release_demand(rt, a);
         sdk_actor_die(rt, a, RAY_ENOMEM, "out of memory starting the actor",
@@ -259,7 +295,8 @@ try_place(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
     a->host = (int)(h - s->hosts);
     a->g->host = h->w;
     a->g->host_slot = k;
-    gcs_actor_transition(&s->table, a->g, GCS_ACTOR_PENDING);
+    if (t->ndeps == 0) /* else DEPENDENCIES_UNREADY until they are */
+        gcs_actor_transition(&s->table, a->g, GCS_ACTOR_PENDING);
     q_push_front(a, t);
     if (!h->started)
         host_format(rt, h);
@@ -323,13 +360,22 @@ sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
                                 : NULL;
                 if (o && o->state == CW_FAILED) {
                     char msg[600];
-                    snprintf(msg, sizeof(msg), "actor call '%s': argument "
-                             "%u failed: %s", t->name, i + 1,
+                    bool ctor = (t->wire_flags & SDK_TF_KIND) == SDK_TF_NEW;
+                    snprintf(msg, sizeof(msg), "%s '%s': argument %u failed: "
+                             "%s", ctor ? "its constructor" : "actor call",
+                             t->name, i + 1,
                              o->errmsg ? o->errmsg : ray_strerror(o->err));
                     q_remove(a, t);
                     resolve(rt, t, o->err, msg, cbs);
                     drop_task(rt, a, t, cbs);
                     failed = true;
+                    if (ctor) { /* the actor never ran: it is dead */
+                        sdk_actor_die(rt, a, RAY_EACTOR_DIED, msg, cbs);
+                        leave_host(rt, a);
+                        place_waiting(rt, cbs);
+                        sdk_actor_maybe_free(rt, a);
+                        return;
+                    }
                 }
             }
             if (failed)
@@ -392,6 +438,9 @@ sdk_actor_dep_ready(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
         sdk_actor_maybe_free(rt, a);
         return;
     }
+    if ((t->wire_flags & SDK_TF_KIND) == SDK_TF_NEW &&
+        a->g->state == GCS_ACTOR_DEPENDENCIES_UNREADY)
+        gcs_actor_transition(&S(rt)->table, a->g, GCS_ACTOR_PENDING);
     if (a->qhead == t)
         sdk_actor_pump(rt, a, cbs);
 }
@@ -417,7 +466,7 @@ sdk_actor_maybe_free(sdk_rt *rt, sdk_actor *a)
         return;
     sdk_actors *s = S(rt);
     wait_list_remove(s, a);
-    rt_free(a->ctor_spec);
+    sdk_actor_free_ctor(rt, a);
     gcs_actor_remove(&s->table, a->g);
     rt_free(a);
 }
@@ -678,11 +727,7 @@ sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
             a->retry_head = t->next;
             q_push_front(a, t);
         }
-        sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_NEW | SDK_TF_RESTART |
-                                         a->conc << 20,
-                                         a->ctor_hash, a->ctor_name,
-                                         a->ctor_spec, a->ctor_len,
-                                         a->ctor_nargs, NULL, NULL);
+        sdk_task *t = new_ctor_task(rt, a, SDK_TF_NEW | SDK_TF_RESTART);
         if (!t) {
             sdk_actor_die(rt, a, RAY_ENOMEM, "out of memory restarting", cbs);
             continue;

@@ -147,13 +147,6 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         a->conc = o.max_concurrency > (int32_t)SDK_TF_CONC_MAX
                       ? SDK_TF_CONC_MAX : (uint32_t)o.max_concurrency;
     ray_err err = build_demand(rt, &o, a);
-    bool refs = false;
-    if (err == RAY_OK &&
-        (err = encode(rt, args, nargs, false, NULL, 0, &a->ctor_spec,
-                      &a->ctor_len, &refs)) != RAY_OK)
-        err = sdk_fail(err, "ray_actor_create %s: %s", ctor->cls,
-                       err == RAY_EINVAL ? "constructor arguments must be "
-                       "values, not refs" : "out of memory");
     if (err != RAY_OK) {
         rt_free(a);
         return err;
@@ -167,6 +160,17 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     a->ctor_nargs = nargs;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
+    /* Ref arguments are held for the actor's life (a restart passes
+     * them again); the constructor runs once they are ready. */
+    err = encode(rt, args, nargs, true, NULL, 0, &a->ctor_spec, &a->ctor_len,
+                 &a->ctor_refs);
+    if (err != RAY_OK) {
+        pthread_mutex_unlock(&rt->mu);
+        rt_free(a);
+        return sdk_fail(err, "ray_actor_create %s: %s", ctor->cls,
+                        err == RAY_EINVAL ? "a constructor argument is a "
+                        "null or released ref" : "out of memory");
+    }
     gcs_actor *g;
     err = gcs_actor_add(&rt->actors->table, o.name, a->ctor_hash, &g);
     if (err == RAY_OK) {
@@ -178,12 +182,13 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         g->handles = 1;
         *out = (ray_actor){g->id};
         sdk_actor_start(rt, a, &cbs);
+    } else {
+        sdk_actor_free_ctor(rt, a);
     }
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     if (err == RAY_OK)
         return RAY_OK;
-    rt_free(a->ctor_spec);
     rt_free(a);
     if (err == RAY_EEXISTS)
         return sdk_fail(err, "ray_actor_create %s: the name '%s' is taken by "

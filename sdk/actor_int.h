@@ -23,6 +23,7 @@ typedef struct sdk_actor {
     uint8_t *ctor_spec;       /* constructor's wire args, kept for restarts */
     uint32_t ctor_len;
     uint32_t ctor_nargs;
+    bool ctor_refs;           /* ctor_spec holds refs (retained by it) */
     sdk_task *qhead, *qtail;  /* records not yet sent, in order */
     sdk_task *retry_head;     /* during a host death: calls to re-send */
     uint32_t ntasks;          /* tasks referencing it (queued + in flight) */
@@ -95,6 +96,9 @@ void sdk_actor_end(sdk_rt *rt, sdk_actor *a, const char *why, sdk_cb **cbs);
 /* Kill `a` now (no destructor). */
 void sdk_actor_kill_now(sdk_rt *rt, sdk_actor *a, const char *why,
                         sdk_cb **cbs);
+
+/* Free `a`'s constructor arguments, dropping the refs they hold. */
+void sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a);
 
 /* Free `a` once it is dead, unreferenced and off its host. */
 void sdk_actor_maybe_free(sdk_rt *rt, sdk_actor *a);

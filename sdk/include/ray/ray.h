@@ -833,7 +833,8 @@ typedef struct ray_actor_opts {
 } ray_actor_opts;
 
 /* Internal to RAY_ACTOR: create an actor of the class whose constructor
- * is `ctor` with `nargs` encoded args (values only). On RAY_OK *out is a
+ * is `ctor` with `nargs` encoded args (values, or refs: they are held for
+ * the actor's life, and it starts when they are ready). On RAY_OK *out is a
  * new handle (one holder: the caller) and the constructor runs
  * asynchronously; a constructor failure shows in the results of calls
  * (RAY_EACTOR_DIED, naming the constructor's error). Returns RAY_EINVAL
@@ -910,7 +911,8 @@ RAY_API void *ray_actor_self(void);
  * RAY_ACTOR0 for none). The state starts zeroed; a constructor returning
  * an error (or calling ray_task_fail) leaves the actor DEAD with that
  * error. Generates `ray_err S_create(ray_actor *out, const ray_actor_opts
- * *opts, T1, ..., Tn)`. Optional RAY_ACTOR_DTOR(S, fn) after it names
+ * *opts, T1, ..., Tn)` (values) and RAY_ACTOR_CREATE(S, out, opts, ...)
+ * (values or refs). Optional RAY_ACTOR_DTOR(S, fn) after it names
  * `void fn(S *)`, run when the actor ends cleanly (last handle released,
  * ray_actor_exit, ray_shutdown), not on kill or crash. */
 #define RAY_ACTOR_COMMON(S, N)                                               \
@@ -956,6 +958,15 @@ RAY_API void *ray_actor_self(void);
         return ray_actor_create(&S##_ray_ctor_desc, ray_av,                  \
                                 RAY_PP_NARG(__VA_ARGS__), ray_o, ray_h);     \
     }                                                                        \
+    static inline ray_err S##_ray_create_args(                               \
+        ray_actor *ray_h, const ray_actor_opts *ray_o,                       \
+        RAY_PP_LIST(RAY_I_ARGP, ~, __VA_ARGS__))                             \
+    {                                                                        \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ARGV, ~, __VA_ARGS__)};        \
+        return ray_actor_create(&S##_ray_ctor_desc, ray_av,                  \
+                                RAY_PP_NARG(__VA_ARGS__), ray_o, ray_h);     \
+    }                                                                        \
+    RAY_PP_STMTS(RAY_I_WRAP, S, __VA_ARGS__)                                 \
     typedef int S##_ray_actor_semicolon
 
 #define RAY_ACTOR0(S, ctor)                                                  \
@@ -1056,6 +1067,14 @@ RAY_API void *ray_actor_self(void);
 /* Call a method with values or refs in any argument position. */
 #define RAY_ACTOR_CALL(fn, h, ...)                                           \
     fn##_ray_acall((h), RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__))
+
+/* Create an actor of class S with values or refs in any constructor
+ * argument position: RAY_ACTOR_CREATE(S, &h, opts, x1, ..., xn). The
+ * actor stays DEPENDENCIES_UNREADY until every ref is ready; a ref that
+ * failed leaves it DEAD, the cause naming that argument. */
+#define RAY_ACTOR_CREATE(S, out, opts, ...)                                  \
+    S##_ray_create_args((out), (opts),                                       \
+                        RAY_PP_LIST(RAY_I_CALLARG, S, __VA_ARGS__))
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,8 @@
  * timeout.
  */
 #include <criterion/criterion.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -356,6 +358,80 @@ slow_value(int64_t ms, int64_t v)
     return v;
 }
 RAY_REMOTE(slow_value, int64_t, int64_t, int64_t);
+
+/* Returns v once a byte arrives on FIFO `gate`. */
+static int64_t
+gate_value(const char *gate, int64_t v)
+{
+    int fd = open(gate, O_RDONLY);
+    char c;
+    if (fd < 0 || read(fd, &c, 1) != 1)
+        ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
+    if (fd >= 0)
+        close(fd);
+    return v;
+}
+RAY_REMOTE(gate_value, int64_t, const char *, int64_t);
+
+Test(actors, constructor_waits_for_ref_arguments)
+{
+    char gate[160];
+    snprintf(gate, sizeof(gate), "%s.gate", tmp_path);
+    unlink(gate);
+    cr_assert_eq(mkfifo(gate, 0600), 0);
+    ray_ref dep = gate_value_remote(gate, 40);
+    ray_actor c;
+    ray_actor_opts ro = {.max_restarts = 1};
+    cr_assert_eq(RAY_ACTOR_CREATE(counter, &c, &ro, dep), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_ref early = counter_add_remote(c, 2); /* queues behind the ctor */
+    int st;
+    cr_assert_eq(ray_actor_state(c, &st, NULL), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_DEPENDENCIES_UNREADY);
+    cr_assert_eq(ray_actor_wait_ready(c, 50), RAY_ETIMEDOUT);
+    ray_ref_release(dep); /* the actor holds its own */
+    int fd = open(gate, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "g", 1), 1);
+    close(fd);
+    unlink(gate);
+    cr_assert_eq(get_i64(early, RAY_OK), 42);
+    cr_assert_eq(ray_actor_wait_ready(c, T_MS), RAY_OK);
+    /* A restart runs the constructor again with the same argument. */
+    cr_assert_eq(get_i64(counter_crash_remote(c, 1), RAY_EACTOR_DIED), -1);
+    cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 40);
+    ray_ref r = counter_restarted_remote(c);
+    bool again = false;
+    cr_assert_eq(ray_get_bool(r, &again, T_MS), RAY_OK);
+    cr_assert(again);
+    ray_ref_release(r);
+    ray_actor_release(c);
+}
+
+Test(actors, constructor_with_a_failed_ref_argument_dies)
+{
+    ray_actor c0, c;
+    cr_assert_eq(counter_create(&c0, NULL, 0), RAY_OK);
+    ray_ref bad = counter_fail_remote(c0, "for the ctor");
+    cr_assert_eq(RAY_ACTOR_CREATE(counter, &c, NULL, bad), RAY_OK);
+    ray_ref_release(bad);
+    cr_assert_eq(ray_actor_wait_ready(c, T_MS), RAY_EACTOR_DIED);
+    cr_assert(strstr(ray_last_error_detail(), "argument 1 failed"), "%s",
+              ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "refused: for the ctor"), "%s",
+              ray_last_error_detail());
+    int64_t v;
+    ray_ref r = counter_get_remote(c);
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    ray_ref_release(r);
+    /* A value argument still works through the same macro. */
+    ray_actor d;
+    cr_assert_eq(RAY_ACTOR_CREATE(counter, &d, NULL, 7), RAY_OK);
+    cr_assert_eq(get_i64(counter_get_remote(d), RAY_OK), 7);
+    ray_actor_release(c);
+    ray_actor_release(c0);
+    ray_actor_release(d);
+}
 
 Test(actors, a_call_waiting_for_its_argument_holds_back_later_calls)
 {

@@ -25,6 +25,11 @@ use_actor(ray_ref r)
     ray_actor h;
     if (acc_create(&h, NULL, 1) != RAY_OK)
         return r;
+    ray_actor h2, h3;
+    if (RAY_ACTOR_CREATE(acc, &h2, NULL, r) == RAY_OK)
+        ray_actor_release(h2);
+    if (RAY_ACTOR_CREATE(acc, &h3, NULL, 5) == RAY_OK)
+        ray_actor_release(h3);
     ray_ref a = acc_add_remote(h, 2);
     ray_ref b = RAY_ACTOR_CALL(acc_add, h, r);
     ray_ref c = acc_name_remote(h, "x");

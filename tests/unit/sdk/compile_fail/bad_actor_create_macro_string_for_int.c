@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Must NOT compile: actor_create_macro_string_for_int. */
+#include "prelude.h"
+
+ray_ref use(ray_ref r);
+ray_ref
+use(ray_ref r)
+{
+    (void)r;
+    ray_actor h;
+    RAY_ACTOR_CREATE(acc, &h, NULL, "x");
+    return r;
+}
