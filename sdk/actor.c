@@ -226,8 +226,12 @@ pick_host(sdk_rt *rt, sdk_actor *a)
 }
 
 void
-sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a)
+sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
 {
+    if (a->ctor_handles) {
+        a->ctor_handles = false;
+        sdk_actor_hold_args(rt, a->ctor_spec, a->ctor_nargs, -1, cbs);
+    }
     const sdk_wire_arg *wa = (const sdk_wire_arg *)a->ctor_spec;
     for (uint32_t i = 0; a->ctor_refs && i < a->ctor_nargs; i++) {
         cw_obj *o = wa[i].type == RAY_T_REF
@@ -250,6 +254,9 @@ new_ctor_task(sdk_rt *rt, sdk_actor *a, uint32_t flags)
                                      a->ctor_hash, a->ctor_name,
                                      a->ctor_spec, a->ctor_len,
                                      a->ctor_nargs, NULL, NULL);
+    if (t)
+        t->has_handles = a->ctor_handles &&
+                         sdk_actor_hold_args(rt, t->spec, t->nargs, 1, NULL);
     if (!t || !a->ctor_refs)
         return t;
     const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
@@ -373,7 +380,7 @@ sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
                         sdk_actor_die(rt, a, RAY_EACTOR_DIED, msg, cbs);
                         leave_host(rt, a);
                         place_waiting(rt, cbs);
-                        sdk_actor_maybe_free(rt, a);
+                        sdk_actor_maybe_free(rt, a, cbs);
                         return;
                     }
                 }
@@ -435,7 +442,7 @@ sdk_actor_dep_ready(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
     if (a->g->state == GCS_ACTOR_DEAD) {
         q_remove(a, t);
         drop_task(rt, a, t, cbs);
-        sdk_actor_maybe_free(rt, a);
+        sdk_actor_maybe_free(rt, a, cbs);
         return;
     }
     if ((t->wire_flags & SDK_TF_KIND) == SDK_TF_NEW &&
@@ -459,14 +466,14 @@ sdk_actor_cancel(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
 /* ---- death ---- */
 
 void
-sdk_actor_maybe_free(sdk_rt *rt, sdk_actor *a)
+sdk_actor_maybe_free(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
 {
     if (a->g->state != GCS_ACTOR_DEAD || a->g->handles || a->ntasks ||
         a->host >= 0)
         return;
     sdk_actors *s = S(rt);
     wait_list_remove(s, a);
-    sdk_actor_free_ctor(rt, a);
+    sdk_actor_free_ctor(rt, a, cbs);
     gcs_actor_remove(&s->table, a->g);
     rt_free(a);
 }
@@ -620,11 +627,11 @@ sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
         /* Rejected by the host after a death: keep the driver's cause. */
         resolve(rt, t, (ray_err)a->g->death_err, a->g->death_msg, cbs);
     }
-    sdk_actor_maybe_free(rt, a);
+    sdk_actor_maybe_free(rt, a, cbs);
 }
 
-void
-sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
+static void
+host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
 {
     sdk_actors *s = S(rt);
     sdk_worker *wk = &rt->workers[w];
@@ -675,7 +682,7 @@ sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
             if (a->g->state == GCS_ACTOR_DEAD)
                 resolve(rt, t, (ray_err)a->g->death_err, a->g->death_msg, cbs);
             drop_task(rt, a, t, cbs);
-            sdk_actor_maybe_free(rt, a);
+            sdk_actor_maybe_free(rt, a, cbs);
             continue;
         }
         if (t->retries_left > 0) {
@@ -700,7 +707,7 @@ sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
                 sdk_actor *a = sdk_actor_find(rt, h->ids[k]);
                 if (a) {
                     leave_host(rt, a);
-                    sdk_actor_maybe_free(rt, a);
+                    sdk_actor_maybe_free(rt, a, cbs);
                 } else {
                     h->ids[k] = 0;
                     h->used--;
@@ -716,7 +723,7 @@ sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
             continue;
         if (a->g->state == GCS_ACTOR_DEAD) {
             leave_host(rt, a);
-            sdk_actor_maybe_free(rt, a);
+            sdk_actor_maybe_free(rt, a, cbs);
             continue;
         }
         if (!a->restart_pending)
@@ -735,6 +742,14 @@ sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
         q_push_front(a, t);
         sdk_actor_pump(rt, a, cbs);
     }
+}
+
+void
+sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
+{
+    host_died(rt, w, status, cbs);
+    /* Last: the handles it counted may end actors it hosted too. */
+    sdk_actor_drop_worker_holds(rt, &rt->workers[w], cbs);
 }
 
 /* ---- monitor hook, init, shutdown ---- */

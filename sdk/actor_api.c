@@ -14,6 +14,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/log.h"
 #include "sdk/actor_int.h"
 
 /* Encode `args` into wire form (refs retained). *spec is `buf` when it
@@ -40,7 +41,7 @@ encode(sdk_rt *rt, const ray_arg *args, uint32_t nargs, bool allow_refs,
     uint8_t *pay = *spec + nargs * sizeof(sdk_wire_arg);
     for (uint32_t i = 0; i < nargs; i++) {
         const ray_arg *a = &args[i];
-        wa[i].type = a->type;
+        wa[i].type = a->type | (a->pad & RAY_ARG_ACTOR ? SDK_WIRE_ACTOR : 0);
         wa[i].len = 0;
         wa[i].scalar = a->v.u64;
         if (a->type == RAY_T_REF) {
@@ -164,6 +165,9 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
      * them again); the constructor runs once they are ready. */
     err = encode(rt, args, nargs, true, NULL, 0, &a->ctor_spec, &a->ctor_len,
                  &a->ctor_refs);
+    if (err == RAY_OK)
+        a->ctor_handles = sdk_actor_hold_args(rt, a->ctor_spec, nargs, 1,
+                                              NULL);
     if (err != RAY_OK) {
         pthread_mutex_unlock(&rt->mu);
         rt_free(a);
@@ -183,7 +187,7 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         *out = (ray_actor){g->id};
         sdk_actor_start(rt, a, &cbs);
     } else {
-        sdk_actor_free_ctor(rt, a);
+        sdk_actor_free_ctor(rt, a, &cbs);
     }
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
@@ -252,6 +256,7 @@ ray_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
         goto out;
     }
     t->has_refs = refs;
+    t->has_handles = sdk_actor_hold_args(rt, t->spec, nargs, 1, NULL);
     if (refs)
         sdk_task_add_deps(rt, t);
     sdk_actor_enqueue(rt, a, t, &cbs);
@@ -302,6 +307,12 @@ ray_actor_lookup(const char *name, ray_actor *out)
 ray_err
 ray_actor_retain(ray_actor h)
 {
+    if (sdk_in_worker) {
+        if (!h.id)
+            return sdk_fail(RAY_EINVAL, "ray_actor_retain: null handle");
+        sdk_wk_actor_ref(h, true);
+        return RAY_OK;
+    }
     sdk_rt *rt = driver_rt("ray_actor_retain");
     if (!rt)
         return RAY_EINVAL;
@@ -316,22 +327,110 @@ ray_actor_retain(ray_actor h)
     return err;
 }
 
+/* Drop one count of actor `a`'s handles; the last ends it (mu held). */
+static void
+drop_handle(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
+{
+    if (a->g->handles > 0 && --a->g->handles == 0) {
+        if (!a->g->detached)
+            sdk_actor_end(rt, a, "all its handles were released", cbs);
+        sdk_actor_maybe_free(rt, a, cbs);
+    }
+}
+
 void
 ray_actor_release(ray_actor h)
 {
     sdk_rt *rt = sdk_g;
-    if (!rt || sdk_in_worker || !h.id)
+    if (!h.id)
+        return;
+    if (sdk_in_worker) {
+        sdk_wk_actor_ref(h, false);
+        return;
+    }
+    if (!rt)
         return;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     sdk_actor *a = sdk_actor_find(rt, h.id);
-    if (a && a->g->handles > 0 && --a->g->handles == 0) {
-        if (!a->g->detached)
-            sdk_actor_end(rt, a, "all its handles were released", &cbs);
-        sdk_actor_maybe_free(rt, a);
-    }
+    if (a)
+        drop_handle(rt, a, &cbs);
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
+}
+
+bool
+sdk_actor_hold_args(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
+                    int delta, sdk_cb **cbs)
+{
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)spec;
+    bool any = false;
+    for (uint32_t i = 0; i < nargs; i++) {
+        if (!(wa[i].type & SDK_WIRE_ACTOR))
+            continue;
+        any = true;
+        sdk_actor *a = sdk_actor_find(rt, wa[i].scalar);
+        if (!a)
+            continue; /* a stale handle: the call will say so */
+        if (delta > 0)
+            a->g->handles++;
+        else
+            drop_handle(rt, a, cbs);
+    }
+    return any;
+}
+
+/* Count a handle of actor `id` for worker slot `wk` (mu held). */
+static void
+worker_hold(sdk_rt *rt, sdk_worker *wk, uint64_t id)
+{
+    sdk_actor *a = sdk_actor_find(rt, id);
+    if (!a)
+        return;
+    if (wk->nahold == wk->cahold) {
+        uint32_t cap = wk->cahold ? wk->cahold * 2 : 8;
+        uint64_t *n = rt_realloc(wk->ahold, cap * sizeof(*n));
+        if (!n) {
+            RT_LOG_RATELIMITED(RT_LOG_ERROR, "out of memory counting an "
+                               "actor handle for worker %d",
+                               (int)wk->ctl->pid);
+            return;
+        }
+        wk->ahold = n;
+        wk->cahold = cap;
+    }
+    wk->ahold[wk->nahold++] = id;
+    a->g->handles++;
+}
+
+/* Drop one handle of actor `id` that worker slot `wk` counted. A handle
+ * it did not count (a borrowed one) is not dropped. */
+static void
+worker_unhold(sdk_rt *rt, sdk_worker *wk, uint64_t id, sdk_cb **cbs)
+{
+    for (uint32_t i = wk->nahold; i-- > 0;) {
+        if (wk->ahold[i] != id)
+            continue;
+        wk->ahold[i] = wk->ahold[--wk->nahold];
+        sdk_actor *a = sdk_actor_find(rt, id);
+        if (a)
+            drop_handle(rt, a, cbs);
+        return;
+    }
+}
+
+void
+sdk_actor_drop_worker_holds(sdk_rt *rt, sdk_worker *wk, sdk_cb **cbs)
+{
+    while (wk->nahold) {
+        uint64_t id = wk->ahold[--wk->nahold];
+        sdk_actor *a = sdk_actor_find(rt, id);
+        if (a)
+            drop_handle(rt, a, cbs);
+    }
+    rt_free(wk->ahold);
+    wk->ahold = NULL;
+    wk->cahold = 0;
 }
 
 ray_err
@@ -353,7 +452,7 @@ ray_actor_kill(ray_actor h, bool no_restart)
         sched_proc_kill(&rt->workers[rt->actors->hosts[a->host].w].proc);
     } else {
         sdk_actor_kill_now(rt, a, "killed by ray_actor_kill", &cbs);
-        sdk_actor_maybe_free(rt, a);
+        sdk_actor_maybe_free(rt, a, &cbs);
     }
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
@@ -481,13 +580,15 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
             wa[i].type = RAY_T_NONE; /* released ref: the host rejects it */
         t->has_refs = 1;
     }
+    t->has_handles = sdk_actor_hold_args(rt, t->spec, t->nargs, 1, NULL);
     if (t->has_refs)
         sdk_task_add_deps(rt, t);
     sdk_actor_enqueue(rt, a, t, cbs);
     return o;
 }
 
-/* Answer a lookup by name on worker w's reply ring. */
+/* Answer a lookup by name on worker w's reply ring: a handle counted
+ * for that worker. */
 static void
 handle_lookup(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len)
 {
@@ -499,25 +600,15 @@ handle_lookup(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len)
     memcpy(name, q + 1, n);
     name[n] = '\0';
     gcs_actor *g = gcs_actor_by_name(&rt->actors->table, name);
-    size_t mlen = 0;
-    if (!g)
-        mlen = (size_t)snprintf(msg, sizeof(msg), "ray_actor_lookup: no "
-                                "live actor is named '%s'", name) + 1;
-    sdk_msg_done *d = rt_ring_reserve(&wk->reply, sizeof(*d) + mlen);
-    if (!d)
-        return; /* reply ring full: the task times out */
-    d->task_id = q->req_id;
-    d->err = g ? RAY_OK : RAY_ENOTFOUND;
-    d->type = RAY_T_U64;
-    d->scalar = g ? g->id : 0;
-    d->len = mlen;
-    memcpy(d + 1, msg, mlen);
-    rt_ring_commit(&wk->reply, SDK_MSG_REPLY, sizeof(*d) + mlen);
-    rt_ring_publish_quiet(&wk->reply);
-    rt_ring_hdr *h = wk->sub.hdr; /* wake the worker if it sleeps */
-    atomic_fetch_add_explicit(&h->cons_seq, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&h->cons_sleeping, memory_order_seq_cst))
-        rt_futex_wake(&h->cons_seq, 1);
+    if (!g) {
+        int m = snprintf(msg, sizeof(msg), "ray_actor_lookup: no live actor "
+                         "is named '%s'", name);
+        sdk_nested_reply(wk, q->req_id, RAY_ENOTFOUND, RAY_T_NONE, 0, msg,
+                         (size_t)m + 1);
+        return;
+    }
+    worker_hold(rt, wk, g->id);
+    sdk_nested_reply(wk, q->req_id, RAY_OK, RAY_T_U64, g->id, NULL, 0);
 }
 
 void
@@ -535,6 +626,14 @@ sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         handle_lookup(rt, w, q, len);
         return;
     }
+    if (type == SDK_MSG_ARETAIN) {
+        worker_hold(rt, &rt->workers[w], q->obj_id);
+        return;
+    }
+    if (type == SDK_MSG_ARELEASE) {
+        worker_unhold(rt, &rt->workers[w], q->obj_id, cbs);
+        return;
+    }
     /* AEXIT: the actor in host slot obj_id ran ray_actor_exit. */
     if (w < rt->nworkers || q->obj_id >= SDK_HOST_CAP)
         return;
@@ -550,5 +649,5 @@ sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     h->used--;
     a->host = -1;
     a->g->host = -1;
-    sdk_actor_maybe_free(rt, a);
+    sdk_actor_maybe_free(rt, a, cbs);
 }

@@ -74,3 +74,14 @@ sdk_wk_actor_lookup(const char *name, ray_actor *out)
     free(payload);
     return e;
 }
+
+void
+sdk_wk_actor_ref(ray_actor h, bool retain)
+{
+    if (sdk_wk_in_map())
+        return;
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    q->obj_id = h.id;
+    sdk_wk_commit(retain ? SDK_MSG_ARETAIN : SDK_MSG_ARELEASE, sizeof(*q));
+}

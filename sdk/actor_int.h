@@ -24,6 +24,7 @@ typedef struct sdk_actor {
     uint32_t ctor_len;
     uint32_t ctor_nargs;
     bool ctor_refs;           /* ctor_spec holds refs (retained by it) */
+    bool ctor_handles;        /* ... and actor handles (held by it) */
     sdk_task *qhead, *qtail;  /* records not yet sent, in order */
     sdk_task *retry_head;     /* during a host death: calls to re-send */
     uint32_t ntasks;          /* tasks referencing it (queued + in flight) */
@@ -98,9 +99,9 @@ void sdk_actor_kill_now(sdk_rt *rt, sdk_actor *a, const char *why,
                         sdk_cb **cbs);
 
 /* Free `a`'s constructor arguments, dropping the refs they hold. */
-void sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a);
+void sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs);
 
 /* Free `a` once it is dead, unreferenced and off its host. */
-void sdk_actor_maybe_free(sdk_rt *rt, sdk_actor *a);
+void sdk_actor_maybe_free(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs);
 
 #endif /* RAY_SDK_ACTOR_INT_H */

@@ -135,11 +135,18 @@ reply_as(sdk_worker *wk, uint32_t type, uint64_t id, ray_err err,
     poke(wk); /* a worker asleep on its ring re-checks the flag */
 }
 
+void
+sdk_nested_reply(sdk_worker *wk, uint64_t req, ray_err err, uint32_t type,
+                 uint64_t scalar, const void *payload, size_t len)
+{
+    reply_as(wk, SDK_MSG_REPLY, req, err, type, scalar, payload, len);
+}
+
 static void
 reply(sdk_worker *wk, uint64_t req, ray_err err, uint32_t type,
       uint64_t scalar, const void *payload, size_t len)
 {
-    reply_as(wk, SDK_MSG_REPLY, req, err, type, scalar, payload, len);
+    sdk_nested_reply(wk, req, err, type, scalar, payload, len);
 }
 
 static void
@@ -263,6 +270,7 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
         }
         t->has_refs = 1;
     }
+    t->has_handles = sdk_actor_hold_args(rt, t->spec, t->nargs, 1, NULL);
     cw_store_retain(o); /* the task's reference */
     o->producer = t;
     t->result = o;
@@ -334,6 +342,8 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     case SDK_MSG_ACALL:
     case SDK_MSG_AEXIT:
     case SDK_MSG_ALOOKUP:
+    case SDK_MSG_ARETAIN:
+    case SDK_MSG_ARELEASE:
         sdk_actor_handle_req(rt, w, type, rec, len, cbs);
         break;
     default:

@@ -342,6 +342,7 @@ destroy(sdk_rt *rt)
     for (int w = 0; rt->workers && w < rt->nslots; w++) {
         rt_free(rt->workers[w].frag);
         sdk_nested_drop(&rt->workers[w]);
+        rt_free(rt->workers[w].ahold);
         sdk_task *t = rt->workers[w].head;
         while (t) {
             sdk_task *n = t->next;

@@ -100,8 +100,12 @@ enum {
     SDK_MSG_NUDGE = 15,  /* worker -> driver: its reply ring has room for
                             the replies the driver holds back */
     SDK_MSG_ALOOKUP = 20,/* worker -> driver: actor by name (reply: its
-                            id in scalar); + name_len bytes of name.
-                            Actor messages: 11, 12, 20 (actor*.c) */
+                            id in scalar, a handle counted for the
+                            worker); + name_len bytes of name */
+    SDK_MSG_ARETAIN = 21,/* worker -> driver: count a handle (obj_id: the
+                            actor) for this worker */
+    SDK_MSG_ARELEASE = 22,/* worker -> driver: drop a handle it counted.
+                            Actor messages: 11, 12, 20-22 (actor*.c) */
 };
 
 /* sdk_msg_task.flags of records for actor hosts: the kind in the low
@@ -145,7 +149,10 @@ typedef struct sdk_msg_task {
 } sdk_msg_task;
 
 /* A wire arg (and a MSG_DONE or reply) whose type has CW_TYPE_STORED is
- * a value in the node's object store: `scalar` is its store key. */
+ * a value in the node's object store: `scalar` is its store key. A wire
+ * arg whose type has SDK_WIRE_ACTOR is an actor handle (a U64): the
+ * driver holds the actor while the call lives. */
+#define SDK_WIRE_ACTOR 0x100u
 typedef struct sdk_wire_arg {
     uint32_t type;   /* enum ray_type (| CW_TYPE_STORED); RAY_T_REF in specs */
     uint32_t len;    /* payload bytes for buffer types */
@@ -272,6 +279,7 @@ struct sdk_task {
     uint8_t retry_on_error;
     uint8_t has_refs;
     uint8_t cancelled;
+    uint8_t has_handles;     /* actor handles among the args: held */
     uint16_t cpus_extra;     /* CPUs needed beyond its own worker */
     sched_demand *demand;    /* custom resources needed, or NULL */
     uint64_t *blocks;        /* store keys of large by-value args (dispatched) */
@@ -300,6 +308,9 @@ typedef struct sdk_worker {
     struct sdk_held *held, *held_tail; /* replies waiting for reply-ring
                                 room, in order (nested.c) */
     uint64_t held_total;     /* replies ever held back (ray_stats) */
+    uint64_t *ahold;         /* actor handles this process counted (one
+                                entry per count), dropped if it dies */
+    uint32_t nahold, cahold;
     sdk_msg_done frag_hdr;   /* a fragmented result being reassembled */
     uint8_t *frag;           /* its payload (rt_malloc), NULL if none */
     size_t frag_len;
@@ -459,6 +470,11 @@ void sdk_nested_flush(sdk_rt *rt, sdk_worker *wk);
 /* Drop what is held back for worker slot `wk` (its process is gone). */
 void sdk_nested_drop(sdk_worker *wk);
 
+/* Reply to request `req` of worker `wk` (never blocks, never drops). */
+void sdk_nested_reply(sdk_worker *wk, uint64_t req, ray_err err,
+                      uint32_t type, uint64_t scalar, const void *payload,
+                      size_t len);
+
 /* worker_results.c: results pushed to this worker for its own calls
  * (worker only). expect: a call was made, its result will come. push:
  * an SDK_MSG_PUSH record arrived. take: SDK_RES_READY with the value as
@@ -577,6 +593,12 @@ void sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs);
 /* Requests ACALL/AEXIT from worker w. */
 void sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type,
                           const uint8_t *rec, uint32_t len, sdk_cb **cbs);
+/* Hold (delta 1) or drop (delta -1) the actor handles among the `nargs`
+ * wire args at `spec` (SDK_WIRE_ACTOR). Returns whether there were any. */
+bool sdk_actor_hold_args(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
+                         int delta, sdk_cb **cbs);
+/* Worker slot `wk`'s process is gone: drop the handles it counted. */
+void sdk_actor_drop_worker_holds(sdk_rt *rt, sdk_worker *wk, sdk_cb **cbs);
 /* ray_cancel of an actor call that is not in flight. */
 void sdk_actor_cancel(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);
 
@@ -609,5 +631,8 @@ void sdk_wk_run_record(const uint8_t *rec, uint32_t len);
 ray_ref sdk_wk_actor_submit(ray_actor h, const ray_fn_desc *m,
                             const ray_arg *args, uint32_t nargs);
 ray_err sdk_wk_actor_lookup(const char *name, ray_actor *out);
+/* ray_actor_retain/_release inside a task: count a handle for this
+ * worker, or drop one it counted (one-way messages). */
+void sdk_wk_actor_ref(ray_actor h, bool retain);
 
 #endif /* RAY_SDK_SDK_INT_H */

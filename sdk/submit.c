@@ -48,7 +48,7 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
     uint8_t *pay = t->spec + nargs * sizeof(sdk_wire_arg);
     for (uint32_t i = 0; i < nargs; i++) {
         const ray_arg *a = &args[i];
-        wa[i].type = a->type;
+        wa[i].type = a->type | (a->pad & RAY_ARG_ACTOR ? SDK_WIRE_ACTOR : 0);
         wa[i].len = 0;
         wa[i].scalar = a->v.u64;
         if (a->type == RAY_T_REF) {
@@ -76,6 +76,7 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
     }
     t->nargs = nargs;
     t->spec_len = (uint32_t)len;
+    t->has_handles = sdk_actor_hold_args(rt, t->spec, nargs, 1, NULL);
     t->id = rt->next_task_id++;
     t->fn_hash = hash;
     t->name = name;

@@ -115,7 +115,10 @@ list_remove(sdk_task **head, sdk_task **tail, sdk_task *t)
 static void
 release_arg_refs(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
 {
-    (void)cbs;
+    if (t->has_handles) {
+        t->has_handles = 0;
+        sdk_actor_hold_args(rt, t->spec, t->nargs, -1, cbs);
+    }
     if (!t->has_refs)
         return;
     const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
@@ -739,6 +742,7 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
     sched_queue_push_front(&rt->q, rq_head, rq_tail, rq_n);
     wk->deaths++;
     sdk_nested_drop(wk);
+    sdk_actor_drop_worker_holds(rt, wk, cbs);
     rt_free(wk->frag);
     wk->frag = NULL;
     /* A worker that keeps dying before it is ready is not restarted. */

@@ -236,7 +236,8 @@ sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs)
     sdk_wire_arg *wa = (sdk_wire_arg *)at;
     uint8_t *pay = (uint8_t *)(wa + nargs);
     for (uint32_t i = 0; i < nargs; i++) {
-        wa[i].type = args[i].type;
+        wa[i].type = args[i].type |
+                     (args[i].pad & RAY_ARG_ACTOR ? SDK_WIRE_ACTOR : 0);
         wa[i].len = 0;
         wa[i].scalar = args[i].type == RAY_T_REF ? args[i].v.ref.id
                                                  : args[i].v.u64;

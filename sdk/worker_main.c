@@ -339,8 +339,9 @@ run_task(const uint8_t *rec, uint32_t len)
     size_t off = sizeof(*m) + m->nargs * sizeof(sdk_wire_arg);
     for (uint32_t i = 0; i < m->nargs; i++) {
         uint32_t want = d->arg_type[i];
-        uint32_t have = wa[i].type & ~CW_TYPE_STORED;
-        if (wa[i].type & CW_TYPE_STORED) {
+        uint32_t wt = wa[i].type & ~SDK_WIRE_ACTOR;
+        uint32_t have = wt & ~CW_TYPE_STORED;
+        if (wt & CW_TYPE_STORED) {
             ray_err pe = RAY_EINVAL;
             snprintf(msg, sizeof(msg), "%s: bad argument %u", d->name, i + 1);
             if (sdk_type_buffer(have) && compatible(have, want))
@@ -355,16 +356,16 @@ run_task(const uint8_t *rec, uint32_t len)
             av[i].type = want;
             continue;
         }
-        if (!compatible(wa[i].type, want) || off + wa[i].len > len) {
+        if (!compatible(wt, want) || off + wa[i].len > len) {
             snprintf(msg, sizeof(msg),
                      "%s: argument %u has type %u, expected type %u",
-                     d->name, i + 1, wa[i].type, want);
+                     d->name, i + 1, wt, want);
             unpin_args(pins, npins);
             send_error(m->task_id, RAY_EINVAL, msg);
             return;
         }
         if (sdk_type_scalar(want)) {
-            convert_scalar(&av[i], wa[i].type, want, wa[i].scalar);
+            convert_scalar(&av[i], wt, want, wa[i].scalar);
         } else {
             av[i].type = want;
             av[i].v.buf.ptr = rec + off;

@@ -378,7 +378,7 @@ typedef struct ray_call_opts {
  * are borrowed until the submitting call returns (it copies). */
 typedef struct ray_arg {
     uint32_t type; /* enum ray_type */
-    uint32_t pad;
+    uint32_t pad;  /* RAY_ARG_ACTOR: the value is an actor handle */
     union {
         int64_t i64;
         uint64_t u64;
@@ -545,8 +545,10 @@ typedef struct ray_actor {
 
 #define RAY_ACTOR_NULL ((ray_actor){0})
 
-/* Handles travel as task and method arguments (as a U64 on the wire). */
-static inline ray_arg ray_arg_actor(ray_actor h) { ray_arg a = {RAY_T_U64, 0, {.u64 = h.id}}; return a; }
+/* Handles travel as task and method arguments (a U64 marked as a handle:
+ * the actor lives at least until the call finished). */
+#define RAY_ARG_ACTOR 1u
+static inline ray_arg ray_arg_actor(ray_actor h) { ray_arg a = {RAY_T_U64, RAY_ARG_ACTOR, {.u64 = h.id}}; return a; }
 static inline ray_actor ray_dec_actor(const ray_arg *a) { ray_actor h = {a->v.u64}; return h; }
 static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64; r->v.u64 = h.id; }
 
@@ -807,11 +809,16 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
  * (ray_get) holds back its actor's later calls but not other actors'.
  * With max_concurrency > 1 calls run concurrently, in no set order.
  *
- * Lifetime. An actor lives while a handle to it exists (create and lookup
- * each give one; ray_actor_retain adds one) or until ray_shutdown, unless
- * detached (then until ray_actor_kill, ray_actor_exit or ray_shutdown).
- * A handle passed to a task or method is borrowed: the caller keeps its
- * own until that call finished. When the last handle goes, queued calls
+ * Lifetime. An actor lives while a handle to it is counted (create and
+ * lookup each count one; ray_actor_retain adds one) or until
+ * ray_shutdown, unless detached (then until ray_actor_kill, ray_actor_exit
+ * or ray_shutdown). A handle passed to a task, a method or a constructor
+ * is counted while that call lives (a constructor's: while the actor
+ * lives), so the caller may release its own at once. Inside a task or
+ * method that handle is borrowed: to keep it past the call (in an actor's
+ * state), ray_actor_retain it there and ray_actor_release it later; the
+ * counts a process holds are dropped if it dies. A handle returned as a
+ * task's result is not counted. When the last count goes, queued calls
  * still run, then the destructor. Calls pending at or made after death
  * resolve to RAY_EACTOR_DIED with the cause in ray_last_error_detail(). */
 
@@ -854,18 +861,20 @@ RAY_API ray_err ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
 RAY_API ray_ref ray_actor_submit(ray_actor h, const ray_fn_desc *method,
                                  const ray_arg *args, uint32_t nargs);
 
-/* A new handle to the live actor named `name`. RAY_ENOTFOUND if none;
- * RAY_EINVAL. In the driver it never blocks and the handle counts (release
- * it). Inside a task or method it asks the driver (blocks for the round
- * trip) and the handle is borrowed: valid while the actor lives, not
- * counted, releasing it does nothing. */
+/* A new handle to the live actor named `name`; it counts (release it).
+ * RAY_ENOTFOUND if none; RAY_EINVAL. In the driver it never blocks;
+ * inside a task or method it asks the driver (blocks for the round
+ * trip). */
 RAY_API ray_err ray_actor_lookup(const char *name, ray_actor *out);
 
-/* Add a handle holder. RAY_EINVAL for a null or stale handle. */
+/* Count one more handle. RAY_EINVAL for a null or stale handle (inside a
+ * task: for a null one; a stale one is ignored). Never blocks. */
 RAY_API ray_err ray_actor_retain(ray_actor h);
 
-/* Drop a handle; the last one ends a non-detached actor after its queued
- * calls (destructor included). Null or stale: ignored. Never blocks. */
+/* Drop a counted handle; the last one ends a non-detached actor after its
+ * queued calls (destructor included). Null or stale: ignored. Inside a
+ * task, only handles that process counted (retain, lookup) are dropped;
+ * releasing a borrowed one does nothing. Never blocks. */
 RAY_API void ray_actor_release(ray_actor h);
 
 /* End the actor now: calls queued or running resolve to RAY_EACTOR_DIED

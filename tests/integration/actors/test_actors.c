@@ -7,7 +7,6 @@
  * timeout.
  */
 #include <criterion/criterion.h>
-#include <sys/stat.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -15,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -257,9 +257,79 @@ add_by_name(const char *name, int64_t k)
     int64_t v = -1;
     ray_get_int64(r, &v, T_MS);
     ray_ref_release(r);
+    ray_actor_release(h); /* a lookup's handle counts, here too */
     return v;
 }
 RAY_REMOTE(add_by_name, int64_t, const char *, int64_t);
+
+/* Pings `h` once a byte arrives on FIFO `gate`. */
+static int64_t
+ping_after_gate(ray_actor h, const char *gate)
+{
+    int fd = open(gate, O_RDONLY);
+    char c;
+    if (fd < 0 || read(fd, &c, 1) != 1)
+        ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
+    if (fd >= 0)
+        close(fd);
+    ray_ref r = picky_ping_remote(h);
+    int64_t v = -1;
+    if (ray_get_int64(r, &v, T_MS) != RAY_OK)
+        v = -(int64_t)ray_get_int64(r, &v, 0);
+    ray_ref_release(r);
+    return v;
+}
+RAY_REMOTE(ping_after_gate, int64_t, ray_actor, const char *);
+
+/* An actor that keeps a handle to another between calls. */
+typedef struct keeper {
+    ray_actor kept;
+} keeper;
+
+static ray_err
+keeper_init(keeper *s)
+{
+    (void)s;
+    return RAY_OK;
+}
+RAY_ACTOR0(keeper, keeper_init);
+
+static int64_t
+keeper_keep(keeper *s, ray_actor h)
+{
+    s->kept = h;
+    return ray_actor_retain(h) == RAY_OK;
+}
+RAY_METHOD(keeper, keeper_keep, int64_t, ray_actor);
+
+static int64_t
+keeper_use(keeper *s)
+{
+    ray_ref r = picky_ping_remote(s->kept);
+    int64_t v = -1;
+    ray_err e = ray_get_int64(r, &v, T_MS);
+    ray_ref_release(r);
+    return e == RAY_OK ? v : -(int64_t)e;
+}
+RAY_METHOD0(keeper, keeper_use, int64_t);
+
+static int64_t
+keeper_drop(keeper *s)
+{
+    ray_actor_release(s->kept);
+    s->kept = RAY_ACTOR_NULL;
+    return 1;
+}
+RAY_METHOD0(keeper, keeper_drop, int64_t);
+
+static int64_t
+keeper_crash(keeper *s)
+{
+    (void)s;
+    raise(SIGSEGV);
+    return 0;
+}
+RAY_METHOD0(keeper, keeper_crash, int64_t);
 
 /* ---- fixture ---- */
 
@@ -464,6 +534,73 @@ Test(actors, a_call_waiting_for_its_argument_holds_back_later_calls)
     cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 106);
     ray_ref_release(gate);
     ray_actor_release(c);
+}
+
+/* Whether `path` holds "fini" (a picky destructor ran), waiting up to
+ * `ms` for it. */
+static bool
+fini_within(const char *path, int ms)
+{
+    for (int i = 0; i <= ms / 5; i++) {
+        char buf[8] = {0};
+        FILE *f = fopen(path, "r");
+        if (f) {
+            size_t n = fread(buf, 1, 4, f);
+            fclose(f);
+            if (n == 4 && memcmp(buf, "fini", 4) == 0)
+                return true;
+        }
+        struct timespec d = {0, 5000000};
+        nanosleep(&d, NULL);
+    }
+    return false;
+}
+
+Test(actors, a_handle_passed_to_a_task_keeps_the_actor_alive)
+{
+    char gate[160];
+    snprintf(gate, sizeof(gate), "%s.gate", tmp_path);
+    unlink(gate);
+    cr_assert_eq(mkfifo(gate, 0600), 0);
+    ray_actor p;
+    cr_assert_eq(picky_create(&p, NULL, tmp_path, true), RAY_OK);
+    ray_ref t = ping_after_gate_remote(p, gate);
+    ray_actor_release(p); /* the task's hold is the last one now */
+    cr_assert_neq(access(tmp_path, F_OK), 0, "ended while a task held it");
+    int fd = open(gate, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "g", 1), 1);
+    close(fd);
+    unlink(gate);
+    cr_assert_eq(get_i64(t, RAY_OK), 7);
+    /* The task finished: its hold went, and with it the actor. */
+    cr_assert(fini_within(tmp_path, T_MS), "the destructor never ran");
+}
+
+Test(actors, an_actor_keeps_a_handle_it_retained)
+{
+    ray_actor p, k;
+    cr_assert_eq(picky_create(&p, NULL, tmp_path, true), RAY_OK);
+    cr_assert_eq(keeper_create(&k, NULL), RAY_OK);
+    cr_assert_eq(get_i64(keeper_keep_remote(k, p), RAY_OK), 1);
+    ray_actor_release(p);
+    cr_assert_eq(get_i64(keeper_use_remote(k), RAY_OK), 7);
+    cr_assert_neq(access(tmp_path, F_OK), 0, "ended while the keeper held it");
+    cr_assert_eq(get_i64(keeper_drop_remote(k), RAY_OK), 1);
+    cr_assert(fini_within(tmp_path, T_MS), "the destructor never ran");
+    ray_actor_release(k);
+}
+
+Test(actors, a_crashed_holder_drops_its_handles)
+{
+    ray_actor p, k;
+    cr_assert_eq(picky_create(&p, NULL, tmp_path, true), RAY_OK);
+    cr_assert_eq(keeper_create(&k, NULL), RAY_OK);
+    cr_assert_eq(get_i64(keeper_keep_remote(k, p), RAY_OK), 1);
+    ray_actor_release(p);
+    cr_assert_eq(get_i64(keeper_crash_remote(k), RAY_EACTOR_DIED), -1);
+    cr_assert(fini_within(tmp_path, T_MS), "the destructor never ran");
+    ray_actor_release(k);
 }
 
 Test(actors, wrong_class_method_is_einval)
