@@ -141,6 +141,39 @@ sched_queue_release(sched_queue *q, sched_task *t)
     }
 }
 
+bool
+sched_queue_hold(sched_queue *q, uint64_t key, uint32_t n)
+{
+    uint32_t free_n = 0;
+    for (int w = 0; w < q->nworkers; w++) {
+        const sched_slot *s = sched_queue_slot(q, w);
+        free_n += s->alive && !s->reserved_by;
+    }
+    if (free_n < n)
+        return false;
+    while (n--) {
+        sched_slot *best = NULL;
+        for (int w = q->nworkers - 1; w >= 0; w--) {
+            sched_slot *s = sched_queue_slot(q, w);
+            if (s->alive && !s->reserved_by &&
+                (!best || s->inflight < best->inflight))
+                best = s;
+        }
+        best->reserved_by = key;
+    }
+    return true;
+}
+
+void
+sched_queue_unhold(sched_queue *q, uint64_t key)
+{
+    for (int w = 0; w < q->nworkers; w++) {
+        sched_slot *s = sched_queue_slot(q, w);
+        if (s->reserved_by == key)
+            s->reserved_by = 0;
+    }
+}
+
 static ray_err
 push(sched_queue *q, int w, sched_task *t)
 {
@@ -183,7 +216,7 @@ sched_queue_dispatch(sched_queue *q)
             for (int k = 0; k < q->nworkers && e == RAY_EAGAIN; k++) {
                 const sched_slot *s = sched_queue_slot(q, k);
                 if (k != w && s->alive && s->inflight < q->max_inflight &&
-                    s->reserved_by != UINT64_MAX)
+                    !s->reserved_by)
                     e = push(q, k, t);
             }
             if (e == RAY_EAGAIN) {

@@ -115,4 +115,14 @@ void sched_queue_done(sched_queue *q, int w, sched_task *t);
 /* Give back a task's resources and held CPUs (idempotent). */
 void sched_queue_release(sched_queue *q, sched_task *t);
 
+/* Hold `n` workers for a long-lived holder `key` (an actor's CPUs; key
+ * never a task id, never 0 or UINT64_MAX): no new task goes to them
+ * until sched_queue_unhold. Idle workers first, then the least loaded
+ * (its tasks in flight finish there). False, with nothing held, when
+ * fewer than `n` live workers are free of holds. */
+bool sched_queue_hold(sched_queue *q, uint64_t key, uint32_t n);
+
+/* Give back the workers held for `key` (none: nothing happens). */
+void sched_queue_unhold(sched_queue *q, uint64_t key);
+
 #endif /* RAY_SCHEDULER_LOCAL_QUEUE_H */

@@ -155,12 +155,23 @@ sdk_actor_new_task(sdk_rt *rt, sdk_actor *a, uint32_t kind, uint64_t hash,
 
 /* ---- resources and placement ---- */
 
+/* The scheduler's key for the task workers `a` holds (never a task id). */
+static uint64_t
+hold_key(const sdk_actor *a)
+{
+    return (1ull << 62) | a->g->id;
+}
+
 static void
 release_demand(sdk_rt *rt, sdk_actor *a)
 {
     if (a->holds) {
         sched_res_release(&rt->res, &a->demand);
         a->holds = false;
+    }
+    if (a->workers_held) {
+        sched_queue_unhold(&rt->q, hold_key(a));
+        a->workers_held = false;
     }
 }
 
@@ -281,6 +292,13 @@ try_place(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
         if (!sched_res_try_acquire(&rt->res, &a->demand))
             return false;
         a->holds = true;
+    }
+    if (a->cpu_workers && !a->workers_held) {
+        if (!sched_queue_hold(&rt->q, hold_key(a), a->cpu_workers)) {
+            release_demand(rt, a); /* multi-CPU tasks hold them now */
+            return false;
+        }
+        a->workers_held = true;
     }
     sdk_host *h = pick_host(rt, a);
     if (!h)
@@ -490,6 +508,7 @@ sdk_actor_die(sdk_rt *rt, sdk_actor *a, ray_err err, const char *why,
              a->g->name ? " '" : "", a->g->name ? a->g->name : "",
              a->g->name ? "'" : "", why);
     gcs_actor_set_dead(&s->table, a->g, err, msg);
+    bool freed_workers = a->workers_held;
     release_demand(rt, a);
     wait_list_remove(s, a);
     /* Queued calls: resolve now; free those whose arguments are ready. */
@@ -511,6 +530,8 @@ sdk_actor_die(sdk_rt *rt, sdk_actor *a, ray_err err, const char *why,
                 resolve(rt, t, RAY_EACTOR_DIED, msg, cbs);
     }
     place_waiting(rt, cbs);
+    if (freed_workers && rt->q.head)
+        sdk_dispatch(rt, cbs); /* tasks may use its CPUs now */
 }
 
 /* Send a record that ends the actor in its host (DEL runs the destructor,

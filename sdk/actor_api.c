@@ -9,6 +9,7 @@
  * queue, from where it is written straight into the host's ring. Each
  * entry point takes sdk_g->mu and runs callbacks after dropping it.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -111,6 +112,8 @@ build_demand(sdk_rt *rt, const ray_actor_opts *o, sdk_actor *a)
         return sdk_fail(RAY_EINVAL, "ray_actor_create: bad resources '%s': "
                         "%s", spec, why);
     a->has_demand = a->demand.n > 0;
+    /* Its CPUs come out of the task workers' (fractions take a whole). */
+    a->cpu_workers = (uint32_t)ceil(o->num_cpus);
     return RAY_OK;
 }
 

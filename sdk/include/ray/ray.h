@@ -824,7 +824,9 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
 
 /* Options of an actor; zero means default in every field. */
 typedef struct ray_actor_opts {
-    double num_cpus;          /* CPUs held for its lifetime; default 0 */
+    double num_cpus;          /* CPUs held for its lifetime: that many
+                                 task workers (a fraction takes a whole
+                                 one) run no tasks meanwhile; default 0 */
     const char *resources;    /* custom resources held, "GPU:1" */
     const char *name;         /* register under this name (lookup) */
     bool detached;            /* outlives its handles */

@@ -603,6 +603,30 @@ Test(actors, a_crashed_holder_drops_its_handles)
     ray_actor_release(k);
 }
 
+Test(actors, cpus_held_by_an_actor_are_not_used_by_tasks)
+{
+    /* The runtime has 2 CPUs; this actor holds both for its lifetime. */
+    ray_actor c;
+    ray_actor_opts o = {.num_cpus = 2};
+    cr_assert_eq(counter_create(&c, &o, 0), RAY_OK);
+    cr_assert_eq(ray_actor_wait_ready(c, T_MS), RAY_OK);
+    ray_ref t = twice_remote(21);
+    ray_stats st;
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    cr_assert_eq(st.tasks_queued, 1, "no worker may take it");
+    int64_t v;
+    cr_assert_eq(ray_get_int64(t, &v, 100), RAY_ETIMEDOUT);
+    ray_actor_release(c); /* its CPUs come back: the task runs */
+    cr_assert_eq(get_i64(t, RAY_OK), 42);
+    /* One CPU held: tasks still run, on the other worker. */
+    ray_actor d;
+    ray_actor_opts one = {.num_cpus = 1};
+    cr_assert_eq(counter_create(&d, &one, 0), RAY_OK);
+    cr_assert_eq(ray_actor_wait_ready(d, T_MS), RAY_OK);
+    cr_assert_eq(get_i64(twice_remote(5), RAY_OK), 10);
+    ray_actor_release(d);
+}
+
 Test(actors, wrong_class_method_is_einval)
 {
     ray_actor p;

@@ -254,3 +254,34 @@ Test(local_queue, push_front_and_remove, .timeout = 5)
     cr_assert_eq(F.w[0].got[1], 4);
     cr_assert_eq(F.w[0].got[2], 2);
 }
+
+Test(local_queue, held_workers_get_no_tasks_until_unheld, .timeout = 5)
+{
+    setup_n(3, 100, NULL);
+    sched_queue_push(&Q, &T[0]); /* worker 0 gets one in flight */
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.where[T[0].id], 0);
+    const uint64_t key = 1ull << 62;
+    cr_assert(sched_queue_hold(&Q, key, 2));
+    /* Idle workers first: 1 and 2; worker 0 keeps its task. */
+    cr_assert_eq(F.w[0].slot.reserved_by, 0);
+    cr_assert_eq(F.w[1].slot.reserved_by, key);
+    cr_assert_eq(F.w[2].slot.reserved_by, key);
+    cr_assert_not(sched_queue_hold(&Q, key + 1, 2), "only one is free");
+    cr_assert_eq(F.w[0].slot.reserved_by, 0, "a failed hold holds nothing");
+    for (int i = 1; i < 5; i++)
+        sched_queue_push(&Q, &T[i]);
+    sched_queue_dispatch(&Q);
+    for (int i = 1; i < 5; i++)
+        cr_assert_eq(F.where[T[i].id], 0, "task %d went to a held worker", i);
+    /* Full ring on the only free worker: held ones are no fallback. */
+    F.w[0].room = 0;
+    sched_queue_push(&Q, &T[5]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 1);
+    cr_assert_eq(F.w[1].ngot + F.w[2].ngot, 0);
+    sched_queue_unhold(&Q, key);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 0);
+    cr_assert_neq(F.where[T[5].id], 0);
+}
