@@ -7,18 +7,18 @@
  * timeout.
  */
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <ray/ray.h>
+
+#include "tests/integration/common/gate.h"
 
 #define T_MS 20000
 
@@ -266,12 +266,8 @@ RAY_REMOTE(add_by_name, int64_t, const char *, int64_t);
 static int64_t
 ping_after_gate(ray_actor h, const char *gate)
 {
-    int fd = open(gate, O_RDONLY);
-    char c;
-    if (fd < 0 || read(fd, &c, 1) != 1)
+    if (!gate_pass(gate))
         ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
-    if (fd >= 0)
-        close(fd);
     ray_ref r = picky_ping_remote(h);
     int64_t v = -1;
     if (ray_get_int64(r, &v, T_MS) != RAY_OK)
@@ -433,12 +429,8 @@ RAY_REMOTE(slow_value, int64_t, int64_t, int64_t);
 static int64_t
 gate_value(const char *gate, int64_t v)
 {
-    int fd = open(gate, O_RDONLY);
-    char c;
-    if (fd < 0 || read(fd, &c, 1) != 1)
+    if (!gate_pass(gate))
         ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
-    if (fd >= 0)
-        close(fd);
     return v;
 }
 RAY_REMOTE(gate_value, int64_t, const char *, int64_t);
@@ -447,8 +439,7 @@ Test(actors, constructor_waits_for_ref_arguments)
 {
     char gate[160];
     snprintf(gate, sizeof(gate), "%s.gate", tmp_path);
-    unlink(gate);
-    cr_assert_eq(mkfifo(gate, 0600), 0);
+    cr_assert(gate_make(gate));
     ray_ref dep = gate_value_remote(gate, 40);
     ray_actor c;
     ray_actor_opts ro = {.max_restarts = 1};
@@ -460,10 +451,7 @@ Test(actors, constructor_waits_for_ref_arguments)
     cr_assert_eq(st, RAY_ACTOR_DEPENDENCIES_UNREADY);
     cr_assert_eq(ray_actor_wait_ready(c, 50), RAY_ETIMEDOUT);
     ray_ref_release(dep); /* the actor holds its own */
-    int fd = open(gate, O_WRONLY);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(write(fd, "g", 1), 1);
-    close(fd);
+    cr_assert(gate_open(gate));
     unlink(gate);
     cr_assert_eq(get_i64(early, RAY_OK), 42);
     cr_assert_eq(ray_actor_wait_ready(c, T_MS), RAY_OK);
@@ -560,17 +548,13 @@ Test(actors, a_handle_passed_to_a_task_keeps_the_actor_alive)
 {
     char gate[160];
     snprintf(gate, sizeof(gate), "%s.gate", tmp_path);
-    unlink(gate);
-    cr_assert_eq(mkfifo(gate, 0600), 0);
+    cr_assert(gate_make(gate));
     ray_actor p;
     cr_assert_eq(picky_create(&p, NULL, tmp_path, true), RAY_OK);
     ray_ref t = ping_after_gate_remote(p, gate);
     ray_actor_release(p); /* the task's hold is the last one now */
     cr_assert_neq(access(tmp_path, F_OK), 0, "ended while a task held it");
-    int fd = open(gate, O_WRONLY);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(write(fd, "g", 1), 1);
-    close(fd);
+    cr_assert(gate_open(gate));
     unlink(gate);
     cr_assert_eq(get_i64(t, RAY_OK), 7);
     /* The task finished: its hold went, and with it the actor. */

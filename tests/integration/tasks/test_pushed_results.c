@@ -10,16 +10,16 @@
  * that times out before the result comes and succeeds after.
  */
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <ray/ray.h>
+
+#include "tests/integration/common/gate.h"
 
 /* ---- remote functions ---- */
 
@@ -58,12 +58,8 @@ held_parent(int64_t n, const char *gate)
         return -1;
     for (int64_t i = 0; i < n; i++)
         refs[i] = kilo_remote(i);
-    int fd = open(gate, O_RDONLY);
-    char c;
-    if (fd < 0 || read(fd, &c, 1) != 1)
+    if (!gate_pass(gate))
         ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
-    if (fd >= 0)
-        close(fd);
     int64_t ok = 0;
     for (int64_t i = n - 1; i >= 0; i--) {
         char *s = NULL;
@@ -143,12 +139,8 @@ RAY_REMOTE(error_parent, int64_t, int64_t);
 static int64_t
 gated(int64_t v, const char *gate)
 {
-    int fd = open(gate, O_RDONLY);
-    char c;
-    if (fd < 0 || read(fd, &c, 1) != 1)
+    if (!gate_pass(gate))
         ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
-    if (fd >= 0)
-        close(fd);
     return v;
 }
 RAY_REMOTE(gated, int64_t, int64_t, const char *);
@@ -161,11 +153,8 @@ timeout_parent(const char *gate, const char *said)
     ray_ref r = gated_remote(41, gate);
     int64_t v = -1;
     ray_err first = ray_get_int64(r, &v, 50);
-    int fd = open(said, O_WRONLY);
-    if (fd < 0 || write(fd, "t", 1) != 1)
+    if (!gate_open(said))
         ray_task_fail(RAY_ETASK_FAILED, "cannot write %s", said);
-    if (fd >= 0)
-        close(fd);
     ray_err second = ray_get_int64(r, &v, 30000);
     ray_ref_release(r);
     return first == RAY_ETIMEDOUT && second == RAY_OK && v == 41;
@@ -192,16 +181,7 @@ static void
 fifo(char *out, size_t n, const char *name)
 {
     snprintf(out, n, "%s/%s", dir, name);
-    cr_assert_eq(mkfifo(out, 0600), 0);
-}
-
-static void
-open_gate(const char *path)
-{
-    int fd = open(path, O_WRONLY); /* waits for the reader */
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(write(fd, "g", 1), 1);
-    close(fd);
+    cr_assert(gate_make(out));
 }
 
 static void
@@ -240,7 +220,7 @@ Test(pushed_results, more_than_the_reply_ring_holds)
         nanosleep(&d, NULL);
     }
     cr_assert_gt(st.replies_held, 0, "no result was ever held back");
-    open_gate(gate);
+    cr_assert(gate_open(gate));
     int64_t ok = -1;
     cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK, "%s",
                  ray_last_error_detail());
@@ -290,12 +270,8 @@ Test(pushed_results, timed_out_get_then_result)
     fifo(gate, sizeof(gate), "gate");
     fifo(said, sizeof(said), "said");
     ray_ref p = timeout_parent_remote(gate, said);
-    int fd = open(said, O_RDONLY); /* the parent's first get timed out */
-    char c;
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(read(fd, &c, 1), 1);
-    close(fd);
-    open_gate(gate);
+    cr_assert(gate_pass(said)); /* the parent's first get timed out */
+    cr_assert(gate_open(gate));
     int64_t ok = -1;
     cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK, "%s",
                  ray_last_error_detail());
