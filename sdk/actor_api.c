@@ -117,6 +117,72 @@ build_demand(sdk_rt *rt, const ray_actor_opts *o, sdk_actor *a)
     return RAY_OK;
 }
 
+/* Create an actor of class `ctor` whose constructor arguments are the
+ * wire args `spec` (rt_malloc'd, taken over; the refs among them already
+ * held for it). On RAY_OK *id is the new actor (one handle counted).
+ * Else the error, with the detail set; spec and its refs are released.
+ * mu held. */
+static ray_err
+create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec,
+              uint32_t len, uint32_t nargs, bool refs,
+              const ray_actor_opts *o, uint64_t *id, sdk_cb **cbs)
+{
+    sdk_actor *a = rt_calloc(1, sizeof(*a));
+    if (!a) {
+        sdk_actor tmp = {.ctor_spec = spec, .ctor_nargs = nargs,
+                         .ctor_refs = refs};
+        sdk_actor_free_ctor(rt, &tmp, cbs);
+        return sdk_fail(RAY_ENOMEM, "ray_actor_create: out of memory");
+    }
+    a->ctor_spec = spec;
+    a->ctor_len = len;
+    a->ctor_nargs = nargs;
+    a->ctor_refs = refs;
+    a->host = -1;
+    ray_err err = RAY_OK;
+    if (o->num_cpus < 0 || o->max_concurrency < 0 || o->max_restarts < -1 ||
+        o->max_task_retries < -1)
+        err = sdk_fail(RAY_EINVAL, "ray_actor_create %s: bad options",
+                       ctor->cls);
+    if (err == RAY_OK)
+        err = build_demand(rt, o, a);
+    if (err != RAY_OK) {
+        sdk_actor_free_ctor(rt, a, cbs);
+        rt_free(a);
+        return err;
+    }
+    a->own = o->own_process || o->num_cpus > 0 || o->max_concurrency > 1;
+    if (o->max_concurrency > 1)
+        a->conc = o->max_concurrency > (int32_t)SDK_TF_CONC_MAX
+                      ? SDK_TF_CONC_MAX : (uint32_t)o->max_concurrency;
+    char dtor[160];
+    snprintf(dtor, sizeof(dtor), "%s.__del__", ctor->cls);
+    a->ctor_cls = ctor->cls;
+    a->ctor_name = ctor->name;
+    a->ctor_hash = ctor->hash ? ctor->hash : sdk_name_hash(ctor->name);
+    a->dtor_hash = sdk_name_hash(dtor);
+    a->ctor_handles = sdk_actor_hold_args(rt, spec, nargs, 1, NULL);
+    gcs_actor *g;
+    err = gcs_actor_add(&rt->actors->table, o->name, a->ctor_hash, &g);
+    if (err != RAY_OK) {
+        sdk_actor_free_ctor(rt, a, cbs);
+        rt_free(a);
+        if (err == RAY_EEXISTS)
+            return sdk_fail(err, "ray_actor_create %s: the name '%s' is "
+                            "taken by a live actor", ctor->cls, o->name);
+        return sdk_fail(err, "ray_actor_create: out of memory");
+    }
+    a->g = g;
+    g->user = a;
+    g->detached = o->detached;
+    g->max_restarts = o->max_restarts;
+    g->max_task_retries = o->max_task_retries;
+    g->handles = 1;
+    *id = g->id;
+    sdk_actor_start(rt, a, cbs);
+    return RAY_OK;
+}
+
 ray_err
 ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                  const ray_actor_opts *opts, ray_actor *out)
@@ -133,74 +199,31 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         (nargs && !args))
         return sdk_fail(RAY_EINVAL, "ray_actor_create: bad arguments");
     if (sdk_in_worker)
-        return sdk_fail(RAY_EINVAL, "ray_actor_create: actors are created "
-                        "by the driver only");
+        return sdk_wk_actor_create(ctor, args, nargs, &o, out);
     if (!rt)
         return sdk_fail(RAY_EINVAL, "ray_actor_create: runtime not "
                         "initialised");
-    if (o.num_cpus < 0 || o.max_concurrency < 0 || o.max_restarts < -1 ||
-        o.max_task_retries < -1)
-        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: bad options",
-                        ctor->cls);
-    sdk_actor *a = rt_calloc(1, sizeof(*a));
-    if (!a)
-        return sdk_fail(RAY_ENOMEM, "ray_actor_create: out of memory");
-    a->host = -1;
-    a->own = o.own_process || o.num_cpus > 0 || o.max_concurrency > 1;
-    if (o.max_concurrency > 1)
-        a->conc = o.max_concurrency > (int32_t)SDK_TF_CONC_MAX
-                      ? SDK_TF_CONC_MAX : (uint32_t)o.max_concurrency;
-    ray_err err = build_demand(rt, &o, a);
-    if (err != RAY_OK) {
-        rt_free(a);
-        return err;
-    }
-    char dtor[160];
-    snprintf(dtor, sizeof(dtor), "%s.__del__", ctor->cls);
-    a->ctor_cls = ctor->cls;
-    a->ctor_name = ctor->name;
-    a->ctor_hash = ctor->hash ? ctor->hash : sdk_name_hash(ctor->name);
-    a->dtor_hash = sdk_name_hash(dtor);
-    a->ctor_nargs = nargs;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     /* Ref arguments are held for the actor's life (a restart passes
      * them again); the constructor runs once they are ready. */
-    err = encode(rt, args, nargs, true, NULL, 0, &a->ctor_spec, &a->ctor_len,
-                 &a->ctor_refs);
-    if (err == RAY_OK)
-        a->ctor_handles = sdk_actor_hold_args(rt, a->ctor_spec, nargs, 1,
-                                              NULL);
+    uint8_t *spec;
+    uint32_t len;
+    bool refs;
+    ray_err err = encode(rt, args, nargs, true, NULL, 0, &spec, &len, &refs);
     if (err != RAY_OK) {
         pthread_mutex_unlock(&rt->mu);
-        rt_free(a);
         return sdk_fail(err, "ray_actor_create %s: %s", ctor->cls,
                         err == RAY_EINVAL ? "a constructor argument is a "
                         "null or released ref" : "out of memory");
     }
-    gcs_actor *g;
-    err = gcs_actor_add(&rt->actors->table, o.name, a->ctor_hash, &g);
-    if (err == RAY_OK) {
-        a->g = g;
-        g->user = a;
-        g->detached = o.detached;
-        g->max_restarts = o.max_restarts;
-        g->max_task_retries = o.max_task_retries;
-        g->handles = 1;
-        *out = (ray_actor){g->id};
-        sdk_actor_start(rt, a, &cbs);
-    } else {
-        sdk_actor_free_ctor(rt, a, &cbs);
-    }
+    uint64_t id = 0;
+    err = create_locked(rt, ctor, spec, len, nargs, refs, &o, &id, &cbs);
+    if (err == RAY_OK)
+        *out = (ray_actor){id};
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
-    if (err == RAY_OK)
-        return RAY_OK;
-    rt_free(a);
-    if (err == RAY_EEXISTS)
-        return sdk_fail(err, "ray_actor_create %s: the name '%s' is taken by "
-                        "a live actor", ctor->cls, o.name);
-    return sdk_fail(err, "ray_actor_create: out of memory");
+    return err;
 }
 
 /* ---- calls ---- */
@@ -383,13 +406,11 @@ sdk_actor_hold_args(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
     return any;
 }
 
-/* Count a handle of actor `id` for worker slot `wk` (mu held). */
-static void
-worker_hold(sdk_rt *rt, sdk_worker *wk, uint64_t id)
+/* Record that worker slot `wk` holds one count of actor `id`'s handles
+ * (already counted). False on out of memory. mu held. */
+static bool
+worker_adopt(sdk_worker *wk, uint64_t id)
 {
-    sdk_actor *a = sdk_actor_find(rt, id);
-    if (!a)
-        return;
     if (wk->nahold == wk->cahold) {
         uint32_t cap = wk->cahold ? wk->cahold * 2 : 8;
         uint64_t *n = rt_realloc(wk->ahold, cap * sizeof(*n));
@@ -397,13 +418,22 @@ worker_hold(sdk_rt *rt, sdk_worker *wk, uint64_t id)
             RT_LOG_RATELIMITED(RT_LOG_ERROR, "out of memory counting an "
                                "actor handle for worker %d",
                                (int)wk->ctl->pid);
-            return;
+            return false;
         }
         wk->ahold = n;
         wk->cahold = cap;
     }
     wk->ahold[wk->nahold++] = id;
-    a->g->handles++;
+    return true;
+}
+
+/* Count a handle of actor `id` for worker slot `wk` (mu held). */
+static void
+worker_hold(sdk_rt *rt, sdk_worker *wk, uint64_t id)
+{
+    sdk_actor *a = sdk_actor_find(rt, id);
+    if (a && worker_adopt(wk, id))
+        a->g->handles++;
 }
 
 /* Drop one handle of actor `id` that worker slot `wk` counted. A handle
@@ -590,6 +620,97 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
     return o;
 }
 
+/* Retain the refs among `nargs` wire args; false (none kept) if one is
+ * null or released. */
+static bool
+hold_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, bool *any)
+{
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)spec;
+    *any = false;
+    for (uint32_t i = 0; i < nargs; i++) {
+        if (wa[i].type != RAY_T_REF)
+            continue;
+        if (!cw_store_lookup(&rt->store, wa[i].scalar)) {
+            for (uint32_t k = 0; k < i; k++)
+                if (wa[k].type == RAY_T_REF)
+                    cw_store_release(&rt->store,
+                                     cw_store_lookup(&rt->store,
+                                                     wa[k].scalar));
+            return false;
+        }
+        cw_store_retain(cw_store_lookup(&rt->store, wa[i].scalar));
+        *any = true;
+    }
+    return true;
+}
+
+/* An actor created from inside a task: answered with its id, the handle
+ * counted for that worker, or the error and its detail. */
+static void
+handle_create(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
+              sdk_cb **cbs)
+{
+    sdk_worker *wk = &rt->workers[w];
+    const sdk_msg_acreate *c = (const sdk_msg_acreate *)(q + 1);
+    size_t head = sizeof(*q) + sizeof(*c);
+    const ray_fn_desc *ctor = sdk_registry_find(q->fn_hash);
+    ray_err err = RAY_OK;
+    char name[256] = "", res[512] = "";
+    size_t strs = 0, args_len = 0;
+    if (len < head || q->nargs > RAY_MAX_ARGS) {
+        err = sdk_fail(RAY_EPROTO, "ray_actor_create from a task: malformed "
+                       "request");
+    } else {
+        strs = SDK_ALIGN8(c->name_len) + SDK_ALIGN8(c->res_len);
+        if (c->name_len >= sizeof(name) || c->res_len >= sizeof(res) ||
+            len - head < strs ||
+            (args_len = len - head - strs) < q->nargs * sizeof(sdk_wire_arg))
+            err = sdk_fail(RAY_EPROTO, "ray_actor_create from a task: "
+                           "malformed request");
+    }
+    if (err == RAY_OK && (!ctor || !ctor->cls))
+        err = sdk_fail(RAY_ENOTFOUND, "ray_actor_create from a task: no "
+                       "actor class has this constructor in the driver");
+    uint8_t *spec = NULL;
+    bool refs = false;
+    if (err == RAY_OK) {
+        const uint8_t *s = (const uint8_t *)(c + 1);
+        memcpy(name, s, c->name_len);
+        memcpy(res, s + SDK_ALIGN8(c->name_len), c->res_len);
+        if (args_len && !(spec = rt_malloc(args_len)))
+            err = sdk_fail(RAY_ENOMEM, "ray_actor_create: out of memory");
+        else if (args_len)
+            memcpy(spec, s + strs, args_len);
+    }
+    if (err == RAY_OK && !hold_spec_refs(rt, spec, q->nargs, &refs)) {
+        rt_free(spec);
+        err = sdk_fail(RAY_EINVAL, "ray_actor_create %s: a constructor "
+                       "argument is a null or released ref", ctor->cls);
+    }
+    uint64_t id = 0;
+    if (err == RAY_OK) {
+        ray_actor_opts o = {
+            .num_cpus = c->num_cpus,
+            .resources = res[0] ? res : NULL,
+            .name = name[0] ? name : NULL,
+            .detached = c->detached,
+            .own_process = c->own_process,
+            .max_restarts = c->max_restarts,
+            .max_task_retries = c->max_task_retries,
+            .max_concurrency = c->max_concurrency,
+        };
+        err = create_locked(rt, ctor, spec, (uint32_t)args_len, q->nargs,
+                            refs, &o, &id, cbs);
+    }
+    if (err != RAY_OK) {
+        const char *m = ray_last_error_detail();
+        sdk_nested_reply(wk, q->req_id, err, RAY_T_NONE, 0, m, strlen(m) + 1);
+        return;
+    }
+    worker_adopt(wk, id);
+    sdk_nested_reply(wk, q->req_id, RAY_OK, RAY_T_U64, id, NULL, 0);
+}
+
 /* Answer a lookup by name on worker w's reply ring: a handle counted
  * for that worker. */
 static void
@@ -627,6 +748,10 @@ sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     }
     if (type == SDK_MSG_ALOOKUP) {
         handle_lookup(rt, w, q, len);
+        return;
+    }
+    if (type == SDK_MSG_ACREATE) {
+        handle_create(rt, w, q, len, cbs);
         return;
     }
     if (type == SDK_MSG_ARETAIN) {

@@ -85,3 +85,61 @@ sdk_wk_actor_ref(ray_actor h, bool retain)
     q->obj_id = h.id;
     sdk_wk_commit(retain ? SDK_MSG_ARETAIN : SDK_MSG_ARELEASE, sizeof(*q));
 }
+
+ray_err
+sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
+                    uint32_t nargs, const ray_actor_opts *o, ray_actor *out)
+{
+    size_t name_len = o->name ? strlen(o->name) : 0;
+    size_t res_len = o->resources ? strlen(o->resources) : 0;
+    size_t len = sizeof(sdk_msg_req) + sizeof(sdk_msg_acreate) +
+                 SDK_ALIGN8(name_len) + SDK_ALIGN8(res_len) +
+                 nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < nargs; i++)
+        if (sdk_type_buffer(args[i].type))
+            len += SDK_ALIGN8(args[i].v.buf.len);
+    if (len > sdk_wk_max_record())
+        return sdk_fail(RAY_ETOOBIG, "ray_actor_create %s from a task: "
+                        "arguments too large (pass large values as refs)",
+                        ctor->cls);
+    uint64_t req = sdk_wk_next_req();
+    uint8_t *p = sdk_wk_reserve(len);
+    sdk_msg_req *q = (sdk_msg_req *)p;
+    memset(q, 0, sizeof(*q));
+    q->req_id = req;
+    q->fn_hash = ctor->hash ? ctor->hash : sdk_name_hash(ctor->name);
+    q->nargs = nargs;
+    sdk_msg_acreate *c = (sdk_msg_acreate *)(q + 1);
+    *c = (sdk_msg_acreate){
+        .num_cpus = o->num_cpus,
+        .max_restarts = o->max_restarts,
+        .max_task_retries = o->max_task_retries,
+        .max_concurrency = o->max_concurrency,
+        .detached = o->detached,
+        .own_process = o->own_process,
+        .name_len = (uint32_t)name_len,
+        .res_len = (uint32_t)res_len,
+    };
+    uint8_t *at = (uint8_t *)(c + 1);
+    memset(at, 0, SDK_ALIGN8(name_len) + SDK_ALIGN8(res_len));
+    if (name_len)
+        memcpy(at, o->name, name_len);
+    at += SDK_ALIGN8(name_len);
+    if (res_len)
+        memcpy(at, o->resources, res_len);
+    at += SDK_ALIGN8(res_len);
+    sdk_wk_encode_args(at, args, nargs);
+    sdk_wk_commit(SDK_MSG_ACREATE, len);
+    sdk_msg_done h;
+    void *payload = NULL;
+    ray_err e = sdk_wk_wait_reply(req, &h, &payload, 60000);
+    if (e != RAY_OK)
+        return e;
+    if (h.err != RAY_OK)
+        e = sdk_fail((ray_err)h.err, "%s",
+                     payload ? (const char *)payload : "create failed");
+    else
+        *out = (ray_actor){h.scalar};
+    free(payload);
+    return e;
+}

@@ -104,8 +104,13 @@ enum {
                             worker); + name_len bytes of name */
     SDK_MSG_ARETAIN = 21,/* worker -> driver: count a handle (obj_id: the
                             actor) for this worker */
-    SDK_MSG_ARELEASE = 22,/* worker -> driver: drop a handle it counted.
-                            Actor messages: 11, 12, 20-22 (actor*.c) */
+    SDK_MSG_ARELEASE = 22,/* worker -> driver: drop a handle it counted */
+    SDK_MSG_ACREATE = 23,/* worker -> driver: create an actor (reply: its
+                            id in scalar, a handle counted for the
+                            worker): sdk_msg_req (req_id, fn_hash = the
+                            constructor, nargs), sdk_msg_acreate, name,
+                            resources, wire args.
+                            Actor messages: 11, 12, 20-23 (actor*.c) */
 };
 
 /* sdk_msg_task.flags of records for actor hosts: the kind in the low
@@ -139,6 +144,22 @@ typedef struct sdk_msg_req {
 } sdk_msg_req;
 
 _Static_assert(sizeof(sdk_msg_req) == 48, "sdk_msg_req layout");
+
+/* The options of an SDK_MSG_ACREATE; the actor's name and resources
+ * follow, each name_len / res_len bytes padded to 8. */
+typedef struct sdk_msg_acreate {
+    double num_cpus;
+    int32_t max_restarts;
+    int32_t max_task_retries;
+    int32_t max_concurrency;
+    uint8_t detached;
+    uint8_t own_process;
+    uint8_t pad[2];
+    uint32_t name_len;
+    uint32_t res_len;
+} sdk_msg_acreate;
+
+_Static_assert(sizeof(sdk_msg_acreate) == 32, "sdk_msg_acreate layout");
 
 /* MSG_TASK: header, nargs wire args, then the payloads (8-aligned). */
 typedef struct sdk_msg_task {
@@ -631,6 +652,11 @@ void sdk_wk_run_record(const uint8_t *rec, uint32_t len);
 ray_ref sdk_wk_actor_submit(ray_actor h, const ray_fn_desc *m,
                             const ray_arg *args, uint32_t nargs);
 ray_err sdk_wk_actor_lookup(const char *name, ray_actor *out);
+/* ray_actor_create inside a task (one round trip; the handle counts for
+ * this worker). */
+ray_err sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
+                            uint32_t nargs, const ray_actor_opts *o,
+                            ray_actor *out);
 /* ray_actor_retain/_release inside a task: count a handle for this
  * worker, or drop one it counted (one-way messages). */
 void sdk_wk_actor_ref(ray_actor h, bool retain);

@@ -277,6 +277,36 @@ ping_after_gate(ray_actor h, const char *gate)
 }
 RAY_REMOTE(ping_after_gate, int64_t, ray_actor, const char *);
 
+/* Creates a counter from inside a task, calls it, releases it. */
+static int64_t
+spawn_and_use(int64_t start)
+{
+    ray_actor h;
+    if (counter_create(&h, NULL, start) != RAY_OK)
+        return -1;
+    ray_ref r = counter_add_remote(h, 1);
+    int64_t v = -1;
+    ray_get_int64(r, &v, T_MS);
+    ray_ref_release(r);
+    ray_actor_release(h);
+    return v;
+}
+RAY_REMOTE(spawn_and_use, int64_t, int64_t);
+
+/* Creates a named counter from a task; 1 if made, else -(the error),
+ * and the detail must name the conflict. */
+static int64_t
+spawn_named(const char *name)
+{
+    ray_actor h;
+    ray_actor_opts o = {.name = name, .detached = true};
+    ray_err e = counter_create(&h, &o, 100);
+    if (e == RAY_EEXISTS && !strstr(ray_last_error_detail(), "taken"))
+        return -1000;
+    return e == RAY_OK ? 1 : -(int64_t)e;
+}
+RAY_REMOTE(spawn_named, int64_t, const char *);
+
 /* An actor that keeps a handle to another between calls. */
 typedef struct keeper {
     ray_actor kept;
@@ -317,6 +347,14 @@ keeper_drop(keeper *s)
     return 1;
 }
 RAY_METHOD0(keeper, keeper_drop, int64_t);
+
+/* Creates a picky actor writing `path` at its end, and keeps it. */
+static int64_t
+keeper_spawn(keeper *s, const char *path)
+{
+    return picky_create(&s->kept, NULL, path, true) == RAY_OK;
+}
+RAY_METHOD(keeper, keeper_spawn, int64_t, const char *);
 
 static int64_t
 keeper_crash(keeper *s)
@@ -583,6 +621,29 @@ Test(actors, a_crashed_holder_drops_its_handles)
     cr_assert_eq(get_i64(keeper_keep_remote(k, p), RAY_OK), 1);
     ray_actor_release(p);
     cr_assert_eq(get_i64(keeper_crash_remote(k), RAY_EACTOR_DIED), -1);
+    cr_assert(fini_within(tmp_path, T_MS), "the destructor never ran");
+    ray_actor_release(k);
+}
+
+Test(actors, created_inside_tasks_and_methods)
+{
+    cr_assert_eq(get_i64(spawn_and_use_remote(41), RAY_OK), 42);
+    /* Named from a task: the driver finds it; a second one is refused. */
+    cr_assert_eq(get_i64(spawn_named_remote("made-in-a-task"), RAY_OK), 1);
+    cr_assert_eq(get_i64(spawn_named_remote("made-in-a-task"), RAY_OK),
+                 -(int64_t)RAY_EEXISTS);
+    ray_actor n;
+    cr_assert_eq(ray_actor_lookup("made-in-a-task", &n), RAY_OK);
+    cr_assert_eq(get_i64(counter_get_remote(n), RAY_OK), 100);
+    cr_assert_eq(ray_actor_kill(n, true), RAY_OK);
+    ray_actor_release(n);
+    /* Created by an actor: it lives while its creator holds it. */
+    ray_actor k;
+    cr_assert_eq(keeper_create(&k, NULL), RAY_OK);
+    cr_assert_eq(get_i64(keeper_spawn_remote(k, tmp_path), RAY_OK), 1);
+    cr_assert_eq(get_i64(keeper_use_remote(k), RAY_OK), 7);
+    cr_assert_neq(access(tmp_path, F_OK), 0);
+    cr_assert_eq(get_i64(keeper_drop_remote(k), RAY_OK), 1);
     cr_assert(fini_within(tmp_path, T_MS), "the destructor never ran");
     ray_actor_release(k);
 }
