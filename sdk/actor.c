@@ -206,6 +206,7 @@ host_format(sdk_rt *rt, sdk_host *h)
     wk->slot.dirty = false;
     wk->slot.reserved_by = UINT64_MAX; /* never picked for tasks */
     h->started = true;
+    h->dying = false;
     h->spawn_pending = true;
     S(rt)->spawn_wanted = true;
     uint64_t one = 1;
@@ -224,6 +225,8 @@ pick_host(sdk_rt *rt, sdk_actor *a)
     sdk_host *empty = NULL, *least = NULL;
     for (int i = 0; i < rt->cfg.actor_processes; i++) {
         sdk_host *h = &s->hosts[i];
+        if (h->dying)
+            continue;
         if (h->used == 0) {
             if (!empty || (h->started && !empty->started))
                 empty = h; /* prefer a running process */
@@ -605,12 +608,22 @@ sdk_actor_kill_now(sdk_rt *rt, sdk_actor *a, const char *why, sdk_cb **cbs)
     sdk_actor_die(rt, a, RAY_EACTOR_DIED, why, cbs);
     if (a->host < 0)
         return;
+    if (!sdk_actor_kill_host(rt, a)) /* alone there: at once */
+        send_end(rt, a, SDK_TF_DROP, cbs);
+}
+
+bool
+sdk_actor_kill_host(sdk_rt *rt, sdk_actor *a)
+{
+    if (a->host < 0)
+        return false;
     sdk_host *h = &S(rt)->hosts[a->host];
     sdk_worker *wk = &rt->workers[h->w];
-    if (h->own && wk->slot.alive && wk->proc.pid > 0)
-        sched_proc_kill(&wk->proc); /* at once, even inside a call */
-    else
-        send_end(rt, a, SDK_TF_DROP, cbs);
+    if (h->used != 1 || !wk->slot.alive || wk->proc.pid <= 0)
+        return false;
+    h->dying = true;
+    sched_proc_kill(&wk->proc); /* even inside a call */
+    return true;
 }
 
 /* ---- completions ---- */
@@ -722,6 +735,7 @@ host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
     }
     h->started = false;
     h->spawn_pending = false;
+    h->dying = false;
     if (!restart) {
         for (uint32_t k = 0; k < SDK_HOST_CAP; k++)
             if (h->ids[k]) {

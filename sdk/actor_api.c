@@ -466,9 +466,26 @@ sdk_actor_drop_worker_holds(sdk_rt *rt, sdk_worker *wk, sdk_cb **cbs)
     wk->cahold = 0;
 }
 
+/* ray_actor_kill of `a` (mu held). */
+static void
+kill_locked(sdk_rt *rt, sdk_actor *a, bool no_restart, sdk_cb **cbs)
+{
+    if (!no_restart && gcs_actor_should_restart(a->g) &&
+        sdk_actor_kill_host(rt, a))
+        return; /* its own process dies; the crash path restarts it */
+    sdk_actor_kill_now(rt, a, "killed by ray_actor_kill", cbs);
+    sdk_actor_maybe_free(rt, a, cbs);
+}
+
 ray_err
 ray_actor_kill(ray_actor h, bool no_restart)
 {
+    if (sdk_in_worker) {
+        if (!h.id)
+            return sdk_fail(RAY_EINVAL, "ray_actor_kill: null handle");
+        sdk_wk_actor_kill(h, no_restart);
+        return RAY_OK;
+    }
     sdk_rt *rt = driver_rt("ray_actor_kill");
     if (!rt)
         return RAY_EINVAL;
@@ -476,17 +493,10 @@ ray_actor_kill(ray_actor h, bool no_restart)
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     sdk_actor *a = sdk_actor_find(rt, h.id);
-    if (!a) {
+    if (!a)
         err = sdk_fail(RAY_EINVAL, "ray_actor_kill: null or stale handle");
-    } else if (!no_restart && gcs_actor_should_restart(a->g) && a->host >= 0 &&
-               rt->actors->hosts[a->host].own &&
-               rt->workers[rt->actors->hosts[a->host].w].proc.pid > 0) {
-        /* Its own process dies; the crash path restarts it. */
-        sched_proc_kill(&rt->workers[rt->actors->hosts[a->host].w].proc);
-    } else {
-        sdk_actor_kill_now(rt, a, "killed by ray_actor_kill", &cbs);
-        sdk_actor_maybe_free(rt, a, &cbs);
-    }
+    else
+        kill_locked(rt, a, no_restart, &cbs);
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return err;
@@ -748,6 +758,12 @@ sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     }
     if (type == SDK_MSG_ALOOKUP) {
         handle_lookup(rt, w, q, len);
+        return;
+    }
+    if (type == SDK_MSG_AKILL) {
+        sdk_actor *a = sdk_actor_find(rt, q->obj_id);
+        if (a)
+            kill_locked(rt, a, q->len != 0, cbs);
         return;
     }
     if (type == SDK_MSG_ACREATE) {

@@ -143,3 +143,14 @@ sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
     free(payload);
     return e;
 }
+
+void
+sdk_wk_actor_kill(ray_actor h, bool no_restart)
+{
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    q->obj_id = h.id;
+    q->len = no_restart;
+    sdk_wk_commit(SDK_MSG_AKILL, sizeof(*q));
+    sdk_wk_flush(false);
+}

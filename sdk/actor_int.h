@@ -51,6 +51,8 @@ typedef struct sdk_host {
     bool own;                 /* hosts one actor that asked for it */
     bool started;             /* rings formatted, process spawned/pending */
     bool spawn_pending;       /* the monitor still has to spawn it */
+    bool dying;               /* killed, its death not yet seen: no new
+                                 actor goes there */
     uint32_t used;
     uint64_t ids[SDK_HOST_CAP]; /* actor id per host slot, 0 = free */
 } sdk_host;
@@ -95,6 +97,10 @@ void sdk_actor_die(sdk_rt *rt, sdk_actor *a, ray_err err, const char *why,
 
 /* End `a` cleanly after its queued calls (destructor), cause `why`. */
 void sdk_actor_end(sdk_rt *rt, sdk_actor *a, const char *why, sdk_cb **cbs);
+
+/* Kill the process hosting `a` if `a` is alone there (its death is then
+ * handled as a crash). False if it shares the process or has none. */
+bool sdk_actor_kill_host(sdk_rt *rt, sdk_actor *a);
 
 /* Kill `a` now (no destructor). */
 void sdk_actor_kill_now(sdk_rt *rt, sdk_actor *a, const char *why,

@@ -345,6 +345,7 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     case SDK_MSG_ARETAIN:
     case SDK_MSG_ARELEASE:
     case SDK_MSG_ACREATE:
+    case SDK_MSG_AKILL:
         sdk_actor_handle_req(rt, w, type, rec, len, cbs);
         break;
     default:

@@ -109,8 +109,10 @@ enum {
                             id in scalar, a handle counted for the
                             worker): sdk_msg_req (req_id, fn_hash = the
                             constructor, nargs), sdk_msg_acreate, name,
-                            resources, wire args.
-                            Actor messages: 11, 12, 20-23 (actor*.c) */
+                            resources, wire args */
+    SDK_MSG_AKILL = 24,  /* worker -> driver: ray_actor_kill (obj_id: the
+                            actor, len: no_restart).
+                            Actor messages: 11, 12, 20-24 (actor*.c) */
 };
 
 /* sdk_msg_task.flags of records for actor hosts: the kind in the low
@@ -657,6 +659,8 @@ ray_err sdk_wk_actor_lookup(const char *name, ray_actor *out);
 ray_err sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
                             uint32_t nargs, const ray_actor_opts *o,
                             ray_actor *out);
+/* ray_actor_kill inside a task (a one-way message). */
+void sdk_wk_actor_kill(ray_actor h, bool no_restart);
 /* ray_actor_retain/_release inside a task: count a handle for this
  * worker, or drop one it counted (one-way messages). */
 void sdk_wk_actor_ref(ray_actor h, bool retain);

@@ -884,11 +884,12 @@ RAY_API ray_err ray_actor_retain(ray_actor h);
 RAY_API void ray_actor_release(ray_actor h);
 
 /* End the actor now: calls queued or running resolve to RAY_EACTOR_DIED
- * ("killed by ray_actor_kill"); an own-process actor's process is killed
- * at once, a shared host drops the actor after its current call. No
- * destructor runs. With !no_restart, an own-process actor with restarts
- * left restarts instead (like a crash). RAY_EINVAL for a null/stale
- * handle. Never blocks. Driver only. */
+ * ("killed by ray_actor_kill"); the process of an actor alone in it is
+ * killed at once, a shared process drops the actor after its current
+ * call. No destructor runs. With !no_restart, an actor alone in its
+ * process with restarts left restarts instead (like a crash). RAY_EINVAL
+ * for a null/stale handle (inside a task: for a null one; the kill is
+ * sent to the driver and a stale handle is ignored). Never blocks. */
 RAY_API ray_err ray_actor_kill(ray_actor h, bool no_restart);
 
 /* States as reported by ray_actor_state. */

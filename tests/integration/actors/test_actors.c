@@ -307,6 +307,14 @@ spawn_named(const char *name)
 }
 RAY_REMOTE(spawn_named, int64_t, const char *);
 
+/* Kills `h` from inside a task. */
+static int64_t
+kill_it(ray_actor h)
+{
+    return ray_actor_kill(h, true) == RAY_OK;
+}
+RAY_REMOTE(kill_it, int64_t, ray_actor);
+
 /* An actor that keeps a handle to another between calls. */
 typedef struct keeper {
     ray_actor kept;
@@ -635,7 +643,14 @@ Test(actors, created_inside_tasks_and_methods)
     ray_actor n;
     cr_assert_eq(ray_actor_lookup("made-in-a-task", &n), RAY_OK);
     cr_assert_eq(get_i64(counter_get_remote(n), RAY_OK), 100);
-    cr_assert_eq(ray_actor_kill(n, true), RAY_OK);
+    /* Killed from a task: dead by the time the task's result is back. */
+    cr_assert_eq(get_i64(kill_it_remote(n), RAY_OK), 1);
+    int64_t v;
+    ray_ref r = counter_get_remote(n);
+    cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
+    cr_assert(strstr(ray_last_error_detail(), "killed by ray_actor_kill"),
+              "%s", ray_last_error_detail());
+    ray_ref_release(r);
     ray_actor_release(n);
     /* Created by an actor: it lives while its creator holds it. */
     ray_actor k;
