@@ -331,6 +331,24 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     case SDK_MSG_NUDGE:
         sdk_nested_flush(rt, wk);
         break;
+    case SDK_MSG_WATCH:
+        o = cw_store_lookup(&rt->store, q->obj_id);
+        if (o) {
+            sdk_nested_watch(rt, w, o, q->obj_id);
+        } else {
+            static const char m[] = "null or released reference";
+            reply_as(wk, SDK_MSG_PUSH, q->obj_id, RAY_EINVAL, RAY_T_NONE, 0,
+                     m, sizeof(m));
+        }
+        break;
+    case SDK_MSG_CANCEL: {
+        ray_err e = sdk_cancel_locked(rt, cw_store_lookup(&rt->store,
+                                                          q->obj_id),
+                                      q->len != 0, cbs);
+        const char *m = e == RAY_OK ? "" : ray_last_error_detail();
+        reply(wk, q->req_id, e, RAY_T_NONE, 0, m, strlen(m) + 1);
+        break;
+    }
     case SDK_MSG_RELEASE:
     case SDK_MSG_RETAIN:
         o = cw_store_lookup(&rt->store, q->obj_id);

@@ -39,7 +39,7 @@ rt_or_fail(const char *what)
     sdk_rt *rt = sdk_g;
     if (!rt)
         sdk_fail(RAY_EINVAL, "%s: runtime not initialised%s", what,
-                 sdk_in_worker ? " (ray_wait, ray_on_done and stats are not "
+                 sdk_in_worker ? " (ray_on_done and stats are not "
                                  "available inside a task yet)" : "");
     return rt;
 }
@@ -709,11 +709,14 @@ ray_err
 ray_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
          size_t *ready_idx, size_t *n_ready)
 {
+    if ((n && (!refs || !ready_idx)) || !n_ready || num_ready > n)
+        return sdk_fail(RAY_EINVAL, "ray_wait: bad arguments");
+    if (sdk_in_worker)
+        return sdk_wk_wait(refs, n, num_ready, timeout_ms, ready_idx,
+                           n_ready);
     sdk_rt *rt = rt_or_fail("ray_wait");
     if (!rt)
         return RAY_EINVAL;
-    if ((n && (!refs || !ready_idx)) || !n_ready || num_ready > n)
-        return sdk_fail(RAY_EINVAL, "ray_wait: bad arguments");
     *n_ready = 0;
     wait_ctx c = {refs, n, num_ready ? num_ready : 1};
     if (n)

@@ -99,6 +99,10 @@ enum {
                             object id in task_id (worker_results.c) */
     SDK_MSG_NUDGE = 15,  /* worker -> driver: its reply ring has room for
                             the replies the driver holds back */
+    SDK_MSG_WATCH = 16,  /* worker -> driver: push me object obj_id's
+                            value when done (ray_wait in a task) */
+    SDK_MSG_CANCEL = 17, /* worker -> driver: ray_cancel of obj_id's task
+                            (len: force); reply: the error and detail */
     SDK_MSG_ALOOKUP = 20,/* worker -> driver: actor by name (reply: its
                             id in scalar, a handle counted for the
                             worker); + name_len bytes of name */
@@ -482,6 +486,9 @@ void sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
 /* A remote get or push waiter's object is done: reply to the worker. */
 void sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o);
 
+/* ray_cancel of `o`'s task, mu held: RAY_OK or the error (detail set). */
+ray_err sdk_cancel_locked(sdk_rt *rt, cw_obj *o, bool force, sdk_cb **cbs);
+
 /* Worker w made the call whose result is `o`: push the result to it once
  * known (a waiter of kind SDK_WAIT_PUSH; at once if already done). */
 void sdk_nested_watch(sdk_rt *rt, int w, cw_obj *o, uint64_t id);
@@ -508,6 +515,8 @@ void sdk_wk_results_expect(uint64_t id);
 void sdk_wk_results_push(const sdk_msg_done *d, const void *payload);
 int sdk_wk_results_take(uint64_t id, sdk_msg_done *hdr, void **payload);
 void sdk_wk_results_forget(uint64_t id);
+/* The state of `id` without copying; *seq (if READY): arrival order. */
+int sdk_wk_results_state(uint64_t id, uint64_t *seq);
 
 /* worker_client.c: write `nargs` arguments as sdk_wire_arg entries at
  * `at`, followed by their buffers' bytes (each padded to 8), the layout of
@@ -536,6 +545,9 @@ ray_err sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out);
 ray_err sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload,
                    int64_t timeout_ms);
 void sdk_wk_ref(ray_ref ref, bool retain);
+ray_err sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
+                    int64_t timeout_ms, size_t *ready_idx, size_t *n_ready);
+ray_err sdk_wk_cancel(ray_ref ref, bool force);
 
 /* map.c: a map chunk finished (mu held). */
 void sdk_map_chunk_done(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,

@@ -199,45 +199,46 @@ ray_call_raw(const char *name, const void *data, size_t len,
 /* ---- public: cancel ---- */
 
 ray_err
-ray_cancel(ray_ref ref, bool force)
+sdk_cancel_locked(sdk_rt *rt, cw_obj *o, bool force, sdk_cb **cbs)
 {
-    sdk_rt *rt = sdk_g;
-    if (!rt)
-        return sdk_fail(RAY_EINVAL, "ray_cancel: runtime not initialised");
-    sdk_cb *cbs = NULL;
-    ray_err err = RAY_OK;
-    pthread_mutex_lock(&rt->mu);
-    cw_obj *o = cw_store_lookup(&rt->store, ref.id);
-    if (!o) {
-        err = sdk_fail(RAY_EINVAL, "ray_cancel: null or released reference");
-        goto out;
-    }
-    if (o->state != CW_PENDING) {
-        err = sdk_fail(RAY_EEXISTS, "ray_cancel: the task already finished");
-        goto out;
-    }
+    if (!o)
+        return sdk_fail(RAY_EINVAL, "ray_cancel: null or released reference");
+    if (o->state != CW_PENDING)
+        return sdk_fail(RAY_EEXISTS, "ray_cancel: the task already finished");
     sdk_task *t = o->producer;
-    if (!t) {
-        err = sdk_fail(RAY_EINVAL, "ray_cancel: not a task result");
-        goto out;
-    }
+    if (!t)
+        return sdk_fail(RAY_EINVAL, "ray_cancel: not a task result");
     t->cancelled = 1;
     char msg[300];
     snprintf(msg, sizeof(msg), "task '%s' was cancelled", t->name);
     cw_store_set_error(&rt->store, o, RAY_ECANCELLED, msg);
-    sdk_object_done(rt, o, &cbs);
+    sdk_object_done(rt, o, cbs);
     if (t->actor && t->worker < 0) {
-        sdk_actor_cancel(rt, t, &cbs); /* in its actor's queue */
+        sdk_actor_cancel(rt, t, cbs); /* in its actor's queue */
     } else if (t->worker < 0 && t->ndeps == 0) {
         /* Still in the ready queue: it never runs. */
         sdk_ready_remove(rt, t);
-        sdk_task_finish(rt, t, &cbs);
+        sdk_task_finish(rt, t, cbs);
     } else if (t->worker >= 0 && force) {
         sdk_worker *wk = &rt->workers[t->worker];
         if (atomic_load(&wk->ctl->current) == t->id)
             sched_proc_kill(&wk->proc);
     }
-out:
+    return RAY_OK;
+}
+
+ray_err
+ray_cancel(ray_ref ref, bool force)
+{
+    if (sdk_in_worker)
+        return sdk_wk_cancel(ref, force);
+    sdk_rt *rt = sdk_g;
+    if (!rt)
+        return sdk_fail(RAY_EINVAL, "ray_cancel: runtime not initialised");
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = sdk_cancel_locked(rt, cw_store_lookup(&rt->store, ref.id),
+                                    force, &cbs);
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return err;

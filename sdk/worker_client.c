@@ -175,6 +175,45 @@ wait_for(uint64_t req, uint64_t obj, sdk_msg_done *hdr, void **payload,
     }
 }
 
+/* Run queued tasks and take in pushed results until pred(arg) holds or
+ * the deadline passes (false then). */
+static bool
+wait_pred(bool (*pred)(void *), void *arg, int64_t timeout_ms)
+{
+    sdk_wk_flush(true);
+    int64_t deadline = rt_deadline_after_ms(timeout_ms);
+    int64_t now = rt_clock_now_ns();
+    int64_t spin_end = now + (int64_t)sdk_wk_spin_us() * 1000;
+    uint32_t polls = 0;
+    for (;;) {
+        sdk_msg_done h;
+        void *p;
+        bool got = false;
+        if (take_reply(0, &h, &p, &got))
+            continue;
+        nudge_if_held();
+        if (pred(arg))
+            return true;
+        if (sdk_wk_run_one()) {
+            sdk_wk_flush(false);
+            continue;
+        }
+        if (now < spin_end && (++polls & 63) != 0) {
+            rt_cpu_relax();
+            continue;
+        }
+        now = rt_clock_now_ns();
+        if (now >= deadline)
+            return false;
+        if (now < spin_end) {
+            rt_cpu_relax();
+            continue;
+        }
+        int64_t left_us = (deadline - now) / 1000;
+        sdk_wk_idle_wait(left_us < 10000 ? left_us : 10000);
+    }
+}
+
 static ray_err
 wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
 {
@@ -451,4 +490,98 @@ sdk_wk_wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload,
                   int64_t timeout_ms)
 {
     return wait_reply(req, hdr, payload, timeout_ms);
+}
+
+/* ---- ray_wait and ray_cancel inside a task ---- */
+
+typedef struct wk_wait {
+    const ray_ref *refs;
+    size_t n, want;
+} wk_wait;
+
+static bool
+enough_ready(void *arg)
+{
+    wk_wait *w = arg;
+    size_t k = 0;
+    for (size_t i = 0; i < w->n && k < w->want; i++)
+        k += w->refs[i].id == 0 ||
+             sdk_wk_results_state(w->refs[i].id, NULL) == SDK_RES_READY;
+    return k >= w->want;
+}
+
+typedef struct ready_ent {
+    uint64_t seq;
+    size_t idx;
+} ready_ent;
+
+static int
+cmp_ready(const void *a, const void *b)
+{
+    const ready_ent *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Every ref's result comes here as a push: the calls this worker made
+ * already do; for the others the driver is asked to push (WATCH). */
+ray_err
+sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
+            int64_t timeout_ms, size_t *ready_idx, size_t *n_ready)
+{
+    if (!usable("ray_wait"))
+        return RAY_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id = refs[i].id;
+        if (id == 0 || sdk_wk_results_state(id, NULL) != SDK_RES_UNKNOWN)
+            continue;
+        sdk_wk_results_expect(id);
+        if (sdk_wk_results_state(id, NULL) == SDK_RES_UNKNOWN)
+            return sdk_fail(RAY_ENOMEM, "ray_wait: out of memory");
+        sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+        memset(q, 0, sizeof(*q));
+        q->obj_id = id;
+        sdk_wk_commit(SDK_MSG_WATCH, sizeof(*q));
+    }
+    wk_wait w = {refs, n, num_ready ? num_ready : 1};
+    if (n)
+        wait_pred(enough_ready, &w, timeout_ms);
+    ready_ent *ents = malloc((n ? n : 1) * sizeof(*ents));
+    if (!ents)
+        return sdk_fail(RAY_ENOMEM, "ray_wait: out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t seq = 0;
+        if (refs[i].id == 0 ||
+            sdk_wk_results_state(refs[i].id, &seq) == SDK_RES_READY)
+            ents[k++] = (ready_ent){seq, i};
+    }
+    qsort(ents, k, sizeof(*ents), cmp_ready);
+    for (size_t i = 0; i < k; i++)
+        ready_idx[i] = ents[i].idx;
+    *n_ready = k;
+    free(ents);
+    return RAY_OK;
+}
+
+ray_err
+sdk_wk_cancel(ray_ref ref, bool force)
+{
+    if (!usable("ray_cancel"))
+        return RAY_EINVAL;
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    uint64_t req = next_req++;
+    q->req_id = req;
+    q->obj_id = ref.id;
+    q->len = force;
+    sdk_wk_commit(SDK_MSG_CANCEL, sizeof(*q));
+    sdk_msg_done h;
+    void *p = NULL;
+    ray_err e = wait_reply(req, &h, &p, 60000);
+    if (e != RAY_OK)
+        return e;
+    if (h.err != RAY_OK)
+        e = sdk_fail((ray_err)h.err, "%s", p ? (const char *)p : "");
+    free(p);
+    return e;
 }

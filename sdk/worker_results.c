@@ -27,11 +27,13 @@ typedef struct wk_result {
     uint32_t type;
     int32_t err;
     bool have;        /* the push arrived */
+    uint64_t seq;     /* arrival order of the push (ray_wait) */
 } wk_result;
 
 static wk_result *tab;
 static size_t cap;    /* power of two, or 0 */
 static size_t used;
+static uint64_t arrivals;
 
 static size_t
 slot_of(uint64_t id)
@@ -130,6 +132,18 @@ sdk_wk_results_push(const sdk_msg_done *d, const void *payload)
     e->type = d->type;
     e->err = d->err;
     e->have = true;
+    e->seq = ++arrivals;
+}
+
+int
+sdk_wk_results_state(uint64_t id, uint64_t *seq)
+{
+    wk_result *e = find(id);
+    if (!e)
+        return SDK_RES_UNKNOWN;
+    if (seq)
+        *seq = e->seq;
+    return e->have ? SDK_RES_READY : SDK_RES_PENDING;
 }
 
 int

@@ -330,7 +330,8 @@ RAY_API void ray_free(void *p);
  * error) or `timeout_ms` passes. Writes the indices (into refs) of the
  * done ones to ready_idx[0 .. *n_ready), in completion order; ready_idx
  * must hold `n` entries. Returns RAY_OK even on timeout (then *n_ready <
- * num_ready), RAY_EINVAL for bad arguments. Blocks. */
+ * num_ready), RAY_EINVAL for bad arguments. Blocks. Inside a task it
+ * runs the tasks queued behind the caller while it waits, as ray_get. */
 RAY_API ray_err ray_wait(const ray_ref *refs, size_t n, size_t num_ready,
                          int64_t timeout_ms, size_t *ready_idx,
                          size_t *n_ready);
@@ -354,7 +355,8 @@ RAY_API ray_err ray_on_done(ray_ref ref, ray_done_cb cb, void *arg);
  * task that is running right now is stopped by killing its worker (which
  * is replaced; other tasks queued there are requeued, not lost). Returns
  * RAY_OK, RAY_EINVAL (null/stale/put ref), or RAY_EEXISTS if it already
- * finished. Never blocks. Driver only. */
+ * finished. Never blocks in the driver; inside a task it asks the driver
+ * (one round trip). */
 RAY_API ray_err ray_cancel(ray_ref ref, bool force);
 
 /* ---------------------------------------------------------- remote calls */

@@ -161,6 +161,102 @@ timeout_parent(const char *gate, const char *said)
 }
 RAY_REMOTE(timeout_parent, int64_t, const char *, const char *);
 
+/* An actor whose method waits at a gate: a result held back that no
+ * task worker can run in the caller's place. */
+typedef struct door {
+    int64_t opened;
+} door;
+
+static ray_err
+door_init(door *s)
+{
+    s->opened = 0;
+    return RAY_OK;
+}
+RAY_ACTOR0(door, door_init);
+
+static int64_t
+door_wait(door *s, const char *gate, int64_t v)
+{
+    if (!gate_pass(gate))
+        ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
+    s->opened++;
+    return v;
+}
+RAY_METHOD(door, door_wait, int64_t, const char *, int64_t);
+
+/* ray_wait inside a task: n children done at once, one call held at a
+ * gate (on an actor the task creates) and a value the task put (not a
+ * call: the driver is asked to push it).
+ * Returns 1 when every wait reported what it must, else a code naming
+ * the first miss. */
+static int64_t
+wait_parent(int64_t n, const char *gate, const char *said)
+{
+    enum { MAX = 64 };
+    ray_ref refs[MAX + 2];
+    size_t idx[MAX + 2], k = 0;
+    if (n > MAX)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        refs[i] = twice_remote(i);
+    ray_actor d;
+    if (door_create(&d, NULL) != RAY_OK)
+        return -10;
+    refs[n] = door_wait_remote(d, gate, 5);
+    ray_actor_release(d); /* its queued call still runs first */
+    if (ray_put_int64(9, &refs[n + 1]) != RAY_OK)
+        return -9;
+    size_t all = (size_t)n + 2;
+    /* All but the gated one, however long it takes. */
+    if (ray_wait(refs, all, all - 1, RAY_FOREVER, idx, &k) != RAY_OK)
+        return -2;
+    if (k != all - 1)
+        return -3;
+    for (size_t i = 0; i < k; i++)
+        if (idx[i] == (size_t)n)
+            return -4;
+    /* All of them: times out with the same answer. */
+    if (ray_wait(refs, all, all, 50, idx, &k) != RAY_OK || k != all - 1)
+        return -5;
+    if (!gate_open(said))
+        return -6;
+    if (ray_wait(refs, all, all, 30000, idx, &k) != RAY_OK || k != all)
+        return -7;
+    int64_t v = -1;
+    if (ray_get_int64(refs[n], &v, 0) != RAY_OK || v != 5)
+        return -8;
+    for (int64_t i = 0; i <= n + 1; i++)
+        ray_ref_release(refs[i]);
+    return 1;
+}
+RAY_REMOTE(wait_parent, int64_t, int64_t, const char *, const char *);
+
+/* ray_cancel inside a task, on the only worker: a child that finished
+ * cannot be cancelled; one submitted after it reads as cancelled (the
+ * cancel reaches the driver before anything the child could report). */
+static int64_t
+cancel_parent(void)
+{
+    ray_ref done = twice_remote(3);
+    int64_t v = -1;
+    if (ray_get_int64(done, &v, 30000) != RAY_OK || v != 6)
+        return -1;
+    ray_ref later = twice_remote(4);
+    if (ray_cancel(later, false) != RAY_OK)
+        return -2;
+    if (ray_get_int64(later, &v, 30000) != RAY_ECANCELLED ||
+        !strstr(ray_last_error_detail(), "cancelled"))
+        return -3;
+    if (ray_cancel(done, false) != RAY_EEXISTS ||
+        !strstr(ray_last_error_detail(), "already finished"))
+        return -4;
+    ray_ref_release(later);
+    ray_ref_release(done);
+    return 1;
+}
+RAY_REMOTE0(cancel_parent, int64_t);
+
 /* ---- helpers ---- */
 
 static char dir[64];
@@ -273,6 +369,34 @@ Test(pushed_results, timed_out_get_then_result)
     cr_assert(gate_pass(said)); /* the parent's first get timed out */
     cr_assert(gate_open(gate));
     int64_t ok = -1;
+    cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ok, 1);
+    ray_ref_release(p);
+}
+
+Test(pushed_results, wait_inside_a_task)
+{
+    start(2, 0);
+    char gate[96], said[96];
+    fifo(gate, sizeof(gate), "gate");
+    fifo(said, sizeof(said), "said");
+    ray_ref p = wait_parent_remote(20, gate, said);
+    cr_assert(gate_pass(said)); /* its first two waits are over */
+    cr_assert(gate_open(gate));
+    int64_t ok = 0;
+    cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ok, 1);
+    ray_ref_release(p);
+}
+
+Test(pushed_results, cancel_inside_a_task)
+{
+    /* One worker: the parent runs there, its children queue behind it. */
+    start(1, 0);
+    ray_ref p = cancel_parent_remote();
+    int64_t ok = 0;
     cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK, "%s",
                  ray_last_error_detail());
     cr_assert_eq(ok, 1);
