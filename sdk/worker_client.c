@@ -412,6 +412,21 @@ sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out)
     return RAY_OK;
 }
 
+/* Expect object `id`'s value as a push and ask the driver for it. False
+ * when the table has no room (then ask with a plain request). */
+static bool
+watch(uint64_t id)
+{
+    sdk_wk_results_expect(id);
+    if (sdk_wk_results_state(id, NULL) == SDK_RES_UNKNOWN)
+        return false;
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    q->obj_id = id;
+    sdk_wk_commit(SDK_MSG_WATCH, sizeof(*q));
+    return true;
+}
+
 /* Ask the driver for object `id` and wait for its answer. */
 static ray_err
 get_remote(uint64_t id, sdk_msg_done *hdr, void **payload,
@@ -441,8 +456,9 @@ sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
     case SDK_RES_PENDING: /* a call this worker made: its result comes */
         e = wait_for(0, ref.id, hdr, payload, timeout_ms);
         break;
-    default:
-        e = get_remote(ref.id, hdr, payload, timeout_ms);
+    default: /* ask for a push: a late answer then waits in the table */
+        e = watch(ref.id) ? wait_for(0, ref.id, hdr, payload, timeout_ms)
+                          : get_remote(ref.id, hdr, payload, timeout_ms);
     }
     if (e != RAY_OK)
         return e;
@@ -532,15 +548,9 @@ sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
         return RAY_EINVAL;
     for (size_t i = 0; i < n; i++) {
         uint64_t id = refs[i].id;
-        if (id == 0 || sdk_wk_results_state(id, NULL) != SDK_RES_UNKNOWN)
-            continue;
-        sdk_wk_results_expect(id);
-        if (sdk_wk_results_state(id, NULL) == SDK_RES_UNKNOWN)
+        if (id != 0 && sdk_wk_results_state(id, NULL) == SDK_RES_UNKNOWN &&
+            !watch(id))
             return sdk_fail(RAY_ENOMEM, "ray_wait: out of memory");
-        sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
-        memset(q, 0, sizeof(*q));
-        q->obj_id = id;
-        sdk_wk_commit(SDK_MSG_WATCH, sizeof(*q));
     }
     wk_wait w = {refs, n, num_ready ? num_ready : 1};
     if (n)
