@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/alloc.h"
 #include "sdk/sdk_int.h"
 
 ray_ref
@@ -71,7 +72,7 @@ sdk_wk_actor_lookup(const char *name, ray_actor *out)
                      payload ? (const char *)payload : "lookup failed");
     else
         *out = (ray_actor){h.scalar};
-    free(payload);
+    rt_free(payload);
     return e;
 }
 
@@ -140,7 +141,7 @@ sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
                      payload ? (const char *)payload : "create failed");
     else
         *out = (ray_actor){h.scalar};
-    free(payload);
+    rt_free(payload);
     return e;
 }
 

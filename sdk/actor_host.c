@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/alloc.h"
 #include "sdk/sdk_int.h"
 
 typedef struct ah_deferred {
@@ -112,7 +113,7 @@ ray_actor_exit(void)
 static void
 free_state(ah_slot *s)
 {
-    free(s->state);
+    rt_free(s->state);
     s->state = NULL;
     s->cls = NULL;
     s->restarted = false;
@@ -246,9 +247,9 @@ submit_job(ah_slot *s, const uint8_t *rec, uint32_t len, char *msg, size_t n)
         pthread_detach(th);
         nthreads++;
     }
-    ah_job *j = calloc(1, sizeof(*j) + len);
+    ah_job *j = rt_calloc(1, sizeof(*j) + len);
     if (!j || nthreads == 0) {
-        free(j);
+        rt_free(j);
         snprintf(msg, n, "cannot start a thread for the call");
         return RAY_ENOMEM;
     }
@@ -271,7 +272,7 @@ submit_job(ah_slot *s, const uint8_t *rec, uint32_t len, char *msg, size_t n)
 static ray_err
 defer(ah_slot *s, const uint8_t *rec, uint32_t len, char *msg, size_t n)
 {
-    ah_deferred *d = malloc(sizeof(*d) + len);
+    ah_deferred *d = rt_malloc(sizeof(*d) + len);
     if (!d) {
         snprintf(msg, n, "out of memory in the actor host");
         return RAY_ENOMEM;
@@ -295,7 +296,7 @@ sdk_ah_begin(uint32_t flags, const ray_fn_desc *d, char *msg, size_t n,
     uint32_t kind = flags & SDK_TF_KIND, k = SDK_TF_SLOT(flags);
     if (k >= nslots) {
         uint32_t nn = k + 32;
-        ah_slot *ns = realloc(slots, nn * sizeof(*ns));
+        ah_slot *ns = rt_realloc(slots, nn * sizeof(*ns));
         if (!ns) {
             snprintf(msg, n, "out of memory in the actor host");
             return RAY_ENOMEM;
@@ -319,7 +320,7 @@ sdk_ah_begin(uint32_t flags, const ray_fn_desc *d, char *msg, size_t n,
     }
     if (kind == SDK_TF_NEW) {
         free_state(s); /* a restart in the same process */
-        s->state = calloc(1, d->ret_size ? d->ret_size : 1);
+        s->state = rt_calloc(1, d->ret_size ? d->ret_size : 1);
         if (!s->state) {
             snprintf(msg, n, "out of memory for the actor's state");
             return RAY_ENOMEM;
@@ -402,7 +403,7 @@ sdk_ah_after(void)
             replaying = s;
             sdk_wk_run_record(d->rec, d->len);
             replaying = outer;
-            free(d);
+            rt_free(d);
         }
     }
 }
@@ -425,7 +426,7 @@ sdk_ah_poll(void)
         s->running--;
         if (!s->running && s->exit_asked && s->state)
             finish_exit(j->slot);
-        free(j);
+        rt_free(j);
         j = next;
     }
     sdk_ah_after(); /* records deferred behind the pool's calls */

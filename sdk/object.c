@@ -428,10 +428,10 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
         if (e != RAY_OK)
             return e;
         if (h.type & CW_TYPE_STORED) {
-            free(p);
+            rt_free(p);
             return wk_get_stored(h.scalar, h.type & ~CW_TYPE_STORED, out);
         }
-        if (!p && !(p = malloc(8)))
+        if (!p && !(p = rt_malloc(8)))
             return sdk_fail(RAY_ENOMEM, "ray_get: out of memory");
         if (!sdk_type_buffer(h.type)) {
             memcpy(p, &h.scalar, 8);
@@ -467,7 +467,7 @@ void
 ray_release(ray_view *view)
 {
     if (view && (view->flags & VIEW_COPY)) {
-        free((void *)view->data);
+        rt_free((void *)view->data);
         memset(view, 0, sizeof(*view));
         return;
     }
@@ -510,7 +510,7 @@ get_scalar(ray_ref ref, uint32_t *type, uint64_t *bits, int64_t timeout_ms)
         ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
         if (e != RAY_OK)
             return e;
-        free(p);
+        rt_free(p);
         if (!sdk_type_scalar(h.type))
             return sdk_fail(RAY_EINVAL, "ray_get: value has type %u, not a "
                             "number", h.type);

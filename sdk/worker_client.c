@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "sdk/sdk_int.h"
 
@@ -41,7 +42,7 @@ take_stashed(uint64_t req, sdk_msg_done *hdr, void **payload)
             *hdr = s->hdr;
             *payload = s->payload;
             *pp = s->next;
-            free(s);
+            rt_free(s);
             return true;
         }
     }
@@ -72,7 +73,7 @@ take_reply(uint64_t req, sdk_msg_done *hdr, void **payload, bool *got)
     }
     sdk_msg_done h = *d;
     void *p = NULL;
-    if (h.len && !(p = malloc(h.len))) {
+    if (h.len && !(p = rt_malloc(h.len))) {
         h.err = RAY_ENOMEM;
         h.len = 0;
     } else if (h.len) {
@@ -86,14 +87,14 @@ take_reply(uint64_t req, sdk_msg_done *hdr, void **payload, bool *got)
         return true;
     }
     /* An outer (suspended) wait's reply: keep it for later. */
-    stashed *s = malloc(sizeof(*s));
+    stashed *s = rt_malloc(sizeof(*s));
     if (s) {
         s->hdr = h;
         s->payload = p;
         s->next = stash;
         stash = s;
     } else {
-        free(p);
+        rt_free(p);
     }
     return true;
 }
@@ -236,7 +237,7 @@ sdk_wk_take_id(uint64_t *id)
         if (e != RAY_OK)
             return e;
         if (h.err != RAY_OK || h.scalar == 0) {
-            free(p);
+            rt_free(p);
             return sdk_fail(RAY_ENOMEM, "driver could not reserve ids");
         }
         size_t n = h.scalar < ID_BLOCK ? h.scalar : ID_BLOCK;
@@ -244,7 +245,7 @@ sdk_wk_take_id(uint64_t *id)
         for (size_t i = 0; i < n; i++)
             id_pool[i] = ((uint64_t *)p)[n - 1 - i];
         id_n = n;
-        free(p);
+        rt_free(p);
     }
     *id = id_pool[--id_n];
     return RAY_OK;
@@ -465,7 +466,7 @@ sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
     if (hdr->err != RAY_OK) {
         e = sdk_fail((ray_err)hdr->err, "%s",
                      *payload ? (const char *)*payload : "");
-        free(*payload);
+        rt_free(*payload);
         *payload = NULL;
         return e;
     }
@@ -555,7 +556,7 @@ sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
     wk_wait w = {refs, n, num_ready ? num_ready : 1};
     if (n)
         wait_pred(enough_ready, &w, timeout_ms);
-    ready_ent *ents = malloc((n ? n : 1) * sizeof(*ents));
+    ready_ent *ents = rt_malloc((n ? n : 1) * sizeof(*ents));
     if (!ents)
         return sdk_fail(RAY_ENOMEM, "ray_wait: out of memory");
     size_t k = 0;
@@ -569,7 +570,7 @@ sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
     for (size_t i = 0; i < k; i++)
         ready_idx[i] = ents[i].idx;
     *n_ready = k;
-    free(ents);
+    rt_free(ents);
     return RAY_OK;
 }
 
@@ -592,6 +593,6 @@ sdk_wk_cancel(ray_ref ref, bool force)
         return e;
     if (h.err != RAY_OK)
         e = sdk_fail((ray_err)h.err, "%s", p ? (const char *)p : "");
-    free(p);
+    rt_free(p);
     return e;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/alloc.h"
 #include "sdk/sdk_int.h"
 
 typedef struct wk_result {
@@ -58,7 +59,7 @@ static bool
 grow(void)
 {
     size_t ncap = cap ? cap * 2 : 1024;
-    wk_result *nt = calloc(ncap, sizeof(*nt));
+    wk_result *nt = rt_calloc(ncap, sizeof(*nt));
     if (!nt)
         return false;
     wk_result *old = tab;
@@ -73,7 +74,7 @@ grow(void)
             k = (k + 1) & (cap - 1);
         tab[k] = old[i];
     }
-    free(old);
+    rt_free(old);
     return true;
 }
 
@@ -97,7 +98,7 @@ sdk_wk_results_forget(uint64_t id)
     wk_result *e = find(id);
     if (!e)
         return;
-    free(e->payload);
+    rt_free(e->payload);
     size_t i = (size_t)(e - tab);
     /* Backward shift: pull later entries of the run into the hole. */
     for (size_t j = (i + 1) & (cap - 1); tab[j].id; j = (j + 1) & (cap - 1)) {
@@ -120,7 +121,7 @@ sdk_wk_results_push(const sdk_msg_done *d, const void *payload)
     if (!e || e->have)
         return; /* released before its result came, or a duplicate */
     void *copy = NULL;
-    if (d->len && !(copy = malloc(d->len))) {
+    if (d->len && !(copy = rt_malloc(d->len))) {
         sdk_wk_results_forget(d->task_id); /* a get asks the driver */
         return;
     }
@@ -155,7 +156,7 @@ sdk_wk_results_take(uint64_t id, sdk_msg_done *hdr, void **payload)
     if (!e->have)
         return SDK_RES_PENDING;
     void *copy = NULL;
-    if (e->len && !(copy = malloc(e->len)))
+    if (e->len && !(copy = rt_malloc(e->len)))
         return SDK_RES_UNKNOWN; /* ask the driver; it may have memory */
     if (e->len)
         memcpy(copy, e->payload, e->len);
