@@ -794,12 +794,6 @@ sdk_actors_tick(sdk_rt *rt, sdk_cb **cbs)
 {
     sdk_actors *s = S(rt);
     (void)cbs;
-    /* Take the monitor's wake-up (host_format's write) off the eventfd:
-     * left there, it keeps poll() returning at once and the monitor spins
-     * on rt->mu against every caller. Under rt->mu, so a host formatted
-     * after this read writes again and is seen on the next pass. */
-    uint64_t ev;
-    (void)!read(rt->wake_fd, &ev, sizeof(ev));
     if (!s->spawn_wanted || atomic_load(&rt->stopping))
         return;
     s->spawn_wanted = false;

@@ -174,6 +174,13 @@ monitor_main(void *arg)
             break;
         if (atomic_load(&rt->stopping))
             break;
+        /* Take the wake-up off the eventfd: left there, poll() returns at
+         * once forever. A write after this read (a host formatted while
+         * we run) is seen on the next pass. */
+        if (r > 0 && (pf[0].revents & POLLIN)) {
+            uint64_t ev;
+            (void)!read(rt->wake_fd, &ev, sizeof(ev));
+        }
         sdk_cb *cbs = NULL;
         pthread_mutex_lock(&rt->mu);
         if (rt->trash.n) /* stored values that were pinned when freed */
