@@ -243,8 +243,10 @@ bench_create(void)
     free(r);
 }
 
-/* What packing saves: an own-process actor's creation and first call on
- * a fresh runtime (each spawns a host process). */
+/* Creation and first call of an actor in a process of its own, one after
+ * another on a fresh runtime: each takes the spare process the runtime
+ * starts in the background, or waits for it to finish starting (back to
+ * back, creations outrun the spare about every other time). */
 static void
 bench_spawn(void)
 {

@@ -285,6 +285,27 @@ new_ctor_task(sdk_rt *rt, sdk_actor *a, uint32_t flags)
     return t;
 }
 
+/* Once actors are in use, keep one actor process started and empty, so
+ * the next creation does not wait for a process to start (a spawn costs
+ * about 1.5 ms; the monitor starts the spare in the background). */
+static void
+keep_spare(sdk_rt *rt)
+{
+    sdk_actors *s = S(rt);
+    sdk_host *fresh = NULL;
+    for (int i = 0; i < rt->cfg.actor_processes; i++) {
+        sdk_host *h = &s->hosts[i];
+        if (h->dying)
+            continue;
+        if (h->started && h->used == 0)
+            return; /* there is one */
+        if (!h->started && h->used == 0 && !fresh)
+            fresh = h;
+    }
+    if (fresh && !atomic_load(&rt->stopping))
+        host_format(rt, fresh);
+}
+
 /* Resources and a host for `a` (DEPENDENCIES_UNREADY -> PENDING): the
  * constructor goes to the front of its queue. False if it must wait. */
 static bool
@@ -328,6 +349,7 @@ try_place(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
     q_push_front(a, t);
     if (!h->started)
         host_format(rt, h);
+    keep_spare(rt);
     return true;
 }
 
