@@ -349,8 +349,9 @@ get_stored(sdk_rt *rt, cw_obj *o, ray_ref ref, ray_view *out)
     pthread_mutex_unlock(&rt->mu);
     store_buffer b;
     /* Sealed before its descriptor existed: no wait, unless a restore
-     * from the spill directory is slow. */
-    ray_err e = store_client_get(c, &id, 1, 60000, &b);
+     * from the spill directory is slow or must wait for room (values
+     * pinned by running tasks). */
+    ray_err e = cw_plasma_get(c, &id, 2000, &b);
     if (e != RAY_OK) {
         char msg[300];
         snprintf(msg, sizeof(msg), "%s", store_client_last_error(c));
@@ -377,7 +378,7 @@ wk_get_stored(uint64_t key, uint32_t type, ray_view *out)
     store_object_id id;
     sdk_wk_store_id(key, &id);
     store_buffer b;
-    ray_err e = store_client_get(c, &id, 1, 60000, &b);
+    ray_err e = cw_plasma_get(c, &id, 2000, &b);
     if (e != RAY_OK)
         return sdk_fail(e == RAY_ETIMEDOUT ? RAY_EOBJECT_LOST : e,
                         "ray_get: the object store cannot hand out the "

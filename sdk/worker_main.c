@@ -289,15 +289,7 @@ pin_arg(uint64_t key, store_object_id *id, ray_arg *a, char *msg, size_t n)
     /* A spilled argument is restored on get; when the store is full of
      * pinned values (other tasks' arguments and results being written),
      * wait for them to go, as a create does, before failing. */
-    int64_t deadline = rt_clock_now_ns() + 2000 * 1000000LL;
-    int64_t nap_us = 500;
-    ray_err e;
-    while ((e = store_client_get(c, id, 1, 60000, &b)) == RAY_ESTORE_FULL &&
-           rt_clock_now_ns() < deadline) {
-        struct timespec ts = {0, nap_us * 1000};
-        nanosleep(&ts, NULL);
-        nap_us = nap_us < 16000 ? 2 * nap_us : nap_us;
-    }
+    ray_err e = cw_plasma_get(c, id, 2000, &b);
     if (e != RAY_OK) {
         snprintf(msg, n, "the object store cannot hand out an argument: %s",
                  store_client_last_error(c));

@@ -29,6 +29,32 @@ cw_plasma_id(const uint8_t prefix[CW_PLASMA_PREFIX], uint64_t key,
     (void)rt_object_id_for_return(task, 1, out);
 }
 
+/* Sleep between retries of a store call that found no room: 0.5 ms,
+ * doubling to 16 ms. False once `deadline` passed. */
+static bool
+nap(int64_t deadline, int64_t *nap_us)
+{
+    if (rt_clock_now_ns() >= deadline)
+        return false;
+    struct timespec ts = {0, *nap_us * 1000};
+    nanosleep(&ts, NULL);
+    *nap_us = *nap_us < 16000 ? 2 * *nap_us : *nap_us;
+    return true;
+}
+
+ray_err
+cw_plasma_get(store_client *c, const store_object_id *id, int64_t wait_ms,
+              store_buffer *b)
+{
+    int64_t deadline = rt_clock_now_ns() + wait_ms * 1000000;
+    int64_t nap_us = 500;
+    ray_err e;
+    while ((e = store_client_get(c, id, 1, 60000, b)) == RAY_ESTORE_FULL &&
+           nap(deadline, &nap_us))
+        ;
+    return e;
+}
+
 ray_err
 cw_plasma_write(store_client *c, const store_object_id *id, const void *data,
                 size_t len, int64_t wait_ms, char *msg, size_t msglen)
@@ -39,11 +65,8 @@ cw_plasma_write(store_client *c, const store_object_id *id, const void *data,
     ray_err e;
     while ((e = store_client_create(c, id, len, 0, 0, &wb)) ==
                RAY_ESTORE_FULL &&
-           rt_clock_now_ns() < deadline) {
-        struct timespec ts = {0, nap_us * 1000};
-        nanosleep(&ts, NULL);
-        nap_us = nap_us < 16000 ? 2 * nap_us : nap_us;
-    }
+           nap(deadline, &nap_us))
+        ;
     if (e == RAY_ESTORE_FULL || e == RAY_ETOOBIG) {
         snprintf(msg, msglen,
                  "object store full: a value of %zu bytes does "

@@ -65,6 +65,14 @@ ray_err cw_plasma_write(store_client *c, const store_object_id *id,
                         const void *data, size_t len, int64_t wait_ms,
                         char *msg, size_t msglen);
 
+/* Pin the sealed object `id` and fill *b (store_client_get with one ID).
+ * A spilled object is restored; when pinned data leaves no room for it,
+ * retry for up to `wait_ms` as cw_plasma_write does. Returns what the
+ * store returned (RAY_ESTORE_FULL after the wait; the store's message is
+ * store_client_last_error). */
+ray_err cw_plasma_get(store_client *c, const store_object_id *id,
+                      int64_t wait_ms, store_buffer *b);
+
 /* Deletes to retry (see above). Zero-initialise; free with _fini. */
 typedef struct cw_plasma_trash {
     store_object_id *ids;
