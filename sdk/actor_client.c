@@ -62,18 +62,7 @@ sdk_wk_actor_lookup(const char *name, ray_actor *out)
     q->name_len = (uint32_t)name_len;
     memcpy(p + sizeof(*q), name, name_len);
     sdk_wk_commit(SDK_MSG_ALOOKUP, len);
-    sdk_msg_done h;
-    void *payload = NULL;
-    ray_err e = sdk_wk_wait_reply(req, &h, &payload, 60000);
-    if (e != RAY_OK)
-        return e;
-    if (h.err != RAY_OK)
-        e = sdk_fail((ray_err)h.err, "%s",
-                     payload ? (const char *)payload : "lookup failed");
-    else
-        *out = (ray_actor){h.scalar};
-    rt_free(payload);
-    return e;
+    return sdk_wk_answer(req, "lookup failed", &out->id);
 }
 
 void
@@ -131,18 +120,7 @@ sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
     at += SDK_ALIGN8(res_len);
     sdk_wk_encode_args(at, args, nargs);
     sdk_wk_commit(SDK_MSG_ACREATE, len);
-    sdk_msg_done h;
-    void *payload = NULL;
-    ray_err e = sdk_wk_wait_reply(req, &h, &payload, 60000);
-    if (e != RAY_OK)
-        return e;
-    if (h.err != RAY_OK)
-        e = sdk_fail((ray_err)h.err, "%s",
-                     payload ? (const char *)payload : "create failed");
-    else
-        *out = (ray_actor){h.scalar};
-    rt_free(payload);
-    return e;
+    return sdk_wk_answer(req, "create failed", &out->id);
 }
 
 void

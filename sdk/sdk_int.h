@@ -596,8 +596,10 @@ ray_err sdk_wk_take_id(uint64_t *id);
 /* A call with result `id` was committed: expect its pushed result. */
 void sdk_wk_submitted(uint64_t id);
 uint64_t sdk_wk_next_req(void);
-ray_err sdk_wk_wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload,
-                          int64_t timeout_ms);
+/* Wait (60 s at most) for the answer to request `req`: RAY_OK with its
+ * scalar in *scalar (if not NULL), or its error with the detail it
+ * carries (`what` when it carries none). */
+ray_err sdk_wk_answer(uint64_t req, const char *what, uint64_t *scalar);
 
 /* ---- actors (actor*.c) ---- */
 

@@ -126,12 +126,13 @@ drain_replies(void)
     nudge_if_held();
 }
 
-/* Wait for the reply to request `req` (req != 0) or for the pushed
- * result of object `obj`, running queued tasks meanwhile. On RAY_OK *hdr
- * is the reply and *payload a malloc'd copy of its bytes (or NULL). */
+/* Wait, running queued tasks and taking in replies and pushes, until the
+ * reply to request `req` arrives (req != 0: into *hdr and *payload, a
+ * copy of its bytes or NULL) or pred(arg) holds (pred != NULL). RAY_OK,
+ * or RAY_ETIMEDOUT with the detail set. */
 static ray_err
-wait_for(uint64_t req, uint64_t obj, sdk_msg_done *hdr, void **payload,
-         int64_t timeout_ms)
+wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
+          bool (*pred)(void *), void *arg, int64_t timeout_ms)
 {
     sdk_wk_flush(true);
     int64_t deadline = rt_deadline_after_ms(timeout_ms);
@@ -148,13 +149,8 @@ wait_for(uint64_t req, uint64_t obj, sdk_msg_done *hdr, void **payload,
             continue; /* drain the ring first */
         }
         nudge_if_held();
-        if (obj) {
-            int st = sdk_wk_results_take(obj, hdr, payload);
-            if (st == SDK_RES_READY)
-                return RAY_OK;
-            if (st == SDK_RES_UNKNOWN) /* dropped for want of memory */
-                return get_remote(obj, hdr, payload, timeout_ms);
-        }
+        if (pred && pred(arg))
+            return RAY_OK;
         if (sdk_wk_run_one()) {
             sdk_wk_flush(false);
             continue;
@@ -176,49 +172,30 @@ wait_for(uint64_t req, uint64_t obj, sdk_msg_done *hdr, void **payload,
     }
 }
 
-/* Run queued tasks and take in pushed results until pred(arg) holds or
- * the deadline passes (false then). */
-static bool
-wait_pred(bool (*pred)(void *), void *arg, int64_t timeout_ms)
-{
-    sdk_wk_flush(true);
-    int64_t deadline = rt_deadline_after_ms(timeout_ms);
-    int64_t now = rt_clock_now_ns();
-    int64_t spin_end = now + (int64_t)sdk_wk_spin_us() * 1000;
-    uint32_t polls = 0;
-    for (;;) {
-        sdk_msg_done h;
-        void *p;
-        bool got = false;
-        if (take_reply(0, &h, &p, &got))
-            continue;
-        nudge_if_held();
-        if (pred(arg))
-            return true;
-        if (sdk_wk_run_one()) {
-            sdk_wk_flush(false);
-            continue;
-        }
-        if (now < spin_end && (++polls & 63) != 0) {
-            rt_cpu_relax();
-            continue;
-        }
-        now = rt_clock_now_ns();
-        if (now >= deadline)
-            return false;
-        if (now < spin_end) {
-            rt_cpu_relax();
-            continue;
-        }
-        int64_t left_us = (deadline - now) / 1000;
-        sdk_wk_idle_wait(left_us < 10000 ? left_us : 10000);
-    }
-}
-
 static ray_err
 wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
 {
-    return wait_for(req, 0, hdr, payload, timeout_ms);
+    return wait_loop(req, hdr, payload, NULL, NULL, timeout_ms);
+}
+
+/* The pushed result of `*(uint64_t *)arg` is here (or was dropped). */
+static bool
+settled(void *arg)
+{
+    return sdk_wk_results_state(*(uint64_t *)arg, NULL) != SDK_RES_PENDING;
+}
+
+/* Wait for the pushed result of object `obj`; as wait_reply. */
+static ray_err
+wait_pushed(uint64_t obj, sdk_msg_done *hdr, void **payload,
+            int64_t timeout_ms)
+{
+    ray_err e = wait_loop(0, NULL, NULL, settled, &obj, timeout_ms);
+    if (e != RAY_OK)
+        return e;
+    if (sdk_wk_results_take(obj, hdr, payload) == SDK_RES_READY)
+        return RAY_OK;
+    return get_remote(obj, hdr, payload, timeout_ms); /* no memory for it */
 }
 
 ray_err
@@ -455,10 +432,10 @@ sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
         e = RAY_OK;
         break;
     case SDK_RES_PENDING: /* a call this worker made: its result comes */
-        e = wait_for(0, ref.id, hdr, payload, timeout_ms);
+        e = wait_pushed(ref.id, hdr, payload, timeout_ms);
         break;
     default: /* ask for a push: a late answer then waits in the table */
-        e = watch(ref.id) ? wait_for(0, ref.id, hdr, payload, timeout_ms)
+        e = watch(ref.id) ? wait_pushed(ref.id, hdr, payload, timeout_ms)
                           : get_remote(ref.id, hdr, payload, timeout_ms);
     }
     if (e != RAY_OK)
@@ -495,7 +472,7 @@ sdk_wk_submitted(uint64_t id)
         drain_replies();
 }
 
-/* For actor_client.c: a fresh request id and the wait for its reply. */
+/* For actor_client.c: a fresh request id (the answer: sdk_wk_answer). */
 uint64_t
 sdk_wk_next_req(void)
 {
@@ -503,10 +480,19 @@ sdk_wk_next_req(void)
 }
 
 ray_err
-sdk_wk_wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload,
-                  int64_t timeout_ms)
+sdk_wk_answer(uint64_t req, const char *what, uint64_t *scalar)
 {
-    return wait_reply(req, hdr, payload, timeout_ms);
+    sdk_msg_done h;
+    void *p = NULL;
+    ray_err e = wait_reply(req, &h, &p, 60000);
+    if (e != RAY_OK)
+        return e;
+    if (h.err != RAY_OK)
+        e = sdk_fail((ray_err)h.err, "%s", p ? (const char *)p : what);
+    else if (scalar)
+        *scalar = h.scalar;
+    rt_free(p);
+    return e;
 }
 
 /* ---- ray_wait and ray_cancel inside a task ---- */
@@ -555,7 +541,7 @@ sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
     }
     wk_wait w = {refs, n, num_ready ? num_ready : 1};
     if (n)
-        wait_pred(enough_ready, &w, timeout_ms);
+        (void)wait_loop(0, NULL, NULL, enough_ready, &w, timeout_ms);
     ready_ent *ents = rt_malloc((n ? n : 1) * sizeof(*ents));
     if (!ents)
         return sdk_fail(RAY_ENOMEM, "ray_wait: out of memory");
@@ -586,13 +572,5 @@ sdk_wk_cancel(ray_ref ref, bool force)
     q->obj_id = ref.id;
     q->len = force;
     sdk_wk_commit(SDK_MSG_CANCEL, sizeof(*q));
-    sdk_msg_done h;
-    void *p = NULL;
-    ray_err e = wait_reply(req, &h, &p, 60000);
-    if (e != RAY_OK)
-        return e;
-    if (h.err != RAY_OK)
-        e = sdk_fail((ray_err)h.err, "%s", p ? (const char *)p : "");
-    rt_free(p);
-    return e;
+    return sdk_wk_answer(req, "ray_cancel failed", NULL);
 }
