@@ -240,6 +240,23 @@ pick_host(sdk_rt *rt, sdk_actor *a)
 }
 
 void
+sdk_actor_answer_ready(sdk_rt *rt, sdk_actor *a)
+{
+    bool dead = a->g->state == GCS_ACTOR_DEAD;
+    const char *m = dead && a->g->death_msg ? a->g->death_msg : "";
+    while (a->ready_waiters) {
+        sdk_ready_waiter *r = a->ready_waiters;
+        a->ready_waiters = r->next;
+        sdk_worker *wk = &rt->workers[r->w];
+        if (wk->slot.alive && wk->deaths == r->deaths)
+            sdk_nested_reply(wk, r->req,
+                             dead ? (ray_err)a->g->death_err : RAY_OK,
+                             RAY_T_NONE, 0, m, strlen(m) + 1);
+        rt_free(r);
+    }
+}
+
+void
 sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
 {
     if (a->ctor_handles) {
@@ -533,6 +550,7 @@ sdk_actor_die(sdk_rt *rt, sdk_actor *a, ray_err err, const char *why,
              a->g->name ? " '" : "", a->g->name ? a->g->name : "",
              a->g->name ? "'" : "", why);
     gcs_actor_set_dead(&s->table, a->g, err, msg);
+    sdk_actor_answer_ready(rt, a);
     bool freed_workers = a->workers_held;
     release_demand(rt, a);
     wait_list_remove(s, a);
@@ -664,6 +682,7 @@ sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
         if (d->err == RAY_OK) {
             gcs_actor_transition(&s->table, a->g, GCS_ACTOR_ALIVE);
             a->g->pid = rt->workers[s->hosts[a->host].w].ctl->pid;
+            sdk_actor_answer_ready(rt, a);
         } else {
             char why[600];
             snprintf(why, sizeof(why), "its constructor failed (%s): %.*s",
@@ -891,6 +910,11 @@ sdk_actors_fini(sdk_rt *rt)
                 if (t->spec != t->spec_inl)
                     rt_free(t->spec);
                 rt_free(t);
+            }
+            while (a->ready_waiters) {
+                sdk_ready_waiter *r = a->ready_waiters;
+                a->ready_waiters = r->next;
+                rt_free(r);
             }
             rt_free(a->ctor_spec);
             rt_free(a);

@@ -505,6 +505,8 @@ ray_actor_kill(ray_actor h, bool no_restart)
 ray_err
 ray_actor_state(ray_actor h, int *state, int *num_restarts)
 {
+    if (sdk_in_worker)
+        return sdk_wk_actor_state(h, state, num_restarts);
     sdk_rt *rt = driver_rt("ray_actor_state");
     if (!rt)
         return RAY_EINVAL;
@@ -537,6 +539,8 @@ settled(sdk_rt *rt, void *arg)
 ray_err
 ray_actor_wait_ready(ray_actor h, int64_t timeout_ms)
 {
+    if (sdk_in_worker)
+        return sdk_wk_actor_wait_ready(h, timeout_ms);
     sdk_rt *rt = driver_rt("ray_actor_wait_ready");
     if (!rt)
         return RAY_EINVAL;
@@ -721,6 +725,38 @@ handle_create(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     sdk_nested_reply(wk, q->req_id, RAY_OK, RAY_T_U64, id, NULL, 0);
 }
 
+/* ray_actor_state (answered now) or ray_actor_wait_ready (answered when
+ * the actor is ALIVE or DEAD) from worker w. */
+static void
+handle_state(sdk_rt *rt, int w, uint32_t type, const sdk_msg_req *q)
+{
+    sdk_worker *wk = &rt->workers[w];
+    sdk_actor *a = sdk_actor_find(rt, q->obj_id);
+    if (!a) {
+        static const char m[] = "null or stale actor handle";
+        sdk_nested_reply(wk, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m,
+                         sizeof(m));
+        return;
+    }
+    int st = a->g->state;
+    if (type == SDK_MSG_ASTATE) {
+        uint64_t v = (uint64_t)st | (uint64_t)a->g->num_restarts << 8;
+        sdk_nested_reply(wk, q->req_id, RAY_OK, RAY_T_U64, v, NULL, 0);
+        return;
+    }
+    sdk_ready_waiter *r = rt_malloc(sizeof(*r));
+    if (!r) {
+        static const char m[] = "out of memory in the driver";
+        sdk_nested_reply(wk, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m,
+                         sizeof(m));
+        return;
+    }
+    *r = (sdk_ready_waiter){a->ready_waiters, q->req_id, w, wk->deaths};
+    a->ready_waiters = r;
+    if (st == GCS_ACTOR_ALIVE || st == GCS_ACTOR_DEAD)
+        sdk_actor_answer_ready(rt, a);
+}
+
 /* Answer a lookup by name on worker w's reply ring: a handle counted
  * for that worker. */
 static void
@@ -758,6 +794,10 @@ sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     }
     if (type == SDK_MSG_ALOOKUP) {
         handle_lookup(rt, w, q, len);
+        return;
+    }
+    if (type == SDK_MSG_ASTATE || type == SDK_MSG_AREADY) {
+        handle_state(rt, w, type, q);
         return;
     }
     if (type == SDK_MSG_AKILL) {

@@ -62,7 +62,7 @@ sdk_wk_actor_lookup(const char *name, ray_actor *out)
     q->name_len = (uint32_t)name_len;
     memcpy(p + sizeof(*q), name, name_len);
     sdk_wk_commit(SDK_MSG_ALOOKUP, len);
-    return sdk_wk_answer(req, "lookup failed", &out->id);
+    return sdk_wk_answer(req, "lookup failed", &out->id, 60000);
 }
 
 void
@@ -120,7 +120,7 @@ sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
     at += SDK_ALIGN8(res_len);
     sdk_wk_encode_args(at, args, nargs);
     sdk_wk_commit(SDK_MSG_ACREATE, len);
-    return sdk_wk_answer(req, "create failed", &out->id);
+    return sdk_wk_answer(req, "create failed", &out->id, 60000);
 }
 
 void
@@ -132,4 +132,43 @@ sdk_wk_actor_kill(ray_actor h, bool no_restart)
     q->len = no_restart;
     sdk_wk_commit(SDK_MSG_AKILL, sizeof(*q));
     sdk_wk_flush(false);
+}
+
+/* A request about actor `h` (ASTATE or AREADY); its answer. */
+static ray_err
+ask_about(uint32_t type, ray_actor h, const char *what, uint64_t *scalar,
+          int64_t timeout_ms)
+{
+    uint64_t req = sdk_wk_next_req();
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    q->req_id = req;
+    q->obj_id = h.id;
+    sdk_wk_commit(type, sizeof(*q));
+    return sdk_wk_answer(req, what, scalar, timeout_ms);
+}
+
+ray_err
+sdk_wk_actor_state(ray_actor h, int *state, int *num_restarts)
+{
+    uint64_t v = 0;
+    ray_err e = ask_about(SDK_MSG_ASTATE, h, "ray_actor_state failed", &v,
+                          60000);
+    if (e != RAY_OK)
+        return e;
+    if (state)
+        *state = (int)(v & 0xff);
+    if (num_restarts)
+        *num_restarts = (int)(v >> 8);
+    return RAY_OK;
+}
+
+ray_err
+sdk_wk_actor_wait_ready(ray_actor h, int64_t timeout_ms)
+{
+    ray_err e = ask_about(SDK_MSG_AREADY, h, "ray_actor_wait_ready failed",
+                          NULL, timeout_ms);
+    if (e == RAY_ETIMEDOUT)
+        return sdk_fail(e, "ray_actor_wait_ready: timed out");
+    return e;
 }

@@ -14,6 +14,14 @@
 /* Actors sharing one host process (0-CPU actors). */
 #define SDK_HOST_CAP 32u
 
+/* A worker waiting in ray_actor_wait_ready for an actor to settle. */
+typedef struct sdk_ready_waiter {
+    struct sdk_ready_waiter *next;
+    uint64_t req;
+    int w;
+    uint32_t deaths;          /* the worker's incarnation when it asked */
+} sdk_ready_waiter;
+
 typedef struct sdk_actor {
     gcs_actor *g;             /* its table entry (state, name, restarts) */
     const char *ctor_cls;     /* class name (static in the user's code) */
@@ -42,6 +50,7 @@ typedef struct sdk_actor {
     bool restart_pending;
     bool ending;              /* a DEL was queued */
     char end_why[96];         /* cause of a clean end */
+    sdk_ready_waiter *ready_waiters; /* answered at ALIVE or DEAD */
     struct sdk_actor *next_wait;
     struct sdk_actor *next_backlog;
 } sdk_actor;
@@ -105,6 +114,9 @@ bool sdk_actor_kill_host(sdk_rt *rt, sdk_actor *a);
 /* Kill `a` now (no destructor). */
 void sdk_actor_kill_now(sdk_rt *rt, sdk_actor *a, const char *why,
                         sdk_cb **cbs);
+
+/* `a` became ALIVE or DEAD: answer the workers waiting for that. */
+void sdk_actor_answer_ready(sdk_rt *rt, sdk_actor *a);
 
 /* Free `a`'s constructor arguments, dropping the refs they hold. */
 void sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs);

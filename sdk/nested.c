@@ -364,6 +364,8 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     case SDK_MSG_ARELEASE:
     case SDK_MSG_ACREATE:
     case SDK_MSG_AKILL:
+    case SDK_MSG_ASTATE:
+    case SDK_MSG_AREADY:
         sdk_actor_handle_req(rt, w, type, rec, len, cbs);
         break;
     default:

@@ -115,8 +115,12 @@ enum {
                             constructor, nargs), sdk_msg_acreate, name,
                             resources, wire args */
     SDK_MSG_AKILL = 24,  /* worker -> driver: ray_actor_kill (obj_id: the
-                            actor, len: no_restart).
-                            Actor messages: 11, 12, 20-24 (actor*.c) */
+                            actor, len: no_restart) */
+    SDK_MSG_ASTATE = 25, /* worker -> driver: ray_actor_state of obj_id
+                            (reply scalar: state | restarts << 8) */
+    SDK_MSG_AREADY = 26, /* worker -> driver: answer once actor obj_id is
+                            ALIVE (RAY_OK) or DEAD (its death error).
+                            Actor messages: 11, 12, 20-26 (actor*.c) */
 };
 
 /* sdk_msg_task.flags of records for actor hosts: the kind in the low
@@ -596,10 +600,12 @@ ray_err sdk_wk_take_id(uint64_t *id);
 /* A call with result `id` was committed: expect its pushed result. */
 void sdk_wk_submitted(uint64_t id);
 uint64_t sdk_wk_next_req(void);
-/* Wait (60 s at most) for the answer to request `req`: RAY_OK with its
- * scalar in *scalar (if not NULL), or its error with the detail it
- * carries (`what` when it carries none). */
-ray_err sdk_wk_answer(uint64_t req, const char *what, uint64_t *scalar);
+/* Wait up to `timeout_ms` for the answer to request `req`: RAY_OK with
+ * its scalar in *scalar (if not NULL), or its error with the detail it
+ * carries (`what` when it carries none). On a timeout a late answer is
+ * dropped when it comes. */
+ray_err sdk_wk_answer(uint64_t req, const char *what, uint64_t *scalar,
+                      int64_t timeout_ms);
 
 /* ---- actors (actor*.c) ---- */
 
@@ -673,6 +679,9 @@ ray_err sdk_wk_actor_lookup(const char *name, ray_actor *out);
 ray_err sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
                             uint32_t nargs, const ray_actor_opts *o,
                             ray_actor *out);
+/* ray_actor_state / ray_actor_wait_ready inside a task (round trips). */
+ray_err sdk_wk_actor_state(ray_actor h, int *state, int *num_restarts);
+ray_err sdk_wk_actor_wait_ready(ray_actor h, int64_t timeout_ms);
 /* ray_actor_kill inside a task (a one-way message). */
 void sdk_wk_actor_kill(ray_actor h, bool no_restart);
 /* ray_actor_retain/_release inside a task: count a handle for this

@@ -33,6 +33,37 @@ typedef struct stashed {
 
 static stashed *stash;
 
+/* Requests whose wait timed out: their answers are dropped on arrival. */
+static uint64_t *abandoned;
+static size_t n_abandoned, cap_abandoned;
+
+static void
+abandon(uint64_t req)
+{
+    if (n_abandoned == cap_abandoned) {
+        size_t cap = cap_abandoned ? 2 * cap_abandoned : 8;
+        uint64_t *n = rt_realloc(abandoned, cap * sizeof(*n));
+        if (!n)
+            return; /* its answer will wait in the stash */
+        abandoned = n;
+        cap_abandoned = cap;
+    }
+    abandoned[n_abandoned++] = req;
+}
+
+/* True (and forgotten) if `req` was abandoned. */
+static bool
+was_abandoned(uint64_t req)
+{
+    for (size_t i = 0; i < n_abandoned; i++) {
+        if (abandoned[i] == req) {
+            abandoned[i] = abandoned[--n_abandoned];
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool
 take_stashed(uint64_t req, sdk_msg_done *hdr, void **payload)
 {
@@ -84,6 +115,10 @@ take_reply(uint64_t req, sdk_msg_done *hdr, void **payload, bool *got)
         *hdr = h;
         *payload = p;
         *got = true;
+        return true;
+    }
+    if (was_abandoned(h.task_id)) {
+        rt_free(p);
         return true;
     }
     /* An outer (suspended) wait's reply: keep it for later. */
@@ -480,11 +515,14 @@ sdk_wk_next_req(void)
 }
 
 ray_err
-sdk_wk_answer(uint64_t req, const char *what, uint64_t *scalar)
+sdk_wk_answer(uint64_t req, const char *what, uint64_t *scalar,
+              int64_t timeout_ms)
 {
     sdk_msg_done h;
     void *p = NULL;
-    ray_err e = wait_reply(req, &h, &p, 60000);
+    ray_err e = wait_reply(req, &h, &p, timeout_ms);
+    if (e == RAY_ETIMEDOUT)
+        abandon(req);
     if (e != RAY_OK)
         return e;
     if (h.err != RAY_OK)
@@ -572,5 +610,5 @@ sdk_wk_cancel(ray_ref ref, bool force)
     q->obj_id = ref.id;
     q->len = force;
     sdk_wk_commit(SDK_MSG_CANCEL, sizeof(*q));
-    return sdk_wk_answer(req, "ray_cancel failed", NULL);
+    return sdk_wk_answer(req, "ray_cancel failed", NULL, 60000);
 }

@@ -904,11 +904,13 @@ enum ray_actor_state {
 };
 
 /* The actor's state and restarts so far (either pointer may be NULL).
- * RAY_EINVAL for a null/stale handle. Never blocks. Driver only. */
+ * RAY_EINVAL for a null/stale handle. Never blocks in the driver; inside
+ * a task it asks the driver (one round trip). */
 RAY_API ray_err ray_actor_state(ray_actor h, int *state, int *num_restarts);
 
 /* Wait until the actor is ALIVE (RAY_OK) or DEAD (RAY_EACTOR_DIED, cause
- * in the detail), or the timeout passes (RAY_ETIMEDOUT). Driver only. */
+ * in the detail), or the timeout passes (RAY_ETIMEDOUT). Driver and
+ * tasks. */
 RAY_API ray_err ray_actor_wait_ready(ray_actor h, int64_t timeout_ms);
 
 /* Inside a method or constructor: true when this incarnation is a

@@ -308,6 +308,36 @@ spawn_named(const char *name)
 }
 RAY_REMOTE(spawn_named, int64_t, const char *);
 
+/* Inside a task: creates a picky actor (constructor ok or not) and
+ * reports what ray_actor_wait_ready and ray_actor_state say: 1 for a
+ * live one, 2 for a dead one whose cause names its constructor. */
+static int64_t
+spawn_and_check(const char *path, bool ok)
+{
+    ray_actor h;
+    if (picky_create(&h, NULL, path, ok) != RAY_OK)
+        return -1;
+    ray_err e = ray_actor_wait_ready(h, T_MS);
+    bool named = e != RAY_OK && strstr(ray_last_error_detail(), "picky_init");
+    int st = -1, n = -1;
+    ray_err se = ray_actor_state(h, &st, &n);
+    ray_actor_release(h);
+    if (se != RAY_OK || n != 0)
+        return -2;
+    if (ok)
+        return e == RAY_OK && st == RAY_ACTOR_ALIVE ? 1 : -3;
+    return e == RAY_EACTOR_DIED && named && st == RAY_ACTOR_DEAD ? 2 : -4;
+}
+RAY_REMOTE(spawn_and_check, int64_t, const char *, bool);
+
+/* ray_actor_wait_ready inside a task: 0 or -(the error). */
+static int64_t
+wait_ready_in_task(ray_actor h, int64_t ms)
+{
+    return -(int64_t)ray_actor_wait_ready(h, ms);
+}
+RAY_REMOTE(wait_ready_in_task, int64_t, ray_actor, int64_t);
+
 /* Kills `h` from inside a task. */
 static int64_t
 kill_it(ray_actor h)
@@ -497,11 +527,15 @@ Test(actors, constructor_waits_for_ref_arguments)
     cr_assert_eq(ray_actor_state(c, &st, NULL), RAY_OK);
     cr_assert_eq(st, RAY_ACTOR_DEPENDENCIES_UNREADY);
     cr_assert_eq(ray_actor_wait_ready(c, 50), RAY_ETIMEDOUT);
+    cr_assert_eq(get_i64(wait_ready_in_task_remote(c, 50), RAY_OK),
+                 -(int64_t)RAY_ETIMEDOUT);
     ray_ref_release(dep); /* the actor holds its own */
     cr_assert(gate_open(gate));
     unlink(gate);
     cr_assert_eq(get_i64(early, RAY_OK), 42);
     cr_assert_eq(ray_actor_wait_ready(c, T_MS), RAY_OK);
+    /* In a task too; the answer to the timed-out wait is dropped. */
+    cr_assert_eq(get_i64(wait_ready_in_task_remote(c, T_MS), RAY_OK), 0);
     /* A restart runs the constructor again with the same argument. */
     cr_assert_eq(get_i64(counter_crash_remote(c, 1), RAY_EACTOR_DIED), -1);
     cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 40);
@@ -637,6 +671,11 @@ Test(actors, a_crashed_holder_drops_its_handles)
 Test(actors, created_inside_tasks_and_methods)
 {
     cr_assert_eq(get_i64(spawn_and_use_remote(41), RAY_OK), 42);
+    /* (Their destructors write to /dev/null.) */
+    cr_assert_eq(get_i64(spawn_and_check_remote("/dev/null", true), RAY_OK),
+                 1);
+    cr_assert_eq(get_i64(spawn_and_check_remote("/dev/null", false), RAY_OK),
+                 2);
     /* Named from a task: the driver finds it; a second one is refused. */
     cr_assert_eq(get_i64(spawn_named_remote("made-in-a-task"), RAY_OK), 1);
     cr_assert_eq(get_i64(spawn_named_remote("made-in-a-task"), RAY_OK),
