@@ -4,11 +4,14 @@
  * per-actor call queue, lifetime, deaths and restarts.
  *
  * Actors run in actor hosts: worker processes in the slots after the task
- * workers (workers[nworkers .. nslots)), so task workers are never taken.
- * Actors that need no CPU share a host (up to SDK_HOST_CAP each): spawning
- * a process costs milliseconds, a thousand actors must start in well under
- * a second, and a thousand processes would not fit a small machine. An
- * actor that needs CPUs (or asks for its own process) gets a host alone.
+ * workers (workers[nworkers .. nslots)), so task workers are never taken
+ * (an actor's CPUs hold that many task workers idle instead). Each actor
+ * gets a host to itself while ray_config.actor_processes allows, so
+ * actors run in parallel and crash alone; past that, actors that need no
+ * CPU share the least loaded host (up to SDK_HOST_CAP each): a thousand
+ * actors must start in well under a second, and a thousand processes
+ * would not fit a small machine. One started, empty host is kept as a
+ * spare once actors are in use.
  * A host is spawned by the monitor thread (PR_SET_PDEATHSIG follows the
  * thread that forks), but its rings are formatted at once, so records can
  * be queued before the process runs.

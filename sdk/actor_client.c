@@ -5,7 +5,9 @@
  * on the worker's completion ring (the actor id in req_id), with an
  * object id reserved ahead of time, so the call costs no round trip; the
  * driver puts it in the actor's queue in the order it reads the ring.
- * A lookup by name is a request answered on the reply ring.
+ * Handles are counted for this process by one-way messages (retain,
+ * release, kill); create, lookup, state and wait_ready are requests
+ * answered on the reply ring.
  * Single-threaded, like the worker.
  */
 #include <stdlib.h>

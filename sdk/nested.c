@@ -7,10 +7,13 @@
  * order with its results, so a submit is always seen before a get of its
  * result. The driver owns every object (Ray would let the worker own
  * them; here the worker only reserves ids in blocks, so a nested submit
- * needs no round trip). Gets are answered on the worker's reply ring,
- * at once when the object is done, else when it completes (a waiter of
- * kind SDK_WAIT_RGET that remembers the worker's incarnation, so a reply
- * never reaches a replacement process). After each reply the driver
+ * needs no round trip). The result of each call a worker makes is pushed
+ * to it on its reply ring once known (SDK_MSG_PUSH, a waiter of kind
+ * SDK_WAIT_PUSH); a get of anything else asks for the same push
+ * (SDK_MSG_WATCH). Waiters remember the worker's incarnation, so nothing
+ * reaches a replacement process. Replies never block and are never
+ * dropped: what does not fit the reply ring is held, in order, until the
+ * worker says it has room (SDK_MSG_NUDGE). After each reply the driver
  * pokes the worker's submission-ring futex, where a blocked worker sleeps.
  *
  * All functions run with sdk_g->mu held.

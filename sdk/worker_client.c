@@ -4,10 +4,12 @@
  *
  * Submits, puts and reference drops are one-way messages on the worker's
  * completion ring; the object ids they need come from blocks reserved
- * from the driver ahead of time (one round trip per 1024 ids). A get
- * sends a request and waits for the reply; while it waits, the worker runs
- * the tasks queued behind the current one (they may be the very tasks it
- * waits for), so nested task graphs never deadlock on a busy worker.
+ * from the driver ahead of time (one round trip per 1024 ids). Results
+ * of the calls it makes are pushed to it (worker_results.c), so a get is
+ * usually a table lookup; for any other ref it asks the driver for the
+ * push. While it waits, the worker runs the tasks queued behind the
+ * current one (they may be the very tasks it waits for), so nested task
+ * graphs never deadlock on a busy worker. ray_wait works the same way.
  * Single-threaded, like the worker.
  */
 #include <stdlib.h>
