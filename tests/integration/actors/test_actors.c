@@ -7,6 +7,7 @@
  * timeout.
  */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1160,6 +1161,56 @@ Test(actors, creation_waits_for_resources)
     cr_assert_eq(get_i64(rb, RAY_OK), 2);
     ray_actor_release(a);
     ray_actor_release(b);
+}
+
+/* One cycle of what a long-running driver does with actors: create,
+ * call from here and from a task, hand a handle to a keeper actor that
+ * retains and drops it, release everything. */
+static void
+actor_cycle(int64_t i)
+{
+    ray_actor a, k;
+    cr_assert_eq(counter_create(&a, NULL, i), RAY_OK);
+    cr_assert_eq(keeper_create(&k, NULL), RAY_OK);
+    cr_assert_eq(get_i64(counter_add_remote(a, 1), RAY_OK), i + 1);
+    cr_assert_eq(get_i64(bump_many_remote(a, 0, 20), RAY_OK), 21);
+    cr_assert_eq(get_i64(keeper_keep_remote(k, a), RAY_OK), 1);
+    cr_assert_eq(get_i64(keeper_drop_remote(k), RAY_OK), 1);
+    ray_actor_release(a);
+    ray_actor_release(k);
+}
+
+/* The driver's allocations after `n` more cycles come back to `base`
+ * (actors end asynchronously: wait up to T_MS for it). */
+static long
+live_after(int n, long base)
+{
+    for (int i = 0; i < n; i++)
+        actor_cycle(i);
+    long live = rt_alloc_live();
+    for (int i = 0; i < T_MS / 5 && live > base; i++) {
+        struct timespec d = {0, 5000000};
+        nanosleep(&d, NULL);
+        live = rt_alloc_live();
+    }
+    return live;
+}
+
+Test(actors, a_long_run_does_not_grow)
+{
+    /* Warm up the pools (tasks, waiters, names), then settle. */
+    long base = live_after(30, LONG_MAX);
+    for (int i = 0; i < 400; i++) { /* until the count stops moving */
+        struct timespec d = {0, 5000000};
+        nanosleep(&d, NULL);
+        long now = rt_alloc_live();
+        if (now == base)
+            break;
+        base = now;
+    }
+    long after = live_after(150, base + 16);
+    cr_assert_leq(after, base + 16, "the driver holds %ld more allocations "
+                  "after 150 actor cycles than after 30", after - base);
 }
 
 Test(actors, thousand_actors_alive_at_once)
