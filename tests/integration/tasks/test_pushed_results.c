@@ -10,6 +10,7 @@
  * that times out before the result comes and succeeds after.
  */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include <ray/ray.h>
 
+#include "runtime/alloc.h"
 #include "tests/integration/common/gate.h"
 
 /* ---- remote functions ---- */
@@ -401,4 +403,43 @@ Test(pushed_results, cancel_inside_a_task)
                  ray_last_error_detail());
     cr_assert_eq(ok, 1);
     ray_ref_release(p);
+}
+
+/* Driver allocations after `n` more rounds of tasks that submit, get,
+ * release unread and wait inside tasks; waits up to 20 s to come back to
+ * `base` (children released unread may still be finishing). */
+static long
+live_after_rounds(int n, long base)
+{
+    for (int i = 0; i < n; i++) {
+        int64_t ok = -1;
+        ray_ref p = mixed_parent_remote(200);
+        cr_assert_eq(ray_get_int64(p, &ok, 60000), RAY_OK);
+        cr_assert_eq(ok, 100);
+        ray_ref_release(p);
+    }
+    long live = rt_alloc_live();
+    for (int i = 0; i < 4000 && live > base; i++) {
+        struct timespec d = {0, 5000000};
+        nanosleep(&d, NULL);
+        live = rt_alloc_live();
+    }
+    return live;
+}
+
+Test(pushed_results, a_long_run_does_not_grow)
+{
+    start(2, 65536); /* small rings: replies are held back too */
+    long base = live_after_rounds(10, LONG_MAX);
+    for (int i = 0; i < 400; i++) { /* until the count stops moving */
+        struct timespec d = {0, 5000000};
+        nanosleep(&d, NULL);
+        long now = rt_alloc_live();
+        if (now == base)
+            break;
+        base = now;
+    }
+    long after = live_after_rounds(50, base + 16);
+    cr_assert_leq(after, base + 16, "the driver holds %ld more allocations "
+                  "after 50 rounds than after 10", after - base);
 }
