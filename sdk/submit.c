@@ -76,7 +76,6 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
     }
     t->nargs = nargs;
     t->spec_len = (uint32_t)len;
-    t->has_handles = sdk_actor_hold_args(rt, t->spec, nargs, 1, NULL);
     t->id = rt->next_task_id++;
     t->fn_hash = hash;
     t->name = name;
@@ -100,6 +99,7 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
     cw_store_retain(o); /* the task's reference */
     o->producer = t;
     t->result = o;
+    t->has_handles = sdk_actor_hold_args(rt, t->spec, nargs, 1, NULL);
     if (sdk_task_add_deps(rt, t) == 0 && !sdk_task_check_failed_deps(rt, t, cbs)) {
         sdk_task_ready(rt, t);
         sdk_dispatch(rt, cbs);
