@@ -16,9 +16,26 @@
 #include "runtime/alloc.h"
 #include "sdk/sdk_int.h"
 
+static ray_ref actor_record(ray_actor h, const ray_fn_desc *m,
+                            const ray_arg *args, uint32_t nargs);
+
 ray_ref
 sdk_wk_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                     uint32_t nargs)
+{
+    ray_arg conv[RAY_MAX_ARGS];
+    ray_ref temps[RAY_MAX_ARGS];
+    uint32_t ntemps;
+    if (sdk_wk_args_by_ref(args, nargs, conv, temps, &ntemps) != RAY_OK)
+        return RAY_REF_NULL;
+    ray_ref out = actor_record(h, m, conv, nargs);
+    sdk_wk_drop_refs(temps, ntemps);
+    return out;
+}
+
+static ray_ref
+actor_record(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+             uint32_t nargs)
 {
     size_t name_len = strlen(m->name);
     size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len) +
@@ -78,9 +95,28 @@ sdk_wk_actor_ref(ray_actor h, bool retain)
     sdk_wk_commit(retain ? SDK_MSG_ARETAIN : SDK_MSG_ARELEASE, sizeof(*q));
 }
 
+static ray_err create_record(const ray_fn_desc *ctor, const ray_arg *args,
+                             uint32_t nargs, const ray_actor_opts *o,
+                             ray_actor *out);
+
 ray_err
 sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
                     uint32_t nargs, const ray_actor_opts *o, ray_actor *out)
+{
+    ray_arg conv[RAY_MAX_ARGS];
+    ray_ref temps[RAY_MAX_ARGS];
+    uint32_t ntemps;
+    ray_err e = sdk_wk_args_by_ref(args, nargs, conv, temps, &ntemps);
+    if (e != RAY_OK)
+        return e;
+    e = create_record(ctor, conv, nargs, o, out);
+    sdk_wk_drop_refs(temps, ntemps);
+    return e;
+}
+
+static ray_err
+create_record(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
+              const ray_actor_opts *o, ray_actor *out)
 {
     size_t name_len = o->name ? strlen(o->name) : 0;
     size_t res_len = o->resources ? strlen(o->resources) : 0;
@@ -92,8 +128,7 @@ sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
             len += SDK_ALIGN8(args[i].v.buf.len);
     if (len > sdk_wk_max_record())
         return sdk_fail(RAY_ETOOBIG, "ray_actor_create %s from a task: "
-                        "arguments too large (pass large values as refs)",
-                        ctor->cls);
+                        "arguments too large", ctor->cls);
     uint64_t req = sdk_wk_next_req();
     uint8_t *p = sdk_wk_reserve(len);
     sdk_msg_req *q = (sdk_msg_req *)p;

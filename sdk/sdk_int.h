@@ -527,6 +527,16 @@ int sdk_wk_results_state(uint64_t id, uint64_t *seq);
  * a submit or actor-call record. The caller sized the record. */
 void sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs);
 
+/* worker_client.c: large by-value arguments (CW_STORE_MIN and up) are put
+ * into the node's object store and passed as refs, so a record stays
+ * small: conv gets the arguments to encode, temps[0 .. *ntemps) the refs
+ * to drop (sdk_wk_drop_refs) once the record is committed (the call
+ * takes its own first: the ring keeps the order). An error (detail set)
+ * leaves nothing to drop. */
+ray_err sdk_wk_args_by_ref(const ray_arg *args, uint32_t nargs,
+                           ray_arg *conv, ray_ref *temps, uint32_t *ntemps);
+void sdk_wk_drop_refs(const ray_ref *refs, uint32_t n);
+
 /* worker_main.c: plumbing for worker_client.c (worker process only). */
 void *sdk_wk_reserve(size_t len);
 void sdk_wk_commit(uint32_t type, size_t len);

@@ -304,6 +304,38 @@ sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs)
     }
 }
 
+ray_err
+sdk_wk_args_by_ref(const ray_arg *args, uint32_t nargs, ray_arg *conv,
+                   ray_ref *temps, uint32_t *ntemps)
+{
+    *ntemps = 0;
+    for (uint32_t i = 0; i < nargs && nargs <= RAY_MAX_ARGS; i++) {
+        conv[i] = args[i];
+        if (!sdk_type_buffer(args[i].type) ||
+            args[i].v.buf.len < CW_STORE_MIN)
+            continue;
+        ray_ref r;
+        ray_err e = put_stored(args[i].type, args[i].v.buf.ptr,
+                               args[i].v.buf.len, &r);
+        if (e != RAY_OK) {
+            sdk_wk_drop_refs(temps, *ntemps);
+            *ntemps = 0;
+            return e; /* detail set */
+        }
+        conv[i].type = RAY_T_REF;
+        conv[i].v.ref = r;
+        temps[(*ntemps)++] = r;
+    }
+    return RAY_OK;
+}
+
+void
+sdk_wk_drop_refs(const ray_ref *refs, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++)
+        sdk_wk_ref(refs[k], false);
+}
+
 ray_ref
 sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
               uint32_t nargs, const ray_call_opts *opts)
@@ -312,26 +344,11 @@ sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
         return RAY_REF_NULL;
     ray_arg conv[RAY_MAX_ARGS];
     ray_ref temps[RAY_MAX_ARGS];
-    uint32_t ntemps = 0;
-    for (uint32_t i = 0; i < nargs && nargs <= RAY_MAX_ARGS; i++) {
-        conv[i] = args[i];
-        if (!sdk_type_buffer(args[i].type) ||
-            args[i].v.buf.len < CW_STORE_MIN)
-            continue;
-        ray_ref r;
-        if (put_stored(args[i].type, args[i].v.buf.ptr, args[i].v.buf.len,
-                       &r) != RAY_OK) {
-            for (uint32_t k = 0; k < ntemps; k++)
-                sdk_wk_ref(temps[k], false);
-            return RAY_REF_NULL; /* detail set */
-        }
-        conv[i].type = RAY_T_REF;
-        conv[i].v.ref = r;
-        temps[ntemps++] = r;
-    }
-    ray_ref out = submit_record(name, hash, ntemps ? conv : args, nargs, opts);
-    for (uint32_t k = 0; k < ntemps; k++)
-        sdk_wk_ref(temps[k], false);
+    uint32_t ntemps;
+    if (sdk_wk_args_by_ref(args, nargs, conv, temps, &ntemps) != RAY_OK)
+        return RAY_REF_NULL;
+    ray_ref out = submit_record(name, hash, conv, nargs, opts);
+    sdk_wk_drop_refs(temps, ntemps);
     return out;
 }
 

@@ -854,10 +854,9 @@ typedef struct ray_actor_opts {
  * resource exceeds what this runtime has (it could never start),
  * RAY_ENOMEM. When the resources are taken, the actor waits for them
  * (state DEPENDENCIES_UNREADY), calls queue. In the driver it never
- * blocks. Inside a task or method it asks the driver (one round trip,
- * RAY_ETOOBIG when the arguments do not fit a record: pass large values
- * as refs) and the handle counts for that process: the actor ends when
- * that process releases it or dies. */
+ * blocks. Inside a task or method it asks the driver (one round trip)
+ * and the handle counts for that process: the actor ends when that
+ * process releases it or dies. */
 RAY_API ray_err ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
                                  uint32_t nargs, const ray_actor_opts *opts,
                                  ray_actor *out);

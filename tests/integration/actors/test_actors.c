@@ -339,6 +339,48 @@ wait_ready_in_task(ray_actor h, int64_t ms)
 }
 RAY_REMOTE(wait_ready_in_task, int64_t, ray_actor, int64_t);
 
+/* From inside a task: a 1 MiB argument to a method and to a
+ * constructor (both go through the object store). Returns the method's
+ * sum plus the new actor's start value. */
+static int64_t
+big_args_from_task(ray_actor h, int64_t start)
+{
+    size_t n = 1u << 20;
+    uint8_t *buf = malloc(n);
+    if (!buf)
+        return -1;
+    memset(buf, 1, n);
+    ray_ref r = counter_sum_bytes_remote(h, (ray_bytes){buf, n});
+    int64_t sum = -1;
+    ray_err e = ray_get_int64(r, &sum, T_MS);
+    ray_ref_release(r);
+    ray_actor p;
+    ray_err ce = picky_create(&p, NULL, "/dev/null", true);
+    ray_actor q;
+    char *blob = malloc(n);
+    ray_err qe = RAY_EINVAL;
+    if (blob) {
+        memset(blob, 'x', n - 1);
+        blob[n - 1] = '\0';
+        qe = picky_create(&q, NULL, blob, true); /* a 1 MiB path string */
+    }
+    free(blob);
+    free(buf);
+    if (ce == RAY_OK)
+        ray_actor_release(p);
+    if (qe != RAY_OK)
+        return -2;
+    /* Its constructor ran with the whole string: the ping answers. */
+    ray_ref pr = picky_ping_remote(q);
+    int64_t seven = -1;
+    ray_err pe = ray_get_int64(pr, &seven, T_MS);
+    ray_ref_release(pr);
+    ray_actor_kill(q, true); /* no destructor writing that path */
+    ray_actor_release(q);
+    return e == RAY_OK && pe == RAY_OK && seven == 7 ? sum + start : -3;
+}
+RAY_REMOTE(big_args_from_task, int64_t, ray_actor, int64_t);
+
 /* Kills `h` from inside a task. */
 static int64_t
 kill_it(ray_actor h)
@@ -667,6 +709,15 @@ Test(actors, a_crashed_holder_drops_its_handles)
     cr_assert_eq(get_i64(keeper_crash_remote(k), RAY_EACTOR_DIED), -1);
     cr_assert(fini_within(tmp_path, T_MS), "the destructor never ran");
     ray_actor_release(k);
+}
+
+Test(actors, large_arguments_from_a_task)
+{
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, NULL, 5), RAY_OK);
+    cr_assert_eq(get_i64(big_args_from_task_remote(c, 0), RAY_OK),
+                 5 + (1 << 20));
+    ray_actor_release(c);
 }
 
 Test(actors, created_inside_tasks_and_methods)
