@@ -127,6 +127,22 @@ create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec,
               uint32_t len, uint32_t nargs, bool refs,
               const ray_actor_opts *o, uint64_t *id, sdk_cb **cbs)
 {
+    gcs_actor *named = o->get_if_exists && o->name && o->name[0]
+                           ? gcs_actor_by_name(&rt->actors->table, o->name)
+                           : NULL;
+    if (named) { /* that one, if it is of this class */
+        sdk_actor tmp = {.ctor_spec = spec, .ctor_nargs = nargs,
+                         .ctor_refs = refs};
+        sdk_actor_free_ctor(rt, &tmp, cbs);
+        uint64_t h = ctor->hash ? ctor->hash : sdk_name_hash(ctor->name);
+        if (named->class_hash != h)
+            return sdk_fail(RAY_EEXISTS, "ray_actor_create %s: the name "
+                            "'%s' is taken by an actor of another class",
+                            ctor->cls, o->name);
+        named->handles++;
+        *id = named->id;
+        return RAY_OK;
+    }
     sdk_actor *a = rt_calloc(1, sizeof(*a));
     if (!a) {
         sdk_actor tmp = {.ctor_spec = spec, .ctor_nargs = nargs,
@@ -712,6 +728,7 @@ handle_create(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
             .max_restarts = c->max_restarts,
             .max_task_retries = c->max_task_retries,
             .max_concurrency = c->max_concurrency,
+            .get_if_exists = c->get_if_exists,
         };
         err = create_locked(rt, ctor, spec, (uint32_t)args_len, q->nargs,
                             refs, &o, &id, cbs);

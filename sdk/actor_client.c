@@ -144,6 +144,7 @@ create_record(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         .max_concurrency = o->max_concurrency,
         .detached = o->detached,
         .own_process = o->own_process,
+        .get_if_exists = o->get_if_exists,
         .name_len = (uint32_t)name_len,
         .res_len = (uint32_t)res_len,
     };

@@ -164,7 +164,8 @@ typedef struct sdk_msg_acreate {
     int32_t max_concurrency;
     uint8_t detached;
     uint8_t own_process;
-    uint8_t pad[2];
+    uint8_t get_if_exists;
+    uint8_t pad;
     uint32_t name_len;
     uint32_t res_len;
 } sdk_msg_acreate;

@@ -841,6 +841,10 @@ typedef struct ray_actor_opts {
                                  threads (own process; no ordering; the
                                  methods must be thread-safe and must
                                  not call the rayc API); default 1 */
+    bool get_if_exists;       /* with a name: when a live actor of this
+                                 class has it, return a new handle to
+                                 that one instead of RAY_EEXISTS (the
+                                 other options then do not apply) */
 } ray_actor_opts;
 
 /* Internal to RAY_ACTOR: create an actor of the class whose constructor

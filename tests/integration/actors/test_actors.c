@@ -734,6 +734,18 @@ Test(actors, created_inside_tasks_and_methods)
                  -(int64_t)RAY_EEXISTS);
     ray_actor n;
     cr_assert_eq(ray_actor_lookup("made-in-a-task", &n), RAY_OK);
+    /* get_if_exists: the same actor (its state says so), from here... */
+    ray_actor same, other;
+    ray_actor_opts gie = {.name = "made-in-a-task", .get_if_exists = true};
+    cr_assert_eq(counter_create(&same, &gie, 0), RAY_OK);
+    cr_assert_eq(same.id, n.id);
+    cr_assert_eq(get_i64(counter_add_remote(same, 1), RAY_OK), 101);
+    ray_actor_release(same);
+    /* ...but not for another class. */
+    cr_assert_eq(keeper_create(&other, &gie), RAY_EEXISTS);
+    cr_assert(strstr(ray_last_error_detail(), "another class"), "%s",
+              ray_last_error_detail());
+    cr_assert_eq(get_i64(counter_add_remote(n, -1), RAY_OK), 100);
     cr_assert_eq(get_i64(counter_get_remote(n), RAY_OK), 100);
     /* Killed from a task: dead by the time the task's result is back. */
     cr_assert_eq(get_i64(kill_it_remote(n), RAY_OK), 1);
