@@ -180,6 +180,22 @@ sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o)
                  (uint64_t)(uintptr_t)wt->ctx, o);
 }
 
+/* Worker w dropped its ref to `o` (and its table entry): a result it
+ * will not read is not pushed. */
+static void
+unwatch(sdk_rt *rt, cw_obj *o, int w)
+{
+    for (cw_waiter **pp = &o->waiters; *pp;) {
+        cw_waiter *wt = *pp;
+        if (wt->kind == SDK_WAIT_PUSH && wt->idx == (uint32_t)w) {
+            *pp = wt->next;
+            sdk_waiter_put(rt, wt);
+        } else {
+            pp = &wt->next;
+        }
+    }
+}
+
 void
 sdk_nested_watch(sdk_rt *rt, int w, cw_obj *o, uint64_t id)
 {
@@ -355,10 +371,12 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     case SDK_MSG_RELEASE:
     case SDK_MSG_RETAIN:
         o = cw_store_lookup(&rt->store, q->obj_id);
-        if (o && type == SDK_MSG_RETAIN)
+        if (o && type == SDK_MSG_RETAIN) {
             cw_store_retain(o);
-        else if (o)
+        } else if (o) {
+            unwatch(rt, o, w);
             cw_store_release(&rt->store, o);
+        }
         break;
     case SDK_MSG_ACALL:
     case SDK_MSG_AEXIT:

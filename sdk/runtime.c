@@ -186,6 +186,8 @@ monitor_main(void *arg)
         if (rt->trash.n) /* stored values that were pinned when freed */
             cw_plasma_trash_retry(atomic_load(&rt->store_cl), &rt->trash);
         sdk_actors_tick(rt, &cbs); /* spawns actor hosts: from this thread */
+        if (rt->tasks_live == 0)
+            sdk_pools_trim(rt); /* idle: give a burst's memory back */
         for (int w = 0; w < rt->nslots; w++) {
             sdk_worker *wk = &rt->workers[w];
             sched_proc *p = &wk->proc;

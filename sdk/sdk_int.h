@@ -420,6 +420,11 @@ typedef struct sdk_cb {
 
 /* A waiter from the runtime's pool (rt_malloc when it is empty). */
 cw_waiter *sdk_waiter_alloc(sdk_rt *rt);
+/* Free the pooled tasks and waiters (the monitor does it when no task
+ * is live, so a burst's memory goes back once it is over). */
+void sdk_pools_trim(sdk_rt *rt);
+/* Give a waiter (not one inline in a task) back to the pool. */
+void sdk_waiter_put(sdk_rt *rt, cw_waiter *w);
 
 /* Drain every completion ring, finish tasks, dispatch what became ready;
  * callbacks to run are appended to *cbs (run them after unlocking).

@@ -62,6 +62,28 @@ sdk_task_free(sdk_rt *rt, sdk_task *t)
     rt->tasks_live--;
 }
 
+void
+sdk_pools_trim(sdk_rt *rt)
+{
+    while (rt->free_tasks) {
+        sdk_task *t = rt->free_tasks;
+        rt->free_tasks = t->next;
+        rt_free(t);
+    }
+    while (rt->free_waiters) {
+        cw_waiter *w = rt->free_waiters;
+        rt->free_waiters = w->next;
+        rt_free(w);
+    }
+}
+
+void
+sdk_waiter_put(sdk_rt *rt, cw_waiter *w)
+{
+    w->next = rt->free_waiters;
+    rt->free_waiters = w;
+}
+
 cw_waiter *
 sdk_waiter_alloc(sdk_rt *rt)
 {
