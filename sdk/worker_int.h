@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * worker_int.h: the worker process's side of libray (internal):
+ * worker_main.c (the loop and its rings), worker_client.c (the rayc API
+ * inside a task), worker_results.c (results pushed to it), actor_host.c
+ * (actors in the process) and actor_client.c (actor calls from it). All
+ * of it runs on the worker's main thread unless a comment says otherwise.
+ */
+#ifndef RAY_SDK_WORKER_INT_H
+#define RAY_SDK_WORKER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "objectstore/client.h"
+#include "ray/ray.h"
+#include "sdk/wire.h"
+
+/* worker_results.c: results pushed to this worker for its own calls
+ * (worker only). expect: a call was made, its result will come. push:
+ * an SDK_MSG_PUSH record arrived. take: SDK_RES_READY with the value as
+ * sdk_wk_get gives it, SDK_RES_PENDING (expected, not here yet), or
+ * SDK_RES_UNKNOWN (ask the driver). forget: the worker dropped the ref. */
+enum { SDK_RES_UNKNOWN = 0, SDK_RES_PENDING = 1, SDK_RES_READY = 2 };
+void sdk_wk_results_expect(uint64_t id);
+void sdk_wk_results_push(const sdk_msg_done *d, const void *payload);
+int sdk_wk_results_take(uint64_t id, sdk_msg_done *hdr, void **payload);
+void sdk_wk_results_forget(uint64_t id);
+/* The state of `id` without copying; *seq (if READY): arrival order. */
+int sdk_wk_results_state(uint64_t id, uint64_t *seq);
+
+/* worker_client.c: write `nargs` arguments as sdk_wire_arg entries at
+ * `at`, followed by their buffers' bytes (each padded to 8), the layout of
+ * a submit or actor-call record. The caller sized the record. */
+void sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs);
+
+/* worker_client.c: large by-value arguments (CW_STORE_MIN and up) are put
+ * into the node's object store and passed as refs, so a record stays
+ * small: conv gets the arguments to encode, temps[0 .. *ntemps) the refs
+ * to drop (sdk_wk_drop_refs) once the record is committed (the call
+ * takes its own first: the ring keeps the order). An error (detail set)
+ * leaves nothing to drop. */
+ray_err sdk_wk_args_by_ref(const ray_arg *args, uint32_t nargs,
+                           ray_arg *conv, ray_ref *temps, uint32_t *ntemps);
+void sdk_wk_drop_refs(const ray_ref *refs, uint32_t n);
+
+/* worker_main.c: plumbing for worker_client.c (worker process only). */
+void *sdk_wk_reserve(size_t len);
+void sdk_wk_commit(uint32_t type, size_t len);
+size_t sdk_wk_max_record(void);
+void sdk_wk_flush(bool force_wake);
+bool sdk_wk_run_one(void);
+const void *sdk_wk_reply_peek(uint32_t *type, uint32_t *len);
+void sdk_wk_reply_consume(void);
+bool sdk_wk_in_map(void);
+void sdk_wk_idle_wait(int64_t us);
+int sdk_wk_spin_us(void);
+bool sdk_wk_reply_backlog(void); /* the driver holds replies back */
+
+/* worker_client.c: the API inside a task (worker process only). */
+ray_ref sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
+                      uint32_t nargs, const ray_call_opts *opts);
+ray_err sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out);
+/* Get: the reply header (type, scalar, len) and a malloc'd copy of the
+ * payload (*payload, NULL when len == 0). */
+ray_err sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload,
+                   int64_t timeout_ms);
+void sdk_wk_ref(ray_ref ref, bool retain);
+ray_err sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
+                    int64_t timeout_ms, size_t *ready_idx, size_t *n_ready);
+ray_err sdk_wk_cancel(ray_ref ref, bool force);
+
+/* worker_main.c */
+extern bool sdk_in_worker;
+
+/* Worker: the store client, connecting (and asking the driver to start
+ * the store) on first use. NULL on failure, with the error detail set. */
+store_client *sdk_wk_store(void);
+
+/* Worker: the store ID of `key`. */
+void sdk_wk_store_id(uint64_t key, store_object_id *out);
+
+/* worker_client.c: an object id reserved from the driver; a request id
+ * and the wait for its reply (worker only). */
+ray_err sdk_wk_take_id(uint64_t *id);
+/* A call with result `id` was committed: expect its pushed result. */
+void sdk_wk_submitted(uint64_t id);
+uint64_t sdk_wk_next_req(void);
+/* Wait up to `timeout_ms` for the answer to request `req`: RAY_OK with
+ * its scalar in *scalar (if not NULL), or its error with the detail it
+ * carries (`what` when it carries none). On a timeout a late answer is
+ * dropped when it comes. */
+ray_err sdk_wk_answer(uint64_t req, const char *what, uint64_t *scalar,
+                      int64_t timeout_ms);
+
+/* actor_host.c, inside an actor host (worker process): around a record
+ * with SDK_TF_* flags. begin: RAY_OK to run the tramp; RAY_EAGAIN when
+ * the record was deferred (its actor is inside a call that waits: it
+ * runs after that call, nothing is sent now); else an error for the call
+ * with msg. end: after the tramp, with its error. after: once the result
+ * is sent (reports an exit, runs deferred records). */
+ray_err sdk_ah_begin(uint32_t flags, const ray_fn_desc *d, char *msg,
+                     size_t n, const uint8_t *rec, uint32_t len);
+void sdk_ah_end(uint32_t flags, ray_err err);
+void sdk_ah_after(void);
+/* Main thread of an actor host: send the results of calls that ran on
+ * the threads of actors with max_concurrency > 1 (cheap when none). */
+void sdk_ah_poll(void);
+/* True on such a thread (where the rayc API cannot be used). */
+bool sdk_ah_on_pool_thread(void);
+
+/* worker_main.c, for actor_host.c (main thread): send a call's result
+ * (err RAY_OK: *r) or its error; wake the worker loop from any thread. */
+void sdk_wk_send_result(uint64_t task_id, ray_err err, const char *msg,
+                        const ray_ret *r);
+void sdk_wk_poke(void);
+
+/* worker_main.c: run one MSG_TASK record (a deferred actor record). */
+void sdk_wk_run_record(const uint8_t *rec, uint32_t len);
+
+/* actor_client.c: an actor call made inside a task (worker only). */
+ray_ref sdk_wk_actor_submit(ray_actor h, const ray_fn_desc *m,
+                            const ray_arg *args, uint32_t nargs);
+ray_err sdk_wk_actor_lookup(const char *name, ray_actor *out);
+/* ray_actor_create inside a task (one round trip; the handle counts for
+ * this worker). */
+ray_err sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
+                            uint32_t nargs, const ray_actor_opts *o,
+                            ray_actor *out);
+/* ray_actor_state / ray_actor_wait_ready inside a task (round trips). */
+ray_err sdk_wk_actor_state(ray_actor h, int *state, int *num_restarts);
+ray_err sdk_wk_actor_wait_ready(ray_actor h, int64_t timeout_ms);
+/* ray_actor_kill inside a task (a one-way message). */
+void sdk_wk_actor_kill(ray_actor h, bool no_restart);
+/* ray_actor_retain/_release inside a task: count a handle for this
+ * worker, or drop one it counted (one-way messages). */
+void sdk_wk_actor_ref(ray_actor h, bool retain);
+
+#endif /* RAY_SDK_WORKER_INT_H */
