@@ -220,6 +220,8 @@ pool_main(void *arg)
         todo_head = j->next;
         if (!todo_head)
             todo_tail = NULL;
+        else
+            pthread_cond_signal(&pool_cv); /* more: wake the next thread */
         pthread_mutex_unlock(&pool_mu);
         run_job(j);
         j->next = NULL;
@@ -259,12 +261,17 @@ submit_job(ah_slot *s, const uint8_t *rec, uint32_t len, char *msg, size_t n)
     memcpy(j->rec, rec, len);
     s->running++;
     pthread_mutex_lock(&pool_mu);
+    bool first = !todo_head;
     if (todo_tail)
         todo_tail->next = j;
     else
         todo_head = j;
     todo_tail = j;
-    pthread_cond_signal(&pool_cv);
+    /* One wake-up per burst: a thread that takes a job and sees more
+     * wakes the next one, so a burst of short calls costs one futex wake,
+     * not one per call, and long calls still spread over the threads. */
+    if (first)
+        pthread_cond_signal(&pool_cv);
     pthread_mutex_unlock(&pool_mu);
     return RAY_EAGAIN;
 }
