@@ -66,6 +66,11 @@ typedef struct ah_job {
     uint32_t slot;
     uint32_t len;
     uint64_t task_id;
+    const ray_fn_desc *d;
+    ray_arg av[RAY_MAX_ARGS];  /* decoded: inline buffers point into rec,
+                                  stored ones into the store (pinned) */
+    store_object_id pins[RAY_MAX_ARGS];
+    uint32_t npins;            /* unpinned by the main thread when done */
     ray_err err;               /* result: error and message, or r */
     char msg[256];
     ray_ret r;
@@ -130,79 +135,17 @@ sdk_ah_on_pool_thread(void)
 /* ---- the pool (actors with max_concurrency > 1) ---- */
 
 static void
-convert(ray_arg *a, uint32_t from, uint32_t to, uint64_t bits)
-{
-    union {
-        uint64_t u;
-        int64_t i;
-        double d;
-    } v = {.u = bits};
-    bool ff = from == RAY_T_F64 || from == RAY_T_F32;
-    bool tf = to == RAY_T_F64 || to == RAY_T_F32;
-    a->type = to;
-    if (ff == tf)
-        a->v.u64 = v.u;
-    else if (tf)
-        a->v.f64 = from == RAY_T_U64 ? (double)v.u : (double)v.i;
-    else
-        a->v.i64 = (int64_t)v.d;
-}
-
-/* Decode a call's inline arguments (values in the record). */
-static ray_err
-decode(const ah_job *j, const ray_fn_desc *d, ray_arg *av, char *msg,
-       size_t n)
-{
-    const sdk_msg_task *m = (const sdk_msg_task *)j->rec;
-    if (m->nargs != d->nargs || m->nargs > RAY_MAX_ARGS) {
-        snprintf(msg, n, "%s takes %u arguments, got %u", d->name, d->nargs,
-                 m->nargs);
-        return RAY_EINVAL;
-    }
-    const sdk_wire_arg *wa = (const sdk_wire_arg *)(m + 1);
-    size_t off = sizeof(*m) + m->nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < m->nargs; i++) {
-        uint32_t want = d->arg_type[i], have = wa[i].type;
-        if (sdk_type_scalar(want) && sdk_type_scalar(have)) {
-            convert(&av[i], have, want, wa[i].scalar);
-            continue;
-        }
-        bool ok = have == want || (have == RAY_T_STR && want == RAY_T_BYTES) ||
-                  (have == RAY_T_BYTES && want == RAY_T_STR);
-        if (!ok || !sdk_type_buffer(have) || off + wa[i].len > j->len) {
-            snprintf(msg, n, "%s: argument %u (type %u) cannot be passed to "
-                     "a threaded actor (expected type %u, inline)", d->name,
-                     i + 1, have, want);
-            return RAY_EINVAL;
-        }
-        av[i].type = want;
-        av[i].v.buf.ptr = j->rec + off;
-        av[i].v.buf.len = wa[i].len;
-        off += SDK_ALIGN8(wa[i].len);
-    }
-    return RAY_OK;
-}
-
-static void
 run_job(ah_job *j)
 {
-    const sdk_msg_task *m = (const sdk_msg_task *)j->rec;
-    const ray_fn_desc *d = sdk_registry_find(m->fn_hash);
-    ray_arg av[RAY_MAX_ARGS];
-    j->err = d ? decode(j, d, av, j->msg, sizeof(j->msg)) : RAY_ENOTFOUND;
-    if (!d)
-        snprintf(j->msg, sizeof(j->msg), "no such method in the worker");
-    if (j->err != RAY_OK)
-        return;
     stack[0] = &slots[j->slot]; /* slots never move while calls run */
     depth = 1;
-    d->tramp(av, &j->r);
+    j->d->tramp(j->av, &j->r);
     depth = 0;
     const char *emsg;
     j->err = sdk_task_error_take(&emsg);
     if (j->err != RAY_OK) {
         snprintf(j->msg, sizeof(j->msg), "%s", emsg);
-        free(j->r.ptr);
+        free(j->r.ptr); /* user memory from malloc */
         j->r.ptr = NULL;
     }
 }
@@ -238,9 +181,13 @@ pool_main(void *arg)
     return NULL;
 }
 
-/* Queue a call for the pool. RAY_EAGAIN: taken (the result comes later). */
+/* Queue a call for the pool with its decoded arguments `a` (inline
+ * buffers inside `rec`, which is copied) and the store pins they hold,
+ * which the job takes over (a->npins becomes 0). RAY_EAGAIN: taken (the
+ * result comes later). */
 static ray_err
-submit_job(ah_slot *s, const uint8_t *rec, uint32_t len, char *msg, size_t n)
+submit_job(ah_slot *s, const ray_fn_desc *d, const uint8_t *rec,
+           uint32_t len, sdk_ah_args *a, char *msg, size_t n)
 {
     while (nthreads < s->conc) {
         pthread_t th;
@@ -258,7 +205,17 @@ submit_job(ah_slot *s, const uint8_t *rec, uint32_t len, char *msg, size_t n)
     j->slot = (uint32_t)(s - slots);
     j->len = len;
     j->task_id = ((const sdk_msg_task *)rec)->task_id;
+    j->d = d;
     memcpy(j->rec, rec, len);
+    for (uint32_t i = 0; i < d->nargs && i < RAY_MAX_ARGS; i++) {
+        j->av[i] = a->av[i];
+        const uint8_t *p = a->av[i].v.buf.ptr;
+        if (sdk_type_buffer(j->av[i].type) && p >= rec && p <= rec + len)
+            j->av[i].v.buf.ptr = j->rec + (p - rec); /* into the copy */
+    }
+    memcpy(j->pins, a->pins, a->npins * sizeof(*j->pins));
+    j->npins = a->npins;
+    a->npins = 0;
     s->running++;
     pthread_mutex_lock(&pool_mu);
     bool first = !todo_head;
@@ -298,7 +255,7 @@ defer(ah_slot *s, const uint8_t *rec, uint32_t len, char *msg, size_t n)
 
 ray_err
 sdk_ah_begin(uint32_t flags, const ray_fn_desc *d, char *msg, size_t n,
-             const uint8_t *rec, uint32_t len)
+             const uint8_t *rec, uint32_t len, sdk_ah_args *args)
 {
     uint32_t kind = flags & SDK_TF_KIND, k = SDK_TF_SLOT(flags);
     if (k >= nslots) {
@@ -343,7 +300,7 @@ sdk_ah_begin(uint32_t flags, const ray_fn_desc *d, char *msg, size_t n,
                  s->cls);
         return RAY_EINVAL;
     } else if (kind == SDK_TF_CALL && s->conc > 1) {
-        return submit_job(s, rec, len, msg, n); /* on the pool */
+        return submit_job(s, d, rec, len, args, msg, n); /* on the pool */
     }
     s->busy++;
     stack[depth++] = s;
@@ -428,6 +385,7 @@ sdk_ah_poll(void)
     while (j) {
         ah_job *next = j->next;
         ah_slot *s = &slots[j->slot];
+        sdk_wk_unpin(j->pins, j->npins); /* before the result is sent */
         sdk_wk_send_result(j->task_id, j->err, j->msg, &j->r);
         free(j->r.ptr); /* user memory from malloc */
         s->running--;

@@ -95,13 +95,22 @@ ray_err sdk_wk_answer(uint64_t req, const char *what, uint64_t *scalar,
                       int64_t timeout_ms);
 
 /* actor_host.c, inside an actor host (worker process): around a record
- * with SDK_TF_* flags. begin: RAY_OK to run the tramp; RAY_EAGAIN when
- * the record was deferred (its actor is inside a call that waits: it
- * runs after that call, nothing is sent now); else an error for the call
- * with msg. end: after the tramp, with its error. after: once the result
- * is sent (reports an exit, runs deferred records). */
+ * with SDK_TF_* flags and its decoded arguments. begin: RAY_OK to run the
+ * tramp; RAY_EAGAIN when the record was deferred (its actor is inside a
+ * call that waits: it runs after that call, nothing is sent now) or
+ * handed to the actor's threads (max_concurrency > 1: they take the
+ * arguments and their pins, args->npins becomes 0, and the result is
+ * sent later); else an error for the call with msg. end: after the
+ * tramp, with its error. after: once the result is sent (reports an
+ * exit, runs deferred records). */
+typedef struct sdk_ah_args {
+    ray_arg av[RAY_MAX_ARGS];           /* decoded from `rec` */
+    store_object_id pins[RAY_MAX_ARGS]; /* stored args pinned for them */
+    uint32_t npins;
+} sdk_ah_args;
 ray_err sdk_ah_begin(uint32_t flags, const ray_fn_desc *d, char *msg,
-                     size_t n, const uint8_t *rec, uint32_t len);
+                     size_t n, const uint8_t *rec, uint32_t len,
+                     sdk_ah_args *args);
 void sdk_ah_end(uint32_t flags, ray_err err);
 void sdk_ah_after(void);
 /* Main thread of an actor host: send the results of calls that ran on
@@ -115,6 +124,9 @@ bool sdk_ah_on_pool_thread(void);
 void sdk_wk_send_result(uint64_t task_id, ray_err err, const char *msg,
                         const ray_ret *r);
 void sdk_wk_poke(void);
+
+/* worker_main.c: unpin stored arguments pinned for a call. */
+void sdk_wk_unpin(const store_object_id *ids, uint32_t n);
 
 /* worker_main.c: run one MSG_TASK record (a deferred actor record). */
 void sdk_wk_run_record(const uint8_t *rec, uint32_t len);

@@ -307,6 +307,12 @@ unpin_args(const store_object_id *ids, uint32_t n)
         (void)store_client_release(W.store, &ids[i]);
 }
 
+void
+sdk_wk_unpin(const store_object_id *ids, uint32_t n)
+{
+    unpin_args(ids, n);
+}
+
 static void
 run_task(const uint8_t *rec, uint32_t len)
 {
@@ -324,9 +330,10 @@ run_task(const uint8_t *rec, uint32_t len)
         send_error(m->task_id, RAY_EINVAL, msg);
         return;
     }
-    ray_arg av[RAY_MAX_ARGS];
-    store_object_id pins[RAY_MAX_ARGS]; /* stored args, read in place */
-    uint32_t npins = 0;
+    sdk_ah_args a; /* stored args are pinned and read in place */
+    ray_arg *av = a.av;
+    store_object_id *pins = a.pins;
+    a.npins = 0;
     const sdk_wire_arg *wa = (const sdk_wire_arg *)(m + 1);
     size_t off = sizeof(*m) + m->nargs * sizeof(sdk_wire_arg);
     for (uint32_t i = 0; i < m->nargs; i++) {
@@ -337,14 +344,14 @@ run_task(const uint8_t *rec, uint32_t len)
             ray_err pe = RAY_EINVAL;
             snprintf(msg, sizeof(msg), "%s: bad argument %u", d->name, i + 1);
             if (sdk_type_buffer(have) && compatible(have, want))
-                pe = pin_arg(wa[i].scalar, &pins[npins], &av[i], msg,
+                pe = pin_arg(wa[i].scalar, &pins[a.npins], &av[i], msg,
                              sizeof(msg));
             if (pe != RAY_OK) {
-                unpin_args(pins, npins);
+                unpin_args(pins, a.npins);
                 send_error(m->task_id, pe, msg);
                 return;
             }
-            npins++;
+            a.npins++;
             av[i].type = want;
             continue;
         }
@@ -352,7 +359,7 @@ run_task(const uint8_t *rec, uint32_t len)
             snprintf(msg, sizeof(msg),
                      "%s: argument %u has type %u, expected type %u",
                      d->name, i + 1, wt, want);
-            unpin_args(pins, npins);
+            unpin_args(pins, a.npins);
             send_error(m->task_id, RAY_EINVAL, msg);
             return;
         }
@@ -367,13 +374,16 @@ run_task(const uint8_t *rec, uint32_t len)
     }
     uint32_t actor = m->flags & SDK_TF_KIND; /* a record for an actor */
     if (actor) {
-        ray_err ae = sdk_ah_begin(m->flags, d, msg, sizeof(msg), rec, len);
+        ray_err ae = sdk_ah_begin(m->flags, d, msg, sizeof(msg), rec, len,
+                                  &a);
         if (ae == RAY_EAGAIN) {
-            unpin_args(pins, npins); /* the replay pins them again */
-            return; /* deferred: runs when its actor is free */
+            /* Deferred (the replay pins them again) or on the actor's
+             * threads (they took the pins: none left here). */
+            unpin_args(pins, a.npins);
+            return;
         }
         if (ae != RAY_OK) {
-            unpin_args(pins, npins);
+            unpin_args(pins, a.npins);
             send_error(m->task_id, ae, msg);
             return;
         }
@@ -384,7 +394,7 @@ run_task(const uint8_t *rec, uint32_t len)
     atomic_store_explicit(&W.ctl->current, m->task_id, memory_order_relaxed);
     d->tramp(av, &r);
     atomic_store_explicit(&W.ctl->current, outer, memory_order_relaxed);
-    unpin_args(pins, npins); /* before the result: the driver may delete */
+    unpin_args(pins, a.npins); /* before the result: the driver may delete */
     const char *emsg;
     ray_err e = sdk_task_error_take(&emsg);
     if (actor)

@@ -180,6 +180,18 @@ pool_actor_work(pool_actor *s, int64_t ms)
 }
 RAY_METHOD(pool_actor, pool_actor_work, int64_t, int64_t);
 
+/* The sum of the bytes, on one of the actor's threads. */
+static int64_t
+pool_actor_sum(pool_actor *s, ray_bytes b, const char *tag)
+{
+    (void)s;
+    int64_t sum = (int64_t)strlen(tag);
+    for (size_t i = 0; i < b.len; i++)
+        sum += ((const uint8_t *)b.data)[i];
+    return sum;
+}
+RAY_METHOD(pool_actor, pool_actor_sum, int64_t, ray_bytes, const char *);
+
 static int64_t
 pool_actor_peak(pool_actor *s)
 {
@@ -1171,6 +1183,38 @@ Test(shared, bad_actor_processes_rejected)
     cr_assert(strstr(ray_last_error_detail(), "actor_processes"), "%s",
               ray_last_error_detail());
     setup_one_process(); /* for the suite's teardown */
+}
+
+Test(actors, threaded_actor_takes_large_and_inline_arguments)
+{
+    ray_actor_opts o = {.max_concurrency = 4};
+    ray_actor p;
+    cr_assert_eq(pool_actor_create(&p, &o), RAY_OK);
+    size_t n = 2u << 20; /* through the object store */
+    uint8_t *buf = malloc(n);
+    cr_assert_not_null(buf);
+    int64_t want = 0;
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = (uint8_t)(i * 13);
+        want += buf[i];
+    }
+    enum { K = 6 };
+    ray_ref r[K];
+    for (int i = 0; i < K; i++) /* big by value, small inline string */
+        r[i] = pool_actor_sum_remote(p, (ray_bytes){buf, i % 2 ? n : 100},
+                                     "tag");
+    ray_ref big;
+    cr_assert_eq(ray_put_bytes(buf, n, &big), RAY_OK);
+    ray_ref viaref = RAY_ACTOR_CALL(pool_actor_sum, p, big, "t");
+    int64_t small = 3;
+    for (size_t i = 0; i < 100; i++)
+        small += buf[i];
+    for (int i = 0; i < K; i++)
+        cr_assert_eq(get_i64(r[i], RAY_OK), i % 2 ? want + 3 : small);
+    cr_assert_eq(get_i64(viaref, RAY_OK), want + 1);
+    ray_ref_release(big);
+    free(buf);
+    ray_actor_release(p);
 }
 
 Test(actors, max_concurrency_runs_calls_on_threads)
