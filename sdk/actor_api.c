@@ -352,6 +352,8 @@ ray_actor_retain(ray_actor h)
     if (sdk_in_worker) {
         if (!h.id)
             return sdk_fail(RAY_EINVAL, "ray_actor_retain: null handle");
+        if (!sdk_wk_usable("ray_actor_retain"))
+            return RAY_EINVAL;
         sdk_wk_actor_ref(h, true);
         return RAY_OK;
     }
@@ -499,8 +501,7 @@ ray_actor_kill(ray_actor h, bool no_restart)
     if (sdk_in_worker) {
         if (!h.id)
             return sdk_fail(RAY_EINVAL, "ray_actor_kill: null handle");
-        sdk_wk_actor_kill(h, no_restart);
-        return RAY_OK;
+        return sdk_wk_actor_kill(h, no_restart);
     }
     sdk_rt *rt = driver_rt("ray_actor_kill");
     if (!rt)

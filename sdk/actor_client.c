@@ -23,6 +23,8 @@ ray_ref
 sdk_wk_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                     uint32_t nargs)
 {
+    if (!sdk_wk_usable("actor call"))
+        return RAY_REF_NULL;
     ray_arg conv[RAY_MAX_ARGS];
     ray_ref temps[RAY_MAX_ARGS];
     uint32_t ntemps;
@@ -69,6 +71,8 @@ actor_record(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
 ray_err
 sdk_wk_actor_lookup(const char *name, ray_actor *out)
 {
+    if (!sdk_wk_usable("ray_actor_lookup"))
+        return RAY_EINVAL;
     size_t name_len = strlen(name);
     size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len);
     if (len > sdk_wk_max_record())
@@ -87,7 +91,7 @@ sdk_wk_actor_lookup(const char *name, ray_actor *out)
 void
 sdk_wk_actor_ref(ray_actor h, bool retain)
 {
-    if (sdk_wk_in_map())
+    if (sdk_wk_in_map() || sdk_ah_on_pool_thread())
         return;
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
     memset(q, 0, sizeof(*q));
@@ -103,6 +107,8 @@ ray_err
 sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
                     uint32_t nargs, const ray_actor_opts *o, ray_actor *out)
 {
+    if (!sdk_wk_usable("ray_actor_create"))
+        return RAY_EINVAL;
     ray_arg conv[RAY_MAX_ARGS];
     ray_ref temps[RAY_MAX_ARGS];
     uint32_t ntemps;
@@ -161,15 +167,18 @@ create_record(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     return sdk_wk_answer(req, "create failed", &out->id, 60000);
 }
 
-void
+ray_err
 sdk_wk_actor_kill(ray_actor h, bool no_restart)
 {
+    if (!sdk_wk_usable("ray_actor_kill"))
+        return RAY_EINVAL;
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
     memset(q, 0, sizeof(*q));
     q->obj_id = h.id;
     q->len = no_restart;
     sdk_wk_commit(SDK_MSG_AKILL, sizeof(*q));
     sdk_wk_flush(false);
+    return RAY_OK;
 }
 
 /* A request about actor `h` (ASTATE or AREADY); its answer. */
@@ -177,6 +186,8 @@ static ray_err
 ask_about(uint32_t type, ray_actor h, const char *what, uint64_t *scalar,
           int64_t timeout_ms)
 {
+    if (!sdk_wk_usable(what))
+        return RAY_EINVAL;
     uint64_t req = sdk_wk_next_req();
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
     memset(q, 0, sizeof(*q));

@@ -265,11 +265,16 @@ sdk_wk_take_id(uint64_t *id)
     return RAY_OK;
 }
 
-static bool
-usable(const char *what)
+bool
+sdk_wk_usable(const char *what)
 {
     if (sdk_wk_in_map()) {
         sdk_fail(RAY_EINVAL, "%s: not allowed inside a map function", what);
+        return false;
+    }
+    if (sdk_ah_on_pool_thread()) {
+        sdk_fail(RAY_EINVAL, "%s: not allowed in a method of an actor with "
+                 "max_concurrency > 1 (its calls run on threads)", what);
         return false;
     }
     return true;
@@ -340,7 +345,7 @@ ray_ref
 sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
               uint32_t nargs, const ray_call_opts *opts)
 {
-    if (!usable("submit"))
+    if (!sdk_wk_usable("submit"))
         return RAY_REF_NULL;
     ray_arg conv[RAY_MAX_ARGS];
     ray_ref temps[RAY_MAX_ARGS];
@@ -422,7 +427,7 @@ put_stored(uint32_t type, const void *data, size_t len, ray_ref *out)
 ray_err
 sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out)
 {
-    if (!usable("ray_put"))
+    if (!sdk_wk_usable("ray_put"))
         return RAY_EINVAL;
     if (len >= CW_STORE_MIN && sdk_type_buffer(type))
         return put_stored(type, data, len, out);
@@ -476,7 +481,7 @@ get_remote(uint64_t id, sdk_msg_done *hdr, void **payload,
 ray_err
 sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
 {
-    if (!usable("ray_get"))
+    if (!sdk_wk_usable("ray_get"))
         return RAY_EINVAL;
     if (ref.id == 0)
         return sdk_fail(RAY_EINVAL, "ray_get: null reference");
@@ -507,7 +512,7 @@ sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
 void
 sdk_wk_ref(ray_ref ref, bool retain)
 {
-    if (ref.id == 0 || sdk_wk_in_map())
+    if (ref.id == 0 || sdk_wk_in_map() || sdk_ah_on_pool_thread())
         return;
     if (!retain)
         sdk_wk_results_forget(ref.id);
@@ -588,7 +593,7 @@ ray_err
 sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
             int64_t timeout_ms, size_t *ready_idx, size_t *n_ready)
 {
-    if (!usable("ray_wait"))
+    if (!sdk_wk_usable("ray_wait"))
         return RAY_EINVAL;
     for (size_t i = 0; i < n; i++) {
         uint64_t id = refs[i].id;
@@ -620,7 +625,7 @@ sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
 ray_err
 sdk_wk_cancel(ray_ref ref, bool force)
 {
-    if (!usable("ray_cancel"))
+    if (!sdk_wk_usable("ray_cancel"))
         return RAY_EINVAL;
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
     memset(q, 0, sizeof(*q));

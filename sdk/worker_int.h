@@ -58,6 +58,11 @@ void sdk_wk_idle_wait(int64_t us);
 int sdk_wk_spin_us(void);
 bool sdk_wk_reply_backlog(void); /* the driver holds replies back */
 
+/* worker_client.c: whether the rayc API may be used here (not inside a
+ * map function, not on a threaded actor's call threads); false with the
+ * detail set, naming `what`. */
+bool sdk_wk_usable(const char *what);
+
 /* worker_client.c: the API inside a task (worker process only). */
 ray_ref sdk_wk_submit(const char *name, uint64_t hash, const ray_arg *args,
                       uint32_t nargs, const ray_call_opts *opts);
@@ -144,7 +149,7 @@ ray_err sdk_wk_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
 ray_err sdk_wk_actor_state(ray_actor h, int *state, int *num_restarts);
 ray_err sdk_wk_actor_wait_ready(ray_actor h, int64_t timeout_ms);
 /* ray_actor_kill inside a task (a one-way message). */
-void sdk_wk_actor_kill(ray_actor h, bool no_restart);
+ray_err sdk_wk_actor_kill(ray_actor h, bool no_restart);
 /* ray_actor_retain/_release inside a task: count a handle for this
  * worker, or drop one it counted (one-way messages). */
 void sdk_wk_actor_ref(ray_actor h, bool retain);

@@ -839,8 +839,10 @@ typedef struct ray_actor_opts {
                                  default 0; -1: no limit */
     int32_t max_concurrency;  /* > 1: calls run on up to this many
                                  threads (own process; no ordering; the
-                                 methods must be thread-safe and must
-                                 not call the rayc API); default 1 */
+                                 methods must be thread-safe; the rayc
+                                 API other than ray_task_fail and
+                                 ray_actor_self/_exit returns RAY_EINVAL
+                                 there); default 1 */
     bool get_if_exists;       /* with a name: when a live actor of this
                                  class has it, return a new handle to
                                  that one instead of RAY_EEXISTS (the

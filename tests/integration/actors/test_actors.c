@@ -192,6 +192,23 @@ pool_actor_sum(pool_actor *s, ray_bytes b, const char *tag)
 }
 RAY_METHOD(pool_actor, pool_actor_sum, int64_t, ray_bytes, const char *);
 
+/* The rayc API on one of the actor's threads: a clear error, not a
+ * crash. 1 when each call said so. */
+static int64_t
+pool_actor_try_api(pool_actor *s)
+{
+    (void)s;
+    ray_ref r = twice_remote(1);
+    bool submit = r.id == 0 &&
+                  strstr(ray_last_error_detail(), "max_concurrency");
+    ray_ref p;
+    bool put = ray_put_int64(1, &p) == RAY_EINVAL;
+    ray_actor h;
+    bool lookup = ray_actor_lookup("x", &h) == RAY_EINVAL;
+    return submit && put && lookup;
+}
+RAY_METHOD0(pool_actor, pool_actor_try_api, int64_t);
+
 static int64_t
 pool_actor_peak(pool_actor *s)
 {
@@ -1212,6 +1229,7 @@ Test(actors, threaded_actor_takes_large_and_inline_arguments)
     for (int i = 0; i < K; i++)
         cr_assert_eq(get_i64(r[i], RAY_OK), i % 2 ? want + 3 : small);
     cr_assert_eq(get_i64(viaref, RAY_OK), want + 1);
+    cr_assert_eq(get_i64(pool_actor_try_api_remote(p), RAY_OK), 1);
     ray_ref_release(big);
     free(buf);
     ray_actor_release(p);
