@@ -537,7 +537,14 @@ ray_init(const ray_config *cfg_in)
     if (!rt)
         return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
     rt->memfd = rt->wake_fd = -1;
-    pthread_mutex_init(&rt->mu, NULL);
+    /* Adaptive: callers hold mu for microseconds, so a contender spins
+     * briefly before it sleeps (no futex round trip per hand-over when
+     * several driver threads submit at once). */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&rt->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
     pthread_mutex_init(&rt->store_mu, NULL);
     pthread_cond_init(&rt->spawned, NULL);
     cw_store_init(&rt->store);
