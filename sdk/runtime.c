@@ -272,7 +272,16 @@ sdk_wait_until(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
         if (sleeping)
             atomic_fetch_add(&h->drv_sleepers, 1);
         sdk_cb *cbs = NULL;
-        pthread_mutex_lock(&rt->mu);
+        /* While spinning, a held lock means another thread is taking in
+         * what the workers sent (for everyone): look again later rather
+         * than queue behind it, which convoys the waiting threads. */
+        if (!sleeping && pthread_mutex_trylock(&rt->mu) != 0) {
+            for (int i = 0; i < 32; i++)
+                rt_cpu_relax();
+            continue;
+        }
+        if (sleeping)
+            pthread_mutex_lock(&rt->mu);
         sdk_progress(rt, &cbs);
         bool ok = done(rt, arg);
         if (ok)
