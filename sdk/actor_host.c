@@ -372,6 +372,12 @@ sdk_ah_after(void)
     }
 }
 
+bool
+sdk_ah_pending(void)
+{
+    return atomic_load_explicit(&ndone, memory_order_seq_cst) != 0;
+}
+
 void
 sdk_ah_poll(void)
 {

@@ -121,6 +121,8 @@ void sdk_ah_after(void);
 /* Main thread of an actor host: send the results of calls that ran on
  * the threads of actors with max_concurrency > 1 (cheap when none). */
 void sdk_ah_poll(void);
+/* True when the pool has results for sdk_ah_poll (any thread). */
+bool sdk_ah_pending(void);
 /* True on such a thread (where the rayc API cannot be used). */
 bool sdk_ah_on_pool_thread(void);
 
