@@ -21,6 +21,7 @@
 
 #include "runtime/alloc.h"
 #include "tests/integration/common/gate.h"
+#include "tests/integration/common/live.h"
 
 #define T_MS 20000
 
@@ -1312,27 +1313,14 @@ live_after(int n, long base)
 {
     for (int i = 0; i < n; i++)
         actor_cycle(i);
-    long live = rt_alloc_live();
-    for (int i = 0; i < T_MS / 5 && live > base; i++) {
-        struct timespec d = {0, 5000000};
-        nanosleep(&d, NULL);
-        live = rt_alloc_live();
-    }
-    return live;
+    return live_down_to(base, T_MS);
 }
 
 Test(actors, a_long_run_does_not_grow)
 {
     /* Warm up the pools (tasks, waiters, names), then settle. */
-    long base = live_after(30, LONG_MAX);
-    for (int i = 0; i < 400; i++) { /* until the count stops moving */
-        struct timespec d = {0, 5000000};
-        nanosleep(&d, NULL);
-        long now = rt_alloc_live();
-        if (now == base)
-            break;
-        base = now;
-    }
+    (void)live_after(30, LONG_MAX);
+    long base = live_settled();
     long after = live_after(150, base + 16);
     cr_assert_leq(after, base + 16, "the driver holds %ld more allocations "
                   "after 150 actor cycles than after 30", after - base);

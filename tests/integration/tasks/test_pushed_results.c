@@ -22,6 +22,7 @@
 
 #include "runtime/alloc.h"
 #include "tests/integration/common/gate.h"
+#include "tests/integration/common/live.h"
 
 /* ---- remote functions ---- */
 
@@ -418,27 +419,14 @@ live_after_rounds(int n, long base)
         cr_assert_eq(ok, 100);
         ray_ref_release(p);
     }
-    long live = rt_alloc_live();
-    for (int i = 0; i < 4000 && live > base; i++) {
-        struct timespec d = {0, 5000000};
-        nanosleep(&d, NULL);
-        live = rt_alloc_live();
-    }
-    return live;
+    return live_down_to(base, 20000);
 }
 
 Test(pushed_results, a_long_run_does_not_grow)
 {
     start(2, 65536); /* small rings: replies are held back too */
-    long base = live_after_rounds(10, LONG_MAX);
-    for (int i = 0; i < 400; i++) { /* until the count stops moving */
-        struct timespec d = {0, 5000000};
-        nanosleep(&d, NULL);
-        long now = rt_alloc_live();
-        if (now == base)
-            break;
-        base = now;
-    }
+    (void)live_after_rounds(10, LONG_MAX);
+    long base = live_settled();
     long after = live_after_rounds(50, base + 16);
     cr_assert_leq(after, base + 16, "the driver holds %ld more allocations "
                   "after 50 rounds than after 10", after - base);
