@@ -793,16 +793,25 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
  *     ray_actor_release(c);                      // last handle: it ends
  *
  * Placement. An actor runs in a worker process of its own kind, never in
- * a task worker. Each actor gets a process to itself while fewer than 64
- * actor processes exist, so actors run in parallel and a crash ends only
- * the actor that crashed (ray_config.actor_processes lowers the 64).
- * Past that, actors that need no CPU (num_cpus
- * 0, the default) and did not ask for own_process share the existing
- * processes, up to 32 per process, the least loaded first, so thousands
- * can exist at once (a crash of a shared process ends all its actors;
- * each restarts by its own max_restarts). Actors with num_cpus > 0,
- * own_process or max_concurrency > 1 never share. Past 2,048 shared
- * actors (or 64 that do not share) a creation waits until one ends.
+ * a task worker (its num_cpus keep that many task workers idle instead).
+ * Each actor gets a process to itself while fewer than 64 actor
+ * processes exist, so actors run in parallel and a crash ends only the
+ * actor that crashed (ray_config.actor_processes lowers the 64). Past
+ * that, actors that need no CPU (num_cpus 0, the default) and did not ask
+ * for own_process share the existing processes, up to 32 per process,
+ * the least loaded first, so thousands can exist at once (a crash of a
+ * shared process ends all its actors; each restarts by its own
+ * max_restarts). Actors with num_cpus > 0, own_process or
+ * max_concurrency > 1 never share. Past 2,048 shared actors (or 64 that
+ * do not share) a creation waits until one ends. Once actors are in use,
+ * one empty actor process is kept started, so a creation rarely waits
+ * for a process to start.
+ *
+ * From tasks and methods. Inside a task or an actor method, actors can
+ * be created (RAY_ACTOR_CREATE / S_create), looked up, called, killed and
+ * asked for their state; those that answer cost one round trip to the
+ * driver. On the threads of an actor with max_concurrency > 1 the API
+ * returns RAY_EINVAL.
  *
  * Ordering. Calls to one actor run one at a time in the order the driver
  * received them: calls from one caller in the order they were made;
