@@ -859,6 +859,12 @@ sdk_actors_tick(sdk_rt *rt, sdk_cb **cbs)
     }
 }
 
+uint32_t
+sdk_actors_alive(sdk_rt *rt)
+{
+    return S(rt)->table.alive;
+}
+
 ray_err
 sdk_actors_init(sdk_rt *rt)
 {

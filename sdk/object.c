@@ -821,8 +821,11 @@ ray_get_stats(ray_stats *out)
         out->workers_alive += rt->workers[w].slot.alive;
         out->worker_restarts += rt->workers[w].deaths;
     }
-    for (int w = 0; w < rt->nslots; w++)
+    for (int w = 0; w < rt->nslots; w++) {
         out->replies_held += rt->workers[w].held_total;
+        out->actor_processes += w >= rt->nworkers && rt->workers[w].slot.alive;
+    }
+    out->actors_alive = sdk_actors_alive(rt);
     pthread_mutex_unlock(&rt->mu);
     return RAY_OK;
 }

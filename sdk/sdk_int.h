@@ -330,6 +330,7 @@ void sdk_actors_fini(sdk_rt *rt);             /* destroy, no lock */
 void sdk_actors_shutdown(sdk_rt *rt);         /* ray_shutdown: destructors */
 void sdk_actors_tick(sdk_rt *rt, sdk_cb **cbs); /* monitor: spawn hosts */
 void sdk_actors_dispatch(sdk_rt *rt, sdk_cb **cbs); /* push queued calls */
+uint32_t sdk_actors_alive(sdk_rt *rt);        /* actors not DEAD */
 /* A record of actor task `t` completed (before the result is stored). */
 void sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
                          const void *payload, sdk_cb **cbs);

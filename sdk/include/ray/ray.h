@@ -204,6 +204,8 @@ typedef struct ray_stats {
     uint64_t replies_held;    /* results and replies for tasks that waited
                                  for room in their worker's reply ring
                                  (delivered in order once there was) */
+    uint32_t actors_alive;    /* actors not DEAD */
+    uint32_t actor_processes; /* actor processes running (or starting) */
 } ray_stats;
 
 /* Fill *out. RAY_EINVAL when not initialised or out is NULL. */

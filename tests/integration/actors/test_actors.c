@@ -1345,6 +1345,12 @@ Test(actors, thousand_actors_alive_at_once)
         alive += st == RAY_ACTOR_ALIVE;
     }
     cr_assert_eq(alive, N);
+    ray_stats st;
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    cr_assert_geq(st.actors_alive, N);
+    cr_assert_leq(st.actor_processes, 64, "%u actor processes",
+                  st.actor_processes);
+    cr_assert_geq(st.actor_processes, 2, "the thousand share processes");
     for (int i = 0; i < N; i++)
         ray_actor_release(h[i]);
 }
