@@ -29,6 +29,8 @@ int sdk_wk_results_take(uint64_t id, sdk_msg_done *hdr, void **payload);
 void sdk_wk_results_forget(uint64_t id);
 /* The state of `id` without copying; *seq (if READY): arrival order. */
 int sdk_wk_results_state(uint64_t id, uint64_t *seq);
+/* Slots in the table now (it grows with use and shrinks back). */
+size_t sdk_wk_results_capacity(void);
 
 /* worker_client.c: write `nargs` arguments as sdk_wire_arg entries at
  * `at`, followed by their buffers' bytes (each padded to 8), the layout of

@@ -55,10 +55,11 @@ find(uint64_t id)
     }
 }
 
+/* Move every entry into a table of `ncap` slots (a power of two that
+ * holds them all). False, and nothing changed, on out of memory. */
 static bool
-grow(void)
+resize(size_t ncap)
 {
-    size_t ncap = cap ? cap * 2 : 1024;
     wk_result *nt = rt_calloc(ncap, sizeof(*nt));
     if (!nt)
         return false;
@@ -76,6 +77,32 @@ grow(void)
     }
     rt_free(old);
     return true;
+}
+
+static bool
+grow(void)
+{
+    return resize(cap ? cap * 2 : 1024);
+}
+
+/* After a burst of calls the table would keep its peak size for the
+ * life of the worker (an actor can live long): below 1/16 full, shrink
+ * to a quarter full at least 1024 slots. */
+static void
+maybe_shrink(void)
+{
+    if (cap <= 1024 || used * 16 >= cap)
+        return;
+    size_t ncap = 1024;
+    while (ncap < used * 4)
+        ncap *= 2;
+    (void)resize(ncap); /* on failure the big table stays: still right */
+}
+
+size_t
+sdk_wk_results_capacity(void)
+{
+    return cap;
 }
 
 void
@@ -112,6 +139,7 @@ sdk_wk_results_forget(uint64_t id)
     }
     tab[i] = (wk_result){0};
     used--;
+    maybe_shrink();
 }
 
 void

@@ -104,3 +104,20 @@ Test(worker_results, random_against_a_model)
     }
     free(model);
 }
+
+Test(worker_results, shrinks_back_after_a_burst)
+{
+    enum { N = 100000 };
+    for (uint64_t k = 1; k <= N; k++)
+        sdk_wk_results_expect(k << 20);
+    size_t peak = sdk_wk_results_capacity();
+    cr_assert_geq(peak, (size_t)N);
+    for (uint64_t k = 1; k <= N - 10; k++)
+        sdk_wk_results_forget(k << 20);
+    cr_assert_leq(sdk_wk_results_capacity(), 1024, "%zu slots for 10",
+                  sdk_wk_results_capacity());
+    for (uint64_t k = N - 9; k <= N; k++) { /* the rest survived it */
+        cr_assert_eq(sdk_wk_results_state(k << 20, NULL), SDK_RES_PENDING);
+        sdk_wk_results_forget(k << 20);
+    }
+}
