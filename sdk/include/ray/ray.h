@@ -831,7 +831,7 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
  * method that handle is borrowed: to keep it past the call (in an actor's
  * state), ray_actor_retain it there and ray_actor_release it later; the
  * counts a process holds are dropped if it dies. A handle returned as a
- * task's result is not counted. When the last count goes, queued calls
+ * task's result, or copied into a value (bytes, a put), is not counted. When the last count goes, queued calls
  * still run, then the destructor. Calls pending at or made after death
  * resolve to RAY_EACTOR_DIED with the cause in ray_last_error_detail(). */
 
