@@ -350,7 +350,14 @@ Test(store_commit, memory_is_committed_on_first_use_and_reused,
     cr_assert_eq(store_client_release(c, &id2), RAY_OK);
     cr_assert_eq(store_client_release(c, &id2), RAY_OK);
     cr_assert_eq(store_client_stats(c, &st), RAY_OK);
-    cr_assert_eq(st.bytes_committed, after_one);
+    /* jemalloc may place it a chunk or two off the freed extent (its
+     * dirty extents decay on a timer, so under load they may have moved
+     * to the retained set and been split); what matters is that the
+     * second 64 MiB did not commit another 64 MiB. */
+    cr_assert_leq(st.bytes_committed, after_one + 4 * MIB,
+                  "committed %llu bytes after the second object, %llu after "
+                  "the first", (unsigned long long)st.bytes_committed,
+                  (unsigned long long)after_one);
     store_client_close(c);
     fixture_stop(&f);
 }
