@@ -266,13 +266,8 @@ sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
         a->ctor_handles = false;
         sdk_actor_hold_args(rt, a->ctor_spec, a->ctor_nargs, -1, cbs);
     }
-    const sdk_wire_arg *wa = (const sdk_wire_arg *)a->ctor_spec;
-    for (uint32_t i = 0; a->ctor_refs && i < a->ctor_nargs; i++) {
-        cw_obj *o = wa[i].type == RAY_T_REF
-                        ? cw_store_lookup(&rt->store, wa[i].scalar) : NULL;
-        if (o)
-            cw_store_release(&rt->store, o);
-    }
+    if (a->ctor_refs)
+        sdk_spec_refs(rt, a->ctor_spec, a->ctor_nargs, false);
     rt_free(a->ctor_spec);
     a->ctor_spec = NULL;
     a->ctor_refs = false;
@@ -293,13 +288,7 @@ new_ctor_task(sdk_rt *rt, sdk_actor *a, uint32_t flags)
                          sdk_actor_hold_args(rt, t->spec, t->nargs, 1, NULL);
     if (!t || !a->ctor_refs)
         return t;
-    const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        cw_obj *o = wa[i].type == RAY_T_REF
-                        ? cw_store_lookup(&rt->store, wa[i].scalar) : NULL;
-        if (o)
-            cw_store_retain(o);
-    }
+    sdk_spec_refs(rt, t->spec, t->nargs, true); /* the record's own */
     t->has_refs = 1;
     sdk_task_add_deps(rt, t);
     return t;

@@ -183,6 +183,11 @@ typedef struct sdk_cb {
 
 /* task.c, all with mu held: */
 
+/* Retain (or release) the objects of the ref entries among the `nargs`
+ * wire args at `spec`; refs no longer in the store are skipped. */
+void sdk_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
+                   bool retain);
+
 /* A waiter from the runtime's pool (rt_malloc when it is empty). */
 cw_waiter *sdk_waiter_alloc(sdk_rt *rt);
 /* Free the pooled tasks and waiters (the monitor does it when no task

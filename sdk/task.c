@@ -134,6 +134,21 @@ list_remove(sdk_task **head, sdk_task **tail, sdk_task *t)
 
 /* ---- argument references ---- */
 
+void
+sdk_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, bool retain)
+{
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)spec;
+    for (uint32_t i = 0; i < nargs; i++) {
+        if (wa[i].type != RAY_T_REF)
+            continue;
+        cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
+        if (o && retain)
+            cw_store_retain(o);
+        else if (o)
+            cw_store_release(&rt->store, o);
+    }
+}
+
 static void
 release_arg_refs(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
 {
@@ -141,16 +156,8 @@ release_arg_refs(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
         t->has_handles = 0;
         sdk_actor_hold_args(rt, t->spec, t->nargs, -1, cbs);
     }
-    if (!t->has_refs)
-        return;
-    const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        if (wa[i].type != RAY_T_REF)
-            continue;
-        cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
-        if (o)
-            cw_store_release(&rt->store, o);
-    }
+    if (t->has_refs)
+        sdk_spec_refs(rt, t->spec, t->nargs, false);
 }
 
 /* Finish a task that will not run (again): drop its refs, free it. */
