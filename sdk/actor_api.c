@@ -652,7 +652,7 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
 }
 
 /* Retain the refs among `nargs` wire args; false (none kept) if one is
- * null or released. */
+ * null or released. *any: whether there are refs. */
 static bool
 hold_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, bool *any)
 {
@@ -661,17 +661,12 @@ hold_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, bool *any)
     for (uint32_t i = 0; i < nargs; i++) {
         if (wa[i].type != RAY_T_REF)
             continue;
-        if (!cw_store_lookup(&rt->store, wa[i].scalar)) {
-            for (uint32_t k = 0; k < i; k++)
-                if (wa[k].type == RAY_T_REF)
-                    cw_store_release(&rt->store,
-                                     cw_store_lookup(&rt->store,
-                                                     wa[k].scalar));
+        if (!cw_store_lookup(&rt->store, wa[i].scalar))
             return false;
-        }
-        cw_store_retain(cw_store_lookup(&rt->store, wa[i].scalar));
         *any = true;
     }
+    if (*any)
+        sdk_spec_refs(rt, spec, nargs, true);
     return true;
 }
 
