@@ -211,12 +211,19 @@ rt_ring_readable(rt_ring *r)
     return r->pos != r->cached;
 }
 
+static bool
+has_work(rt_ring *r, bool (*ready)(void *), void *arg)
+{
+    return rt_ring_readable(r) || (ready && ready(arg));
+}
+
 ray_err
-rt_ring_wait_data(rt_ring *r, int64_t spin_us, int64_t timeout_us)
+rt_ring_wait_data_or(rt_ring *r, int64_t spin_us, int64_t timeout_us,
+                     bool (*ready)(void *), void *arg)
 {
     int64_t start = rt_clock_now_us();
     unsigned spins = 0;
-    while (!rt_ring_readable(r)) {
+    while (!has_work(r, ready, arg)) {
         int64_t now = rt_clock_now_us();
         if (timeout_us >= 0 && now - start >= timeout_us)
             return RAY_ETIMEDOUT;
@@ -232,14 +239,20 @@ rt_ring_wait_data(rt_ring *r, int64_t spin_us, int64_t timeout_us)
         rt_ring_hdr *h = r->hdr;
         uint32_t seq = atomic_load_explicit(&h->cons_seq, memory_order_seq_cst);
         atomic_store_explicit(&h->cons_sleeping, 1, memory_order_seq_cst);
-        bool ready = rt_ring_readable(r);
-        if (!ready) {
+        bool ready_now = has_work(r, ready, arg);
+        if (!ready_now) {
             int64_t left = timeout_us < 0 ? -1 : timeout_us - (now - start);
             rt_futex_wait(&h->cons_seq, seq, left);
         }
         atomic_store_explicit(&h->cons_sleeping, 0, memory_order_relaxed);
-        if (!ready && !rt_ring_readable(r))
-            return RAY_EAGAIN; /* woken (or timed out) without data */
+        if (!ready_now && !has_work(r, ready, arg))
+            return RAY_EAGAIN; /* woken (or timed out) without work */
     }
     return RAY_OK;
+}
+
+ray_err
+rt_ring_wait_data(rt_ring *r, int64_t spin_us, int64_t timeout_us)
+{
+    return rt_ring_wait_data_or(r, spin_us, timeout_us, NULL, NULL);
 }

@@ -135,6 +135,13 @@ bool rt_ring_readable(rt_ring *r);
  * re-checks its own conditions (shutdown) and calls again. */
 ray_err rt_ring_wait_data(rt_ring *r, int64_t spin_us, int64_t timeout_us);
 
+/* As rt_ring_wait_data, but also done when `ready(arg)` holds: for a
+ * consumer that has a second source of work whose producer bumps this
+ * ring's futex (cons_seq) after making ready() true. ready is checked
+ * after the consumer declares itself asleep, so no such wake-up is lost. */
+ray_err rt_ring_wait_data_or(rt_ring *r, int64_t spin_us, int64_t timeout_us,
+                             bool (*ready)(void *), void *arg);
+
 /* ---- futex helpers (process-shared) ---- */
 
 /* Sleep while *word == expect, at most timeout_us (<0: forever). */

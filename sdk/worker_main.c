@@ -25,7 +25,6 @@
  * Single-threaded.
  */
 #include <errno.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -555,38 +554,13 @@ sdk_wk_run_one(void)
     return true;
 }
 
-/* Wait for a record on the submission ring or a result from the actor
- * pool: spin up to `spin_us`, then sleep on the ring's futex (the pool
- * pokes it after counting a result, so a result that lands while we spin
- * or just before we sleep is seen). RAY_OK when there is work. */
-static ray_err
-wait_work(int64_t spin_us, int64_t timeout_us)
+/* The actor pool has results (it pokes the submission ring's futex
+ * after counting one). */
+static bool
+pool_ready(void *arg)
 {
-    int64_t start = rt_clock_now_us();
-    unsigned spins = 0;
-    rt_ring_hdr *h = W.sub.hdr;
-    for (;;) {
-        if (rt_ring_readable(&W.sub) || sdk_ah_pending())
-            return RAY_OK;
-        int64_t now = rt_clock_now_us();
-        if (now - start >= timeout_us)
-            return RAY_ETIMEDOUT;
-        if (now - start < spin_us) {
-            if ((++spins & 255) == 0)
-                sched_yield(); /* a runnable peer on this core goes first */
-            else
-                rt_cpu_relax();
-            continue;
-        }
-        uint32_t seq = atomic_load_explicit(&h->cons_seq, memory_order_seq_cst);
-        atomic_store_explicit(&h->cons_sleeping, 1, memory_order_seq_cst);
-        bool ready = rt_ring_readable(&W.sub) || sdk_ah_pending();
-        if (!ready)
-            rt_futex_wait(&h->cons_seq, seq, timeout_us - (now - start));
-        atomic_store_explicit(&h->cons_sleeping, 0, memory_order_relaxed);
-        return ready || rt_ring_readable(&W.sub) || sdk_ah_pending()
-                   ? RAY_OK : RAY_EAGAIN;
-    }
+    (void)arg;
+    return sdk_ah_pending();
 }
 
 static _Noreturn void
@@ -599,7 +573,8 @@ worker_loop(void)
             check_parent();
             int64_t budget = rt_spin_budget_next(&W.spin);
             int64_t t0 = rt_clock_now_ns();
-            ray_err e = wait_work(budget / 1000, 200000);
+            ray_err e = rt_ring_wait_data_or(&W.sub, budget / 1000, 200000,
+                                             pool_ready, NULL);
             rt_spin_budget_update(&W.spin, e == RAY_OK &&
                                   rt_clock_now_ns() - t0 <= budget);
             continue;
