@@ -100,8 +100,7 @@ waiter_free(sdk_rt *rt, sdk_task *t, cw_waiter *w)
 {
     if (t && w >= t->dep_inl && w < t->dep_inl + 2)
         return;
-    w->next = rt->free_waiters;
-    rt->free_waiters = w;
+    sdk_waiter_put(rt, w);
 }
 
 /* ---- lists ---- */
