@@ -405,6 +405,53 @@ bench_queued(void)
     bench_print("queued_tasks_1M_peak_rss_mb", peak_rss_mb(), "MB");
 }
 
+/* Uneven run times (a parameter sweep's shape): one 3 s task, then
+ * twenty 50 ms tasks, on two workers. The short ones should finish on the
+ * idle worker in 20 x 50 ms = 1 s (the ideal: their work over the one
+ * free CPU), not behind the long one. Own runtime of 2 CPUs. */
+static void
+bench_mixed(void)
+{
+    enum { SHORT = 20, SHORT_MS = 50, LONG_MS = 3000, R = 3 };
+    double t[R];
+    int n = 0;
+    for (int r = 0; r < R; r++) {
+        ray_config cfg;
+        ray_config_init(&cfg);
+        cfg.num_cpus = 2;
+        if (ray_init(&cfg) != RAY_OK)
+            return;
+        /* Workers up and running before the clock starts. */
+        ray_ref w[2] = {nap_ms_remote(1), nap_ms_remote(1)};
+        int64_t v;
+        for (int i = 0; i < 2; i++) {
+            ray_get_int64(w[i], &v, RAY_FOREVER);
+            ray_ref_release(w[i]);
+        }
+        double t0 = now_s();
+        ray_ref lng = nap_ms_remote(LONG_MS);
+        ray_ref s[SHORT];
+        for (int i = 0; i < SHORT; i++)
+            s[i] = nap_ms_remote(SHORT_MS);
+        bool ok = true;
+        for (int i = 0; i < SHORT; i++) {
+            ok &= ray_get_int64(s[i], &v, RAY_FOREVER) == RAY_OK;
+            ray_ref_release(s[i]);
+        }
+        if (ok)
+            t[n++] = now_s() - t0;
+        ray_ref_release(lng);
+        ray_shutdown(); /* the long task's worker is killed */
+    }
+    if (n == 0)
+        return;
+    double ideal = SHORT * SHORT_MS / 1000.0;
+    double med = bench_median(t, (size_t)n);
+    bench_print("mixed_durations_s", med, "s");
+    bench_print("mixed_durations_ideal_s", ideal, "s");
+    bench_print("mixed_durations_vs_ideal", med / ideal, "x");
+}
+
 void
 bench_group_task(void)
 {
@@ -420,4 +467,5 @@ bench_group_task(void)
     bench_queued();
     bench_put_large(); /* last: the store's memory would count in RSS */
     ray_shutdown();
+    bench_mixed(); /* its own runtimes of 2 CPUs */
 }

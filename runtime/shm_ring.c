@@ -52,6 +52,7 @@ rt_ring_format(void *mem, size_t cap)
     memset(h, 0, sizeof(*h));
     atomic_init(&h->tail, 0);
     atomic_init(&h->head, 0);
+    atomic_init(&h->written, 0);
     h->cap = cap;
     return RAY_OK;
 }
@@ -123,6 +124,12 @@ rt_ring_publish_quiet(rt_ring *r)
     atomic_store_explicit(&r->hdr->tail, r->pos, memory_order_seq_cst);
 }
 
+void
+rt_ring_expose(rt_ring *r)
+{
+    atomic_store_explicit(&r->hdr->written, r->pos, memory_order_seq_cst);
+}
+
 static bool
 space_for(rt_ring *r, size_t len)
 {
@@ -167,7 +174,11 @@ rt_ring_peek(rt_ring *r, uint32_t *type, uint32_t *len)
 {
     for (;;) {
         if (r->pos == r->cached) {
-            r->cached = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+            /* Never back: catch_up may have taken us past `tail`. */
+            uint64_t t = atomic_load_explicit(&r->hdr->tail,
+                                              memory_order_acquire);
+            if (t > r->cached)
+                r->cached = t;
             if (r->pos == r->cached)
                 return NULL;
         }
@@ -207,8 +218,18 @@ rt_ring_readable(rt_ring *r)
 {
     if (r->pos != r->cached)
         return true;
-    r->cached = atomic_load_explicit(&r->hdr->tail, memory_order_seq_cst);
+    uint64_t t = atomic_load_explicit(&r->hdr->tail, memory_order_seq_cst);
+    if (t > r->cached)
+        r->cached = t;
     return r->pos != r->cached;
+}
+
+void
+rt_ring_catch_up(rt_ring *r)
+{
+    uint64_t w = atomic_load_explicit(&r->hdr->written, memory_order_seq_cst);
+    if (w > r->cached)
+        r->cached = w;
 }
 
 static bool

@@ -13,7 +13,12 @@
  * Batching: the producer reserves and commits records into its private
  * tail and makes them visible with one release store (rt_ring_publish);
  * the consumer reads records from its private head and gives space back
- * with one store (rt_ring_release). No system call happens on either path
+ * with one store (rt_ring_release). A producer that holds a batch back
+ * may also expose it (rt_ring_expose: a store to a line of its own that
+ * the consumer does not poll), and a consumer that has waited a while
+ * takes what was exposed (rt_ring_catch_up): a batch never stays
+ * invisible while its producer is busy elsewhere, and a stream of
+ * records still costs one cache-line transfer per batch. No system call happens on either path
  * unless the peer sleeps: a consumer spins for a bounded time, then sets
  * `cons_sleeping` and waits on the `cons_seq` futex word, which the
  * producer bumps and wakes only when it sees the flag. The same scheme
@@ -47,9 +52,12 @@ typedef struct rt_ring_hdr {
     _Atomic uint32_t cons_seq;           /* futex word the consumer sleeps on */
     _Alignas(64) uint64_t cap;           /* data bytes, power of two */
     uint64_t reserved[7];
+    _Alignas(64) _Atomic uint64_t written; /* producer: bytes committed and
+                                              exposed (rt_ring_expose) */
+    uint64_t reserved2[7];
 } rt_ring_hdr;
 
-_Static_assert(sizeof(rt_ring_hdr) == 192, "rt_ring_hdr layout");
+_Static_assert(sizeof(rt_ring_hdr) == 256, "rt_ring_hdr layout");
 
 /* One record header inside the data area. */
 typedef struct rt_ring_rec {
@@ -109,6 +117,13 @@ bool rt_ring_publish(rt_ring *r);
  * its own doorbell). */
 void rt_ring_publish_quiet(rt_ring *r);
 
+/* Expose committed records to a consumer that catches up
+ * (rt_ring_catch_up), without publishing them: no wake-up, and no write
+ * to the line the consumer polls. Sequentially consistent, so a producer
+ * that exposes and then reads a "somebody waits" flag, and a consumer
+ * that sets that flag and then catches up, cannot both miss. */
+void rt_ring_expose(rt_ring *r);
+
 /* Block until at least `len` payload bytes fit or `timeout_us` passes
  * (spinning `spin_us` first). Returns RAY_OK or RAY_ETIMEDOUT. */
 ray_err rt_ring_wait_space(rt_ring *r, size_t len, int64_t spin_us,
@@ -127,6 +142,11 @@ void rt_ring_release(rt_ring *r);
 
 /* True if a record is published and not yet consumed. */
 bool rt_ring_readable(rt_ring *r);
+
+/* Make the records the producer exposed (rt_ring_expose) readable too.
+ * Costs a cache-line transfer when they changed: call it when a wait
+ * has lasted, not on every poll. */
+void rt_ring_catch_up(rt_ring *r);
 
 /* Block until a record is readable or `timeout_us` passes, spinning
  * `spin_us` first, then sleeping once on the futex. Returns RAY_OK when a

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * local_queue.c: FIFO ready queue and the local dispatch policy (least
- * loaded live worker, custom resources, multi-CPU holds, backlog when a
- * worker has no room). One pass over the queue per dispatch round; one
- * indirect call per task pushed and one per worker flushed.
+ * loaded eligible worker, custom resources, multi-CPU holds, backlog when
+ * a worker has no room, tasks taken back from blocked workers and stolen
+ * for idle ones). One pass over the queue per dispatch round; one
+ * indirect call per task pushed and one per worker flushed; taking back
+ * costs one call per worker that has something to give.
  */
 #include "scheduler/local_queue.h"
 
@@ -17,10 +19,18 @@ sched_queue_init(sched_queue *q, const sched_ops *ops, void *ctx,
         .slot_base = slot_base,
         .slot_stride = slot_stride,
         .nworkers = nworkers,
+        .ncore = nworkers,
         .max_inflight = max_inflight,
         .ops = ops,
         .ctx = ctx,
     };
+}
+
+void
+sched_queue_set_cores(sched_queue *q, int ncore)
+{
+    if (ncore >= 1 && ncore <= q->nworkers)
+        q->ncore = ncore;
 }
 
 void
@@ -84,6 +94,38 @@ insert_before(sched_queue *q, sched_task *t, sched_task *next)
     q->n++;
 }
 
+/* CPUs free of holds: live core slots no multi-CPU task or actor holds. */
+static uint32_t
+free_cpus(const sched_queue *q)
+{
+    uint32_t n = 0;
+    for (int w = 0; w < q->ncore; w++) {
+        const sched_slot *s = sched_queue_slot(q, w);
+        n += s->alive && !s->reserved_by;
+    }
+    return n;
+}
+
+/* Mark the slots that may take tasks this round: the first free_cpus()
+ * live slots that are neither held nor blocked, CPUs before stand-ins.
+ * Returns how many. */
+static uint32_t
+mark_eligible(sched_queue *q)
+{
+    uint32_t cpus = free_cpus(q), taken = 0;
+    for (int w = 0; w < q->nworkers; w++) {
+        sched_slot *s = sched_queue_slot(q, w);
+        s->eligible = s->alive && !s->reserved_by && !s->blocked &&
+                      taken < cpus;
+        taken += s->eligible;
+    }
+    return taken;
+}
+
+/* The eligible worker with the fewest tasks in flight, or -1. A worker
+ * near max_inflight is refilled only once it has room for a batch (up to
+ * 64 tasks): while a long queue drains, each round then moves a batch,
+ * not one task per completion. */
 static int
 pick_worker(const sched_queue *q)
 {
@@ -91,12 +133,20 @@ pick_worker(const sched_queue *q)
     uint32_t best_n = q->max_inflight;
     for (int w = 0; w < q->nworkers; w++) {
         const sched_slot *s = sched_queue_slot(q, w);
-        if (s->alive && !s->reserved_by && s->inflight < best_n) {
+        if (s->eligible && s->inflight < best_n) {
             best = w;
             best_n = s->inflight;
         }
     }
-    return best;
+    uint32_t batch = q->max_inflight / 2 < 64 ? q->max_inflight / 2 : 64;
+    return best >= 0 && best_n > q->max_inflight - batch ? -1 : best;
+}
+
+/* An idle CPU: may be held for a multi-CPU task or an actor. */
+static bool
+idle_cpu(const sched_slot *s)
+{
+    return s->alive && !s->reserved_by && !s->blocked && s->inflight == 0;
 }
 
 /* Hold cpus_extra idle workers beside the one `t` runs on; false (and
@@ -105,16 +155,14 @@ static bool
 hold_cpus(sched_queue *q, sched_task *t)
 {
     uint32_t idle = 0;
-    for (int w = 0; w < q->nworkers; w++) {
-        const sched_slot *s = sched_queue_slot(q, w);
-        idle += s->alive && !s->reserved_by && s->inflight == 0;
-    }
+    for (int w = 0; w < q->ncore; w++)
+        idle += idle_cpu(sched_queue_slot(q, w));
     if (idle < (uint32_t)t->cpus_extra + 1)
         return false;
     uint32_t need = t->cpus_extra;
-    for (int w = q->nworkers - 1; w >= 0 && need; w--) {
+    for (int w = q->ncore - 1; w >= 0 && need; w--) {
         sched_slot *s = sched_queue_slot(q, w);
-        if (s->alive && !s->reserved_by && s->inflight == 0) {
+        if (idle_cpu(s)) {
             s->reserved_by = t->id;
             need--;
         }
@@ -132,7 +180,7 @@ sched_queue_release(sched_queue *q, sched_task *t)
         t->acquired = 0;
     }
     if (t->cpus_held) {
-        for (int w = 0; w < q->nworkers; w++) {
+        for (int w = 0; w < q->ncore; w++) {
             sched_slot *s = sched_queue_slot(q, w);
             if (s->reserved_by == t->id)
                 s->reserved_by = 0;
@@ -144,16 +192,11 @@ sched_queue_release(sched_queue *q, sched_task *t)
 bool
 sched_queue_hold(sched_queue *q, uint64_t key, uint32_t n)
 {
-    uint32_t free_n = 0;
-    for (int w = 0; w < q->nworkers; w++) {
-        const sched_slot *s = sched_queue_slot(q, w);
-        free_n += s->alive && !s->reserved_by;
-    }
-    if (free_n < n)
+    if (free_cpus(q) < n)
         return false;
     while (n--) {
         sched_slot *best = NULL;
-        for (int w = q->nworkers - 1; w >= 0; w--) {
+        for (int w = q->ncore - 1; w >= 0; w--) {
             sched_slot *s = sched_queue_slot(q, w);
             if (s->alive && !s->reserved_by &&
                 (!best || s->inflight < best->inflight))
@@ -167,7 +210,7 @@ sched_queue_hold(sched_queue *q, uint64_t key, uint32_t n)
 void
 sched_queue_unhold(sched_queue *q, uint64_t key)
 {
-    for (int w = 0; w < q->nworkers; w++) {
+    for (int w = 0; w < q->ncore; w++) {
         sched_slot *s = sched_queue_slot(q, w);
         if (s->reserved_by == key)
             s->reserved_by = 0;
@@ -186,8 +229,9 @@ push(sched_queue *q, int w, sched_task *t)
     return e;
 }
 
-void
-sched_queue_dispatch(sched_queue *q)
+/* One pass over the ready queue: push what can go now. */
+static void
+push_ready(sched_queue *q)
 {
     sched_task *t = q->head;
     while (t) {
@@ -215,8 +259,7 @@ sched_queue_dispatch(sched_queue *q)
             /* This worker has no room: try the others, else backlog. */
             for (int k = 0; k < q->nworkers && e == RAY_EAGAIN; k++) {
                 const sched_slot *s = sched_queue_slot(q, k);
-                if (k != w && s->alive && s->inflight < q->max_inflight &&
-                    !s->reserved_by)
+                if (k != w && s->eligible && s->inflight < q->max_inflight)
                     e = push(q, k, t);
             }
             if (e == RAY_EAGAIN) {
@@ -231,6 +274,119 @@ sched_queue_dispatch(sched_queue *q)
         }
         t = next;
     }
+}
+
+#define REVOKE_BATCH 64
+
+/* Take back up to `max` unstarted tasks of worker w into out[]: they
+ * leave its count and give back what they held. */
+static uint32_t
+revoke(sched_queue *q, int w, sched_task **out, uint32_t max)
+{
+    uint32_t n = q->ops->revoke(q->ctx, w, out, max);
+    sched_slot *s = sched_queue_slot(q, w);
+    for (uint32_t i = 0; i < n; i++) {
+        s->inflight--;
+        sched_queue_release(q, out[i]);
+    }
+    q->steals += n;
+    return n;
+}
+
+/* Blocked or no longer eligible workers give back what they have not
+ * started; it goes to the front of the queue, in order. True if any. */
+static bool
+take_back(sched_queue *q)
+{
+    sched_task *buf[REVOKE_BATCH];
+    sched_task *mark = q->head; /* taken-back tasks go before it */
+    bool any = false;
+    for (int w = 0; w < q->nworkers; w++) {
+        const sched_slot *s = sched_queue_slot(q, w);
+        if (!s->alive || s->eligible || s->inflight == 0 ||
+            s->reserved_by == UINT64_MAX)
+            continue;
+        uint32_t n;
+        do {
+            n = revoke(q, w, buf, REVOKE_BATCH);
+            for (uint32_t i = 0; i < n; i++)
+                insert_before(q, buf[i], mark);
+            any |= n > 0;
+        } while (n == REVOKE_BATCH);
+    }
+    return any;
+}
+
+/* An eligible worker with nothing in flight takes half of what the
+ * busiest eligible worker has queued and not started, oldest first. */
+static void
+steal_for_idle(sched_queue *q)
+{
+    sched_task *buf[REVOKE_BATCH];
+    for (int tries = 0; tries < q->nworkers && !q->head; tries++) {
+        int thief = -1, victim = -1;
+        uint32_t most = 1;
+        for (int w = 0; w < q->nworkers; w++) {
+            const sched_slot *s = sched_queue_slot(q, w);
+            if (!s->eligible)
+                continue;
+            if (s->inflight == 0 && thief < 0)
+                thief = w;
+            else if (s->inflight > most) {
+                victim = w;
+                most = s->inflight;
+            }
+        }
+        if (thief < 0 || victim < 0)
+            return;
+        uint32_t want = most / 2 < REVOKE_BATCH ? most / 2 : REVOKE_BATCH;
+        uint32_t n = revoke(q, victim, buf, want);
+        if (n == 0)
+            return; /* what it holds has started (or waits nested) */
+        for (uint32_t i = 0; i < n; i++) {
+            ray_err e = push(q, thief, buf[i]);
+            if (e == RAY_OK)
+                continue;
+            /* No room after all: the rest queue in front, in order. */
+            sched_task *mark = q->head;
+            for (uint32_t k = i; k < n; k++)
+                insert_before(q, buf[k], mark);
+            if (e != RAY_EAGAIN) {
+                sched_queue_remove(q, buf[i]);
+                q->ops->failed(q->ctx, buf[i], e);
+            }
+            return;
+        }
+    }
+}
+
+/* Stand-ins that could run tasks now: CPUs not covered by an eligible
+ * slot while work waits (queued, or behind a running task). */
+static uint32_t
+wanted(const sched_queue *q, uint32_t taken)
+{
+    uint32_t cpus = free_cpus(q);
+    if (taken >= cpus)
+        return 0;
+    bool waiting = q->head != NULL;
+    for (int w = 0; w < q->nworkers && !waiting; w++) {
+        const sched_slot *s = sched_queue_slot(q, w);
+        waiting = s->eligible && s->inflight > 1;
+    }
+    return waiting ? cpus - taken : 0;
+}
+
+void
+sched_queue_dispatch(sched_queue *q)
+{
+    uint32_t taken = mark_eligible(q);
+    push_ready(q);
+    if (q->ops->revoke) {
+        if (take_back(q))
+            push_ready(q);
+        steal_for_idle(q);
+    }
+    q->want = wanted(q, taken);
     for (int w = 0; w < q->nworkers; w++) {
         sched_slot *s = sched_queue_slot(q, w);
         if (s->dirty) {

@@ -6,13 +6,29 @@
  * own task struct (no allocation per task) and gets it back in the ops
  * callbacks (container_of). The queue is FIFO; dispatch walks it once,
  * takes a task's custom resources and, for a task needing N > 1 CPUs,
- * N - 1 idle workers, picks the live worker with the fewest tasks in
+ * N - 1 idle workers, picks the eligible worker with the fewest tasks in
  * flight (below max_inflight) and hands the task to the owner's transport
  * (ops->try_push). RAY_EAGAIN (ring full) tries the other workers, else
  * the task goes back in place and dispatch stops (backlog) until the
  * owner calls sched_queue_dispatch again. Rings written in a round are
  * flushed once each at its end (ops->flush). A task whose resources are
  * taken waits; later tasks may pass it.
+ *
+ * Pushing many tasks into a worker's queue keeps the transport batched
+ * (one publish per round, no wake-up per task), but a long task then
+ * holds up the short ones queued behind it. Two rules undo that:
+ *  - Stealing. A worker with nothing in flight takes half of the tasks
+ *    the busiest worker has queued but not started (ops->revoke takes
+ *    them back from the transport), so an idle CPU never waits behind a
+ *    long task elsewhere.
+ *  - Blocked workers give their CPU away. A worker whose running task
+ *    waits (ray_get inside a task) is `blocked`: it takes no new task and
+ *    its queued ones are taken back and placed elsewhere. The node's
+ *    CPUs are the first `ncore` slots; slots past them are stand-ins the
+ *    owner starts for blocked workers: each round, the first ncore live
+ *    slots that are neither blocked nor held are eligible, so a stand-in
+ *    runs tasks only while some worker is blocked. After a round,
+ *    `want` says how many more stand-ins could run tasks now.
  *
  * Per-worker state (sched_slot) lives inside the owner's worker structs;
  * the queue finds slot w at base + w * stride. Not thread-safe: the
@@ -46,6 +62,9 @@ typedef struct sched_slot {
     uint32_t inflight;         /* tasks pushed and not completed */
     uint8_t alive;
     uint8_t dirty;             /* pushed since the last flush */
+    uint8_t blocked;           /* set by the owner before a round: its
+                                  running task waits for something */
+    uint8_t eligible;          /* the scheduler's: may take tasks now */
     uint64_t reserved_by;      /* id of a multi-CPU task holding it, 0
                                   none, UINT64_MAX never (actor host) */
 } sched_slot;
@@ -60,6 +79,11 @@ typedef struct sched_ops {
     void (*failed)(void *ctx, sched_task *t, ray_err err);
     /* Make what was pushed to `worker` this round visible to it. */
     void (*flush)(void *ctx, int worker);
+    /* Take back up to `max` tasks pushed to `worker` that it has not
+     * started, oldest first, into out[]; returns how many. A task taken
+     * back will never run there; the queue counts it out of the worker
+     * and queues it again. NULL: tasks are never taken back. */
+    uint32_t (*revoke)(void *ctx, int worker, sched_task **out, uint32_t max);
 } sched_ops;
 
 typedef struct sched_queue {
@@ -68,17 +92,27 @@ typedef struct sched_queue {
     sched_resources *res;      /* node resources for demands, or NULL */
     uint8_t *slot_base;        /* slot w at slot_base + w * slot_stride */
     size_t slot_stride;
-    int nworkers;
+    int nworkers;              /* slots */
+    int ncore;                 /* of which the node's CPUs: [0, ncore) */
     uint32_t max_inflight;
+    uint32_t want;             /* after a round: stand-ins that could run
+                                  tasks now (work waits while fewer than
+                                  ncore slots are eligible) */
+    uint64_t steals;           /* tasks taken back and placed again */
     const sched_ops *ops;
     void *ctx;
 } sched_queue;
 
-/* An empty queue over `nworkers` slots at base/stride. */
+/* An empty queue over `nworkers` slots at base/stride, all of them CPUs
+ * (see sched_queue_set_cores). */
 void sched_queue_init(sched_queue *q, const sched_ops *ops, void *ctx,
                       sched_resources *res, void *slot_base,
                       size_t slot_stride, int nworkers,
                       uint32_t max_inflight);
+
+/* Only slots [0, ncore) are CPUs; the others stand in for blocked ones
+ * (1 <= ncore <= nworkers). Holds and multi-CPU tasks use CPUs only. */
+void sched_queue_set_cores(sched_queue *q, int ncore);
 
 static inline sched_slot *
 sched_queue_slot(const sched_queue *q, int w)
@@ -105,7 +139,9 @@ void sched_queue_push_front(sched_queue *q, sched_task *head,
 /* Unlink a queued task. */
 void sched_queue_remove(sched_queue *q, sched_task *t);
 
-/* Push what can go now to workers, then flush each written worker. */
+/* Push what can go now to eligible workers, take back what blocked or
+ * no longer eligible workers have not started and what an idle worker
+ * can steal, place it again, then flush each written worker. */
 void sched_queue_dispatch(sched_queue *q);
 
 /* A task pushed to worker w finished or was taken back: w's in-flight

@@ -4,7 +4,7 @@
  * per-actor call queue, lifetime, deaths and restarts.
  *
  * Actors run in actor hosts: worker processes in the slots after the task
- * workers (workers[nworkers .. nslots)), so task workers are never taken
+ * workers (workers[ntask .. nslots)), so task workers are never taken
  * (an actor's CPUs hold that many task workers idle instead). Each actor
  * gets a host to itself while ray_config.actor_processes allows, so
  * actors run in parallel and crash alone; past that, actors that need no
@@ -702,7 +702,7 @@ host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
 {
     sdk_actors *s = S(rt);
     sdk_worker *wk = &rt->workers[w];
-    sdk_host *h = &s->hosts[w - rt->nworkers];
+    sdk_host *h = &s->hosts[w - rt->ntask];
     wk->slot.alive = false;
     wk->deaths++;
     sdk_nested_drop(wk);
@@ -862,7 +862,7 @@ sdk_actors_init(sdk_rt *rt)
         return RAY_ENOMEM;
     gcs_actor_table_init(&s->table);
     for (int i = 0; i < SDK_ACTOR_HOSTS; i++)
-        s->hosts[i].w = rt->nworkers + i;
+        s->hosts[i].w = rt->ntask + i;
     rt->actors = s;
     return RAY_OK;
 }

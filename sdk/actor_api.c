@@ -832,9 +832,9 @@ sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         return;
     }
     /* AEXIT: the actor in host slot obj_id ran ray_actor_exit. */
-    if (w < rt->nworkers || q->obj_id >= SDK_HOST_CAP)
+    if (w < rt->ntask || q->obj_id >= SDK_HOST_CAP)
         return;
-    sdk_host *h = &rt->actors->hosts[w - rt->nworkers];
+    sdk_host *h = &rt->actors->hosts[w - rt->ntask];
     sdk_actor *a = h->ids[q->obj_id] ? sdk_actor_find(rt, h->ids[q->obj_id])
                                      : NULL;
     if (!a)

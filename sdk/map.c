@@ -129,7 +129,7 @@ ray_map_cols_async(const ray_fn_desc *desc, const void *const *cols, size_t n,
         m->fn_hash = desc->hash;
         m->n = hi - lo;
         m->ncols = desc->nargs;
-        m->pad = 0;
+        atomic_init(&m->claim, SDK_CLAIM_OPEN);
         size_t off = sizeof(*m);
         for (uint32_t c = 0; c < desc->nargs; c++) {
             size_t bytes = (hi - lo) * desc->arg_size[c];
@@ -232,7 +232,8 @@ ray_map_job_destroy(ray_map_job *job)
     }
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
-    /* Chunks not yet dispatched never run. */
+    /* Chunks not yet dispatched, or handed to a worker that has not
+     * started them, never run; running ones finish and are dropped. */
     for (sched_task *st = rt->q.head; st;) {
         sched_task *next = st->next;
         sdk_task *t = sdk_task_of(st);
@@ -242,6 +243,18 @@ ray_map_job_destroy(ray_map_job *job)
         }
         st = next;
     }
+    for (int w = 0; w < rt->ntask; w++) {
+        for (sdk_task *t = rt->workers[w].head, *next; t; t = next) {
+            next = t->next;
+            if (t->kind == SDK_TK_MAP && t->job == job &&
+                sdk_task_revoke(rt, t)) {
+                sched_queue_done(&rt->q, w, &t->st);
+                sdk_task_fail(rt, t, RAY_ECANCELLED, "map job destroyed",
+                              &cbs);
+            }
+        }
+    }
+    sdk_dispatch(rt, &cbs);
     job->destroyed = true;
     bool free_now = job->pending == 0;
     pthread_mutex_unlock(&rt->mu);

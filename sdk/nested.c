@@ -28,8 +28,8 @@
 
 #define IDS_MAX 4096u
 
-static void
-poke(sdk_worker *wk)
+void
+sdk_worker_poke(sdk_worker *wk)
 {
     rt_ring_hdr *h = wk->sub.hdr;
     atomic_fetch_add_explicit(&h->cons_seq, 1, memory_order_seq_cst);
@@ -80,7 +80,7 @@ sdk_nested_flush(sdk_rt *rt, sdk_worker *wk)
     }
     if (wrote) {
         rt_ring_publish_quiet(&wk->reply);
-        poke(wk);
+        sdk_worker_poke(wk);
     }
 }
 
@@ -113,7 +113,7 @@ reply_as(sdk_worker *wk, uint32_t type, uint64_t id, ray_err err,
                       .scalar = scalar, .len = len};
     if (!wk->held && write_reply(wk, type, &h, payload)) {
         rt_ring_publish_quiet(&wk->reply);
-        poke(wk);
+        sdk_worker_poke(wk);
         return;
     }
     sdk_held *hd = rt_malloc(sizeof(*hd) + len);
@@ -135,7 +135,7 @@ reply_as(sdk_worker *wk, uint32_t type, uint64_t id, ray_err err,
     wk->held_tail = hd;
     wk->held_total++;
     atomic_store_explicit(&wk->ctl->reply_backlog, 1, memory_order_seq_cst);
-    poke(wk); /* a worker asleep on its ring re-checks the flag */
+    sdk_worker_poke(wk); /* a worker asleep on its ring re-checks the flag */
 }
 
 void

@@ -307,9 +307,11 @@ wait_locked(sdk_rt *rt, uint64_t id, int64_t timeout_ms, cw_obj **out)
     pthread_mutex_lock(&rt->mu);
     cw_obj *o = cw_store_lookup(&rt->store, id);
     if (o && o->state == CW_PENDING) {
+        sdk_task *t = o->producer;
+        uint64_t task = t ? t->id : 0;
         pthread_mutex_unlock(&rt->mu);
-        ray_err e = sdk_wait_until(rt, obj_done, &id,
-                                   rt_deadline_after_ms(timeout_ms));
+        ray_err e = sdk_wait_task(rt, obj_done, &id,
+                                  rt_deadline_after_ms(timeout_ms), task);
         pthread_mutex_lock(&rt->mu);
         o = cw_store_lookup(&rt->store, id);
         if (e != RAY_OK && o && o->state == CW_PENDING) {
@@ -823,7 +825,7 @@ ray_get_stats(ray_stats *out)
     }
     for (int w = 0; w < rt->nslots; w++) {
         out->replies_held += rt->workers[w].held_total;
-        out->actor_processes += w >= rt->nworkers && rt->workers[w].slot.alive;
+        out->actor_processes += w >= rt->ntask && rt->workers[w].slot.alive;
     }
     out->actors_alive = sdk_actors_alive(rt);
     pthread_mutex_unlock(&rt->mu);

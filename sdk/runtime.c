@@ -141,6 +141,33 @@ sdk_store_request(sdk_rt *rt)
 
 /* ---- background threads ---- */
 
+void
+sdk_wake_monitor(sdk_rt *rt)
+{
+    uint64_t one = 1;
+    (void)!write(rt->wake_fd, &one, sizeof(one));
+}
+
+/* Start the stand-ins dispatch asked for (monitor thread, mu held): the
+ * slots past the CPUs that are not running, in order. */
+static void
+start_standins(sdk_rt *rt)
+{
+    for (int w = rt->nworkers; w < rt->ntask && rt->standins_wanted; w++) {
+        if (rt->workers[w].slot.alive)
+            continue;
+        ray_err e = sdk_worker_start(rt, w);
+        if (e != RAY_OK) {
+            RT_WARN("cannot start a stand-in worker: %s; blocked tasks "
+                    "run queued ones inside their waits", ray_strerror(e));
+            rt->standin_fail_ns = rt_clock_now_ns();
+            break;
+        }
+        rt->standins_wanted--;
+    }
+    rt->standins_wanted = 0;
+}
+
 static void *
 monitor_main(void *arg)
 {
@@ -186,6 +213,10 @@ monitor_main(void *arg)
         if (rt->trash.n) /* stored values that were pinned when freed */
             cw_plasma_trash_retry(atomic_load(&rt->store_cl), &rt->trash);
         sdk_actors_tick(rt, &cbs); /* spawns actor hosts: from this thread */
+        if (rt->standins_wanted) {
+            start_standins(rt);
+            sdk_dispatch(rt, &cbs); /* they steal what waits */
+        }
         if (rt->tasks_live == 0)
             sdk_pools_trim(rt); /* idle: give a burst's memory back */
         for (int w = 0; w < rt->nslots; w++) {
@@ -214,7 +245,7 @@ monitor_main(void *arg)
                 sdk_worker_died(rt, w, st, &cbs);
             }
         }
-        sdk_progress(rt, &cbs);
+        sdk_progress_deep(rt, &cbs);
         pthread_mutex_unlock(&rt->mu);
         sdk_run_callbacks(cbs);
     }
@@ -228,35 +259,77 @@ reactor_main(void *arg)
     sdk_rt *rt = arg;
     sdk_shm_hdr *h = rt->hdr;
     while (!atomic_load(&rt->stopping)) {
-        bool needed = atomic_load(&rt->reactor_needed) > 0;
+        /* Callbacks and map jobs need the reactor awake on every result;
+         * so do blocked workers (their results are pushed to them). */
+        bool needed = atomic_load(&rt->reactor_needed) > 0 ||
+                      atomic_load(&h->nblocked) > 0;
         uint32_t seq = atomic_load(&h->drv_seq);
-        if (needed)
+        if (needed) {
             atomic_fetch_add(&h->drv_sleepers, 1);
+            atomic_fetch_add(&h->want_any, 1);
+        }
         sdk_cb *cbs = NULL;
-        pthread_mutex_lock(&rt->mu);
-        size_t done = sdk_progress(rt, &cbs);
-        pthread_mutex_unlock(&rt->mu);
-        sdk_run_callbacks(cbs);
         int64_t now = rt_clock_now_ns();
         int64_t last = atomic_load_explicit(&rt->last_request_ns,
                                             memory_order_relaxed);
+        bool spinning = now - last < (int64_t)rt->spin_us * 1000;
+        pthread_mutex_lock(&rt->mu);
+        size_t done = spinning ? sdk_progress(rt, &cbs)
+                               : sdk_progress_deep(rt, &cbs);
+        pthread_mutex_unlock(&rt->mu);
+        sdk_run_callbacks(cbs);
         if (done == 0 && !atomic_load(&rt->stopping)) {
             /* Stay responsive for a bounded time after a request from a
              * task (nested calls), then sleep until woken or a timeout. */
-            if (now - last < (int64_t)rt->spin_us * 1000)
+            if (spinning)
                 rt_cpu_relax();
             else
                 rt_futex_wait(&h->drv_seq, seq, needed ? 50000 : 5000);
         }
-        if (needed)
+        if (needed) {
+            atomic_fetch_sub(&h->want_any, 1);
             atomic_fetch_sub(&h->drv_sleepers, 1);
+        }
     }
     return NULL;
+}
+
+/* Tell workers what this thread waits for (see results_wanted in
+ * worker_main.c): the one waiting thread may name a task; any other
+ * waiter, or one that names none, wants every result at once. */
+static void
+want_begin(sdk_shm_hdr *h, uint64_t task)
+{
+    if (task == 0)
+        atomic_fetch_add(&h->want_any, 1);
+    else if (atomic_fetch_add(&h->drv_waiting, 1) == 0) {
+        uint64_t none = 0;
+        atomic_compare_exchange_strong(&h->want_task, &none, task);
+    }
+}
+
+static void
+want_end(sdk_shm_hdr *h, uint64_t task)
+{
+    if (task == 0) {
+        atomic_fetch_sub(&h->want_any, 1);
+        return;
+    }
+    atomic_fetch_sub(&h->drv_waiting, 1);
+    /* Ours or stale: a thread still waiting then wants any (0). */
+    atomic_compare_exchange_strong(&h->want_task, &task, 0);
 }
 
 ray_err
 sdk_wait_until(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
                int64_t deadline_ns)
+{
+    return sdk_wait_task(rt, done, arg, deadline_ns, 0);
+}
+
+ray_err
+sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
+              int64_t deadline_ns, uint64_t task)
 {
     sdk_shm_hdr *h = rt->hdr;
     pthread_mutex_lock(&rt->mu);
@@ -265,6 +338,8 @@ sdk_wait_until(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
     int64_t spin_end = rt_clock_now_ns() + spin_ns;
     unsigned spins = 0;
     bool slept = false;
+    ray_err result;
+    want_begin(h, task);
     for (;;) {
         uint32_t seq = atomic_load(&h->drv_seq);
         int64_t now = rt_clock_now_ns();
@@ -282,7 +357,10 @@ sdk_wait_until(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
         }
         if (sleeping)
             pthread_mutex_lock(&rt->mu);
-        sdk_progress(rt, &cbs);
+        if (sleeping)
+            sdk_progress_deep(rt, &cbs); /* before and after each sleep */
+        else
+            sdk_progress(rt, &cbs);
         bool ok = done(rt, arg);
         if (ok)
             rt_spin_budget_update(&rt->spin, !slept);
@@ -291,7 +369,8 @@ sdk_wait_until(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
         if (ok || now >= deadline_ns) {
             if (sleeping)
                 atomic_fetch_sub(&h->drv_sleepers, 1);
-            return ok ? RAY_OK : RAY_ETIMEDOUT;
+            result = ok ? RAY_OK : RAY_ETIMEDOUT;
+            break;
         }
         if (sleeping) {
             int64_t left_us = (deadline_ns - now) / 1000;
@@ -305,6 +384,8 @@ sdk_wait_until(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
                 rt_cpu_relax();
         }
     }
+    want_end(h, task);
+    return result;
 }
 
 /* ---- init / shutdown ---- */
@@ -421,6 +502,17 @@ default_cpus(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* Stand-in slots: workers started while task workers are blocked in a
+ * wait, so their CPUs keep running tasks (Ray starts extra workers the
+ * same way). Past these, blocked workers run queued tasks inside their
+ * waits. */
+static int
+standin_slots(int ncpus)
+{
+    int n = 2 * ncpus;
+    return n < 4 ? 4 : (n > 64 ? 64 : n);
+}
+
 /* Fill defaults into `cfg` and check it. */
 static ray_err
 normalize_config(ray_config *cfg)
@@ -475,6 +567,7 @@ create_shm(sdk_rt *rt, const ray_config *cfg)
     rt->hdr = rt->shm;
     rt->hdr->magic = SDK_MAGIC;
     rt->hdr->nslots = (uint32_t)rt->nslots;
+    rt->hdr->ntask = (uint32_t)rt->ntask;
     rt->hdr->slot_bytes = slot_bytes;
     rt->hdr->ring_bytes = cfg->ring_bytes;
     rt->hdr->driver_pid = (int32_t)getpid();
@@ -562,7 +655,8 @@ ray_init(const ray_config *cfg_in)
     rt->cfg.address = NULL;
     rt->cfg.resources = NULL;
     rt->nworkers = cfg.num_cpus;
-    rt->nslots = cfg.num_cpus + SDK_ACTOR_HOSTS;
+    rt->ntask = cfg.num_cpus + standin_slots(cfg.num_cpus);
+    rt->nslots = rt->ntask + SDK_ACTOR_HOSTS;
     rt->spin_us = cfg.worker_spin_us;
     rt_spin_budget_init(&rt->spin, cfg.worker_spin_us);
     rt->max_inflight = (uint32_t)cfg.max_inflight;

@@ -87,6 +87,8 @@ struct sdk_task {
     uint64_t lo, hi;
     struct sdk_actor *actor; /* an actor call: its actor, else NULL */
     uint32_t wire_flags;     /* sdk_msg_task.flags (SDK_TF_*) */
+    uint64_t rpos;           /* in flight: its record's position in the
+                                worker's submission ring (revoke) */
     _Alignas(8) uint8_t spec_inl[64]; /* wire args: 8-aligned */
 };
 
@@ -122,7 +124,10 @@ typedef struct sdk_rt {
     void *shm;
     size_t shm_bytes;
     sdk_shm_hdr *hdr;
-    int nworkers;             /* task workers: workers[0 .. nworkers) */
+    int nworkers;             /* task workers, one per CPU:
+                                 workers[0 .. nworkers) */
+    int ntask;                /* and stand-ins for blocked ones up to
+                                 workers[ntask) (started on need) */
     int nslots;               /* and actor hosts up to workers[nslots) */
     sdk_worker *workers;      /* guarded by mu */
     struct sdk_actors *actors;/* actor runtime (actor.c), guarded by mu */
@@ -156,6 +161,13 @@ typedef struct sdk_rt {
     int spin_us;
     rt_spin_budget spin;      /* driver waits' adaptive spin (mu) */
     uint32_t max_inflight;
+    bool nest_fallback;       /* every task worker is blocked and no
+                                 stand-in can start: blocked ones run
+                                 queued tasks inside their waits (mu) */
+    uint32_t standins_wanted; /* stand-ins the monitor should start (mu) */
+    uint32_t seen_nblocked;   /* hdr->nblocked at the last dispatch (mu) */
+    int64_t standin_fail_ns;  /* when a stand-in last failed to start:
+                                 for a second none is waited for (mu) */
 } sdk_rt;
 
 /* The task that embeds scheduler part `st`. */
@@ -200,6 +212,12 @@ void sdk_waiter_put(sdk_rt *rt, cw_waiter *w);
  * callbacks to run are appended to *cbs (run them after unlocking).
  * Returns the number of completions handled. */
 size_t sdk_progress(sdk_rt *rt, sdk_cb **cbs);
+
+/* sdk_progress that also takes what workers exposed and did not publish
+ * yet (results held back for a batch while the worker runs its next
+ * task): for a wait that has lasted (before a sleep, the reactor, the
+ * monitor), not for every poll. */
+size_t sdk_progress_deep(sdk_rt *rt, sdk_cb **cbs);
 
 /* Run and free a list of callbacks (mu NOT held). */
 void sdk_run_callbacks(sdk_cb *cbs);
@@ -247,12 +265,30 @@ ray_err sdk_worker_start(sdk_rt *rt, int w);
 ray_err sdk_wait_until(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
                        int64_t deadline_ns);
 
+/* sdk_wait_until for the result of task `task` (nonzero): workers then
+ * publish that result at once, and others in batches. */
+ray_err sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
+                      int64_t deadline_ns, uint64_t task);
+
 /* Wake driver threads sleeping on the doorbell. */
 static inline void
 sdk_wake_driver(sdk_rt *rt)
 {
     sdk_doorbell_ring(rt->hdr);
 }
+
+/* Wake the monitor thread (it spawns processes and reaps them). */
+void sdk_wake_monitor(sdk_rt *rt);
+
+/* Wake worker `wk` if it sleeps on its submission ring (after a reply,
+ * or a change of its ctl flags). */
+void sdk_worker_poke(sdk_worker *wk);
+
+/* Take task `t` back from the worker it was pushed to, if that worker
+ * has not started it: true when it will never run there (it is off the
+ * worker's in-flight list; the caller settles the scheduler's count with
+ * sched_queue_done and sends or finishes it). Never an actor call. */
+bool sdk_task_revoke(sdk_rt *rt, sdk_task *t);
 
 /* True if a failed argument failed (and freed) the task. */
 bool sdk_task_check_failed_deps(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);

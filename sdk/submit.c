@@ -219,10 +219,20 @@ sdk_cancel_locked(sdk_rt *rt, cw_obj *o, bool force, sdk_cb **cbs)
         /* Still in the ready queue: it never runs. */
         sdk_ready_remove(rt, t);
         sdk_task_finish(rt, t, cbs);
-    } else if (t->worker >= 0 && force) {
-        sdk_worker *wk = &rt->workers[t->worker];
-        if (atomic_load(&wk->ctl->current) == t->id)
-            sched_proc_kill(&wk->proc);
+    } else if (t->worker >= 0) {
+        /* Handed to a worker: taken back if it has not started there (it
+         * then never runs); else, with force, its worker is killed while
+         * it runs it; else it runs and its result is dropped. */
+        int w = t->worker;
+        if (sdk_task_revoke(rt, t)) {
+            sched_queue_done(&rt->q, w, &t->st);
+            sdk_task_finish(rt, t, cbs);
+            sdk_dispatch(rt, cbs);
+        } else if (force) {
+            sdk_worker *wk = &rt->workers[w];
+            if (atomic_load(&wk->ctl->current) == t->id)
+                sched_proc_kill(&wk->proc);
+        }
     }
     return RAY_OK;
 }

@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 #include "sdk/sdk_int.h"
 
@@ -416,6 +417,8 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
     m->fn_hash = t->fn_hash;
     m->nargs = t->nargs;
     m->flags = t->wire_flags;
+    atomic_init(&m->claim, SDK_CLAIM_OPEN);
+    m->pad = 0;
     sdk_wire_arg *out = (sdk_wire_arg *)(m + 1);
     uint8_t *pay = (uint8_t *)(out + t->nargs);
     for (uint32_t i = 0; i < t->nargs; i++) {
@@ -434,6 +437,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
             pay += SDK_ALIGN8(a[i].len);
         }
     }
+    t->rpos = wk->sub.pos;
     rt_ring_commit(&wk->sub, SDK_MSG_TASK, len);
     return RAY_OK;
 }
@@ -452,6 +456,9 @@ push_to_worker(sdk_rt *rt, int w, sdk_task *t)
             return RAY_EAGAIN;
         memcpy(dst, t->spec, t->spec_len);
         ((sdk_msg_map *)dst)->task_id = t->id;
+        atomic_store_explicit(&((sdk_msg_map *)dst)->claim, SDK_CLAIM_OPEN,
+                              memory_order_relaxed);
+        t->rpos = wk->sub.pos;
         rt_ring_commit(&wk->sub, SDK_MSG_MAP, t->spec_len);
     } else {
         ray_err e = push_call(rt, wk, t);
@@ -472,6 +479,42 @@ sdk_push_to_worker(sdk_rt *rt, int w, sdk_task *t)
         rt->workers[w].slot.dirty = 1;
     }
     return e;
+}
+
+/* Take `t` back from worker w's submission ring if the worker has not
+ * claimed it yet. The record's bytes are still ours to read while the
+ * worker has not released them (head <= its position): only this side
+ * writes the ring, under mu, and the worker claims a record before it
+ * releases it. So the claim word at t->rpos is t's own, and one CAS
+ * decides between the two sides. */
+static bool
+claim_back(sdk_worker *wk, const sdk_task *t)
+{
+    rt_ring *r = &wk->sub;
+    if (atomic_load_explicit(&r->hdr->head, memory_order_acquire) > t->rpos)
+        return false; /* released: claimed long ago */
+    size_t at = (size_t)((t->rpos + sizeof(rt_ring_rec)) & r->mask);
+    at += t->kind == SDK_TK_MAP ? offsetof(sdk_msg_map, claim)
+                                : offsetof(sdk_msg_task, claim);
+    _Atomic uint32_t *claim = (_Atomic uint32_t *)(void *)(r->data + at);
+    uint32_t open = SDK_CLAIM_OPEN;
+    return atomic_compare_exchange_strong_explicit(
+        claim, &open, SDK_CLAIM_REVOKED, memory_order_acq_rel,
+        memory_order_acquire);
+}
+
+bool
+sdk_task_revoke(sdk_rt *rt, sdk_task *t)
+{
+    if (t->worker < 0 || t->actor)
+        return false;
+    sdk_worker *wk = &rt->workers[t->worker];
+    if (!claim_back(wk, t))
+        return false;
+    list_remove(&wk->head, &wk->tail, t);
+    t->worker = -1;
+    release_temps(rt, t); /* a new send makes new ones */
+    return true;
 }
 
 void
@@ -515,20 +558,104 @@ ops_flush(void *ctx, int w)
     rt_ring_publish(&rt->workers[w].sub);
 }
 
-static const sched_ops task_ops = {ops_try_push, ops_failed, ops_flush};
+/* Oldest first: the in-flight list is in ring order, and a worker claims
+ * in ring order, so the claimed ones (running, or done and not yet
+ * drained) come first and are skipped with one load each. */
+static uint32_t
+ops_revoke(void *ctx, int w, sched_task **out, uint32_t max)
+{
+    sdk_rt *rt = ctx;
+    uint32_t n = 0;
+    for (sdk_task *t = rt->workers[w].head, *next; t && n < max; t = next) {
+        next = t->next;
+        if (sdk_task_revoke(rt, t))
+            out[n++] = &t->st;
+    }
+    return n;
+}
+
+static const sched_ops task_ops = {ops_try_push, ops_failed, ops_flush,
+                                   ops_revoke};
 
 void
 sdk_sched_init(sdk_rt *rt)
 {
     sched_queue_init(&rt->q, &task_ops, rt, &rt->res, &rt->workers[0].slot,
-                     sizeof(sdk_worker), rt->nworkers, rt->max_inflight);
+                     sizeof(sdk_worker), rt->ntask, rt->max_inflight);
+    sched_queue_set_cores(&rt->q, rt->nworkers);
+}
+
+/* Copy each task worker's blocked flag into its scheduler slot. While
+ * nested fallback is on, blocked workers count as free: they run what
+ * they are given inside their wait. Returns whether any live worker is
+ * not blocked. */
+static bool
+sync_blocked(sdk_rt *rt)
+{
+    bool any_free = false;
+    for (int w = 0; w < rt->ntask; w++) {
+        sdk_worker *wk = &rt->workers[w];
+        bool b = wk->slot.alive &&
+                 atomic_load_explicit(&wk->ctl->blocked, memory_order_acquire);
+        any_free |= wk->slot.alive && !b;
+        wk->slot.blocked = b && !rt->nest_fallback;
+    }
+    return any_free;
+}
+
+/* Say to every task worker whether it may run queued tasks inside a
+ * wait, and wake those asleep so they see it. */
+static void
+set_nested(sdk_rt *rt, bool on)
+{
+    rt->nest_fallback = on;
+    for (int w = 0; w < rt->ntask; w++) {
+        sdk_worker *wk = &rt->workers[w];
+        if (!wk->slot.alive)
+            continue;
+        atomic_store_explicit(&wk->ctl->nested_ok, on, memory_order_release);
+        if (on)
+            sdk_worker_poke(wk);
+    }
+}
+
+/* Stand-in slots not running yet. */
+static int
+standins_free(const sdk_rt *rt)
+{
+    int n = 0;
+    for (int w = rt->nworkers; w < rt->ntask; w++)
+        n += !rt->workers[w].slot.alive;
+    return n;
 }
 
 void
 sdk_dispatch(sdk_rt *rt, sdk_cb **cbs)
 {
     rt->q_cbs = cbs;
+    bool any_free = sync_blocked(rt);
+    if (rt->nest_fallback && any_free) {
+        set_nested(rt, false); /* a worker is free again */
+        sync_blocked(rt);
+    }
     sched_queue_dispatch(&rt->q);
+    if (rt->q.want) {
+        /* Work waits while workers are blocked: start stand-ins (the
+         * monitor spawns them), or, when none can start and every worker
+         * is blocked, let the blocked ones run it inside their waits. */
+        bool broken = rt->standin_fail_ns &&
+                      rt_clock_now_ns() - rt->standin_fail_ns < 1000000000LL;
+        if (standins_free(rt) > 0 && !broken) {
+            if (rt->standins_wanted < rt->q.want) {
+                rt->standins_wanted = rt->q.want;
+                sdk_wake_monitor(rt);
+            }
+        } else if (!any_free && !rt->nest_fallback) {
+            set_nested(rt, true);
+            sync_blocked(rt);
+            sched_queue_dispatch(&rt->q);
+        }
+    }
     rt->q_cbs = NULL;
 }
 
@@ -689,14 +816,30 @@ drain_worker(sdk_rt *rt, int w, sdk_cb **cbs)
 }
 
 size_t
+sdk_progress_deep(sdk_rt *rt, sdk_cb **cbs)
+{
+    for (int w = 0; w < rt->nslots; w++)
+        if (rt->workers[w].slot.alive)
+            rt_ring_catch_up(&rt->workers[w].comp);
+    return sdk_progress(rt, cbs);
+}
+
+size_t
 sdk_progress(sdk_rt *rt, sdk_cb **cbs)
 {
     size_t n = 0;
     for (int w = 0; w < rt->nslots; w++)
         if (rt->workers[w].slot.alive)
             n += drain_worker(rt, w, cbs);
-    if (rt->q.head)
+    /* Dispatch when tasks wait, when some finished (a worker may be idle
+     * now: it steals), or when a worker blocked or woke (its queued tasks
+     * move). */
+    uint32_t nblocked = atomic_load_explicit(&rt->hdr->nblocked,
+                                             memory_order_acquire);
+    if (rt->q.head || n || nblocked != rt->seen_nblocked) {
+        rt->seen_nblocked = nblocked;
         sdk_dispatch(rt, cbs);
+    }
     sdk_actors_dispatch(rt, cbs);
     if (n)
         sdk_wake_driver(rt);
@@ -722,7 +865,7 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
 {
     sdk_worker *wk = &rt->workers[w];
     drain_worker(rt, w, cbs);
-    if (w >= rt->nworkers) {
+    if (w >= rt->ntask) {
         sdk_actor_host_died(rt, w, status, cbs); /* an actor host */
         return;
     }
@@ -773,12 +916,18 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
     sdk_actor_drop_worker_holds(rt, wk, cbs);
     rt_free(wk->frag);
     wk->frag = NULL;
-    /* A worker that keeps dying before it is ready is not restarted. */
+    /* It may have died blocked: its count goes with it. */
+    if (atomic_exchange(&wk->ctl->blocked, 0))
+        atomic_fetch_sub(&rt->hdr->nblocked, 1);
+    /* A worker that keeps dying before it is ready is not restarted; a
+     * stand-in is started again only when one is wanted. */
     if (atomic_load(&wk->ctl->state) == SDK_W_READY)
         wk->start_failures = 0;
     else
         wk->start_failures++;
-    if (!atomic_load(&rt->stopping) && wk->start_failures < 3) {
+    if (w >= rt->nworkers) {
+        /* a stand-in: nothing to restart */
+    } else if (!atomic_load(&rt->stopping) && wk->start_failures < 3) {
         ray_err e = sdk_worker_start(rt, w);
         if (e != RAY_OK)
             RT_ERROR("cannot restart worker %d: %s", w, ray_strerror(e));

@@ -42,6 +42,19 @@ typedef struct sdk_shm_hdr {
     _Alignas(64) _Atomic uint32_t shutdown;
     _Alignas(64) _Atomic uint32_t drv_seq;      /* doorbell futex word */
     _Atomic uint32_t drv_sleepers;              /* driver threads asleep */
+    _Atomic uint32_t nblocked;                  /* task workers blocked in
+                                                   a wait (ctl->blocked) */
+    _Atomic uint32_t drv_waiting;               /* driver threads inside a
+                                                   wait (spinning or not) */
+    uint32_t ntask;                             /* task worker slots
+                                                   [0, ntask); actor
+                                                   hosts after them */
+    _Atomic uint32_t want_any;                  /* waiters for any result
+                                                   (ray_wait, maps, the
+                                                   reactor) */
+    _Atomic uint64_t want_task;                 /* the task whose result
+                                                   the one waiting driver
+                                                   thread needs, or 0 */
     /* The node's object store, started on first need (SDK_STORE_*); the
      * socket path is written before store_state turns READY. */
     _Alignas(64) _Atomic uint32_t store_state;  /* also a futex word */
@@ -52,6 +65,9 @@ typedef struct sdk_shm_hdr {
 enum { SDK_STORE_NONE = 0, SDK_STORE_READY = 1, SDK_STORE_FAILED = 2 };
 
 _Static_assert(sizeof(sdk_shm_hdr) == 4096, "sdk_shm_hdr layout");
+_Static_assert(offsetof(sdk_shm_hdr, want_task) + 8 <=
+                   offsetof(sdk_shm_hdr, store_state),
+               "sdk_shm_hdr doorbell line");
 
 typedef struct sdk_worker_ctl {
     _Atomic uint64_t current;  /* id of the task running now, 0 = idle */
@@ -60,7 +76,13 @@ typedef struct sdk_worker_ctl {
     _Atomic uint32_t reply_backlog; /* the driver holds replies that did
                                        not fit the reply ring: a worker
                                        that drained it sends a NUDGE */
-    uint8_t pad[44];
+    _Atomic uint32_t blocked;  /* worker: its running task waits (get,
+                                  wait) and it runs nothing else; the
+                                  driver places its queued tasks elsewhere */
+    _Atomic uint32_t nested_ok;/* driver: a blocked task worker may run
+                                  its queued tasks inside the wait (no
+                                  other worker can take them) */
+    uint8_t pad[36];
 } sdk_worker_ctl;
 
 _Static_assert(sizeof(sdk_worker_ctl) == 64, "sdk_worker_ctl layout");
@@ -163,12 +185,21 @@ typedef struct sdk_msg_acreate {
 
 _Static_assert(sizeof(sdk_msg_acreate) == 32, "sdk_msg_acreate layout");
 
+/* The claim word of a task or map record in a submission ring: the
+ * worker turns OPEN into TAKEN before it runs the record; the driver may
+ * turn OPEN into REVOKED while the record is still in the ring (not yet
+ * released by the worker), and the worker then skips it. Exactly one
+ * side wins, so a record runs at most once. */
+enum { SDK_CLAIM_OPEN = 0, SDK_CLAIM_TAKEN = 1, SDK_CLAIM_REVOKED = 2 };
+
 /* MSG_TASK: header, nargs wire args, then the payloads (8-aligned). */
 typedef struct sdk_msg_task {
     uint64_t task_id;
     uint64_t fn_hash;
     uint32_t nargs;
     uint32_t flags;
+    _Atomic uint32_t claim;  /* SDK_CLAIM_* */
+    uint32_t pad;
 } sdk_msg_task;
 
 /* A wire arg (and a MSG_DONE or reply) whose type has CW_TYPE_STORED is
@@ -188,7 +219,7 @@ typedef struct sdk_msg_map {
     uint64_t fn_hash;
     uint64_t n;
     uint32_t ncols;
-    uint32_t pad;
+    _Atomic uint32_t claim;  /* SDK_CLAIM_* */
 } sdk_msg_map;
 
 /* MSG_DONE: header, then `len` payload bytes: the value of a buffer type,
@@ -201,7 +232,9 @@ typedef struct sdk_msg_done {
     uint64_t len;
 } sdk_msg_done;
 
-_Static_assert(sizeof(sdk_msg_task) == 24, "sdk_msg_task layout");
+_Static_assert(sizeof(sdk_msg_task) == 32, "sdk_msg_task layout");
+_Static_assert(offsetof(sdk_msg_task, claim) == 24, "sdk_msg_task claim");
+_Static_assert(offsetof(sdk_msg_map, claim) == 28, "sdk_msg_map claim");
 _Static_assert(sizeof(sdk_wire_arg) == 16, "sdk_wire_arg layout");
 _Static_assert(sizeof(sdk_msg_map) == 32, "sdk_msg_map layout");
 _Static_assert(sizeof(sdk_msg_done) == 32, "sdk_msg_done layout");

@@ -7,9 +7,13 @@
  * from the driver ahead of time (one round trip per 1024 ids). Results
  * of the calls it makes are pushed to it (worker_results.c), so a get is
  * usually a table lookup; for any other ref it asks the driver for the
- * push. While it waits, the worker runs the tasks queued behind the
- * current one (they may be the very tasks it waits for), so nested task
- * graphs never deadlock on a busy worker. ray_wait works the same way.
+ * push. A wait that lasts declares the worker blocked, and the driver
+ * moves the tasks queued behind the current one (they may be the very
+ * tasks it waits for) to other workers, starting stand-ins for its CPU,
+ * so a nested get returns when its result is done, a timeout holds, and
+ * nested task graphs never deadlock: when every worker is blocked and no
+ * stand-in can start, the driver lets blocked workers run queued tasks
+ * inside their waits. ray_wait works the same way.
  * Single-threaded, like the worker.
  */
 #include <stdlib.h>
@@ -163,10 +167,15 @@ drain_replies(void)
     nudge_if_held();
 }
 
-/* Wait, running queued tasks and taking in replies and pushes, until the
- * reply to request `req` arrives (req != 0: into *hdr and *payload, a
- * copy of its bytes or NULL) or pred(arg) holds (pred != NULL). RAY_OK,
- * or RAY_ETIMEDOUT with the detail set. */
+/* Wait, taking in replies and pushes, until the reply to request `req`
+ * arrives (req != 0: into *hdr and *payload, a copy of its bytes or NULL)
+ * or pred(arg) holds (pred != NULL). RAY_OK, or RAY_ETIMEDOUT with the
+ * detail set. After a short spin a task worker declares itself blocked:
+ * the driver then runs the tasks queued here on other workers (starting
+ * stand-ins for this CPU), so the wait ends when what it waits for is
+ * done and never later than its deadline. Only when the driver says no
+ * other worker can take them (sdk_wk_may_nest; always in an actor host)
+ * does the wait run queued tasks itself. */
 static ray_err
 wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
           bool (*pred)(void *), void *arg, int64_t timeout_ms)
@@ -176,21 +185,25 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
     int64_t now = rt_clock_now_ns();
     int64_t spin_end = now + (int64_t)sdk_wk_spin_us() * 1000;
     uint32_t polls = 0;
+    ray_err e = RAY_OK;
     for (;;) {
         if (req && take_stashed(req, hdr, payload))
-            return RAY_OK;
+            break;
         bool got = false;
         if (take_reply(req, hdr, payload, &got)) {
             if (got)
-                return RAY_OK;
+                break;
             continue; /* drain the ring first */
         }
         nudge_if_held();
         if (pred && pred(arg))
-            return RAY_OK;
-        if (sdk_wk_run_one()) {
-            sdk_wk_flush(false);
-            continue;
+            break;
+        if (sdk_wk_may_nest()) {
+            sdk_wk_set_blocked(false); /* running, not blocked */
+            if (sdk_wk_run_one()) {
+                sdk_wk_flush(false);
+                continue;
+            }
         }
         /* Read the clock every 64 empty polls while spinning. */
         if (now < spin_end && (++polls & 63) != 0) {
@@ -198,15 +211,20 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
             continue;
         }
         now = rt_clock_now_ns();
-        if (now >= deadline)
-            return sdk_fail(RAY_ETIMEDOUT, "timed out waiting for the driver");
+        if (now >= deadline) {
+            e = sdk_fail(RAY_ETIMEDOUT, "timed out waiting for the driver");
+            break;
+        }
         if (now < spin_end) {
             rt_cpu_relax();
             continue;
         }
+        sdk_wk_set_blocked(true);
         int64_t left_us = (deadline - now) / 1000;
         sdk_wk_idle_wait(left_us < 10000 ? left_us : 10000);
     }
+    sdk_wk_set_blocked(false);
+    return e;
 }
 
 static ray_err

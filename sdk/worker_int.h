@@ -59,6 +59,14 @@ bool sdk_wk_in_map(void);
 void sdk_wk_idle_wait(int64_t us);
 int sdk_wk_spin_us(void);
 bool sdk_wk_reply_backlog(void); /* the driver holds replies back */
+/* Whether a wait may run queued tasks inside it: always in an actor
+ * host; in a task worker only while the driver says so (ctl->nested_ok:
+ * every worker is blocked and no stand-in can start). */
+bool sdk_wk_may_nest(void);
+/* A task worker's wait gave up spinning (true) or ended (false): the
+ * driver then places the tasks queued here on other workers and starts
+ * stand-ins for this CPU. No effect in an actor host. */
+void sdk_wk_set_blocked(bool blocked);
 
 /* worker_client.c: whether the rayc API may be used here (not inside a
  * map function, not on a threaded actor's call threads); false with the

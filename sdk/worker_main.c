@@ -55,7 +55,46 @@ static struct {
     int depth;     /* tasks running (nested while waiting for a reply) */
     bool in_map;   /* inside a map chunk: no requests allowed */
     bool requested;/* requests sent since the driver was last woken */
+    bool host;     /* an actor host (not a task worker) */
+    bool blocked;  /* ctl->blocked as last set here */
+    uint64_t unpub_lo, unpub_hi; /* ids of the unpublished results */
 } W;
+
+static void flush_completions(void);
+
+/* Someone waits for one of the results written and not yet published:
+ * a driver thread waiting for one of them (the one waiting thread names
+ * its task; with more, or for any result, it is any), the reactor, or a
+ * blocked worker (the driver pushes results to it). */
+static bool
+results_wanted(void)
+{
+    sdk_shm_hdr *h = W.hdr;
+    if (atomic_load_explicit(&h->want_any, memory_order_relaxed) ||
+        atomic_load_explicit(&h->nblocked, memory_order_relaxed))
+        return true;
+    uint32_t n = atomic_load_explicit(&h->drv_waiting, memory_order_relaxed);
+    if (n == 0)
+        return false;
+    uint64_t t = atomic_load_explicit(&h->want_task, memory_order_relaxed);
+    return n > 1 || t == 0 || (t >= W.unpub_lo && t <= W.unpub_hi);
+}
+
+/* Before a task starts: expose the results written so far (a driver
+ * that waits a while takes them, see sdk_progress), and when someone
+ * waits for one of them, publish them and ring the doorbell. Either way
+ * no result stays invisible behind the next task, however long it runs
+ * (nobody can know it will be short), and a stream of short tasks still
+ * publishes in batches (64, or when the queue runs dry). */
+static void
+publish_due(void)
+{
+    if (!W.unpublished)
+        return;
+    rt_ring_expose(&W.comp);
+    if (results_wanted())
+        flush_completions();
+}
 
 static void
 flush_completions(void)
@@ -91,11 +130,26 @@ reserve_done(size_t payload)
     return p;
 }
 
+/* Count a committed record; `task` (0: not a result) widens the range
+ * of unpublished result ids. */
 static void
-commit_done(size_t payload)
+count_unpublished(uint64_t task)
+{
+    if (W.unpublished++ == 0) {
+        W.unpub_lo = UINT64_MAX;
+        W.unpub_hi = 0;
+    }
+    if (task && task < W.unpub_lo)
+        W.unpub_lo = task;
+    if (task > W.unpub_hi)
+        W.unpub_hi = task;
+}
+
+static void
+commit_done(uint64_t task, size_t payload)
 {
     rt_ring_commit(&W.comp, SDK_MSG_DONE, sizeof(sdk_msg_done) + payload);
-    W.unpublished++;
+    count_unpublished(task);
 }
 
 static void
@@ -109,7 +163,7 @@ send_error(uint64_t task_id, ray_err err, const char *msg)
     d->scalar = 0;
     d->len = len;
     memcpy(d + 1, msg, len);
-    commit_done(len);
+    commit_done(task_id, len);
 }
 
 /* Reserve `len` raw bytes (a continuation fragment), waiting for space. */
@@ -137,7 +191,7 @@ send_fragmented(const sdk_msg_done *hdr, const uint8_t *data, size_t len)
     *d = *hdr;
     memcpy(d + 1, data, first);
     rt_ring_commit(&W.comp, SDK_MSG_DONE | RT_RING_MORE, max);
-    W.unpublished++;
+    count_unpublished(hdr->task_id);
     flush_completions();
     size_t off = first;
     while (off < len) {
@@ -147,7 +201,7 @@ send_fragmented(const sdk_msg_done *hdr, const uint8_t *data, size_t len)
         off += n;
         rt_ring_commit(&W.comp, SDK_MSG_DONE | (off < len ? RT_RING_MORE : 0),
                        n);
-        W.unpublished++;
+        count_unpublished(hdr->task_id);
         flush_completions();
     }
 }
@@ -221,7 +275,7 @@ send_stored(uint64_t task_id, const ray_ret *r)
     *d = (sdk_msg_done){.task_id = task_id, .err = RAY_OK,
                         .type = r->type | CW_TYPE_STORED, .scalar = key,
                         .len = 0};
-    commit_done(0);
+    commit_done(task_id, 0);
     return true;
 }
 
@@ -241,7 +295,7 @@ send_value(uint64_t task_id, const ray_ret *r)
     *d = h;
     if (len)
         memcpy(d + 1, r->ptr, len);
-    commit_done(len);
+    commit_done(task_id, len);
 }
 
 /* Convert a scalar wire value of type `from` into the ray_arg form of `to`. */
@@ -450,7 +504,7 @@ run_map(const uint8_t *rec, uint32_t len)
     dm->type = d->ret_type;
     dm->scalar = m->n;
     dm->len = out_len;
-    commit_done(out_len);
+    commit_done(m->task_id, out_len);
 }
 
 void
@@ -515,20 +569,54 @@ rec_copy(int depth, const uint8_t *rec, uint32_t len)
     return b->p;
 }
 
+/* Claim a task or map record (see SDK_CLAIM_*): false when the driver
+ * took it back first. Other records need no claim. */
+static bool
+claim(const uint8_t *rec, uint32_t type, uint32_t len)
+{
+    _Atomic uint32_t *c = NULL;
+    if (type == SDK_MSG_TASK && len >= sizeof(sdk_msg_task))
+        c = &((sdk_msg_task *)(uintptr_t)rec)->claim;
+    else if (type == SDK_MSG_MAP && len >= sizeof(sdk_msg_map))
+        c = &((sdk_msg_map *)(uintptr_t)rec)->claim;
+    if (!c)
+        return true;
+    uint32_t open = SDK_CLAIM_OPEN;
+    return atomic_compare_exchange_strong_explicit(
+        c, &open, SDK_CLAIM_TAKEN, memory_order_acq_rel, memory_order_acquire);
+}
+
+/* The next record this worker claims, skipping those taken back. */
+static const uint8_t *
+next_record(uint32_t *type, uint32_t *len)
+{
+    const uint8_t *rec;
+    while ((rec = rt_ring_peek(&W.sub, type, len))) {
+        if (claim(rec, *type, *len))
+            return rec;
+        rt_ring_consume(&W.sub);
+        if (rec_pinned == 0)
+            rt_ring_release(&W.sub);
+    }
+    return NULL;
+}
+
 /* Run the next queued record, if any. A task record is copied out of the
  * ring (into the buffer of its depth) and its space given back before it
- * runs: a task blocked on a reply runs the tasks queued behind it, which
- * may be many times the ring's size (its own children, other parents and
- * theirs), so no running task may hold ring space. A map record (it never
- * waits, so nothing runs nested in it) or a record that could not be
- * copied runs in place and holds the ring's space until it returns. */
+ * runs: a task blocked on a reply may run the tasks queued behind it,
+ * which may be many times the ring's size (its own children, other
+ * parents and theirs), so no running task may hold ring space. A map
+ * record (it never waits, so nothing runs nested in it) or a record that
+ * could not be copied runs in place and holds the ring's space until it
+ * returns. */
 bool
 sdk_wk_run_one(void)
 {
     uint32_t type, len;
-    const uint8_t *rec = rt_ring_peek(&W.sub, &type, &len);
+    const uint8_t *rec = next_record(&type, &len);
     if (!rec)
         return false;
+    publish_due();
     W.depth++;
     const uint8_t *copy = type == SDK_MSG_TASK ? rec_copy(W.depth, rec, len)
                                                : NULL;
@@ -599,7 +687,7 @@ void
 sdk_wk_commit(uint32_t type, size_t len)
 {
     rt_ring_commit(&W.comp, type, len);
-    W.unpublished++;
+    count_unpublished(0);
 }
 
 size_t
@@ -620,6 +708,28 @@ sdk_wk_flush(bool force_wake)
         rt_futex_wake(&W.hdr->drv_seq, 0x7fffffff);
     } else {
         sdk_doorbell_ring(W.hdr);
+    }
+}
+
+bool
+sdk_wk_may_nest(void)
+{
+    return W.host ||
+           atomic_load_explicit(&W.ctl->nested_ok, memory_order_acquire);
+}
+
+void
+sdk_wk_set_blocked(bool blocked)
+{
+    if (W.host || W.blocked == blocked)
+        return;
+    W.blocked = blocked;
+    atomic_store_explicit(&W.ctl->blocked, blocked, memory_order_release);
+    if (blocked) {
+        atomic_fetch_add_explicit(&W.hdr->nblocked, 1, memory_order_seq_cst);
+        sdk_wk_flush(true); /* the driver places our queued tasks */
+    } else {
+        atomic_fetch_sub_explicit(&W.hdr->nblocked, 1, memory_order_seq_cst);
     }
 }
 
@@ -653,7 +763,8 @@ sdk_wk_idle_wait(int64_t us)
     rt_ring_hdr *h = W.sub.hdr;
     uint32_t seq = atomic_load_explicit(&h->cons_seq, memory_order_seq_cst);
     atomic_store_explicit(&h->cons_sleeping, 1, memory_order_seq_cst);
-    if (!rt_ring_readable(&W.sub) && !rt_ring_readable(&W.reply))
+    if (!(sdk_wk_may_nest() && rt_ring_readable(&W.sub)) &&
+        !rt_ring_readable(&W.reply))
         rt_futex_wait(&h->cons_seq, seq, us);
     atomic_store_explicit(&h->cons_sleeping, 0, memory_order_relaxed);
 }
@@ -704,6 +815,7 @@ worker_entry(void)
     rt_ring_attach(&W.comp, sdk_slot_ring(s, W.hdr->ring_bytes, 1));
     rt_ring_attach(&W.reply, sdk_slot_ring(s, W.hdr->ring_bytes, 2));
     W.ppid = ppid;
+    W.host = (uint32_t)slot >= W.hdr->ntask;
     W.spin_us = W.hdr->spin_us;
     rt_spin_budget_init(&W.spin, W.spin_us);
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -21,6 +21,8 @@
 
 #include <ray/ray.h>
 
+#include "tests/integration/common/gate.h"
+
 /* ---- remote functions used by the tests ---- */
 
 static int64_t
@@ -799,32 +801,58 @@ elapsed_ms(const struct timespec *a)
     return (b.tv_sec - a->tv_sec) * 1e3 + (b.tv_nsec - a->tv_nsec) / 1e6;
 }
 
+/* Counts its start in `file`, then waits at FIFO `gate`. */
+static int64_t
+count_then_hold(const char *file, const char *gate)
+{
+    return count_event(file) && gate_pass(gate) ? 1 : -1;
+}
+RAY_REMOTE(count_then_hold, int64_t, const char *, const char *);
+
+/* Orders, not times: a task holding slot:1 is kept at a gate; the task
+ * that needs no slot runs meanwhile, the second slot:1 task does not
+ * start until the first ends; two slot:0.5 tasks are both running (both
+ * counted their start) before either gate opens. */
 Test(resources, custom_resources_limit_concurrency)
 {
+    char file[64], g1[64], g2[64];
+    snprintf(file, sizeof(file), "/tmp/rayc_res_%d", (int)getpid());
+    snprintf(g1, sizeof(g1), "/tmp/rayc_res_g1_%d", (int)getpid());
+    snprintf(g2, sizeof(g2), "/tmp/rayc_res_g2_%d", (int)getpid());
+    unlink(file);
+    cr_assert(gate_make(g1) && gate_make(g2));
     ray_call_opts whole = {.resources = "slot:1"};
     ray_call_opts half = {.resources = "slot:0.5"};
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    ray_ref a = sleep_ms_remote_opts(&whole, 200);
-    ray_ref b = sleep_ms_remote_opts(&whole, 200);
+    ray_ref a = count_then_hold_remote_opts(&whole, file, g1);
+    ray_ref b = count_then_hold_remote_opts(&whole, file, g2);
     ray_ref free_task = add_remote(1, 1); /* needs none: not held back */
     int64_t v;
-    cr_assert_eq(ray_get_int64(free_task, &v, 10000), RAY_OK);
-    cr_assert_lt(elapsed_ms(&t0), 150, "unconstrained task waited");
+    cr_assert_eq(ray_get_int64(free_task, &v, 10000), RAY_OK,
+                 "unconstrained task waited");
+    for (int i = 0; i < 10000 && count_bytes(file) < 1; i++)
+        usleep(1000);
+    cr_assert_eq(count_bytes(file), 1, "only one slot:1 task may start");
+    cr_assert(gate_open_within(g1, 10000)); /* a ends: b may start */
     cr_assert_eq(ray_get_int64(a, &v, 10000), RAY_OK);
+    cr_assert(gate_open_within(g2, 10000), "b never started");
     cr_assert_eq(ray_get_int64(b, &v, 10000), RAY_OK);
-    double ms = elapsed_ms(&t0);
-    cr_assert_geq(ms, 395, "two slot:1 tasks overlapped (%.0f ms)", ms);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    ray_ref c = sleep_ms_remote_opts(&half, 200);
-    ray_ref d = sleep_ms_remote_opts(&half, 200);
+    cr_assert_eq(count_bytes(file), 2);
+    unlink(file);
+    cr_assert(gate_make(g1) && gate_make(g2));
+    ray_ref c = count_then_hold_remote_opts(&half, file, g1);
+    ray_ref d = count_then_hold_remote_opts(&half, file, g2);
+    for (int i = 0; i < 10000 && count_bytes(file) < 2; i++)
+        usleep(1000);
+    cr_assert_eq(count_bytes(file), 2, "two halves should run together");
+    cr_assert(gate_open_within(g1, 10000) && gate_open_within(g2, 10000));
     cr_assert_eq(ray_get_int64(c, &v, 10000), RAY_OK);
     cr_assert_eq(ray_get_int64(d, &v, 10000), RAY_OK);
-    ms = elapsed_ms(&t0);
-    cr_assert_lt(ms, 390, "two halves should run together (%.0f ms)", ms);
     ray_ref refs[] = {a, b, c, d, free_task};
     for (int i = 0; i < 5; i++)
         ray_ref_release(refs[i]);
+    unlink(file);
+    unlink(g1);
+    unlink(g2);
     ray_call_opts gpu = {.resources = "GPU:1"};
     ray_ref g = add_remote_opts(&gpu, 1, 2);
     cr_assert_eq(g.id, 0);

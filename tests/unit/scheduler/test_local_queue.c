@@ -55,7 +55,7 @@ fake_flush(void *ctx, int w)
     ((fake *)ctx)->w[w].flushes++;
 }
 
-static const sched_ops fake_ops = {fake_push, fake_failed, fake_flush};
+static const sched_ops fake_ops = {fake_push, fake_failed, fake_flush, NULL};
 
 static fake F;
 static sched_queue Q;
