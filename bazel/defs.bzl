@@ -45,17 +45,23 @@ def ray_c_binary(name, copts = [], linkopts = [], **kwargs):
         **kwargs
     )
 
-def ray_c_test(name, copts = [], linkopts = [], deps = [], size = "small", timeout = None, criterion = True, **kwargs):
+def ray_c_test(name, copts = [], linkopts = [], deps = [], size = "small", timeout = None, criterion = True, linkstatic = True, **kwargs):
     """A test binary. Criterion tests get the Criterion library and main.
 
     Criterion forks a child per test; it prints a `Synthesis:` line that
     .ci/run sums across every test binary.
     """
-    extra = ["//bazel/third_party:criterion"] if criterion else []
+    # Label(): rayc's target even when the caller's BUILD file is in another
+    # workspace (a plain string would name the caller's repository).
+    extra = [Label("//bazel/third_party:criterion")] if criterion else []
 
     # Criterion finds tests through a linker section nothing references;
     # -c opt links with --gc-sections, which would drop every test.
     gc = ["-Wl,--no-gc-sections"] if criterion else []
+    # A cc_test links its libraries as shared objects by default, and
+    # -fvisibility=hidden leaves libray's internal symbols unresolved there.
+    # rayc's .bazelrc links statically (--dynamic_mode=off); linkstatic
+    # does the same for a test in a workspace without that line.
     native.cc_test(
         name = name,
         copts = RAY_COPTS + copts,
@@ -63,5 +69,6 @@ def ray_c_test(name, copts = [], linkopts = [], deps = [], size = "small", timeo
         deps = deps + extra,
         size = size,
         timeout = timeout,
+        linkstatic = linkstatic,
         **kwargs
     )
