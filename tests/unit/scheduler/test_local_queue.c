@@ -17,6 +17,8 @@ typedef struct fake_worker {
     int ngot;
     int room;                 /* pushes accepted before EAGAIN */
     int flushes;
+    int started;              /* got[0 .. started) cannot be taken back */
+    int taken;                /* ids taken back from it */
 } fake_worker;
 
 typedef struct fake {
@@ -60,6 +62,27 @@ static const sched_ops fake_ops = {fake_push, fake_failed, fake_flush, NULL};
 static fake F;
 static sched_queue Q;
 static sched_task T[CAP];
+
+/* Takes back what a worker has not started, oldest first. */
+static uint32_t
+fake_revoke(void *ctx, int w, sched_task **out, uint32_t max)
+{
+    fake_worker *fw = &((fake *)ctx)->w[w];
+    uint32_t n = 0;
+    while (n < max && fw->ngot > fw->started) {
+        uint64_t id = fw->got[fw->started];
+        memmove(&fw->got[fw->started], &fw->got[fw->started + 1],
+                (size_t)(fw->ngot - fw->started - 1) * sizeof(uint64_t));
+        fw->ngot--;
+        fw->room++;
+        fw->taken++;
+        out[n++] = &T[id - 1];
+    }
+    return n;
+}
+
+static const sched_ops steal_ops = {fake_push, fake_failed, fake_flush,
+                                    fake_revoke};
 
 static void
 setup_n(int nworkers, uint32_t max_inflight, sched_resources *res)
@@ -284,4 +307,142 @@ Test(local_queue, held_workers_get_no_tasks_until_unheld, .timeout = 5)
     sched_queue_dispatch(&Q);
     cr_assert_eq(Q.n, 0);
     cr_assert_neq(F.where[T[5].id], 0);
+}
+
+/* ---- stealing, blocked workers and stand-ins ---- */
+
+/* `nworkers` slots of which `ncore` are CPUs, with revoke. */
+static void
+setup_steal(int nworkers, int ncore, uint32_t max_inflight)
+{
+    setup_n(nworkers, max_inflight, NULL);
+    sched_queue_init(&Q, &steal_ops, &F, NULL, &F.w[0].slot,
+                     sizeof(fake_worker), nworkers, max_inflight);
+    sched_queue_set_cores(&Q, ncore);
+}
+
+/* Worker w finished the task at the head of what it got. */
+static void
+finish_first(int w)
+{
+    fake_worker *fw = &F.w[w];
+    cr_assert_gt(fw->ngot, 0);
+    uint64_t id = fw->got[0];
+    memmove(&fw->got[0], &fw->got[1], (size_t)(fw->ngot - 1) * sizeof(uint64_t));
+    fw->ngot--;
+    if (fw->started > 0)
+        fw->started--;
+    sched_queue_done(&Q, w, &T[id - 1]);
+}
+
+Test(local_queue, idle_worker_steals_half_of_what_is_queued, .timeout = 5)
+{
+    setup_steal(2, 2, 100);
+    for (int i = 0; i < 11; i++)
+        sched_queue_push(&Q, &T[i]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].ngot, 6);
+    cr_assert_eq(F.w[1].ngot, 5);
+    /* Worker 0 runs a long task; worker 1 finishes all of its own. */
+    F.w[0].started = 1;
+    F.w[1].started = 5;
+    for (int i = 0; i < 5; i++)
+        finish_first(1);
+    sched_queue_dispatch(&Q);
+    /* Half of worker 0's six (five queued, one running): three, oldest
+     * first, in order, to the idle worker. */
+    cr_assert_eq(F.w[0].taken, 3);
+    cr_assert_eq(F.w[1].ngot, 3);
+    const uint64_t stolen[] = {3, 5, 7}, kept[] = {1, 9, 11};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(F.w[1].got[i], stolen[i]);
+        cr_assert_eq(F.w[0].got[i], kept[i]);
+    }
+    cr_assert_eq(F.w[0].slot.inflight, 3);
+    cr_assert_eq(F.w[1].slot.inflight, 3);
+    cr_assert_eq(Q.steals, 3);
+    cr_assert_eq(Q.n, 0);
+}
+
+Test(local_queue, nothing_is_stolen_from_a_worker_that_started_all, .timeout = 5)
+{
+    setup_steal(2, 2, 100);
+    for (int i = 0; i < 2; i++)
+        sched_queue_push(&Q, &T[i]);
+    sched_queue_dispatch(&Q);
+    F.w[0].started = F.w[0].ngot;
+    finish_first(1);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].taken, 0);
+    cr_assert_eq(Q.steals, 0);
+}
+
+Test(local_queue, a_blocked_worker_gives_back_and_gets_nothing, .timeout = 5)
+{
+    setup_steal(2, 2, 100);
+    for (int i = 0; i < 6; i++)
+        sched_queue_push(&Q, &T[i]);
+    sched_queue_dispatch(&Q);
+    F.w[0].started = 1; /* its running task now waits */
+    F.w[0].slot.blocked = 1;
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].ngot, 1, "only the running task stays");
+    cr_assert_eq(F.w[0].slot.inflight, 1);
+    cr_assert_eq(F.w[1].slot.inflight, 5);
+    /* New tasks go to the other worker only. */
+    sched_queue_push(&Q, &T[6]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.where[7], 1);
+    /* Work waits behind a busy worker while a CPU is blocked: one
+     * stand-in wanted. */
+    cr_assert_eq(Q.want, 1);
+}
+
+Test(local_queue, stand_ins_run_only_while_a_cpu_is_blocked, .timeout = 5)
+{
+    setup_steal(4, 2, 100); /* slots 2 and 3 are stand-ins */
+    for (int i = 0; i < 4; i++)
+        sched_queue_push(&Q, &T[i]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[2].ngot + F.w[3].ngot, 0, "no CPU is blocked");
+    cr_assert_eq(Q.want, 0);
+    F.w[0].started = 1;
+    F.w[0].slot.blocked = 1;
+    sched_queue_dispatch(&Q);
+    /* Worker 0's queued task moved: the first stand-in took the CPU. */
+    cr_assert(F.w[2].slot.eligible);
+    cr_assert_not(F.w[3].slot.eligible);
+    cr_assert_eq(F.w[0].ngot, 1);
+    cr_assert_eq(F.w[3].ngot, 0);
+    cr_assert_gt(F.w[2].ngot, 0);
+    /* Worker 0 wakes: the stand-in keeps what it has, gets nothing new,
+     * and gives back what it has not started. */
+    F.w[0].slot.blocked = 0;
+    F.w[2].started = 0;
+    sched_queue_push(&Q, &T[10]);
+    sched_queue_dispatch(&Q);
+    cr_assert_not(F.w[2].slot.eligible);
+    cr_assert_eq(F.w[2].ngot, 0);
+    cr_assert_neq(F.where[11], 2);
+    cr_assert_neq(F.where[11], 3);
+}
+
+Test(local_queue, holds_take_cpus_not_stand_ins, .timeout = 5)
+{
+    setup_steal(4, 2, 100);
+    const uint64_t key = 1ull << 62;
+    cr_assert(sched_queue_hold(&Q, key, 2));
+    cr_assert_eq(F.w[0].slot.reserved_by, key);
+    cr_assert_eq(F.w[1].slot.reserved_by, key);
+    cr_assert_eq(F.w[2].slot.reserved_by, 0);
+    cr_assert_not(sched_queue_hold(&Q, key + 1, 1), "no CPU is left");
+    /* Every CPU is held: no slot may take tasks, a stand-in neither. */
+    sched_queue_push(&Q, &T[0]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 1);
+    cr_assert_eq(Q.want, 0);
+    sched_queue_unhold(&Q, key);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 0);
+    cr_assert_lt(F.where[1], 2);
 }
