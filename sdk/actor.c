@@ -147,9 +147,10 @@ sdk_actor_new_task(sdk_rt *rt, sdk_actor *a, uint32_t kind, uint64_t hash,
     t->retries_left = r < 0 ? INT32_MAX : r;
     cw_store_retain(o); /* the task's */
     o->producer = t;
+    o->task = 1;
     t->result = o;
     if (ref)
-        *ref = (ray_ref){id, 0};
+        *ref = sdk_ref(id);
     else if (!given)
         cw_store_release(&rt->store, o);
     a->ntasks++;
@@ -708,8 +709,13 @@ host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
     sdk_nested_drop(wk);
     rt_free(wk->frag);
     wk->frag = NULL;
-    char how[128], why[400];
-    sched_proc_describe(status, how, sizeof(how));
+    char how[200], why[400];
+    bool never_started = wk->start_err[0] != '\0';
+    if (never_started) /* no restart: it would fail the same way */
+        snprintf(how, sizeof(how), "could not start: %s", wk->start_err);
+    else
+        sched_proc_describe(status, how, sizeof(how));
+    wk->start_err[0] = '\0';
     int pid = wk->ctl ? wk->ctl->pid : 0;
     /* Detach the records in flight, in order. */
     sdk_task *head = wk->head;
@@ -722,7 +728,7 @@ host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
             continue;
         if (a->ending) {
             sdk_actor_die(rt, a, RAY_EACTOR_DIED, a->end_why, cbs);
-        } else if (gcs_actor_should_restart(a->g) &&
+        } else if (!never_started && gcs_actor_should_restart(a->g) &&
                    !atomic_load(&rt->stopping)) {
             gcs_actor_transition(&s->table, a->g, GCS_ACTOR_RESTARTING);
             a->restart_pending = true;
@@ -835,14 +841,10 @@ sdk_actors_tick(sdk_rt *rt, sdk_cb **cbs)
         if (!h->spawn_pending)
             continue;
         h->spawn_pending = false;
-        sdk_worker *wk = &rt->workers[h->w];
-        char env[96];
-        snprintf(env, sizeof(env), SDK_ENV "=%d:%d:%d", rt->memfd, h->w,
-                 (int)getpid());
-        ray_err e = sched_proc_spawn(env, rt->memfd, &wk->proc);
-        wk->slot.alive = e == RAY_OK;
+        ray_err e = sdk_worker_spawn(rt, h->w);
         if (e != RAY_OK) {
-            RT_ERROR("cannot start an actor host: %s", ray_strerror(e));
+            RT_ERROR("cannot start an actor process: %s",
+                     rt->workers[h->w].start_err);
             sdk_actor_host_died(rt, h->w, 0, cbs);
         }
     }

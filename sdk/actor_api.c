@@ -83,8 +83,9 @@ failed_ref(sdk_rt *rt, ray_err err, const char *msg)
         sdk_fail(RAY_ENOMEM, "actor call: out of memory");
         return RAY_REF_NULL;
     }
+    o->task = 1; /* a call's result, failed at once */
     cw_store_set_error(&rt->store, o, err, msg);
-    return (ray_ref){id, 0};
+    return sdk_ref(id);
 }
 
 /* ---- create ---- */
@@ -114,6 +115,29 @@ build_demand(sdk_rt *rt, const ray_actor_opts *o, sdk_actor *a)
     a->has_demand = a->demand.n > 0;
     /* Its CPUs come out of the task workers' (fractions take a whole). */
     a->cpu_workers = (uint32_t)ceil(o->num_cpus);
+    return RAY_OK;
+}
+
+/* Options out of range: RAY_EINVAL naming the field. */
+static ray_err
+check_actor_opts(const char *cls, const ray_actor_opts *o)
+{
+    if (!(o->num_cpus >= 0)) /* NaN too */
+        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: num_cpus %g is "
+                        "not a CPU count", cls, o->num_cpus);
+    if (o->max_concurrency < 0 ||
+        o->max_concurrency > (int32_t)SDK_TF_CONC_MAX)
+        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: max_concurrency "
+                        "%d out of range (0 to %u)", cls,
+                        (int)o->max_concurrency, SDK_TF_CONC_MAX);
+    if (o->max_restarts < -1)
+        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: max_restarts %d "
+                        "(-1: no limit, or a count)", cls,
+                        (int)o->max_restarts);
+    if (o->max_task_retries < -1)
+        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: max_task_retries "
+                        "%d (-1: no limit, or a count)", cls,
+                        (int)o->max_task_retries);
     return RAY_OK;
 }
 
@@ -155,11 +179,7 @@ create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec,
     a->ctor_nargs = nargs;
     a->ctor_refs = refs;
     a->host = -1;
-    ray_err err = RAY_OK;
-    if (o->num_cpus < 0 || o->max_concurrency < 0 || o->max_restarts < -1 ||
-        o->max_task_retries < -1)
-        err = sdk_fail(RAY_EINVAL, "ray_actor_create %s: bad options",
-                       ctor->cls);
+    ray_err err = check_actor_opts(ctor->cls, o);
     if (err == RAY_OK)
         err = build_demand(rt, o, a);
     if (err != RAY_OK) {
@@ -211,9 +231,12 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         o = *opts;
     if (out)
         *out = RAY_ACTOR_NULL;
-    if (!out || !ctor || !ctor->cls || nargs > RAY_MAX_ARGS ||
-        (nargs && !args))
-        return sdk_fail(RAY_EINVAL, "ray_actor_create: bad arguments");
+    if (!out || !ctor || !ctor->cls || !ctor->name)
+        return sdk_fail(RAY_EINVAL, "ray_actor_create: NULL %s",
+                        !out ? "out" : "constructor descriptor");
+    ray_err ce = sdk_args_check("ray_actor_create", ctor->cls, args, nargs);
+    if (ce != RAY_OK)
+        return ce;
     if (sdk_in_worker)
         return sdk_wk_actor_create(ctor, args, nargs, &o, out);
     if (!rt)
@@ -249,10 +272,12 @@ ray_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                  uint32_t nargs)
 {
     sdk_rt *rt = sdk_g;
-    if (!m || !m->cls || nargs > RAY_MAX_ARGS || (nargs && !args)) {
-        sdk_fail(RAY_EINVAL, "actor call: bad arguments");
+    if (!m || !m->cls || !m->name) {
+        sdk_fail(RAY_EINVAL, "actor call: NULL method descriptor");
         return RAY_REF_NULL;
     }
+    if (sdk_args_check("actor call", m->name, args, nargs) != RAY_OK)
+        return RAY_REF_NULL;
     if (sdk_in_worker)
         return sdk_wk_actor_submit(h, m, args, nargs);
     if (!rt) {

@@ -65,7 +65,7 @@ actor_record(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     sdk_wk_encode_args(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
     sdk_wk_commit(SDK_MSG_ACALL, len);
     sdk_wk_submitted(id);
-    return (ray_ref){id, 0};
+    return sdk_ref(id);
 }
 
 ray_err

@@ -75,8 +75,25 @@ ray_map_cols_async(const ray_fn_desc *desc, const void *const *cols, size_t n,
     sdk_rt *rt = sdk_g;
     if (!rt)
         return sdk_fail(RAY_EINVAL, "map: runtime not initialised");
-    if (!desc || !jobp || (n && (!out || !cols)) || !desc->map_tramp)
-        return sdk_fail(RAY_EINVAL, "map: bad arguments");
+    if (!desc || !desc->name || !jobp)
+        return sdk_fail(RAY_EINVAL, "map: NULL %s", !jobp ? "job" :
+                        "function descriptor");
+    if (!desc->map_tramp)
+        return sdk_fail(RAY_EINVAL, "map '%s': not a RAY_REMOTE function "
+                        "with a map form", desc->name);
+    if (desc->nargs == 0 || desc->nargs > RAY_MAX_ARGS)
+        return sdk_fail(RAY_EINVAL, "map '%s': %u columns", desc->name,
+                        desc->nargs);
+    if (n && !out)
+        return sdk_fail(RAY_EINVAL, "map '%s': NULL output array",
+                        desc->name);
+    if (n && !cols)
+        return sdk_fail(RAY_EINVAL, "map '%s': NULL input columns",
+                        desc->name);
+    for (uint32_t c = 0; n && c < desc->nargs; c++)
+        if (!cols[c])
+            return sdk_fail(RAY_EINVAL, "map '%s': input column %u is NULL",
+                            desc->name, c + 1);
     if (!sdk_type_scalar(desc->ret_type))
         return sdk_fail(RAY_EINVAL, "map '%s': the result must be a number",
                         desc->name);
@@ -87,6 +104,8 @@ ray_map_cols_async(const ray_fn_desc *desc, const void *const *cols, size_t n,
                             "number", desc->name, c + 1);
         per += desc->arg_size[c];
     }
+    if (n > SIZE_MAX / per / 2)
+        return sdk_fail(RAY_EINVAL, "map '%s': %zu elements", desc->name, n);
     int32_t mr = opts ? opts->max_retries : 0;
     size_t target = (size_t)rt->nworkers * 8;
     size_t chunk = n / target + (n % target != 0);

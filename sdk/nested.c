@@ -292,6 +292,7 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     t->has_handles = sdk_actor_hold_args(rt, t->spec, t->nargs, 1, NULL);
     cw_store_retain(o); /* the task's reference */
     o->producer = t;
+    o->task = 1;
     t->result = o;
     sdk_nested_watch(rt, w, o, q->obj_id);
     if (sdk_task_add_deps(rt, t) == 0 && !sdk_task_check_failed_deps(rt, t, cbs))

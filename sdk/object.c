@@ -46,23 +46,30 @@ rt_or_fail(const char *what)
 
 /* ---- references ---- */
 
+/* The detail of a ref that is not one of this runtime's live objects. */
+#define BAD_REF "null, released or foreign reference (not made by this " \
+                "runtime, or kept from before ray_shutdown)"
+
 ray_err
 ray_ref_retain(ray_ref ref)
 {
+    uint64_t id = sdk_ref_id(ref);
     if (sdk_in_worker) {
+        if (!id)
+            return sdk_fail(RAY_EINVAL, "ray_ref_retain: " BAD_REF);
         sdk_wk_ref(ref, true);
-        return ref.id ? RAY_OK : RAY_EINVAL;
+        return RAY_OK;
     }
     sdk_rt *rt = rt_or_fail("ray_ref_retain");
     if (!rt)
         return RAY_EINVAL;
     ray_err err = RAY_OK;
     pthread_mutex_lock(&rt->mu);
-    cw_obj *o = cw_store_lookup(&rt->store, ref.id);
+    cw_obj *o = cw_store_lookup(&rt->store, id);
     if (o)
         cw_store_retain(o);
     else
-        err = sdk_fail(RAY_EINVAL, "ray_ref_retain: stale or null reference");
+        err = sdk_fail(RAY_EINVAL, "ray_ref_retain: " BAD_REF);
     pthread_mutex_unlock(&rt->mu);
     return err;
 }
@@ -70,15 +77,18 @@ ray_ref_retain(ray_ref ref)
 void
 ray_ref_release(ray_ref ref)
 {
+    uint64_t id = sdk_ref_id(ref);
+    if (!id)
+        return;
     if (sdk_in_worker) {
         sdk_wk_ref(ref, false);
         return;
     }
     sdk_rt *rt = sdk_g;
-    if (!rt || ref.id == 0)
+    if (!rt)
         return;
     pthread_mutex_lock(&rt->mu);
-    cw_obj *o = cw_store_lookup(&rt->store, ref.id);
+    cw_obj *o = cw_store_lookup(&rt->store, id);
     if (o)
         cw_store_release(&rt->store, o);
     pthread_mutex_unlock(&rt->mu);
@@ -197,7 +207,7 @@ put_stored(sdk_rt *rt, uint32_t type, const void *data, size_t len,
     pthread_mutex_unlock(&rt->mu);
     if (err != RAY_OK)
         return sdk_fail(err, "ray_put: out of memory");
-    *out = (ray_ref){id, 0};
+    *out = sdk_ref(id);
     return RAY_OK;
 }
 
@@ -209,9 +219,23 @@ ray_put(uint32_t type, const void *data, size_t len, ray_ref *out)
     sdk_rt *rt = sdk_in_worker ? NULL : rt_or_fail("ray_put");
     if (!rt && !sdk_in_worker)
         return RAY_EINVAL;
-    if (!out || (len && !data) || (!sdk_type_scalar(type) &&
-                                   !sdk_type_buffer(type)))
-        return sdk_fail(RAY_EINVAL, "ray_put: bad arguments");
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_put: NULL out");
+    *out = RAY_REF_NULL;
+    if (!sdk_type_scalar(type) && !sdk_type_buffer(type))
+        return sdk_fail(RAY_EINVAL, "ray_put: unknown type %u", type);
+    if (len && !data)
+        return sdk_fail(RAY_EINVAL, "ray_put: %zu bytes at a NULL pointer",
+                        len);
+    if (sdk_type_buffer(type) && len > SDK_ARG_MAX)
+        return sdk_fail(RAY_ETOOBIG, "ray_put: %zu bytes; a value holds at "
+                        "most %llu", len, (unsigned long long)SDK_ARG_MAX);
+    if (type == RAY_T_STR && (len == 0 || ((const char *)data)[len - 1]))
+        return sdk_fail(RAY_EINVAL, "ray_put: a string of %zu bytes that "
+                        "does not end in its NUL", len);
+    if ((type == RAY_T_F64S || type == RAY_T_I64S) && len % 8)
+        return sdk_fail(RAY_EINVAL, "ray_put: an array of %zu bytes, not a "
+                        "whole number of 8-byte elements", len);
     uint64_t bits = 0;
     if (sdk_type_scalar(type)) {
         if (len == 8) {
@@ -260,7 +284,7 @@ ray_put(uint32_t type, const void *data, size_t len, ray_ref *out)
     pthread_mutex_unlock(&rt->mu);
     if (err != RAY_OK)
         return sdk_fail(err, "ray_put: out of memory");
-    *out = (ray_ref){id, 0};
+    *out = sdk_ref(id);
     return RAY_OK;
 }
 
@@ -422,9 +446,13 @@ release_stored(ray_view *view)
 ray_err
 ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
 {
-    if (out)
-        memset(out, 0, sizeof(*out));
-    if (sdk_in_worker && out) {
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_get: NULL view");
+    memset(out, 0, sizeof(*out));
+    uint64_t id = sdk_ref_id(ref);
+    if (!id)
+        return sdk_fail(RAY_EINVAL, "ray_get: " BAD_REF);
+    if (sdk_in_worker) {
         sdk_msg_done h;
         void *p;
         ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
@@ -447,10 +475,10 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
         return RAY_OK;
     }
     sdk_rt *rt = rt_or_fail("ray_get");
-    if (!rt || !out)
-        return rt ? sdk_fail(RAY_EINVAL, "ray_get: NULL view") : RAY_EINVAL;
+    if (!rt)
+        return RAY_EINVAL;
     cw_obj *o;
-    ray_err e = wait_locked(rt, ref.id, timeout_ms, &o);
+    ray_err e = wait_locked(rt, id, timeout_ms, &o);
     if (e != RAY_OK)
         return e;
     if (o->state == CW_FAILED)
@@ -503,10 +531,16 @@ ray_get_many(const ray_ref *refs, size_t n, ray_view *out, int64_t timeout_ms)
     return RAY_OK;
 }
 
-/* Typed scalar get: one lock, no pin. */
+/* Typed scalar get: one lock, no pin. `what` names the call. */
 static ray_err
-get_scalar(ray_ref ref, uint32_t *type, uint64_t *bits, int64_t timeout_ms)
+get_scalar(const char *what, ray_ref ref, const void *out, uint32_t *type,
+           uint64_t *bits, int64_t timeout_ms)
 {
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "%s: NULL out", what);
+    uint64_t id = sdk_ref_id(ref);
+    if (!id)
+        return sdk_fail(RAY_EINVAL, "%s: " BAD_REF, what);
     if (sdk_in_worker) {
         sdk_msg_done h;
         void *p;
@@ -521,11 +555,11 @@ get_scalar(ray_ref ref, uint32_t *type, uint64_t *bits, int64_t timeout_ms)
         *bits = h.scalar;
         return RAY_OK;
     }
-    sdk_rt *rt = rt_or_fail("ray_get");
+    sdk_rt *rt = rt_or_fail(what);
     if (!rt)
         return RAY_EINVAL;
     cw_obj *o;
-    ray_err e = wait_locked(rt, ref.id, timeout_ms, &o);
+    ray_err e = wait_locked(rt, id, timeout_ms, &o);
     if (e != RAY_OK)
         return e;
     if (o->state == CW_FAILED)
@@ -553,7 +587,7 @@ ray_get_int64(ray_ref ref, int64_t *out, int64_t timeout_ms)
 {
     uint32_t t;
     uint64_t b;
-    ray_err e = get_scalar(ref, &t, &b, timeout_ms);
+    ray_err e = get_scalar("ray_get_int64", ref, out, &t, &b, timeout_ms);
     if (e != RAY_OK)
         return e;
     if (is_float(t)) {
@@ -569,6 +603,8 @@ ray_get_int64(ray_ref ref, int64_t *out, int64_t timeout_ms)
 ray_err
 ray_get_int32(ray_ref ref, int32_t *out, int64_t timeout_ms)
 {
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_get_int32: NULL out");
     int64_t v;
     ray_err e = ray_get_int64(ref, &v, timeout_ms);
     if (e != RAY_OK)
@@ -583,6 +619,8 @@ ray_get_int32(ray_ref ref, int32_t *out, int64_t timeout_ms)
 ray_err
 ray_get_uint64(ray_ref ref, uint64_t *out, int64_t timeout_ms)
 {
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_get_uint64: NULL out");
     int64_t v;
     ray_err e = ray_get_int64(ref, &v, timeout_ms);
     if (e == RAY_OK)
@@ -595,7 +633,7 @@ ray_get_double(ray_ref ref, double *out, int64_t timeout_ms)
 {
     uint32_t t;
     uint64_t b;
-    ray_err e = get_scalar(ref, &t, &b, timeout_ms);
+    ray_err e = get_scalar("ray_get_double", ref, out, &t, &b, timeout_ms);
     if (e != RAY_OK)
         return e;
     if (is_float(t)) {
@@ -613,6 +651,8 @@ ray_get_double(ray_ref ref, double *out, int64_t timeout_ms)
 ray_err
 ray_get_float(ray_ref ref, float *out, int64_t timeout_ms)
 {
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_get_float: NULL out");
     double d;
     ray_err e = ray_get_double(ref, &d, timeout_ms);
     if (e == RAY_OK)
@@ -623,6 +663,8 @@ ray_get_float(ray_ref ref, float *out, int64_t timeout_ms)
 ray_err
 ray_get_bool(ray_ref ref, bool *out, int64_t timeout_ms)
 {
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_get_bool: NULL out");
     int64_t v;
     ray_err e = ray_get_int64(ref, &v, timeout_ms);
     if (e == RAY_OK)
@@ -712,8 +754,18 @@ ray_err
 ray_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
          size_t *ready_idx, size_t *n_ready)
 {
-    if ((n && (!refs || !ready_idx)) || !n_ready || num_ready > n)
-        return sdk_fail(RAY_EINVAL, "ray_wait: bad arguments");
+    if ((n && (!refs || !ready_idx)) || !n_ready)
+        return sdk_fail(RAY_EINVAL, "ray_wait: NULL %s", !n_ready
+                        ? "n_ready" : !refs ? "refs" : "ready_idx");
+    if (num_ready > n)
+        return sdk_fail(RAY_EINVAL, "ray_wait: num_ready %zu is more than "
+                        "the %zu refs", num_ready, n);
+    if (n > ((size_t)1 << 40))
+        return sdk_fail(RAY_EINVAL, "ray_wait: %zu refs", n);
+    for (size_t i = 0; i < n; i++)
+        if (refs[i].id && !sdk_ref_id(refs[i]))
+            return sdk_fail(RAY_EINVAL, "ray_wait: refs[%zu] is a foreign "
+                            "reference (not made by this runtime)", i);
     if (sdk_in_worker)
         return sdk_wk_wait(refs, n, num_ready, timeout_ms, ready_idx,
                            n_ready);
@@ -763,12 +815,12 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
         return sdk_fail(RAY_ENOMEM, "ray_on_done: out of memory");
     }
     pthread_mutex_lock(&rt->mu);
-    cw_obj *o = cw_store_lookup(&rt->store, ref.id);
+    cw_obj *o = cw_store_lookup(&rt->store, sdk_ref_id(ref));
     if (!o) {
         pthread_mutex_unlock(&rt->mu);
         rt_free(c);
         rt_free(w);
-        return sdk_fail(RAY_EINVAL, "ray_on_done: null or released reference");
+        return sdk_fail(RAY_EINVAL, "ray_on_done: " BAD_REF);
     }
     cw_store_retain(o); /* held until the callback ran */
     c->cb = cb;
@@ -799,8 +851,10 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
 ray_err
 ray_get_stats(ray_stats *out)
 {
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_get_stats: NULL out");
     sdk_rt *rt = rt_or_fail("ray_get_stats");
-    if (!rt || !out)
+    if (!rt)
         return RAY_EINVAL;
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&rt->mu);

@@ -125,13 +125,34 @@ ray_set_log_cb(ray_log_cb cb, void *arg)
     rt_log_set_sink(cb ? log_forward : NULL, NULL);
 }
 
+static void
+task_fail_v(ray_err err, const char *fmt, va_list ap)
+{
+    task_err = err == RAY_OK ? RAY_ETASK_FAILED : err;
+    if (fmt)
+        vsnprintf(task_err_msg, sizeof(task_err_msg), fmt, ap);
+    else
+        snprintf(task_err_msg, sizeof(task_err_msg), "%s",
+                 ray_strerror(task_err));
+}
+
 void
 ray_task_fail(ray_err err, const char *fmt, ...)
 {
-    task_err = err == RAY_OK ? RAY_ETASK_FAILED : err;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(task_err_msg, sizeof(task_err_msg), fmt, ap);
+    task_fail_v(err, fmt, ap);
+    va_end(ap);
+}
+
+void
+ray_task_fail_default(ray_err err, const char *fmt, ...)
+{
+    if (task_err != RAY_OK)
+        return; /* the function said why itself: keep its words */
+    va_list ap;
+    va_start(ap, fmt);
+    task_fail_v(err, fmt, ap);
     va_end(ap);
 }
 

@@ -28,6 +28,7 @@
  * start by store_mu (taken after mu when both are held). ray_init and
  * ray_shutdown must not race with other rayc calls.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
@@ -37,6 +38,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -81,11 +83,32 @@ sdk_worker_start(sdk_rt *rt, int w)
     rt_ring_attach(&wk->comp, sdk_slot_ring(slot, rb, 1));
     rt_ring_attach(&wk->reply, sdk_slot_ring(slot, rb, 2));
     wk->slot.dirty = false;
+    return sdk_worker_spawn(rt, w);
+}
+
+ray_err
+sdk_worker_spawn(sdk_rt *rt, int w)
+{
+    sdk_worker *wk = &rt->workers[w];
     char env[96];
     snprintf(env, sizeof(env), SDK_ENV "=%d:%d:%d", rt->memfd, w,
              (int)getpid());
     ray_err err = sched_proc_spawn(env, rt->memfd, &wk->proc);
     wk->slot.alive = err == RAY_OK;
+    wk->start_err[0] = '\0';
+    if (err != RAY_OK) {
+        int en = (int)((uint32_t)err >> 8);
+        struct rlimit rl;
+        if ((en == EMFILE || en == ENFILE) &&
+            getrlimit(RLIMIT_NOFILE, &rl) == 0)
+            snprintf(wk->start_err, sizeof(wk->start_err), "out of file "
+                     "descriptors (%s; the open-file limit, RLIMIT_NOFILE, "
+                     "is %llu: raise it with ulimit -n)", strerror(en),
+                     (unsigned long long)rl.rlim_cur);
+        else
+            snprintf(wk->start_err, sizeof(wk->start_err), "%s",
+                     en ? strerror(en) : ray_strerror(err));
+    }
     return err;
 }
 
@@ -159,7 +182,8 @@ start_standins(sdk_rt *rt)
         ray_err e = sdk_worker_start(rt, w);
         if (e != RAY_OK) {
             RT_WARN("cannot start a stand-in worker: %s; blocked tasks "
-                    "run queued ones inside their waits", ray_strerror(e));
+                    "run queued ones inside their waits",
+                    rt->workers[w].start_err);
             rt->standin_fail_ns = rt_clock_now_ns();
             break;
         }
@@ -175,8 +199,12 @@ monitor_main(void *arg)
     struct pollfd *pf = rt_calloc((size_t)rt->nslots * 3 + 1, sizeof(*pf));
     ray_err err = pf ? RAY_OK : RAY_ENOMEM;
     pthread_mutex_lock(&rt->mu);
-    for (int w = 0; w < rt->nworkers && err == RAY_OK; w++)
+    for (int w = 0; w < rt->nworkers && err == RAY_OK; w++) {
         err = sdk_worker_start(rt, w);
+        if (err != RAY_OK)
+            snprintf(rt->spawn_why, sizeof(rt->spawn_why), "%s",
+                     rt->workers[w].start_err);
+    }
     rt->spawn_err = err;
     rt->spawn_state = 1;
     pthread_cond_signal(&rt->spawned);
@@ -186,19 +214,29 @@ monitor_main(void *arg)
         return NULL;
     }
     while (!atomic_load(&rt->stopping)) {
+        /* Only descriptors that are open: poll() refuses (EINVAL) a set
+         * larger than the open-file limit, even of -1 entries. */
         size_t n = 0;
         pf[n++] = (struct pollfd){.fd = rt->wake_fd, .events = POLLIN};
         pthread_mutex_lock(&rt->mu);
         for (int w = 0; w < rt->nslots; w++) {
             sched_proc *p = &rt->workers[w].proc;
-            pf[n++] = (struct pollfd){.fd = p->pidfd, .events = POLLIN};
-            pf[n++] = (struct pollfd){.fd = p->out_fd, .events = POLLIN};
-            pf[n++] = (struct pollfd){.fd = p->err_fd, .events = POLLIN};
+            int fds[3] = {p->pidfd, p->out_fd, p->err_fd};
+            for (int k = 0; k < 3; k++)
+                if (fds[k] >= 0)
+                    pf[n++] = (struct pollfd){.fd = fds[k], .events = POLLIN};
         }
         pthread_mutex_unlock(&rt->mu);
         int r = poll(pf, n, 100);
-        if (r < 0 && errno != EINTR)
-            break;
+        if (r < 0 && errno != EINTR) {
+            /* Never die silently: say why, wait a little, go on (output,
+             * deaths and stand-ins are still handled each pass). */
+            RT_LOG_RATELIMITED(RT_LOG_ERROR, "monitor: poll of %zu "
+                               "descriptors failed: %s", n, strerror(errno));
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+            r = 0;
+        }
         if (atomic_load(&rt->stopping))
             break;
         /* Take the wake-up off the eventfd: left there, poll() returns at
@@ -502,6 +540,51 @@ default_cpus(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* Descriptors open in this process now. */
+static long
+open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 0;
+    long n = -1; /* the directory's own descriptor */
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* The driver holds 3 descriptors per worker process (pidfd, stdout and
+ * stderr pipes) and a few of its own. Raise the soft open-file limit to
+ * the hard one, as servers do; a limit that still cannot hold the task
+ * workers is a clear error here, never a runtime that hangs later.
+ * (Stand-ins and actor processes that do not fit fail to start with the
+ * same reason in their errors.) */
+static ray_err
+check_fd_limit(int ncpus)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return RAY_OK;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    unsigned long long need = (unsigned long long)open_fds() +
+                              3ull * (unsigned long long)ncpus + 32;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        return sdk_fail(RAY_EINVAL, "ray_init: the open-file limit "
+                        "(RLIMIT_NOFILE) is %llu (hard limit %llu), and %d "
+                        "workers need about %llu descriptors in this "
+                        "process (3 each, the runtime's own, and those "
+                        "open now); raise it (ulimit -n) or lower num_cpus",
+                        (unsigned long long)rl.rlim_cur,
+                        (unsigned long long)rl.rlim_max, ncpus, need);
+    return RAY_OK;
+}
+
 /* Stand-in slots: workers started while task workers are blocked in a
  * wait, so their CPUs keep running tasks (Ray starts extra workers the
  * same way). Past these, blocked workers run queued tasks inside their
@@ -518,9 +601,19 @@ static ray_err
 normalize_config(ray_config *cfg)
 {
     if (cfg->address && cfg->address[0])
-        return sdk_fail(RAY_EINVAL, "ray_init: cluster address '%s' given, "
-                        "but only the local runtime is implemented",
+        return sdk_fail(RAY_EINVAL, "ray_init: cluster address '%s' given: "
+                        "joining a cluster is not implemented yet (coming); "
+                        "leave address NULL for the local runtime",
                         cfg->address);
+    if (cfg->log_level < 0 || cfg->log_level > 4)
+        return sdk_fail(RAY_EINVAL, "ray_init: log_level %d out of range (0 "
+                        "silent to 4 debug)", cfg->log_level);
+    if (cfg->worker_spin_us > 1000000)
+        return sdk_fail(RAY_EINVAL, "ray_init: worker_spin_us %d out of "
+                        "range (at most 1000000)", cfg->worker_spin_us);
+    if (cfg->ring_bytes > (256u << 20))
+        return sdk_fail(RAY_EINVAL, "ray_init: ring_bytes %u out of range "
+                        "(at most 256 MiB)", cfg->ring_bytes);
     if (cfg->num_cpus < 0 || cfg->num_cpus > 1024)
         return sdk_fail(RAY_EINVAL, "ray_init: num_cpus %d out of range",
                         cfg->num_cpus);
@@ -531,9 +624,14 @@ normalize_config(ray_config *cfg)
     if (cfg->ring_bytes < 65536 || (cfg->ring_bytes & (cfg->ring_bytes - 1)))
         return sdk_fail(RAY_EINVAL, "ray_init: ring_bytes must be a power "
                         "of two >= 64 KiB");
-    if (cfg->worker_spin_us <= 0)
+    if (cfg->worker_spin_us < 0 || cfg->max_inflight < 0)
+        return sdk_fail(RAY_EINVAL, "ray_init: %s %d is negative (0 means "
+                        "the default)", cfg->max_inflight < 0 ? "max_inflight"
+                        : "worker_spin_us", cfg->max_inflight < 0 ?
+                        cfg->max_inflight : cfg->worker_spin_us);
+    if (cfg->worker_spin_us == 0)
         cfg->worker_spin_us = 50;
-    if (cfg->max_inflight <= 0)
+    if (cfg->max_inflight == 0)
         cfg->max_inflight = 4096;
     if (cfg->actor_processes < 0 || cfg->actor_processes > SDK_ACTOR_HOSTS)
         return sdk_fail(RAY_EINVAL, "ray_init: actor_processes %d out of "
@@ -573,6 +671,7 @@ create_shm(sdk_rt *rt, const ray_config *cfg)
     rt->hdr->driver_pid = (int32_t)getpid();
     rt->hdr->spin_us = cfg->worker_spin_us;
     rt_random_fill(rt->hdr->store_prefix, sizeof(rt->hdr->store_prefix));
+    rt->hdr->ref_tag = rt_random_u64() | 1u; /* never 0: null refs */
     return RAY_OK;
 }
 
@@ -596,7 +695,7 @@ start_threads(sdk_rt *rt)
     if (err != RAY_OK) {
         pthread_join(rt->monitor, NULL);
         sdk_fail(err, "ray_init: cannot start worker processes: %s",
-                 ray_strerror(err));
+                 rt->spawn_why[0] ? rt->spawn_why : ray_strerror(err));
     } else if (pthread_create(&rt->reactor, NULL, reactor_main, rt) != 0) {
         atomic_store(&rt->stopping, 1);
         uint64_t one = 1;
@@ -627,6 +726,8 @@ ray_init(const ray_config *cfg_in)
     if (cfg_in)
         cfg = *cfg_in;
     ray_err err = normalize_config(&cfg);
+    if (err == RAY_OK)
+        err = check_fd_limit(cfg.num_cpus);
     if (err != RAY_OK)
         return err;
     /* Silent by default: lines reach only a ray_set_log_cb callback. */

@@ -50,6 +50,28 @@ void sdk_clear_error(void);
  * read and cleared. Returns RAY_OK if none; *msg points at TLS storage. */
 ray_err sdk_task_error_take(const char **msg);
 
+/* ---- references and arguments (args.c; driver and worker) ---- */
+
+/* Most bytes the arguments of one call may add up to (wire lengths are
+ * 32-bit). */
+#define SDK_ARG_MAX ((uint64_t)UINT32_MAX - 4096u)
+
+/* This runtime's reference tag (ray_ref.owner), 0 when none runs. */
+uint64_t sdk_ref_tag(void);
+
+/* A ref to object `id` of this runtime (the null ref for 0). */
+ray_ref sdk_ref(uint64_t id);
+
+/* The object id of `ref`, or 0 when it is null or not of this runtime
+ * (made up, from another runtime, or from before ray_shutdown). */
+uint64_t sdk_ref_id(ray_ref ref);
+
+/* Check `nargs` encoded arguments of call `name` (`what`: "submit",
+ * "actor call", ...): RAY_OK, or RAY_EINVAL / RAY_ETOOBIG with the
+ * detail naming the argument. */
+ray_err sdk_args_check(const char *what, const char *name,
+                       const ray_arg *args, uint32_t nargs);
+
 /* ---- driver runtime (runtime.c, task.c, object.c, map.c) ---- */
 
 typedef struct sdk_task sdk_task;
@@ -110,6 +132,7 @@ typedef struct sdk_worker {
     uint64_t *ahold;         /* actor handles this process counted (one
                                 entry per count), dropped if it dies */
     uint32_t nahold, cahold;
+    char start_err[160];     /* why its process could not start, or "" */
     sdk_msg_done frag_hdr;   /* a fragmented result being reassembled */
     uint8_t *frag;           /* its payload (rt_malloc), NULL if none */
     size_t frag_len;
@@ -154,6 +177,7 @@ typedef struct sdk_rt {
     pthread_cond_t spawned;   /* monitor -> ray_init: workers started */
     int spawn_state;          /* 1 once spawning finished (mu) */
     ray_err spawn_err;
+    char spawn_why[160];      /* why a worker could not start (mu) */
     pthread_t reactor;
     _Atomic int stopping;
     _Atomic int reactor_needed; /* callbacks or map jobs pending */
@@ -256,8 +280,14 @@ void sdk_task_fail(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
 /* Register a task's dependencies; returns the number still pending. */
 uint32_t sdk_task_add_deps(sdk_rt *rt, sdk_task *t);
 
-/* Format worker slot `w`'s rings and spawn its process (mu held). */
+/* Format worker slot `w`'s rings and spawn its process (mu held). On
+ * failure wk->start_err says why (naming the open-file limit when that
+ * is the cause). */
 ray_err sdk_worker_start(sdk_rt *rt, int w);
+
+/* Spawn the process of slot `w` with its rings already formatted (mu
+ * held; the monitor thread): as sdk_worker_start. */
+ray_err sdk_worker_spawn(sdk_rt *rt, int w);
 
 /* Block until `done(arg)` returns true (checked with mu held, after
  * progress) or the deadline passes: spins spin_us, then sleeps on the

@@ -98,13 +98,14 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
     }
     cw_store_retain(o); /* the task's reference */
     o->producer = t;
+    o->task = 1;
     t->result = o;
     t->has_handles = sdk_actor_hold_args(rt, t->spec, nargs, 1, NULL);
     if (sdk_task_add_deps(rt, t) == 0 && !sdk_task_check_failed_deps(rt, t, cbs)) {
         sdk_task_ready(rt, t);
         sdk_dispatch(rt, cbs);
     }
-    return (ray_ref){id, 0};
+    return sdk_ref(id);
 }
 
 /* Validate per-call options; *demand gets a heap copy of the custom
@@ -116,10 +117,17 @@ check_opts(sdk_rt *rt, const char *name, const ray_call_opts *opts,
     *demand = NULL;
     if (!opts)
         return RAY_OK;
-    if (opts->num_cpus < 0 || opts->num_cpus > (double)rt->nworkers)
+    if (!(opts->num_cpus >= 0)) /* NaN too */
+        return sdk_fail(RAY_EINVAL, "submit '%s': num_cpus %g is not a "
+                        "CPU count", name, opts->num_cpus);
+    if (opts->num_cpus > (double)rt->nworkers)
         return sdk_fail(RAY_EINVAL, "submit '%s': needs %.2f CPUs, the "
                         "runtime has %d (infeasible)", name, opts->num_cpus,
                         rt->nworkers);
+    if (opts->max_retries < RAY_NO_RETRY)
+        return sdk_fail(RAY_EINVAL, "submit '%s': max_retries %d (0: the "
+                        "default 3, RAY_NO_RETRY: none, or a count)", name,
+                        (int)opts->max_retries);
     if (opts->resources && opts->resources[0]) {
         sched_demand d;
         char why[128];
@@ -139,10 +147,12 @@ ray_submit(const ray_fn_desc *desc, const ray_arg *args, uint32_t nargs,
            const ray_call_opts *opts)
 {
     sdk_rt *rt = sdk_g;
-    if (!desc || nargs > RAY_MAX_ARGS || (nargs && !args)) {
-        sdk_fail(RAY_EINVAL, "submit: bad arguments");
+    if (!desc || !desc->name) {
+        sdk_fail(RAY_EINVAL, "submit: NULL function descriptor");
         return RAY_REF_NULL;
     }
+    if (sdk_args_check("submit", desc->name, args, nargs) != RAY_OK)
+        return RAY_REF_NULL;
     if (sdk_in_worker)
         return sdk_wk_submit(desc->name, desc->hash, args, nargs, opts);
     if (!rt) {
@@ -166,19 +176,22 @@ ray_call_raw(const char *name, const void *data, size_t len,
              const ray_call_opts *opts)
 {
     sdk_rt *rt = sdk_g;
-    if (sdk_in_worker && name && (data || !len)) {
-        ray_arg a = {RAY_T_BYTES, 0, {.buf = {data, len}}};
-        return sdk_wk_submit(name, sdk_name_hash(name), &a, 1, opts);
+    if (!name || !name[0]) {
+        sdk_fail(RAY_EINVAL, "ray_call_raw: NULL or empty function name");
+        return RAY_REF_NULL;
     }
-    if (!rt || !name || (len && !data)) {
-        sdk_fail(RAY_EINVAL, "ray_call_raw: %s",
-                 rt ? "bad arguments" : "runtime not initialised");
+    ray_arg a = {RAY_T_BYTES, 0, {.buf = {data, len}}};
+    if (sdk_args_check("ray_call_raw", name, &a, 1) != RAY_OK)
+        return RAY_REF_NULL;
+    if (sdk_in_worker)
+        return sdk_wk_submit(name, sdk_name_hash(name), &a, 1, opts);
+    if (!rt) {
+        sdk_fail(RAY_EINVAL, "ray_call_raw: runtime not initialised");
         return RAY_REF_NULL;
     }
     sched_demand *demand;
     if (check_opts(rt, name, opts, &demand) != RAY_OK)
         return RAY_REF_NULL;
-    ray_arg a = {RAY_T_BYTES, 0, {.buf = {data, len}}};
     pthread_mutex_lock(&rt->mu);
     /* The name must outlive the task: keep a copy. */
     ray_call_opts o2;
@@ -202,7 +215,11 @@ ray_err
 sdk_cancel_locked(sdk_rt *rt, cw_obj *o, bool force, sdk_cb **cbs)
 {
     if (!o)
-        return sdk_fail(RAY_EINVAL, "ray_cancel: null or released reference");
+        return sdk_fail(RAY_EINVAL, "ray_cancel: null, released or foreign "
+                        "reference");
+    if (!o->task)
+        return sdk_fail(RAY_EINVAL, "ray_cancel: the reference is not a "
+                        "task's result (a ray_put value)");
     if (o->state != CW_PENDING)
         return sdk_fail(RAY_EEXISTS, "ray_cancel: the task already finished");
     sdk_task *t = o->producer;
@@ -247,7 +264,8 @@ ray_cancel(ray_ref ref, bool force)
         return sdk_fail(RAY_EINVAL, "ray_cancel: runtime not initialised");
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_cancel_locked(rt, cw_store_lookup(&rt->store, ref.id),
+    ray_err err = sdk_cancel_locked(rt, cw_store_lookup(&rt->store,
+                                                        sdk_ref_id(ref)),
                                     force, &cbs);
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);

@@ -39,6 +39,8 @@ typedef struct sdk_shm_hdr {
     int32_t spin_us;
     uint8_t store_prefix[CW_PLASMA_PREFIX]; /* store IDs (plasma.h) */
     uint32_t pad0;
+    uint64_t ref_tag;                       /* ray_ref.owner of this
+                                               runtime's refs (args.c) */
     _Alignas(64) _Atomic uint32_t shutdown;
     _Alignas(64) _Atomic uint32_t drv_seq;      /* doorbell futex word */
     _Atomic uint32_t drv_sleepers;              /* driver threads asleep */
@@ -65,6 +67,7 @@ typedef struct sdk_shm_hdr {
 enum { SDK_STORE_NONE = 0, SDK_STORE_READY = 1, SDK_STORE_FAILED = 2 };
 
 _Static_assert(sizeof(sdk_shm_hdr) == 4096, "sdk_shm_hdr layout");
+_Static_assert(offsetof(sdk_shm_hdr, shutdown) == 64, "sdk_shm_hdr line 0");
 _Static_assert(offsetof(sdk_shm_hdr, want_task) + 8 <=
                    offsetof(sdk_shm_hdr, store_state),
                "sdk_shm_hdr doorbell line");

@@ -407,7 +407,7 @@ submit_record(const char *name, uint64_t hash, const ray_arg *args,
     sdk_wk_encode_args(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
     sdk_wk_commit(SDK_MSG_SUBMIT, len);
     sdk_wk_submitted(id);
-    return (ray_ref){id, 0};
+    return sdk_ref(id);
 }
 
 /* A large put from a task: the value goes into the node's object store
@@ -435,10 +435,10 @@ put_stored(uint32_t type, const void *data, size_t len, ray_ref *out)
     memcpy(q + 1, &key, 8);
     sdk_wk_commit(SDK_MSG_PUT, sizeof(*q) + 8);
     if (e != RAY_OK) {
-        ray_ref_release((ray_ref){id, 0});
+        ray_ref_release(sdk_ref(id));
         return sdk_fail(e, "ray_put from a task: %s", msg);
     }
-    *out = (ray_ref){id, 0};
+    *out = sdk_ref(id);
     return RAY_OK;
 }
 
@@ -463,7 +463,7 @@ sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out)
     if (len)
         memcpy(q + 1, data, len);
     sdk_wk_commit(SDK_MSG_PUT, sizeof(*q) + len);
-    *out = (ray_ref){id, 0};
+    *out = sdk_ref(id);
     return RAY_OK;
 }
 
@@ -645,6 +645,9 @@ sdk_wk_cancel(ray_ref ref, bool force)
 {
     if (!sdk_wk_usable("ray_cancel"))
         return RAY_EINVAL;
+    if (!sdk_ref_id(ref))
+        return sdk_fail(RAY_EINVAL, "ray_cancel: null, released or foreign "
+                        "reference");
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
     memset(q, 0, sizeof(*q));
     uint64_t req = next_req++;

@@ -89,6 +89,9 @@ ray_err sdk_wk_cancel(ray_ref ref, bool force);
 /* worker_main.c */
 extern bool sdk_in_worker;
 
+/* Worker: the runtime's reference tag (sdk_ref_tag). */
+uint64_t sdk_wk_ref_tag(void);
+
 /* Worker: the store client, connecting (and asking the driver to start
  * the store) on first use. NULL on failure, with the error detail set. */
 store_client *sdk_wk_store(void);

@@ -420,8 +420,9 @@ run_task(const uint8_t *rec, uint32_t len)
         if (sdk_type_scalar(want)) {
             convert_scalar(&av[i], wt, want, wa[i].scalar);
         } else {
+            /* A NULL string or empty buffer arrives as NULL. */
             av[i].type = want;
-            av[i].v.buf.ptr = rec + off;
+            av[i].v.buf.ptr = wa[i].len ? rec + off : NULL;
             av[i].v.buf.len = wa[i].len;
             off += SDK_ALIGN8(wa[i].len);
         }
@@ -709,6 +710,12 @@ sdk_wk_flush(bool force_wake)
     } else {
         sdk_doorbell_ring(W.hdr);
     }
+}
+
+uint64_t
+sdk_wk_ref_tag(void)
+{
+    return W.hdr ? W.hdr->ref_tag : 0;
 }
 
 bool

@@ -94,7 +94,7 @@ cw_store_alloc(cw_store *s, uint64_t *id, cw_obj **out)
     o->next_free = 0;
     o->state = CW_PENDING;
     o->type = 0;
-    o->cancelled = 0;
+    o->task = 0;
     o->refs = 1;
     o->len = 0;
     o->err = RAY_OK;

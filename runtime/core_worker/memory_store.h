@@ -63,7 +63,8 @@ typedef struct cw_obj {
     uint8_t state;      /* enum cw_state */
     uint8_t type;       /* value type tag (enum ray_type), or
                            CW_TYPE_STORED | tag for a stored value */
-    uint16_t cancelled; /* the producing task was cancelled */
+    uint16_t task;      /* made by a task (set by the owner when a task
+                           takes it as its result), not a put */
     int32_t refs;       /* holders: user refs, pending tasks, views */
     uint32_t next_free; /* free-list link (slot + 1), 0 = end */
     uint32_t slot;      /* index of this slot */

@@ -4,7 +4,8 @@
  *
  * Entries live in fixed chunks so pointers stay valid while the table
  * grows; a freed slot goes on a free list and its generation is bumped,
- * which makes old ids stale. Name lookup is a scan of live entries: a
+ * which makes old ids stale; generations start at a random base per
+ * table, so an id from another runtime is stale too. Name lookup is a scan of live entries: a
  * name is looked up once per create or lookup call, not per method call,
  * and a node hosts thousands of actors, not millions.
  */
@@ -12,11 +13,13 @@
 
 #include "runtime/alloc.h"
 #include "runtime/gcs/actor_table.h"
+#include "runtime/random.h"
 
 void
 gcs_actor_table_init(gcs_actor_table *t)
 {
     memset(t, 0, sizeof(*t));
+    t->gen_base = (uint32_t)rt_random_u64() | 1u;
 }
 
 void
@@ -54,6 +57,7 @@ grow(gcs_actor_table *t)
     t->nchunks++;
     /* Push in reverse so the lowest slot is handed out first. */
     for (uint32_t i = GCS_ACTOR_CHUNK; i-- > 0;) {
+        c[i].gen = t->gen_base;
         c[i].next_free = t->free_head;
         t->free_head = base + i + 1;
     }

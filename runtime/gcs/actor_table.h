@@ -61,6 +61,9 @@ typedef struct gcs_actor_table {
     uint32_t free_head;      /* slot + 1 */
     uint32_t live;           /* entries in use */
     uint32_t alive;          /* entries not DEAD */
+    uint32_t gen_base;       /* first generation of every slot: random per
+                                table, so ids of another table (another
+                                runtime) are stale here */
 } gcs_actor_table;
 
 /* An empty table. Never fails. */

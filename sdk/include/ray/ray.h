@@ -25,8 +25,11 @@
  *     ray_shutdown();
  *
  * Errors. Every fallible call returns a ray_err. A human-readable message
- * for the last failure on the calling thread is ray_last_error_detail().
- * Bad input never aborts the process: it is RAY_EINVAL.
+ * for the last failure on the calling thread is ray_last_error_detail(),
+ * and every failure sets one. Bad input never aborts the process: NULL
+ * pointers, buffers at NULL, sizes that cannot fit, refs and handles that
+ * are not this runtime's, options out of range are RAY_EINVAL (RAY_ETOOBIG
+ * for sizes), with a detail naming the call and the argument.
  *
  * Blocking. Only ray_init, ray_shutdown, the ray_get family, ray_wait,
  * ray_map_cols (RAY_MAP, RAY_STARMAP), ray_map_job_wait and
@@ -40,11 +43,22 @@
  *
  * Threads. Unless a declaration says otherwise, every function may be
  * called from any thread of the driver. Inside a remote function (in a
- * worker, on the thread that runs the task) the call, put, get and
- * reference functions work too: nested tasks, owned by the driver; a get
- * there copies the value, and while it waits the worker runs the tasks
- * queued behind the current one. ray_wait, ray_on_done, ray_cancel, the
- * map helpers and ray_get_stats are driver-only for now.
+ * worker, on the thread that runs the task) the call, put, get, wait,
+ * cancel and reference functions work too, and so do the actor calls:
+ * nested tasks, owned by the driver; a small value got there is a copy.
+ * ray_on_done, the map helpers and ray_get_stats are driver-only for now.
+ *
+ * Scheduling. Tasks are queued in the workers in batches, and an idle
+ * worker takes (steals) tasks another has queued but not started, so a
+ * long task never holds up short ones while a CPU is free. A task that
+ * waits (ray_get, ray_wait inside a task) gives its CPU away: the tasks
+ * queued behind it move to other workers, and stand-in workers start for
+ * the waiting ones (up to 2 per CPU, at least 4, at most 64), so its wait
+ * ends when what it waits for is done, and never later than its timeout.
+ * Only when every worker is waiting and no stand-in can start does a
+ * waiting task run queued tasks itself (then a timeout may be overrun by
+ * the task it runs). Results are published as they are made: none waits
+ * behind the next task a worker runs.
  *
  * Sizes. Small values (<= 16 bytes) live inline in the owner's object
  * table; values below 100 KiB are one heap copy there and travel inline
@@ -138,9 +152,12 @@ RAY_API void ray_set_log_cb(ray_log_cb cb, void *arg);
 
 /* Runtime configuration. Zero means default in every field. */
 typedef struct ray_config {
-    const char *address;        /* NULL: local runtime (only mode so far) */
+    const char *address;        /* NULL: the local runtime. Joining a
+                                   cluster by "host:port" is not
+                                   implemented yet (RAY_EINVAL) */
     int32_t num_cpus;           /* worker processes; default: online CPUs */
-    int32_t log_level;          /* 0 silent; 1 error; 2 warn; 3 info; 4 debug */
+    int32_t log_level;          /* 0 silent; 1 error; 2 warn; 3 info;
+                                   4 debug; others RAY_EINVAL */
     uint64_t object_store_bytes;/* capacity of the node's object store
                                    (values of 100 KiB or more), started
                                    when the first such value appears; its
@@ -148,8 +165,10 @@ typedef struct ray_config {
                                    and kept for reuse; also the cap
                                    on smaller ray_put bytes held in the
                                    driver; default 1 GiB */
-    int32_t worker_spin_us;     /* bounded spin before sleeping; default 50 */
-    uint32_t ring_bytes;        /* per worker ring, power of 2; default 4 MiB */
+    int32_t worker_spin_us;     /* bounded spin before sleeping; default 50,
+                                   at most 1000000 */
+    uint32_t ring_bytes;        /* per worker ring, power of 2 from 64 KiB
+                                   to 256 MiB; default 4 MiB */
     const char *resources;      /* custom resources, "GPU:1,disk:4" */
     int32_t max_inflight;       /* tasks queued per worker; default 4096 */
     int32_t actor_processes;    /* actor processes at most, 1 to 64; past
@@ -165,10 +184,13 @@ RAY_API void ray_config_init(ray_config *cfg);
  * without waiting for the workers to be ready. `cfg` may be NULL; it is
  * read during the call only. The environment variable RAY_NUM_CPUS, when
  * set, overrides a zero num_cpus.
+ * The soft open-file limit (RLIMIT_NOFILE) is raised to the hard one: the
+ * driver holds 3 descriptors per worker process.
  * Returns RAY_OK; RAY_EEXISTS if already initialised; RAY_EINVAL for a bad
- * field or a cluster address (not supported yet); RAY_ENOMEM; a RAY_ESYSERR
- * value when memfd/spawn fails. Blocks for a few ms. Call from the driver
- * only, not from a worker. */
+ * field, a cluster address (not supported yet), or an open-file limit too
+ * low for num_cpus workers (the detail names it); RAY_ENOMEM; a
+ * RAY_ESYSERR value when memfd/spawn fails. Blocks for a few ms. Call
+ * from the driver only, not from a worker. */
 RAY_API ray_err ray_init(const ray_config *cfg);
 
 /* True between a successful ray_init and ray_shutdown (and in a worker). */
@@ -219,12 +241,18 @@ RAY_API ray_err ray_get_stats(ray_stats *out);
  * holder). The zero value is the null reference. */
 typedef struct ray_ref {
     uint64_t id;    /* slot and generation in the owner's table; 0 = null */
-    uint64_t owner; /* owning process (0: this job's driver) */
+    uint64_t owner; /* the runtime that made it: a tag drawn at ray_init.
+                       A ref with another tag (made up, from another
+                       runtime, or kept from before ray_shutdown) is
+                       refused with RAY_EINVAL, never taken for a live
+                       object. Copy the whole struct to pass a ref
+                       inside a value. */
 } ray_ref;
 
 #define RAY_REF_NULL ((ray_ref){0, 0})
 
-/* Add a holder. RAY_EINVAL for a null or stale ref. Never blocks. */
+/* Add a holder. RAY_EINVAL for a null, stale or foreign ref. Never
+ * blocks. */
 RAY_API ray_err ray_ref_retain(ray_ref ref);
 
 /* Drop a holder; when the last holder (including pending tasks that take
@@ -251,8 +279,10 @@ enum ray_type {
 };
 
 /* A byte buffer. As an argument: borrowed for the duration of the call
- * that encodes it. As a return value of a remote function: `data` must
- * come from malloc() and rayc frees it. */
+ * that encodes it; `data` may be NULL only when `len` is 0 (the function
+ * then gets NULL). As a return value of a remote function: `data` must
+ * come from malloc() and rayc frees it. A `const char *` argument that is
+ * NULL reaches the function as NULL; one that is not must end in a NUL. */
 typedef struct ray_bytes {
     const void *data;
     size_t len;
@@ -284,9 +314,12 @@ typedef struct ray_view {
 #define RAY_FOREVER (-1)
 
 /* Store a copy of `len` bytes of `data` tagged `type` as a new object and
- * return a reference to it in *out (one holder: the caller). Returns
- * RAY_OK, RAY_EINVAL (not initialised, bad type, NULL out), RAY_ENOMEM,
- * RAY_ESTORE_FULL. Never blocks on workers. */
+ * return a reference to it in *out (one holder: the caller; the null ref
+ * on failure). A RAY_T_STR value must end in its NUL (len counts it); an
+ * array type, a whole number of 8-byte elements. Returns RAY_OK,
+ * RAY_EINVAL (not initialised, bad type, NULL out, data NULL with len,
+ * a string without its NUL, a partial element), RAY_ETOOBIG (more than
+ * 4 GiB), RAY_ENOMEM, RAY_ESTORE_FULL. Never blocks on workers. */
 RAY_API ray_err ray_put(uint32_t type, const void *data, size_t len,
                         ray_ref *out);
 RAY_API ray_err ray_put_int64(int64_t v, ray_ref *out);
@@ -297,8 +330,9 @@ RAY_API ray_err ray_put_str(const char *s, ray_ref *out);
 /* Wait up to `timeout_ms` (RAY_FOREVER: no limit; 0: poll) for the object
  * and return a pinned read-only view of its value (zero-copy; inside a
  * task a small value is a private copy, a value of 100 KiB or more a view
- * into the node's object store); release it with ray_release. Returns RAY_OK; RAY_ETIMEDOUT; RAY_EINVAL for a null/stale
- * ref; or the task's error (RAY_ETASK_FAILED, RAY_EWORKER_DIED,
+ * into the node's object store); release it with ray_release. Returns
+ * RAY_OK; RAY_ETIMEDOUT; RAY_EINVAL for a NULL view or a null, stale or
+ * foreign ref; or the task's error (RAY_ETASK_FAILED, RAY_EWORKER_DIED,
  * RAY_ENOTFOUND for an unknown function, RAY_ECANCELLED, ...) with the
  * details in ray_last_error_detail(). On failure *out is zeroed. Blocks. */
 RAY_API ray_err ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms);
@@ -313,7 +347,7 @@ RAY_API ray_err ray_get_many(const ray_ref *refs, size_t n, ray_view *out,
 
 /* Typed gets: wait, check the type (RAY_EINVAL on mismatch; integer types
  * convert among themselves when the value fits), and copy the value out.
- * Same errors and blocking as ray_get. */
+ * Same errors and blocking as ray_get; a NULL out is RAY_EINVAL. */
 RAY_API ray_err ray_get_int64(ray_ref ref, int64_t *out, int64_t timeout_ms);
 RAY_API ray_err ray_get_int32(ray_ref ref, int32_t *out, int64_t timeout_ms);
 RAY_API ray_err ray_get_uint64(ray_ref ref, uint64_t *out, int64_t timeout_ms);
@@ -331,9 +365,10 @@ RAY_API void ray_free(void *p);
 /* Wait until at least `num_ready` of the `n` refs are done (value or
  * error) or `timeout_ms` passes. Writes the indices (into refs) of the
  * done ones to ready_idx[0 .. *n_ready), in completion order; ready_idx
- * must hold `n` entries. Returns RAY_OK even on timeout (then *n_ready <
- * num_ready), RAY_EINVAL for bad arguments. Blocks. Inside a task it
- * runs the tasks queued behind the caller while it waits, as ray_get. */
+ * must hold `n` entries. A null ref counts as done. Returns RAY_OK even
+ * on timeout (then *n_ready < num_ready), RAY_EINVAL for bad arguments
+ * (NULL arrays, num_ready > n, a foreign ref). Blocks; inside a task too,
+ * where its timeout holds as in the driver (see Scheduling above). */
 RAY_API ray_err ray_wait(const ray_ref *refs, size_t n, size_t num_ready,
                          int64_t timeout_ms, size_t *ready_idx,
                          size_t *n_ready);
@@ -351,14 +386,14 @@ typedef void (*ray_done_cb)(void *arg, ray_ref ref, ray_err err);
 RAY_API ray_err ray_on_done(ray_ref ref, ray_done_cb cb, void *arg);
 
 /* Cancel the task that produces `ref`: the object resolves to
- * RAY_ECANCELLED at once. A task still queued in the driver (waiting for
- * its arguments or for a free worker) never runs. A task already handed
- * to a worker's queue runs but its result is discarded; with `force`, a
- * task that is running right now is stopped by killing its worker (which
- * is replaced; other tasks queued there are requeued, not lost). Returns
- * RAY_OK, RAY_EINVAL (null/stale/put ref), or RAY_EEXISTS if it already
- * finished. Never blocks in the driver; inside a task it asks the driver
- * (one round trip). */
+ * RAY_ECANCELLED at once. A task that has not started (waiting for its
+ * arguments, for a free worker, or queued in a worker) never runs. A
+ * task running right now runs to its end and its result is discarded;
+ * with `force`, it is stopped by killing its worker (which is replaced;
+ * other tasks queued there are requeued, not lost). Returns RAY_OK,
+ * RAY_EINVAL (a null, stale or foreign ref, or a ray_put value: not a
+ * task's result), or RAY_EEXISTS if it already finished. Never blocks in
+ * the driver; inside a task it asks the driver (one round trip). */
 RAY_API ray_err ray_cancel(ray_ref ref, bool force);
 
 /* ---------------------------------------------------------- remote calls */
@@ -436,7 +471,11 @@ RAY_API void ray_register(ray_fn_desc *desc);
 
 /* Submit a call of `desc` with `nargs` encoded args. Returns the result's
  * ref (one holder: the caller), or RAY_REF_NULL on failure with the reason
- * in ray_last_error_detail() (a get of the null ref returns RAY_EINVAL).
+ * in ray_last_error_detail() (a get of the null ref returns RAY_EINVAL):
+ * bad arguments (an unknown type, a buffer at NULL, a string without its
+ * NUL, a null or foreign ref), arguments adding up to more than 4 GiB
+ * (RAY_ETOOBIG), options out of range (num_cpus not a count or more than
+ * the runtime has, max_retries below RAY_NO_RETRY, unknown resources).
  * Arguments that are refs make the task wait until they are ready. Never
  * blocks for the task to run. */
 RAY_API ray_ref ray_submit(const ray_fn_desc *desc, const ray_arg *args,
@@ -451,8 +490,17 @@ RAY_API ray_ref ray_call_raw(const char *name, const void *data, size_t len,
 
 /* Inside a remote function: report the task's own failure. The function
  * then returns any value (ignored); ray_get of its result returns `err`
- * (RAY_ETASK_FAILED if err is RAY_OK) with `fmt` in the detail. */
+ * (RAY_ETASK_FAILED if err is RAY_OK) with `fmt` in the detail (the
+ * error's name when fmt is NULL). A raw function or constructor that
+ * reports its failure this way and then returns the error keeps its own
+ * message. */
 RAY_API void ray_task_fail(ray_err err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Internal to the macros: a remote function or constructor returned
+ * `err`. Like ray_task_fail, unless the function already reported its
+ * own failure with ray_task_fail: then its error and message stand. */
+RAY_API void ray_task_fail_default(ray_err err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* True inside a worker process. */
@@ -463,7 +511,8 @@ RAY_API bool ray_in_worker(void);
 /* Element-wise map over columns (internal to RAY_MAP/RAY_STARMAP): runs
  * desc->map_tramp over `n` elements split into chunks (about 8 per
  * worker), result i into out[i]. Blocks until done; on error out is
- * partially written. Arguments and result must be scalar types. */
+ * partially written. Arguments and result must be scalar types. NULL
+ * columns or output (with n > 0) are RAY_EINVAL. */
 RAY_API ray_err ray_map_cols(const ray_fn_desc *desc, const void *const *cols,
                              size_t n, void *out, const ray_call_opts *opts);
 
@@ -486,7 +535,10 @@ RAY_API ray_err ray_map_job_next(ray_map_job *job, size_t *lo, size_t *hi,
 /* Wait for all chunks. RAY_OK or the first chunk error, RAY_ETIMEDOUT. */
 RAY_API ray_err ray_map_job_wait(ray_map_job *job, int64_t timeout_ms);
 
-/* Cancel what is left and free the job. NULL is fine. */
+/* Cancel what is left and free the job: chunks that have not started
+ * (queued in the driver or in a worker) never run; chunks running now
+ * finish and their results are dropped (out is not written after this
+ * returns). NULL is fine. */
 RAY_API void ray_map_job_destroy(ray_map_job *job);
 
 /* =========================================================== the macros */
@@ -742,7 +794,8 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
         ray_bytes ray_b = {0, 0};                                            \
         ray_err ray_e = fn(ray_av[0].v.buf.ptr, ray_av[0].v.buf.len, &ray_b);\
         if (ray_e != RAY_OK)                                                 \
-            ray_task_fail(ray_e, "%s returned %s", #fn, ray_strerror(ray_e));\
+            ray_task_fail_default(ray_e, "%s returned %s", #fn,              \
+                                  ray_strerror(ray_e));                      \
         ray_ret_bytes(ray_out, ray_b);                                       \
     }                                                                        \
     static ray_fn_desc fn##_ray_desc = {.name = #fn,                         \
@@ -976,8 +1029,8 @@ RAY_API void *ray_actor_self(void);
         ray_err ray_e = ctor((S *)ray_actor_self(),                          \
                              RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__));        \
         if (ray_e != RAY_OK)                                                 \
-            ray_task_fail(ray_e, "constructor %s returned %s", #ctor,        \
-                          ray_strerror(ray_e));                              \
+            ray_task_fail_default(ray_e, "constructor %s returned %s",       \
+                                  #ctor, ray_strerror(ray_e));               \
     }                                                                        \
     RAY_ACTOR_COMMON(S, RAY_PP_NARG(__VA_ARGS__));                           \
     __attribute__((constructor(101))) static void S##_ray_register(void)     \
@@ -1012,8 +1065,8 @@ RAY_API void *ray_actor_self(void);
         ray_out->type = RAY_T_NONE;                                          \
         ray_err ray_e = ctor((S *)ray_actor_self());                         \
         if (ray_e != RAY_OK)                                                 \
-            ray_task_fail(ray_e, "constructor %s returned %s", #ctor,        \
-                          ray_strerror(ray_e));                              \
+            ray_task_fail_default(ray_e, "constructor %s returned %s",       \
+                                  #ctor, ray_strerror(ray_e));               \
     }                                                                        \
     RAY_ACTOR_COMMON(S, 0);                                                  \
     __attribute__((constructor(101))) static void S##_ray_register(void)     \

@@ -161,12 +161,13 @@ RAY_REMOTE(put_get_inside, int64_t, int64_t);
 static int64_t
 get_inside(ray_i64s holder)
 {
-    ray_ref r = {(uint64_t)holder.v[0], 0};
+    /* The whole ref travels in the value: its id and its owner tag. */
+    ray_ref r = {(uint64_t)holder.v[0], (uint64_t)holder.v[1]};
     ray_view v;
     if (ray_get(r, &v, 10000) != RAY_OK)
         return -1;
     int64_t ok =
-        check_buf(v.data, v.len, (uint32_t)holder.v[1]) && in_store_ro(v.data);
+        check_buf(v.data, v.len, (uint32_t)holder.v[2]) && in_store_ro(v.data);
     ray_release(&v);
     return ok;
 }
@@ -366,8 +367,8 @@ Test(large, puts_and_gets_inside_tasks_use_the_store)
     ray_view view;
     cr_assert_eq(ray_get(big, &view, 20000), RAY_OK);
     ray_release(&view);
-    int64_t holder[2] = {(int64_t)big.id, 8};
-    r = get_inside_remote((ray_i64s){holder, 2});
+    int64_t holder[3] = {(int64_t)big.id, (int64_t)big.owner, 8};
+    r = get_inside_remote((ray_i64s){holder, 3});
     cr_assert_eq(ray_get_int64(r, &v, 20000), RAY_OK, "%s",
                  ray_last_error_detail());
     cr_assert_eq(v, 1);
