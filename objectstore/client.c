@@ -386,8 +386,10 @@ restore(store_client *c, const store_object_id *id, store_buffer *b)
     ray_err rc;
     char msg[MSG_LEN] = "";
     if (c->core) {
-        rc = store_core_restore(c->core, c->idx, id, &slot, &offset, msg,
-                                sizeof msg);
+        store_location where = {0};
+        rc = store_core_restore(c->core, c->idx, id, &where, msg, sizeof msg);
+        slot = where.slot;
+        offset = where.offset;
     } else {
         Ray__Rpc__StoreRestoreRequest q = RAY__RPC__STORE_RESTORE_REQUEST__INIT;
         q.object_id = id_bytes(id);
@@ -533,9 +535,12 @@ store_client_create(store_client *c, const store_object_id *id,
     ray_err rc;
     pthread_mutex_lock(&c->mu);
     if (c->core) {
+        store_location where = {0};
         rc = store_core_create_object(c->core, c->idx, id, data_size,
-                                      meta_size, flags, &slot, &offset, msg,
+                                      meta_size, flags, &where, msg,
                                       sizeof msg);
+        slot = where.slot;
+        offset = where.offset;
     } else {
         Ray__Rpc__StoreCreateRequest q = RAY__RPC__STORE_CREATE_REQUEST__INIT;
         q.object_id = id_bytes(id);

@@ -315,8 +315,7 @@ ray_err
 store_core_create_object(store_core *c, uint32_t client,
                          const store_object_id *id, uint64_t data_size,
                          uint64_t meta_size, uint32_t flags,
-                         uint32_t *slot_out, uint64_t *offset_out, char *msg,
-                         size_t msglen)
+                         store_location *loc, char *msg, size_t msglen)
 {
     store_header *h = c->hdr;
     uint64_t total = data_size + meta_size;
@@ -376,8 +375,8 @@ store_core_create_object(store_core *c, uint32_t client,
     store_table_insert(h, slot);
     atomic_fetch_add(&h->counters.bytes_used, usable);
     atomic_fetch_add(&h->counters.objects_creating, 1);
-    *slot_out = slot;
-    *offset_out = s->offset;
+    *loc = (store_location){.slot = slot, .offset = s->offset,
+                            .data_size = data_size, .meta_size = meta_size};
 out:
     pthread_mutex_unlock(&c->mu);
     return rc;
@@ -460,8 +459,7 @@ out:
 
 ray_err
 store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
-                   uint32_t *slot_out, uint64_t *offset_out, char *msg,
-                   size_t msglen)
+                   store_location *loc, char *msg, size_t msglen)
 {
     ray_err rc = RAY_OK;
     store_counters *k = &c->hdr->counters;
@@ -510,9 +508,10 @@ store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
     atomic_fetch_add(&k->bytes_restored, obj_bytes(s));
     atomic_store(&s->last_access, (uint64_t)rt_clock_now_ns());
     store_slot_pin(s, client);
+    *loc = (store_location){.slot = (uint32_t)slot, .offset = s->offset,
+                            .data_size = s->data_size,
+                            .meta_size = s->meta_size};
     atomic_store(&s->state, STORE_SLOT_SEALED);
-    *slot_out = (uint32_t)slot;
-    *offset_out = s->offset;
 out:
     pthread_mutex_unlock(&c->mu);
     if (rc == RAY_OK)

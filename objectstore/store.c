@@ -192,15 +192,18 @@ get_id(const ProtobufCBinaryData *b, store_object_id *id, char *msg,
     return true;
 }
 
+/* The reply's location, from what the core reported under its lock
+ * (never from the slot: once the lock is dropped another thread may
+ * reuse it). */
 static void
-fill_location(store_core *c, Ray__Rpc__StoreObjectLocation *loc,
-              const ProtobufCBinaryData *id, uint32_t slot, uint64_t offset)
+fill_location(Ray__Rpc__StoreObjectLocation *loc,
+              const ProtobufCBinaryData *id, const store_location *where)
 {
     loc->object_id = *id;
-    loc->offset = offset;
-    loc->slot = slot;
-    loc->data_size = c->slots[slot].data_size;
-    loc->metadata_size = c->slots[slot].meta_size;
+    loc->offset = where->offset;
+    loc->slot = where->slot;
+    loc->data_size = where->data_size;
+    loc->metadata_size = where->meta_size;
 }
 
 /* StoreConnectRequest: take a client index and answer with the memfd.
@@ -253,14 +256,13 @@ handle_create(store_core *c, store_conn *cn,
     store_object_id id;
     ray_err rc = RAY_EPROTO;
     if (get_id(&q->object_id, &id, msg, sizeof msg)) {
-        uint32_t slot = 0;
-        uint64_t offset = 0;
+        store_location where = {0};
         rc = store_core_create_object(
             c, cn->client, &id, q->data_size, q->metadata_size,
-            q->secondary ? STORE_CREATE_SECONDARY : 0, &slot, &offset, msg,
+            q->secondary ? STORE_CREATE_SECONDARY : 0, &where, msg,
             sizeof msg);
         if (rc == RAY_OK) {
-            fill_location(c, &loc, &q->object_id, slot, offset);
+            fill_location(&loc, &q->object_id, &where);
             r.location = &loc;
         }
     }
@@ -280,12 +282,10 @@ handle_restore(store_core *c, store_conn *cn,
     store_object_id id;
     ray_err rc = RAY_EPROTO;
     if (get_id(&q->object_id, &id, msg, sizeof msg)) {
-        uint32_t slot = 0;
-        uint64_t offset = 0;
-        rc = store_core_restore(c, cn->client, &id, &slot, &offset, msg,
-                                sizeof msg);
+        store_location where = {0};
+        rc = store_core_restore(c, cn->client, &id, &where, msg, sizeof msg);
         if (rc == RAY_OK) {
-            fill_location(c, &loc, &q->object_id, slot, offset);
+            fill_location(&loc, &q->object_id, &where);
             r.location = &loc;
         }
     }

@@ -75,22 +75,31 @@ ray_err store_core_client_add(store_core *c, uint32_t *idx);
  * caller logs it, in the one line it writes about the client). */
 uint32_t store_core_client_remove(store_core *c, uint32_t idx);
 
+/* Where an object lives, as create and restore report it. Filled under
+ * mu: once mu is dropped the slot may be reused by another thread (a
+ * reply built from the slot itself would race with that reuse). */
+typedef struct store_location {
+    uint32_t slot;
+    uint64_t offset;     /* payload offset from the region start */
+    uint64_t data_size;
+    uint64_t meta_size;
+} store_location;
+
 /* The object operations; each locks mu. `msg` (msglen bytes) receives a
  * human-readable reason on failure. */
 ray_err store_core_create_object(store_core *c, uint32_t client,
                                  const store_object_id *id,
                                  uint64_t data_size, uint64_t meta_size,
-                                 uint32_t flags, uint32_t *slot_out,
-                                 uint64_t *offset_out, char *msg,
-                                 size_t msglen);
+                                 uint32_t flags, store_location *loc,
+                                 char *msg, size_t msglen);
 ray_err store_core_abort(store_core *c, uint32_t client,
                          const store_object_id *id);
 ray_err store_core_delete(store_core *c, const store_object_id *id);
 /* Restore a spilled object and pin it for `client`. RAY_EAGAIN if the
  * object is not spilled (any more): the caller retries its fast path. */
 ray_err store_core_restore(store_core *c, uint32_t client,
-                           const store_object_id *id, uint32_t *slot_out,
-                           uint64_t *offset_out, char *msg, size_t msglen);
+                           const store_object_id *id, store_location *loc,
+                           char *msg, size_t msglen);
 void store_core_stats(store_core *c, store_stats *out);
 
 /* Seal from the creator (lock-free; shared with clients). */
