@@ -6,7 +6,7 @@
  * The reaper is posix_spawn'ed (vfork-based: no copy of the driver's
  * address space, and every close-on-exec descriptor, the region's memfd
  * among them, stays behind) with only its spec memfd and the pipe's read
- * end. It costs one exec of the driver's binary,
+ * end, in a session of its own. It costs one exec of the driver's binary,
  * a memfd and a 64-byte token file, once per runtime, when the store
  * first starts. Single-threaded use (the caller serialises start and
  * stop).
@@ -150,9 +150,10 @@ reaper_spec(cw_node_store *ns, char *err, size_t errlen)
 
 /* Start the reaper: this executable again, with argv[0] CW_REAPER_ARGV0,
  * the spec memfd on CW_REAPER_SPEC_FD, the pipe's read end on
- * CW_REAPER_PIPE_FD and /dev/null for stdio (a pipe reader waiting for
- * the driver's EOF must not wait for the reaper). Every other descriptor
- * is close-on-exec and stays behind. */
+ * CW_REAPER_PIPE_FD, /dev/null for stdio (a pipe reader waiting for the
+ * driver's EOF must not wait for the reaper) and a session of its own
+ * (POSIX_SPAWN_SETSID), so a kill of the driver's process group leaves it
+ * to clean up. Every other descriptor is close-on-exec and stays behind. */
 static ray_err
 spawn_reaper(cw_node_store *ns, char *err, size_t errlen)
 {
@@ -184,9 +185,13 @@ spawn_reaper(cw_node_store *ns, char *err, size_t errlen)
     posix_spawn_file_actions_adddup2(&fa, p[0], CW_REAPER_PIPE_FD);
     for (int fd = 0; fd < 3; fd++)
         posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
     char *argv[] = {CW_REAPER_ARGV0, NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, environ);
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     close(mfd);
     close(p[0]);
@@ -298,7 +303,8 @@ read_spec(char *dir, size_t dirlen, char *token)
 _Noreturn void
 cw_node_store_reaper_main(void)
 {
-    /* Outlive the driver's process group's terminal signals. */
+    /* Normally done by the spawn already; a no-op (EPERM) then. */
+    (void)setsid();
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGHUP, SIG_IGN);

@@ -15,9 +15,11 @@
  * rayc-<driver pid>-XXXXXX; a small *reaper* process, this executable
  * re-executed, holds the read end of a pipe whose write end only the
  * driver holds, and removes the directory when the pipe closes: at
- * shutdown, or when the driver dies for any reason. The reaper ignores
- * terminal signals, so a Ctrl-C that kills the driver does not kill it
- * before it cleans up.
+ * shutdown, or when the driver dies for any reason. The reaper runs in a
+ * session and process group of its own, so the group kill that ends a
+ * job (`timeout -s KILL`, `kill -9 -PGID`, a batch scheduler) or a Ctrl-C
+ * at the terminal reaches the driver but not the reaper; it also ignores
+ * the terminal signals.
  *
  * What makes a process the reaper is never the environment (which any
  * program linking libray inherits from whoever starts it): it takes

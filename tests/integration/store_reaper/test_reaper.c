@@ -7,7 +7,10 @@
  *     main() runs and no directory is touched, with or without the
  *     reaper's argv[0];
  *   - a process started with the reaper's argv[0] and a forged spec memfd
- *     deletes nothing unless the directory holds the matching token.
+ *     deletes nothing unless the directory holds the matching token;
+ *   - a SIGKILL to the driver's whole process group (what `timeout -s
+ *     KILL` and batch schedulers send) still leaves no rayc-* directory:
+ *     the reaper lives in a session of its own.
  * Every wait is bounded by a count of polls; every child is reaped.
  */
 #include <criterion/criterion.h>
@@ -135,6 +138,7 @@ typedef struct spawn_opts {
     const char *env;     /* one extra "NAME=value", or NULL */
     int spec_fd;         /* dup'ed to CW_REAPER_SPEC_FD, or -1: /dev/null */
     int pipe_fd;         /* dup'ed to CW_REAPER_PIPE_FD, or -1: /dev/null */
+    bool own_group;      /* a process group of its own */
 } spawn_opts;
 
 /* Start the helper; its stdout is a pipe whose read end goes to *out. */
@@ -158,6 +162,12 @@ spawn_helper(const spawn_opts *o, int *out)
     else
         posix_spawn_file_actions_addopen(&fa, CW_REAPER_PIPE_FD, "/dev/null",
                                          O_RDONLY, 0);
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    if (o->own_group) {
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+        posix_spawnattr_setpgroup(&at, 0);
+    }
     size_t n = 0;
     while (environ[n])
         n++;
@@ -168,7 +178,8 @@ spawn_helper(const spawn_opts *o, int *out)
     char *argv[] = {(char *)(o->argv0 ? o->argv0 : path), (char *)o->mode,
                     NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, path, &fa, NULL, argv, envp);
+    int rc = posix_spawn(&pid, path, &fa, &at, argv, envp);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
     free(envp);
     close(p[1]);
@@ -290,4 +301,73 @@ Test(reaper, forged_spec_deletes_only_a_directory_holding_its_token)
     int st = reap(pid, 1000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
     cr_assert_not(exists(dir), "the reaper left %s", dir);
+}
+
+/* ---- a group kill of the driver ---- */
+
+static int
+count_entries(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
+/* The store directories of driver `pid` (in /tmp and in TMPDIR). */
+static int
+count_store_dirs(pid_t pid)
+{
+    char prefix[64];
+    snprintf(prefix, sizeof(prefix), "rayc-%d-", (int)pid);
+    const char *t = getenv("TMPDIR");
+    int n = count_entries("/tmp", prefix);
+    if (t && strcmp(t, "/tmp") != 0)
+        n += count_entries(t, prefix);
+    return n;
+}
+
+Test(reaper, sigkill_to_the_drivers_process_group_leaves_no_directory)
+{
+    spawn_opts o = {.mode = "driver", .spec_fd = -1, .pipe_fd = -1,
+                    .own_group = true};
+    int out;
+    pid_t drv = spawn_helper(&o, &out);
+    /* Bounded: ray_init and the store's start, under ASan, on 2 cores. */
+    char buf[64] = "";
+    size_t n = 0;
+    for (int i = 0; i < 3000 && !strchr(buf, '\n'); i++) {
+        struct pollfd p = {.fd = out, .events = POLLIN};
+        if (poll(&p, 1, 10) == 1) {
+            ssize_t r = read(out, buf + n, sizeof(buf) - 1 - n);
+            if (r <= 0)
+                break;
+            n += (size_t)r;
+            buf[n] = '\0';
+        }
+    }
+    close(out);
+    if (strncmp(buf, "ready", 5) != 0) {
+        kill(-drv, SIGKILL);
+        waitpid(drv, NULL, 0);
+        cr_assert_fail("the driver did not start: '%s'", buf);
+    }
+    cr_assert_eq(count_store_dirs(drv), 1, "the store's private directory");
+    /* What `timeout -s KILL` or a scheduler does: the whole group. */
+    cr_assert_eq(kill(-drv, SIGKILL), 0);
+    int st;
+    cr_assert_eq(waitpid(drv, &st, 0), drv);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    int left = 1;
+    for (int i = 0; i < 1000 && left; i++) { /* up to 10 s */
+        left = count_store_dirs(drv);
+        if (left)
+            sleep_ms(10);
+    }
+    cr_assert_eq(left, 0, "the store directory outlived a group kill");
 }
