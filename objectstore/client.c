@@ -2,9 +2,15 @@
  *
  * client.c: the object-store client library.
  *
- * A client maps the store's region twice: read-write (populated, so puts
- * write at memory speed) for objects it creates, and read-only for the
- * views get returns. Its pins live in two places: one bit per client in
+ * A client maps the store's region twice: read-write for objects it
+ * creates, and read-only for the views get returns. In the read-write
+ * mapping the header and the index are read-only too (mprotect), so a
+ * stray write there faults in the client that made it; what stays
+ * writable is the shared page, the slots (the pin and seal handshakes)
+ * and the heap (payloads). Every location read from a slot is
+ * bounds-checked against the heap before a view is built from it, so a
+ * slot scribbled over by a faulty client yields RAY_EPROTO, never a
+ * pointer outside the mapping. Its pins live in two places: one bit per client in
  * each pinned slot (shared; the store reads it to decide what may be
  * deleted, evicted or spilled, and clears it if the client dies) and a
  * private count per slot of how many gets this client has not released
@@ -56,12 +62,12 @@ struct store_client {
     int fd;              /* socket, or -1 for a local client; guarded by mu */
     store_core *core;    /* local clients only; immutable */
     uint32_t idx;        /* client index; immutable */
-    uint8_t *rw;         /* read-write view; immutable */
+    uint8_t *rw;         /* read-write view (header, index read-only);
+                            immutable */
     uint8_t *ro;         /* read-only view; immutable */
-    bool own_rw;         /* rw was mapped by us */
-    uint64_t region_size;
-    store_header *hdr;
-    store_slot *slots;
+    uint64_t region_size;/* immutable */
+    uint64_t heap_off;   /* immutable */
+    store_table t;       /* private geometry over rw; immutable */
     uint32_t *pins;      /* private pin count per slot; guarded by mu */
     uint64_t *built;     /* one bit per PREFAULT_CHUNK of rw whose page
                             tables are built; guarded by mu */
@@ -216,7 +222,8 @@ take_location(store_client *c, const Ray__Rpc__StoreObjectLocation *loc,
 {
     if (!loc || loc->object_id.len != STORE_ID_SIZE ||
         memcmp(loc->object_id.data, id->b, STORE_ID_SIZE) != 0 ||
-        loc->slot >= c->hdr->nslots || loc->offset > c->region_size ||
+        loc->slot >= c->t.nslots || loc->offset < c->heap_off ||
+        loc->offset > c->region_size ||
         loc->data_size > c->region_size - loc->offset ||
         loc->metadata_size >
             c->region_size - loc->offset - loc->data_size) {
@@ -235,29 +242,30 @@ id_bytes(const store_object_id *id)
                                  .data = (uint8_t *)id->b};
 }
 
+/* Map the region (`region_size` bytes of `memfd`) twice, check its
+ * header, make the header and index read-only in the read-write view and
+ * take the table's geometry once. */
 static ray_err
-map_views(store_client *c, int memfd, uint8_t *rw)
+map_views(store_client *c, int memfd)
 {
     void *p;
-    ray_err rc;
-    if (!rw) {
-        rc = store_shm_map(memfd, c->region_size, true, &p);
-        if (rc != RAY_OK)
-            return rc;
-        c->rw = p;
-        c->own_rw = true;
-    } else {
-        c->rw = rw;
-    }
+    ray_err rc = store_shm_map(memfd, c->region_size, true, &p);
+    if (rc != RAY_OK)
+        return rc;
+    c->rw = p;
     rc = store_shm_map(memfd, c->region_size, false, &p);
     if (rc != RAY_OK)
         return rc;
     c->ro = p;
-    c->hdr = (store_header *)c->rw;
-    if (!store_table_valid(c->hdr, c->region_size))
+    const store_header *h = (const store_header *)c->ro;
+    if (!store_table_valid(h, c->region_size))
         return RAY_EPROTO;
-    c->slots = store_layout_slots(c->hdr);
-    c->pins = rt_calloc(c->hdr->nslots, sizeof *c->pins);
+    rc = store_shm_protect(c->rw, h->shared_off);
+    if (rc != RAY_OK)
+        return rc;
+    store_table_attach(&c->t, c->rw);
+    c->heap_off = h->heap_off;
+    c->pins = rt_calloc(c->t.nslots, sizeof *c->pins);
     uint64_t chunks = (c->region_size + PREFAULT_CHUNK - 1) / PREFAULT_CHUNK;
     c->built = rt_calloc((size_t)(chunks + 63) / 64, sizeof *c->built);
     return c->pins && c->built ? RAY_OK : RAY_ENOMEM;
@@ -303,8 +311,7 @@ client_new(void)
 static void
 client_free(store_client *c)
 {
-    if (c->own_rw)
-        store_shm_unmap(c->rw, c->region_size);
+    store_shm_unmap(c->rw, c->region_size);
     store_shm_unmap(c->ro, c->region_size);
     if (c->fd >= 0)
         close(c->fd);
@@ -336,42 +343,62 @@ connect_once(const char *path, int *fd_out)
     return RAY_OK;
 }
 
-/* Fill a view of slot `slot` (pinned by us). */
-static void
-fill_view(store_client *c, uint32_t slot, uint64_t offset, store_buffer *b)
+/* Fill a view of an object at `offset` (data then metadata), pinned by
+ * us. False, with nothing filled, if the location does not lie inside the
+ * heap: a slot overwritten by a faulty client must not become a pointer
+ * outside the mapping. */
+static bool
+fill_view(store_client *c, uint32_t slot, uint64_t offset, uint64_t data_size,
+          uint64_t meta_size, store_buffer *b)
 {
-    store_slot *s = &c->slots[slot];
+    if (offset < c->heap_off || offset > c->region_size ||
+        data_size > c->region_size - offset ||
+        meta_size > c->region_size - offset - data_size)
+        return false;
     b->data = c->ro + offset;
-    b->data_size = s->data_size;
-    b->meta = b->data + s->data_size;
-    b->meta_size = s->meta_size;
-    atomic_store_explicit(&s->last_access, (uint64_t)rt_clock_now_ns(),
-                          memory_order_relaxed);
+    b->data_size = data_size;
+    b->meta = b->data + data_size;
+    b->meta_size = meta_size;
+    atomic_store_explicit(&c->t.slots[slot].last_access,
+                          (uint64_t)rt_clock_now_ns(), memory_order_relaxed);
+    return true;
 }
 
-enum { GOT, NOT_READY, SPILLED };
+/* A view of pinned slot `slot` from the location it publishes. */
+static bool
+fill_view_slot(store_client *c, uint32_t slot, store_buffer *b)
+{
+    store_slot *s = &c->t.slots[slot];
+    return fill_view(c, slot, s->offset, s->data_size, s->meta_size, b);
+}
+
+enum { GOT, NOT_READY, SPILLED, CORRUPT };
 
 /* Under mu: the lock-free get of one object. */
 static int
 try_get(store_client *c, const store_object_id *id, store_buffer *b)
 {
-    int64_t slot = store_table_find(c->hdr, id);
+    int64_t slot = store_table_find(&c->t, id);
     if (slot < 0)
         return NOT_READY;
-    store_slot *s = &c->slots[slot];
+    store_slot *s = &c->t.slots[slot];
     if (c->pins[slot] > 0) {
         /* We pin this slot already, so it cannot change under us. */
         if (atomic_load(&s->state) != STORE_SLOT_SEALED ||
             !store_slot_id_eq(s, id))
             return NOT_READY;
+        if (!fill_view_slot(c, (uint32_t)slot, b))
+            return CORRUPT;
         c->pins[slot]++;
-        fill_view(c, (uint32_t)slot, s->offset, b);
         return GOT;
     }
     uint32_t st;
     if (store_slot_try_pin(s, c->idx, id, &st)) {
+        if (!fill_view_slot(c, (uint32_t)slot, b)) {
+            store_slot_unpin(s, c->idx);
+            return CORRUPT;
+        }
         c->pins[slot] = 1;
-        fill_view(c, (uint32_t)slot, s->offset, b);
         return GOT;
     }
     return st == STORE_SLOT_SPILLED ? SPILLED : NOT_READY;
@@ -382,7 +409,7 @@ static ray_err
 restore(store_client *c, const store_object_id *id, store_buffer *b)
 {
     uint32_t slot = 0;
-    uint64_t offset = 0;
+    uint64_t offset = 0, dsz = 0, msz = 0;
     ray_err rc;
     char msg[MSG_LEN] = "";
     if (c->core) {
@@ -390,6 +417,8 @@ restore(store_client *c, const store_object_id *id, store_buffer *b)
         rc = store_core_restore(c->core, c->idx, id, &where, msg, sizeof msg);
         slot = where.slot;
         offset = where.offset;
+        dsz = where.data_size;
+        msz = where.meta_size;
     } else {
         Ray__Rpc__StoreRestoreRequest q = RAY__RPC__STORE_RESTORE_REQUEST__INIT;
         q.object_id = id_bytes(id);
@@ -401,13 +430,22 @@ restore(store_client *c, const store_object_id *id, store_buffer *b)
             rc = reply_status(r->status, msg);
             if (rc == RAY_OK)
                 rc = take_location(c, r->location, id, &slot, &offset, msg);
+            if (rc == RAY_OK) {
+                dsz = r->location->data_size;
+                msz = r->location->metadata_size;
+            }
             protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
         }
     }
-    if (rc == RAY_OK) {
-        c->pins[slot] = 1;
-        fill_view(c, slot, offset, b);
+    if (rc == RAY_OK && !fill_view(c, slot, offset, dsz, msz, b)) {
+        /* take_location checked a socket reply already; a local one comes
+         * from the store's own records. */
+        store_slot_unpin(&c->t.slots[slot], c->idx);
+        snprintf(msg, sizeof msg, "restored object outside the heap");
+        rc = RAY_EINTERNAL;
     }
+    if (rc == RAY_OK)
+        c->pins[slot] = 1;
     if (rc != RAY_OK && rc != RAY_EAGAIN && rc != RAY_ENOTFOUND)
         set_err(c, rc, msg);
     return rc;
@@ -458,7 +496,7 @@ store_client_connect(const char *socket_path, int64_t timeout_ms,
             close(memfd);
         goto fail;
     }
-    rc = c->idx < STORE_MAX_CLIENTS ? map_views(c, memfd, NULL) : RAY_EPROTO;
+    rc = c->idx < STORE_MAX_CLIENTS ? map_views(c, memfd) : RAY_EPROTO;
     close(memfd);
     if (rc != RAY_OK)
         goto fail;
@@ -485,7 +523,9 @@ store_client_open_local(store_server *srv, store_client **out)
     }
     c->core = core;
     c->region_size = core->region_size;
-    rc = map_views(c, core->memfd, core->base);
+    /* Mappings of its own, like a socket client's: the store's mapping
+     * is writable throughout, this one not where the table lives. */
+    rc = map_views(c, core->memfd);
     if (rc != RAY_OK) {
         store_core_client_remove(core, c->idx);
         client_free(c);
@@ -514,6 +554,12 @@ uint32_t
 store_client_index(const store_client *c)
 {
     return c->idx;
+}
+
+const store_header *
+store_client_header(const store_client *c)
+{
+    return (const store_header *)c->rw;
 }
 
 const char *
@@ -582,7 +628,7 @@ store_client_seal(store_client *c, const store_object_id *id)
 {
     if (!c || !id)
         return RAY_EINVAL;
-    return store_seal_slot(c->hdr, c->idx, id);
+    return store_seal_slot(&c->t, c->idx, id);
 }
 
 ray_err
@@ -591,7 +637,7 @@ store_client_abort(store_client *c, const store_object_id *id)
     if (!c || !id)
         return RAY_EINVAL;
     pthread_mutex_lock(&c->mu);
-    int64_t slot = store_table_find(c->hdr, id);
+    int64_t slot = store_table_find(&c->t, id);
     ray_err rc;
     char msg[MSG_LEN] = "";
     if (c->core) {
@@ -627,11 +673,19 @@ store_client_get(store_client *c, const store_object_id *ids, size_t n,
     ray_err rc = RAY_OK;
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        uint32_t seen = store_table_seal_seq(c->hdr);
+        uint32_t seen = store_table_seal_seq(&c->t);
         for (size_t i = 0; i < n && rc == RAY_OK; i++) {
             if (out[i].data)
                 continue;
             int r = try_get(c, &ids[i], &out[i]);
+            if (r == CORRUPT) {
+                rc = RAY_EPROTO;
+                snprintf(c->err, sizeof c->err,
+                         "object %zu's slot holds a location outside the "
+                         "store's heap (overwritten by a faulty client?)",
+                         i);
+                break;
+            }
             if (r == SPILLED) {
                 ray_err e = restore(c, &ids[i], &out[i]);
                 if (e != RAY_OK && e != RAY_EAGAIN && e != RAY_ENOTFOUND)
@@ -645,7 +699,7 @@ store_client_get(store_client *c, const store_object_id *ids, size_t n,
         if (rc != RAY_OK || left == 0)
             break;
         pthread_mutex_unlock(&c->mu);
-        bool more = store_table_wait(c->hdr, seen, deadline, WAIT_SLICE_MS);
+        bool more = store_table_wait(&c->t, seen, deadline, WAIT_SLICE_MS);
         pthread_mutex_lock(&c->mu);
         if (!more) {
             rc = RAY_ETIMEDOUT;
@@ -668,12 +722,12 @@ store_client_release(store_client *c, const store_object_id *id)
         return RAY_EINVAL;
     ray_err rc = RAY_OK;
     pthread_mutex_lock(&c->mu);
-    int64_t slot = store_table_find(c->hdr, id);
+    int64_t slot = store_table_find(&c->t, id);
     if (slot < 0 || c->pins[slot] == 0 ||
-        !store_slot_id_eq(&c->slots[slot], id)) {
+        !store_slot_id_eq(&c->t.slots[slot], id)) {
         rc = set_err(c, RAY_ENOTFOUND, "this client holds no pin on the object");
     } else if (--c->pins[slot] == 0) {
-        store_slot_unpin(&c->slots[slot], c->idx);
+        store_slot_unpin(&c->t.slots[slot], c->idx);
     }
     pthread_mutex_unlock(&c->mu);
     return rc;
@@ -715,10 +769,10 @@ store_client_contains(store_client *c, const store_object_id *id)
 {
     if (!c || !id)
         return false;
-    int64_t slot = store_table_find(c->hdr, id);
+    int64_t slot = store_table_find(&c->t, id);
     if (slot < 0)
         return false;
-    store_slot *s = &c->slots[slot];
+    store_slot *s = &c->t.slots[slot];
     uint32_t st = atomic_load(&s->state);
     return (st == STORE_SLOT_SEALED || st == STORE_SLOT_SPILLED ||
             st == STORE_SLOT_BUSY) && store_slot_id_eq(s, id);

@@ -117,8 +117,10 @@ ray_err store_client_abort(store_client *c, const store_object_id *id);
  * RAY_OK when every object was got, RAY_ETIMEDOUT when some were not
  * (those have out[i].data == NULL and need no release; the others are
  * pinned and must be released), RAY_ESTORE_FULL when a spilled object
- * cannot be restored because pinned data fills the store (same rule for
- * the out[i] already got). Blocks the calling thread only while waiting
+ * cannot be restored because pinned data fills the store, RAY_EPROTO when
+ * an object's slot holds a location outside the heap (the region was
+ * overwritten by a faulty client; same rule for the out[i] already
+ * got). Blocks the calling thread only while waiting
  * for seals; the wait needs no store round trip. */
 ray_err store_client_get(store_client *c, const store_object_id *ids,
                          size_t n, int64_t timeout_ms, store_buffer *out);
@@ -143,5 +145,9 @@ const char *store_client_last_error(store_client *c);
 
 /* This client's index in the store (0..STORE_MAX_CLIENTS-1). */
 uint32_t store_client_index(const store_client *c);
+
+/* The region's header as this client maps it, read-only: a write through
+ * it faults (SIGSEGV). For diagnostics and tests. */
+const store_header *store_client_header(const store_client *c);
 
 #endif /* RAY_OBJECTSTORE_CLIENT_H */

@@ -14,6 +14,11 @@
  * (pin, unpin, seal) are atomic operations on the shared slot and meet the
  * store's through the handshake described in layout.h. Each change a
  * reader may be waiting for bumps the seal futex (store_table_notify).
+ * The store decides from its private store_meta (where the payload is,
+ * how big, whose) and publishes copies into the slot before it moves the
+ * slot's state; it looks objects up with its private copies of the IDs,
+ * so a client that scribbles over slots cannot make it free, spill or
+ * restore anything but what it allocated.
  *
  * Room for a create comes from the arena; when it is full, unpinned
  * secondary copies are evicted (LRU), then unpinned primary copies are
@@ -88,6 +93,8 @@ store_core_create(const store_config *cfg, store_core **out, char *err,
     }
     c->base = base;
     c->region_size = g.region_size;
+    c->heap_off = g.heap_off;
+    c->heap_size = g.heap_size;
     c->hdr = base;
     uint64_t nchunks =
         (g.region_size + STORE_RESERVE_CHUNK - 1) / STORE_RESERVE_CHUNK;
@@ -103,7 +110,8 @@ store_core_create(const store_config *cfg, store_core **out, char *err,
     if (rc != RAY_OK)
         goto fail;
     store_table_init(c->hdr, &g);
-    c->slots = store_layout_slots(c->hdr);
+    store_table_attach(&c->table, c->base);
+    c->slots = c->table.slots;
     rc = store_arena_create(c->base + g.heap_off, g.heap_size, &c->arena);
     if (rc != RAY_OK) {
         if (err)
@@ -112,7 +120,9 @@ store_core_create(const store_config *cfg, store_core **out, char *err,
     }
     rc = RAY_ENOMEM;
     c->free_slots = rt_malloc((size_t)nslots * sizeof *c->free_slots);
-    if (!c->free_slots)
+    c->meta = rt_calloc(nslots, sizeof *c->meta);
+    c->home = rt_calloc(nslots, sizeof *c->home);
+    if (!c->free_slots || !c->meta || !c->home)
         goto fail_msg;
     for (uint32_t i = 0; i < nslots; i++)
         c->free_slots[i] = nslots - 1 - i;
@@ -151,6 +161,8 @@ store_core_destroy(store_core *c)
     if (c->memfd >= 0)
         close(c->memfd);
     rt_free(c->free_slots);
+    rt_free(c->meta);
+    rt_free(c->home);
     rt_free(c->reserved);
     rt_free(c->spill_dir);
     pthread_mutex_destroy(&c->mu);
@@ -162,9 +174,9 @@ store_core_destroy(store_core *c)
 /* ------------------------------------------------------------------ */
 
 static uint64_t
-obj_bytes(const store_slot *s)
+obj_bytes(const store_meta *m)
 {
-    return s->data_size + s->meta_size;
+    return m->data_size + m->meta_size;
 }
 
 /* Under mu: commit the shared memory of [off, off+len), a chunk at a time,
@@ -195,7 +207,7 @@ commit_range(store_core *c, uint64_t off, uint64_t len, char *msg,
         store_shm_prefault(c->base + lo, hi - lo);
         for (uint64_t j = k; j <= run; j++)
             c->reserved[j / 64] |= 1ull << (j % 64);
-        atomic_fetch_add(&c->hdr->counters.bytes_committed, hi - lo);
+        c->k.bytes_committed += hi - lo;
         k = run;
     }
     return RAY_OK;
@@ -228,37 +240,77 @@ alloc_with_room(store_core *c, uint64_t size, size_t *usable, ray_err *rc,
     }
 }
 
+/* Under mu: bytes in memory that cannot be evicted or spilled now (being
+ * written, or pinned). */
 static uint64_t
 pinned_bytes(store_core *c)
 {
     uint64_t sum = 0;
-    for (uint32_t i = 0; i < c->hdr->nslots; i++) {
+    for (uint32_t i = 0; i < c->table.nslots; i++) {
+        store_meta *m = &c->meta[i];
+        if (m->state != STORE_META_MEM)
+            continue;
         store_slot *s = &c->slots[i];
-        uint32_t st = atomic_load(&s->state);
-        if (st == STORE_SLOT_CREATING ||
-            (st == STORE_SLOT_SEALED && store_slot_pinned(s)))
-            sum += s->alloc_size;
+        if (atomic_load(&s->state) != STORE_SLOT_SEALED ||
+            store_slot_pinned(s))
+            sum += m->alloc_size;
     }
     return sum;
+}
+
+int64_t
+store_core_find(store_core *c, const store_object_id *id)
+{
+    const store_table *t = &c->table;
+    uint32_t mask = t->mask;
+    uint32_t i = (uint32_t)store_table_hash(id) & mask;
+    for (uint32_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
+        uint32_t e = atomic_load_explicit(&t->index[i], memory_order_relaxed);
+        if (e == 0 || RT_NEVER(e - 1 >= t->nslots))
+            return -1;
+        store_meta *m = &c->meta[e - 1];
+        if (m->state != STORE_META_FREE &&
+            memcmp(m->id.b, id->b, STORE_ID_SIZE) == 0)
+            return (int64_t)(e - 1);
+    }
+    return -1;
 }
 
 void
 store_core_free_slot(store_core *c, uint32_t slot)
 {
     store_slot *s = &c->slots[slot];
-    store_counters *k = &c->hdr->counters;
-    if (s->alloc_size) {
-        store_arena_free(c->arena, c->base + s->offset);
-        atomic_fetch_sub(&k->bytes_used, s->alloc_size);
-        s->alloc_size = 0;
+    store_meta *m = &c->meta[slot];
+    if (RT_NEVER(m->state == STORE_META_FREE))
+        return; /* a second free would put the slot on the list twice */
+    if (m->state == STORE_META_MEM && m->alloc_size) {
+        store_arena_free(c->arena, c->base + m->offset);
+        c->k.bytes_used -= m->alloc_size;
     }
-    store_table_remove(c->hdr, slot);
+    store_table_remove(&c->table, slot, c->home);
     store_object_id zero;
     memset(&zero, 0, sizeof zero);
     store_slot_set_id(s, &zero);
+    memset(m, 0, sizeof *m); /* STORE_META_FREE */
     atomic_fetch_add(&s->gen, 1);
     atomic_store(&s->state, STORE_SLOT_FREE);
     c->free_slots[c->nfree++] = slot;
+}
+
+/* Under mu: take a CREATING slot created by `client` back to BUSY (the
+ * creator's own pin does not count: it is dropped with the object). */
+static bool
+claim_creating(store_core *c, uint32_t slot, uint32_t client)
+{
+    store_meta *m = &c->meta[slot];
+    if (m->state != STORE_META_MEM || m->creator != client)
+        return false;
+    uint32_t st = STORE_SLOT_CREATING;
+    if (!atomic_compare_exchange_strong(&c->slots[slot].state, &st,
+                                        STORE_SLOT_BUSY))
+        return false;
+    store_slot_unpin(&c->slots[slot], client);
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -288,12 +340,9 @@ store_core_client_remove(store_core *c, uint32_t idx)
 {
     uint32_t aborted = 0;
     pthread_mutex_lock(&c->mu);
-    for (uint32_t i = 0; i < c->hdr->nslots; i++) {
-        store_slot *s = &c->slots[i];
-        store_slot_unpin(s, idx);
-        if (atomic_load(&s->state) == STORE_SLOT_CREATING &&
-            atomic_load(&s->creator) == idx) {
-            atomic_fetch_sub(&c->hdr->counters.objects_creating, 1);
+    for (uint32_t i = 0; i < c->table.nslots; i++) {
+        store_slot_unpin(&c->slots[i], idx);
+        if (claim_creating(c, i, idx)) {
             store_core_free_slot(c, i);
             aborted++;
         }
@@ -303,7 +352,7 @@ store_core_client_remove(store_core *c, uint32_t idx)
         c->nclients--;
     }
     pthread_mutex_unlock(&c->mu);
-    store_table_notify(c->hdr);
+    store_table_notify(&c->table);
     return aborted;
 }
 
@@ -317,21 +366,20 @@ store_core_create_object(store_core *c, uint32_t client,
                          uint64_t meta_size, uint32_t flags,
                          store_location *loc, char *msg, size_t msglen)
 {
-    store_header *h = c->hdr;
     uint64_t total = data_size + meta_size;
     if (client >= STORE_MAX_CLIENTS || total < data_size)
         return RAY_EINVAL;
-    if (total > h->heap_size) {
+    if (total > c->heap_size) {
         snprintf(msg, msglen,
                  "object of %llu bytes is larger than the whole object store "
                  "(%llu bytes); raise the store capacity "
                  "(store_config.capacity / object_store_memory)",
-                 (unsigned long long)total, (unsigned long long)h->heap_size);
+                 (unsigned long long)total, (unsigned long long)c->heap_size);
         return RAY_ETOOBIG;
     }
     ray_err rc = RAY_OK;
     pthread_mutex_lock(&c->mu);
-    if (store_table_find(h, id) >= 0) {
+    if (store_core_find(c, id) >= 0) {
         snprintf(msg, msglen, "object already exists");
         rc = RAY_EEXISTS;
         goto out;
@@ -340,12 +388,12 @@ store_core_create_object(store_core *c, uint32_t client,
         (void)store_evict(c, 1); /* a secondary copy frees its slot too */
     if (c->nfree == 0) {
         snprintf(msg, msglen, "object table full (%u objects); raise "
-                 "store_config.max_objects", h->nslots);
+                 "store_config.max_objects", c->table.nslots);
         rc = RAY_ESTORE_FULL;
         goto out;
     }
     size_t usable = 0;
-    void *p = alloc_with_room(c, total, &usable, &rc, msg, msglen);
+    uint8_t *p = alloc_with_room(c, total, &usable, &rc, msg, msglen);
     if (!p && msg[0])
         goto out;
     if (!p) {
@@ -354,28 +402,46 @@ store_core_create_object(store_core *c, uint32_t client,
                  "bytes are pinned or being written",
                  (unsigned long long)total,
                  (unsigned long long)pinned_bytes(c),
-                 (unsigned long long)h->heap_size);
+                 (unsigned long long)c->heap_size);
         rc = RAY_ESTORE_FULL;
         goto out;
     }
-    uint32_t slot = c->free_slots[--c->nfree];
+    uint32_t slot = c->free_slots[c->nfree - 1];
+    uint64_t hash = store_table_hash(id);
     store_slot *s = &c->slots[slot];
-    s->offset = (uint64_t)((uint8_t *)p - c->base);
+    store_meta *m = &c->meta[slot];
+    *m = (store_meta){.id = *id, .state = STORE_META_MEM,
+                      .flags = flags & STORE_OBJ_SECONDARY,
+                      .creator = client,
+                      .offset = (uint64_t)(p - c->base),
+                      .data_size = data_size, .meta_size = meta_size,
+                      .alloc_size = usable};
+    /* Publish, then move the state (seq_cst: a reader that sees the new
+     * state sees these). Pins left by a scribbler or by a reader that
+     * raced the last free are cleared first. */
+    s->offset = m->offset;
     s->data_size = data_size;
     s->meta_size = meta_size;
-    s->alloc_size = usable;
-    s->flags = flags & STORE_OBJ_SECONDARY;
-    s->spill_file = 0;
-    s->spill_off = 0;
+    s->flags = m->flags;
     atomic_store(&s->creator, client);
     atomic_store(&s->last_access, (uint64_t)rt_clock_now_ns());
     store_slot_set_id(s, id);
+    store_slot_unpin_all(s);
     store_slot_pin(s, client);
     atomic_store(&s->state, STORE_SLOT_CREATING);
-    store_table_insert(h, slot);
-    atomic_fetch_add(&h->counters.bytes_used, usable);
-    atomic_fetch_add(&h->counters.objects_creating, 1);
-    *loc = (store_location){.slot = slot, .offset = s->offset,
+    if (RT_NEVER(!store_table_insert(&c->table, slot, hash))) {
+        store_arena_free(c->arena, p);
+        memset(m, 0, sizeof *m);
+        store_slot_unpin(s, client);
+        atomic_store(&s->state, STORE_SLOT_FREE);
+        snprintf(msg, msglen, "the object index is corrupt (full)");
+        rc = RAY_EINTERNAL;
+        goto out;
+    }
+    c->home[slot] = (uint32_t)hash;
+    c->nfree--;
+    c->k.bytes_used += usable;
+    *loc = (store_location){.slot = slot, .offset = m->offset,
                             .data_size = data_size, .meta_size = meta_size};
 out:
     pthread_mutex_unlock(&c->mu);
@@ -383,14 +449,15 @@ out:
 }
 
 ray_err
-store_seal_slot(store_header *h, uint32_t client, const store_object_id *id)
+store_seal_slot(const store_table *t, uint32_t client,
+                const store_object_id *id)
 {
-    int64_t slot = store_table_find(h, id);
+    int64_t slot = store_table_find(t, id);
     if (slot < 0)
         return RAY_ENOTFOUND;
-    store_slot *s = &store_layout_slots(h)[slot];
+    store_slot *s = &t->slots[slot];
     uint32_t st = STORE_SLOT_CREATING;
-    if (atomic_load(&s->creator) != client ||
+    if (atomic_load(&s->creator) != client || !store_slot_id_eq(s, id) ||
         !atomic_compare_exchange_strong(&s->state, &st, STORE_SLOT_SEALED)) {
         if (st == STORE_SLOT_SEALED || st == STORE_SLOT_SPILLED ||
             (st == STORE_SLOT_BUSY && store_slot_id_eq(s, id)))
@@ -399,9 +466,7 @@ store_seal_slot(store_header *h, uint32_t client, const store_object_id *id)
     }
     atomic_store_explicit(&s->last_access, (uint64_t)rt_clock_now_ns(),
                           memory_order_relaxed);
-    atomic_fetch_sub(&h->counters.objects_creating, 1);
-    atomic_fetch_add(&h->counters.objects_sealed, 1);
-    store_table_notify(h);
+    store_table_notify(t);
     return RAY_OK;
 }
 
@@ -410,41 +475,47 @@ store_core_abort(store_core *c, uint32_t client, const store_object_id *id)
 {
     ray_err rc = RAY_ENOTFOUND;
     pthread_mutex_lock(&c->mu);
-    int64_t slot = store_table_find(c->hdr, id);
+    int64_t slot = store_core_find(c, id);
     if (slot >= 0) {
-        store_slot *s = &c->slots[slot];
-        uint32_t st = atomic_load(&s->state);
-        if (st == STORE_SLOT_CREATING && atomic_load(&s->creator) == client) {
-            store_slot_unpin(s, client);
-            atomic_fetch_sub(&c->hdr->counters.objects_creating, 1);
+        if (claim_creating(c, (uint32_t)slot, client)) {
             store_core_free_slot(c, (uint32_t)slot);
             rc = RAY_OK;
-        } else if (st != STORE_SLOT_CREATING) {
+        } else if (atomic_load(&c->slots[slot].state) !=
+                   STORE_SLOT_CREATING) {
             rc = RAY_EEXISTS;
         }
     }
     pthread_mutex_unlock(&c->mu);
     if (rc == RAY_OK)
-        store_table_notify(c->hdr);
+        store_table_notify(&c->table);
     return rc;
+}
+
+/* Under mu: take a SPILLED object's slot to BUSY. Clients never move a
+ * spilled slot (they cannot pin it), so the store does not need its
+ * state to read SPILLED: whatever a scribbler left there is overwritten. */
+static void
+claim_spilled(store_core *c, uint32_t slot)
+{
+    atomic_store(&c->slots[slot].state, STORE_SLOT_BUSY);
 }
 
 ray_err
 store_core_delete(store_core *c, const store_object_id *id)
 {
     ray_err rc = RAY_ENOTFOUND;
-    store_counters *k = &c->hdr->counters;
     pthread_mutex_lock(&c->mu);
-    int64_t slot = store_table_find(c->hdr, id);
+    int64_t slot = store_core_find(c, id);
     if (slot < 0)
         goto out;
     store_slot *s = &c->slots[slot];
-    if (store_slot_claim(s, STORE_SLOT_SEALED)) {
-        atomic_fetch_sub(&k->objects_sealed, 1);
+    store_meta *m = &c->meta[slot];
+    if (m->state == STORE_META_MEM && store_slot_claim(s, STORE_SLOT_SEALED)) {
         store_core_free_slot(c, (uint32_t)slot);
         rc = RAY_OK;
-    } else if (store_slot_claim(s, STORE_SLOT_SPILLED)) {
-        store_spill_drop(c, s);
+    } else if (m->state == STORE_META_SPILLED) {
+        claim_spilled(c, (uint32_t)slot);
+        store_spill_drop(c, m);
         store_core_free_slot(c, (uint32_t)slot);
         rc = RAY_OK;
     } else {
@@ -453,7 +524,7 @@ store_core_delete(store_core *c, const store_object_id *id)
 out:
     pthread_mutex_unlock(&c->mu);
     if (rc == RAY_OK)
-        store_table_notify(c->hdr);
+        store_table_notify(&c->table);
     return rc;
 }
 
@@ -462,20 +533,23 @@ store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
                    store_location *loc, char *msg, size_t msglen)
 {
     ray_err rc = RAY_OK;
-    store_counters *k = &c->hdr->counters;
+    if (client >= STORE_MAX_CLIENTS)
+        return RAY_EINVAL;
     pthread_mutex_lock(&c->mu);
-    int64_t slot = store_table_find(c->hdr, id);
+    int64_t slot = store_core_find(c, id);
     if (slot < 0) {
         rc = RAY_ENOTFOUND;
         goto out;
     }
     store_slot *s = &c->slots[slot];
-    if (!store_slot_claim(s, STORE_SLOT_SPILLED)) {
+    store_meta *m = &c->meta[slot];
+    if (m->state != STORE_META_SPILLED) {
         rc = RAY_EAGAIN;
         goto out;
     }
+    claim_spilled(c, (uint32_t)slot);
     size_t usable = 0;
-    uint8_t *p = alloc_with_room(c, obj_bytes(s), &usable, &rc, msg, msglen);
+    uint8_t *p = alloc_with_room(c, obj_bytes(m), &usable, &rc, msg, msglen);
     if (!p && msg[0]) {
         atomic_store(&s->state, STORE_SLOT_SPILLED);
         goto out;
@@ -485,13 +559,13 @@ store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
         snprintf(msg, msglen,
                  "cannot restore a spilled object of %llu bytes: %llu of "
                  "%llu bytes are pinned",
-                 (unsigned long long)obj_bytes(s),
+                 (unsigned long long)obj_bytes(m),
                  (unsigned long long)pinned_bytes(c),
-                 (unsigned long long)c->hdr->heap_size);
+                 (unsigned long long)c->heap_size);
         rc = RAY_ESTORE_FULL;
         goto out;
     }
-    rc = store_spill_read(c, s, p);
+    rc = store_spill_read(c, m, p);
     if (rc != RAY_OK) {
         store_arena_free(c->arena, p);
         atomic_store(&s->state, STORE_SLOT_SPILLED);
@@ -499,43 +573,52 @@ store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
                  rt_strerror(rc));
         goto out;
     }
-    store_spill_drop(c, s);
-    s->offset = (uint64_t)(p - c->base);
-    s->alloc_size = usable;
-    atomic_fetch_add(&k->bytes_used, usable);
-    atomic_fetch_add(&k->objects_sealed, 1);
-    atomic_fetch_add(&k->restores, 1);
-    atomic_fetch_add(&k->bytes_restored, obj_bytes(s));
+    store_spill_drop(c, m);
+    m->state = STORE_META_MEM;
+    m->offset = (uint64_t)(p - c->base);
+    m->alloc_size = usable;
+    c->k.bytes_used += usable;
+    c->k.restores++;
+    c->k.bytes_restored += obj_bytes(m);
+    s->offset = m->offset;
+    s->data_size = m->data_size;
+    s->meta_size = m->meta_size;
     atomic_store(&s->last_access, (uint64_t)rt_clock_now_ns());
     store_slot_pin(s, client);
-    *loc = (store_location){.slot = (uint32_t)slot, .offset = s->offset,
-                            .data_size = s->data_size,
-                            .meta_size = s->meta_size};
+    *loc = (store_location){.slot = (uint32_t)slot, .offset = m->offset,
+                            .data_size = m->data_size,
+                            .meta_size = m->meta_size};
     atomic_store(&s->state, STORE_SLOT_SEALED);
 out:
     pthread_mutex_unlock(&c->mu);
     if (rc == RAY_OK)
-        store_table_notify(c->hdr);
+        store_table_notify(&c->table);
     return rc;
 }
 
 void
 store_core_stats(store_core *c, store_stats *out)
 {
-    store_counters *k = &c->hdr->counters;
+    store_counters *k = &c->k;
     pthread_mutex_lock(&c->mu);
     memset(out, 0, sizeof *out);
-    out->capacity = c->hdr->heap_size;
-    out->bytes_used = atomic_load(&k->bytes_used);
+    for (uint32_t i = 0; i < c->table.nslots; i++) {
+        if (c->meta[i].state != STORE_META_MEM)
+            continue;
+        if (atomic_load(&c->slots[i].state) == STORE_SLOT_SEALED)
+            out->objects_in_memory++;
+        else
+            out->objects_creating++;
+    }
+    out->capacity = c->heap_size;
+    out->bytes_used = k->bytes_used;
     out->bytes_pinned = pinned_bytes(c);
-    out->bytes_spilled = atomic_load(&k->bytes_spilled);
-    out->objects_in_memory = atomic_load(&k->objects_sealed);
-    out->objects_creating = atomic_load(&k->objects_creating);
-    out->objects_spilled = atomic_load(&k->objects_spilled);
-    out->evictions = atomic_load(&k->evictions);
-    out->spills = atomic_load(&k->spills);
-    out->restores = atomic_load(&k->restores);
+    out->bytes_spilled = k->bytes_spilled;
+    out->objects_spilled = k->objects_spilled;
+    out->evictions = k->evictions;
+    out->spills = k->spills;
+    out->restores = k->restores;
     out->clients = c->nclients;
-    out->bytes_committed = atomic_load(&k->bytes_committed);
+    out->bytes_committed = k->bytes_committed;
     pthread_mutex_unlock(&c->mu);
 }

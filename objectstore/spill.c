@@ -85,14 +85,17 @@ store_spill(store_core *c, uint64_t need)
 {
     if (!c->spill_dir)
         return 0;
-    uint32_t n = c->hdr->nslots, m = 0, taken = 0;
+    uint32_t n = c->table.nslots, m = 0, taken = 0;
     spill_item *v = rt_malloc((size_t)n * sizeof *v);
     if (!v)
         return 0;
     for (uint32_t i = 0; i < n; i++) {
         store_slot *s = &c->slots[i];
-        if (atomic_load(&s->state) == STORE_SLOT_SEALED &&
-            !(s->flags & STORE_OBJ_SECONDARY) && !store_slot_pinned(s))
+        store_meta *md = &c->meta[i];
+        if (md->state == STORE_META_MEM &&
+            !(md->flags & STORE_OBJ_SECONDARY) &&
+            atomic_load(&s->state) == STORE_SLOT_SEALED &&
+            !store_slot_pinned(s))
             v[m++] = (spill_item){atomic_load(&s->last_access), i};
     }
     qsort(v, m, sizeof *v, item_cmp);
@@ -103,7 +106,7 @@ store_spill(store_core *c, uint64_t need)
         if (!store_slot_claim(s, STORE_SLOT_SEALED))
             continue;
         v[taken++] = v[i]; /* compact the claimed ones to the front */
-        freed += s->alloc_size;
+        freed += c->meta[v[i].slot].alloc_size;
     }
     if (taken == 0) {
         rt_free(v);
@@ -122,34 +125,36 @@ store_spill(store_core *c, uint64_t need)
         goto fail;
     }
     for (uint32_t i = 0; i < taken; i++) {
-        store_slot *s = &c->slots[v[i].slot];
-        uint64_t len = s->data_size + s->meta_size;
-        rc = write_all(fd, c->base + s->offset, len, written);
+        store_meta *md = &c->meta[v[i].slot];
+        uint64_t len = md->data_size + md->meta_size;
+        rc = write_all(fd, c->base + md->offset, len, written);
         if (rc != RAY_OK)
             goto fail;
-        s->spill_off = written;
+        md->spill_off = written;
         written += len;
     }
     store_spill_file *sf = &c->spill_files[f];
     sf->fd = fd;
     sf->live = taken;
     sf->bytes = written;
-    store_counters *k = &c->hdr->counters;
+    store_counters *k = &c->k;
     for (uint32_t i = 0; i < taken; i++) {
         store_slot *s = &c->slots[v[i].slot];
-        s->spill_file = (uint32_t)f;
-        store_arena_free(c->arena, c->base + s->offset);
-        atomic_fetch_sub(&k->bytes_used, s->alloc_size);
-        s->alloc_size = 0;
+        store_meta *md = &c->meta[v[i].slot];
+        store_arena_free(c->arena, c->base + md->offset);
+        k->bytes_used -= md->alloc_size;
+        k->objects_spilled++;
+        k->bytes_spilled += md->data_size + md->meta_size;
+        md->state = STORE_META_SPILLED;
+        md->spill_file = (uint32_t)f;
+        md->alloc_size = 0;
+        md->offset = 0;
         s->offset = 0;
-        atomic_fetch_sub(&k->objects_sealed, 1);
-        atomic_fetch_add(&k->objects_spilled, 1);
-        atomic_fetch_add(&k->bytes_spilled, s->data_size + s->meta_size);
         atomic_store(&s->state, STORE_SLOT_SPILLED);
     }
-    atomic_fetch_add(&k->spills, taken);
+    k->spills += taken;
     rt_free(v);
-    store_table_notify(c->hdr);
+    store_table_notify(&c->table);
     RT_DEBUG("object store: spilled %u object(s), %llu bytes, to %s", taken,
              (unsigned long long)written, path);
     return freed;
@@ -164,17 +169,17 @@ fail:
     for (uint32_t i = 0; i < taken; i++)
         atomic_store(&c->slots[v[i].slot].state, STORE_SLOT_SEALED);
     rt_free(v);
-    store_table_notify(c->hdr);
+    store_table_notify(&c->table);
     return 0;
 }
 
 ray_err
-store_spill_read(store_core *c, store_slot *s, uint8_t *dst)
+store_spill_read(store_core *c, const store_meta *m, uint8_t *dst)
 {
-    if (s->spill_file >= c->nspill_files || c->spill_files[s->spill_file].fd < 0)
+    if (m->spill_file >= c->nspill_files || c->spill_files[m->spill_file].fd < 0)
         return RAY_EINTERNAL;
-    int fd = c->spill_files[s->spill_file].fd;
-    uint64_t n = s->data_size + s->meta_size, off = s->spill_off;
+    int fd = c->spill_files[m->spill_file].fd;
+    uint64_t n = m->data_size + m->meta_size, off = m->spill_off;
     while (n > 0) {
         size_t chunk = n > (1ull << 30) ? (1ull << 30) : (size_t)n;
         ssize_t r = pread(fd, dst, chunk, (off_t)off);
@@ -190,17 +195,17 @@ store_spill_read(store_core *c, store_slot *s, uint8_t *dst)
 }
 
 void
-store_spill_drop(store_core *c, store_slot *s)
+store_spill_drop(store_core *c, store_meta *m)
 {
-    store_counters *k = &c->hdr->counters;
-    atomic_fetch_sub(&k->objects_spilled, 1);
-    atomic_fetch_sub(&k->bytes_spilled, s->data_size + s->meta_size);
-    if (s->spill_file >= c->nspill_files)
+    store_counters *k = &c->k;
+    k->objects_spilled--;
+    k->bytes_spilled -= m->data_size + m->meta_size;
+    if (m->spill_file >= c->nspill_files)
         return;
-    store_spill_file *f = &c->spill_files[s->spill_file];
+    store_spill_file *f = &c->spill_files[m->spill_file];
     if (f->fd >= 0 && --f->live == 0) {
         char path[4096];
-        file_path(c, s->spill_file, path, sizeof path);
+        file_path(c, m->spill_file, path, sizeof path);
         close(f->fd);
         unlink(path);
         f->fd = -1;

@@ -610,7 +610,7 @@ store_server_start(const store_config *cfg, store_server **out, char *err,
     }
     s->started = true;
     RT_INFO("object store: %llu bytes of shared memory, %u slots, socket %s",
-            (unsigned long long)s->core->hdr->heap_size, s->core->hdr->nslots,
+            (unsigned long long)s->core->heap_size, s->core->table.nslots,
             s->path);
     *out = s;
     return RAY_OK;

@@ -9,6 +9,13 @@
  * serving thread takes `mu` for each request; local clients take it for
  * their slow-path calls. The shared region itself is read lock-free by
  * clients (see layout.h for who may write what).
+ *
+ * Trust: what the store decides with (where an object lives, its sizes,
+ * who created it, whether it is in memory or on disk, the counters) is
+ * kept here, in the store's own memory: `meta`, `home`, `k`, `table`. The
+ * slots only publish copies for lock-free readers; of what clients can
+ * write, the store reads nothing but the handshake words (state, pins)
+ * and the LRU stamps, whatever values they hold.
  */
 #ifndef RAY_OBJECTSTORE_STORE_INT_H
 #define RAY_OBJECTSTORE_STORE_INT_H
@@ -36,13 +43,54 @@ typedef struct store_spill_file {
     uint64_t bytes;    /* file size */
 } store_spill_file;
 
+/* The store's own record of a slot (never in shared memory). */
+enum store_meta_state {
+    STORE_META_FREE = 0,    /* on the free list */
+    STORE_META_MEM = 1,     /* payload in the heap: being created (slot
+                               CREATING) or sealed (the creator flips the
+                               slot to SEALED without telling the store) */
+    STORE_META_SPILLED = 2, /* payload in spill file `spill_file` only */
+};
+
+typedef struct store_meta {
+    store_object_id id;
+    uint32_t state;       /* enum store_meta_state */
+    uint32_t flags;       /* STORE_OBJ_* */
+    uint32_t creator;     /* client index */
+    uint32_t spill_file;  /* SPILLED: spill file number */
+    uint64_t offset;      /* MEM: payload offset from the region start */
+    uint64_t data_size;
+    uint64_t meta_size;
+    uint64_t alloc_size;  /* MEM: bytes the arena really reserved */
+    uint64_t spill_off;   /* SPILLED: offset in the spill file */
+} store_meta;
+
+/* Counters for store_core_stats. */
+typedef struct store_counters {
+    uint64_t bytes_used;      /* reserved by live in-memory objects */
+    uint64_t bytes_spilled;   /* payload bytes in spill files */
+    uint64_t objects_spilled;
+    uint64_t evictions;       /* objects evicted, cumulative */
+    uint64_t spills;          /* objects spilled, cumulative */
+    uint64_t restores;        /* objects restored, cumulative */
+    uint64_t bytes_evicted;
+    uint64_t bytes_restored;
+    uint64_t bytes_committed; /* shared memory backed so far */
+} store_counters;
+
 typedef struct store_core {
     pthread_mutex_t mu;
     int memfd;                  /* immutable */
     uint8_t *base;              /* RW mapping of the region; immutable */
     uint64_t region_size;       /* immutable */
+    uint64_t heap_off;          /* immutable */
+    uint64_t heap_size;         /* immutable */
     store_header *hdr;          /* == base; immutable */
-    store_slot *slots;          /* immutable */
+    store_table table;          /* private geometry; immutable */
+    store_slot *slots;          /* == table.slots; immutable */
+    store_meta *meta;           /* one per slot */
+    uint32_t *home;             /* index hash of each slot's ID */
+    store_counters k;
     store_arena *arena;         /* immutable pointer */
     uint64_t *reserved;         /* one bit per STORE_RESERVE_CHUNK of the
                                    region committed with fallocate; under mu */
@@ -103,12 +151,16 @@ ray_err store_core_restore(store_core *c, uint32_t client,
 void store_core_stats(store_core *c, store_stats *out);
 
 /* Seal from the creator (lock-free; shared with clients). */
-ray_err store_seal_slot(store_header *h, uint32_t client,
+ray_err store_seal_slot(const store_table *t, uint32_t client,
                         const store_object_id *id);
 
-/* Under mu: free an object's memory and its slot (state must be BUSY or
- * CREATING and owned by the caller). */
+/* Under mu: free an object's memory and its slot (the shared state must
+ * be BUSY, claimed by the caller). */
 void store_core_free_slot(store_core *c, uint32_t slot);
+
+/* Under mu: the slot of `id`, looked up with the store's private copies
+ * of the IDs, or -1. */
+int64_t store_core_find(store_core *c, const store_object_id *id);
 
 /* --- store.c -------------------------------------------------------- */
 
@@ -131,10 +183,10 @@ uint64_t store_evict(store_core *c, uint64_t need);
 uint64_t store_spill(store_core *c, uint64_t need);
 
 /* Under mu: read a spilled object's payload back into `dst`. */
-ray_err store_spill_read(store_core *c, store_slot *s, uint8_t *dst);
+ray_err store_spill_read(store_core *c, const store_meta *m, uint8_t *dst);
 
-/* Under mu: forget the spilled copy of `s` (restored or deleted). */
-void store_spill_drop(store_core *c, store_slot *s);
+/* Under mu: forget the spilled copy of `m` (restored or deleted). */
+void store_spill_drop(store_core *c, store_meta *m);
 
 /* Close and unlink every spill file. */
 void store_spill_fini(store_core *c);
