@@ -73,10 +73,10 @@ struct store_client {
                             tables are built; guarded by mu */
     rt_frame_reader rd;  /* replies; guarded by mu */
     rt_frame_writer wr;  /* requests; guarded by mu */
-    char err[256];       /* guarded by mu */
+    char err[512];       /* guarded by mu */
 };
 
-#define MSG_LEN 192 /* room for a reply's status message */
+#define MSG_LEN 384 /* room for a reply's status message */
 
 /* Page tables of the read-write view are built a chunk at a time, the
  * first time an object of at least PREFAULT_MIN bytes lands in it; the

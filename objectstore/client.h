@@ -96,7 +96,9 @@ void store_client_close(store_client *c);
  * client (release it after sealing). Returns RAY_EEXISTS if the ID exists,
  * RAY_ETOOBIG if it is larger than the whole store (the message names
  * the capacity), RAY_ESTORE_FULL if pinned and unsealed objects leave no
- * room even after eviction and spilling. */
+ * room even after eviction and spilling, and the spill's own error (e.g.
+ * RAY_ESYSERR|ENOSPC) when spilling would have made room but failed: the
+ * message then names the spill directory and the cause. */
 ray_err store_client_create(store_client *c, const store_object_id *id,
                             uint64_t data_size, uint64_t meta_size,
                             uint32_t flags, store_wbuffer *out);
@@ -117,7 +119,10 @@ ray_err store_client_abort(store_client *c, const store_object_id *id);
  * RAY_OK when every object was got, RAY_ETIMEDOUT when some were not
  * (those have out[i].data == NULL and need no release; the others are
  * pinned and must be released), RAY_ESTORE_FULL when a spilled object
- * cannot be restored because pinned data fills the store, RAY_EPROTO when
+ * cannot be restored because pinned data fills the store, the spill's
+ * error (RAY_ESYSERR|ENOSPC, say) when making room for it needed a spill
+ * to a full disk (a restore first trades places with an object in
+ * memory, which needs no new disk space), RAY_EPROTO when
  * an object's slot holds a location outside the heap (the region was
  * overwritten by a faulty client; same rule for the out[i] already
  * got). Blocks the calling thread only while waiting

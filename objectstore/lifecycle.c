@@ -22,8 +22,13 @@
  *
  * Room for a create comes from the arena; when it is full, unpinned
  * secondary copies are evicted (LRU), then unpinned primary copies are
- * spilled, and only when neither frees anything does the create fail with
- * RAY_ESTORE_FULL. An object larger than the whole heap is refused at once
+ * spilled, and only when neither frees anything does the create fail:
+ * with the spill's error when spilling would have made room but failed
+ * (RAY_ESYSERR|ENOSPC: the message names the full spill directory), else
+ * with RAY_ESTORE_FULL and what is pinned. A restore looks for room the
+ * same way except that, before it would spill to a new file, it trades
+ * places with an object in memory (store_spill_swap), which needs no new
+ * disk space. An object larger than the whole heap is refused at once
  * with RAY_ETOOBIG and a message giving the capacity.
  */
 #include <errno.h>
@@ -128,6 +133,7 @@ store_core_create(const store_config *cfg, store_core **out, char *err,
         c->free_slots[i] = nslots - 1 - i;
     c->nfree = nslots;
     c->spill_min_bytes = cfg->spill_min_bytes ? cfg->spill_min_bytes : 8 * MIB;
+    c->spill_ops = cfg->spill_ops ? *cfg->spill_ops : store_spill_sys_ops;
     if (cfg->spill_dir) {
         c->spill_dir = rt_strdup(cfg->spill_dir);
         if (!c->spill_dir)
@@ -213,14 +219,17 @@ commit_range(store_core *c, uint64_t off, uint64_t len, char *msg,
     return RAY_OK;
 }
 
-/* Under mu: allocate `size` bytes, evicting and spilling as needed, and
- * commit their memory. NULL when nothing fits (`*rc` RAY_ESTORE_FULL, and
- * `msg` set only when the system could not back the memory). */
-static void *
-alloc_with_room(store_core *c, uint64_t size, size_t *usable, ray_err *rc,
-                char *msg, size_t msglen)
+/* Under mu: allocate `size` bytes, evicting secondary copies and (when
+ * `spill`) spilling primary ones as needed, and commit their memory. NULL
+ * when nothing fits: *rc is RAY_ESTORE_FULL, `msg` is set only when the
+ * system could not back the memory, and *spill_rc holds the error of a
+ * spill that failed (RAY_OK when none did). */
+static uint8_t *
+alloc_with_room(store_core *c, uint64_t size, bool spill, size_t *usable,
+                ray_err *rc, ray_err *spill_rc, char *msg, size_t msglen)
 {
     msg[0] = '\0';
+    *spill_rc = RAY_OK;
     for (;;) {
         uint8_t *p = store_arena_alloc(c->arena, size, usable);
         if (p) {
@@ -233,11 +242,52 @@ alloc_with_room(store_core *c, uint64_t size, size_t *usable, ray_err *rc,
         }
         if (store_evict(c, size) > 0)
             continue;
-        if (store_spill(c, size) > 0)
-            continue;
+        if (spill) {
+            ray_err e;
+            if (store_spill(c, size, &e) > 0)
+                continue;
+            if (e != RAY_OK)
+                *spill_rc = e;
+        }
         *rc = RAY_ESTORE_FULL;
         return NULL;
     }
+}
+
+static uint64_t pinned_bytes(store_core *c);
+
+/* Under mu: say in `msg` why `size` bytes found no room, opening with
+ * `what`, and return the error to report: the failed spill's own (the
+ * real cause: its directory is full, say) when spilling would have made
+ * room, else RAY_ESTORE_FULL with the bytes that are pinned. */
+static ray_err
+no_room(store_core *c, const char *what, uint64_t size, ray_err spill_rc,
+        char *msg, size_t msglen)
+{
+    uint64_t pinned = pinned_bytes(c);
+    if (spill_rc != RAY_OK) {
+        int e = rt_err_errno(spill_rc);
+        uint64_t idle = c->k.bytes_used > pinned ? c->k.bytes_used - pinned
+                                                 : 0;
+        if (e == ENOSPC || e == EDQUOT)
+            snprintf(msg, msglen,
+                     "%s: spill directory %s is full (%s: %s); %llu "
+                     "unpinned bytes in memory cannot be spilled to make "
+                     "room for %llu bytes", what, c->spill_dir,
+                     e == ENOSPC ? "ENOSPC" : "EDQUOT", strerror(e),
+                     (unsigned long long)idle, (unsigned long long)size);
+        else
+            snprintf(msg, msglen,
+                     "%s: cannot spill to %s (%s) to make room for %llu "
+                     "bytes", what, c->spill_dir, rt_strerror(spill_rc),
+                     (unsigned long long)size);
+        return spill_rc;
+    }
+    snprintf(msg, msglen,
+             "%s: cannot fit %llu bytes; %llu of %llu bytes are pinned or "
+             "being written", what, (unsigned long long)size,
+             (unsigned long long)pinned, (unsigned long long)c->heap_size);
+    return RAY_ESTORE_FULL;
 }
 
 /* Under mu: bytes in memory that cannot be evicted or spilled now (being
@@ -393,17 +443,13 @@ store_core_create_object(store_core *c, uint32_t client,
         goto out;
     }
     size_t usable = 0;
-    uint8_t *p = alloc_with_room(c, total, &usable, &rc, msg, msglen);
+    ray_err spill_rc;
+    uint8_t *p = alloc_with_room(c, total, true, &usable, &rc, &spill_rc, msg,
+                                 msglen);
     if (!p && msg[0])
         goto out;
     if (!p) {
-        snprintf(msg, msglen,
-                 "object store full: cannot fit %llu bytes; %llu of %llu "
-                 "bytes are pinned or being written",
-                 (unsigned long long)total,
-                 (unsigned long long)pinned_bytes(c),
-                 (unsigned long long)c->heap_size);
-        rc = RAY_ESTORE_FULL;
+        rc = no_room(c, "object store full", total, spill_rc, msg, msglen);
         goto out;
     }
     uint32_t slot = c->free_slots[c->nfree - 1];
@@ -548,36 +594,54 @@ store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
         goto out;
     }
     claim_spilled(c, (uint32_t)slot);
+    /* Room without new disk space first: free memory or evicted copies,
+     * then a trade of places with an object in memory; only then a spill
+     * to a new file. */
     size_t usable = 0;
-    uint8_t *p = alloc_with_room(c, obj_bytes(m), &usable, &rc, msg, msglen);
-    if (!p && msg[0]) {
-        atomic_store(&s->state, STORE_SLOT_SPILLED);
-        goto out;
-    }
+    ray_err spill_rc = RAY_OK;
+    uint8_t *p = alloc_with_room(c, obj_bytes(m), false, &usable, &rc,
+                                 &spill_rc, msg, msglen);
+    bool swapped = false;
     if (!p) {
+        char why[256] = "";
+        ray_err e = store_spill_swap(c, (uint32_t)slot, why, sizeof why);
+        if (e == RAY_OK) {
+            swapped = true;
+        } else if (e != RAY_ENOTFOUND) {
+            atomic_store(&s->state, STORE_SLOT_SPILLED);
+            snprintf(msg, msglen, "%s", why);
+            rc = e;
+            goto out;
+        } else {
+            p = alloc_with_room(c, obj_bytes(m), true, &usable, &rc,
+                                &spill_rc, msg, msglen);
+        }
+    }
+    if (!p && !swapped) {
         atomic_store(&s->state, STORE_SLOT_SPILLED);
-        snprintf(msg, msglen,
-                 "cannot restore a spilled object of %llu bytes: %llu of "
-                 "%llu bytes are pinned",
-                 (unsigned long long)obj_bytes(m),
-                 (unsigned long long)pinned_bytes(c),
-                 (unsigned long long)c->heap_size);
-        rc = RAY_ESTORE_FULL;
+        if (!msg[0])
+            rc = no_room(c, "cannot restore a spilled object", obj_bytes(m),
+                         spill_rc, msg, msglen);
         goto out;
     }
-    rc = store_spill_read(c, m, p);
-    if (rc != RAY_OK) {
-        store_arena_free(c->arena, p);
-        atomic_store(&s->state, STORE_SLOT_SPILLED);
-        snprintf(msg, msglen, "cannot read a spilled object back: %s",
-                 rt_strerror(rc));
-        goto out;
+    if (!swapped) {
+        rc = store_spill_read(c, m, p);
+        if (rc != RAY_OK) {
+            store_arena_free(c->arena, p);
+            atomic_store(&s->state, STORE_SLOT_SPILLED);
+            snprintf(msg, msglen, "cannot read a spilled object back from "
+                     "%s: %s", c->spill_dir, rt_strerror(rc));
+            goto out;
+        }
+        store_spill_drop(c, m);
+        m->state = STORE_META_MEM;
+        m->offset = (uint64_t)(p - c->base);
+        m->alloc_size = usable;
+        c->k.bytes_used += usable;
     }
-    store_spill_drop(c, m);
-    m->state = STORE_META_MEM;
-    m->offset = (uint64_t)(p - c->base);
-    m->alloc_size = usable;
-    c->k.bytes_used += usable;
+    /* (After a swap, x has y's allocation and y x's place on disk:
+     * bytes_used and objects_spilled are what they were.) */
+    rc = RAY_OK;
     c->k.restores++;
     c->k.bytes_restored += obj_bytes(m);
     s->offset = m->offset;

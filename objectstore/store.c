@@ -245,11 +245,14 @@ handle_connect(store_server *s, store_conn *cn)
     return rc == RAY_OK ? NULL : "no free client index";
 }
 
+/* Room for a status message: the longest names a spill directory. */
+#define MSG_LEN 384
+
 static ray_err
 handle_create(store_core *c, store_conn *cn,
               const Ray__Rpc__StoreCreateRequest *q, rt_frame_writer *w)
 {
-    char msg[192] = "";
+    char msg[MSG_LEN] = "";
     Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
     Ray__Rpc__StoreObjectLocation loc = RAY__RPC__STORE_OBJECT_LOCATION__INIT;
     Ray__Rpc__StoreCreateReply r = RAY__RPC__STORE_CREATE_REPLY__INIT;
@@ -275,7 +278,7 @@ static ray_err
 handle_restore(store_core *c, store_conn *cn,
                const Ray__Rpc__StoreRestoreRequest *q, rt_frame_writer *w)
 {
-    char msg[192] = "";
+    char msg[MSG_LEN] = "";
     Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
     Ray__Rpc__StoreObjectLocation loc = RAY__RPC__STORE_OBJECT_LOCATION__INIT;
     Ray__Rpc__StoreRestoreReply r = RAY__RPC__STORE_RESTORE_REPLY__INIT;

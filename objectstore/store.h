@@ -23,8 +23,20 @@
 #define RAY_OBJECTSTORE_STORE_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "runtime/status.h"
+
+/* The system calls the spiller writes with, swappable so that tests can
+ * inject failures (a full disk: ENOSPC). Each behaves as the system call:
+ * it returns what the call returns and sets errno the same way. */
+typedef struct store_spill_ops {
+    /* pwrite(2) of `n` bytes at `buf` to `fd` at offset `off`; `arg` is
+     * the table's arg. */
+    ssize_t (*pwrite)(void *arg, int fd, const void *buf, size_t n,
+                      off_t off);
+    void *arg;
+} store_spill_ops;
 
 /* Store settings. Zero means the default. */
 typedef struct store_config {
@@ -37,6 +49,8 @@ typedef struct store_config {
                                 spilling (a full store evicts, then fails) */
     uint64_t spill_min_bytes;/* fuse spilled objects into files of at
                                 least this size; default 8 MiB */
+    const store_spill_ops *spill_ops; /* NULL: the real system calls;
+                                         copied at start */
 } store_config;
 
 typedef struct store_server store_server;

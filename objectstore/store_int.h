@@ -100,6 +100,7 @@ typedef struct store_core {
     uint32_t nclients;
     char *spill_dir;            /* NULL: spilling off; immutable */
     uint64_t spill_min_bytes;   /* immutable */
+    store_spill_ops spill_ops;  /* immutable */
     store_spill_file *spill_files;
     uint32_t nspill_files;
     uint32_t spill_cap;
@@ -176,11 +177,27 @@ uint64_t store_evict(store_core *c, uint64_t need);
 
 /* --- spill.c -------------------------------------------------------- */
 
+/* The real system calls (store_config.spill_ops NULL). */
+extern const store_spill_ops store_spill_sys_ops;
+
 /* Under mu: write unpinned sealed primary objects (LRU first) to one new
  * spill file until at least `need` bytes (and spill_min_bytes) are
- * covered, then free their memory. Returns bytes freed (0: nothing could
- * be spilled, or the write failed). */
-uint64_t store_spill(store_core *c, uint64_t need);
+ * covered, then free their memory. Returns bytes freed: 0 when nothing
+ * could be spilled (*err RAY_OK) or when creating or writing the file
+ * failed (*err says why, e.g. RAY_ESYSERR|ENOSPC; every object stays in
+ * memory). */
+uint64_t store_spill(store_core *c, uint64_t need, ray_err *err);
+
+/* Under mu: make room for the spilled object in slot `x` (its slot
+ * claimed BUSY by the caller) without new disk space: trade places with
+ * one unpinned sealed primary object y in memory whose payload fits in
+ * x's range of its spill file and whose allocation holds x. y's bytes go
+ * to x's place on disk, x's bytes to y's place in memory, a bounded chunk
+ * at a time. On RAY_OK x is in memory (meta MEM, its offset and
+ * alloc_size are y's old ones; the caller publishes and pins it) and y is
+ * spilled where x was. RAY_ENOTFOUND when no object can trade places; an
+ * I/O error otherwise, with `msg` set and both objects as they were. */
+ray_err store_spill_swap(store_core *c, uint32_t x, char *msg, size_t msglen);
 
 /* Under mu: read a spilled object's payload back into `dst`. */
 ray_err store_spill_read(store_core *c, const store_meta *m, uint8_t *dst);

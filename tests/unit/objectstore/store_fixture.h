@@ -25,10 +25,11 @@ typedef struct store_fixture {
 } store_fixture;
 
 /* Start a store of `capacity` bytes, spilling into dir/spill when
- * `spill` is true. Returns 0 on success. */
+ * `spill` is true, its spill writes through `ops` (NULL: the real system
+ * calls). Returns 0 on success. */
 static inline int
-fixture_start(store_fixture *f, uint64_t capacity, uint32_t max_objects,
-              int spill)
+fixture_start_ops(store_fixture *f, uint64_t capacity, uint32_t max_objects,
+                  int spill, const store_spill_ops *ops)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/raycstore.XXXXXX");
@@ -43,6 +44,7 @@ fixture_start(store_fixture *f, uint64_t capacity, uint32_t max_objects,
     cfg.socket_path = f->sock;
     cfg.spill_dir = spill ? f->spill : NULL;
     cfg.spill_min_bytes = 4u << 20;
+    cfg.spill_ops = ops;
     char err[256];
     if (store_server_start(&cfg, &f->srv, err, sizeof err) != RAY_OK) {
         fprintf(stderr, "store_server_start: %s\n", err);
@@ -50,6 +52,13 @@ fixture_start(store_fixture *f, uint64_t capacity, uint32_t max_objects,
         return -1;
     }
     return 0;
+}
+
+static inline int
+fixture_start(store_fixture *f, uint64_t capacity, uint32_t max_objects,
+              int spill)
+{
+    return fixture_start_ops(f, capacity, max_objects, spill, NULL);
 }
 
 /* Count files in the spill directory (-1 if it does not exist). */
