@@ -28,6 +28,21 @@
  * An object that does not exist or is not sealed yet is waited for on the
  * region's seal futex, in slices of at most 50 ms, until the deadline.
  *
+ * Losing the index: the store takes an idle client's connection and index
+ * back when it pins and creates nothing (store.h), and any closed
+ * connection frees the index. The client reads its index's epoch at
+ * connect (then checks that its socket is still open: the store closes it
+ * before it reuses an index, so the value read was ours) and re-reads it
+ * after every pin bit it sets (store_slot_pin_checked): a changed epoch
+ * means the pin may not count. If this client holds no pins, it then
+ * reconnects to the same region (same memfd inode) and retries the call
+ * once, which is safe: an index is taken back only from a client with
+ * nothing in flight, and a request the store saw before it closed the
+ * connection has the same effect when repeated (create of an object the
+ * close aborted, delete or abort of what is gone, restore of what is in
+ * memory). With pins held, the loss is reported (RAY_ECLOSED): those
+ * views are no longer protected.
+ *
  * Threading: `mu` guards the private pin counts and the socket; the
  * futex wait happens with it released.
  */
@@ -38,6 +53,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,7 +77,13 @@ struct store_client {
     pthread_mutex_t mu;
     int fd;              /* socket, or -1 for a local client; guarded by mu */
     store_core *core;    /* local clients only; immutable */
-    uint32_t idx;        /* client index; immutable */
+    char *path;          /* socket path; immutable */
+    uint32_t idx;        /* client index; guarded by mu (changes only on a
+                            reconnect, which needs this client to hold no
+                            pin: seal, which needs one, reads it bare) */
+    uint32_t epoch;      /* of idx (layout.h); guarded by mu */
+    dev_t region_dev;    /* the region's memfd, to recognise it when */
+    ino_t region_ino;    /* reconnecting; immutable */
     uint8_t *rw;         /* read-write view (header, index read-only);
                             immutable */
     uint8_t *ro;         /* read-only view; immutable */
@@ -77,6 +99,10 @@ struct store_client {
 };
 
 #define MSG_LEN 384 /* room for a reply's status message */
+/* Times a call reconnects after losing its index before it gives up (an
+ * index is taken back only after a whole idle timeout: more than one
+ * loss in a call means a client stalled longer than that each time). */
+#define RECONNECT_TRIES 4
 
 /* Page tables of the read-write view are built a chunk at a time, the
  * first time an object of at least PREFAULT_MIN bytes lands in it; the
@@ -87,6 +113,8 @@ struct store_client {
 /* ------------------------------------------------------------------ */
 /* Private helpers                                                     */
 /* ------------------------------------------------------------------ */
+
+static ray_err reconnect(store_client *c, char *msg);
 
 static ray_err
 set_err(store_client *c, ray_err rc, const char *msg)
@@ -170,8 +198,8 @@ recv_reply(store_client *c, uint32_t want, ProtobufCMessage **out,
  * then drops this client's pins, and later calls return RAY_ECLOSED.
  * `msg` (MSG_LEN bytes) receives the reason of a failure. */
 static ray_err
-rpc(store_client *c, uint32_t qtype, const ProtobufCMessage *q,
-    uint32_t rtype, ProtobufCMessage **reply, int *fd_out, char *msg)
+rpc_once(store_client *c, uint32_t qtype, const ProtobufCMessage *q,
+         uint32_t rtype, ProtobufCMessage **reply, int *fd_out, char *msg)
 {
     if (c->fd < 0) {
         snprintf(msg, MSG_LEN, "the connection to the store is closed");
@@ -198,6 +226,79 @@ rpc(store_client *c, uint32_t qtype, const ProtobufCMessage *q,
     close(c->fd);
     c->fd = -1;
     return rc;
+}
+
+/* True if the peer closed `fd` (no wait). */
+static bool
+socket_closed(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    return poll(&p, 1, 0) == 1 &&
+           (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* Under mu: whether the store took this socket client's index (layout.h:
+ * its epoch is not ours). Never for a local client. */
+static bool
+lost_index(store_client *c)
+{
+    return !c->core &&
+           atomic_load(&c->t.hdr->client_epoch[c->idx]) != c->epoch;
+}
+
+/* Under mu: this client's pins, summed (a rare path: a lost index). */
+static bool
+holds_pins(store_client *c)
+{
+    for (uint32_t i = 0; i < c->t.nslots; i++)
+        if (c->pins[i])
+            return true;
+    return false;
+}
+
+/* Under mu: the epoch changed. Wait (at most 5 s: the store decides in
+ * one scan of its slots) for the store to give it back (it found a pin of
+ * ours) or to close our socket (it took the index), then reconnect if we
+ * hold no pins. RAY_OK when the client is usable. */
+static ray_err
+recover_index(store_client *c, char *msg)
+{
+    int64_t deadline = rt_deadline_after_ms(5000);
+    for (;;) {
+        if (!lost_index(c))
+            return RAY_OK;
+        if (c->fd < 0 || socket_closed(c->fd))
+            break;
+        if (rt_clock_now_ns() >= deadline) {
+            snprintf(msg, MSG_LEN, "the store neither kept nor closed this "
+                     "client's connection");
+            return RAY_ETIMEDOUT;
+        }
+        struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+        (void)poll(&p, 1, 1);
+    }
+    if (holds_pins(c)) {
+        snprintf(msg, MSG_LEN, "the store closed this client's connection "
+                 "while it held pins");
+        return RAY_ECLOSED;
+    }
+    return reconnect(c, msg);
+}
+
+/* One round trip (rpc_once), over a new connection if the store had
+ * taken this client's index back (see the header). The connect request
+ * itself goes through rpc_once. */
+static ray_err
+rpc(store_client *c, uint32_t qtype, const ProtobufCMessage *q,
+    uint32_t rtype, ProtobufCMessage **reply, char *msg)
+{
+    for (int i = 0;; i++) {
+        if (lost_index(c) && recover_index(c, msg) != RAY_OK)
+            return RAY_ECLOSED;
+        ray_err rc = rpc_once(c, qtype, q, rtype, reply, NULL, msg);
+        if (rc == RAY_OK || !lost_index(c) || i + 1 == RECONNECT_TRIES)
+            return rc;
+    }
 }
 
 /* The ray_err a reply's status carries (1:1; an absent Status is code 0,
@@ -317,6 +418,7 @@ client_free(store_client *c)
         close(c->fd);
     rt_free(c->pins);
     rt_free(c->built);
+    rt_free(c->path);
     rt_frame_reader_fini(&c->rd);
     rt_frame_writer_fini(&c->wr);
     pthread_mutex_destroy(&c->mu);
@@ -372,7 +474,7 @@ fill_view_slot(store_client *c, uint32_t slot, store_buffer *b)
     return fill_view(c, slot, s->offset, s->data_size, s->meta_size, b);
 }
 
-enum { GOT, NOT_READY, SPILLED, CORRUPT };
+enum { GOT, NOT_READY, SPILLED, CORRUPT, LOST };
 
 /* Under mu: the lock-free get of one object. */
 static int
@@ -393,7 +495,10 @@ try_get(store_client *c, const store_object_id *id, store_buffer *b)
         return GOT;
     }
     uint32_t st;
-    if (store_slot_try_pin(s, c->idx, id, &st)) {
+    int pr = store_slot_pin_checked(s, c->idx, id,
+                                    &c->t.hdr->client_epoch[c->idx],
+                                    c->epoch, &st);
+    if (pr == STORE_PIN_OK) {
         if (!fill_view_slot(c, (uint32_t)slot, b)) {
             store_slot_unpin(s, c->idx);
             return CORRUPT;
@@ -401,6 +506,8 @@ try_get(store_client *c, const store_object_id *id, store_buffer *b)
         c->pins[slot] = 1;
         return GOT;
     }
+    if (pr == STORE_PIN_REVOKED)
+        return LOST;
     return st == STORE_SLOT_SPILLED ? SPILLED : NOT_READY;
 }
 
@@ -425,7 +532,7 @@ restore(store_client *c, const store_object_id *id, store_buffer *b)
         Ray__Rpc__StoreRestoreReply *r = NULL;
         rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_RESTORE_REQUEST, &q.base,
                  RAY__RPC__MESSAGE_TYPE__MSG_STORE_RESTORE_REPLY,
-                 (ProtobufCMessage **)&r, NULL, msg);
+                 (ProtobufCMessage **)&r, msg);
         if (rc == RAY_OK) {
             rc = reply_status(r->status, msg);
             if (rc == RAY_OK)
@@ -455,6 +562,126 @@ restore(store_client *c, const store_object_id *id, store_buffer *b)
 /* API                                                                 */
 /* ------------------------------------------------------------------ */
 
+/* Over the connected socket c->fd: StoreConnectRequest, its reply, and
+ * the region's descriptor in *memfd (closed again on failure). */
+static ray_err
+hello(store_client *c, uint32_t *idx, uint64_t *region_size, int *memfd,
+      char *msg)
+{
+    Ray__Rpc__StoreConnectRequest q = RAY__RPC__STORE_CONNECT_REQUEST__INIT;
+    q.pid = (int32_t)getpid();
+    Ray__Rpc__StoreConnectReply *r = NULL;
+    *memfd = -1;
+    ray_err rc = rpc_once(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REQUEST,
+                          &q.base,
+                          RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REPLY,
+                          (ProtobufCMessage **)&r, memfd, msg);
+    if (rc == RAY_OK) {
+        rc = reply_status(r->status, msg);
+        *idx = r->client_index;
+        *region_size = r->region_size;
+        protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
+    }
+    if (rc == RAY_OK && (*memfd < 0 || *idx >= STORE_MAX_CLIENTS))
+        rc = RAY_EPROTO;
+    if (rc != RAY_OK && *memfd >= 0) {
+        close(*memfd);
+        *memfd = -1;
+    }
+    return rc;
+}
+
+/* Under mu, just after the store handed c->idx to this connection: take
+ * the index's epoch. Read it, then check the socket is still open: the
+ * store closes a connection before it frees (and may reuse) its index,
+ * so an open socket means the value read was ours. An odd value means the
+ * store is taking the index back (this client stalled past the idle
+ * timeout before it got here); wait for the close. */
+static ray_err
+take_epoch(store_client *c)
+{
+    int64_t deadline = rt_deadline_after_ms(5000);
+    for (;;) {
+        uint32_t e = atomic_load(&c->t.hdr->client_epoch[c->idx]);
+        if (socket_closed(c->fd))
+            return RAY_ECLOSED;
+        if (!(e & 1u)) {
+            c->epoch = e;
+            return RAY_OK;
+        }
+        if (rt_clock_now_ns() >= deadline)
+            return RAY_ETIMEDOUT;
+        struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+        (void)poll(&p, 1, 1);
+    }
+}
+
+/* Under mu: one try of reconnect. RAY_EAGAIN if the store took the new
+ * index back before we could read its epoch (we stalled past the idle
+ * timeout between hello and that read). */
+static ray_err
+reconnect_once(store_client *c, char *msg)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    /* Whatever the old stream left half-read or half-written goes. */
+    rt_frame_reader_fini(&c->rd);
+    rt_frame_writer_fini(&c->wr);
+    rt_frame_reader_init(&c->rd, STORE_MAX_FRAME);
+    rt_frame_writer_init(&c->wr, STORE_MAX_FRAME);
+    ray_err rc = connect_once(c->path, &c->fd);
+    if (rc != RAY_OK) {
+        snprintf(msg, MSG_LEN, "the store at %s closed this client's "
+                 "connection and cannot be reached again: %s", c->path,
+                 rt_strerror(rc));
+        return RAY_ECLOSED;
+    }
+    uint32_t idx = 0;
+    uint64_t size = 0;
+    int memfd = -1;
+    rc = hello(c, &idx, &size, &memfd, msg);
+    if (rc == RAY_OK) {
+        struct stat st;
+        if (fstat(memfd, &st) != 0 || st.st_dev != c->region_dev ||
+            st.st_ino != c->region_ino || size != c->region_size) {
+            snprintf(msg, MSG_LEN, "another object store listens at %s now",
+                     c->path);
+            rc = RAY_ECLOSED;
+        }
+        close(memfd);
+    }
+    if (rc == RAY_OK) {
+        c->idx = idx;
+        rc = take_epoch(c);
+        if (rc != RAY_OK) {
+            snprintf(msg, MSG_LEN, "the store took the new index back");
+            rc = RAY_EAGAIN;
+        }
+    }
+    if (rc != RAY_OK) {
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+        return rc;
+    }
+    RT_DEBUG("object store client: reconnected as client %u", idx);
+    return RAY_OK;
+}
+
+/* Under mu: the store took this client's index (it holds no pins): open a
+ * new connection to the same region and take a new index, a few times if
+ * the store keeps taking it back at once. RAY_ECLOSED when nothing
+ * listens any more or another store (another region) does. */
+static ray_err
+reconnect(store_client *c, char *msg)
+{
+    ray_err rc = RAY_EAGAIN;
+    for (int i = 0; i < RECONNECT_TRIES && rc == RAY_EAGAIN; i++)
+        rc = reconnect_once(c, msg);
+    return rc == RAY_EAGAIN ? RAY_ECLOSED : rc;
+}
+
 ray_err
 store_client_connect(const char *socket_path, int64_t timeout_ms,
                      store_client **out)
@@ -464,6 +691,11 @@ store_client_connect(const char *socket_path, int64_t timeout_ms,
     store_client *c = client_new();
     if (!c)
         return RAY_ENOMEM;
+    c->path = rt_strdup(socket_path);
+    if (!c->path) {
+        client_free(c);
+        return RAY_ENOMEM;
+    }
     int64_t deadline = rt_deadline_after_ms(timeout_ms);
     ray_err rc;
     for (;;) {
@@ -475,29 +707,25 @@ store_client_connect(const char *socket_path, int64_t timeout_ms,
     }
     if (rc != RAY_OK)
         goto fail;
-    Ray__Rpc__StoreConnectRequest q = RAY__RPC__STORE_CONNECT_REQUEST__INIT;
-    q.pid = (int32_t)getpid();
-    Ray__Rpc__StoreConnectReply *r = NULL;
     int memfd = -1;
     char msg[MSG_LEN];
-    rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REQUEST, &q.base,
-             RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REPLY,
-             (ProtobufCMessage **)&r, &memfd, msg);
-    if (rc == RAY_OK) {
-        rc = reply_status(r->status, msg);
-        c->idx = r->client_index;
-        c->region_size = r->region_size;
-        protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
-    }
-    if (rc == RAY_OK && memfd < 0)
-        rc = RAY_EPROTO;
-    if (rc != RAY_OK) {
-        if (memfd >= 0)
-            close(memfd);
+    rc = hello(c, &c->idx, &c->region_size, &memfd, msg);
+    if (rc != RAY_OK)
         goto fail;
+    struct stat st;
+    if (fstat(memfd, &st) == 0) {
+        c->region_dev = st.st_dev;
+        c->region_ino = st.st_ino;
+        rc = map_views(c, memfd);
+    } else {
+        rc = rt_err_from_errno(errno);
     }
-    rc = c->idx < STORE_MAX_CLIENTS ? map_views(c, memfd) : RAY_EPROTO;
     close(memfd);
+    if (rc == RAY_OK) {
+        rc = take_epoch(c);
+        if (rc == RAY_ECLOSED) /* taken back already: we stalled */
+            rc = reconnect(c, msg);
+    }
     if (rc != RAY_OK)
         goto fail;
     *out = c;
@@ -531,6 +759,8 @@ store_client_open_local(store_server *srv, store_client **out)
         client_free(c);
         return rc;
     }
+    /* The store never takes a local client's index back. */
+    c->epoch = atomic_load(&c->t.hdr->client_epoch[c->idx]);
     *out = c;
     return RAY_OK;
 }
@@ -553,7 +783,11 @@ store_client_close(store_client *c)
 uint32_t
 store_client_index(const store_client *c)
 {
-    return c->idx;
+    store_client *m = (store_client *)c;
+    pthread_mutex_lock(&m->mu);
+    uint32_t idx = m->idx;
+    pthread_mutex_unlock(&m->mu);
+    return idx;
 }
 
 const store_header *
@@ -596,7 +830,7 @@ store_client_create(store_client *c, const store_object_id *id,
         Ray__Rpc__StoreCreateReply *r = NULL;
         rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_CREATE_REQUEST, &q.base,
                  RAY__RPC__MESSAGE_TYPE__MSG_STORE_CREATE_REPLY,
-                 (ProtobufCMessage **)&r, NULL, msg);
+                 (ProtobufCMessage **)&r, msg);
         if (rc == RAY_OK) {
             rc = reply_status(r->status, msg);
             if (rc == RAY_OK)
@@ -648,7 +882,7 @@ store_client_abort(store_client *c, const store_object_id *id)
         Ray__Rpc__StoreAbortReply *r = NULL;
         rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_ABORT_REQUEST, &q.base,
                  RAY__RPC__MESSAGE_TYPE__MSG_STORE_ABORT_REPLY,
-                 (ProtobufCMessage **)&r, NULL, msg);
+                 (ProtobufCMessage **)&r, msg);
         if (rc == RAY_OK) {
             rc = reply_status(r->status, msg);
             protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
@@ -671,6 +905,7 @@ store_client_get(store_client *c, const store_object_id *ids, size_t n,
     memset(out, 0, n * sizeof *out);
     size_t left = n;
     ray_err rc = RAY_OK;
+    int lost = 0;
     pthread_mutex_lock(&c->mu);
     for (;;) {
         uint32_t seen = store_table_seal_seq(&c->t);
@@ -678,6 +913,21 @@ store_client_get(store_client *c, const store_object_id *ids, size_t n,
             if (out[i].data)
                 continue;
             int r = try_get(c, &ids[i], &out[i]);
+            if (r == LOST) {
+                /* The store took our index (we hold no pin, or it would
+                 * not have): reconnect, then try this object again. */
+                char m[MSG_LEN] = "the store keeps taking this client's "
+                                  "index back";
+                ray_err e = ++lost > RECONNECT_TRIES ? RAY_ECLOSED
+                                                     : recover_index(c, m);
+                if (e != RAY_OK) {
+                    rc = e;
+                    snprintf(c->err, sizeof c->err, "%s", m);
+                    break;
+                }
+                i--; /* unsigned: wraps to SIZE_MAX for i == 0, then 0 */
+                continue;
+            }
             if (r == CORRUPT) {
                 rc = RAY_EPROTO;
                 snprintf(c->err, sizeof c->err,
@@ -751,7 +1001,7 @@ store_client_delete(store_client *c, const store_object_id *id)
         Ray__Rpc__StoreDeleteReply *r = NULL;
         rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_DELETE_REQUEST, &q.base,
                  RAY__RPC__MESSAGE_TYPE__MSG_STORE_DELETE_REPLY,
-                 (ProtobufCMessage **)&r, NULL, msg);
+                 (ProtobufCMessage **)&r, msg);
         if (rc == RAY_OK) {
             rc = reply_status(r->status, msg);
             protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
@@ -793,7 +1043,7 @@ store_client_stats(store_client *c, store_stats *out)
         Ray__Rpc__StoreStatsReply *r = NULL;
         rc = rpc(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_STATS_REQUEST, &q.base,
                  RAY__RPC__MESSAGE_TYPE__MSG_STORE_STATS_REPLY,
-                 (ProtobufCMessage **)&r, NULL, msg);
+                 (ProtobufCMessage **)&r, msg);
         if (rc == RAY_OK) {
             rc = reply_status(r->status, msg);
             if (rc == RAY_OK)

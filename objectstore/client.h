@@ -78,8 +78,16 @@ typedef struct store_stats {
 
 /* Connect to the store listening at `socket_path`. Waits at most
  * `timeout_ms` (negative: forever) for the connection. Returns
- * RAY_ECLOSED when nothing listens there, RAY_EBUSY when the store has
- * STORE_MAX_CLIENTS clients, RAY_EPROTO on a bad handshake. */
+ * RAY_ECLOSED when nothing listens there (or the store refused the
+ * connection: see store_config's connection limits), RAY_EBUSY when the
+ * store has STORE_MAX_CLIENTS clients, RAY_EPROTO on a bad handshake.
+ *
+ * The store may later disconnect a client that sits idle pinning and
+ * creating nothing (store_config.idle_timeout_ms); the client notices on
+ * its next call and connects again on its own (same socket path, same
+ * region), so callers see nothing. A client whose connection is closed
+ * while it holds pins gets RAY_ECLOSED instead: its views are no longer
+ * protected. */
 ray_err store_client_connect(const char *socket_path, int64_t timeout_ms,
                              store_client **out);
 

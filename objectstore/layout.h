@@ -122,9 +122,18 @@ typedef struct store_header {
     uint32_t index_mask;         /* index entries - 1 (power of two) */
     alignas(64) _Atomic uint64_t table_seq; /* seqlock: odd while the
                                                index is being changed */
+    /* Per client index: even while a client holds the index (the value
+     * it read at connect), odd while the index is free or being taken
+     * back from an idle client. A client re-reads its word after setting
+     * a pin bit; the store marks it odd before it scans that client's
+     * pins (the Dekker handshake again): so the store never takes back an
+     * index that still pins something, and a client never pins through
+     * an index it lost. */
+    alignas(64) _Atomic uint32_t client_epoch[STORE_MAX_CLIENTS];
 } store_header;
 _Static_assert(sizeof(store_header) <= STORE_HEADER_SIZE, "header fits");
 _Static_assert(offsetof(store_header, table_seq) == 128, "seq offset");
+_Static_assert(offsetof(store_header, client_epoch) == 192, "epoch offset");
 
 /* Copy an ID into a slot / compare a slot's ID (relaxed atomics: the slot
  * may be reused under a lock-free reader, who re-checks after pinning). */

@@ -376,6 +376,8 @@ store_core_client_add(store_core *c, uint32_t *idx)
         if (!c->client_used[i]) {
             c->client_used[i] = true;
             c->nclients++;
+            c->epoch[i] = (c->epoch[i] | 1u) + 1u; /* even: held */
+            atomic_store(&c->hdr->client_epoch[i], c->epoch[i]);
             *idx = i;
             rc = RAY_OK;
             break;
@@ -400,10 +402,41 @@ store_core_client_remove(store_core *c, uint32_t idx)
     if (c->client_used[idx]) {
         c->client_used[idx] = false;
         c->nclients--;
+        c->epoch[idx] |= 1u; /* odd: free */
+        atomic_store(&c->hdr->client_epoch[idx], c->epoch[idx]);
     }
     pthread_mutex_unlock(&c->mu);
     store_table_notify(&c->table);
     return aborted;
+}
+
+void
+store_core_client_revoke(store_core *c, const uint32_t *idx, uint32_t n,
+                         bool *spared)
+{
+    uint64_t busy[STORE_PIN_WORDS] = {0};
+    pthread_mutex_lock(&c->mu);
+    /* Odd first, seq_cst: a client that sets a pin bit after this store
+     * sees the odd epoch (and backs off); one that set it before is seen
+     * by the scan below. */
+    for (uint32_t i = 0; i < n; i++)
+        atomic_store(&c->hdr->client_epoch[idx[i]], c->epoch[idx[i]] | 1u);
+    for (uint32_t k = 0; k < c->table.nslots; k++) {
+        store_slot *s = &c->slots[k];
+        for (unsigned w = 0; w < STORE_PIN_WORDS; w++)
+            busy[w] |= atomic_load(&s->pins[w]);
+        store_meta *m = &c->meta[k];
+        if (m->state == STORE_META_MEM && m->creator < STORE_MAX_CLIENTS &&
+            atomic_load(&s->state) == STORE_SLOT_CREATING)
+            busy[m->creator / 64] |= 1ull << (m->creator % 64);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t x = idx[i];
+        spared[i] = (busy[x / 64] >> (x % 64)) & 1u;
+        if (spared[i])
+            atomic_store(&c->hdr->client_epoch[x], c->epoch[x]);
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ------------------------------------------------------------------ */

@@ -97,6 +97,7 @@ typedef struct store_core {
     uint32_t *free_slots;       /* stack of free slot numbers */
     uint32_t nfree;
     bool client_used[STORE_MAX_CLIENTS];
+    uint32_t epoch[STORE_MAX_CLIENTS]; /* what hdr->client_epoch holds */
     uint32_t nclients;
     char *spill_dir;            /* NULL: spilling off; immutable */
     uint64_t spill_min_bytes;   /* immutable */
@@ -120,9 +121,20 @@ void store_core_destroy(store_core *c);
 ray_err store_core_client_add(store_core *c, uint32_t *idx);
 
 /* Drop every pin of client `idx`, abort its unsealed objects and free the
- * index. Locks mu. Returns how many unsealed objects were aborted (the
- * caller logs it, in the one line it writes about the client). */
+ * index (its epoch turns odd: a client still using it finds out). Locks
+ * mu. Returns how many unsealed objects were aborted (the caller logs it,
+ * in the one line it writes about the client). */
 uint32_t store_core_client_remove(store_core *c, uint32_t idx);
+
+/* Start taking back the indexes of `n` idle clients: for each, mark its
+ * epoch odd, then look for pins and unsealed objects of it. A client that
+ * has any keeps its index (its epoch is given back) and gets
+ * `spared[i]` true; the others must be closed and removed
+ * (store_core_client_remove) by the caller, in that order: the client
+ * checks that its socket is still open after reading its epoch. Locks
+ * mu; scans the slots once. */
+void store_core_client_revoke(store_core *c, const uint32_t *idx, uint32_t n,
+                              bool *spared);
 
 /* Where an object lives, as create and restore report it. Filled under
  * mu: once mu is dropped the slot may be reused by another thread (a

@@ -254,6 +254,25 @@ store_slot_try_pin(store_slot *s, uint32_t c, const store_object_id *id,
     return false;
 }
 
+int
+store_slot_pin_checked(store_slot *s, uint32_t c, const store_object_id *id,
+                       _Atomic uint32_t *epoch_word, uint32_t epoch,
+                       uint32_t *state)
+{
+    uint64_t bit = 1ull << (c % 64);
+    uint64_t old = atomic_fetch_or(&s->pins[c / 64], bit);
+    uint32_t st = atomic_load(&s->state);
+    *state = st;
+    /* seq_cst after the bit: the store marks the epoch odd before it
+     * scans the pins, so one of the two sees the other. */
+    bool ours = atomic_load(epoch_word) == epoch;
+    if (ours && st == STORE_SLOT_SEALED && store_slot_id_eq(s, id))
+        return STORE_PIN_OK;
+    if (!(old & bit))
+        atomic_fetch_and(&s->pins[c / 64], ~bit);
+    return ours ? STORE_PIN_NO : STORE_PIN_REVOKED;
+}
+
 void
 store_slot_pin(store_slot *s, uint32_t c)
 {

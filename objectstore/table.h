@@ -91,6 +91,20 @@ void store_table_remove(const store_table *t, uint32_t slot,
 bool store_slot_try_pin(store_slot *s, uint32_t c, const store_object_id *id,
                         uint32_t *state);
 
+/* store_slot_pin_checked's answers. */
+enum { STORE_PIN_OK, STORE_PIN_NO, STORE_PIN_REVOKED };
+
+/* store_slot_try_pin for a client that may lose its index (layout.h,
+ * client_epoch): after setting its bit, also confirm that `*epoch_word`
+ * still holds `epoch`. STORE_PIN_OK: pinned. STORE_PIN_NO: the slot is
+ * not SEALED with `id` (*state says what it was). STORE_PIN_REVOKED: the
+ * index is not the caller's any more (or is being taken back). On
+ * failure the bit is cleared only if this call set it: a bit that was
+ * set before may belong to the index's new owner. */
+int store_slot_pin_checked(store_slot *s, uint32_t c, const store_object_id *id,
+                           _Atomic uint32_t *epoch_word, uint32_t epoch,
+                           uint32_t *state);
+
 /* Set client `c`'s bit unconditionally (store only, or the creator). */
 void store_slot_pin(store_slot *s, uint32_t c);
 
