@@ -443,6 +443,25 @@ store_core_client_revoke(store_core *c, const uint32_t *idx, uint32_t n,
 /* Object operations                                                   */
 /* ------------------------------------------------------------------ */
 
+/* Under mu: publish a new object's record in its slot, then move the
+ * slot to CREATING (seq_cst: a reader that sees the state sees the rest),
+ * pinned by its creator. Pins left by a scribbler or by a reader that
+ * raced the slot's last free are cleared first. */
+static void
+publish_creating(store_slot *s, const store_meta *m)
+{
+    s->offset = m->offset;
+    s->data_size = m->data_size;
+    s->meta_size = m->meta_size;
+    s->flags = m->flags;
+    atomic_store(&s->creator, m->creator);
+    atomic_store(&s->last_access, (uint64_t)rt_clock_now_ns());
+    store_slot_set_id(s, &m->id);
+    store_slot_unpin_all(s);
+    store_slot_pin(s, m->creator);
+    atomic_store(&s->state, STORE_SLOT_CREATING);
+}
+
 ray_err
 store_core_create_object(store_core *c, uint32_t client,
                          const store_object_id *id, uint64_t data_size,
@@ -495,19 +514,7 @@ store_core_create_object(store_core *c, uint32_t client,
                       .offset = (uint64_t)(p - c->base),
                       .data_size = data_size, .meta_size = meta_size,
                       .alloc_size = usable};
-    /* Publish, then move the state (seq_cst: a reader that sees the new
-     * state sees these). Pins left by a scribbler or by a reader that
-     * raced the last free are cleared first. */
-    s->offset = m->offset;
-    s->data_size = data_size;
-    s->meta_size = meta_size;
-    s->flags = m->flags;
-    atomic_store(&s->creator, client);
-    atomic_store(&s->last_access, (uint64_t)rt_clock_now_ns());
-    store_slot_set_id(s, id);
-    store_slot_unpin_all(s);
-    store_slot_pin(s, client);
-    atomic_store(&s->state, STORE_SLOT_CREATING);
+    publish_creating(s, m);
     if (RT_NEVER(!store_table_insert(&c->table, slot, hash))) {
         store_arena_free(c->arena, p);
         memset(m, 0, sizeof *m);
@@ -607,6 +614,50 @@ out:
     return rc;
 }
 
+/* Under mu: bring spilled object `slot` (claimed BUSY) into memory: its
+ * meta becomes MEM. Room without new disk space first (free memory,
+ * evicted copies, then a trade of places with an object in memory), only
+ * then a spill to a new file. `msg` says why on failure. */
+static ray_err
+bring_back(store_core *c, uint32_t slot, char *msg, size_t msglen)
+{
+    store_meta *m = &c->meta[slot];
+    size_t usable = 0;
+    ray_err rc, spill_rc;
+    uint8_t *p = alloc_with_room(c, obj_bytes(m), false, &usable, &rc,
+                                 &spill_rc, msg, msglen);
+    if (!p) {
+        char why[256] = "";
+        ray_err e = store_spill_swap(c, slot, why, sizeof why);
+        if (e == RAY_OK)
+            return RAY_OK; /* x has y's allocation, y x's place on disk:
+                              bytes_used and objects_spilled stay */
+        if (e != RAY_ENOTFOUND) {
+            snprintf(msg, msglen, "%s", why);
+            return e;
+        }
+        p = alloc_with_room(c, obj_bytes(m), true, &usable, &rc, &spill_rc,
+                            msg, msglen);
+    }
+    if (!p)
+        return msg[0] ? rc
+                      : no_room(c, "cannot restore a spilled object",
+                                obj_bytes(m), spill_rc, msg, msglen);
+    rc = store_spill_read(c, m, p);
+    if (rc != RAY_OK) {
+        store_arena_free(c->arena, p);
+        snprintf(msg, msglen, "cannot read a spilled object back from %s: "
+                 "%s", c->spill_dir, rt_strerror(rc));
+        return rc;
+    }
+    store_spill_drop(c, m);
+    m->state = STORE_META_MEM;
+    m->offset = (uint64_t)(p - c->base);
+    m->alloc_size = usable;
+    c->k.bytes_used += usable;
+    return RAY_OK;
+}
+
 ray_err
 store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
                    store_location *loc, char *msg, size_t msglen)
@@ -627,54 +678,11 @@ store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
         goto out;
     }
     claim_spilled(c, (uint32_t)slot);
-    /* Room without new disk space first: free memory or evicted copies,
-     * then a trade of places with an object in memory; only then a spill
-     * to a new file. */
-    size_t usable = 0;
-    ray_err spill_rc = RAY_OK;
-    uint8_t *p = alloc_with_room(c, obj_bytes(m), false, &usable, &rc,
-                                 &spill_rc, msg, msglen);
-    bool swapped = false;
-    if (!p) {
-        char why[256] = "";
-        ray_err e = store_spill_swap(c, (uint32_t)slot, why, sizeof why);
-        if (e == RAY_OK) {
-            swapped = true;
-        } else if (e != RAY_ENOTFOUND) {
-            atomic_store(&s->state, STORE_SLOT_SPILLED);
-            snprintf(msg, msglen, "%s", why);
-            rc = e;
-            goto out;
-        } else {
-            p = alloc_with_room(c, obj_bytes(m), true, &usable, &rc,
-                                &spill_rc, msg, msglen);
-        }
-    }
-    if (!p && !swapped) {
+    rc = bring_back(c, (uint32_t)slot, msg, msglen);
+    if (rc != RAY_OK) {
         atomic_store(&s->state, STORE_SLOT_SPILLED);
-        if (!msg[0])
-            rc = no_room(c, "cannot restore a spilled object", obj_bytes(m),
-                         spill_rc, msg, msglen);
         goto out;
     }
-    if (!swapped) {
-        rc = store_spill_read(c, m, p);
-        if (rc != RAY_OK) {
-            store_arena_free(c->arena, p);
-            atomic_store(&s->state, STORE_SLOT_SPILLED);
-            snprintf(msg, msglen, "cannot read a spilled object back from "
-                     "%s: %s", c->spill_dir, rt_strerror(rc));
-            goto out;
-        }
-        store_spill_drop(c, m);
-        m->state = STORE_META_MEM;
-        m->offset = (uint64_t)(p - c->base);
-        m->alloc_size = usable;
-        c->k.bytes_used += usable;
-    }
-    /* (After a swap, x has y's allocation and y x's place on disk:
-     * bytes_used and objects_spilled are what they were.) */
-    rc = RAY_OK;
     c->k.restores++;
     c->k.bytes_restored += obj_bytes(m);
     s->offset = m->offset;

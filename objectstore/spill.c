@@ -269,6 +269,43 @@ swap_undo(store_core *c, int fd, uint64_t foff, uint8_t *mem, uint64_t done,
     return true;
 }
 
+/* Trade x's `xbytes` at `foff` of file `fd` with y's `ybytes` (<= xbytes)
+ * at `mem` (an allocation that holds xbytes). Chunk p: x's bytes into the
+ * bounce buffer, y's over them in the file, then x's into y's memory;
+ * past y's length only x moves. On failure everything is traded back and
+ * the I/O error returned (RAY_EOBJECT_LOST, logged, if even that fails). */
+static ray_err
+swap_bytes(store_core *c, int fd, uint64_t foff, uint8_t *mem,
+           uint64_t xbytes, uint64_t ybytes, uint8_t *bounce)
+{
+    for (uint64_t p = 0; p < xbytes; p += SWAP_CHUNK) {
+        uint64_t kx = xbytes - p > SWAP_CHUNK ? SWAP_CHUNK : xbytes - p;
+        uint64_t ky = p < ybytes ? ybytes - p : 0;
+        ky = ky > SWAP_CHUNK ? SWAP_CHUNK : ky;
+        ray_err rc = read_all(fd, bounce, kx, foff + p);
+        bool read_x = rc == RAY_OK;
+        if (read_x)
+            rc = write_all(c, fd, mem + p, ky, foff + p);
+        if (rc == RAY_OK) {
+            memcpy(mem + p, bounce, kx);
+            continue;
+        }
+        /* A failed write may have left part of y at p: put x's chunk back
+         * (a failed read wrote nothing), then the earlier chunks. */
+        bool undone =
+            (!read_x || write_all(c, fd, bounce, kx, foff + p) == RAY_OK) &&
+            swap_undo(c, fd, foff, mem, p, xbytes, ybytes, bounce);
+        if (!undone) {
+            RT_ERROR("object store: a restore that traded places failed "
+                     "(%s) and could not be undone; two objects are damaged",
+                     rt_strerror(rc));
+            return RAY_EOBJECT_LOST;
+        }
+        return rc;
+    }
+    return RAY_OK;
+}
+
 ray_err
 store_spill_swap(store_core *c, uint32_t x, char *msg, size_t msglen)
 {
@@ -295,38 +332,14 @@ store_spill_swap(store_core *c, uint32_t x, char *msg, size_t msglen)
         goto out;
     store_meta *ym = &c->meta[y];
     uint64_t ybytes = ym->data_size + ym->meta_size; /* <= xbytes */
-    uint8_t *mem = c->base + ym->offset;
     uint64_t foff = xm->spill_off;
-    /* Chunk p: x's bytes into the bounce buffer, y's over them in the
-     * file, then x's into y's memory. Past y's length only x moves. */
-    uint64_t p;
-    for (p = 0; p < xbytes; p += SWAP_CHUNK) {
-        uint64_t kx = xbytes - p > SWAP_CHUNK ? SWAP_CHUNK : xbytes - p;
-        uint64_t ky = p < ybytes ? ybytes - p : 0;
-        ky = ky > SWAP_CHUNK ? SWAP_CHUNK : ky;
-        rc = read_all(fd, bounce, kx, foff + p);
-        bool read_x = rc == RAY_OK;
-        if (read_x)
-            rc = write_all(c, fd, mem + p, ky, foff + p);
-        if (rc != RAY_OK) {
-            /* A failed write may have left part of y at p: put x's chunk
-             * back (a failed read wrote nothing), then the earlier ones. */
-            bool undone =
-                (!read_x || write_all(c, fd, bounce, kx, foff + p) == RAY_OK) &&
-                swap_undo(c, fd, foff, mem, p, xbytes, ybytes, bounce);
-            atomic_store(&c->slots[y].state, STORE_SLOT_SEALED);
-            if (!undone) {
-                RT_ERROR("object store: a restore that traded places "
-                         "failed (%s) and could not be undone; two objects "
-                         "are damaged", rt_strerror(rc));
-                rc = RAY_EOBJECT_LOST;
-            }
-            snprintf(msg, msglen, "cannot trade a spilled object's place "
-                     "in %s with one in memory: %s", c->spill_dir,
-                     rt_strerror(rc));
-            goto out;
-        }
-        memcpy(mem + p, bounce, kx);
+    rc = swap_bytes(c, fd, foff, c->base + ym->offset, xbytes, ybytes,
+                    bounce);
+    if (rc != RAY_OK) {
+        atomic_store(&c->slots[y].state, STORE_SLOT_SEALED);
+        snprintf(msg, msglen, "cannot trade a spilled object's place in %s "
+                 "with one in memory: %s", c->spill_dir, rt_strerror(rc));
+        goto out;
     }
     /* x takes y's allocation; y takes x's place in the file (whose count
      * of live objects does not change). */

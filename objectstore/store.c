@@ -176,8 +176,10 @@ conn_close(store_server *s, store_conn *cn, const char *why)
      * the reason is logged. */
     close(fd);
     /* A descriptor is free again: accept at once if that was the block. */
-    if (s->listen_paused)
-        schedule_sweep(s, rt_clock_now_ns());
+    if (s->listen_paused) {
+        s->listen_resume_ns = rt_clock_now_ns();
+        schedule_sweep(s, s->listen_resume_ns);
+    }
 }
 
 static void
@@ -580,6 +582,28 @@ conns_of(store_server *s, pid_t pid)
     return n;
 }
 
+/* Refuse (close) `fd` from `pid` if a connection cap is reached. */
+static bool
+over_limit(store_server *s, int fd, pid_t pid)
+{
+    if (s->nconns >= s->max_conns) {
+        STAT_INC(s, refused_total);
+        snprintf(s->why, sizeof s->why, "%u connections are open "
+                 "(store_config.max_connections)", s->nconns);
+        refuse(fd, pid, s->why);
+        return true;
+    }
+    uint32_t mine = pid ? conns_of(s, pid) : 0;
+    if (mine >= s->max_per_peer) {
+        STAT_INC(s, refused_peer);
+        snprintf(s->why, sizeof s->why, "it has %u connections open "
+                 "(store_config.max_connections_per_peer)", mine);
+        refuse(fd, pid, s->why);
+        return true;
+    }
+    return false;
+}
+
 static void
 on_accept(store_server *s)
 {
@@ -609,21 +633,8 @@ on_accept(store_server *s)
         socklen_t len = sizeof cr;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
             cr.pid = 0;
-        if (s->nconns >= s->max_conns) {
-            STAT_INC(s, refused_total);
-            snprintf(s->why, sizeof s->why, "%u connections are open "
-                     "(store_config.max_connections)", s->nconns);
-            refuse(fd, cr.pid, s->why);
+        if (over_limit(s, fd, cr.pid))
             continue;
-        }
-        uint32_t mine = cr.pid ? conns_of(s, cr.pid) : 0;
-        if (mine >= s->max_per_peer) {
-            STAT_INC(s, refused_peer);
-            snprintf(s->why, sizeof s->why, "it has %u connections open "
-                     "(store_config.max_connections_per_peer)", mine);
-            refuse(fd, cr.pid, s->why);
-            continue;
-        }
         store_conn *cn = rt_calloc(1, sizeof *cn);
         if (cn && s->nconns == s->cap) {
             uint32_t cap = s->cap ? s->cap * 2 : 16;
@@ -696,9 +707,9 @@ sweep(store_server *s, int64_t now)
     STAT_INC(s, sweeps);
     s->next_sweep_ns = 0;
     if (s->listen_paused) {
-        if (now >= s->listen_resume_ns || s->nconns < s->max_conns)
+        if (now >= s->listen_resume_ns)
             resume_listen(s);
-        if (s->listen_paused)
+        if (s->listen_paused) /* epoll_ctl failed: try again later */
             schedule_sweep(s, s->listen_resume_ns > now
                                   ? s->listen_resume_ns
                                   : now + LISTEN_PAUSE_NS);
