@@ -10,11 +10,13 @@
  * and the heap (payloads). Every location read from a slot is
  * bounds-checked against the heap before a view is built from it, so a
  * slot scribbled over by a faulty client yields RAY_EPROTO, never a
- * pointer outside the mapping. Its pins live in two places: one bit per client in
- * each pinned slot (shared; the store reads it to decide what may be
- * deleted, evicted or spilled, and clears it if the client dies) and a
- * private count per slot of how many gets this client has not released
- * yet, so only the first get and the last release touch the shared bit.
+ * pointer outside the mapping.
+ *
+ * Its pins live in two places: one bit per client in each pinned slot
+ * (shared; the store reads it to decide what may be deleted, evicted or
+ * spilled, and clears it if the client dies) and a private count per slot
+ * of how many gets this client has not released yet, so only the first
+ * get and the last release touch the shared bit.
  *
  * get resolves IDs from the shared index without a lock and pins with the
  * handshake of table.h; only a spilled object needs the store (restore).
@@ -36,12 +38,12 @@
  * after every pin bit it sets (store_slot_pin_checked): a changed epoch
  * means the pin may not count. If this client holds no pins, it then
  * reconnects to the same region (same memfd inode) and retries the call
- * once, which is safe: an index is taken back only from a client with
- * nothing in flight, and a request the store saw before it closed the
- * connection has the same effect when repeated (create of an object the
- * close aborted, delete or abort of what is gone, restore of what is in
- * memory). With pins held, the loss is reported (RAY_ECLOSED): those
- * views are no longer protected.
+ * (up to RECONNECT_TRIES times), which is safe: an index is taken back
+ * only from a client with nothing in flight, and a request the store saw
+ * before it closed the connection has the same effect when repeated
+ * (create of an object the close aborted, delete or abort of what is
+ * gone, restore of what is in memory). With pins held, the loss is
+ * reported (RAY_ECLOSED): those views are no longer protected.
  *
  * Threading: `mu` guards the private pin counts and the socket; the
  * futex wait happens with it released.
@@ -194,8 +196,9 @@ recv_reply(store_client *c, uint32_t want, ProtobufCMessage **out,
  * `rtype` in *reply (free it with protobuf_c_message_free_unpacked). With
  * `fd_out`, the reply carries a descriptor, stored there. A failure to
  * pack the request (RAY_ENOMEM) sends nothing; any later failure leaves
- * the stream out of step, so the connection is closed for good: the store
- * then drops this client's pins, and later calls return RAY_ECLOSED.
+ * the stream out of step, so the connection is closed: the store then
+ * drops this client's pins and frees its index, and later calls return
+ * RAY_ECLOSED, unless the client holds no pins and reconnects (rpc).
  * `msg` (MSG_LEN bytes) receives the reason of a failure. */
 static ray_err
 rpc_once(store_client *c, uint32_t qtype, const ProtobufCMessage *q,

@@ -221,7 +221,8 @@ read_all(int fd, uint8_t *dst, uint64_t n, uint64_t off)
 ray_err
 store_spill_read(store_core *c, const store_meta *m, uint8_t *dst)
 {
-    if (m->spill_file >= c->nspill_files || c->spill_files[m->spill_file].fd < 0)
+    if (m->spill_file >= c->nspill_files ||
+        c->spill_files[m->spill_file].fd < 0)
         return RAY_EINTERNAL;
     return read_all(c->spill_files[m->spill_file].fd, dst,
                     m->data_size + m->meta_size, m->spill_off);

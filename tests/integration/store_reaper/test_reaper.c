@@ -214,8 +214,10 @@ spec_memfd(const char *spec)
     return fd;
 }
 
-#define TOKEN_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-#define TOKEN_B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define TOKEN_A                                                              \
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define TOKEN_B                                                              \
+    "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 
 static void
 write_token(const char *dir, const char *token)
