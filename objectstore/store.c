@@ -508,6 +508,10 @@ on_readable(store_server *s, store_conn *cn)
         conn_flush(s, cn);
 }
 
+/* ------------------------------------------------------------------ */
+/* Accepting, limits and deadlines                                     */
+/* ------------------------------------------------------------------ */
+
 /* Close an accepted connection we will not serve, with one warning. */
 static void
 refuse(int fd, pid_t pid, const char *why)
@@ -750,6 +754,10 @@ sweep(store_server *s, int64_t now)
     if (ncand)
         revoke_idle(s, cand, ncand, now);
 }
+
+/* ------------------------------------------------------------------ */
+/* The loop                                                            */
+/* ------------------------------------------------------------------ */
 
 static void *
 server_main(void *arg)
