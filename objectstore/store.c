@@ -28,7 +28,9 @@
  * has not sent StoreConnectRequest within hello_timeout_ms is closed; a
  * client idle for idle_timeout_ms whose index pins and creates nothing
  * is disconnected after the epoch handshake of layout.h (its library
- * reconnects on its next call); one that pins something is kept. The
+ * reconnects on its next call); one that pins something is kept. Until
+ * its first request after the hello, a connection gets at least
+ * hello_timeout_ms before it counts as idle (idle_due). The
  * loop sleeps in epoll_wait until the earliest of those deadlines
  * (next_sweep_ns, never later than any connection's real deadline).
  *
@@ -69,6 +71,7 @@ typedef struct store_conn {
     int fd;
     bool hello;              /* StoreConnectRequest answered */
     bool want_out;           /* EPOLLOUT is registered */
+    bool asked;              /* a request came after the hello */
     uint32_t client;         /* valid once hello */
     pid_t pid;               /* peer (SO_PEERCRED), 0 if unknown */
     int64_t since_ns;        /* accepted at */
@@ -263,6 +266,18 @@ fill_location(Ray__Rpc__StoreObjectLocation *loc,
     loc->metadata_size = where->meta_size;
 }
 
+/* When connection `cn` (past its hello) becomes idle. One that has made
+ * no request since its hello gets the hello grace too: a client that
+ * (re)connected is not taken back before it could use the connection,
+ * however slow its first steps. */
+static int64_t
+idle_due(const store_server *s, const store_conn *cn)
+{
+    int64_t grace = cn->asked || s->idle_ns > s->hello_ns ? s->idle_ns
+                                                           : s->hello_ns;
+    return cn->active_ns + grace;
+}
+
 /* StoreConnectRequest: take a client index and answer with the memfd.
  * The reply is sent at once with rt_fdpass_send (nothing is queued before
  * it: this is the connection's first request). */
@@ -280,7 +295,7 @@ handle_connect(store_server *s, store_conn *cn)
         /* Its deadline is now the idle one, maybe before the hello one
          * the next sweep was set for. */
         if (s->idle_ns)
-            schedule_sweep(s, cn->active_ns + s->idle_ns);
+            schedule_sweep(s, idle_due(s, cn));
         r.client_index = cn->client;
         r.region_size = c->region_size;
         r.num_fds = 1;
@@ -442,6 +457,10 @@ handle(store_server *s, store_conn *cn, uint32_t type,
         snprintf(s->why, sizeof s->why, "%s before StoreConnectRequest",
                  rt_proto_type_name(type));
         return s->why;
+    }
+    if (!cn->asked && s->idle_ns) {
+        cn->asked = true; /* the idle deadline may come sooner now */
+        schedule_sweep(s, idle_due(s, cn));
     }
     ray_err rc;
     switch (type) {
@@ -740,7 +759,7 @@ sweep(store_server *s, int64_t now)
         }
         if (s->idle_ns == 0)
             continue;
-        int64_t due = cn->active_ns + s->idle_ns;
+        int64_t due = idle_due(s, cn);
         if (now < due || rt_frame_writer_pending(&cn->wr) > 0) {
             schedule_sweep(s, now < due ? due : now + s->idle_ns);
             continue;

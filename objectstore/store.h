@@ -71,8 +71,11 @@ typedef struct store_config {
     uint32_t idle_timeout_ms;          /* a client idle this long that
                                           pins and creates nothing is
                                           disconnected (it reconnects on
-                                          its next call); default 600000,
-                                          STORE_TIMEOUT_NEVER: never */
+                                          its next call); before its
+                                          first request, at least
+                                          hello_timeout_ms; default
+                                          600000, STORE_TIMEOUT_NEVER:
+                                          never */
 } store_config;
 
 #define STORE_TIMEOUT_NEVER UINT32_MAX

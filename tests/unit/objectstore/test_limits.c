@@ -323,6 +323,7 @@ Test(store_limits, an_idle_client_that_pins_nothing_is_dropped_and_comes_back)
     store_config cfg;
     store_config_init(&cfg);
     cfg.idle_timeout_ms = 50;
+    cfg.hello_timeout_ms = 50; /* the grace of a connection not used yet */
     start(&cfg);
     store_client *holder, *getter, *creator;
     cr_assert_eq(store_client_connect(fx.sock, 2000, &holder), RAY_OK);
@@ -363,4 +364,28 @@ Test(store_limits, an_idle_client_that_pins_nothing_is_dropped_and_comes_back)
     store_client_close(creator);
     store_client_close(getter);
     store_client_close(holder);
+}
+
+Test(store_limits, a_connection_not_used_yet_gets_the_hello_grace)
+{
+    store_config cfg;
+    store_config_init(&cfg);
+    cfg.idle_timeout_ms = 50; /* hello_timeout_ms stays 10 s */
+    start(&cfg);
+    store_client *fresh, *used;
+    cr_assert_eq(store_client_connect(fx.sock, 2000, &fresh), RAY_OK);
+    cr_assert_eq(store_client_connect(fx.sock, 2000, &used), RAY_OK);
+    store_stats ss;
+    cr_assert_eq(store_client_stats(used, &ss), RAY_OK);
+    /* The client that made a request and went idle is dropped; the one
+     * connected before it, that never made one, is still within its
+     * grace. */
+    cr_assert(idle_sweeps_seen(1, 0), "the idle client was not dropped");
+    cr_assert_eq(server_stats().closed_idle, 1);
+    cr_assert_eq(store_server_client_count(fx.srv), 1);
+    cr_assert_eq(store_client_stats(fresh, &ss), RAY_OK);
+    cr_assert_eq(store_client_stats(used, &ss), RAY_OK, "%s",
+                 store_client_last_error(used));
+    store_client_close(used);
+    store_client_close(fresh);
 }
