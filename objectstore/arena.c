@@ -14,6 +14,14 @@
  * extents go straight to jemalloc's retained set (see store_arena_create
  * for why that matters for fragmentation).
  *
+ * jemalloc's own metadata for the arena (extent records, slab bitmaps) is
+ * kept out of the shared heap: the arena is created with
+ * experimental.arenas_create_ext and metadata_use_hooks = false, so its
+ * base allocations come from the process's private memory. The heap is
+ * mapped writable by every client; metadata there would let a faulty
+ * client corrupt the store's allocator and crash it. (A jemalloc without
+ * that mallctl gets a plain arenas.create and a warning.)
+ *
  * The hooks table is the first member of struct store_arena, which lives
  * until after `arena.<i>.destroy` has returned, as jemalloc requires.
  * Allocations use MALLOCX_ARENA(i) | MALLOCX_TCACHE_NONE so nothing from
@@ -32,6 +40,7 @@
 
 struct store_arena {
     extent_hooks_t hooks;  /* must stay first: hooks point back to us */
+    bool meta_private;     /* jemalloc metadata outside the range */
     pthread_mutex_t mu;    /* guards bump */
     uint8_t *base;         /* start of the range; immutable */
     size_t size;           /* bytes in the range; immutable */
@@ -137,11 +146,12 @@ hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *addr_b,
 /* ------------------------------------------------------------------ */
 
 /* Bytes kept back from the preseed for jemalloc's own metadata blocks
- * (2 MiB aligned, 2 MiB or more each; the first is already taken). */
+ * (2 MiB aligned, 2 MiB or more each; the first is already taken), when
+ * they come from the range at all. */
 static size_t
-metadata_reserve(size_t size)
+metadata_reserve(const store_arena *a, size_t size)
 {
-    if (size < (64u << 20))
+    if (a->meta_private || size < (64u << 20))
         return 0;
     size_t r = size / 32;
     if (r < (4u << 20))
@@ -163,7 +173,7 @@ preseed(store_arena *a)
     enum { MAX_BLOCKS = 64 };
     void *held[MAX_BLOCKS];
     int n = 0;
-    size_t reserve = metadata_reserve(a->size);
+    size_t reserve = metadata_reserve(a, a->size);
     while (n < MAX_BLOCKS) {
         size_t left = store_arena_untouched(a);
         if (left <= reserve + (64u << 10))
@@ -218,12 +228,26 @@ store_arena_create(void *base, size_t size, store_arena **out)
     pthread_mutex_init(&a->mu, NULL);
     a->base = base;
     a->size = size;
-    extent_hooks_t *hp = &a->hooks;
+    /* jemalloc's arena_config_t (5.3): the hooks, and whether its own
+     * metadata comes from them too. */
+    struct {
+        extent_hooks_t *extent_hooks;
+        bool metadata_use_hooks;
+    } conf = {&a->hooks, false};
     size_t sz = sizeof a->ind;
-    if (mallctl("arenas.create", &a->ind, &sz, &hp, sizeof hp) != 0) {
-        pthread_mutex_destroy(&a->mu);
-        rt_free(a);
-        return RAY_EINTERNAL;
+    a->meta_private = mallctl("experimental.arenas_create_ext", &a->ind, &sz,
+                              &conf, sizeof conf) == 0;
+    if (!a->meta_private) {
+        extent_hooks_t *hp = &a->hooks;
+        sz = sizeof a->ind;
+        if (mallctl("arenas.create", &a->ind, &sz, &hp, sizeof hp) != 0) {
+            pthread_mutex_destroy(&a->mu);
+            rt_free(a);
+            return RAY_EINTERNAL;
+        }
+        RT_WARN("object store arena %u: this jemalloc keeps the arena's "
+                "metadata in the shared heap (no "
+                "experimental.arenas_create_ext)", a->ind);
     }
     a->flags = (int)MALLOCX_ARENA(a->ind) | MALLOCX_TCACHE_NONE;
     /* Decay at once: a freed extent is "purged" immediately, every purge

@@ -9,7 +9,9 @@
  * freed space, so pages once touched stay mapped and warm. All calls take
  * the caller's lock discipline: the arena itself is thread-safe (jemalloc
  * locks internally; the bump pointer has its own mutex), but the object
- * store calls it only under its own mutex.
+ * store calls it only under its own mutex. jemalloc's bookkeeping for the
+ * arena lives in private memory, not in the range: whatever is written
+ * into the range (by clients that map it) cannot corrupt the allocator.
  */
 #ifndef RAY_OBJECTSTORE_ARENA_H
 #define RAY_OBJECTSTORE_ARENA_H

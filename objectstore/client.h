@@ -78,8 +78,16 @@ typedef struct store_stats {
 
 /* Connect to the store listening at `socket_path`. Waits at most
  * `timeout_ms` (negative: forever) for the connection. Returns
- * RAY_ECLOSED when nothing listens there, RAY_EBUSY when the store has
- * STORE_MAX_CLIENTS clients, RAY_EPROTO on a bad handshake. */
+ * RAY_ECLOSED when nothing listens there (or the store refused the
+ * connection: see store_config's connection limits), RAY_EBUSY when the
+ * store has STORE_MAX_CLIENTS clients, RAY_EPROTO on a bad handshake.
+ *
+ * The store may later disconnect a client that sits idle pinning and
+ * creating nothing (store_config.idle_timeout_ms); the client notices on
+ * its next call and connects again on its own (same socket path, same
+ * region), so callers see nothing. A client whose connection is closed
+ * while it holds pins gets RAY_ECLOSED instead: its views are no longer
+ * protected. */
 ray_err store_client_connect(const char *socket_path, int64_t timeout_ms,
                              store_client **out);
 
@@ -96,7 +104,9 @@ void store_client_close(store_client *c);
  * client (release it after sealing). Returns RAY_EEXISTS if the ID exists,
  * RAY_ETOOBIG if it is larger than the whole store (the message names
  * the capacity), RAY_ESTORE_FULL if pinned and unsealed objects leave no
- * room even after eviction and spilling. */
+ * room even after eviction and spilling, and the spill's own error (e.g.
+ * RAY_ESYSERR|ENOSPC) when spilling would have made room but failed: the
+ * message then names the spill directory and the cause. */
 ray_err store_client_create(store_client *c, const store_object_id *id,
                             uint64_t data_size, uint64_t meta_size,
                             uint32_t flags, store_wbuffer *out);
@@ -117,8 +127,13 @@ ray_err store_client_abort(store_client *c, const store_object_id *id);
  * RAY_OK when every object was got, RAY_ETIMEDOUT when some were not
  * (those have out[i].data == NULL and need no release; the others are
  * pinned and must be released), RAY_ESTORE_FULL when a spilled object
- * cannot be restored because pinned data fills the store (same rule for
- * the out[i] already got). Blocks the calling thread only while waiting
+ * cannot be restored because pinned data fills the store, the spill's
+ * error (RAY_ESYSERR|ENOSPC, say) when making room for it needed a spill
+ * to a full disk (a restore first trades places with an object in
+ * memory, which needs no new disk space), RAY_EPROTO when
+ * an object's slot holds a location outside the heap (the region was
+ * overwritten by a faulty client; same rule for the out[i] already
+ * got). Blocks the calling thread only while waiting
  * for seals; the wait needs no store round trip. */
 ray_err store_client_get(store_client *c, const store_object_id *ids,
                          size_t n, int64_t timeout_ms, store_buffer *out);
@@ -143,5 +158,9 @@ const char *store_client_last_error(store_client *c);
 
 /* This client's index in the store (0..STORE_MAX_CLIENTS-1). */
 uint32_t store_client_index(const store_client *c);
+
+/* The region's header as this client maps it, read-only: a write through
+ * it faults (SIGSEGV). For diagnostics and tests. */
+const store_header *store_client_header(const store_client *c);
 
 #endif /* RAY_OBJECTSTORE_CLIENT_H */

@@ -9,8 +9,10 @@
  * (store_slot_claim), so a client that pins it at the same instant wins
  * and the object stays. Runs under core->mu, on the thread that needs the
  * room. The LRU order comes from the slots' last_access stamps, which
- * every get refreshes lock-free; a scan of the slots per eviction round
- * is cheap next to the put that needed the room.
+ * every get refreshes lock-free (a client can write any value there: it
+ * only reorders the victims); a scan of the slots per eviction round is
+ * cheap next to the put that needed the room. Which objects are secondary
+ * and how much memory each holds come from the store's private metadata.
  */
 #include <stdlib.h>
 
@@ -33,33 +35,36 @@ lru_cmp(const void *a, const void *b)
 uint64_t
 store_evict(store_core *c, uint64_t need)
 {
-    uint32_t n = c->hdr->nslots, m = 0;
+    uint32_t n = c->table.nslots, m = 0;
     lru_item *v = rt_malloc((size_t)n * sizeof *v);
     if (!v)
         return 0;
     for (uint32_t i = 0; i < n; i++) {
         store_slot *s = &c->slots[i];
-        if (atomic_load(&s->state) == STORE_SLOT_SEALED &&
-            (s->flags & STORE_OBJ_SECONDARY) && !store_slot_pinned(s))
+        store_meta *md = &c->meta[i];
+        if (md->state == STORE_META_MEM &&
+            (md->flags & STORE_OBJ_SECONDARY) &&
+            atomic_load(&s->state) == STORE_SLOT_SEALED &&
+            !store_slot_pinned(s))
             v[m++] = (lru_item){atomic_load(&s->last_access), i};
     }
     qsort(v, m, sizeof *v, lru_cmp);
     uint64_t freed = 0, count = 0;
-    store_counters *k = &c->hdr->counters;
+    store_counters *k = &c->k;
     for (uint32_t i = 0; i < m && freed < need; i++) {
         store_slot *s = &c->slots[v[i].slot];
         if (!store_slot_claim(s, STORE_SLOT_SEALED))
             continue;
-        freed += s->alloc_size;
-        atomic_fetch_add(&k->bytes_evicted, s->alloc_size);
-        atomic_fetch_sub(&k->objects_sealed, 1);
+        uint64_t bytes = c->meta[v[i].slot].alloc_size;
+        freed += bytes;
+        k->bytes_evicted += bytes;
         store_core_free_slot(c, v[i].slot);
         count++;
     }
     rt_free(v);
     if (count) {
-        atomic_fetch_add(&k->evictions, count);
-        store_table_notify(c->hdr);
+        k->evictions += count;
+        store_table_notify(&c->table);
         RT_DEBUG("object store: evicted %llu object(s), %llu bytes",
                  (unsigned long long)count, (unsigned long long)freed);
     }

@@ -126,6 +126,14 @@ store_shm_map(int fd, uint64_t size, bool writable, void **out)
     return RAY_OK;
 }
 
+ray_err
+store_shm_protect(void *p, uint64_t len)
+{
+    if (len && mprotect(p, len, PROT_READ) != 0)
+        return rt_err_from_errno(errno);
+    return RAY_OK;
+}
+
 void
 store_shm_unmap(void *p, uint64_t size)
 {

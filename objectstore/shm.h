@@ -39,6 +39,11 @@ ray_err store_shm_reserve(int fd, uint64_t off, uint64_t len, char *err,
  * store_shm_prefault). Returns the mapping in *out. */
 ray_err store_shm_map(int fd, uint64_t size, bool writable, void **out);
 
+/* Make the first `len` bytes (a page multiple) of mapping `p` read-only:
+ * a write there then faults in this process. RAY_ESYSERR|errno if the
+ * kernel refuses. */
+ray_err store_shm_protect(void *p, uint64_t len);
+
 /* Unmap a mapping from store_shm_map (NULL is fine). */
 void store_shm_unmap(void *p, uint64_t size);
 

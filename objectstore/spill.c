@@ -9,7 +9,21 @@
  * number and offset, so a later get finds them and asks the store to
  * restore them (store_core_restore). A file is unlinked when its last
  * object is restored or deleted. If a write fails (disk full), every
- * object of the round goes back to SEALED in memory and nothing is lost.
+ * object of the round goes back to SEALED in memory and nothing is lost;
+ * the caller gets the error, so the one that fails a request can say that
+ * the spill directory is full rather than that memory is.
+ *
+ * A restore must not need new disk space: when memory is full, the
+ * spilled object first trades places with one unpinned object in memory
+ * (store_spill_swap): that object is written over the restored one's
+ * range of its spill file (blocks the file already has) while the
+ * restored one is read into its allocation, through a 1 MiB bounce
+ * buffer, so a full disk does not stop objects from being read back.
+ * Only when no object can trade places (none small enough to fit the
+ * range, or none whose allocation holds the restored one) does a restore
+ * spill to a new file like a create would.
+ *
+ * Writes go through store_spill_ops (tests inject ENOSPC there).
  *
  * Runs under core->mu on the thread that needs the room. TODO(store):
  * the I/O happens with the mutex held; a background spiller would let
@@ -44,12 +58,24 @@ file_path(store_core *c, uint32_t f, char *buf, size_t len)
     snprintf(buf, len, "%s/spill-%d-%u.bin", c->spill_dir, (int)getpid(), f);
 }
 
+#define SWAP_CHUNK (1u << 20)
+
+static ssize_t
+sys_pwrite(void *arg, int fd, const void *buf, size_t n, off_t off)
+{
+    (void)arg;
+    return pwrite(fd, buf, n, off);
+}
+
+const store_spill_ops store_spill_sys_ops = {.pwrite = sys_pwrite};
+
 static ray_err
-write_all(int fd, const uint8_t *p, uint64_t n, uint64_t off)
+write_all(store_core *c, int fd, const uint8_t *p, uint64_t n, uint64_t off)
 {
     while (n > 0) {
         size_t chunk = n > (1ull << 30) ? (1ull << 30) : (size_t)n;
-        ssize_t w = pwrite(fd, p, chunk, (off_t)off);
+        ssize_t w = c->spill_ops.pwrite(c->spill_ops.arg, fd, p, chunk,
+                                        (off_t)off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -81,18 +107,22 @@ new_file_entry(store_core *c)
 }
 
 uint64_t
-store_spill(store_core *c, uint64_t need)
+store_spill(store_core *c, uint64_t need, ray_err *err)
 {
+    *err = RAY_OK;
     if (!c->spill_dir)
         return 0;
-    uint32_t n = c->hdr->nslots, m = 0, taken = 0;
+    uint32_t n = c->table.nslots, m = 0, taken = 0;
     spill_item *v = rt_malloc((size_t)n * sizeof *v);
     if (!v)
         return 0;
     for (uint32_t i = 0; i < n; i++) {
         store_slot *s = &c->slots[i];
-        if (atomic_load(&s->state) == STORE_SLOT_SEALED &&
-            !(s->flags & STORE_OBJ_SECONDARY) && !store_slot_pinned(s))
+        store_meta *md = &c->meta[i];
+        if (md->state == STORE_META_MEM &&
+            !(md->flags & STORE_OBJ_SECONDARY) &&
+            atomic_load(&s->state) == STORE_SLOT_SEALED &&
+            !store_slot_pinned(s))
             v[m++] = (spill_item){atomic_load(&s->last_access), i};
     }
     qsort(v, m, sizeof *v, item_cmp);
@@ -103,7 +133,7 @@ store_spill(store_core *c, uint64_t need)
         if (!store_slot_claim(s, STORE_SLOT_SEALED))
             continue;
         v[taken++] = v[i]; /* compact the claimed ones to the front */
-        freed += s->alloc_size;
+        freed += c->meta[v[i].slot].alloc_size;
     }
     if (taken == 0) {
         rt_free(v);
@@ -122,38 +152,41 @@ store_spill(store_core *c, uint64_t need)
         goto fail;
     }
     for (uint32_t i = 0; i < taken; i++) {
-        store_slot *s = &c->slots[v[i].slot];
-        uint64_t len = s->data_size + s->meta_size;
-        rc = write_all(fd, c->base + s->offset, len, written);
+        store_meta *md = &c->meta[v[i].slot];
+        uint64_t len = md->data_size + md->meta_size;
+        rc = write_all(c, fd, c->base + md->offset, len, written);
         if (rc != RAY_OK)
             goto fail;
-        s->spill_off = written;
+        md->spill_off = written;
         written += len;
     }
     store_spill_file *sf = &c->spill_files[f];
     sf->fd = fd;
     sf->live = taken;
     sf->bytes = written;
-    store_counters *k = &c->hdr->counters;
+    store_counters *k = &c->k;
     for (uint32_t i = 0; i < taken; i++) {
         store_slot *s = &c->slots[v[i].slot];
-        s->spill_file = (uint32_t)f;
-        store_arena_free(c->arena, c->base + s->offset);
-        atomic_fetch_sub(&k->bytes_used, s->alloc_size);
-        s->alloc_size = 0;
+        store_meta *md = &c->meta[v[i].slot];
+        store_arena_free(c->arena, c->base + md->offset);
+        k->bytes_used -= md->alloc_size;
+        k->objects_spilled++;
+        k->bytes_spilled += md->data_size + md->meta_size;
+        md->state = STORE_META_SPILLED;
+        md->spill_file = (uint32_t)f;
+        md->alloc_size = 0;
+        md->offset = 0;
         s->offset = 0;
-        atomic_fetch_sub(&k->objects_sealed, 1);
-        atomic_fetch_add(&k->objects_spilled, 1);
-        atomic_fetch_add(&k->bytes_spilled, s->data_size + s->meta_size);
         atomic_store(&s->state, STORE_SLOT_SPILLED);
     }
-    atomic_fetch_add(&k->spills, taken);
+    k->spills += taken;
     rt_free(v);
-    store_table_notify(c->hdr);
+    store_table_notify(&c->table);
     RT_DEBUG("object store: spilled %u object(s), %llu bytes, to %s", taken,
              (unsigned long long)written, path);
     return freed;
 fail:
+    *err = rc;
     RT_LOG_RATELIMITED(RT_LOG_WARN,
                        "object store: cannot spill to %s: %s; objects stay "
                        "in memory", c->spill_dir, rt_strerror(rc));
@@ -164,17 +197,13 @@ fail:
     for (uint32_t i = 0; i < taken; i++)
         atomic_store(&c->slots[v[i].slot].state, STORE_SLOT_SEALED);
     rt_free(v);
-    store_table_notify(c->hdr);
+    store_table_notify(&c->table);
     return 0;
 }
 
-ray_err
-store_spill_read(store_core *c, store_slot *s, uint8_t *dst)
+static ray_err
+read_all(int fd, uint8_t *dst, uint64_t n, uint64_t off)
 {
-    if (s->spill_file >= c->nspill_files || c->spill_files[s->spill_file].fd < 0)
-        return RAY_EINTERNAL;
-    int fd = c->spill_files[s->spill_file].fd;
-    uint64_t n = s->data_size + s->meta_size, off = s->spill_off;
     while (n > 0) {
         size_t chunk = n > (1ull << 30) ? (1ull << 30) : (size_t)n;
         ssize_t r = pread(fd, dst, chunk, (off_t)off);
@@ -189,18 +218,168 @@ store_spill_read(store_core *c, store_slot *s, uint8_t *dst)
     return RAY_OK;
 }
 
-void
-store_spill_drop(store_core *c, store_slot *s)
+ray_err
+store_spill_read(store_core *c, const store_meta *m, uint8_t *dst)
 {
-    store_counters *k = &c->hdr->counters;
-    atomic_fetch_sub(&k->objects_spilled, 1);
-    atomic_fetch_sub(&k->bytes_spilled, s->data_size + s->meta_size);
-    if (s->spill_file >= c->nspill_files)
+    if (m->spill_file >= c->nspill_files ||
+        c->spill_files[m->spill_file].fd < 0)
+        return RAY_EINTERNAL;
+    return read_all(c->spill_files[m->spill_file].fd, dst,
+                    m->data_size + m->meta_size, m->spill_off);
+}
+
+/* The unpinned sealed primary objects that could trade places with a
+ * spilled object of `xbytes` bytes, least recently used first. */
+static uint32_t
+swap_candidates(store_core *c, uint64_t xbytes, spill_item *v)
+{
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < c->table.nslots; i++) {
+        store_meta *md = &c->meta[i];
+        store_slot *s = &c->slots[i];
+        if (md->state == STORE_META_MEM &&
+            !(md->flags & STORE_OBJ_SECONDARY) &&
+            md->data_size + md->meta_size <= xbytes &&
+            md->alloc_size >= xbytes &&
+            atomic_load(&s->state) == STORE_SLOT_SEALED &&
+            !store_slot_pinned(s))
+            v[m++] = (spill_item){atomic_load(&s->last_access), i};
+    }
+    qsort(v, m, sizeof *v, item_cmp);
+    return m;
+}
+
+/* Trade the first `done` bytes back: chunk by chunk, y's bytes from the
+ * file to memory and x's from memory to the file. Returns false if an
+ * I/O failed (both objects are then damaged). */
+static bool
+swap_undo(store_core *c, int fd, uint64_t foff, uint8_t *mem, uint64_t done,
+          uint64_t xbytes, uint64_t ybytes, uint8_t *bounce)
+{
+    for (uint64_t p = 0; p < done; p += SWAP_CHUNK) {
+        uint64_t kx = p < xbytes ? xbytes - p : 0;
+        uint64_t ky = p < ybytes ? ybytes - p : 0;
+        kx = kx > SWAP_CHUNK ? SWAP_CHUNK : kx;
+        ky = ky > SWAP_CHUNK ? SWAP_CHUNK : ky;
+        if (read_all(fd, bounce, ky, foff + p) != RAY_OK ||
+            write_all(c, fd, mem + p, ky, foff + p) != RAY_OK)
+            return false;
+        memcpy(mem + p, bounce, ky);
+        (void)kx; /* x's bytes past y's length never left the file */
+    }
+    return true;
+}
+
+/* Trade x's `xbytes` at `foff` of file `fd` with y's `ybytes` (<= xbytes)
+ * at `mem` (an allocation that holds xbytes). Chunk p: x's bytes into the
+ * bounce buffer, y's over them in the file, then x's into y's memory;
+ * past y's length only x moves. On failure everything is traded back and
+ * the I/O error returned (RAY_EOBJECT_LOST, logged, if even that fails). */
+static ray_err
+swap_bytes(store_core *c, int fd, uint64_t foff, uint8_t *mem,
+           uint64_t xbytes, uint64_t ybytes, uint8_t *bounce)
+{
+    for (uint64_t p = 0; p < xbytes; p += SWAP_CHUNK) {
+        uint64_t kx = xbytes - p > SWAP_CHUNK ? SWAP_CHUNK : xbytes - p;
+        uint64_t ky = p < ybytes ? ybytes - p : 0;
+        ky = ky > SWAP_CHUNK ? SWAP_CHUNK : ky;
+        ray_err rc = read_all(fd, bounce, kx, foff + p);
+        bool read_x = rc == RAY_OK;
+        if (read_x)
+            rc = write_all(c, fd, mem + p, ky, foff + p);
+        if (rc == RAY_OK) {
+            memcpy(mem + p, bounce, kx);
+            continue;
+        }
+        /* A failed write may have left part of y at p: put x's chunk back
+         * (a failed read wrote nothing), then the earlier chunks. */
+        bool undone =
+            (!read_x || write_all(c, fd, bounce, kx, foff + p) == RAY_OK) &&
+            swap_undo(c, fd, foff, mem, p, xbytes, ybytes, bounce);
+        if (!undone) {
+            RT_ERROR("object store: a restore that traded places failed "
+                     "(%s) and could not be undone; two objects are damaged",
+                     rt_strerror(rc));
+            return RAY_EOBJECT_LOST;
+        }
+        return rc;
+    }
+    return RAY_OK;
+}
+
+ray_err
+store_spill_swap(store_core *c, uint32_t x, char *msg, size_t msglen)
+{
+    store_meta *xm = &c->meta[x];
+    uint64_t xbytes = xm->data_size + xm->meta_size;
+    if (xm->state != STORE_META_SPILLED || xbytes == 0 ||
+        xm->spill_file >= c->nspill_files ||
+        c->spill_files[xm->spill_file].fd < 0)
+        return RAY_ENOTFOUND;
+    int fd = c->spill_files[xm->spill_file].fd;
+    spill_item *v = rt_malloc((size_t)c->table.nslots * sizeof *v);
+    uint8_t *bounce = rt_malloc(SWAP_CHUNK);
+    ray_err rc = RAY_ENOTFOUND;
+    if (!v || !bounce) {
+        rc = RAY_ENOTFOUND; /* no swap: the caller falls back to a spill */
+        goto out;
+    }
+    uint32_t n = swap_candidates(c, xbytes, v);
+    int64_t y = -1;
+    for (uint32_t i = 0; i < n && y < 0; i++)
+        if (store_slot_claim(&c->slots[v[i].slot], STORE_SLOT_SEALED))
+            y = v[i].slot;
+    if (y < 0)
+        goto out;
+    store_meta *ym = &c->meta[y];
+    uint64_t ybytes = ym->data_size + ym->meta_size; /* <= xbytes */
+    uint64_t foff = xm->spill_off;
+    rc = swap_bytes(c, fd, foff, c->base + ym->offset, xbytes, ybytes,
+                    bounce);
+    if (rc != RAY_OK) {
+        atomic_store(&c->slots[y].state, STORE_SLOT_SEALED);
+        snprintf(msg, msglen, "cannot trade a spilled object's place in %s "
+                 "with one in memory: %s", c->spill_dir, rt_strerror(rc));
+        goto out;
+    }
+    /* x takes y's allocation; y takes x's place in the file (whose count
+     * of live objects does not change). */
+    store_counters *k = &c->k;
+    xm->state = STORE_META_MEM;
+    xm->offset = ym->offset;
+    xm->alloc_size = ym->alloc_size;
+    ym->state = STORE_META_SPILLED;
+    ym->spill_file = xm->spill_file;
+    ym->spill_off = foff;
+    ym->offset = 0;
+    ym->alloc_size = 0;
+    k->bytes_spilled += ybytes;
+    k->bytes_spilled -= xbytes;
+    k->spills++;
+    c->slots[y].offset = 0;
+    atomic_store(&c->slots[y].state, STORE_SLOT_SPILLED);
+    RT_DEBUG("object store: a restore of %llu bytes traded places with an "
+             "object of %llu bytes", (unsigned long long)xbytes,
+             (unsigned long long)ybytes);
+    rc = RAY_OK;
+out:
+    rt_free(bounce);
+    rt_free(v);
+    return rc;
+}
+
+void
+store_spill_drop(store_core *c, store_meta *m)
+{
+    store_counters *k = &c->k;
+    k->objects_spilled--;
+    k->bytes_spilled -= m->data_size + m->meta_size;
+    if (m->spill_file >= c->nspill_files)
         return;
-    store_spill_file *f = &c->spill_files[s->spill_file];
+    store_spill_file *f = &c->spill_files[m->spill_file];
     if (f->fd >= 0 && --f->live == 0) {
         char path[4096];
-        file_path(c, s->spill_file, path, sizeof path);
+        file_path(c, m->spill_file, path, sizeof path);
         close(f->fd);
         unlink(path);
         f->fd = -1;

@@ -21,6 +21,28 @@
  * exited, crashed or was killed), its pins are then dropped and its
  * unsealed objects aborted; other clients carry on.
  *
+ * Limits (store_config): at most max_connections connections, at most
+ * max_connections_per_peer from one process (SO_PEERCRED pid); a
+ * connection refused for either is accepted and closed at once with one
+ * rate-limited warning naming the pid and the knob. A connection that
+ * has not sent StoreConnectRequest within hello_timeout_ms is closed; a
+ * client idle for idle_timeout_ms whose index pins and creates nothing
+ * is disconnected after the epoch handshake of layout.h (its library
+ * reconnects on its next call); one that pins something is kept. Until
+ * its first request after the hello, a connection gets at least
+ * hello_timeout_ms before it counts as idle (idle_due). The
+ * loop sleeps in epoll_wait until the earliest of those deadlines
+ * (next_sweep_ns, never later than any connection's real deadline).
+ *
+ * Out of file descriptors (EMFILE/ENFILE), accept cannot take a pending
+ * connection and the listening socket stays readable: a level-triggered
+ * loop would spin on it. The server keeps one spare descriptor (/dev/null)
+ * open; it closes it, accepts the connection, closes that at once (the
+ * peer sees EOF, not a hang), reopens the spare and goes on draining the
+ * backlog. If the spare cannot be had back, it stops polling the
+ * listening socket for 100 ms (or until a connection closes) instead.
+ * The counters of store_server_stats let tests count wake-ups, not time.
+ *
  * Threading: the loop thread owns the connections (loop thread only);
  * object operations lock core->mu, which local clients in this process
  * take too. Tuned for a handful to a few hundred local clients whose hot
@@ -28,6 +50,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -48,10 +71,20 @@ typedef struct store_conn {
     int fd;
     bool hello;              /* StoreConnectRequest answered */
     bool want_out;           /* EPOLLOUT is registered */
+    bool asked;              /* a request came after the hello */
     uint32_t client;         /* valid once hello */
+    pid_t pid;               /* peer (SO_PEERCRED), 0 if unknown */
+    int64_t since_ns;        /* accepted at */
+    int64_t active_ns;       /* last bytes in */
     rt_frame_reader rd;
     rt_frame_writer wr;
 } store_conn;
+
+/* store_server_stats, as the loop thread bumps it (atomic, relaxed). */
+typedef struct server_counters {
+    _Atomic uint64_t wakeups, sweeps, accepted, refused_fds, refused_peer,
+        refused_total, listen_pauses, closed_hello, closed_idle, spared_idle;
+} server_counters;
 
 struct store_server {
     store_core *core;
@@ -59,17 +92,38 @@ struct store_server {
     int lfd;                 /* listening socket */
     int efd;                 /* eventfd: stop */
     int epfd;
+    int spare_fd;            /* /dev/null, given up to refuse a connection
+                                when out of descriptors; loop thread only */
     pthread_t thread;
     bool started;
+    /* Limits, from the config; immutable. */
+    uint32_t max_conns, max_per_peer;
+    int64_t hello_ns, idle_ns; /* idle_ns 0: never */
     /* Live connections; loop thread only. */
     store_conn **conns;
     uint32_t nconns, cap;
+    int64_t next_sweep_ns;   /* 0: none due; loop thread only */
+    bool listen_paused;      /* loop thread only */
+    int64_t listen_resume_ns;/* loop thread only */
+    server_counters st;
     char why[RT_FRAME_DETAIL_LEN + 64]; /* close reason; loop thread only */
 };
 
 #define SPIN_NS 50000
 /* Replies a client may leave unread before it is dropped. */
 #define MAX_PENDING_OUT (1u << 20)
+#define LISTEN_PAUSE_NS (100 * 1000000LL)
+#define MS_NS 1000000LL
+
+#define STAT_INC(s, f) atomic_fetch_add_explicit(&(s)->st.f, 1, \
+                                                 memory_order_relaxed)
+
+static void
+schedule_sweep(store_server *s, int64_t at)
+{
+    if (s->next_sweep_ns == 0 || at < s->next_sweep_ns)
+        s->next_sweep_ns = at;
+}
 
 static char tag_listen, tag_stop; /* epoll tags for the two fixed fds */
 
@@ -94,6 +148,7 @@ conn_close(store_server *s, store_conn *cn, const char *why)
     }
     bool hello = cn->hello;
     uint32_t client = cn->client;
+    int pid = (int)cn->pid;
     int fd = cn->fd;
     epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
     for (uint32_t i = 0; i < s->nconns; i++) {
@@ -109,20 +164,25 @@ conn_close(store_server *s, store_conn *cn, const char *why)
     if (hello)
         aborted = store_core_client_remove(s->core, client);
     if (why && hello && aborted)
-        RT_WARN("object store: closing client %u connection: %s (%u unsealed "
-                "object(s) aborted)", client, why, aborted);
+        RT_WARN("object store: closing client %u connection (pid %d): %s "
+                "(%u unsealed object(s) aborted)", client, pid, why, aborted);
     else if (why && hello)
-        RT_WARN("object store: closing client %u connection: %s", client,
-                why);
+        RT_WARN("object store: closing client %u connection (pid %d): %s",
+                client, pid, why);
     else if (why)
-        RT_WARN("object store: closing a client connection before its "
-                "StoreConnectRequest: %s", why);
+        RT_WARN("object store: closing a client connection (pid %d) before "
+                "its StoreConnectRequest: %s", pid, why);
     else if (aborted)
         RT_INFO("object store: client %u went away; aborted %u unsealed "
                 "object(s)", client, aborted);
     /* Last: the peer sees the close only once its pins are dropped and
      * the reason is logged. */
     close(fd);
+    /* A descriptor is free again: accept at once if that was the block. */
+    if (s->listen_paused) {
+        s->listen_resume_ns = rt_clock_now_ns();
+        schedule_sweep(s, s->listen_resume_ns);
+    }
 }
 
 static void
@@ -192,15 +252,30 @@ get_id(const ProtobufCBinaryData *b, store_object_id *id, char *msg,
     return true;
 }
 
+/* The reply's location, from what the core reported under its lock
+ * (never from the slot: once the lock is dropped another thread may
+ * reuse it). */
 static void
-fill_location(store_core *c, Ray__Rpc__StoreObjectLocation *loc,
-              const ProtobufCBinaryData *id, uint32_t slot, uint64_t offset)
+fill_location(Ray__Rpc__StoreObjectLocation *loc,
+              const ProtobufCBinaryData *id, const store_location *where)
 {
     loc->object_id = *id;
-    loc->offset = offset;
-    loc->slot = slot;
-    loc->data_size = c->slots[slot].data_size;
-    loc->metadata_size = c->slots[slot].meta_size;
+    loc->offset = where->offset;
+    loc->slot = where->slot;
+    loc->data_size = where->data_size;
+    loc->metadata_size = where->meta_size;
+}
+
+/* When connection `cn` (past its hello) becomes idle. One that has made
+ * no request since its hello gets the hello grace too: a client that
+ * (re)connected is not taken back before it could use the connection,
+ * however slow its first steps. */
+static int64_t
+idle_due(const store_server *s, const store_conn *cn)
+{
+    int64_t grace = cn->asked || s->idle_ns > s->hello_ns ? s->idle_ns
+                                                           : s->hello_ns;
+    return cn->active_ns + grace;
 }
 
 /* StoreConnectRequest: take a client index and answer with the memfd.
@@ -217,6 +292,10 @@ handle_connect(store_server *s, store_conn *cn)
     int memfd = -1;
     if (rc == RAY_OK) {
         cn->hello = true;
+        /* Its deadline is now the idle one, maybe before the hello one
+         * the next sweep was set for. */
+        if (s->idle_ns)
+            schedule_sweep(s, idle_due(s, cn));
         r.client_index = cn->client;
         r.region_size = c->region_size;
         r.num_fds = 1;
@@ -242,25 +321,27 @@ handle_connect(store_server *s, store_conn *cn)
     return rc == RAY_OK ? NULL : "no free client index";
 }
 
+/* Room for a status message: the longest names a spill directory. */
+#define MSG_LEN 384
+
 static ray_err
 handle_create(store_core *c, store_conn *cn,
               const Ray__Rpc__StoreCreateRequest *q, rt_frame_writer *w)
 {
-    char msg[192] = "";
+    char msg[MSG_LEN] = "";
     Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
     Ray__Rpc__StoreObjectLocation loc = RAY__RPC__STORE_OBJECT_LOCATION__INIT;
     Ray__Rpc__StoreCreateReply r = RAY__RPC__STORE_CREATE_REPLY__INIT;
     store_object_id id;
     ray_err rc = RAY_EPROTO;
     if (get_id(&q->object_id, &id, msg, sizeof msg)) {
-        uint32_t slot = 0;
-        uint64_t offset = 0;
+        store_location where = {0};
         rc = store_core_create_object(
             c, cn->client, &id, q->data_size, q->metadata_size,
-            q->secondary ? STORE_CREATE_SECONDARY : 0, &slot, &offset, msg,
+            q->secondary ? STORE_CREATE_SECONDARY : 0, &where, msg,
             sizeof msg);
         if (rc == RAY_OK) {
-            fill_location(c, &loc, &q->object_id, slot, offset);
+            fill_location(&loc, &q->object_id, &where);
             r.location = &loc;
         }
     }
@@ -273,19 +354,17 @@ static ray_err
 handle_restore(store_core *c, store_conn *cn,
                const Ray__Rpc__StoreRestoreRequest *q, rt_frame_writer *w)
 {
-    char msg[192] = "";
+    char msg[MSG_LEN] = "";
     Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
     Ray__Rpc__StoreObjectLocation loc = RAY__RPC__STORE_OBJECT_LOCATION__INIT;
     Ray__Rpc__StoreRestoreReply r = RAY__RPC__STORE_RESTORE_REPLY__INIT;
     store_object_id id;
     ray_err rc = RAY_EPROTO;
     if (get_id(&q->object_id, &id, msg, sizeof msg)) {
-        uint32_t slot = 0;
-        uint64_t offset = 0;
-        rc = store_core_restore(c, cn->client, &id, &slot, &offset, msg,
-                                sizeof msg);
+        store_location where = {0};
+        rc = store_core_restore(c, cn->client, &id, &where, msg, sizeof msg);
         if (rc == RAY_OK) {
-            fill_location(c, &loc, &q->object_id, slot, offset);
+            fill_location(&loc, &q->object_id, &where);
             r.location = &loc;
         }
     }
@@ -379,6 +458,10 @@ handle(store_server *s, store_conn *cn, uint32_t type,
                  rt_proto_type_name(type));
         return s->why;
     }
+    if (!cn->asked && s->idle_ns) {
+        cn->asked = true; /* the idle deadline may come sooner now */
+        schedule_sweep(s, idle_due(s, cn));
+    }
     ray_err rc;
     switch (type) {
     case RAY__RPC__MESSAGE_TYPE__MSG_STORE_CREATE_REQUEST:
@@ -414,6 +497,7 @@ handle(store_server *s, store_conn *cn, uint32_t type,
 static void
 on_readable(store_server *s, store_conn *cn)
 {
+    cn->active_ns = rt_clock_now_ns();
     for (;;) {
         uint32_t type;
         ProtobufCMessage *m;
@@ -443,17 +527,137 @@ on_readable(store_server *s, store_conn *cn)
         conn_flush(s, cn);
 }
 
+/* ------------------------------------------------------------------ */
+/* Accepting, limits and deadlines                                     */
+/* ------------------------------------------------------------------ */
+
+/* Close an accepted connection we will not serve, with one warning. */
+static void
+refuse(int fd, pid_t pid, const char *why)
+{
+    RT_LOG_RATELIMITED(RT_LOG_WARN,
+                       "object store: refusing a connection from pid %d: %s",
+                       (int)pid, why);
+    close(fd);
+}
+
+/* Stop polling the listening socket for a while (see the header). */
+static void
+pause_listen(store_server *s, int64_t now)
+{
+    struct epoll_event ev = {.events = 0, .data.ptr = &tag_listen};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) != 0)
+        return;
+    s->listen_paused = true;
+    s->listen_resume_ns = now + LISTEN_PAUSE_NS;
+    schedule_sweep(s, s->listen_resume_ns);
+    STAT_INC(s, listen_pauses);
+}
+
+static void
+resume_listen(store_server *s)
+{
+    if (s->spare_fd < 0)
+        s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listen};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) == 0)
+        s->listen_paused = false;
+}
+
+/* Out of descriptors (`err`, EMFILE or ENFILE): give up the spare, take
+ * the pending connection, close it, take the spare back. Returns 1 if a
+ * connection was refused (go on draining), 0 if none was pending, -1 if
+ * that could not be done (pause accepting). */
+static int
+refuse_without_fds(store_server *s, int err)
+{
+    if (s->spare_fd < 0)
+        return -1;
+    close(s->spare_fd);
+    s->spare_fd = -1;
+    int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+    int e = errno;
+    if (fd >= 0) {
+        struct ucred cr = {0};
+        socklen_t len = sizeof cr;
+        (void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len);
+        STAT_INC(s, refused_fds);
+        RT_LOG_RATELIMITED(RT_LOG_WARN,
+                           "object store: out of file descriptors (%s): "
+                           "refusing a connection from pid %d; raise the "
+                           "limit (ulimit -n) or close descriptors",
+                           err == EMFILE ? "EMFILE" : "ENFILE", (int)cr.pid);
+        close(fd);
+    }
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        return 1;
+    return (e == EAGAIN || e == EWOULDBLOCK) ? 0 : -1;
+}
+
+/* Connections open now from process `pid`. */
+static uint32_t
+conns_of(store_server *s, pid_t pid)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->nconns; i++)
+        n += s->conns[i]->pid == pid;
+    return n;
+}
+
+/* Refuse (close) `fd` from `pid` if a connection cap is reached. */
+static bool
+over_limit(store_server *s, int fd, pid_t pid)
+{
+    if (s->nconns >= s->max_conns) {
+        STAT_INC(s, refused_total);
+        snprintf(s->why, sizeof s->why, "%u connections are open "
+                 "(store_config.max_connections)", s->nconns);
+        refuse(fd, pid, s->why);
+        return true;
+    }
+    uint32_t mine = pid ? conns_of(s, pid) : 0;
+    if (mine >= s->max_per_peer) {
+        STAT_INC(s, refused_peer);
+        snprintf(s->why, sizeof s->why, "it has %u connections open "
+                 "(store_config.max_connections_per_peer)", mine);
+        refuse(fd, pid, s->why);
+        return true;
+    }
+    return false;
+}
+
 static void
 on_accept(store_server *s)
 {
     for (;;) {
         int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                RT_LOG_RATELIMITED(RT_LOG_WARN, "object store: accept: %s",
-                                   strerror(errno));
+            int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                return;
+            if (e == EINTR || e == ECONNABORTED)
+                continue;
+            int r = (e == EMFILE || e == ENFILE) ? refuse_without_fds(s, e)
+                                                 : -1;
+            if (r > 0)
+                continue;
+            if (r < 0) {
+                /* Level-triggered: returning with the socket readable
+                 * would spin. */
+                RT_LOG_RATELIMITED(RT_LOG_WARN, "object store: accept: %s; "
+                                   "not accepting for 100 ms",
+                                   strerror(e));
+                pause_listen(s, rt_clock_now_ns());
+            }
             return;
         }
+        struct ucred cr = {0};
+        socklen_t len = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+            cr.pid = 0;
+        if (over_limit(s, fd, cr.pid))
+            continue;
         store_conn *cn = rt_calloc(1, sizeof *cn);
         if (cn && s->nconns == s->cap) {
             uint32_t cap = s->cap ? s->cap * 2 : 16;
@@ -471,6 +675,8 @@ on_accept(store_server *s)
             continue;
         }
         cn->fd = fd;
+        cn->pid = cr.pid;
+        cn->since_ns = cn->active_ns = rt_clock_now_ns();
         rt_frame_reader_init(&cn->rd, STORE_MAX_FRAME);
         rt_frame_writer_init(&cn->wr, STORE_MAX_FRAME);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
@@ -481,8 +687,96 @@ on_accept(store_server *s)
             continue;
         }
         s->conns[s->nconns++] = cn;
+        STAT_INC(s, accepted);
+        schedule_sweep(s, cn->since_ns + s->hello_ns);
     }
 }
+
+/* Idle clients checked in one call to the core (a stack batch). */
+#define REVOKE_BATCH 64
+
+/* Take back the indexes of the idle connections in `cand` (see
+ * store_core_client_revoke): close those that pin nothing, keep the
+ * others a while longer. */
+static void
+revoke_idle(store_server *s, store_conn **cand, uint32_t n, int64_t now)
+{
+    uint32_t idx[REVOKE_BATCH] = {0};
+    bool spared[REVOKE_BATCH] = {0};
+    for (uint32_t i = 0; i < n; i++)
+        idx[i] = cand[i]->client;
+    store_core_client_revoke(s->core, idx, n, spared);
+    for (uint32_t i = 0; i < n; i++) {
+        store_conn *cn = cand[i];
+        if (spared[i]) {
+            STAT_INC(s, spared_idle);
+            cn->active_ns = now;
+            schedule_sweep(s, now + s->idle_ns);
+            continue;
+        }
+        STAT_INC(s, closed_idle);
+        RT_INFO("object store: disconnecting client %u (pid %d): idle for "
+                "%lld ms with nothing pinned (store_config.idle_timeout_ms);"
+                " it reconnects on its next call", cn->client, (int)cn->pid,
+                (long long)(s->idle_ns / MS_NS));
+        conn_close(s, cn, NULL);
+    }
+}
+
+/* Run the deadlines that are due and schedule the next sweep. */
+static void
+sweep(store_server *s, int64_t now)
+{
+    STAT_INC(s, sweeps);
+    s->next_sweep_ns = 0;
+    if (s->listen_paused) {
+        if (now >= s->listen_resume_ns)
+            resume_listen(s);
+        if (s->listen_paused) /* epoll_ctl failed: try again later */
+            schedule_sweep(s, s->listen_resume_ns > now
+                                  ? s->listen_resume_ns
+                                  : now + LISTEN_PAUSE_NS);
+    }
+    store_conn *cand[REVOKE_BATCH];
+    uint32_t ncand = 0;
+    /* Backwards: conn_close moves the last connection into the hole. */
+    for (uint32_t i = s->nconns; i-- > 0;) {
+        if (i >= s->nconns)
+            continue; /* a revoke_idle batch closed the tail */
+        store_conn *cn = s->conns[i];
+        if (!cn->hello) {
+            int64_t due = cn->since_ns + s->hello_ns;
+            if (now < due) {
+                schedule_sweep(s, due);
+                continue;
+            }
+            STAT_INC(s, closed_hello);
+            snprintf(s->why, sizeof s->why, "no StoreConnectRequest within "
+                     "%lld ms (store_config.hello_timeout_ms)",
+                     (long long)(s->hello_ns / MS_NS));
+            conn_close(s, cn, s->why);
+            continue;
+        }
+        if (s->idle_ns == 0)
+            continue;
+        int64_t due = idle_due(s, cn);
+        if (now < due || rt_frame_writer_pending(&cn->wr) > 0) {
+            schedule_sweep(s, now < due ? due : now + s->idle_ns);
+            continue;
+        }
+        cand[ncand++] = cn;
+        if (ncand == REVOKE_BATCH) {
+            revoke_idle(s, cand, ncand, now);
+            ncand = 0;
+        }
+    }
+    if (ncand)
+        revoke_idle(s, cand, ncand, now);
+}
+
+/* ------------------------------------------------------------------ */
+/* The loop                                                            */
+/* ------------------------------------------------------------------ */
 
 static void *
 server_main(void *arg)
@@ -493,18 +787,26 @@ server_main(void *arg)
     for (;;) {
         /* After serving a request, poll without sleeping for a short
          * while: a client's next request often follows at once, and a
-         * sleeping thread costs a 15-25 us wake-up. */
-        int n = epoll_wait(s->epfd, evs, 64,
-                           rt_clock_now_ns() < spin_end ? 0 : -1);
-        if (n == 0)
-            continue;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
+         * sleeping thread costs a 15-25 us wake-up. Otherwise sleep until
+         * the next deadline (or for good when none is due). */
+        int64_t now = rt_clock_now_ns();
+        int timeout = -1;
+        if (now < spin_end)
+            timeout = 0;
+        else if (s->next_sweep_ns)
+            timeout = s->next_sweep_ns <= now
+                          ? 0
+                          : (int)((s->next_sweep_ns - now + MS_NS - 1) /
+                                  MS_NS);
+        int n = epoll_wait(s->epfd, evs, 64, timeout);
+        if (n < 0 && errno != EINTR) {
             RT_ERROR("object store: epoll_wait: %s", strerror(errno));
             break;
         }
-        spin_end = rt_clock_now_ns() + SPIN_NS;
+        if (n > 0) {
+            STAT_INC(s, wakeups);
+            spin_end = rt_clock_now_ns() + SPIN_NS;
+        }
         for (int i = 0; i < n; i++) {
             void *tag = evs[i].data.ptr;
             if (tag == &tag_stop)
@@ -521,6 +823,8 @@ server_main(void *arg)
             if (evs[i].events & ~(uint32_t)EPOLLOUT)
                 on_readable(s, cn);
         }
+        if (s->next_sweep_ns && rt_clock_now_ns() >= s->next_sweep_ns)
+            sweep(s, rt_clock_now_ns());
     }
     return NULL;
 }
@@ -545,6 +849,23 @@ const char *
 store_server_socket_path(const store_server *s)
 {
     return s->path;
+}
+
+void
+store_server_get_stats(store_server *s, store_server_stats *out)
+{
+    server_counters *k = &s->st;
+    *out = (store_server_stats){
+        .wakeups = atomic_load(&k->wakeups),
+        .sweeps = atomic_load(&k->sweeps),
+        .accepted = atomic_load(&k->accepted),
+        .refused_fds = atomic_load(&k->refused_fds),
+        .refused_peer = atomic_load(&k->refused_peer),
+        .refused_total = atomic_load(&k->refused_total),
+        .listen_pauses = atomic_load(&k->listen_pauses),
+        .closed_hello = atomic_load(&k->closed_hello),
+        .closed_idle = atomic_load(&k->closed_idle),
+        .spared_idle = atomic_load(&k->spared_idle)};
 }
 
 uint32_t
@@ -580,7 +901,15 @@ store_server_start(const store_config *cfg, store_server **out, char *err,
     store_server *s = rt_calloc(1, sizeof *s);
     if (!s)
         return RAY_ENOMEM;
-    s->lfd = s->efd = s->epfd = -1;
+    s->lfd = s->efd = s->epfd = s->spare_fd = -1;
+    s->max_conns = cfg->max_connections ? cfg->max_connections : 512;
+    s->max_per_peer = cfg->max_connections_per_peer
+                          ? cfg->max_connections_per_peer
+                          : 32;
+    s->hello_ns = (int64_t)(cfg->hello_timeout_ms ? cfg->hello_timeout_ms
+                                                  : 10000) * MS_NS;
+    uint32_t idle = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 600000;
+    s->idle_ns = idle == STORE_TIMEOUT_NEVER ? 0 : (int64_t)idle * MS_NS;
     s->path = rt_strdup(cfg->socket_path);
     if (!s->path)
         goto fail;
@@ -596,7 +925,8 @@ store_server_start(const store_config *cfg, store_server **out, char *err,
         goto fail_errno;
     s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (s->efd < 0 || s->epfd < 0)
+    s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (s->efd < 0 || s->epfd < 0 || s->spare_fd < 0)
         goto fail_errno;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listen};
     struct epoll_event ev2 = {.events = EPOLLIN, .data.ptr = &tag_stop};
@@ -610,7 +940,7 @@ store_server_start(const store_config *cfg, store_server **out, char *err,
     }
     s->started = true;
     RT_INFO("object store: %llu bytes of shared memory, %u slots, socket %s",
-            (unsigned long long)s->core->hdr->heap_size, s->core->hdr->nslots,
+            (unsigned long long)s->core->heap_size, s->core->table.nslots,
             s->path);
     *out = s;
     return RAY_OK;
@@ -645,6 +975,8 @@ store_server_stop(store_server *s)
         close(s->efd);
     if (s->epfd >= 0)
         close(s->epfd);
+    if (s->spare_fd >= 0)
+        close(s->spare_fd);
     store_core_destroy(s->core);
     rt_free(s->path);
     rt_free(s);

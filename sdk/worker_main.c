@@ -21,7 +21,8 @@
  * that is a stored value is pinned, read in place and unpinned before the
  * result goes out; a result of CW_STORE_MIN bytes or more is written,
  * sealed and unpinned in the store and only its key travels on the ring.
- * The same binary in reaper mode (CW_REAPER_ENV) never becomes a worker.
+ * The same binary in reaper mode (cw_node_store_is_reaper) never becomes
+ * a worker.
  * Single-threaded.
  */
 #include <errno.h>
@@ -791,9 +792,9 @@ sdk_wk_reply_backlog(void)
 __attribute__((constructor(65535))) static void
 worker_entry(void)
 {
-    const char *reaper = getenv(CW_REAPER_ENV);
-    if (reaper)
-        cw_node_store_reaper_main(reaper); /* never returns */
+    /* argv[0] and an inherited memfd, never the environment alone. */
+    if (cw_node_store_is_reaper())
+        cw_node_store_reaper_main(); /* never returns */
     const char *spec = getenv(SDK_ENV);
     if (!spec)
         return;

@@ -5,9 +5,11 @@
  *
  * The reaper is posix_spawn'ed (vfork-based: no copy of the driver's
  * address space, and every close-on-exec descriptor, the region's memfd
- * among them, stays behind) with only the pipe's read end. It costs one
- * exec of the driver's binary, once per runtime, when the store first
- * starts. Single-threaded use (the caller serialises start and stop).
+ * among them, stays behind) with only its spec memfd and the pipe's read
+ * end, in a session of its own. It costs one exec of the driver's binary,
+ * a memfd and a 64-byte token file, once per runtime, when the store
+ * first starts. Single-threaded use (the caller serialises start and
+ * stop).
  */
 #include "runtime/core_worker/node_store.h"
 
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +29,10 @@
 
 #include "objectstore/store.h"
 #include "runtime/alloc.h"
+#include "runtime/random.h"
+
+#define CW_STR_(x) #x
+#define CW_STR(x) CW_STR_(x)
 
 extern char **environ;
 
@@ -91,54 +98,102 @@ make_dir(cw_node_store *ns, char *err, size_t errlen)
 
 /* ---- the reaper ---- */
 
+#define TOKEN_HEX 64 /* 256 random bits, as hex */
+
+/* Move `fd` to a descriptor >= 10 (close-on-exec), so that the spawn's
+ * dup2 onto CW_REAPER_SPEC_FD and CW_REAPER_PIPE_FD cannot clobber one
+ * source with the other. Closes `fd`; -1 on failure. */
+static int
+fd_high(int fd)
+{
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    close(fd);
+    return hi;
+}
+
+/* Write the token file and the spec memfd for the reaper of ns->dir.
+ * Returns the memfd (close-on-exec) or -1 with `err` set. */
+static int
+reaper_spec(cw_node_store *ns, char *err, size_t errlen)
+{
+    uint8_t raw[TOKEN_HEX / 2];
+    char token[TOKEN_HEX + 1];
+    if (rt_random_os(raw, sizeof(raw)) != RAY_OK) {
+        snprintf(err, errlen, "cannot draw the reaper's token");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+    char path[DIR_MAX + 32];
+    snprintf(path, sizeof(path), "%s/" CW_REAPER_TOKEN_FILE, ns->dir);
+    int tf = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
+    if (tf < 0 || write(tf, token, TOKEN_HEX) != TOKEN_HEX) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        if (tf >= 0)
+            close(tf);
+        return -1;
+    }
+    close(tf);
+    char spec[DIR_MAX + TOKEN_HEX + 16];
+    int n = snprintf(spec, sizeof(spec), "v1\n%s\n%s\n", ns->dir, token);
+    int mfd = memfd_create(CW_REAPER_MEMFD_NAME, MFD_CLOEXEC);
+    if (mfd < 0 || write(mfd, spec, (size_t)n) != n) {
+        snprintf(err, errlen, "cannot pass the reaper its spec: %s",
+                 strerror(errno));
+        if (mfd >= 0)
+            close(mfd);
+        return -1;
+    }
+    return mfd;
+}
+
+/* Start the reaper: this executable again, with argv[0] CW_REAPER_ARGV0,
+ * the spec memfd on CW_REAPER_SPEC_FD, the pipe's read end on
+ * CW_REAPER_PIPE_FD, /dev/null for stdio (a pipe reader waiting for the
+ * driver's EOF must not wait for the reaper) and a session of its own
+ * (POSIX_SPAWN_SETSID), so a kill of the driver's process group leaves it
+ * to clean up. Every other descriptor is close-on-exec and stays behind. */
 static ray_err
 spawn_reaper(cw_node_store *ns, char *err, size_t errlen)
 {
-    int p[2];
+    int p[2] = {-1, -1};
+    int mfd = reaper_spec(ns, err, errlen);
+    if (mfd < 0)
+        return RAY_ESYSERR;
     if (pipe2(p, O_CLOEXEC) != 0) {
         int e = errno;
+        close(mfd);
         snprintf(err, errlen, "pipe: %s", strerror(e));
         return rt_err_from_errno(e);
     }
-    if (p[0] < 3) { /* keep clear of the stdio the child redirects */
-        int hi = fcntl(p[0], F_DUPFD_CLOEXEC, 3);
+    mfd = fd_high(mfd);
+    p[0] = fd_high(p[0]);
+    if (mfd < 0 || p[0] < 0) {
         int e = errno;
-        close(p[0]);
-        p[0] = hi;
-        if (hi < 0) {
-            close(p[1]);
-            snprintf(err, errlen, "fcntl: %s", strerror(e));
-            return rt_err_from_errno(e);
-        }
-    }
-    char var[sizeof(CW_REAPER_ENV) + DIR_MAX + 16];
-    snprintf(var, sizeof(var), CW_REAPER_ENV "=%d:%s", p[0], ns->dir);
-    size_t n = 0;
-    while (environ && environ[n])
-        n++;
-    char **envp = rt_calloc(n + 2, sizeof(char *));
-    if (!envp) {
-        close(p[0]);
+        if (mfd >= 0)
+            close(mfd);
+        if (p[0] >= 0)
+            close(p[0]);
         close(p[1]);
-        snprintf(err, errlen, "out of memory");
-        return RAY_ENOMEM;
+        snprintf(err, errlen, "fcntl: %s", strerror(e));
+        return rt_err_from_errno(e);
     }
-    for (size_t i = 0; i < n; i++)
-        envp[i] = environ[i];
-    envp[n] = var;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    /* dup2 onto itself clears close-on-exec for the read end only; the
-     * driver's stdio stays with the driver (a pipe reader waiting for
-     * EOF must not wait for the reaper). */
-    posix_spawn_file_actions_adddup2(&fa, p[0], p[0]);
+    posix_spawn_file_actions_adddup2(&fa, mfd, CW_REAPER_SPEC_FD);
+    posix_spawn_file_actions_adddup2(&fa, p[0], CW_REAPER_PIPE_FD);
     for (int fd = 0; fd < 3; fd++)
         posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0);
-    char *argv[] = {"rayc-store-reaper", NULL};
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+    char *argv[] = {CW_REAPER_ARGV0, NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp);
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
+    posix_spawnattr_destroy(&at);
     posix_spawn_file_actions_destroy(&fa);
-    rt_free(envp);
+    close(mfd);
     close(p[0]);
     if (rc != 0) {
         close(p[1]);
@@ -175,32 +230,101 @@ stop_reaper(cw_node_store *ns)
     ns->reaper = 0;
 }
 
-_Noreturn void
-cw_node_store_reaper_main(const char *spec)
+bool
+cw_node_store_is_reaper(void)
 {
-    int fd = -1;
-    char dir[DIR_MAX + 1] = "";
-    const char *colon = strchr(spec, ':');
-    if (colon && strlen(colon + 1) < sizeof(dir)) {
-        fd = atoi(spec);
-        strcpy(dir, colon + 1);
-    }
-    /* Outlive the driver's process group's terminal signals. */
+    /* glibc sets program_invocation_name (argv[0]) before constructors
+     * run: no system call in a process that is not the reaper. */
+    if (!program_invocation_name ||
+        strcmp(program_invocation_name, CW_REAPER_ARGV0) != 0)
+        return false;
+    char link[64];
+    ssize_t n = readlink("/proc/self/fd/" CW_STR(CW_REAPER_SPEC_FD), link,
+                         sizeof(link) - 1);
+    if (n <= 0)
+        return false;
+    link[n] = '\0';
+    return strcmp(link, "/memfd:" CW_REAPER_MEMFD_NAME " (deleted)") == 0;
+}
+
+/* Whether `dir` is still the directory the driver made for this reaper:
+ * an absolute path whose last component starts with "rayc-", a real
+ * directory (not a link) of this user, closed to others, holding the
+ * token file with `token`. */
+static bool
+dir_is_ours(const char *dir, const char *token)
+{
+    const char *base = strrchr(dir, '/');
+    if (dir[0] != '/' || !base || strncmp(base, "/rayc-", 6) != 0 ||
+        strstr(dir, "/../") || strstr(dir, "/./"))
+        return false;
+    struct stat st;
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+        return false;
+    char path[DIR_MAX + 32];
+    snprintf(path, sizeof(path), "%s/" CW_REAPER_TOKEN_FILE, dir);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char got[TOKEN_HEX + 1];
+    ssize_t n = read(fd, got, sizeof(got));
+    close(fd);
+    if (n != TOKEN_HEX)
+        return false;
+    unsigned diff = 0; /* no early exit: the time says nothing */
+    for (int i = 0; i < TOKEN_HEX; i++)
+        diff |= (unsigned char)(got[i] ^ token[i]);
+    return diff == 0;
+}
+
+/* Read "v1\n<dir>\n<token>\n" from the spec memfd. */
+static bool
+read_spec(char *dir, size_t dirlen, char *token)
+{
+    char buf[DIR_MAX + TOKEN_HEX + 16];
+    ssize_t n = pread(CW_REAPER_SPEC_FD, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    char *d = buf + 3, *nl = strchr(d, '\n');
+    if (strncmp(buf, "v1\n", 3) != 0 || !nl || (size_t)(nl - d) >= dirlen)
+        return false;
+    *nl = '\0';
+    char *t = nl + 1;
+    if (strlen(t) != TOKEN_HEX + 1 || t[TOKEN_HEX] != '\n')
+        return false;
+    memcpy(dir, d, (size_t)(nl - d) + 1);
+    memcpy(token, t, TOKEN_HEX);
+    token[TOKEN_HEX] = '\0';
+    return true;
+}
+
+_Noreturn void
+cw_node_store_reaper_main(void)
+{
+    /* Normally done by the spawn already; a no-op (EPERM) then. */
+    (void)setsid();
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
-    if (fd < 0 ||
-        strncmp(strrchr(dir, '/') ? strrchr(dir, '/') : "", "/rayc-", 6) != 0)
+    char dir[DIR_MAX + 1], token[TOKEN_HEX + 1];
+    bool ok = read_spec(dir, sizeof(dir), token) && dir_is_ours(dir, token);
+    close(CW_REAPER_SPEC_FD);
+    if (!ok)
         _exit(120);
     for (;;) {
         char b;
-        ssize_t r = read(fd, &b, 1);
+        ssize_t r = read(CW_REAPER_PIPE_FD, &b, 1);
         if (r == 0 || (r < 0 && errno != EINTR))
             break;
     }
-    remove_tree(dir, 0);
+    /* Check again: at a clean shutdown the driver removed the directory
+     * itself, and a name reused since must not be touched. */
+    if (dir_is_ours(dir, token))
+        remove_tree(dir, 0);
     _exit(0);
 }
 

@@ -13,11 +13,24 @@
  * process. The socket and the spill files live in a private directory
  * (TMPDIR if short enough for a socket path, else /tmp) named
  * rayc-<driver pid>-XXXXXX; a small *reaper* process, this executable
- * re-executed with CW_REAPER_ENV set, holds the read end of a pipe whose
- * write end only the driver holds, and removes the directory when the
- * pipe closes: at shutdown, or when the driver dies for any reason. The
- * reaper ignores terminal signals, so a Ctrl-C that kills the driver does
- * not kill it before it cleans up.
+ * re-executed, holds the read end of a pipe whose write end only the
+ * driver holds, and removes the directory when the pipe closes: at
+ * shutdown, or when the driver dies for any reason. The reaper runs in a
+ * session and process group of its own, so the group kill that ends a
+ * job (`timeout -s KILL`, `kill -9 -PGID`, a batch scheduler) or a Ctrl-C
+ * at the terminal reaches the driver but not the reaper; it also ignores
+ * the terminal signals.
+ *
+ * What makes a process the reaper is never the environment (which any
+ * program linking libray inherits from whoever starts it): it takes
+ * argv[0] == CW_REAPER_ARGV0 *and* descriptor CW_REAPER_SPEC_FD being a
+ * memfd named CW_REAPER_MEMFD_NAME. That memfd holds
+ * "v1\n<directory>\n<token>\n", where the token is 64 random hex digits
+ * the driver also wrote to <directory>/CW_REAPER_TOKEN_FILE (0600); the
+ * reaper removes the directory only if it is a rayc-* directory of its
+ * own user holding that token, so even a process started on purpose with
+ * that argv[0] and descriptor deletes nothing the driver did not make.
+ * The pipe's read end is descriptor CW_REAPER_PIPE_FD.
  *
  * Thread-safety: start and stop from one thread at a time; the accessors
  * are safe once start returned.
@@ -25,14 +38,19 @@
 #ifndef RAY_RUNTIME_CORE_WORKER_NODE_STORE_H
 #define RAY_RUNTIME_CORE_WORKER_NODE_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "objectstore/client.h"
 #include "runtime/status.h"
 
-/* Environment variable that puts a re-executed binary in reaper mode. */
-#define CW_REAPER_ENV "RAYC_STORE_REAPER"
+/* How the driver marks the process it starts as the reaper (above). */
+#define CW_REAPER_ARGV0 "rayc-store-reaper"
+#define CW_REAPER_MEMFD_NAME "rayc-store-reaper"
+#define CW_REAPER_TOKEN_FILE "reaper.token"
+#define CW_REAPER_SPEC_FD 3
+#define CW_REAPER_PIPE_FD 4
 
 typedef struct cw_node_store cw_node_store;
 
@@ -56,9 +74,16 @@ store_client *cw_node_store_client(const cw_node_store *ns);
 /* The socket path workers connect to. */
 const char *cw_node_store_socket(const cw_node_store *ns);
 
-/* Reaper mode (called before main() when CW_REAPER_ENV is set): wait for
- * the driver's pipe to close, remove the directory, exit. `spec` is the
- * variable's value, "fd:directory". Never returns. */
-_Noreturn void cw_node_store_reaper_main(const char *spec);
+/* True if this process was started as a reaper: argv[0] is
+ * CW_REAPER_ARGV0 and descriptor CW_REAPER_SPEC_FD is the reaper's memfd.
+ * Costs one string compare in any other process (the readlink runs only
+ * when argv[0] matches). Call from a constructor, before main(). */
+bool cw_node_store_is_reaper(void);
+
+/* Reaper mode (when cw_node_store_is_reaper() is true): check the spec and
+ * the token file, wait for the driver's pipe to close, remove the
+ * directory, exit. Exits with status 120, deleting nothing, when the
+ * spec or the token does not check out. Never returns. */
+_Noreturn void cw_node_store_reaper_main(void);
 
 #endif /* RAY_RUNTIME_CORE_WORKER_NODE_STORE_H */

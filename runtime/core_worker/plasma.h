@@ -59,8 +59,10 @@ void cw_plasma_id(const uint8_t prefix[CW_PLASMA_PREFIX], uint64_t key,
  * those of running tasks, released soon), sleeping in between. Returns
  * RAY_OK; RAY_ESTORE_FULL when it cannot fit (larger than the store, or
  * still no room), with a message in `msg` that names the sizes;
- * RAY_EEXISTS when the ID is taken; another store error otherwise (with
- * the store's message). Nothing is left in the store on failure. */
+ * RAY_EEXISTS when the ID is taken; another store error otherwise, with
+ * the store's message (RAY_ESYSERR|ENOSPC when making room needed a spill
+ * and the spill directory is full: not retried, since no release of pins
+ * fixes it). Nothing is left in the store on failure. */
 ray_err cw_plasma_write(store_client *c, const store_object_id *id,
                         const void *data, size_t len, int64_t wait_ms,
                         char *msg, size_t msglen);
@@ -68,7 +70,8 @@ ray_err cw_plasma_write(store_client *c, const store_object_id *id,
 /* Pin the sealed object `id` and fill *b (store_client_get with one ID).
  * A spilled object is restored; when pinned data leaves no room for it,
  * retry for up to `wait_ms` as cw_plasma_write does. Returns what the
- * store returned (RAY_ESTORE_FULL after the wait; the store's message is
+ * store returned (RAY_ESTORE_FULL after the wait; a full spill disk,
+ * RAY_ESYSERR|ENOSPC, at once; the store's message is
  * store_client_last_error). */
 ray_err cw_plasma_get(store_client *c, const store_object_id *id,
                       int64_t wait_ms, store_buffer *b);

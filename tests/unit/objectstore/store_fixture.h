@@ -24,11 +24,11 @@ typedef struct store_fixture {
     store_server *srv;
 } store_fixture;
 
-/* Start a store of `capacity` bytes, spilling into dir/spill when
- * `spill` is true. Returns 0 on success. */
+/* Start a store with the settings of `base` (socket and spill paths are
+ * the fixture's; spill_min_bytes defaults to 4 MiB), spilling into
+ * dir/spill when `spill` is true. Returns 0 on success. */
 static inline int
-fixture_start(store_fixture *f, uint64_t capacity, uint32_t max_objects,
-              int spill)
+fixture_start_cfg(store_fixture *f, const store_config *base, int spill)
 {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/raycstore.XXXXXX");
@@ -36,13 +36,11 @@ fixture_start(store_fixture *f, uint64_t capacity, uint32_t max_objects,
         return -1;
     snprintf(f->sock, sizeof f->sock, "%s/store.sock", f->dir);
     snprintf(f->spill, sizeof f->spill, "%s/spill", f->dir);
-    store_config cfg;
-    store_config_init(&cfg);
-    cfg.capacity = capacity;
-    cfg.max_objects = max_objects;
+    store_config cfg = *base;
     cfg.socket_path = f->sock;
     cfg.spill_dir = spill ? f->spill : NULL;
-    cfg.spill_min_bytes = 4u << 20;
+    if (!cfg.spill_min_bytes)
+        cfg.spill_min_bytes = 4u << 20;
     char err[256];
     if (store_server_start(&cfg, &f->srv, err, sizeof err) != RAY_OK) {
         fprintf(stderr, "store_server_start: %s\n", err);
@@ -50,6 +48,27 @@ fixture_start(store_fixture *f, uint64_t capacity, uint32_t max_objects,
         return -1;
     }
     return 0;
+}
+
+/* A store of `capacity` bytes and `max_objects` slots, its spill writes
+ * through `ops` (NULL: the real system calls). */
+static inline int
+fixture_start_ops(store_fixture *f, uint64_t capacity, uint32_t max_objects,
+                  int spill, const store_spill_ops *ops)
+{
+    store_config cfg;
+    store_config_init(&cfg);
+    cfg.capacity = capacity;
+    cfg.max_objects = max_objects;
+    cfg.spill_ops = ops;
+    return fixture_start_cfg(f, &cfg, spill);
+}
+
+static inline int
+fixture_start(store_fixture *f, uint64_t capacity, uint32_t max_objects,
+              int spill)
+{
+    return fixture_start_ops(f, capacity, max_objects, spill, NULL);
 }
 
 /* Count files in the spill directory (-1 if it does not exist). */

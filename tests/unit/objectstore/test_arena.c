@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Tests for objectstore/shm.c and objectstore/arena.c: the jemalloc arena
- * stays inside its range, reuses freed memory, and reports exhaustion. */
+ * stays inside its range, reuses freed memory, reports exhaustion, and
+ * keeps its own bookkeeping out of the range (garbage written over every
+ * byte of it leaves the allocator working). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "objectstore/arena.h"
@@ -136,4 +139,41 @@ Test(store_arena, two_arenas_are_independent)
     store_arena_free(b.a, pb);
     region_close(&a);
     region_close(&b);
+}
+
+Test(store_arena, garbage_over_the_whole_range_leaves_the_allocator_working)
+{
+    region r;
+    region_open(&r, 32 * MIB);
+    /* Small (slab) and large objects, as a store holds them. */
+    size_t sizes[] = {8, 100, 3000, 20000, 70000, MIB, 2 * MIB + 5};
+    enum { ROUNDS = 4, N = sizeof sizes / sizeof sizes[0] };
+    void *p[ROUNDS][N];
+    for (int k = 0; k < ROUNDS; k++)
+        for (int i = 0; i < N; i++) {
+            p[k][i] = store_arena_alloc(r.a, sizes[i], NULL);
+            cr_assert_not_null(p[k][i]);
+        }
+    /* What a client that maps the heap writable could do to it. */
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (uint64_t off = 0; off + 8 <= r.size; off += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        memcpy(r.base + off, &x, 8);
+    }
+    for (int k = 0; k < ROUNDS; k += 2)
+        for (int i = 0; i < N; i++)
+            store_arena_free(r.a, p[k][i]);
+    for (int k = 0; k < ROUNDS; k += 2)
+        for (int i = 0; i < N; i++) {
+            size_t usable = 0;
+            p[k][i] = store_arena_alloc(r.a, sizes[i], &usable);
+            cr_assert_not_null(p[k][i]);
+            cr_assert(inside(&r, p[k][i], usable));
+        }
+    for (int k = 0; k < ROUNDS; k++)
+        for (int i = 0; i < N; i++)
+            store_arena_free(r.a, p[k][i]);
+    region_close(&r);
 }
