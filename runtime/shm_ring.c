@@ -224,6 +224,32 @@ rt_ring_readable(rt_ring *r)
     return r->pos != r->cached;
 }
 
+void *
+rt_ring_scan(rt_ring *r, uint64_t *cursor, uint32_t *type, uint32_t *len)
+{
+    uint64_t at = *cursor < r->pos ? r->pos : *cursor;
+    for (;;) {
+        if (at >= r->cached) {
+            uint64_t t = atomic_load_explicit(&r->hdr->tail,
+                                              memory_order_acquire);
+            if (t > r->cached)
+                r->cached = t;
+            if (at >= r->cached) {
+                *cursor = at;
+                return NULL;
+            }
+        }
+        rt_ring_rec *rec = (rt_ring_rec *)(r->data + (at & r->mask));
+        at += sizeof(rt_ring_rec) + ALIGN8(rec->len);
+        if (rec->type == RT_RING_PAD)
+            continue;
+        *cursor = at;
+        *type = rec->type;
+        *len = rec->len;
+        return rec + 1;
+    }
+}
+
 void
 rt_ring_catch_up(rt_ring *r)
 {

@@ -143,6 +143,13 @@ void rt_ring_release(rt_ring *r);
 /* True if a record is published and not yet consumed. */
 bool rt_ring_readable(rt_ring *r);
 
+/* Look at published records without consuming them: the record at
+ * *cursor (0: the next one to consume), or NULL past the last published
+ * one; *cursor moves past it. Read-only; a record the consumer has
+ * released is never returned. */
+void *rt_ring_scan(rt_ring *r, uint64_t *cursor, uint32_t *type,
+                   uint32_t *len);
+
 /* Make the records the producer exposed (rt_ring_expose) readable too.
  * Costs a cache-line transfer when they changed: call it when a wait
  * has lasted, not on every poll. */

@@ -106,29 +106,45 @@ free_cpus(const sched_queue *q)
     return n;
 }
 
+/* What a round found while marking eligible slots. */
+typedef struct round_facts {
+    uint32_t cpus;     /* CPUs free of holds */
+    uint32_t taken;    /* eligible slots */
+    bool give_back;    /* a live slot that is not eligible has tasks */
+    bool idle;         /* an eligible slot has nothing in flight */
+} round_facts;
+
 /* Mark the slots that may take tasks this round: the first free_cpus()
- * live slots that are neither held nor blocked, CPUs before stand-ins.
- * Returns how many. */
-static uint32_t
+ * live slots that are neither held nor blocked, CPUs before stand-ins. */
+static round_facts
 mark_eligible(sched_queue *q)
 {
-    uint32_t cpus = free_cpus(q), taken = 0;
+    round_facts f = {free_cpus(q), 0, false, false};
     for (int w = 0; w < q->nworkers; w++) {
         sched_slot *s = sched_queue_slot(q, w);
         s->eligible = s->alive && !s->reserved_by && !s->blocked &&
-                      taken < cpus;
-        taken += s->eligible;
+                      f.taken < f.cpus;
+        f.taken += s->eligible;
+        f.idle |= s->eligible && s->inflight == 0;
+        f.give_back |= s->alive && !s->eligible && s->inflight > 0 &&
+                       s->reserved_by != UINT64_MAX;
     }
-    return taken;
+    return f;
 }
 
-/* The eligible worker with the fewest tasks in flight, or -1. A worker
+/* The worker the task prefers when it is eligible and has room, else the
+ * eligible worker with the fewest tasks in flight, or -1. A worker
  * near max_inflight is refilled only once it has room for a batch (up to
  * 64 tasks): while a long queue drains, each round then moves a batch,
  * not one task per completion. */
 static int
-pick_worker(const sched_queue *q)
+pick_worker(const sched_queue *q, const sched_task *t)
 {
+    if (t->prefer > 0 && t->prefer <= q->nworkers) {
+        const sched_slot *s = sched_queue_slot(q, t->prefer - 1);
+        if (s->eligible && s->inflight < q->max_inflight)
+            return t->prefer - 1;
+    }
     int best = -1;
     uint32_t best_n = q->max_inflight;
     for (int w = 0; w < q->nworkers; w++) {
@@ -248,7 +264,7 @@ push_ready(sched_queue *q)
             t = next;
             continue;
         }
-        int w = pick_worker(q);
+        int w = pick_worker(q, t);
         if (w < 0) {
             sched_queue_release(q, t);
             break;
@@ -363,9 +379,8 @@ steal_for_idle(sched_queue *q)
 /* Stand-ins that could run tasks now: CPUs not covered by an eligible
  * slot while work waits (queued, or behind a running task). */
 static uint32_t
-wanted(const sched_queue *q, uint32_t taken)
+wanted(const sched_queue *q, uint32_t cpus, uint32_t taken)
 {
-    uint32_t cpus = free_cpus(q);
     if (taken >= cpus)
         return 0;
     bool waiting = q->head != NULL;
@@ -379,14 +394,15 @@ wanted(const sched_queue *q, uint32_t taken)
 void
 sched_queue_dispatch(sched_queue *q)
 {
-    uint32_t taken = mark_eligible(q);
+    round_facts f = mark_eligible(q);
     push_ready(q);
     if (q->ops->revoke) {
-        if (take_back(q))
+        if (f.give_back && take_back(q))
             push_ready(q);
-        steal_for_idle(q);
+        if (f.idle)
+            steal_for_idle(q);
     }
-    q->want = wanted(q, taken);
+    q->want = wanted(q, f.cpus, f.taken);
     for (int w = 0; w < q->nworkers; w++) {
         sched_slot *s = sched_queue_slot(q, w);
         if (s->dirty) {

@@ -55,6 +55,9 @@ struct sched_task {
     uint16_t cpus_extra;       /* CPUs needed beyond its own worker */
     uint8_t acquired;          /* holds `demand` */
     uint8_t cpus_held;         /* holds cpus_extra idle workers */
+    int32_t prefer;            /* worker + 1 to place it on when eligible
+                                  (the one that submitted it: it may run
+                                  it itself while it waits), 0 = none */
 };
 
 /* Per-worker state, embedded in the owner's worker struct. */
@@ -125,7 +128,7 @@ static inline void
 sched_task_init(sched_task *t, uint64_t id, const sched_demand *demand,
                 uint16_t cpus_extra)
 {
-    *t = (sched_task){NULL, NULL, id, demand, cpus_extra, 0, 0};
+    *t = (sched_task){NULL, NULL, id, demand, cpus_extra, 0, 0, 0};
 }
 
 /* Append a ready task (FIFO). */

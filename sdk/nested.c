@@ -294,6 +294,8 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     o->producer = t;
     o->task = 1;
     t->result = o;
+    if (w < rt->ntask)
+        t->st.prefer = w + 1; /* near its caller, which may run it */
     sdk_nested_watch(rt, w, o, q->obj_id);
     if (sdk_task_add_deps(rt, t) == 0 && !sdk_task_check_failed_deps(rt, t, cbs))
         sdk_task_ready(rt, t);

@@ -296,38 +296,48 @@ reactor_main(void *arg)
 {
     sdk_rt *rt = arg;
     sdk_shm_hdr *h = rt->hdr;
+    int64_t busy_until = 0; /* stay awake until then after activity */
     while (!atomic_load(&rt->stopping)) {
         /* Callbacks and map jobs need the reactor awake on every result;
          * so do blocked workers (their results are pushed to them). */
         bool needed = atomic_load(&rt->reactor_needed) > 0 ||
                       atomic_load(&h->nblocked) > 0;
-        uint32_t seq = atomic_load(&h->drv_seq);
-        if (needed) {
-            atomic_fetch_add(&h->drv_sleepers, 1);
+        if (needed)
             atomic_fetch_add(&h->want_any, 1);
-        }
         sdk_cb *cbs = NULL;
+        pthread_mutex_lock(&rt->mu);
+        size_t done = sdk_progress(rt, &cbs);
+        pthread_mutex_unlock(&rt->mu);
+        sdk_run_callbacks(cbs);
+        /* Stay responsive for a bounded time after progress or a request
+         * from a task (nested calls), then sleep until woken or a
+         * timeout. Only a reactor about to sleep counts as a sleeper:
+         * workers ring the doorbell (a system call) only for sleepers. */
         int64_t now = rt_clock_now_ns();
         int64_t last = atomic_load_explicit(&rt->last_request_ns,
                                             memory_order_relaxed);
-        bool spinning = now - last < (int64_t)rt->spin_us * 1000;
-        pthread_mutex_lock(&rt->mu);
-        size_t done = spinning ? sdk_progress(rt, &cbs)
-                               : sdk_progress_deep(rt, &cbs);
-        pthread_mutex_unlock(&rt->mu);
-        sdk_run_callbacks(cbs);
+        int64_t spin = (int64_t)rt->spin_us * 1000;
+        if (done || now - last < spin)
+            busy_until = now + spin;
         if (done == 0 && !atomic_load(&rt->stopping)) {
-            /* Stay responsive for a bounded time after a request from a
-             * task (nested calls), then sleep until woken or a timeout. */
-            if (spinning)
+            if (now < busy_until) {
                 rt_cpu_relax();
-            else
-                rt_futex_wait(&h->drv_seq, seq, needed ? 50000 : 5000);
+            } else {
+                uint32_t seq = atomic_load(&h->drv_seq);
+                if (needed)
+                    atomic_fetch_add(&h->drv_sleepers, 1);
+                pthread_mutex_lock(&rt->mu); /* look again, registered */
+                done = sdk_progress_deep(rt, &cbs);
+                pthread_mutex_unlock(&rt->mu);
+                sdk_run_callbacks(cbs);
+                if (done == 0)
+                    rt_futex_wait(&h->drv_seq, seq, needed ? 50000 : 5000);
+                if (needed)
+                    atomic_fetch_sub(&h->drv_sleepers, 1);
+            }
         }
-        if (needed) {
+        if (needed)
             atomic_fetch_sub(&h->want_any, 1);
-            atomic_fetch_sub(&h->drv_sleepers, 1);
-        }
     }
     return NULL;
 }
@@ -378,12 +388,16 @@ sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
     bool slept = false;
     ray_err result;
     want_begin(h, task);
+    /* Asleep for one task's result, workers ring only for it (or when
+     * they run dry); asleep for anything, for every batch. */
+    _Atomic uint32_t *sleepers = task ? &h->drv_sleepers_task
+                                      : &h->drv_sleepers;
     for (;;) {
         uint32_t seq = atomic_load(&h->drv_seq);
         int64_t now = rt_clock_now_ns();
         bool sleeping = now >= spin_end;
         if (sleeping)
-            atomic_fetch_add(&h->drv_sleepers, 1);
+            atomic_fetch_add(sleepers, 1);
         sdk_cb *cbs = NULL;
         /* While spinning, a held lock means another thread is taking in
          * what the workers sent (for everyone): look again later rather
@@ -406,14 +420,14 @@ sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
         sdk_run_callbacks(cbs);
         if (ok || now >= deadline_ns) {
             if (sleeping)
-                atomic_fetch_sub(&h->drv_sleepers, 1);
+                atomic_fetch_sub(sleepers, 1);
             result = ok ? RAY_OK : RAY_ETIMEDOUT;
             break;
         }
         if (sleeping) {
             int64_t left_us = (deadline_ns - now) / 1000;
             rt_futex_wait(&h->drv_seq, seq, left_us < 20000 ? left_us : 20000);
-            atomic_fetch_sub(&h->drv_sleepers, 1);
+            atomic_fetch_sub(sleepers, 1);
             slept = true;
         } else if ((++spins & 63) == 0) {
             sched_yield(); /* a runnable worker on this core goes first */

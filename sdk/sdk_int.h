@@ -190,6 +190,7 @@ typedef struct sdk_rt {
                                  queued tasks inside their waits (mu) */
     uint32_t standins_wanted; /* stand-ins the monitor should start (mu) */
     uint32_t seen_nblocked;   /* hdr->nblocked at the last dispatch (mu) */
+    bool slots_blocked;       /* a slot may be marked blocked (mu) */
     int64_t standin_fail_ns;  /* when a stand-in last failed to start:
                                  for a second none is waited for (mu) */
 } sdk_rt;

@@ -419,6 +419,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
     m->flags = t->wire_flags;
     atomic_init(&m->claim, SDK_CLAIM_OPEN);
     m->pad = 0;
+    m->obj = !t->actor && t->result ? cw_store_id(t->result) : 0;
     sdk_wire_arg *out = (sdk_wire_arg *)(m + 1);
     uint8_t *pay = (uint8_t *)(out + t->nargs);
     for (uint32_t i = 0; i < t->nargs; i++) {
@@ -592,6 +593,13 @@ sdk_sched_init(sdk_rt *rt)
 static bool
 sync_blocked(sdk_rt *rt)
 {
+    /* Nobody blocked, nor at the last look: nothing to copy (the flags
+     * sit on lines the workers write; reading them costs misses). */
+    bool none = atomic_load_explicit(&rt->hdr->nblocked,
+                                     memory_order_acquire) == 0;
+    if (none && !rt->slots_blocked)
+        return true;
+    rt->slots_blocked = !none;
     bool any_free = false;
     for (int w = 0; w < rt->ntask; w++) {
         sdk_worker *wk = &rt->workers[w];

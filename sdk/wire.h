@@ -43,7 +43,9 @@ typedef struct sdk_shm_hdr {
                                                runtime's refs (args.c) */
     _Alignas(64) _Atomic uint32_t shutdown;
     _Alignas(64) _Atomic uint32_t drv_seq;      /* doorbell futex word */
-    _Atomic uint32_t drv_sleepers;              /* driver threads asleep */
+    _Atomic uint32_t drv_sleepers;              /* driver threads asleep
+                                                   for any result */
+    _Atomic uint32_t drv_sleepers_task;         /* ... for want_task's */
     _Atomic uint32_t nblocked;                  /* task workers blocked in
                                                    a wait (ctl->blocked) */
     _Atomic uint32_t drv_waiting;               /* driver threads inside a
@@ -203,6 +205,9 @@ typedef struct sdk_msg_task {
     uint32_t flags;
     _Atomic uint32_t claim;  /* SDK_CLAIM_* */
     uint32_t pad;
+    uint64_t obj;            /* the result's object id (a task, not an
+                                actor call): a worker waiting for it may
+                                run it itself (sdk_wk_help) */
 } sdk_msg_task;
 
 /* A wire arg (and a MSG_DONE or reply) whose type has CW_TYPE_STORED is
@@ -235,7 +240,7 @@ typedef struct sdk_msg_done {
     uint64_t len;
 } sdk_msg_done;
 
-_Static_assert(sizeof(sdk_msg_task) == 32, "sdk_msg_task layout");
+_Static_assert(sizeof(sdk_msg_task) == 40, "sdk_msg_task layout");
 _Static_assert(offsetof(sdk_msg_task, claim) == 24, "sdk_msg_task claim");
 _Static_assert(offsetof(sdk_msg_map, claim) == 28, "sdk_msg_map claim");
 _Static_assert(sizeof(sdk_wire_arg) == 16, "sdk_wire_arg layout");
@@ -282,14 +287,39 @@ sdk_slot_ring(void *slot, size_t ring_bytes, int k)
     return (uint8_t *)slot + 64 + (size_t)k * rt_ring_footprint(ring_bytes);
 }
 
-/* Ring the driver doorbell if a driver thread sleeps on it. */
+static inline void
+sdk_doorbell_wake(sdk_shm_hdr *h)
+{
+    atomic_fetch_add_explicit(&h->drv_seq, 1, memory_order_seq_cst);
+    rt_futex_wake(&h->drv_seq, 0x7fffffff);
+}
+
+/* Ring the driver doorbell if a driver thread sleeps on it (after
+ * publishing records, or when a worker runs out of work). */
 static inline void
 sdk_doorbell_ring(sdk_shm_hdr *h)
 {
-    if (atomic_load_explicit(&h->drv_sleepers, memory_order_seq_cst)) {
-        atomic_fetch_add_explicit(&h->drv_seq, 1, memory_order_seq_cst);
-        rt_futex_wake(&h->drv_seq, 0x7fffffff);
+    if (atomic_load_explicit(&h->drv_sleepers, memory_order_seq_cst) ||
+        atomic_load_explicit(&h->drv_sleepers_task, memory_order_seq_cst))
+        sdk_doorbell_wake(h);
+}
+
+/* Ring it after publishing the results of tasks lo..hi while the worker
+ * goes on running tasks: only for a thread asleep for any result, or for
+ * one of these (a thread asleep for another task's result sleeps on; a
+ * system call per result would cost more than the tasks). */
+static inline void
+sdk_doorbell_ring_for(sdk_shm_hdr *h, uint64_t lo, uint64_t hi)
+{
+    bool wake = atomic_load_explicit(&h->drv_sleepers, memory_order_seq_cst);
+    if (!wake &&
+        atomic_load_explicit(&h->drv_sleepers_task, memory_order_seq_cst)) {
+        uint64_t t = atomic_load_explicit(&h->want_task, memory_order_seq_cst);
+        wake = t == 0 || (t >= lo && t <= hi) ||
+               atomic_load_explicit(&h->drv_waiting, memory_order_seq_cst) > 1;
     }
+    if (wake)
+        sdk_doorbell_wake(h);
 }
 
 #endif /* RAY_SDK_WIRE_H */

@@ -178,13 +178,15 @@ drain_replies(void)
  * does the wait run queued tasks itself. */
 static ray_err
 wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
-          bool (*pred)(void *), void *arg, int64_t timeout_ms)
+          bool (*pred)(void *), void *arg, uint64_t help,
+          int64_t timeout_ms)
 {
     sdk_wk_flush(true);
     int64_t deadline = rt_deadline_after_ms(timeout_ms);
     int64_t now = rt_clock_now_ns();
     int64_t spin_end = now + (int64_t)sdk_wk_spin_us() * 1000;
     uint32_t polls = 0;
+    sdk_wk_helper helper = {0};
     ray_err e = RAY_OK;
     for (;;) {
         if (req && take_stashed(req, hdr, payload))
@@ -198,6 +200,10 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
         nudge_if_held();
         if (pred && pred(arg))
             break;
+        if (help && sdk_wk_help(help, &helper)) {
+            sdk_wk_flush(false);
+            continue;
+        }
         if (sdk_wk_may_nest()) {
             sdk_wk_set_blocked(false); /* running, not blocked */
             if (sdk_wk_run_one()) {
@@ -230,7 +236,7 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
 static ray_err
 wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
 {
-    return wait_loop(req, hdr, payload, NULL, NULL, timeout_ms);
+    return wait_loop(req, hdr, payload, NULL, NULL, 0, timeout_ms);
 }
 
 /* The pushed result of `*(uint64_t *)arg` is here (or was dropped). */
@@ -245,7 +251,10 @@ static ray_err
 wait_pushed(uint64_t obj, sdk_msg_done *hdr, void **payload,
             int64_t timeout_ms)
 {
-    ray_err e = wait_loop(0, NULL, NULL, settled, &obj, timeout_ms);
+    /* Without a deadline, the task that makes it may run right here if
+     * it waits in this worker's own queue: no wait can end sooner. */
+    ray_err e = wait_loop(0, NULL, NULL, settled, &obj,
+                          timeout_ms < 0 ? obj : 0, timeout_ms);
     if (e != RAY_OK)
         return e;
     if (sdk_wk_results_take(obj, hdr, payload) == SDK_RES_READY)
@@ -621,7 +630,7 @@ sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
     }
     wk_wait w = {refs, n, num_ready ? num_ready : 1};
     if (n)
-        (void)wait_loop(0, NULL, NULL, enough_ready, &w, timeout_ms);
+        (void)wait_loop(0, NULL, NULL, enough_ready, &w, 0, timeout_ms);
     ready_ent *ents = rt_malloc((n ? n : 1) * sizeof(*ents));
     if (!ents)
         return sdk_fail(RAY_ENOMEM, "ray_wait: out of memory");

@@ -53,6 +53,16 @@ void sdk_wk_commit(uint32_t type, size_t len);
 size_t sdk_wk_max_record(void);
 void sdk_wk_flush(bool force_wake);
 bool sdk_wk_run_one(void);
+/* Run the task whose result is object `obj` if it is queued, not
+ * started, in this worker's own submission ring (out of order: the
+ * caller waits for exactly that result, without a deadline). *h (zeroed
+ * at the start of the wait) remembers how far the ring was searched.
+ * True if it ran. */
+typedef struct sdk_wk_helper {
+    bool started;
+    uint64_t fwd, back, back_end;
+} sdk_wk_helper;
+bool sdk_wk_help(uint64_t obj, sdk_wk_helper *h);
 const void *sdk_wk_reply_peek(uint32_t *type, uint32_t *len);
 void sdk_wk_reply_consume(void);
 bool sdk_wk_in_map(void);

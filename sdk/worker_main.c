@@ -59,9 +59,12 @@ static struct {
     bool host;     /* an actor host (not a task worker) */
     bool blocked;  /* ctl->blocked as last set here */
     uint64_t unpub_lo, unpub_hi; /* ids of the unpublished results */
+    uint64_t help_task, help_obj; /* the task run by sdk_wk_help, and the
+                                     object its result makes */
 } W;
 
 static void flush_completions(void);
+static void publish_results(void);
 
 /* Someone waits for one of the results written and not yet published:
  * a driver thread waiting for one of them (the one waiting thread names
@@ -94,9 +97,22 @@ publish_due(void)
         return;
     rt_ring_expose(&W.comp);
     if (results_wanted())
-        flush_completions();
+        publish_results();
 }
 
+/* Publish what was written while tasks keep running. */
+static void
+publish_results(void)
+{
+    if (!W.unpublished)
+        return;
+    rt_ring_publish_quiet(&W.comp);
+    sdk_doorbell_ring_for(W.hdr, W.unpub_lo, W.unpub_hi);
+    W.unpublished = 0;
+}
+
+/* Publish what was written, and wake any sleeping driver thread (the
+ * queue ran dry, or the ring is full). */
 static void
 flush_completions(void)
 {
@@ -146,11 +162,20 @@ count_unpublished(uint64_t task)
         W.unpub_hi = task;
 }
 
+/* Commit the result record `d` (reserved with reserve_done). The
+ * result of a task this worker runs for its own wait (sdk_wk_help) is
+ * also kept here at once, when it is a value: the caller need not wait
+ * for the driver to push it back (that push is then a duplicate). */
 static void
-commit_done(uint64_t task, size_t payload)
+commit_done(const sdk_msg_done *d, size_t payload)
 {
+    if (W.help_task && d->task_id == W.help_task && d->err == RAY_OK) {
+        sdk_msg_done h = *d;
+        h.task_id = W.help_obj;
+        sdk_wk_results_push(&h, d + 1);
+    }
     rt_ring_commit(&W.comp, SDK_MSG_DONE, sizeof(sdk_msg_done) + payload);
-    count_unpublished(task);
+    count_unpublished(d->task_id);
 }
 
 static void
@@ -164,7 +189,7 @@ send_error(uint64_t task_id, ray_err err, const char *msg)
     d->scalar = 0;
     d->len = len;
     memcpy(d + 1, msg, len);
-    commit_done(task_id, len);
+    commit_done(d, len);
 }
 
 /* Reserve `len` raw bytes (a continuation fragment), waiting for space. */
@@ -276,7 +301,7 @@ send_stored(uint64_t task_id, const ray_ret *r)
     *d = (sdk_msg_done){.task_id = task_id, .err = RAY_OK,
                         .type = r->type | CW_TYPE_STORED, .scalar = key,
                         .len = 0};
-    commit_done(task_id, 0);
+    commit_done(d, 0);
     return true;
 }
 
@@ -296,7 +321,7 @@ send_value(uint64_t task_id, const ray_ret *r)
     *d = h;
     if (len)
         memcpy(d + 1, r->ptr, len);
-    commit_done(task_id, len);
+    commit_done(d, len);
 }
 
 /* Convert a scalar wire value of type `from` into the ray_arg form of `to`. */
@@ -506,7 +531,7 @@ run_map(const uint8_t *rec, uint32_t len)
     dm->type = d->ret_type;
     dm->scalar = m->n;
     dm->len = out_len;
-    commit_done(m->task_id, out_len);
+    commit_done(dm, out_len);
 }
 
 void
@@ -603,6 +628,16 @@ next_record(uint32_t *type, uint32_t *len)
     return NULL;
 }
 
+/* After a record ran: wake the driver for the requests it made. */
+static void
+after_run(void)
+{
+    if (W.depth == 0 && W.requested) {
+        W.requested = false;
+        sdk_wk_flush(true);
+    }
+}
+
 /* Run the next queued record, if any. A task record is copied out of the
  * ring (into the buffer of its depth) and its space given back before it
  * runs: a task blocked on a reply may run the tasks queued behind it,
@@ -637,10 +672,109 @@ sdk_wk_run_one(void)
     if (!copy && --rec_pinned == 0)
         rt_ring_release(&W.sub);
     W.depth--;
-    if (W.depth == 0 && W.requested) {
-        W.requested = false;
-        sdk_wk_flush(true);
+    after_run();
+    return true;
+}
+
+/* Consume the records at the head of the ring that are not to run here:
+ * run already out of order (sdk_wk_help) or taken back by the driver. */
+static void
+skip_claimed(void)
+{
+    uint32_t type, len;
+    const uint8_t *rec;
+    bool any = false;
+    while ((rec = rt_ring_peek(&W.sub, &type, &len))) {
+        _Atomic uint32_t *c = NULL;
+        if (type == SDK_MSG_TASK && len >= sizeof(sdk_msg_task))
+            c = &((sdk_msg_task *)(uintptr_t)rec)->claim;
+        else if (type == SDK_MSG_MAP && len >= sizeof(sdk_msg_map))
+            c = &((sdk_msg_map *)(uintptr_t)rec)->claim;
+        if (!c || atomic_load_explicit(c, memory_order_acquire) ==
+                      SDK_CLAIM_OPEN)
+            break;
+        rt_ring_consume(&W.sub);
+        any = true;
     }
+    if (any && rec_pinned == 0)
+        rt_ring_release(&W.sub);
+}
+
+/* Claim and run the task record `rec` (found by sdk_wk_help) out of
+ * order: it stays in the ring, claimed, and the loop skips it when it
+ * gets there. A copy runs; without one it runs in place, and no space
+ * is given back meanwhile. */
+static bool
+help_run(const uint8_t *rec, uint32_t type, uint32_t len, uint64_t obj)
+{
+    if (!claim(rec, type, len))
+        return false; /* taken back by the driver, or run already */
+    publish_due();
+    W.depth++;
+    const uint8_t *copy = rec_copy(W.depth, rec, len);
+    if (!copy)
+        rec_pinned++;
+    uint64_t outer_task = W.help_task, outer_obj = W.help_obj;
+    W.help_task = ((const sdk_msg_task *)rec)->task_id;
+    W.help_obj = obj;
+    run_task(copy ? copy : rec, len);
+    W.help_task = outer_task;
+    W.help_obj = outer_obj;
+    if (!copy && --rec_pinned == 0)
+        rt_ring_release(&W.sub);
+    W.depth--;
+    after_run();
+    return true;
+}
+
+/* Search [from, to) (to 0: the published end) of the submission ring for
+ * the task record making `obj`, at most `max` records; its position in
+ * *at. Returns the record or NULL; *from ends where the search did. */
+static const uint8_t *
+find_task(uint64_t obj, uint64_t *from, uint64_t to, int max,
+          uint32_t *type, uint32_t *len, uint64_t *at)
+{
+    const uint8_t *rec;
+    for (int n = 0; n < max && (!to || *from < to); n++) {
+        uint64_t here = *from;
+        if (!(rec = rt_ring_scan(&W.sub, from, type, len)))
+            return NULL;
+        if (*type == SDK_MSG_TASK && *len >= sizeof(sdk_msg_task) &&
+            ((const sdk_msg_task *)rec)->obj == obj) {
+            *at = here;
+            return rec;
+        }
+    }
+    return NULL;
+}
+
+bool
+sdk_wk_help(uint64_t obj, sdk_wk_helper *h)
+{
+    if (W.host || !obj)
+        return false;
+    skip_claimed(); /* the search starts at the first open record */
+    /* Calls are mostly waited for in the order they were made: look
+     * after the record run last first, then (once per wait) before it. */
+    static uint64_t hint;
+    if (hint < W.sub.pos)
+        hint = W.sub.pos;
+    if (!h->started) {
+        h->started = true;
+        h->fwd = hint;
+        h->back = W.sub.pos;
+        h->back_end = hint;
+    }
+    uint32_t type, len;
+    uint64_t at;
+    const uint8_t *rec = find_task(obj, &h->fwd, 0, 4096, &type, &len, &at);
+    if (!rec && h->back < h->back_end)
+        rec = find_task(obj, &h->back, h->back_end, 4096, &type, &len, &at);
+    if (!rec)
+        return false;
+    if (!help_run(rec, type, len, obj))
+        return false;
+    hint = at + 1;
     return true;
 }
 
@@ -669,8 +803,10 @@ worker_loop(void)
                                   rt_clock_now_ns() - t0 <= budget);
             continue;
         }
-        if (W.unpublished >= 64 || !rt_ring_readable(&W.sub))
-            flush_completions();
+        if (!rt_ring_readable(&W.sub))
+            flush_completions(); /* running dry: the driver may refill */
+        else if (W.unpublished >= 64)
+            publish_results();
     }
 }
 
