@@ -127,7 +127,8 @@ mark_eligible(sched_queue *q)
         f.taken += s->eligible;
         f.idle |= s->eligible && s->inflight == 0;
         f.give_back |= s->alive && !s->eligible && s->inflight > 0 &&
-                       s->reserved_by != UINT64_MAX;
+                       s->reserved_by != UINT64_MAX &&
+                       s->blocked != SCHED_BLOCKED_KEEPS_OWN;
     }
     return f;
 }
@@ -141,8 +142,13 @@ static int
 pick_worker(const sched_queue *q, const sched_task *t)
 {
     if (t->prefer > 0 && t->prefer <= q->nworkers) {
+        /* A worker blocked in a wait that runs its own calls takes
+         * them too: it runs them when it gets to them (idle workers
+         * steal them meanwhile). */
         const sched_slot *s = sched_queue_slot(q, t->prefer - 1);
-        if (s->eligible && s->inflight < q->max_inflight)
+        if ((s->eligible || (s->alive &&
+                             s->blocked == SCHED_BLOCKED_KEEPS_OWN)) &&
+            s->inflight < q->max_inflight)
             return t->prefer - 1;
     }
     int best = -1;
@@ -297,9 +303,10 @@ push_ready(sched_queue *q)
 /* Take back up to `max` unstarted tasks of worker w into out[]: they
  * leave its count and give back what they held. */
 static uint32_t
-revoke(sched_queue *q, int w, sched_task **out, uint32_t max)
+revoke(sched_queue *q, int w, bool keep_own, bool newest, sched_task **out,
+       uint32_t max)
 {
-    uint32_t n = q->ops->revoke(q->ctx, w, out, max);
+    uint32_t n = q->ops->revoke(q->ctx, w, keep_own, newest, out, max);
     sched_slot *s = sched_queue_slot(q, w);
     for (uint32_t i = 0; i < n; i++) {
         s->inflight--;
@@ -323,8 +330,11 @@ take_back(sched_queue *q)
             s->reserved_by == UINT64_MAX)
             continue;
         uint32_t n;
+        /* One that runs its own calls keeps them (thieves take them
+         * when idle); the others' it would never run go now. */
+        bool keep_own = s->blocked == SCHED_BLOCKED_KEEPS_OWN;
         do {
-            n = revoke(q, w, buf, REVOKE_BATCH);
+            n = revoke(q, w, keep_own, false, buf, REVOKE_BATCH);
             for (uint32_t i = 0; i < n; i++)
                 insert_before(q, buf[i], mark);
             any |= n > 0;
@@ -334,7 +344,9 @@ take_back(sched_queue *q)
 }
 
 /* An eligible worker with nothing in flight takes half of what the
- * busiest eligible worker has queued and not started, oldest first. */
+ * busiest worker has queued and not started, oldest first: an eligible
+ * one, or a blocked one that keeps the calls it made for when it gets
+ * to them (meanwhile nobody runs them). */
 static void
 steal_for_idle(sched_queue *q)
 {
@@ -344,9 +356,9 @@ steal_for_idle(sched_queue *q)
         uint32_t most = 1;
         for (int w = 0; w < q->nworkers; w++) {
             const sched_slot *s = sched_queue_slot(q, w);
-            if (!s->eligible)
+            if (!s->eligible && s->blocked != SCHED_BLOCKED_KEEPS_OWN)
                 continue;
-            if (s->inflight == 0 && thief < 0)
+            if (s->eligible && s->inflight == 0 && thief < 0)
                 thief = w;
             else if (s->inflight > most) {
                 victim = w;
@@ -356,16 +368,17 @@ steal_for_idle(sched_queue *q)
         if (thief < 0 || victim < 0)
             return;
         uint32_t want = most / 2 < REVOKE_BATCH ? most / 2 : REVOKE_BATCH;
-        uint32_t n = revoke(q, victim, buf, want);
+        uint32_t n = revoke(q, victim, false, true, buf, want);
         if (n == 0)
             return; /* what it holds has started (or waits nested) */
-        for (uint32_t i = 0; i < n; i++) {
+        /* buf is newest first: push from its end, oldest first. */
+        for (uint32_t i = n; i-- > 0;) {
             ray_err e = push(q, thief, buf[i]);
             if (e == RAY_OK)
                 continue;
             /* No room after all: the rest queue in front, in order. */
             sched_task *mark = q->head;
-            for (uint32_t k = i; k < n; k++)
+            for (uint32_t k = i + 1; k-- > 0;)
                 insert_before(q, buf[k], mark);
             if (e != RAY_EAGAIN) {
                 sched_queue_remove(q, buf[i]);

@@ -18,9 +18,11 @@
  * (one publish per round, no wake-up per task), but a long task then
  * holds up the short ones queued behind it. Two rules undo that:
  *  - Stealing. A worker with nothing in flight takes half of the tasks
- *    the busiest worker has queued but not started (ops->revoke takes
- *    them back from the transport), so an idle CPU never waits behind a
- *    long task elsewhere.
+ *    the busiest worker has queued but not started, the newest ones
+ *    (ops->revoke takes them back from the transport), so an idle CPU
+ *    never waits behind a long task elsewhere, and the victim keeps the
+ *    tasks it will run next (a task waiting for its own calls in order
+ *    finds the next ones still with it).
  *  - Blocked workers give their CPU away. A worker whose running task
  *    waits (ray_get inside a task) is `blocked`: it takes no new task and
  *    its queued ones are taken back and placed elsewhere. The node's
@@ -66,11 +68,16 @@ typedef struct sched_slot {
     uint8_t alive;
     uint8_t dirty;             /* pushed since the last flush */
     uint8_t blocked;           /* set by the owner before a round: its
-                                  running task waits for something */
+                                  running task waits for something
+                                  (SCHED_BLOCKED_*) */
     uint8_t eligible;          /* the scheduler's: may take tasks now */
     uint64_t reserved_by;      /* id of a multi-CPU task holding it, 0
                                   none, UINT64_MAX never (actor host) */
 } sched_slot;
+
+/* sched_slot.blocked: its task waits and runs nothing; or it waits and
+ * runs the calls it made when it gets to them (they stay with it). */
+enum { SCHED_BLOCKED = 1, SCHED_BLOCKED_KEEPS_OWN = 2 };
 
 /* The owner's transport. ctx is sched_queue.ctx. */
 typedef struct sched_ops {
@@ -83,10 +90,13 @@ typedef struct sched_ops {
     /* Make what was pushed to `worker` this round visible to it. */
     void (*flush)(void *ctx, int worker);
     /* Take back up to `max` tasks pushed to `worker` that it has not
-     * started, oldest first, into out[]; returns how many. A task taken
-     * back will never run there; the queue counts it out of the worker
-     * and queues it again. NULL: tasks are never taken back. */
-    uint32_t (*revoke)(void *ctx, int worker, sched_task **out, uint32_t max);
+     * started, into out[]: oldest first, or with `newest` the newest
+     * first; returns how many. With keep_own, tasks that prefer `worker`
+     * stay. A task taken back will never run there; the queue counts it
+     * out of the worker and queues it again. NULL: tasks are never taken
+     * back. */
+    uint32_t (*revoke)(void *ctx, int worker, bool keep_own, bool newest,
+                       sched_task **out, uint32_t max);
 } sched_ops;
 
 typedef struct sched_queue {

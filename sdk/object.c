@@ -882,6 +882,10 @@ ray_get_stats(ray_stats *out)
         out->actor_processes += w >= rt->ntask && rt->workers[w].slot.alive;
     }
     out->actors_alive = sdk_actors_alive(rt);
+    out->tasks_moved = rt->q.steals;
+    out->workers_blocked = atomic_load(&rt->hdr->nblocked);
+    for (int w = rt->nworkers; w < rt->ntask; w++)
+        out->standins += rt->workers[w].slot.alive;
     pthread_mutex_unlock(&rt->mu);
     return RAY_OK;
 }

@@ -179,6 +179,11 @@ start_standins(sdk_rt *rt)
     for (int w = rt->nworkers; w < rt->ntask && rt->standins_wanted; w++) {
         if (rt->workers[w].slot.alive)
             continue;
+        /* Its rings are fresh memory: fault them in here, in one call
+         * (a page fault per 4 KiB as records first touch them costs
+         * more than the tasks they carry). */
+        (void)madvise(sdk_slot_at(rt->shm, (size_t)w), rt->hdr->slot_bytes,
+                      MADV_POPULATE_WRITE);
         ray_err e = sdk_worker_start(rt, w);
         if (e != RAY_OK) {
             RT_WARN("cannot start a stand-in worker: %s; blocked tasks "

@@ -559,18 +559,26 @@ ops_flush(void *ctx, int w)
     rt_ring_publish(&rt->workers[w].sub);
 }
 
-/* Oldest first: the in-flight list is in ring order, and a worker claims
- * in ring order, so the claimed ones (running, or done and not yet
- * drained) come first and are skipped with one load each. */
+/* The in-flight list is in ring order, and a worker claims in ring order
+ * (but for the one it may run out of order while it waits for it), so
+ * the claimed ones (running, or done and not yet drained) come first:
+ * oldest first skips them, newest first stops at them. */
 static uint32_t
-ops_revoke(void *ctx, int w, sched_task **out, uint32_t max)
+ops_revoke(void *ctx, int w, bool keep_own, bool newest, sched_task **out,
+           uint32_t max)
 {
     sdk_rt *rt = ctx;
+    sdk_worker *wk = &rt->workers[w];
     uint32_t n = 0;
-    for (sdk_task *t = rt->workers[w].head, *next; t && n < max; t = next) {
-        next = t->next;
+    for (sdk_task *t = newest ? wk->tail : wk->head, *next; t && n < max;
+         t = next) {
+        next = newest ? t->prev : t->next;
+        if (keep_own && t->st.prefer == w + 1)
+            continue;
         if (sdk_task_revoke(rt, t))
             out[n++] = &t->st;
+        else if (newest)
+            break; /* the older ones have started too */
     }
     return n;
 }
@@ -603,10 +611,12 @@ sync_blocked(sdk_rt *rt)
     bool any_free = false;
     for (int w = 0; w < rt->ntask; w++) {
         sdk_worker *wk = &rt->workers[w];
-        bool b = wk->slot.alive &&
-                 atomic_load_explicit(&wk->ctl->blocked, memory_order_acquire);
+        uint32_t b = wk->slot.alive ? atomic_load_explicit(
+                         &wk->ctl->blocked, memory_order_acquire) : 0;
         any_free |= wk->slot.alive && !b;
-        wk->slot.blocked = b && !rt->nest_fallback;
+        wk->slot.blocked = rt->nest_fallback ? 0
+                         : b == SDK_BLOCKED_HELPING ? SCHED_BLOCKED_KEEPS_OWN
+                         : b ? SCHED_BLOCKED : 0;
     }
     return any_free;
 }

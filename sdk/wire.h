@@ -81,9 +81,9 @@ typedef struct sdk_worker_ctl {
     _Atomic uint32_t reply_backlog; /* the driver holds replies that did
                                        not fit the reply ring: a worker
                                        that drained it sends a NUDGE */
-    _Atomic uint32_t blocked;  /* worker: its running task waits (get,
-                                  wait) and it runs nothing else; the
-                                  driver places its queued tasks elsewhere */
+    _Atomic uint32_t blocked;  /* worker, SDK_BLOCKED_*: its running task
+                                  waits (get, wait); the driver places its
+                                  queued tasks elsewhere */
     _Atomic uint32_t nested_ok;/* driver: a blocked task worker may run
                                   its queued tasks inside the wait (no
                                   other worker can take them) */
@@ -93,6 +93,12 @@ typedef struct sdk_worker_ctl {
 _Static_assert(sizeof(sdk_worker_ctl) == 64, "sdk_worker_ctl layout");
 
 enum { SDK_W_STARTING = 0, SDK_W_READY = 1 };
+
+/* sdk_worker_ctl.blocked: not blocked; blocked in a wait that runs
+ * nothing; blocked in a wait (a get without a deadline) that runs the
+ * task it waits for when that one is queued here (sdk_wk_help): the
+ * calls this worker made stay in its queue. */
+enum { SDK_BLOCKED_NO = 0, SDK_BLOCKED = 1, SDK_BLOCKED_HELPING = 2 };
 
 /* Message types on the rings. */
 enum {

@@ -205,7 +205,7 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
             continue;
         }
         if (sdk_wk_may_nest()) {
-            sdk_wk_set_blocked(false); /* running, not blocked */
+            sdk_wk_set_blocked(SDK_BLOCKED_NO); /* running */
             if (sdk_wk_run_one()) {
                 sdk_wk_flush(false);
                 continue;
@@ -225,11 +225,11 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
             rt_cpu_relax();
             continue;
         }
-        sdk_wk_set_blocked(true);
+        sdk_wk_set_blocked(help ? SDK_BLOCKED_HELPING : SDK_BLOCKED);
         int64_t left_us = (deadline - now) / 1000;
         sdk_wk_idle_wait(left_us < 10000 ? left_us : 10000);
     }
-    sdk_wk_set_blocked(false);
+    sdk_wk_set_blocked(SDK_BLOCKED_NO);
     return e;
 }
 

@@ -73,10 +73,11 @@ bool sdk_wk_reply_backlog(void); /* the driver holds replies back */
  * host; in a task worker only while the driver says so (ctl->nested_ok:
  * every worker is blocked and no stand-in can start). */
 bool sdk_wk_may_nest(void);
-/* A task worker's wait gave up spinning (true) or ended (false): the
- * driver then places the tasks queued here on other workers and starts
- * stand-ins for this CPU. No effect in an actor host. */
-void sdk_wk_set_blocked(bool blocked);
+/* A task worker's wait gave up spinning (SDK_BLOCKED_*) or ended (0):
+ * the driver then places the tasks queued here on other workers (but
+ * for a wait that runs its own dependencies, the calls this worker made)
+ * and starts stand-ins for this CPU. No effect in an actor host. */
+void sdk_wk_set_blocked(uint32_t how);
 
 /* worker_client.c: whether the rayc API may be used here (not inside a
  * map function, not on a threaded actor's call threads); false with the

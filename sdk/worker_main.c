@@ -57,7 +57,7 @@ static struct {
     bool in_map;   /* inside a map chunk: no requests allowed */
     bool requested;/* requests sent since the driver was last woken */
     bool host;     /* an actor host (not a task worker) */
-    bool blocked;  /* ctl->blocked as last set here */
+    uint32_t blocked; /* ctl->blocked as last set here (SDK_BLOCKED_*) */
     uint64_t unpub_lo, unpub_hi; /* ids of the unpublished results */
     uint64_t help_task, help_obj; /* the task run by sdk_wk_help, and the
                                      object its result makes */
@@ -728,22 +728,19 @@ help_run(const uint8_t *rec, uint32_t type, uint32_t len, uint64_t obj)
 }
 
 /* Search [from, to) (to 0: the published end) of the submission ring for
- * the task record making `obj`, at most `max` records; its position in
- * *at. Returns the record or NULL; *from ends where the search did. */
+ * the task record making `obj`, at most `max` records. Returns the record
+ * or NULL; *from ends where the search did (past the record found). */
 static const uint8_t *
 find_task(uint64_t obj, uint64_t *from, uint64_t to, int max,
-          uint32_t *type, uint32_t *len, uint64_t *at)
+          uint32_t *type, uint32_t *len)
 {
     const uint8_t *rec;
     for (int n = 0; n < max && (!to || *from < to); n++) {
-        uint64_t here = *from;
         if (!(rec = rt_ring_scan(&W.sub, from, type, len)))
             return NULL;
         if (*type == SDK_MSG_TASK && *len >= sizeof(sdk_msg_task) &&
-            ((const sdk_msg_task *)rec)->obj == obj) {
-            *at = here;
+            ((const sdk_msg_task *)rec)->obj == obj)
             return rec;
-        }
     }
     return NULL;
 }
@@ -766,15 +763,18 @@ sdk_wk_help(uint64_t obj, sdk_wk_helper *h)
         h->back_end = hint;
     }
     uint32_t type, len;
-    uint64_t at;
-    const uint8_t *rec = find_task(obj, &h->fwd, 0, 4096, &type, &len, &at);
-    if (!rec && h->back < h->back_end)
-        rec = find_task(obj, &h->back, h->back_end, 4096, &type, &len, &at);
+    uint64_t *cur = &h->fwd;
+    const uint8_t *rec = find_task(obj, cur, 0, 4096, &type, &len);
+    if (!rec && h->back < h->back_end) {
+        cur = &h->back;
+        rec = find_task(obj, cur, h->back_end, 4096, &type, &len);
+    }
     if (!rec)
         return false;
+    uint64_t after = *cur; /* the record boundary past it */
     if (!help_run(rec, type, len, obj))
         return false;
-    hint = at + 1;
+    hint = after;
     return true;
 }
 
@@ -863,18 +863,19 @@ sdk_wk_may_nest(void)
 }
 
 void
-sdk_wk_set_blocked(bool blocked)
+sdk_wk_set_blocked(uint32_t how)
 {
-    if (W.host || W.blocked == blocked)
+    if (W.host || W.blocked == how)
         return;
-    W.blocked = blocked;
-    atomic_store_explicit(&W.ctl->blocked, blocked, memory_order_release);
-    if (blocked) {
+    uint32_t was = W.blocked;
+    W.blocked = how;
+    atomic_store_explicit(&W.ctl->blocked, how, memory_order_release);
+    if (how && !was)
         atomic_fetch_add_explicit(&W.hdr->nblocked, 1, memory_order_seq_cst);
-        sdk_wk_flush(true); /* the driver places our queued tasks */
-    } else {
+    else if (!how && was)
         atomic_fetch_sub_explicit(&W.hdr->nblocked, 1, memory_order_seq_cst);
-    }
+    if (how)
+        sdk_wk_flush(true); /* the driver places our queued tasks */
 }
 
 const void *

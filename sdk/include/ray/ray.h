@@ -228,6 +228,13 @@ typedef struct ray_stats {
                                  (delivered in order once there was) */
     uint32_t actors_alive;    /* actors not DEAD */
     uint32_t actor_processes; /* actor processes running (or starting) */
+    uint64_t tasks_moved;     /* tasks taken back from a worker that had
+                                 not started them and placed again
+                                 (stolen by an idle worker, or moved off
+                                 a blocked one) */
+    uint32_t workers_blocked; /* task workers whose task waits now */
+    uint32_t standins;        /* stand-in workers running (started for
+                                 blocked ones; see Scheduling) */
 } ray_stats;
 
 /* Fill *out. RAY_EINVAL when not initialised or out is NULL. */

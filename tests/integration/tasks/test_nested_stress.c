@@ -152,6 +152,15 @@ Test(nested_stress, default_ring_2_workers)
     multi_client(3, 10000);
 }
 
+/* Rounds that reuse warm stand-ins and half-full rings: clients get
+ * children that were stolen, taken back and placed again, some in the
+ * ring of a worker that waits (it runs its own when it gets to them). */
+Test(nested_stress, many_rounds_default_ring)
+{
+    start(2, 0);
+    multi_client(5, 30000);
+}
+
 /* Parents of parents: three levels of tasks blocked in get. */
 Test(nested_stress, grandparents_small_ring)
 {

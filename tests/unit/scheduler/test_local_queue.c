@@ -65,18 +65,26 @@ static sched_task T[CAP];
 
 /* Takes back what a worker has not started, oldest first. */
 static uint32_t
-fake_revoke(void *ctx, int w, sched_task **out, uint32_t max)
+fake_revoke(void *ctx, int w, bool keep_own, bool newest, sched_task **out,
+            uint32_t max)
 {
     fake_worker *fw = &((fake *)ctx)->w[w];
     uint32_t n = 0;
-    while (n < max && fw->ngot > fw->started) {
-        uint64_t id = fw->got[fw->started];
-        memmove(&fw->got[fw->started], &fw->got[fw->started + 1],
-                (size_t)(fw->ngot - fw->started - 1) * sizeof(uint64_t));
+    int i = newest ? fw->ngot - 1 : fw->started;
+    while (n < max && i >= fw->started && i < fw->ngot) {
+        uint64_t id = fw->got[i];
+        if (keep_own && T[id - 1].prefer == w + 1) {
+            i += newest ? -1 : 1;
+            continue;
+        }
+        memmove(&fw->got[i], &fw->got[i + 1],
+                (size_t)(fw->ngot - i - 1) * sizeof(uint64_t));
         fw->ngot--;
         fw->room++;
         fw->taken++;
         out[n++] = &T[id - 1];
+        if (newest)
+            i--;
     }
     return n;
 }
@@ -349,11 +357,11 @@ Test(local_queue, idle_worker_steals_half_of_what_is_queued, .timeout = 5)
     for (int i = 0; i < 5; i++)
         finish_first(1);
     sched_queue_dispatch(&Q);
-    /* Half of worker 0's six (five queued, one running): three, oldest
-     * first, in order, to the idle worker. */
+    /* Half of worker 0's six (five queued, one running): the newest
+     * three, in their order, to the idle worker. */
     cr_assert_eq(F.w[0].taken, 3);
     cr_assert_eq(F.w[1].ngot, 3);
-    const uint64_t stolen[] = {3, 5, 7}, kept[] = {1, 9, 11};
+    const uint64_t stolen[] = {7, 9, 11}, kept[] = {1, 3, 5};
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(F.w[1].got[i], stolen[i]);
         cr_assert_eq(F.w[0].got[i], kept[i]);
