@@ -9,12 +9,15 @@
  * its result object. A task with unresolved ref arguments waits on those
  * objects' waiter lists; when the last one is ready it joins the
  * scheduler's FIFO ready queue (scheduler/local_queue.h), which owns the
- * dispatch policy (least loaded worker, resources, multi-CPU holds,
- * backlog). This file is its transport: push writes a task straight into
- * a worker's submission ring, flush publishes each ring once per round
- * (one release store; a futex wake only if the worker sleeps).
- * Workers run their ring in order, so a completion almost always matches
- * the head of the worker's in-flight list.
+ * dispatch policy (least loaded eligible worker, the caller's worker for
+ * nested calls, resources, multi-CPU holds, backlog, stealing, blocked
+ * workers and their stand-ins). This file is its transport: push writes
+ * a task straight into a worker's submission ring, flush publishes each
+ * ring once per round (one release store; a futex wake only if the
+ * worker sleeps), revoke takes back a record the worker has not claimed
+ * (one CAS on the record's claim word; see sdk_task_revoke). Workers run
+ * their ring in order, so a completion almost always matches the head of
+ * the worker's in-flight list.
  *
  * A worker death requeues its in-flight tasks in order; only the task it
  * was running (ctl->current) is charged a retry, and it fails with

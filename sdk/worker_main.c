@@ -8,13 +8,23 @@
  * at 101) sees it, maps the shared memory, and runs the task loop; it
  * never returns, so the user's main() never runs in a worker.
  *
- * The loop: take the next record from the submission ring, run it, write
- * the result into the completion ring. Completions are published in
- * batches (at once when no more work is queued, so a lone call is not
- * delayed), and the driver's doorbell is rung only when a driver thread
- * sleeps. When idle the worker spins worker_spin_us, then sleeps on the
- * ring's futex with a timeout, checking that its parent is alive
- * (PR_SET_PDEATHSIG covers the rest: a killed driver kills its workers).
+ * The loop: take the next record from the submission ring, claim it (the
+ * driver may have taken it back for another worker: then skip it), run
+ * it, write the result into the completion ring. Results are published
+ * in batches (64, or when the queue runs dry, so a lone call is not
+ * delayed); before each task the worker exposes what it wrote (a driver
+ * that has waited a while takes it), and publishes at once when someone
+ * waits for one of those results, so no result waits behind the next
+ * task. The driver's doorbell is rung only for a driver thread asleep
+ * for these results, or when the worker runs dry. When idle the worker
+ * spins worker_spin_us, then sleeps on the ring's futex with a timeout,
+ * checking that its parent is alive (PR_SET_PDEATHSIG covers the rest:
+ * a killed driver kills its workers).
+ *
+ * Inside a task's wait (worker_client.c) a task worker runs nothing else,
+ * except the very task it waits for without a deadline when that one is
+ * queued here (sdk_wk_help, out of order), or anything when the driver
+ * says every worker is blocked (ctl->nested_ok).
  *
  * Large values: a worker connects to the node's object store on first
  * need (asking the driver to start it if nobody has yet). An argument
