@@ -109,10 +109,16 @@ struct sdk_task {
     uint64_t lo, hi;
     struct sdk_actor *actor; /* an actor call: its actor, else NULL */
     uint32_t wire_flags;     /* sdk_msg_task.flags (SDK_TF_*) */
-    uint64_t rpos;           /* in flight: its record's position in the
-                                worker's submission ring (revoke) */
+    uint32_t rpos;           /* in flight: its record's position in the
+                                worker's submission ring, low 32 bits
+                                (the record is within a ring's length of
+                                the producer's position: see revoke) */
     _Alignas(8) uint8_t spec_inl[64]; /* wire args: 8-aligned */
 };
+
+/* Pooled, one per live task: its size decides how much memory a burst
+ * of queued tasks touches (jemalloc's size class 320). */
+_Static_assert(sizeof(sdk_task) <= 320, "sdk_task grew past its size class");
 
 typedef struct sdk_worker {
     sched_slot slot;         /* inflight, alive, dirty, reserved_by: the

@@ -441,7 +441,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
             pay += SDK_ALIGN8(a[i].len);
         }
     }
-    t->rpos = wk->sub.pos;
+    t->rpos = (uint32_t)wk->sub.pos;
     rt_ring_commit(&wk->sub, SDK_MSG_TASK, len);
     return RAY_OK;
 }
@@ -462,7 +462,7 @@ push_to_worker(sdk_rt *rt, int w, sdk_task *t)
         ((sdk_msg_map *)dst)->task_id = t->id;
         atomic_store_explicit(&((sdk_msg_map *)dst)->claim, SDK_CLAIM_OPEN,
                               memory_order_relaxed);
-        t->rpos = wk->sub.pos;
+        t->rpos = (uint32_t)wk->sub.pos;
         rt_ring_commit(&wk->sub, SDK_MSG_MAP, t->spec_len);
     } else {
         ray_err e = push_call(rt, wk, t);
@@ -495,9 +495,12 @@ static bool
 claim_back(sdk_worker *wk, const sdk_task *t)
 {
     rt_ring *r = &wk->sub;
-    if (atomic_load_explicit(&r->hdr->head, memory_order_acquire) > t->rpos)
+    /* The full position: the record lies less than a ring's length
+     * (at most 256 MiB) behind the producer's. */
+    uint64_t rpos = r->pos - (uint32_t)((uint32_t)r->pos - t->rpos);
+    if (atomic_load_explicit(&r->hdr->head, memory_order_acquire) > rpos)
         return false; /* released: claimed long ago */
-    size_t at = (size_t)((t->rpos + sizeof(rt_ring_rec)) & r->mask);
+    size_t at = (size_t)((rpos + sizeof(rt_ring_rec)) & r->mask);
     at += t->kind == SDK_TK_MAP ? offsetof(sdk_msg_map, claim)
                                 : offsetof(sdk_msg_task, claim);
     _Atomic uint32_t *claim = (_Atomic uint32_t *)(void *)(r->data + at);

@@ -20,21 +20,27 @@
 #include "runtime/alloc.h"
 #include "sdk/sdk_int.h"
 
+/* 40 bytes: a task that makes 100k calls holds 100k of these, and fresh
+ * memory costs a page fault per 4 KiB. */
 typedef struct wk_result {
     uint64_t id;      /* 0: empty */
     uint64_t scalar;
     void *payload;    /* malloc'd, len bytes, or NULL */
-    uint64_t len;
-    uint32_t type;
+    uint32_t len;     /* a pushed value fits a ring record */
     int32_t err;
+    uint32_t seq;     /* arrival order of the push (ray_wait); wraps
+                         after 4G pushes, harmlessly for the entries a
+                         wait compares */
+    uint8_t type;     /* enum ray_type | CW_TYPE_STORED */
     bool have;        /* the push arrived */
-    uint64_t seq;     /* arrival order of the push (ray_wait) */
 } wk_result;
+
+_Static_assert(sizeof(wk_result) == 40, "wk_result layout");
 
 static wk_result *tab;
 static size_t cap;    /* power of two, or 0 */
 static size_t used;
-static uint64_t arrivals;
+static uint32_t arrivals;
 
 static size_t
 slot_of(uint64_t id)
@@ -157,8 +163,8 @@ sdk_wk_results_push(const sdk_msg_done *d, const void *payload)
         memcpy(copy, payload, d->len);
     e->scalar = d->scalar;
     e->payload = copy;
-    e->len = d->len;
-    e->type = d->type;
+    e->len = (uint32_t)d->len;
+    e->type = (uint8_t)d->type;
     e->err = d->err;
     e->have = true;
     e->seq = ++arrivals;
