@@ -115,20 +115,25 @@ typedef struct round_facts {
 } round_facts;
 
 /* Mark the slots that may take tasks this round: the first free_cpus()
- * live slots that are neither held nor blocked, CPUs before stand-ins. */
+ * live slots that are neither held nor blocked, CPUs before stand-ins.
+ * A slot blocked only a moment (not SCHED_BLOCKED_LONG) keeps its CPU
+ * counted, so no stand-in takes its place yet. */
 static round_facts
 mark_eligible(sched_queue *q)
 {
     round_facts f = {free_cpus(q), 0, false, false};
     for (int w = 0; w < q->nworkers; w++) {
         sched_slot *s = sched_queue_slot(q, w);
+        /* Blocked only a moment: not eligible, but its CPU stays. */
+        bool brief = s->alive && !s->reserved_by && s->blocked &&
+                     !(s->blocked & SCHED_BLOCKED_LONG);
         s->eligible = s->alive && !s->reserved_by && !s->blocked &&
                       f.taken < f.cpus;
-        f.taken += s->eligible;
+        f.taken += s->eligible || (brief && f.taken < f.cpus);
         f.idle |= s->eligible && s->inflight == 0;
         f.give_back |= s->alive && !s->eligible && s->inflight > 0 &&
                        s->reserved_by != UINT64_MAX &&
-                       s->blocked != SCHED_BLOCKED_KEEPS_OWN;
+                       SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN;
     }
     return f;
 }
@@ -146,8 +151,9 @@ pick_worker(const sched_queue *q, const sched_task *t)
          * them too: it runs them when it gets to them (idle workers
          * steal them meanwhile). */
         const sched_slot *s = sched_queue_slot(q, t->prefer - 1);
-        if ((s->eligible || (s->alive &&
-                             s->blocked == SCHED_BLOCKED_KEEPS_OWN)) &&
+        if ((s->eligible ||
+             (s->alive && SCHED_BLOCKED_KIND(s->blocked) ==
+                              SCHED_BLOCKED_KEEPS_OWN)) &&
             s->inflight < q->max_inflight)
             return t->prefer - 1;
     }
@@ -332,7 +338,7 @@ take_back(sched_queue *q)
         uint32_t n;
         /* One that runs its own calls keeps them (thieves take them
          * when idle); the others' it would never run go now. */
-        bool keep_own = s->blocked == SCHED_BLOCKED_KEEPS_OWN;
+        bool keep_own = SCHED_BLOCKED_KIND(s->blocked) == SCHED_BLOCKED_KEEPS_OWN;
         do {
             n = revoke(q, w, keep_own, false, buf, REVOKE_BATCH);
             for (uint32_t i = 0; i < n; i++)
@@ -356,7 +362,7 @@ steal_for_idle(sched_queue *q)
         uint32_t most = 1;
         for (int w = 0; w < q->nworkers; w++) {
             const sched_slot *s = sched_queue_slot(q, w);
-            if (!s->eligible && s->blocked != SCHED_BLOCKED_KEEPS_OWN)
+            if (!s->eligible && SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN)
                 continue;
             if (s->eligible && s->inflight == 0 && thief < 0)
                 thief = w;

@@ -78,6 +78,10 @@ typedef struct sched_slot {
 /* sched_slot.blocked: its task waits and runs nothing; or it waits and
  * runs the calls it made when it gets to them (they stay with it). */
 enum { SCHED_BLOCKED = 1, SCHED_BLOCKED_KEEPS_OWN = 2 };
+/* Flag: it has waited a while; until then its CPU stays counted (most
+ * waits end soon) and no stand-in takes its place. */
+#define SCHED_BLOCKED_LONG 4u
+#define SCHED_BLOCKED_KIND(b) ((b) & 3u)
 
 /* The owner's transport. ctx is sched_queue.ctx. */
 typedef struct sched_ops {

@@ -195,7 +195,7 @@ typedef struct sdk_rt {
                                  stand-in can start: blocked ones run
                                  queued tasks inside their waits (mu) */
     uint32_t standins_wanted; /* stand-ins the monitor should start (mu) */
-    uint32_t seen_nblocked;   /* hdr->nblocked at the last dispatch (mu) */
+    uint32_t seen_blocked_gen;/* hdr->blocked_gen at the last dispatch */
     bool slots_blocked;       /* a slot may be marked blocked (mu) */
     int64_t standin_fail_ns;  /* when a stand-in last failed to start:
                                  for a second none is waited for (mu) */

@@ -620,9 +620,11 @@ sync_blocked(sdk_rt *rt)
         uint32_t b = wk->slot.alive ? atomic_load_explicit(
                          &wk->ctl->blocked, memory_order_acquire) : 0;
         any_free |= wk->slot.alive && !b;
-        wk->slot.blocked = rt->nest_fallback ? 0
-                         : b == SDK_BLOCKED_HELPING ? SCHED_BLOCKED_KEEPS_OWN
-                         : b ? SCHED_BLOCKED : 0;
+        uint8_t s = (b & SDK_BLOCKED_HELPING) ? SCHED_BLOCKED_KEEPS_OWN
+                  : b ? SCHED_BLOCKED : 0;
+        if (s && (b & SDK_BLOCKED_LONG))
+            s |= SCHED_BLOCKED_LONG;
+        wk->slot.blocked = rt->nest_fallback ? 0 : s;
     }
     return any_free;
 }
@@ -858,10 +860,10 @@ sdk_progress(sdk_rt *rt, sdk_cb **cbs)
     /* Dispatch when tasks wait, when some finished (a worker may be idle
      * now: it steals), or when a worker blocked or woke (its queued tasks
      * move). */
-    uint32_t nblocked = atomic_load_explicit(&rt->hdr->nblocked,
-                                             memory_order_acquire);
-    if (rt->q.head || n || nblocked != rt->seen_nblocked) {
-        rt->seen_nblocked = nblocked;
+    uint32_t gen = atomic_load_explicit(&rt->hdr->blocked_gen,
+                                        memory_order_acquire);
+    if (rt->q.head || n || gen != rt->seen_blocked_gen) {
+        rt->seen_blocked_gen = gen;
         sdk_dispatch(rt, cbs);
     }
     sdk_actors_dispatch(rt, cbs);

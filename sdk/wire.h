@@ -48,6 +48,8 @@ typedef struct sdk_shm_hdr {
     _Atomic uint32_t drv_sleepers_task;         /* ... for want_task's */
     _Atomic uint32_t nblocked;                  /* task workers blocked in
                                                    a wait (ctl->blocked) */
+    _Atomic uint32_t blocked_gen;               /* bumped by every change
+                                                   of a ctl->blocked */
     _Atomic uint32_t drv_waiting;               /* driver threads inside a
                                                    wait (spinning or not) */
     uint32_t ntask;                             /* task worker slots
@@ -99,6 +101,10 @@ enum { SDK_W_STARTING = 0, SDK_W_READY = 1 };
  * task it waits for when that one is queued here (sdk_wk_help): the
  * calls this worker made stay in its queue. */
 enum { SDK_BLOCKED_NO = 0, SDK_BLOCKED = 1, SDK_BLOCKED_HELPING = 2 };
+/* Flag: blocked for SDK_BLOCKED_LONG_NS or more; only then does the
+ * driver start a stand-in for that CPU. */
+#define SDK_BLOCKED_LONG 4u
+#define SDK_BLOCKED_LONG_NS 1000000
 
 /* Message types on the rings. */
 enum {

@@ -187,6 +187,7 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
     int64_t spin_end = now + (int64_t)sdk_wk_spin_us() * 1000;
     uint32_t polls = 0;
     sdk_wk_helper helper = {0};
+    int64_t blocked_ns = 0;
     ray_err e = RAY_OK;
     for (;;) {
         if (req && take_stashed(req, hdr, payload))
@@ -206,6 +207,7 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
         }
         if (sdk_wk_may_nest()) {
             sdk_wk_set_blocked(SDK_BLOCKED_NO); /* running */
+            blocked_ns = 0;
             if (sdk_wk_run_one()) {
                 sdk_wk_flush(false);
                 continue;
@@ -225,9 +227,18 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
             rt_cpu_relax();
             continue;
         }
-        sdk_wk_set_blocked(help ? SDK_BLOCKED_HELPING : SDK_BLOCKED);
+        /* Blocked: the driver places what is queued here elsewhere. Past
+         * a millisecond, it may also start a stand-in for this CPU (most
+         * waits for a call that runs elsewhere end sooner). */
+        if (!blocked_ns)
+            blocked_ns = now;
+        bool lasting = now - blocked_ns >= SDK_BLOCKED_LONG_NS;
+        sdk_wk_set_blocked((help ? SDK_BLOCKED_HELPING : SDK_BLOCKED) |
+                           (lasting ? SDK_BLOCKED_LONG : 0));
         int64_t left_us = (deadline - now) / 1000;
-        sdk_wk_idle_wait(left_us < 10000 ? left_us : 10000);
+        int64_t nap_us = lasting ? 10000
+                         : (blocked_ns + SDK_BLOCKED_LONG_NS - now) / 1000 + 1;
+        sdk_wk_idle_wait(left_us < nap_us ? left_us : nap_us);
     }
     sdk_wk_set_blocked(SDK_BLOCKED_NO);
     return e;

@@ -884,6 +884,7 @@ sdk_wk_set_blocked(uint32_t how)
         atomic_fetch_add_explicit(&W.hdr->nblocked, 1, memory_order_seq_cst);
     else if (!how && was)
         atomic_fetch_sub_explicit(&W.hdr->nblocked, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&W.hdr->blocked_gen, 1, memory_order_seq_cst);
     if (how)
         sdk_wk_flush(true); /* the driver places our queued tasks */
 }

@@ -391,8 +391,8 @@ Test(local_queue, a_blocked_worker_gives_back_and_gets_nothing, .timeout = 5)
     for (int i = 0; i < 6; i++)
         sched_queue_push(&Q, &T[i]);
     sched_queue_dispatch(&Q);
-    F.w[0].started = 1; /* its running task now waits */
-    F.w[0].slot.blocked = 1;
+    F.w[0].started = 1; /* its running task now waits, for a while */
+    F.w[0].slot.blocked = SCHED_BLOCKED | SCHED_BLOCKED_LONG;
     sched_queue_dispatch(&Q);
     cr_assert_eq(F.w[0].ngot, 1, "only the running task stays");
     cr_assert_eq(F.w[0].slot.inflight, 1);
@@ -415,14 +415,21 @@ Test(local_queue, stand_ins_run_only_while_a_cpu_is_blocked, .timeout = 5)
     cr_assert_eq(F.w[2].ngot + F.w[3].ngot, 0, "no CPU is blocked");
     cr_assert_eq(Q.want, 0);
     F.w[0].started = 1;
-    F.w[0].slot.blocked = 1;
+    F.w[0].slot.blocked = SCHED_BLOCKED; /* a moment: no stand-in yet */
     sched_queue_dispatch(&Q);
-    /* Worker 0's queued task moved: the first stand-in took the CPU. */
+    cr_assert_not(F.w[2].slot.eligible);
+    cr_assert_eq(Q.want, 0);
+    cr_assert_eq(F.w[0].ngot, 1, "but its queued task moved");
+    F.w[0].slot.blocked = SCHED_BLOCKED | SCHED_BLOCKED_LONG;
+    sched_queue_push(&Q, &T[9]);
+    sched_queue_dispatch(&Q);
+    /* Blocked a while: the first stand-in took the CPU. */
     cr_assert(F.w[2].slot.eligible);
     cr_assert_not(F.w[3].slot.eligible);
     cr_assert_eq(F.w[0].ngot, 1);
     cr_assert_eq(F.w[3].ngot, 0);
     cr_assert_gt(F.w[2].ngot, 0);
+    cr_assert_eq(F.where[10], 2);
     /* Worker 0 wakes: the stand-in keeps what it has, gets nothing new,
      * and gives back what it has not started. */
     F.w[0].slot.blocked = 0;
@@ -453,4 +460,36 @@ Test(local_queue, holds_take_cpus_not_stand_ins, .timeout = 5)
     sched_queue_dispatch(&Q);
     cr_assert_eq(Q.n, 0);
     cr_assert_lt(F.where[1], 2);
+}
+
+Test(local_queue, a_waiting_worker_keeps_its_own_calls, .timeout = 5)
+{
+    setup_steal(3, 2, 100);
+    sched_queue_push(&Q, &T[0]);
+    sched_queue_dispatch(&Q); /* the parent, on worker 0 */
+    for (int i = 1; i < 7; i++) {
+        T[i].prefer = 1; /* its calls */
+        sched_queue_push(&Q, &T[i]);
+    }
+    sched_queue_push(&Q, &T[7]); /* somebody else's */
+    sched_queue_dispatch(&Q);
+    for (int i = 1; i < 7; i++)
+        cr_assert_eq(F.where[i + 1], 0, "call %d went near its caller", i);
+    F.w[0].started = 1;
+    F.w[0].slot.blocked = SCHED_BLOCKED_KEEPS_OWN | SCHED_BLOCKED_LONG;
+    F.w[1].started = F.w[1].ngot;
+    sched_queue_dispatch(&Q);
+    /* Nothing is taken back for the waiting worker; the idle stand-in
+     * steals the newest half of its calls. */
+    cr_assert(F.w[2].slot.eligible);
+    cr_assert_eq(F.w[2].ngot, 3);
+    const uint64_t stolen[] = {5, 6, 7};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(F.w[2].got[i], stolen[i]);
+    cr_assert_eq(F.w[0].ngot, 4, "it keeps the parent and its next calls");
+    /* A new call of its own still goes to it while it waits. */
+    T[20].prefer = 1;
+    sched_queue_push(&Q, &T[20]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.where[21], 0);
 }
