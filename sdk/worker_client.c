@@ -23,7 +23,7 @@
 #include "runtime/clock.h"
 #include "sdk/sdk_int.h"
 
-#define ID_BLOCK 1024u
+#define ID_BLOCK 4096u
 
 static uint64_t id_pool[ID_BLOCK];
 static size_t id_n;
@@ -176,9 +176,14 @@ drain_replies(void)
  * done and never later than its deadline. Only when the driver says no
  * other worker can take them (sdk_wk_may_nest; always in an actor host)
  * does the wait run queued tasks itself. */
+/* How a wait may last: WAIT_DRIVER for the driver's own bookkeeping
+ * (ids), which a stand-in could not speed up (it would only take CPU
+ * from the driver); WAIT_WORK for results of work done elsewhere. */
+enum { WAIT_WORK = 0, WAIT_DRIVER = 1 };
+
 static ray_err
 wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
-          bool (*pred)(void *), void *arg, uint64_t help,
+          bool (*pred)(void *), void *arg, uint64_t help, int kind,
           int64_t timeout_ms)
 {
     sdk_wk_flush(true);
@@ -232,12 +237,14 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
          * waits for a call that runs elsewhere end sooner). */
         if (!blocked_ns)
             blocked_ns = now;
-        bool lasting = now - blocked_ns >= SDK_BLOCKED_LONG_NS;
+        bool lasting = kind == WAIT_WORK &&
+                       now - blocked_ns >= SDK_BLOCKED_LONG_NS;
         sdk_wk_set_blocked((help ? SDK_BLOCKED_HELPING : SDK_BLOCKED) |
                            (lasting ? SDK_BLOCKED_LONG : 0));
         int64_t left_us = (deadline - now) / 1000;
-        int64_t nap_us = lasting ? 10000
-                         : (blocked_ns + SDK_BLOCKED_LONG_NS - now) / 1000 + 1;
+        int64_t nap_us = lasting || kind != WAIT_WORK
+                             ? 10000
+                             : (blocked_ns + SDK_BLOCKED_LONG_NS - now) / 1000 + 1;
         sdk_wk_idle_wait(left_us < nap_us ? left_us : nap_us);
     }
     sdk_wk_set_blocked(SDK_BLOCKED_NO);
@@ -247,7 +254,7 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
 static ray_err
 wait_reply(uint64_t req, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
 {
-    return wait_loop(req, hdr, payload, NULL, NULL, 0, timeout_ms);
+    return wait_loop(req, hdr, payload, NULL, NULL, 0, WAIT_WORK, timeout_ms);
 }
 
 /* The pushed result of `*(uint64_t *)arg` is here (or was dropped). */
@@ -265,7 +272,7 @@ wait_pushed(uint64_t obj, sdk_msg_done *hdr, void **payload,
     /* Without a deadline, the task that makes it may run right here if
      * it waits in this worker's own queue: no wait can end sooner. */
     ray_err e = wait_loop(0, NULL, NULL, settled, &obj,
-                          timeout_ms < 0 ? obj : 0, timeout_ms);
+                          timeout_ms < 0 ? obj : 0, WAIT_WORK, timeout_ms);
     if (e != RAY_OK)
         return e;
     if (sdk_wk_results_take(obj, hdr, payload) == SDK_RES_READY)
@@ -273,21 +280,47 @@ wait_pushed(uint64_t obj, sdk_msg_done *hdr, void **payload,
     return get_remote(obj, hdr, payload, timeout_ms); /* no memory for it */
 }
 
+/* Ids per block: ID_BLOCK, or fewer when the answer (8 bytes each) would
+ * not fit half of a small reply ring's record. */
+static size_t
+id_block(void)
+{
+    size_t fit = (sdk_wk_max_record() - sizeof(sdk_msg_done)) / 16;
+    return fit < ID_BLOCK ? fit : ID_BLOCK;
+}
+
+/* Ask the driver for a block of ids (a request whose answer is taken
+ * later). Returns the request id. */
+static uint64_t
+ask_ids(void)
+{
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    uint64_t req = next_req++;
+    q->req_id = req;
+    q->len = id_block();
+    sdk_wk_commit(SDK_MSG_IDS, sizeof(*q));
+    return req;
+}
+
+/* Ids come in blocks of ID_BLOCK, and the next block is asked for when a
+ * quarter of the current one is left: a task that submits many calls
+ * does not wait for the driver every ID_BLOCK calls (it answers behind
+ * the calls already sent, which can take milliseconds). */
 ray_err
 sdk_wk_take_id(uint64_t *id)
 {
+    static uint64_t ids_req; /* a block asked for and not taken yet */
     if (id_n == 0) {
-        sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
-        memset(q, 0, sizeof(*q));
-        uint64_t req = next_req++;
-        q->req_id = req;
-        q->len = ID_BLOCK;
-        sdk_wk_commit(SDK_MSG_IDS, sizeof(*q));
+        uint64_t req = ids_req ? ids_req : ask_ids();
+        ids_req = 0;
         sdk_msg_done h;
         void *p;
-        ray_err e = wait_reply(req, &h, &p, 60000);
-        if (e != RAY_OK)
+        ray_err e = wait_loop(req, &h, &p, NULL, NULL, 0, WAIT_DRIVER, 60000);
+        if (e != RAY_OK) {
+            abandon(req);
             return e;
+        }
         if (h.err != RAY_OK || h.scalar == 0) {
             rt_free(p);
             return sdk_fail(RAY_ENOMEM, "driver could not reserve ids");
@@ -300,6 +333,8 @@ sdk_wk_take_id(uint64_t *id)
         rt_free(p);
     }
     *id = id_pool[--id_n];
+    if (id_n == id_block() / 2 && !ids_req && !sdk_wk_in_map())
+        ids_req = ask_ids();
     return RAY_OK;
 }
 
@@ -641,7 +676,8 @@ sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
     }
     wk_wait w = {refs, n, num_ready ? num_ready : 1};
     if (n)
-        (void)wait_loop(0, NULL, NULL, enough_ready, &w, 0, timeout_ms);
+        (void)wait_loop(0, NULL, NULL, enough_ready, &w, 0, WAIT_WORK,
+                        timeout_ms);
     ready_ent *ents = rt_malloc((n ? n : 1) * sizeof(*ents));
     if (!ents)
         return sdk_fail(RAY_ENOMEM, "ray_wait: out of memory");
