@@ -176,9 +176,11 @@ drain_replies(void)
  * done and never later than its deadline. Only when the driver says no
  * other worker can take them (sdk_wk_may_nest; always in an actor host)
  * does the wait run queued tasks itself. */
-/* How a wait may last: WAIT_DRIVER for the driver's own bookkeeping
- * (ids), which a stand-in could not speed up (it would only take CPU
- * from the driver); WAIT_WORK for results of work done elsewhere. */
+/* What a wait waits for: WAIT_WORK, results of work done elsewhere (the
+ * worker declares itself blocked, see wait_loop); WAIT_DRIVER, the
+ * driver's own bookkeeping (ids), answered behind what this worker sent
+ * before: moving its queue or starting a stand-in would not speed that
+ * up, only take CPU from the driver. */
 enum { WAIT_WORK = 0, WAIT_DRIVER = 1 };
 
 static ray_err
@@ -239,8 +241,9 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
             blocked_ns = now;
         bool lasting = kind == WAIT_WORK &&
                        now - blocked_ns >= SDK_BLOCKED_LONG_NS;
-        sdk_wk_set_blocked((help ? SDK_BLOCKED_HELPING : SDK_BLOCKED) |
-                           (lasting ? SDK_BLOCKED_LONG : 0));
+        if (kind == WAIT_WORK)
+            sdk_wk_set_blocked((help ? SDK_BLOCKED_HELPING : SDK_BLOCKED) |
+                               (lasting ? SDK_BLOCKED_LONG : 0));
         int64_t left_us = (deadline - now) / 1000;
         int64_t nap_us = lasting || kind != WAIT_WORK
                              ? 10000
