@@ -94,10 +94,10 @@ q_remove(sdk_actor *a, sdk_task *t)
 static void
 resolve(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg, sdk_cb **cbs)
 {
-    cw_obj *o = t->result;
-    if (!o || o->state != CW_PENDING)
+    sdk_obj *o = t->result;
+    if (!o || o->state != SDK_OBJ_PENDING)
         return;
-    cw_store_set_error(&rt->store, o, err, msg);
+    sdk_objects_set_error(&rt->store, o, err, msg);
     sdk_object_done(rt, o, cbs);
 }
 
@@ -117,7 +117,7 @@ drop_task(sdk_rt *rt, sdk_actor *a, sdk_task *t, sdk_cb **cbs)
 sdk_task *
 sdk_actor_new_task(sdk_rt *rt, sdk_actor *a, uint32_t kind, uint64_t hash,
                    const char *name, const uint8_t *spec, uint32_t spec_len,
-                   uint32_t nargs, cw_obj *given, ray_ref *ref)
+                   uint32_t nargs, sdk_obj *given, ray_ref *ref)
 {
     sdk_task *t = sdk_task_alloc(rt);
     if (!t)
@@ -130,8 +130,8 @@ sdk_actor_new_task(sdk_rt *rt, sdk_actor *a, uint32_t kind, uint64_t hash,
     if (spec_len)
         memcpy(t->spec, spec, spec_len);
     uint64_t id = 0;
-    cw_obj *o = given;
-    if (!o && cw_store_alloc(&rt->store, &id, &o) != RAY_OK) {
+    sdk_obj *o = given;
+    if (!o && sdk_objects_alloc(&rt->store, &id, &o) != RAY_OK) {
         sdk_task_free(rt, t);
         return NULL;
     }
@@ -145,14 +145,14 @@ sdk_actor_new_task(sdk_rt *rt, sdk_actor *a, uint32_t kind, uint64_t hash,
     t->actor = a;
     int32_t r = a->g->max_task_retries;
     t->retries_left = r < 0 ? INT32_MAX : r;
-    cw_store_retain(o); /* the task's */
+    sdk_objects_retain(o); /* the task's */
     o->producer = t;
     o->task = 1;
     t->result = o;
     if (ref)
         *ref = sdk_ref(id);
     else if (!given)
-        cw_store_release(&rt->store, o);
+        sdk_objects_release(&rt->store, o);
     a->ntasks++;
     return t;
 }
@@ -415,10 +415,10 @@ sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
             bool failed = false;
             const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
             for (uint32_t i = 0; i < t->nargs && !failed; i++) {
-                cw_obj *o = wa[i].type == RAY_T_REF
-                                ? cw_store_lookup(&rt->store, wa[i].scalar)
+                sdk_obj *o = wa[i].type == RAY_T_REF
+                                ? sdk_objects_lookup(&rt->store, wa[i].scalar)
                                 : NULL;
-                if (o && o->state == CW_FAILED) {
+                if (o && o->state == SDK_OBJ_FAILED) {
                     char msg[600];
                     bool ctor = (t->wire_flags & SDK_TF_KIND) == SDK_TF_NEW;
                     snprintf(msg, sizeof(msg), "%s '%s': argument %u failed: "

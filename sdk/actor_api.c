@@ -46,20 +46,20 @@ encode(sdk_rt *rt, const ray_arg *args, uint32_t nargs, bool allow_refs,
         wa[i].len = 0;
         wa[i].scalar = a->v.u64;
         if (a->type == RAY_T_REF) {
-            cw_obj *o = allow_refs ? cw_store_lookup(&rt->store, a->v.ref.id)
+            sdk_obj *o = allow_refs ? sdk_objects_lookup(&rt->store, a->v.ref.id)
                                    : NULL;
             if (!o) {
                 for (uint32_t k = 0; k < i; k++) {
-                    cw_obj *p = wa[k].type == RAY_T_REF
-                        ? cw_store_lookup(&rt->store, wa[k].scalar) : NULL;
+                    sdk_obj *p = wa[k].type == RAY_T_REF
+                        ? sdk_objects_lookup(&rt->store, wa[k].scalar) : NULL;
                     if (p)
-                        cw_store_release(&rt->store, p);
+                        sdk_objects_release(&rt->store, p);
                 }
                 if (*spec != buf)
                     rt_free(*spec);
                 return RAY_EINVAL;
             }
-            cw_store_retain(o);
+            sdk_objects_retain(o);
             wa[i].scalar = a->v.ref.id;
             *has_refs = true;
         } else if (sdk_type_buffer(a->type)) {
@@ -78,13 +78,13 @@ static ray_ref
 failed_ref(sdk_rt *rt, ray_err err, const char *msg)
 {
     uint64_t id;
-    cw_obj *o;
-    if (cw_store_alloc(&rt->store, &id, &o) != RAY_OK) {
+    sdk_obj *o;
+    if (sdk_objects_alloc(&rt->store, &id, &o) != RAY_OK) {
         sdk_fail(RAY_ENOMEM, "actor call: out of memory");
         return RAY_REF_NULL;
     }
     o->task = 1; /* a call's result, failed at once */
-    cw_store_set_error(&rt->store, o, err, msg);
+    sdk_objects_set_error(&rt->store, o, err, msg);
     return sdk_ref(id);
 }
 
@@ -607,17 +607,17 @@ ray_actor_wait_ready(ray_actor h, int64_t timeout_ms)
 
 /* Queue an actor call from a worker. Returns its result object (done or
  * not) for the caller to push, or NULL when the id was not reserved. */
-static cw_obj *
+static sdk_obj *
 handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
 {
-    cw_obj *o = cw_store_lookup(&rt->store, q->obj_id);
-    if (!o || o->state != CW_PENDING || o->producer)
+    sdk_obj *o = sdk_objects_lookup(&rt->store, q->obj_id);
+    if (!o || o->state != SDK_OBJ_PENDING || o->producer)
         return NULL; /* not a reserved id: ignore (a broken worker) */
     const uint8_t *p = (const uint8_t *)(q + 1);
     size_t name_sz = SDK_ALIGN8(q->name_len);
     if (len < sizeof(*q) + name_sz || q->nargs > RAY_MAX_ARGS ||
         len - sizeof(*q) - name_sz < q->nargs * sizeof(sdk_wire_arg)) {
-        cw_store_set_error(&rt->store, o, RAY_EPROTO, "malformed actor call");
+        sdk_objects_set_error(&rt->store, o, RAY_EPROTO, "malformed actor call");
         sdk_object_done(rt, o, cbs);
         return o;
     }
@@ -639,7 +639,7 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
         }
     }
     if (!a || !name) {
-        cw_store_set_error(&rt->store, o, name ? RAY_EACTOR_DIED : RAY_ENOMEM,
+        sdk_objects_set_error(&rt->store, o, name ? RAY_EACTOR_DIED : RAY_ENOMEM,
                            name ? "actor call from a task: the actor handle "
                            "is null or stale" : "out of memory");
         sdk_object_done(rt, o, cbs);
@@ -652,7 +652,7 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
     if (!t) {
         if (owned)
             rt_free(name);
-        cw_store_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
+        sdk_objects_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
         sdk_object_done(rt, o, cbs);
         return o;
     }
@@ -662,9 +662,9 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
     for (uint32_t i = 0; i < t->nargs; i++) {
         if (wa[i].type != RAY_T_REF)
             continue;
-        cw_obj *x = cw_store_lookup(&rt->store, wa[i].scalar);
+        sdk_obj *x = sdk_objects_lookup(&rt->store, wa[i].scalar);
         if (x)
-            cw_store_retain(x);
+            sdk_objects_retain(x);
         else
             wa[i].type = RAY_T_NONE; /* released ref: the host rejects it */
         t->has_refs = 1;
@@ -686,7 +686,7 @@ hold_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, bool *any)
     for (uint32_t i = 0; i < nargs; i++) {
         if (wa[i].type != RAY_T_REF)
             continue;
-        if (!cw_store_lookup(&rt->store, wa[i].scalar))
+        if (!sdk_objects_lookup(&rt->store, wa[i].scalar))
             return false;
         *any = true;
     }
@@ -825,7 +825,7 @@ sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
 {
     const sdk_msg_req *q = (const sdk_msg_req *)rec;
     if (type == SDK_MSG_ACALL) {
-        cw_obj *o = handle_call(rt, q, len, cbs);
+        sdk_obj *o = handle_call(rt, q, len, cbs);
         if (o)
             sdk_nested_watch(rt, w, o, q->obj_id);
         return;

@@ -88,7 +88,7 @@ sdk_actor *sdk_actor_find(sdk_rt *rt, uint64_t id);
 sdk_task *sdk_actor_new_task(sdk_rt *rt, sdk_actor *a, uint32_t kind,
                              uint64_t hash, const char *name,
                              const uint8_t *spec, uint32_t spec_len,
-                             uint32_t nargs, cw_obj *given, ray_ref *ref);
+                             uint32_t nargs, sdk_obj *given, ray_ref *ref);
 
 /* Send what can be sent from the head of `a`'s queue. */
 void sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs);

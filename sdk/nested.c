@@ -153,22 +153,22 @@ reply(sdk_worker *wk, uint64_t req, ray_err err, uint32_t type,
 }
 
 static void
-reply_object(sdk_worker *wk, uint32_t as, uint64_t id, cw_obj *o)
+reply_object(sdk_worker *wk, uint32_t as, uint64_t id, sdk_obj *o)
 {
-    if (o->state == CW_FAILED) {
+    if (o->state == SDK_OBJ_FAILED) {
         const char *m = o->errmsg ? o->errmsg : ray_strerror(o->err);
         reply_as(wk, as, id, o->err, RAY_T_NONE, 0, m, strlen(m) + 1);
     } else if (sdk_type_buffer(o->type)) {
-        reply_as(wk, as, id, RAY_OK, o->type, 0, cw_obj_data(o), o->len);
+        reply_as(wk, as, id, RAY_OK, o->type, 0, sdk_obj_data(o), o->len);
     } else {
         uint64_t bits = 0;
-        memcpy(&bits, cw_obj_data(o), o->len < 8 ? o->len : 8);
+        memcpy(&bits, sdk_obj_data(o), o->len < 8 ? o->len : 8);
         reply_as(wk, as, id, RAY_OK, o->type, bits, NULL, 0);
     }
 }
 
 void
-sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o)
+sdk_nested_get_ready(sdk_rt *rt, sdk_waiter *wt, sdk_obj *o)
 {
     int w = (int)wt->idx;
     if (w < 0 || w >= rt->nslots)
@@ -183,10 +183,10 @@ sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o)
 /* Worker w dropped its ref to `o` (and its table entry): a result it
  * will not read is not pushed. */
 static void
-unwatch(sdk_rt *rt, cw_obj *o, int w)
+unwatch(sdk_rt *rt, sdk_obj *o, int w)
 {
-    for (cw_waiter **pp = &o->waiters; *pp;) {
-        cw_waiter *wt = *pp;
+    for (sdk_waiter **pp = &o->waiters; *pp;) {
+        sdk_waiter *wt = *pp;
         if (wt->kind == SDK_WAIT_PUSH && wt->idx == (uint32_t)w) {
             *pp = wt->next;
             sdk_waiter_put(rt, wt);
@@ -197,14 +197,14 @@ unwatch(sdk_rt *rt, cw_obj *o, int w)
 }
 
 void
-sdk_nested_watch(sdk_rt *rt, int w, cw_obj *o, uint64_t id)
+sdk_nested_watch(sdk_rt *rt, int w, sdk_obj *o, uint64_t id)
 {
     sdk_worker *wk = &rt->workers[w];
-    if (o->state != CW_PENDING) {
+    if (o->state != SDK_OBJ_PENDING) {
         reply_object(wk, SDK_MSG_PUSH, id, o);
         return;
     }
-    cw_waiter *wt = sdk_waiter_alloc(rt);
+    sdk_waiter *wt = sdk_waiter_alloc(rt);
     if (!wt) {
         static const char m[] = "out of memory in the driver";
         reply_as(wk, SDK_MSG_PUSH, id, RAY_ENOMEM, RAY_T_NONE, 0, m,
@@ -226,8 +226,8 @@ handle_ids(sdk_rt *rt, sdk_worker *wk, const sdk_msg_req *q)
     uint64_t ids[IDS_MAX];
     uint32_t k = 0;
     for (; k < n; k++) {
-        cw_obj *o;
-        if (cw_store_alloc(&rt->store, &ids[k], &o) != RAY_OK)
+        sdk_obj *o;
+        if (sdk_objects_alloc(&rt->store, &ids[k], &o) != RAY_OK)
             break;
     }
     reply(wk, q->req_id, k ? RAY_OK : RAY_ENOMEM, RAY_T_NONE, k, ids,
@@ -238,15 +238,15 @@ static void
 handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
               sdk_cb **cbs)
 {
-    cw_obj *o = cw_store_lookup(&rt->store, q->obj_id);
-    if (!o || o->state != CW_PENDING || o->producer)
+    sdk_obj *o = sdk_objects_lookup(&rt->store, q->obj_id);
+    if (!o || o->state != SDK_OBJ_PENDING || o->producer)
         return; /* not a reserved id: ignore (a broken worker) */
     const uint8_t *p = (const uint8_t *)(q + 1);
     size_t name_sz = SDK_ALIGN8(q->name_len);
     size_t args_len = len - sizeof(*q) - name_sz;
     if (len < sizeof(*q) + name_sz || q->nargs > RAY_MAX_ARGS ||
         args_len < q->nargs * sizeof(sdk_wire_arg)) {
-        cw_store_set_error(&rt->store, o, RAY_EPROTO, "malformed submit");
+        sdk_objects_set_error(&rt->store, o, RAY_EPROTO, "malformed submit");
         sdk_object_done(rt, o, cbs);
         sdk_nested_watch(rt, w, o, q->obj_id);
         return;
@@ -260,7 +260,7 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
             sdk_task_free(rt, t);
         rt_free(name);
         rt_free(spec);
-        cw_store_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
+        sdk_objects_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
         sdk_object_done(rt, o, cbs);
         sdk_nested_watch(rt, w, o, q->obj_id);
         return;
@@ -281,16 +281,16 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     for (uint32_t i = 0; i < t->nargs; i++) {
         if (wa[i].type != RAY_T_REF)
             continue;
-        cw_obj *a = cw_store_lookup(&rt->store, wa[i].scalar);
+        sdk_obj *a = sdk_objects_lookup(&rt->store, wa[i].scalar);
         if (a) {
-            cw_store_retain(a);
+            sdk_objects_retain(a);
         } else {
             wa[i].type = RAY_T_NONE; /* released ref: the worker rejects it */
         }
         t->has_refs = 1;
     }
     t->has_handles = sdk_actor_hold_args(rt, t->spec, t->nargs, 1, NULL);
-    cw_store_retain(o); /* the task's reference */
+    sdk_objects_retain(o); /* the task's reference */
     o->producer = t;
     o->task = 1;
     t->result = o;
@@ -309,7 +309,7 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         return;
     sdk_worker *wk = &rt->workers[w];
     const sdk_msg_req *q = (const sdk_msg_req *)rec;
-    cw_obj *o;
+    sdk_obj *o;
     atomic_store_explicit(&rt->last_request_ns, rt_clock_now_ns(),
                           memory_order_relaxed);
     switch (type) {
@@ -317,23 +317,23 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         handle_submit(rt, w, q, len, cbs);
         break;
     case SDK_MSG_PUT:
-        o = cw_store_lookup(&rt->store, q->obj_id);
-        if (o && o->state == CW_PENDING && !o->producer &&
+        o = sdk_objects_lookup(&rt->store, q->obj_id);
+        if (o && o->state == SDK_OBJ_PENDING && !o->producer &&
             q->len <= len - sizeof(*q)) {
-            if (cw_store_set_value(&rt->store, o, q->type, q + 1, q->len) != RAY_OK)
-                cw_store_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
+            if (sdk_objects_set_value(&rt->store, o, q->type, q + 1, q->len) != RAY_OK)
+                sdk_objects_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
             sdk_object_done(rt, o, cbs);
         }
         break;
     case SDK_MSG_GET:
-        o = cw_store_lookup(&rt->store, q->obj_id);
+        o = sdk_objects_lookup(&rt->store, q->obj_id);
         if (!o) {
             static const char m[] = "null or released reference";
             reply(wk, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m, sizeof(m));
-        } else if (o->state != CW_PENDING) {
+        } else if (o->state != SDK_OBJ_PENDING) {
             reply_object(wk, SDK_MSG_REPLY, q->req_id, o);
         } else {
-            cw_waiter *wt = rt_malloc(sizeof(*wt));
+            sdk_waiter *wt = rt_malloc(sizeof(*wt));
             if (!wt) {
                 static const char m[] = "out of memory";
                 reply(wk, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m, sizeof(m));
@@ -354,7 +354,7 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         sdk_nested_flush(rt, wk);
         break;
     case SDK_MSG_WATCH:
-        o = cw_store_lookup(&rt->store, q->obj_id);
+        o = sdk_objects_lookup(&rt->store, q->obj_id);
         if (o) {
             sdk_nested_watch(rt, w, o, q->obj_id);
         } else {
@@ -364,7 +364,7 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         }
         break;
     case SDK_MSG_CANCEL: {
-        ray_err e = sdk_cancel_locked(rt, cw_store_lookup(&rt->store,
+        ray_err e = sdk_cancel_locked(rt, sdk_objects_lookup(&rt->store,
                                                           q->obj_id),
                                       q->len != 0, cbs);
         const char *m = e == RAY_OK ? "" : ray_last_error_detail();
@@ -373,12 +373,12 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     }
     case SDK_MSG_RELEASE:
     case SDK_MSG_RETAIN:
-        o = cw_store_lookup(&rt->store, q->obj_id);
+        o = sdk_objects_lookup(&rt->store, q->obj_id);
         if (o && type == SDK_MSG_RETAIN) {
-            cw_store_retain(o);
+            sdk_objects_retain(o);
         } else if (o) {
             unwatch(rt, o, w);
-            cw_store_release(&rt->store, o);
+            sdk_objects_release(&rt->store, o);
         }
         break;
     case SDK_MSG_ACALL:

@@ -3,9 +3,9 @@
  * object.c: ray_put, ray_get (views and typed copies), ray_wait,
  * completion callbacks and reference counting of the public API.
  *
- * Small values live in the driver's memory store (runtime/core_worker):
+ * Small values live in the driver's memory store (sdk/memory_store.c):
  * scalars inline in their slot, buffers as one heap copy. Values of at
- * least CW_STORE_MIN bytes live in the node's shared-memory object store,
+ * least STORE_PLASMA_MIN bytes live in the node's shared-memory object store,
  * started on first need (runtime.c), and the memory store keeps their
  * key: a put writes them there (one copy), a task's large result arrives
  * there from its worker, and a get pins them in the store and returns a
@@ -65,9 +65,9 @@ ray_ref_retain(ray_ref ref)
         return RAY_EINVAL;
     ray_err err = RAY_OK;
     pthread_mutex_lock(&rt->mu);
-    cw_obj *o = cw_store_lookup(&rt->store, id);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
     if (o)
-        cw_store_retain(o);
+        sdk_objects_retain(o);
     else
         err = sdk_fail(RAY_EINVAL, "ray_ref_retain: " BAD_REF);
     pthread_mutex_unlock(&rt->mu);
@@ -88,9 +88,9 @@ ray_ref_release(ray_ref ref)
     if (!rt)
         return;
     pthread_mutex_lock(&rt->mu);
-    cw_obj *o = cw_store_lookup(&rt->store, id);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
     if (o)
-        cw_store_release(&rt->store, o);
+        sdk_objects_release(&rt->store, o);
     pthread_mutex_unlock(&rt->mu);
 }
 
@@ -99,7 +99,7 @@ ray_ref_release(ray_ref ref)
 static void
 store_id(sdk_rt *rt, uint64_t key, store_object_id *id)
 {
-    cw_plasma_id(rt->hdr->store_prefix, key, id);
+    store_plasma_id(rt->hdr->store_prefix, key, id);
 }
 
 void
@@ -110,7 +110,7 @@ sdk_store_forget(sdk_rt *rt, uint64_t key)
         return;
     store_object_id id;
     store_id(rt, key, &id);
-    if (cw_plasma_delete(c, &rt->trash, &id) != RAY_OK)
+    if (store_plasma_delete(c, &rt->trash, &id) != RAY_OK)
         RT_LOG_RATELIMITED(RT_LOG_WARN, "out of memory: a stored value stays "
                            "until shutdown");
 }
@@ -121,11 +121,11 @@ sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key)
     store_client *c = sdk_store_ensure(rt);
     if (!c)
         return RAY_ESTORE_FULL;
-    uint64_t k = CW_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
+    uint64_t k = STORE_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
     store_object_id id;
     store_id(rt, k, &id);
     char msg[400];
-    ray_err e = cw_plasma_write(c, &id, data, len, 1000, msg, sizeof(msg));
+    ray_err e = store_plasma_write(c, &id, data, len, 1000, msg, sizeof(msg));
     if (e != RAY_OK)
         return sdk_fail(e, "%s", msg);
     *key = k;
@@ -147,7 +147,7 @@ sdk_store_arg_create(sdk_rt *rt, size_t len, uint64_t *key, void **dst)
     store_client *c = sdk_store_ensure(rt);
     if (!c)
         return RAY_ESTORE_FULL;
-    uint64_t k = CW_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
+    uint64_t k = STORE_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
     store_object_id id;
     store_id(rt, k, &id);
     store_wbuffer wb;
@@ -197,11 +197,11 @@ put_stored(sdk_rt *rt, uint32_t type, const void *data, size_t len,
     if (err != RAY_OK)
         return err;
     uint64_t id;
-    cw_obj *o;
+    sdk_obj *o;
     pthread_mutex_lock(&rt->mu);
-    err = cw_store_alloc(&rt->store, &id, &o);
+    err = sdk_objects_alloc(&rt->store, &id, &o);
     if (err == RAY_OK)
-        cw_store_set_value(&rt->store, o, CW_TYPE_STORED | type, &key, 8);
+        sdk_objects_set_value(&rt->store, o, SDK_TYPE_STORED | type, &key, 8);
     else
         sdk_store_forget(rt, key);
     pthread_mutex_unlock(&rt->mu);
@@ -260,7 +260,7 @@ ray_put(uint32_t type, const void *data, size_t len, ray_ref *out)
     }
     if (sdk_in_worker)
         return sdk_wk_put(type, data, len, out);
-    if (len >= CW_STORE_MIN)
+    if (len >= STORE_PLASMA_MIN)
         return put_stored(rt, type, data, len, out);
     ray_err err;
     pthread_mutex_lock(&rt->mu);
@@ -272,13 +272,13 @@ ray_put(uint32_t type, const void *data, size_t len, ray_ref *out)
                         (unsigned long long)rt->cfg.object_store_bytes);
     }
     uint64_t id;
-    cw_obj *o;
-    err = cw_store_alloc(&rt->store, &id, &o);
+    sdk_obj *o;
+    err = sdk_objects_alloc(&rt->store, &id, &o);
     if (err == RAY_OK) {
-        err = cw_store_set_value(&rt->store, o, type, data, len);
+        err = sdk_objects_set_value(&rt->store, o, type, data, len);
         if (err != RAY_OK) {
-            o->state = CW_FAILED;
-            cw_store_release(&rt->store, o);
+            o->state = SDK_OBJ_FAILED;
+            sdk_objects_release(&rt->store, o);
         }
     }
     pthread_mutex_unlock(&rt->mu);
@@ -319,26 +319,26 @@ ray_put_str(const char *s, ray_ref *out)
 static bool
 obj_done(sdk_rt *rt, void *arg)
 {
-    cw_obj *o = cw_store_lookup(&rt->store, *(uint64_t *)arg);
-    return !o || o->state != CW_PENDING;
+    sdk_obj *o = sdk_objects_lookup(&rt->store, *(uint64_t *)arg);
+    return !o || o->state != SDK_OBJ_PENDING;
 }
 
 /* Wait for `id` and return it locked (mu held on RAY_OK and on task
  * errors, which are reported in *o with RAY_OK). */
 static ray_err
-wait_locked(sdk_rt *rt, uint64_t id, int64_t timeout_ms, cw_obj **out)
+wait_locked(sdk_rt *rt, uint64_t id, int64_t timeout_ms, sdk_obj **out)
 {
     pthread_mutex_lock(&rt->mu);
-    cw_obj *o = cw_store_lookup(&rt->store, id);
-    if (o && o->state == CW_PENDING) {
+    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
+    if (o && o->state == SDK_OBJ_PENDING) {
         sdk_task *t = o->producer;
         uint64_t task = t ? t->id : 0;
         pthread_mutex_unlock(&rt->mu);
         ray_err e = sdk_wait_task(rt, obj_done, &id,
                                   rt_deadline_after_ms(timeout_ms), task);
         pthread_mutex_lock(&rt->mu);
-        o = cw_store_lookup(&rt->store, id);
-        if (e != RAY_OK && o && o->state == CW_PENDING) {
+        o = sdk_objects_lookup(&rt->store, id);
+        if (e != RAY_OK && o && o->state == SDK_OBJ_PENDING) {
             pthread_mutex_unlock(&rt->mu);
             return sdk_fail(RAY_ETIMEDOUT, "ray_get: timed out after %lld ms "
                             "waiting for task '%s'", (long long)timeout_ms,
@@ -355,7 +355,7 @@ wait_locked(sdk_rt *rt, uint64_t id, int64_t timeout_ms, cw_obj **out)
 }
 
 static ray_err
-failed(sdk_rt *rt, cw_obj *o)
+failed(sdk_rt *rt, sdk_obj *o)
 {
     ray_err e = sdk_fail(o->err, "%s", o->errmsg ? o->errmsg
                                                   : ray_strerror(o->err));
@@ -366,18 +366,18 @@ failed(sdk_rt *rt, cw_obj *o)
 /* Pin a stored value and fill a view of it. Called with mu held and one
  * reference taken on `o` for the view; unlocks. */
 static ray_err
-get_stored(sdk_rt *rt, cw_obj *o, ray_ref ref, ray_view *out)
+get_stored(sdk_rt *rt, sdk_obj *o, ray_ref ref, ray_view *out)
 {
-    uint32_t type = o->type & ~CW_TYPE_STORED;
+    uint32_t type = o->type & ~SDK_TYPE_STORED;
     store_object_id id;
-    store_id(rt, cw_obj_store_key(o), &id);
+    store_id(rt, sdk_obj_store_key(o), &id);
     store_client *c = atomic_load(&rt->store_cl);
     pthread_mutex_unlock(&rt->mu);
     store_buffer b;
     /* Sealed before its descriptor existed: no wait, unless a restore
      * from the spill directory is slow or must wait for room (values
      * pinned by running tasks). */
-    ray_err e = cw_plasma_get(c, &id, 2000, &b);
+    ray_err e = store_plasma_get(c, &id, 2000, &b);
     if (e != RAY_OK) {
         char msg[300];
         snprintf(msg, sizeof(msg), "%s", store_client_last_error(c));
@@ -404,7 +404,7 @@ wk_get_stored(uint64_t key, uint32_t type, ray_view *out)
     store_object_id id;
     sdk_wk_store_id(key, &id);
     store_buffer b;
-    ray_err e = cw_plasma_get(c, &id, 2000, &b);
+    ray_err e = store_plasma_get(c, &id, 2000, &b);
     if (e != RAY_OK)
         return sdk_fail(e == RAY_ETIMEDOUT ? RAY_EOBJECT_LOST : e,
                         "ray_get: the object store cannot hand out the "
@@ -434,11 +434,11 @@ release_stored(ray_view *view)
     if (!rt)
         return;
     pthread_mutex_lock(&rt->mu);
-    cw_obj *o = cw_store_lookup(&rt->store, view->ref.id);
-    if (o && o->state == CW_READY && cw_obj_stored(o)) {
-        store_id(rt, cw_obj_store_key(o), &id);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, view->ref.id);
+    if (o && o->state == SDK_OBJ_READY && sdk_obj_stored(o)) {
+        store_id(rt, sdk_obj_store_key(o), &id);
         (void)store_client_release(atomic_load(&rt->store_cl), &id);
-        cw_store_release(&rt->store, o);
+        sdk_objects_release(&rt->store, o);
     }
     pthread_mutex_unlock(&rt->mu);
 }
@@ -458,9 +458,9 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
         ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
         if (e != RAY_OK)
             return e;
-        if (h.type & CW_TYPE_STORED) {
+        if (h.type & SDK_TYPE_STORED) {
             rt_free(p);
-            return wk_get_stored(h.scalar, h.type & ~CW_TYPE_STORED, out);
+            return wk_get_stored(h.scalar, h.type & ~SDK_TYPE_STORED, out);
         }
         if (!p && !(p = rt_malloc(8)))
             return sdk_fail(RAY_ENOMEM, "ray_get: out of memory");
@@ -477,16 +477,16 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
     sdk_rt *rt = rt_or_fail("ray_get");
     if (!rt)
         return RAY_EINVAL;
-    cw_obj *o;
+    sdk_obj *o;
     ray_err e = wait_locked(rt, id, timeout_ms, &o);
     if (e != RAY_OK)
         return e;
-    if (o->state == CW_FAILED)
+    if (o->state == SDK_OBJ_FAILED)
         return failed(rt, o);
-    cw_store_retain(o);
-    if (cw_obj_stored(o))
+    sdk_objects_retain(o);
+    if (sdk_obj_stored(o))
         return get_stored(rt, o, ref, out);
-    out->data = cw_obj_data(o);
+    out->data = sdk_obj_data(o);
     out->len = o->len;
     out->type = o->type;
     out->ref = ref;
@@ -558,11 +558,11 @@ get_scalar(const char *what, ray_ref ref, const void *out, uint32_t *type,
     sdk_rt *rt = rt_or_fail(what);
     if (!rt)
         return RAY_EINVAL;
-    cw_obj *o;
+    sdk_obj *o;
     ray_err e = wait_locked(rt, id, timeout_ms, &o);
     if (e != RAY_OK)
         return e;
-    if (o->state == CW_FAILED)
+    if (o->state == SDK_OBJ_FAILED)
         return failed(rt, o);
     if (!sdk_type_scalar(o->type) || o->len != 8) {
         uint32_t t = o->type;
@@ -571,7 +571,7 @@ get_scalar(const char *what, ray_ref ref, const void *out, uint32_t *type,
                         "number", t);
     }
     *type = o->type;
-    memcpy(bits, cw_obj_data(o), 8);
+    memcpy(bits, sdk_obj_data(o), 8);
     pthread_mutex_unlock(&rt->mu);
     return RAY_OK;
 }
@@ -730,8 +730,8 @@ enough_done(sdk_rt *rt, void *arg)
     wait_ctx *c = arg;
     size_t done = 0;
     for (size_t i = 0; i < c->n; i++) {
-        cw_obj *o = cw_store_lookup(&rt->store, c->refs[i].id);
-        if (!o || o->state != CW_PENDING)
+        sdk_obj *o = sdk_objects_lookup(&rt->store, c->refs[i].id);
+        if (!o || o->state != SDK_OBJ_PENDING)
             if (++done >= c->want)
                 return true;
     }
@@ -782,10 +782,10 @@ ray_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
     size_t k = 0;
     pthread_mutex_lock(&rt->mu);
     for (size_t i = 0; i < n; i++) {
-        cw_obj *o = cw_store_lookup(&rt->store, refs[i].id);
+        sdk_obj *o = sdk_objects_lookup(&rt->store, refs[i].id);
         if (!o)
             ents[k++] = (done_ent){0, i};
-        else if (o->state != CW_PENDING)
+        else if (o->state != SDK_OBJ_PENDING)
             ents[k++] = (done_ent){o->done_seq, i};
     }
     pthread_mutex_unlock(&rt->mu);
@@ -808,27 +808,27 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
     if (!cb)
         return sdk_fail(RAY_EINVAL, "ray_on_done: NULL callback");
     sdk_cb *c = rt_malloc(sizeof(*c));
-    cw_waiter *w = rt_malloc(sizeof(*w));
+    sdk_waiter *w = rt_malloc(sizeof(*w));
     if (!c || !w) {
         rt_free(c);
         rt_free(w);
         return sdk_fail(RAY_ENOMEM, "ray_on_done: out of memory");
     }
     pthread_mutex_lock(&rt->mu);
-    cw_obj *o = cw_store_lookup(&rt->store, sdk_ref_id(ref));
+    sdk_obj *o = sdk_objects_lookup(&rt->store, sdk_ref_id(ref));
     if (!o) {
         pthread_mutex_unlock(&rt->mu);
         rt_free(c);
         rt_free(w);
         return sdk_fail(RAY_EINVAL, "ray_on_done: " BAD_REF);
     }
-    cw_store_retain(o); /* held until the callback ran */
+    sdk_objects_retain(o); /* held until the callback ran */
     c->cb = cb;
     c->arg = arg;
     c->ref = ref;
     c->next = NULL;
-    if (o->state != CW_PENDING) {
-        c->err = o->state == CW_FAILED ? o->err : RAY_OK;
+    if (o->state != SDK_OBJ_PENDING) {
+        c->err = o->state == SDK_OBJ_FAILED ? o->err : RAY_OK;
         pthread_mutex_unlock(&rt->mu);
         rt_free(w);
         sdk_run_callbacks(c);
@@ -865,7 +865,7 @@ ray_get_stats(ray_stats *out)
     store_client *c = atomic_load(&rt->store_cl);
     store_stats ss;
     if (c && rt->trash.n)
-        cw_plasma_trash_retry(c, &rt->trash);
+        store_plasma_trash_retry(c, &rt->trash);
     if (c && store_client_stats(c, &ss) == RAY_OK) {
         out->store_bytes = ss.bytes_used + ss.bytes_spilled;
         out->store_objects = ss.objects_in_memory + ss.objects_creating +

@@ -14,7 +14,7 @@
  * wake it while callbacks or queued work need it, so a plain submit/get
  * loop costs no system call.
  *
- * The node's object store (values of CW_STORE_MIN bytes or more) starts
+ * The node's object store (values of STORE_PLASMA_MIN bytes or more) starts
  * on first need, not in ray_init: it reserves and pre-faults all of
  * object_store_bytes, which costs ~0.8 s and that much memory per GiB, a
  * price a program of small values should not pay. The first large put,
@@ -131,12 +131,12 @@ sdk_store_ensure(sdk_rt *rt)
     c = atomic_load(&rt->store_cl);
     if (!c && !rt->store_err[0]) {
         char why[200] = "";
-        ray_err e = cw_node_store_start(rt->cfg.object_store_bytes,
+        ray_err e = store_node_start(rt->cfg.object_store_bytes,
                                         &rt->node_store, why, sizeof(why));
         if (e == RAY_OK) {
-            c = cw_node_store_client(rt->node_store);
+            c = store_node_client(rt->node_store);
             snprintf(rt->hdr->store_path, sizeof(rt->hdr->store_path), "%s",
-                     cw_node_store_socket(rt->node_store));
+                     store_node_socket(rt->node_store));
             atomic_store(&rt->store_cl, c);
             atomic_store(&rt->hdr->store_state, SDK_STORE_READY);
         } else {
@@ -254,7 +254,7 @@ monitor_main(void *arg)
         sdk_cb *cbs = NULL;
         pthread_mutex_lock(&rt->mu);
         if (rt->trash.n) /* stored values that were pinned when freed */
-            cw_plasma_trash_retry(atomic_load(&rt->store_cl), &rt->trash);
+            store_plasma_trash_retry(atomic_load(&rt->store_cl), &rt->trash);
         sdk_actors_tick(rt, &cbs); /* spawns actor hosts: from this thread */
         if (rt->standins_wanted) {
             start_standins(rt);
@@ -452,15 +452,15 @@ sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
 static void
 free_linked_waiters(sdk_rt *rt)
 {
-    cw_store *s = &rt->store;
+    sdk_objects *s = &rt->store;
     for (uint32_t c = 0; c < s->nchunks; c++) {
-        for (uint32_t i = 0; i < CW_CHUNK; i++) {
-            cw_obj *o = &s->chunks[c][i];
-            if (o->state == CW_FREE)
+        for (uint32_t i = 0; i < SDK_OBJ_CHUNK; i++) {
+            sdk_obj *o = &s->chunks[c][i];
+            if (o->state == SDK_OBJ_FREE)
                 continue;
-            cw_waiter *w = cw_obj_take_waiters(o);
+            sdk_waiter *w = sdk_obj_take_waiters(o);
             while (w) {
-                cw_waiter *next = w->next;
+                sdk_waiter *next = w->next;
                 if (w->kind == SDK_WAIT_CB) {
                     rt_free(w->ctx);
                     rt_free(w);
@@ -527,15 +527,15 @@ destroy(sdk_rt *rt)
         rt_free(t);
         t = n;
     }
-    for (cw_waiter *wt = rt->free_waiters; wt;) {
-        cw_waiter *n = wt->next;
+    for (sdk_waiter *wt = rt->free_waiters; wt;) {
+        sdk_waiter *n = wt->next;
         rt_free(wt);
         wt = n;
     }
     rt_free(rt->done_stack);
-    cw_store_fini(&rt->store); /* no store deletes: the store goes next */
-    cw_plasma_trash_fini(&rt->trash);
-    cw_node_store_stop(rt->node_store);
+    sdk_objects_fini(&rt->store); /* no store deletes: the store goes next */
+    store_plasma_trash_fini(&rt->trash);
+    store_node_stop(rt->node_store);
     pthread_mutex_destroy(&rt->store_mu);
     rt_free(rt->workers);
     if (rt->shm)
@@ -769,8 +769,8 @@ ray_init(const ray_config *cfg_in)
     pthread_mutexattr_destroy(&ma);
     pthread_mutex_init(&rt->store_mu, NULL);
     pthread_cond_init(&rt->spawned, NULL);
-    cw_store_init(&rt->store);
-    cw_store_set_free_hook(&rt->store, stored_value_freed, rt);
+    sdk_objects_init(&rt->store);
+    sdk_objects_set_free_hook(&rt->store, stored_value_freed, rt);
     rt->cfg = cfg;
     rt->cfg.address = NULL;
     rt->cfg.resources = NULL;

@@ -20,10 +20,10 @@
 #include <stdint.h>
 
 #include "ray/ray.h"
-#include "runtime/core_worker/memory_store.h"
+#include "sdk/memory_store.h"
 #include "runtime/shm_ring.h"
-#include "runtime/core_worker/node_store.h"
-#include "runtime/core_worker/plasma.h"
+#include "objectstore/node_store.h"
+#include "objectstore/plasma.h"
 #include "scheduler/local_queue.h"
 #include "scheduler/resources.h"
 #include "scheduler/worker_pool.h"
@@ -88,7 +88,7 @@ struct sdk_task {
     uint64_t fn_hash;
     const char *name;        /* for errors: desc name or owned copy */
     char *name_owned;
-    cw_obj *result;          /* holds one ref while the task lives */
+    sdk_obj *result;          /* holds one ref while the task lives */
     uint8_t *spec;           /* wire args (with REF entries) or map data */
     uint32_t spec_len;
     uint32_t nargs;
@@ -104,7 +104,7 @@ struct sdk_task {
     uint64_t *blocks;        /* store keys of large by-value args (dispatched) */
     uint32_t nblocks;
     int32_t worker;          /* in-flight on this worker, else -1 */
-    cw_waiter dep_inl[2];    /* first two dependency links */
+    sdk_waiter dep_inl[2];    /* first two dependency links */
     sdk_map_job *job;        /* SDK_TK_MAP: the job and its range */
     uint64_t lo, hi;
     struct sdk_actor *actor; /* an actor call: its actor, else NULL */
@@ -160,13 +160,13 @@ typedef struct sdk_rt {
     int nslots;               /* and actor hosts up to workers[nslots) */
     sdk_worker *workers;      /* guarded by mu */
     struct sdk_actors *actors;/* actor runtime (actor.c), guarded by mu */
-    cw_store store;           /* guarded by mu */
+    sdk_objects store;           /* guarded by mu */
     sched_resources res;      /* names/totals fixed at init; avail: mu */
     /* The node's object store (large values), started on first need. */
     pthread_mutex_t store_mu; /* serialises the start; after mu if both */
-    cw_node_store *node_store;/* written once under store_mu */
+    store_node *node_store;/* written once under store_mu */
     _Atomic(store_client *) store_cl; /* driver's client; NULL until started */
-    cw_plasma_trash trash;    /* deletes of pinned values to retry (mu) */
+    store_plasma_trash trash;    /* deletes of pinned values to retry (mu) */
     _Atomic uint64_t next_put_key;
     char store_err[400];      /* why the store could not start (store_mu) */
     sched_queue q;            /* ready tasks and dispatch policy (mu) */
@@ -174,8 +174,8 @@ typedef struct sdk_rt {
     sdk_task *free_tasks;     /* task pool, guarded by mu */
     uint64_t next_task_id;
     uint64_t tasks_live;
-    cw_waiter *free_waiters;  /* pool, guarded by mu */
-    cw_obj **done_stack;      /* objects whose waiters are due (mu) */
+    sdk_waiter *free_waiters;  /* pool, guarded by mu */
+    sdk_obj **done_stack;      /* objects whose waiters are due (mu) */
     size_t done_n, done_cap;
     bool in_done;
     int wake_fd;              /* eventfd: wakes the monitor */
@@ -232,12 +232,12 @@ void sdk_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
                    bool retain);
 
 /* A waiter from the runtime's pool (rt_malloc when it is empty). */
-cw_waiter *sdk_waiter_alloc(sdk_rt *rt);
+sdk_waiter *sdk_waiter_alloc(sdk_rt *rt);
 /* Free the pooled tasks and waiters (the monitor does it when no task
  * is live, so a burst's memory goes back once it is over). */
 void sdk_pools_trim(sdk_rt *rt);
 /* Give a waiter (not one inline in a task) back to the pool. */
-void sdk_waiter_put(sdk_rt *rt, cw_waiter *w);
+void sdk_waiter_put(sdk_rt *rt, sdk_waiter *w);
 
 /* Drain every completion ring, finish tasks, dispatch what became ready;
  * callbacks to run are appended to *cbs (run them after unlocking).
@@ -255,7 +255,7 @@ void sdk_run_callbacks(sdk_cb *cbs);
 
 /* Mark an object done and notify its waiters (dependent tasks become
  * ready, callbacks are queued on *cbs). */
-void sdk_object_done(sdk_rt *rt, cw_obj *o, sdk_cb **cbs);
+void sdk_object_done(sdk_rt *rt, sdk_obj *o, sdk_cb **cbs);
 
 /* Handle the death of worker `w` (already reaped, status as waitpid). */
 void sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs);
@@ -337,14 +337,14 @@ void sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
                        uint32_t len, sdk_cb **cbs);
 
 /* A remote get or push waiter's object is done: reply to the worker. */
-void sdk_nested_get_ready(sdk_rt *rt, cw_waiter *wt, cw_obj *o);
+void sdk_nested_get_ready(sdk_rt *rt, sdk_waiter *wt, sdk_obj *o);
 
 /* ray_cancel of `o`'s task, mu held: RAY_OK or the error (detail set). */
-ray_err sdk_cancel_locked(sdk_rt *rt, cw_obj *o, bool force, sdk_cb **cbs);
+ray_err sdk_cancel_locked(sdk_rt *rt, sdk_obj *o, bool force, sdk_cb **cbs);
 
 /* Worker w made the call whose result is `o`: push the result to it once
  * known (a waiter of kind SDK_WAIT_PUSH; at once if already done). */
-void sdk_nested_watch(sdk_rt *rt, int w, cw_obj *o, uint64_t id);
+void sdk_nested_watch(sdk_rt *rt, int w, sdk_obj *o, uint64_t id);
 
 /* Write the replies held back for worker w while its reply ring was
  * full, as many as fit now. */

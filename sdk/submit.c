@@ -52,7 +52,7 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
         wa[i].len = 0;
         wa[i].scalar = a->v.u64;
         if (a->type == RAY_T_REF) {
-            cw_obj *o = cw_store_lookup(&rt->store, a->v.ref.id);
+            sdk_obj *o = sdk_objects_lookup(&rt->store, a->v.ref.id);
             if (!o) {
                 /* Undo the refs taken so far. */
                 t->nargs = i;
@@ -62,7 +62,7 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
                          "released reference", name, i + 1);
                 return RAY_REF_NULL;
             }
-            cw_store_retain(o);
+            sdk_objects_retain(o);
             wa[i].scalar = a->v.ref.id;
             t->has_refs = 1;
         } else if (sdk_type_buffer(a->type)) {
@@ -90,13 +90,13 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
         t->cpus_extra = (uint16_t)(extra + 0.999);
     }
     uint64_t id;
-    cw_obj *o;
-    if (cw_store_alloc(&rt->store, &id, &o) != RAY_OK) {
+    sdk_obj *o;
+    if (sdk_objects_alloc(&rt->store, &id, &o) != RAY_OK) {
         sdk_task_finish(rt, t, NULL);
         sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
         return RAY_REF_NULL;
     }
-    cw_store_retain(o); /* the task's reference */
+    sdk_objects_retain(o); /* the task's reference */
     o->producer = t;
     o->task = 1;
     t->result = o;
@@ -212,7 +212,7 @@ ray_call_raw(const char *name, const void *data, size_t len,
 /* ---- public: cancel ---- */
 
 ray_err
-sdk_cancel_locked(sdk_rt *rt, cw_obj *o, bool force, sdk_cb **cbs)
+sdk_cancel_locked(sdk_rt *rt, sdk_obj *o, bool force, sdk_cb **cbs)
 {
     if (!o)
         return sdk_fail(RAY_EINVAL, "ray_cancel: null, released or foreign "
@@ -220,7 +220,7 @@ sdk_cancel_locked(sdk_rt *rt, cw_obj *o, bool force, sdk_cb **cbs)
     if (!o->task)
         return sdk_fail(RAY_EINVAL, "ray_cancel: the reference is not a "
                         "task's result (a ray_put value)");
-    if (o->state != CW_PENDING)
+    if (o->state != SDK_OBJ_PENDING)
         return sdk_fail(RAY_EEXISTS, "ray_cancel: the task already finished");
     sdk_task *t = o->producer;
     if (!t)
@@ -228,7 +228,7 @@ sdk_cancel_locked(sdk_rt *rt, cw_obj *o, bool force, sdk_cb **cbs)
     t->cancelled = 1;
     char msg[300];
     snprintf(msg, sizeof(msg), "task '%s' was cancelled", t->name);
-    cw_store_set_error(&rt->store, o, RAY_ECANCELLED, msg);
+    sdk_objects_set_error(&rt->store, o, RAY_ECANCELLED, msg);
     sdk_object_done(rt, o, cbs);
     if (t->actor && t->worker < 0) {
         sdk_actor_cancel(rt, t, cbs); /* in its actor's queue */
@@ -264,7 +264,7 @@ ray_cancel(ray_ref ref, bool force)
         return sdk_fail(RAY_EINVAL, "ray_cancel: runtime not initialised");
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_cancel_locked(rt, cw_store_lookup(&rt->store,
+    ray_err err = sdk_cancel_locked(rt, sdk_objects_lookup(&rt->store,
                                                         sdk_ref_id(ref)),
                                     force, &cbs);
     pthread_mutex_unlock(&rt->mu);

@@ -75,23 +75,23 @@ sdk_pools_trim(sdk_rt *rt)
         rt_free(t);
     }
     while (rt->free_waiters) {
-        cw_waiter *w = rt->free_waiters;
+        sdk_waiter *w = rt->free_waiters;
         rt->free_waiters = w->next;
         rt_free(w);
     }
 }
 
 void
-sdk_waiter_put(sdk_rt *rt, cw_waiter *w)
+sdk_waiter_put(sdk_rt *rt, sdk_waiter *w)
 {
     w->next = rt->free_waiters;
     rt->free_waiters = w;
 }
 
-cw_waiter *
+sdk_waiter *
 sdk_waiter_alloc(sdk_rt *rt)
 {
-    cw_waiter *w = rt->free_waiters;
+    sdk_waiter *w = rt->free_waiters;
     if (w) {
         rt->free_waiters = w->next;
         return w;
@@ -100,7 +100,7 @@ sdk_waiter_alloc(sdk_rt *rt)
 }
 
 static void
-waiter_free(sdk_rt *rt, sdk_task *t, cw_waiter *w)
+waiter_free(sdk_rt *rt, sdk_task *t, sdk_waiter *w)
 {
     if (t && w >= t->dep_inl && w < t->dep_inl + 2)
         return;
@@ -144,11 +144,11 @@ sdk_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, bool retain)
     for (uint32_t i = 0; i < nargs; i++) {
         if (wa[i].type != RAY_T_REF)
             continue;
-        cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
+        sdk_obj *o = sdk_objects_lookup(&rt->store, wa[i].scalar);
         if (o && retain)
-            cw_store_retain(o);
+            sdk_objects_retain(o);
         else if (o)
-            cw_store_release(&rt->store, o);
+            sdk_objects_release(&rt->store, o);
     }
 }
 
@@ -174,7 +174,7 @@ sdk_task_finish(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
     release_temps(rt, t);
     release_arg_refs(rt, t, cbs);
     if (t->result)
-        cw_store_release(&rt->store, t->result);
+        sdk_objects_release(&rt->store, t->result);
     t->result = NULL;
     sdk_task_free(rt, t);
 }
@@ -187,10 +187,10 @@ resolve_error(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
         sdk_map_chunk_done(rt, t, err, msg, NULL, 0);
         return;
     }
-    cw_obj *o = t->result;
-    if (!o || o->state != CW_PENDING)
+    sdk_obj *o = t->result;
+    if (!o || o->state != SDK_OBJ_PENDING)
         return;
-    cw_store_set_error(&rt->store, o, err, msg);
+    sdk_objects_set_error(&rt->store, o, err, msg);
     sdk_object_done(rt, o, cbs);
 }
 
@@ -214,10 +214,10 @@ sdk_task_add_deps(sdk_rt *rt, sdk_task *t)
     for (uint32_t i = 0; i < t->nargs; i++) {
         if (wa[i].type != RAY_T_REF)
             continue;
-        cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
-        if (!o || o->state != CW_PENDING)
+        sdk_obj *o = sdk_objects_lookup(&rt->store, wa[i].scalar);
+        if (!o || o->state != SDK_OBJ_PENDING)
             continue;
-        cw_waiter *w = inl < 2 ? &t->dep_inl[inl++] : sdk_waiter_alloc(rt);
+        sdk_waiter *w = inl < 2 ? &t->dep_inl[inl++] : sdk_waiter_alloc(rt);
         if (!w) {
             RT_WARN("out of memory tracking a dependency; task runs later");
             continue;
@@ -242,8 +242,8 @@ sdk_task_check_failed_deps(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
     for (uint32_t i = 0; i < t->nargs; i++) {
         if (wa[i].type != RAY_T_REF)
             continue;
-        cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
-        if (o && o->state == CW_FAILED) {
+        sdk_obj *o = sdk_objects_lookup(&rt->store, wa[i].scalar);
+        if (o && o->state == SDK_OBJ_FAILED) {
             char msg[600];
             snprintf(msg, sizeof(msg), "task '%s': argument %u failed: %s",
                      t->name, i + 1, o->errmsg ? o->errmsg : ray_strerror(o->err));
@@ -264,14 +264,14 @@ sdk_task_ready(sdk_rt *rt, sdk_task *t)
 }
 
 static void
-notify_waiters(sdk_rt *rt, cw_obj *o, sdk_cb **cbs)
+notify_waiters(sdk_rt *rt, sdk_obj *o, sdk_cb **cbs)
 {
-    cw_waiter *w = cw_obj_take_waiters(o);
+    sdk_waiter *w = sdk_obj_take_waiters(o);
     while (w) {
-        cw_waiter *next = w->next;
+        sdk_waiter *next = w->next;
         if (w->kind == SDK_WAIT_CB) {
             sdk_cb *cb = w->ctx;
-            cb->err = o->state == CW_FAILED ? o->err : RAY_OK;
+            cb->err = o->state == SDK_OBJ_FAILED ? o->err : RAY_OK;
             cb->next = *cbs;
             *cbs = cb;
             atomic_fetch_sub(&rt->reactor_needed, 1);
@@ -296,13 +296,13 @@ notify_waiters(sdk_rt *rt, cw_obj *o, sdk_cb **cbs)
 }
 
 void
-sdk_object_done(sdk_rt *rt, cw_obj *o, sdk_cb **cbs)
+sdk_object_done(sdk_rt *rt, sdk_obj *o, sdk_cb **cbs)
 {
     /* Iterative, not recursive: a failure cascades down chains 10,000
      * deep. Each queued object holds a reference until notified. */
     if (rt->done_n == rt->done_cap) {
         size_t cap = rt->done_cap ? rt->done_cap * 2 : 64;
-        cw_obj **ns = rt_realloc(rt->done_stack, cap * sizeof(*ns));
+        sdk_obj **ns = rt_realloc(rt->done_stack, cap * sizeof(*ns));
         if (!ns) {
             notify_waiters(rt, o, cbs); /* recursion as a fallback */
             return;
@@ -310,15 +310,15 @@ sdk_object_done(sdk_rt *rt, cw_obj *o, sdk_cb **cbs)
         rt->done_stack = ns;
         rt->done_cap = cap;
     }
-    cw_store_retain(o);
+    sdk_objects_retain(o);
     rt->done_stack[rt->done_n++] = o;
     if (rt->in_done)
         return;
     rt->in_done = true;
     while (rt->done_n) {
-        cw_obj *x = rt->done_stack[--rt->done_n];
+        sdk_obj *x = rt->done_stack[--rt->done_n];
         notify_waiters(rt, x, cbs);
-        cw_store_release(&rt->store, x);
+        sdk_objects_release(&rt->store, x);
     }
     rt->in_done = false;
 }
@@ -369,16 +369,16 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
     for (uint32_t i = 0; i < t->nargs; i++) {
         a[i] = (arg_src){wa[i].type, 0, NULL, wa[i].scalar, false, 0, NULL};
         if (wa[i].type == RAY_T_REF) {
-            cw_obj *o = cw_store_lookup(&rt->store, wa[i].scalar);
-            if (!o || o->state != CW_READY)
+            sdk_obj *o = sdk_objects_lookup(&rt->store, wa[i].scalar);
+            if (!o || o->state != SDK_OBJ_READY)
                 return RAY_EINTERNAL;
             a[i].type = o->type;
             a[i].scalar = 0;
             if (sdk_type_buffer(o->type)) {
                 a[i].len = o->len;
-                a[i].ptr = cw_obj_data(o);
+                a[i].ptr = sdk_obj_data(o);
             } else if (o->len == 8) {
-                memcpy(&a[i].scalar, cw_obj_data(o), 8);
+                memcpy(&a[i].scalar, sdk_obj_data(o), 8);
             }
         } else if (sdk_type_buffer(wa[i].type)) {
             a[i].len = wa[i].len;
@@ -389,7 +389,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
             continue;
         if (a[i].len >= UINT32_MAX)
             return RAY_ETOOBIG;
-        if (a[i].len >= CW_STORE_MIN) {
+        if (a[i].len >= STORE_PLASMA_MIN) {
             a[i].big = true;
             nbig++;
         } else {
@@ -422,7 +422,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
     m->flags = t->wire_flags;
     atomic_init(&m->claim, SDK_CLAIM_OPEN);
     m->pad = 0;
-    m->obj = !t->actor && t->result ? cw_store_id(t->result) : 0;
+    m->obj = !t->actor && t->result ? sdk_objects_id(t->result) : 0;
     sdk_wire_arg *out = (sdk_wire_arg *)(m + 1);
     uint8_t *pay = (uint8_t *)(out + t->nargs);
     for (uint32_t i = 0; i < t->nargs; i++) {
@@ -433,7 +433,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
             memcpy(a[i].dst, a[i].ptr, a[i].len);
             sdk_store_arg_seal(rt, a[i].key);
             t->blocks[t->nblocks++] = a[i].key;
-            out[i].type |= CW_TYPE_STORED;
+            out[i].type |= SDK_TYPE_STORED;
             out[i].len = 0;
             out[i].scalar = a[i].key;
         } else if (a[i].len) {
@@ -693,14 +693,14 @@ static void
 complete_call(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
               const void *payload, bool owned, sdk_cb **cbs)
 {
-    cw_obj *o = t->result;
-    if (t->cancelled || !o || o->state != CW_PENDING || d->err != RAY_OK) {
+    sdk_obj *o = t->result;
+    if (t->cancelled || !o || o->state != SDK_OBJ_PENDING || d->err != RAY_OK) {
         if (owned)
             rt_free((void *)payload);
         owned = false;
     }
-    if (t->cancelled || !o || o->state != CW_PENDING) {
-        if (d->err == RAY_OK && (d->type & CW_TYPE_STORED))
+    if (t->cancelled || !o || o->state != SDK_OBJ_PENDING) {
+        if (d->err == RAY_OK && (d->type & SDK_TYPE_STORED))
             sdk_store_forget(rt, d->scalar); /* nobody wants it */
         sdk_task_finish(rt, t, cbs);
         return;
@@ -716,16 +716,16 @@ complete_call(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
         char msg[700];
         snprintf(msg, sizeof(msg), "task '%s' failed: %.*s", t->name,
                  (int)(d->len ? d->len : 1), d->len ? (const char *)payload : "");
-        cw_store_set_error(&rt->store, o, (ray_err)d->err, msg);
+        sdk_objects_set_error(&rt->store, o, (ray_err)d->err, msg);
     } else if (sdk_type_buffer(d->type)) {
         if (owned)
-            cw_store_set_owned(&rt->store, o, d->type, (void *)payload, d->len);
-        else if (cw_store_set_value(&rt->store, o, d->type, payload, d->len) !=
+            sdk_objects_set_owned(&rt->store, o, d->type, (void *)payload, d->len);
+        else if (sdk_objects_set_value(&rt->store, o, d->type, payload, d->len) !=
                  RAY_OK)
-            cw_store_set_error(&rt->store, o, RAY_ENOMEM,
+            sdk_objects_set_error(&rt->store, o, RAY_ENOMEM,
                                "out of memory storing the result");
     } else {
-        cw_store_set_value(&rt->store, o, d->type, &d->scalar, 8);
+        sdk_objects_set_value(&rt->store, o, d->type, &d->scalar, 8);
     }
     sdk_object_done(rt, o, cbs);
     sdk_task_finish(rt, t, cbs);
@@ -748,7 +748,7 @@ finish_record(sdk_rt *rt, sdk_worker *wk, const sdk_msg_done *d,
     if (!t) {
         if (owned)
             rt_free((void *)payload);
-        if (d->err == RAY_OK && (d->type & CW_TYPE_STORED))
+        if (d->err == RAY_OK && (d->type & SDK_TYPE_STORED))
             sdk_store_forget(rt, d->scalar);
         return;
     }

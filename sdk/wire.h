@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "ray/ray.h"
-#include "runtime/core_worker/plasma.h"
+#include "objectstore/plasma.h"
 #include "runtime/shm_ring.h"
 
 #define SDK_ENV "RAYC_WORKER_SPEC"
@@ -37,7 +37,7 @@ typedef struct sdk_shm_hdr {
     uint64_t ring_bytes;
     int32_t driver_pid;
     int32_t spin_us;
-    uint8_t store_prefix[CW_PLASMA_PREFIX]; /* store IDs (plasma.h) */
+    uint8_t store_prefix[STORE_PLASMA_PREFIX]; /* store IDs (plasma.h) */
     uint32_t pad0;
     uint64_t ref_tag;                       /* ray_ref.owner of this
                                                runtime's refs (args.c) */
@@ -222,13 +222,13 @@ typedef struct sdk_msg_task {
                                 run it itself (sdk_wk_help) */
 } sdk_msg_task;
 
-/* A wire arg (and a MSG_DONE or reply) whose type has CW_TYPE_STORED is
+/* A wire arg (and a MSG_DONE or reply) whose type has SDK_TYPE_STORED is
  * a value in the node's object store: `scalar` is its store key. A wire
  * arg whose type has SDK_WIRE_ACTOR is an actor handle (a U64): the
  * driver holds the actor while the call lives. */
 #define SDK_WIRE_ACTOR 0x100u
 typedef struct sdk_wire_arg {
-    uint32_t type;   /* enum ray_type (| CW_TYPE_STORED); RAY_T_REF in specs */
+    uint32_t type;   /* enum ray_type (| SDK_TYPE_STORED); RAY_T_REF in specs */
     uint32_t len;    /* payload bytes for buffer types */
     uint64_t scalar; /* scalars (int64/uint64/double bits), or ref id */
 } sdk_wire_arg;

@@ -393,7 +393,7 @@ sdk_wk_args_by_ref(const ray_arg *args, uint32_t nargs, ray_arg *conv,
     for (uint32_t i = 0; i < nargs && nargs <= RAY_MAX_ARGS; i++) {
         conv[i] = args[i];
         if (!sdk_type_buffer(args[i].type) ||
-            args[i].v.buf.len < CW_STORE_MIN)
+            args[i].v.buf.len < STORE_PLASMA_MIN)
             continue;
         ray_ref r;
         ray_err e = put_stored(args[i].type, args[i].v.buf.ptr,
@@ -480,15 +480,15 @@ put_stored(uint32_t type, const void *data, size_t len, ray_ref *out)
     ray_err e = sdk_wk_take_id(&id);
     if (e != RAY_OK)
         return e;
-    uint64_t key = CW_KEY_TASK_PUT | (id & ~CW_KEY_TASK_PUT);
+    uint64_t key = STORE_KEY_TASK_PUT | (id & ~STORE_KEY_TASK_PUT);
     store_object_id sid;
     sdk_wk_store_id(key, &sid);
     char msg[400];
-    e = cw_plasma_write(c, &sid, data, len, 1000, msg, sizeof(msg));
+    e = store_plasma_write(c, &sid, data, len, 1000, msg, sizeof(msg));
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q) + 8);
     memset(q, 0, sizeof(*q));
     q->obj_id = id;
-    q->type = e == RAY_OK ? (type | CW_TYPE_STORED) : RAY_T_NONE;
+    q->type = e == RAY_OK ? (type | SDK_TYPE_STORED) : RAY_T_NONE;
     q->len = e == RAY_OK ? 8 : 0; /* a failed put still settles the id */
     memcpy(q + 1, &key, 8);
     sdk_wk_commit(SDK_MSG_PUT, sizeof(*q) + 8);
@@ -505,7 +505,7 @@ sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out)
 {
     if (!sdk_wk_usable("ray_put"))
         return RAY_EINVAL;
-    if (len >= CW_STORE_MIN && sdk_type_buffer(type))
+    if (len >= STORE_PLASMA_MIN && sdk_type_buffer(type))
         return put_stored(type, data, len, out);
     if (sizeof(sdk_msg_req) + len > sdk_wk_max_record())
         return sdk_fail(RAY_ETOOBIG, "ray_put from a task: value too large");

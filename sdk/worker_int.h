@@ -37,7 +37,7 @@ size_t sdk_wk_results_capacity(void);
  * a submit or actor-call record. The caller sized the record. */
 void sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs);
 
-/* worker_client.c: large by-value arguments (CW_STORE_MIN and up) are put
+/* worker_client.c: large by-value arguments (STORE_PLASMA_MIN and up) are put
  * into the node's object store and passed as refs, so a record stays
  * small: conv gets the arguments to encode, temps[0 .. *ntemps) the refs
  * to drop (sdk_wk_drop_refs) once the record is committed (the call

@@ -29,9 +29,9 @@
  * Large values: a worker connects to the node's object store on first
  * need (asking the driver to start it if nobody has yet). An argument
  * that is a stored value is pinned, read in place and unpinned before the
- * result goes out; a result of CW_STORE_MIN bytes or more is written,
+ * result goes out; a result of STORE_PLASMA_MIN bytes or more is written,
  * sealed and unpinned in the store and only its key travels on the ring.
- * The same binary in reaper mode (cw_node_store_is_reaper) never becomes
+ * The same binary in reaper mode (store_node_is_reaper) never becomes
  * a worker.
  * Single-threaded.
  */
@@ -247,7 +247,7 @@ send_fragmented(const sdk_msg_done *hdr, const uint8_t *data, size_t len)
 void
 sdk_wk_store_id(uint64_t key, store_object_id *out)
 {
-    cw_plasma_id(W.hdr->store_prefix, key, out);
+    store_plasma_id(W.hdr->store_prefix, key, out);
 }
 
 store_client *
@@ -294,13 +294,13 @@ send_stored(uint64_t task_id, const ray_ret *r)
     store_client *c = sdk_wk_store();
     if (!c)
         return false;
-    uint64_t key = cw_plasma_result_key(task_id);
+    uint64_t key = store_plasma_result_key(task_id);
     store_object_id id;
     sdk_wk_store_id(key, &id);
     char msg[400];
-    ray_err e = cw_plasma_write(c, &id, r->ptr, r->len, 2000, msg, sizeof(msg));
+    ray_err e = store_plasma_write(c, &id, r->ptr, r->len, 2000, msg, sizeof(msg));
     if (e == RAY_EEXISTS && store_client_delete(c, &id) == RAY_OK)
-        e = cw_plasma_write(c, &id, r->ptr, r->len, 2000, msg, sizeof(msg));
+        e = store_plasma_write(c, &id, r->ptr, r->len, 2000, msg, sizeof(msg));
     if (e == RAY_ESTORE_FULL) {
         send_error(task_id, e, msg);
         return true;
@@ -309,7 +309,7 @@ send_stored(uint64_t task_id, const ray_ret *r)
         return false; /* e.g. leftovers of an earlier attempt, pinned */
     sdk_msg_done *d = reserve_done(0);
     *d = (sdk_msg_done){.task_id = task_id, .err = RAY_OK,
-                        .type = r->type | CW_TYPE_STORED, .scalar = key,
+                        .type = r->type | SDK_TYPE_STORED, .scalar = key,
                         .len = 0};
     commit_done(d, 0);
     return true;
@@ -319,7 +319,7 @@ static void
 send_value(uint64_t task_id, const ray_ret *r)
 {
     size_t len = sdk_type_buffer(r->type) ? r->len : 0;
-    if (len >= CW_STORE_MIN && send_stored(task_id, r))
+    if (len >= STORE_PLASMA_MIN && send_stored(task_id, r))
         return;
     sdk_msg_done h = {.task_id = task_id, .err = RAY_OK, .type = r->type,
                       .scalar = r->v.u64, .len = len};
@@ -379,7 +379,7 @@ pin_arg(uint64_t key, store_object_id *id, ray_arg *a, char *msg, size_t n)
     /* A spilled argument is restored on get; when the store is full of
      * pinned values (other tasks' arguments and results being written),
      * wait for them to go, as a create does, before failing. */
-    ray_err e = cw_plasma_get(c, id, 2000, &b);
+    ray_err e = store_plasma_get(c, id, 2000, &b);
     if (e != RAY_OK) {
         snprintf(msg, n, "the object store cannot hand out an argument: %s",
                  store_client_last_error(c));
@@ -429,8 +429,8 @@ run_task(const uint8_t *rec, uint32_t len)
     for (uint32_t i = 0; i < m->nargs; i++) {
         uint32_t want = d->arg_type[i];
         uint32_t wt = wa[i].type & ~SDK_WIRE_ACTOR;
-        uint32_t have = wt & ~CW_TYPE_STORED;
-        if (wt & CW_TYPE_STORED) {
+        uint32_t have = wt & ~SDK_TYPE_STORED;
+        if (wt & SDK_TYPE_STORED) {
             ray_err pe = RAY_EINVAL;
             snprintf(msg, sizeof(msg), "%s: bad argument %u", d->name, i + 1);
             if (sdk_type_buffer(have) && compatible(have, want))
@@ -941,8 +941,8 @@ __attribute__((constructor(65535))) static void
 worker_entry(void)
 {
     /* argv[0] and an inherited memfd, never the environment alone. */
-    if (cw_node_store_is_reaper())
-        cw_node_store_reaper_main(); /* never returns */
+    if (store_node_is_reaper())
+        store_node_reaper_main(); /* never returns */
     const char *spec = getenv(SDK_ENV);
     if (!spec)
         return;

@@ -31,7 +31,7 @@ typedef struct wk_result {
     uint32_t seq;     /* arrival order of the push (ray_wait); wraps
                          after 4G pushes, harmlessly for the entries a
                          wait compares */
-    uint8_t type;     /* enum ray_type | CW_TYPE_STORED */
+    uint8_t type;     /* enum ray_type | SDK_TYPE_STORED */
     bool have;        /* the push arrived */
 } wk_result;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Integration tests of the node store's reaper (runtime/core_worker/
+ * Integration tests of the node store's reaper (objectstore/
  * node_store.c), with a real rayc program (reaper_driver, which links
  * libray) started as a separate process:
  *   - the environment never turns a rayc program into the reaper: its
@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/core_worker/node_store.h"
+#include "objectstore/node_store.h"
 
 extern char **environ;
 
@@ -136,8 +136,8 @@ typedef struct spawn_opts {
     const char *argv0;   /* NULL: the helper's path */
     const char *mode;    /* argv[1] */
     const char *env;     /* one extra "NAME=value", or NULL */
-    int spec_fd;         /* dup'ed to CW_REAPER_SPEC_FD, or -1: /dev/null */
-    int pipe_fd;         /* dup'ed to CW_REAPER_PIPE_FD, or -1: /dev/null */
+    int spec_fd;         /* dup'ed to STORE_REAPER_SPEC_FD, or -1: /dev/null */
+    int pipe_fd;         /* dup'ed to STORE_REAPER_PIPE_FD, or -1: /dev/null */
     bool own_group;      /* a process group of its own */
 } spawn_opts;
 
@@ -153,14 +153,14 @@ spawn_helper(const spawn_opts *o, int *out)
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, p[1], 1);
     if (o->spec_fd >= 0)
-        posix_spawn_file_actions_adddup2(&fa, o->spec_fd, CW_REAPER_SPEC_FD);
+        posix_spawn_file_actions_adddup2(&fa, o->spec_fd, STORE_REAPER_SPEC_FD);
     else
-        posix_spawn_file_actions_addopen(&fa, CW_REAPER_SPEC_FD, "/dev/null",
+        posix_spawn_file_actions_addopen(&fa, STORE_REAPER_SPEC_FD, "/dev/null",
                                          O_RDONLY, 0);
     if (o->pipe_fd >= 0)
-        posix_spawn_file_actions_adddup2(&fa, o->pipe_fd, CW_REAPER_PIPE_FD);
+        posix_spawn_file_actions_adddup2(&fa, o->pipe_fd, STORE_REAPER_PIPE_FD);
     else
-        posix_spawn_file_actions_addopen(&fa, CW_REAPER_PIPE_FD, "/dev/null",
+        posix_spawn_file_actions_addopen(&fa, STORE_REAPER_PIPE_FD, "/dev/null",
                                          O_RDONLY, 0);
     posix_spawnattr_t at;
     posix_spawnattr_init(&at);
@@ -208,7 +208,7 @@ expect_main_runs(const spawn_opts *o)
 static int
 spec_memfd(const char *spec)
 {
-    int fd = memfd_create(CW_REAPER_MEMFD_NAME, MFD_CLOEXEC);
+    int fd = memfd_create(STORE_REAPER_MEMFD_NAME, MFD_CLOEXEC);
     cr_assert_geq(fd, 0);
     cr_assert_eq(write(fd, spec, strlen(spec)), (ssize_t)strlen(spec));
     return fd;
@@ -223,7 +223,7 @@ static void
 write_token(const char *dir, const char *token)
 {
     char f[PATH_MAX];
-    snprintf(f, sizeof(f), "%s/" CW_REAPER_TOKEN_FILE, dir);
+    snprintf(f, sizeof(f), "%s/" STORE_REAPER_TOKEN_FILE, dir);
     int fd = open(f, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     cr_assert_geq(fd, 0);
     cr_assert_eq(write(fd, token, strlen(token)), (ssize_t)strlen(token));
@@ -244,14 +244,14 @@ Test(reaper, environment_alone_never_turns_a_program_into_the_reaper)
                         .pipe_fd = -1};
         expect_main_runs(&o);
         /* Even with the reaper's argv[0], without its memfd. */
-        o.argv0 = CW_REAPER_ARGV0;
+        o.argv0 = STORE_REAPER_ARGV0;
         expect_main_runs(&o);
         cr_assert(exists(dir), "the environment deleted %s", dir);
     }
     /* A descriptor 3 that is a memfd of another name is not the spec. */
     int fd = memfd_create("not-the-reaper", MFD_CLOEXEC);
     cr_assert_geq(fd, 0);
-    spawn_opts o = {.argv0 = CW_REAPER_ARGV0, .mode = "probe", .env = env,
+    spawn_opts o = {.argv0 = STORE_REAPER_ARGV0, .mode = "probe", .env = env,
                     .spec_fd = fd, .pipe_fd = -1};
     expect_main_runs(&o);
     close(fd);
@@ -272,7 +272,7 @@ Test(reaper, forged_spec_deletes_only_a_directory_holding_its_token)
         int mfd = spec_memfd(spec);
         int p[2];
         cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-        spawn_opts o = {.argv0 = CW_REAPER_ARGV0, .mode = "probe",
+        spawn_opts o = {.argv0 = STORE_REAPER_ARGV0, .mode = "probe",
                         .spec_fd = mfd, .pipe_fd = p[0]};
         int out;
         pid_t pid = spawn_helper(&o, &out);
@@ -291,7 +291,7 @@ Test(reaper, forged_spec_deletes_only_a_directory_holding_its_token)
     int mfd = spec_memfd(spec);
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    spawn_opts o = {.argv0 = CW_REAPER_ARGV0, .mode = "probe",
+    spawn_opts o = {.argv0 = STORE_REAPER_ARGV0, .mode = "probe",
                     .spec_fd = mfd, .pipe_fd = p[0]};
     int out;
     pid_t pid = spawn_helper(&o, &out);

@@ -17,17 +17,17 @@
  *
  * Large values live in the node's object store (plasma.h); their slot
  * holds a descriptor instead of the value, as Ray's memory store holds an
- * "in plasma" marker: type CW_TYPE_STORED | the value's type, len 8, and
+ * "in plasma" marker: type SDK_TYPE_STORED | the value's type, len 8, and
  * the 8 inline bytes hold the value's store key. Code that only copies
  * 8-byte values around (completions, replies to tasks) carries the
  * descriptor along unchanged. When such a slot is freed, the free hook
- * (cw_store_set_free_hook) is told the key, so the value is deleted from
+ * (sdk_objects_set_free_hook) is told the key, so the value is deleted from
  * the store.
  *
  * Not thread-safe: the caller (the SDK runtime) holds its lock.
  */
-#ifndef RAY_RUNTIME_CORE_WORKER_MEMORY_STORE_H
-#define RAY_RUNTIME_CORE_WORKER_MEMORY_STORE_H
+#ifndef RAY_SDK_MEMORY_STORE_H
+#define RAY_SDK_MEMORY_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -36,33 +36,33 @@
 
 #include "runtime/status.h"
 
-enum cw_state {
-    CW_FREE = 0,
-    CW_PENDING = 1,
-    CW_READY = 2,
-    CW_FAILED = 3,
+enum sdk_obj_state {
+    SDK_OBJ_FREE = 0,
+    SDK_OBJ_PENDING = 1,
+    SDK_OBJ_READY = 2,
+    SDK_OBJ_FAILED = 3,
 };
 
-#define CW_INLINE_MAX 16
+#define SDK_OBJ_INLINE_MAX 16
 
 /* Type flag of a stored-value descriptor (see above). */
-#define CW_TYPE_STORED 0x80u
+#define SDK_TYPE_STORED 0x80u
 
 /* Something to notify when an object is done. The store only links them;
  * the caller decides what `kind` and `ctx` mean. */
-typedef struct cw_waiter {
-    struct cw_waiter *next;
+typedef struct sdk_waiter {
+    struct sdk_waiter *next;
     void *ctx;
     void *arg;
     uint32_t kind;
     uint32_t idx;
-} cw_waiter;
+} sdk_waiter;
 
-typedef struct cw_obj {
+typedef struct sdk_obj {
     uint32_t gen;       /* generation of the slot; part of the id */
-    uint8_t state;      /* enum cw_state */
+    uint8_t state;      /* enum sdk_obj_state */
     uint8_t type;       /* value type tag (enum ray_type), or
-                           CW_TYPE_STORED | tag for a stored value */
+                           SDK_TYPE_STORED | tag for a stored value */
     uint16_t task;      /* made by a task (set by the owner when a task
                            takes it as its result), not a put */
     int32_t refs;       /* holders: user refs, pending tasks, views */
@@ -70,78 +70,78 @@ typedef struct cw_obj {
     uint32_t slot;      /* index of this slot */
     uint64_t len;       /* value bytes */
     union {
-        uint8_t inl[CW_INLINE_MAX];
+        uint8_t inl[SDK_OBJ_INLINE_MAX];
         void *ptr;
     } v;
-    ray_err err;        /* CW_FAILED: the error */
-    char *errmsg;       /* CW_FAILED: detail (owned), may be NULL */
-    void *producer;     /* CW_PENDING: the task that makes it, or NULL */
-    cw_waiter *waiters; /* notified when done */
+    ray_err err;        /* SDK_OBJ_FAILED: the error */
+    char *errmsg;       /* SDK_OBJ_FAILED: detail (owned), may be NULL */
+    void *producer;     /* SDK_OBJ_PENDING: the task that makes it, or NULL */
+    sdk_waiter *waiters; /* notified when done */
     uint64_t done_seq;  /* completion order (ray_wait) */
-} cw_obj;
+} sdk_obj;
 
 /* Called when a ready stored-value descriptor is freed, with its key. */
-typedef void (*cw_free_cb)(void *arg, uint64_t key);
+typedef void (*sdk_obj_free_cb)(void *arg, uint64_t key);
 
-typedef struct cw_store {
-    cw_obj **chunks;    /* chunks of CW_CHUNK slots */
+typedef struct sdk_objects {
+    sdk_obj **chunks;    /* chunks of SDK_OBJ_CHUNK slots */
     uint32_t nchunks;
     uint32_t free_head; /* slot + 1 of the first free slot, 0 = none */
     uint64_t live;      /* slots in use */
     uint64_t bytes;     /* value bytes held (not inline) */
     uint64_t done_seq;  /* last completion sequence number */
-    cw_free_cb on_free; /* stored values freed; may be NULL */
+    sdk_obj_free_cb on_free; /* stored values freed; may be NULL */
     void *on_free_arg;
-} cw_store;
+} sdk_objects;
 
-#define CW_CHUNK 4096u
+#define SDK_OBJ_CHUNK 4096u
 
 /* Initialise an empty store. Never fails (no allocation until first use). */
-void cw_store_init(cw_store *s);
+void sdk_objects_init(sdk_objects *s);
 
 /* Free every slot, value, message and chunk. Waiter nodes are the
  * caller's and are not touched. The free hook is not called. */
-void cw_store_fini(cw_store *s);
+void sdk_objects_fini(sdk_objects *s);
 
 /* Install the hook told about every stored value whose slot is freed
  * (NULL: none). */
-void cw_store_set_free_hook(cw_store *s, cw_free_cb cb, void *arg);
+void sdk_objects_set_free_hook(sdk_objects *s, sdk_obj_free_cb cb, void *arg);
 
 /* A new pending object with one reference. RAY_ENOMEM on failure. */
-ray_err cw_store_alloc(cw_store *s, uint64_t *id, cw_obj **out);
+ray_err sdk_objects_alloc(sdk_objects *s, uint64_t *id, sdk_obj **out);
 
 /* The object for `id`, or NULL if the id is null, stale or freed. */
-cw_obj *cw_store_lookup(cw_store *s, uint64_t id);
+sdk_obj *sdk_objects_lookup(sdk_objects *s, uint64_t id);
 
 /* The id of an object. */
 static inline uint64_t
-cw_store_id(const cw_obj *o)
+sdk_objects_id(const sdk_obj *o)
 {
     return ((uint64_t)o->gen << 32) | (uint64_t)(o->slot + 1);
 }
 
 /* Make a pending object ready with a copy of `len` bytes. Returns
  * RAY_ENOMEM (the object stays pending) or RAY_OK. Sets done_seq. */
-ray_err cw_store_set_value(cw_store *s, cw_obj *o, uint32_t type,
+ray_err sdk_objects_set_value(sdk_objects *s, sdk_obj *o, uint32_t type,
                            const void *data, size_t len);
 
-/* Like cw_store_set_value but takes ownership of `buf` (rt_malloc'd). */
-void cw_store_set_owned(cw_store *s, cw_obj *o, uint32_t type, void *buf,
+/* Like sdk_objects_set_value but takes ownership of `buf` (rt_malloc'd). */
+void sdk_objects_set_owned(sdk_objects *s, sdk_obj *o, uint32_t type, void *buf,
                         size_t len);
 
 /* Make a pending object failed with `err` and a copy of `msg` (NULL ok). */
-void cw_store_set_error(cw_store *s, cw_obj *o, ray_err err, const char *msg);
+void sdk_objects_set_error(sdk_objects *s, sdk_obj *o, ray_err err, const char *msg);
 
 /* True if a ready object's value lives in the node's object store. */
 static inline bool
-cw_obj_stored(const cw_obj *o)
+sdk_obj_stored(const sdk_obj *o)
 {
-    return (o->type & CW_TYPE_STORED) != 0;
+    return (o->type & SDK_TYPE_STORED) != 0;
 }
 
-/* The store key of a stored value (cw_obj_stored). */
+/* The store key of a stored value (sdk_obj_stored). */
 static inline uint64_t
-cw_obj_store_key(const cw_obj *o)
+sdk_obj_store_key(const sdk_obj *o)
 {
     uint64_t k;
     memcpy(&k, o->v.inl, sizeof(k));
@@ -150,32 +150,32 @@ cw_obj_store_key(const cw_obj *o)
 
 /* The value bytes of a ready object (a stored value's descriptor). */
 static inline const void *
-cw_obj_data(const cw_obj *o)
+sdk_obj_data(const sdk_obj *o)
 {
-    return o->len <= CW_INLINE_MAX ? (const void *)o->v.inl : o->v.ptr;
+    return o->len <= SDK_OBJ_INLINE_MAX ? (const void *)o->v.inl : o->v.ptr;
 }
 
 /* Detach and return the waiter list (the caller notifies and frees). */
-static inline cw_waiter *
-cw_obj_take_waiters(cw_obj *o)
+static inline sdk_waiter *
+sdk_obj_take_waiters(sdk_obj *o)
 {
-    cw_waiter *w = o->waiters;
+    sdk_waiter *w = o->waiters;
     o->waiters = NULL;
     return w;
 }
 
 /* Add a holder. */
 static inline void
-cw_store_retain(cw_obj *o)
+sdk_objects_retain(sdk_obj *o)
 {
     o->refs++;
 }
 
 /* Drop a holder; frees the slot when it was the last and the object is
  * done. Returns true if the slot was freed. */
-bool cw_store_release(cw_store *s, cw_obj *o);
+bool sdk_objects_release(sdk_objects *s, sdk_obj *o);
 
 /* Free a done object whose count is zero (after its value arrived). */
-bool cw_store_maybe_free(cw_store *s, cw_obj *o);
+bool sdk_objects_maybe_free(sdk_objects *s, sdk_obj *o);
 
-#endif /* RAY_RUNTIME_CORE_WORKER_MEMORY_STORE_H */
+#endif /* RAY_SDK_MEMORY_STORE_H */

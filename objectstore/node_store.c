@@ -11,7 +11,7 @@
  * first starts. Single-threaded use (the caller serialises start and
  * stop).
  */
-#include "runtime/core_worker/node_store.h"
+#include "objectstore/node_store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,14 +31,14 @@
 #include "runtime/alloc.h"
 #include "runtime/random.h"
 
-#define CW_STR_(x) #x
-#define CW_STR(x) CW_STR_(x)
+#define STORE_STR_(x) #x
+#define STORE_STR(x) STORE_STR_(x)
 
 extern char **environ;
 
 #define DIR_MAX 96
 
-struct cw_node_store {
+struct store_node {
     char dir[DIR_MAX];        /* the private directory */
     char sock[DIR_MAX + 16];  /* dir/store.sock */
     char spill[DIR_MAX + 16]; /* dir/spill */
@@ -77,7 +77,7 @@ remove_tree(const char *path, int depth)
 }
 
 static ray_err
-make_dir(cw_node_store *ns, char *err, size_t errlen)
+make_dir(store_node *ns, char *err, size_t errlen)
 {
     const char *base = getenv("TMPDIR");
     if (!base || base[0] != '/' || strlen(base) > 48)
@@ -101,7 +101,7 @@ make_dir(cw_node_store *ns, char *err, size_t errlen)
 #define TOKEN_HEX 64 /* 256 random bits, as hex */
 
 /* Move `fd` to a descriptor >= 10 (close-on-exec), so that the spawn's
- * dup2 onto CW_REAPER_SPEC_FD and CW_REAPER_PIPE_FD cannot clobber one
+ * dup2 onto STORE_REAPER_SPEC_FD and STORE_REAPER_PIPE_FD cannot clobber one
  * source with the other. Closes `fd`; -1 on failure. */
 static int
 fd_high(int fd)
@@ -114,7 +114,7 @@ fd_high(int fd)
 /* Write the token file and the spec memfd for the reaper of ns->dir.
  * Returns the memfd (close-on-exec) or -1 with `err` set. */
 static int
-reaper_spec(cw_node_store *ns, char *err, size_t errlen)
+reaper_spec(store_node *ns, char *err, size_t errlen)
 {
     uint8_t raw[TOKEN_HEX / 2];
     char token[TOKEN_HEX + 1];
@@ -125,7 +125,7 @@ reaper_spec(cw_node_store *ns, char *err, size_t errlen)
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(token + 2 * i, 3, "%02x", raw[i]);
     char path[DIR_MAX + 32];
-    snprintf(path, sizeof(path), "%s/" CW_REAPER_TOKEN_FILE, ns->dir);
+    snprintf(path, sizeof(path), "%s/" STORE_REAPER_TOKEN_FILE, ns->dir);
     int tf = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   0600);
     if (tf < 0 || write(tf, token, TOKEN_HEX) != TOKEN_HEX) {
@@ -137,7 +137,7 @@ reaper_spec(cw_node_store *ns, char *err, size_t errlen)
     close(tf);
     char spec[DIR_MAX + TOKEN_HEX + 16];
     int n = snprintf(spec, sizeof(spec), "v1\n%s\n%s\n", ns->dir, token);
-    int mfd = memfd_create(CW_REAPER_MEMFD_NAME, MFD_CLOEXEC);
+    int mfd = memfd_create(STORE_REAPER_MEMFD_NAME, MFD_CLOEXEC);
     if (mfd < 0 || write(mfd, spec, (size_t)n) != n) {
         snprintf(err, errlen, "cannot pass the reaper its spec: %s",
                  strerror(errno));
@@ -148,14 +148,14 @@ reaper_spec(cw_node_store *ns, char *err, size_t errlen)
     return mfd;
 }
 
-/* Start the reaper: this executable again, with argv[0] CW_REAPER_ARGV0,
- * the spec memfd on CW_REAPER_SPEC_FD, the pipe's read end on
- * CW_REAPER_PIPE_FD, /dev/null for stdio (a pipe reader waiting for the
+/* Start the reaper: this executable again, with argv[0] STORE_REAPER_ARGV0,
+ * the spec memfd on STORE_REAPER_SPEC_FD, the pipe's read end on
+ * STORE_REAPER_PIPE_FD, /dev/null for stdio (a pipe reader waiting for the
  * driver's EOF must not wait for the reaper) and a session of its own
  * (POSIX_SPAWN_SETSID), so a kill of the driver's process group leaves it
  * to clean up. Every other descriptor is close-on-exec and stays behind. */
 static ray_err
-spawn_reaper(cw_node_store *ns, char *err, size_t errlen)
+spawn_reaper(store_node *ns, char *err, size_t errlen)
 {
     int p[2] = {-1, -1};
     int mfd = reaper_spec(ns, err, errlen);
@@ -181,14 +181,14 @@ spawn_reaper(cw_node_store *ns, char *err, size_t errlen)
     }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, mfd, CW_REAPER_SPEC_FD);
-    posix_spawn_file_actions_adddup2(&fa, p[0], CW_REAPER_PIPE_FD);
+    posix_spawn_file_actions_adddup2(&fa, mfd, STORE_REAPER_SPEC_FD);
+    posix_spawn_file_actions_adddup2(&fa, p[0], STORE_REAPER_PIPE_FD);
     for (int fd = 0; fd < 3; fd++)
         posix_spawn_file_actions_addopen(&fa, fd, "/dev/null", O_RDWR, 0);
     posix_spawnattr_t at;
     posix_spawnattr_init(&at);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
-    char *argv[] = {CW_REAPER_ARGV0, NULL};
+    char *argv[] = {STORE_REAPER_ARGV0, NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
     posix_spawnattr_destroy(&at);
@@ -209,7 +209,7 @@ spawn_reaper(cw_node_store *ns, char *err, size_t errlen)
 /* Let the reaper go (it exits when its pipe closes) and collect it,
  * killing it after a second. */
 static void
-stop_reaper(cw_node_store *ns)
+stop_reaper(store_node *ns)
 {
     if (ns->reaper_fd >= 0)
         close(ns->reaper_fd);
@@ -231,20 +231,20 @@ stop_reaper(cw_node_store *ns)
 }
 
 bool
-cw_node_store_is_reaper(void)
+store_node_is_reaper(void)
 {
     /* glibc sets program_invocation_name (argv[0]) before constructors
      * run: no system call in a process that is not the reaper. */
     if (!program_invocation_name ||
-        strcmp(program_invocation_name, CW_REAPER_ARGV0) != 0)
+        strcmp(program_invocation_name, STORE_REAPER_ARGV0) != 0)
         return false;
     char link[64];
-    ssize_t n = readlink("/proc/self/fd/" CW_STR(CW_REAPER_SPEC_FD), link,
+    ssize_t n = readlink("/proc/self/fd/" STORE_STR(STORE_REAPER_SPEC_FD), link,
                          sizeof(link) - 1);
     if (n <= 0)
         return false;
     link[n] = '\0';
-    return strcmp(link, "/memfd:" CW_REAPER_MEMFD_NAME " (deleted)") == 0;
+    return strcmp(link, "/memfd:" STORE_REAPER_MEMFD_NAME " (deleted)") == 0;
 }
 
 /* Whether `dir` is still the directory the driver made for this reaper:
@@ -263,7 +263,7 @@ dir_is_ours(const char *dir, const char *token)
         st.st_uid != geteuid() || (st.st_mode & 077) != 0)
         return false;
     char path[DIR_MAX + 32];
-    snprintf(path, sizeof(path), "%s/" CW_REAPER_TOKEN_FILE, dir);
+    snprintf(path, sizeof(path), "%s/" STORE_REAPER_TOKEN_FILE, dir);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return false;
@@ -283,7 +283,7 @@ static bool
 read_spec(char *dir, size_t dirlen, char *token)
 {
     char buf[DIR_MAX + TOKEN_HEX + 16];
-    ssize_t n = pread(CW_REAPER_SPEC_FD, buf, sizeof(buf) - 1, 0);
+    ssize_t n = pread(STORE_REAPER_SPEC_FD, buf, sizeof(buf) - 1, 0);
     if (n <= 0)
         return false;
     buf[n] = '\0';
@@ -301,7 +301,7 @@ read_spec(char *dir, size_t dirlen, char *token)
 }
 
 _Noreturn void
-cw_node_store_reaper_main(void)
+store_node_reaper_main(void)
 {
     /* Normally done by the spawn already; a no-op (EPERM) then. */
     (void)setsid();
@@ -312,12 +312,12 @@ cw_node_store_reaper_main(void)
     signal(SIGPIPE, SIG_IGN);
     char dir[DIR_MAX + 1], token[TOKEN_HEX + 1];
     bool ok = read_spec(dir, sizeof(dir), token) && dir_is_ours(dir, token);
-    close(CW_REAPER_SPEC_FD);
+    close(STORE_REAPER_SPEC_FD);
     if (!ok)
         _exit(120);
     for (;;) {
         char b;
-        ssize_t r = read(CW_REAPER_PIPE_FD, &b, 1);
+        ssize_t r = read(STORE_REAPER_PIPE_FD, &b, 1);
         if (r == 0 || (r < 0 && errno != EINTR))
             break;
     }
@@ -331,10 +331,10 @@ cw_node_store_reaper_main(void)
 /* ---- API ---- */
 
 ray_err
-cw_node_store_start(uint64_t capacity, cw_node_store **out, char *err,
+store_node_start(uint64_t capacity, store_node **out, char *err,
                     size_t errlen)
 {
-    cw_node_store *ns = rt_calloc(1, sizeof(*ns));
+    store_node *ns = rt_calloc(1, sizeof(*ns));
     if (!ns) {
         snprintf(err, errlen, "out of memory");
         return RAY_ENOMEM;
@@ -362,12 +362,12 @@ cw_node_store_start(uint64_t capacity, cw_node_store **out, char *err,
     *out = ns;
     return RAY_OK;
 fail:
-    cw_node_store_stop(ns);
+    store_node_stop(ns);
     return e;
 }
 
 void
-cw_node_store_stop(cw_node_store *ns)
+store_node_stop(store_node *ns)
 {
     if (!ns)
         return;
@@ -380,13 +380,13 @@ cw_node_store_stop(cw_node_store *ns)
 }
 
 store_client *
-cw_node_store_client(const cw_node_store *ns)
+store_node_client(const store_node *ns)
 {
     return ns->client;
 }
 
 const char *
-cw_node_store_socket(const cw_node_store *ns)
+store_node_socket(const store_node *ns)
 {
     return ns->sock;
 }

@@ -23,20 +23,20 @@
  *
  * What makes a process the reaper is never the environment (which any
  * program linking libray inherits from whoever starts it): it takes
- * argv[0] == CW_REAPER_ARGV0 *and* descriptor CW_REAPER_SPEC_FD being a
- * memfd named CW_REAPER_MEMFD_NAME. That memfd holds
+ * argv[0] == STORE_REAPER_ARGV0 *and* descriptor STORE_REAPER_SPEC_FD being a
+ * memfd named STORE_REAPER_MEMFD_NAME. That memfd holds
  * "v1\n<directory>\n<token>\n", where the token is 64 random hex digits
- * the driver also wrote to <directory>/CW_REAPER_TOKEN_FILE (0600); the
+ * the driver also wrote to <directory>/STORE_REAPER_TOKEN_FILE (0600); the
  * reaper removes the directory only if it is a rayc-* directory of its
  * own user holding that token, so even a process started on purpose with
  * that argv[0] and descriptor deletes nothing the driver did not make.
- * The pipe's read end is descriptor CW_REAPER_PIPE_FD.
+ * The pipe's read end is descriptor STORE_REAPER_PIPE_FD.
  *
  * Thread-safety: start and stop from one thread at a time; the accessors
  * are safe once start returned.
  */
-#ifndef RAY_RUNTIME_CORE_WORKER_NODE_STORE_H
-#define RAY_RUNTIME_CORE_WORKER_NODE_STORE_H
+#ifndef RAY_OBJECTSTORE_NODE_STORE_H
+#define RAY_OBJECTSTORE_NODE_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -46,13 +46,13 @@
 #include "runtime/status.h"
 
 /* How the driver marks the process it starts as the reaper (above). */
-#define CW_REAPER_ARGV0 "rayc-store-reaper"
-#define CW_REAPER_MEMFD_NAME "rayc-store-reaper"
-#define CW_REAPER_TOKEN_FILE "reaper.token"
-#define CW_REAPER_SPEC_FD 3
-#define CW_REAPER_PIPE_FD 4
+#define STORE_REAPER_ARGV0 "rayc-store-reaper"
+#define STORE_REAPER_MEMFD_NAME "rayc-store-reaper"
+#define STORE_REAPER_TOKEN_FILE "reaper.token"
+#define STORE_REAPER_SPEC_FD 3
+#define STORE_REAPER_PIPE_FD 4
 
-typedef struct cw_node_store cw_node_store;
+typedef struct store_node store_node;
 
 /* Create the private directory, start the reaper, then a store of
  * `capacity` bytes listening in that directory (spilling to a
@@ -61,29 +61,29 @@ typedef struct cw_node_store cw_node_store;
  * nothing is left behind and `err` (errlen bytes) says why; the ray_err
  * is the store's (RAY_ESTORE_FULL when /dev/shm cannot hold the region)
  * or a RAY_ESYSERR value. */
-ray_err cw_node_store_start(uint64_t capacity, cw_node_store **out, char *err,
+ray_err store_node_start(uint64_t capacity, store_node **out, char *err,
                             size_t errlen);
 
 /* Close the local client, stop the store, remove the directory and let
  * the reaper exit. NULL is fine. */
-void cw_node_store_stop(cw_node_store *ns);
+void store_node_stop(store_node *ns);
 
 /* The driver's local client. */
-store_client *cw_node_store_client(const cw_node_store *ns);
+store_client *store_node_client(const store_node *ns);
 
 /* The socket path workers connect to. */
-const char *cw_node_store_socket(const cw_node_store *ns);
+const char *store_node_socket(const store_node *ns);
 
 /* True if this process was started as a reaper: argv[0] is
- * CW_REAPER_ARGV0 and descriptor CW_REAPER_SPEC_FD is the reaper's memfd.
+ * STORE_REAPER_ARGV0 and descriptor STORE_REAPER_SPEC_FD is the reaper's memfd.
  * Costs one string compare in any other process (the readlink runs only
  * when argv[0] matches). Call from a constructor, before main(). */
-bool cw_node_store_is_reaper(void);
+bool store_node_is_reaper(void);
 
-/* Reaper mode (when cw_node_store_is_reaper() is true): check the spec and
+/* Reaper mode (when store_node_is_reaper() is true): check the spec and
  * the token file, wait for the driver's pipe to close, remove the
  * directory, exit. Exits with status 120, deleting nothing, when the
  * spec or the token does not check out. Never returns. */
-_Noreturn void cw_node_store_reaper_main(void);
+_Noreturn void store_node_reaper_main(void);
 
-#endif /* RAY_RUNTIME_CORE_WORKER_NODE_STORE_H */
+#endif /* RAY_OBJECTSTORE_NODE_STORE_H */

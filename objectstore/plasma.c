@@ -6,7 +6,7 @@
  * for a client in the store's process), one memcpy at memory speed into
  * the pre-faulted region.
  */
-#include "runtime/core_worker/plasma.h"
+#include "objectstore/plasma.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,13 +17,13 @@
 #include "runtime/ids.h"
 
 void
-cw_plasma_id(const uint8_t prefix[CW_PLASMA_PREFIX], uint64_t key,
+store_plasma_id(const uint8_t prefix[STORE_PLASMA_PREFIX], uint64_t key,
              store_object_id *out)
 {
     rt_task_id task;
-    memcpy(task.b, prefix, CW_PLASMA_PREFIX);
+    memcpy(task.b, prefix, STORE_PLASMA_PREFIX);
     for (int i = 0; i < 8; i++)
-        task.b[CW_PLASMA_PREFIX + i] = (uint8_t)(key >> (8 * i));
+        task.b[STORE_PLASMA_PREFIX + i] = (uint8_t)(key >> (8 * i));
     rt_job_id job = rt_job_id_from_int(1);
     memcpy(task.b + RT_TASK_ID_SIZE - RT_JOB_ID_SIZE, job.b, RT_JOB_ID_SIZE);
     (void)rt_object_id_for_return(task, 1, out);
@@ -43,7 +43,7 @@ nap(int64_t deadline, int64_t *nap_us)
 }
 
 ray_err
-cw_plasma_get(store_client *c, const store_object_id *id, int64_t wait_ms,
+store_plasma_get(store_client *c, const store_object_id *id, int64_t wait_ms,
               store_buffer *b)
 {
     int64_t deadline = rt_clock_now_ns() + wait_ms * 1000000;
@@ -56,7 +56,7 @@ cw_plasma_get(store_client *c, const store_object_id *id, int64_t wait_ms,
 }
 
 ray_err
-cw_plasma_write(store_client *c, const store_object_id *id, const void *data,
+store_plasma_write(store_client *c, const store_object_id *id, const void *data,
                 size_t len, int64_t wait_ms, char *msg, size_t msglen)
 {
     store_wbuffer wb;
@@ -97,7 +97,7 @@ cw_plasma_write(store_client *c, const store_object_id *id, const void *data,
 }
 
 ray_err
-cw_plasma_delete(store_client *c, cw_plasma_trash *t, const store_object_id *id)
+store_plasma_delete(store_client *c, store_plasma_trash *t, const store_object_id *id)
 {
     ray_err e = store_client_delete(c, id);
     if (e != RAY_EBUSY)
@@ -115,7 +115,7 @@ cw_plasma_delete(store_client *c, cw_plasma_trash *t, const store_object_id *id)
 }
 
 size_t
-cw_plasma_trash_retry(store_client *c, cw_plasma_trash *t)
+store_plasma_trash_retry(store_client *c, store_plasma_trash *t)
 {
     size_t k = 0;
     for (size_t i = 0; i < t->n; i++)
@@ -126,7 +126,7 @@ cw_plasma_trash_retry(store_client *c, cw_plasma_trash *t)
 }
 
 void
-cw_plasma_trash_fini(cw_plasma_trash *t)
+store_plasma_trash_fini(store_plasma_trash *t)
 {
     rt_free(t->ids);
     memset(t, 0, sizeof(*t));

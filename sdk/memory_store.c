@@ -2,29 +2,29 @@
  *
  * memory_store.c: slots, values and reference counts of owned objects.
  *
- * Slots come in chunks of CW_CHUNK that never move, linked into a free
+ * Slots come in chunks of SDK_OBJ_CHUNK that never move, linked into a free
  * list through next_free; freeing bumps the generation so old ids go
- * stale. Values up to CW_INLINE_MAX bytes live in the slot itself (no
+ * stale. Values up to SDK_OBJ_INLINE_MAX bytes live in the slot itself (no
  * allocation for the scalar results that dominate task workloads).
  */
-#include "runtime/core_worker/memory_store.h"
+#include "sdk/memory_store.h"
 
 #include <string.h>
 
 #include "runtime/alloc.h"
 
 void
-cw_store_init(cw_store *s)
+sdk_objects_init(sdk_objects *s)
 {
     memset(s, 0, sizeof(*s));
 }
 
 static void
-free_value(cw_store *s, cw_obj *o)
+free_value(sdk_objects *s, sdk_obj *o)
 {
-    if (o->state == CW_READY && cw_obj_stored(o) && o->len == 8 && s->on_free)
-        s->on_free(s->on_free_arg, cw_obj_store_key(o));
-    if (o->len > CW_INLINE_MAX) {
+    if (o->state == SDK_OBJ_READY && sdk_obj_stored(o) && o->len == 8 && s->on_free)
+        s->on_free(s->on_free_arg, sdk_obj_store_key(o));
+    if (o->len > SDK_OBJ_INLINE_MAX) {
         rt_free(o->v.ptr);
         s->bytes -= o->len;
     }
@@ -34,20 +34,20 @@ free_value(cw_store *s, cw_obj *o)
 }
 
 void
-cw_store_set_free_hook(cw_store *s, cw_free_cb cb, void *arg)
+sdk_objects_set_free_hook(sdk_objects *s, sdk_obj_free_cb cb, void *arg)
 {
     s->on_free = cb;
     s->on_free_arg = arg;
 }
 
 void
-cw_store_fini(cw_store *s)
+sdk_objects_fini(sdk_objects *s)
 {
     s->on_free = NULL;
     for (uint32_t c = 0; c < s->nchunks; c++) {
-        for (uint32_t i = 0; i < CW_CHUNK; i++) {
-            cw_obj *o = &s->chunks[c][i];
-            if (o->state != CW_FREE)
+        for (uint32_t i = 0; i < SDK_OBJ_CHUNK; i++) {
+            sdk_obj *o = &s->chunks[c][i];
+            if (o->state != SDK_OBJ_FREE)
                 free_value(s, o);
         }
         rt_free(s->chunks[c]);
@@ -57,42 +57,42 @@ cw_store_fini(cw_store *s)
 }
 
 static ray_err
-grow(cw_store *s)
+grow(sdk_objects *s)
 {
-    cw_obj **nc = rt_realloc(s->chunks, (s->nchunks + 1) * sizeof(*nc));
+    sdk_obj **nc = rt_realloc(s->chunks, (s->nchunks + 1) * sizeof(*nc));
     if (!nc)
         return RAY_ENOMEM;
     s->chunks = nc;
-    cw_obj *chunk = rt_calloc(CW_CHUNK, sizeof(cw_obj));
+    sdk_obj *chunk = rt_calloc(SDK_OBJ_CHUNK, sizeof(sdk_obj));
     if (!chunk)
         return RAY_ENOMEM;
-    uint32_t base = s->nchunks * CW_CHUNK;
-    for (uint32_t i = 0; i < CW_CHUNK; i++) {
+    uint32_t base = s->nchunks * SDK_OBJ_CHUNK;
+    for (uint32_t i = 0; i < SDK_OBJ_CHUNK; i++) {
         chunk[i].gen = 1;
         chunk[i].slot = base + i;
-        chunk[i].next_free = (i + 1 < CW_CHUNK) ? base + i + 2 : s->free_head;
+        chunk[i].next_free = (i + 1 < SDK_OBJ_CHUNK) ? base + i + 2 : s->free_head;
     }
     s->chunks[s->nchunks++] = chunk;
     s->free_head = base + 1;
     return RAY_OK;
 }
 
-static inline cw_obj *
-slot_at(cw_store *s, uint32_t slot)
+static inline sdk_obj *
+slot_at(sdk_objects *s, uint32_t slot)
 {
-    return &s->chunks[slot / CW_CHUNK][slot % CW_CHUNK];
+    return &s->chunks[slot / SDK_OBJ_CHUNK][slot % SDK_OBJ_CHUNK];
 }
 
 ray_err
-cw_store_alloc(cw_store *s, uint64_t *id, cw_obj **out)
+sdk_objects_alloc(sdk_objects *s, uint64_t *id, sdk_obj **out)
 {
     if (s->free_head == 0 && grow(s) != RAY_OK)
         return RAY_ENOMEM;
     uint32_t slot = s->free_head - 1;
-    cw_obj *o = slot_at(s, slot);
+    sdk_obj *o = slot_at(s, slot);
     s->free_head = o->next_free;
     o->next_free = 0;
-    o->state = CW_PENDING;
+    o->state = SDK_OBJ_PENDING;
     o->type = 0;
     o->task = 0;
     o->refs = 1;
@@ -103,50 +103,50 @@ cw_store_alloc(cw_store *s, uint64_t *id, cw_obj **out)
     o->waiters = NULL;
     o->done_seq = 0;
     s->live++;
-    *id = cw_store_id(o);
+    *id = sdk_objects_id(o);
     *out = o;
     return RAY_OK;
 }
 
-cw_obj *
-cw_store_lookup(cw_store *s, uint64_t id)
+sdk_obj *
+sdk_objects_lookup(sdk_objects *s, uint64_t id)
 {
     uint32_t slot1 = (uint32_t)id;
-    if (slot1 == 0 || slot1 > s->nchunks * CW_CHUNK)
+    if (slot1 == 0 || slot1 > s->nchunks * SDK_OBJ_CHUNK)
         return NULL;
-    cw_obj *o = slot_at(s, slot1 - 1);
-    if (o->state == CW_FREE || o->gen != (uint32_t)(id >> 32))
+    sdk_obj *o = slot_at(s, slot1 - 1);
+    if (o->state == SDK_OBJ_FREE || o->gen != (uint32_t)(id >> 32))
         return NULL;
     return o;
 }
 
 ray_err
-cw_store_set_value(cw_store *s, cw_obj *o, uint32_t type, const void *data,
+sdk_objects_set_value(sdk_objects *s, sdk_obj *o, uint32_t type, const void *data,
                    size_t len)
 {
-    if (len > CW_INLINE_MAX) {
+    if (len > SDK_OBJ_INLINE_MAX) {
         void *p = rt_malloc(len);
         if (!p)
             return RAY_ENOMEM;
         memcpy(p, data, len);
-        cw_store_set_owned(s, o, type, p, len);
+        sdk_objects_set_owned(s, o, type, p, len);
         return RAY_OK;
     }
     if (len)
         memcpy(o->v.inl, data, len);
     o->len = len;
     o->type = (uint8_t)type;
-    o->state = CW_READY;
+    o->state = SDK_OBJ_READY;
     o->producer = NULL;
     o->done_seq = ++s->done_seq;
     return RAY_OK;
 }
 
 void
-cw_store_set_owned(cw_store *s, cw_obj *o, uint32_t type, void *buf,
+sdk_objects_set_owned(sdk_objects *s, sdk_obj *o, uint32_t type, void *buf,
                    size_t len)
 {
-    if (len <= CW_INLINE_MAX) {
+    if (len <= SDK_OBJ_INLINE_MAX) {
         if (len)
             memcpy(o->v.inl, buf, len);
         rt_free(buf);
@@ -156,29 +156,29 @@ cw_store_set_owned(cw_store *s, cw_obj *o, uint32_t type, void *buf,
     }
     o->len = len;
     o->type = (uint8_t)type;
-    o->state = CW_READY;
+    o->state = SDK_OBJ_READY;
     o->producer = NULL;
     o->done_seq = ++s->done_seq;
 }
 
 void
-cw_store_set_error(cw_store *s, cw_obj *o, ray_err err, const char *msg)
+sdk_objects_set_error(sdk_objects *s, sdk_obj *o, ray_err err, const char *msg)
 {
     o->err = err;
     o->errmsg = msg ? rt_strdup(msg) : NULL;
     o->len = 0;
-    o->state = CW_FAILED;
+    o->state = SDK_OBJ_FAILED;
     o->producer = NULL;
     o->done_seq = ++s->done_seq;
 }
 
 bool
-cw_store_maybe_free(cw_store *s, cw_obj *o)
+sdk_objects_maybe_free(sdk_objects *s, sdk_obj *o)
 {
-    if (o->refs > 0 || o->state == CW_PENDING || o->state == CW_FREE)
+    if (o->refs > 0 || o->state == SDK_OBJ_PENDING || o->state == SDK_OBJ_FREE)
         return false;
     free_value(s, o);
-    o->state = CW_FREE;
+    o->state = SDK_OBJ_FREE;
     o->gen++;
     if (o->gen == 0)
         o->gen = 1;
@@ -189,9 +189,9 @@ cw_store_maybe_free(cw_store *s, cw_obj *o)
 }
 
 bool
-cw_store_release(cw_store *s, cw_obj *o)
+sdk_objects_release(sdk_objects *s, sdk_obj *o)
 {
     if (o->refs > 0)
         o->refs--;
-    return cw_store_maybe_free(s, o);
+    return sdk_objects_maybe_free(s, o);
 }
