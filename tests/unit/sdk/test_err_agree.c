@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * The public header repeats runtime/status.h's ray_err enum so that it
- * stays self-contained. This test compiles each header in its own
- * translation unit and checks that every name has the same number, and
- * that the SDK's messages are the runtime's.
+ * The public header repeats the ray_err enum (made in runtime/status.h
+ * from the list in runtime/errors.h) so that it stays self-contained.
+ * This test compiles each header in its own translation unit, the list
+ * beside each, and checks that every name has the same number on both
+ * sides, and that the SDK's messages are the runtime's.
  */
 #include <criterion/criterion.h>
 
@@ -11,10 +12,8 @@
 #include "tests/unit/sdk/err_agree/names.h"
 
 extern const int err_public_values[];
-static const int err_runtime_values[] = {ERR_NAMES(ERR_VALUE)};
-
-#define ERR_STR(n) #n,
-static const char *const err_names[] = {ERR_NAMES(ERR_STR)};
+static const int err_runtime_values[] = ERR_VALUES;
+static const char *const err_names[] = ERR_NAMES;
 
 /* ray_strerror from libray, declared here without including ray.h (its
  * enum would collide with status.h's in this translation unit). */

@@ -5,4 +5,4 @@
 #include "tests/unit/sdk/err_agree/names.h"
 
 extern const int err_public_values[];
-const int err_public_values[] = {ERR_NAMES(ERR_VALUE)};
+const int err_public_values[] = ERR_VALUES;
