@@ -67,9 +67,25 @@ sched_proc_spawn(const char *env_kv, int keep_fd, sched_proc *p)
     if (keep_fd >= 0)
         posix_spawn_file_actions_adddup2(&fa, keep_fd, keep_fd);
 
+    /* The worker starts with no signal blocked and default handlers,
+     * whatever the spawning thread has (an event-loop thread blocks
+     * signals): a task's SIGSEGV must end its worker. */
+    posix_spawnattr_t at;
+    if (posix_spawnattr_init(&at) != 0) {
+        err = RAY_ENOMEM;
+        goto fail;
+    }
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {(char *)"rayc-worker", NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, argv, envp);
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, envp);
+    posix_spawnattr_destroy(&at);
     if (rc != 0) {
         err = rt_err_from_errno(rc);
         goto fail;
@@ -163,9 +179,7 @@ sched_proc_forward(int *fd, sched_linebuf *lb, pid_t pid, int dst_fd)
             if (lb->len)
                 emit(dst_fd, pid, lb->buf, lb->len);
             lb->len = 0;
-            close(*fd);
-            *fd = -1;
-            return false;
+            return false; /* the caller closes it (after unwatching) */
         }
         lb->len += (size_t)r;
         size_t start = 0;

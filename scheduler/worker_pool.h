@@ -51,7 +51,8 @@ void sched_proc_kill(sched_proc *p);
 
 /* Read what is available on `*fd` (non-blocking) and write each complete
  * line to `dst_fd` prefixed with "(pid=N) ". On EOF flushes a partial line
- * and closes *fd (sets -1). Returns false on EOF. */
+ * and returns false; the caller closes *fd (a poller may still watch it:
+ * stop that first). */
 bool sched_proc_forward(int *fd, sched_linebuf *lb, pid_t pid, int dst_fd);
 
 /* Describe a waitpid status: "exited with status 0", "killed by signal 9

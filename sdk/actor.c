@@ -12,9 +12,9 @@
  * actors must start in well under a second, and a thousand processes
  * would not fit a small machine. One started, empty host is kept as a
  * spare once actors are in use.
- * A host is spawned by the monitor thread (PR_SET_PDEATHSIG follows the
- * thread that forks), but its rings are formatted at once, so records can
- * be queued before the process runs.
+ * A host's process is the raylet's (sched_raylet_start_host: spawned on
+ * its thread), but its rings are formatted at once, so records can be
+ * queued before the process runs.
  *
  * Every record sent to a host is a pooled sdk_task with t->actor set and
  * SDK_TF_* flags: NEW (constructor), CALL, DEL (destructor), DROP (kill).
@@ -170,11 +170,11 @@ static void
 release_demand(sdk_rt *rt, sdk_actor *a)
 {
     if (a->holds) {
-        sched_res_release(&rt->res, &a->demand);
+        sched_res_release(rt->res, &a->demand);
         a->holds = false;
     }
     if (a->workers_held) {
-        sched_queue_unhold(&rt->q, hold_key(a));
+        sched_queue_unhold(rt->q, hold_key(a));
         a->workers_held = false;
     }
 }
@@ -194,27 +194,24 @@ wait_list_remove(sdk_actors *s, sdk_actor *a)
     a->next_wait = NULL;
 }
 
+/* Ask the raylet for host h's process: its rings are ready at once (so
+ * records can be queued), the process starts on the raylet's thread; a
+ * start that fails comes back as the host's death (never started). */
 static void
 host_format(sdk_rt *rt, sdk_host *h)
 {
-    sdk_worker *wk = &rt->workers[h->w];
-    void *slot = sdk_slot_at(rt->shm, (size_t)h->w);
-    size_t rb = rt->hdr->ring_bytes;
-    memset(slot, 0, 64);
-    for (int k = 0; k < 3; k++)
-        rt_ring_format(sdk_slot_ring(slot, rb, k), rb);
-    wk->ctl = sdk_slot_ctl(slot);
-    rt_ring_attach(&wk->sub, sdk_slot_ring(slot, rb, 0));
-    rt_ring_attach(&wk->comp, sdk_slot_ring(slot, rb, 1));
-    rt_ring_attach(&wk->reply, sdk_slot_ring(slot, rb, 2));
-    wk->slot.dirty = false;
-    wk->slot.reserved_by = UINT64_MAX; /* never picked for tasks */
     h->started = true;
     h->dying = false;
-    h->spawn_pending = true;
-    S(rt)->spawn_wanted = true;
-    uint64_t one = 1;
-    (void)!write(rt->wake_fd, &one, sizeof(one)); /* the monitor spawns */
+    ray_err e = sched_raylet_start_host(rt->raylet, h->w);
+    if (e != RAY_OK) {
+        sched_worker *pw = sdk_proc_worker(rt, h->w);
+        snprintf(pw->start_err, sizeof(pw->start_err), "%s",
+                 ray_strerror(e));
+        RT_ERROR("cannot start an actor process: %s", pw->start_err);
+        /* As a death that never started: its actors die (callbacks run
+         * when mu is released). */
+        sdk_actor_host_died(rt, h->w, 0, true, &rt->later_cbs);
+    }
 }
 
 /* A host for `a`. Each actor gets a process of its own while there are
@@ -252,7 +249,8 @@ sdk_actor_answer_ready(sdk_rt *rt, sdk_actor *a)
         sdk_ready_waiter *r = a->ready_waiters;
         a->ready_waiters = r->next;
         sdk_worker *wk = &rt->workers[r->w];
-        if (wk->slot.alive && wk->deaths == r->deaths)
+        if (sched_raylet_alive(rt->raylet, r->w) &&
+            sdk_proc_worker(rt, r->w)->deaths == r->deaths)
             sdk_nested_reply(wk, r->req,
                              dead ? (ray_err)a->g->death_err : RAY_OK,
                              RAY_T_NONE, 0, m, strlen(m) + 1);
@@ -323,12 +321,12 @@ try_place(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
 {
     sdk_actors *s = S(rt);
     if (a->has_demand && !a->holds) {
-        if (!sched_res_try_acquire(&rt->res, &a->demand))
+        if (!sched_res_try_acquire(rt->res, &a->demand))
             return false;
         a->holds = true;
     }
     if (a->cpu_workers && !a->workers_held) {
-        if (!sched_queue_hold(&rt->q, hold_key(a), a->cpu_workers)) {
+        if (!sched_queue_hold(rt->q, hold_key(a), a->cpu_workers)) {
             release_demand(rt, a); /* multi-CPU tasks hold them now */
             return false;
         }
@@ -467,7 +465,7 @@ sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
     }
     if (pushed) {
         rt_ring_publish(&wk->sub);
-        wk->slot.dirty = false;
+        sdk_slot(rt, sdk_windex(rt, wk))->dirty = 0;
     }
 }
 
@@ -566,7 +564,7 @@ sdk_actor_die(sdk_rt *rt, sdk_actor *a, ray_err err, const char *why,
                 resolve(rt, t, RAY_EACTOR_DIED, msg, cbs);
     }
     place_waiting(rt, cbs);
-    if (freed_workers && rt->q.head)
+    if (freed_workers && rt->q->head)
         sdk_dispatch(rt, cbs); /* tasks may use its CPUs now */
 }
 
@@ -651,11 +649,11 @@ sdk_actor_kill_host(sdk_rt *rt, sdk_actor *a)
     if (a->host < 0)
         return false;
     sdk_host *h = &S(rt)->hosts[a->host];
-    sdk_worker *wk = &rt->workers[h->w];
-    if (h->used != 1 || !wk->slot.alive || wk->proc.pid <= 0)
+    if (h->used != 1 || !sdk_slot(rt, h->w)->alive ||
+        sdk_proc_worker(rt, h->w)->proc.pid <= 0)
         return false;
     h->dying = true;
-    sched_proc_kill(&wk->proc); /* even inside a call */
+    sched_raylet_kill(rt->raylet, h->w); /* even inside a call */
     return true;
 }
 
@@ -699,28 +697,26 @@ sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
 }
 
 static void
-host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
+host_died(sdk_rt *rt, int w, int status, bool never_started, sdk_cb **cbs)
 {
     sdk_actors *s = S(rt);
     sdk_worker *wk = &rt->workers[w];
     sdk_host *h = &s->hosts[w - rt->ntask];
-    wk->slot.alive = false;
-    wk->deaths++;
     sdk_nested_drop(wk);
     rt_free(wk->frag);
     wk->frag = NULL;
     char how[200], why[400];
-    bool never_started = wk->start_err[0] != '\0';
+    sched_worker *pw = sdk_proc_worker(rt, w);
     if (never_started) /* no restart: it would fail the same way */
-        snprintf(how, sizeof(how), "could not start: %s", wk->start_err);
+        snprintf(how, sizeof(how), "could not start: %s", pw->start_err);
     else
         sched_proc_describe(status, how, sizeof(how));
-    wk->start_err[0] = '\0';
+    pw->start_err[0] = '\0';
     int pid = wk->ctl ? wk->ctl->pid : 0;
     /* Detach the records in flight, in order. */
     sdk_task *head = wk->head;
     wk->head = wk->tail = NULL;
-    wk->slot.inflight = 0;
+    sdk_slot(rt, w)->inflight = 0;
     bool restart = false;
     for (uint32_t k = 0; k < SDK_HOST_CAP; k++) {
         sdk_actor *a = h->ids[k] ? sdk_actor_find(rt, h->ids[k]) : NULL;
@@ -773,7 +769,6 @@ host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
         drop_task(rt, a, t, cbs);
     }
     h->started = false;
-    h->spawn_pending = false;
     h->dying = false;
     if (!restart) {
         for (uint32_t k = 0; k < SDK_HOST_CAP; k++)
@@ -819,36 +814,15 @@ host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
 }
 
 void
-sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
+sdk_actor_host_died(sdk_rt *rt, int w, int status, bool never_started,
+                    sdk_cb **cbs)
 {
-    host_died(rt, w, status, cbs);
+    host_died(rt, w, status, never_started, cbs);
     /* Last: the handles it counted may end actors it hosted too. */
     sdk_actor_drop_worker_holds(rt, &rt->workers[w], cbs);
 }
 
 /* ---- monitor hook, init, shutdown ---- */
-
-void
-sdk_actors_tick(sdk_rt *rt, sdk_cb **cbs)
-{
-    sdk_actors *s = S(rt);
-    (void)cbs;
-    if (!s->spawn_wanted || atomic_load(&rt->stopping))
-        return;
-    s->spawn_wanted = false;
-    for (int i = 0; i < SDK_ACTOR_HOSTS; i++) {
-        sdk_host *h = &s->hosts[i];
-        if (!h->spawn_pending)
-            continue;
-        h->spawn_pending = false;
-        ray_err e = sdk_worker_spawn(rt, h->w);
-        if (e != RAY_OK) {
-            RT_ERROR("cannot start an actor process: %s",
-                     rt->workers[h->w].start_err);
-            sdk_actor_host_died(rt, h->w, 0, cbs);
-        }
-    }
-}
 
 uint32_t
 sdk_actors_alive(sdk_rt *rt)

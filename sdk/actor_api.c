@@ -103,7 +103,7 @@ build_demand(sdk_rt *rt, const ray_actor_opts *o, sdk_actor *a)
     if (n == 0)
         return RAY_OK;
     char why[128];
-    ray_err e = sched_res_parse_demand(&rt->res, spec, &a->demand, why,
+    ray_err e = sched_res_parse_demand(rt->res, spec, &a->demand, why,
                                        sizeof(why));
     if (e == RAY_ENOTFOUND)
         return sdk_fail(RAY_EINVAL, "ray_actor_create: needs '%s', which "
@@ -789,7 +789,8 @@ handle_state(sdk_rt *rt, int w, uint32_t type, const sdk_msg_req *q)
                          sizeof(m));
         return;
     }
-    *r = (sdk_ready_waiter){a->ready_waiters, q->req_id, w, wk->deaths};
+    *r = (sdk_ready_waiter){a->ready_waiters, q->req_id, w,
+                            sdk_proc_worker(rt, w)->deaths};
     a->ready_waiters = r;
     if (st == GCS_ACTOR_ALIVE || st == GCS_ACTOR_DEAD)
         sdk_actor_answer_ready(rt, a);

@@ -59,7 +59,6 @@ typedef struct sdk_host {
     int w;                    /* its slot in rt->workers */
     bool own;                 /* hosts one actor that asked for it */
     bool started;             /* rings formatted, process spawned/pending */
-    bool spawn_pending;       /* the monitor still has to spawn it */
     bool dying;               /* killed, its death not yet seen: no new
                                  actor goes there */
     uint32_t used;
@@ -71,7 +70,6 @@ typedef struct sdk_actors {
     sdk_host hosts[SDK_ACTOR_HOSTS];
     sdk_actor *wait_head;     /* waiting for resources or a host */
     sdk_actor *backlog;       /* actors with records a full ring refused */
-    bool spawn_wanted;
     struct {                  /* method names of calls from workers, by */
         uint64_t hash;        /* hash (direct-mapped): no copy per call */
         char *name;

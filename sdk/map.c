@@ -253,7 +253,7 @@ ray_map_job_destroy(ray_map_job *job)
     pthread_mutex_lock(&rt->mu);
     /* Chunks not yet dispatched, or handed to a worker that has not
      * started them, never run; running ones finish and are dropped. */
-    for (sched_task *st = rt->q.head; st;) {
+    for (sched_task *st = rt->q->head; st;) {
         sched_task *next = st->next;
         sdk_task *t = sdk_task_of(st);
         if (t->kind == SDK_TK_MAP && t->job == job) {
@@ -267,7 +267,7 @@ ray_map_job_destroy(ray_map_job *job)
             next = t->next;
             if (t->kind == SDK_TK_MAP && t->job == job &&
                 sdk_task_revoke(rt, t)) {
-                sched_queue_done(&rt->q, w, &t->st);
+                sched_queue_done(rt->q, w, &t->st);
                 sdk_task_fail(rt, t, RAY_ECANCELLED, "map job destroyed",
                               &cbs);
             }

@@ -174,7 +174,8 @@ sdk_nested_get_ready(sdk_rt *rt, sdk_waiter *wt, sdk_obj *o)
     if (w < 0 || w >= rt->nslots)
         return;
     sdk_worker *wk = &rt->workers[w];
-    if (!wk->slot.alive || wk->deaths != (uint32_t)(uintptr_t)wt->arg)
+    if (!sdk_slot(rt, w)->alive ||
+        sdk_proc_worker(rt, w)->deaths != (uint32_t)(uintptr_t)wt->arg)
         return; /* the asking process is gone */
     reply_object(wk, wt->kind == SDK_WAIT_PUSH ? SDK_MSG_PUSH : SDK_MSG_REPLY,
                  (uint64_t)(uintptr_t)wt->ctx, o);
@@ -213,7 +214,7 @@ sdk_nested_watch(sdk_rt *rt, int w, sdk_obj *o, uint64_t id)
     }
     wt->kind = SDK_WAIT_PUSH;
     wt->ctx = (void *)(uintptr_t)id;
-    wt->arg = (void *)(uintptr_t)wk->deaths;
+    wt->arg = (void *)(uintptr_t)sdk_proc_worker(rt, w)->deaths;
     wt->idx = (uint32_t)w;
     wt->next = o->waiters;
     o->waiters = wt;
@@ -341,7 +342,7 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
             }
             wt->kind = SDK_WAIT_RGET;
             wt->ctx = (void *)(uintptr_t)q->req_id;
-            wt->arg = (void *)(uintptr_t)wk->deaths;
+            wt->arg = (void *)(uintptr_t)sdk_proc_worker(rt, w)->deaths;
             wt->idx = (uint32_t)w;
             wt->next = o->waiters;
             o->waiters = wt;

@@ -105,7 +105,7 @@ store_id(sdk_rt *rt, uint64_t key, store_object_id *id)
 void
 sdk_store_forget(sdk_rt *rt, uint64_t key)
 {
-    store_client *c = atomic_load(&rt->store_cl);
+    store_client *c = sched_raylet_store_client(rt->raylet);
     if (!c)
         return;
     store_object_id id;
@@ -136,7 +136,7 @@ static bool
 tasks_in_flight(sdk_rt *rt)
 {
     for (int w = 0; w < rt->nslots; w++)
-        if (rt->workers[w].slot.inflight)
+        if (sdk_slot(rt, w)->inflight)
             return true;
     return false;
 }
@@ -170,7 +170,7 @@ sdk_store_arg_create(sdk_rt *rt, size_t len, uint64_t *key, void **dst)
 void
 sdk_store_arg_seal(sdk_rt *rt, uint64_t key)
 {
-    store_client *c = atomic_load(&rt->store_cl);
+    store_client *c = sched_raylet_store_client(rt->raylet);
     store_object_id id;
     store_id(rt, key, &id);
     (void)store_client_seal(c, &id);
@@ -180,7 +180,7 @@ sdk_store_arg_seal(sdk_rt *rt, uint64_t key)
 void
 sdk_store_arg_abort(sdk_rt *rt, uint64_t key)
 {
-    store_client *c = atomic_load(&rt->store_cl);
+    store_client *c = sched_raylet_store_client(rt->raylet);
     store_object_id id;
     store_id(rt, key, &id);
     (void)store_client_abort(c, &id);
@@ -371,7 +371,7 @@ get_stored(sdk_rt *rt, sdk_obj *o, ray_ref ref, ray_view *out)
     uint32_t type = o->type & ~SDK_TYPE_STORED;
     store_object_id id;
     store_id(rt, sdk_obj_store_key(o), &id);
-    store_client *c = atomic_load(&rt->store_cl);
+    store_client *c = sched_raylet_store_client(rt->raylet);
     pthread_mutex_unlock(&rt->mu);
     store_buffer b;
     /* Sealed before its descriptor existed: no wait, unless a restore
@@ -437,7 +437,7 @@ release_stored(ray_view *view)
     sdk_obj *o = sdk_objects_lookup(&rt->store, view->ref.id);
     if (o && o->state == SDK_OBJ_READY && sdk_obj_stored(o)) {
         store_id(rt, sdk_obj_store_key(o), &id);
-        (void)store_client_release(atomic_load(&rt->store_cl), &id);
+        (void)store_client_release(sched_raylet_store_client(rt->raylet), &id);
         sdk_objects_release(&rt->store, o);
     }
     pthread_mutex_unlock(&rt->mu);
@@ -861,8 +861,8 @@ ray_get_stats(ray_stats *out)
     out->objects_live = rt->store.live;
     out->object_bytes = rt->store.bytes;
     out->tasks_live = rt->tasks_live;
-    out->tasks_queued = rt->q.n;
-    store_client *c = atomic_load(&rt->store_cl);
+    out->tasks_queued = rt->q->n;
+    store_client *c = sched_raylet_store_client(rt->raylet);
     store_stats ss;
     if (c && rt->trash.n)
         store_plasma_trash_retry(c, &rt->trash);
@@ -873,19 +873,17 @@ ray_get_stats(ray_stats *out)
         out->store_spills = ss.spills;
         out->store_restores = ss.restores;
     }
-    for (int w = 0; w < rt->nworkers; w++) {
-        out->workers_alive += rt->workers[w].slot.alive;
-        out->worker_restarts += rt->workers[w].deaths;
-    }
-    for (int w = 0; w < rt->nslots; w++) {
+    sched_raylet_stats rs;
+    sched_raylet_get_stats(rt->raylet, &rs);
+    out->workers_alive = rs.workers_alive;
+    out->worker_restarts = rs.worker_restarts;
+    out->actor_processes = rs.hosts;
+    out->tasks_moved = rs.tasks_moved;
+    out->standins = rs.standins;
+    for (int w = 0; w < rt->nslots; w++)
         out->replies_held += rt->workers[w].held_total;
-        out->actor_processes += w >= rt->ntask && rt->workers[w].slot.alive;
-    }
     out->actors_alive = sdk_actors_alive(rt);
-    out->tasks_moved = rt->q.steals;
     out->workers_blocked = atomic_load(&rt->hdr->nblocked);
-    for (int w = rt->nworkers; w < rt->ntask; w++)
-        out->standins += rt->workers[w].slot.alive;
     pthread_mutex_unlock(&rt->mu);
     return RAY_OK;
 }

@@ -70,11 +70,17 @@ ray_num_workers(void)
 }
 
 ray_err
-sdk_worker_start(sdk_rt *rt, int w)
+sdk_slot_prepare(sdk_rt *rt, int w, char *env, size_t envlen, int *keep_fd)
 {
     sdk_worker *wk = &rt->workers[w];
     void *slot = sdk_slot_at(rt->shm, (size_t)w);
     size_t rb = rt->hdr->ring_bytes;
+    if (w >= rt->nworkers && w < rt->ntask) {
+        /* A stand-in: its rings are fresh memory. Fault them in with one
+         * call (a page fault per 4 KiB as records first touch them costs
+         * more than the tasks they carry). */
+        (void)madvise(slot, rt->hdr->slot_bytes, MADV_POPULATE_WRITE);
+    }
     memset(slot, 0, 64);
     for (int k = 0; k < 3; k++)
         rt_ring_format(sdk_slot_ring(slot, rb, k), rb);
@@ -82,34 +88,9 @@ sdk_worker_start(sdk_rt *rt, int w)
     rt_ring_attach(&wk->sub, sdk_slot_ring(slot, rb, 0));
     rt_ring_attach(&wk->comp, sdk_slot_ring(slot, rb, 1));
     rt_ring_attach(&wk->reply, sdk_slot_ring(slot, rb, 2));
-    wk->slot.dirty = false;
-    return sdk_worker_spawn(rt, w);
-}
-
-ray_err
-sdk_worker_spawn(sdk_rt *rt, int w)
-{
-    sdk_worker *wk = &rt->workers[w];
-    char env[96];
-    snprintf(env, sizeof(env), SDK_ENV "=%d:%d:%d", rt->memfd, w,
-             (int)getpid());
-    ray_err err = sched_proc_spawn(env, rt->memfd, &wk->proc);
-    wk->slot.alive = err == RAY_OK;
-    wk->start_err[0] = '\0';
-    if (err != RAY_OK) {
-        int en = (int)((uint32_t)err >> 8);
-        struct rlimit rl;
-        if ((en == EMFILE || en == ENFILE) &&
-            getrlimit(RLIMIT_NOFILE, &rl) == 0)
-            snprintf(wk->start_err, sizeof(wk->start_err), "out of file "
-                     "descriptors (%s; the open-file limit, RLIMIT_NOFILE, "
-                     "is %llu: raise it with ulimit -n)", strerror(en),
-                     (unsigned long long)rl.rlim_cur);
-        else
-            snprintf(wk->start_err, sizeof(wk->start_err), "%s",
-                     en ? strerror(en) : ray_strerror(err));
-    }
-    return err;
+    snprintf(env, envlen, SDK_ENV "=%d:%d:%d", rt->memfd, w, (int)getpid());
+    *keep_fd = rt->memfd;
+    return RAY_OK;
 }
 
 /* ---- the node's object store ---- */
@@ -124,34 +105,26 @@ stored_value_freed(void *arg, uint64_t key)
 store_client *
 sdk_store_ensure(sdk_rt *rt)
 {
-    store_client *c = atomic_load_explicit(&rt->store_cl, memory_order_acquire);
-    if (c)
+    store_client *c = sched_raylet_store_client(rt->raylet);
+    if (c && atomic_load(&rt->hdr->store_state) == SDK_STORE_READY)
         return c;
-    pthread_mutex_lock(&rt->store_mu);
-    c = atomic_load(&rt->store_cl);
-    if (!c && !rt->store_err[0]) {
-        char why[200] = "";
-        ray_err e = store_node_start(rt->cfg.object_store_bytes,
-                                        &rt->node_store, why, sizeof(why));
-        if (e == RAY_OK) {
-            c = store_node_client(rt->node_store);
-            snprintf(rt->hdr->store_path, sizeof(rt->hdr->store_path), "%s",
-                     store_node_socket(rt->node_store));
-            atomic_store(&rt->store_cl, c);
-            atomic_store(&rt->hdr->store_state, SDK_STORE_READY);
-        } else {
-            rt->node_store = NULL;
-            snprintf(rt->store_err, sizeof(rt->store_err), "the object store "
-                     "(%llu bytes, ray_config.object_store_bytes) cannot "
-                     "start: %s",
-                     (unsigned long long)rt->cfg.object_store_bytes, why);
-            atomic_store(&rt->hdr->store_state, SDK_STORE_FAILED);
-        }
-        rt_futex_wake(&rt->hdr->store_state, 0x7fffffff);
+    const char *path = NULL;
+    char why[400] = "";
+    c = sched_raylet_store(rt->raylet, &path, why, sizeof(why));
+    /* Workers read the path once the state says READY. Every caller
+     * writes the same path; the state only goes NONE -> READY/FAILED. */
+    uint32_t none = SDK_STORE_NONE;
+    if (c) {
+        snprintf(rt->hdr->store_path, sizeof(rt->hdr->store_path), "%s",
+                 path);
+        atomic_compare_exchange_strong(&rt->hdr->store_state, &none,
+                                       SDK_STORE_READY);
+    } else {
+        atomic_compare_exchange_strong(&rt->hdr->store_state, &none,
+                                       SDK_STORE_FAILED);
+        sdk_fail(RAY_ESTORE_FULL, "%s", why);
     }
-    if (!c)
-        sdk_fail(RAY_ESTORE_FULL, "%s", rt->store_err);
-    pthread_mutex_unlock(&rt->store_mu);
+    rt_futex_wake(&rt->hdr->store_state, 0x7fffffff);
     return c;
 }
 
@@ -162,139 +135,78 @@ sdk_store_request(sdk_rt *rt)
         (void)sdk_store_ensure(rt);
 }
 
-/* ---- background threads ---- */
+/* ---- the raylet's events (scheduler/raylet.h) ---- */
 
 void
-sdk_wake_monitor(sdk_rt *rt)
+sdk_lock(sdk_rt *rt)
 {
-    uint64_t one = 1;
-    (void)!write(rt->wake_fd, &one, sizeof(one));
-}
-
-/* Start the stand-ins dispatch asked for (monitor thread, mu held): the
- * slots past the CPUs that are not running, in order. */
-static void
-start_standins(sdk_rt *rt)
-{
-    for (int w = rt->nworkers; w < rt->ntask && rt->standins_wanted; w++) {
-        if (rt->workers[w].slot.alive)
-            continue;
-        /* Its rings are fresh memory: fault them in here, in one call
-         * (a page fault per 4 KiB as records first touch them costs
-         * more than the tasks they carry). */
-        (void)madvise(sdk_slot_at(rt->shm, (size_t)w), rt->hdr->slot_bytes,
-                      MADV_POPULATE_WRITE);
-        ray_err e = sdk_worker_start(rt, w);
-        if (e != RAY_OK) {
-            RT_WARN("cannot start a stand-in worker: %s; blocked tasks "
-                    "run queued ones inside their waits",
-                    rt->workers[w].start_err);
-            rt->standin_fail_ns = rt_clock_now_ns();
-            break;
-        }
-        rt->standins_wanted--;
-    }
-    rt->standins_wanted = 0;
-}
-
-static void *
-monitor_main(void *arg)
-{
-    sdk_rt *rt = arg;
-    struct pollfd *pf = rt_calloc((size_t)rt->nslots * 3 + 1, sizeof(*pf));
-    ray_err err = pf ? RAY_OK : RAY_ENOMEM;
     pthread_mutex_lock(&rt->mu);
-    for (int w = 0; w < rt->nworkers && err == RAY_OK; w++) {
-        err = sdk_worker_start(rt, w);
-        if (err != RAY_OK)
-            snprintf(rt->spawn_why, sizeof(rt->spawn_why), "%s",
-                     rt->workers[w].start_err);
-    }
-    rt->spawn_err = err;
-    rt->spawn_state = 1;
-    pthread_cond_signal(&rt->spawned);
-    pthread_mutex_unlock(&rt->mu);
-    if (err != RAY_OK) {
-        rt_free(pf);
-        return NULL;
-    }
-    while (!atomic_load(&rt->stopping)) {
-        /* Only descriptors that are open: poll() refuses (EINVAL) a set
-         * larger than the open-file limit, even of -1 entries. */
-        size_t n = 0;
-        pf[n++] = (struct pollfd){.fd = rt->wake_fd, .events = POLLIN};
-        pthread_mutex_lock(&rt->mu);
-        for (int w = 0; w < rt->nslots; w++) {
-            sched_proc *p = &rt->workers[w].proc;
-            int fds[3] = {p->pidfd, p->out_fd, p->err_fd};
-            for (int k = 0; k < 3; k++)
-                if (fds[k] >= 0)
-                    pf[n++] = (struct pollfd){.fd = fds[k], .events = POLLIN};
-        }
-        pthread_mutex_unlock(&rt->mu);
-        int r = poll(pf, n, 100);
-        if (r < 0 && errno != EINTR) {
-            /* Never die silently: say why, wait a little, go on (output,
-             * deaths and stand-ins are still handled each pass). */
-            RT_LOG_RATELIMITED(RT_LOG_ERROR, "monitor: poll of %zu "
-                               "descriptors failed: %s", n, strerror(errno));
-            struct timespec ts = {0, 10000000};
-            nanosleep(&ts, NULL);
-            r = 0;
-        }
-        if (atomic_load(&rt->stopping))
-            break;
-        /* Take the wake-up off the eventfd: left there, poll() returns at
-         * once forever. A write after this read (a host formatted while
-         * we run) is seen on the next pass. */
-        if (r > 0 && (pf[0].revents & POLLIN)) {
-            uint64_t ev;
-            (void)!read(rt->wake_fd, &ev, sizeof(ev));
-        }
-        sdk_cb *cbs = NULL;
-        pthread_mutex_lock(&rt->mu);
-        if (rt->trash.n) /* stored values that were pinned when freed */
-            store_plasma_trash_retry(atomic_load(&rt->store_cl), &rt->trash);
-        sdk_actors_tick(rt, &cbs); /* spawns actor hosts: from this thread */
-        if (rt->standins_wanted) {
-            start_standins(rt);
-            sdk_dispatch(rt, &cbs); /* they steal what waits */
-        }
-        if (rt->tasks_live == 0)
-            sdk_pools_trim(rt); /* idle: give a burst's memory back */
-        for (int w = 0; w < rt->nslots; w++) {
-            sdk_worker *wk = &rt->workers[w];
-            sched_proc *p = &wk->proc;
-            if (p->out_fd >= 0)
-                sched_proc_forward(&p->out_fd, &p->out_lb, p->pid, 1);
-            if (p->err_fd >= 0)
-                sched_proc_forward(&p->err_fd, &p->err_lb, p->pid, 2);
-            int st;
-            pid_t pid = p->pid;
-            if (pid > 0 && sched_proc_reap(p, false, &st) == RAY_OK) {
-                /* Flush what the dead worker printed, then close. */
-                if (p->out_fd >= 0)
-                    sched_proc_forward(&p->out_fd, &p->out_lb, pid, 1);
-                if (p->err_fd >= 0)
-                    sched_proc_forward(&p->err_fd, &p->err_lb, pid, 2);
-                if (p->out_fd >= 0) {
-                    close(p->out_fd);
-                    p->out_fd = -1;
-                }
-                if (p->err_fd >= 0) {
-                    close(p->err_fd);
-                    p->err_fd = -1;
-                }
-                sdk_worker_died(rt, w, st, &cbs);
-            }
-        }
-        sdk_progress_deep(rt, &cbs);
-        pthread_mutex_unlock(&rt->mu);
-        sdk_run_callbacks(cbs);
-    }
-    rt_free(pf);
-    return NULL;
 }
+
+void
+sdk_unlock(sdk_rt *rt)
+{
+    sdk_cb *cbs = rt->later_cbs;
+    rt->later_cbs = NULL;
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+}
+
+static void
+ev_lock(void *ctx)
+{
+    sdk_lock(ctx);
+}
+
+static void
+ev_unlock(void *ctx)
+{
+    sdk_unlock(ctx);
+}
+
+static ray_err
+ev_prepare(void *ctx, int w, char *env, size_t envlen, int *keep_fd)
+{
+    return sdk_slot_prepare(ctx, w, env, envlen, keep_fd);
+}
+
+static bool
+ev_died(void *ctx, int w, int status, bool never_started)
+{
+    sdk_rt *rt = ctx;
+    return sdk_worker_died(rt, w, status, never_started, &rt->later_cbs);
+}
+
+static void
+ev_nested(void *ctx, int w, bool on)
+{
+    sdk_rt *rt = ctx;
+    sdk_worker *wk = &rt->workers[w];
+    atomic_store_explicit(&wk->ctl->nested_ok, on, memory_order_release);
+    if (on)
+        sdk_worker_poke(wk);
+}
+
+/* Every 100 ms, on the raylet's thread: deletes of values that were
+ * pinned, idle pools given back, and what workers exposed but did not
+ * publish (a result waiting behind a long task). */
+static void
+ev_tick(void *ctx)
+{
+    sdk_rt *rt = ctx;
+    if (rt->trash.n)
+        store_plasma_trash_retry(sched_raylet_store_client(rt->raylet),
+                                 &rt->trash);
+    if (rt->tasks_live == 0)
+        sdk_pools_trim(rt); /* idle: give a burst's memory back */
+    sdk_progress_deep(rt, &rt->later_cbs);
+}
+
+static const sched_raylet_owner raylet_events = {
+    ev_lock, ev_unlock, ev_prepare, ev_died, ev_nested, ev_tick,
+};
+
+/* ---- background threads ---- */
 
 static void *
 reactor_main(void *arg)
@@ -483,17 +395,6 @@ destroy(sdk_rt *rt)
 {
     free_linked_waiters(rt);
     sdk_actors_fini(rt);
-    if (rt->workers) {
-        for (int w = 0; w < rt->nslots; w++) {
-            sched_proc *p = &rt->workers[w].proc;
-            if (p->out_fd >= 0)
-                close(p->out_fd);
-            if (p->err_fd >= 0)
-                close(p->err_fd);
-            if (p->pidfd >= 0)
-                close(p->pidfd);
-        }
-    }
     /* Tasks still queued or in flight. */
     for (int w = 0; rt->workers && w < rt->nslots; w++) {
         rt_free(rt->workers[w].frag);
@@ -511,7 +412,7 @@ destroy(sdk_rt *rt)
             t = n;
         }
     }
-    for (sched_task *st = rt->q.head; st;) {
+    for (sched_task *st = rt->q ? rt->q->head : NULL; st;) {
         sdk_task *t = sdk_task_of(st);
         sched_task *n = st->next;
         rt_free(t->name_owned);
@@ -535,17 +436,13 @@ destroy(sdk_rt *rt)
     rt_free(rt->done_stack);
     sdk_objects_fini(&rt->store); /* no store deletes: the store goes next */
     store_plasma_trash_fini(&rt->trash);
-    store_node_stop(rt->node_store);
-    pthread_mutex_destroy(&rt->store_mu);
+    sched_raylet_destroy(rt->raylet); /* and the node's store */
     rt_free(rt->workers);
     if (rt->shm)
         munmap(rt->shm, rt->shm_bytes);
     if (rt->memfd >= 0)
         close(rt->memfd);
-    if (rt->wake_fd >= 0)
-        close(rt->wake_fd);
     pthread_mutex_destroy(&rt->mu);
-    pthread_cond_destroy(&rt->spawned);
     rt_free(rt);
 }
 
@@ -694,42 +591,23 @@ create_shm(sdk_rt *rt, const ray_config *cfg)
     return RAY_OK;
 }
 
-/* Start the monitor (which spawns the workers: PR_SET_PDEATHSIG follows
- * the thread that forked a worker, so it must be one that lives until
- * ray_shutdown, not the caller's) and the reactor. On failure every
- * started worker and thread is stopped again. */
+/* Start the raylet (its thread spawns the workers: PR_SET_PDEATHSIG
+ * follows the thread that forked a worker, so it must be one that lives
+ * until ray_shutdown, not the caller's) and the reactor. On failure
+ * every started worker and thread is stopped again. */
 static ray_err
 start_threads(sdk_rt *rt)
 {
-    pthread_mutex_lock(&rt->mu);
-    rt->spawn_state = 0;
-    if (pthread_create(&rt->monitor, NULL, monitor_main, rt) != 0) {
-        pthread_mutex_unlock(&rt->mu);
-        return sdk_fail(RAY_ENOMEM, "ray_init: cannot start monitor thread");
+    char why[200] = "";
+    ray_err err = sched_raylet_start(rt->raylet, why, sizeof(why));
+    if (err != RAY_OK)
+        return sdk_fail(err, "ray_init: cannot start worker processes: %s",
+                        why);
+    if (pthread_create(&rt->reactor, NULL, reactor_main, rt) != 0) {
+        sched_raylet_stop(rt->raylet, 0);
+        return sdk_fail(RAY_ENOMEM, "ray_init: cannot start reactor thread");
     }
-    while (rt->spawn_state == 0)
-        pthread_cond_wait(&rt->spawned, &rt->mu);
-    ray_err err = rt->spawn_err;
-    pthread_mutex_unlock(&rt->mu);
-    if (err != RAY_OK) {
-        pthread_join(rt->monitor, NULL);
-        sdk_fail(err, "ray_init: cannot start worker processes: %s",
-                 rt->spawn_why[0] ? rt->spawn_why : ray_strerror(err));
-    } else if (pthread_create(&rt->reactor, NULL, reactor_main, rt) != 0) {
-        atomic_store(&rt->stopping, 1);
-        uint64_t one = 1;
-        (void)!write(rt->wake_fd, &one, sizeof(one));
-        pthread_join(rt->monitor, NULL);
-        err = sdk_fail(RAY_ENOMEM, "ray_init: cannot start reactor thread");
-    }
-    if (err != RAY_OK) {
-        for (int w = 0; w < rt->nworkers; w++) {
-            sched_proc_kill(&rt->workers[w].proc);
-            if (rt->workers[w].proc.pid > 0)
-                sched_proc_reap(&rt->workers[w].proc, true, NULL);
-        }
-    }
-    return err;
+    return RAY_OK;
 }
 
 ray_err
@@ -758,7 +636,7 @@ ray_init(const ray_config *cfg_in)
     sdk_rt *rt = rt_calloc(1, sizeof(*rt));
     if (!rt)
         return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
-    rt->memfd = rt->wake_fd = -1;
+    rt->memfd = -1;
     /* Adaptive: callers hold mu for microseconds, so a contender spins
      * briefly before it sleeps (no futex round trip per hand-over when
      * several driver threads submit at once). */
@@ -767,8 +645,6 @@ ray_init(const ray_config *cfg_in)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&rt->mu, &ma);
     pthread_mutexattr_destroy(&ma);
-    pthread_mutex_init(&rt->store_mu, NULL);
-    pthread_cond_init(&rt->spawned, NULL);
     sdk_objects_init(&rt->store);
     sdk_objects_set_free_hook(&rt->store, stored_value_freed, rt);
     rt->cfg = cfg;
@@ -781,26 +657,31 @@ ray_init(const ray_config *cfg_in)
     rt_spin_budget_init(&rt->spin, cfg.worker_spin_us);
     rt->max_inflight = (uint32_t)cfg.max_inflight;
     rt->next_task_id = 1;
-    sched_res_init(&rt->res);
-    sched_res_add(&rt->res, "CPU", (int64_t)cfg.num_cpus * 1000);
-    if (sched_res_add_spec(&rt->res, cfg.resources) != RAY_OK) {
-        err = sdk_fail(RAY_EINVAL, "ray_init: bad resources '%s'",
-                       cfg.resources);
+    sched_raylet_config rc = {
+        .ncpu = rt->nworkers,
+        .nstandin = rt->ntask - rt->nworkers,
+        .nhost = SDK_ACTOR_HOSTS,
+        .max_inflight = rt->max_inflight,
+        .resources = cfg.resources,
+        .store_bytes = cfg.object_store_bytes,
+    };
+    char why[200] = "";
+    err = sched_raylet_create(&rc, &sdk_task_ops, &raylet_events, rt,
+                              &rt->raylet, why, sizeof(why));
+    if (err != RAY_OK) {
+        sdk_fail(err, "ray_init: %s", err == RAY_ENOMEM ? "out of memory"
+                                                         : why);
         goto fail;
     }
+    rt->q = sched_raylet_queue(rt->raylet);
+    rt->res = sched_raylet_resources(rt->raylet);
     if ((err = create_shm(rt, &cfg)) != RAY_OK)
         goto fail;
-    rt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     rt->workers = rt_calloc((size_t)rt->nslots, sizeof(sdk_worker));
-    if (rt->wake_fd < 0 || !rt->workers || sdk_actors_init(rt) != RAY_OK) {
+    if (!rt->workers || sdk_actors_init(rt) != RAY_OK) {
         err = sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
         goto fail;
     }
-    for (int w = 0; w < rt->nslots; w++) {
-        rt->workers[w].proc.pidfd = rt->workers[w].proc.out_fd =
-            rt->workers[w].proc.err_fd = -1;
-    }
-    sdk_sched_init(rt);
     if ((err = start_threads(rt)) != RAY_OK)
         goto fail;
     sdk_g = rt;
@@ -818,14 +699,12 @@ ray_shutdown(void)
     if (!rt)
         return;
     sdk_actors_shutdown(rt); /* destructors run before the workers exit */
+    sched_raylet_stopping(rt->raylet); /* no process starts again */
     atomic_store(&rt->stopping, 1);
     atomic_store(&rt->hdr->shutdown, 1);
-    uint64_t one = 1;
-    (void)!write(rt->wake_fd, &one, sizeof(one));
     atomic_fetch_add(&rt->hdr->drv_seq, 1);
     rt_futex_wake(&rt->hdr->drv_seq, 0x7fffffff);
     pthread_join(rt->reactor, NULL);
-    pthread_join(rt->monitor, NULL);
     /* Wake idle workers; they see the shutdown flag and exit. */
     for (int w = 0; w < rt->nslots; w++) {
         rt_ring_hdr *rh = rt->workers[w].sub.hdr;
@@ -834,25 +713,7 @@ ray_shutdown(void)
         atomic_fetch_add(&rh->cons_seq, 1);
         rt_futex_wake(&rh->cons_seq, 1);
     }
-    int64_t deadline = rt_clock_now_ns() + 20 * 1000000LL;
-    for (int w = 0; w < rt->nslots; w++) {
-        sched_proc *p = &rt->workers[w].proc;
-        pid_t pid = p->pid;
-        while (p->pid > 0 && sched_proc_reap(p, false, NULL) == RAY_EAGAIN) {
-            if (rt_clock_now_ns() > deadline) {
-                sched_proc_kill(p);
-                sched_proc_reap(p, true, NULL);
-                break;
-            }
-            struct pollfd pf = {.fd = p->pidfd, .events = POLLIN};
-            poll(&pf, 1, 1);
-        }
-        /* Forward what is left of its output. */
-        if (p->out_fd >= 0)
-            sched_proc_forward(&p->out_fd, &p->out_lb, pid, 1);
-        if (p->err_fd >= 0)
-            sched_proc_forward(&p->err_fd, &p->err_lb, pid, 2);
-    }
+    sched_raylet_stop(rt->raylet, 20); /* reaps, forwards the last output */
     sdk_g = NULL;
     destroy(rt);
 }

@@ -22,11 +22,10 @@
 #include "ray/ray.h"
 #include "sdk/memory_store.h"
 #include "runtime/shm_ring.h"
-#include "objectstore/node_store.h"
 #include "objectstore/plasma.h"
 #include "scheduler/local_queue.h"
+#include "scheduler/raylet.h"
 #include "scheduler/resources.h"
-#include "scheduler/worker_pool.h"
 #include "sdk/wire.h"
 #include "sdk/worker_int.h"
 
@@ -120,25 +119,21 @@ struct sdk_task {
  * of queued tasks touches (jemalloc's size class 320). */
 _Static_assert(sizeof(sdk_task) <= 320, "sdk_task grew past its size class");
 
+/* What the owner keeps per worker slot: its end of the transport and
+ * what it sent there. The process and the scheduler's view of the slot
+ * are the raylet's (scheduler/raylet.h: sdk_slot, sdk_proc_worker). */
 typedef struct sdk_worker {
-    sched_slot slot;         /* inflight, alive, dirty, reserved_by: the
-                                scheduler's view (reserved_by UINT64_MAX
-                                for actor hosts) */
-    sched_proc proc;
     sdk_worker_ctl *ctl;
     rt_ring sub;             /* producer side (driver) */
     rt_ring comp;            /* consumer side (driver) */
     rt_ring reply;           /* producer side (driver): request replies */
     sdk_task *head, *tail;   /* in flight, in dispatch order */
-    uint32_t deaths;
-    uint32_t start_failures; /* deaths in a row before becoming ready */
     struct sdk_held *held, *held_tail; /* replies waiting for reply-ring
                                 room, in order (nested.c) */
     uint64_t held_total;     /* replies ever held back (ray_stats) */
     uint64_t *ahold;         /* actor handles this process counted (one
                                 entry per count), dropped if it dies */
     uint32_t nahold, cahold;
-    char start_err[160];     /* why its process could not start, or "" */
     sdk_msg_done frag_hdr;   /* a fragmented result being reassembled */
     uint8_t *frag;           /* its payload (rt_malloc), NULL if none */
     size_t frag_len;
@@ -160,17 +155,17 @@ typedef struct sdk_rt {
     int nslots;               /* and actor hosts up to workers[nslots) */
     sdk_worker *workers;      /* guarded by mu */
     struct sdk_actors *actors;/* actor runtime (actor.c), guarded by mu */
-    sdk_objects store;           /* guarded by mu */
-    sched_resources res;      /* names/totals fixed at init; avail: mu */
-    /* The node's object store (large values), started on first need. */
-    pthread_mutex_t store_mu; /* serialises the start; after mu if both */
-    store_node *node_store;/* written once under store_mu */
-    _Atomic(store_client *) store_cl; /* driver's client; NULL until started */
-    store_plasma_trash trash;    /* deletes of pinned values to retry (mu) */
+    sdk_objects store;        /* guarded by mu */
+    /* The node's raylet (scheduler/raylet.h): worker processes, where
+     * tasks run, the node's object store. Its state is guarded by mu. */
+    sched_raylet *raylet;
+    sched_queue *q;           /* its local queue (mu) */
+    sched_resources *res;     /* its resources (mu) */
+    store_plasma_trash trash; /* deletes of pinned values to retry (mu) */
     _Atomic uint64_t next_put_key;
-    char store_err[400];      /* why the store could not start (store_mu) */
-    sched_queue q;            /* ready tasks and dispatch policy (mu) */
-    struct sdk_cb **q_cbs;          /* callbacks of the dispatch round (mu) */
+    struct sdk_cb **q_cbs;    /* callbacks of the dispatch round (mu) */
+    struct sdk_cb *later_cbs; /* callbacks of raylet events, run when mu
+                                 is released (sdk_unlock) */
     sdk_task *free_tasks;     /* task pool, guarded by mu */
     uint64_t next_task_id;
     uint64_t tasks_live;
@@ -178,12 +173,6 @@ typedef struct sdk_rt {
     sdk_obj **done_stack;      /* objects whose waiters are due (mu) */
     size_t done_n, done_cap;
     bool in_done;
-    int wake_fd;              /* eventfd: wakes the monitor */
-    pthread_t monitor;
-    pthread_cond_t spawned;   /* monitor -> ray_init: workers started */
-    int spawn_state;          /* 1 once spawning finished (mu) */
-    ray_err spawn_err;
-    char spawn_why[160];      /* why a worker could not start (mu) */
     pthread_t reactor;
     _Atomic int stopping;
     _Atomic int reactor_needed; /* callbacks or map jobs pending */
@@ -191,15 +180,35 @@ typedef struct sdk_rt {
     int spin_us;
     rt_spin_budget spin;      /* driver waits' adaptive spin (mu) */
     uint32_t max_inflight;
-    bool nest_fallback;       /* every task worker is blocked and no
-                                 stand-in can start: blocked ones run
-                                 queued tasks inside their waits (mu) */
-    uint32_t standins_wanted; /* stand-ins the monitor should start (mu) */
     uint32_t seen_blocked_gen;/* hdr->blocked_gen at the last dispatch */
     bool slots_blocked;       /* a slot may be marked blocked (mu) */
-    int64_t standin_fail_ns;  /* when a stand-in last failed to start:
-                                 for a second none is waited for (mu) */
 } sdk_rt;
+
+/* The raylet's view of slot w (alive, inflight, blocked, ...). */
+static inline sched_slot *
+sdk_slot(sdk_rt *rt, int w)
+{
+    return &sched_raylet_worker(rt->raylet, w)->slot;
+}
+
+/* The raylet's record of slot w's process (pid, deaths, start_err). */
+static inline sched_worker *
+sdk_proc_worker(sdk_rt *rt, int w)
+{
+    return sched_raylet_worker(rt->raylet, w);
+}
+
+/* The index of worker `wk`. */
+static inline int
+sdk_windex(const sdk_rt *rt, const sdk_worker *wk)
+{
+    return (int)(wk - rt->workers);
+}
+
+/* Take and release mu; releasing it runs the callbacks raylet events
+ * queued (rt->later_cbs). */
+void sdk_lock(sdk_rt *rt);
+void sdk_unlock(sdk_rt *rt);
 
 /* The task that embeds scheduler part `st`. */
 static inline sdk_task *
@@ -257,8 +266,12 @@ void sdk_run_callbacks(sdk_cb *cbs);
  * ready, callbacks are queued on *cbs). */
 void sdk_object_done(sdk_rt *rt, sdk_obj *o, sdk_cb **cbs);
 
-/* Handle the death of worker `w` (already reaped, status as waitpid). */
-void sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs);
+/* Worker slot w's process ended (reaped, status as waitpid) or never
+ * started: take back what was sent there (tasks requeued or failed by
+ * their retries, held replies, counted handles; an actor host's actors
+ * restart or die). Returns whether the process had become ready. */
+bool sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
+                     sdk_cb **cbs);
 
 /* Finish a task that will not run (again): release its resources, its
  * argument refs and its result ref, and return it to the pool. */
@@ -277,8 +290,9 @@ void sdk_task_ready(sdk_rt *rt, sdk_task *t);
 /* Push queued tasks to workers and publish the rings. */
 void sdk_dispatch(sdk_rt *rt, sdk_cb **cbs);
 
-/* Set up rt->q over the task workers (ray_init, after rt->workers). */
-void sdk_sched_init(sdk_rt *rt);
+/* The transport as the raylet's queue sees it (push, fail, flush, take
+ * back: local_queue.h's sched_ops), for sched_raylet_create. */
+extern const sched_ops sdk_task_ops;
 
 /* Fail a task (not in flight) with err/msg and free it. */
 void sdk_task_fail(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
@@ -287,14 +301,11 @@ void sdk_task_fail(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
 /* Register a task's dependencies; returns the number still pending. */
 uint32_t sdk_task_add_deps(sdk_rt *rt, sdk_task *t);
 
-/* Format worker slot `w`'s rings and spawn its process (mu held). On
- * failure wk->start_err says why (naming the open-file limit when that
- * is the cause). */
-ray_err sdk_worker_start(sdk_rt *rt, int w);
-
-/* Spawn the process of slot `w` with its rings already formatted (mu
- * held; the monitor thread): as sdk_worker_start. */
-ray_err sdk_worker_spawn(sdk_rt *rt, int w);
+/* Slot w is about to get a new process (the raylet's prepare): format
+ * its control block and rings, and give the worker spec for its
+ * environment (SDK_ENV=memfd:slot:pid) and the memfd it inherits. */
+ray_err sdk_slot_prepare(sdk_rt *rt, int w, char *env, size_t envlen,
+                         int *keep_fd);
 
 /* Block until `done(arg)` returns true (checked with mu held, after
  * progress) or the deadline passes: spins spin_us, then sleeps on the
@@ -313,9 +324,6 @@ sdk_wake_driver(sdk_rt *rt)
 {
     sdk_doorbell_ring(rt->hdr);
 }
-
-/* Wake the monitor thread (it spawns processes and reaps them). */
-void sdk_wake_monitor(sdk_rt *rt);
 
 /* Wake worker `wk` if it sleeps on its submission ring (after a reply,
  * or a change of its ctl flags). */
@@ -406,7 +414,6 @@ void sdk_task_unsend(sdk_rt *rt, sdk_task *t);
 ray_err sdk_actors_init(sdk_rt *rt);          /* ray_init, no lock */
 void sdk_actors_fini(sdk_rt *rt);             /* destroy, no lock */
 void sdk_actors_shutdown(sdk_rt *rt);         /* ray_shutdown: destructors */
-void sdk_actors_tick(sdk_rt *rt, sdk_cb **cbs); /* monitor: spawn hosts */
 void sdk_actors_dispatch(sdk_rt *rt, sdk_cb **cbs); /* push queued calls */
 uint32_t sdk_actors_alive(sdk_rt *rt);        /* actors not DEAD */
 /* A record of actor task `t` completed (before the result is stored). */
@@ -414,8 +421,9 @@ void sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
                          const void *payload, sdk_cb **cbs);
 /* An actor call's dependency resolved (t->ndeps already decremented). */
 void sdk_actor_dep_ready(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);
-/* Actor host w (>= nworkers) died; already drained and reaped. */
-void sdk_actor_host_died(sdk_rt *rt, int w, int status, sdk_cb **cbs);
+/* Actor host w (>= ntask) died or never started; drained and reaped. */
+void sdk_actor_host_died(sdk_rt *rt, int w, int status, bool never_started,
+                         sdk_cb **cbs);
 /* Requests ACALL/AEXIT from worker w. */
 void sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type,
                           const uint8_t *rec, uint32_t len, sdk_cb **cbs);

@@ -260,7 +260,7 @@ sdk_task_ready(sdk_rt *rt, sdk_task *t)
     t->st.id = t->id;
     t->st.demand = t->demand;
     t->st.cpus_extra = t->cpus_extra;
-    sched_queue_push(&rt->q, &t->st);
+    sched_queue_push(rt->q, &t->st);
 }
 
 static void
@@ -479,8 +479,8 @@ sdk_push_to_worker(sdk_rt *rt, int w, sdk_task *t)
 {
     ray_err e = push_to_worker(rt, w, t);
     if (e == RAY_OK) {
-        rt->workers[w].slot.inflight++;
-        rt->workers[w].slot.dirty = 1;
+        sdk_slot(rt, w)->inflight++;
+        sdk_slot(rt, w)->dirty = 1;
     }
     return e;
 }
@@ -534,7 +534,7 @@ sdk_task_unsend(sdk_rt *rt, sdk_task *t)
 static void
 release_resources(sdk_rt *rt, sdk_task *t)
 {
-    sched_queue_release(&rt->q, &t->st);
+    sched_queue_release(rt->q, &t->st);
 }
 
 /* ---- the scheduler's transport (sched_ops, ctx = rt) ---- */
@@ -554,7 +554,9 @@ ops_failed(void *ctx, sched_task *st, ray_err e)
     snprintf(msg, sizeof(msg), "task '%s': %s", t->name,
              e == RAY_ETOOBIG ? "arguments too large for the worker ring "
                                 "(raise ray_config.ring_bytes)"
-                              : ray_last_error_detail());
+             : e == RAY_EWORKER_DIED ? "failed: no worker process can "
+                                       "start (see the runtime's log)"
+                                     : ray_last_error_detail());
     sdk_task_fail(rt, t, e, msg, rt->q_cbs);
 }
 
@@ -589,22 +591,11 @@ ops_revoke(void *ctx, int w, bool keep_own, bool newest, sched_task **out,
     return n;
 }
 
-static const sched_ops task_ops = {ops_try_push, ops_failed, ops_flush,
-                                   ops_revoke};
+const sched_ops sdk_task_ops = {ops_try_push, ops_failed, ops_flush,
+                                ops_revoke};
 
-void
-sdk_sched_init(sdk_rt *rt)
-{
-    sched_queue_init(&rt->q, &task_ops, rt, &rt->res, &rt->workers[0].slot,
-                     sizeof(sdk_worker), rt->ntask, rt->max_inflight);
-    sched_queue_set_cores(&rt->q, rt->nworkers);
-}
-
-/* Copy each task worker's blocked flag into its scheduler slot. While
- * nested fallback is on, blocked workers count as free: they run what
- * they are given inside their wait. Returns whether any live worker is
- * not blocked. */
-static bool
+/* Copy each task worker's wait (ctl->blocked) into the raylet's slot. */
+static void
 sync_blocked(sdk_rt *rt)
 {
     /* Nobody blocked, nor at the last look: nothing to copy (the flags
@@ -612,76 +603,27 @@ sync_blocked(sdk_rt *rt)
     bool none = atomic_load_explicit(&rt->hdr->nblocked,
                                      memory_order_acquire) == 0;
     if (none && !rt->slots_blocked)
-        return true;
+        return;
     rt->slots_blocked = !none;
-    bool any_free = false;
     for (int w = 0; w < rt->ntask; w++) {
+        sched_slot *slot = sdk_slot(rt, w);
         sdk_worker *wk = &rt->workers[w];
-        uint32_t b = wk->slot.alive ? atomic_load_explicit(
+        uint32_t b = slot->alive && wk->ctl ? atomic_load_explicit(
                          &wk->ctl->blocked, memory_order_acquire) : 0;
-        any_free |= wk->slot.alive && !b;
         uint8_t s = (b & SDK_BLOCKED_HELPING) ? SCHED_BLOCKED_KEEPS_OWN
                   : b ? SCHED_BLOCKED : 0;
         if (s && (b & SDK_BLOCKED_LONG))
             s |= SCHED_BLOCKED_LONG;
-        wk->slot.blocked = rt->nest_fallback ? 0 : s;
+        slot->blocked = s;
     }
-    return any_free;
-}
-
-/* Say to every task worker whether it may run queued tasks inside a
- * wait, and wake those asleep so they see it. */
-static void
-set_nested(sdk_rt *rt, bool on)
-{
-    rt->nest_fallback = on;
-    for (int w = 0; w < rt->ntask; w++) {
-        sdk_worker *wk = &rt->workers[w];
-        if (!wk->slot.alive)
-            continue;
-        atomic_store_explicit(&wk->ctl->nested_ok, on, memory_order_release);
-        if (on)
-            sdk_worker_poke(wk);
-    }
-}
-
-/* Stand-in slots not running yet. */
-static int
-standins_free(const sdk_rt *rt)
-{
-    int n = 0;
-    for (int w = rt->nworkers; w < rt->ntask; w++)
-        n += !rt->workers[w].slot.alive;
-    return n;
 }
 
 void
 sdk_dispatch(sdk_rt *rt, sdk_cb **cbs)
 {
     rt->q_cbs = cbs;
-    bool any_free = sync_blocked(rt);
-    if (rt->nest_fallback && any_free) {
-        set_nested(rt, false); /* a worker is free again */
-        sync_blocked(rt);
-    }
-    sched_queue_dispatch(&rt->q);
-    if (rt->q.want) {
-        /* Work waits while workers are blocked: start stand-ins (the
-         * monitor spawns them), or, when none can start and every worker
-         * is blocked, let the blocked ones run it inside their waits. */
-        bool broken = rt->standin_fail_ns &&
-                      rt_clock_now_ns() - rt->standin_fail_ns < 1000000000LL;
-        if (standins_free(rt) > 0 && !broken) {
-            if (rt->standins_wanted < rt->q.want) {
-                rt->standins_wanted = rt->q.want;
-                sdk_wake_monitor(rt);
-            }
-        } else if (!any_free && !rt->nest_fallback) {
-            set_nested(rt, true);
-            sync_blocked(rt);
-            sched_queue_dispatch(&rt->q);
-        }
-    }
+    sync_blocked(rt);
+    sched_raylet_dispatch(rt->raylet);
     rt->q_cbs = NULL;
 }
 
@@ -753,7 +695,7 @@ finish_record(sdk_rt *rt, sdk_worker *wk, const sdk_msg_done *d,
         return;
     }
     list_remove(&wk->head, &wk->tail, t);
-    sched_queue_done(&rt->q, (int)(wk - rt->workers), &t->st);
+    sched_queue_done(rt->q, sdk_windex(rt, wk), &t->st);
     t->worker = -1;
     if (t->actor)
         sdk_actor_task_done(rt, t, d, payload, cbs);
@@ -845,7 +787,7 @@ size_t
 sdk_progress_deep(sdk_rt *rt, sdk_cb **cbs)
 {
     for (int w = 0; w < rt->nslots; w++)
-        if (rt->workers[w].slot.alive)
+        if (sdk_slot(rt, w)->alive)
             rt_ring_catch_up(&rt->workers[w].comp);
     return sdk_progress(rt, cbs);
 }
@@ -855,14 +797,14 @@ sdk_progress(sdk_rt *rt, sdk_cb **cbs)
 {
     size_t n = 0;
     for (int w = 0; w < rt->nslots; w++)
-        if (rt->workers[w].slot.alive)
+        if (sdk_slot(rt, w)->alive)
             n += drain_worker(rt, w, cbs);
     /* Dispatch when tasks wait, when some finished (a worker may be idle
      * now: it steals), or when a worker blocked or woke (its queued tasks
      * move). */
     uint32_t gen = atomic_load_explicit(&rt->hdr->blocked_gen,
                                         memory_order_acquire);
-    if (rt->q.head || n || gen != rt->seen_blocked_gen) {
+    if (rt->q->head || n || gen != rt->seen_blocked_gen) {
         rt->seen_blocked_gen = gen;
         sdk_dispatch(rt, cbs);
     }
@@ -886,27 +828,37 @@ sdk_run_callbacks(sdk_cb *cbs)
 
 /* ---- worker death ---- */
 
-void
-sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
+bool
+sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
+                sdk_cb **cbs)
 {
     sdk_worker *wk = &rt->workers[w];
-    drain_worker(rt, w, cbs);
+    bool ready = wk->ctl && atomic_load(&wk->ctl->state) == SDK_W_READY;
+    if (wk->ctl)
+        drain_worker(rt, w, cbs);
+    /* It may have died blocked: its count goes with it. */
+    if (wk->ctl && atomic_exchange(&wk->ctl->blocked, 0))
+        atomic_fetch_sub(&rt->hdr->nblocked, 1);
     if (w >= rt->ntask) {
-        sdk_actor_host_died(rt, w, status, cbs); /* an actor host */
-        return;
+        sdk_actor_host_died(rt, w, status, never_started, cbs);
+        return ready;
     }
-    wk->slot.alive = 0;
-    uint64_t cur = atomic_load(&wk->ctl->current);
-    char how[128];
-    sched_proc_describe(status, how, sizeof(how));
-    int32_t pid = wk->ctl->pid;
-    /* Requeue in order at the front of the ready queue. */
+    uint64_t cur = wk->ctl ? atomic_load(&wk->ctl->current) : 0;
+    char how[200];
+    if (never_started)
+        snprintf(how, sizeof(how), "could not start: %s",
+                 sdk_proc_worker(rt, w)->start_err);
+    else
+        sched_proc_describe(status, how, sizeof(how));
+    int32_t pid = wk->ctl ? wk->ctl->pid : 0;
+    /* Requeue in order at the front of the ready queue; only the task it
+     * was running is charged a retry. */
     sched_task *rq_head = NULL, *rq_tail = NULL;
     uint64_t rq_n = 0;
     while (wk->head) {
         sdk_task *t = wk->head;
         list_remove(&wk->head, &wk->tail, t);
-        sched_queue_done(&rt->q, w, &t->st);
+        sched_queue_done(rt->q, w, &t->st);
         t->worker = -1;
         release_temps(rt, t);
         if (t->id == cur) {
@@ -936,51 +888,17 @@ sdk_worker_died(sdk_rt *rt, int w, int status, sdk_cb **cbs)
         rq_tail = &t->st;
         rq_n++;
     }
-    sched_queue_push_front(&rt->q, rq_head, rq_tail, rq_n);
-    wk->deaths++;
+    sched_queue_push_front(rt->q, rq_head, rq_tail, rq_n);
     sdk_nested_drop(wk);
     sdk_actor_drop_worker_holds(rt, wk, cbs);
     rt_free(wk->frag);
     wk->frag = NULL;
-    /* It may have died blocked: its count goes with it. */
-    if (atomic_exchange(&wk->ctl->blocked, 0))
-        atomic_fetch_sub(&rt->hdr->nblocked, 1);
-    /* A worker that keeps dying before it is ready is not restarted; a
-     * stand-in is started again only when one is wanted. */
-    if (atomic_load(&wk->ctl->state) == SDK_W_READY)
-        wk->start_failures = 0;
-    else
-        wk->start_failures++;
-    if (w >= rt->nworkers) {
-        /* a stand-in: nothing to restart */
-    } else if (!atomic_load(&rt->stopping) && wk->start_failures < 3) {
-        ray_err e = sdk_worker_start(rt, w);
-        if (e != RAY_OK)
-            RT_ERROR("cannot restart worker %d: %s", w, ray_strerror(e));
-    } else if (wk->start_failures >= 3) {
-        RT_ERROR("worker %d died %u times while starting (%s); not "
-                 "restarting it", w, wk->start_failures, how);
-    }
-    bool any = false;
-    for (int k = 0; k < rt->nworkers; k++)
-        any |= rt->workers[k].slot.alive;
-    if (!any && !atomic_load(&rt->stopping)) {
-        /* No worker left: fail what is queued instead of hanging. */
-        char msg[300];
-        while (rt->q.head) {
-            sdk_task *t = sdk_task_of(rt->q.head);
-            sched_queue_remove(&rt->q, &t->st);
-            snprintf(msg, sizeof(msg), "task '%s' failed: no worker process "
-                     "can start (last one %s)", t->name, how);
-            sdk_task_fail(rt, t, RAY_EWORKER_DIED, msg, cbs);
-        }
-    }
-    sdk_dispatch(rt, cbs);
     sdk_wake_driver(rt);
+    return ready;
 }
 
 void
 sdk_ready_remove(sdk_rt *rt, sdk_task *t)
 {
-    sched_queue_remove(&rt->q, &t->st);
+    sched_queue_remove(rt->q, &t->st);
 }

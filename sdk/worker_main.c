@@ -48,6 +48,7 @@
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
+#include "objectstore/node_store.h"
 #include "sdk/sdk_int.h"
 
 bool sdk_in_worker;

@@ -48,10 +48,16 @@ drain(sched_proc *p, int out_dst, int err_dst)
         struct pollfd pf[2] = {{.fd = p->out_fd, .events = POLLIN},
                                {.fd = p->err_fd, .events = POLLIN}};
         poll(pf, 2, 1000);
-        if (p->out_fd >= 0)
-            sched_proc_forward(&p->out_fd, &p->out_lb, p->pid, out_dst);
-        if (p->err_fd >= 0)
-            sched_proc_forward(&p->err_fd, &p->err_lb, p->pid, err_dst);
+        if (p->out_fd >= 0 &&
+            !sched_proc_forward(&p->out_fd, &p->out_lb, p->pid, out_dst)) {
+            close(p->out_fd); /* EOF: the caller closes */
+            p->out_fd = -1;
+        }
+        if (p->err_fd >= 0 &&
+            !sched_proc_forward(&p->err_fd, &p->err_lb, p->pid, err_dst)) {
+            close(p->err_fd);
+            p->err_fd = -1;
+        }
     }
 }
 
