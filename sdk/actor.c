@@ -248,10 +248,9 @@ sdk_actor_answer_ready(sdk_rt *rt, sdk_actor *a)
     while (a->ready_waiters) {
         sdk_ready_waiter *r = a->ready_waiters;
         a->ready_waiters = r->next;
-        sdk_worker *wk = &rt->workers[r->w];
         if (sched_raylet_alive(rt->raylet, r->w) &&
             sdk_proc_worker(rt, r->w)->deaths == r->deaths)
-            sdk_nested_reply(wk, r->req,
+            sdk_nested_reply(rt, r->w, r->req,
                              dead ? (ray_err)a->g->death_err : RAY_OK,
                              RAY_T_NONE, 0, m, strlen(m) + 1);
         rt_free(r);
@@ -464,7 +463,7 @@ sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
         pushed = true;
     }
     if (pushed) {
-        rt_ring_publish(&wk->sub);
+        sdk_tx_flush(rt->tx, sdk_windex(rt, wk));
         sdk_slot(rt, sdk_windex(rt, wk))->dirty = 0;
     }
 }
@@ -672,7 +671,9 @@ sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
     if (kind == SDK_TF_NEW && a->g->state != GCS_ACTOR_DEAD) {
         if (d->err == RAY_OK) {
             gcs_actor_transition(&s->table, a->g, GCS_ACTOR_ALIVE);
-            a->g->pid = rt->workers[s->hosts[a->host].w].ctl->pid;
+            sdk_tx_worker ws;
+            sdk_tx_worker_state(rt->tx, s->hosts[a->host].w, &ws);
+            a->g->pid = ws.pid;
             sdk_actor_answer_ready(rt, a);
         } else {
             char why[600];
@@ -702,9 +703,9 @@ host_died(sdk_rt *rt, int w, int status, bool never_started, sdk_cb **cbs)
     sdk_actors *s = S(rt);
     sdk_worker *wk = &rt->workers[w];
     sdk_host *h = &s->hosts[w - rt->ntask];
-    sdk_nested_drop(wk);
-    rt_free(wk->frag);
-    wk->frag = NULL;
+    sdk_tx_worker ws;
+    sdk_tx_worker_state(rt->tx, w, &ws);
+    rt->tx->ops->close(rt->tx, w); /* what was on its way is dropped */
     char how[200], why[400];
     sched_worker *pw = sdk_proc_worker(rt, w);
     if (never_started) /* no restart: it would fail the same way */
@@ -712,7 +713,7 @@ host_died(sdk_rt *rt, int w, int status, bool never_started, sdk_cb **cbs)
     else
         sched_proc_describe(status, how, sizeof(how));
     pw->start_err[0] = '\0';
-    int pid = wk->ctl ? wk->ctl->pid : 0;
+    int pid = ws.pid;
     /* Detach the records in flight, in order. */
     sdk_task *head = wk->head;
     wk->head = wk->tail = NULL;

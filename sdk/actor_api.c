@@ -452,15 +452,15 @@ sdk_actor_hold_args(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
 /* Record that worker slot `wk` holds one count of actor `id`'s handles
  * (already counted). False on out of memory. mu held. */
 static bool
-worker_adopt(sdk_worker *wk, uint64_t id)
+worker_adopt(sdk_rt *rt, sdk_worker *wk, uint64_t id)
 {
     if (wk->nahold == wk->cahold) {
         uint32_t cap = wk->cahold ? wk->cahold * 2 : 8;
         uint64_t *n = rt_realloc(wk->ahold, cap * sizeof(*n));
         if (!n) {
             RT_LOG_RATELIMITED(RT_LOG_ERROR, "out of memory counting an "
-                               "actor handle for worker %d",
-                               (int)wk->ctl->pid);
+                               "actor handle for a worker (slot %u)",
+                               (unsigned)sdk_windex(rt, wk));
             return false;
         }
         wk->ahold = n;
@@ -475,7 +475,7 @@ static void
 worker_hold(sdk_rt *rt, sdk_worker *wk, uint64_t id)
 {
     sdk_actor *a = sdk_actor_find(rt, id);
-    if (a && worker_adopt(wk, id))
+    if (a && worker_adopt(rt, wk, id))
         a->g->handles++;
 }
 
@@ -756,11 +756,11 @@ handle_create(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     }
     if (err != RAY_OK) {
         const char *m = ray_last_error_detail();
-        sdk_nested_reply(wk, q->req_id, err, RAY_T_NONE, 0, m, strlen(m) + 1);
+        sdk_nested_reply(rt, w, q->req_id, err, RAY_T_NONE, 0, m, strlen(m) + 1);
         return;
     }
-    worker_adopt(wk, id);
-    sdk_nested_reply(wk, q->req_id, RAY_OK, RAY_T_U64, id, NULL, 0);
+    worker_adopt(rt, wk, id);
+    sdk_nested_reply(rt, w, q->req_id, RAY_OK, RAY_T_U64, id, NULL, 0);
 }
 
 /* ray_actor_state (answered now) or ray_actor_wait_ready (answered when
@@ -768,24 +768,23 @@ handle_create(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
 static void
 handle_state(sdk_rt *rt, int w, uint32_t type, const sdk_msg_req *q)
 {
-    sdk_worker *wk = &rt->workers[w];
     sdk_actor *a = sdk_actor_find(rt, q->obj_id);
     if (!a) {
         static const char m[] = "null or stale actor handle";
-        sdk_nested_reply(wk, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m,
+        sdk_nested_reply(rt, w, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m,
                          sizeof(m));
         return;
     }
     int st = a->g->state;
     if (type == SDK_MSG_ASTATE) {
         uint64_t v = (uint64_t)st | (uint64_t)a->g->num_restarts << 8;
-        sdk_nested_reply(wk, q->req_id, RAY_OK, RAY_T_U64, v, NULL, 0);
+        sdk_nested_reply(rt, w, q->req_id, RAY_OK, RAY_T_U64, v, NULL, 0);
         return;
     }
     sdk_ready_waiter *r = rt_malloc(sizeof(*r));
     if (!r) {
         static const char m[] = "out of memory in the driver";
-        sdk_nested_reply(wk, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m,
+        sdk_nested_reply(rt, w, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m,
                          sizeof(m));
         return;
     }
@@ -812,12 +811,12 @@ handle_lookup(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len)
     if (!g) {
         int m = snprintf(msg, sizeof(msg), "ray_actor_lookup: no live actor "
                          "is named '%s'", name);
-        sdk_nested_reply(wk, q->req_id, RAY_ENOTFOUND, RAY_T_NONE, 0, msg,
+        sdk_nested_reply(rt, w, q->req_id, RAY_ENOTFOUND, RAY_T_NONE, 0, msg,
                          (size_t)m + 1);
         return;
     }
     worker_hold(rt, wk, g->id);
-    sdk_nested_reply(wk, q->req_id, RAY_OK, RAY_T_U64, g->id, NULL, 0);
+    sdk_nested_reply(rt, w, q->req_id, RAY_OK, RAY_T_U64, g->id, NULL, 0);
 }
 
 void

@@ -29,7 +29,7 @@ sdk_ref_tag(void)
     if (sdk_in_worker)
         return sdk_wk_ref_tag();
     sdk_rt *rt = sdk_g;
-    return rt ? rt->hdr->ref_tag : 0;
+    return rt ? rt->ref_tag : 0;
 }
 
 ray_ref

@@ -28,142 +28,34 @@
 
 #define IDS_MAX 4096u
 
-void
-sdk_worker_poke(sdk_worker *wk)
-{
-    rt_ring_hdr *h = wk->sub.hdr;
-    atomic_fetch_add_explicit(&h->cons_seq, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&h->cons_sleeping, memory_order_seq_cst))
-        rt_futex_wake(&h->cons_seq, 1);
-}
-
-/* A reply that did not fit the worker's reply ring, kept in order until
- * the worker makes room (it sends SDK_MSG_NUDGE when it sees
- * ctl->reply_backlog). Nothing is dropped. */
-typedef struct sdk_held {
-    struct sdk_held *next;
-    uint32_t type;
-    sdk_msg_done d;
-    uint8_t payload[];
-} sdk_held;
-
-static bool
-write_reply(sdk_worker *wk, uint32_t type, const sdk_msg_done *h,
-            const void *payload)
-{
-    sdk_msg_done *d = rt_ring_reserve(&wk->reply, sizeof(*d) + h->len);
-    if (!d)
-        return false;
-    *d = *h;
-    if (h->len)
-        memcpy(d + 1, payload, h->len);
-    rt_ring_commit(&wk->reply, type, sizeof(*d) + h->len);
-    return true;
-}
-
-void
-sdk_nested_flush(sdk_rt *rt, sdk_worker *wk)
-{
-    (void)rt;
-    bool wrote = false;
-    while (wk->held && write_reply(wk, wk->held->type, &wk->held->d,
-                                   wk->held->payload)) {
-        sdk_held *h = wk->held;
-        wk->held = h->next;
-        rt_free(h);
-        wrote = true;
-    }
-    if (!wk->held) {
-        wk->held_tail = NULL;
-        atomic_store_explicit(&wk->ctl->reply_backlog, 0,
-                              memory_order_relaxed);
-    }
-    if (wrote) {
-        rt_ring_publish_quiet(&wk->reply);
-        sdk_worker_poke(wk);
-    }
-}
-
-void
-sdk_nested_drop(sdk_worker *wk)
-{
-    while (wk->held) {
-        sdk_held *h = wk->held;
-        wk->held = h->next;
-        rt_free(h);
-    }
-    wk->held_tail = NULL;
-}
-
-/* Write a reply (type REPLY: to request `id`; PUSH: the value of object
- * `id`). Never blocks: when the ring is full it is held back in order. */
+/* Answer (as SDK_MSG_REPLY: request `id`; SDK_MSG_PUSH: the value of
+ * object `id`) on worker w's transport, which never blocks nor drops. */
 static void
-reply_as(sdk_worker *wk, uint32_t type, uint64_t id, ray_err err,
+reply_as(sdk_rt *rt, int w, uint32_t as, uint64_t id, ray_err err,
          uint32_t vtype, uint64_t scalar, const void *payload, size_t len)
 {
-    static const char big[] = "value too large to hand to a task "
-                              "(raise ray_config.ring_bytes)";
-    if (sizeof(sdk_msg_done) + len > rt_ring_max_record(&wk->reply)) {
-        err = RAY_ETOOBIG;
-        vtype = RAY_T_NONE;
-        payload = big;
-        len = sizeof(big);
-    }
-    sdk_msg_done h = {.task_id = id, .err = (int32_t)err, .type = vtype,
-                      .scalar = scalar, .len = len};
-    if (!wk->held && write_reply(wk, type, &h, payload)) {
-        rt_ring_publish_quiet(&wk->reply);
-        sdk_worker_poke(wk);
-        return;
-    }
-    sdk_held *hd = rt_malloc(sizeof(*hd) + len);
-    if (!hd) {
-        RT_LOG_RATELIMITED(RT_LOG_ERROR, "out of memory holding a reply for "
-                           "worker %d; request %llu dropped",
-                           (int)wk->ctl->pid, (unsigned long long)id);
-        return;
-    }
-    hd->next = NULL;
-    hd->type = type;
-    hd->d = h;
-    if (len)
-        memcpy(hd->payload, payload, len);
-    if (wk->held_tail)
-        wk->held_tail->next = hd;
-    else
-        wk->held = hd;
-    wk->held_tail = hd;
-    wk->held_total++;
-    atomic_store_explicit(&wk->ctl->reply_backlog, 1, memory_order_seq_cst);
-    sdk_worker_poke(wk); /* a worker asleep on its ring re-checks the flag */
+    sdk_tx_reply(rt->tx, w, as, id, err, vtype, scalar, payload, len);
 }
 
 void
-sdk_nested_reply(sdk_worker *wk, uint64_t req, ray_err err, uint32_t type,
+sdk_nested_reply(sdk_rt *rt, int w, uint64_t req, ray_err err, uint32_t type,
                  uint64_t scalar, const void *payload, size_t len)
 {
-    reply_as(wk, SDK_MSG_REPLY, req, err, type, scalar, payload, len);
+    reply_as(rt, w, SDK_MSG_REPLY, req, err, type, scalar, payload, len);
 }
 
 static void
-reply(sdk_worker *wk, uint64_t req, ray_err err, uint32_t type,
-      uint64_t scalar, const void *payload, size_t len)
-{
-    sdk_nested_reply(wk, req, err, type, scalar, payload, len);
-}
-
-static void
-reply_object(sdk_worker *wk, uint32_t as, uint64_t id, sdk_obj *o)
+reply_object(sdk_rt *rt, int w, uint32_t as, uint64_t id, sdk_obj *o)
 {
     if (o->state == SDK_OBJ_FAILED) {
         const char *m = o->errmsg ? o->errmsg : ray_strerror(o->err);
-        reply_as(wk, as, id, o->err, RAY_T_NONE, 0, m, strlen(m) + 1);
+        reply_as(rt, w, as, id, o->err, RAY_T_NONE, 0, m, strlen(m) + 1);
     } else if (sdk_type_buffer(o->type)) {
-        reply_as(wk, as, id, RAY_OK, o->type, 0, sdk_obj_data(o), o->len);
+        reply_as(rt, w, as, id, RAY_OK, o->type, 0, sdk_obj_data(o), o->len);
     } else {
         uint64_t bits = 0;
         memcpy(&bits, sdk_obj_data(o), o->len < 8 ? o->len : 8);
-        reply_as(wk, as, id, RAY_OK, o->type, bits, NULL, 0);
+        reply_as(rt, w, as, id, RAY_OK, o->type, bits, NULL, 0);
     }
 }
 
@@ -173,11 +65,10 @@ sdk_nested_get_ready(sdk_rt *rt, sdk_waiter *wt, sdk_obj *o)
     int w = (int)wt->idx;
     if (w < 0 || w >= rt->nslots)
         return;
-    sdk_worker *wk = &rt->workers[w];
     if (!sdk_slot(rt, w)->alive ||
         sdk_proc_worker(rt, w)->deaths != (uint32_t)(uintptr_t)wt->arg)
         return; /* the asking process is gone */
-    reply_object(wk, wt->kind == SDK_WAIT_PUSH ? SDK_MSG_PUSH : SDK_MSG_REPLY,
+    reply_object(rt, w, wt->kind == SDK_WAIT_PUSH ? SDK_MSG_PUSH : SDK_MSG_REPLY,
                  (uint64_t)(uintptr_t)wt->ctx, o);
 }
 
@@ -200,15 +91,14 @@ unwatch(sdk_rt *rt, sdk_obj *o, int w)
 void
 sdk_nested_watch(sdk_rt *rt, int w, sdk_obj *o, uint64_t id)
 {
-    sdk_worker *wk = &rt->workers[w];
     if (o->state != SDK_OBJ_PENDING) {
-        reply_object(wk, SDK_MSG_PUSH, id, o);
+        reply_object(rt, w, SDK_MSG_PUSH, id, o);
         return;
     }
     sdk_waiter *wt = sdk_waiter_alloc(rt);
     if (!wt) {
         static const char m[] = "out of memory in the driver";
-        reply_as(wk, SDK_MSG_PUSH, id, RAY_ENOMEM, RAY_T_NONE, 0, m,
+        reply_as(rt, w, SDK_MSG_PUSH, id, RAY_ENOMEM, RAY_T_NONE, 0, m,
                  sizeof(m));
         return;
     }
@@ -221,7 +111,7 @@ sdk_nested_watch(sdk_rt *rt, int w, sdk_obj *o, uint64_t id)
 }
 
 static void
-handle_ids(sdk_rt *rt, sdk_worker *wk, const sdk_msg_req *q)
+handle_ids(sdk_rt *rt, int w, const sdk_msg_req *q)
 {
     uint32_t n = q->len > IDS_MAX ? IDS_MAX : (uint32_t)q->len;
     uint64_t ids[IDS_MAX];
@@ -231,7 +121,7 @@ handle_ids(sdk_rt *rt, sdk_worker *wk, const sdk_msg_req *q)
         if (sdk_objects_alloc(&rt->store, &ids[k], &o) != RAY_OK)
             break;
     }
-    reply(wk, q->req_id, k ? RAY_OK : RAY_ENOMEM, RAY_T_NONE, k, ids,
+    sdk_nested_reply(rt, w, q->req_id, k ? RAY_OK : RAY_ENOMEM, RAY_T_NONE, k, ids,
           k * sizeof(uint64_t));
 }
 
@@ -308,7 +198,6 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
 {
     if (len < sizeof(sdk_msg_req))
         return;
-    sdk_worker *wk = &rt->workers[w];
     const sdk_msg_req *q = (const sdk_msg_req *)rec;
     sdk_obj *o;
     atomic_store_explicit(&rt->last_request_ns, rt_clock_now_ns(),
@@ -330,14 +219,14 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         o = sdk_objects_lookup(&rt->store, q->obj_id);
         if (!o) {
             static const char m[] = "null or released reference";
-            reply(wk, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m, sizeof(m));
+            sdk_nested_reply(rt, w, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m, sizeof(m));
         } else if (o->state != SDK_OBJ_PENDING) {
-            reply_object(wk, SDK_MSG_REPLY, q->req_id, o);
+            reply_object(rt, w, SDK_MSG_REPLY, q->req_id, o);
         } else {
             sdk_waiter *wt = rt_malloc(sizeof(*wt));
             if (!wt) {
                 static const char m[] = "out of memory";
-                reply(wk, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m, sizeof(m));
+                sdk_nested_reply(rt, w, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m, sizeof(m));
                 break;
             }
             wt->kind = SDK_WAIT_RGET;
@@ -349,10 +238,7 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         }
         break;
     case SDK_MSG_IDS:
-        handle_ids(rt, wk, q);
-        break;
-    case SDK_MSG_NUDGE:
-        sdk_nested_flush(rt, wk);
+        handle_ids(rt, w, q);
         break;
     case SDK_MSG_WATCH:
         o = sdk_objects_lookup(&rt->store, q->obj_id);
@@ -360,16 +246,19 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
             sdk_nested_watch(rt, w, o, q->obj_id);
         } else {
             static const char m[] = "null or released reference";
-            reply_as(wk, SDK_MSG_PUSH, q->obj_id, RAY_EINVAL, RAY_T_NONE, 0,
+            reply_as(rt, w, SDK_MSG_PUSH, q->obj_id, RAY_EINVAL, RAY_T_NONE, 0,
                      m, sizeof(m));
         }
+        break;
+    case SDK_MSG_STORE:
+        sdk_store_request(rt);
         break;
     case SDK_MSG_CANCEL: {
         ray_err e = sdk_cancel_locked(rt, sdk_objects_lookup(&rt->store,
                                                           q->obj_id),
                                       q->len != 0, cbs);
         const char *m = e == RAY_OK ? "" : ray_last_error_detail();
-        reply(wk, q->req_id, e, RAY_T_NONE, 0, m, strlen(m) + 1);
+        sdk_nested_reply(rt, w, q->req_id, e, RAY_T_NONE, 0, m, strlen(m) + 1);
         break;
     }
     case SDK_MSG_RELEASE:

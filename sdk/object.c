@@ -99,7 +99,7 @@ ray_ref_release(ray_ref ref)
 static void
 store_id(sdk_rt *rt, uint64_t key, store_object_id *id)
 {
-    store_plasma_id(rt->hdr->store_prefix, key, id);
+    store_plasma_id(rt->store_prefix, key, id);
 }
 
 void
@@ -841,8 +841,8 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
     atomic_fetch_add(&rt->reactor_needed, 1);
     pthread_mutex_unlock(&rt->mu);
     /* Let the reactor register as a doorbell sleeper. */
-    atomic_fetch_add(&rt->hdr->drv_seq, 1);
-    rt_futex_wake(&rt->hdr->drv_seq, 1);
+    atomic_fetch_add(&rt->bell->seq, 1);
+    rt_futex_wake(&rt->bell->seq, 1);
     return RAY_OK;
 }
 
@@ -880,10 +880,9 @@ ray_get_stats(ray_stats *out)
     out->actor_processes = rs.hosts;
     out->tasks_moved = rs.tasks_moved;
     out->standins = rs.standins;
-    for (int w = 0; w < rt->nslots; w++)
-        out->replies_held += rt->workers[w].held_total;
+    out->replies_held = rt->tx->ops->held_total(rt->tx);
     out->actors_alive = sdk_actors_alive(rt);
-    out->workers_blocked = atomic_load(&rt->hdr->nblocked);
+    out->workers_blocked = atomic_load(&rt->bell->nblocked);
     pthread_mutex_unlock(&rt->mu);
     return RAY_OK;
 }

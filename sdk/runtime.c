@@ -3,16 +3,16 @@
  * runtime.c: ray_init / ray_shutdown, worker start-up and the two
  * background threads of the embedded local runtime.
  *
- * ray_init creates one memfd (never a name in /dev/shm: nothing can leak),
- * formats one slot of rings per worker, and posix_spawns the workers ahead
- * of need; it does not wait for them (tasks queue in their rings while
- * they start). The monitor thread polls worker pidfds and output pipes:
- * it forwards output lines with a pid prefix and turns a worker's death
- * into retries and a replacement. The reactor thread sleeps on the driver
- * doorbell and makes progress (completions, dependent tasks, callbacks)
- * when no user thread is inside ray_get/ray_wait; it only asks workers to
- * wake it while callbacks or queued work need it, so a plain submit/get
- * loop costs no system call.
+ * ray_init creates the embedded node's transport (sdk/transport_shm.c:
+ * rings per worker slot in one memfd) and its raylet (scheduler/raylet.h),
+ * whose loop thread starts the workers ahead of need; it does not wait
+ * for them (tasks queue in their rings while they start) and turns a
+ * worker's death into retries and a replacement (sdk_worker_died). The
+ * reactor thread sleeps on the driver doorbell (sdk/bell.h) and makes
+ * progress (completions, dependent tasks, callbacks) when no user thread
+ * is inside ray_get/ray_wait; it only asks workers to wake it while
+ * callbacks or queued work need it, so a plain submit/get loop costs no
+ * system call.
  *
  * The node's object store (values of STORE_PLASMA_MIN bytes or more) starts
  * on first need, not in ray_init: it reserves and pre-faults all of
@@ -22,7 +22,7 @@
  * result or put inside a task) starts it, in the driver, under store_mu;
  * workers then connect over its socket (that is how a store client gets
  * the region and a client index whose pins die with the process; an
- * inherited memfd would give neither), its path in the shm header.
+ * inherited memfd would give neither); the transport tells them its path.
  *
  * Threading: all runtime state is guarded by sdk_g->mu; the store's
  * start by store_mu (taken after mu when both are held). ray_init and
@@ -69,30 +69,6 @@ ray_num_workers(void)
     return sdk_g ? sdk_g->nworkers : 0;
 }
 
-ray_err
-sdk_slot_prepare(sdk_rt *rt, int w, char *env, size_t envlen, int *keep_fd)
-{
-    sdk_worker *wk = &rt->workers[w];
-    void *slot = sdk_slot_at(rt->shm, (size_t)w);
-    size_t rb = rt->hdr->ring_bytes;
-    if (w >= rt->nworkers && w < rt->ntask) {
-        /* A stand-in: its rings are fresh memory. Fault them in with one
-         * call (a page fault per 4 KiB as records first touch them costs
-         * more than the tasks they carry). */
-        (void)madvise(slot, rt->hdr->slot_bytes, MADV_POPULATE_WRITE);
-    }
-    memset(slot, 0, 64);
-    for (int k = 0; k < 3; k++)
-        rt_ring_format(sdk_slot_ring(slot, rb, k), rb);
-    wk->ctl = sdk_slot_ctl(slot);
-    rt_ring_attach(&wk->sub, sdk_slot_ring(slot, rb, 0));
-    rt_ring_attach(&wk->comp, sdk_slot_ring(slot, rb, 1));
-    rt_ring_attach(&wk->reply, sdk_slot_ring(slot, rb, 2));
-    snprintf(env, envlen, SDK_ENV "=%d:%d:%d", rt->memfd, w, (int)getpid());
-    *keep_fd = rt->memfd;
-    return RAY_OK;
-}
-
 /* ---- the node's object store ---- */
 
 /* The memory store freed a stored value's descriptor (mu held). */
@@ -106,32 +82,23 @@ store_client *
 sdk_store_ensure(sdk_rt *rt)
 {
     store_client *c = sched_raylet_store_client(rt->raylet);
-    if (c && atomic_load(&rt->hdr->store_state) == SDK_STORE_READY)
+    if (c && atomic_load(&rt->store_known))
         return c;
     const char *path = NULL;
     char why[400] = "";
     c = sched_raylet_store(rt->raylet, &path, why, sizeof(why));
-    /* Workers read the path once the state says READY. Every caller
-     * writes the same path; the state only goes NONE -> READY/FAILED. */
-    uint32_t none = SDK_STORE_NONE;
-    if (c) {
-        snprintf(rt->hdr->store_path, sizeof(rt->hdr->store_path), "%s",
-                 path);
-        atomic_compare_exchange_strong(&rt->hdr->store_state, &none,
-                                       SDK_STORE_READY);
-    } else {
-        atomic_compare_exchange_strong(&rt->hdr->store_state, &none,
-                                       SDK_STORE_FAILED);
+    /* Tell the workers where it is (or that it cannot start). */
+    rt->tx->ops->store_ready(rt->tx, c ? path : NULL);
+    atomic_store(&rt->store_known, 1);
+    if (!c)
         sdk_fail(RAY_ESTORE_FULL, "%s", why);
-    }
-    rt_futex_wake(&rt->hdr->store_state, 0x7fffffff);
     return c;
 }
 
 void
 sdk_store_request(sdk_rt *rt)
 {
-    if (atomic_load(&rt->hdr->store_state) == SDK_STORE_NONE)
+    if (!atomic_load(&rt->store_known))
         (void)sdk_store_ensure(rt);
 }
 
@@ -167,7 +134,8 @@ ev_unlock(void *ctx)
 static ray_err
 ev_prepare(void *ctx, int w, char *env, size_t envlen, int *keep_fd)
 {
-    return sdk_slot_prepare(ctx, w, env, envlen, keep_fd);
+    sdk_rt *rt = ctx;
+    return rt->tx->ops->open(rt->tx, w, env, envlen, keep_fd);
 }
 
 static bool
@@ -181,10 +149,7 @@ static void
 ev_nested(void *ctx, int w, bool on)
 {
     sdk_rt *rt = ctx;
-    sdk_worker *wk = &rt->workers[w];
-    atomic_store_explicit(&wk->ctl->nested_ok, on, memory_order_release);
-    if (on)
-        sdk_worker_poke(wk);
+    rt->tx->ops->set_nested(rt->tx, w, on);
 }
 
 /* Every 100 ms, on the raylet's thread: deletes of values that were
@@ -212,7 +177,7 @@ static void *
 reactor_main(void *arg)
 {
     sdk_rt *rt = arg;
-    sdk_shm_hdr *h = rt->hdr;
+    sdk_bell *h = rt->bell;
     int64_t busy_until = 0; /* stay awake until then after activity */
     while (!atomic_load(&rt->stopping)) {
         /* Callbacks and map jobs need the reactor awake on every result;
@@ -240,49 +205,23 @@ reactor_main(void *arg)
             if (now < busy_until) {
                 rt_cpu_relax();
             } else {
-                uint32_t seq = atomic_load(&h->drv_seq);
+                uint32_t seq = atomic_load(&h->seq);
                 if (needed)
-                    atomic_fetch_add(&h->drv_sleepers, 1);
+                    atomic_fetch_add(&h->sleepers, 1);
                 pthread_mutex_lock(&rt->mu); /* look again, registered */
                 done = sdk_progress_deep(rt, &cbs);
                 pthread_mutex_unlock(&rt->mu);
                 sdk_run_callbacks(cbs);
                 if (done == 0)
-                    rt_futex_wait(&h->drv_seq, seq, needed ? 50000 : 5000);
+                    rt_futex_wait(&h->seq, seq, needed ? 50000 : 5000);
                 if (needed)
-                    atomic_fetch_sub(&h->drv_sleepers, 1);
+                    atomic_fetch_sub(&h->sleepers, 1);
             }
         }
         if (needed)
             atomic_fetch_sub(&h->want_any, 1);
     }
     return NULL;
-}
-
-/* Tell workers what this thread waits for (see results_wanted in
- * worker_main.c): the one waiting thread may name a task; any other
- * waiter, or one that names none, wants every result at once. */
-static void
-want_begin(sdk_shm_hdr *h, uint64_t task)
-{
-    if (task == 0)
-        atomic_fetch_add(&h->want_any, 1);
-    else if (atomic_fetch_add(&h->drv_waiting, 1) == 0) {
-        uint64_t none = 0;
-        atomic_compare_exchange_strong(&h->want_task, &none, task);
-    }
-}
-
-static void
-want_end(sdk_shm_hdr *h, uint64_t task)
-{
-    if (task == 0) {
-        atomic_fetch_sub(&h->want_any, 1);
-        return;
-    }
-    atomic_fetch_sub(&h->drv_waiting, 1);
-    /* Ours or stale: a thread still waiting then wants any (0). */
-    atomic_compare_exchange_strong(&h->want_task, &task, 0);
 }
 
 ray_err
@@ -296,7 +235,7 @@ ray_err
 sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
               int64_t deadline_ns, uint64_t task)
 {
-    sdk_shm_hdr *h = rt->hdr;
+    sdk_bell *h = rt->bell;
     pthread_mutex_lock(&rt->mu);
     int64_t spin_ns = rt_spin_budget_next(&rt->spin);
     pthread_mutex_unlock(&rt->mu);
@@ -304,13 +243,13 @@ sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
     unsigned spins = 0;
     bool slept = false;
     ray_err result;
-    want_begin(h, task);
+    /* Tell workers what this thread waits for (sdk_bell_wanted). */
+    sdk_bell_want_begin(h, task);
     /* Asleep for one task's result, workers ring only for it (or when
      * they run dry); asleep for anything, for every batch. */
-    _Atomic uint32_t *sleepers = task ? &h->drv_sleepers_task
-                                      : &h->drv_sleepers;
+    _Atomic uint32_t *sleepers = task ? &h->sleepers_task : &h->sleepers;
     for (;;) {
-        uint32_t seq = atomic_load(&h->drv_seq);
+        uint32_t seq = atomic_load(&h->seq);
         int64_t now = rt_clock_now_ns();
         bool sleeping = now >= spin_end;
         if (sleeping)
@@ -343,7 +282,7 @@ sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
         }
         if (sleeping) {
             int64_t left_us = (deadline_ns - now) / 1000;
-            rt_futex_wait(&h->drv_seq, seq, left_us < 20000 ? left_us : 20000);
+            rt_futex_wait(&h->seq, seq, left_us < 20000 ? left_us : 20000);
             atomic_fetch_sub(sleepers, 1);
             slept = true;
         } else if ((++spins & 63) == 0) {
@@ -353,7 +292,7 @@ sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
                 rt_cpu_relax();
         }
     }
-    want_end(h, task);
+    sdk_bell_want_end(h, task);
     return result;
 }
 
@@ -397,8 +336,6 @@ destroy(sdk_rt *rt)
     sdk_actors_fini(rt);
     /* Tasks still queued or in flight. */
     for (int w = 0; rt->workers && w < rt->nslots; w++) {
-        rt_free(rt->workers[w].frag);
-        sdk_nested_drop(&rt->workers[w]);
         rt_free(rt->workers[w].ahold);
         sdk_task *t = rt->workers[w].head;
         while (t) {
@@ -438,10 +375,8 @@ destroy(sdk_rt *rt)
     store_plasma_trash_fini(&rt->trash);
     sched_raylet_destroy(rt->raylet); /* and the node's store */
     rt_free(rt->workers);
-    if (rt->shm)
-        munmap(rt->shm, rt->shm_bytes);
-    if (rt->memfd >= 0)
-        close(rt->memfd);
+    if (rt->tx)
+        rt->tx->ops->destroy(rt->tx);
     pthread_mutex_destroy(&rt->mu);
     rt_free(rt);
 }
@@ -560,35 +495,25 @@ normalize_config(ray_config *cfg)
     return RAY_OK;
 }
 
-/* Create, size and map the memfd: header and worker slots. */
+/* The embedded node's transport: shared-memory rings per worker slot. */
 static ray_err
-create_shm(sdk_rt *rt, const ray_config *cfg)
+create_transport(sdk_rt *rt, const ray_config *cfg)
 {
-    size_t slot_bytes = sdk_slot_bytes(cfg->ring_bytes);
-    rt->shm_bytes = (sizeof(sdk_shm_hdr) + slot_bytes * (size_t)rt->nslots
-                     + 4095) & ~(size_t)4095; /* sparse: touched on use */
-    rt->memfd = memfd_create("rayc-shm", MFD_CLOEXEC);
-    if (rt->memfd < 0 || ftruncate(rt->memfd, (off_t)rt->shm_bytes) != 0)
-        return sdk_fail(rt_err_from_errno(errno), "ray_init: memfd: %s",
-                        strerror(errno));
-    rt->shm = mmap(NULL, rt->shm_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   rt->memfd, 0);
-    if (rt->shm == MAP_FAILED) {
-        rt->shm = NULL;
-        return sdk_fail(rt_err_from_errno(errno), "ray_init: mmap: %s",
-                        strerror(errno));
-    }
-    rt->hdr = rt->shm;
-    rt->hdr->magic = SDK_MAGIC;
-    rt->hdr->nslots = (uint32_t)rt->nslots;
-    rt->hdr->ntask = (uint32_t)rt->ntask;
-    rt->hdr->slot_bytes = slot_bytes;
-    rt->hdr->ring_bytes = cfg->ring_bytes;
-    rt->hdr->driver_pid = (int32_t)getpid();
-    rt->hdr->spin_us = cfg->worker_spin_us;
-    rt_random_fill(rt->hdr->store_prefix, sizeof(rt->hdr->store_prefix));
-    rt->hdr->ref_tag = rt_random_u64() | 1u; /* never 0: null refs */
-    return RAY_OK;
+    rt_random_fill(rt->store_prefix, sizeof(rt->store_prefix));
+    rt->ref_tag = rt_random_u64() | 1u; /* never 0: null refs */
+    sdk_tx_shm_config tc = {
+        .nslots = rt->nslots,
+        .ntask = rt->ntask,
+        .nworkers = rt->nworkers,
+        .ring_bytes = cfg->ring_bytes,
+        .spin_us = cfg->worker_spin_us,
+        .ref_tag = rt->ref_tag,
+        .store_prefix = rt->store_prefix,
+    };
+    ray_err err = sdk_tx_shm_create(&tc, &rt->tx);
+    if (err == RAY_OK)
+        rt->bell = rt->tx->bell;
+    return err;
 }
 
 /* Start the raylet (its thread spawns the workers: PR_SET_PDEATHSIG
@@ -636,7 +561,6 @@ ray_init(const ray_config *cfg_in)
     sdk_rt *rt = rt_calloc(1, sizeof(*rt));
     if (!rt)
         return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
-    rt->memfd = -1;
     /* Adaptive: callers hold mu for microseconds, so a contender spins
      * briefly before it sleeps (no futex round trip per hand-over when
      * several driver threads submit at once). */
@@ -675,7 +599,7 @@ ray_init(const ray_config *cfg_in)
     }
     rt->q = sched_raylet_queue(rt->raylet);
     rt->res = sched_raylet_resources(rt->raylet);
-    if ((err = create_shm(rt, &cfg)) != RAY_OK)
+    if ((err = create_transport(rt, &cfg)) != RAY_OK)
         goto fail;
     rt->workers = rt_calloc((size_t)rt->nslots, sizeof(sdk_worker));
     if (!rt->workers || sdk_actors_init(rt) != RAY_OK) {
@@ -701,18 +625,8 @@ ray_shutdown(void)
     sdk_actors_shutdown(rt); /* destructors run before the workers exit */
     sched_raylet_stopping(rt->raylet); /* no process starts again */
     atomic_store(&rt->stopping, 1);
-    atomic_store(&rt->hdr->shutdown, 1);
-    atomic_fetch_add(&rt->hdr->drv_seq, 1);
-    rt_futex_wake(&rt->hdr->drv_seq, 0x7fffffff);
+    rt->tx->ops->shutdown(rt->tx); /* wakes the reactor and every worker */
     pthread_join(rt->reactor, NULL);
-    /* Wake idle workers; they see the shutdown flag and exit. */
-    for (int w = 0; w < rt->nslots; w++) {
-        rt_ring_hdr *rh = rt->workers[w].sub.hdr;
-        if (!rh)
-            continue; /* an actor host slot never used */
-        atomic_fetch_add(&rh->cons_seq, 1);
-        rt_futex_wake(&rh->cons_seq, 1);
-    }
     sched_raylet_stop(rt->raylet, 20); /* reaps, forwards the last output */
     sdk_g = NULL;
     destroy(rt);

@@ -6,9 +6,11 @@
  * sdk/wire.h, the worker process's side in sdk/worker_int.h; both are
  * included here.
  *
- * Driver state lives in one process-global sdk_rt guarded by `mu`; a
- * reactor thread sleeps on the doorbell and a monitor thread polls worker
- * pidfds and output pipes.
+ * Driver state lives in one process-global sdk_rt guarded by `mu`: the
+ * owner's (objects, tasks, actors), with the raylet's (scheduler/raylet.h)
+ * and the transport's (sdk/transport.h) behind their tables. A reactor
+ * thread sleeps on the doorbell (sdk/bell.h); the raylet's loop thread
+ * watches the worker processes.
  */
 #ifndef RAY_SDK_SDK_INT_H
 #define RAY_SDK_SDK_INT_H
@@ -26,6 +28,7 @@
 #include "scheduler/local_queue.h"
 #include "scheduler/raylet.h"
 #include "scheduler/resources.h"
+#include "sdk/transport.h"
 #include "sdk/wire.h"
 #include "sdk/worker_int.h"
 
@@ -119,24 +122,15 @@ struct sdk_task {
  * of queued tasks touches (jemalloc's size class 320). */
 _Static_assert(sizeof(sdk_task) <= 320, "sdk_task grew past its size class");
 
-/* What the owner keeps per worker slot: its end of the transport and
- * what it sent there. The process and the scheduler's view of the slot
- * are the raylet's (scheduler/raylet.h: sdk_slot, sdk_proc_worker). */
+/* What the owner keeps per worker slot: what it sent there. The
+ * channel itself is the transport's (sdk/transport.h: rt->tx), the
+ * process and the scheduler's view of the slot the raylet's
+ * (scheduler/raylet.h: sdk_slot, sdk_proc_worker). */
 typedef struct sdk_worker {
-    sdk_worker_ctl *ctl;
-    rt_ring sub;             /* producer side (driver) */
-    rt_ring comp;            /* consumer side (driver) */
-    rt_ring reply;           /* producer side (driver): request replies */
     sdk_task *head, *tail;   /* in flight, in dispatch order */
-    struct sdk_held *held, *held_tail; /* replies waiting for reply-ring
-                                room, in order (nested.c) */
-    uint64_t held_total;     /* replies ever held back (ray_stats) */
     uint64_t *ahold;         /* actor handles this process counted (one
                                 entry per count), dropped if it dies */
     uint32_t nahold, cahold;
-    sdk_msg_done frag_hdr;   /* a fragmented result being reassembled */
-    uint8_t *frag;           /* its payload (rt_malloc), NULL if none */
-    size_t frag_len;
 } sdk_worker;
 
 struct sdk_cb;
@@ -144,10 +138,13 @@ struct sdk_cb;
 typedef struct sdk_rt {
     pthread_mutex_t mu;
     ray_config cfg;
-    int memfd;
-    void *shm;
-    size_t shm_bytes;
-    sdk_shm_hdr *hdr;
+    /* The owner <-> worker transport (sdk/transport.h) and the doorbell
+     * driver threads sleep on (sdk/bell.h). */
+    sdk_tx *tx;
+    sdk_bell *bell;
+    uint64_t ref_tag;         /* ray_ref.owner of this runtime's refs */
+    uint8_t store_prefix[STORE_PLASMA_PREFIX]; /* its store IDs */
+    _Atomic int store_known;  /* the node's store started or failed */
     int nworkers;             /* task workers, one per CPU:
                                  workers[0 .. nworkers) */
     int ntask;                /* and stand-ins for blocked ones up to
@@ -301,12 +298,6 @@ void sdk_task_fail(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
 /* Register a task's dependencies; returns the number still pending. */
 uint32_t sdk_task_add_deps(sdk_rt *rt, sdk_task *t);
 
-/* Slot w is about to get a new process (the raylet's prepare): format
- * its control block and rings, and give the worker spec for its
- * environment (SDK_ENV=memfd:slot:pid) and the memfd it inherits. */
-ray_err sdk_slot_prepare(sdk_rt *rt, int w, char *env, size_t envlen,
-                         int *keep_fd);
-
 /* Block until `done(arg)` returns true (checked with mu held, after
  * progress) or the deadline passes: spins spin_us, then sleeps on the
  * doorbell. Returns RAY_OK or RAY_ETIMEDOUT. Called without mu. */
@@ -322,12 +313,8 @@ ray_err sdk_wait_task(sdk_rt *rt, bool (*done)(sdk_rt *, void *), void *arg,
 static inline void
 sdk_wake_driver(sdk_rt *rt)
 {
-    sdk_doorbell_ring(rt->hdr);
+    sdk_bell_ring(rt->bell);
 }
-
-/* Wake worker `wk` if it sleeps on its submission ring (after a reply,
- * or a change of its ctl flags). */
-void sdk_worker_poke(sdk_worker *wk);
 
 /* Take task `t` back from the worker it was pushed to, if that worker
  * has not started it: true when it will never run there (it is off the
@@ -354,15 +341,8 @@ ray_err sdk_cancel_locked(sdk_rt *rt, sdk_obj *o, bool force, sdk_cb **cbs);
  * known (a waiter of kind SDK_WAIT_PUSH; at once if already done). */
 void sdk_nested_watch(sdk_rt *rt, int w, sdk_obj *o, uint64_t id);
 
-/* Write the replies held back for worker w while its reply ring was
- * full, as many as fit now. */
-void sdk_nested_flush(sdk_rt *rt, sdk_worker *wk);
-
-/* Drop what is held back for worker slot `wk` (its process is gone). */
-void sdk_nested_drop(sdk_worker *wk);
-
-/* Reply to request `req` of worker `wk` (never blocks, never drops). */
-void sdk_nested_reply(sdk_worker *wk, uint64_t req, ray_err err,
+/* Reply to request `req` of worker w (never blocks, never drops). */
+void sdk_nested_reply(sdk_rt *rt, int w, uint64_t req, ray_err err,
                       uint32_t type, uint64_t scalar, const void *payload,
                       size_t len);
 

@@ -246,8 +246,9 @@ sdk_cancel_locked(sdk_rt *rt, sdk_obj *o, bool force, sdk_cb **cbs)
             sdk_task_finish(rt, t, cbs);
             sdk_dispatch(rt, cbs);
         } else if (force) {
-            sdk_worker *wk = &rt->workers[w];
-            if (atomic_load(&wk->ctl->current) == t->id)
+            sdk_tx_worker ws;
+            sdk_tx_worker_state(rt->tx, w, &ws);
+            if (ws.current == t->id)
                 sched_raylet_kill(rt->raylet, w);
         }
     }

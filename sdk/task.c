@@ -359,7 +359,7 @@ abort_temps(sdk_rt *rt, arg_src *a, uint32_t n)
  * no room now (ring or store), nothing kept; RAY_ETOOBIG /
  * RAY_ESTORE_FULL: can never be sent; RAY_ENOMEM; a store error. */
 static ray_err
-push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
+push_call(sdk_rt *rt, int w, sdk_task *t)
 {
     arg_src a[RAY_MAX_ARGS];
     const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
@@ -396,7 +396,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
             len += SDK_ALIGN8(a[i].len);
         }
     }
-    if (len > rt_ring_max_record(&wk->sub))
+    if (len > sdk_tx_max_record(rt->tx, w))
         return RAY_ETOOBIG;
     if (nbig && !t->blocks &&
         !(t->blocks = rt_calloc(RAY_MAX_ARGS, sizeof(uint64_t))))
@@ -410,7 +410,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
             return e;
         }
     }
-    uint8_t *dst = rt_ring_reserve(&wk->sub, len);
+    uint8_t *dst = sdk_tx_reserve(rt->tx, w, len);
     if (!dst) {
         abort_temps(rt, a, t->nargs);
         return RAY_EAGAIN;
@@ -441,8 +441,7 @@ push_call(sdk_rt *rt, sdk_worker *wk, sdk_task *t)
             pay += SDK_ALIGN8(a[i].len);
         }
     }
-    t->rpos = (uint32_t)wk->sub.pos;
-    rt_ring_commit(&wk->sub, SDK_MSG_TASK, len);
+    t->rpos = sdk_tx_commit(rt->tx, w, SDK_MSG_TASK, len);
     return RAY_OK;
 }
 
@@ -453,19 +452,18 @@ push_to_worker(sdk_rt *rt, int w, sdk_task *t)
 {
     sdk_worker *wk = &rt->workers[w];
     if (t->kind == SDK_TK_MAP) {
-        if (t->spec_len > rt_ring_max_record(&wk->sub))
+        if (t->spec_len > sdk_tx_max_record(rt->tx, w))
             return RAY_ETOOBIG;
-        void *dst = rt_ring_reserve(&wk->sub, t->spec_len);
+        void *dst = sdk_tx_reserve(rt->tx, w, t->spec_len);
         if (!dst)
             return RAY_EAGAIN;
         memcpy(dst, t->spec, t->spec_len);
         ((sdk_msg_map *)dst)->task_id = t->id;
         atomic_store_explicit(&((sdk_msg_map *)dst)->claim, SDK_CLAIM_OPEN,
                               memory_order_relaxed);
-        t->rpos = (uint32_t)wk->sub.pos;
-        rt_ring_commit(&wk->sub, SDK_MSG_MAP, t->spec_len);
+        t->rpos = sdk_tx_commit(rt->tx, w, SDK_MSG_MAP, t->spec_len);
     } else {
-        ray_err e = push_call(rt, wk, t);
+        ray_err e = push_call(rt, w, t);
         if (e != RAY_OK)
             return e;
     }
@@ -485,38 +483,15 @@ sdk_push_to_worker(sdk_rt *rt, int w, sdk_task *t)
     return e;
 }
 
-/* Take `t` back from worker w's submission ring if the worker has not
- * claimed it yet. The record's bytes are still ours to read while the
- * worker has not released them (head <= its position): only this side
- * writes the ring, under mu, and the worker claims a record before it
- * releases it. So the claim word at t->rpos is t's own, and one CAS
- * decides between the two sides. */
-static bool
-claim_back(sdk_worker *wk, const sdk_task *t)
-{
-    rt_ring *r = &wk->sub;
-    /* The full position: the record lies less than a ring's length
-     * (at most 256 MiB) behind the producer's. */
-    uint64_t rpos = r->pos - (uint32_t)((uint32_t)r->pos - t->rpos);
-    if (atomic_load_explicit(&r->hdr->head, memory_order_acquire) > rpos)
-        return false; /* released: claimed long ago */
-    size_t at = (size_t)((rpos + sizeof(rt_ring_rec)) & r->mask);
-    at += t->kind == SDK_TK_MAP ? offsetof(sdk_msg_map, claim)
-                                : offsetof(sdk_msg_task, claim);
-    _Atomic uint32_t *claim = (_Atomic uint32_t *)(void *)(r->data + at);
-    uint32_t open = SDK_CLAIM_OPEN;
-    return atomic_compare_exchange_strong_explicit(
-        claim, &open, SDK_CLAIM_REVOKED, memory_order_acq_rel,
-        memory_order_acquire);
-}
-
 bool
 sdk_task_revoke(sdk_rt *rt, sdk_task *t)
 {
     if (t->worker < 0 || t->actor)
         return false;
     sdk_worker *wk = &rt->workers[t->worker];
-    if (!claim_back(wk, t))
+    if (!rt->tx->ops->revoke(rt->tx, t->worker, t->rpos,
+                             t->kind == SDK_TK_MAP ? SDK_MSG_MAP
+                                                   : SDK_MSG_TASK))
         return false;
     list_remove(&wk->head, &wk->tail, t);
     t->worker = -1;
@@ -564,7 +539,7 @@ static void
 ops_flush(void *ctx, int w)
 {
     sdk_rt *rt = ctx;
-    rt_ring_publish(&rt->workers[w].sub);
+    sdk_tx_flush(rt->tx, w);
 }
 
 /* The in-flight list is in ring order, and a worker claims in ring order
@@ -600,16 +575,17 @@ sync_blocked(sdk_rt *rt)
 {
     /* Nobody blocked, nor at the last look: nothing to copy (the flags
      * sit on lines the workers write; reading them costs misses). */
-    bool none = atomic_load_explicit(&rt->hdr->nblocked,
+    bool none = atomic_load_explicit(&rt->bell->nblocked,
                                      memory_order_acquire) == 0;
     if (none && !rt->slots_blocked)
         return;
     rt->slots_blocked = !none;
     for (int w = 0; w < rt->ntask; w++) {
         sched_slot *slot = sdk_slot(rt, w);
-        sdk_worker *wk = &rt->workers[w];
-        uint32_t b = slot->alive && wk->ctl ? atomic_load_explicit(
-                         &wk->ctl->blocked, memory_order_acquire) : 0;
+        sdk_tx_worker st = {0};
+        if (slot->alive)
+            sdk_tx_worker_state(rt->tx, w, &st);
+        uint32_t b = st.blocked;
         uint8_t s = (b & SDK_BLOCKED_HELPING) ? SCHED_BLOCKED_KEEPS_OWN
                   : b ? SCHED_BLOCKED : 0;
         if (s && (b & SDK_BLOCKED_LONG))
@@ -710,99 +686,48 @@ finish_record(sdk_rt *rt, sdk_worker *wk, const sdk_msg_done *d,
     }
 }
 
-/* One fragment of a large result (RT_RING_MORE); the last one finishes
- * the task with the reassembled payload. */
+/* What the transport hands over (sdk_tx_sink). */
+typedef struct drain_ctx {
+    sdk_rt *rt;
+    sdk_cb **cbs;
+} drain_ctx;
+
 static void
-take_fragment(sdk_rt *rt, sdk_worker *wk, uint32_t type, const uint8_t *rec,
-              uint32_t len, sdk_cb **cbs)
+sink_done(void *ctx, int w, const sdk_msg_done *d, const void *payload,
+          bool owned)
 {
-    if (!wk->frag) {
-        if (len < sizeof(sdk_msg_done))
-            return;
-        wk->frag_hdr = *(const sdk_msg_done *)rec;
-        wk->frag = rt_malloc(wk->frag_hdr.len ? wk->frag_hdr.len : 1);
-        wk->frag_len = 0;
-        rec += sizeof(sdk_msg_done);
-        len -= (uint32_t)sizeof(sdk_msg_done);
-        if (!wk->frag) {
-            wk->frag_hdr.err = RAY_ENOMEM;
-            wk->frag_hdr.len = 0;
-        }
-    }
-    if (wk->frag) {
-        size_t room = wk->frag_hdr.len - wk->frag_len;
-        size_t n = len < room ? len : room;
-        memcpy(wk->frag + wk->frag_len, rec, n);
-        wk->frag_len += n;
-    }
-    if (type & RT_RING_MORE)
-        return;
-    uint8_t *buf = wk->frag;
-    wk->frag = NULL;
-    if (wk->frag_hdr.err == RAY_ENOMEM && !buf) {
-        static const char oom[] = "out of memory reassembling the result";
-        wk->frag_hdr.len = sizeof(oom);
-        finish_record(rt, wk, &wk->frag_hdr, oom, false, cbs);
-        return;
-    }
-    finish_record(rt, wk, &wk->frag_hdr, buf, true, cbs);
+    drain_ctx *c = ctx;
+    finish_record(c->rt, &c->rt->workers[w], d, payload, owned, c->cbs);
+}
+
+static void
+sink_request(void *ctx, int w, uint32_t type, const uint8_t *rec,
+             uint32_t len)
+{
+    drain_ctx *c = ctx;
+    sdk_nested_handle(c->rt, w, type, rec, len, c->cbs);
+}
+
+static const sdk_tx_sink owner_sink = {sink_done, sink_request};
+
+static size_t
+drain_worker(sdk_rt *rt, int w, bool deep, sdk_cb **cbs)
+{
+    drain_ctx c = {rt, cbs};
+    return rt->tx->ops->drain(rt->tx, w, deep, &owner_sink, &c);
 }
 
 static size_t
-drain_worker(sdk_rt *rt, int w, sdk_cb **cbs)
-{
-    sdk_worker *wk = &rt->workers[w];
-    size_t n = 0;
-    uint32_t type, len;
-    const uint8_t *rec;
-    if (wk->held)
-        sdk_nested_flush(rt, wk);
-    while ((rec = rt_ring_peek(&wk->comp, &type, &len))) {
-        if (wk->frag || (type & RT_RING_MORE)) {
-            take_fragment(rt, wk, type, rec, len, cbs);
-            rt_ring_consume(&wk->comp);
-            rt_ring_release(&wk->comp); /* let the worker write the next */
-            n++;
-            continue;
-        }
-        if (type == SDK_MSG_DONE && len >= sizeof(sdk_msg_done)) {
-            const sdk_msg_done *d = (const sdk_msg_done *)rec;
-            finish_record(rt, wk, d, d + 1, false, cbs);
-            n++;
-        } else if (type == SDK_MSG_STORE) {
-            sdk_store_request(rt);
-            n++;
-        } else if (type != SDK_MSG_DONE) {
-            sdk_nested_handle(rt, w, type, rec, len, cbs);
-            n++;
-        }
-        rt_ring_consume(&wk->comp);
-    }
-    if (n)
-        rt_ring_release(&wk->comp);
-    return n;
-}
-
-size_t
-sdk_progress_deep(sdk_rt *rt, sdk_cb **cbs)
-{
-    for (int w = 0; w < rt->nslots; w++)
-        if (sdk_slot(rt, w)->alive)
-            rt_ring_catch_up(&rt->workers[w].comp);
-    return sdk_progress(rt, cbs);
-}
-
-size_t
-sdk_progress(sdk_rt *rt, sdk_cb **cbs)
+progress(sdk_rt *rt, bool deep, sdk_cb **cbs)
 {
     size_t n = 0;
     for (int w = 0; w < rt->nslots; w++)
         if (sdk_slot(rt, w)->alive)
-            n += drain_worker(rt, w, cbs);
+            n += drain_worker(rt, w, deep, cbs);
     /* Dispatch when tasks wait, when some finished (a worker may be idle
      * now: it steals), or when a worker blocked or woke (its queued tasks
      * move). */
-    uint32_t gen = atomic_load_explicit(&rt->hdr->blocked_gen,
+    uint32_t gen = atomic_load_explicit(&rt->bell->blocked_gen,
                                         memory_order_acquire);
     if (rt->q->head || n || gen != rt->seen_blocked_gen) {
         rt->seen_blocked_gen = gen;
@@ -812,6 +737,18 @@ sdk_progress(sdk_rt *rt, sdk_cb **cbs)
     if (n)
         sdk_wake_driver(rt);
     return n;
+}
+
+size_t
+sdk_progress_deep(sdk_rt *rt, sdk_cb **cbs)
+{
+    return progress(rt, true, cbs);
+}
+
+size_t
+sdk_progress(sdk_rt *rt, sdk_cb **cbs)
+{
+    return progress(rt, false, cbs);
 }
 
 void
@@ -833,24 +770,23 @@ sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
                 sdk_cb **cbs)
 {
     sdk_worker *wk = &rt->workers[w];
-    bool ready = wk->ctl && atomic_load(&wk->ctl->state) == SDK_W_READY;
-    if (wk->ctl)
-        drain_worker(rt, w, cbs);
-    /* It may have died blocked: its count goes with it. */
-    if (wk->ctl && atomic_exchange(&wk->ctl->blocked, 0))
-        atomic_fetch_sub(&rt->hdr->nblocked, 1);
+    sdk_tx_worker ws;
+    sdk_tx_worker_state(rt->tx, w, &ws);
+    drain_worker(rt, w, true, cbs); /* what it sent before it died */
+    rt->tx->ops->close(rt->tx, w);
+    bool ready = ws.ready;
     if (w >= rt->ntask) {
         sdk_actor_host_died(rt, w, status, never_started, cbs);
         return ready;
     }
-    uint64_t cur = wk->ctl ? atomic_load(&wk->ctl->current) : 0;
+    uint64_t cur = ws.current;
     char how[200];
     if (never_started)
         snprintf(how, sizeof(how), "could not start: %s",
                  sdk_proc_worker(rt, w)->start_err);
     else
         sched_proc_describe(status, how, sizeof(how));
-    int32_t pid = wk->ctl ? wk->ctl->pid : 0;
+    int32_t pid = ws.pid;
     /* Requeue in order at the front of the ready queue; only the task it
      * was running is charged a retry. */
     sched_task *rq_head = NULL, *rq_tail = NULL;
@@ -889,10 +825,7 @@ sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
         rq_n++;
     }
     sched_queue_push_front(rt->q, rq_head, rq_tail, rq_n);
-    sdk_nested_drop(wk);
     sdk_actor_drop_worker_holds(rt, wk, cbs);
-    rt_free(wk->frag);
-    wk->frag = NULL;
     sdk_wake_driver(rt);
     return ready;
 }

@@ -8,7 +8,7 @@
  *   sub   driver -> worker: tasks (MSG_TASK, MSG_MAP)
  *   comp  worker -> driver: results (MSG_DONE) and requests
  *   reply driver -> worker: answers to requests, pushed results
- * The driver side wakes on one doorbell (drv_seq futex in the header) that
+ * The driver side wakes on one doorbell in the header (sdk/bell.h) that
  * workers ring only when a driver thread declared itself asleep. Every
  * struct here is fixed-width and checked with _Static_assert; both sides
  * are the same binary, so there is no version to negotiate.
@@ -24,6 +24,7 @@
 #include "ray/ray.h"
 #include "objectstore/plasma.h"
 #include "runtime/shm_ring.h"
+#include "sdk/bell.h"
 
 #define SDK_ENV "RAYC_WORKER_SPEC"
 #define SDK_MAGIC 0x52415943u /* "RAYC" */
@@ -42,25 +43,11 @@ typedef struct sdk_shm_hdr {
     uint64_t ref_tag;                       /* ray_ref.owner of this
                                                runtime's refs (args.c) */
     _Alignas(64) _Atomic uint32_t shutdown;
-    _Alignas(64) _Atomic uint32_t drv_seq;      /* doorbell futex word */
-    _Atomic uint32_t drv_sleepers;              /* driver threads asleep
-                                                   for any result */
-    _Atomic uint32_t drv_sleepers_task;         /* ... for want_task's */
-    _Atomic uint32_t nblocked;                  /* task workers blocked in
-                                                   a wait (ctl->blocked) */
-    _Atomic uint32_t blocked_gen;               /* bumped by every change
-                                                   of a ctl->blocked */
-    _Atomic uint32_t drv_waiting;               /* driver threads inside a
-                                                   wait (spinning or not) */
     uint32_t ntask;                             /* task worker slots
                                                    [0, ntask); actor
                                                    hosts after them */
-    _Atomic uint32_t want_any;                  /* waiters for any result
-                                                   (ray_wait, maps, the
-                                                   reactor) */
-    _Atomic uint64_t want_task;                 /* the task whose result
-                                                   the one waiting driver
-                                                   thread needs, or 0 */
+    _Alignas(64) sdk_bell bell;                 /* the driver's doorbell
+                                                   (sdk/bell.h) */
     /* The node's object store, started on first need (SDK_STORE_*); the
      * socket path is written before store_state turns READY. */
     _Alignas(64) _Atomic uint32_t store_state;  /* also a futex word */
@@ -72,7 +59,7 @@ enum { SDK_STORE_NONE = 0, SDK_STORE_READY = 1, SDK_STORE_FAILED = 2 };
 
 _Static_assert(sizeof(sdk_shm_hdr) == 4096, "sdk_shm_hdr layout");
 _Static_assert(offsetof(sdk_shm_hdr, shutdown) == 64, "sdk_shm_hdr line 0");
-_Static_assert(offsetof(sdk_shm_hdr, want_task) + 8 <=
+_Static_assert(offsetof(sdk_shm_hdr, bell) + sizeof(sdk_bell) <=
                    offsetof(sdk_shm_hdr, store_state),
                "sdk_shm_hdr doorbell line");
 
@@ -297,41 +284,6 @@ static inline void *
 sdk_slot_ring(void *slot, size_t ring_bytes, int k)
 {
     return (uint8_t *)slot + 64 + (size_t)k * rt_ring_footprint(ring_bytes);
-}
-
-static inline void
-sdk_doorbell_wake(sdk_shm_hdr *h)
-{
-    atomic_fetch_add_explicit(&h->drv_seq, 1, memory_order_seq_cst);
-    rt_futex_wake(&h->drv_seq, 0x7fffffff);
-}
-
-/* Ring the driver doorbell if a driver thread sleeps on it (after
- * publishing records, or when a worker runs out of work). */
-static inline void
-sdk_doorbell_ring(sdk_shm_hdr *h)
-{
-    if (atomic_load_explicit(&h->drv_sleepers, memory_order_seq_cst) ||
-        atomic_load_explicit(&h->drv_sleepers_task, memory_order_seq_cst))
-        sdk_doorbell_wake(h);
-}
-
-/* Ring it after publishing the results of tasks lo..hi while the worker
- * goes on running tasks: only for a thread asleep for any result, or for
- * one of these (a thread asleep for another task's result sleeps on; a
- * system call per result would cost more than the tasks). */
-static inline void
-sdk_doorbell_ring_for(sdk_shm_hdr *h, uint64_t lo, uint64_t hi)
-{
-    bool wake = atomic_load_explicit(&h->drv_sleepers, memory_order_seq_cst);
-    if (!wake &&
-        atomic_load_explicit(&h->drv_sleepers_task, memory_order_seq_cst)) {
-        uint64_t t = atomic_load_explicit(&h->want_task, memory_order_seq_cst);
-        wake = t == 0 || (t >= lo && t <= hi) ||
-               atomic_load_explicit(&h->drv_waiting, memory_order_seq_cst) > 1;
-    }
-    if (wake)
-        sdk_doorbell_wake(h);
 }
 
 #endif /* RAY_SDK_WIRE_H */

@@ -84,15 +84,7 @@ static void publish_results(void);
 static bool
 results_wanted(void)
 {
-    sdk_shm_hdr *h = W.hdr;
-    if (atomic_load_explicit(&h->want_any, memory_order_relaxed) ||
-        atomic_load_explicit(&h->nblocked, memory_order_relaxed))
-        return true;
-    uint32_t n = atomic_load_explicit(&h->drv_waiting, memory_order_relaxed);
-    if (n == 0)
-        return false;
-    uint64_t t = atomic_load_explicit(&h->want_task, memory_order_relaxed);
-    return n > 1 || t == 0 || (t >= W.unpub_lo && t <= W.unpub_hi);
+    return sdk_bell_wanted(&W.hdr->bell, W.unpub_lo, W.unpub_hi);
 }
 
 /* Before a task starts: expose the results written so far (a driver
@@ -118,7 +110,7 @@ publish_results(void)
     if (!W.unpublished)
         return;
     rt_ring_publish_quiet(&W.comp);
-    sdk_doorbell_ring_for(W.hdr, W.unpub_lo, W.unpub_hi);
+    sdk_bell_ring_for(&W.hdr->bell, W.unpub_lo, W.unpub_hi);
     W.unpublished = 0;
 }
 
@@ -130,7 +122,7 @@ flush_completions(void)
     if (!W.unpublished)
         return;
     rt_ring_publish_quiet(&W.comp);
-    sdk_doorbell_ring(W.hdr);
+    sdk_bell_ring(&W.hdr->bell);
     W.unpublished = 0;
 }
 
@@ -853,10 +845,9 @@ sdk_wk_flush(bool force_wake)
         W.unpublished = 0;
     }
     if (force_wake) {
-        atomic_fetch_add_explicit(&W.hdr->drv_seq, 1, memory_order_seq_cst);
-        rt_futex_wake(&W.hdr->drv_seq, 0x7fffffff);
+        sdk_bell_wake(&W.hdr->bell);
     } else {
-        sdk_doorbell_ring(W.hdr);
+        sdk_bell_ring(&W.hdr->bell);
     }
 }
 
@@ -882,10 +873,10 @@ sdk_wk_set_blocked(uint32_t how)
     W.blocked = how;
     atomic_store_explicit(&W.ctl->blocked, how, memory_order_release);
     if (how && !was)
-        atomic_fetch_add_explicit(&W.hdr->nblocked, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&W.hdr->bell.nblocked, 1, memory_order_seq_cst);
     else if (!how && was)
-        atomic_fetch_sub_explicit(&W.hdr->nblocked, 1, memory_order_seq_cst);
-    atomic_fetch_add_explicit(&W.hdr->blocked_gen, 1, memory_order_seq_cst);
+        atomic_fetch_sub_explicit(&W.hdr->bell.nblocked, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&W.hdr->bell.blocked_gen, 1, memory_order_seq_cst);
     if (how)
         sdk_wk_flush(true); /* the driver places our queued tasks */
 }
