@@ -549,12 +549,6 @@ sched_raylet_nslots(const sched_raylet *r)
     return r->nslots;
 }
 
-bool
-sched_raylet_alive(const sched_raylet *r, int w)
-{
-    return r->w[w].slot.alive || r->w[w].starting;
-}
-
 /* Stand-in slots without a process. */
 static int
 standins_free(const sched_raylet *r)
@@ -663,6 +657,7 @@ sched_raylet_get_stats(sched_raylet *r, sched_raylet_stats *out)
         }
     }
     out->tasks_moved = r->q.steals;
+    out->tasks_queued = r->q.n;
 }
 
 /* ---- the node's object store ---------------------------------------- */
@@ -705,3 +700,144 @@ sched_raylet_store(sched_raylet *r, const char **path, char *why,
     pthread_mutex_unlock(&r->store_mu);
     return c;
 }
+
+/* ---- the owner's table (sched_raylet_api) ----------------------------- */
+
+static void
+api_lease(void *r, sched_task *t)
+{
+    sched_queue_push(&((sched_raylet *)r)->q, t);
+}
+
+static void
+api_requeue(void *r, sched_task *head, sched_task *tail, uint64_t n)
+{
+    sched_queue_push_front(&((sched_raylet *)r)->q, head, tail, n);
+}
+
+static void
+api_unqueue(void *r, sched_task *t)
+{
+    sched_queue_remove(&((sched_raylet *)r)->q, t);
+}
+
+static void
+api_returned(void *r, int w, sched_task *t)
+{
+    sched_queue_done(&((sched_raylet *)r)->q, w, t);
+}
+
+static void
+api_release(void *r, sched_task *t)
+{
+    sched_queue_release(&((sched_raylet *)r)->q, t);
+}
+
+static void
+api_dispatch(void *r)
+{
+    sched_raylet_dispatch(r);
+}
+
+static bool
+api_waiting(void *r)
+{
+    return ((sched_raylet *)r)->q.head != NULL;
+}
+
+static void
+api_each_waiting(void *r, void (*fn)(void *arg, sched_task *t), void *arg)
+{
+    for (sched_task *st = ((sched_raylet *)r)->q.head, *next; st; st = next) {
+        next = st->next;
+        fn(arg, st);
+    }
+}
+
+static ray_err
+api_parse_demand(void *r, const char *spec, sched_demand *d, char *why,
+                 size_t whylen)
+{
+    return sched_res_parse_demand(&((sched_raylet *)r)->res, spec, d, why,
+                                  whylen);
+}
+
+static bool
+api_hold(void *rp, uint64_t key, uint32_t ncpu, const sched_demand *d)
+{
+    sched_raylet *r = rp;
+    if (d && d->n && !sched_res_try_acquire(&r->res, d))
+        return false;
+    if (ncpu && !sched_queue_hold(&r->q, key, ncpu)) {
+        if (d && d->n)
+            sched_res_release(&r->res, d);
+        return false; /* multi-CPU tasks hold them now */
+    }
+    return true;
+}
+
+static void
+api_unhold(void *rp, uint64_t key, uint32_t ncpu, const sched_demand *d)
+{
+    sched_raylet *r = rp;
+    if (d && d->n)
+        sched_res_release(&r->res, d);
+    if (ncpu)
+        sched_queue_unhold(&r->q, key);
+}
+
+static ray_err
+api_start_host(void *r, int w)
+{
+    return sched_raylet_start_host(r, w);
+}
+
+static void
+api_kill(void *r, int w)
+{
+    sched_raylet_kill(r, w);
+}
+
+static sched_worker *
+api_worker(void *r, int w)
+{
+    return sched_raylet_worker(r, w);
+}
+
+static struct store_client *
+api_store(void *r, const char **path, char *why, size_t whylen)
+{
+    return sched_raylet_store(r, path, why, whylen);
+}
+
+static struct store_client *
+api_store_client(void *r)
+{
+    return sched_raylet_store_client(r);
+}
+
+static void
+api_stats(void *r, sched_raylet_stats *out)
+{
+    sched_raylet_get_stats(r, out);
+}
+
+const sched_raylet_api sched_raylet_local = {
+    .lease = api_lease,
+    .requeue = api_requeue,
+    .unqueue = api_unqueue,
+    .returned = api_returned,
+    .release = api_release,
+    .dispatch = api_dispatch,
+    .waiting = api_waiting,
+    .each_waiting = api_each_waiting,
+    .parse_demand = api_parse_demand,
+    .hold = api_hold,
+    .unhold = api_unhold,
+    .start_host = api_start_host,
+    .kill = api_kill,
+    .worker = api_worker,
+    .store = api_store,
+    .store_client = api_store_client,
+    .stats = api_stats,
+};

@@ -14,13 +14,14 @@
  *   [ntask, nslots)    actor hosts (started when the owner asks).
  *
  * The seams. The owner (the driver's core worker, sdk/) drives it through
- * the functions below (queue tasks, dispatch, hold CPUs for actors, start
- * an actor host, kill a worker, the store's address): in a cluster these
- * become the messages of runtime/protocol/raylet.proto (RequestWorkerLease,
- * ReturnWorker, ...). The raylet calls back through two ops tables the
- * owner fills: sched_ops (local_queue.h: push a task to a worker, flush,
- * take back) is the transport; sched_raylet_owner below carries events
- * (a slot is about to start a process, a process died, a periodic tick).
+ * the table sched_raylet_api (lease a worker for a task, return it, hold
+ * CPUs for an actor, host an actor, kill a worker, the store's address):
+ * in a cluster these become the messages of runtime/protocol/raylet.proto
+ * (RequestWorkerLease, ReturnWorker, ...). The raylet calls back through
+ * two tables the owner fills: sched_ops (local_queue.h: push a task to a
+ * worker, flush, take back) reaches the owner's transport;
+ * sched_raylet_owner below carries events (a slot is about to start a
+ * process, a process died, a periodic tick).
  *
  * Threads. The raylet runs one loop thread (runtime/loop.h): it spawns
  * every process (PR_SET_PDEATHSIG follows the thread that forks: this one
@@ -86,6 +87,75 @@ typedef struct sched_raylet_owner {
     void (*tick)(void *ctx);
 } sched_raylet_owner;
 
+/* Counts for ray_stats: live task workers, their restarts, stand-ins
+ * running, actor hosts, tasks moved (stolen or taken back). */
+typedef struct sched_raylet_stats {
+    uint32_t workers_alive;
+    uint32_t worker_restarts;
+    uint32_t standins;
+    uint32_t hosts;
+    uint64_t tasks_moved;
+    uint64_t tasks_queued;    /* waiting for a worker now */
+} sched_raylet_stats;
+
+/* The owner's calls into a raylet (the owner -> raylet seam): the table
+ * an owner holds, `r` the raylet's pointer. The embedded raylet's is
+ * sched_raylet_local (the functions of this file); a raylet daemon's
+ * client (the cluster) sends the same calls as runtime/protocol/
+ * raylet.proto messages; the owner's unit tests use a fake. Every call
+ * is made with the owner's lock held. */
+typedef struct sched_raylet_api {
+    /* Lease a worker for a ready task: it queues, and the next dispatch
+     * round sends it (through the owner's sched_ops) to a worker with
+     * room and its resources free. */
+    void (*lease)(void *r, sched_task *t);
+    /* Put tasks back at the front of the queue, in order (their worker
+     * died before it ran them). */
+    void (*requeue)(void *r, sched_task *head, sched_task *tail,
+                    uint64_t n);
+    /* A task not sent yet leaves the queue (cancelled). */
+    void (*unqueue)(void *r, sched_task *t);
+    /* Return the lease: the task sent to worker w finished there, or was
+     * taken back (sched_ops.revoke) before it started. */
+    void (*returned)(void *r, int w, sched_task *t);
+    /* Give back what a task holds (CPUs beyond its worker, custom
+     * resources) before it is sent again (a retry). */
+    void (*release)(void *r, sched_task *t);
+    /* A dispatch round (sched_raylet_dispatch). */
+    void (*dispatch)(void *r);
+    /* Tasks wait in the queue for a worker; visit each (fn may take
+     * the one it is given off the queue with unqueue). */
+    bool (*waiting)(void *r);
+    void (*each_waiting)(void *r, void (*fn)(void *arg, sched_task *t),
+                         void *arg);
+    /* Read a custom resources string ("GPU:1,disk:4") against the
+     * node's: RAY_OK and *d, or RAY_EINVAL with the reason in `why`. */
+    ray_err (*parse_demand)(void *r, const char *spec, sched_demand *d,
+                            char *why, size_t whylen);
+    /* An actor's placement: hold `ncpu` task workers (no task goes to
+     * them) and custom resources `d` (NULL: none) under `key`, all or
+     * nothing; unhold gives back the same. */
+    bool (*hold)(void *r, uint64_t key, uint32_t ncpu,
+                 const sched_demand *d);
+    void (*unhold)(void *r, uint64_t key, uint32_t ncpu,
+                   const sched_demand *d);
+    /* Host actors in slot w (sched_raylet_start_host); SIGKILL slot w's
+     * process (its death is reported through the owner's events). */
+    ray_err (*start_host)(void *r, int w);
+    void (*kill)(void *r, int w);
+    /* Slot w: the scheduler's view and its process's record. */
+    sched_worker *(*worker)(void *r, int w);
+    /* The node's object store (sched_raylet_store), and its client if
+     * it started; these two may be called without the lock. */
+    struct store_client *(*store)(void *r, const char **path, char *why,
+                                  size_t whylen);
+    struct store_client *(*store_client)(void *r);
+    void (*stats)(void *r, sched_raylet_stats *out);
+} sched_raylet_api;
+
+/* The embedded raylet's table (r: a sched_raylet). */
+extern const sched_raylet_api sched_raylet_local;
+
 typedef struct sched_raylet_config {
     int ncpu;                 /* task workers (CPUs), >= 1 */
     int nstandin;             /* stand-in slots, >= 0 */
@@ -150,17 +220,12 @@ ray_err sched_raylet_start_host(sched_raylet *r, int w);
 void sched_raylet_kill(sched_raylet *r, int w);
 
 /* True while a process of slot w exists (started, or starting). */
-bool sched_raylet_alive(const sched_raylet *r, int w);
+static inline bool
+sched_worker_alive(const sched_worker *sw)
+{
+    return sw->slot.alive || sw->starting;
+}
 
-/* Counts for ray_stats: live task workers, their restarts, stand-ins
- * running, tasks moved (stolen or taken back). */
-typedef struct sched_raylet_stats {
-    uint32_t workers_alive;
-    uint32_t worker_restarts;
-    uint32_t standins;
-    uint32_t hosts;
-    uint64_t tasks_moved;
-} sched_raylet_stats;
 void sched_raylet_get_stats(sched_raylet *r, sched_raylet_stats *out);
 
 /* The node's object store, started on first call (it reserves and

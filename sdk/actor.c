@@ -169,13 +169,10 @@ hold_key(const sdk_actor *a)
 static void
 release_demand(sdk_rt *rt, sdk_actor *a)
 {
-    if (a->holds) {
-        sched_res_release(rt->res, &a->demand);
-        a->holds = false;
-    }
-    if (a->workers_held) {
-        sched_queue_unhold(rt->q, hold_key(a));
-        a->workers_held = false;
+    if (a->held) {
+        rt->rl_api->unhold(rt->rl, hold_key(a), a->cpu_workers,
+                           a->has_demand ? &a->demand : NULL);
+        a->held = false;
     }
 }
 
@@ -202,7 +199,7 @@ host_format(sdk_rt *rt, sdk_host *h)
 {
     h->started = true;
     h->dying = false;
-    ray_err e = sched_raylet_start_host(rt->raylet, h->w);
+    ray_err e = rt->rl_api->start_host(rt->rl, h->w);
     if (e != RAY_OK) {
         sched_worker *pw = sdk_proc_worker(rt, h->w);
         snprintf(pw->start_err, sizeof(pw->start_err), "%s",
@@ -248,7 +245,7 @@ sdk_actor_answer_ready(sdk_rt *rt, sdk_actor *a)
     while (a->ready_waiters) {
         sdk_ready_waiter *r = a->ready_waiters;
         a->ready_waiters = r->next;
-        if (sched_raylet_alive(rt->raylet, r->w) &&
+        if (sched_worker_alive(sdk_proc_worker(rt, r->w)) &&
             sdk_proc_worker(rt, r->w)->deaths == r->deaths)
             sdk_nested_reply(rt, r->w, r->req,
                              dead ? (ray_err)a->g->death_err : RAY_OK,
@@ -319,17 +316,11 @@ static bool
 try_place(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
 {
     sdk_actors *s = S(rt);
-    if (a->has_demand && !a->holds) {
-        if (!sched_res_try_acquire(rt->res, &a->demand))
-            return false;
-        a->holds = true;
-    }
-    if (a->cpu_workers && !a->workers_held) {
-        if (!sched_queue_hold(rt->q, hold_key(a), a->cpu_workers)) {
-            release_demand(rt, a); /* multi-CPU tasks hold them now */
-            return false;
-        }
-        a->workers_held = true;
+    if (!a->held) {
+        if (!rt->rl_api->hold(rt->rl, hold_key(a), a->cpu_workers,
+                              a->has_demand ? &a->demand : NULL))
+            return false; /* resources, or CPUs multi-CPU tasks hold */
+        a->held = true;
     }
     sdk_host *h = pick_host(rt, a);
     if (!h)
@@ -541,7 +532,7 @@ sdk_actor_die(sdk_rt *rt, sdk_actor *a, ray_err err, const char *why,
              a->g->name ? "'" : "", why);
     gcs_actor_set_dead(&s->table, a->g, err, msg);
     sdk_actor_answer_ready(rt, a);
-    bool freed_workers = a->workers_held;
+    bool freed_workers = a->held && a->cpu_workers;
     release_demand(rt, a);
     wait_list_remove(s, a);
     /* Queued calls: resolve now; free those whose arguments are ready. */
@@ -563,7 +554,7 @@ sdk_actor_die(sdk_rt *rt, sdk_actor *a, ray_err err, const char *why,
                 resolve(rt, t, RAY_EACTOR_DIED, msg, cbs);
     }
     place_waiting(rt, cbs);
-    if (freed_workers && rt->q->head)
+    if (freed_workers && rt->rl_api->waiting(rt->rl))
         sdk_dispatch(rt, cbs); /* tasks may use its CPUs now */
 }
 
@@ -652,7 +643,7 @@ sdk_actor_kill_host(sdk_rt *rt, sdk_actor *a)
         sdk_proc_worker(rt, h->w)->proc.pid <= 0)
         return false;
     h->dying = true;
-    sched_raylet_kill(rt->raylet, h->w); /* even inside a call */
+    rt->rl_api->kill(rt->rl, h->w); /* even inside a call */
     return true;
 }
 

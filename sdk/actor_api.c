@@ -103,7 +103,7 @@ build_demand(sdk_rt *rt, const ray_actor_opts *o, sdk_actor *a)
     if (n == 0)
         return RAY_OK;
     char why[128];
-    ray_err e = sched_res_parse_demand(rt->res, spec, &a->demand, why,
+    ray_err e = rt->rl_api->parse_demand(rt->rl, spec, &a->demand, why,
                                        sizeof(why));
     if (e == RAY_ENOTFOUND)
         return sdk_fail(RAY_EINVAL, "ray_actor_create: needs '%s', which "

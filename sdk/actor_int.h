@@ -40,9 +40,9 @@ typedef struct sdk_actor {
     int host;                 /* index into sdk_actors.hosts, -1 if none */
     sched_demand demand;      /* CPUs and resources held while it lives */
     bool has_demand;
-    bool holds;
     uint32_t cpu_workers;     /* task workers its CPUs take (ceil) */
-    bool workers_held;        /* ... held: no task goes to them */
+    bool held;                /* its demand and CPU workers are held
+                                 (no task goes to those workers) */
     bool own;                 /* a host process to itself */
     uint32_t conc;            /* max_concurrency > 1: calls on threads */
     bool waiting;             /* in the wait list (resources, hosts) */

@@ -239,6 +239,24 @@ ray_map_job_next(ray_map_job *job, size_t *lo, size_t *hi, int64_t timeout_ms)
     return e;
 }
 
+typedef struct drop_ctx {
+    sdk_rt *rt;
+    ray_map_job *job;
+    sdk_cb **cbs;
+} drop_ctx;
+
+/* A chunk of the destroyed job waiting for a worker never runs. */
+static void
+drop_queued_chunk(void *arg, sched_task *st)
+{
+    drop_ctx *c = arg;
+    sdk_task *t = sdk_task_of(st);
+    if (t->kind == SDK_TK_MAP && t->job == c->job) {
+        sdk_ready_remove(c->rt, t);
+        sdk_task_fail(c->rt, t, RAY_ECANCELLED, "map job destroyed", c->cbs);
+    }
+}
+
 void
 ray_map_job_destroy(ray_map_job *job)
 {
@@ -253,21 +271,14 @@ ray_map_job_destroy(ray_map_job *job)
     pthread_mutex_lock(&rt->mu);
     /* Chunks not yet dispatched, or handed to a worker that has not
      * started them, never run; running ones finish and are dropped. */
-    for (sched_task *st = rt->q->head; st;) {
-        sched_task *next = st->next;
-        sdk_task *t = sdk_task_of(st);
-        if (t->kind == SDK_TK_MAP && t->job == job) {
-            sdk_ready_remove(rt, t);
-            sdk_task_fail(rt, t, RAY_ECANCELLED, "map job destroyed", &cbs);
-        }
-        st = next;
-    }
+    drop_ctx dc = {rt, job, &cbs};
+    rt->rl_api->each_waiting(rt->rl, drop_queued_chunk, &dc);
     for (int w = 0; w < rt->ntask; w++) {
         for (sdk_task *t = rt->workers[w].head, *next; t; t = next) {
             next = t->next;
             if (t->kind == SDK_TK_MAP && t->job == job &&
                 sdk_task_revoke(rt, t)) {
-                sched_queue_done(rt->q, w, &t->st);
+                rt->rl_api->returned(rt->rl, w, &t->st);
                 sdk_task_fail(rt, t, RAY_ECANCELLED, "map job destroyed",
                               &cbs);
             }

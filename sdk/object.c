@@ -105,7 +105,7 @@ store_id(sdk_rt *rt, uint64_t key, store_object_id *id)
 void
 sdk_store_forget(sdk_rt *rt, uint64_t key)
 {
-    store_client *c = sched_raylet_store_client(rt->raylet);
+    store_client *c = rt->rl_api->store_client(rt->rl);
     if (!c)
         return;
     store_object_id id;
@@ -170,7 +170,7 @@ sdk_store_arg_create(sdk_rt *rt, size_t len, uint64_t *key, void **dst)
 void
 sdk_store_arg_seal(sdk_rt *rt, uint64_t key)
 {
-    store_client *c = sched_raylet_store_client(rt->raylet);
+    store_client *c = rt->rl_api->store_client(rt->rl);
     store_object_id id;
     store_id(rt, key, &id);
     (void)store_client_seal(c, &id);
@@ -180,7 +180,7 @@ sdk_store_arg_seal(sdk_rt *rt, uint64_t key)
 void
 sdk_store_arg_abort(sdk_rt *rt, uint64_t key)
 {
-    store_client *c = sched_raylet_store_client(rt->raylet);
+    store_client *c = rt->rl_api->store_client(rt->rl);
     store_object_id id;
     store_id(rt, key, &id);
     (void)store_client_abort(c, &id);
@@ -371,7 +371,7 @@ get_stored(sdk_rt *rt, sdk_obj *o, ray_ref ref, ray_view *out)
     uint32_t type = o->type & ~SDK_TYPE_STORED;
     store_object_id id;
     store_id(rt, sdk_obj_store_key(o), &id);
-    store_client *c = sched_raylet_store_client(rt->raylet);
+    store_client *c = rt->rl_api->store_client(rt->rl);
     pthread_mutex_unlock(&rt->mu);
     store_buffer b;
     /* Sealed before its descriptor existed: no wait, unless a restore
@@ -437,7 +437,7 @@ release_stored(ray_view *view)
     sdk_obj *o = sdk_objects_lookup(&rt->store, view->ref.id);
     if (o && o->state == SDK_OBJ_READY && sdk_obj_stored(o)) {
         store_id(rt, sdk_obj_store_key(o), &id);
-        (void)store_client_release(sched_raylet_store_client(rt->raylet), &id);
+        (void)store_client_release(rt->rl_api->store_client(rt->rl), &id);
         sdk_objects_release(&rt->store, o);
     }
     pthread_mutex_unlock(&rt->mu);
@@ -861,8 +861,7 @@ ray_get_stats(ray_stats *out)
     out->objects_live = rt->store.live;
     out->object_bytes = rt->store.bytes;
     out->tasks_live = rt->tasks_live;
-    out->tasks_queued = rt->q->n;
-    store_client *c = sched_raylet_store_client(rt->raylet);
+    store_client *c = rt->rl_api->store_client(rt->rl);
     store_stats ss;
     if (c && rt->trash.n)
         store_plasma_trash_retry(c, &rt->trash);
@@ -874,7 +873,8 @@ ray_get_stats(ray_stats *out)
         out->store_restores = ss.restores;
     }
     sched_raylet_stats rs;
-    sched_raylet_get_stats(rt->raylet, &rs);
+    rt->rl_api->stats(rt->rl, &rs);
+    out->tasks_queued = rs.tasks_queued;
     out->workers_alive = rs.workers_alive;
     out->worker_restarts = rs.worker_restarts;
     out->actor_processes = rs.hosts;

@@ -81,12 +81,12 @@ stored_value_freed(void *arg, uint64_t key)
 store_client *
 sdk_store_ensure(sdk_rt *rt)
 {
-    store_client *c = sched_raylet_store_client(rt->raylet);
+    store_client *c = rt->rl_api->store_client(rt->rl);
     if (c && atomic_load(&rt->store_known))
         return c;
     const char *path = NULL;
     char why[400] = "";
-    c = sched_raylet_store(rt->raylet, &path, why, sizeof(why));
+    c = rt->rl_api->store(rt->rl, &path, why, sizeof(why));
     /* Tell the workers where it is (or that it cannot start). */
     rt->tx->ops->store_ready(rt->tx, c ? path : NULL);
     atomic_store(&rt->store_known, 1);
@@ -160,7 +160,7 @@ ev_tick(void *ctx)
 {
     sdk_rt *rt = ctx;
     if (rt->trash.n)
-        store_plasma_trash_retry(sched_raylet_store_client(rt->raylet),
+        store_plasma_trash_retry(rt->rl_api->store_client(rt->rl),
                                  &rt->trash);
     if (rt->tasks_live == 0)
         sdk_pools_trim(rt); /* idle: give a burst's memory back */
@@ -330,46 +330,27 @@ free_linked_waiters(sdk_rt *rt)
 }
 
 static void
+free_queued(void *arg, sched_task *st)
+{
+    sdk_task_free(arg, sdk_task_of(st));
+}
+
+static void
 destroy(sdk_rt *rt)
 {
     free_linked_waiters(rt);
     sdk_actors_fini(rt);
-    /* Tasks still queued or in flight. */
+    /* Tasks still queued or in flight go back to the pool, freed next. */
     for (int w = 0; rt->workers && w < rt->nslots; w++) {
         rt_free(rt->workers[w].ahold);
-        sdk_task *t = rt->workers[w].head;
-        while (t) {
-            sdk_task *n = t->next;
-            rt_free(t->name_owned);
-            rt_free(t->demand);
-            rt_free(t->blocks);
-            if (t->spec != t->spec_inl)
-                rt_free(t->spec);
-            rt_free(t);
-            t = n;
+        for (sdk_task *t = rt->workers[w].head, *n; t; t = n) {
+            n = t->next;
+            sdk_task_free(rt, t);
         }
     }
-    for (sched_task *st = rt->q ? rt->q->head : NULL; st;) {
-        sdk_task *t = sdk_task_of(st);
-        sched_task *n = st->next;
-        rt_free(t->name_owned);
-        rt_free(t->demand);
-        rt_free(t->blocks);
-        if (t->spec != t->spec_inl)
-            rt_free(t->spec);
-        rt_free(t);
-        st = n;
-    }
-    for (sdk_task *t = rt->free_tasks; t;) {
-        sdk_task *n = t->next;
-        rt_free(t);
-        t = n;
-    }
-    for (sdk_waiter *wt = rt->free_waiters; wt;) {
-        sdk_waiter *n = wt->next;
-        rt_free(wt);
-        wt = n;
-    }
+    if (rt->rl)
+        rt->rl_api->each_waiting(rt->rl, free_queued, rt);
+    sdk_pools_trim(rt); /* and the pooled waiters */
     rt_free(rt->done_stack);
     sdk_objects_fini(&rt->store); /* no store deletes: the store goes next */
     store_plasma_trash_fini(&rt->trash);
@@ -597,8 +578,8 @@ ray_init(const ray_config *cfg_in)
                                                          : why);
         goto fail;
     }
-    rt->q = sched_raylet_queue(rt->raylet);
-    rt->res = sched_raylet_resources(rt->raylet);
+    rt->rl_api = &sched_raylet_local;
+    rt->rl = rt->raylet;
     if ((err = create_transport(rt, &cfg)) != RAY_OK)
         goto fail;
     rt->workers = rt_calloc((size_t)rt->nslots, sizeof(sdk_worker));

@@ -154,10 +154,12 @@ typedef struct sdk_rt {
     struct sdk_actors *actors;/* actor runtime (actor.c), guarded by mu */
     sdk_objects store;        /* guarded by mu */
     /* The node's raylet (scheduler/raylet.h): worker processes, where
-     * tasks run, the node's object store. Its state is guarded by mu. */
+     * tasks run, the node's object store. The owner calls it through
+     * its table (rl_api, rl); the embedded one (raylet, started and
+     * stopped by ray_init/ray_shutdown) is guarded by mu. */
+    const sched_raylet_api *rl_api;
+    void *rl;
     sched_raylet *raylet;
-    sched_queue *q;           /* its local queue (mu) */
-    sched_resources *res;     /* its resources (mu) */
     store_plasma_trash trash; /* deletes of pinned values to retry (mu) */
     _Atomic uint64_t next_put_key;
     struct sdk_cb **q_cbs;    /* callbacks of the dispatch round (mu) */
@@ -185,14 +187,14 @@ typedef struct sdk_rt {
 static inline sched_slot *
 sdk_slot(sdk_rt *rt, int w)
 {
-    return &sched_raylet_worker(rt->raylet, w)->slot;
+    return &rt->rl_api->worker(rt->rl, w)->slot;
 }
 
 /* The raylet's record of slot w's process (pid, deaths, start_err). */
 static inline sched_worker *
 sdk_proc_worker(sdk_rt *rt, int w)
 {
-    return sched_raylet_worker(rt->raylet, w);
+    return rt->rl_api->worker(rt->rl, w);
 }
 
 /* The index of worker `wk`. */

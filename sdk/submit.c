@@ -131,7 +131,7 @@ check_opts(sdk_rt *rt, const char *name, const ray_call_opts *opts,
     if (opts->resources && opts->resources[0]) {
         sched_demand d;
         char why[128];
-        ray_err e = sched_res_parse_demand(rt->res, opts->resources, &d, why,
+        ray_err e = rt->rl_api->parse_demand(rt->rl, opts->resources, &d, why,
                                            sizeof(why));
         if (e != RAY_OK)
             return sdk_fail(RAY_EINVAL, "submit '%s': %s%s", name, why,
@@ -242,14 +242,14 @@ sdk_cancel_locked(sdk_rt *rt, sdk_obj *o, bool force, sdk_cb **cbs)
          * it runs it; else it runs and its result is dropped. */
         int w = t->worker;
         if (sdk_task_revoke(rt, t)) {
-            sched_queue_done(rt->q, w, &t->st);
+            rt->rl_api->returned(rt->rl, w, &t->st);
             sdk_task_finish(rt, t, cbs);
             sdk_dispatch(rt, cbs);
         } else if (force) {
             sdk_tx_worker ws;
             sdk_tx_worker_state(rt->tx, w, &ws);
             if (ws.current == t->id)
-                sched_raylet_kill(rt->raylet, w);
+                rt->rl_api->kill(rt->rl, w);
         }
     }
     return RAY_OK;

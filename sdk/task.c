@@ -260,7 +260,7 @@ sdk_task_ready(sdk_rt *rt, sdk_task *t)
     t->st.id = t->id;
     t->st.demand = t->demand;
     t->st.cpus_extra = t->cpus_extra;
-    sched_queue_push(rt->q, &t->st);
+    rt->rl_api->lease(rt->rl, &t->st);
 }
 
 static void
@@ -509,7 +509,7 @@ sdk_task_unsend(sdk_rt *rt, sdk_task *t)
 static void
 release_resources(sdk_rt *rt, sdk_task *t)
 {
-    sched_queue_release(rt->q, &t->st);
+    rt->rl_api->release(rt->rl, &t->st);
 }
 
 /* ---- the scheduler's transport (sched_ops, ctx = rt) ---- */
@@ -599,7 +599,7 @@ sdk_dispatch(sdk_rt *rt, sdk_cb **cbs)
 {
     rt->q_cbs = cbs;
     sync_blocked(rt);
-    sched_raylet_dispatch(rt->raylet);
+    rt->rl_api->dispatch(rt->rl);
     rt->q_cbs = NULL;
 }
 
@@ -671,7 +671,7 @@ finish_record(sdk_rt *rt, sdk_worker *wk, const sdk_msg_done *d,
         return;
     }
     list_remove(&wk->head, &wk->tail, t);
-    sched_queue_done(rt->q, sdk_windex(rt, wk), &t->st);
+    rt->rl_api->returned(rt->rl, sdk_windex(rt, wk), &t->st);
     t->worker = -1;
     if (t->actor)
         sdk_actor_task_done(rt, t, d, payload, cbs);
@@ -729,7 +729,7 @@ progress(sdk_rt *rt, bool deep, sdk_cb **cbs)
      * move). */
     uint32_t gen = atomic_load_explicit(&rt->bell->blocked_gen,
                                         memory_order_acquire);
-    if (rt->q->head || n || gen != rt->seen_blocked_gen) {
+    if (rt->rl_api->waiting(rt->rl) || n || gen != rt->seen_blocked_gen) {
         rt->seen_blocked_gen = gen;
         sdk_dispatch(rt, cbs);
     }
@@ -794,7 +794,7 @@ sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
     while (wk->head) {
         sdk_task *t = wk->head;
         list_remove(&wk->head, &wk->tail, t);
-        sched_queue_done(rt->q, w, &t->st);
+        rt->rl_api->returned(rt->rl, w, &t->st);
         t->worker = -1;
         release_temps(rt, t);
         if (t->id == cur) {
@@ -824,7 +824,7 @@ sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
         rq_tail = &t->st;
         rq_n++;
     }
-    sched_queue_push_front(rt->q, rq_head, rq_tail, rq_n);
+    rt->rl_api->requeue(rt->rl, rq_head, rq_tail, rq_n);
     sdk_actor_drop_worker_holds(rt, wk, cbs);
     sdk_wake_driver(rt);
     return ready;
@@ -833,5 +833,5 @@ sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
 void
 sdk_ready_remove(sdk_rt *rt, sdk_task *t)
 {
-    sched_queue_remove(rt->q, &t->st);
+    rt->rl_api->unqueue(rt->rl, &t->st);
 }
