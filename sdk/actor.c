@@ -870,12 +870,7 @@ sdk_actors_fini(sdk_rt *rt)
                 continue;
             for (sdk_task *t = a->qhead, *n; t; t = n) {
                 n = t->next;
-                rt_free(t->name_owned);
-                rt_free(t->demand);
-                rt_free(t->blocks);
-                if (t->spec != t->spec_inl)
-                    rt_free(t->spec);
-                rt_free(t);
+                sdk_task_free(rt, t); /* the pool is freed after */
             }
             while (a->ready_waiters) {
                 sdk_ready_waiter *r = a->ready_waiters;

@@ -335,8 +335,8 @@ free_queued(void *arg, sched_task *st)
     sdk_task_free(arg, sdk_task_of(st));
 }
 
-static void
-destroy(sdk_rt *rt)
+void
+sdk_owner_destroy(sdk_rt *rt)
 {
     free_linked_waiters(rt);
     sdk_actors_fini(rt);
@@ -354,12 +354,20 @@ destroy(sdk_rt *rt)
     rt_free(rt->done_stack);
     sdk_objects_fini(&rt->store); /* no store deletes: the store goes next */
     store_plasma_trash_fini(&rt->trash);
-    sched_raylet_destroy(rt->raylet); /* and the node's store */
     rt_free(rt->workers);
-    if (rt->tx)
-        rt->tx->ops->destroy(rt->tx);
     pthread_mutex_destroy(&rt->mu);
     rt_free(rt);
+}
+
+/* The owner, then its raylet (and the node's store) and transport. */
+static void
+embedded_destroy(sdk_rt *rt, sdk_tx *tx)
+{
+    sched_raylet *r = rt->raylet;
+    sdk_owner_destroy(rt);
+    sched_raylet_destroy(r);
+    if (tx)
+        tx->ops->destroy(tx);
 }
 
 static int
@@ -476,27 +484,6 @@ normalize_config(ray_config *cfg)
     return RAY_OK;
 }
 
-/* The embedded node's transport: shared-memory rings per worker slot. */
-static ray_err
-create_transport(sdk_rt *rt, const ray_config *cfg)
-{
-    rt_random_fill(rt->store_prefix, sizeof(rt->store_prefix));
-    rt->ref_tag = rt_random_u64() | 1u; /* never 0: null refs */
-    sdk_tx_shm_config tc = {
-        .nslots = rt->nslots,
-        .ntask = rt->ntask,
-        .nworkers = rt->nworkers,
-        .ring_bytes = cfg->ring_bytes,
-        .spin_us = cfg->worker_spin_us,
-        .ref_tag = rt->ref_tag,
-        .store_prefix = rt->store_prefix,
-    };
-    ray_err err = sdk_tx_shm_create(&tc, &rt->tx);
-    if (err == RAY_OK)
-        rt->bell = rt->tx->bell;
-    return err;
-}
-
 /* Start the raylet (its thread spawns the workers: PR_SET_PDEATHSIG
  * follows the thread that forked a worker, so it must be one that lives
  * until ray_shutdown, not the caller's) and the reactor. On failure
@@ -514,6 +501,106 @@ start_threads(sdk_rt *rt)
         return sdk_fail(RAY_ENOMEM, "ray_init: cannot start reactor thread");
     }
     return RAY_OK;
+}
+
+/* ---- the owner ---- */
+
+ray_err
+sdk_owner_create(const ray_config *cfg, sdk_rt **out)
+{
+    *out = NULL;
+    sdk_rt *rt = rt_calloc(1, sizeof(*rt));
+    if (!rt)
+        return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
+    /* Adaptive: callers hold mu for microseconds, so a contender spins
+     * briefly before it sleeps (no futex round trip per hand-over when
+     * several driver threads submit at once). */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(&rt->mu, &ma);
+    pthread_mutexattr_destroy(&ma);
+    sdk_objects_init(&rt->store);
+    sdk_objects_set_free_hook(&rt->store, stored_value_freed, rt);
+    rt->cfg = *cfg;
+    rt->cfg.address = NULL;
+    rt->cfg.resources = NULL;
+    rt->nworkers = cfg->num_cpus;
+    rt->ntask = cfg->num_cpus + standin_slots(cfg->num_cpus);
+    rt->nslots = rt->ntask + SDK_ACTOR_HOSTS;
+    rt->spin_us = cfg->worker_spin_us;
+    rt_spin_budget_init(&rt->spin, cfg->worker_spin_us);
+    rt->max_inflight = (uint32_t)cfg->max_inflight;
+    rt->next_task_id = 1;
+    rt_random_fill(rt->store_prefix, sizeof(rt->store_prefix));
+    rt->ref_tag = rt_random_u64() | 1u; /* never 0: null refs */
+    rt->workers = rt_calloc((size_t)rt->nslots, sizeof(sdk_worker));
+    if (!rt->workers || sdk_actors_init(rt) != RAY_OK) {
+        sdk_owner_destroy(rt);
+        return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
+    }
+    *out = rt;
+    return RAY_OK;
+}
+
+void
+sdk_owner_attach(sdk_rt *rt, sdk_tx *tx, const sched_raylet_api *api,
+                 void *rl)
+{
+    rt->tx = tx;
+    rt->bell = tx->bell;
+    rt->rl_api = api;
+    rt->rl = rl;
+}
+
+/* ---- the embedded backend: this node's raylet and transport ---- */
+
+/* The raylet, its shared-memory transport, the owner attached to both,
+ * and the threads. On failure nothing is left. */
+static ray_err
+embedded_start(const ray_config *cfg, sdk_rt **out)
+{
+    sdk_rt *rt;
+    ray_err err = sdk_owner_create(cfg, &rt);
+    if (err != RAY_OK)
+        return err;
+    sched_raylet_config rc = {
+        .ncpu = rt->nworkers,
+        .nstandin = rt->ntask - rt->nworkers,
+        .nhost = SDK_ACTOR_HOSTS,
+        .max_inflight = rt->max_inflight,
+        .resources = cfg->resources,
+        .store_bytes = cfg->object_store_bytes,
+    };
+    char why[200] = "";
+    sdk_tx *tx = NULL;
+    err = sched_raylet_create(&rc, &sdk_task_ops, &raylet_events, rt,
+                              &rt->raylet, why, sizeof(why));
+    if (err != RAY_OK) {
+        sdk_fail(err, "ray_init: %s", err == RAY_ENOMEM ? "out of memory"
+                                                         : why);
+        goto fail;
+    }
+    sdk_tx_shm_config tc = {
+        .nslots = rt->nslots,
+        .ntask = rt->ntask,
+        .nworkers = rt->nworkers,
+        .ring_bytes = cfg->ring_bytes,
+        .spin_us = cfg->worker_spin_us,
+        .ref_tag = rt->ref_tag,
+        .store_prefix = rt->store_prefix,
+    };
+    if ((err = sdk_tx_shm_create(&tc, &tx)) != RAY_OK)
+        goto fail;
+    sdk_owner_attach(rt, tx, &sched_raylet_local, rt->raylet);
+    if ((err = start_threads(rt)) != RAY_OK)
+        goto fail;
+    *out = rt;
+    return RAY_OK;
+
+fail:
+    embedded_destroy(rt, tx);
+    return err;
 }
 
 ray_err
@@ -538,63 +625,11 @@ ray_init(const ray_config *cfg_in)
         rt_log_set_level((rt_log_level)(4 - (cfg.log_level > 4 ? 4 : cfg.log_level)));
     else
         rt_log_set_fd(-1);
-
-    sdk_rt *rt = rt_calloc(1, sizeof(*rt));
-    if (!rt)
-        return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
-    /* Adaptive: callers hold mu for microseconds, so a contender spins
-     * briefly before it sleeps (no futex round trip per hand-over when
-     * several driver threads submit at once). */
-    pthread_mutexattr_t ma;
-    pthread_mutexattr_init(&ma);
-    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(&rt->mu, &ma);
-    pthread_mutexattr_destroy(&ma);
-    sdk_objects_init(&rt->store);
-    sdk_objects_set_free_hook(&rt->store, stored_value_freed, rt);
-    rt->cfg = cfg;
-    rt->cfg.address = NULL;
-    rt->cfg.resources = NULL;
-    rt->nworkers = cfg.num_cpus;
-    rt->ntask = cfg.num_cpus + standin_slots(cfg.num_cpus);
-    rt->nslots = rt->ntask + SDK_ACTOR_HOSTS;
-    rt->spin_us = cfg.worker_spin_us;
-    rt_spin_budget_init(&rt->spin, cfg.worker_spin_us);
-    rt->max_inflight = (uint32_t)cfg.max_inflight;
-    rt->next_task_id = 1;
-    sched_raylet_config rc = {
-        .ncpu = rt->nworkers,
-        .nstandin = rt->ntask - rt->nworkers,
-        .nhost = SDK_ACTOR_HOSTS,
-        .max_inflight = rt->max_inflight,
-        .resources = cfg.resources,
-        .store_bytes = cfg.object_store_bytes,
-    };
-    char why[200] = "";
-    err = sched_raylet_create(&rc, &sdk_task_ops, &raylet_events, rt,
-                              &rt->raylet, why, sizeof(why));
-    if (err != RAY_OK) {
-        sdk_fail(err, "ray_init: %s", err == RAY_ENOMEM ? "out of memory"
-                                                         : why);
-        goto fail;
-    }
-    rt->rl_api = &sched_raylet_local;
-    rt->rl = rt->raylet;
-    if ((err = create_transport(rt, &cfg)) != RAY_OK)
-        goto fail;
-    rt->workers = rt_calloc((size_t)rt->nslots, sizeof(sdk_worker));
-    if (!rt->workers || sdk_actors_init(rt) != RAY_OK) {
-        err = sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
-        goto fail;
-    }
-    if ((err = start_threads(rt)) != RAY_OK)
-        goto fail;
+    sdk_rt *rt;
+    if ((err = embedded_start(&cfg, &rt)) != RAY_OK)
+        return err;
     sdk_g = rt;
     return RAY_OK;
-
-fail:
-    destroy(rt);
-    return err;
 }
 
 void
@@ -610,5 +645,5 @@ ray_shutdown(void)
     pthread_join(rt->reactor, NULL);
     sched_raylet_stop(rt->raylet, 20); /* reaps, forwards the last output */
     sdk_g = NULL;
-    destroy(rt);
+    embedded_destroy(rt, rt->tx);
 }

@@ -183,6 +183,16 @@ typedef struct sdk_rt {
     bool slots_blocked;       /* a slot may be marked blocked (mu) */
 } sdk_rt;
 
+/* The owner, apart from where its tasks run (runtime.c). create: from a
+ * normalized config (ray_init's), no raylet or transport yet; attach
+ * gives it both (the embedded backend's, or a test's fakes); destroy
+ * frees the owner's state only (tasks still queued are taken from the
+ * raylet's queue first). */
+ray_err sdk_owner_create(const ray_config *cfg, sdk_rt **out);
+void sdk_owner_attach(sdk_rt *rt, sdk_tx *tx, const sched_raylet_api *api,
+                      void *rl);
+void sdk_owner_destroy(sdk_rt *rt);
+
 /* The raylet's view of slot w (alive, inflight, blocked, ...). */
 static inline sched_slot *
 sdk_slot(sdk_rt *rt, int w)
