@@ -478,8 +478,13 @@ Test(tasks, worker_sigkilled_mid_task_is_retried)
 
 Test(tasks, cancel_queued_and_running)
 {
-    /* Fill both workers, then queue more behind a dependency. */
-    ray_ref dep = sleep_ms_remote(300);
+    /* Fill both workers, then queue more behind a dependency, held at a
+     * gate until the cancels are done (a dependency that only slept could
+     * end first on a slow machine, and q run before its cancel). */
+    char g[96];
+    snprintf(g, sizeof(g), "%s.g", tmp_path);
+    cr_assert(gate_make(g));
+    ray_ref dep = held_value_remote(g, 300);
     ray_ref q = RAY_CALL(add, dep, 1);
     cr_assert_eq(ray_cancel(q, false), RAY_OK);
     int64_t v;
@@ -488,6 +493,8 @@ Test(tasks, cancel_queued_and_running)
     sleep_ms(100);
     cr_assert_eq(ray_cancel(run, true), RAY_OK);
     cr_assert_eq(GET_I64(run, &v), RAY_ECANCELLED);
+    cr_assert(gate_open_within(g, 10000), "dep was not held");
+    unlink(g);
     cr_assert_eq(GET_I64(dep, &v), RAY_OK);
     cr_assert_eq(ray_cancel(dep, false), RAY_EEXISTS);
     ray_ref_release(dep);
