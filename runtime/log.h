@@ -87,11 +87,15 @@ int rt_log_ratelimit_pass(_Atomic int64_t *next_ns, _Atomic int64_t *dropped);
             rt_check_failed(__FILE__, __LINE__, #x);                         \
     } while (0)
 
-/* Debug-only assertion (RT_DEBUG builds). */
-#ifdef RT_DEBUG
-#define RT_ASSERT(x) RT_CHECK(x)
+/* Debug-only assertion. Like assert(3) it follows NDEBUG: it checks (as
+ * RT_CHECK) unless NDEBUG is defined, which Bazel's -c opt does (the
+ * default build here), and -c dbg does not (--config=debug, asan, tsan).
+ * Compiled out, `x` is not evaluated but still compiled, so a variable
+ * read only by assertions stays used. */
+#ifdef NDEBUG
+#define RT_ASSERT(x) ((void)sizeof(!(x)))
 #else
-#define RT_ASSERT(x) ((void)0)
+#define RT_ASSERT(x) RT_CHECK(x)
 #endif
 
 /* Wrap "cannot happen" branches: if (RT_NEVER(p == NULL)) return ...; */

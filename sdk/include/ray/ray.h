@@ -643,6 +643,57 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
              ray_bytes: RAY_T_BYTES, ray_f64s: RAY_T_F64S,                   \
              ray_i64s: RAY_T_I64S, ray_actor: RAY_T_U64)
 
+/* Kinds of argument values, for the compile-time checks of the calls that
+ * take values or refs (RAY_CALL, RAY_ACTOR_CALL, RAY_ACTOR_CREATE): a
+ * number goes where a number is declared, a string (char pointer, or a
+ * void pointer such as NULL) where a string is, and each struct only where
+ * it is declared; a ray_ref goes anywhere. 0: a kind rayc cannot encode. */
+enum {
+    RAY_K_OTHER = 0,
+    RAY_K_NUM = 1,
+    RAY_K_STR = 2,
+    RAY_K_BYTES = 3,
+    RAY_K_F64S = 4,
+    RAY_K_I64S = 5,
+    RAY_K_REF = 6,
+    RAY_K_ACTOR = 7,
+};
+#define RAY_KIND(x)                                                          \
+    _Generic((x), _Bool: RAY_K_NUM, char: RAY_K_NUM,                        \
+             signed char: RAY_K_NUM, unsigned char: RAY_K_NUM,               \
+             short: RAY_K_NUM, unsigned short: RAY_K_NUM, int: RAY_K_NUM,    \
+             unsigned: RAY_K_NUM, long: RAY_K_NUM, unsigned long: RAY_K_NUM, \
+             long long: RAY_K_NUM, unsigned long long: RAY_K_NUM,            \
+             float: RAY_K_NUM, double: RAY_K_NUM, char *: RAY_K_STR,         \
+             const char *: RAY_K_STR, void *: RAY_K_STR,                     \
+             ray_bytes: RAY_K_BYTES, ray_f64s: RAY_K_F64S,                   \
+             ray_i64s: RAY_K_I64S, ray_ref: RAY_K_REF,                       \
+             ray_actor: RAY_K_ACTOR, default: RAY_K_OTHER)
+
+/* 1 for a type RAY_REMOTE, RAY_METHOD and RAY_ACTOR can pass, else 0. */
+#define RAY_ARG_TYPE_OK(T)                                                   \
+    _Generic((T){0}, int32_t: 1, int64_t: 1, uint64_t: 1, double: 1,         \
+             float: 1, bool: 1, const char *: 1, char *: 1, ray_bytes: 1,    \
+             ray_f64s: 1, ray_i64s: 1, ray_actor: 1, default: 0)
+
+/* A C11 _Static_assert where an expression must go (it is a declaration):
+ * inside a struct that only sizeof sees. Evaluates nothing. */
+#define RAY_STATIC_CHECK(cond, msg)                                          \
+    ((void)sizeof(struct { _Static_assert(cond, msg); int ray_ok; }))
+
+/* A value of the wrong kind passed to a typed stub (add_remote("x", 2),
+ * an int where a string is declared) or a function of the wrong type
+ * handed to a macro is a constraint violation of ISO C, which GCC 14 and
+ * Clang 16 reject by default; GCC before 14 only warns. So that a plain
+ * build rejects it too, code that includes this header gets both
+ * diagnostics as errors. Define RAY_NO_STRICT_CONVERSIONS before the
+ * #include to keep the compiler's own setting. */
+#if defined(__GNUC__) && !defined(__cplusplus) &&                            \
+    !defined(RAY_NO_STRICT_CONVERSIONS)
+#pragma GCC diagnostic error "-Wint-conversion"
+#pragma GCC diagnostic error "-Wincompatible-pointer-types"
+#endif
+
 /* Preprocessor helpers: argument count and indexed for-each (<= 8). */
 #define RAY_PP_CAT(a, b) RAY_PP_CAT_(a, b)
 #define RAY_PP_CAT_(a, b) a##b
@@ -676,6 +727,7 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
     RAY_PP_S7(m, c, a, b, d, e, f, g, h) m(c, 8, k)
 
 #define RAY_I_PARAM(c, i, T) T ray_a##i
+#define RAY_I_TYPE(c, i, T) T
 #define RAY_I_ENC(c, i, T) RAY_ENC(ray_a##i)
 #define RAY_I_ARGP(c, i, T) ray_arg ray_a##i
 #define RAY_I_ARGV(c, i, T) ray_a##i
@@ -687,10 +739,25 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
     c.arg_type[i - 1] = RAY_TAG(T);                                          \
     c.arg_size[i - 1] = (uint32_t)sizeof(T);
 #define RAY_I_WRAP(fn, i, T)                                                 \
+    _Static_assert(RAY_ARG_TYPE_OK(T), "rayc: " #T " (parameter " #i " of "  \
+                   #fn ") is not a type rayc can pass");                     \
+    typedef T fn##_ray_t##i;                                                 \
     static inline ray_arg fn##_ray_w##i(T v) { return RAY_ENC(v); }
+/* A call with values or refs passes one per declared parameter. */
+#define RAY_I_NARGS_CHECK(how, fn, ...)                                      \
+    RAY_STATIC_CHECK(RAY_PP_NARG(__VA_ARGS__) == fn##_ray_nargs,             \
+                     "rayc: " #how "(" #fn ", ...) takes one argument per "  \
+                     "declared parameter")
+/* Argument i of a call with values or refs: a ray_ref, or a value of the
+ * declared type's kind (else a compile error that says which). */
 #define RAY_I_CALLARG(fn, i, x)                                              \
-    _Generic((x), ray_ref: ray_arg_ref,                                      \
-             default: RAY_PP_CAT(fn##_ray_w, i))(x)
+    (RAY_STATIC_CHECK(RAY_KIND(x) == RAY_K_REF ||                            \
+                          RAY_KIND(x) == RAY_KIND((fn##_ray_t##i){0}),       \
+                      "rayc: argument " #i " (" #x ") of " #fn               \
+                      " is neither a ray_ref nor of the type declared for "  \
+                      "it"),                                                 \
+     _Generic((x), ray_ref: ray_arg_ref,                                     \
+              default: RAY_PP_CAT(fn##_ray_w, i))(x))
 
 /* RAY_REMOTE(fn, R, T1, ..., Tn): make `R fn(T1, ..., Tn)` remote (1 to 8
  * arguments; RAY_REMOTE0 for none). Place it at file scope after fn. It
@@ -703,7 +770,8 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
  * Supported types: int32_t, int64_t, uint64_t, double, float, bool,
  * const char * (strings), ray_bytes, ray_f64s, ray_i64s; R also char *
  * (malloc'd, freed by rayc). Anything else, or a wrong argument count or
- * type at a call, fails to compile. Registration happens in a
+ * type at a call, fails to compile, also without -Werror (see "Kinds of
+ * argument values" above). Registration happens in a
  * constructor of priority 101, before main and before worker mode starts. */
 #define RAY_REMOTE(fn, R, ...)                                               \
     static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
@@ -765,6 +833,7 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
                                   NULL, ray_job);                            \
     }                                                                        \
     RAY_PP_STMTS(RAY_I_WRAP, fn, __VA_ARGS__)                                \
+    enum { fn##_ray_nargs = RAY_PP_NARG(__VA_ARGS__) };                      \
     typedef int fn##_ray_remote_semicolon
 
 /* A function of no arguments. */
@@ -819,9 +888,11 @@ static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64;
 
 /* Call with values or refs in any argument position (type-checked). */
 #define RAY_CALL(fn, ...)                                                    \
-    fn##_ray_call(NULL, RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__))
+    (RAY_I_NARGS_CHECK(RAY_CALL, fn, __VA_ARGS__),                           \
+     fn##_ray_call(NULL, RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__)))
 #define RAY_CALL_OPTS(fn, opts, ...)                                         \
-    fn##_ray_call((opts), RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__))
+    (RAY_I_NARGS_CHECK(RAY_CALL_OPTS, fn, __VA_ARGS__),                      \
+     fn##_ray_call((opts), RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__)))
 
 /* Pool.map: out[i] = fn(in[i]) for i < n, chunked over the workers.
  * Blocks; returns RAY_OK or the first failing chunk's error. */
@@ -1010,7 +1081,8 @@ RAY_API void *ray_actor_self(void);
  * *opts, T1, ..., Tn)` (values) and RAY_ACTOR_CREATE(S, out, opts, ...)
  * (values or refs). Optional RAY_ACTOR_DTOR(S, fn) after it names
  * `void fn(S *)`, run when the actor ends cleanly (last handle released,
- * ray_actor_exit, ray_shutdown), not on kill or crash. */
+ * ray_actor_exit, ray_shutdown), not on kill or crash. A constructor or
+ * destructor of another type fails to compile. */
 #define RAY_ACTOR_COMMON(S, N)                                               \
     static void (*S##_ray_dtor_fn)(S *);                                     \
     static void S##_ray_dtor_tramp(const ray_arg *ray_av, ray_ret *ray_out)  \
@@ -1030,6 +1102,12 @@ RAY_API void *ray_actor_self(void);
                                             .cls = #S}
 
 #define RAY_ACTOR(S, ctor, ...)                                              \
+    _Static_assert(_Generic(&ctor,                                           \
+                            ray_err (*)(S *, RAY_PP_LIST(RAY_I_TYPE, ~,      \
+                                                         __VA_ARGS__)): 1,   \
+                            default: 0),                                     \
+                   "rayc: RAY_ACTOR: the constructor must be ray_err " #ctor \
+                   "(" #S " *, " #__VA_ARGS__ ")");                          \
     static void S##_ray_ctor_tramp(const ray_arg *ray_av, ray_ret *ray_out)  \
     {                                                                        \
         ray_out->type = RAY_T_NONE;                                          \
@@ -1063,9 +1141,13 @@ RAY_API void *ray_actor_self(void);
                                 RAY_PP_NARG(__VA_ARGS__), ray_o, ray_h);     \
     }                                                                        \
     RAY_PP_STMTS(RAY_I_WRAP, S, __VA_ARGS__)                                 \
+    enum { S##_ray_nargs = RAY_PP_NARG(__VA_ARGS__) };                       \
     typedef int S##_ray_actor_semicolon
 
 #define RAY_ACTOR0(S, ctor)                                                  \
+    _Static_assert(_Generic(&ctor, ray_err (*)(S *): 1, default: 0),         \
+                   "rayc: RAY_ACTOR0: the constructor must be ray_err "      \
+                   #ctor "(" #S " *)");                                      \
     static void S##_ray_ctor_tramp(const ray_arg *ray_av, ray_ret *ray_out)  \
     {                                                                        \
         (void)ray_av;                                                        \
@@ -1089,6 +1171,9 @@ RAY_API void *ray_actor_self(void);
     typedef int S##_ray_actor0_semicolon
 
 #define RAY_ACTOR_DTOR(S, fn)                                                \
+    _Static_assert(_Generic(&fn, void (*)(S *): 1, default: 0),              \
+                   "rayc: RAY_ACTOR_DTOR: the destructor must be void " #fn  \
+                   "(" #S " *)");                                            \
     __attribute__((constructor(102))) static void S##_ray_set_dtor(void)     \
     {                                                                        \
         void (*ray_f)(S *) = fn;                                             \
@@ -1101,11 +1186,20 @@ RAY_API void *ray_actor_self(void);
  * types as RAY_REMOTE. Generates, static to the translation unit:
  *   ray_ref fn_remote(ray_actor h, T1, ..., Tn)       typed, values only
  *   RAY_ACTOR_CALL(fn, h, x1, ..., xn)                xi a Ti or a ray_ref
- * A wrong argument count or type, or a first parameter that is not S *,
- * fails to compile. Calling it on an actor of another class resolves to
+ * A wrong argument count or type fails to compile, and so does a method
+ * that is not exactly `R fn(S *, T1, ..., Tn)` (or takes `const S *`).
+ * Calling it on an actor of another class resolves to
  * RAY_EINVAL. Inside a method, ray_task_fail reports a failed call (the
  * actor lives on). */
 #define RAY_METHOD(S, fn, R, ...)                                            \
+    _Static_assert(                                                          \
+        _Generic(&fn,                                                        \
+                 R (*)(S *, RAY_PP_LIST(RAY_I_TYPE, ~, __VA_ARGS__)): 1,     \
+                 R (*)(const S *, RAY_PP_LIST(RAY_I_TYPE, ~, __VA_ARGS__)):  \
+                     1,                                                      \
+                 default: 0),                                                \
+        "rayc: RAY_METHOD: the method must be " #R " " #fn "(" #S " *, "     \
+        #__VA_ARGS__ ")");                                                   \
     static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
     {                                                                        \
         RAY_RET(R)(ray_out, fn((S *)ray_actor_self(),                        \
@@ -1137,9 +1231,14 @@ RAY_API void *ray_actor_self(void);
                                 RAY_PP_NARG(__VA_ARGS__));                   \
     }                                                                        \
     RAY_PP_STMTS(RAY_I_WRAP, fn, __VA_ARGS__)                                \
+    enum { fn##_ray_nargs = RAY_PP_NARG(__VA_ARGS__) };                      \
     typedef int fn##_ray_method_semicolon
 
 #define RAY_METHOD0(S, fn, R)                                                \
+    _Static_assert(_Generic(&fn, R (*)(S *): 1, R (*)(const S *): 1,         \
+                            default: 0),                                     \
+                   "rayc: RAY_METHOD0: the method must be " #R " " #fn "("   \
+                   #S " *)");                                                \
     static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
     {                                                                        \
         (void)ray_av;                                                        \
@@ -1162,15 +1261,17 @@ RAY_API void *ray_actor_self(void);
 
 /* Call a method with values or refs in any argument position. */
 #define RAY_ACTOR_CALL(fn, h, ...)                                           \
-    fn##_ray_acall((h), RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__))
+    (RAY_I_NARGS_CHECK(RAY_ACTOR_CALL, fn, __VA_ARGS__),                     \
+     fn##_ray_acall((h), RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__)))
 
 /* Create an actor of class S with values or refs in any constructor
  * argument position: RAY_ACTOR_CREATE(S, &h, opts, x1, ..., xn). The
  * actor stays DEPENDENCIES_UNREADY until every ref is ready; a ref that
  * failed leaves it DEAD, the cause naming that argument. */
 #define RAY_ACTOR_CREATE(S, out, opts, ...)                                  \
-    S##_ray_create_args((out), (opts),                                       \
-                        RAY_PP_LIST(RAY_I_CALLARG, S, __VA_ARGS__))
+    (RAY_I_NARGS_CHECK(RAY_ACTOR_CREATE, S, __VA_ARGS__),                    \
+     S##_ray_create_args((out), (opts),                                      \
+                         RAY_PP_LIST(RAY_I_CALLARG, S, __VA_ARGS__)))
 
 #ifdef __cplusplus
 }

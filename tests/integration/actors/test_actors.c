@@ -7,13 +7,14 @@
  * timeout.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -96,6 +97,17 @@ counter_sleep(counter *s, int64_t ms)
 }
 RAY_METHOD(counter, counter_sleep, int64_t, int64_t);
 
+/* Counts its start in file `count`, then waits at FIFO `gate`: a call the
+ * test holds running until it opens the gate. */
+static int64_t
+counter_hold(counter *s, const char *count, const char *gate)
+{
+    if (!count_event(count) || !gate_pass(gate))
+        ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
+    return s->n;
+}
+RAY_METHOD(counter, counter_hold, int64_t, const char *, const char *);
+
 static int64_t
 counter_crash(counter *s, int64_t how)
 {
@@ -167,19 +179,22 @@ pool_actor_init(pool_actor *s)
 }
 RAY_ACTOR0(pool_actor, pool_actor_init);
 
+/* Counts its start in file `count`, then waits at FIFO `gate` (one per
+ * call), on one of the actor's threads; tracks the most running at once. */
 static int64_t
-pool_actor_work(pool_actor *s, int64_t ms)
+pool_actor_hold(pool_actor *s, const char *count, const char *gate)
 {
     int64_t now = atomic_fetch_add(&s->running, 1) + 1;
     int64_t p = atomic_load(&s->peak);
     while (now > p && !atomic_compare_exchange_weak(&s->peak, &p, now))
         ;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    bool ok = count_event(count) && gate_pass(gate);
     atomic_fetch_sub(&s->running, 1);
+    if (!ok)
+        ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
     return atomic_fetch_add(&s->total, 1) + 1;
 }
-RAY_METHOD(pool_actor, pool_actor_work, int64_t, int64_t);
+RAY_METHOD(pool_actor, pool_actor_hold, int64_t, const char *, const char *);
 
 /* The sum of the bytes, on one of the actor's threads. */
 static int64_t
@@ -566,15 +581,6 @@ Test(actors, large_arguments_reach_methods)
     ray_actor_release(c);
 }
 
-static int64_t
-slow_value(int64_t ms, int64_t v)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-    return v;
-}
-RAY_REMOTE(slow_value, int64_t, int64_t, int64_t);
-
 /* Returns v once a byte arrives on FIFO `gate`. */
 static int64_t
 gate_value(const char *gate, int64_t v)
@@ -645,13 +651,23 @@ Test(actors, constructor_with_a_failed_ref_argument_dies)
     ray_actor_release(d);
 }
 
+/* Orders, not times: the arguments are tasks held at a gate, so the call
+ * that waits for one is still waiting when the later calls are queued
+ * (and cancelled). */
 Test(actors, a_call_waiting_for_its_argument_holds_back_later_calls)
 {
+    char gate[160];
+    snprintf(gate, sizeof(gate), "%s.gate", tmp_path);
+    cr_assert(gate_make(gate));
     ray_actor c;
     cr_assert_eq(counter_create(&c, NULL, 0), RAY_OK);
-    ray_ref slow = slow_value_remote(200, 5);
+    ray_ref slow = gate_value_remote(gate, 5);
     ray_ref r1 = RAY_ACTOR_CALL(counter_add, c, slow);
     ray_ref r2 = counter_add_remote(c, 1);
+    size_t idx[1], nr = 1;
+    cr_assert_eq(ray_wait(&r2, 1, 1, 0, idx, &nr), RAY_OK);
+    cr_assert_eq(nr, 0, "ran while the call before it waited");
+    cr_assert(gate_open_within(gate, T_MS));
     cr_assert_eq(get_i64(r2, RAY_OK), 6, "ran after the call before it");
     cr_assert_eq(get_i64(r1, RAY_OK), 5);
     /* A failed argument fails that call only. */
@@ -666,15 +682,18 @@ Test(actors, a_call_waiting_for_its_argument_holds_back_later_calls)
     ray_ref_release(slow);
     cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 6);
     /* A cancelled queued call never runs. */
-    ray_ref gate = slow_value_remote(200, 100);
-    ray_ref held = RAY_ACTOR_CALL(counter_add, c, gate);
+    cr_assert(gate_make(gate));
+    ray_ref dep = gate_value_remote(gate, 100);
+    ray_ref held = RAY_ACTOR_CALL(counter_add, c, dep);
     ray_ref victim = counter_add_remote(c, 1000);
     cr_assert_eq(ray_cancel(victim, false), RAY_OK);
     cr_assert_eq(ray_get_int64(victim, &v, T_MS), RAY_ECANCELLED);
     ray_ref_release(victim);
+    cr_assert(gate_open_within(gate, T_MS));
+    unlink(gate);
     cr_assert_eq(get_i64(held, RAY_OK), 106);
     cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 106);
-    ray_ref_release(gate);
+    ray_ref_release(dep);
     ray_actor_release(c);
 }
 
@@ -930,28 +949,46 @@ Test(actors, named_lookup_and_taken_name)
     ray_actor_release(b);
 }
 
+/* Whether the call that counts its start in `count` started, waiting up
+ * to `ms` for it. */
+static bool
+started_within(const char *count, long n, int ms)
+{
+    for (int i = 0; i < ms && count_bytes(count) < n; i++) {
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    }
+    return count_bytes(count) >= n;
+}
+
+/* Orders, not times: the kill comes while a call runs held at its gate,
+ * which nobody opens. Its result and the queued call's are
+ * RAY_EACTOR_DIED all the same: the kill did not wait for the call (it
+ * could not have ended; a kill that waited would leave the get to time
+ * out). */
 Test(actors, kill_during_a_call)
 {
+    char count[160], gate[160];
+    snprintf(count, sizeof(count), "%s.count", tmp_path);
+    snprintf(gate, sizeof(gate), "%s.gate", tmp_path);
+    unlink(count);
+    cr_assert(gate_make(gate));
     ray_actor_opts o = {.own_process = true};
     ray_actor c;
     cr_assert_eq(counter_create(&c, &o, 1), RAY_OK);
     cr_assert_eq(ray_actor_wait_ready(c, T_MS), RAY_OK, "%s",
                  ray_last_error_detail());
-    ray_ref slow = counter_sleep_remote(c, 5000);
+    ray_ref slow = counter_hold_remote(c, count, gate);
     ray_ref queued = counter_get_remote(c);
-    struct timespec ts = {0, 100 * 1000000L};
-    nanosleep(&ts, NULL);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert(started_within(count, 1, T_MS), "the held call never started");
     cr_assert_eq(ray_actor_kill(c, true), RAY_OK);
     int64_t v;
     cr_assert_eq(ray_get_int64(slow, &v, T_MS), RAY_EACTOR_DIED);
     cr_assert(strstr(ray_last_error_detail(), "killed by ray_actor_kill"),
               "%s", ray_last_error_detail());
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
-    cr_assert_lt(ms, 2000, "kill took %.0f ms", ms);
     cr_assert_eq(ray_get_int64(queued, &v, T_MS), RAY_EACTOR_DIED);
+    unlink(count);
+    unlink(gate);
     ray_ref_release(slow);
     ray_ref_release(queued);
     /* Calls after death fail the same way. */
@@ -1167,11 +1204,22 @@ Test(shared, host_kill_and_crash)
     cr_assert_eq(counter_create(&b, &ro, 2), RAY_OK);
     cr_assert_eq(counter_create(&c, NULL, 3), RAY_OK);
     cr_assert_eq(get_i64(counter_add_remote(b, 10), RAY_OK), 12);
-    /* Killing one during a call resolves it at once; the others live. */
-    ray_ref slow = counter_sleep_remote(a, 300);
+    /* Killing one during a call resolves it at once, while the call is
+     * still held at its gate (the shared process finishes the call, then
+     * drops the actor); the others live. */
+    char count[160], gate[160];
+    snprintf(count, sizeof(count), "%s.count", tmp_path);
+    snprintf(gate, sizeof(gate), "%s.gate", tmp_path);
+    unlink(count);
+    cr_assert(gate_make(gate));
+    ray_ref slow = counter_hold_remote(a, count, gate);
+    cr_assert(started_within(count, 1, T_MS), "the held call never started");
     cr_assert_eq(ray_actor_kill(a, true), RAY_OK);
     int64_t v;
-    cr_assert_eq(ray_get_int64(slow, &v, 100), RAY_EACTOR_DIED);
+    cr_assert_eq(ray_get_int64(slow, &v, T_MS), RAY_EACTOR_DIED);
+    cr_assert(gate_open_within(gate, T_MS), "the call was not held");
+    unlink(count);
+    unlink(gate);
     ray_ref_release(slow);
     cr_assert_eq(get_i64(counter_get_remote(c), RAY_OK), 3);
     /* A crash ends the host: b restarts (fresh state), c does not. */
@@ -1236,28 +1284,42 @@ Test(actors, threaded_actor_takes_large_and_inline_arguments)
     ray_actor_release(p);
 }
 
+/* Counts, not times: each call counts its start and waits at its own
+ * gate. Four run at once (four starts counted while none can end), a
+ * fifth starts only when a gate opens (never more than four running),
+ * and every call runs once. */
 Test(actors, max_concurrency_runs_calls_on_threads)
 {
-    ray_actor_opts o = {.max_concurrency = 4};
+    enum { N = 8, C = 4 };
+    ray_actor_opts o = {.max_concurrency = C};
     ray_actor p;
     cr_assert_eq(pool_actor_create(&p, &o), RAY_OK);
     cr_assert_eq(ray_actor_wait_ready(p, T_MS), RAY_OK);
-    enum { N = 8 };
+    char count[160], gate[N][160];
+    snprintf(count, sizeof(count), "%s.count", tmp_path);
+    unlink(count);
     ray_ref r[N];
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < N; i++) {
+        snprintf(gate[i], sizeof(gate[i]), "%s.gate%d", tmp_path, i);
+        cr_assert(gate_make(gate[i]));
+        r[i] = pool_actor_hold_remote(p, count, gate[i]);
+    }
+    started_within(count, C, T_MS);
+    cr_assert_eq(count_bytes(count), C, "%ld calls running at once, not %d",
+                 count_bytes(count), (int)C);
     for (int i = 0; i < N; i++)
-        r[i] = pool_actor_work_remote(p, 200);
+        cr_assert(gate_open_within(gate[i], T_MS), "call %d never started",
+                  i);
     int64_t sum = 0;
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < N; i++) {
         sum += get_i64(r[i], RAY_OK);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+        unlink(gate[i]);
+    }
     cr_assert_eq(sum, N * (N + 1) / 2, "every call ran once");
-    cr_assert_lt(ms, N * 200 / 2, "8 x 200 ms calls took %.0f ms", ms);
+    cr_assert_eq(count_bytes(count), N);
+    unlink(count);
     int64_t peak = get_i64(pool_actor_peak_remote(p), RAY_OK);
-    cr_assert_gt(peak, 1);
-    cr_assert_leq(peak, 4);
+    cr_assert_eq(peak, C);
     ray_actor_release(p);
 }
 
@@ -1371,29 +1433,59 @@ Test(actors, bad_calls_are_errors_not_crashes)
     cr_assert_eq(counter_create(&c, &o, 0), RAY_EINVAL);
 }
 
-static double
-cpu_ms(void)
+/* Threads of this process, the caller aside, that one look finds running
+ * or runnable (state R in /proc/self/task/TID/stat); -1 if unreadable. */
+static int
+others_running(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    long self = (long)syscall(SYS_gettid);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long tid = atol(e->d_name);
+        if (tid <= 0 || tid == self)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", tid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* ended meanwhile */
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+        n += p && p[1] == ' ' && p[2] == 'R';
+    }
+    closedir(d);
+    return n;
 }
 
 /* Starting an actor host wakes the driver's monitor thread (it spawns
  * the process); once it has, an idle driver must go back to sleep. A
  * wake-up left pending made the monitor spin on the runtime's lock for
- * the rest of the run, against every call. */
+ * the rest of the run, against every call. Counts, not CPU time: a
+ * spinning thread is runnable at every look, so the test waits (at most
+ * 2000 looks, 1 ms apart) for 20 looks in a row that find every other
+ * thread of the driver asleep. */
 Test(actors, idle_driver_sleeps_after_actors_start)
 {
     ray_actor c;
     cr_assert_eq(counter_create(&c, NULL, 0), RAY_OK);
     cr_assert_eq(get_i64(counter_add_remote(c, 1), RAY_OK), 1);
-    struct timespec ts = {0, 400 * 1000000L};
-    double c0 = cpu_ms();
-    nanosleep(&ts, NULL);
-    double used = cpu_ms() - c0;
-    cr_assert_lt(used, 80.0, "the idle driver used %.0f ms of CPU in 400 ms",
-                 used);
+    enum { LOOKS = 2000, IN_A_ROW = 20 };
+    int asleep = 0, looks = 0, awake = 0;
+    for (; looks < LOOKS && asleep < IN_A_ROW; looks++) {
+        awake = others_running();
+        cr_assert_geq(awake, 0, "cannot read /proc/self/task");
+        asleep = awake == 0 ? asleep + 1 : 0;
+        struct timespec d = {0, 1000000};
+        nanosleep(&d, NULL);
+    }
+    cr_assert_eq(asleep, IN_A_ROW, "in %d looks, never %d in a row with "
+                 "every driver thread asleep (last look: %d running)",
+                 looks, (int)IN_A_ROW, awake);
     ray_actor_release(c);
 }

@@ -73,24 +73,25 @@ nested_get(const char *gate, int64_t long_first)
 }
 RAY_REMOTE(nested_get, int64_t, const char *, int64_t);
 
-/* Inside a task: two quick children and a held one. A wait for all
- * three with a 300 ms timeout returns two; a get of the held one with a
- * 200 ms timeout times out; a wait for two returns both quick ones.
- * Returns 7 when all three hold. */
+/* Inside a task: two quick children and a held one. A wait for two
+ * returns both quick ones; then (they are done, the held one cannot be)
+ * a wait for all three with a 300 ms timeout returns those two, and a get
+ * of the held one with a 200 ms timeout times out. Returns 7 when all
+ * three hold. */
 static int64_t
 nested_wait(const char *gate)
 {
     ray_ref r[3] = {quick_remote(1), quick_remote(2), held_remote(gate)};
     size_t idx[3], n = 0;
     int64_t ok = 0;
+    if (ray_wait(r, 3, 2, BOUND_MS, idx, &n) == RAY_OK && n == 2 &&
+        idx[0] + idx[1] == 1)
+        ok |= 4;
     if (ray_wait(r, 3, 3, 300, idx, &n) == RAY_OK && n == 2)
         ok |= 1;
     int64_t v;
     if (ray_get_int64(r[2], &v, 200) == RAY_ETIMEDOUT)
         ok |= 2;
-    if (ray_wait(r, 3, 2, BOUND_MS, idx, &n) == RAY_OK && n == 2 &&
-        idx[0] + idx[1] == 1)
-        ok |= 4;
     for (int i = 0; i < 3; i++)
         ray_ref_release(r[i]);
     return ok;

@@ -79,6 +79,17 @@ sleep_ms(int64_t ms)
 }
 RAY_REMOTE(sleep_ms, int64_t, int64_t);
 
+/* Returns v once a byte arrives on FIFO `gate`: a task the test holds
+ * running until it opens the gate. */
+static int64_t
+held_value(const char *gate, int64_t v)
+{
+    if (!gate_pass(gate))
+        ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
+    return v;
+}
+RAY_REMOTE(held_value, int64_t, const char *, int64_t);
+
 static int64_t
 my_pid(void)
 {
@@ -314,20 +325,28 @@ Test(tasks, hundred_thousand_tasks_in_flight)
     cr_assert_eq(st.objects_live, 0);
 }
 
+/* Orders, not times: r0 is held at a gate on one worker; r1 ends, then
+ * r2 (held at its own gate until the test opens it), then r0 (its gate
+ * opens last). ray_wait lists the ready ones in that order. */
 Test(tasks, wait_returns_in_completion_order)
 {
-    /* Two workers: r0 occupies one; r1 then r2 run on the other. */
+    char g0[96], g2[96];
+    snprintf(g0, sizeof(g0), "%s.g0", tmp_path);
+    snprintf(g2, sizeof(g2), "%s.g2", tmp_path);
+    cr_assert(gate_make(g0) && gate_make(g2));
     ray_ref r[3];
-    r[0] = sleep_ms_remote(500);
+    r[0] = held_value_remote(g0, 0);
     r[1] = sleep_ms_remote(1);
     size_t idx[3], n = 0;
     cr_assert_eq(ray_wait(&r[1], 1, 1, 10000, idx, &n), RAY_OK);
     cr_assert_eq(n, 1);
-    r[2] = sleep_ms_remote(200);
+    r[2] = held_value_remote(g2, 2);
+    cr_assert(gate_open_within(g2, 10000), "r2 never started");
     cr_assert_eq(ray_wait(r, 3, 2, 10000, idx, &n), RAY_OK);
     cr_assert_eq(n, 2);
     cr_assert_eq(idx[0], 1);
     cr_assert_eq(idx[1], 2);
+    cr_assert(gate_open_within(g0, 10000), "r0 was not held");
     cr_assert_eq(ray_wait(r, 3, 3, 10000, idx, &n), RAY_OK);
     cr_assert_eq(n, 3);
     cr_assert_eq(idx[0], 1);
@@ -335,23 +354,36 @@ Test(tasks, wait_returns_in_completion_order)
     cr_assert_eq(idx[2], 0);
     for (int i = 0; i < 3; i++)
         ray_ref_release(r[i]);
+    unlink(g0);
+    unlink(g2);
 }
 
+/* The task is held at a gate, so only their timeouts can end the get and
+ * the wait: the get waits at least its 100 ms, and both return while the
+ * task is still held (the gate opens after them; a wait that ignored its
+ * timeout would hang until the suite's .timeout). The ref still resolves
+ * afterwards. */
 Test(tasks, get_and_wait_time_out)
 {
-    ray_ref r = sleep_ms_remote(2000);
+    char g[96];
+    snprintf(g, sizeof(g), "%s.g", tmp_path);
+    cr_assert(gate_make(g));
+    ray_ref r = held_value_remote(g, 7);
     int64_t v;
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     cr_assert_eq(ray_get_int64(r, &v, 100), RAY_ETIMEDOUT);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double ms = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
-    cr_assert(ms >= 95 && ms < 1500, "waited %.1f ms", ms);
+    cr_assert_geq(ms, 95, "waited %.1f ms", ms);
     size_t idx[1], n = 9;
     cr_assert_eq(ray_wait(&r, 1, 1, 50, idx, &n), RAY_OK);
     cr_assert_eq(n, 0);
-    cr_assert_eq(ray_cancel(r, true), RAY_OK);
+    cr_assert(gate_open_within(g, 10000), "the task was not held");
+    cr_assert_eq(GET_I64(r, &v), RAY_OK);
+    cr_assert_eq(v, 7);
     ray_ref_release(r);
+    unlink(g);
 }
 
 Test(tasks, task_error_is_reported_with_its_message)
@@ -446,8 +478,13 @@ Test(tasks, worker_sigkilled_mid_task_is_retried)
 
 Test(tasks, cancel_queued_and_running)
 {
-    /* Fill both workers, then queue more behind a dependency. */
-    ray_ref dep = sleep_ms_remote(300);
+    /* Fill both workers, then queue more behind a dependency, held at a
+     * gate until the cancels are done (a dependency that only slept could
+     * end first on a slow machine, and q run before its cancel). */
+    char g[96];
+    snprintf(g, sizeof(g), "%s.g", tmp_path);
+    cr_assert(gate_make(g));
+    ray_ref dep = held_value_remote(g, 300);
     ray_ref q = RAY_CALL(add, dep, 1);
     cr_assert_eq(ray_cancel(q, false), RAY_OK);
     int64_t v;
@@ -456,6 +493,8 @@ Test(tasks, cancel_queued_and_running)
     sleep_ms(100);
     cr_assert_eq(ray_cancel(run, true), RAY_OK);
     cr_assert_eq(GET_I64(run, &v), RAY_ECANCELLED);
+    cr_assert(gate_open_within(g, 10000), "dep was not held");
+    unlink(g);
     cr_assert_eq(GET_I64(dep, &v), RAY_OK);
     cr_assert_eq(ray_cancel(dep, false), RAY_EEXISTS);
     ray_ref_release(dep);
@@ -482,8 +521,8 @@ Test(tasks, completion_callback_runs_once)
 {
     ray_ref r = sleep_ms_remote(50);
     cr_assert_eq(ray_on_done(r, on_done, &cb_calls), RAY_OK);
-    for (int i = 0; i < 400 && __atomic_load_n(&cb_calls, __ATOMIC_SEQ_CST) == 0; i++)
-        sleep_ms(5);
+    for (int i = 0; i < 2000 && __atomic_load_n(&cb_calls, __ATOMIC_SEQ_CST) == 0; i++)
+        sleep_ms(5); /* at most 10 s, as every wait here */
     cr_assert_eq(__atomic_load_n(&cb_calls, __ATOMIC_SEQ_CST), 1);
     cr_assert_eq(cb_err, RAY_OK);
     /* Already done: runs at once. */

@@ -56,6 +56,9 @@ Test(store_lifecycle, put_then_get_from_another_client_is_zero_copy)
     cr_assert_eq(store_client_release(rem, &id), RAY_OK);
 }
 
+/* Nothing ever seals the object, so only the timeout ends the get: it
+ * waits at least its 100 ms and then returns (a get that ignored its
+ * timeout would hang until the suite's .timeout fails the test). */
 Test(store_lifecycle, get_of_unknown_id_times_out)
 {
     store_object_id id = fixture_id(99);
@@ -64,7 +67,6 @@ Test(store_lifecycle, get_of_unknown_id_times_out)
     cr_assert_eq(store_client_get(rem, &id, 1, 100, &b), RAY_ETIMEDOUT);
     int64_t dt = rt_clock_now_ms() - t0;
     cr_assert_geq(dt, 99);
-    cr_assert_lt(dt, 3000);
     cr_assert_null(b.data);
     cr_assert_neq(strstr(store_client_last_error(rem), "not sealed"), NULL);
     cr_assert_eq(store_client_get(rem, &id, 1, 0, &b), RAY_ETIMEDOUT);
@@ -161,12 +163,13 @@ typedef struct waiter {
     int ok;
 } waiter;
 
+/* Gets w->id, waiting for it forever: only a seal can end the wait. */
 static void *
 wait_get(void *arg)
 {
     waiter *w = arg;
     store_buffer b;
-    w->rc = store_client_get(w->c, &w->id, 1, 5000, &b);
+    w->rc = store_client_get(w->c, &w->id, 1, -1, &b);
     if (w->rc == RAY_OK) {
         w->ok = fixture_check(b.data, b.data_size, 9);
         store_client_release(w->c, &w->id);
@@ -174,9 +177,12 @@ wait_get(void *arg)
     return NULL;
 }
 
+/* The reader waits without a timeout, so it returns only if the seal
+ * wakes it (else the join hangs until the suite's .timeout fails the
+ * test), and then with the sealed bytes. */
 Test(store_lifecycle, blocked_reader_wakes_on_seal)
 {
-    waiter w = {.c = loc, .id = fixture_id(9)};
+    waiter w = {.c = loc, .id = fixture_id(9), .rc = RAY_EINTERNAL};
     store_wbuffer wb;
     cr_assert_eq(store_client_create(rem, &w.id, 4096, 0, 0, &wb), RAY_OK);
     pthread_t t;
@@ -184,12 +190,10 @@ Test(store_lifecycle, blocked_reader_wakes_on_seal)
     fixture_fill(wb.data, 4096, 9);
     struct timespec ts = {0, 20 * 1000 * 1000};
     nanosleep(&ts, NULL); /* let the reader block (not needed to pass) */
-    int64_t t0 = rt_clock_now_ms();
     cr_assert_eq(store_client_seal(rem, &w.id), RAY_OK);
     pthread_join(t, NULL);
     cr_assert_eq(w.rc, RAY_OK);
     cr_assert(w.ok);
-    cr_assert_lt(rt_clock_now_ms() - t0, 2000);
 }
 
 Test(store_lifecycle, multi_get_returns_what_it_has_on_timeout)
@@ -301,13 +305,13 @@ Test(store_lifecycle, closing_a_local_client_drops_its_pins_and_creations)
     cr_assert_eq(st.bytes_used, 0);
 }
 
+/* Nothing listens: connect gives up once its 100 ms pass (one that never
+ * gave up would hang until the suite's .timeout fails the test). */
 Test(store_lifecycle, connect_to_nothing_fails_in_time)
 {
     store_client *c = NULL;
-    int64_t t0 = rt_clock_now_ms();
     cr_assert_eq(store_client_connect("/tmp/rayc-no-such-store.sock", 100, &c),
                  RAY_ECLOSED);
-    cr_assert_lt(rt_clock_now_ms() - t0, 2000);
     cr_assert_null(c);
 }
 

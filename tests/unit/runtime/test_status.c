@@ -96,3 +96,20 @@ Test(log, check_failure_aborts, .signal = SIGABRT)
     rt_log_set_fd(-1);
     RT_CHECK(1 + 1 == 3);
 }
+
+/* RT_ASSERT follows NDEBUG: the default build (-c opt defines it) drops
+ * the check without evaluating it; -c dbg builds (--config=debug, asan,
+ * tsan) check. scripts/test runs both kinds, so both tests run. */
+#ifdef NDEBUG
+Test(log, assert_is_compiled_out_under_ndebug)
+{
+    RT_ASSERT(side_effect() == -1);
+    cr_assert_eq(evaluated, 0);
+}
+#else
+Test(log, assert_failure_aborts_without_ndebug, .signal = SIGABRT)
+{
+    rt_log_set_fd(-1);
+    RT_ASSERT(side_effect() == -1);
+}
+#endif

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Must NOT compile: call_too_few. */
+ * Must NOT compile: call_too_few.
+ * expect: error: static assertion failed: "rayc: RAY_CALL\(add, \.\.\.\) takes one argument per declared parameter"
+ */
 #include "prelude.h"
 
 ray_ref use(ray_ref r);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Must NOT compile: method_too_many. */
+ * Must NOT compile: method_too_many.
+ * expect: error: too many arguments to function 'acc_add_remote'
+ */
 #include "prelude.h"
 
 ray_ref use(ray_ref r);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Must NOT compile: ref_in_typed_stub. */
+ * Must NOT compile: ref_in_typed_stub.
+ * expect: error: incompatible type for argument 1 of 'add_remote'
+ */
 #include "prelude.h"
 
 ray_ref use(ray_ref r);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Must NOT compile: too_many. */
+ * Must NOT compile: too_many.
+ * expect: error: too many arguments to function 'add_remote'
+ */
 #include "prelude.h"
 
 ray_ref use(ray_ref r);
