@@ -207,7 +207,7 @@ host_format(sdk_rt *rt, sdk_host *h)
         RT_ERROR("cannot start an actor process: %s", pw->start_err);
         /* As a death that never started: its actors die (callbacks run
          * when mu is released). */
-        sdk_actor_host_died(rt, h->w, 0, true, &rt->later_cbs);
+        sdk_worker_died(rt, h->w, 0, true, &rt->later_cbs);
     }
 }
 
@@ -688,27 +688,18 @@ sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
     sdk_actor_maybe_free(rt, a, cbs);
 }
 
-static void
-host_died(sdk_rt *rt, int w, int status, bool never_started, sdk_cb **cbs)
+void
+sdk_actor_host_died(sdk_rt *rt, const sdk_death *d, sdk_cb **cbs)
 {
     sdk_actors *s = S(rt);
-    sdk_worker *wk = &rt->workers[w];
+    int w = d->w;
     sdk_host *h = &s->hosts[w - rt->ntask];
-    sdk_tx_worker ws;
-    sdk_tx_worker_state(rt->tx, w, &ws);
-    rt->tx->ops->close(rt->tx, w); /* what was on its way is dropped */
-    char how[200], why[400];
-    sched_worker *pw = sdk_proc_worker(rt, w);
-    if (never_started) /* no restart: it would fail the same way */
-        snprintf(how, sizeof(how), "could not start: %s", pw->start_err);
-    else
-        sched_proc_describe(status, how, sizeof(how));
-    pw->start_err[0] = '\0';
-    int pid = ws.pid;
-    /* Detach the records in flight, in order. */
-    sdk_task *head = wk->head;
-    wk->head = wk->tail = NULL;
-    sdk_slot(rt, w)->inflight = 0;
+    bool never_started = d->never_started;
+    const char *how = d->how;
+    int pid = d->pid;
+    char why[400];
+    sdk_proc_worker(rt, w)->start_err[0] = '\0';
+    sdk_task *head = d->inflight;
     bool restart = false;
     for (uint32_t k = 0; k < SDK_HOST_CAP; k++) {
         sdk_actor *a = h->ids[k] ? sdk_actor_find(rt, h->ids[k]) : NULL;
@@ -803,15 +794,6 @@ host_died(sdk_rt *rt, int w, int status, bool never_started, sdk_cb **cbs)
         q_push_front(a, t);
         sdk_actor_pump(rt, a, cbs);
     }
-}
-
-void
-sdk_actor_host_died(sdk_rt *rt, int w, int status, bool never_started,
-                    sdk_cb **cbs)
-{
-    host_died(rt, w, status, never_started, cbs);
-    /* Last: the handles it counted may end actors it hosted too. */
-    sdk_actor_drop_worker_holds(rt, &rt->workers[w], cbs);
 }
 
 /* ---- monitor hook, init, shutdown ---- */

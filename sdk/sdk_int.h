@@ -278,7 +278,20 @@ void sdk_object_done(sdk_rt *rt, sdk_obj *o, sdk_cb **cbs);
 /* Worker slot w's process ended (reaped, status as waitpid) or never
  * started: take back what was sent there (tasks requeued or failed by
  * their retries, held replies, counted handles; an actor host's actors
- * restart or die). Returns whether the process had become ready. */
+ * restart or die). Returns whether the process had become ready. The
+ * one death path: what differs for an actor host is in
+ * sdk_actor_host_died, given the same sdk_death. */
+typedef struct sdk_death {
+    int w;
+    int32_t pid;
+    uint64_t running;       /* the task it ran, 0 if none */
+    bool ready;             /* it had started and taken records */
+    bool never_started;
+    char how[200];          /* "killed by signal 9 (Killed)", ... */
+    sdk_task *inflight;     /* what was sent there, in order, detached
+                               (linked by next; leases returned) */
+} sdk_death;
+
 bool sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
                      sdk_cb **cbs);
 
@@ -413,9 +426,9 @@ void sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
                          const void *payload, sdk_cb **cbs);
 /* An actor call's dependency resolved (t->ndeps already decremented). */
 void sdk_actor_dep_ready(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);
-/* Actor host w (>= ntask) died or never started; drained and reaped. */
-void sdk_actor_host_died(sdk_rt *rt, int w, int status, bool never_started,
-                         sdk_cb **cbs);
+/* Actor host d->w (>= ntask) died or never started (sdk_worker_died):
+ * its actors restart or die, the calls in flight are retried or fail. */
+void sdk_actor_host_died(sdk_rt *rt, const sdk_death *d, sdk_cb **cbs);
 /* Requests ACALL/AEXIT from worker w. */
 void sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type,
                           const uint8_t *rec, uint32_t len, sdk_cb **cbs);

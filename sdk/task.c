@@ -765,52 +765,63 @@ sdk_run_callbacks(sdk_cb *cbs)
 
 /* ---- worker death ---- */
 
-bool
-sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
-                sdk_cb **cbs)
+/* What is known of slot w's process that ended, with what was sent
+ * there detached from the slot (its leases returned), in order. */
+static void
+death_take(sdk_rt *rt, int w, int status, bool never_started, sdk_cb **cbs,
+           sdk_death *d)
 {
     sdk_worker *wk = &rt->workers[w];
     sdk_tx_worker ws;
     sdk_tx_worker_state(rt->tx, w, &ws);
     drain_worker(rt, w, true, cbs); /* what it sent before it died */
-    rt->tx->ops->close(rt->tx, w);
-    bool ready = ws.ready;
-    if (w >= rt->ntask) {
-        sdk_actor_host_died(rt, w, status, never_started, cbs);
-        return ready;
-    }
-    uint64_t cur = ws.current;
-    char how[200];
+    rt->tx->ops->close(rt->tx, w);  /* what was on its way is dropped */
+    sched_worker *pw = sdk_proc_worker(rt, w);
+    d->w = w;
+    d->pid = ws.pid;
+    d->running = ws.current;
+    d->ready = ws.ready;
+    d->never_started = never_started;
     if (never_started)
-        snprintf(how, sizeof(how), "could not start: %s",
-                 sdk_proc_worker(rt, w)->start_err);
+        snprintf(d->how, sizeof(d->how), "could not start: %s",
+                 pw->start_err);
     else
-        sched_proc_describe(status, how, sizeof(how));
-    int32_t pid = ws.pid;
-    /* Requeue in order at the front of the ready queue; only the task it
-     * was running is charged a retry. */
+        sched_proc_describe(status, d->how, sizeof(d->how));
+    d->inflight = wk->head;
+    wk->head = wk->tail = NULL;
+    for (sdk_task *t = d->inflight; t; t = t->next) {
+        t->worker = -1;
+        if (!t->actor)
+            rt->rl_api->returned(rt->rl, w, &t->st);
+    }
+    sdk_slot(rt, w)->inflight = 0;
+}
+
+/* A task worker died: what it had not started goes back to the front of
+ * the queue in order; the task it ran is charged a retry, or fails. */
+static void
+requeue_or_fail(sdk_rt *rt, sdk_death *d, sdk_cb **cbs)
+{
     sched_task *rq_head = NULL, *rq_tail = NULL;
     uint64_t rq_n = 0;
-    while (wk->head) {
-        sdk_task *t = wk->head;
-        list_remove(&wk->head, &wk->tail, t);
-        rt->rl_api->returned(rt->rl, w, &t->st);
-        t->worker = -1;
+    for (sdk_task *t = d->inflight, *next; t; t = next) {
+        next = t->next;
+        t->next = t->prev = NULL;
         release_temps(rt, t);
-        if (t->id == cur) {
+        if (t->id == d->running) {
             if (t->cancelled) {
                 sdk_task_finish(rt, t, cbs);
                 continue;
             }
             if (t->retries_left > 0) {
                 t->retries_left--;
-                RT_INFO("worker %d %s running '%s'; retrying", (int)pid, how,
-                        t->name);
+                RT_INFO("worker %d %s running '%s'; retrying", (int)d->pid,
+                        d->how, t->name);
             } else {
                 char msg[512];
                 snprintf(msg, sizeof(msg),
                          "task '%s' failed: its worker (pid %d) %s; no "
-                         "retries left", t->name, (int)pid, how);
+                         "retries left", t->name, (int)d->pid, d->how);
                 sdk_task_fail(rt, t, RAY_EWORKER_DIED, msg, cbs);
                 continue;
             }
@@ -825,9 +836,22 @@ sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
         rq_n++;
     }
     rt->rl_api->requeue(rt->rl, rq_head, rq_tail, rq_n);
-    sdk_actor_drop_worker_holds(rt, wk, cbs);
+}
+
+bool
+sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
+                sdk_cb **cbs)
+{
+    sdk_death d;
+    death_take(rt, w, status, never_started, cbs, &d);
+    if (w >= rt->ntask)
+        sdk_actor_host_died(rt, &d, cbs); /* restarts or ends its actors */
+    else
+        requeue_or_fail(rt, &d, cbs);
+    /* Last: the handles it counted may end actors too. */
+    sdk_actor_drop_worker_holds(rt, &rt->workers[w], cbs);
     sdk_wake_driver(rt);
-    return ready;
+    return d.ready;
 }
 
 void
