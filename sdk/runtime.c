@@ -44,6 +44,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/config.h"
 #include "runtime/log.h"
 #include "runtime/random.h"
 #include "sdk/sdk_int.h"
@@ -370,16 +371,6 @@ embedded_destroy(sdk_rt *rt, sdk_tx *tx)
         tx->ops->destroy(tx);
 }
 
-static int
-default_cpus(void)
-{
-    const char *e = getenv("RAY_NUM_CPUS");
-    if (e && atoi(e) > 0)
-        return atoi(e);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 /* Descriptors open in this process now. */
 static long
 open_fds(void)
@@ -436,6 +427,38 @@ standin_slots(int ncpus)
     return n < 4 ? 4 : (n > 64 ? 64 : n);
 }
 
+/* The fields left zero, from the configuration table (runtime/config.h)
+ * the daemons share: a RAYC_<KEY> environment variable when set, else the
+ * default. RAY_NUM_CPUS is still read for num_cpus. The store's default
+ * stays 1 GiB rather than the table's share of RAM: the store reserves
+ * and pre-faults all of it when it starts. */
+static ray_err
+config_from_env(ray_config *cfg)
+{
+    rt_config rc;
+    char msg[300];
+    rt_config_defaults(&rc);
+    if (rt_config_apply_env(&rc, msg, sizeof(msg)) != RAY_OK)
+        return sdk_fail(RAY_EINVAL, "ray_init: environment: %s", msg);
+    const char *legacy = getenv("RAY_NUM_CPUS");
+    if (cfg->num_cpus == 0 && !getenv("RAYC_NUM_CPUS") && legacy &&
+        atoi(legacy) > 0)
+        cfg->num_cpus = atoi(legacy);
+    if (cfg->num_cpus == 0)
+        cfg->num_cpus = rc.num_cpus > 1024 ? 1024
+                      : rc.num_cpus > 0 ? (int)rc.num_cpus : 1;
+    if (cfg->worker_spin_us == 0)
+        cfg->worker_spin_us = (int)rc.worker_spin_us;
+    if (cfg->object_store_bytes == 0)
+        cfg->object_store_bytes = getenv("RAYC_OBJECT_STORE_MEMORY")
+                                      ? rc.object_store_memory : 1ull << 30;
+    if (cfg->log_level == 0 && getenv("RAYC_LOG_LEVEL")) {
+        int l = rt_log_level_parse(rc.log_level); /* DEBUG 0 .. OFF 5 */
+        cfg->log_level = l >= RT_LOG_OFF ? 0 : 4 - (l > 3 ? 3 : l);
+    }
+    return RAY_OK;
+}
+
 /* Fill defaults into `cfg` and check it. */
 static ray_err
 normalize_config(ray_config *cfg)
@@ -457,8 +480,9 @@ normalize_config(ray_config *cfg)
     if (cfg->num_cpus < 0 || cfg->num_cpus > 1024)
         return sdk_fail(RAY_EINVAL, "ray_init: num_cpus %d out of range",
                         cfg->num_cpus);
-    if (cfg->num_cpus == 0)
-        cfg->num_cpus = default_cpus();
+    ray_err err = config_from_env(cfg);
+    if (err != RAY_OK)
+        return err;
     if (cfg->ring_bytes == 0)
         cfg->ring_bytes = 4u << 20;
     if (cfg->ring_bytes < 65536 || (cfg->ring_bytes & (cfg->ring_bytes - 1)))
@@ -469,8 +493,6 @@ normalize_config(ray_config *cfg)
                         "the default)", cfg->max_inflight < 0 ? "max_inflight"
                         : "worker_spin_us", cfg->max_inflight < 0 ?
                         cfg->max_inflight : cfg->worker_spin_us);
-    if (cfg->worker_spin_us == 0)
-        cfg->worker_spin_us = 50;
     if (cfg->max_inflight == 0)
         cfg->max_inflight = 4096;
     if (cfg->actor_processes < 0 || cfg->actor_processes > SDK_ACTOR_HOSTS)
@@ -479,8 +501,6 @@ normalize_config(ray_config *cfg)
                         SDK_ACTOR_HOSTS);
     if (cfg->actor_processes == 0)
         cfg->actor_processes = SDK_ACTOR_HOSTS;
-    if (cfg->object_store_bytes == 0)
-        cfg->object_store_bytes = 1ull << 30;
     return RAY_OK;
 }
 

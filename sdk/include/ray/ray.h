@@ -182,8 +182,11 @@ RAY_API void ray_config_init(ray_config *cfg);
 /* Start the process-global runtime: spawns cfg->num_cpus workers (ahead of
  * need; they stay up) and the runtime's monitor thread, then returns
  * without waiting for the workers to be ready. `cfg` may be NULL; it is
- * read during the call only. The environment variable RAY_NUM_CPUS, when
- * set, overrides a zero num_cpus.
+ * read during the call only. A field left zero takes its environment
+ * variable when set, else the default: RAYC_NUM_CPUS (or RAY_NUM_CPUS)
+ * for num_cpus, RAYC_OBJECT_STORE_MEMORY (a size such as 2G) for
+ * object_store_bytes, RAYC_WORKER_SPIN_US, RAYC_LOG_LEVEL (debug, info,
+ * warn, error, off); a bad value fails with RAY_EINVAL naming it.
  * The soft open-file limit (RLIMIT_NOFILE) is raised to the hard one: the
  * driver holds 3 descriptors per worker process.
  * Returns RAY_OK; RAY_EEXISTS if already initialised; RAY_EINVAL for a bad

@@ -441,6 +441,30 @@ Test(bad_input, configuration_out_of_range)
     still_works();
 }
 
+/* Fields left zero come from RAYC_<KEY> variables (runtime/config.h's
+ * table); a bad one fails ray_init, naming the variable. */
+Test(bad_input, configuration_from_the_environment)
+{
+    cr_assert_eq(setenv("RAYC_NUM_CPUS", "lots", 1), 0);
+    EXPECT_ERR(ray_init(NULL), RAY_EINVAL);
+    cr_assert(strstr(ray_last_error_detail(), "RAYC_NUM_CPUS"), "%s",
+              ray_last_error_detail());
+    cr_assert_not(ray_is_initialized());
+    cr_assert_eq(setenv("RAYC_NUM_CPUS", "3", 1), 0);
+    cr_assert_eq(ray_init(NULL), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(ray_num_workers(), 3);
+    ray_shutdown();
+    /* An explicit field wins over the variable. */
+    ray_config cfg;
+    ray_config_init(&cfg);
+    cfg.num_cpus = 2;
+    cr_assert_eq(ray_init(&cfg), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(ray_num_workers(), 2);
+    still_works();
+    ray_shutdown();
+    unsetenv("RAYC_NUM_CPUS");
+}
+
 /* ---- a function's own failure message ---- */
 
 Test(bad_input, a_functions_own_failure_message_is_kept)
