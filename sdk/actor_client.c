@@ -41,10 +41,7 @@ actor_record(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
 {
     size_t name_len = strlen(m->name);
     size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len) +
-                 nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++)
-        if (sdk_type_buffer(args[i].type))
-            len += SDK_ALIGN8(args[i].v.buf.len);
+                 sdk_args_wire_len(args, nargs);
     if (len > sdk_wk_max_record()) {
         sdk_fail(RAY_ETOOBIG, "actor call '%s' from a task: arguments too "
                  "large", m->name);
@@ -62,7 +59,7 @@ actor_record(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     q->nargs = nargs;
     q->name_len = (uint32_t)name_len;
     memcpy(p + sizeof(*q), m->name, name_len);
-    sdk_wk_encode_args(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
+    sdk_args_encode(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
     sdk_wk_commit(SDK_MSG_ACALL, len);
     sdk_wk_submitted(id);
     return sdk_ref(id);
@@ -128,10 +125,7 @@ create_record(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     size_t res_len = o->resources ? strlen(o->resources) : 0;
     size_t len = sizeof(sdk_msg_req) + sizeof(sdk_msg_acreate) +
                  SDK_ALIGN8(name_len) + SDK_ALIGN8(res_len) +
-                 nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++)
-        if (sdk_type_buffer(args[i].type))
-            len += SDK_ALIGN8(args[i].v.buf.len);
+                 sdk_args_wire_len(args, nargs);
     if (len > sdk_wk_max_record())
         return sdk_fail(RAY_ETOOBIG, "ray_actor_create %s from a task: "
                         "arguments too large", ctor->cls);
@@ -162,7 +156,7 @@ create_record(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     if (res_len)
         memcpy(at, o->resources, res_len);
     at += SDK_ALIGN8(res_len);
-    sdk_wk_encode_args(at, args, nargs);
+    sdk_args_encode(at, args, nargs);
     sdk_wk_commit(SDK_MSG_ACREATE, len);
     return sdk_wk_answer(req, "create failed", &out->id, 60000);
 }

@@ -74,6 +74,15 @@ uint64_t sdk_ref_id(ray_ref ref);
 ray_err sdk_args_check(const char *what, const char *name,
                        const ray_arg *args, uint32_t nargs);
 
+/* The wire form of `nargs` arguments that passed sdk_args_check: its
+ * length in bytes, and the encoder that writes it at `at` (8-aligned,
+ * sdk_args_wire_len bytes, sized by the caller): nargs sdk_wire_arg
+ * entries (a ref as its object id, an actor handle flagged
+ * SDK_WIRE_ACTOR), then each buffer's bytes padded to 8. Pure: it takes
+ * no hold on the refs. Driver and worker. */
+size_t sdk_args_wire_len(const ray_arg *args, uint32_t nargs);
+void sdk_args_encode(uint8_t *at, const ray_arg *args, uint32_t nargs);
+
 /* ---- driver runtime (runtime.c, task.c, object.c, map.c) ---- */
 
 typedef struct sdk_task sdk_task;

@@ -365,26 +365,6 @@ static ray_ref submit_record(const char *name, uint64_t hash,
 /* Large by-value arguments are put into the node's object store first
  * and passed as references (the task takes its own reference before ours
  * is dropped: the ring keeps the order), so the record stays small. */
-void
-sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs)
-{
-    sdk_wire_arg *wa = (sdk_wire_arg *)at;
-    uint8_t *pay = (uint8_t *)(wa + nargs);
-    for (uint32_t i = 0; i < nargs; i++) {
-        wa[i].type = args[i].type |
-                     (args[i].pad & RAY_ARG_ACTOR ? SDK_WIRE_ACTOR : 0);
-        wa[i].len = 0;
-        wa[i].scalar = args[i].type == RAY_T_REF ? args[i].v.ref.id
-                                                 : args[i].v.u64;
-        if (sdk_type_buffer(args[i].type)) {
-            wa[i].len = (uint32_t)args[i].v.buf.len;
-            if (args[i].v.buf.len)
-                memcpy(pay, args[i].v.buf.ptr, args[i].v.buf.len);
-            pay += SDK_ALIGN8(args[i].v.buf.len);
-        }
-    }
-}
-
 ray_err
 sdk_wk_args_by_ref(const ray_arg *args, uint32_t nargs, ray_arg *conv,
                    ray_ref *temps, uint32_t *ntemps)
@@ -441,10 +421,7 @@ submit_record(const char *name, uint64_t hash, const ray_arg *args,
         name = opts->name;
     size_t name_len = strlen(name);
     size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len) +
-                 nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++)
-        if (sdk_type_buffer(args[i].type))
-            len += SDK_ALIGN8(args[i].v.buf.len);
+                 sdk_args_wire_len(args, nargs);
     if (len > sdk_wk_max_record()) {
         sdk_fail(RAY_ETOOBIG, "submit '%s' from a task: arguments too large",
                  name);
@@ -462,7 +439,7 @@ submit_record(const char *name, uint64_t hash, const ray_arg *args,
     q->max_retries = opts ? opts->max_retries : 0;
     q->name_len = (uint32_t)name_len;
     memcpy(p + sizeof(*q), name, name_len);
-    sdk_wk_encode_args(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
+    sdk_args_encode(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
     sdk_wk_commit(SDK_MSG_SUBMIT, len);
     sdk_wk_submitted(id);
     return sdk_ref(id);

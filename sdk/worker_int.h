@@ -32,11 +32,6 @@ int sdk_wk_results_state(uint64_t id, uint64_t *seq);
 /* Slots in the table now (it grows with use and shrinks back). */
 size_t sdk_wk_results_capacity(void);
 
-/* worker_client.c: write `nargs` arguments as sdk_wire_arg entries at
- * `at`, followed by their buffers' bytes (each padded to 8), the layout of
- * a submit or actor-call record. The caller sized the record. */
-void sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs);
-
 /* worker_client.c: large by-value arguments (STORE_PLASMA_MIN and up) are put
  * into the node's object store and passed as refs, so a record stays
  * small: conv gets the arguments to encode, temps[0 .. *ntemps) the refs
