@@ -246,6 +246,15 @@ typedef struct sdk_cb {
 void sdk_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
                    bool retain);
 
+/* Hold the objects of the ref entries among the `nargs` wire args at
+ * `spec` (sdk_args_encode's output) for the call that carries them: all
+ * or none. RAY_OK, *any telling whether there was a ref; RAY_EINVAL when
+ * one is no longer in the store (released since sdk_args_check), with
+ * the detail "`what` '`name`': argument N is a null or released
+ * reference", the holds taken before it dropped again. mu held. */
+ray_err sdk_spec_hold_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
+                           const char *what, const char *name, bool *any);
+
 /* A waiter from the runtime's pool (rt_malloc when it is empty). */
 sdk_waiter *sdk_waiter_alloc(sdk_rt *rt);
 /* Free the pooled tasks and waiters (the monitor does it when no task
