@@ -18,56 +18,29 @@
 #include "runtime/log.h"
 #include "sdk/actor_int.h"
 
-/* Encode `args` into wire form (refs retained). *spec is `buf` when it
- * fits, else rt_malloc'd. RAY_EINVAL for a stale ref, RAY_ENOMEM. */
+/* Encode `args` into wire form and hold their refs for call `what`
+ * `name` (sdk_spec_hold_refs). *spec is `buf` when it fits (`buf` itself,
+ * NULL or not, when there is nothing to encode), else rt_malloc'd.
+ * RAY_EINVAL for a released ref, RAY_ENOMEM; the detail set. */
 static ray_err
-encode(sdk_rt *rt, const ray_arg *args, uint32_t nargs, bool allow_refs,
-       uint8_t *buf, size_t buf_len, uint8_t **spec, uint32_t *len,
-       bool *has_refs)
+encode(sdk_rt *rt, const char *what, const char *name, const ray_arg *args,
+       uint32_t nargs, uint8_t *buf, size_t buf_len, uint8_t **spec,
+       uint32_t *len, bool *has_refs)
 {
-    size_t n = nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++)
-        if (sdk_type_buffer(args[i].type))
-            n += SDK_ALIGN8(args[i].v.buf.len);
+    size_t n = sdk_args_wire_len(args, nargs);
     *has_refs = false;
     *len = 0;
-    if (n == 0) {
-        *spec = buf; /* nothing to encode (NULL when no buffer) */
+    *spec = buf;
+    if (n == 0)
         return RAY_OK;
-    }
-    *spec = n <= buf_len ? buf : rt_malloc(n);
-    if (!*spec)
-        return RAY_ENOMEM;
-    sdk_wire_arg *wa = (sdk_wire_arg *)*spec;
-    uint8_t *pay = *spec + nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++) {
-        const ray_arg *a = &args[i];
-        wa[i].type = a->type | (a->pad & RAY_ARG_ACTOR ? SDK_WIRE_ACTOR : 0);
-        wa[i].len = 0;
-        wa[i].scalar = a->v.u64;
-        if (a->type == RAY_T_REF) {
-            sdk_obj *o = allow_refs ? sdk_objects_lookup(&rt->store, a->v.ref.id)
-                                   : NULL;
-            if (!o) {
-                for (uint32_t k = 0; k < i; k++) {
-                    sdk_obj *p = wa[k].type == RAY_T_REF
-                        ? sdk_objects_lookup(&rt->store, wa[k].scalar) : NULL;
-                    if (p)
-                        sdk_objects_release(&rt->store, p);
-                }
-                if (*spec != buf)
-                    rt_free(*spec);
-                return RAY_EINVAL;
-            }
-            sdk_objects_retain(o);
-            wa[i].scalar = a->v.ref.id;
-            *has_refs = true;
-        } else if (sdk_type_buffer(a->type)) {
-            wa[i].len = (uint32_t)a->v.buf.len;
-            if (a->v.buf.len)
-                memcpy(pay, a->v.buf.ptr, a->v.buf.len);
-            pay += SDK_ALIGN8(a->v.buf.len);
-        }
+    if (n > buf_len && !(*spec = rt_malloc(n)))
+        return sdk_fail(RAY_ENOMEM, "%s '%s': out of memory", what, name);
+    sdk_args_encode(*spec, args, nargs);
+    ray_err e = sdk_spec_hold_refs(rt, *spec, nargs, what, name, has_refs);
+    if (e != RAY_OK) {
+        if (*spec != buf)
+            rt_free(*spec);
+        return e;
     }
     *len = (uint32_t)n;
     return RAY_OK;
@@ -249,12 +222,11 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     uint8_t *spec;
     uint32_t len;
     bool refs;
-    ray_err err = encode(rt, args, nargs, true, NULL, 0, &spec, &len, &refs);
+    ray_err err = encode(rt, "ray_actor_create", ctor->cls, args, nargs,
+                         NULL, 0, &spec, &len, &refs);
     if (err != RAY_OK) {
         pthread_mutex_unlock(&rt->mu);
-        return sdk_fail(err, "ray_actor_create %s: %s", ctor->cls,
-                        err == RAY_EINVAL ? "a constructor argument is a "
-                        "null or released ref" : "out of memory");
+        return err;
     }
     uint64_t id = 0;
     err = create_locked(rt, ctor, spec, len, nargs, refs, &o, &id, &cbs);
@@ -306,16 +278,13 @@ ray_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
         r = failed_ref(rt, RAY_EINVAL, msg);
         goto out;
     }
-    ray_err e = encode(rt, args, nargs, true, buf, sizeof(buf), &spec, &len,
-                       &refs);
-    if (e != RAY_OK) {
-        sdk_fail(e, "actor call '%s': %s", m->name, e == RAY_EINVAL
-                 ? "an argument is a null or released reference"
-                 : "out of memory");
+    if (encode(rt, "actor call", m->name, args, nargs, buf, sizeof(buf),
+               &spec, &len, &refs) != RAY_OK)
         goto out;
-    }
     sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_CALL, m->hash, m->name,
                                      spec, len, nargs, NULL, &r);
+    if (!t && refs)
+        sdk_spec_refs(rt, spec, nargs, false); /* encode's holds */
     if (spec != buf)
         rt_free(spec);
     if (!t) {
@@ -676,25 +645,6 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
     return o;
 }
 
-/* Retain the refs among `nargs` wire args; false (none kept) if one is
- * null or released. *any: whether there are refs. */
-static bool
-hold_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, bool *any)
-{
-    const sdk_wire_arg *wa = (const sdk_wire_arg *)spec;
-    *any = false;
-    for (uint32_t i = 0; i < nargs; i++) {
-        if (wa[i].type != RAY_T_REF)
-            continue;
-        if (!sdk_objects_lookup(&rt->store, wa[i].scalar))
-            return false;
-        *any = true;
-    }
-    if (*any)
-        sdk_spec_refs(rt, spec, nargs, true);
-    return true;
-}
-
 /* An actor created from inside a task: answered with its id, the handle
  * counted for that worker, or the error and its detail. */
 static void
@@ -733,11 +683,10 @@ handle_create(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
         else if (args_len)
             memcpy(spec, s + strs, args_len);
     }
-    if (err == RAY_OK && !hold_spec_refs(rt, spec, q->nargs, &refs)) {
+    if (err == RAY_OK &&
+        (err = sdk_spec_hold_refs(rt, spec, q->nargs, "ray_actor_create",
+                                  ctor->cls, &refs)) != RAY_OK)
         rt_free(spec);
-        err = sdk_fail(RAY_EINVAL, "ray_actor_create %s: a constructor "
-                       "argument is a null or released ref", ctor->cls);
-    }
     uint64_t id = 0;
     if (err == RAY_OK) {
         ray_actor_opts o = {

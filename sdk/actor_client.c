@@ -40,32 +40,20 @@ actor_record(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
              uint32_t nargs)
 {
     size_t name_len = strlen(m->name);
-    size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len) +
-                 nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++)
-        if (sdk_type_buffer(args[i].type))
-            len += SDK_ALIGN8(args[i].v.buf.len);
-    if (len > sdk_wk_max_record()) {
-        sdk_fail(RAY_ETOOBIG, "actor call '%s' from a task: arguments too "
-                 "large", m->name);
-        return RAY_REF_NULL;
-    }
+    sdk_wk_req r = {
+        .type = SDK_MSG_ACALL,
+        .hdr = {.req_id = h.id,
+                .fn_hash = m->hash,
+                .name_len = (uint32_t)name_len},
+        .str = {m->name},
+        .str_len = {name_len},
+        .args = args,
+        .nargs = nargs,
+        .what = "actor call",
+        .name = m->name,
+    };
     uint64_t id;
-    if (sdk_wk_take_id(&id) != RAY_OK)
-        return RAY_REF_NULL;
-    uint8_t *p = sdk_wk_reserve(len);
-    sdk_msg_req *q = (sdk_msg_req *)p;
-    memset(q, 0, sizeof(*q));
-    q->req_id = h.id;
-    q->obj_id = id;
-    q->fn_hash = m->hash;
-    q->nargs = nargs;
-    q->name_len = (uint32_t)name_len;
-    memcpy(p + sizeof(*q), m->name, name_len);
-    sdk_wk_encode_args(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
-    sdk_wk_commit(SDK_MSG_ACALL, len);
-    sdk_wk_submitted(id);
-    return sdk_ref(id);
+    return sdk_wk_request(&r, &id) == RAY_OK ? sdk_ref(id) : RAY_REF_NULL;
 }
 
 ray_err
@@ -74,18 +62,18 @@ sdk_wk_actor_lookup(const char *name, ray_actor *out)
     if (!sdk_wk_usable("ray_actor_lookup"))
         return RAY_EINVAL;
     size_t name_len = strlen(name);
-    size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len);
-    if (len > sdk_wk_max_record())
-        return sdk_fail(RAY_EINVAL, "ray_actor_lookup: name too long");
-    uint64_t req = sdk_wk_next_req();
-    uint8_t *p = sdk_wk_reserve(len);
-    sdk_msg_req *q = (sdk_msg_req *)p;
-    memset(q, 0, sizeof(*q));
-    q->req_id = req;
-    q->name_len = (uint32_t)name_len;
-    memcpy(p + sizeof(*q), name, name_len);
-    sdk_wk_commit(SDK_MSG_ALOOKUP, len);
-    return sdk_wk_answer(req, "lookup failed", &out->id, 60000);
+    sdk_wk_req r = {
+        .type = SDK_MSG_ALOOKUP,
+        .hdr = {.req_id = sdk_wk_next_req(), .name_len = (uint32_t)name_len},
+        .str = {name},
+        .str_len = {name_len},
+        .what = "ray_actor_lookup",
+        .name = name,
+    };
+    ray_err e = sdk_wk_request(&r, NULL);
+    if (e != RAY_OK)
+        return e;
+    return sdk_wk_answer(r.hdr.req_id, "lookup failed", &out->id, 60000);
 }
 
 void
@@ -126,24 +114,7 @@ create_record(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
 {
     size_t name_len = o->name ? strlen(o->name) : 0;
     size_t res_len = o->resources ? strlen(o->resources) : 0;
-    size_t len = sizeof(sdk_msg_req) + sizeof(sdk_msg_acreate) +
-                 SDK_ALIGN8(name_len) + SDK_ALIGN8(res_len) +
-                 nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++)
-        if (sdk_type_buffer(args[i].type))
-            len += SDK_ALIGN8(args[i].v.buf.len);
-    if (len > sdk_wk_max_record())
-        return sdk_fail(RAY_ETOOBIG, "ray_actor_create %s from a task: "
-                        "arguments too large", ctor->cls);
-    uint64_t req = sdk_wk_next_req();
-    uint8_t *p = sdk_wk_reserve(len);
-    sdk_msg_req *q = (sdk_msg_req *)p;
-    memset(q, 0, sizeof(*q));
-    q->req_id = req;
-    q->fn_hash = ctor->hash ? ctor->hash : sdk_name_hash(ctor->name);
-    q->nargs = nargs;
-    sdk_msg_acreate *c = (sdk_msg_acreate *)(q + 1);
-    *c = (sdk_msg_acreate){
+    sdk_msg_acreate c = {
         .num_cpus = o->num_cpus,
         .max_restarts = o->max_restarts,
         .max_task_retries = o->max_task_retries,
@@ -154,17 +125,24 @@ create_record(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         .name_len = (uint32_t)name_len,
         .res_len = (uint32_t)res_len,
     };
-    uint8_t *at = (uint8_t *)(c + 1);
-    memset(at, 0, SDK_ALIGN8(name_len) + SDK_ALIGN8(res_len));
-    if (name_len)
-        memcpy(at, o->name, name_len);
-    at += SDK_ALIGN8(name_len);
-    if (res_len)
-        memcpy(at, o->resources, res_len);
-    at += SDK_ALIGN8(res_len);
-    sdk_wk_encode_args(at, args, nargs);
-    sdk_wk_commit(SDK_MSG_ACREATE, len);
-    return sdk_wk_answer(req, "create failed", &out->id, 60000);
+    sdk_wk_req r = {
+        .type = SDK_MSG_ACREATE,
+        .hdr = {.req_id = sdk_wk_next_req(),
+                .fn_hash = ctor->hash ? ctor->hash
+                                      : sdk_name_hash(ctor->name)},
+        .fixed = &c,
+        .fixed_len = sizeof(c),
+        .str = {o->name, o->resources},
+        .str_len = {name_len, res_len},
+        .args = args,
+        .nargs = nargs,
+        .what = "ray_actor_create",
+        .name = ctor->cls,
+    };
+    ray_err e = sdk_wk_request(&r, NULL);
+    if (e != RAY_OK)
+        return e;
+    return sdk_wk_answer(r.hdr.req_id, "create failed", &out->id, 60000);
 }
 
 ray_err

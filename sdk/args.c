@@ -18,6 +18,13 @@
  * wire's 32-bit lengths and do not overflow when added, refs of this
  * runtime. Each failure is RAY_EINVAL or RAY_ETOOBIG with a detail that
  * names the call and the argument.
+ *
+ * Wire form. Checked arguments are encoded here and nowhere else, the
+ * same for a task the driver queues, an actor call or constructor it
+ * keeps, and a request record a worker writes on its ring: nargs
+ * sdk_wire_arg entries, then each buffer's bytes padded to 8. Encoding
+ * is pure (a ref travels as its id): the driver takes its holds on the
+ * refs in a pass of its own, a worker takes none.
  */
 #include <string.h>
 
@@ -110,4 +117,33 @@ sdk_args_check(const char *what, const char *name, const ray_arg *args,
                             what, name, (unsigned long long)SDK_ARG_MAX);
     }
     return RAY_OK;
+}
+
+size_t
+sdk_args_wire_len(const ray_arg *args, uint32_t nargs)
+{
+    size_t len = nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < nargs; i++)
+        if (sdk_type_buffer(args[i].type))
+            len += SDK_ALIGN8(args[i].v.buf.len);
+    return len;
+}
+
+void
+sdk_args_encode(uint8_t *at, const ray_arg *args, uint32_t nargs)
+{
+    sdk_wire_arg *wa = (sdk_wire_arg *)at;
+    uint8_t *pay = at + nargs * sizeof(sdk_wire_arg);
+    for (uint32_t i = 0; i < nargs; i++) {
+        const ray_arg *a = &args[i];
+        wa[i].type = a->type | (a->pad & RAY_ARG_ACTOR ? SDK_WIRE_ACTOR : 0);
+        wa[i].len = 0;
+        wa[i].scalar = a->type == RAY_T_REF ? a->v.ref.id : a->v.u64;
+        if (!sdk_type_buffer(a->type))
+            continue;
+        wa[i].len = (uint32_t)a->v.buf.len;
+        if (a->v.buf.len)
+            memcpy(pay, a->v.buf.ptr, a->v.buf.len);
+        pay += SDK_ALIGN8(a->v.buf.len);
+    }
 }

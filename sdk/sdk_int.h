@@ -74,6 +74,15 @@ uint64_t sdk_ref_id(ray_ref ref);
 ray_err sdk_args_check(const char *what, const char *name,
                        const ray_arg *args, uint32_t nargs);
 
+/* The wire form of `nargs` arguments that passed sdk_args_check: its
+ * length in bytes, and the encoder that writes it at `at` (8-aligned,
+ * sdk_args_wire_len bytes, sized by the caller): nargs sdk_wire_arg
+ * entries (a ref as its object id, an actor handle flagged
+ * SDK_WIRE_ACTOR), then each buffer's bytes padded to 8. Pure: it takes
+ * no hold on the refs. Driver and worker. */
+size_t sdk_args_wire_len(const ray_arg *args, uint32_t nargs);
+void sdk_args_encode(uint8_t *at, const ray_arg *args, uint32_t nargs);
+
 /* ---- driver runtime (runtime.c, task.c, object.c, map.c) ---- */
 
 typedef struct sdk_task sdk_task;
@@ -248,6 +257,15 @@ typedef struct sdk_cb {
  * wire args at `spec`; refs no longer in the store are skipped. */
 void sdk_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
                    bool retain);
+
+/* Hold the objects of the ref entries among the `nargs` wire args at
+ * `spec` (sdk_args_encode's output) for the call that carries them: all
+ * or none. RAY_OK, *any telling whether there was a ref; RAY_EINVAL when
+ * one is no longer in the store (released since sdk_args_check), with
+ * the detail "`what` '`name`': argument N is a null or released
+ * reference", the holds taken before it dropped again. mu held. */
+ray_err sdk_spec_hold_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
+                           const char *what, const char *name, bool *any);
 
 /* A waiter from the runtime's pool (rt_malloc when it is empty). */
 sdk_waiter *sdk_waiter_alloc(sdk_rt *rt);

@@ -34,46 +34,21 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
         sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
         return RAY_REF_NULL;
     }
-    size_t len = nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++)
-        if (sdk_type_buffer(args[i].type))
-            len += SDK_ALIGN8(args[i].v.buf.len);
+    size_t len = sdk_args_wire_len(args, nargs);
     if (len > sizeof(t->spec_inl) && !(t->spec = rt_malloc(len))) {
         t->spec = t->spec_inl;
         sdk_task_free(rt, t);
         sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
         return RAY_REF_NULL;
     }
-    sdk_wire_arg *wa = (sdk_wire_arg *)t->spec;
-    uint8_t *pay = t->spec + nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++) {
-        const ray_arg *a = &args[i];
-        wa[i].type = a->type | (a->pad & RAY_ARG_ACTOR ? SDK_WIRE_ACTOR : 0);
-        wa[i].len = 0;
-        wa[i].scalar = a->v.u64;
-        if (a->type == RAY_T_REF) {
-            sdk_obj *o = sdk_objects_lookup(&rt->store, a->v.ref.id);
-            if (!o) {
-                /* Undo the refs taken so far. */
-                t->nargs = i;
-                t->has_refs = 1;
-                sdk_task_finish(rt, t, NULL);
-                sdk_fail(RAY_EINVAL, "submit '%s': argument %u is a null or "
-                         "released reference", name, i + 1);
-                return RAY_REF_NULL;
-            }
-            sdk_objects_retain(o);
-            wa[i].scalar = a->v.ref.id;
-            t->has_refs = 1;
-        } else if (sdk_type_buffer(a->type)) {
-            wa[i].len = (uint32_t)a->v.buf.len;
-            if (a->v.buf.len)
-                memcpy(pay, a->v.buf.ptr, a->v.buf.len);
-            pay += SDK_ALIGN8(a->v.buf.len);
-        } else if (a->type == RAY_T_F32) {
-            wa[i].scalar = a->v.u64;
-        }
+    sdk_args_encode(t->spec, args, nargs);
+    bool refs;
+    if (sdk_spec_hold_refs(rt, t->spec, nargs, "submit", name, &refs) !=
+        RAY_OK) {
+        sdk_task_free(rt, t);
+        return RAY_REF_NULL;
     }
+    t->has_refs = refs;
     t->nargs = nargs;
     t->spec_len = (uint32_t)len;
     t->id = rt->next_task_id++;

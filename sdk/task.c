@@ -152,6 +152,29 @@ sdk_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, bool retain)
     }
 }
 
+ray_err
+sdk_spec_hold_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
+                   const char *what, const char *name, bool *any)
+{
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)spec;
+    *any = false;
+    for (uint32_t i = 0; i < nargs; i++) {
+        if (wa[i].type != RAY_T_REF)
+            continue;
+        sdk_obj *o = sdk_objects_lookup(&rt->store, wa[i].scalar);
+        if (!o) {
+            /* All or none: the caller drops the spec. */
+            sdk_spec_refs(rt, spec, i, false);
+            *any = false;
+            return sdk_fail(RAY_EINVAL, "%s '%s': argument %u is a null or "
+                            "released reference", what, name, i + 1);
+        }
+        sdk_objects_retain(o);
+        *any = true;
+    }
+    return RAY_OK;
+}
+
 static void
 release_arg_refs(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
 {

@@ -362,29 +362,60 @@ static ray_ref submit_record(const char *name, uint64_t hash,
                              const ray_arg *args, uint32_t nargs,
                              const ray_call_opts *opts);
 
+/* Write `n` bytes of `s` at `at`, zero-padded to 8; returns the end. */
+static uint8_t *
+put_padded(uint8_t *at, const char *s, size_t n)
+{
+    if (!n)
+        return at;
+    size_t padded = SDK_ALIGN8(n);
+    memset(at + padded - 8, 0, 8); /* the padding: no stale ring bytes */
+    memcpy(at, s, n);
+    return at + padded;
+}
+
+ray_err
+sdk_wk_request(const sdk_wk_req *r, uint64_t *call_id)
+{
+    size_t len = sizeof(sdk_msg_req) + r->fixed_len +
+                 SDK_ALIGN8(r->str_len[0]) + SDK_ALIGN8(r->str_len[1]) +
+                 sdk_args_wire_len(r->args, r->nargs);
+    size_t max = sdk_wk_max_record();
+    if (len > max)
+        return sdk_fail(RAY_ETOOBIG, "%s '%.200s' from a task: arguments "
+                        "too large (the request is %zu bytes, a record "
+                        "carries at most %zu)", r->what, r->name, len, max);
+    /* Only now: an id taken for a record never sent would stay pending
+     * in the driver. */
+    uint64_t id = 0;
+    if (call_id) {
+        ray_err e = sdk_wk_take_id(&id);
+        if (e != RAY_OK)
+            return e;
+    }
+    uint8_t *p = sdk_wk_reserve(len);
+    sdk_msg_req *q = (sdk_msg_req *)p;
+    *q = r->hdr;
+    q->nargs = r->nargs;
+    if (call_id)
+        q->obj_id = id;
+    uint8_t *at = p + sizeof(*q);
+    if (r->fixed_len)
+        memcpy(at, r->fixed, r->fixed_len);
+    at = put_padded(at + r->fixed_len, r->str[0], r->str_len[0]);
+    at = put_padded(at, r->str[1], r->str_len[1]);
+    sdk_args_encode(at, r->args, r->nargs);
+    sdk_wk_commit(r->type, len);
+    if (call_id) {
+        sdk_wk_submitted(id);
+        *call_id = id;
+    }
+    return RAY_OK;
+}
+
 /* Large by-value arguments are put into the node's object store first
  * and passed as references (the task takes its own reference before ours
  * is dropped: the ring keeps the order), so the record stays small. */
-void
-sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs)
-{
-    sdk_wire_arg *wa = (sdk_wire_arg *)at;
-    uint8_t *pay = (uint8_t *)(wa + nargs);
-    for (uint32_t i = 0; i < nargs; i++) {
-        wa[i].type = args[i].type |
-                     (args[i].pad & RAY_ARG_ACTOR ? SDK_WIRE_ACTOR : 0);
-        wa[i].len = 0;
-        wa[i].scalar = args[i].type == RAY_T_REF ? args[i].v.ref.id
-                                                 : args[i].v.u64;
-        if (sdk_type_buffer(args[i].type)) {
-            wa[i].len = (uint32_t)args[i].v.buf.len;
-            if (args[i].v.buf.len)
-                memcpy(pay, args[i].v.buf.ptr, args[i].v.buf.len);
-            pay += SDK_ALIGN8(args[i].v.buf.len);
-        }
-    }
-}
-
 ray_err
 sdk_wk_args_by_ref(const ray_arg *args, uint32_t nargs, ray_arg *conv,
                    ray_ref *temps, uint32_t *ntemps)
@@ -440,32 +471,20 @@ submit_record(const char *name, uint64_t hash, const ray_arg *args,
     if (opts && opts->name)
         name = opts->name;
     size_t name_len = strlen(name);
-    size_t len = sizeof(sdk_msg_req) + SDK_ALIGN8(name_len) +
-                 nargs * sizeof(sdk_wire_arg);
-    for (uint32_t i = 0; i < nargs; i++)
-        if (sdk_type_buffer(args[i].type))
-            len += SDK_ALIGN8(args[i].v.buf.len);
-    if (len > sdk_wk_max_record()) {
-        sdk_fail(RAY_ETOOBIG, "submit '%s' from a task: arguments too large",
-                 name);
-        return RAY_REF_NULL;
-    }
+    sdk_wk_req r = {
+        .type = SDK_MSG_SUBMIT,
+        .hdr = {.fn_hash = hash,
+                .max_retries = opts ? opts->max_retries : 0,
+                .name_len = (uint32_t)name_len},
+        .str = {name},
+        .str_len = {name_len},
+        .args = args,
+        .nargs = nargs,
+        .what = "submit",
+        .name = name,
+    };
     uint64_t id;
-    if (sdk_wk_take_id(&id) != RAY_OK)
-        return RAY_REF_NULL;
-    uint8_t *p = sdk_wk_reserve(len);
-    sdk_msg_req *q = (sdk_msg_req *)p;
-    memset(q, 0, sizeof(*q));
-    q->obj_id = id;
-    q->fn_hash = hash;
-    q->nargs = nargs;
-    q->max_retries = opts ? opts->max_retries : 0;
-    q->name_len = (uint32_t)name_len;
-    memcpy(p + sizeof(*q), name, name_len);
-    sdk_wk_encode_args(p + sizeof(*q) + SDK_ALIGN8(name_len), args, nargs);
-    sdk_wk_commit(SDK_MSG_SUBMIT, len);
-    sdk_wk_submitted(id);
-    return sdk_ref(id);
+    return sdk_wk_request(&r, &id) == RAY_OK ? sdk_ref(id) : RAY_REF_NULL;
 }
 
 /* A large put from a task: the value goes into the node's object store

@@ -32,10 +32,33 @@ int sdk_wk_results_state(uint64_t id, uint64_t *seq);
 /* Slots in the table now (it grows with use and shrinks back). */
 size_t sdk_wk_results_capacity(void);
 
-/* worker_client.c: write `nargs` arguments as sdk_wire_arg entries at
- * `at`, followed by their buffers' bytes (each padded to 8), the layout of
- * a submit or actor-call record. The caller sized the record. */
-void sdk_wk_encode_args(uint8_t *at, const ray_arg *args, uint32_t nargs);
+/* worker_client.c: a request record with a name or arguments, as it is
+ * laid out on the completion ring: the header, `fixed_len` bytes at
+ * `fixed` (a multiple of 8: a create's sdk_msg_acreate), the strings
+ * str[0] and str[1] (str_len bytes each, zero-padded to 8; 0 for none),
+ * then the arguments in wire form (sdk_args_encode). */
+typedef struct sdk_wk_req {
+    uint32_t type;          /* SDK_MSG_* */
+    sdk_msg_req hdr;        /* sent as is, but for nargs (set from nargs)
+                               and, for a call, obj_id */
+    const void *fixed;
+    size_t fixed_len;
+    const char *str[2];
+    size_t str_len[2];
+    const ray_arg *args;    /* checked (sdk_args_check), by-ref done */
+    uint32_t nargs;
+    const char *what;       /* for the detail: the call ("submit") */
+    const char *name;       /* and what it names (function, class) */
+} sdk_wk_req;
+
+/* worker_client.c: size request `r`, check it against
+ * sdk_wk_max_record(), write and commit it. With `call_id` the record
+ * is a call: its result's object id is reserved (sdk_wk_take_id) only
+ * once the size is known to fit, sent in hdr.obj_id, returned in
+ * *call_id, and its pushed result expected (sdk_wk_submitted).
+ * RAY_ETOOBIG, nothing sent, with a detail naming what and name; or
+ * sdk_wk_take_id's error. Worker main thread only. */
+ray_err sdk_wk_request(const sdk_wk_req *r, uint64_t *call_id);
 
 /* worker_client.c: large by-value arguments (STORE_PLASMA_MIN and up) are put
  * into the node's object store and passed as refs, so a record stays

@@ -35,6 +35,13 @@ twice(int64_t x)
 RAY_REMOTE(twice, int64_t, int64_t);
 
 static int64_t
+add2(int64_t x, int64_t y)
+{
+    return x + y;
+}
+RAY_REMOTE(add2, int64_t, int64_t, int64_t);
+
+static int64_t
 blen(ray_bytes b)
 {
     return (int64_t)b.len;
@@ -102,6 +109,13 @@ box_get(box *s)
 }
 RAY_METHOD0(box, box_get, int64_t);
 
+static int64_t
+box_add(box *s, int64_t x, int64_t y)
+{
+    return s->v + x + y;
+}
+RAY_METHOD(box, box_add, int64_t, int64_t, int64_t);
+
 /* Inside a task, the same checks as in the driver: returns a bit per
  * case that was refused with RAY_EINVAL (or RAY_ETOOBIG) and a detail. */
 static int64_t
@@ -128,6 +142,21 @@ bad_inside(int64_t x)
     CASE(ray_put(RAY_T_STR, "ab", 2, &p) == RAY_EINVAL);
     size_t idx[1], n;
     CASE(ray_wait(&forged, 1, 1, 0, idx, &n) == RAY_EINVAL);
+    /* A request bigger than a ring record (half the default 4 MiB). */
+    size_t big_len = 3u << 20;
+    char *big = malloc(big_len + 1);
+    if (!big)
+        return -3;
+    memset(big, 'a', big_len);
+    big[big_len] = '\0';
+    ray_call_opts co = {.name = big};
+    r = twice_remote_opts(&co, 1);
+    CASE(r.id == 0 && strstr(ray_last_error_detail(), "too large"));
+    ray_actor h;
+    CASE(ray_actor_lookup(big, &h) == RAY_ETOOBIG);
+    ray_actor_opts ao = {.name = big};
+    CASE(box_create(&h, &ao, 1) == RAY_ETOOBIG);
+    free(big);
 #undef CASE
     if (ray_get_int64(live, &v, 1000) != RAY_OK || v != x)
         bits = -2; /* the live object was disturbed */
@@ -254,7 +283,7 @@ Test(bad_input, inside_a_task_too)
     int64_t v = 0;
     cr_assert_eq(ray_get_int64(r, &v, 20000), RAY_OK, "%s",
                  ray_last_error_detail());
-    cr_assert_eq(v, 0x1ff, "cases refused inside the task: 0x%llx",
+    cr_assert_eq(v, 0xfff, "cases refused inside the task: 0x%llx",
                  (long long)v);
     ray_ref_release(r);
     still_works();
@@ -336,6 +365,39 @@ Test(bad_input, made_up_refs_never_alias_a_live_object)
     ray_ref_release(r);
     ray_ref_release(live);
     EXPECT_ERR(ray_get_int64(live, &v, 0), RAY_EINVAL); /* released */
+}
+
+/* A ref of this runtime whose object was released: each call refuses it
+ * naming the argument, and keeps no hold on the refs before it. */
+Test(bad_input, released_refs_are_refused_by_every_call)
+{
+    start();
+    ray_ref keep, gone;
+    cr_assert_eq(ray_put_int64(5, &keep), RAY_OK);
+    cr_assert_eq(ray_put_int64(6, &gone), RAY_OK);
+    ray_ref_release(gone);
+    EXPECT_NULL_REF(RAY_CALL(twice, gone), RAY_EINVAL,
+                    "submit 'twice': argument 1 is a null or released");
+    EXPECT_NULL_REF(RAY_CALL(add2, keep, gone), RAY_EINVAL, "argument 2");
+    ray_actor h;
+    cr_assert_eq(box_create(&h, NULL, 1), RAY_OK);
+    EXPECT_NULL_REF(RAY_ACTOR_CALL(box_add, h, keep, gone), RAY_EINVAL,
+                    "argument 2 is a null or released");
+    ray_actor h2;
+    EXPECT_ERR(RAY_ACTOR_CREATE(box, &h2, NULL, gone), RAY_EINVAL);
+    cr_assert(strstr(ray_last_error_detail(), "argument 1"), "%s",
+              ray_last_error_detail());
+    ray_ref r = RAY_ACTOR_CALL(box_add, h, keep, 2);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(r, &v, 20000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(v, 8);
+    ray_ref_release(r);
+    ray_actor_release(h);
+    /* The refused calls held nothing: this was the last holder. */
+    ray_ref_release(keep);
+    EXPECT_ERR(ray_get_int64(keep, &v, 0), RAY_EINVAL);
+    still_works();
 }
 
 Test(bad_input, refs_and_handles_from_a_runtime_that_ended)
