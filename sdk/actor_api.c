@@ -627,17 +627,7 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
     }
     if (owned)
         t->name_owned = name;
-    sdk_wire_arg *wa = (sdk_wire_arg *)t->spec;
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        if (wa[i].type != RAY_T_REF)
-            continue;
-        sdk_obj *x = sdk_objects_lookup(&rt->store, wa[i].scalar);
-        if (x)
-            sdk_objects_retain(x);
-        else
-            wa[i].type = RAY_T_NONE; /* released ref: the host rejects it */
-        t->has_refs = 1;
-    }
+    t->has_refs = sdk_spec_hold_sent_refs(rt, t->spec, t->nargs);
     t->has_handles = sdk_actor_hold_args(rt, t->spec, t->nargs, 1, NULL);
     if (t->has_refs)
         sdk_task_add_deps(rt, t);

@@ -168,18 +168,7 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     t->fn_hash = q->fn_hash;
     t->kind = SDK_TK_CALL;
     t->retries_left = q->max_retries == 0 ? 3 : (q->max_retries < 0 ? 0 : q->max_retries);
-    sdk_wire_arg *wa = (sdk_wire_arg *)t->spec;
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        if (wa[i].type != RAY_T_REF)
-            continue;
-        sdk_obj *a = sdk_objects_lookup(&rt->store, wa[i].scalar);
-        if (a) {
-            sdk_objects_retain(a);
-        } else {
-            wa[i].type = RAY_T_NONE; /* released ref: the worker rejects it */
-        }
-        t->has_refs = 1;
-    }
+    t->has_refs = sdk_spec_hold_sent_refs(rt, t->spec, t->nargs);
     t->has_handles = sdk_actor_hold_args(rt, t->spec, t->nargs, 1, NULL);
     sdk_objects_retain(o); /* the task's reference */
     o->producer = t;

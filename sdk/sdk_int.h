@@ -267,6 +267,12 @@ void sdk_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
 ray_err sdk_spec_hold_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
                            const char *what, const char *name, bool *any);
 
+/* The same for a call a worker sent (its refs may have been released
+ * while the record travelled): each ref still in the store is held, one
+ * that is not becomes RAY_T_NONE (the worker that runs the call rejects
+ * it). Returns whether there was a ref. mu held. */
+bool sdk_spec_hold_sent_refs(sdk_rt *rt, uint8_t *spec, uint32_t nargs);
+
 /* A waiter from the runtime's pool (rt_malloc when it is empty). */
 sdk_waiter *sdk_waiter_alloc(sdk_rt *rt);
 /* Free the pooled tasks and waiters (the monitor does it when no task

@@ -152,6 +152,24 @@ sdk_spec_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, bool retain)
     }
 }
 
+bool
+sdk_spec_hold_sent_refs(sdk_rt *rt, uint8_t *spec, uint32_t nargs)
+{
+    sdk_wire_arg *wa = (sdk_wire_arg *)spec;
+    bool any = false;
+    for (uint32_t i = 0; i < nargs; i++) {
+        if (wa[i].type != RAY_T_REF)
+            continue;
+        sdk_obj *o = sdk_objects_lookup(&rt->store, wa[i].scalar);
+        if (o)
+            sdk_objects_retain(o);
+        else
+            wa[i].type = RAY_T_NONE;
+        any = true;
+    }
+    return any;
+}
+
 ray_err
 sdk_spec_hold_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
                    const char *what, const char *name, bool *any)

@@ -1020,7 +1020,8 @@ RAY_API ray_ref ray_actor_submit(ray_actor h, const ray_fn_desc *method,
                                  const ray_arg *args, uint32_t nargs);
 
 /* A new handle to the live actor named `name`; it counts (release it).
- * RAY_ENOTFOUND if none; RAY_EINVAL. In the driver it never blocks;
+ * RAY_ENOTFOUND if none; RAY_EINVAL; RAY_ETOOBIG for a name too long to
+ * send from a task. In the driver it never blocks;
  * inside a task or method it asks the driver (blocks for the round
  * trip). */
 RAY_API ray_err ray_actor_lookup(const char *name, ray_actor *out);
