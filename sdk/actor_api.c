@@ -197,7 +197,6 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                  const ray_actor_opts *opts, ray_actor *out)
 {
     sdk_clear_error();
-    sdk_rt *rt = sdk_g;
     ray_actor_opts o;
     memset(&o, 0, sizeof(o));
     if (opts)
@@ -210,11 +209,16 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     ray_err ce = sdk_args_check("ray_actor_create", ctor->cls, args, nargs);
     if (ce != RAY_OK)
         return ce;
-    if (sdk_in_worker)
-        return sdk_wk_actor_create(ctor, args, nargs, &o, out);
-    if (!rt)
-        return sdk_fail(RAY_EINVAL, "ray_actor_create: runtime not "
-                        "initialised");
+    return sdk_be->actor_create(ctor, args, nargs, &o, out);
+}
+
+ray_err
+sdk_drv_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
+                     uint32_t nargs, const ray_actor_opts *opts,
+                     ray_actor *out)
+{
+    sdk_rt *rt = sdk_g;
+    ray_actor_opts o = *opts;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     /* Ref arguments are held for the actor's life (a restart passes
@@ -243,19 +247,20 @@ ray_ref
 ray_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                  uint32_t nargs)
 {
-    sdk_rt *rt = sdk_g;
     if (!m || !m->cls || !m->name) {
         sdk_fail(RAY_EINVAL, "actor call: NULL method descriptor");
         return RAY_REF_NULL;
     }
     if (sdk_args_check("actor call", m->name, args, nargs) != RAY_OK)
         return RAY_REF_NULL;
-    if (sdk_in_worker)
-        return sdk_wk_actor_submit(h, m, args, nargs);
-    if (!rt) {
-        sdk_fail(RAY_EINVAL, "actor call: runtime not initialised");
-        return RAY_REF_NULL;
-    }
+    return sdk_be->actor_submit(h, m, args, nargs);
+}
+
+ray_ref
+sdk_drv_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+                     uint32_t nargs)
+{
+    sdk_rt *rt = sdk_g;
     uint8_t buf[256];
     uint8_t *spec;
     uint32_t len;
@@ -304,28 +309,21 @@ out:
 
 /* ---- handles ---- */
 
-static sdk_rt *
-driver_rt(const char *what)
-{
-    if (sdk_in_worker || !sdk_g) {
-        sdk_fail(RAY_EINVAL, "%s: %s", what, sdk_in_worker
-                 ? "driver only" : "runtime not initialised");
-        return NULL;
-    }
-    return sdk_g;
-}
-
 ray_err
 ray_actor_lookup(const char *name, ray_actor *out)
 {
     if (out)
         *out = RAY_ACTOR_NULL;
-    if (sdk_in_worker && name && out)
-        return sdk_wk_actor_lookup(name, out); /* a borrowed handle */
-    sdk_rt *rt = driver_rt("ray_actor_lookup");
-    if (!rt || !name || !out)
-        return rt ? sdk_fail(RAY_EINVAL, "ray_actor_lookup: bad arguments")
-                  : RAY_EINVAL;
+    if (!name || !out)
+        return sdk_fail(RAY_EINVAL, "ray_actor_lookup: NULL %s",
+                        !name ? "name" : "out");
+    return sdk_be->actor_lookup(name, out);
+}
+
+ray_err
+sdk_drv_actor_lookup(const char *name, ray_actor *out)
+{
+    sdk_rt *rt = sdk_g;
     ray_err err = RAY_OK;
     pthread_mutex_lock(&rt->mu);
     gcs_actor *g = gcs_actor_by_name(&rt->actors->table, name);
@@ -343,25 +341,36 @@ ray_actor_lookup(const char *name, ray_actor *out)
 ray_err
 ray_actor_retain(ray_actor h)
 {
-    if (sdk_in_worker) {
-        if (!h.id)
-            return sdk_fail(RAY_EINVAL, "ray_actor_retain: null handle");
-        if (!sdk_wk_usable("ray_actor_retain"))
-            return RAY_EINVAL;
-        sdk_wk_actor_ref(h, true);
-        return RAY_OK;
-    }
-    sdk_rt *rt = driver_rt("ray_actor_retain");
-    if (!rt)
-        return RAY_EINVAL;
+    if (!h.id)
+        return sdk_fail(RAY_EINVAL, "ray_actor_retain: null handle");
+    return sdk_be->actor_ref(h, true);
+}
+
+void
+ray_actor_release(ray_actor h)
+{
+    if (h.id)
+        (void)sdk_be->actor_ref(h, false);
+}
+
+static void drop_handle(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs);
+
+ray_err
+sdk_drv_actor_ref(ray_actor h, bool retain)
+{
+    sdk_rt *rt = sdk_g;
     ray_err err = RAY_OK;
+    sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     sdk_actor *a = sdk_actor_find(rt, h.id);
-    if (a)
+    if (a && retain)
         a->g->handles++;
-    else
+    else if (a)
+        drop_handle(rt, a, &cbs);
+    else if (retain)
         err = sdk_fail(RAY_EINVAL, "ray_actor_retain: null or stale handle");
     pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
     return err;
 }
 
@@ -374,27 +383,6 @@ drop_handle(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
             sdk_actor_end(rt, a, "all its handles were released", cbs);
         sdk_actor_maybe_free(rt, a, cbs);
     }
-}
-
-void
-ray_actor_release(ray_actor h)
-{
-    sdk_rt *rt = sdk_g;
-    if (!h.id)
-        return;
-    if (sdk_in_worker) {
-        sdk_wk_actor_ref(h, false);
-        return;
-    }
-    if (!rt)
-        return;
-    sdk_cb *cbs = NULL;
-    pthread_mutex_lock(&rt->mu);
-    sdk_actor *a = sdk_actor_find(rt, h.id);
-    if (a)
-        drop_handle(rt, a, &cbs);
-    pthread_mutex_unlock(&rt->mu);
-    sdk_run_callbacks(cbs);
 }
 
 bool
@@ -492,14 +480,15 @@ kill_locked(sdk_rt *rt, sdk_actor *a, bool no_restart, sdk_cb **cbs)
 ray_err
 ray_actor_kill(ray_actor h, bool no_restart)
 {
-    if (sdk_in_worker) {
-        if (!h.id)
-            return sdk_fail(RAY_EINVAL, "ray_actor_kill: null handle");
-        return sdk_wk_actor_kill(h, no_restart);
-    }
-    sdk_rt *rt = driver_rt("ray_actor_kill");
-    if (!rt)
-        return RAY_EINVAL;
+    if (!h.id)
+        return sdk_fail(RAY_EINVAL, "ray_actor_kill: null handle");
+    return sdk_be->actor_kill(h, no_restart);
+}
+
+ray_err
+sdk_drv_actor_kill(ray_actor h, bool no_restart)
+{
+    sdk_rt *rt = sdk_g;
     ray_err err = RAY_OK;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
@@ -516,11 +505,13 @@ ray_actor_kill(ray_actor h, bool no_restart)
 ray_err
 ray_actor_state(ray_actor h, int *state, int *num_restarts)
 {
-    if (sdk_in_worker)
-        return sdk_wk_actor_state(h, state, num_restarts);
-    sdk_rt *rt = driver_rt("ray_actor_state");
-    if (!rt)
-        return RAY_EINVAL;
+    return sdk_be->actor_state(h, state, num_restarts);
+}
+
+ray_err
+sdk_drv_actor_state(ray_actor h, int *state, int *num_restarts)
+{
+    sdk_rt *rt = sdk_g;
     ray_err err = RAY_OK;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
@@ -550,11 +541,13 @@ settled(sdk_rt *rt, void *arg)
 ray_err
 ray_actor_wait_ready(ray_actor h, int64_t timeout_ms)
 {
-    if (sdk_in_worker)
-        return sdk_wk_actor_wait_ready(h, timeout_ms);
-    sdk_rt *rt = driver_rt("ray_actor_wait_ready");
-    if (!rt)
-        return RAY_EINVAL;
+    return sdk_be->actor_wait_ready(h, timeout_ms);
+}
+
+ray_err
+sdk_drv_actor_wait_ready(ray_actor h, int64_t timeout_ms)
+{
+    sdk_rt *rt = sdk_g;
     uint64_t id = h.id;
     ray_err err = sdk_wait_until(rt, settled, &id,
                                  rt_deadline_after_ms(timeout_ms));

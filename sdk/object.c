@@ -27,6 +27,7 @@
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
+#include "sdk/backend.h"
 #include "sdk/sdk_int.h"
 
 /* ray_view.flags */
@@ -53,45 +54,33 @@ rt_or_fail(const char *what)
 ray_err
 ray_ref_retain(ray_ref ref)
 {
-    uint64_t id = sdk_ref_id(ref);
-    if (sdk_in_worker) {
-        if (!id)
-            return sdk_fail(RAY_EINVAL, "ray_ref_retain: " BAD_REF);
-        sdk_wk_ref(ref, true);
-        return RAY_OK;
-    }
-    sdk_rt *rt = rt_or_fail("ray_ref_retain");
-    if (!rt)
-        return RAY_EINVAL;
-    ray_err err = RAY_OK;
-    pthread_mutex_lock(&rt->mu);
-    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
-    if (o)
-        sdk_objects_retain(o);
-    else
-        err = sdk_fail(RAY_EINVAL, "ray_ref_retain: " BAD_REF);
-    pthread_mutex_unlock(&rt->mu);
-    return err;
+    if (!sdk_ref_id(ref))
+        return sdk_fail(RAY_EINVAL, "ray_ref_retain: " BAD_REF);
+    return sdk_be->ref(ref, true);
 }
 
 void
 ray_ref_release(ray_ref ref)
 {
-    uint64_t id = sdk_ref_id(ref);
-    if (!id)
-        return;
-    if (sdk_in_worker) {
-        sdk_wk_ref(ref, false);
-        return;
-    }
+    if (sdk_ref_id(ref))
+        (void)sdk_be->ref(ref, false);
+}
+
+ray_err
+sdk_drv_ref(ray_ref ref, bool retain)
+{
     sdk_rt *rt = sdk_g;
-    if (!rt)
-        return;
+    ray_err err = RAY_OK;
     pthread_mutex_lock(&rt->mu);
-    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
-    if (o)
+    sdk_obj *o = sdk_objects_lookup(&rt->store, ref.id);
+    if (o && retain)
+        sdk_objects_retain(o);
+    else if (o)
         sdk_objects_release(&rt->store, o);
+    else if (retain)
+        err = sdk_fail(RAY_EINVAL, "ray_ref_retain: " BAD_REF);
     pthread_mutex_unlock(&rt->mu);
+    return err;
 }
 
 /* ---- the node's object store (driver side) ---- */
@@ -216,9 +205,6 @@ put_stored(sdk_rt *rt, uint32_t type, const void *data, size_t len,
 ray_err
 ray_put(uint32_t type, const void *data, size_t len, ray_ref *out)
 {
-    sdk_rt *rt = sdk_in_worker ? NULL : rt_or_fail("ray_put");
-    if (!rt && !sdk_in_worker)
-        return RAY_EINVAL;
     if (!out)
         return sdk_fail(RAY_EINVAL, "ray_put: NULL out");
     *out = RAY_REF_NULL;
@@ -258,8 +244,13 @@ ray_put(uint32_t type, const void *data, size_t len, ray_ref *out)
         data = &bits;
         len = 8;
     }
-    if (sdk_in_worker)
-        return sdk_wk_put(type, data, len, out);
+    return sdk_be->put(type, data, len, out);
+}
+
+ray_err
+sdk_drv_put(uint32_t type, const void *data, size_t len, ray_ref *out)
+{
+    sdk_rt *rt = sdk_g;
     if (len >= STORE_PLASMA_MIN)
         return put_stored(rt, type, data, len, out);
     ray_err err;
@@ -419,20 +410,21 @@ wk_get_stored(uint64_t key, uint32_t type, ray_view *out)
 
 /* Unpin a view of a stored value, then drop its reference (which may
  * delete the value: it must be unpinned first). */
-static void
-release_stored(ray_view *view)
+void
+sdk_wk_release_stored(ray_view *view)
 {
     store_object_id id;
-    if (sdk_in_worker) {
-        store_client *c = sdk_wk_store();
-        sdk_wk_store_id(view->ref.id, &id);
-        if (c)
-            (void)store_client_release(c, &id);
-        return;
-    }
+    store_client *c = sdk_wk_store();
+    sdk_wk_store_id(view->ref.id, &id);
+    if (c)
+        (void)store_client_release(c, &id);
+}
+
+void
+sdk_drv_release_stored(ray_view *view)
+{
+    store_object_id id;
     sdk_rt *rt = sdk_g;
-    if (!rt)
-        return;
     pthread_mutex_lock(&rt->mu);
     sdk_obj *o = sdk_objects_lookup(&rt->store, view->ref.id);
     if (o && o->state == SDK_OBJ_READY && sdk_obj_stored(o)) {
@@ -449,36 +441,42 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
     if (!out)
         return sdk_fail(RAY_EINVAL, "ray_get: NULL view");
     memset(out, 0, sizeof(*out));
-    uint64_t id = sdk_ref_id(ref);
-    if (!id)
+    if (!sdk_ref_id(ref))
         return sdk_fail(RAY_EINVAL, "ray_get: " BAD_REF);
-    if (sdk_in_worker) {
-        sdk_msg_done h;
-        void *p;
-        ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
-        if (e != RAY_OK)
-            return e;
-        if (h.type & SDK_TYPE_STORED) {
-            rt_free(p);
-            return wk_get_stored(h.scalar, h.type & ~SDK_TYPE_STORED, out);
-        }
-        if (!p && !(p = rt_malloc(8)))
-            return sdk_fail(RAY_ENOMEM, "ray_get: out of memory");
-        if (!sdk_type_buffer(h.type)) {
-            memcpy(p, &h.scalar, 8);
-            h.len = 8;
-        }
-        out->data = p;
-        out->len = h.len;
-        out->type = h.type;
-        out->flags = VIEW_COPY; /* ray_release frees it */
-        return RAY_OK;
+    return sdk_be->get(ref, out, timeout_ms);
+}
+
+ray_err
+sdk_wk_get_view(ray_ref ref, ray_view *out, int64_t timeout_ms)
+{
+    sdk_msg_done h;
+    void *p;
+    ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
+    if (e != RAY_OK)
+        return e;
+    if (h.type & SDK_TYPE_STORED) {
+        rt_free(p);
+        return wk_get_stored(h.scalar, h.type & ~SDK_TYPE_STORED, out);
     }
-    sdk_rt *rt = rt_or_fail("ray_get");
-    if (!rt)
-        return RAY_EINVAL;
+    if (!p && !(p = rt_malloc(8)))
+        return sdk_fail(RAY_ENOMEM, "ray_get: out of memory");
+    if (!sdk_type_buffer(h.type)) {
+        memcpy(p, &h.scalar, 8);
+        h.len = 8;
+    }
+    out->data = p;
+    out->len = h.len;
+    out->type = h.type;
+    out->flags = VIEW_COPY; /* ray_release frees it */
+    return RAY_OK;
+}
+
+ray_err
+sdk_drv_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
+{
+    sdk_rt *rt = sdk_g;
     sdk_obj *o;
-    ray_err e = wait_locked(rt, id, timeout_ms, &o);
+    ray_err e = wait_locked(rt, ref.id, timeout_ms, &o);
     if (e != RAY_OK)
         return e;
     if (o->state == SDK_OBJ_FAILED)
@@ -505,7 +503,7 @@ ray_release(ray_view *view)
     if (!view || view->ref.id == 0)
         return;
     if (view->flags & VIEW_STORE) {
-        release_stored(view);
+        sdk_be->release_stored(view);
         memset(view, 0, sizeof(*view));
         return;
     }
@@ -538,28 +536,38 @@ get_scalar(const char *what, ray_ref ref, const void *out, uint32_t *type,
 {
     if (!out)
         return sdk_fail(RAY_EINVAL, "%s: NULL out", what);
-    uint64_t id = sdk_ref_id(ref);
-    if (!id)
+    if (!sdk_ref_id(ref))
         return sdk_fail(RAY_EINVAL, "%s: " BAD_REF, what);
-    if (sdk_in_worker) {
-        sdk_msg_done h;
-        void *p;
-        ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
-        if (e != RAY_OK)
-            return e;
-        rt_free(p);
-        if (!sdk_type_scalar(h.type))
-            return sdk_fail(RAY_EINVAL, "ray_get: value has type %u, not a "
-                            "number", h.type);
-        *type = h.type;
-        *bits = h.scalar;
-        return RAY_OK;
-    }
-    sdk_rt *rt = rt_or_fail(what);
-    if (!rt)
-        return RAY_EINVAL;
+    return sdk_be->get_scalar(what, ref, type, bits, timeout_ms);
+}
+
+ray_err
+sdk_wk_get_scalar(const char *what, ray_ref ref, uint32_t *type,
+                  uint64_t *bits, int64_t timeout_ms)
+{
+    (void)what;
+    sdk_msg_done h;
+    void *p;
+    ray_err e = sdk_wk_get(ref, &h, &p, timeout_ms);
+    if (e != RAY_OK)
+        return e;
+    rt_free(p);
+    if (!sdk_type_scalar(h.type))
+        return sdk_fail(RAY_EINVAL, "ray_get: value has type %u, not a "
+                        "number", h.type);
+    *type = h.type;
+    *bits = h.scalar;
+    return RAY_OK;
+}
+
+ray_err
+sdk_drv_get_scalar(const char *what, ray_ref ref, uint32_t *type,
+                   uint64_t *bits, int64_t timeout_ms)
+{
+    (void)what;
+    sdk_rt *rt = sdk_g;
     sdk_obj *o;
-    ray_err e = wait_locked(rt, id, timeout_ms, &o);
+    ray_err e = wait_locked(rt, ref.id, timeout_ms, &o);
     if (e != RAY_OK)
         return e;
     if (o->state == SDK_OBJ_FAILED)
@@ -766,12 +774,14 @@ ray_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
         if (refs[i].id && !sdk_ref_id(refs[i]))
             return sdk_fail(RAY_EINVAL, "ray_wait: refs[%zu] is a foreign "
                             "reference (not made by this runtime)", i);
-    if (sdk_in_worker)
-        return sdk_wk_wait(refs, n, num_ready, timeout_ms, ready_idx,
-                           n_ready);
-    sdk_rt *rt = rt_or_fail("ray_wait");
-    if (!rt)
-        return RAY_EINVAL;
+    return sdk_be->wait(refs, n, num_ready, timeout_ms, ready_idx, n_ready);
+}
+
+ray_err
+sdk_drv_wait(const ray_ref *refs, size_t n, size_t num_ready,
+             int64_t timeout_ms, size_t *ready_idx, size_t *n_ready)
+{
+    sdk_rt *rt = sdk_g;
     *n_ready = 0;
     wait_ctx c = {refs, n, num_ready ? num_ready : 1};
     if (n)

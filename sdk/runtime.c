@@ -47,6 +47,7 @@
 #include "runtime/config.h"
 #include "runtime/log.h"
 #include "runtime/random.h"
+#include "sdk/backend.h"
 #include "sdk/sdk_int.h"
 
 sdk_rt *sdk_g;
@@ -649,6 +650,7 @@ ray_init(const ray_config *cfg_in)
     if ((err = embedded_start(&cfg, &rt)) != RAY_OK)
         return err;
     sdk_g = rt;
+    sdk_be = &sdk_backend_embedded;
     return RAY_OK;
 }
 
@@ -665,5 +667,6 @@ ray_shutdown(void)
     pthread_join(rt->reactor, NULL);
     sched_raylet_stop(rt->raylet, 20); /* reaps, forwards the last output */
     sdk_g = NULL;
+    sdk_be = &sdk_backend_none;
     embedded_destroy(rt, rt->tx);
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "ray/ray.h"
+#include "sdk/backend.h"
 #include "sdk/memory_store.h"
 #include "runtime/shm_ring.h"
 #include "objectstore/plasma.h"

@@ -15,6 +15,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/log.h"
+#include "sdk/backend.h"
 #include "sdk/sdk_int.h"
 
 /* ---- public: submit ---- */
@@ -118,39 +119,39 @@ check_opts(sdk_rt *rt, const char *name, const ray_call_opts *opts,
 }
 
 ray_ref
-ray_submit(const ray_fn_desc *desc, const ray_arg *args, uint32_t nargs,
-           const ray_call_opts *opts)
+sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
+               uint32_t nargs, const ray_call_opts *opts)
 {
     sdk_rt *rt = sdk_g;
-    if (!desc || !desc->name) {
-        sdk_fail(RAY_EINVAL, "submit: NULL function descriptor");
-        return RAY_REF_NULL;
-    }
-    if (sdk_args_check("submit", desc->name, args, nargs) != RAY_OK)
-        return RAY_REF_NULL;
-    if (sdk_in_worker)
-        return sdk_wk_submit(desc->name, desc->hash, args, nargs, opts);
-    if (!rt) {
-        sdk_fail(RAY_EINVAL, "submit: runtime not initialised");
-        return RAY_REF_NULL;
-    }
     sched_demand *demand;
-    if (check_opts(rt, desc->name, opts, &demand) != RAY_OK)
+    if (check_opts(rt, name, opts, &demand) != RAY_OK)
         return RAY_REF_NULL;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
-    ray_ref r = submit_locked(rt, desc->hash, desc->name, nargs, args, opts,
-                              demand, &cbs);
+    ray_ref r = submit_locked(rt, hash, name, nargs, args, opts, demand,
+                              &cbs);
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return r;
 }
 
 ray_ref
+ray_submit(const ray_fn_desc *desc, const ray_arg *args, uint32_t nargs,
+           const ray_call_opts *opts)
+{
+    if (!desc || !desc->name) {
+        sdk_fail(RAY_EINVAL, "submit: NULL function descriptor");
+        return RAY_REF_NULL;
+    }
+    if (sdk_args_check("submit", desc->name, args, nargs) != RAY_OK)
+        return RAY_REF_NULL;
+    return sdk_be->submit(desc->name, desc->hash, args, nargs, opts);
+}
+
+ray_ref
 ray_call_raw(const char *name, const void *data, size_t len,
              const ray_call_opts *opts)
 {
-    sdk_rt *rt = sdk_g;
     if (!name || !name[0]) {
         sdk_fail(RAY_EINVAL, "ray_call_raw: NULL or empty function name");
         return RAY_REF_NULL;
@@ -158,17 +159,7 @@ ray_call_raw(const char *name, const void *data, size_t len,
     ray_arg a = {RAY_T_BYTES, 0, {.buf = {data, len}}};
     if (sdk_args_check("ray_call_raw", name, &a, 1) != RAY_OK)
         return RAY_REF_NULL;
-    if (sdk_in_worker)
-        return sdk_wk_submit(name, sdk_name_hash(name), &a, 1, opts);
-    if (!rt) {
-        sdk_fail(RAY_EINVAL, "ray_call_raw: runtime not initialised");
-        return RAY_REF_NULL;
-    }
-    sched_demand *demand;
-    if (check_opts(rt, name, opts, &demand) != RAY_OK)
-        return RAY_REF_NULL;
-    pthread_mutex_lock(&rt->mu);
-    /* The name must outlive the task: keep a copy. */
+    /* The call is named by the caller's string: the task keeps a copy. */
     ray_call_opts o2;
     if (opts)
         o2 = *opts;
@@ -176,12 +167,7 @@ ray_call_raw(const char *name, const void *data, size_t len,
         memset(&o2, 0, sizeof(o2));
     if (!o2.name)
         o2.name = name;
-    sdk_cb *cbs = NULL;
-    ray_ref r = submit_locked(rt, sdk_name_hash(name), name, 1, &a, &o2,
-                              demand, &cbs);
-    pthread_mutex_unlock(&rt->mu);
-    sdk_run_callbacks(cbs);
-    return r;
+    return sdk_be->submit(name, sdk_name_hash(name), &a, 1, &o2);
 }
 
 /* ---- public: cancel ---- */
@@ -233,11 +219,13 @@ sdk_cancel_locked(sdk_rt *rt, sdk_obj *o, bool force, sdk_cb **cbs)
 ray_err
 ray_cancel(ray_ref ref, bool force)
 {
-    if (sdk_in_worker)
-        return sdk_wk_cancel(ref, force);
+    return sdk_be->cancel(ref, force);
+}
+
+ray_err
+sdk_drv_cancel(ray_ref ref, bool force)
+{
     sdk_rt *rt = sdk_g;
-    if (!rt)
-        return sdk_fail(RAY_EINVAL, "ray_cancel: runtime not initialised");
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     ray_err err = sdk_cancel_locked(rt, sdk_objects_lookup(&rt->store,

@@ -49,6 +49,7 @@
 #include "runtime/clock.h"
 #include "runtime/log.h"
 #include "objectstore/node_store.h"
+#include "sdk/backend.h"
 #include "sdk/sdk_int.h"
 
 bool sdk_in_worker;
@@ -943,6 +944,7 @@ worker_entry(void)
         _exit(121);
     unsetenv(SDK_ENV);
     sdk_in_worker = true;
+    sdk_be = &sdk_backend_worker;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != ppid)
         _exit(0);

@@ -482,12 +482,14 @@ setup(void)
     }
     frl->room = 1000;
     sdk_g = rt;
+    sdk_be = &sdk_backend_embedded;
 }
 
 static void
 teardown(void)
 {
     sdk_g = NULL;
+    sdk_be = &sdk_backend_none;
     sdk_owner_destroy(rt);
     for (int i = 0; i < ftx->nrecs; i++)
         rt_free(ftx->recs[i].bytes);
