@@ -57,6 +57,7 @@ typedef struct tx_shm {
     sdk_shm_hdr *hdr;
     int nslots, nworkers, ntask;
     uint64_t held_total;
+    atomic_int store_told; /* one caller writes the store's path */
     shm_chan *ch;
 } tx_shm;
 
@@ -370,13 +371,16 @@ shm_held_total(sdk_tx *tx)
 
 /* ---- the node ---- */
 
-/* Workers read the path once the state says READY. Every caller writes
- * the same path; the state only goes NONE -> READY/FAILED. */
+/* Workers read the path once the state says READY. The first caller
+ * writes it (others would write the same bytes, but concurrently); the
+ * state only goes NONE -> READY/FAILED. */
 static void
 shm_store_ready(sdk_tx *tx, const char *path)
 {
     sdk_shm_hdr *h = TX(tx)->hdr;
     uint32_t none = SDK_STORE_NONE;
+    if (atomic_exchange(&TX(tx)->store_told, 1))
+        return;
     if (path) {
         snprintf(h->store_path, sizeof(h->store_path), "%s", path);
         atomic_compare_exchange_strong(&h->store_state, &none,
