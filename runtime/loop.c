@@ -126,15 +126,26 @@ reverse(post_node *list)
     return out;
 }
 
+/* Run the first closure of `list` with `status` and return the rest. The
+ * node is freed before the closure runs: once a closure has run (and
+ * rt_loop_call has returned) the loop holds nothing allocated for it, so
+ * a caller counting live allocations right after sees an exact figure. */
+static post_node *
+run_one(post_node *list, ray_err status)
+{
+    post_node *next = list->next;
+    rt_loop_fn fn = list->fn;
+    void *arg = list->arg;
+    rt_free(list);
+    fn(arg, status);
+    return next;
+}
+
 static void
 run_list(post_node *list, ray_err status)
 {
-    while (list) {
-        post_node *n = list;
-        list = n->next;
-        n->fn(n->arg, status);
-        rt_free(n);
-    }
+    while (list)
+        list = run_one(list, status);
 }
 
 static void
@@ -178,12 +189,8 @@ on_wake(uv_async_t *h)
     atomic_fetch_add_explicit(&loop->wakeups, 1, memory_order_relaxed);
     atomic_store(&loop->wake_pending, false);
     post_node *list = reverse(atomic_exchange(&loop->head, NULL));
-    while (list && !atomic_load_explicit(&loop->stopping, memory_order_relaxed)) {
-        post_node *n = list;
-        list = n->next;
-        n->fn(n->arg, RAY_OK);
-        rt_free(n);
-    }
+    while (list && !atomic_load_explicit(&loop->stopping, memory_order_relaxed))
+        list = run_one(list, RAY_OK);
     if (atomic_load(&loop->stopping))
         shutdown_loop(loop, list);
 }
