@@ -19,6 +19,10 @@
  * the queue, then waits (yielding) until it reads zero. The wait is
  * bounded by the few instructions a sender has left.
  *
+ * rt_loop_spin keeps an idle handle active for a while: libuv then polls
+ * with a zero timeout instead of sleeping, and the handle's callback
+ * stops it once the spin's end has passed.
+ *
  * Threading: every field not marked atomic is loop thread only, except
  * during create (before the thread starts) and destroy (after join).
  */
@@ -33,6 +37,7 @@
 #include <uv.h>
 
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 /* ---- types ------------------------------------------------------------ */
@@ -56,6 +61,8 @@ typedef struct owned {
 struct rt_loop {
     uv_loop_t uv;                /* loop thread only (after create) */
     uv_async_t wake;             /* uv_async_send from any thread */
+    uv_idle_t spin;              /* loop thread only: active while spinning */
+    int64_t spin_end_ns;         /* loop thread only */
     pthread_t thread;            /* creator and destroyer only */
     _Atomic(post_node *) head;   /* atomic: pushed by any thread */
     atomic_bool wake_pending;    /* atomic: a wake-up is on its way */
@@ -177,6 +184,7 @@ shutdown_loop(rt_loop *loop, post_node *leftover)
         uv_close(o->handle, o->on_close);
     }
     uv_close((uv_handle_t *)&loop->wake, NULL);
+    uv_close((uv_handle_t *)&loop->spin, NULL);
     uv_walk(&loop->uv, close_foreign, NULL);
 }
 
@@ -242,6 +250,8 @@ rt_loop_create(const char *name, rt_loop **out)
         goto fail_loop;
     }
     loop->wake.data = loop;
+    uv_idle_init(&loop->uv, &loop->spin); /* cannot fail */
+    loop->spin.data = loop;
 
     /* The loop thread takes no asynchronous signals: daemons handle those
      * on their main thread (or through uv_signal, which uses a pipe). */
@@ -259,7 +269,8 @@ rt_loop_create(const char *name, rt_loop **out)
 
 fail_async:
     uv_close((uv_handle_t *)&loop->wake, NULL);
-    uv_run(&loop->uv, UV_RUN_NOWAIT); /* runs the close */
+    uv_close((uv_handle_t *)&loop->spin, NULL);
+    uv_run(&loop->uv, UV_RUN_NOWAIT); /* runs the closes */
 fail_loop:
     uv_loop_close(&loop->uv);
 fail_free:
@@ -375,6 +386,23 @@ struct uv_loop_s *
 rt_loop_uv(rt_loop *loop)
 {
     return &loop->uv;
+}
+
+static void
+on_spin(uv_idle_t *h)
+{
+    rt_loop *loop = h->data;
+    if (rt_clock_now_ns() >= loop->spin_end_ns)
+        uv_idle_stop(h);
+}
+
+void
+rt_loop_spin(rt_loop *loop, uint64_t ns)
+{
+    if (!rt_loop_on_thread(loop) || loop->closing)
+        return;
+    loop->spin_end_ns = rt_clock_now_ns() + (int64_t)ns;
+    uv_idle_start(&loop->spin, on_spin); /* no-op when active */
 }
 
 /* ---- API: timers -------------------------------------------------------- */

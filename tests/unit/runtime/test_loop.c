@@ -423,6 +423,56 @@ Test(loop, create_and_destroy_at_once_and_null)
     cr_assert_eq(rt_loop_post(NULL, noop, NULL), RAY_EINVAL);
 }
 
+/* ---- spinning ----------------------------------------------------------- */
+
+typedef struct spin_state {
+    rt_loop *loop;
+    clockid_t cpu; /* the loop thread's CPU clock */
+} spin_state;
+
+static void
+start_spin(void *arg, ray_err status)
+{
+    spin_state *s = arg;
+    cr_assert_eq(pthread_getcpuclockid(pthread_self(), &s->cpu), 0);
+    if (status == RAY_OK)
+        rt_loop_spin(s->loop, 30 * 1000000ull);
+}
+
+static int64_t
+cpu_ns(clockid_t cpu)
+{
+    struct timespec ts;
+    cr_assert_eq(clock_gettime(cpu, &ts), 0);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void
+nap_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The loop thread's CPU time is the witness: a spinning loop burns it, a
+ * sleeping one does not (bounds loose enough for a loaded machine). */
+Test(loop, spin_polls_a_while_then_sleeps)
+{
+    spin_state s = {.loop = make_loop("test-spin")};
+    rt_loop_spin(s.loop, 1000000000ull); /* not the loop thread: no-op */
+    cr_assert_eq(rt_loop_call(s.loop, start_spin, &s), RAY_OK);
+    int64_t t0 = cpu_ns(s.cpu);
+    int64_t deadline = rt_deadline_after_ms(2000);
+    while (cpu_ns(s.cpu) - t0 < 1000000 && rt_clock_now_ns() < deadline)
+        nap_ms(1);
+    cr_assert_geq(cpu_ns(s.cpu) - t0, 1000000, "the loop did not spin");
+    nap_ms(100); /* the 30 ms spin is over */
+    int64_t t1 = cpu_ns(s.cpu);
+    nap_ms(100);
+    cr_assert_lt(cpu_ns(s.cpu) - t1, 5000000, "the loop spins on");
+    rt_loop_destroy(s.loop);
+}
+
 /* ---- figures ------------------------------------------------------------ */
 
 static sem_t lat_done;
