@@ -88,6 +88,8 @@ struct rt_loop_watch {
     rt_loop_watch_cb cb;
     void *arg;
     int fd;
+    rt_loop_fn done;   /* rt_loop_watch_stop_notify: called once freed */
+    void *done_arg;
 };
 
 /* The loop whose thread this is (NULL on other threads). */
@@ -468,7 +470,12 @@ to_uv_events(int events)
 static void
 watch_closed(uv_handle_t *h)
 {
-    rt_free(h->data);
+    rt_loop_watch *w = h->data;
+    rt_loop_fn done = w->done;
+    void *arg = w->done_arg;
+    rt_free(w);
+    if (done)
+        done(arg, RAY_OK);
 }
 
 static void
@@ -532,4 +539,16 @@ rt_loop_watch_stop(rt_loop_watch *w)
         return;
     owned_del(&w->link);
     uv_close((uv_handle_t *)&w->uv, watch_closed);
+}
+
+void
+rt_loop_watch_stop_notify(rt_loop_watch *w, rt_loop_fn done, void *arg)
+{
+    if (!w) {
+        done(arg, RAY_OK);
+        return;
+    }
+    w->done = done;
+    w->done_arg = arg;
+    rt_loop_watch_stop(w);
 }

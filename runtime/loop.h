@@ -137,4 +137,13 @@ ray_err rt_loop_watch_update(rt_loop_watch *w, int events);
  * NULL is fine. Safe from inside the watch's own callback. */
 void rt_loop_watch_stop(rt_loop_watch *w);
 
+/* rt_loop_watch_stop, then `done(arg, RAY_OK)` once the watch's memory is
+ * freed: on the loop thread, later in the current loop iteration (libuv
+ * closes handles at its end), also when the loop is stopping. For an
+ * owner whose teardown must come after that free (one that others judge
+ * by counting live allocations). Loop thread only; `w` NULL calls `done`
+ * at once, on the calling thread. `done` runs exactly once. */
+void rt_loop_watch_stop_notify(rt_loop_watch *w, rt_loop_fn done,
+                               void *arg);
+
 #endif /* RAY_RUNTIME_LOOP_H */

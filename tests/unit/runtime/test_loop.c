@@ -303,6 +303,68 @@ record_status(void *arg, ray_err status)
     *(ray_err *)arg = status;
 }
 
+/* rt_loop_watch_stop_notify calls back once the watch is freed. */
+typedef struct notify_state {
+    rt_loop *loop;
+    int fd;
+    long live_before; /* rt_alloc_live() before the watch */
+    long live_at_done;
+    int calls;
+    ray_err status;
+} notify_state;
+
+static void
+nothing_cb(rt_loop_watch *w, int fd, int events, ray_err status, void *arg)
+{
+    (void)w;
+    (void)fd;
+    (void)events;
+    (void)status;
+    (void)arg;
+}
+
+static void
+notify_done(void *arg, ray_err status)
+{
+    notify_state *n = arg;
+    n->live_at_done = rt_alloc_live();
+    n->status = status;
+    n->calls++;
+}
+
+static void
+watch_then_stop_notify(void *arg, ray_err status)
+{
+    notify_state *n = arg;
+    rt_loop_watch *w = NULL;
+    n->live_before = rt_alloc_live();
+    if (status != RAY_OK ||
+        rt_loop_watch_start(n->loop, n->fd, RT_LOOP_READABLE, nothing_cb, n,
+                            &w) != RAY_OK)
+        return;
+    rt_loop_watch_stop_notify(w, notify_done, n);
+    /* `done` must not have run yet (it runs once the watch is freed). */
+    n->status = n->calls ? RAY_EINTERNAL : RAY_OK;
+}
+
+Test(loop, watch_stop_notify_calls_back_once_freed)
+{
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_NONBLOCK), 0);
+    notify_state n = {.loop = make_loop("test-notify"), .fd = fds[0]};
+    cr_assert_eq(rt_loop_call(n.loop, watch_then_stop_notify, &n), RAY_OK);
+    cr_assert_eq(rt_loop_call(n.loop, noop, NULL), RAY_OK); /* one more turn */
+    cr_assert_eq(n.calls, 1);
+    cr_assert_eq(n.status, RAY_OK);
+    cr_assert_eq(n.live_at_done, n.live_before, "the watch was not freed yet");
+    /* NULL: at once, on this thread. */
+    rt_loop_watch_stop_notify(NULL, notify_done, &n);
+    cr_assert_eq(n.calls, 2);
+    rt_loop_destroy(n.loop);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 Test(loop, stop_from_another_thread_then_posts_fail)
 {
     rt_loop *loop = make_loop("test-stop");
