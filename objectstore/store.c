@@ -2,8 +2,13 @@
  *
  * store.c: the object store server thread.
  *
- * One thread runs an epoll loop over the listening Unix socket, an eventfd
- * used to stop it, and one non-blocking connection per client. Every
+ * The server runs on an rt_loop of its own (runtime/loop.h, libuv
+ * underneath), like the raylet: the listening Unix socket and each
+ * non-blocking client connection are rt_loop watches (read interest, plus
+ * write interest while replies wait to be sent), and the deadlines below
+ * share one rt_loop timer. After serving a request the loop polls for
+ * 50 us before it sleeps (rt_loop_spin): a client's next request often
+ * follows at once, and waking a sleeping thread costs 15-25 us. Every
  * message is a protobuf-c frame (runtime/frame.h) of
  * runtime/protocol/object_store.proto, read and written through a
  * per-connection rt_frame_reader/rt_frame_writer whose buffers are reused,
@@ -30,31 +35,34 @@
  * is disconnected after the epoch handshake of layout.h (its library
  * reconnects on its next call); one that pins something is kept. Until
  * its first request after the hello, a connection gets at least
- * hello_timeout_ms before it counts as idle (idle_due). The
- * loop sleeps in epoll_wait until the earliest of those deadlines
- * (next_sweep_ns, never later than any connection's real deadline).
+ * hello_timeout_ms before it counts as idle (idle_due). The sweep that
+ * enforces those deadlines runs on the timer, which is armed for the
+ * earliest of them (next_sweep_ns, never later than any connection's
+ * real deadline) and not at all while none is due: an idle server
+ * sleeps.
  *
  * Out of file descriptors (EMFILE/ENFILE), accept cannot take a pending
  * connection and the listening socket stays readable: a level-triggered
  * loop would spin on it. The server keeps one spare descriptor (/dev/null)
  * open; it closes it, accepts the connection, closes that at once (the
  * peer sees EOF, not a hang), reopens the spare and goes on draining the
- * backlog. If the spare cannot be had back, it stops polling the
- * listening socket for 100 ms (or until a connection closes) instead.
- * The counters of store_server_stats let tests count wake-ups, not time.
+ * backlog. If the spare cannot be had back, it pauses the listening
+ * socket's watch for 100 ms (or until a connection closes; the timer
+ * resumes it) instead. The counters of store_server_stats let tests
+ * count wake-ups, not time.
  *
- * Threading: the loop thread owns the connections (loop thread only);
- * object operations lock core->mu, which local clients in this process
- * take too. Tuned for a handful to a few hundred local clients whose hot
- * path does not come here at all.
+ * Threading: the loop thread owns the connections, the watches and the
+ * timer (loop thread only); store_server_start and store_server_stop
+ * reach it with rt_loop_call, and nothing else crosses threads but the
+ * stats counters (atomic). Object operations lock core->mu, which local
+ * clients in this process take too. Tuned for a handful to a few hundred
+ * local clients whose hot path does not come here at all.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -65,19 +73,24 @@
 #include "runtime/fdpass.h"
 #include "runtime/frame.h"
 #include "runtime/log.h"
+#include "runtime/loop.h"
 #include "runtime/protocol/registry.h"
 
 typedef struct store_conn {
+    store_server *srv;
     int fd;
+    rt_loop_watch *w;        /* read interest, and write while want_out */
     bool hello;              /* StoreConnectRequest answered */
-    bool want_out;           /* EPOLLOUT is registered */
+    bool want_out;           /* write interest is on */
     bool asked;              /* a request came after the hello */
+    bool has_why;            /* closing: why[] holds the reason */
     uint32_t client;         /* valid once hello */
     pid_t pid;               /* peer (SO_PEERCRED), 0 if unknown */
     int64_t since_ns;        /* accepted at */
     int64_t active_ns;       /* last bytes in */
     rt_frame_reader rd;
     rt_frame_writer wr;
+    char why[256];           /* closing: the reason, if has_why */
 } store_conn;
 
 /* store_server_stats, as the loop thread bumps it (atomic, relaxed). */
@@ -90,12 +103,13 @@ struct store_server {
     store_core *core;
     char *path;
     int lfd;                 /* listening socket */
-    int efd;                 /* eventfd: stop */
-    int epfd;
     int spare_fd;            /* /dev/null, given up to refuse a connection
                                 when out of descriptors; loop thread only */
-    pthread_t thread;
-    bool started;
+    rt_loop *loop;           /* runs everything below */
+    rt_loop_watch *lw;       /* lfd's watch; loop thread only */
+    rt_loop_timer *timer;    /* the sweep; loop thread only */
+    int64_t timer_ns;        /* what `timer` is armed for, 0: not armed
+                                (none, or it fired); loop thread only */
     /* Limits, from the config; immutable. */
     uint32_t max_conns, max_per_peer;
     int64_t hello_ns, idle_ns; /* idle_ns 0: never */
@@ -109,6 +123,8 @@ struct store_server {
     char why[RT_FRAME_DETAIL_LEN + 64]; /* close reason; loop thread only */
 };
 
+/* After serving a request, the loop polls without sleeping this long: a
+ * client's next request often follows at once (rt_loop_spin). */
 #define SPIN_NS 50000
 /* Replies a client may leave unread before it is dropped. */
 #define MAX_PENDING_OUT (1u << 20)
@@ -118,14 +134,20 @@ struct store_server {
 #define STAT_INC(s, f) atomic_fetch_add_explicit(&(s)->st.f, 1, \
                                                  memory_order_relaxed)
 
+static void on_conn(rt_loop_watch *w, int fd, int events, ray_err status,
+                    void *arg);
+static void on_timer(rt_loop_timer *t, void *arg);
+static void conn_gone(void *arg, ray_err status);
+static void arm_sweep(store_server *s);
+
+/* Make the next sweep run no later than `at`. The timer follows when the
+ * current callback ends (arm_sweep). */
 static void
 schedule_sweep(store_server *s, int64_t at)
 {
     if (s->next_sweep_ns == 0 || at < s->next_sweep_ns)
         s->next_sweep_ns = at;
 }
-
-static char tag_listen, tag_stop; /* epoll tags for the two fixed fds */
 
 /* ------------------------------------------------------------------ */
 /* Connections                                                         */
@@ -134,23 +156,18 @@ static char tag_listen, tag_stop; /* epoll tags for the two fixed fds */
 /* Close a connection and drop its client's pins and unsealed objects,
  * with at most one log line: a warning with `why` when it is not NULL
  * (NULL: the client went away normally, which is logged only if it left
- * unsealed objects behind). */
+ * unsealed objects behind). In two steps: conn_close takes it out of the
+ * table, frees its buffers and stops its watch; conn_gone runs once the
+ * loop has freed the watch (at the end of the loop iteration), then frees
+ * the connection, drops the client and closes the socket. Whoever sees
+ * the client count fall thus also sees all of its memory returned. */
 static void
 conn_close(store_server *s, store_conn *cn, const char *why)
 {
-    /* Free the connection, then drop the client, then close the socket:
-     * whoever sees the client count fall also sees its memory returned.
-     * `why` may point into the connection's reader or writer: copy it. */
-    char reason[256];
-    if (why) {
-        snprintf(reason, sizeof reason, "%s", why);
-        why = reason;
-    }
-    bool hello = cn->hello;
-    uint32_t client = cn->client;
-    int pid = (int)cn->pid;
-    int fd = cn->fd;
-    epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, NULL);
+    /* `why` may point into the connection's reader or writer: copy it. */
+    cn->has_why = why != NULL;
+    if (why)
+        snprintf(cn->why, sizeof cn->why, "%s", why);
     for (uint32_t i = 0; i < s->nconns; i++) {
         if (s->conns[i] == cn) {
             s->conns[i] = s->conns[--s->nconns];
@@ -159,6 +176,26 @@ conn_close(store_server *s, store_conn *cn, const char *why)
     }
     rt_frame_reader_fini(&cn->rd);
     rt_frame_writer_fini(&cn->wr);
+    rt_loop_watch_stop_notify(cn->w, conn_gone, cn);
+}
+
+/* The second step of conn_close (`arg` is the connection). */
+static void
+conn_gone(void *arg, ray_err status)
+{
+    (void)status;
+    store_conn *cn = arg;
+    store_server *s = cn->srv;
+    char reason[sizeof cn->why];
+    const char *why = NULL;
+    if (cn->has_why) {
+        memcpy(reason, cn->why, sizeof reason);
+        why = reason;
+    }
+    bool hello = cn->hello;
+    uint32_t client = cn->client;
+    int pid = (int)cn->pid;
+    int fd = cn->fd;
     rt_free(cn);
     uint32_t aborted = 0;
     if (hello)
@@ -178,22 +215,23 @@ conn_close(store_server *s, store_conn *cn, const char *why)
     /* Last: the peer sees the close only once its pins are dropped and
      * the reason is logged. */
     close(fd);
-    /* A descriptor is free again: accept at once if that was the block. */
+    /* A descriptor is free again: accept at once if that was the block
+     * (this runs after the callback that closed the connection, so it
+     * arms the timer itself). */
     if (s->listen_paused) {
         s->listen_resume_ns = rt_clock_now_ns();
         schedule_sweep(s, s->listen_resume_ns);
+        arm_sweep(s);
     }
 }
 
 static void
-conn_watch(store_server *s, store_conn *cn, bool out)
+conn_watch(store_conn *cn, bool out)
 {
     if (cn->want_out == out)
         return;
-    struct epoll_event ev = {
-        .events = EPOLLIN | EPOLLRDHUP | (out ? EPOLLOUT : 0u),
-        .data.ptr = cn};
-    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, cn->fd, &ev) == 0)
+    int ev = RT_LOOP_READABLE | (out ? RT_LOOP_WRITABLE : 0);
+    if (rt_loop_watch_update(cn->w, ev) == RAY_OK)
         cn->want_out = out;
 }
 
@@ -203,7 +241,7 @@ conn_flush(store_server *s, store_conn *cn)
 {
     ray_err rc = rt_frame_writer_flush(&cn->wr, cn->fd);
     if (rc == RAY_OK) {
-        conn_watch(s, cn, false);
+        conn_watch(cn, false);
         return true;
     }
     if (rc == RAY_EAGAIN) {
@@ -211,7 +249,7 @@ conn_flush(store_server *s, store_conn *cn)
             conn_close(s, cn, "client does not read its replies");
             return false;
         }
-        conn_watch(s, cn, true);
+        conn_watch(cn, true);
         return true;
     }
     /* RAY_ECLOSED: the client went away, nothing to say. */
@@ -493,8 +531,9 @@ handle(store_server *s, store_conn *cn, uint32_t type,
 }
 
 /* Decode and answer every complete request the socket has; replies to
- * requests that arrived together go out in one send. */
-static void
+ * requests that arrived together go out in one send. Returns false when
+ * the connection was closed. */
+static bool
 on_readable(store_server *s, store_conn *cn)
 {
     cn->active_ns = rt_clock_now_ns();
@@ -509,22 +548,23 @@ on_readable(store_server *s, store_conn *cn)
             conn_close(s, cn, rc == RAY_ECLOSED
                                   ? NULL
                                   : rt_frame_reader_detail(&cn->rd));
-            return;
+            return false;
         }
         const char *why = handle(s, cn, type, m);
         protobuf_c_message_free_unpacked(m, &rt_protobuf_allocator);
         if (why) {
             conn_close(s, cn, why);
-            return;
+            return false;
         }
         /* Nothing more buffered: answer now rather than after the read
          * that would find the socket empty (one syscall less latency).
          * Pipelined requests already buffered share one send. */
         if (rt_frame_reader_buffered(&cn->rd) == 0 && !conn_flush(s, cn))
-            return;
+            return false;
     }
     if (rt_frame_writer_pending(&cn->wr) > 0)
-        conn_flush(s, cn);
+        return conn_flush(s, cn);
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -545,8 +585,7 @@ refuse(int fd, pid_t pid, const char *why)
 static void
 pause_listen(store_server *s, int64_t now)
 {
-    struct epoll_event ev = {.events = 0, .data.ptr = &tag_listen};
-    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) != 0)
+    if (rt_loop_watch_update(s->lw, 0) != RAY_OK)
         return;
     s->listen_paused = true;
     s->listen_resume_ns = now + LISTEN_PAUSE_NS;
@@ -559,8 +598,7 @@ resume_listen(store_server *s)
 {
     if (s->spare_fd < 0)
         s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listen};
-    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) == 0)
+    if (rt_loop_watch_update(s->lw, RT_LOOP_READABLE) == RAY_OK)
         s->listen_paused = false;
 }
 
@@ -674,14 +712,14 @@ on_accept(store_server *s)
             close(fd);
             continue;
         }
+        cn->srv = s;
         cn->fd = fd;
         cn->pid = cr.pid;
         cn->since_ns = cn->active_ns = rt_clock_now_ns();
         rt_frame_reader_init(&cn->rd, STORE_MAX_FRAME);
         rt_frame_writer_init(&cn->wr, STORE_MAX_FRAME);
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
-                                 .data.ptr = cn};
-        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        if (rt_loop_watch_start(s->loop, fd, RT_LOOP_READABLE, on_conn, cn,
+                                &cn->w) != RAY_OK) {
             rt_free(cn);
             close(fd);
             continue;
@@ -732,7 +770,7 @@ sweep(store_server *s, int64_t now)
     if (s->listen_paused) {
         if (now >= s->listen_resume_ns)
             resume_listen(s);
-        if (s->listen_paused) /* epoll_ctl failed: try again later */
+        if (s->listen_paused) /* the watch did not restart: try again later */
             schedule_sweep(s, s->listen_resume_ns > now
                                   ? s->listen_resume_ns
                                   : now + LISTEN_PAUSE_NS);
@@ -778,55 +816,117 @@ sweep(store_server *s, int64_t now)
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
-static void *
-server_main(void *arg)
+/* At the end of each callback: arm the timer for next_sweep_ns if it is
+ * not armed for that already. A new timer is started before the old one
+ * is stopped, so that if it cannot be had (out of memory) the old one
+ * still fires; timer_ns then differs from next_sweep_ns and the next
+ * callback tries again. */
+static void
+arm_sweep(store_server *s)
 {
-    store_server *s = arg;
-    struct epoll_event evs[64];
-    int64_t spin_end = 0;
-    for (;;) {
-        /* After serving a request, poll without sleeping for a short
-         * while: a client's next request often follows at once, and a
-         * sleeping thread costs a 15-25 us wake-up. Otherwise sleep until
-         * the next deadline (or for good when none is due). */
-        int64_t now = rt_clock_now_ns();
-        int timeout = -1;
-        if (now < spin_end)
-            timeout = 0;
-        else if (s->next_sweep_ns)
-            timeout = s->next_sweep_ns <= now
-                          ? 0
-                          : (int)((s->next_sweep_ns - now + MS_NS - 1) /
-                                  MS_NS);
-        int n = epoll_wait(s->epfd, evs, 64, timeout);
-        if (n < 0 && errno != EINTR) {
-            RT_ERROR("object store: epoll_wait: %s", strerror(errno));
-            break;
-        }
-        if (n > 0) {
-            STAT_INC(s, wakeups);
-            spin_end = rt_clock_now_ns() + SPIN_NS;
-        }
-        for (int i = 0; i < n; i++) {
-            void *tag = evs[i].data.ptr;
-            if (tag == &tag_stop)
-                return NULL;
-            if (tag == &tag_listen) {
-                on_accept(s);
-                continue;
-            }
-            /* A closed conn is freed; later events of this batch for the
-             * same fd cannot exist (one event per fd per wait). */
-            store_conn *cn = tag;
-            if ((evs[i].events & EPOLLOUT) && !conn_flush(s, cn))
-                continue;
-            if (evs[i].events & ~(uint32_t)EPOLLOUT)
-                on_readable(s, cn);
-        }
-        if (s->next_sweep_ns && rt_clock_now_ns() >= s->next_sweep_ns)
-            sweep(s, rt_clock_now_ns());
+    if (s->timer_ns == s->next_sweep_ns)
+        return;
+    rt_loop_timer *t = NULL;
+    if (s->next_sweep_ns) {
+        int64_t left = s->next_sweep_ns - rt_clock_now_ns();
+        uint64_t ms = left > 0 ? (uint64_t)((left + MS_NS - 1) / MS_NS) : 0;
+        if (rt_loop_timer_start(s->loop, ms, 0, on_timer, s, &t) != RAY_OK)
+            return;
     }
-    return NULL;
+    rt_loop_timer_stop(s->timer);
+    s->timer = t;
+    s->timer_ns = s->next_sweep_ns;
+}
+
+/* The timer: run the sweep once its deadline has come (libuv's loop clock
+ * may fire it up to a tick early; then it is armed again). */
+static void
+on_timer(rt_loop_timer *t, void *arg)
+{
+    (void)t;
+    store_server *s = arg;
+    s->timer_ns = 0; /* fired; arm_sweep frees it */
+    int64_t now = rt_clock_now_ns();
+    if (s->next_sweep_ns && now >= s->next_sweep_ns)
+        sweep(s, now);
+    arm_sweep(s);
+}
+
+/* The listening socket is readable (or the poller failed on it). */
+static void
+on_listen(rt_loop_watch *w, int fd, int events, ray_err status, void *arg)
+{
+    (void)w;
+    (void)fd;
+    (void)events;
+    store_server *s = arg;
+    STAT_INC(s, wakeups);
+    rt_loop_spin(s->loop, SPIN_NS);
+    on_accept(s);
+    /* A poller error stopped the watch: resuming restarts it. */
+    if (status != RAY_OK && !s->listen_paused) {
+        RT_LOG_RATELIMITED(RT_LOG_WARN, "object store: polling the "
+                           "listening socket: %s; not accepting for 100 ms",
+                           rt_strerror(status));
+        pause_listen(s, rt_clock_now_ns());
+    }
+    arm_sweep(s);
+}
+
+/* A connection is readable or, with replies pending, writable. A poller
+ * error (the watch is stopped) reads what is left and closes. */
+static void
+on_conn(rt_loop_watch *w, int fd, int events, ray_err status, void *arg)
+{
+    (void)w;
+    (void)fd;
+    store_conn *cn = arg;
+    store_server *s = cn->srv;
+    STAT_INC(s, wakeups);
+    rt_loop_spin(s->loop, SPIN_NS);
+    bool open = true;
+    if (events & RT_LOOP_WRITABLE)
+        open = conn_flush(s, cn);
+    if (open && ((events & RT_LOOP_READABLE) || status != RAY_OK))
+        open = on_readable(s, cn);
+    if (open && status != RAY_OK)
+        conn_close(s, cn, rt_strerror(status));
+    arm_sweep(s);
+}
+
+/* Loop thread, from store_server_start: watch the listening socket
+ * (`arg` is a start_ctx: the server in, the status out). */
+typedef struct start_ctx {
+    store_server *s;
+    ray_err rc;
+} start_ctx;
+
+static void
+start_on_loop(void *arg, ray_err status)
+{
+    start_ctx *x = arg;
+    store_server *s = x->s;
+    x->rc = status;
+    if (status == RAY_OK)
+        x->rc = rt_loop_watch_start(s->loop, s->lfd, RT_LOOP_READABLE,
+                                    on_listen, s, &s->lw);
+}
+
+/* Loop thread, from store_server_stop: stop the listening socket's watch,
+ * close every connection (their conn_gone runs before the loop ends),
+ * stop the timer. */
+static void
+stop_on_loop(void *arg, ray_err status)
+{
+    (void)status;
+    store_server *s = arg;
+    rt_loop_watch_stop(s->lw);
+    s->lw = NULL;
+    s->listen_paused = false; /* conn_gone arms no timer */
+    while (s->nconns > 0)
+        conn_close(s, s->conns[0], NULL);
+    rt_loop_timer_stop(s->timer);
+    s->timer = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -901,7 +1001,7 @@ store_server_start(const store_config *cfg, store_server **out, char *err,
     store_server *s = rt_calloc(1, sizeof *s);
     if (!s)
         return RAY_ENOMEM;
-    s->lfd = s->efd = s->epfd = s->spare_fd = -1;
+    s->lfd = s->spare_fd = -1;
     s->max_conns = cfg->max_connections ? cfg->max_connections : 512;
     s->max_per_peer = cfg->max_connections_per_peer
                           ? cfg->max_connections_per_peer
@@ -923,22 +1023,20 @@ store_server_start(const store_config *cfg, store_server **out, char *err,
     if (bind(s->lfd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
         listen(s->lfd, 128) != 0)
         goto fail_errno;
-    s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (s->efd < 0 || s->epfd < 0 || s->spare_fd < 0)
+    if (s->spare_fd < 0)
         goto fail_errno;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_listen};
-    struct epoll_event ev2 = {.events = EPOLLIN, .data.ptr = &tag_stop};
-    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev) != 0 ||
-        epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->efd, &ev2) != 0)
-        goto fail_errno;
-    int e = pthread_create(&s->thread, NULL, server_main, s);
-    if (e != 0) {
-        errno = e;
-        goto fail_errno;
+    rc = rt_loop_create("rayc-store", &s->loop);
+    start_ctx x = {.s = s, .rc = RAY_OK};
+    if (rc == RAY_OK)
+        rc = rt_loop_call(s->loop, start_on_loop, &x);
+    if (rc == RAY_OK)
+        rc = x.rc;
+    if (rc != RAY_OK) {
+        snprintf(err, errlen, "object store socket %s: cannot start its "
+                 "loop: %s", cfg->socket_path, rt_strerror(rc));
+        goto fail;
     }
-    s->started = true;
     RT_INFO("object store: %llu bytes of shared memory, %u slots, socket %s",
             (unsigned long long)s->core->heap_size, s->core->table.nslots,
             s->path);
@@ -958,12 +1056,20 @@ store_server_stop(store_server *s)
 {
     if (!s)
         return;
-    if (s->started) {
-        uint64_t one = 1;
-        ssize_t w = write(s->efd, &one, sizeof one);
-        (void)w;
-        pthread_join(s->thread, NULL);
+    if (s->loop) {
+        /* Close the connections on their thread. Should the call not run
+         * (no memory for it), the loop's end frees every watch and timer,
+         * and the connections are closed below, after it. */
+        (void)rt_loop_call(s->loop, stop_on_loop, s);
+        rt_loop_destroy(s->loop);
+        s->loop = NULL;
+        s->lw = NULL;
+        s->timer = NULL;
+        s->listen_paused = false;
+        for (uint32_t i = 0; i < s->nconns; i++)
+            s->conns[i]->w = NULL; /* freed with the loop */
     }
+    /* conn_gone runs at once: the watches are gone. */
     while (s->nconns > 0)
         conn_close(s, s->conns[0], NULL);
     rt_free(s->conns);
@@ -971,10 +1077,6 @@ store_server_stop(store_server *s)
         close(s->lfd);
         unlink(s->path);
     }
-    if (s->efd >= 0)
-        close(s->efd);
-    if (s->epfd >= 0)
-        close(s->epfd);
     if (s->spare_fd >= 0)
         close(s->spare_fd);
     store_core_destroy(s->core);

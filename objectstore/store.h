@@ -2,10 +2,11 @@
  *
  * store.h: the node's object store server.
  *
- * The store runs on its own thread inside the raylet process (or inside
- * the driver's embedded raylet in local mode). It owns the shared region
- * (one memfd, see shm.h), the jemalloc arena over it (arena.h), the object
- * table in the region (table.h) and the spill directory, and it serves
+ * The store runs on its own thread (an rt_loop, runtime/loop.h) inside
+ * the raylet process (or inside the driver's embedded raylet in local
+ * mode). It owns the shared region (one memfd, see shm.h), the jemalloc
+ * arena over it (arena.h), the object table in the region (table.h) and
+ * the spill directory, and it serves
  * local clients (client.h) over a Unix socket: a client connects once,
  * receives the memfd by fd passing and from then on reads sealed objects
  * straight from shared memory; only create, abort, delete, restore of a
@@ -82,7 +83,9 @@ typedef struct store_config {
 
 /* What the serving thread did (see store_server_stats). Cumulative. */
 typedef struct store_server_stats {
-    uint64_t wakeups;        /* epoll_wait returns that had events */
+    uint64_t wakeups;        /* fd events handled: callbacks of the
+                                listening socket's and connections'
+                                watches */
     uint64_t sweeps;         /* timeout checks run */
     uint64_t accepted;       /* connections taken in */
     uint64_t refused_fds;    /* accepted and closed: out of descriptors */

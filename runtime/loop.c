@@ -19,6 +19,10 @@
  * the queue, then waits (yielding) until it reads zero. The wait is
  * bounded by the few instructions a sender has left.
  *
+ * rt_loop_spin keeps an idle handle active for a while: libuv then polls
+ * with a zero timeout instead of sleeping, and the handle's callback
+ * stops it once the spin's end has passed.
+ *
  * Threading: every field not marked atomic is loop thread only, except
  * during create (before the thread starts) and destroy (after join).
  */
@@ -33,6 +37,7 @@
 #include <uv.h>
 
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 
 /* ---- types ------------------------------------------------------------ */
@@ -56,6 +61,8 @@ typedef struct owned {
 struct rt_loop {
     uv_loop_t uv;                /* loop thread only (after create) */
     uv_async_t wake;             /* uv_async_send from any thread */
+    uv_idle_t spin;              /* loop thread only: active while spinning */
+    int64_t spin_end_ns;         /* loop thread only */
     pthread_t thread;            /* creator and destroyer only */
     _Atomic(post_node *) head;   /* atomic: pushed by any thread */
     atomic_bool wake_pending;    /* atomic: a wake-up is on its way */
@@ -81,6 +88,8 @@ struct rt_loop_watch {
     rt_loop_watch_cb cb;
     void *arg;
     int fd;
+    rt_loop_fn done;   /* rt_loop_watch_stop_notify: called once freed */
+    void *done_arg;
 };
 
 /* The loop whose thread this is (NULL on other threads). */
@@ -126,15 +135,26 @@ reverse(post_node *list)
     return out;
 }
 
+/* Run the first closure of `list` with `status` and return the rest. The
+ * node is freed before the closure runs: once a closure has run (and
+ * rt_loop_call has returned) the loop holds nothing allocated for it, so
+ * a caller counting live allocations right after sees an exact figure. */
+static post_node *
+run_one(post_node *list, ray_err status)
+{
+    post_node *next = list->next;
+    rt_loop_fn fn = list->fn;
+    void *arg = list->arg;
+    rt_free(list);
+    fn(arg, status);
+    return next;
+}
+
 static void
 run_list(post_node *list, ray_err status)
 {
-    while (list) {
-        post_node *n = list;
-        list = n->next;
-        n->fn(n->arg, status);
-        rt_free(n);
-    }
+    while (list)
+        list = run_one(list, status);
 }
 
 static void
@@ -166,6 +186,7 @@ shutdown_loop(rt_loop *loop, post_node *leftover)
         uv_close(o->handle, o->on_close);
     }
     uv_close((uv_handle_t *)&loop->wake, NULL);
+    uv_close((uv_handle_t *)&loop->spin, NULL);
     uv_walk(&loop->uv, close_foreign, NULL);
 }
 
@@ -178,12 +199,8 @@ on_wake(uv_async_t *h)
     atomic_fetch_add_explicit(&loop->wakeups, 1, memory_order_relaxed);
     atomic_store(&loop->wake_pending, false);
     post_node *list = reverse(atomic_exchange(&loop->head, NULL));
-    while (list && !atomic_load_explicit(&loop->stopping, memory_order_relaxed)) {
-        post_node *n = list;
-        list = n->next;
-        n->fn(n->arg, RAY_OK);
-        rt_free(n);
-    }
+    while (list && !atomic_load_explicit(&loop->stopping, memory_order_relaxed))
+        list = run_one(list, RAY_OK);
     if (atomic_load(&loop->stopping))
         shutdown_loop(loop, list);
 }
@@ -235,6 +252,8 @@ rt_loop_create(const char *name, rt_loop **out)
         goto fail_loop;
     }
     loop->wake.data = loop;
+    uv_idle_init(&loop->uv, &loop->spin); /* cannot fail */
+    loop->spin.data = loop;
 
     /* The loop thread takes no asynchronous signals: daemons handle those
      * on their main thread (or through uv_signal, which uses a pipe). */
@@ -252,7 +271,8 @@ rt_loop_create(const char *name, rt_loop **out)
 
 fail_async:
     uv_close((uv_handle_t *)&loop->wake, NULL);
-    uv_run(&loop->uv, UV_RUN_NOWAIT); /* runs the close */
+    uv_close((uv_handle_t *)&loop->spin, NULL);
+    uv_run(&loop->uv, UV_RUN_NOWAIT); /* runs the closes */
 fail_loop:
     uv_loop_close(&loop->uv);
 fail_free:
@@ -370,6 +390,23 @@ rt_loop_uv(rt_loop *loop)
     return &loop->uv;
 }
 
+static void
+on_spin(uv_idle_t *h)
+{
+    rt_loop *loop = h->data;
+    if (rt_clock_now_ns() >= loop->spin_end_ns)
+        uv_idle_stop(h);
+}
+
+void
+rt_loop_spin(rt_loop *loop, uint64_t ns)
+{
+    if (!rt_loop_on_thread(loop) || loop->closing)
+        return;
+    loop->spin_end_ns = rt_clock_now_ns() + (int64_t)ns;
+    uv_idle_start(&loop->spin, on_spin); /* no-op when active */
+}
+
 /* ---- API: timers -------------------------------------------------------- */
 
 static void
@@ -433,7 +470,12 @@ to_uv_events(int events)
 static void
 watch_closed(uv_handle_t *h)
 {
-    rt_free(h->data);
+    rt_loop_watch *w = h->data;
+    rt_loop_fn done = w->done;
+    void *arg = w->done_arg;
+    rt_free(w);
+    if (done)
+        done(arg, RAY_OK);
 }
 
 static void
@@ -497,4 +539,16 @@ rt_loop_watch_stop(rt_loop_watch *w)
         return;
     owned_del(&w->link);
     uv_close((uv_handle_t *)&w->uv, watch_closed);
+}
+
+void
+rt_loop_watch_stop_notify(rt_loop_watch *w, rt_loop_fn done, void *arg)
+{
+    if (!w) {
+        done(arg, RAY_OK);
+        return;
+    }
+    w->done = done;
+    w->done_arg = arg;
+    rt_loop_watch_stop(w);
 }

@@ -303,6 +303,68 @@ record_status(void *arg, ray_err status)
     *(ray_err *)arg = status;
 }
 
+/* rt_loop_watch_stop_notify calls back once the watch is freed. */
+typedef struct notify_state {
+    rt_loop *loop;
+    int fd;
+    long live_before; /* rt_alloc_live() before the watch */
+    long live_at_done;
+    int calls;
+    ray_err status;
+} notify_state;
+
+static void
+nothing_cb(rt_loop_watch *w, int fd, int events, ray_err status, void *arg)
+{
+    (void)w;
+    (void)fd;
+    (void)events;
+    (void)status;
+    (void)arg;
+}
+
+static void
+notify_done(void *arg, ray_err status)
+{
+    notify_state *n = arg;
+    n->live_at_done = rt_alloc_live();
+    n->status = status;
+    n->calls++;
+}
+
+static void
+watch_then_stop_notify(void *arg, ray_err status)
+{
+    notify_state *n = arg;
+    rt_loop_watch *w = NULL;
+    n->live_before = rt_alloc_live();
+    if (status != RAY_OK ||
+        rt_loop_watch_start(n->loop, n->fd, RT_LOOP_READABLE, nothing_cb, n,
+                            &w) != RAY_OK)
+        return;
+    rt_loop_watch_stop_notify(w, notify_done, n);
+    /* `done` must not have run yet (it runs once the watch is freed). */
+    n->status = n->calls ? RAY_EINTERNAL : RAY_OK;
+}
+
+Test(loop, watch_stop_notify_calls_back_once_freed)
+{
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_NONBLOCK), 0);
+    notify_state n = {.loop = make_loop("test-notify"), .fd = fds[0]};
+    cr_assert_eq(rt_loop_call(n.loop, watch_then_stop_notify, &n), RAY_OK);
+    cr_assert_eq(rt_loop_call(n.loop, noop, NULL), RAY_OK); /* one more turn */
+    cr_assert_eq(n.calls, 1);
+    cr_assert_eq(n.status, RAY_OK);
+    cr_assert_eq(n.live_at_done, n.live_before, "the watch was not freed yet");
+    /* NULL: at once, on this thread. */
+    rt_loop_watch_stop_notify(NULL, notify_done, &n);
+    cr_assert_eq(n.calls, 2);
+    rt_loop_destroy(n.loop);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 Test(loop, stop_from_another_thread_then_posts_fail)
 {
     rt_loop *loop = make_loop("test-stop");
@@ -421,6 +483,56 @@ Test(loop, create_and_destroy_at_once_and_null)
     rt_loop_destroy(NULL);
     rt_loop_stop(NULL);
     cr_assert_eq(rt_loop_post(NULL, noop, NULL), RAY_EINVAL);
+}
+
+/* ---- spinning ----------------------------------------------------------- */
+
+typedef struct spin_state {
+    rt_loop *loop;
+    clockid_t cpu; /* the loop thread's CPU clock */
+} spin_state;
+
+static void
+start_spin(void *arg, ray_err status)
+{
+    spin_state *s = arg;
+    cr_assert_eq(pthread_getcpuclockid(pthread_self(), &s->cpu), 0);
+    if (status == RAY_OK)
+        rt_loop_spin(s->loop, 30 * 1000000ull);
+}
+
+static int64_t
+cpu_ns(clockid_t cpu)
+{
+    struct timespec ts;
+    cr_assert_eq(clock_gettime(cpu, &ts), 0);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void
+nap_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The loop thread's CPU time is the witness: a spinning loop burns it, a
+ * sleeping one does not (bounds loose enough for a loaded machine). */
+Test(loop, spin_polls_a_while_then_sleeps)
+{
+    spin_state s = {.loop = make_loop("test-spin")};
+    rt_loop_spin(s.loop, 1000000000ull); /* not the loop thread: no-op */
+    cr_assert_eq(rt_loop_call(s.loop, start_spin, &s), RAY_OK);
+    int64_t t0 = cpu_ns(s.cpu);
+    int64_t deadline = rt_deadline_after_ms(2000);
+    while (cpu_ns(s.cpu) - t0 < 1000000 && rt_clock_now_ns() < deadline)
+        nap_ms(1);
+    cr_assert_geq(cpu_ns(s.cpu) - t0, 1000000, "the loop did not spin");
+    nap_ms(100); /* the 30 ms spin is over */
+    int64_t t1 = cpu_ns(s.cpu);
+    nap_ms(100);
+    cr_assert_lt(cpu_ns(s.cpu) - t1, 5000000, "the loop spins on");
+    rt_loop_destroy(s.loop);
 }
 
 /* ---- figures ------------------------------------------------------------ */
