@@ -311,6 +311,7 @@ typedef struct notify_state {
     long live_at_done;
     int calls;
     ray_err status;
+    sem_t done; /* posted by notify_done */
 } notify_state;
 
 static void
@@ -330,6 +331,7 @@ notify_done(void *arg, ray_err status)
     n->live_at_done = rt_alloc_live();
     n->status = status;
     n->calls++;
+    sem_post(&n->done);
 }
 
 static void
@@ -352,14 +354,21 @@ Test(loop, watch_stop_notify_calls_back_once_freed)
     int fds[2];
     cr_assert_eq(pipe2(fds, O_NONBLOCK), 0);
     notify_state n = {.loop = make_loop("test-notify"), .fd = fds[0]};
+    cr_assert_eq(sem_init(&n.done, 0, 0), 0);
     cr_assert_eq(rt_loop_call(n.loop, watch_then_stop_notify, &n), RAY_OK);
-    cr_assert_eq(rt_loop_call(n.loop, noop, NULL), RAY_OK); /* one more turn */
+    /* Wait for the callback without allocating meanwhile (a post would
+     * count in rt_alloc_live while the loop frees the watch). */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    cr_assert_eq(sem_timedwait(&n.done, &until), 0, "no callback in 30 s");
     cr_assert_eq(n.calls, 1);
     cr_assert_eq(n.status, RAY_OK);
     cr_assert_eq(n.live_at_done, n.live_before, "the watch was not freed yet");
     /* NULL: at once, on this thread. */
     rt_loop_watch_stop_notify(NULL, notify_done, &n);
     cr_assert_eq(n.calls, 2);
+    sem_destroy(&n.done);
     rt_loop_destroy(n.loop);
     close(fds[0]);
     close(fds[1]);
