@@ -179,7 +179,8 @@ bench_put_calls(bstore *b)
         for (int r = 0; r < 3; r++)
             v[r] = put_calls(rem, 900000 + (uint64_t)r * 100000, 20000);
         printf("# single_client_put_calls over the socket (worker): %.0f "
-               "calls/s\n", bench_median(v, 3));
+               "calls/s\n",
+               bench_median(v, 3));
         store_client_close(rem);
     }
 }
@@ -207,8 +208,8 @@ bench_get_calls(bstore *b)
             }
             v[r] = n / secs(t0);
         }
-        bench_print("single_client_get_calls_Plasma_Store",
-                    bench_median(v, 5), "calls/s");
+        bench_print("single_client_get_calls_Plasma_Store", bench_median(v, 5),
+                    "calls/s");
         store_client_delete(c, &id);
     }
     store_client_close(c);
@@ -303,7 +304,8 @@ bench_fragmentation(void)
         /* log-uniform sizes from 64 B to 1 MiB: mean ~100 KiB, so the
          * live set (512 objects) stays around a fifth of the store */
         int shift = 6 + rand_r(&seed) % 15;
-        uint64_t sz = (1ull << shift) + (uint64_t)rand_r(&seed) % (1ull << shift);
+        uint64_t sz =
+            (1ull << shift) + (uint64_t)rand_r(&seed) % (1ull << shift);
         store_object_id id = bid(next);
         store_wbuffer w;
         if (store_client_create(c, &id, sz, 0, 0, &w) == RAY_OK) {
@@ -377,8 +379,9 @@ bench_spill(void)
     store_client_stats(c, &s1);
     if (t > 0) {
         /* bytes_spilled is a level; count spills and restores instead */
-        double moved = (double)((s1.spills - s0.spills) +
-                                (s1.restores - s0.restores)) * (double)sz;
+        double moved =
+            (double)((s1.spills - s0.spills) + (s1.restores - s0.restores)) *
+            (double)sz;
         bench_print("spill_restore_gigabytes", moved / t / 1e9, "GB/s");
         printf("# spill_restore: %llu spills, %llu restores of 8 MiB in %.3f s"
                " (page-cached files under /tmp)\n",

@@ -322,7 +322,8 @@ static void
 bench_map(void)
 {
     enum { N = 1000000 };
-    int64_t *in = malloc(N * sizeof(int64_t)), *out = malloc(N * sizeof(int64_t));
+    int64_t *in = malloc(N * sizeof(int64_t)),
+            *out = malloc(N * sizeof(int64_t));
     for (int i = 0; i < N; i++)
         in[i] = i + 1;
     double best = 1e9;
@@ -344,8 +345,7 @@ bench_map(void)
      * speed (each byte crosses the rings twice). */
     double gbps = bench_limit_memcpy_gbps();
     if (gbps > 0)
-        bench_print("map_cube_1M_vs_memcpy", best / (16e6 / (gbps * 1e9)),
-                    "x");
+        bench_print("map_cube_1M_vs_memcpy", best / (16e6 / (gbps * 1e9)), "x");
     free(in);
     free(out);
 }

@@ -78,9 +78,9 @@ main(int argc, char **argv)
     enum { TASKS = 3 };
     ray_ref t[TASKS];
     for (int i = 0; i < TASKS; i++)
-        t[i] = add_ones_remote(c, n);       /* the handle travels */
+        t[i] = add_ones_remote(c, n); /* the handle travels */
     int64_t mine = 0;
-    for (int64_t i = 0; i < n; i++) {        /* the driver adds too */
+    for (int64_t i = 0; i < n; i++) { /* the driver adds too */
         ray_ref r = counter_add_remote(c, 1);
         ray_get_int64(r, &mine, RAY_FOREVER);
         ray_ref_release(r);

@@ -31,7 +31,7 @@ main(int argc, char **argv)
         fprintf(stderr, "usage: %s [ROWS [SLEEP_MS]]\n", argv[0]);
         return 2;
     }
-    double (*params)[3] = malloc((size_t)rows * sizeof(*params));
+    double(*params)[3] = malloc((size_t)rows * sizeof(*params));
     ray_ref *out = malloc((size_t)rows * sizeof(*out));
     if (!params || !out)
         return 1;
@@ -46,8 +46,8 @@ main(int argc, char **argv)
         return 1;
     }
     for (int i = 0; i < rows; i++)
-        out[i] = my_function_remote(i, params[i][0], params[i][1],
-                                    params[i][2], sleep_ms);
+        out[i] = my_function_remote(i, params[i][0], params[i][1], params[i][2],
+                                    sleep_ms);
     int rc = 0;
     for (int i = 0; i < rows; i++) {
         double r;

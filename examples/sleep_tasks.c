@@ -50,6 +50,7 @@ main(int argc, char **argv)
     double s = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
     double ideal = (double)((ntasks + nw - 1) / nw) * (double)ms / 1000.0;
     printf("%d tasks of %lld ms on %d workers: %.3f s (ideal %.3f s), "
-           "efficiency %.3f\n", ntasks, (long long)ms, nw, s, ideal, ideal / s);
+           "efficiency %.3f\n",
+           ntasks, (long long)ms, nw, s, ideal, ideal / s);
     return rc;
 }

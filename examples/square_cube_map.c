@@ -63,8 +63,8 @@ main(int argc, char **argv)
     }
     double s = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
     printf("square and cube of 1..%zu: %.3f s; square[last]=%lld "
-           "cube[9]=%lld\n", n, s, (long long)sq[n - 1],
-           (long long)cb[n > 9 ? 9 : 0]);
+           "cube[9]=%lld\n",
+           n, s, (long long)sq[n - 1], (long long)cb[n > 9 ? 9 : 0]);
     free(in);
     free(sq);
     free(cb);

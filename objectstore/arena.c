@@ -39,14 +39,14 @@
 #include "runtime/log.h"
 
 struct store_arena {
-    extent_hooks_t hooks;  /* must stay first: hooks point back to us */
-    bool meta_private;     /* jemalloc metadata outside the range */
-    pthread_mutex_t mu;    /* guards bump */
-    uint8_t *base;         /* start of the range; immutable */
-    size_t size;           /* bytes in the range; immutable */
-    size_t bump;           /* bytes handed out; guarded by mu */
-    unsigned ind;          /* jemalloc arena index; immutable */
-    int flags;             /* mallocx flags; immutable */
+    extent_hooks_t hooks; /* must stay first: hooks point back to us */
+    bool meta_private;    /* jemalloc metadata outside the range */
+    pthread_mutex_t mu;   /* guards bump */
+    uint8_t *base;        /* start of the range; immutable */
+    size_t size;          /* bytes in the range; immutable */
+    size_t bump;          /* bytes handed out; guarded by mu */
+    unsigned ind;         /* jemalloc arena index; immutable */
+    int flags;            /* mallocx flags; immutable */
 };
 
 /* ------------------------------------------------------------------ */
@@ -247,7 +247,8 @@ store_arena_create(void *base, size_t size, store_arena **out)
         }
         RT_WARN("object store arena %u: this jemalloc keeps the arena's "
                 "metadata in the shared heap (no "
-                "experimental.arenas_create_ext)", a->ind);
+                "experimental.arenas_create_ext)",
+                a->ind);
     }
     a->flags = (int)MALLOCX_ARENA(a->ind) | MALLOCX_TCACHE_NONE;
     /* Decay at once: a freed extent is "purged" immediately, every purge

@@ -77,27 +77,27 @@
 
 struct store_client {
     pthread_mutex_t mu;
-    int fd;              /* socket, or -1 for a local client; guarded by mu */
-    store_core *core;    /* local clients only; immutable */
-    char *path;          /* socket path; immutable */
-    uint32_t idx;        /* client index; guarded by mu (changes only on a
-                            reconnect, which needs this client to hold no
-                            pin: seal, which needs one, reads it bare) */
-    uint32_t epoch;      /* of idx (layout.h); guarded by mu */
-    dev_t region_dev;    /* the region's memfd, to recognise it when */
-    ino_t region_ino;    /* reconnecting; immutable */
-    uint8_t *rw;         /* read-write view (header, index read-only);
-                            immutable */
-    uint8_t *ro;         /* read-only view; immutable */
-    uint64_t region_size;/* immutable */
-    uint64_t heap_off;   /* immutable */
-    store_table t;       /* private geometry over rw; immutable */
-    uint32_t *pins;      /* private pin count per slot; guarded by mu */
-    uint64_t *built;     /* one bit per PREFAULT_CHUNK of rw whose page
-                            tables are built; guarded by mu */
-    rt_frame_reader rd;  /* replies; guarded by mu */
-    rt_frame_writer wr;  /* requests; guarded by mu */
-    char err[512];       /* guarded by mu */
+    int fd;               /* socket, or -1 for a local client; guarded by mu */
+    store_core *core;     /* local clients only; immutable */
+    char *path;           /* socket path; immutable */
+    uint32_t idx;         /* client index; guarded by mu (changes only on a
+                             reconnect, which needs this client to hold no
+                             pin: seal, which needs one, reads it bare) */
+    uint32_t epoch;       /* of idx (layout.h); guarded by mu */
+    dev_t region_dev;     /* the region's memfd, to recognise it when */
+    ino_t region_ino;     /* reconnecting; immutable */
+    uint8_t *rw;          /* read-write view (header, index read-only);
+                             immutable */
+    uint8_t *ro;          /* read-only view; immutable */
+    uint64_t region_size; /* immutable */
+    uint64_t heap_off;    /* immutable */
+    store_table t;        /* private geometry over rw; immutable */
+    uint32_t *pins;       /* private pin count per slot; guarded by mu */
+    uint64_t *built;      /* one bit per PREFAULT_CHUNK of rw whose page
+                             tables are built; guarded by mu */
+    rt_frame_reader rd;   /* replies; guarded by mu */
+    rt_frame_writer wr;   /* requests; guarded by mu */
+    char err[512];        /* guarded by mu */
 };
 
 #define MSG_LEN 384 /* room for a reply's status message */
@@ -124,7 +124,8 @@ set_err(store_client *c, ray_err rc, const char *msg)
     if (rc == RAY_OK)
         c->err[0] = '\0';
     else
-        snprintf(c->err, sizeof c->err, "%s", msg && msg[0] ? msg : rt_strerror(rc));
+        snprintf(c->err, sizeof c->err, "%s",
+                 msg && msg[0] ? msg : rt_strerror(rc));
     return rc;
 }
 
@@ -245,8 +246,7 @@ socket_closed(int fd)
 static bool
 lost_index(store_client *c)
 {
-    return !c->core &&
-           atomic_load(&c->t.hdr->client_epoch[c->idx]) != c->epoch;
+    return !c->core && atomic_load(&c->t.hdr->client_epoch[c->idx]) != c->epoch;
 }
 
 /* Under mu: this client's pins, summed (a rare path: a lost index). */
@@ -273,7 +273,8 @@ recover_index(store_client *c, char *msg)
         if (c->fd < 0 || socket_closed(c->fd))
             break;
         if (rt_clock_now_ns() >= deadline) {
-            snprintf(msg, MSG_LEN, "the store neither kept nor closed this "
+            snprintf(msg, MSG_LEN,
+                     "the store neither kept nor closed this "
                      "client's connection");
             return RAY_ETIMEDOUT;
         }
@@ -281,7 +282,8 @@ recover_index(store_client *c, char *msg)
         (void)poll(&p, 1, 1);
     }
     if (holds_pins(c)) {
-        snprintf(msg, MSG_LEN, "the store closed this client's connection "
+        snprintf(msg, MSG_LEN,
+                 "the store closed this client's connection "
                  "while it held pins");
         return RAY_ECLOSED;
     }
@@ -292,8 +294,8 @@ recover_index(store_client *c, char *msg)
  * taken this client's index back (see the header). The connect request
  * itself goes through rpc_once. */
 static ray_err
-rpc(store_client *c, uint32_t qtype, const ProtobufCMessage *q,
-    uint32_t rtype, ProtobufCMessage **reply, char *msg)
+rpc(store_client *c, uint32_t qtype, const ProtobufCMessage *q, uint32_t rtype,
+    ProtobufCMessage **reply, char *msg)
 {
     for (int i = 0;; i++) {
         if (lost_index(c) && recover_index(c, msg) != RAY_OK)
@@ -329,8 +331,7 @@ take_location(store_client *c, const Ray__Rpc__StoreObjectLocation *loc,
         loc->slot >= c->t.nslots || loc->offset < c->heap_off ||
         loc->offset > c->region_size ||
         loc->data_size > c->region_size - loc->offset ||
-        loc->metadata_size >
-            c->region_size - loc->offset - loc->data_size) {
+        loc->metadata_size > c->region_size - loc->offset - loc->data_size) {
         snprintf(msg, MSG_LEN, "store reply with a bad object location");
         return RAY_EPROTO;
     }
@@ -385,7 +386,8 @@ claim_prefault(store_client *c, uint64_t off, uint64_t len, uint64_t *lo,
     *lo = *hi = 0;
     if (len < PREFAULT_MIN)
         return;
-    uint64_t first = off / PREFAULT_CHUNK, last = (off + len - 1) / PREFAULT_CHUNK;
+    uint64_t first = off / PREFAULT_CHUNK,
+             last = (off + len - 1) / PREFAULT_CHUNK;
     for (uint64_t k = first; k <= last; k++) {
         uint64_t bit = 1ull << (k % 64);
         if (c->built[k / 64] & bit)
@@ -498,9 +500,8 @@ try_get(store_client *c, const store_object_id *id, store_buffer *b)
         return GOT;
     }
     uint32_t st;
-    int pr = store_slot_pin_checked(s, c->idx, id,
-                                    &c->t.hdr->client_epoch[c->idx],
-                                    c->epoch, &st);
+    int pr = store_slot_pin_checked(
+        s, c->idx, id, &c->t.hdr->client_epoch[c->idx], c->epoch, &st);
     if (pr == STORE_PIN_OK) {
         if (!fill_view_slot(c, (uint32_t)slot, b)) {
             store_slot_unpin(s, c->idx);
@@ -575,10 +576,10 @@ hello(store_client *c, uint32_t *idx, uint64_t *region_size, int *memfd,
     q.pid = (int32_t)getpid();
     Ray__Rpc__StoreConnectReply *r = NULL;
     *memfd = -1;
-    ray_err rc = rpc_once(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REQUEST,
-                          &q.base,
-                          RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REPLY,
-                          (ProtobufCMessage **)&r, memfd, msg);
+    ray_err rc =
+        rpc_once(c, RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REQUEST, &q.base,
+                 RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REPLY,
+                 (ProtobufCMessage **)&r, memfd, msg);
     if (rc == RAY_OK) {
         rc = reply_status(r->status, msg);
         *idx = r->client_index;
@@ -635,9 +636,10 @@ reconnect_once(store_client *c, char *msg)
     rt_frame_writer_init(&c->wr, STORE_MAX_FRAME);
     ray_err rc = connect_once(c->path, &c->fd);
     if (rc != RAY_OK) {
-        snprintf(msg, MSG_LEN, "the store at %s closed this client's "
-                 "connection and cannot be reached again: %s", c->path,
-                 rt_strerror(rc));
+        snprintf(msg, MSG_LEN,
+                 "the store at %s closed this client's "
+                 "connection and cannot be reached again: %s",
+                 c->path, rt_strerror(rc));
         return RAY_ECLOSED;
     }
     uint32_t idx = 0;
@@ -773,11 +775,11 @@ store_client_close(store_client *c)
 {
     if (!c)
         return;
-    uint32_t aborted = c->core ? store_core_client_remove(c->core, c->idx)
-                               : 0;
+    uint32_t aborted = c->core ? store_core_client_remove(c->core, c->idx) : 0;
     if (aborted)
         RT_INFO("object store: local client %u closed; aborted %u unsealed "
-                "object(s)", c->idx, aborted);
+                "object(s)",
+                c->idx, aborted);
     /* A remote client's pins and creations are dropped by the store when
      * it sees the socket close. */
     client_free(c);
@@ -819,9 +821,8 @@ store_client_create(store_client *c, const store_object_id *id,
     pthread_mutex_lock(&c->mu);
     if (c->core) {
         store_location where = {0};
-        rc = store_core_create_object(c->core, c->idx, id, data_size,
-                                      meta_size, flags, &where, msg,
-                                      sizeof msg);
+        rc = store_core_create_object(c->core, c->idx, id, data_size, meta_size,
+                                      flags, &where, msg, sizeof msg);
         slot = where.slot;
         offset = where.offset;
     } else {
@@ -958,7 +959,8 @@ store_client_get(store_client *c, const store_object_id *ids, size_t n,
             rc = RAY_ETIMEDOUT;
             snprintf(c->err, sizeof c->err,
                      "%zu of %zu object(s) not sealed in the store within "
-                     "%lld ms", left, n, (long long)timeout_ms);
+                     "%lld ms",
+                     left, n, (long long)timeout_ms);
             break;
         }
     }
@@ -978,7 +980,8 @@ store_client_release(store_client *c, const store_object_id *id)
     int64_t slot = store_table_find(&c->t, id);
     if (slot < 0 || c->pins[slot] == 0 ||
         !store_slot_id_eq(&c->t.slots[slot], id)) {
-        rc = set_err(c, RAY_ENOTFOUND, "this client holds no pin on the object");
+        rc =
+            set_err(c, RAY_ENOTFOUND, "this client holds no pin on the object");
     } else if (--c->pins[slot] == 0) {
         store_slot_unpin(&c->t.slots[slot], c->idx);
     }
@@ -1028,7 +1031,8 @@ store_client_contains(store_client *c, const store_object_id *id)
     store_slot *s = &c->t.slots[slot];
     uint32_t st = atomic_load(&s->state);
     return (st == STORE_SLOT_SEALED || st == STORE_SLOT_SPILLED ||
-            st == STORE_SLOT_BUSY) && store_slot_id_eq(s, id);
+            st == STORE_SLOT_BUSY) &&
+           store_slot_id_eq(s, id);
 }
 
 ray_err
@@ -1050,16 +1054,18 @@ store_client_stats(store_client *c, store_stats *out)
         if (rc == RAY_OK) {
             rc = reply_status(r->status, msg);
             if (rc == RAY_OK)
-                *out = (store_stats){
-                    .capacity = r->capacity, .bytes_used = r->bytes_used,
-                    .bytes_pinned = r->bytes_pinned,
-                    .bytes_spilled = r->bytes_spilled,
-                    .objects_in_memory = r->objects_in_memory,
-                    .objects_creating = r->objects_creating,
-                    .objects_spilled = r->objects_spilled,
-                    .evictions = r->evictions, .spills = r->spills,
-                    .restores = r->restores, .clients = r->clients,
-                    .bytes_committed = r->bytes_committed};
+                *out = (store_stats){.capacity = r->capacity,
+                                     .bytes_used = r->bytes_used,
+                                     .bytes_pinned = r->bytes_pinned,
+                                     .bytes_spilled = r->bytes_spilled,
+                                     .objects_in_memory = r->objects_in_memory,
+                                     .objects_creating = r->objects_creating,
+                                     .objects_spilled = r->objects_spilled,
+                                     .evictions = r->evictions,
+                                     .spills = r->spills,
+                                     .restores = r->restores,
+                                     .clients = r->clients,
+                                     .bytes_committed = r->bytes_committed};
             protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);
         }
     }

@@ -41,9 +41,9 @@ typedef struct store_server store_server;
 /* A read-only pinned view of a sealed object. Never freed by the caller;
  * valid until the matching store_client_release. */
 typedef struct store_buffer {
-    const uint8_t *data;    /* data_size bytes */
+    const uint8_t *data; /* data_size bytes */
     uint64_t data_size;
-    const uint8_t *meta;    /* meta_size bytes, right after data */
+    const uint8_t *meta; /* meta_size bytes, right after data */
     uint64_t meta_size;
 } store_buffer;
 
@@ -57,24 +57,25 @@ typedef struct store_wbuffer {
 
 /* Store statistics (see store_client_stats). */
 typedef struct store_stats {
-    uint64_t capacity;         /* heap bytes objects may use */
-    uint64_t bytes_used;       /* reserved by objects in memory */
-    uint64_t bytes_pinned;     /* of which pinned by a client or unsealed */
-    uint64_t bytes_spilled;    /* payload bytes in spill files */
-    uint64_t objects_in_memory;/* sealed objects in memory */
-    uint64_t objects_creating; /* reserved but not sealed */
-    uint64_t objects_spilled;  /* only on disk */
-    uint64_t evictions;        /* cumulative counts */
+    uint64_t capacity;          /* heap bytes objects may use */
+    uint64_t bytes_used;        /* reserved by objects in memory */
+    uint64_t bytes_pinned;      /* of which pinned by a client or unsealed */
+    uint64_t bytes_spilled;     /* payload bytes in spill files */
+    uint64_t objects_in_memory; /* sealed objects in memory */
+    uint64_t objects_creating;  /* reserved but not sealed */
+    uint64_t objects_spilled;   /* only on disk */
+    uint64_t evictions;         /* cumulative counts */
     uint64_t spills;
     uint64_t restores;
-    uint32_t clients;          /* connected clients */
-    uint64_t bytes_committed;  /* shared memory backed so far: grows in
-                                  2 MiB chunks as objects need it */
+    uint32_t clients;         /* connected clients */
+    uint64_t bytes_committed; /* shared memory backed so far: grows in
+                                 2 MiB chunks as objects need it */
 } store_stats;
 
 /* Create options (store_client_create). Zero is the default. */
-#define STORE_CREATE_SECONDARY 1u /* a copy of a remote primary: evictable,
-                                     never spilled */
+#define STORE_CREATE_SECONDARY                                                 \
+    1u /* a copy of a remote primary: evictable,                               \
+          never spilled */
 
 /* Connect to the store listening at `socket_path`. Waits at most
  * `timeout_ms` (negative: forever) for the connection. Returns
@@ -135,8 +136,8 @@ ray_err store_client_abort(store_client *c, const store_object_id *id);
  * overwritten by a faulty client; same rule for the out[i] already
  * got). Blocks the calling thread only while waiting
  * for seals; the wait needs no store round trip. */
-ray_err store_client_get(store_client *c, const store_object_id *ids,
-                         size_t n, int64_t timeout_ms, store_buffer *out);
+ray_err store_client_get(store_client *c, const store_object_id *ids, size_t n,
+                         int64_t timeout_ms, store_buffer *out);
 
 /* Release one pin taken by get or create. RAY_ENOTFOUND if this client
  * holds no pin on the object. */

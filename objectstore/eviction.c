@@ -42,8 +42,7 @@ store_evict(store_core *c, uint64_t need)
     for (uint32_t i = 0; i < n; i++) {
         store_slot *s = &c->slots[i];
         store_meta *md = &c->meta[i];
-        if (md->state == STORE_META_MEM &&
-            (md->flags & STORE_OBJ_SECONDARY) &&
+        if (md->state == STORE_META_MEM && (md->flags & STORE_OBJ_SECONDARY) &&
             atomic_load(&s->state) == STORE_SLOT_SEALED &&
             !store_slot_pinned(s))
             v[m++] = (lru_item){atomic_load(&s->last_access), i};

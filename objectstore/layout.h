@@ -68,23 +68,24 @@ enum store_slot_state {
 };
 
 /* Object flags (store_slot.flags). */
-#define STORE_OBJ_SECONDARY 1u /* a copy of an object whose primary is elsewhere:
-                                  evicted, never spilled */
+#define STORE_OBJ_SECONDARY                                                    \
+    1u /* a copy of an object whose primary is elsewhere:                      \
+          evicted, never spilled */
 
 /* One object. 128 bytes, two cache lines. The store writes the published
  * fields before it moves `state` (seq_cst), so a reader that pinned a
  * SEALED slot sees them; it never reads them back (its copy is private). */
 typedef struct store_slot {
-    _Atomic uint32_t state;       /* enum store_slot_state */
-    _Atomic uint32_t gen;         /* bumped each time the slot is reused */
-    _Atomic uint32_t id[7];       /* the object ID, as words (read lock-free) */
-    _Atomic uint32_t creator;     /* client index that created it */
-    uint32_t flags;               /* published: STORE_OBJ_* */
+    _Atomic uint32_t state;   /* enum store_slot_state */
+    _Atomic uint32_t gen;     /* bumped each time the slot is reused */
+    _Atomic uint32_t id[7];   /* the object ID, as words (read lock-free) */
+    _Atomic uint32_t creator; /* client index that created it */
+    uint32_t flags;           /* published: STORE_OBJ_* */
     uint32_t reserved0;
-    uint64_t offset;              /* published: payload offset from the
-                                     region start (0 while spilled) */
-    uint64_t data_size;           /* published: payload bytes */
-    uint64_t meta_size;           /* published: metadata bytes after data */
+    uint64_t offset;    /* published: payload offset from the
+                           region start (0 while spilled) */
+    uint64_t data_size; /* published: payload bytes */
+    uint64_t meta_size; /* published: metadata bytes after data */
     uint64_t reserved1;
     _Atomic uint64_t last_access; /* monotonic ns of the last get (LRU) */
     uint64_t reserved2;
@@ -108,18 +109,18 @@ _Static_assert(sizeof(store_shared) <= STORE_SHARED_SIZE, "shared fits");
  * it read-only); each process copies the geometry once, after checking
  * it (store_table_valid), and never re-reads it. */
 typedef struct store_header {
-    uint64_t magic;              /* STORE_MAGIC once initialised */
-    uint32_t version;            /* STORE_LAYOUT_VERSION */
-    uint32_t max_clients;        /* STORE_MAX_CLIENTS */
-    uint64_t region_size;        /* whole memfd */
-    uint64_t index_off;          /* offset of the index (uint32 entries) */
-    uint64_t shared_off;         /* the shared page: the first byte clients
-                                    may write */
-    uint64_t slots_off;          /* offset of slot[0] */
-    uint64_t heap_off;           /* start of the payload heap */
-    uint64_t heap_size;          /* bytes of heap */
-    uint32_t nslots;             /* number of slots */
-    uint32_t index_mask;         /* index entries - 1 (power of two) */
+    uint64_t magic;       /* STORE_MAGIC once initialised */
+    uint32_t version;     /* STORE_LAYOUT_VERSION */
+    uint32_t max_clients; /* STORE_MAX_CLIENTS */
+    uint64_t region_size; /* whole memfd */
+    uint64_t index_off;   /* offset of the index (uint32 entries) */
+    uint64_t shared_off;  /* the shared page: the first byte clients
+                             may write */
+    uint64_t slots_off;   /* offset of slot[0] */
+    uint64_t heap_off;    /* start of the payload heap */
+    uint64_t heap_size;   /* bytes of heap */
+    uint32_t nslots;      /* number of slots */
+    uint32_t index_mask;  /* index entries - 1 (power of two) */
     alignas(64) _Atomic uint64_t table_seq; /* seqlock: odd while the
                                                index is being changed */
     /* Per client index: even while a client holds the index (the value

@@ -73,10 +73,10 @@ store_core_create(const store_config *cfg, store_core **out, char *err,
         goto fail_msg;
     c->memfd = -1;
     pthread_mutex_init(&c->mu, NULL);
-    uint64_t capacity = cfg->capacity ? cfg->capacity
-                                      : store_shm_default_capacity();
-    uint32_t nslots = cfg->max_objects ? cfg->max_objects
-                                       : default_slots(capacity);
+    uint64_t capacity =
+        cfg->capacity ? cfg->capacity : store_shm_default_capacity();
+    uint32_t nslots =
+        cfg->max_objects ? cfg->max_objects : default_slots(capacity);
     if (nslots > (1u << 28)) {
         rc = RAY_EINVAL;
         if (err)
@@ -233,8 +233,8 @@ alloc_with_room(store_core *c, uint64_t size, bool spill, size_t *usable,
     for (;;) {
         uint8_t *p = store_arena_alloc(c->arena, size, usable);
         if (p) {
-            *rc = commit_range(c, (uint64_t)(p - c->base), *usable, msg,
-                               msglen);
+            *rc =
+                commit_range(c, (uint64_t)(p - c->base), *usable, msg, msglen);
             if (*rc == RAY_OK)
                 return p;
             store_arena_free(c->arena, p);
@@ -267,26 +267,28 @@ no_room(store_core *c, const char *what, uint64_t size, ray_err spill_rc,
     uint64_t pinned = pinned_bytes(c);
     if (spill_rc != RAY_OK) {
         int e = rt_err_errno(spill_rc);
-        uint64_t idle = c->k.bytes_used > pinned ? c->k.bytes_used - pinned
-                                                 : 0;
+        uint64_t idle = c->k.bytes_used > pinned ? c->k.bytes_used - pinned : 0;
         if (e == ENOSPC || e == EDQUOT)
             snprintf(msg, msglen,
                      "%s: spill directory %s is full (%s: %s); %llu "
                      "unpinned bytes in memory cannot be spilled to make "
-                     "room for %llu bytes", what, c->spill_dir,
-                     e == ENOSPC ? "ENOSPC" : "EDQUOT", strerror(e),
-                     (unsigned long long)idle, (unsigned long long)size);
+                     "room for %llu bytes",
+                     what, c->spill_dir, e == ENOSPC ? "ENOSPC" : "EDQUOT",
+                     strerror(e), (unsigned long long)idle,
+                     (unsigned long long)size);
         else
             snprintf(msg, msglen,
                      "%s: cannot spill to %s (%s) to make room for %llu "
-                     "bytes", what, c->spill_dir, rt_strerror(spill_rc),
+                     "bytes",
+                     what, c->spill_dir, rt_strerror(spill_rc),
                      (unsigned long long)size);
         return spill_rc;
     }
     snprintf(msg, msglen,
              "%s: cannot fit %llu bytes; %llu of %llu bytes are pinned or "
-             "being written", what, (unsigned long long)size,
-             (unsigned long long)pinned, (unsigned long long)c->heap_size);
+             "being written",
+             what, (unsigned long long)size, (unsigned long long)pinned,
+             (unsigned long long)c->heap_size);
     return RAY_ESTORE_FULL;
 }
 
@@ -301,8 +303,7 @@ pinned_bytes(store_core *c)
         if (m->state != STORE_META_MEM)
             continue;
         store_slot *s = &c->slots[i];
-        if (atomic_load(&s->state) != STORE_SLOT_SEALED ||
-            store_slot_pinned(s))
+        if (atomic_load(&s->state) != STORE_SLOT_SEALED || store_slot_pinned(s))
             sum += m->alloc_size;
     }
     return sum;
@@ -489,15 +490,17 @@ store_core_create_object(store_core *c, uint32_t client,
     if (c->nfree == 0)
         (void)store_evict(c, 1); /* a secondary copy frees its slot too */
     if (c->nfree == 0) {
-        snprintf(msg, msglen, "object table full (%u objects); raise "
-                 "store_config.max_objects", c->table.nslots);
+        snprintf(msg, msglen,
+                 "object table full (%u objects); raise "
+                 "store_config.max_objects",
+                 c->table.nslots);
         rc = RAY_ESTORE_FULL;
         goto out;
     }
     size_t usable = 0;
     ray_err spill_rc;
-    uint8_t *p = alloc_with_room(c, total, true, &usable, &rc, &spill_rc, msg,
-                                 msglen);
+    uint8_t *p =
+        alloc_with_room(c, total, true, &usable, &rc, &spill_rc, msg, msglen);
     if (!p && msg[0])
         goto out;
     if (!p) {
@@ -508,11 +511,13 @@ store_core_create_object(store_core *c, uint32_t client,
     uint64_t hash = store_table_hash(id);
     store_slot *s = &c->slots[slot];
     store_meta *m = &c->meta[slot];
-    *m = (store_meta){.id = *id, .state = STORE_META_MEM,
+    *m = (store_meta){.id = *id,
+                      .state = STORE_META_MEM,
                       .flags = flags & STORE_OBJ_SECONDARY,
                       .creator = client,
                       .offset = (uint64_t)(p - c->base),
-                      .data_size = data_size, .meta_size = meta_size,
+                      .data_size = data_size,
+                      .meta_size = meta_size,
                       .alloc_size = usable};
     publish_creating(s, m);
     if (RT_NEVER(!store_table_insert(&c->table, slot, hash))) {
@@ -527,8 +532,10 @@ store_core_create_object(store_core *c, uint32_t client,
     c->home[slot] = (uint32_t)hash;
     c->nfree--;
     c->k.bytes_used += usable;
-    *loc = (store_location){.slot = slot, .offset = m->offset,
-                            .data_size = data_size, .meta_size = meta_size};
+    *loc = (store_location){.slot = slot,
+                            .offset = m->offset,
+                            .data_size = data_size,
+                            .meta_size = meta_size};
 out:
     pthread_mutex_unlock(&c->mu);
     return rc;
@@ -566,8 +573,7 @@ store_core_abort(store_core *c, uint32_t client, const store_object_id *id)
         if (claim_creating(c, (uint32_t)slot, client)) {
             store_core_free_slot(c, (uint32_t)slot);
             rc = RAY_OK;
-        } else if (atomic_load(&c->slots[slot].state) !=
-                   STORE_SLOT_CREATING) {
+        } else if (atomic_load(&c->slots[slot].state) != STORE_SLOT_CREATING) {
             rc = RAY_EEXISTS;
         }
     }
@@ -636,8 +642,8 @@ bring_back(store_core *c, uint32_t slot, char *msg, size_t msglen)
             snprintf(msg, msglen, "%s", why);
             return e;
         }
-        p = alloc_with_room(c, obj_bytes(m), true, &usable, &rc, &spill_rc,
-                            msg, msglen);
+        p = alloc_with_room(c, obj_bytes(m), true, &usable, &rc, &spill_rc, msg,
+                            msglen);
     }
     if (!p)
         return msg[0] ? rc
@@ -646,8 +652,10 @@ bring_back(store_core *c, uint32_t slot, char *msg, size_t msglen)
     rc = store_spill_read(c, m, p);
     if (rc != RAY_OK) {
         store_arena_free(c->arena, p);
-        snprintf(msg, msglen, "cannot read a spilled object back from %s: "
-                 "%s", c->spill_dir, rt_strerror(rc));
+        snprintf(msg, msglen,
+                 "cannot read a spilled object back from %s: "
+                 "%s",
+                 c->spill_dir, rt_strerror(rc));
         return rc;
     }
     store_spill_drop(c, m);
@@ -690,7 +698,8 @@ store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
     s->meta_size = m->meta_size;
     atomic_store(&s->last_access, (uint64_t)rt_clock_now_ns());
     store_slot_pin(s, client);
-    *loc = (store_location){.slot = (uint32_t)slot, .offset = m->offset,
+    *loc = (store_location){.slot = (uint32_t)slot,
+                            .offset = m->offset,
                             .data_size = m->data_size,
                             .meta_size = m->meta_size};
     atomic_store(&s->state, STORE_SLOT_SEALED);

@@ -126,8 +126,8 @@ reaper_spec(store_node *ns, char *err, size_t errlen)
         snprintf(token + 2 * i, 3, "%02x", raw[i]);
     char path[DIR_MAX + 32];
     snprintf(path, sizeof(path), "%s/" STORE_REAPER_TOKEN_FILE, ns->dir);
-    int tf = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
+    int tf =
+        open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (tf < 0 || write(tf, token, TOKEN_HEX) != TOKEN_HEX) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         if (tf >= 0)
@@ -331,8 +331,7 @@ store_node_reaper_main(void)
 /* ---- API ---- */
 
 ray_err
-store_node_start(uint64_t capacity, store_node **out, char *err,
-                    size_t errlen)
+store_node_start(uint64_t capacity, store_node **out, char *err, size_t errlen)
 {
     store_node *ns = rt_calloc(1, sizeof(*ns));
     if (!ns) {

@@ -62,7 +62,7 @@ typedef struct store_node store_node;
  * is the store's (RAY_ESTORE_FULL when /dev/shm cannot hold the region)
  * or a RAY_ESYSERR value. */
 ray_err store_node_start(uint64_t capacity, store_node **out, char *err,
-                            size_t errlen);
+                         size_t errlen);
 
 /* Close the local client, stop the store, remove the directory and let
  * the reaper exit. NULL is fine. */

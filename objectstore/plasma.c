@@ -18,7 +18,7 @@
 
 void
 store_plasma_id(const uint8_t prefix[STORE_PLASMA_PREFIX], uint64_t key,
-             store_object_id *out)
+                store_object_id *out)
 {
     rt_task_id task;
     memcpy(task.b, prefix, STORE_PLASMA_PREFIX);
@@ -44,7 +44,7 @@ nap(int64_t deadline, int64_t *nap_us)
 
 ray_err
 store_plasma_get(store_client *c, const store_object_id *id, int64_t wait_ms,
-              store_buffer *b)
+                 store_buffer *b)
 {
     int64_t deadline = rt_clock_now_ns() + wait_ms * 1000000;
     int64_t nap_us = 500;
@@ -57,7 +57,7 @@ store_plasma_get(store_client *c, const store_object_id *id, int64_t wait_ms,
 
 ray_err
 store_plasma_write(store_client *c, const store_object_id *id, const void *data,
-                size_t len, int64_t wait_ms, char *msg, size_t msglen)
+                   size_t len, int64_t wait_ms, char *msg, size_t msglen)
 {
     store_wbuffer wb;
     int64_t deadline = rt_clock_now_ns() + wait_ms * 1000000;
@@ -97,7 +97,8 @@ store_plasma_write(store_client *c, const store_object_id *id, const void *data,
 }
 
 ray_err
-store_plasma_delete(store_client *c, store_plasma_trash *t, const store_object_id *id)
+store_plasma_delete(store_client *c, store_plasma_trash *t,
+                    const store_object_id *id)
 {
     ray_err e = store_client_delete(c, id);
     if (e != RAY_EBUSY)

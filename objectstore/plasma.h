@@ -51,7 +51,7 @@ store_plasma_result_key(uint64_t task_id)
 
 /* The store ID of `key` in the runtime whose prefix is `prefix`. */
 void store_plasma_id(const uint8_t prefix[STORE_PLASMA_PREFIX], uint64_t key,
-                  store_object_id *out);
+                     store_object_id *out);
 
 /* Create the object `id` of `len` bytes, copy `data` into it, seal it and
  * drop the creator's pin. While pinned data leaves no room even after
@@ -64,8 +64,8 @@ void store_plasma_id(const uint8_t prefix[STORE_PLASMA_PREFIX], uint64_t key,
  * and the spill directory is full: not retried, since no release of pins
  * fixes it). Nothing is left in the store on failure. */
 ray_err store_plasma_write(store_client *c, const store_object_id *id,
-                        const void *data, size_t len, int64_t wait_ms,
-                        char *msg, size_t msglen);
+                           const void *data, size_t len, int64_t wait_ms,
+                           char *msg, size_t msglen);
 
 /* Pin the sealed object `id` and fill *b (store_client_get with one ID).
  * A spilled object is restored; when pinned data leaves no room for it,
@@ -74,7 +74,7 @@ ray_err store_plasma_write(store_client *c, const store_object_id *id,
  * RAY_ESYSERR|ENOSPC, at once; the store's message is
  * store_client_last_error). */
 ray_err store_plasma_get(store_client *c, const store_object_id *id,
-                      int64_t wait_ms, store_buffer *b);
+                         int64_t wait_ms, store_buffer *b);
 
 /* Deletes to retry (see above). Zero-initialise; free with _fini. */
 typedef struct store_plasma_trash {
@@ -86,7 +86,7 @@ typedef struct store_plasma_trash {
  * unknown ID is not an error. Returns RAY_ENOMEM only if a busy ID could
  * not be remembered (it then stays until the store stops). */
 ray_err store_plasma_delete(store_client *c, store_plasma_trash *t,
-                         const store_object_id *id);
+                            const store_object_id *id);
 
 /* Retry the remembered deletes; returns how many are still pending. */
 size_t store_plasma_trash_retry(store_client *c, store_plasma_trash *t);

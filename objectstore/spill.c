@@ -74,8 +74,8 @@ write_all(store_core *c, int fd, const uint8_t *p, uint64_t n, uint64_t off)
 {
     while (n > 0) {
         size_t chunk = n > (1ull << 30) ? (1ull << 30) : (size_t)n;
-        ssize_t w = c->spill_ops.pwrite(c->spill_ops.arg, fd, p, chunk,
-                                        (off_t)off);
+        ssize_t w =
+            c->spill_ops.pwrite(c->spill_ops.arg, fd, p, chunk, (off_t)off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -119,8 +119,7 @@ store_spill(store_core *c, uint64_t need, ray_err *err)
     for (uint32_t i = 0; i < n; i++) {
         store_slot *s = &c->slots[i];
         store_meta *md = &c->meta[i];
-        if (md->state == STORE_META_MEM &&
-            !(md->flags & STORE_OBJ_SECONDARY) &&
+        if (md->state == STORE_META_MEM && !(md->flags & STORE_OBJ_SECONDARY) &&
             atomic_load(&s->state) == STORE_SLOT_SEALED &&
             !store_slot_pinned(s))
             v[m++] = (spill_item){atomic_load(&s->last_access), i};
@@ -189,7 +188,8 @@ fail:
     *err = rc;
     RT_LOG_RATELIMITED(RT_LOG_WARN,
                        "object store: cannot spill to %s: %s; objects stay "
-                       "in memory", c->spill_dir, rt_strerror(rc));
+                       "in memory",
+                       c->spill_dir, rt_strerror(rc));
     if (fd >= 0) {
         close(fd);
         unlink(path);
@@ -237,8 +237,7 @@ swap_candidates(store_core *c, uint64_t xbytes, spill_item *v)
     for (uint32_t i = 0; i < c->table.nslots; i++) {
         store_meta *md = &c->meta[i];
         store_slot *s = &c->slots[i];
-        if (md->state == STORE_META_MEM &&
-            !(md->flags & STORE_OBJ_SECONDARY) &&
+        if (md->state == STORE_META_MEM && !(md->flags & STORE_OBJ_SECONDARY) &&
             md->data_size + md->meta_size <= xbytes &&
             md->alloc_size >= xbytes &&
             atomic_load(&s->state) == STORE_SLOT_SEALED &&
@@ -276,8 +275,8 @@ swap_undo(store_core *c, int fd, uint64_t foff, uint8_t *mem, uint64_t done,
  * past y's length only x moves. On failure everything is traded back and
  * the I/O error returned (RAY_EOBJECT_LOST, logged, if even that fails). */
 static ray_err
-swap_bytes(store_core *c, int fd, uint64_t foff, uint8_t *mem,
-           uint64_t xbytes, uint64_t ybytes, uint8_t *bounce)
+swap_bytes(store_core *c, int fd, uint64_t foff, uint8_t *mem, uint64_t xbytes,
+           uint64_t ybytes, uint8_t *bounce)
 {
     for (uint64_t p = 0; p < xbytes; p += SWAP_CHUNK) {
         uint64_t kx = xbytes - p > SWAP_CHUNK ? SWAP_CHUNK : xbytes - p;
@@ -334,12 +333,13 @@ store_spill_swap(store_core *c, uint32_t x, char *msg, size_t msglen)
     store_meta *ym = &c->meta[y];
     uint64_t ybytes = ym->data_size + ym->meta_size; /* <= xbytes */
     uint64_t foff = xm->spill_off;
-    rc = swap_bytes(c, fd, foff, c->base + ym->offset, xbytes, ybytes,
-                    bounce);
+    rc = swap_bytes(c, fd, foff, c->base + ym->offset, xbytes, ybytes, bounce);
     if (rc != RAY_OK) {
         atomic_store(&c->slots[y].state, STORE_SLOT_SEALED);
-        snprintf(msg, msglen, "cannot trade a spilled object's place in %s "
-                 "with one in memory: %s", c->spill_dir, rt_strerror(rc));
+        snprintf(msg, msglen,
+                 "cannot trade a spilled object's place in %s "
+                 "with one in memory: %s",
+                 c->spill_dir, rt_strerror(rc));
         goto out;
     }
     /* x takes y's allocation; y takes x's place in the file (whose count
@@ -359,8 +359,8 @@ store_spill_swap(store_core *c, uint32_t x, char *msg, size_t msglen)
     c->slots[y].offset = 0;
     atomic_store(&c->slots[y].state, STORE_SLOT_SPILLED);
     RT_DEBUG("object store: a restore of %llu bytes traded places with an "
-             "object of %llu bytes", (unsigned long long)xbytes,
-             (unsigned long long)ybytes);
+             "object of %llu bytes",
+             (unsigned long long)xbytes, (unsigned long long)ybytes);
     rc = RAY_OK;
 out:
     rt_free(bounce);

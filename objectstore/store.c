@@ -79,18 +79,18 @@
 typedef struct store_conn {
     store_server *srv;
     int fd;
-    rt_loop_watch *w;        /* read interest, and write while want_out */
-    bool hello;              /* StoreConnectRequest answered */
-    bool want_out;           /* write interest is on */
-    bool asked;              /* a request came after the hello */
-    bool has_why;            /* closing: why[] holds the reason */
-    uint32_t client;         /* valid once hello */
-    pid_t pid;               /* peer (SO_PEERCRED), 0 if unknown */
-    int64_t since_ns;        /* accepted at */
-    int64_t active_ns;       /* last bytes in */
+    rt_loop_watch *w;  /* read interest, and write while want_out */
+    bool hello;        /* StoreConnectRequest answered */
+    bool want_out;     /* write interest is on */
+    bool asked;        /* a request came after the hello */
+    bool has_why;      /* closing: why[] holds the reason */
+    uint32_t client;   /* valid once hello */
+    pid_t pid;         /* peer (SO_PEERCRED), 0 if unknown */
+    int64_t since_ns;  /* accepted at */
+    int64_t active_ns; /* last bytes in */
     rt_frame_reader rd;
     rt_frame_writer wr;
-    char why[256];           /* closing: the reason, if has_why */
+    char why[256]; /* closing: the reason, if has_why */
 } store_conn;
 
 /* store_server_stats, as the loop thread bumps it (atomic, relaxed). */
@@ -102,23 +102,23 @@ typedef struct server_counters {
 struct store_server {
     store_core *core;
     char *path;
-    int lfd;                 /* listening socket */
-    int spare_fd;            /* /dev/null, given up to refuse a connection
-                                when out of descriptors; loop thread only */
-    rt_loop *loop;           /* runs everything below */
-    rt_loop_watch *lw;       /* lfd's watch; loop thread only */
-    rt_loop_timer *timer;    /* the sweep; loop thread only */
-    int64_t timer_ns;        /* what `timer` is armed for, 0: not armed
-                                (none, or it fired); loop thread only */
+    int lfd;              /* listening socket */
+    int spare_fd;         /* /dev/null, given up to refuse a connection
+                             when out of descriptors; loop thread only */
+    rt_loop *loop;        /* runs everything below */
+    rt_loop_watch *lw;    /* lfd's watch; loop thread only */
+    rt_loop_timer *timer; /* the sweep; loop thread only */
+    int64_t timer_ns;     /* what `timer` is armed for, 0: not armed
+                             (none, or it fired); loop thread only */
     /* Limits, from the config; immutable. */
     uint32_t max_conns, max_per_peer;
     int64_t hello_ns, idle_ns; /* idle_ns 0: never */
     /* Live connections; loop thread only. */
     store_conn **conns;
     uint32_t nconns, cap;
-    int64_t next_sweep_ns;   /* 0: none due; loop thread only */
-    bool listen_paused;      /* loop thread only */
-    int64_t listen_resume_ns;/* loop thread only */
+    int64_t next_sweep_ns;    /* 0: none due; loop thread only */
+    bool listen_paused;       /* loop thread only */
+    int64_t listen_resume_ns; /* loop thread only */
     server_counters st;
     char why[RT_FRAME_DETAIL_LEN + 64]; /* close reason; loop thread only */
 };
@@ -131,8 +131,8 @@ struct store_server {
 #define LISTEN_PAUSE_NS (100 * 1000000LL)
 #define MS_NS 1000000LL
 
-#define STAT_INC(s, f) atomic_fetch_add_explicit(&(s)->st.f, 1, \
-                                                 memory_order_relaxed)
+#define STAT_INC(s, f)                                                         \
+    atomic_fetch_add_explicit(&(s)->st.f, 1, memory_order_relaxed)
 
 static void on_conn(rt_loop_watch *w, int fd, int events, ray_err status,
                     void *arg);
@@ -202,16 +202,19 @@ conn_gone(void *arg, ray_err status)
         aborted = store_core_client_remove(s->core, client);
     if (why && hello && aborted)
         RT_WARN("object store: closing client %u connection (pid %d): %s "
-                "(%u unsealed object(s) aborted)", client, pid, why, aborted);
+                "(%u unsealed object(s) aborted)",
+                client, pid, why, aborted);
     else if (why && hello)
         RT_WARN("object store: closing client %u connection (pid %d): %s",
                 client, pid, why);
     else if (why)
         RT_WARN("object store: closing a client connection (pid %d) before "
-                "its StoreConnectRequest: %s", pid, why);
+                "its StoreConnectRequest: %s",
+                pid, why);
     else if (aborted)
         RT_INFO("object store: client %u went away; aborted %u unsealed "
-                "object(s)", client, aborted);
+                "object(s)",
+                client, aborted);
     /* Last: the peer sees the close only once its pins are dropped and
      * the reason is logged. */
     close(fd);
@@ -294,8 +297,8 @@ get_id(const ProtobufCBinaryData *b, store_object_id *id, char *msg,
  * (never from the slot: once the lock is dropped another thread may
  * reuse it). */
 static void
-fill_location(Ray__Rpc__StoreObjectLocation *loc,
-              const ProtobufCBinaryData *id, const store_location *where)
+fill_location(Ray__Rpc__StoreObjectLocation *loc, const ProtobufCBinaryData *id,
+              const store_location *where)
 {
     loc->object_id = *id;
     loc->offset = where->offset;
@@ -311,8 +314,8 @@ fill_location(Ray__Rpc__StoreObjectLocation *loc,
 static int64_t
 idle_due(const store_server *s, const store_conn *cn)
 {
-    int64_t grace = cn->asked || s->idle_ns > s->hello_ns ? s->idle_ns
-                                                           : s->hello_ns;
+    int64_t grace =
+        cn->asked || s->idle_ns > s->hello_ns ? s->idle_ns : s->hello_ns;
     return cn->active_ns + grace;
 }
 
@@ -347,10 +350,10 @@ handle_connect(store_server *s, store_conn *cn)
     size_t len = ray__rpc__store_connect_reply__get_packed_size(&r);
     if (RT_NEVER(len > sizeof buf - RT_FRAME_HEADER_LEN))
         return "connect reply too large";
-    rt_frame_header h = {
-        .magic = RT_FRAME_MAGIC,
-        .type = RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REPLY,
-        .length = (uint32_t)len};
+    rt_frame_header h = {.magic = RT_FRAME_MAGIC,
+                         .type =
+                             RAY__RPC__MESSAGE_TYPE__MSG_STORE_CONNECT_REPLY,
+                         .length = (uint32_t)len};
     rt_frame_header_encode(&h, buf);
     ray__rpc__store_connect_reply__pack(&r, buf + RT_FRAME_HEADER_LEN);
     if (rt_fdpass_send(cn->fd, &memfd, memfd >= 0 ? 1 : 0, buf,
@@ -376,8 +379,7 @@ handle_create(store_core *c, store_conn *cn,
         store_location where = {0};
         rc = store_core_create_object(
             c, cn->client, &id, q->data_size, q->metadata_size,
-            q->secondary ? STORE_CREATE_SECONDARY : 0, &where, msg,
-            sizeof msg);
+            q->secondary ? STORE_CREATE_SECONDARY : 0, &where, msg, sizeof msg);
         if (rc == RAY_OK) {
             fill_location(&loc, &q->object_id, &where);
             r.location = &loc;
@@ -423,8 +425,8 @@ handle_abort(store_core *c, store_conn *cn,
     if (get_id(&q->object_id, &id, msg, sizeof msg))
         rc = store_core_abort(c, cn->client, &id);
     r.status = set_status(&st, rc, msg);
-    return rt_frame_writer_put(
-        w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_ABORT_REPLY, &r.base);
+    return rt_frame_writer_put(w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_ABORT_REPLY,
+                               &r.base);
 }
 
 /* Delete each listed object; the status is the first failure. */
@@ -475,8 +477,8 @@ handle_stats(store_core *c, rt_frame_writer *w)
     r.restores = v.restores;
     r.bytes_committed = v.bytes_committed;
     r.clients = v.clients;
-    return rt_frame_writer_put(
-        w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_STATS_REPLY, &r.base);
+    return rt_frame_writer_put(w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_STATS_REPLY,
+                               &r.base);
 }
 
 /* Handle one decoded request. Returns a reason to close the connection,
@@ -545,9 +547,9 @@ on_readable(store_server *s, store_conn *cn)
             break;
         if (rc != RAY_OK) {
             /* RAY_ECLOSED: an orderly close or a reset, nothing to say. */
-            conn_close(s, cn, rc == RAY_ECLOSED
-                                  ? NULL
-                                  : rt_frame_reader_detail(&cn->rd));
+            conn_close(s, cn,
+                       rc == RAY_ECLOSED ? NULL
+                                         : rt_frame_reader_detail(&cn->rd));
             return false;
         }
         const char *why = handle(s, cn, type, m);
@@ -649,16 +651,20 @@ over_limit(store_server *s, int fd, pid_t pid)
 {
     if (s->nconns >= s->max_conns) {
         STAT_INC(s, refused_total);
-        snprintf(s->why, sizeof s->why, "%u connections are open "
-                 "(store_config.max_connections)", s->nconns);
+        snprintf(s->why, sizeof s->why,
+                 "%u connections are open "
+                 "(store_config.max_connections)",
+                 s->nconns);
         refuse(fd, pid, s->why);
         return true;
     }
     uint32_t mine = pid ? conns_of(s, pid) : 0;
     if (mine >= s->max_per_peer) {
         STAT_INC(s, refused_peer);
-        snprintf(s->why, sizeof s->why, "it has %u connections open "
-                 "(store_config.max_connections_per_peer)", mine);
+        snprintf(s->why, sizeof s->why,
+                 "it has %u connections open "
+                 "(store_config.max_connections_per_peer)",
+                 mine);
         refuse(fd, pid, s->why);
         return true;
     }
@@ -676,14 +682,15 @@ on_accept(store_server *s)
                 return;
             if (e == EINTR || e == ECONNABORTED)
                 continue;
-            int r = (e == EMFILE || e == ENFILE) ? refuse_without_fds(s, e)
-                                                 : -1;
+            int r =
+                (e == EMFILE || e == ENFILE) ? refuse_without_fds(s, e) : -1;
             if (r > 0)
                 continue;
             if (r < 0) {
                 /* Level-triggered: returning with the socket readable
                  * would spin. */
-                RT_LOG_RATELIMITED(RT_LOG_WARN, "object store: accept: %s; "
+                RT_LOG_RATELIMITED(RT_LOG_WARN,
+                                   "object store: accept: %s; "
                                    "not accepting for 100 ms",
                                    strerror(e));
                 pause_listen(s, rt_clock_now_ns());
@@ -707,7 +714,7 @@ on_accept(store_server *s)
         }
         if (!cn || s->nconns == s->cap) {
             RT_LOG_RATELIMITED(RT_LOG_WARN, "object store: out of memory "
-                               "accepting a client");
+                                            "accepting a client");
             rt_free(cn);
             close(fd);
             continue;
@@ -755,8 +762,8 @@ revoke_idle(store_server *s, store_conn **cand, uint32_t n, int64_t now)
         STAT_INC(s, closed_idle);
         RT_INFO("object store: disconnecting client %u (pid %d): idle for "
                 "%lld ms with nothing pinned (store_config.idle_timeout_ms);"
-                " it reconnects on its next call", cn->client, (int)cn->pid,
-                (long long)(s->idle_ns / MS_NS));
+                " it reconnects on its next call",
+                cn->client, (int)cn->pid, (long long)(s->idle_ns / MS_NS));
         conn_close(s, cn, NULL);
     }
 }
@@ -789,7 +796,8 @@ sweep(store_server *s, int64_t now)
                 continue;
             }
             STAT_INC(s, closed_hello);
-            snprintf(s->why, sizeof s->why, "no StoreConnectRequest within "
+            snprintf(s->why, sizeof s->why,
+                     "no StoreConnectRequest within "
                      "%lld ms (store_config.hello_timeout_ms)",
                      (long long)(s->hello_ns / MS_NS));
             conn_close(s, cn, s->why);
@@ -865,7 +873,8 @@ on_listen(rt_loop_watch *w, int fd, int events, ray_err status, void *arg)
     on_accept(s);
     /* A poller error stopped the watch: resuming restarts it. */
     if (status != RAY_OK && !s->listen_paused) {
-        RT_LOG_RATELIMITED(RT_LOG_WARN, "object store: polling the "
+        RT_LOG_RATELIMITED(RT_LOG_WARN,
+                           "object store: polling the "
                            "listening socket: %s; not accepting for 100 ms",
                            rt_strerror(status));
         pause_listen(s, rt_clock_now_ns());
@@ -955,17 +964,16 @@ void
 store_server_get_stats(store_server *s, store_server_stats *out)
 {
     server_counters *k = &s->st;
-    *out = (store_server_stats){
-        .wakeups = atomic_load(&k->wakeups),
-        .sweeps = atomic_load(&k->sweeps),
-        .accepted = atomic_load(&k->accepted),
-        .refused_fds = atomic_load(&k->refused_fds),
-        .refused_peer = atomic_load(&k->refused_peer),
-        .refused_total = atomic_load(&k->refused_total),
-        .listen_pauses = atomic_load(&k->listen_pauses),
-        .closed_hello = atomic_load(&k->closed_hello),
-        .closed_idle = atomic_load(&k->closed_idle),
-        .spared_idle = atomic_load(&k->spared_idle)};
+    *out = (store_server_stats){.wakeups = atomic_load(&k->wakeups),
+                                .sweeps = atomic_load(&k->sweeps),
+                                .accepted = atomic_load(&k->accepted),
+                                .refused_fds = atomic_load(&k->refused_fds),
+                                .refused_peer = atomic_load(&k->refused_peer),
+                                .refused_total = atomic_load(&k->refused_total),
+                                .listen_pauses = atomic_load(&k->listen_pauses),
+                                .closed_hello = atomic_load(&k->closed_hello),
+                                .closed_idle = atomic_load(&k->closed_idle),
+                                .spared_idle = atomic_load(&k->spared_idle)};
 }
 
 uint32_t
@@ -1003,11 +1011,11 @@ store_server_start(const store_config *cfg, store_server **out, char *err,
         return RAY_ENOMEM;
     s->lfd = s->spare_fd = -1;
     s->max_conns = cfg->max_connections ? cfg->max_connections : 512;
-    s->max_per_peer = cfg->max_connections_per_peer
-                          ? cfg->max_connections_per_peer
-                          : 32;
-    s->hello_ns = (int64_t)(cfg->hello_timeout_ms ? cfg->hello_timeout_ms
-                                                  : 10000) * MS_NS;
+    s->max_per_peer =
+        cfg->max_connections_per_peer ? cfg->max_connections_per_peer : 32;
+    s->hello_ns =
+        (int64_t)(cfg->hello_timeout_ms ? cfg->hello_timeout_ms : 10000) *
+        MS_NS;
     uint32_t idle = cfg->idle_timeout_ms ? cfg->idle_timeout_ms : 600000;
     s->idle_ns = idle == STORE_TIMEOUT_NEVER ? 0 : (int64_t)idle * MS_NS;
     s->path = rt_strdup(cfg->socket_path);
@@ -1033,8 +1041,10 @@ store_server_start(const store_config *cfg, store_server **out, char *err,
     if (rc == RAY_OK)
         rc = x.rc;
     if (rc != RAY_OK) {
-        snprintf(err, errlen, "object store socket %s: cannot start its "
-                 "loop: %s", cfg->socket_path, rt_strerror(rc));
+        snprintf(err, errlen,
+                 "object store socket %s: cannot start its "
+                 "loop: %s",
+                 cfg->socket_path, rt_strerror(rc));
         goto fail;
     }
     RT_INFO("object store: %llu bytes of shared memory, %u slots, socket %s",

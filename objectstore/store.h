@@ -43,24 +43,23 @@
 typedef struct store_spill_ops {
     /* pwrite(2) of `n` bytes at `buf` to `fd` at offset `off`; `arg` is
      * the table's arg. */
-    ssize_t (*pwrite)(void *arg, int fd, const void *buf, size_t n,
-                      off_t off);
+    ssize_t (*pwrite)(void *arg, int fd, const void *buf, size_t n, off_t off);
     void *arg;
 } store_spill_ops;
 
 /* Store settings. Zero means the default. */
 typedef struct store_config {
-    uint64_t capacity;       /* bytes of the shared region; default
-                                store_shm_default_capacity() */
-    uint32_t max_objects;    /* object slots; default capacity/16 KiB,
-                                clamped to [1024, 262144] */
-    const char *socket_path; /* Unix socket to listen on (required) */
-    const char *spill_dir;   /* where spilled objects go; NULL = no
-                                spilling (a full store evicts, then fails) */
-    uint64_t spill_min_bytes;/* fuse spilled objects into files of at
-                                least this size; default 8 MiB */
-    const store_spill_ops *spill_ops; /* NULL: the real system calls;
-                                         copied at start */
+    uint64_t capacity;                 /* bytes of the shared region; default
+                                          store_shm_default_capacity() */
+    uint32_t max_objects;              /* object slots; default capacity/16 KiB,
+                                          clamped to [1024, 262144] */
+    const char *socket_path;           /* Unix socket to listen on (required) */
+    const char *spill_dir;             /* where spilled objects go; NULL = no
+                                          spilling (a full store evicts, then fails) */
+    uint64_t spill_min_bytes;          /* fuse spilled objects into files of at
+                                          least this size; default 8 MiB */
+    const store_spill_ops *spill_ops;  /* NULL: the real system calls;
+                                          copied at start */
     uint32_t max_connections;          /* open connections, before and
                                           after StoreConnectRequest;
                                           default 512 */
@@ -83,18 +82,18 @@ typedef struct store_config {
 
 /* What the serving thread did (see store_server_stats). Cumulative. */
 typedef struct store_server_stats {
-    uint64_t wakeups;        /* fd events handled: callbacks of the
-                                listening socket's and connections'
-                                watches */
-    uint64_t sweeps;         /* timeout checks run */
-    uint64_t accepted;       /* connections taken in */
-    uint64_t refused_fds;    /* accepted and closed: out of descriptors */
-    uint64_t refused_peer;   /* max_connections_per_peer reached */
-    uint64_t refused_total;  /* max_connections reached */
-    uint64_t listen_pauses;  /* accepting stopped a while (no spare fd) */
-    uint64_t closed_hello;   /* no StoreConnectRequest in time */
-    uint64_t closed_idle;    /* idle, nothing pinned: disconnected */
-    uint64_t spared_idle;    /* idle past the timeout but pinning: kept */
+    uint64_t wakeups;       /* fd events handled: callbacks of the
+                               listening socket's and connections'
+                               watches */
+    uint64_t sweeps;        /* timeout checks run */
+    uint64_t accepted;      /* connections taken in */
+    uint64_t refused_fds;   /* accepted and closed: out of descriptors */
+    uint64_t refused_peer;  /* max_connections_per_peer reached */
+    uint64_t refused_total; /* max_connections reached */
+    uint64_t listen_pauses; /* accepting stopped a while (no spare fd) */
+    uint64_t closed_hello;  /* no StoreConnectRequest in time */
+    uint64_t closed_idle;   /* idle, nothing pinned: disconnected */
+    uint64_t spared_idle;   /* idle past the timeout but pinning: kept */
 } store_server_stats;
 
 typedef struct store_server store_server;

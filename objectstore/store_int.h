@@ -38,9 +38,9 @@
 
 /* One spill file: several objects fused into one write. */
 typedef struct store_spill_file {
-    int fd;            /* -1 once the file is gone */
-    uint64_t live;     /* objects still only in this file */
-    uint64_t bytes;    /* file size */
+    int fd;         /* -1 once the file is gone */
+    uint64_t live;  /* objects still only in this file */
+    uint64_t bytes; /* file size */
 } store_spill_file;
 
 /* The store's own record of a slot (never in shared memory). */
@@ -54,25 +54,25 @@ enum store_meta_state {
 
 typedef struct store_meta {
     store_object_id id;
-    uint32_t state;       /* enum store_meta_state */
-    uint32_t flags;       /* STORE_OBJ_* */
-    uint32_t creator;     /* client index */
-    uint32_t spill_file;  /* SPILLED: spill file number */
-    uint64_t offset;      /* MEM: payload offset from the region start */
+    uint32_t state;      /* enum store_meta_state */
+    uint32_t flags;      /* STORE_OBJ_* */
+    uint32_t creator;    /* client index */
+    uint32_t spill_file; /* SPILLED: spill file number */
+    uint64_t offset;     /* MEM: payload offset from the region start */
     uint64_t data_size;
     uint64_t meta_size;
-    uint64_t alloc_size;  /* MEM: bytes the arena really reserved */
-    uint64_t spill_off;   /* SPILLED: offset in the spill file */
+    uint64_t alloc_size; /* MEM: bytes the arena really reserved */
+    uint64_t spill_off;  /* SPILLED: offset in the spill file */
 } store_meta;
 
 /* Counters for store_core_stats. */
 typedef struct store_counters {
-    uint64_t bytes_used;      /* reserved by live in-memory objects */
-    uint64_t bytes_spilled;   /* payload bytes in spill files */
+    uint64_t bytes_used;    /* reserved by live in-memory objects */
+    uint64_t bytes_spilled; /* payload bytes in spill files */
     uint64_t objects_spilled;
-    uint64_t evictions;       /* objects evicted, cumulative */
-    uint64_t spills;          /* objects spilled, cumulative */
-    uint64_t restores;        /* objects restored, cumulative */
+    uint64_t evictions; /* objects evicted, cumulative */
+    uint64_t spills;    /* objects spilled, cumulative */
+    uint64_t restores;  /* objects restored, cumulative */
     uint64_t bytes_evicted;
     uint64_t bytes_restored;
     uint64_t bytes_committed; /* shared memory backed so far */
@@ -80,28 +80,28 @@ typedef struct store_counters {
 
 typedef struct store_core {
     pthread_mutex_t mu;
-    int memfd;                  /* immutable */
-    uint8_t *base;              /* RW mapping of the region; immutable */
-    uint64_t region_size;       /* immutable */
-    uint64_t heap_off;          /* immutable */
-    uint64_t heap_size;         /* immutable */
-    store_header *hdr;          /* == base; immutable */
-    store_table table;          /* private geometry; immutable */
-    store_slot *slots;          /* == table.slots; immutable */
-    store_meta *meta;           /* one per slot */
-    uint32_t *home;             /* index hash of each slot's ID */
+    int memfd;            /* immutable */
+    uint8_t *base;        /* RW mapping of the region; immutable */
+    uint64_t region_size; /* immutable */
+    uint64_t heap_off;    /* immutable */
+    uint64_t heap_size;   /* immutable */
+    store_header *hdr;    /* == base; immutable */
+    store_table table;    /* private geometry; immutable */
+    store_slot *slots;    /* == table.slots; immutable */
+    store_meta *meta;     /* one per slot */
+    uint32_t *home;       /* index hash of each slot's ID */
     store_counters k;
-    store_arena *arena;         /* immutable pointer */
-    uint64_t *reserved;         /* one bit per STORE_RESERVE_CHUNK of the
-                                   region committed with fallocate; under mu */
-    uint32_t *free_slots;       /* stack of free slot numbers */
+    store_arena *arena;   /* immutable pointer */
+    uint64_t *reserved;   /* one bit per STORE_RESERVE_CHUNK of the
+                             region committed with fallocate; under mu */
+    uint32_t *free_slots; /* stack of free slot numbers */
     uint32_t nfree;
     bool client_used[STORE_MAX_CLIENTS];
     uint32_t epoch[STORE_MAX_CLIENTS]; /* what hdr->client_epoch holds */
     uint32_t nclients;
-    char *spill_dir;            /* NULL: spilling off; immutable */
-    uint64_t spill_min_bytes;   /* immutable */
-    store_spill_ops spill_ops;  /* immutable */
+    char *spill_dir;           /* NULL: spilling off; immutable */
+    uint64_t spill_min_bytes;  /* immutable */
+    store_spill_ops spill_ops; /* immutable */
     store_spill_file *spill_files;
     uint32_t nspill_files;
     uint32_t spill_cap;
@@ -113,8 +113,8 @@ typedef struct store_core {
 /* --- lifecycle.c ---------------------------------------------------- */
 
 /* Build the region, arena and table. `err` gets a message on failure. */
-ray_err store_core_create(const store_config *cfg, store_core **out,
-                          char *err, size_t errlen);
+ray_err store_core_create(const store_config *cfg, store_core **out, char *err,
+                          size_t errlen);
 void store_core_destroy(store_core *c);
 
 /* Take a free client index (RAY_EBUSY when all are taken). Locks mu. */
@@ -141,7 +141,7 @@ void store_core_client_revoke(store_core *c, const uint32_t *idx, uint32_t n,
  * reply built from the slot itself would race with that reuse). */
 typedef struct store_location {
     uint32_t slot;
-    uint64_t offset;     /* payload offset from the region start */
+    uint64_t offset; /* payload offset from the region start */
     uint64_t data_size;
     uint64_t meta_size;
 } store_location;
@@ -149,10 +149,9 @@ typedef struct store_location {
 /* The object operations; each locks mu. `msg` (msglen bytes) receives a
  * human-readable reason on failure. */
 ray_err store_core_create_object(store_core *c, uint32_t client,
-                                 const store_object_id *id,
-                                 uint64_t data_size, uint64_t meta_size,
-                                 uint32_t flags, store_location *loc,
-                                 char *msg, size_t msglen);
+                                 const store_object_id *id, uint64_t data_size,
+                                 uint64_t meta_size, uint32_t flags,
+                                 store_location *loc, char *msg, size_t msglen);
 ray_err store_core_abort(store_core *c, uint32_t client,
                          const store_object_id *id);
 ray_err store_core_delete(store_core *c, const store_object_id *id);

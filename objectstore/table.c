@@ -91,8 +91,7 @@ store_table_valid(const store_header *h, uint64_t mapped_size)
     if (h->index_off < STORE_HEADER_SIZE ||
         h->index_off + isz * 4 > h->shared_off || (h->shared_off & 4095) ||
         h->shared_off + STORE_SHARED_SIZE > h->slots_off ||
-        h->slots_off + (uint64_t)h->nslots * sizeof(store_slot) >
-            h->heap_off ||
+        h->slots_off + (uint64_t)h->nslots * sizeof(store_slot) > h->heap_off ||
         h->heap_off > mapped_size || h->heap_size > mapped_size - h->heap_off)
         return false;
     return true;
@@ -152,8 +151,8 @@ store_table_find(const store_table *t, const store_object_id *id)
         }
         for (uint32_t i = (uint32_t)home & mask, n = 0; n <= mask;
              i = (i + 1) & mask, n++) {
-            uint32_t e = atomic_load_explicit(&t->index[i],
-                                              memory_order_relaxed);
+            uint32_t e =
+                atomic_load_explicit(&t->index[i], memory_order_relaxed);
             if (e == 0)
                 break;
             if (e - 1 >= t->nslots)
@@ -173,7 +172,7 @@ static void
 write_begin(store_header *h)
 {
     uint64_t s = atomic_load_explicit(&h->table_seq, memory_order_relaxed);
-    atomic_store_explicit(&h->table_seq, (s | 1) , memory_order_relaxed);
+    atomic_store_explicit(&h->table_seq, (s | 1), memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
 }
 
@@ -193,8 +192,7 @@ store_table_insert(const store_table *t, uint32_t slot, uint64_t hash)
      * miss it simply did not see the new object yet. */
     for (uint32_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
         if (atomic_load_explicit(&t->index[i], memory_order_relaxed) == 0) {
-            atomic_store_explicit(&t->index[i], slot + 1,
-                                  memory_order_release);
+            atomic_store_explicit(&t->index[i], slot + 1, memory_order_release);
             return true;
         }
     }

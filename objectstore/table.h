@@ -40,12 +40,12 @@ typedef struct store_geometry {
 
 /* A process's private view of a region's table (see above). */
 typedef struct store_table {
-    store_header *hdr;        /* table_seq; read-only in clients */
-    _Atomic uint32_t *index;  /* read-only in clients */
-    store_shared *shared;     /* the seal futex */
+    store_header *hdr;       /* table_seq; read-only in clients */
+    _Atomic uint32_t *index; /* read-only in clients */
+    store_shared *shared;    /* the seal futex */
     store_slot *slots;
     uint32_t nslots;
-    uint32_t mask;            /* index entries - 1 */
+    uint32_t mask; /* index entries - 1 */
 } store_table;
 
 /* Compute the layout of a region whose heap holds `capacity` bytes with
@@ -130,7 +130,7 @@ uint32_t store_table_seal_seq(const store_table *t);
 
 /* Sleep until the seal sequence differs from `seen` or `deadline_ns`
  * passes (at most `cap_ms` ms at a time). False if the deadline passed. */
-bool store_table_wait(const store_table *t, uint32_t seen,
-                      int64_t deadline_ns, int cap_ms);
+bool store_table_wait(const store_table *t, uint32_t seen, int64_t deadline_ns,
+                      int cap_ms);
 
 #endif /* RAY_OBJECTSTORE_TABLE_H */

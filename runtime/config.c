@@ -29,13 +29,13 @@
 typedef struct config_key {
     const char *name;
     rt_config_type type;
-    size_t offset;        /* of the field in rt_config */
-    const char *def;      /* default as text; NULL = computed */
-    const char *def_help; /* how a computed default is chosen */
-    int64_t lo, hi;       /* range for int, size, duration (ns) */
-    double dlo, dhi;      /* range for double */
+    size_t offset;                  /* of the field in rt_config */
+    const char *def;                /* default as text; NULL = computed */
+    const char *def_help;           /* how a computed default is chosen */
+    int64_t lo, hi;                 /* range for int, size, duration (ns) */
+    double dlo, dhi;                /* range for double */
     int (*check)(const char *text); /* extra check for strings; 0 = ok */
-    const char *form;     /* accepted values, for messages */
+    const char *form;               /* accepted values, for messages */
     const char *help;
 } config_key;
 
@@ -57,11 +57,11 @@ static const config_key keys[] = {
      "30% of RAM, capped by free space in /dev/shm", 1 << 20, 1LL << 50, 0, 0,
      NULL, "a size of at least 1M, such as 2G or 512M",
      "bytes of shared memory for the node's object store"},
-    {"max_frame_size", RT_CONFIG_SIZE, FIELD(max_frame_size), "64M", NULL,
-     1024, 4 * GIB, 0, 0, NULL, "a size from 1K to 4G, such as 64M",
+    {"max_frame_size", RT_CONFIG_SIZE, FIELD(max_frame_size), "64M", NULL, 1024,
+     4 * GIB, 0, 0, NULL, "a size from 1K to 4G, such as 64M",
      "largest protocol message a connection accepts"},
-    {"log_level", RT_CONFIG_STRING, FIELD(log_level), "info", NULL, 0, 0, 0,
-     0, check_log_level, "one of debug, info, warn, error, fatal, off",
+    {"log_level", RT_CONFIG_STRING, FIELD(log_level), "info", NULL, 0, 0, 0, 0,
+     check_log_level, "one of debug, info, warn, error, fatal, off",
      "lowest level of log line that is written"},
     {"inline_object_max", RT_CONFIG_SIZE, FIELD(inline_object_max), "100K",
      NULL, 0, 64LL << 20, 0, 0, NULL, "a size up to 64M, such as 100K",
@@ -75,8 +75,8 @@ static const config_key keys[] = {
     {"object_spill_threshold", RT_CONFIG_DOUBLE, FIELD(object_spill_threshold),
      "0.8", NULL, 0, 0, 0.0, 1.0, NULL, "a number from 0 to 1, such as 0.8",
      "fraction of the store in use at which spilling starts"},
-    {"object_spilling", RT_CONFIG_BOOL, FIELD(object_spilling), "true", NULL,
-     0, 0, 0, 0, NULL, "true or false",
+    {"object_spilling", RT_CONFIG_BOOL, FIELD(object_spilling), "true", NULL, 0,
+     0, 0, 0, NULL, "true or false",
      "spill objects to disk when the store is full instead of failing"},
     {"heartbeat_period", RT_CONFIG_DURATION, FIELD(heartbeat_period_ns), "1s",
      NULL, S_NS / 1000, 3600 * S_NS, 0, 0, NULL,
@@ -90,8 +90,8 @@ static const config_key keys[] = {
 
 #define NKEYS (sizeof keys / sizeof keys[0])
 
-static const char *type_names[] = {"int", "size", "double", "bool", "string",
-                                   "duration"};
+static const char *type_names[] = {"int",  "size",   "double",
+                                   "bool", "string", "duration"};
 
 /* ---- message helpers -------------------------------------------------- */
 
@@ -146,11 +146,24 @@ rt_config_parse_size(const char *text, uint64_t *out)
         return RAY_EINVAL;
     int shift = 0;
     switch (toupper((unsigned char)*p)) {
-    case 'K': shift = 10; p++; break;
-    case 'M': shift = 20; p++; break;
-    case 'G': shift = 30; p++; break;
-    case 'T': shift = 40; p++; break;
-    default: break;
+    case 'K':
+        shift = 10;
+        p++;
+        break;
+    case 'M':
+        shift = 20;
+        p++;
+        break;
+    case 'G':
+        shift = 30;
+        p++;
+        break;
+    case 'T':
+        shift = 40;
+        p++;
+        break;
+    default:
+        break;
     }
     if (shift && toupper((unsigned char)*p) == 'I' &&
         toupper((unsigned char)p[1]) == 'B')
@@ -171,8 +184,8 @@ rt_config_parse_duration_ns(const char *text, int64_t *out)
     static const struct {
         const char *unit;
         int64_t ns;
-    } units[] = {{"ns", 1},          {"us", 1000},           {"ms", 1000000},
-                 {"s", S_NS},        {"m", 60 * S_NS},       {"min", 60 * S_NS},
+    } units[] = {{"ns", 1},         {"us", 1000},     {"ms", 1000000},
+                 {"s", S_NS},       {"m", 60 * S_NS}, {"min", 60 * S_NS},
                  {"h", 3600 * S_NS}};
     if (!text)
         return RAY_EINVAL;
@@ -308,15 +321,17 @@ set_key(rt_config *cfg, const config_key *k, const char *text,
         memcpy(field, &b, sizeof b);
         break;
     case RT_CONFIG_STRING:
-        if (strlen(text) >= RT_CONFIG_STRING_MAX || (k->check && k->check(text)))
+        if (strlen(text) >= RT_CONFIG_STRING_MAX ||
+            (k->check && k->check(text)))
             goto bad;
         memcpy(field, text, strlen(text) + 1);
         break;
     }
     return RAY_OK;
 bad:
-    return fail(msg, msglen, "config key %s: bad value \"%s\" from %s: expected %s",
-                k->name, shown, source, k->form);
+    return fail(msg, msglen,
+                "config key %s: bad value \"%s\" from %s: expected %s", k->name,
+                shown, source, k->form);
 }
 
 static int64_t
@@ -353,7 +368,8 @@ rt_config_defaults(rt_config *cfg)
     memset(cfg, 0, sizeof *cfg);
     for (size_t i = 0; i < NKEYS; i++) {
         if (keys[i].def) {
-            ray_err err = set_key(cfg, &keys[i], keys[i].def, "default", NULL, 0);
+            ray_err err =
+                set_key(cfg, &keys[i], keys[i].def, "default", NULL, 0);
             RT_CHECK(err == RAY_OK);
         }
     }
@@ -373,7 +389,8 @@ rt_config_set(rt_config *cfg, const char *key, const char *value, char *msg,
         for (size_t i = 0; i < NKEYS && n < sizeof known; i++)
             n += (size_t)snprintf(known + n, sizeof known - n, "%s%s",
                                   i ? ", " : "", keys[i].name);
-        return fail(msg, msglen, "unknown config key \"%s\": expected one of %s",
+        return fail(msg, msglen,
+                    "unknown config key \"%s\": expected one of %s",
                     key ? key : "(null)", known);
     }
     return set_key(cfg, k, value, "the caller", msg, msglen);
@@ -421,7 +438,8 @@ rt_config_apply_args(rt_config *cfg, int *argc, char **argv, char *msg,
             continue;
         }
         char source[KEY_NAME_MAX + 16];
-        snprintf(source, sizeof source, "flag --%.*s", (int)(eq - (a + 2)), a + 2);
+        snprintf(source, sizeof source, "flag --%.*s", (int)(eq - (a + 2)),
+                 a + 2);
         if ((err = set_key(cfg, k, eq + 1, source, msg, msglen)))
             break;
     }
@@ -452,7 +470,8 @@ format_scaled(char *buf, size_t n, uint64_t v, const char *const *suffix,
 {
     for (size_t i = count; i-- > 1;) {
         if (v && v % scale[i] == 0) {
-            snprintf(buf, n, "%llu%s", (unsigned long long)(v / scale[i]), suffix[i]);
+            snprintf(buf, n, "%llu%s", (unsigned long long)(v / scale[i]),
+                     suffix[i]);
             return;
         }
     }
@@ -466,8 +485,8 @@ format_value(const rt_config *cfg, const config_key *k, char *buf, size_t n)
     static const uint64_t size_scale[] = {1, 1ULL << 10, 1ULL << 20, 1ULL << 30,
                                           1ULL << 40};
     static const char *const dur_sfx[] = {"ns", "us", "ms", "s", "m", "h"};
-    static const uint64_t dur_scale[] = {1, 1000, 1000000, S_NS, 60 * S_NS,
-                                         3600 * S_NS};
+    static const uint64_t dur_scale[] = {1,    1000,      1000000,
+                                         S_NS, 60 * S_NS, 3600 * S_NS};
     const char *field = (const char *)cfg + k->offset;
     int64_t i64;
     uint64_t u64;
@@ -527,7 +546,9 @@ rt_config_print_help(int fd)
                          keys[i].name, type_names[keys[i].type], keys[i].help,
                          keys[i].def ? keys[i].def : keys[i].def_help);
         if (n > 0) {
-            ssize_t w = write(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+            ssize_t w =
+                write(fd, line,
+                      (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
             (void)w;
         }
     }

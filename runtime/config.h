@@ -40,17 +40,18 @@
 
 /* Resolved values. Field names match the keys. */
 typedef struct rt_config {
-    int64_t num_cpus;              /* CPUs this node offers to tasks */
-    uint64_t object_store_memory;  /* bytes of the node's shm object store */
-    uint64_t max_frame_size;       /* largest protocol frame accepted */
+    int64_t num_cpus;             /* CPUs this node offers to tasks */
+    uint64_t object_store_memory; /* bytes of the node's shm object store */
+    uint64_t max_frame_size;      /* largest protocol frame accepted */
     char log_level[RT_CONFIG_STRING_MAX]; /* debug|info|warn|error|fatal|off */
-    uint64_t inline_object_max;    /* objects up to this travel inline */
+    uint64_t inline_object_max;           /* objects up to this travel inline */
     char temp_dir[RT_CONFIG_STRING_MAX];  /* sockets, spill files, logs */
-    int64_t worker_spin_us;        /* a worker's bounded spin before sleeping */
-    double object_spill_threshold; /* store fill fraction that starts spilling */
-    bool object_spilling;          /* spill to disk instead of failing puts */
-    int64_t heartbeat_period_ns;   /* raylet -> GCS heartbeat interval */
-    int64_t node_timeout_ns;       /* missing heartbeats this long = dead */
+    int64_t worker_spin_us; /* a worker's bounded spin before sleeping */
+    double
+        object_spill_threshold;  /* store fill fraction that starts spilling */
+    bool object_spilling;        /* spill to disk instead of failing puts */
+    int64_t heartbeat_period_ns; /* raylet -> GCS heartbeat interval */
+    int64_t node_timeout_ns;     /* missing heartbeats this long = dead */
 } rt_config;
 
 typedef enum rt_config_type {
@@ -84,8 +85,8 @@ ray_err rt_config_apply_env(rt_config *cfg, char *msg, size_t msglen);
  * "--key=value" whose key is unknown is left in place for the caller.
  * Arguments after a bare "--" are never touched. RAY_EINVAL with `msg` on
  * the first bad value (argv unchanged for that flag and the rest). */
-ray_err rt_config_apply_args(rt_config *cfg, int *argc, char **argv,
-                             char *msg, size_t msglen);
+ray_err rt_config_apply_args(rt_config *cfg, int *argc, char **argv, char *msg,
+                             size_t msglen);
 
 /* The full resolution: defaults, then environment, then flags (argc/argv
  * may be NULL for library use). RAY_OK or RAY_EINVAL with `msg`. */

@@ -34,8 +34,8 @@
  * Returns RAY_OK, RAY_EINVAL (bad arguments, or `sock` is not a Unix
  * socket), RAY_ECLOSED (peer gone; no SIGPIPE), RAY_ETIMEDOUT (the payload
  * may be partly sent), or a system error such as EBADF for a closed fd. */
-ray_err rt_fdpass_send(int sock, const int *fds, size_t nfds,
-                       const void *data, size_t len, int timeout_ms);
+ray_err rt_fdpass_send(int sock, const int *fds, size_t nfds, const void *data,
+                       size_t len, int timeout_ms);
 
 /* Receive exactly `len` payload bytes (len >= 1) into `data`, and the
  * descriptors sent with them into `fds` (room for `max_fds`), storing their

@@ -103,9 +103,8 @@ track_free(void *data, void *p)
     rt_free(p);
 }
 
-static ray_err
-reader_fail(rt_frame_reader *r, ray_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static ray_err reader_fail(rt_frame_reader *r, ray_err err, const char *fmt,
+                           ...) __attribute__((format(printf, 3, 4)));
 
 static ray_err
 reader_fail(rt_frame_reader *r, ray_err err, const char *fmt, ...)
@@ -206,19 +205,16 @@ reader_check_header(rt_frame_reader *r, rt_frame_header *h)
                            "bad frame magic 0x%08x (want 0x%08x)", h->magic,
                            RT_FRAME_MAGIC);
     if (rt_proto_descriptor(h->type) == NULL)
-        return reader_fail(r, RAY_EPROTO, "unknown message type %u",
-                           h->type);
+        return reader_fail(r, RAY_EPROTO, "unknown message type %u", h->type);
     if (h->length > r->max_frame)
-        return reader_fail(r, RAY_ETOOBIG,
-                           "%s frame of %u bytes exceeds the %u-byte limit",
-                           rt_proto_type_name(h->type), h->length,
-                           r->max_frame);
+        return reader_fail(
+            r, RAY_ETOOBIG, "%s frame of %u bytes exceeds the %u-byte limit",
+            rt_proto_type_name(h->type), h->length, r->max_frame);
     return RAY_OK;
 }
 
 ray_err
-rt_frame_reader_next(rt_frame_reader *r, uint32_t *type,
-                     ProtobufCMessage **msg)
+rt_frame_reader_next(rt_frame_reader *r, uint32_t *type, ProtobufCMessage **msg)
 {
     if (r->failed != RAY_OK)
         return r->failed;
@@ -248,9 +244,9 @@ rt_frame_reader_next(rt_frame_reader *r, uint32_t *type,
     unpack_ctx ctx = {.oom = false};
     ProtobufCAllocator a = {
         .alloc = track_alloc, .free = track_free, .allocator_data = &ctx};
-    ProtobufCMessage *m = protobuf_c_message_unpack(
-        rt_proto_descriptor(h.type), &a, h.length,
-        r->buf + r->start + RT_FRAME_HEADER_LEN);
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(rt_proto_descriptor(h.type), &a, h.length,
+                                  r->buf + r->start + RT_FRAME_HEADER_LEN);
     if (m == NULL) {
         if (ctx.oom)
             return reader_fail(r, RAY_ENOMEM,
@@ -344,9 +340,8 @@ rt_frame_reader_read(rt_frame_reader *r, int fd, uint32_t *type,
 /* Writer                                                              */
 /* ------------------------------------------------------------------ */
 
-static ray_err
-writer_fail(rt_frame_writer *w, ray_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static ray_err writer_fail(rt_frame_writer *w, ray_err err, const char *fmt,
+                           ...) __attribute__((format(printf, 3, 4)));
 
 static ray_err
 writer_fail(rt_frame_writer *w, ray_err err, const char *fmt, ...)
@@ -403,8 +398,7 @@ writer_reserve(rt_frame_writer *w, size_t need)
         cap = w->end + need;
     uint8_t *nb = rt_realloc(w->buf, cap);
     if (nb == NULL)
-        return writer_fail(w, RAY_ENOMEM, "no memory to queue %zu bytes",
-                           need);
+        return writer_fail(w, RAY_ENOMEM, "no memory to queue %zu bytes", need);
     w->buf = nb;
     w->cap = cap;
     return RAY_OK;
@@ -419,8 +413,7 @@ rt_frame_writer_put(rt_frame_writer *w, uint32_t type,
         return writer_fail(w, RAY_EINVAL, "unknown message type %u", type);
     if (msg == NULL || msg->descriptor != desc)
         return writer_fail(w, RAY_EINVAL, "message is %s, not %s",
-                           msg ? msg->descriptor->name : "NULL",
-                           desc->name);
+                           msg ? msg->descriptor->name : "NULL", desc->name);
     size_t size = protobuf_c_message_get_packed_size(msg);
     if (size > w->max_frame)
         return writer_fail(w, RAY_ETOOBIG,
@@ -435,8 +428,8 @@ rt_frame_writer_put(rt_frame_writer *w, uint32_t type,
     rt_frame_header_encode(&h, p);
     size_t packed = protobuf_c_message_pack(msg, p + RT_FRAME_HEADER_LEN);
     if (RT_NEVER(packed != size))
-        return writer_fail(w, RAY_EINTERNAL, "packed %zu of %zu bytes",
-                           packed, size);
+        return writer_fail(w, RAY_EINTERNAL, "packed %zu of %zu bytes", packed,
+                           size);
     w->end += RT_FRAME_HEADER_LEN + size;
     return RAY_OK;
 }

@@ -106,8 +106,7 @@ ray_err rt_frame_reader_read(rt_frame_reader *r, int fd, uint32_t *type,
  * transports that are not fds). Returns RAY_OK, RAY_ENOMEM, or the sticky
  * error. The bytes are only buffered; take messages with
  * rt_frame_reader_next. */
-ray_err rt_frame_reader_feed(rt_frame_reader *r, const void *data,
-                             size_t len);
+ray_err rt_frame_reader_feed(rt_frame_reader *r, const void *data, size_t len);
 
 /* Mark the stream as ended (the peer closed); later rt_frame_reader_next
  * calls report RAY_ECLOSED or RAY_EPROTO as rt_frame_reader_read does. */
@@ -130,7 +129,7 @@ size_t rt_frame_reader_buffered(const rt_frame_reader *r);
 
 /* Per-connection encoder with an output queue. Loop thread only. */
 typedef struct rt_frame_writer {
-    uint8_t *buf;       /* packed frames waiting to be sent */
+    uint8_t *buf; /* packed frames waiting to be sent */
     size_t cap;
     size_t start;       /* first unsent byte */
     size_t end;         /* one past the last queued byte */

@@ -63,12 +63,24 @@
 #define RT_OBJECT_INDEX_MAX 0x7fffffffu
 #define RT_OBJECT_INDEX_PUT_FLAG 0x80000000u
 
-typedef struct rt_job_id { uint8_t b[RT_JOB_ID_SIZE]; } rt_job_id;
-typedef struct rt_actor_id { uint8_t b[RT_ACTOR_ID_SIZE]; } rt_actor_id;
-typedef struct rt_task_id { uint8_t b[RT_TASK_ID_SIZE]; } rt_task_id;
-typedef struct rt_object_id { uint8_t b[RT_OBJECT_ID_SIZE]; } rt_object_id;
-typedef struct rt_node_id { uint8_t b[RT_NODE_ID_SIZE]; } rt_node_id;
-typedef struct rt_worker_id { uint8_t b[RT_WORKER_ID_SIZE]; } rt_worker_id;
+typedef struct rt_job_id {
+    uint8_t b[RT_JOB_ID_SIZE];
+} rt_job_id;
+typedef struct rt_actor_id {
+    uint8_t b[RT_ACTOR_ID_SIZE];
+} rt_actor_id;
+typedef struct rt_task_id {
+    uint8_t b[RT_TASK_ID_SIZE];
+} rt_task_id;
+typedef struct rt_object_id {
+    uint8_t b[RT_OBJECT_ID_SIZE];
+} rt_object_id;
+typedef struct rt_node_id {
+    uint8_t b[RT_NODE_ID_SIZE];
+} rt_node_id;
+typedef struct rt_worker_id {
+    uint8_t b[RT_WORKER_ID_SIZE];
+} rt_worker_id;
 
 /* IDs go on the wire as raw bytes: no padding, no alignment surprises. */
 _Static_assert(sizeof(rt_job_id) == 4, "rt_job_id layout");
@@ -92,35 +104,35 @@ ray_err rt_id_hex_decode(const char *hex, uint8_t *bytes, size_t n);
 /* A 64-bit hash of `n` bytes, every input bit affecting every output bit. */
 uint64_t rt_id_hash_bytes(const uint8_t *bytes, size_t n);
 
-#define RT_ID_DEFINE(kind, SIZE)                                             \
-    static inline rt_##kind rt_##kind##_nil(void)                            \
-    {                                                                        \
-        rt_##kind id;                                                        \
-        memset(&id, 0, sizeof id);                                           \
-        return id;                                                           \
-    }                                                                        \
-    static inline bool rt_##kind##_is_nil(rt_##kind id)                      \
-    {                                                                        \
-        static const uint8_t zero[SIZE];                                     \
-        return memcmp(id.b, zero, SIZE) == 0;                                \
-    }                                                                        \
-    static inline bool rt_##kind##_eq(rt_##kind a, rt_##kind b)              \
-    {                                                                        \
-        return memcmp(a.b, b.b, SIZE) == 0;                                  \
-    }                                                                        \
-    static inline uint64_t rt_##kind##_hash(rt_##kind id)                    \
-    {                                                                        \
-        return rt_id_hash_bytes(id.b, SIZE);                                 \
-    }                                                                        \
-    static inline char *rt_##kind##_hex(rt_##kind id, char *out)             \
-    {                                                                        \
-        rt_id_hex_encode(id.b, SIZE, out);                                   \
-        return out;                                                          \
-    }                                                                        \
-    static inline ray_err rt_##kind##_from_hex(const char *hex,              \
-                                               rt_##kind *out)               \
-    {                                                                        \
-        return rt_id_hex_decode(hex, out->b, SIZE);                          \
+#define RT_ID_DEFINE(kind, SIZE)                                               \
+    static inline rt_##kind rt_##kind##_nil(void)                              \
+    {                                                                          \
+        rt_##kind id;                                                          \
+        memset(&id, 0, sizeof id);                                             \
+        return id;                                                             \
+    }                                                                          \
+    static inline bool rt_##kind##_is_nil(rt_##kind id)                        \
+    {                                                                          \
+        static const uint8_t zero[SIZE];                                       \
+        return memcmp(id.b, zero, SIZE) == 0;                                  \
+    }                                                                          \
+    static inline bool rt_##kind##_eq(rt_##kind a, rt_##kind b)                \
+    {                                                                          \
+        return memcmp(a.b, b.b, SIZE) == 0;                                    \
+    }                                                                          \
+    static inline uint64_t rt_##kind##_hash(rt_##kind id)                      \
+    {                                                                          \
+        return rt_id_hash_bytes(id.b, SIZE);                                   \
+    }                                                                          \
+    static inline char *rt_##kind##_hex(rt_##kind id, char *out)               \
+    {                                                                          \
+        rt_id_hex_encode(id.b, SIZE, out);                                     \
+        return out;                                                            \
+    }                                                                          \
+    static inline ray_err rt_##kind##_from_hex(const char *hex,                \
+                                               rt_##kind *out)                 \
+    {                                                                          \
+        return rt_id_hex_decode(hex, out->b, SIZE);                            \
     }
 
 RT_ID_DEFINE(job_id, RT_JOB_ID_SIZE)

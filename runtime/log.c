@@ -25,8 +25,8 @@ static _Atomic int log_fd = 2;
 static rt_log_sink_cb _Atomic sink_cb;
 static void *_Atomic sink_arg;
 
-static const char *const level_names[] = {"DEBUG", "INFO", "WARN", "ERROR",
-                                          "FATAL", "OFF"};
+static const char *const level_names[] = {"DEBUG", "INFO",  "WARN",
+                                          "ERROR", "FATAL", "OFF"};
 
 void
 rt_log_set_level(rt_log_level level)

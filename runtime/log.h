@@ -54,11 +54,11 @@ void rt_log_set_sink(rt_log_sink_cb cb, void *arg);
 void rt_log_write(rt_log_level level, const char *file, int line,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-#define RT_LOG(level, ...)                                                   \
-    do {                                                                     \
-        if ((int)(level) >= atomic_load_explicit(&rt_log_threshold,          \
-                                                 memory_order_relaxed))      \
-            rt_log_write((level), __FILE__, __LINE__, __VA_ARGS__);          \
+#define RT_LOG(level, ...)                                                     \
+    do {                                                                       \
+        if ((int)(level) >=                                                    \
+            atomic_load_explicit(&rt_log_threshold, memory_order_relaxed))     \
+            rt_log_write((level), __FILE__, __LINE__, __VA_ARGS__);            \
     } while (0)
 
 #define RT_DEBUG(...) RT_LOG(RT_LOG_DEBUG, __VA_ARGS__)
@@ -68,12 +68,12 @@ void rt_log_write(rt_log_level level, const char *file, int line,
 
 /* Logs at most once per second per call site; drops are counted and
  * reported with the next line that passes. */
-#define RT_LOG_RATELIMITED(level, ...)                                       \
-    do {                                                                     \
-        static _Atomic int64_t rl_next_;                                     \
-        static _Atomic int64_t rl_dropped_;                                  \
-        if (rt_log_ratelimit_pass(&rl_next_, &rl_dropped_))                  \
-            RT_LOG(level, __VA_ARGS__);                                      \
+#define RT_LOG_RATELIMITED(level, ...)                                         \
+    do {                                                                       \
+        static _Atomic int64_t rl_next_;                                       \
+        static _Atomic int64_t rl_dropped_;                                    \
+        if (rt_log_ratelimit_pass(&rl_next_, &rl_dropped_))                    \
+            RT_LOG(level, __VA_ARGS__);                                        \
     } while (0)
 
 /* True if a rate-limited site may log now. Internal to the macro. */
@@ -81,10 +81,10 @@ int rt_log_ratelimit_pass(_Atomic int64_t *next_ns, _Atomic int64_t *dropped);
 
 /* Always-on invariant check: logs file:line and the expression at FATAL,
  * then aborts. For daemons' broken invariants, never for bad user input. */
-#define RT_CHECK(x)                                                          \
-    do {                                                                     \
-        if (__builtin_expect(!(x), 0))                                       \
-            rt_check_failed(__FILE__, __LINE__, #x);                         \
+#define RT_CHECK(x)                                                            \
+    do {                                                                       \
+        if (__builtin_expect(!(x), 0))                                         \
+            rt_check_failed(__FILE__, __LINE__, #x);                           \
     } while (0)
 
 /* Debug-only assertion. Like assert(3) it follows NDEBUG: it checks (as

@@ -59,18 +59,18 @@ typedef struct owned {
 } owned;
 
 struct rt_loop {
-    uv_loop_t uv;                /* loop thread only (after create) */
-    uv_async_t wake;             /* uv_async_send from any thread */
-    uv_idle_t spin;              /* loop thread only: active while spinning */
-    int64_t spin_end_ns;         /* loop thread only */
-    pthread_t thread;            /* creator and destroyer only */
-    _Atomic(post_node *) head;   /* atomic: pushed by any thread */
-    atomic_bool wake_pending;    /* atomic: a wake-up is on its way */
-    atomic_bool stopping;        /* atomic: rt_loop_stop was called */
-    atomic_int senders;          /* atomic: threads inside async_send */
-    _Atomic uint64_t wakeups;    /* atomic: drains run (stats) */
-    bool closing;                /* loop thread only: shutdown started */
-    owned handles;               /* loop thread only: list head */
+    uv_loop_t uv;              /* loop thread only (after create) */
+    uv_async_t wake;           /* uv_async_send from any thread */
+    uv_idle_t spin;            /* loop thread only: active while spinning */
+    int64_t spin_end_ns;       /* loop thread only */
+    pthread_t thread;          /* creator and destroyer only */
+    _Atomic(post_node *) head; /* atomic: pushed by any thread */
+    atomic_bool wake_pending;  /* atomic: a wake-up is on its way */
+    atomic_bool stopping;      /* atomic: rt_loop_stop was called */
+    atomic_int senders;        /* atomic: threads inside async_send */
+    _Atomic uint64_t wakeups;  /* atomic: drains run (stats) */
+    bool closing;              /* loop thread only: shutdown started */
+    owned handles;             /* loop thread only: list head */
     char name[16];
 };
 
@@ -88,7 +88,7 @@ struct rt_loop_watch {
     rt_loop_watch_cb cb;
     void *arg;
     int fd;
-    rt_loop_fn done;   /* rt_loop_watch_stop_notify: called once freed */
+    rt_loop_fn done; /* rt_loop_watch_stop_notify: called once freed */
     void *done_arg;
 };
 
@@ -333,8 +333,8 @@ rt_loop_post(rt_loop *loop, rt_loop_fn fn, void *arg)
 typedef struct call_ctx {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool done;         /* guarded by mu */
-    ray_err status;    /* guarded by mu */
+    bool done;      /* guarded by mu */
+    ray_err status; /* guarded by mu */
     rt_loop_fn fn;
     void *arg;
 } call_ctx;

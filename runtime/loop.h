@@ -113,8 +113,8 @@ void rt_loop_spin(rt_loop *loop, uint64_t ns);
  * RAY_EINVAL if called on another thread. A one-shot timer stays
  * allocated after it fires until rt_loop_timer_stop or the loop ends. */
 ray_err rt_loop_timer_start(rt_loop *loop, uint64_t delay_ms,
-                            uint64_t repeat_ms, rt_loop_timer_cb cb,
-                            void *arg, rt_loop_timer **out);
+                            uint64_t repeat_ms, rt_loop_timer_cb cb, void *arg,
+                            rt_loop_timer **out);
 
 /* Cancel the timer and free it (the free happens after the current
  * callback returns). Loop thread only; NULL is fine. */
@@ -143,7 +143,6 @@ void rt_loop_watch_stop(rt_loop_watch *w);
  * owner whose teardown must come after that free (one that others judge
  * by counting live allocations). Loop thread only; `w` NULL calls `done`
  * at once, on the calling thread. `done` runs exactly once. */
-void rt_loop_watch_stop_notify(rt_loop_watch *w, rt_loop_fn done,
-                               void *arg);
+void rt_loop_watch_stop_notify(rt_loop_watch *w, rt_loop_fn done, void *arg);
 
 #endif /* RAY_RUNTIME_LOOP_H */

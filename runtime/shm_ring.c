@@ -33,7 +33,8 @@ rt_futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t timeout_us)
         ts.tv_nsec = (timeout_us % 1000000) * 1000;
         tsp = &ts;
     }
-    /* Shared (not PRIVATE): the word lives in memory mapped by two processes. */
+    /* Shared (not PRIVATE): the word lives in memory mapped by two processes.
+     */
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expect, tsp, NULL, 0);
 }
 
@@ -175,8 +176,8 @@ rt_ring_peek(rt_ring *r, uint32_t *type, uint32_t *len)
     for (;;) {
         if (r->pos == r->cached) {
             /* Never back: catch_up may have taken us past `tail`. */
-            uint64_t t = atomic_load_explicit(&r->hdr->tail,
-                                              memory_order_acquire);
+            uint64_t t =
+                atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
             if (t > r->cached)
                 r->cached = t;
             if (r->pos == r->cached)
@@ -230,8 +231,8 @@ rt_ring_scan(rt_ring *r, uint64_t *cursor, uint32_t *type, uint32_t *len)
     uint64_t at = *cursor < r->pos ? r->pos : *cursor;
     for (;;) {
         if (at >= r->cached) {
-            uint64_t t = atomic_load_explicit(&r->hdr->tail,
-                                              memory_order_acquire);
+            uint64_t t =
+                atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
             if (t > r->cached)
                 r->cached = t;
             if (at >= r->cached) {

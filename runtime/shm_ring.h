@@ -18,9 +18,9 @@
  * the consumer does not poll), and a consumer that has waited a while
  * takes what was exposed (rt_ring_catch_up): a batch never stays
  * invisible while its producer is busy elsewhere, and a stream of
- * records still costs one cache-line transfer per batch. No system call happens on either path
- * unless the peer sleeps: a consumer spins for a bounded time, then sets
- * `cons_sleeping` and waits on the `cons_seq` futex word, which the
+ * records still costs one cache-line transfer per batch. No system call happens
+ * on either path unless the peer sleeps: a consumer spins for a bounded time,
+ * then sets `cons_sleeping` and waits on the `cons_seq` futex word, which the
  * producer bumps and wakes only when it sees the flag. The same scheme
  * works the other way round for a producer waiting for space.
  *
@@ -39,18 +39,18 @@
 
 #include "runtime/status.h"
 
-#define RT_RING_PAD 0xffffu       /* record type: skip to offset 0 */
-#define RT_RING_MORE 0x80000000u  /* type flag: record continues in next */
+#define RT_RING_PAD 0xffffu      /* record type: skip to offset 0 */
+#define RT_RING_MORE 0x80000000u /* type flag: record continues in next */
 
 /* The shared header. Lives at the start of the ring's shared memory. */
 typedef struct rt_ring_hdr {
-    _Alignas(64) _Atomic uint64_t tail;  /* producer: bytes published */
-    _Atomic uint32_t prod_sleeping;      /* producer waits for space */
-    _Atomic uint32_t prod_seq;           /* futex word the producer sleeps on */
-    _Alignas(64) _Atomic uint64_t head;  /* consumer: bytes consumed */
-    _Atomic uint32_t cons_sleeping;      /* consumer waits for data */
-    _Atomic uint32_t cons_seq;           /* futex word the consumer sleeps on */
-    _Alignas(64) uint64_t cap;           /* data bytes, power of two */
+    _Alignas(64) _Atomic uint64_t tail; /* producer: bytes published */
+    _Atomic uint32_t prod_sleeping;     /* producer waits for space */
+    _Atomic uint32_t prod_seq;          /* futex word the producer sleeps on */
+    _Alignas(64) _Atomic uint64_t head; /* consumer: bytes consumed */
+    _Atomic uint32_t cons_sleeping;     /* consumer waits for data */
+    _Atomic uint32_t cons_seq;          /* futex word the consumer sleeps on */
+    _Alignas(64) uint64_t cap;          /* data bytes, power of two */
     uint64_t reserved[7];
     _Alignas(64) _Atomic uint64_t written; /* producer: bytes committed and
                                               exposed (rt_ring_expose) */
@@ -147,8 +147,7 @@ bool rt_ring_readable(rt_ring *r);
  * *cursor (0: the next one to consume), or NULL past the last published
  * one; *cursor moves past it. Read-only; a record the consumer has
  * released is never returned. */
-void *rt_ring_scan(rt_ring *r, uint64_t *cursor, uint32_t *type,
-                   uint32_t *len);
+void *rt_ring_scan(rt_ring *r, uint64_t *cursor, uint32_t *type, uint32_t *len);
 
 /* Make the records the producer exposed (rt_ring_expose) readable too.
  * Costs a cache-line transfer when they changed: call it when a wait

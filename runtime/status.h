@@ -24,8 +24,8 @@
 #define RAY_ERR_DEFINED
 #define RT_ERR_ENUM(name, value, msg, meaning) name = value,
 typedef enum ray_err {
-    RT_ERRORS(RT_ERR_ENUM)
-    RAY_ESYSERR = RT_ERR_SYSERR_FLAG, /* flag: errno in bits 8.. */
+    RT_ERRORS(RT_ERR_ENUM) RAY_ESYSERR =
+        RT_ERR_SYSERR_FLAG, /* flag: errno in bits 8.. */
 } ray_err;
 #undef RT_ERR_ENUM
 #endif
@@ -48,8 +48,9 @@ rt_err_errno(ray_err e)
     return ((int)e & RAY_ESYSERR) ? ((int)e >> 8) : 0;
 }
 
-/* Map an errno value to a ray_err: ENOMEM->RAY_ENOMEM, ETIMEDOUT->RAY_ETIMEDOUT,
- * EPIPE/ECONNRESET->RAY_ECLOSED, EAGAIN->RAY_EAGAIN, others RAY_ESYSERR|errno. */
+/* Map an errno value to a ray_err: ENOMEM->RAY_ENOMEM,
+ * ETIMEDOUT->RAY_ETIMEDOUT, EPIPE/ECONNRESET->RAY_ECLOSED, EAGAIN->RAY_EAGAIN,
+ * others RAY_ESYSERR|errno. */
 ray_err rt_err_from_errno(int err);
 
 /* A static, human-readable name for `e` ("object store full", ...).

@@ -108,10 +108,10 @@ free_cpus(const sched_queue *q)
 
 /* What a round found while marking eligible slots. */
 typedef struct round_facts {
-    uint32_t cpus;     /* CPUs free of holds */
-    uint32_t taken;    /* eligible slots */
-    bool give_back;    /* a live slot that is not eligible has tasks */
-    bool idle;         /* an eligible slot has nothing in flight */
+    uint32_t cpus;  /* CPUs free of holds */
+    uint32_t taken; /* eligible slots */
+    bool give_back; /* a live slot that is not eligible has tasks */
+    bool idle;      /* an eligible slot has nothing in flight */
 } round_facts;
 
 /* Mark the slots that may take tasks this round: the first free_cpus()
@@ -127,13 +127,14 @@ mark_eligible(sched_queue *q)
         /* Blocked only a moment: not eligible, but its CPU stays. */
         bool brief = s->alive && !s->reserved_by && s->blocked &&
                      !(s->blocked & SCHED_BLOCKED_LONG);
-        s->eligible = s->alive && !s->reserved_by && !s->blocked &&
-                      f.taken < f.cpus;
+        s->eligible =
+            s->alive && !s->reserved_by && !s->blocked && f.taken < f.cpus;
         f.taken += s->eligible || (brief && f.taken < f.cpus);
         f.idle |= s->eligible && s->inflight == 0;
-        f.give_back |= s->alive && !s->eligible && s->inflight > 0 &&
-                       s->reserved_by != UINT64_MAX &&
-                       SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN;
+        f.give_back |=
+            s->alive && !s->eligible && s->inflight > 0 &&
+            s->reserved_by != UINT64_MAX &&
+            SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN;
     }
     return f;
 }
@@ -151,9 +152,8 @@ pick_worker(const sched_queue *q, const sched_task *t)
          * them too: it runs them when it gets to them (idle workers
          * steal them meanwhile). */
         const sched_slot *s = sched_queue_slot(q, t->prefer - 1);
-        if ((s->eligible ||
-             (s->alive && SCHED_BLOCKED_KIND(s->blocked) ==
-                              SCHED_BLOCKED_KEEPS_OWN)) &&
+        if ((s->eligible || (s->alive && SCHED_BLOCKED_KIND(s->blocked) ==
+                                             SCHED_BLOCKED_KEEPS_OWN)) &&
             s->inflight < q->max_inflight)
             return t->prefer - 1;
     }
@@ -338,7 +338,8 @@ take_back(sched_queue *q)
         uint32_t n;
         /* One that runs its own calls keeps them (thieves take them
          * when idle); the others' it would never run go now. */
-        bool keep_own = SCHED_BLOCKED_KIND(s->blocked) == SCHED_BLOCKED_KEEPS_OWN;
+        bool keep_own =
+            SCHED_BLOCKED_KIND(s->blocked) == SCHED_BLOCKED_KEEPS_OWN;
         do {
             n = revoke(q, w, keep_own, false, buf, REVOKE_BATCH);
             for (uint32_t i = 0; i < n; i++)
@@ -362,7 +363,8 @@ steal_for_idle(sched_queue *q)
         uint32_t most = 1;
         for (int w = 0; w < q->nworkers; w++) {
             const sched_slot *s = sched_queue_slot(q, w);
-            if (!s->eligible && SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN)
+            if (!s->eligible &&
+                SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN)
                 continue;
             if (s->eligible && s->inflight == 0 && thief < 0)
                 thief = w;

@@ -51,28 +51,28 @@ typedef struct sched_task sched_task;
 /* Embedded in the owner's task. The owner sets id, demand and
  * cpus_extra before queueing; the rest belongs to the scheduler. */
 struct sched_task {
-    sched_task *next, *prev;   /* ready queue link */
-    uint64_t id;               /* nonzero, unique while queued/in flight */
-    const sched_demand *demand;/* custom resources needed, or NULL */
-    uint16_t cpus_extra;       /* CPUs needed beyond its own worker */
-    uint8_t acquired;          /* holds `demand` */
-    uint8_t cpus_held;         /* holds cpus_extra idle workers */
-    int32_t prefer;            /* worker + 1 to place it on when eligible
-                                  (the one that submitted it: it may run
-                                  it itself while it waits), 0 = none */
+    sched_task *next, *prev;    /* ready queue link */
+    uint64_t id;                /* nonzero, unique while queued/in flight */
+    const sched_demand *demand; /* custom resources needed, or NULL */
+    uint16_t cpus_extra;        /* CPUs needed beyond its own worker */
+    uint8_t acquired;           /* holds `demand` */
+    uint8_t cpus_held;          /* holds cpus_extra idle workers */
+    int32_t prefer;             /* worker + 1 to place it on when eligible
+                                   (the one that submitted it: it may run
+                                   it itself while it waits), 0 = none */
 };
 
 /* Per-worker state, embedded in the owner's worker struct. */
 typedef struct sched_slot {
-    uint32_t inflight;         /* tasks pushed and not completed */
+    uint32_t inflight; /* tasks pushed and not completed */
     uint8_t alive;
-    uint8_t dirty;             /* pushed since the last flush */
-    uint8_t blocked;           /* set by the owner before a round: its
-                                  running task waits for something
-                                  (SCHED_BLOCKED_*) */
-    uint8_t eligible;          /* the scheduler's: may take tasks now */
-    uint64_t reserved_by;      /* id of a multi-CPU task holding it, 0
-                                  none, UINT64_MAX never (actor host) */
+    uint8_t dirty;        /* pushed since the last flush */
+    uint8_t blocked;      /* set by the owner before a round: its
+                             running task waits for something
+                             (SCHED_BLOCKED_*) */
+    uint8_t eligible;     /* the scheduler's: may take tasks now */
+    uint64_t reserved_by; /* id of a multi-CPU task holding it, 0
+                             none, UINT64_MAX never (actor host) */
 } sched_slot;
 
 /* sched_slot.blocked: its task waits and runs nothing; or it waits and
@@ -81,7 +81,7 @@ enum { SCHED_BLOCKED = 1, SCHED_BLOCKED_KEEPS_OWN = 2 };
 /* Flag: it has waited a while; until then its CPU stays counted (most
  * waits end soon) and no stand-in takes its place. */
 #define SCHED_BLOCKED_LONG 4u
-#define SCHED_BLOCKED_KIND(b) ((b) & 3u)
+#define SCHED_BLOCKED_KIND(b) ((b)&3u)
 
 /* The owner's transport. ctx is sched_queue.ctx. */
 typedef struct sched_ops {
@@ -106,16 +106,16 @@ typedef struct sched_ops {
 typedef struct sched_queue {
     sched_task *head, *tail;
     uint64_t n;
-    sched_resources *res;      /* node resources for demands, or NULL */
-    uint8_t *slot_base;        /* slot w at slot_base + w * slot_stride */
+    sched_resources *res; /* node resources for demands, or NULL */
+    uint8_t *slot_base;   /* slot w at slot_base + w * slot_stride */
     size_t slot_stride;
-    int nworkers;              /* slots */
-    int ncore;                 /* of which the node's CPUs: [0, ncore) */
+    int nworkers; /* slots */
+    int ncore;    /* of which the node's CPUs: [0, ncore) */
     uint32_t max_inflight;
-    uint32_t want;             /* after a round: stand-ins that could run
-                                  tasks now (work waits while fewer than
-                                  ncore slots are eligible) */
-    uint64_t steals;           /* tasks taken back and placed again */
+    uint32_t want;   /* after a round: stand-ins that could run
+                        tasks now (work waits while fewer than
+                        ncore slots are eligible) */
+    uint64_t steals; /* tasks taken back and placed again */
     const sched_ops *ops;
     void *ctx;
 } sched_queue;
@@ -123,9 +123,8 @@ typedef struct sched_queue {
 /* An empty queue over `nworkers` slots at base/stride, all of them CPUs
  * (see sched_queue_set_cores). */
 void sched_queue_init(sched_queue *q, const sched_ops *ops, void *ctx,
-                      sched_resources *res, void *slot_base,
-                      size_t slot_stride, int nworkers,
-                      uint32_t max_inflight);
+                      sched_resources *res, void *slot_base, size_t slot_stride,
+                      int nworkers, uint32_t max_inflight);
 
 /* Only slots [0, ncore) are CPUs; the others stand in for blocked ones
  * (1 <= ncore <= nworkers). Holds and multi-CPU tasks use CPUs only. */
@@ -150,8 +149,8 @@ void sched_queue_push(sched_queue *q, sched_task *t);
 
 /* Put a chain head..tail (linked by next/prev) in front of the queue,
  * in order (tasks requeued from a dead worker). */
-void sched_queue_push_front(sched_queue *q, sched_task *head,
-                            sched_task *tail, uint64_t n);
+void sched_queue_push_front(sched_queue *q, sched_task *head, sched_task *tail,
+                            uint64_t n);
 
 /* Unlink a queued task. */
 void sched_queue_remove(sched_queue *q, sched_task *t);

@@ -46,31 +46,31 @@ enum { W_PID = 0, W_OUT = 1, W_ERR = 2 };
 typedef struct watch_arg {
     sched_raylet *r;
     int w;
-    int which;             /* W_* */
+    int which; /* W_* */
 } watch_arg;
 
 struct sched_raylet {
     const sched_raylet_owner *own;
     void *ctx;
-    sched_worker *w;       /* nslots; guarded by mu */
+    sched_worker *w; /* nslots; guarded by mu */
     int ncpu, ntask, nslots;
-    sched_resources res;   /* names and totals fixed at create; mu */
-    sched_queue q;         /* mu */
-    rt_loop *loop;         /* set before its thread starts */
-    rt_loop_timer *timer;  /* loop thread only */
-    rt_loop_watch **watch; /* 3 per slot; loop thread only */
-    watch_arg *wargs;      /* 3 per slot; fixed */
+    sched_resources res;      /* names and totals fixed at create; mu */
+    sched_queue q;            /* mu */
+    rt_loop *loop;            /* set before its thread starts */
+    rt_loop_timer *timer;     /* loop thread only */
+    rt_loop_watch **watch;    /* 3 per slot; loop thread only */
+    watch_arg *wargs;         /* 3 per slot; fixed */
     uint32_t standins_wanted; /* mu */
-    bool standins_posted;  /* a start of stand-ins is queued (mu) */
-    int64_t standin_fail_ns; /* mu */
-    bool nest_fallback;    /* mu */
-    _Atomic bool stopping; /* no more starts */
-    char last_death[200];  /* how the last task worker died (mu) */
+    bool standins_posted;     /* a start of stand-ins is queued (mu) */
+    int64_t standin_fail_ns;  /* mu */
+    bool nest_fallback;       /* mu */
+    _Atomic bool stopping;    /* no more starts */
+    char last_death[200];     /* how the last task worker died (mu) */
     /* The node's object store (its own lock: it may start for ~1 s). */
     pthread_mutex_t store_mu;
-    store_node *store;     /* written once under store_mu */
+    store_node *store; /* written once under store_mu */
     _Atomic(struct store_client *) store_cl;
-    char store_err[400];   /* store_mu */
+    char store_err[400]; /* store_mu */
     uint64_t store_bytes;
 };
 
@@ -108,9 +108,9 @@ watch_fd(sched_raylet *r, int w, int which, int fd)
 {
     if (fd < 0)
         return;
-    ray_err e = rt_loop_watch_start(r->loop, fd, RT_LOOP_READABLE, watch_cb,
-                                    &r->wargs[w * 3 + which],
-                                    &r->watch[w * 3 + which]);
+    ray_err e =
+        rt_loop_watch_start(r->loop, fd, RT_LOOP_READABLE, watch_cb,
+                            &r->wargs[w * 3 + which], &r->watch[w * 3 + which]);
     if (e != RAY_OK)
         RT_ERROR("raylet: cannot watch worker %d's descriptor: %s", w,
                  rt_strerror(e));
@@ -140,7 +140,8 @@ describe_spawn_error(ray_err err, char *buf, size_t n)
     int en = (int)((uint32_t)err >> 8);
     struct rlimit rl;
     if ((en == EMFILE || en == ENFILE) && getrlimit(RLIMIT_NOFILE, &rl) == 0)
-        snprintf(buf, n, "out of file descriptors (%s; the open-file limit, "
+        snprintf(buf, n,
+                 "out of file descriptors (%s; the open-file limit, "
                  "RLIMIT_NOFILE, is %llu: raise it with ulimit -n)",
                  strerror(en), (unsigned long long)rl.rlim_cur);
     else
@@ -219,7 +220,8 @@ slot_ended(sched_raylet *r, int w, int status, bool never_started)
         }
     } else if (is_cpu(r, w) && sw->start_failures >= 3) {
         RT_ERROR("worker %d died %u times while starting; not restarting "
-                 "it", w, sw->start_failures);
+                 "it",
+                 w, sw->start_failures);
     }
     bool any = false;
     for (int k = 0; k < r->ncpu; k++)
@@ -278,7 +280,8 @@ start_standins(sched_raylet *r)
         spawn_slot(r, w);
         if (!r->w[w].slot.alive) {
             RT_WARN("cannot start a stand-in worker: %s; blocked tasks "
-                    "run queued ones inside their waits", r->w[w].start_err);
+                    "run queued ones inside their waits",
+                    r->w[w].start_err);
             r->standin_fail_ns = rt_clock_now_ns();
             break;
         }
@@ -304,7 +307,7 @@ typedef struct host_start {
     sched_raylet *r;
     int w;
     int keep_fd;
-    char env[128];        /* as prepared when the owner asked */
+    char env[128]; /* as prepared when the owner asked */
 } host_start;
 
 static void
@@ -423,8 +426,7 @@ start_cpus(void *arg, ray_err status)
         }
     }
     if (s->err == RAY_OK &&
-        rt_loop_timer_start(r->loop, 100, 100, tick_cb, r, &r->timer) !=
-            RAY_OK)
+        rt_loop_timer_start(r->loop, 100, 100, tick_cb, r, &r->timer) != RAY_OK)
         s->err = RAY_ENOMEM;
     unlock(r);
 }
@@ -619,8 +621,7 @@ sched_raylet_start_host(sched_raylet *r, int w)
         return RAY_ENOMEM;
     h->r = r;
     h->w = w;
-    ray_err e = r->own->prepare(r->ctx, w, h->env, sizeof(h->env),
-                                &h->keep_fd);
+    ray_err e = r->own->prepare(r->ctx, w, h->env, sizeof(h->env), &h->keep_fd);
     if (e != RAY_OK) {
         rt_free(h);
         return e;
@@ -669,8 +670,7 @@ sched_raylet_store_client(sched_raylet *r)
 }
 
 struct store_client *
-sched_raylet_store(sched_raylet *r, const char **path, char *why,
-                   size_t whylen)
+sched_raylet_store(sched_raylet *r, const char **path, char *why, size_t whylen)
 {
     struct store_client *c = sched_raylet_store_client(r);
     if (c) {
@@ -681,16 +681,18 @@ sched_raylet_store(sched_raylet *r, const char **path, char *why,
     c = atomic_load(&r->store_cl);
     if (!c && !r->store_err[0]) {
         char err[200] = "";
-        ray_err e = store_node_start(r->store_bytes, &r->store, err,
-                                     sizeof(err));
+        ray_err e =
+            store_node_start(r->store_bytes, &r->store, err, sizeof(err));
         if (e == RAY_OK) {
             c = store_node_client(r->store);
             atomic_store(&r->store_cl, c);
         } else {
             r->store = NULL;
-            snprintf(r->store_err, sizeof(r->store_err), "the object store "
+            snprintf(r->store_err, sizeof(r->store_err),
+                     "the object store "
                      "(%llu bytes, ray_config.object_store_bytes) cannot "
-                     "start: %s", (unsigned long long)r->store_bytes, err);
+                     "start: %s",
+                     (unsigned long long)r->store_bytes, err);
         }
     }
     if (c)

@@ -48,13 +48,13 @@ struct store_client;
 
 /* One worker slot. */
 typedef struct sched_worker {
-    sched_slot slot;          /* the local queue's view (alive, inflight,
-                                 blocked, held); guarded by mu */
-    sched_proc proc;          /* its process; the loop thread's, under mu */
-    uint32_t deaths;          /* processes of this slot that died */
-    uint32_t start_failures;  /* deaths in a row before it was ready */
-    bool starting;            /* a spawn is queued on the loop thread */
-    char start_err[160];      /* why its last spawn failed, or "" */
+    sched_slot slot;         /* the local queue's view (alive, inflight,
+                                blocked, held); guarded by mu */
+    sched_proc proc;         /* its process; the loop thread's, under mu */
+    uint32_t deaths;         /* processes of this slot that died */
+    uint32_t start_failures; /* deaths in a row before it was ready */
+    bool starting;           /* a spawn is queued on the loop thread */
+    char start_err[160];     /* why its last spawn failed, or "" */
 } sched_worker;
 
 /* Events for the owner; ctx is the owner's pointer given at create.
@@ -95,7 +95,7 @@ typedef struct sched_raylet_stats {
     uint32_t standins;
     uint32_t hosts;
     uint64_t tasks_moved;
-    uint64_t tasks_queued;    /* waiting for a worker now */
+    uint64_t tasks_queued; /* waiting for a worker now */
 } sched_raylet_stats;
 
 /* The owner's calls into a raylet (the owner -> raylet seam): the table
@@ -111,8 +111,7 @@ typedef struct sched_raylet_api {
     void (*lease)(void *r, sched_task *t);
     /* Put tasks back at the front of the queue, in order (their worker
      * died before it ran them). */
-    void (*requeue)(void *r, sched_task *head, sched_task *tail,
-                    uint64_t n);
+    void (*requeue)(void *r, sched_task *head, sched_task *tail, uint64_t n);
     /* A task not sent yet leaves the queue (cancelled). */
     void (*unqueue)(void *r, sched_task *t);
     /* Return the lease: the task sent to worker w finished there, or was
@@ -135,10 +134,8 @@ typedef struct sched_raylet_api {
     /* An actor's placement: hold `ncpu` task workers (no task goes to
      * them) and custom resources `d` (NULL: none) under `key`, all or
      * nothing; unhold gives back the same. */
-    bool (*hold)(void *r, uint64_t key, uint32_t ncpu,
-                 const sched_demand *d);
-    void (*unhold)(void *r, uint64_t key, uint32_t ncpu,
-                   const sched_demand *d);
+    bool (*hold)(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d);
+    void (*unhold)(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d);
     /* Host actors in slot w (sched_raylet_start_host); SIGKILL slot w's
      * process (its death is reported through the owner's events). */
     ray_err (*start_host)(void *r, int w);
@@ -157,12 +154,12 @@ typedef struct sched_raylet_api {
 extern const sched_raylet_api sched_raylet_local;
 
 typedef struct sched_raylet_config {
-    int ncpu;                 /* task workers (CPUs), >= 1 */
-    int nstandin;             /* stand-in slots, >= 0 */
-    int nhost;                /* actor host slots, >= 0 */
-    uint32_t max_inflight;    /* tasks queued per worker */
-    const char *resources;    /* custom resources "GPU:1,disk:4", or NULL */
-    uint64_t store_bytes;     /* the node's object store capacity */
+    int ncpu;              /* task workers (CPUs), >= 1 */
+    int nstandin;          /* stand-in slots, >= 0 */
+    int nhost;             /* actor host slots, >= 0 */
+    uint32_t max_inflight; /* tasks queued per worker */
+    const char *resources; /* custom resources "GPU:1,disk:4", or NULL */
+    uint64_t store_bytes;  /* the node's object store capacity */
 } sched_raylet_config;
 
 /* Make a raylet (no thread yet): `transport` and `owner` are the owner's

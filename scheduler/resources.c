@@ -53,7 +53,8 @@ next_item(const char **p, const char **name, size_t *len, int64_t *milli)
         return RAY_EINVAL;
     char *end;
     double v = strtod(colon + 1, &end);
-    if (end == colon + 1 || v < 0 || v > 1e12 || (*end && *end != ',' && *end != ' '))
+    if (end == colon + 1 || v < 0 || v > 1e12 ||
+        (*end && *end != ',' && *end != ' '))
         return RAY_EINVAL;
     *name = s;
     *len = (size_t)(colon - s);
@@ -78,7 +79,8 @@ sched_res_add_spec(sched_resources *r, const char *spec)
         const char *name;
         size_t len;
         int64_t milli;
-        if (next_item(&p, &name, &len, &milli) != RAY_OK || len >= SCHED_RES_NAME)
+        if (next_item(&p, &name, &len, &milli) != RAY_OK ||
+            len >= SCHED_RES_NAME)
             return RAY_EINVAL;
         char buf[SCHED_RES_NAME];
         memcpy(buf, name, len);

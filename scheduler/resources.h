@@ -32,7 +32,7 @@ typedef struct sched_resources {
 
 typedef struct sched_demand {
     uint32_t n;
-    uint8_t idx[SCHED_DEMAND_MAX];     /* into the node's set */
+    uint8_t idx[SCHED_DEMAND_MAX]; /* into the node's set */
     int64_t milli[SCHED_DEMAND_MAX];
 } sched_demand;
 

@@ -80,8 +80,8 @@ sched_proc_spawn(const char *env_kv, int keep_fd, sched_proc *p)
     sigfillset(&all);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     char *argv[] = {(char *)"rayc-worker", NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, envp);

@@ -28,10 +28,10 @@ typedef struct sched_linebuf {
 } sched_linebuf;
 
 typedef struct sched_proc {
-    pid_t pid;         /* 0 when not running */
-    int pidfd;         /* readable when the process exits; -1 if none */
-    int out_fd;        /* read end of its stdout pipe, -1 once closed */
-    int err_fd;        /* read end of its stderr pipe, -1 once closed */
+    pid_t pid;  /* 0 when not running */
+    int pidfd;  /* readable when the process exits; -1 if none */
+    int out_fd; /* read end of its stdout pipe, -1 once closed */
+    int err_fd; /* read end of its stderr pipe, -1 once closed */
     sched_linebuf out_lb;
     sched_linebuf err_lb;
 } sched_proc;

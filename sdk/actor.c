@@ -202,8 +202,7 @@ host_format(sdk_rt *rt, sdk_host *h)
     ray_err e = rt->rl_api->start_host(rt->rl, h->w);
     if (e != RAY_OK) {
         sched_worker *pw = sdk_proc_worker(rt, h->w);
-        snprintf(pw->start_err, sizeof(pw->start_err), "%s",
-                 ray_strerror(e));
+        snprintf(pw->start_err, sizeof(pw->start_err), "%s", ray_strerror(e));
         RT_ERROR("cannot start an actor process: %s", pw->start_err);
         /* As a death that never started: its actors die (callbacks run
          * when mu is released). */
@@ -274,9 +273,8 @@ sdk_actor_free_ctor(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
 static sdk_task *
 new_ctor_task(sdk_rt *rt, sdk_actor *a, uint32_t flags)
 {
-    sdk_task *t = sdk_actor_new_task(rt, a, flags | a->conc << 20,
-                                     a->ctor_hash, a->ctor_name,
-                                     a->ctor_spec, a->ctor_len,
+    sdk_task *t = sdk_actor_new_task(rt, a, flags | a->conc << 20, a->ctor_hash,
+                                     a->ctor_name, a->ctor_spec, a->ctor_len,
                                      a->ctor_nargs, NULL, NULL);
     if (t)
         t->has_handles = a->ctor_handles &&
@@ -404,14 +402,16 @@ sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
             const sdk_wire_arg *wa = (const sdk_wire_arg *)t->spec;
             for (uint32_t i = 0; i < t->nargs && !failed; i++) {
                 sdk_obj *o = wa[i].type == RAY_T_REF
-                                ? sdk_objects_lookup(&rt->store, wa[i].scalar)
-                                : NULL;
+                                 ? sdk_objects_lookup(&rt->store, wa[i].scalar)
+                                 : NULL;
                 if (o && o->state == SDK_OBJ_FAILED) {
                     char msg[600];
                     bool ctor = (t->wire_flags & SDK_TF_KIND) == SDK_TF_NEW;
-                    snprintf(msg, sizeof(msg), "%s '%s': argument %u failed: "
-                             "%s", ctor ? "its constructor" : "actor call",
-                             t->name, i + 1,
+                    snprintf(msg, sizeof(msg),
+                             "%s '%s': argument %u failed: "
+                             "%s",
+                             ctor ? "its constructor" : "actor call", t->name,
+                             i + 1,
                              o->errmsg ? o->errmsg : ray_strerror(o->err));
                     q_remove(a, t);
                     resolve(rt, t, o->err, msg, cbs);
@@ -429,8 +429,7 @@ sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
             if (failed)
                 continue;
         }
-        t->wire_flags = (t->wire_flags & 0xfff000ffu) |
-                        (a->g->host_slot << 8);
+        t->wire_flags = (t->wire_flags & 0xfff000ffu) | (a->g->host_slot << 8);
         q_remove(a, t);
         ray_err e = sdk_push_to_worker(rt, h->w, t);
         if (e == RAY_EAGAIN) {
@@ -444,8 +443,10 @@ sdk_actor_pump(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
         }
         if (e != RAY_OK) {
             char msg[300];
-            snprintf(msg, sizeof(msg), "actor call '%s': arguments too large "
-                     "(%s)", t->name, ray_strerror(e));
+            snprintf(msg, sizeof(msg),
+                     "actor call '%s': arguments too large "
+                     "(%s)",
+                     t->name, ray_strerror(e));
             resolve(rt, t, e, msg, cbs);
             drop_task(rt, a, t, cbs);
             continue;
@@ -669,8 +670,7 @@ sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
         } else {
             char why[600];
             snprintf(why, sizeof(why), "its constructor failed (%s): %.*s",
-                     ray_strerror((ray_err)d->err),
-                     (int)(d->len ? d->len : 1),
+                     ray_strerror((ray_err)d->err), (int)(d->len ? d->len : 1),
                      d->len ? (const char *)payload : "");
             sdk_actor_die(rt, a, RAY_EACTOR_DIED, why, cbs);
             send_end(rt, a, SDK_TF_DROP, cbs);
@@ -712,11 +712,11 @@ sdk_actor_host_died(sdk_rt *rt, const sdk_death *d, sdk_cb **cbs)
             gcs_actor_transition(&s->table, a->g, GCS_ACTOR_RESTARTING);
             a->restart_pending = true;
             restart = true;
-            RT_INFO("actor %s: worker %d %s; restart %d", a->ctor_cls, pid,
-                    how, a->g->num_restarts);
+            RT_INFO("actor %s: worker %d %s; restart %d", a->ctor_cls, pid, how,
+                    a->g->num_restarts);
         } else {
-            snprintf(why, sizeof(why), "its worker process (pid %d) %s%s",
-                     pid, how, a->g->max_restarts ? "; no restarts left" : "");
+            snprintf(why, sizeof(why), "its worker process (pid %d) %s%s", pid,
+                     how, a->g->max_restarts ? "; no restarts left" : "");
             sdk_actor_die(rt, a, RAY_EACTOR_DIED, why, cbs);
         }
     }
@@ -744,10 +744,11 @@ sdk_actor_host_died(sdk_rt *rt, const sdk_death *d, sdk_cb **cbs)
             a->retry_head = t;
             continue;
         }
-        snprintf(why, sizeof(why), "actor %s died running call '%s': its "
+        snprintf(why, sizeof(why),
+                 "actor %s died running call '%s': its "
                  "worker process (pid %d) %s; the actor restarts but the "
-                 "call is not retried (max_task_retries)", a->ctor_cls,
-                 t->name, pid, how);
+                 "call is not retried (max_task_retries)",
+                 a->ctor_cls, t->name, pid, how);
         resolve(rt, t, RAY_EACTOR_DIED, why, cbs);
         drop_task(rt, a, t, cbs);
     }

@@ -71,20 +71,23 @@ build_demand(sdk_rt *rt, const ray_actor_opts *o, sdk_actor *a)
     if (o->num_cpus > 0)
         n = snprintf(spec, sizeof(spec), "CPU:%.3f", o->num_cpus);
     if (o->resources && o->resources[0])
-        n += snprintf(spec + n, sizeof(spec) - (size_t)n, "%s%s",
-                      n ? "," : "", o->resources);
+        n += snprintf(spec + n, sizeof(spec) - (size_t)n, "%s%s", n ? "," : "",
+                      o->resources);
     if (n == 0)
         return RAY_OK;
     char why[128];
-    ray_err e = rt->rl_api->parse_demand(rt->rl, spec, &a->demand, why,
-                                       sizeof(why));
+    ray_err e =
+        rt->rl_api->parse_demand(rt->rl, spec, &a->demand, why, sizeof(why));
     if (e == RAY_ENOTFOUND)
-        return sdk_fail(RAY_EINVAL, "ray_actor_create: needs '%s', which "
+        return sdk_fail(RAY_EINVAL,
+                        "ray_actor_create: needs '%s', which "
                         "this runtime can never provide (infeasible): %s",
                         spec, why);
     if (e != RAY_OK)
-        return sdk_fail(RAY_EINVAL, "ray_actor_create: bad resources '%s': "
-                        "%s", spec, why);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_actor_create: bad resources '%s': "
+                        "%s",
+                        spec, why);
     a->has_demand = a->demand.n > 0;
     /* Its CPUs come out of the task workers' (fractions take a whole). */
     a->cpu_workers = (uint32_t)ceil(o->num_cpus);
@@ -96,21 +99,25 @@ static ray_err
 check_actor_opts(const char *cls, const ray_actor_opts *o)
 {
     if (!(o->num_cpus >= 0)) /* NaN too */
-        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: num_cpus %g is "
-                        "not a CPU count", cls, o->num_cpus);
-    if (o->max_concurrency < 0 ||
-        o->max_concurrency > (int32_t)SDK_TF_CONC_MAX)
-        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: max_concurrency "
-                        "%d out of range (0 to %u)", cls,
-                        (int)o->max_concurrency, SDK_TF_CONC_MAX);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_actor_create %s: num_cpus %g is "
+                        "not a CPU count",
+                        cls, o->num_cpus);
+    if (o->max_concurrency < 0 || o->max_concurrency > (int32_t)SDK_TF_CONC_MAX)
+        return sdk_fail(RAY_EINVAL,
+                        "ray_actor_create %s: max_concurrency "
+                        "%d out of range (0 to %u)",
+                        cls, (int)o->max_concurrency, SDK_TF_CONC_MAX);
     if (o->max_restarts < -1)
-        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: max_restarts %d "
-                        "(-1: no limit, or a count)", cls,
-                        (int)o->max_restarts);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_actor_create %s: max_restarts %d "
+                        "(-1: no limit, or a count)",
+                        cls, (int)o->max_restarts);
     if (o->max_task_retries < -1)
-        return sdk_fail(RAY_EINVAL, "ray_actor_create %s: max_task_retries "
-                        "%d (-1: no limit, or a count)", cls,
-                        (int)o->max_task_retries);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_actor_create %s: max_task_retries "
+                        "%d (-1: no limit, or a count)",
+                        cls, (int)o->max_task_retries);
     return RAY_OK;
 }
 
@@ -120,20 +127,21 @@ check_actor_opts(const char *cls, const ray_actor_opts *o)
  * Else the error, with the detail set; spec and its refs are released.
  * mu held. */
 static ray_err
-create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec,
-              uint32_t len, uint32_t nargs, bool refs,
-              const ray_actor_opts *o, uint64_t *id, sdk_cb **cbs)
+create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec, uint32_t len,
+              uint32_t nargs, bool refs, const ray_actor_opts *o, uint64_t *id,
+              sdk_cb **cbs)
 {
     gcs_actor *named = o->get_if_exists && o->name && o->name[0]
                            ? gcs_actor_by_name(&rt->actors->table, o->name)
                            : NULL;
     if (named) { /* that one, if it is of this class */
-        sdk_actor tmp = {.ctor_spec = spec, .ctor_nargs = nargs,
-                         .ctor_refs = refs};
+        sdk_actor tmp = {
+            .ctor_spec = spec, .ctor_nargs = nargs, .ctor_refs = refs};
         sdk_actor_free_ctor(rt, &tmp, cbs);
         uint64_t h = ctor->hash ? ctor->hash : sdk_name_hash(ctor->name);
         if (named->class_hash != h)
-            return sdk_fail(RAY_EEXISTS, "ray_actor_create %s: the name "
+            return sdk_fail(RAY_EEXISTS,
+                            "ray_actor_create %s: the name "
                             "'%s' is taken by an actor of another class",
                             ctor->cls, o->name);
         named->handles++;
@@ -142,8 +150,8 @@ create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec,
     }
     sdk_actor *a = rt_calloc(1, sizeof(*a));
     if (!a) {
-        sdk_actor tmp = {.ctor_spec = spec, .ctor_nargs = nargs,
-                         .ctor_refs = refs};
+        sdk_actor tmp = {
+            .ctor_spec = spec, .ctor_nargs = nargs, .ctor_refs = refs};
         sdk_actor_free_ctor(rt, &tmp, cbs);
         return sdk_fail(RAY_ENOMEM, "ray_actor_create: out of memory");
     }
@@ -163,7 +171,8 @@ create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec,
     a->own = o->own_process || o->num_cpus > 0 || o->max_concurrency > 1;
     if (o->max_concurrency > 1)
         a->conc = o->max_concurrency > (int32_t)SDK_TF_CONC_MAX
-                      ? SDK_TF_CONC_MAX : (uint32_t)o->max_concurrency;
+                      ? SDK_TF_CONC_MAX
+                      : (uint32_t)o->max_concurrency;
     char dtor[160];
     snprintf(dtor, sizeof(dtor), "%s.__del__", ctor->cls);
     a->ctor_cls = ctor->cls;
@@ -177,8 +186,10 @@ create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec,
         sdk_actor_free_ctor(rt, a, cbs);
         rt_free(a);
         if (err == RAY_EEXISTS)
-            return sdk_fail(err, "ray_actor_create %s: the name '%s' is "
-                            "taken by a live actor", ctor->cls, o->name);
+            return sdk_fail(err,
+                            "ray_actor_create %s: the name '%s' is "
+                            "taken by a live actor",
+                            ctor->cls, o->name);
         return sdk_fail(err, "ray_actor_create: out of memory");
     }
     a->g = g;
@@ -214,8 +225,7 @@ ray_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
 
 ray_err
 sdk_drv_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
-                     uint32_t nargs, const ray_actor_opts *opts,
-                     ray_actor *out)
+                     uint32_t nargs, const ray_actor_opts *opts, ray_actor *out)
 {
     sdk_rt *rt = sdk_g;
     ray_actor_opts o = *opts;
@@ -226,8 +236,8 @@ sdk_drv_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
     uint8_t *spec;
     uint32_t len;
     bool refs;
-    ray_err err = encode(rt, "ray_actor_create", ctor->cls, args, nargs,
-                         NULL, 0, &spec, &len, &refs);
+    ray_err err = encode(rt, "ray_actor_create", ctor->cls, args, nargs, NULL,
+                         0, &spec, &len, &refs);
     if (err != RAY_OK) {
         pthread_mutex_unlock(&rt->mu);
         return err;
@@ -271,23 +281,27 @@ sdk_drv_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     sdk_actor *a = sdk_actor_find(rt, h.id);
     char msg[300];
     if (!a) {
-        snprintf(msg, sizeof(msg), "actor call '%s': the actor handle is "
+        snprintf(msg, sizeof(msg),
+                 "actor call '%s': the actor handle is "
                  "null or stale (the actor ended and its handles were "
-                 "released)", m->name);
+                 "released)",
+                 m->name);
         r = failed_ref(rt, RAY_EACTOR_DIED, msg);
         goto out;
     }
     if (m->cls != a->ctor_cls && strcmp(m->cls, a->ctor_cls) != 0) {
-        snprintf(msg, sizeof(msg), "actor call '%s': not a method of actor "
-                 "class %s", m->name, a->ctor_cls);
+        snprintf(msg, sizeof(msg),
+                 "actor call '%s': not a method of actor "
+                 "class %s",
+                 m->name, a->ctor_cls);
         r = failed_ref(rt, RAY_EINVAL, msg);
         goto out;
     }
-    if (encode(rt, "actor call", m->name, args, nargs, buf, sizeof(buf),
-               &spec, &len, &refs) != RAY_OK)
+    if (encode(rt, "actor call", m->name, args, nargs, buf, sizeof(buf), &spec,
+               &len, &refs) != RAY_OK)
         goto out;
-    sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_CALL, m->hash, m->name,
-                                     spec, len, nargs, NULL, &r);
+    sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_CALL, m->hash, m->name, spec,
+                                     len, nargs, NULL, &r);
     if (!t && refs)
         sdk_spec_refs(rt, spec, nargs, false); /* encode's holds */
     if (spec != buf)
@@ -331,8 +345,10 @@ sdk_drv_actor_lookup(const char *name, ray_actor *out)
         g->handles++;
         *out = (ray_actor){g->id};
     } else {
-        err = sdk_fail(RAY_ENOTFOUND, "ray_actor_lookup: no live actor is "
-                       "named '%s'", name);
+        err = sdk_fail(RAY_ENOTFOUND,
+                       "ray_actor_lookup: no live actor is "
+                       "named '%s'",
+                       name);
     }
     pthread_mutex_unlock(&rt->mu);
     return err;
@@ -386,8 +402,8 @@ drop_handle(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
 }
 
 bool
-sdk_actor_hold_args(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
-                    int delta, sdk_cb **cbs)
+sdk_actor_hold_args(sdk_rt *rt, const uint8_t *spec, uint32_t nargs, int delta,
+                    sdk_cb **cbs)
 {
     const sdk_wire_arg *wa = (const sdk_wire_arg *)spec;
     bool any = false;
@@ -415,7 +431,8 @@ worker_adopt(sdk_rt *rt, sdk_worker *wk, uint64_t id)
         uint32_t cap = wk->cahold ? wk->cahold * 2 : 8;
         uint64_t *n = rt_realloc(wk->ahold, cap * sizeof(*n));
         if (!n) {
-            RT_LOG_RATELIMITED(RT_LOG_ERROR, "out of memory counting an "
+            RT_LOG_RATELIMITED(RT_LOG_ERROR,
+                               "out of memory counting an "
                                "actor handle for a worker (slot %u)",
                                (unsigned)sdk_windex(rt, wk));
             return false;
@@ -549,15 +566,15 @@ sdk_drv_actor_wait_ready(ray_actor h, int64_t timeout_ms)
 {
     sdk_rt *rt = sdk_g;
     uint64_t id = h.id;
-    ray_err err = sdk_wait_until(rt, settled, &id,
-                                 rt_deadline_after_ms(timeout_ms));
+    ray_err err =
+        sdk_wait_until(rt, settled, &id, rt_deadline_after_ms(timeout_ms));
     if (err != RAY_OK)
         return sdk_fail(err, "ray_actor_wait_ready: timed out");
     pthread_mutex_lock(&rt->mu);
     sdk_actor *a = sdk_actor_find(rt, id);
     if (!a)
         err = sdk_fail(RAY_EINVAL, "ray_actor_wait_ready: null or stale "
-                       "handle");
+                                   "handle");
     else if (a->g->state == GCS_ACTOR_DEAD)
         err = sdk_fail((ray_err)a->g->death_err, "%s",
                        a->g->death_msg ? a->g->death_msg : "actor is dead");
@@ -579,7 +596,8 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
     size_t name_sz = SDK_ALIGN8(q->name_len);
     if (len < sizeof(*q) + name_sz || q->nargs > RAY_MAX_ARGS ||
         len - sizeof(*q) - name_sz < q->nargs * sizeof(sdk_wire_arg)) {
-        sdk_objects_set_error(&rt->store, o, RAY_EPROTO, "malformed actor call");
+        sdk_objects_set_error(&rt->store, o, RAY_EPROTO,
+                              "malformed actor call");
         sdk_object_done(rt, o, cbs);
         return o;
     }
@@ -601,9 +619,11 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
         }
     }
     if (!a || !name) {
-        sdk_objects_set_error(&rt->store, o, name ? RAY_EACTOR_DIED : RAY_ENOMEM,
-                           name ? "actor call from a task: the actor handle "
-                           "is null or stale" : "out of memory");
+        sdk_objects_set_error(&rt->store, o,
+                              name ? RAY_EACTOR_DIED : RAY_ENOMEM,
+                              name ? "actor call from a task: the actor handle "
+                                     "is null or stale"
+                                   : "out of memory");
         sdk_object_done(rt, o, cbs);
         if (owned)
             rt_free(name);
@@ -643,17 +663,18 @@ handle_create(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     size_t strs = 0, args_len = 0;
     if (len < head || q->nargs > RAY_MAX_ARGS) {
         err = sdk_fail(RAY_EPROTO, "ray_actor_create from a task: malformed "
-                       "request");
+                                   "request");
     } else {
         strs = SDK_ALIGN8(c->name_len) + SDK_ALIGN8(c->res_len);
         if (c->name_len >= sizeof(name) || c->res_len >= sizeof(res) ||
             len - head < strs ||
             (args_len = len - head - strs) < q->nargs * sizeof(sdk_wire_arg))
             err = sdk_fail(RAY_EPROTO, "ray_actor_create from a task: "
-                           "malformed request");
+                                       "malformed request");
     }
     if (err == RAY_OK && (!ctor || !ctor->cls))
-        err = sdk_fail(RAY_ENOTFOUND, "ray_actor_create from a task: no "
+        err = sdk_fail(RAY_ENOTFOUND,
+                       "ray_actor_create from a task: no "
                        "actor class has this constructor in the driver");
     uint8_t *spec = NULL;
     bool refs = false;
@@ -683,12 +704,13 @@ handle_create(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
             .max_concurrency = c->max_concurrency,
             .get_if_exists = c->get_if_exists,
         };
-        err = create_locked(rt, ctor, spec, (uint32_t)args_len, q->nargs,
-                            refs, &o, &id, cbs);
+        err = create_locked(rt, ctor, spec, (uint32_t)args_len, q->nargs, refs,
+                            &o, &id, cbs);
     }
     if (err != RAY_OK) {
         const char *m = ray_last_error_detail();
-        sdk_nested_reply(rt, w, q->req_id, err, RAY_T_NONE, 0, m, strlen(m) + 1);
+        sdk_nested_reply(rt, w, q->req_id, err, RAY_T_NONE, 0, m,
+                         strlen(m) + 1);
         return;
     }
     worker_adopt(rt, wk, id);
@@ -741,8 +763,10 @@ handle_lookup(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len)
     name[n] = '\0';
     gcs_actor *g = gcs_actor_by_name(&rt->actors->table, name);
     if (!g) {
-        int m = snprintf(msg, sizeof(msg), "ray_actor_lookup: no live actor "
-                         "is named '%s'", name);
+        int m = snprintf(msg, sizeof(msg),
+                         "ray_actor_lookup: no live actor "
+                         "is named '%s'",
+                         name);
         sdk_nested_reply(rt, w, q->req_id, RAY_ENOTFOUND, RAY_T_NONE, 0, msg,
                          (size_t)m + 1);
         return;
@@ -792,8 +816,8 @@ sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     if (w < rt->ntask || q->obj_id >= SDK_HOST_CAP)
         return;
     sdk_host *h = &rt->actors->hosts[w - rt->ntask];
-    sdk_actor *a = h->ids[q->obj_id] ? sdk_actor_find(rt, h->ids[q->obj_id])
-                                     : NULL;
+    sdk_actor *a =
+        h->ids[q->obj_id] ? sdk_actor_find(rt, h->ids[q->obj_id]) : NULL;
     if (!a)
         return;
     sdk_actor_die(rt, a, RAY_EACTOR_DIED, "it exited (ray_actor_exit)", cbs);

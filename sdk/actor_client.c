@@ -128,8 +128,7 @@ create_record(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     sdk_wk_req r = {
         .type = SDK_MSG_ACREATE,
         .hdr = {.req_id = sdk_wk_next_req(),
-                .fn_hash = ctor->hash ? ctor->hash
-                                      : sdk_name_hash(ctor->name)},
+                .fn_hash = ctor->hash ? ctor->hash : sdk_name_hash(ctor->name)},
         .fixed = &c,
         .fixed_len = sizeof(c),
         .str = {o->name, o->resources},
@@ -179,8 +178,8 @@ ray_err
 sdk_wk_actor_state(ray_actor h, int *state, int *num_restarts)
 {
     uint64_t v = 0;
-    ray_err e = ask_about(SDK_MSG_ASTATE, h, "ray_actor_state failed", &v,
-                          60000);
+    ray_err e =
+        ask_about(SDK_MSG_ASTATE, h, "ray_actor_state failed", &v, 60000);
     if (e != RAY_OK)
         return e;
     if (state)

@@ -46,9 +46,9 @@ typedef struct ah_slot {
     const char *cls;
     bool restarted;
     _Atomic bool exit_asked;
-    uint32_t busy;             /* calls of this actor running (nested) */
-    uint32_t conc;             /* > 1: calls run on the pool threads */
-    uint32_t running;          /* pool calls queued or running (main) */
+    uint32_t busy;    /* calls of this actor running (nested) */
+    uint32_t conc;    /* > 1: calls run on the pool threads */
+    uint32_t running; /* pool calls queued or running (main) */
     ah_deferred *dhead, *dtail;
 } ah_slot;
 
@@ -67,11 +67,11 @@ typedef struct ah_job {
     uint32_t len;
     uint64_t task_id;
     const ray_fn_desc *d;
-    ray_arg av[RAY_MAX_ARGS];  /* decoded: inline buffers point into rec,
-                                  stored ones into the store (pinned) */
+    ray_arg av[RAY_MAX_ARGS]; /* decoded: inline buffers point into rec,
+                                 stored ones into the store (pinned) */
     store_object_id pins[RAY_MAX_ARGS];
-    uint32_t npins;            /* unpinned by the main thread when done */
-    ray_err err;               /* result: error and message, or r */
+    uint32_t npins; /* unpinned by the main thread when done */
+    ray_err err;    /* result: error and message, or r */
     char msg[256];
     ray_ret r;
     _Alignas(8) uint8_t rec[];
@@ -84,8 +84,8 @@ static ah_job *done_head, *done_tail; /* pool_mu */
 static _Atomic uint32_t ndone;
 static uint32_t nthreads;
 static uint32_t ndeferred;
-static int exiting = -1;        /* slot whose method asked to exit */
-static ah_slot *replaying;      /* slot whose deferred record runs now */
+static int exiting = -1;   /* slot whose method asked to exit */
+static ah_slot *replaying; /* slot whose deferred record runs now */
 
 static ah_slot *
 cur(void)
@@ -186,8 +186,8 @@ pool_main(void *arg)
  * which the job takes over (a->npins becomes 0). RAY_EAGAIN: taken (the
  * result comes later). */
 static ray_err
-submit_job(ah_slot *s, const ray_fn_desc *d, const uint8_t *rec,
-           uint32_t len, sdk_ah_args *a, char *msg, size_t n)
+submit_job(ah_slot *s, const ray_fn_desc *d, const uint8_t *rec, uint32_t len,
+           sdk_ah_args *a, char *msg, size_t n)
 {
     while (nthreads < s->conc) {
         pthread_t th;

@@ -19,48 +19,48 @@ typedef struct sdk_ready_waiter {
     struct sdk_ready_waiter *next;
     uint64_t req;
     int w;
-    uint32_t deaths;          /* the worker's incarnation when it asked */
+    uint32_t deaths; /* the worker's incarnation when it asked */
 } sdk_ready_waiter;
 
 typedef struct sdk_actor {
-    gcs_actor *g;             /* its table entry (state, name, restarts) */
-    const char *ctor_cls;     /* class name (static in the user's code) */
-    const char *ctor_name;    /* "Class.__init__" */
+    gcs_actor *g;          /* its table entry (state, name, restarts) */
+    const char *ctor_cls;  /* class name (static in the user's code) */
+    const char *ctor_name; /* "Class.__init__" */
     uint64_t ctor_hash;
-    uint64_t dtor_hash;       /* "Class.__del__" */
-    uint8_t *ctor_spec;       /* constructor's wire args, kept for restarts */
+    uint64_t dtor_hash; /* "Class.__del__" */
+    uint8_t *ctor_spec; /* constructor's wire args, kept for restarts */
     uint32_t ctor_len;
     uint32_t ctor_nargs;
-    bool ctor_refs;           /* ctor_spec holds refs (retained by it) */
-    bool ctor_handles;        /* ... and actor handles (held by it) */
-    sdk_task *qhead, *qtail;  /* records not yet sent, in order */
-    sdk_task *retry_head;     /* during a host death: calls to re-send */
-    uint32_t ntasks;          /* tasks referencing it (queued + in flight) */
-    uint32_t inflight;        /* sent to the host, not completed */
-    int host;                 /* index into sdk_actors.hosts, -1 if none */
-    sched_demand demand;      /* CPUs and resources held while it lives */
+    bool ctor_refs;          /* ctor_spec holds refs (retained by it) */
+    bool ctor_handles;       /* ... and actor handles (held by it) */
+    sdk_task *qhead, *qtail; /* records not yet sent, in order */
+    sdk_task *retry_head;    /* during a host death: calls to re-send */
+    uint32_t ntasks;         /* tasks referencing it (queued + in flight) */
+    uint32_t inflight;       /* sent to the host, not completed */
+    int host;                /* index into sdk_actors.hosts, -1 if none */
+    sched_demand demand;     /* CPUs and resources held while it lives */
     bool has_demand;
-    uint32_t cpu_workers;     /* task workers its CPUs take (ceil) */
-    bool held;                /* its demand and CPU workers are held
-                                 (no task goes to those workers) */
-    bool own;                 /* a host process to itself */
-    uint32_t conc;            /* max_concurrency > 1: calls on threads */
-    bool waiting;             /* in the wait list (resources, hosts) */
-    bool backlog;             /* in the backlog list (ring was full) */
+    uint32_t cpu_workers; /* task workers its CPUs take (ceil) */
+    bool held;            /* its demand and CPU workers are held
+                             (no task goes to those workers) */
+    bool own;             /* a host process to itself */
+    uint32_t conc;        /* max_concurrency > 1: calls on threads */
+    bool waiting;         /* in the wait list (resources, hosts) */
+    bool backlog;         /* in the backlog list (ring was full) */
     bool restart_pending;
-    bool ending;              /* a DEL was queued */
-    char end_why[96];         /* cause of a clean end */
+    bool ending;                     /* a DEL was queued */
+    char end_why[96];                /* cause of a clean end */
     sdk_ready_waiter *ready_waiters; /* answered at ALIVE or DEAD */
     struct sdk_actor *next_wait;
     struct sdk_actor *next_backlog;
 } sdk_actor;
 
 typedef struct sdk_host {
-    int w;                    /* its slot in rt->workers */
-    bool own;                 /* hosts one actor that asked for it */
-    bool started;             /* rings formatted, process spawned/pending */
-    bool dying;               /* killed, its death not yet seen: no new
-                                 actor goes there */
+    int w;        /* its slot in rt->workers */
+    bool own;     /* hosts one actor that asked for it */
+    bool started; /* rings formatted, process spawned/pending */
+    bool dying;   /* killed, its death not yet seen: no new
+                     actor goes there */
     uint32_t used;
     uint64_t ids[SDK_HOST_CAP]; /* actor id per host slot, 0 = free */
 } sdk_host;
@@ -68,10 +68,10 @@ typedef struct sdk_host {
 typedef struct sdk_actors {
     gcs_actor_table table;
     sdk_host hosts[SDK_ACTOR_HOSTS];
-    sdk_actor *wait_head;     /* waiting for resources or a host */
-    sdk_actor *backlog;       /* actors with records a full ring refused */
-    struct {                  /* method names of calls from workers, by */
-        uint64_t hash;        /* hash (direct-mapped): no copy per call */
+    sdk_actor *wait_head; /* waiting for resources or a host */
+    sdk_actor *backlog;   /* actors with records a full ring refused */
+    struct {              /* method names of calls from workers, by */
+        uint64_t hash;    /* hash (direct-mapped): no copy per call */
         char *name;
     } names[256];
 } sdk_actors;

@@ -53,24 +53,30 @@ sdk_ref_id(ray_ref ref)
 
 /* Bytes of one buffer argument of `type` and length `len`, checked. */
 static ray_err
-check_buffer(const char *what, const char *name, uint32_t i,
-             const ray_arg *a)
+check_buffer(const char *what, const char *name, uint32_t i, const ray_arg *a)
 {
     const void *p = a->v.buf.ptr;
     size_t len = a->v.buf.len;
     if (len > SDK_ARG_MAX)
-        return sdk_fail(RAY_ETOOBIG, "%s '%s': argument %u is %zu bytes, "
-                        "more than the %llu a call can carry", what, name,
-                        i + 1, len, (unsigned long long)SDK_ARG_MAX);
+        return sdk_fail(RAY_ETOOBIG,
+                        "%s '%s': argument %u is %zu bytes, "
+                        "more than the %llu a call can carry",
+                        what, name, i + 1, len,
+                        (unsigned long long)SDK_ARG_MAX);
     if (len && !p)
-        return sdk_fail(RAY_EINVAL, "%s '%s': argument %u has %zu bytes at "
-                        "a NULL pointer", what, name, i + 1, len);
+        return sdk_fail(RAY_EINVAL,
+                        "%s '%s': argument %u has %zu bytes at "
+                        "a NULL pointer",
+                        what, name, i + 1, len);
     if (a->type == RAY_T_STR && len && ((const char *)p)[len - 1] != '\0')
-        return sdk_fail(RAY_EINVAL, "%s '%s': argument %u is a string "
+        return sdk_fail(RAY_EINVAL,
+                        "%s '%s': argument %u is a string "
                         "that does not end in its NUL within its %zu "
-                        "bytes", what, name, i + 1, len);
+                        "bytes",
+                        what, name, i + 1, len);
     if ((a->type == RAY_T_F64S || a->type == RAY_T_I64S) && len % 8)
-        return sdk_fail(RAY_EINVAL, "%s '%s': argument %u is an array of "
+        return sdk_fail(RAY_EINVAL,
+                        "%s '%s': argument %u is an array of "
                         "%zu bytes, not a whole number of 8-byte elements",
                         what, name, i + 1, len);
     return RAY_OK;
@@ -83,36 +89,44 @@ sdk_args_check(const char *what, const char *name, const ray_arg *args,
     if (!name)
         name = "?";
     if (nargs > RAY_MAX_ARGS)
-        return sdk_fail(RAY_EINVAL, "%s '%s': %u arguments, at most %d",
-                        what, name, nargs, RAY_MAX_ARGS);
+        return sdk_fail(RAY_EINVAL, "%s '%s': %u arguments, at most %d", what,
+                        name, nargs, RAY_MAX_ARGS);
     if (nargs && !args)
-        return sdk_fail(RAY_EINVAL, "%s '%s': %u arguments at a NULL "
-                        "pointer", what, name, nargs);
+        return sdk_fail(RAY_EINVAL,
+                        "%s '%s': %u arguments at a NULL "
+                        "pointer",
+                        what, name, nargs);
     size_t total = 0;
     for (uint32_t i = 0; i < nargs; i++) {
         const ray_arg *a = &args[i];
         if ((a->pad & RAY_ARG_ACTOR) && a->type != RAY_T_U64)
-            return sdk_fail(RAY_EINVAL, "%s '%s': argument %u is marked an "
-                            "actor handle but has type %u", what, name,
-                            i + 1, a->type);
+            return sdk_fail(RAY_EINVAL,
+                            "%s '%s': argument %u is marked an "
+                            "actor handle but has type %u",
+                            what, name, i + 1, a->type);
         if (a->type == RAY_T_REF) {
             if (!sdk_ref_id(a->v.ref))
-                return sdk_fail(RAY_EINVAL, "%s '%s': argument %u is a "
+                return sdk_fail(RAY_EINVAL,
+                                "%s '%s': argument %u is a "
                                 "null, released or foreign reference (not "
-                                "made by this runtime)", what, name, i + 1);
+                                "made by this runtime)",
+                                what, name, i + 1);
             continue;
         }
         if (sdk_type_scalar(a->type))
             continue;
         if (!sdk_type_buffer(a->type))
-            return sdk_fail(RAY_EINVAL, "%s '%s': argument %u has unknown "
-                            "type %u", what, name, i + 1, a->type);
+            return sdk_fail(RAY_EINVAL,
+                            "%s '%s': argument %u has unknown "
+                            "type %u",
+                            what, name, i + 1, a->type);
         ray_err e = check_buffer(what, name, i, a);
         if (e != RAY_OK)
             return e;
         total += SDK_ALIGN8(a->v.buf.len); /* each <= SDK_ARG_MAX: no wrap */
         if (total > SDK_ARG_MAX)
-            return sdk_fail(RAY_ETOOBIG, "%s '%s': the arguments add up to "
+            return sdk_fail(RAY_ETOOBIG,
+                            "%s '%s': the arguments add up to "
                             "more than the %llu bytes a call can carry",
                             what, name, (unsigned long long)SDK_ARG_MAX);
     }

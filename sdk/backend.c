@@ -67,7 +67,7 @@ const sdk_backend sdk_backend_worker = {
 
 /* ---- none: before ray_init, after ray_shutdown ---- */
 
-#define NOT_INIT(what) \
+#define NOT_INIT(what)                                                         \
     sdk_fail(RAY_EINVAL, "%s: runtime not initialised (call ray_init)", what)
 
 static ray_ref
@@ -75,8 +75,10 @@ none_submit(const char *name, uint64_t hash, const ray_arg *args,
             uint32_t nargs, const ray_call_opts *opts)
 {
     (void)hash, (void)args, (void)nargs, (void)opts;
-    sdk_fail(RAY_EINVAL, "submit '%s': runtime not initialised (call "
-             "ray_init)", name);
+    sdk_fail(RAY_EINVAL,
+             "submit '%s': runtime not initialised (call "
+             "ray_init)",
+             name);
     return RAY_REF_NULL;
 }
 
@@ -101,16 +103,16 @@ none_release_stored(ray_view *view)
 }
 
 static ray_err
-none_get_scalar(const char *what, ray_ref ref, uint32_t *type,
-                uint64_t *bits, int64_t timeout_ms)
+none_get_scalar(const char *what, ray_ref ref, uint32_t *type, uint64_t *bits,
+                int64_t timeout_ms)
 {
     (void)ref, (void)type, (void)bits, (void)timeout_ms;
     return NOT_INIT(what);
 }
 
 static ray_err
-none_wait(const ray_ref *refs, size_t n, size_t num_ready,
-          int64_t timeout_ms, size_t *ready_idx, size_t *n_ready)
+none_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
+          size_t *ready_idx, size_t *n_ready)
 {
     (void)refs, (void)n, (void)num_ready, (void)timeout_ms, (void)ready_idx;
     *n_ready = 0;
@@ -132,8 +134,8 @@ none_cancel(ray_ref ref, bool force)
 }
 
 static ray_err
-none_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
-                  uint32_t nargs, const ray_actor_opts *opts, ray_actor *out)
+none_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
+                  const ray_actor_opts *opts, ray_actor *out)
 {
     (void)ctor, (void)args, (void)nargs, (void)opts, (void)out;
     return NOT_INIT("ray_actor_create");
@@ -144,8 +146,10 @@ none_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                   uint32_t nargs)
 {
     (void)h, (void)args, (void)nargs;
-    sdk_fail(RAY_EINVAL, "actor call '%s': runtime not initialised (call "
-             "ray_init)", m->name);
+    sdk_fail(RAY_EINVAL,
+             "actor call '%s': runtime not initialised (call "
+             "ray_init)",
+             m->name);
     return RAY_REF_NULL;
 }
 

@@ -29,8 +29,7 @@ typedef struct sdk_backend {
     ray_ref (*submit)(const char *name, uint64_t hash, const ray_arg *args,
                       uint32_t nargs, const ray_call_opts *opts);
     /* A value (scalars as 8 bytes: int64, double or 0/1). */
-    ray_err (*put)(uint32_t type, const void *data, size_t len,
-                   ray_ref *out);
+    ray_err (*put)(uint32_t type, const void *data, size_t len, ray_ref *out);
     /* A view of ref's value, and its release when the view pins a value
      * of the node's store. */
     ray_err (*get)(ray_ref ref, ray_view *out, int64_t timeout_ms);
@@ -68,8 +67,7 @@ extern const sdk_backend sdk_backend_none;
 /* The embedded backend's entries (the owner's side of each call). */
 ray_ref sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
                        uint32_t nargs, const ray_call_opts *opts);
-ray_err sdk_drv_put(uint32_t type, const void *data, size_t len,
-                    ray_ref *out);
+ray_err sdk_drv_put(uint32_t type, const void *data, size_t len, ray_ref *out);
 ray_err sdk_drv_get(ray_ref ref, ray_view *out, int64_t timeout_ms);
 void sdk_drv_release_stored(ray_view *view);
 ray_err sdk_drv_get_scalar(const char *what, ray_ref ref, uint32_t *type,

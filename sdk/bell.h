@@ -29,8 +29,8 @@ typedef struct sdk_bell {
     _Atomic uint32_t want_any;      /* waiters for any result (ray_wait,
                                        maps, the reactor) */
     uint32_t pad;
-    _Atomic uint64_t want_task;     /* the task whose result the one
-                                       waiting driver thread needs, or 0 */
+    _Atomic uint64_t want_task; /* the task whose result the one
+                                   waiting driver thread needs, or 0 */
 } sdk_bell;
 
 /* Wake every driver thread asleep on the bell. */

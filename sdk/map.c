@@ -23,13 +23,13 @@ struct ray_map_job {
     uint8_t *out;
     size_t n;
     size_t nchunks;
-    size_t pending;          /* chunks not finished */
-    size_t *ready;           /* finished chunk indices, in order */
+    size_t pending; /* chunks not finished */
+    size_t *ready;  /* finished chunk indices, in order */
     size_t nready, nreturned;
     size_t chunk_n;
-    ray_err err;             /* first chunk error */
+    ray_err err; /* first chunk error */
     char errmsg[300];
-    bool destroyed;          /* freed when the last chunk finishes */
+    bool destroyed; /* freed when the last chunk finishes */
 };
 
 static void
@@ -58,9 +58,10 @@ sdk_map_chunk_done(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
             memcpy(job->out + t->lo * rs, data, len);
         } else if (job->err == RAY_OK) {
             job->err = err;
-            snprintf(job->errmsg, sizeof(job->errmsg), "map '%s' [%llu, %llu): %s",
-                     t->name, (unsigned long long)t->lo,
-                     (unsigned long long)t->hi, msg ? msg : ray_strerror(err));
+            snprintf(job->errmsg, sizeof(job->errmsg),
+                     "map '%s' [%llu, %llu): %s", t->name,
+                     (unsigned long long)t->lo, (unsigned long long)t->hi,
+                     msg ? msg : ray_strerror(err));
         }
         job->ready[job->nready++] = (size_t)(t->lo / job->chunk_n);
     }
@@ -76,20 +77,20 @@ ray_map_cols_async(const ray_fn_desc *desc, const void *const *cols, size_t n,
     if (!rt)
         return sdk_fail(RAY_EINVAL, "map: runtime not initialised");
     if (!desc || !desc->name || !jobp)
-        return sdk_fail(RAY_EINVAL, "map: NULL %s", !jobp ? "job" :
-                        "function descriptor");
+        return sdk_fail(RAY_EINVAL, "map: NULL %s",
+                        !jobp ? "job" : "function descriptor");
     if (!desc->map_tramp)
-        return sdk_fail(RAY_EINVAL, "map '%s': not a RAY_REMOTE function "
-                        "with a map form", desc->name);
+        return sdk_fail(RAY_EINVAL,
+                        "map '%s': not a RAY_REMOTE function "
+                        "with a map form",
+                        desc->name);
     if (desc->nargs == 0 || desc->nargs > RAY_MAX_ARGS)
         return sdk_fail(RAY_EINVAL, "map '%s': %u columns", desc->name,
                         desc->nargs);
     if (n && !out)
-        return sdk_fail(RAY_EINVAL, "map '%s': NULL output array",
-                        desc->name);
+        return sdk_fail(RAY_EINVAL, "map '%s': NULL output array", desc->name);
     if (n && !cols)
-        return sdk_fail(RAY_EINVAL, "map '%s': NULL input columns",
-                        desc->name);
+        return sdk_fail(RAY_EINVAL, "map '%s': NULL input columns", desc->name);
     for (uint32_t c = 0; n && c < desc->nargs; c++)
         if (!cols[c])
             return sdk_fail(RAY_EINVAL, "map '%s': input column %u is NULL",
@@ -100,8 +101,10 @@ ray_map_cols_async(const ray_fn_desc *desc, const void *const *cols, size_t n,
     size_t per = desc->ret_size;
     for (uint32_t c = 0; c < desc->nargs; c++) {
         if (!sdk_type_scalar(desc->arg_type[c]))
-            return sdk_fail(RAY_EINVAL, "map '%s': argument %u must be a "
-                            "number", desc->name, c + 1);
+            return sdk_fail(RAY_EINVAL,
+                            "map '%s': argument %u must be a "
+                            "number",
+                            desc->name, c + 1);
         per += desc->arg_size[c];
     }
     if (n > SIZE_MAX / per / 2)
@@ -116,7 +119,8 @@ ray_map_cols_async(const ray_fn_desc *desc, const void *const *cols, size_t n,
         chunk = 1;
     sdk_map_job *job = rt_calloc(1, sizeof(*job));
     size_t nchunks = n ? (n + chunk - 1) / chunk : 0;
-    if (!job || !(job->ready = rt_calloc(nchunks ? nchunks : 1, sizeof(size_t)))) {
+    if (!job ||
+        !(job->ready = rt_calloc(nchunks ? nchunks : 1, sizeof(size_t)))) {
         rt_free(job);
         return sdk_fail(RAY_ENOMEM, "map: out of memory");
     }
@@ -134,8 +138,9 @@ ray_map_cols_async(const ray_fn_desc *desc, const void *const *cols, size_t n,
         for (uint32_t c = 0; c < desc->nargs; c++)
             len += SDK_ALIGN8((hi - lo) * desc->arg_size[c]);
         sdk_task *t = sdk_task_alloc(rt);
-        uint8_t *spec = t && len > sizeof(t->spec_inl) ? rt_malloc(len)
-                                                       : (t ? t->spec_inl : NULL);
+        uint8_t *spec = t && len > sizeof(t->spec_inl)
+                            ? rt_malloc(len)
+                            : (t ? t->spec_inl : NULL);
         if (!t || !spec) {
             if (t)
                 sdk_task_free(rt, t);
@@ -152,8 +157,8 @@ ray_map_cols_async(const ray_fn_desc *desc, const void *const *cols, size_t n,
         size_t off = sizeof(*m);
         for (uint32_t c = 0; c < desc->nargs; c++) {
             size_t bytes = (hi - lo) * desc->arg_size[c];
-            memcpy(spec + off, (const uint8_t *)cols[c] + lo * desc->arg_size[c],
-                   bytes);
+            memcpy(spec + off,
+                   (const uint8_t *)cols[c] + lo * desc->arg_size[c], bytes);
             off += SDK_ALIGN8(bytes);
         }
         t->spec_len = (uint32_t)len;
@@ -202,8 +207,8 @@ ray_map_job_wait(ray_map_job *job, int64_t timeout_ms)
     sdk_rt *rt = sdk_g;
     if (!rt || !job)
         return sdk_fail(RAY_EINVAL, "ray_map_job_wait: bad arguments");
-    ray_err e = sdk_wait_until(rt, job_all_done, job,
-                               rt_deadline_after_ms(timeout_ms));
+    ray_err e =
+        sdk_wait_until(rt, job_all_done, job, rt_deadline_after_ms(timeout_ms));
     if (e != RAY_OK)
         return sdk_fail(e, "map '%s': timed out", job->desc->name);
     pthread_mutex_lock(&rt->mu);
@@ -279,8 +284,7 @@ ray_map_job_destroy(ray_map_job *job)
             if (t->kind == SDK_TK_MAP && t->job == job &&
                 sdk_task_revoke(rt, t)) {
                 rt->rl_api->returned(rt->rl, w, &t->st);
-                sdk_task_fail(rt, t, RAY_ECANCELLED, "map job destroyed",
-                              &cbs);
+                sdk_task_fail(rt, t, RAY_ECANCELLED, "map job destroyed", &cbs);
             }
         }
     }

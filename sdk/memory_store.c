@@ -22,7 +22,8 @@ sdk_objects_init(sdk_objects *s)
 static void
 free_value(sdk_objects *s, sdk_obj *o)
 {
-    if (o->state == SDK_OBJ_READY && sdk_obj_stored(o) && o->len == 8 && s->on_free)
+    if (o->state == SDK_OBJ_READY && sdk_obj_stored(o) && o->len == 8 &&
+        s->on_free)
         s->on_free(s->on_free_arg, sdk_obj_store_key(o));
     if (o->len > SDK_OBJ_INLINE_MAX) {
         rt_free(o->v.ptr);
@@ -70,7 +71,8 @@ grow(sdk_objects *s)
     for (uint32_t i = 0; i < SDK_OBJ_CHUNK; i++) {
         chunk[i].gen = 1;
         chunk[i].slot = base + i;
-        chunk[i].next_free = (i + 1 < SDK_OBJ_CHUNK) ? base + i + 2 : s->free_head;
+        chunk[i].next_free =
+            (i + 1 < SDK_OBJ_CHUNK) ? base + i + 2 : s->free_head;
     }
     s->chunks[s->nchunks++] = chunk;
     s->free_head = base + 1;
@@ -121,8 +123,8 @@ sdk_objects_lookup(sdk_objects *s, uint64_t id)
 }
 
 ray_err
-sdk_objects_set_value(sdk_objects *s, sdk_obj *o, uint32_t type, const void *data,
-                   size_t len)
+sdk_objects_set_value(sdk_objects *s, sdk_obj *o, uint32_t type,
+                      const void *data, size_t len)
 {
     if (len > SDK_OBJ_INLINE_MAX) {
         void *p = rt_malloc(len);
@@ -144,7 +146,7 @@ sdk_objects_set_value(sdk_objects *s, sdk_obj *o, uint32_t type, const void *dat
 
 void
 sdk_objects_set_owned(sdk_objects *s, sdk_obj *o, uint32_t type, void *buf,
-                   size_t len)
+                      size_t len)
 {
     if (len <= SDK_OBJ_INLINE_MAX) {
         if (len)

@@ -73,23 +73,23 @@ typedef struct sdk_obj {
         uint8_t inl[SDK_OBJ_INLINE_MAX];
         void *ptr;
     } v;
-    ray_err err;        /* SDK_OBJ_FAILED: the error */
-    char *errmsg;       /* SDK_OBJ_FAILED: detail (owned), may be NULL */
-    void *producer;     /* SDK_OBJ_PENDING: the task that makes it, or NULL */
+    ray_err err;         /* SDK_OBJ_FAILED: the error */
+    char *errmsg;        /* SDK_OBJ_FAILED: detail (owned), may be NULL */
+    void *producer;      /* SDK_OBJ_PENDING: the task that makes it, or NULL */
     sdk_waiter *waiters; /* notified when done */
-    uint64_t done_seq;  /* completion order (ray_wait) */
+    uint64_t done_seq;   /* completion order (ray_wait) */
 } sdk_obj;
 
 /* Called when a ready stored-value descriptor is freed, with its key. */
 typedef void (*sdk_obj_free_cb)(void *arg, uint64_t key);
 
 typedef struct sdk_objects {
-    sdk_obj **chunks;    /* chunks of SDK_OBJ_CHUNK slots */
+    sdk_obj **chunks; /* chunks of SDK_OBJ_CHUNK slots */
     uint32_t nchunks;
-    uint32_t free_head; /* slot + 1 of the first free slot, 0 = none */
-    uint64_t live;      /* slots in use */
-    uint64_t bytes;     /* value bytes held (not inline) */
-    uint64_t done_seq;  /* last completion sequence number */
+    uint32_t free_head;      /* slot + 1 of the first free slot, 0 = none */
+    uint64_t live;           /* slots in use */
+    uint64_t bytes;          /* value bytes held (not inline) */
+    uint64_t done_seq;       /* last completion sequence number */
     sdk_obj_free_cb on_free; /* stored values freed; may be NULL */
     void *on_free_arg;
 } sdk_objects;
@@ -123,14 +123,15 @@ sdk_objects_id(const sdk_obj *o)
 /* Make a pending object ready with a copy of `len` bytes. Returns
  * RAY_ENOMEM (the object stays pending) or RAY_OK. Sets done_seq. */
 ray_err sdk_objects_set_value(sdk_objects *s, sdk_obj *o, uint32_t type,
-                           const void *data, size_t len);
+                              const void *data, size_t len);
 
 /* Like sdk_objects_set_value but takes ownership of `buf` (rt_malloc'd). */
 void sdk_objects_set_owned(sdk_objects *s, sdk_obj *o, uint32_t type, void *buf,
-                        size_t len);
+                           size_t len);
 
 /* Make a pending object failed with `err` and a copy of `msg` (NULL ok). */
-void sdk_objects_set_error(sdk_objects *s, sdk_obj *o, ray_err err, const char *msg);
+void sdk_objects_set_error(sdk_objects *s, sdk_obj *o, ray_err err,
+                           const char *msg);
 
 /* True if a ready object's value lives in the node's object store. */
 static inline bool

@@ -68,7 +68,8 @@ sdk_nested_get_ready(sdk_rt *rt, sdk_waiter *wt, sdk_obj *o)
     if (!sdk_slot(rt, w)->alive ||
         sdk_proc_worker(rt, w)->deaths != (uint32_t)(uintptr_t)wt->arg)
         return; /* the asking process is gone */
-    reply_object(rt, w, wt->kind == SDK_WAIT_PUSH ? SDK_MSG_PUSH : SDK_MSG_REPLY,
+    reply_object(rt, w,
+                 wt->kind == SDK_WAIT_PUSH ? SDK_MSG_PUSH : SDK_MSG_REPLY,
                  (uint64_t)(uintptr_t)wt->ctx, o);
 }
 
@@ -121,8 +122,8 @@ handle_ids(sdk_rt *rt, int w, const sdk_msg_req *q)
         if (sdk_objects_alloc(&rt->store, &ids[k], &o) != RAY_OK)
             break;
     }
-    sdk_nested_reply(rt, w, q->req_id, k ? RAY_OK : RAY_ENOMEM, RAY_T_NONE, k, ids,
-          k * sizeof(uint64_t));
+    sdk_nested_reply(rt, w, q->req_id, k ? RAY_OK : RAY_ENOMEM, RAY_T_NONE, k,
+                     ids, k * sizeof(uint64_t));
 }
 
 static void
@@ -145,7 +146,8 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     sdk_task *t = sdk_task_alloc(rt);
     char *name = rt_malloc(q->name_len + 1);
     uint8_t *spec = args_len > sizeof(((sdk_task *)0)->spec_inl)
-                        ? rt_malloc(args_len) : NULL;
+                        ? rt_malloc(args_len)
+                        : NULL;
     if (!t || !name || (args_len > sizeof(t->spec_inl) && !spec)) {
         if (t)
             sdk_task_free(rt, t);
@@ -167,7 +169,8 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     t->id = rt->next_task_id++;
     t->fn_hash = q->fn_hash;
     t->kind = SDK_TK_CALL;
-    t->retries_left = q->max_retries == 0 ? 3 : (q->max_retries < 0 ? 0 : q->max_retries);
+    t->retries_left =
+        q->max_retries == 0 ? 3 : (q->max_retries < 0 ? 0 : q->max_retries);
     t->has_refs = sdk_spec_hold_sent_refs(rt, t->spec, t->nargs);
     t->has_handles = sdk_actor_hold_args(rt, t->spec, t->nargs, 1, NULL);
     sdk_objects_retain(o); /* the task's reference */
@@ -177,7 +180,8 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
     if (w < rt->ntask)
         t->st.prefer = w + 1; /* near its caller, which may run it */
     sdk_nested_watch(rt, w, o, q->obj_id);
-    if (sdk_task_add_deps(rt, t) == 0 && !sdk_task_check_failed_deps(rt, t, cbs))
+    if (sdk_task_add_deps(rt, t) == 0 &&
+        !sdk_task_check_failed_deps(rt, t, cbs))
         sdk_task_ready(rt, t);
 }
 
@@ -199,8 +203,10 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         o = sdk_objects_lookup(&rt->store, q->obj_id);
         if (o && o->state == SDK_OBJ_PENDING && !o->producer &&
             q->len <= len - sizeof(*q)) {
-            if (sdk_objects_set_value(&rt->store, o, q->type, q + 1, q->len) != RAY_OK)
-                sdk_objects_set_error(&rt->store, o, RAY_ENOMEM, "out of memory");
+            if (sdk_objects_set_value(&rt->store, o, q->type, q + 1, q->len) !=
+                RAY_OK)
+                sdk_objects_set_error(&rt->store, o, RAY_ENOMEM,
+                                      "out of memory");
             sdk_object_done(rt, o, cbs);
         }
         break;
@@ -208,14 +214,16 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         o = sdk_objects_lookup(&rt->store, q->obj_id);
         if (!o) {
             static const char m[] = "null or released reference";
-            sdk_nested_reply(rt, w, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m, sizeof(m));
+            sdk_nested_reply(rt, w, q->req_id, RAY_EINVAL, RAY_T_NONE, 0, m,
+                             sizeof(m));
         } else if (o->state != SDK_OBJ_PENDING) {
             reply_object(rt, w, SDK_MSG_REPLY, q->req_id, o);
         } else {
             sdk_waiter *wt = rt_malloc(sizeof(*wt));
             if (!wt) {
                 static const char m[] = "out of memory";
-                sdk_nested_reply(rt, w, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m, sizeof(m));
+                sdk_nested_reply(rt, w, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m,
+                                 sizeof(m));
                 break;
             }
             wt->kind = SDK_WAIT_RGET;
@@ -243,9 +251,8 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         sdk_store_request(rt);
         break;
     case SDK_MSG_CANCEL: {
-        ray_err e = sdk_cancel_locked(rt, sdk_objects_lookup(&rt->store,
-                                                          q->obj_id),
-                                      q->len != 0, cbs);
+        ray_err e = sdk_cancel_locked(
+            rt, sdk_objects_lookup(&rt->store, q->obj_id), q->len != 0, cbs);
         const char *m = e == RAY_OK ? "" : ray_last_error_detail();
         sdk_nested_reply(rt, w, q->req_id, e, RAY_T_NONE, 0, m, strlen(m) + 1);
         break;
@@ -272,7 +279,9 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
         sdk_actor_handle_req(rt, w, type, rec, len, cbs);
         break;
     default:
-        RT_LOG_RATELIMITED(RT_LOG_WARN, "unknown message type %u from a "
-                           "worker", type);
+        RT_LOG_RATELIMITED(RT_LOG_WARN,
+                           "unknown message type %u from a "
+                           "worker",
+                           type);
     }
 }

@@ -41,15 +41,17 @@ rt_or_fail(const char *what)
     if (!rt)
         sdk_fail(RAY_EINVAL, "%s: runtime not initialised%s", what,
                  sdk_in_worker ? " (ray_on_done and stats are not "
-                                 "available inside a task yet)" : "");
+                                 "available inside a task yet)"
+                               : "");
     return rt;
 }
 
 /* ---- references ---- */
 
 /* The detail of a ref that is not one of this runtime's live objects. */
-#define BAD_REF "null, released or foreign reference (not made by this " \
-                "runtime, or kept from before ray_shutdown)"
+#define BAD_REF                                                                \
+    "null, released or foreign reference (not made by this "                   \
+    "runtime, or kept from before ray_shutdown)"
 
 ray_err
 ray_ref_retain(ray_ref ref)
@@ -101,7 +103,7 @@ sdk_store_forget(sdk_rt *rt, uint64_t key)
     store_id(rt, key, &id);
     if (store_plasma_delete(c, &rt->trash, &id) != RAY_OK)
         RT_LOG_RATELIMITED(RT_LOG_WARN, "out of memory: a stored value stays "
-                           "until shutdown");
+                                        "until shutdown");
 }
 
 ray_err
@@ -144,13 +146,16 @@ sdk_store_arg_create(sdk_rt *rt, size_t len, uint64_t *key, void **dst)
     if (e == RAY_ESTORE_FULL && tasks_in_flight(rt))
         return RAY_EAGAIN; /* running tasks hold pins: retry after them */
     if (e == RAY_ESTORE_FULL || e == RAY_ETOOBIG)
-        return sdk_fail(RAY_ESTORE_FULL, "an argument of %zu bytes does not "
+        return sdk_fail(RAY_ESTORE_FULL,
+                        "an argument of %zu bytes does not "
                         "fit in the object store (%s); raise "
-                        "ray_config.object_store_bytes", len,
-                        store_client_last_error(c));
+                        "ray_config.object_store_bytes",
+                        len, store_client_last_error(c));
     if (e != RAY_OK)
-        return sdk_fail(e, "object store: cannot create an argument of %zu "
-                        "bytes: %s", len, store_client_last_error(c));
+        return sdk_fail(e,
+                        "object store: cannot create an argument of %zu "
+                        "bytes: %s",
+                        len, store_client_last_error(c));
     *key = k;
     *dst = wb.data;
     return RAY_OK;
@@ -214,14 +219,20 @@ ray_put(uint32_t type, const void *data, size_t len, ray_ref *out)
         return sdk_fail(RAY_EINVAL, "ray_put: %zu bytes at a NULL pointer",
                         len);
     if (sdk_type_buffer(type) && len > SDK_ARG_MAX)
-        return sdk_fail(RAY_ETOOBIG, "ray_put: %zu bytes; a value holds at "
-                        "most %llu", len, (unsigned long long)SDK_ARG_MAX);
+        return sdk_fail(RAY_ETOOBIG,
+                        "ray_put: %zu bytes; a value holds at "
+                        "most %llu",
+                        len, (unsigned long long)SDK_ARG_MAX);
     if (type == RAY_T_STR && (len == 0 || ((const char *)data)[len - 1]))
-        return sdk_fail(RAY_EINVAL, "ray_put: a string of %zu bytes that "
-                        "does not end in its NUL", len);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_put: a string of %zu bytes that "
+                        "does not end in its NUL",
+                        len);
     if ((type == RAY_T_F64S || type == RAY_T_I64S) && len % 8)
-        return sdk_fail(RAY_EINVAL, "ray_put: an array of %zu bytes, not a "
-                        "whole number of 8-byte elements", len);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_put: an array of %zu bytes, not a "
+                        "whole number of 8-byte elements",
+                        len);
     uint64_t bits = 0;
     if (sdk_type_scalar(type)) {
         if (len == 8) {
@@ -258,8 +269,10 @@ sdk_drv_put(uint32_t type, const void *data, size_t len, ray_ref *out)
     if (rt->store.bytes + len > rt->cfg.object_store_bytes) {
         unsigned long long used = rt->store.bytes;
         pthread_mutex_unlock(&rt->mu);
-        return sdk_fail(RAY_ESTORE_FULL, "ray_put: %zu bytes do not fit "
-                        "(%llu of %llu bytes used)", len, used,
+        return sdk_fail(RAY_ESTORE_FULL,
+                        "ray_put: %zu bytes do not fit "
+                        "(%llu of %llu bytes used)",
+                        len, used,
                         (unsigned long long)rt->cfg.object_store_bytes);
     }
     uint64_t id;
@@ -331,8 +344,10 @@ wait_locked(sdk_rt *rt, uint64_t id, int64_t timeout_ms, sdk_obj **out)
         o = sdk_objects_lookup(&rt->store, id);
         if (e != RAY_OK && o && o->state == SDK_OBJ_PENDING) {
             pthread_mutex_unlock(&rt->mu);
-            return sdk_fail(RAY_ETIMEDOUT, "ray_get: timed out after %lld ms "
-                            "waiting for task '%s'", (long long)timeout_ms,
+            return sdk_fail(RAY_ETIMEDOUT,
+                            "ray_get: timed out after %lld ms "
+                            "waiting for task '%s'",
+                            (long long)timeout_ms,
                             o->producer ? ((sdk_task *)o->producer)->name
                                         : "?");
         }
@@ -348,8 +363,8 @@ wait_locked(sdk_rt *rt, uint64_t id, int64_t timeout_ms, sdk_obj **out)
 static ray_err
 failed(sdk_rt *rt, sdk_obj *o)
 {
-    ray_err e = sdk_fail(o->err, "%s", o->errmsg ? o->errmsg
-                                                  : ray_strerror(o->err));
+    ray_err e =
+        sdk_fail(o->err, "%s", o->errmsg ? o->errmsg : ray_strerror(o->err));
     pthread_mutex_unlock(&rt->mu);
     return e;
 }
@@ -375,7 +390,8 @@ get_stored(sdk_rt *rt, sdk_obj *o, ray_ref ref, ray_view *out)
         ray_ref_release(ref);
         return sdk_fail(e == RAY_ETIMEDOUT ? RAY_EOBJECT_LOST : e,
                         "ray_get: the object store cannot hand out the "
-                        "value: %s", msg);
+                        "value: %s",
+                        msg);
     }
     out->data = b.data;
     out->len = b.data_size;
@@ -399,7 +415,8 @@ wk_get_stored(uint64_t key, uint32_t type, ray_view *out)
     if (e != RAY_OK)
         return sdk_fail(e == RAY_ETIMEDOUT ? RAY_EOBJECT_LOST : e,
                         "ray_get: the object store cannot hand out the "
-                        "value: %s", store_client_last_error(c));
+                        "value: %s",
+                        store_client_last_error(c));
     out->data = b.data;
     out->len = b.data_size;
     out->type = type;
@@ -542,8 +559,8 @@ get_scalar(const char *what, ray_ref ref, const void *out, uint32_t *type,
 }
 
 ray_err
-sdk_wk_get_scalar(const char *what, ray_ref ref, uint32_t *type,
-                  uint64_t *bits, int64_t timeout_ms)
+sdk_wk_get_scalar(const char *what, ray_ref ref, uint32_t *type, uint64_t *bits,
+                  int64_t timeout_ms)
 {
     (void)what;
     sdk_msg_done h;
@@ -553,8 +570,10 @@ sdk_wk_get_scalar(const char *what, ray_ref ref, uint32_t *type,
         return e;
     rt_free(p);
     if (!sdk_type_scalar(h.type))
-        return sdk_fail(RAY_EINVAL, "ray_get: value has type %u, not a "
-                        "number", h.type);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_get: value has type %u, not a "
+                        "number",
+                        h.type);
     *type = h.type;
     *bits = h.scalar;
     return RAY_OK;
@@ -575,8 +594,10 @@ sdk_drv_get_scalar(const char *what, ray_ref ref, uint32_t *type,
     if (!sdk_type_scalar(o->type) || o->len != 8) {
         uint32_t t = o->type;
         pthread_mutex_unlock(&rt->mu);
-        return sdk_fail(RAY_EINVAL, "ray_get: value has type %u, not a "
-                        "number", t);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_get: value has type %u, not a "
+                        "number",
+                        t);
     }
     *type = o->type;
     memcpy(bits, sdk_obj_data(o), 8);
@@ -763,17 +784,23 @@ ray_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
          size_t *ready_idx, size_t *n_ready)
 {
     if ((n && (!refs || !ready_idx)) || !n_ready)
-        return sdk_fail(RAY_EINVAL, "ray_wait: NULL %s", !n_ready
-                        ? "n_ready" : !refs ? "refs" : "ready_idx");
+        return sdk_fail(RAY_EINVAL, "ray_wait: NULL %s",
+                        !n_ready ? "n_ready"
+                        : !refs  ? "refs"
+                                 : "ready_idx");
     if (num_ready > n)
-        return sdk_fail(RAY_EINVAL, "ray_wait: num_ready %zu is more than "
-                        "the %zu refs", num_ready, n);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_wait: num_ready %zu is more than "
+                        "the %zu refs",
+                        num_ready, n);
     if (n > ((size_t)1 << 40))
         return sdk_fail(RAY_EINVAL, "ray_wait: %zu refs", n);
     for (size_t i = 0; i < n; i++)
         if (refs[i].id && !sdk_ref_id(refs[i]))
-            return sdk_fail(RAY_EINVAL, "ray_wait: refs[%zu] is a foreign "
-                            "reference (not made by this runtime)", i);
+            return sdk_fail(RAY_EINVAL,
+                            "ray_wait: refs[%zu] is a foreign "
+                            "reference (not made by this runtime)",
+                            i);
     return sdk_be->wait(refs, n, num_ready, timeout_ms, ready_idx, n_ready);
 }
 
@@ -877,8 +904,8 @@ ray_get_stats(ray_stats *out)
         store_plasma_trash_retry(c, &rt->trash);
     if (c && store_client_stats(c, &ss) == RAY_OK) {
         out->store_bytes = ss.bytes_used + ss.bytes_spilled;
-        out->store_objects = ss.objects_in_memory + ss.objects_creating +
-                             ss.objects_spilled;
+        out->store_objects =
+            ss.objects_in_memory + ss.objects_creating + ss.objects_spilled;
         out->store_spills = ss.spills;
         out->store_restores = ss.restores;
     }

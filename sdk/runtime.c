@@ -162,8 +162,7 @@ ev_tick(void *ctx)
 {
     sdk_rt *rt = ctx;
     if (rt->trash.n)
-        store_plasma_trash_retry(rt->rl_api->store_client(rt->rl),
-                                 &rt->trash);
+        store_plasma_trash_retry(rt->rl_api->store_client(rt->rl), &rt->trash);
     if (rt->tasks_live == 0)
         sdk_pools_trim(rt); /* idle: give a burst's memory back */
     sdk_progress_deep(rt, &rt->later_cbs);
@@ -198,8 +197,8 @@ reactor_main(void *arg)
          * timeout. Only a reactor about to sleep counts as a sleeper:
          * workers ring the doorbell (a system call) only for sleepers. */
         int64_t now = rt_clock_now_ns();
-        int64_t last = atomic_load_explicit(&rt->last_request_ns,
-                                            memory_order_relaxed);
+        int64_t last =
+            atomic_load_explicit(&rt->last_request_ns, memory_order_relaxed);
         int64_t spin = (int64_t)rt->spin_us * 1000;
         if (done || now - last < spin)
             busy_until = now + spin;
@@ -404,10 +403,11 @@ check_fd_limit(int ncpus)
         if (setrlimit(RLIMIT_NOFILE, &up) == 0)
             rl = up;
     }
-    unsigned long long need = (unsigned long long)open_fds() +
-                              3ull * (unsigned long long)ncpus + 32;
+    unsigned long long need =
+        (unsigned long long)open_fds() + 3ull * (unsigned long long)ncpus + 32;
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
-        return sdk_fail(RAY_EINVAL, "ray_init: the open-file limit "
+        return sdk_fail(RAY_EINVAL,
+                        "ray_init: the open-file limit "
                         "(RLIMIT_NOFILE) is %llu (hard limit %llu), and %d "
                         "workers need about %llu descriptors in this "
                         "process (3 each, the runtime's own, and those "
@@ -447,12 +447,14 @@ config_from_env(ray_config *cfg)
         cfg->num_cpus = atoi(legacy);
     if (cfg->num_cpus == 0)
         cfg->num_cpus = rc.num_cpus > 1024 ? 1024
-                      : rc.num_cpus > 0 ? (int)rc.num_cpus : 1;
+                        : rc.num_cpus > 0  ? (int)rc.num_cpus
+                                           : 1;
     if (cfg->worker_spin_us == 0)
         cfg->worker_spin_us = (int)rc.worker_spin_us;
     if (cfg->object_store_bytes == 0)
         cfg->object_store_bytes = getenv("RAYC_OBJECT_STORE_MEMORY")
-                                      ? rc.object_store_memory : 1ull << 30;
+                                      ? rc.object_store_memory
+                                      : 1ull << 30;
     if (cfg->log_level == 0 && getenv("RAYC_LOG_LEVEL")) {
         int l = rt_log_level_parse(rc.log_level); /* DEBUG 0 .. OFF 5 */
         cfg->log_level = l >= RT_LOG_OFF ? 0 : 4 - (l > 3 ? 3 : l);
@@ -465,19 +467,26 @@ static ray_err
 normalize_config(ray_config *cfg)
 {
     if (cfg->address && cfg->address[0])
-        return sdk_fail(RAY_EINVAL, "ray_init: cluster address '%s' given: "
+        return sdk_fail(RAY_EINVAL,
+                        "ray_init: cluster address '%s' given: "
                         "joining a cluster is not implemented yet (coming); "
                         "leave address NULL for the local runtime",
                         cfg->address);
     if (cfg->log_level < 0 || cfg->log_level > 4)
-        return sdk_fail(RAY_EINVAL, "ray_init: log_level %d out of range (0 "
-                        "silent to 4 debug)", cfg->log_level);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_init: log_level %d out of range (0 "
+                        "silent to 4 debug)",
+                        cfg->log_level);
     if (cfg->worker_spin_us > 1000000)
-        return sdk_fail(RAY_EINVAL, "ray_init: worker_spin_us %d out of "
-                        "range (at most 1000000)", cfg->worker_spin_us);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_init: worker_spin_us %d out of "
+                        "range (at most 1000000)",
+                        cfg->worker_spin_us);
     if (cfg->ring_bytes > (256u << 20))
-        return sdk_fail(RAY_EINVAL, "ray_init: ring_bytes %u out of range "
-                        "(at most 256 MiB)", cfg->ring_bytes);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_init: ring_bytes %u out of range "
+                        "(at most 256 MiB)",
+                        cfg->ring_bytes);
     if (cfg->num_cpus < 0 || cfg->num_cpus > 1024)
         return sdk_fail(RAY_EINVAL, "ray_init: num_cpus %d out of range",
                         cfg->num_cpus);
@@ -488,18 +497,21 @@ normalize_config(ray_config *cfg)
         cfg->ring_bytes = 4u << 20;
     if (cfg->ring_bytes < 65536 || (cfg->ring_bytes & (cfg->ring_bytes - 1)))
         return sdk_fail(RAY_EINVAL, "ray_init: ring_bytes must be a power "
-                        "of two >= 64 KiB");
+                                    "of two >= 64 KiB");
     if (cfg->worker_spin_us < 0 || cfg->max_inflight < 0)
-        return sdk_fail(RAY_EINVAL, "ray_init: %s %d is negative (0 means "
-                        "the default)", cfg->max_inflight < 0 ? "max_inflight"
-                        : "worker_spin_us", cfg->max_inflight < 0 ?
-                        cfg->max_inflight : cfg->worker_spin_us);
+        return sdk_fail(
+            RAY_EINVAL,
+            "ray_init: %s %d is negative (0 means "
+            "the default)",
+            cfg->max_inflight < 0 ? "max_inflight" : "worker_spin_us",
+            cfg->max_inflight < 0 ? cfg->max_inflight : cfg->worker_spin_us);
     if (cfg->max_inflight == 0)
         cfg->max_inflight = 4096;
     if (cfg->actor_processes < 0 || cfg->actor_processes > SDK_ACTOR_HOSTS)
-        return sdk_fail(RAY_EINVAL, "ray_init: actor_processes %d out of "
-                        "range (1 to %d)", cfg->actor_processes,
-                        SDK_ACTOR_HOSTS);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_init: actor_processes %d out of "
+                        "range (1 to %d)",
+                        cfg->actor_processes, SDK_ACTOR_HOSTS);
     if (cfg->actor_processes == 0)
         cfg->actor_processes = SDK_ACTOR_HOSTS;
     return RAY_OK;
@@ -565,8 +577,7 @@ sdk_owner_create(const ray_config *cfg, sdk_rt **out)
 }
 
 void
-sdk_owner_attach(sdk_rt *rt, sdk_tx *tx, const sched_raylet_api *api,
-                 void *rl)
+sdk_owner_attach(sdk_rt *rt, sdk_tx *tx, const sched_raylet_api *api, void *rl)
 {
     rt->tx = tx;
     rt->bell = tx->bell;
@@ -598,8 +609,8 @@ embedded_start(const ray_config *cfg, sdk_rt **out)
     err = sched_raylet_create(&rc, &sdk_task_ops, &raylet_events, rt,
                               &rt->raylet, why, sizeof(why));
     if (err != RAY_OK) {
-        sdk_fail(err, "ray_init: %s", err == RAY_ENOMEM ? "out of memory"
-                                                         : why);
+        sdk_fail(err, "ray_init: %s",
+                 err == RAY_ENOMEM ? "out of memory" : why);
         goto fail;
     }
     sdk_tx_shm_config tc = {
@@ -643,7 +654,8 @@ ray_init(const ray_config *cfg_in)
         return err;
     /* Silent by default: lines reach only a ray_set_log_cb callback. */
     if (cfg.log_level > 0)
-        rt_log_set_level((rt_log_level)(4 - (cfg.log_level > 4 ? 4 : cfg.log_level)));
+        rt_log_set_level(
+            (rt_log_level)(4 - (cfg.log_level > 4 ? 4 : cfg.log_level)));
     else
         rt_log_set_fd(-1);
     sdk_rt *rt;

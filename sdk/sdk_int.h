@@ -72,8 +72,8 @@ uint64_t sdk_ref_id(ray_ref ref);
 /* Check `nargs` encoded arguments of call `name` (`what`: "submit",
  * "actor call", ...): RAY_OK, or RAY_EINVAL / RAY_ETOOBIG with the
  * detail naming the argument. */
-ray_err sdk_args_check(const char *what, const char *name,
-                       const ray_arg *args, uint32_t nargs);
+ray_err sdk_args_check(const char *what, const char *name, const ray_arg *args,
+                       uint32_t nargs);
 
 /* The wire form of `nargs` arguments that passed sdk_args_check: its
  * length in bytes, and the encoder that writes it at `at` (8-aligned,
@@ -92,39 +92,39 @@ typedef struct ray_map_job sdk_map_job;
 enum { SDK_TK_CALL = 0, SDK_TK_MAP = 1 };
 
 struct sdk_task {
-    sched_task st;           /* the scheduler's part: ready queue link,
-                                what it holds (id/demand/cpus_extra are
-                                copied in when it becomes ready) */
-    sdk_task *next, *prev;   /* worker in-flight list */
+    sched_task st;         /* the scheduler's part: ready queue link,
+                              what it holds (id/demand/cpus_extra are
+                              copied in when it becomes ready) */
+    sdk_task *next, *prev; /* worker in-flight list */
     uint64_t id;
     uint64_t fn_hash;
-    const char *name;        /* for errors: desc name or owned copy */
+    const char *name; /* for errors: desc name or owned copy */
     char *name_owned;
-    sdk_obj *result;          /* holds one ref while the task lives */
-    uint8_t *spec;           /* wire args (with REF entries) or map data */
+    sdk_obj *result; /* holds one ref while the task lives */
+    uint8_t *spec;   /* wire args (with REF entries) or map data */
     uint32_t spec_len;
     uint32_t nargs;
-    uint32_t ndeps;          /* unresolved dependencies */
+    uint32_t ndeps; /* unresolved dependencies */
     int32_t retries_left;
-    uint8_t kind;            /* SDK_TK_* */
+    uint8_t kind; /* SDK_TK_* */
     uint8_t retry_on_error;
     uint8_t has_refs;
     uint8_t cancelled;
-    uint8_t has_handles;     /* actor handles among the args: held */
-    uint16_t cpus_extra;     /* CPUs needed beyond its own worker */
-    sched_demand *demand;    /* custom resources needed, or NULL */
-    uint64_t *blocks;        /* store keys of large by-value args (dispatched) */
+    uint8_t has_handles;  /* actor handles among the args: held */
+    uint16_t cpus_extra;  /* CPUs needed beyond its own worker */
+    sched_demand *demand; /* custom resources needed, or NULL */
+    uint64_t *blocks;     /* store keys of large by-value args (dispatched) */
     uint32_t nblocks;
-    int32_t worker;          /* in-flight on this worker, else -1 */
-    sdk_waiter dep_inl[2];    /* first two dependency links */
-    sdk_map_job *job;        /* SDK_TK_MAP: the job and its range */
+    int32_t worker;        /* in-flight on this worker, else -1 */
+    sdk_waiter dep_inl[2]; /* first two dependency links */
+    sdk_map_job *job;      /* SDK_TK_MAP: the job and its range */
     uint64_t lo, hi;
-    struct sdk_actor *actor; /* an actor call: its actor, else NULL */
-    uint32_t wire_flags;     /* sdk_msg_task.flags (SDK_TF_*) */
-    uint32_t rpos;           /* in flight: its record's position in the
-                                worker's submission ring, low 32 bits
-                                (the record is within a ring's length of
-                                the producer's position: see revoke) */
+    struct sdk_actor *actor;          /* an actor call: its actor, else NULL */
+    uint32_t wire_flags;              /* sdk_msg_task.flags (SDK_TF_*) */
+    uint32_t rpos;                    /* in flight: its record's position in the
+                                         worker's submission ring, low 32 bits
+                                         (the record is within a ring's length of
+                                         the producer's position: see revoke) */
     _Alignas(8) uint8_t spec_inl[64]; /* wire args: 8-aligned */
 };
 
@@ -137,9 +137,9 @@ _Static_assert(sizeof(sdk_task) <= 320, "sdk_task grew past its size class");
  * process and the scheduler's view of the slot the raylet's
  * (scheduler/raylet.h: sdk_slot, sdk_proc_worker). */
 typedef struct sdk_worker {
-    sdk_task *head, *tail;   /* in flight, in dispatch order */
-    uint64_t *ahold;         /* actor handles this process counted (one
-                                entry per count), dropped if it dies */
+    sdk_task *head, *tail; /* in flight, in dispatch order */
+    uint64_t *ahold;       /* actor handles this process counted (one
+                              entry per count), dropped if it dies */
     uint32_t nahold, cahold;
 } sdk_worker;
 
@@ -152,17 +152,17 @@ typedef struct sdk_rt {
      * driver threads sleep on (sdk/bell.h). */
     sdk_tx *tx;
     sdk_bell *bell;
-    uint64_t ref_tag;         /* ray_ref.owner of this runtime's refs */
+    uint64_t ref_tag; /* ray_ref.owner of this runtime's refs */
     uint8_t store_prefix[STORE_PLASMA_PREFIX]; /* its store IDs */
-    _Atomic int store_known;  /* the node's store started or failed */
-    int nworkers;             /* task workers, one per CPU:
-                                 workers[0 .. nworkers) */
-    int ntask;                /* and stand-ins for blocked ones up to
-                                 workers[ntask) (started on need) */
-    int nslots;               /* and actor hosts up to workers[nslots) */
-    sdk_worker *workers;      /* guarded by mu */
-    struct sdk_actors *actors;/* actor runtime (actor.c), guarded by mu */
-    sdk_objects store;        /* guarded by mu */
+    _Atomic int store_known;   /* the node's store started or failed */
+    int nworkers;              /* task workers, one per CPU:
+                                  workers[0 .. nworkers) */
+    int ntask;                 /* and stand-ins for blocked ones up to
+                                  workers[ntask) (started on need) */
+    int nslots;                /* and actor hosts up to workers[nslots) */
+    sdk_worker *workers;       /* guarded by mu */
+    struct sdk_actors *actors; /* actor runtime (actor.c), guarded by mu */
+    sdk_objects store;         /* guarded by mu */
     /* The node's raylet (scheduler/raylet.h): worker processes, where
      * tasks run, the node's object store. The owner calls it through
      * its table (rl_api, rl); the embedded one (raylet, started and
@@ -178,19 +178,19 @@ typedef struct sdk_rt {
     sdk_task *free_tasks;     /* task pool, guarded by mu */
     uint64_t next_task_id;
     uint64_t tasks_live;
-    sdk_waiter *free_waiters;  /* pool, guarded by mu */
-    sdk_obj **done_stack;      /* objects whose waiters are due (mu) */
+    sdk_waiter *free_waiters; /* pool, guarded by mu */
+    sdk_obj **done_stack;     /* objects whose waiters are due (mu) */
     size_t done_n, done_cap;
     bool in_done;
     pthread_t reactor;
     _Atomic int stopping;
-    _Atomic int reactor_needed; /* callbacks or map jobs pending */
+    _Atomic int reactor_needed;      /* callbacks or map jobs pending */
     _Atomic int64_t last_request_ns; /* last request from a task */
     int spin_us;
-    rt_spin_budget spin;      /* driver waits' adaptive spin (mu) */
+    rt_spin_budget spin; /* driver waits' adaptive spin (mu) */
     uint32_t max_inflight;
-    uint32_t seen_blocked_gen;/* hdr->blocked_gen at the last dispatch */
-    bool slots_blocked;       /* a slot may be marked blocked (mu) */
+    uint32_t seen_blocked_gen; /* hdr->blocked_gen at the last dispatch */
+    bool slots_blocked;        /* a slot may be marked blocked (mu) */
 } sdk_rt;
 
 /* The owner, apart from where its tasks run (runtime.c). create: from a
@@ -241,7 +241,12 @@ sdk_task_of(sched_task *st)
 extern sdk_rt *sdk_g;
 
 /* Waiter kinds. */
-enum { SDK_WAIT_TASK = 1, SDK_WAIT_CB = 2, SDK_WAIT_RGET = 3, SDK_WAIT_PUSH = 4 };
+enum {
+    SDK_WAIT_TASK = 1,
+    SDK_WAIT_CB = 2,
+    SDK_WAIT_RGET = 3,
+    SDK_WAIT_PUSH = 4
+};
 
 /* A pending callback (waiter kind SDK_WAIT_CB). */
 typedef struct sdk_cb {
@@ -309,12 +314,12 @@ void sdk_object_done(sdk_rt *rt, sdk_obj *o, sdk_cb **cbs);
 typedef struct sdk_death {
     int w;
     int32_t pid;
-    uint64_t running;       /* the task it ran, 0 if none */
-    bool ready;             /* it had started and taken records */
+    uint64_t running; /* the task it ran, 0 if none */
+    bool ready;       /* it had started and taken records */
     bool never_started;
-    char how[200];          /* "killed by signal 9 (Killed)", ... */
-    sdk_task *inflight;     /* what was sent there, in order, detached
-                               (linked by next; leases returned) */
+    char how[200];      /* "killed by signal 9 (Killed)", ... */
+    sdk_task *inflight; /* what was sent there, in order, detached
+                           (linked by next; leases returned) */
 } sdk_death;
 
 bool sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
@@ -409,8 +414,7 @@ store_client *sdk_store_ensure(sdk_rt *rt);
 
 /* Driver: write `len` bytes as a new stored value; *key names it.
  * RAY_ESTORE_FULL (with a detail naming the sizes) and other errors. */
-ray_err sdk_store_put(sdk_rt *rt, const void *data, size_t len,
-                      uint64_t *key);
+ray_err sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key);
 
 /* Driver, mu held: delete the stored value `key` (now or later). */
 void sdk_store_forget(sdk_rt *rt, uint64_t key);
@@ -419,8 +423,7 @@ void sdk_store_forget(sdk_rt *rt, uint64_t key);
  * task argument (*key, writable at *dst); then seal it or abort it.
  * RAY_EAGAIN when it does not fit now but running tasks hold pins;
  * RAY_ESTORE_FULL, other errors, each with the detail set. */
-ray_err sdk_store_arg_create(sdk_rt *rt, size_t len, uint64_t *key,
-                             void **dst);
+ray_err sdk_store_arg_create(sdk_rt *rt, size_t len, uint64_t *key, void **dst);
 void sdk_store_arg_seal(sdk_rt *rt, uint64_t key);
 void sdk_store_arg_abort(sdk_rt *rt, uint64_t key);
 
@@ -441,11 +444,11 @@ ray_err sdk_push_to_worker(sdk_rt *rt, int w, sdk_task *t);
 void sdk_task_unsend(sdk_rt *rt, sdk_task *t);
 
 /* actor.c, driver side, mu held unless stated: */
-ray_err sdk_actors_init(sdk_rt *rt);          /* ray_init, no lock */
-void sdk_actors_fini(sdk_rt *rt);             /* destroy, no lock */
-void sdk_actors_shutdown(sdk_rt *rt);         /* ray_shutdown: destructors */
+ray_err sdk_actors_init(sdk_rt *rt);  /* ray_init, no lock */
+void sdk_actors_fini(sdk_rt *rt);     /* destroy, no lock */
+void sdk_actors_shutdown(sdk_rt *rt); /* ray_shutdown: destructors */
 void sdk_actors_dispatch(sdk_rt *rt, sdk_cb **cbs); /* push queued calls */
-uint32_t sdk_actors_alive(sdk_rt *rt);        /* actors not DEAD */
+uint32_t sdk_actors_alive(sdk_rt *rt);              /* actors not DEAD */
 /* A record of actor task `t` completed (before the result is stored). */
 void sdk_actor_task_done(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
                          const void *payload, sdk_cb **cbs);
@@ -455,8 +458,8 @@ void sdk_actor_dep_ready(sdk_rt *rt, sdk_task *t, sdk_cb **cbs);
  * its actors restart or die, the calls in flight are retried or fail. */
 void sdk_actor_host_died(sdk_rt *rt, const sdk_death *d, sdk_cb **cbs);
 /* Requests ACALL/AEXIT from worker w. */
-void sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type,
-                          const uint8_t *rec, uint32_t len, sdk_cb **cbs);
+void sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
+                          uint32_t len, sdk_cb **cbs);
 /* Hold (delta 1) or drop (delta -1) the actor handles among the `nargs`
  * wire args at `spec` (SDK_WIRE_ACTOR). Returns whether there were any. */
 bool sdk_actor_hold_args(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,

@@ -55,7 +55,8 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
     t->id = rt->next_task_id++;
     t->fn_hash = hash;
     t->name = name;
-    if (opts && opts->name && !(t->name = t->name_owned = rt_strdup(opts->name)))
+    if (opts && opts->name &&
+        !(t->name = t->name_owned = rt_strdup(opts->name)))
         t->name = name;
     t->kind = SDK_TK_CALL;
     int32_t mr = opts ? opts->max_retries : 0;
@@ -77,7 +78,8 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
     o->task = 1;
     t->result = o;
     t->has_handles = sdk_actor_hold_args(rt, t->spec, nargs, 1, NULL);
-    if (sdk_task_add_deps(rt, t) == 0 && !sdk_task_check_failed_deps(rt, t, cbs)) {
+    if (sdk_task_add_deps(rt, t) == 0 &&
+        !sdk_task_check_failed_deps(rt, t, cbs)) {
         sdk_task_ready(rt, t);
         sdk_dispatch(rt, cbs);
     }
@@ -94,21 +96,25 @@ check_opts(sdk_rt *rt, const char *name, const ray_call_opts *opts,
     if (!opts)
         return RAY_OK;
     if (!(opts->num_cpus >= 0)) /* NaN too */
-        return sdk_fail(RAY_EINVAL, "submit '%s': num_cpus %g is not a "
-                        "CPU count", name, opts->num_cpus);
+        return sdk_fail(RAY_EINVAL,
+                        "submit '%s': num_cpus %g is not a "
+                        "CPU count",
+                        name, opts->num_cpus);
     if (opts->num_cpus > (double)rt->nworkers)
-        return sdk_fail(RAY_EINVAL, "submit '%s': needs %.2f CPUs, the "
-                        "runtime has %d (infeasible)", name, opts->num_cpus,
-                        rt->nworkers);
+        return sdk_fail(RAY_EINVAL,
+                        "submit '%s': needs %.2f CPUs, the "
+                        "runtime has %d (infeasible)",
+                        name, opts->num_cpus, rt->nworkers);
     if (opts->max_retries < RAY_NO_RETRY)
-        return sdk_fail(RAY_EINVAL, "submit '%s': max_retries %d (0: the "
-                        "default 3, RAY_NO_RETRY: none, or a count)", name,
-                        (int)opts->max_retries);
+        return sdk_fail(RAY_EINVAL,
+                        "submit '%s': max_retries %d (0: the "
+                        "default 3, RAY_NO_RETRY: none, or a count)",
+                        name, (int)opts->max_retries);
     if (opts->resources && opts->resources[0]) {
         sched_demand d;
         char why[128];
         ray_err e = rt->rl_api->parse_demand(rt->rl, opts->resources, &d, why,
-                                           sizeof(why));
+                                             sizeof(why));
         if (e != RAY_OK)
             return sdk_fail(RAY_EINVAL, "submit '%s': %s%s", name, why,
                             e == RAY_ENOTFOUND ? " (infeasible)" : "");
@@ -128,8 +134,7 @@ sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
         return RAY_REF_NULL;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
-    ray_ref r = submit_locked(rt, hash, name, nargs, args, opts, demand,
-                              &cbs);
+    ray_ref r = submit_locked(rt, hash, name, nargs, args, opts, demand, &cbs);
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return r;
@@ -177,10 +182,10 @@ sdk_cancel_locked(sdk_rt *rt, sdk_obj *o, bool force, sdk_cb **cbs)
 {
     if (!o)
         return sdk_fail(RAY_EINVAL, "ray_cancel: null, released or foreign "
-                        "reference");
+                                    "reference");
     if (!o->task)
         return sdk_fail(RAY_EINVAL, "ray_cancel: the reference is not a "
-                        "task's result (a ray_put value)");
+                                    "task's result (a ray_put value)");
     if (o->state != SDK_OBJ_PENDING)
         return sdk_fail(RAY_EEXISTS, "ray_cancel: the task already finished");
     sdk_task *t = o->producer;
@@ -228,9 +233,8 @@ sdk_drv_cancel(ray_ref ref, bool force)
     sdk_rt *rt = sdk_g;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_cancel_locked(rt, sdk_objects_lookup(&rt->store,
-                                                        sdk_ref_id(ref)),
-                                    force, &cbs);
+    ray_err err = sdk_cancel_locked(
+        rt, sdk_objects_lookup(&rt->store, sdk_ref_id(ref)), force, &cbs);
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return err;

@@ -184,8 +184,10 @@ sdk_spec_hold_refs(sdk_rt *rt, const uint8_t *spec, uint32_t nargs,
             /* All or none: the caller drops the spec. */
             sdk_spec_refs(rt, spec, i, false);
             *any = false;
-            return sdk_fail(RAY_EINVAL, "%s '%s': argument %u is a null or "
-                            "released reference", what, name, i + 1);
+            return sdk_fail(RAY_EINVAL,
+                            "%s '%s': argument %u is a null or "
+                            "released reference",
+                            what, name, i + 1);
         }
         sdk_objects_retain(o);
         *any = true;
@@ -287,7 +289,8 @@ sdk_task_check_failed_deps(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
         if (o && o->state == SDK_OBJ_FAILED) {
             char msg[600];
             snprintf(msg, sizeof(msg), "task '%s': argument %u failed: %s",
-                     t->name, i + 1, o->errmsg ? o->errmsg : ray_strerror(o->err));
+                     t->name, i + 1,
+                     o->errmsg ? o->errmsg : ray_strerror(o->err));
             sdk_task_fail(rt, t, o->err, msg, cbs);
             return true;
         }
@@ -372,9 +375,9 @@ typedef struct arg_src {
     uint64_t len;
     const void *ptr;
     uint64_t scalar;
-    bool big;        /* travels as a temporary object in the store */
-    uint64_t key;    /* its store key, 0 until created */
-    void *dst;       /* where to write it */
+    bool big;     /* travels as a temporary object in the store */
+    uint64_t key; /* its store key, 0 until created */
+    void *dst;    /* where to write it */
 } arg_src;
 
 /* Delete the temporary store objects of a task's large by-value args. */
@@ -616,8 +619,8 @@ sync_blocked(sdk_rt *rt)
 {
     /* Nobody blocked, nor at the last look: nothing to copy (the flags
      * sit on lines the workers write; reading them costs misses). */
-    bool none = atomic_load_explicit(&rt->bell->nblocked,
-                                     memory_order_acquire) == 0;
+    bool none =
+        atomic_load_explicit(&rt->bell->nblocked, memory_order_acquire) == 0;
     if (none && !rt->slots_blocked)
         return;
     rt->slots_blocked = !none;
@@ -628,7 +631,8 @@ sync_blocked(sdk_rt *rt)
             sdk_tx_worker_state(rt->tx, w, &st);
         uint32_t b = st.blocked;
         uint8_t s = (b & SDK_BLOCKED_HELPING) ? SCHED_BLOCKED_KEEPS_OWN
-                  : b ? SCHED_BLOCKED : 0;
+                    : b                       ? SCHED_BLOCKED
+                                              : 0;
         if (s && (b & SDK_BLOCKED_LONG))
             s |= SCHED_BLOCKED_LONG;
         slot->blocked = s;
@@ -674,15 +678,17 @@ complete_call(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
         }
         char msg[700];
         snprintf(msg, sizeof(msg), "task '%s' failed: %.*s", t->name,
-                 (int)(d->len ? d->len : 1), d->len ? (const char *)payload : "");
+                 (int)(d->len ? d->len : 1),
+                 d->len ? (const char *)payload : "");
         sdk_objects_set_error(&rt->store, o, (ray_err)d->err, msg);
     } else if (sdk_type_buffer(d->type)) {
         if (owned)
-            sdk_objects_set_owned(&rt->store, o, d->type, (void *)payload, d->len);
-        else if (sdk_objects_set_value(&rt->store, o, d->type, payload, d->len) !=
-                 RAY_OK)
+            sdk_objects_set_owned(&rt->store, o, d->type, (void *)payload,
+                                  d->len);
+        else if (sdk_objects_set_value(&rt->store, o, d->type, payload,
+                                       d->len) != RAY_OK)
             sdk_objects_set_error(&rt->store, o, RAY_ENOMEM,
-                               "out of memory storing the result");
+                                  "out of memory storing the result");
     } else {
         sdk_objects_set_value(&rt->store, o, d->type, &d->scalar, 8);
     }
@@ -742,8 +748,7 @@ sink_done(void *ctx, int w, const sdk_msg_done *d, const void *payload,
 }
 
 static void
-sink_request(void *ctx, int w, uint32_t type, const uint8_t *rec,
-             uint32_t len)
+sink_request(void *ctx, int w, uint32_t type, const uint8_t *rec, uint32_t len)
 {
     drain_ctx *c = ctx;
     sdk_nested_handle(c->rt, w, type, rec, len, c->cbs);
@@ -768,8 +773,8 @@ progress(sdk_rt *rt, bool deep, sdk_cb **cbs)
     /* Dispatch when tasks wait, when some finished (a worker may be idle
      * now: it steals), or when a worker blocked or woke (its queued tasks
      * move). */
-    uint32_t gen = atomic_load_explicit(&rt->bell->blocked_gen,
-                                        memory_order_acquire);
+    uint32_t gen =
+        atomic_load_explicit(&rt->bell->blocked_gen, memory_order_acquire);
     if (rt->rl_api->waiting(rt->rl) || n || gen != rt->seen_blocked_gen) {
         rt->seen_blocked_gen = gen;
         sdk_dispatch(rt, cbs);
@@ -824,8 +829,7 @@ death_take(sdk_rt *rt, int w, int status, bool never_started, sdk_cb **cbs,
     d->ready = ws.ready;
     d->never_started = never_started;
     if (never_started)
-        snprintf(d->how, sizeof(d->how), "could not start: %s",
-                 pw->start_err);
+        snprintf(d->how, sizeof(d->how), "could not start: %s", pw->start_err);
     else
         sched_proc_describe(status, d->how, sizeof(d->how));
     d->inflight = wk->head;
@@ -862,7 +866,8 @@ requeue_or_fail(sdk_rt *rt, sdk_death *d, sdk_cb **cbs)
                 char msg[512];
                 snprintf(msg, sizeof(msg),
                          "task '%s' failed: its worker (pid %d) %s; no "
-                         "retries left", t->name, (int)d->pid, d->how);
+                         "retries left",
+                         t->name, (int)d->pid, d->how);
                 sdk_task_fail(rt, t, RAY_EWORKER_DIED, msg, cbs);
                 continue;
             }
@@ -880,8 +885,7 @@ requeue_or_fail(sdk_rt *rt, sdk_death *d, sdk_cb **cbs)
 }
 
 bool
-sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started,
-                sdk_cb **cbs)
+sdk_worker_died(sdk_rt *rt, int w, int status, bool never_started, sdk_cb **cbs)
 {
     sdk_death d;
     death_take(rt, w, status, never_started, cbs, &d);

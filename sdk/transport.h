@@ -36,18 +36,18 @@
 
 /* What a worker's process reports of itself. */
 typedef struct sdk_tx_worker {
-    bool ready;        /* it started and took its first record */
-    int32_t pid;       /* 0 until it started */
-    uint64_t current;  /* the task it runs now, 0 if none */
-    uint32_t blocked;  /* its wait: 0 or SDK_BLOCKED_* (| _LONG) */
+    bool ready;       /* it started and took its first record */
+    int32_t pid;      /* 0 until it started */
+    uint64_t current; /* the task it runs now, 0 if none */
+    uint32_t blocked; /* its wait: 0 or SDK_BLOCKED_* (| _LONG) */
 } sdk_tx_worker;
 
 /* Where drain hands what a worker sent (the owner). `owned`: the payload
  * is an rt_malloc'd buffer the sink takes over (a large result that came
  * in fragments); otherwise it is only valid during the call. */
 typedef struct sdk_tx_sink {
-    void (*done)(void *ctx, int w, const sdk_msg_done *d,
-                 const void *payload, bool owned);
+    void (*done)(void *ctx, int w, const sdk_msg_done *d, const void *payload,
+                 bool owned);
     void (*request)(void *ctx, int w, uint32_t type, const uint8_t *rec,
                     uint32_t len);
 } sdk_tx_sink;
@@ -58,8 +58,7 @@ typedef struct sdk_tx_ops {
     /* Slot w gets a new process: make its channel fresh, and give the
      * worker's spec (an environment entry) and a descriptor it inherits
      * (-1 for none). */
-    ray_err (*open)(sdk_tx *tx, int w, char *env, size_t envlen,
-                    int *keep_fd);
+    ray_err (*open)(sdk_tx *tx, int w, char *env, size_t envlen, int *keep_fd);
     /* Slot w's process is gone (its records were drained): drop what
      * was waiting to reach it and any partial record from it. */
     void (*close)(sdk_tx *tx, int w);

@@ -39,13 +39,13 @@ typedef struct shm_held {
 } shm_held;
 
 typedef struct shm_chan {
-    sdk_worker_ctl *ctl;      /* NULL until the slot was first opened */
-    rt_ring sub;              /* producer side */
-    rt_ring comp;             /* consumer side */
-    rt_ring reply;            /* producer side */
+    sdk_worker_ctl *ctl; /* NULL until the slot was first opened */
+    rt_ring sub;         /* producer side */
+    rt_ring comp;        /* consumer side */
+    rt_ring reply;       /* producer side */
     shm_held *held, *held_tail;
-    sdk_msg_done frag_hdr;    /* a fragmented result being reassembled */
-    uint8_t *frag;            /* its payload (rt_malloc), NULL if none */
+    sdk_msg_done frag_hdr; /* a fragmented result being reassembled */
+    uint8_t *frag;         /* its payload (rt_malloc), NULL if none */
     size_t frag_len;
 } shm_chan;
 
@@ -207,8 +207,7 @@ flush_held(shm_chan *c)
     }
     if (!c->held) {
         c->held_tail = NULL;
-        atomic_store_explicit(&c->ctl->reply_backlog, 0,
-                              memory_order_relaxed);
+        atomic_store_explicit(&c->ctl->reply_backlog, 0, memory_order_relaxed);
     }
     if (wrote) {
         rt_ring_publish_quiet(&c->reply);
@@ -230,8 +229,11 @@ shm_reply(sdk_tx *tx, int w, uint32_t as, uint64_t id, ray_err err,
         payload = big;
         len = sizeof(big);
     }
-    sdk_msg_done h = {.task_id = id, .err = (int32_t)err, .type = vtype,
-                      .scalar = scalar, .len = len};
+    sdk_msg_done h = {.task_id = id,
+                      .err = (int32_t)err,
+                      .type = vtype,
+                      .scalar = scalar,
+                      .len = len};
     if (!c->held && write_reply(c, as, &h, payload)) {
         rt_ring_publish_quiet(&c->reply);
         poke(c);
@@ -239,7 +241,8 @@ shm_reply(sdk_tx *tx, int w, uint32_t as, uint64_t id, ray_err err,
     }
     shm_held *hd = rt_malloc(sizeof(*hd) + len);
     if (!hd) {
-        RT_LOG_RATELIMITED(RT_LOG_ERROR, "out of memory holding a reply for "
+        RT_LOG_RATELIMITED(RT_LOG_ERROR,
+                           "out of memory holding a reply for "
                            "worker %d; request %llu dropped",
                            (int)c->ctl->pid, (unsigned long long)id);
         return;
@@ -383,8 +386,7 @@ shm_store_ready(sdk_tx *tx, const char *path)
         return;
     if (path) {
         snprintf(h->store_path, sizeof(h->store_path), "%s", path);
-        atomic_compare_exchange_strong(&h->store_state, &none,
-                                       SDK_STORE_READY);
+        atomic_compare_exchange_strong(&h->store_state, &none, SDK_STORE_READY);
     } else {
         atomic_compare_exchange_strong(&h->store_state, &none,
                                        SDK_STORE_FAILED);
@@ -458,8 +460,9 @@ sdk_tx_shm_create(const sdk_tx_shm_config *cfg, sdk_tx **out)
     s->nworkers = cfg->nworkers;
     s->ntask = cfg->ntask;
     size_t slot_bytes = sdk_slot_bytes(cfg->ring_bytes);
-    s->shm_bytes = (sizeof(sdk_shm_hdr) + slot_bytes * (size_t)s->nslots
-                    + 4095) & ~(size_t)4095; /* sparse: touched on use */
+    s->shm_bytes =
+        (sizeof(sdk_shm_hdr) + slot_bytes * (size_t)s->nslots + 4095) &
+        ~(size_t)4095; /* sparse: touched on use */
     s->memfd = memfd_create("rayc-shm", MFD_CLOEXEC);
     if (s->memfd < 0 || ftruncate(s->memfd, (off_t)s->shm_bytes) != 0) {
         ray_err e = sdk_fail(rt_err_from_errno(errno), "ray_init: memfd: %s",

@@ -40,17 +40,17 @@ typedef struct sdk_shm_hdr {
     int32_t spin_us;
     uint8_t store_prefix[STORE_PLASMA_PREFIX]; /* store IDs (plasma.h) */
     uint32_t pad0;
-    uint64_t ref_tag;                       /* ray_ref.owner of this
-                                               runtime's refs (args.c) */
+    uint64_t ref_tag; /* ray_ref.owner of this
+                         runtime's refs (args.c) */
     _Alignas(64) _Atomic uint32_t shutdown;
-    uint32_t ntask;                             /* task worker slots
-                                                   [0, ntask); actor
-                                                   hosts after them */
-    _Alignas(64) sdk_bell bell;                 /* the driver's doorbell
-                                                   (sdk/bell.h) */
+    uint32_t ntask;             /* task worker slots
+                                   [0, ntask); actor
+                                   hosts after them */
+    _Alignas(64) sdk_bell bell; /* the driver's doorbell
+                                   (sdk/bell.h) */
     /* The node's object store, started on first need (SDK_STORE_*); the
      * socket path is written before store_state turns READY. */
-    _Alignas(64) _Atomic uint32_t store_state;  /* also a futex word */
+    _Alignas(64) _Atomic uint32_t store_state; /* also a futex word */
     char store_path[124];
     uint8_t pad[4096 - 320];
 } sdk_shm_hdr;
@@ -64,18 +64,18 @@ _Static_assert(offsetof(sdk_shm_hdr, bell) + sizeof(sdk_bell) <=
                "sdk_shm_hdr doorbell line");
 
 typedef struct sdk_worker_ctl {
-    _Atomic uint64_t current;  /* id of the task running now, 0 = idle */
-    _Atomic uint32_t state;    /* SDK_W_* as seen by the worker */
+    _Atomic uint64_t current; /* id of the task running now, 0 = idle */
+    _Atomic uint32_t state;   /* SDK_W_* as seen by the worker */
     int32_t pid;
     _Atomic uint32_t reply_backlog; /* the driver holds replies that did
                                        not fit the reply ring: a worker
                                        that drained it sends a NUDGE */
-    _Atomic uint32_t blocked;  /* worker, SDK_BLOCKED_*: its running task
-                                  waits (get, wait); the driver places its
-                                  queued tasks elsewhere */
-    _Atomic uint32_t nested_ok;/* driver: a blocked task worker may run
-                                  its queued tasks inside the wait (no
-                                  other worker can take them) */
+    _Atomic uint32_t blocked;       /* worker, SDK_BLOCKED_*: its running task
+                                       waits (get, wait); the driver places its
+                                       queued tasks elsewhere */
+    _Atomic uint32_t nested_ok;     /* driver: a blocked task worker may run
+                                       its queued tasks inside the wait (no
+                                       other worker can take them) */
     uint8_t pad[36];
 } sdk_worker_ctl;
 
@@ -95,49 +95,49 @@ enum { SDK_BLOCKED_NO = 0, SDK_BLOCKED = 1, SDK_BLOCKED_HELPING = 2 };
 
 /* Message types on the rings. */
 enum {
-    SDK_MSG_TASK = 1,    /* driver -> worker: run a call */
-    SDK_MSG_MAP = 2,     /* driver -> worker: run a map chunk */
-    SDK_MSG_DONE = 3,    /* worker -> driver: a result */
-    SDK_MSG_SUBMIT = 4,  /* worker -> driver: nested call (no reply) */
-    SDK_MSG_PUT = 5,     /* worker -> driver: put (no reply) */
-    SDK_MSG_GET = 6,     /* worker -> driver: get (reply) */
-    SDK_MSG_RELEASE = 7, /* worker -> driver: drop a holder */
-    SDK_MSG_IDS = 8,     /* worker -> driver: reserve object ids (reply) */
-    SDK_MSG_RETAIN = 9,  /* worker -> driver: add a holder */
-    SDK_MSG_REPLY = 10,  /* driver -> worker (reply ring): sdk_msg_done */
-    SDK_MSG_ACALL = 11,  /* worker -> driver: actor call (as SUBMIT, the
-                            actor id in req_id) */
-    SDK_MSG_AEXIT = 12,  /* actor host -> driver: actor in slot obj_id
-                            exited (ray_actor_exit) */
-    SDK_MSG_STORE = 13,  /* worker -> driver: start the object store (the
-                            answer is hdr->store_state) */
-    SDK_MSG_PUSH = 14,   /* driver -> worker (reply ring): the result of
-                            a call the worker made, sdk_msg_done with the
-                            object id in task_id (worker_results.c) */
-    SDK_MSG_NUDGE = 15,  /* worker -> driver: its reply ring has room for
-                            the replies the driver holds back */
-    SDK_MSG_WATCH = 16,  /* worker -> driver: push me object obj_id's
-                            value when done (ray_wait in a task) */
-    SDK_MSG_CANCEL = 17, /* worker -> driver: ray_cancel of obj_id's task
-                            (len: force); reply: the error and detail */
-    SDK_MSG_ALOOKUP = 20,/* worker -> driver: actor by name (reply: its
-                            id in scalar, a handle counted for the
-                            worker); + name_len bytes of name */
-    SDK_MSG_ARETAIN = 21,/* worker -> driver: count a handle (obj_id: the
-                            actor) for this worker */
-    SDK_MSG_ARELEASE = 22,/* worker -> driver: drop a handle it counted */
-    SDK_MSG_ACREATE = 23,/* worker -> driver: create an actor (reply: its
-                            id in scalar, a handle counted for the
-                            worker): sdk_msg_req (req_id, fn_hash = the
-                            constructor, nargs), sdk_msg_acreate, name,
-                            resources, wire args */
-    SDK_MSG_AKILL = 24,  /* worker -> driver: ray_actor_kill (obj_id: the
-                            actor, len: no_restart) */
-    SDK_MSG_ASTATE = 25, /* worker -> driver: ray_actor_state of obj_id
-                            (reply scalar: state | restarts << 8) */
-    SDK_MSG_AREADY = 26, /* worker -> driver: answer once actor obj_id is
-                            ALIVE (RAY_OK) or DEAD (its death error).
-                            Actor messages: 11, 12, 20-26 (actor*.c) */
+    SDK_MSG_TASK = 1,      /* driver -> worker: run a call */
+    SDK_MSG_MAP = 2,       /* driver -> worker: run a map chunk */
+    SDK_MSG_DONE = 3,      /* worker -> driver: a result */
+    SDK_MSG_SUBMIT = 4,    /* worker -> driver: nested call (no reply) */
+    SDK_MSG_PUT = 5,       /* worker -> driver: put (no reply) */
+    SDK_MSG_GET = 6,       /* worker -> driver: get (reply) */
+    SDK_MSG_RELEASE = 7,   /* worker -> driver: drop a holder */
+    SDK_MSG_IDS = 8,       /* worker -> driver: reserve object ids (reply) */
+    SDK_MSG_RETAIN = 9,    /* worker -> driver: add a holder */
+    SDK_MSG_REPLY = 10,    /* driver -> worker (reply ring): sdk_msg_done */
+    SDK_MSG_ACALL = 11,    /* worker -> driver: actor call (as SUBMIT, the
+                              actor id in req_id) */
+    SDK_MSG_AEXIT = 12,    /* actor host -> driver: actor in slot obj_id
+                              exited (ray_actor_exit) */
+    SDK_MSG_STORE = 13,    /* worker -> driver: start the object store (the
+                              answer is hdr->store_state) */
+    SDK_MSG_PUSH = 14,     /* driver -> worker (reply ring): the result of
+                              a call the worker made, sdk_msg_done with the
+                              object id in task_id (worker_results.c) */
+    SDK_MSG_NUDGE = 15,    /* worker -> driver: its reply ring has room for
+                              the replies the driver holds back */
+    SDK_MSG_WATCH = 16,    /* worker -> driver: push me object obj_id's
+                              value when done (ray_wait in a task) */
+    SDK_MSG_CANCEL = 17,   /* worker -> driver: ray_cancel of obj_id's task
+                              (len: force); reply: the error and detail */
+    SDK_MSG_ALOOKUP = 20,  /* worker -> driver: actor by name (reply: its
+                              id in scalar, a handle counted for the
+                              worker); + name_len bytes of name */
+    SDK_MSG_ARETAIN = 21,  /* worker -> driver: count a handle (obj_id: the
+                              actor) for this worker */
+    SDK_MSG_ARELEASE = 22, /* worker -> driver: drop a handle it counted */
+    SDK_MSG_ACREATE = 23,  /* worker -> driver: create an actor (reply: its
+                              id in scalar, a handle counted for the
+                              worker): sdk_msg_req (req_id, fn_hash = the
+                              constructor, nargs), sdk_msg_acreate, name,
+                              resources, wire args */
+    SDK_MSG_AKILL = 24,    /* worker -> driver: ray_actor_kill (obj_id: the
+                              actor, len: no_restart) */
+    SDK_MSG_ASTATE = 25,   /* worker -> driver: ray_actor_state of obj_id
+                              (reply scalar: state | restarts << 8) */
+    SDK_MSG_AREADY = 26,   /* worker -> driver: answer once actor obj_id is
+                              ALIVE (RAY_OK) or DEAD (its death error).
+                              Actor messages: 11, 12, 20-26 (actor*.c) */
 };
 
 /* sdk_msg_task.flags of records for actor hosts: the kind in the low
@@ -145,10 +145,10 @@ enum {
  * record, the actor's max_concurrency in bits 20..31 (0 or 1: calls run
  * one at a time on the host's thread). */
 enum {
-    SDK_TF_CALL = 1,     /* a method call */
-    SDK_TF_NEW = 2,      /* run the constructor into a fresh state */
-    SDK_TF_DEL = 3,      /* run the destructor, free the state */
-    SDK_TF_DROP = 4,     /* free the state, no destructor (kill) */
+    SDK_TF_CALL = 1, /* a method call */
+    SDK_TF_NEW = 2,  /* run the constructor into a fresh state */
+    SDK_TF_DEL = 3,  /* run the destructor, free the state */
+    SDK_TF_DROP = 4, /* free the state, no destructor (kill) */
     SDK_TF_KIND = 0x7f,
     SDK_TF_RESTART = 0x80, /* with NEW: this incarnation is a restart */
 };
@@ -202,11 +202,11 @@ typedef struct sdk_msg_task {
     uint64_t fn_hash;
     uint32_t nargs;
     uint32_t flags;
-    _Atomic uint32_t claim;  /* SDK_CLAIM_* */
+    _Atomic uint32_t claim; /* SDK_CLAIM_* */
     uint32_t pad;
-    uint64_t obj;            /* the result's object id (a task, not an
-                                actor call): a worker waiting for it may
-                                run it itself (sdk_wk_help) */
+    uint64_t obj; /* the result's object id (a task, not an
+                     actor call): a worker waiting for it may
+                     run it itself (sdk_wk_help) */
 } sdk_msg_task;
 
 /* A wire arg (and a MSG_DONE or reply) whose type has SDK_TYPE_STORED is
@@ -226,7 +226,7 @@ typedef struct sdk_msg_map {
     uint64_t fn_hash;
     uint64_t n;
     uint32_t ncols;
-    _Atomic uint32_t claim;  /* SDK_CLAIM_* */
+    _Atomic uint32_t claim; /* SDK_CLAIM_* */
 } sdk_msg_map;
 
 /* MSG_DONE: header, then `len` payload bytes: the value of a buffer type,

@@ -184,9 +184,8 @@ drain_replies(void)
 enum { WAIT_WORK = 0, WAIT_DRIVER = 1 };
 
 static ray_err
-wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
-          bool (*pred)(void *), void *arg, uint64_t help, int kind,
-          int64_t timeout_ms)
+wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload, bool (*pred)(void *),
+          void *arg, uint64_t help, int kind, int64_t timeout_ms)
 {
     sdk_wk_flush(true);
     int64_t deadline = rt_deadline_after_ms(timeout_ms);
@@ -239,15 +238,16 @@ wait_loop(uint64_t req, sdk_msg_done *hdr, void **payload,
          * waits for a call that runs elsewhere end sooner). */
         if (!blocked_ns)
             blocked_ns = now;
-        bool lasting = kind == WAIT_WORK &&
-                       now - blocked_ns >= SDK_BLOCKED_LONG_NS;
+        bool lasting =
+            kind == WAIT_WORK && now - blocked_ns >= SDK_BLOCKED_LONG_NS;
         if (kind == WAIT_WORK)
             sdk_wk_set_blocked((help ? SDK_BLOCKED_HELPING : SDK_BLOCKED) |
                                (lasting ? SDK_BLOCKED_LONG : 0));
         int64_t left_us = (deadline - now) / 1000;
-        int64_t nap_us = lasting || kind != WAIT_WORK
-                             ? 10000
-                             : (blocked_ns + SDK_BLOCKED_LONG_NS - now) / 1000 + 1;
+        int64_t nap_us =
+            lasting || kind != WAIT_WORK
+                ? 10000
+                : (blocked_ns + SDK_BLOCKED_LONG_NS - now) / 1000 + 1;
         sdk_wk_idle_wait(left_us < nap_us ? left_us : nap_us);
     }
     sdk_wk_set_blocked(SDK_BLOCKED_NO);
@@ -269,8 +269,7 @@ settled(void *arg)
 
 /* Wait for the pushed result of object `obj`; as wait_reply. */
 static ray_err
-wait_pushed(uint64_t obj, sdk_msg_done *hdr, void **payload,
-            int64_t timeout_ms)
+wait_pushed(uint64_t obj, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
 {
     /* Without a deadline, the task that makes it may run right here if
      * it waits in this worker's own queue: no wait can end sooner. */
@@ -349,8 +348,10 @@ sdk_wk_usable(const char *what)
         return false;
     }
     if (sdk_ah_on_pool_thread()) {
-        sdk_fail(RAY_EINVAL, "%s: not allowed in a method of an actor with "
-                 "max_concurrency > 1 (its calls run on threads)", what);
+        sdk_fail(RAY_EINVAL,
+                 "%s: not allowed in a method of an actor with "
+                 "max_concurrency > 1 (its calls run on threads)",
+                 what);
         return false;
     }
     return true;
@@ -382,9 +383,11 @@ sdk_wk_request(const sdk_wk_req *r, uint64_t *call_id)
                  sdk_args_wire_len(r->args, r->nargs);
     size_t max = sdk_wk_max_record();
     if (len > max)
-        return sdk_fail(RAY_ETOOBIG, "%s '%.200s' from a task: arguments "
+        return sdk_fail(RAY_ETOOBIG,
+                        "%s '%.200s' from a task: arguments "
                         "too large (the request is %zu bytes, a record "
-                        "carries at most %zu)", r->what, r->name, len, max);
+                        "carries at most %zu)",
+                        r->what, r->name, len, max);
     /* Only now: an id taken for a record never sent would stay pending
      * in the driver. */
     uint64_t id = 0;
@@ -427,8 +430,8 @@ sdk_wk_args_by_ref(const ray_arg *args, uint32_t nargs, ray_arg *conv,
             args[i].v.buf.len < STORE_PLASMA_MIN)
             continue;
         ray_ref r;
-        ray_err e = put_stored(args[i].type, args[i].v.buf.ptr,
-                               args[i].v.buf.len, &r);
+        ray_err e =
+            put_stored(args[i].type, args[i].v.buf.ptr, args[i].v.buf.len, &r);
         if (e != RAY_OK) {
             sdk_wk_drop_refs(temps, *ntemps);
             *ntemps = 0;
@@ -561,8 +564,7 @@ watch(uint64_t id)
 
 /* Ask the driver for object `id` and wait for its answer. */
 static ray_err
-get_remote(uint64_t id, sdk_msg_done *hdr, void **payload,
-                  int64_t timeout_ms)
+get_remote(uint64_t id, sdk_msg_done *hdr, void **payload, int64_t timeout_ms)
 {
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
     memset(q, 0, sizeof(*q));
@@ -685,8 +687,8 @@ cmp_ready(const void *a, const void *b)
 /* Every ref's result comes here as a push: the calls this worker made
  * already do; for the others the driver is asked to push (WATCH). */
 ray_err
-sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
-            int64_t timeout_ms, size_t *ready_idx, size_t *n_ready)
+sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
+            size_t *ready_idx, size_t *n_ready)
 {
     if (!sdk_wk_usable("ray_wait"))
         return RAY_EINVAL;
@@ -725,7 +727,7 @@ sdk_wk_cancel(ray_ref ref, bool force)
         return RAY_EINVAL;
     if (!sdk_ref_id(ref))
         return sdk_fail(RAY_EINVAL, "ray_cancel: null, released or foreign "
-                        "reference");
+                                    "reference");
     sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
     memset(q, 0, sizeof(*q));
     uint64_t req = next_req++;

@@ -38,17 +38,17 @@ size_t sdk_wk_results_capacity(void);
  * str[0] and str[1] (str_len bytes each, zero-padded to 8; 0 for none),
  * then the arguments in wire form (sdk_args_encode). */
 typedef struct sdk_wk_req {
-    uint32_t type;          /* SDK_MSG_* */
-    sdk_msg_req hdr;        /* sent as is, but for nargs (set from nargs)
-                               and, for a call, obj_id */
+    uint32_t type;   /* SDK_MSG_* */
+    sdk_msg_req hdr; /* sent as is, but for nargs (set from nargs)
+                        and, for a call, obj_id */
     const void *fixed;
     size_t fixed_len;
     const char *str[2];
     size_t str_len[2];
-    const ray_arg *args;    /* checked (sdk_args_check), by-ref done */
+    const ray_arg *args; /* checked (sdk_args_check), by-ref done */
     uint32_t nargs;
-    const char *what;       /* for the detail: the call ("submit") */
-    const char *name;       /* and what it names (function, class) */
+    const char *what; /* for the detail: the call ("submit") */
+    const char *name; /* and what it names (function, class) */
 } sdk_wk_req;
 
 /* worker_client.c: size request `r`, check it against
@@ -66,8 +66,8 @@ ray_err sdk_wk_request(const sdk_wk_req *r, uint64_t *call_id);
  * to drop (sdk_wk_drop_refs) once the record is committed (the call
  * takes its own first: the ring keeps the order). An error (detail set)
  * leaves nothing to drop. */
-ray_err sdk_wk_args_by_ref(const ray_arg *args, uint32_t nargs,
-                           ray_arg *conv, ray_ref *temps, uint32_t *ntemps);
+ray_err sdk_wk_args_by_ref(const ray_arg *args, uint32_t nargs, ray_arg *conv,
+                           ray_ref *temps, uint32_t *ntemps);
 void sdk_wk_drop_refs(const ray_ref *refs, uint32_t n);
 
 /* worker_main.c: plumbing for worker_client.c (worker process only). */
@@ -160,9 +160,8 @@ typedef struct sdk_ah_args {
     store_object_id pins[RAY_MAX_ARGS]; /* stored args pinned for them */
     uint32_t npins;
 } sdk_ah_args;
-ray_err sdk_ah_begin(uint32_t flags, const ray_fn_desc *d, char *msg,
-                     size_t n, const uint8_t *rec, uint32_t len,
-                     sdk_ah_args *args);
+ray_err sdk_ah_begin(uint32_t flags, const ray_fn_desc *d, char *msg, size_t n,
+                     const uint8_t *rec, uint32_t len, sdk_ah_args *args);
 void sdk_ah_end(uint32_t flags, ray_err err);
 void sdk_ah_after(void);
 /* Main thread of an actor host: send the results of calls that ran on

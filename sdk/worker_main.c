@@ -57,20 +57,20 @@ bool sdk_in_worker;
 static struct {
     sdk_shm_hdr *hdr;
     sdk_worker_ctl *ctl;
-    rt_ring sub;   /* consumer */
-    rt_ring comp;  /* producer */
-    rt_ring reply; /* consumer: replies to this worker's requests */
+    rt_ring sub;         /* consumer */
+    rt_ring comp;        /* producer */
+    rt_ring reply;       /* consumer: replies to this worker's requests */
     store_client *store; /* the node's object store, once connected */
     pid_t ppid;
     int spin_us;
     rt_spin_budget spin; /* adaptive idle spin */
     uint32_t unpublished;
-    int depth;     /* tasks running (nested while waiting for a reply) */
-    bool in_map;   /* inside a map chunk: no requests allowed */
-    bool requested;/* requests sent since the driver was last woken */
-    bool host;     /* an actor host (not a task worker) */
+    int depth;        /* tasks running (nested while waiting for a reply) */
+    bool in_map;      /* inside a map chunk: no requests allowed */
+    bool requested;   /* requests sent since the driver was last woken */
+    bool host;        /* an actor host (not a task worker) */
     uint32_t blocked; /* ctl->blocked as last set here (SDK_BLOCKED_*) */
-    uint64_t unpub_lo, unpub_hi; /* ids of the unpublished results */
+    uint64_t unpub_lo, unpub_hi;  /* ids of the unpublished results */
     uint64_t help_task, help_obj; /* the task run by sdk_wk_help, and the
                                      object its result makes */
 } W;
@@ -265,7 +265,7 @@ sdk_wk_store(void)
     }
     if (st != SDK_STORE_READY) {
         sdk_fail(RAY_ESTORE_FULL, "the node's object store could not start "
-                 "(see the driver's ray_put errors)");
+                                  "(see the driver's ray_put errors)");
         return NULL;
     }
     char path[sizeof(W.hdr->store_path)];
@@ -292,7 +292,8 @@ send_stored(uint64_t task_id, const ray_ret *r)
     store_object_id id;
     sdk_wk_store_id(key, &id);
     char msg[400];
-    ray_err e = store_plasma_write(c, &id, r->ptr, r->len, 2000, msg, sizeof(msg));
+    ray_err e =
+        store_plasma_write(c, &id, r->ptr, r->len, 2000, msg, sizeof(msg));
     if (e == RAY_EEXISTS && store_client_delete(c, &id) == RAY_OK)
         e = store_plasma_write(c, &id, r->ptr, r->len, 2000, msg, sizeof(msg));
     if (e == RAY_ESTORE_FULL) {
@@ -302,8 +303,10 @@ send_stored(uint64_t task_id, const ray_ret *r)
     if (e != RAY_OK)
         return false; /* e.g. leftovers of an earlier attempt, pinned */
     sdk_msg_done *d = reserve_done(0);
-    *d = (sdk_msg_done){.task_id = task_id, .err = RAY_OK,
-                        .type = r->type | SDK_TYPE_STORED, .scalar = key,
+    *d = (sdk_msg_done){.task_id = task_id,
+                        .err = RAY_OK,
+                        .type = r->type | SDK_TYPE_STORED,
+                        .scalar = key,
                         .len = 0};
     commit_done(d, 0);
     return true;
@@ -315,8 +318,11 @@ send_value(uint64_t task_id, const ray_ret *r)
     size_t len = sdk_type_buffer(r->type) ? r->len : 0;
     if (len >= STORE_PLASMA_MIN && send_stored(task_id, r))
         return;
-    sdk_msg_done h = {.task_id = task_id, .err = RAY_OK, .type = r->type,
-                      .scalar = r->v.u64, .len = len};
+    sdk_msg_done h = {.task_id = task_id,
+                      .err = RAY_OK,
+                      .type = r->type,
+                      .scalar = r->v.u64,
+                      .len = len};
     if (sizeof(sdk_msg_done) + len > rt_ring_max_record(&W.comp)) {
         send_fragmented(&h, r->ptr, len);
         return;
@@ -441,8 +447,8 @@ run_task(const uint8_t *rec, uint32_t len)
         }
         if (!compatible(wt, want) || off + wa[i].len > len) {
             snprintf(msg, sizeof(msg),
-                     "%s: argument %u has type %u, expected type %u",
-                     d->name, i + 1, wt, want);
+                     "%s: argument %u has type %u, expected type %u", d->name,
+                     i + 1, wt, want);
             unpin_args(pins, a.npins);
             send_error(m->task_id, RAY_EINVAL, msg);
             return;
@@ -459,8 +465,7 @@ run_task(const uint8_t *rec, uint32_t len)
     }
     uint32_t actor = m->flags & SDK_TF_KIND; /* a record for an actor */
     if (actor) {
-        ray_err ae = sdk_ah_begin(m->flags, d, msg, sizeof(msg), rec, len,
-                                  &a);
+        ray_err ae = sdk_ah_begin(m->flags, d, msg, sizeof(msg), rec, len, &a);
         if (ae == RAY_EAGAIN) {
             /* Deferred (the replay pins them again) or on the actor's
              * threads (they took the pins: none left here). */
@@ -475,7 +480,8 @@ run_task(const uint8_t *rec, uint32_t len)
     }
     ray_ret r;
     memset(&r, 0, sizeof(r));
-    uint64_t outer = atomic_load_explicit(&W.ctl->current, memory_order_relaxed);
+    uint64_t outer =
+        atomic_load_explicit(&W.ctl->current, memory_order_relaxed);
     atomic_store_explicit(&W.ctl->current, m->task_id, memory_order_relaxed);
     d->tramp(av, &r);
     atomic_store_explicit(&W.ctl->current, outer, memory_order_relaxed);
@@ -516,7 +522,8 @@ run_map(const uint8_t *rec, uint32_t len)
         send_error(m->task_id, RAY_ETOOBIG, "map chunk result too large");
         return;
     }
-    uint64_t outer = atomic_load_explicit(&W.ctl->current, memory_order_relaxed);
+    uint64_t outer =
+        atomic_load_explicit(&W.ctl->current, memory_order_relaxed);
     atomic_store_explicit(&W.ctl->current, m->task_id, memory_order_relaxed);
     W.in_map = true;
     d->map_tramp(cols, m->n, dm + 1);
@@ -571,7 +578,7 @@ typedef struct wk_recbuf {
 
 static wk_recbuf *rec_bufs; /* indexed by depth - 1 */
 static int rec_nbufs;
-static int rec_pinned;      /* records running in place, in the ring */
+static int rec_pinned; /* records running in place, in the ring */
 
 /* Copy `rec` into the buffer of depth `depth`; NULL when out of memory. */
 static uint8_t *
@@ -659,8 +666,8 @@ sdk_wk_run_one(void)
         return false;
     publish_due();
     W.depth++;
-    const uint8_t *copy = type == SDK_MSG_TASK ? rec_copy(W.depth, rec, len)
-                                               : NULL;
+    const uint8_t *copy =
+        type == SDK_MSG_TASK ? rec_copy(W.depth, rec, len) : NULL;
     rt_ring_consume(&W.sub);
     if (copy) {
         rec = copy;
@@ -694,8 +701,8 @@ skip_claimed(void)
             c = &((sdk_msg_task *)(uintptr_t)rec)->claim;
         else if (type == SDK_MSG_MAP && len >= sizeof(sdk_msg_map))
             c = &((sdk_msg_map *)(uintptr_t)rec)->claim;
-        if (!c || atomic_load_explicit(c, memory_order_acquire) ==
-                      SDK_CLAIM_OPEN)
+        if (!c ||
+            atomic_load_explicit(c, memory_order_acquire) == SDK_CLAIM_OPEN)
             break;
         rt_ring_consume(&W.sub);
         any = true;
@@ -735,8 +742,8 @@ help_run(const uint8_t *rec, uint32_t type, uint32_t len, uint64_t obj)
  * the task record making `obj`, at most `max` records. Returns the record
  * or NULL; *from ends where the search did (past the record found). */
 static const uint8_t *
-find_task(uint64_t obj, uint64_t *from, uint64_t to, int max,
-          uint32_t *type, uint32_t *len)
+find_task(uint64_t obj, uint64_t *from, uint64_t to, int max, uint32_t *type,
+          uint32_t *len)
 {
     const uint8_t *rec;
     for (int n = 0; n < max && (!to || *from < to); n++) {
@@ -803,8 +810,8 @@ worker_loop(void)
             int64_t t0 = rt_clock_now_ns();
             ray_err e = rt_ring_wait_data_or(&W.sub, budget / 1000, 200000,
                                              pool_ready, NULL);
-            rt_spin_budget_update(&W.spin, e == RAY_OK &&
-                                  rt_clock_now_ns() - t0 <= budget);
+            rt_spin_budget_update(
+                &W.spin, e == RAY_OK && rt_clock_now_ns() - t0 <= budget);
             continue;
         }
         if (!rt_ring_readable(&W.sub))
@@ -874,10 +881,13 @@ sdk_wk_set_blocked(uint32_t how)
     W.blocked = how;
     atomic_store_explicit(&W.ctl->blocked, how, memory_order_release);
     if (how && !was)
-        atomic_fetch_add_explicit(&W.hdr->bell.nblocked, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&W.hdr->bell.nblocked, 1,
+                                  memory_order_seq_cst);
     else if (!how && was)
-        atomic_fetch_sub_explicit(&W.hdr->bell.nblocked, 1, memory_order_seq_cst);
-    atomic_fetch_add_explicit(&W.hdr->bell.blocked_gen, 1, memory_order_seq_cst);
+        atomic_fetch_sub_explicit(&W.hdr->bell.nblocked, 1,
+                                  memory_order_seq_cst);
+    atomic_fetch_add_explicit(&W.hdr->bell.blocked_gen, 1,
+                              memory_order_seq_cst);
     if (how)
         sdk_wk_flush(true); /* the driver places our queued tasks */
 }
@@ -957,7 +967,8 @@ worker_entry(void)
         _exit(123);
     close(fd);
     W.hdr = shm;
-    if (W.hdr->magic != SDK_MAGIC || slot < 0 || (uint32_t)slot >= W.hdr->nslots)
+    if (W.hdr->magic != SDK_MAGIC || slot < 0 ||
+        (uint32_t)slot >= W.hdr->nslots)
         _exit(124);
     void *s = sdk_slot_at(shm, (size_t)slot);
     W.ctl = sdk_slot_ctl(s);

@@ -23,22 +23,22 @@
 /* 40 bytes: a task that makes 100k calls holds 100k of these, and fresh
  * memory costs a page fault per 4 KiB. */
 typedef struct wk_result {
-    uint64_t id;      /* 0: empty */
+    uint64_t id; /* 0: empty */
     uint64_t scalar;
-    void *payload;    /* malloc'd, len bytes, or NULL */
-    uint32_t len;     /* a pushed value fits a ring record */
+    void *payload; /* malloc'd, len bytes, or NULL */
+    uint32_t len;  /* a pushed value fits a ring record */
     int32_t err;
-    uint32_t seq;     /* arrival order of the push (ray_wait); wraps
-                         after 4G pushes, harmlessly for the entries a
-                         wait compares */
-    uint8_t type;     /* enum ray_type | SDK_TYPE_STORED */
-    bool have;        /* the push arrived */
+    uint32_t seq; /* arrival order of the push (ray_wait); wraps
+                     after 4G pushes, harmlessly for the entries a
+                     wait compares */
+    uint8_t type; /* enum ray_type | SDK_TYPE_STORED */
+    bool have;    /* the push arrived */
 } wk_result;
 
 _Static_assert(sizeof(wk_result) == 40, "wk_result layout");
 
 static wk_result *tab;
-static size_t cap;    /* power of two, or 0 */
+static size_t cap; /* power of two, or 0 */
 static size_t used;
 static uint32_t arrivals;
 
@@ -194,8 +194,11 @@ sdk_wk_results_take(uint64_t id, sdk_msg_done *hdr, void **payload)
         return SDK_RES_UNKNOWN; /* ask the driver; it may have memory */
     if (e->len)
         memcpy(copy, e->payload, e->len);
-    *hdr = (sdk_msg_done){.task_id = id, .err = e->err, .type = e->type,
-                          .scalar = e->scalar, .len = e->len};
+    *hdr = (sdk_msg_done){.task_id = id,
+                          .err = e->err,
+                          .type = e->type,
+                          .scalar = e->scalar,
+                          .len = e->len};
     *payload = copy;
     return SDK_RES_READY;
 }

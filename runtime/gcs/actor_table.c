@@ -5,9 +5,9 @@
  * Entries live in fixed chunks so pointers stay valid while the table
  * grows; a freed slot goes on a free list and its generation is bumped,
  * which makes old ids stale; generations start at a random base per
- * table, so an id from another runtime is stale too. Name lookup is a scan of live entries: a
- * name is looked up once per create or lookup call, not per method call,
- * and a node hosts thousands of actors, not millions.
+ * table, so an id from another runtime is stale too. Name lookup is a scan of
+ * live entries: a name is looked up once per create or lookup call, not per
+ * method call, and a node hosts thousands of actors, not millions.
  */
 #include <string.h>
 

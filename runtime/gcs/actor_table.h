@@ -34,36 +34,36 @@ typedef enum gcs_actor_state {
 } gcs_actor_state;
 
 typedef struct gcs_actor {
-    uint64_t id;             /* 0 while the slot is free */
+    uint64_t id; /* 0 while the slot is free */
     uint64_t class_hash;
-    char *name;              /* owned; NULL if unnamed */
-    uint8_t state;           /* gcs_actor_state */
+    char *name;    /* owned; NULL if unnamed */
+    uint8_t state; /* gcs_actor_state */
     bool detached;
-    int32_t max_restarts;    /* -1: unlimited */
-    int32_t num_restarts;    /* restarts so far (incarnation - 1) */
+    int32_t max_restarts; /* -1: unlimited */
+    int32_t num_restarts; /* restarts so far (incarnation - 1) */
     int32_t max_task_retries;
-    int32_t host;            /* address: hosting worker, -1 if none */
-    uint32_t host_slot;      /* address: slot inside that worker */
-    int32_t pid;             /* hosting process, 0 if unknown */
-    uint32_t handles;        /* live handles held by users */
-    int32_t death_err;       /* ray_err once DEAD */
-    char *death_msg;         /* owned; why it died */
-    void *user;              /* the embedding runtime's data */
+    int32_t host;       /* address: hosting worker, -1 if none */
+    uint32_t host_slot; /* address: slot inside that worker */
+    int32_t pid;        /* hosting process, 0 if unknown */
+    uint32_t handles;   /* live handles held by users */
+    int32_t death_err;  /* ray_err once DEAD */
+    char *death_msg;    /* owned; why it died */
+    void *user;         /* the embedding runtime's data */
     uint32_t gen;
-    uint32_t next_free;      /* free list: slot + 1, 0 = end */
+    uint32_t next_free; /* free list: slot + 1, 0 = end */
 } gcs_actor;
 
 #define GCS_ACTOR_CHUNK 256u
 
 typedef struct gcs_actor_table {
-    gcs_actor **chunks;      /* chunks of GCS_ACTOR_CHUNK entries; never move */
+    gcs_actor **chunks; /* chunks of GCS_ACTOR_CHUNK entries; never move */
     uint32_t nchunks;
-    uint32_t free_head;      /* slot + 1 */
-    uint32_t live;           /* entries in use */
-    uint32_t alive;          /* entries not DEAD */
-    uint32_t gen_base;       /* first generation of every slot: random per
-                                table, so ids of another table (another
-                                runtime) are stale here */
+    uint32_t free_head; /* slot + 1 */
+    uint32_t live;      /* entries in use */
+    uint32_t alive;     /* entries not DEAD */
+    uint32_t gen_base;  /* first generation of every slot: random per
+                           table, so ids of another table (another
+                           runtime) are stale here */
 } gcs_actor_table;
 
 /* An empty table. Never fails. */
@@ -75,8 +75,8 @@ void gcs_actor_table_fini(gcs_actor_table *t);
 /* Add an actor in DEPENDENCIES_UNREADY. `name` (may be NULL or "") is
  * copied. RAY_EEXISTS if a live (not DEAD) actor has that name; RAY_ENOMEM.
  * *out stays valid until the entry is removed (entries never move). */
-ray_err gcs_actor_add(gcs_actor_table *t, const char *name,
-                      uint64_t class_hash, gcs_actor **out);
+ray_err gcs_actor_add(gcs_actor_table *t, const char *name, uint64_t class_hash,
+                      gcs_actor **out);
 
 /* The entry for `id`, or NULL if null, stale or removed. */
 gcs_actor *gcs_actor_get(gcs_actor_table *t, uint64_t id);

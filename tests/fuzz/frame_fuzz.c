@@ -221,7 +221,7 @@ rt_fuzz_seeds(rt_fuzz_seed_cb emit, void *arg)
         append_frame(buf, sizeof(buf), &len, types[(i + 1) % n],
                      (uint32_t)i + 2);
         emit(arg, buf, len);
-        emit(arg, buf, len - 1 - (len - 2) / 3); /* truncated */
+        emit(arg, buf, len - 1 - (len - 2) / 3);  /* truncated */
         buf[2 + RT_FRAME_HEADER_LEN + 1] ^= 0x80; /* corrupted payload */
         emit(arg, buf, len);
     }

@@ -26,10 +26,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 void rt_fuzz_seeds(rt_fuzz_seed_cb emit, void *arg);
 
 /* Abort with a message when `cond` is false (harness invariants). */
-#define RT_FUZZ_CHECK(cond)                                                  \
-    do {                                                                     \
-        if (!(cond))                                                         \
-            rt_fuzz_fail(__FILE__, __LINE__, #cond);                         \
+#define RT_FUZZ_CHECK(cond)                                                    \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            rt_fuzz_fail(__FILE__, __LINE__, #cond);                           \
     } while (0)
 
 _Noreturn void rt_fuzz_fail(const char *file, int line, const char *expr);

@@ -28,9 +28,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint32_t *types = rt_proto_types(&ntypes);
     const ProtobufCMessageDescriptor *d =
         rt_proto_descriptor(types[data[0] % ntypes]);
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(d, &rt_protobuf_allocator, size - 1,
-                                  data + 1);
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, &rt_protobuf_allocator,
+                                                    size - 1, data + 1);
     if (m == NULL)
         return 0;
     if (rt_proto_validate(m) != RAY_OK) {

@@ -128,8 +128,8 @@ rnd(uint32_t bound)
 static void
 mutate(uint8_t *buf, size_t *len, const corpus *c)
 {
-    static const uint8_t interesting[] = {0, 1, 0x7f, 0x80, 0xff, 0x0a,
-                                          0x12, 0x08, 0x59, 0x52};
+    static const uint8_t interesting[] = {0,    1,    0x7f, 0x80, 0xff,
+                                          0x0a, 0x12, 0x08, 0x59, 0x52};
     int rounds = 1 + (int)rnd(4);
     for (int i = 0; i < rounds; i++) {
         size_t n = *len;
@@ -209,15 +209,13 @@ main(int argc, char **argv)
     double seconds = s ? atof(s) : 10.0;
     s = getenv("RAYC_FUZZ_SEED");
     rng = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL);
-    printf("fuzz smoke: seed %llu, %.1f s\n", (unsigned long long)rng,
-           seconds);
+    printf("fuzz smoke: seed %llu, %.1f s\n", (unsigned long long)rng, seconds);
 
     corpus c = {.write_dir = getenv("RAYC_FUZZ_WRITE_SEEDS")};
     rt_fuzz_seeds(add_seed, &c);
     RT_FUZZ_CHECK(c.n > 0);
     const char *dir = getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-    snprintf(crash_path, sizeof(crash_path), "%s/crash-input",
-             dir ? dir : ".");
+    snprintf(crash_path, sizeof(crash_path), "%s/crash-input", dir ? dir : ".");
     signal(SIGABRT, on_crash);
     signal(SIGSEGV, on_crash);
     for (size_t i = 0; i < c.n; i++)

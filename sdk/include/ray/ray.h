@@ -91,7 +91,7 @@ extern "C" {
 #define RAY_VERSION_MAJOR 0
 #define RAY_VERSION_MINOR 1
 #define RAY_VERSION_PATCH 0
-#define RAY_VERSION_NUMBER                                                   \
+#define RAY_VERSION_NUMBER                                                     \
     (RAY_VERSION_MAJOR * 10000 + RAY_VERSION_MINOR * 100 + RAY_VERSION_PATCH)
 
 /* The library's RAY_VERSION_NUMBER; compare with the header's to catch a
@@ -152,28 +152,28 @@ RAY_API void ray_set_log_cb(ray_log_cb cb, void *arg);
 
 /* Runtime configuration. Zero means default in every field. */
 typedef struct ray_config {
-    const char *address;        /* NULL: the local runtime. Joining a
-                                   cluster by "host:port" is not
-                                   implemented yet (RAY_EINVAL) */
-    int32_t num_cpus;           /* worker processes; default: online CPUs */
-    int32_t log_level;          /* 0 silent; 1 error; 2 warn; 3 info;
-                                   4 debug; others RAY_EINVAL */
-    uint64_t object_store_bytes;/* capacity of the node's object store
-                                   (values of 100 KiB or more), started
-                                   when the first such value appears; its
-                                   memory is committed as values use it
-                                   and kept for reuse; also the cap
-                                   on smaller ray_put bytes held in the
-                                   driver; default 1 GiB */
-    int32_t worker_spin_us;     /* bounded spin before sleeping; default 50,
-                                   at most 1000000 */
-    uint32_t ring_bytes;        /* per worker ring, power of 2 from 64 KiB
-                                   to 256 MiB; default 4 MiB */
-    const char *resources;      /* custom resources, "GPU:1,disk:4" */
-    int32_t max_inflight;       /* tasks queued per worker; default 4096 */
-    int32_t actor_processes;    /* actor processes at most, 1 to 64; past
-                                   that, actors share them (see actors);
-                                   default 64 */
+    const char *address;         /* NULL: the local runtime. Joining a
+                                    cluster by "host:port" is not
+                                    implemented yet (RAY_EINVAL) */
+    int32_t num_cpus;            /* worker processes; default: online CPUs */
+    int32_t log_level;           /* 0 silent; 1 error; 2 warn; 3 info;
+                                    4 debug; others RAY_EINVAL */
+    uint64_t object_store_bytes; /* capacity of the node's object store
+                                    (values of 100 KiB or more), started
+                                    when the first such value appears; its
+                                    memory is committed as values use it
+                                    and kept for reuse; also the cap
+                                    on smaller ray_put bytes held in the
+                                    driver; default 1 GiB */
+    int32_t worker_spin_us;      /* bounded spin before sleeping; default 50,
+                                    at most 1000000 */
+    uint32_t ring_bytes;         /* per worker ring, power of 2 from 64 KiB
+                                    to 256 MiB; default 4 MiB */
+    const char *resources;       /* custom resources, "GPU:1,disk:4" */
+    int32_t max_inflight;        /* tasks queued per worker; default 4096 */
+    int32_t actor_processes;     /* actor processes at most, 1 to 64; past
+                                    that, actors share them (see actors);
+                                    default 64 */
 } ray_config;
 
 /* Fill `cfg` with defaults (all zero). */
@@ -215,10 +215,10 @@ RAY_API int ray_num_workers(void);
 
 /* Counters of the running runtime (for tests and monitoring). */
 typedef struct ray_stats {
-    uint64_t objects_live;    /* objects with a holder or a pending task */
-    uint64_t object_bytes;    /* bytes of object values held (not inline) */
-    uint64_t tasks_live;      /* tasks submitted and not finished */
-    uint64_t tasks_queued;    /* ready tasks not yet handed to a worker */
+    uint64_t objects_live; /* objects with a holder or a pending task */
+    uint64_t object_bytes; /* bytes of object values held (not inline) */
+    uint64_t tasks_live;   /* tasks submitted and not finished */
+    uint64_t tasks_queued; /* ready tasks not yet handed to a worker */
     uint32_t workers_alive;
     uint32_t worker_restarts; /* workers replaced after dying */
     uint64_t store_bytes;     /* node object store: bytes held (in memory,
@@ -281,11 +281,11 @@ enum ray_type {
     RAY_T_F64 = 4,
     RAY_T_F32 = 5,
     RAY_T_BOOL = 6,
-    RAY_T_STR = 7,    /* NUL-terminated; len counts the NUL */
-    RAY_T_BYTES = 8,  /* opaque bytes (also the raw form's values) */
-    RAY_T_F64S = 9,   /* array of double */
-    RAY_T_I64S = 10,  /* array of int64_t */
-    RAY_T_REF = 11,   /* argument only: resolved to the object's value */
+    RAY_T_STR = 7,   /* NUL-terminated; len counts the NUL */
+    RAY_T_BYTES = 8, /* opaque bytes (also the raw form's values) */
+    RAY_T_F64S = 9,  /* array of double */
+    RAY_T_I64S = 10, /* array of int64_t */
+    RAY_T_REF = 11,  /* argument only: resolved to the object's value */
 };
 
 /* A byte buffer. As an argument: borrowed for the duration of the call
@@ -316,7 +316,7 @@ typedef struct ray_view {
     size_t len;
     uint32_t type; /* enum ray_type */
     uint32_t flags;
-    ray_ref ref;   /* internal: the pin */
+    ray_ref ref; /* internal: the pin */
 } ray_view;
 
 /* ---------------------------------------------------------------- put/get */
@@ -410,15 +410,15 @@ RAY_API ray_err ray_cancel(ray_ref ref, bool force);
 
 /* Options of one call; zero means default in every field. */
 typedef struct ray_call_opts {
-    double num_cpus;          /* CPUs needed; default 1. Up to 1: one
-                                 worker slot (fractions accepted, not yet
-                                 packed). N > 1: the task also holds
-                                 ceil(N) - 1 idle workers while it runs.
-                                 More than num_workers: infeasible. */
-    int32_t max_retries;      /* crash retries; 0: default 3; RAY_NO_RETRY */
-    bool retry_on_error;      /* also retry when the task reports an error */
-    const char *name;         /* name in errors and logs; default fn name */
-    const char *resources;    /* custom resources needed, "GPU:1" */
+    double num_cpus;       /* CPUs needed; default 1. Up to 1: one
+                              worker slot (fractions accepted, not yet
+                              packed). N > 1: the task also holds
+                              ceil(N) - 1 idle workers while it runs.
+                              More than num_workers: infeasible. */
+    int32_t max_retries;   /* crash retries; 0: default 3; RAY_NO_RETRY */
+    bool retry_on_error;   /* also retry when the task reports an error */
+    const char *name;      /* name in errors and logs; default fn name */
+    const char *resources; /* custom resources needed, "GPU:1" */
 } ray_call_opts;
 
 #define RAY_NO_RETRY (-1)
@@ -444,13 +444,13 @@ typedef struct ray_arg {
  * by a raw function). Internal to the macros. */
 typedef struct ray_ret {
     uint32_t type;
-    int32_t err;        /* ray_err set with ray_task_fail */
+    int32_t err; /* ray_err set with ray_task_fail */
     union {
         int64_t i64;
         uint64_t u64;
         double f64;
     } v;
-    void *ptr;          /* malloc'd buffer (freed by rayc) or NULL */
+    void *ptr; /* malloc'd buffer (freed by rayc) or NULL */
     size_t len;
 } ray_ret;
 
@@ -462,17 +462,17 @@ typedef void (*ray_map_tramp_fn)(const void *const *cols, size_t n, void *out);
 /* A registered function. Generated by RAY_REMOTE; static in the user's
  * translation unit and registered by a constructor before main(). */
 typedef struct ray_fn_desc {
-    const char *name;              /* stable name: the C identifier */
-    uint64_t hash;                 /* filled by ray_register */
+    const char *name; /* stable name: the C identifier */
+    uint64_t hash;    /* filled by ray_register */
     ray_tramp_fn tramp;
-    ray_map_tramp_fn map_tramp;    /* element-wise form for maps */
+    ray_map_tramp_fn map_tramp; /* element-wise form for maps */
     uint32_t nargs;
     uint32_t ret_type;
     uint32_t ret_size;
     uint32_t arg_type[RAY_MAX_ARGS];
     uint32_t arg_size[RAY_MAX_ARGS];
-    int raw;                       /* bytes-in/bytes-out form */
-    const char *cls;               /* actor methods: the class name */
+    int raw;         /* bytes-in/bytes-out form */
+    const char *cls; /* actor methods: the class name */
 } ray_fn_desc;
 
 /* Register a function descriptor (called by the macros' constructors).
@@ -532,8 +532,8 @@ typedef struct ray_map_job ray_map_job;
 /* Start a map like ray_map_cols but return at once. `cols` arrays and
  * `out` must stay valid until ray_map_job_destroy. */
 RAY_API ray_err ray_map_cols_async(const ray_fn_desc *desc,
-                                   const void *const *cols, size_t n,
-                                   void *out, const ray_call_opts *opts,
+                                   const void *const *cols, size_t n, void *out,
+                                   const ray_call_opts *opts,
                                    ray_map_job **job);
 
 /* imap_unordered: wait for the next finished chunk; its results are in
@@ -554,14 +554,50 @@ RAY_API void ray_map_job_destroy(ray_map_job *job);
 /* =========================================================== the macros */
 
 /* Argument encoders (static inline: no call into the library). */
-static inline ray_arg ray_arg_i32(int32_t x) { ray_arg a = {RAY_T_I32, 0, {.i64 = x}}; return a; }
-static inline ray_arg ray_arg_i64(int64_t x) { ray_arg a = {RAY_T_I64, 0, {.i64 = x}}; return a; }
-static inline ray_arg ray_arg_u64(uint64_t x) { ray_arg a = {RAY_T_U64, 0, {.u64 = x}}; return a; }
-static inline ray_arg ray_arg_f64(double x) { ray_arg a = {RAY_T_F64, 0, {.f64 = x}}; return a; }
-static inline ray_arg ray_arg_f32(float x) { ray_arg a = {RAY_T_F32, 0, {.f64 = x}}; return a; }
-static inline ray_arg ray_arg_bool(bool x) { ray_arg a = {RAY_T_BOOL, 0, {.i64 = x}}; return a; }
-static inline ray_arg ray_arg_ref(ray_ref x) { ray_arg a = {RAY_T_REF, 0, {.ref = x}}; return a; }
-static inline ray_arg ray_arg_str(const char *s)
+static inline ray_arg
+ray_arg_i32(int32_t x)
+{
+    ray_arg a = {RAY_T_I32, 0, {.i64 = x}};
+    return a;
+}
+static inline ray_arg
+ray_arg_i64(int64_t x)
+{
+    ray_arg a = {RAY_T_I64, 0, {.i64 = x}};
+    return a;
+}
+static inline ray_arg
+ray_arg_u64(uint64_t x)
+{
+    ray_arg a = {RAY_T_U64, 0, {.u64 = x}};
+    return a;
+}
+static inline ray_arg
+ray_arg_f64(double x)
+{
+    ray_arg a = {RAY_T_F64, 0, {.f64 = x}};
+    return a;
+}
+static inline ray_arg
+ray_arg_f32(float x)
+{
+    ray_arg a = {RAY_T_F32, 0, {.f64 = x}};
+    return a;
+}
+static inline ray_arg
+ray_arg_bool(bool x)
+{
+    ray_arg a = {RAY_T_BOOL, 0, {.i64 = x}};
+    return a;
+}
+static inline ray_arg
+ray_arg_ref(ray_ref x)
+{
+    ray_arg a = {RAY_T_REF, 0, {.ref = x}};
+    return a;
+}
+static inline ray_arg
+ray_arg_str(const char *s)
 {
     ray_arg a = {RAY_T_STR, 0, {.buf = {s, 0}}};
     size_t n = 0;
@@ -570,39 +606,149 @@ static inline ray_arg ray_arg_str(const char *s)
     a.v.buf.len = s ? n + 1 : 0;
     return a;
 }
-static inline ray_arg ray_arg_bytes(ray_bytes b) { ray_arg a = {RAY_T_BYTES, 0, {.buf = {b.data, b.len}}}; return a; }
-static inline ray_arg ray_arg_f64s(ray_f64s b) { ray_arg a = {RAY_T_F64S, 0, {.buf = {b.v, b.n * sizeof(double)}}}; return a; }
-static inline ray_arg ray_arg_i64s(ray_i64s b) { ray_arg a = {RAY_T_I64S, 0, {.buf = {b.v, b.n * sizeof(int64_t)}}}; return a; }
+static inline ray_arg
+ray_arg_bytes(ray_bytes b)
+{
+    ray_arg a = {RAY_T_BYTES, 0, {.buf = {b.data, b.len}}};
+    return a;
+}
+static inline ray_arg
+ray_arg_f64s(ray_f64s b)
+{
+    ray_arg a = {RAY_T_F64S, 0, {.buf = {b.v, b.n * sizeof(double)}}};
+    return a;
+}
+static inline ray_arg
+ray_arg_i64s(ray_i64s b)
+{
+    ray_arg a = {RAY_T_I64S, 0, {.buf = {b.v, b.n * sizeof(int64_t)}}};
+    return a;
+}
 
 /* Argument decoders (the worker already checked each type). */
-static inline int32_t ray_dec_i32(const ray_arg *a) { return (int32_t)a->v.i64; }
-static inline int64_t ray_dec_i64(const ray_arg *a) { return a->v.i64; }
-static inline uint64_t ray_dec_u64(const ray_arg *a) { return a->v.u64; }
-static inline double ray_dec_f64(const ray_arg *a) { return a->v.f64; }
-static inline float ray_dec_f32(const ray_arg *a) { return (float)a->v.f64; }
-static inline bool ray_dec_bool(const ray_arg *a) { return a->v.i64 != 0; }
-static inline const char *ray_dec_str(const ray_arg *a) { return (const char *)a->v.buf.ptr; }
-static inline ray_bytes ray_dec_bytes(const ray_arg *a) { ray_bytes b = {a->v.buf.ptr, a->v.buf.len}; return b; }
-static inline ray_f64s ray_dec_f64s(const ray_arg *a) { ray_f64s b = {(const double *)a->v.buf.ptr, a->v.buf.len / sizeof(double)}; return b; }
-static inline ray_i64s ray_dec_i64s(const ray_arg *a) { ray_i64s b = {(const int64_t *)a->v.buf.ptr, a->v.buf.len / sizeof(int64_t)}; return b; }
+static inline int32_t
+ray_dec_i32(const ray_arg *a)
+{
+    return (int32_t)a->v.i64;
+}
+static inline int64_t
+ray_dec_i64(const ray_arg *a)
+{
+    return a->v.i64;
+}
+static inline uint64_t
+ray_dec_u64(const ray_arg *a)
+{
+    return a->v.u64;
+}
+static inline double
+ray_dec_f64(const ray_arg *a)
+{
+    return a->v.f64;
+}
+static inline float
+ray_dec_f32(const ray_arg *a)
+{
+    return (float)a->v.f64;
+}
+static inline bool
+ray_dec_bool(const ray_arg *a)
+{
+    return a->v.i64 != 0;
+}
+static inline const char *
+ray_dec_str(const ray_arg *a)
+{
+    return (const char *)a->v.buf.ptr;
+}
+static inline ray_bytes
+ray_dec_bytes(const ray_arg *a)
+{
+    ray_bytes b = {a->v.buf.ptr, a->v.buf.len};
+    return b;
+}
+static inline ray_f64s
+ray_dec_f64s(const ray_arg *a)
+{
+    ray_f64s b = {(const double *)a->v.buf.ptr, a->v.buf.len / sizeof(double)};
+    return b;
+}
+static inline ray_i64s
+ray_dec_i64s(const ray_arg *a)
+{
+    ray_i64s b = {(const int64_t *)a->v.buf.ptr,
+                  a->v.buf.len / sizeof(int64_t)};
+    return b;
+}
 
 /* Return encoders. */
-static inline void ray_ret_i32(ray_ret *r, int32_t x) { r->type = RAY_T_I32; r->v.i64 = x; }
-static inline void ray_ret_i64(ray_ret *r, int64_t x) { r->type = RAY_T_I64; r->v.i64 = x; }
-static inline void ray_ret_u64(ray_ret *r, uint64_t x) { r->type = RAY_T_U64; r->v.u64 = x; }
-static inline void ray_ret_f64(ray_ret *r, double x) { r->type = RAY_T_F64; r->v.f64 = x; }
-static inline void ray_ret_f32(ray_ret *r, float x) { r->type = RAY_T_F32; r->v.f64 = x; }
-static inline void ray_ret_bool(ray_ret *r, bool x) { r->type = RAY_T_BOOL; r->v.i64 = x; }
-static inline void ray_ret_str(ray_ret *r, char *s)
+static inline void
+ray_ret_i32(ray_ret *r, int32_t x)
+{
+    r->type = RAY_T_I32;
+    r->v.i64 = x;
+}
+static inline void
+ray_ret_i64(ray_ret *r, int64_t x)
+{
+    r->type = RAY_T_I64;
+    r->v.i64 = x;
+}
+static inline void
+ray_ret_u64(ray_ret *r, uint64_t x)
+{
+    r->type = RAY_T_U64;
+    r->v.u64 = x;
+}
+static inline void
+ray_ret_f64(ray_ret *r, double x)
+{
+    r->type = RAY_T_F64;
+    r->v.f64 = x;
+}
+static inline void
+ray_ret_f32(ray_ret *r, float x)
+{
+    r->type = RAY_T_F32;
+    r->v.f64 = x;
+}
+static inline void
+ray_ret_bool(ray_ret *r, bool x)
+{
+    r->type = RAY_T_BOOL;
+    r->v.i64 = x;
+}
+static inline void
+ray_ret_str(ray_ret *r, char *s)
 {
     size_t n = 0;
     while (s && s[n])
         n++;
-    r->type = RAY_T_STR; r->ptr = s; r->len = s ? n + 1 : 0;
+    r->type = RAY_T_STR;
+    r->ptr = s;
+    r->len = s ? n + 1 : 0;
 }
-static inline void ray_ret_bytes(ray_ret *r, ray_bytes b) { r->type = RAY_T_BYTES; r->ptr = (void *)(uintptr_t)b.data; r->len = b.len; }
-static inline void ray_ret_f64s(ray_ret *r, ray_f64s b) { r->type = RAY_T_F64S; r->ptr = (void *)(uintptr_t)b.v; r->len = b.n * sizeof(double); }
-static inline void ray_ret_i64s(ray_ret *r, ray_i64s b) { r->type = RAY_T_I64S; r->ptr = (void *)(uintptr_t)b.v; r->len = b.n * sizeof(int64_t); }
+static inline void
+ray_ret_bytes(ray_ret *r, ray_bytes b)
+{
+    r->type = RAY_T_BYTES;
+    r->ptr = (void *)(uintptr_t)b.data;
+    r->len = b.len;
+}
+static inline void
+ray_ret_f64s(ray_ret *r, ray_f64s b)
+{
+    r->type = RAY_T_F64S;
+    r->ptr = (void *)(uintptr_t)b.v;
+    r->len = b.n * sizeof(double);
+}
+static inline void
+ray_ret_i64s(ray_ret *r, ray_i64s b)
+{
+    r->type = RAY_T_I64S;
+    r->ptr = (void *)(uintptr_t)b.v;
+    r->len = b.n * sizeof(int64_t);
+}
 
 /* An actor handle (see "actors" below): small, by value. */
 typedef struct ray_actor {
@@ -614,32 +760,47 @@ typedef struct ray_actor {
 /* Handles travel as task and method arguments (a U64 marked as a handle:
  * the actor lives at least until the call finished). */
 #define RAY_ARG_ACTOR 1u
-static inline ray_arg ray_arg_actor(ray_actor h) { ray_arg a = {RAY_T_U64, RAY_ARG_ACTOR, {.u64 = h.id}}; return a; }
-static inline ray_actor ray_dec_actor(const ray_arg *a) { ray_actor h = {a->v.u64}; return h; }
-static inline void ray_ret_actor(ray_ret *r, ray_actor h) { r->type = RAY_T_U64; r->v.u64 = h.id; }
+static inline ray_arg
+ray_arg_actor(ray_actor h)
+{
+    ray_arg a = {RAY_T_U64, RAY_ARG_ACTOR, {.u64 = h.id}};
+    return a;
+}
+static inline ray_actor
+ray_dec_actor(const ray_arg *a)
+{
+    ray_actor h = {a->v.u64};
+    return h;
+}
+static inline void
+ray_ret_actor(ray_ret *r, ray_actor h)
+{
+    r->type = RAY_T_U64;
+    r->v.u64 = h.id;
+}
 
 /* Type -> encoder/decoder/tag. An unsupported type fails to compile. */
-#define RAY_ENC(x)                                                           \
+#define RAY_ENC(x)                                                             \
     _Generic((x), int32_t: ray_arg_i32, int64_t: ray_arg_i64,                \
              uint64_t: ray_arg_u64, double: ray_arg_f64, float: ray_arg_f32, \
              bool: ray_arg_bool, const char *: ray_arg_str,                  \
              char *: ray_arg_str, ray_bytes: ray_arg_bytes,                  \
              ray_f64s: ray_arg_f64s, ray_i64s: ray_arg_i64s,                 \
              ray_ref: ray_arg_ref, ray_actor: ray_arg_actor)(x)
-#define RAY_DEC(T, p)                                                        \
+#define RAY_DEC(T, p)                                                          \
     _Generic((T){0}, int32_t: ray_dec_i32, int64_t: ray_dec_i64,             \
              uint64_t: ray_dec_u64, double: ray_dec_f64, float: ray_dec_f32, \
              bool: ray_dec_bool, const char *: ray_dec_str,                  \
              char *: ray_dec_str, ray_bytes: ray_dec_bytes,                  \
              ray_f64s: ray_dec_f64s, ray_i64s: ray_dec_i64s,                 \
              ray_actor: ray_dec_actor)(p)
-#define RAY_RET(R)                                                           \
+#define RAY_RET(R)                                                             \
     _Generic((R){0}, int32_t: ray_ret_i32, int64_t: ray_ret_i64,             \
              uint64_t: ray_ret_u64, double: ray_ret_f64, float: ray_ret_f32, \
              bool: ray_ret_bool, char *: ray_ret_str,                        \
              ray_bytes: ray_ret_bytes, ray_f64s: ray_ret_f64s,               \
              ray_i64s: ray_ret_i64s, ray_actor: ray_ret_actor)
-#define RAY_TAG(T)                                                           \
+#define RAY_TAG(T)                                                             \
     _Generic((T){0}, int32_t: RAY_T_I32, int64_t: RAY_T_I64,                 \
              uint64_t: RAY_T_U64, double: RAY_T_F64, float: RAY_T_F32,       \
              bool: RAY_T_BOOL, const char *: RAY_T_STR, char *: RAY_T_STR,   \
@@ -661,7 +822,7 @@ enum {
     RAY_K_REF = 6,
     RAY_K_ACTOR = 7,
 };
-#define RAY_KIND(x)                                                          \
+#define RAY_KIND(x)                                                            \
     _Generic((x), _Bool: RAY_K_NUM, char: RAY_K_NUM,                        \
              signed char: RAY_K_NUM, unsigned char: RAY_K_NUM,               \
              short: RAY_K_NUM, unsigned short: RAY_K_NUM, int: RAY_K_NUM,    \
@@ -674,15 +835,18 @@ enum {
              ray_actor: RAY_K_ACTOR, default: RAY_K_OTHER)
 
 /* 1 for a type RAY_REMOTE, RAY_METHOD and RAY_ACTOR can pass, else 0. */
-#define RAY_ARG_TYPE_OK(T)                                                   \
-    _Generic((T){0}, int32_t: 1, int64_t: 1, uint64_t: 1, double: 1,         \
-             float: 1, bool: 1, const char *: 1, char *: 1, ray_bytes: 1,    \
-             ray_f64s: 1, ray_i64s: 1, ray_actor: 1, default: 0)
+#define RAY_ARG_TYPE_OK(T)                                                     \
+    _Generic((T){0}, int32_t : 1, int64_t : 1, uint64_t : 1, double : 1,       \
+             float : 1, bool : 1, const char * : 1, char * : 1, ray_bytes : 1, \
+             ray_f64s : 1, ray_i64s : 1, ray_actor : 1, default : 0)
 
 /* A C11 _Static_assert where an expression must go (it is a declaration):
  * inside a struct that only sizeof sees. Evaluates nothing. */
-#define RAY_STATIC_CHECK(cond, msg)                                          \
-    ((void)sizeof(struct { _Static_assert(cond, msg); int ray_ok; }))
+#define RAY_STATIC_CHECK(cond, msg)                                            \
+    ((void)sizeof(struct {                                                     \
+        _Static_assert(cond, msg);                                             \
+        int ray_ok;                                                            \
+    }))
 
 /* A value of the wrong kind passed to a typed stub (add_remote("x", 2),
  * an int where a string is declared) or a function of the wrong type
@@ -691,7 +855,7 @@ enum {
  * build rejects it too, code that includes this header gets both
  * diagnostics as errors. Define RAY_NO_STRICT_CONVERSIONS before the
  * #include to keep the compiler's own setting. */
-#if defined(__GNUC__) && !defined(__cplusplus) &&                            \
+#if defined(__GNUC__) && !defined(__cplusplus) &&                              \
     !defined(RAY_NO_STRICT_CONVERSIONS)
 #pragma GCC diagnostic error "-Wint-conversion"
 #pragma GCC diagnostic error "-Wincompatible-pointer-types"
@@ -702,31 +866,31 @@ enum {
 #define RAY_PP_CAT_(a, b) a##b
 #define RAY_PP_NARG(...) RAY_PP_NARG_(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
 #define RAY_PP_NARG_(a1, a2, a3, a4, a5, a6, a7, a8, N, ...) N
-#define RAY_PP_LIST(m, c, ...)                                               \
+#define RAY_PP_LIST(m, c, ...)                                                 \
     RAY_PP_CAT(RAY_PP_L, RAY_PP_NARG(__VA_ARGS__))(m, c, __VA_ARGS__)
 #define RAY_PP_L1(m, c, a) m(c, 1, a)
 #define RAY_PP_L2(m, c, a, b) m(c, 1, a), m(c, 2, b)
 #define RAY_PP_L3(m, c, a, b, d) m(c, 1, a), m(c, 2, b), m(c, 3, d)
 #define RAY_PP_L4(m, c, a, b, d, e) RAY_PP_L3(m, c, a, b, d), m(c, 4, e)
 #define RAY_PP_L5(m, c, a, b, d, e, f) RAY_PP_L4(m, c, a, b, d, e), m(c, 5, f)
-#define RAY_PP_L6(m, c, a, b, d, e, f, g)                                    \
+#define RAY_PP_L6(m, c, a, b, d, e, f, g)                                      \
     RAY_PP_L5(m, c, a, b, d, e, f), m(c, 6, g)
-#define RAY_PP_L7(m, c, a, b, d, e, f, g, h)                                 \
+#define RAY_PP_L7(m, c, a, b, d, e, f, g, h)                                   \
     RAY_PP_L6(m, c, a, b, d, e, f, g), m(c, 7, h)
-#define RAY_PP_L8(m, c, a, b, d, e, f, g, h, k)                              \
+#define RAY_PP_L8(m, c, a, b, d, e, f, g, h, k)                                \
     RAY_PP_L7(m, c, a, b, d, e, f, g, h), m(c, 8, k)
-#define RAY_PP_STMTS(m, c, ...)                                              \
+#define RAY_PP_STMTS(m, c, ...)                                                \
     RAY_PP_CAT(RAY_PP_S, RAY_PP_NARG(__VA_ARGS__))(m, c, __VA_ARGS__)
 #define RAY_PP_S1(m, c, a) m(c, 1, a)
 #define RAY_PP_S2(m, c, a, b) m(c, 1, a) m(c, 2, b)
 #define RAY_PP_S3(m, c, a, b, d) RAY_PP_S2(m, c, a, b) m(c, 3, d)
 #define RAY_PP_S4(m, c, a, b, d, e) RAY_PP_S3(m, c, a, b, d) m(c, 4, e)
 #define RAY_PP_S5(m, c, a, b, d, e, f) RAY_PP_S4(m, c, a, b, d, e) m(c, 5, f)
-#define RAY_PP_S6(m, c, a, b, d, e, f, g)                                    \
+#define RAY_PP_S6(m, c, a, b, d, e, f, g)                                      \
     RAY_PP_S5(m, c, a, b, d, e, f) m(c, 6, g)
-#define RAY_PP_S7(m, c, a, b, d, e, f, g, h)                                 \
+#define RAY_PP_S7(m, c, a, b, d, e, f, g, h)                                   \
     RAY_PP_S6(m, c, a, b, d, e, f, g) m(c, 7, h)
-#define RAY_PP_S8(m, c, a, b, d, e, f, g, h, k)                              \
+#define RAY_PP_S8(m, c, a, b, d, e, f, g, h, k)                                \
     RAY_PP_S7(m, c, a, b, d, e, f, g, h) m(c, 8, k)
 
 #define RAY_I_PARAM(c, i, T) T ray_a##i
@@ -738,29 +902,34 @@ enum {
 #define RAY_I_COLP(c, i, T) const T *ray_c##i
 #define RAY_I_COLV(c, i, T) (const void *)ray_c##i
 #define RAY_I_COLE(c, i, T) ((const T *)ray_cols[i - 1])[ray_k]
-#define RAY_I_DESC(c, i, T)                                                  \
-    c.arg_type[i - 1] = RAY_TAG(T);                                          \
+#define RAY_I_DESC(c, i, T)                                                    \
+    c.arg_type[i - 1] = RAY_TAG(T);                                            \
     c.arg_size[i - 1] = (uint32_t)sizeof(T);
-#define RAY_I_WRAP(fn, i, T)                                                 \
-    _Static_assert(RAY_ARG_TYPE_OK(T), "rayc: " #T " (parameter " #i " of "  \
-                   #fn ") is not a type rayc can pass");                     \
-    typedef T fn##_ray_t##i;                                                 \
-    static inline ray_arg fn##_ray_w##i(T v) { return RAY_ENC(v); }
+#define RAY_I_WRAP(fn, i, T)                                                   \
+    _Static_assert(RAY_ARG_TYPE_OK(T),                                         \
+                   "rayc: " #T " (parameter " #i " of " #fn                    \
+                   ") is not a type rayc can pass");                           \
+    typedef T fn##_ray_t##i;                                                   \
+    static inline ray_arg fn##_ray_w##i(T v)                                   \
+    {                                                                          \
+        return RAY_ENC(v);                                                     \
+    }
 /* A call with values or refs passes one per declared parameter. */
-#define RAY_I_NARGS_CHECK(how, fn, ...)                                      \
-    RAY_STATIC_CHECK(RAY_PP_NARG(__VA_ARGS__) == fn##_ray_nargs,             \
-                     "rayc: " #how "(" #fn ", ...) takes one argument per "  \
+#define RAY_I_NARGS_CHECK(how, fn, ...)                                        \
+    RAY_STATIC_CHECK(RAY_PP_NARG(__VA_ARGS__) == fn##_ray_nargs,               \
+                     "rayc: " #how "(" #fn ", ...) takes one argument per "    \
                      "declared parameter")
 /* Argument i of a call with values or refs: a ray_ref, or a value of the
  * declared type's kind (else a compile error that says which). */
-#define RAY_I_CALLARG(fn, i, x)                                              \
-    (RAY_STATIC_CHECK(RAY_KIND(x) == RAY_K_REF ||                            \
-                          RAY_KIND(x) == RAY_KIND((fn##_ray_t##i){0}),       \
-                      "rayc: argument " #i " (" #x ") of " #fn               \
-                      " is neither a ray_ref nor of the type declared for "  \
-                      "it"),                                                 \
-     _Generic((x), ray_ref: ray_arg_ref,                                     \
-              default: RAY_PP_CAT(fn##_ray_w, i))(x))
+#define RAY_I_CALLARG(fn, i, x)                                                \
+    (RAY_STATIC_CHECK(RAY_KIND(x) == RAY_K_REF ||                              \
+                          RAY_KIND(x) == RAY_KIND((fn##_ray_t##i){0}),         \
+                      "rayc: argument " #i " (" #x ") of " #fn                 \
+                      " is neither a ray_ref nor of the type declared for "    \
+                      "it"),                                                   \
+     _Generic((x), ray_ref                                                     \
+              : ray_arg_ref, default                                           \
+              : RAY_PP_CAT(fn##_ray_w, i))(x))
 
 /* RAY_REMOTE(fn, R, T1, ..., Tn): make `R fn(T1, ..., Tn)` remote (1 to 8
  * arguments; RAY_REMOTE0 for none). Place it at file scope after fn. It
@@ -776,137 +945,135 @@ enum {
  * type at a call, fails to compile, also without -Werror (see "Kinds of
  * argument values" above). Registration happens in a
  * constructor of priority 101, before main and before worker mode starts. */
-#define RAY_REMOTE(fn, R, ...)                                               \
-    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
-    {                                                                        \
-        (void)ray_av;                                                        \
-        RAY_RET(R)(ray_out, fn(RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__)));     \
-    }                                                                        \
-    static void fn##_ray_map(const void *const *ray_cols, size_t ray_n,      \
-                             void *ray_outp)                                 \
-    {                                                                        \
-        R *ray_o = (R *)ray_outp;                                            \
-        for (size_t ray_k = 0; ray_k < ray_n; ray_k++)                       \
-            ray_o[ray_k] = fn(RAY_PP_LIST(RAY_I_COLE, ~, __VA_ARGS__));      \
-    }                                                                        \
-    static ray_fn_desc fn##_ray_desc = {                                     \
-        .name = #fn, .tramp = fn##_ray_tramp, .map_tramp = fn##_ray_map,     \
-        .nargs = RAY_PP_NARG(__VA_ARGS__)};                                  \
-    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
-    {                                                                        \
-        RAY_PP_STMTS(RAY_I_DESC, fn##_ray_desc, __VA_ARGS__)                 \
-        fn##_ray_desc.ret_type = RAY_TAG(R);                                 \
-        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                        \
-        ray_register(&fn##_ray_desc);                                        \
-    }                                                                        \
-    static inline ray_ref fn##_remote_opts(                                  \
-        const ray_call_opts *ray_o, RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))\
-    {                                                                        \
-        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};         \
-        return ray_submit(&fn##_ray_desc, ray_av,                            \
-                          RAY_PP_NARG(__VA_ARGS__), ray_o);                  \
-    }                                                                        \
-    static inline ray_ref fn##_remote(                                       \
-        RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))                            \
-    {                                                                        \
-        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};         \
-        return ray_submit(&fn##_ray_desc, ray_av,                            \
-                          RAY_PP_NARG(__VA_ARGS__), NULL);                   \
-    }                                                                        \
-    static inline ray_ref fn##_ray_call(                                     \
-        const ray_call_opts *ray_o, RAY_PP_LIST(RAY_I_ARGP, ~, __VA_ARGS__)) \
-    {                                                                        \
-        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ARGV, ~, __VA_ARGS__)};        \
-        return ray_submit(&fn##_ray_desc, ray_av,                            \
-                          RAY_PP_NARG(__VA_ARGS__), ray_o);                  \
-    }                                                                        \
-    static inline ray_err fn##_ray_starmap(                                  \
-        const ray_call_opts *ray_o, size_t ray_n, R *ray_out,                \
-        RAY_PP_LIST(RAY_I_COLP, ~, __VA_ARGS__))                             \
-    {                                                                        \
-        const void *ray_cv[] = {RAY_PP_LIST(RAY_I_COLV, ~, __VA_ARGS__)};    \
-        return ray_map_cols(&fn##_ray_desc, ray_cv, ray_n, ray_out, ray_o);  \
-    }                                                                        \
-    static inline ray_err fn##_ray_starmap_async(                            \
-        ray_map_job **ray_job, size_t ray_n, R *ray_out,                     \
-        RAY_PP_LIST(RAY_I_COLP, ~, __VA_ARGS__))                             \
-    {                                                                        \
-        const void *ray_cv[] = {RAY_PP_LIST(RAY_I_COLV, ~, __VA_ARGS__)};    \
-        return ray_map_cols_async(&fn##_ray_desc, ray_cv, ray_n, ray_out,    \
-                                  NULL, ray_job);                            \
-    }                                                                        \
-    RAY_PP_STMTS(RAY_I_WRAP, fn, __VA_ARGS__)                                \
-    enum { fn##_ray_nargs = RAY_PP_NARG(__VA_ARGS__) };                      \
+#define RAY_REMOTE(fn, R, ...)                                                 \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)        \
+    {                                                                          \
+        (void)ray_av;                                                          \
+        RAY_RET(R)(ray_out, fn(RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__)));       \
+    }                                                                          \
+    static void fn##_ray_map(const void *const *ray_cols, size_t ray_n,        \
+                             void *ray_outp)                                   \
+    {                                                                          \
+        R *ray_o = (R *)ray_outp;                                              \
+        for (size_t ray_k = 0; ray_k < ray_n; ray_k++)                         \
+            ray_o[ray_k] = fn(RAY_PP_LIST(RAY_I_COLE, ~, __VA_ARGS__));        \
+    }                                                                          \
+    static ray_fn_desc fn##_ray_desc = {.name = #fn,                           \
+                                        .tramp = fn##_ray_tramp,               \
+                                        .map_tramp = fn##_ray_map,             \
+                                        .nargs = RAY_PP_NARG(__VA_ARGS__)};    \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)      \
+    {                                                                          \
+        RAY_PP_STMTS(RAY_I_DESC, fn##_ray_desc, __VA_ARGS__)                   \
+        fn##_ray_desc.ret_type = RAY_TAG(R);                                   \
+        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                          \
+        ray_register(&fn##_ray_desc);                                          \
+    }                                                                          \
+    static inline ray_ref fn##_remote_opts(                                    \
+        const ray_call_opts *ray_o, RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))  \
+    {                                                                          \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};           \
+        return ray_submit(&fn##_ray_desc, ray_av, RAY_PP_NARG(__VA_ARGS__),    \
+                          ray_o);                                              \
+    }                                                                          \
+    static inline ray_ref fn##_remote(                                         \
+        RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))                              \
+    {                                                                          \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};           \
+        return ray_submit(&fn##_ray_desc, ray_av, RAY_PP_NARG(__VA_ARGS__),    \
+                          NULL);                                               \
+    }                                                                          \
+    static inline ray_ref fn##_ray_call(                                       \
+        const ray_call_opts *ray_o, RAY_PP_LIST(RAY_I_ARGP, ~, __VA_ARGS__))   \
+    {                                                                          \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ARGV, ~, __VA_ARGS__)};          \
+        return ray_submit(&fn##_ray_desc, ray_av, RAY_PP_NARG(__VA_ARGS__),    \
+                          ray_o);                                              \
+    }                                                                          \
+    static inline ray_err fn##_ray_starmap(                                    \
+        const ray_call_opts *ray_o, size_t ray_n, R *ray_out,                  \
+        RAY_PP_LIST(RAY_I_COLP, ~, __VA_ARGS__))                               \
+    {                                                                          \
+        const void *ray_cv[] = {RAY_PP_LIST(RAY_I_COLV, ~, __VA_ARGS__)};      \
+        return ray_map_cols(&fn##_ray_desc, ray_cv, ray_n, ray_out, ray_o);    \
+    }                                                                          \
+    static inline ray_err fn##_ray_starmap_async(                              \
+        ray_map_job **ray_job, size_t ray_n, R *ray_out,                       \
+        RAY_PP_LIST(RAY_I_COLP, ~, __VA_ARGS__))                               \
+    {                                                                          \
+        const void *ray_cv[] = {RAY_PP_LIST(RAY_I_COLV, ~, __VA_ARGS__)};      \
+        return ray_map_cols_async(&fn##_ray_desc, ray_cv, ray_n, ray_out,      \
+                                  NULL, ray_job);                              \
+    }                                                                          \
+    RAY_PP_STMTS(RAY_I_WRAP, fn, __VA_ARGS__)                                  \
+    enum { fn##_ray_nargs = RAY_PP_NARG(__VA_ARGS__) };                        \
     typedef int fn##_ray_remote_semicolon
 
 /* A function of no arguments. */
-#define RAY_REMOTE0(fn, R)                                                   \
-    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
-    {                                                                        \
-        (void)ray_av;                                                        \
-        RAY_RET(R)(ray_out, fn());                                           \
-    }                                                                        \
-    static ray_fn_desc fn##_ray_desc = {.name = #fn,                         \
-                                        .tramp = fn##_ray_tramp};            \
-    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
-    {                                                                        \
-        fn##_ray_desc.ret_type = RAY_TAG(R);                                 \
-        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                        \
-        ray_register(&fn##_ray_desc);                                        \
-    }                                                                        \
-    static inline ray_ref fn##_remote_opts(const ray_call_opts *ray_o)       \
-    {                                                                        \
-        return ray_submit(&fn##_ray_desc, NULL, 0, ray_o);                   \
-    }                                                                        \
-    static inline ray_ref fn##_remote(void)                                  \
-    {                                                                        \
-        return ray_submit(&fn##_ray_desc, NULL, 0, NULL);                    \
-    }                                                                        \
+#define RAY_REMOTE0(fn, R)                                                     \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)        \
+    {                                                                          \
+        (void)ray_av;                                                          \
+        RAY_RET(R)(ray_out, fn());                                             \
+    }                                                                          \
+    static ray_fn_desc fn##_ray_desc = {.name = #fn, .tramp = fn##_ray_tramp}; \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)      \
+    {                                                                          \
+        fn##_ray_desc.ret_type = RAY_TAG(R);                                   \
+        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                          \
+        ray_register(&fn##_ray_desc);                                          \
+    }                                                                          \
+    static inline ray_ref fn##_remote_opts(const ray_call_opts *ray_o)         \
+    {                                                                          \
+        return ray_submit(&fn##_ray_desc, NULL, 0, ray_o);                     \
+    }                                                                          \
+    static inline ray_ref fn##_remote(void)                                    \
+    {                                                                          \
+        return ray_submit(&fn##_ray_desc, NULL, 0, NULL);                      \
+    }                                                                          \
     typedef int fn##_ray_remote_semicolon
 
 /* The raw form: `ray_err fn(const void *in, size_t len, ray_bytes *out)`;
  * out->data must come from malloc (rayc frees it). Called by name with
  * ray_call_raw("fn", ...). */
-#define RAY_REMOTE_RAW(fn)                                                   \
-    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
-    {                                                                        \
-        ray_bytes ray_b = {0, 0};                                            \
-        ray_err ray_e = fn(ray_av[0].v.buf.ptr, ray_av[0].v.buf.len, &ray_b);\
-        if (ray_e != RAY_OK)                                                 \
-            ray_task_fail_default(ray_e, "%s returned %s", #fn,              \
-                                  ray_strerror(ray_e));                      \
-        ray_ret_bytes(ray_out, ray_b);                                       \
-    }                                                                        \
-    static ray_fn_desc fn##_ray_desc = {.name = #fn,                         \
-                                        .tramp = fn##_ray_tramp,             \
-                                        .nargs = 1,                          \
-                                        .raw = 1};                           \
-    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
-    {                                                                        \
-        fn##_ray_desc.arg_type[0] = RAY_T_BYTES;                             \
-        fn##_ray_desc.ret_type = RAY_T_BYTES;                                \
-        ray_register(&fn##_ray_desc);                                        \
-    }                                                                        \
+#define RAY_REMOTE_RAW(fn)                                                     \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)        \
+    {                                                                          \
+        ray_bytes ray_b = {0, 0};                                              \
+        ray_err ray_e = fn(ray_av[0].v.buf.ptr, ray_av[0].v.buf.len, &ray_b);  \
+        if (ray_e != RAY_OK)                                                   \
+            ray_task_fail_default(ray_e, "%s returned %s", #fn,                \
+                                  ray_strerror(ray_e));                        \
+        ray_ret_bytes(ray_out, ray_b);                                         \
+    }                                                                          \
+    static ray_fn_desc fn##_ray_desc = {                                       \
+        .name = #fn, .tramp = fn##_ray_tramp, .nargs = 1, .raw = 1};           \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)      \
+    {                                                                          \
+        fn##_ray_desc.arg_type[0] = RAY_T_BYTES;                               \
+        fn##_ray_desc.ret_type = RAY_T_BYTES;                                  \
+        ray_register(&fn##_ray_desc);                                          \
+    }                                                                          \
     typedef int fn##_ray_remote_semicolon
 
 /* Call with values or refs in any argument position (type-checked). */
-#define RAY_CALL(fn, ...)                                                    \
-    (RAY_I_NARGS_CHECK(RAY_CALL, fn, __VA_ARGS__),                           \
+#define RAY_CALL(fn, ...)                                                      \
+    (RAY_I_NARGS_CHECK(RAY_CALL, fn, __VA_ARGS__),                             \
      fn##_ray_call(NULL, RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__)))
-#define RAY_CALL_OPTS(fn, opts, ...)                                         \
-    (RAY_I_NARGS_CHECK(RAY_CALL_OPTS, fn, __VA_ARGS__),                      \
+#define RAY_CALL_OPTS(fn, opts, ...)                                           \
+    (RAY_I_NARGS_CHECK(RAY_CALL_OPTS, fn, __VA_ARGS__),                        \
      fn##_ray_call((opts), RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__)))
 
 /* Pool.map: out[i] = fn(in[i]) for i < n, chunked over the workers.
  * Blocks; returns RAY_OK or the first failing chunk's error. */
 #define RAY_MAP(fn, in, n, out) fn##_ray_starmap(NULL, (n), (out), (in))
-#define RAY_MAP_OPTS(fn, opts, in, n, out)                                   \
+#define RAY_MAP_OPTS(fn, opts, in, n, out)                                     \
     fn##_ray_starmap((opts), (n), (out), (in))
 /* starmap over columns: out[i] = fn(c1[i], c2[i], ...). */
-#define RAY_STARMAP(fn, n, out, ...)                                         \
+#define RAY_STARMAP(fn, n, out, ...)                                           \
     fn##_ray_starmap(NULL, (n), (out), __VA_ARGS__)
 /* map_async / imap_unordered: see ray_map_job_next / _wait / _destroy. */
-#define RAY_MAP_ASYNC(fn, job, in, n, out)                                   \
+#define RAY_MAP_ASYNC(fn, job, in, n, out)                                     \
     fn##_ray_starmap_async((job), (n), (out), (in))
 
 /* ================================================================ actors */
@@ -965,9 +1132,10 @@ enum {
  * method that handle is borrowed: to keep it past the call (in an actor's
  * state), ray_actor_retain it there and ray_actor_release it later; the
  * counts a process holds are dropped if it dies. A handle returned as a
- * task's result, or copied into a value (bytes, a put), is not counted. When the last count goes, queued calls
- * still run, then the destructor. Calls pending at or made after death
- * resolve to RAY_EACTOR_DIED with the cause in ray_last_error_detail(). */
+ * task's result, or copied into a value (bytes, a put), is not counted. When
+ * the last count goes, queued calls still run, then the destructor. Calls
+ * pending at or made after death resolve to RAY_EACTOR_DIED with the cause in
+ * ray_last_error_detail(). */
 
 /* Options of an actor; zero means default in every field. */
 typedef struct ray_actor_opts {
@@ -1087,102 +1255,101 @@ RAY_API void *ray_actor_self(void);
  * `void fn(S *)`, run when the actor ends cleanly (last handle released,
  * ray_actor_exit, ray_shutdown), not on kill or crash. A constructor or
  * destructor of another type fails to compile. */
-#define RAY_ACTOR_COMMON(S, N)                                               \
-    static void (*S##_ray_dtor_fn)(S *);                                     \
-    static void S##_ray_dtor_tramp(const ray_arg *ray_av, ray_ret *ray_out)  \
-    {                                                                        \
-        (void)ray_av;                                                        \
-        ray_out->type = RAY_T_NONE;                                          \
-        if (S##_ray_dtor_fn)                                                 \
-            S##_ray_dtor_fn((S *)ray_actor_self());                          \
-    }                                                                        \
-    static ray_fn_desc S##_ray_ctor_desc = {.name = #S ".__init__",          \
-                                            .tramp = S##_ray_ctor_tramp,     \
-                                            .nargs = N,                      \
-                                            .ret_size = sizeof(S),           \
-                                            .cls = #S};                      \
-    static ray_fn_desc S##_ray_dtor_desc = {.name = #S ".__del__",           \
-                                            .tramp = S##_ray_dtor_tramp,     \
-                                            .cls = #S}
+#define RAY_ACTOR_COMMON(S, N)                                                 \
+    static void (*S##_ray_dtor_fn)(S *);                                       \
+    static void S##_ray_dtor_tramp(const ray_arg *ray_av, ray_ret *ray_out)    \
+    {                                                                          \
+        (void)ray_av;                                                          \
+        ray_out->type = RAY_T_NONE;                                            \
+        if (S##_ray_dtor_fn)                                                   \
+            S##_ray_dtor_fn((S *)ray_actor_self());                            \
+    }                                                                          \
+    static ray_fn_desc S##_ray_ctor_desc = {.name = #S ".__init__",            \
+                                            .tramp = S##_ray_ctor_tramp,       \
+                                            .nargs = N,                        \
+                                            .ret_size = sizeof(S),             \
+                                            .cls = #S};                        \
+    static ray_fn_desc S##_ray_dtor_desc = {                                   \
+        .name = #S ".__del__", .tramp = S##_ray_dtor_tramp, .cls = #S}
 
-#define RAY_ACTOR(S, ctor, ...)                                              \
-    _Static_assert(_Generic(&ctor,                                           \
-                            ray_err (*)(S *, RAY_PP_LIST(RAY_I_TYPE, ~,      \
-                                                         __VA_ARGS__)): 1,   \
-                            default: 0),                                     \
-                   "rayc: RAY_ACTOR: the constructor must be ray_err " #ctor \
-                   "(" #S " *, " #__VA_ARGS__ ")");                          \
-    static void S##_ray_ctor_tramp(const ray_arg *ray_av, ray_ret *ray_out)  \
-    {                                                                        \
-        ray_out->type = RAY_T_NONE;                                          \
-        ray_err ray_e = ctor((S *)ray_actor_self(),                          \
-                             RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__));        \
-        if (ray_e != RAY_OK)                                                 \
-            ray_task_fail_default(ray_e, "constructor %s returned %s",       \
-                                  #ctor, ray_strerror(ray_e));               \
-    }                                                                        \
-    RAY_ACTOR_COMMON(S, RAY_PP_NARG(__VA_ARGS__));                           \
-    __attribute__((constructor(101))) static void S##_ray_register(void)     \
-    {                                                                        \
-        RAY_PP_STMTS(RAY_I_DESC, S##_ray_ctor_desc, __VA_ARGS__)             \
-        ray_register(&S##_ray_ctor_desc);                                    \
-        ray_register(&S##_ray_dtor_desc);                                    \
-    }                                                                        \
-    static inline ray_err S##_create(ray_actor *ray_h,                       \
-                                     const ray_actor_opts *ray_o,            \
-                                     RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))\
-    {                                                                        \
-        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};         \
-        return ray_actor_create(&S##_ray_ctor_desc, ray_av,                  \
-                                RAY_PP_NARG(__VA_ARGS__), ray_o, ray_h);     \
-    }                                                                        \
-    static inline ray_err S##_ray_create_args(                               \
-        ray_actor *ray_h, const ray_actor_opts *ray_o,                       \
-        RAY_PP_LIST(RAY_I_ARGP, ~, __VA_ARGS__))                             \
-    {                                                                        \
-        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ARGV, ~, __VA_ARGS__)};        \
-        return ray_actor_create(&S##_ray_ctor_desc, ray_av,                  \
-                                RAY_PP_NARG(__VA_ARGS__), ray_o, ray_h);     \
-    }                                                                        \
-    RAY_PP_STMTS(RAY_I_WRAP, S, __VA_ARGS__)                                 \
-    enum { S##_ray_nargs = RAY_PP_NARG(__VA_ARGS__) };                       \
+#define RAY_ACTOR(S, ctor, ...)                                                \
+    _Static_assert(                                                            \
+        _Generic(&ctor,                                                        \
+                 ray_err(*)(S *, RAY_PP_LIST(RAY_I_TYPE, ~, __VA_ARGS__)) : 1, \
+                 default : 0),                                                 \
+        "rayc: RAY_ACTOR: the constructor must be ray_err " #ctor "(" #S       \
+        " *, " #__VA_ARGS__ ")");                                              \
+    static void S##_ray_ctor_tramp(const ray_arg *ray_av, ray_ret *ray_out)    \
+    {                                                                          \
+        ray_out->type = RAY_T_NONE;                                            \
+        ray_err ray_e = ctor((S *)ray_actor_self(),                            \
+                             RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__));          \
+        if (ray_e != RAY_OK)                                                   \
+            ray_task_fail_default(ray_e, "constructor %s returned %s", #ctor,  \
+                                  ray_strerror(ray_e));                        \
+    }                                                                          \
+    RAY_ACTOR_COMMON(S, RAY_PP_NARG(__VA_ARGS__));                             \
+    __attribute__((constructor(101))) static void S##_ray_register(void)       \
+    {                                                                          \
+        RAY_PP_STMTS(RAY_I_DESC, S##_ray_ctor_desc, __VA_ARGS__)               \
+        ray_register(&S##_ray_ctor_desc);                                      \
+        ray_register(&S##_ray_dtor_desc);                                      \
+    }                                                                          \
+    static inline ray_err S##_create(ray_actor *ray_h,                         \
+                                     const ray_actor_opts *ray_o,              \
+                                     RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__)) \
+    {                                                                          \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};           \
+        return ray_actor_create(&S##_ray_ctor_desc, ray_av,                    \
+                                RAY_PP_NARG(__VA_ARGS__), ray_o, ray_h);       \
+    }                                                                          \
+    static inline ray_err S##_ray_create_args(                                 \
+        ray_actor *ray_h, const ray_actor_opts *ray_o,                         \
+        RAY_PP_LIST(RAY_I_ARGP, ~, __VA_ARGS__))                               \
+    {                                                                          \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ARGV, ~, __VA_ARGS__)};          \
+        return ray_actor_create(&S##_ray_ctor_desc, ray_av,                    \
+                                RAY_PP_NARG(__VA_ARGS__), ray_o, ray_h);       \
+    }                                                                          \
+    RAY_PP_STMTS(RAY_I_WRAP, S, __VA_ARGS__)                                   \
+    enum { S##_ray_nargs = RAY_PP_NARG(__VA_ARGS__) };                         \
     typedef int S##_ray_actor_semicolon
 
-#define RAY_ACTOR0(S, ctor)                                                  \
-    _Static_assert(_Generic(&ctor, ray_err (*)(S *): 1, default: 0),         \
-                   "rayc: RAY_ACTOR0: the constructor must be ray_err "      \
-                   #ctor "(" #S " *)");                                      \
-    static void S##_ray_ctor_tramp(const ray_arg *ray_av, ray_ret *ray_out)  \
-    {                                                                        \
-        (void)ray_av;                                                        \
-        ray_out->type = RAY_T_NONE;                                          \
-        ray_err ray_e = ctor((S *)ray_actor_self());                         \
-        if (ray_e != RAY_OK)                                                 \
-            ray_task_fail_default(ray_e, "constructor %s returned %s",       \
-                                  #ctor, ray_strerror(ray_e));               \
-    }                                                                        \
-    RAY_ACTOR_COMMON(S, 0);                                                  \
-    __attribute__((constructor(101))) static void S##_ray_register(void)     \
-    {                                                                        \
-        ray_register(&S##_ray_ctor_desc);                                    \
-        ray_register(&S##_ray_dtor_desc);                                    \
-    }                                                                        \
-    static inline ray_err S##_create(ray_actor *ray_h,                       \
-                                     const ray_actor_opts *ray_o)            \
-    {                                                                        \
-        return ray_actor_create(&S##_ray_ctor_desc, NULL, 0, ray_o, ray_h);  \
-    }                                                                        \
+#define RAY_ACTOR0(S, ctor)                                                    \
+    _Static_assert(_Generic(&ctor, ray_err(*)(S *) : 1, default : 0),          \
+                   "rayc: RAY_ACTOR0: the constructor must be ray_err " #ctor  \
+                   "(" #S " *)");                                              \
+    static void S##_ray_ctor_tramp(const ray_arg *ray_av, ray_ret *ray_out)    \
+    {                                                                          \
+        (void)ray_av;                                                          \
+        ray_out->type = RAY_T_NONE;                                            \
+        ray_err ray_e = ctor((S *)ray_actor_self());                           \
+        if (ray_e != RAY_OK)                                                   \
+            ray_task_fail_default(ray_e, "constructor %s returned %s", #ctor,  \
+                                  ray_strerror(ray_e));                        \
+    }                                                                          \
+    RAY_ACTOR_COMMON(S, 0);                                                    \
+    __attribute__((constructor(101))) static void S##_ray_register(void)       \
+    {                                                                          \
+        ray_register(&S##_ray_ctor_desc);                                      \
+        ray_register(&S##_ray_dtor_desc);                                      \
+    }                                                                          \
+    static inline ray_err S##_create(ray_actor *ray_h,                         \
+                                     const ray_actor_opts *ray_o)              \
+    {                                                                          \
+        return ray_actor_create(&S##_ray_ctor_desc, NULL, 0, ray_o, ray_h);    \
+    }                                                                          \
     typedef int S##_ray_actor0_semicolon
 
-#define RAY_ACTOR_DTOR(S, fn)                                                \
-    _Static_assert(_Generic(&fn, void (*)(S *): 1, default: 0),              \
-                   "rayc: RAY_ACTOR_DTOR: the destructor must be void " #fn  \
-                   "(" #S " *)");                                            \
-    __attribute__((constructor(102))) static void S##_ray_set_dtor(void)     \
-    {                                                                        \
-        void (*ray_f)(S *) = fn;                                             \
-        S##_ray_dtor_fn = ray_f;                                             \
-    }                                                                        \
+#define RAY_ACTOR_DTOR(S, fn)                                                  \
+    _Static_assert(_Generic(&fn, void (*)(S *) : 1, default : 0),              \
+                   "rayc: RAY_ACTOR_DTOR: the destructor must be void " #fn    \
+                   "(" #S " *)");                                              \
+    __attribute__((constructor(102))) static void S##_ray_set_dtor(void)       \
+    {                                                                          \
+        void (*ray_f)(S *) = fn;                                               \
+        S##_ray_dtor_fn = ray_f;                                               \
+    }                                                                          \
     typedef int S##_ray_dtor_semicolon
 
 /* RAY_METHOD(S, fn, R, T1, ..., Tn): make `R fn(S *s, T1, ..., Tn)` a
@@ -1195,86 +1362,83 @@ RAY_API void *ray_actor_self(void);
  * Calling it on an actor of another class resolves to
  * RAY_EINVAL. Inside a method, ray_task_fail reports a failed call (the
  * actor lives on). */
-#define RAY_METHOD(S, fn, R, ...)                                            \
-    _Static_assert(                                                          \
-        _Generic(&fn,                                                        \
-                 R (*)(S *, RAY_PP_LIST(RAY_I_TYPE, ~, __VA_ARGS__)): 1,     \
-                 R (*)(const S *, RAY_PP_LIST(RAY_I_TYPE, ~, __VA_ARGS__)):  \
-                     1,                                                      \
-                 default: 0),                                                \
-        "rayc: RAY_METHOD: the method must be " #R " " #fn "(" #S " *, "     \
-        #__VA_ARGS__ ")");                                                   \
-    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
-    {                                                                        \
-        RAY_RET(R)(ray_out, fn((S *)ray_actor_self(),                        \
-                               RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__)));     \
-    }                                                                        \
-    static ray_fn_desc fn##_ray_desc = {.name = #S "." #fn,                  \
-                                        .tramp = fn##_ray_tramp,             \
-                                        .nargs = RAY_PP_NARG(__VA_ARGS__),   \
-                                        .cls = #S};                          \
-    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
-    {                                                                        \
-        RAY_PP_STMTS(RAY_I_DESC, fn##_ray_desc, __VA_ARGS__)                 \
-        fn##_ray_desc.ret_type = RAY_TAG(R);                                 \
-        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                        \
-        ray_register(&fn##_ray_desc);                                        \
-    }                                                                        \
-    static inline ray_ref fn##_remote(                                       \
-        ray_actor ray_h, RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))           \
-    {                                                                        \
-        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};         \
-        return ray_actor_submit(ray_h, &fn##_ray_desc, ray_av,               \
-                                RAY_PP_NARG(__VA_ARGS__));                   \
-    }                                                                        \
-    static inline ray_ref fn##_ray_acall(                                    \
-        ray_actor ray_h, RAY_PP_LIST(RAY_I_ARGP, ~, __VA_ARGS__))            \
-    {                                                                        \
-        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ARGV, ~, __VA_ARGS__)};        \
-        return ray_actor_submit(ray_h, &fn##_ray_desc, ray_av,               \
-                                RAY_PP_NARG(__VA_ARGS__));                   \
-    }                                                                        \
-    RAY_PP_STMTS(RAY_I_WRAP, fn, __VA_ARGS__)                                \
-    enum { fn##_ray_nargs = RAY_PP_NARG(__VA_ARGS__) };                      \
+#define RAY_METHOD(S, fn, R, ...)                                              \
+    _Static_assert(                                                            \
+        _Generic(&fn, R(*)(S *, RAY_PP_LIST(RAY_I_TYPE, ~, __VA_ARGS__)) : 1,  \
+                 R(*)(const S *, RAY_PP_LIST(RAY_I_TYPE, ~, __VA_ARGS__)) : 1, \
+                 default : 0),                                                 \
+        "rayc: RAY_METHOD: the method must be " #R " " #fn "(" #S              \
+        " *, " #__VA_ARGS__ ")");                                              \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)        \
+    {                                                                          \
+        RAY_RET(R)                                                             \
+        (ray_out,                                                              \
+         fn((S *)ray_actor_self(), RAY_PP_LIST(RAY_I_DEC, ~, __VA_ARGS__)));   \
+    }                                                                          \
+    static ray_fn_desc fn##_ray_desc = {.name = #S "." #fn,                    \
+                                        .tramp = fn##_ray_tramp,               \
+                                        .nargs = RAY_PP_NARG(__VA_ARGS__),     \
+                                        .cls = #S};                            \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)      \
+    {                                                                          \
+        RAY_PP_STMTS(RAY_I_DESC, fn##_ray_desc, __VA_ARGS__)                   \
+        fn##_ray_desc.ret_type = RAY_TAG(R);                                   \
+        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                          \
+        ray_register(&fn##_ray_desc);                                          \
+    }                                                                          \
+    static inline ray_ref fn##_remote(                                         \
+        ray_actor ray_h, RAY_PP_LIST(RAY_I_PARAM, ~, __VA_ARGS__))             \
+    {                                                                          \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ENC, ~, __VA_ARGS__)};           \
+        return ray_actor_submit(ray_h, &fn##_ray_desc, ray_av,                 \
+                                RAY_PP_NARG(__VA_ARGS__));                     \
+    }                                                                          \
+    static inline ray_ref fn##_ray_acall(                                      \
+        ray_actor ray_h, RAY_PP_LIST(RAY_I_ARGP, ~, __VA_ARGS__))              \
+    {                                                                          \
+        ray_arg ray_av[] = {RAY_PP_LIST(RAY_I_ARGV, ~, __VA_ARGS__)};          \
+        return ray_actor_submit(ray_h, &fn##_ray_desc, ray_av,                 \
+                                RAY_PP_NARG(__VA_ARGS__));                     \
+    }                                                                          \
+    RAY_PP_STMTS(RAY_I_WRAP, fn, __VA_ARGS__)                                  \
+    enum { fn##_ray_nargs = RAY_PP_NARG(__VA_ARGS__) };                        \
     typedef int fn##_ray_method_semicolon
 
-#define RAY_METHOD0(S, fn, R)                                                \
-    _Static_assert(_Generic(&fn, R (*)(S *): 1, R (*)(const S *): 1,         \
-                            default: 0),                                     \
-                   "rayc: RAY_METHOD0: the method must be " #R " " #fn "("   \
-                   #S " *)");                                                \
-    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)      \
-    {                                                                        \
-        (void)ray_av;                                                        \
-        RAY_RET(R)(ray_out, fn((S *)ray_actor_self()));                      \
-    }                                                                        \
-    static ray_fn_desc fn##_ray_desc = {.name = #S "." #fn,                  \
-                                        .tramp = fn##_ray_tramp,             \
-                                        .cls = #S};                          \
-    __attribute__((constructor(101))) static void fn##_ray_register(void)    \
-    {                                                                        \
-        fn##_ray_desc.ret_type = RAY_TAG(R);                                 \
-        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                        \
-        ray_register(&fn##_ray_desc);                                        \
-    }                                                                        \
-    static inline ray_ref fn##_remote(ray_actor ray_h)                       \
-    {                                                                        \
-        return ray_actor_submit(ray_h, &fn##_ray_desc, NULL, 0);             \
-    }                                                                        \
+#define RAY_METHOD0(S, fn, R)                                                  \
+    _Static_assert(                                                            \
+        _Generic(&fn, R(*)(S *) : 1, R(*)(const S *) : 1, default : 0),        \
+        "rayc: RAY_METHOD0: the method must be " #R " " #fn "(" #S " *)");     \
+    static void fn##_ray_tramp(const ray_arg *ray_av, ray_ret *ray_out)        \
+    {                                                                          \
+        (void)ray_av;                                                          \
+        RAY_RET(R)(ray_out, fn((S *)ray_actor_self()));                        \
+    }                                                                          \
+    static ray_fn_desc fn##_ray_desc = {                                       \
+        .name = #S "." #fn, .tramp = fn##_ray_tramp, .cls = #S};               \
+    __attribute__((constructor(101))) static void fn##_ray_register(void)      \
+    {                                                                          \
+        fn##_ray_desc.ret_type = RAY_TAG(R);                                   \
+        fn##_ray_desc.ret_size = (uint32_t)sizeof(R);                          \
+        ray_register(&fn##_ray_desc);                                          \
+    }                                                                          \
+    static inline ray_ref fn##_remote(ray_actor ray_h)                         \
+    {                                                                          \
+        return ray_actor_submit(ray_h, &fn##_ray_desc, NULL, 0);               \
+    }                                                                          \
     typedef int fn##_ray_method0_semicolon
 
 /* Call a method with values or refs in any argument position. */
-#define RAY_ACTOR_CALL(fn, h, ...)                                           \
-    (RAY_I_NARGS_CHECK(RAY_ACTOR_CALL, fn, __VA_ARGS__),                     \
+#define RAY_ACTOR_CALL(fn, h, ...)                                             \
+    (RAY_I_NARGS_CHECK(RAY_ACTOR_CALL, fn, __VA_ARGS__),                       \
      fn##_ray_acall((h), RAY_PP_LIST(RAY_I_CALLARG, fn, __VA_ARGS__)))
 
 /* Create an actor of class S with values or refs in any constructor
  * argument position: RAY_ACTOR_CREATE(S, &h, opts, x1, ..., xn). The
  * actor stays DEPENDENCIES_UNREADY until every ref is ready; a ref that
  * failed leaves it DEAD, the cause naming that argument. */
-#define RAY_ACTOR_CREATE(S, out, opts, ...)                                  \
-    (RAY_I_NARGS_CHECK(RAY_ACTOR_CREATE, S, __VA_ARGS__),                    \
-     S##_ray_create_args((out), (opts),                                      \
+#define RAY_ACTOR_CREATE(S, out, opts, ...)                                    \
+    (RAY_I_NARGS_CHECK(RAY_ACTOR_CREATE, S, __VA_ARGS__),                      \
+     S##_ray_create_args((out), (opts),                                        \
                          RAY_PP_LIST(RAY_I_CALLARG, S, __VA_ARGS__)))
 
 #ifdef __cplusplus

@@ -97,8 +97,8 @@ get_within(ray_ref r, double t0, const char *what)
     int64_t v = -1;
     int64_t left = ROUND_MS - (int64_t)(now_ms() - t0);
     ray_err e = ray_get_int64(r, &v, left > 0 ? left : 0);
-    cr_assert_eq(e, RAY_OK, "%s: %s after %.0f ms (%s)", what,
-                 ray_strerror(e), now_ms() - t0, ray_last_error_detail());
+    cr_assert_eq(e, RAY_OK, "%s: %s after %.0f ms (%s)", what, ray_strerror(e),
+                 now_ms() - t0, ray_last_error_detail());
     ray_ref_release(r);
     return v;
 }

@@ -215,8 +215,8 @@ pool_actor_try_api(pool_actor *s)
 {
     (void)s;
     ray_ref r = twice_remote(1);
-    bool submit = r.id == 0 &&
-                  strstr(ray_last_error_detail(), "max_concurrency");
+    bool submit =
+        r.id == 0 && strstr(ray_last_error_detail(), "max_concurrency");
     ray_ref p;
     bool put = ray_put_int64(1, &p) == RAY_EINVAL;
     ray_actor h;
@@ -773,8 +773,7 @@ Test(actors, created_inside_tasks_and_methods)
 {
     cr_assert_eq(get_i64(spawn_and_use_remote(41), RAY_OK), 42);
     /* (Their destructors write to /dev/null.) */
-    cr_assert_eq(get_i64(spawn_and_check_remote("/dev/null", true), RAY_OK),
-                 1);
+    cr_assert_eq(get_i64(spawn_and_check_remote("/dev/null", true), RAY_OK), 1);
     cr_assert_eq(get_i64(spawn_and_check_remote("/dev/null", false), RAY_OK),
                  2);
     /* Named from a task: the driver finds it; a second one is refused. */
@@ -801,8 +800,8 @@ Test(actors, created_inside_tasks_and_methods)
     int64_t v;
     ray_ref r = counter_get_remote(n);
     cr_assert_eq(ray_get_int64(r, &v, T_MS), RAY_EACTOR_DIED);
-    cr_assert(strstr(ray_last_error_detail(), "killed by ray_actor_kill"),
-              "%s", ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "killed by ray_actor_kill"), "%s",
+              ray_last_error_detail());
     ray_ref_release(r);
     ray_actor_release(n);
     /* Created by an actor: it lives while its creator holds it. */
@@ -869,8 +868,8 @@ Test(actors, allocation_failures_in_create_and_call_are_enomem)
             int64_t v = -1;
             ray_err ge = ray_get_int64(r, &v, T_MS);
             cr_assert((ge == RAY_OK && v == 6) || ge == RAY_ENOMEM ||
-                      ge == RAY_EACTOR_DIED, "%s: %s", ray_strerror(ge),
-                      ray_last_error_detail());
+                          ge == RAY_EACTOR_DIED,
+                      "%s: %s", ray_strerror(ge), ray_last_error_detail());
             failures += ge != RAY_OK;
             ray_ref_release(r);
         }
@@ -984,8 +983,8 @@ Test(actors, kill_during_a_call)
     cr_assert_eq(ray_actor_kill(c, true), RAY_OK);
     int64_t v;
     cr_assert_eq(ray_get_int64(slow, &v, T_MS), RAY_EACTOR_DIED);
-    cr_assert(strstr(ray_last_error_detail(), "killed by ray_actor_kill"),
-              "%s", ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "killed by ray_actor_kill"), "%s",
+              ray_last_error_detail());
     cr_assert_eq(ray_get_int64(queued, &v, T_MS), RAY_EACTOR_DIED);
     unlink(count);
     unlink(gate);
@@ -1013,7 +1012,8 @@ Test(actors, constructor_failure_leaves_actor_dead_with_its_error)
     ray_ref_release(r);
     cr_assert_eq(ray_actor_wait_ready(p, T_MS), RAY_EACTOR_DIED);
     ray_actor_release(p);
-    cr_assert_eq(access(tmp_path, F_OK), -1, "no destructor for a failed "
+    cr_assert_eq(access(tmp_path, F_OK), -1,
+                 "no destructor for a failed "
                  "constructor");
 }
 
@@ -1113,8 +1113,8 @@ Test(actors, segfault_with_restarts_loses_state_and_knows_it)
 
 Test(actors, in_flight_calls_are_retried_with_max_task_retries)
 {
-    ray_actor_opts o = {.own_process = true, .max_restarts = 1,
-                        .max_task_retries = 1};
+    ray_actor_opts o = {
+        .own_process = true, .max_restarts = 1, .max_task_retries = 1};
     ray_actor c;
     cr_assert_eq(counter_create(&c, &o, 1), RAY_OK);
     cr_assert_eq(ray_actor_wait_ready(c, T_MS), RAY_OK);
@@ -1192,8 +1192,7 @@ setup_one_process(void)
     unlink(tmp_path);
 }
 
-TestSuite(shared, .init = setup_one_process, .fini = teardown,
-          .timeout = 60);
+TestSuite(shared, .init = setup_one_process, .fini = teardown, .timeout = 60);
 
 Test(shared, host_kill_and_crash)
 {
@@ -1267,8 +1266,8 @@ Test(actors, threaded_actor_takes_large_and_inline_arguments)
     enum { K = 6 };
     ray_ref r[K];
     for (int i = 0; i < K; i++) /* big by value, small inline string */
-        r[i] = pool_actor_sum_remote(p, (ray_bytes){buf, i % 2 ? n : 100},
-                                     "tag");
+        r[i] =
+            pool_actor_sum_remote(p, (ray_bytes){buf, i % 2 ? n : 100}, "tag");
     ray_ref big;
     cr_assert_eq(ray_put_bytes(buf, n, &big), RAY_OK);
     ray_ref viaref = RAY_ACTOR_CALL(pool_actor_sum, p, big, "t");
@@ -1308,8 +1307,7 @@ Test(actors, max_concurrency_runs_calls_on_threads)
     cr_assert_eq(count_bytes(count), C, "%ld calls running at once, not %d",
                  count_bytes(count), (int)C);
     for (int i = 0; i < N; i++)
-        cr_assert(gate_open_within(gate[i], T_MS), "call %d never started",
-                  i);
+        cr_assert(gate_open_within(gate[i], T_MS), "call %d never started", i);
     int64_t sum = 0;
     for (int i = 0; i < N; i++) {
         sum += get_i64(r[i], RAY_OK);
@@ -1384,8 +1382,10 @@ Test(actors, a_long_run_does_not_grow)
     (void)live_after(30, LONG_MAX);
     long base = live_settled();
     long after = live_after(150, base + 16);
-    cr_assert_leq(after, base + 16, "the driver holds %ld more allocations "
-                  "after 150 actor cycles than after 30", after - base);
+    cr_assert_leq(after, base + 16,
+                  "the driver holds %ld more allocations "
+                  "after 150 actor cycles than after 30",
+                  after - base);
 }
 
 Test(actors, thousand_actors_alive_at_once)
@@ -1484,7 +1484,8 @@ Test(actors, idle_driver_sleeps_after_actors_start)
         struct timespec d = {0, 1000000};
         nanosleep(&d, NULL);
     }
-    cr_assert_eq(asleep, IN_A_ROW, "in %d looks, never %d in a row with "
+    cr_assert_eq(asleep, IN_A_ROW,
+                 "in %d looks, never %d in a row with "
                  "every driver thread asleep (last look: %d running)",
                  looks, (int)IN_A_ROW, awake);
     ray_actor_release(c);

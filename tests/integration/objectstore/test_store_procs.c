@@ -237,8 +237,7 @@ child_write_unsealed_and_hang(int ready, void *arg)
 static int
 nothing_creating(const store_stats *st)
 {
-    return st->objects_creating == 0 && st->bytes_used == 0 &&
-           st->clients == 1;
+    return st->objects_creating == 0 && st->bytes_used == 0 && st->clients == 1;
 }
 
 Test(store_procs, sigkill_while_writing_aborts_the_unsealed_object)
@@ -355,8 +354,7 @@ recv_reply(int fd, uint32_t want, const uint8_t *hdr)
     ray_err rc;
     while ((rc = rt_frame_reader_read(&r, fd, &type, &m)) == RAY_EAGAIN) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        cr_assert_eq(poll(&p, 1, rt_deadline_left_ms(deadline)), 1,
-                     "no reply");
+        cr_assert_eq(poll(&p, 1, rt_deadline_left_ms(deadline)), 1, "no reply");
     }
     cr_assert_eq(rc, RAY_OK, "%s", rt_frame_reader_detail(&r));
     cr_assert_eq(type, want);
@@ -595,7 +593,8 @@ child_stress(int ready, void *arg)
     long ops = 0;
     while (rt_clock_now_ns() < end) {
         int op = rand_r(&seed) % 4;
-        uint64_t own = (uint64_t)me_n * 1000 + (uint64_t)(rand_r(&seed) % STRESS_IDS);
+        uint64_t own =
+            (uint64_t)me_n * 1000 + (uint64_t)(rand_r(&seed) % STRESS_IDS);
         uint64_t any = (uint64_t)(rand_r(&seed) % STRESS_KIDS) * 1000 +
                        (uint64_t)(rand_r(&seed) % STRESS_IDS);
         store_object_id id;
@@ -651,7 +650,8 @@ Test(store_procs, several_processes_create_read_delete_at_once)
     for (int i = 0; i < STRESS_KIDS; i++)
         rds[i] = spawn(child_stress, (void *)(intptr_t)i, &pids[i]);
     /* One more that dies mid-flight, holding whatever it holds. */
-    rds[STRESS_KIDS] = spawn(child_stress, (void *)(intptr_t)0, &pids[STRESS_KIDS]);
+    rds[STRESS_KIDS] =
+        spawn(child_stress, (void *)(intptr_t)0, &pids[STRESS_KIDS]);
     go();
     for (int i = 0; i <= STRESS_KIDS; i++)
         cr_assert(wait_ready(rds[i], 5000), "child %d did not start", i);

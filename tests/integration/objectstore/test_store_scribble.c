@@ -85,8 +85,7 @@ child_write(volatile uint8_t *p)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        struct sigaction sa = {.sa_sigaction = on_segv,
-                               .sa_flags = SA_SIGINFO};
+        struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO};
         sigaction(SIGSEGV, &sa, NULL);
         *p = *p;
         _exit(0);
@@ -102,16 +101,14 @@ expect_table_read_only(store_client *c, const char *what)
     const store_header *h = store_client_header(c);
     cr_assert_eq(h->magic, STORE_MAGIC, "%s: header readable", what);
     uint8_t *base = (uint8_t *)h;
-    cr_assert_eq(child_write(base), 42, "%s: header write did not fault",
-                 what);
+    cr_assert_eq(child_write(base), 42, "%s: header write did not fault", what);
     cr_assert_eq(child_write(base + h->index_off), 42,
                  "%s: index write did not fault", what);
     cr_assert_eq(child_write(base + h->shared_off - 1), 42,
                  "%s: last read-only byte", what);
     /* What the handshakes need stays writable: the shared page, and a
      * slot's spare word. */
-    cr_assert_eq(child_write(base + h->shared_off), 0, "%s: shared page",
-                 what);
+    cr_assert_eq(child_write(base + h->shared_off), 0, "%s: shared page", what);
     store_slot *s = (store_slot *)(base + h->slots_off);
     cr_assert_eq(child_write((uint8_t *)&s->reserved0), 0, "%s: slot", what);
 }
@@ -275,12 +272,12 @@ Test(store_scribble, a_client_scribbling_over_all_it_can_write_crashes_nobody)
     /* The store and both clients carry on: new objects round-trip. */
     for (uint64_t n = 2000; n < 2010; n++) {
         cr_assert_eq(fixture_put(me, n, 256 * 1024, 0, 1), RAY_OK,
-                     "put %llu after the scribble: %s",
-                     (unsigned long long)n, store_client_last_error(me));
+                     "put %llu after the scribble: %s", (unsigned long long)n,
+                     store_client_last_error(me));
         store_object_id id = fixture_id(n);
         store_buffer b;
-        cr_assert_eq(store_client_get(other, &id, 1, 1000, &b), RAY_OK,
-                     "%s", store_client_last_error(other));
+        cr_assert_eq(store_client_get(other, &id, 1, 1000, &b), RAY_OK, "%s",
+                     store_client_last_error(other));
         cr_assert(fixture_check(b.data, b.data_size, n));
         cr_assert_eq(store_client_release(other, &id), RAY_OK);
         cr_assert_eq(store_client_delete(me, &id), RAY_OK);

@@ -133,12 +133,12 @@ read_all(int fd, char *buf, size_t len)
 }
 
 typedef struct spawn_opts {
-    const char *argv0;   /* NULL: the helper's path */
-    const char *mode;    /* argv[1] */
-    const char *env;     /* one extra "NAME=value", or NULL */
-    int spec_fd;         /* dup'ed to STORE_REAPER_SPEC_FD, or -1: /dev/null */
-    int pipe_fd;         /* dup'ed to STORE_REAPER_PIPE_FD, or -1: /dev/null */
-    bool own_group;      /* a process group of its own */
+    const char *argv0; /* NULL: the helper's path */
+    const char *mode;  /* argv[1] */
+    const char *env;   /* one extra "NAME=value", or NULL */
+    int spec_fd;       /* dup'ed to STORE_REAPER_SPEC_FD, or -1: /dev/null */
+    int pipe_fd;       /* dup'ed to STORE_REAPER_PIPE_FD, or -1: /dev/null */
+    bool own_group;    /* a process group of its own */
 } spawn_opts;
 
 /* Start the helper; its stdout is a pipe whose read end goes to *out. */
@@ -214,9 +214,9 @@ spec_memfd(const char *spec)
     return fd;
 }
 
-#define TOKEN_A                                                              \
+#define TOKEN_A                                                                \
     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-#define TOKEN_B                                                              \
+#define TOKEN_B                                                                \
     "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 
 static void
@@ -240,8 +240,8 @@ Test(reaper, environment_alone_never_turns_a_program_into_the_reaper)
     const int fds[] = {4, 3, 0};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
         snprintf(env, sizeof(env), "RAYC_STORE_REAPER=%d:%s", fds[i], dir);
-        spawn_opts o = {.mode = "probe", .env = env, .spec_fd = -1,
-                        .pipe_fd = -1};
+        spawn_opts o = {
+            .mode = "probe", .env = env, .spec_fd = -1, .pipe_fd = -1};
         expect_main_runs(&o);
         /* Even with the reaper's argv[0], without its memfd. */
         o.argv0 = STORE_REAPER_ARGV0;
@@ -251,8 +251,11 @@ Test(reaper, environment_alone_never_turns_a_program_into_the_reaper)
     /* A descriptor 3 that is a memfd of another name is not the spec. */
     int fd = memfd_create("not-the-reaper", MFD_CLOEXEC);
     cr_assert_geq(fd, 0);
-    spawn_opts o = {.argv0 = STORE_REAPER_ARGV0, .mode = "probe", .env = env,
-                    .spec_fd = fd, .pipe_fd = -1};
+    spawn_opts o = {.argv0 = STORE_REAPER_ARGV0,
+                    .mode = "probe",
+                    .env = env,
+                    .spec_fd = fd,
+                    .pipe_fd = -1};
     expect_main_runs(&o);
     close(fd);
     cr_assert(exists(dir));
@@ -272,8 +275,10 @@ Test(reaper, forged_spec_deletes_only_a_directory_holding_its_token)
         int mfd = spec_memfd(spec);
         int p[2];
         cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-        spawn_opts o = {.argv0 = STORE_REAPER_ARGV0, .mode = "probe",
-                        .spec_fd = mfd, .pipe_fd = p[0]};
+        spawn_opts o = {.argv0 = STORE_REAPER_ARGV0,
+                        .mode = "probe",
+                        .spec_fd = mfd,
+                        .pipe_fd = p[0]};
         int out;
         pid_t pid = spawn_helper(&o, &out);
         close(mfd);
@@ -291,8 +296,10 @@ Test(reaper, forged_spec_deletes_only_a_directory_holding_its_token)
     int mfd = spec_memfd(spec);
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    spawn_opts o = {.argv0 = STORE_REAPER_ARGV0, .mode = "probe",
-                    .spec_fd = mfd, .pipe_fd = p[0]};
+    spawn_opts o = {.argv0 = STORE_REAPER_ARGV0,
+                    .mode = "probe",
+                    .spec_fd = mfd,
+                    .pipe_fd = p[0]};
     int out;
     pid_t pid = spawn_helper(&o, &out);
     close(mfd);
@@ -336,8 +343,8 @@ count_store_dirs(pid_t pid)
 
 Test(reaper, sigkill_to_the_drivers_process_group_leaves_no_directory)
 {
-    spawn_opts o = {.mode = "driver", .spec_fd = -1, .pipe_fd = -1,
-                    .own_group = true};
+    spawn_opts o = {
+        .mode = "driver", .spec_fd = -1, .pipe_fd = -1, .own_group = true};
     int out;
     pid_t drv = spawn_helper(&o, &out);
     /* Bounded: ray_init and the store's start, under ASan, on 2 cores. */

@@ -185,24 +185,24 @@ teardown(void)
 TestSuite(bad_input, .fini = teardown, .timeout = 60);
 
 /* The last call failed with `e` and said why. */
-#define EXPECT_ERR(call, e)                                                  \
-    do {                                                                     \
-        ray_err got_ = (call);                                               \
-        cr_assert_eq(got_, (e), "%s: got %s (%s)", #call,                    \
-                     ray_strerror(got_), ray_last_error_detail());           \
-        cr_assert_neq(ray_last_error_detail()[0], '\0', "%s: no detail",     \
-                      #call);                                                \
+#define EXPECT_ERR(call, e)                                                    \
+    do {                                                                       \
+        ray_err got_ = (call);                                                 \
+        cr_assert_eq(got_, (e), "%s: got %s (%s)", #call, ray_strerror(got_),  \
+                     ray_last_error_detail());                                 \
+        cr_assert_neq(ray_last_error_detail()[0], '\0', "%s: no detail",       \
+                      #call);                                                  \
     } while (0)
 
 /* A call returning a ref failed at once with `e` and said why. */
-#define EXPECT_NULL_REF(call, e, text)                                       \
-    do {                                                                     \
-        ray_ref r_ = (call);                                                 \
-        cr_assert_eq(r_.id, 0, "%s gave a ref", #call);                      \
-        cr_assert(strstr(ray_last_error_detail(), (text)), "%s: '%s'",       \
-                  #call, ray_last_error_detail());                           \
-        int64_t v_;                                                          \
-        cr_assert_eq(ray_get_int64(r_, &v_, 0), (e));                        \
+#define EXPECT_NULL_REF(call, e, text)                                         \
+    do {                                                                       \
+        ray_ref r_ = (call);                                                   \
+        cr_assert_eq(r_.id, 0, "%s gave a ref", #call);                        \
+        cr_assert(strstr(ray_last_error_detail(), (text)), "%s: '%s'", #call,  \
+                  ray_last_error_detail());                                    \
+        int64_t v_;                                                            \
+        cr_assert_eq(ray_get_int64(r_, &v_, 0), (e));                          \
     } while (0)
 
 /* The runtime still runs tasks. */
@@ -297,8 +297,8 @@ Test(bad_input, buffers_at_null_and_sizes_that_cannot_fit)
     EXPECT_NULL_REF(blen_remote((ray_bytes){NULL, 100}), RAY_EINVAL,
                     "NULL pointer");
     char buf[16] = "abc";
-    EXPECT_NULL_REF(ray_call_raw("lookup_raw", buf, SIZE_MAX, NULL),
-                    RAY_EINVAL, "bytes");
+    EXPECT_NULL_REF(ray_call_raw("lookup_raw", buf, SIZE_MAX, NULL), RAY_EINVAL,
+                    "bytes");
     cr_assert_eq(ray_call_raw("lookup_raw", buf, SIZE_MAX, NULL).id, 0);
     EXPECT_NULL_REF(ray_call_raw("lookup_raw", NULL, 5, NULL), RAY_EINVAL,
                     "NULL pointer");
@@ -551,12 +551,12 @@ Test(bad_input, a_functions_own_failure_message_is_kept)
     ray_actor h;
     cr_assert_eq(box_create(&h, NULL, -3), RAY_OK);
     cr_assert_eq(ray_actor_wait_ready(h, 20000), RAY_EACTOR_DIED);
-    cr_assert(strstr(ray_last_error_detail(), "box cannot start at -3"),
-              "'%s'", ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "box cannot start at -3"), "'%s'",
+              ray_last_error_detail());
     r = box_get_remote(h);
     cr_assert_eq(ray_get_int64(r, &v, 20000), RAY_EACTOR_DIED);
-    cr_assert(strstr(ray_last_error_detail(), "box cannot start at -3"),
-              "'%s'", ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "box cannot start at -3"), "'%s'",
+              ray_last_error_detail());
     ray_ref_release(r);
     ray_actor_release(h);
 }
@@ -622,8 +622,8 @@ Test(bad_input, a_low_limit_keeps_the_runtime_working)
             alive++;
         } else {
             cr_assert_eq(e, RAY_EACTOR_DIED, "%s", ray_strerror(e));
-            cr_assert(strstr(ray_last_error_detail(), "RLIMIT_NOFILE"),
-                      "'%s'", ray_last_error_detail());
+            cr_assert(strstr(ray_last_error_detail(), "RLIMIT_NOFILE"), "'%s'",
+                      ray_last_error_detail());
             refused++;
         }
     }

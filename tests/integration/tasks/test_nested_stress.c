@@ -107,11 +107,15 @@ multi_client(int rounds, int64_t n)
             int64_t v = -1;
             int64_t left = ROUND_MS - (int64_t)(now_ms() - t0);
             ray_err e = ray_get_int64(refs[c], &v, left > 0 ? left : 0);
-            cr_assert_eq(e, RAY_OK, "round %d parent %d of %d (%lld children "
-                         "each): %s after %.0f ms", r, c, clients,
-                         (long long)n, ray_strerror(e), now_ms() - t0);
-            cr_assert_eq(v, n, "round %d parent %d: %lld of %lld children "
-                         "came back right", r, c, (long long)v, (long long)n);
+            cr_assert_eq(e, RAY_OK,
+                         "round %d parent %d of %d (%lld children "
+                         "each): %s after %.0f ms",
+                         r, c, clients, (long long)n, ray_strerror(e),
+                         now_ms() - t0);
+            cr_assert_eq(v, n,
+                         "round %d parent %d: %lld of %lld children "
+                         "came back right",
+                         r, c, (long long)v, (long long)n);
             ray_ref_release(refs[c]);
         }
     }

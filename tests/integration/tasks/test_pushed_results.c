@@ -131,8 +131,8 @@ error_parent(int64_t code)
     char want[64];
     snprintf(want, sizeof(want), "child failed with code %lld",
              (long long)code);
-    int64_t ok = e == RAY_ETASK_FAILED &&
-                 strstr(ray_last_error_detail(), want) != NULL;
+    int64_t ok =
+        e == RAY_ETASK_FAILED && strstr(ray_last_error_detail(), want) != NULL;
     ray_ref_release(r);
     return ok;
 }
@@ -428,6 +428,8 @@ Test(pushed_results, a_long_run_does_not_grow)
     (void)live_after_rounds(10, LONG_MAX);
     long base = live_settled();
     long after = live_after_rounds(50, base + 16);
-    cr_assert_leq(after, base + 16, "the driver holds %ld more allocations "
-                  "after 50 rounds than after 10", after - base);
+    cr_assert_leq(after, base + 16,
+                  "the driver holds %ld more allocations "
+                  "after 50 rounds than after 10",
+                  after - base);
 }

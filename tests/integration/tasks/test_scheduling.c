@@ -271,7 +271,8 @@ Test(scheduling, timeouts_hold_inside_a_task)
     int64_t v = 0;
     cr_assert_eq(ray_get_int64(r, &v, 3 * BOUND_MS), RAY_OK, "%s",
                  ray_last_error_detail());
-    cr_assert_eq(v & 1, 1, "ray_wait(3 of 3, 300 ms) did not return 2 (v=%lld)", (long long)v);
+    cr_assert_eq(v & 1, 1, "ray_wait(3 of 3, 300 ms) did not return 2 (v=%lld)",
+                 (long long)v);
     cr_assert_eq(v & 2, 2, "ray_get(200 ms) of a held child did not time out");
     cr_assert_eq(v & 4, 4, "ray_wait(2 of 3) did not return the quick ones");
     ray_ref_release(r);

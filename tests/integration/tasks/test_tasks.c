@@ -221,7 +221,8 @@ Test(tasks, strings_bytes_and_arrays_travel)
 {
     ray_ref g = greet_remote("ray", 2);
     char *s = NULL;
-    cr_assert_eq(ray_get_str(g, &s, 10000), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(ray_get_str(g, &s, 10000), RAY_OK, "%s",
+                 ray_last_error_detail());
     cr_assert_str_eq(s, "hello ray ray");
     ray_free(s);
     ray_ref_release(g);
@@ -238,7 +239,8 @@ Test(tasks, strings_bytes_and_arrays_travel)
         big[i] = (uint8_t)(i * 7);
     ray_ref b = reverse_bytes_remote((ray_bytes){big, sizeof(big)});
     ray_view view;
-    cr_assert_eq(ray_get(b, &view, 10000), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(ray_get(b, &view, 10000), RAY_OK, "%s",
+                 ray_last_error_detail());
     cr_assert_eq(view.len, sizeof(big));
     cr_assert_eq(view.type, RAY_T_BYTES);
     const uint8_t *p = view.data;
@@ -262,8 +264,8 @@ Test(tasks, raw_form_and_unknown_function)
     ray_ref u = ray_call_raw("no_such_function", "x", 1, NULL);
     cr_assert_neq(u.id, 0);
     cr_assert_eq(ray_get(u, &(ray_view){0}, 10000), RAY_ENOTFOUND);
-    cr_assert(strstr(ray_last_error_detail(), "no_such_function"),
-              "detail: %s", ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "no_such_function"), "detail: %s",
+              ray_last_error_detail());
     ray_ref_release(u);
 }
 
@@ -271,16 +273,17 @@ Test(tasks, refs_as_arguments_build_chains_and_diamonds)
 {
     ray_ref x;
     cr_assert_eq(ray_put_int64(1, &x), RAY_OK);
-    ray_ref b = RAY_CALL(add, x, 10);     /* 11 */
-    ray_ref c = RAY_CALL(add, x, 100);    /* 101 */
-    ray_ref d = RAY_CALL(add, b, c);      /* 112 */
+    ray_ref b = RAY_CALL(add, x, 10);  /* 11 */
+    ray_ref c = RAY_CALL(add, x, 100); /* 101 */
+    ray_ref d = RAY_CALL(add, b, c);   /* 112 */
     int64_t v;
     cr_assert_eq(GET_I64(d, &v), RAY_OK);
     cr_assert_eq(v, 112);
     /* A ref of int64 may stand where a double is expected. */
     ray_ref s = RAY_CALL(scale, d, 0.5);
     double dv;
-    cr_assert_eq(ray_get_double(s, &dv, 10000), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(ray_get_double(s, &dv, 10000), RAY_OK, "%s",
+                 ray_last_error_detail());
     cr_assert_float_eq(dv, 56.0, 1e-12);
     ray_ref refs[] = {x, b, c, d, s};
     for (int i = 0; i < 5; i++)
@@ -298,7 +301,8 @@ Test(tasks, chain_10000_deep)
         r = n;
     }
     int64_t v;
-    cr_assert_eq(ray_get_int64(r, &v, 20000), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(ray_get_int64(r, &v, 20000), RAY_OK, "%s",
+                 ray_last_error_detail());
     cr_assert_eq(v, 10000);
     ray_ref_release(r);
     ray_stats st;
@@ -521,7 +525,8 @@ Test(tasks, completion_callback_runs_once)
 {
     ray_ref r = sleep_ms_remote(50);
     cr_assert_eq(ray_on_done(r, on_done, &cb_calls), RAY_OK);
-    for (int i = 0; i < 2000 && __atomic_load_n(&cb_calls, __ATOMIC_SEQ_CST) == 0; i++)
+    for (int i = 0;
+         i < 2000 && __atomic_load_n(&cb_calls, __ATOMIC_SEQ_CST) == 0; i++)
         sleep_ms(5); /* at most 10 s, as every wait here */
     cr_assert_eq(__atomic_load_n(&cb_calls, __ATOMIC_SEQ_CST), 1);
     cr_assert_eq(cb_err, RAY_OK);
@@ -589,10 +594,12 @@ Test(tasks, worker_output_is_prefixed_by_pid)
 Test(tasks, map_helpers_chunk_and_keep_order)
 {
     enum { N = 100000 };
-    int64_t *in = malloc(N * sizeof(int64_t)), *out = malloc(N * sizeof(int64_t));
+    int64_t *in = malloc(N * sizeof(int64_t)),
+            *out = malloc(N * sizeof(int64_t));
     for (int i = 0; i < N; i++)
         in[i] = i + 1;
-    cr_assert_eq(RAY_MAP(cube, in, N, out), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(RAY_MAP(cube, in, N, out), RAY_OK, "%s",
+                 ray_last_error_detail());
     for (int i = 0; i < N; i++)
         cr_assert_eq(out[i], (int64_t)(i + 1) * (i + 1) * (i + 1));
     int64_t b[3] = {10, 20, 30}, sums[3];
@@ -773,7 +780,7 @@ nested_put_get(int64_t x)
     ray_ref p;
     if (ray_put_int64(x * 10, &p) != RAY_OK)
         return -1;
-    ray_ref r = RAY_CALL(add, p, 5);     /* a ref made inside the task */
+    ray_ref r = RAY_CALL(add, p, 5); /* a ref made inside the task */
     int64_t v = -1;
     ray_get_int64(r, &v, 10000);
     ray_ref_release(p);
@@ -798,7 +805,8 @@ Test(tasks, tasks_submit_and_get_tasks)
     }
     ray_ref q = nested_put_get_remote(4);
     int64_t v;
-    cr_assert_eq(ray_get_int64(q, &v, 10000), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(ray_get_int64(q, &v, 10000), RAY_OK, "%s",
+                 ray_last_error_detail());
     cr_assert_eq(v, 45);
     ray_ref_release(q);
     /* Everything made inside the tasks was released. */
@@ -957,8 +965,8 @@ Test(lifetime, allocation_failures_are_enomem_and_recoverable)
         if (r.id == 0) {
             failures++;
             cr_assert(strstr(ray_last_error_detail(), "out of memory") ||
-                      strstr(ray_last_error_detail(), "memory"), "%s",
-                      ray_last_error_detail());
+                          strstr(ray_last_error_detail(), "memory"),
+                      "%s", ray_last_error_detail());
         } else {
             char *s = NULL;
             ray_err ge = ray_get_str(r, &s, 10000);
@@ -992,7 +1000,8 @@ setup_small_arena(void)
     cr_assert_eq(ray_init(&cfg), RAY_OK, "%s", ray_last_error_detail());
 }
 
-TestSuite(arena, .init = setup_small_arena, .fini = teardown_res, .timeout = 30);
+TestSuite(arena, .init = setup_small_arena, .fini = teardown_res,
+          .timeout = 30);
 
 Test(arena, big_refs_travel_and_oversized_args_fail_cleanly)
 {
@@ -1036,7 +1045,8 @@ Test(resources, multi_cpu_task_runs_alone)
     ray_ref a = sleep_ms_remote_opts(&two, 200);
     ray_ref b = sleep_ms_remote(200); /* must not share the machine with a */
     int64_t v;
-    cr_assert_eq(ray_get_int64(a, &v, 10000), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(ray_get_int64(a, &v, 10000), RAY_OK, "%s",
+                 ray_last_error_detail());
     cr_assert_eq(ray_get_int64(b, &v, 10000), RAY_OK);
     double ms = elapsed_ms(&t0);
     cr_assert_geq(ms, 395, "a 2-CPU task overlapped another (%.0f ms)", ms);

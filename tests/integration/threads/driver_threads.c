@@ -185,14 +185,14 @@ static ray_actor shared_tally;
 static _Atomic int64_t callbacks;
 static _Atomic int failures;
 
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "driver_threads:%d: %s: ", __LINE__, #cond);     \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, " (%s)\n", ray_last_error_detail());            \
-            atomic_fetch_add(&failures, 1);                                  \
-        }                                                                    \
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "driver_threads:%d: %s: ", __LINE__, #cond);       \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fprintf(stderr, " (%s)\n", ray_last_error_detail());               \
+            atomic_fetch_add(&failures, 1);                                    \
+        }                                                                      \
     } while (0)
 
 static int64_t
@@ -479,7 +479,8 @@ main(void)
     int reports = worker_reports();
     int failed = atomic_load(&failures);
     printf("driver_threads: %d threads x %d rounds, %lld log lines, %d "
-           "failed checks, %d worker TSan reports\n", THREADS, ROUNDS,
-           (long long)atomic_load(&log_lines), failed, reports);
+           "failed checks, %d worker TSan reports\n",
+           THREADS, ROUNDS, (long long)atomic_load(&log_lines), failed,
+           reports);
     return failed == 0 && reports == 0 ? 0 : 1;
 }

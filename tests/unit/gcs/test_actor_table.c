@@ -72,9 +72,8 @@ Test(actor_table, state_machine_edges)
     ok[GCS_ACTOR_RESTARTING][GCS_ACTOR_DEAD] = true;
     for (int f = 0; f < S; f++)
         for (int to = 0; to < S; to++)
-            cr_assert_eq(gcs_actor_can_transition(f, to), ok[f][to],
-                         "%s -> %s", gcs_actor_state_name(f),
-                         gcs_actor_state_name(to));
+            cr_assert_eq(gcs_actor_can_transition(f, to), ok[f][to], "%s -> %s",
+                         gcs_actor_state_name(f), gcs_actor_state_name(to));
     gcs_actor_table t;
     gcs_actor_table_init(&t);
     gcs_actor *a;

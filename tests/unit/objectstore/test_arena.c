@@ -118,8 +118,8 @@ Test(store_arena, churn_keeps_most_of_the_capacity_usable)
         all[n++] = p;
         got += MIB;
     }
-    cr_expect_geq((double)got / (double)r.size, 0.8,
-                  "usable after churn: %.3f", (double)got / (double)r.size);
+    cr_expect_geq((double)got / (double)r.size, 0.8, "usable after churn: %.3f",
+                  (double)got / (double)r.size);
     for (int i = 0; i < n; i++)
         store_arena_free(r.a, all[i]);
     free(all);

@@ -57,13 +57,15 @@ Test(store_evict, full_store_evicts_lru_secondary_copies)
     int n = 0;
     /* Fill with 1 MiB secondary copies. */
     for (; n < 12; n++)
-        cr_assert_eq(fixture_put(c, (uint64_t)n, MIB, STORE_CREATE_SECONDARY, 1),
-                     RAY_OK, "put %d: %s", n, store_client_last_error(c));
+        cr_assert_eq(
+            fixture_put(c, (uint64_t)n, MIB, STORE_CREATE_SECONDARY, 1), RAY_OK,
+            "put %d: %s", n, store_client_last_error(c));
     /* Touch object 0 so it is the most recently used. */
     cr_assert_eq(got(0), 1);
     for (; n < 40; n++)
-        cr_assert_eq(fixture_put(c, (uint64_t)n, MIB, STORE_CREATE_SECONDARY, 1),
-                     RAY_OK, "put %d: %s", n, store_client_last_error(c));
+        cr_assert_eq(
+            fixture_put(c, (uint64_t)n, MIB, STORE_CREATE_SECONDARY, 1), RAY_OK,
+            "put %d: %s", n, store_client_last_error(c));
     store_stats st;
     cr_assert_eq(store_client_stats(c, &st), RAY_OK);
     cr_assert_geq(st.evictions, 24);
@@ -195,8 +197,7 @@ start_full_disk(void)
     atomic_store(&disk_full, 0);
     atomic_store(&enospc_hits, 0);
     atomic_store(&fail_write_in, 0);
-    cr_assert_eq(fixture_start_ops(&fx, 16 * MIB, 1024, 1, &full_disk_ops),
-                 0);
+    cr_assert_eq(fixture_start_ops(&fx, 16 * MIB, 1024, 1, &full_disk_ops), 0);
     cr_assert_eq(store_client_connect(fx.sock, 2000, &c), RAY_OK);
 }
 
@@ -219,8 +220,8 @@ Test(store_spill_full, spilled_objects_come_back_without_new_disk_space)
     atomic_store(&disk_full, 1);
     for (int round = 0; round < 2; round++)
         for (int n = 0; n < N; n++)
-            cr_assert_eq(got((uint64_t)n), 1, "round %d, object %d: %s",
-                         round, n, store_client_last_error(c));
+            cr_assert_eq(got((uint64_t)n), 1, "round %d, object %d: %s", round,
+                         n, store_client_last_error(c));
     store_stats st2;
     cr_assert_eq(store_client_stats(c, &st2), RAY_OK);
     cr_assert_geq(st2.restores, st.restores + (uint64_t)st.objects_spilled,
@@ -249,8 +250,7 @@ expect_disk_full_message(const char *msg)
     cr_assert(strstr(msg, fx.spill), "no directory in: %s", msg);
     cr_assert(strstr(msg, "ENOSPC"), "no ENOSPC in: %s", msg);
     cr_assert(strstr(msg, "is full"), "message: %s", msg);
-    cr_assert_null(strstr(msg, "pinned or being written"), "message: %s",
-                   msg);
+    cr_assert_null(strstr(msg, "pinned or being written"), "message: %s", msg);
 }
 
 Test(store_spill_full, a_create_that_needs_a_spill_names_the_full_directory)

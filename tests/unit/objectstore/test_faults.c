@@ -170,8 +170,7 @@ Test(store_faults, socket_client_fails_cleanly_at_every_allocation)
                   n, store_server_client_count(s), rt_alloc_live(), base);
         if (rc == RAY_OK)
             break;
-        cr_assert(rc == RAY_ENOMEM || rc == RAY_ECLOSED, "n=%d rc=%d", n,
-                  rc);
+        cr_assert(rc == RAY_ENOMEM || rc == RAY_ECLOSED, "n=%d rc=%d", n, rc);
         closed += rc == RAY_ECLOSED;
         nomem += rc == RAY_ENOMEM;
     }

@@ -104,7 +104,8 @@ Test(store_lifecycle, delete_of_pinned_is_ebusy_until_released)
     cr_assert_eq(store_client_get(loc, &id, 1, 100, &b[1]), RAY_OK);
     cr_assert_eq(store_client_delete(rem, &id), RAY_EBUSY);
     cr_assert_eq(store_client_release(loc, &id), RAY_OK);
-    cr_assert_eq(store_client_delete(rem, &id), RAY_EBUSY, "2nd get still pins");
+    cr_assert_eq(store_client_delete(rem, &id), RAY_EBUSY,
+                 "2nd get still pins");
     cr_assert_eq(store_client_release(loc, &id), RAY_OK);
     cr_assert_eq(store_client_release(loc, &id), RAY_ENOTFOUND);
     cr_assert_eq(store_client_delete(rem, &id), RAY_OK);
@@ -119,7 +120,8 @@ Test(store_lifecycle, delete_of_unsealed_is_ebusy)
     store_wbuffer w;
     cr_assert_eq(store_client_create(rem, &id, 10, 0, 0, &w), RAY_OK);
     cr_assert_eq(store_client_delete(loc, &id), RAY_EBUSY);
-    cr_assert_not(store_client_contains(loc, &id), "unsealed counts as contained");
+    cr_assert_not(store_client_contains(loc, &id),
+                  "unsealed counts as contained");
 }
 
 Test(store_lifecycle, abort_leaves_nothing_behind)
@@ -131,7 +133,8 @@ Test(store_lifecycle, abort_leaves_nothing_behind)
     cr_assert_eq(store_client_stats(rem, &st), RAY_OK);
     cr_assert_geq(st.bytes_used, 3 * MIB);
     cr_assert_eq(st.objects_creating, 1);
-    cr_assert_eq(store_client_abort(loc, &id), RAY_ENOTFOUND, "not its creator");
+    cr_assert_eq(store_client_abort(loc, &id), RAY_ENOTFOUND,
+                 "not its creator");
     cr_assert_eq(store_client_abort(rem, &id), RAY_OK);
     cr_assert_eq(store_client_stats(loc, &st), RAY_OK);
     cr_assert_eq(st.bytes_used, 0);
@@ -317,8 +320,7 @@ Test(store_lifecycle, connect_to_nothing_fails_in_time)
 
 /* Shared memory is committed as objects need it, in 2 MiB chunks, and
  * reused after a delete: a large store costs nothing until it is used. */
-Test(store_commit, memory_is_committed_on_first_use_and_reused,
-     .timeout = 20)
+Test(store_commit, memory_is_committed_on_first_use_and_reused, .timeout = 20)
 {
     store_fixture f;
     cr_assert_eq(fixture_start(&f, 256 * MIB, 64, 0), 0);
@@ -360,7 +362,8 @@ Test(store_commit, memory_is_committed_on_first_use_and_reused,
      * second 64 MiB did not commit another 64 MiB. */
     cr_assert_leq(st.bytes_committed, after_one + 4 * MIB,
                   "committed %llu bytes after the second object, %llu after "
-                  "the first", (unsigned long long)st.bytes_committed,
+                  "the first",
+                  (unsigned long long)st.bytes_committed,
                   (unsigned long long)after_one);
     store_client_close(c);
     fixture_stop(&f);

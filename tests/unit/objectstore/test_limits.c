@@ -186,8 +186,7 @@ Test(store_limits, out_of_descriptors_refuses_without_spinning)
     }
     store_server_stats st1 = server_stats();
     cr_assert_eq(st1.refused_fds - st0.refused_fds, 2);
-    cr_assert(logged("out of file descriptors (EMFILE)"), "log: %s",
-              log_text);
+    cr_assert(logged("out of file descriptors (EMFILE)"), "log: %s", log_text);
 
     /* Other clients are served meanwhile, and the loop sleeps between
      * requests: a few wake-ups each, not a spin on the listening socket. */

@@ -141,7 +141,9 @@ main(void)
     for (int i = 0; i < THREADS + IDLERS; i++) {
         pthread_join(t[i], NULL);
         printf("thread %d (%s): %ld ops, %s (step %d)\n", i,
-               i >= THREADS ? "idler" : w[i].local ? "local" : "socket",
+               i >= THREADS ? "idler"
+               : w[i].local ? "local"
+                            : "socket",
                w[i].ops, w[i].failed ? "FAILED" : "ok", w[i].failed);
         bad |= w[i].failed || w[i].ops < (i < THREADS ? MIN_OPS : 1);
     }
@@ -149,8 +151,7 @@ main(void)
     store_server_get_stats(fx.srv, &ss);
     printf("idle clients dropped %llu, kept %llu; connections %llu\n",
            (unsigned long long)ss.closed_idle,
-           (unsigned long long)ss.spared_idle,
-           (unsigned long long)ss.accepted);
+           (unsigned long long)ss.spared_idle, (unsigned long long)ss.accepted);
     bad |= ss.closed_idle == 0; /* the reconnect path did run */
     /* Nothing pinned or half-created may remain once every client left. */
     store_client *c;

@@ -57,8 +57,7 @@ mix(uint32_t x)
 
 /* Set one value at `p`; false on allocation failure. */
 static bool
-fill_value(const ProtobufCFieldDescriptor *f, void *p, uint32_t seed,
-           int depth)
+fill_value(const ProtobufCFieldDescriptor *f, void *p, uint32_t seed, int depth)
 {
     uint32_t v = mix(seed * 131u + f->id);
     switch (f->type) {

@@ -60,15 +60,14 @@ Test(protocol, every_enum_value_is_registered)
         if (t == 0)
             cr_expect_null(rt_proto_descriptor(t));
         else
-            cr_expect_not_null(rt_proto_descriptor(t), "%s",
-                               e->values[i].name);
+            cr_expect_not_null(rt_proto_descriptor(t), "%s", e->values[i].name);
     }
 }
 
 Test(protocol, unknown_types_have_no_descriptor)
 {
-    uint32_t bad[] = {0, 1, 99, 112, 199, 220, 312, 399, 400, 65536,
-                      UINT32_MAX};
+    uint32_t bad[] = {0,   1,   99,  112,   199,       220,
+                      312, 399, 400, 65536, UINT32_MAX};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_null(rt_proto_descriptor(bad[i]), "type %u", bad[i]);
         cr_expect_str_eq(rt_proto_type_name(bad[i]), "MSG_UNKNOWN");
@@ -153,7 +152,8 @@ Test(protocol, every_type_round_trips_through_pack_and_unpack)
 Test(protocol, comparison_detects_a_changed_field)
 {
     /* The round-trip test is only as good as the comparison. */
-    const ProtobufCMessageDescriptor *d = &ray__rpc__push_task_request__descriptor;
+    const ProtobufCMessageDescriptor *d =
+        &ray__rpc__push_task_request__descriptor;
     ProtobufCMessage *a = rt_test_proto_fill(d, 9, 3);
     ProtobufCMessage *b = rt_test_proto_fill(d, 9, 3);
     cr_assert(rt_test_proto_equal(a, b, NULL, 0));
@@ -202,7 +202,8 @@ Test(protocol, filler_fails_cleanly_without_memory)
 {
     /* Fault loop: every failing allocation point returns NULL, leaking
      * nothing (asan checks), until the fill succeeds. */
-    const ProtobufCMessageDescriptor *d = &ray__rpc__get_all_nodes_reply__descriptor;
+    const ProtobufCMessageDescriptor *d =
+        &ray__rpc__get_all_nodes_reply__descriptor;
     long live0 = rt_alloc_live();
     for (long n = 1;; n++) {
         rt_alloc_fail_after(n);

@@ -74,8 +74,8 @@ Test(frame, header_is_little_endian)
 {
     uint8_t b[RT_FRAME_HEADER_LEN];
     header(b, RT_FRAME_MAGIC, 0x01020304, 0xa0b0c0d0);
-    uint8_t want[] = {0x01, 0x59, 0x41, 0x52, 4, 3, 2, 1,
-                      0xd0, 0xc0, 0xb0, 0xa0};
+    uint8_t want[] = {0x01, 0x59, 0x41, 0x52, 4,    3,
+                      2,    1,    0xd0, 0xc0, 0xb0, 0xa0};
     cr_assert_arr_eq(b, want, sizeof(want));
     rt_frame_header h;
     rt_frame_header_decode(b, &h);
@@ -124,8 +124,8 @@ Test(frame, one_byte_writes_and_reads)
 {
     int sv[2];
     nonblocking_pair(sv);
-    ProtobufCMessage *m = rt_test_proto_fill(
-        &ray__rpc__push_task_request__descriptor, 5, 3);
+    ProtobufCMessage *m =
+        rt_test_proto_fill(&ray__rpc__push_task_request__descriptor, 5, 3);
     size_t len;
     uint8_t *bytes = frame_bytes(T_PUSH, m, &len);
     rt_frame_reader r;
@@ -275,8 +275,8 @@ Test(frame, close_at_boundary_is_eclosed)
 
 Test(frame, truncated_frame_then_close_is_eproto)
 {
-    ProtobufCMessage *m = rt_test_proto_fill(
-        &ray__rpc__push_task_request__descriptor, 2, 3);
+    ProtobufCMessage *m =
+        rt_test_proto_fill(&ray__rpc__push_task_request__descriptor, 2, 3);
     size_t len;
     uint8_t *bytes = frame_bytes(T_PUSH, m, &len);
     size_t cuts[] = {1, RT_FRAME_HEADER_LEN - 1, RT_FRAME_HEADER_LEN,
@@ -288,8 +288,7 @@ Test(frame, truncated_frame_then_close_is_eproto)
         close(sv[0]);
         rt_frame_reader r;
         rt_frame_reader_init(&r, 0);
-        cr_expect_eq(read_to_end(&r, sv[1]), RAY_EPROTO, "cut at %zu",
-                     cuts[c]);
+        cr_expect_eq(read_to_end(&r, sv[1]), RAY_EPROTO, "cut at %zu", cuts[c]);
         cr_expect_neq(strstr(rt_frame_reader_detail(&r), "peer closed mid"),
                       NULL, "%s", rt_frame_reader_detail(&r));
         rt_frame_reader_fini(&r);
@@ -357,7 +356,8 @@ Test(frame, payload_that_does_not_decode_is_eproto)
 {
     /* A field tag with wire type 7 (invalid), a length running past the
      * end, and a truncated varint. */
-    uint8_t bad[][4] = {{0x0f, 0, 0, 0}, {0x0a, 0x7f, 1, 2},
+    uint8_t bad[][4] = {{0x0f, 0, 0, 0},
+                        {0x0a, 0x7f, 1, 2},
                         {0x08, 0xff, 0xff, 0xff},
                         {0x80, 0x00, 0x80, 0x00} /* field number 0 */};
     for (size_t i = 0; i < 4; i++) {
@@ -371,8 +371,9 @@ Test(frame, payload_that_does_not_decode_is_eproto)
         ProtobufCMessage *u;
         cr_expect_eq(rt_frame_reader_next(&r, &type, &u), RAY_EPROTO,
                      "case %zu", i);
-        cr_expect_neq(strstr(rt_frame_reader_detail(&r), "MSG_PUSH_TASK_REQUEST"),
-                      NULL, "%s", rt_frame_reader_detail(&r));
+        cr_expect_neq(
+            strstr(rt_frame_reader_detail(&r), "MSG_PUSH_TASK_REQUEST"), NULL,
+            "%s", rt_frame_reader_detail(&r));
         if (i == 3)
             cr_expect_neq(strstr(rt_frame_reader_detail(&r), "field number 0"),
                           NULL, "%s", rt_frame_reader_detail(&r));
@@ -484,8 +485,8 @@ Test(frame, steady_state_reuses_buffers)
 
 Test(frame, unpack_out_of_memory_is_enomem_and_leak_free)
 {
-    ProtobufCMessage *m = rt_test_proto_fill(
-        &ray__rpc__push_task_request__descriptor, 4, 3);
+    ProtobufCMessage *m =
+        rt_test_proto_fill(&ray__rpc__push_task_request__descriptor, 4, 3);
     size_t len;
     uint8_t *bytes = frame_bytes(T_PUSH, m, &len);
     long live0 = rt_alloc_live();
@@ -555,7 +556,8 @@ Test(frame, send_times_out_when_peer_never_reads)
     size_t big = 8u << 20;
     put.value.data = rt_calloc(1, big);
     put.value.len = big;
-    cr_expect_eq(rt_frame_send(sv[0], RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST,
+    cr_expect_eq(rt_frame_send(sv[0],
+                               RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST,
                                &put.base, 50),
                  RAY_ETIMEDOUT);
     cr_expect_neq(strstr(rt_frame_last_detail(), "unsent"), NULL);

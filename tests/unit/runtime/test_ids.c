@@ -50,7 +50,8 @@ Test(ids, task_ids_are_unique_across_threads)
     cr_assert_not_null(all);
     pthread_t th[NTHREADS];
     for (int t = 0; t < NTHREADS; t++)
-        cr_assert_eq(pthread_create(&th[t], NULL, make_ids, all + t * PER_THREAD), 0);
+        cr_assert_eq(
+            pthread_create(&th[t], NULL, make_ids, all + t * PER_THREAD), 0);
     for (int t = 0; t < NTHREADS; t++)
         pthread_join(th[t], NULL);
     for (int i = 0; i < NTHREADS * PER_THREAD; i++) {
@@ -143,9 +144,11 @@ Test(ids, object_id_derivation_round_trips)
     cr_assert_neq(rt_object_id_hash(r1), rt_object_id_hash(r2));
 
     rt_object_id untouched = rt_object_id_nil();
-    cr_assert_eq(rt_object_id_for_return(task, RT_OBJECT_INDEX_MAX + 1u, &untouched),
+    cr_assert_eq(
+        rt_object_id_for_return(task, RT_OBJECT_INDEX_MAX + 1u, &untouched),
+        RAY_EINVAL);
+    cr_assert_eq(rt_object_id_for_put(task, UINT32_MAX, &untouched),
                  RAY_EINVAL);
-    cr_assert_eq(rt_object_id_for_put(task, UINT32_MAX, &untouched), RAY_EINVAL);
     cr_assert(rt_object_id_is_nil(untouched));
 
     rt_actor_id actor = rt_actor_id_create(rt_job_id_from_int(9));
@@ -192,10 +195,11 @@ Test(ids, hex_round_trips_for_every_kind)
 Test(ids, bad_hex_is_einval_and_leaves_output)
 {
     rt_job_id j = rt_job_id_from_int(77);
-    const char *bad[] = {"", "0403020", "040302011", "0403020g", "zz030201",
-                         "04 30201", "0x030201"};
+    const char *bad[] = {"",         "0403020",  "040302011", "0403020g",
+                         "zz030201", "04 30201", "0x030201"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        cr_assert_eq(rt_job_id_from_hex(bad[i], &j), RAY_EINVAL, "\"%s\"", bad[i]);
+        cr_assert_eq(rt_job_id_from_hex(bad[i], &j), RAY_EINVAL, "\"%s\"",
+                     bad[i]);
         cr_assert_eq(rt_job_id_to_int(j), 77u);
     }
     cr_assert_eq(rt_job_id_from_hex(NULL, &j), RAY_EINVAL);
@@ -233,7 +237,8 @@ Test(ids, hash_spreads_ids_over_buckets)
         count[rt_object_id_hash(o) % BUCKETS]++;
     }
     for (int b = 0; b < BUCKETS; b++)
-        cr_assert(count[b] > 16 && count[b] < 128, "bucket %d holds %d", b, count[b]);
+        cr_assert(count[b] > 16 && count[b] < 128, "bucket %d holds %d", b,
+                  count[b]);
 }
 
 Test(ids, bench_task_id_create_rate)

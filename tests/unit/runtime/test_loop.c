@@ -90,8 +90,8 @@ producer(void *arg)
     uintptr_t t = (uintptr_t)arg;
     for (uintptr_t i = 0; i < PER_PRODUCER; i++) {
         ray_err e;
-        while ((e = rt_loop_post(order.loop, ordered_cb, (void *)(t << 24 | i))) ==
-               RAY_ENOMEM)
+        while ((e = rt_loop_post(order.loop, ordered_cb,
+                                 (void *)(t << 24 | i))) == RAY_ENOMEM)
             ;
         if (e != RAY_OK)
             return (void *)1;
@@ -157,7 +157,8 @@ Test(loop, a_burst_of_posts_costs_one_wakeup)
     cr_assert_eq(rt_loop_call(loop, noop, NULL), RAY_OK);
     cr_assert_eq(atomic_load(&ran), 1000);
     uint64_t used = rt_loop_wakeups(loop) - before;
-    cr_assert_leq(used, 2, "1000 posts took %llu wake-ups", (unsigned long long)used);
+    cr_assert_leq(used, 2, "1000 posts took %llu wake-ups",
+                  (unsigned long long)used);
     rt_loop_destroy(loop);
 }
 
@@ -189,7 +190,8 @@ start_timer(void *arg, ray_err status)
     if (status != RAY_OK)
         return;
     s->start_ns = rt_clock_now_ns();
-    cr_assert_eq(rt_loop_timer_start(s->loop, 20, 5, timer_cb, s, &s->timer), RAY_OK);
+    cr_assert_eq(rt_loop_timer_start(s->loop, 20, 5, timer_cb, s, &s->timer),
+                 RAY_OK);
 }
 
 Test(loop, repeating_timer_fires_and_stops_itself)
@@ -206,7 +208,8 @@ Test(loop, repeating_timer_fires_and_stops_itself)
     cr_assert_geq(s.last_ns - s.start_ns, 29 * 1000000LL);
     /* Timers may only be started on the loop thread. */
     rt_loop_timer *t = NULL;
-    cr_assert_eq(rt_loop_timer_start(s.loop, 1, 0, timer_cb, &s, &t), RAY_EINVAL);
+    cr_assert_eq(rt_loop_timer_start(s.loop, 1, 0, timer_cb, &s, &t),
+                 RAY_EINVAL);
     cr_assert_null(t);
     rt_loop_destroy(s.loop);
 }
@@ -229,7 +232,8 @@ read_cb(rt_loop_watch *w, int fd, int events, ray_err status, void *arg)
     watch_state *s = arg;
     s->calls++;
     s->err = status;
-    if (status == RAY_OK && (events & RT_LOOP_READABLE) && read(fd, &s->got, 1) != 1)
+    if (status == RAY_OK && (events & RT_LOOP_READABLE) &&
+        read(fd, &s->got, 1) != 1)
         s->err = RAY_EINTERNAL;
     rt_loop_watch_stop(w);
     sem_post(&s->done);
@@ -248,7 +252,8 @@ Test(loop, fd_watch_fires_when_a_pipe_is_written)
 {
     int fds[2];
     cr_assert_eq(pipe2(fds, O_NONBLOCK), 0);
-    watch_state s = {.loop = make_loop("test-watch"), .fd = fds[0],
+    watch_state s = {.loop = make_loop("test-watch"),
+                     .fd = fds[0],
                      .events = RT_LOOP_READABLE};
     sem_init(&s.done, 0, 0);
     cr_assert_eq(rt_loop_call(s.loop, start_watch, &s), RAY_OK);
@@ -273,7 +278,8 @@ Test(loop, fd_watch_fires_when_a_pipe_is_written)
     /* A regular file cannot be polled: the error comes back, no callback. */
     FILE *f = tmpfile();
     cr_assert_not_null(f);
-    watch_state bad = {.loop = s.loop, .fd = fileno(f), .events = RT_LOOP_READABLE};
+    watch_state bad = {
+        .loop = s.loop, .fd = fileno(f), .events = RT_LOOP_READABLE};
     cr_assert_eq(rt_loop_call(s.loop, start_watch, &bad), RAY_OK);
     cr_assert_neq(bad.err, RAY_OK);
     cr_assert_eq(bad.calls, 0);
@@ -453,8 +459,9 @@ open_handles(void *arg, ray_err status)
     rt_loop_timer *t;
     rt_loop_watch *w;
     cr_assert_eq(status, RAY_OK);
-    cr_assert_eq(rt_loop_timer_start(loop, 60000, 0, never_timer, &handle_calls, &t),
-                 RAY_OK);
+    cr_assert_eq(
+        rt_loop_timer_start(loop, 60000, 0, never_timer, &handle_calls, &t),
+        RAY_OK);
     cr_assert_eq(rt_loop_watch_start(loop, idle_pipe[0], RT_LOOP_READABLE,
                                      never_watch, &handle_calls, &w),
                  RAY_OK);
@@ -589,11 +596,12 @@ Test(loop, bench_throughput_and_wakeup_latency)
         lat[i] = lat_ns;
     }
     qsort(lat, ROUNDS, sizeof *lat, cmp_i64);
-    printf("loop: %.2f M posts/s from another thread (%d posts, %llu wake-ups); "
-           "post->callback latency median %.1f us, p99 %.1f us\n",
-           POSTS / ((double)(t1 - t0) / 1e9) / 1e6, POSTS,
-           (unsigned long long)wakes, lat[ROUNDS / 2] / 1e3,
-           lat[ROUNDS * 99 / 100] / 1e3);
+    printf(
+        "loop: %.2f M posts/s from another thread (%d posts, %llu wake-ups); "
+        "post->callback latency median %.1f us, p99 %.1f us\n",
+        POSTS / ((double)(t1 - t0) / 1e9) / 1e6, POSTS,
+        (unsigned long long)wakes, lat[ROUNDS / 2] / 1e3,
+        lat[ROUNDS * 99 / 100] / 1e3);
     fflush(stdout);
     free(lat);
     rt_loop_destroy(loop);

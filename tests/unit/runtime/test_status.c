@@ -14,8 +14,10 @@ TestSuite(status, .timeout = 10);
 Test(status, every_class_has_a_name_and_message)
 {
     for (int e = 0; e < RT_ERR_NCLASSES; e++) {
-        cr_assert_str_neq(rt_err_name((ray_err)e), "RAY_EUNKNOWN", "class %d", e);
-        cr_assert_str_neq(rt_strerror((ray_err)e), "unknown error", "class %d", e);
+        cr_assert_str_neq(rt_err_name((ray_err)e), "RAY_EUNKNOWN", "class %d",
+                          e);
+        cr_assert_str_neq(rt_strerror((ray_err)e), "unknown error", "class %d",
+                          e);
     }
     cr_assert_str_eq(rt_err_name(RAY_ESTORE_FULL), "RAY_ESTORE_FULL");
     cr_assert_str_eq(rt_strerror((ray_err)100), "unknown error");

@@ -11,22 +11,22 @@
 #define CAP 64
 
 typedef struct fake_worker {
-    int pad;                  /* the slot is not the first member */
+    int pad; /* the slot is not the first member */
     sched_slot slot;
-    uint64_t got[CAP];        /* ids pushed, in order */
+    uint64_t got[CAP]; /* ids pushed, in order */
     int ngot;
-    int room;                 /* pushes accepted before EAGAIN */
+    int room; /* pushes accepted before EAGAIN */
     int flushes;
-    int started;              /* got[0 .. started) cannot be taken back */
-    int taken;                /* ids taken back from it */
+    int started; /* got[0 .. started) cannot be taken back */
+    int taken;   /* ids taken back from it */
 } fake_worker;
 
 typedef struct fake {
     fake_worker w[NW];
     uint64_t failed[CAP];
     int nfailed;
-    ray_err push_err;         /* forced error for every push, or RAY_OK */
-    int where[CAP + 1];       /* worker of each task id pushed */
+    ray_err push_err;   /* forced error for every push, or RAY_OK */
+    int where[CAP + 1]; /* worker of each task id pushed */
 } fake;
 
 static ray_err
@@ -336,7 +336,8 @@ finish_first(int w)
     fake_worker *fw = &F.w[w];
     cr_assert_gt(fw->ngot, 0);
     uint64_t id = fw->got[0];
-    memmove(&fw->got[0], &fw->got[1], (size_t)(fw->ngot - 1) * sizeof(uint64_t));
+    memmove(&fw->got[0], &fw->got[1],
+            (size_t)(fw->ngot - 1) * sizeof(uint64_t));
     fw->ngot--;
     if (fw->started > 0)
         fw->started--;
@@ -372,7 +373,8 @@ Test(local_queue, idle_worker_steals_half_of_what_is_queued, .timeout = 5)
     cr_assert_eq(Q.n, 0);
 }
 
-Test(local_queue, nothing_is_stolen_from_a_worker_that_started_all, .timeout = 5)
+Test(local_queue, nothing_is_stolen_from_a_worker_that_started_all,
+     .timeout = 5)
 {
     setup_steal(2, 2, 100);
     for (int i = 0; i < 2; i++)

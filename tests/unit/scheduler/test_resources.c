@@ -34,10 +34,12 @@ Test(resources, infeasible_and_malformed_specs)
     cr_assert_eq(sched_res_parse_demand(&r, "GPU:1", &d, why, sizeof(why)),
                  RAY_ENOTFOUND);
     cr_assert(strstr(why, "GPU"), "%s", why);
-    cr_assert_eq(sched_res_parse_demand(&r, "CPU:3", &d, NULL, 0), RAY_ENOTFOUND);
+    cr_assert_eq(sched_res_parse_demand(&r, "CPU:3", &d, NULL, 0),
+                 RAY_ENOTFOUND);
     cr_assert_eq(sched_res_parse_demand(&r, "CPU", &d, NULL, 0), RAY_EINVAL);
     cr_assert_eq(sched_res_parse_demand(&r, "CPU:x", &d, NULL, 0), RAY_EINVAL);
-    cr_assert_eq(sched_res_parse_demand(&r, "CPU:1,CPU:0.5", &d, NULL, 0), RAY_OK);
+    cr_assert_eq(sched_res_parse_demand(&r, "CPU:1,CPU:0.5", &d, NULL, 0),
+                 RAY_OK);
     cr_assert_eq(d.n, 2);
     cr_assert_eq(sched_res_parse_demand(&r, "", &d, NULL, 0), RAY_OK);
     cr_assert_eq(d.n, 0);

@@ -236,8 +236,8 @@ typedef struct fake_rl {
     sched_worker w[MAX_SLOTS];
     sched_task *head, *tail;
     int nqueued;
-    int room;          /* tasks a dispatch may still send */
-    int to_worker;     /* the task worker they go to */
+    int room;      /* tasks a dispatch may still send */
+    int to_worker; /* the task worker they go to */
     int leases, returns, requeues, unqueues, releases, dispatches;
     int holds, unholds, host_starts, kills;
     bool refuse_hold;
@@ -469,8 +469,10 @@ setup(void)
     frl = rt_calloc(1, sizeof(*frl));
     ftx->base.ops = &fake_tx_ops;
     ftx->base.bell = &ftx->bell;
-    ray_config cfg = {.num_cpus = 2, .worker_spin_us = 50,
-                      .max_inflight = 4096, .ring_bytes = 1u << 20,
+    ray_config cfg = {.num_cpus = 2,
+                      .worker_spin_us = 50,
+                      .max_inflight = 4096,
+                      .ring_bytes = 1u << 20,
                       .actor_processes = 4};
     cr_assert_eq(sdk_owner_create(&cfg, &rt), RAY_OK);
     cr_assert_leq(rt->nslots, MAX_SLOTS);
@@ -522,8 +524,10 @@ answer_value(int i, int64_t v)
 {
     answer *a = &ftx->answers[ftx->nanswers++];
     a->w = ftx->recs[i].w;
-    a->d = (sdk_msg_done){.task_id = task_rec(i)->task_id, .err = RAY_OK,
-                          .type = RAY_T_I64, .scalar = (uint64_t)v};
+    a->d = (sdk_msg_done){.task_id = task_rec(i)->task_id,
+                          .err = RAY_OK,
+                          .type = RAY_T_I64,
+                          .scalar = (uint64_t)v};
 }
 
 static void
@@ -531,8 +535,8 @@ answer_error(int i, ray_err e)
 {
     answer *a = &ftx->answers[ftx->nanswers++];
     a->w = ftx->recs[i].w;
-    a->d = (sdk_msg_done){.task_id = task_rec(i)->task_id, .err = e,
-                          .type = RAY_T_NONE};
+    a->d = (sdk_msg_done){
+        .task_id = task_rec(i)->task_id, .err = e, .type = RAY_T_NONE};
 }
 
 /* Worker w's process dies (the raylet's event), as the raylet's loop

@@ -9,8 +9,8 @@
 #include <ray/ray.h>
 
 static double
-mix(int32_t a, int64_t b, uint64_t c, double d, float e, bool f,
-    const char *s, ray_f64s v)
+mix(int32_t a, int64_t b, uint64_t c, double d, float e, bool f, const char *s,
+    ray_f64s v)
 {
     return a + (double)b + (double)c + d + e + f + (double)strlen(s) +
            (v.n ? v.v[0] : 0);
@@ -32,7 +32,7 @@ Test(registry, macro_fills_the_descriptor)
     cr_assert_str_eq(mix_ray_desc.name, "mix");
     cr_assert_eq(mix_ray_desc.nargs, 8);
     cr_assert_eq(mix_ray_desc.ret_type, RAY_T_F64);
-    uint32_t want[8] = {RAY_T_I32, RAY_T_I64, RAY_T_U64, RAY_T_F64,
+    uint32_t want[8] = {RAY_T_I32, RAY_T_I64,  RAY_T_U64, RAY_T_F64,
                         RAY_T_F32, RAY_T_BOOL, RAY_T_STR, RAY_T_F64S};
     for (int i = 0; i < 8; i++)
         cr_assert_eq(mix_ray_desc.arg_type[i], want[i], "arg %d", i);
@@ -43,8 +43,9 @@ Test(registry, macro_fills_the_descriptor)
 Test(registry, trampoline_decodes_and_encodes)
 {
     double arr[1] = {0.5};
-    ray_arg av[8] = {ray_arg_i32(1), ray_arg_i64(2), ray_arg_u64(3),
-                     ray_arg_f64(4), ray_arg_f32(5), ray_arg_bool(true),
+    ray_arg av[8] = {ray_arg_i32(1),     ray_arg_i64(2),
+                     ray_arg_u64(3),     ray_arg_f64(4),
+                     ray_arg_f32(5),     ray_arg_bool(true),
                      ray_arg_str("abc"), ray_arg_f64s((ray_f64s){arr, 1})};
     cr_assert_eq(av[6].v.buf.len, 4, "strings travel with their NUL");
     ray_ret r;
@@ -73,8 +74,7 @@ Test(registry, calls_before_init_fail_cleanly)
     cr_assert_eq(ray_put_int64(1, &r), RAY_EINVAL);
     ray_shutdown(); /* no-op */
     cr_assert_eq(ray_version(), RAY_VERSION_NUMBER);
-    cr_assert_str_eq(ray_strerror(RAY_EWORKER_DIED),
-                     ray_strerror((ray_err)12));
+    cr_assert_str_eq(ray_strerror(RAY_EWORKER_DIED), ray_strerror((ray_err)12));
 }
 
 Test(registry, bad_config_is_einval)

@@ -16,8 +16,8 @@
 static sdk_msg_done
 value(uint64_t id, uint64_t v)
 {
-    return (sdk_msg_done){.task_id = id, .err = RAY_OK, .type = RAY_T_I64,
-                          .scalar = v, .len = 0};
+    return (sdk_msg_done){
+        .task_id = id, .err = RAY_OK, .type = RAY_T_I64, .scalar = v, .len = 0};
 }
 
 Test(worker_results, states_and_values)
@@ -90,8 +90,8 @@ Test(worker_results, random_against_a_model)
             sdk_msg_done h;
             void *p = NULL;
             int st = sdk_wk_results_take(id, &h, &p);
-            cr_assert_eq(st, model[k], "op %d id %u: %d, model %d", op, k,
-                         st, model[k]);
+            cr_assert_eq(st, model[k], "op %d id %u: %d, model %d", op, k, st,
+                         model[k]);
             if (st == SDK_RES_READY)
                 cr_assert_eq(h.scalar, k);
         }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: actor_call_int_for_string.
- * expect: error: static assertion failed: "rayc: argument 1 \(42\) of acc_name is neither a ray_ref nor of the type declared for it"
+ * expect: error: static assertion failed: "rayc: argument 1 \(42\) of acc_name
+ * is neither a ray_ref nor of the type declared for it"
  */
 #include "prelude.h"
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: actor_create_macro_string_for_int.
- * expect: error: static assertion failed: "rayc: argument 1 \(.*x.*\) of acc is neither a ray_ref
+ * expect: error: static assertion failed: "rayc: argument 1 \(.*x.*\) of acc is
+ * neither a ray_ref
  */
 #include "prelude.h"
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: actor_create_string_for_int.
- * expect: error: passing argument 3 of 'acc_create' makes integer from pointer without a cast
+ * expect: error: passing argument 3 of 'acc_create' makes integer from pointer
+ * without a cast
  */
 #include "prelude.h"
 

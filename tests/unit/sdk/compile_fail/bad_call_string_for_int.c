@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: call_string_for_int.
- * expect: error: static assertion failed: "rayc: argument 2 \(.*x.*\) of add is neither a ray_ref
+ * expect: error: static assertion failed: "rayc: argument 2 \(.*x.*\) of add is
+ * neither a ray_ref
  */
 #include "prelude.h"
 

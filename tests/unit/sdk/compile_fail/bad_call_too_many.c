@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: call_too_many.
- * expect: error: static assertion failed: "rayc: RAY_CALL\(add, \.\.\.\) takes one argument per declared parameter"
+ * expect: error: static assertion failed: "rayc: RAY_CALL\(add, \.\.\.\) takes
+ * one argument per declared parameter"
  */
 #include "prelude.h"
 

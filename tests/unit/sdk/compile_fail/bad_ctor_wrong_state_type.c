@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: a constructor whose first parameter is not the
  * class's state type.
- * expect: error: static assertion failed: "rayc: RAY_ACTOR: the constructor must be ray_err other_init\(other \*, int64_t\)"
+ * expect: error: static assertion failed: "rayc: RAY_ACTOR: the constructor
+ * must be ray_err other_init\(other \*, int64_t\)"
  */
 #include "prelude.h"
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: a destructor that does not take the state type.
- * expect: error: static assertion failed: "rayc: RAY_ACTOR_DTOR: the destructor must be void other_fini\(other \*\)"
+ * expect: error: static assertion failed: "rayc: RAY_ACTOR_DTOR: the destructor
+ * must be void other_fini\(other \*\)"
  */
 #include "prelude.h"
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: int_ptr_for_string (another pointer type where a
  * string is declared, at a typed stub).
- * expect: error: passing argument 1 of 'half_remote' from incompatible pointer type
+ * expect: error: passing argument 1 of 'half_remote' from incompatible pointer
+ * type
  */
 #include "prelude.h"
 

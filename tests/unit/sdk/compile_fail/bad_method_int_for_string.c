@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: method_int_for_string.
- * expect: error: passing argument 2 of 'acc_name_remote' makes pointer from integer without a cast
+ * expect: error: passing argument 2 of 'acc_name_remote' makes pointer from
+ * integer without a cast
  */
 #include "prelude.h"
 

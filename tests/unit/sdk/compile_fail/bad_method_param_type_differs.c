@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: a method whose parameters are not the types
  * RAY_METHOD declares (the wire would carry an int64_t to a double).
- * expect: error: static assertion failed: "rayc: RAY_METHOD: the method must be int64_t acc_scale\(acc \*, int64_t\)"
+ * expect: error: static assertion failed: "rayc: RAY_METHOD: the method must be
+ * int64_t acc_scale\(acc \*, int64_t\)"
  */
 #include "prelude.h"
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: method_string_for_int.
- * expect: error: passing argument 2 of 'acc_add_remote' makes integer from pointer without a cast
+ * expect: error: passing argument 2 of 'acc_add_remote' makes integer from
+ * pointer without a cast
  */
 #include "prelude.h"
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: a method whose first parameter is not the class's
  * state type.
- * expect: error: static assertion failed: "rayc: RAY_METHOD: the method must be int64_t acc_bad\(acc \*, int64_t\)"
+ * expect: error: static assertion failed: "rayc: RAY_METHOD: the method must be
+ * int64_t acc_bad\(acc \*, int64_t\)"
  */
 #include "prelude.h"
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Must NOT compile: a parameter type rayc cannot encode.
- * expect: error: static assertion failed: "rayc: short \(parameter 1 of f\) is not a type rayc can pass"
+ * expect: error: static assertion failed: "rayc: short \(parameter 1 of f\) is
+ * not a type rayc can pass"
  */
 #include <ray/ray.h>
 

@@ -6,6 +6,12 @@
 #include "runtime/errors.h"
 
 #define ERR_VALUE_OF(name, value, msg, meaning) (int)(name),
-#define ERR_VALUES {RT_ERRORS(ERR_VALUE_OF)(int)(RAY_ESYSERR)}
+#define ERR_VALUES                                                             \
+    {                                                                          \
+        RT_ERRORS(ERR_VALUE_OF)(int)(RAY_ESYSERR)                              \
+    }
 #define ERR_NAME_OF(name, value, msg, meaning) #name,
-#define ERR_NAMES {RT_ERRORS(ERR_NAME_OF) "RAY_ESYSERR"}
+#define ERR_NAMES                                                              \
+    {                                                                          \
+        RT_ERRORS(ERR_NAME_OF) "RAY_ESYSERR"                                   \
+    }
