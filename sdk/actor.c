@@ -22,7 +22,7 @@
  * ready and the actor is placed, then go straight into the host's ring in
  * queue order (no scheduler); the host runs its ring in order, so calls
  * run in the order the driver received them. State lives in the control
- * service's table (runtime/gcs/actor_table); this file keeps the rest.
+ * service's table (scheduler/gcs/actor_table); this file keeps the rest.
  *
  * All functions run with sdk_g->mu held unless they are public entry
  * points (which take it).
@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "runtime/alloc.h"
-#include "runtime/gcs/actor_table.h"
+#include "scheduler/gcs/actor_table.h"
 #include "runtime/log.h"
 #include "sdk/actor_int.h"
 

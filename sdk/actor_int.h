@@ -2,13 +2,13 @@
  *
  * actor_int.h: internals shared by the driver-side actor files of libray
  * (actor.c: placement, queues, deaths; actor_api.c: the public calls).
- * The state machine itself lives in runtime/gcs/actor_table.h; an entry's
+ * The state machine itself lives in scheduler/gcs/actor_table.h; an entry's
  * `user` points at the sdk_actor here. Everything is guarded by sdk_g->mu.
  */
 #ifndef RAY_SDK_ACTOR_INT_H
 #define RAY_SDK_ACTOR_INT_H
 
-#include "runtime/gcs/actor_table.h"
+#include "scheduler/gcs/actor_table.h"
 #include "sdk/sdk_int.h"
 
 /* Actors sharing one host process (0-CPU actors). */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "runtime/alloc.h"
-#include "runtime/gcs/actor_table.h"
+#include "scheduler/gcs/actor_table.h"
 #include "runtime/random.h"
 
 void

@@ -16,8 +16,8 @@
  * embeds it under its lock today; the GCS server will own it in a
  * cluster. Not thread-safe.
  */
-#ifndef RAY_RUNTIME_GCS_ACTOR_TABLE_H
-#define RAY_RUNTIME_GCS_ACTOR_TABLE_H
+#ifndef RAY_SCHEDULER_GCS_ACTOR_TABLE_H
+#define RAY_SCHEDULER_GCS_ACTOR_TABLE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -107,4 +107,4 @@ void gcs_actor_remove(gcs_actor_table *t, gcs_actor *a);
 /* A static name for a state ("ALIVE"). */
 const char *gcs_actor_state_name(int state);
 
-#endif /* RAY_RUNTIME_GCS_ACTOR_TABLE_H */
+#endif /* RAY_SCHEDULER_GCS_ACTOR_TABLE_H */

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Unit tests of runtime/gcs/actor_table.c: ids and staleness, names,
+ * Unit tests of scheduler/gcs/actor_table.c: ids and staleness, names,
  * every edge of the state machine, restart budgets, growth. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/gcs/actor_table.h"
+#include "scheduler/gcs/actor_table.h"
 
 TestSuite(actor_table, .timeout = 10);
 
