@@ -801,9 +801,9 @@ api_kill(void *r, int w)
 }
 
 static sched_worker *
-api_worker(void *r, int w)
+api_workers(void *r)
 {
-    return sched_raylet_worker(r, w);
+    return sched_raylet_worker(r, 0);
 }
 
 static struct store_client *
@@ -838,7 +838,7 @@ const sched_raylet_api sched_raylet_local = {
     .unhold = api_unhold,
     .start_host = api_start_host,
     .kill = api_kill,
-    .worker = api_worker,
+    .workers = api_workers,
     .store = api_store,
     .store_client = api_store_client,
     .stats = api_stats,

@@ -140,8 +140,11 @@ typedef struct sched_raylet_api {
      * process (its death is reported through the owner's events). */
     ray_err (*start_host)(void *r, int w);
     void (*kill)(void *r, int w);
-    /* Slot w: the scheduler's view and its process's record. */
-    sched_worker *(*worker)(void *r, int w);
+    /* Every slot's record (the scheduler's view and its process), an
+     * array indexed by slot that lives as long as the raylet: the owner
+     * reads it once and indexes it on hot paths (an indirect call per
+     * slot per progress pass cost 0.15 us of a 2 us sync call). */
+    sched_worker *(*workers)(void *r);
     /* The node's object store (sched_raylet_store), and its client if
      * it started; these two may be called without the lock. */
     struct store_client *(*store)(void *r, const char **path, char *why,

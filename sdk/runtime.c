@@ -583,6 +583,7 @@ sdk_owner_attach(sdk_rt *rt, sdk_tx *tx, const sched_raylet_api *api, void *rl)
     rt->bell = tx->bell;
     rt->rl_api = api;
     rt->rl = rl;
+    rt->rl_workers = api->workers(rl);
 }
 
 /* ---- the embedded backend: this node's raylet and transport ---- */

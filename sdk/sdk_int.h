@@ -168,6 +168,7 @@ typedef struct sdk_rt {
      * its table (rl_api, rl); the embedded one (raylet, started and
      * stopped by ray_init/ray_shutdown) is guarded by mu. */
     const sched_raylet_api *rl_api;
+    sched_worker *rl_workers; /* rl_api->workers(rl), read at attach */
     void *rl;
     sched_raylet *raylet;
     store_plasma_trash trash; /* deletes of pinned values to retry (mu) */
@@ -207,14 +208,14 @@ void sdk_owner_destroy(sdk_rt *rt);
 static inline sched_slot *
 sdk_slot(sdk_rt *rt, int w)
 {
-    return &rt->rl_api->worker(rt->rl, w)->slot;
+    return &rt->rl_workers[w].slot;
 }
 
 /* The raylet's record of slot w's process (pid, deaths, start_err). */
 static inline sched_worker *
 sdk_proc_worker(sdk_rt *rt, int w)
 {
-    return rt->rl_api->worker(rt->rl, w);
+    return &rt->rl_workers[w];
 }
 
 /* The index of worker `wk`. */

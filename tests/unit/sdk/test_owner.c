@@ -411,10 +411,10 @@ rl_kill(void *r, int w)
 }
 
 static sched_worker *
-rl_worker(void *r, int w)
+rl_workers(void *r)
 {
     (void)r;
-    return &frl->w[w];
+    return frl->w;
 }
 
 static struct store_client *
@@ -454,7 +454,7 @@ static const sched_raylet_api fake_rl_api = {
     .unhold = rl_unhold,
     .start_host = rl_start_host,
     .kill = rl_kill,
-    .worker = rl_worker,
+    .workers = rl_workers,
     .store = rl_store,
     .store_client = rl_store_client,
     .stats = rl_stats,
