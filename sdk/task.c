@@ -696,12 +696,24 @@ complete_call(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
     sdk_task_finish(rt, t, cbs);
 }
 
+/* The task `id` in worker wk's in-flight list, searched from both ends
+ * at once: results mostly come in the order tasks were pushed, but a
+ * worker that runs the very call it waits for, or its calls a thief took
+ * newest first, finishes some from the far end. */
 static sdk_task *
 find_inflight(sdk_worker *wk, uint64_t id)
 {
-    for (sdk_task *t = wk->head; t; t = t->next)
-        if (t->id == id)
-            return t;
+    sdk_task *a = wk->head, *b = wk->tail;
+    while (a) {
+        if (a->id == id)
+            return a;
+        if (b->id == id)
+            return b;
+        if (a == b || a->next == b)
+            break;
+        a = a->next;
+        b = b->prev;
+    }
     return NULL;
 }
 
