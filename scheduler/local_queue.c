@@ -350,10 +350,11 @@ take_back(sched_queue *q)
     return any;
 }
 
-/* An eligible worker with nothing in flight takes half of what the
- * busiest worker has queued and not started, oldest first: an eligible
- * one, or a blocked one that keeps the calls it made for when it gets
- * to them (meanwhile nobody runs them). */
+/* An eligible worker with nothing in flight takes the newest half of
+ * what the busiest worker has queued and not started (the victim keeps
+ * what it runs next), and gets them oldest first. The victim is an
+ * eligible worker, or a blocked one that keeps the calls it made for
+ * when it gets to them (meanwhile nobody runs them). */
 static void
 steal_for_idle(sched_queue *q)
 {
