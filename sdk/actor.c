@@ -33,8 +33,8 @@
 #include <unistd.h>
 
 #include "runtime/alloc.h"
-#include "scheduler/gcs/actor_table.h"
 #include "runtime/log.h"
+#include "scheduler/gcs/actor_table.h"
 #include "sdk/actor_int.h"
 
 /* ---- small helpers ---- */
