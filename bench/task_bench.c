@@ -130,6 +130,21 @@ bench_startup(void)
     bench_print("shutdown_ms", bench_median(down_ms, R), "ms");
 }
 
+/* Tasks per second of one round: submit n no-op tasks, then get them. */
+static double
+async_round(ray_ref *refs, int n)
+{
+    double t0 = now_s();
+    for (int i = 0; i < n; i++)
+        refs[i] = noop_remote(i);
+    for (int i = 0; i < n; i++) {
+        int64_t v;
+        ray_get_int64(refs[i], &v, RAY_FOREVER);
+        ray_ref_release(refs[i]);
+    }
+    return n / (now_s() - t0);
+}
+
 static void
 bench_async(void)
 {
@@ -137,20 +152,42 @@ bench_async(void)
     ray_ref *refs = malloc(N * sizeof(*refs));
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = now_s();
-        for (int i = 0; i < N; i++)
-            refs[i] = noop_remote(i);
-        for (int i = 0; i < N; i++) {
-            int64_t v;
-            ray_get_int64(refs[i], &v, RAY_FOREVER);
-            ray_ref_release(refs[i]);
-        }
-        double rate = N / (now_s() - t0);
+        double rate = async_round(refs, N);
         if (rate > best)
             best = rate;
     }
     free(refs);
     bench_print("single_client_tasks_async", best, "tasks/s");
+}
+
+/* single_client_tasks_async with the timeline recording, against off in
+ * the same run: rounds alternate off and on, best of each. Then the cost
+ * of writing what was recorded as a Chrome trace. */
+static void
+bench_timeline(void)
+{
+    enum { N = 100000, R = 4 };
+    ray_ref *refs = malloc(N * sizeof(*refs));
+    double best[2] = {0, 0};
+    for (int rep = 0; rep < 2 * R; rep++) {
+        int on = rep & 1;
+        ray_timeline_enable(on);
+        double rate = async_round(refs, N);
+        if (rate > best[on])
+            best[on] = rate;
+    }
+    ray_timeline_enable(false);
+    free(refs);
+    bench_print("single_client_tasks_async_timeline", best[1], "tasks/s");
+    bench_print("timeline_overhead", best[1] / best[0], "ratio");
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/rayc-bench-timeline-%d.json",
+             (int)getpid());
+    double t0 = now_s();
+    if (ray_timeline(path) == RAY_OK)
+        bench_print("timeline_write_events_per_s", R * N / (now_s() - t0),
+                    "events/s");
+    unlink(path);
 }
 
 static void
@@ -459,6 +496,7 @@ bench_group_task(void)
     if (!start())
         return;
     bench_async();
+    bench_timeline();
     bench_sync();
     bench_multi_client();
     bench_put_get_wait();

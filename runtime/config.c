@@ -86,6 +86,9 @@ static const config_key keys[] = {
      S_NS / 1000, 24 * 3600 * S_NS, 0, 0, NULL,
      "a duration from 1ms to 24h, such as 30s",
      "a node silent this long is declared dead"},
+    {"timeline", RT_CONFIG_BOOL, FIELD(timeline), "false", NULL, 0, 0, 0, 0,
+     NULL, "true or false",
+     "record when each task and actor call ran, from the start"},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

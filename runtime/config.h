@@ -52,6 +52,7 @@ typedef struct rt_config {
     bool object_spilling;        /* spill to disk instead of failing puts */
     int64_t heartbeat_period_ns; /* raylet -> GCS heartbeat interval */
     int64_t node_timeout_ns;     /* missing heartbeats this long = dead */
+    bool timeline;               /* record when each call ran */
 } rt_config;
 
 typedef enum rt_config_type {

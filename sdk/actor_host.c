@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "sdk/sdk_int.h"
 
 typedef struct ah_deferred {
@@ -70,8 +71,9 @@ typedef struct ah_job {
     ray_arg av[RAY_MAX_ARGS]; /* decoded: inline buffers point into rec,
                                  stored ones into the store (pinned) */
     store_object_id pins[RAY_MAX_ARGS];
-    uint32_t npins; /* unpinned by the main thread when done */
-    ray_err err;    /* result: error and message, or r */
+    uint32_t npins;           /* unpinned by the main thread when done */
+    ray_err err;              /* result: error and message, or r */
+    int64_t start_ns, end_ns; /* when it ran (the timeline records) */
     char msg[256];
     ray_ret r;
     _Alignas(8) uint8_t rec[];
@@ -139,7 +141,9 @@ run_job(ah_job *j)
 {
     stack[0] = &slots[j->slot]; /* slots never move while calls run */
     depth = 1;
+    j->start_ns = j->start_ns ? rt_clock_now_ns() : 0;
     j->d->tramp(j->av, &j->r);
+    j->end_ns = j->start_ns ? rt_clock_now_ns() : 0;
     depth = 0;
     const char *emsg;
     j->err = sdk_task_error_take(&emsg);
@@ -206,6 +210,7 @@ submit_job(ah_slot *s, const ray_fn_desc *d, const uint8_t *rec, uint32_t len,
     j->len = len;
     j->task_id = ((const sdk_msg_task *)rec)->task_id;
     j->d = d;
+    j->start_ns = sdk_wk_trace_start(); /* nonzero: time it on the pool */
     memcpy(j->rec, rec, len);
     for (uint32_t i = 0; i < d->nargs && i < RAY_MAX_ARGS; i++) {
         j->av[i] = a->av[i];
@@ -392,6 +397,8 @@ sdk_ah_poll(void)
         ah_job *next = j->next;
         ah_slot *s = &slots[j->slot];
         sdk_wk_unpin(j->pins, j->npins); /* before the result is sent */
+        sdk_wk_trace_arm(j->task_id, j->d->hash, j->start_ns, j->end_ns,
+                         SDK_TRACE_ACTOR, 0);
         sdk_wk_send_result(j->task_id, j->err, j->msg, &j->r);
         free(j->r.ptr); /* user memory from malloc */
         s->running--;

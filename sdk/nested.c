@@ -189,6 +189,10 @@ void
 sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
                   uint32_t len, sdk_cb **cbs)
 {
+    if (type == SDK_MSG_TRACE) {
+        sdk_timeline_add(rt, w, rec, len);
+        return;
+    }
     if (len < sizeof(sdk_msg_req))
         return;
     const sdk_msg_req *q = (const sdk_msg_req *)rec;

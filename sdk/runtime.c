@@ -355,6 +355,7 @@ sdk_owner_destroy(sdk_rt *rt)
     rt_free(rt->done_stack);
     sdk_objects_fini(&rt->store); /* no store deletes: the store goes next */
     store_plasma_trash_fini(&rt->trash);
+    sdk_timeline_free(rt);
     rt_free(rt->workers);
     pthread_mutex_destroy(&rt->mu);
     rt_free(rt);
@@ -433,6 +434,8 @@ standin_slots(int ncpus)
  * default. RAY_NUM_CPUS is still read for num_cpus. The store's default
  * stays 1 GiB rather than the table's share of RAM: the store reserves
  * and pre-faults all of it when it starts. */
+static bool env_timeline; /* RAYC_TIMELINE: record from ray_init on */
+
 static ray_err
 config_from_env(ray_config *cfg)
 {
@@ -459,6 +462,7 @@ config_from_env(ray_config *cfg)
         int l = rt_log_level_parse(rc.log_level); /* DEBUG 0 .. OFF 5 */
         cfg->log_level = l >= RT_LOG_OFF ? 0 : 4 - (l > 3 ? 3 : l);
     }
+    env_timeline = rc.timeline;
     return RAY_OK;
 }
 
@@ -664,6 +668,8 @@ ray_init(const ray_config *cfg_in)
         return err;
     sdk_g = rt;
     sdk_be = &sdk_backend_embedded;
+    if (env_timeline)
+        (void)ray_timeline_enable(true); /* 64 bytes; ENOMEM: not recorded */
     return RAY_OK;
 }
 

@@ -190,9 +190,17 @@ typedef struct sdk_rt {
     int spin_us;
     rt_spin_budget spin; /* driver waits' adaptive spin (mu) */
     uint32_t max_inflight;
-    uint32_t seen_blocked_gen; /* hdr->blocked_gen at the last dispatch */
-    bool slots_blocked;        /* a slot may be marked blocked (mu) */
+    uint32_t seen_blocked_gen;     /* hdr->blocked_gen at the last dispatch */
+    bool slots_blocked;            /* a slot may be marked blocked (mu) */
+    struct sdk_timeline *timeline; /* recorded calls (timeline.c; mu), or
+                                      NULL until first enabled */
 } sdk_rt;
+
+/* timeline.c (mu held): worker w sent an SDK_MSG_TRACE record; free the
+ * recorded events (ray_shutdown). */
+typedef struct sdk_timeline sdk_timeline;
+void sdk_timeline_add(sdk_rt *rt, int w, const uint8_t *rec, uint32_t len);
+void sdk_timeline_free(sdk_rt *rt);
 
 /* The owner, apart from where its tasks run (runtime.c). create: from a
  * normalized config (ray_init's), no raylet or transport yet; attach

@@ -83,6 +83,9 @@ typedef struct sdk_tx_ops {
                   size_t len);
     /* Let a blocked task worker run its queued tasks inside its wait. */
     void (*set_nested)(sdk_tx *tx, int w, bool on);
+    /* Every worker times the calls it runs and sends SDK_MSG_TRACE
+     * records (the driver's timeline), or stops. */
+    void (*trace)(sdk_tx *tx, bool on);
 
     /* Worker -> owner: hand what worker w sent to the sink, in order;
      * `deep` also takes what the worker wrote but held back for a batch

@@ -271,6 +271,12 @@ shm_set_nested(sdk_tx *tx, int w, bool on)
         poke(c);
 }
 
+static void
+shm_trace(sdk_tx *tx, bool on)
+{
+    atomic_store_explicit(&TX(tx)->hdr->trace, on, memory_order_relaxed);
+}
+
 /* ---- worker -> owner ---- */
 
 /* One fragment of a large result (RT_RING_MORE); the last one hands the
@@ -335,6 +341,16 @@ shm_drain(sdk_tx *tx, int w, bool deep, const sdk_tx_sink *sink, void *ctx)
         if (type == SDK_MSG_DONE) {
             if (len >= sizeof(sdk_msg_done)) {
                 const sdk_msg_done *d = (const sdk_msg_done *)rec;
+                sink->done(ctx, w, d, d + 1, false);
+                n++;
+            }
+        } else if (type == SDK_MSG_TIMED) {
+            /* The times first: the event is kept before the result. */
+            const size_t tl = sizeof(sdk_msg_trace);
+            if (len >= sizeof(sdk_msg_done) + tl) {
+                const sdk_msg_done *d = (const sdk_msg_done *)rec;
+                sink->request(ctx, w, SDK_MSG_TRACE, rec + len - tl,
+                              (uint32_t)tl);
                 sink->done(ctx, w, d, d + 1, false);
                 n++;
             }
@@ -438,6 +454,7 @@ static const sdk_tx_ops shm_ops = {
     .revoke = shm_revoke,
     .reply = shm_reply,
     .set_nested = shm_set_nested,
+    .trace = shm_trace,
     .drain = shm_drain,
     .worker = shm_worker,
     .held_total = shm_held_total,

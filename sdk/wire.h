@@ -46,6 +46,9 @@ typedef struct sdk_shm_hdr {
     uint32_t ntask;             /* task worker slots
                                    [0, ntask); actor
                                    hosts after them */
+    _Atomic uint32_t trace;     /* the driver's timeline
+                                   records: workers send
+                                   when calls ran */
     _Alignas(64) sdk_bell bell; /* the driver's doorbell
                                    (sdk/bell.h) */
     /* The node's object store, started on first need (SDK_STORE_*); the
@@ -138,7 +141,34 @@ enum {
     SDK_MSG_AREADY = 26,   /* worker -> driver: answer once actor obj_id is
                               ALIVE (RAY_OK) or DEAD (its death error).
                               Actor messages: 11, 12, 20-26 (actor*.c) */
+    SDK_MSG_TRACE = 27,    /* worker -> driver: when a call ran
+                              (sdk_msg_trace), ahead of its result; only
+                              while the driver's timeline records
+                              (sdk_shm_hdr.trace) */
+    SDK_MSG_TIMED = 28,    /* worker -> driver: a result (as DONE, its
+                              payload padded to 8) with, in its last 40
+                              bytes, an sdk_msg_trace: when its call ran */
 };
+
+/* An SDK_MSG_TRACE record: call `task_id` of function `fn_hash` ran from
+ * start_ns to end_ns (CLOCK_MONOTONIC, one clock for the whole node). */
+typedef struct sdk_msg_trace {
+    uint64_t task_id;
+    uint64_t fn_hash;
+    int64_t start_ns;
+    int64_t end_ns;
+    uint32_t kind; /* SDK_TRACE_* */
+    uint32_t n;    /* a map chunk: its items; else 0 */
+} sdk_msg_trace;
+
+enum {
+    SDK_TRACE_TASK = 0,
+    SDK_TRACE_ACTOR = 1,
+    SDK_TRACE_MAP = 2,
+    SDK_TRACE_ACTOR_NEW = 3
+};
+
+_Static_assert(sizeof(sdk_msg_trace) == 40, "sdk_msg_trace layout");
 
 /* sdk_msg_task.flags of records for actor hosts: the kind in the low
  * byte, the actor's slot inside the host in bits 8..19 and, in a NEW

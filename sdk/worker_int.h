@@ -172,6 +172,15 @@ bool sdk_ah_pending(void);
 /* True on such a thread (where the rayc API cannot be used). */
 bool sdk_ah_on_pool_thread(void);
 
+/* worker_main.c: the driver's timeline. trace_start: the clock now if
+ * the driver records (else 0); trace_arm: the result sent next (by
+ * sdk_wk_send_result or the executor) carries when its call ran, so the
+ * driver has the event before the result (nothing if start_ns is 0).
+ * Main thread only. */
+int64_t sdk_wk_trace_start(void);
+void sdk_wk_trace_arm(uint64_t task_id, uint64_t fn_hash, int64_t start_ns,
+                      int64_t end_ns, uint32_t kind, uint32_t n);
+
 /* worker_main.c, for actor_host.c (main thread): send a call's result
  * (err RAY_OK: *r) or its error; wake the worker loop from any thread. */
 void sdk_wk_send_result(uint64_t task_id, ray_err err, const char *msg,

@@ -73,6 +73,8 @@ static struct {
     uint64_t unpub_lo, unpub_hi;  /* ids of the unpublished results */
     uint64_t help_task, help_obj; /* the task run by sdk_wk_help, and the
                                      object its result makes */
+    sdk_msg_trace tr;             /* when the call whose result goes next ran */
+    bool tr_on; /* tr is armed: the driver's timeline records */
 } W;
 
 static void flush_completions(void);
@@ -135,11 +137,25 @@ check_parent(void)
         _exit(0);
 }
 
+static void send_trace(void);
+
+/* A result record's length: the times of the call (W.tr, when armed)
+ * ride at its end, after the payload padded to 8. */
+static size_t
+done_record_len(size_t payload)
+{
+    return W.tr_on ? sizeof(sdk_msg_done) + SDK_ALIGN8(payload) +
+                         sizeof(sdk_msg_trace)
+                   : sizeof(sdk_msg_done) + payload;
+}
+
 /* Reserve a completion record, waiting for the driver to drain. */
 static sdk_msg_done *
 reserve_done(size_t payload)
 {
-    size_t need = sizeof(sdk_msg_done) + payload;
+    if (W.tr_on && done_record_len(payload) > rt_ring_max_record(&W.comp))
+        send_trace(); /* the times go ahead on their own */
+    size_t need = done_record_len(payload);
     if (need > rt_ring_max_record(&W.comp))
         return NULL;
     void *p;
@@ -178,7 +194,14 @@ commit_done(const sdk_msg_done *d, size_t payload)
         h.task_id = W.help_obj;
         sdk_wk_results_push(&h, d + 1);
     }
-    rt_ring_commit(&W.comp, SDK_MSG_DONE, sizeof(sdk_msg_done) + payload);
+    size_t len = done_record_len(payload);
+    uint32_t type = SDK_MSG_DONE;
+    if (W.tr_on) {
+        memcpy((uint8_t *)d + len - sizeof(W.tr), &W.tr, sizeof(W.tr));
+        type = SDK_MSG_TIMED;
+        W.tr_on = false;
+    }
+    rt_ring_commit(&W.comp, type, len);
     count_unpublished(d->task_id);
 }
 
@@ -215,6 +238,8 @@ reserve_raw(size_t len)
 static void
 send_fragmented(const sdk_msg_done *hdr, const uint8_t *data, size_t len)
 {
+    if (W.tr_on)
+        send_trace(); /* ahead of the result, like a record's trailer */
     size_t max = rt_ring_max_record(&W.comp);
     size_t first = max - sizeof(sdk_msg_done);
     sdk_msg_done *d = reserve_raw(max);
@@ -403,6 +428,41 @@ sdk_wk_unpin(const store_object_id *ids, uint32_t n)
     unpin_args(ids, n);
 }
 
+/* ---- the driver's timeline (timeline.c) ---- */
+
+int64_t
+sdk_wk_trace_start(void)
+{
+    return atomic_load_explicit(&W.hdr->trace, memory_order_relaxed)
+               ? rt_clock_now_ns()
+               : 0;
+}
+
+void
+sdk_wk_trace_arm(uint64_t task_id, uint64_t fn_hash, int64_t start_ns,
+                 int64_t end_ns, uint32_t kind, uint32_t n)
+{
+    W.tr = (sdk_msg_trace){.task_id = task_id,
+                           .fn_hash = fn_hash,
+                           .start_ns = start_ns,
+                           .end_ns = end_ns,
+                           .kind = kind,
+                           .n = n};
+    W.tr_on = start_ns != 0;
+}
+
+/* The armed times as a record of their own (a result too large to
+ * carry them). */
+static void
+send_trace(void)
+{
+    sdk_msg_trace *m = reserve_raw(sizeof(*m));
+    *m = W.tr;
+    W.tr_on = false;
+    rt_ring_commit(&W.comp, SDK_MSG_TRACE, sizeof(*m));
+    count_unpublished(0);
+}
+
 static void
 run_task(const uint8_t *rec, uint32_t len)
 {
@@ -483,18 +543,26 @@ run_task(const uint8_t *rec, uint32_t len)
     uint64_t outer =
         atomic_load_explicit(&W.ctl->current, memory_order_relaxed);
     atomic_store_explicit(&W.ctl->current, m->task_id, memory_order_relaxed);
+    int64_t t0 = sdk_wk_trace_start();
     d->tramp(av, &r);
+    int64_t t1 = t0 ? rt_clock_now_ns() : 0;
     atomic_store_explicit(&W.ctl->current, outer, memory_order_relaxed);
     unpin_args(pins, a.npins); /* before the result: the driver may delete */
     const char *emsg;
     ray_err e = sdk_task_error_take(&emsg);
     if (actor)
         sdk_ah_end(m->flags, e);
+    sdk_wk_trace_arm(m->task_id, m->fn_hash, t0, t1,
+                     actor == SDK_TF_NEW ? SDK_TRACE_ACTOR_NEW
+                     : actor             ? SDK_TRACE_ACTOR
+                                         : SDK_TRACE_TASK,
+                     0);
     if (e != RAY_OK)
         send_error(m->task_id, e, emsg);
     else
         send_value(m->task_id, &r);
-    free(r.ptr); /* user memory from malloc */
+    W.tr_on = false; /* sent with it (a stored value's descriptor too) */
+    free(r.ptr);     /* user memory from malloc */
     if (actor)
         sdk_ah_after();
 }
@@ -517,6 +585,9 @@ run_map(const uint8_t *rec, uint32_t len)
     }
     (void)len;
     size_t out_len = m->n * d->ret_size;
+    /* The times ride in the record reserved now (end filled in below). */
+    sdk_wk_trace_arm(m->task_id, m->fn_hash, sdk_wk_trace_start(), 0,
+                     SDK_TRACE_MAP, m->n);
     sdk_msg_done *dm = reserve_done(out_len);
     if (!dm) {
         send_error(m->task_id, RAY_ETOOBIG, "map chunk result too large");
@@ -527,6 +598,8 @@ run_map(const uint8_t *rec, uint32_t len)
     atomic_store_explicit(&W.ctl->current, m->task_id, memory_order_relaxed);
     W.in_map = true;
     d->map_tramp(cols, m->n, dm + 1);
+    if (W.tr_on)
+        W.tr.end_ns = rt_clock_now_ns();
     W.in_map = false;
     atomic_store_explicit(&W.ctl->current, outer, memory_order_relaxed);
     const char *emsg;

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * timeline.c: when each task, actor call and map chunk ran, written as a
+ * Chrome trace (the JSON that Perfetto and chrome://tracing open).
+ *
+ * Recording is a flag in the node's shared header (sdk_shm_hdr.trace,
+ * through the transport's `trace` op): while it is set, a worker times
+ * each call it runs and sends an SDK_MSG_TRACE record after the call's
+ * result, on the same ring; the driver appends it here. While it is off
+ * the cost is one relaxed load per call in the worker. Workers and the
+ * driver read one clock (CLOCK_MONOTONIC is system-wide), so events of
+ * different workers line up.
+ *
+ * Events are kept in the driver until ray_shutdown, at most
+ * SDK_TIMELINE_MAX of them (40 bytes each, 40 MiB): past that, new ones are
+ * counted as dropped and the written trace says how many.
+ *
+ * Functions named sdk_timeline_* run with sdk_g->mu held.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "sdk/sdk_int.h"
+
+#define SDK_TIMELINE_MAX (20 * TL_CHUNK) /* 1,048,560 */
+
+typedef struct tl_event {
+    uint64_t task_id;
+    uint64_t fn_hash;
+    int64_t start_ns;
+    int64_t end_ns;
+    int32_t pid;
+    uint16_t slot;
+    uint8_t kind;
+    uint8_t pad;
+    uint32_t n;
+} tl_event;
+
+/* Events in chunks of one 2 MiB huge page each: growing never copies
+ * what was recorded, and a chunk costs one page fault, not 512 (fresh
+ * 4 KiB pages cost the driver more than the events did: a fault is an
+ * exit on a VM). Without transparent huge pages it is 512 small ones. */
+#define TL_CHUNK_BYTES (2u << 20)
+#define TL_CHUNK ((TL_CHUNK_BYTES - 16) / sizeof(tl_event)) /* 52,428 */
+
+typedef struct tl_chunk {
+    struct tl_chunk *next;
+    size_t n;
+    tl_event ev[TL_CHUNK];
+} tl_chunk;
+
+_Static_assert(sizeof(tl_chunk) <= TL_CHUNK_BYTES, "a chunk is one page");
+
+struct sdk_timeline {
+    tl_chunk *head, *tail;
+    size_t n; /* events in all chunks */
+    uint64_t dropped;
+    int64_t origin_ns; /* ts 0 of the trace: when recording first began */
+    bool on;
+};
+
+/* A chunk: 2 MiB aligned to 2 MiB, asked to be one huge page. */
+static tl_chunk *
+chunk_new(void)
+{
+    size_t sz = TL_CHUNK_BYTES;
+    uint8_t *p = mmap(NULL, 2 * sz, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uint8_t *at = (uint8_t *)(((uintptr_t)p + sz - 1) & ~(uintptr_t)(sz - 1));
+    if (at > p)
+        munmap(p, (size_t)(at - p));
+    munmap(at + sz, (size_t)(p + 2 * sz - (at + sz)));
+    (void)madvise(at, sz, MADV_HUGEPAGE);
+    tl_chunk *c = (tl_chunk *)at;
+    c->next = NULL; /* the fault */
+    c->n = 0;
+    return c;
+}
+
+void
+sdk_timeline_add(sdk_rt *rt, int w, const uint8_t *rec, uint32_t len)
+{
+    sdk_timeline *tl = rt->timeline;
+    if (!tl || len < sizeof(sdk_msg_trace))
+        return;
+    const sdk_msg_trace *m = (const sdk_msg_trace *)rec;
+    tl_chunk *c = tl->tail;
+    if (!c || c->n == TL_CHUNK) {
+        c = tl->n < SDK_TIMELINE_MAX ? chunk_new() : NULL;
+        if (!c) {
+            tl->dropped++;
+            return;
+        }
+        if (tl->tail)
+            tl->tail->next = c;
+        else
+            tl->head = c;
+        tl->tail = c;
+    }
+    tl->n++;
+    c->ev[c->n++] = (tl_event){.task_id = m->task_id,
+                               .fn_hash = m->fn_hash,
+                               .start_ns = m->start_ns,
+                               .end_ns = m->end_ns,
+                               .pid = sdk_proc_worker(rt, w)->proc.pid,
+                               .slot = (uint16_t)w,
+                               .kind = (uint8_t)m->kind,
+                               .n = m->n};
+}
+
+void
+sdk_timeline_free(sdk_rt *rt)
+{
+    if (!rt->timeline)
+        return;
+    for (tl_chunk *c = rt->timeline->head, *next; c; c = next) {
+        next = c->next;
+        munmap(c, TL_CHUNK_BYTES);
+    }
+    rt_free(rt->timeline);
+    rt->timeline = NULL;
+}
+
+ray_err
+ray_timeline_enable(bool on)
+{
+    sdk_rt *rt = sdk_g;
+    if (!rt)
+        return sdk_fail(RAY_EINVAL, "ray_timeline_enable: the runtime is not "
+                                    "initialized in this process (the "
+                                    "driver records the timeline)");
+    pthread_mutex_lock(&rt->mu);
+    ray_err e = RAY_OK;
+    if (!rt->timeline && !(rt->timeline = rt_calloc(1, sizeof(sdk_timeline))))
+        e = sdk_fail(RAY_ENOMEM, "ray_timeline_enable: out of memory");
+    if (e == RAY_OK) {
+        if (on && !rt->timeline->origin_ns)
+            rt->timeline->origin_ns = rt_clock_now_ns();
+        rt->timeline->on = on;
+        rt->tx->ops->trace(rt->tx, on);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return e;
+}
+
+/* Write `s` as the inside of a JSON string. */
+static void
+put_json_string(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+}
+
+static const char *const kind_name[] = {"task", "actor_call", "map_chunk",
+                                        "actor_create"};
+
+/* One track per worker process, named by its slot and pid; the set of
+ * processes is small (slots, and their replacements after deaths). */
+static void
+put_track_names(FILE *f, const tl_event *ev, size_t n, int nworkers)
+{
+    fprintf(f, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,"
+               "\"args\":{\"name\":\"rayc node (embedded)\"}}");
+    int32_t seen[256];
+    size_t nseen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && ev[i].pid == ev[i - 1].pid)
+            continue;
+        bool known = false;
+        for (size_t j = 0; j < nseen && !known; j++)
+            known = seen[j] == ev[i].pid;
+        if (known)
+            continue;
+        if (nseen == sizeof(seen) / sizeof(seen[0]))
+            continue; /* past 256 processes, tracks go unnamed */
+        seen[nseen++] = ev[i].pid;
+        bool host =
+            ev[i].kind == SDK_TRACE_ACTOR || ev[i].kind == SDK_TRACE_ACTOR_NEW;
+        const char *role = host                    ? "actor host"
+                           : ev[i].slot < nworkers ? "worker"
+                                                   : "stand-in worker";
+        fprintf(f,
+                ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,"
+                "\"tid\":%d,\"args\":{\"name\":\"%s %u (pid %d)\"}}",
+                ev[i].pid, role, ev[i].slot, ev[i].pid);
+    }
+}
+
+static ray_err
+write_trace(const char *path, const tl_event *ev, size_t n, uint64_t dropped,
+            int64_t origin, int nworkers)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return sdk_fail(RAY_EINVAL, "ray_timeline: cannot write %s: %s", path,
+                        strerror(errno));
+    fprintf(f,
+            "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_events\":"
+            "%llu},\n\"traceEvents\":[\n",
+            (unsigned long long)dropped);
+    put_track_names(f, ev, n, nworkers);
+    for (size_t i = 0; i < n; i++) {
+        const ray_fn_desc *d = sdk_registry_find(ev[i].fn_hash);
+        int64_t dur = ev[i].end_ns - ev[i].start_ns;
+        fprintf(f, ",\n{\"name\":\"");
+        put_json_string(f, d ? d->name : "(unknown function)");
+        fprintf(f,
+                "\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,"
+                "\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"task_id\":%llu,"
+                "\"worker\":%u",
+                kind_name[ev[i].kind < 4 ? ev[i].kind : 0], ev[i].pid,
+                (double)(ev[i].start_ns - origin) / 1e3,
+                (double)(dur > 0 ? dur : 0) / 1e3,
+                (unsigned long long)ev[i].task_id, ev[i].slot);
+        if (ev[i].kind == SDK_TRACE_MAP)
+            fprintf(f, ",\"items\":%u", ev[i].n);
+        fprintf(f, "}}");
+    }
+    fprintf(f, "\n]}\n");
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad)
+        return sdk_fail(RAY_EINVAL, "ray_timeline: writing %s failed: %s", path,
+                        strerror(errno));
+    return RAY_OK;
+}
+
+ray_err
+ray_timeline(const char *path)
+{
+    sdk_rt *rt = sdk_g;
+    if (!path || !*path)
+        return sdk_fail(RAY_EINVAL, "ray_timeline: no file name");
+    if (!rt)
+        return sdk_fail(RAY_EINVAL, "ray_timeline: the runtime is not "
+                                    "initialized in this process (the "
+                                    "driver records the timeline)");
+    /* Take a copy under the lock; write the file without it. */
+    pthread_mutex_lock(&rt->mu);
+    sdk_timeline *tl = rt->timeline;
+    size_t n = tl ? tl->n : 0;
+    uint64_t dropped = tl ? tl->dropped : 0;
+    int64_t origin = tl ? tl->origin_ns : 0;
+    tl_event *copy = n ? rt_malloc(n * sizeof(*copy)) : NULL;
+    size_t at = 0;
+    for (tl_chunk *c = copy ? tl->head : NULL; c; c = c->next) {
+        memcpy(copy + at, c->ev, c->n * sizeof(*copy));
+        at += c->n;
+    }
+    int nworkers = rt->nworkers;
+    pthread_mutex_unlock(&rt->mu);
+    if (n && !copy)
+        return sdk_fail(RAY_ENOMEM,
+                        "ray_timeline: out of memory for a copy "
+                        "of %zu events",
+                        n);
+    ray_err e = write_trace(path, copy, n, dropped, origin, nworkers);
+    rt_free(copy);
+    return e;
+}
