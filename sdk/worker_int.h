@@ -31,6 +31,9 @@ void sdk_wk_results_forget(uint64_t id);
 int sdk_wk_results_state(uint64_t id, uint64_t *seq);
 /* Slots in the table now (it grows with use and shrinks back). */
 size_t sdk_wk_results_capacity(void);
+/* Entries expected whose push has not come: this worker's calls in
+ * flight (those it still holds a ref to). */
+size_t sdk_wk_results_pending(void);
 
 /* worker_client.c: a request record with a name or arguments, as it is
  * laid out on the completion ring: the header, `fixed_len` bytes at
@@ -136,8 +139,10 @@ void sdk_wk_store_id(uint64_t key, store_object_id *out);
 /* worker_client.c: an object id reserved from the driver; a request id
  * and the wait for its reply (worker only). */
 ray_err sdk_wk_take_id(uint64_t *id);
-/* A call with result `id` was committed: expect its pushed result. */
-void sdk_wk_submitted(uint64_t id);
+/* A call with result `id` and `arg_bytes` bytes of arguments was
+ * committed: expect its pushed result; past this worker's credit, wait
+ * for results of its calls in flight first. */
+void sdk_wk_submitted(uint64_t id, size_t arg_bytes);
 uint64_t sdk_wk_next_req(void);
 /* Wait up to `timeout_ms` for the answer to request `req`: RAY_OK with
  * its scalar in *scalar (if not NULL), or its error with the detail it

@@ -40,6 +40,7 @@ _Static_assert(sizeof(wk_result) == 40, "wk_result layout");
 static wk_result *tab;
 static size_t cap; /* power of two, or 0 */
 static size_t used;
+static size_t pending; /* entries whose push has not come */
 static uint32_t arrivals;
 
 static size_t
@@ -106,6 +107,12 @@ maybe_shrink(void)
 }
 
 size_t
+sdk_wk_results_pending(void)
+{
+    return pending;
+}
+
+size_t
 sdk_wk_results_capacity(void)
 {
     return cap;
@@ -123,6 +130,7 @@ sdk_wk_results_expect(uint64_t id)
         k = (k + 1) & (cap - 1);
     tab[k] = (wk_result){.id = id};
     used++;
+    pending++;
 }
 
 void
@@ -131,6 +139,8 @@ sdk_wk_results_forget(uint64_t id)
     wk_result *e = find(id);
     if (!e)
         return;
+    if (!e->have)
+        pending--;
     rt_free(e->payload);
     size_t i = (size_t)(e - tab);
     /* Backward shift: pull later entries of the run into the hole. */
@@ -167,6 +177,7 @@ sdk_wk_results_push(const sdk_msg_done *d, const void *payload)
     e->type = (uint8_t)d->type;
     e->err = d->err;
     e->have = true;
+    pending--;
     e->seq = ++arrivals;
 }
 

@@ -188,6 +188,48 @@ door_wait(door *s, const char *gate, int64_t v)
 }
 RAY_METHOD(door, door_wait, int64_t, const char *, int64_t);
 
+/* Its first call waits at the gate; every call returns its buffer's
+ * length. */
+static int64_t
+door_len(door *s, const char *gate, ray_bytes b)
+{
+    if (s->opened++ == 0 && !gate_pass(gate))
+        ray_task_fail(RAY_ETASK_FAILED, "gate %s unreadable", gate);
+    return (int64_t)b.len;
+}
+RAY_METHOD(door, door_len, int64_t, const char *, ray_bytes);
+
+/* Sends n calls with 4 KiB arguments to an actor that can finish none of
+ * them until this task opens the gate, after it sent them all: the
+ * caller's credit (how far its calls may run ahead of their results)
+ * paces it but must give way. Returns how many came back right. */
+static int64_t
+flood_parent(int64_t n, const char *gate)
+{
+    ray_actor d;
+    if (door_create(&d, NULL) != RAY_OK)
+        return -1;
+    char *buf = calloc(1, 4096);
+    ray_ref *refs = malloc((size_t)n * sizeof(*refs));
+    if (!buf || !refs)
+        return -2;
+    for (int64_t i = 0; i < n; i++)
+        refs[i] = door_len_remote(d, gate, (ray_bytes){buf, 4096});
+    ray_actor_release(d); /* its queued calls still run */
+    if (!gate_open(gate))
+        return -3;
+    int64_t ok = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t v = 0;
+        ok += ray_get_int64(refs[i], &v, 60000) == RAY_OK && v == 4096;
+        ray_ref_release(refs[i]);
+    }
+    free(refs);
+    free(buf);
+    return ok;
+}
+RAY_REMOTE(flood_parent, int64_t, int64_t, const char *);
+
 /* ray_wait inside a task: n children done at once, one call held at a
  * gate (on an actor the task creates) and a value the task put (not a
  * call: the driver is asked to push it).
@@ -300,6 +342,21 @@ TestSuite(pushed_results, .fini = teardown, .timeout = 90);
 
 /* 2,000 results of 1 KiB for a task that is not reading, against a
  * 64 KiB reply ring: most wait in the driver, and all arrive, right. */
+/* A task's calls held behind one that waits for the task itself: far
+ * more argument bytes than its credit, and none lost or stuck. */
+Test(pushed_results, calls_past_the_credit_that_wait_for_the_caller)
+{
+    start(2, 0);
+    char gate[96];
+    fifo(gate, sizeof(gate), "flood");
+    ray_ref r = flood_parent_remote(600, gate);
+    int64_t v = -1;
+    cr_assert_eq(ray_get_int64(r, &v, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(v, 600);
+    ray_ref_release(r);
+}
+
 Test(pushed_results, more_than_the_reply_ring_holds)
 {
     start(2, 65536);
