@@ -72,3 +72,39 @@ def ray_c_test(name, copts = [], linkopts = [], deps = [], size = "small", timeo
         linkstatic = linkstatic,
         **kwargs
     )
+
+def _static_archive_impl(ctx):
+    libs = []
+    flags = []
+    for li in ctx.attr.dep[CcInfo].linking_context.linker_inputs.to_list():
+        for f in li.user_link_flags:
+            if f not in flags:
+                flags.append(f)
+        for lib in li.libraries:
+            a = lib.pic_static_library or lib.static_library
+            if a and a not in libs:
+                libs.append(a)
+    out = ctx.actions.declare_file(ctx.label.name + ".a")
+    mri = ctx.actions.declare_file(ctx.label.name + ".mri")
+    ctx.actions.write(mri, "create %s\n%ssave\nend\n" % (
+        out.path,
+        "".join(["addlib %s\n" % a.path for a in libs]),
+    ))
+    ctx.actions.run_shell(
+        inputs = libs + [mri],
+        outputs = [out],
+        command = "ar -M < %s" % mri.path,
+        mnemonic = "StaticArchive",
+    )
+    linkopts = ctx.actions.declare_file(ctx.label.name + ".linkopts")
+    ctx.actions.write(linkopts, " ".join(flags) + "\n")
+    return [DefaultInfo(files = depset([out, linkopts]))]
+
+# One static archive of a C library and every library it links (the
+# position-independent objects), for programs built without Bazel; and,
+# beside it, NAME.linkopts: the system libraries they need ("-ljemalloc
+# -lprotobuf-c -pthread"), for pkg-config's Libs.private.
+static_archive = rule(
+    implementation = _static_archive_impl,
+    attrs = {"dep": attr.label(providers = [CcInfo])},
+)

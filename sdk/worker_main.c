@@ -1013,12 +1013,21 @@ sdk_wk_reply_backlog(void)
     return atomic_load_explicit(&W.ctl->reply_backlog, memory_order_acquire);
 }
 
+/* The node store's reaper is this program re-executed too; it needs no
+ * registered function, so libray's own constructor catches it. */
 __attribute__((constructor(65535))) static void
-worker_entry(void)
+reaper_entry(void)
 {
     /* argv[0] and an inherited memfd, never the environment alone. */
     if (store_node_is_reaper())
         store_node_reaper_main(); /* never returns */
+}
+
+/* Called by a constructor of the program (ray.h), after its functions
+ * are registered. */
+void
+ray__worker_main(void)
+{
     const char *spec = getenv(SDK_ENV);
     if (!spec)
         return;

@@ -8,9 +8,10 @@
  * runtime inside it: a scheduler and one worker process per CPU. The
  * runtime is process-global (one per process): the API takes no runtime
  * handle, so a remote call reads like a plain call. Workers are the
- * driver's own executable, re-executed in worker mode: a constructor in
- * libray catches them before main() runs, so the user writes no worker
- * code. Functions become remote with one macro next to their definition:
+ * driver's own executable, re-executed in worker mode: a constructor
+ * this header adds to the program catches them before main() runs, so
+ * the user writes no worker code. Functions become remote with one
+ * macro next to their definition:
  *
  *     static double sweep(int64_t i, double p1, double p2)
  *     { return p1 * p2 + (double)i; }
@@ -1461,6 +1462,25 @@ RAY_API void *ray_actor_self(void);
     (RAY_I_NARGS_CHECK(RAY_ACTOR_CREATE, S, __VA_ARGS__),                      \
      S##_ray_create_args((out), (opts),                                        \
                          RAY_PP_LIST(RAY_I_CALLARG, S, __VA_ARGS__)))
+
+/* ========================================================== worker entry */
+
+/* Workers are this program re-executed. ray__worker_main runs the worker
+ * (and never returns) when this process was started as one, and returns
+ * at once otherwise. Every translation unit that includes this header
+ * calls it from a constructor that runs after the remote functions'
+ * registrations (priority 101 before 65535), so a worker finds all of
+ * them even when libray is a shared library, whose own constructors run
+ * before the program's. Not for direct use. */
+RAY_API void ray__worker_main(void);
+
+#ifndef RAY_BUILDING_LIBRAY
+__attribute__((constructor(65535), unused)) static void
+ray__worker_entry(void)
+{
+    ray__worker_main();
+}
+#endif
 
 #ifdef __cplusplus
 }
