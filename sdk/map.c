@@ -297,6 +297,37 @@ ray_map_job_destroy(ray_map_job *job)
     sdk_run_callbacks(cbs);
 }
 
+/* Items of the job whose chunks are done (mu held). */
+static size_t
+items_done(const sdk_map_job *job)
+{
+    size_t k = job->nready * job->chunk_n;
+    return k < job->n ? k : job->n;
+}
+
+/* ray_map_job_wait(job, RAY_FOREVER), drawing a progress bar on the
+ * driver's terminal for a map that lasts (progress.c). */
+static ray_err
+wait_with_progress(ray_map_job *job)
+{
+    sdk_rt *rt = sdk_g;
+    sdk_pbar p;
+    sdk_pbar_begin(&p, job->desc->name, job->n);
+    while (p.mode && sdk_wait_until(rt, job_all_done, job,
+                                    rt_deadline_after_ms(100)) != RAY_OK) {
+        pthread_mutex_lock(&rt->mu);
+        size_t k = items_done(job);
+        pthread_mutex_unlock(&rt->mu);
+        sdk_pbar_update(&p, k);
+    }
+    ray_err e = ray_map_job_wait(job, RAY_FOREVER);
+    pthread_mutex_lock(&rt->mu);
+    size_t k = items_done(job);
+    pthread_mutex_unlock(&rt->mu);
+    sdk_pbar_end(&p, k);
+    return e;
+}
+
 ray_err
 ray_map_cols(const ray_fn_desc *desc, const void *const *cols, size_t n,
              void *out, const ray_call_opts *opts)
@@ -305,7 +336,7 @@ ray_map_cols(const ray_fn_desc *desc, const void *const *cols, size_t n,
     ray_err e = ray_map_cols_async(desc, cols, n, out, opts, &job);
     if (e != RAY_OK)
         return e;
-    e = ray_map_job_wait(job, RAY_FOREVER);
+    e = wait_with_progress(job);
     ray_map_job_destroy(job);
     return e;
 }

@@ -196,6 +196,21 @@ typedef struct sdk_rt {
                                       NULL until first enabled */
 } sdk_rt;
 
+/* progress.c: a progress bar on stderr for a batch of `total` (the
+ * driver's terminal; RAYC_PROGRESS). update: `done` so far; end: the
+ * final state, ending the line if anything was drawn. No lock held. */
+typedef struct sdk_pbar {
+    char label[64];
+    size_t total;
+    int mode;  /* 0 off, 1 forced, 2 terminal after a second */
+    int width; /* characters of the last state drawn */
+    bool shown;
+    int64_t start_ns, drawn_ns;
+} sdk_pbar;
+void sdk_pbar_begin(sdk_pbar *p, const char *label, size_t total);
+void sdk_pbar_update(sdk_pbar *p, size_t done);
+void sdk_pbar_end(sdk_pbar *p, size_t done);
+
 /* timeline.c (mu held): worker w sent an SDK_MSG_TRACE record; free the
  * recorded events (ray_shutdown). */
 typedef struct sdk_timeline sdk_timeline;

@@ -405,6 +405,20 @@ RAY_API ray_err ray_wait(const ray_ref *refs, size_t n, size_t num_ready,
                          int64_t timeout_ms, size_t *ready_idx,
                          size_t *n_ready);
 
+/* Progress bars. Wait until all `n` refs are done (value or error), with
+ * a progress bar on stderr named `label` (NULL: none):
+ *     label: [##########..........] 512/1000  51% 2.3k/s ETA 0:01
+ * RAY_OK when all are done; RAY_ETIMEDOUT (detail: how many were) when
+ * timeout_ms passes first; RAY_EINVAL as ray_wait. ray_map_cols (RAY_MAP,
+ * RAY_STARMAP) draws the same bar, named after the function. The bar is
+ * drawn only when stderr is a terminal and the wait has lasted a second,
+ * at most ten times a second, and its last state ends the line;
+ * RAYC_PROGRESS=0 turns it off, RAYC_PROGRESS=1 draws it wherever stderr
+ * goes, from the start (a task's stderr is not a terminal: no bar there
+ * unless so forced). */
+RAY_API ray_err ray_wait_progress(const ray_ref *refs, size_t n,
+                                  const char *label, int64_t timeout_ms);
+
 /* Called once when the object is done (value or error). Runs on the
  * runtime's monitor thread or on a thread inside ray_get/ray_wait, with no
  * rayc lock held; it may call rayc functions but must not block long.

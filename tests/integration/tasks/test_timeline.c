@@ -208,6 +208,18 @@ tmp_path(char *buf, size_t n)
              (long)random());
 }
 
+/* The timeline so far, written to a temp file and read back. */
+static long
+timeline_events(event **ev)
+{
+    char path[128];
+    tmp_path(path, sizeof(path));
+    cr_assert_eq(ray_timeline(path), RAY_OK, "%s", ray_last_error_detail());
+    long n = read_events(path, ev);
+    unlink(path);
+    return n;
+}
+
 static void
 run_squares(int k)
 {
@@ -257,12 +269,8 @@ Test(timeline, tasks_actor_calls_and_map_chunks_each_one_event)
     cr_assert_eq(v, 81);
     ray_ref_release(p);
 
-    char path[128];
-    tmp_path(path, sizeof(path));
-    cr_assert_eq(ray_timeline(path), RAY_OK, "%s", ray_last_error_detail());
     event *ev;
-    long n = read_events(path, &ev);
-    unlink(path);
+    long n = timeline_events(&ev);
     /* The 40 calls and the parent's nested one; the 7 before: none. */
     cr_assert_eq(count(ev, n, "tl_square", "task"), N + 1);
     cr_assert_eq(count(ev, n, "tl_parent", "task"), 1);
@@ -296,12 +304,8 @@ Test(timeline, a_call_done_before_the_next_is_submitted_ends_before_it_starts)
     cr_assert_eq(ray_get_int64(b, &v, RAY_FOREVER), RAY_OK);
     ray_ref_release(a);
     ray_ref_release(b);
-    char path[128];
-    tmp_path(path, sizeof(path));
-    cr_assert_eq(ray_timeline(path), RAY_OK, "%s", ray_last_error_detail());
     event *ev;
-    long n = read_events(path, &ev);
-    unlink(path);
+    long n = timeline_events(&ev);
     cr_assert_eq(n, 2);
     const event *ea = find(ev, n, "tl_square"), *eb = find(ev, n, "tl_cube");
     cr_assert(ea && eb);
@@ -314,20 +318,15 @@ Test(timeline, a_call_done_before_the_next_is_submitted_ends_before_it_starts)
 
 Test(timeline, stopped_records_nothing_new_and_keeps_what_it_had)
 {
-    char path[128];
-    tmp_path(path, sizeof(path));
     /* Never enabled: a valid file with no events. */
-    cr_assert_eq(ray_timeline(path), RAY_OK, "%s", ray_last_error_detail());
     event *ev;
-    cr_assert_eq(read_events(path, &ev), 0);
+    cr_assert_eq(timeline_events(&ev), 0);
     free(ev);
     cr_assert_eq(ray_timeline_enable(true), RAY_OK);
     run_squares(5);
     cr_assert_eq(ray_timeline_enable(false), RAY_OK);
     run_squares(9);
-    cr_assert_eq(ray_timeline(path), RAY_OK, "%s", ray_last_error_detail());
-    long n = read_events(path, &ev);
-    unlink(path);
+    long n = timeline_events(&ev);
     cr_assert_eq(n, 5);
     cr_assert_eq(count(ev, n, "tl_square", "task"), 5);
     free(ev);
@@ -350,12 +349,8 @@ Test(timeline, calls_of_a_threaded_actor_are_recorded)
         ray_ref_release(r[i]);
     }
     ray_actor_release(a);
-    char path[128];
-    tmp_path(path, sizeof(path));
-    cr_assert_eq(ray_timeline(path), RAY_OK, "%s", ray_last_error_detail());
     event *ev;
-    long n = read_events(path, &ev);
-    unlink(path);
+    long n = timeline_events(&ev);
     cr_assert_eq(count(ev, n, "tl_counter.tl_counter_add", "actor_call"), 4);
     free(ev);
 }
@@ -376,12 +371,8 @@ Test(timeline, calls_with_large_results_are_recorded)
         ray_free(data);
         ray_ref_release(r);
     }
-    char path[128];
-    tmp_path(path, sizeof(path));
-    cr_assert_eq(ray_timeline(path), RAY_OK, "%s", ray_last_error_detail());
     event *ev;
-    long n = read_events(path, &ev);
-    unlink(path);
+    long n = timeline_events(&ev);
     cr_assert_eq(count(ev, n, "tl_blob", "task"), 3);
     free(ev);
 }
@@ -415,13 +406,9 @@ Test(timeline_uninit, rayc_timeline_env_records_from_init)
     cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
     unsetenv("RAYC_TIMELINE");
     run_squares(3);
-    char path[128];
-    tmp_path(path, sizeof(path));
-    cr_assert_eq(ray_timeline(path), RAY_OK, "%s", ray_last_error_detail());
-    ray_shutdown();
     event *ev;
-    long n = read_events(path, &ev);
-    unlink(path);
+    long n = timeline_events(&ev);
+    ray_shutdown();
     cr_assert_eq(count(ev, n, "tl_square", "task"), 3);
     free(ev);
 }
