@@ -43,7 +43,6 @@ void
 sdk_map_chunk_done(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
                    const void *data, size_t len)
 {
-    (void)rt;
     sdk_map_job *job = t->job;
     if (!job)
         return;
@@ -53,6 +52,8 @@ sdk_map_chunk_done(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
         err = RAY_EPROTO;
         msg = "map chunk result has the wrong size";
     }
+    if (err != RAY_OK)
+        rt->tasks_failed++;
     if (!job->destroyed) {
         if (err == RAY_OK) {
             memcpy(job->out + t->lo * rs, data, len);

@@ -194,6 +194,9 @@ typedef struct sdk_rt {
     bool slots_blocked;            /* a slot may be marked blocked (mu) */
     struct sdk_timeline *timeline; /* recorded calls (timeline.c; mu), or
                                       NULL until first enabled */
+    uint64_t tasks_finished;       /* tasks, actor calls and map chunks that
+                                      will not run again (mu) */
+    uint64_t tasks_failed;         /* of which ended in an error (mu) */
 } sdk_rt;
 
 /* progress.c: a progress bar on stderr for a batch of `total` (the

@@ -213,6 +213,7 @@ static void release_temps(sdk_rt *rt, sdk_task *t);
 void
 sdk_task_finish(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
 {
+    rt->tasks_finished++;
     release_resources(rt, t);
     release_temps(rt, t);
     release_arg_refs(rt, t, cbs);
@@ -241,6 +242,8 @@ void
 sdk_task_fail(sdk_rt *rt, sdk_task *t, ray_err err, const char *msg,
               sdk_cb **cbs)
 {
+    if (t->kind != SDK_TK_MAP)
+        rt->tasks_failed++; /* a map chunk's in sdk_map_chunk_done */
     resolve_error(rt, t, err, msg, cbs);
     sdk_task_finish(rt, t, cbs);
 }
@@ -676,6 +679,7 @@ complete_call(sdk_rt *rt, sdk_task *t, const sdk_msg_done *d,
             sdk_task_ready(rt, t);
             return;
         }
+        rt->tasks_failed++;
         char msg[700];
         snprintf(msg, sizeof(msg), "task '%s' failed: %.*s", t->name,
                  (int)(d->len ? d->len : 1),

@@ -265,6 +265,21 @@ RAY_API ray_err ray_get_stats(ray_stats *out);
 RAY_API ray_err ray_timeline_enable(bool on);
 RAY_API ray_err ray_timeline(const char *path);
 
+/* Metrics in Prometheus' text format (0.0.4), from one snapshot: tasks
+ * and actor calls by state (rayc_tasks{state="PENDING_ARGS_AVAIL" |
+ * "PENDING_NODE_ASSIGNMENT" | "SUBMITTED_TO_WORKER"}: waiting for their
+ * arguments, for a worker, or handed to one), rayc_tasks_finished_total
+ * {result="ok"|"error"} (map chunks included), live actors, workers by
+ * state,
+ * restarts, objects and their bytes, the node store's bytes, objects,
+ * spills and restores, and rayc_node_alive. ray_metrics: the text in *out
+ * (free it with ray_free); ray_metrics_write: into `path`, through a temp
+ * file renamed over it (for node_exporter's textfile collector), RAY_EINVAL
+ * with the reason when it cannot. Driver only (RAY_EINVAL elsewhere). The
+ * head's HTTP endpoint and scheduling latency come with the cluster. */
+RAY_API ray_err ray_metrics(char **out);
+RAY_API ray_err ray_metrics_write(const char *path);
+
 /* ------------------------------------------------------------ references */
 
 /* A reference to an object (a future). Small and by value: copying it

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * metrics.c: the runtime's counters in Prometheus' text format (0.0.4),
+ * on request (ray_metrics) or into a file (ray_metrics_write: written to
+ * a temp file and renamed over the target, as node_exporter's textfile
+ * collector wants, so a scrape never sees half a file).
+ *
+ * One snapshot under the driver's lock, the same figures as ray_get_stats
+ * plus tasks by state and the finished and failed totals; the text is
+ * built after the lock is released.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/alloc.h"
+#include "sdk/sdk_int.h"
+
+typedef struct snapshot {
+    ray_stats st;
+    uint64_t submitted; /* handed to a worker: running or in its ring */
+    uint64_t finished, failed;
+} snapshot;
+
+static ray_err
+take(const char *what, snapshot *s)
+{
+    sdk_rt *rt = sdk_g;
+    if (!rt)
+        return sdk_fail(RAY_EINVAL,
+                        "%s: the runtime is not initialized in "
+                        "this process (the driver's metrics)",
+                        what);
+    if (ray_get_stats(&s->st) != RAY_OK)
+        return RAY_EINVAL;
+    pthread_mutex_lock(&rt->mu);
+    s->submitted = 0;
+    for (int w = 0; w < rt->nslots; w++)
+        s->submitted += sdk_slot(rt, w)->inflight;
+    s->finished = rt->tasks_finished;
+    s->failed = rt->tasks_failed;
+    pthread_mutex_unlock(&rt->mu);
+    return RAY_OK;
+}
+
+typedef struct text {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} text;
+
+__attribute__((format(printf, 2, 3))) static void
+put(text *t, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = t->oom ? -1 : vsnprintf(t->p + t->n, t->cap - t->n, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            t->oom = true;
+            return;
+        }
+        if ((size_t)k < t->cap - t->n) {
+            t->n += (size_t)k;
+            return;
+        }
+        size_t cap = 2 * t->cap + (size_t)k;
+        char *np = rt_realloc(t->p, cap);
+        if (!np) {
+            t->oom = true;
+            return;
+        }
+        t->p = np;
+        t->cap = cap;
+    }
+}
+
+/* One series with its HELP and TYPE lines; `labels` "" or `{k="v"}`. */
+static void
+series(text *t, const char *name, const char *type, const char *help,
+       const char *labels, uint64_t v)
+{
+    put(t, "# HELP %s %s\n# TYPE %s %s\n%s%s %llu\n", name, help, name, type,
+        name, labels, (unsigned long long)v);
+}
+
+static void
+render(text *t, const snapshot *s)
+{
+    const ray_stats *st = &s->st;
+    uint64_t queued = st->tasks_queued;
+    uint64_t live = st->tasks_live;
+    uint64_t sub = s->submitted < live ? s->submitted : live;
+    uint64_t waiting = live > sub + queued ? live - sub - queued : 0;
+    /* Tasks by state, with Ray's state names. */
+    put(t, "# HELP rayc_tasks Tasks and actor calls not finished, by state.\n"
+           "# TYPE rayc_tasks gauge\n");
+    put(t, "rayc_tasks{state=\"PENDING_ARGS_AVAIL\"} %llu\n",
+        (unsigned long long)waiting);
+    put(t, "rayc_tasks{state=\"PENDING_NODE_ASSIGNMENT\"} %llu\n",
+        (unsigned long long)queued);
+    put(t, "rayc_tasks{state=\"SUBMITTED_TO_WORKER\"} %llu\n",
+        (unsigned long long)sub);
+    put(t, "# HELP rayc_tasks_finished_total Tasks, actor calls and map "
+           "chunks that ended, by result.\n"
+           "# TYPE rayc_tasks_finished_total counter\n");
+    put(t, "rayc_tasks_finished_total{result=\"ok\"} %llu\n",
+        (unsigned long long)(s->finished > s->failed ? s->finished - s->failed
+                                                     : 0));
+    put(t, "rayc_tasks_finished_total{result=\"error\"} %llu\n",
+        (unsigned long long)s->failed);
+    series(t, "rayc_tasks_moved_total", "counter",
+           "Tasks taken back from a worker that had not started them and "
+           "placed again.",
+           "", st->tasks_moved);
+    series(t, "rayc_actors_live", "gauge",
+           "Actors not DEAD (alive, starting or restarting).", "",
+           st->actors_alive);
+    series(t, "rayc_actor_processes", "gauge",
+           "Actor processes running or starting.", "", st->actor_processes);
+    put(t,
+        "# HELP rayc_workers Task worker processes, by state.\n"
+        "# TYPE rayc_workers gauge\n"
+        "rayc_workers{state=\"alive\"} %u\n"
+        "rayc_workers{state=\"blocked\"} %u\n"
+        "rayc_workers{state=\"standin\"} %u\n",
+        st->workers_alive, st->workers_blocked, st->standins);
+    series(t, "rayc_worker_restarts_total", "counter",
+           "Worker processes replaced after dying.", "", st->worker_restarts);
+    series(t, "rayc_objects", "gauge",
+           "Objects with a holder or a pending task.", "", st->objects_live);
+    series(t, "rayc_object_bytes", "gauge",
+           "Bytes of object values held by the driver (not inline).", "",
+           st->object_bytes);
+    series(t, "rayc_object_store_bytes", "gauge",
+           "The node's object store: bytes held, in memory and spilled.", "",
+           st->store_bytes);
+    series(t, "rayc_object_store_objects", "gauge",
+           "The node's object store: objects held.", "", st->store_objects);
+    series(t, "rayc_object_store_spills_total", "counter",
+           "Objects spilled to disk.", "", st->store_spills);
+    series(t, "rayc_object_store_restores_total", "counter",
+           "Objects restored from disk.", "", st->store_restores);
+    series(t, "rayc_replies_held_total", "counter",
+           "Results that waited for room in their worker's reply ring.", "",
+           st->replies_held);
+    series(t, "rayc_node_alive", "gauge",
+           "1 while this node runs (the embedded runtime: one node).",
+           "{node=\"embedded\"}", 1);
+}
+
+ray_err
+ray_metrics(char **out)
+{
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_metrics: NULL out");
+    *out = NULL;
+    snapshot s;
+    ray_err e = take("ray_metrics", &s);
+    if (e != RAY_OK)
+        return e;
+    text t = {0};
+    render(&t, &s);
+    if (t.oom) {
+        rt_free(t.p);
+        return sdk_fail(RAY_ENOMEM, "ray_metrics: out of memory");
+    }
+    *out = t.p;
+    return RAY_OK;
+}
+
+ray_err
+ray_metrics_write(const char *path)
+{
+    if (!path || !*path)
+        return sdk_fail(RAY_EINVAL, "ray_metrics_write: no file name");
+    char *body;
+    ray_err e = ray_metrics(&body);
+    if (e != RAY_OK)
+        return e;
+    size_t n = strlen(path) + 32;
+    char *tmp = rt_malloc(n);
+    if (!tmp) {
+        rt_free(body);
+        return sdk_fail(RAY_ENOMEM, "ray_metrics_write: out of memory");
+    }
+    snprintf(tmp, n, "%s.tmp.%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fputs(body, f) >= 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (ok && rename(tmp, path) != 0)
+        ok = false;
+    int err = errno;
+    if (!ok) {
+        unlink(tmp);
+        e = sdk_fail(RAY_EINVAL, "ray_metrics_write: cannot write %s: %s", path,
+                     strerror(err));
+    }
+    rt_free(tmp);
+    rt_free(body);
+    return e;
+}
