@@ -7,9 +7,13 @@
  * driver's stderr is captured in a file for each check.
  */
 #include <criterion/criterion.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ray/ray.h>
@@ -201,6 +205,64 @@ Test(progress, a_wait_that_runs_out_says_how_far_it_got)
     release_all(refs, 3);
     unlink(gate);
     free(text);
+}
+
+/* Opens the gate at `arg` once 1.3 s have passed. */
+static void *
+open_later(void *arg)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        struct timespec nap = {0, 20000000};
+        nanosleep(&nap, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000LL + (t.tv_nsec - t0.tv_nsec) <
+             1300000000LL);
+    gate_open(arg);
+    return NULL;
+}
+
+/* Unforced, on a terminal: a wait that lasts over a second draws its bar
+ * (the gate keeps it waiting at least 1.3 s; no upper bound). */
+Test(progress, drawn_on_a_terminal_once_the_wait_lasts)
+{
+    unsetenv("RAYC_PROGRESS");
+    int master, slave;
+    cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    char gate[64];
+    snprintf(gate, sizeof(gate), "/tmp/rayc-progress-tty-%d", (int)getpid());
+    cr_assert(gate_make(gate));
+    ray_ref r = pg_gated_remote(7, gate);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, open_later, gate), 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(slave, STDERR_FILENO);
+    ray_err e = ray_wait_progress(&r, 1, "tty", RAY_FOREVER);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(slave);
+    pthread_join(th, NULL);
+    cr_assert_eq(e, RAY_OK, "%s", ray_last_error_detail());
+    char buf[4096];
+    size_t n = 0;
+    struct pollfd pfd = {.fd = master, .events = POLLIN};
+    while (n + 1 < sizeof(buf) && poll(&pfd, 1, 200) > 0) {
+        ssize_t k = read(master, buf + n, sizeof(buf) - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+    }
+    buf[n] = '\0';
+    close(master);
+    cr_assert_not_null(strstr(buf, "tty: [....................] 0/1"),
+                       "drawn while waiting: '%s'", buf);
+    cr_assert_not_null(strstr(buf, "tty: [####################] 1/1 100%"),
+                       "the final state: '%s'", buf);
+    ray_ref_release(r);
+    unlink(gate);
 }
 
 Test(progress, bad_arguments)
