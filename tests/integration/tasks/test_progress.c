@@ -7,6 +7,7 @@
  * driver's stderr is captured in a file for each check.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <pty.h>
@@ -229,7 +230,8 @@ Test(progress, drawn_on_a_terminal_once_the_wait_lasts)
 {
     unsetenv("RAYC_PROGRESS");
     int master, slave;
-    cr_assert_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    if (openpty(&master, &slave, NULL, NULL, NULL) != 0)
+        cr_skip_test("no pseudo-terminal here (openpty: %s)", strerror(errno));
     char gate[64];
     snprintf(gate, sizeof(gate), "/tmp/rayc-progress-tty-%d", (int)getpid());
     cr_assert(gate_make(gate));
