@@ -34,9 +34,8 @@ take(const char *what, snapshot *s)
                         "%s: the runtime is not initialized in "
                         "this process (the driver's metrics)",
                         what);
-    if (ray_get_stats(&s->st) != RAY_OK)
-        return RAY_EINVAL;
     pthread_mutex_lock(&rt->mu);
+    sdk_stats_locked(rt, &s->st);
     s->submitted = 0;
     for (int w = 0; w < rt->nslots; w++)
         s->submitted += sdk_slot(rt, w)->inflight;

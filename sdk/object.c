@@ -885,16 +885,10 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
 
 /* ---- stats ---- */
 
-ray_err
-ray_get_stats(ray_stats *out)
+void
+sdk_stats_locked(sdk_rt *rt, ray_stats *out)
 {
-    if (!out)
-        return sdk_fail(RAY_EINVAL, "ray_get_stats: NULL out");
-    sdk_rt *rt = rt_or_fail("ray_get_stats");
-    if (!rt)
-        return RAY_EINVAL;
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&rt->mu);
     out->objects_live = rt->store.live;
     out->object_bytes = rt->store.bytes;
     out->tasks_live = rt->tasks_live;
@@ -920,6 +914,18 @@ ray_get_stats(ray_stats *out)
     out->replies_held = rt->tx->ops->held_total(rt->tx);
     out->actors_alive = sdk_actors_alive(rt);
     out->workers_blocked = atomic_load(&rt->bell->nblocked);
+}
+
+ray_err
+ray_get_stats(ray_stats *out)
+{
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_get_stats: NULL out");
+    sdk_rt *rt = rt_or_fail("ray_get_stats");
+    if (!rt)
+        return RAY_EINVAL;
+    pthread_mutex_lock(&rt->mu);
+    sdk_stats_locked(rt, out);
     pthread_mutex_unlock(&rt->mu);
     return RAY_OK;
 }

@@ -199,6 +199,10 @@ typedef struct sdk_rt {
     uint64_t tasks_failed;         /* of which ended in an error (mu) */
 } sdk_rt;
 
+/* object.c: ray_get_stats's figures, with mu held (one snapshot for
+ * callers that add their own, as metrics.c does). */
+void sdk_stats_locked(sdk_rt *rt, ray_stats *out);
+
 /* progress.c: a progress bar on stderr for a batch of `total` (the
  * driver's terminal; RAYC_PROGRESS). update: `done` so far; end: the
  * final state, ending the line if anything was drawn. No lock held. */
