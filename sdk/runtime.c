@@ -48,6 +48,7 @@
 #include "runtime/log.h"
 #include "runtime/random.h"
 #include "sdk/backend.h"
+#include "sdk/cluster.h"
 #include "sdk/sdk_int.h"
 
 sdk_rt *sdk_g;
@@ -470,12 +471,6 @@ config_from_env(ray_config *cfg)
 static ray_err
 normalize_config(ray_config *cfg)
 {
-    if (cfg->address && cfg->address[0])
-        return sdk_fail(RAY_EINVAL,
-                        "ray_init: cluster address '%s' given: "
-                        "joining a cluster is not implemented yet (coming); "
-                        "leave address NULL for the local runtime",
-                        cfg->address);
     if (cfg->log_level < 0 || cfg->log_level > 4)
         return sdk_fail(RAY_EINVAL,
                         "ray_init: log_level %d out of range (0 "
@@ -670,6 +665,15 @@ ray_init(const ray_config *cfg_in)
     sdk_be = &sdk_backend_embedded;
     if (env_timeline)
         (void)ray_timeline_enable(true); /* 64 bytes; ENOMEM: not recorded */
+    /* A cluster: this node is the embedded runtime; the others join. */
+    const char *address = cfg.address && cfg.address[0] ? cfg.address
+                                                        : getenv("RAY_ADDRESS");
+    if (address && address[0] && (err = sdk_cluster_join(address)) != RAY_OK) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s", ray_last_error_detail());
+        ray_shutdown();
+        return sdk_fail(err, "%s", msg);
+    }
     return RAY_OK;
 }
 
@@ -679,6 +683,7 @@ ray_shutdown(void)
     sdk_rt *rt = sdk_g;
     if (!rt)
         return;
+    sdk_cluster_leave(); /* the agents end with their connections */
     sdk_actors_shutdown(rt); /* destructors run before the workers exit */
     sched_raylet_stopping(rt->raylet); /* no process starts again */
     atomic_store(&rt->stopping, 1);

@@ -50,6 +50,7 @@
 #include "runtime/log.h"
 #include "objectstore/node_store.h"
 #include "sdk/backend.h"
+#include "sdk/cluster.h"
 #include "sdk/sdk_int.h"
 
 bool sdk_in_worker;
@@ -1028,6 +1029,12 @@ reaper_entry(void)
 void
 ray__worker_main(void)
 {
+    const char *agent = getenv("RAYC_AGENT_FD");
+    if (agent) {
+        int afd = atoi(agent);
+        unsetenv("RAYC_AGENT_FD"); /* its workers are workers */
+        sdk_agent_main(afd);
+    }
     const char *spec = getenv(SDK_ENV);
     if (!spec)
         return;

@@ -11,7 +11,7 @@
  */
 #include "runtime/protocol/registry.h"
 
-#define RT_PROTO_MAX_TYPE 400
+#define RT_PROTO_MAX_TYPE 500
 
 /* ENTRY(MessageType suffix, descriptor stem) for every request and reply:
  * ENTRY(FOO_REQUEST, foo_request) pairs RAY__RPC__MESSAGE_TYPE__MSG_FOO_REQUEST
@@ -61,6 +61,15 @@
     ENTRY(KV_GET_REPLY, kv_get_reply)                                          \
     ENTRY(KV_DEL_REQUEST, kv_del_request)                                      \
     ENTRY(KV_DEL_REPLY, kv_del_reply)                                          \
+    ENTRY(AUTH_CHALLENGE, auth_challenge)                                      \
+    ENTRY(AUTH_RESPONSE, auth_response)                                        \
+    ENTRY(AUTH_RESULT, auth_result)                                            \
+    ENTRY(START_JOB_REQUEST, start_job_request)                                \
+    ENTRY(START_JOB_REPLY, start_job_reply)                                    \
+    ENTRY(EXE_CHUNK, exe_chunk)                                                \
+    ENTRY(AGENT_READY, agent_ready)                                            \
+    ENTRY(TASK_BATCH, task_batch)                                              \
+    ENTRY(RESULT_BATCH, result_batch)                                          \
     /* end */
 
 #define AS_DESCRIPTOR(name, stem)                                              \

@@ -21,6 +21,7 @@
 
 #include "runtime/status.h"
 
+#include "runtime/protocol/cluster.pb-c.h"
 #include "runtime/protocol/common.pb-c.h"
 #include "runtime/protocol/gcs.pb-c.h"
 #include "runtime/protocol/object_store.pb-c.h"

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * gcs.h: the head's control service (GCS): the cluster's node table
+ * (address, resources, liveness) and a small key-value store, served on
+ * the head's port to raylets (register, heartbeat), drivers and the CLI
+ * (list nodes, kv) over token-checked connections (runtime/server.h).
+ *
+ * Liveness: a raylet registers on a connection of its own and heartbeats
+ * on it every RAYC_HEARTBEAT_MS. The node is declared dead when that
+ * connection closes (a killed raylet: the kernel closes its socket, so
+ * this takes one round of the loop) or when no heartbeat came within the
+ * deadline (a hung or partitioned node). A dead node that registers again
+ * (the same raylet, back after losing its connection) is alive again.
+ *
+ * Tables live in memory: a restarted head starts empty and raylets
+ * register again (they reconnect on their own). Storage that survives a
+ * head restart is the fault-tolerance issue's.
+ */
+#ifndef RAY_SCHEDULER_CLUSTER_GCS_H
+#define RAY_SCHEDULER_CLUSTER_GCS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "runtime/net.h"
+
+#define GCS_HEARTBEAT_MS 250
+#define GCS_DEADLINE_MS 3000
+
+typedef struct gcs gcs;
+
+/* Serve listen_fd (taken over) until *stop; blocking, on the caller's
+ * thread. deadline_ms: 0 for GCS_DEADLINE_MS. */
+ray_err gcs_create(int listen_fd, const uint8_t tok[RT_TOKEN_LEN],
+                   int deadline_ms, gcs **out);
+void gcs_run(gcs *g, _Atomic int *stop);
+void gcs_destroy(gcs *g);
+
+#endif /* RAY_SCHEDULER_CLUSTER_GCS_H */

@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * node.c: the raylet daemon (node.h): registration and heartbeats, the
+ * executable cache, and the agents of the jobs that run on the node.
+ */
+#include "scheduler/cluster/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "runtime/random.h"
+#include "runtime/server.h"
+#include "scheduler/cluster/gcs.h"
+
+extern char **environ;
+
+#define NODE_ID_LEN 28
+#define MAX_EXE (1ull << 30)
+
+typedef struct node {
+    const node_config *cfg;
+    uint8_t id[NODE_ID_LEN];
+    char idhex[2 * NODE_ID_LEN + 1];
+    char ip[RT_HOST_MAX];
+    uint16_t port;
+    char gcs_host[RT_HOST_MAX];
+    uint16_t gcs_port;
+    int ncpu;
+    char exe_dir[PATH_MAX];
+    rt_server *srv;
+    _Atomic int *stop;
+    _Atomic int told;  /* ready() was called */
+    _Atomic int fatal; /* registration refused: stop */
+    uint32_t agents;
+} node;
+
+typedef struct job_conn {
+    uint8_t hash[32];
+    char hex[65];
+    uint64_t size, got;
+    int fd; /* the .part file being received, or -1 */
+    char name[64];
+    char part[PATH_MAX];
+} job_conn;
+
+static void
+tell(node *n, bool ok, const char *msg)
+{
+    if (atomic_exchange(&n->told, 1))
+        return;
+    if (n->cfg->ready)
+        n->cfg->ready(n->cfg->ready_arg, ok, msg);
+}
+
+/* ---- registration and heartbeats (their own thread) ---- */
+
+static void
+resource_set(node *n, Ray__Rpc__ResourceSet *rs, Ray__Rpc__ResourceEntry *ents,
+             Ray__Rpc__ResourceEntry **ptrs, char *names, size_t cap)
+{
+    ray__rpc__resource_set__init(rs);
+    size_t k = 0;
+    ray__rpc__resource_entry__init(&ents[0]);
+    ents[0].name = "CPU";
+    ents[0].quantity = n->ncpu;
+    ptrs[k++] = &ents[0];
+    const char *spec = n->cfg->resources;
+    char *p = names;
+    while (spec && *spec && k < cap) {
+        const char *end = strchr(spec, ',');
+        size_t len = end ? (size_t)(end - spec) : strlen(spec);
+        const char *colon = memchr(spec, ':', len);
+        if (colon && (size_t)(colon - spec) < 60) {
+            ray__rpc__resource_entry__init(&ents[k]);
+            memcpy(p, spec, (size_t)(colon - spec));
+            p[colon - spec] = 0;
+            ents[k].name = p;
+            ents[k].quantity = strtod(colon + 1, NULL);
+            p += (colon - spec) + 1;
+            ptrs[k] = &ents[k];
+            k++;
+        }
+        spec = end ? end + 1 : NULL;
+    }
+    rs->entries = ptrs;
+    rs->n_entries = k;
+}
+
+/* One session with the GCS: register, then heartbeat until the
+ * connection fails or the node stops. RAY_OK when stopped. */
+static ray_err
+gcs_session(node *n, char *why, size_t whylen)
+{
+    int fd;
+    ray_err err =
+        rt_tcp_connect(n->gcs_host, n->gcs_port, 2000, &fd, why, whylen);
+    if (err != RAY_OK)
+        return err;
+    err = rt_auth_client(fd, n->cfg->token, "node", 5000, why, whylen);
+    if (err != RAY_OK) {
+        close(fd);
+        if (err == RAY_EPROTO)
+            atomic_store(&n->fatal, 1);
+        return err;
+    }
+    Ray__Rpc__NodeInfo ni = RAY__RPC__NODE_INFO__INIT;
+    Ray__Rpc__Address addr = RAY__RPC__ADDRESS__INIT;
+    Ray__Rpc__ResourceSet rs;
+    Ray__Rpc__ResourceEntry ents[16], *ptrs[16];
+    char names[16 * 64];
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    resource_set(n, &rs, ents, ptrs, names, 16);
+    ni.node_id = (ProtobufCBinaryData){NODE_ID_LEN, n->id};
+    addr.ip = n->ip;
+    addr.port = n->port;
+    addr.node_id = ni.node_id;
+    ni.raylet_address = &addr;
+    ni.hostname = host;
+    ni.total_resources = &rs;
+    ni.available_resources = &rs;
+    ni.is_head = n->cfg->head;
+    ni.start_time_ms = (uint64_t)rt_clock_now_ms();
+    Ray__Rpc__RegisterNodeRequest req = RAY__RPC__REGISTER_NODE_REQUEST__INIT;
+    req.node = &ni;
+    ProtobufCMessage *m = NULL;
+    err = rt_net_call(
+        fd, RAY__RPC__MESSAGE_TYPE__MSG_REGISTER_NODE_REQUEST, &req.base,
+        RAY__RPC__MESSAGE_TYPE__MSG_REGISTER_NODE_REPLY, &m, 5000, why, whylen);
+    if (err == RAY_OK) {
+        Ray__Rpc__RegisterNodeReply *rep = (Ray__Rpc__RegisterNodeReply *)m;
+        if (rep->status && rep->status->code) {
+            snprintf(why, whylen, "the head refused the node: %s",
+                     rep->status->message);
+            err = RAY_EINVAL;
+            atomic_store(&n->fatal, 1);
+        }
+        rt_proto_free(m);
+    }
+    if (err != RAY_OK) {
+        close(fd);
+        return err;
+    }
+    char msg[160];
+    if (n->cfg->head)
+        snprintf(msg, sizeof(msg), "%s %s:%u %s:%u", n->idhex, n->ip, n->port,
+                 n->gcs_host, n->gcs_port);
+    else
+        snprintf(msg, sizeof(msg), "%s %s:%u", n->idhex, n->ip, n->port);
+    tell(n, true, msg);
+    RT_INFO("raylet: node %.16s registered with the GCS at %s:%u", n->idhex,
+            n->gcs_host, n->gcs_port);
+    Ray__Rpc__NodeHeartbeatRequest hb = RAY__RPC__NODE_HEARTBEAT_REQUEST__INIT;
+    hb.node_id = ni.node_id;
+    hb.available_resources = &rs;
+    while (!atomic_load(n->stop)) {
+        hb.sequence++;
+        err = rt_frame_send(fd,
+                            RAY__RPC__MESSAGE_TYPE__MSG_NODE_HEARTBEAT_REQUEST,
+                            &hb.base, 2000);
+        if (err != RAY_OK)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, GCS_HEARTBEAT_MS) > 0) {
+            /* The GCS sends nothing on this connection: readable means
+             * it closed. */
+            err = RAY_ECLOSED;
+            break;
+        }
+    }
+    close(fd);
+    if (atomic_load(n->stop))
+        return RAY_OK;
+    snprintf(why, whylen, "lost the GCS connection");
+    return err;
+}
+
+static void *
+heartbeat_main(void *arg)
+{
+    node *n = arg;
+    int backoff = 50;
+    int64_t first_deadline = rt_deadline_after_ms(10000);
+    char why[256];
+    while (!atomic_load(n->stop)) {
+        why[0] = 0;
+        int64_t t0 = rt_clock_now_ns();
+        ray_err err = gcs_session(n, why, sizeof(why));
+        if (atomic_load(n->stop))
+            break;
+        if (atomic_load(&n->fatal) ||
+            (!atomic_load(&n->told) && rt_clock_now_ns() > first_deadline)) {
+            char msg[320];
+            snprintf(msg, sizeof(msg), "cannot join the head at %s:%u: %s",
+                     n->gcs_host, n->gcs_port, why);
+            RT_ERROR("raylet: %s", msg);
+            tell(n, false, msg);
+            atomic_store(&n->fatal, 1);
+            atomic_store(n->stop, 1);
+            break;
+        }
+        if (rt_clock_now_ns() - t0 > 1000000000LL)
+            backoff = 50; /* the session lasted: start over */
+        RT_WARN("raylet: GCS %s:%u: %s (%s); retrying in %d ms", n->gcs_host,
+                n->gcs_port, why, rt_strerror(err), backoff);
+        for (int t = 0; t < backoff && !atomic_load(n->stop); t += 10)
+            usleep(10000);
+        backoff = backoff < 1000 ? backoff * 2 : 1000;
+    }
+    return NULL;
+}
+
+/* ---- jobs ---- */
+
+static void
+start_reply(node *n, rt_conn *c, ray_err code, const char *msg, bool need)
+{
+    Ray__Rpc__StartJobReply rep = RAY__RPC__START_JOB_REPLY__INIT;
+    Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+    st.code = (uint32_t)code;
+    st.message = (char *)(msg ? msg : "");
+    rep.status = &st;
+    rep.need_exe = need;
+    rep.node_id = (ProtobufCBinaryData){NODE_ID_LEN, n->id};
+    rt_server_send(n->srv, c, RAY__RPC__MESSAGE_TYPE__MSG_START_JOB_REPLY,
+                   &rep.base);
+}
+
+static void
+spawn_agent(node *n, rt_conn *c, job_conn *j, const char *path)
+{
+    start_reply(n, c, RAY_OK, NULL, false);
+    if (c->closing)
+        return;
+    /* The child's environment, made before fork. */
+    size_t ne = 0;
+    while (environ[ne])
+        ne++;
+    char **envp = rt_calloc(ne + 8, sizeof(*envp));
+    char e_fd[32], e_cpu[32], e_id[80], e_ip[96], e_res[320], e_mem[64];
+    if (!envp) {
+        rt_server_close(n->srv, c, "out of memory");
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (strncmp(environ[i], "RAYC_", 5) && strncmp(environ[i], "RAY_", 4))
+            envp[k++] = environ[i];
+    snprintf(e_fd, sizeof(e_fd), "RAYC_AGENT_FD=%d", c->fd);
+    snprintf(e_cpu, sizeof(e_cpu), "RAYC_NUM_CPUS=%d", n->ncpu);
+    snprintf(e_id, sizeof(e_id), "RAYC_NODE_ID=%s", n->idhex);
+    snprintf(e_ip, sizeof(e_ip), "RAYC_NODE_IP=%s", n->ip);
+    envp[k++] = e_fd;
+    envp[k++] = e_cpu;
+    envp[k++] = e_id;
+    envp[k++] = e_ip;
+    if (n->cfg->resources && *n->cfg->resources) {
+        snprintf(e_res, sizeof(e_res), "RAYC_RESOURCES=%s", n->cfg->resources);
+        envp[k++] = e_res;
+    }
+    if (n->cfg->object_store_bytes) {
+        snprintf(e_mem, sizeof(e_mem), "RAYC_OBJECT_STORE_MEMORY=%llu",
+                 (unsigned long long)n->cfg->object_store_bytes);
+        envp[k++] = e_mem;
+    }
+    char *argv[] = {j->name[0] ? j->name : (char *)"rayc-agent", NULL};
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        fcntl(c->fd, F_SETFD, 0);
+        int fl = fcntl(c->fd, F_GETFL);
+        fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+        execve(path, argv, envp);
+        /* Tell the driver, in the frame it waits for, then go. */
+        Ray__Rpc__AgentReady r = RAY__RPC__AGENT_READY__INIT;
+        Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+        st.code = RAY_EINVAL;
+        st.message = "the raylet could not run the job's executable";
+        r.status = &st;
+        rt_frame_send(c->fd, RAY__RPC__MESSAGE_TYPE__MSG_AGENT_READY, &r.base,
+                      1000);
+        _exit(127);
+    }
+    rt_free(envp);
+    if (pid < 0) {
+        rt_server_close(n->srv, c, strerror(errno));
+        return;
+    }
+    n->agents++;
+    RT_INFO("raylet: job %s (%.12s) from %s: agent pid %d", j->name, j->hex,
+            c->peer, (int)pid);
+    int fd = c->fd;
+    rt_server_detach(n->srv, c);
+    close(fd); /* the agent has it now */
+}
+
+static void
+exe_path(node *n, const job_conn *j, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", n->exe_dir, j->hex);
+}
+
+static void
+on_start_job(node *n, rt_conn *c, Ray__Rpc__StartJobRequest *r)
+{
+    if (c->user) {
+        rt_server_close(n->srv, c, "StartJob sent twice");
+        return;
+    }
+    if (r->exe_hash.len != 32 || r->exe_size == 0 || r->exe_size > MAX_EXE) {
+        start_reply(n, c, RAY_EINVAL,
+                    "StartJob: a 32-byte SHA-256 and a size up to 1 GiB are "
+                    "required",
+                    false);
+        rt_server_close(n->srv, c, "malformed StartJob");
+        return;
+    }
+    job_conn *j = rt_calloc(1, sizeof(*j));
+    if (!j) {
+        rt_server_close(n->srv, c, "out of memory");
+        return;
+    }
+    c->user = j;
+    j->fd = -1;
+    memcpy(j->hash, r->exe_hash.data, 32);
+    rt_hex(j->hash, 32, j->hex);
+    j->size = r->exe_size;
+    const char *base = r->exe_name ? strrchr(r->exe_name, '/') : NULL;
+    snprintf(j->name, sizeof(j->name), "%s",
+             base ? base + 1 : (r->exe_name ? r->exe_name : ""));
+    char path[PATH_MAX + 80];
+    exe_path(n, j, path, sizeof(path));
+    if (access(path, X_OK) == 0) {
+        spawn_agent(n, c, j, path);
+        return;
+    }
+    snprintf(j->part, sizeof(j->part), "%s.part.%d.%llx", path, (int)getpid(),
+             (unsigned long long)rt_random_u64());
+    j->fd = open(j->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+    if (j->fd < 0) {
+        char why[PATH_MAX + 64];
+        snprintf(why, sizeof(why), "%s: %s", j->part, strerror(errno));
+        start_reply(n, c, RAY_ESYSERR, why, false);
+        rt_server_close(n->srv, c, why);
+        return;
+    }
+    start_reply(n, c, RAY_OK, NULL, true);
+}
+
+static void
+on_chunk(node *n, rt_conn *c, Ray__Rpc__ExeChunk *ch)
+{
+    job_conn *j = c->user;
+    if (!j || j->fd < 0) {
+        rt_server_close(n->srv, c, "an executable chunk nobody asked for");
+        return;
+    }
+    if (j->got + ch->data.len > j->size) {
+        rt_server_close(n->srv, c, "more executable bytes than announced");
+        return;
+    }
+    if (ch->data.len &&
+        write(j->fd, ch->data.data, ch->data.len) != (ssize_t)ch->data.len) {
+        rt_server_close(n->srv, c, strerror(errno));
+        return;
+    }
+    j->got += ch->data.len;
+    if (!ch->last)
+        return;
+    close(j->fd);
+    j->fd = -1;
+    uint8_t h[32];
+    uint64_t sz = 0;
+    char why[256] = "";
+    ray_err err = rt_sha256_file(j->part, h, &sz, why, sizeof(why));
+    if (err == RAY_OK && (sz != j->size || memcmp(h, j->hash, 32))) {
+        snprintf(why, sizeof(why),
+                 "the executable's bytes do not match its SHA-256");
+        err = RAY_EINVAL;
+    }
+    char path[PATH_MAX + 80];
+    exe_path(n, j, path, sizeof(path));
+    if (err == RAY_OK && rename(j->part, path) != 0) {
+        snprintf(why, sizeof(why), "%s: %s", path, strerror(errno));
+        err = RAY_ESYSERR;
+    }
+    if (err != RAY_OK) {
+        unlink(j->part);
+        start_reply(n, c, err, why, false);
+        rt_server_close(n->srv, c, why);
+        return;
+    }
+    j->part[0] = 0;
+    RT_INFO("raylet: cached executable %.12s (%llu bytes) from %s", j->hex,
+            (unsigned long long)sz, c->peer);
+    spawn_agent(n, c, j, path);
+}
+
+static void
+on_message(void *ctx, rt_conn *c, uint32_t type, ProtobufCMessage *m)
+{
+    node *n = ctx;
+    switch (type) {
+    case RAY__RPC__MESSAGE_TYPE__MSG_START_JOB_REQUEST:
+        on_start_job(n, c, (Ray__Rpc__StartJobRequest *)m);
+        break;
+    case RAY__RPC__MESSAGE_TYPE__MSG_EXE_CHUNK:
+        on_chunk(n, c, (Ray__Rpc__ExeChunk *)m);
+        break;
+    default: {
+        char why[96];
+        snprintf(why, sizeof(why), "%s is not a raylet request",
+                 rt_proto_type_name(type));
+        rt_server_close(n->srv, c, why);
+    }
+    }
+}
+
+static void
+on_closed(void *ctx, rt_conn *c)
+{
+    (void)ctx;
+    job_conn *j = c->user;
+    if (!j)
+        return;
+    if (j->fd >= 0)
+        close(j->fd);
+    if (j->part[0])
+        unlink(j->part);
+    rt_free(j);
+    c->user = NULL;
+}
+
+static void
+on_tick(void *ctx)
+{
+    node *n = ctx;
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        n->agents--;
+        RT_INFO("raylet: agent pid %d ended (%s %d)", (int)pid,
+                WIFSIGNALED(st) ? "signal" : "status",
+                WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    }
+}
+
+static const rt_server_ops raylet_ops = {
+    .message = on_message,
+    .closed = on_closed,
+    .tick = on_tick,
+};
+
+/* ---- the head's GCS thread ---- */
+
+typedef struct gcs_thread {
+    gcs *g;
+    _Atomic int *stop;
+} gcs_thread;
+
+static void *
+gcs_main(void *arg)
+{
+    gcs_thread *t = arg;
+    gcs_run(t->g, t->stop);
+    return NULL;
+}
+
+static int
+mkdirs(const char *path)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0700);
+            *p = '/';
+        }
+    return mkdir(tmp, 0700) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+ray_err
+node_run(const node_config *cfg, _Atomic int *stop)
+{
+    node n = {.cfg = cfg, .stop = stop};
+    char why[320];
+    ray_err err = rt_random_os(n.id, NODE_ID_LEN);
+    rt_hex(n.id, NODE_ID_LEN, n.idhex);
+    snprintf(n.ip, sizeof(n.ip), "%s",
+             cfg->ip && *cfg->ip ? cfg->ip : "127.0.0.1");
+    n.ncpu =
+        cfg->num_cpus > 0 ? cfg->num_cpus : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    snprintf(n.exe_dir, sizeof(n.exe_dir), "%s/exe", cfg->temp_dir);
+    if (err == RAY_OK && mkdirs(n.exe_dir) != 0) {
+        snprintf(why, sizeof(why), "%s: %s", n.exe_dir, strerror(errno));
+        tell(&n, false, why);
+        return RAY_ESYSERR | (ray_err)(errno << 8);
+    }
+    gcs *g = NULL;
+    gcs_thread gt = {.stop = stop};
+    pthread_t gtid;
+    bool gcs_started = false;
+    if (cfg->head) {
+        int gfd;
+        err = rt_tcp_listen(n.ip, cfg->gcs_port, &gfd, &n.gcs_port, why,
+                            sizeof(why));
+        if (err == RAY_OK)
+            err = gcs_create(gfd, cfg->token, cfg->deadline_ms, &g);
+        if (err != RAY_OK) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "the GCS cannot listen: %s", why);
+            tell(&n, false, msg);
+            return err;
+        }
+        snprintf(n.gcs_host, sizeof(n.gcs_host), "%s", n.ip);
+        gt.g = g;
+        if (pthread_create(&gtid, NULL, gcs_main, &gt) != 0) {
+            gcs_destroy(g);
+            tell(&n, false, "cannot start the GCS thread");
+            return RAY_ENOMEM;
+        }
+        gcs_started = true;
+    } else {
+        err = rt_addr_parse(cfg->gcs_address, n.gcs_host, &n.gcs_port, why,
+                            sizeof(why));
+        if (err != RAY_OK) {
+            tell(&n, false, why);
+            return err;
+        }
+    }
+    int lfd = -1;
+    pthread_t hb;
+    bool hb_started = false;
+    err = rt_tcp_listen(n.ip, cfg->port, &lfd, &n.port, why, sizeof(why));
+    if (err == RAY_OK)
+        err = rt_server_create(lfd, cfg->token, "raylet", &raylet_ops, &n,
+                               &n.srv);
+    if (err != RAY_OK) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "the raylet cannot listen: %s", why);
+        tell(&n, false, msg);
+        if (lfd >= 0 && !n.srv)
+            close(lfd);
+        goto out;
+    }
+    if (pthread_create(&hb, NULL, heartbeat_main, &n) != 0) {
+        tell(&n, false, "cannot start the heartbeat thread");
+        err = RAY_ENOMEM;
+        goto out;
+    }
+    hb_started = true;
+    RT_INFO("raylet: node %.16s listening on %s:%u (%d CPUs%s%s)", n.idhex,
+            n.ip, n.port, n.ncpu, cfg->resources ? ", " : "",
+            cfg->resources ? cfg->resources : "");
+    rt_server_run(n.srv, stop);
+    err = atomic_load(&n.fatal) ? RAY_EINVAL : RAY_OK;
+out:
+    atomic_store(stop, 1);
+    if (hb_started)
+        pthread_join(hb, NULL);
+    if (gcs_started)
+        pthread_join(gtid, NULL);
+    gcs_destroy(g);
+    rt_server_destroy(n.srv);
+    return err;
+}

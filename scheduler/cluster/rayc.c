@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * rayc.c: the `rayc` program: start and stop a cluster's daemons on this
+ * machine, and show the cluster's nodes (Ray's verbs and flags).
+ *
+ *   rayc start --head [--port=6379] [--node-ip-address=IP] ...
+ *   rayc start --address=HEAD:PORT [--node-ip-address=IP] ...
+ *   rayc status [--address=HEAD:PORT] [--format=json]
+ *   rayc stop
+ *
+ * `start` runs a node (node.h) detached, logging under the temp dir, and
+ * returns once the node registered with the head, or fails with the
+ * reason; --block keeps it in the foreground. Every daemon this machine
+ * started is listed under <temp dir>/pids, which `stop` reads.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "runtime/net.h"
+#include "scheduler/cluster/node.h"
+
+static _Atomic int g_stop;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&g_stop, 1);
+}
+
+typedef struct opts {
+    bool head, block;
+    const char *address, *ip, *resources, *temp_dir, *token_file, *format;
+    long port, raylet_port, num_cpus;
+    unsigned long long store;
+    char tmp[PATH_MAX];
+} opts;
+
+static int
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage:\n"
+            "  rayc start --head [--port=6379] [options]\n"
+            "  rayc start --address=HEAD_IP:PORT [options]\n"
+            "  rayc status [--address=HEAD_IP:PORT] [--format=json]\n"
+            "  rayc stop\n"
+            "options:\n"
+            "  --node-ip-address=IP     bind and advertise IP (head default: "
+            "127.0.0.1)\n"
+            "  --num-cpus=N             CPUs this node offers (default: all)\n"
+            "  --resources=gpu=2,disk=4 custom resources (or "
+            "'{\"gpu\":2}')\n"
+            "  --object-store-memory=N  bytes for the node's object store\n"
+            "  --raylet-port=N          the raylet's port (default: any)\n"
+            "  --temp-dir=DIR           logs, pids, executables (default "
+            "/tmp/rayc-UID)\n"
+            "  --token-file=FILE        the cluster token (default "
+            "~/.rayc/cluster-token)\n"
+            "  --block                  stay in the foreground\n");
+    return f == stderr ? 2 : 0;
+}
+
+static const char *
+flag(const char *arg, const char *name)
+{
+    size_t l = strlen(name);
+    if (strncmp(arg, name, l) == 0 && arg[l] == '=')
+        return arg + l + 1;
+    return NULL;
+}
+
+/* "gpu=2,disk=4", "gpu:2" or '{"gpu":2,"disk":4}' -> "gpu:2,disk:4". */
+static bool
+norm_resources(const char *in, char *out, size_t len)
+{
+    size_t k = 0;
+    for (const char *p = in; *p; p++) {
+        char ch = *p;
+        if (ch == '{' || ch == '}' || ch == '"' || ch == ' ' || ch == '\'')
+            continue;
+        if (ch == '=')
+            ch = ':';
+        if (k + 1 >= len)
+            return false;
+        out[k++] = ch;
+    }
+    out[k] = 0;
+    return k > 0 && strchr(out, ':');
+}
+
+static int
+parse(int argc, char **argv, int from, opts *o)
+{
+    static char res[512];
+    o->port = 6379;
+    for (int i = from; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "--head"))
+            o->head = true;
+        else if (!strcmp(a, "--block"))
+            o->block = true;
+        else if ((v = flag(a, "--address")))
+            o->address = v;
+        else if ((v = flag(a, "--node-ip-address")))
+            o->ip = v;
+        else if ((v = flag(a, "--port")))
+            o->port = strtol(v, NULL, 10);
+        else if ((v = flag(a, "--raylet-port")))
+            o->raylet_port = strtol(v, NULL, 10);
+        else if ((v = flag(a, "--num-cpus")))
+            o->num_cpus = strtol(v, NULL, 10);
+        else if ((v = flag(a, "--object-store-memory")))
+            o->store = strtoull(v, NULL, 10);
+        else if ((v = flag(a, "--temp-dir")))
+            o->temp_dir = v;
+        else if ((v = flag(a, "--token-file")))
+            o->token_file = v;
+        else if ((v = flag(a, "--format")))
+            o->format = v;
+        else if ((v = flag(a, "--resources"))) {
+            if (!norm_resources(v, res, sizeof(res))) {
+                fprintf(stderr,
+                        "rayc: --resources=%s: expected name=amount "
+                        "pairs\n",
+                        v);
+                return 2;
+            }
+            o->resources = res;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            return usage(stdout) + 100;
+        else {
+            fprintf(stderr, "rayc: unknown option '%s'\n", a);
+            return usage(stderr);
+        }
+    }
+    if (o->port < 0 || o->port > 65535 || o->raylet_port < 0 ||
+        o->raylet_port > 65535 || o->num_cpus < 0) {
+        fprintf(stderr,
+                "rayc: a port must be 0 to 65535 and --num-cpus >= 0\n");
+        return 2;
+    }
+    if (!o->temp_dir) {
+        const char *env = getenv("RAYC_TEMP_DIR");
+        if (env && *env)
+            snprintf(o->tmp, sizeof(o->tmp), "%s", env);
+        else
+            snprintf(o->tmp, sizeof(o->tmp), "/tmp/rayc-%u",
+                     (unsigned)getuid());
+        o->temp_dir = o->tmp;
+    }
+    return 0;
+}
+
+static void
+mkdir_p(const char *dir)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0700);
+            *p = '/';
+        }
+    mkdir(tmp, 0700);
+}
+
+/* ---- start ---- */
+
+typedef struct start_ctx {
+    int fd; /* the pipe to `rayc start`, or -1 with --block */
+    const opts *o;
+} start_ctx;
+
+static void
+write_file(const char *path, const char *text)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    fputs(text, f);
+    fclose(f);
+    rename(tmp, path);
+}
+
+static void
+on_ready(void *arg, bool ok, const char *msg)
+{
+    start_ctx *s = arg;
+    char line[512];
+    if (ok && s->o->head) {
+        /* "<id> <raylet> <gcs>": "auto" finds the head through this. */
+        const char *gcs = strrchr(msg, ' ');
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/head_address", s->o->temp_dir);
+        snprintf(line, sizeof(line), "%s\n", gcs ? gcs + 1 : "");
+        write_file(path, line);
+    }
+    snprintf(line, sizeof(line), "%s %s\n", ok ? "ok" : "error", msg);
+    if (s->fd >= 0) {
+        if (write(s->fd, line, strlen(line)) < 0)
+            (void)0;
+        close(s->fd);
+        s->fd = -1;
+    } else {
+        fputs(line, stdout);
+        fflush(stdout);
+    }
+}
+
+static int
+run_node(const opts *o, int ready_fd)
+{
+    node_config cfg = {
+        .head = o->head,
+        .ip = o->ip,
+        .gcs_port = (uint16_t)o->port,
+        .gcs_address = o->address,
+        .port = (uint16_t)o->raylet_port,
+        .num_cpus = (int)o->num_cpus,
+        .resources = o->resources,
+        .object_store_bytes = o->store,
+        .temp_dir = o->temp_dir,
+    };
+    start_ctx sc = {.fd = ready_fd, .o = o};
+    cfg.ready = on_ready;
+    cfg.ready_arg = &sc;
+    char tpath[PATH_MAX], why[512];
+    rt_token_path(o->token_file, tpath, sizeof(tpath));
+    ray_err err =
+        o->head ? rt_token_load_or_create(tpath, cfg.token, why, sizeof(why))
+                : rt_token_load(tpath, cfg.token, why, sizeof(why));
+    if (err != RAY_OK) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "%s%s", why,
+                 err == RAY_ENOTFOUND
+                     ? " (copy the head's token file to this machine, or "
+                       "pass --token-file)"
+                     : "");
+        on_ready(&sc, false, msg);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char pids[PATH_MAX], pidf[PATH_MAX + 32], text[160];
+    snprintf(pids, sizeof(pids), "%s/pids", o->temp_dir);
+    mkdir_p(pids);
+    snprintf(pidf, sizeof(pidf), "%s/%d", pids, (int)getpid());
+    snprintf(text, sizeof(text), "%s\n", o->head ? "head" : "node");
+    write_file(pidf, text);
+    err = node_run(&cfg, &g_stop);
+    unlink(pidf);
+    if (o->head) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/head_address", o->temp_dir);
+        unlink(path);
+    }
+    return err == RAY_OK ? 0 : 1;
+}
+
+static int
+cmd_start(const opts *o)
+{
+    if (o->head == (o->address != NULL)) {
+        fprintf(stderr, "rayc start: give --head, or --address=HEAD_IP:PORT "
+                        "to join a head\n");
+        return 2;
+    }
+    if (o->head && o->ip && strncmp(o->ip, "127.", 4))
+        printf("rayc: the head listens on %s, reachable beyond this machine "
+               "(connections must prove the cluster token)\n",
+               o->ip);
+    mkdir_p(o->temp_dir);
+    if (o->block)
+        return run_node(o, -1);
+    int p[2];
+    if (pipe(p) != 0) {
+        perror("rayc: pipe");
+        return 1;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("rayc: fork");
+        return 1;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        setsid();
+        char logs[PATH_MAX], log[PATH_MAX + 64];
+        snprintf(logs, sizeof(logs), "%s/logs", o->temp_dir);
+        mkdir_p(logs);
+        snprintf(log, sizeof(log), "%s/%s-%s-%d.log", logs,
+                 o->head ? "head" : "node", o->ip ? o->ip : "127.0.0.1",
+                 (int)getpid());
+        int lf = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0)
+            dup2(nul, 0);
+        if (lf >= 0) {
+            dup2(lf, 1);
+            dup2(lf, 2);
+        }
+        _exit(run_node(o, p[1]));
+    }
+    close(p[1]);
+    char line[600] = "";
+    size_t k = 0;
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    int64_t deadline = rt_deadline_after_ms(30000);
+    while (k + 1 < sizeof(line) && rt_deadline_left_ms(deadline) > 0 &&
+           poll(&pf, 1, (int)rt_deadline_left_ms(deadline)) > 0) {
+        ssize_t n = read(p[0], line + k, sizeof(line) - 1 - k);
+        if (n <= 0)
+            break;
+        k += (size_t)n;
+    }
+    line[k] = 0;
+    close(p[0]);
+    if (strncmp(line, "ok ", 3) != 0) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        fprintf(stderr, "rayc start: %s\n",
+                k ? (strncmp(line, "error ", 6) ? line : line + 6)
+                  : "the node exited before it registered (see its log "
+                    "under the temp dir)");
+        if (!k)
+            kill(pid, SIGKILL); /* silent past the deadline */
+        return 1;
+    }
+    char id[80] = "", raylet[80] = "", gcs[80] = "";
+    sscanf(line + 3, "%79s %79s %79s", id, raylet, gcs);
+    printf("rayc: %s node %.16s started (raylet %s, pid %d)\n",
+           o->head ? "head" : "worker", id, raylet, (int)pid);
+    if (o->head) {
+        printf("To add a node:   rayc start --address=%s\n", gcs);
+        printf("To run a driver: RAY_ADDRESS=%s ./my_program\n", gcs);
+        printf("(nodes and drivers need this machine's token file, ");
+        char tpath[PATH_MAX];
+        rt_token_path(o->token_file, tpath, sizeof(tpath));
+        printf("%s)\n", tpath);
+    }
+    return 0;
+}
+
+/* ---- stop ---- */
+
+static int
+cmd_stop(const opts *o)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/pids", o->temp_dir);
+    DIR *d = opendir(dir);
+    pid_t pids[256];
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < 256) {
+        long pid = strtol(e->d_name, NULL, 10);
+        if (pid > 0 && kill((pid_t)pid, SIGTERM) == 0)
+            pids[n++] = (pid_t)pid;
+        else if (pid > 0) {
+            char f[PATH_MAX + 300];
+            snprintf(f, sizeof(f), "%s/%s", dir, e->d_name);
+            unlink(f); /* a daemon that is gone */
+        }
+    }
+    if (d)
+        closedir(d);
+    int64_t deadline = rt_deadline_after_ms(10000);
+    int left = n;
+    while (left && rt_deadline_left_ms(deadline) > 0) {
+        left = 0;
+        for (int i = 0; i < n; i++)
+            left += kill(pids[i], 0) == 0;
+        if (left)
+            usleep(20000);
+    }
+    for (int i = 0; i < n; i++)
+        if (kill(pids[i], SIGKILL) == 0) {
+            char f[PATH_MAX + 32];
+            snprintf(f, sizeof(f), "%s/%d", dir, (int)pids[i]);
+            unlink(f);
+        }
+    printf("rayc: stopped %d daemon%s\n", n, n == 1 ? "" : "s");
+    return 0;
+}
+
+/* ---- status ---- */
+
+static bool
+head_address(const opts *o, char *out, size_t len)
+{
+    const char *a = o->address ? o->address : getenv("RAY_ADDRESS");
+    if (a && *a && strcmp(a, "auto")) {
+        snprintf(out, len, "%s", a);
+        return true;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/head_address", o->temp_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    bool ok = fgets(out, (int)len, f) != NULL;
+    fclose(f);
+    char *nl = strchr(out, '\n');
+    if (nl)
+        *nl = 0;
+    return ok && *out;
+}
+
+static double
+cpus_of(const Ray__Rpc__ResourceSet *rs, char *custom, size_t len)
+{
+    double cpu = 0;
+    size_t k = 0;
+    custom[0] = 0;
+    for (size_t i = 0; rs && i < rs->n_entries; i++) {
+        if (!strcmp(rs->entries[i]->name, "CPU"))
+            cpu = rs->entries[i]->quantity;
+        else if (k < len)
+            k += (size_t)snprintf(custom + k, len - k, "%s%s:%g", k ? "," : "",
+                                  rs->entries[i]->name,
+                                  rs->entries[i]->quantity);
+    }
+    return cpu;
+}
+
+static int
+cmd_status(const opts *o)
+{
+    char addr[256], host[RT_HOST_MAX], why[400];
+    uint16_t port;
+    if (!head_address(o, addr, sizeof(addr))) {
+        fprintf(stderr, "rayc status: no head address: give --address or "
+                        "RAY_ADDRESS, or start a head on this machine\n");
+        return 1;
+    }
+    if (rt_addr_parse(addr, host, &port, why, sizeof(why)) != RAY_OK) {
+        fprintf(stderr, "rayc status: %s\n", why);
+        return 1;
+    }
+    uint8_t tok[RT_TOKEN_LEN];
+    char tpath[PATH_MAX];
+    rt_token_path(o->token_file, tpath, sizeof(tpath));
+    int fd = -1;
+    ray_err err = rt_token_load(tpath, tok, why, sizeof(why));
+    if (err == RAY_OK)
+        err = rt_tcp_connect(host, port, 3000, &fd, why, sizeof(why));
+    if (err == RAY_OK)
+        err = rt_auth_client(fd, tok, "cli", 5000, why, sizeof(why));
+    ProtobufCMessage *m = NULL;
+    Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
+    if (err == RAY_OK)
+        err = rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST,
+                          &req.base,
+                          RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY, &m,
+                          5000, why, sizeof(why));
+    if (fd >= 0)
+        close(fd);
+    if (err != RAY_OK) {
+        fprintf(stderr, "rayc status: %s: %s\n", addr, why);
+        return 1;
+    }
+    Ray__Rpc__GetAllNodesReply *r = (Ray__Rpc__GetAllNodesReply *)m;
+    bool json = o->format && !strcmp(o->format, "json");
+    int alive = 0, dead = 0;
+    double cpus = 0;
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        char c[256];
+        bool up = r->nodes[i]->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+        alive += up;
+        dead += !up;
+        if (up)
+            cpus += cpus_of(r->nodes[i]->total_resources, c, sizeof(c));
+    }
+    if (json)
+        printf("{\"address\":\"%s\",\"nodes\":[", addr);
+    else
+        printf("cluster %s: %d node%s alive, %d dead, %g CPUs\n"
+               "%-16s  %-21s  %-5s  %4s  %-4s  %-20s  %s\n",
+               addr, alive, alive == 1 ? "" : "s", dead, cpus, "NODE",
+               "ADDRESS", "STATE", "CPU", "HEAD", "RESOURCES", "HEARTBEAT");
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        Ray__Rpc__NodeInfo *ni = r->nodes[i];
+        char id[57] = "", a[96], custom[256];
+        if (ni->node_id.len == 28)
+            rt_hex(ni->node_id.data, 28, id);
+        snprintf(a, sizeof(a), "%s:%u",
+                 ni->raylet_address ? ni->raylet_address->ip : "?",
+                 ni->raylet_address ? ni->raylet_address->port : 0);
+        double cpu = cpus_of(ni->total_resources, custom, sizeof(custom));
+        bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+        if (json)
+            printf("%s{\"node_id\":\"%s\",\"address\":\"%s\",\"state\":\"%s\","
+                   "\"cpus\":%g,\"head\":%s,\"resources\":\"%s\","
+                   "\"hostname\":\"%s\",\"heartbeat_age_ms\":%llu,"
+                   "\"death_reason\":\"%s\"}",
+                   i ? "," : "", id, a, up ? "ALIVE" : "DEAD", cpu,
+                   ni->is_head ? "true" : "false", custom,
+                   ni->hostname ? ni->hostname : "",
+                   (unsigned long long)ni->last_heartbeat_ms,
+                   ni->death_reason ? ni->death_reason : "");
+        else
+            printf("%-16.16s  %-21s  %-5s  %4g  %-4s  %-20s  %.1fs ago%s%s\n",
+                   id, a, up ? "ALIVE" : "DEAD", cpu, ni->is_head ? "yes" : "",
+                   custom[0] ? custom : "-",
+                   (double)ni->last_heartbeat_ms / 1000.0, up ? "" : "  ",
+                   up ? "" : ni->death_reason);
+    }
+    if (json)
+        printf("]}\n");
+    rt_proto_free(m);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(stderr);
+    const char *lvl = getenv("RAYC_LOG_LEVEL");
+    rt_log_set_level(lvl ? (rt_log_level)rt_log_level_parse(lvl) : RT_LOG_INFO);
+    opts o = {0};
+    int rc = parse(argc, argv, 2, &o);
+    if (rc)
+        return rc >= 100 ? rc - 100 : rc;
+    if (!strcmp(argv[1], "start"))
+        return cmd_start(&o);
+    if (!strcmp(argv[1], "stop"))
+        return cmd_stop(&o);
+    if (!strcmp(argv[1], "status"))
+        return cmd_status(&o);
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help"))
+        return usage(stdout);
+    fprintf(stderr, "rayc: unknown command '%s'\n", argv[1]);
+    return usage(stderr);
+}

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * agent.c: a job's agent on a node (cluster.h). The raylet ran the
+ * driver's executable with the driver's connection; the agent starts an
+ * embedded runtime with the node's CPUs, runs the calls of each TaskBatch
+ * by function name, and sends their values back in ResultBatch frames as
+ * they finish (a result thread waits on the oldest 1024 calls at a time).
+ * When the driver's connection ends, the agent ends.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime/alloc.h"
+#include "runtime/frame.h"
+#include "runtime/log.h"
+#include "runtime/net.h"
+#include "sdk/backend.h"
+#include "sdk/cluster.h"
+#include "sdk/sdk_int.h"
+
+#define WINDOW 1024
+
+typedef struct pending {
+    uint64_t id; /* the driver's */
+    ray_ref ref; /* ours */
+} pending;
+
+static struct {
+    int fd;
+    pthread_mutex_t mu; /* q, send */
+    pthread_cond_t cv;
+    pending *q;
+    size_t head, n, cap; /* a ring */
+    bool eof;
+    pthread_mutex_t send_mu;
+} A = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .cv = PTHREAD_COND_INITIALIZER,
+       .send_mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void
+send_results(Ray__Rpc__ClusterResult **rs, size_t n)
+{
+    if (!n)
+        return;
+    Ray__Rpc__ResultBatch b = RAY__RPC__RESULT_BATCH__INIT;
+    b.results = rs;
+    b.n_results = n;
+    pthread_mutex_lock(&A.send_mu);
+    if (rt_frame_send(A.fd, RAY__RPC__MESSAGE_TYPE__MSG_RESULT_BATCH, &b.base,
+                      -1) != RAY_OK) {
+        pthread_mutex_unlock(&A.send_mu);
+        _exit(0); /* the driver is gone */
+    }
+    pthread_mutex_unlock(&A.send_mu);
+}
+
+static void
+push(uint64_t id, ray_ref ref)
+{
+    pthread_mutex_lock(&A.mu);
+    if (A.n == A.cap) {
+        size_t cap = A.cap ? A.cap * 2 : 4096;
+        pending *nq = rt_malloc(cap * sizeof(*nq));
+        if (!nq)
+            abort();
+        for (size_t i = 0; i < A.n; i++)
+            nq[i] = A.q[(A.head + i) % (A.cap ? A.cap : 1)];
+        rt_free(A.q);
+        A.q = nq;
+        A.cap = cap;
+        A.head = 0;
+    }
+    A.q[(A.head + A.n) % A.cap] = (pending){id, ref};
+    A.n++;
+    pthread_cond_signal(&A.cv);
+    pthread_mutex_unlock(&A.mu);
+}
+
+static void
+fill_result(Ray__Rpc__ClusterResult *r, uint64_t id, ray_ref ref, ray_view *v,
+            bool *have_view)
+{
+    ray__rpc__cluster_result__init(r);
+    r->id = id;
+    *have_view = false;
+    ray_err err = ray_get(ref, v, 0);
+    if (err == RAY_OK) {
+        *have_view = true;
+        r->type = v->type;
+        r->data = (ProtobufCBinaryData){v->len, (uint8_t *)v->data};
+    } else {
+        r->err = (uint32_t)err;
+        const char *d = ray_last_error_detail();
+        r->message = rt_strdup(d ? d : "");
+    }
+}
+
+static void *
+results_main(void *arg)
+{
+    (void)arg;
+    ray_ref win[WINDOW];
+    uint64_t ids[WINDOW];
+    size_t ready[WINDOW];
+    Ray__Rpc__ClusterResult rs[WINDOW], *rp[WINDOW];
+    ray_view views[WINDOW];
+    bool hv[WINDOW];
+    for (;;) {
+        pthread_mutex_lock(&A.mu);
+        while (!A.n && !A.eof)
+            pthread_cond_wait(&A.cv, &A.mu);
+        if (!A.n && A.eof) {
+            pthread_mutex_unlock(&A.mu);
+            return NULL;
+        }
+        size_t w = A.n < WINDOW ? A.n : WINDOW;
+        for (size_t i = 0; i < w; i++) {
+            win[i] = A.q[(A.head + i) % A.cap].ref;
+            ids[i] = A.q[(A.head + i) % A.cap].id;
+        }
+        pthread_mutex_unlock(&A.mu);
+        size_t nr = 0;
+        ray_wait(win, w, 1, 20, ready, &nr);
+        if (!nr)
+            continue;
+        bool done[WINDOW] = {false};
+        for (size_t k = 0; k < nr; k++) {
+            size_t i = ready[k];
+            done[i] = true;
+            fill_result(&rs[k], ids[i], win[i], &views[k], &hv[k]);
+            rp[k] = &rs[k];
+        }
+        send_results(rp, nr);
+        for (size_t k = 0; k < nr; k++) {
+            if (hv[k])
+                ray_release(&views[k]);
+            else
+                rt_free(rs[k].message);
+        }
+        /* Drop the finished ones from the window, keeping the order of
+         * the rest (push only appends, so the window's entries are where
+         * they were, relative to head). */
+        pending kept[WINDOW];
+        size_t keep = 0;
+        pthread_mutex_lock(&A.mu);
+        for (size_t i = 0; i < w; i++) {
+            pending p = A.q[(A.head + i) % A.cap];
+            if (done[i])
+                ray_ref_release(p.ref);
+            else
+                kept[keep++] = p;
+        }
+        for (size_t j = 0; j < keep; j++)
+            A.q[(A.head + (w - keep) + j) % A.cap] = kept[j];
+        A.head = (A.head + (w - keep)) % A.cap;
+        A.n -= w - keep;
+        pthread_mutex_unlock(&A.mu);
+    }
+}
+
+static void
+run_batch(Ray__Rpc__TaskBatch *b)
+{
+    for (size_t i = 0; i < b->n_tasks; i++) {
+        Ray__Rpc__ClusterTask *t = b->tasks[i];
+        ray_arg av[16];
+        ray_arg *args =
+            t->n_args > 16 ? rt_calloc(t->n_args, sizeof(*args)) : av;
+        for (size_t k = 0; args && k < t->n_args; k++) {
+            Ray__Rpc__ClusterArg *a = t->args[k];
+            memset(&args[k], 0, sizeof(args[k]));
+            args[k].type = a->type;
+            if (a->type == RAY_T_STR || a->type == RAY_T_BYTES ||
+                a->type == RAY_T_F64S || a->type == RAY_T_I64S) {
+                args[k].v.buf.ptr = a->data.data;
+                args[k].v.buf.len = a->data.len;
+            } else {
+                args[k].v.u64 = a->bits;
+            }
+        }
+        ray_call_opts o = {
+            .num_cpus = t->num_cpus,
+            .max_retries = t->max_retries,
+            .retry_on_error = t->retry_on_error,
+            .name = t->name && *t->name ? t->name : NULL,
+            .resources = t->resources && *t->resources ? t->resources : NULL,
+        };
+        ray_ref ref = RAY_REF_NULL;
+        uint64_t hash = sdk_name_hash(t->function);
+        ray_err why = !args                      ? RAY_ENOMEM
+                      : !sdk_registry_find(hash) ? RAY_ENOTFOUND
+                                                 : RAY_EINVAL;
+        if (why == RAY_EINVAL)
+            ref = sdk_be->submit(t->function, hash, args, (uint32_t)t->n_args,
+                                 &o);
+        if (args != av)
+            rt_free(args);
+        if (ref.id == 0) {
+            Ray__Rpc__ClusterResult r = RAY__RPC__CLUSTER_RESULT__INIT,
+                                    *rp = &r;
+            const char *d = ray_last_error_detail();
+            char msg[300];
+            const char *ip = getenv("RAYC_NODE_IP");
+            if (why == RAY_ENOTFOUND)
+                snprintf(msg, sizeof(msg),
+                         "on node %s: no remote function '%s' in this "
+                         "build",
+                         ip ? ip : "?", t->function);
+            else
+                snprintf(msg, sizeof(msg), "on node %s: %s", ip ? ip : "?",
+                         d && *d ? d : "the call could not be made");
+            r.id = t->id;
+            r.err = (uint32_t)why;
+            r.message = msg;
+            send_results(&rp, 1);
+            continue;
+        }
+        push(t->id, ref);
+    }
+}
+
+void
+sdk_agent_main(int fd)
+{
+    A.fd = fd;
+    ray_config cfg;
+    ray_config_init(&cfg);
+    cfg.resources = getenv("RAYC_RESOURCES");
+    ray_err err = ray_init(&cfg);
+    Ray__Rpc__AgentReady ready = RAY__RPC__AGENT_READY__INIT;
+    Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+    ready.status = &st;
+    ready.pid = (int32_t)getpid();
+    if (err != RAY_OK) {
+        st.code = (uint32_t)err;
+        st.message = (char *)ray_last_error_detail();
+    } else {
+        ready.num_cpus = (uint32_t)sdk_g->nworkers;
+    }
+    if (rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_AGENT_READY, &ready.base,
+                      5000) != RAY_OK ||
+        err != RAY_OK)
+        _exit(1);
+    pthread_t th;
+    if (pthread_create(&th, NULL, results_main, NULL) != 0)
+        _exit(1);
+    rt_frame_reader rd;
+    rt_frame_reader_init(&rd, RT_NET_MAX_FRAME);
+    for (;;) {
+        uint32_t type;
+        ProtobufCMessage *m = NULL;
+        err = rt_frame_recv(fd, RT_NET_MAX_FRAME, &type, &m, -1);
+        if (err != RAY_OK)
+            break;
+        if (type == RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH)
+            run_batch((Ray__Rpc__TaskBatch *)m);
+        else
+            RT_WARN("agent: %s from the driver: ignored",
+                    rt_proto_type_name(type));
+        rt_proto_free(m);
+    }
+    /* The driver is gone: nobody wants the results. */
+    _exit(0);
+}

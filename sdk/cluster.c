@@ -1,0 +1,866 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cluster.c: a driver joined to a cluster, and its agents on the nodes.
+ *
+ * The driver (ray_init with an address or RAY_ADDRESS) runs its embedded
+ * runtime as always: that is its own node. It asks the GCS for the alive
+ * nodes, and on every other node starts the job's agent through the
+ * node's raylet (scheduler/cluster/node.h): the raylet runs this same
+ * executable, named by SHA-256 and fetched from the driver once, in agent
+ * mode, and hands it the driver's connection. An agent is an embedded
+ * runtime with the node's CPUs: it runs the tasks the driver sends by
+ * function name and sends back their values.
+ *
+ * Placement (Ray's hybrid policy): a call stays on the driver's node
+ * while under half of its CPUs are busy, else goes to the least loaded
+ * node that has what it asks for (custom resources). Calls with ref or
+ * actor arguments, actors and puts stay on the driver's node (moving
+ * objects between nodes is the objects issue's).
+ *
+ * The wire: TaskBatch frames driver -> agent, ResultBatch frames back
+ * (cluster.proto). Each node has a sender thread that sends what
+ * accumulated while it sent the last batch (one frame per round), and
+ * one receiver thread polls every node. A node whose connection ends
+ * (its raylet or agent died) is dead: its calls in flight go to another
+ * node within their retries, or fail with RAY_EWORKER_DIED naming it.
+ */
+#include "sdk/cluster.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/frame.h"
+#include "runtime/log.h"
+#include "runtime/net.h"
+#include "sdk/backend.h"
+#include "sdk/sdk_int.h"
+
+#define MAX_NODES 64
+#define EXE_CHUNK (4u << 20)
+#define BATCH_MAX (4u << 20) /* bytes of tasks per frame */
+
+/* ---- an in-flight table: object id -> the task's packed ClusterTask ---- */
+
+typedef struct fl_entry {
+    uint64_t id; /* 0 empty, UINT64_MAX tombstone */
+    uint8_t *task;
+    uint32_t len;
+    int32_t retries;
+} fl_entry;
+
+typedef struct fl_table {
+    fl_entry *e;
+    size_t cap, n, used; /* used: n + tombstones */
+} fl_table;
+
+#define FL_TOMB UINT64_MAX
+
+static size_t
+fl_hash(uint64_t id, size_t cap)
+{
+    return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+}
+
+static bool
+fl_put(fl_table *t, const fl_entry *x)
+{
+    if ((t->used + 1) * 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        while (t->n * 4 > cap)
+            cap *= 2;
+        fl_entry *ne = rt_calloc(cap, sizeof(*ne));
+        if (!ne)
+            return false;
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->e[i].id && t->e[i].id != FL_TOMB) {
+                size_t h = fl_hash(t->e[i].id, cap);
+                while (ne[h].id)
+                    h = (h + 1) & (cap - 1);
+                ne[h] = t->e[i];
+            }
+        rt_free(t->e);
+        t->e = ne;
+        t->cap = cap;
+        t->used = t->n;
+    }
+    size_t h = fl_hash(x->id, t->cap);
+    while (t->e[h].id && t->e[h].id != FL_TOMB)
+        h = (h + 1) & (t->cap - 1);
+    if (!t->e[h].id)
+        t->used++;
+    t->e[h] = *x;
+    t->n++;
+    return true;
+}
+
+static bool
+fl_take(fl_table *t, uint64_t id, fl_entry *out)
+{
+    if (!t->cap)
+        return false;
+    size_t h = fl_hash(id, t->cap);
+    while (t->e[h].id) {
+        if (t->e[h].id == id) {
+            *out = t->e[h];
+            t->e[h].id = FL_TOMB;
+            t->n--;
+            return true;
+        }
+        h = (h + 1) & (t->cap - 1);
+    }
+    return false;
+}
+
+/* ---- the driver's nodes ---- */
+
+typedef struct cl_node {
+    int fd;
+    char addr[RT_HOST_MAX + 8];
+    char id[17]; /* hex prefix of its node id */
+    char resources[256];
+    int ncpu;
+    _Atomic int alive;
+    _Atomic int64_t inflight;
+    pthread_mutex_t mu; /* buf, fl */
+    pthread_cond_t cv;
+    uint8_t *buf; /* TaskBatch payload being filled */
+    size_t len, cap;
+    fl_table fl;
+    pthread_t sender;
+    bool sender_started;
+    rt_frame_reader rd;
+} cl_node;
+
+typedef struct cl_driver {
+    cl_node nodes[MAX_NODES];
+    int n;
+    int local_cpus;
+    _Atomic int stop;
+    int wake[2]; /* wakes the receiver to stop */
+    pthread_t receiver;
+    bool receiver_started;
+    _Atomic uint64_t rr;
+    sdk_backend be;
+} cl_driver;
+
+static cl_driver *g_cl;
+
+static void
+put_varint(uint8_t **p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *(*p)++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *(*p)++ = (uint8_t)v;
+}
+
+/* Append one packed ClusterTask as TaskBatch field 1. */
+static bool
+node_append(cl_node *nd, const uint8_t *task, uint32_t len)
+{
+    size_t need = nd->len + len + 11;
+    if (need > nd->cap) {
+        size_t cap = nd->cap ? nd->cap * 2 : 65536;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *nb = rt_realloc(nd->buf, cap);
+        if (!nb)
+            return false;
+        nd->buf = nb;
+        nd->cap = cap;
+    }
+    uint8_t *p = nd->buf + nd->len;
+    *p++ = 0x0A; /* field 1, length-delimited */
+    put_varint(&p, len);
+    memcpy(p, task, len);
+    nd->len = (size_t)(p - nd->buf) + len;
+    return true;
+}
+
+static bool
+write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static void *
+sender_main(void *arg)
+{
+    cl_node *nd = arg;
+    uint8_t *out = NULL;
+    size_t outcap = 0;
+    pthread_mutex_lock(&nd->mu);
+    for (;;) {
+        while (!nd->len && !atomic_load(&g_cl->stop) && atomic_load(&nd->alive))
+            pthread_cond_wait(&nd->cv, &nd->mu);
+        if (atomic_load(&g_cl->stop) || !atomic_load(&nd->alive))
+            break;
+        /* Swap: the submitters fill a fresh buffer while this one goes. */
+        uint8_t *b = nd->buf;
+        size_t len = nd->len, bcap = nd->cap;
+        nd->buf = out;
+        nd->cap = outcap;
+        nd->len = 0;
+        out = b;
+        outcap = bcap;
+        pthread_mutex_unlock(&nd->mu);
+        uint8_t hdr[RT_FRAME_HEADER_LEN];
+        rt_frame_header h = {RT_FRAME_MAGIC,
+                             RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH,
+                             (uint32_t)len};
+        rt_frame_header_encode(&h, hdr);
+        bool ok =
+            write_all(nd->fd, hdr, sizeof(hdr)) && write_all(nd->fd, out, len);
+        pthread_mutex_lock(&nd->mu);
+        if (!ok) {
+            shutdown(nd->fd, SHUT_RDWR); /* the receiver handles it */
+            break;
+        }
+    }
+    pthread_mutex_unlock(&nd->mu);
+    rt_free(out);
+    return NULL;
+}
+
+/* ---- results ---- */
+
+static void
+settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg, uint32_t type,
+       const void *data, size_t len, sdk_cb **cbs)
+{
+    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
+    if (!o || o->state != SDK_OBJ_PENDING)
+        return;
+    if (err == RAY_OK &&
+        sdk_objects_set_value(&rt->store, o, type, data, len) != RAY_OK) {
+        err = RAY_ENOMEM;
+        msg = "out of memory for a remote task's value";
+    }
+    if (err != RAY_OK)
+        sdk_objects_set_error(&rt->store, o, err, msg);
+    rt->tasks_finished++;
+    rt->tasks_failed += err != RAY_OK;
+    sdk_objects_retain(o);
+    sdk_object_done(rt, o, cbs);
+    sdk_objects_release(&rt->store, o);
+}
+
+static bool place_again(cl_driver *cl, int dead, fl_entry *e);
+
+static void
+node_lost(cl_driver *cl, int i, const char *why)
+{
+    cl_node *nd = &cl->nodes[i];
+    atomic_store(&nd->alive, 0);
+    pthread_mutex_lock(&nd->mu);
+    pthread_cond_broadcast(&nd->cv);
+    fl_table fl = nd->fl;
+    memset(&nd->fl, 0, sizeof(nd->fl));
+    nd->len = 0;
+    pthread_mutex_unlock(&nd->mu);
+    RT_WARN("cluster: node %s (%s) lost: %s; %zu calls in flight there", nd->id,
+            nd->addr, why, fl.n);
+    sdk_rt *rt = sdk_g;
+    sdk_cb *cbs = NULL;
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "node %s (%s) died running the task (%s), and no retry is left "
+             "or no other node can run it",
+             nd->id, nd->addr, why);
+    for (size_t k = 0; k < fl.cap; k++) {
+        fl_entry *e = &fl.e[k];
+        if (!e->id || e->id == FL_TOMB)
+            continue;
+        atomic_fetch_sub(&nd->inflight, 1);
+        if (e->retries > 0 && place_again(cl, i, e))
+            continue;
+        pthread_mutex_lock(&rt->mu);
+        settle(rt, e->id, RAY_EWORKER_DIED, msg, 0, NULL, 0, &cbs);
+        pthread_mutex_unlock(&rt->mu);
+        rt_free(e->task);
+    }
+    rt_free(fl.e);
+    if (cbs)
+        sdk_run_callbacks(cbs);
+    sdk_wake_driver(rt);
+}
+
+static void
+on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
+{
+    (void)cl;
+    sdk_rt *rt = sdk_g;
+    pthread_mutex_lock(&nd->mu);
+    for (size_t i = 0; i < b->n_results; i++) {
+        fl_entry e;
+        if (fl_take(&nd->fl, b->results[i]->id, &e)) {
+            rt_free(e.task);
+            atomic_fetch_sub(&nd->inflight, 1);
+        }
+    }
+    pthread_mutex_unlock(&nd->mu);
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    for (size_t i = 0; i < b->n_results; i++) {
+        Ray__Rpc__ClusterResult *r = b->results[i];
+        settle(rt, r->id, (ray_err)r->err, r->message, r->type, r->data.data,
+               r->data.len, &cbs);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (cbs)
+        sdk_run_callbacks(cbs);
+    sdk_wake_driver(rt);
+}
+
+static void *
+receiver_main(void *arg)
+{
+    cl_driver *cl = arg;
+    struct pollfd p[MAX_NODES + 1];
+    while (!atomic_load(&cl->stop)) {
+        int map[MAX_NODES], n = 0;
+        p[0] = (struct pollfd){.fd = cl->wake[0], .events = POLLIN};
+        for (int i = 0; i < cl->n; i++)
+            if (atomic_load(&cl->nodes[i].alive) && cl->nodes[i].fd >= 0) {
+                p[n + 1] =
+                    (struct pollfd){.fd = cl->nodes[i].fd, .events = POLLIN};
+                map[n++] = i;
+            }
+        if (poll(p, (nfds_t)n + 1, 1000) <= 0 || p[0].revents)
+            continue;
+        for (int k = 0; k < n; k++) {
+            if (!p[k + 1].revents)
+                continue;
+            cl_node *nd = &cl->nodes[map[k]];
+            for (;;) {
+                uint32_t type;
+                ProtobufCMessage *m = NULL;
+                ray_err err = rt_frame_reader_read(&nd->rd, nd->fd, &type, &m);
+                if (err == RAY_EAGAIN)
+                    break;
+                if (err != RAY_OK) {
+                    node_lost(cl, map[k],
+                              err == RAY_ECLOSED
+                                  ? "its connection closed"
+                                  : rt_frame_reader_detail(&nd->rd));
+                    break;
+                }
+                if (type == RAY__RPC__MESSAGE_TYPE__MSG_RESULT_BATCH)
+                    on_results(cl, nd, (Ray__Rpc__ResultBatch *)m);
+                else
+                    RT_WARN("cluster: node %s sent %s: ignored", nd->id,
+                            rt_proto_type_name(type));
+                rt_proto_free(m);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ---- placement and submission ---- */
+
+/* Does a node with resources `have` ("gpu:2,disk:4") meet `want`? */
+static bool
+fits(const char *have, const char *want)
+{
+    if (!want || !*want)
+        return true;
+    const char *w = want;
+    while (*w) {
+        const char *end = strchr(w, ',');
+        size_t len = end ? (size_t)(end - w) : strlen(w);
+        const char *colon = memchr(w, ':', len);
+        size_t nl = colon ? (size_t)(colon - w) : len;
+        double q = colon ? strtod(colon + 1, NULL) : 1;
+        bool ok = false;
+        for (const char *h = have; h && *h;) {
+            const char *he = strchr(h, ',');
+            const char *hc = strchr(h, ':');
+            if (hc && (!he || hc < he) && (size_t)(hc - h) == nl &&
+                !strncmp(h, w, nl) && strtod(hc + 1, NULL) >= q) {
+                ok = true;
+                break;
+            }
+            h = he ? he + 1 : NULL;
+        }
+        if (!ok)
+            return false;
+        w = end ? end + 1 : w + len;
+    }
+    return true;
+}
+
+/* Where a call goes: -1 the driver's node, else a node index. */
+static int
+choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
+{
+    sdk_rt *rt = sdk_g;
+    const char *want = opts ? opts->resources : NULL;
+    if (local_fits && avoid < 0) {
+        uint64_t live = __atomic_load_n(&rt->tasks_live, __ATOMIC_RELAXED);
+        if (live * 2 < (uint64_t)cl->local_cpus)
+            return -1;
+    }
+    int best = -1;
+    double best_load =
+        local_fits && avoid < 0
+            ? (double)__atomic_load_n(&rt->tasks_live, __ATOMIC_RELAXED) /
+                  cl->local_cpus
+            : 1e300;
+    uint64_t start = atomic_fetch_add(&cl->rr, 1);
+    for (int k = 0; k < cl->n; k++) {
+        int i = (int)((start + (uint64_t)k) % (uint64_t)cl->n);
+        cl_node *nd = &cl->nodes[i];
+        if (i == avoid || !atomic_load(&nd->alive) ||
+            !fits(nd->resources, want))
+            continue;
+        double load = (double)atomic_load(&nd->inflight) / nd->ncpu;
+        if (load < best_load) {
+            best_load = load;
+            best = i;
+        }
+    }
+    if (best < 0 && !(local_fits && avoid < 0))
+        return -2; /* nowhere */
+    return best;
+}
+
+static bool
+send_to(cl_driver *cl, int i, fl_entry *e)
+{
+    cl_node *nd = &cl->nodes[i];
+    pthread_mutex_lock(&nd->mu);
+    bool ok = atomic_load(&nd->alive) && node_append(nd, e->task, e->len) &&
+              fl_put(&nd->fl, e);
+    if (ok) {
+        atomic_fetch_add(&nd->inflight, 1);
+        pthread_cond_signal(&nd->cv);
+    }
+    pthread_mutex_unlock(&nd->mu);
+    return ok;
+}
+
+static bool
+place_again(cl_driver *cl, int dead, fl_entry *e)
+{
+    e->retries--;
+    for (int tries = 0; tries < cl->n; tries++) {
+        int i = choose(cl, NULL, false, dead);
+        if (i < 0)
+            return false;
+        if (send_to(cl, i, e))
+            return true;
+    }
+    return false;
+}
+
+static bool
+args_travel(const ray_arg *args, uint32_t nargs)
+{
+    for (uint32_t i = 0; i < nargs; i++)
+        if (args[i].type == RAY_T_REF || args[i].pad)
+            return false;
+    return true;
+}
+
+static bool
+is_buffer(uint32_t type)
+{
+    return type == RAY_T_STR || type == RAY_T_BYTES || type == RAY_T_F64S ||
+           type == RAY_T_I64S;
+}
+
+static ray_ref
+cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
+          const ray_call_opts *opts)
+{
+    cl_driver *cl = g_cl;
+    sdk_rt *rt = sdk_g;
+    const char *want = opts ? opts->resources : NULL;
+    bool local_fits = fits(rt->cfg.resources, want);
+    int i = args_travel(args, nargs) ? choose(cl, opts, local_fits, -1) : -1;
+    if (i == -2 && !local_fits) {
+        /* No node has it: let the local runtime say why, naming it. */
+        i = -1;
+    }
+    if (i < 0)
+        return sdk_drv_submit(name, hash, args, nargs, opts);
+    /* The result: a pending object of this driver, settled by the
+     * receiver. */
+    uint64_t id;
+    sdk_obj *o;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
+    pthread_mutex_unlock(&rt->mu);
+    if (err != RAY_OK) {
+        sdk_fail(err, "submit '%s': out of memory", name);
+        return RAY_REF_NULL;
+    }
+    Ray__Rpc__ClusterArg av[16], *ap[16];
+    Ray__Rpc__ClusterArg *avp =
+        nargs > 16 ? rt_calloc(nargs, sizeof(*avp)) : av;
+    Ray__Rpc__ClusterArg **app =
+        nargs > 16 ? rt_calloc(nargs, sizeof(*app)) : ap;
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.id = id;
+    t.function = (char *)name;
+    for (uint32_t k = 0; avp && app && k < nargs; k++) {
+        ray__rpc__cluster_arg__init(&avp[k]);
+        avp[k].type = args[k].type;
+        if (is_buffer(args[k].type))
+            avp[k].data = (ProtobufCBinaryData){args[k].v.buf.len,
+                                                (uint8_t *)args[k].v.buf.ptr};
+        else
+            avp[k].bits = args[k].v.u64;
+        app[k] = &avp[k];
+    }
+    t.args = app;
+    t.n_args = nargs;
+    if (opts) {
+        t.num_cpus = opts->num_cpus;
+        t.max_retries = opts->max_retries;
+        t.retry_on_error = opts->retry_on_error;
+        t.resources = (char *)(opts->resources ? opts->resources : "");
+        t.name = (char *)(opts->name ? opts->name : "");
+    }
+    fl_entry e = {.id = id};
+    e.len = (uint32_t)protobuf_c_message_get_packed_size(&t.base);
+    e.task = rt_malloc(e.len ? e.len : 1);
+    e.retries = opts && opts->max_retries < 0   ? 0
+                : opts && opts->max_retries > 0 ? opts->max_retries
+                                                : 3;
+    if (e.task && avp && app)
+        protobuf_c_message_pack(&t.base, e.task);
+    if (avp != av)
+        rt_free(avp);
+    if (app != ap)
+        rt_free(app);
+    if (!e.task || !send_to(cl, i, &e)) {
+        if (!e.task || !place_again(cl, i, &e)) {
+            sdk_cb *cbs = NULL;
+            pthread_mutex_lock(&rt->mu);
+            settle(rt, id, RAY_EWORKER_DIED, "no node could take the task", 0,
+                   NULL, 0, &cbs);
+            pthread_mutex_unlock(&rt->mu);
+            if (cbs)
+                sdk_run_callbacks(cbs);
+            rt_free(e.task);
+        }
+    }
+    return sdk_ref(id);
+}
+
+/* ---- joining ---- */
+
+static ray_err
+exe_identity(uint8_t hash[32], uint64_t *size, char *why, size_t whylen)
+{
+    static uint8_t h[32];
+    static uint64_t sz;
+    static bool done;
+    if (!done) {
+        ray_err err = rt_sha256_file("/proc/self/exe", h, &sz, why, whylen);
+        if (err != RAY_OK)
+            return err;
+        done = true;
+    }
+    memcpy(hash, h, 32);
+    *size = sz;
+    return RAY_OK;
+}
+
+static ray_err
+ship_exe(int fd, char *why, size_t whylen)
+{
+    int ef = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (ef < 0) {
+        snprintf(why, whylen, "/proc/self/exe: %s", strerror(errno));
+        return RAY_ESYSERR;
+    }
+    uint8_t *buf = rt_malloc(EXE_CHUNK);
+    ray_err err = buf ? RAY_OK : RAY_ENOMEM;
+    for (;;) {
+        if (err != RAY_OK)
+            break;
+        ssize_t n = read(ef, buf, EXE_CHUNK);
+        if (n < 0) {
+            err = RAY_ESYSERR;
+            break;
+        }
+        Ray__Rpc__ExeChunk c = RAY__RPC__EXE_CHUNK__INIT;
+        c.data = (ProtobufCBinaryData){(size_t)n, buf};
+        c.last = n < (ssize_t)EXE_CHUNK;
+        err = rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_EXE_CHUNK, &c.base,
+                            30000);
+        if (c.last)
+            break;
+    }
+    if (err != RAY_OK)
+        snprintf(why, whylen, "sending the executable: %s",
+                 rt_frame_last_detail());
+    rt_free(buf);
+    close(ef);
+    return err;
+}
+
+static ray_err
+start_agent(cl_node *nd, const char *host, uint16_t port,
+            const uint8_t tok[RT_TOKEN_LEN], char *why, size_t whylen)
+{
+    int fd;
+    ray_err err = rt_tcp_connect(host, port, 3000, &fd, why, whylen);
+    if (err == RAY_OK)
+        err = rt_auth_client(fd, tok, "driver", 5000, why, whylen);
+    if (err != RAY_OK) {
+        if (fd >= 0 && err != RAY_OK)
+            close(fd);
+        return err;
+    }
+    uint8_t hash[32];
+    uint64_t size = 0;
+    char self[PATH_MAX] = "driver";
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[sl > 0 ? sl : 6] = 0;
+    err = exe_identity(hash, &size, why, whylen);
+    Ray__Rpc__StartJobRequest req = RAY__RPC__START_JOB_REQUEST__INIT;
+    req.exe_hash = (ProtobufCBinaryData){32, hash};
+    req.exe_size = size;
+    req.exe_name = self;
+    ProtobufCMessage *m = NULL;
+    for (int round = 0; err == RAY_OK && round < 2; round++) {
+        err = rt_net_call(
+            fd, round ? 0 : RAY__RPC__MESSAGE_TYPE__MSG_START_JOB_REQUEST,
+            round ? NULL : &req.base,
+            RAY__RPC__MESSAGE_TYPE__MSG_START_JOB_REPLY, &m, 30000, why,
+            whylen);
+        if (err != RAY_OK)
+            break;
+        Ray__Rpc__StartJobReply *r = (Ray__Rpc__StartJobReply *)m;
+        if (r->status && r->status->code) {
+            snprintf(why, whylen, "the raylet refused the job: %s",
+                     r->status->message);
+            err = RAY_EINVAL;
+        } else if (r->need_exe && round == 0) {
+            err = ship_exe(fd, why, whylen);
+            rt_proto_free(m);
+            continue;
+        }
+        if (r->node_id.len >= 8)
+            rt_hex(r->node_id.data, 8, nd->id);
+        rt_proto_free(m);
+        break;
+    }
+    if (err == RAY_OK)
+        err = rt_net_call(fd, 0, NULL, RAY__RPC__MESSAGE_TYPE__MSG_AGENT_READY,
+                          &m, 30000, why, whylen);
+    if (err == RAY_OK) {
+        Ray__Rpc__AgentReady *a = (Ray__Rpc__AgentReady *)m;
+        if (a->status && a->status->code) {
+            snprintf(why, whylen, "the job's agent failed: %s",
+                     a->status->message);
+            err = RAY_EINVAL;
+        } else {
+            nd->ncpu = a->num_cpus ? (int)a->num_cpus : 1;
+        }
+        rt_proto_free(m);
+    }
+    if (err != RAY_OK) {
+        close(fd);
+        return err;
+    }
+    nd->fd = fd;
+    return RAY_OK;
+}
+
+static ray_err
+resolve_address(const char *address, char *out, size_t len)
+{
+    if (strcmp(address, "auto") != 0) {
+        snprintf(out, len, "%s", address);
+        return RAY_OK;
+    }
+    const char *td = getenv("RAYC_TEMP_DIR");
+    char path[PATH_MAX];
+    if (td && *td)
+        snprintf(path, sizeof(path), "%s/head_address", td);
+    else
+        snprintf(path, sizeof(path), "/tmp/rayc-%u/head_address",
+                 (unsigned)getuid());
+    FILE *f = fopen(path, "r");
+    bool ok = f && fgets(out, (int)len, f);
+    if (f)
+        fclose(f);
+    if (!ok)
+        return sdk_fail(RAY_ENOTFOUND,
+                        "ray_init: address \"auto\": no head runs on this "
+                        "machine (%s not found; start one with rayc start "
+                        "--head)",
+                        path);
+    out[strcspn(out, "\n")] = 0;
+    return RAY_OK;
+}
+
+ray_err
+sdk_cluster_join(const char *address)
+{
+    char addr[256], host[RT_HOST_MAX], why[512], tpath[PATH_MAX];
+    uint16_t port;
+    ray_err err = resolve_address(address, addr, sizeof(addr));
+    if (err != RAY_OK)
+        return err;
+    if (rt_addr_parse(addr, host, &port, why, sizeof(why)) != RAY_OK)
+        return sdk_fail(RAY_EINVAL, "ray_init: %s", why);
+    uint8_t tok[RT_TOKEN_LEN];
+    rt_token_path(NULL, tpath, sizeof(tpath));
+    if ((err = rt_token_load(tpath, tok, why, sizeof(why))) != RAY_OK)
+        return sdk_fail(err, "ray_init: joining %s: %s", addr, why);
+    int gfd = -1;
+    err = rt_tcp_connect(host, port, 3000, &gfd, why, sizeof(why));
+    if (err == RAY_OK)
+        err = rt_auth_client(gfd, tok, "driver", 5000, why, sizeof(why));
+    ProtobufCMessage *m = NULL;
+    Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
+    req.alive_only = true;
+    if (err == RAY_OK)
+        err = rt_net_call(
+            gfd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST, &req.base,
+            RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY, &m, 5000, why,
+            sizeof(why));
+    char local_ip[RT_HOST_MAX] = "";
+    if (gfd >= 0) {
+        rt_tcp_local_ip(gfd, local_ip);
+        close(gfd);
+    }
+    if (err != RAY_OK)
+        return sdk_fail(err, "ray_init: the head at %s: %s", addr, why);
+    cl_driver *cl = rt_calloc(1, sizeof(*cl));
+    if (!cl) {
+        rt_proto_free(m);
+        return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
+    }
+    cl->local_cpus = sdk_g->nworkers;
+    Ray__Rpc__GetAllNodesReply *r = (Ray__Rpc__GetAllNodesReply *)m;
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t k = 0; k < r->n_nodes && cl->n < MAX_NODES; k++) {
+        Ray__Rpc__NodeInfo *ni = r->nodes[k];
+        if (!ni->raylet_address || !ni->raylet_address->ip)
+            continue;
+        /* The driver's own node runs its calls in the embedded runtime. */
+        if (!strcmp(ni->raylet_address->ip, local_ip))
+            continue;
+        cl_node *nd = &cl->nodes[cl->n];
+        nd->fd = -1;
+        snprintf(nd->addr, sizeof(nd->addr), "%s:%u", ni->raylet_address->ip,
+                 ni->raylet_address->port);
+        size_t rk = 0;
+        for (size_t j = 0;
+             ni->total_resources && j < ni->total_resources->n_entries; j++) {
+            Ray__Rpc__ResourceEntry *re = ni->total_resources->entries[j];
+            if (strcmp(re->name, "CPU") && rk < sizeof(nd->resources))
+                rk += (size_t)snprintf(nd->resources + rk,
+                                       sizeof(nd->resources) - rk, "%s%s:%g",
+                                       rk ? "," : "", re->name, re->quantity);
+        }
+        err = start_agent(nd, ni->raylet_address->ip,
+                          (uint16_t)ni->raylet_address->port, tok, why,
+                          sizeof(why));
+        if (err != RAY_OK) {
+            RT_WARN("cluster: node %s: %s: left out", nd->addr, why);
+            continue;
+        }
+        pthread_mutex_init(&nd->mu, NULL);
+        pthread_cond_init(&nd->cv, NULL);
+        rt_frame_reader_init(&nd->rd, RT_NET_MAX_FRAME);
+        atomic_store(&nd->alive, 1);
+        cl->n++;
+    }
+    rt_proto_free(m);
+    if (pipe2(cl->wake, O_CLOEXEC) != 0) {
+        for (int i = 0; i < cl->n; i++)
+            close(cl->nodes[i].fd);
+        rt_free(cl);
+        return sdk_fail(RAY_ESYSERR, "ray_init: pipe: %s", strerror(errno));
+    }
+    g_cl = cl;
+    for (int i = 0; i < cl->n; i++)
+        cl->nodes[i].sender_started =
+            pthread_create(&cl->nodes[i].sender, NULL, sender_main,
+                           &cl->nodes[i]) == 0;
+    cl->receiver_started =
+        pthread_create(&cl->receiver, NULL, receiver_main, cl) == 0;
+    cl->be = sdk_backend_embedded;
+    cl->be.name = "cluster";
+    cl->be.submit = cl_submit;
+    sdk_be = &cl->be;
+    RT_INFO("cluster: joined %s: this node and %d other%s", addr, cl->n,
+            cl->n == 1 ? "" : "s");
+    return RAY_OK;
+}
+
+void
+sdk_cluster_leave(void)
+{
+    cl_driver *cl = g_cl;
+    if (!cl)
+        return;
+    atomic_store(&cl->stop, 1);
+    if (write(cl->wake[1], "x", 1) < 0)
+        (void)0;
+    for (int i = 0; i < cl->n; i++) {
+        cl_node *nd = &cl->nodes[i];
+        pthread_mutex_lock(&nd->mu);
+        pthread_cond_broadcast(&nd->cv);
+        pthread_mutex_unlock(&nd->mu);
+        if (nd->sender_started)
+            pthread_join(nd->sender, NULL);
+    }
+    if (cl->receiver_started)
+        pthread_join(cl->receiver, NULL);
+    for (int i = 0; i < cl->n; i++) {
+        cl_node *nd = &cl->nodes[i];
+        close(nd->fd); /* the agent ends with it */
+        for (size_t k = 0; k < nd->fl.cap; k++)
+            if (nd->fl.e[k].id && nd->fl.e[k].id != FL_TOMB)
+                rt_free(nd->fl.e[k].task);
+        rt_free(nd->fl.e);
+        rt_free(nd->buf);
+        rt_frame_reader_fini(&nd->rd);
+        pthread_mutex_destroy(&nd->mu);
+        pthread_cond_destroy(&nd->cv);
+    }
+    close(cl->wake[0]);
+    close(cl->wake[1]);
+    g_cl = NULL;
+    rt_free(cl);
+}
+
+int
+sdk_cluster_nodes(void)
+{
+    cl_driver *cl = g_cl;
+    int n = 0;
+    for (int i = 0; cl && i < cl->n; i++)
+        n += atomic_load(&cl->nodes[i].alive);
+    return n;
+}

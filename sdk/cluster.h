@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cluster.h: the SDK in a cluster: a driver's join (cluster.c) and the
+ * agent that runs a job's calls on another node (agent.c).
+ */
+#ifndef RAY_SDK_CLUSTER_H
+#define RAY_SDK_CLUSTER_H
+
+#include "ray/ray.h"
+
+/* ray_init with an address, after the embedded runtime started: ask the
+ * head for the nodes, start the job's agent on each other node, and
+ * route calls (the "cluster" backend). A node that cannot start its
+ * agent is left out with a warning; the head itself must answer. */
+ray_err sdk_cluster_join(const char *address);
+
+/* ray_shutdown, before the embedded runtime stops: close every agent's
+ * connection (the agents end) and join the threads. */
+void sdk_cluster_leave(void);
+
+/* Other nodes alive now (0 outside a cluster). */
+int sdk_cluster_nodes(void);
+
+/* The program was started as a job's agent by a raylet (RAYC_AGENT_FD):
+ * serve the driver on that connection, then exit. Never returns. */
+void sdk_agent_main(int fd) __attribute__((noreturn));
+
+#endif /* RAY_SDK_CLUSTER_H */
