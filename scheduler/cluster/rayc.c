@@ -263,7 +263,8 @@ run_node(const opts *o, int ready_fd)
     snprintf(pids, sizeof(pids), "%s/pids", o->temp_dir);
     mkdir_p(pids);
     snprintf(pidf, sizeof(pidf), "%s/%d", pids, (int)getpid());
-    snprintf(text, sizeof(text), "%s\n", o->head ? "head" : "node");
+    snprintf(text, sizeof(text), "%s %s\n", o->head ? "head" : "node",
+             o->ip ? o->ip : "127.0.0.1");
     write_file(pidf, text);
     err = node_run(&cfg, &g_stop);
     unlink(pidf);

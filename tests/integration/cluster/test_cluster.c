@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * test_cluster.c: a real cluster on loopback: a head and two raylets,
+ * each its own process on its own address (127.0.0.1, .2, .3), started
+ * with the rayc program and stopped (rayc stop, then SIGKILL of anything
+ * left) in the fixture's teardown, which runs even when a test fails.
+ * The test process is the driver; the raylets run this same binary,
+ * shipped to them by hash, as the job's agent.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ray/ray.h"
+#include "runtime/frame.h"
+#include "runtime/net.h"
+
+extern char **environ;
+
+static char tmp[PATH_MAX];
+static char rayc_bin[PATH_MAX];
+static char head[128]; /* the GCS's host:port */
+
+/* ---- remote functions ---- */
+
+/* Which node runs it: agents carry RAYC_NODE_IP, the driver's node not. */
+static char *
+where(int64_t ms)
+{
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+    const char *ip = getenv("RAYC_NODE_IP");
+    return strdup(ip ? ip : "driver");
+}
+RAY_REMOTE(where, char *, int64_t);
+
+static int64_t
+twice_slow(int64_t x, int64_t ms)
+{
+    struct timespec ts = {0, (long)ms * 1000000L};
+    nanosleep(&ts, NULL);
+    return 2 * x;
+}
+RAY_REMOTE(twice_slow, int64_t, int64_t, int64_t);
+
+/* ---- the cluster ---- */
+
+static void
+find_rayc(void)
+{
+    const char *env = getenv("RAYC_BIN");
+    const char *srcdir = getenv("TEST_SRCDIR");
+    const char *ws = getenv("TEST_WORKSPACE");
+    if (env && *env)
+        snprintf(rayc_bin, sizeof(rayc_bin), "%s", env);
+    else if (srcdir && ws)
+        snprintf(rayc_bin, sizeof(rayc_bin), "%s/%s/scheduler/cluster/rayc",
+                 srcdir, ws);
+    else
+        snprintf(rayc_bin, sizeof(rayc_bin), "scheduler/cluster/rayc");
+    cr_assert_eq(access(rayc_bin, X_OK), 0, "rayc not found at %s", rayc_bin);
+}
+
+/* Run rayc with args (NULL-terminated); its output goes to <tmp>/out. */
+static int
+rayc(const char *a1, ...)
+{
+    const char *argv[24] = {rayc_bin, a1};
+    int n = 2;
+    va_list ap;
+    va_start(ap, a1);
+    const char *a;
+    while (n < 22 && (a = va_arg(ap, const char *)))
+        argv[n++] = a;
+    va_end(ap);
+    char td[PATH_MAX + 16];
+    snprintf(td, sizeof(td), "--temp-dir=%s", tmp);
+    argv[n++] = td;
+    argv[n] = NULL;
+    char out[PATH_MAX + 8];
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    int rc = posix_spawn(&pid, rayc_bin, &fa, NULL, (char **)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rc, 0);
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static char *
+out_text(void)
+{
+    static char buf[16384];
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/out", tmp);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+static void
+cluster_up(void)
+{
+    find_rayc();
+    snprintf(tmp, sizeof(tmp), "/tmp/rayc-clustertest-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp));
+    char tok[PATH_MAX + 8];
+    snprintf(tok, sizeof(tok), "%s/token", tmp);
+    setenv("RAYC_TOKEN_FILE", tok, 1);
+    setenv("RAYC_TEMP_DIR", tmp, 1);
+    unsetenv("RAY_ADDRESS");
+    cr_assert_eq(rayc("start", "--head", "--port=0", "--num-cpus=1", NULL), 0,
+                 "%s", out_text());
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/head_address", tmp);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(head, sizeof(head), f));
+    fclose(f);
+    head[strcspn(head, "\n")] = 0;
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.2",
+                      "--num-cpus=2", "--resources=gpu=1", NULL),
+                 0, "%s", out_text());
+    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.3",
+                      "--num-cpus=2", NULL),
+                 0, "%s", out_text());
+}
+
+/* SIGKILL every daemon still listed (after rayc stop asked them). */
+static void
+cluster_down(void)
+{
+    ray_shutdown();
+    if (!tmp[0])
+        return;
+    rayc("stop", NULL);
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof(dir), "%s/pids", tmp);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (atoi(e->d_name) > 0)
+            kill(atoi(e->d_name), SIGKILL);
+    if (d)
+        closedir(d);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmp);
+}
+
+static void
+driver_up(int ncpu)
+{
+    ray_config c;
+    ray_config_init(&c);
+    c.num_cpus = ncpu;
+    c.address = head;
+    cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+}
+
+/* The pid of the daemon serving `ip` (pid files hold "role ip"). */
+static pid_t
+daemon_pid(const char *ip)
+{
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof(dir), "%s/pids", tmp);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    pid_t found = 0;
+    while (d && (e = readdir(d)) && !found) {
+        char f[PATH_MAX + 300], line[128] = "";
+        snprintf(f, sizeof(f), "%s/%s", dir, e->d_name);
+        FILE *fp = fopen(f, "r");
+        if (fp && fgets(line, sizeof(line), fp) && strstr(line, ip))
+            found = atoi(e->d_name);
+        if (fp)
+            fclose(fp);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+TestSuite(cluster, .init = cluster_up, .fini = cluster_down, .timeout = 120);
+
+Test(cluster, status_lists_every_node_alive)
+{
+    cr_assert_eq(rayc("status", "--format=json", NULL), 0, "%s", out_text());
+    char *o = out_text();
+    int alive = 0;
+    for (char *p = o; (p = strstr(p, "\"ALIVE\"")); p++)
+        alive++;
+    cr_assert_eq(alive, 3, "%s", o);
+    cr_assert(strstr(o, "127.0.0.2") && strstr(o, "127.0.0.3") &&
+                  strstr(o, "\"head\":true") && strstr(o, "gpu:1"),
+              "%s", o);
+}
+
+Test(cluster, tasks_spread_over_every_node)
+{
+    driver_up(1);
+    enum { N = 40 };
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = where_remote(100);
+    bool seen_driver = false, seen2 = false, seen3 = false;
+    for (int i = 0; i < N; i++) {
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(r[i], &s, 60000), RAY_OK, "%s",
+                     ray_last_error_detail());
+        seen_driver |= !strcmp(s, "driver");
+        seen2 |= !strcmp(s, "127.0.0.2");
+        seen3 |= !strcmp(s, "127.0.0.3");
+        ray_free(s);
+        ray_ref_release(r[i]);
+    }
+    cr_assert(seen_driver && seen2 && seen3,
+              "driver %d, 127.0.0.2 %d, 127.0.0.3 %d", seen_driver, seen2,
+              seen3);
+}
+
+Test(cluster, a_demand_only_one_node_meets_runs_there)
+{
+    driver_up(1);
+    for (int i = 0; i < 8; i++) {
+        ray_call_opts o = {.resources = "gpu:1"};
+        ray_ref r = where_remote_opts(&o, 10);
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK, "%s",
+                     ray_last_error_detail());
+        cr_assert_str_eq(s, "127.0.0.2");
+        ray_free(s);
+        ray_ref_release(r);
+    }
+}
+
+Test(cluster, a_killed_raylet_s_calls_are_retried_elsewhere)
+{
+    driver_up(1);
+    enum { N = 60 };
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = twice_slow_remote(i, 100);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(r[0], &v, 60000), RAY_OK);
+    pid_t victim = daemon_pid("127.0.0.3");
+    cr_assert_gt(victim, 0);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(ray_get_int64(r[i], &v, 60000), RAY_OK, "call %d: %s", i,
+                     ray_last_error_detail());
+        cr_assert_eq(v, 2 * i);
+        ray_ref_release(r[i]);
+    }
+    /* The head declares it dead (its connection closed). */
+    bool dead = false;
+    for (int k = 0; k < 100 && !dead; k++) {
+        rayc("status", "--format=json", NULL);
+        dead = strstr(out_text(), "\"DEAD\"") != NULL;
+        if (!dead)
+            usleep(50000);
+    }
+    cr_assert(dead, "%s", out_text());
+}
+
+Test(cluster, the_head_auto_finds_from_the_temp_dir)
+{
+    ray_config c;
+    ray_config_init(&c);
+    c.num_cpus = 1;
+    c.address = "auto";
+    cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+    ray_call_opts o = {.resources = "gpu:1"};
+    ray_ref r = where_remote_opts(&o, 1);
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK);
+    cr_assert_str_eq(s, "127.0.0.2");
+    ray_free(s);
+}
+
+/* ---- what the ports accept ---- */
+
+static int
+dial(const char *hostport)
+{
+    char host[RT_HOST_MAX];
+    uint16_t port;
+    cr_assert_eq(rt_addr_parse(hostport, host, &port, NULL, 0), RAY_OK);
+    int fd = -1;
+    cr_assert_eq(rt_tcp_connect(host, port, 3000, &fd, NULL, 0), RAY_OK);
+    return fd;
+}
+
+/* The server closes the connection: read sees the end (after whatever
+ * it sent first), within 10 s. */
+static bool
+closed_by_peer(int fd)
+{
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char b[4096];
+    ssize_t n;
+    while ((n = read(fd, b, sizeof(b))) > 0)
+        ;
+    return n == 0;
+}
+
+static long
+rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static void
+bad_client(const char *hostport, int kind)
+{
+    int fd = dial(hostport);
+    if (kind == 0) { /* garbage */
+        const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        cr_assert_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    } else if (kind == 1) { /* an oversized frame */
+        uint8_t hdr[RT_FRAME_HEADER_LEN];
+        rt_frame_header h = {RT_FRAME_MAGIC,
+                             RAY__RPC__MESSAGE_TYPE__MSG_AUTH_RESPONSE,
+                             1u << 30};
+        rt_frame_header_encode(&h, hdr);
+        cr_assert_eq(write(fd, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+    } else if (kind == 2) { /* a request before the handshake */
+        Ray__Rpc__GetAllNodesRequest q = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
+        cr_assert_eq(rt_frame_send(fd,
+                                   RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST,
+                                   &q.base, 3000),
+                     RAY_OK);
+    } else { /* the wrong token */
+        uint8_t tok[RT_TOKEN_LEN] = {1, 2, 3};
+        char why[200] = "";
+        cr_assert_eq(rt_auth_client(fd, tok, "test", 5000, why, sizeof(why)),
+                     RAY_EPROTO);
+        cr_assert(strstr(why, "wrong cluster token"), "%s", why);
+    }
+    cr_assert(closed_by_peer(fd), "kind %d: the connection stayed open", kind);
+    close(fd);
+}
+
+Test(cluster, bad_peers_lose_only_their_connection)
+{
+    pid_t hp = daemon_pid("head");
+    cr_assert_gt(hp, 0);
+    /* Warm up, then measure: 2000 bad connections to the GCS port. */
+    for (int i = 0; i < 200; i++)
+        bad_client(head, i % 4);
+    long before = rss_kb(hp);
+    for (int i = 0; i < 2000; i++)
+        bad_client(head, i % 4);
+    long after = rss_kb(hp);
+    cr_assert_lt(after - before, 4096, "RSS %ld -> %ld kB", before, after);
+    /* The raylet port of a worker node refuses the same way. */
+    cr_assert_eq(rayc("status", "--format=json", NULL), 0);
+    char *o = out_text();
+    char *p = strstr(o, "127.0.0.2:");
+    cr_assert_not_null(p);
+    char raylet[64];
+    sscanf(p, "%63[^\"]", raylet);
+    for (int i = 0; i < 40; i++)
+        bad_client(raylet, i % 4);
+    /* And the cluster still works. */
+    driver_up(1);
+    ray_call_opts opt = {.resources = "gpu:1"};
+    ray_ref r = where_remote_opts(&opt, 1);
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK);
+    cr_assert_str_eq(s, "127.0.0.2");
+    ray_free(s);
+}
+
+Test(cluster, another_protocol_version_is_refused_naming_both)
+{
+    int fd = dial(head);
+    ProtobufCMessage *m = NULL;
+    cr_assert_eq(rt_net_call(fd, 0, NULL,
+                             RAY__RPC__MESSAGE_TYPE__MSG_AUTH_CHALLENGE, &m,
+                             5000, NULL, 0),
+                 RAY_OK);
+    rt_proto_free(m);
+    uint8_t nonce[RT_NONCE_LEN] = {0}, mac[RT_MAC_LEN] = {0};
+    Ray__Rpc__AuthResponse r = RAY__RPC__AUTH_RESPONSE__INIT;
+    r.nonce = (ProtobufCBinaryData){RT_NONCE_LEN, nonce};
+    r.mac = (ProtobufCBinaryData){RT_MAC_LEN, mac};
+    r.version = RT_PROTOCOL_VERSION + 1;
+    cr_assert_eq(rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_AUTH_RESPONSE,
+                             &r.base, RAY__RPC__MESSAGE_TYPE__MSG_AUTH_RESULT,
+                             &m, 5000, NULL, 0),
+                 RAY_OK);
+    Ray__Rpc__AuthResult *res = (Ray__Rpc__AuthResult *)m;
+    cr_assert_not_null(res->status);
+    char want[96];
+    snprintf(want, sizeof(want), "speaks %u, the peer %u", RT_PROTOCOL_VERSION,
+             RT_PROTOCOL_VERSION + 1);
+    cr_assert(strstr(res->status->message, want), "%s", res->status->message);
+    rt_proto_free(m);
+    cr_assert(closed_by_peer(fd));
+    close(fd);
+}
+
+Test(cluster, a_node_with_the_wrong_token_is_refused)
+{
+    char bad[PATH_MAX + 16], addr[160];
+    snprintf(bad, sizeof(bad), "%s/bad-token", tmp);
+    FILE *f = fopen(bad, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 64; i++)
+        fputc('7', f);
+    fclose(f);
+    chmod(bad, 0600);
+    char tf[PATH_MAX + 32];
+    snprintf(tf, sizeof(tf), "--token-file=%s", bad);
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    cr_assert_neq(rayc("start", addr, tf, "--node-ip-address=127.0.0.4", NULL),
+                  0);
+    cr_assert(strstr(out_text(), "wrong cluster token"), "%s", out_text());
+}
