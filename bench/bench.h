@@ -33,5 +33,6 @@ double bench_limit_pingpong_us(void);
 void bench_group_store(void);
 void bench_group_task(void);
 void bench_group_actor(void);
+void bench_group_cluster(void);
 
 #endif /* RAY_BENCH_BENCH_H */

@@ -19,6 +19,7 @@
 __attribute__((weak)) void bench_group_store(void);
 __attribute__((weak)) void bench_group_task(void);
 __attribute__((weak)) void bench_group_actor(void);
+__attribute__((weak)) void bench_group_cluster(void);
 
 static void
 bench_group_limits(void)
@@ -35,6 +36,7 @@ static const struct {
     {"store", bench_group_store},
     {"task", bench_group_task},
     {"actor", bench_group_actor},
+    {"cluster", bench_group_cluster},
 };
 
 enum { NGROUPS = sizeof groups / sizeof groups[0] };

@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cluster_bench.c: the `cluster` group. It starts a loopback cluster of
+ * its own with the rayc program (a head on 127.0.0.1, raylets on
+ * 127.0.0.2 and .3, in a fresh temp dir with its own token), runs calls
+ * forced onto the other nodes (a custom resource only they have), and
+ * stops it. The limit it compares with, measured in the same run: a raw
+ * TCP round trip on loopback between two processes.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "ray/ray.h"
+#include "runtime/clock.h"
+#include "runtime/net.h"
+
+extern char **environ;
+
+static int64_t
+cl_noop(int64_t x)
+{
+    return x;
+}
+RAY_REMOTE(cl_noop, int64_t, int64_t);
+
+static char rayc_bin[PATH_MAX], tmp[PATH_MAX], head[128];
+
+/* ---- the limit: a TCP round trip between two processes ---- */
+
+static double
+tcp_rtt_us(void)
+{
+    int lfd;
+    uint16_t port;
+    if (rt_tcp_listen("127.0.0.1", 0, &lfd, &port, NULL, 0) != RAY_OK)
+        return -1;
+    enum { ROUNDS = 20000 };
+    pid_t pid = fork();
+    if (pid == 0) {
+        int c = -1;
+        while (c < 0)
+            c = accept(lfd, NULL, NULL);
+        int fl = fcntl(c, F_GETFL);
+        fcntl(c, F_SETFL, fl & ~O_NONBLOCK);
+        int one = 1;
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        char b;
+        while (read(c, &b, 1) == 1 && write(c, &b, 1) == 1)
+            ;
+        _exit(0);
+    }
+    close(lfd);
+    int fd;
+    if (rt_tcp_connect("127.0.0.1", port, 3000, &fd, NULL, 0) != RAY_OK)
+        return -1;
+    double runs[5];
+    char b = 'x';
+    for (int r = 0; r < 5; r++) {
+        int64_t t0 = rt_clock_now_ns();
+        for (int i = 0; i < ROUNDS / 5; i++)
+            if (write(fd, &b, 1) != 1 || read(fd, &b, 1) != 1)
+                return -1;
+        runs[r] = (double)(rt_clock_now_ns() - t0) / 1e3 / (ROUNDS / 5);
+    }
+    close(fd);
+    waitpid(pid, NULL, 0);
+    return bench_median(runs, 5);
+}
+
+/* ---- the cluster ---- */
+
+static bool
+find_rayc(void)
+{
+    const char *env = getenv("RAYC_BIN");
+    char self[PATH_MAX] = "";
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = 0;
+    const char *cands[3] = {env, "scheduler/cluster/rayc", NULL};
+    char beside[PATH_MAX + 64];
+    snprintf(beside, sizeof(beside), "%s/../scheduler/cluster/rayc", self);
+    cands[2] = beside;
+    for (int i = 0; i < 3; i++)
+        if (cands[i] && access(cands[i], X_OK) == 0) {
+            if (!realpath(cands[i], rayc_bin))
+                continue;
+            return true;
+        }
+    return false;
+}
+
+static int
+rayc(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+    char td[PATH_MAX + 16];
+    snprintf(td, sizeof(td), "--temp-dir=%s", tmp);
+    const char *argv[] = {rayc_bin, a1, td, a2, a3, a4, NULL};
+    int nul = open("/dev/null", O_WRONLY);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, nul, 1);
+    pid_t pid;
+    int rc = posix_spawn(&pid, rayc_bin, &fa, NULL, (char **)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(nul);
+    if (rc != 0)
+        return -1;
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static pid_t
+daemon_pid(const char *ip)
+{
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof(dir), "%s/pids", tmp);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    pid_t found = 0;
+    while (d && (e = readdir(d)) && !found) {
+        char f[PATH_MAX + 300], line[128] = "";
+        snprintf(f, sizeof(f), "%s/%s", dir, e->d_name);
+        FILE *fp = fopen(f, "r");
+        if (fp && fgets(line, sizeof(line), fp) && strstr(line, ip))
+            found = atoi(e->d_name);
+        if (fp)
+            fclose(fp);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* Dead nodes the GCS reports now, or -1. */
+static int
+dead_nodes(void)
+{
+    char host[RT_HOST_MAX];
+    uint16_t port;
+    uint8_t tok[RT_TOKEN_LEN];
+    char tpath[PATH_MAX];
+    rt_token_path(NULL, tpath, sizeof(tpath));
+    int fd = -1, dead = -1;
+    ProtobufCMessage *m = NULL;
+    Ray__Rpc__GetAllNodesRequest q = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
+    if (rt_addr_parse(head, host, &port, NULL, 0) == RAY_OK &&
+        rt_token_load(tpath, tok, NULL, 0) == RAY_OK &&
+        rt_tcp_connect(host, port, 1000, &fd, NULL, 0) == RAY_OK &&
+        rt_auth_client(fd, tok, "bench", 2000, NULL, 0) == RAY_OK &&
+        rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST,
+                    &q.base, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY,
+                    &m, 2000, NULL, 0) == RAY_OK) {
+        Ray__Rpc__GetAllNodesReply *r = (Ray__Rpc__GetAllNodesReply *)m;
+        dead = 0;
+        for (size_t i = 0; i < r->n_nodes; i++)
+            dead += r->nodes[i]->state == RAY__RPC__NODE_STATE__NODE_STATE_DEAD;
+        rt_proto_free(m);
+    }
+    if (fd >= 0)
+        close(fd);
+    return dead;
+}
+
+static void
+down(void)
+{
+    ray_shutdown();
+    rayc("stop", NULL, NULL, NULL);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cluster bench: could not remove %s\n", tmp);
+}
+
+void
+bench_group_cluster(void)
+{
+    double rtt = tcp_rtt_us();
+    bench_print("limit_tcp_rtt_us", rtt, "us");
+    if (!find_rayc()) {
+        fprintf(stderr, "cluster: the rayc program is not built: skipped\n");
+        return;
+    }
+    snprintf(tmp, sizeof(tmp), "/tmp/rayc-clusterbench-XXXXXX");
+    if (!mkdtemp(tmp))
+        return;
+    char tok[PATH_MAX + 8];
+    snprintf(tok, sizeof(tok), "%s/token", tmp);
+    setenv("RAYC_TOKEN_FILE", tok, 1);
+    setenv("RAYC_TEMP_DIR", tmp, 1);
+    if (rayc("start", "--head", "--port=0", "--num-cpus=1") != 0) {
+        fprintf(stderr, "cluster: the head did not start\n");
+        down();
+        return;
+    }
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/head_address", tmp);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(head, sizeof(head), f)) {
+        if (f)
+            fclose(f);
+        down();
+        return;
+    }
+    fclose(f);
+    head[strcspn(head, "\n")] = 0;
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    double join[2];
+    const char *ips[2] = {"--node-ip-address=127.0.0.2",
+                          "--node-ip-address=127.0.0.3"};
+    for (int i = 0; i < 2; i++) {
+        int64_t t0 = rt_clock_now_ns();
+        if (rayc("start", addr, ips[i], "--resources=remote=1000000000") != 0) {
+            fprintf(stderr, "cluster: a node did not start\n");
+            down();
+            return;
+        }
+        join[i] = (double)(rt_clock_now_ns() - t0) / 1e6;
+    }
+    bench_print("cluster_node_join_ms", bench_median(join, 2), "ms");
+
+    ray_config c;
+    ray_config_init(&c);
+    c.num_cpus = 1;
+    c.address = head;
+    ray_call_opts remote = {.resources = "remote:1"};
+    int64_t t0 = rt_clock_now_ns();
+    int64_t v = -1;
+    if (ray_init(&c) != RAY_OK ||
+        ray_get_int64(cl_noop_remote_opts(&remote, 7), &v, 60000) != RAY_OK ||
+        v != 7) {
+        fprintf(stderr, "cluster: the driver could not run a task: %s\n",
+                ray_last_error_detail());
+        down();
+        return;
+    }
+    bench_print("cluster_driver_connect_ms",
+                (double)(rt_clock_now_ns() - t0) / 1e6, "ms");
+
+    /* One call at a time, forced onto another node. */
+    enum { SYNC = 2000 };
+    static double lat[SYNC];
+    for (int i = 0; i < SYNC; i++) {
+        int64_t s = rt_clock_now_ns();
+        ray_ref r = cl_noop_remote_opts(&remote, i);
+        ray_get_int64(r, &v, 60000);
+        ray_ref_release(r);
+        lat[i] = (double)(rt_clock_now_ns() - s) / 1e3;
+    }
+    double sync_us = bench_median(lat, SYNC);
+    bench_print("cluster_tasks_sync_us", sync_us, "us");
+    bench_print("cluster_tasks_sync_vs_tcp_rtt", sync_us / rtt, "x");
+
+    /* Many in flight, to workers on the two other nodes. */
+    enum { ASYNC = 100000, ROUNDS = 3 };
+    static ray_ref refs[ASYNC];
+    double rates[ROUNDS];
+    for (int round = 0; round < ROUNDS; round++) {
+        int64_t s = rt_clock_now_ns();
+        for (int i = 0; i < ASYNC; i++)
+            refs[i] = cl_noop_remote_opts(&remote, i);
+        bool ok = true;
+        for (int i = 0; i < ASYNC; i++) {
+            ok &= ray_get_int64(refs[i], &v, 120000) == RAY_OK && v == i;
+            ray_ref_release(refs[i]);
+        }
+        rates[round] = ok ? ASYNC / ((double)(rt_clock_now_ns() - s) / 1e9) : 0;
+    }
+    bench_print("cluster_tasks_async", bench_median(rates, ROUNDS), "tasks/s");
+
+    /* kill -9 of a raylet -> the GCS declares its node dead. */
+    pid_t victim = daemon_pid("127.0.0.3");
+    if (victim > 0 && kill(victim, SIGKILL) == 0) {
+        int64_t s = rt_clock_now_ns();
+        while (dead_nodes() < 1 && rt_clock_now_ns() - s < 30000000000LL)
+            usleep(2000);
+        bench_print("cluster_node_death_detect_s",
+                    (double)(rt_clock_now_ns() - s) / 1e9, "s");
+    }
+    down();
+}
