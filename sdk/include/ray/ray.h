@@ -153,9 +153,11 @@ RAY_API void ray_set_log_cb(ray_log_cb cb, void *arg);
 
 /* Runtime configuration. Zero means default in every field. */
 typedef struct ray_config {
-    const char *address;         /* NULL: the local runtime. Joining a
-                                    cluster by "host:port" is not
-                                    implemented yet (RAY_EINVAL) */
+    const char *address;         /* NULL (and no RAY_ADDRESS): the local
+                                    runtime. "host:port" of a head started
+                                    with `rayc start --head`, or "auto"
+                                    (the head on this machine): join that
+                                    cluster (see ray_init) */
     int32_t num_cpus;            /* worker processes; default: online CPUs */
     int32_t log_level;           /* 0 silent; 1 error; 2 warn; 3 info;
                                     4 debug; others RAY_EINVAL */
@@ -190,9 +192,26 @@ RAY_API void ray_config_init(ray_config *cfg);
  * warn, error, off); a bad value fails with RAY_EINVAL naming it.
  * The soft open-file limit (RLIMIT_NOFILE) is raised to the hard one: the
  * driver holds 3 descriptors per worker process.
+ *
+ * A cluster: with cfg->address, or else the RAY_ADDRESS environment
+ * variable, set to a head's "host:port" (or "auto"), the driver proves
+ * the cluster token (RAYC_TOKEN_FILE, default ~/.rayc/cluster-token) to
+ * the head, and starts the program itself on every other alive node (its
+ * raylet fetches the executable once by SHA-256; nothing is copied by
+ * hand). This machine stays a node run by the runtime above. A call goes
+ * to another node when this one has at least half its CPUs busy (to the
+ * least loaded), or when only another node has the custom resources it
+ * asks for (`rayc start --resources`). Not yet across nodes (they run
+ * here, as on one machine): calls with ref or actor-handle arguments,
+ * actors, puts, maps; nodes that join after ray_init are not used. A
+ * node that dies has its calls in flight re-run on another node within
+ * max_retries, or they fail with RAY_EWORKER_DIED naming it.
+ *
  * Returns RAY_OK; RAY_EEXISTS if already initialised; RAY_EINVAL for a bad
- * field, a cluster address (not supported yet), or an open-file limit too
- * low for num_cpus workers (the detail names it); RAY_ENOMEM; a
+ * field, a malformed address, or an open-file limit too low for num_cpus
+ * workers (the detail names it); RAY_ENOTFOUND (no token file, or "auto"
+ * and no head here); RAY_EPROTO (the head refused the token or the
+ * protocol version, both named); a connection error; RAY_ENOMEM; a
  * RAY_ESYSERR value when memfd/spawn fails. Blocks for a few ms. Call
  * from the driver only, not from a worker. */
 RAY_API ray_err ray_init(const ray_config *cfg);
