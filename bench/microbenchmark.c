@@ -32,10 +32,8 @@ static const struct {
     const char *name;
     void (*run)(void);
 } groups[] = {
-    {"limits", bench_group_limits},
-    {"store", bench_group_store},
-    {"task", bench_group_task},
-    {"actor", bench_group_actor},
+    {"limits", bench_group_limits},   {"store", bench_group_store},
+    {"task", bench_group_task},       {"actor", bench_group_actor},
     {"cluster", bench_group_cluster},
 };
 

@@ -666,8 +666,8 @@ ray_init(const ray_config *cfg_in)
     if (env_timeline)
         (void)ray_timeline_enable(true); /* 64 bytes; ENOMEM: not recorded */
     /* A cluster: this node is the embedded runtime; the others join. */
-    const char *address = cfg.address && cfg.address[0] ? cfg.address
-                                                        : getenv("RAY_ADDRESS");
+    const char *address =
+        cfg.address && cfg.address[0] ? cfg.address : getenv("RAY_ADDRESS");
     if (address && address[0] && (err = sdk_cluster_join(address)) != RAY_OK) {
         char msg[600];
         snprintf(msg, sizeof(msg), "%s", ray_last_error_detail());
@@ -683,7 +683,7 @@ ray_shutdown(void)
     sdk_rt *rt = sdk_g;
     if (!rt)
         return;
-    sdk_cluster_leave(); /* the agents end with their connections */
+    sdk_cluster_leave();     /* the agents end with their connections */
     sdk_actors_shutdown(rt); /* destructors run before the workers exit */
     sched_raylet_stopping(rt->raylet); /* no process starts again */
     atomic_store(&rt->stopping, 1);

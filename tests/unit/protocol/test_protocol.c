@@ -66,7 +66,7 @@ Test(protocol, every_enum_value_is_registered)
 
 Test(protocol, unknown_types_have_no_descriptor)
 {
-    uint32_t bad[] = {0,   1,   99,  112,   199,       220,
+    uint32_t bad[] = {0,   1,   99,  112, 199,   220,
                       312, 399, 409, 500, 65536, UINT32_MAX};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_null(rt_proto_descriptor(bad[i]), "type %u", bad[i]);
