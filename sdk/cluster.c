@@ -127,7 +127,8 @@ fl_take(fl_table *t, uint64_t id, fl_entry *out)
 typedef struct cl_node {
     int fd;
     char addr[RT_HOST_MAX + 8];
-    char id[17]; /* hex prefix of its node id */
+    char id[17];   /* hex prefix of its node id */
+    char full[57]; /* its node id in hex */
     char resources[256];
     int ncpu;
     _Atomic int alive;
@@ -144,12 +145,18 @@ typedef struct cl_node {
 
 typedef struct cl_driver {
     cl_node nodes[MAX_NODES];
-    int n;
+    _Atomic int n; /* nodes[0, n) are set up; only the watcher adds */
     int local_cpus;
     _Atomic int stop;
-    int wake[2]; /* wakes the receiver to stop */
-    pthread_t receiver;
-    bool receiver_started;
+    int wake[2]; /* wakes the receiver: a node joined, or stop */
+    pthread_t receiver, watcher;
+    bool receiver_started, watcher_started;
+    int gcs_fd; /* the watcher's connection to the head, or -1 */
+    char head[256];
+    char gcs_host[RT_HOST_MAX];
+    uint16_t gcs_port;
+    char local_ip[RT_HOST_MAX];
+    uint8_t tok[RT_TOKEN_LEN];
     _Atomic uint64_t rr;
     sdk_backend be;
 } cl_driver;
@@ -347,8 +354,14 @@ receiver_main(void *arg)
                     (struct pollfd){.fd = cl->nodes[i].fd, .events = POLLIN};
                 map[n++] = i;
             }
-        if (poll(p, (nfds_t)n + 1, 1000) <= 0 || p[0].revents)
+        if (poll(p, (nfds_t)n + 1, 1000) <= 0)
             continue;
+        if (p[0].revents) { /* a node joined, or stop */
+            char b[64];
+            if (read(cl->wake[0], b, sizeof(b)) < 0)
+                (void)0;
+            continue;
+        }
         for (int k = 0; k < n; k++) {
             if (!p[k + 1].revents)
                 continue;
@@ -476,56 +489,89 @@ place_again(cl_driver *cl, int dead, fl_entry *e)
 }
 
 static bool
-args_travel(const ray_arg *args, uint32_t nargs)
-{
-    for (uint32_t i = 0; i < nargs; i++)
-        if (args[i].type == RAY_T_REF || args[i].pad)
-            return false;
-    return true;
-}
-
-static bool
 is_buffer(uint32_t type)
 {
     return type == RAY_T_STR || type == RAY_T_BYTES || type == RAY_T_F64S ||
            type == RAY_T_I64S;
 }
 
-static ray_ref
-cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
-          const ray_call_opts *opts)
+/* A call's arguments as they travel: values as given, and refs whose
+ * values this driver holds now, by value (views kept in `views` until the
+ * call is packed). False when one cannot go now (an actor handle, a ref
+ * not ready or failed): the call then runs on this node, whose runtime
+ * waits for it. */
+static bool
+args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out, ray_view *views,
+             uint32_t *nviews)
 {
-    cl_driver *cl = g_cl;
-    sdk_rt *rt = sdk_g;
-    const char *want = opts ? opts->resources : NULL;
-    bool local_fits = fits(rt->cfg.resources, want);
-    int i = args_travel(args, nargs) ? choose(cl, opts, local_fits, -1) : -1;
-    if (i == -2 && !local_fits) {
-        /* No node has it: let the local runtime say why, naming it. */
-        i = -1;
+    *nviews = 0;
+    for (uint32_t i = 0; i < nargs; i++) {
+        out[i] = args[i];
+        if (args[i].pad)
+            return false;
+        if (args[i].type != RAY_T_REF)
+            continue;
+        ray_view *v = &views[*nviews];
+        if (sdk_drv_get(args[i].v.ref, v, 0) != RAY_OK)
+            return false;
+        (*nviews)++;
+        out[i].type = v->type;
+        if (is_buffer(v->type)) {
+            out[i].v.buf.ptr = v->data;
+            out[i].v.buf.len = v->len;
+        } else {
+            out[i].v.u64 = 0;
+            memcpy(&out[i].v.u64, v->data, v->len < 8 ? v->len : 8);
+        }
     }
-    if (i < 0)
-        return sdk_drv_submit(name, hash, args, nargs, opts);
-    /* The result: a pending object of this driver, settled by the
-     * receiver. */
-    uint64_t id;
-    sdk_obj *o;
-    pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
-    pthread_mutex_unlock(&rt->mu);
-    if (err != RAY_OK) {
-        sdk_fail(err, "submit '%s': out of memory", name);
-        return RAY_REF_NULL;
+    return true;
+}
+
+static void
+views_release(ray_view *views, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        ray_release(&views[i]);
+}
+
+/* The node a call names (opts->node: an IP, "IP:port" or a node id
+ * prefix): -1 this machine, -2 none alive. */
+static int
+named_node(cl_driver *cl, const char *want)
+{
+    if (!strcmp(want, cl->local_ip) || !strcmp(want, "local"))
+        return -1;
+    size_t wl = strlen(want);
+    for (int i = 0; i < cl->n; i++) {
+        cl_node *nd = &cl->nodes[i];
+        size_t il = strcspn(nd->addr, ":");
+        if (!atomic_load(&nd->alive))
+            continue;
+        if (!strcmp(nd->addr, want) ||
+            (il == wl && !strncmp(nd->addr, want, il)) ||
+            (wl >= 4 && !strncmp(nd->full, want, wl)))
+            return i;
     }
+    return -2;
+}
+
+/* Pack a call into a ClusterTask (rt_malloc'd). */
+static uint8_t *
+pack_task(uint64_t id, const char *name, const ray_arg *args, uint32_t nargs,
+          const ray_call_opts *opts, uint32_t *len)
+{
     Ray__Rpc__ClusterArg av[16], *ap[16];
     Ray__Rpc__ClusterArg *avp =
         nargs > 16 ? rt_calloc(nargs, sizeof(*avp)) : av;
     Ray__Rpc__ClusterArg **app =
         nargs > 16 ? rt_calloc(nargs, sizeof(*app)) : ap;
+    uint8_t *out = NULL;
+    if (!avp || !app)
+        goto done;
     Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
     t.id = id;
     t.function = (char *)name;
-    for (uint32_t k = 0; avp && app && k < nargs; k++) {
+    for (uint32_t k = 0; k < nargs; k++) {
         ray__rpc__cluster_arg__init(&avp[k]);
         avp[k].type = args[k].type;
         if (is_buffer(args[k].type))
@@ -544,24 +590,95 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         t.resources = (char *)(opts->resources ? opts->resources : "");
         t.name = (char *)(opts->name ? opts->name : "");
     }
-    fl_entry e = {.id = id};
-    e.len = (uint32_t)protobuf_c_message_get_packed_size(&t.base);
-    e.task = rt_malloc(e.len ? e.len : 1);
-    e.retries = opts && opts->max_retries < 0   ? 0
-                : opts && opts->max_retries > 0 ? opts->max_retries
-                                                : 3;
-    if (e.task && avp && app)
-        protobuf_c_message_pack(&t.base, e.task);
+    *len = (uint32_t)protobuf_c_message_get_packed_size(&t.base);
+    out = rt_malloc(*len ? *len : 1);
+    if (out)
+        protobuf_c_message_pack(&t.base, out);
+done:
     if (avp != av)
         rt_free(avp);
     if (app != ap)
         rt_free(app);
+    return out;
+}
+
+static ray_ref
+cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
+          const ray_call_opts *opts)
+{
+    cl_driver *cl = g_cl;
+    sdk_rt *rt = sdk_g;
+    const char *want = opts ? opts->resources : NULL;
+    bool local_fits = fits(rt->cfg.resources, want);
+    int i;
+    if (opts && opts->node && *opts->node) {
+        i = named_node(cl, opts->node);
+        if (i == -2) {
+            sdk_fail(RAY_ENOTFOUND,
+                     "submit '%s': no alive node '%s' in the cluster "
+                     "(rayc status lists them)",
+                     name, opts->node);
+            return RAY_REF_NULL;
+        }
+    } else {
+        i = choose(cl, opts, local_fits, -1);
+        if (i == -2) /* no node has it: the local runtime says why */
+            i = -1;
+    }
+    if (i < 0)
+        return sdk_drv_submit(name, hash, args, nargs, opts);
+    ray_arg av[16];
+    ray_view vv[16];
+    ray_arg *a = nargs > 16 ? rt_calloc(nargs, sizeof(*a)) : av;
+    ray_view *views = nargs > 16 ? rt_calloc(nargs, sizeof(*views)) : vv;
+    uint32_t nviews = 0;
+    bool go = a && views && args_resolve(args, nargs, a, views, &nviews);
+    if (!go) {
+        views_release(views, nviews);
+        if (a != av)
+            rt_free(a);
+        if (views != vv)
+            rt_free(views);
+        if (opts && opts->node && *opts->node) {
+            sdk_fail(RAY_EINVAL,
+                     "submit '%s' to node '%s': an argument is an actor "
+                     "handle or a ref not ready yet; only values and ready "
+                     "refs go to other nodes for now",
+                     name, opts->node);
+            return RAY_REF_NULL;
+        }
+        return sdk_drv_submit(name, hash, args, nargs, opts);
+    }
+    /* The result: a pending object of this driver, settled by the
+     * receiver. */
+    uint64_t id;
+    sdk_obj *o;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
+    pthread_mutex_unlock(&rt->mu);
+    fl_entry e = {.id = id};
+    if (err == RAY_OK)
+        e.task = pack_task(id, name, a, nargs, opts, &e.len);
+    views_release(views, nviews);
+    if (a != av)
+        rt_free(a);
+    if (views != vv)
+        rt_free(views);
+    if (err != RAY_OK) {
+        sdk_fail(err, "submit '%s': out of memory", name);
+        return RAY_REF_NULL;
+    }
+    e.retries = opts && opts->max_retries < 0   ? 0
+                : opts && opts->max_retries > 0 ? opts->max_retries
+                                                : 3;
     if (!e.task || !send_to(cl, i, &e)) {
         if (!e.task || !place_again(cl, i, &e)) {
             sdk_cb *cbs = NULL;
             pthread_mutex_lock(&rt->mu);
-            settle(rt, id, RAY_EWORKER_DIED, "no node could take the task", 0,
-                   NULL, 0, &cbs);
+            settle(rt, id, e.task ? RAY_EWORKER_DIED : RAY_ENOMEM,
+                   e.task ? "no node could take the task"
+                          : "out of memory packing the task",
+                   0, NULL, 0, &cbs);
             pthread_mutex_unlock(&rt->mu);
             if (cbs)
                 sdk_run_callbacks(cbs);
@@ -721,56 +838,95 @@ resolve_address(const char *address, char *out, size_t len)
     return RAY_OK;
 }
 
-ray_err
-sdk_cluster_join(const char *address)
+/* Ask the head for its nodes on the watcher's connection (made or made
+ * again as needed). RAY_OK and *out; an error with why. */
+static ray_err
+get_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply **out, char *why,
+          size_t whylen)
 {
-    char addr[256], host[RT_HOST_MAX], why[512], tpath[PATH_MAX];
-    uint16_t port;
-    ray_err err = resolve_address(address, addr, sizeof(addr));
-    if (err != RAY_OK)
-        return err;
-    if (rt_addr_parse(addr, host, &port, why, sizeof(why)) != RAY_OK)
-        return sdk_fail(RAY_EINVAL, "ray_init: %s", why);
-    uint8_t tok[RT_TOKEN_LEN];
-    rt_token_path(NULL, tpath, sizeof(tpath));
-    if ((err = rt_token_load(tpath, tok, why, sizeof(why))) != RAY_OK)
-        return sdk_fail(err, "ray_init: joining %s: %s", addr, why);
-    int gfd = -1;
-    err = rt_tcp_connect(host, port, 3000, &gfd, why, sizeof(why));
-    if (err == RAY_OK)
-        err = rt_auth_client(gfd, tok, "driver", 5000, why, sizeof(why));
+    ray_err err = RAY_OK;
+    if (cl->gcs_fd < 0) {
+        err = rt_tcp_connect(cl->gcs_host, cl->gcs_port, 3000, &cl->gcs_fd, why,
+                             whylen);
+        if (err == RAY_OK)
+            err = rt_auth_client(cl->gcs_fd, cl->tok, "driver", 5000, why,
+                                 whylen);
+        if (err == RAY_OK && !cl->local_ip[0])
+            rt_tcp_local_ip(cl->gcs_fd, cl->local_ip);
+    }
     ProtobufCMessage *m = NULL;
     Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
     req.alive_only = true;
     if (err == RAY_OK)
         err = rt_net_call(
-            gfd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST, &req.base,
-            RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY, &m, 5000, why,
-            sizeof(why));
-    char local_ip[RT_HOST_MAX] = "";
-    if (gfd >= 0) {
-        rt_tcp_local_ip(gfd, local_ip);
-        close(gfd);
+            cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST,
+            &req.base, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY, &m,
+            5000, why, whylen);
+    if (err != RAY_OK) {
+        if (cl->gcs_fd >= 0)
+            close(cl->gcs_fd);
+        cl->gcs_fd = -1;
+        return err;
     }
-    if (err != RAY_OK)
-        return sdk_fail(err, "ray_init: the head at %s: %s", addr, why);
-    cl_driver *cl = rt_calloc(1, sizeof(*cl));
-    if (!cl) {
-        rt_proto_free(m);
-        return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
-    }
-    cl->local_cpus = sdk_g->nworkers;
-    Ray__Rpc__GetAllNodesReply *r = (Ray__Rpc__GetAllNodesReply *)m;
-    signal(SIGPIPE, SIG_IGN);
-    for (size_t k = 0; k < r->n_nodes && cl->n < MAX_NODES; k++) {
+    *out = (Ray__Rpc__GetAllNodesReply *)m;
+    return RAY_OK;
+}
+
+typedef struct starting {
+    cl_driver *cl;
+    cl_node *nd;
+    Ray__Rpc__NodeInfo *ni;
+    ray_err err;
+    char why[400];
+    pthread_t th;
+    bool started;
+} starting;
+
+static void *
+start_main(void *arg)
+{
+    starting *s = arg;
+    s->err = start_agent(s->nd, s->ni->raylet_address->ip,
+                         (uint16_t)s->ni->raylet_address->port, s->cl->tok,
+                         s->why, sizeof(s->why));
+    return NULL;
+}
+
+static bool
+known(cl_driver *cl, const char *full)
+{
+    for (int i = 0; i < cl->n; i++)
+        if (!strcmp(cl->nodes[i].full, full))
+            return true;
+    return false;
+}
+
+/* Start the job's agent on every alive node not known yet (not this
+ * machine's), all at once; the ones that start join the driver's nodes.
+ * The watcher's thread (or ray_init's, before the watcher runs). */
+static void
+add_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply *r)
+{
+    starting st[MAX_NODES];
+    int ns = 0;
+    int base = cl->n;
+    for (size_t k = 0; k < r->n_nodes && base + ns < MAX_NODES; k++) {
         Ray__Rpc__NodeInfo *ni = r->nodes[k];
-        if (!ni->raylet_address || !ni->raylet_address->ip)
+        char full[57] = "";
+        if (!ni->raylet_address || !ni->raylet_address->ip ||
+            ni->node_id.len != 28 ||
+            ni->state != RAY__RPC__NODE_STATE__NODE_STATE_ALIVE)
             continue;
-        /* The driver's own node runs its calls in the embedded runtime. */
-        if (!strcmp(ni->raylet_address->ip, local_ip))
+        rt_hex(ni->node_id.data, 28, full);
+        /* This machine's own node runs its calls in the embedded
+         * runtime. */
+        if (!strcmp(ni->raylet_address->ip, cl->local_ip) || known(cl, full))
             continue;
-        cl_node *nd = &cl->nodes[cl->n];
+        cl_node *nd = &cl->nodes[base + ns];
+        memset(nd, 0, sizeof(*nd));
         nd->fd = -1;
+        snprintf(nd->full, sizeof(nd->full), "%s", full);
+        snprintf(nd->id, sizeof(nd->id), "%.16s", full);
         snprintf(nd->addr, sizeof(nd->addr), "%s:%u", ni->raylet_address->ip,
                  ni->raylet_address->port);
         size_t rk = 0;
@@ -782,39 +938,116 @@ sdk_cluster_join(const char *address)
                                        sizeof(nd->resources) - rk, "%s%s:%g",
                                        rk ? "," : "", re->name, re->quantity);
         }
-        err = start_agent(nd, ni->raylet_address->ip,
-                          (uint16_t)ni->raylet_address->port, tok, why,
-                          sizeof(why));
-        if (err != RAY_OK) {
-            RT_WARN("cluster: node %s: %s: left out", nd->addr, why);
+        st[ns] = (starting){.cl = cl, .nd = nd, .ni = ni};
+        st[ns].started =
+            pthread_create(&st[ns].th, NULL, start_main, &st[ns]) == 0;
+        if (!st[ns].started)
+            start_main(&st[ns]);
+        ns++;
+    }
+    /* Keep the ones that started, packed after the known ones. */
+    int n = base;
+    for (int i = 0; i < ns; i++) {
+        if (st[i].started)
+            pthread_join(st[i].th, NULL);
+        cl_node *nd = st[i].nd;
+        if (st[i].err != RAY_OK) {
+            RT_LOG_RATELIMITED(RT_LOG_WARN, "cluster: node %s: %s: not used",
+                               nd->addr, st[i].why);
             continue;
         }
+        if (&cl->nodes[n] != nd)
+            memcpy(&cl->nodes[n], nd, sizeof(*nd));
+        nd = &cl->nodes[n];
         pthread_mutex_init(&nd->mu, NULL);
         pthread_cond_init(&nd->cv, NULL);
         rt_frame_reader_init(&nd->rd, RT_NET_MAX_FRAME);
         atomic_store(&nd->alive, 1);
-        cl->n++;
+        nd->sender_started =
+            pthread_create(&nd->sender, NULL, sender_main, nd) == 0;
+        if (!nd->sender_started) {
+            close(nd->fd);
+            atomic_store(&nd->alive, 0);
+            continue;
+        }
+        n++;
+        atomic_store(&cl->n, n); /* now the others see it */
+        RT_INFO("cluster: node %s (%s, %d CPUs%s%s) runs this job", nd->id,
+                nd->addr, nd->ncpu, nd->resources[0] ? ", " : "",
+                nd->resources);
     }
-    rt_proto_free(m);
-    if (pipe2(cl->wake, O_CLOEXEC) != 0) {
-        for (int i = 0; i < cl->n; i++)
-            close(cl->nodes[i].fd);
+    if (n != base && write(cl->wake[1], "n", 1) < 0)
+        (void)0;
+}
+
+/* Nodes that join later are used too: the watcher asks the head twice a
+ * second. */
+static void *
+watcher_main(void *arg)
+{
+    cl_driver *cl = arg;
+    while (!atomic_load(&cl->stop)) {
+        for (int t = 0; t < 50 && !atomic_load(&cl->stop); t++)
+            usleep(10000);
+        if (atomic_load(&cl->stop))
+            break;
+        Ray__Rpc__GetAllNodesReply *r = NULL;
+        char why[400];
+        if (get_nodes(cl, &r, why, sizeof(why)) != RAY_OK) {
+            RT_LOG_RATELIMITED(RT_LOG_WARN, "cluster: the head at %s: %s",
+                               cl->head, why);
+            continue;
+        }
+        add_nodes(cl, r);
+        rt_proto_free(&r->base);
+    }
+    return NULL;
+}
+
+ray_err
+sdk_cluster_join(const char *address)
+{
+    char why[512], tpath[PATH_MAX];
+    cl_driver *cl = rt_calloc(1, sizeof(*cl));
+    if (!cl)
+        return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
+    cl->gcs_fd = -1;
+    cl->wake[0] = cl->wake[1] = -1;
+    ray_err err = resolve_address(address, cl->head, sizeof(cl->head));
+    if (err == RAY_OK && rt_addr_parse(cl->head, cl->gcs_host, &cl->gcs_port,
+                                       why, sizeof(why)) != RAY_OK)
+        err = sdk_fail(RAY_EINVAL, "ray_init: %s", why);
+    rt_token_path(NULL, tpath, sizeof(tpath));
+    if (err == RAY_OK &&
+        (err = rt_token_load(tpath, cl->tok, why, sizeof(why))) != RAY_OK)
+        sdk_fail(err, "ray_init: joining %s: %s", cl->head, why);
+    Ray__Rpc__GetAllNodesReply *r = NULL;
+    if (err == RAY_OK && (err = get_nodes(cl, &r, why, sizeof(why))) != RAY_OK)
+        sdk_fail(err, "ray_init: the head at %s: %s", cl->head, why);
+    if (err == RAY_OK && pipe2(cl->wake, O_CLOEXEC | O_NONBLOCK) != 0)
+        err = sdk_fail(RAY_ESYSERR, "ray_init: pipe: %s", strerror(errno));
+    if (err != RAY_OK) {
+        rt_proto_free(r ? &r->base : NULL);
+        if (cl->gcs_fd >= 0)
+            close(cl->gcs_fd);
         rt_free(cl);
-        return sdk_fail(RAY_ESYSERR, "ray_init: pipe: %s", strerror(errno));
+        return err;
     }
+    signal(SIGPIPE, SIG_IGN);
+    cl->local_cpus = sdk_g->nworkers;
     g_cl = cl;
-    for (int i = 0; i < cl->n; i++)
-        cl->nodes[i].sender_started =
-            pthread_create(&cl->nodes[i].sender, NULL, sender_main,
-                           &cl->nodes[i]) == 0;
+    add_nodes(cl, r);
+    rt_proto_free(&r->base);
     cl->receiver_started =
         pthread_create(&cl->receiver, NULL, receiver_main, cl) == 0;
+    cl->watcher_started =
+        pthread_create(&cl->watcher, NULL, watcher_main, cl) == 0;
     cl->be = sdk_backend_embedded;
     cl->be.name = "cluster";
     cl->be.submit = cl_submit;
     sdk_be = &cl->be;
-    RT_INFO("cluster: joined %s: this node and %d other%s", addr, cl->n,
-            cl->n == 1 ? "" : "s");
+    RT_INFO("cluster: joined %s: this node and %d other%s", cl->head,
+            (int)cl->n, cl->n == 1 ? "" : "s");
     return RAY_OK;
 }
 
@@ -827,6 +1060,8 @@ sdk_cluster_leave(void)
     atomic_store(&cl->stop, 1);
     if (write(cl->wake[1], "x", 1) < 0)
         (void)0;
+    if (cl->watcher_started)
+        pthread_join(cl->watcher, NULL);
     for (int i = 0; i < cl->n; i++) {
         cl_node *nd = &cl->nodes[i];
         pthread_mutex_lock(&nd->mu);
@@ -849,6 +1084,8 @@ sdk_cluster_leave(void)
         pthread_mutex_destroy(&nd->mu);
         pthread_cond_destroy(&nd->cv);
     }
+    if (cl->gcs_fd >= 0)
+        close(cl->gcs_fd);
     close(cl->wake[0]);
     close(cl->wake[1]);
     g_cl = NULL;

@@ -489,6 +489,11 @@ typedef struct ray_call_opts {
     bool retry_on_error;   /* also retry when the task reports an error */
     const char *name;      /* name in errors and logs; default fn name */
     const char *resources; /* custom resources needed, "GPU:1" */
+    const char *node;      /* in a cluster, run on this node only: its IP,
+                              "IP:port" or a node id prefix as `rayc
+                              status` shows (RAY_ENOTFOUND when no alive
+                              node matches); NULL: anywhere. Outside a
+                              cluster, ignored (the only node) */
 } ray_call_opts;
 
 #define RAY_NO_RETRY (-1)

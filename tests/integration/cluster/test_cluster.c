@@ -55,6 +55,17 @@ twice_slow(int64_t x, int64_t ms)
 }
 RAY_REMOTE(twice_slow, int64_t, int64_t, int64_t);
 
+/* Where it ran and what it got. */
+static char *
+tagged(int64_t x)
+{
+    const char *ip = getenv("RAYC_NODE_IP");
+    char *s = malloc(64);
+    snprintf(s, 64, "%s %lld", ip ? ip : "driver", (long long)x);
+    return s;
+}
+RAY_REMOTE(tagged, char *, int64_t);
+
 /* ---- the cluster ---- */
 
 static void
@@ -460,4 +471,110 @@ Test(cluster, a_node_with_the_wrong_token_is_refused)
     cr_assert_neq(rayc("start", addr, tf, "--node-ip-address=127.0.0.4", NULL),
                   0);
     cr_assert(strstr(out_text(), "wrong cluster token"), "%s", out_text());
+}
+
+Test(cluster, node_affinity_runs_on_the_named_node)
+{
+    driver_up(1);
+    for (int i = 0; i < 6; i++) {
+        ray_call_opts o = {.node = i % 2 ? "127.0.0.3" : "127.0.0.2"};
+        ray_ref r = tagged_remote_opts(&o, i);
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK, "%s",
+                     ray_last_error_detail());
+        char want[64];
+        snprintf(want, sizeof(want), "%s %d", o.node, i);
+        cr_assert_str_eq(s, want);
+        ray_free(s);
+        ray_ref_release(r);
+    }
+    ray_call_opts none = {.node = "10.9.9.9"};
+    ray_ref r = tagged_remote_opts(&none, 1);
+    cr_assert_eq(r.id, 0);
+    cr_assert(strstr(ray_last_error_detail(), "no alive node '10.9.9.9'"), "%s",
+              ray_last_error_detail());
+}
+
+Test(cluster, a_ref_made_on_one_node_feeds_a_task_on_another)
+{
+    driver_up(1);
+    ray_call_opts on2 = {.node = "127.0.0.2"}, on3 = {.node = "127.0.0.3"};
+    ray_ref a = twice_slow_remote_opts(&on2, 21, 0); /* 42, made on .2 */
+    int64_t v;
+    cr_assert_eq(ray_get_int64(a, &v, 60000), RAY_OK);
+    cr_assert_eq(v, 42);
+    ray_ref b = RAY_CALL_OPTS(tagged, &on3, a); /* the ref, used on .3 */
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(b, &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_str_eq(s, "127.0.0.3 42");
+    ray_free(s);
+    /* A ref not ready yet waits on the driver's node, then runs there. */
+    ray_ref c = twice_slow_remote_opts(&on2, 50, 200);
+    ray_ref d = RAY_CALL(twice_slow, c, 0);
+    cr_assert_eq(ray_get_int64(d, &v, 60000), RAY_OK);
+    cr_assert_eq(v, 200);
+}
+
+Test(cluster, a_node_that_joins_later_gets_calls)
+{
+    driver_up(1);
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4",
+                      "--num-cpus=1", NULL),
+                 0, "%s", out_text());
+    ray_call_opts o = {.node = "127.0.0.4"};
+    ray_ref r = RAY_REF_NULL;
+    for (int k = 0; k < 200 && r.id == 0; k++) { /* the driver polls 2/s */
+        r = tagged_remote_opts(&o, 4);
+        if (r.id == 0)
+            usleep(50000);
+    }
+    cr_assert_neq(r.id, 0, "%s", ray_last_error_detail());
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK);
+    cr_assert_str_eq(s, "127.0.0.4 4");
+    ray_free(s);
+}
+
+/* Alive nodes `rayc status` reports, or -1. */
+static int
+alive_nodes(void)
+{
+    if (rayc("status", "--format=json", NULL) != 0)
+        return -1;
+    int alive = 0;
+    for (char *p = out_text(); (p = strstr(p, "\"ALIVE\"")); p++)
+        alive++;
+    return alive;
+}
+
+Test(cluster, raylets_register_again_with_a_restarted_head)
+{
+    pid_t hp = daemon_pid("head");
+    cr_assert_gt(hp, 0);
+    cr_assert_eq(kill(hp, SIGKILL), 0);
+    char port[32];
+    snprintf(port, sizeof(port), "--port=%s", strrchr(head, ':') + 1);
+    int rc = 1;
+    for (int k = 0; k < 50 && rc != 0; k++) { /* until the port is free */
+        rc = rayc("start", "--head", port, "--num-cpus=1", NULL);
+        if (rc != 0)
+            usleep(100000);
+    }
+    cr_assert_eq(rc, 0, "%s", out_text());
+    int alive = 0;
+    for (int k = 0; k < 100 && alive != 3; k++) { /* they retry within 1 s */
+        alive = alive_nodes();
+        if (alive != 3)
+            usleep(100000);
+    }
+    cr_assert_eq(alive, 3, "%s", out_text());
+    driver_up(1);
+    ray_call_opts o = {.node = "127.0.0.3"};
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(tagged_remote_opts(&o, 9), &s, 60000), RAY_OK);
+    cr_assert_str_eq(s, "127.0.0.3 9");
+    ray_free(s);
 }
