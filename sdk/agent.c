@@ -8,6 +8,7 @@
  * When the driver's connection ends, the agent ends.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,6 +162,187 @@ results_main(void *arg)
     }
 }
 
+/* An error result for record `id`, with the node named. */
+static void fail_result(uint64_t id, ray_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fail_result(uint64_t id, ray_err err, const char *fmt, ...)
+{
+    if (!id)
+        return;
+    char detail[300], msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    const char *ip = getenv("RAYC_NODE_IP");
+    snprintf(msg, sizeof(msg), "on node %s: %s", ip ? ip : "?", detail);
+    Ray__Rpc__ClusterResult r = RAY__RPC__CLUSTER_RESULT__INIT, *rp = &r;
+    r.id = id;
+    r.err = (uint32_t)err;
+    r.message = msg;
+    send_results(&rp, 1);
+}
+
+static void
+value_result(uint64_t id, uint64_t bits)
+{
+    Ray__Rpc__ClusterResult r = RAY__RPC__CLUSTER_RESULT__INIT, *rp = &r;
+    r.id = id;
+    r.type = RAY_T_I64;
+    r.data = (ProtobufCBinaryData){8, (uint8_t *)&bits};
+    send_results(&rp, 1);
+}
+
+/* The driver's actors here, by the driver's key (1, 2, ...). */
+static struct {
+    ray_actor *h;
+    char **why; /* why its creation failed, or NULL */
+    size_t n;
+} ACT;
+
+static ray_actor
+actor_of(uint64_t key, const char **why)
+{
+    *why = key < ACT.n && ACT.why[key] ? ACT.why[key]
+                                       : "no such actor on this node";
+    return key < ACT.n ? ACT.h[key] : RAY_ACTOR_NULL;
+}
+
+static void
+actor_set(uint64_t key, ray_actor h, const char *why)
+{
+    if (key >= (1u << 30))
+        return;
+    if (key >= ACT.n) {
+        size_t n = ACT.n ? ACT.n : 64;
+        while (n <= key)
+            n *= 2;
+        ray_actor *nh = rt_realloc(ACT.h, n * sizeof(*nh));
+        if (nh)
+            ACT.h = nh;
+        char **nw = rt_realloc(ACT.why, n * sizeof(*nw));
+        if (nw)
+            ACT.why = nw;
+        if (!nh || !nw)
+            return;
+        memset(ACT.h + ACT.n, 0, (n - ACT.n) * sizeof(*nh));
+        memset(ACT.why + ACT.n, 0, (n - ACT.n) * sizeof(*nw));
+        ACT.n = n;
+    }
+    ACT.h[key] = h;
+    ACT.why[key] = why ? rt_strdup(why) : NULL;
+}
+
+typedef struct waiting {
+    ray_actor h;
+    uint64_t id;
+    int64_t timeout_ms;
+} waiting;
+
+static void *
+wait_main(void *arg)
+{
+    waiting *w = arg;
+    ray_err err = ray_actor_wait_ready(w->h, w->timeout_ms);
+    if (err == RAY_OK)
+        value_result(w->id, 0);
+    else
+        fail_result(w->id, err, "%s", ray_last_error_detail());
+    rt_free(w);
+    return NULL;
+}
+
+static void
+actor_record(Ray__Rpc__ClusterTask *t, const ray_arg *args)
+{
+    const char *why;
+    ray_actor h = actor_of(t->actor, &why);
+    switch (t->kind) {
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE: {
+        const ray_fn_desc *d = sdk_registry_find(sdk_name_hash(t->function));
+        ray_actor_opts o = {
+            .num_cpus = t->num_cpus,
+            .resources = t->resources && *t->resources ? t->resources : NULL,
+            .name = t->name && *t->name ? t->name : NULL,
+            .detached = t->detached,
+            .own_process = t->own_process,
+            .max_restarts = t->max_restarts,
+            .max_task_retries = t->max_task_retries,
+            .max_concurrency = t->max_concurrency,
+        };
+        ray_actor made = RAY_ACTOR_NULL;
+        char msg[300] = "";
+        if (!d)
+            snprintf(msg, sizeof(msg), "no actor class '%s' in this build",
+                     t->function);
+        else if (ray_actor_create(d, args, (uint32_t)t->n_args, &o, &made) !=
+                 RAY_OK)
+            snprintf(msg, sizeof(msg), "creating it failed: %s",
+                     ray_last_error_detail());
+        actor_set(t->actor, made, msg[0] ? msg : NULL);
+        return;
+    }
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CALL: {
+        const ray_fn_desc *d = sdk_registry_find(sdk_name_hash(t->function));
+        if (!h.id) {
+            fail_result(t->id, RAY_EACTOR_DIED, "%s", why);
+            return;
+        }
+        if (!d) {
+            fail_result(t->id, RAY_ENOTFOUND, "no method '%s' in this build",
+                        t->function);
+            return;
+        }
+        ray_ref ref = ray_actor_submit(h, d, args, (uint32_t)t->n_args);
+        if (ref.id == 0)
+            fail_result(t->id, RAY_EINVAL, "%s", ray_last_error_detail());
+        else
+            push(t->id, ref);
+        return;
+    }
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RELEASE:
+        ray_actor_release(h);
+        return;
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN:
+        if (h.id)
+            ray_actor_retain(h);
+        return;
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL:
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL_NO_RESTART:
+        if (h.id)
+            ray_actor_kill(
+                h, t->kind ==
+                       RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL_NO_RESTART);
+        return;
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_STATE: {
+        int st = RAY_ACTOR_DEAD, rs = 0;
+        if (h.id)
+            ray_actor_state(h, &st, &rs);
+        value_result(t->id, (uint64_t)(uint32_t)st | (uint64_t)rs << 32);
+        return;
+    }
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_WAIT: {
+        pthread_t th;
+        waiting *w = rt_malloc(sizeof(*w));
+        if (!h.id || !w) {
+            rt_free(w);
+            fail_result(t->id, RAY_EACTOR_DIED, "%s", why);
+            return;
+        }
+        *w = (waiting){h, t->id, t->timeout_ms};
+        if (pthread_create(&th, NULL, wait_main, w) == 0)
+            pthread_detach(th);
+        else
+            wait_main(w); /* no thread: wait here */
+        return;
+    }
+    default:
+        fail_result(t->id, RAY_EPROTO, "unknown record kind %d", (int)t->kind);
+    }
+}
+
 static void
 run_batch(Ray__Rpc__TaskBatch *b)
 {
@@ -169,7 +351,11 @@ run_batch(Ray__Rpc__TaskBatch *b)
         ray_arg av[16];
         ray_arg *args =
             t->n_args > 16 ? rt_calloc(t->n_args, sizeof(*args)) : av;
-        for (size_t k = 0; args && k < t->n_args; k++) {
+        if (!args) {
+            fail_result(t->id, RAY_ENOMEM, "out of memory for arguments");
+            continue;
+        }
+        for (size_t k = 0; k < t->n_args; k++) {
             Ray__Rpc__ClusterArg *a = t->args[k];
             memset(&args[k], 0, sizeof(args[k]));
             args[k].type = a->type;
@@ -181,44 +367,32 @@ run_batch(Ray__Rpc__TaskBatch *b)
                 args[k].v.u64 = a->bits;
             }
         }
-        ray_call_opts o = {
-            .num_cpus = t->num_cpus,
-            .max_retries = t->max_retries,
-            .retry_on_error = t->retry_on_error,
-            .name = t->name && *t->name ? t->name : NULL,
-            .resources = t->resources && *t->resources ? t->resources : NULL,
-        };
-        ray_ref ref = RAY_REF_NULL;
-        uint64_t hash = sdk_name_hash(t->function);
-        ray_err why = !args                      ? RAY_ENOMEM
-                      : !sdk_registry_find(hash) ? RAY_ENOTFOUND
-                                                 : RAY_EINVAL;
-        if (why == RAY_EINVAL)
-            ref = sdk_be->submit(t->function, hash, args, (uint32_t)t->n_args,
-                                 &o);
+        if (t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL) {
+            actor_record(t, args);
+        } else {
+            ray_call_opts o = {
+                .num_cpus = t->num_cpus,
+                .max_retries = t->max_retries,
+                .retry_on_error = t->retry_on_error,
+                .name = t->name && *t->name ? t->name : NULL,
+                .resources =
+                    t->resources && *t->resources ? t->resources : NULL,
+            };
+            uint64_t hash = sdk_name_hash(t->function);
+            ray_ref ref = RAY_REF_NULL;
+            if (!sdk_registry_find(hash))
+                fail_result(t->id, RAY_ENOTFOUND,
+                            "no remote function '%s' in this build",
+                            t->function);
+            else if ((ref = sdk_be->submit(t->function, hash, args,
+                                           (uint32_t)t->n_args, &o))
+                         .id == 0)
+                fail_result(t->id, RAY_EINVAL, "%s", ray_last_error_detail());
+            else
+                push(t->id, ref);
+        }
         if (args != av)
             rt_free(args);
-        if (ref.id == 0) {
-            Ray__Rpc__ClusterResult r = RAY__RPC__CLUSTER_RESULT__INIT,
-                                    *rp = &r;
-            const char *d = ray_last_error_detail();
-            char msg[300];
-            const char *ip = getenv("RAYC_NODE_IP");
-            if (why == RAY_ENOTFOUND)
-                snprintf(msg, sizeof(msg),
-                         "on node %s: no remote function '%s' in this "
-                         "build",
-                         ip ? ip : "?", t->function);
-            else
-                snprintf(msg, sizeof(msg), "on node %s: %s", ip ? ip : "?",
-                         d && *d ? d : "the call could not be made");
-            r.id = t->id;
-            r.err = (uint32_t)why;
-            r.message = msg;
-            send_results(&rp, 1);
-            continue;
-        }
-        push(t->id, ref);
     }
 }
 

@@ -56,7 +56,7 @@ typedef struct fl_entry {
     uint64_t id; /* 0 empty, UINT64_MAX tombstone */
     uint8_t *task;
     uint32_t len;
-    int32_t retries;
+    int32_t retries; /* on other nodes; an actor call's: -1 (never) */
 } fl_entry;
 
 typedef struct fl_table {
@@ -157,6 +157,15 @@ typedef struct cl_driver {
     uint16_t gcs_port;
     char local_ip[RT_HOST_MAX];
     uint8_t tok[RT_TOKEN_LEN];
+    /* Actors on other nodes: handles carry CL_ACTOR_BIT, the node and a
+     * key the agent maps to its own handle. Names of those actors. */
+    _Atomic uint64_t next_actor;
+    pthread_mutex_t names_mu;
+    struct cl_name {
+        char *name;
+        uint64_t id;
+    } * names;
+    size_t nnames, cnames;
     _Atomic uint64_t rr;
     sdk_backend be;
 } cl_driver;
@@ -295,6 +304,11 @@ node_lost(cl_driver *cl, int i, const char *why)
              "node %s (%s) died running the task (%s), and no retry is left "
              "or no other node can run it",
              nd->id, nd->addr, why);
+    char amsg[256];
+    snprintf(amsg, sizeof(amsg),
+             "the actor's node %s (%s) died (%s); actors do not restart on "
+             "another node yet",
+             nd->id, nd->addr, why);
     for (size_t k = 0; k < fl.cap; k++) {
         fl_entry *e = &fl.e[k];
         if (!e->id || e->id == FL_TOMB)
@@ -303,7 +317,8 @@ node_lost(cl_driver *cl, int i, const char *why)
         if (e->retries > 0 && place_again(cl, i, e))
             continue;
         pthread_mutex_lock(&rt->mu);
-        settle(rt, e->id, RAY_EWORKER_DIED, msg, 0, NULL, 0, &cbs);
+        settle(rt, e->id, e->retries < 0 ? RAY_EACTOR_DIED : RAY_EWORKER_DIED,
+               e->retries < 0 ? amsg : msg, 0, NULL, 0, &cbs);
         pthread_mutex_unlock(&rt->mu);
         rt_free(e->task);
     }
@@ -512,7 +527,7 @@ args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out, ray_view *views,
         if (args[i].type != RAY_T_REF)
             continue;
         ray_view *v = &views[*nviews];
-        if (sdk_drv_get(args[i].v.ref, v, 0) != RAY_OK)
+        if (ray_get(args[i].v.ref, v, 0) != RAY_OK)
             return false;
         (*nviews)++;
         out[i].type = v->type;
@@ -555,10 +570,11 @@ named_node(cl_driver *cl, const char *want)
     return -2;
 }
 
-/* Pack a call into a ClusterTask (rt_malloc'd). */
+/* Pack a record: `base` (id, function, kind, actor fields) with the
+ * arguments and the call's options (NULL: none). rt_malloc'd. */
 static uint8_t *
-pack_task(uint64_t id, const char *name, const ray_arg *args, uint32_t nargs,
-          const ray_call_opts *opts, uint32_t *len)
+pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
+          uint32_t nargs, const ray_call_opts *opts, uint32_t *len)
 {
     Ray__Rpc__ClusterArg av[16], *ap[16];
     Ray__Rpc__ClusterArg *avp =
@@ -568,9 +584,7 @@ pack_task(uint64_t id, const char *name, const ray_arg *args, uint32_t nargs,
     uint8_t *out = NULL;
     if (!avp || !app)
         goto done;
-    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
-    t.id = id;
-    t.function = (char *)name;
+    Ray__Rpc__ClusterTask t = *base;
     for (uint32_t k = 0; k < nargs; k++) {
         ray__rpc__cluster_arg__init(&avp[k]);
         avp[k].type = args[k].type;
@@ -657,8 +671,11 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
     pthread_mutex_unlock(&rt->mu);
     fl_entry e = {.id = id};
+    Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
+    base.id = id;
+    base.function = (char *)name;
     if (err == RAY_OK)
-        e.task = pack_task(id, name, a, nargs, opts, &e.len);
+        e.task = pack_task(&base, a, nargs, opts, &e.len);
     views_release(views, nviews);
     if (a != av)
         rt_free(a);
@@ -686,6 +703,362 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         }
     }
     return sdk_ref(id);
+}
+
+/* ---- actors on other nodes ---- */
+
+#define CL_ACTOR_BIT (1ull << 63)
+#define CL_ACTOR_KEY_BITS 40
+
+static bool
+remote_actor(ray_actor h)
+{
+    return (h.id & CL_ACTOR_BIT) != 0;
+}
+
+static int
+actor_node(ray_actor h)
+{
+    return (int)((h.id & ~CL_ACTOR_BIT) >> CL_ACTOR_KEY_BITS) - 1;
+}
+
+static uint64_t
+actor_key(ray_actor h)
+{
+    return h.id & ((1ull << CL_ACTOR_KEY_BITS) - 1);
+}
+
+/* Send an untracked record (no result comes back). */
+static bool
+send_raw(cl_driver *cl, int i, const uint8_t *task, uint32_t len)
+{
+    cl_node *nd = &cl->nodes[i];
+    pthread_mutex_lock(&nd->mu);
+    bool ok = atomic_load(&nd->alive) && node_append(nd, task, len);
+    if (ok)
+        pthread_cond_signal(&nd->cv);
+    pthread_mutex_unlock(&nd->mu);
+    return ok;
+}
+
+/* An actor record with no arguments (release, retain, kill, and the
+ * queries with a result object `id`). */
+static bool
+actor_op(cl_driver *cl, ray_actor h, int kind, uint64_t id, int64_t timeout,
+         bool track)
+{
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.kind = (Ray__Rpc__ClusterKind)kind;
+    t.actor = actor_key(h);
+    t.id = id;
+    t.function = "";
+    t.timeout_ms = timeout;
+    fl_entry e = {.id = id, .retries = -1};
+    e.len = (uint32_t)protobuf_c_message_get_packed_size(&t.base);
+    e.task = rt_malloc(e.len ? e.len : 1);
+    if (!e.task)
+        return false;
+    protobuf_c_message_pack(&t.base, e.task);
+    int i = actor_node(h);
+    bool ok = i >= 0 && i < cl->n &&
+              (track ? send_to(cl, i, &e) : send_raw(cl, i, e.task, e.len));
+    if (!track || !ok)
+        rt_free(e.task);
+    return ok;
+}
+
+/* A query's answer: wait for the result object `id`. */
+static ray_err
+actor_ask(cl_driver *cl, ray_actor h, int kind, int64_t timeout_ms,
+          uint64_t *bits)
+{
+    sdk_rt *rt = sdk_g;
+    uint64_t id;
+    sdk_obj *o;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
+    pthread_mutex_unlock(&rt->mu);
+    if (err != RAY_OK)
+        return sdk_fail(err, "out of memory");
+    ray_ref ref = sdk_ref(id);
+    if (!actor_op(cl, h, kind, id, timeout_ms, true)) {
+        ray_ref_release(ref);
+        return sdk_fail(RAY_EACTOR_DIED,
+                        "the actor's node is gone from the cluster");
+    }
+    ray_view v;
+    /* The agent answers a wait when it ends; allow the way back. */
+    err = ray_get(ref, &v, timeout_ms < 0 ? RAY_FOREVER : timeout_ms + 30000);
+    if (err == RAY_OK) {
+        *bits = 0;
+        memcpy(bits, v.data, v.len < 8 ? v.len : 8);
+        ray_release(&v);
+    }
+    ray_ref_release(ref);
+    return err;
+}
+
+static struct cl_name *
+name_find(cl_driver *cl, const char *name)
+{
+    for (size_t i = 0; i < cl->nnames; i++)
+        if (!strcmp(cl->names[i].name, name))
+            return &cl->names[i];
+    return NULL;
+}
+
+static int
+actor_place(cl_driver *cl, const ray_actor_opts *opts)
+{
+    if (!opts)
+        return -1;
+    if (opts->node && *opts->node)
+        return named_node(cl, opts->node);
+    if (opts->resources && *opts->resources &&
+        !fits(sdk_g->cfg.resources, opts->resources)) {
+        ray_call_opts co = {.resources = opts->resources};
+        int i = choose(cl, &co, false, -1);
+        return i == -2 ? -1 : i; /* none: the local runtime says why */
+    }
+    return -1;
+}
+
+static ray_err
+cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
+                const ray_actor_opts *opts, ray_actor *out)
+{
+    cl_driver *cl = g_cl;
+    int i = actor_place(cl, opts);
+    if (i == -2)
+        return sdk_fail(RAY_ENOTFOUND,
+                        "ray_actor_create: no alive node '%s' in the "
+                        "cluster (rayc status lists them)",
+                        opts->node);
+    const char *name = opts && opts->name && *opts->name ? opts->name : NULL;
+    if (name) {
+        pthread_mutex_lock(&cl->names_mu);
+        struct cl_name *nm = name_find(cl, name);
+        uint64_t id = nm ? nm->id : 0;
+        pthread_mutex_unlock(&cl->names_mu);
+        if (id && opts->get_if_exists) {
+            *out = (ray_actor){id};
+            actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0,
+                     0, false);
+            return RAY_OK;
+        }
+        if (id)
+            return sdk_fail(RAY_EEXISTS,
+                            "ray_actor_create: the name '%s' belongs to a "
+                            "live actor",
+                            name);
+        if (i >= 0) {
+            ray_actor other;
+            if (sdk_drv_actor_lookup(name, &other) == RAY_OK) {
+                sdk_drv_actor_ref(other, false);
+                return sdk_fail(RAY_EEXISTS,
+                                "ray_actor_create: the name '%s' belongs to "
+                                "a live actor",
+                                name);
+            }
+        }
+    }
+    if (i < 0)
+        return sdk_drv_actor_create(ctor, args, nargs, opts, out);
+    ray_arg av[16];
+    ray_view vv[16];
+    uint32_t nviews = 0;
+    if (nargs > 16 || !args_resolve(args, nargs, av, vv, &nviews)) {
+        views_release(vv, nviews);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_actor_create on node '%s': an argument is an "
+                        "actor handle or a ref not ready yet (or more than "
+                        "16); only values and ready refs go to other nodes "
+                        "for now",
+                        cl->nodes[i].addr);
+    }
+    uint64_t key = atomic_fetch_add(&cl->next_actor, 1) + 1;
+    ray_actor h = {CL_ACTOR_BIT | ((uint64_t)(i + 1) << CL_ACTOR_KEY_BITS) |
+                   key};
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE;
+    t.function = (char *)ctor->name;
+    t.actor = key;
+    t.num_cpus = opts ? opts->num_cpus : 0;
+    t.resources = (char *)(opts && opts->resources ? opts->resources : "");
+    t.name = (char *)(name ? name : "");
+    t.detached = opts && opts->detached;
+    t.own_process = opts && opts->own_process;
+    t.max_restarts = opts ? opts->max_restarts : 0;
+    t.max_task_retries = opts ? opts->max_task_retries : 0;
+    t.max_concurrency = opts ? opts->max_concurrency : 0;
+    uint32_t len = 0;
+    uint8_t *task = pack_task(&t, av, nargs, NULL, &len);
+    views_release(vv, nviews);
+    bool ok = task && send_raw(cl, i, task, len);
+    rt_free(task);
+    if (!ok)
+        return sdk_fail(RAY_EACTOR_DIED,
+                        "ray_actor_create: node %s is gone from the cluster",
+                        cl->nodes[i].addr);
+    if (name) {
+        pthread_mutex_lock(&cl->names_mu);
+        if (cl->nnames == cl->cnames) {
+            size_t cap = cl->cnames ? 2 * cl->cnames : 8;
+            struct cl_name *nn = rt_realloc(cl->names, cap * sizeof(*nn));
+            if (nn) {
+                cl->names = nn;
+                cl->cnames = cap;
+            }
+        }
+        if (cl->nnames < cl->cnames) {
+            cl->names[cl->nnames].name = rt_strdup(name);
+            cl->names[cl->nnames++].id = h.id;
+        }
+        pthread_mutex_unlock(&cl->names_mu);
+    }
+    *out = h;
+    return RAY_OK;
+}
+
+static ray_ref
+cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+                uint32_t nargs)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_submit(h, m, args, nargs);
+    cl_driver *cl = g_cl;
+    sdk_rt *rt = sdk_g;
+    int i = actor_node(h);
+    if (i < 0 || i >= cl->n) {
+        sdk_fail(RAY_EINVAL, "actor call '%s': not a handle of this driver",
+                 m->name);
+        return RAY_REF_NULL;
+    }
+    ray_arg av[16];
+    ray_view vv[16];
+    uint32_t nviews = 0;
+    if (nargs > 16 || !args_resolve(args, nargs, av, vv, &nviews)) {
+        views_release(vv, nviews);
+        sdk_fail(RAY_EINVAL,
+                 "actor call '%s' on node %s: an argument is an actor "
+                 "handle or a ref not ready yet (or more than 16); only "
+                 "values and ready refs go to other nodes for now",
+                 m->name, cl->nodes[i].addr);
+        return RAY_REF_NULL;
+    }
+    uint64_t id;
+    sdk_obj *o;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
+    pthread_mutex_unlock(&rt->mu);
+    fl_entry e = {.id = id, .retries = -1};
+    Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
+    base.id = id;
+    base.function = (char *)m->name;
+    base.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CALL;
+    base.actor = actor_key(h);
+    if (err == RAY_OK)
+        e.task = pack_task(&base, av, nargs, NULL, &e.len);
+    views_release(vv, nviews);
+    if (err != RAY_OK) {
+        sdk_fail(err, "actor call '%s': out of memory", m->name);
+        return RAY_REF_NULL;
+    }
+    uint8_t *full = e.task;
+    if (!full || !send_to(cl, i, &e)) {
+        sdk_cb *cbs = NULL;
+        pthread_mutex_lock(&rt->mu);
+        settle(rt, id, full ? RAY_EACTOR_DIED : RAY_ENOMEM,
+               full ? "the actor's node is gone from the cluster"
+                    : "out of memory packing the call",
+               0, NULL, 0, &cbs);
+        pthread_mutex_unlock(&rt->mu);
+        if (cbs)
+            sdk_run_callbacks(cbs);
+        rt_free(e.task);
+    }
+    return sdk_ref(id);
+}
+
+static ray_err
+cl_actor_ref(ray_actor h, bool retain)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_ref(h, retain);
+    cl_driver *cl = g_cl;
+    actor_op(cl, h,
+             retain ? RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN
+                    : RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RELEASE,
+             0, 0, false);
+    return RAY_OK;
+}
+
+static ray_err
+cl_actor_kill(ray_actor h, bool no_restart)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_kill(h, no_restart);
+    cl_driver *cl = g_cl;
+    pthread_mutex_lock(&cl->names_mu);
+    for (size_t k = 0; k < cl->nnames; k++)
+        if (cl->names[k].id == h.id && no_restart) {
+            rt_free(cl->names[k].name);
+            cl->names[k] = cl->names[--cl->nnames];
+            break;
+        }
+    pthread_mutex_unlock(&cl->names_mu);
+    actor_op(cl, h,
+             no_restart ? RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL_NO_RESTART
+                        : RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL,
+             0, 0, false);
+    return RAY_OK;
+}
+
+static ray_err
+cl_actor_state(ray_actor h, int *state, int *num_restarts)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_state(h, state, num_restarts);
+    uint64_t bits = 0;
+    ray_err err = actor_ask(
+        g_cl, h, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_STATE, 30000, &bits);
+    if (err == RAY_EACTOR_DIED || err == RAY_EWORKER_DIED) {
+        bits = RAY_ACTOR_DEAD;
+        err = RAY_OK;
+    }
+    if (err != RAY_OK)
+        return err;
+    if (state)
+        *state = (int)(bits & 0xffffffffu);
+    if (num_restarts)
+        *num_restarts = (int)(bits >> 32);
+    return RAY_OK;
+}
+
+static ray_err
+cl_actor_wait_ready(ray_actor h, int64_t timeout_ms)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_wait_ready(h, timeout_ms);
+    uint64_t bits;
+    return actor_ask(g_cl, h, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_WAIT,
+                     timeout_ms, &bits);
+}
+
+static ray_err
+cl_actor_lookup(const char *name, ray_actor *out)
+{
+    cl_driver *cl = g_cl;
+    pthread_mutex_lock(&cl->names_mu);
+    struct cl_name *nm = name_find(cl, name);
+    uint64_t id = nm ? nm->id : 0;
+    pthread_mutex_unlock(&cl->names_mu);
+    if (!id)
+        return sdk_drv_actor_lookup(name, out);
+    *out = (ray_actor){id};
+    actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0, 0,
+             false);
+    return RAY_OK;
 }
 
 /* ---- joining ---- */
@@ -1013,6 +1386,7 @@ sdk_cluster_join(const char *address)
         return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
     cl->gcs_fd = -1;
     cl->wake[0] = cl->wake[1] = -1;
+    pthread_mutex_init(&cl->names_mu, NULL);
     ray_err err = resolve_address(address, cl->head, sizeof(cl->head));
     if (err == RAY_OK && rt_addr_parse(cl->head, cl->gcs_host, &cl->gcs_port,
                                        why, sizeof(why)) != RAY_OK)
@@ -1045,6 +1419,13 @@ sdk_cluster_join(const char *address)
     cl->be = sdk_backend_embedded;
     cl->be.name = "cluster";
     cl->be.submit = cl_submit;
+    cl->be.actor_create = cl_actor_create;
+    cl->be.actor_submit = cl_actor_submit;
+    cl->be.actor_lookup = cl_actor_lookup;
+    cl->be.actor_ref = cl_actor_ref;
+    cl->be.actor_kill = cl_actor_kill;
+    cl->be.actor_state = cl_actor_state;
+    cl->be.actor_wait_ready = cl_actor_wait_ready;
     sdk_be = &cl->be;
     RT_INFO("cluster: joined %s: this node and %d other%s", cl->head,
             (int)cl->n, cl->n == 1 ? "" : "s");
@@ -1086,6 +1467,10 @@ sdk_cluster_leave(void)
     }
     if (cl->gcs_fd >= 0)
         close(cl->gcs_fd);
+    for (size_t k = 0; k < cl->nnames; k++)
+        rt_free(cl->names[k].name);
+    rt_free(cl->names);
+    pthread_mutex_destroy(&cl->names_mu);
     close(cl->wake[0]);
     close(cl->wake[1]);
     g_cl = NULL;

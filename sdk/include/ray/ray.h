@@ -1235,6 +1235,12 @@ typedef struct ray_actor_opts {
                                  class has it, return a new handle to
                                  that one instead of RAY_EEXISTS (the
                                  other options then do not apply) */
+    const char *node;         /* in a cluster, create it on this node: its
+                                 IP, "IP:port" or a node id prefix
+                                 (RAY_ENOTFOUND when no alive node
+                                 matches); NULL: on this machine, unless
+                                 only another node has its resources.
+                                 Outside a cluster, ignored */
 } ray_actor_opts;
 
 /* Internal to RAY_ACTOR: create an actor of the class whose constructor

@@ -66,6 +66,35 @@ tagged(int64_t x)
 }
 RAY_REMOTE(tagged, char *, int64_t);
 
+typedef struct counter {
+    int64_t value;
+} counter;
+
+static ray_err
+counter_init(counter *c, int64_t start)
+{
+    c->value = start;
+    return RAY_OK;
+}
+RAY_ACTOR(counter, counter_init, int64_t);
+
+static int64_t
+counter_add(counter *c, int64_t k)
+{
+    return c->value += k;
+}
+RAY_METHOD(counter, counter_add, int64_t, int64_t);
+
+static char *
+counter_where(counter *c)
+{
+    const char *ip = getenv("RAYC_NODE_IP");
+    char *s = malloc(64);
+    snprintf(s, 64, "%s %lld", ip ? ip : "driver", (long long)c->value);
+    return s;
+}
+RAY_METHOD0(counter, counter_where, char *);
+
 /* ---- the cluster ---- */
 
 static void
@@ -577,4 +606,80 @@ Test(cluster, raylets_register_again_with_a_restarted_head)
     cr_assert_eq(ray_get_str(tagged_remote_opts(&o, 9), &s, 60000), RAY_OK);
     cr_assert_str_eq(s, "127.0.0.3 9");
     ray_free(s);
+}
+
+Test(cluster, an_actor_on_another_node_keeps_its_state_in_order)
+{
+    driver_up(1);
+    ray_actor_opts o = {.node = "127.0.0.3"};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 1000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_actor_wait_ready(c, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    enum { N = 200 };
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = counter_add_remote(c, 1);
+    for (int i = 0; i < N; i++) {
+        int64_t v;
+        cr_assert_eq(ray_get_int64(r[i], &v, 60000), RAY_OK, "%s",
+                     ray_last_error_detail());
+        cr_assert_eq(v, 1001 + i, "call %d saw %lld", i, (long long)v);
+        ray_ref_release(r[i]);
+    }
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(counter_where_remote(c), &s, 60000), RAY_OK);
+    cr_assert_str_eq(s, "127.0.0.3 1200");
+    ray_free(s);
+    int state = -1;
+    cr_assert_eq(ray_actor_state(c, &state, NULL), RAY_OK);
+    cr_assert_eq(state, RAY_ACTOR_ALIVE);
+    cr_assert_eq(ray_actor_kill(c, true), RAY_OK);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(counter_add_remote(c, 1), &v, 60000),
+                 RAY_EACTOR_DIED);
+    cr_assert_eq(ray_actor_state(c, &state, NULL), RAY_OK);
+    cr_assert_eq(state, RAY_ACTOR_DEAD);
+    ray_actor_release(c);
+}
+
+Test(cluster, a_named_actor_on_the_node_with_its_resources)
+{
+    driver_up(1);
+    ray_actor_opts o = {.resources = "gpu:1", .name = "bank"};
+    ray_actor c, again;
+    cr_assert_eq(counter_create(&c, &o, 5), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(counter_create(&again, &o, 5), RAY_EEXISTS);
+    cr_assert_eq(ray_actor_lookup("bank", &again), RAY_OK);
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(counter_where_remote(again), &s, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_str_eq(s, "127.0.0.2 5");
+    ray_free(s);
+    ray_actor_release(again);
+    ray_actor_release(c);
+}
+
+Test(cluster, an_actor_whose_node_dies_fails_its_calls)
+{
+    driver_up(1);
+    ray_actor_opts o = {.node = "127.0.0.3"};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 0), RAY_OK);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(counter_add_remote(c, 1), &v, 60000), RAY_OK);
+    cr_assert_eq(kill(daemon_pid("127.0.0.3"), SIGKILL), 0);
+    ray_err err = RAY_OK;
+    for (int k = 0; k < 200 && err == RAY_OK; k++) { /* until it is seen */
+        ray_ref r = counter_add_remote(c, 1);
+        err = ray_get_int64(r, &v, 60000);
+        ray_ref_release(r);
+        if (err == RAY_OK)
+            usleep(20000);
+    }
+    cr_assert_eq(err, RAY_EACTOR_DIED, "%s", ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "127.0.0.3"), "%s",
+              ray_last_error_detail());
 }
