@@ -35,6 +35,25 @@ cl_noop(int64_t x)
 }
 RAY_REMOTE(cl_noop, int64_t, int64_t);
 
+typedef struct cl_acc {
+    int64_t sum;
+} cl_acc;
+
+static ray_err
+cl_acc_init(cl_acc *a, int64_t start)
+{
+    a->sum = start;
+    return RAY_OK;
+}
+RAY_ACTOR(cl_acc, cl_acc_init, int64_t);
+
+static int64_t
+cl_acc_add(cl_acc *a, int64_t x)
+{
+    return a->sum += x;
+}
+RAY_METHOD(cl_acc, cl_acc_add, int64_t, int64_t);
+
 static char rayc_bin[PATH_MAX], tmp[PATH_MAX], head[128];
 
 /* ---- the limit: a TCP round trip between two processes ---- */
@@ -284,6 +303,38 @@ bench_group_cluster(void)
         rates[round] = ok ? ASYNC / ((double)(rt_clock_now_ns() - s) / 1e9) : 0;
     }
     bench_print("cluster_tasks_async", bench_median(rates, ROUNDS), "tasks/s");
+
+    /* An actor on another node: calls one at a time, then many. */
+    ray_actor_opts ao = {.node = "127.0.0.2"};
+    ray_actor acc;
+    if (cl_acc_create(&acc, &ao, 0) == RAY_OK &&
+        ray_actor_wait_ready(acc, 60000) == RAY_OK) {
+        for (int i = 0; i < SYNC; i++) {
+            int64_t s = rt_clock_now_ns();
+            ray_ref r = cl_acc_add_remote(acc, 1);
+            ray_get_int64(r, &v, 60000);
+            ray_ref_release(r);
+            lat[i] = (double)(rt_clock_now_ns() - s) / 1e3;
+        }
+        double a_us = bench_median(lat, SYNC);
+        bench_print("cluster_actor_calls_sync_us", a_us, "us");
+        bench_print("cluster_actor_calls_sync_vs_tcp_rtt", a_us / rtt, "x");
+        for (int round = 0; round < ROUNDS; round++) {
+            int64_t s = rt_clock_now_ns();
+            for (int i = 0; i < ASYNC; i++)
+                refs[i] = cl_acc_add_remote(acc, 1);
+            bool ok = true;
+            for (int i = 0; i < ASYNC; i++) {
+                ok &= ray_get_int64(refs[i], &v, 120000) == RAY_OK;
+                ray_ref_release(refs[i]);
+            }
+            rates[round] =
+                ok ? ASYNC / ((double)(rt_clock_now_ns() - s) / 1e9) : 0;
+        }
+        bench_print("cluster_actor_calls_async", bench_median(rates, ROUNDS),
+                    "calls/s");
+        ray_actor_release(acc);
+    }
 
     /* kill -9 of a raylet -> the GCS declares its node dead. */
     pid_t victim = daemon_pid("127.0.0.3");

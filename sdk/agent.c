@@ -7,8 +7,11 @@
  * they finish (a result thread waits on the oldest 1024 calls at a time).
  * When the driver's connection ends, the agent ends.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,10 +399,53 @@ run_batch(Ray__Rpc__TaskBatch *b)
     }
 }
 
+/* What the agent and its workers print goes to the driver. */
+static void *
+log_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static uint8_t buf[1 << 16];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+        if (n <= 0)
+            continue;
+        Ray__Rpc__LogLines l = RAY__RPC__LOG_LINES__INIT;
+        l.text = (ProtobufCBinaryData){(size_t)n, buf};
+        pthread_mutex_lock(&A.send_mu);
+        ray_err err = rt_frame_send(A.fd, RAY__RPC__MESSAGE_TYPE__MSG_LOG_LINES,
+                                    &l.base, -1);
+        pthread_mutex_unlock(&A.send_mu);
+        if (err != RAY_OK)
+            _exit(0); /* the driver is gone */
+    }
+    return NULL;
+}
+
+static void
+output_to_driver(void)
+{
+    int p[2];
+    pthread_t th;
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return;
+    fflush(stdout);
+    fflush(stderr);
+    if (dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0 ||
+        pthread_create(&th, NULL, log_main, (void *)(intptr_t)p[0]) != 0) {
+        close(p[0]);
+        close(p[1]);
+        return;
+    }
+    close(p[1]);
+    pthread_detach(th);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
 void
 sdk_agent_main(int fd)
 {
     A.fd = fd;
+    output_to_driver();
     ray_config cfg;
     ray_config_init(&cfg);
     cfg.resources = getenv("RAYC_RESOURCES");

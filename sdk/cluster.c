@@ -46,7 +46,7 @@
 #include "sdk/backend.h"
 #include "sdk/sdk_int.h"
 
-#define MAX_NODES 64
+#define MAX_NODES 64 /* other nodes a driver uses; at most 255 */
 #define EXE_CHUNK (4u << 20)
 #define BATCH_MAX (4u << 20) /* bytes of tasks per frame */
 
@@ -141,6 +141,8 @@ typedef struct cl_node {
     pthread_t sender;
     bool sender_started;
     rt_frame_reader rd;
+    char *partial; /* output: a line not ended yet (receiver) */
+    size_t npartial;
 } cl_node;
 
 typedef struct cl_driver {
@@ -157,7 +159,7 @@ typedef struct cl_driver {
     uint16_t gcs_port;
     char local_ip[RT_HOST_MAX];
     uint8_t tok[RT_TOKEN_LEN];
-    /* Actors on other nodes: handles carry CL_ACTOR_BIT, the node and a
+    /* Actors on other nodes: handles carry the node and a
      * key the agent maps to its own handle. Names of those actors. */
     _Atomic uint64_t next_actor;
     pthread_mutex_t names_mu;
@@ -355,6 +357,39 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     sdk_wake_driver(rt);
 }
 
+/* A node's output: each whole line to this process's stdout, after the
+ * node's address (the lines of its workers carry their pid). */
+static void
+on_output(cl_node *nd, const Ray__Rpc__LogLines *l)
+{
+    const uint8_t *p = l->text.data, *end = p + l->text.len;
+    flockfile(stdout);
+    while (p < end) {
+        const uint8_t *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((nl ? nl : end) - p);
+        if (!nl) { /* keep the start of a line (at most 64 KiB) */
+            size_t keep = nd->npartial + n > 65536 ? 0 : n;
+            char *np =
+                keep ? rt_realloc(nd->partial, nd->npartial + keep) : NULL;
+            if (np) {
+                memcpy(np + nd->npartial, p, keep);
+                nd->partial = np;
+                nd->npartial += keep;
+            }
+            break;
+        }
+        char addr[RT_HOST_MAX];
+        snprintf(addr, sizeof(addr), "%.*s", (int)strcspn(nd->addr, ":"),
+                 nd->addr);
+        fprintf(stdout, "(node=%s) %.*s%.*s\n", addr, (int)nd->npartial,
+                nd->partial ? nd->partial : "", (int)n, (const char *)p);
+        nd->npartial = 0;
+        p = nl + 1;
+    }
+    fflush(stdout);
+    funlockfile(stdout);
+}
+
 static void *
 receiver_main(void *arg)
 {
@@ -396,6 +431,8 @@ receiver_main(void *arg)
                 }
                 if (type == RAY__RPC__MESSAGE_TYPE__MSG_RESULT_BATCH)
                     on_results(cl, nd, (Ray__Rpc__ResultBatch *)m);
+                else if (type == RAY__RPC__MESSAGE_TYPE__MSG_LOG_LINES)
+                    on_output(nd, (Ray__Rpc__LogLines *)m);
                 else
                     RT_WARN("cluster: node %s sent %s: ignored", nd->id,
                             rt_proto_type_name(type));
@@ -707,25 +744,33 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
 
 /* ---- actors on other nodes ---- */
 
-#define CL_ACTOR_BIT (1ull << 63)
-#define CL_ACTOR_KEY_BITS 40
+/* A handle of an actor on another node: its low 32 bits are zero (a
+ * local handle's hold its slot + 1, never zero), bits 32-55 the driver's
+ * key for it, bits 56-63 the node + 1. */
+#define CL_ACTOR_KEY_MAX (1u << 24)
 
 static bool
 remote_actor(ray_actor h)
 {
-    return (h.id & CL_ACTOR_BIT) != 0;
+    return h.id && (h.id & 0xffffffffu) == 0;
 }
 
 static int
 actor_node(ray_actor h)
 {
-    return (int)((h.id & ~CL_ACTOR_BIT) >> CL_ACTOR_KEY_BITS) - 1;
+    return (int)(h.id >> 56) - 1;
 }
 
 static uint64_t
 actor_key(ray_actor h)
 {
-    return h.id & ((1ull << CL_ACTOR_KEY_BITS) - 1);
+    return (h.id >> 32) & (CL_ACTOR_KEY_MAX - 1);
+}
+
+static ray_actor
+actor_handle(int node, uint64_t key)
+{
+    return (ray_actor){((uint64_t)(node + 1) << 56) | (key << 32)};
 }
 
 /* Send an untracked record (no result comes back). */
@@ -877,8 +922,12 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                         cl->nodes[i].addr);
     }
     uint64_t key = atomic_fetch_add(&cl->next_actor, 1) + 1;
-    ray_actor h = {CL_ACTOR_BIT | ((uint64_t)(i + 1) << CL_ACTOR_KEY_BITS) |
-                   key};
+    if (key >= CL_ACTOR_KEY_MAX)
+        return sdk_fail(RAY_ENOMEM,
+                        "ray_actor_create: this driver made %u actors on "
+                        "other nodes, the most it can",
+                        CL_ACTOR_KEY_MAX - 1);
+    ray_actor h = actor_handle(i, key);
     Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
     t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE;
     t.function = (char *)ctor->name;
@@ -1461,6 +1510,7 @@ sdk_cluster_leave(void)
                 rt_free(nd->fl.e[k].task);
         rt_free(nd->fl.e);
         rt_free(nd->buf);
+        rt_free(nd->partial);
         rt_frame_reader_fini(&nd->rd);
         pthread_mutex_destroy(&nd->mu);
         pthread_cond_destroy(&nd->cv);

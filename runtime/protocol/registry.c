@@ -70,6 +70,7 @@
     ENTRY(AGENT_READY, agent_ready)                                            \
     ENTRY(TASK_BATCH, task_batch)                                              \
     ENTRY(RESULT_BATCH, result_batch)                                          \
+    ENTRY(LOG_LINES, log_lines)                                                \
     /* end */
 
 #define AS_DESCRIPTOR(name, stem)                                              \

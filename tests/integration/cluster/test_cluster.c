@@ -66,6 +66,15 @@ tagged(int64_t x)
 }
 RAY_REMOTE(tagged, char *, int64_t);
 
+static int64_t
+say(int64_t x)
+{
+    printf("hello from a remote task %lld\n", (long long)x);
+    fflush(stdout);
+    return x;
+}
+RAY_REMOTE(say, int64_t, int64_t);
+
 typedef struct counter {
     int64_t value;
 } counter;
@@ -682,4 +691,33 @@ Test(cluster, an_actor_whose_node_dies_fails_its_calls)
     cr_assert_eq(err, RAY_EACTOR_DIED, "%s", ray_last_error_detail());
     cr_assert(strstr(ray_last_error_detail(), "127.0.0.3"), "%s",
               ray_last_error_detail());
+}
+
+Test(cluster, remote_output_reaches_the_driver_with_its_origin)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/driver-out", tmp);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    cr_assert_geq(fd, 0);
+    fflush(stdout);
+    int saved = dup(1);
+    cr_assert_eq(dup2(fd, 1), 1);
+    driver_up(1);
+    ray_call_opts o = {.node = "127.0.0.2"};
+    int64_t v;
+    cr_assert_eq(ray_get_int64(say_remote_opts(&o, 7), &v, 60000), RAY_OK);
+    bool seen = false;
+    static char buf[65536];
+    for (int k = 0; k < 200 && !seen; k++) { /* lines follow the result */
+        fflush(stdout);
+        ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+        buf[n > 0 ? n : 0] = 0;
+        seen = strstr(buf, "hello from a remote task 7") != NULL;
+        if (!seen)
+            usleep(20000);
+    }
+    dup2(saved, 1);
+    cr_assert(seen, "driver output: %s", buf);
+    cr_assert(strstr(buf, "(node=127.0.0.2) (pid="), "%s", buf);
+    close(fd);
 }
