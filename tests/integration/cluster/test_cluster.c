@@ -721,3 +721,68 @@ Test(cluster, remote_output_reaches_the_driver_with_its_origin)
     cr_assert(strstr(buf, "(node=127.0.0.2) (pid="), "%s", buf);
     close(fd);
 }
+
+/* Processes whose parent is `pid` (a raylet's agents). */
+static int
+children_of(pid_t pid)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d))) {
+        if (atoi(e->d_name) <= 0)
+            continue;
+        char path[300], line[256];
+        snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof(line), f))
+            if (!strncmp(line, "PPid:", 5)) {
+                n += atoi(line + 5) == pid;
+                break;
+            }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+Test(cluster, a_dead_driver_s_agents_end)
+{
+    pid_t raylet = daemon_pid("127.0.0.2");
+    cr_assert_gt(raylet, 0);
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t drv = fork();
+    if (drv == 0) { /* a driver with a long call on 127.0.0.2 */
+        close(p[0]);
+        ray_config c;
+        ray_config_init(&c);
+        c.num_cpus = 1;
+        c.address = head;
+        if (ray_init(&c) != RAY_OK)
+            _exit(1);
+        ray_call_opts o = {.node = "127.0.0.2"};
+        ray_ref r = twice_slow_remote_opts(&o, 1, 60000);
+        (void)r;
+        if (write(p[1], "r", 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(p[1]);
+    char b;
+    cr_assert_eq(read(p[0], &b, 1), 1, "the driver did not start");
+    close(p[0]);
+    cr_assert_geq(children_of(raylet), 1, "no agent on 127.0.0.2");
+    kill(drv, SIGKILL);
+    waitpid(drv, NULL, 0);
+    int left = 1;
+    for (int k = 0; k < 200 && left; k++) { /* reaped within the tick */
+        left = children_of(raylet);
+        if (left)
+            usleep(50000);
+    }
+    cr_assert_eq(left, 0, "the agent outlived its driver");
+}

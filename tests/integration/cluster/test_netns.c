@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * test_netns.c: a cluster whose two nodes live in network namespaces
+ * this test makes (ip netns), joined by a veth pair with addresses only
+ * inside them (10.254.N.1 and .2): nothing may rely on loopback. The
+ * driver enters the head's namespace. The namespaces and the daemons are
+ * removed in the teardown, even when a test fails; where namespaces
+ * cannot be made (no root, no ip), the test is skipped, saying why.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ray/ray.h"
+
+static char tmp[PATH_MAX];
+static char rayc_bin[PATH_MAX];
+static char ns_a[32], ns_b[32], head[64], ip_a[32], ip_b[32];
+static char why_skip[256];
+
+static char *
+where(int64_t x)
+{
+    const char *ip = getenv("RAYC_NODE_IP");
+    char *s = malloc(64);
+    snprintf(s, 64, "%s %lld", ip ? ip : "driver", (long long)x);
+    return s;
+}
+RAY_REMOTE(where, char *, int64_t);
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+sh(const char *fmt, ...)
+{
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static void
+up(void)
+{
+    const char *srcdir = getenv("TEST_SRCDIR"), *ws = getenv("TEST_WORKSPACE");
+    const char *env = getenv("RAYC_BIN");
+    if (env && *env)
+        snprintf(rayc_bin, sizeof(rayc_bin), "%s", env);
+    else
+        snprintf(rayc_bin, sizeof(rayc_bin), "%s/%s/scheduler/cluster/rayc",
+                 srcdir ? srcdir : ".", ws ? ws : ".");
+    int id = (int)getpid();
+    snprintf(ns_a, sizeof(ns_a), "rayc-%d-a", id);
+    snprintf(ns_b, sizeof(ns_b), "rayc-%d-b", id);
+    snprintf(ip_a, sizeof(ip_a), "10.254.%d.1", id % 250);
+    snprintf(ip_b, sizeof(ip_b), "10.254.%d.2", id % 250);
+    snprintf(tmp, sizeof(tmp), "/tmp/rayc-netnstest-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp));
+    if (geteuid() != 0 || sh("ip netns add %s 2>/dev/null", ns_a) != 0) {
+        snprintf(why_skip, sizeof(why_skip),
+                 "network namespaces unavailable here (needs root and "
+                 "iproute2's ip netns)");
+        return;
+    }
+    int rc = sh("ip netns add %s", ns_b);
+    rc |= sh("ip link add rca%d type veth peer name rcb%d", id, id);
+    rc |= sh("ip link set rca%d netns %s && ip link set rcb%d netns %s", id,
+             ns_a, id, ns_b);
+    rc |= sh("ip -n %s addr add %s/24 dev rca%d && ip -n %s link set rca%d up "
+             "&& ip -n %s link set lo up",
+             ns_a, ip_a, id, ns_a, id, ns_a);
+    rc |= sh("ip -n %s addr add %s/24 dev rcb%d && ip -n %s link set rcb%d up "
+             "&& ip -n %s link set lo up",
+             ns_b, ip_b, id, ns_b, id, ns_b);
+    if (rc != 0) {
+        snprintf(why_skip, sizeof(why_skip),
+                 "could not make the namespaces' veth pair");
+        return;
+    }
+    char tok[PATH_MAX + 8];
+    snprintf(tok, sizeof(tok), "%s/token", tmp);
+    setenv("RAYC_TOKEN_FILE", tok, 1);
+    setenv("RAYC_TEMP_DIR", tmp, 1);
+    cr_assert_eq(sh("ip netns exec %s %s start --head --port=0 --num-cpus=1 "
+                    "--node-ip-address=%s >%s/out 2>&1",
+                    ns_a, rayc_bin, ip_a, tmp),
+                 0);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/head_address", tmp);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(head, sizeof(head), f));
+    fclose(f);
+    head[strcspn(head, "\n")] = 0;
+    cr_assert_eq(sh("ip netns exec %s %s start --address=%s --num-cpus=2 "
+                    "--node-ip-address=%s >>%s/out 2>&1",
+                    ns_b, rayc_bin, head, ip_b, tmp),
+                 0);
+}
+
+static void
+down(void)
+{
+    ray_shutdown();
+    if (tmp[0]) {
+        sh("%s stop --temp-dir=%s >/dev/null 2>&1", rayc_bin, tmp);
+        char dir[PATH_MAX + 8];
+        snprintf(dir, sizeof(dir), "%s/pids", tmp);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (atoi(e->d_name) > 0)
+                kill(atoi(e->d_name), SIGKILL);
+        if (d)
+            closedir(d);
+        sh("rm -rf '%s'", tmp);
+    }
+    if (ns_a[0]) {
+        sh("ip netns del %s 2>/dev/null", ns_a); /* takes the veth along */
+        sh("ip netns del %s 2>/dev/null", ns_b);
+    }
+}
+
+TestSuite(netns, .init = up, .fini = down, .timeout = 120);
+
+Test(netns, a_driver_in_one_namespace_runs_tasks_on_a_node_in_another)
+{
+    if (why_skip[0])
+        cr_skip_test("%s", why_skip);
+    char path[64];
+    snprintf(path, sizeof(path), "/var/run/netns/%s", ns_a);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(setns(fd, CLONE_NEWNET), 0, "setns");
+    close(fd);
+    ray_config c;
+    ray_config_init(&c);
+    c.num_cpus = 1;
+    c.address = head;
+    cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+    ray_call_opts o = {.node = ip_b};
+    for (int i = 0; i < 5; i++) {
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(where_remote_opts(&o, i), &s, 60000), RAY_OK,
+                     "%s", ray_last_error_detail());
+        char want[64];
+        snprintf(want, sizeof(want), "%s %d", ip_b, i);
+        cr_assert_str_eq(s, want);
+        ray_free(s);
+    }
+}
