@@ -476,7 +476,15 @@ fits(const char *have, const char *want)
     return true;
 }
 
-/* Where a call goes: -1 the driver's node, else a node index. */
+/* Can a node of `ncpu` CPUs ever run a call needing `num_cpus`? */
+static bool
+cpus_fit(const ray_call_opts *opts, int ncpu)
+{
+    return !opts || opts->num_cpus <= (double)ncpu;
+}
+
+/* Where a call goes: -1 the driver's node, else a node index; -2: no
+ * node alive has what it asks for. */
 static int
 choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
 {
@@ -498,7 +506,7 @@ choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
         int i = (int)((start + (uint64_t)k) % (uint64_t)cl->n);
         cl_node *nd = &cl->nodes[i];
         if (i == avoid || !atomic_load(&nd->alive) ||
-            !fits(nd->resources, want))
+            !fits(nd->resources, want) || !cpus_fit(opts, nd->ncpu))
             continue;
         double load = (double)atomic_load(&nd->inflight) / nd->ncpu;
         if (load < best_load) {
@@ -653,6 +661,36 @@ done:
     return out;
 }
 
+/* No node alive can ever run the call: say what it needs and what the
+ * largest node has. */
+static void
+infeasible(cl_driver *cl, const char *name, const ray_call_opts *opts)
+{
+    const char *want = opts && opts->resources ? opts->resources : "";
+    int big = -1;
+    for (int i = 0; i < cl->n; i++)
+        if (atomic_load(&cl->nodes[i].alive) &&
+            (big < 0 || cl->nodes[i].ncpu > cl->nodes[big].ncpu))
+            big = i;
+    const char *local = sdk_g->cfg.resources ? sdk_g->cfg.resources : "";
+    if (big >= 0 && cl->nodes[big].ncpu > cl->local_cpus)
+        sdk_fail(RAY_EINVAL,
+                 "submit '%s': no node of the cluster can run it "
+                 "(infeasible): it needs %g CPUs%s%s; the largest node, %s, "
+                 "has %d CPUs%s%s",
+                 name, opts ? opts->num_cpus : 1, *want ? " and " : "", want,
+                 cl->nodes[big].addr, cl->nodes[big].ncpu,
+                 cl->nodes[big].resources[0] ? " and " : "",
+                 cl->nodes[big].resources);
+    else
+        sdk_fail(RAY_EINVAL,
+                 "submit '%s': no node of the cluster can run it "
+                 "(infeasible): it needs %g CPUs%s%s; the largest node, this "
+                 "one, has %d CPUs%s%s",
+                 name, opts ? opts->num_cpus : 1, *want ? " and " : "", want,
+                 cl->local_cpus, *local ? " and " : "", local);
+}
+
 static ray_ref
 cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
           const ray_call_opts *opts)
@@ -660,7 +698,8 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     cl_driver *cl = g_cl;
     sdk_rt *rt = sdk_g;
     const char *want = opts ? opts->resources : NULL;
-    bool local_fits = fits(rt->cfg.resources, want);
+    bool local_fits =
+        fits(rt->cfg.resources, want) && cpus_fit(opts, cl->local_cpus);
     int i;
     if (opts && opts->node && *opts->node) {
         i = named_node(cl, opts->node);
@@ -673,8 +712,10 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         }
     } else {
         i = choose(cl, opts, local_fits, -1);
-        if (i == -2) /* no node has it: the local runtime says why */
-            i = -1;
+        if (i == -2) {
+            infeasible(cl, name, opts);
+            return RAY_REF_NULL;
+        }
     }
     if (i < 0)
         return sdk_drv_submit(name, hash, args, nargs, opts);
@@ -828,8 +869,11 @@ actor_ask(cl_driver *cl, ray_actor h, int kind, int64_t timeout_ms,
     ray_ref ref = sdk_ref(id);
     if (!actor_op(cl, h, kind, id, timeout_ms, true)) {
         ray_ref_release(ref);
+        int i = actor_node(h);
         return sdk_fail(RAY_EACTOR_DIED,
-                        "the actor's node is gone from the cluster");
+                        "the actor's node %s (%s) is gone from the cluster",
+                        i >= 0 && i < cl->n ? cl->nodes[i].id : "?",
+                        i >= 0 && i < cl->n ? cl->nodes[i].addr : "?");
     }
     ray_view v;
     /* The agent answers a wait when it ends; allow the way back. */
@@ -1013,14 +1057,17 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
         sdk_fail(err, "actor call '%s': out of memory", m->name);
         return RAY_REF_NULL;
     }
-    uint8_t *full = e.task;
-    if (!full || !send_to(cl, i, &e)) {
+    if (!e.task || !send_to(cl, i, &e)) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "the actor's node %s (%s) is gone from the cluster; actors "
+                 "do not restart on another node yet",
+                 cl->nodes[i].id, cl->nodes[i].addr);
         sdk_cb *cbs = NULL;
         pthread_mutex_lock(&rt->mu);
-        settle(rt, id, full ? RAY_EACTOR_DIED : RAY_ENOMEM,
-               full ? "the actor's node is gone from the cluster"
-                    : "out of memory packing the call",
-               0, NULL, 0, &cbs);
+        settle(rt, id, e.task ? RAY_EACTOR_DIED : RAY_ENOMEM,
+               e.task ? msg : "out of memory packing the call", 0, NULL, 0,
+               &cbs);
         pthread_mutex_unlock(&rt->mu);
         if (cbs)
             sdk_run_callbacks(cbs);

@@ -786,3 +786,26 @@ Test(cluster, a_dead_driver_s_agents_end)
     }
     cr_assert_eq(left, 0, "the agent outlived its driver");
 }
+
+Test(cluster, a_call_no_node_can_run_fails_at_once_naming_the_largest)
+{
+    driver_up(1);
+    ray_call_opts o = {.num_cpus = 3};
+    ray_ref r = tagged_remote_opts(&o, 1);
+    cr_assert_eq(r.id, 0);
+    const char *d = ray_last_error_detail();
+    cr_assert(strstr(d, "infeasible") && strstr(d, "needs 3 CPUs") &&
+                  strstr(d, "has 2 CPUs"),
+              "%s", d);
+    ray_call_opts g = {.resources = "tpu:1"};
+    r = tagged_remote_opts(&g, 1);
+    cr_assert_eq(r.id, 0);
+    cr_assert(strstr(ray_last_error_detail(), "tpu:1"), "%s",
+              ray_last_error_detail());
+    ray_call_opts two = {.num_cpus = 2}; /* only the other nodes have 2 */
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(tagged_remote_opts(&two, 2), &s, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert(strstr(s, "127.0.0."), "%s", s);
+    ray_free(s);
+}
