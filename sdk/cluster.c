@@ -44,25 +44,12 @@
 #include "runtime/log.h"
 #include "runtime/net.h"
 #include "sdk/backend.h"
+#include "sdk/cluster_int.h"
 #include "sdk/sdk_int.h"
 
 #define MAX_NODES 64 /* other nodes a driver uses; at most 255 */
 #define EXE_CHUNK (4u << 20)
 #define BATCH_MAX (4u << 20) /* bytes of tasks per frame */
-
-/* ---- an in-flight table: object id -> the task's packed ClusterTask ---- */
-
-typedef struct fl_entry {
-    uint64_t id; /* 0 empty, UINT64_MAX tombstone */
-    uint8_t *task;
-    uint32_t len;
-    int32_t retries; /* on other nodes; an actor call's: -1 (never) */
-} fl_entry;
-
-typedef struct fl_table {
-    fl_entry *e;
-    size_t cap, n, used; /* used: n + tombstones */
-} fl_table;
 
 #define FL_TOMB UINT64_MAX
 
@@ -122,60 +109,10 @@ fl_take(fl_table *t, uint64_t id, fl_entry *out)
     return false;
 }
 
-/* ---- the driver's nodes ---- */
+cl_driver *g_cl;
 
-typedef struct cl_node {
-    int fd;
-    char addr[RT_HOST_MAX + 8];
-    char id[17];   /* hex prefix of its node id */
-    char full[57]; /* its node id in hex */
-    char resources[256];
-    int ncpu;
-    _Atomic int alive;
-    _Atomic int64_t inflight;
-    pthread_mutex_t mu; /* buf, fl */
-    pthread_cond_t cv;
-    uint8_t *buf; /* TaskBatch payload being filled */
-    size_t len, cap;
-    fl_table fl;
-    pthread_t sender;
-    bool sender_started;
-    rt_frame_reader rd;
-    char *partial; /* output: a line not ended yet (receiver) */
-    size_t npartial;
-} cl_node;
-
-typedef struct cl_driver {
-    cl_node nodes[MAX_NODES];
-    _Atomic int n; /* nodes[0, n) are set up; only the watcher adds */
-    int local_cpus;
-    _Atomic int stop;
-    int wake[2]; /* wakes the receiver: a node joined, or stop */
-    pthread_t receiver, watcher;
-    bool receiver_started, watcher_started;
-    int gcs_fd; /* the watcher's connection to the head, or -1 */
-    char head[256];
-    char gcs_host[RT_HOST_MAX];
-    uint16_t gcs_port;
-    char local_ip[RT_HOST_MAX];
-    uint8_t tok[RT_TOKEN_LEN];
-    /* Actors on other nodes: handles carry the node and a
-     * key the agent maps to its own handle. Names of those actors. */
-    _Atomic uint64_t next_actor;
-    pthread_mutex_t names_mu;
-    struct cl_name {
-        char *name;
-        uint64_t id;
-    } * names;
-    size_t nnames, cnames;
-    _Atomic uint64_t rr;
-    sdk_backend be;
-} cl_driver;
-
-static cl_driver *g_cl;
-
-static void
-put_varint(uint8_t **p, uint64_t v)
+void
+cl_put_varint(uint8_t **p, uint64_t v)
 {
     while (v >= 0x80) {
         *(*p)++ = (uint8_t)(v | 0x80);
@@ -185,8 +122,8 @@ put_varint(uint8_t **p, uint64_t v)
 }
 
 /* Append one packed ClusterTask as TaskBatch field 1. */
-static bool
-node_append(cl_node *nd, const uint8_t *task, uint32_t len)
+bool
+cl_node_append(cl_node *nd, const uint8_t *task, uint32_t len)
 {
     size_t need = nd->len + len + 11;
     if (need > nd->cap) {
@@ -201,7 +138,7 @@ node_append(cl_node *nd, const uint8_t *task, uint32_t len)
     }
     uint8_t *p = nd->buf + nd->len;
     *p++ = 0x0A; /* field 1, length-delimited */
-    put_varint(&p, len);
+    cl_put_varint(&p, len);
     memcpy(p, task, len);
     nd->len = (size_t)(p - nd->buf) + len;
     return true;
@@ -263,9 +200,9 @@ sender_main(void *arg)
 
 /* ---- results ---- */
 
-static void
-settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg, uint32_t type,
-       const void *data, size_t len, sdk_cb **cbs)
+void
+cl_settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg, uint32_t type,
+          const void *data, size_t len, sdk_cb **cbs)
 {
     sdk_obj *o = sdk_objects_lookup(&rt->store, id);
     if (!o || o->state != SDK_OBJ_PENDING)
@@ -308,9 +245,8 @@ node_lost(cl_driver *cl, int i, const char *why)
              nd->id, nd->addr, why);
     char amsg[256];
     snprintf(amsg, sizeof(amsg),
-             "the actor's node %s (%s) died (%s); actors do not restart on "
-             "another node yet",
-             nd->id, nd->addr, why);
+             "the actor's node %s (%s) died (%s) running the call", nd->id,
+             nd->addr, why);
     for (size_t k = 0; k < fl.cap; k++) {
         fl_entry *e = &fl.e[k];
         if (!e->id || e->id == FL_TOMB)
@@ -319,8 +255,9 @@ node_lost(cl_driver *cl, int i, const char *why)
         if (e->retries > 0 && place_again(cl, i, e))
             continue;
         pthread_mutex_lock(&rt->mu);
-        settle(rt, e->id, e->retries < 0 ? RAY_EACTOR_DIED : RAY_EWORKER_DIED,
-               e->retries < 0 ? amsg : msg, 0, NULL, 0, &cbs);
+        cl_settle(rt, e->id,
+                  e->retries < 0 ? RAY_EACTOR_DIED : RAY_EWORKER_DIED,
+                  e->retries < 0 ? amsg : msg, 0, NULL, 0, &cbs);
         pthread_mutex_unlock(&rt->mu);
         rt_free(e->task);
     }
@@ -328,6 +265,7 @@ node_lost(cl_driver *cl, int i, const char *why)
     if (cbs)
         sdk_run_callbacks(cbs);
     sdk_wake_driver(rt);
+    cl_actors_node_lost(cl, i, why);
 }
 
 static void
@@ -348,8 +286,8 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     pthread_mutex_lock(&rt->mu);
     for (size_t i = 0; i < b->n_results; i++) {
         Ray__Rpc__ClusterResult *r = b->results[i];
-        settle(rt, r->id, (ray_err)r->err, r->message, r->type, r->data.data,
-               r->data.len, &cbs);
+        cl_settle(rt, r->id, (ray_err)r->err, r->message, r->type, r->data.data,
+                  r->data.len, &cbs);
     }
     pthread_mutex_unlock(&rt->mu);
     if (cbs)
@@ -446,8 +384,8 @@ receiver_main(void *arg)
 /* ---- placement and submission ---- */
 
 /* Does a node with resources `have` ("gpu:2,disk:4") meet `want`? */
-static bool
-fits(const char *have, const char *want)
+bool
+cl_fits(const char *have, const char *want)
 {
     if (!want || !*want)
         return true;
@@ -485,8 +423,8 @@ cpus_fit(const ray_call_opts *opts, int ncpu)
 
 /* Where a call goes: -1 the driver's node, else a node index; -2: no
  * node alive has what it asks for. */
-static int
-choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
+int
+cl_choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
 {
     sdk_rt *rt = sdk_g;
     const char *want = opts ? opts->resources : NULL;
@@ -506,7 +444,7 @@ choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
         int i = (int)((start + (uint64_t)k) % (uint64_t)cl->n);
         cl_node *nd = &cl->nodes[i];
         if (i == avoid || !atomic_load(&nd->alive) ||
-            !fits(nd->resources, want) || !cpus_fit(opts, nd->ncpu))
+            !cl_fits(nd->resources, want) || !cpus_fit(opts, nd->ncpu))
             continue;
         double load = (double)atomic_load(&nd->inflight) / nd->ncpu;
         if (load < best_load) {
@@ -519,12 +457,12 @@ choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
     return best;
 }
 
-static bool
-send_to(cl_driver *cl, int i, fl_entry *e)
+bool
+cl_send_to(cl_driver *cl, int i, fl_entry *e)
 {
     cl_node *nd = &cl->nodes[i];
     pthread_mutex_lock(&nd->mu);
-    bool ok = atomic_load(&nd->alive) && node_append(nd, e->task, e->len) &&
+    bool ok = atomic_load(&nd->alive) && cl_node_append(nd, e->task, e->len) &&
               fl_put(&nd->fl, e);
     if (ok) {
         atomic_fetch_add(&nd->inflight, 1);
@@ -539,10 +477,10 @@ place_again(cl_driver *cl, int dead, fl_entry *e)
 {
     e->retries--;
     for (int tries = 0; tries < cl->n; tries++) {
-        int i = choose(cl, NULL, false, dead);
+        int i = cl_choose(cl, NULL, false, dead);
         if (i < 0)
             return false;
-        if (send_to(cl, i, e))
+        if (cl_send_to(cl, i, e))
             return true;
     }
     return false;
@@ -560,9 +498,9 @@ is_buffer(uint32_t type)
  * call is packed). False when one cannot go now (an actor handle, a ref
  * not ready or failed): the call then runs on this node, whose runtime
  * waits for it. */
-static bool
-args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out, ray_view *views,
-             uint32_t *nviews)
+bool
+cl_args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out,
+                ray_view *views, uint32_t *nviews)
 {
     *nviews = 0;
     for (uint32_t i = 0; i < nargs; i++) {
@@ -587,8 +525,8 @@ args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out, ray_view *views,
     return true;
 }
 
-static void
-views_release(ray_view *views, uint32_t n)
+void
+cl_views_release(ray_view *views, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
         ray_release(&views[i]);
@@ -596,8 +534,8 @@ views_release(ray_view *views, uint32_t n)
 
 /* The node a call names (opts->node: an IP, "IP:port" or a node id
  * prefix): -1 this machine, -2 none alive. */
-static int
-named_node(cl_driver *cl, const char *want)
+int
+cl_named_node(cl_driver *cl, const char *want)
 {
     if (!strcmp(want, cl->local_ip) || !strcmp(want, "local"))
         return -1;
@@ -617,9 +555,9 @@ named_node(cl_driver *cl, const char *want)
 
 /* Pack a record: `base` (id, function, kind, actor fields) with the
  * arguments and the call's options (NULL: none). rt_malloc'd. */
-static uint8_t *
-pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
-          uint32_t nargs, const ray_call_opts *opts, uint32_t *len)
+uint8_t *
+cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
+             uint32_t nargs, const ray_call_opts *opts, uint32_t *len)
 {
     Ray__Rpc__ClusterArg av[16], *ap[16];
     Ray__Rpc__ClusterArg *avp =
@@ -699,10 +637,10 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     sdk_rt *rt = sdk_g;
     const char *want = opts ? opts->resources : NULL;
     bool local_fits =
-        fits(rt->cfg.resources, want) && cpus_fit(opts, cl->local_cpus);
+        cl_fits(rt->cfg.resources, want) && cpus_fit(opts, cl->local_cpus);
     int i;
     if (opts && opts->node && *opts->node) {
-        i = named_node(cl, opts->node);
+        i = cl_named_node(cl, opts->node);
         if (i == -2) {
             sdk_fail(RAY_ENOTFOUND,
                      "submit '%s': no alive node '%s' in the cluster "
@@ -711,7 +649,7 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
             return RAY_REF_NULL;
         }
     } else {
-        i = choose(cl, opts, local_fits, -1);
+        i = cl_choose(cl, opts, local_fits, -1);
         if (i == -2) {
             infeasible(cl, name, opts);
             return RAY_REF_NULL;
@@ -724,9 +662,9 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     ray_arg *a = nargs > 16 ? rt_calloc(nargs, sizeof(*a)) : av;
     ray_view *views = nargs > 16 ? rt_calloc(nargs, sizeof(*views)) : vv;
     uint32_t nviews = 0;
-    bool go = a && views && args_resolve(args, nargs, a, views, &nviews);
+    bool go = a && views && cl_args_resolve(args, nargs, a, views, &nviews);
     if (!go) {
-        views_release(views, nviews);
+        cl_views_release(views, nviews);
         if (a != av)
             rt_free(a);
         if (views != vv)
@@ -753,8 +691,8 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     base.id = id;
     base.function = (char *)name;
     if (err == RAY_OK)
-        e.task = pack_task(&base, a, nargs, opts, &e.len);
-    views_release(views, nviews);
+        e.task = cl_pack_task(&base, a, nargs, opts, &e.len);
+    cl_views_release(views, nviews);
     if (a != av)
         rt_free(a);
     if (views != vv)
@@ -766,14 +704,14 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     e.retries = opts && opts->max_retries < 0   ? 0
                 : opts && opts->max_retries > 0 ? opts->max_retries
                                                 : 3;
-    if (!e.task || !send_to(cl, i, &e)) {
+    if (!e.task || !cl_send_to(cl, i, &e)) {
         if (!e.task || !place_again(cl, i, &e)) {
             sdk_cb *cbs = NULL;
             pthread_mutex_lock(&rt->mu);
-            settle(rt, id, e.task ? RAY_EWORKER_DIED : RAY_ENOMEM,
-                   e.task ? "no node could take the task"
-                          : "out of memory packing the task",
-                   0, NULL, 0, &cbs);
+            cl_settle(rt, id, e.task ? RAY_EWORKER_DIED : RAY_ENOMEM,
+                      e.task ? "no node could take the task"
+                             : "out of memory packing the task",
+                      0, NULL, 0, &cbs);
             pthread_mutex_unlock(&rt->mu);
             if (cbs)
                 sdk_run_callbacks(cbs);
@@ -781,380 +719,6 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         }
     }
     return sdk_ref(id);
-}
-
-/* ---- actors on other nodes ---- */
-
-/* A handle of an actor on another node: its low 32 bits are zero (a
- * local handle's hold its slot + 1, never zero), bits 32-55 the driver's
- * key for it, bits 56-63 the node + 1. */
-#define CL_ACTOR_KEY_MAX (1u << 24)
-
-static bool
-remote_actor(ray_actor h)
-{
-    return h.id && (h.id & 0xffffffffu) == 0;
-}
-
-static int
-actor_node(ray_actor h)
-{
-    return (int)(h.id >> 56) - 1;
-}
-
-static uint64_t
-actor_key(ray_actor h)
-{
-    return (h.id >> 32) & (CL_ACTOR_KEY_MAX - 1);
-}
-
-static ray_actor
-actor_handle(int node, uint64_t key)
-{
-    return (ray_actor){((uint64_t)(node + 1) << 56) | (key << 32)};
-}
-
-/* Send an untracked record (no result comes back). */
-static bool
-send_raw(cl_driver *cl, int i, const uint8_t *task, uint32_t len)
-{
-    cl_node *nd = &cl->nodes[i];
-    pthread_mutex_lock(&nd->mu);
-    bool ok = atomic_load(&nd->alive) && node_append(nd, task, len);
-    if (ok)
-        pthread_cond_signal(&nd->cv);
-    pthread_mutex_unlock(&nd->mu);
-    return ok;
-}
-
-/* An actor record with no arguments (release, retain, kill, and the
- * queries with a result object `id`). */
-static bool
-actor_op(cl_driver *cl, ray_actor h, int kind, uint64_t id, int64_t timeout,
-         bool track)
-{
-    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
-    t.kind = (Ray__Rpc__ClusterKind)kind;
-    t.actor = actor_key(h);
-    t.id = id;
-    t.function = "";
-    t.timeout_ms = timeout;
-    fl_entry e = {.id = id, .retries = -1};
-    e.len = (uint32_t)protobuf_c_message_get_packed_size(&t.base);
-    e.task = rt_malloc(e.len ? e.len : 1);
-    if (!e.task)
-        return false;
-    protobuf_c_message_pack(&t.base, e.task);
-    int i = actor_node(h);
-    bool ok = i >= 0 && i < cl->n &&
-              (track ? send_to(cl, i, &e) : send_raw(cl, i, e.task, e.len));
-    if (!track || !ok)
-        rt_free(e.task);
-    return ok;
-}
-
-/* A query's answer: wait for the result object `id`. */
-static ray_err
-actor_ask(cl_driver *cl, ray_actor h, int kind, int64_t timeout_ms,
-          uint64_t *bits)
-{
-    sdk_rt *rt = sdk_g;
-    uint64_t id;
-    sdk_obj *o;
-    pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
-    pthread_mutex_unlock(&rt->mu);
-    if (err != RAY_OK)
-        return sdk_fail(err, "out of memory");
-    ray_ref ref = sdk_ref(id);
-    if (!actor_op(cl, h, kind, id, timeout_ms, true)) {
-        ray_ref_release(ref);
-        int i = actor_node(h);
-        return sdk_fail(RAY_EACTOR_DIED,
-                        "the actor's node %s (%s) is gone from the cluster",
-                        i >= 0 && i < cl->n ? cl->nodes[i].id : "?",
-                        i >= 0 && i < cl->n ? cl->nodes[i].addr : "?");
-    }
-    ray_view v;
-    /* The agent answers a wait when it ends; allow the way back. */
-    err = ray_get(ref, &v, timeout_ms < 0 ? RAY_FOREVER : timeout_ms + 30000);
-    if (err == RAY_OK) {
-        *bits = 0;
-        memcpy(bits, v.data, v.len < 8 ? v.len : 8);
-        ray_release(&v);
-    }
-    ray_ref_release(ref);
-    return err;
-}
-
-static struct cl_name *
-name_find(cl_driver *cl, const char *name)
-{
-    for (size_t i = 0; i < cl->nnames; i++)
-        if (!strcmp(cl->names[i].name, name))
-            return &cl->names[i];
-    return NULL;
-}
-
-static int
-actor_place(cl_driver *cl, const ray_actor_opts *opts)
-{
-    if (!opts)
-        return -1;
-    if (opts->node && *opts->node)
-        return named_node(cl, opts->node);
-    if (opts->resources && *opts->resources &&
-        !fits(sdk_g->cfg.resources, opts->resources)) {
-        ray_call_opts co = {.resources = opts->resources};
-        int i = choose(cl, &co, false, -1);
-        return i == -2 ? -1 : i; /* none: the local runtime says why */
-    }
-    return -1;
-}
-
-static ray_err
-cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
-                const ray_actor_opts *opts, ray_actor *out)
-{
-    cl_driver *cl = g_cl;
-    int i = actor_place(cl, opts);
-    if (i == -2)
-        return sdk_fail(RAY_ENOTFOUND,
-                        "ray_actor_create: no alive node '%s' in the "
-                        "cluster (rayc status lists them)",
-                        opts->node);
-    const char *name = opts && opts->name && *opts->name ? opts->name : NULL;
-    if (name) {
-        pthread_mutex_lock(&cl->names_mu);
-        struct cl_name *nm = name_find(cl, name);
-        uint64_t id = nm ? nm->id : 0;
-        pthread_mutex_unlock(&cl->names_mu);
-        if (id && opts->get_if_exists) {
-            *out = (ray_actor){id};
-            actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0,
-                     0, false);
-            return RAY_OK;
-        }
-        if (id)
-            return sdk_fail(RAY_EEXISTS,
-                            "ray_actor_create: the name '%s' belongs to a "
-                            "live actor",
-                            name);
-        if (i >= 0) {
-            ray_actor other;
-            if (sdk_drv_actor_lookup(name, &other) == RAY_OK) {
-                sdk_drv_actor_ref(other, false);
-                return sdk_fail(RAY_EEXISTS,
-                                "ray_actor_create: the name '%s' belongs to "
-                                "a live actor",
-                                name);
-            }
-        }
-    }
-    if (i < 0)
-        return sdk_drv_actor_create(ctor, args, nargs, opts, out);
-    ray_arg av[16];
-    ray_view vv[16];
-    uint32_t nviews = 0;
-    if (nargs > 16 || !args_resolve(args, nargs, av, vv, &nviews)) {
-        views_release(vv, nviews);
-        return sdk_fail(RAY_EINVAL,
-                        "ray_actor_create on node '%s': an argument is an "
-                        "actor handle or a ref not ready yet (or more than "
-                        "16); only values and ready refs go to other nodes "
-                        "for now",
-                        cl->nodes[i].addr);
-    }
-    uint64_t key = atomic_fetch_add(&cl->next_actor, 1) + 1;
-    if (key >= CL_ACTOR_KEY_MAX)
-        return sdk_fail(RAY_ENOMEM,
-                        "ray_actor_create: this driver made %u actors on "
-                        "other nodes, the most it can",
-                        CL_ACTOR_KEY_MAX - 1);
-    ray_actor h = actor_handle(i, key);
-    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
-    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE;
-    t.function = (char *)ctor->name;
-    t.actor = key;
-    t.num_cpus = opts ? opts->num_cpus : 0;
-    t.resources = (char *)(opts && opts->resources ? opts->resources : "");
-    t.name = (char *)(name ? name : "");
-    t.detached = opts && opts->detached;
-    t.own_process = opts && opts->own_process;
-    t.max_restarts = opts ? opts->max_restarts : 0;
-    t.max_task_retries = opts ? opts->max_task_retries : 0;
-    t.max_concurrency = opts ? opts->max_concurrency : 0;
-    uint32_t len = 0;
-    uint8_t *task = pack_task(&t, av, nargs, NULL, &len);
-    views_release(vv, nviews);
-    bool ok = task && send_raw(cl, i, task, len);
-    rt_free(task);
-    if (!ok)
-        return sdk_fail(RAY_EACTOR_DIED,
-                        "ray_actor_create: node %s is gone from the cluster",
-                        cl->nodes[i].addr);
-    if (name) {
-        pthread_mutex_lock(&cl->names_mu);
-        if (cl->nnames == cl->cnames) {
-            size_t cap = cl->cnames ? 2 * cl->cnames : 8;
-            struct cl_name *nn = rt_realloc(cl->names, cap * sizeof(*nn));
-            if (nn) {
-                cl->names = nn;
-                cl->cnames = cap;
-            }
-        }
-        if (cl->nnames < cl->cnames) {
-            cl->names[cl->nnames].name = rt_strdup(name);
-            cl->names[cl->nnames++].id = h.id;
-        }
-        pthread_mutex_unlock(&cl->names_mu);
-    }
-    *out = h;
-    return RAY_OK;
-}
-
-static ray_ref
-cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
-                uint32_t nargs)
-{
-    if (!remote_actor(h))
-        return sdk_drv_actor_submit(h, m, args, nargs);
-    cl_driver *cl = g_cl;
-    sdk_rt *rt = sdk_g;
-    int i = actor_node(h);
-    if (i < 0 || i >= cl->n) {
-        sdk_fail(RAY_EINVAL, "actor call '%s': not a handle of this driver",
-                 m->name);
-        return RAY_REF_NULL;
-    }
-    ray_arg av[16];
-    ray_view vv[16];
-    uint32_t nviews = 0;
-    if (nargs > 16 || !args_resolve(args, nargs, av, vv, &nviews)) {
-        views_release(vv, nviews);
-        sdk_fail(RAY_EINVAL,
-                 "actor call '%s' on node %s: an argument is an actor "
-                 "handle or a ref not ready yet (or more than 16); only "
-                 "values and ready refs go to other nodes for now",
-                 m->name, cl->nodes[i].addr);
-        return RAY_REF_NULL;
-    }
-    uint64_t id;
-    sdk_obj *o;
-    pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
-    pthread_mutex_unlock(&rt->mu);
-    fl_entry e = {.id = id, .retries = -1};
-    Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
-    base.id = id;
-    base.function = (char *)m->name;
-    base.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CALL;
-    base.actor = actor_key(h);
-    if (err == RAY_OK)
-        e.task = pack_task(&base, av, nargs, NULL, &e.len);
-    views_release(vv, nviews);
-    if (err != RAY_OK) {
-        sdk_fail(err, "actor call '%s': out of memory", m->name);
-        return RAY_REF_NULL;
-    }
-    if (!e.task || !send_to(cl, i, &e)) {
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "the actor's node %s (%s) is gone from the cluster; actors "
-                 "do not restart on another node yet",
-                 cl->nodes[i].id, cl->nodes[i].addr);
-        sdk_cb *cbs = NULL;
-        pthread_mutex_lock(&rt->mu);
-        settle(rt, id, e.task ? RAY_EACTOR_DIED : RAY_ENOMEM,
-               e.task ? msg : "out of memory packing the call", 0, NULL, 0,
-               &cbs);
-        pthread_mutex_unlock(&rt->mu);
-        if (cbs)
-            sdk_run_callbacks(cbs);
-        rt_free(e.task);
-    }
-    return sdk_ref(id);
-}
-
-static ray_err
-cl_actor_ref(ray_actor h, bool retain)
-{
-    if (!remote_actor(h))
-        return sdk_drv_actor_ref(h, retain);
-    cl_driver *cl = g_cl;
-    actor_op(cl, h,
-             retain ? RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN
-                    : RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RELEASE,
-             0, 0, false);
-    return RAY_OK;
-}
-
-static ray_err
-cl_actor_kill(ray_actor h, bool no_restart)
-{
-    if (!remote_actor(h))
-        return sdk_drv_actor_kill(h, no_restart);
-    cl_driver *cl = g_cl;
-    pthread_mutex_lock(&cl->names_mu);
-    for (size_t k = 0; k < cl->nnames; k++)
-        if (cl->names[k].id == h.id && no_restart) {
-            rt_free(cl->names[k].name);
-            cl->names[k] = cl->names[--cl->nnames];
-            break;
-        }
-    pthread_mutex_unlock(&cl->names_mu);
-    actor_op(cl, h,
-             no_restart ? RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL_NO_RESTART
-                        : RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL,
-             0, 0, false);
-    return RAY_OK;
-}
-
-static ray_err
-cl_actor_state(ray_actor h, int *state, int *num_restarts)
-{
-    if (!remote_actor(h))
-        return sdk_drv_actor_state(h, state, num_restarts);
-    uint64_t bits = 0;
-    ray_err err = actor_ask(
-        g_cl, h, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_STATE, 30000, &bits);
-    if (err == RAY_EACTOR_DIED || err == RAY_EWORKER_DIED) {
-        bits = RAY_ACTOR_DEAD;
-        err = RAY_OK;
-    }
-    if (err != RAY_OK)
-        return err;
-    if (state)
-        *state = (int)(bits & 0xffffffffu);
-    if (num_restarts)
-        *num_restarts = (int)(bits >> 32);
-    return RAY_OK;
-}
-
-static ray_err
-cl_actor_wait_ready(ray_actor h, int64_t timeout_ms)
-{
-    if (!remote_actor(h))
-        return sdk_drv_actor_wait_ready(h, timeout_ms);
-    uint64_t bits;
-    return actor_ask(g_cl, h, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_WAIT,
-                     timeout_ms, &bits);
-}
-
-static ray_err
-cl_actor_lookup(const char *name, ray_actor *out)
-{
-    cl_driver *cl = g_cl;
-    pthread_mutex_lock(&cl->names_mu);
-    struct cl_name *nm = name_find(cl, name);
-    uint64_t id = nm ? nm->id : 0;
-    pthread_mutex_unlock(&cl->names_mu);
-    if (!id)
-        return sdk_drv_actor_lookup(name, out);
-    *out = (ray_actor){id};
-    actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0, 0,
-             false);
-    return RAY_OK;
 }
 
 /* ---- joining ---- */
@@ -1482,7 +1046,7 @@ sdk_cluster_join(const char *address)
         return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
     cl->gcs_fd = -1;
     cl->wake[0] = cl->wake[1] = -1;
-    pthread_mutex_init(&cl->names_mu, NULL);
+    pthread_mutex_init(&cl->act_mu, NULL);
     ray_err err = resolve_address(address, cl->head, sizeof(cl->head));
     if (err == RAY_OK && rt_addr_parse(cl->head, cl->gcs_host, &cl->gcs_port,
                                        why, sizeof(why)) != RAY_OK)
@@ -1564,10 +1128,8 @@ sdk_cluster_leave(void)
     }
     if (cl->gcs_fd >= 0)
         close(cl->gcs_fd);
-    for (size_t k = 0; k < cl->nnames; k++)
-        rt_free(cl->names[k].name);
-    rt_free(cl->names);
-    pthread_mutex_destroy(&cl->names_mu);
+    cl_actors_free(cl);
+    pthread_mutex_destroy(&cl->act_mu);
     close(cl->wake[0]);
     close(cl->wake[1]);
     g_cl = NULL;

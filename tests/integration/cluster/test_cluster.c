@@ -200,10 +200,10 @@ cluster_up(void)
     char addr[160];
     snprintf(addr, sizeof(addr), "--address=%s", head);
     cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.2",
-                      "--num-cpus=2", "--resources=gpu=1", NULL),
+                      "--num-cpus=2", "--resources=gpu=1,pool=100", NULL),
                  0, "%s", out_text());
     cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.3",
-                      "--num-cpus=2", NULL),
+                      "--num-cpus=2", "--resources=pool=100", NULL),
                  0, "%s", out_text());
 }
 
@@ -808,4 +808,48 @@ Test(cluster, a_call_no_node_can_run_fails_at_once_naming_the_largest)
                  "%s", ray_last_error_detail());
     cr_assert(strstr(s, "127.0.0."), "%s", s);
     ray_free(s);
+}
+
+Test(cluster, an_actor_with_restarts_moves_off_a_dead_node)
+{
+    driver_up(1);
+    ray_actor_opts o = {.resources = "pool:1", .max_restarts = 1};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 10), RAY_OK, "%s",
+                 ray_last_error_detail());
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(counter_where_remote(c), &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    char first[32];
+    sscanf(s, "%31s", first);
+    ray_free(s);
+    cr_assert(!strcmp(first, "127.0.0.2") || !strcmp(first, "127.0.0.3"), "%s",
+              first);
+    cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
+    /* Once the driver sees the node gone, calls reach the new one. */
+    s = NULL;
+    for (int k = 0; k < 200; k++) {
+        ray_ref r = counter_where_remote(c);
+        ray_err err = ray_get_str(r, &s, 60000);
+        ray_ref_release(r);
+        if (err == RAY_OK && strncmp(s, first, strlen(first)) != 0)
+            break;
+        ray_free(s);
+        s = NULL;
+        cr_assert(err == RAY_OK || err == RAY_EACTOR_DIED, "%s",
+                  ray_last_error_detail());
+        usleep(20000);
+    }
+    cr_assert_not_null(s, "the actor never moved off %s", first);
+    /* A fresh incarnation: the constructor's state, on the other node. */
+    char want[64];
+    snprintf(want, sizeof(want), "%s 10",
+             strcmp(first, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3");
+    cr_assert_str_eq(s, want);
+    ray_free(s);
+    int state = -1, restarts = -1;
+    cr_assert_eq(ray_actor_state(c, &state, &restarts), RAY_OK);
+    cr_assert_eq(state, RAY_ACTOR_ALIVE);
+    cr_assert_eq(restarts, 1);
+    ray_actor_release(c);
 }

@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cluster_actor.c: a driver's actors on other nodes.
+ *
+ * ray_actor_opts.node, or resources only another node has, place an
+ * actor on that node: the driver sends the constructor (by name, with its
+ * arguments by value) to the node's agent, which creates it in its own
+ * runtime under the driver's key. A handle of such an actor is the key
+ * (bits 32-55; the low 32 bits zero, where a local handle holds its slot
+ * + 1), and the driver's table says on which node it lives now, so it can
+ * move. Calls go in order on the node's one connection and their results
+ * come back as a task's do. The driver counts the handles it gave out;
+ * the agent's runtime keeps the actor alive while the driver holds one.
+ *
+ * A node that dies takes its actors' calls in flight with it
+ * (RAY_EACTOR_DIED, naming the node); an actor with restarts left
+ * (max_restarts) and not pinned to that node is created again on the
+ * least loaded node that fits it, and later calls go there; otherwise it
+ * is dead, and says why.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/log.h"
+#include "sdk/cluster_int.h"
+
+#define CL_ACTOR_KEY_MAX (1u << 24)
+
+typedef struct cl_actor {
+    int node;        /* where it lives now; -1: dead */
+    int32_t handles; /* the driver's counted handles */
+    uint8_t *spec;   /* its CLUSTER_ACTOR_CREATE record, for restarts */
+    uint32_t spec_len;
+    int32_t restarts_left; /* -1: no limit */
+    int32_t restarts;      /* on other nodes so far */
+    bool pinned;           /* ray_actor_opts.node: only there */
+    char *resources;       /* what a restart's node must have */
+    char *name;            /* while alive, or NULL */
+    char why[200];         /* why it is dead */
+} cl_actor;
+
+static bool
+remote_actor(ray_actor h)
+{
+    return h.id && (h.id & 0xffffffffu) == 0;
+}
+
+static uint32_t
+actor_key(ray_actor h)
+{
+    return (uint32_t)(h.id >> 32) & (CL_ACTOR_KEY_MAX - 1);
+}
+
+/* The actor's entry (act_mu held), or NULL for a key never given. */
+static cl_actor *
+entry(cl_driver *cl, ray_actor h)
+{
+    uint32_t k = actor_key(h);
+    return k && k < cl->nact ? &cl->act[k] : NULL;
+}
+
+/* Where it lives now: a node index, -1 (dead: why in `why`), -2 (not a
+ * handle of this driver). */
+static int
+actor_node(cl_driver *cl, ray_actor h, char *why, size_t whylen)
+{
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    int i = a ? a->node : -2;
+    if (a && i < 0 && why)
+        snprintf(why, whylen, "%s", a->why);
+    pthread_mutex_unlock(&cl->act_mu);
+    return i;
+}
+
+static void
+forget(cl_actor *a, const char *why)
+{
+    a->node = -1;
+    snprintf(a->why, sizeof(a->why), "%s", why);
+    rt_free(a->spec);
+    a->spec = NULL;
+    rt_free(a->resources);
+    a->resources = NULL;
+    rt_free(a->name);
+    a->name = NULL;
+}
+
+/* Send an untracked record (no result comes back) to node i. */
+static bool
+send_raw(cl_driver *cl, int i, const uint8_t *task, uint32_t len)
+{
+    cl_node *nd = &cl->nodes[i];
+    pthread_mutex_lock(&nd->mu);
+    bool ok = atomic_load(&nd->alive) && cl_node_append(nd, task, len);
+    if (ok)
+        pthread_cond_signal(&nd->cv);
+    pthread_mutex_unlock(&nd->mu);
+    return ok;
+}
+
+/* A record with no arguments for the actor (release, retain, kill, and
+ * the queries whose answer settles object `id`). */
+static bool
+actor_op(cl_driver *cl, ray_actor h, int kind, uint64_t id, int64_t timeout)
+{
+    int i = actor_node(cl, h, NULL, 0);
+    if (i < 0)
+        return false;
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.kind = (Ray__Rpc__ClusterKind)kind;
+    t.actor = actor_key(h);
+    t.id = id;
+    t.function = "";
+    t.timeout_ms = timeout;
+    fl_entry e = {.id = id, .retries = -1};
+    e.len = (uint32_t)protobuf_c_message_get_packed_size(&t.base);
+    e.task = rt_malloc(e.len ? e.len : 1);
+    if (!e.task)
+        return false;
+    protobuf_c_message_pack(&t.base, e.task);
+    bool ok = id ? cl_send_to(cl, i, &e) : send_raw(cl, i, e.task, e.len);
+    if (!id || !ok)
+        rt_free(e.task);
+    return ok;
+}
+
+/* A query's answer: the 8 bytes of result object `id`. */
+static ray_err
+actor_ask(cl_driver *cl, ray_actor h, int kind, int64_t timeout_ms,
+          uint64_t *bits)
+{
+    sdk_rt *rt = sdk_g;
+    uint64_t id;
+    sdk_obj *o;
+    char why[200] = "";
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
+    pthread_mutex_unlock(&rt->mu);
+    if (err != RAY_OK)
+        return sdk_fail(err, "out of memory");
+    ray_ref ref = sdk_ref(id);
+    if (!actor_op(cl, h, kind, id, timeout_ms)) {
+        ray_ref_release(ref);
+        actor_node(cl, h, why, sizeof(why));
+        return sdk_fail(RAY_EACTOR_DIED, "the actor is dead: %s",
+                        why[0] ? why : "its node is gone");
+    }
+    ray_view v;
+    /* The agent answers a wait when it ends; allow for the way back. */
+    err = ray_get(ref, &v, timeout_ms < 0 ? RAY_FOREVER : timeout_ms + 30000);
+    if (err == RAY_OK) {
+        *bits = 0;
+        memcpy(bits, v.data, v.len < 8 ? v.len : 8);
+        ray_release(&v);
+    }
+    ray_ref_release(ref);
+    return err;
+}
+
+/* Where a new actor goes: -1 here, a node index, -2 a named node that is
+ * not alive. */
+static int
+actor_place(cl_driver *cl, const ray_actor_opts *opts)
+{
+    if (!opts)
+        return -1;
+    if (opts->node && *opts->node)
+        return cl_named_node(cl, opts->node);
+    if (opts->resources && *opts->resources &&
+        !cl_fits(sdk_g->cfg.resources, opts->resources)) {
+        ray_call_opts co = {.resources = opts->resources};
+        int i = cl_choose(cl, &co, false, -1);
+        return i == -2 ? -1 : i; /* none: the local runtime says why */
+    }
+    return -1;
+}
+
+/* The live actor named `name` (act_mu held), or 0. */
+static uint32_t
+by_name(cl_driver *cl, const char *name)
+{
+    for (uint32_t k = 1; k < cl->nact; k++)
+        if (cl->act[k].name && !strcmp(cl->act[k].name, name))
+            return k;
+    return 0;
+}
+
+/* A new entry (act_mu held): its key, or 0. */
+static uint32_t
+new_entry(cl_driver *cl)
+{
+    if (!cl->nact)
+        cl->nact = 1; /* key 0 is no actor */
+    if (cl->nact >= cl->cact) {
+        uint32_t cap = cl->cact ? 2 * cl->cact : 64;
+        if (cap > CL_ACTOR_KEY_MAX)
+            return 0;
+        cl_actor *na = rt_realloc(cl->act, cap * sizeof(*na));
+        if (!na)
+            return 0;
+        memset(na + cl->cact, 0, (cap - cl->cact) * sizeof(*na));
+        cl->act = na;
+        cl->cact = cap;
+    }
+    return cl->nact++;
+}
+
+ray_err
+cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
+                const ray_actor_opts *opts, ray_actor *out)
+{
+    cl_driver *cl = g_cl;
+    int i = actor_place(cl, opts);
+    if (i == -2)
+        return sdk_fail(RAY_ENOTFOUND,
+                        "ray_actor_create: no alive node '%s' in the "
+                        "cluster (rayc status lists them)",
+                        opts->node);
+    const char *name = opts && opts->name && *opts->name ? opts->name : NULL;
+    if (name) {
+        pthread_mutex_lock(&cl->act_mu);
+        uint32_t k = by_name(cl, name);
+        if (k && opts->get_if_exists)
+            cl->act[k].handles++;
+        pthread_mutex_unlock(&cl->act_mu);
+        if (k && opts->get_if_exists) {
+            *out = (ray_actor){(uint64_t)k << 32};
+            actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0,
+                     0);
+            return RAY_OK;
+        }
+        ray_actor other;
+        if (!k && i >= 0 && sdk_drv_actor_lookup(name, &other) == RAY_OK) {
+            sdk_drv_actor_ref(other, false);
+            k = 1;
+        }
+        if (k)
+            return sdk_fail(RAY_EEXISTS,
+                            "ray_actor_create: the name '%s' belongs to a "
+                            "live actor",
+                            name);
+    }
+    if (i < 0)
+        return sdk_drv_actor_create(ctor, args, nargs, opts, out);
+    ray_arg av[16];
+    ray_view vv[16];
+    uint32_t nviews = 0;
+    if (nargs > 16 || !cl_args_resolve(args, nargs, av, vv, &nviews)) {
+        cl_views_release(vv, nviews);
+        return sdk_fail(RAY_EINVAL,
+                        "ray_actor_create on node '%s': an argument is an "
+                        "actor handle or a ref not ready yet (or more than "
+                        "16); only values and ready refs go to other nodes "
+                        "for now",
+                        cl->nodes[i].addr);
+    }
+    pthread_mutex_lock(&cl->act_mu);
+    uint32_t key = new_entry(cl);
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!key) {
+        cl_views_release(vv, nviews);
+        return sdk_fail(RAY_ENOMEM,
+                        "ray_actor_create: no room for another actor on "
+                        "other nodes (%u at most)",
+                        CL_ACTOR_KEY_MAX - 1);
+    }
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE;
+    t.function = (char *)ctor->name;
+    t.actor = key;
+    t.num_cpus = opts->num_cpus;
+    t.resources = (char *)(opts->resources ? opts->resources : "");
+    t.name = (char *)(name ? name : "");
+    t.detached = opts->detached;
+    t.own_process = opts->own_process;
+    /* Restarts on its node are the agent's (a crashed process); moving
+     * to another node is the driver's (below). */
+    t.max_restarts = opts->max_restarts;
+    t.max_task_retries = opts->max_task_retries;
+    t.max_concurrency = opts->max_concurrency;
+    uint32_t len = 0;
+    uint8_t *spec = cl_pack_task(&t, av, nargs, NULL, &len);
+    cl_views_release(vv, nviews);
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = &cl->act[key];
+    memset(a, 0, sizeof(*a));
+    a->node = i;
+    a->handles = 1;
+    a->spec = spec;
+    a->spec_len = len;
+    a->restarts_left = opts->max_restarts;
+    a->pinned = opts->node && *opts->node;
+    a->resources = opts->resources ? rt_strdup(opts->resources) : NULL;
+    a->name = name ? rt_strdup(name) : NULL;
+    bool ok = spec && send_raw(cl, i, spec, len);
+    if (!ok)
+        forget(a, spec ? "its node left the cluster as it was made"
+                       : "out of memory");
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!ok)
+        return sdk_fail(spec ? RAY_EACTOR_DIED : RAY_ENOMEM,
+                        "ray_actor_create: node %s: %s", cl->nodes[i].addr,
+                        spec ? "it left the cluster" : "out of memory");
+    *out = (ray_actor){(uint64_t)key << 32};
+    return RAY_OK;
+}
+
+static ray_ref
+call_fails(sdk_rt *rt, ray_err err, const char *msg)
+{
+    uint64_t id;
+    sdk_obj *o;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    ray_err e = sdk_objects_alloc(&rt->store, &id, &o);
+    if (e == RAY_OK)
+        cl_settle(rt, id, err, msg, 0, NULL, 0, &cbs);
+    pthread_mutex_unlock(&rt->mu);
+    if (cbs)
+        sdk_run_callbacks(cbs);
+    if (e != RAY_OK) {
+        sdk_fail(e, "actor call: out of memory");
+        return RAY_REF_NULL;
+    }
+    return sdk_ref(id);
+}
+
+ray_ref
+cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+                uint32_t nargs)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_submit(h, m, args, nargs);
+    cl_driver *cl = g_cl;
+    sdk_rt *rt = sdk_g;
+    char why[200] = "";
+    int i = actor_node(cl, h, why, sizeof(why));
+    if (i == -2) {
+        sdk_fail(RAY_EINVAL, "actor call '%s': not a handle of this driver",
+                 m->name);
+        return RAY_REF_NULL;
+    }
+    char msg[300];
+    if (i < 0) {
+        snprintf(msg, sizeof(msg), "actor call '%s': the actor is dead: %s",
+                 m->name, why);
+        return call_fails(rt, RAY_EACTOR_DIED, msg);
+    }
+    ray_arg av[16];
+    ray_view vv[16];
+    uint32_t nviews = 0;
+    if (nargs > 16 || !cl_args_resolve(args, nargs, av, vv, &nviews)) {
+        cl_views_release(vv, nviews);
+        sdk_fail(RAY_EINVAL,
+                 "actor call '%s' on node %s: an argument is an actor "
+                 "handle or a ref not ready yet (or more than 16); only "
+                 "values and ready refs go to other nodes for now",
+                 m->name, cl->nodes[i].addr);
+        return RAY_REF_NULL;
+    }
+    uint64_t id;
+    sdk_obj *o;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
+    pthread_mutex_unlock(&rt->mu);
+    fl_entry e = {.id = id, .retries = -1};
+    Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
+    base.id = id;
+    base.function = (char *)m->name;
+    base.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CALL;
+    base.actor = actor_key(h);
+    if (err == RAY_OK)
+        e.task = cl_pack_task(&base, av, nargs, NULL, &e.len);
+    cl_views_release(vv, nviews);
+    if (err != RAY_OK) {
+        sdk_fail(err, "actor call '%s': out of memory", m->name);
+        return RAY_REF_NULL;
+    }
+    /* A node that just died may have passed the actor on: try where it
+     * lives now, once more. */
+    bool sent = false;
+    for (int tries = 0; e.task && i >= 0 && !sent && tries < 2; tries++) {
+        sent = cl_send_to(cl, i, &e);
+        if (!sent)
+            i = actor_node(cl, h, why, sizeof(why));
+    }
+    if (!sent) {
+        snprintf(msg, sizeof(msg), "actor call '%s': %s", m->name,
+                 !e.task  ? "out of memory packing the call"
+                 : why[0] ? why
+                          : "the actor's node left the cluster");
+        sdk_cb *cbs = NULL;
+        pthread_mutex_lock(&rt->mu);
+        cl_settle(rt, id, e.task ? RAY_EACTOR_DIED : RAY_ENOMEM, msg, 0, NULL,
+                  0, &cbs);
+        pthread_mutex_unlock(&rt->mu);
+        if (cbs)
+            sdk_run_callbacks(cbs);
+        rt_free(e.task);
+    }
+    return sdk_ref(id);
+}
+
+ray_err
+cl_actor_ref(ray_actor h, bool retain)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_ref(h, retain);
+    cl_driver *cl = g_cl;
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    bool live = a && a->handles > 0;
+    if (live)
+        a->handles += retain ? 1 : -1;
+    bool last = live && a->handles == 0;
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!live)
+        return retain ? sdk_fail(RAY_EINVAL,
+                                 "ray_actor_retain: null or stale handle")
+                      : RAY_OK;
+    actor_op(cl, h,
+             retain ? RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN
+                    : RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RELEASE,
+             0, 0);
+    if (last) { /* the agent ends it after its queued calls */
+        pthread_mutex_lock(&cl->act_mu);
+        forget(a, "its last handle was released");
+        pthread_mutex_unlock(&cl->act_mu);
+    }
+    return RAY_OK;
+}
+
+ray_err
+cl_actor_kill(ray_actor h, bool no_restart)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_kill(h, no_restart);
+    cl_driver *cl = g_cl;
+    if (actor_node(cl, h, NULL, 0) == -2)
+        return sdk_fail(RAY_EINVAL, "ray_actor_kill: null or stale handle");
+    actor_op(cl, h,
+             no_restart ? RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL_NO_RESTART
+                        : RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL,
+             0, 0);
+    if (no_restart) {
+        pthread_mutex_lock(&cl->act_mu);
+        cl_actor *a = entry(cl, h);
+        if (a && a->node >= 0)
+            forget(a, "killed by ray_actor_kill");
+        pthread_mutex_unlock(&cl->act_mu);
+    }
+    return RAY_OK;
+}
+
+ray_err
+cl_actor_state(ray_actor h, int *state, int *num_restarts)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_state(h, state, num_restarts);
+    cl_driver *cl = g_cl;
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    int moved = a ? a->restarts : 0;
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!a)
+        return sdk_fail(RAY_EINVAL, "ray_actor_state: null or stale handle");
+    uint64_t bits = 0;
+    ray_err err = actor_ask(cl, h, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_STATE,
+                            30000, &bits);
+    if (err == RAY_EACTOR_DIED || err == RAY_EWORKER_DIED) {
+        bits = RAY_ACTOR_DEAD;
+        err = RAY_OK;
+    }
+    if (err != RAY_OK)
+        return err;
+    if (state)
+        *state = (int)(bits & 0xffffffffu);
+    if (num_restarts)
+        *num_restarts = (int)(bits >> 32) + moved;
+    return RAY_OK;
+}
+
+ray_err
+cl_actor_wait_ready(ray_actor h, int64_t timeout_ms)
+{
+    if (!remote_actor(h))
+        return sdk_drv_actor_wait_ready(h, timeout_ms);
+    uint64_t bits;
+    return actor_ask(g_cl, h, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_WAIT,
+                     timeout_ms, &bits);
+}
+
+ray_err
+cl_actor_lookup(const char *name, ray_actor *out)
+{
+    cl_driver *cl = g_cl;
+    pthread_mutex_lock(&cl->act_mu);
+    uint32_t k = by_name(cl, name);
+    if (k)
+        cl->act[k].handles++;
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!k)
+        return sdk_drv_actor_lookup(name, out);
+    *out = (ray_actor){(uint64_t)k << 32};
+    actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0, 0);
+    return RAY_OK;
+}
+
+void
+cl_actors_node_lost(cl_driver *cl, int i, const char *why)
+{
+    pthread_mutex_lock(&cl->act_mu);
+    for (uint32_t k = 1; k < cl->nact; k++) {
+        cl_actor *a = &cl->act[k];
+        if (a->node != i)
+            continue;
+        char msg[200];
+        int j = -2;
+        if (!a->pinned && a->restarts_left != 0) {
+            ray_call_opts co = {.resources = a->resources};
+            j = cl_choose(cl, &co, false, i);
+        }
+        if (j >= 0 && send_raw(cl, j, a->spec, a->spec_len)) {
+            /* The new incarnation counts the driver's handles too. */
+            Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+            t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN;
+            t.actor = k;
+            t.function = "";
+            uint8_t rec[32];
+            uint32_t rl = (uint32_t)protobuf_c_message_pack(&t.base, rec);
+            for (int32_t n = 1; n < a->handles; n++)
+                send_raw(cl, j, rec, rl);
+            a->node = j;
+            a->restarts++;
+            if (a->restarts_left > 0)
+                a->restarts_left--;
+            RT_WARN("cluster: actor %u restarted on node %s (%s): its node "
+                    "%s died",
+                    k, cl->nodes[j].id, cl->nodes[j].addr, cl->nodes[i].id);
+            continue;
+        }
+        snprintf(msg, sizeof(msg), "its node %s (%s) died (%s)%s",
+                 cl->nodes[i].id, cl->nodes[i].addr, why,
+                 a->pinned               ? "; it was pinned there"
+                 : a->restarts_left == 0 ? "; no restart left"
+                                         : "; no other node fits it");
+        forget(a, msg);
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+}
+
+void
+cl_actors_free(cl_driver *cl)
+{
+    for (uint32_t k = 1; k < cl->nact; k++)
+        if (cl->act[k].node >= 0)
+            forget(&cl->act[k], "the driver ended");
+    rt_free(cl->act);
+    cl->act = NULL;
+    cl->nact = cl->cact = 0;
+}

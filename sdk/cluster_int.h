@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cluster_int.h: what cluster.c (joining, nodes, calls) and
+ * cluster_actor.c (actors on other nodes) share: the driver's view of
+ * the other nodes and the calls in flight there.
+ */
+#ifndef RAY_SDK_CLUSTER_INT_H
+#define RAY_SDK_CLUSTER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ray/ray.h"
+#include "runtime/frame.h"
+#include "runtime/net.h"
+#include "sdk/backend.h"
+#include "sdk/sdk_int.h"
+
+#define MAX_NODES 64 /* other nodes a driver uses */
+
+struct cl_actor;
+
+/* ---- an in-flight table: object id -> the task's packed ClusterTask ---- */
+
+typedef struct fl_entry {
+    uint64_t id; /* 0 empty, UINT64_MAX tombstone */
+    uint8_t *task;
+    uint32_t len;
+    int32_t retries; /* on other nodes; an actor call's: -1 (never) */
+} fl_entry;
+
+typedef struct fl_table {
+    fl_entry *e;
+    size_t cap, n, used; /* used: n + tombstones */
+} fl_table;
+
+/* ---- the driver's nodes ---- */
+
+typedef struct cl_node {
+    int fd;
+    char addr[RT_HOST_MAX + 8];
+    char id[17];   /* hex prefix of its node id */
+    char full[57]; /* its node id in hex */
+    char resources[256];
+    int ncpu;
+    _Atomic int alive;
+    _Atomic int64_t inflight;
+    pthread_mutex_t mu; /* buf, fl */
+    pthread_cond_t cv;
+    uint8_t *buf; /* TaskBatch payload being filled */
+    size_t len, cap;
+    fl_table fl;
+    pthread_t sender;
+    bool sender_started;
+    rt_frame_reader rd;
+    char *partial; /* output: a line not ended yet (receiver) */
+    size_t npartial;
+} cl_node;
+
+typedef struct cl_driver {
+    cl_node nodes[MAX_NODES];
+    _Atomic int n; /* nodes[0, n) are set up; only the watcher adds */
+    int local_cpus;
+    _Atomic int stop;
+    int wake[2]; /* wakes the receiver: a node joined, or stop */
+    pthread_t receiver, watcher;
+    bool receiver_started, watcher_started;
+    int gcs_fd; /* the watcher's connection to the head, or -1 */
+    char head[256];
+    char gcs_host[RT_HOST_MAX];
+    uint16_t gcs_port;
+    char local_ip[RT_HOST_MAX];
+    uint8_t tok[RT_TOKEN_LEN];
+    /* Actors on other nodes, by the driver's key (cluster_actor.c). */
+    pthread_mutex_t act_mu;
+    struct cl_actor *act;
+    uint32_t nact, cact; /* keys [1, nact) used */
+    _Atomic uint64_t rr; /* where placement starts looking */
+    sdk_backend be;      /* the "cluster" backend */
+} cl_driver;
+
+extern cl_driver *g_cl;
+
+/* cluster.c */
+void cl_put_varint(uint8_t **p, uint64_t v);
+bool cl_node_append(cl_node *nd, const uint8_t *task, uint32_t len);
+/* Settle result object `id` (mu held): a value, or an error. */
+void cl_settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg,
+               uint32_t type, const void *data, size_t len, sdk_cb **cbs);
+/* Does a node with resources `have` ("gpu:2,disk:4") meet `want`? */
+bool cl_fits(const char *have, const char *want);
+/* Where a call goes: -1 this node, a node index, or -2: nowhere. */
+int cl_choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits,
+              int avoid);
+/* Queue a tracked record on node i (its result settles e->id). */
+bool cl_send_to(cl_driver *cl, int i, fl_entry *e);
+/* The node named by an IP, "IP:port" or id prefix: -1 this one, -2 none. */
+int cl_named_node(cl_driver *cl, const char *want);
+/* Arguments by value (ready refs resolved; views to release after). */
+bool cl_args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out,
+                     ray_view *views, uint32_t *nviews);
+void cl_views_release(ray_view *views, uint32_t n);
+/* Pack a record from `base` with args and call options (rt_malloc'd). */
+uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
+                      uint32_t nargs, const ray_call_opts *opts, uint32_t *len);
+
+/* cluster_actor.c: the backend's actor entries, and a node's death. */
+ray_err cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
+                        uint32_t nargs, const ray_actor_opts *opts,
+                        ray_actor *out);
+ray_ref cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+                        uint32_t nargs);
+ray_err cl_actor_ref(ray_actor h, bool retain);
+ray_err cl_actor_kill(ray_actor h, bool no_restart);
+ray_err cl_actor_state(ray_actor h, int *state, int *num_restarts);
+ray_err cl_actor_wait_ready(ray_actor h, int64_t timeout_ms);
+ray_err cl_actor_lookup(const char *name, ray_actor *out);
+/* Node i died (its calls in flight are settled): restart its actors
+ * elsewhere within their max_restarts, or mark them dead with `why`. */
+void cl_actors_node_lost(cl_driver *cl, int i, const char *why);
+void cl_actors_free(cl_driver *cl);
+
+#endif /* RAY_SDK_CLUSTER_INT_H */
