@@ -260,18 +260,29 @@ bench_group_cluster(void)
     c.num_cpus = 1;
     c.address = head;
     ray_call_opts remote = {.resources = "remote:1"};
-    int64_t t0 = rt_clock_now_ns();
     int64_t v = -1;
-    if (ray_init(&c) != RAY_OK ||
-        ray_get_int64(cl_noop_remote_opts(&remote, 7), &v, 60000) != RAY_OK ||
-        v != 7) {
-        fprintf(stderr, "cluster: the driver could not run a task: %s\n",
-                ray_last_error_detail());
-        down();
-        return;
+    /* ray_init with an address until a task on another node answered:
+     * the first driver of a fresh cluster ships its executable to the
+     * nodes; the next ones find it cached. The median of 5 of those. */
+    double connect[6];
+    for (int k = 0; k < 6; k++) {
+        int64_t t0 = rt_clock_now_ns();
+        if (ray_init(&c) != RAY_OK ||
+            ray_get_int64(cl_noop_remote_opts(&remote, 7), &v, 60000) !=
+                RAY_OK ||
+            v != 7) {
+            fprintf(stderr, "cluster: the driver could not run a task: %s\n",
+                    ray_last_error_detail());
+            down();
+            return;
+        }
+        connect[k] = (double)(rt_clock_now_ns() - t0) / 1e6;
+        if (k < 5)
+            ray_shutdown();
     }
-    bench_print("cluster_driver_connect_ms",
-                (double)(rt_clock_now_ns() - t0) / 1e6, "ms");
+    bench_print("cluster_driver_first_connect_ms", connect[0], "ms");
+    bench_print("cluster_driver_connect_ms", bench_median(connect + 1, 5),
+                "ms");
 
     /* One call at a time, forced onto another node. */
     enum { SYNC = 2000 };

@@ -320,6 +320,13 @@ rt_auth_verify(const uint8_t tok[RT_TOKEN_LEN],
 }
 
 void
+rt_net_warm(void)
+{
+    uint8_t k[RT_TOKEN_LEN] = {0}, a[RT_NONCE_LEN] = {0}, out[RT_MAC_LEN];
+    mac(k, "rayc-warm", a, a, out);
+}
+
+void
 rt_proto_free(ProtobufCMessage *m)
 {
     if (m)

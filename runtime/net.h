@@ -109,6 +109,10 @@ void rt_proto_free(ProtobufCMessage *m);
 ray_err rt_sha256_file(const char *path, uint8_t out[32], uint64_t *size,
                        char *why, size_t whylen);
 
+/* Load what libcrypto loads on its first HMAC (10-20 ms with OpenSSL 3),
+ * so that a handshake later does not wait for it. Any thread. */
+void rt_net_warm(void);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void rt_hex(const uint8_t *b, size_t n, char *out);
 

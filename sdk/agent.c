@@ -441,41 +441,52 @@ output_to_driver(void)
     setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
+/* The agent's runtime could not start: every call says why. */
+static void
+fail_batch(Ray__Rpc__TaskBatch *b, const char *why)
+{
+    for (size_t i = 0; i < b->n_tasks; i++)
+        fail_result(b->tasks[i]->id, RAY_EINVAL,
+                    "the job's agent could not start its runtime: %s", why);
+}
+
 void
 sdk_agent_main(int fd)
 {
     A.fd = fd;
     output_to_driver();
-    ray_config cfg;
-    ray_config_init(&cfg);
-    cfg.resources = getenv("RAYC_RESOURCES");
-    ray_err err = ray_init(&cfg);
+    /* Ready at once: the runtime starts while the driver goes on, and
+     * the calls that come meanwhile wait in the socket. */
+    const char *ncpu = getenv("RAYC_NUM_CPUS");
     Ray__Rpc__AgentReady ready = RAY__RPC__AGENT_READY__INIT;
     Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
     ready.status = &st;
     ready.pid = (int32_t)getpid();
-    if (err != RAY_OK) {
-        st.code = (uint32_t)err;
-        st.message = (char *)ray_last_error_detail();
-    } else {
-        ready.num_cpus = (uint32_t)sdk_g->nworkers;
-    }
+    ready.num_cpus = ncpu && atoi(ncpu) > 0 ? (uint32_t)atoi(ncpu) : 1;
     if (rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_AGENT_READY, &ready.base,
-                      5000) != RAY_OK ||
-        err != RAY_OK)
+                      5000) != RAY_OK)
         _exit(1);
+    ray_config cfg;
+    ray_config_init(&cfg);
+    cfg.resources = getenv("RAYC_RESOURCES");
+    ray_err err = ray_init(&cfg);
+    char why[400] = "";
     pthread_t th;
-    if (pthread_create(&th, NULL, results_main, NULL) != 0)
-        _exit(1);
-    rt_frame_reader rd;
-    rt_frame_reader_init(&rd, RT_NET_MAX_FRAME);
+    if (err != RAY_OK)
+        snprintf(why, sizeof(why), "%s", ray_last_error_detail());
+    else if (pthread_create(&th, NULL, results_main, NULL) != 0)
+        snprintf(why, sizeof(why), "no thread for results");
+    if (why[0])
+        fprintf(stderr, "rayc agent: %s\n", why);
     for (;;) {
         uint32_t type;
         ProtobufCMessage *m = NULL;
         err = rt_frame_recv(fd, RT_NET_MAX_FRAME, &type, &m, -1);
         if (err != RAY_OK)
             break;
-        if (type == RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH)
+        if (type == RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH && why[0])
+            fail_batch((Ray__Rpc__TaskBatch *)m, why);
+        else if (type == RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH)
             run_batch((Ray__Rpc__TaskBatch *)m);
         else
             RT_WARN("agent: %s from the driver: ignored",

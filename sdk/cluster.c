@@ -723,21 +723,72 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
 
 /* ---- joining ---- */
 
+/* What joining needs that takes a while, done beside the embedded
+ * runtime's start (sdk_cluster_prepare): the executable's SHA-256, and
+ * libcrypto's first HMAC (it loads its providers: 10-20 ms). Once per
+ * process. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state; /* 0 not started, 1 running, 2 done */
+    uint8_t hash[32];
+    uint64_t size;
+    ray_err err;
+    char why[256];
+} PREP = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {0}, 0, RAY_OK, ""};
+
+static void *
+prep_main(void *arg)
+{
+    (void)arg;
+    rt_net_warm();
+    uint8_t h[32];
+    uint64_t size = 0;
+    char why[256] = "";
+    ray_err err = rt_sha256_file("/proc/self/exe", h, &size, why, sizeof(why));
+    pthread_mutex_lock(&PREP.mu);
+    memcpy(PREP.hash, h, 32);
+    PREP.size = size;
+    PREP.err = err;
+    snprintf(PREP.why, sizeof(PREP.why), "%s", why);
+    PREP.state = 2;
+    pthread_cond_broadcast(&PREP.cv);
+    pthread_mutex_unlock(&PREP.mu);
+    return NULL;
+}
+
+void
+sdk_cluster_prepare(void)
+{
+    pthread_mutex_lock(&PREP.mu);
+    bool start = PREP.state == 0;
+    if (start)
+        PREP.state = 1;
+    pthread_mutex_unlock(&PREP.mu);
+    pthread_t th;
+    if (start) {
+        if (pthread_create(&th, NULL, prep_main, NULL) == 0)
+            pthread_detach(th);
+        else
+            prep_main(NULL);
+    }
+}
+
 static ray_err
 exe_identity(uint8_t hash[32], uint64_t *size, char *why, size_t whylen)
 {
-    static uint8_t h[32];
-    static uint64_t sz;
-    static bool done;
-    if (!done) {
-        ray_err err = rt_sha256_file("/proc/self/exe", h, &sz, why, whylen);
-        if (err != RAY_OK)
-            return err;
-        done = true;
-    }
-    memcpy(hash, h, 32);
-    *size = sz;
-    return RAY_OK;
+    sdk_cluster_prepare();
+    pthread_mutex_lock(&PREP.mu);
+    while (PREP.state != 2)
+        pthread_cond_wait(&PREP.cv, &PREP.mu);
+    memcpy(hash, PREP.hash, 32);
+    *size = PREP.size;
+    ray_err err = PREP.err;
+    if (err != RAY_OK)
+        snprintf(why, whylen, "%s", PREP.why);
+    pthread_mutex_unlock(&PREP.mu);
+    return err;
 }
 
 static ray_err

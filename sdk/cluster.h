@@ -8,6 +8,10 @@
 
 #include "ray/ray.h"
 
+/* ray_init with an address, before the embedded runtime starts: begin
+ * what joining needs that takes a while (on a thread of its own). */
+void sdk_cluster_prepare(void);
+
 /* ray_init with an address, after the embedded runtime started: ask the
  * head for the nodes, start the job's agent on each other node, and
  * route calls (the "cluster" backend). A node that cannot start its

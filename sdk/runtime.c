@@ -658,6 +658,11 @@ ray_init(const ray_config *cfg_in)
             (rt_log_level)(4 - (cfg.log_level > 4 ? 4 : cfg.log_level)));
     else
         rt_log_set_fd(-1);
+    /* A cluster: this node is the embedded runtime; the others join. */
+    const char *address =
+        cfg.address && cfg.address[0] ? cfg.address : getenv("RAY_ADDRESS");
+    if (address && address[0])
+        sdk_cluster_prepare();
     sdk_rt *rt;
     if ((err = embedded_start(&cfg, &rt)) != RAY_OK)
         return err;
@@ -665,9 +670,6 @@ ray_init(const ray_config *cfg_in)
     sdk_be = &sdk_backend_embedded;
     if (env_timeline)
         (void)ray_timeline_enable(true); /* 64 bytes; ENOMEM: not recorded */
-    /* A cluster: this node is the embedded runtime; the others join. */
-    const char *address =
-        cfg.address && cfg.address[0] ? cfg.address : getenv("RAY_ADDRESS");
     if (address && address[0] && (err = sdk_cluster_join(address)) != RAY_OK) {
         char msg[600];
         snprintf(msg, sizeof(msg), "%s", ray_last_error_detail());
