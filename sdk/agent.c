@@ -381,15 +381,16 @@ run_batch(Ray__Rpc__TaskBatch *b)
                 .resources =
                     t->resources && *t->resources ? t->resources : NULL,
             };
-            uint64_t hash = sdk_name_hash(t->function);
+            /* As any call made here: its arguments are checked. */
+            const ray_fn_desc *d =
+                sdk_registry_find(sdk_name_hash(t->function));
             ray_ref ref = RAY_REF_NULL;
-            if (!sdk_registry_find(hash))
+            if (!d)
                 fail_result(t->id, RAY_ENOTFOUND,
                             "no remote function '%s' in this build",
                             t->function);
-            else if ((ref = sdk_be->submit(t->function, hash, args,
-                                           (uint32_t)t->n_args, &o))
-                         .id == 0)
+            else if ((ref = ray_submit(d, args, (uint32_t)t->n_args, &o)).id ==
+                     0)
                 fail_result(t->id, RAY_EINVAL, "%s", ray_last_error_detail());
             else
                 push(t->id, ref);

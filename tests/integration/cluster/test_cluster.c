@@ -75,6 +75,16 @@ say(int64_t x)
 }
 RAY_REMOTE(say, int64_t, int64_t);
 
+static int64_t
+crash_or_refuse(int64_t how)
+{
+    if (how == 0)
+        raise(SIGSEGV);
+    ray_task_fail(RAY_ETASK_FAILED, "refused %lld", (long long)how);
+    return 0;
+}
+RAY_REMOTE(crash_or_refuse, int64_t, int64_t);
+
 typedef struct counter {
     int64_t value;
 } counter;
@@ -852,4 +862,24 @@ Test(cluster, an_actor_with_restarts_moves_off_a_dead_node)
     cr_assert_eq(state, RAY_ACTOR_ALIVE);
     cr_assert_eq(restarts, 1);
     ray_actor_release(c);
+}
+
+Test(cluster, remote_failures_come_back_as_they_would_here)
+{
+    driver_up(1);
+    ray_call_opts o = {.node = "127.0.0.3", .max_retries = RAY_NO_RETRY};
+    int64_t v;
+    cr_assert_eq(ray_get_int64(crash_or_refuse_remote_opts(&o, 0), &v, 60000),
+                 RAY_EWORKER_DIED);
+    cr_assert(strstr(ray_last_error_detail(), "crash_or_refuse"), "%s",
+              ray_last_error_detail());
+    cr_assert_eq(ray_get_int64(crash_or_refuse_remote_opts(&o, 42), &v, 60000),
+                 RAY_ETASK_FAILED);
+    cr_assert(strstr(ray_last_error_detail(), "refused 42"), "%s",
+              ray_last_error_detail());
+    /* The node still works. */
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(tagged_remote_opts(&o, 3), &s, 60000), RAY_OK);
+    cr_assert_str_eq(s, "127.0.0.3 3");
+    ray_free(s);
 }
