@@ -618,6 +618,14 @@ handle_call(sdk_rt *rt, const sdk_msg_req *q, uint32_t len, sdk_cb **cbs)
             s->names[k].name = name;
         }
     }
+    if (!a && name && sdk_remote_actor_call && q->req_id &&
+        (q->req_id & 0xffffffffu) == 0) {
+        sdk_remote_actor_call(rt, q->req_id, name, p + name_sz, args_len,
+                              q->nargs, o, cbs);
+        if (owned)
+            rt_free(name);
+        return o;
+    }
     if (!a || !name) {
         sdk_objects_set_error(&rt->store, o,
                               name ? RAY_EACTOR_DIED : RAY_ENOMEM,
@@ -774,6 +782,9 @@ handle_lookup(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len)
     worker_hold(rt, wk, g->id);
     sdk_nested_reply(rt, w, q->req_id, RAY_OK, RAY_T_U64, g->id, NULL, 0);
 }
+
+void (*sdk_remote_actor_call)(sdk_rt *, uint64_t, const char *, const uint8_t *,
+                              uint32_t, uint32_t, sdk_obj *, sdk_cb **);
 
 void
 sdk_actor_handle_req(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,

@@ -1137,6 +1137,7 @@ sdk_cluster_join(const char *address)
     cl->be.actor_kill = cl_actor_kill;
     cl->be.actor_state = cl_actor_state;
     cl->be.actor_wait_ready = cl_actor_wait_ready;
+    sdk_remote_actor_call = cl_actor_call_from_task;
     sdk_be = &cl->be;
     RT_INFO("cluster: joined %s: this node and %d other%s", cl->head,
             (int)cl->n, cl->n == 1 ? "" : "s");
@@ -1183,6 +1184,7 @@ sdk_cluster_leave(void)
     pthread_mutex_destroy(&cl->act_mu);
     close(cl->wake[0]);
     close(cl->wake[1]);
+    sdk_remote_actor_call = NULL;
     g_cl = NULL;
     rt_free(cl);
 }

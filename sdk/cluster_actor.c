@@ -25,6 +25,7 @@
 #include "runtime/alloc.h"
 #include "runtime/log.h"
 #include "sdk/cluster_int.h"
+#include "sdk/wire.h"
 
 #define CL_ACTOR_KEY_MAX (1u << 24)
 
@@ -561,4 +562,67 @@ cl_actors_free(cl_driver *cl)
     rt_free(cl->act);
     cl->act = NULL;
     cl->nact = cl->cact = 0;
+}
+
+/* A task on this node called a method of an actor on another node (the
+ * handle came to it as an argument): send the call, its result settling
+ * the object the task reserved. Values only for now: a ref, an actor
+ * handle or a value in the node's store among the arguments fails the
+ * call. mu held. */
+void
+cl_actor_call_from_task(sdk_rt *rt, uint64_t handle, const char *method,
+                        const uint8_t *args, uint32_t args_len, uint32_t nargs,
+                        sdk_obj *o, sdk_cb **cbs)
+{
+    cl_driver *cl = g_cl;
+    uint64_t id = sdk_objects_id(o);
+    ray_actor h = {handle};
+    char why[200] = "", msg[300];
+    int i = cl ? actor_node(cl, h, why, sizeof(why)) : -2;
+    if (i < 0) {
+        snprintf(
+            msg, sizeof(msg), "actor call '%s' from a task: %s%s", method,
+            i == -2 ? "not a live actor's handle" : "the actor is dead: ", why);
+        cl_settle(rt, id, i == -2 ? RAY_EINVAL : RAY_EACTOR_DIED, msg, 0, NULL,
+                  0, cbs);
+        return;
+    }
+    ray_arg av[RAY_MAX_ARGS];
+    const sdk_wire_arg *wa = (const sdk_wire_arg *)args;
+    size_t at = SDK_ALIGN8((size_t)nargs * sizeof(*wa));
+    for (uint32_t k = 0; k < nargs; k++) {
+        uint32_t t = wa[k].type;
+        memset(&av[k], 0, sizeof(av[k]));
+        av[k].type = t;
+        if (sdk_type_scalar(t)) {
+            av[k].v.u64 = wa[k].scalar;
+        } else if (sdk_type_buffer(t) && at + wa[k].len <= args_len) {
+            av[k].v.buf.ptr = args + at;
+            av[k].v.buf.len = wa[k].len;
+            at += SDK_ALIGN8(wa[k].len);
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "actor call '%s' from a task to an actor on node %s: "
+                     "argument %u is a ref, a handle or a stored value; only "
+                     "values go to another node from a task for now",
+                     method, cl->nodes[i].addr, k + 1);
+            cl_settle(rt, id, RAY_EINVAL, msg, 0, NULL, 0, cbs);
+            return;
+        }
+    }
+    Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
+    base.id = id;
+    base.function = (char *)method;
+    base.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CALL;
+    base.actor = actor_key(h);
+    fl_entry e = {.id = id, .retries = -1};
+    e.task = cl_pack_task(&base, av, nargs, NULL, &e.len);
+    if (!e.task || !cl_send_to(cl, i, &e)) {
+        snprintf(msg, sizeof(msg), "actor call '%s' from a task: %s", method,
+                 e.task ? "the actor's node left the cluster"
+                        : "out of memory");
+        cl_settle(rt, id, e.task ? RAY_EACTOR_DIED : RAY_ENOMEM, msg, 0, NULL,
+                  0, cbs);
+        rt_free(e.task);
+    }
 }

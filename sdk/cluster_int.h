@@ -121,5 +121,9 @@ ray_err cl_actor_lookup(const char *name, ray_actor *out);
  * elsewhere within their max_restarts, or mark them dead with `why`. */
 void cl_actors_node_lost(cl_driver *cl, int i, const char *why);
 void cl_actors_free(cl_driver *cl);
+/* sdk_remote_actor_call's entry (sdk_int.h). */
+void cl_actor_call_from_task(sdk_rt *rt, uint64_t handle, const char *method,
+                             const uint8_t *args, uint32_t args_len,
+                             uint32_t nargs, sdk_obj *o, sdk_cb **cbs);
 
 #endif /* RAY_SDK_CLUSTER_INT_H */

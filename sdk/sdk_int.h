@@ -288,6 +288,15 @@ typedef struct sdk_cb {
     struct sdk_cb *next;
 } sdk_cb;
 
+/* An actor call a task made on a handle that is not this runtime's (an
+ * actor on another node of a cluster): set by the cluster's join, NULL
+ * otherwise. With mu held; it settles `o` (the call's reserved result)
+ * now or when the value comes. */
+extern void (*sdk_remote_actor_call)(sdk_rt *rt, uint64_t handle,
+                                     const char *method, const uint8_t *args,
+                                     uint32_t args_len, uint32_t nargs,
+                                     sdk_obj *o, sdk_cb **cbs);
+
 /* task.c, all with mu held: */
 
 /* Retain (or release) the objects of the ref entries among the `nargs`
