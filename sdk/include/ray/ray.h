@@ -201,11 +201,17 @@ RAY_API void ray_config_init(ray_config *cfg);
  * hand). This machine stays a node run by the runtime above. A call goes
  * to another node when this one has at least half its CPUs busy (to the
  * least loaded), or when only another node has the custom resources it
- * asks for (`rayc start --resources`). Not yet across nodes (they run
- * here, as on one machine): calls with ref or actor-handle arguments,
- * actors, puts, maps; nodes that join after ray_init are not used. A
- * node that dies has its calls in flight re-run on another node within
- * max_retries, or they fail with RAY_EWORKER_DIED naming it.
+ * asks for (`rayc start --resources`), or the node ray_call_opts.node
+ * names; a call no node can ever run fails at once (RAY_EINVAL,
+ * "infeasible", naming the largest node). Refs whose values are ready
+ * travel by value; calls with refs not ready yet or actor handles run
+ * here, as do puts and maps. Actors go to another node by
+ * ray_actor_opts.node or resources only it has. Nodes that join later are
+ * used within a second. What remote tasks print reaches this process's
+ * stdout as "(node=IP) (pid=N) line". A node that dies has its calls in
+ * flight re-run on another node within max_retries (else
+ * RAY_EWORKER_DIED naming it), and its actors move within max_restarts
+ * (else calls give RAY_EACTOR_DIED naming it).
  *
  * Returns RAY_OK; RAY_EEXISTS if already initialised; RAY_EINVAL for a bad
  * field, a malformed address, or an open-file limit too low for num_cpus
