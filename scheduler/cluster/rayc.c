@@ -183,6 +183,7 @@ mkdir_p(const char *dir)
 typedef struct start_ctx {
     int fd; /* the pipe to `rayc start`, or -1 with --block */
     const opts *o;
+    bool wrote_head_address; /* this head's: remove it at the end */
 } start_ctx;
 
 static void
@@ -210,6 +211,7 @@ on_ready(void *arg, bool ok, const char *msg)
         snprintf(path, sizeof(path), "%s/head_address", s->o->temp_dir);
         snprintf(line, sizeof(line), "%s\n", gcs ? gcs + 1 : "");
         write_file(path, line);
+        s->wrote_head_address = true;
     }
     snprintf(line, sizeof(line), "%s %s\n", ok ? "ok" : "error", msg);
     if (s->fd >= 0) {
@@ -268,7 +270,7 @@ run_node(const opts *o, int ready_fd)
     write_file(pidf, text);
     err = node_run(&cfg, &g_stop);
     unlink(pidf);
-    if (o->head) {
+    if (sc.wrote_head_address) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/head_address", o->temp_dir);
         unlink(path);

@@ -920,3 +920,12 @@ Test(cluster, tasks_here_call_an_actor_on_another_node)
     ray_free(s);
     ray_actor_release(c);
 }
+
+Test(cluster, a_second_head_on_a_taken_port_fails_saying_so)
+{
+    char port[32];
+    snprintf(port, sizeof(port), "--port=%s", strrchr(head, ':') + 1);
+    cr_assert_neq(rayc("start", "--head", port, NULL), 0);
+    cr_assert(strstr(out_text(), "Address already in use"), "%s", out_text());
+    cr_assert_eq(alive_nodes(), 3, "%s", out_text()); /* nothing changed */
+}
