@@ -23,6 +23,7 @@
 #include "runtime/net.h"
 #include "sdk/backend.h"
 #include "sdk/cluster.h"
+#include "sdk/cluster_int.h"
 #include "sdk/sdk_int.h"
 
 #define WINDOW 1024
@@ -91,7 +92,16 @@ fill_result(Ray__Rpc__ClusterResult *r, uint64_t id, ray_ref ref, ray_view *v,
     r->id = id;
     *have_view = false;
     ray_err err = ray_get(ref, v, 0);
-    if (err == RAY_OK) {
+    if (err == RAY_OK && v->len > CL_RECORD_MAX - 1024) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "its value takes %zu bytes, more than a result from another "
+                 "node carries (%u) until objects move between nodes",
+                 v->len, CL_RECORD_MAX - 1024);
+        ray_release(v);
+        r->err = RAY_ETOOBIG;
+        r->message = rt_strdup(msg);
+    } else if (err == RAY_OK) {
         *have_view = true;
         r->type = v->type;
         r->data = (ProtobufCBinaryData){v->len, (uint8_t *)v->data};
@@ -137,7 +147,15 @@ results_main(void *arg)
             fill_result(&rs[k], ids[i], win[i], &views[k], &hv[k]);
             rp[k] = &rs[k];
         }
-        send_results(rp, nr);
+        /* Frames of CL_BATCH_MAX bytes at most. */
+        for (size_t k = 0, from = 0, bytes = 0; k < nr; k++) {
+            bytes += rs[k].data.len + 32;
+            if (k + 1 == nr || bytes + rs[k + 1].data.len > CL_BATCH_MAX) {
+                send_results(rp + from, k + 1 - from);
+                from = k + 1;
+                bytes = 0;
+            }
+        }
         for (size_t k = 0; k < nr; k++) {
             if (hv[k])
                 ray_release(&views[k]);

@@ -49,7 +49,6 @@
 
 #define MAX_NODES 64 /* other nodes a driver uses; at most 255 */
 #define EXE_CHUNK (4u << 20)
-#define BATCH_MAX (4u << 20) /* bytes of tasks per frame */
 
 #define FL_TOMB UINT64_MAX
 
@@ -159,6 +158,46 @@ write_all(int fd, const uint8_t *p, size_t n)
     return true;
 }
 
+/* The length of the field-1 entry at p (tag, varint length, payload). */
+static size_t
+entry_len(const uint8_t *p, size_t left)
+{
+    size_t i = 1;
+    uint64_t l = 0;
+    for (int shift = 0; i < left && shift < 64; shift += 7) {
+        uint8_t b = p[i++];
+        l |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return i + l <= left ? i + (size_t)l : left;
+    }
+    return left;
+}
+
+/* Send `len` bytes of concatenated entries as frames of `type` of at
+ * most CL_BATCH_MAX bytes each (an entry is never split; one alone is
+ * within CL_RECORD_MAX). */
+bool
+send_batches(int fd, uint32_t type, const uint8_t *buf, size_t len)
+{
+    size_t at = 0;
+    while (at < len) {
+        size_t n = 0;
+        while (at + n < len) {
+            size_t e = entry_len(buf + at + n, len - at - n);
+            if (n && n + e > CL_BATCH_MAX)
+                break;
+            n += e;
+        }
+        uint8_t hdr[RT_FRAME_HEADER_LEN];
+        rt_frame_header h = {RT_FRAME_MAGIC, type, (uint32_t)n};
+        rt_frame_header_encode(&h, hdr);
+        if (!write_all(fd, hdr, sizeof(hdr)) || !write_all(fd, buf + at, n))
+            return false;
+        at += n;
+    }
+    return true;
+}
+
 static void *
 sender_main(void *arg)
 {
@@ -180,13 +219,8 @@ sender_main(void *arg)
         out = b;
         outcap = bcap;
         pthread_mutex_unlock(&nd->mu);
-        uint8_t hdr[RT_FRAME_HEADER_LEN];
-        rt_frame_header h = {RT_FRAME_MAGIC,
-                             RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH,
-                             (uint32_t)len};
-        rt_frame_header_encode(&h, hdr);
-        bool ok =
-            write_all(nd->fd, hdr, sizeof(hdr)) && write_all(nd->fd, out, len);
+        bool ok = send_batches(nd->fd, RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH,
+                               out, len);
         pthread_mutex_lock(&nd->mu);
         if (!ok) {
             shutdown(nd->fd, SHUT_RDWR); /* the receiver handles it */
@@ -704,6 +738,24 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     e.retries = opts && opts->max_retries < 0   ? 0
                 : opts && opts->max_retries > 0 ? opts->max_retries
                                                 : 3;
+    if (e.task && e.len > CL_RECORD_MAX) {
+        /* Too big for a record: it runs here, where its arguments are
+         * (objects move between nodes in a later issue). */
+        rt_free(e.task);
+        pthread_mutex_lock(&rt->mu); /* drop the unused result object */
+        sdk_objects_set_error(&rt->store, o, RAY_ECANCELLED, NULL);
+        sdk_objects_release(&rt->store, o);
+        pthread_mutex_unlock(&rt->mu);
+        if ((opts && opts->node && *opts->node) || !local_fits) {
+            sdk_fail(RAY_ETOOBIG,
+                     "submit '%s' to node %s: its arguments take %u bytes, "
+                     "more than a call to another node carries (%u) until "
+                     "objects move between nodes",
+                     name, cl->nodes[i].addr, e.len, CL_RECORD_MAX);
+            return RAY_REF_NULL;
+        }
+        return sdk_drv_submit(name, hash, args, nargs, opts);
+    }
     if (!e.task || !cl_send_to(cl, i, &e)) {
         if (!e.task || !place_again(cl, i, &e)) {
             sdk_cb *cbs = NULL;

@@ -285,6 +285,17 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     uint32_t len = 0;
     uint8_t *spec = cl_pack_task(&t, av, nargs, NULL, &len);
     cl_views_release(vv, nviews);
+    if (spec && len > CL_RECORD_MAX) {
+        rt_free(spec);
+        pthread_mutex_lock(&cl->act_mu);
+        forget(&cl->act[key], "its constructor's arguments were too big");
+        pthread_mutex_unlock(&cl->act_mu);
+        return sdk_fail(RAY_ETOOBIG,
+                        "ray_actor_create on node %s: the constructor's "
+                        "arguments take %u bytes, more than a call to another "
+                        "node carries (%u)",
+                        cl->nodes[i].addr, len, CL_RECORD_MAX);
+    }
     pthread_mutex_lock(&cl->act_mu);
     cl_actor *a = &cl->act[key];
     memset(a, 0, sizeof(*a));
@@ -379,6 +390,20 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     if (err != RAY_OK) {
         sdk_fail(err, "actor call '%s': out of memory", m->name);
         return RAY_REF_NULL;
+    }
+    if (e.task && e.len > CL_RECORD_MAX) {
+        snprintf(msg, sizeof(msg),
+                 "actor call '%s': its arguments take %u bytes, more than a "
+                 "call to another node carries (%u)",
+                 m->name, e.len, CL_RECORD_MAX);
+        rt_free(e.task);
+        sdk_cb *cbs = NULL;
+        pthread_mutex_lock(&rt->mu);
+        cl_settle(rt, id, RAY_ETOOBIG, msg, 0, NULL, 0, &cbs);
+        pthread_mutex_unlock(&rt->mu);
+        if (cbs)
+            sdk_run_callbacks(cbs);
+        return sdk_ref(id);
     }
     /* A node that just died may have passed the actor on: try where it
      * lives now, once more. */
@@ -617,12 +642,18 @@ cl_actor_call_from_task(sdk_rt *rt, uint64_t handle, const char *method,
     base.actor = actor_key(h);
     fl_entry e = {.id = id, .retries = -1};
     e.task = cl_pack_task(&base, av, nargs, NULL, &e.len);
-    if (!e.task || !cl_send_to(cl, i, &e)) {
+    bool big = e.task && e.len > CL_RECORD_MAX;
+    if (!e.task || big || !cl_send_to(cl, i, &e)) {
         snprintf(msg, sizeof(msg), "actor call '%s' from a task: %s", method,
-                 e.task ? "the actor's node left the cluster"
-                        : "out of memory");
-        cl_settle(rt, id, e.task ? RAY_EACTOR_DIED : RAY_ENOMEM, msg, 0, NULL,
-                  0, cbs);
+                 big      ? "its arguments are more than a call to another "
+                            "node carries"
+                 : e.task ? "the actor's node left the cluster"
+                          : "out of memory");
+        cl_settle(rt, id,
+                  big      ? RAY_ETOOBIG
+                  : e.task ? RAY_EACTOR_DIED
+                           : RAY_ENOMEM,
+                  msg, 0, NULL, 0, cbs);
         rt_free(e.task);
     }
 }

@@ -20,6 +20,13 @@
 
 #define MAX_NODES 64 /* other nodes a driver uses */
 
+/* Frames between a driver and an agent carry batches of at most
+ * CL_BATCH_MAX bytes; one call or result is at most CL_RECORD_MAX (both
+ * well within RT_NET_MAX_FRAME, what a reader accepts). */
+#define CL_BATCH_MAX (4u << 20)
+#define CL_RECORD_MAX (12u << 20)
+_Static_assert(CL_RECORD_MAX + 64 < RT_NET_MAX_FRAME, "a record fits a frame");
+
 struct cl_actor;
 
 /* ---- an in-flight table: object id -> the task's packed ClusterTask ---- */
@@ -84,6 +91,9 @@ typedef struct cl_driver {
 extern cl_driver *g_cl;
 
 /* cluster.c */
+/* Send concatenated field-1 entries as frames of `type`, CL_BATCH_MAX
+ * bytes at most each (the agent's results go the same way). */
+bool send_batches(int fd, uint32_t type, const uint8_t *buf, size_t len);
 void cl_put_varint(uint8_t **p, uint64_t v);
 bool cl_node_append(cl_node *nd, const uint8_t *task, uint32_t len);
 /* Settle result object `id` (mu held): a value, or an error. */
