@@ -307,21 +307,37 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
 {
     (void)cl;
     sdk_rt *rt = sdk_g;
+    /* Only results of calls this node was given settle anything: an id
+     * it was not sent (a confused or hostile peer) is dropped (id 0
+     * marks it below). */
+    size_t unknown = 0;
     pthread_mutex_lock(&nd->mu);
     for (size_t i = 0; i < b->n_results; i++) {
         fl_entry e;
         if (fl_take(&nd->fl, b->results[i]->id, &e)) {
             rt_free(e.task);
             atomic_fetch_sub(&nd->inflight, 1);
+        } else {
+            b->results[i]->id = 0;
+            unknown++;
         }
     }
     pthread_mutex_unlock(&nd->mu);
+    if (unknown)
+        RT_LOG_RATELIMITED(RT_LOG_WARN,
+                           "cluster: node %s sent %zu results of calls it was "
+                           "not given: dropped",
+                           nd->id, unknown);
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     for (size_t i = 0; i < b->n_results; i++) {
         Ray__Rpc__ClusterResult *r = b->results[i];
-        cl_settle(rt, r->id, (ray_err)r->err, r->message, r->type, r->data.data,
-                  r->data.len, &cbs);
+        ray_err err = (ray_err)r->err;
+        if (err && !strcmp(rt_err_name(err), "RAY_EUNKNOWN"))
+            err = RAY_EPROTO; /* not an error this side knows */
+        if (r->id)
+            cl_settle(rt, r->id, err, r->message, r->type, r->data.data,
+                      r->data.len, &cbs);
     }
     pthread_mutex_unlock(&rt->mu);
     if (cbs)
