@@ -46,6 +46,7 @@
 #include "sdk/backend.h"
 #include "sdk/cluster_int.h"
 #include "sdk/sdk_int.h"
+#include "sdk/wire.h"
 
 #define MAX_NODES 64 /* other nodes a driver uses; at most 255 */
 #define EXE_CHUNK (4u << 20)
@@ -333,11 +334,18 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     for (size_t i = 0; i < b->n_results; i++) {
         Ray__Rpc__ClusterResult *r = b->results[i];
         ray_err err = (ray_err)r->err;
-        if (err && !strcmp(rt_err_name(err), "RAY_EUNKNOWN"))
+        const char *msg = r->message;
+        if (err && !strcmp(rt_err_name(err), "RAY_EUNKNOWN")) {
             err = RAY_EPROTO; /* not an error this side knows */
+            msg = "the node sent an unknown error code";
+        } else if (!err && (r->type > RAY_T_I64S ||
+                            (sdk_type_scalar(r->type) && r->data.len > 8))) {
+            err = RAY_EPROTO; /* never a stored value's descriptor */
+            msg = "the node sent a value of an unknown type";
+        }
         if (r->id)
-            cl_settle(rt, r->id, err, r->message, r->type, r->data.data,
-                      r->data.len, &cbs);
+            cl_settle(rt, r->id, err, msg, r->type, r->data.data, r->data.len,
+                      &cbs);
     }
     pthread_mutex_unlock(&rt->mu);
     if (cbs)
