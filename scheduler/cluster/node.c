@@ -545,6 +545,22 @@ node_run(const node_config *cfg, _Atomic int *stop)
             tell(&n, false, why);
             return err;
         }
+        if (!cfg->ip || !*cfg->ip) {
+            /* The address this machine reaches the head from is the one
+             * the others can reach it at: bind and advertise that. */
+            int probe;
+            if (rt_tcp_connect(n.gcs_host, n.gcs_port, 3000, &probe, why,
+                               sizeof(why)) == RAY_OK) {
+                rt_tcp_local_ip(probe, n.ip);
+                close(probe);
+            }
+        }
+    }
+    if (!strcmp(n.ip, "0.0.0.0")) {
+        tell(&n, false,
+             "--node-ip-address=0.0.0.0: give the address the other "
+             "machines reach this one at (it is advertised to them)");
+        return RAY_EINVAL;
     }
     int lfd = -1;
     pthread_t hb;

@@ -25,7 +25,9 @@
 
 typedef struct node_config {
     bool head;               /* also run the GCS on gcs_port */
-    const char *ip;          /* bind and advertise */
+    const char *ip;          /* bind and advertise; NULL: the head 127.0.0.1,
+                                a worker node the address it reaches the
+                                head from */
     uint16_t gcs_port;       /* head: listen here (0: any) */
     const char *gcs_address; /* worker node: the head's host:port */
     uint16_t port;           /* the raylet's port, 0: any */
