@@ -154,6 +154,16 @@ on_heartbeat(gcs *g, rt_conn *c, Ray__Rpc__NodeHeartbeatRequest *r)
         return;
     }
     nd->last_ns = rt_clock_now_ns();
+    /* What is free now, by name, over the registered set. */
+    Ray__Rpc__ResourceSet *have = nd->info->available_resources;
+    for (size_t i = 0; r->available_resources && have &&
+                       i < r->available_resources->n_entries;
+         i++) {
+        Ray__Rpc__ResourceEntry *e = r->available_resources->entries[i];
+        for (size_t k = 0; k < have->n_entries; k++)
+            if (e->name && !strcmp(have->entries[k]->name, e->name))
+                have->entries[k]->quantity = e->quantity;
+    }
 }
 
 static void

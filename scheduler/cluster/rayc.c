@@ -500,9 +500,10 @@ cmd_status(const opts *o)
         printf("{\"address\":\"%s\",\"nodes\":[", addr);
     else
         printf("cluster %s: %d node%s alive, %d dead, %g CPUs\n"
-               "%-16s  %-21s  %-5s  %4s  %-4s  %-20s  %s\n",
+               "%-16s  %-21s  %-5s  %-11s  %-4s  %-20s  %s\n",
                addr, alive, alive == 1 ? "" : "s", dead, cpus, "NODE",
-               "ADDRESS", "STATE", "CPU", "HEAD", "RESOURCES", "HEARTBEAT");
+               "ADDRESS", "STATE", "CPU used", "HEAD", "RESOURCES",
+               "HEARTBEAT");
     for (size_t i = 0; i < r->n_nodes; i++) {
         Ray__Rpc__NodeInfo *ni = r->nodes[i];
         char id[57] = "", a[96], custom[256];
@@ -512,23 +513,31 @@ cmd_status(const opts *o)
                  ni->raylet_address ? ni->raylet_address->ip : "?",
                  ni->raylet_address ? ni->raylet_address->port : 0);
         double cpu = cpus_of(ni->total_resources, custom, sizeof(custom));
+        char unused[256];
+        double free_cpu =
+            cpus_of(ni->available_resources, unused, sizeof(unused));
+        double used = cpu - free_cpu < 0 ? 0 : cpu - free_cpu;
         bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
         if (json)
             printf("%s{\"node_id\":\"%s\",\"address\":\"%s\",\"state\":\"%s\","
-                   "\"cpus\":%g,\"head\":%s,\"resources\":\"%s\","
+                   "\"cpus\":%g,\"cpus_used\":%g,\"head\":%s,"
+                   "\"resources\":\"%s\","
                    "\"hostname\":\"%s\",\"heartbeat_age_ms\":%llu,"
                    "\"death_reason\":\"%s\"}",
-                   i ? "," : "", id, a, up ? "ALIVE" : "DEAD", cpu,
+                   i ? "," : "", id, a, up ? "ALIVE" : "DEAD", cpu, used,
                    ni->is_head ? "true" : "false", custom,
                    ni->hostname ? ni->hostname : "",
                    (unsigned long long)ni->last_heartbeat_ms,
                    ni->death_reason ? ni->death_reason : "");
-        else
-            printf("%-16.16s  %-21s  %-5s  %4g  %-4s  %-20s  %.1fs ago%s%s\n",
-                   id, a, up ? "ALIVE" : "DEAD", cpu, ni->is_head ? "yes" : "",
-                   custom[0] ? custom : "-",
+        else {
+            char cpus_col[32];
+            snprintf(cpus_col, sizeof(cpus_col), "%.1f/%g", up ? used : 0, cpu);
+            printf("%-16.16s  %-21s  %-5s  %-11s  %-4s  %-20s  %.1fs ago%s%s\n",
+                   id, a, up ? "ALIVE" : "DEAD", cpus_col,
+                   ni->is_head ? "yes" : "", custom[0] ? custom : "-",
                    (double)ni->last_heartbeat_ms / 1000.0, up ? "" : "  ",
                    up ? "" : ni->death_reason);
+        }
     }
     if (json)
         printf("]}\n");

@@ -85,6 +85,24 @@ crash_or_refuse(int64_t how)
 }
 RAY_REMOTE(crash_or_refuse, int64_t, int64_t);
 
+/* Keep a CPU busy for `ms`. */
+static int64_t
+burn(int64_t ms)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    volatile uint64_t x = 0;
+    do {
+        for (int i = 0; i < 100000; i++)
+            x += (uint64_t)i;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000 +
+                 (t.tv_nsec - t0.tv_nsec) / 1000000 <
+             ms);
+    return (int64_t)(x & 1);
+}
+RAY_REMOTE(burn, int64_t, int64_t);
+
 /* Where it ran, and the sum of the bytes it was given. */
 static char *
 sum_bytes(ray_bytes b)
@@ -1008,4 +1026,27 @@ Test(cluster, big_arguments_and_values_never_break_a_connection)
         RAY_OK);
     cr_assert_eq(len, 1000);
     ray_free(got);
+}
+
+Test(cluster, status_shows_a_busy_node_s_cpu_use)
+{
+    driver_up(1);
+    ray_call_opts o = {.node = "127.0.0.3"};
+    ray_ref r[2];
+    for (int i = 0; i < 2; i++)
+        r[i] = burn_remote_opts(&o, 4000);
+    double used = 0;
+    for (int k = 0; k < 80 && used < 0.3; k++) { /* measured each second */
+        usleep(100000);
+        if (rayc("status", "--format=json", NULL) != 0)
+            continue;
+        char *p = strstr(out_text(), "127.0.0.3:");
+        char *u = p ? strstr(p, "\"cpus_used\":") : NULL;
+        used = u ? atof(u + strlen("\"cpus_used\":")) : 0;
+    }
+    cr_assert_geq(used, 0.3, "%s", out_text());
+    for (int i = 0; i < 2; i++) {
+        int64_t v;
+        cr_assert_eq(ray_get_int64(r[i], &v, 60000), RAY_OK);
+    }
 }
