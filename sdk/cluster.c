@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime/alloc.h"
@@ -998,6 +999,32 @@ resolve_address(const char *address, char *out, size_t len)
     return RAY_OK;
 }
 
+/* This driver in the head's job table: an entry that lives as long as
+ * the watcher's connection ("job" namespace, key ip:pid). */
+static ray_err
+put_job(cl_driver *cl, char *why, size_t whylen)
+{
+    char key[RT_HOST_MAX + 16], val[PATH_MAX + 64], self[PATH_MAX] = "";
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = 0;
+    const char *base = strrchr(self, '/');
+    snprintf(key, sizeof(key), "%s:%d", cl->local_ip, (int)getpid());
+    snprintf(val, sizeof(val), "%s %lld", base ? base + 1 : self,
+             (long long)time(NULL));
+    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
+    q.ns = "job";
+    q.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+    q.value = (ProtobufCBinaryData){strlen(val), (uint8_t *)val};
+    q.overwrite = true;
+    q.ephemeral = true;
+    ProtobufCMessage *m = NULL;
+    ray_err err = rt_net_call(
+        cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
+        RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, 5000, why, whylen);
+    rt_proto_free(m);
+    return err;
+}
+
 /* Ask the head for its nodes on the watcher's connection (made or made
  * again as needed). RAY_OK and *out; an error with why. */
 static ray_err
@@ -1013,6 +1040,8 @@ get_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply **out, char *why,
                                  whylen);
         if (err == RAY_OK && !cl->local_ip[0])
             rt_tcp_local_ip(cl->gcs_fd, cl->local_ip);
+        if (err == RAY_OK)
+            err = put_job(cl, why, whylen);
     }
     ProtobufCMessage *m = NULL;
     Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;

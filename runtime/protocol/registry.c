@@ -61,6 +61,8 @@
     ENTRY(KV_GET_REPLY, kv_get_reply)                                          \
     ENTRY(KV_DEL_REQUEST, kv_del_request)                                      \
     ENTRY(KV_DEL_REPLY, kv_del_reply)                                          \
+    ENTRY(KV_LIST_REQUEST, kv_list_request)                                    \
+    ENTRY(KV_LIST_REPLY, kv_list_reply)                                        \
     ENTRY(AUTH_CHALLENGE, auth_challenge)                                      \
     ENTRY(AUTH_RESPONSE, auth_response)                                        \
     ENTRY(AUTH_RESULT, auth_result)                                            \

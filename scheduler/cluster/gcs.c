@@ -29,6 +29,7 @@ typedef struct gcs_node {
 typedef struct kv_entry {
     char *ns;
     ProtobufCBinaryData key, value;
+    rt_conn *owner; /* ephemeral: the connection that put it, else NULL */
 } kv_entry;
 
 struct gcs {
@@ -242,6 +243,7 @@ on_kv_put(gcs *g, rt_conn *c, Ray__Rpc__KvPutRequest *r)
     } else if (e) {
         rt_free(e->value.data);
         e->value = (ProtobufCBinaryData){r->value.len, val};
+        e->owner = r->ephemeral ? c : NULL;
         rep.added = true;
     } else if (g->nkv == MAX_KV) {
         rt_free(val);
@@ -263,6 +265,7 @@ on_kv_put(gcs *g, rt_conn *c, Ray__Rpc__KvPutRequest *r)
         e->ns = rt_strdup(r->ns ? r->ns : "");
         e->key = (ProtobufCBinaryData){r->key.len, dup_bytes(&r->key)};
         e->value = (ProtobufCBinaryData){r->value.len, val};
+        e->owner = r->ephemeral ? c : NULL;
         rep.added = true;
     }
     reply_status(g, c, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &rep.base);
@@ -298,6 +301,39 @@ on_kv_del(gcs *g, rt_conn *c, Ray__Rpc__KvDelRequest *r)
 }
 
 static void
+on_kv_list(gcs *g, rt_conn *c, Ray__Rpc__KvListRequest *r)
+{
+    Ray__Rpc__KvListReply rep = RAY__RPC__KV_LIST_REPLY__INIT;
+    Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+    rep.status = &st;
+    ProtobufCBinaryData *k = rt_calloc(g->nkv ? g->nkv : 1, sizeof(*k));
+    ProtobufCBinaryData *v = rt_calloc(g->nkv ? g->nkv : 1, sizeof(*v));
+    if (!k || !v) {
+        rt_free(k);
+        rt_free(v);
+        rt_server_close(g->srv, c, "out of memory");
+        return;
+    }
+    size_t n = 0, bytes = 0;
+    for (uint32_t i = 0; i < g->nkv && bytes < RT_NET_MAX_FRAME / 2; i++) {
+        kv_entry *e = &g->kv[i];
+        if (strcmp(e->ns, r->ns ? r->ns : "") || e->key.len < r->prefix.len ||
+            memcmp(e->key.data, r->prefix.data, r->prefix.len))
+            continue;
+        k[n] = e->key;
+        v[n++] = e->value;
+        bytes += e->key.len + e->value.len + 8;
+    }
+    rep.keys = k;
+    rep.n_keys = n;
+    rep.values = v;
+    rep.n_values = n;
+    reply_status(g, c, RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REPLY, &rep.base);
+    rt_free(k);
+    rt_free(v);
+}
+
+static void
 on_message(void *ctx, rt_conn *c, uint32_t type, ProtobufCMessage *m)
 {
     gcs *g = ctx;
@@ -320,6 +356,9 @@ on_message(void *ctx, rt_conn *c, uint32_t type, ProtobufCMessage *m)
     case RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REQUEST:
         on_kv_del(g, c, (Ray__Rpc__KvDelRequest *)m);
         break;
+    case RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REQUEST:
+        on_kv_list(g, c, (Ray__Rpc__KvListRequest *)m);
+        break;
     default: {
         char why[96];
         snprintf(why, sizeof(why), "%s is not a GCS request",
@@ -332,6 +371,12 @@ on_message(void *ctx, rt_conn *c, uint32_t type, ProtobufCMessage *m)
 static void
 on_closed(void *ctx, rt_conn *c)
 {
+    gcs *g = ctx;
+    for (uint32_t i = g->nkv; i-- > 0;) /* its ephemeral entries go */
+        if (g->kv[i].owner == c) {
+            kv_drop(&g->kv[i]);
+            g->kv[i] = g->kv[--g->nkv];
+        }
     gcs_node *nd = c->user;
     if (nd && nd->conn == c) {
         nd->conn = NULL;

@@ -12,6 +12,10 @@
  * deadline (a hung or partitioned node). A dead node that registers again
  * (the same raylet, back after losing its connection) is alive again.
  *
+ * Jobs: a driver puts an ephemeral key in namespace "job" (its address and
+ * pid -> its program and start time); the entry goes when its connection
+ * does, so the table lists the drivers connected now.
+ *
  * Tables live in memory: a restarted head starts empty and raylets
  * register again (they reconnect on their own). Storage that survives a
  * head restart is the fault-tolerance issue's.

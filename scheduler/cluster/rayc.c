@@ -478,13 +478,22 @@ cmd_status(const opts *o)
                           &req.base,
                           RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY, &m,
                           5000, why, sizeof(why));
+    ProtobufCMessage *jm = NULL;
+    Ray__Rpc__KvListRequest jq = RAY__RPC__KV_LIST_REQUEST__INIT;
+    jq.ns = "job";
+    if (err == RAY_OK)
+        err = rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REQUEST,
+                          &jq.base, RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REPLY,
+                          &jm, 5000, why, sizeof(why));
     if (fd >= 0)
         close(fd);
     if (err != RAY_OK) {
+        rt_proto_free(m);
         fprintf(stderr, "rayc status: %s: %s\n", addr, why);
         return 1;
     }
     Ray__Rpc__GetAllNodesReply *r = (Ray__Rpc__GetAllNodesReply *)m;
+    Ray__Rpc__KvListReply *jobs = (Ray__Rpc__KvListReply *)jm;
     bool json = o->format && !strcmp(o->format, "json");
     int alive = 0, dead = 0;
     double cpus = 0;
@@ -539,9 +548,33 @@ cmd_status(const opts *o)
                    up ? "" : ni->death_reason);
         }
     }
+    /* The drivers connected now: "ip:pid" -> "program start-time". */
+    if (json)
+        printf("],\"jobs\":[");
+    else
+        printf("%zu driver%s connected%s\n", jobs->n_keys,
+               jobs->n_keys == 1 ? "" : "s", jobs->n_keys ? ":" : "");
+    for (size_t i = 0; i < jobs->n_keys && i < jobs->n_values; i++) {
+        char prog[256] = "?";
+        long long started = 0;
+        char val[512];
+        snprintf(val, sizeof(val), "%.*s", (int)jobs->values[i].len,
+                 (const char *)jobs->values[i].data);
+        sscanf(val, "%255s %lld", prog, &started);
+        long long age = started ? (long long)time(NULL) - started : 0;
+        if (json)
+            printf("%s{\"driver\":\"%.*s\",\"program\":\"%s\","
+                   "\"running_s\":%lld}",
+                   i ? "," : "", (int)jobs->keys[i].len,
+                   (const char *)jobs->keys[i].data, prog, age);
+        else
+            printf("  %-24.*s %-24s running %llds\n", (int)jobs->keys[i].len,
+                   (const char *)jobs->keys[i].data, prog, age);
+    }
     if (json)
         printf("]}\n");
     rt_proto_free(m);
+    rt_proto_free(jm);
     return 0;
 }
 

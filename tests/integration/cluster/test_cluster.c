@@ -1050,3 +1050,21 @@ Test(cluster, status_shows_a_busy_node_s_cpu_use)
         cr_assert_eq(ray_get_int64(r[i], &v, 60000), RAY_OK);
     }
 }
+
+Test(cluster, status_lists_the_drivers_connected_now)
+{
+    driver_up(1);
+    char me[64];
+    snprintf(me, sizeof(me), "\"driver\":\"127.0.0.1:%d\"", (int)getpid());
+    cr_assert_eq(rayc("status", "--format=json", NULL), 0);
+    cr_assert(strstr(out_text(), me), "%s", out_text());
+    ray_shutdown();
+    bool gone = false;
+    for (int k = 0; k < 100 && !gone; k++) { /* the head sees it close */
+        rayc("status", "--format=json", NULL);
+        gone = !strstr(out_text(), me);
+        if (!gone)
+            usleep(20000);
+    }
+    cr_assert(gone, "%s", out_text());
+}
