@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "runtime/alloc.h"
+#include "runtime/fdpass.h"
 #include "runtime/frame.h"
 #include "runtime/log.h"
 #include "runtime/net.h"
@@ -41,7 +42,8 @@ static struct {
     size_t head, n, cap; /* a ring */
     bool eof;
     pthread_mutex_t send_mu;
-} A = {.mu = PTHREAD_MUTEX_INITIALIZER,
+} A = {.fd = -1,
+       .mu = PTHREAD_MUTEX_INITIALIZER,
        .cv = PTHREAD_COND_INITIALIZER,
        .send_mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -418,12 +420,38 @@ run_batch(Ray__Rpc__TaskBatch *b)
     }
 }
 
+/* The driver's connection, once known (a standby learns it late):
+ * what the output thread waits for. */
+static pthread_mutex_t fd_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fd_cv = PTHREAD_COND_INITIALIZER;
+
+static void
+set_driver(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    pthread_mutex_lock(&fd_mu);
+    A.fd = fd;
+    pthread_cond_broadcast(&fd_cv);
+    pthread_mutex_unlock(&fd_mu);
+}
+
+static void
+wait_driver(void)
+{
+    pthread_mutex_lock(&fd_mu);
+    while (A.fd < 0)
+        pthread_cond_wait(&fd_cv, &fd_mu);
+    pthread_mutex_unlock(&fd_mu);
+}
+
 /* What the agent and its workers print goes to the driver. */
 static void *
 log_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     static uint8_t buf[1 << 16];
+    wait_driver();
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
         if (n <= 0)
@@ -469,13 +497,11 @@ fail_batch(Ray__Rpc__TaskBatch *b, const char *why)
                     "the job's agent could not start its runtime: %s", why);
 }
 
-void
-sdk_agent_main(int fd)
+/* Ready: the driver may send calls (they wait in the socket until the
+ * runtime runs). */
+static void
+say_ready(int fd)
 {
-    A.fd = fd;
-    output_to_driver();
-    /* Ready at once: the runtime starts while the driver goes on, and
-     * the calls that come meanwhile wait in the socket. */
     const char *ncpu = getenv("RAYC_NUM_CPUS");
     Ray__Rpc__AgentReady ready = RAY__RPC__AGENT_READY__INIT;
     Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
@@ -485,23 +511,32 @@ sdk_agent_main(int fd)
     if (rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_AGENT_READY, &ready.base,
                       5000) != RAY_OK)
         _exit(1);
+}
+
+/* Start the node's runtime for the job; "" or why it could not. */
+static void
+start_runtime(char *why, size_t whylen)
+{
     ray_config cfg;
     ray_config_init(&cfg);
     cfg.resources = getenv("RAYC_RESOURCES");
-    ray_err err = ray_init(&cfg);
-    char why[400] = "";
+    why[0] = 0;
+    if (ray_init(&cfg) != RAY_OK)
+        snprintf(why, whylen, "%s", ray_last_error_detail());
+}
+
+/* Run the driver's records until it goes, then end. */
+static void __attribute__((noreturn)) serve(int fd, char *why, size_t whylen)
+{
     pthread_t th;
-    if (err != RAY_OK)
-        snprintf(why, sizeof(why), "%s", ray_last_error_detail());
-    else if (pthread_create(&th, NULL, results_main, NULL) != 0)
-        snprintf(why, sizeof(why), "no thread for results");
+    if (!why[0] && pthread_create(&th, NULL, results_main, NULL) != 0)
+        snprintf(why, whylen, "no thread for results");
     if (why[0])
         fprintf(stderr, "rayc agent: %s\n", why);
     for (;;) {
         uint32_t type;
         ProtobufCMessage *m = NULL;
-        err = rt_frame_recv(fd, RT_NET_MAX_FRAME, &type, &m, -1);
-        if (err != RAY_OK)
+        if (rt_frame_recv(fd, RT_NET_MAX_FRAME, &type, &m, -1) != RAY_OK)
             break;
         if (type == RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH && why[0])
             fail_batch((Ray__Rpc__TaskBatch *)m, why);
@@ -514,4 +549,33 @@ sdk_agent_main(int fd)
     }
     /* The driver is gone: nobody wants the results. */
     _exit(0);
+}
+
+void
+sdk_agent_main(int fd)
+{
+    char why[400];
+    set_driver(fd);
+    output_to_driver();
+    /* Ready at once: the runtime starts while the driver goes on. */
+    say_ready(fd);
+    start_runtime(why, sizeof(why));
+    serve(fd, why, sizeof(why));
+}
+
+void
+sdk_agent_standby(int sock)
+{
+    char why[400];
+    output_to_driver(); /* held in the pipe until a driver comes */
+    start_runtime(why, sizeof(why));
+    int fd = -1;
+    size_t nfds = 0;
+    char b;
+    if (rt_fdpass_recv(sock, &fd, 1, &nfds, &b, 1, -1) != RAY_OK || nfds != 1)
+        _exit(0); /* the raylet let it go */
+    close(sock);
+    set_driver(fd);
+    say_ready(fd);
+    serve(fd, why, sizeof(why));
 }

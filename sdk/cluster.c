@@ -578,7 +578,8 @@ cl_args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out,
             out[i].v.buf.len = v->len;
         } else {
             out[i].v.u64 = 0;
-            memcpy(&out[i].v.u64, v->data, v->len < 8 ? v->len : 8);
+            if (v->len)
+                memcpy(&out[i].v.u64, v->data, v->len < 8 ? v->len : 8);
         }
     }
     return true;

@@ -29,4 +29,9 @@ int sdk_cluster_nodes(void);
  * serve the driver on that connection, then exit. Never returns. */
 void sdk_agent_main(int fd) __attribute__((noreturn));
 
+/* The same, started ahead of need as the raylet's standby
+ * (RAYC_AGENT_STANDBY): start the runtime, then wait on Unix socket
+ * `sock` for the next driver's connection. Never returns. */
+void sdk_agent_standby(int sock) __attribute__((noreturn));
+
 #endif /* RAY_SDK_CLUSTER_H */

@@ -154,7 +154,8 @@ actor_ask(cl_driver *cl, ray_actor h, int kind, int64_t timeout_ms,
     err = ray_get(ref, &v, timeout_ms < 0 ? RAY_FOREVER : timeout_ms + 30000);
     if (err == RAY_OK) {
         *bits = 0;
-        memcpy(bits, v.data, v.len < 8 ? v.len : 8);
+        if (v.len)
+            memcpy(bits, v.data, v.len < 8 ? v.len : 8);
         ray_release(&v);
     }
     ray_ref_release(ref);

@@ -1035,6 +1035,12 @@ ray__worker_main(void)
         unsetenv("RAYC_AGENT_FD"); /* its workers are workers */
         sdk_agent_main(afd);
     }
+    const char *standby = getenv("RAYC_AGENT_STANDBY");
+    if (standby) {
+        int sfd = atoi(standby);
+        unsetenv("RAYC_AGENT_STANDBY");
+        sdk_agent_standby(sfd);
+    }
     const char *spec = getenv(SDK_ENV);
     if (!spec)
         return;

@@ -205,7 +205,7 @@ kv_find(gcs *g, const char *ns, const ProtobufCBinaryData *key)
     for (uint32_t i = 0; i < g->nkv; i++) {
         kv_entry *e = &g->kv[i];
         if (e->key.len == key->len && !strcmp(e->ns, ns ? ns : "") &&
-            !memcmp(e->key.data, key->data, key->len))
+            (!key->len || !memcmp(e->key.data, key->data, key->len)))
             return e;
     }
     return NULL;
@@ -318,7 +318,8 @@ on_kv_list(gcs *g, rt_conn *c, Ray__Rpc__KvListRequest *r)
     for (uint32_t i = 0; i < g->nkv && bytes < RT_NET_MAX_FRAME / 2; i++) {
         kv_entry *e = &g->kv[i];
         if (strcmp(e->ns, r->ns ? r->ns : "") || e->key.len < r->prefix.len ||
-            memcmp(e->key.data, r->prefix.data, r->prefix.len))
+            (r->prefix.len &&
+             memcmp(e->key.data, r->prefix.data, r->prefix.len)))
             continue;
         k[n] = e->key;
         v[n++] = e->value;

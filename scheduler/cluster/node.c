@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <poll.h>
@@ -22,6 +23,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/fdpass.h"
 #include "runtime/log.h"
 #include "runtime/random.h"
 #include "runtime/server.h"
@@ -47,6 +49,13 @@ typedef struct node {
     _Atomic int told;  /* ready() was called */
     _Atomic int fatal; /* registration refused: stop */
     uint32_t agents;
+    /* The standby agent (see standby_start), or sb_pid 0. */
+    pid_t sb_pid;
+    int sb_sock;
+    int64_t sb_since;
+    char sb_hex[65];
+    char sb_path[PATH_MAX + 80];
+    char sb_name[64];
 } node;
 
 typedef struct job_conn {
@@ -324,27 +333,27 @@ start_reply(node *n, rt_conn *c, ray_err code, const char *msg, bool need)
                    &rep.base);
 }
 
-static void
-spawn_agent(node *n, rt_conn *c, job_conn *j, const char *path)
+/* Run the job's executable as an agent: `var` (RAYC_AGENT_FD or
+ * RAYC_AGENT_STANDBY) names descriptor `fd`, which the child keeps
+ * (blocking). The pid, or -1 with errno. */
+static pid_t
+launch(node *n, const char *path, const char *name, const char *var, int fd)
 {
-    start_reply(n, c, RAY_OK, NULL, false);
-    if (c->closing)
-        return;
     /* The child's environment, made before fork. */
     size_t ne = 0;
     while (environ[ne])
         ne++;
     char **envp = rt_calloc(ne + 8, sizeof(*envp));
-    char e_fd[32], e_cpu[32], e_id[80], e_ip[96], e_res[320], e_mem[64];
+    char e_fd[48], e_cpu[32], e_id[80], e_ip[96], e_res[320], e_mem[64];
     if (!envp) {
-        rt_server_close(n->srv, c, "out of memory");
-        return;
+        errno = ENOMEM;
+        return -1;
     }
     size_t k = 0;
     for (size_t i = 0; i < ne; i++)
         if (strncmp(environ[i], "RAYC_", 5) && strncmp(environ[i], "RAY_", 4))
             envp[k++] = environ[i];
-    snprintf(e_fd, sizeof(e_fd), "RAYC_AGENT_FD=%d", c->fd);
+    snprintf(e_fd, sizeof(e_fd), "%s=%d", var, fd);
     snprintf(e_cpu, sizeof(e_cpu), "RAYC_NUM_CPUS=%d", n->ncpu);
     snprintf(e_id, sizeof(e_id), "RAYC_NODE_ID=%s", n->idhex);
     snprintf(e_ip, sizeof(e_ip), "RAYC_NODE_IP=%s", n->ip);
@@ -361,38 +370,103 @@ spawn_agent(node *n, rt_conn *c, job_conn *j, const char *path)
                  (unsigned long long)n->cfg->object_store_bytes);
         envp[k++] = e_mem;
     }
-    char *argv[] = {j->name[0] ? j->name : (char *)"rayc-agent", NULL};
+    char *argv[] = {name && *name ? (char *)name : (char *)"rayc-agent", NULL};
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(1);
-        fcntl(c->fd, F_SETFD, 0);
-        int fl = fcntl(c->fd, F_GETFL);
-        fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+        fcntl(fd, F_SETFD, 0);
+        int fl = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
         execve(path, argv, envp);
-        /* Tell the driver, in the frame it waits for, then go. */
-        Ray__Rpc__AgentReady r = RAY__RPC__AGENT_READY__INIT;
-        Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
-        st.code = RAY_EINVAL;
-        st.message = "the raylet could not run the job's executable";
-        r.status = &st;
-        rt_frame_send(c->fd, RAY__RPC__MESSAGE_TYPE__MSG_AGENT_READY, &r.base,
-                      1000);
+        if (!strcmp(var, "RAYC_AGENT_FD")) {
+            /* Tell the driver, in the frame it waits for, then go. */
+            Ray__Rpc__AgentReady r = RAY__RPC__AGENT_READY__INIT;
+            Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+            st.code = RAY_EINVAL;
+            st.message = "the raylet could not run the job's executable";
+            r.status = &st;
+            rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_AGENT_READY, &r.base,
+                          1000);
+        }
         _exit(127);
     }
+    int e = errno;
     rt_free(envp);
+    errno = e;
+    return pid;
+}
+
+/* The standby: an agent of the last executable started here, already
+ * running its runtime, that takes the next driver of that executable
+ * (its connection passed over a Unix socket) instead of a fresh start
+ * (tens of ms of exec and worker start-up). One at most; it goes when
+ * another executable comes or after STANDBY_IDLE_S unused. */
+#define STANDBY_IDLE_S 300
+
+static void
+standby_drop(node *n)
+{
+    if (!n->sb_pid)
+        return;
+    kill(n->sb_pid, SIGKILL); /* reaped by on_tick */
+    close(n->sb_sock);
+    n->sb_pid = 0;
+    n->sb_sock = -1;
+}
+
+static void
+standby_start(node *n, const char *path, const char *hex, const char *name)
+{
+    standby_drop(n);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return;
+    pid_t pid = launch(n, path, name, "RAYC_AGENT_STANDBY", sv[1]);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return;
+    }
+    n->sb_pid = pid;
+    n->sb_sock = sv[0];
+    n->sb_since = rt_clock_now_ns();
+    snprintf(n->sb_hex, sizeof(n->sb_hex), "%s", hex);
+    snprintf(n->sb_path, sizeof(n->sb_path), "%s", path);
+    snprintf(n->sb_name, sizeof(n->sb_name), "%s", name);
+}
+
+static void
+spawn_agent(node *n, rt_conn *c, job_conn *j, const char *path)
+{
+    start_reply(n, c, RAY_OK, NULL, false);
+    if (c->closing)
+        return;
+    pid_t pid = -1;
+    bool warm = false;
+    if (n->sb_pid && !strcmp(n->sb_hex, j->hex) &&
+        rt_fdpass_send(n->sb_sock, &c->fd, 1, "c", 1, 1000) == RAY_OK) {
+        pid = n->sb_pid; /* it has the connection now */
+        warm = true;
+        close(n->sb_sock);
+        n->sb_pid = 0;
+        n->sb_sock = -1;
+    } else {
+        pid = launch(n, path, j->name, "RAYC_AGENT_FD", c->fd);
+    }
     if (pid < 0) {
         rt_server_close(n->srv, c, strerror(errno));
         return;
     }
     n->agents++;
-    RT_INFO("raylet: job %s (%.12s) from %s: agent pid %d", j->name, j->hex,
-            c->peer, (int)pid);
+    RT_INFO("raylet: job %s (%.12s) from %s: agent pid %d%s", j->name, j->hex,
+            c->peer, (int)pid, warm ? " (the standby)" : "");
     int fd = c->fd;
     rt_server_detach(n->srv, c);
-    close(fd); /* the agent has it now */
+    close(fd);                               /* the agent has it now */
+    standby_start(n, path, j->hex, j->name); /* for the next driver */
 }
 
 static void
@@ -538,8 +612,18 @@ on_tick(void *ctx)
     node *n = ctx;
     int st;
     pid_t pid;
+    if (n->sb_pid &&
+        rt_clock_now_ns() - n->sb_since > STANDBY_IDLE_S * 1000000000LL)
+        standby_drop(n);
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-        n->agents--;
+        if (pid == n->sb_pid) { /* the standby died: none now */
+            close(n->sb_sock);
+            n->sb_pid = 0;
+            n->sb_sock = -1;
+            continue;
+        }
+        if (n->agents)
+            n->agents--;
         RT_INFO("raylet: agent pid %d ended (%s %d)", (int)pid,
                 WIFSIGNALED(st) ? "signal" : "status",
                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
@@ -584,7 +668,7 @@ mkdirs(const char *path)
 ray_err
 node_run(const node_config *cfg, _Atomic int *stop)
 {
-    node n = {.cfg = cfg, .stop = stop};
+    node n = {.cfg = cfg, .stop = stop, .sb_sock = -1};
     char why[320];
     ray_err err = rt_random_os(n.id, NODE_ID_LEN);
     rt_hex(n.id, NODE_ID_LEN, n.idhex);

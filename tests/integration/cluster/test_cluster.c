@@ -290,10 +290,15 @@ cluster_down(void)
             kill(atoi(e->d_name), SIGKILL);
     if (d)
         closedir(d);
-    char cmd[PATH_MAX + 16];
+    /* The daemons' own logs hold no sanitizer report. */
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof(cmd),
+             "grep -h -E 'runtime error:|Sanitizer' '%s'/logs/* >&2", tmp);
+    bool clean = system(cmd) != 0;
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-    if (system(cmd) != 0)
+    if (!getenv("RAYC_TEST_KEEP") && system(cmd) != 0) /* KEEP: to debug */
         fprintf(stderr, "could not remove %s\n", tmp);
+    cr_assert(clean, "a daemon's log holds a sanitizer report (above)");
 }
 
 static void
@@ -788,7 +793,23 @@ Test(cluster, remote_output_reaches_the_driver_with_its_origin)
     close(fd);
 }
 
-/* Processes whose parent is `pid` (a raylet's agents). */
+/* Processes whose parent is `pid` and that were started as a driver's
+ * agent (not as the raylet's standby for the next driver). */
+static bool
+started_as_agent(const char *pid)
+{
+    char path[300], env[16384];
+    snprintf(path, sizeof(path), "/proc/%s/environ", pid);
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, env, sizeof(env) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen(env + i) + 1)
+        if (!strncmp(env + i, "RAYC_AGENT_FD=", 14))
+            return true;
+    return false;
+}
+
 static int
 children_of(pid_t pid)
 {
@@ -803,7 +824,7 @@ children_of(pid_t pid)
         FILE *f = fopen(path, "r");
         while (f && fgets(line, sizeof(line), f))
             if (!strncmp(line, "PPid:", 5)) {
-                n += atoi(line + 5) == pid;
+                n += atoi(line + 5) == pid && started_as_agent(e->d_name);
                 break;
             }
         if (f)
@@ -1067,4 +1088,48 @@ Test(cluster, status_lists_the_drivers_connected_now)
             usleep(20000);
     }
     cr_assert(gone, "%s", out_text());
+}
+
+/* Does a node's log (under the temp dir) hold `what`? */
+static bool
+node_log_has(const char *ip, const char *what)
+{
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof(dir), "%s/logs", tmp);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    while (d && (e = readdir(d)) && !found) {
+        if (!strstr(e->d_name, ip))
+            continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof(line), f) && !found)
+            found = strstr(line, what) != NULL;
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+Test(cluster, the_next_driver_takes_the_standby_agent)
+{
+    ray_call_opts o = {.node = "127.0.0.2"};
+    for (int run = 0; run < 2; run++) {
+        driver_up(1);
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(tagged_remote_opts(&o, run), &s, 60000),
+                     RAY_OK, "%s", ray_last_error_detail());
+        char want[32];
+        snprintf(want, sizeof(want), "127.0.0.2 %d", run);
+        cr_assert_str_eq(s, want);
+        ray_free(s);
+        ray_shutdown();
+    }
+    cr_assert(node_log_has("127.0.0.2", "(the standby)"),
+              "the second driver's agent was started afresh");
 }
