@@ -1046,7 +1046,6 @@ get_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply **out, char *why,
     }
     ProtobufCMessage *m = NULL;
     Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
-    req.alive_only = true;
     if (err == RAY_OK)
         err = rt_net_call(
             cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST,
@@ -1086,9 +1085,37 @@ static bool
 known(cl_driver *cl, const char *full)
 {
     for (int i = 0; i < cl->n; i++)
-        if (!strcmp(cl->nodes[i].full, full))
+        if (atomic_load(&cl->nodes[i].alive) &&
+            !strcmp(cl->nodes[i].full, full))
             return true;
     return false;
+}
+
+/* Nodes this driver uses that the head declared dead (their raylet went
+ * silent) are lost here too, their calls placed again: a connection
+ * that merely stays open does not keep them. (A node the head does not
+ * list at all, as after the head restarted, is left alone.) A node that
+ * comes back is a new node to this driver. Watcher thread. */
+static void
+drop_dead(cl_driver *cl, const Ray__Rpc__GetAllNodesReply *r)
+{
+    for (size_t k = 0; k < r->n_nodes; k++) {
+        char full[57] = "";
+        if (r->nodes[k]->node_id.len != 28 ||
+            r->nodes[k]->state != RAY__RPC__NODE_STATE__NODE_STATE_DEAD)
+            continue;
+        rt_hex(r->nodes[k]->node_id.data, 28, full);
+        for (int i = 0; i < cl->n; i++) {
+            cl_node *nd = &cl->nodes[i];
+            if (atomic_load(&nd->alive) && !strcmp(full, nd->full)) {
+                RT_WARN("cluster: the head declared node %s (%s) dead: %s",
+                        nd->id, nd->addr,
+                        r->nodes[k]->death_reason ? r->nodes[k]->death_reason
+                                                  : "");
+                shutdown(nd->fd, SHUT_RDWR); /* the receiver takes it on */
+            }
+        }
+    }
 }
 
 /* Start the job's agent on every alive node not known yet (not this
@@ -1188,6 +1215,7 @@ watcher_main(void *arg)
                                cl->head, why);
             continue;
         }
+        drop_dead(cl, r);
         add_nodes(cl, r);
         rt_proto_free(&r->base);
     }

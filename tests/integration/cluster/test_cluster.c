@@ -1133,3 +1133,56 @@ Test(cluster, the_next_driver_takes_the_standby_agent)
     cr_assert(node_log_has("127.0.0.2", "(the standby)"),
               "the second driver's agent was started afresh");
 }
+
+Test(cluster, a_silent_raylet_is_declared_dead_and_its_calls_move)
+{
+    driver_up(1);
+    ray_call_opts pool = {.resources = "pool:1"};
+    /* Which node runs pool calls first: stop that one's raylet. */
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(tagged_remote_opts(&pool, 0), &s, 60000), RAY_OK);
+    char victim[32];
+    sscanf(s, "%31s", victim);
+    ray_free(s);
+    pid_t rp = daemon_pid(victim);
+    cr_assert_gt(rp, 0);
+    cr_assert_eq(kill(rp, SIGSTOP), 0); /* hung: no more heartbeats */
+    bool dead = false;
+    for (int k = 0; k < 120 && !dead; k++) { /* the deadline is 3 s */
+        usleep(100000);
+        if (rayc("status", "--format=json", NULL) == 0) {
+            char *p = strstr(out_text(), victim);
+            char *st = p ? strstr(p, "\"state\":\"") : NULL;
+            dead = st && !strncmp(st + 9, "DEAD", 4);
+        }
+    }
+    if (!dead)
+        kill(rp, SIGCONT);
+    cr_assert(dead, "%s", out_text());
+    cr_assert(strstr(out_text(), "no heartbeat"), "%s", out_text());
+    /* Calls pinned nowhere go on elsewhere once the driver dropped it
+     * too (it asks the head twice a second): 10 in a row on the other
+     * node (both fit; alive, they would share the calls). */
+    const char *other = strcmp(victim, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3";
+    int streak = 0;
+    for (int k = 0; k < 200 && streak < 10; k++) {
+        s = NULL;
+        cr_assert_eq(ray_get_str(tagged_remote_opts(&pool, 1), &s, 60000),
+                     RAY_OK, "%s", ray_last_error_detail());
+        streak = !strncmp(s, other, strlen(other)) ? streak + 1 : 0;
+        ray_free(s);
+        if (!streak)
+            usleep(50000);
+    }
+    bool moved = streak >= 10;
+    kill(rp, SIGCONT);
+    cr_assert(moved, "calls still went to %s", victim);
+    /* Back from its pause, it registers again. */
+    int alive = 0;
+    for (int k = 0; k < 100 && alive != 3; k++) {
+        alive = alive_nodes();
+        if (alive != 3)
+            usleep(100000);
+    }
+    cr_assert_eq(alive, 3, "%s", out_text());
+}
