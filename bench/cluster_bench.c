@@ -7,13 +7,11 @@
  * stops it. The limit it compares with, measured in the same run: a raw
  * TCP round trip on loopback between two processes.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include "ray/ray.h"
 #include "runtime/clock.h"
 #include "runtime/net.h"
+#include "tests/integration/common/cluster.h"
 
 extern char **environ;
 
@@ -54,7 +53,8 @@ cl_acc_add(cl_acc *a, int64_t x)
 }
 RAY_METHOD(cl_acc, cl_acc_add, int64_t, int64_t);
 
-static char rayc_bin[PATH_MAX], tmp[PATH_MAX], head[128];
+static rc_cluster C;
+#define head C.head
 
 /* ---- the limit: a TCP round trip between two processes ---- */
 
@@ -100,72 +100,6 @@ tcp_rtt_us(void)
 
 /* ---- the cluster ---- */
 
-static bool
-find_rayc(void)
-{
-    const char *env = getenv("RAYC_BIN");
-    char self[PATH_MAX] = "";
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    self[n > 0 ? n : 0] = 0;
-    char *slash = strrchr(self, '/');
-    if (slash)
-        *slash = 0;
-    const char *cands[3] = {env, "scheduler/cluster/rayc", NULL};
-    char beside[PATH_MAX + 64];
-    snprintf(beside, sizeof(beside), "%s/../scheduler/cluster/rayc", self);
-    cands[2] = beside;
-    for (int i = 0; i < 3; i++)
-        if (cands[i] && access(cands[i], X_OK) == 0) {
-            if (!realpath(cands[i], rayc_bin))
-                continue;
-            return true;
-        }
-    return false;
-}
-
-static int
-rayc(const char *a1, const char *a2, const char *a3, const char *a4)
-{
-    char td[PATH_MAX + 16];
-    snprintf(td, sizeof(td), "--temp-dir=%s", tmp);
-    const char *argv[] = {rayc_bin, a1, td, a2, a3, a4, NULL};
-    int nul = open("/dev/null", O_WRONLY);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, nul, 1);
-    pid_t pid;
-    int rc = posix_spawn(&pid, rayc_bin, &fa, NULL, (char **)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(nul);
-    if (rc != 0)
-        return -1;
-    int st;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static pid_t
-daemon_pid(const char *ip)
-{
-    char dir[PATH_MAX + 8];
-    snprintf(dir, sizeof(dir), "%s/pids", tmp);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    pid_t found = 0;
-    while (d && (e = readdir(d)) && !found) {
-        char f[PATH_MAX + 300], line[128] = "";
-        snprintf(f, sizeof(f), "%s/%s", dir, e->d_name);
-        FILE *fp = fopen(f, "r");
-        if (fp && fgets(line, sizeof(line), fp) && strstr(line, ip))
-            found = atoi(e->d_name);
-        if (fp)
-            fclose(fp);
-    }
-    if (d)
-        closedir(d);
-    return found;
-}
-
 /* Dead nodes the GCS reports now, or -1. */
 static int
 dead_nodes(void)
@@ -200,11 +134,7 @@ static void
 down(void)
 {
     ray_shutdown();
-    rayc("stop", NULL, NULL, NULL);
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cluster bench: could not remove %s\n", tmp);
+    rc_close(&C);
 }
 
 void
@@ -212,33 +142,16 @@ bench_group_cluster(void)
 {
     double rtt = tcp_rtt_us();
     bench_print("limit_tcp_rtt_us", rtt, "us");
-    if (!find_rayc()) {
-        fprintf(stderr, "cluster: the rayc program is not built: skipped\n");
+    if (!rc_open(&C, "clusterbench")) {
+        fprintf(stderr, "cluster: skipped\n");
         return;
     }
-    snprintf(tmp, sizeof(tmp), "/tmp/rayc-clusterbench-XXXXXX");
-    if (!mkdtemp(tmp))
-        return;
-    char tok[PATH_MAX + 8];
-    snprintf(tok, sizeof(tok), "%s/token", tmp);
-    setenv("RAYC_TOKEN_FILE", tok, 1);
-    setenv("RAYC_TEMP_DIR", tmp, 1);
-    if (rayc("start", "--head", "--port=0", "--num-cpus=1") != 0) {
-        fprintf(stderr, "cluster: the head did not start\n");
+    if (rc_rayc(&C, "start", "--head", "--port=0", "--num-cpus=1", NULL) != 0 ||
+        !rc_read_head(&C)) {
+        fprintf(stderr, "cluster: the head did not start: %s\n", rc_out(&C));
         down();
         return;
     }
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/head_address", tmp);
-    FILE *f = fopen(path, "r");
-    if (!f || !fgets(head, sizeof(head), f)) {
-        if (f)
-            fclose(f);
-        down();
-        return;
-    }
-    fclose(f);
-    head[strcspn(head, "\n")] = 0;
     char addr[160];
     snprintf(addr, sizeof(addr), "--address=%s", head);
     double join[2];
@@ -246,7 +159,8 @@ bench_group_cluster(void)
                           "--node-ip-address=127.0.0.3"};
     for (int i = 0; i < 2; i++) {
         int64_t t0 = rt_clock_now_ns();
-        if (rayc("start", addr, ips[i], "--resources=remote=1000000000") != 0) {
+        if (rc_rayc(&C, "start", addr, ips[i], "--resources=remote=1000000000",
+                    NULL) != 0) {
             fprintf(stderr, "cluster: a node did not start\n");
             down();
             return;
@@ -352,7 +266,7 @@ bench_group_cluster(void)
     }
 
     /* kill -9 of a raylet -> the GCS declares its node dead. */
-    pid_t victim = daemon_pid("127.0.0.3");
+    pid_t victim = rc_daemon_pid(&C, "127.0.0.3");
     if (victim > 0 && kill(victim, SIGKILL) == 0) {
         int64_t s = rt_clock_now_ns();
         while (dead_nodes() < 1 && rt_clock_now_ns() - s < 30000000000LL)

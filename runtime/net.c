@@ -24,7 +24,9 @@
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/files.h"
 #include "runtime/frame.h"
+#include "runtime/ids.h"
 #include "runtime/random.h"
 
 #define WHY(...) (why ? (void)snprintf(why, whylen, __VA_ARGS__) : (void)0)
@@ -154,17 +156,6 @@ rt_tcp_local_ip(int fd, char host[RT_HOST_MAX])
 /* ---- the token ---- */
 
 void
-rt_hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-void
 rt_token_path(const char *flag, char *out, size_t outlen)
 {
     const char *env = getenv("RAYC_TOKEN_FILE");
@@ -176,18 +167,6 @@ rt_token_path(const char *flag, char *out, size_t outlen)
     else
         snprintf(out, outlen, "%s/.rayc/cluster-token",
                  home && *home ? home : "/tmp");
-}
-
-static int
-unhex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 ray_err
@@ -212,16 +191,11 @@ rt_token_load(const char *path, uint8_t tok[RT_TOKEN_LEN], char *why,
         return RAY_EINVAL;
     }
     close(fd);
-    if (n < 2 * RT_TOKEN_LEN)
-        goto bad;
-    for (int i = 0; i < RT_TOKEN_LEN; i++) {
-        int hi = unhex(buf[2 * i]), lo = unhex(buf[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            goto bad;
-        tok[i] = (uint8_t)(hi << 4 | lo);
+    if (n >= 2 * RT_TOKEN_LEN) {
+        buf[2 * RT_TOKEN_LEN] = 0; /* the digits, without the newline */
+        if (rt_id_hex_decode(buf, tok, RT_TOKEN_LEN) == RAY_OK)
+            return RAY_OK;
     }
-    return RAY_OK;
-bad:
     WHY("cluster token %s: expected %d hex digits", path, 2 * RT_TOKEN_LEN);
     return RAY_EINVAL;
 }
@@ -238,7 +212,7 @@ rt_token_load_or_create(const char *path, uint8_t tok[RT_TOKEN_LEN], char *why,
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
         *slash = 0;
-        mkdir(dir, 0700); /* its parent must exist; open says if not */
+        rt_mkdir_p(dir, 0700); /* if it cannot, open says why */
     }
     err = rt_random_os(tok, RT_TOKEN_LEN);
     if (err != RAY_OK) {
@@ -246,7 +220,7 @@ rt_token_load_or_create(const char *path, uint8_t tok[RT_TOKEN_LEN], char *why,
         return err;
     }
     char hex[2 * RT_TOKEN_LEN + 2];
-    rt_hex(tok, RT_TOKEN_LEN, hex);
+    rt_id_hex_encode(tok, RT_TOKEN_LEN, hex);
     strcat(hex, "\n");
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {

@@ -113,7 +113,5 @@ ray_err rt_sha256_file(const char *path, uint8_t out[32], uint64_t *size,
  * so that a handshake later does not wait for it. Any thread. */
 void rt_net_warm(void);
 
-/* Lower-case hex of n bytes into out (2n+1 bytes). */
-void rt_hex(const uint8_t *b, size_t n, char *out);
 
 #endif /* RAY_RUNTIME_NET_H */

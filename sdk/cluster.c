@@ -43,6 +43,7 @@
 #include "runtime/clock.h"
 #include "runtime/frame.h"
 #include "runtime/log.h"
+#include "runtime/ids.h"
 #include "runtime/net.h"
 #include "sdk/backend.h"
 #include "sdk/cluster_int.h"
@@ -946,7 +947,7 @@ start_agent(cl_node *nd, const char *host, uint16_t port,
             continue;
         }
         if (r->node_id.len >= 8)
-            rt_hex(r->node_id.data, 8, nd->id);
+            rt_id_hex_encode(r->node_id.data, 8, nd->id);
         rt_proto_free(m);
         break;
     }
@@ -1104,7 +1105,7 @@ drop_dead(cl_driver *cl, const Ray__Rpc__GetAllNodesReply *r)
         if (r->nodes[k]->node_id.len != 28 ||
             r->nodes[k]->state != RAY__RPC__NODE_STATE__NODE_STATE_DEAD)
             continue;
-        rt_hex(r->nodes[k]->node_id.data, 28, full);
+        rt_id_hex_encode(r->nodes[k]->node_id.data, 28, full);
         for (int i = 0; i < cl->n; i++) {
             cl_node *nd = &cl->nodes[i];
             if (atomic_load(&nd->alive) && !strcmp(full, nd->full)) {
@@ -1134,7 +1135,7 @@ add_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply *r)
             ni->node_id.len != 28 ||
             ni->state != RAY__RPC__NODE_STATE__NODE_STATE_ALIVE)
             continue;
-        rt_hex(ni->node_id.data, 28, full);
+        rt_id_hex_encode(ni->node_id.data, 28, full);
         /* This machine's own node runs its calls in the embedded
          * runtime. */
         if (!strcmp(ni->raylet_address->ip, cl->local_ip) || known(cl, full))

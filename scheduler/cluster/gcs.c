@@ -10,6 +10,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/ids.h"
 #include "runtime/log.h"
 #include "runtime/server.h"
 
@@ -61,7 +62,7 @@ declare_dead(gcs *g, gcs_node *nd, const char *why)
     nd->alive = false;
     snprintf(nd->why, sizeof(nd->why), "%s", why);
     char hex[2 * NODE_ID_LEN + 1];
-    rt_hex(nd->id, 8, hex);
+    rt_id_hex_encode(nd->id, 8, hex);
     const Ray__Rpc__Address *a = nd->info->raylet_address;
     RT_WARN("gcs: node %s (%s:%u) declared dead: %s", hex, a ? a->ip : "?",
             a ? a->port : 0, why);
@@ -136,7 +137,7 @@ on_register(gcs *g, rt_conn *c, Ray__Rpc__RegisterNodeRequest *r)
     nd->last_ns = rt_clock_now_ns();
     c->user = nd;
     char hex[17];
-    rt_hex(nd->id, 8, hex);
+    rt_id_hex_encode(nd->id, 8, hex);
     RT_INFO("gcs: node %s registered at %s:%u%s", hex, copy->raylet_address->ip,
             copy->raylet_address->port, copy->is_head ? " (head)" : "");
     reply_status(g, c, RAY__RPC__MESSAGE_TYPE__MSG_REGISTER_NODE_REPLY,

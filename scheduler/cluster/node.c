@@ -24,6 +24,8 @@
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/fdpass.h"
+#include "runtime/files.h"
+#include "runtime/ids.h"
 #include "runtime/log.h"
 #include "runtime/random.h"
 #include "runtime/server.h"
@@ -498,7 +500,7 @@ on_start_job(node *n, rt_conn *c, Ray__Rpc__StartJobRequest *r)
     c->user = j;
     j->fd = -1;
     memcpy(j->hash, r->exe_hash.data, 32);
-    rt_hex(j->hash, 32, j->hex);
+    rt_id_hex_encode(j->hash, 32, j->hex);
     j->size = r->exe_size;
     const char *base = r->exe_name ? strrchr(r->exe_name, '/') : NULL;
     snprintf(j->name, sizeof(j->name), "%s",
@@ -651,19 +653,6 @@ gcs_main(void *arg)
     return NULL;
 }
 
-static int
-mkdirs(const char *path)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0700);
-            *p = '/';
-        }
-    return mkdir(tmp, 0700) == 0 || errno == EEXIST ? 0 : -1;
-}
 
 ray_err
 node_run(const node_config *cfg, _Atomic int *stop)
@@ -671,13 +660,13 @@ node_run(const node_config *cfg, _Atomic int *stop)
     node n = {.cfg = cfg, .stop = stop, .sb_sock = -1};
     char why[320];
     ray_err err = rt_random_os(n.id, NODE_ID_LEN);
-    rt_hex(n.id, NODE_ID_LEN, n.idhex);
+    rt_id_hex_encode(n.id, NODE_ID_LEN, n.idhex);
     snprintf(n.ip, sizeof(n.ip), "%s",
              cfg->ip && *cfg->ip ? cfg->ip : "127.0.0.1");
     n.ncpu =
         cfg->num_cpus > 0 ? cfg->num_cpus : (int)sysconf(_SC_NPROCESSORS_ONLN);
     snprintf(n.exe_dir, sizeof(n.exe_dir), "%s/exe", cfg->temp_dir);
-    if (err == RAY_OK && mkdirs(n.exe_dir) != 0) {
+    if (err == RAY_OK && rt_mkdir_p(n.exe_dir, 0700) != 0) {
         snprintf(why, sizeof(why), "%s: %s", n.exe_dir, strerror(errno));
         tell(&n, false, why);
         return RAY_ESYSERR | (ray_err)(errno << 8);

@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include "runtime/clock.h"
+#include "runtime/files.h"
 #include "runtime/log.h"
+#include "runtime/ids.h"
 #include "runtime/net.h"
 #include "scheduler/cluster/node.h"
 
@@ -166,19 +168,6 @@ parse(int argc, char **argv, int from, opts *o)
     return 0;
 }
 
-static void
-mkdir_p(const char *dir)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(tmp, 0700);
-            *p = '/';
-        }
-    mkdir(tmp, 0700);
-}
 
 /* ---- start ---- */
 
@@ -188,18 +177,6 @@ typedef struct start_ctx {
     bool wrote_head_address; /* this head's: remove it at the end */
 } start_ctx;
 
-static void
-write_file(const char *path, const char *text)
-{
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return;
-    fputs(text, f);
-    fclose(f);
-    rename(tmp, path);
-}
 
 static void
 on_ready(void *arg, bool ok, const char *msg)
@@ -212,7 +189,7 @@ on_ready(void *arg, bool ok, const char *msg)
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/head_address", s->o->temp_dir);
         snprintf(line, sizeof(line), "%s\n", gcs ? gcs + 1 : "");
-        write_file(path, line);
+        rt_write_file(path, line);
         s->wrote_head_address = true;
     }
     snprintf(line, sizeof(line), "%s %s\n", ok ? "ok" : "error", msg);
@@ -265,11 +242,11 @@ run_node(const opts *o, int ready_fd)
     signal(SIGPIPE, SIG_IGN);
     char pids[PATH_MAX], pidf[PATH_MAX + 32], text[160];
     snprintf(pids, sizeof(pids), "%s/pids", o->temp_dir);
-    mkdir_p(pids);
+    rt_mkdir_p(pids, 0700);
     snprintf(pidf, sizeof(pidf), "%s/%d", pids, (int)getpid());
     snprintf(text, sizeof(text), "%s %s\n", o->head ? "head" : "node",
              o->ip ? o->ip : "127.0.0.1");
-    write_file(pidf, text);
+    rt_write_file(pidf, text);
     err = node_run(&cfg, &g_stop);
     unlink(pidf);
     if (sc.wrote_head_address) {
@@ -292,7 +269,7 @@ cmd_start(const opts *o)
         printf("rayc: the head listens on %s, reachable beyond this machine "
                "(connections must prove the cluster token)\n",
                o->ip);
-    mkdir_p(o->temp_dir);
+    rt_mkdir_p(o->temp_dir, 0700);
     if (o->block)
         return run_node(o, -1);
     int p[2];
@@ -311,7 +288,7 @@ cmd_start(const opts *o)
         setsid();
         char logs[PATH_MAX], log[PATH_MAX + 64];
         snprintf(logs, sizeof(logs), "%s/logs", o->temp_dir);
-        mkdir_p(logs);
+        rt_mkdir_p(logs, 0700);
         snprintf(log, sizeof(log), "%s/%s-%s-%d.log", logs,
                  o->head ? "head" : "node", o->ip ? o->ip : "127.0.0.1",
                  (int)getpid());
@@ -517,7 +494,7 @@ cmd_status(const opts *o)
         Ray__Rpc__NodeInfo *ni = r->nodes[i];
         char id[57] = "", a[96], custom[256];
         if (ni->node_id.len == 28)
-            rt_hex(ni->node_id.data, 28, id);
+            rt_id_hex_encode(ni->node_id.data, 28, id);
         snprintf(a, sizeof(a), "%s:%u",
                  ni->raylet_address ? ni->raylet_address->ip : "?",
                  ni->raylet_address ? ni->raylet_address->port : 0);

@@ -26,12 +26,16 @@
 #include "ray/ray.h"
 #include "runtime/frame.h"
 #include "runtime/net.h"
+#include "tests/integration/common/cluster.h"
 
 extern char **environ;
 
-static char tmp[PATH_MAX];
-static char rayc_bin[PATH_MAX];
-static char head[128]; /* the GCS's host:port */
+static rc_cluster C;
+#define tmp C.tmp
+#define head C.head
+#define rayc(...) rc_rayc(&C, __VA_ARGS__)
+#define out_text() rc_out(&C)
+#define daemon_pid(ip) rc_daemon_pid(&C, ip)
 
 /* ---- remote functions ---- */
 
@@ -173,78 +177,9 @@ RAY_REMOTE(add_ones, int64_t, ray_actor, int64_t);
 /* ---- the cluster ---- */
 
 static void
-find_rayc(void)
-{
-    const char *env = getenv("RAYC_BIN");
-    const char *srcdir = getenv("TEST_SRCDIR");
-    const char *ws = getenv("TEST_WORKSPACE");
-    if (env && *env)
-        snprintf(rayc_bin, sizeof(rayc_bin), "%s", env);
-    else if (srcdir && ws)
-        snprintf(rayc_bin, sizeof(rayc_bin), "%s/%s/scheduler/cluster/rayc",
-                 srcdir, ws);
-    else
-        snprintf(rayc_bin, sizeof(rayc_bin), "scheduler/cluster/rayc");
-    cr_assert_eq(access(rayc_bin, X_OK), 0, "rayc not found at %s", rayc_bin);
-}
-
-/* Run rayc with args (NULL-terminated); its output goes to <tmp>/out. */
-static int
-rayc(const char *a1, ...)
-{
-    const char *argv[24] = {rayc_bin, a1};
-    int n = 2;
-    va_list ap;
-    va_start(ap, a1);
-    const char *a;
-    while (n < 22 && (a = va_arg(ap, const char *)))
-        argv[n++] = a;
-    va_end(ap);
-    char td[PATH_MAX + 16];
-    snprintf(td, sizeof(td), "--temp-dir=%s", tmp);
-    argv[n++] = td;
-    argv[n] = NULL;
-    char out[PATH_MAX + 8];
-    snprintf(out, sizeof(out), "%s/out", tmp);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    pid_t pid;
-    int rc = posix_spawn(&pid, rayc_bin, &fa, NULL, (char **)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    cr_assert_eq(rc, 0);
-    int st;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static char *
-out_text(void)
-{
-    static char buf[16384];
-    char path[PATH_MAX + 8];
-    snprintf(path, sizeof(path), "%s/out", tmp);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    return buf;
-}
-
-static void
 cluster_up(void)
 {
-    find_rayc();
-    snprintf(tmp, sizeof(tmp), "/tmp/rayc-clustertest-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp));
-    char tok[PATH_MAX + 8];
-    snprintf(tok, sizeof(tok), "%s/token", tmp);
-    setenv("RAYC_TOKEN_FILE", tok, 1);
-    setenv("RAYC_TEMP_DIR", tmp, 1);
-    unsetenv("RAY_ADDRESS");
+    cr_assert(rc_open(&C, "clustertest"));
 #if defined(__SANITIZE_ADDRESS__)
     /* ASan's quarantine keeps freed memory resident (256 MiB): without
      * it, the daemons' RSS says what they hold, as in a plain build. */
@@ -256,13 +191,7 @@ cluster_up(void)
 #endif
     cr_assert_eq(rayc("start", "--head", "--port=0", "--num-cpus=1", NULL), 0,
                  "%s", out_text());
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/head_address", tmp);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
-    cr_assert_not_null(fgets(head, sizeof(head), f));
-    fclose(f);
-    head[strcspn(head, "\n")] = 0;
+    cr_assert(rc_read_head(&C));
     char addr[160];
     snprintf(addr, sizeof(addr), "--address=%s", head);
     cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.2",
@@ -273,31 +202,14 @@ cluster_up(void)
                  0, "%s", out_text());
 }
 
-/* SIGKILL every daemon still listed (after rayc stop asked them). */
+/* Stop the cluster (rayc stop, then SIGKILL of what is left) and check
+ * that no daemon's log holds a sanitizer report. */
 static void
 cluster_down(void)
 {
     ray_shutdown();
-    if (!tmp[0])
-        return;
-    rayc("stop", NULL);
-    char dir[PATH_MAX + 8];
-    snprintf(dir, sizeof(dir), "%s/pids", tmp);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (atoi(e->d_name) > 0)
-            kill(atoi(e->d_name), SIGKILL);
-    if (d)
-        closedir(d);
-    /* The daemons' own logs hold no sanitizer report. */
-    char cmd[PATH_MAX + 128];
-    snprintf(cmd, sizeof(cmd),
-             "grep -h -E 'runtime error:|Sanitizer' '%s'/logs/* >&2", tmp);
-    bool clean = system(cmd) != 0;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-    if (!getenv("RAYC_TEST_KEEP") && system(cmd) != 0) /* KEEP: to debug */
-        fprintf(stderr, "could not remove %s\n", tmp);
+    bool clean = !tmp[0] || rc_logs_clean(&C);
+    rc_close(&C);
     cr_assert(clean, "a daemon's log holds a sanitizer report (above)");
 }
 
@@ -311,37 +223,14 @@ driver_up(int ncpu)
     cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
 }
 
-/* The pid of the daemon serving `ip` (pid files hold "role ip"). */
-static pid_t
-daemon_pid(const char *ip)
-{
-    char dir[PATH_MAX + 8];
-    snprintf(dir, sizeof(dir), "%s/pids", tmp);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    pid_t found = 0;
-    while (d && (e = readdir(d)) && !found) {
-        char f[PATH_MAX + 300], line[128] = "";
-        snprintf(f, sizeof(f), "%s/%s", dir, e->d_name);
-        FILE *fp = fopen(f, "r");
-        if (fp && fgets(line, sizeof(line), fp) && strstr(line, ip))
-            found = atoi(e->d_name);
-        if (fp)
-            fclose(fp);
-    }
-    if (d)
-        closedir(d);
-    return found;
-}
-
 TestSuite(cluster, .init = cluster_up, .fini = cluster_down, .timeout = 120);
 
 Test(cluster, status_lists_every_node_alive)
 {
     cr_assert_eq(rayc("status", "--format=json", NULL), 0, "%s", out_text());
-    char *o = out_text();
+    const char *o = out_text();
     int alive = 0;
-    for (char *p = o; (p = strstr(p, "\"ALIVE\"")); p++)
+    for (const char *p = o; (p = strstr(p, "\"ALIVE\"")); p++)
         alive++;
     cr_assert_eq(alive, 3, "%s", o);
     cr_assert(strstr(o, "127.0.0.2") && strstr(o, "127.0.0.3") &&
@@ -518,8 +407,8 @@ Test(cluster, bad_peers_lose_only_their_connection)
     cr_assert_lt(after - before, 4096, "RSS %ld -> %ld kB", before, after);
     /* The raylet port of a worker node refuses the same way. */
     cr_assert_eq(rayc("status", "--format=json", NULL), 0);
-    char *o = out_text();
-    char *p = strstr(o, "127.0.0.2:");
+    const char *o = out_text();
+    const char *p = strstr(o, "127.0.0.2:");
     cr_assert_not_null(p);
     char raylet[64];
     sscanf(p, "%63[^\"]", raylet);
@@ -654,7 +543,7 @@ alive_nodes(void)
     if (rayc("status", "--format=json", NULL) != 0)
         return -1;
     int alive = 0;
-    for (char *p = out_text(); (p = strstr(p, "\"ALIVE\"")); p++)
+    for (const char *p = out_text(); (p = strstr(p, "\"ALIVE\"")); p++)
         alive++;
     return alive;
 }
@@ -1061,8 +950,8 @@ Test(cluster, status_shows_a_busy_node_s_cpu_use)
         usleep(100000);
         if (rayc("status", "--format=json", NULL) != 0)
             continue;
-        char *p = strstr(out_text(), "127.0.0.3:");
-        char *u = p ? strstr(p, "\"cpus_used\":") : NULL;
+        const char *p = strstr(out_text(), "127.0.0.3:");
+        const char *u = p ? strstr(p, "\"cpus_used\":") : NULL;
         used = u ? atof(u + strlen("\"cpus_used\":")) : 0;
     }
     cr_assert_geq(used, 0.3, "%s", out_text());
@@ -1151,8 +1040,8 @@ Test(cluster, a_silent_raylet_is_declared_dead_and_its_calls_move)
     for (int k = 0; k < 120 && !dead; k++) { /* the deadline is 3 s */
         usleep(100000);
         if (rayc("status", "--format=json", NULL) == 0) {
-            char *p = strstr(out_text(), victim);
-            char *st = p ? strstr(p, "\"state\":\"") : NULL;
+            const char *p = strstr(out_text(), victim);
+            const char *st = p ? strstr(p, "\"state\":\"") : NULL;
             dead = st && !strncmp(st + 9, "DEAD", 4);
         }
     }

@@ -20,10 +20,13 @@
 #include <unistd.h>
 
 #include "ray/ray.h"
+#include "tests/integration/common/cluster.h"
 
-static char tmp[PATH_MAX];
-static char rayc_bin[PATH_MAX];
-static char ns_a[32], ns_b[32], head[64], ip_a[32], ip_b[32];
+static rc_cluster C;
+#define tmp C.tmp
+#define rayc_bin C.rayc
+#define head C.head
+static char ns_a[32], ns_b[32], ip_a[32], ip_b[32];
 static char why_skip[256];
 
 static char *
@@ -52,20 +55,12 @@ sh(const char *fmt, ...)
 static void
 up(void)
 {
-    const char *srcdir = getenv("TEST_SRCDIR"), *ws = getenv("TEST_WORKSPACE");
-    const char *env = getenv("RAYC_BIN");
-    if (env && *env)
-        snprintf(rayc_bin, sizeof(rayc_bin), "%s", env);
-    else
-        snprintf(rayc_bin, sizeof(rayc_bin), "%s/%s/scheduler/cluster/rayc",
-                 srcdir ? srcdir : ".", ws ? ws : ".");
     int id = (int)getpid();
     snprintf(ns_a, sizeof(ns_a), "rayc-%d-a", id);
     snprintf(ns_b, sizeof(ns_b), "rayc-%d-b", id);
     snprintf(ip_a, sizeof(ip_a), "10.254.%d.1", id % 250);
     snprintf(ip_b, sizeof(ip_b), "10.254.%d.2", id % 250);
-    snprintf(tmp, sizeof(tmp), "/tmp/rayc-netnstest-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp));
+    cr_assert(rc_open(&C, "netnstest"));
     if (geteuid() != 0 || sh("ip netns add %s 2>/dev/null", ns_a) != 0) {
         snprintf(why_skip, sizeof(why_skip),
                  "network namespaces unavailable here (needs root and "
@@ -87,21 +82,11 @@ up(void)
                  "could not make the namespaces' veth pair");
         return;
     }
-    char tok[PATH_MAX + 8];
-    snprintf(tok, sizeof(tok), "%s/token", tmp);
-    setenv("RAYC_TOKEN_FILE", tok, 1);
-    setenv("RAYC_TEMP_DIR", tmp, 1);
     cr_assert_eq(sh("ip netns exec %s %s start --head --port=0 --num-cpus=1 "
                     "--node-ip-address=%s >%s/out 2>&1",
                     ns_a, rayc_bin, ip_a, tmp),
                  0);
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/head_address", tmp);
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
-    cr_assert_not_null(fgets(head, sizeof(head), f));
-    fclose(f);
-    head[strcspn(head, "\n")] = 0;
+    cr_assert(rc_read_head(&C));
     /* No --node-ip-address: the node advertises the address it reaches
      * the head from (ip_b). */
     cr_assert_eq(sh("ip netns exec %s %s start --address=%s --num-cpus=2 "
@@ -114,19 +99,7 @@ static void
 down(void)
 {
     ray_shutdown();
-    if (tmp[0]) {
-        sh("%s stop --temp-dir=%s >/dev/null 2>&1", rayc_bin, tmp);
-        char dir[PATH_MAX + 8];
-        snprintf(dir, sizeof(dir), "%s/pids", tmp);
-        DIR *d = opendir(dir);
-        struct dirent *e;
-        while (d && (e = readdir(d)))
-            if (atoi(e->d_name) > 0)
-                kill(atoi(e->d_name), SIGKILL);
-        if (d)
-            closedir(d);
-        sh("rm -rf '%s'", tmp);
-    }
+    rc_close(&C);
     if (ns_a[0]) {
         sh("ip netns del %s 2>/dev/null", ns_a); /* takes the veth along */
         sh("ip netns del %s 2>/dev/null", ns_b);

@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cluster.c: the loopback cluster harness (cluster.h).
+ */
+#include "tests/integration/common/cluster.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static bool
+find_rayc(rc_cluster *c)
+{
+    const char *env = getenv("RAYC_BIN");
+    const char *srcdir = getenv("TEST_SRCDIR"), *ws = getenv("TEST_WORKSPACE");
+    char self[PATH_MAX] = "";
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self[n > 0 ? n : 0] = 0;
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = 0;
+    char cand[4][PATH_MAX + 64];
+    snprintf(cand[0], sizeof(cand[0]), "%s", env ? env : "");
+    snprintf(cand[1], sizeof(cand[1]), "%s/%s/scheduler/cluster/rayc",
+             srcdir ? srcdir : "", ws ? ws : "");
+    snprintf(cand[2], sizeof(cand[2]), "scheduler/cluster/rayc");
+    /* bazel-bin/tests/integration/cluster or bazel-bin/bench */
+    snprintf(cand[3], sizeof(cand[3]), "%s/%s/scheduler/cluster/rayc", self,
+             strstr(self, "/tests/") ? "../../.." : "..");
+    for (int i = 0; i < 4; i++)
+        if (cand[i][0] && access(cand[i], X_OK) == 0 &&
+            realpath(cand[i], c->rayc))
+            return true;
+    fprintf(stderr, "cluster harness: the rayc program is not built\n");
+    return false;
+}
+
+bool
+rc_open(rc_cluster *c, const char *what)
+{
+    memset(c, 0, sizeof(*c));
+    if (!find_rayc(c))
+        return false;
+    snprintf(c->tmp, sizeof(c->tmp), "/tmp/rayc-%s-XXXXXX", what);
+    if (!mkdtemp(c->tmp)) {
+        perror("cluster harness: mkdtemp");
+        c->tmp[0] = 0;
+        return false;
+    }
+    char tok[PATH_MAX + 8];
+    snprintf(tok, sizeof(tok), "%s/token", c->tmp);
+    setenv("RAYC_TOKEN_FILE", tok, 1);
+    setenv("RAYC_TEMP_DIR", c->tmp, 1);
+    unsetenv("RAY_ADDRESS");
+    return true;
+}
+
+int
+rc_rayc(rc_cluster *c, const char *a1, ...)
+{
+    const char *argv[24] = {c->rayc, a1};
+    int n = 2;
+    va_list ap;
+    va_start(ap, a1);
+    const char *a;
+    while (n < 22 && (a = va_arg(ap, const char *)))
+        argv[n++] = a;
+    va_end(ap);
+    char td[PATH_MAX + 16], out[PATH_MAX + 8];
+    snprintf(td, sizeof(td), "--temp-dir=%s", c->tmp);
+    argv[n++] = td;
+    argv[n] = NULL;
+    snprintf(out, sizeof(out), "%s/out", c->tmp);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    int rc = posix_spawn(&pid, c->rayc, &fa, NULL, (char **)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    int st;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *
+rc_out(const rc_cluster *c)
+{
+    static char buf[16384];
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s/out", c->tmp);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+bool
+rc_read_head(rc_cluster *c)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/head_address", c->tmp);
+    FILE *f = fopen(path, "r");
+    bool ok = f && fgets(c->head, sizeof(c->head), f);
+    if (f)
+        fclose(f);
+    c->head[strcspn(c->head, "\n")] = 0;
+    return ok && c->head[0];
+}
+
+pid_t
+rc_daemon_pid(const rc_cluster *c, const char *ip)
+{
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof(dir), "%s/pids", c->tmp);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    pid_t found = 0;
+    while (d && (e = readdir(d)) && !found) {
+        char f[PATH_MAX + 300], line[128] = "";
+        snprintf(f, sizeof(f), "%s/%s", dir, e->d_name);
+        FILE *fp = fopen(f, "r");
+        if (fp && fgets(line, sizeof(line), fp) && strstr(line, ip))
+            found = atoi(e->d_name);
+        if (fp)
+            fclose(fp);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+bool
+rc_logs_clean(const rc_cluster *c)
+{
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof(cmd),
+             "grep -h -E 'runtime error:|Sanitizer' '%s'/logs/* >&2", c->tmp);
+    return system(cmd) != 0;
+}
+
+void
+rc_close(rc_cluster *c)
+{
+    if (!c->tmp[0])
+        return;
+    rc_rayc(c, "stop", NULL);
+    char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof(dir), "%s/pids", c->tmp);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (atoi(e->d_name) > 0)
+            kill(atoi(e->d_name), SIGKILL);
+    if (d)
+        closedir(d);
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->tmp);
+    if (!getenv("RAYC_TEST_KEEP") && system(cmd) != 0)
+        fprintf(stderr, "cluster harness: could not remove %s\n", c->tmp);
+    c->tmp[0] = 0;
+}
