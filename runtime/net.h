@@ -113,5 +113,4 @@ ray_err rt_sha256_file(const char *path, uint8_t out[32], uint64_t *size,
  * so that a handshake later does not wait for it. Any thread. */
 void rt_net_warm(void);
 
-
 #endif /* RAY_RUNTIME_NET_H */

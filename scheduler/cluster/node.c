@@ -653,7 +653,6 @@ gcs_main(void *arg)
     return NULL;
 }
 
-
 ray_err
 node_run(const node_config *cfg, _Atomic int *stop)
 {

@@ -168,7 +168,6 @@ parse(int argc, char **argv, int from, opts *o)
     return 0;
 }
 
-
 /* ---- start ---- */
 
 typedef struct start_ctx {
@@ -176,7 +175,6 @@ typedef struct start_ctx {
     const opts *o;
     bool wrote_head_address; /* this head's: remove it at the end */
 } start_ctx;
-
 
 static void
 on_ready(void *arg, bool ok, const char *msg)
