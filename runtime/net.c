@@ -74,19 +74,31 @@ resolve(const char *host, uint16_t port, struct sockaddr_in *sa, char *why,
     return RAY_OK;
 }
 
+/* host:port resolved into *sa, and a fresh non-blocking TCP socket. */
+static ray_err
+open_socket(const char *host, uint16_t port, struct sockaddr_in *sa, int *s,
+            char *why, size_t whylen)
+{
+    ray_err err = resolve(host, port, sa, why, whylen);
+    if (err != RAY_OK)
+        return err;
+    *s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (*s < 0) {
+        WHY("socket: %s", strerror(errno));
+        return RAY_ESYSERR | (ray_err)(errno << 8);
+    }
+    return RAY_OK;
+}
+
 ray_err
 rt_tcp_listen(const char *host, uint16_t port, int *fd, uint16_t *bound,
               char *why, size_t whylen)
 {
     struct sockaddr_in sa;
-    ray_err err = resolve(host, port, &sa, why, whylen);
+    int s;
+    ray_err err = open_socket(host, port, &sa, &s, why, whylen);
     if (err != RAY_OK)
         return err;
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        WHY("socket: %s", strerror(errno));
-        return RAY_ESYSERR | (ray_err)(errno << 8);
-    }
     int one = 1;
     setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
@@ -109,14 +121,10 @@ rt_tcp_connect(const char *host, uint16_t port, int timeout_ms, int *fd,
                char *why, size_t whylen)
 {
     struct sockaddr_in sa;
-    ray_err err = resolve(host, port, &sa, why, whylen);
+    int s;
+    ray_err err = open_socket(host, port, &sa, &s, why, whylen);
     if (err != RAY_OK)
         return err;
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        WHY("socket: %s", strerror(errno));
-        return RAY_ESYSERR | (ray_err)(errno << 8);
-    }
     int e = 0;
     if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         e = errno;
