@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -18,6 +19,8 @@
 #include <unistd.h>
 
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/fdwait.h"
 #include "runtime/fdpass.h"
 #include "runtime/frame.h"
 #include "runtime/log.h"
@@ -47,6 +50,31 @@ static struct {
        .cv = PTHREAD_COND_INITIALIZER,
        .send_mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* One frame to the driver, through a writer that keeps its buffer (a
+ * fresh one per frame costs page faults). A driver that is gone ends the
+ * agent. Any thread. */
+static void
+send_frame(uint32_t type, const ProtobufCMessage *m)
+{
+    static rt_frame_writer w;
+    static bool ready;
+    pthread_mutex_lock(&A.send_mu);
+    if (!ready) {
+        rt_frame_writer_init(&w, RT_NET_MAX_FRAME);
+        ready = true;
+    }
+    ray_err err = rt_frame_writer_put(&w, type, m);
+    while (err == RAY_OK) {
+        err = rt_frame_writer_flush(&w, A.fd);
+        if (err != RAY_EAGAIN)
+            break;
+        err = rt_fd_wait(A.fd, POLLOUT, rt_deadline_after_ms(-1));
+    }
+    pthread_mutex_unlock(&A.send_mu);
+    if (err != RAY_OK)
+        _exit(0); /* the driver is gone */
+}
+
 static void
 send_results(Ray__Rpc__ClusterResult **rs, size_t n)
 {
@@ -55,13 +83,7 @@ send_results(Ray__Rpc__ClusterResult **rs, size_t n)
     Ray__Rpc__ResultBatch b = RAY__RPC__RESULT_BATCH__INIT;
     b.results = rs;
     b.n_results = n;
-    pthread_mutex_lock(&A.send_mu);
-    if (rt_frame_send(A.fd, RAY__RPC__MESSAGE_TYPE__MSG_RESULT_BATCH, &b.base,
-                      -1) != RAY_OK) {
-        pthread_mutex_unlock(&A.send_mu);
-        _exit(0); /* the driver is gone */
-    }
-    pthread_mutex_unlock(&A.send_mu);
+    send_frame(RAY__RPC__MESSAGE_TYPE__MSG_RESULT_BATCH, &b.base);
 }
 
 static void
@@ -458,12 +480,7 @@ log_main(void *arg)
             continue;
         Ray__Rpc__LogLines l = RAY__RPC__LOG_LINES__INIT;
         l.text = (ProtobufCBinaryData){(size_t)n, buf};
-        pthread_mutex_lock(&A.send_mu);
-        ray_err err = rt_frame_send(A.fd, RAY__RPC__MESSAGE_TYPE__MSG_LOG_LINES,
-                                    &l.base, -1);
-        pthread_mutex_unlock(&A.send_mu);
-        if (err != RAY_OK)
-            _exit(0); /* the driver is gone */
+        send_frame(RAY__RPC__MESSAGE_TYPE__MSG_LOG_LINES, &l.base);
     }
     return NULL;
 }
@@ -533,10 +550,18 @@ static void __attribute__((noreturn)) serve(int fd, char *why, size_t whylen)
         snprintf(why, whylen, "no thread for results");
     if (why[0])
         fprintf(stderr, "rayc agent: %s\n", why);
+    rt_frame_reader rd; /* kept: its buffer is reused frame after frame */
+    rt_frame_reader_init(&rd, RT_NET_MAX_FRAME);
     for (;;) {
         uint32_t type;
         ProtobufCMessage *m = NULL;
-        if (rt_frame_recv(fd, RT_NET_MAX_FRAME, &type, &m, -1) != RAY_OK)
+        ray_err err = rt_frame_reader_read(&rd, fd, &type, &m);
+        if (err == RAY_EAGAIN) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            poll(&p, 1, -1);
+            continue;
+        }
+        if (err != RAY_OK)
             break;
         if (type == RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH && why[0])
             fail_batch((Ray__Rpc__TaskBatch *)m, why);

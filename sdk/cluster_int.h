@@ -61,6 +61,7 @@ typedef struct cl_node {
     fl_table fl;
     pthread_t sender;
     bool sender_started;
+    bool sending; /* a thread writes to fd now (mu) */
     rt_frame_reader rd;
     char *partial; /* output: a line not ended yet (receiver) */
     size_t npartial;
