@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * net.c: TCP sockets, the cluster token and its handshake (net.h).
- * HMAC-SHA256 and SHA-256 come from OpenSSL's libcrypto.
+ * HMAC-SHA256 and SHA-256 come from OpenSSL's libcrypto (crypto.h).
  */
 #include "runtime/net.h"
 
@@ -10,9 +10,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +21,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/files.h"
 #include "runtime/frame.h"
 #include "runtime/ids.h"
@@ -250,7 +248,8 @@ rt_token_load_or_create(const char *path, uint8_t tok[RT_TOKEN_LEN], char *why,
 
 /* ---- the handshake ---- */
 
-static void
+/* HMAC-SHA256(tok, label || a || b). False: no libcrypto. */
+static bool
 mac(const uint8_t tok[RT_TOKEN_LEN], const char *label, const uint8_t *a,
     const uint8_t *b, uint8_t out[RT_MAC_LEN])
 {
@@ -259,9 +258,7 @@ mac(const uint8_t tok[RT_TOKEN_LEN], const char *label, const uint8_t *a,
     memcpy(msg, label, l);
     memcpy(msg + l, a, RT_NONCE_LEN);
     memcpy(msg + l + RT_NONCE_LEN, b, RT_NONCE_LEN);
-    unsigned int outlen = RT_MAC_LEN;
-    HMAC(EVP_sha256(), tok, RT_TOKEN_LEN, msg, l + 2 * RT_NONCE_LEN, out,
-         &outlen);
+    return rt_hmac_sha256(tok, RT_TOKEN_LEN, msg, l + 2 * RT_NONCE_LEN, out);
 }
 
 void
@@ -292,12 +289,15 @@ rt_auth_verify(const uint8_t tok[RT_TOKEN_LEN],
         return RAY_EPROTO;
     }
     uint8_t want[RT_MAC_LEN];
-    mac(tok, "rayc-client", nonce, r->nonce.data, want);
-    if (CRYPTO_memcmp(want, r->mac.data, RT_MAC_LEN) != 0) {
+    if (!mac(tok, "rayc-client", nonce, r->nonce.data, want) ||
+        !mac(tok, "rayc-server", r->nonce.data, nonce, mac_out)) {
+        rt_crypto_ready(why, whylen);
+        return RAY_EINTERNAL;
+    }
+    if (!rt_ct_equal(want, r->mac.data, RT_MAC_LEN)) {
         WHY("wrong cluster token");
         return RAY_EPROTO;
     }
-    mac(tok, "rayc-server", r->nonce.data, nonce, mac_out);
     return RAY_OK;
 }
 
@@ -360,7 +360,10 @@ rt_auth_client(int fd, const uint8_t tok[RT_TOKEN_LEN], const char *role,
     memcpy(snonce, c->nonce.data, RT_NONCE_LEN);
     rt_proto_free(m);
     rt_random_fill(cnonce, RT_NONCE_LEN);
-    mac(tok, "rayc-client", snonce, cnonce, cmac);
+    if (!mac(tok, "rayc-client", snonce, cnonce, cmac)) {
+        rt_crypto_ready(why, whylen);
+        return RAY_EINTERNAL;
+    }
     Ray__Rpc__AuthResponse r = RAY__RPC__AUTH_RESPONSE__INIT;
     r.nonce = (ProtobufCBinaryData){RT_NONCE_LEN, cnonce};
     r.mac = (ProtobufCBinaryData){RT_MAC_LEN, cmac};
@@ -377,9 +380,9 @@ rt_auth_client(int fd, const uint8_t tok[RT_TOKEN_LEN], const char *role,
         err = RAY_EPROTO;
     } else {
         uint8_t want[RT_MAC_LEN];
-        mac(tok, "rayc-server", cnonce, snonce, want);
-        if (res->mac.len != RT_MAC_LEN ||
-            CRYPTO_memcmp(want, res->mac.data, RT_MAC_LEN) != 0) {
+        if (!mac(tok, "rayc-server", cnonce, snonce, want) ||
+            res->mac.len != RT_MAC_LEN ||
+            !rt_ct_equal(want, res->mac.data, RT_MAC_LEN)) {
             WHY("the server does not hold the cluster token");
             err = RAY_EPROTO;
         }
@@ -398,20 +401,22 @@ rt_sha256_file(const char *path, uint8_t out[32], uint64_t *size, char *why,
         WHY("%s: %s", path, strerror(e));
         return RAY_ESYSERR | (ray_err)(e << 8);
     }
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    rt_sha256 *ctx = rt_sha256_new();
+    if (!ctx) {
+        close(fd);
+        rt_crypto_ready(why, whylen);
+        return RAY_EINTERNAL;
+    }
     static __thread uint8_t buf[1 << 16];
     uint64_t total = 0;
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0) {
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        rt_sha256_update(ctx, buf, (size_t)n);
         total += (uint64_t)n;
     }
     int e = n < 0 ? errno : 0;
     close(fd);
-    unsigned int l = 32;
-    EVP_DigestFinal_ex(ctx, out, &l);
-    EVP_MD_CTX_free(ctx);
+    rt_sha256_final(ctx, out);
     if (e) {
         WHY("%s: %s", path, strerror(e));
         return RAY_ESYSERR | (ray_err)(e << 8);

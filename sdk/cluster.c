@@ -532,17 +532,21 @@ cl_send_to(cl_driver *cl, int i, fl_entry *e)
          * (a sync call): this thread sends it now, one thread wake-up
          * fewer on its way. Calls in a burst go by the sender, batched. */
         nd->sending = true;
-        pthread_mutex_unlock(&nd->mu);
-        uint8_t head[RT_FRAME_HEADER_LEN + 11], *p = head + RT_FRAME_HEADER_LEN;
+        /* The frame is built in this thread's buffer: once the record is
+         * out, its result may come back and free e->task before send()
+         * returns. */
+        static __thread uint8_t frame[RT_FRAME_HEADER_LEN + 11 + (64u << 10)];
+        uint8_t *p = frame + RT_FRAME_HEADER_LEN;
         *p++ = 0x0A; /* TaskBatch field 1 */
         cl_put_varint(&p, e->len);
-        size_t hl = (size_t)(p - head);
+        memcpy(p, e->task, e->len);
+        size_t flen = (size_t)(p - frame) + e->len;
         rt_frame_header h = {RT_FRAME_MAGIC,
                              RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH,
-                             (uint32_t)(hl - RT_FRAME_HEADER_LEN + e->len)};
-        rt_frame_header_encode(&h, head);
-        bool sent =
-            write_all(nd->fd, head, hl) && write_all(nd->fd, e->task, e->len);
+                             (uint32_t)(flen - RT_FRAME_HEADER_LEN)};
+        rt_frame_header_encode(&h, frame);
+        pthread_mutex_unlock(&nd->mu);
+        bool sent = write_all(nd->fd, frame, flen);
         pthread_mutex_lock(&nd->mu);
         nd->sending = false;
         if (!sent) /* lost, with the call in flight: the receiver moves it */
