@@ -3,8 +3,9 @@
  * crypto.h: HMAC-SHA256 and SHA-256 for the cluster's handshake and for
  * naming executables, from OpenSSL's libcrypto loaded on first use
  * (dlopen). A program built with rayc that never joins a cluster, and
- * every worker process it starts, never loads it: linking it made each
- * process start a quarter slower (actor creation measured 2400 -> 1800/s).
+ * every worker process it starts, never loads it: linked, it made each
+ * process start slower (actor creation, a process each, fell from about
+ * 2100 to 1650/s).
  *
  * Thread-safe. Every function fails (false / NULL) when libcrypto cannot
  * be loaded; rt_crypto_ready says why.
