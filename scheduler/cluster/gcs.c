@@ -23,6 +23,7 @@ typedef struct gcs_node {
     uint8_t id[NODE_ID_LEN];
     rt_conn *conn; /* its registration connection, NULL once closed */
     int64_t last_ns;
+    int64_t dead_ns; /* when it was declared dead */
     bool alive;
     char why[128];
 } gcs_node;
@@ -36,7 +37,7 @@ typedef struct kv_entry {
 struct gcs {
     rt_server *srv;
     int deadline_ms;
-    gcs_node *nodes;
+    gcs_node **nodes; /* each its own allocation: connections point at them */
     uint32_t n, cap;
     kv_entry *kv;
     uint32_t nkv, ckv;
@@ -48,8 +49,8 @@ find(gcs *g, const ProtobufCBinaryData *id)
     if (id->len != NODE_ID_LEN)
         return NULL;
     for (uint32_t i = 0; i < g->n; i++)
-        if (!memcmp(g->nodes[i].id, id->data, NODE_ID_LEN))
-            return &g->nodes[i];
+        if (!memcmp(g->nodes[i]->id, id->data, NODE_ID_LEN))
+            return g->nodes[i];
     return NULL;
 }
 
@@ -60,6 +61,7 @@ declare_dead(gcs *g, gcs_node *nd, const char *why)
     if (!nd->alive)
         return;
     nd->alive = false;
+    nd->dead_ns = rt_clock_now_ns();
     snprintf(nd->why, sizeof(nd->why), "%s", why);
     char hex[2 * NODE_ID_LEN + 1];
     rt_id_hex_encode(nd->id, 8, hex);
@@ -113,17 +115,19 @@ on_register(gcs *g, rt_conn *c, Ray__Rpc__RegisterNodeRequest *r)
     if (!nd) {
         if (g->n == g->cap) {
             uint32_t cap = g->cap ? 2 * g->cap : 8;
-            gcs_node *nn = rt_realloc(g->nodes, cap * sizeof(*nn));
-            if (!nn) {
-                rt_proto_free(&copy->base);
-                rt_server_close(g->srv, c, "out of memory");
-                return;
+            gcs_node **nn = rt_realloc(g->nodes, cap * sizeof(*nn));
+            if (nn) {
+                g->nodes = nn;
+                g->cap = cap;
             }
-            g->nodes = nn;
-            g->cap = cap;
         }
-        nd = &g->nodes[g->n++];
-        memset(nd, 0, sizeof(*nd));
+        nd = g->n < g->cap ? rt_calloc(1, sizeof(*nd)) : NULL;
+        if (!nd) {
+            rt_proto_free(&copy->base);
+            rt_server_close(g->srv, c, "out of memory");
+            return;
+        }
+        g->nodes[g->n++] = nd;
         memcpy(nd->id, ni->node_id.data, NODE_ID_LEN);
     } else {
         if (nd->conn && nd->conn != c)
@@ -181,7 +185,7 @@ on_get_nodes(gcs *g, rt_conn *c, Ray__Rpc__GetAllNodesRequest *r)
     }
     int64_t now = rt_clock_now_ns();
     for (uint32_t i = 0; i < g->n; i++) {
-        gcs_node *nd = &g->nodes[i];
+        gcs_node *nd = g->nodes[i];
         if (r->alive_only && !nd->alive)
             continue;
         nd->info->state = nd->alive ? RAY__RPC__NODE_STATE__NODE_STATE_ALIVE
@@ -194,7 +198,7 @@ on_get_nodes(gcs *g, rt_conn *c, Ray__Rpc__GetAllNodesRequest *r)
     reply_status(g, c, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY,
                  &rep.base);
     for (uint32_t i = 0; i < g->n; i++)
-        g->nodes[i].info->death_reason = NULL; /* points into nd->why */
+        g->nodes[i]->info->death_reason = NULL; /* points into nd->why */
     rt_free(v);
 }
 
@@ -391,8 +395,17 @@ on_tick(void *ctx)
 {
     gcs *g = ctx;
     int64_t now = rt_clock_now_ns();
-    for (uint32_t i = 0; i < g->n; i++) {
-        gcs_node *nd = &g->nodes[i];
+    for (uint32_t i = g->n; i-- > 0;) {
+        gcs_node *nd = g->nodes[i];
+        if (!nd->alive && !nd->conn &&
+            now - nd->dead_ns > (int64_t)GCS_FORGET_S * 1000000000) {
+            /* Dead long enough: forgotten (a table of every node that ever
+             * came and went would only grow). */
+            rt_proto_free(&nd->info->base);
+            rt_free(nd);
+            g->nodes[i] = g->nodes[--g->n];
+            continue;
+        }
         if (nd->alive &&
             now - nd->last_ns > (int64_t)g->deadline_ms * 1000000) {
             char why[96];
@@ -443,8 +456,10 @@ gcs_destroy(gcs *g)
     if (!g)
         return;
     rt_server_destroy(g->srv);
-    for (uint32_t i = 0; i < g->n; i++)
-        rt_proto_free(&g->nodes[i].info->base);
+    for (uint32_t i = 0; i < g->n; i++) {
+        rt_proto_free(&g->nodes[i]->info->base);
+        rt_free(g->nodes[i]);
+    }
     for (uint32_t i = 0; i < g->nkv; i++)
         kv_drop(&g->kv[i]);
     rt_free(g->kv);

@@ -10,7 +10,8 @@
  * connection closes (a killed raylet: the kernel closes its socket, so
  * this takes one round of the loop) or when no heartbeat came within the
  * deadline (a hung or partitioned node). A dead node that registers again
- * (the same raylet, back after losing its connection) is alive again.
+ * (the same raylet, back after losing its connection) is alive again; one
+ * dead for GCS_FORGET_S leaves the table.
  *
  * Jobs: a driver puts an ephemeral key in namespace "job" (its address and
  * pid -> its program and start time); the entry goes when its connection
@@ -30,6 +31,7 @@
 
 #define GCS_HEARTBEAT_MS 250
 #define GCS_DEADLINE_MS 3000
+#define GCS_FORGET_S 600 /* a dead node leaves the table after this */
 
 typedef struct gcs gcs;
 

@@ -1075,3 +1075,69 @@ Test(cluster, a_silent_raylet_is_declared_dead_and_its_calls_move)
     }
     cr_assert_eq(alive, 3, "%s", out_text());
 }
+
+/* A node registered by hand: an authenticated connection to the GCS and
+ * RegisterNodeRequest (its raylet address is never dialled here: no
+ * driver runs in this test). */
+static int
+fake_node(uint8_t id[28], int k)
+{
+    uint8_t tok[RT_TOKEN_LEN];
+    char tpath[PATH_MAX];
+    rt_token_path(NULL, tpath, sizeof(tpath));
+    cr_assert_eq(rt_token_load(tpath, tok, NULL, 0), RAY_OK);
+    int fd = dial(head);
+    cr_assert_eq(rt_auth_client(fd, tok, "node", 5000, NULL, 0), RAY_OK);
+    for (int i = 0; i < 28; i++)
+        id[i] = (uint8_t)(k * 31 + i + 1);
+    Ray__Rpc__NodeInfo ni = RAY__RPC__NODE_INFO__INIT;
+    Ray__Rpc__Address a = RAY__RPC__ADDRESS__INIT;
+    char ip[32];
+    snprintf(ip, sizeof(ip), "127.0.1.%d", k + 1);
+    a.ip = ip;
+    a.port = 9;
+    ni.node_id = (ProtobufCBinaryData){28, id};
+    ni.raylet_address = &a;
+    Ray__Rpc__RegisterNodeRequest q = RAY__RPC__REGISTER_NODE_REQUEST__INIT;
+    q.node = &ni;
+    ProtobufCMessage *m = NULL;
+    cr_assert_eq(
+        rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_REGISTER_NODE_REQUEST,
+                    &q.base, RAY__RPC__MESSAGE_TYPE__MSG_REGISTER_NODE_REPLY,
+                    &m, 5000, NULL, 0),
+        RAY_OK);
+    rt_proto_free(m);
+    return fd;
+}
+
+Test(cluster, the_node_table_grows_past_its_first_allocation)
+{
+    enum { N = 12 }; /* the table starts with room for 8 */
+    int fd[N];
+    uint8_t id[N][28];
+    for (int k = 0; k < N; k++)
+        fd[k] = fake_node(id[k], k);
+    /* The first ones still heartbeat on their connections. */
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < N; k++) {
+            Ray__Rpc__NodeHeartbeatRequest hb =
+                RAY__RPC__NODE_HEARTBEAT_REQUEST__INIT;
+            hb.node_id = (ProtobufCBinaryData){28, id[k]};
+            cr_assert_eq(rt_frame_send(
+                             fd[k],
+                             RAY__RPC__MESSAGE_TYPE__MSG_NODE_HEARTBEAT_REQUEST,
+                             &hb.base, 3000),
+                         RAY_OK);
+        }
+    cr_assert_eq(alive_nodes(), 3 + N, "%s", out_text());
+    close(fd[0]); /* its node goes the moment its connection does */
+    int alive = 0;
+    for (int k = 0; k < 100 && alive != 2 + N; k++) {
+        alive = alive_nodes();
+        if (alive != 2 + N)
+            usleep(20000);
+    }
+    cr_assert_eq(alive, 2 + N, "%s", out_text());
+    for (int k = 1; k < N; k++)
+        close(fd[k]);
+}
