@@ -207,6 +207,7 @@ new_entry(cl_driver *cl)
         cl->act = na;
         cl->cact = cap;
     }
+    cl->act[cl->nact].node = -1; /* nowhere until it is filled in */
     return cl->nact++;
 }
 
@@ -454,7 +455,9 @@ cl_actor_ref(ray_actor h, bool retain)
              0, 0);
     if (last) { /* the agent ends it after its queued calls */
         pthread_mutex_lock(&cl->act_mu);
-        forget(a, "its last handle was released");
+        a = entry(cl, h); /* again: the table may have moved */
+        if (a && a->handles == 0)
+            forget(a, "its last handle was released");
         pthread_mutex_unlock(&cl->act_mu);
     }
     return RAY_OK;
