@@ -31,7 +31,6 @@ struct rt_server {
     rt_conn **conns;
     uint32_t n, cap;
     struct pollfd *pfd;
-    uint64_t rejected;
 };
 
 ray_err
@@ -58,18 +57,6 @@ rt_server_create(int listen_fd, const uint8_t tok[RT_TOKEN_LEN],
     }
     *out = s;
     return RAY_OK;
-}
-
-uint64_t
-rt_server_rejected(const rt_server *s)
-{
-    return s->rejected;
-}
-
-uint32_t
-rt_server_conns(const rt_server *s)
-{
-    return s->n;
 }
 
 void
@@ -172,7 +159,6 @@ static void
 handshake(rt_server *s, rt_conn *c, uint32_t type, ProtobufCMessage *m)
 {
     if (type != RAY__RPC__MESSAGE_TYPE__MSG_AUTH_RESPONSE) {
-        s->rejected++;
         rt_server_close(s, c, "a frame before the handshake");
         return;
     }
@@ -193,10 +179,8 @@ handshake(rt_server *s, rt_conn *c, uint32_t type, ProtobufCMessage *m)
     }
     rt_frame_send(c->fd, RAY__RPC__MESSAGE_TYPE__MSG_AUTH_RESULT, &res.base,
                   1000);
-    if (err != RAY_OK) {
-        s->rejected++;
+    if (err != RAY_OK)
         rt_server_close(s, c, why);
-    }
 }
 
 static void
@@ -209,12 +193,10 @@ readable(rt_server *s, rt_conn *c)
         if (err == RAY_EAGAIN)
             return;
         if (err != RAY_OK) {
-            if (err != RAY_ECLOSED) {
-                s->rejected++;
+            if (err != RAY_ECLOSED)
                 rt_server_close(s, c, rt_frame_reader_detail(&c->rd));
-            } else {
+            else
                 c->closing = true;
-            }
             return;
         }
         if (!c->authed)
@@ -243,10 +225,8 @@ rt_server_run(rt_server *s, _Atomic int *stop)
             rt_conn *c = s->conns[i];
             if (rc > 0 && s->pfd[i + 1].revents)
                 readable(s, c);
-            if (!c->authed && !c->closing && now > c->deadline_ns) {
-                s->rejected++;
+            if (!c->authed && !c->closing && now > c->deadline_ns)
                 rt_server_close(s, c, "no handshake within 5 s");
-            }
         }
         for (uint32_t i = s->n; i-- > 0;)
             if (s->conns[i]->closing)

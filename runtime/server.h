@@ -70,11 +70,6 @@ void rt_server_close(rt_server *s, rt_conn *c, const char *why);
  * process). closed() is not called. */
 void rt_server_detach(rt_server *s, rt_conn *c);
 
-/* Connections closed for a bad handshake or a bad frame, since start. */
-uint64_t rt_server_rejected(const rt_server *s);
-/* Connections open now. */
-uint32_t rt_server_conns(const rt_server *s);
-
 /* Close every connection and the listener; free. NULL ok. */
 void rt_server_destroy(rt_server *s);
 

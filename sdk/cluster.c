@@ -1358,13 +1358,3 @@ sdk_cluster_leave(void)
     g_cl = NULL;
     rt_free(cl);
 }
-
-int
-sdk_cluster_nodes(void)
-{
-    cl_driver *cl = g_cl;
-    int n = 0;
-    for (int i = 0; cl && i < cl->n; i++)
-        n += atomic_load(&cl->nodes[i].alive);
-    return n;
-}

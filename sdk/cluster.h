@@ -22,9 +22,6 @@ ray_err sdk_cluster_join(const char *address);
  * connection (the agents end) and join the threads. */
 void sdk_cluster_leave(void);
 
-/* Other nodes alive now (0 outside a cluster). */
-int sdk_cluster_nodes(void);
-
 /* The program was started as a job's agent by a raylet (RAYC_AGENT_FD):
  * serve the driver on that connection, then exit. Never returns. */
 void sdk_agent_main(int fd) __attribute__((noreturn));
