@@ -1141,3 +1141,55 @@ Test(cluster, the_node_table_grows_past_its_first_allocation)
     for (int k = 1; k < N; k++)
         close(fd[k]);
 }
+
+Test(cluster, an_actor_pinned_to_no_alive_node_is_refused)
+{
+    driver_up(1);
+    ray_actor_opts o = {.node = "10.9.9.9"};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 0), RAY_ENOTFOUND);
+    cr_assert(strstr(ray_last_error_detail(), "no alive node '10.9.9.9'"), "%s",
+              ray_last_error_detail());
+}
+
+Test(cluster, a_token_file_others_can_read_is_refused)
+{
+    char tpath[PATH_MAX];
+    rt_token_path(NULL, tpath, sizeof(tpath));
+    cr_assert_eq(chmod(tpath, 0644), 0);
+    cr_assert_neq(rayc("status", NULL), 0);
+    cr_assert(strstr(out_text(), "readable by others"), "%s", out_text());
+    cr_assert_eq(chmod(tpath, 0600), 0);
+    cr_assert_eq(rayc("status", NULL), 0, "%s", out_text());
+}
+
+Test(cluster, a_blocking_node_runs_in_the_foreground_until_told_to_stop)
+{
+    char addr[160], td[PATH_MAX + 16];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    snprintf(td, sizeof(td), "--temp-dir=%s", tmp);
+    const char *argv[] = {
+        C.rayc,         "start", addr, "--block", "--node-ip-address=127.0.0.5",
+        "--num-cpus=1", td,      NULL};
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, C.rayc, NULL, NULL, (char **)argv, environ),
+                 0);
+    int alive = 0;
+    for (int k = 0; k < 100 && alive != 4; k++) {
+        alive = alive_nodes();
+        if (alive != 4)
+            usleep(50000);
+    }
+    cr_assert_eq(alive, 4, "%s", out_text());
+    int st = -1;
+    cr_assert_eq(waitpid(pid, &st, WNOHANG), 0, "--block returned");
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    for (int k = 0; k < 100 && alive != 3; k++) {
+        alive = alive_nodes();
+        if (alive != 3)
+            usleep(20000);
+    }
+    cr_assert_eq(alive, 3, "%s", out_text());
+}
