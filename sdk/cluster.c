@@ -446,35 +446,29 @@ receiver_main(void *arg)
 
 /* ---- placement and submission ---- */
 
-/* Does a node with resources `have` ("gpu:2,disk:4") meet `want`? */
+/* Does node `nd` have what `want` ("gpu:1,disk:4") asks for, in total?
+ * The same parse as the raylet's (scheduler/resources.h). */
 bool
-cl_fits(const char *have, const char *want)
+cl_node_fits(const cl_node *nd, const char *want)
+{
+    sched_demand d;
+    return !want || !*want ||
+           sched_res_parse_demand(&nd->res, want, &d, NULL, 0) == RAY_OK;
+}
+
+/* Does this node (the embedded raylet) have it: RAY_OK, RAY_ENOTFOUND,
+ * or RAY_EINVAL for a malformed spec (the local runtime says so). */
+ray_err
+cl_local_demand(const char *want)
 {
     if (!want || !*want)
-        return true;
-    const char *w = want;
-    while (*w) {
-        const char *end = strchr(w, ',');
-        size_t len = end ? (size_t)(end - w) : strlen(w);
-        const char *colon = memchr(w, ':', len);
-        size_t nl = colon ? (size_t)(colon - w) : len;
-        double q = colon ? strtod(colon + 1, NULL) : 1;
-        bool ok = false;
-        for (const char *h = have; h && *h;) {
-            const char *he = strchr(h, ',');
-            const char *hc = strchr(h, ':');
-            if (hc && (!he || hc < he) && (size_t)(hc - h) == nl &&
-                !strncmp(h, w, nl) && strtod(hc + 1, NULL) >= q) {
-                ok = true;
-                break;
-            }
-            h = he ? he + 1 : NULL;
-        }
-        if (!ok)
-            return false;
-        w = end ? end + 1 : w + len;
-    }
-    return true;
+        return RAY_OK;
+    sdk_rt *rt = sdk_g;
+    sched_demand d;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = rt->rl_api->parse_demand(rt->rl, want, &d, NULL, 0);
+    pthread_mutex_unlock(&rt->mu);
+    return err;
 }
 
 /* Can a node of `ncpu` CPUs ever run a call needing `num_cpus`? */
@@ -506,8 +500,8 @@ cl_choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
     for (int k = 0; k < cl->n; k++) {
         int i = (int)((start + (uint64_t)k) % (uint64_t)cl->n);
         cl_node *nd = &cl->nodes[i];
-        if (i == avoid || !atomic_load(&nd->alive) ||
-            !cl_fits(nd->resources, want) || !cpus_fit(opts, nd->ncpu))
+        if (i == avoid || !atomic_load(&nd->alive) || !cl_node_fits(nd, want) ||
+            !cpus_fit(opts, nd->ncpu))
             continue;
         double load = (double)atomic_load(&nd->inflight) / nd->ncpu;
         if (load < best_load) {
@@ -732,8 +726,10 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     cl_driver *cl = g_cl;
     sdk_rt *rt = sdk_g;
     const char *want = opts ? opts->resources : NULL;
-    bool local_fits =
-        cl_fits(rt->cfg.resources, want) && cpus_fit(opts, cl->local_cpus);
+    ray_err local = cl_local_demand(want);
+    if (local == RAY_EINVAL) /* malformed: the local runtime says how */
+        return sdk_drv_submit(name, hash, args, nargs, opts);
+    bool local_fits = local == RAY_OK && cpus_fit(opts, cl->local_cpus);
     int i;
     if (opts && opts->node && *opts->node) {
         i = cl_named_node(cl, opts->node);
@@ -1191,6 +1187,11 @@ add_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply *r)
                                        sizeof(nd->resources) - rk, "%s%s:%g",
                                        rk ? "," : "", re->name, re->quantity);
         }
+        sched_res_init(&nd->res);
+        if (nd->resources[0] &&
+            sched_res_add_spec(&nd->res, nd->resources) != RAY_OK)
+            RT_WARN("cluster: node %s: resources '%s' not understood", nd->addr,
+                    nd->resources);
         st[ns] = (starting){.cl = cl, .nd = nd, .ni = ni};
         st[ns].started =
             pthread_create(&st[ns].th, NULL, start_main, &st[ns]) == 0;

@@ -172,7 +172,7 @@ actor_place(cl_driver *cl, const ray_actor_opts *opts)
     if (opts->node && *opts->node)
         return cl_named_node(cl, opts->node);
     if (opts->resources && *opts->resources &&
-        !cl_fits(sdk_g->cfg.resources, opts->resources)) {
+        cl_local_demand(opts->resources) == RAY_ENOTFOUND) {
         ray_call_opts co = {.resources = opts->resources};
         int i = cl_choose(cl, &co, false, -1);
         return i == -2 ? -1 : i; /* none: the local runtime says why */

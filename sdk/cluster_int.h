@@ -15,6 +15,7 @@
 #include "ray/ray.h"
 #include "runtime/frame.h"
 #include "runtime/net.h"
+#include "scheduler/resources.h"
 #include "sdk/backend.h"
 #include "sdk/sdk_int.h"
 
@@ -48,9 +49,10 @@ typedef struct fl_table {
 typedef struct cl_node {
     int fd;
     char addr[RT_HOST_MAX + 8];
-    char id[17];   /* hex prefix of its node id */
-    char full[57]; /* its node id in hex */
-    char resources[256];
+    char id[17];         /* hex prefix of its node id */
+    char full[57];       /* its node id in hex */
+    char resources[256]; /* custom ones, "gpu:2,disk:4" (messages) */
+    sched_resources res; /* the same, parsed (placement) */
     int ncpu;
     _Atomic int alive;
     _Atomic int64_t inflight;
@@ -100,8 +102,10 @@ bool cl_node_append(cl_node *nd, const uint8_t *task, uint32_t len);
 /* Settle result object `id` (mu held): a value, or an error. */
 void cl_settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg,
                uint32_t type, const void *data, size_t len, sdk_cb **cbs);
-/* Does a node with resources `have` ("gpu:2,disk:4") meet `want`? */
-bool cl_fits(const char *have, const char *want);
+/* Does node nd, or this node (RAY_OK / RAY_ENOTFOUND / RAY_EINVAL),
+ * have in total the custom resources `want` ("gpu:1") asks for? */
+bool cl_node_fits(const cl_node *nd, const char *want);
+ray_err cl_local_demand(const char *want);
 /* Where a call goes: -1 this node, a node index, or -2: nowhere. */
 int cl_choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits,
               int avoid);

@@ -30,6 +30,7 @@
 #include "runtime/random.h"
 #include "runtime/server.h"
 #include "scheduler/cluster/gcs.h"
+#include "scheduler/resources.h"
 
 extern char **environ;
 
@@ -51,6 +52,7 @@ typedef struct node {
     _Atomic int told;  /* ready() was called */
     _Atomic int fatal; /* registration refused: stop */
     uint32_t agents;
+    sched_resources res; /* the custom resources it offers */
     /* The standby agent (see standby_start), or sb_pid 0. */
     pid_t sb_pid;
     int sb_sock;
@@ -80,36 +82,26 @@ tell(node *n, bool ok, const char *msg)
 
 /* ---- registration and heartbeats (their own thread) ---- */
 
+/* The node's resources as the GCS sees them: CPU, then the custom ones
+ * (parsed at start, scheduler/resources.h). `ents`: room for
+ * SCHED_RES_MAX + 1. */
 static void
 resource_set(node *n, Ray__Rpc__ResourceSet *rs, Ray__Rpc__ResourceEntry *ents,
-             Ray__Rpc__ResourceEntry **ptrs, char *names, size_t cap)
+             Ray__Rpc__ResourceEntry **ptrs)
 {
     ray__rpc__resource_set__init(rs);
-    size_t k = 0;
     ray__rpc__resource_entry__init(&ents[0]);
     ents[0].name = "CPU";
     ents[0].quantity = n->ncpu;
-    ptrs[k++] = &ents[0];
-    const char *spec = n->cfg->resources;
-    char *p = names;
-    while (spec && *spec && k < cap) {
-        const char *end = strchr(spec, ',');
-        size_t len = end ? (size_t)(end - spec) : strlen(spec);
-        const char *colon = memchr(spec, ':', len);
-        if (colon && (size_t)(colon - spec) < 60) {
-            ray__rpc__resource_entry__init(&ents[k]);
-            memcpy(p, spec, (size_t)(colon - spec));
-            p[colon - spec] = 0;
-            ents[k].name = p;
-            ents[k].quantity = strtod(colon + 1, NULL);
-            p += (colon - spec) + 1;
-            ptrs[k] = &ents[k];
-            k++;
-        }
-        spec = end ? end + 1 : NULL;
+    ptrs[0] = &ents[0];
+    for (uint32_t i = 0; i < n->res.n; i++) {
+        ray__rpc__resource_entry__init(&ents[i + 1]);
+        ents[i + 1].name = n->res.name[i];
+        ents[i + 1].quantity = (double)n->res.total[i] / 1000.0;
+        ptrs[i + 1] = &ents[i + 1];
     }
     rs->entries = ptrs;
-    rs->n_entries = k;
+    rs->n_entries = n->res.n + 1;
 }
 
 /* CPU seconds used so far by `root`'s descendants (its agents and their
@@ -197,11 +189,10 @@ gcs_session(node *n, char *why, size_t whylen)
     Ray__Rpc__NodeInfo ni = RAY__RPC__NODE_INFO__INIT;
     Ray__Rpc__Address addr = RAY__RPC__ADDRESS__INIT;
     Ray__Rpc__ResourceSet rs;
-    Ray__Rpc__ResourceEntry ents[16], *ptrs[16];
-    char names[16 * 64];
+    Ray__Rpc__ResourceEntry ents[SCHED_RES_MAX + 1], *ptrs[SCHED_RES_MAX + 1];
     char host[256] = "";
     gethostname(host, sizeof(host) - 1);
-    resource_set(n, &rs, ents, ptrs, names, 16);
+    resource_set(n, &rs, ents, ptrs);
     ni.node_id = (ProtobufCBinaryData){NODE_ID_LEN, n->id};
     addr.ip = n->ip;
     addr.port = n->port;
@@ -246,9 +237,8 @@ gcs_session(node *n, char *why, size_t whylen)
     /* What is free: the CPUs its processes did not use over the last
      * second or so (measured, as top does), and the custom resources. */
     Ray__Rpc__ResourceSet avail;
-    Ray__Rpc__ResourceEntry aents[16], *aptrs[16];
-    char anames[16 * 64];
-    resource_set(n, &avail, aents, aptrs, anames, 16);
+    Ray__Rpc__ResourceEntry aents[SCHED_RES_MAX + 1], *aptrs[SCHED_RES_MAX + 1];
+    resource_set(n, &avail, aents, aptrs);
     hb.available_resources = &avail;
     double busy_at = cpu_seconds(getpid());
     int64_t busy_ns = rt_clock_now_ns();
@@ -664,6 +654,15 @@ node_run(const node_config *cfg, _Atomic int *stop)
              cfg->ip && *cfg->ip ? cfg->ip : "127.0.0.1");
     n.ncpu =
         cfg->num_cpus > 0 ? cfg->num_cpus : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    sched_res_init(&n.res);
+    if (cfg->resources && *cfg->resources &&
+        sched_res_add_spec(&n.res, cfg->resources) != RAY_OK) {
+        snprintf(why, sizeof(why),
+                 "--resources=%s: expected name=amount pairs, at most %d",
+                 cfg->resources, SCHED_RES_MAX);
+        tell(&n, false, why);
+        return RAY_EINVAL;
+    }
     snprintf(n.exe_dir, sizeof(n.exe_dir), "%s/exe", cfg->temp_dir);
     if (err == RAY_OK && rt_mkdir_p(n.exe_dir, 0700) != 0) {
         snprintf(why, sizeof(why), "%s: %s", n.exe_dir, strerror(errno));
