@@ -548,6 +548,19 @@ alive_nodes(void)
     return alive;
 }
 
+/* Poll `rayc status` (bounded: 100 times, `us` apart) until `want` nodes
+ * are alive; the last count. */
+static int
+wait_alive(int want, int us)
+{
+    int alive = alive_nodes();
+    for (int k = 0; k < 100 && alive != want; k++) {
+        usleep((useconds_t)us);
+        alive = alive_nodes();
+    }
+    return alive;
+}
+
 Test(cluster, raylets_register_again_with_a_restarted_head)
 {
     pid_t hp = daemon_pid("head");
@@ -562,12 +575,7 @@ Test(cluster, raylets_register_again_with_a_restarted_head)
             usleep(100000);
     }
     cr_assert_eq(rc, 0, "%s", out_text());
-    int alive = 0;
-    for (int k = 0; k < 100 && alive != 3; k++) { /* they retry within 1 s */
-        alive = alive_nodes();
-        if (alive != 3)
-            usleep(100000);
-    }
+    int alive = wait_alive(3, 100000);
     cr_assert_eq(alive, 3, "%s", out_text());
     driver_up(1);
     ray_call_opts o = {.node = "127.0.0.3"};
@@ -1067,12 +1075,7 @@ Test(cluster, a_silent_raylet_is_declared_dead_and_its_calls_move)
     kill(rp, SIGCONT);
     cr_assert(moved, "calls still went to %s", victim);
     /* Back from its pause, it registers again. */
-    int alive = 0;
-    for (int k = 0; k < 100 && alive != 3; k++) {
-        alive = alive_nodes();
-        if (alive != 3)
-            usleep(100000);
-    }
+    int alive = wait_alive(3, 100000);
     cr_assert_eq(alive, 3, "%s", out_text());
 }
 
@@ -1131,12 +1134,7 @@ Test(cluster, the_node_table_grows_past_its_first_allocation)
         }
     cr_assert_eq(alive_nodes(), 3 + N, "%s", out_text());
     close(fd[0]); /* its node goes the moment its connection does */
-    int alive = 0;
-    for (int k = 0; k < 100 && alive != 2 + N; k++) {
-        alive = alive_nodes();
-        if (alive != 2 + N)
-            usleep(20000);
-    }
+    int alive = wait_alive(2 + N, 20000);
     cr_assert_eq(alive, 2 + N, "%s", out_text());
     for (int k = 1; k < N; k++)
         close(fd[k]);
@@ -1174,22 +1172,13 @@ Test(cluster, a_blocking_node_runs_in_the_foreground_until_told_to_stop)
     pid_t pid;
     cr_assert_eq(posix_spawn(&pid, C.rayc, NULL, NULL, (char **)argv, environ),
                  0);
-    int alive = 0;
-    for (int k = 0; k < 100 && alive != 4; k++) {
-        alive = alive_nodes();
-        if (alive != 4)
-            usleep(50000);
-    }
+    int alive = wait_alive(4, 50000);
     cr_assert_eq(alive, 4, "%s", out_text());
     int st = -1;
     cr_assert_eq(waitpid(pid, &st, WNOHANG), 0, "--block returned");
     cr_assert_eq(kill(pid, SIGTERM), 0);
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
-    for (int k = 0; k < 100 && alive != 3; k++) {
-        alive = alive_nodes();
-        if (alive != 3)
-            usleep(20000);
-    }
+    alive = wait_alive(3, 20000);
     cr_assert_eq(alive, 3, "%s", out_text());
 }
