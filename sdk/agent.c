@@ -5,7 +5,15 @@
  * embedded runtime with the node's CPUs, runs the calls of each TaskBatch
  * by function name, and sends their values back in ResultBatch frames as
  * they finish (a result thread waits on the oldest 1024 calls at a time).
- * When the driver's connection ends, the agent ends.
+ *
+ * Other drivers reach the actors it hosts (named ones, looked up at the
+ * head) by attaching: their connection comes from the raylet over the
+ * agent's control socket (RAYC_AGENT_CTL), and is served the same way,
+ * for actor records only, each with its own result thread; the handles
+ * such a driver counted are dropped when it goes.
+ *
+ * When the job's driver goes, its actors end with it (as its tasks'
+ * results do), except detached ones: the agent stays while one lives.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "runtime/alloc.h"
@@ -37,75 +46,111 @@ typedef struct pending {
     ray_ref ref; /* ours */
 } pending;
 
-static struct {
+/* A connection served: the job's driver's (primary), or an attached
+ * driver's. */
+typedef struct client {
     int fd;
-    pthread_mutex_t mu; /* q, send */
+    bool primary;
+    _Atomic int refs;   /* its threads (reader, results, waits) */
+    _Atomic int gone;   /* a write failed: nothing more is sent */
+    pthread_mutex_t mu; /* q, eof */
     pthread_cond_t cv;
     pending *q;
     size_t head, n, cap; /* a ring */
     bool eof;
-    pthread_mutex_t send_mu;
-} A = {.fd = -1,
-       .mu = PTHREAD_MUTEX_INITIALIZER,
-       .cv = PTHREAD_COND_INITIALIZER,
-       .send_mu = PTHREAD_MUTEX_INITIALIZER};
+    pthread_mutex_t send_mu; /* w */
+    rt_frame_writer w;       /* kept: a fresh buffer per frame faults */
+    uint64_t *held;          /* attached: the keys it counted, one a count */
+    size_t nheld, cheld;
+} client;
 
-/* One frame to the driver, through a writer that keeps its buffer (a
- * fresh one per frame costs page faults). A driver that is gone ends the
- * agent. Any thread. */
-static void
-send_frame(uint32_t type, const ProtobufCMessage *m)
+static client *
+client_new(int fd, bool primary)
 {
-    static rt_frame_writer w;
-    static bool ready;
-    pthread_mutex_lock(&A.send_mu);
-    if (!ready) {
-        rt_frame_writer_init(&w, RT_NET_MAX_FRAME);
-        ready = true;
-    }
-    ray_err err = rt_frame_writer_put(&w, type, m);
-    while (err == RAY_OK) {
-        err = rt_frame_writer_flush(&w, A.fd);
-        if (err != RAY_EAGAIN)
-            break;
-        err = rt_fd_wait(A.fd, POLLOUT, rt_deadline_after_ms(-1));
-    }
-    pthread_mutex_unlock(&A.send_mu);
-    if (err != RAY_OK)
-        _exit(0); /* the driver is gone */
+    client *c = rt_calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC); /* not the runtime's workers' */
+    c->fd = fd;
+    c->primary = primary;
+    atomic_init(&c->refs, 1);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    pthread_mutex_init(&c->send_mu, NULL);
+    rt_frame_writer_init(&c->w, RT_NET_MAX_FRAME);
+    return c;
 }
 
 static void
-send_results(Ray__Rpc__ClusterResult **rs, size_t n)
+client_unref(client *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    close(c->fd);
+    rt_frame_writer_fini(&c->w);
+    rt_free(c->q);
+    rt_free(c->held);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->send_mu);
+    rt_free(c);
+}
+
+/* One frame to client c. A client that is gone is not written to again
+ * (its reader sees the end and cleans up). Any thread. */
+static void
+send_frame(client *c, uint32_t type, const ProtobufCMessage *m)
+{
+    if (atomic_load(&c->gone))
+        return;
+    pthread_mutex_lock(&c->send_mu);
+    ray_err err = rt_frame_writer_put(&c->w, type, m);
+    while (err == RAY_OK) {
+        err = rt_frame_writer_flush(&c->w, c->fd);
+        if (err != RAY_EAGAIN)
+            break;
+        err = rt_fd_wait(c->fd, POLLOUT, rt_deadline_after_ms(-1));
+    }
+    if (err != RAY_OK) {
+        atomic_store(&c->gone, 1);
+        shutdown(c->fd, SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&c->send_mu);
+}
+
+static void
+send_results(client *c, Ray__Rpc__ClusterResult **rs, size_t n)
 {
     if (!n)
         return;
     Ray__Rpc__ResultBatch b = RAY__RPC__RESULT_BATCH__INIT;
     b.results = rs;
     b.n_results = n;
-    send_frame(RAY__RPC__MESSAGE_TYPE__MSG_RESULT_BATCH, &b.base);
+    send_frame(c, RAY__RPC__MESSAGE_TYPE__MSG_RESULT_BATCH, &b.base);
 }
 
 static void
-push(uint64_t id, ray_ref ref)
+push(client *c, uint64_t id, ray_ref ref)
 {
-    pthread_mutex_lock(&A.mu);
-    if (A.n == A.cap) {
-        size_t cap = A.cap ? A.cap * 2 : 4096;
+    pthread_mutex_lock(&c->mu);
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 4096;
         pending *nq = rt_malloc(cap * sizeof(*nq));
         if (!nq)
             abort();
-        for (size_t i = 0; i < A.n; i++)
-            nq[i] = A.q[(A.head + i) % (A.cap ? A.cap : 1)];
-        rt_free(A.q);
-        A.q = nq;
-        A.cap = cap;
-        A.head = 0;
+        for (size_t i = 0; i < c->n; i++)
+            nq[i] = c->q[(c->head + i) % (c->cap ? c->cap : 1)];
+        rt_free(c->q);
+        c->q = nq;
+        c->cap = cap;
+        c->head = 0;
     }
-    A.q[(A.head + A.n) % A.cap] = (pending){id, ref};
-    A.n++;
-    pthread_cond_signal(&A.cv);
-    pthread_mutex_unlock(&A.mu);
+    c->q[(c->head + c->n) % c->cap] = (pending){id, ref};
+    c->n++;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
 }
 
 static void
@@ -139,7 +184,7 @@ fill_result(Ray__Rpc__ClusterResult *r, uint64_t id, ray_ref ref, ray_view *v,
 static void *
 results_main(void *arg)
 {
-    (void)arg;
+    client *c = arg;
     ray_ref win[WINDOW];
     uint64_t ids[WINDOW];
     size_t ready[WINDOW];
@@ -147,19 +192,20 @@ results_main(void *arg)
     ray_view views[WINDOW];
     bool hv[WINDOW];
     for (;;) {
-        pthread_mutex_lock(&A.mu);
-        while (!A.n && !A.eof)
-            pthread_cond_wait(&A.cv, &A.mu);
-        if (!A.n && A.eof) {
-            pthread_mutex_unlock(&A.mu);
+        pthread_mutex_lock(&c->mu);
+        while (!c->n && !c->eof)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (!c->n && c->eof) {
+            pthread_mutex_unlock(&c->mu);
+            client_unref(c);
             return NULL;
         }
-        size_t w = A.n < WINDOW ? A.n : WINDOW;
+        size_t w = c->n < WINDOW ? c->n : WINDOW;
         for (size_t i = 0; i < w; i++) {
-            win[i] = A.q[(A.head + i) % A.cap].ref;
-            ids[i] = A.q[(A.head + i) % A.cap].id;
+            win[i] = c->q[(c->head + i) % c->cap].ref;
+            ids[i] = c->q[(c->head + i) % c->cap].id;
         }
-        pthread_mutex_unlock(&A.mu);
+        pthread_mutex_unlock(&c->mu);
         size_t nr = 0;
         ray_wait(win, w, 1, 20, ready, &nr);
         if (!nr)
@@ -175,7 +221,7 @@ results_main(void *arg)
         for (size_t k = 0, from = 0, bytes = 0; k < nr; k++) {
             bytes += rs[k].data.len + 32;
             if (k + 1 == nr || bytes + rs[k + 1].data.len > CL_BATCH_MAX) {
-                send_results(rp + from, k + 1 - from);
+                send_results(c, rp + from, k + 1 - from);
                 from = k + 1;
                 bytes = 0;
             }
@@ -191,28 +237,28 @@ results_main(void *arg)
          * they were, relative to head). */
         pending kept[WINDOW];
         size_t keep = 0;
-        pthread_mutex_lock(&A.mu);
+        pthread_mutex_lock(&c->mu);
         for (size_t i = 0; i < w; i++) {
-            pending p = A.q[(A.head + i) % A.cap];
+            pending p = c->q[(c->head + i) % c->cap];
             if (done[i])
                 ray_ref_release(p.ref);
             else
                 kept[keep++] = p;
         }
         for (size_t j = 0; j < keep; j++)
-            A.q[(A.head + (w - keep) + j) % A.cap] = kept[j];
-        A.head = (A.head + (w - keep)) % A.cap;
-        A.n -= w - keep;
-        pthread_mutex_unlock(&A.mu);
+            c->q[(c->head + (w - keep) + j) % c->cap] = kept[j];
+        c->head = (c->head + (w - keep)) % c->cap;
+        c->n -= w - keep;
+        pthread_mutex_unlock(&c->mu);
     }
 }
 
 /* An error result for record `id`, with the node named. */
-static void fail_result(uint64_t id, ray_err err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void fail_result(client *c, uint64_t id, ray_err err, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
 
 static void
-fail_result(uint64_t id, ray_err err, const char *fmt, ...)
+fail_result(client *c, uint64_t id, ray_err err, const char *fmt, ...)
 {
     if (!id)
         return;
@@ -227,39 +273,48 @@ fail_result(uint64_t id, ray_err err, const char *fmt, ...)
     r.id = id;
     r.err = (uint32_t)err;
     r.message = msg;
-    send_results(&rp, 1);
+    send_results(c, &rp, 1);
 }
 
 static void
-value_result(uint64_t id, uint64_t bits)
+value_result(client *c, uint64_t id, uint64_t bits)
 {
     Ray__Rpc__ClusterResult r = RAY__RPC__CLUSTER_RESULT__INIT, *rp = &r;
     r.id = id;
     r.type = RAY_T_I64;
     r.data = (ProtobufCBinaryData){8, (uint8_t *)&bits};
-    send_results(&rp, 1);
+    send_results(c, &rp, 1);
 }
 
-/* The driver's actors here, by the driver's key (1, 2, ...). */
+/* The driver's actors here, by the driver's key (1, 2, ...). The job's
+ * driver fills it; attached drivers read it. */
 static struct {
+    pthread_mutex_t mu;
     ray_actor *h;
     char **why; /* why its creation failed, or NULL */
+    bool *detached;
     size_t n;
-} ACT;
+} ACT = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* The actor of `key`, and (into why[whylen]) why there is none. */
 static ray_actor
-actor_of(uint64_t key, const char **why)
+actor_of(uint64_t key, char *why, size_t whylen)
 {
-    *why = key < ACT.n && ACT.why[key] ? ACT.why[key]
-                                       : "no such actor on this node";
-    return key < ACT.n ? ACT.h[key] : RAY_ACTOR_NULL;
+    pthread_mutex_lock(&ACT.mu);
+    snprintf(why, whylen, "%s",
+             key < ACT.n && ACT.why[key] ? ACT.why[key]
+                                         : "no such actor on this node");
+    ray_actor h = key < ACT.n ? ACT.h[key] : RAY_ACTOR_NULL;
+    pthread_mutex_unlock(&ACT.mu);
+    return h;
 }
 
 static void
-actor_set(uint64_t key, ray_actor h, const char *why)
+actor_set(uint64_t key, ray_actor h, const char *why, bool detached)
 {
     if (key >= (1u << 30))
         return;
+    pthread_mutex_lock(&ACT.mu);
     if (key >= ACT.n) {
         size_t n = ACT.n ? ACT.n : 64;
         while (n <= key)
@@ -270,17 +325,54 @@ actor_set(uint64_t key, ray_actor h, const char *why)
         char **nw = rt_realloc(ACT.why, n * sizeof(*nw));
         if (nw)
             ACT.why = nw;
-        if (!nh || !nw)
+        bool *nd = rt_realloc(ACT.detached, n * sizeof(*nd));
+        if (nd)
+            ACT.detached = nd;
+        if (!nh || !nw || !nd) {
+            pthread_mutex_unlock(&ACT.mu);
             return;
+        }
         memset(ACT.h + ACT.n, 0, (n - ACT.n) * sizeof(*nh));
         memset(ACT.why + ACT.n, 0, (n - ACT.n) * sizeof(*nw));
+        memset(ACT.detached + ACT.n, 0, (n - ACT.n) * sizeof(*nd));
         ACT.n = n;
     }
     ACT.h[key] = h;
+    rt_free(ACT.why[key]);
     ACT.why[key] = why ? rt_strdup(why) : NULL;
+    ACT.detached[key] = detached;
+    pthread_mutex_unlock(&ACT.mu);
+}
+
+/* An attached driver's counts, dropped when it goes. */
+static bool
+held_add(client *c, uint64_t key)
+{
+    if (c->nheld == c->cheld) {
+        size_t cap = c->cheld ? 2 * c->cheld : 16;
+        uint64_t *nh = rt_realloc(c->held, cap * sizeof(*nh));
+        if (!nh)
+            return false;
+        c->held = nh;
+        c->cheld = cap;
+    }
+    c->held[c->nheld++] = key;
+    return true;
+}
+
+static bool
+held_drop(client *c, uint64_t key)
+{
+    for (size_t i = 0; i < c->nheld; i++)
+        if (c->held[i] == key) {
+            c->held[i] = c->held[--c->nheld];
+            return true;
+        }
+    return false;
 }
 
 typedef struct waiting {
+    client *c;
     ray_actor h;
     uint64_t id;
     int64_t timeout_ms;
@@ -292,18 +384,27 @@ wait_main(void *arg)
     waiting *w = arg;
     ray_err err = ray_actor_wait_ready(w->h, w->timeout_ms);
     if (err == RAY_OK)
-        value_result(w->id, 0);
+        value_result(w->c, w->id, 0);
     else
-        fail_result(w->id, err, "%s", ray_last_error_detail());
+        fail_result(w->c, w->id, err, "%s", ray_last_error_detail());
+    client_unref(w->c);
     rt_free(w);
     return NULL;
 }
 
 static void
-actor_record(Ray__Rpc__ClusterTask *t, const ray_arg *args)
+actor_record(client *c, Ray__Rpc__ClusterTask *t, const ray_arg *args)
 {
-    const char *why;
-    ray_actor h = actor_of(t->actor, &why);
+    char why[300];
+    ray_actor h = actor_of(t->actor, why, sizeof(why));
+    if (!c->primary &&
+        (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE ||
+         t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_CALL)) {
+        fail_result(c, t->id, RAY_EINVAL,
+                    "a driver attached to another job's agent only calls "
+                    "its actors");
+        return;
+    }
     switch (t->kind) {
     case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE: {
         const ray_fn_desc *d = sdk_registry_find(sdk_name_hash(t->function));
@@ -326,33 +427,35 @@ actor_record(Ray__Rpc__ClusterTask *t, const ray_arg *args)
                  RAY_OK)
             snprintf(msg, sizeof(msg), "creating it failed: %s",
                      ray_last_error_detail());
-        actor_set(t->actor, made, msg[0] ? msg : NULL);
+        actor_set(t->actor, made, msg[0] ? msg : NULL, t->detached);
         return;
     }
     case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CALL: {
         const ray_fn_desc *d = sdk_registry_find(sdk_name_hash(t->function));
         if (!h.id) {
-            fail_result(t->id, RAY_EACTOR_DIED, "%s", why);
+            fail_result(c, t->id, RAY_EACTOR_DIED, "%s", why);
             return;
         }
         if (!d) {
-            fail_result(t->id, RAY_ENOTFOUND, "no method '%s' in this build",
+            fail_result(c, t->id, RAY_ENOTFOUND, "no method '%s' in this build",
                         t->function);
             return;
         }
         ray_ref ref = ray_actor_submit(h, d, args, (uint32_t)t->n_args);
         if (ref.id == 0)
-            fail_result(t->id, RAY_EINVAL, "%s", ray_last_error_detail());
+            fail_result(c, t->id, RAY_EINVAL, "%s", ray_last_error_detail());
         else
-            push(t->id, ref);
+            push(c, t->id, ref);
         return;
     }
     case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RELEASE:
-        ray_actor_release(h);
+        if (c->primary || held_drop(c, t->actor))
+            ray_actor_release(h);
         return;
     case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN:
-        if (h.id)
-            ray_actor_retain(h);
+        if (h.id && ray_actor_retain(h) == RAY_OK && !c->primary &&
+            !held_add(c, t->actor))
+            ray_actor_release(h);
         return;
     case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL:
     case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL_NO_RESTART:
@@ -365,7 +468,7 @@ actor_record(Ray__Rpc__ClusterTask *t, const ray_arg *args)
         int st = RAY_ACTOR_DEAD, rs = 0;
         if (h.id)
             ray_actor_state(h, &st, &rs);
-        value_result(t->id, (uint64_t)(uint32_t)st | (uint64_t)rs << 32);
+        value_result(c, t->id, (uint64_t)(uint32_t)st | (uint64_t)rs << 32);
         return;
     }
     case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_WAIT: {
@@ -373,10 +476,11 @@ actor_record(Ray__Rpc__ClusterTask *t, const ray_arg *args)
         waiting *w = rt_malloc(sizeof(*w));
         if (!h.id || !w) {
             rt_free(w);
-            fail_result(t->id, RAY_EACTOR_DIED, "%s", why);
+            fail_result(c, t->id, RAY_EACTOR_DIED, "%s", why);
             return;
         }
-        *w = (waiting){h, t->id, t->timeout_ms};
+        *w = (waiting){c, h, t->id, t->timeout_ms};
+        atomic_fetch_add(&c->refs, 1);
         if (pthread_create(&th, NULL, wait_main, w) == 0)
             pthread_detach(th);
         else
@@ -384,12 +488,13 @@ actor_record(Ray__Rpc__ClusterTask *t, const ray_arg *args)
         return;
     }
     default:
-        fail_result(t->id, RAY_EPROTO, "unknown record kind %d", (int)t->kind);
+        fail_result(c, t->id, RAY_EPROTO, "unknown record kind %d",
+                    (int)t->kind);
     }
 }
 
 static void
-run_batch(Ray__Rpc__TaskBatch *b)
+run_batch(client *c, Ray__Rpc__TaskBatch *b)
 {
     for (size_t i = 0; i < b->n_tasks; i++) {
         Ray__Rpc__ClusterTask *t = b->tasks[i];
@@ -397,7 +502,7 @@ run_batch(Ray__Rpc__TaskBatch *b)
         ray_arg *args =
             t->n_args > 16 ? rt_calloc(t->n_args, sizeof(*args)) : av;
         if (!args) {
-            fail_result(t->id, RAY_ENOMEM, "out of memory for arguments");
+            fail_result(c, t->id, RAY_ENOMEM, "out of memory for arguments");
             continue;
         }
         for (size_t k = 0; k < t->n_args; k++) {
@@ -412,8 +517,8 @@ run_batch(Ray__Rpc__TaskBatch *b)
                 args[k].v.u64 = a->bits;
             }
         }
-        if (t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL) {
-            actor_record(t, args);
+        if (t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL || !c->primary) {
+            actor_record(c, t, args);
         } else {
             ray_call_opts o = {
                 .num_cpus = t->num_cpus,
@@ -428,59 +533,72 @@ run_batch(Ray__Rpc__TaskBatch *b)
                 sdk_registry_find(sdk_name_hash(t->function));
             ray_ref ref = RAY_REF_NULL;
             if (!d)
-                fail_result(t->id, RAY_ENOTFOUND,
+                fail_result(c, t->id, RAY_ENOTFOUND,
                             "no remote function '%s' in this build",
                             t->function);
             else if ((ref = ray_submit(d, args, (uint32_t)t->n_args, &o)).id ==
                      0)
-                fail_result(t->id, RAY_EINVAL, "%s", ray_last_error_detail());
+                fail_result(c, t->id, RAY_EINVAL, "%s",
+                            ray_last_error_detail());
             else
-                push(t->id, ref);
+                push(c, t->id, ref);
         }
         if (args != av)
             rt_free(args);
     }
 }
 
-/* The driver's connection, once known (a standby learns it late):
- * what the output thread waits for. */
+/* The driver's client, once known (a standby learns it late): what the
+ * output thread waits for. */
 static pthread_mutex_t fd_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fd_cv = PTHREAD_COND_INITIALIZER;
+static client *g_driver;
+static int g_stderr = -1; /* the raylet's log: output once the driver left */
 
-static void
+static client *
 set_driver(int fd)
 {
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    client *c = client_new(fd, true);
+    if (!c)
+        _exit(1);
     pthread_mutex_lock(&fd_mu);
-    A.fd = fd;
+    g_driver = c;
     pthread_cond_broadcast(&fd_cv);
     pthread_mutex_unlock(&fd_mu);
+    return c;
 }
 
-static void
+static client *
 wait_driver(void)
 {
     pthread_mutex_lock(&fd_mu);
-    while (A.fd < 0)
+    while (!g_driver)
         pthread_cond_wait(&fd_cv, &fd_mu);
+    client *c = g_driver;
     pthread_mutex_unlock(&fd_mu);
+    return c;
 }
 
-/* What the agent and its workers print goes to the driver. */
+/* What the agent and its workers print goes to the driver, or to the
+ * raylet's log once the driver has gone (detached actors print on). */
 static void *
 log_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     static uint8_t buf[1 << 16];
-    wait_driver();
+    client *drv = wait_driver();
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
         if (n <= 0)
             continue;
+        if (atomic_load(&drv->gone)) {
+            if (g_stderr >= 0 && write(g_stderr, buf, (size_t)n) < 0)
+                (void)0;
+            continue;
+        }
         Ray__Rpc__LogLines l = RAY__RPC__LOG_LINES__INIT;
         l.text = (ProtobufCBinaryData){(size_t)n, buf};
-        send_frame(RAY__RPC__MESSAGE_TYPE__MSG_LOG_LINES, &l.base);
+        send_frame(drv, RAY__RPC__MESSAGE_TYPE__MSG_LOG_LINES, &l.base);
     }
     return NULL;
 }
@@ -494,6 +612,7 @@ output_to_driver(void)
         return;
     fflush(stdout);
     fflush(stderr);
+    g_stderr = fcntl(2, F_DUPFD_CLOEXEC, 3);
     if (dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0 ||
         pthread_create(&th, NULL, log_main, (void *)(intptr_t)p[0]) != 0) {
         close(p[0]);
@@ -507,10 +626,10 @@ output_to_driver(void)
 
 /* The agent's runtime could not start: every call says why. */
 static void
-fail_batch(Ray__Rpc__TaskBatch *b, const char *why)
+fail_batch(client *c, Ray__Rpc__TaskBatch *b, const char *why)
 {
     for (size_t i = 0; i < b->n_tasks; i++)
-        fail_result(b->tasks[i]->id, RAY_EINVAL,
+        fail_result(c, b->tasks[i]->id, RAY_EINVAL,
                     "the job's agent could not start its runtime: %s", why);
 }
 
@@ -542,50 +661,160 @@ start_runtime(char *why, size_t whylen)
         snprintf(why, whylen, "%s", ray_last_error_detail());
 }
 
-/* Run the driver's records until it goes, then end. */
-static void __attribute__((noreturn)) serve(int fd, char *why, size_t whylen)
+/* Read client c's records until its connection ends; its results go
+ * back on a thread of its own. */
+static void
+serve(client *c, const char *why)
 {
     pthread_t th;
-    if (!why[0] && pthread_create(&th, NULL, results_main, NULL) != 0)
-        snprintf(why, whylen, "no thread for results");
-    if (why[0])
-        fprintf(stderr, "rayc agent: %s\n", why);
-    rt_frame_reader rd; /* kept: its buffer is reused frame after frame */
+    atomic_fetch_add(&c->refs, 1);
+    if (pthread_create(&th, NULL, results_main, c) == 0)
+        pthread_detach(th);
+    else
+        client_unref(c); /* no results: calls still run */
+    rt_frame_reader rd;  /* kept: its buffer is reused frame after frame */
     rt_frame_reader_init(&rd, RT_NET_MAX_FRAME);
     for (;;) {
         uint32_t type;
         ProtobufCMessage *m = NULL;
-        ray_err err = rt_frame_reader_read(&rd, fd, &type, &m);
+        ray_err err = rt_frame_reader_read(&rd, c->fd, &type, &m);
         if (err == RAY_EAGAIN) {
-            struct pollfd p = {.fd = fd, .events = POLLIN};
+            struct pollfd p = {.fd = c->fd, .events = POLLIN};
             poll(&p, 1, -1);
             continue;
         }
         if (err != RAY_OK)
             break;
         if (type == RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH && why[0])
-            fail_batch((Ray__Rpc__TaskBatch *)m, why);
+            fail_batch(c, (Ray__Rpc__TaskBatch *)m, why);
         else if (type == RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH)
-            run_batch((Ray__Rpc__TaskBatch *)m);
+            run_batch(c, (Ray__Rpc__TaskBatch *)m);
         else
-            RT_WARN("agent: %s from the driver: ignored",
+            RT_WARN("agent: %s from a driver: ignored",
                     rt_proto_type_name(type));
         rt_proto_free(m);
     }
-    /* The driver is gone: nobody wants the results. */
-    _exit(0);
+    rt_frame_reader_fini(&rd);
+    atomic_store(&c->gone, 1);
+    pthread_mutex_lock(&c->mu);
+    c->eof = true;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* An attached driver: served until it goes; then the handles it
+ * counted are dropped. */
+static void *
+attached_main(void *arg)
+{
+    client *c = arg;
+    serve(c, "");
+    for (size_t i = 0; i < c->nheld; i++) {
+        char why[8];
+        ray_actor_release(actor_of(c->held[i], why, sizeof(why)));
+    }
+    c->nheld = 0;
+    client_unref(c);
+    return NULL;
+}
+
+/* Connections the raylet passes: other drivers attaching. */
+static void *
+ctl_main(void *arg)
+{
+    int sock = (int)(intptr_t)arg;
+    for (;;) {
+        int fd = -1;
+        size_t nfds = 0;
+        char b;
+        if (rt_fdpass_recv(sock, &fd, 1, &nfds, &b, 1, -1) != RAY_OK)
+            return NULL; /* the raylet went: so do we, soon */
+        if (nfds != 1)
+            continue;
+        client *c = client_new(fd, false);
+        pthread_t th;
+        if (!c || pthread_create(&th, NULL, attached_main, c) != 0) {
+            if (c)
+                client_unref(c);
+            else
+                close(fd);
+            continue;
+        }
+        pthread_detach(th);
+    }
+}
+
+static void
+serve_control(int sock)
+{
+    pthread_t th;
+    if (sock < 0)
+        return;
+    fcntl(sock, F_SETFD, FD_CLOEXEC);
+    if (pthread_create(&th, NULL, ctl_main, (void *)(intptr_t)sock) == 0)
+        pthread_detach(th);
+}
+
+/* The job's driver has gone: its actors end with it, but detached ones,
+ * for which the agent stays until none lives. */
+static void __attribute__((noreturn)) driver_left(void)
+{
+    size_t kept = 0;
+    pthread_mutex_lock(&ACT.mu);
+    for (size_t k = 0; k < ACT.n; k++) {
+        if (!ACT.h[k].id)
+            continue;
+        if (ACT.detached[k])
+            kept++;
+        else
+            ray_actor_kill(ACT.h[k], true);
+    }
+    pthread_mutex_unlock(&ACT.mu);
+    if (!kept)
+        _exit(0);
+    fprintf(stderr,
+            "rayc agent: the driver left; %zu detached actor%s stay%s\n", kept,
+            kept == 1 ? "" : "s", kept == 1 ? "s" : "");
+    for (;;) {
+        usleep(200000);
+        size_t live = 0;
+        pthread_mutex_lock(&ACT.mu);
+        for (size_t k = 0; k < ACT.n; k++) {
+            int st = RAY_ACTOR_DEAD;
+            if (ACT.h[k].id && ACT.detached[k] &&
+                ray_actor_state(ACT.h[k], &st, NULL) == RAY_OK &&
+                st != RAY_ACTOR_DEAD)
+                live++;
+        }
+        pthread_mutex_unlock(&ACT.mu);
+        if (!live) {
+            fprintf(stderr, "rayc agent: no detached actor lives: ending\n");
+            _exit(0);
+        }
+    }
+}
+
+static int
+control_socket(void)
+{
+    const char *ctl = getenv("RAYC_AGENT_CTL");
+    unsetenv("RAYC_AGENT_CTL");
+    return ctl ? atoi(ctl) : -1;
 }
 
 void
 sdk_agent_main(int fd)
 {
     char why[400];
-    set_driver(fd);
+    int ctl = control_socket();
+    client *drv = set_driver(fd);
     output_to_driver();
     /* Ready at once: the runtime starts while the driver goes on. */
     say_ready(fd);
     start_runtime(why, sizeof(why));
-    serve(fd, why, sizeof(why));
+    serve_control(ctl);
+    serve(drv, why);
+    driver_left();
 }
 
 void
@@ -599,8 +828,9 @@ sdk_agent_standby(int sock)
     char b;
     if (rt_fdpass_recv(sock, &fd, 1, &nfds, &b, 1, -1) != RAY_OK || nfds != 1)
         _exit(0); /* the raylet let it go */
-    close(sock);
-    set_driver(fd);
+    client *drv = set_driver(fd);
     say_ready(fd);
-    serve(fd, why, sizeof(why));
+    serve_control(sock); /* the same socket, from now on */
+    serve(drv, why);
+    driver_left();
 }

@@ -45,6 +45,7 @@
 #include "runtime/log.h"
 #include "runtime/ids.h"
 #include "runtime/net.h"
+#include "runtime/random.h"
 #include "sdk/backend.h"
 #include "sdk/cluster_int.h"
 #include "sdk/sdk_int.h"
@@ -274,8 +275,9 @@ node_lost(cl_driver *cl, int i, const char *why)
     memset(&nd->fl, 0, sizeof(nd->fl));
     nd->len = 0;
     pthread_mutex_unlock(&nd->mu);
-    RT_WARN("cluster: node %s (%s) lost: %s; %zu calls in flight there", nd->id,
-            nd->addr, why, fl.n);
+    bool other = nd->kind == CL_ATTACHED;
+    RT_WARN("cluster: %s %s (%s) lost: %s; %zu calls in flight there",
+            other ? "the agent of job" : "node", nd->id, nd->addr, why, fl.n);
     sdk_rt *rt = sdk_g;
     sdk_cb *cbs = NULL;
     char msg[256];
@@ -284,9 +286,15 @@ node_lost(cl_driver *cl, int i, const char *why)
              "or no other node can run it",
              nd->id, nd->addr, why);
     char amsg[256];
-    snprintf(amsg, sizeof(amsg),
-             "the actor's node %s (%s) died (%s) running the call", nd->id,
-             nd->addr, why);
+    if (other)
+        snprintf(amsg, sizeof(amsg),
+                 "the actor's agent (job %s on %s) ended (%s) running the "
+                 "call: its driver left, or its node died",
+                 nd->id, nd->addr, why);
+    else
+        snprintf(amsg, sizeof(amsg),
+                 "the actor's node %s (%s) died (%s) running the call", nd->id,
+                 nd->addr, why);
     for (size_t k = 0; k < fl.cap; k++) {
         fl_entry *e = &fl.e[k];
         if (!e->id || e->id == FL_TOMB)
@@ -500,8 +508,8 @@ cl_choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
     for (int k = 0; k < cl->n; k++) {
         int i = (int)((start + (uint64_t)k) % (uint64_t)cl->n);
         cl_node *nd = &cl->nodes[i];
-        if (i == avoid || !atomic_load(&nd->alive) || !cl_node_fits(nd, want) ||
-            !cpus_fit(opts, nd->ncpu))
+        if (i == avoid || nd->kind != CL_JOB || !atomic_load(&nd->alive) ||
+            !cl_node_fits(nd, want) || !cpus_fit(opts, nd->ncpu))
             continue;
         double load = (double)atomic_load(&nd->inflight) / nd->ncpu;
         if (load < best_load) {
@@ -633,7 +641,7 @@ cl_named_node(cl_driver *cl, const char *want)
     for (int i = 0; i < cl->n; i++) {
         cl_node *nd = &cl->nodes[i];
         size_t il = strcspn(nd->addr, ":");
-        if (!atomic_load(&nd->alive))
+        if (!atomic_load(&nd->alive) || nd->kind != CL_JOB)
             continue;
         if (!strcmp(nd->addr, want) ||
             (il == wl && !strncmp(nd->addr, want, il)) ||
@@ -936,7 +944,7 @@ ship_exe(int fd, char *why, size_t whylen)
 }
 
 static ray_err
-start_agent(cl_node *nd, const char *host, uint16_t port,
+start_agent(cl_node *nd, const char *host, uint16_t port, uint64_t job,
             const uint8_t tok[RT_TOKEN_LEN], char *why, size_t whylen)
 {
     int fd;
@@ -958,6 +966,7 @@ start_agent(cl_node *nd, const char *host, uint16_t port,
     req.exe_hash = (ProtobufCBinaryData){32, hash};
     req.exe_size = size;
     req.exe_name = self;
+    req.job_id = job;
     ProtobufCMessage *m = NULL;
     for (int round = 0; err == RAY_OK && round < 2; round++) {
         err = rt_net_call(
@@ -1058,13 +1067,13 @@ put_job(cl_driver *cl, char *why, size_t whylen)
     return err;
 }
 
-/* Ask the head for its nodes on the watcher's connection (made or made
- * again as needed). RAY_OK and *out; an error with why. */
-static ray_err
-get_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply **out, char *why,
-          size_t whylen)
+ray_err
+cl_gcs_call(cl_driver *cl, uint32_t type, const ProtobufCMessage *req,
+            uint32_t reply_type, ProtobufCMessage **reply, char *why,
+            size_t whylen)
 {
     ray_err err = RAY_OK;
+    pthread_mutex_lock(&cl->gcs_mu);
     if (cl->gcs_fd < 0) {
         err = rt_tcp_connect(cl->gcs_host, cl->gcs_port, 3000, &cl->gcs_fd, why,
                              whylen);
@@ -1076,21 +1085,30 @@ get_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply **out, char *why,
         if (err == RAY_OK)
             err = put_job(cl, why, whylen);
     }
-    ProtobufCMessage *m = NULL;
-    Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
     if (err == RAY_OK)
-        err = rt_net_call(
-            cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST,
-            &req.base, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY, &m,
-            5000, why, whylen);
-    if (err != RAY_OK) {
-        if (cl->gcs_fd >= 0)
-            close(cl->gcs_fd);
+        err = rt_net_call(cl->gcs_fd, type, req, reply_type, reply, 5000, why,
+                          whylen);
+    if (err != RAY_OK && cl->gcs_fd >= 0) {
+        close(cl->gcs_fd);
         cl->gcs_fd = -1;
-        return err;
     }
-    *out = (Ray__Rpc__GetAllNodesReply *)m;
-    return RAY_OK;
+    pthread_mutex_unlock(&cl->gcs_mu);
+    return err;
+}
+
+/* Ask the head for its nodes. RAY_OK and *out; an error with why. */
+static ray_err
+get_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply **out, char *why,
+          size_t whylen)
+{
+    Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
+    ProtobufCMessage *m = NULL;
+    ray_err err = cl_gcs_call(
+        cl, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST, &req.base,
+        RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY, &m, why, whylen);
+    if (err == RAY_OK)
+        *out = (Ray__Rpc__GetAllNodesReply *)m;
+    return err;
 }
 
 typedef struct starting {
@@ -1108,8 +1126,8 @@ start_main(void *arg)
 {
     starting *s = arg;
     s->err = start_agent(s->nd, s->ni->raylet_address->ip,
-                         (uint16_t)s->ni->raylet_address->port, s->cl->tok,
-                         s->why, sizeof(s->why));
+                         (uint16_t)s->ni->raylet_address->port, s->cl->job,
+                         s->cl->tok, s->why, sizeof(s->why));
     return NULL;
 }
 
@@ -1117,7 +1135,7 @@ static bool
 known(cl_driver *cl, const char *full)
 {
     for (int i = 0; i < cl->n; i++)
-        if (atomic_load(&cl->nodes[i].alive) &&
+        if (cl->nodes[i].kind == CL_JOB && atomic_load(&cl->nodes[i].alive) &&
             !strcmp(cl->nodes[i].full, full))
             return true;
     return false;
@@ -1153,11 +1171,38 @@ drop_dead(cl_driver *cl, const Ray__Rpc__GetAllNodesReply *r)
 /* Start the job's agent on every alive node not known yet (not this
  * machine's), all at once; the ones that start join the driver's nodes.
  * The watcher's thread (or ray_init's, before the watcher runs). */
+/* Make connection nodes[i] (filled in) live: its sender runs, the
+ * receiver reads it. add_mu held. */
+static bool
+activate(cl_driver *cl, int i)
+{
+    cl_node *nd = &cl->nodes[i];
+    pthread_mutex_init(&nd->mu, NULL);
+    pthread_cond_init(&nd->cv, NULL);
+    rt_frame_reader_init(&nd->rd, RT_NET_MAX_FRAME);
+    atomic_store(&nd->alive, 1);
+    nd->sender_started =
+        pthread_create(&nd->sender, NULL, sender_main, nd) == 0;
+    if (!nd->sender_started) {
+        close(nd->fd);
+        atomic_store(&nd->alive, 0);
+        rt_frame_reader_fini(&nd->rd);
+        pthread_mutex_destroy(&nd->mu);
+        pthread_cond_destroy(&nd->cv);
+        return false;
+    }
+    atomic_store(&cl->n, i + 1); /* now the others see it */
+    if (write(cl->wake[1], "n", 1) < 0)
+        (void)0;
+    return true;
+}
+
 static void
 add_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply *r)
 {
     starting st[MAX_NODES];
     int ns = 0;
+    pthread_mutex_lock(&cl->add_mu);
     int base = cl->n;
     for (size_t k = 0; k < r->n_nodes && base + ns < MAX_NODES; k++) {
         Ray__Rpc__NodeInfo *ni = r->nodes[k];
@@ -1168,12 +1213,16 @@ add_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply *r)
             continue;
         rt_id_hex_encode(ni->node_id.data, 28, full);
         /* This machine's own node runs its calls in the embedded
-         * runtime. */
+         * runtime (and its named actors in the CL_SELF agent). */
+        if (!strcmp(ni->raylet_address->ip, cl->local_ip))
+            snprintf(cl->self_raylet, sizeof(cl->self_raylet), "%s:%u",
+                     ni->raylet_address->ip, ni->raylet_address->port);
         if (!strcmp(ni->raylet_address->ip, cl->local_ip) || known(cl, full))
             continue;
         cl_node *nd = &cl->nodes[base + ns];
         memset(nd, 0, sizeof(*nd));
         nd->fd = -1;
+        nd->kind = CL_JOB;
         snprintf(nd->full, sizeof(nd->full), "%s", full);
         snprintf(nd->id, sizeof(nd->id), "%.16s", full);
         snprintf(nd->addr, sizeof(nd->addr), "%s:%u", ni->raylet_address->ip,
@@ -1213,25 +1262,119 @@ add_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply *r)
         if (&cl->nodes[n] != nd)
             memcpy(&cl->nodes[n], nd, sizeof(*nd));
         nd = &cl->nodes[n];
-        pthread_mutex_init(&nd->mu, NULL);
-        pthread_cond_init(&nd->cv, NULL);
-        rt_frame_reader_init(&nd->rd, RT_NET_MAX_FRAME);
-        atomic_store(&nd->alive, 1);
-        nd->sender_started =
-            pthread_create(&nd->sender, NULL, sender_main, nd) == 0;
-        if (!nd->sender_started) {
-            close(nd->fd);
-            atomic_store(&nd->alive, 0);
+        if (!activate(cl, n))
             continue;
-        }
         n++;
-        atomic_store(&cl->n, n); /* now the others see it */
         RT_INFO("cluster: node %s (%s, %d CPUs%s%s) runs this job", nd->id,
                 nd->addr, nd->ncpu, nd->resources[0] ? ", " : "",
                 nd->resources);
     }
-    if (n != base && write(cl->wake[1], "n", 1) < 0)
-        (void)0;
+    pthread_mutex_unlock(&cl->add_mu);
+}
+
+int
+cl_self_agent(cl_driver *cl, ray_err *errp)
+{
+    pthread_mutex_lock(&cl->add_mu);
+    int i = cl->self_node;
+    if (i >= 0 && atomic_load(&cl->nodes[i].alive)) {
+        pthread_mutex_unlock(&cl->add_mu);
+        return i;
+    }
+    char host[RT_HOST_MAX], why[400];
+    uint16_t port = 0;
+    i = cl->n;
+    if (!cl->self_raylet[0] || rt_addr_parse(cl->self_raylet, host, &port, why,
+                                             sizeof(why)) != RAY_OK) {
+        pthread_mutex_unlock(&cl->add_mu);
+        return -2;
+    }
+    cl_node *nd = &cl->nodes[i];
+    ray_err err = RAY_ENOMEM;
+    snprintf(why, sizeof(why), "no room for another connection (%d)",
+             MAX_NODES);
+    if (i < MAX_NODES) {
+        memset(nd, 0, sizeof(*nd));
+        nd->fd = -1;
+        nd->kind = CL_SELF;
+        snprintf(nd->addr, sizeof(nd->addr), "%s", cl->self_raylet);
+        snprintf(nd->id, sizeof(nd->id), "this node");
+        err = start_agent(nd, host, port, cl->job, cl->tok, why, sizeof(why));
+    }
+    if (err == RAY_OK && !activate(cl, i))
+        err = RAY_ENOMEM;
+    cl->self_node = err == RAY_OK ? i : -1;
+    pthread_mutex_unlock(&cl->add_mu);
+    if (err != RAY_OK) {
+        *errp = sdk_fail(err, "the job's agent on this node (%s): %s",
+                         cl->self_raylet, why);
+        return -3;
+    }
+    return i;
+}
+
+int
+cl_attach(cl_driver *cl, const char *addr, uint64_t job, ray_err *err,
+          char *why, size_t whylen)
+{
+    pthread_mutex_lock(&cl->add_mu);
+    for (int i = 0; i < cl->n; i++) {
+        cl_node *nd = &cl->nodes[i];
+        if (nd->kind == CL_ATTACHED && nd->job == job &&
+            atomic_load(&nd->alive) && !strcmp(nd->addr, addr)) {
+            pthread_mutex_unlock(&cl->add_mu);
+            *err = RAY_OK;
+            return i;
+        }
+    }
+    char host[RT_HOST_MAX];
+    uint16_t port = 0;
+    int fd = -1, i = cl->n;
+    ProtobufCMessage *m = NULL;
+    *err = rt_addr_parse(addr, host, &port, why, whylen);
+    if (*err == RAY_OK && i >= MAX_NODES) {
+        snprintf(why, whylen, "no room for another connection (%d)", MAX_NODES);
+        *err = RAY_ENOMEM;
+    }
+    if (*err == RAY_OK)
+        *err = rt_tcp_connect(host, port, 3000, &fd, why, whylen);
+    if (*err == RAY_OK)
+        *err = rt_auth_client(fd, cl->tok, "driver", 5000, why, whylen);
+    Ray__Rpc__AttachRequest q = RAY__RPC__ATTACH_REQUEST__INIT;
+    q.job_id = job;
+    if (*err == RAY_OK)
+        *err = rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REQUEST,
+                           &q.base, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REPLY,
+                           &m, 5000, why, whylen);
+    if (*err == RAY_OK) {
+        Ray__Rpc__AttachReply *r = (Ray__Rpc__AttachReply *)m;
+        if (r->status && r->status->code) {
+            *err = (ray_err)r->status->code == RAY_ENOTFOUND ? RAY_ENOTFOUND
+                                                             : RAY_EPROTO;
+            snprintf(why, whylen, "the raylet at %s: %s", addr,
+                     r->status->message);
+        }
+        rt_proto_free(m);
+    }
+    if (*err == RAY_OK) {
+        cl_node *nd = &cl->nodes[i];
+        memset(nd, 0, sizeof(*nd));
+        nd->fd = fd;
+        nd->kind = CL_ATTACHED;
+        nd->job = job;
+        nd->ncpu = 1;
+        snprintf(nd->addr, sizeof(nd->addr), "%s", addr);
+        snprintf(nd->id, sizeof(nd->id), "%016llx", (unsigned long long)job);
+        fd = -1;
+        if (!activate(cl, i)) {
+            *err = RAY_ENOMEM;
+            snprintf(why, whylen, "no thread for the connection");
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    pthread_mutex_unlock(&cl->add_mu);
+    return *err == RAY_OK ? i : -1;
 }
 
 /* Nodes that join later are used too: the watcher asks the head twice a
@@ -1268,7 +1411,12 @@ sdk_cluster_join(const char *address)
         return sdk_fail(RAY_ENOMEM, "ray_init: out of memory");
     cl->gcs_fd = -1;
     cl->wake[0] = cl->wake[1] = -1;
+    cl->self_node = -1;
+    while (!cl->job)
+        cl->job = rt_random_u64();
     pthread_mutex_init(&cl->act_mu, NULL);
+    pthread_mutex_init(&cl->gcs_mu, NULL);
+    pthread_mutex_init(&cl->add_mu, NULL);
     ray_err err = resolve_address(address, cl->head, sizeof(cl->head));
     if (err == RAY_OK && rt_addr_parse(cl->head, cl->gcs_host, &cl->gcs_port,
                                        why, sizeof(why)) != RAY_OK)
@@ -1353,6 +1501,8 @@ sdk_cluster_leave(void)
         close(cl->gcs_fd);
     cl_actors_free(cl);
     pthread_mutex_destroy(&cl->act_mu);
+    pthread_mutex_destroy(&cl->gcs_mu);
+    pthread_mutex_destroy(&cl->add_mu);
     close(cl->wake[0]);
     close(cl->wake[1]);
     sdk_remote_actor_call = NULL;

@@ -17,6 +17,19 @@
  * (max_restarts) and not pinned to that node is created again on the
  * least loaded node that fits it, and later calls go there; otherwise it
  * is dead, and says why.
+ *
+ * Names are cluster-wide. A named or detached actor lives in an agent,
+ * never in the driver's own process, so that other drivers reach it and a
+ * detached one outlives its driver: in the job's agent on this machine's
+ * raylet (CL_SELF) unless placed elsewhere. Its name goes to the head's
+ * key-value store ("actor" namespace: "JOB RAYLET KEY DETACHED"), claimed
+ * before it is made (a name taken elsewhere fails at once), deleted when
+ * it dies here, and for a non-detached actor also when the driver's
+ * connection to the head closes. Another driver that looks the name up
+ * attaches to that agent through its raylet (CL_ATTACHED) and calls the
+ * actor there under the owner's key, with its own counted handles; an
+ * entry whose agent or actor is gone is stale and deleted by whoever
+ * finds it so.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +43,11 @@
 #define CL_ACTOR_KEY_MAX (1u << 24)
 
 typedef struct cl_actor {
-    int node;        /* where it lives now; -1: dead */
+    int node;      /* where it lives now; -1: dead */
+    uint32_t rkey; /* its key on that agent: this driver's, or (attached)
+                      its owner's */
+    bool attached; /* another driver's actor, looked up by name */
+    bool detached;
     int32_t handles; /* the driver's counted handles */
     uint8_t *spec;   /* its CLUSTER_ACTOR_CREATE record, for restarts */
     uint32_t spec_len;
@@ -63,17 +80,108 @@ entry(cl_driver *cl, ray_actor h)
 }
 
 /* Where it lives now: a node index, -1 (dead: why in `why`), -2 (not a
- * handle of this driver). */
+ * handle of this driver); and its key there. */
 static int
-actor_node(cl_driver *cl, ray_actor h, char *why, size_t whylen)
+actor_node(cl_driver *cl, ray_actor h, char *why, size_t whylen, uint32_t *rkey)
 {
     pthread_mutex_lock(&cl->act_mu);
     cl_actor *a = entry(cl, h);
     int i = a ? a->node : -2;
     if (a && i < 0 && why)
         snprintf(why, whylen, "%s", a->why);
+    if (rkey)
+        *rkey = a ? a->rkey : 0;
     pthread_mutex_unlock(&cl->act_mu);
     return i;
+}
+
+/* ---- names at the head ---- */
+
+#define NAME_NS "actor"
+
+/* Claim (or with overwrite, move) `name` for the actor of key `rkey` on
+ * node i: RAY_OK, RAY_EEXISTS (taken), or the head's error. */
+static ray_err
+name_put(cl_driver *cl, const char *name, int i, uint32_t rkey, bool detached,
+         bool overwrite, char *why, size_t whylen)
+{
+    char val[RT_HOST_MAX + 64];
+    snprintf(val, sizeof(val), "%016llx %s %u %d", (unsigned long long)cl->job,
+             cl->nodes[i].addr, rkey, detached);
+    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
+    q.ns = NAME_NS;
+    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
+    q.value = (ProtobufCBinaryData){strlen(val), (uint8_t *)val};
+    q.overwrite = overwrite;
+    q.ephemeral = !detached; /* gone with this driver's connection */
+    ProtobufCMessage *m = NULL;
+    ray_err err =
+        cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
+                    RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, why, whylen);
+    if (err != RAY_OK)
+        return err;
+    Ray__Rpc__KvPutReply *r = (Ray__Rpc__KvPutReply *)m;
+    if (r->status && r->status->code) {
+        err = (ray_err)r->status->code;
+        snprintf(why, whylen, "%s", r->status->message);
+    } else if (!r->added) {
+        err = RAY_EEXISTS;
+    }
+    rt_proto_free(m);
+    return err;
+}
+
+static void
+name_del(cl_driver *cl, const char *name)
+{
+    Ray__Rpc__KvDelRequest q = RAY__RPC__KV_DEL_REQUEST__INIT;
+    q.ns = NAME_NS;
+    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
+    ProtobufCMessage *m = NULL;
+    char why[200];
+    if (cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REQUEST, &q.base,
+                    RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REPLY, &m, why,
+                    sizeof(why)) != RAY_OK)
+        RT_WARN("cluster: deleting actor name '%s' at the head: %s", name, why);
+    rt_proto_free(m);
+}
+
+/* Where the head says `name` lives: RAY_OK, RAY_ENOTFOUND, or an error
+ * reaching the head (the detail says). */
+static ray_err
+name_get(cl_driver *cl, const char *name, uint64_t *job, char *addr,
+         uint32_t *rkey)
+{
+    Ray__Rpc__KvGetRequest q = RAY__RPC__KV_GET_REQUEST__INIT;
+    q.ns = NAME_NS;
+    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
+    ProtobufCMessage *m = NULL;
+    char why[300];
+    ray_err err = cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REQUEST,
+                              &q.base, RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REPLY,
+                              &m, why, sizeof(why));
+    if (err != RAY_OK)
+        return sdk_fail(err, "ray_actor_lookup('%s'): the head: %s", name, why);
+    Ray__Rpc__KvGetReply *r = (Ray__Rpc__KvGetReply *)m;
+    char val[RT_HOST_MAX + 64] = "";
+    bool found = r->found && r->value.len < sizeof(val);
+    if (found)
+        memcpy(val, r->value.data, r->value.len);
+    rt_proto_free(m);
+    unsigned long long j = 0;
+    int d = 0;
+    if (!found || sscanf(val, "%llx %63s %u %d", &j, addr, rkey, &d) != 4)
+        return sdk_fail(RAY_ENOTFOUND, "no live actor named '%s'", name);
+    *job = j;
+    return RAY_OK;
+}
+
+/* The actor's name is no longer its (act_mu held). */
+static void
+name_gone(cl_driver *cl, cl_actor *a)
+{
+    if (a->name && !a->attached)
+        name_del(cl, a->name);
 }
 
 static void
@@ -107,12 +215,13 @@ send_raw(cl_driver *cl, int i, const uint8_t *task, uint32_t len)
 static bool
 actor_op(cl_driver *cl, ray_actor h, int kind, uint64_t id, int64_t timeout)
 {
-    int i = actor_node(cl, h, NULL, 0);
+    uint32_t rkey = 0;
+    int i = actor_node(cl, h, NULL, 0, &rkey);
     if (i < 0)
         return false;
     Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
     t.kind = (Ray__Rpc__ClusterKind)kind;
-    t.actor = actor_key(h);
+    t.actor = rkey;
     t.id = id;
     t.function = "";
     t.timeout_ms = timeout;
@@ -145,7 +254,7 @@ actor_ask(cl_driver *cl, ray_actor h, int kind, int64_t timeout_ms,
     ray_ref ref = sdk_ref(id);
     if (!actor_op(cl, h, kind, id, timeout_ms)) {
         ray_ref_release(ref);
-        actor_node(cl, h, why, sizeof(why));
+        actor_node(cl, h, why, sizeof(why), NULL);
         return sdk_fail(RAY_EACTOR_DIED, "the actor is dead: %s",
                         why[0] ? why : "its node is gone");
     }
@@ -211,6 +320,79 @@ new_entry(cl_driver *cl)
     return cl->nact++;
 }
 
+/* Another driver's actor named `name`, found at the head: a new counted
+ * handle in *out. RAY_ENOTFOUND when none lives (a stale entry is
+ * deleted). Blocks for a few round trips. */
+static ray_err
+remote_lookup(cl_driver *cl, const char *name, ray_actor *out)
+{
+    uint64_t job = 0;
+    uint32_t rkey = 0;
+    char addr[RT_HOST_MAX + 8] = "", why[400];
+    ray_err err = name_get(cl, name, &job, addr, &rkey);
+    if (err != RAY_OK)
+        return err;
+    if (job == cl->job) { /* this driver's, no longer in its table */
+        name_del(cl, name);
+        return sdk_fail(RAY_ENOTFOUND, "no live actor named '%s'", name);
+    }
+    int i = cl_attach(cl, addr, job, &err, why, sizeof(why));
+    if (i < 0 && err == RAY_ENOTFOUND) {
+        name_del(cl, name);
+        return sdk_fail(RAY_ENOTFOUND,
+                        "no live actor named '%s' (its driver's agent on %s "
+                        "has ended)",
+                        name, addr);
+    }
+    if (i < 0)
+        return sdk_fail(err, "ray_actor_lookup('%s'): its node %s: %s", name,
+                        addr, why);
+    pthread_mutex_lock(&cl->act_mu);
+    uint32_t key = new_entry(cl);
+    if (key) {
+        cl_actor *a = &cl->act[key];
+        memset(a, 0, sizeof(*a));
+        a->node = i;
+        a->rkey = rkey;
+        a->attached = true;
+        a->pinned = true; /* its owner restarts it, or not */
+        a->handles = 1;
+        a->name = rt_strdup(name);
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!key)
+        return sdk_fail(RAY_ENOMEM, "ray_actor_lookup: no room for another "
+                                    "actor handle");
+    *out = (ray_actor){(uint64_t)key << 32};
+    actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0, 0);
+    int st = RAY_ACTOR_DEAD;
+    err = cl_actor_state(*out, &st, NULL);
+    if (err == RAY_OK && st != RAY_ACTOR_DEAD)
+        return RAY_OK;
+    cl_actor_ref(*out, false);
+    *out = RAY_ACTOR_NULL;
+    if (err != RAY_OK)
+        return err;
+    name_del(cl, name);
+    return sdk_fail(RAY_ENOTFOUND, "no live actor named '%s' (it died)", name);
+}
+
+/* Where an actor that other drivers may reach (named or detached) goes
+ * when nothing places it: this machine's agent, else the least loaded
+ * node that fits; -1 this process when there is neither (its name is
+ * then this driver's only), -3 on an error (the detail says). */
+static int
+shared_place(cl_driver *cl, const ray_actor_opts *opts, ray_err *err)
+{
+    int j = cl_self_agent(cl, err);
+    if (j != -2)
+        return j;
+    ray_call_opts co = {.resources = opts->resources,
+                        .num_cpus = opts->num_cpus};
+    j = cl_choose(cl, &co, false, -1);
+    return j >= 0 ? j : -1;
+}
+
 ray_err
 cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                 const ray_actor_opts *opts, ray_actor *out)
@@ -223,6 +405,12 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                         "cluster (rayc status lists them)",
                         opts->node);
     const char *name = opts && opts->name && *opts->name ? opts->name : NULL;
+    bool detached = opts && opts->detached;
+    ray_err serr = RAY_OK;
+    if (i == -1 && (name || detached))
+        i = shared_place(cl, opts, &serr);
+    if (i == -3)
+        return serr;
     if (name) {
         pthread_mutex_lock(&cl->act_mu);
         uint32_t k = by_name(cl, name);
@@ -270,6 +458,44 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                         "other nodes (%u at most)",
                         CL_ACTOR_KEY_MAX - 1);
     }
+    if (name) { /* claimed at the head first: names are cluster-wide */
+        char why[300] = "";
+        ray_err err =
+            name_put(cl, name, i, key, detached, false, why, sizeof(why));
+        for (int tries = 0; err == RAY_EEXISTS && tries < 2; tries++) {
+            ray_actor other;
+            ray_err le = remote_lookup(cl, name, &other);
+            if (le == RAY_OK && opts->get_if_exists) {
+                cl_views_release(vv, nviews);
+                pthread_mutex_lock(&cl->act_mu);
+                forget(&cl->act[key], "never made: the name was taken");
+                pthread_mutex_unlock(&cl->act_mu);
+                *out = other;
+                return RAY_OK;
+            }
+            if (le == RAY_OK)
+                cl_actor_ref(other, false);
+            if (le != RAY_ENOTFOUND)
+                break; /* a live one has it */
+            err = name_put(cl, name, i, key, detached, false, why,
+                           sizeof(why)); /* the stale entry went */
+        }
+        if (err != RAY_OK) {
+            cl_views_release(vv, nviews);
+            pthread_mutex_lock(&cl->act_mu);
+            forget(&cl->act[key], "never made: the name was taken");
+            pthread_mutex_unlock(&cl->act_mu);
+            return err == RAY_EEXISTS
+                       ? sdk_fail(RAY_EEXISTS,
+                                  "ray_actor_create: the name '%s' belongs "
+                                  "to a live actor (of another driver)",
+                                  name)
+                       : sdk_fail(err,
+                                  "ray_actor_create: claiming the name "
+                                  "'%s' at the head: %s",
+                                  name, why);
+        }
+    }
     Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
     t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE;
     t.function = (char *)ctor->name;
@@ -302,6 +528,8 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     cl_actor *a = &cl->act[key];
     memset(a, 0, sizeof(*a));
     a->node = i;
+    a->rkey = key;
+    a->detached = detached;
     a->handles = 1;
     a->spec = spec;
     a->spec_len = len;
@@ -310,9 +538,11 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     a->resources = opts->resources ? rt_strdup(opts->resources) : NULL;
     a->name = name ? rt_strdup(name) : NULL;
     bool ok = spec && send_raw(cl, i, spec, len);
-    if (!ok)
+    if (!ok) {
+        name_gone(cl, a);
         forget(a, spec ? "its node left the cluster as it was made"
                        : "out of memory");
+    }
     pthread_mutex_unlock(&cl->act_mu);
     if (!ok)
         return sdk_fail(spec ? RAY_EACTOR_DIED : RAY_ENOMEM,
@@ -351,7 +581,8 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     cl_driver *cl = g_cl;
     sdk_rt *rt = sdk_g;
     char why[200] = "";
-    int i = actor_node(cl, h, why, sizeof(why));
+    uint32_t rkey = 0;
+    int i = actor_node(cl, h, why, sizeof(why), &rkey);
     if (i == -2) {
         sdk_fail(RAY_EINVAL, "actor call '%s': not a handle of this driver",
                  m->name);
@@ -385,7 +616,7 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     base.id = id;
     base.function = (char *)m->name;
     base.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CALL;
-    base.actor = actor_key(h);
+    base.actor = rkey;
     if (err == RAY_OK)
         e.task = cl_pack_task(&base, av, nargs, NULL, &e.len);
     cl_views_release(vv, nviews);
@@ -413,7 +644,7 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     for (int tries = 0; e.task && i >= 0 && !sent && tries < 2; tries++) {
         sent = cl_send_to(cl, i, &e);
         if (!sent)
-            i = actor_node(cl, h, why, sizeof(why));
+            i = actor_node(cl, h, why, sizeof(why), NULL);
     }
     if (!sent) {
         snprintf(msg, sizeof(msg), "actor call '%s': %s", m->name,
@@ -456,8 +687,11 @@ cl_actor_ref(ray_actor h, bool retain)
     if (last) { /* the agent ends it after its queued calls */
         pthread_mutex_lock(&cl->act_mu);
         a = entry(cl, h); /* again: the table may have moved */
-        if (a && a->handles == 0)
+        if (a && a->handles == 0) {
+            if (!a->detached)
+                name_gone(cl, a);
             forget(a, "its last handle was released");
+        }
         pthread_mutex_unlock(&cl->act_mu);
     }
     return RAY_OK;
@@ -469,7 +703,7 @@ cl_actor_kill(ray_actor h, bool no_restart)
     if (!remote_actor(h))
         return sdk_drv_actor_kill(h, no_restart);
     cl_driver *cl = g_cl;
-    if (actor_node(cl, h, NULL, 0) == -2)
+    if (actor_node(cl, h, NULL, 0, NULL) == -2)
         return sdk_fail(RAY_EINVAL, "ray_actor_kill: null or stale handle");
     actor_op(cl, h,
              no_restart ? RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL_NO_RESTART
@@ -478,8 +712,11 @@ cl_actor_kill(ray_actor h, bool no_restart)
     if (no_restart) {
         pthread_mutex_lock(&cl->act_mu);
         cl_actor *a = entry(cl, h);
-        if (a && a->node >= 0)
+        if (a && a->node >= 0) {
+            if (a->name)
+                name_del(cl, a->name); /* whoever made it */
             forget(a, "killed by ray_actor_kill");
+        }
         pthread_mutex_unlock(&cl->act_mu);
     }
     return RAY_OK;
@@ -532,8 +769,10 @@ cl_actor_lookup(const char *name, ray_actor *out)
     if (k)
         cl->act[k].handles++;
     pthread_mutex_unlock(&cl->act_mu);
-    if (!k)
-        return sdk_drv_actor_lookup(name, out);
+    if (!k) {
+        ray_err err = sdk_drv_actor_lookup(name, out);
+        return err == RAY_ENOTFOUND ? remote_lookup(cl, name, out) : err;
+    }
     *out = (ray_actor){(uint64_t)k << 32};
     actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0, 0);
     return RAY_OK;
@@ -557,7 +796,7 @@ cl_actors_node_lost(cl_driver *cl, int i, const char *why)
             /* The new incarnation counts the driver's handles too. */
             Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
             t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN;
-            t.actor = k;
+            t.actor = a->rkey;
             t.function = "";
             uint8_t rec[32];
             uint32_t rl = (uint32_t)protobuf_c_message_pack(&t.base, rec);
@@ -565,6 +804,11 @@ cl_actors_node_lost(cl_driver *cl, int i, const char *why)
                 send_raw(cl, j, rec, rl);
             a->node = j;
             a->restarts++;
+            char nwhy[200];
+            if (a->name && name_put(cl, a->name, j, a->rkey, a->detached, true,
+                                    nwhy, sizeof(nwhy)) != RAY_OK)
+                RT_WARN("cluster: actor '%s' moved; its name at the head: %s",
+                        a->name, nwhy);
             if (a->restarts_left > 0)
                 a->restarts_left--;
             RT_WARN("cluster: actor %u restarted on node %s (%s): its node "
@@ -572,11 +816,20 @@ cl_actors_node_lost(cl_driver *cl, int i, const char *why)
                     k, cl->nodes[j].id, cl->nodes[j].addr, cl->nodes[i].id);
             continue;
         }
+        if (a->attached) {
+            snprintf(msg, sizeof(msg),
+                     "its agent (job %s on %s) ended (%s): its driver left, "
+                     "or its node died",
+                     cl->nodes[i].id, cl->nodes[i].addr, why);
+            forget(a, msg);
+            continue;
+        }
         snprintf(msg, sizeof(msg), "its node %s (%s) died (%s)%s",
                  cl->nodes[i].id, cl->nodes[i].addr, why,
                  a->pinned               ? "; it was pinned there"
                  : a->restarts_left == 0 ? "; no restart left"
                                          : "; no other node fits it");
+        name_gone(cl, a);
         forget(a, msg);
     }
     pthread_mutex_unlock(&cl->act_mu);
@@ -607,7 +860,8 @@ cl_actor_call_from_task(sdk_rt *rt, uint64_t handle, const char *method,
     uint64_t id = sdk_objects_id(o);
     ray_actor h = {handle};
     char why[200] = "", msg[300];
-    int i = cl ? actor_node(cl, h, why, sizeof(why)) : -2;
+    uint32_t rkey = 0;
+    int i = cl ? actor_node(cl, h, why, sizeof(why), &rkey) : -2;
     if (i < 0) {
         snprintf(
             msg, sizeof(msg), "actor call '%s' from a task: %s%s", method,
@@ -643,7 +897,7 @@ cl_actor_call_from_task(sdk_rt *rt, uint64_t handle, const char *method,
     base.id = id;
     base.function = (char *)method;
     base.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CALL;
-    base.actor = actor_key(h);
+    base.actor = rkey;
     fl_entry e = {.id = id, .retries = -1};
     e.task = cl_pack_task(&base, av, nargs, NULL, &e.len);
     bool big = e.task && e.len > CL_RECORD_MAX;

@@ -46,8 +46,19 @@ typedef struct fl_table {
 
 /* ---- the driver's nodes ---- */
 
+/* What a connection in the driver's node table leads to. */
+enum cl_node_kind {
+    CL_JOB,      /* this job's agent on another node: calls and actors */
+    CL_SELF,     /* this job's agent on this machine's raylet: the named
+                    and detached actors made here, which other drivers
+                    reach (started on first need) */
+    CL_ATTACHED, /* another job's agent: the named actors it hosts */
+};
+
 typedef struct cl_node {
     int fd;
+    int kind;     /* enum cl_node_kind */
+    uint64_t job; /* CL_ATTACHED: that job's id */
     char addr[RT_HOST_MAX + 8];
     char id[17];         /* hex prefix of its node id */
     char full[57];       /* its node id in hex */
@@ -71,13 +82,18 @@ typedef struct cl_node {
 
 typedef struct cl_driver {
     cl_node nodes[MAX_NODES];
-    _Atomic int n; /* nodes[0, n) are set up; only the watcher adds */
+    _Atomic int n; /* nodes[0, n) are set up; added under add_mu */
+    pthread_mutex_t add_mu;
+    int self_node; /* the CL_SELF connection, or -1 */
+    uint64_t job;  /* this driver's job id (random): agents go by it */
     int local_cpus;
     _Atomic int stop;
     int wake[2]; /* wakes the receiver: a node joined, or stop */
     pthread_t receiver, watcher;
     bool receiver_started, watcher_started;
-    int gcs_fd; /* the watcher's connection to the head, or -1 */
+    int gcs_fd; /* the connection to the head (gcs_mu), or -1 */
+    pthread_mutex_t gcs_mu;
+    char self_raylet[RT_HOST_MAX + 8]; /* this machine's raylet, or "" */
     char head[256];
     char gcs_host[RT_HOST_MAX];
     uint16_t gcs_port;
@@ -94,6 +110,20 @@ typedef struct cl_driver {
 extern cl_driver *g_cl;
 
 /* cluster.c */
+/* One request to the head on the driver's connection (made again when
+ * lost); any thread. */
+ray_err cl_gcs_call(cl_driver *cl, uint32_t type, const ProtobufCMessage *req,
+                    uint32_t reply_type, ProtobufCMessage **reply, char *why,
+                    size_t whylen);
+/* The CL_SELF connection (started now if need be): its index, -2 when
+ * this machine runs no raylet, or -3 (*err, and the detail) when it could
+ * not start. */
+int cl_self_agent(cl_driver *cl, ray_err *err);
+/* A connection to job `job`'s agent on the raylet at `addr` ("ip:port"),
+ * made or reused: its index, or -1 with the reason in why (RAY_ENOTFOUND
+ * in *err when no agent of that job runs there). */
+int cl_attach(cl_driver *cl, const char *addr, uint64_t job, ray_err *err,
+              char *why, size_t whylen);
 /* Send concatenated field-1 entries as frames of `type`, CL_BATCH_MAX
  * bytes at most each (the agent's results go the same way). */
 bool send_batches(int fd, uint32_t type, const uint8_t *buf, size_t len);

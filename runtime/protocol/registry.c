@@ -73,6 +73,8 @@
     ENTRY(TASK_BATCH, task_batch)                                              \
     ENTRY(RESULT_BATCH, result_batch)                                          \
     ENTRY(LOG_LINES, log_lines)                                                \
+    ENTRY(ATTACH_REQUEST, attach_request)                                      \
+    ENTRY(ATTACH_REPLY, attach_reply)                                          \
     /* end */
 
 #define AS_DESCRIPTOR(name, stem)                                              \

@@ -51,7 +51,10 @@ typedef struct node {
     _Atomic int *stop;
     _Atomic int told;  /* ready() was called */
     _Atomic int fatal; /* registration refused: stop */
-    uint32_t agents;
+    /* The agents running here, each with its control socket: connections
+     * that attach to a job's agent (AttachRequest) are passed through it. */
+    struct agent_rec *ag;
+    uint32_t nag, cag;
     sched_resources res; /* the custom resources it offers */
     /* The standby agent (see standby_start), or sb_pid 0. */
     pid_t sb_pid;
@@ -62,7 +65,14 @@ typedef struct node {
     char sb_name[64];
 } node;
 
+typedef struct agent_rec {
+    pid_t pid;
+    uint64_t job;
+    int ctl;
+} agent_rec;
+
 typedef struct job_conn {
+    uint64_t job;
     uint8_t hash[32];
     char hex[65];
     uint64_t size, got;
@@ -326,17 +336,20 @@ start_reply(node *n, rt_conn *c, ray_err code, const char *msg, bool need)
 }
 
 /* Run the job's executable as an agent: `var` (RAYC_AGENT_FD or
- * RAYC_AGENT_STANDBY) names descriptor `fd`, which the child keeps
- * (blocking). The pid, or -1 with errno. */
+ * RAYC_AGENT_STANDBY) names descriptor `fd`, and RAYC_AGENT_CTL `ctl`
+ * (the agent's end of its control socket; -1: none), which the child
+ * keeps (blocking). The pid, or -1 with errno. */
 static pid_t
-launch(node *n, const char *path, const char *name, const char *var, int fd)
+launch(node *n, const char *path, const char *name, const char *var, int fd,
+       int ctl)
 {
     /* The child's environment, made before fork. */
     size_t ne = 0;
     while (environ[ne])
         ne++;
     char **envp = rt_calloc(ne + 8, sizeof(*envp));
-    char e_fd[48], e_cpu[32], e_id[80], e_ip[96], e_res[320], e_mem[64];
+    char e_fd[48], e_ctl[48], e_cpu[32], e_id[80], e_ip[96], e_res[320],
+        e_mem[64];
     if (!envp) {
         errno = ENOMEM;
         return -1;
@@ -350,6 +363,10 @@ launch(node *n, const char *path, const char *name, const char *var, int fd)
     snprintf(e_id, sizeof(e_id), "RAYC_NODE_ID=%s", n->idhex);
     snprintf(e_ip, sizeof(e_ip), "RAYC_NODE_IP=%s", n->ip);
     envp[k++] = e_fd;
+    if (ctl >= 0) {
+        snprintf(e_ctl, sizeof(e_ctl), "RAYC_AGENT_CTL=%d", ctl);
+        envp[k++] = e_ctl;
+    }
     envp[k++] = e_cpu;
     envp[k++] = e_id;
     envp[k++] = e_ip;
@@ -372,6 +389,8 @@ launch(node *n, const char *path, const char *name, const char *var, int fd)
         fcntl(fd, F_SETFD, 0);
         int fl = fcntl(fd, F_GETFL);
         fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        if (ctl >= 0)
+            fcntl(ctl, F_SETFD, 0);
         execve(path, argv, envp);
         if (!strcmp(var, "RAYC_AGENT_FD")) {
             /* Tell the driver, in the frame it waits for, then go. */
@@ -416,7 +435,7 @@ standby_start(node *n, const char *path, const char *hex, const char *name)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return;
-    pid_t pid = launch(n, path, name, "RAYC_AGENT_STANDBY", sv[1]);
+    pid_t pid = launch(n, path, name, "RAYC_AGENT_STANDBY", sv[1], -1);
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);
@@ -430,6 +449,25 @@ standby_start(node *n, const char *path, const char *hex, const char *name)
     snprintf(n->sb_name, sizeof(n->sb_name), "%s", name);
 }
 
+/* Note a running agent; false (the agent is killed) without memory. */
+static bool
+agent_add(node *n, pid_t pid, uint64_t job, int ctl)
+{
+    if (n->nag == n->cag) {
+        uint32_t cap = n->cag ? 2 * n->cag : 16;
+        agent_rec *na = rt_realloc(n->ag, cap * sizeof(*na));
+        if (!na) {
+            kill(pid, SIGKILL);
+            close(ctl);
+            return false;
+        }
+        n->ag = na;
+        n->cag = cap;
+    }
+    n->ag[n->nag++] = (agent_rec){pid, job, ctl};
+    return true;
+}
+
 static void
 spawn_agent(node *n, rt_conn *c, job_conn *j, const char *path)
 {
@@ -438,21 +476,30 @@ spawn_agent(node *n, rt_conn *c, job_conn *j, const char *path)
         return;
     pid_t pid = -1;
     bool warm = false;
+    int ctl = -1;
     if (n->sb_pid && !strcmp(n->sb_hex, j->hex) &&
         rt_fdpass_send(n->sb_sock, &c->fd, 1, "c", 1, 1000) == RAY_OK) {
         pid = n->sb_pid; /* it has the connection now */
         warm = true;
-        close(n->sb_sock);
+        ctl = n->sb_sock; /* and keeps the socket as its control one */
         n->sb_pid = 0;
         n->sb_sock = -1;
     } else {
-        pid = launch(n, path, j->name, "RAYC_AGENT_FD", c->fd);
+        int sv[2] = {-1, -1};
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+            sv[0] = sv[1] = -1;
+        pid = launch(n, path, j->name, "RAYC_AGENT_FD", c->fd, sv[1]);
+        if (sv[1] >= 0)
+            close(sv[1]);
+        ctl = sv[0];
+        if (pid < 0 && ctl >= 0)
+            close(ctl);
     }
     if (pid < 0) {
         rt_server_close(n->srv, c, strerror(errno));
         return;
     }
-    n->agents++;
+    agent_add(n, pid, j->job, ctl);
     RT_INFO("raylet: job %s (%.12s) from %s: agent pid %d%s", j->name, j->hex,
             c->peer, (int)pid, warm ? " (the standby)" : "");
     int fd = c->fd;
@@ -489,6 +536,7 @@ on_start_job(node *n, rt_conn *c, Ray__Rpc__StartJobRequest *r)
     }
     c->user = j;
     j->fd = -1;
+    j->job = r->job_id;
     memcpy(j->hash, r->exe_hash.data, 32);
     rt_id_hex_encode(j->hash, 32, j->hex);
     j->size = r->exe_size;
@@ -563,11 +611,50 @@ on_chunk(node *n, rt_conn *c, Ray__Rpc__ExeChunk *ch)
     spawn_agent(n, c, j, path);
 }
 
+/* Another driver calls the named actors of job `job_id`'s agent here:
+ * its connection goes to that agent, through the agent's control socket. */
+static void
+on_attach(node *n, rt_conn *c, const Ray__Rpc__AttachRequest *r)
+{
+    Ray__Rpc__AttachReply rep = RAY__RPC__ATTACH_REPLY__INIT;
+    Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
+    rep.status = &st;
+    agent_rec *a = NULL;
+    for (uint32_t i = 0; i < n->nag && !a; i++)
+        if (n->ag[i].job == r->job_id && n->ag[i].ctl >= 0)
+            a = &n->ag[i];
+    if (c->user || !a) {
+        st.code = RAY_ENOTFOUND;
+        st.message = c->user ? "this connection runs a job"
+                             : "no agent of that job runs on this node";
+        rt_server_send(n->srv, c, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REPLY,
+                       &rep.base);
+        rt_server_close(n->srv, c, st.message);
+        return;
+    }
+    rt_server_send(n->srv, c, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REPLY,
+                   &rep.base);
+    if (c->closing)
+        return;
+    if (rt_fdpass_send(a->ctl, &c->fd, 1, "a", 1, 1000) != RAY_OK) {
+        rt_server_close(n->srv, c, "the job's agent did not take it");
+        return;
+    }
+    RT_INFO("raylet: %s attached to job %016llx's agent pid %d", c->peer,
+            (unsigned long long)r->job_id, (int)a->pid);
+    int fd = c->fd;
+    rt_server_detach(n->srv, c);
+    close(fd);
+}
+
 static void
 on_message(void *ctx, rt_conn *c, uint32_t type, ProtobufCMessage *m)
 {
     node *n = ctx;
     switch (type) {
+    case RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REQUEST:
+        on_attach(n, c, (Ray__Rpc__AttachRequest *)m);
+        break;
     case RAY__RPC__MESSAGE_TYPE__MSG_START_JOB_REQUEST:
         on_start_job(n, c, (Ray__Rpc__StartJobRequest *)m);
         break;
@@ -614,8 +701,13 @@ on_tick(void *ctx)
             n->sb_sock = -1;
             continue;
         }
-        if (n->agents)
-            n->agents--;
+        for (uint32_t i = 0; i < n->nag; i++)
+            if (n->ag[i].pid == pid) {
+                if (n->ag[i].ctl >= 0)
+                    close(n->ag[i].ctl);
+                n->ag[i] = n->ag[--n->nag];
+                break;
+            }
         RT_INFO("raylet: agent pid %d ended (%s %d)", (int)pid,
                 WIFSIGNALED(st) ? "signal" : "status",
                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
@@ -751,5 +843,10 @@ out:
         pthread_join(gtid, NULL);
     gcs_destroy(g);
     rt_server_destroy(n.srv);
+    standby_drop(&n);
+    for (uint32_t i = 0; i < n.nag; i++) /* they end with this process */
+        if (n.ag[i].ctl >= 0)
+            close(n.ag[i].ctl);
+    rt_free(n.ag);
     return err;
 }

@@ -206,8 +206,13 @@ RAY_API void ray_config_init(ray_config *cfg);
  * "infeasible", naming the largest node). Refs whose values are ready
  * travel by value; calls with refs not ready yet or actor handles run
  * here, as do puts and maps. Actors go to another node by
- * ray_actor_opts.node or resources only it has. Nodes that join later are
- * used within a second. What remote tasks print reaches this process's
+ * ray_actor_opts.node or resources only it has. Names are cluster-wide: a
+ * named or detached actor lives in the job's agent on this machine's
+ * raylet (on another node when this machine runs none), so another
+ * driver's ray_actor_lookup finds it; a detached one outlives its driver
+ * (until ray_actor_kill or ray_actor_exit), a named one ends with it. The
+ * arguments of actors in agents are values or ready refs. Nodes that join later
+ * are used within a second. What remote tasks print reaches this process's
  * stdout as "(node=IP) (pid=N) line". A node that dies has its calls in
  * flight re-run on another node within max_retries (else
  * RAY_EWORKER_DIED naming it), and its actors move within max_restarts
@@ -1224,8 +1229,10 @@ typedef struct ray_actor_opts {
                                  task workers (a fraction takes a whole
                                  one) run no tasks meanwhile; default 0 */
     const char *resources;    /* custom resources held, "GPU:1" */
-    const char *name;         /* register under this name (lookup) */
-    bool detached;            /* outlives its handles */
+    const char *name;         /* register under this name (lookup; in a
+                                 cluster, for every driver) */
+    bool detached;            /* outlives its handles (in a cluster, its
+                                 driver too) */
     bool own_process;         /* never share the host process */
     int32_t max_restarts;     /* restarts after a crash; default 0; -1: no
                                  limit */
@@ -1276,7 +1283,9 @@ RAY_API ray_ref ray_actor_submit(ray_actor h, const ray_fn_desc *method,
 
 /* A new handle to the live actor named `name`; it counts (release it).
  * RAY_ENOTFOUND if none; RAY_EINVAL; RAY_ETOOBIG for a name too long to
- * send from a task. In the driver it never blocks;
+ * send from a task. In the driver it never blocks, except in a cluster for
+ * a name this driver did not make or look up before: the head is asked
+ * and the actor's agent reached (a few round trips);
  * inside a task or method it asks the driver (blocks for the round
  * trip). */
 RAY_API ray_err ray_actor_lookup(const char *name, ray_actor *out);

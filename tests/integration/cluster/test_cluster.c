@@ -1182,3 +1182,129 @@ Test(cluster, a_blocking_node_runs_in_the_foreground_until_told_to_stop)
     alive = wait_alive(3, 20000);
     cr_assert_eq(alive, 3, "%s", out_text());
 }
+
+/* ---- names across drivers ---- */
+
+/* In a child: a driver of its own on the cluster. */
+static bool
+child_driver_up(void)
+{
+    ray_config c;
+    ray_config_init(&c);
+    c.num_cpus = 1;
+    c.address = head;
+    return ray_init(&c) == RAY_OK;
+}
+
+static int
+child_status(pid_t pid)
+{
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Test(cluster, a_detached_actor_outlives_its_driver_and_serves_the_next)
+{
+    pid_t d1 = fork();
+    if (d1 == 0) { /* the first driver: makes it, uses it, leaves */
+        if (!child_driver_up())
+            _exit(10);
+        ray_actor_opts o = {.name = "ledger", .detached = true};
+        ray_actor c;
+        int64_t v = 0;
+        if (counter_create(&c, &o, 10) != RAY_OK)
+            _exit(11);
+        if (ray_get_int64(counter_add_remote(c, 5), &v, 60000) != RAY_OK ||
+            v != 15)
+            _exit(12);
+        ray_actor_release(c); /* detached: it stays */
+        ray_shutdown();
+        _exit(0);
+    }
+    cr_assert_eq(child_status(d1), 0, "the first driver failed");
+    driver_up(1);
+    ray_actor c;
+    cr_assert_eq(ray_actor_lookup("ledger", &c), RAY_OK, "%s",
+                 ray_last_error_detail());
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(counter_where_remote(c), &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    /* In an agent on the first driver's node, its state kept. */
+    cr_assert_str_eq(s, "127.0.0.1 15");
+    ray_free(s);
+    int64_t v = 0;
+    cr_assert_eq(ray_get_int64(counter_add_remote(c, 1), &v, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(v, 16);
+    cr_assert_eq(ray_actor_kill(c, true), RAY_OK);
+    ray_actor_release(c);
+    ray_actor again;
+    cr_assert_eq(ray_actor_lookup("ledger", &again), RAY_ENOTFOUND);
+    /* With no detached actor left, its agent ends. */
+    bool ended = false;
+    for (int k = 0; k < 200 && !ended; k++) {
+        ended = node_log_has("127.0.0.1", "no detached actor lives");
+        if (!ended)
+            usleep(50000);
+    }
+    cr_assert(ended, "the agent of the first driver did not end");
+}
+
+Test(cluster, a_named_actor_is_found_by_a_second_driver_while_its_own_lives)
+{
+    int ready[2], go[2];
+    /* Close-on-exec: no worker started here holds `go` open. */
+    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+    pid_t d1 = fork();
+    if (d1 == 0) { /* the first driver: makes it, stays until told */
+        close(ready[0]);
+        close(go[1]);
+        if (!child_driver_up())
+            _exit(10);
+        ray_actor_opts o = {.name = "tally"};
+        ray_actor c;
+        char b = counter_create(&c, &o, 100) == RAY_OK ? 'r' : 'x';
+        if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) < 0)
+            _exit(11);
+        ray_shutdown();
+        _exit(0);
+    }
+    close(ready[1]);
+    close(go[0]);
+    char b = 0;
+    cr_assert_eq(read(ready[0], &b, 1), 1, "the first driver did not start");
+    cr_assert_eq(b, 'r', "the first driver could not make its actor");
+    close(ready[0]);
+    driver_up(1);
+    ray_actor t, dup;
+    cr_assert_eq(ray_actor_lookup("tally", &t), RAY_OK, "%s",
+                 ray_last_error_detail());
+    int64_t v = 0;
+    cr_assert_eq(ray_get_int64(counter_add_remote(t, 1), &v, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(v, 101);
+    ray_actor_opts o = {.name = "tally"};
+    cr_assert_eq(counter_create(&dup, &o, 0), RAY_EEXISTS);
+    o.get_if_exists = true;
+    cr_assert_eq(counter_create(&dup, &o, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_get_int64(counter_add_remote(dup, 1), &v, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(v, 102);
+    ray_actor_release(dup);
+    /* Its driver leaves: the actor ends with it (not detached). */
+    close(go[1]);
+    cr_assert_eq(child_status(d1), 0, "the first driver failed");
+    ray_err err = RAY_OK;
+    for (int k = 0; k < 200 && err == RAY_OK; k++) {
+        err = ray_get_int64(counter_add_remote(t, 1), &v, 60000);
+        if (err == RAY_OK)
+            usleep(50000);
+    }
+    cr_assert_eq(err, RAY_EACTOR_DIED, "%s", ray_last_error_detail());
+    ray_actor_release(t);
+    cr_assert_eq(ray_actor_lookup("tally", &t), RAY_ENOTFOUND);
+}
