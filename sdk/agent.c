@@ -32,6 +32,7 @@
 #include "runtime/fdwait.h"
 #include "runtime/fdpass.h"
 #include "runtime/frame.h"
+#include "runtime/ids.h"
 #include "runtime/log.h"
 #include "runtime/net.h"
 #include "sdk/backend.h"
@@ -344,6 +345,30 @@ actor_set(uint64_t key, ray_actor h, const char *why, bool detached)
     pthread_mutex_unlock(&ACT.mu);
 }
 
+/* This agent's job and raylet ("ip:port"): a handle argument naming them
+ * is one of its own actors. */
+static uint64_t g_job;
+static char g_raylet[RT_HOST_MAX + 8];
+
+/* The handle a call's argument describes (ClusterArg.actor): one of this
+ * agent's actors, or a proxy to another agent's. Null: the detail says
+ * why. */
+static ray_actor
+actor_arg(const char *desc)
+{
+    unsigned long long job = 0;
+    unsigned rkey = 0;
+    char addr[RT_HOST_MAX + 8] = "", why[300];
+    if (sscanf(desc, "%llx %71s %u", &job, addr, &rkey) == 3 && job == g_job &&
+        !strcmp(addr, g_raylet)) {
+        ray_actor h = actor_of(rkey, why, sizeof(why));
+        if (!h.id)
+            sdk_fail(RAY_EACTOR_DIED, "%s", why);
+        return h;
+    }
+    return cl_actor_from_desc(desc);
+}
+
 /* An attached driver's counts, dropped when it goes. */
 static bool
 held_add(client *c, uint64_t key)
@@ -505,19 +530,34 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
             fail_result(c, t->id, RAY_ENOMEM, "out of memory for arguments");
             continue;
         }
-        for (size_t k = 0; k < t->n_args; k++) {
+        bool ok = true;
+        for (size_t k = 0; k < t->n_args && ok; k++) {
             Ray__Rpc__ClusterArg *a = t->args[k];
             memset(&args[k], 0, sizeof(args[k]));
             args[k].type = a->type;
-            if (a->type == RAY_T_STR || a->type == RAY_T_BYTES ||
-                a->type == RAY_T_F64S || a->type == RAY_T_I64S) {
+            if (a->actor && *a->actor) {
+                ray_actor h = actor_arg(a->actor);
+                args[k].type = RAY_T_U64;
+                args[k].pad = RAY_ARG_ACTOR;
+                args[k].v.u64 = h.id;
+                if (!h.id) {
+                    fail_result(c, t->id, RAY_EACTOR_DIED,
+                                "argument %zu, an actor handle: %s", k + 1,
+                                ray_last_error_detail());
+                    ok = false;
+                }
+            } else if (a->type == RAY_T_STR || a->type == RAY_T_BYTES ||
+                       a->type == RAY_T_F64S || a->type == RAY_T_I64S) {
                 args[k].v.buf.ptr = a->data.data;
                 args[k].v.buf.len = a->data.len;
             } else {
                 args[k].v.u64 = a->bits;
             }
         }
-        if (t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL || !c->primary) {
+        if (!ok) {
+            /* failed above */
+        } else if (t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL ||
+                   !c->primary) {
             actor_record(c, t, args);
         } else {
             ray_call_opts o = {
@@ -794,19 +834,34 @@ static void __attribute__((noreturn)) driver_left(void)
     }
 }
 
+/* What the raylet tells an agent in its environment, taken out of it
+ * (the runtime's workers see none of it): its control socket (returned),
+ * its job, its raylet, the cluster token. */
 static int
-control_socket(void)
+agent_env(void)
 {
     const char *ctl = getenv("RAYC_AGENT_CTL");
+    const char *job = getenv("RAYC_JOB_ID");
+    const char *tok = getenv("RAYC_AGENT_TOKEN");
+    const char *raylet = getenv("RAYC_RAYLET_ADDRESS");
+    int fd = ctl ? atoi(ctl) : -1;
+    if (job)
+        g_job = strtoull(job, NULL, 16);
+    if (tok && rt_id_hex_decode(tok, cl_agent_token, RT_TOKEN_LEN) != RAY_OK)
+        fprintf(stderr, "rayc agent: a malformed token from the raylet\n");
+    snprintf(g_raylet, sizeof(g_raylet), "%s", raylet ? raylet : "");
     unsetenv("RAYC_AGENT_CTL");
-    return ctl ? atoi(ctl) : -1;
+    unsetenv("RAYC_JOB_ID");
+    unsetenv("RAYC_AGENT_TOKEN");
+    unsetenv("RAYC_RAYLET_ADDRESS");
+    return fd;
 }
 
 void
 sdk_agent_main(int fd)
 {
     char why[400];
-    int ctl = control_socket();
+    int ctl = agent_env();
     client *drv = set_driver(fd);
     output_to_driver();
     /* Ready at once: the runtime starts while the driver goes on. */
@@ -821,12 +876,14 @@ void
 sdk_agent_standby(int sock)
 {
     char why[400];
+    agent_env();
     output_to_driver(); /* held in the pipe until a driver comes */
     start_runtime(why, sizeof(why));
     int fd = -1;
     size_t nfds = 0;
-    char b;
-    if (rt_fdpass_recv(sock, &fd, 1, &nfds, &b, 1, -1) != RAY_OK || nfds != 1)
+    if (rt_fdpass_recv(sock, &fd, 1, &nfds, &g_job, sizeof(g_job), -1) !=
+            RAY_OK ||
+        nfds != 1)
         _exit(0); /* the raylet let it go */
     client *drv = set_driver(fd);
     say_ready(fd);

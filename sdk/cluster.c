@@ -307,7 +307,7 @@ node_lost(cl_driver *cl, int i, const char *why)
                   e->retries < 0 ? RAY_EACTOR_DIED : RAY_EWORKER_DIED,
                   e->retries < 0 ? amsg : msg, 0, NULL, 0, &cbs);
         pthread_mutex_unlock(&rt->mu);
-        rt_free(e->task);
+        cl_entry_done(e);
     }
     rt_free(fl.e);
     if (cbs)
@@ -324,13 +324,31 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     /* Only results of calls this node was given settle anything: an id
      * it was not sent (a confused or hostile peer) is dropped (id 0
      * marks it below). */
-    size_t unknown = 0;
+    size_t unknown = 0, nheld = 0, cheld = 0;
+    fl_entry *held = NULL; /* entries with handles: dropped once unlocked */
     pthread_mutex_lock(&nd->mu);
     for (size_t i = 0; i < b->n_results; i++) {
         fl_entry e;
         if (fl_take(&nd->fl, b->results[i]->id, &e)) {
             rt_free(e.task);
+            e.task = NULL;
             atomic_fetch_sub(&nd->inflight, 1);
+            if (e.nhandles && nheld == cheld) {
+                size_t cap = cheld ? 2 * cheld : 16;
+                fl_entry *nh = rt_realloc(held, cap * sizeof(*nh));
+                if (nh) {
+                    held = nh;
+                    cheld = cap;
+                }
+            }
+            if (e.nhandles && nheld < cheld) {
+                held[nheld++] = e;
+            } else if (e.nhandles) {
+                RT_LOG_RATELIMITED(RT_LOG_ERROR,
+                                   "cluster: out of memory: the actor handles "
+                                   "of a finished call stay counted");
+                rt_free(e.handles);
+            }
         } else {
             b->results[i]->id = 0;
             unknown++;
@@ -364,6 +382,9 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     if (cbs)
         sdk_run_callbacks(cbs);
     sdk_wake_driver(rt);
+    for (size_t i = 0; i < nheld; i++)
+        cl_entry_done(&held[i]);
+    rt_free(held);
 }
 
 /* A node's output: each whole line to this process's stdout, after the
@@ -597,11 +618,17 @@ is_buffer(uint32_t type)
  * waits for it. */
 bool
 cl_args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out,
-                ray_view *views, uint32_t *nviews)
+                ray_view *views, uint32_t *nviews, char (*desc)[CL_HANDLE_DESC])
 {
     *nviews = 0;
     for (uint32_t i = 0; i < nargs; i++) {
         out[i] = args[i];
+        if ((args[i].pad & RAY_ARG_ACTOR) && desc &&
+            cl_actor_describe((ray_actor){args[i].v.u64}, desc[i])) {
+            out[i].v.buf.ptr = desc[i]; /* cl_pack_task's ClusterArg.actor */
+            out[i].v.buf.len = strlen(desc[i]);
+            continue;
+        }
         if (args[i].pad)
             return false;
         if (args[i].type != RAY_T_REF)
@@ -669,7 +696,9 @@ cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
     for (uint32_t k = 0; k < nargs; k++) {
         ray__rpc__cluster_arg__init(&avp[k]);
         avp[k].type = args[k].type;
-        if (is_buffer(args[k].type))
+        if (args[k].pad & RAY_ARG_ACTOR) /* described (cl_args_resolve) */
+            avp[k].actor = (char *)args[k].v.buf.ptr;
+        else if (is_buffer(args[k].type))
             avp[k].data = (ProtobufCBinaryData){args[k].v.buf.len,
                                                 (uint8_t *)args[k].v.buf.ptr};
         else
@@ -699,6 +728,38 @@ done:
 
 /* No node alive can ever run the call: say what it needs and what the
  * largest node has. */
+/* A call's actor handles count while it lives (ray.h: a handle passed
+ * to a task): counted here, dropped by cl_entry_done. */
+bool
+cl_hold_handles(fl_entry *e, const ray_arg *args, uint32_t nargs)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < nargs; i++)
+        n += (args[i].pad & RAY_ARG_ACTOR) != 0;
+    if (!n)
+        return true;
+    e->handles = rt_malloc(n * sizeof(*e->handles));
+    if (!e->handles)
+        return false;
+    for (uint32_t i = 0; i < nargs; i++)
+        if ((args[i].pad & RAY_ARG_ACTOR) &&
+            cl_actor_ref((ray_actor){args[i].v.u64}, true) == RAY_OK)
+            e->handles[e->nhandles++] = args[i].v.u64;
+    return true;
+}
+
+void
+cl_entry_done(fl_entry *e)
+{
+    rt_free(e->task);
+    e->task = NULL;
+    for (uint32_t i = 0; i < e->nhandles; i++)
+        cl_actor_ref((ray_actor){e->handles[i]}, false);
+    rt_free(e->handles);
+    e->handles = NULL;
+    e->nhandles = 0;
+}
+
 static void
 infeasible(cl_driver *cl, const char *name, const ray_call_opts *opts)
 {
@@ -759,10 +820,16 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         return sdk_drv_submit(name, hash, args, nargs, opts);
     ray_arg av[16];
     ray_view vv[16];
+    char dv[16][CL_HANDLE_DESC];
     ray_arg *a = nargs > 16 ? rt_calloc(nargs, sizeof(*a)) : av;
     ray_view *views = nargs > 16 ? rt_calloc(nargs, sizeof(*views)) : vv;
+    char(*desc)[CL_HANDLE_DESC] =
+        nargs > 16 ? rt_calloc(nargs, CL_HANDLE_DESC) : dv;
     uint32_t nviews = 0;
-    bool go = a && views && cl_args_resolve(args, nargs, a, views, &nviews);
+    bool go = a && views && desc &&
+              cl_args_resolve(args, nargs, a, views, &nviews, desc);
+    if (desc != dv)
+        rt_free(desc);
     if (!go) {
         cl_views_release(views, nviews);
         if (a != av)
@@ -792,6 +859,10 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     base.function = (char *)name;
     if (err == RAY_OK)
         e.task = cl_pack_task(&base, a, nargs, opts, &e.len);
+    if (e.task && !cl_hold_handles(&e, args, nargs)) {
+        rt_free(e.task);
+        e.task = NULL;
+    }
     cl_views_release(views, nviews);
     if (a != av)
         rt_free(a);
@@ -807,7 +878,7 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     if (e.task && e.len > CL_RECORD_MAX) {
         /* Too big for a record: it runs here, where its arguments are
          * (objects move between nodes in a later issue). */
-        rt_free(e.task);
+        cl_entry_done(&e);
         pthread_mutex_lock(&rt->mu); /* drop the unused result object */
         sdk_objects_set_error(&rt->store, o, RAY_ECANCELLED, NULL);
         sdk_objects_release(&rt->store, o);
@@ -833,7 +904,7 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
             pthread_mutex_unlock(&rt->mu);
             if (cbs)
                 sdk_run_callbacks(cbs);
-            rt_free(e.task);
+            cl_entry_done(&e);
         }
     }
     return sdk_ref(id);
@@ -1463,6 +1534,39 @@ sdk_cluster_join(const char *address)
     return RAY_OK;
 }
 
+uint8_t cl_agent_token[RT_TOKEN_LEN];
+
+cl_driver *
+cl_client(void)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    cl_driver *cl = g_cl;
+    if (cl) {
+        pthread_mutex_unlock(&mu);
+        return cl;
+    }
+    cl = rt_calloc(1, sizeof(*cl));
+    if (!cl || pipe2(cl->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        rt_free(cl);
+        pthread_mutex_unlock(&mu);
+        sdk_fail(RAY_ENOMEM, "the agent's cluster client: out of memory");
+        return NULL;
+    }
+    cl->gcs_fd = -1;
+    cl->self_node = -1;
+    memcpy(cl->tok, cl_agent_token, RT_TOKEN_LEN);
+    pthread_mutex_init(&cl->act_mu, NULL);
+    pthread_mutex_init(&cl->gcs_mu, NULL);
+    pthread_mutex_init(&cl->add_mu, NULL);
+    cl->receiver_started =
+        pthread_create(&cl->receiver, NULL, receiver_main, cl) == 0;
+    g_cl = cl;
+    sdk_remote_actor_call = cl_actor_call_from_task;
+    pthread_mutex_unlock(&mu);
+    return cl;
+}
+
 void
 sdk_cluster_leave(void)
 {
@@ -1488,8 +1592,10 @@ sdk_cluster_leave(void)
         cl_node *nd = &cl->nodes[i];
         close(nd->fd); /* the agent ends with it */
         for (size_t k = 0; k < nd->fl.cap; k++)
-            if (nd->fl.e[k].id && nd->fl.e[k].id != FL_TOMB)
+            if (nd->fl.e[k].id && nd->fl.e[k].id != FL_TOMB) {
                 rt_free(nd->fl.e[k].task);
+                rt_free(nd->fl.e[k].handles);
+            }
         rt_free(nd->fl.e);
         rt_free(nd->buf);
         rt_free(nd->partial);

@@ -439,7 +439,7 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     ray_arg av[16];
     ray_view vv[16];
     uint32_t nviews = 0;
-    if (nargs > 16 || !cl_args_resolve(args, nargs, av, vv, &nviews)) {
+    if (nargs > 16 || !cl_args_resolve(args, nargs, av, vv, &nviews, NULL)) {
         cl_views_release(vv, nviews);
         return sdk_fail(RAY_EINVAL,
                         "ray_actor_create on node '%s': an argument is an "
@@ -596,13 +596,15 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     }
     ray_arg av[16];
     ray_view vv[16];
+    char dv[16][CL_HANDLE_DESC];
     uint32_t nviews = 0;
-    if (nargs > 16 || !cl_args_resolve(args, nargs, av, vv, &nviews)) {
+    if (nargs > 16 || !cl_args_resolve(args, nargs, av, vv, &nviews, dv)) {
         cl_views_release(vv, nviews);
         sdk_fail(RAY_EINVAL,
-                 "actor call '%s' on node %s: an argument is an actor "
-                 "handle or a ref not ready yet (or more than 16); only "
-                 "values and ready refs go to other nodes for now",
+                 "actor call '%s' on node %s: an argument is a handle of an "
+                 "actor in this process or a ref not ready yet (or more than "
+                 "16); only values, ready refs and handles of actors in "
+                 "agents go to other nodes for now",
                  m->name, cl->nodes[i].addr);
         return RAY_REF_NULL;
     }
@@ -624,12 +626,16 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
         sdk_fail(err, "actor call '%s': out of memory", m->name);
         return RAY_REF_NULL;
     }
+    if (e.task && !cl_hold_handles(&e, args, nargs)) {
+        rt_free(e.task);
+        e.task = NULL;
+    }
     if (e.task && e.len > CL_RECORD_MAX) {
         snprintf(msg, sizeof(msg),
                  "actor call '%s': its arguments take %u bytes, more than a "
                  "call to another node carries (%u)",
                  m->name, e.len, CL_RECORD_MAX);
-        rt_free(e.task);
+        cl_entry_done(&e);
         sdk_cb *cbs = NULL;
         pthread_mutex_lock(&rt->mu);
         cl_settle(rt, id, RAY_ETOOBIG, msg, 0, NULL, 0, &cbs);
@@ -658,7 +664,7 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
         pthread_mutex_unlock(&rt->mu);
         if (cbs)
             sdk_run_callbacks(cbs);
-        rt_free(e.task);
+        cl_entry_done(&e);
     }
     return sdk_ref(id);
 }
@@ -914,4 +920,78 @@ cl_actor_call_from_task(sdk_rt *rt, uint64_t handle, const char *method,
                   msg, 0, NULL, 0, cbs);
         rt_free(e.task);
     }
+}
+
+/* ---- handles that travel ---- */
+
+bool
+cl_actor_describe(ray_actor h, char out[CL_HANDLE_DESC])
+{
+    cl_driver *cl = g_cl;
+    if (!cl || !remote_actor(h))
+        return false;
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    bool ok = a && a->node >= 0;
+    if (ok) {
+        const cl_node *nd = &cl->nodes[a->node];
+        snprintf(
+            out, CL_HANDLE_DESC, "%016llx %s %u",
+            (unsigned long long)(nd->kind == CL_ATTACHED ? nd->job : cl->job),
+            nd->addr, a->rkey);
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    return ok;
+}
+
+ray_actor
+cl_actor_from_desc(const char *desc)
+{
+    unsigned long long job = 0;
+    unsigned rkey = 0;
+    char addr[RT_HOST_MAX + 8];
+    if (sscanf(desc, "%llx %71s %u", &job, addr, &rkey) != 3 || !rkey) {
+        sdk_fail(RAY_EPROTO, "a malformed actor handle '%.80s'", desc);
+        return RAY_ACTOR_NULL;
+    }
+    cl_driver *cl = cl_client();
+    if (!cl)
+        return RAY_ACTOR_NULL;
+    /* One proxy per actor: its calls go to its agent. */
+    pthread_mutex_lock(&cl->act_mu);
+    for (uint32_t k = 1; k < cl->nact; k++) {
+        cl_actor *a = &cl->act[k];
+        if (a->node >= 0 && a->attached && a->rkey == rkey &&
+            cl->nodes[a->node].job == job &&
+            !strcmp(cl->nodes[a->node].addr, addr)) {
+            pthread_mutex_unlock(&cl->act_mu);
+            return (ray_actor){(uint64_t)k << 32};
+        }
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    ray_err err;
+    char why[400];
+    int i = cl_attach(cl, addr, job, &err, why, sizeof(why));
+    if (i < 0) {
+        sdk_fail(err == RAY_ENOTFOUND ? RAY_EACTOR_DIED : err,
+                 "the actor's agent on %s: %s", addr, why);
+        return RAY_ACTOR_NULL;
+    }
+    pthread_mutex_lock(&cl->act_mu);
+    uint32_t key = new_entry(cl);
+    if (key) {
+        cl_actor *a = &cl->act[key];
+        memset(a, 0, sizeof(*a));
+        a->node = i;
+        a->rkey = rkey;
+        a->attached = true;
+        a->pinned = true;
+        a->handles = 1; /* borrowed: the driver counts the real ones */
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!key) {
+        sdk_fail(RAY_ENOMEM, "no room for another actor handle");
+        return RAY_ACTOR_NULL;
+    }
+    return (ray_actor){(uint64_t)key << 32};
 }

@@ -36,8 +36,14 @@ typedef struct fl_entry {
     uint64_t id; /* 0 empty, UINT64_MAX tombstone */
     uint8_t *task;
     uint32_t len;
-    int32_t retries; /* on other nodes; an actor call's: -1 (never) */
+    int32_t retries;   /* on other nodes; an actor call's: -1 (never) */
+    uint64_t *handles; /* actor handles among its arguments, counted while
+                          it lives (rt_malloc'd), or NULL */
+    uint32_t nhandles;
 } fl_entry;
+
+/* How an actor handle travels in a call: "JOB RAYLET KEY" (ClusterArg). */
+#define CL_HANDLE_DESC 96
 
 typedef struct fl_table {
     fl_entry *e;
@@ -110,6 +116,11 @@ typedef struct cl_driver {
 extern cl_driver *g_cl;
 
 /* cluster.c */
+/* In an agent: the cluster side that reaches other agents' actors (made
+ * on first use: connections, their receiver, the token the raylet gave);
+ * NULL with the reason in the detail. */
+cl_driver *cl_client(void);
+extern uint8_t cl_agent_token[RT_TOKEN_LEN];
 /* One request to the head on the driver's connection (made again when
  * lost); any thread. */
 ray_err cl_gcs_call(cl_driver *cl, uint32_t type, const ProtobufCMessage *req,
@@ -143,9 +154,17 @@ int cl_choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits,
 bool cl_send_to(cl_driver *cl, int i, fl_entry *e);
 /* The node named by an IP, "IP:port" or id prefix: -1 this one, -2 none. */
 int cl_named_node(cl_driver *cl, const char *want);
-/* Arguments by value (ready refs resolved; views to release after). */
+/* Arguments by value (ready refs resolved; views to release after).
+ * With `desc`, handles of actors in agents travel too (described there);
+ * without, or for other handles, false. */
 bool cl_args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out,
-                     ray_view *views, uint32_t *nviews);
+                     ray_view *views, uint32_t *nviews,
+                     char (*desc)[CL_HANDLE_DESC]);
+/* Count the actor handles among a call's arguments while it lives (ray.h:
+ * a handle passed to a task); false without memory. */
+bool cl_hold_handles(fl_entry *e, const ray_arg *args, uint32_t nargs);
+/* An entry's end: its record freed, its handles released. */
+void cl_entry_done(fl_entry *e);
 void cl_views_release(ray_view *views, uint32_t n);
 /* Pack a record from `base` with args and call options (rt_malloc'd). */
 uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
@@ -162,6 +181,13 @@ ray_err cl_actor_kill(ray_actor h, bool no_restart);
 ray_err cl_actor_state(ray_actor h, int *state, int *num_restarts);
 ray_err cl_actor_wait_ready(ray_actor h, int64_t timeout_ms);
 ray_err cl_actor_lookup(const char *name, ray_actor *out);
+/* How handle h travels ("JOB RAYLET KEY"); false unless it is a live
+ * actor in an agent. */
+bool cl_actor_describe(ray_actor h, char out[CL_HANDLE_DESC]);
+/* In an agent: a handle for the actor a call's argument describes (one
+ * in this agent's runtime, or a proxy whose calls go to its agent), or
+ * RAY_ACTOR_NULL with the reason in the detail. */
+ray_actor cl_actor_from_desc(const char *desc);
 /* Node i died (its calls in flight are settled): restart its actors
  * elsewhere within their max_restarts, or mark them dead with `why`. */
 void cl_actors_node_lost(cl_driver *cl, int i, const char *why);

@@ -341,15 +341,16 @@ start_reply(node *n, rt_conn *c, ray_err code, const char *msg, bool need)
  * keeps (blocking). The pid, or -1 with errno. */
 static pid_t
 launch(node *n, const char *path, const char *name, const char *var, int fd,
-       int ctl)
+       int ctl, uint64_t job)
 {
     /* The child's environment, made before fork. */
     size_t ne = 0;
     while (environ[ne])
         ne++;
-    char **envp = rt_calloc(ne + 8, sizeof(*envp));
-    char e_fd[48], e_ctl[48], e_cpu[32], e_id[80], e_ip[96], e_res[320],
-        e_mem[64];
+    char **envp = rt_calloc(ne + 11, sizeof(*envp));
+    char e_job[48], e_fd[48], e_ctl[48], e_cpu[32], e_id[80], e_ip[96],
+        e_res[320], e_mem[64], e_raylet[RT_HOST_MAX + 32],
+        e_tok[2 * RT_TOKEN_LEN + 24];
     if (!envp) {
         errno = ENOMEM;
         return -1;
@@ -363,6 +364,19 @@ launch(node *n, const char *path, const char *name, const char *var, int fd,
     snprintf(e_id, sizeof(e_id), "RAYC_NODE_ID=%s", n->idhex);
     snprintf(e_ip, sizeof(e_ip), "RAYC_NODE_IP=%s", n->ip);
     envp[k++] = e_fd;
+    /* Its own raylet, and the token to reach other nodes' agents (for
+     * actor handles its calls are given). */
+    snprintf(e_raylet, sizeof(e_raylet), "RAYC_RAYLET_ADDRESS=%s:%u", n->ip,
+             n->port);
+    envp[k++] = e_raylet;
+    memcpy(e_tok, "RAYC_AGENT_TOKEN=", 17);
+    rt_id_hex_encode(n->cfg->token, RT_TOKEN_LEN, e_tok + 17);
+    envp[k++] = e_tok;
+    if (job) { /* the standby learns it with its driver */
+        snprintf(e_job, sizeof(e_job), "RAYC_JOB_ID=%016llx",
+                 (unsigned long long)job);
+        envp[k++] = e_job;
+    }
     if (ctl >= 0) {
         snprintf(e_ctl, sizeof(e_ctl), "RAYC_AGENT_CTL=%d", ctl);
         envp[k++] = e_ctl;
@@ -435,7 +449,7 @@ standby_start(node *n, const char *path, const char *hex, const char *name)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         return;
-    pid_t pid = launch(n, path, name, "RAYC_AGENT_STANDBY", sv[1], -1);
+    pid_t pid = launch(n, path, name, "RAYC_AGENT_STANDBY", sv[1], -1, 0);
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);
@@ -478,7 +492,8 @@ spawn_agent(node *n, rt_conn *c, job_conn *j, const char *path)
     bool warm = false;
     int ctl = -1;
     if (n->sb_pid && !strcmp(n->sb_hex, j->hex) &&
-        rt_fdpass_send(n->sb_sock, &c->fd, 1, "c", 1, 1000) == RAY_OK) {
+        rt_fdpass_send(n->sb_sock, &c->fd, 1, &j->job, sizeof(j->job), 1000) ==
+            RAY_OK) {
         pid = n->sb_pid; /* it has the connection now */
         warm = true;
         ctl = n->sb_sock; /* and keeps the socket as its control one */
@@ -488,7 +503,7 @@ spawn_agent(node *n, rt_conn *c, job_conn *j, const char *path)
         int sv[2] = {-1, -1};
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
             sv[0] = sv[1] = -1;
-        pid = launch(n, path, j->name, "RAYC_AGENT_FD", c->fd, sv[1]);
+        pid = launch(n, path, j->name, "RAYC_AGENT_FD", c->fd, sv[1], j->job);
         if (sv[1] >= 0)
             close(sv[1]);
         ctl = sv[0];

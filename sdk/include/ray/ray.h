@@ -204,19 +204,21 @@ RAY_API void ray_config_init(ray_config *cfg);
  * asks for (`rayc start --resources`), or the node ray_call_opts.node
  * names; a call no node can ever run fails at once (RAY_EINVAL,
  * "infeasible", naming the largest node). Refs whose values are ready
- * travel by value; calls with refs not ready yet or actor handles run
- * here, as do puts and maps. Actors go to another node by
- * ray_actor_opts.node or resources only it has. Names are cluster-wide: a
- * named or detached actor lives in the job's agent on this machine's
- * raylet (on another node when this machine runs none), so another
- * driver's ray_actor_lookup finds it; a detached one outlives its driver
- * (until ray_actor_kill or ray_actor_exit), a named one ends with it. The
- * arguments of actors in agents are values or ready refs. Nodes that join later
- * are used within a second. What remote tasks print reaches this process's
- * stdout as "(node=IP) (pid=N) line". A node that dies has its calls in
- * flight re-run on another node within max_retries (else
- * RAY_EWORKER_DIED naming it), and its actors move within max_restarts
- * (else calls give RAY_EACTOR_DIED naming it).
+ * travel by value; calls with refs not ready yet run here, as do puts and
+ * maps. Actors go to another node by ray_actor_opts.node or resources
+ * only it has. Names are cluster-wide: a named or detached actor lives in
+ * the job's agent on this machine's raylet (on another node when this
+ * machine runs none), so another driver's ray_actor_lookup finds it; a
+ * detached one outlives its driver (until ray_actor_kill or
+ * ray_actor_exit), a named one ends with it. Handles of actors in agents
+ * (those three kinds) travel with calls and method calls to any node,
+ * where tasks call them directly; a call given a handle of an actor in
+ * this process runs here. The arguments of constructors in agents are
+ * values or ready refs. Nodes that join later are used within a second. What
+ * remote tasks print reaches this process's stdout as "(node=IP) (pid=N) line".
+ * A node that dies has its calls in flight re-run on another node within
+ * max_retries (else RAY_EWORKER_DIED naming it), and its actors move within
+ * max_restarts (else calls give RAY_EACTOR_DIED naming it).
  *
  * Returns RAY_OK; RAY_EEXISTS if already initialised; RAY_EINVAL for a bad
  * field, a malformed address, or an open-file limit too low for num_cpus

@@ -174,6 +174,18 @@ add_ones(ray_actor c, int64_t n)
 }
 RAY_REMOTE(add_ones, int64_t, ray_actor, int64_t);
 
+/* The same, saying where it ran: "IP value". */
+static char *
+add_ones_at(ray_actor c, int64_t n)
+{
+    int64_t v = add_ones(c, n);
+    const char *ip = getenv("RAYC_NODE_IP");
+    char *s = malloc(64);
+    snprintf(s, 64, "%s %lld", ip ? ip : "driver", (long long)v);
+    return s;
+}
+RAY_REMOTE(add_ones_at, char *, ray_actor, int64_t);
+
 /* ---- the cluster ---- */
 
 static void
@@ -1244,11 +1256,15 @@ Test(cluster, a_detached_actor_outlives_its_driver_and_serves_the_next)
     cr_assert_eq(ray_actor_lookup("ledger", &again), RAY_ENOTFOUND);
     /* With no detached actor left, its agent ends. */
     bool ended = false;
-    for (int k = 0; k < 200 && !ended; k++) {
+    for (int k = 0; k < 600 && !ended; k++) {
         ended = node_log_has("127.0.0.1", "no detached actor lives");
         if (!ended)
             usleep(50000);
     }
+    if (!ended) /* what the head's log says, for the failure */
+        cr_log_error("stays: %d, attached: %d",
+                     node_log_has("127.0.0.1", "detached actor stays"),
+                     node_log_has("127.0.0.1", "attached to job"));
     cr_assert(ended, "the agent of the first driver did not end");
 }
 
@@ -1307,4 +1323,40 @@ Test(cluster, a_named_actor_is_found_by_a_second_driver_while_its_own_lives)
     cr_assert_eq(err, RAY_EACTOR_DIED, "%s", ray_last_error_detail());
     ray_actor_release(t);
     cr_assert_eq(ray_actor_lookup("tally", &t), RAY_ENOTFOUND);
+}
+
+/* ---- handles that travel ---- */
+
+static void
+expect_str(ray_ref r, const char *want)
+{
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_str_eq(s, want);
+    ray_free(s);
+    ray_ref_release(r);
+}
+
+Test(cluster, a_task_on_one_node_calls_actors_on_others)
+{
+    driver_up(1);
+    ray_actor_opts on2 = {.node = "127.0.0.2"}, named = {.name = "hub"};
+    ray_actor a, b;
+    cr_assert_eq(counter_create(&a, &on2, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(counter_create(&b, &named, 1000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_call_opts at2 = {.node = "127.0.0.2"}, at3 = {.node = "127.0.0.3"};
+    /* An actor on .2 from a task on .3. */
+    expect_str(add_ones_at_remote_opts(&at3, a, 10), "127.0.0.3 10");
+    /* The named one, in the agent on this machine, from .3. */
+    expect_str(add_ones_at_remote_opts(&at3, b, 10), "127.0.0.3 1010");
+    /* The actor on .2 from a task on .2 (its own agent). */
+    expect_str(add_ones_at_remote_opts(&at2, a, 5), "127.0.0.2 15");
+    /* A handle counts while the call it was passed to lives. */
+    ray_ref r = add_ones_at_remote_opts(&at3, a, 1);
+    ray_actor_release(a);
+    expect_str(r, "127.0.0.3 16");
+    ray_actor_release(b);
 }
