@@ -812,7 +812,9 @@ static void __attribute__((noreturn)) driver_left(void)
     pthread_mutex_unlock(&ACT.mu);
     if (!kept)
         _exit(0);
-    fprintf(stderr,
+    /* Straight to the raylet's log: lines in the output pipe may still be
+     * there at _exit. */
+    dprintf(g_stderr,
             "rayc agent: the driver left; %zu detached actor%s stay%s\n", kept,
             kept == 1 ? "" : "s", kept == 1 ? "s" : "");
     for (;;) {
@@ -828,7 +830,7 @@ static void __attribute__((noreturn)) driver_left(void)
         }
         pthread_mutex_unlock(&ACT.mu);
         if (!live) {
-            fprintf(stderr, "rayc agent: no detached actor lives: ending\n");
+            dprintf(g_stderr, "rayc agent: no detached actor lives: ending\n");
             _exit(0);
         }
     }
