@@ -17,6 +17,7 @@
 #include "runtime/net.h"
 #include "scheduler/resources.h"
 #include "sdk/backend.h"
+#include "sdk/inflight.h"
 #include "sdk/sdk_int.h"
 
 #define MAX_NODES 64 /* other nodes a driver uses */
@@ -30,25 +31,8 @@ _Static_assert(CL_RECORD_MAX + 64 < RT_NET_MAX_FRAME, "a record fits a frame");
 
 struct cl_actor;
 
-/* ---- an in-flight table: object id -> the task's packed ClusterTask ---- */
-
-typedef struct fl_entry {
-    uint64_t id; /* 0 empty, UINT64_MAX tombstone */
-    uint8_t *task;
-    uint32_t len;
-    int32_t retries;   /* on other nodes; an actor call's: -1 (never) */
-    uint64_t *handles; /* actor handles among its arguments, counted while
-                          it lives (rt_malloc'd), or NULL */
-    uint32_t nhandles;
-} fl_entry;
-
 /* How an actor handle travels in a call: "JOB RAYLET KEY" (ClusterArg). */
 #define CL_HANDLE_DESC 96
-
-typedef struct fl_table {
-    fl_entry *e;
-    size_t cap, n, used; /* used: n + tombstones */
-} fl_table;
 
 /* ---- the driver's nodes ---- */
 
