@@ -486,6 +486,33 @@ cl_choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits, int avoid)
     return best;
 }
 
+int
+cl_spread(cl_driver *cl, const ray_call_opts *opts, bool local_fits)
+{
+    const char *want = opts ? opts->resources : NULL;
+    int cand[MAX_NODES + 1], nc = 0;
+    if (local_fits)
+        cand[nc++] = -1;
+    for (int i = 0; i < cl->n; i++) {
+        cl_node *nd = &cl->nodes[i];
+        if (nd->kind == CL_JOB && atomic_load(&nd->alive) &&
+            cl_node_fits(nd, want) && cpus_fit(opts, nd->ncpu))
+            cand[nc++] = i;
+    }
+    if (!nc)
+        return -2;
+    return cand[atomic_fetch_add(&cl->spread, 1) % (uint64_t)nc];
+}
+
+bool
+cl_node_full(cl_driver *cl, int i)
+{
+    if (i < 0)
+        return __atomic_load_n(&sdk_g->tasks_live, __ATOMIC_RELAXED) >=
+               (uint64_t)cl->local_cpus;
+    return atomic_load(&cl->nodes[i].inflight) >= cl->nodes[i].ncpu;
+}
+
 bool
 cl_send_to(cl_driver *cl, int i, fl_entry *e)
 {
@@ -742,14 +769,28 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     if (local == RAY_EINVAL) /* malformed: the local runtime says how */
         return sdk_drv_submit(name, hash, args, nargs, opts);
     bool local_fits = local == RAY_OK && cpus_fit(opts, cl->local_cpus);
-    int i;
-    if (opts && opts->node && *opts->node) {
-        i = cl_named_node(cl, opts->node);
+    bool named = opts && opts->node && *opts->node;
+    if (opts && (opts->strategy < RAY_STRATEGY_DEFAULT ||
+                 opts->strategy > RAY_STRATEGY_SPREAD)) {
+        sdk_fail(RAY_EINVAL, "submit '%s': unknown strategy %d", name,
+                 (int)opts->strategy);
+        return RAY_REF_NULL;
+    }
+    int i = named ? cl_named_node(cl, opts->node) : -2;
+    if (named && opts->node_soft && (i == -2 || cl_node_full(cl, i)))
+        named = false; /* soft: as if none were named */
+    if (named) {
         if (i == -2) {
             sdk_fail(RAY_ENOTFOUND,
                      "submit '%s': no alive node '%s' in the cluster "
                      "(rayc status lists them)",
                      name, opts->node);
+            return RAY_REF_NULL;
+        }
+    } else if (opts && opts->strategy == RAY_STRATEGY_SPREAD) {
+        i = cl_spread(cl, opts, local_fits);
+        if (i == -2) {
+            infeasible(cl, name, opts);
             return RAY_REF_NULL;
         }
     } else {
@@ -779,7 +820,7 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
             rt_free(a);
         if (views != vv)
             rt_free(views);
-        if (opts && opts->node && *opts->node) {
+        if (named) {
             sdk_fail(RAY_EINVAL,
                      "submit '%s' to node '%s': an argument is an actor "
                      "handle or a ref not ready yet; only values and ready "
@@ -826,7 +867,7 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         sdk_objects_set_error(&rt->store, o, RAY_ECANCELLED, NULL);
         sdk_objects_release(&rt->store, o);
         pthread_mutex_unlock(&rt->mu);
-        if ((opts && opts->node && *opts->node) || !local_fits) {
+        if (named || !local_fits) {
             sdk_fail(RAY_ETOOBIG,
                      "submit '%s' to node %s: its arguments take %u bytes, "
                      "more than a call to another node carries (%u) until "

@@ -278,8 +278,17 @@ actor_place(cl_driver *cl, const ray_actor_opts *opts)
 {
     if (!opts)
         return -1;
-    if (opts->node && *opts->node)
-        return cl_named_node(cl, opts->node);
+    if (opts->node && *opts->node) {
+        int i = cl_named_node(cl, opts->node);
+        if (i != -2 || !opts->node_soft)
+            return i;
+    }
+    if (opts->strategy == RAY_STRATEGY_SPREAD) {
+        ray_call_opts co = {.resources = opts->resources,
+                            .num_cpus = opts->num_cpus};
+        int i = cl_spread(cl, &co, cl_local_demand(opts->resources) == RAY_OK);
+        return i == -2 ? -1 : i; /* none: the local runtime says why */
+    }
     if (opts->resources && *opts->resources &&
         cl_local_demand(opts->resources) == RAY_ENOTFOUND) {
         ray_call_opts co = {.resources = opts->resources};
@@ -534,7 +543,7 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     a->spec = spec;
     a->spec_len = len;
     a->restarts_left = opts->max_restarts;
-    a->pinned = opts->node && *opts->node;
+    a->pinned = opts->node && *opts->node && !opts->node_soft;
     a->resources = opts->resources ? rt_strdup(opts->resources) : NULL;
     a->name = name ? rt_strdup(name) : NULL;
     bool ok = spec && send_raw(cl, i, spec, len);

@@ -92,9 +92,10 @@ typedef struct cl_driver {
     /* Actors on other nodes, by the driver's key (cluster_actor.c). */
     pthread_mutex_t act_mu;
     struct cl_actor *act;
-    uint32_t nact, cact; /* keys [1, nact) used */
-    _Atomic uint64_t rr; /* where placement starts looking */
-    sdk_backend be;      /* the "cluster" backend */
+    uint32_t nact, cact;     /* keys [1, nact) used */
+    _Atomic uint64_t rr;     /* where placement starts looking */
+    _Atomic uint64_t spread; /* RAY_STRATEGY_SPREAD's turn */
+    sdk_backend be;          /* the "cluster" backend */
 } cl_driver;
 
 extern cl_driver *g_cl;
@@ -134,6 +135,11 @@ ray_err cl_local_demand(const char *want);
 /* Where a call goes: -1 this node, a node index, or -2: nowhere. */
 int cl_choose(cl_driver *cl, const ray_call_opts *opts, bool local_fits,
               int avoid);
+/* RAY_STRATEGY_SPREAD: the next in turn of the nodes that fit (-1 this
+ * one, when local_fits), or -2: none. */
+int cl_spread(cl_driver *cl, const ray_call_opts *opts, bool local_fits);
+/* Node i (-1 this one) has all its CPUs busy. */
+bool cl_node_full(cl_driver *cl, int i);
 /* Queue a tracked record on node i (its result settles e->id). */
 bool cl_send_to(cl_driver *cl, int i, fl_entry *e);
 /* The node named by an IP, "IP:port" or id prefix: -1 this one, -2 none. */

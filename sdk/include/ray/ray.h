@@ -491,6 +491,17 @@ RAY_API ray_err ray_cancel(ray_ref ref, bool force);
 
 /* ---------------------------------------------------------- remote calls */
 
+/* Where a cluster places a call or an actor (Ray's scheduling
+ * strategies; outside a cluster there is one node and they change
+ * nothing). */
+enum ray_strategy {
+    RAY_STRATEGY_DEFAULT = 0, /* this node while under half its CPUs are
+                                 busy, else the least loaded node that
+                                 fits */
+    RAY_STRATEGY_SPREAD = 1,  /* each next one on the next node that fits,
+                                 this one included, in turn */
+};
+
 /* Options of one call; zero means default in every field. */
 typedef struct ray_call_opts {
     double num_cpus;       /* CPUs needed; default 1. Up to 1: one
@@ -507,6 +518,10 @@ typedef struct ray_call_opts {
                               status` shows (RAY_ENOTFOUND when no alive
                               node matches); NULL: anywhere. Outside a
                               cluster, ignored (the only node) */
+    bool node_soft;        /* with `node`: when that node is not alive or
+                              has all its CPUs busy, place it as if no node
+                              were named (Ray's soft node affinity) */
+    int32_t strategy;      /* enum ray_strategy, without `node` */
 } ray_call_opts;
 
 #define RAY_NO_RETRY (-1)
@@ -1256,6 +1271,11 @@ typedef struct ray_actor_opts {
                                  matches); NULL: on this machine, unless
                                  only another node has its resources.
                                  Outside a cluster, ignored */
+    bool node_soft;           /* with `node`: when that node is not alive,
+                                 place it as if no node were named */
+    int32_t strategy;         /* enum ray_strategy, without `node`:
+                                 SPREAD puts each next actor on the next
+                                 node that fits, in turn */
 } ray_actor_opts;
 
 /* Internal to RAY_ACTOR: create an actor of the class whose constructor

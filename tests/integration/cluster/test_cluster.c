@@ -1360,3 +1360,81 @@ Test(cluster, a_task_on_one_node_calls_actors_on_others)
     expect_str(r, "127.0.0.3 16");
     ray_actor_release(b);
 }
+
+/* ---- strategies ---- */
+
+Test(cluster, spread_takes_the_nodes_in_turn)
+{
+    driver_up(1);
+    enum { N = 30 };
+    ray_call_opts o = {.strategy = RAY_STRATEGY_SPREAD};
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = where_remote_opts(&o, 0);
+    int here = 0, n2 = 0, n3 = 0;
+    for (int i = 0; i < N; i++) {
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(r[i], &s, 60000), RAY_OK, "%s",
+                     ray_last_error_detail());
+        here += !strcmp(s, "driver");
+        n2 += !strcmp(s, "127.0.0.2");
+        n3 += !strcmp(s, "127.0.0.3");
+        ray_free(s);
+        ray_ref_release(r[i]);
+    }
+    cr_assert(here == N / 3 && n2 == N / 3 && n3 == N / 3,
+              "this node %d, 127.0.0.2 %d, 127.0.0.3 %d", here, n2, n3);
+    /* Actors too: three, one on each node. */
+    ray_actor_opts ao = {.strategy = RAY_STRATEGY_SPREAD};
+    ray_actor a[3];
+    bool seen_here = false, seen2 = false, seen3 = false;
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(counter_create(&a[i], &ao, i), RAY_OK, "%s",
+                     ray_last_error_detail());
+    for (int i = 0; i < 3; i++) {
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(counter_where_remote(a[i]), &s, 60000), RAY_OK,
+                     "%s", ray_last_error_detail());
+        seen_here |= !strncmp(s, "driver", 6);
+        seen2 |= !strncmp(s, "127.0.0.2", 9);
+        seen3 |= !strncmp(s, "127.0.0.3", 9);
+        ray_free(s);
+        ray_actor_release(a[i]);
+    }
+    cr_assert(seen_here && seen2 && seen3, "here %d, .2 %d, .3 %d", seen_here,
+              seen2, seen3);
+    o.strategy = 7;
+    cr_assert_eq(where_remote_opts(&o, 0).id, 0, "an unknown strategy runs");
+    cr_assert(strstr(ray_last_error_detail(), "strategy"), "%s",
+              ray_last_error_detail());
+}
+
+Test(cluster, soft_node_affinity_falls_back_and_hard_fails)
+{
+    driver_up(1);
+    ray_call_opts hard = {.node = "127.0.0.9"};
+    cr_assert_eq(where_remote_opts(&hard, 0).id, 0,
+                 "a call pinned to no alive node was accepted");
+    cr_assert(strstr(ray_last_error_detail(), "no alive node"), "%s",
+              ray_last_error_detail());
+    ray_call_opts soft = {.node = "127.0.0.9", .node_soft = true};
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(where_remote_opts(&soft, 0), &s, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    ray_free(s);
+    /* A soft pin to an alive node that has room runs there. */
+    soft.node = "127.0.0.3";
+    cr_assert_eq(ray_get_str(where_remote_opts(&soft, 0), &s, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_str_eq(s, "127.0.0.3");
+    ray_free(s);
+    ray_actor_opts ao = {.node = "127.0.0.9", .node_soft = true};
+    ray_actor a;
+    cr_assert_eq(counter_create(&a, &ao, 1), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_actor_wait_ready(a, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_actor_release(a);
+    ao.node_soft = false;
+    cr_assert_eq(counter_create(&a, &ao, 1), RAY_ENOTFOUND);
+}
