@@ -50,6 +50,7 @@
 #include "sdk/cluster_int.h"
 #include "sdk/inflight.h"
 #include "sdk/sdk_int.h"
+#include "sdk/worker_int.h"
 #include "sdk/wire.h"
 
 #define MAX_NODES 64 /* other nodes a driver uses; at most 255 */
@@ -1269,9 +1270,11 @@ add_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply *r)
         rt_id_hex_encode(ni->node_id.data, 28, full);
         /* This machine's own node runs its calls in the embedded
          * runtime (and its named actors in the CL_SELF agent). */
-        if (!strcmp(ni->raylet_address->ip, cl->local_ip))
+        if (!strcmp(ni->raylet_address->ip, cl->local_ip)) {
             snprintf(cl->self_raylet, sizeof(cl->self_raylet), "%s:%u",
                      ni->raylet_address->ip, ni->raylet_address->port);
+            memcpy(cl->self_id, full, sizeof(cl->self_id));
+        }
         if (!strcmp(ni->raylet_address->ip, cl->local_ip) || known(cl, full))
             continue;
         cl_node *nd = &cl->nodes[base + ns];
@@ -1497,6 +1500,8 @@ sdk_cluster_join(const char *address)
     g_cl = cl;
     add_nodes(cl, r);
     rt_proto_free(&r->base);
+    if (cl->self_id[0] && sdk_g->tx->node_id) /* for this node's workers */
+        memcpy(sdk_g->tx->node_id, cl->self_id, sizeof(cl->self_id));
     cl->receiver_started =
         pthread_create(&cl->receiver, NULL, receiver_main, cl) == 0;
     cl->watcher_started =
@@ -1519,6 +1524,88 @@ sdk_cluster_join(const char *address)
 }
 
 uint8_t cl_agent_token[RT_TOKEN_LEN];
+
+/* ---- nodes, for users ---- */
+
+RAY_API ray_err
+ray_node_id(char out[RAY_NODE_ID_SIZE])
+{
+    if (!out)
+        return sdk_fail(RAY_EINVAL, "ray_node_id: out is NULL");
+    /* An agent and its workers have it from the raylet; the driver's
+     * workers from the driver (the shared header); the driver itself. */
+    const char *id = getenv("RAYC_NODE_ID");
+    if (!id || strlen(id) != RAY_NODE_ID_SIZE - 1)
+        id = sdk_in_worker ? sdk_wk_node_id() : g_cl ? g_cl->self_id : "";
+    if (strlen(id) != RAY_NODE_ID_SIZE - 1)
+        return sdk_fail(RAY_ENOTFOUND, "ray_node_id: %s",
+                        g_cl || sdk_in_worker ? "this machine runs no "
+                                                "raylet of the cluster"
+                                              : "not in a cluster");
+    memcpy(out, id, RAY_NODE_ID_SIZE);
+    return RAY_OK;
+}
+
+static void
+node_info(const Ray__Rpc__NodeInfo *ni, ray_node_info *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (ni->node_id.len == 28)
+        rt_id_hex_encode(ni->node_id.data, 28, o->id);
+    if (ni->raylet_address && ni->raylet_address->ip)
+        snprintf(o->address, sizeof(o->address), "%s:%u",
+                 ni->raylet_address->ip, ni->raylet_address->port);
+    snprintf(o->hostname, sizeof(o->hostname), "%s",
+             ni->hostname ? ni->hostname : "");
+    snprintf(o->death_reason, sizeof(o->death_reason), "%s",
+             ni->death_reason ? ni->death_reason : "");
+    o->alive = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+    o->is_head = ni->is_head;
+    size_t rk = 0;
+    for (size_t j = 0;
+         ni->total_resources && j < ni->total_resources->n_entries; j++) {
+        const Ray__Rpc__ResourceEntry *re = ni->total_resources->entries[j];
+        if (!strcmp(re->name, "CPU"))
+            o->num_cpus = re->quantity;
+        else if (rk < sizeof(o->resources))
+            rk += (size_t)snprintf(o->resources + rk, sizeof(o->resources) - rk,
+                                   "%s%s:%g", rk ? "," : "", re->name,
+                                   re->quantity);
+    }
+    for (size_t j = 0;
+         ni->available_resources && j < ni->available_resources->n_entries; j++)
+        if (!strcmp(ni->available_resources->entries[j]->name, "CPU"))
+            o->cpus_free = ni->available_resources->entries[j]->quantity;
+}
+
+RAY_API ray_err
+ray_nodes(ray_node_info **out, size_t *n)
+{
+    cl_driver *cl = g_cl;
+    if (!out || !n)
+        return sdk_fail(RAY_EINVAL, "ray_nodes: NULL argument");
+    *out = NULL;
+    *n = 0;
+    if (sdk_in_worker || !cl || !cl->head[0])
+        return sdk_fail(RAY_EINVAL, "ray_nodes: %s",
+                        sdk_in_worker ? "the driver only" : "not in a cluster");
+    Ray__Rpc__GetAllNodesReply *r = NULL;
+    char why[400];
+    ray_err err = get_nodes(cl, &r, why, sizeof(why));
+    if (err != RAY_OK)
+        return sdk_fail(err, "ray_nodes: the head at %s: %s", cl->head, why);
+    ray_node_info *v = rt_calloc(r->n_nodes ? r->n_nodes : 1, sizeof(*v));
+    if (!v) {
+        rt_proto_free(&r->base);
+        return sdk_fail(RAY_ENOMEM, "ray_nodes: out of memory");
+    }
+    for (size_t k = 0; k < r->n_nodes; k++)
+        node_info(r->nodes[k], &v[k]);
+    *out = v;
+    *n = r->n_nodes;
+    rt_proto_free(&r->base);
+    return RAY_OK;
+}
 
 cl_driver *
 cl_client(void)

@@ -84,6 +84,7 @@ typedef struct cl_driver {
     int gcs_fd; /* the connection to the head (gcs_mu), or -1 */
     pthread_mutex_t gcs_mu;
     char self_raylet[RT_HOST_MAX + 8]; /* this machine's raylet, or "" */
+    char self_id[57];                  /* its node id (hex), or "" */
     char head[256];
     char gcs_host[RT_HOST_MAX];
     uint16_t gcs_port;

@@ -108,6 +108,8 @@ typedef struct sdk_tx_ops {
 struct sdk_tx {
     const sdk_tx_ops *ops;
     sdk_bell *bell; /* the owner's doorbell, where its workers reach it */
+    char *node_id;  /* where the owner writes its node's id for its workers
+                       (64 bytes), or NULL */
 };
 
 /* The calls, as the owner writes them. */

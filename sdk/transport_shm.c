@@ -507,6 +507,7 @@ sdk_tx_shm_create(const sdk_tx_shm_config *cfg, sdk_tx **out)
     memcpy(h->store_prefix, cfg->store_prefix, sizeof(h->store_prefix));
     h->ref_tag = cfg->ref_tag;
     s->base.bell = &h->bell;
+    s->base.node_id = h->node_id;
     *out = &s->base;
     return RAY_OK;
 }

@@ -55,7 +55,10 @@ typedef struct sdk_shm_hdr {
      * socket path is written before store_state turns READY. */
     _Alignas(64) _Atomic uint32_t store_state; /* also a futex word */
     char store_path[124];
-    uint8_t pad[4096 - 320];
+    /* In a cluster, this node's id (hex), written by the driver once it
+     * joined, before ray_init returns; "" otherwise (ray_node_id). */
+    _Alignas(64) char node_id[64];
+    uint8_t pad[4096 - 384];
 } sdk_shm_hdr;
 
 enum { SDK_STORE_NONE = 0, SDK_STORE_READY = 1, SDK_STORE_FAILED = 2 };

@@ -94,6 +94,8 @@ void sdk_wk_reply_consume(void);
 bool sdk_wk_in_map(void);
 void sdk_wk_idle_wait(int64_t us);
 int sdk_wk_spin_us(void);
+/* In a worker: its node id as the driver wrote it ("" outside a cluster). */
+const char *sdk_wk_node_id(void);
 bool sdk_wk_reply_backlog(void); /* the driver holds replies back */
 /* Whether a wait may run queued tasks inside it: always in an actor
  * host; in a task worker only while the driver says so (ctl->nested_ok:

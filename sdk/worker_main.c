@@ -1002,6 +1002,12 @@ sdk_wk_idle_wait(int64_t us)
     atomic_store_explicit(&h->cons_sleeping, 0, memory_order_relaxed);
 }
 
+const char *
+sdk_wk_node_id(void)
+{
+    return W.hdr ? W.hdr->node_id : "";
+}
+
 int
 sdk_wk_spin_us(void)
 {

@@ -229,6 +229,35 @@ RAY_API void ray_config_init(ray_config *cfg);
  * from the driver only, not from a worker. */
 RAY_API ray_err ray_init(const ray_config *cfg);
 
+/* ---- nodes of a cluster ---- */
+
+#define RAY_NODE_ID_SIZE 57 /* 56 hex digits and a NUL */
+
+/* The id of the node this code runs on, as `rayc status` and ray_nodes
+ * show it: in the driver, its machine's node; in a task or method, the
+ * node running it. RAY_ENOTFOUND outside a cluster, or in a driver on a
+ * machine that runs no raylet; RAY_EINVAL for a NULL out. Never blocks. */
+RAY_API ray_err ray_node_id(char out[RAY_NODE_ID_SIZE]);
+
+/* One node of the cluster, as the head knows it. */
+typedef struct ray_node_info {
+    char id[RAY_NODE_ID_SIZE];
+    char address[72]; /* its raylet, "IP:port" */
+    char hostname[64];
+    bool alive; /* false: declared dead (death_reason says why) */
+    bool is_head;
+    double num_cpus;     /* in total */
+    double cpus_free;    /* as its last heartbeat measured */
+    char resources[256]; /* its custom resources, "gpu:2,pool:100" */
+    char death_reason[128];
+} ray_node_info;
+
+/* The cluster's nodes, alive and dead, in the order they joined: *out
+ * (free it with ray_free) holds *n of them. One round trip to the head.
+ * Driver only: RAY_EINVAL inside a task, outside a cluster or for NULL
+ * arguments; the head's error when it does not answer. */
+RAY_API ray_err ray_nodes(ray_node_info **out, size_t *n);
+
 /* True between a successful ray_init and ray_shutdown (and in a worker). */
 RAY_API bool ray_is_initialized(void);
 

@@ -1438,3 +1438,56 @@ Test(cluster, soft_node_affinity_falls_back_and_hard_fails)
     ao.node_soft = false;
     cr_assert_eq(counter_create(&a, &ao, 1), RAY_ENOTFOUND);
 }
+
+/* ---- node identity ---- */
+
+static char *
+my_node(int64_t unused)
+{
+    (void)unused;
+    char id[RAY_NODE_ID_SIZE];
+    return strdup(ray_node_id(id) == RAY_OK ? id : ray_last_error_detail());
+}
+RAY_REMOTE(my_node, char *, int64_t);
+
+static const ray_node_info *
+node_at(const ray_node_info *v, size_t n, const char *ip)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strncmp(v[i].address, ip, strlen(ip)) &&
+            v[i].address[strlen(ip)] == ':')
+            return &v[i];
+    return NULL;
+}
+
+Test(cluster, nodes_are_listed_and_code_knows_its_own)
+{
+    char id[RAY_NODE_ID_SIZE];
+    ray_node_info *v = NULL;
+    size_t n = 0;
+    cr_assert_eq(ray_node_id(id), RAY_ENOTFOUND, "outside a cluster");
+    cr_assert_eq(ray_nodes(&v, &n), RAY_EINVAL, "outside a cluster");
+    driver_up(1);
+    cr_assert_eq(ray_nodes(&v, &n), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(n, 3);
+    const ray_node_info *h = node_at(v, n, "127.0.0.1"),
+                        *n2 = node_at(v, n, "127.0.0.2");
+    cr_assert(h && n2);
+    cr_assert(h->is_head && h->alive && !n2->is_head && n2->alive);
+    cr_assert_eq(strlen(h->id), RAY_NODE_ID_SIZE - 1);
+    cr_assert_eq(n2->num_cpus, 2);
+    cr_assert(strstr(n2->resources, "gpu:1"), "%s", n2->resources);
+    /* The driver runs on the head's machine; so do its own workers. */
+    cr_assert_eq(ray_node_id(id), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_str_eq(id, h->id);
+    ray_call_opts here = {.node = "127.0.0.1"}, there = {.node = "127.0.0.2"};
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(my_node_remote_opts(&here, 0), &s, 60000), RAY_OK);
+    cr_assert_str_eq(s, h->id);
+    ray_free(s);
+    cr_assert_eq(ray_get_str(my_node_remote_opts(&there, 0), &s, 60000),
+                 RAY_OK);
+    cr_assert_str_eq(s, n2->id);
+    ray_free(s);
+    ray_free(v);
+}
