@@ -146,7 +146,8 @@ bench_group_cluster(void)
         fprintf(stderr, "cluster: skipped\n");
         return;
     }
-    if (rc_rayc(&C, "start", "--head", "--port=0", "--num-cpus=1", NULL) != 0 ||
+    if (rc_rayc(&C, "start", "--head", "--port=0", "--num-cpus=1",
+                "--dashboard-port=0", NULL) != 0 ||
         !rc_read_head(&C)) {
         fprintf(stderr, "cluster: the head did not start: %s\n", rc_out(&C));
         down();

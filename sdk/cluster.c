@@ -1435,13 +1435,37 @@ cl_attach(cl_driver *cl, const char *addr, uint64_t job, ray_err *err,
     return *err == RAY_OK ? i : -1;
 }
 
+/* This driver's metrics (ray_metrics) at the head, for its dashboard:
+ * under its job id in the "metrics" namespace, gone with the driver's
+ * connection. */
+static void
+push_metrics(cl_driver *cl)
+{
+    char *text = NULL, key[24], why[300];
+    if (ray_metrics(&text) != RAY_OK)
+        return;
+    snprintf(key, sizeof(key), "%016llx", (unsigned long long)cl->job);
+    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
+    q.ns = "metrics";
+    q.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+    q.value = (ProtobufCBinaryData){strlen(text), (uint8_t *)text};
+    q.overwrite = true;
+    q.ephemeral = true;
+    ProtobufCMessage *m = NULL;
+    if (cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
+                    RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, why,
+                    sizeof(why)) == RAY_OK)
+        rt_proto_free(m);
+    ray_free(text);
+}
+
 /* Nodes that join later are used too: the watcher asks the head twice a
- * second. */
+ * second (and sends this driver's metrics once a second). */
 static void *
 watcher_main(void *arg)
 {
     cl_driver *cl = arg;
-    while (!atomic_load(&cl->stop)) {
+    for (unsigned round = 0; !atomic_load(&cl->stop); round++) {
         for (int t = 0; t < 50 && !atomic_load(&cl->stop); t++)
             usleep(10000);
         if (atomic_load(&cl->stop))
@@ -1456,6 +1480,8 @@ watcher_main(void *arg)
         drop_dead(cl, r);
         add_nodes(cl, r);
         rt_proto_free(&r->base);
+        if (round % 2 == 0)
+            push_metrics(cl);
     }
     return NULL;
 }

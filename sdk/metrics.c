@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "runtime/alloc.h"
+#include "runtime/text.h"
 #include "sdk/sdk_int.h"
 
 typedef struct snapshot {
@@ -45,50 +46,17 @@ take(const char *what, snapshot *s)
     return RAY_OK;
 }
 
-typedef struct text {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} text;
-
-__attribute__((format(printf, 2, 3))) static void
-put(text *t, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int k = t->oom ? -1 : vsnprintf(t->p + t->n, t->cap - t->n, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            t->oom = true;
-            return;
-        }
-        if ((size_t)k < t->cap - t->n) {
-            t->n += (size_t)k;
-            return;
-        }
-        size_t cap = 2 * t->cap + (size_t)k;
-        char *np = rt_realloc(t->p, cap);
-        if (!np) {
-            t->oom = true;
-            return;
-        }
-        t->p = np;
-        t->cap = cap;
-    }
-}
-
 /* One series with its HELP and TYPE lines; `labels` "" or `{k="v"}`. */
 static void
-series(text *t, const char *name, const char *type, const char *help,
+series(rt_text *t, const char *name, const char *type, const char *help,
        const char *labels, uint64_t v)
 {
-    put(t, "# HELP %s %s\n# TYPE %s %s\n%s%s %llu\n", name, help, name, type,
-        name, labels, (unsigned long long)v);
+    rt_text_put(t, "# HELP %s %s\n# TYPE %s %s\n%s%s %llu\n", name, help, name,
+                type, name, labels, (unsigned long long)v);
 }
 
 static void
-render(text *t, const snapshot *s)
+render(rt_text *t, const snapshot *s)
 {
     const ray_stats *st = &s->st;
     uint64_t queued = st->tasks_queued;
@@ -96,22 +64,25 @@ render(text *t, const snapshot *s)
     uint64_t sub = s->submitted < live ? s->submitted : live;
     uint64_t waiting = live > sub + queued ? live - sub - queued : 0;
     /* Tasks by state, with Ray's state names. */
-    put(t, "# HELP rayc_tasks Tasks and actor calls not finished, by state.\n"
+    rt_text_put(
+        t, "# HELP rayc_tasks Tasks and actor calls not finished, by state.\n"
            "# TYPE rayc_tasks gauge\n");
-    put(t, "rayc_tasks{state=\"PENDING_ARGS_AVAIL\"} %llu\n",
-        (unsigned long long)waiting);
-    put(t, "rayc_tasks{state=\"PENDING_NODE_ASSIGNMENT\"} %llu\n",
-        (unsigned long long)queued);
-    put(t, "rayc_tasks{state=\"SUBMITTED_TO_WORKER\"} %llu\n",
-        (unsigned long long)sub);
-    put(t, "# HELP rayc_tasks_finished_total Tasks, actor calls and map "
-           "chunks that ended, by result.\n"
-           "# TYPE rayc_tasks_finished_total counter\n");
-    put(t, "rayc_tasks_finished_total{result=\"ok\"} %llu\n",
-        (unsigned long long)(s->finished > s->failed ? s->finished - s->failed
-                                                     : 0));
-    put(t, "rayc_tasks_finished_total{result=\"error\"} %llu\n",
-        (unsigned long long)s->failed);
+    rt_text_put(t, "rayc_tasks{state=\"PENDING_ARGS_AVAIL\"} %llu\n",
+                (unsigned long long)waiting);
+    rt_text_put(t, "rayc_tasks{state=\"PENDING_NODE_ASSIGNMENT\"} %llu\n",
+                (unsigned long long)queued);
+    rt_text_put(t, "rayc_tasks{state=\"SUBMITTED_TO_WORKER\"} %llu\n",
+                (unsigned long long)sub);
+    rt_text_put(t,
+                "# HELP rayc_tasks_finished_total Tasks, actor calls and map "
+                "chunks that ended, by result.\n"
+                "# TYPE rayc_tasks_finished_total counter\n");
+    rt_text_put(t, "rayc_tasks_finished_total{result=\"ok\"} %llu\n",
+                (unsigned long long)(s->finished > s->failed
+                                         ? s->finished - s->failed
+                                         : 0));
+    rt_text_put(t, "rayc_tasks_finished_total{result=\"error\"} %llu\n",
+                (unsigned long long)s->failed);
     series(t, "rayc_tasks_moved_total", "counter",
            "Tasks taken back from a worker that had not started them and "
            "placed again.",
@@ -121,13 +92,13 @@ render(text *t, const snapshot *s)
            st->actors_alive);
     series(t, "rayc_actor_processes", "gauge",
            "Actor processes running or starting.", "", st->actor_processes);
-    put(t,
-        "# HELP rayc_workers Task worker processes, by state.\n"
-        "# TYPE rayc_workers gauge\n"
-        "rayc_workers{state=\"alive\"} %u\n"
-        "rayc_workers{state=\"blocked\"} %u\n"
-        "rayc_workers{state=\"standin\"} %u\n",
-        st->workers_alive, st->workers_blocked, st->standins);
+    rt_text_put(t,
+                "# HELP rayc_workers Task worker processes, by state.\n"
+                "# TYPE rayc_workers gauge\n"
+                "rayc_workers{state=\"alive\"} %u\n"
+                "rayc_workers{state=\"blocked\"} %u\n"
+                "rayc_workers{state=\"standin\"} %u\n",
+                st->workers_alive, st->workers_blocked, st->standins);
     series(t, "rayc_worker_restarts_total", "counter",
            "Worker processes replaced after dying.", "", st->worker_restarts);
     series(t, "rayc_objects", "gauge",
@@ -162,7 +133,7 @@ ray_metrics(char **out)
     ray_err e = take("ray_metrics", &s);
     if (e != RAY_OK)
         return e;
-    text t = {0};
+    rt_text t = {0};
     render(&t, &s);
     if (t.oom) {
         rt_free(t.p);

@@ -26,12 +26,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/files.h"
 #include "runtime/log.h"
 #include "runtime/ids.h"
 #include "runtime/net.h"
+#include "scheduler/cluster/dashboard.h"
 #include "scheduler/cluster/node.h"
+#include "scheduler/cluster/status.h"
 
 static _Atomic int g_stop;
 
@@ -45,7 +48,7 @@ on_signal(int sig)
 typedef struct opts {
     bool head, block;
     const char *address, *ip, *resources, *temp_dir, *token_file, *format;
-    long port, raylet_port, num_cpus;
+    long port, raylet_port, num_cpus, dashboard_port;
     unsigned long long store;
     char tmp[PATH_MAX];
 } opts;
@@ -73,6 +76,9 @@ usage(FILE *f)
             "/tmp/rayc-UID)\n"
             "  --token-file=FILE        the cluster token (default "
             "~/.rayc/cluster-token)\n"
+            "  --dashboard-port=N       head: metrics and a page over HTTP "
+            "(default 8265;\n"
+            "                           0: any free port; -1: none)\n"
             "  --block                  stay in the foreground\n");
     return f == stderr ? 2 : 0;
 }
@@ -110,6 +116,7 @@ parse(int argc, char **argv, int from, opts *o)
 {
     static char res[512];
     o->port = 6379;
+    o->dashboard_port = 8265;
     for (int i = from; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--head"))
@@ -122,6 +129,8 @@ parse(int argc, char **argv, int from, opts *o)
             o->ip = v;
         else if ((v = flag(a, "--port")))
             o->port = strtol(v, NULL, 10);
+        else if ((v = flag(a, "--dashboard-port")))
+            o->dashboard_port = strtol(v, NULL, 10);
         else if ((v = flag(a, "--raylet-port")))
             o->raylet_port = strtol(v, NULL, 10);
         else if ((v = flag(a, "--num-cpus")))
@@ -151,9 +160,10 @@ parse(int argc, char **argv, int from, opts *o)
         }
     }
     if (o->port < 0 || o->port > 65535 || o->raylet_port < 0 ||
-        o->raylet_port > 65535 || o->num_cpus < 0) {
-        fprintf(stderr,
-                "rayc: a port must be 0 to 65535 and --num-cpus >= 0\n");
+        o->raylet_port > 65535 || o->num_cpus < 0 || o->dashboard_port < -1 ||
+        o->dashboard_port > 65535) {
+        fprintf(stderr, "rayc: a port must be 0 to 65535 (--dashboard-port "
+                        "also -1) and --num-cpus >= 0\n");
         return 2;
     }
     if (!o->temp_dir) {
@@ -173,14 +183,39 @@ parse(int argc, char **argv, int from, opts *o)
 typedef struct start_ctx {
     int fd; /* the pipe to `rayc start`, or -1 with --block */
     const opts *o;
+    const uint8_t *tok;
     bool wrote_head_address; /* this head's: remove it at the end */
+    dashboard *dash;         /* the head's HTTP endpoint, or NULL */
 } start_ctx;
+
+/* The head's dashboard, beside its GCS at `gcs` ("ip:port"): its
+ * address into out ("ip:port"), or "-" when it does not run. */
+static void
+start_dashboard(start_ctx *s, const char *gcs, char *out, size_t len)
+{
+    char ip[RT_HOST_MAX], why[400];
+    uint16_t port = 0, bound = 0;
+    snprintf(out, len, "-");
+    if (s->o->dashboard_port < 0 ||
+        rt_addr_parse(gcs, ip, &port, why, sizeof(why)) != RAY_OK)
+        return;
+    if (dashboard_start(ip, (uint16_t)s->o->dashboard_port, gcs, s->tok,
+                        &s->dash, &bound, why, sizeof(why)) != RAY_OK) {
+        RT_WARN("rayc: no dashboard: %s", why);
+        return;
+    }
+    snprintf(out, len, "%s:%u", ip, bound);
+    char path[PATH_MAX], line[96];
+    snprintf(path, sizeof(path), "%s/dashboard_address", s->o->temp_dir);
+    snprintf(line, sizeof(line), "%s\n", out);
+    rt_write_file(path, line);
+}
 
 static void
 on_ready(void *arg, bool ok, const char *msg)
 {
     start_ctx *s = arg;
-    char line[512];
+    char line[512], dash[RT_HOST_MAX + 8] = "-";
     if (ok && s->o->head) {
         /* "<id> <raylet> <gcs>": "auto" finds the head through this. */
         const char *gcs = strrchr(msg, ' ');
@@ -189,8 +224,11 @@ on_ready(void *arg, bool ok, const char *msg)
         snprintf(line, sizeof(line), "%s\n", gcs ? gcs + 1 : "");
         rt_write_file(path, line);
         s->wrote_head_address = true;
+        if (gcs)
+            start_dashboard(s, gcs + 1, dash, sizeof(dash));
     }
-    snprintf(line, sizeof(line), "%s %s\n", ok ? "ok" : "error", msg);
+    snprintf(line, sizeof(line), "%s %s%s%s\n", ok ? "ok" : "error", msg,
+             ok ? " " : "", ok ? dash : "");
     if (s->fd >= 0) {
         if (write(s->fd, line, strlen(line)) < 0)
             (void)0;
@@ -216,7 +254,7 @@ run_node(const opts *o, int ready_fd)
         .object_store_bytes = o->store,
         .temp_dir = o->temp_dir,
     };
-    start_ctx sc = {.fd = ready_fd, .o = o};
+    start_ctx sc = {.fd = ready_fd, .o = o, .tok = cfg.token};
     cfg.ready = on_ready;
     cfg.ready_arg = &sc;
     char tpath[PATH_MAX], why[512];
@@ -251,6 +289,12 @@ run_node(const opts *o, int ready_fd)
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/head_address", o->temp_dir);
         unlink(path);
+    }
+    if (sc.dash) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/dashboard_address", o->temp_dir);
+        unlink(path);
+        dashboard_stop(sc.dash);
     }
     return err == RAY_OK ? 0 : 1;
 }
@@ -326,13 +370,17 @@ cmd_start(const opts *o)
             kill(pid, SIGKILL); /* silent past the deadline */
         return 1;
     }
-    char id[80] = "", raylet[80] = "", gcs[80] = "";
-    sscanf(line + 3, "%79s %79s %79s", id, raylet, gcs);
+    char id[80] = "", raylet[80] = "", gcs[80] = "", dash[80] = "-";
+    sscanf(line + 3, "%79s %79s %79s %79s", id, raylet, gcs, dash);
     printf("rayc: %s node %.16s started (raylet %s, pid %d)\n",
            o->head ? "head" : "worker", id, raylet, (int)pid);
     if (o->head) {
         printf("To add a node:   rayc start --address=%s\n", gcs);
         printf("To run a driver: RAY_ADDRESS=%s ./my_program\n", gcs);
+        if (strcmp(dash, "-"))
+            printf("Dashboard:       http://%s/ (Prometheus metrics at "
+                   "/metrics)\n",
+                   dash);
         printf("(nodes and drivers need this machine's token file, ");
         char tpath[PATH_MAX];
         rt_token_path(o->token_file, tpath, sizeof(tpath));
@@ -406,70 +454,41 @@ head_address(const opts *o, char *out, size_t len)
     return ok && *out;
 }
 
-static double
-cpus_of(const Ray__Rpc__ResourceSet *rs, char *custom, size_t len)
-{
-    double cpu = 0;
-    size_t k = 0;
-    custom[0] = 0;
-    for (size_t i = 0; rs && i < rs->n_entries; i++) {
-        if (!strcmp(rs->entries[i]->name, "CPU"))
-            cpu = rs->entries[i]->quantity;
-        else if (k < len)
-            k += (size_t)snprintf(custom + k, len - k, "%s%s:%g", k ? "," : "",
-                                  rs->entries[i]->name,
-                                  rs->entries[i]->quantity);
-    }
-    return cpu;
-}
-
 static int
 cmd_status(const opts *o)
 {
-    char addr[256], host[RT_HOST_MAX], why[400];
-    uint16_t port;
+    char addr[256], why[400];
     if (!head_address(o, addr, sizeof(addr))) {
         fprintf(stderr, "rayc status: no head address: give --address or "
                         "RAY_ADDRESS, or start a head on this machine\n");
         return 1;
     }
-    if (rt_addr_parse(addr, host, &port, why, sizeof(why)) != RAY_OK) {
-        fprintf(stderr, "rayc status: %s\n", why);
-        return 1;
-    }
     uint8_t tok[RT_TOKEN_LEN];
     char tpath[PATH_MAX];
     rt_token_path(o->token_file, tpath, sizeof(tpath));
-    int fd = -1;
+    cl_view v;
     ray_err err = rt_token_load(tpath, tok, why, sizeof(why));
     if (err == RAY_OK)
-        err = rt_tcp_connect(host, port, 3000, &fd, why, sizeof(why));
-    if (err == RAY_OK)
-        err = rt_auth_client(fd, tok, "cli", 5000, why, sizeof(why));
-    ProtobufCMessage *m = NULL;
-    Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
-    if (err == RAY_OK)
-        err = rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST,
-                          &req.base,
-                          RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY, &m,
-                          5000, why, sizeof(why));
-    ProtobufCMessage *jm = NULL;
-    Ray__Rpc__KvListRequest jq = RAY__RPC__KV_LIST_REQUEST__INIT;
-    jq.ns = "job";
-    if (err == RAY_OK)
-        err = rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REQUEST,
-                          &jq.base, RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REPLY,
-                          &jm, 5000, why, sizeof(why));
-    if (fd >= 0)
-        close(fd);
+        err = cl_view_get(addr, tok, &v, why, sizeof(why));
     if (err != RAY_OK) {
-        rt_proto_free(m);
         fprintf(stderr, "rayc status: %s: %s\n", addr, why);
         return 1;
     }
-    Ray__Rpc__GetAllNodesReply *r = (Ray__Rpc__GetAllNodesReply *)m;
-    Ray__Rpc__KvListReply *jobs = (Ray__Rpc__KvListReply *)jm;
-    bool json = o->format && !strcmp(o->format, "json");
+    if (o->format && !strcmp(o->format, "json")) {
+        rt_text t = {0};
+        cl_view_json(&v, &t);
+        cl_view_free(&v);
+        if (t.oom) {
+            fprintf(stderr, "rayc status: out of memory\n");
+            rt_free(t.p);
+            return 1;
+        }
+        fputs(t.p, stdout);
+        rt_free(t.p);
+        return 0;
+    }
+    const Ray__Rpc__GetAllNodesReply *r = v.nodes;
+    const Ray__Rpc__KvListReply *jobs = v.jobs;
     int alive = 0, dead = 0;
     double cpus = 0;
     for (size_t i = 0; i < r->n_nodes; i++) {
@@ -478,78 +497,44 @@ cmd_status(const opts *o)
         alive += up;
         dead += !up;
         if (up)
-            cpus += cpus_of(r->nodes[i]->total_resources, c, sizeof(c));
+            cpus += cl_view_cpus(r->nodes[i]->total_resources, c, sizeof(c));
     }
-    if (json)
-        printf("{\"address\":\"%s\",\"nodes\":[", addr);
-    else
-        printf("cluster %s: %d node%s alive, %d dead, %g CPUs\n"
-               "%-16s  %-21s  %-5s  %-11s  %-4s  %-20s  %s\n",
-               addr, alive, alive == 1 ? "" : "s", dead, cpus, "NODE",
-               "ADDRESS", "STATE", "CPU used", "HEAD", "RESOURCES",
-               "HEARTBEAT");
+    printf("cluster %s: %d node%s alive, %d dead, %g CPUs\n"
+           "%-16s  %-21s  %-5s  %-11s  %-4s  %-20s  %s\n",
+           addr, alive, alive == 1 ? "" : "s", dead, cpus, "NODE", "ADDRESS",
+           "STATE", "CPU used", "HEAD", "RESOURCES", "HEARTBEAT");
     for (size_t i = 0; i < r->n_nodes; i++) {
         Ray__Rpc__NodeInfo *ni = r->nodes[i];
-        char id[57] = "", a[96], custom[256];
+        char id[57] = "", a[96], custom[256], unused[256], col[32];
         if (ni->node_id.len == 28)
             rt_id_hex_encode(ni->node_id.data, 28, id);
         snprintf(a, sizeof(a), "%s:%u",
                  ni->raylet_address ? ni->raylet_address->ip : "?",
                  ni->raylet_address ? ni->raylet_address->port : 0);
-        double cpu = cpus_of(ni->total_resources, custom, sizeof(custom));
-        char unused[256];
-        double free_cpu =
-            cpus_of(ni->available_resources, unused, sizeof(unused));
-        double used = cpu - free_cpu < 0 ? 0 : cpu - free_cpu;
+        double cpu = cl_view_cpus(ni->total_resources, custom, sizeof(custom));
+        double used =
+            cpu - cl_view_cpus(ni->available_resources, unused, sizeof(unused));
         bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
-        if (json)
-            printf("%s{\"node_id\":\"%s\",\"address\":\"%s\",\"state\":\"%s\","
-                   "\"cpus\":%g,\"cpus_used\":%g,\"head\":%s,"
-                   "\"resources\":\"%s\","
-                   "\"hostname\":\"%s\",\"heartbeat_age_ms\":%llu,"
-                   "\"death_reason\":\"%s\"}",
-                   i ? "," : "", id, a, up ? "ALIVE" : "DEAD", cpu, used,
-                   ni->is_head ? "true" : "false", custom,
-                   ni->hostname ? ni->hostname : "",
-                   (unsigned long long)ni->last_heartbeat_ms,
-                   ni->death_reason ? ni->death_reason : "");
-        else {
-            char cpus_col[32];
-            snprintf(cpus_col, sizeof(cpus_col), "%.1f/%g", up ? used : 0, cpu);
-            printf("%-16.16s  %-21s  %-5s  %-11s  %-4s  %-20s  %.1fs ago%s%s\n",
-                   id, a, up ? "ALIVE" : "DEAD", cpus_col,
-                   ni->is_head ? "yes" : "", custom[0] ? custom : "-",
-                   (double)ni->last_heartbeat_ms / 1000.0, up ? "" : "  ",
-                   up ? "" : ni->death_reason);
-        }
+        snprintf(col, sizeof(col), "%.1f/%g", up && used > 0 ? used : 0, cpu);
+        printf("%-16.16s  %-21s  %-5s  %-11s  %-4s  %-20s  %.1fs ago%s%s\n", id,
+               a, up ? "ALIVE" : "DEAD", col, ni->is_head ? "yes" : "",
+               custom[0] ? custom : "-", (double)ni->last_heartbeat_ms / 1000.0,
+               up ? "" : "  ", up ? "" : ni->death_reason);
     }
     /* The drivers connected now: "ip:pid" -> "program start-time". */
-    if (json)
-        printf("],\"jobs\":[");
-    else
-        printf("%zu driver%s connected%s\n", jobs->n_keys,
-               jobs->n_keys == 1 ? "" : "s", jobs->n_keys ? ":" : "");
+    printf("%zu driver%s connected%s\n", jobs->n_keys,
+           jobs->n_keys == 1 ? "" : "s", jobs->n_keys ? ":" : "");
     for (size_t i = 0; i < jobs->n_keys && i < jobs->n_values; i++) {
-        char prog[256] = "?";
+        char prog[256] = "?", val[512];
         long long started = 0;
-        char val[512];
         snprintf(val, sizeof(val), "%.*s", (int)jobs->values[i].len,
                  (const char *)jobs->values[i].data);
         sscanf(val, "%255s %lld", prog, &started);
-        long long age = started ? (long long)time(NULL) - started : 0;
-        if (json)
-            printf("%s{\"driver\":\"%.*s\",\"program\":\"%s\","
-                   "\"running_s\":%lld}",
-                   i ? "," : "", (int)jobs->keys[i].len,
-                   (const char *)jobs->keys[i].data, prog, age);
-        else
-            printf("  %-24.*s %-24s running %llds\n", (int)jobs->keys[i].len,
-                   (const char *)jobs->keys[i].data, prog, age);
+        printf("  %-24.*s %-24s running %llds\n", (int)jobs->keys[i].len,
+               (const char *)jobs->keys[i].data, prog,
+               started ? (long long)time(NULL) - started : 0);
     }
-    if (json)
-        printf("]}\n");
-    rt_proto_free(m);
-    rt_proto_free(jm);
+    cl_view_free(&v);
     return 0;
 }
 

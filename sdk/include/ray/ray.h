@@ -336,8 +336,10 @@ RAY_API ray_err ray_timeline(const char *path);
  * spills and restores, and rayc_node_alive. ray_metrics: the text in *out
  * (free it with ray_free); ray_metrics_write: into `path`, through a temp
  * file renamed over it (for node_exporter's textfile collector), RAY_EINVAL
- * with the reason when it cannot. Driver only (RAY_EINVAL elsewhere). The
- * head's HTTP endpoint and scheduling latency come with the cluster. */
+ * with the reason when it cannot. Driver only (RAY_EINVAL elsewhere). In a
+ * cluster the driver also sends them to the head once a second, whose
+ * dashboard serves every driver's with a job label (README); the
+ * scheduling latency is not measured yet. */
 RAY_API ray_err ray_metrics(char **out);
 RAY_API ray_err ray_metrics_write(const char *path);
 

@@ -201,8 +201,9 @@ cluster_up(void)
              ao && *ao ? ":" : "");
     setenv("ASAN_OPTIONS", asan, 1);
 #endif
-    cr_assert_eq(rayc("start", "--head", "--port=0", "--num-cpus=1", NULL), 0,
-                 "%s", out_text());
+    cr_assert_eq(rayc("start", "--head", "--port=0", "--num-cpus=1",
+                      "--dashboard-port=0", NULL),
+                 0, "%s", out_text());
     cr_assert(rc_read_head(&C));
     char addr[160];
     snprintf(addr, sizeof(addr), "--address=%s", head);
@@ -1490,4 +1491,160 @@ Test(cluster, nodes_are_listed_and_code_knows_its_own)
     cr_assert_str_eq(s, n2->id);
     ray_free(s);
     ray_free(v);
+}
+
+/* ---- the head's dashboard ---- */
+
+/* GET (or `method`) http://hostport/path: the status code, the body into
+ * body[cap]; -1 when it cannot connect. */
+static int
+http(const char *method, const char *hostport, const char *path, char *body,
+     size_t cap)
+{
+    int fd = dial(hostport);
+    if (fd < 0)
+        return -1;
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.0\r\nHost: %s\r\nContent-Length: 0\r\n\r\n",
+                     method, path, hostport);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    static char resp[1 << 20];
+    size_t k = 0;
+    ssize_t r;
+    while (k + 1 < sizeof(resp) &&
+           (r = read(fd, resp + k, sizeof(resp) - 1 - k)) > 0)
+        k += (size_t)r;
+    close(fd);
+    resp[k] = 0;
+    int code = -1;
+    sscanf(resp, "HTTP/1.%*d %d", &code);
+    const char *b = strstr(resp, "\r\n\r\n");
+    snprintf(body, cap, "%s", b ? b + 4 : "");
+    return code;
+}
+
+static bool
+dashboard_address(char *out, size_t len)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/dashboard_address", tmp);
+    FILE *f = fopen(path, "r");
+    bool ok = f && fgets(out, (int)len, f);
+    if (f)
+        fclose(f);
+    out[strcspn(out, "\n")] = 0;
+    return ok && *out;
+}
+
+static int
+count_of(const char *s, const char *what)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
+Test(cluster, the_head_serves_metrics_its_status_and_a_page)
+{
+    char addr[128], *body = malloc(1 << 20);
+    cr_assert(dashboard_address(addr, sizeof(addr)), "no dashboard_address");
+    driver_up(1);
+    ray_call_opts o = {.node = "127.0.0.2"};
+    int64_t v = 0;
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(ray_get_int64(twice_slow_remote_opts(&o, i, 0), &v, 60000),
+                     RAY_OK);
+    /* The driver sends its metrics once a second. */
+    bool seen = false;
+    for (int k = 0; k < 100 && !seen; k++) {
+        cr_assert_eq(http("GET", addr, "/metrics", body, 1 << 20), 200);
+        const char *p = strstr(body, "rayc_tasks_finished_total{job=\"");
+        p = p ? strstr(p, "result=\"ok\"} ") : NULL;
+        seen = p && atoi(p + strlen("result=\"ok\"} ")) >= 5;
+        if (!seen)
+            usleep(100000);
+    }
+    cr_assert(seen, "no driver's finished tasks in:\n%s", body);
+    cr_assert_eq(count_of(body, "rayc_cluster_node_alive{node="), 3, "%s",
+                 body);
+    cr_assert_eq(count_of(body, "# TYPE rayc_tasks_finished_total counter"), 1);
+    cr_assert(strstr(body, "rayc_cluster_drivers 1"), "%s", body);
+    cr_assert_eq(http("GET", addr, "/api/status", body, 1 << 20), 200);
+    cr_assert_eq(count_of(body, "\"state\":\"ALIVE\""), 3, "%s", body);
+    cr_assert(strstr(body, "\"FINISHED\":"), "%s", body);
+    cr_assert_eq(http("GET", addr, "/", body, 1 << 20), 200);
+    cr_assert(strstr(body, "<title>rayc dashboard</title>"));
+    cr_assert_eq(http("GET", addr, "/nothing", body, 1 << 20), 404);
+    cr_assert_eq(http("POST", addr, "/metrics", body, 1 << 20), 405);
+    free(body);
+}
+
+/* The page in a real browser: what it shows once its script ran. */
+Test(cluster, the_dashboard_page_shows_the_nodes_in_a_browser)
+{
+    const char *browsers[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser"};
+    const char *b = NULL;
+    for (size_t i = 0; i < 2 && !b; i++)
+        if (access(browsers[i], X_OK) == 0)
+            b = browsers[i];
+    if (!b)
+        cr_skip_test("no chromium here (scripts/setup --test installs it)");
+    char addr[128], cmd[4 * PATH_MAX + 1024], png[PATH_MAX + 32];
+    cr_assert(dashboard_address(addr, sizeof(addr)));
+    /* A driver that ran tasks, as the head learns within a second. */
+    driver_up(1);
+    ray_call_opts o = {.node = "127.0.0.3"};
+    int64_t v = 0;
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(ray_get_int64(twice_slow_remote_opts(&o, i, 0), &v, 60000),
+                     RAY_OK);
+    static char status[1 << 20];
+    bool seen = false;
+    for (int k = 0; k < 100 && !seen; k++) {
+        seen =
+            http("GET", addr, "/api/status", status, sizeof(status)) == 200 &&
+            strstr(status, "\"FINISHED\":7");
+        if (!seen)
+            usleep(100000);
+    }
+    cr_assert(seen, "%s", status);
+    snprintf(png, sizeof(png), "%s/dashboard.png", tmp);
+    const char *flags = "--headless --no-sandbox --disable-gpu "
+                        "--disable-dev-shm-usage --no-first-run "
+                        "--virtual-time-budget=5000 --window-size=1000,700";
+    snprintf(cmd, sizeof(cmd),
+             "HOME=%s timeout 60 %s %s --dump-dom http://%s/ > %s/dom.html "
+             "2>/dev/null && HOME=%s timeout 60 %s %s --screenshot=%s "
+             "http://%s/ >/dev/null 2>&1",
+             tmp, b, flags, addr, tmp, tmp, b, flags, png, addr);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    char path[PATH_MAX + 32], dom[65536] = "";
+    snprintf(path, sizeof(path), "%s/dom.html", tmp);
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    size_t n = fread(dom, 1, sizeof(dom) - 1, f);
+    fclose(f);
+    dom[n] = 0;
+    cr_assert(strstr(dom, "3 of 3 nodes alive, 1 driver,"),
+              "the page says:\n%s", dom);
+    cr_assert(strstr(dom, "test_cluster ("), "the driver's program: %s", dom);
+    cr_assert(strstr(dom, "<th>FINISHED</th><td>7</td>"), "%s", dom);
+    cr_assert(strstr(dom, "127.0.0.2:") && strstr(dom, "127.0.0.3:"), "%s",
+              dom);
+    cr_assert(strstr(dom, "(head)"), "%s", dom);
+    /* The screenshot: a PNG of the window's size. */
+    uint8_t h[24];
+    f = fopen(png, "rb");
+    cr_assert(f, "no screenshot");
+    cr_assert_eq(fread(h, 1, 24, f), 24);
+    fclose(f);
+    cr_assert(!memcmp(h, "\x89PNG", 4));
+    uint32_t w = (uint32_t)h[16] << 24 | h[17] << 16 | h[18] << 8 | h[19];
+    uint32_t ht = (uint32_t)h[20] << 24 | h[21] << 16 | h[22] << 8 | h[23];
+    cr_assert(w == 1000 && ht == 700, "screenshot %ux%u", w, ht);
 }

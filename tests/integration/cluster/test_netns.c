@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "ray/ray.h"
+#include "runtime/ids.h"
+#include "runtime/net.h"
 #include "tests/integration/common/cluster.h"
 
 static rc_cluster C;
@@ -133,4 +135,59 @@ Test(netns, a_driver_in_one_namespace_runs_tasks_on_a_node_in_another)
         cr_assert_str_eq(s, want);
         ray_free(s);
     }
+}
+
+/* The status code of GET path on hostport, with `auth` as the
+ * Authorization header ("" none); -1 when it cannot connect. */
+static int
+http_get(const char *hostport, const char *path, const char *auth)
+{
+    char host[RT_HOST_MAX], why[200], req[512], resp[256] = "";
+    uint16_t port;
+    int fd = -1, code = -1;
+    if (rt_addr_parse(hostport, host, &port, why, sizeof(why)) != RAY_OK ||
+        rt_tcp_connect(host, port, 3000, &fd, why, sizeof(why)) != RAY_OK)
+        return -1;
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n%s%s%s\r\n", path,
+                     *auth ? "Authorization: " : "", auth, *auth ? "\r\n" : "");
+    if (write(fd, req, (size_t)n) == n && read(fd, resp, sizeof(resp) - 1) > 0)
+        sscanf(resp, "HTTP/1.%*d %d", &code);
+    close(fd);
+    return code;
+}
+
+/* Bound to an address other machines reach, the head's dashboard wants
+ * the cluster token. */
+Test(netns, the_dashboard_off_loopback_wants_the_token)
+{
+    if (why_skip[0])
+        cr_skip_test("%s", why_skip);
+    char path[PATH_MAX + 32], addr[128] = "";
+    snprintf(path, sizeof(path), "/var/run/netns/%s", ns_a);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(setns(fd, CLONE_NEWNET), 0, "setns");
+    close(fd);
+    snprintf(path, sizeof(path), "%s/dashboard_address", tmp);
+    FILE *f = fopen(path, "r");
+    cr_assert(f && fgets(addr, sizeof(addr), f), "no dashboard_address");
+    fclose(f);
+    addr[strcspn(addr, "\n")] = 0;
+    cr_assert(!strncmp(addr, ip_a, strlen(ip_a)), "bound to %s", addr);
+    uint8_t tok[RT_TOKEN_LEN];
+    char why[300], hex[2 * RT_TOKEN_LEN + 1], auth[160];
+    cr_assert_eq(
+        rt_token_load(getenv("RAYC_TOKEN_FILE"), tok, why, sizeof(why)), RAY_OK,
+        "%s", why);
+    rt_id_hex_encode(tok, RT_TOKEN_LEN, hex);
+    cr_assert_eq(http_get(addr, "/metrics", ""), 401);
+    snprintf(auth, sizeof(auth), "Bearer %064d", 0);
+    cr_assert_eq(http_get(addr, "/metrics", auth), 401, "a wrong token");
+    snprintf(auth, sizeof(auth), "Bearer %s", hex);
+    cr_assert_eq(http_get(addr, "/metrics", auth), 200);
+    char q[200];
+    snprintf(q, sizeof(q), "/api/status?token=%s", hex);
+    cr_assert_eq(http_get(addr, q, ""), 200);
 }

@@ -1,0 +1,382 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * status.c: the cluster as the GCS says it, as JSON and as Prometheus
+ * metrics (status.h).
+ */
+#include "scheduler/cluster/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/alloc.h"
+#include "runtime/ids.h"
+
+static ray_err
+kv_list(int fd, const char *ns, Ray__Rpc__KvListReply **out, char *why,
+        size_t whylen)
+{
+    Ray__Rpc__KvListRequest q = RAY__RPC__KV_LIST_REQUEST__INIT;
+    q.ns = (char *)ns;
+    ProtobufCMessage *m = NULL;
+    ray_err err = rt_net_call(
+        fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REQUEST, &q.base,
+        RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REPLY, &m, 5000, why, whylen);
+    *out = (Ray__Rpc__KvListReply *)m;
+    return err;
+}
+
+ray_err
+cl_view_get(const char *address, const uint8_t tok[RT_TOKEN_LEN], cl_view *v,
+            char *why, size_t whylen)
+{
+    memset(v, 0, sizeof(*v));
+    snprintf(v->address, sizeof(v->address), "%s", address);
+    char host[RT_HOST_MAX];
+    uint16_t port = 0;
+    int fd = -1;
+    ray_err err = rt_addr_parse(address, host, &port, why, whylen);
+    if (err == RAY_OK)
+        err = rt_tcp_connect(host, port, 3000, &fd, why, whylen);
+    if (err == RAY_OK)
+        err = rt_auth_client(fd, tok, "cli", 5000, why, whylen);
+    ProtobufCMessage *m = NULL;
+    Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
+    if (err == RAY_OK)
+        err = rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST,
+                          &req.base,
+                          RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY, &m,
+                          5000, why, whylen);
+    v->nodes = (Ray__Rpc__GetAllNodesReply *)m;
+    if (err == RAY_OK)
+        err = kv_list(fd, "job", &v->jobs, why, whylen);
+    if (err == RAY_OK)
+        err = kv_list(fd, "actor", &v->actors, why, whylen);
+    if (err == RAY_OK)
+        err = kv_list(fd, "metrics", &v->metrics, why, whylen);
+    if (fd >= 0)
+        close(fd);
+    if (err != RAY_OK)
+        cl_view_free(v);
+    return err;
+}
+
+void
+cl_view_free(cl_view *v)
+{
+    rt_proto_free(v->nodes ? &v->nodes->base : NULL);
+    rt_proto_free(v->jobs ? &v->jobs->base : NULL);
+    rt_proto_free(v->actors ? &v->actors->base : NULL);
+    rt_proto_free(v->metrics ? &v->metrics->base : NULL);
+    memset(v, 0, sizeof(*v));
+}
+
+double
+cl_view_cpus(const Ray__Rpc__ResourceSet *rs, char *custom, size_t len)
+{
+    double cpu = 0;
+    size_t k = 0;
+    custom[0] = 0;
+    for (size_t i = 0; rs && i < rs->n_entries; i++) {
+        if (!strcmp(rs->entries[i]->name, "CPU"))
+            cpu = rs->entries[i]->quantity;
+        else if (k < len)
+            k += (size_t)snprintf(custom + k, len - k, "%s%s:%g", k ? "," : "",
+                                  rs->entries[i]->name,
+                                  rs->entries[i]->quantity);
+    }
+    return cpu;
+}
+
+/* A JSON string: quoted, with " \ and control characters escaped. */
+static void
+json_str(rt_text *out, const char *s, size_t n)
+{
+    rt_text_putn(out, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            rt_text_put(out, "\\%c", c);
+        else if (c < 0x20)
+            rt_text_put(out, "\\u%04x", c);
+        else
+            rt_text_putn(out, (const char *)&c, 1);
+    }
+    rt_text_putn(out, "\"", 1);
+}
+
+static void
+json_cstr(rt_text *out, const char *s)
+{
+    json_str(out, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* The sum over the drivers' metrics of the sample `series` ("name" or
+ * name{labels} exactly as a driver prints it). */
+static double
+metric_sum(const cl_view *v, const char *series)
+{
+    double sum = 0;
+    size_t sl = strlen(series);
+    const Ray__Rpc__KvListReply *mt = v->metrics;
+    for (size_t i = 0; mt && i < mt->n_values; i++) {
+        const char *p = (const char *)mt->values[i].data;
+        const char *end = p + mt->values[i].len;
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t n = (size_t)((nl ? nl : end) - p);
+            if (n > sl + 1 && !memcmp(p, series, sl) && p[sl] == ' ') {
+                char num[64];
+                snprintf(num, sizeof(num), "%.*s", (int)(n - sl - 1),
+                         p + sl + 1);
+                sum += strtod(num, NULL);
+            }
+            p += n + 1;
+        }
+    }
+    return sum;
+}
+
+void
+cl_view_json(const cl_view *v, rt_text *out)
+{
+    rt_text_put(out, "{\"address\":");
+    json_cstr(out, v->address);
+    rt_text_put(out, ",\"nodes\":[");
+    for (size_t i = 0; v->nodes && i < v->nodes->n_nodes; i++) {
+        const Ray__Rpc__NodeInfo *ni = v->nodes->nodes[i];
+        char id[57] = "", a[96], custom[256], unused[256];
+        if (ni->node_id.len == 28)
+            rt_id_hex_encode(ni->node_id.data, 28, id);
+        snprintf(a, sizeof(a), "%s:%u",
+                 ni->raylet_address ? ni->raylet_address->ip : "?",
+                 ni->raylet_address ? ni->raylet_address->port : 0);
+        double cpu = cl_view_cpus(ni->total_resources, custom, sizeof(custom));
+        double free_cpu =
+            cl_view_cpus(ni->available_resources, unused, sizeof(unused));
+        bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+        rt_text_put(out,
+                    "%s{\"node_id\":\"%s\",\"address\":\"%s\",\"state\":\"%s\","
+                    "\"cpus\":%g,\"cpus_used\":%g,\"head\":%s,\"resources\":",
+                    i ? "," : "", id, a, up ? "ALIVE" : "DEAD", cpu,
+                    cpu - free_cpu < 0 ? 0 : cpu - free_cpu,
+                    ni->is_head ? "true" : "false");
+        json_cstr(out, custom);
+        rt_text_put(out, ",\"hostname\":");
+        json_cstr(out, ni->hostname);
+        rt_text_put(out, ",\"heartbeat_age_ms\":%llu,\"death_reason\":",
+                    (unsigned long long)ni->last_heartbeat_ms);
+        json_cstr(out, ni->death_reason);
+        rt_text_put(out, "}");
+    }
+    rt_text_put(out, "],\"jobs\":[");
+    /* The drivers connected now: "ip:pid" -> "program start-time". */
+    const Ray__Rpc__KvListReply *j = v->jobs;
+    for (size_t i = 0; j && i < j->n_keys && i < j->n_values; i++) {
+        char prog[256] = "?", val[512];
+        long long started = 0;
+        snprintf(val, sizeof(val), "%.*s", (int)j->values[i].len,
+                 (const char *)j->values[i].data);
+        sscanf(val, "%255s %lld", prog, &started);
+        rt_text_put(out, "%s{\"driver\":", i ? "," : "");
+        json_str(out, (const char *)j->keys[i].data, j->keys[i].len);
+        rt_text_put(out, ",\"program\":");
+        json_cstr(out, prog);
+        rt_text_put(out, ",\"running_s\":%lld}",
+                    started ? (long long)time(NULL) - started : 0);
+    }
+    rt_text_put(out, "],\"named_actors\":[");
+    const Ray__Rpc__KvListReply *a = v->actors;
+    for (size_t i = 0; a && i < a->n_keys; i++) {
+        rt_text_put(out, "%s", i ? "," : "");
+        json_str(out, (const char *)a->keys[i].data, a->keys[i].len);
+    }
+    /* The drivers' own counts (the metrics they push), summed. */
+    static const char *const state[] = {
+        "PENDING_ARGS_AVAIL", "PENDING_NODE_ASSIGNMENT", "SUBMITTED_TO_WORKER"};
+    rt_text_put(out, "],\"tasks\":{");
+    for (int i = 0; i < 3; i++) {
+        char series[96];
+        snprintf(series, sizeof(series), "rayc_tasks{state=\"%s\"}", state[i]);
+        rt_text_put(out, "\"%s\":%.0f,", state[i], metric_sum(v, series));
+    }
+    rt_text_put(out, "\"FINISHED\":%.0f,\"FAILED\":%.0f},",
+                metric_sum(v, "rayc_tasks_finished_total{result=\"ok\"}"),
+                metric_sum(v, "rayc_tasks_finished_total{result=\"error\"}"));
+    rt_text_put(out, "\"actors_live\":%.0f,\"object_store_bytes\":%.0f}\n",
+                metric_sum(v, "rayc_actors_live"),
+                metric_sum(v, "rayc_object_store_bytes"));
+}
+
+/* ---- metrics ---- */
+
+/* One metric family, merged over the drivers. */
+typedef struct family {
+    char name[128];
+    char *help, *type;
+    rt_text samples;
+} family;
+
+typedef struct families {
+    family *f;
+    size_t n, cap;
+} families;
+
+static family *
+family_of(families *fs, const char *name, size_t len)
+{
+    if (!len || len >= sizeof(fs->f->name))
+        return NULL;
+    for (size_t i = 0; i < fs->n; i++)
+        if (strlen(fs->f[i].name) == len && !memcmp(fs->f[i].name, name, len))
+            return &fs->f[i];
+    if (fs->n == fs->cap) {
+        size_t cap = fs->cap ? 2 * fs->cap : 32;
+        family *nf = rt_realloc(fs->f, cap * sizeof(*nf));
+        if (!nf)
+            return NULL;
+        fs->f = nf;
+        fs->cap = cap;
+    }
+    family *f = &fs->f[fs->n++];
+    memset(f, 0, sizeof(*f));
+    memcpy(f->name, name, len);
+    return f;
+}
+
+static char *
+dup_n(const char *s, size_t n)
+{
+    char *d = rt_malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+/* One line of a driver's text into the families: HELP and TYPE once,
+ * samples with job="<job>" added to their labels. */
+static void
+merge_line(families *fs, const char *line, size_t n, const char *job)
+{
+    if (n > 7 &&
+        (!strncmp(line, "# HELP ", 7) || !strncmp(line, "# TYPE ", 7))) {
+        const char *name = line + 7, *sp = memchr(name, ' ', n - 7);
+        if (!sp)
+            return;
+        family *f = family_of(fs, name, (size_t)(sp - name));
+        char **slot = !f ? NULL : line[2] == 'H' ? &f->help : &f->type;
+        if (slot && !*slot)
+            *slot = dup_n(sp + 1, n - (size_t)(sp + 1 - line));
+        return;
+    }
+    if (!n || line[0] == '#')
+        return;
+    size_t k = 0;
+    while (k < n && line[k] != '{' && line[k] != ' ')
+        k++;
+    family *f = family_of(fs, line, k);
+    if (!f || k == n)
+        return;
+    rt_text_putn(&f->samples, line, k);
+    rt_text_put(&f->samples, "{job=\"%s\"%s", job, line[k] == '{' ? "," : "}");
+    size_t rest = line[k] == '{' ? k + 1 : k;
+    rt_text_putn(&f->samples, line + rest, n - rest);
+    rt_text_putn(&f->samples, "\n", 1);
+}
+
+static void
+gauge(rt_text *out, const char *name, const char *help)
+{
+    rt_text_put(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+}
+
+void
+cl_view_metrics(const cl_view *v, rt_text *out)
+{
+    size_t nn = v->nodes ? v->nodes->n_nodes : 0;
+    const char *names[] = {"rayc_cluster_node_alive", "rayc_cluster_node_cpus",
+                           "rayc_cluster_node_cpus_used"};
+    const char *helps[] = {
+        "1 while the head counts the node alive, 0 once declared dead.",
+        "CPUs the node offers.",
+        "CPUs in use on the node, as its last heartbeat measured."};
+    for (int m = 0; m < 3; m++) {
+        gauge(out, names[m], helps[m]);
+        for (size_t i = 0; i < nn; i++) {
+            const Ray__Rpc__NodeInfo *ni = v->nodes->nodes[i];
+            char id[57] = "", custom[256], unused[256];
+            if (ni->node_id.len == 28)
+                rt_id_hex_encode(ni->node_id.data, 28, id);
+            double cpu =
+                cl_view_cpus(ni->total_resources, custom, sizeof(custom));
+            double used = cpu - cl_view_cpus(ni->available_resources, unused,
+                                             sizeof(unused));
+            bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+            double val = m == 0 ? up : m == 1 ? cpu : up && used > 0 ? used : 0;
+            rt_text_put(out, "%s{node=\"%.16s\",address=\"%s:%u\"} %g\n",
+                        names[m], id,
+                        ni->raylet_address ? ni->raylet_address->ip : "?",
+                        ni->raylet_address ? ni->raylet_address->port : 0, val);
+        }
+    }
+    gauge(out, "rayc_cluster_node_resource",
+          "Custom resources a node offers, by name.");
+    for (size_t i = 0; i < nn; i++) {
+        const Ray__Rpc__NodeInfo *ni = v->nodes->nodes[i];
+        char id[57] = "";
+        if (ni->node_id.len == 28)
+            rt_id_hex_encode(ni->node_id.data, 28, id);
+        for (size_t j = 0;
+             ni->total_resources && j < ni->total_resources->n_entries; j++) {
+            const Ray__Rpc__ResourceEntry *re = ni->total_resources->entries[j];
+            if (strcmp(re->name, "CPU"))
+                rt_text_put(out,
+                            "rayc_cluster_node_resource{node=\"%.16s\","
+                            "resource=\"%s\"} %g\n",
+                            id, re->name, re->quantity);
+        }
+    }
+    gauge(out, "rayc_cluster_drivers", "Drivers connected to the head now.");
+    rt_text_put(out, "rayc_cluster_drivers %zu\n",
+                v->jobs ? v->jobs->n_keys : 0);
+    gauge(out, "rayc_cluster_named_actors",
+          "Named actors registered at the head (detached ones included).");
+    rt_text_put(out, "rayc_cluster_named_actors %zu\n",
+                v->actors ? v->actors->n_keys : 0);
+    /* Each driver's own metrics, merged by family with a job label. */
+    families fs = {0};
+    const Ray__Rpc__KvListReply *mt = v->metrics;
+    for (size_t i = 0; mt && i < mt->n_keys && i < mt->n_values; i++) {
+        char job[64];
+        snprintf(job, sizeof(job), "%.*s", (int)mt->keys[i].len,
+                 (const char *)mt->keys[i].data);
+        for (size_t k = 0; job[k]; k++)
+            if (job[k] == '"' || job[k] == '\\')
+                job[k] = '_';
+        const char *p = (const char *)mt->values[i].data;
+        const char *end = p + mt->values[i].len;
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t n = (size_t)((nl ? nl : end) - p);
+            merge_line(&fs, p, n, job);
+            p += n + 1;
+        }
+    }
+    for (size_t i = 0; i < fs.n; i++) {
+        family *f = &fs.f[i];
+        if (f->help)
+            rt_text_put(out, "# HELP %s %s\n", f->name, f->help);
+        if (f->type)
+            rt_text_put(out, "# TYPE %s %s\n", f->name, f->type);
+        if (f->samples.n)
+            rt_text_putn(out, f->samples.p, f->samples.n);
+        rt_free(f->help);
+        rt_free(f->type);
+        rt_free(f->samples.p);
+    }
+    rt_free(fs.f);
+}

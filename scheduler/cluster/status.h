@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * status.h: what the cluster looks like, as the GCS says it, for people
+ * and their tools: `rayc status` (a table, or JSON) and the head's
+ * dashboard (the same JSON, and Prometheus metrics). One connection to
+ * the GCS with the token handshake, its nodes and the key-value
+ * namespaces that hold the drivers ("job"), named actors ("actor") and
+ * the metrics each driver pushes ("metrics").
+ */
+#ifndef RAY_SCHEDULER_CLUSTER_STATUS_H
+#define RAY_SCHEDULER_CLUSTER_STATUS_H
+
+#include <stdint.h>
+
+#include "runtime/net.h"
+#include "runtime/text.h"
+
+typedef struct cl_view {
+    char address[RT_HOST_MAX + 8]; /* the GCS's */
+    Ray__Rpc__GetAllNodesReply *nodes;
+    Ray__Rpc__KvListReply *jobs, *actors, *metrics;
+} cl_view;
+
+/* Ask the GCS at `address` ("host:port"). RAY_OK and *v (cl_view_free
+ * it), or an error with why. */
+ray_err cl_view_get(const char *address, const uint8_t tok[RT_TOKEN_LEN],
+                    cl_view *v, char *why, size_t whylen);
+void cl_view_free(cl_view *v);
+
+/* The custom resources of rs as "gpu:2,disk:4" into custom; its CPUs. */
+double cl_view_cpus(const Ray__Rpc__ResourceSet *rs, char *custom, size_t len);
+
+/* `rayc status --format=json`: {"address","nodes":[...],"jobs":[...],
+ * "named_actors":N}. */
+void cl_view_json(const cl_view *v, rt_text *out);
+
+/* Prometheus text: the nodes (rayc_cluster_*), and each driver's own
+ * metrics (ray_metrics) with a job label, each family once. */
+void cl_view_metrics(const cl_view *v, rt_text *out);
+
+#endif /* RAY_SCHEDULER_CLUSTER_STATUS_H */
