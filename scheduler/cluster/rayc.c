@@ -48,6 +48,7 @@ on_signal(int sig)
 typedef struct opts {
     bool head, block;
     const char *address, *ip, *resources, *temp_dir, *token_file, *format;
+    const char *filter; /* rayc list: KEY=VALUE */
     long port, raylet_port, num_cpus, dashboard_port;
     unsigned long long store;
     char tmp[PATH_MAX];
@@ -61,6 +62,8 @@ usage(FILE *f)
             "  rayc start --head [--port=6379] [options]\n"
             "  rayc start --address=HEAD_IP:PORT [options]\n"
             "  rayc status [--address=HEAD_IP:PORT] [--format=json]\n"
+            "  rayc list nodes|actors|jobs [--filter KEY=VALUE] "
+            "[--format=json]\n"
             "  rayc stop\n"
             "options:\n"
             "  --node-ip-address=IP     bind and advertise IP (default: a head "
@@ -143,6 +146,10 @@ parse(int argc, char **argv, int from, opts *o)
             o->token_file = v;
         else if ((v = flag(a, "--format")))
             o->format = v;
+        else if ((v = flag(a, "--filter")))
+            o->filter = v;
+        else if (!strcmp(a, "--filter") && i + 1 < argc)
+            o->filter = argv[++i];
         else if ((v = flag(a, "--resources"))) {
             if (!norm_resources(v, res, sizeof(res))) {
                 fprintf(stderr,
@@ -454,26 +461,71 @@ head_address(const opts *o, char *out, size_t len)
     return ok && *out;
 }
 
-static int
-cmd_status(const opts *o)
+/* The cluster as the head says it (for status and list): false after
+ * saying why. */
+static bool
+view(const opts *o, const char *cmd, cl_view *v)
 {
     char addr[256], why[400];
     if (!head_address(o, addr, sizeof(addr))) {
-        fprintf(stderr, "rayc status: no head address: give --address or "
-                        "RAY_ADDRESS, or start a head on this machine\n");
-        return 1;
+        fprintf(stderr,
+                "rayc %s: no head address: give --address or "
+                "RAY_ADDRESS, or start a head on this machine\n",
+                cmd);
+        return false;
     }
     uint8_t tok[RT_TOKEN_LEN];
     char tpath[PATH_MAX];
     rt_token_path(o->token_file, tpath, sizeof(tpath));
-    cl_view v;
     ray_err err = rt_token_load(tpath, tok, why, sizeof(why));
     if (err == RAY_OK)
-        err = cl_view_get(addr, tok, &v, why, sizeof(why));
-    if (err != RAY_OK) {
-        fprintf(stderr, "rayc status: %s: %s\n", addr, why);
-        return 1;
+        err = cl_view_get(addr, tok, v, why, sizeof(why));
+    if (err != RAY_OK)
+        fprintf(stderr, "rayc %s: %s: %s\n", cmd, addr, why);
+    return err == RAY_OK;
+}
+
+static int
+cmd_list(const opts *o, const char *kind)
+{
+    char key[64] = "", why[400];
+    const char *value = NULL;
+    if (o->filter) {
+        const char *eq = strchr(o->filter, '=');
+        if (!eq || eq == o->filter || (size_t)(eq - o->filter) >= sizeof(key)) {
+            fprintf(stderr, "rayc list: --filter wants KEY=VALUE, as "
+                            "state=ALIVE\n");
+            return 2;
+        }
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - o->filter), o->filter);
+        value = eq + 1;
     }
+    cl_view v;
+    if (!view(o, "list", &v))
+        return 1;
+    rt_text t = {0};
+    ray_err err = cl_view_list(&v, kind, value ? key : NULL, value,
+                               o->format && !strcmp(o->format, "json"), &t, why,
+                               sizeof(why));
+    cl_view_free(&v);
+    if (err == RAY_OK && !t.oom && t.p)
+        fputs(t.p, stdout);
+    else
+        fprintf(stderr, "%s\n",
+                err != RAY_OK ? why
+                              : "rayc list: out of "
+                                "memory");
+    rt_free(t.p);
+    return err == RAY_OK && !t.oom ? 0 : 2;
+}
+
+static int
+cmd_status(const opts *o)
+{
+    cl_view v;
+    if (!view(o, "status", &v))
+        return 1;
+    const char *addr = v.address;
     if (o->format && !strcmp(o->format, "json")) {
         rt_text t = {0};
         cl_view_json(&v, &t);
@@ -546,7 +598,12 @@ main(int argc, char **argv)
     const char *lvl = getenv("RAYC_LOG_LEVEL");
     rt_log_set_level(lvl ? (rt_log_level)rt_log_level_parse(lvl) : RT_LOG_INFO);
     opts o = {0};
-    int rc = parse(argc, argv, 2, &o);
+    bool list = !strcmp(argv[1], "list");
+    if (list && argc < 3) {
+        fprintf(stderr, "rayc list: what? nodes, actors or jobs\n");
+        return 2;
+    }
+    int rc = parse(argc, argv, list ? 3 : 2, &o);
     if (rc)
         return rc >= 100 ? rc - 100 : rc;
     if (!strcmp(argv[1], "start"))
@@ -555,6 +612,8 @@ main(int argc, char **argv)
         return cmd_stop(&o);
     if (!strcmp(argv[1], "status"))
         return cmd_status(&o);
+    if (list)
+        return cmd_list(&o, argv[2]);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help"))
         return usage(stdout);

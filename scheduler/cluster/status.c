@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -379,4 +380,219 @@ cl_view_metrics(const cl_view *v, rt_text *out)
         rt_free(f->samples.p);
     }
     rt_free(fs.f);
+}
+
+/* ---- rayc list ---- */
+
+#define LIST_COLS 7
+
+typedef struct row {
+    char v[LIST_COLS][160];
+} row;
+
+typedef struct table {
+    const char *cols[LIST_COLS];
+    int ncols;
+    bool number[LIST_COLS]; /* JSON: unquoted */
+    row *rows;
+    size_t n, cap;
+} table;
+
+static row *
+add_row(table *t)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 16;
+        row *nr = rt_realloc(t->rows, cap * sizeof(*nr));
+        if (!nr)
+            return NULL;
+        t->rows = nr;
+        t->cap = cap;
+    }
+    row *r = &t->rows[t->n++];
+    memset(r, 0, sizeof(*r));
+    return r;
+}
+
+/* Is the node at raylet address `addr` alive? */
+static bool
+node_alive(const cl_view *v, const char *addr)
+{
+    for (size_t i = 0; v->nodes && i < v->nodes->n_nodes; i++) {
+        const Ray__Rpc__NodeInfo *ni = v->nodes->nodes[i];
+        char a[96];
+        snprintf(a, sizeof(a), "%s:%u",
+                 ni->raylet_address ? ni->raylet_address->ip : "?",
+                 ni->raylet_address ? ni->raylet_address->port : 0);
+        if (!strcmp(a, addr))
+            return ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+    }
+    return false;
+}
+
+static bool
+fill(const cl_view *v, const char *kind, table *t)
+{
+    if (!strcmp(kind, "nodes")) {
+        *t = (table){{"node_id", "address", "state", "is_head", "cpus",
+                      "resources", "death_reason"},
+                     7,
+                     {false, false, false, true, true, false, false},
+                     NULL,
+                     0,
+                     0};
+        for (size_t i = 0; v->nodes && i < v->nodes->n_nodes; i++) {
+            const Ray__Rpc__NodeInfo *ni = v->nodes->nodes[i];
+            row *r = add_row(t);
+            if (!r)
+                break;
+            char custom[256];
+            if (ni->node_id.len == 28)
+                rt_id_hex_encode(ni->node_id.data, 28, r->v[0]);
+            snprintf(r->v[1], sizeof(r->v[1]), "%s:%u",
+                     ni->raylet_address ? ni->raylet_address->ip : "?",
+                     ni->raylet_address ? ni->raylet_address->port : 0);
+            bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+            snprintf(r->v[2], sizeof(r->v[2]), "%s", up ? "ALIVE" : "DEAD");
+            snprintf(r->v[3], sizeof(r->v[3]), "%s",
+                     ni->is_head ? "true" : "false");
+            snprintf(r->v[4], sizeof(r->v[4]), "%g",
+                     cl_view_cpus(ni->total_resources, custom, sizeof(custom)));
+            snprintf(r->v[5], sizeof(r->v[5]), "%s", custom);
+            snprintf(r->v[6], sizeof(r->v[6]), "%s",
+                     ni->death_reason ? ni->death_reason : "");
+        }
+        return true;
+    }
+    if (!strcmp(kind, "actors")) {
+        /* Named ones, as the head has them: "JOB RAYLET KEY DETACHED". */
+        *t = (table){{"name", "state", "job_id", "node_address", "detached"},
+                     5,
+                     {false, false, false, false, true},
+                     NULL,
+                     0,
+                     0};
+        const Ray__Rpc__KvListReply *a = v->actors;
+        for (size_t i = 0; a && i < a->n_keys && i < a->n_values; i++) {
+            row *r = add_row(t);
+            if (!r)
+                break;
+            char val[256], job[32] = "", addr[96] = "";
+            unsigned key = 0;
+            int det = 0;
+            snprintf(val, sizeof(val), "%.*s", (int)a->values[i].len,
+                     (const char *)a->values[i].data);
+            sscanf(val, "%31s %95s %u %d", job, addr, &key, &det);
+            snprintf(r->v[0], sizeof(r->v[0]), "%.*s", (int)a->keys[i].len,
+                     (const char *)a->keys[i].data);
+            /* The head knows the name; its node says whether it can live. */
+            snprintf(r->v[1], sizeof(r->v[1]), "%s",
+                     node_alive(v, addr) ? "ALIVE" : "DEAD");
+            snprintf(r->v[2], sizeof(r->v[2]), "%s", job);
+            snprintf(r->v[3], sizeof(r->v[3]), "%s", addr);
+            snprintf(r->v[4], sizeof(r->v[4]), "%s", det ? "true" : "false");
+        }
+        return true;
+    }
+    if (!strcmp(kind, "jobs")) {
+        *t = (table){{"driver", "state", "program", "running_s"},
+                     4,
+                     {false, false, false, true},
+                     NULL,
+                     0,
+                     0};
+        const Ray__Rpc__KvListReply *j = v->jobs;
+        for (size_t i = 0; j && i < j->n_keys && i < j->n_values; i++) {
+            row *r = add_row(t);
+            if (!r)
+                break;
+            char val[512], prog[160] = "?";
+            long long started = 0;
+            snprintf(val, sizeof(val), "%.*s", (int)j->values[i].len,
+                     (const char *)j->values[i].data);
+            sscanf(val, "%159s %lld", prog, &started);
+            snprintf(r->v[0], sizeof(r->v[0]), "%.*s", (int)j->keys[i].len,
+                     (const char *)j->keys[i].data);
+            snprintf(r->v[1], sizeof(r->v[1]), "RUNNING");
+            snprintf(r->v[2], sizeof(r->v[2]), "%s", prog);
+            snprintf(r->v[3], sizeof(r->v[3]), "%lld",
+                     started ? (long long)time(NULL) - started : 0);
+        }
+        return true;
+    }
+    return false;
+}
+
+ray_err
+cl_view_list(const cl_view *v, const char *kind, const char *key,
+             const char *value, bool json, rt_text *out, char *why,
+             size_t whylen)
+{
+    table t;
+    if (!fill(v, kind, &t)) {
+        snprintf(why, whylen,
+                 "rayc list %s: the head lists nodes, actors (named) and "
+                 "jobs; tasks and objects are each driver's (their counts "
+                 "are in the dashboard's metrics)",
+                 kind);
+        return RAY_EINVAL;
+    }
+    int col = -1;
+    for (int c = 0; key && c < t.ncols; c++)
+        if (!strcasecmp(key, t.cols[c]))
+            col = c;
+    if (key && col < 0) {
+        size_t k = (size_t)snprintf(
+            why, whylen, "rayc list %s: no column '%s' (", kind, key);
+        for (int c = 0; c < t.ncols && k < whylen; c++)
+            k += (size_t)snprintf(why + k, whylen - k, "%s%s", c ? ", " : "",
+                                  t.cols[c]);
+        if (k < whylen)
+            snprintf(why + k, whylen - k, ")");
+        rt_free(t.rows);
+        return RAY_EINVAL;
+    }
+    size_t width[LIST_COLS] = {0};
+    for (int c = 0; c < t.ncols; c++)
+        width[c] = strlen(t.cols[c]);
+    bool *keep = rt_calloc(t.n ? t.n : 1, sizeof(*keep));
+    for (size_t i = 0; keep && i < t.n; i++) {
+        keep[i] = col < 0 || !strcasecmp(t.rows[i].v[col], value);
+        for (int c = 0; keep[i] && c < t.ncols; c++)
+            if (strlen(t.rows[i].v[c]) > width[c])
+                width[c] = strlen(t.rows[i].v[c]);
+    }
+    if (json)
+        rt_text_put(out, "[");
+    else
+        for (int c = 0; c < t.ncols; c++)
+            rt_text_put(out, "%-*s%s", (int)width[c], t.cols[c],
+                        c + 1 < t.ncols ? "  " : "\n");
+    bool first = true;
+    for (size_t i = 0; keep && i < t.n; i++) {
+        if (!keep[i])
+            continue;
+        if (json)
+            rt_text_put(out, "%s{", first ? "" : ",");
+        for (int c = 0; c < t.ncols; c++) {
+            if (!json) {
+                rt_text_put(out, "%-*s%s", (int)width[c], t.rows[i].v[c],
+                            c + 1 < t.ncols ? "  " : "\n");
+                continue;
+            }
+            rt_text_put(out, "%s\"%s\":", c ? "," : "", t.cols[c]);
+            if (t.number[c])
+                rt_text_put(out, "%s", t.rows[i].v[c]);
+            else
+                json_cstr(out, t.rows[i].v[c]);
+        }
+        if (json)
+            rt_text_put(out, "}");
+        first = false;
+    }
+    if (json)
+        rt_text_put(out, "]\n");
+    rt_free(keep);
+    rt_free(t.rows);
+    return RAY_OK;
 }

@@ -34,6 +34,14 @@ double cl_view_cpus(const Ray__Rpc__ResourceSet *rs, char *custom, size_t len);
  * "named_actors":N}. */
 void cl_view_json(const cl_view *v, rt_text *out);
 
+/* `rayc list KIND`: the cluster's nodes, named actors or jobs
+ * (drivers) as rows, those whose column `key` equals `value` (key NULL:
+ * all), as an aligned table or a JSON array. RAY_EINVAL with why for an
+ * unknown kind or column. */
+ray_err cl_view_list(const cl_view *v, const char *kind, const char *key,
+                     const char *value, bool json, rt_text *out, char *why,
+                     size_t whylen);
+
 /* Prometheus text: the nodes (rayc_cluster_*), and each driver's own
  * metrics (ray_metrics) with a job label, each family once. */
 void cl_view_metrics(const cl_view *v, rt_text *out);

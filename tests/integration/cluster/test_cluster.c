@@ -1648,3 +1648,39 @@ Test(cluster, the_dashboard_page_shows_the_nodes_in_a_browser)
     uint32_t ht = (uint32_t)h[20] << 24 | h[21] << 16 | h[22] << 8 | h[23];
     cr_assert(w == 1000 && ht == 700, "screenshot %ux%u", w, ht);
 }
+
+/* ---- rayc list ---- */
+
+Test(cluster, rayc_list_shows_nodes_named_actors_and_jobs)
+{
+    cr_assert_eq(
+        rayc("list", "nodes", "--filter", "state=ALIVE", "--format=json", NULL),
+        0, "%s", out_text());
+    cr_assert_eq(count_of(out_text(), "\"state\":\"ALIVE\""), 3, "%s",
+                 out_text());
+    cr_assert_eq(rayc("list", "nodes", "--filter=is_head=true", NULL), 0);
+    cr_assert_eq(count_of(out_text(), "ALIVE"), 1, "%s", out_text());
+    cr_assert(strstr(out_text(), "127.0.0.1:"), "%s", out_text());
+    driver_up(1);
+    ray_actor_opts o = {.name = "keeper", .detached = true};
+    ray_actor a;
+    cr_assert_eq(counter_create(&a, &o, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(rayc("list", "actors", "--format=json", NULL), 0, "%s",
+                 out_text());
+    cr_assert(strstr(out_text(), "\"name\":\"keeper\",\"state\":\"ALIVE\""),
+              "%s", out_text());
+    cr_assert(strstr(out_text(), "\"detached\":true"), "%s", out_text());
+    cr_assert_eq(rayc("list", "jobs", NULL), 0, "%s", out_text());
+    cr_assert(strstr(out_text(), "test_cluster"), "%s", out_text());
+    cr_assert(strstr(out_text(), "RUNNING"), "%s", out_text());
+    cr_assert_eq(ray_actor_kill(a, true), RAY_OK);
+    ray_actor_release(a);
+    cr_assert_eq(rayc("list", "actors", "--filter", "name=keeper", NULL), 0);
+    cr_assert(!strstr(out_text(), "keeper"), "%s", out_text());
+    /* What the head cannot list, and a column it has not: said so. */
+    cr_assert_eq(rayc("list", "tasks", NULL), 2);
+    cr_assert(strstr(out_text(), "each driver's"), "%s", out_text());
+    cr_assert_eq(rayc("list", "nodes", "--filter", "colour=red", NULL), 2);
+    cr_assert(strstr(out_text(), "no column 'colour'"), "%s", out_text());
+}
