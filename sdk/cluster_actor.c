@@ -329,6 +329,21 @@ new_entry(cl_driver *cl)
     return cl->nact++;
 }
 
+/* Does the head count the raylet at `addr` ("ip:port") alive? */
+static bool
+node_alive(const char *addr)
+{
+    ray_node_info *v = NULL;
+    size_t n = 0;
+    bool alive = false;
+    if (ray_nodes(&v, &n) != RAY_OK)
+        return true; /* cannot tell: the attach will */
+    for (size_t i = 0; i < n; i++)
+        alive |= v[i].alive && !strcmp(v[i].address, addr);
+    ray_free(v);
+    return alive;
+}
+
 /* Another driver's actor named `name`, found at the head: a new counted
  * handle in *out. RAY_ENOTFOUND when none lives (a stale entry is
  * deleted). Blocks for a few round trips. */
@@ -341,7 +356,9 @@ remote_lookup(cl_driver *cl, const char *name, ray_actor *out)
     ray_err err = name_get(cl, name, &job, addr, &rkey);
     if (err != RAY_OK)
         return err;
-    if (job == cl->job) { /* this driver's, no longer in its table */
+    if (job == cl->job || !node_alive(addr)) {
+        /* This driver's, no longer in its table; or on a node that is
+         * gone (as after a head restart that kept the name). */
         name_del(cl, name);
         return sdk_fail(RAY_ENOTFOUND, "no live actor named '%s'", name);
     }

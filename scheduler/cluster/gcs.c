@@ -7,12 +7,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/ids.h"
 #include "runtime/log.h"
 #include "runtime/server.h"
+#include "scheduler/cluster/gcs_store.h"
 
 #define NODE_ID_LEN 28
 #define MAX_NODES 4096
@@ -41,7 +43,25 @@ struct gcs {
     uint32_t n, cap;
     kv_entry *kv;
     uint32_t nkv, ckv;
+    gcs_store *store; /* entries no connection owns, kept (or NULL) */
 };
+
+/* The store follows entry e (after a change to it): kept when no
+ * connection owns it, else (and when `gone`) forgotten. A store that
+ * fails is logged; the entry stays served from memory. */
+static void
+keep(gcs *g, const kv_entry *e, bool gone)
+{
+    char why[300];
+    ray_err err =
+        gone || e->owner
+            ? gcs_store_del(g->store, e->ns, e->key.data, e->key.len, why,
+                            sizeof(why))
+            : gcs_store_put(g->store, e->ns, e->key.data, e->key.len,
+                            e->value.data, e->value.len, why, sizeof(why));
+    if (err != RAY_OK)
+        RT_LOG_RATELIMITED(RT_LOG_ERROR, "gcs: %s", why);
+}
 
 static gcs_node *
 find(gcs *g, const ProtobufCBinaryData *id)
@@ -246,9 +266,12 @@ on_kv_put(gcs *g, rt_conn *c, Ray__Rpc__KvPutRequest *r)
     } else if (e && !r->overwrite) {
         rt_free(val);
     } else if (e) {
+        bool was_kept = !e->owner;
         rt_free(e->value.data);
         e->value = (ProtobufCBinaryData){r->value.len, val};
         e->owner = r->ephemeral ? c : NULL;
+        if (was_kept || !e->owner)
+            keep(g, e, false);
         rep.added = true;
     } else if (g->nkv == MAX_KV) {
         rt_free(val);
@@ -271,6 +294,8 @@ on_kv_put(gcs *g, rt_conn *c, Ray__Rpc__KvPutRequest *r)
         e->key = (ProtobufCBinaryData){r->key.len, dup_bytes(&r->key)};
         e->value = (ProtobufCBinaryData){r->value.len, val};
         e->owner = r->ephemeral ? c : NULL;
+        if (!e->owner)
+            keep(g, e, false);
         rep.added = true;
     }
     reply_status(g, c, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &rep.base);
@@ -298,6 +323,8 @@ on_kv_del(gcs *g, rt_conn *c, Ray__Rpc__KvDelRequest *r)
     rep.status = &st;
     kv_entry *e = kv_find(g, r->ns, &r->key);
     if (e) {
+        if (!e->owner)
+            keep(g, e, true);
         kv_drop(e);
         *e = g->kv[--g->nkv];
         rep.deleted = true;
@@ -427,16 +454,61 @@ static const rt_server_ops gcs_ops = {
     .tick = on_tick,
 };
 
+/* An entry the store kept, back in memory (gcs_create). */
+static void
+load_one(void *arg, const char *ns, const void *key, size_t klen,
+         const void *val, size_t vlen)
+{
+    gcs *g = arg;
+    if (g->nkv == MAX_KV)
+        return;
+    if (g->nkv == g->ckv) {
+        uint32_t cap = g->ckv ? 2 * g->ckv : 16;
+        kv_entry *nk = rt_realloc(g->kv, cap * sizeof(*nk));
+        if (!nk)
+            return;
+        g->kv = nk;
+        g->ckv = cap;
+    }
+    ProtobufCBinaryData k = {klen, (uint8_t *)key}, v = {vlen, (uint8_t *)val};
+    kv_entry *e = &g->kv[g->nkv];
+    e->ns = rt_strdup(ns ? ns : "");
+    e->key = (ProtobufCBinaryData){klen, dup_bytes(&k)};
+    e->value = (ProtobufCBinaryData){vlen, dup_bytes(&v)};
+    e->owner = NULL;
+    if (!e->ns || !e->key.data || !e->value.data) {
+        kv_drop(e);
+        return;
+    }
+    g->nkv++;
+}
+
 ray_err
 gcs_create(int listen_fd, const uint8_t tok[RT_TOKEN_LEN], int deadline_ms,
-           gcs **out)
+           const char *storage, gcs **out, char *why, size_t whylen)
 {
     gcs *g = rt_calloc(1, sizeof(*g));
-    if (!g)
+    if (!g) {
+        snprintf(why, whylen, "out of memory");
         return RAY_ENOMEM;
+    }
     g->deadline_ms = deadline_ms > 0 ? deadline_ms : GCS_DEADLINE_MS;
-    ray_err err = rt_server_create(listen_fd, tok, "gcs", &gcs_ops, g, &g->srv);
+    ray_err err = gcs_store_open(storage, &g->store, why, whylen);
+    if (err == RAY_OK)
+        err = gcs_store_load(g->store, load_one, g, why, whylen);
+    if (err == RAY_OK && g->nkv)
+        RT_INFO("gcs: %u key-value entries back from %s", g->nkv, storage);
+    if (err == RAY_OK)
+        err = rt_server_create(listen_fd, tok, "gcs", &gcs_ops, g, &g->srv);
+    else
+        close(listen_fd);
     if (err != RAY_OK) {
+        if (!why[0])
+            snprintf(why, whylen, "%s", rt_err_name(err));
+        for (uint32_t i = 0; i < g->nkv; i++)
+            kv_drop(&g->kv[i]);
+        rt_free(g->kv);
+        gcs_store_close(g->store);
         rt_free(g);
         return err;
     }
@@ -464,5 +536,6 @@ gcs_destroy(gcs *g)
         kv_drop(&g->kv[i]);
     rt_free(g->kv);
     rt_free(g->nodes);
+    gcs_store_close(g->store);
     rt_free(g);
 }

@@ -17,9 +17,11 @@
  * pid -> its program and start time); the entry goes when its connection
  * does, so the table lists the drivers connected now.
  *
- * Tables live in memory: a restarted head starts empty and raylets
- * register again (they reconnect on their own). Storage that survives a
- * head restart is the fault-tolerance issue's.
+ * Tables live in memory. Key-value entries no connection owns are also
+ * written through to a store (gcs_store.h: SQLite by default) and loaded
+ * back when the head starts again, so detached actors' names survive it;
+ * raylets register again on their own (they reconnect), and drivers' own
+ * entries come back as they reconnect.
  */
 #ifndef RAY_SCHEDULER_CLUSTER_GCS_H
 #define RAY_SCHEDULER_CLUSTER_GCS_H
@@ -36,9 +38,11 @@
 typedef struct gcs gcs;
 
 /* Serve listen_fd (taken over) until *stop; blocking, on the caller's
- * thread. deadline_ms: 0 for GCS_DEADLINE_MS. */
+ * thread. deadline_ms: 0 for GCS_DEADLINE_MS. storage: gcs_store_open's
+ * spec (NULL: "memory"); its entries are loaded now. An error says why. */
 ray_err gcs_create(int listen_fd, const uint8_t tok[RT_TOKEN_LEN],
-                   int deadline_ms, gcs **out);
+                   int deadline_ms, const char *storage, gcs **out, char *why,
+                   size_t whylen);
 void gcs_run(gcs *g, _Atomic int *stop);
 void gcs_destroy(gcs *g);
 

@@ -785,10 +785,11 @@ node_run(const node_config *cfg, _Atomic int *stop)
         err = rt_tcp_listen(n.ip, cfg->gcs_port, &gfd, &n.gcs_port, why,
                             sizeof(why));
         if (err == RAY_OK)
-            err = gcs_create(gfd, cfg->token, cfg->deadline_ms, &g);
+            err = gcs_create(gfd, cfg->token, cfg->deadline_ms, cfg->storage,
+                             &g, why, sizeof(why));
         if (err != RAY_OK) {
-            char msg[400];
-            snprintf(msg, sizeof(msg), "the GCS cannot listen: %s", why);
+            char msg[600];
+            snprintf(msg, sizeof(msg), "the GCS cannot start: %s", why);
             tell(&n, false, msg);
             return err;
         }

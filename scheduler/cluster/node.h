@@ -35,6 +35,8 @@ typedef struct node_config {
     const char *resources;   /* "GPU:2,disk:4" or NULL */
     uint64_t object_store_bytes;
     const char *temp_dir;
+    const char *storage; /* head: the GCS's store (gcs_store.h); NULL
+                            or "memory": none */
     uint8_t token[RT_TOKEN_LEN];
     int deadline_ms; /* GCS: declare a silent node dead after; 0 default */
     /* Told once: the node registered (ok: "<id hex> <raylet ip:port>",

@@ -48,7 +48,9 @@ on_signal(int sig)
 typedef struct opts {
     bool head, block;
     const char *address, *ip, *resources, *temp_dir, *token_file, *format;
-    const char *filter; /* rayc list: KEY=VALUE */
+    const char *filter;  /* rayc list: KEY=VALUE */
+    const char *storage; /* head: --storage */
+    char storage_buf[PATH_MAX];
     long port, raylet_port, num_cpus, dashboard_port;
     unsigned long long store;
     char tmp[PATH_MAX];
@@ -82,6 +84,9 @@ usage(FILE *f)
             "  --dashboard-port=N       head: metrics and a page over HTTP "
             "(default 8265;\n"
             "                           0: any free port; -1: none)\n"
+            "  --storage=FILE|memory    head: where the GCS keeps what "
+            "outlives it\n"
+            "                           (default: SQLite in TEMP_DIR/gcs.db)\n"
             "  --block                  stay in the foreground\n");
     return f == stderr ? 2 : 0;
 }
@@ -146,6 +151,8 @@ parse(int argc, char **argv, int from, opts *o)
             o->token_file = v;
         else if ((v = flag(a, "--format")))
             o->format = v;
+        else if ((v = flag(a, "--storage")))
+            o->storage = v;
         else if ((v = flag(a, "--filter")))
             o->filter = v;
         else if (!strcmp(a, "--filter") && i + 1 < argc)
@@ -181,6 +188,11 @@ parse(int argc, char **argv, int from, opts *o)
             snprintf(o->tmp, sizeof(o->tmp), "/tmp/rayc-%u",
                      (unsigned)getuid());
         o->temp_dir = o->tmp;
+    }
+    if (!o->storage) {
+        snprintf(o->storage_buf, sizeof(o->storage_buf), "%s/gcs.db",
+                 o->temp_dir);
+        o->storage = o->storage_buf;
     }
     return 0;
 }
@@ -260,6 +272,7 @@ run_node(const opts *o, int ready_fd)
         .resources = o->resources,
         .object_store_bytes = o->store,
         .temp_dir = o->temp_dir,
+        .storage = o->storage,
     };
     start_ctx sc = {.fd = ready_fd, .o = o, .tok = cfg.token};
     cfg.ready = on_ready;
@@ -302,6 +315,16 @@ run_node(const opts *o, int ready_fd)
         snprintf(path, sizeof(path), "%s/dashboard_address", o->temp_dir);
         unlink(path);
         dashboard_stop(sc.dash);
+    }
+    if (o->head && err == RAY_OK && o->storage == o->storage_buf) {
+        /* A head stopped on purpose ends its cluster: the default store
+         * goes with it (a crashed one leaves it for the next head). */
+        char path[PATH_MAX + 8];
+        unlink(o->storage);
+        snprintf(path, sizeof(path), "%s-wal", o->storage);
+        unlink(path);
+        snprintf(path, sizeof(path), "%s-shm", o->storage);
+        unlink(path);
     }
     return err == RAY_OK ? 0 : 1;
 }

@@ -574,7 +574,10 @@ wait_alive(int want, int us)
     return alive;
 }
 
-Test(cluster, raylets_register_again_with_a_restarted_head)
+/* kill -9 of the head, and a new one on its port and temp dir (its
+ * store): the raylets register again. */
+static void
+restart_head(void)
 {
     pid_t hp = daemon_pid("head");
     cr_assert_gt(hp, 0);
@@ -583,13 +586,19 @@ Test(cluster, raylets_register_again_with_a_restarted_head)
     snprintf(port, sizeof(port), "--port=%s", strrchr(head, ':') + 1);
     int rc = 1;
     for (int k = 0; k < 50 && rc != 0; k++) { /* until the port is free */
-        rc = rayc("start", "--head", port, "--num-cpus=1", NULL);
+        rc = rayc("start", "--head", port, "--num-cpus=1", "--dashboard-port=0",
+                  NULL);
         if (rc != 0)
             usleep(100000);
     }
     cr_assert_eq(rc, 0, "%s", out_text());
     int alive = wait_alive(3, 100000);
     cr_assert_eq(alive, 3, "%s", out_text());
+}
+
+Test(cluster, raylets_register_again_with_a_restarted_head)
+{
+    restart_head();
     driver_up(1);
     ray_call_opts o = {.node = "127.0.0.3"};
     char *s = NULL;
@@ -1683,4 +1692,38 @@ Test(cluster, rayc_list_shows_nodes_named_actors_and_jobs)
     cr_assert(strstr(out_text(), "each driver's"), "%s", out_text());
     cr_assert_eq(rayc("list", "nodes", "--filter", "colour=red", NULL), 2);
     cr_assert(strstr(out_text(), "no column 'colour'"), "%s", out_text());
+}
+
+/* The name of a detached actor is in the head's store: a head that is
+ * killed and started again still knows it. */
+Test(cluster, a_detached_actor_s_name_outlives_a_head_restart)
+{
+    pid_t d1 = fork();
+    if (d1 == 0) {
+        if (!child_driver_up())
+            _exit(10);
+        ray_actor_opts o = {
+            .name = "vault", .detached = true, .node = "127.0.0.2"};
+        ray_actor c;
+        int64_t v = 0;
+        if (counter_create(&c, &o, 10) != RAY_OK ||
+            ray_get_int64(counter_add_remote(c, 5), &v, 60000) != RAY_OK ||
+            v != 15)
+            _exit(11);
+        ray_actor_release(c);
+        ray_shutdown();
+        _exit(0);
+    }
+    cr_assert_eq(child_status(d1), 0, "the first driver failed");
+    restart_head();
+    driver_up(1);
+    ray_actor c;
+    cr_assert_eq(ray_actor_lookup("vault", &c), RAY_OK, "%s",
+                 ray_last_error_detail());
+    int64_t v = 0;
+    cr_assert_eq(ray_get_int64(counter_add_remote(c, 1), &v, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(v, 16);
+    cr_assert_eq(ray_actor_kill(c, true), RAY_OK);
+    ray_actor_release(c);
 }
