@@ -11,6 +11,9 @@
  *   "memory"          nothing kept (the tables die with the head)
  *   a file path       SQLite (Debian's libsqlite3: one file, atomic
  *                     commits, no server), the default: <temp dir>/gcs.db
+ *   redis://HOST:PORT[/PREFIX]
+ *                     a Redis server (hiredis), for a head that moves
+ *                     between machines or a server kept highly available
  */
 #ifndef RAY_SCHEDULER_CLUSTER_GCS_STORE_H
 #define RAY_SCHEDULER_CLUSTER_GCS_STORE_H

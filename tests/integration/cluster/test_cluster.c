@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -217,9 +218,15 @@ cluster_up(void)
 
 /* Stop the cluster (rayc stop, then SIGKILL of what is left) and check
  * that no daemon's log holds a sanitizer report. */
+static pid_t redis_pid; /* a test's redis-server, stopped here */
+
 static void
 cluster_down(void)
 {
+    if (redis_pid > 0) {
+        kill(redis_pid, SIGKILL);
+        waitpid(redis_pid, NULL, 0);
+    }
     ray_shutdown();
     bool clean = !tmp[0] || rc_logs_clean(&C);
     rc_close(&C);
@@ -577,7 +584,7 @@ wait_alive(int want, int us)
 /* kill -9 of the head, and a new one on its port and temp dir (its
  * store): the raylets register again. */
 static void
-restart_head(void)
+restart_head_with(const char *storage)
 {
     pid_t hp = daemon_pid("head");
     cr_assert_gt(hp, 0);
@@ -587,13 +594,19 @@ restart_head(void)
     int rc = 1;
     for (int k = 0; k < 50 && rc != 0; k++) { /* until the port is free */
         rc = rayc("start", "--head", port, "--num-cpus=1", "--dashboard-port=0",
-                  NULL);
+                  storage, NULL);
         if (rc != 0)
             usleep(100000);
     }
     cr_assert_eq(rc, 0, "%s", out_text());
     int alive = wait_alive(3, 100000);
     cr_assert_eq(alive, 3, "%s", out_text());
+}
+
+static void
+restart_head(void)
+{
+    restart_head_with(NULL);
 }
 
 Test(cluster, raylets_register_again_with_a_restarted_head)
@@ -1696,7 +1709,8 @@ Test(cluster, rayc_list_shows_nodes_named_actors_and_jobs)
 
 /* The name of a detached actor is in the head's store: a head that is
  * killed and started again still knows it. */
-Test(cluster, a_detached_actor_s_name_outlives_a_head_restart)
+static void
+name_outlives_a_restart(const char *storage)
 {
     pid_t d1 = fork();
     if (d1 == 0) {
@@ -1715,7 +1729,7 @@ Test(cluster, a_detached_actor_s_name_outlives_a_head_restart)
         _exit(0);
     }
     cr_assert_eq(child_status(d1), 0, "the first driver failed");
-    restart_head();
+    restart_head_with(storage);
     driver_up(1);
     ray_actor c;
     cr_assert_eq(ray_actor_lookup("vault", &c), RAY_OK, "%s",
@@ -1726,4 +1740,40 @@ Test(cluster, a_detached_actor_s_name_outlives_a_head_restart)
     cr_assert_eq(v, 16);
     cr_assert_eq(ray_actor_kill(c, true), RAY_OK);
     ray_actor_release(c);
+}
+
+Test(cluster, a_detached_actor_s_name_outlives_a_head_restart)
+{
+    name_outlives_a_restart(NULL); /* SQLite in the temp dir */
+}
+
+/* The same with the head's tables in a real Redis (started here). */
+Test(cluster, a_detached_actor_s_name_outlives_a_head_restart_with_redis)
+{
+    const char *bin = "/usr/bin/redis-server";
+    if (access(bin, X_OK) != 0)
+        cr_skip_test("no redis-server here (scripts/setup --test installs "
+                     "it)");
+    /* A free port on loopback: bound, then let go for the server. */
+    int port = 0, fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    cr_assert_gt(port, 0);
+    char p[16], spec[96], dir[PATH_MAX + 8];
+    snprintf(p, sizeof(p), "%d", port);
+    snprintf(dir, sizeof(dir), "%s", tmp);
+    char *argv[] = {(char *)bin, "--port", p,   "--bind",
+                    "127.0.0.1", "--save", "",  "--appendonly",
+                    "no",        "--dir",  dir, NULL};
+    cr_assert_eq(posix_spawn(&redis_pid, bin, NULL, NULL, argv, environ), 0);
+    snprintf(spec, sizeof(spec), "--storage=redis://127.0.0.1:%d/t%d", port,
+             (int)getpid());
+    restart_head_with(spec);       /* the head's tables now in Redis */
+    name_outlives_a_restart(spec); /* the fixture stops the server */
 }

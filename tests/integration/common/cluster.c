@@ -123,6 +123,22 @@ rc_read_head(rc_cluster *c)
     return ok && c->head[0];
 }
 
+/* Alive and not a zombie: a daemon killed with SIGKILL leaves its pid
+ * file behind (and, under a subreaper, a zombie that kill() still
+ * finds). */
+static bool
+running(pid_t pid)
+{
+    char path[64], buf[256] = "";
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    bool ok = f && fgets(buf, sizeof(buf), f);
+    if (f)
+        fclose(f);
+    const char *rp = ok ? strrchr(buf, ')') : NULL;
+    return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
 pid_t
 rc_daemon_pid(const rc_cluster *c, const char *ip)
 {
@@ -135,7 +151,8 @@ rc_daemon_pid(const rc_cluster *c, const char *ip)
         char f[PATH_MAX + 300], line[128] = "";
         snprintf(f, sizeof(f), "%s/%s", dir, e->d_name);
         FILE *fp = fopen(f, "r");
-        if (fp && fgets(line, sizeof(line), fp) && strstr(line, ip))
+        if (fp && fgets(line, sizeof(line), fp) && strstr(line, ip) &&
+            running(atoi(e->d_name)))
             found = atoi(e->d_name);
         if (fp)
             fclose(fp);
