@@ -1777,3 +1777,28 @@ Test(cluster, a_detached_actor_s_name_outlives_a_head_restart_with_redis)
     restart_head_with(spec);       /* the head's tables now in Redis */
     name_outlives_a_restart(spec); /* the fixture stops the server */
 }
+
+/* The head is only the control plane: while it is down, calls and
+ * actor calls on the nodes a driver already uses go on. */
+Test(cluster, calls_go_on_while_the_head_is_down)
+{
+    driver_up(1);
+    ray_actor_opts ao = {.node = "127.0.0.3"};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &ao, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    pid_t hp = daemon_pid("head");
+    cr_assert_gt(hp, 0);
+    cr_assert_eq(kill(hp, SIGKILL), 0);
+    ray_call_opts o = {.node = "127.0.0.2"};
+    int64_t v = 0;
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(ray_get_int64(twice_slow_remote_opts(&o, i, 0), &v, 60000),
+                     RAY_OK, "%s", ray_last_error_detail());
+        cr_assert_eq(v, 2 * i);
+        cr_assert_eq(ray_get_int64(counter_add_remote(c, 1), &v, 60000),
+                     RAY_OK, "%s", ray_last_error_detail());
+        cr_assert_eq(v, i + 1);
+    }
+    ray_actor_release(c);
+}
