@@ -322,7 +322,8 @@ RAY_API ray_err ray_get_stats(ray_stats *out);
  * named "worker N (pid P)"), and args task_id, worker (slot) and, for map
  * chunks, items. Both: driver only (RAY_EINVAL inside a task or before
  * ray_init); ray_timeline: RAY_EINVAL with the reason when the file cannot be
- * written. The embedded runtime only (cluster mode is not built yet). */
+ * written. In a cluster, only the calls that ran on this machine are
+ * recorded: those run by other nodes' agents are not collected yet. */
 RAY_API ray_err ray_timeline_enable(bool on);
 RAY_API ray_err ray_timeline(const char *path);
 
