@@ -329,6 +329,27 @@ new_entry(cl_driver *cl)
     return cl->nact++;
 }
 
+/* A new entry for another agent's actor `rkey` on connection i (its
+ * owner restarts it, or not): its key, or 0 without memory. */
+static uint32_t
+attached_entry(cl_driver *cl, int i, uint32_t rkey, const char *name)
+{
+    pthread_mutex_lock(&cl->act_mu);
+    uint32_t key = new_entry(cl);
+    if (key) {
+        cl_actor *a = &cl->act[key];
+        memset(a, 0, sizeof(*a));
+        a->node = i;
+        a->rkey = rkey;
+        a->attached = true;
+        a->pinned = true;
+        a->handles = 1;
+        a->name = name ? rt_strdup(name) : NULL;
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    return key;
+}
+
 /* Does the head count the raylet at `addr` ("ip:port") alive? */
 static bool
 node_alive(const char *addr)
@@ -373,19 +394,7 @@ remote_lookup(cl_driver *cl, const char *name, ray_actor *out)
     if (i < 0)
         return sdk_fail(err, "ray_actor_lookup('%s'): its node %s: %s", name,
                         addr, why);
-    pthread_mutex_lock(&cl->act_mu);
-    uint32_t key = new_entry(cl);
-    if (key) {
-        cl_actor *a = &cl->act[key];
-        memset(a, 0, sizeof(*a));
-        a->node = i;
-        a->rkey = rkey;
-        a->attached = true;
-        a->pinned = true; /* its owner restarts it, or not */
-        a->handles = 1;
-        a->name = rt_strdup(name);
-    }
-    pthread_mutex_unlock(&cl->act_mu);
+    uint32_t key = attached_entry(cl, i, rkey, name);
     if (!key)
         return sdk_fail(RAY_ENOMEM, "ray_actor_lookup: no room for another "
                                     "actor handle");
@@ -1003,18 +1012,8 @@ cl_actor_from_desc(const char *desc)
                  "the actor's agent on %s: %s", addr, why);
         return RAY_ACTOR_NULL;
     }
-    pthread_mutex_lock(&cl->act_mu);
-    uint32_t key = new_entry(cl);
-    if (key) {
-        cl_actor *a = &cl->act[key];
-        memset(a, 0, sizeof(*a));
-        a->node = i;
-        a->rkey = rkey;
-        a->attached = true;
-        a->pinned = true;
-        a->handles = 1; /* borrowed: the driver counts the real ones */
-    }
-    pthread_mutex_unlock(&cl->act_mu);
+    /* Borrowed: the driver counts the real handles. */
+    uint32_t key = attached_entry(cl, i, rkey, NULL);
     if (!key) {
         sdk_fail(RAY_ENOMEM, "no room for another actor handle");
         return RAY_ACTOR_NULL;

@@ -79,18 +79,18 @@ command(redis_store *s, int argc, const char **argv, const size_t *lens,
     return NULL;
 }
 
+/* HSET (with a value) or HDEL (val NULL) of field NS\0KEY. */
 static ray_err
-redis_put(gcs_store *gs, const char *ns, const void *key, size_t klen,
-          const void *val, size_t vlen, char *why, size_t whylen)
+on_field(redis_store *s, const char *ns, const void *key, size_t klen,
+         const void *val, size_t vlen, char *why, size_t whylen)
 {
-    redis_store *s = (redis_store *)gs;
     size_t fl = 0;
     char *f = field(ns, key, klen, &fl);
     if (!f)
         return RAY_ENOMEM;
-    const char *argv[] = {"HSET", s->hash, f, vlen ? val : ""};
+    const char *argv[] = {val ? "HSET" : "HDEL", s->hash, f, val};
     size_t lens[] = {4, strlen(s->hash), fl, vlen};
-    redisReply *r = command(s, 4, argv, lens, why, whylen);
+    redisReply *r = command(s, val ? 4 : 3, argv, lens, why, whylen);
     rt_free(f);
     if (!r)
         return RAY_ESYSERR;
@@ -99,22 +99,18 @@ redis_put(gcs_store *gs, const char *ns, const void *key, size_t klen,
 }
 
 static ray_err
+redis_put(gcs_store *gs, const char *ns, const void *key, size_t klen,
+          const void *val, size_t vlen, char *why, size_t whylen)
+{
+    return on_field((redis_store *)gs, ns, key, klen, vlen ? val : "", vlen,
+                    why, whylen);
+}
+
+static ray_err
 redis_del(gcs_store *gs, const char *ns, const void *key, size_t klen,
           char *why, size_t whylen)
 {
-    redis_store *s = (redis_store *)gs;
-    size_t fl = 0;
-    char *f = field(ns, key, klen, &fl);
-    if (!f)
-        return RAY_ENOMEM;
-    const char *argv[] = {"HDEL", s->hash, f};
-    size_t lens[] = {4, strlen(s->hash), fl};
-    redisReply *r = command(s, 3, argv, lens, why, whylen);
-    rt_free(f);
-    if (!r)
-        return RAY_ESYSERR;
-    freeReplyObject(r);
-    return RAY_OK;
+    return on_field((redis_store *)gs, ns, key, klen, NULL, 0, why, whylen);
 }
 
 static ray_err

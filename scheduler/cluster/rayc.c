@@ -580,16 +580,11 @@ cmd_status(const opts *o)
            "STATE", "CPU used", "HEAD", "RESOURCES", "HEARTBEAT");
     for (size_t i = 0; i < r->n_nodes; i++) {
         Ray__Rpc__NodeInfo *ni = r->nodes[i];
-        char id[57] = "", a[96], custom[256], unused[256], col[32];
-        if (ni->node_id.len == 28)
-            rt_id_hex_encode(ni->node_id.data, 28, id);
-        snprintf(a, sizeof(a), "%s:%u",
-                 ni->raylet_address ? ni->raylet_address->ip : "?",
-                 ni->raylet_address ? ni->raylet_address->port : 0);
+        char id[57], a[96], custom[256], unused[256], col[32];
+        bool up = cl_view_node(ni, id, a);
         double cpu = cl_view_cpus(ni->total_resources, custom, sizeof(custom));
         double used =
             cpu - cl_view_cpus(ni->available_resources, unused, sizeof(unused));
-        bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
         snprintf(col, sizeof(col), "%.1f/%g", up && used > 0 ? used : 0, cpu);
         printf("%-16.16s  %-21s  %-5s  %-11s  %-4s  %-20s  %.1fs ago%s%s\n", id,
                a, up ? "ALIVE" : "DEAD", col, ni->is_head ? "yes" : "",

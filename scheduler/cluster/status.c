@@ -91,6 +91,18 @@ cl_view_cpus(const Ray__Rpc__ResourceSet *rs, char *custom, size_t len)
     return cpu;
 }
 
+bool
+cl_view_node(const Ray__Rpc__NodeInfo *ni, char id[57], char addr[96])
+{
+    id[0] = 0;
+    if (ni->node_id.len == 28)
+        rt_id_hex_encode(ni->node_id.data, 28, id);
+    snprintf(addr, 96, "%s:%u",
+             ni->raylet_address ? ni->raylet_address->ip : "?",
+             ni->raylet_address ? ni->raylet_address->port : 0);
+    return ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+}
+
 /* A JSON string: quoted, with " \ and control characters escaped. */
 static void
 json_str(rt_text *out, const char *s, size_t n)
@@ -148,16 +160,11 @@ cl_view_json(const cl_view *v, rt_text *out)
     rt_text_put(out, ",\"nodes\":[");
     for (size_t i = 0; v->nodes && i < v->nodes->n_nodes; i++) {
         const Ray__Rpc__NodeInfo *ni = v->nodes->nodes[i];
-        char id[57] = "", a[96], custom[256], unused[256];
-        if (ni->node_id.len == 28)
-            rt_id_hex_encode(ni->node_id.data, 28, id);
-        snprintf(a, sizeof(a), "%s:%u",
-                 ni->raylet_address ? ni->raylet_address->ip : "?",
-                 ni->raylet_address ? ni->raylet_address->port : 0);
+        char id[57], a[96], custom[256], unused[256];
+        bool up = cl_view_node(ni, id, a);
         double cpu = cl_view_cpus(ni->total_resources, custom, sizeof(custom));
         double free_cpu =
             cl_view_cpus(ni->available_resources, unused, sizeof(unused));
-        bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
         rt_text_put(out,
                     "%s{\"node_id\":\"%s\",\"address\":\"%s\",\"state\":\"%s\","
                     "\"cpus\":%g,\"cpus_used\":%g,\"head\":%s,\"resources\":",
@@ -309,28 +316,23 @@ cl_view_metrics(const cl_view *v, rt_text *out)
         gauge(out, names[m], helps[m]);
         for (size_t i = 0; i < nn; i++) {
             const Ray__Rpc__NodeInfo *ni = v->nodes->nodes[i];
-            char id[57] = "", custom[256], unused[256];
-            if (ni->node_id.len == 28)
-                rt_id_hex_encode(ni->node_id.data, 28, id);
+            char id[57], addr[96], custom[256], unused[256];
+            bool up = cl_view_node(ni, id, addr);
             double cpu =
                 cl_view_cpus(ni->total_resources, custom, sizeof(custom));
             double used = cpu - cl_view_cpus(ni->available_resources, unused,
                                              sizeof(unused));
-            bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
             double val = m == 0 ? up : m == 1 ? cpu : up && used > 0 ? used : 0;
-            rt_text_put(out, "%s{node=\"%.16s\",address=\"%s:%u\"} %g\n",
-                        names[m], id,
-                        ni->raylet_address ? ni->raylet_address->ip : "?",
-                        ni->raylet_address ? ni->raylet_address->port : 0, val);
+            rt_text_put(out, "%s{node=\"%.16s\",address=\"%s\"} %g\n", names[m],
+                        id, addr, val);
         }
     }
     gauge(out, "rayc_cluster_node_resource",
           "Custom resources a node offers, by name.");
     for (size_t i = 0; i < nn; i++) {
         const Ray__Rpc__NodeInfo *ni = v->nodes->nodes[i];
-        char id[57] = "";
-        if (ni->node_id.len == 28)
-            rt_id_hex_encode(ni->node_id.data, 28, id);
+        char id[57], addr[96];
+        cl_view_node(ni, id, addr);
         for (size_t j = 0;
              ni->total_resources && j < ni->total_resources->n_entries; j++) {
             const Ray__Rpc__ResourceEntry *re = ni->total_resources->entries[j];
@@ -419,13 +421,10 @@ static bool
 node_alive(const cl_view *v, const char *addr)
 {
     for (size_t i = 0; v->nodes && i < v->nodes->n_nodes; i++) {
-        const Ray__Rpc__NodeInfo *ni = v->nodes->nodes[i];
-        char a[96];
-        snprintf(a, sizeof(a), "%s:%u",
-                 ni->raylet_address ? ni->raylet_address->ip : "?",
-                 ni->raylet_address ? ni->raylet_address->port : 0);
+        char id[57], a[96];
+        bool up = cl_view_node(v->nodes->nodes[i], id, a);
         if (!strcmp(a, addr))
-            return ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+            return up;
     }
     return false;
 }
@@ -447,12 +446,7 @@ fill(const cl_view *v, const char *kind, table *t)
             if (!r)
                 break;
             char custom[256];
-            if (ni->node_id.len == 28)
-                rt_id_hex_encode(ni->node_id.data, 28, r->v[0]);
-            snprintf(r->v[1], sizeof(r->v[1]), "%s:%u",
-                     ni->raylet_address ? ni->raylet_address->ip : "?",
-                     ni->raylet_address ? ni->raylet_address->port : 0);
-            bool up = ni->state == RAY__RPC__NODE_STATE__NODE_STATE_ALIVE;
+            bool up = cl_view_node(ni, r->v[0], r->v[1]);
             snprintf(r->v[2], sizeof(r->v[2]), "%s", up ? "ALIVE" : "DEAD");
             snprintf(r->v[3], sizeof(r->v[3]), "%s",
                      ni->is_head ? "true" : "false");

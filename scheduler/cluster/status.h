@@ -10,6 +10,7 @@
 #ifndef RAY_SCHEDULER_CLUSTER_STATUS_H
 #define RAY_SCHEDULER_CLUSTER_STATUS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "runtime/net.h"
@@ -26,6 +27,10 @@ typedef struct cl_view {
 ray_err cl_view_get(const char *address, const uint8_t tok[RT_TOKEN_LEN],
                     cl_view *v, char *why, size_t whylen);
 void cl_view_free(cl_view *v);
+
+/* A node's id (hex) and raylet address ("ip:port"); whether it is
+ * alive. */
+bool cl_view_node(const Ray__Rpc__NodeInfo *ni, char id[57], char addr[96]);
 
 /* The custom resources of rs as "gpu:2,disk:4" into custom; its CPUs. */
 double cl_view_cpus(const Ray__Rpc__ResourceSet *rs, char *custom, size_t len);
