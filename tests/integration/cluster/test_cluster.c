@@ -1796,8 +1796,8 @@ Test(cluster, calls_go_on_while_the_head_is_down)
         cr_assert_eq(ray_get_int64(twice_slow_remote_opts(&o, i, 0), &v, 60000),
                      RAY_OK, "%s", ray_last_error_detail());
         cr_assert_eq(v, 2 * i);
-        cr_assert_eq(ray_get_int64(counter_add_remote(c, 1), &v, 60000),
-                     RAY_OK, "%s", ray_last_error_detail());
+        cr_assert_eq(ray_get_int64(counter_add_remote(c, 1), &v, 60000), RAY_OK,
+                     "%s", ray_last_error_detail());
         cr_assert_eq(v, i + 1);
     }
     ray_actor_release(c);
