@@ -302,10 +302,11 @@ static ray_actor
 actor_of(uint64_t key, char *why, size_t whylen)
 {
     pthread_mutex_lock(&ACT.mu);
-    snprintf(why, whylen, "%s",
-             key < ACT.n && ACT.why[key] ? ACT.why[key]
-                                         : "no such actor on this node");
     ray_actor h = key < ACT.n ? ACT.h[key] : RAY_ACTOR_NULL;
+    if (!h.id) /* the reason only when there is none (calls are hot) */
+        snprintf(why, whylen, "%s",
+                 key < ACT.n && ACT.why[key] ? ACT.why[key]
+                                             : "no such actor on this node");
     pthread_mutex_unlock(&ACT.mu);
     return h;
 }
@@ -421,6 +422,7 @@ static void
 actor_record(client *c, Ray__Rpc__ClusterTask *t, const ray_arg *args)
 {
     char why[300];
+    why[0] = 0; /* actor_of fills it only when there is no actor */
     ray_actor h = actor_of(t->actor, why, sizeof(why));
     if (!c->primary &&
         (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE ||
