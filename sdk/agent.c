@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -291,11 +292,12 @@ value_result(client *c, uint64_t id, uint64_t bits)
  * driver fills it; attached drivers read it. */
 static struct {
     pthread_mutex_t mu;
+    pthread_cond_t cv; /* an entry was set */
     ray_actor *h;
     char **why; /* why its creation failed, or NULL */
     bool *detached;
     size_t n;
-} ACT = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} ACT = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* The actor of `key`, and (into why[whylen]) why there is none. */
 static ray_actor
@@ -309,6 +311,25 @@ actor_of(uint64_t key, char *why, size_t whylen)
                                              : "no such actor on this node");
     pthread_mutex_unlock(&ACT.mu);
     return h;
+}
+
+/* The same for an attached driver, or an agent given a handle: its
+ * record may come before the actor's creation record, which is still on
+ * its way on the owner's own connection. Wait for that a while (10 s):
+ * an actor its owner never made is then "no such actor". */
+static ray_actor
+actor_of_wait(uint64_t key, char *why, size_t whylen)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10;
+    pthread_mutex_lock(&ACT.mu);
+    while (key < (1u << 30) &&
+           (key >= ACT.n || (!ACT.h[key].id && !ACT.why[key])) &&
+           pthread_cond_timedwait(&ACT.cv, &ACT.mu, &dl) == 0)
+        ;
+    pthread_mutex_unlock(&ACT.mu);
+    return actor_of(key, why, whylen);
 }
 
 static void
@@ -343,6 +364,7 @@ actor_set(uint64_t key, ray_actor h, const char *why, bool detached)
     rt_free(ACT.why[key]);
     ACT.why[key] = why ? rt_strdup(why) : NULL;
     ACT.detached[key] = detached;
+    pthread_cond_broadcast(&ACT.cv);
     pthread_mutex_unlock(&ACT.mu);
 }
 
@@ -423,7 +445,10 @@ actor_record(client *c, Ray__Rpc__ClusterTask *t, const ray_arg *args)
 {
     char why[300];
     why[0] = 0; /* actor_of fills it only when there is no actor */
-    ray_actor h = actor_of(t->actor, why, sizeof(why));
+    ray_actor h =
+        c->primary || t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE
+            ? actor_of(t->actor, why, sizeof(why))
+            : actor_of_wait(t->actor, why, sizeof(why));
     if (!c->primary &&
         (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE ||
          t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_CALL)) {
