@@ -103,6 +103,20 @@ rt_memdup(const void *src, size_t n)
     return p;
 }
 
+void *
+rt_array_room(void *p, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return p;
+    size_t nc = *cap ? 2 * *cap : first;
+    if (nc < n + 1 || nc > SIZE_MAX / size)
+        return NULL;
+    void *np = rt_realloc(p, nc * size);
+    if (np)
+        *cap = nc;
+    return np;
+}
+
 static void *
 pb_alloc(void *data, size_t size)
 {

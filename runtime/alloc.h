@@ -35,6 +35,14 @@ char *rt_strdup(const char *s);
 /* Duplicate `n` bytes. */
 void *rt_memdup(const void *p, size_t n);
 
+/* Room for one more element in array `p` holding `n` of `*cap` (each
+ * `size` bytes): `p` itself when there is room, else the array doubled
+ * (from `first` when empty), *cap updated. NULL without memory, `p` and
+ * *cap untouched.
+ *     T *np = rt_array_room(a->v, a->n, &a->cap, sizeof(*np), 16);
+ *     if (!np) ...; a->v = np; a->v[a->n++] = x; */
+void *rt_array_room(void *p, size_t n, size_t *cap, size_t size, size_t first);
+
 /* Fault injection for tests: the `n`th allocation from now (1 = the next
  * one) and every one after it fail, until rt_alloc_fail_after(0) turns it
  * off. Process-wide. */

@@ -320,14 +320,17 @@ actor_of(uint64_t key, char *why, size_t whylen)
 static ray_actor
 actor_of_wait(uint64_t key, char *why, size_t whylen)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += 10;
+    struct timespec dl = {0, 0};
     pthread_mutex_lock(&ACT.mu);
     while (key < (1u << 30) &&
-           (key >= ACT.n || (!ACT.h[key].id && !ACT.why[key])) &&
-           pthread_cond_timedwait(&ACT.cv, &ACT.mu, &dl) == 0)
-        ;
+           (key >= ACT.n || (!ACT.h[key].id && !ACT.why[key]))) {
+        if (!dl.tv_sec) { /* only when it must wait: calls are hot */
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_sec += 10;
+        }
+        if (pthread_cond_timedwait(&ACT.cv, &ACT.mu, &dl) != 0)
+            break;
+    }
     pthread_mutex_unlock(&ACT.mu);
     return actor_of(key, why, whylen);
 }
@@ -396,14 +399,11 @@ actor_arg(const char *desc)
 static bool
 held_add(client *c, uint64_t key)
 {
-    if (c->nheld == c->cheld) {
-        size_t cap = c->cheld ? 2 * c->cheld : 16;
-        uint64_t *nh = rt_realloc(c->held, cap * sizeof(*nh));
-        if (!nh)
-            return false;
-        c->held = nh;
-        c->cheld = cap;
-    }
+    uint64_t *nh =
+        rt_array_room(c->held, c->nheld, &c->cheld, sizeof(*nh), 16);
+    if (!nh)
+        return false;
+    c->held = nh;
     c->held[c->nheld++] = key;
     return true;
 }

@@ -277,15 +277,11 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
             rt_free(e.task);
             e.task = NULL;
             atomic_fetch_sub(&nd->inflight, 1);
-            if (e.nhandles && nheld == cheld) {
-                size_t cap = cheld ? 2 * cheld : 16;
-                fl_entry *nh = rt_realloc(held, cap * sizeof(*nh));
-                if (nh) {
-                    held = nh;
-                    cheld = cap;
-                }
-            }
-            if (e.nhandles && nheld < cheld) {
+            fl_entry *nh = e.nhandles ? rt_array_room(held, nheld, &cheld,
+                                                      sizeof(*nh), 16)
+                                      : NULL;
+            if (nh) {
+                held = nh;
                 held[nheld++] = e;
             } else if (e.nhandles) {
                 RT_LOG_RATELIMITED(RT_LOG_ERROR,

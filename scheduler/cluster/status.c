@@ -240,14 +240,10 @@ family_of(families *fs, const char *name, size_t len)
     for (size_t i = 0; i < fs->n; i++)
         if (strlen(fs->f[i].name) == len && !memcmp(fs->f[i].name, name, len))
             return &fs->f[i];
-    if (fs->n == fs->cap) {
-        size_t cap = fs->cap ? 2 * fs->cap : 32;
-        family *nf = rt_realloc(fs->f, cap * sizeof(*nf));
-        if (!nf)
-            return NULL;
-        fs->f = nf;
-        fs->cap = cap;
-    }
+    family *nf = rt_array_room(fs->f, fs->n, &fs->cap, sizeof(*nf), 32);
+    if (!nf)
+        return NULL;
+    fs->f = nf;
     family *f = &fs->f[fs->n++];
     memset(f, 0, sizeof(*f));
     memcpy(f->name, name, len);
@@ -403,14 +399,10 @@ typedef struct table {
 static row *
 add_row(table *t)
 {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 16;
-        row *nr = rt_realloc(t->rows, cap * sizeof(*nr));
-        if (!nr)
-            return NULL;
-        t->rows = nr;
-        t->cap = cap;
-    }
+    row *nr = rt_array_room(t->rows, t->n, &t->cap, sizeof(*nr), 16);
+    if (!nr)
+        return NULL;
+    t->rows = nr;
     row *r = &t->rows[t->n++];
     memset(r, 0, sizeof(*r));
     return r;

@@ -243,6 +243,18 @@ driver_up(int ncpu)
     cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
 }
 
+/* The string `r` resolves to is `want` (the ref is released). */
+static void
+expect_str(ray_ref r, const char *want)
+{
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_str_eq(s, want);
+    ray_free(s);
+    ray_ref_release(r);
+}
+
 TestSuite(cluster, .init = cluster_up, .fini = cluster_down, .timeout = 120);
 
 Test(cluster, status_lists_every_node_alive)
@@ -614,10 +626,7 @@ Test(cluster, raylets_register_again_with_a_restarted_head)
     restart_head();
     driver_up(1);
     ray_call_opts o = {.node = "127.0.0.3"};
-    char *s = NULL;
-    cr_assert_eq(ray_get_str(tagged_remote_opts(&o, 9), &s, 60000), RAY_OK);
-    cr_assert_str_eq(s, "127.0.0.3 9");
-    ray_free(s);
+    expect_str(tagged_remote_opts(&o, 9), "127.0.0.3 9");
 }
 
 Test(cluster, an_actor_on_another_node_keeps_its_state_in_order)
@@ -640,10 +649,7 @@ Test(cluster, an_actor_on_another_node_keeps_its_state_in_order)
         cr_assert_eq(v, 1001 + i, "call %d saw %lld", i, (long long)v);
         ray_ref_release(r[i]);
     }
-    char *s = NULL;
-    cr_assert_eq(ray_get_str(counter_where_remote(c), &s, 60000), RAY_OK);
-    cr_assert_str_eq(s, "127.0.0.3 1200");
-    ray_free(s);
+    expect_str(counter_where_remote(c), "127.0.0.3 1200");
     int state = -1;
     cr_assert_eq(ray_actor_state(c, &state, NULL), RAY_OK);
     cr_assert_eq(state, RAY_ACTOR_ALIVE);
@@ -665,11 +671,7 @@ Test(cluster, a_named_actor_on_the_node_with_its_resources)
                  ray_last_error_detail());
     cr_assert_eq(counter_create(&again, &o, 5), RAY_EEXISTS);
     cr_assert_eq(ray_actor_lookup("bank", &again), RAY_OK);
-    char *s = NULL;
-    cr_assert_eq(ray_get_str(counter_where_remote(again), &s, 60000), RAY_OK,
-                 "%s", ray_last_error_detail());
-    cr_assert_str_eq(s, "127.0.0.2 5");
-    ray_free(s);
+    expect_str(counter_where_remote(again), "127.0.0.2 5");
     ray_actor_release(again);
     ray_actor_release(c);
 }
@@ -887,10 +889,7 @@ Test(cluster, remote_failures_come_back_as_they_would_here)
     cr_assert(strstr(ray_last_error_detail(), "refused 42"), "%s",
               ray_last_error_detail());
     /* The node still works. */
-    char *s = NULL;
-    cr_assert_eq(ray_get_str(tagged_remote_opts(&o, 3), &s, 60000), RAY_OK);
-    cr_assert_str_eq(s, "127.0.0.3 3");
-    ray_free(s);
+    expect_str(tagged_remote_opts(&o, 3), "127.0.0.3 3");
 }
 
 Test(cluster, tasks_here_call_an_actor_on_another_node)
@@ -908,10 +907,7 @@ Test(cluster, tasks_here_call_an_actor_on_another_node)
                      ray_last_error_detail());
         cr_assert_gt(v, 0, "task %d saw %lld", i, (long long)v);
     }
-    char *s = NULL;
-    cr_assert_eq(ray_get_str(counter_where_remote(c), &s, 60000), RAY_OK);
-    cr_assert_str_eq(s, "127.0.0.3 150");
-    ray_free(s);
+    expect_str(counter_where_remote(c), "127.0.0.3 150");
     ray_actor_release(c);
 }
 
@@ -960,11 +956,7 @@ Test(cluster, big_arguments_and_values_never_break_a_connection)
     cr_assert_eq(y.id, 0);
     cr_assert(strstr(ray_last_error_detail(), "more than a call"), "%s",
               ray_last_error_detail());
-    char *s = NULL;
-    cr_assert_eq(ray_get_str(sum_bytes_remote((ray_bytes){p, big}), &s, 60000),
-                 RAY_OK, "%s", ray_last_error_detail());
-    cr_assert_str_eq(s, "driver 5");
-    ray_free(s);
+    expect_str(sum_bytes_remote((ray_bytes){p, big}), "driver 5");
     free(p);
     /* A value too big to come back: RAY_ETOOBIG, and the node goes on. */
     void *got = NULL;
@@ -1350,17 +1342,6 @@ Test(cluster, a_named_actor_is_found_by_a_second_driver_while_its_own_lives)
 
 /* ---- handles that travel ---- */
 
-static void
-expect_str(ray_ref r, const char *want)
-{
-    char *s = NULL;
-    cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK, "%s",
-                 ray_last_error_detail());
-    cr_assert_str_eq(s, want);
-    ray_free(s);
-    ray_ref_release(r);
-}
-
 Test(cluster, a_task_on_one_node_calls_actors_on_others)
 {
     driver_up(1);
@@ -1447,10 +1428,7 @@ Test(cluster, soft_node_affinity_falls_back_and_hard_fails)
     ray_free(s);
     /* A soft pin to an alive node that has room runs there. */
     soft.node = "127.0.0.3";
-    cr_assert_eq(ray_get_str(where_remote_opts(&soft, 0), &s, 60000), RAY_OK,
-                 "%s", ray_last_error_detail());
-    cr_assert_str_eq(s, "127.0.0.3");
-    ray_free(s);
+    expect_str(where_remote_opts(&soft, 0), "127.0.0.3");
     ray_actor_opts ao = {.node = "127.0.0.9", .node_soft = true};
     ray_actor a;
     cr_assert_eq(counter_create(&a, &ao, 1), RAY_OK, "%s",
@@ -1504,14 +1482,8 @@ Test(cluster, nodes_are_listed_and_code_knows_its_own)
     cr_assert_eq(ray_node_id(id), RAY_OK, "%s", ray_last_error_detail());
     cr_assert_str_eq(id, h->id);
     ray_call_opts here = {.node = "127.0.0.1"}, there = {.node = "127.0.0.2"};
-    char *s = NULL;
-    cr_assert_eq(ray_get_str(my_node_remote_opts(&here, 0), &s, 60000), RAY_OK);
-    cr_assert_str_eq(s, h->id);
-    ray_free(s);
-    cr_assert_eq(ray_get_str(my_node_remote_opts(&there, 0), &s, 60000),
-                 RAY_OK);
-    cr_assert_str_eq(s, n2->id);
-    ray_free(s);
+    expect_str(my_node_remote_opts(&here, 0), h->id);
+    expect_str(my_node_remote_opts(&there, 0), n2->id);
     ray_free(v);
 }
 
