@@ -399,8 +399,7 @@ actor_arg(const char *desc)
 static bool
 held_add(client *c, uint64_t key)
 {
-    uint64_t *nh =
-        rt_array_room(c->held, c->nheld, &c->cheld, sizeof(*nh), 16);
+    uint64_t *nh = rt_array_room(c->held, c->nheld, &c->cheld, sizeof(*nh), 16);
     if (!nh)
         return false;
     c->held = nh;

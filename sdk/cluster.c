@@ -277,9 +277,9 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
             rt_free(e.task);
             e.task = NULL;
             atomic_fetch_sub(&nd->inflight, 1);
-            fl_entry *nh = e.nhandles ? rt_array_room(held, nheld, &cheld,
-                                                      sizeof(*nh), 16)
-                                      : NULL;
+            fl_entry *nh =
+                e.nhandles ? rt_array_room(held, nheld, &cheld, sizeof(*nh), 16)
+                           : NULL;
             if (nh) {
                 held = nh;
                 held[nheld++] = e;
