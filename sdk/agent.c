@@ -547,6 +547,8 @@ actor_record(client *c, Ray__Rpc__ClusterTask *t, const ray_arg *args)
 static void
 run_batch(client *c, Ray__Rpc__TaskBatch *b)
 {
+    /* The batch's calls go to the workers in one dispatch at its end. */
+    sdk_drv_burst_begin();
     for (size_t i = 0; i < b->n_tasks; i++) {
         Ray__Rpc__ClusterTask *t = b->tasks[i];
         ray_arg av[16];
@@ -612,6 +614,7 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
         if (args != av)
             rt_free(args);
     }
+    sdk_drv_burst_end();
 }
 
 /* The driver's client, once known (a standby learns it late): what the

@@ -67,6 +67,12 @@ extern const sdk_backend sdk_backend_none;
 /* The embedded backend's entries (the owner's side of each call). */
 ray_ref sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
                        uint32_t nargs, const ray_call_opts *opts);
+/* Submit a burst: between sdk_drv_burst_begin and sdk_drv_burst_end the
+ * calls this thread submits are queued but handed to workers only at the
+ * end, in one dispatch (one wake per worker, not one per call). The
+ * cluster agent runs each TaskBatch so. Bursts do not nest. */
+void sdk_drv_burst_begin(void);
+void sdk_drv_burst_end(void);
 ray_err sdk_drv_put(uint32_t type, const void *data, size_t len, ray_ref *out);
 ray_err sdk_drv_get(ray_ref ref, ray_view *out, int64_t timeout_ms);
 void sdk_drv_release_stored(ray_view *view);

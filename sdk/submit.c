@@ -20,6 +20,30 @@
 
 /* ---- public: submit ---- */
 
+/* Set between sdk_drv_burst_begin and _end: this thread's submits leave
+ * their dispatch to the end of the burst. */
+static _Thread_local bool t_burst;
+
+void
+sdk_drv_burst_begin(void)
+{
+    t_burst = true;
+}
+
+void
+sdk_drv_burst_end(void)
+{
+    sdk_rt *rt = sdk_g;
+    t_burst = false;
+    if (!rt)
+        return;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    sdk_dispatch(rt, &cbs);
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+}
+
 static ray_ref
 submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
               const ray_arg *args, const ray_call_opts *opts,
@@ -81,7 +105,8 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
     if (sdk_task_add_deps(rt, t) == 0 &&
         !sdk_task_check_failed_deps(rt, t, cbs)) {
         sdk_task_ready(rt, t);
-        sdk_dispatch(rt, cbs);
+        if (!t_burst)
+            sdk_dispatch(rt, cbs);
     }
     return sdk_ref(id);
 }
