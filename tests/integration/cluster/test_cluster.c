@@ -293,6 +293,37 @@ Test(cluster, tasks_spread_over_every_node)
               seen3);
 }
 
+/* A burst much larger than one frame: the calls queue behind each other
+ * in the driver's send buffer and in each agent's batch; every one comes
+ * back once, with its own value, from a node that has the resource. */
+Test(cluster, a_burst_of_calls_to_other_nodes_all_settle_with_their_values)
+{
+    driver_up(1);
+    enum { N = 10000 };
+    static ray_ref r[N];
+    ray_call_opts o = {.resources = "pool:1"};
+    for (int i = 0; i < N; i++) {
+        r[i] = tagged_remote_opts(&o, i);
+        cr_assert_neq(r[i].id, 0, "%s", ray_last_error_detail());
+    }
+    int on2 = 0, on3 = 0;
+    for (int i = 0; i < N; i++) {
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(r[i], &s, 60000), RAY_OK, "call %d: %s", i,
+                     ray_last_error_detail());
+        char ip[32];
+        long long x = -1;
+        cr_assert_eq(sscanf(s, "%31s %lld", ip, &x), 2, "%s", s);
+        cr_assert_eq(x, i, "call %d came back with %s", i, s);
+        on2 += !strcmp(ip, "127.0.0.2");
+        on3 += !strcmp(ip, "127.0.0.3");
+        ray_free(s);
+        ray_ref_release(r[i]);
+    }
+    cr_assert_eq(on2 + on3, N, "only nodes with the resource");
+    cr_assert(on2 && on3, "127.0.0.2 ran %d, 127.0.0.3 ran %d", on2, on3);
+}
+
 Test(cluster, a_demand_only_one_node_meets_runs_there)
 {
     driver_up(1);
