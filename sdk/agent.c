@@ -193,6 +193,7 @@ results_main(void *arg)
     Ray__Rpc__ClusterResult rs[WINDOW], *rp[WINDOW];
     ray_view views[WINDOW];
     bool hv[WINDOW];
+    uint64_t stuck = 0; /* the oldest call, once it ran past a short wait */
     for (;;) {
         pthread_mutex_lock(&c->mu);
         while (!c->n && !c->eof)
@@ -208,8 +209,15 @@ results_main(void *arg)
             ids[i] = c->q[(c->head + i) % c->cap].id;
         }
         pthread_mutex_unlock(&c->mu);
+        /* Wait for the oldest call alone (workers then publish their
+         * results in batches rather than wake this thread for each), and
+         * take in whatever else is ready with it. Once the oldest has run
+         * a while (a long call ahead of short ones), wait for any. */
+        if (ids[0] != stuck &&
+            sdk_drv_wait_one(win[0], w == 1 ? 20 : 2) == RAY_ETIMEDOUT && w > 1)
+            stuck = ids[0];
         size_t nr = 0;
-        ray_wait(win, w, 1, 20, ready, &nr);
+        ray_wait(win, w, 1, ids[0] == stuck ? 20 : 0, ready, &nr);
         if (!nr)
             continue;
         bool done[WINDOW] = {false};

@@ -73,6 +73,11 @@ ray_ref sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
  * cluster agent runs each TaskBatch so. Bursts do not nest. */
 void sdk_drv_burst_begin(void);
 void sdk_drv_burst_end(void);
+/* Wait until `ref` is ready, or timeout_ms passed (RAY_ETIMEDOUT); the
+ * value stays where it is. Workers wake a thread so waiting only for its
+ * own call, where one waiting for any (ray_wait) is woken for every
+ * result: the agent's result thread waits so while its oldest call runs. */
+ray_err sdk_drv_wait_one(ray_ref ref, int64_t timeout_ms);
 ray_err sdk_drv_put(uint32_t type, const void *data, size_t len, ray_ref *out);
 ray_err sdk_drv_get(ray_ref ref, ray_view *out, int64_t timeout_ms);
 void sdk_drv_release_stored(ray_view *view);

@@ -327,6 +327,23 @@ obj_done(sdk_rt *rt, void *arg)
     return !o || o->state != SDK_OBJ_PENDING;
 }
 
+ray_err
+sdk_drv_wait_one(ray_ref ref, int64_t timeout_ms)
+{
+    sdk_rt *rt = sdk_g;
+    uint64_t id = sdk_ref_id(ref);
+    pthread_mutex_lock(&rt->mu);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
+    bool pending = o && o->state == SDK_OBJ_PENDING;
+    sdk_task *t = pending ? o->producer : NULL;
+    uint64_t task = t ? t->id : 0;
+    pthread_mutex_unlock(&rt->mu);
+    if (!pending)
+        return RAY_OK;
+    return sdk_wait_task(rt, obj_done, &id, rt_deadline_after_ms(timeout_ms),
+                         task);
+}
+
 /* Wait for `id` and return it locked (mu held on RAY_OK and on task
  * errors, which are reported in *o with RAY_OK). */
 static ray_err

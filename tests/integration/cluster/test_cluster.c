@@ -54,7 +54,7 @@ RAY_REMOTE(where, char *, int64_t);
 static int64_t
 twice_slow(int64_t x, int64_t ms)
 {
-    struct timespec ts = {0, (long)ms * 1000000L};
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
     return 2 * x;
 }
@@ -322,6 +322,32 @@ Test(cluster, a_burst_of_calls_to_other_nodes_all_settle_with_their_values)
     }
     cr_assert_eq(on2 + on3, N, "only nodes with the resource");
     cr_assert(on2 && on3, "127.0.0.2 ran %d, 127.0.0.3 ran %d", on2, on3);
+}
+
+/* The node's agent sends results back as they come, not in the order of
+ * the calls: short calls behind a long one on the same node are back
+ * while it still runs. */
+Test(cluster, short_calls_come_back_while_an_older_long_one_runs)
+{
+    driver_up(1);
+    ray_call_opts o = {.node = "127.0.0.2"};
+    ray_ref slow = twice_slow_remote_opts(&o, 1, 30000);
+    enum { N = 20 };
+    ray_ref quick[N];
+    for (int i = 0; i < N; i++)
+        quick[i] = twice_slow_remote_opts(&o, i, 0);
+    for (int i = 0; i < N; i++) {
+        int64_t v = -1;
+        cr_assert_eq(ray_get_int64(quick[i], &v, 20000), RAY_OK, "call %d: %s",
+                     i, ray_last_error_detail());
+        cr_assert_eq(v, 2 * i);
+        ray_ref_release(quick[i]);
+    }
+    size_t ready[1], nr = 9;
+    cr_assert_eq(ray_wait(&slow, 1, 1, 0, ready, &nr), RAY_OK);
+    cr_assert_eq(nr, 0, "the long call was done first");
+    ray_cancel(slow, true);
+    ray_ref_release(slow);
 }
 
 Test(cluster, a_demand_only_one_node_meets_runs_there)
