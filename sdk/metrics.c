@@ -24,6 +24,7 @@ typedef struct snapshot {
     ray_stats st;
     uint64_t submitted; /* handed to a worker: running or in its ring */
     uint64_t finished, failed;
+    uint64_t sched_hist[8], sched_sum_us, sched_count;
 } snapshot;
 
 static ray_err
@@ -42,6 +43,9 @@ take(const char *what, snapshot *s)
         s->submitted += sdk_slot(rt, w)->inflight;
     s->finished = rt->tasks_finished;
     s->failed = rt->tasks_failed;
+    memcpy(s->sched_hist, rt->sched_hist, sizeof(s->sched_hist));
+    s->sched_sum_us = rt->sched_sum_us;
+    s->sched_count = rt->sched_count;
     pthread_mutex_unlock(&rt->mu);
     return RAY_OK;
 }
@@ -53,6 +57,33 @@ series(rt_text *t, const char *name, const char *type, const char *help,
 {
     rt_text_put(t, "# HELP %s %s\n# TYPE %s %s\n%s%s %llu\n", name, help, name,
                 type, name, labels, (unsigned long long)v);
+}
+
+/* The scheduling latency histogram (cumulative buckets, in seconds). */
+static void
+sched_latency(rt_text *t, const snapshot *s)
+{
+    static const uint32_t bounds[] = SDK_SCHED_BOUNDS_US;
+    enum { NB = sizeof(bounds) / sizeof(bounds[0]) };
+    _Static_assert(NB + 1 == sizeof(s->sched_hist) / sizeof(s->sched_hist[0]),
+                   "one count per bound and one for +Inf");
+    const char *name = "rayc_task_scheduling_latency_seconds";
+    rt_text_put(t,
+                "# HELP %s Time from a task being ready to run (its "
+                "arguments there) to its hand-over to a worker; one task in "
+                "%d is sampled.\n# TYPE %s histogram\n",
+                name, SDK_SCHED_SAMPLE, name);
+    uint64_t cum = 0;
+    for (int b = 0; b < NB; b++) {
+        cum += s->sched_hist[b];
+        rt_text_put(t, "%s_bucket{le=\"%g\"} %llu\n", name,
+                    (double)bounds[b] / 1e6, (unsigned long long)cum);
+    }
+    cum += s->sched_hist[NB];
+    rt_text_put(t, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n",
+                name, (unsigned long long)cum, name,
+                (double)s->sched_sum_us / 1e6, name,
+                (unsigned long long)s->sched_count);
 }
 
 static void
@@ -83,6 +114,7 @@ render(rt_text *t, const snapshot *s)
                                          : 0));
     rt_text_put(t, "rayc_tasks_finished_total{result=\"error\"} %llu\n",
                 (unsigned long long)s->failed);
+    sched_latency(t, s);
     series(t, "rayc_tasks_moved_total", "counter",
            "Tasks taken back from a worker that had not started them and "
            "placed again.",

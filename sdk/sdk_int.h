@@ -103,8 +103,11 @@ struct sdk_task {
     sdk_obj *result; /* holds one ref while the task lives */
     uint8_t *spec;   /* wire args (with REF entries) or map data */
     uint32_t spec_len;
-    uint32_t nargs;
-    uint32_t ndeps; /* unresolved dependencies */
+    uint16_t nargs;    /* at most RAY_MAX_ARGS */
+    uint16_t ndeps;    /* unresolved dependencies */
+    uint32_t ready_us; /* sampled calls: when it became ready to run (the
+                          clock's low 32 bits of µs; 0: not sampled), for
+                          the scheduling latency */
     int32_t retries_left;
     uint8_t kind; /* SDK_TK_* */
     uint8_t retry_on_error;
@@ -197,7 +200,19 @@ typedef struct sdk_rt {
     uint64_t tasks_finished;       /* tasks, actor calls and map chunks that
                                       will not run again (mu) */
     uint64_t tasks_failed;         /* of which ended in an error (mu) */
+    /* Scheduling latency of sampled calls (one in SDK_SCHED_SAMPLE):
+     * ready to run -> handed to a worker, by bucket (upper bounds
+     * SDK_SCHED_BOUNDS_US, then +Inf), with their sum (mu). */
+    uint64_t sched_hist[8];
+    uint64_t sched_sum_us, sched_count;
 } sdk_rt;
+
+#define SDK_SCHED_SAMPLE 16
+/* The buckets' upper bounds in µs (the eighth is +Inf). */
+#define SDK_SCHED_BOUNDS_US                                                    \
+    {                                                                          \
+        10, 100, 1000, 10000, 100000, 1000000, 10000000                        \
+    }
 
 /* object.c: ray_get_stats's figures, with mu held (one snapshot for
  * callers that add their own, as metrics.c does). */

@@ -307,7 +307,27 @@ sdk_task_ready(sdk_rt *rt, sdk_task *t)
     t->st.id = t->id;
     t->st.demand = t->demand;
     t->st.cpus_extra = t->cpus_extra;
+    /* One call in SDK_SCHED_SAMPLE reads the clock: the latency figure
+     * costs the hot path nothing measurable. */
+    t->ready_us = t->id % SDK_SCHED_SAMPLE
+                      ? 0
+                      : (uint32_t)(rt_clock_now_ns() / 1000) | 1u;
     rt->rl_api->lease(rt->rl, &t->st);
+}
+
+/* A sampled call reached a worker: count how long it waited. */
+static void
+sched_observe(sdk_rt *rt, sdk_task *t)
+{
+    static const uint32_t bounds[] = SDK_SCHED_BOUNDS_US;
+    uint32_t us = (uint32_t)(rt_clock_now_ns() / 1000) - t->ready_us;
+    t->ready_us = 0;
+    size_t b = 0;
+    while (b < sizeof(bounds) / sizeof(bounds[0]) && us > bounds[b])
+        b++;
+    rt->sched_hist[b]++;
+    rt->sched_sum_us += us;
+    rt->sched_count++;
 }
 
 static void
@@ -516,6 +536,8 @@ push_to_worker(sdk_rt *rt, int w, sdk_task *t)
     }
     t->worker = w;
     list_push_back(&wk->head, &wk->tail, t);
+    if (t->ready_us)
+        sched_observe(rt, t);
     return RAY_OK;
 }
 

@@ -233,13 +233,40 @@ typedef struct families {
 } families;
 
 static family *
+family_find(families *fs, const char *name, size_t len)
+{
+    for (size_t i = 0; i < fs->n; i++)
+        if (strlen(fs->f[i].name) == len && !memcmp(fs->f[i].name, name, len))
+            return &fs->f[i];
+    return NULL;
+}
+
+/* The family a sample of `name` belongs to: its own, or, for a
+ * histogram's name_bucket, name_sum and name_count, the histogram's
+ * (declared by its HELP and TYPE lines before them). */
+static family *
+family_of_sample(families *fs, const char *name, size_t len)
+{
+    static const char *const suffix[] = {"_bucket", "_sum", "_count"};
+    for (int i = 0; i < 3; i++) {
+        size_t sl = strlen(suffix[i]);
+        family *f;
+        if (len > sl && !memcmp(name + len - sl, suffix[i], sl) &&
+            (f = family_find(fs, name, len - sl)) && f->type &&
+            !strcmp(f->type, "histogram"))
+            return f;
+    }
+    return NULL;
+}
+
+static family *
 family_of(families *fs, const char *name, size_t len)
 {
     if (!len || len >= sizeof(fs->f->name))
         return NULL;
-    for (size_t i = 0; i < fs->n; i++)
-        if (strlen(fs->f[i].name) == len && !memcmp(fs->f[i].name, name, len))
-            return &fs->f[i];
+    family *found = family_find(fs, name, len);
+    if (found)
+        return found;
     family *nf = rt_array_room(fs->f, fs->n, &fs->cap, sizeof(*nf), 32);
     if (!nf)
         return NULL;
@@ -282,7 +309,9 @@ merge_line(families *fs, const char *line, size_t n, const char *job)
     size_t k = 0;
     while (k < n && line[k] != '{' && line[k] != ' ')
         k++;
-    family *f = family_of(fs, line, k);
+    family *f = family_of_sample(fs, line, k);
+    if (!f)
+        f = family_of(fs, line, k);
     if (!f || k == n)
         return;
     rt_text_putn(&f->samples, line, k);

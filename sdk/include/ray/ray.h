@@ -331,16 +331,19 @@ RAY_API ray_err ray_timeline(const char *path);
  * and actor calls by state (rayc_tasks{state="PENDING_ARGS_AVAIL" |
  * "PENDING_NODE_ASSIGNMENT" | "SUBMITTED_TO_WORKER"}: waiting for their
  * arguments, for a worker, or handed to one), rayc_tasks_finished_total
- * {result="ok"|"error"} (map chunks included), live actors, workers by
- * state,
- * restarts, objects and their bytes, the node store's bytes, objects,
- * spills and restores, and rayc_node_alive. ray_metrics: the text in *out
+ * {result="ok"|"error"} (map chunks included), the scheduling latency
+ * (rayc_task_scheduling_latency_seconds, a histogram: from a task ready to
+ * run, its arguments there, to its hand-over to a worker; one task in 16
+ * is sampled), live actors, workers by state, restarts, objects and their
+ * bytes, the node store's bytes, objects, spills and restores, and
+ * rayc_node_alive. ray_metrics: the text in *out
  * (free it with ray_free); ray_metrics_write: into `path`, through a temp
  * file renamed over it (for node_exporter's textfile collector), RAY_EINVAL
  * with the reason when it cannot. Driver only (RAY_EINVAL elsewhere). In a
  * cluster the driver also sends them to the head once a second, whose
- * dashboard serves every driver's with a job label (README); the
- * scheduling latency is not measured yet. */
+ * dashboard serves every driver's with a job label (README). The
+ * scheduling latency covers the tasks this machine's runtime hands to its
+ * workers, not yet those sent to other nodes. */
 RAY_API ray_err ray_metrics(char **out);
 RAY_API ray_err ray_metrics_write(const char *path);
 

@@ -180,3 +180,45 @@ Test(metrics, the_file_form_replaces_its_target_whole)
     cr_assert_not_null(strstr(ray_last_error_detail(), "/nonexistent-dir"));
     cr_assert_eq(ray_metrics(NULL), RAY_EINVAL);
 }
+
+/* The scheduling latency: a histogram of one task in 16 (ids are given
+ * in order, so 320 tasks in a row hold exactly 20 sampled ones), its
+ * buckets cumulative up to +Inf, which is the count. */
+Test(metrics, the_scheduling_latency_is_a_histogram_of_sampled_tasks)
+{
+    const char *h = "rayc_task_scheduling_latency_seconds";
+    char key[128];
+    char *t0 = metrics();
+    cr_assert_not_null(strstr(t0, "# TYPE rayc_task_scheduling_latency_seconds "
+                                  "histogram"),
+                       "%s", t0);
+    snprintf(key, sizeof(key), "%s_count", h);
+    double c0 = sample(t0, key);
+    enum { N = 320 };
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = mt_ok_remote(i);
+    for (int i = 0; i < N; i++) {
+        int64_t v = -1;
+        cr_assert_eq(ray_get_int64(r[i], &v, 30000), RAY_OK);
+        cr_assert_eq(v, i + 1);
+        ray_ref_release(r[i]);
+    }
+    char *t1 = metrics();
+    double c1 = sample(t1, key);
+    cr_assert_eq(c1 - c0, N / 16, "sampled %g of %d", c1 - c0, N);
+    const char *le[] = {"1e-05", "0.0001", "0.001", "0.01",
+                        "0.1",   "1",      "10",    "+Inf"};
+    double prev = 0;
+    for (size_t i = 0; i < sizeof(le) / sizeof(le[0]); i++) {
+        snprintf(key, sizeof(key), "%s_bucket{le=\"%s\"}", h, le[i]);
+        double b = sample(t1, key);
+        cr_assert_geq(b, prev, "%s: buckets are cumulative", key);
+        prev = b;
+    }
+    cr_assert_eq(prev, c1, "+Inf holds every sample");
+    snprintf(key, sizeof(key), "%s_sum", h);
+    cr_assert_geq(sample(t1, key), 0);
+    ray_free(t0);
+    ray_free(t1);
+}
