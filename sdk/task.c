@@ -320,7 +320,10 @@ static void
 sched_observe(sdk_rt *rt, sdk_task *t)
 {
     static const uint32_t bounds[] = SDK_SCHED_BOUNDS_US;
-    uint32_t us = (uint32_t)(rt_clock_now_ns() / 1000) - t->ready_us;
+    /* Signed: ready_us was rounded up to odd, so a call handed over in
+     * the same microsecond reads one ahead of the clock. */
+    int32_t d = (int32_t)((uint32_t)(rt_clock_now_ns() / 1000) - t->ready_us);
+    uint32_t us = d > 0 ? (uint32_t)d : 0;
     t->ready_us = 0;
     size_t b = 0;
     while (b < sizeof(bounds) / sizeof(bounds[0]) && us > bounds[b])
