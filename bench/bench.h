@@ -34,5 +34,6 @@ void bench_group_store(void);
 void bench_group_task(void);
 void bench_group_actor(void);
 void bench_group_cluster(void);
+void bench_group_faults(void);
 
 #endif /* RAY_BENCH_BENCH_H */

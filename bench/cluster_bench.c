@@ -100,9 +100,9 @@ tcp_rtt_us(void)
 
 /* ---- the cluster ---- */
 
-/* Dead nodes the GCS reports now, or -1. */
+/* Dead nodes the GCS reports now (and *alive the others), or -1. */
 static int
-dead_nodes(void)
+count_nodes(int *alive)
 {
     char host[RT_HOST_MAX];
     uint16_t port;
@@ -123,6 +123,8 @@ dead_nodes(void)
         dead = 0;
         for (size_t i = 0; i < r->n_nodes; i++)
             dead += r->nodes[i]->state == RAY__RPC__NODE_STATE__NODE_STATE_DEAD;
+        if (alive)
+            *alive = (int)r->n_nodes - dead;
         rt_proto_free(m);
     }
     if (fd >= 0)
@@ -270,10 +272,144 @@ bench_group_cluster(void)
     pid_t victim = rc_daemon_pid(&C, "127.0.0.3");
     if (victim > 0 && kill(victim, SIGKILL) == 0) {
         int64_t s = rt_clock_now_ns();
-        while (dead_nodes() < 1 && rt_clock_now_ns() - s < 30000000000LL)
+        while (count_nodes(NULL) < 1 && rt_clock_now_ns() - s < 30000000000LL)
             usleep(2000);
         bench_print("cluster_node_death_detect_s",
                     (double)(rt_clock_now_ns() - s) / 1e9, "s");
+    }
+    down();
+}
+
+/* ---- the faults group ---- */
+
+/* Seconds until `done` holds, polled every 2 ms for at most 30 s; -1 if
+ * it never did. */
+static double
+seconds_until(bool (*done)(void *), void *arg)
+{
+    int64_t s = rt_clock_now_ns();
+    while (!done(arg)) {
+        if (rt_clock_now_ns() - s > 30000000000LL)
+            return -1;
+        usleep(2000);
+    }
+    return (double)(rt_clock_now_ns() - s) / 1e9;
+}
+
+static bool
+dead_at_least(void *n)
+{
+    return count_nodes(NULL) >= *(int *)n;
+}
+
+static bool
+alive_at_least(void *n)
+{
+    int alive = 0;
+    return count_nodes(&alive) >= 0 && alive >= *(int *)n;
+}
+
+/* A new actor on another node answers (the driver reached the head and
+ * the node again). */
+static bool
+actor_answers(void *arg)
+{
+    (void)arg;
+    ray_actor_opts o = {.resources = "remote:1"};
+    ray_actor a;
+    int64_t v = -1;
+    bool ok = cl_acc_create(&a, &o, 41) == RAY_OK &&
+              ray_get_int64(cl_acc_add_remote(a, 1), &v, 10000) == RAY_OK &&
+              v == 42;
+    if (a.id)
+        ray_actor_kill(a, true);
+    ray_actor_release(a);
+    return ok;
+}
+
+/* Failures and the time to see them or recover, on a loopback cluster of
+ * a head and three nodes. The limit: the GCS's heartbeat deadline
+ * (GCS_DEADLINE_MS), after which a silent node is declared dead. */
+void
+bench_group_faults(void)
+{
+    double deadline_s = 3.0; /* GCS_DEADLINE_MS, rayc's default */
+    bench_print("limit_heartbeat_deadline_s", deadline_s, "s");
+    if (!rc_open(&C, "faultsbench")) {
+        fprintf(stderr, "faults: skipped\n");
+        return;
+    }
+    if (rc_rayc(&C, "start", "--head", "--port=0", "--num-cpus=1",
+                "--dashboard-port=-1", NULL) != 0 ||
+        !rc_read_head(&C)) {
+        fprintf(stderr, "faults: the head did not start: %s\n", rc_out(&C));
+        down();
+        return;
+    }
+    char addr[160], port[32];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    snprintf(port, sizeof(port), "--port=%s", strrchr(head, ':') + 1);
+    const char *ips[3] = {"--node-ip-address=127.0.0.2",
+                          "--node-ip-address=127.0.0.3",
+                          "--node-ip-address=127.0.0.4"};
+    for (int i = 0; i < 3; i++)
+        if (rc_rayc(&C, "start", addr, ips[i], "--num-cpus=1",
+                    "--resources=remote=1000000000", NULL) != 0) {
+            fprintf(stderr, "faults: a node did not start: %s\n", rc_out(&C));
+            down();
+            return;
+        }
+    ray_config c;
+    ray_config_init(&c);
+    c.num_cpus = 1;
+    c.address = head;
+    if (ray_init(&c) != RAY_OK || !actor_answers(NULL)) {
+        fprintf(stderr, "faults: the driver could not run an actor: %s\n",
+                ray_last_error_detail());
+        down();
+        return;
+    }
+
+    /* kill -9 of a raylet: its connection to the GCS closes at once. */
+    int one = 1, two = 2, three = 3;
+    pid_t p4 = rc_daemon_pid(&C, "127.0.0.4");
+    if (p4 > 0 && kill(p4, SIGKILL) == 0)
+        bench_print("node_death_detect_s", seconds_until(dead_at_least, &one),
+                    "s");
+
+    /* A hung node (SIGSTOP): silent, its connection open, so only the
+     * deadline finds it. Then it runs again. */
+    pid_t p3 = rc_daemon_pid(&C, "127.0.0.3");
+    if (p3 > 0 && kill(p3, SIGSTOP) == 0) {
+        double t = seconds_until(dead_at_least, &two);
+        kill(p3, SIGCONT);
+        bench_print("partition_detect_s", t, "s");
+        bench_print("partition_detect_vs_deadline", t / deadline_s, "x");
+    }
+
+    /* kill -9 of the head, and a new one on its port (from its store):
+     * from when the new head is up until every node is back and a new
+     * actor on another node answers the driver. */
+    pid_t hp = rc_daemon_pid(&C, "head");
+    if (hp > 0 && kill(hp, SIGKILL) == 0) {
+        int rc = 1;
+        for (int k = 0; k < 100 && rc != 0; k++) { /* until the port is free */
+            rc = rc_rayc(&C, "start", "--head", port, "--num-cpus=1",
+                         "--dashboard-port=-1", NULL);
+            if (rc != 0)
+                usleep(50000);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "faults: the head did not start again: %s\n",
+                    rc_out(&C));
+        } else {
+            /* The head, .2 and .3 (.4 stays dead). */
+            int64_t s = rt_clock_now_ns();
+            bool ok = seconds_until(alive_at_least, &three) >= 0 &&
+                      seconds_until(actor_answers, NULL) >= 0;
+            bench_print("head_restart_recover_s",
+                        ok ? (double)(rt_clock_now_ns() - s) / 1e9 : -1, "s");
+        }
     }
     down();
 }

@@ -20,6 +20,7 @@ __attribute__((weak)) void bench_group_store(void);
 __attribute__((weak)) void bench_group_task(void);
 __attribute__((weak)) void bench_group_actor(void);
 __attribute__((weak)) void bench_group_cluster(void);
+__attribute__((weak)) void bench_group_faults(void);
 
 static void
 bench_group_limits(void)
@@ -34,7 +35,7 @@ static const struct {
 } groups[] = {
     {"limits", bench_group_limits},   {"store", bench_group_store},
     {"task", bench_group_task},       {"actor", bench_group_actor},
-    {"cluster", bench_group_cluster},
+    {"cluster", bench_group_cluster}, {"faults", bench_group_faults},
 };
 
 enum { NGROUPS = sizeof groups / sizeof groups[0] };
