@@ -75,6 +75,8 @@
     ENTRY(LOG_LINES, log_lines)                                                \
     ENTRY(ATTACH_REQUEST, attach_request)                                      \
     ENTRY(ATTACH_REPLY, attach_reply)                                          \
+    ENTRY(LOG_REQUEST, log_request)                                            \
+    ENTRY(LOG_REPLY, log_reply)                                                \
     /* end */
 
 #define AS_DESCRIPTOR(name, stem)                                              \

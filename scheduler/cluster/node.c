@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * node.c: the raylet daemon (node.h): registration and heartbeats, the
- * executable cache, and the agents of the jobs that run on the node.
+ * executable cache, the agents of the jobs that run on the node, and its
+ * log files for `rayc logs` (node_logs.h).
  */
 #include "scheduler/cluster/node.h"
 
@@ -30,6 +31,7 @@
 #include "runtime/random.h"
 #include "runtime/server.h"
 #include "scheduler/cluster/gcs.h"
+#include "scheduler/cluster/node_logs.h"
 #include "scheduler/resources.h"
 
 extern char **environ;
@@ -63,6 +65,8 @@ typedef struct node {
     char sb_hex[65];
     char sb_path[PATH_MAX + 80];
     char sb_name[64];
+    char log_dir[PATH_MAX];      /* TEMP_DIR/logs, what `rayc logs` reads */
+    char log_name[NAME_MAX + 1]; /* base name of its own log, or "" */
 } node;
 
 typedef struct agent_rec {
@@ -662,6 +666,21 @@ on_attach(node *n, rt_conn *c, const Ray__Rpc__AttachRequest *r)
     close(fd);
 }
 
+/* `rayc logs`: this node's log files, or the end of one (node_logs.h).
+ * A refusal is an answer, not the peer's fault: the connection stays
+ * open either way, for the peer to ask again or close. */
+static void
+on_log(node *n, rt_conn *c, const Ray__Rpc__LogRequest *r)
+{
+    node_logs_reply rep;
+    ray_err err = node_logs_answer(n->log_dir, n->ip, n->log_name, r, &rep);
+    if (err != RAY_OK)
+        RT_INFO("raylet: log request from %s refused: %s", c->peer, rep.why);
+    rt_server_send(n->srv, c, RAY__RPC__MESSAGE_TYPE__MSG_LOG_REPLY,
+                   &rep.msg.base);
+    node_logs_reply_fini(&rep);
+}
+
 static void
 on_message(void *ctx, rt_conn *c, uint32_t type, ProtobufCMessage *m)
 {
@@ -669,6 +688,9 @@ on_message(void *ctx, rt_conn *c, uint32_t type, ProtobufCMessage *m)
     switch (type) {
     case RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REQUEST:
         on_attach(n, c, (Ray__Rpc__AttachRequest *)m);
+        break;
+    case RAY__RPC__MESSAGE_TYPE__MSG_LOG_REQUEST:
+        on_log(n, c, (Ray__Rpc__LogRequest *)m);
         break;
     case RAY__RPC__MESSAGE_TYPE__MSG_START_JOB_REQUEST:
         on_start_job(n, c, (Ray__Rpc__StartJobRequest *)m);
@@ -734,6 +756,31 @@ static const rt_server_ops raylet_ops = {
     .closed = on_closed,
     .tick = on_tick,
 };
+
+/* Where `rayc logs` finds this node's files, and which is its own. The
+ * log is named with the address `rayc start` was given, and a worker
+ * node without one learns its address only here (the one it reaches the
+ * head from): rename the log to carry it, as the node's files are found
+ * by the address they name. */
+static void
+log_setup(node *n)
+{
+    snprintf(n->log_dir, sizeof(n->log_dir), "%s/logs", n->cfg->temp_dir);
+    const char *path = n->cfg->log_file;
+    if (!path || !*path)
+        return;
+    char want[PATH_MAX + RT_HOST_MAX + 32];
+    node_logs_path(n->log_dir, n->cfg->head, n->ip, (int)getpid(), want,
+                   sizeof(want));
+    if (strcmp(path, want) && rename(path, want) == 0)
+        path = want;
+    else if (strcmp(path, want))
+        RT_WARN("raylet: cannot rename its log %s to %s (`rayc logs` "
+                "finds a node's files by the address they name): %s",
+                path, want, strerror(errno));
+    const char *base = strrchr(path, '/');
+    snprintf(n->log_name, sizeof(n->log_name), "%s", base ? base + 1 : path);
+}
 
 /* ---- the head's GCS thread ---- */
 
@@ -825,6 +872,7 @@ node_run(const node_config *cfg, _Atomic int *stop)
              "machines reach this one at (it is advertised to them)");
         return RAY_EINVAL;
     }
+    log_setup(&n);
     int lfd = -1;
     pthread_t hb;
     bool hb_started = false;

@@ -13,6 +13,7 @@
  * program in agent mode, sdk/cluster.c): the raylet hands it the
  * driver's connection and the node's CPUs and resources, and from then on
  * the driver and its agent talk directly. Agents die with the raylet.
+ * It also serves the node's log files to `rayc logs` (node_logs.h).
  */
 #ifndef RAY_SCHEDULER_CLUSTER_NODE_H
 #define RAY_SCHEDULER_CLUSTER_NODE_H
@@ -39,6 +40,10 @@ typedef struct node_config {
                             or "memory": none */
     uint8_t token[RT_TOKEN_LEN];
     int deadline_ms; /* GCS: declare a silent node dead after; 0 default */
+    /* The file this daemon's stderr goes to (rayc start: TEMP_DIR/logs/
+     * KIND-IP-PID.log, node_logs.h), or NULL (--block: its terminal).
+     * `rayc logs` reads it from other machines. */
+    const char *log_file;
     /* Told once: the node registered (ok: "<id hex> <raylet ip:port>",
      * and on the head " <gcs ip:port>") or cannot start (the reason). */
     void (*ready)(void *arg, bool ok, const char *msg);

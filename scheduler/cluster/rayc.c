@@ -6,13 +6,18 @@
  *   rayc start --head [--port=6379] [--node-ip-address=IP] ...
  *   rayc start --address=HEAD:PORT [--node-ip-address=IP] ...
  *   rayc status [--address=HEAD:PORT] [--format=json]
+ *   rayc list nodes|actors|jobs [--filter KEY=VALUE] [--format=json]
+ *   rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]
  *   rayc stop
  *
  * `start` runs a node (node.h) detached, logging under the temp dir, and
  * returns once the node registered with the head, or fails with the
  * reason; --block keeps it in the foreground. Every daemon this machine
- * started is listed under <temp dir>/pids, which `stop` reads.
+ * started is listed under <temp dir>/pids, which `stop` reads. `logs`
+ * asks the head for the nodes and each node's raylet for its log files
+ * (node_logs.h), so any machine with the token reads any node's logs.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +40,7 @@
 #include "runtime/net.h"
 #include "scheduler/cluster/dashboard.h"
 #include "scheduler/cluster/node.h"
+#include "scheduler/cluster/node_logs.h"
 #include "scheduler/cluster/status.h"
 
 static _Atomic int g_stop;
@@ -49,6 +56,10 @@ typedef struct opts {
     bool head, block;
     const char *address, *ip, *resources, *temp_dir, *token_file, *format;
     const char *filter;  /* rayc list: KEY=VALUE */
+    bool logs;           /* rayc logs: FILE may follow */
+    const char *node;    /* rayc logs: --node */
+    const char *file;    /* rayc logs: FILE */
+    long tail;           /* rayc logs: --tail lines */
     const char *storage; /* head: --storage */
     char storage_buf[PATH_MAX];
     long port, raylet_port, num_cpus, dashboard_port;
@@ -66,6 +77,7 @@ usage(FILE *f)
             "  rayc status [--address=HEAD_IP:PORT] [--format=json]\n"
             "  rayc list nodes|actors|jobs [--filter KEY=VALUE] "
             "[--format=json]\n"
+            "  rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]\n"
             "  rayc stop\n"
             "options:\n"
             "  --node-ip-address=IP     bind and advertise IP (default: a head "
@@ -87,7 +99,15 @@ usage(FILE *f)
             "  --storage=FILE|memory    head: where the GCS keeps what "
             "outlives it\n"
             "                           (default: SQLite in TEMP_DIR/gcs.db)\n"
-            "  --block                  stay in the foreground\n");
+            "  --block                  stay in the foreground\n"
+            "logs options (with --address, --temp-dir, --token-file):\n"
+            "  (no --node)              each alive node's log files: NODE  "
+            "RAYLET  FILE  SIZE\n"
+            "  --node=ID|IP[:PORT]      the last lines of that node's FILE "
+            "(an id prefix of\n"
+            "                           4+ hex digits; FILE default: its "
+            "raylet's log)\n"
+            "  --tail=N                 how many lines (default 1000)\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -119,12 +139,26 @@ norm_resources(const char *in, char *out, size_t len)
     return k > 0 && strchr(out, ':');
 }
 
+/* --tail's value: a whole number of lines, 1 or more. */
+static bool
+parse_lines(const char *v, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1)
+        return false;
+    *out = n;
+    return true;
+}
+
 static int
 parse(int argc, char **argv, int from, opts *o)
 {
     static char res[512];
     o->port = 6379;
     o->dashboard_port = 8265;
+    o->tail = 1000; /* as `ray logs` */
     for (int i = from; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "--head"))
@@ -157,6 +191,21 @@ parse(int argc, char **argv, int from, opts *o)
             o->filter = v;
         else if (!strcmp(a, "--filter") && i + 1 < argc)
             o->filter = argv[++i];
+        else if ((v = flag(a, "--node")))
+            o->node = v;
+        else if (!strcmp(a, "--node") && i + 1 < argc)
+            o->node = argv[++i];
+        else if ((v = flag(a, "--tail")) ||
+                 (!strcmp(a, "--tail") && i + 1 < argc && (v = argv[++i]))) {
+            if (!parse_lines(v, &o->tail)) {
+                fprintf(stderr,
+                        "rayc: --tail=%s: give a number of lines, "
+                        "1 or more\n",
+                        v);
+                return 2;
+            }
+        } else if (o->logs && a[0] != '-' && !o->file)
+            o->file = a;
         else if ((v = flag(a, "--resources"))) {
             if (!norm_resources(v, res, sizeof(res))) {
                 fprintf(stderr,
@@ -259,8 +308,9 @@ on_ready(void *arg, bool ok, const char *msg)
     }
 }
 
+/* Run the node; `log_file`: where its stderr goes, or NULL. */
 static int
-run_node(const opts *o, int ready_fd)
+run_node(const opts *o, int ready_fd, const char *log_file)
 {
     node_config cfg = {
         .head = o->head,
@@ -273,6 +323,7 @@ run_node(const opts *o, int ready_fd)
         .object_store_bytes = o->store,
         .temp_dir = o->temp_dir,
         .storage = o->storage,
+        .log_file = log_file,
     };
     start_ctx sc = {.fd = ready_fd, .o = o, .tok = cfg.token};
     cfg.ready = on_ready;
@@ -343,7 +394,7 @@ cmd_start(const opts *o)
                o->ip);
     rt_mkdir_p(o->temp_dir, 0700);
     if (o->block)
-        return run_node(o, -1);
+        return run_node(o, -1, NULL);
     int p[2];
     if (pipe(p) != 0) {
         perror("rayc: pipe");
@@ -361,9 +412,8 @@ cmd_start(const opts *o)
         char logs[PATH_MAX], log[PATH_MAX + 64];
         snprintf(logs, sizeof(logs), "%s/logs", o->temp_dir);
         rt_mkdir_p(logs, 0700);
-        snprintf(log, sizeof(log), "%s/%s-%s-%d.log", logs,
-                 o->head ? "head" : "node", o->ip ? o->ip : "127.0.0.1",
-                 (int)getpid());
+        node_logs_path(logs, o->head, o->ip ? o->ip : "127.0.0.1",
+                       (int)getpid(), log, sizeof(log));
         int lf = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0)
@@ -372,7 +422,7 @@ cmd_start(const opts *o)
             dup2(lf, 1);
             dup2(lf, 2);
         }
-        _exit(run_node(o, p[1]));
+        _exit(run_node(o, p[1], lf >= 0 ? log : NULL));
     }
     close(p[1]);
     char line[600] = "";
@@ -484,10 +534,10 @@ head_address(const opts *o, char *out, size_t len)
     return ok && *out;
 }
 
-/* The cluster as the head says it (for status and list): false after
- * saying why. */
+/* The cluster as the head says it (for status, list and logs), and the
+ * token it took into tok: false after saying why. */
 static bool
-view(const opts *o, const char *cmd, cl_view *v)
+view(const opts *o, const char *cmd, cl_view *v, uint8_t tok[RT_TOKEN_LEN])
 {
     char addr[256], why[400];
     if (!head_address(o, addr, sizeof(addr))) {
@@ -497,7 +547,6 @@ view(const opts *o, const char *cmd, cl_view *v)
                 cmd);
         return false;
     }
-    uint8_t tok[RT_TOKEN_LEN];
     char tpath[PATH_MAX];
     rt_token_path(o->token_file, tpath, sizeof(tpath));
     ray_err err = rt_token_load(tpath, tok, why, sizeof(why));
@@ -524,7 +573,8 @@ cmd_list(const opts *o, const char *kind)
         value = eq + 1;
     }
     cl_view v;
-    if (!view(o, "list", &v))
+    uint8_t tok[RT_TOKEN_LEN];
+    if (!view(o, "list", &v, tok))
         return 1;
     rt_text t = {0};
     ray_err err = cl_view_list(&v, kind, value ? key : NULL, value,
@@ -546,7 +596,8 @@ static int
 cmd_status(const opts *o)
 {
     cl_view v;
-    if (!view(o, "status", &v))
+    uint8_t tok[RT_TOKEN_LEN];
+    if (!view(o, "status", &v, tok))
         return 1;
     const char *addr = v.address;
     if (o->format && !strcmp(o->format, "json")) {
@@ -608,6 +659,196 @@ cmd_status(const opts *o)
     return 0;
 }
 
+/* ---- logs ---- */
+
+/* --node's value names nodes by address (an IP or IP:PORT) or by id. */
+static bool
+by_address(const char *want)
+{
+    return strchr(want, '.') || strchr(want, ':');
+}
+
+/* An id prefix `rayc status` could have shown: 4 to 56 hex digits. */
+static bool
+id_prefix_ok(const char *want)
+{
+    size_t n = strlen(want);
+    if (n < 4 || n > 56)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)want[i]))
+            return false;
+    return true;
+}
+
+/* Does --node=`want` name the node of `id` whose raylet is at `addr`
+ * ("ip:port")? */
+static bool
+node_matches(const char *want, const char *id, const char *addr)
+{
+    if (!by_address(want))
+        return strncasecmp(id, want, strlen(want)) == 0;
+    if (strchr(want, ':'))
+        return strcmp(addr, want) == 0;
+    size_t n = strlen(want);
+    return strncmp(addr, want, n) == 0 && addr[n] == ':';
+}
+
+/* The node --node=`want` names, alive: its index in r, or -1 after
+ * saying why (none, several, or only dead ones: a node restarted on the
+ * same address is dead once and alive now, and the alive one wins). */
+static int
+pick_node(const Ray__Rpc__GetAllNodesReply *r, const char *want,
+          const char *head)
+{
+    int alive = -1, dead = -1, nalive = 0;
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        char id[57], addr[96];
+        bool up = cl_view_node(r->nodes[i], id, addr);
+        if (!node_matches(want, id, addr))
+            continue;
+        nalive += up;
+        if (up)
+            alive = (int)i;
+        else
+            dead = (int)i;
+    }
+    if (nalive == 1)
+        return alive;
+    if (nalive > 1) {
+        fprintf(stderr,
+                "rayc logs: --node=%s names %d alive nodes: give more of "
+                "the id, or IP:PORT (`rayc status` lists them)\n",
+                want, nalive);
+    } else if (dead >= 0) {
+        char id[57], addr[96];
+        const Ray__Rpc__NodeInfo *ni = r->nodes[dead];
+        cl_view_node(ni, id, addr);
+        fprintf(stderr,
+                "rayc logs: node %.16s (%s) is dead%s%s: its raylet cannot "
+                "send its logs (they stay on its machine, in the temp "
+                "dir's logs/)\n",
+                id, addr, ni->death_reason && *ni->death_reason ? ": " : "",
+                ni->death_reason ? ni->death_reason : "");
+    } else {
+        fprintf(stderr,
+                "rayc logs: no node %s in the cluster at %s (`rayc status` "
+                "lists them)\n",
+                want, head);
+    }
+    return -1;
+}
+
+/* Without --node: each alive node's log files, a line each. 1 when a
+ * node did not answer (said on stderr; the others are still listed). */
+static int
+logs_list(const Ray__Rpc__GetAllNodesReply *r, const uint8_t *tok)
+{
+    int rc = 0;
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        char id[57], addr[96], why[512];
+        if (!cl_view_node(r->nodes[i], id, addr))
+            continue;
+        Ray__Rpc__LogRequest q = RAY__RPC__LOG_REQUEST__INIT;
+        q.list = true;
+        Ray__Rpc__LogReply *rep = NULL;
+        if (node_logs_fetch(addr, tok, &q, &rep, why, sizeof(why)) != RAY_OK) {
+            fprintf(stderr, "rayc logs: node %.16s at %s: %s\n", id, addr, why);
+            rc = 1;
+            continue;
+        }
+        for (size_t k = 0; k < rep->n_files; k++)
+            printf("%.16s  %-21s  %s  %llu\n", id, addr, rep->files[k],
+                   k < rep->n_sizes ? (unsigned long long)rep->sizes[k] : 0ull);
+        rt_proto_free(&rep->base);
+    }
+    return rc;
+}
+
+/* Print the last o->tail lines of a reply's data (the end of the file
+ * whose whole size is sizes[0]); false, printing nothing, when it held
+ * fewer, the file has more and this is not the last try. */
+static bool
+print_last_lines(const opts *o, const Ray__Rpc__LogReply *rep, bool last_try)
+{
+    const char *d = (const char *)rep->data.data;
+    size_t len = rep->data.len, lines = 0;
+    uint64_t size = rep->n_sizes ? rep->sizes[0] : len;
+    bool whole = len >= size;
+    size_t at = node_logs_last_lines(d, len, whole, (size_t)o->tail, &lines);
+    if (lines < (size_t)o->tail && !whole && !last_try)
+        return false;
+    if (len > at) {
+        fwrite(d + at, 1, len - at, stdout);
+        if (d[len - 1] != '\n')
+            putchar('\n');
+    }
+    return true;
+}
+
+/* The last o->tail lines of FILE (default: the raylet's own log) on the
+ * node of `id` at `addr`. It asks for about 256 bytes a line (64 KiB at
+ * least), and once more for the most a raylet sends when those bytes
+ * held too few lines, so a short tail moves little over the network. */
+static int
+logs_tail(const opts *o, const char *id, const char *addr, const uint8_t *tok)
+{
+    Ray__Rpc__LogRequest q = RAY__RPC__LOG_REQUEST__INIT;
+    q.file = (char *)(o->file ? o->file : "");
+    q.tail_bytes = (uint64_t)o->tail > NODE_LOG_MAX_TAIL / 256
+                       ? NODE_LOG_MAX_TAIL
+                       : (uint64_t)o->tail * 256;
+    if (q.tail_bytes < (64u << 10))
+        q.tail_bytes = 64u << 10;
+    for (;;) {
+        Ray__Rpc__LogReply *rep = NULL;
+        char why[512];
+        if (node_logs_fetch(addr, tok, &q, &rep, why, sizeof(why)) != RAY_OK) {
+            fprintf(stderr, "rayc logs: node %.16s at %s: %s\n", id, addr, why);
+            return 1;
+        }
+        bool done = print_last_lines(o, rep, q.tail_bytes >= NODE_LOG_MAX_TAIL);
+        rt_proto_free(&rep->base);
+        if (done)
+            return 0;
+        q.tail_bytes = NODE_LOG_MAX_TAIL;
+    }
+}
+
+static int
+cmd_logs(const opts *o)
+{
+    if (o->file && !o->node) {
+        fprintf(stderr,
+                "rayc logs %s: say whose, with --node=ID|IP (`rayc logs` "
+                "alone lists each node's files)\n",
+                o->file);
+        return 2;
+    }
+    if (o->node && !by_address(o->node) && !id_prefix_ok(o->node)) {
+        fprintf(stderr,
+                "rayc logs: --node=%s: give a node id prefix (4 or more "
+                "hex digits, as `rayc status` shows), an IP or IP:PORT\n",
+                o->node);
+        return 2;
+    }
+    cl_view v;
+    uint8_t tok[RT_TOKEN_LEN];
+    if (!view(o, "logs", &v, tok))
+        return 1;
+    int rc = 1;
+    if (!o->node) {
+        rc = logs_list(v.nodes, tok);
+    } else {
+        int i = pick_node(v.nodes, o->node, v.address);
+        char id[57], addr[96];
+        if (i >= 0 && cl_view_node(v.nodes->nodes[i], id, addr))
+            rc = logs_tail(o, id, addr, tok);
+    }
+    cl_view_free(&v);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -621,6 +862,7 @@ main(int argc, char **argv)
         fprintf(stderr, "rayc list: what? nodes, actors or jobs\n");
         return 2;
     }
+    o.logs = !strcmp(argv[1], "logs");
     int rc = parse(argc, argv, list ? 3 : 2, &o);
     if (rc)
         return rc >= 100 ? rc - 100 : rc;
@@ -632,6 +874,8 @@ main(int argc, char **argv)
         return cmd_status(&o);
     if (list)
         return cmd_list(&o, argv[2]);
+    if (o.logs)
+        return cmd_logs(&o);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help"))
         return usage(stdout);

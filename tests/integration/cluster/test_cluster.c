@@ -1831,3 +1831,175 @@ Test(cluster, calls_go_on_while_the_head_is_down)
     }
     ray_actor_release(c);
 }
+
+/* ---- rayc logs ---- */
+
+/* One line of `rayc logs`: "ID16  RAYLET  FILE  SIZE". */
+typedef struct log_row {
+    char id[17], addr[96], file[256];
+    unsigned long long size;
+} log_row;
+
+/* The rows of what `rayc logs` printed last; how many (at most max). */
+static int
+log_rows(log_row *rows, int max)
+{
+    int n = 0;
+    const char *l = out_text();
+    while (*l && n < max) {
+        size_t len = strcspn(l, "\n");
+        char line[512];
+        snprintf(line, sizeof(line), "%.*s", (int)len, l);
+        if (sscanf(line, "%16s %95s %255s %llu", rows[n].id, rows[n].addr,
+                   rows[n].file, &rows[n].size) == 4)
+            n++;
+        l += len + (l[len] == '\n');
+    }
+    return n;
+}
+
+/* The row `rayc logs` lists for the raylet at `ip` with a file whose
+ * name starts with `prefix`. */
+static log_row
+listed(const char *ip, const char *prefix)
+{
+    cr_assert_eq(rayc("logs", NULL), 0, "%s", out_text());
+    log_row rows[64];
+    int n = log_rows(rows, 64);
+    size_t il = strlen(ip);
+    for (int i = 0; i < n; i++)
+        if (!strncmp(rows[i].addr, ip, il) && rows[i].addr[il] == ':' &&
+            !strncmp(rows[i].file, prefix, strlen(prefix)))
+            return rows[i];
+    cr_assert_fail("no %s* listed for %s:\n%s", prefix, ip, out_text());
+    return rows[0];
+}
+
+/* Every line of `part` is a line of `whole`. */
+static bool
+lines_within(const char *part, const char *whole)
+{
+    while (*part) {
+        size_t len = strcspn(part, "\n");
+        char line[2048];
+        snprintf(line, sizeof(line), "%.*s\n", (int)len, part);
+        if (!strstr(whole, line))
+            return false;
+        part += len + (part[len] == '\n');
+    }
+    return true;
+}
+
+/* Each alive node lists its own files, and only those: each file's name
+ * carries the address of the raylet that lists it. */
+Test(cluster, rayc_logs_lists_each_node_s_own_files)
+{
+    cr_assert_eq(rayc("logs", NULL), 0, "%s", out_text());
+    log_row rows[64];
+    int n = log_rows(rows, 64);
+    bool seen[3] = {false, false, false};
+    const char *kinds[3] = {"head-127.0.0.1-", "node-127.0.0.2-",
+                            "node-127.0.0.3-"};
+    for (int i = 0; i < n; i++) {
+        char tag[80];
+        snprintf(tag, sizeof(tag), "-%.*s-", (int)strcspn(rows[i].addr, ":"),
+                 rows[i].addr);
+        cr_assert(strstr(rows[i].file, tag), "%s listed by %s", rows[i].file,
+                  rows[i].addr);
+        for (int k = 0; k < 3; k++)
+            if (!strncmp(rows[i].file, kinds[k], strlen(kinds[k]))) {
+                seen[k] = true;
+                cr_assert_gt(rows[i].size, 0, "%s", rows[i].file);
+            }
+    }
+    cr_assert(seen[0] && seen[1] && seen[2], "%s", out_text());
+}
+
+Test(cluster, rayc_logs_tails_a_node_s_log_by_ip_id_or_file)
+{
+    static char all[16384], five[16384];
+    cr_assert_eq(rayc("logs", "--node=127.0.0.2", "--tail=1000", NULL), 0, "%s",
+                 out_text());
+    snprintf(all, sizeof(all), "%s", out_text());
+    cr_assert(strstr(all, "listening on 127.0.0.2:") &&
+                  strstr(all, "registered with the GCS"),
+              "%s", all);
+    cr_assert(!strstr(all, "127.0.0.3"), "another node's lines: %s", all);
+    cr_assert_eq(rayc("logs", "--node=127.0.0.2", "--tail=5", NULL), 0, "%s",
+                 out_text());
+    snprintf(five, sizeof(five), "%s", out_text());
+    int lines = count_of(five, "\n");
+    cr_assert(lines >= 1 && lines <= 5, "%d lines:\n%s", lines, five);
+    cr_assert(lines_within(five, all), "not that log's lines:\n%s", five);
+    /* By an id prefix: the raylet's lines name its id. */
+    log_row r = listed("127.0.0.2", "node-127.0.0.2-");
+    char arg[128];
+    snprintf(arg, sizeof(arg), "--node=%.8s", r.id);
+    cr_assert_eq(rayc("logs", arg, NULL), 0, "%s", out_text());
+    cr_assert(strstr(out_text(), "listening on 127.0.0.2:"), "%s", out_text());
+    cr_assert(strstr(out_text(), r.id), "%s", out_text());
+    /* A file named as listed, the node by IP:PORT. */
+    snprintf(arg, sizeof(arg), "--node=%s", r.addr);
+    cr_assert_eq(rayc("logs", arg, r.file, "--tail=2", NULL), 0, "%s",
+                 out_text());
+    lines = count_of(out_text(), "\n");
+    cr_assert(lines >= 1 && lines <= 2, "%d lines:\n%s", lines, out_text());
+    cr_assert(lines_within(out_text(), all), "%s", out_text());
+}
+
+/* Only the node's own log files, by base name: no path, no other file of
+ * the temp dir (the token is there in this test), no other node's log. */
+Test(cluster, rayc_logs_refuses_names_outside_the_node_s_logs)
+{
+    char tok[128] = "", path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/token", tmp);
+    FILE *f = fopen(path, "r");
+    cr_assert(f && fgets(tok, sizeof(tok), f));
+    fclose(f);
+    tok[strcspn(tok, "\n")] = 0;
+    log_row other = listed("127.0.0.1", "head-127.0.0.1-");
+    const char *bad[] = {"../token", "token", "/etc/passwd", ".hidden",
+                         other.file};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(rayc("logs", "--node=127.0.0.2", bad[i], NULL), 1,
+                     "%s: %s", bad[i], out_text());
+        char want[300];
+        snprintf(want, sizeof(want), "'%s' is not one of this node's log files",
+                 bad[i]);
+        cr_assert(strstr(out_text(), want), "%s", out_text());
+        cr_assert(!strstr(out_text(), tok), "the token leaked");
+    }
+    /* The raylet goes on serving, logs and calls. */
+    cr_assert_eq(rayc("logs", "--node=127.0.0.2", "--tail=1", NULL), 0, "%s",
+                 out_text());
+    driver_up(1);
+    ray_call_opts o = {.resources = "gpu:1"};
+    expect_str(where_remote_opts(&o, 1), "127.0.0.2");
+}
+
+Test(cluster, rayc_logs_names_an_unknown_or_dead_node)
+{
+    cr_assert_eq(rayc("logs", "--node=127.0.0.9", NULL), 1, "%s", out_text());
+    cr_assert(strstr(out_text(), "no node 127.0.0.9 in the cluster"), "%s",
+              out_text());
+    cr_assert_eq(rayc("logs", "--node=0000ffff0000", NULL), 1, "%s",
+                 out_text());
+    cr_assert(strstr(out_text(), "no node 0000ffff0000"), "%s", out_text());
+    /* Bad usage: not an id, an IP or IP:PORT; a file of no node. */
+    cr_assert_eq(rayc("logs", "--node=zz", NULL), 2, "%s", out_text());
+    cr_assert(strstr(out_text(), "give a node id prefix"), "%s", out_text());
+    cr_assert_eq(rayc("logs", "some.log", NULL), 2, "%s", out_text());
+    cr_assert_eq(rayc("logs", "--node=127.0.0.2", "--tail=0", NULL), 2, "%s",
+                 out_text());
+    /* A dead node: said so; the listing goes on without it. */
+    pid_t victim = daemon_pid("127.0.0.3");
+    cr_assert_gt(victim, 0);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    cr_assert_eq(wait_alive(2, 50000), 2, "%s", out_text());
+    cr_assert_eq(rayc("logs", "--node=127.0.0.3", NULL), 1, "%s", out_text());
+    cr_assert(strstr(out_text(), "is dead"), "%s", out_text());
+    cr_assert_eq(rayc("logs", NULL), 0, "%s", out_text());
+    cr_assert(strstr(out_text(), "node-127.0.0.2-") &&
+                  !strstr(out_text(), "node-127.0.0.3-"),
+              "%s", out_text());
+}

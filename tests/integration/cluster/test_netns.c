@@ -191,3 +191,26 @@ Test(netns, the_dashboard_off_loopback_wants_the_token)
     snprintf(q, sizeof(q), "/api/status?token=%s", hex);
     cr_assert_eq(http_get(addr, q, ""), 200);
 }
+
+/* A node started without --node-ip-address learns its address only when
+ * it reaches the head; its log is named with that address, so `rayc logs`
+ * on the head's machine lists it under that node and reads it. */
+Test(netns, rayc_logs_reads_a_node_that_found_its_own_address)
+{
+    if (why_skip[0])
+        cr_skip_test("%s", why_skip);
+    cr_assert_eq(
+        sh("ip netns exec %s %s logs >%s/out 2>&1", ns_a, rayc_bin, tmp), 0,
+        "%s", rc_out(&C));
+    char file[48], addr[48];
+    snprintf(file, sizeof(file), "node-%s-", ip_b);
+    snprintf(addr, sizeof(addr), "  %s:", ip_b);
+    const char *row = strstr(rc_out(&C), addr);
+    cr_assert(row && strstr(row, file), "%s", rc_out(&C));
+    cr_assert_eq(sh("ip netns exec %s %s logs --node=%s >%s/out 2>&1", ns_a,
+                    rayc_bin, ip_b, tmp),
+                 0, "%s", rc_out(&C));
+    char want[64];
+    snprintf(want, sizeof(want), "listening on %s:", ip_b);
+    cr_assert(strstr(rc_out(&C), want), "%s", rc_out(&C));
+}
