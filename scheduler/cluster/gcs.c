@@ -124,6 +124,22 @@ on_register(gcs *g, rt_conn *c, Ray__Rpc__RegisterNodeRequest *r)
         rt_free(buf);
     }
     gcs_node *nd = find(g, &ni->node_id);
+    if (nd && !nd->alive) {
+        /* Declared dead (silent past the deadline, or its connection
+         * closed): drivers have redone its work elsewhere, so it may not
+         * come back as itself and finish that work a second time. */
+        rt_proto_free(copy ? &copy->base : NULL);
+        rep.declared_dead = true;
+        rep.death_reason = nd->why;
+        char hex[17];
+        rt_id_hex_encode(nd->id, 8, hex);
+        RT_INFO("gcs: node %s came back after it was declared dead (%s): told "
+                "to join again as a new node",
+                hex, nd->why);
+        reply_status(g, c, RAY__RPC__MESSAGE_TYPE__MSG_REGISTER_NODE_REPLY,
+                     &rep.base);
+        return;
+    }
     if (!copy || (!nd && g->n == MAX_NODES)) {
         rt_proto_free(copy ? &copy->base : NULL);
         st.code = RAY_ENOMEM;

@@ -53,6 +53,9 @@ typedef struct node {
     _Atomic int *stop;
     _Atomic int told;  /* ready() was called */
     _Atomic int fatal; /* registration refused: stop */
+    /* The GCS declared this node dead: the heartbeat thread asks (1) the
+     * loop to end the agents and draw a new id, which says done (2). */
+    _Atomic int rejoin;
     /* The agents running here, each with its control socket: connections
      * that attach to a job's agent (AttachRequest) are passed through it. */
     struct agent_rec *ag;
@@ -183,6 +186,23 @@ cpu_seconds(pid_t root)
     return sum;
 }
 
+/* Declared dead, this node's work was redone elsewhere: it must not
+ * finish any of it a second time. The loop thread (on_tick) ends every
+ * agent, with the calls they ran, and draws a new node id; the next
+ * session registers the node as new. */
+static void
+rejoin_clean(node *n, const char *why)
+{
+    RT_WARN("raylet: %s: ending its agents (their drivers have moved their "
+            "calls) and joining again as a new node",
+            why);
+    atomic_store(&n->rejoin, 1);
+    for (int t = 0;
+         t < 500 && atomic_load(&n->rejoin) != 2 && !atomic_load(n->stop); t++)
+        usleep(10000); /* on_tick runs every 100 ms */
+    atomic_store(&n->rejoin, 0);
+}
+
 /* One session with the GCS: register, then heartbeat until the
  * connection fails or the node stops. RAY_OK when stopped. */
 static ray_err
@@ -223,9 +243,16 @@ gcs_session(node *n, char *why, size_t whylen)
     err = rt_net_call(
         fd, RAY__RPC__MESSAGE_TYPE__MSG_REGISTER_NODE_REQUEST, &req.base,
         RAY__RPC__MESSAGE_TYPE__MSG_REGISTER_NODE_REPLY, &m, 5000, why, whylen);
+    bool dead = false;
     if (err == RAY_OK) {
         Ray__Rpc__RegisterNodeReply *rep = (Ray__Rpc__RegisterNodeReply *)m;
-        if (rep->status && rep->status->code) {
+        if (rep->declared_dead) {
+            dead = true;
+            snprintf(why, whylen,
+                     "the GCS declared node %.16s dead while it was away (%s)",
+                     n->idhex, rep->death_reason ? rep->death_reason : "");
+            err = RAY_ECLOSED;
+        } else if (rep->status && rep->status->code) {
             snprintf(why, whylen, "the head refused the node: %s",
                      rep->status->message);
             err = RAY_EINVAL;
@@ -235,6 +262,8 @@ gcs_session(node *n, char *why, size_t whylen)
     }
     if (err != RAY_OK) {
         close(fd);
+        if (dead)
+            rejoin_clean(n, why);
         return err;
     }
     char msg[160];
@@ -731,6 +760,18 @@ on_tick(void *ctx)
     if (n->sb_pid &&
         rt_clock_now_ns() - n->sb_since > STANDBY_IDLE_S * 1000000000LL)
         standby_drop(n);
+    if (atomic_load(&n->rejoin) == 1) { /* see rejoin_clean */
+        standby_drop(n);
+        for (uint32_t i = 0; i < n->nag; i++)
+            kill(n->ag[i].pid, SIGKILL); /* reaped below */
+        char old[17];
+        snprintf(old, sizeof(old), "%.16s", n->idhex);
+        if (rt_random_os(n->id, NODE_ID_LEN) == RAY_OK) {
+            rt_id_hex_encode(n->id, NODE_ID_LEN, n->idhex);
+            RT_INFO("raylet: node %s is node %.16s from now on", old, n->idhex);
+        }
+        atomic_store(&n->rejoin, 2);
+    }
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         if (pid == n->sb_pid) { /* the standby died: none now */
             close(n->sb_sock);
