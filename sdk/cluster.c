@@ -1168,6 +1168,8 @@ cl_gcs_call(cl_driver *cl, uint32_t type, const ProtobufCMessage *req,
             rt_tcp_local_ip(cl->gcs_fd, cl->local_ip);
         if (err == RAY_OK)
             err = put_job(cl, why, whylen);
+        if (err == RAY_OK)
+            err = cl_names_reput(cl, why, whylen);
     }
     if (err == RAY_OK)
         err = rt_net_call(cl->gcs_fd, type, req, reply_type, reply, 5000, why,

@@ -99,6 +99,114 @@ actor_node(cl_driver *cl, ray_actor h, char *why, size_t whylen, uint32_t *rkey)
 
 #define NAME_NS "actor"
 
+/* `name` in the names this driver holds (value `val`), or out of them
+ * (val NULL). Out of memory: a restarted head will not know the name. */
+static void
+names_set(cl_driver *cl, const char *name, const char *val)
+{
+    pthread_mutex_lock(&cl->gcs_mu);
+    for (size_t i = 0; i < cl->nnames; i++) {
+        if (!strcmp(cl->names[i], name)) {
+            rt_free(cl->names[i]);
+            cl->names[i] = cl->names[--cl->nnames];
+            break;
+        }
+    }
+    size_t nl = strlen(name) + 1, vl = val ? strlen(val) + 1 : 0;
+    char *e = val ? rt_malloc(nl + vl) : NULL;
+    char **room =
+        e ? rt_array_room(cl->names, cl->nnames, &cl->cnames, sizeof(*room), 8)
+          : NULL;
+    if (room) {
+        memcpy(e, name, nl);
+        memcpy(e + nl, val, vl);
+        cl->names = room;
+        cl->names[cl->nnames++] = e;
+    } else if (val) {
+        rt_free(e);
+        RT_WARN("cluster: out of memory: actor name '%s' will not be put "
+                "again if the head restarts",
+                name);
+    }
+    pthread_mutex_unlock(&cl->gcs_mu);
+}
+
+/* One KvPut on the connection held (gcs_mu): *added, or an error. */
+static ray_err
+reput_one(cl_driver *cl, const char *name, const char *val, bool overwrite,
+          bool *added, char *why, size_t whylen)
+{
+    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
+    q.ns = NAME_NS;
+    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
+    q.value = (ProtobufCBinaryData){strlen(val), (uint8_t *)val};
+    q.overwrite = overwrite;
+    q.ephemeral = true;
+    ProtobufCMessage *m = NULL;
+    ray_err err = rt_net_call(
+        cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
+        RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, 5000, why, whylen);
+    if (err == RAY_OK)
+        *added = ((Ray__Rpc__KvPutReply *)m)->added;
+    rt_proto_free(m);
+    return err;
+}
+
+/* What the head holds under `name`, into val (""; none). */
+static ray_err
+reget_one(cl_driver *cl, const char *name, char *val, size_t len, char *why,
+          size_t whylen)
+{
+    Ray__Rpc__KvGetRequest q = RAY__RPC__KV_GET_REQUEST__INIT;
+    q.ns = NAME_NS;
+    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
+    ProtobufCMessage *m = NULL;
+    ray_err err = rt_net_call(
+        cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REQUEST, &q.base,
+        RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REPLY, &m, 5000, why, whylen);
+    val[0] = 0;
+    if (err == RAY_OK) {
+        Ray__Rpc__KvGetReply *r = (Ray__Rpc__KvGetReply *)m;
+        if (r->found && r->value.len < len) {
+            memcpy(val, r->value.data, r->value.len);
+            val[r->value.len] = 0;
+        }
+    }
+    rt_proto_free(m);
+    return err;
+}
+
+ray_err
+cl_names_reput(cl_driver *cl, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < cl->nnames;) {
+        const char *name = cl->names[i];
+        const char *val = name + strlen(name) + 1;
+        bool added = false;
+        char now[RT_HOST_MAX + 64];
+        ray_err err = reput_one(cl, name, val, false, &added, why, whylen);
+        /* Still there with this driver's value: the head has not yet
+         * seen the old connection go. Take it over to this one. */
+        if (err == RAY_OK && !added)
+            err = reget_one(cl, name, now, sizeof(now), why, whylen);
+        if (err == RAY_OK && !added && !strcmp(now, val))
+            err = reput_one(cl, name, val, true, &added, why, whylen);
+        if (err != RAY_OK)
+            return err;
+        if (added) {
+            i++;
+            continue;
+        }
+        RT_WARN("cluster: actor name '%s' was taken by another driver while "
+                "the head was out of reach: this driver's actor keeps running "
+                "without it",
+                name);
+        rt_free(cl->names[i]);
+        cl->names[i] = cl->names[--cl->nnames];
+    }
+    return RAY_OK;
+}
+
 /* Claim (or with overwrite, move) `name` for the actor of key `rkey` on
  * node i: RAY_OK, RAY_EEXISTS (taken), or the head's error. */
 static ray_err
@@ -128,12 +236,15 @@ name_put(cl_driver *cl, const char *name, int i, uint32_t rkey, bool detached,
         err = RAY_EEXISTS;
     }
     rt_proto_free(m);
+    if (err == RAY_OK) /* a detached name is kept by the head itself */
+        names_set(cl, name, detached ? NULL : val);
     return err;
 }
 
 static void
 name_del(cl_driver *cl, const char *name)
 {
+    names_set(cl, name, NULL);
     Ray__Rpc__KvDelRequest q = RAY__RPC__KV_DEL_REQUEST__INIT;
     q.ns = NAME_NS;
     q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
@@ -885,6 +996,11 @@ cl_actors_free(cl_driver *cl)
     rt_free(cl->act);
     cl->act = NULL;
     cl->nact = cl->cact = 0;
+    for (size_t i = 0; i < cl->nnames; i++)
+        rt_free(cl->names[i]);
+    rt_free(cl->names);
+    cl->names = NULL;
+    cl->nnames = cl->cnames = 0;
 }
 
 /* A task on this node called a method of an actor on another node (the

@@ -83,6 +83,11 @@ typedef struct cl_driver {
     bool receiver_started, watcher_started;
     int gcs_fd; /* the connection to the head (gcs_mu), or -1 */
     pthread_mutex_t gcs_mu;
+    /* The actor names this driver holds at the head that go with its
+     * connection (not detached): "name\0value" each, put again when the
+     * connection is made again, as after a head restart (gcs_mu). */
+    char **names;
+    size_t nnames, cnames;
     char self_raylet[RT_HOST_MAX + 8]; /* this machine's raylet, or "" */
     char self_id[57];                  /* its node id (hex), or "" */
     char head[256];
@@ -183,6 +188,10 @@ ray_actor cl_actor_from_desc(const char *desc);
  * elsewhere within their max_restarts, or mark them dead with `why`. */
 void cl_actors_node_lost(cl_driver *cl, int i, const char *why);
 void cl_actors_free(cl_driver *cl);
+/* Put this driver's actor names again on a new connection to the head
+ * (gcs_mu held, cl->gcs_fd connected): a name another driver took in
+ * the meantime is given up, with a warning. An error reaching the head. */
+ray_err cl_names_reput(cl_driver *cl, char *why, size_t whylen);
 /* sdk_remote_actor_call's entry (sdk_int.h). */
 void cl_actor_call_from_task(sdk_rt *rt, uint64_t handle, const char *method,
                              const uint8_t *args, uint32_t args_len,

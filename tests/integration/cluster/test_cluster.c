@@ -1158,9 +1158,28 @@ Test(cluster, a_silent_raylet_is_declared_dead_and_its_calls_move)
     bool moved = streak >= 10;
     kill(rp, SIGCONT);
     cr_assert(moved, "calls still went to %s", victim);
-    /* Back from its pause, it registers again. */
+    /* Back from its pause, it is told it was declared dead: it ends its
+     * agents (their calls were moved) and joins again as a new node. */
     int alive = wait_alive(3, 100000);
     cr_assert_eq(alive, 3, "%s", out_text());
+    cr_assert(node_log_has(victim, "joining again as a new node"),
+              "the node did not rejoin clean");
+    cr_assert_eq(rayc("status", NULL), 0);
+    const char *first = strstr(out_text(), victim);
+    cr_assert(first && strstr(first + 1, victim),
+              "the dead id and the new one: %s", out_text());
+    /* And the driver finds it under its new id. */
+    ray_call_opts on = {.node = victim};
+    char want[48];
+    snprintf(want, sizeof(want), "%s 7", victim);
+    ray_ref r = RAY_REF_NULL;
+    for (int k = 0; k < 100 && !r.id; k++) { /* it asks twice a second */
+        r = tagged_remote_opts(&on, 7);
+        if (!r.id)
+            usleep(50000);
+    }
+    cr_assert_neq(r.id, 0, "%s", ray_last_error_detail());
+    expect_str(r, want);
 }
 
 /* A node registered by hand: an authenticated connection to the GCS and
@@ -1769,6 +1788,57 @@ name_outlives_a_restart(const char *storage)
     cr_assert_eq(v, 16);
     cr_assert_eq(ray_actor_kill(c, true), RAY_OK);
     ray_actor_release(c);
+}
+
+/* A name that goes with its driver's connection is not in the head's
+ * store: the driver puts it again once it reaches the new head, and a
+ * second driver finds the actor, its state kept. */
+Test(cluster, a_named_actor_is_found_again_after_a_head_restart)
+{
+    int ready[2], go[2];
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(go), 0);
+    pid_t d1 = fork();
+    if (d1 == 0) { /* the first driver: makes the actor, keeps it */
+        char b = 0;
+        ray_actor_opts o = {.name = "phoenix", .node = "127.0.0.2"};
+        ray_actor c;
+        int64_t v = 0;
+        if (!child_driver_up() || counter_create(&c, &o, 100) != RAY_OK ||
+            ray_get_int64(counter_add_remote(c, 1), &v, 60000) != RAY_OK ||
+            v != 101)
+            _exit(10);
+        if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(11);
+        if (ray_get_int64(counter_add_remote(c, 1), &v, 60000) != RAY_OK ||
+            v != 103)
+            _exit(12);
+        ray_actor_release(c);
+        ray_shutdown();
+        _exit(0);
+    }
+    char b = 0;
+    cr_assert_eq(read(ready[0], &b, 1), 1, "the first driver failed");
+    restart_head();
+    driver_up(1);
+    ray_actor f = RAY_ACTOR_NULL;
+    /* Until the first driver reached the new head (it asks twice a
+     * second): bounded. */
+    for (int k = 0; k < 100 && ray_actor_lookup("phoenix", &f) != RAY_OK; k++)
+        usleep(100000);
+    cr_assert_neq(f.id, 0, "%s", ray_last_error_detail());
+    int64_t w = 0;
+    cr_assert_eq(ray_get_int64(counter_add_remote(f, 1), &w, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(w, 102, "the state was kept");
+    ray_actor_release(f);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    int cs = child_status(d1);
+    cr_assert_eq(cs, 0, "the first driver failed (%d)", cs);
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    close(go[1]);
 }
 
 Test(cluster, a_detached_actor_s_name_outlives_a_head_restart)
