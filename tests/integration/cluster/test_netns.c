@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ray/ray.h"
@@ -28,7 +29,7 @@ static rc_cluster C;
 #define tmp C.tmp
 #define rayc_bin C.rayc
 #define head C.head
-static char ns_a[32], ns_b[32], ip_a[32], ip_b[32];
+static char ns_a[32], ns_b[32], ip_a[32], ip_b[32], veth_b[32];
 static char why_skip[256];
 
 static char *
@@ -69,6 +70,7 @@ up(void)
                  "iproute2's ip netns)");
         return;
     }
+    snprintf(veth_b, sizeof(veth_b), "rcb%d", id);
     int rc = sh("ip netns add %s", ns_b);
     rc |= sh("ip link add rca%d type veth peer name rcb%d", id, id);
     rc |= sh("ip link set rca%d netns %s && ip link set rcb%d netns %s", id,
@@ -135,6 +137,88 @@ Test(netns, a_driver_in_one_namespace_runs_tasks_on_a_node_in_another)
         cr_assert_str_eq(s, want);
         ray_free(s);
     }
+}
+
+/* The counter `what` ("overlimits", "dropped") of the qdisc on the
+ * node's side, or -1. */
+static long
+qdisc_stat(const char *what)
+{
+    char cmd[256], line[512];
+    snprintf(cmd, sizeof(cmd), "ip netns exec %s tc -s qdisc show dev %s", ns_b,
+             veth_b);
+    FILE *p = popen(cmd, "r");
+    long v = -1;
+    while (p && fgets(line, sizeof(line), p)) {
+        const char *at = strstr(line, what);
+        if (at)
+            v = strtol(at + strlen(what), NULL, 10);
+    }
+    if (p)
+        pclose(p);
+    return v;
+}
+
+/* A slow link between the namespaces, on the node's side: netem's delay
+ * (30 ms more each way, give or take 5, and 2 % of packets lost) where
+ * the kernel has it, else a token bucket (256 kbit/s, a 20 ms queue:
+ * packets wait, and past the queue are dropped). Calls take longer and
+ * every one still comes back, right. */
+Test(netns, a_slow_lossy_link_delays_calls_but_loses_none)
+{
+    if (why_skip[0])
+        cr_skip_test("%s", why_skip);
+    bool netem = sh("ip netns exec %s tc qdisc add dev %s root netem delay "
+                    "30ms 5ms loss 2%% 2>/dev/null",
+                    ns_b, veth_b) == 0;
+    if (!netem && sh("ip netns exec %s tc qdisc add dev %s root tbf rate "
+                     "256kbit burst 4kb latency 20ms",
+                     ns_b, veth_b) != 0)
+        cr_skip_test(
+            "neither netem nor tbf can shape the link here (iproute2's "
+            "tc and the kernel's qdiscs)");
+    char path[64];
+    snprintf(path, sizeof(path), "/var/run/netns/%s", ns_a);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(setns(fd, CLONE_NEWNET), 0, "setns");
+    close(fd);
+    ray_config c;
+    ray_config_init(&c);
+    c.num_cpus = 1;
+    c.address = head;
+    cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+    ray_call_opts o = {.node = ip_b};
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(where_remote_opts(&o, -1), &s, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    ray_free(s);
+    double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+                (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+    if (netem) /* its reply crossed the delayed side at least once */
+        cr_assert_geq(ms, 25.0, "the delay did not apply: %.1f ms", ms);
+    enum { N = 300 };
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = where_remote_opts(&o, i);
+    for (int i = 0; i < N; i++) {
+        s = NULL;
+        cr_assert_eq(ray_get_str(r[i], &s, 60000), RAY_OK, "call %d: %s", i,
+                     ray_last_error_detail());
+        char want[64];
+        snprintf(want, sizeof(want), "%s %d", ip_b, i);
+        cr_assert_str_eq(s, want);
+        ray_free(s);
+        ray_ref_release(r[i]);
+    }
+    if (!netem) /* the bucket did hold packets back */
+        cr_assert_gt(qdisc_stat("overlimits"), 0, "the link was not slowed");
+    /* The node stayed alive all along (its heartbeats got through). */
+    cr_assert_eq(ray_get_str(where_remote_opts(&o, 7), &s, 60000), RAY_OK);
+    ray_free(s);
 }
 
 /* The status code of GET path on hostport, with `auth` as the
