@@ -296,6 +296,34 @@ value_result(client *c, uint64_t id, uint64_t bits)
     send_results(c, &rp, 1);
 }
 
+/* A timeline record (CLUSTER_TIMELINE) from the job's driver: record
+ * this runtime's calls or stop, or send what was recorded. */
+static void
+timeline_record(client *c, Ray__Rpc__ClusterTask *t)
+{
+    if (!c->primary) {
+        fail_result(c, t->id, RAY_EINVAL,
+                    "only the job's driver asks for its timeline");
+        return;
+    }
+    if (strcmp(t->function, "dump")) {
+        ray_timeline_enable(!strcmp(t->function, "on"));
+        return;
+    }
+    void *b = NULL;
+    size_t n = 0;
+    if (sdk_timeline_export(&b, &n, CL_RECORD_MAX - 1024) != RAY_OK) {
+        fail_result(c, t->id, RAY_ENOMEM, "%s", ray_last_error_detail());
+        return;
+    }
+    Ray__Rpc__ClusterResult r = RAY__RPC__CLUSTER_RESULT__INIT, *rp = &r;
+    r.id = t->id;
+    r.type = RAY_T_BYTES;
+    r.data = (ProtobufCBinaryData){n, b};
+    send_results(c, &rp, 1);
+    rt_free(b);
+}
+
 /* The driver's actors here, by the driver's key (1, 2, ...). The job's
  * driver fills it; attached drivers read it. */
 static struct {
@@ -592,6 +620,8 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
         }
         if (!ok) {
             /* failed above */
+        } else if (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_TIMELINE) {
+            timeline_record(c, t);
         } else if (t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL ||
                    !c->primary) {
             actor_record(c, t, args);

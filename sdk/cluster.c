@@ -1280,6 +1280,7 @@ activate(cl_driver *cl, int i)
     atomic_store(&cl->n, i + 1); /* now the others see it */
     if (write(cl->wake[1], "n", 1) < 0)
         (void)0;
+    cl_timeline_join(cl, i);
     return true;
 }
 
@@ -1573,6 +1574,8 @@ sdk_cluster_join(const char *address)
     cl->be.actor_state = cl_actor_state;
     cl->be.actor_wait_ready = cl_actor_wait_ready;
     sdk_remote_actor_call = cl_actor_call_from_task;
+    sdk_remote_timeline_enable = cl_timeline_enable;
+    sdk_remote_timelines = cl_timelines;
     sdk_be = &cl->be;
     RT_INFO("cluster: joined %s: this node and %d other%s", cl->head,
             (int)cl->n, cl->n == 1 ? "" : "s");
@@ -1739,6 +1742,8 @@ sdk_cluster_leave(void)
     close(cl->wake[0]);
     close(cl->wake[1]);
     sdk_remote_actor_call = NULL;
+    sdk_remote_timeline_enable = NULL;
+    sdk_remote_timelines = NULL;
     g_cl = NULL;
     rt_free(cl);
 }

@@ -308,9 +308,8 @@ forget(cl_actor *a, const char *why)
     a->name = NULL;
 }
 
-/* Send an untracked record (no result comes back) to node i. */
-static bool
-send_raw(cl_driver *cl, int i, const uint8_t *task, uint32_t len)
+bool
+cl_send_raw(cl_driver *cl, int i, const uint8_t *task, uint32_t len)
 {
     cl_node *nd = &cl->nodes[i];
     pthread_mutex_lock(&nd->mu);
@@ -342,7 +341,7 @@ actor_op(cl_driver *cl, ray_actor h, int kind, uint64_t id, int64_t timeout)
     if (!e.task)
         return false;
     protobuf_c_message_pack(&t.base, e.task);
-    bool ok = id ? cl_send_to(cl, i, &e) : send_raw(cl, i, e.task, e.len);
+    bool ok = id ? cl_send_to(cl, i, &e) : cl_send_raw(cl, i, e.task, e.len);
     if (!id || !ok)
         rt_free(e.task);
     return ok;
@@ -683,7 +682,7 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     a->pinned = opts->node && *opts->node && !opts->node_soft;
     a->resources = opts->resources ? rt_strdup(opts->resources) : NULL;
     a->name = name ? rt_strdup(name) : NULL;
-    bool ok = spec && send_raw(cl, i, spec, len);
+    bool ok = spec && cl_send_raw(cl, i, spec, len);
     if (!ok) {
         name_gone(cl, a);
         forget(a, spec ? "its node left the cluster as it was made"
@@ -944,7 +943,7 @@ cl_actors_node_lost(cl_driver *cl, int i, const char *why)
             ray_call_opts co = {.resources = a->resources};
             j = cl_choose(cl, &co, false, i);
         }
-        if (j >= 0 && send_raw(cl, j, a->spec, a->spec_len)) {
+        if (j >= 0 && cl_send_raw(cl, j, a->spec, a->spec_len)) {
             /* The new incarnation counts the driver's handles too. */
             Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
             t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN;
@@ -953,7 +952,7 @@ cl_actors_node_lost(cl_driver *cl, int i, const char *why)
             uint8_t rec[32];
             uint32_t rl = (uint32_t)protobuf_c_message_pack(&t.base, rec);
             for (int32_t n = 1; n < a->handles; n++)
-                send_raw(cl, j, rec, rl);
+                cl_send_raw(cl, j, rec, rl);
             a->node = j;
             a->restarts++;
             char nwhy[200];

@@ -102,6 +102,7 @@ typedef struct cl_driver {
     _Atomic uint64_t rr;     /* where placement starts looking */
     _Atomic uint64_t spread; /* RAY_STRATEGY_SPREAD's turn */
     sdk_backend be;          /* the "cluster" backend */
+    _Atomic bool timeline;   /* the agents record their calls too */
 } cl_driver;
 
 extern cl_driver *g_cl;
@@ -148,6 +149,8 @@ int cl_spread(cl_driver *cl, const ray_call_opts *opts, bool local_fits);
 bool cl_node_full(cl_driver *cl, int i);
 /* Queue a tracked record on node i (its result settles e->id). */
 bool cl_send_to(cl_driver *cl, int i, fl_entry *e);
+/* Queue an untracked record (no result comes back) on node i. */
+bool cl_send_raw(cl_driver *cl, int i, const uint8_t *task, uint32_t len);
 /* The node named by an IP, "IP:port" or id prefix: -1 this one, -2 none. */
 int cl_named_node(cl_driver *cl, const char *want);
 /* Arguments by value (ready refs resolved; views to release after).
@@ -165,6 +168,12 @@ void cl_views_release(ray_view *views, uint32_t n);
 /* Pack a record from `base` with args and call options (rt_malloc'd). */
 uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
                       uint32_t nargs, const ray_call_opts *opts, uint32_t *len);
+
+/* cluster_timeline.c: the agents' part of ray_timeline (the hooks in
+ * sdk_int.h), and telling a node's agent to record when it joins late. */
+void cl_timeline_enable(bool on);
+size_t cl_timelines(sdk_tl_blob *out, size_t max);
+void cl_timeline_join(cl_driver *cl, int i);
 
 /* cluster_actor.c: the backend's actor entries, and a node's death. */
 ray_err cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args,

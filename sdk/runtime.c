@@ -668,14 +668,15 @@ ray_init(const ray_config *cfg_in)
         return err;
     sdk_g = rt;
     sdk_be = &sdk_backend_embedded;
-    if (env_timeline)
-        (void)ray_timeline_enable(true); /* 64 bytes; ENOMEM: not recorded */
     if (address && address[0] && (err = sdk_cluster_join(address)) != RAY_OK) {
         char msg[600];
         snprintf(msg, sizeof(msg), "%s", ray_last_error_detail());
         ray_shutdown();
         return sdk_fail(err, "%s", msg);
     }
+    /* After the join: in a cluster, the agents record too. */
+    if (env_timeline)
+        (void)ray_timeline_enable(true); /* 64 bytes; ENOMEM: not recorded */
     return RAY_OK;
 }
 

@@ -303,6 +303,25 @@ typedef struct sdk_cb {
     struct sdk_cb *next;
 } sdk_cb;
 
+/* Timelines from elsewhere (a cluster's agents), merged by ray_timeline:
+ * one blob of sdk_timeline_export each, with the shift that puts its
+ * clock on this process's and the label of its track group. */
+typedef struct sdk_tl_blob {
+    char label[128];
+    void *data; /* rt_malloc'd: the caller frees it */
+    size_t len;
+    int64_t shift_ns;
+} sdk_tl_blob;
+
+/* timeline.c: this runtime's events as a blob (at most max bytes: the
+ * oldest events go past that, counted as dropped). */
+ray_err sdk_timeline_export(void **out, size_t *len, size_t max);
+
+/* Set by the cluster's join, NULL otherwise: tell the agents to record
+ * (or stop), and gather their blobs (n, at most max). Without mu. */
+extern void (*sdk_remote_timeline_enable)(bool on);
+extern size_t (*sdk_remote_timelines)(sdk_tl_blob *out, size_t max);
+
 /* An actor call a task made on a handle that is not this runtime's (an
  * actor on another node of a cluster): set by the cluster's join, NULL
  * otherwise. With mu held; it settles `o` (the call's reserved result)

@@ -146,7 +146,80 @@ ray_timeline_enable(bool on)
         rt->tx->ops->trace(rt->tx, on);
     }
     pthread_mutex_unlock(&rt->mu);
+    if (e == RAY_OK && sdk_remote_timeline_enable)
+        sdk_remote_timeline_enable(on);
     return e;
+}
+
+void (*sdk_remote_timeline_enable)(bool on);
+size_t (*sdk_remote_timelines)(sdk_tl_blob *out, size_t max);
+
+/* The head of a blob (sdk_timeline_export), its events after it. */
+typedef struct tl_blob_head {
+    int64_t now_ns; /* the exporter's clock when it was made */
+    int64_t origin_ns;
+    uint64_t dropped;
+    int32_t nworkers;
+    uint32_t n;
+} tl_blob_head;
+
+/* The recorded events, copied under the lock: *n of them (the newest
+ * `max`), NULL with *n 0 when there are none. */
+static tl_event *
+copy_events(sdk_rt *rt, size_t max, size_t *n, uint64_t *dropped,
+            int64_t *origin, bool *oom)
+{
+    sdk_timeline *tl = rt->timeline;
+    size_t all = tl ? tl->n : 0;
+    size_t skip = all > max ? all - max : 0;
+    *n = all - skip;
+    *dropped = (tl ? tl->dropped : 0) + skip;
+    *origin = tl ? tl->origin_ns : 0;
+    tl_event *copy = *n ? rt_malloc(*n * sizeof(*copy)) : NULL;
+    *oom = *n && !copy;
+    size_t at = 0;
+    for (tl_chunk *c = copy ? tl->head : NULL; c; c = c->next) {
+        size_t from = skip < c->n ? skip : c->n;
+        skip -= from;
+        memcpy(copy + at, c->ev + from, (c->n - from) * sizeof(*copy));
+        at += c->n - from;
+    }
+    return copy;
+}
+
+ray_err
+sdk_timeline_export(void **out, size_t *len, size_t max)
+{
+    sdk_rt *rt = sdk_g;
+    *out = NULL;
+    *len = 0;
+    if (!rt)
+        return sdk_fail(RAY_EINVAL, "timeline: no runtime here");
+    size_t room = max > sizeof(tl_blob_head)
+                      ? (max - sizeof(tl_blob_head)) / sizeof(tl_event)
+                      : 0;
+    tl_blob_head h = {0};
+    size_t n;
+    bool oom;
+    pthread_mutex_lock(&rt->mu);
+    tl_event *ev = copy_events(rt, room, &n, &h.dropped, &h.origin_ns, &oom);
+    h.nworkers = rt->nworkers;
+    pthread_mutex_unlock(&rt->mu);
+    h.now_ns = rt_clock_now_ns();
+    h.n = (uint32_t)n;
+    uint8_t *b = oom ? NULL : rt_malloc(sizeof(h) + n * sizeof(*ev));
+    if (!b) {
+        rt_free(ev);
+        return sdk_fail(RAY_ENOMEM, "timeline: out of memory for %zu events",
+                        n);
+    }
+    memcpy(b, &h, sizeof(h));
+    if (n)
+        memcpy(b + sizeof(h), ev, n * sizeof(*ev));
+    rt_free(ev);
+    *out = b;
+    *len = sizeof(h) + n * sizeof(*ev);
+    return RAY_OK;
 }
 
 /* Write `s` as the inside of a JSON string. */
@@ -167,13 +240,32 @@ put_json_string(FILE *f, const char *s)
 static const char *const kind_name[] = {"task", "actor_call", "map_chunk",
                                         "actor_create"};
 
+/* Where a group of events comes from: this runtime, or an agent of the
+ * job on another node. One trace process each (pid `group`), one track
+ * per worker process in it. */
+typedef struct tl_source {
+    const char *label;
+    const tl_event *ev;
+    size_t n;
+    int64_t shift_ns; /* onto this process's clock */
+    int nworkers;
+    uint64_t dropped;
+} tl_source;
+
 /* One track per worker process, named by its slot and pid; the set of
  * processes is small (slots, and their replacements after deaths). */
 static void
-put_track_names(FILE *f, const tl_event *ev, size_t n, int nworkers)
+put_track_names(FILE *f, int group, const tl_source *src)
 {
-    fprintf(f, "{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,"
-               "\"args\":{\"name\":\"rayc node (embedded)\"}}");
+    const tl_event *ev = src->ev;
+    size_t n = src->n;
+    int nworkers = src->nworkers;
+    fprintf(f,
+            "%s{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":%d,"
+            "\"args\":{\"name\":\"",
+            group > 1 ? ",\n" : "", group);
+    put_json_string(f, src->label);
+    fprintf(f, "\"}}");
     int32_t seen[256];
     size_t nseen = 0;
     for (size_t i = 0; i < n; i++) {
@@ -193,48 +285,76 @@ put_track_names(FILE *f, const tl_event *ev, size_t n, int nworkers)
                            : ev[i].slot < nworkers ? "worker"
                                                    : "stand-in worker";
         fprintf(f,
-                ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,"
+                ",\n{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":%d,"
                 "\"tid\":%d,\"args\":{\"name\":\"%s %u (pid %d)\"}}",
-                ev[i].pid, role, ev[i].slot, ev[i].pid);
+                group, ev[i].pid, role, ev[i].slot, ev[i].pid);
     }
 }
 
-static ray_err
-write_trace(const char *path, const tl_event *ev, size_t n, uint64_t dropped,
-            int64_t origin, int nworkers)
+static void
+put_events(FILE *f, int group, const tl_source *src, int64_t origin)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return sdk_fail(RAY_EINVAL, "ray_timeline: cannot write %s: %s", path,
-                        strerror(errno));
-    fprintf(f,
-            "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_events\":"
-            "%llu},\n\"traceEvents\":[\n",
-            (unsigned long long)dropped);
-    put_track_names(f, ev, n, nworkers);
-    for (size_t i = 0; i < n; i++) {
+    const tl_event *ev = src->ev;
+    for (size_t i = 0; i < src->n; i++) {
         const ray_fn_desc *d = sdk_registry_find(ev[i].fn_hash);
         int64_t dur = ev[i].end_ns - ev[i].start_ns;
         fprintf(f, ",\n{\"name\":\"");
         put_json_string(f, d ? d->name : "(unknown function)");
         fprintf(f,
-                "\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":1,\"tid\":%d,"
+                "\",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":%d,\"tid\":%d,"
                 "\"ts\":%.3f,\"dur\":%.3f,\"args\":{\"task_id\":%llu,"
                 "\"worker\":%u",
-                kind_name[ev[i].kind < 4 ? ev[i].kind : 0], ev[i].pid,
-                (double)(ev[i].start_ns - origin) / 1e3,
+                kind_name[ev[i].kind < 4 ? ev[i].kind : 0], group, ev[i].pid,
+                (double)(ev[i].start_ns + src->shift_ns - origin) / 1e3,
                 (double)(dur > 0 ? dur : 0) / 1e3,
                 (unsigned long long)ev[i].task_id, ev[i].slot);
         if (ev[i].kind == SDK_TRACE_MAP)
             fprintf(f, ",\"items\":%u", ev[i].n);
         fprintf(f, "}}");
     }
+}
+
+static ray_err
+write_trace(const char *path, const tl_source *src, size_t nsrc, int64_t origin)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return sdk_fail(RAY_EINVAL, "ray_timeline: cannot write %s: %s", path,
+                        strerror(errno));
+    uint64_t dropped = 0;
+    for (size_t k = 0; k < nsrc; k++)
+        dropped += src[k].dropped;
+    fprintf(f,
+            "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"dropped_events\":"
+            "%llu},\n\"traceEvents\":[\n",
+            (unsigned long long)dropped);
+    for (size_t k = 0; k < nsrc; k++)
+        put_track_names(f, (int)k + 1, &src[k]);
+    for (size_t k = 0; k < nsrc; k++)
+        put_events(f, (int)k + 1, &src[k], origin);
     fprintf(f, "\n]}\n");
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0 || bad)
         return sdk_fail(RAY_EINVAL, "ray_timeline: writing %s failed: %s", path,
                         strerror(errno));
     return RAY_OK;
+}
+
+/* A blob from elsewhere as a source (false when it is malformed). */
+static bool
+blob_source(const sdk_tl_blob *b, tl_source *src)
+{
+    tl_blob_head h;
+    if (!b->data || b->len < sizeof(h))
+        return false;
+    memcpy(&h, b->data, sizeof(h));
+    if (b->len != sizeof(h) + (size_t)h.n * sizeof(tl_event))
+        return false;
+    *src = (tl_source){
+        b->label,   (const tl_event *)((const uint8_t *)b->data + sizeof(h)),
+        h.n,        b->shift_ns,
+        h.nworkers, h.dropped};
+    return true;
 }
 
 ray_err
@@ -248,25 +368,40 @@ ray_timeline(const char *path)
                                     "initialized in this process (the "
                                     "driver records the timeline)");
     /* Take a copy under the lock; write the file without it. */
+    size_t n;
+    uint64_t dropped;
+    int64_t origin;
+    bool oom;
     pthread_mutex_lock(&rt->mu);
-    sdk_timeline *tl = rt->timeline;
-    size_t n = tl ? tl->n : 0;
-    uint64_t dropped = tl ? tl->dropped : 0;
-    int64_t origin = tl ? tl->origin_ns : 0;
-    tl_event *copy = n ? rt_malloc(n * sizeof(*copy)) : NULL;
-    size_t at = 0;
-    for (tl_chunk *c = copy ? tl->head : NULL; c; c = c->next) {
-        memcpy(copy + at, c->ev, c->n * sizeof(*copy));
-        at += c->n;
-    }
+    tl_event *copy =
+        copy_events(rt, SDK_TIMELINE_MAX, &n, &dropped, &origin, &oom);
     int nworkers = rt->nworkers;
     pthread_mutex_unlock(&rt->mu);
-    if (n && !copy)
+    if (oom)
         return sdk_fail(RAY_ENOMEM,
                         "ray_timeline: out of memory for a copy "
                         "of %zu events",
                         n);
-    ray_err e = write_trace(path, copy, n, dropped, origin, nworkers);
+    /* This node's first, then the job's agents on other nodes. */
+    enum { MAX_SRC = 65 };
+    sdk_tl_blob blobs[MAX_SRC - 1];
+    size_t nb =
+        sdk_remote_timelines ? sdk_remote_timelines(blobs, MAX_SRC - 1) : 0;
+    tl_source src[MAX_SRC];
+    src[0] = (tl_source){sdk_remote_timelines ? "rayc node (this driver)"
+                                              : "rayc node (embedded)",
+                         copy,
+                         n,
+                         0,
+                         nworkers,
+                         dropped};
+    size_t ns = 1;
+    for (size_t k = 0; k < nb; k++)
+        if (blob_source(&blobs[k], &src[ns]))
+            ns++;
+    ray_err e = write_trace(path, src, ns, origin);
+    for (size_t k = 0; k < nb; k++)
+        rt_free(blobs[k].data);
     rt_free(copy);
     return e;
 }

@@ -322,8 +322,11 @@ RAY_API ray_err ray_get_stats(ray_stats *out);
  * named "worker N (pid P)"), and args task_id, worker (slot) and, for map
  * chunks, items. Both: driver only (RAY_EINVAL inside a task or before
  * ray_init); ray_timeline: RAY_EINVAL with the reason when the file cannot be
- * written. In a cluster, only the calls that ran on this machine are
- * recorded: those run by other nodes' agents are not collected yet. */
+ * written. In a cluster the job's agents on the other nodes record too:
+ * ray_timeline asks each for its events (up to 10 s each) and writes every
+ * node as a process of its own ("rayc node IP:PORT (ID, agent)"), its
+ * times moved onto the driver's clock (estimated from a round trip, off by
+ * at most half of one). */
 RAY_API ray_err ray_timeline_enable(bool on);
 RAY_API ray_err ray_timeline(const char *path);
 

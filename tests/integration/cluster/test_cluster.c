@@ -350,6 +350,86 @@ Test(cluster, short_calls_come_back_while_an_older_long_one_runs)
     ray_ref_release(slow);
 }
 
+/* The trace process of the node at `ip` in a timeline's text, or -1. */
+static int
+trace_pid_of(const char *text, const char *ip)
+{
+    char want[64];
+    snprintf(want, sizeof(want), "\"rayc node %s:", ip);
+    const char *at = strstr(text, want);
+    if (!at)
+        return -1;
+    const char *line = at;
+    while (line > text && line[-1] != '\n')
+        line--;
+    const char *p = strstr(line, "\"pid\":");
+    return p && p < at ? atoi(p + 6) : -1;
+}
+
+/* How many times `what` occurs in s. */
+static int
+count_of(const char *s, const char *what)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
+/* A timeline recorded by the driver holds the calls its agents ran on the
+ * other nodes, each node a trace process of its own, on one clock. */
+Test(cluster, the_timeline_holds_the_calls_of_every_node)
+{
+    driver_up(1);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    cr_assert_eq(ray_timeline_enable(true), RAY_OK, "%s",
+                 ray_last_error_detail());
+    enum { N = 20 };
+    const char *ips[2] = {"127.0.0.2", "127.0.0.3"};
+    for (int k = 0; k < 2; k++) {
+        ray_call_opts o = {.node = ips[k]};
+        ray_ref r[N];
+        for (int i = 0; i < N; i++)
+            r[i] = tagged_remote_opts(&o, i);
+        for (int i = 0; i < N; i++) {
+            char want[48];
+            snprintf(want, sizeof(want), "%s %d", ips[k], i);
+            expect_str(r[i], want);
+        }
+    }
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/trace.json", tmp);
+    cr_assert_eq(ray_timeline(path), RAY_OK, "%s", ray_last_error_detail());
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double span_us = (double)(b.tv_sec - a.tv_sec) * 1e6 +
+                     (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = 0;
+    for (int k = 0; k < 2; k++) {
+        int pid = trace_pid_of(text, ips[k]);
+        cr_assert_gt(pid, 1, "no process for %s in:\n%.2000s", ips[k], text);
+        char ev[96];
+        snprintf(ev, sizeof(ev),
+                 "\"name\":\"tagged\",\"cat\":\"task\",\"ph\":\"X\","
+                 "\"pid\":%d,",
+                 pid);
+        cr_assert_eq(count_of(text, ev), N, "%s ran %d of its calls", ips[k],
+                     count_of(text, ev));
+    }
+    /* Every event on the driver's clock, within the recording (give or
+     * take the clock estimate's error, half a round trip). */
+    for (const char *p = text; (p = strstr(p, "\"ts\":")); p++) {
+        double ts = atof(p + 5);
+        cr_assert(ts > -1e6 && ts < span_us + 1e6, "ts %.0f outside 0..%.0f",
+                  ts, span_us);
+    }
+}
+
 Test(cluster, a_demand_only_one_node_meets_runs_there)
 {
     driver_up(1);
@@ -1608,15 +1688,6 @@ dashboard_address(char *out, size_t len)
         fclose(f);
     out[strcspn(out, "\n")] = 0;
     return ok && *out;
-}
-
-static int
-count_of(const char *s, const char *what)
-{
-    int n = 0;
-    for (const char *p = s; (p = strstr(p, what)); p += strlen(what))
-        n++;
-    return n;
 }
 
 Test(cluster, the_head_serves_metrics_its_status_and_a_page)

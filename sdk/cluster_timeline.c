@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cluster_timeline.c: ray_timeline across the nodes a driver uses. When
+ * the driver records (ray_timeline_enable), so does each of its agents
+ * (a CLUSTER_TIMELINE "on" record, also sent to an agent that joins
+ * later); ray_timeline asks each agent for what it recorded ("dump": the
+ * events come back as one result) and timeline.c writes them beside this
+ * node's, one trace process per node.
+ *
+ * Clocks: an agent's events carry its machine's CLOCK_MONOTONIC. Its
+ * answer says what that clock read when the answer was made; taken as
+ * the middle of the round trip, that gives the shift onto this process's
+ * clock (off by at most half the round trip, tens of microseconds on a
+ * LAN; on one machine the clocks are the same and the shift ~0).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/log.h"
+#include "sdk/cluster_int.h"
+
+/* A CLUSTER_TIMELINE record: `what` ("on", "off", "dump"), result to id. */
+static uint8_t *
+record(const char *what, uint64_t id, uint32_t *len)
+{
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_TIMELINE;
+    t.id = id;
+    t.function = (char *)what;
+    *len = (uint32_t)protobuf_c_message_get_packed_size(&t.base);
+    uint8_t *b = rt_malloc(*len ? *len : 1);
+    if (b)
+        protobuf_c_message_pack(&t.base, b);
+    return b;
+}
+
+/* The nodes that run this job's calls or actors (not other jobs'). */
+static bool
+ours(const cl_node *nd)
+{
+    return nd->kind != CL_ATTACHED && atomic_load(&nd->alive);
+}
+
+static void
+tell(cl_driver *cl, int i, bool on)
+{
+    uint32_t len;
+    uint8_t *b = record(on ? "on" : "off", 0, &len);
+    if (b && !cl_send_raw(cl, i, b, len))
+        RT_LOG_RATELIMITED(RT_LOG_WARN,
+                           "cluster: node %s: could not tell its agent to "
+                           "%s recording the timeline",
+                           cl->nodes[i].addr, on ? "start" : "stop");
+    rt_free(b);
+}
+
+void
+cl_timeline_enable(bool on)
+{
+    cl_driver *cl = g_cl;
+    if (!cl)
+        return;
+    atomic_store(&cl->timeline, on);
+    int n = atomic_load(&cl->n);
+    for (int i = 0; i < n; i++)
+        if (ours(&cl->nodes[i]))
+            tell(cl, i, on);
+}
+
+void
+cl_timeline_join(cl_driver *cl, int i)
+{
+    if (atomic_load(&cl->timeline) && ours(&cl->nodes[i]))
+        tell(cl, i, true);
+}
+
+/* One node's events: sent a "dump", its answer within 10 s. */
+static bool
+dump(cl_driver *cl, int i, sdk_tl_blob *out)
+{
+    sdk_rt *rt = sdk_g;
+    uint64_t id;
+    sdk_obj *o;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
+    pthread_mutex_unlock(&rt->mu);
+    if (err != RAY_OK)
+        return false;
+    ray_ref ref = sdk_ref(id);
+    fl_entry e = {.id = id, .retries = -1}; /* never moved elsewhere */
+    e.task = record("dump", id, &e.len);
+    int64_t sent = rt_clock_now_ns();
+    if (!e.task || !cl_send_to(cl, i, &e)) {
+        rt_free(e.task);
+        ray_ref_release(ref);
+        return false;
+    }
+    ray_view v;
+    err = ray_get(ref, &v, 10000);
+    int64_t back = rt_clock_now_ns();
+    bool ok = err == RAY_OK && v.len >= sizeof(int64_t) &&
+              (out->data = rt_malloc(v.len)) != NULL;
+    if (ok) {
+        memcpy(out->data, v.data, v.len);
+        out->len = v.len;
+        int64_t then;
+        memcpy(&then, v.data, sizeof(then)); /* the blob's head: now_ns */
+        out->shift_ns = sent + (back - sent) / 2 - then;
+        snprintf(out->label, sizeof(out->label), "rayc node %s (%s, agent)",
+                 cl->nodes[i].addr,
+                 cl->nodes[i].kind == CL_SELF ? "this machine"
+                                              : cl->nodes[i].id);
+    } else {
+        RT_WARN("cluster: node %s: no timeline from its agent: %s",
+                cl->nodes[i].addr,
+                err == RAY_OK ? "a malformed answer" : ray_last_error_detail());
+    }
+    if (err == RAY_OK)
+        ray_release(&v);
+    ray_ref_release(ref);
+    return ok;
+}
+
+size_t
+cl_timelines(sdk_tl_blob *out, size_t max)
+{
+    cl_driver *cl = g_cl;
+    size_t k = 0;
+    int n = cl ? atomic_load(&cl->n) : 0;
+    for (int i = 0; i < n && k < max; i++)
+        if (ours(&cl->nodes[i]) && dump(cl, i, &out[k]))
+            k++;
+    return k;
+}
