@@ -1137,16 +1137,25 @@ put_job(cl_driver *cl, char *why, size_t whylen)
     snprintf(key, sizeof(key), "%s:%d", cl->local_ip, (int)getpid());
     snprintf(val, sizeof(val), "%s %lld", base ? base + 1 : self,
              (long long)time(NULL));
+    bool added;
+    return cl_kv_put_held(cl, "job", key, val, true, &added, why, whylen);
+}
+
+ray_err
+cl_kv_put_held(cl_driver *cl, const char *ns, const char *key, const char *val,
+               bool overwrite, bool *added, char *why, size_t whylen)
+{
     Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
-    q.ns = "job";
+    q.ns = (char *)ns;
     q.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
     q.value = (ProtobufCBinaryData){strlen(val), (uint8_t *)val};
-    q.overwrite = true;
+    q.overwrite = overwrite;
     q.ephemeral = true;
     ProtobufCMessage *m = NULL;
     ray_err err = rt_net_call(
         cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
         RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, 5000, why, whylen);
+    *added = err == RAY_OK && ((Ray__Rpc__KvPutReply *)m)->added;
     rt_proto_free(m);
     return err;
 }

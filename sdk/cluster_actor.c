@@ -131,27 +131,6 @@ names_set(cl_driver *cl, const char *name, const char *val)
     pthread_mutex_unlock(&cl->gcs_mu);
 }
 
-/* One KvPut on the connection held (gcs_mu): *added, or an error. */
-static ray_err
-reput_one(cl_driver *cl, const char *name, const char *val, bool overwrite,
-          bool *added, char *why, size_t whylen)
-{
-    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
-    q.ns = NAME_NS;
-    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
-    q.value = (ProtobufCBinaryData){strlen(val), (uint8_t *)val};
-    q.overwrite = overwrite;
-    q.ephemeral = true;
-    ProtobufCMessage *m = NULL;
-    ray_err err = rt_net_call(
-        cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
-        RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, 5000, why, whylen);
-    if (err == RAY_OK)
-        *added = ((Ray__Rpc__KvPutReply *)m)->added;
-    rt_proto_free(m);
-    return err;
-}
-
 /* What the head holds under `name`, into val (""; none). */
 static ray_err
 reget_one(cl_driver *cl, const char *name, char *val, size_t len, char *why,
@@ -184,13 +163,15 @@ cl_names_reput(cl_driver *cl, char *why, size_t whylen)
         const char *val = name + strlen(name) + 1;
         bool added = false;
         char now[RT_HOST_MAX + 64];
-        ray_err err = reput_one(cl, name, val, false, &added, why, whylen);
+        ray_err err =
+            cl_kv_put_held(cl, NAME_NS, name, val, false, &added, why, whylen);
         /* Still there with this driver's value: the head has not yet
          * seen the old connection go. Take it over to this one. */
         if (err == RAY_OK && !added)
             err = reget_one(cl, name, now, sizeof(now), why, whylen);
         if (err == RAY_OK && !added && !strcmp(now, val))
-            err = reput_one(cl, name, val, true, &added, why, whylen);
+            err = cl_kv_put_held(cl, NAME_NS, name, val, true, &added, why,
+                                 whylen);
         if (err != RAY_OK)
             return err;
         if (added) {

@@ -118,6 +118,12 @@ extern uint8_t cl_agent_token[RT_TOKEN_LEN];
 ray_err cl_gcs_call(cl_driver *cl, uint32_t type, const ProtobufCMessage *req,
                     uint32_t reply_type, ProtobufCMessage **reply, char *why,
                     size_t whylen);
+/* An ephemeral KvPut (it goes with this connection) on the connection to
+ * the head already held (gcs_mu, cl->gcs_fd connected): *added, or an
+ * error reaching the head. */
+ray_err cl_kv_put_held(cl_driver *cl, const char *ns, const char *key,
+                       const char *val, bool overwrite, bool *added, char *why,
+                       size_t whylen);
 /* The CL_SELF connection (started now if need be): its index, -2 when
  * this machine runs no raylet, or -3 (*err, and the detail) when it could
  * not start. */

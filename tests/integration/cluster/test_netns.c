@@ -110,12 +110,10 @@ down(void)
     }
 }
 
-TestSuite(netns, .init = up, .fini = down, .timeout = 120);
-
-Test(netns, a_driver_in_one_namespace_runs_tasks_on_a_node_in_another)
+/* This process enters the head's namespace and joins as a driver. */
+static void
+driver_in_ns_a(void)
 {
-    if (why_skip[0])
-        cr_skip_test("%s", why_skip);
     char path[64];
     snprintf(path, sizeof(path), "/var/run/netns/%s", ns_a);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -127,6 +125,15 @@ Test(netns, a_driver_in_one_namespace_runs_tasks_on_a_node_in_another)
     c.num_cpus = 1;
     c.address = head;
     cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+}
+
+TestSuite(netns, .init = up, .fini = down, .timeout = 120);
+
+Test(netns, a_driver_in_one_namespace_runs_tasks_on_a_node_in_another)
+{
+    if (why_skip[0])
+        cr_skip_test("%s", why_skip);
+    driver_in_ns_a();
     ray_call_opts o = {.node = ip_b};
     for (int i = 0; i < 5; i++) {
         char *s = NULL;
@@ -177,17 +184,7 @@ Test(netns, a_slow_lossy_link_delays_calls_but_loses_none)
         cr_skip_test(
             "neither netem nor tbf can shape the link here (iproute2's "
             "tc and the kernel's qdiscs)");
-    char path[64];
-    snprintf(path, sizeof(path), "/var/run/netns/%s", ns_a);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(setns(fd, CLONE_NEWNET), 0, "setns");
-    close(fd);
-    ray_config c;
-    ray_config_init(&c);
-    c.num_cpus = 1;
-    c.address = head;
-    cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+    driver_in_ns_a();
     ray_call_opts o = {.node = ip_b};
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);

@@ -514,7 +514,7 @@ start_spin(void *arg, ray_err status)
     spin_state *s = arg;
     cr_assert_eq(pthread_getcpuclockid(pthread_self(), &s->cpu), 0);
     if (status == RAY_OK)
-        rt_loop_spin(s->loop, 30 * 1000000ull);
+        rt_loop_spin(s->loop, 300 * 1000000ull);
 }
 
 static int64_t
@@ -533,7 +533,9 @@ nap_ms(int ms)
 }
 
 /* The loop thread's CPU time is the witness: a spinning loop burns it, a
- * sleeping one does not (bounds loose enough for a loaded machine). */
+ * sleeping one does not (bounds loose enough for a loaded machine: the
+ * spin lasts 300 ms of wall time, so a thread that a busy machine runs
+ * only now and then still burns the 1 ms looked for). */
 Test(loop, spin_polls_a_while_then_sleeps)
 {
     spin_state s = {.loop = make_loop("test-spin")};
@@ -544,7 +546,7 @@ Test(loop, spin_polls_a_while_then_sleeps)
     while (cpu_ns(s.cpu) - t0 < 1000000 && rt_clock_now_ns() < deadline)
         nap_ms(1);
     cr_assert_geq(cpu_ns(s.cpu) - t0, 1000000, "the loop did not spin");
-    nap_ms(100); /* the 30 ms spin is over */
+    nap_ms(400); /* the 300 ms spin is over */
     int64_t t1 = cpu_ns(s.cpu);
     nap_ms(100);
     cr_assert_lt(cpu_ns(s.cpu) - t1, 5000000, "the loop spins on");
