@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * rayc_cli.h: what the `rayc` program's commands share (rayc.c, and
+ * rayc_logs.c for `rayc logs`): the parsed flags and the cluster as the
+ * head describes it.
+ */
+#ifndef RAY_SCHEDULER_CLUSTER_RAYC_CLI_H
+#define RAY_SCHEDULER_CLUSTER_RAYC_CLI_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/net.h"
+#include "scheduler/cluster/status.h"
+
+typedef struct opts {
+    bool head, block;
+    const char *address, *ip, *resources, *temp_dir, *token_file, *format;
+    const char *filter;  /* rayc list: KEY=VALUE */
+    bool logs;           /* rayc logs: FILE may follow */
+    const char *node;    /* rayc logs: --node */
+    const char *file;    /* rayc logs: FILE */
+    long tail;           /* rayc logs: --tail lines */
+    const char *storage; /* head: --storage */
+    char storage_buf[PATH_MAX];
+    long port, raylet_port, num_cpus, dashboard_port;
+    unsigned long long store;
+    char tmp[PATH_MAX];
+} opts;
+
+/* The cluster as the head says it (for status, list and logs), and the
+ * token it took into tok: false after saying why on stderr. */
+bool rayc_view(const opts *o, const char *cmd, cl_view *v,
+               uint8_t tok[RT_TOKEN_LEN]);
+
+/* rayc logs: list every alive node's log files, or print the last lines
+ * of one node's (rayc_logs.c). The exit status. */
+int rayc_cmd_logs(const opts *o);
+
+#endif /* RAY_SCHEDULER_CLUSTER_RAYC_CLI_H */
