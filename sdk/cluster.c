@@ -1520,6 +1520,7 @@ watcher_main(void *arg)
         drop_dead(cl, r);
         add_nodes(cl, r);
         rt_proto_free(&r->base);
+        cl_timeline_serve(cl);
         if (round % 2 == 0)
             push_metrics(cl);
     }

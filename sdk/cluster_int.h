@@ -103,6 +103,8 @@ typedef struct cl_driver {
     _Atomic uint64_t spread; /* RAY_STRATEGY_SPREAD's turn */
     sdk_backend be;          /* the "cluster" backend */
     _Atomic bool timeline;   /* the agents record their calls too */
+    char tl_answered[80];    /* the last `rayc timeline` request answered
+                                (the watcher's) */
 } cl_driver;
 
 extern cl_driver *g_cl;
@@ -180,6 +182,10 @@ uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
 void cl_timeline_enable(bool on);
 size_t cl_timelines(sdk_tl_blob *out, size_t max);
 void cl_timeline_join(cl_driver *cl, int i);
+/* The watcher's turn: answer a `rayc timeline` the head holds for the
+ * drivers (kv "timeline": "request" -> a nonce; the answer under
+ * "NONCE IP:PID", this driver's trace or "" when it recorded nothing). */
+void cl_timeline_serve(cl_driver *cl);
 
 /* cluster_actor.c: the backend's actor entries, and a node's death. */
 ray_err cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args,

@@ -14,7 +14,9 @@
  * LAN; on one machine the clocks are the same and the shift ~0).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
@@ -133,4 +135,90 @@ cl_timelines(sdk_tl_blob *out, size_t max)
         if (ours(&cl->nodes[i]) && dump(cl, i, &out[k]))
             k++;
     return k;
+}
+
+/* ---- rayc timeline ---- */
+
+/* The trace a `rayc timeline` gets from one driver: the newest events of
+ * each node, fewer while the text passes TL_ANSWER_MAX (well within a
+ * frame to the head). */
+#define TL_ANSWER_EVENTS 20000
+#define TL_ANSWER_MAX (8u << 20)
+
+static ray_err
+kv(cl_driver *cl, uint32_t type, uint32_t reply_type, const char *key,
+   const char *val, size_t len, ProtobufCMessage **m)
+{
+    char why[300];
+    ProtobufCBinaryData k = {strlen(key), (uint8_t *)key};
+    if (type == RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REQUEST) {
+        Ray__Rpc__KvGetRequest q = RAY__RPC__KV_GET_REQUEST__INIT;
+        q.ns = "timeline";
+        q.key = k;
+        return cl_gcs_call(cl, type, &q.base, reply_type, m, why, sizeof(why));
+    }
+    if (type == RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REQUEST) {
+        Ray__Rpc__KvDelRequest q = RAY__RPC__KV_DEL_REQUEST__INIT;
+        q.ns = "timeline";
+        q.key = k;
+        return cl_gcs_call(cl, type, &q.base, reply_type, m, why, sizeof(why));
+    }
+    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
+    q.ns = "timeline";
+    q.key = k;
+    q.value = (ProtobufCBinaryData){len, (uint8_t *)val};
+    q.overwrite = true;
+    q.ephemeral = true; /* gone with this driver */
+    return cl_gcs_call(cl, type, &q.base, reply_type, m, why, sizeof(why));
+}
+
+void
+cl_timeline_serve(cl_driver *cl)
+{
+    ProtobufCMessage *m = NULL;
+    if (kv(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REQUEST,
+           RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REPLY, "request", NULL, 0,
+           &m) != RAY_OK)
+        return;
+    Ray__Rpc__KvGetReply *r = (Ray__Rpc__KvGetReply *)m;
+    char nonce[sizeof(cl->tl_answered)] = "";
+    if (r->found && r->value.len < sizeof(nonce)) {
+        memcpy(nonce, r->value.data, r->value.len);
+        nonce[r->value.len] = 0;
+    }
+    rt_proto_free(m);
+    if (!nonce[0] || !strcmp(nonce, cl->tl_answered))
+        return;
+    char key[sizeof(nonce) + RT_HOST_MAX + 16];
+    if (cl->tl_answered[0]) { /* the answer before: nobody reads it now */
+        snprintf(key, sizeof(key), "%s %s:%d", cl->tl_answered, cl->local_ip,
+                 (int)getpid());
+        m = NULL;
+        if (kv(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REQUEST,
+               RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REPLY, key, NULL, 0,
+               &m) == RAY_OK)
+            rt_proto_free(m);
+    }
+    char *text = NULL;
+    size_t len = 0;
+    for (size_t max = TL_ANSWER_EVENTS; max; max /= 2) {
+        free(text);
+        if (sdk_timeline_text(max, &text, &len) != RAY_OK) {
+            text = NULL;
+            len = 0;
+        }
+        if (len <= TL_ANSWER_MAX)
+            break;
+    }
+    if (len > TL_ANSWER_MAX)
+        len = 0; /* no events fit: answer that there are none */
+    snprintf(key, sizeof(key), "%s %s:%d", nonce, cl->local_ip, (int)getpid());
+    m = NULL;
+    if (kv(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST,
+           RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, key, text ? text : "", len,
+           &m) == RAY_OK) {
+        rt_proto_free(m);
+        snprintf(cl->tl_answered, sizeof(cl->tl_answered), "%s", nonce);
+    }
+    free(text);
 }

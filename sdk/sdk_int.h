@@ -316,6 +316,10 @@ typedef struct sdk_tl_blob {
 /* timeline.c: this runtime's events as a blob (at most max bytes: the
  * oldest events go past that, counted as dropped). */
 ray_err sdk_timeline_export(void **out, size_t *len, size_t max);
+/* timeline.c: the whole trace ray_timeline would write (the agents'
+ * included), at most `max` events from each node, as text (*out:
+ * malloc'd, free it with free()). */
+ray_err sdk_timeline_text(size_t max, char **out, size_t *len);
 
 /* Set by the cluster's join, NULL otherwise: tell the agents to record
  * (or stop), and gather their blobs (n, at most max). Without mu. */

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -314,13 +315,10 @@ put_events(FILE *f, int group, const tl_source *src, int64_t origin)
     }
 }
 
-static ray_err
-write_trace(const char *path, const tl_source *src, size_t nsrc, int64_t origin)
+/* The trace of `nsrc` sources into f; false when a write failed. */
+static bool
+put_trace(FILE *f, const tl_source *src, size_t nsrc, int64_t origin)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return sdk_fail(RAY_EINVAL, "ray_timeline: cannot write %s: %s", path,
-                        strerror(errno));
     uint64_t dropped = 0;
     for (size_t k = 0; k < nsrc; k++)
         dropped += src[k].dropped;
@@ -333,16 +331,12 @@ write_trace(const char *path, const tl_source *src, size_t nsrc, int64_t origin)
     for (size_t k = 0; k < nsrc; k++)
         put_events(f, (int)k + 1, &src[k], origin);
     fprintf(f, "\n]}\n");
-    bool bad = ferror(f) != 0;
-    if (fclose(f) != 0 || bad)
-        return sdk_fail(RAY_EINVAL, "ray_timeline: writing %s failed: %s", path,
-                        strerror(errno));
-    return RAY_OK;
+    return ferror(f) == 0;
 }
 
 /* A blob from elsewhere as a source (false when it is malformed). */
 static bool
-blob_source(const sdk_tl_blob *b, tl_source *src)
+blob_source(const sdk_tl_blob *b, size_t max, tl_source *src)
 {
     tl_blob_head h;
     if (!b->data || b->len < sizeof(h))
@@ -350,11 +344,88 @@ blob_source(const sdk_tl_blob *b, tl_source *src)
     memcpy(&h, b->data, sizeof(h));
     if (b->len != sizeof(h) + (size_t)h.n * sizeof(tl_event))
         return false;
-    *src = (tl_source){
-        b->label,   (const tl_event *)((const uint8_t *)b->data + sizeof(h)),
-        h.n,        b->shift_ns,
-        h.nworkers, h.dropped};
+    size_t skip = h.n > max ? h.n - max : 0; /* the newest max */
+    const tl_event *ev =
+        (const tl_event *)((const uint8_t *)b->data + sizeof(h));
+    *src = (tl_source){b->label,    ev + skip,  h.n - skip,
+                       b->shift_ns, h.nworkers, h.dropped + skip};
     return true;
+}
+
+/* What a trace is made of: this node's events and the agents'. */
+enum { MAX_SRC = 65 };
+typedef struct tl_sources {
+    tl_source src[MAX_SRC];
+    size_t n;
+    tl_event *copy; /* this node's, copied */
+    sdk_tl_blob blobs[MAX_SRC - 1];
+    size_t nb;
+    int64_t origin;
+} tl_sources;
+
+static void
+drop_sources(tl_sources *s)
+{
+    for (size_t k = 0; k < s->nb; k++)
+        rt_free(s->blobs[k].data);
+    rt_free(s->copy);
+}
+
+/* Gather every source, at most `max` events from each (the newest). */
+static ray_err
+gather(sdk_rt *rt, const char *what, size_t max, tl_sources *s)
+{
+    size_t n;
+    uint64_t dropped;
+    bool oom;
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_lock(&rt->mu);
+    s->copy = copy_events(rt, max, &n, &dropped, &s->origin, &oom);
+    int nworkers = rt->nworkers;
+    pthread_mutex_unlock(&rt->mu);
+    if (oom)
+        return sdk_fail(RAY_ENOMEM,
+                        "%s: out of memory for a copy of %zu events", what, n);
+    /* This node's first, then the job's agents on other nodes. */
+    s->nb =
+        sdk_remote_timelines ? sdk_remote_timelines(s->blobs, MAX_SRC - 1) : 0;
+    s->src[0] = (tl_source){sdk_remote_timelines ? "rayc node (this driver)"
+                                                 : "rayc node (embedded)",
+                            s->copy,
+                            n,
+                            0,
+                            nworkers,
+                            dropped};
+    s->n = 1;
+    for (size_t k = 0; k < s->nb; k++)
+        if (blob_source(&s->blobs[k], max, &s->src[s->n]))
+            s->n++;
+    return RAY_OK;
+}
+
+ray_err
+sdk_timeline_text(size_t max, char **out, size_t *len)
+{
+    sdk_rt *rt = sdk_g;
+    *out = NULL;
+    *len = 0;
+    if (!rt)
+        return sdk_fail(RAY_EINVAL, "timeline: no runtime here");
+    tl_sources s;
+    ray_err e = gather(rt, "timeline", max, &s);
+    if (e != RAY_OK)
+        return e;
+    FILE *f = open_memstream(out, len);
+    bool ok = f && put_trace(f, s.src, s.n, s.origin);
+    if (f && fclose(f) != 0)
+        ok = false;
+    drop_sources(&s);
+    if (!ok) {
+        free(*out); /* open_memstream's buffer is malloc's */
+        *out = NULL;
+        return sdk_fail(RAY_ENOMEM, "timeline: out of memory for its text");
+    }
+    return RAY_OK;
 }
 
 ray_err
@@ -367,41 +438,20 @@ ray_timeline(const char *path)
         return sdk_fail(RAY_EINVAL, "ray_timeline: the runtime is not "
                                     "initialized in this process (the "
                                     "driver records the timeline)");
-    /* Take a copy under the lock; write the file without it. */
-    size_t n;
-    uint64_t dropped;
-    int64_t origin;
-    bool oom;
-    pthread_mutex_lock(&rt->mu);
-    tl_event *copy =
-        copy_events(rt, SDK_TIMELINE_MAX, &n, &dropped, &origin, &oom);
-    int nworkers = rt->nworkers;
-    pthread_mutex_unlock(&rt->mu);
-    if (oom)
-        return sdk_fail(RAY_ENOMEM,
-                        "ray_timeline: out of memory for a copy "
-                        "of %zu events",
-                        n);
-    /* This node's first, then the job's agents on other nodes. */
-    enum { MAX_SRC = 65 };
-    sdk_tl_blob blobs[MAX_SRC - 1];
-    size_t nb =
-        sdk_remote_timelines ? sdk_remote_timelines(blobs, MAX_SRC - 1) : 0;
-    tl_source src[MAX_SRC];
-    src[0] = (tl_source){sdk_remote_timelines ? "rayc node (this driver)"
-                                              : "rayc node (embedded)",
-                         copy,
-                         n,
-                         0,
-                         nworkers,
-                         dropped};
-    size_t ns = 1;
-    for (size_t k = 0; k < nb; k++)
-        if (blob_source(&blobs[k], &src[ns]))
-            ns++;
-    ray_err e = write_trace(path, src, ns, origin);
-    for (size_t k = 0; k < nb; k++)
-        rt_free(blobs[k].data);
-    rt_free(copy);
+    tl_sources s;
+    ray_err e = gather(rt, "ray_timeline", SDK_TIMELINE_MAX, &s);
+    if (e != RAY_OK)
+        return e;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        e = sdk_fail(RAY_EINVAL, "ray_timeline: cannot write %s: %s", path,
+                     strerror(errno));
+    } else {
+        bool ok = put_trace(f, s.src, s.n, s.origin);
+        if (fclose(f) != 0 || !ok)
+            e = sdk_fail(RAY_EINVAL, "ray_timeline: writing %s failed: %s",
+                         path, strerror(errno));
+    }
+    drop_sources(&s);
     return e;
 }

@@ -8,13 +8,14 @@
  *   rayc status [--address=HEAD:PORT] [--format=json]
  *   rayc list nodes|actors|jobs [--filter KEY=VALUE] [--format=json]
  *   rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]
+ *   rayc timeline [--output=FILE]
  *   rayc stop
  *
  * `start` runs a node (node.h) detached, logging under the temp dir, and
  * returns once the node registered with the head, or fails with the
  * reason; --block keeps it in the foreground. Every daemon this machine
  * started is listed under <temp dir>/pids, which `stop` reads. `logs`
- * is in rayc_logs.c.
+ * is in rayc_logs.c, `timeline` in rayc_timeline.c.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -63,6 +64,7 @@ usage(FILE *f)
             "  rayc list nodes|actors|jobs [--filter KEY=VALUE] "
             "[--format=json]\n"
             "  rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]\n"
+            "  rayc timeline [--output=FILE]\n"
             "  rayc stop\n"
             "options:\n"
             "  --node-ip-address=IP     bind and advertise IP (default: a head "
@@ -176,6 +178,8 @@ parse(int argc, char **argv, int from, opts *o)
             o->filter = v;
         else if (!strcmp(a, "--filter") && i + 1 < argc)
             o->filter = argv[++i];
+        else if ((v = flag(a, "--output")))
+            o->output = v;
         else if ((v = flag(a, "--node")))
             o->node = v;
         else if (!strcmp(a, "--node") && i + 1 < argc)
@@ -498,8 +502,8 @@ cmd_stop(const opts *o)
 
 /* ---- status ---- */
 
-static bool
-head_address(const opts *o, char *out, size_t len)
+bool
+rayc_head_address(const opts *o, char *out, size_t len)
 {
     const char *a = o->address ? o->address : getenv("RAY_ADDRESS");
     if (a && *a && strcmp(a, "auto")) {
@@ -525,7 +529,7 @@ bool
 rayc_view(const opts *o, const char *cmd, cl_view *v, uint8_t tok[RT_TOKEN_LEN])
 {
     char addr[256], why[400];
-    if (!head_address(o, addr, sizeof(addr))) {
+    if (!rayc_head_address(o, addr, sizeof(addr))) {
         fprintf(stderr,
                 "rayc %s: no head address: give --address or "
                 "RAY_ADDRESS, or start a head on this machine\n",
@@ -671,6 +675,8 @@ main(int argc, char **argv)
         return cmd_list(&o, argv[2]);
     if (o.logs)
         return rayc_cmd_logs(&o);
+    if (!strcmp(argv[1], "timeline"))
+        return rayc_cmd_timeline(&o);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
         !strcmp(argv[1], "help"))
         return usage(stdout);

@@ -22,6 +22,7 @@ typedef struct opts {
     const char *node;    /* rayc logs: --node */
     const char *file;    /* rayc logs: FILE */
     long tail;           /* rayc logs: --tail lines */
+    const char *output;  /* rayc timeline: --output */
     const char *storage; /* head: --storage */
     char storage_buf[PATH_MAX];
     long port, raylet_port, num_cpus, dashboard_port;
@@ -33,6 +34,15 @@ typedef struct opts {
  * token it took into tok: false after saying why on stderr. */
 bool rayc_view(const opts *o, const char *cmd, cl_view *v,
                uint8_t tok[RT_TOKEN_LEN]);
+
+/* The head's host:port: --address, RAY_ADDRESS, or the head started on
+ * this machine (<temp dir>/head_address); false when none. */
+bool rayc_head_address(const opts *o, char *out, size_t len);
+
+/* rayc timeline: the connected drivers' timelines, their agents' on the
+ * other nodes included, merged into one Chrome trace (rayc_timeline.c).
+ * The exit status. */
+int rayc_cmd_timeline(const opts *o);
 
 /* rayc logs: list every alive node's log files, or print the last lines
  * of one node's (rayc_logs.c). The exit status. */

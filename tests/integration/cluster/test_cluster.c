@@ -430,6 +430,42 @@ Test(cluster, the_timeline_holds_the_calls_of_every_node)
     }
 }
 
+/* `rayc timeline` asks the connected drivers through the head and
+ * merges what they recorded, their agents' included, into one file. */
+Test(cluster, rayc_timeline_gathers_what_the_drivers_recorded)
+{
+    cr_assert_eq(rayc("timeline", NULL), 1, "no driver: %s", out_text());
+    cr_assert(strstr(out_text(), "no driver is connected"), "%s", out_text());
+    driver_up(1);
+    cr_assert_eq(ray_timeline_enable(true), RAY_OK);
+    ray_call_opts o = {.node = "127.0.0.3"};
+    enum { N = 15 };
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = tagged_remote_opts(&o, i);
+    for (int i = 0; i < N; i++) {
+        char want[48];
+        snprintf(want, sizeof(want), "127.0.0.3 %d", i);
+        expect_str(r[i], want);
+    }
+    char path[PATH_MAX + 32], arg[PATH_MAX + 48];
+    snprintf(path, sizeof(path), "%s/all.json", tmp);
+    snprintf(arg, sizeof(arg), "--output=%s", path);
+    cr_assert_eq(rayc("timeline", arg, NULL), 0, "%s", out_text());
+    cr_assert(strstr(out_text(), "from 1 of 1 drivers"), "%s", out_text());
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = 0;
+    cr_assert(strstr(text, "\"args\":{\"name\":\"driver ") &&
+                  strstr(text, ": rayc node 127.0.0.3:"),
+              "%.2000s", text);
+    cr_assert_eq(count_of(text, "\"name\":\"tagged\""), N, "%.2000s", text);
+    cr_assert_eq(text[n - 2], '}', "the file ends whole");
+}
+
 Test(cluster, a_demand_only_one_node_meets_runs_there)
 {
     driver_up(1);
