@@ -430,42 +430,6 @@ Test(cluster, the_timeline_holds_the_calls_of_every_node)
     }
 }
 
-/* `rayc timeline` asks the connected drivers through the head and
- * merges what they recorded, their agents' included, into one file. */
-Test(cluster, rayc_timeline_gathers_what_the_drivers_recorded)
-{
-    cr_assert_eq(rayc("timeline", NULL), 1, "no driver: %s", out_text());
-    cr_assert(strstr(out_text(), "no driver is connected"), "%s", out_text());
-    driver_up(1);
-    cr_assert_eq(ray_timeline_enable(true), RAY_OK);
-    ray_call_opts o = {.node = "127.0.0.3"};
-    enum { N = 15 };
-    ray_ref r[N];
-    for (int i = 0; i < N; i++)
-        r[i] = tagged_remote_opts(&o, i);
-    for (int i = 0; i < N; i++) {
-        char want[48];
-        snprintf(want, sizeof(want), "127.0.0.3 %d", i);
-        expect_str(r[i], want);
-    }
-    char path[PATH_MAX + 32], arg[PATH_MAX + 48];
-    snprintf(path, sizeof(path), "%s/all.json", tmp);
-    snprintf(arg, sizeof(arg), "--output=%s", path);
-    cr_assert_eq(rayc("timeline", arg, NULL), 0, "%s", out_text());
-    cr_assert(strstr(out_text(), "from 1 of 1 drivers"), "%s", out_text());
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = 0;
-    cr_assert(strstr(text, "\"args\":{\"name\":\"driver ") &&
-                  strstr(text, ": rayc node 127.0.0.3:"),
-              "%.2000s", text);
-    cr_assert_eq(count_of(text, "\"name\":\"tagged\""), N, "%.2000s", text);
-    cr_assert_eq(text[n - 2], '}', "the file ends whole");
-}
-
 Test(cluster, a_demand_only_one_node_meets_runs_there)
 {
     driver_up(1);
@@ -1422,6 +1386,75 @@ child_status(pid_t pid)
     if (waitpid(pid, &st, 0) != pid)
         return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* `rayc timeline` asks the connected drivers through the head and
+ * merges what they recorded, their agents' included, into one file: each
+ * driver's nodes as processes of their own. */
+Test(cluster, rayc_timeline_gathers_what_the_drivers_recorded)
+{
+    cr_assert_eq(rayc("timeline", NULL), 1, "no driver: %s", out_text());
+    cr_assert(strstr(out_text(), "no driver is connected"), "%s", out_text());
+    enum { N = 15, M = 10 };
+    int ready[2], go[2];
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(go), 0);
+    pid_t d2 = fork();
+    if (d2 == 0) { /* a second driver, recording calls on 127.0.0.2 */
+        char b = 0;
+        if (!child_driver_up() || ray_timeline_enable(true) != RAY_OK)
+            _exit(10);
+        ray_call_opts o2 = {.node = "127.0.0.2"};
+        for (int i = 0; i < M; i++) {
+            char *s = NULL;
+            if (ray_get_str(tagged_remote_opts(&o2, i), &s, 60000) != RAY_OK)
+                _exit(11);
+            ray_free(s);
+        }
+        if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) != 1)
+            _exit(12);
+        ray_shutdown();
+        _exit(0);
+    }
+    char b = 0;
+    cr_assert_eq(read(ready[0], &b, 1), 1, "the second driver failed");
+    driver_up(1);
+    cr_assert_eq(ray_timeline_enable(true), RAY_OK);
+    ray_call_opts o = {.node = "127.0.0.3"};
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = tagged_remote_opts(&o, i);
+    for (int i = 0; i < N; i++) {
+        char want[48];
+        snprintf(want, sizeof(want), "127.0.0.3 %d", i);
+        expect_str(r[i], want);
+    }
+    char path[PATH_MAX + 32], arg[PATH_MAX + 48];
+    snprintf(path, sizeof(path), "%s/all.json", tmp);
+    snprintf(arg, sizeof(arg), "--output=%s", path);
+    int rc = rayc("timeline", arg, NULL);
+    cr_assert_eq(write(go[1], "g", 1), 1);
+    cr_assert_eq(child_status(d2), 0, "the second driver failed");
+    cr_assert_eq(rc, 0, "%s", out_text());
+    cr_assert(strstr(out_text(), "from 2 of 2 drivers"), "%s", out_text());
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = 0;
+    cr_assert(strstr(text, ": rayc node 127.0.0.3:") &&
+                  strstr(text, ": rayc node 127.0.0.2:"),
+              "%.3000s", text);
+    cr_assert_eq(count_of(text, "\"name\":\"tagged\""), N + M, "%.3000s", text);
+    /* The two drivers' processes apart: one's pids from 1001. */
+    cr_assert(strstr(text, "\"pid\":1001,") && strstr(text, "\"pid\":1,"),
+              "%.3000s", text);
+    cr_assert_eq(text[n - 2], '}', "the file ends whole");
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    close(go[1]);
 }
 
 Test(cluster, a_detached_actor_outlives_its_driver_and_serves_the_next)
