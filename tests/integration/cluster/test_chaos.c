@@ -4,12 +4,13 @@
  * three nodes, real processes) while faults land at random moments: a
  * raylet killed (kill -9), a node hung whole (SIGSTOP of its raylet, its
  * agents and their workers, longer than the heartbeat deadline, then
- * SIGCONT), the head killed and started again on its port, and a worker
- * process killed under a task. Every result must come back correct:
- * none lost, no get left hanging. The seed (printed; RAYC_CHAOS_SEED
- * replays it) picks the order of the faults and the pauses between them.
- * Bounded: at most 400 waves of calls and 90 s; the cluster is stopped in
- * the teardown even when a check fails.
+ * SIGCONT), the head killed and started again on its port, a worker
+ * process killed under a task, and the driver's store filled past its
+ * size (it spills or refuses; what it took reads back whole). Every result must
+ * come back correct: none lost, no get left hanging. The seed (printed;
+ * RAYC_CHAOS_SEED replays it) picks the order of the faults and the pauses
+ * between them. Bounded: at most 400 waves of calls and 90 s; the cluster is
+ * stopped in the teardown even when a check fails.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -128,19 +129,36 @@ signal_tree(pid_t root, int sig)
 
 /* ---- the faults ---- */
 
-enum { F_KILL_RAYLET, F_HANG_NODE, F_KILL_HEAD, F_KILL_WORKER, NFAULTS };
+enum {
+    F_KILL_RAYLET,
+    F_HANG_NODE,
+    F_KILL_HEAD,
+    F_KILL_WORKER,
+    F_FILL_STORE,
+    NFAULTS
+};
 
 static const char *const fault_name[NFAULTS] = {
     "kill -9 of the raylet of 127.0.0.2",
     "127.0.0.3 hung (SIGSTOP of its processes past the deadline)",
-    "kill -9 of the head, started again", "kill -9 of a worker of 127.0.0.4"};
+    "kill -9 of the head, started again", "kill -9 of a worker of 127.0.0.4",
+    "the driver's store filled past its size (puts of 8 MiB)"};
+
+/* The driver's store (STORE_MB) gets PUTS values of 8 MiB, three times
+ * its size: it spills or refuses; every value it took reads back whole
+ * at the end. */
+#define STORE_MB 32
+#define PUTS 12
+#define PUT_BYTES (8u << 20)
 
 typedef struct chaos {
     unsigned seed;
     int order[NFAULTS];
     int pause_ms[NFAULTS]; /* before each fault */
     int hang_ms, head_down_ms;
-    _Atomic int done; /* every fault was made */
+    ray_ref puts[PUTS]; /* the values the store took (id 0: refused) */
+    int full;           /* puts refused with RAY_ESTORE_FULL */
+    _Atomic int done;   /* every fault was made */
     char log[1024];
 } chaos;
 
@@ -184,6 +202,18 @@ make_fault(chaos *c, int f)
                 usleep(100000);
         }
         return rc;
+    }
+    case F_FILL_STORE: {
+        static uint8_t buf[PUT_BYTES];
+        for (int i = 0; i < PUTS; i++) {
+            memset(buf, 'a' + i, sizeof(buf));
+            ray_err e = ray_put_bytes(buf, sizeof(buf), &c->puts[i]);
+            if (e == RAY_ESTORE_FULL)
+                c->full++;
+            else if (e != RAY_OK)
+                return -1;
+        }
+        return 0;
     }
     case F_KILL_WORKER: {
         pid_t p = rc_daemon_pid(&C, "127.0.0.4");
@@ -236,6 +266,7 @@ Test(chaos, a_sweep_loses_nothing_while_nodes_workers_and_the_head_fail)
     ray_config_init(&cfg);
     cfg.num_cpus = 1;
     cfg.address = C.head;
+    cfg.object_store_bytes = (uint64_t)STORE_MB << 20;
     cr_assert_eq(ray_init(&cfg), RAY_OK, "%s", ray_last_error_detail());
     static chaos c;
     memset(&c, 0, sizeof(c));
@@ -289,12 +320,34 @@ Test(chaos, a_sweep_loses_nothing_while_nodes_workers_and_the_head_fail)
     ray_get_stats(&st);
     fprintf(stderr,
             "chaos: seed %u: %d waves in %.1f s, %d results checked, %d lost, "
-            "%d hangs, %llu calls moved, %llu workers restarted; faults:\n%s",
+            "%d hangs, %llu calls moved, %llu workers restarted, %llu spills, "
+            "%d puts refused (store full); faults:\n%s",
             c.seed, waves,
             (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
             checked, lost, hangs, (unsigned long long)st.tasks_moved,
-            (unsigned long long)st.worker_restarts, c.log);
+            (unsigned long long)st.worker_restarts,
+            (unsigned long long)st.store_spills, c.full, c.log);
     cr_assert(atomic_load(&c.done), "the faults were not all made");
+    /* The store past its size: it spilled or said it was full, and kept
+     * every value it took. */
+    int took = 0;
+    for (int i = 0; i < PUTS; i++) {
+        if (!c.puts[i].id)
+            continue;
+        took++;
+        ray_view v;
+        cr_assert_eq(ray_get(c.puts[i], &v, 60000), RAY_OK, "put %d: %s", i,
+                     ray_last_error_detail());
+        bool same = v.len == PUT_BYTES;
+        for (size_t k = 0; same && k < v.len; k += 4096)
+            same = ((const uint8_t *)v.data)[k] == 'a' + i;
+        ray_release(&v);
+        ray_ref_release(c.puts[i]);
+        cr_assert(same, "put %d came back changed", i);
+    }
+    cr_assert_eq(took + c.full, PUTS);
+    cr_assert(c.full > 0 || st.store_spills > 0,
+              "the store neither spilled nor said it was full");
     cr_assert_eq(hangs, 0, "seed %u: %d gets hung", c.seed, hangs);
     cr_assert_eq(lost, 0, "seed %u: %d results lost, the first %s", c.seed,
                  lost, first_loss);
