@@ -350,6 +350,20 @@ Test(cluster, short_calls_come_back_while_an_older_long_one_runs)
     ray_ref_release(slow);
 }
 
+/* The text of file `path` (a static buffer of 1 MiB: what fits), its
+ * length in *n. */
+static const char *
+slurp(const char *path, size_t *n)
+{
+    static char text[1 << 20];
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    *n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[*n] = 0;
+    return text;
+}
+
 /* The trace process of the node at `ip` in a timeline's text, or -1. */
 static int
 trace_pid_of(const char *text, const char *ip)
@@ -404,12 +418,8 @@ Test(cluster, the_timeline_holds_the_calls_of_every_node)
     clock_gettime(CLOCK_MONOTONIC, &b);
     double span_us = (double)(b.tv_sec - a.tv_sec) * 1e6 +
                      (double)(b.tv_nsec - a.tv_nsec) / 1e3;
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = 0;
+    size_t n;
+    const char *text = slurp(path, &n);
     for (int k = 0; k < 2; k++) {
         int pid = trace_pid_of(text, ips[k]);
         cr_assert_gt(pid, 1, "no process for %s in:\n%.2000s", ips[k], text);
@@ -1437,12 +1447,8 @@ Test(cluster, rayc_timeline_gathers_what_the_drivers_recorded)
     cr_assert_eq(child_status(d2), 0, "the second driver failed");
     cr_assert_eq(rc, 0, "%s", out_text());
     cr_assert(strstr(out_text(), "from 2 of 2 drivers"), "%s", out_text());
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f);
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = 0;
+    size_t n;
+    const char *text = slurp(path, &n);
     cr_assert(strstr(text, ": rayc node 127.0.0.3:") &&
                   strstr(text, ": rayc node 127.0.0.2:"),
               "%.3000s", text);
