@@ -78,9 +78,15 @@ cl_timeline_join(cl_driver *cl, int i)
         tell(cl, i, true);
 }
 
-/* One node's events: sent a "dump", its answer within 10 s. */
+/* A "dump" sent to a node: its answer settles `ref`. */
+typedef struct asked {
+    int node;
+    ray_ref ref;
+    int64_t sent;
+} asked;
+
 static bool
-dump(cl_driver *cl, int i, sdk_tl_blob *out)
+ask(cl_driver *cl, int i, asked *a)
 {
     sdk_rt *rt = sdk_g;
     uint64_t id;
@@ -90,18 +96,24 @@ dump(cl_driver *cl, int i, sdk_tl_blob *out)
     pthread_mutex_unlock(&rt->mu);
     if (err != RAY_OK)
         return false;
-    ray_ref ref = sdk_ref(id);
+    *a = (asked){i, sdk_ref(id), rt_clock_now_ns()};
     fl_entry e = {.id = id, .retries = -1}; /* never moved elsewhere */
     e.task = record("dump", id, &e.len);
-    int64_t sent = rt_clock_now_ns();
     if (!e.task || !cl_send_to(cl, i, &e)) {
         rt_free(e.task);
-        ray_ref_release(ref);
+        ray_ref_release(a->ref);
         return false;
     }
+    return true;
+}
+
+/* A node's answer, come back at `back`, into out (false: none usable). */
+static bool
+take(cl_driver *cl, const asked *a, int64_t back, sdk_tl_blob *out)
+{
+    const cl_node *nd = &cl->nodes[a->node];
     ray_view v;
-    err = ray_get(ref, &v, 10000);
-    int64_t back = rt_clock_now_ns();
+    ray_err err = ray_get(a->ref, &v, 0);
     bool ok = err == RAY_OK && v.len >= sizeof(int64_t) &&
               (out->data = rt_malloc(v.len)) != NULL;
     if (ok) {
@@ -109,31 +121,61 @@ dump(cl_driver *cl, int i, sdk_tl_blob *out)
         out->len = v.len;
         int64_t then;
         memcpy(&then, v.data, sizeof(then)); /* the blob's head: now_ns */
-        out->shift_ns = sent + (back - sent) / 2 - then;
+        out->shift_ns = a->sent + (back - a->sent) / 2 - then;
         snprintf(out->label, sizeof(out->label), "rayc node %s (%s, agent)",
-                 cl->nodes[i].addr,
-                 cl->nodes[i].kind == CL_SELF ? "this machine"
-                                              : cl->nodes[i].id);
+                 nd->addr, nd->kind == CL_SELF ? "this machine" : nd->id);
     } else {
-        RT_WARN("cluster: node %s: no timeline from its agent: %s",
-                cl->nodes[i].addr,
+        RT_WARN("cluster: node %s: no timeline from its agent: %s", nd->addr,
                 err == RAY_OK ? "a malformed answer" : ray_last_error_detail());
     }
     if (err == RAY_OK)
         ray_release(&v);
-    ray_ref_release(ref);
     return ok;
 }
 
+/* Every node is asked at once, and the answers taken as they come (the
+ * time each came back is what its clock shift is estimated from), for
+ * 10 s at most in all. */
 size_t
 cl_timelines(sdk_tl_blob *out, size_t max)
 {
     cl_driver *cl = g_cl;
-    size_t k = 0;
+    asked a[MAX_NODES];
+    size_t na = 0, k = 0;
     int n = cl ? atomic_load(&cl->n) : 0;
-    for (int i = 0; i < n && k < max; i++)
-        if (ours(&cl->nodes[i]) && dump(cl, i, &out[k]))
-            k++;
+    for (int i = 0; i < n && na < max && na < MAX_NODES; i++)
+        if (ours(&cl->nodes[i]) && ask(cl, i, &a[na]))
+            na++;
+    int64_t deadline = rt_deadline_after_ms(10000);
+    size_t left = na;
+    while (left) {
+        ray_ref refs[MAX_NODES];
+        size_t idx[MAX_NODES], m = 0, ready[MAX_NODES], nr = 0;
+        for (size_t j = 0; j < na; j++)
+            if (a[j].ref.id) {
+                idx[m] = j;
+                refs[m++] = a[j].ref;
+            }
+        int64_t wait_ms = rt_deadline_left_ms(deadline);
+        if (wait_ms <= 0 ||
+            ray_wait(refs, m, 1, wait_ms, ready, &nr) != RAY_OK || !nr)
+            break;
+        int64_t back = rt_clock_now_ns();
+        for (size_t r = 0; r < nr; r++) {
+            asked *x = &a[idx[ready[r]]];
+            if (take(cl, x, back, &out[k]))
+                k++;
+            ray_ref_release(x->ref);
+            x->ref = RAY_REF_NULL;
+            left--;
+        }
+    }
+    for (size_t j = 0; j < na; j++)
+        if (a[j].ref.id) {
+            RT_WARN("cluster: node %s: its agent sent no timeline within 10 s",
+                    cl->nodes[a[j].node].addr);
+            ray_ref_release(a[j].ref);
+        }
     return k;
 }
 
