@@ -104,18 +104,14 @@ tcp_rtt_us(void)
 static int
 count_nodes(int *alive)
 {
-    char host[RT_HOST_MAX];
-    uint16_t port;
     uint8_t tok[RT_TOKEN_LEN];
     char tpath[PATH_MAX];
     rt_token_path(NULL, tpath, sizeof(tpath));
     int fd = -1, dead = -1;
     ProtobufCMessage *m = NULL;
     Ray__Rpc__GetAllNodesRequest q = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
-    if (rt_addr_parse(head, host, &port, NULL, 0) == RAY_OK &&
-        rt_token_load(tpath, tok, NULL, 0) == RAY_OK &&
-        rt_tcp_connect(host, port, 1000, &fd, NULL, 0) == RAY_OK &&
-        rt_auth_client(fd, tok, "bench", 2000, NULL, 0) == RAY_OK &&
+    if (rt_token_load(tpath, tok, NULL, 0) == RAY_OK &&
+        rt_dial(head, tok, "bench", &fd, NULL, 0) == RAY_OK &&
         rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REQUEST,
                     &q.base, RAY__RPC__MESSAGE_TYPE__MSG_GET_ALL_NODES_REPLY,
                     &m, 2000, NULL, 0) == RAY_OK) {

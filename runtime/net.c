@@ -341,6 +341,25 @@ rt_net_call(int fd, uint32_t type, const ProtobufCMessage *req, uint32_t want,
 }
 
 ray_err
+rt_dial(const char *address, const uint8_t tok[RT_TOKEN_LEN], const char *role,
+        int *fd, char *why, size_t whylen)
+{
+    char host[RT_HOST_MAX];
+    uint16_t port = 0;
+    *fd = -1;
+    ray_err err = rt_addr_parse(address, host, &port, why, whylen);
+    if (err == RAY_OK)
+        err = rt_tcp_connect(host, port, 3000, fd, why, whylen);
+    if (err == RAY_OK)
+        err = rt_auth_client(*fd, tok, role, 5000, why, whylen);
+    if (err != RAY_OK && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return err;
+}
+
+ray_err
 rt_auth_client(int fd, const uint8_t tok[RT_TOKEN_LEN], const char *role,
                int timeout_ms, char *why, size_t whylen)
 {

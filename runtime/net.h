@@ -95,6 +95,12 @@ ray_err rt_auth_client(int fd, const uint8_t tok[RT_TOKEN_LEN],
                        const char *role, int timeout_ms, char *why,
                        size_t whylen);
 
+/* Connect to `address` ("host:port") and pass the token handshake as
+ * `role`: a blocking socket in *fd, or an error with why (the address,
+ * the connection or the handshake). */
+ray_err rt_dial(const char *address, const uint8_t tok[RT_TOKEN_LEN],
+                const char *role, int *fd, char *why, size_t whylen);
+
 /* Send one frame and wait for one reply of type `want` (blocking
  * socket). RAY_OK and *reply (free with rt_proto_free); RAY_EPROTO
  * (another type arrived) or the frame layer's error, with why. */

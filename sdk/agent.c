@@ -286,14 +286,21 @@ fail_result(client *c, uint64_t id, ray_err err, const char *fmt, ...)
     send_results(c, &rp, 1);
 }
 
+/* A value of `type` as record `id`'s result. */
 static void
-value_result(client *c, uint64_t id, uint64_t bits)
+data_result(client *c, uint64_t id, uint32_t type, const void *data, size_t len)
 {
     Ray__Rpc__ClusterResult r = RAY__RPC__CLUSTER_RESULT__INIT, *rp = &r;
     r.id = id;
-    r.type = RAY_T_I64;
-    r.data = (ProtobufCBinaryData){8, (uint8_t *)&bits};
+    r.type = type;
+    r.data = (ProtobufCBinaryData){len, (uint8_t *)data};
     send_results(c, &rp, 1);
+}
+
+static void
+value_result(client *c, uint64_t id, uint64_t bits)
+{
+    data_result(c, id, RAY_T_I64, &bits, sizeof(bits));
 }
 
 /* A timeline record (CLUSTER_TIMELINE) from the job's driver: record
@@ -316,11 +323,7 @@ timeline_record(client *c, Ray__Rpc__ClusterTask *t)
         fail_result(c, t->id, RAY_ENOMEM, "%s", ray_last_error_detail());
         return;
     }
-    Ray__Rpc__ClusterResult r = RAY__RPC__CLUSTER_RESULT__INIT, *rp = &r;
-    r.id = t->id;
-    r.type = RAY_T_BYTES;
-    r.data = (ProtobufCBinaryData){n, b};
-    send_results(c, &rp, 1);
+    data_result(c, t->id, RAY_T_BYTES, b, n);
     rt_free(b);
 }
 

@@ -1138,26 +1138,8 @@ put_job(cl_driver *cl, char *why, size_t whylen)
     snprintf(val, sizeof(val), "%s %lld", base ? base + 1 : self,
              (long long)time(NULL));
     bool added;
-    return cl_kv_put_held(cl, "job", key, val, true, &added, why, whylen);
-}
-
-ray_err
-cl_kv_put_held(cl_driver *cl, const char *ns, const char *key, const char *val,
-               bool overwrite, bool *added, char *why, size_t whylen)
-{
-    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
-    q.ns = (char *)ns;
-    q.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
-    q.value = (ProtobufCBinaryData){strlen(val), (uint8_t *)val};
-    q.overwrite = overwrite;
-    q.ephemeral = true;
-    ProtobufCMessage *m = NULL;
-    ray_err err = rt_net_call(
-        cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
-        RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, 5000, why, whylen);
-    *added = err == RAY_OK && ((Ray__Rpc__KvPutReply *)m)->added;
-    rt_proto_free(m);
-    return err;
+    return cl_kv_put(cl, true, "job", key, val, strlen(val), true, true, &added,
+                     why, whylen);
 }
 
 ray_err
@@ -1188,6 +1170,87 @@ cl_gcs_call(cl_driver *cl, uint32_t type, const ProtobufCMessage *req,
         cl->gcs_fd = -1;
     }
     pthread_mutex_unlock(&cl->gcs_mu);
+    return err;
+}
+
+/* One request to the head: on the connection the caller holds (gcs_mu,
+ * inside cl_gcs_call's reconnect) or through cl_gcs_call. */
+static ray_err
+gcs_req(cl_driver *cl, bool held, uint32_t type, const ProtobufCMessage *q,
+        uint32_t reply_type, ProtobufCMessage **m, char *why, size_t whylen)
+{
+    if (held)
+        return rt_net_call(cl->gcs_fd, type, q, reply_type, m, 5000, why,
+                           whylen);
+    return cl_gcs_call(cl, type, q, reply_type, m, why, whylen);
+}
+
+ray_err
+cl_kv_put(cl_driver *cl, bool held, const char *ns, const char *key,
+          const void *val, size_t len, bool overwrite, bool ephemeral,
+          bool *added, char *why, size_t whylen)
+{
+    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
+    q.ns = (char *)ns;
+    q.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+    q.value = (ProtobufCBinaryData){len, (uint8_t *)val};
+    q.overwrite = overwrite;
+    q.ephemeral = ephemeral;
+    ProtobufCMessage *m = NULL;
+    *added = false;
+    ray_err err =
+        gcs_req(cl, held, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
+                RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, why, whylen);
+    if (err != RAY_OK)
+        return err;
+    Ray__Rpc__KvPutReply *r = (Ray__Rpc__KvPutReply *)m;
+    if (r->status && r->status->code) {
+        err = (ray_err)r->status->code;
+        snprintf(why, whylen, "%s", r->status->message);
+    } else {
+        *added = r->added;
+    }
+    rt_proto_free(m);
+    return err;
+}
+
+ray_err
+cl_kv_get(cl_driver *cl, bool held, const char *ns, const char *key, char *val,
+          size_t cap, bool *found, char *why, size_t whylen)
+{
+    Ray__Rpc__KvGetRequest q = RAY__RPC__KV_GET_REQUEST__INIT;
+    q.ns = (char *)ns;
+    q.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+    ProtobufCMessage *m = NULL;
+    val[0] = 0;
+    *found = false;
+    ray_err err =
+        gcs_req(cl, held, RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REQUEST, &q.base,
+                RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REPLY, &m, why, whylen);
+    if (err != RAY_OK)
+        return err;
+    Ray__Rpc__KvGetReply *r = (Ray__Rpc__KvGetReply *)m;
+    if (r->found && r->value.len < cap) {
+        memcpy(val, r->value.data, r->value.len);
+        val[r->value.len] = 0;
+        *found = true;
+    }
+    rt_proto_free(m);
+    return RAY_OK;
+}
+
+ray_err
+cl_kv_del(cl_driver *cl, const char *ns, const char *key, char *why,
+          size_t whylen)
+{
+    Ray__Rpc__KvDelRequest q = RAY__RPC__KV_DEL_REQUEST__INIT;
+    q.ns = (char *)ns;
+    q.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+    ProtobufCMessage *m = NULL;
+    ray_err err =
+        cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REQUEST, &q.base,
+                    RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REPLY, &m, why, whylen);
+    rt_proto_free(m);
     return err;
 }
 
@@ -1425,19 +1488,15 @@ cl_attach(cl_driver *cl, const char *addr, uint64_t job, ray_err *err,
             return i;
         }
     }
-    char host[RT_HOST_MAX];
-    uint16_t port = 0;
     int fd = -1, i = cl->n;
     ProtobufCMessage *m = NULL;
-    *err = rt_addr_parse(addr, host, &port, why, whylen);
-    if (*err == RAY_OK && i >= MAX_NODES) {
+    *err = RAY_OK;
+    if (i >= MAX_NODES) {
         snprintf(why, whylen, "no room for another connection (%d)", MAX_NODES);
         *err = RAY_ENOMEM;
     }
     if (*err == RAY_OK)
-        *err = rt_tcp_connect(host, port, 3000, &fd, why, whylen);
-    if (*err == RAY_OK)
-        *err = rt_auth_client(fd, cl->tok, "driver", 5000, why, whylen);
+        *err = rt_dial(addr, cl->tok, "driver", &fd, why, whylen);
     Ray__Rpc__AttachRequest q = RAY__RPC__ATTACH_REQUEST__INIT;
     q.job_id = job;
     if (*err == RAY_OK)
@@ -1485,17 +1544,9 @@ push_metrics(cl_driver *cl)
     if (ray_metrics(&text) != RAY_OK)
         return;
     snprintf(key, sizeof(key), "%016llx", (unsigned long long)cl->job);
-    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
-    q.ns = "metrics";
-    q.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
-    q.value = (ProtobufCBinaryData){strlen(text), (uint8_t *)text};
-    q.overwrite = true;
-    q.ephemeral = true;
-    ProtobufCMessage *m = NULL;
-    if (cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
-                    RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, why,
-                    sizeof(why)) == RAY_OK)
-        rt_proto_free(m);
+    bool added;
+    (void)cl_kv_put(cl, false, "metrics", key, text, strlen(text), true, true,
+                    &added, why, sizeof(why));
     ray_free(text);
 }
 

@@ -131,30 +131,6 @@ names_set(cl_driver *cl, const char *name, const char *val)
     pthread_mutex_unlock(&cl->gcs_mu);
 }
 
-/* What the head holds under `name`, into val (""; none). */
-static ray_err
-reget_one(cl_driver *cl, const char *name, char *val, size_t len, char *why,
-          size_t whylen)
-{
-    Ray__Rpc__KvGetRequest q = RAY__RPC__KV_GET_REQUEST__INIT;
-    q.ns = NAME_NS;
-    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
-    ProtobufCMessage *m = NULL;
-    ray_err err = rt_net_call(
-        cl->gcs_fd, RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REQUEST, &q.base,
-        RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REPLY, &m, 5000, why, whylen);
-    val[0] = 0;
-    if (err == RAY_OK) {
-        Ray__Rpc__KvGetReply *r = (Ray__Rpc__KvGetReply *)m;
-        if (r->found && r->value.len < len) {
-            memcpy(val, r->value.data, r->value.len);
-            val[r->value.len] = 0;
-        }
-    }
-    rt_proto_free(m);
-    return err;
-}
-
 ray_err
 cl_names_reput(cl_driver *cl, char *why, size_t whylen)
 {
@@ -163,15 +139,17 @@ cl_names_reput(cl_driver *cl, char *why, size_t whylen)
         const char *val = name + strlen(name) + 1;
         bool added = false;
         char now[RT_HOST_MAX + 64];
-        ray_err err =
-            cl_kv_put_held(cl, NAME_NS, name, val, false, &added, why, whylen);
+        bool found;
+        ray_err err = cl_kv_put(cl, true, NAME_NS, name, val, strlen(val),
+                                false, true, &added, why, whylen);
         /* Still there with this driver's value: the head has not yet
          * seen the old connection go. Take it over to this one. */
         if (err == RAY_OK && !added)
-            err = reget_one(cl, name, now, sizeof(now), why, whylen);
+            err = cl_kv_get(cl, true, NAME_NS, name, now, sizeof(now), &found,
+                            why, whylen);
         if (err == RAY_OK && !added && !strcmp(now, val))
-            err = cl_kv_put_held(cl, NAME_NS, name, val, true, &added, why,
-                                 whylen);
+            err = cl_kv_put(cl, true, NAME_NS, name, val, strlen(val), true,
+                            true, &added, why, whylen);
         if (err != RAY_OK)
             return err;
         if (added) {
@@ -197,26 +175,13 @@ name_put(cl_driver *cl, const char *name, int i, uint32_t rkey, bool detached,
     char val[RT_HOST_MAX + 64];
     snprintf(val, sizeof(val), "%016llx %s %u %d", (unsigned long long)cl->job,
              cl->nodes[i].addr, rkey, detached);
-    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
-    q.ns = NAME_NS;
-    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
-    q.value = (ProtobufCBinaryData){strlen(val), (uint8_t *)val};
-    q.overwrite = overwrite;
-    q.ephemeral = !detached; /* gone with this driver's connection */
-    ProtobufCMessage *m = NULL;
-    ray_err err =
-        cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST, &q.base,
-                    RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, &m, why, whylen);
-    if (err != RAY_OK)
-        return err;
-    Ray__Rpc__KvPutReply *r = (Ray__Rpc__KvPutReply *)m;
-    if (r->status && r->status->code) {
-        err = (ray_err)r->status->code;
-        snprintf(why, whylen, "%s", r->status->message);
-    } else if (!r->added) {
+    bool added;
+    ray_err err = cl_kv_put(cl, false, NAME_NS, name, val, strlen(val),
+                            overwrite, !detached, /* !detached: gone with this
+                                                     driver's connection */
+                            &added, why, whylen);
+    if (err == RAY_OK && !added)
         err = RAY_EEXISTS;
-    }
-    rt_proto_free(m);
     if (err == RAY_OK) /* a detached name is kept by the head itself */
         names_set(cl, name, detached ? NULL : val);
     return err;
@@ -226,16 +191,9 @@ static void
 name_del(cl_driver *cl, const char *name)
 {
     names_set(cl, name, NULL);
-    Ray__Rpc__KvDelRequest q = RAY__RPC__KV_DEL_REQUEST__INIT;
-    q.ns = NAME_NS;
-    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
-    ProtobufCMessage *m = NULL;
     char why[200];
-    if (cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REQUEST, &q.base,
-                    RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REPLY, &m, why,
-                    sizeof(why)) != RAY_OK)
+    if (cl_kv_del(cl, NAME_NS, name, why, sizeof(why)) != RAY_OK)
         RT_WARN("cluster: deleting actor name '%s' at the head: %s", name, why);
-    rt_proto_free(m);
 }
 
 /* Where the head says `name` lives: RAY_OK, RAY_ENOTFOUND, or an error
@@ -244,22 +202,12 @@ static ray_err
 name_get(cl_driver *cl, const char *name, uint64_t *job, char *addr,
          uint32_t *rkey)
 {
-    Ray__Rpc__KvGetRequest q = RAY__RPC__KV_GET_REQUEST__INIT;
-    q.ns = NAME_NS;
-    q.key = (ProtobufCBinaryData){strlen(name), (uint8_t *)name};
-    ProtobufCMessage *m = NULL;
-    char why[300];
-    ray_err err = cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REQUEST,
-                              &q.base, RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REPLY,
-                              &m, why, sizeof(why));
+    char why[300], val[RT_HOST_MAX + 64];
+    bool found;
+    ray_err err = cl_kv_get(cl, false, NAME_NS, name, val, sizeof(val), &found,
+                            why, sizeof(why));
     if (err != RAY_OK)
         return sdk_fail(err, "ray_actor_lookup('%s'): the head: %s", name, why);
-    Ray__Rpc__KvGetReply *r = (Ray__Rpc__KvGetReply *)m;
-    char val[RT_HOST_MAX + 64] = "";
-    bool found = r->found && r->value.len < sizeof(val);
-    if (found)
-        memcpy(val, r->value.data, r->value.len);
-    rt_proto_free(m);
     unsigned long long j = 0;
     int d = 0;
     if (!found || sscanf(val, "%llx %63s %u %d", &j, addr, rkey, &d) != 4)

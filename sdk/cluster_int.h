@@ -120,12 +120,18 @@ extern uint8_t cl_agent_token[RT_TOKEN_LEN];
 ray_err cl_gcs_call(cl_driver *cl, uint32_t type, const ProtobufCMessage *req,
                     uint32_t reply_type, ProtobufCMessage **reply, char *why,
                     size_t whylen);
-/* An ephemeral KvPut (it goes with this connection) on the connection to
- * the head already held (gcs_mu, cl->gcs_fd connected): *added, or an
- * error reaching the head. */
-ray_err cl_kv_put_held(cl_driver *cl, const char *ns, const char *key,
-                       const char *val, bool overwrite, bool *added, char *why,
-                       size_t whylen);
+/* The head's key-value store, on the connection the caller holds
+ * (`held`: gcs_mu, inside cl_gcs_call's reconnect) or through
+ * cl_gcs_call. Put: *added, or the head's error with why. Get: the value
+ * NUL-terminated in val when there is one that fits cap (*found). An
+ * ephemeral entry goes with the connection that put it. */
+ray_err cl_kv_put(cl_driver *cl, bool held, const char *ns, const char *key,
+                  const void *val, size_t len, bool overwrite, bool ephemeral,
+                  bool *added, char *why, size_t whylen);
+ray_err cl_kv_get(cl_driver *cl, bool held, const char *ns, const char *key,
+                  char *val, size_t cap, bool *found, char *why, size_t whylen);
+ray_err cl_kv_del(cl_driver *cl, const char *ns, const char *key, char *why,
+                  size_t whylen);
 /* The CL_SELF connection (started now if need be): its index, -2 when
  * this machine runs no raylet, or -3 (*err, and the detail) when it could
  * not start. */

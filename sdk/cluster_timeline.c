@@ -187,59 +187,20 @@ cl_timelines(sdk_tl_blob *out, size_t max)
 #define TL_ANSWER_EVENTS 20000
 #define TL_ANSWER_MAX (8u << 20)
 
-static ray_err
-kv(cl_driver *cl, uint32_t type, uint32_t reply_type, const char *key,
-   const char *val, size_t len, ProtobufCMessage **m)
-{
-    char why[300];
-    ProtobufCBinaryData k = {strlen(key), (uint8_t *)key};
-    if (type == RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REQUEST) {
-        Ray__Rpc__KvGetRequest q = RAY__RPC__KV_GET_REQUEST__INIT;
-        q.ns = "timeline";
-        q.key = k;
-        return cl_gcs_call(cl, type, &q.base, reply_type, m, why, sizeof(why));
-    }
-    if (type == RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REQUEST) {
-        Ray__Rpc__KvDelRequest q = RAY__RPC__KV_DEL_REQUEST__INIT;
-        q.ns = "timeline";
-        q.key = k;
-        return cl_gcs_call(cl, type, &q.base, reply_type, m, why, sizeof(why));
-    }
-    Ray__Rpc__KvPutRequest q = RAY__RPC__KV_PUT_REQUEST__INIT;
-    q.ns = "timeline";
-    q.key = k;
-    q.value = (ProtobufCBinaryData){len, (uint8_t *)val};
-    q.overwrite = true;
-    q.ephemeral = true; /* gone with this driver */
-    return cl_gcs_call(cl, type, &q.base, reply_type, m, why, sizeof(why));
-}
-
 void
 cl_timeline_serve(cl_driver *cl)
 {
-    ProtobufCMessage *m = NULL;
-    if (kv(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REQUEST,
-           RAY__RPC__MESSAGE_TYPE__MSG_KV_GET_REPLY, "request", NULL, 0,
-           &m) != RAY_OK)
-        return;
-    Ray__Rpc__KvGetReply *r = (Ray__Rpc__KvGetReply *)m;
-    char nonce[sizeof(cl->tl_answered)] = "";
-    if (r->found && r->value.len < sizeof(nonce)) {
-        memcpy(nonce, r->value.data, r->value.len);
-        nonce[r->value.len] = 0;
-    }
-    rt_proto_free(m);
-    if (!nonce[0] || !strcmp(nonce, cl->tl_answered))
+    char nonce[sizeof(cl->tl_answered)], why[300];
+    bool found, added;
+    if (cl_kv_get(cl, false, "timeline", "request", nonce, sizeof(nonce),
+                  &found, why, sizeof(why)) != RAY_OK ||
+        !found || !nonce[0] || !strcmp(nonce, cl->tl_answered))
         return;
     char key[sizeof(nonce) + RT_HOST_MAX + 16];
     if (cl->tl_answered[0]) { /* the answer before: nobody reads it now */
         snprintf(key, sizeof(key), "%s %s:%d", cl->tl_answered, cl->local_ip,
                  (int)getpid());
-        m = NULL;
-        if (kv(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REQUEST,
-               RAY__RPC__MESSAGE_TYPE__MSG_KV_DEL_REPLY, key, NULL, 0,
-               &m) == RAY_OK)
-            rt_proto_free(m);
+        (void)cl_kv_del(cl, "timeline", key, why, sizeof(why));
     }
     char *text = NULL;
     size_t len = 0;
@@ -255,12 +216,9 @@ cl_timeline_serve(cl_driver *cl)
     if (len > TL_ANSWER_MAX)
         len = 0; /* no events fit: answer that there are none */
     snprintf(key, sizeof(key), "%s %s:%d", nonce, cl->local_ip, (int)getpid());
-    m = NULL;
-    if (kv(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REQUEST,
-           RAY__RPC__MESSAGE_TYPE__MSG_KV_PUT_REPLY, key, text ? text : "", len,
-           &m) == RAY_OK) {
-        rt_proto_free(m);
+    /* Ephemeral: gone with this driver. */
+    if (cl_kv_put(cl, false, "timeline", key, text ? text : "", len, true, true,
+                  &added, why, sizeof(why)) == RAY_OK)
         snprintf(cl->tl_answered, sizeof(cl->tl_answered), "%s", nonce);
-    }
     free(text);
 }

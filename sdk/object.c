@@ -327,21 +327,32 @@ obj_done(sdk_rt *rt, void *arg)
     return !o || o->state != SDK_OBJ_PENDING;
 }
 
+/* Until `id` is not pending or timeout_ms passed, waiting (without the
+ * lock) for its producer alone, which workers wake alone. Returns with
+ * mu held: at once when it is not pending. */
+static ray_err
+wait_pending(sdk_rt *rt, uint64_t id, int64_t timeout_ms)
+{
+    pthread_mutex_lock(&rt->mu);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
+    if (!o || o->state != SDK_OBJ_PENDING)
+        return RAY_OK;
+    sdk_task *t = o->producer;
+    uint64_t task = t ? t->id : 0;
+    pthread_mutex_unlock(&rt->mu);
+    ray_err e = sdk_wait_task(rt, obj_done, &id,
+                              rt_deadline_after_ms(timeout_ms), task);
+    pthread_mutex_lock(&rt->mu);
+    return e;
+}
+
 ray_err
 sdk_drv_wait_one(ray_ref ref, int64_t timeout_ms)
 {
     sdk_rt *rt = sdk_g;
-    uint64_t id = sdk_ref_id(ref);
-    pthread_mutex_lock(&rt->mu);
-    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
-    bool pending = o && o->state == SDK_OBJ_PENDING;
-    sdk_task *t = pending ? o->producer : NULL;
-    uint64_t task = t ? t->id : 0;
+    ray_err e = wait_pending(rt, sdk_ref_id(ref), timeout_ms);
     pthread_mutex_unlock(&rt->mu);
-    if (!pending)
-        return RAY_OK;
-    return sdk_wait_task(rt, obj_done, &id, rt_deadline_after_ms(timeout_ms),
-                         task);
+    return e;
 }
 
 /* Wait for `id` and return it locked (mu held on RAY_OK and on task
@@ -349,25 +360,15 @@ sdk_drv_wait_one(ray_ref ref, int64_t timeout_ms)
 static ray_err
 wait_locked(sdk_rt *rt, uint64_t id, int64_t timeout_ms, sdk_obj **out)
 {
-    pthread_mutex_lock(&rt->mu);
+    ray_err e = wait_pending(rt, id, timeout_ms);
     sdk_obj *o = sdk_objects_lookup(&rt->store, id);
-    if (o && o->state == SDK_OBJ_PENDING) {
-        sdk_task *t = o->producer;
-        uint64_t task = t ? t->id : 0;
+    if (e != RAY_OK && o && o->state == SDK_OBJ_PENDING) {
         pthread_mutex_unlock(&rt->mu);
-        ray_err e = sdk_wait_task(rt, obj_done, &id,
-                                  rt_deadline_after_ms(timeout_ms), task);
-        pthread_mutex_lock(&rt->mu);
-        o = sdk_objects_lookup(&rt->store, id);
-        if (e != RAY_OK && o && o->state == SDK_OBJ_PENDING) {
-            pthread_mutex_unlock(&rt->mu);
-            return sdk_fail(RAY_ETIMEDOUT,
-                            "ray_get: timed out after %lld ms "
-                            "waiting for task '%s'",
-                            (long long)timeout_ms,
-                            o->producer ? ((sdk_task *)o->producer)->name
-                                        : "?");
-        }
+        return sdk_fail(RAY_ETIMEDOUT,
+                        "ray_get: timed out after %lld ms "
+                        "waiting for task '%s'",
+                        (long long)timeout_ms,
+                        o->producer ? ((sdk_task *)o->producer)->name : "?");
     }
     if (!o) {
         pthread_mutex_unlock(&rt->mu);

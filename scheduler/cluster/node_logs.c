@@ -270,16 +270,10 @@ node_logs_fetch(const char *addr, const uint8_t tok[RT_TOKEN_LEN],
                 const Ray__Rpc__LogRequest *q, Ray__Rpc__LogReply **out,
                 char *why, size_t whylen)
 {
-    char host[RT_HOST_MAX];
-    uint16_t port = 0;
     int fd = -1;
     ProtobufCMessage *m = NULL;
     *out = NULL;
-    ray_err err = rt_addr_parse(addr, host, &port, why, whylen);
-    if (err == RAY_OK)
-        err = rt_tcp_connect(host, port, 3000, &fd, why, whylen);
-    if (err == RAY_OK)
-        err = rt_auth_client(fd, tok, "cli", 5000, why, whylen);
+    ray_err err = rt_dial(addr, tok, "cli", &fd, why, whylen);
     if (err == RAY_OK)
         err = rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_LOG_REQUEST, &q->base,
                           RAY__RPC__MESSAGE_TYPE__MSG_LOG_REPLY, &m, 10000, why,

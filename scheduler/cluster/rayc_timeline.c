@@ -141,8 +141,7 @@ answer(int fd, const char *nonce, const char *who)
 static int
 connect_head(const opts *o, char *addr, size_t alen)
 {
-    char why[400], host[RT_HOST_MAX], tpath[PATH_MAX];
-    uint16_t port;
+    char why[400], tpath[PATH_MAX];
     uint8_t tok[RT_TOKEN_LEN];
     int fd = -1;
     if (!rayc_head_address(o, addr, alen)) {
@@ -153,18 +152,10 @@ connect_head(const opts *o, char *addr, size_t alen)
     rt_token_path(o->token_file, tpath, sizeof(tpath));
     ray_err err = rt_token_load(tpath, tok, why, sizeof(why));
     if (err == RAY_OK)
-        err = rt_addr_parse(addr, host, &port, why, sizeof(why));
-    if (err == RAY_OK)
-        err = rt_tcp_connect(host, port, 3000, &fd, why, sizeof(why));
-    if (err == RAY_OK)
-        err = rt_auth_client(fd, tok, "rayc", 5000, why, sizeof(why));
-    if (err != RAY_OK) {
+        err = rt_dial(addr, tok, "rayc", &fd, why, sizeof(why));
+    if (err != RAY_OK)
         fprintf(stderr, "rayc timeline: %s: %s\n", addr, why);
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
+    return err == RAY_OK ? fd : -1;
 }
 
 int

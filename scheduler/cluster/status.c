@@ -35,14 +35,8 @@ cl_view_get(const char *address, const uint8_t tok[RT_TOKEN_LEN], cl_view *v,
 {
     memset(v, 0, sizeof(*v));
     snprintf(v->address, sizeof(v->address), "%s", address);
-    char host[RT_HOST_MAX];
-    uint16_t port = 0;
     int fd = -1;
-    ray_err err = rt_addr_parse(address, host, &port, why, whylen);
-    if (err == RAY_OK)
-        err = rt_tcp_connect(host, port, 3000, &fd, why, whylen);
-    if (err == RAY_OK)
-        err = rt_auth_client(fd, tok, "cli", 5000, why, whylen);
+    ray_err err = rt_dial(address, tok, "cli", &fd, why, whylen);
     ProtobufCMessage *m = NULL;
     Ray__Rpc__GetAllNodesRequest req = RAY__RPC__GET_ALL_NODES_REQUEST__INIT;
     if (err == RAY_OK)
