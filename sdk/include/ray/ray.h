@@ -323,7 +323,7 @@ RAY_API ray_err ray_get_stats(ray_stats *out);
  * chunks, items. Both: driver only (RAY_EINVAL inside a task or before
  * ray_init); ray_timeline: RAY_EINVAL with the reason when the file cannot be
  * written. In a cluster the job's agents on the other nodes record too:
- * ray_timeline asks each for its events (up to 10 s each) and writes every
+ * ray_timeline asks them all for their events (10 s at most) and writes every
  * node as a process of its own ("rayc node IP:PORT (ID, agent)"), its
  * times moved onto the driver's clock (estimated from a round trip, off by
  * at most half of one). */
