@@ -1023,6 +1023,13 @@ store_client_delete(store_client *c, const store_object_id *id)
 bool
 store_client_contains(store_client *c, const store_object_id *id)
 {
+    return store_client_sealed_size(c, id, NULL);
+}
+
+bool
+store_client_sealed_size(store_client *c, const store_object_id *id,
+                         uint64_t *size)
+{
     if (!c || !id)
         return false;
     int64_t slot = store_table_find(&c->t, id);
@@ -1030,9 +1037,13 @@ store_client_contains(store_client *c, const store_object_id *id)
         return false;
     store_slot *s = &c->t.slots[slot];
     uint32_t st = atomic_load(&s->state);
-    return (st == STORE_SLOT_SEALED || st == STORE_SLOT_SPILLED ||
-            st == STORE_SLOT_BUSY) &&
-           store_slot_id_eq(s, id);
+    uint64_t n = s->data_size;
+    bool sealed = (st == STORE_SLOT_SEALED || st == STORE_SLOT_SPILLED ||
+                   st == STORE_SLOT_BUSY) &&
+                  store_slot_id_eq(s, id);
+    if (sealed && size)
+        *size = n;
+    return sealed;
 }
 
 ray_err

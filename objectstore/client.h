@@ -150,6 +150,11 @@ ray_err store_client_delete(store_client *c, const store_object_id *id);
 /* True if the object is sealed (in memory or spilled). No round trip. */
 bool store_client_contains(store_client *c, const store_object_id *id);
 
+/* The same, and its payload's bytes in *size when it is (a snapshot, for
+ * listings: no pin is taken). */
+bool store_client_sealed_size(store_client *c, const store_object_id *id,
+                              uint64_t *size);
+
 /* Fill *out with the store's statistics. */
 ray_err store_client_stats(store_client *c, store_stats *out);
 

@@ -1254,6 +1254,17 @@ cl_kv_del(cl_driver *cl, const char *ns, const char *key, char *why,
     return err;
 }
 
+ray_err
+cl_kv_list(cl_driver *cl, const char *ns, Ray__Rpc__KvListReply **out,
+           char *why, size_t whylen)
+{
+    Ray__Rpc__KvListRequest q = RAY__RPC__KV_LIST_REQUEST__INIT;
+    q.ns = (char *)ns;
+    return cl_gcs_call(cl, RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REQUEST, &q.base,
+                       RAY__RPC__MESSAGE_TYPE__MSG_KV_LIST_REPLY,
+                       (ProtobufCMessage **)out, why, whylen);
+}
+
 /* Ask the head for its nodes. RAY_OK and *out; an error with why. */
 static ray_err
 get_nodes(cl_driver *cl, Ray__Rpc__GetAllNodesReply **out, char *why,
@@ -1571,7 +1582,7 @@ watcher_main(void *arg)
         drop_dead(cl, r);
         add_nodes(cl, r);
         rt_proto_free(&r->base);
-        cl_timeline_serve(cl);
+        cl_ask_serve(cl);
         if (round % 2 == 0)
             push_metrics(cl);
     }

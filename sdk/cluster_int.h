@@ -31,6 +31,9 @@ _Static_assert(CL_RECORD_MAX + 64 < RT_NET_MAX_FRAME, "a record fits a frame");
 
 struct cl_actor;
 
+#define CL_ASKED 8      /* `rayc` requests answered at once */
+#define CL_ASK_NONCE 40 /* their nonces' room */
+
 /* How an actor handle travels in a call: "JOB RAYLET KEY" (ClusterArg). */
 #define CL_HANDLE_DESC 96
 
@@ -103,8 +106,9 @@ typedef struct cl_driver {
     _Atomic uint64_t spread; /* RAY_STRATEGY_SPREAD's turn */
     sdk_backend be;          /* the "cluster" backend */
     _Atomic bool timeline;   /* the agents record their calls too */
-    char tl_answered[80];    /* the last `rayc timeline` request answered
-                                (the watcher's) */
+    /* The `rayc` requests answered whose request is still at the head
+     * (cluster_ask.c; the watcher's). */
+    char asked[CL_ASKED][CL_ASK_NONCE];
 } cl_driver;
 
 extern cl_driver *g_cl;
@@ -132,6 +136,10 @@ ray_err cl_kv_get(cl_driver *cl, bool held, const char *ns, const char *key,
                   char *val, size_t cap, bool *found, char *why, size_t whylen);
 ray_err cl_kv_del(cl_driver *cl, const char *ns, const char *key, char *why,
                   size_t whylen);
+/* Every entry of namespace ns (through cl_gcs_call): *out, to free with
+ * rt_proto_free. */
+ray_err cl_kv_list(cl_driver *cl, const char *ns, Ray__Rpc__KvListReply **out,
+                   char *why, size_t whylen);
 /* The CL_SELF connection (started now if need be): its index, -2 when
  * this machine runs no raylet, or -3 (*err, and the detail) when it could
  * not start. */
@@ -188,10 +196,10 @@ uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
 void cl_timeline_enable(bool on);
 size_t cl_timelines(sdk_tl_blob *out, size_t max);
 void cl_timeline_join(cl_driver *cl, int i);
-/* The watcher's turn: answer a `rayc timeline` the head holds for the
- * drivers (kv "timeline": "request" -> a nonce; the answer under
- * "NONCE IP:PID", this driver's trace or "" when it recorded nothing). */
-void cl_timeline_serve(cl_driver *cl);
+
+/* cluster_ask.c: the watcher's turn: answer the `rayc timeline` and
+ * `rayc list tasks|objects` requests the head holds for the drivers. */
+void cl_ask_serve(cl_driver *cl);
 
 /* cluster_actor.c: the backend's actor entries, and a node's death. */
 ray_err cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args,

@@ -6,7 +6,8 @@
  *   rayc start --head [--port=6379] [--node-ip-address=IP] ...
  *   rayc start --address=HEAD:PORT [--node-ip-address=IP] ...
  *   rayc status [--address=HEAD:PORT] [--format=json]
- *   rayc list nodes|actors|jobs [--filter KEY=VALUE] [--format=json]
+ *   rayc list nodes|actors|jobs|tasks|objects [--filter KEY=VALUE]
+ *             [--format=json]
  *   rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]
  *   rayc timeline [--output=FILE]
  *   rayc stop
@@ -61,8 +62,8 @@ usage(FILE *f)
             "  rayc start --head [--port=6379] [options]\n"
             "  rayc start --address=HEAD_IP:PORT [options]\n"
             "  rayc status [--address=HEAD_IP:PORT] [--format=json]\n"
-            "  rayc list nodes|actors|jobs [--filter KEY=VALUE] "
-            "[--format=json]\n"
+            "  rayc list nodes|actors|jobs|tasks|objects "
+            "[--filter KEY=VALUE] [--format=json]\n"
             "  rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]\n"
             "  rayc timeline [--output=FILE]\n"
             "  rayc stop\n"
@@ -546,6 +547,46 @@ rayc_view(const opts *o, const char *cmd, cl_view *v, uint8_t tok[RT_TOKEN_LEN])
     return err == RAY_OK;
 }
 
+/* The rows of `rayc list tasks|objects`: asked of every driver. */
+static ray_err
+list_answers(const opts *o, const char *kind, const char *key,
+             const char *value, bool json, rt_text *t, char *why, size_t wl)
+{
+    rayc_answers a;
+    if (rayc_ask(o, "list", kind, "", &a) != 0) {
+        snprintf(why, wl, "rayc list %s: no answers", kind);
+        return RAY_ENOTFOUND;
+    }
+    const char **whos = rt_calloc(a.n + 1, sizeof(*whos));
+    const char **texts = rt_calloc(a.n + 1, sizeof(*texts));
+    size_t *lens = rt_calloc(a.n + 1, sizeof(*lens));
+    char(*names)[128] = rt_calloc(a.n + 1, sizeof(*names));
+    ray_err err = RAY_ENOMEM;
+    snprintf(why, wl, "rayc list: out of memory");
+    if (whos && texts && lens && names) {
+        for (size_t i = 0; i < a.n; i++) {
+            rayc_answer_who(&a, i, names[i], sizeof(names[i]));
+            whos[i] = names[i];
+            texts[i] = a.got[i] ? (const char *)a.got[i]->value.data : NULL;
+            lens[i] = a.got[i] ? a.got[i]->value.len : 0;
+        }
+        size_t more = 0;
+        err = cl_answers_list(kind, a.n, whos, texts, lens, key, value, json, t,
+                              &more, why, wl);
+        if (err == RAY_OK && more)
+            fprintf(stderr,
+                    "rayc list %s: %zu more the drivers did not send (each "
+                    "sends its first 10000)\n",
+                    kind, more);
+    }
+    rt_free(whos);
+    rt_free(texts);
+    rt_free(lens);
+    rt_free(names);
+    rayc_answers_free(&a);
+    return err;
+}
+
 static int
 cmd_list(const opts *o, const char *kind)
 {
@@ -561,22 +602,31 @@ cmd_list(const opts *o, const char *kind)
         snprintf(key, sizeof(key), "%.*s", (int)(eq - o->filter), o->filter);
         value = eq + 1;
     }
-    cl_view v;
-    uint8_t tok[RT_TOKEN_LEN];
-    if (!rayc_view(o, "list", &v, tok))
-        return 1;
+    bool json = o->format && !strcmp(o->format, "json");
     rt_text t = {0};
-    ray_err err = cl_view_list(&v, kind, value ? key : NULL, value,
-                               o->format && !strcmp(o->format, "json"), &t, why,
-                               sizeof(why));
-    cl_view_free(&v);
+    ray_err err;
+    if (!strcmp(kind, "tasks") || !strcmp(kind, "objects")) {
+        /* Only the drivers know them: asked through the head. */
+        err = list_answers(o, kind, value ? key : NULL, value, json, &t, why,
+                           sizeof(why));
+        if (err == RAY_ENOTFOUND) {
+            rt_free(t.p);
+            return 1; /* said why */
+        }
+    } else {
+        cl_view v;
+        uint8_t tok[RT_TOKEN_LEN];
+        if (!rayc_view(o, "list", &v, tok))
+            return 1;
+        err = cl_view_list(&v, kind, value ? key : NULL, value, json, &t, why,
+                           sizeof(why));
+        cl_view_free(&v);
+    }
     if (err == RAY_OK && !t.oom && t.p)
         fputs(t.p, stdout);
     else
         fprintf(stderr, "%s\n",
-                err != RAY_OK ? why
-                              : "rayc list: out of "
-                                "memory");
+                err != RAY_OK ? why : "rayc list: out of memory");
     rt_free(t.p);
     return err == RAY_OK && !t.oom ? 0 : 2;
 }
@@ -658,7 +708,8 @@ main(int argc, char **argv)
     opts o = {0};
     bool list = !strcmp(argv[1], "list");
     if (list && argc < 3) {
-        fprintf(stderr, "rayc list: what? nodes, actors or jobs\n");
+        fprintf(stderr,
+                "rayc list: what? nodes, actors, jobs, tasks or objects\n");
         return 2;
     }
     o.logs = !strcmp(argv[1], "logs");

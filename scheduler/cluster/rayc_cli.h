@@ -39,6 +39,29 @@ bool rayc_view(const opts *o, const char *cmd, cl_view *v,
  * this machine (<temp dir>/head_address); false when none. */
 bool rayc_head_address(const opts *o, char *out, size_t len);
 
+/* What every connected driver answered to a request (rayc_ask.c): the
+ * drivers the head lists (kv "job", keys "IP:PID"), and each one's
+ * answer, NULL where none came. */
+typedef struct rayc_answers {
+    char addr[256]; /* the head's */
+    Ray__Rpc__KvListReply *jobs;
+    Ray__Rpc__KvGetReply **got;
+    size_t n, have;
+} rayc_answers;
+
+#define RAYC_ASK_WAIT_MS 10000
+
+/* Ask every connected driver `what` ("timeline", "tasks", "objects")
+ * and wait up to RAYC_ASK_WAIT_MS for their answers, naming on stderr
+ * any that did not come (and, with `hint` after it, saying so when no
+ * driver is connected: a->n 0). 0 and *a (rayc_answers_free it), or 1
+ * after saying why on stderr. */
+int rayc_ask(const opts *o, const char *cmd, const char *what, const char *hint,
+             rayc_answers *a);
+void rayc_answers_free(rayc_answers *a);
+/* Driver i's name ("IP:PID"). */
+void rayc_answer_who(const rayc_answers *a, size_t i, char *out, size_t len);
+
 /* rayc timeline: the connected drivers' timelines, their agents' on the
  * other nodes included, merged into one Chrome trace (rayc_timeline.c).
  * The exit status. */

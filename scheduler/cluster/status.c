@@ -532,68 +532,60 @@ fill(const cl_view *v, const char *kind, table *t)
     return false;
 }
 
-ray_err
-cl_view_list(const cl_view *v, const char *kind, const char *key,
-             const char *value, bool json, rt_text *out, char *why,
-             size_t whylen)
+/* Print t (rows whose column `key` is `value`; key NULL: all) as an
+ * aligned table or a JSON array, and free its rows. */
+static ray_err
+print_table(table *t, const char *kind, const char *key, const char *value,
+            bool json, rt_text *out, char *why, size_t whylen)
 {
-    table t;
-    if (!fill(v, kind, &t)) {
-        snprintf(why, whylen,
-                 "rayc list %s: the head lists nodes, actors (named) and "
-                 "jobs; tasks and objects are each driver's (their counts "
-                 "are in the dashboard's metrics)",
-                 kind);
-        return RAY_EINVAL;
-    }
     int col = -1;
-    for (int c = 0; key && c < t.ncols; c++)
-        if (!strcasecmp(key, t.cols[c]))
+    for (int c = 0; key && c < t->ncols; c++)
+        if (!strcasecmp(key, t->cols[c]))
             col = c;
     if (key && col < 0) {
         size_t k = (size_t)snprintf(
             why, whylen, "rayc list %s: no column '%s' (", kind, key);
-        for (int c = 0; c < t.ncols && k < whylen; c++)
+        for (int c = 0; c < t->ncols && k < whylen; c++)
             k += (size_t)snprintf(why + k, whylen - k, "%s%s", c ? ", " : "",
-                                  t.cols[c]);
+                                  t->cols[c]);
         if (k < whylen)
             snprintf(why + k, whylen - k, ")");
-        rt_free(t.rows);
+        rt_free(t->rows);
         return RAY_EINVAL;
     }
     size_t width[LIST_COLS] = {0};
-    for (int c = 0; c < t.ncols; c++)
-        width[c] = strlen(t.cols[c]);
-    bool *keep = rt_calloc(t.n ? t.n : 1, sizeof(*keep));
-    for (size_t i = 0; keep && i < t.n; i++) {
-        keep[i] = col < 0 || !strcasecmp(t.rows[i].v[col], value);
-        for (int c = 0; keep[i] && c < t.ncols; c++)
-            if (strlen(t.rows[i].v[c]) > width[c])
-                width[c] = strlen(t.rows[i].v[c]);
+    for (int c = 0; c < t->ncols; c++)
+        width[c] = strlen(t->cols[c]);
+    bool *keep = rt_calloc(t->n ? t->n : 1, sizeof(*keep));
+    for (size_t i = 0; keep && i < t->n; i++) {
+        keep[i] = col < 0 || !strcasecmp(t->rows[i].v[col], value);
+        for (int c = 0; keep[i] && c < t->ncols; c++)
+            if (strlen(t->rows[i].v[c]) > width[c])
+                width[c] = strlen(t->rows[i].v[c]);
     }
     if (json)
         rt_text_put(out, "[");
     else
-        for (int c = 0; c < t.ncols; c++)
-            rt_text_put(out, "%-*s%s", (int)width[c], t.cols[c],
-                        c + 1 < t.ncols ? "  " : "\n");
+        for (int c = 0; c < t->ncols; c++)
+            rt_text_put(out, "%-*s%s", (int)width[c], t->cols[c],
+                        c + 1 < t->ncols ? "  " : "\n");
     bool first = true;
-    for (size_t i = 0; keep && i < t.n; i++) {
+    for (size_t i = 0; keep && i < t->n; i++) {
         if (!keep[i])
             continue;
         if (json)
             rt_text_put(out, "%s{", first ? "" : ",");
-        for (int c = 0; c < t.ncols; c++) {
+        for (int c = 0; c < t->ncols; c++) {
             if (!json) {
-                rt_text_put(out, "%-*s%s", (int)width[c], t.rows[i].v[c],
-                            c + 1 < t.ncols ? "  " : "\n");
+                rt_text_put(out, "%-*s%s", (int)width[c], t->rows[i].v[c],
+                            c + 1 < t->ncols ? "  " : "\n");
                 continue;
             }
-            rt_text_put(out, "%s\"%s\":", c ? "," : "", t.cols[c]);
-            if (t.number[c])
-                rt_text_put(out, "%s", t.rows[i].v[c]);
+            rt_text_put(out, "%s\"%s\":", c ? "," : "", t->cols[c]);
+            if (t->number[c])
+                rt_text_put(out, "%s", t->rows[i].v[c]);
             else
-                json_cstr(out, t.rows[i].v[c]);
+                json_cstr(out, t->rows[i].v[c]);
         }
         if (json)
             rt_text_put(out, "}");
@@ -602,6 +594,73 @@ cl_view_list(const cl_view *v, const char *kind, const char *key,
     if (json)
         rt_text_put(out, "]\n");
     rt_free(keep);
-    rt_free(t.rows);
+    rt_free(t->rows);
     return RAY_OK;
+}
+
+ray_err
+cl_view_list(const cl_view *v, const char *kind, const char *key,
+             const char *value, bool json, rt_text *out, char *why,
+             size_t whylen)
+{
+    table t;
+    if (!fill(v, kind, &t)) {
+        snprintf(why, whylen,
+                 "rayc list %s: it lists nodes, actors, jobs, tasks and "
+                 "objects",
+                 kind);
+        return RAY_EINVAL;
+    }
+    return print_table(&t, kind, key, value, json, out, why, whylen);
+}
+
+ray_err
+cl_answers_list(const char *kind, size_t n, const char *const *whos,
+                const char *const *texts, const size_t *lens, const char *key,
+                const char *value, bool json, rt_text *out, size_t *more,
+                char *why, size_t whylen)
+{
+    bool tasks = !strcmp(kind, "tasks");
+    table t = tasks ? (table){{"task_id", "name", "state", "type", "node_id",
+                               "worker_pid", "job"},
+                              7,
+                              {false, false, false, false, false, true, false},
+                              NULL,
+                              0,
+                              0}
+                    : (table){{"object_id", "state", "size", "location", "refs",
+                               "task", "job"},
+                              7,
+                              {false, false, true, false, true, false, false},
+                              NULL,
+                              0,
+                              0};
+    *more = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = texts[i], *end = p ? p + lens[i] : NULL;
+        if (!p || p == end || *p == '?')
+            continue; /* no answer, or one that did not know the request */
+        size_t total = strtoull(p, NULL, 10), got = 0;
+        p = memchr(p, '\n', (size_t)(end - p));
+        while (p && ++p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *le = nl ? nl : end;
+            row *r = add_row(&t);
+            if (!r)
+                break;
+            got++;
+            int c = 0;
+            for (const char *f = p; c < 6 && f <= le; c++) {
+                const char *tab = memchr(f, '\t', (size_t)(le - f));
+                const char *fe = tab ? tab : le;
+                snprintf(r->v[c], sizeof(r->v[c]), "%.*s", (int)(fe - f), f);
+                f = fe + 1;
+            }
+            snprintf(r->v[6], sizeof(r->v[6]), "%s", whos[i]);
+            p = nl;
+        }
+        if (total > got)
+            *more += total - got;
+    }
+    return print_table(&t, kind, key, value, json, out, why, whylen);
 }

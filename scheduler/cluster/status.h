@@ -47,6 +47,16 @@ ray_err cl_view_list(const cl_view *v, const char *kind, const char *key,
                      const char *value, bool json, rt_text *out, char *why,
                      size_t whylen);
 
+/* `rayc list tasks|objects`: the rows each driver answered (texts[i],
+ * lens[i] bytes, from driver whos[i]; NULL: none came; the format is
+ * sdk/state.c's after a line with their count) printed as cl_view_list
+ * does, with a "job" column naming the driver. *more: the rows drivers
+ * had beyond those they sent. */
+ray_err cl_answers_list(const char *kind, size_t n, const char *const *whos,
+                        const char *const *texts, const size_t *lens,
+                        const char *key, const char *value, bool json,
+                        rt_text *out, size_t *more, char *why, size_t whylen);
+
 /* Prometheus text: the nodes (rayc_cluster_*), and each driver's own
  * metrics (ray_metrics) with a job label, each family once. */
 void cl_view_metrics(const cl_view *v, rt_text *out);

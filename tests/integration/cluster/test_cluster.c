@@ -187,6 +187,23 @@ add_ones_at(ray_actor c, int64_t n)
 }
 RAY_REMOTE(add_ones_at, char *, ray_actor, int64_t);
 
+/* Wait (60 s at most) until the file /tmp/rayc-gate-K exists: a call
+ * that runs as long as the test wants; 1, or -1 after the minute. */
+static int64_t
+gate(int64_t k)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/rayc-gate-%lld", (long long)k);
+    for (int i = 0; i < 6000; i++) {
+        if (access(path, F_OK) == 0)
+            return 1;
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+RAY_REMOTE(gate, int64_t, int64_t);
+
 /* ---- the cluster ---- */
 
 static void
@@ -1894,9 +1911,10 @@ Test(cluster, rayc_list_shows_nodes_named_actors_and_jobs)
     ray_actor_release(a);
     cr_assert_eq(rayc("list", "actors", "--filter", "name=keeper", NULL), 0);
     cr_assert(!strstr(out_text(), "keeper"), "%s", out_text());
-    /* What the head cannot list, and a column it has not: said so. */
-    cr_assert_eq(rayc("list", "tasks", NULL), 2);
-    cr_assert(strstr(out_text(), "each driver's"), "%s", out_text());
+    /* What there is nothing of, and a column it has not: said so. */
+    cr_assert_eq(rayc("list", "bananas", NULL), 2);
+    cr_assert(strstr(out_text(), "nodes, actors, jobs, tasks and objects"),
+              "%s", out_text());
     cr_assert_eq(rayc("list", "nodes", "--filter", "colour=red", NULL), 2);
     cr_assert(strstr(out_text(), "no column 'colour'"), "%s", out_text());
 }
@@ -2218,4 +2236,93 @@ Test(cluster, rayc_logs_names_an_unknown_or_dead_node)
     cr_assert(strstr(out_text(), "node-127.0.0.2-") &&
                   !strstr(out_text(), "node-127.0.0.3-"),
               "%s", out_text());
+}
+
+/* The rows of `rayc list KIND` (the table's lines after its header). */
+static int
+list_rows(const char *kind, const char *filter)
+{
+    char f[96];
+    snprintf(f, sizeof(f), "--filter=%s", filter);
+    cr_assert_eq(rayc("list", kind, f, NULL), 0, "%s", out_text());
+    int lines = 0;
+    for (const char *p = out_text(); (p = strchr(p, '\n')); p++)
+        lines++;
+    return lines - 1 - (strstr(out_text(), "rayc list") ? 1 : 0);
+}
+
+/* `rayc list tasks|objects` asks the drivers through the head: each of
+ * a driver's live tasks in its state (waiting for an argument, queued,
+ * running here, sent to another node), its objects with their size and
+ * where the value is. */
+Test(cluster, rayc_list_tasks_and_objects_asks_the_drivers)
+{
+    cr_assert_eq(rayc("list", "tasks", NULL), 0, "%s", out_text());
+    cr_assert(strstr(out_text(), "no driver is connected") &&
+                  strstr(out_text(), "task_id"),
+              "%s", out_text());
+    driver_up(1);
+    int64_t k = (int64_t)getpid() * 10;
+    char path[2][64];
+    for (int i = 0; i < 2; i++)
+        snprintf(path[i], sizeof(path[i]), "/tmp/rayc-gate-%lld",
+                 (long long)(k + i));
+    ray_call_opts here = {.node = "127.0.0.1"}, two = {.node = "127.0.0.2"};
+    ray_ref running = gate_remote_opts(&here, k);
+    ray_ref away = gate_remote_opts(&two, k + 1);
+    ray_ref queued = gate_remote_opts(&here, k);
+    ray_ref waits = RAY_CALL(say, running);
+    static uint8_t big[1 << 20];
+    memset(big, 7, sizeof(big));
+    ray_ref put = RAY_REF_NULL;
+    cr_assert_eq(ray_put_bytes(big, sizeof(big), &put), RAY_OK);
+    cr_assert(running.id && away.id && queued.id && waits.id && put.id, "%s",
+              ray_last_error_detail());
+    /* RUNNING once the worker has it: asked again, boundedly. */
+    int run = 0;
+    for (int i = 0; i < 50 && run != 1; i++)
+        run = list_rows("tasks", "state=RUNNING");
+    cr_assert_eq(run, 1, "%s", out_text());
+    cr_assert(strstr(out_text(), "gate") && strstr(out_text(), "127.0.0.1:"),
+              "%s", out_text());
+    cr_assert_eq(list_rows("tasks", "state=PENDING_ARGS_AVAIL"), 1, "%s",
+                 out_text());
+    cr_assert(strstr(out_text(), "say"), "%s", out_text());
+    /* The second call here is queued, or already in its worker's ring
+     * (SUBMITTED_TO_WORKER, as the call sent to node 2 is). */
+    int queued_rows = list_rows("tasks", "state=PENDING_NODE_ASSIGNMENT");
+    cr_assert_eq(queued_rows + list_rows("tasks", "state=SUBMITTED_TO_WORKER"),
+                 2, "%s", out_text());
+    cr_assert(strstr(out_text(), "gate"), "%s", out_text());
+    cr_assert_eq(rayc("list", "tasks", "--format=json", NULL), 0, "%s",
+                 out_text());
+    cr_assert(strstr(out_text(), "\"worker_pid\":") &&
+                  count_of(out_text(), "\"task_id\":") == 4,
+              "%s", out_text());
+    cr_assert_eq(rayc("list", "objects", "--format=json", NULL), 0, "%s",
+                 out_text());
+    cr_assert(strstr(out_text(), "\"size\":1048576,\"location\":"
+                                 "\"object_store\""),
+              "%s", out_text());
+    cr_assert_eq(list_rows("objects", "state=PENDING"), 4, "%s", out_text());
+    cr_assert_eq(rayc("list", "tasks", "--filter=colour=red", NULL), 2);
+    cr_assert(strstr(out_text(), "no column 'colour'"), "%s", out_text());
+    /* Done: nothing live is listed. */
+    for (int i = 0; i < 2; i++)
+        close(open(path[i], O_CREAT | O_WRONLY, 0600));
+    int64_t v = 0;
+    cr_assert_eq(ray_get_int64(waits, &v, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_get_int64(away, &v, 60000), RAY_OK);
+    cr_assert_eq(ray_get_int64(queued, &v, 60000), RAY_OK);
+    for (int i = 0; i < 2; i++)
+        unlink(path[i]);
+    cr_assert_eq(rayc("list", "tasks", NULL), 0);
+    cr_assert_eq(count_of(out_text(), "\n"), 1, "only the header: %s",
+                 out_text());
+    ray_ref_release(running);
+    ray_ref_release(away);
+    ray_ref_release(queued);
+    ray_ref_release(waits);
+    ray_ref_release(put);
 }
