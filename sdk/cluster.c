@@ -1155,8 +1155,16 @@ cl_gcs_call(cl_driver *cl, uint32_t type, const ProtobufCMessage *req,
         if (err == RAY_OK)
             err = rt_auth_client(cl->gcs_fd, cl->tok, "driver", 5000, why,
                                  whylen);
-        if (err == RAY_OK && !cl->local_ip[0])
-            rt_tcp_local_ip(cl->gcs_fd, cl->local_ip);
+        if (err == RAY_OK && !cl->local_ip[0]) {
+            /* This machine's node: the one at the address it reaches the
+             * head from, or where RAYC_NODE_IP_ADDRESS says (a machine
+             * with several nodes, each on its own address). */
+            const char *ip = getenv("RAYC_NODE_IP_ADDRESS");
+            if (ip && *ip && strlen(ip) < sizeof(cl->local_ip))
+                snprintf(cl->local_ip, sizeof(cl->local_ip), "%s", ip);
+            else
+                rt_tcp_local_ip(cl->gcs_fd, cl->local_ip);
+        }
         if (err == RAY_OK)
             err = put_job(cl, why, whylen);
         if (err == RAY_OK)

@@ -29,7 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,13 +155,22 @@ parse(int argc, char **argv, int from, opts *o)
             o->head = true;
         else if (!strcmp(a, "--block"))
             o->block = true;
-        else if ((v = flag(a, "--address")))
+        else if (!strcmp(a, "--mpi"))
+            o->mpi = true;
+        else if (!strcmp(a, "--slurm"))
+            o->slurm = true;
+        else if (!strcmp(a, "--") && (o->mpi || o->slurm)) {
+            o->prog = &argv[i + 1];
+            o->nprog = argc - i - 1;
+            break;
+        } else if ((v = flag(a, "--address")))
             o->address = v;
         else if ((v = flag(a, "--node-ip-address")))
             o->ip = v;
-        else if ((v = flag(a, "--port")))
+        else if ((v = flag(a, "--port"))) {
             o->port = strtol(v, NULL, 10);
-        else if ((v = flag(a, "--dashboard-port")))
+            o->port_set = true;
+        } else if ((v = flag(a, "--dashboard-port")))
             o->dashboard_port = strtol(v, NULL, 10);
         else if ((v = flag(a, "--raylet-port")))
             o->raylet_port = strtol(v, NULL, 10);
@@ -370,27 +381,17 @@ run_node(const opts *o, int ready_fd, const char *log_file)
     return err == RAY_OK ? 0 : 1;
 }
 
-static int
-cmd_start(const opts *o)
+int
+rayc_node_spawn(const opts *o, bool detach, pid_t *out, char *line, size_t llen)
 {
-    if (o->head == (o->address != NULL)) {
-        fprintf(stderr, "rayc start: give --head, or --address=HEAD_IP:PORT "
-                        "to join a head\n");
-        return 2;
-    }
-    if (o->head && o->ip && strncmp(o->ip, "127.", 4))
-        printf("rayc: the head listens on %s, reachable beyond this machine "
-               "(connections must prove the cluster token)\n",
-               o->ip);
-    rt_mkdir_p(o->temp_dir, 0700);
-    if (o->block)
-        return run_node(o, -1, NULL);
     int p[2];
+    rt_mkdir_p(o->temp_dir, 0700);
     if (pipe(p) != 0) {
         perror("rayc: pipe");
         return 1;
     }
     fflush(stdout);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         perror("rayc: fork");
@@ -398,7 +399,10 @@ cmd_start(const opts *o)
     }
     if (pid == 0) {
         close(p[0]);
-        setsid();
+        if (detach)
+            setsid();
+        else if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+            _exit(1); /* its launcher is gone already */
         char logs[PATH_MAX], log[PATH_MAX + 64];
         snprintf(logs, sizeof(logs), "%s/logs", o->temp_dir);
         rt_mkdir_p(logs, 0700);
@@ -415,19 +419,19 @@ cmd_start(const opts *o)
         _exit(run_node(o, p[1], lf >= 0 ? log : NULL));
     }
     close(p[1]);
-    char line[600] = "";
     size_t k = 0;
     struct pollfd pf = {.fd = p[0], .events = POLLIN};
     int64_t deadline = rt_deadline_after_ms(30000);
-    while (k + 1 < sizeof(line) && rt_deadline_left_ms(deadline) > 0 &&
+    while (k + 1 < llen && rt_deadline_left_ms(deadline) > 0 &&
            poll(&pf, 1, (int)rt_deadline_left_ms(deadline)) > 0) {
-        ssize_t n = read(p[0], line + k, sizeof(line) - 1 - k);
+        ssize_t n = read(p[0], line + k, llen - 1 - k);
         if (n <= 0)
             break;
         k += (size_t)n;
     }
     line[k] = 0;
     close(p[0]);
+    *out = pid;
     if (strncmp(line, "ok ", 3) != 0) {
         char *nl = strchr(line, '\n');
         if (nl)
@@ -438,8 +442,34 @@ cmd_start(const opts *o)
                     "under the temp dir)");
         if (!k)
             kill(pid, SIGKILL); /* silent past the deadline */
+        if (!detach)
+            waitpid(pid, NULL, 0);
         return 1;
     }
+    return 0;
+}
+
+static int
+cmd_start(const opts *o)
+{
+    if (o->mpi || o->slurm)
+        return rayc_cmd_launch(o);
+    if (o->head == (o->address != NULL)) {
+        fprintf(stderr, "rayc start: give --head, or --address=HEAD_IP:PORT "
+                        "to join a head\n");
+        return 2;
+    }
+    if (o->head && o->ip && strncmp(o->ip, "127.", 4))
+        printf("rayc: the head listens on %s, reachable beyond this machine "
+               "(connections must prove the cluster token)\n",
+               o->ip);
+    rt_mkdir_p(o->temp_dir, 0700);
+    if (o->block)
+        return run_node(o, -1, NULL);
+    char line[600];
+    pid_t pid;
+    if (rayc_node_spawn(o, true, &pid, line, sizeof(line)) != 0)
+        return 1;
     char id[80] = "", raylet[80] = "", gcs[80] = "", dash[80] = "-";
     sscanf(line + 3, "%79s %79s %79s %79s", id, raylet, gcs, dash);
     printf("rayc: %s node %.16s started (raylet %s, pid %d)\n",

@@ -8,6 +8,7 @@
 #define RAY_SCHEDULER_CLUSTER_RAYC_CLI_H
 
 #include <limits.h>
+#include <sys/types.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,6 +17,9 @@
 
 typedef struct opts {
     bool head, block;
+    bool mpi, slurm; /* rayc start: a node per rank (rayc_launch.c) */
+    char **prog;     /* ... and after --, the driver rank 0 runs */
+    int nprog;
     const char *address, *ip, *resources, *temp_dir, *token_file, *format;
     const char *filter;  /* rayc list: KEY=VALUE */
     bool logs;           /* rayc logs: FILE may follow */
@@ -26,6 +30,7 @@ typedef struct opts {
     const char *storage; /* head: --storage */
     char storage_buf[PATH_MAX];
     long port, raylet_port, num_cpus, dashboard_port;
+    bool port_set; /* --port given */
     unsigned long long store;
     char tmp[PATH_MAX];
 } opts;
@@ -61,6 +66,18 @@ int rayc_ask(const opts *o, const char *cmd, const char *what, const char *hint,
 void rayc_answers_free(rayc_answers *a);
 /* Driver i's name ("IP:PID"). */
 void rayc_answer_who(const rayc_answers *a, size_t i, char *out, size_t len);
+
+/* Start a node as o says, in a child process: detached (its own session,
+ * as `rayc start`), or bound to this process (it gets SIGTERM when this
+ * process ends). 0 once it registered, its "ok ID RAYLET GCS DASH" line
+ * in line and its pid in *pid; 1 after saying why on stderr. */
+int rayc_node_spawn(const opts *o, bool detach, pid_t *pid, char *line,
+                    size_t llen);
+
+/* rayc start --mpi|--slurm: one node per rank of a job, rank 0 the head,
+ * the driver after -- run on rank 0, all stopped when it ends
+ * (rayc_launch.c). The exit status. */
+int rayc_cmd_launch(const opts *o);
 
 /* rayc timeline: the connected drivers' timelines, their agents' on the
  * other nodes included, merged into one Chrome trace (rayc_timeline.c).

@@ -198,8 +198,10 @@ RAY_API void ray_config_init(ray_config *cfg);
  * the cluster token (RAYC_TOKEN_FILE, default ~/.rayc/cluster-token) to
  * the head, and starts the program itself on every other alive node (its
  * raylet fetches the executable once by SHA-256; nothing is copied by
- * hand). This machine stays a node run by the runtime above. A call goes
- * to another node when this one has at least half its CPUs busy (to the
+ * hand). This machine stays a node run by the runtime above: the node at
+ * the address it reaches the head from, or at RAYC_NODE_IP_ADDRESS when
+ * that is set (a machine with several nodes on their own addresses). A call
+ * goes to another node when this one has at least half its CPUs busy (to the
  * least loaded), or when only another node has the custom resources it
  * asks for (`rayc start --resources`), or the node ray_call_opts.node
  * names; a call no node can ever run fails at once (RAY_EINVAL,
