@@ -5,6 +5,7 @@
  *
  *   rayc start --head [--port=6379] [--node-ip-address=IP] ...
  *   rayc start --address=HEAD:PORT [--node-ip-address=IP] ...
+ *   rayc start --mpi|--slurm [...] [-- PROGRAM ARGS]   (rayc_launch.c)
  *   rayc status [--address=HEAD:PORT] [--format=json]
  *   rayc list nodes|actors|jobs|tasks|objects [--filter KEY=VALUE]
  *             [--format=json]
@@ -63,6 +64,8 @@ usage(FILE *f)
             "usage:\n"
             "  rayc start --head [--port=6379] [options]\n"
             "  rayc start --address=HEAD_IP:PORT [options]\n"
+            "  mpirun -np N rayc start --mpi [options] [-- PROGRAM ARGS]\n"
+            "  srun rayc start --slurm [options] [-- PROGRAM ARGS]\n"
             "  rayc status [--address=HEAD_IP:PORT] [--format=json]\n"
             "  rayc list nodes|actors|jobs|tasks|objects "
             "[--filter KEY=VALUE] [--format=json]\n"
@@ -73,7 +76,9 @@ usage(FILE *f)
             "  --node-ip-address=IP     bind and advertise IP (default: a head "
             "127.0.0.1,\n"
             "                           a node the address it reaches the "
-            "head from)\n"
+            "head from;\n"
+            "                           --mpi/--slurm: {rank} in it is the "
+            "rank)\n"
             "  --num-cpus=N             CPUs this node offers (default: all)\n"
             "  --resources=gpu=2,disk=4 custom resources (or "
             "'{\"gpu\":2}')\n"

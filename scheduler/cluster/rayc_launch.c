@@ -24,9 +24,12 @@
  *   leaves MPI at once (MPI_Finalize), so no rank busy-waits in MPI while
  *   the job runs. The head binds any free port; the token goes with it,
  *   so nothing is shared on disk.
- * - Slurm: the head is at rank 0's node address and --port (default
- *   6379): the first host of SLURM_STEP_NODELIST as its name resolves,
- *   or --node-ip-address's pattern for rank 0 (below). The token is the
+ * - Slurm: each node is at its Slurm node's address (NodeAddr, from
+ *   scontrol; else its name as it resolves), the head at the step's first
+ *   node's and --port (default 6379); or --node-ip-address's pattern
+ *   (below). A node offers the CPUs Slurm gave its task
+ *   (SLURM_CPUS_PER_TASK, else SLURM_CPUS_ON_NODE) unless --num-cpus
+ *   says otherwise. The token is the
  *   token file (default ~/.rayc/cluster-token), which must be the same
  *   on every node: a shared home, or --token-file on a shared path. The
  *   other ranks wait (60 s at most) until the head answers with it.
@@ -92,51 +95,88 @@ ip_of(const opts *o, int rank, char *out, size_t len)
     return n > 0 && (size_t)n < len;
 }
 
-/* The address this machine's name resolves to (IPv4), or "". */
-static void
-host_ip(char *out, size_t len)
-{
-    char name[256];
-    struct addrinfo hint = {.ai_family = AF_INET}, *ai = NULL;
-    out[0] = 0;
-    if (gethostname(name, sizeof(name)) != 0 ||
-        getaddrinfo(name, NULL, &hint, &ai) != 0 || !ai)
-        return;
-    getnameinfo(ai->ai_addr, ai->ai_addrlen, out, (socklen_t)len, NULL, 0,
-                NI_NUMERICHOST);
-    freeaddrinfo(ai);
-}
-
-/* Slurm: the first host of the step's node list ("n[1-3],m4" -> n1;
- * "gpu-[07-09]" -> gpu-07), as its name resolves (IPv4), into out. */
+/* A name as an IPv4 address (numeric) into out. */
 static bool
-slurm_first_host(char *out, size_t len)
+resolve(const char *name, char *out, size_t len)
 {
-    const char *list = getenv("SLURM_STEP_NODELIST");
-    if (!list || !*list)
-        list = getenv("SLURM_JOB_NODELIST");
-    if (!list || !*list)
-        return false;
-    char host[256];
-    size_t k = 0;
-    for (const char *p = list; *p && *p != ',' && k + 1 < sizeof(host); p++) {
-        if (*p != '[') {
-            host[k++] = *p;
-            continue;
-        }
-        /* a range: its first number, as written (zero padding kept) */
-        for (p++; *p >= '0' && *p <= '9' && k + 1 < sizeof(host); p++)
-            host[k++] = *p;
-        break;
-    }
-    host[k] = 0;
     struct addrinfo hint = {.ai_family = AF_INET}, *ai = NULL;
-    if (!k || getaddrinfo(host, NULL, &hint, &ai) != 0 || !ai)
+    if (!*name || getaddrinfo(name, NULL, &hint, &ai) != 0 || !ai)
         return false;
     int rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, out, (socklen_t)len, NULL,
                          0, NI_NUMERICHOST);
     freeaddrinfo(ai);
     return rc == 0;
+}
+
+/* The address this machine's name resolves to (IPv4), or "". */
+static void
+host_ip(char *out, size_t len)
+{
+    char name[256];
+    out[0] = 0;
+    if (gethostname(name, sizeof(name)) != 0 || !resolve(name, out, len))
+        out[0] = 0;
+}
+
+/* The first line `cmd` prints (trailing space cut), or false. */
+static bool
+first_line(const char *cmd, char *out, size_t len)
+{
+    FILE *f = popen(cmd, "r");
+    bool ok = f && fgets(out, (int)len, f);
+    if (f)
+        pclose(f);
+    if (ok)
+        out[strcspn(out, " \t\r\n")] = 0;
+    return ok && *out;
+}
+
+/* Slurm node `node`'s address (its NodeAddr, which a node's name need not
+ * resolve to) as an IPv4 address: from scontrol, else the name itself. */
+static bool
+slurm_node_ip(const char *node, char *out, size_t len)
+{
+    for (const char *p = node; *p; p++)
+        if (!(*p == '-' || *p == '.' || *p == '_' || (*p >= '0' && *p <= '9') ||
+              (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            return false; /* not a name to put in a command line */
+    char cmd[400], addr[256];
+    snprintf(cmd, sizeof(cmd),
+             "scontrol show node '%s' 2>/dev/null | tr ' ' '\\n' | "
+             "sed -n 's/^NodeAddr=//p'",
+             node);
+    if (first_line(cmd, addr, sizeof(addr)) && resolve(addr, out, len))
+        return true;
+    return resolve(node, out, len);
+}
+
+/* Slurm: the step's first node ("n[1-3],m4" -> n1), by scontrol, else
+ * read from the list ("gpu-[07-09]" -> gpu-07). */
+static bool
+slurm_first_node(char *out, size_t len)
+{
+    const char *list = getenv("SLURM_STEP_NODELIST");
+    if (!list || !*list)
+        list = getenv("SLURM_JOB_NODELIST");
+    if (!list || !*list || strchr(list, '\''))
+        return false;
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof(cmd), "scontrol show hostnames '%s' 2>/dev/null",
+             list);
+    if (first_line(cmd, out, len))
+        return true;
+    size_t k = 0;
+    for (const char *p = list; *p && *p != ',' && k + 1 < len; p++) {
+        if (*p != '[') {
+            out[k++] = *p;
+            continue;
+        }
+        for (p++; *p >= '0' && *p <= '9' && k + 1 < len; p++)
+            out[k++] = *p; /* a range's first number, zero padding kept */
+        break;
+    }
+    out[k] = 0;
+    return k > 0;
 }
 
 /* ---- MPI, loaded when asked for ---- */
@@ -359,6 +399,11 @@ spawn(const opts *o, const launch *L, bool head, pid_t *pid, char *line,
     n.temp_dir = L->temp;
     n.token_file = L->token_file;
     n.storage = "memory"; /* the cluster ends with the job */
+    const char *cpus = getenv("SLURM_CPUS_PER_TASK");
+    if (!cpus || !*cpus)
+        cpus = getenv("SLURM_CPUS_ON_NODE");
+    if (o->slurm && !o->num_cpus && cpus && atoi(cpus) > 0)
+        n.num_cpus = atoi(cpus); /* what the allocation gave this task */
     if (!head)
         n.dashboard_port = -1;
     return rayc_node_spawn(&n, false, pid, line, len);
@@ -411,7 +456,10 @@ rayc_cmd_launch(const opts *o)
         L.size = atoi(n);
         snprintf(L.job, sizeof(L.job), "%s.%s", job, step ? step : "0");
     }
-    if (!ip_of(o, L.rank, L.ip, sizeof(L.ip)) && L.rank == 0)
+    const char *self = getenv("SLURMD_NODENAME");
+    if (!ip_of(o, L.rank, L.ip, sizeof(L.ip)) &&
+        !(o->slurm && self && slurm_node_ip(self, L.ip, sizeof(L.ip))) &&
+        L.rank == 0)
         host_ip(L.ip, sizeof(L.ip));
     pid_t node = 0;
     int status = 1;
@@ -469,11 +517,13 @@ rayc_cmd_launch(const opts *o)
             }
         } else {
             rt_token_path(o->token_file, L.token_file, sizeof(L.token_file));
-            char ip0[RT_HOST_MAX] = "";
+            char ip0[RT_HOST_MAX] = "", first[256];
             if (!ip_of(o, 0, ip0, sizeof(ip0)) &&
-                !slurm_first_host(ip0, sizeof(ip0))) {
-                fprintf(stderr, "rayc start --slurm: no head address: "
-                                "SLURM_STEP_NODELIST does not resolve\n");
+                !(slurm_first_node(first, sizeof(first)) &&
+                  slurm_node_ip(first, ip0, sizeof(ip0)))) {
+                fprintf(stderr, "rayc start --slurm: no head address: the "
+                                "step's first node has none (scontrol show "
+                                "node)\n");
                 return 1;
             }
             snprintf(L.head, sizeof(L.head), "%s:%ld", ip0, o->port);
