@@ -35,5 +35,6 @@ void bench_group_task(void);
 void bench_group_actor(void);
 void bench_group_cluster(void);
 void bench_group_faults(void);
+void bench_group_launch(void);
 
 #endif /* RAY_BENCH_BENCH_H */

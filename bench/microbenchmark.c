@@ -21,6 +21,7 @@ __attribute__((weak)) void bench_group_task(void);
 __attribute__((weak)) void bench_group_actor(void);
 __attribute__((weak)) void bench_group_cluster(void);
 __attribute__((weak)) void bench_group_faults(void);
+__attribute__((weak)) void bench_group_launch(void);
 
 static void
 bench_group_limits(void)
@@ -36,6 +37,7 @@ static const struct {
     {"limits", bench_group_limits},   {"store", bench_group_store},
     {"task", bench_group_task},       {"actor", bench_group_actor},
     {"cluster", bench_group_cluster}, {"faults", bench_group_faults},
+    {"launch", bench_group_launch},
 };
 
 enum { NGROUPS = sizeof groups / sizeof groups[0] };
