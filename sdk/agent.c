@@ -766,6 +766,7 @@ start_runtime(char *why, size_t whylen)
     ray_config cfg;
     ray_config_init(&cfg);
     cfg.resources = getenv("RAYC_RESOURCES");
+    sdk_agent_mode = true; /* its driver answers for it */
     why[0] = 0;
     if (ray_init(&cfg) != RAY_OK)
         snprintf(why, whylen, "%s", ray_last_error_detail());

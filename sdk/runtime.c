@@ -677,6 +677,7 @@ ray_init(const ray_config *cfg_in)
     /* After the join: in a cluster, the agents record too. */
     if (env_timeline)
         (void)ray_timeline_enable(true); /* 64 bytes; ENOMEM: not recorded */
+    sdk_local_status_start(&cfg);
     return RAY_OK;
 }
 
@@ -686,6 +687,7 @@ ray_shutdown(void)
     sdk_rt *rt = sdk_g;
     if (!rt)
         return;
+    sdk_local_status_stop();
     sdk_cluster_leave();     /* the agents end with their connections */
     sdk_actors_shutdown(rt); /* destructors run before the workers exit */
     sched_raylet_stopping(rt->raylet); /* no process starts again */

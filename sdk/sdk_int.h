@@ -233,6 +233,13 @@ void sdk_pbar_begin(sdk_pbar *p, const char *label, size_t total);
 void sdk_pbar_update(sdk_pbar *p, size_t done);
 void sdk_pbar_end(sdk_pbar *p, size_t done);
 
+/* local_status.c: this driver's `rayc status` socket on its machine
+ * (started by ray_init, stopped first thing by ray_shutdown); none in an
+ * agent (sdk_agent_mode, set before its ray_init). */
+void sdk_local_status_start(const ray_config *cfg);
+void sdk_local_status_stop(void);
+extern bool sdk_agent_mode;
+
 /* timeline.c (mu held): worker w sent an SDK_MSG_TRACE record; free the
  * recorded events (ray_shutdown). */
 typedef struct sdk_timeline sdk_timeline;

@@ -582,11 +582,39 @@ rayc_view(const opts *o, const char *cmd, cl_view *v, uint8_t tok[RT_TOKEN_LEN])
     return err == RAY_OK;
 }
 
+/* The rows of `rayc list tasks|objects` from the drivers on this machine
+ * (no cluster). */
+static ray_err
+list_local(const opts *o, const char *kind, const char *key, const char *value,
+           bool json, rt_text *t, char *why, size_t wl)
+{
+    static rayc_local l;
+    rayc_local_drivers(o, kind, &l);
+    const char *whos[RAYC_LOCAL_MAX], *texts[RAYC_LOCAL_MAX];
+    size_t lens[RAYC_LOCAL_MAX], more = 0;
+    char names[RAYC_LOCAL_MAX][32];
+    if (!l.n)
+        fprintf(stderr, "rayc list: no cluster and no driver running here\n");
+    for (size_t i = 0; i < l.n; i++) {
+        snprintf(names[i], sizeof(names[i]), "local:%d", l.d[i].pid);
+        whos[i] = names[i];
+        texts[i] = l.d[i].text.p;
+        lens[i] = l.d[i].text.n;
+    }
+    ray_err err = cl_answers_list(kind, l.n, whos, texts, lens, key, value,
+                                  json, t, &more, why, wl);
+    rayc_local_free(&l);
+    return err;
+}
+
 /* The rows of `rayc list tasks|objects`: asked of every driver. */
 static ray_err
 list_answers(const opts *o, const char *kind, const char *key,
              const char *value, bool json, rt_text *t, char *why, size_t wl)
 {
+    char addr[256];
+    if (!rayc_head_address(o, addr, sizeof(addr)))
+        return list_local(o, kind, key, value, json, t, why, wl);
     rayc_answers a;
     if (rayc_ask(o, "list", kind, "", &a) != 0) {
         snprintf(why, wl, "rayc list %s: no answers", kind);
@@ -669,6 +697,9 @@ cmd_list(const opts *o, const char *kind)
 static int
 cmd_status(const opts *o)
 {
+    char head[256];
+    if (!rayc_head_address(o, head, sizeof(head)))
+        return rayc_local_status(o); /* no cluster: the drivers here */
     cl_view v;
     uint8_t tok[RT_TOKEN_LEN];
     if (!rayc_view(o, "status", &v, tok))
@@ -733,9 +764,12 @@ cmd_status(const opts *o)
     return 0;
 }
 
+char **rayc_argv;
+
 int
 main(int argc, char **argv)
 {
+    rayc_argv = argv;
     if (argc < 2)
         return usage(stderr);
     const char *lvl = getenv("RAYC_LOG_LEVEL");

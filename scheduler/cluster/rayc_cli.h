@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "runtime/net.h"
+#include "runtime/text.h"
 #include "scheduler/cluster/status.h"
 
 typedef struct opts {
@@ -67,6 +68,9 @@ void rayc_answers_free(rayc_answers *a);
 /* Driver i's name ("IP:PID"). */
 void rayc_answer_who(const rayc_answers *a, size_t i, char *out, size_t len);
 
+/* main's argv (rayc_launch.c runs the program again with it). */
+extern char **rayc_argv;
+
 /* Start a node as o says, in a child process: detached (its own session,
  * as `rayc start`), or bound to this process (it gets SIGTERM when this
  * process ends). 0 once it registered, its "ok ID RAYLET GCS DASH" line
@@ -78,6 +82,27 @@ int rayc_node_spawn(const opts *o, bool detach, pid_t *pid, char *line,
  * the driver after -- run on rank 0, all stopped when it ends
  * (rayc_launch.c). The exit status. */
 int rayc_cmd_launch(const opts *o);
+
+/* The drivers running on this machine (their sockets under
+ * <temp dir>/drivers) and what each answered to a request
+ * (rayc_local.c). */
+#define RAYC_LOCAL_MAX 64
+typedef struct rayc_local_driver {
+    int pid;
+    rt_text text;
+} rayc_local_driver;
+typedef struct rayc_local {
+    rayc_local_driver d[RAYC_LOCAL_MAX];
+    size_t n;
+} rayc_local;
+
+/* Ask every driver here `req` ("status", "tasks", "objects"): how many
+ * answered (rayc_local_free *out after). */
+int rayc_local_drivers(const opts *o, const char *req, rayc_local *out);
+void rayc_local_free(rayc_local *l);
+
+/* rayc status without a cluster: the drivers on this machine. */
+int rayc_local_status(const opts *o);
 
 /* rayc timeline: the connected drivers' timelines, their agents' on the
  * other nodes included, merged into one Chrome trace (rayc_timeline.c).

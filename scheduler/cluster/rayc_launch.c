@@ -21,9 +21,10 @@
  * - MPI: rank 0 sends "ADDRESS TOKEN" to the others with one MPI_Bcast
  *   (libmpi is loaded when --mpi runs, not linked: Open MPI's libmpi.so.40
  *   or MPICH's libmpi.so.12; their handles differ, both are handled), and
- *   leaves MPI at once (MPI_Finalize), so no rank busy-waits in MPI while
- *   the job runs. The head binds any free port; the token goes with it,
- *   so nothing is shared on disk.
+ *   leaves MPI at once: MPI_Finalize, then the process runs itself again
+ *   (execv, the same pid, RAYC_MPI_DONE carrying what it learnt), so no
+ *   rank keeps libmpi, its threads or its memory while the job runs. The head
+ * binds any free port; the token goes with it, so nothing is shared on disk.
  * - Slurm: each node is at its Slurm node's address (NodeAddr, from
  *   scontrol; else its name as it resolves), the head at the step's first
  *   node's and --port (default 6379); or --node-ip-address's pattern
@@ -52,6 +53,17 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+/* What libmpi allocates and never frees (its components, unloaded by
+ * MPI_Finalize) is not this program's to report. */
+#define MPI_QUIET_BEGIN() __lsan_disable()
+#define MPI_QUIET_END() __lsan_enable()
+#else
+#define MPI_QUIET_BEGIN() (void)0
+#define MPI_QUIET_END() (void)0
+#endif
 
 #include "runtime/clock.h"
 #include "runtime/files.h"
@@ -433,11 +445,27 @@ rayc_cmd_launch(const opts *o)
     signal(SIGPIPE, SIG_IGN);
     mpi m;
     char msg[512] = "";
-    if (o->mpi) {
+    pid_t node = 0;
+    int status = 1;
+    char line[600];
+    /* MPI, second time round: the broadcast is done (see below). */
+    const char *resumed = o->mpi ? getenv("RAYC_MPI_DONE") : NULL;
+    if (resumed) {
+        int pid = 0;
+        if (sscanf(resumed, "%d %d %d %511[^\n]", &L.rank, &L.size, &pid,
+                   msg) != 4)
+            return 1;
+        node = (pid_t)pid;
+        unsetenv("RAYC_MPI_DONE");
+    } else if (o->mpi) {
         int argc = 0;
         char **argv = NULL;
-        if (!mpi_load(&m) || m.init(&argc, &argv) != 0 ||
-            m.rank(m.world, &L.rank) != 0 || m.size(m.world, &L.size) != 0) {
+        MPI_QUIET_BEGIN();
+        bool up = mpi_load(&m) && m.init(&argc, &argv) == 0 &&
+                  m.rank(m.world, &L.rank) == 0 &&
+                  m.size(m.world, &L.size) == 0;
+        MPI_QUIET_END();
+        if (!up) {
             fprintf(stderr, "rayc start --mpi: MPI did not start (run it "
                             "with mpirun or srun)\n");
             return 1;
@@ -461,10 +489,7 @@ rayc_cmd_launch(const opts *o)
         !(o->slurm && self && slurm_node_ip(self, L.ip, sizeof(L.ip))) &&
         L.rank == 0)
         host_ip(L.ip, sizeof(L.ip));
-    pid_t node = 0;
-    int status = 1;
-    char line[600];
-    if (L.rank == 0) {
+    if (L.rank == 0 && !resumed) {
         if (o->mpi)
             snprintf(L.job, sizeof(L.job), "%d", (int)getpid());
         set_dirs(o, &L);
@@ -485,17 +510,34 @@ rayc_cmd_launch(const opts *o)
         snprintf(msg, sizeof(msg), "%s %s %s", L.head[0] ? L.head : "-",
                  L.hex[0] ? L.hex : "-", L.job);
     }
-    if (o->mpi) { /* rank 0's message to all, then out of MPI */
+    if (o->mpi && !resumed) { /* rank 0's message to all, then out of MPI */
+        MPI_QUIET_BEGIN();
         int rc = m.bcast(msg, (int)sizeof(msg), m.byte, 0, m.world);
         m.finalize();
+        MPI_QUIET_END();
         if (rc != 0) {
             fprintf(stderr, "rayc start --mpi: MPI_Bcast failed (%d)\n", rc);
             stop_node(node);
             return 1;
         }
-        if (L.rank > 0 &&
-            sscanf(msg, "%63s %64s %63s", L.head, L.hex, L.job) != 3)
+        /* Leave MPI altogether: this process again (the same pid, which
+         * the launcher tracks, and the same node child), without libmpi,
+         * the threads it started and what it never frees. */
+        char env[700];
+        snprintf(env, sizeof(env), "%d %d %d %s", L.rank, L.size, (int)node,
+                 msg);
+        setenv("RAYC_MPI_DONE", env, 1);
+        fflush(NULL);
+        execv("/proc/self/exe", rayc_argv);
+        unsetenv("RAYC_MPI_DONE"); /* no exec: go on as we are */
+    }
+    if (o->mpi) {
+        if (sscanf(msg, "%63s %64s %63s", L.head, L.hex, L.job) != 3)
             L.head[0] = 0;
+        if (L.rank == 0) {
+            set_dirs(o, &L);
+            rt_token_path(o->token_file, L.token_file, sizeof(L.token_file));
+        }
     }
     if (L.rank > 0) {
         set_dirs(o, &L);

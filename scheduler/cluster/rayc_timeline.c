@@ -78,8 +78,10 @@ rayc_cmd_timeline(const opts *o)
                  "or RAYC_TIMELINE=1)",
                  &a) != 0)
         return 1;
-    if (!a.n)
+    if (!a.n) {
+        rayc_answers_free(&a);
         return 1;
+    }
     char path[PATH_MAX], who[128];
     if (o->output)
         snprintf(path, sizeof(path), "%s", o->output);

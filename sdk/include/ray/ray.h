@@ -191,7 +191,11 @@ RAY_API void ray_config_init(ray_config *cfg);
  * object_store_bytes, RAYC_WORKER_SPIN_US, RAYC_LOG_LEVEL (debug, info,
  * warn, error, off); a bad value fails with RAY_EINVAL naming it.
  * The soft open-file limit (RLIMIT_NOFILE) is raised to the hard one: the
- * driver holds 3 descriptors per worker process.
+ * driver holds 3 descriptors per worker process. The driver answers
+ * `rayc status` and `rayc list tasks|objects` on this machine through a
+ * Unix socket, <temp dir>/drivers/PID.sock (RAYC_TEMP_DIR, default
+ * /tmp/rayc-UID; this user only), removed by ray_shutdown;
+ * RAYC_STATUS_SOCKET=0 turns it off.
  *
  * A cluster: with cfg->address, or else the RAY_ADDRESS environment
  * variable, set to a head's "host:port" (or "auto"), the driver proves
