@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -689,18 +690,36 @@ wait_driver(void)
     return c;
 }
 
-/* What the agent and its workers print goes to the driver, or to the
- * raylet's log once the driver has gone (detached actors print on). */
+/* The file that keeps what this agent and its workers print, for `rayc
+ * logs` (RAYC_LOG_DIR/job-IP-PID.log: the raylet serves the files whose
+ * name carries its address), or -1. */
+static int
+job_log(void)
+{
+    const char *dir = getenv("RAYC_LOG_DIR"), *ip = getenv("RAYC_NODE_IP");
+    if (!dir || !*dir || !ip || !*ip)
+        return -1;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/job-%s-%d.log", dir, ip, (int)getpid());
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+}
+
+/* What the agent and its workers print ("(pid=N) " before each worker's
+ * line) goes to the driver, or to the raylet's log once the driver has
+ * gone (detached actors print on); and to the job's log on this node. */
 static void *
 log_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     static uint8_t buf[1 << 16];
     client *drv = wait_driver();
+    int keep = job_log();
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
         if (n <= 0)
             continue;
+        if (keep >= 0 && write(keep, buf, (size_t)n) < 0)
+            (void)0; /* a full disk loses the copy, not the output */
         if (atomic_load(&drv->gone)) {
             if (g_stderr >= 0 && write(g_stderr, buf, (size_t)n) < 0)
                 (void)0;

@@ -1064,3 +1064,33 @@ cl_actor_from_desc(const char *desc)
     }
     return (ray_actor){(uint64_t)key << 32};
 }
+
+/* ---- rayc list actors ---- */
+
+size_t
+cl_actor_rows(cl_driver *cl, rt_text *out, size_t room)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&cl->act_mu);
+    for (uint32_t k = 1; k < cl->nact; k++) {
+        const cl_actor *a = &cl->act[k];
+        if (!a->spec || a->attached || n++ >= room)
+            continue; /* a free key, a dead one, or another driver's (that
+                         driver lists it) */
+        Ray__Rpc__ClusterTask *t =
+            a->spec ? ray__rpc__cluster_task__unpack(NULL, a->spec_len, a->spec)
+                    : NULL;
+        const char *fn = t && t->function ? t->function : "?";
+        const char *dot = strstr(fn, ".__init__");
+        bool alive = a->node >= 0 && atomic_load(&cl->nodes[a->node].alive);
+        rt_text_put(out, "%016llx\t%.*s\t%s\t%s\t%s\t0\n",
+                    (unsigned long long)k << 32,
+                    (int)(dot ? (size_t)(dot - fn) : strlen(fn)), fn,
+                    alive ? "ALIVE" : "RESTARTING", a->name ? a->name : "-",
+                    a->node >= 0 ? cl->nodes[a->node].full : "-");
+        if (t)
+            ray__rpc__cluster_task__free_unpacked(t, NULL);
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    return n;
+}

@@ -4,16 +4,16 @@
  * only drivers know (`rayc timeline`, `rayc list tasks|objects`).
  * Drivers have no port of their own, so these go through the head's
  * key-value store: the command puts kv "ask": NONCE -> WHAT ("timeline",
- * "tasks" or "objects"), ephemeral, so it goes when the command ends;
+ * "tasks", "objects" or "actors"), ephemeral, so it goes when the command ends;
  * each driver's watcher lists "ask" twice a second and answers each
  * request once under kv "answer": "NONCE IP:PID" (ephemeral too), and
  * deletes its answer once the request is gone. Requests from several
  * commands at once are each answered.
  *
- * An answer to "tasks" or "objects" is a line with how many there are,
- * then at most ASK_ROWS rows (sdk/state.c's format; the calls in flight
- * on other nodes are tasks too, SUBMITTED_TO_WORKER there). To
- * "timeline": the driver's trace (its agents' on other nodes included),
+ * An answer to "tasks", "objects" or "actors" is a line with how many there
+ * are, then at most ASK_ROWS rows (sdk/state.c's format; the calls in flight on
+ * other nodes are tasks too, SUBMITTED_TO_WORKER there). To "timeline": the
+ * driver's trace (its agents' on other nodes included),
  * "" when it recorded nothing. Anything else: "?" and what it asked.
  */
 #include <stdio.h>
@@ -103,6 +103,9 @@ answer_of(cl_driver *cl, const char *what, size_t wlen, rt_text *out)
         n += remote_tasks(cl, &rows, n < ASK_ROWS ? ASK_ROWS - n : 0);
     } else if (wlen == 7 && !memcmp(what, "objects", 7)) {
         n = sdk_state_objects(&rows, ASK_ROWS);
+    } else if (wlen == 6 && !memcmp(what, "actors", 6)) {
+        n = sdk_state_actors(&rows, ASK_ROWS, cl->self_id);
+        n += cl_actor_rows(cl, &rows, n < ASK_ROWS ? ASK_ROWS - n : 0);
     } else {
         rt_text_put(out, "?%.*s", (int)wlen, what);
         return;

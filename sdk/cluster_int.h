@@ -15,6 +15,7 @@
 #include "ray/ray.h"
 #include "runtime/frame.h"
 #include "runtime/net.h"
+#include "runtime/text.h"
 #include "scheduler/resources.h"
 #include "sdk/backend.h"
 #include "sdk/inflight.h"
@@ -200,6 +201,10 @@ void cl_timeline_join(cl_driver *cl, int i);
 /* cluster_ask.c: the watcher's turn: answer the `rayc timeline` and
  * `rayc list tasks|objects` requests the head holds for the drivers. */
 void cl_ask_serve(cl_driver *cl);
+
+/* cluster_actor.c: its actors on other nodes as `rayc list actors` rows
+ * (sdk/state.c's columns), the first `room`; how many there are. */
+size_t cl_actor_rows(cl_driver *cl, rt_text *out, size_t room);
 
 /* cluster_actor.c: the backend's actor entries, and a node's death. */
 ray_err cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args,

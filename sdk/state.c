@@ -119,3 +119,28 @@ sdk_state_objects(rt_text *out, size_t max)
     pthread_mutex_unlock(&rt->mu);
     return n;
 }
+
+size_t
+sdk_state_actors(rt_text *out, size_t max, const char *node_id)
+{
+    sdk_rt *rt = sdk_g;
+    if (!rt)
+        return 0;
+    size_t n = 0;
+    pthread_mutex_lock(&rt->mu);
+    gcs_actor_table *tb = rt->actors ? &rt->actors->table : NULL;
+    for (uint32_t c = 0; tb && c < tb->nchunks; c++)
+        for (uint32_t i = 0; i < GCS_ACTOR_CHUNK; i++) {
+            const gcs_actor *g = &tb->chunks[c][i];
+            const sdk_actor *a = g->id ? g->user : NULL;
+            if (!a || n++ >= max)
+                continue;
+            rt_text_put(out, "%016llx\t", (unsigned long long)g->id);
+            put_field(out, a->ctor_cls);
+            rt_text_put(out, "\t%s\t", gcs_actor_state_name(g->state));
+            put_field(out, g->name ? g->name : "-");
+            rt_text_put(out, "\t%s\t%d\n", node_id, (int)g->pid);
+        }
+    pthread_mutex_unlock(&rt->mu);
+    return n;
+}

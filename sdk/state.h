@@ -20,4 +20,7 @@ size_t sdk_state_tasks(rt_text *out, size_t max, const char *node_id);
  * freed). */
 size_t sdk_state_objects(rt_text *out, size_t max);
 
+/* The same for its actors (any state, while the runtime keeps them). */
+size_t sdk_state_actors(rt_text *out, size_t max, const char *node_id);
+
 #endif /* RAY_SDK_STATE_H */

@@ -380,10 +380,10 @@ launch(node *n, const char *path, const char *name, const char *var, int fd,
     size_t ne = 0;
     while (environ[ne])
         ne++;
-    char **envp = rt_calloc(ne + 11, sizeof(*envp));
+    char **envp = rt_calloc(ne + 12, sizeof(*envp));
     char e_job[48], e_fd[48], e_ctl[48], e_cpu[32], e_id[80], e_ip[96],
         e_res[320], e_mem[64], e_raylet[RT_HOST_MAX + 32],
-        e_tok[2 * RT_TOKEN_LEN + 24];
+        e_tok[2 * RT_TOKEN_LEN + 24], e_logs[PATH_MAX + 32];
     if (!envp) {
         errno = ENOMEM;
         return -1;
@@ -417,6 +417,10 @@ launch(node *n, const char *path, const char *name, const char *var, int fd,
     envp[k++] = e_cpu;
     envp[k++] = e_id;
     envp[k++] = e_ip;
+    /* Where the agent keeps its workers' output, which this raylet serves
+     * to `rayc logs` (node_logs.h: names carrying its address). */
+    snprintf(e_logs, sizeof(e_logs), "RAYC_LOG_DIR=%s/logs", n->cfg->temp_dir);
+    envp[k++] = e_logs;
     if (n->cfg->resources && *n->cfg->resources) {
         snprintf(e_res, sizeof(e_res), "RAYC_RESOURCES=%s", n->cfg->resources);
         envp[k++] = e_res;

@@ -9,7 +9,7 @@
  *   rayc status [--address=HEAD:PORT] [--format=json]
  *   rayc list nodes|actors|jobs|tasks|objects [--filter KEY=VALUE]
  *             [--format=json]
- *   rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]
+ *   rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N] | --pid=N
  *   rayc timeline [--output=FILE]
  *   rayc stop
  *
@@ -70,6 +70,8 @@ usage(FILE *f)
             "  rayc list nodes|actors|jobs|tasks|objects "
             "[--filter KEY=VALUE] [--format=json]\n"
             "  rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]\n"
+            "  rayc logs --pid=N [--tail=N]      (a worker's or actor's "
+            "output)\n"
             "  rayc timeline [--output=FILE]\n"
             "  rayc stop\n"
             "options:\n"
@@ -199,6 +201,8 @@ parse(int argc, char **argv, int from, opts *o)
             o->output = v;
         else if ((v = flag(a, "--node")))
             o->node = v;
+        else if ((v = flag(a, "--pid")))
+            o->pid = strtol(v, NULL, 10);
         else if (!strcmp(a, "--node") && i + 1 < argc)
             o->node = argv[++i];
         else if ((v = flag(a, "--tail")) ||
@@ -582,71 +586,78 @@ rayc_view(const opts *o, const char *cmd, cl_view *v, uint8_t tok[RT_TOKEN_LEN])
     return err == RAY_OK;
 }
 
-/* The rows of `rayc list tasks|objects` from the drivers on this machine
- * (no cluster). */
-static ray_err
-list_local(const opts *o, const char *kind, const char *key, const char *value,
-           bool json, rt_text *t, char *why, size_t wl)
-{
-    static rayc_local l;
-    rayc_local_drivers(o, kind, &l);
-    const char *whos[RAYC_LOCAL_MAX], *texts[RAYC_LOCAL_MAX];
-    size_t lens[RAYC_LOCAL_MAX], more = 0;
-    char names[RAYC_LOCAL_MAX][32];
-    if (!l.n)
-        fprintf(stderr, "rayc list: no cluster and no driver running here\n");
-    for (size_t i = 0; i < l.n; i++) {
-        snprintf(names[i], sizeof(names[i]), "local:%d", l.d[i].pid);
-        whos[i] = names[i];
-        texts[i] = l.d[i].text.p;
-        lens[i] = l.d[i].text.n;
-    }
-    ray_err err = cl_answers_list(kind, l.n, whos, texts, lens, key, value,
-                                  json, t, &more, why, wl);
-    rayc_local_free(&l);
-    return err;
-}
-
-/* The rows of `rayc list tasks|objects`: asked of every driver. */
+/* `rayc list tasks|objects|actors`: what each driver answers, through
+ * the head, or on its socket here when there is no cluster; actors with
+ * the named ones the head holds. */
 static ray_err
 list_answers(const opts *o, const char *kind, const char *key,
              const char *value, bool json, rt_text *t, char *why, size_t wl)
 {
     char addr[256];
-    if (!rayc_head_address(o, addr, sizeof(addr)))
-        return list_local(o, kind, key, value, json, t, why, wl);
-    rayc_answers a;
-    if (rayc_ask(o, "list", kind, "", &a) != 0) {
-        snprintf(why, wl, "rayc list %s: no answers", kind);
-        return RAY_ENOTFOUND;
+    bool cluster = rayc_head_address(o, addr, sizeof(addr));
+    static rayc_local l;
+    rayc_answers a = {0};
+    size_t n = 0;
+    if (cluster) {
+        if (rayc_ask(o, "list", kind, "", &a) != 0) {
+            snprintf(why, wl, "rayc list %s: no answers", kind);
+            return RAY_ENOTFOUND; /* said why */
+        }
+        n = a.n;
+    } else {
+        n = (size_t)rayc_local_drivers(o, kind, &l);
+        if (!n)
+            fprintf(stderr,
+                    "rayc list: no cluster and no driver running here\n");
     }
-    const char **whos = rt_calloc(a.n + 1, sizeof(*whos));
-    const char **texts = rt_calloc(a.n + 1, sizeof(*texts));
-    size_t *lens = rt_calloc(a.n + 1, sizeof(*lens));
-    char(*names)[128] = rt_calloc(a.n + 1, sizeof(*names));
+    const char **whos = rt_calloc(n + 1, sizeof(*whos));
+    const char **texts = rt_calloc(n + 1, sizeof(*texts));
+    size_t *lens = rt_calloc(n + 1, sizeof(*lens));
+    char(*names)[128] = rt_calloc(n + 1, sizeof(*names));
     ray_err err = RAY_ENOMEM;
     snprintf(why, wl, "rayc list: out of memory");
+    cl_view v = {0};
+    uint8_t tok[RT_TOKEN_LEN];
+    bool actors = !strcmp(kind, "actors");
+    if (actors && cluster && !rayc_view(o, "list", &v, tok)) {
+        err = RAY_ENOTFOUND; /* said why */
+        goto done;
+    }
     if (whos && texts && lens && names) {
-        for (size_t i = 0; i < a.n; i++) {
-            rayc_answer_who(&a, i, names[i], sizeof(names[i]));
+        for (size_t i = 0; i < n; i++) {
+            if (cluster) {
+                rayc_answer_who(&a, i, names[i], sizeof(names[i]));
+                texts[i] = a.got[i] ? (const char *)a.got[i]->value.data : NULL;
+                lens[i] = a.got[i] ? a.got[i]->value.len : 0;
+            } else {
+                snprintf(names[i], sizeof(names[i]), "local:%d", l.d[i].pid);
+                texts[i] = l.d[i].text.p;
+                lens[i] = l.d[i].text.n;
+            }
             whos[i] = names[i];
-            texts[i] = a.got[i] ? (const char *)a.got[i]->value.data : NULL;
-            lens[i] = a.got[i] ? a.got[i]->value.len : 0;
         }
         size_t more = 0;
-        err = cl_answers_list(kind, a.n, whos, texts, lens, key, value, json, t,
-                              &more, why, wl);
+        err = actors ? cl_actors_list(cluster ? &v : NULL, n, whos, texts, lens,
+                                      key, value, json, t, &more, why, wl)
+                     : cl_answers_list(kind, n, whos, texts, lens, key, value,
+                                       json, t, &more, why, wl);
         if (err == RAY_OK && more)
             fprintf(stderr,
                     "rayc list %s: %zu more the drivers did not send (each "
                     "sends its first 10000)\n",
                     kind, more);
     }
+done:
+    if (actors && cluster)
+        cl_view_free(&v);
     rt_free(whos);
     rt_free(texts);
     rt_free(lens);
     rt_free(names);
-    rayc_answers_free(&a);
+    if (cluster)
+        rayc_answers_free(&a);
+    else
+        rayc_local_free(&l);
     return err;
 }
 
@@ -668,7 +679,8 @@ cmd_list(const opts *o, const char *kind)
     bool json = o->format && !strcmp(o->format, "json");
     rt_text t = {0};
     ray_err err;
-    if (!strcmp(kind, "tasks") || !strcmp(kind, "objects")) {
+    if (!strcmp(kind, "tasks") || !strcmp(kind, "objects") ||
+        !strcmp(kind, "actors")) {
         /* Only the drivers know them: asked through the head. */
         err = list_answers(o, kind, value ? key : NULL, value, json, &t, why,
                            sizeof(why));
@@ -747,6 +759,18 @@ cmd_status(const opts *o)
                custom[0] ? custom : "-", (double)ni->last_heartbeat_ms / 1000.0,
                up ? "" : "  ", up ? "" : ni->death_reason);
     }
+    /* What the drivers report (once a second): demand and the store. */
+    printf(
+        "tasks: %.0f queued for a CPU, %.0f waiting for arguments, %.0f "
+        "at a worker; %.0f finished, %.0f failed\n"
+        "object store: %.1f MiB in %.0f objects\n",
+        cl_view_metric_sum(&v, "rayc_tasks{state=\"PENDING_NODE_ASSIGNMENT\"}"),
+        cl_view_metric_sum(&v, "rayc_tasks{state=\"PENDING_ARGS_AVAIL\"}"),
+        cl_view_metric_sum(&v, "rayc_tasks{state=\"SUBMITTED_TO_WORKER\"}"),
+        cl_view_metric_sum(&v, "rayc_tasks_finished_total{result=\"ok\"}"),
+        cl_view_metric_sum(&v, "rayc_tasks_finished_total{result=\"error\"}"),
+        cl_view_metric_sum(&v, "rayc_object_store_bytes") / (1 << 20),
+        cl_view_metric_sum(&v, "rayc_object_store_objects"));
     /* The drivers connected now: "ip:pid" -> "program start-time". */
     printf("%zu driver%s connected%s\n", jobs->n_keys,
            jobs->n_keys == 1 ? "" : "s", jobs->n_keys ? ":" : "");

@@ -27,6 +27,7 @@ typedef struct opts {
     const char *node;    /* rayc logs: --node */
     const char *file;    /* rayc logs: FILE */
     long tail;           /* rayc logs: --tail lines */
+    long pid;            /* rayc logs: --pid, a worker's lines */
     const char *output;  /* rayc timeline: --output */
     const char *storage; /* head: --storage */
     char storage_buf[PATH_MAX];

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * rayc_logs.c: `rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]`. It
- * asks the head for the nodes and each node's raylet for its log files
- * (node_logs.h), so any machine with the token reads any node's logs.
+ * rayc_logs.c: `rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]` and
+ * `rayc logs --pid=N`. It asks the head for the nodes and each node's
+ * raylet for its log files (node_logs.h), so any machine with the token
+ * reads any node's logs: the daemons' own, and each job's agent's
+ * (job-IP-PID.log), which holds what its workers and actors printed,
+ * "(pid=N) " before each line; --pid picks one worker's lines.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 
 #include "runtime/alloc.h"
 #include "runtime/net.h"
+#include "runtime/text.h"
 #include "scheduler/cluster/node_logs.h"
 #include "scheduler/cluster/rayc_cli.h"
 #include "scheduler/cluster/status.h"
@@ -170,6 +174,69 @@ logs_tail(const opts *o, const char *id, const char *addr, const uint8_t *tok)
     }
 }
 
+/* --pid=N: the lines worker N printed ("(pid=N) ..."), from the job logs
+ * (job-IP-PID.log) of every alive node, the last o->tail of them. */
+static int
+logs_pid(const opts *o, const Ray__Rpc__GetAllNodesReply *r, const uint8_t *tok)
+{
+    char mark[32];
+    size_t ml = (size_t)snprintf(mark, sizeof(mark), "(pid=%ld) ", o->pid);
+    rt_text got = {0};
+    size_t lines = 0;
+    int rc = 0;
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        char id[57], addr[96], why[512];
+        if (!cl_view_node(r->nodes[i], id, addr))
+            continue;
+        Ray__Rpc__LogRequest q = RAY__RPC__LOG_REQUEST__INIT;
+        q.list = true;
+        Ray__Rpc__LogReply *list = NULL;
+        if (node_logs_fetch(addr, tok, &q, &list, why, sizeof(why)) != RAY_OK) {
+            fprintf(stderr, "rayc logs: node %.16s at %s: %s\n", id, addr, why);
+            rc = 1;
+            continue;
+        }
+        for (size_t k = 0; k < list->n_files; k++) {
+            if (strncmp(list->files[k], "job-", 4) != 0)
+                continue;
+            Ray__Rpc__LogRequest f = RAY__RPC__LOG_REQUEST__INIT;
+            f.file = list->files[k];
+            f.tail_bytes = NODE_LOG_MAX_TAIL;
+            Ray__Rpc__LogReply *rep = NULL;
+            if (node_logs_fetch(addr, tok, &f, &rep, why, sizeof(why)) !=
+                RAY_OK)
+                continue; /* gone since the list */
+            const char *d = (const char *)rep->data.data,
+                       *end = d + rep->data.len;
+            for (const char *p = d; p < end;) {
+                const char *nl = memchr(p, '\n', (size_t)(end - p));
+                size_t n = (size_t)((nl ? nl : end) - p);
+                if (n >= ml && !memcmp(p, mark, ml)) {
+                    rt_text_putn(&got, p, n);
+                    rt_text_putn(&got, "\n", 1);
+                    lines++;
+                }
+                p += n + 1;
+            }
+            rt_proto_free(&rep->base);
+        }
+        rt_proto_free(&list->base);
+    }
+    if (!lines)
+        fprintf(stderr,
+                "rayc logs: no output of a worker with pid %ld in the job "
+                "logs of the alive nodes (the driver's own node's workers "
+                "print to the driver)\n",
+                o->pid);
+    size_t at = got.p ? node_logs_last_lines(got.p, got.n, true,
+                                             (size_t)o->tail, &lines)
+                      : 0;
+    if (got.p)
+        fwrite(got.p + at, 1, got.n - at, stdout);
+    rt_free(got.p);
+    return lines ? rc : 1;
+}
+
 int
 rayc_cmd_logs(const opts *o)
 {
@@ -192,7 +259,9 @@ rayc_cmd_logs(const opts *o)
     if (!rayc_view(o, "logs", &v, tok))
         return 1;
     int rc = 1;
-    if (!o->node) {
+    if (o->pid > 0) {
+        rc = logs_pid(o, v.nodes, tok);
+    } else if (!o->node) {
         rc = logs_list(v.nodes, tok);
     } else {
         int i = pick_node(v.nodes, o->node, v.address);

@@ -120,10 +120,8 @@ json_cstr(rt_text *out, const char *s)
     json_str(out, s ? s : "", s ? strlen(s) : 0);
 }
 
-/* The sum over the drivers' metrics of the sample `series` ("name" or
- * name{labels} exactly as a driver prints it). */
-static double
-metric_sum(const cl_view *v, const char *series)
+double
+cl_view_metric_sum(const cl_view *v, const char *series)
 {
     double sum = 0;
     size_t sl = strlen(series);
@@ -202,14 +200,16 @@ cl_view_json(const cl_view *v, rt_text *out)
     for (int i = 0; i < 3; i++) {
         char series[96];
         snprintf(series, sizeof(series), "rayc_tasks{state=\"%s\"}", state[i]);
-        rt_text_put(out, "\"%s\":%.0f,", state[i], metric_sum(v, series));
+        rt_text_put(out, "\"%s\":%.0f,", state[i],
+                    cl_view_metric_sum(v, series));
     }
-    rt_text_put(out, "\"FINISHED\":%.0f,\"FAILED\":%.0f},",
-                metric_sum(v, "rayc_tasks_finished_total{result=\"ok\"}"),
-                metric_sum(v, "rayc_tasks_finished_total{result=\"error\"}"));
+    rt_text_put(
+        out, "\"FINISHED\":%.0f,\"FAILED\":%.0f},",
+        cl_view_metric_sum(v, "rayc_tasks_finished_total{result=\"ok\"}"),
+        cl_view_metric_sum(v, "rayc_tasks_finished_total{result=\"error\"}"));
     rt_text_put(out, "\"actors_live\":%.0f,\"object_store_bytes\":%.0f}\n",
-                metric_sum(v, "rayc_actors_live"),
-                metric_sum(v, "rayc_object_store_bytes"));
+                cl_view_metric_sum(v, "rayc_actors_live"),
+                cl_view_metric_sum(v, "rayc_object_store_bytes"));
 }
 
 /* ---- metrics ---- */
@@ -405,7 +405,7 @@ cl_view_metrics(const cl_view *v, rt_text *out)
 
 /* ---- rayc list ---- */
 
-#define LIST_COLS 7
+#define LIST_COLS 8
 
 typedef struct row {
     char v[LIST_COLS][160];
@@ -470,36 +470,6 @@ fill(const cl_view *v, const char *kind, table *t)
             snprintf(r->v[5], sizeof(r->v[5]), "%s", custom);
             snprintf(r->v[6], sizeof(r->v[6]), "%s",
                      ni->death_reason ? ni->death_reason : "");
-        }
-        return true;
-    }
-    if (!strcmp(kind, "actors")) {
-        /* Named ones, as the head has them: "JOB RAYLET KEY DETACHED". */
-        *t = (table){{"name", "state", "job_id", "node_address", "detached"},
-                     5,
-                     {false, false, false, false, true},
-                     NULL,
-                     0,
-                     0};
-        const Ray__Rpc__KvListReply *a = v->actors;
-        for (size_t i = 0; a && i < a->n_keys && i < a->n_values; i++) {
-            row *r = add_row(t);
-            if (!r)
-                break;
-            char val[256], job[32] = "", addr[96] = "";
-            unsigned key = 0;
-            int det = 0;
-            snprintf(val, sizeof(val), "%.*s", (int)a->values[i].len,
-                     (const char *)a->values[i].data);
-            sscanf(val, "%31s %95s %u %d", job, addr, &key, &det);
-            snprintf(r->v[0], sizeof(r->v[0]), "%.*s", (int)a->keys[i].len,
-                     (const char *)a->keys[i].data);
-            /* The head knows the name; its node says whether it can live. */
-            snprintf(r->v[1], sizeof(r->v[1]), "%s",
-                     node_alive(v, addr) ? "ALIVE" : "DEAD");
-            snprintf(r->v[2], sizeof(r->v[2]), "%s", job);
-            snprintf(r->v[3], sizeof(r->v[3]), "%s", addr);
-            snprintf(r->v[4], sizeof(r->v[4]), "%s", det ? "true" : "false");
         }
         return true;
     }
@@ -614,6 +584,42 @@ cl_view_list(const cl_view *v, const char *kind, const char *key,
     return print_table(&t, kind, key, value, json, out, why, whylen);
 }
 
+/* The drivers' rows (nf fields each, then the driver as the next
+ * column) into t; how many rows they had beyond those they sent. */
+static size_t
+add_answers(table *t, size_t n, const char *const *whos,
+            const char *const *texts, const size_t *lens, int nf)
+{
+    size_t more = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = texts[i], *end = p ? p + lens[i] : NULL;
+        if (!p || p == end || *p == '?')
+            continue; /* no answer, or one that did not know the request */
+        size_t total = strtoull(p, NULL, 10), got = 0;
+        p = memchr(p, '\n', (size_t)(end - p));
+        while (p && ++p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *le = nl ? nl : end;
+            row *r = add_row(t);
+            if (!r)
+                break;
+            got++;
+            int c = 0;
+            for (const char *f = p; c < nf && f <= le; c++) {
+                const char *tab = memchr(f, '\t', (size_t)(le - f));
+                const char *fe = tab ? tab : le;
+                snprintf(r->v[c], sizeof(r->v[c]), "%.*s", (int)(fe - f), f);
+                f = fe + 1;
+            }
+            snprintf(r->v[nf], sizeof(r->v[nf]), "%s", whos[i]);
+            p = nl;
+        }
+        if (total > got)
+            more += total - got;
+    }
+    return more;
+}
+
 ray_err
 cl_answers_list(const char *kind, size_t n, const char *const *whos,
                 const char *const *texts, const size_t *lens, const char *key,
@@ -635,32 +641,66 @@ cl_answers_list(const char *kind, size_t n, const char *const *whos,
                               NULL,
                               0,
                               0};
-    *more = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *p = texts[i], *end = p ? p + lens[i] : NULL;
-        if (!p || p == end || *p == '?')
-            continue; /* no answer, or one that did not know the request */
-        size_t total = strtoull(p, NULL, 10), got = 0;
-        p = memchr(p, '\n', (size_t)(end - p));
-        while (p && ++p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            const char *le = nl ? nl : end;
-            row *r = add_row(&t);
-            if (!r)
-                break;
-            got++;
-            int c = 0;
-            for (const char *f = p; c < 6 && f <= le; c++) {
-                const char *tab = memchr(f, '\t', (size_t)(le - f));
-                const char *fe = tab ? tab : le;
-                snprintf(r->v[c], sizeof(r->v[c]), "%.*s", (int)(fe - f), f);
-                f = fe + 1;
-            }
-            snprintf(r->v[6], sizeof(r->v[6]), "%s", whos[i]);
-            p = nl;
-        }
-        if (total > got)
-            *more += total - got;
-    }
+    *more = add_answers(&t, n, whos, texts, lens, 6);
     return print_table(&t, kind, key, value, json, out, why, whylen);
+}
+
+ray_err
+cl_actors_list(const cl_view *v, size_t n, const char *const *whos,
+               const char *const *texts, const size_t *lens, const char *key,
+               const char *value, bool json, rt_text *out, size_t *more,
+               char *why, size_t whylen)
+{
+    table t = {{"actor_id", "class_name", "state", "name", "node_id", "pid",
+                "job", "detached"},
+               8,
+               {false, false, false, false, false, true, false, true},
+               NULL,
+               0,
+               0};
+    *more = add_answers(&t, n, whos, texts, lens, 6);
+    size_t from_drivers = t.n;
+    for (size_t i = 0; i < from_drivers; i++)
+        snprintf(t.rows[i].v[7], sizeof(t.rows[i].v[7]), "false");
+    /* The names the head holds ("JOB RAYLET KEY DETACHED"): a driver's
+     * actor is detached or not; a detached one whose driver has gone is
+     * listed from the head alone. */
+    const Ray__Rpc__KvListReply *a = v ? v->actors : NULL;
+    for (size_t i = 0; a && i < a->n_keys && i < a->n_values; i++) {
+        char val[256], job[32] = "", addr[96] = "", name[160];
+        unsigned k = 0;
+        int det = 0;
+        snprintf(val, sizeof(val), "%.*s", (int)a->values[i].len,
+                 (const char *)a->values[i].data);
+        sscanf(val, "%31s %95s %u %d", job, addr, &k, &det);
+        snprintf(name, sizeof(name), "%.*s", (int)a->keys[i].len,
+                 (const char *)a->keys[i].data);
+        row *r = NULL;
+        for (size_t j = 0; j < from_drivers && !r; j++)
+            if (!strcmp(t.rows[j].v[3], name))
+                r = &t.rows[j];
+        if (!r && (r = add_row(&t))) {
+            char id[57] = "-";
+            for (size_t j = 0; v->nodes && j < v->nodes->n_nodes; j++) {
+                char nid[57], na[96];
+                cl_view_node(v->nodes->nodes[j], nid, na);
+                if (!strcmp(na, addr)) {
+                    snprintf(id, sizeof(id), "%s", nid);
+                    break;
+                }
+            }
+            snprintf(r->v[0], sizeof(r->v[0]), "-");
+            snprintf(r->v[1], sizeof(r->v[1]), "-");
+            /* The head knows the name; its node says whether it lives. */
+            snprintf(r->v[2], sizeof(r->v[2]), "%s",
+                     node_alive(v, addr) ? "ALIVE" : "DEAD");
+            snprintf(r->v[3], sizeof(r->v[3]), "%s", name);
+            snprintf(r->v[4], sizeof(r->v[4]), "%s", id);
+            snprintf(r->v[5], sizeof(r->v[5]), "0");
+            snprintf(r->v[6], sizeof(r->v[6]), "job %s", job);
+        }
+        if (r)
+            snprintf(r->v[7], sizeof(r->v[7]), "%s", det ? "true" : "false");
+    }
+    return print_table(&t, "actors", key, value, json, out, why, whylen);
 }

@@ -35,6 +35,11 @@ bool cl_view_node(const Ray__Rpc__NodeInfo *ni, char id[57], char addr[96]);
 /* The custom resources of rs as "gpu:2,disk:4" into custom; its CPUs. */
 double cl_view_cpus(const Ray__Rpc__ResourceSet *rs, char *custom, size_t len);
 
+/* The sum over the connected drivers' metrics (pushed to the head once a
+ * second) of the sample `series` ("name", or name{labels} exactly as a
+ * driver prints it). */
+double cl_view_metric_sum(const cl_view *v, const char *series);
+
 /* `rayc status --format=json`: {"address","nodes":[...],"jobs":[...],
  * "named_actors":N}. */
 void cl_view_json(const cl_view *v, rt_text *out);
@@ -56,6 +61,16 @@ ray_err cl_answers_list(const char *kind, size_t n, const char *const *whos,
                         const char *const *texts, const size_t *lens,
                         const char *key, const char *value, bool json,
                         rt_text *out, size_t *more, char *why, size_t whylen);
+
+/* `rayc list actors`: every driver's actors (texts as above, columns
+ * actor_id class_name state name node_id pid, then the driver), each
+ * with whether the head holds it as detached, and the named ones the
+ * head holds that no driver listed (a detached actor whose driver has
+ * gone). v: the head's view. */
+ray_err cl_actors_list(const cl_view *v, size_t n, const char *const *whos,
+                       const char *const *texts, const size_t *lens,
+                       const char *key, const char *value, bool json,
+                       rt_text *out, size_t *more, char *why, size_t whylen);
 
 /* Prometheus text: the nodes (rayc_cluster_*), and each driver's own
  * metrics (ray_metrics) with a job label, each family once. */

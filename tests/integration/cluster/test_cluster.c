@@ -80,6 +80,16 @@ say(int64_t x)
 }
 RAY_REMOTE(say, int64_t, int64_t);
 
+/* Print a line; the worker's pid. */
+static int64_t
+say_pid(int64_t x)
+{
+    printf("said %lld\n", (long long)x);
+    fflush(stdout);
+    return (int64_t)getpid();
+}
+RAY_REMOTE(say_pid, int64_t, int64_t);
+
 static int64_t
 crash_or_refuse(int64_t how)
 {
@@ -1884,7 +1894,7 @@ Test(cluster, the_dashboard_page_shows_the_nodes_in_a_browser)
 
 /* ---- rayc list ---- */
 
-Test(cluster, rayc_list_shows_nodes_named_actors_and_jobs)
+Test(cluster, rayc_list_shows_nodes_actors_and_jobs)
 {
     cr_assert_eq(
         rayc("list", "nodes", "--filter", "state=ALIVE", "--format=json", NULL),
@@ -1899,11 +1909,22 @@ Test(cluster, rayc_list_shows_nodes_named_actors_and_jobs)
     ray_actor a;
     cr_assert_eq(counter_create(&a, &o, 0), RAY_OK, "%s",
                  ray_last_error_detail());
+    ray_actor_opts o2 = {.node = "127.0.0.2"}; /* unnamed, elsewhere */
+    ray_actor b;
+    cr_assert_eq(counter_create(&b, &o2, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    int64_t one = 0;
+    cr_assert_eq(ray_get_int64(counter_add_remote(b, 1), &one, 60000), RAY_OK);
     cr_assert_eq(rayc("list", "actors", "--format=json", NULL), 0, "%s",
                  out_text());
-    cr_assert(strstr(out_text(), "\"name\":\"keeper\",\"state\":\"ALIVE\""),
+    cr_assert(strstr(out_text(), "\"state\":\"ALIVE\",\"name\":\"keeper\""),
               "%s", out_text());
     cr_assert(strstr(out_text(), "\"detached\":true"), "%s", out_text());
+    /* Every actor of the driver, named or not, each with its node. */
+    cr_assert_eq(count_of(out_text(), "\"class_name\":\"counter\""), 2, "%s",
+                 out_text());
+    cr_assert(strstr(out_text(), "\"name\":\"-\""), "%s", out_text());
+    ray_actor_release(b);
     cr_assert_eq(rayc("list", "jobs", NULL), 0, "%s", out_text());
     cr_assert(strstr(out_text(), "test_cluster"), "%s", out_text());
     cr_assert(strstr(out_text(), "RUNNING"), "%s", out_text());
@@ -1916,6 +1937,8 @@ Test(cluster, rayc_list_shows_nodes_named_actors_and_jobs)
     cr_assert(strstr(out_text(), "nodes, actors, jobs, tasks and objects"),
               "%s", out_text());
     cr_assert_eq(rayc("list", "nodes", "--filter", "colour=red", NULL), 2);
+    cr_assert(strstr(out_text(), "no column 'colour'"), "%s", out_text());
+    cr_assert_eq(rayc("list", "actors", "--filter", "colour=red", NULL), 2);
     cr_assert(strstr(out_text(), "no column 'colour'"), "%s", out_text());
 }
 
@@ -2149,6 +2172,34 @@ Test(cluster, rayc_logs_lists_each_node_s_own_files)
     cr_assert(seen[0] && seen[1] && seen[2], "%s", out_text());
 }
 
+/* What a worker on another node printed is in its job's log there, and
+ * `rayc logs --pid` finds its lines on whichever node it is. */
+Test(cluster, rayc_logs_pid_shows_what_a_worker_printed)
+{
+    driver_up(1);
+    ray_call_opts o = {.node = "127.0.0.3"};
+    int64_t pid = 0;
+    cr_assert_eq(ray_get_int64(say_pid_remote_opts(&o, 4242), &pid, 60000),
+                 RAY_OK, "%s", ray_last_error_detail());
+    char arg[48];
+    snprintf(arg, sizeof(arg), "--pid=%lld", (long long)pid);
+    bool found = false;
+    for (int i = 0; i < 50 && !found; i++) { /* output flows on its own */
+        found = rayc("logs", arg, NULL) == 0 && strstr(out_text(), "said 4242");
+        if (!found) {
+            struct timespec ts = {0, 100000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    cr_assert(found, "%s", out_text());
+    char want[48];
+    snprintf(want, sizeof(want), "(pid=%lld) said 4242", (long long)pid);
+    cr_assert(strstr(out_text(), want), "%s", out_text());
+    cr_assert_eq(rayc("logs", "--pid=1", NULL), 1, "%s", out_text());
+    cr_assert(strstr(out_text(), "no output of a worker with pid 1"), "%s",
+              out_text());
+}
+
 Test(cluster, rayc_logs_tails_a_node_s_log_by_ip_id_or_file)
 {
     static char all[16384], five[16384];
@@ -2305,6 +2356,18 @@ Test(cluster, rayc_list_tasks_and_objects_asks_the_drivers)
                                  "\"object_store\""),
               "%s", out_text());
     cr_assert_eq(list_rows("objects", "state=PENDING"), 4, "%s", out_text());
+    /* rayc status sums what the drivers report (once a second). */
+    bool stored = false;
+    for (int i = 0; i < 50 && !stored; i++) {
+        cr_assert_eq(rayc("status", NULL), 0, "%s", out_text());
+        stored = strstr(out_text(), "object store: 1.0 MiB in 1 objects");
+        if (!stored) {
+            struct timespec ts = {0, 100000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    cr_assert(stored && strstr(out_text(), "waiting for arguments"), "%s",
+              out_text());
     cr_assert_eq(rayc("list", "tasks", "--filter=colour=red", NULL), 2);
     cr_assert(strstr(out_text(), "no column 'colour'"), "%s", out_text());
     /* Done: nothing live is listed. */

@@ -34,6 +34,26 @@ lgate(int64_t k)
 }
 RAY_REMOTE(lgate, int64_t, int64_t);
 
+typedef struct tally {
+    int64_t n;
+} tally;
+
+static ray_err
+tally_init(tally *t, int64_t n)
+{
+    t->n = n;
+    return RAY_OK;
+}
+RAY_ACTOR(tally, tally_init, int64_t);
+
+static int64_t
+tally_pid(tally *t)
+{
+    (void)t;
+    return (int64_t)getpid();
+}
+RAY_METHOD0(tally, tally_pid, int64_t);
+
 static void
 setup(void)
 {
@@ -108,6 +128,21 @@ Test(local, rayc_status_and_list_ask_the_drivers_on_this_machine)
     }
     unlink(path);
     ray_ref_release(put);
+    /* Its actors, each with the process that hosts it. */
+    ray_actor_opts ao = {.name = "abacus"};
+    ray_actor t;
+    cr_assert_eq(tally_create(&t, &ao, 1), RAY_OK, "%s",
+                 ray_last_error_detail());
+    int64_t host = 0;
+    cr_assert_eq(ray_get_int64(tally_pid_remote(t), &host, 60000), RAY_OK);
+    cr_assert_eq(rc_rayc(&C, "list", "actors", "--format=json", NULL), 0);
+    char row[160];
+    snprintf(row, sizeof(row),
+             "\"class_name\":\"tally\",\"state\":\"ALIVE\",\"name\":"
+             "\"abacus\",\"node_id\":\"-\",\"pid\":%lld,",
+             (long long)host);
+    cr_assert(strstr(rc_out(&C), row), "%s", rc_out(&C));
+    ray_actor_release(t);
     /* Gone with ray_shutdown: nothing to ask. */
     ray_shutdown();
     cr_assert_eq(rc_rayc(&C, "status", NULL), 1, "%s", rc_out(&C));
