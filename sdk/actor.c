@@ -805,6 +805,27 @@ sdk_actors_alive(sdk_rt *rt)
     return S(rt)->table.alive;
 }
 
+void (*sdk_remote_actor_states)(uint64_t n[5]);
+
+void
+sdk_actors_by_state(sdk_rt *rt, uint64_t n[5])
+{
+    gcs_actor_table *tb = &S(rt)->table;
+    for (uint32_t c = 0; c < tb->nchunks; c++)
+        for (uint32_t i = 0; i < GCS_ACTOR_CHUNK; i++) {
+            const gcs_actor *g = &tb->chunks[c][i];
+            if (g->id && g->state <= GCS_ACTOR_DEAD)
+                n[g->state]++;
+        }
+}
+
+const char *
+sdk_actor_state_ray(int state)
+{
+    return state == GCS_ACTOR_PENDING ? "PENDING_CREATION"
+                                      : gcs_actor_state_name(state);
+}
+
 ray_err
 sdk_actors_init(sdk_rt *rt)
 {

@@ -1656,6 +1656,7 @@ sdk_cluster_join(const char *address)
     sdk_remote_actor_call = cl_actor_call_from_task;
     sdk_remote_timeline_enable = cl_timeline_enable;
     sdk_remote_timelines = cl_timelines;
+    sdk_remote_actor_states = cl_actor_states;
     sdk_be = &cl->be;
     RT_INFO("cluster: joined %s: this node and %d other%s", cl->head,
             (int)cl->n, cl->n == 1 ? "" : "s");
@@ -1824,6 +1825,7 @@ sdk_cluster_leave(void)
     sdk_remote_actor_call = NULL;
     sdk_remote_timeline_enable = NULL;
     sdk_remote_timelines = NULL;
+    sdk_remote_actor_states = NULL;
     g_cl = NULL;
     rt_free(cl);
 }

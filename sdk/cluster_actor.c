@@ -1094,3 +1094,20 @@ cl_actor_rows(cl_driver *cl, rt_text *out, size_t room)
     pthread_mutex_unlock(&cl->act_mu);
     return n;
 }
+
+void
+cl_actor_states(uint64_t n[5])
+{
+    cl_driver *cl = g_cl;
+    if (!cl)
+        return;
+    pthread_mutex_lock(&cl->act_mu);
+    for (uint32_t k = 1; k < cl->nact; k++) {
+        const cl_actor *a = &cl->act[k];
+        if (!a->spec || a->attached)
+            continue;
+        bool alive = a->node >= 0 && atomic_load(&cl->nodes[a->node].alive);
+        n[alive ? 2 : 3]++; /* ALIVE, or RESTARTING */
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+}

@@ -205,6 +205,8 @@ void cl_ask_serve(cl_driver *cl);
 /* cluster_actor.c: its actors on other nodes as `rayc list actors` rows
  * (sdk/state.c's columns), the first `room`; how many there are. */
 size_t cl_actor_rows(cl_driver *cl, rt_text *out, size_t room);
+/* The same counted by state, for the metrics (sdk_remote_actor_states). */
+void cl_actor_states(uint64_t n[5]);
 
 /* cluster_actor.c: the backend's actor entries, and a node's death. */
 ray_err cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args,

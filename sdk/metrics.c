@@ -25,6 +25,7 @@ typedef struct snapshot {
     uint64_t submitted; /* handed to a worker: running or in its ring */
     uint64_t finished, failed;
     uint64_t sched_hist[8], sched_sum_us, sched_count;
+    uint64_t actors[5]; /* by gcs_actor_state */
 } snapshot;
 
 static ray_err
@@ -46,7 +47,11 @@ take(const char *what, snapshot *s)
     memcpy(s->sched_hist, rt->sched_hist, sizeof(s->sched_hist));
     s->sched_sum_us = rt->sched_sum_us;
     s->sched_count = rt->sched_count;
+    memset(s->actors, 0, sizeof(s->actors));
+    sdk_actors_by_state(rt, s->actors);
     pthread_mutex_unlock(&rt->mu);
+    if (sdk_remote_actor_states)
+        sdk_remote_actor_states(s->actors);
     return RAY_OK;
 }
 
@@ -122,6 +127,11 @@ render(rt_text *t, const snapshot *s)
     series(t, "rayc_actors_live", "gauge",
            "Actors not DEAD (alive, starting or restarting).", "",
            st->actors_alive);
+    rt_text_put(t, "# HELP rayc_actors Actors by state (Ray's names).\n"
+                   "# TYPE rayc_actors gauge\n");
+    for (int k = 0; k < 5; k++)
+        rt_text_put(t, "rayc_actors{state=\"%s\"} %llu\n",
+                    sdk_actor_state_ray(k), (unsigned long long)s->actors[k]);
     series(t, "rayc_actor_processes", "gauge",
            "Actor processes running or starting.", "", st->actor_processes);
     rt_text_put(t,

@@ -233,6 +233,14 @@ void sdk_pbar_begin(sdk_pbar *p, const char *label, size_t total);
 void sdk_pbar_update(sdk_pbar *p, size_t done);
 void sdk_pbar_end(sdk_pbar *p, size_t done);
 
+/* actor.c (mu held): this runtime's actors by state (gcs_actor_state:
+ * DEPENDENCIES_UNREADY .. DEAD) added into n; a state's name as Ray
+ * says it ("PENDING_CREATION"). Set by the cluster's join, NULL
+ * otherwise: its actors on other nodes added the same way (no lock). */
+void sdk_actors_by_state(sdk_rt *rt, uint64_t n[5]);
+const char *sdk_actor_state_ray(int state);
+extern void (*sdk_remote_actor_states)(uint64_t n[5]);
+
 /* local_status.c: this driver's `rayc status` socket on its machine
  * (started by ray_init, stopped first thing by ray_shutdown); none in an
  * agent (sdk_agent_mode, set before its ray_init). */

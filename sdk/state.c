@@ -137,7 +137,7 @@ sdk_state_actors(rt_text *out, size_t max, const char *node_id)
                 continue;
             rt_text_put(out, "%016llx\t", (unsigned long long)g->id);
             put_field(out, a->ctor_cls);
-            rt_text_put(out, "\t%s\t", gcs_actor_state_name(g->state));
+            rt_text_put(out, "\t%s\t", sdk_actor_state_ray(g->state));
             put_field(out, g->name ? g->name : "-");
             rt_text_put(out, "\t%s\t%d\n", node_id, (int)g->pid);
         }

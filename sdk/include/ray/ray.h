@@ -343,7 +343,10 @@ RAY_API ray_err ray_timeline(const char *path);
  * {result="ok"|"error"} (map chunks included), the scheduling latency
  * (rayc_task_scheduling_latency_seconds, a histogram: from a task ready to
  * run, its arguments there, to its hand-over to a worker; one task in 16
- * is sampled), live actors, workers by state, restarts, objects and their
+ * is sampled), actors by state (rayc_actors{state="DEPENDENCIES_UNREADY" |
+ * "PENDING_CREATION" | "ALIVE" | "RESTARTING" | "DEAD"}, those on other
+ * nodes of a cluster included) and live, workers by state, restarts,
+ * objects and their
  * bytes, the node store's bytes, objects, spills and restores, and
  * rayc_node_alive. ray_metrics: the text in *out
  * (free it with ray_free); ray_metrics_write: into `path`, through a temp

@@ -39,6 +39,25 @@ mt_gated(const char *gate)
 }
 RAY_REMOTE(mt_gated, int64_t, const char *);
 
+typedef struct mt_box {
+    int64_t v;
+} mt_box;
+
+static ray_err
+mt_box_init(mt_box *b, int64_t v)
+{
+    b->v = v;
+    return RAY_OK;
+}
+RAY_ACTOR(mt_box, mt_box_init, int64_t);
+
+static int64_t
+mt_box_get(mt_box *b)
+{
+    return b->v;
+}
+RAY_METHOD0(mt_box, mt_box_get, int64_t);
+
 static void
 setup(void)
 {
@@ -233,4 +252,36 @@ Test(metrics, the_scheduling_latency_is_a_histogram_of_sampled_tasks)
                   s1 - s0, c1 - c0, span);
     ray_free(t0);
     ray_free(t1);
+}
+
+/* Actors by state, with Ray's state names: one ALIVE, then DEAD once
+ * killed (without a restart). */
+Test(metrics, actors_are_counted_by_state)
+{
+    char *t0 = metrics();
+    cr_assert_eq(sample(t0, "rayc_actors{state=\"ALIVE\"}"), 0);
+    cr_assert_eq(sample(t0, "rayc_actors{state=\"PENDING_CREATION\"}"), 0);
+    ray_free(t0);
+    ray_actor a;
+    cr_assert_eq(mt_box_create(&a, NULL, 7), RAY_OK, "%s",
+                 ray_last_error_detail());
+    int64_t v = 0;
+    cr_assert_eq(ray_get_int64(mt_box_get_remote(a), &v, 30000), RAY_OK);
+    cr_assert_eq(v, 7);
+    char *t1 = metrics();
+    cr_assert_eq(sample(t1, "rayc_actors{state=\"ALIVE\"}"), 1, "%s", t1);
+    ray_free(t1);
+    cr_assert_eq(ray_actor_kill(a, true), RAY_OK);
+    double dead = 0;
+    for (int i = 0; i < 200 && dead != 1; i++) { /* the kill is seen async */
+        char *t2 = metrics();
+        dead = sample(t2, "rayc_actors{state=\"DEAD\"}");
+        ray_free(t2);
+        if (dead != 1) {
+            struct timespec ts = {0, 10000000L};
+            nanosleep(&ts, NULL);
+        }
+    }
+    cr_assert_eq(dead, 1);
+    ray_actor_release(a);
 }
