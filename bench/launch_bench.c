@@ -43,34 +43,13 @@ now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Run argv with its output in TMP/out, 120 s at most: the seconds it
- * took, or -1 (failed, or killed at the limit). */
+/* Run argv (rc_run, 120 s at most): the seconds it took, or -1 (it
+ * failed, or ran past the limit). */
 static double
 timed(char *const *argv)
 {
-    char out[PATH_MAX + 8];
-    snprintf(out, sizeof(out), "%s/out", C.tmp);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
     int64_t t0 = now_ns();
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return -1;
-    int st = 0;
-    for (int i = 0; i < 12000; i++) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) && !WEXITSTATUS(st) ? (now_ns() - t0) / 1e9
-                                                     : -1;
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    return rc_run(&C, argv, 120) == 0 ? (now_ns() - t0) / 1e9 : -1;
 }
 
 /* Run a launch of launch_driver: from the start to its first result, in

@@ -98,6 +98,22 @@ pick_node(const Ray__Rpc__GetAllNodesReply *r, const char *want,
     return -1;
 }
 
+/* The names and sizes of the log files of the node `id` at `addr`, or
+ * NULL after saying why. */
+static Ray__Rpc__LogReply *
+files_of(const char *id, const char *addr, const uint8_t *tok)
+{
+    Ray__Rpc__LogRequest q = RAY__RPC__LOG_REQUEST__INIT;
+    q.list = true;
+    Ray__Rpc__LogReply *rep = NULL;
+    char why[512];
+    if (node_logs_fetch(addr, tok, &q, &rep, why, sizeof(why)) != RAY_OK) {
+        fprintf(stderr, "rayc logs: node %.16s at %s: %s\n", id, addr, why);
+        return NULL;
+    }
+    return rep;
+}
+
 /* Without --node: each alive node's log files, a line each. 1 when a
  * node did not answer (said on stderr; the others are still listed). */
 static int
@@ -105,14 +121,11 @@ logs_list(const Ray__Rpc__GetAllNodesReply *r, const uint8_t *tok)
 {
     int rc = 0;
     for (size_t i = 0; i < r->n_nodes; i++) {
-        char id[57], addr[96], why[512];
+        char id[57], addr[96];
+        Ray__Rpc__LogReply *rep = NULL;
         if (!cl_view_node(r->nodes[i], id, addr))
             continue;
-        Ray__Rpc__LogRequest q = RAY__RPC__LOG_REQUEST__INIT;
-        q.list = true;
-        Ray__Rpc__LogReply *rep = NULL;
-        if (node_logs_fetch(addr, tok, &q, &rep, why, sizeof(why)) != RAY_OK) {
-            fprintf(stderr, "rayc logs: node %.16s at %s: %s\n", id, addr, why);
+        if (!(rep = files_of(id, addr, tok))) {
             rc = 1;
             continue;
         }
@@ -186,13 +199,10 @@ logs_pid(const opts *o, const Ray__Rpc__GetAllNodesReply *r, const uint8_t *tok)
     int rc = 0;
     for (size_t i = 0; i < r->n_nodes; i++) {
         char id[57], addr[96], why[512];
+        Ray__Rpc__LogReply *list = NULL;
         if (!cl_view_node(r->nodes[i], id, addr))
             continue;
-        Ray__Rpc__LogRequest q = RAY__RPC__LOG_REQUEST__INIT;
-        q.list = true;
-        Ray__Rpc__LogReply *list = NULL;
-        if (node_logs_fetch(addr, tok, &q, &list, why, sizeof(why)) != RAY_OK) {
-            fprintf(stderr, "rayc logs: node %.16s at %s: %s\n", id, addr, why);
+        if (!(list = files_of(id, addr, tok))) {
             rc = 1;
             continue;
         }

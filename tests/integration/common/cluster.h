@@ -36,6 +36,12 @@ bool rc_open(rc_cluster *c, const char *what);
  * (rc_out). The exit status, or -1. */
 int rc_rayc(rc_cluster *c, const char *a1, ...);
 
+/* Run argv (PATH searched) in a process group of its own, its output in
+ * TMP/out (rc_out), for limit_s seconds at most: its exit status (128 +
+ * the signal that ended it), or -1 when it could not start or ran past
+ * the limit (its whole group is then killed). */
+int rc_run(rc_cluster *c, char *const *argv, int limit_s);
+
 /* What the last rc_rayc printed (a static buffer, 16 KiB at most). */
 const char *rc_out(const rc_cluster *c);
 

@@ -81,37 +81,13 @@ ours(bool kill_them)
     return n;
 }
 
-/* Run argv (its own process group) with its output in TMP/out, 120 s at
- * most: its exit status, or -1 (killed at the limit). */
+/* Run argv, 120 s at most (rc_run). */
 static int
 run(char *const *argv)
 {
-    char out[PATH_MAX + 8];
-    snprintf(out, sizeof(out), "%s/out", C.tmp);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&at, 0);
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    cr_assert_eq(rc, 0, "cannot start %s", argv[0]);
-    int st = 0;
-    for (int i = 0; i < 1200; i++) {
-        if (waitpid(pid, &st, WNOHANG) == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        struct timespec ts = {0, 100000000L};
-        nanosleep(&ts, NULL);
-    }
-    kill(-pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-    return -1;
+    int rc = rc_run(&C, argv, 120);
+    cr_assert_neq(rc, -1, "%s did not start, or ran past 120 s", argv[0]);
+    return rc;
 }
 
 /* Nothing of the run is left (10 s for the nodes to stop). */

@@ -341,7 +341,13 @@ Test(store_commit, memory_is_committed_on_first_use_and_reused, .timeout = 20)
     cr_assert_eq(store_client_release(c, &id), RAY_OK);
     cr_assert_eq(store_client_stats(c, &st), RAY_OK);
     uint64_t after_one = st.bytes_committed;
-    cr_assert_geq(after_one, at_start + 64 * MIB);
+    /* The object's bytes are committed now; up to two 2 MiB chunks of
+     * them may be ones committed at the start (the arena's first extent,
+     * which jemalloc may hand back at once or after its decay timer: a
+     * CI run under ASan saw the object start inside it). */
+    cr_assert_geq(after_one, 64 * MIB);
+    cr_assert_geq(after_one, at_start + 60 * MIB, "start %llu, after %llu",
+                  (unsigned long long)at_start, (unsigned long long)after_one);
     cr_assert_lt(after_one, at_start + 80 * MIB);
 
     /* The same size again after a delete lands in memory already backed. */
