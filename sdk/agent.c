@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime/alloc.h"
@@ -691,37 +692,73 @@ wait_driver(void)
 }
 
 /* The file that keeps what this agent and its workers print, for `rayc
- * logs` (RAYC_LOG_DIR/job-IP-PID.log: the raylet serves the files whose
- * name carries its address), or -1. */
-static int
-job_log(void)
+ * logs`: RAYC_LOG_DIR/job-IP-PID.log (the raylet serves the files whose
+ * name carries its address). Past JOB_LOG_MAX bytes it becomes
+ * job-IP-PID.log.1 (the one before goes) and a new one starts, so a job
+ * that prints for days keeps at most twice that on the node. */
+#define JOB_LOG_MAX (64u << 20)
+
+typedef struct job_log {
+    int fd; /* -1: none */
+    uint64_t size;
+    char path[PATH_MAX];
+} job_log;
+
+static void
+job_log_open(job_log *j)
 {
     const char *dir = getenv("RAYC_LOG_DIR"), *ip = getenv("RAYC_NODE_IP");
+    j->fd = -1;
+    j->size = 0;
     if (!dir || !*dir || !ip || !*ip)
-        return -1;
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/job-%s-%d.log", dir, ip, (int)getpid());
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        return;
+    snprintf(j->path, sizeof(j->path), "%s/job-%s-%d.log", dir, ip,
+             (int)getpid());
+    j->fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    struct stat st;
+    if (j->fd >= 0 && fstat(j->fd, &st) == 0)
+        j->size = (uint64_t)st.st_size;
+}
+
+static void
+job_log_write(job_log *j, const void *buf, size_t n)
+{
+    if (j->fd < 0)
+        return;
+    if (j->size + n > JOB_LOG_MAX) {
+        char old[PATH_MAX + 4];
+        snprintf(old, sizeof(old), "%s.1", j->path);
+        close(j->fd);
+        if (rename(j->path, old) != 0)
+            unlink(j->path);
+        job_log_open(j);
+        if (j->fd < 0)
+            return;
+    }
+    if (write(j->fd, buf, n) == (ssize_t)n) /* a full disk loses the copy */
+        j->size += n;
 }
 
 /* What the agent and its workers print ("(pid=N) " before each worker's
- * line) goes to the driver, or to the raylet's log once the driver has
- * gone (detached actors print on); and to the job's log on this node. */
+ * line) goes to the job's log on this node, and to the driver while it is
+ * there (else, without a job log, to the raylet's log: detached actors
+ * print on). */
 static void *
 log_main(void *arg)
 {
     int fd = (int)(intptr_t)arg;
     static uint8_t buf[1 << 16];
     client *drv = wait_driver();
-    int keep = job_log();
+    job_log keep;
+    job_log_open(&keep);
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
         if (n <= 0)
             continue;
-        if (keep >= 0 && write(keep, buf, (size_t)n) < 0)
-            (void)0; /* a full disk loses the copy, not the output */
+        job_log_write(&keep, buf, (size_t)n);
         if (atomic_load(&drv->gone)) {
-            if (g_stderr >= 0 && write(g_stderr, buf, (size_t)n) < 0)
+            if (keep.fd < 0 && g_stderr >= 0 &&
+                write(g_stderr, buf, (size_t)n) < 0)
                 (void)0;
             continue;
         }
