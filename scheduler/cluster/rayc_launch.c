@@ -429,11 +429,232 @@ set_dirs(const opts *o, launch *L)
     rt_mkdir_p(L->temp, 0700);
 }
 
+/* This process's rank and the job's size: from MPI (libmpi loaded and
+ * MPI_Init; or, second time round, RAYC_MPI_DONE, which also carries the
+ * broadcast in msg and rank 0's node in *node) or from Slurm's
+ * environment. 0, or the exit status after saying why. */
+static int
+find_rank(const opts *o, launch *L, mpi *m, char msg[512], pid_t *node,
+          bool *resumed)
+{
+    const char *done = o->mpi ? getenv("RAYC_MPI_DONE") : NULL;
+    *resumed = done != NULL;
+    if (done) {
+        int pid = 0;
+        if (sscanf(done, "%d %d %d %511[^\n]", &L->rank, &L->size, &pid, msg) !=
+            4)
+            return 1;
+        *node = (pid_t)pid;
+        unsetenv("RAYC_MPI_DONE");
+        return 0;
+    }
+    if (o->mpi) {
+        int argc = 0;
+        char **argv = NULL;
+        MPI_QUIET_BEGIN();
+        bool up = mpi_load(m) && m->init(&argc, &argv) == 0 &&
+                  m->rank(m->world, &L->rank) == 0 &&
+                  m->size(m->world, &L->size) == 0;
+        MPI_QUIET_END();
+        if (!up)
+            fprintf(stderr, "rayc start --mpi: MPI did not start (run it "
+                            "with mpirun or srun)\n");
+        return up ? 0 : 1;
+    }
+    const char *r = getenv("SLURM_PROCID"), *n = getenv("SLURM_NTASKS");
+    const char *job = getenv("SLURM_JOB_ID"), *step = getenv("SLURM_STEP_ID");
+    if (!r || !n || !job) {
+        fprintf(stderr, "rayc start --slurm: not in a Slurm job step "
+                        "(SLURM_PROCID, SLURM_NTASKS, SLURM_JOB_ID): run it "
+                        "with srun\n");
+        return 2;
+    }
+    L->rank = atoi(r);
+    L->size = atoi(n);
+    snprintf(L->job, sizeof(L->job), "%s.%s", job, step ? step : "0");
+    return 0;
+}
+
+/* Rank 0: the head (a node too), and what the others need to know in
+ * msg: "ADDRESS TOKEN JOB" ("-" for what it could not get). */
+static void
+start_head(const opts *o, launch *L, pid_t *node, char msg[512])
+{
+    char why[400], line[600];
+    if (o->mpi)
+        snprintf(L->job, sizeof(L->job), "%d", (int)getpid());
+    set_dirs(o, L);
+    rt_token_path(o->token_file, L->token_file, sizeof(L->token_file));
+    uint8_t tok[RT_TOKEN_LEN];
+    ray_err e = rt_token_load_or_create(L->token_file, tok, why, sizeof(why));
+    opts h = *o;
+    if (o->mpi && !o->port_set)
+        h.port = 0; /* any: it travels with the broadcast */
+    if (e != RAY_OK)
+        fprintf(stderr, "rayc start: %s\n", why);
+    else if (spawn(&h, L, true, node, line, sizeof(line)) == 0) {
+        char id[80], raylet[80];
+        sscanf(line + 3, "%79s %79s %63s", id, raylet, L->head);
+        rt_id_hex_encode(tok, RT_TOKEN_LEN, L->hex);
+    }
+    snprintf(msg, 512, "%s %s %s", L->head[0] ? L->head : "-",
+             L->hex[0] ? L->hex : "-", L->job);
+}
+
+/* MPI: rank 0's msg to all, then out of MPI altogether: this process
+ * again (the same pid, which the launcher tracks, and the same node
+ * child) without libmpi, the threads it started and what it never
+ * frees. Returns only when the broadcast failed (1) or the exec did (0:
+ * go on as we are). */
+static int
+leave_mpi(launch *L, mpi *m, char msg[512], pid_t node)
+{
+    MPI_QUIET_BEGIN();
+    int rc = m->bcast(msg, 512, m->byte, 0, m->world);
+    m->finalize();
+    MPI_QUIET_END();
+    if (rc != 0) {
+        fprintf(stderr, "rayc start --mpi: MPI_Bcast failed (%d)\n", rc);
+        stop_node(node);
+        return 1;
+    }
+    char env[700];
+    snprintf(env, sizeof(env), "%d %d %d %s", L->rank, L->size, (int)node, msg);
+    setenv("RAYC_MPI_DONE", env, 1);
+    fflush(NULL);
+    execv("/proc/self/exe", rayc_argv);
+    unsetenv("RAYC_MPI_DONE");
+    return 0;
+}
+
+/* The other ranks: the head's address and token, a node that joins it,
+ * then wait until rank 0 says the job is over (or the head is gone); the
+ * exit status. */
+static int
+follow(const opts *o, launch *L)
+{
+    char line[600];
+    pid_t node = 0;
+    set_dirs(o, L);
+    if (o->mpi) { /* the token from rank 0, in this rank's dir */
+        char text[2 * RT_TOKEN_LEN + 2];
+        snprintf(L->token_file, sizeof(L->token_file), "%s/token", L->temp);
+        snprintf(text, sizeof(text), "%s\n", L->hex);
+        int fd =
+            open(L->token_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        bool ok =
+            fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+        if (fd >= 0)
+            close(fd);
+        if (!ok || !strcmp(L->head, "-")) {
+            fprintf(stderr, "rayc start --mpi: rank %d: %s\n", L->rank,
+                    ok ? "rank 0 could not start the head"
+                       : "cannot write the token");
+            return 1;
+        }
+    } else {
+        rt_token_path(o->token_file, L->token_file, sizeof(L->token_file));
+        char ip0[RT_HOST_MAX] = "", first[256];
+        if (!ip_of(o, 0, ip0, sizeof(ip0)) &&
+            !(slurm_first_node(first, sizeof(first)) &&
+              slurm_node_ip(first, ip0, sizeof(ip0)))) {
+            fprintf(stderr, "rayc start --slurm: no head address: the step's "
+                            "first node has none (scontrol show node)\n");
+            return 1;
+        }
+        snprintf(L->head, sizeof(L->head), "%s:%ld", ip0, o->port);
+    }
+    /* The head answers with the token (Slurm: it may not be up yet). */
+    int fd = -1;
+    int64_t deadline = rt_deadline_after_ms(JOIN_WAIT_MS);
+    while (!g_sig && (fd = dial_head(L)) < 0 && rt_clock_now_ns() < deadline)
+        usleep(200000);
+    if (fd < 0) {
+        fprintf(stderr,
+                "rayc start --%s: rank %d: the head at %s did not answer "
+                "with the token in %s within %d s (every node needs the "
+                "same token file: a shared home, or --token-file on a "
+                "shared path)\n",
+                L->how, L->rank, L->head, L->token_file, JOIN_WAIT_MS / 1000);
+        return 1;
+    }
+    close(fd);
+    if (spawn(o, L, false, &node, line, sizeof(line)) != 0)
+        return 1;
+    int status = 1;
+    int64_t silent_since = 0;
+    fd = -1;
+    while (!g_sig) {
+        int st = heard_done(L, &fd);
+        if (st >= 0) {
+            status = st;
+            break;
+        }
+        if (st == -2 && !silent_since)
+            silent_since = rt_clock_now_ns();
+        else if (st != -2)
+            silent_since = 0;
+        if (silent_since &&
+            rt_clock_now_ns() - silent_since > HEAD_GONE_MS * 1000000LL) {
+            fprintf(stderr,
+                    "rayc start --%s: rank %d: the head at %s is gone\n",
+                    L->how, L->rank, L->head);
+            break;
+        }
+        usleep(500000);
+    }
+    if (fd >= 0)
+        close(fd);
+    if (g_sig)
+        status = 128 + (int)g_sig;
+    stop_node(node);
+    return status;
+}
+
+/* Rank 0, its head up as `node`: every node joined, then the driver (or
+ * a signal), then the end said to the others; the exit status. */
+static int
+lead(const opts *o, launch *L, pid_t node)
+{
+    int status = 1, have = 0;
+    int64_t deadline = rt_deadline_after_ms(JOIN_WAIT_MS);
+    while (!g_sig && (have = alive_nodes(L)) < L->size &&
+           rt_clock_now_ns() < deadline)
+        usleep(100000);
+    if (have < L->size) {
+        fprintf(stderr,
+                "rayc start --%s: %d of %d nodes joined the head at %s "
+                "within %d s\n",
+                L->how, have < 0 ? 0 : have, L->size, L->head,
+                JOIN_WAIT_MS / 1000);
+    } else if (o->nprog > 0) {
+        printf("rayc: %d nodes up, head at %s; running %s\n", L->size, L->head,
+               o->prog[0]);
+        fflush(stdout);
+        status = run_driver(L, o->prog);
+    } else {
+        printf("rayc: %d nodes up; RAY_ADDRESS=%s RAYC_TOKEN_FILE=%s "
+               "(until this job step ends)\n",
+               L->size, L->head, L->token_file);
+        fflush(stdout);
+        while (!g_sig)
+            pause();
+        status = 0;
+    }
+    /* The others stop when they hear it: wait for them (10 s at most),
+     * so that the head is still there to be heard. */
+    say_done(L, status);
+    deadline = rt_deadline_after_ms(10000);
+    while (alive_nodes(L) > 1 && rt_clock_now_ns() < deadline)
+        usleep(100000);
+    stop_node(node);
+    return status;
+}
+
 int
 rayc_cmd_launch(const opts *o)
 {
     launch L = {.how = o->mpi ? "mpi" : "slurm"};
-    char why[400];
     if (o->mpi == o->slurm || o->head || o->address) {
         fprintf(stderr, "rayc start: --mpi or --slurm, one of them, and "
                         "neither --head nor --address (rank 0 is the head)\n");
@@ -446,92 +667,20 @@ rayc_cmd_launch(const opts *o)
     mpi m;
     char msg[512] = "";
     pid_t node = 0;
-    int status = 1;
-    char line[600];
-    /* MPI, second time round: the broadcast is done (see below). */
-    const char *resumed = o->mpi ? getenv("RAYC_MPI_DONE") : NULL;
-    if (resumed) {
-        int pid = 0;
-        if (sscanf(resumed, "%d %d %d %511[^\n]", &L.rank, &L.size, &pid,
-                   msg) != 4)
-            return 1;
-        node = (pid_t)pid;
-        unsetenv("RAYC_MPI_DONE");
-    } else if (o->mpi) {
-        int argc = 0;
-        char **argv = NULL;
-        MPI_QUIET_BEGIN();
-        bool up = mpi_load(&m) && m.init(&argc, &argv) == 0 &&
-                  m.rank(m.world, &L.rank) == 0 &&
-                  m.size(m.world, &L.size) == 0;
-        MPI_QUIET_END();
-        if (!up) {
-            fprintf(stderr, "rayc start --mpi: MPI did not start (run it "
-                            "with mpirun or srun)\n");
-            return 1;
-        }
-    } else {
-        const char *r = getenv("SLURM_PROCID"), *n = getenv("SLURM_NTASKS");
-        const char *job = getenv("SLURM_JOB_ID"),
-                   *step = getenv("SLURM_STEP_ID");
-        if (!r || !n || !job) {
-            fprintf(stderr, "rayc start --slurm: not in a Slurm job step "
-                            "(SLURM_PROCID, SLURM_NTASKS, SLURM_JOB_ID): run "
-                            "it with srun\n");
-            return 2;
-        }
-        L.rank = atoi(r);
-        L.size = atoi(n);
-        snprintf(L.job, sizeof(L.job), "%s.%s", job, step ? step : "0");
-    }
+    bool resumed = false;
+    int rc = find_rank(o, &L, &m, msg, &node, &resumed);
+    if (rc != 0)
+        return rc;
     const char *self = getenv("SLURMD_NODENAME");
     if (!ip_of(o, L.rank, L.ip, sizeof(L.ip)) &&
         !(o->slurm && self && slurm_node_ip(self, L.ip, sizeof(L.ip))) &&
         L.rank == 0)
         host_ip(L.ip, sizeof(L.ip));
-    if (L.rank == 0 && !resumed) {
-        if (o->mpi)
-            snprintf(L.job, sizeof(L.job), "%d", (int)getpid());
-        set_dirs(o, &L);
-        rt_token_path(o->token_file, L.token_file, sizeof(L.token_file));
-        uint8_t tok[RT_TOKEN_LEN];
-        ray_err e =
-            rt_token_load_or_create(L.token_file, tok, why, sizeof(why));
-        opts h = *o;
-        if (o->mpi && !o->port_set)
-            h.port = 0; /* any: it travels with the broadcast */
-        if (e != RAY_OK)
-            fprintf(stderr, "rayc start: %s\n", why);
-        else if (spawn(&h, &L, true, &node, line, sizeof(line)) == 0) {
-            char id[80], raylet[80];
-            sscanf(line + 3, "%79s %79s %63s", id, raylet, L.head);
-            rt_id_hex_encode(tok, RT_TOKEN_LEN, L.hex);
-        }
-        snprintf(msg, sizeof(msg), "%s %s %s", L.head[0] ? L.head : "-",
-                 L.hex[0] ? L.hex : "-", L.job);
-    }
-    if (o->mpi && !resumed) { /* rank 0's message to all, then out of MPI */
-        MPI_QUIET_BEGIN();
-        int rc = m.bcast(msg, (int)sizeof(msg), m.byte, 0, m.world);
-        m.finalize();
-        MPI_QUIET_END();
-        if (rc != 0) {
-            fprintf(stderr, "rayc start --mpi: MPI_Bcast failed (%d)\n", rc);
-            stop_node(node);
-            return 1;
-        }
-        /* Leave MPI altogether: this process again (the same pid, which
-         * the launcher tracks, and the same node child), without libmpi,
-         * the threads it started and what it never frees. */
-        char env[700];
-        snprintf(env, sizeof(env), "%d %d %d %s", L.rank, L.size, (int)node,
-                 msg);
-        setenv("RAYC_MPI_DONE", env, 1);
-        fflush(NULL);
-        execv("/proc/self/exe", rayc_argv);
-        unsetenv("RAYC_MPI_DONE"); /* no exec: go on as we are */
-    }
-    if (o->mpi) {
+    if (L.rank == 0 && !resumed)
+        start_head(o, &L, &node, msg);
+    if (o->mpi && !resumed && leave_mpi(&L, &m, msg, node) != 0)
+        return 1;
+    if (o->mpi) { /* what rank 0 sent */
         if (sscanf(msg, "%63s %64s %63s", L.head, L.hex, L.job) != 3)
             L.head[0] = 0;
         if (L.rank == 0) {
@@ -539,118 +688,7 @@ rayc_cmd_launch(const opts *o)
             rt_token_path(o->token_file, L.token_file, sizeof(L.token_file));
         }
     }
-    if (L.rank > 0) {
-        set_dirs(o, &L);
-        if (o->mpi) { /* the token from rank 0, in this rank's dir */
-            char text[2 * RT_TOKEN_LEN + 2];
-            snprintf(L.token_file, sizeof(L.token_file), "%s/token", L.temp);
-            snprintf(text, sizeof(text), "%s\n", L.hex);
-            int fd = open(L.token_file,
-                          O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-            bool ok = fd >= 0 &&
-                      write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-            if (fd >= 0)
-                close(fd);
-            if (!ok || !strcmp(L.head, "-")) {
-                fprintf(stderr, "rayc start --mpi: rank %d: %s\n", L.rank,
-                        ok ? "rank 0 could not start the head"
-                           : "cannot write the token");
-                return 1;
-            }
-        } else {
-            rt_token_path(o->token_file, L.token_file, sizeof(L.token_file));
-            char ip0[RT_HOST_MAX] = "", first[256];
-            if (!ip_of(o, 0, ip0, sizeof(ip0)) &&
-                !(slurm_first_node(first, sizeof(first)) &&
-                  slurm_node_ip(first, ip0, sizeof(ip0)))) {
-                fprintf(stderr, "rayc start --slurm: no head address: the "
-                                "step's first node has none (scontrol show "
-                                "node)\n");
-                return 1;
-            }
-            snprintf(L.head, sizeof(L.head), "%s:%ld", ip0, o->port);
-        }
-        /* The head answers with the token (Slurm: it may not be up yet). */
-        int fd = -1;
-        int64_t deadline = rt_deadline_after_ms(JOIN_WAIT_MS);
-        while (!g_sig && (fd = dial_head(&L)) < 0 &&
-               rt_clock_now_ns() < deadline)
-            usleep(200000);
-        if (fd < 0) {
-            fprintf(stderr,
-                    "rayc start --%s: rank %d: the head at %s did not answer "
-                    "with the token in %s within %d s (every node needs the "
-                    "same token file: a shared home, or --token-file on a "
-                    "shared path)\n",
-                    L.how, L.rank, L.head, L.token_file, JOIN_WAIT_MS / 1000);
-            return 1;
-        }
-        close(fd);
-        if (spawn(o, &L, false, &node, line, sizeof(line)) != 0)
-            return 1;
-        /* Until rank 0 says it is over (or the head is gone). */
-        int64_t silent_since = 0;
-        fd = -1;
-        while (!g_sig) {
-            int st = heard_done(&L, &fd);
-            if (st >= 0) {
-                status = st;
-                break;
-            }
-            if (st == -2 && !silent_since)
-                silent_since = rt_clock_now_ns();
-            else if (st != -2)
-                silent_since = 0;
-            if (silent_since &&
-                rt_clock_now_ns() - silent_since > HEAD_GONE_MS * 1000000LL) {
-                fprintf(stderr,
-                        "rayc start --%s: rank %d: the head at %s is gone\n",
-                        L.how, L.rank, L.head);
-                break;
-            }
-            usleep(500000);
-        }
-        if (fd >= 0)
-            close(fd);
-        if (g_sig)
-            status = 128 + (int)g_sig;
-        stop_node(node);
-        return status;
-    }
-    if (!node)
-        return 1;
-    /* Rank 0: every node joined, then the driver, then the end. */
-    int64_t deadline = rt_deadline_after_ms(JOIN_WAIT_MS);
-    int have = 0;
-    while (!g_sig && (have = alive_nodes(&L)) < L.size &&
-           rt_clock_now_ns() < deadline)
-        usleep(100000);
-    if (have < L.size) {
-        fprintf(stderr,
-                "rayc start --%s: %d of %d nodes joined the head at %s "
-                "within %d s\n",
-                L.how, have < 0 ? 0 : have, L.size, L.head,
-                JOIN_WAIT_MS / 1000);
-    } else if (o->nprog > 0) {
-        printf("rayc: %d nodes up, head at %s; running %s\n", L.size, L.head,
-               o->prog[0]);
-        fflush(stdout);
-        status = run_driver(&L, o->prog);
-    } else {
-        printf("rayc: %d nodes up; RAY_ADDRESS=%s RAYC_TOKEN_FILE=%s "
-               "(until this job step ends)\n",
-               L.size, L.head, L.token_file);
-        fflush(stdout);
-        while (!g_sig)
-            pause();
-        status = 0;
-    }
-    /* The others stop when they hear it: wait for them (10 s at most),
-     * so that the head is still there to be heard. */
-    say_done(&L, status);
-    deadline = rt_deadline_after_ms(10000);
-    while (alive_nodes(&L) > 1 && rt_clock_now_ns() < deadline)
-        usleep(100000);
-    stop_node(node);
-    return status;
+    if (L.rank > 0)
+        return follow(o, &L);
+    return node ? lead(o, &L, node) : 1;
 }
