@@ -122,6 +122,17 @@ sdk_objects_lookup(sdk_objects *s, uint64_t id)
     return o;
 }
 
+sdk_obj *
+sdk_objects_next(sdk_objects *s, uint32_t *at)
+{
+    while (*at < s->nchunks * SDK_OBJ_CHUNK) {
+        sdk_obj *o = slot_at(s, (*at)++);
+        if (o->state != SDK_OBJ_FREE)
+            return o;
+    }
+    return NULL;
+}
+
 ray_err
 sdk_objects_set_value(sdk_objects *s, sdk_obj *o, uint32_t type,
                       const void *data, size_t len)

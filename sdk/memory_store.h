@@ -113,6 +113,11 @@ ray_err sdk_objects_alloc(sdk_objects *s, uint64_t *id, sdk_obj **out);
 /* The object for `id`, or NULL if the id is null, stale or freed. */
 sdk_obj *sdk_objects_lookup(sdk_objects *s, uint64_t id);
 
+/* Every object in the table, in slot order: the first in use at or after
+ * slot *at (start at 0), *at moved past it; NULL at the end. Visits every
+ * slot, free ones too (for listings, not hot paths). */
+sdk_obj *sdk_objects_next(sdk_objects *s, uint32_t *at);
+
 /* The id of an object. */
 static inline uint64_t
 sdk_objects_id(const sdk_obj *o)

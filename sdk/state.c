@@ -58,9 +58,8 @@ sdk_state_tasks(rt_text *out, size_t max, const char *node_id)
         return 0;
     size_t n = 0;
     pthread_mutex_lock(&rt->mu);
-    sdk_objects *s = &rt->store;
-    for (uint32_t slot = 0; slot < s->nchunks * SDK_OBJ_CHUNK; slot++) {
-        sdk_obj *o = &s->chunks[slot / SDK_OBJ_CHUNK][slot % SDK_OBJ_CHUNK];
+    sdk_obj *o;
+    for (uint32_t at = 0; (o = sdk_objects_next(&rt->store, &at));) {
         if (o->state != SDK_OBJ_PENDING || !o->producer)
             continue;
         const sdk_task *t = o->producer;
@@ -88,10 +87,9 @@ sdk_state_objects(rt_text *out, size_t max)
     size_t n = 0;
     pthread_mutex_lock(&rt->mu);
     store_client *c = rt->rl_api->store_client(rt->rl);
-    sdk_objects *s = &rt->store;
-    for (uint32_t slot = 0; slot < s->nchunks * SDK_OBJ_CHUNK; slot++) {
-        sdk_obj *o = &s->chunks[slot / SDK_OBJ_CHUNK][slot % SDK_OBJ_CHUNK];
-        if (o->state == SDK_OBJ_FREE || n++ >= max)
+    sdk_obj *o;
+    for (uint32_t at = 0; (o = sdk_objects_next(&rt->store, &at));) {
+        if (n++ >= max)
             continue;
         static const char *const states[] = {"", "PENDING", "READY", "FAILED"};
         bool stored = o->state == SDK_OBJ_READY && (o->type & SDK_TYPE_STORED);

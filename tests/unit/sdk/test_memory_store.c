@@ -77,7 +77,16 @@ Test(memory_store, many_objects_span_chunks)
         int64_t v = i;
         sdk_objects_set_value(&s, o, 2, &v, 8);
     }
+    /* The walk visits each live object once, across chunks, in order;
+     * a freed one is skipped. */
+    sdk_objects_release(&s, sdk_objects_lookup(&s, ids[1]));
+    uint32_t seen = 0, at = 0;
+    for (sdk_obj *w; (w = sdk_objects_next(&s, &at)); seen++)
+        cr_assert_eq(sdk_objects_id(w), ids[seen < 1 ? seen : seen + 1]);
+    cr_assert_eq(seen, N - 1);
     for (uint32_t i = 0; i < N; i++) {
+        if (i == 1)
+            continue; /* released above */
         sdk_obj *o = sdk_objects_lookup(&s, ids[i]);
         cr_assert_not_null(o);
         cr_assert_eq(*(const int64_t *)sdk_obj_data(o), (int64_t)i);
