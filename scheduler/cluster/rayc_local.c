@@ -101,11 +101,7 @@ rayc_local_free(rayc_local *l)
 static double
 metric(const char *m, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *p = m; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
-        if (!strncmp(p, name, n) && p[n] == ' ')
-            return strtod(p + n + 1, NULL);
-    return 0;
+    return cl_metric_value(m, strlen(m), name);
 }
 
 static const char *const task_states[] = {

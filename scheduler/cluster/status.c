@@ -121,26 +121,31 @@ json_cstr(rt_text *out, const char *s)
 }
 
 double
-cl_view_metric_sum(const cl_view *v, const char *series)
+cl_metric_value(const char *text, size_t len, const char *series)
 {
     double sum = 0;
     size_t sl = strlen(series);
-    const Ray__Rpc__KvListReply *mt = v->metrics;
-    for (size_t i = 0; mt && i < mt->n_values; i++) {
-        const char *p = (const char *)mt->values[i].data;
-        const char *end = p + mt->values[i].len;
-        while (p < end) {
-            const char *nl = memchr(p, '\n', (size_t)(end - p));
-            size_t n = (size_t)((nl ? nl : end) - p);
-            if (n > sl + 1 && !memcmp(p, series, sl) && p[sl] == ' ') {
-                char num[64];
-                snprintf(num, sizeof(num), "%.*s", (int)(n - sl - 1),
-                         p + sl + 1);
-                sum += strtod(num, NULL);
-            }
-            p += n + 1;
+    for (const char *p = text, *end = text + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((nl ? nl : end) - p);
+        if (n > sl + 1 && !memcmp(p, series, sl) && p[sl] == ' ') {
+            char num[64];
+            snprintf(num, sizeof(num), "%.*s", (int)(n - sl - 1), p + sl + 1);
+            sum += strtod(num, NULL);
         }
+        p += n + 1;
     }
+    return sum;
+}
+
+double
+cl_view_metric_sum(const cl_view *v, const char *series)
+{
+    double sum = 0;
+    const Ray__Rpc__KvListReply *mt = v->metrics;
+    for (size_t i = 0; mt && i < mt->n_values; i++)
+        sum += cl_metric_value((const char *)mt->values[i].data,
+                               mt->values[i].len, series);
     return sum;
 }
 

@@ -40,6 +40,10 @@ double cl_view_cpus(const Ray__Rpc__ResourceSet *rs, char *custom, size_t len);
  * driver prints it). */
 double cl_view_metric_sum(const cl_view *v, const char *series);
 
+/* The value of sample `series` in one Prometheus text (len bytes), 0 when
+ * it has none. */
+double cl_metric_value(const char *text, size_t len, const char *series);
+
 /* `rayc status --format=json`: {"address","nodes":[...],"jobs":[...],
  * "named_actors":N}. */
 void cl_view_json(const cl_view *v, rt_text *out);
