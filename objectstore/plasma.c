@@ -56,15 +56,14 @@ store_plasma_get(store_client *c, const store_object_id *id, int64_t wait_ms,
 }
 
 ray_err
-store_plasma_write(store_client *c, const store_object_id *id, const void *data,
-                   size_t len, int64_t wait_ms, char *msg, size_t msglen)
+store_plasma_create(store_client *c, const store_object_id *id, size_t len,
+                    int64_t wait_ms, store_wbuffer *wb, char *msg,
+                    size_t msglen)
 {
-    store_wbuffer wb;
     int64_t deadline = rt_clock_now_ns() + wait_ms * 1000000;
     int64_t nap_us = 500;
     ray_err e;
-    while ((e = store_client_create(c, id, len, 0, 0, &wb)) ==
-               RAY_ESTORE_FULL &&
+    while ((e = store_client_create(c, id, len, 0, 0, wb)) == RAY_ESTORE_FULL &&
            nap(deadline, &nap_us))
         ;
     if (e == RAY_ESTORE_FULL || e == RAY_ETOOBIG) {
@@ -74,26 +73,40 @@ store_plasma_write(store_client *c, const store_object_id *id, const void *data,
                  len, store_client_last_error(c));
         return RAY_ESTORE_FULL;
     }
-    if (e != RAY_OK) {
+    if (e != RAY_OK)
         snprintf(msg, msglen,
                  "object store: cannot create a value of %zu "
                  "bytes: %s",
                  len, store_client_last_error(c));
-        return e;
-    }
-    if (len)
-        memcpy(wb.data, data, len);
-    e = store_client_seal(c, id);
+    return e;
+}
+
+ray_err
+store_plasma_seal(store_client *c, const store_object_id *id, char *msg,
+                  size_t msglen)
+{
+    ray_err e = store_client_seal(c, id);
     if (e != RAY_OK) {
-        snprintf(msg, msglen,
-                 "object store: cannot seal a value of %zu "
-                 "bytes: %s",
-                 len, rt_strerror(e));
+        snprintf(msg, msglen, "object store: cannot seal a value: %s",
+                 rt_strerror(e));
         (void)store_client_abort(c, id);
         return e;
     }
     (void)store_client_release(c, id);
     return RAY_OK;
+}
+
+ray_err
+store_plasma_write(store_client *c, const store_object_id *id, const void *data,
+                   size_t len, int64_t wait_ms, char *msg, size_t msglen)
+{
+    store_wbuffer wb;
+    ray_err e = store_plasma_create(c, id, len, wait_ms, &wb, msg, msglen);
+    if (e != RAY_OK)
+        return e;
+    if (len)
+        memcpy(wb.data, data, len);
+    return store_plasma_seal(c, id, msg, msglen);
 }
 
 ray_err

@@ -67,6 +67,16 @@ ray_err store_plasma_write(store_client *c, const store_object_id *id,
                            const void *data, size_t len, int64_t wait_ms,
                            char *msg, size_t msglen);
 
+/* store_plasma_write in two steps, for a writer that fills the value in
+ * place (a pull from another node receives straight into *wb): create
+ * (with the same wait and errors), then seal and unpin, or
+ * store_client_abort. A seal that fails aborts. */
+ray_err store_plasma_create(store_client *c, const store_object_id *id,
+                            size_t len, int64_t wait_ms, store_wbuffer *wb,
+                            char *msg, size_t msglen);
+ray_err store_plasma_seal(store_client *c, const store_object_id *id, char *msg,
+                          size_t msglen);
+
 /* Pin the sealed object `id` and fill *b (store_client_get with one ID).
  * A spilled object is restored; when pinned data leaves no room for it,
  * retry for up to `wait_ms` as store_plasma_write does. Returns what the

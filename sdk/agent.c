@@ -42,6 +42,7 @@
 #include "sdk/cluster.h"
 #include "sdk/cluster_int.h"
 #include "sdk/sdk_int.h"
+#include "sdk/transfer.h"
 
 #define WINDOW 1024
 
@@ -165,15 +166,16 @@ fill_result(Ray__Rpc__ClusterResult *r, uint64_t id, ray_ref ref, ray_view *v,
     r->id = id;
     *have_view = false;
     ray_err err = ray_get(ref, v, 0);
-    if (err == RAY_OK && v->len > CL_RECORD_MAX - 1024) {
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "its value takes %zu bytes, more than a result from another "
-                 "node carries (%u) until objects move between nodes",
-                 v->len, CL_RECORD_MAX - 1024);
-        ray_release(v);
-        r->err = RAY_ETOOBIG;
-        r->message = rt_strdup(msg);
+    if (err == RAY_OK && v->len >= XFER_KEEP_MIN) {
+        /* Large: it stays here until the driver has pulled it. */
+        r->type = v->type;
+        r->stored_size = v->len;
+        r->stored = xfer_keep(v);
+        if (!r->stored) {
+            ray_release(v);
+            r->err = RAY_ENOMEM;
+            r->message = rt_strdup("out of memory keeping a large value");
+        }
     } else if (err == RAY_OK) {
         *have_view = true;
         r->type = v->type;
@@ -241,7 +243,7 @@ results_main(void *arg)
         for (size_t k = 0; k < nr; k++) {
             if (hv[k])
                 ray_release(&views[k]);
-            else
+            else if (rs[k].err) /* a kept value's is protobuf-c's "" */
                 rt_free(rs[k].message);
         }
         /* Drop the finished ones from the window, keeping the order of
@@ -600,7 +602,8 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
             continue;
         }
         bool ok = true;
-        for (size_t k = 0; k < t->n_args && ok; k++) {
+        size_t nset = 0; /* args[0, nset) are set */
+        for (size_t k = 0; k < t->n_args && ok; k++, nset++) {
             Ray__Rpc__ClusterArg *a = t->args[k];
             memset(&args[k], 0, sizeof(args[k]));
             args[k].type = a->type;
@@ -612,6 +615,14 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
                 if (!h.id) {
                     fail_result(c, t->id, RAY_EACTOR_DIED,
                                 "argument %zu, an actor handle: %s", k + 1,
+                                ray_last_error_detail());
+                    ok = false;
+                }
+            } else if (a->pushed) { /* in the store: a ref, ours */
+                args[k].type = RAY_T_REF;
+                args[k].v.ref = xfer_take(a->pushed);
+                if (!args[k].v.ref.id) {
+                    fail_result(c, t->id, RAY_EPROTO, "argument %zu: %s", k + 1,
                                 ray_last_error_detail());
                     ok = false;
                 }
@@ -654,6 +665,11 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
             else
                 push(c, t->id, ref);
         }
+        /* The calls hold their pushed values; a failed record's go. */
+        for (size_t k = 0; k < t->n_args; k++)
+            if (t->args[k]->pushed)
+                ray_ref_release(k < nset ? args[k].v.ref
+                                         : xfer_take(t->args[k]->pushed));
         if (args != av)
             rt_free(args);
     }
@@ -885,7 +901,15 @@ attached_main(void *arg)
     return NULL;
 }
 
-/* Connections the raylet passes: other drivers attaching. */
+static void *
+data_main(void *arg)
+{
+    xfer_serve((int)(intptr_t)arg);
+    return NULL;
+}
+
+/* Connections the raylet passes: other drivers attaching, and data
+ * connections. */
 static void *
 ctl_main(void *arg)
 {
@@ -898,6 +922,14 @@ ctl_main(void *arg)
             return NULL; /* the raylet went: so do we, soon */
         if (nfds != 1)
             continue;
+        if (b == 'd') { /* a data connection: objects (transfer.h) */
+            pthread_t th;
+            if (pthread_create(&th, NULL, data_main, (void *)(intptr_t)fd))
+                close(fd);
+            else
+                pthread_detach(th);
+            continue;
+        }
         client *c = client_new(fd, false);
         pthread_t th;
         if (!c || pthread_create(&th, NULL, attached_main, c) != 0) {

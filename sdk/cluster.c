@@ -234,8 +234,6 @@ cl_settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg, uint32_t type,
     sdk_objects_release(&rt->store, o);
 }
 
-static bool place_again(cl_driver *cl, int dead, fl_entry *e);
-
 static void
 node_lost(cl_driver *cl, int i, const char *why)
 {
@@ -272,7 +270,7 @@ node_lost(cl_driver *cl, int i, const char *why)
         if (!e->id || e->id == FL_TOMB)
             continue;
         atomic_fetch_sub(&nd->inflight, 1);
-        if (e->retries > 0 && place_again(cl, i, e))
+        if (e->retries > 0 && cl_place_again(cl, i, e))
             continue;
         pthread_mutex_lock(&rt->mu);
         cl_settle(rt, e->id,
@@ -301,10 +299,20 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     pthread_mutex_lock(&nd->mu);
     for (size_t i = 0; i < b->n_results; i++) {
         fl_entry e;
-        if (fl_take(&nd->fl, b->results[i]->id, &e)) {
+        Ray__Rpc__ClusterResult *r = b->results[i];
+        if (fl_take(&nd->fl, r->id, &e)) {
+            atomic_fetch_sub(&nd->inflight, 1);
+            /* A value that stayed there: pulled on a thread, which
+             * settles it (the entry goes along, to run again should the
+             * node go first). */
+            if (r->stored && !r->err && sdk_type_buffer(r->type) &&
+                cl_pull_start(cl, (int)(nd - cl->nodes), &e, r->stored,
+                              r->stored_size, r->type)) {
+                r->id = 0;
+                continue;
+            }
             rt_free(e.task);
             e.task = NULL;
-            atomic_fetch_sub(&nd->inflight, 1);
             fl_entry *nh =
                 e.nhandles ? rt_array_room(held, nheld, &cheld, sizeof(*nh), 16)
                            : NULL;
@@ -337,6 +345,10 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
         if (err && !strcmp(rt_err_name(err), "RAY_EUNKNOWN")) {
             err = RAY_EPROTO; /* not an error this side knows */
             msg = "the node sent an unknown error code";
+        } else if (!err && r->stored) { /* not pulled (cl_pull_start) */
+            err = RAY_EPROTO;
+            msg = "the node kept a large value that could not be pulled (of "
+                  "no buffer type, or out of memory)";
         } else if (!err && (r->type > RAY_T_I64S ||
                             (sdk_type_scalar(r->type) && r->data.len > 8))) {
             err = RAY_EPROTO; /* never a stored value's descriptor */
@@ -589,8 +601,8 @@ cl_send_to(cl_driver *cl, int i, fl_entry *e)
     return ok;
 }
 
-static bool
-place_again(cl_driver *cl, int dead, fl_entry *e)
+bool
+cl_place_again(cl_driver *cl, int dead, fl_entry *e)
 {
     e->retries--;
     for (int tries = 0; tries < cl->n; tries++) {
@@ -608,6 +620,17 @@ is_buffer(uint32_t type)
 {
     return type == RAY_T_STR || type == RAY_T_BYTES || type == RAY_T_F64S ||
            type == RAY_T_I64S;
+}
+
+/* The bytes of a call's buffer arguments. */
+static uint64_t
+args_bytes(const ray_arg *a, uint32_t nargs)
+{
+    uint64_t n = 0;
+    for (uint32_t k = 0; k < nargs; k++)
+        if (!a[k].pad && is_buffer(a[k].type))
+            n += a[k].v.buf.len;
+    return n;
 }
 
 /* A call's arguments as they travel: values as given, and refs whose
@@ -697,6 +720,8 @@ cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
         avp[k].type = args[k].type;
         if (args[k].pad & RAY_ARG_ACTOR) /* described (cl_args_resolve) */
             avp[k].actor = (char *)args[k].v.buf.ptr;
+        else if (args[k].pad & CL_ARG_PUSHED) /* cl_push_args */
+            avp[k].pushed = args[k].v.u64;
         else if (is_buffer(args[k].type))
             avp[k].data = (ProtobufCBinaryData){args[k].v.buf.len,
                                                 (uint8_t *)args[k].v.buf.ptr};
@@ -843,13 +868,30 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
               cl_args_resolve(args, nargs, a, views, &nviews, desc);
     if (desc != dv)
         rt_free(desc);
+    /* Arguments too large for a record go first, straight into the
+     * node's store (transfer.h). */
+    bool pushed = false;
+    char pwhy[300] = "";
+    ray_err perr = RAY_OK;
+    if (go && args_bytes(a, nargs) > CL_RECORD_MAX - (64u << 10)) {
+        perr = cl_push_args(cl, i, a, nargs, pwhy, sizeof(pwhy));
+        pushed = perr == RAY_OK;
+        go = pushed;
+    }
     if (!go) {
         cl_views_release(views, nviews);
         if (a != av)
             rt_free(a);
         if (views != vv)
             rt_free(views);
-        if (named) {
+        if (perr != RAY_OK && (named || !local_fits)) {
+            sdk_fail(perr,
+                     "submit '%s' to node %s: its large arguments could not "
+                     "be sent there: %s",
+                     name, cl->nodes[i].addr, pwhy);
+            return RAY_REF_NULL;
+        }
+        if (named && perr == RAY_OK) {
             sdk_fail(RAY_EINVAL,
                      "submit '%s' to node '%s': an argument is an actor "
                      "handle or a ref not ready yet; only values and ready "
@@ -885,9 +927,11 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         sdk_fail(err, "submit '%s': out of memory", name);
         return RAY_REF_NULL;
     }
-    e.retries = opts && opts->max_retries < 0   ? 0
-                : opts && opts->max_retries > 0 ? opts->max_retries
-                                                : 3;
+    /* A call whose arguments were pushed runs where they are: its node
+     * going fails it (they went with it). */
+    e.retries = pushed || (opts && opts->max_retries < 0) ? 0
+                : opts && opts->max_retries > 0           ? opts->max_retries
+                                                          : 3;
     if (e.task && e.len > CL_RECORD_MAX) {
         /* Too big for a record: it runs here, where its arguments are
          * (objects move between nodes in a later issue). */
@@ -907,7 +951,7 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         return sdk_drv_submit(name, hash, args, nargs, opts);
     }
     if (!e.task || !cl_send_to(cl, i, &e)) {
-        if (!e.task || !place_again(cl, i, &e)) {
+        if (!e.task || !cl_place_again(cl, i, &e)) {
             sdk_cb *cbs = NULL;
             pthread_mutex_lock(&rt->mu);
             cl_settle(rt, id, e.task ? RAY_EWORKER_DIED : RAY_ENOMEM,
@@ -1612,6 +1656,8 @@ sdk_cluster_join(const char *address)
     pthread_mutex_init(&cl->act_mu, NULL);
     pthread_mutex_init(&cl->gcs_mu, NULL);
     pthread_mutex_init(&cl->add_mu, NULL);
+    pthread_mutex_init(&cl->xfer_mu, NULL);
+    pthread_cond_init(&cl->xfer_cv, NULL);
     ray_err err = resolve_address(address, cl->head, sizeof(cl->head));
     if (err == RAY_OK && rt_addr_parse(cl->head, cl->gcs_host, &cl->gcs_port,
                                        why, sizeof(why)) != RAY_OK)
@@ -1770,6 +1816,8 @@ cl_client(void)
     pthread_mutex_init(&cl->act_mu, NULL);
     pthread_mutex_init(&cl->gcs_mu, NULL);
     pthread_mutex_init(&cl->add_mu, NULL);
+    pthread_mutex_init(&cl->xfer_mu, NULL);
+    pthread_cond_init(&cl->xfer_cv, NULL);
     cl->receiver_started =
         pthread_create(&cl->receiver, NULL, receiver_main, cl) == 0;
     g_cl = cl;
@@ -1799,6 +1847,7 @@ sdk_cluster_leave(void)
     }
     if (cl->receiver_started)
         pthread_join(cl->receiver, NULL);
+    cl_data_close(cl); /* no pull starts now: the receiver starts them */
     for (int i = 0; i < cl->n; i++) {
         cl_node *nd = &cl->nodes[i];
         close(nd->fd); /* the agent ends with it */
@@ -1820,6 +1869,8 @@ sdk_cluster_leave(void)
     pthread_mutex_destroy(&cl->act_mu);
     pthread_mutex_destroy(&cl->gcs_mu);
     pthread_mutex_destroy(&cl->add_mu);
+    pthread_mutex_destroy(&cl->xfer_mu);
+    pthread_cond_destroy(&cl->xfer_cv);
     close(cl->wake[0]);
     close(cl->wake[1]);
     sdk_remote_actor_call = NULL;

@@ -38,6 +38,13 @@ struct cl_actor;
 /* How an actor handle travels in a call: "JOB RAYLET KEY" (ClusterArg). */
 #define CL_HANDLE_DESC 96
 
+/* ray_arg.pad of an argument pushed to the node (cl_push_args): v.u64 is
+ * the agent's key for it (ClusterArg.pushed). */
+#define CL_ARG_PUSHED 2u
+
+#define CL_DATA_IDLE 4  /* idle data connections kept per node */
+#define CL_DATA_BUSY 64 /* data connections in use that leaving cuts */
+
 /* ---- the driver's nodes ---- */
 
 /* What a connection in the driver's node table leads to. */
@@ -72,6 +79,8 @@ typedef struct cl_node {
     rt_frame_reader rd;
     char *partial; /* output: a line not ended yet (receiver) */
     size_t npartial;
+    int data[CL_DATA_IDLE]; /* idle data connections (xfer_mu) */
+    int ndata;
 } cl_node;
 
 typedef struct cl_driver {
@@ -110,6 +119,12 @@ typedef struct cl_driver {
     /* The `rayc` requests answered whose request is still at the head
      * (cluster_ask.c; the watcher's). */
     char asked[CL_ASKED][CL_ASK_NONCE];
+    /* Data connections and pulls (cluster_objects.c). */
+    pthread_mutex_t xfer_mu;
+    pthread_cond_t xfer_cv; /* pulls reached 0 */
+    int busy[CL_DATA_BUSY]; /* data connections in use */
+    int nbusy;
+    int pulls; /* threads pulling */
 } cl_driver;
 
 extern cl_driver *g_cl;
@@ -191,6 +206,23 @@ void cl_views_release(ray_view *views, uint32_t n);
 /* Pack a record from `base` with args and call options (rt_malloc'd). */
 uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
                       uint32_t nargs, const ray_call_opts *opts, uint32_t *len);
+
+/* Run an entry whose node died again elsewhere (one retry spent). */
+bool cl_place_again(cl_driver *cl, int dead, fl_entry *e);
+
+/* cluster_objects.c: large values on other nodes (transfer.h). */
+/* Pull result e->id's value (stored under `key` on node i) on a thread
+ * of its own, which settles it; the entry is the pull's now. False (the
+ * entry still the caller's) without memory or a thread. */
+bool cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key,
+                   uint64_t size, uint32_t type);
+/* Push a call's by-value buffer arguments of XFER_KEEP_MIN bytes or more
+ * to node i's store, marking them CL_ARG_PUSHED; RAY_OK, or why not. */
+ray_err cl_push_args(cl_driver *cl, int i, ray_arg *a, uint32_t nargs,
+                     char *why, size_t whylen);
+/* Leaving: cut the data connections in use, wait for the pulls, close
+ * the idle ones. */
+void cl_data_close(cl_driver *cl);
 
 /* cluster_timeline.c: the agents' part of ray_timeline (the hooks in
  * sdk_int.h), and telling a node's agent to record when it joins late. */

@@ -123,6 +123,40 @@ sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key)
     return RAY_OK;
 }
 
+ray_err
+sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint64_t *key,
+                void **dst)
+{
+    store_client *c = sdk_store_ensure(rt);
+    if (!c)
+        return RAY_ESTORE_FULL;
+    uint64_t k = STORE_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
+    store_object_id id;
+    store_id(rt, k, &id);
+    store_wbuffer wb;
+    char msg[400];
+    ray_err e =
+        store_plasma_create(c, &id, len, wait_ms, &wb, msg, sizeof(msg));
+    if (e != RAY_OK)
+        return sdk_fail(e, "%s", msg);
+    *key = k;
+    *dst = wb.data;
+    return RAY_OK;
+}
+
+ray_err
+sdk_store_end(sdk_rt *rt, uint64_t key, bool ok)
+{
+    store_client *c = rt->rl_api->store_client(rt->rl);
+    store_object_id id;
+    store_id(rt, key, &id);
+    if (!ok)
+        return store_client_abort(c, &id);
+    char msg[200];
+    ray_err e = store_plasma_seal(c, &id, msg, sizeof(msg));
+    return e == RAY_OK ? RAY_OK : sdk_fail(e, "%s", msg);
+}
+
 static bool
 tasks_in_flight(sdk_rt *rt)
 {
@@ -190,6 +224,13 @@ put_stored(sdk_rt *rt, uint32_t type, const void *data, size_t len,
     ray_err err = sdk_store_put(rt, data, len, &key);
     if (err != RAY_OK)
         return err;
+    return sdk_put_key(rt, type, key, out);
+}
+
+ray_err
+sdk_put_key(sdk_rt *rt, uint32_t type, uint64_t key, ray_ref *out)
+{
+    ray_err err;
     uint64_t id;
     sdk_obj *o;
     pthread_mutex_lock(&rt->mu);

@@ -509,6 +509,19 @@ store_client *sdk_store_ensure(sdk_rt *rt);
  * RAY_ESTORE_FULL (with a detail naming the sizes) and other errors. */
 ray_err sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key);
 
+/* Driver, any thread (mu not held): a new stored value of `len` bytes
+ * to fill in place at *dst (named *key), waiting up to `wait_ms` for
+ * room as store_plasma_create does; then sdk_store_end seals it (ok) or
+ * drops it. Errors with the detail set. */
+ray_err sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint64_t *key,
+                        void **dst);
+ray_err sdk_store_end(sdk_rt *rt, uint64_t key, bool ok);
+
+/* A new ready object (a put) whose value is the sealed stored value
+ * `key` of `type`: the object owns it from now on, and it is deleted
+ * when the object is freed (on failure, at once). */
+ray_err sdk_put_key(sdk_rt *rt, uint32_t type, uint64_t key, ray_ref *out);
+
 /* Driver, mu held: delete the stored value `key` (now or later). */
 void sdk_store_forget(sdk_rt *rt, uint64_t key);
 

@@ -77,6 +77,10 @@
     ENTRY(ATTACH_REPLY, attach_reply)                                          \
     ENTRY(LOG_REQUEST, log_request)                                            \
     ENTRY(LOG_REPLY, log_reply)                                                \
+    ENTRY(OBJECT_PULL, object_pull)                                            \
+    ENTRY(OBJECT_CHUNK, object_chunk)                                          \
+    ENTRY(OBJECT_PUSH, object_push)                                            \
+    ENTRY(OBJECT_FREE, object_free)                                            \
     /* end */
 
 #define AS_DESCRIPTOR(name, stem)                                              \

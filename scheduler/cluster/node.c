@@ -688,12 +688,16 @@ on_attach(node *n, rt_conn *c, const Ray__Rpc__AttachRequest *r)
                    &rep.base);
     if (c->closing)
         return;
-    if (rt_fdpass_send(a->ctl, &c->fd, 1, "a", 1, 1000) != RAY_OK) {
+    /* The byte says what the connection carries: records ('a') or
+     * objects ('d'). */
+    if (rt_fdpass_send(a->ctl, &c->fd, 1, r->data ? "d" : "a", 1, 1000) !=
+        RAY_OK) {
         rt_server_close(n->srv, c, "the job's agent did not take it");
         return;
     }
-    RT_INFO("raylet: %s attached to job %016llx's agent pid %d", c->peer,
-            (unsigned long long)r->job_id, (int)a->pid);
+    if (!r->data)
+        RT_INFO("raylet: %s attached to job %016llx's agent pid %d", c->peer,
+                (unsigned long long)r->job_id, (int)a->pid);
     int fd = c->fd;
     rt_server_detach(n->srv, c);
     close(fd);

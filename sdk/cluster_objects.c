@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cluster_objects.c: a driver's large values on other nodes (transfer.h):
+ * its data connections to each agent, pulls of the results that stayed
+ * on their node, and pushes of large arguments.
+ *
+ * Data connections: up to CL_DATA_IDLE idle ones are kept per node and
+ * reused; a pull takes XFER_STREAMS, a push one, and dials what the pool
+ * lacks (rt_dial, then AttachRequest.data: the raylet passes it to this
+ * job's agent, or to the attached job's). Those in use are listed, so
+ * that a driver that leaves can cut them (sdk_cluster_leave waits for the
+ * pulls to end).
+ *
+ * A pull runs on a thread of its own, from the receiver's hand-off:
+ * room in this node's store (waiting up to CL_PULL_ROOM_MS while other
+ * values fill it: pulls queue on the store's memory rather than fail),
+ * the bytes, then the result settles as a stored value and the agent's
+ * copy is freed. A pull that fails because the node went (its
+ * connections closed) runs the call again on another node while it has
+ * retries; otherwise the result is RAY_EOBJECT_LOST, saying which node
+ * and why.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/alloc.h"
+#include "runtime/log.h"
+#include "runtime/net.h"
+#include "sdk/cluster_int.h"
+#include "sdk/sdk_int.h"
+#include "sdk/transfer.h"
+
+#define CL_PULL_ROOM_MS 60000
+
+static void
+untrack(cl_driver *cl, int fd)
+{
+    for (int k = 0; k < cl->nbusy; k++)
+        if (cl->busy[k] == fd) {
+            cl->busy[k] = cl->busy[--cl->nbusy];
+            return;
+        }
+}
+
+/* Up to `want` data connections to node i's agent: idle ones, then new
+ * ones. Their number (0: none, with why), each listed as in use. */
+static int
+data_take(cl_driver *cl, int i, int *fds, int want, char *why, size_t whylen)
+{
+    cl_node *nd = &cl->nodes[i];
+    int n = 0;
+    pthread_mutex_lock(&cl->xfer_mu);
+    while (n < want && nd->ndata)
+        fds[n++] = nd->data[--nd->ndata];
+    pthread_mutex_unlock(&cl->xfer_mu);
+    uint64_t job = nd->kind == CL_ATTACHED ? nd->job : cl->job;
+    while (n < want) {
+        int fd = -1;
+        ray_err e = rt_dial(nd->addr, cl->tok, "driver", &fd, why, whylen);
+        ProtobufCMessage *m = NULL;
+        Ray__Rpc__AttachRequest q = RAY__RPC__ATTACH_REQUEST__INIT;
+        q.job_id = job;
+        q.data = true;
+        if (e == RAY_OK)
+            e = rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REQUEST,
+                            &q.base, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REPLY,
+                            &m, 5000, why, whylen);
+        if (e == RAY_OK) {
+            Ray__Rpc__AttachReply *r = (Ray__Rpc__AttachReply *)m;
+            if (r->status && r->status->code) {
+                e = RAY_ENOTFOUND;
+                snprintf(why, whylen, "the raylet at %s: %s", nd->addr,
+                         r->status->message);
+            }
+            rt_proto_free(m);
+        }
+        if (e != RAY_OK) {
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        fds[n++] = fd;
+    }
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (int k = 0; k < n; k++) {
+        if (cl->nbusy < CL_DATA_BUSY)
+            cl->busy[cl->nbusy++] = fds[k];
+        else { /* not cut at leave: its thread is waited for anyway */
+            RT_LOG_RATELIMITED(RT_LOG_WARN,
+                               "cluster: %d data connections in "
+                               "use: more are not listed",
+                               CL_DATA_BUSY);
+        }
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return n;
+}
+
+/* Back to node i's pool (ok) or closed. */
+static void
+data_give(cl_driver *cl, int i, const int *fds, int n, bool ok)
+{
+    cl_node *nd = &cl->nodes[i];
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (int k = 0; k < n; k++) {
+        untrack(cl, fds[k]);
+        if (ok && !atomic_load(&cl->stop) && nd->ndata < CL_DATA_IDLE)
+            nd->data[nd->ndata++] = fds[k];
+        else
+            close(fds[k]);
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+}
+
+/* ---- pulls ---- */
+
+typedef struct pull_job {
+    cl_driver *cl;
+    int node;
+    fl_entry e; /* the call, for a run elsewhere */
+    uint64_t key, size;
+    uint32_t type;
+} pull_job;
+
+/* Settle the pulled result: the stored value `skey` (ok), or an error. */
+static void
+settle(pull_job *j, ray_err err, const char *msg, uint64_t skey)
+{
+    sdk_rt *rt = sdk_g;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, j->e.id);
+    if (err == RAY_OK && (!o || o->state != SDK_OBJ_PENDING))
+        sdk_store_forget(rt, skey); /* nobody wants it now */
+    else
+        cl_settle(rt, j->e.id, err, msg, SDK_TYPE_STORED | j->type, &skey,
+                  sizeof(skey), &cbs);
+    pthread_mutex_unlock(&rt->mu);
+    if (cbs)
+        sdk_run_callbacks(cbs);
+    sdk_wake_driver(rt);
+}
+
+static void *
+pull_main(void *arg)
+{
+    pull_job *j = arg;
+    cl_driver *cl = j->cl;
+    cl_node *nd = &cl->nodes[j->node];
+    sdk_rt *rt = sdk_g;
+    char why[400] = "";
+    int fds[XFER_STREAMS];
+    uint64_t skey = 0;
+    void *dst = NULL;
+    ray_err err = sdk_store_begin(rt, j->size, CL_PULL_ROOM_MS, &skey, &dst);
+    if (err != RAY_OK)
+        snprintf(why, sizeof(why), "%s", ray_last_error_detail());
+    int n = data_take(cl, j->node, fds, XFER_STREAMS, why, sizeof(why));
+    bool lost = n == 0; /* no connection: the node or its agent went */
+    if (err == RAY_OK && n) {
+        err = xfer_pull(fds, n, j->key, dst, j->size, why, sizeof(why));
+        lost = err == RAY_ECLOSED || err == RAY_ETIMEDOUT;
+    }
+    if (n && !lost) /* the agent's copy goes either way */
+        (void)xfer_free(fds[0], j->key);
+    data_give(cl, j->node, fds, n, !lost && err == RAY_OK);
+    if (err == RAY_OK && !n)
+        err = RAY_ECLOSED;
+    if (skey)
+        (void)sdk_store_end(rt, skey, err == RAY_OK);
+    if (err == RAY_OK) {
+        settle(j, RAY_OK, NULL, skey);
+    } else if (lost && j->e.retries > 0 && j->e.task &&
+               cl_place_again(cl, j->node, &j->e)) {
+        RT_WARN("cluster: the value of %llu bytes on node %s (%s) was lost "
+                "(%s): its call runs again elsewhere",
+                (unsigned long long)j->size, nd->id, nd->addr, why);
+        j->e.task = NULL; /* the entry is the new node's now */
+        j->e.handles = NULL;
+        j->e.nhandles = 0;
+    } else {
+        char msg[600];
+        if (lost)
+            snprintf(msg, sizeof(msg),
+                     "the value (%llu bytes) was on node %s (%s), which "
+                     "went before it was pulled (%s), and no retry is left",
+                     (unsigned long long)j->size, nd->id, nd->addr, why);
+        else
+            snprintf(msg, sizeof(msg),
+                     "the value (%llu bytes) on node %s (%s) could not be "
+                     "pulled: %s",
+                     (unsigned long long)j->size, nd->id, nd->addr, why);
+        settle(j, lost ? RAY_EOBJECT_LOST : err, msg, 0);
+    }
+    cl_entry_done(&j->e);
+    rt_free(j);
+    pthread_mutex_lock(&cl->xfer_mu);
+    if (--cl->pulls == 0)
+        pthread_cond_broadcast(&cl->xfer_cv);
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return NULL;
+}
+
+bool
+cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
+              uint32_t type)
+{
+    pull_job *j = rt_calloc(1, sizeof(*j));
+    if (!j)
+        return false;
+    *j = (pull_job){cl, i, *e, key, size, type};
+    pthread_mutex_lock(&cl->xfer_mu);
+    cl->pulls++;
+    pthread_mutex_unlock(&cl->xfer_mu);
+    pthread_t th;
+    if (pthread_create(&th, NULL, pull_main, j) != 0) {
+        pthread_mutex_lock(&cl->xfer_mu);
+        cl->pulls--;
+        pthread_mutex_unlock(&cl->xfer_mu);
+        rt_free(j);
+        return false;
+    }
+    pthread_detach(th);
+    return true;
+}
+
+/* ---- pushes ---- */
+
+static bool
+is_buffer(uint32_t t)
+{
+    return t == RAY_T_STR || t == RAY_T_BYTES || t == RAY_T_F64S ||
+           t == RAY_T_I64S;
+}
+
+ray_err
+cl_push_args(cl_driver *cl, int i, ray_arg *a, uint32_t nargs, char *why,
+             size_t whylen)
+{
+    int fd = -1;
+    ray_err err = RAY_OK;
+    uint64_t pushed[16];
+    uint32_t np = 0;
+    for (uint32_t k = 0; k < nargs && err == RAY_OK; k++) {
+        if (a[k].pad || !is_buffer(a[k].type) || a[k].v.buf.len < XFER_KEEP_MIN)
+            continue;
+        if (fd < 0 && data_take(cl, i, &fd, 1, why, whylen) != 1) {
+            fd = -1;
+            err = RAY_ECLOSED;
+            break;
+        }
+        uint64_t key = 0;
+        err = xfer_push(fd, a[k].type, a[k].v.buf.ptr, a[k].v.buf.len, &key,
+                        why, whylen);
+        if (err == RAY_OK) {
+            a[k].pad = CL_ARG_PUSHED;
+            a[k].v.u64 = key;
+            if (np < 16)
+                pushed[np++] = key;
+        }
+    }
+    bool usable = err == RAY_OK || err == RAY_ESTORE_FULL;
+    if (err != RAY_OK && fd >= 0 && usable)
+        for (uint32_t k = 0; k < np; k++) /* the call does not go */
+            (void)xfer_free(fd, pushed[k]);
+    if (fd >= 0)
+        data_give(cl, i, &fd, 1, usable);
+    return err;
+}
+
+/* ---- leaving ---- */
+
+void
+cl_data_close(cl_driver *cl)
+{
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (int k = 0; k < cl->nbusy; k++)
+        shutdown(cl->busy[k], SHUT_RDWR);
+    while (cl->pulls)
+        pthread_cond_wait(&cl->xfer_cv, &cl->xfer_mu);
+    for (int i = 0; i < cl->n; i++) {
+        cl_node *nd = &cl->nodes[i];
+        while (nd->ndata)
+            close(nd->data[--nd->ndata]);
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+}

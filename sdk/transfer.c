@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * transfer.c: values between a driver and its agents on data connections
+ * (transfer.h): the agent's table of values kept or pushed and its
+ * server, the driver's pull and push.
+ */
+#include "sdk/transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "runtime/alloc.h"
+#include "runtime/clock.h"
+#include "runtime/fdwait.h"
+#include "runtime/frame.h"
+#include "runtime/net.h"
+#include "sdk/sdk_int.h"
+#include "sdk/wire.h"
+
+/* ---- bytes on a stream ---- */
+
+/* Move `len` bytes between `buf` and `fd` (non-blocking), waiting up to
+ * XFER_IDLE_MS for each step of progress. */
+static ray_err
+io_all(int fd, void *buf, uint64_t len, bool out)
+{
+    uint8_t *p = buf;
+    while (len) {
+        size_t step = len > (1u << 30) ? (1u << 30) : (size_t)len;
+        ssize_t n =
+            out ? send(fd, p, step, MSG_NOSIGNAL) : recv(fd, p, step, 0);
+        if (n > 0) {
+            p += n;
+            len -= (uint64_t)n;
+            continue;
+        }
+        if (n == 0)
+            return RAY_ECLOSED;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno == EPIPE || errno == ECONNRESET
+                       ? RAY_ECLOSED
+                       : rt_err_from_errno(errno);
+        ray_err e = rt_fd_wait(fd, out ? POLLOUT : POLLIN,
+                               rt_deadline_after_ms(XFER_IDLE_MS));
+        if (e != RAY_OK)
+            return e;
+    }
+    return RAY_OK;
+}
+
+/* Read and drop `len` bytes: a value that had nowhere to go. */
+static ray_err
+io_skip(int fd, uint64_t len)
+{
+    static _Thread_local uint8_t sink[1 << 16];
+    while (len) {
+        uint64_t n = len < sizeof(sink) ? len : sizeof(sink);
+        ray_err e = io_all(fd, sink, n, false);
+        if (e != RAY_OK)
+            return e;
+        len -= n;
+    }
+    return RAY_OK;
+}
+
+static void
+nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* ---- the agent's table ---- */
+
+/* A value kept: a result's pinned view (pulled from here), or a pushed
+ * value's ref (taken by the call that names it). */
+typedef struct kept {
+    uint64_t key;
+    bool has_view;
+    ray_view view;
+    ray_ref ref;
+    int users; /* pulls reading the view now */
+    bool gone; /* out of the table: freed by its last user */
+} kept;
+
+static struct {
+    pthread_mutex_t mu;
+    kept **e;
+    size_t n, cap;
+    uint64_t next;
+} K = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0};
+
+static void
+kept_free(kept *k)
+{
+    if (k->has_view)
+        ray_release(&k->view);
+    else
+        ray_ref_release(k->ref);
+    rt_free(k);
+}
+
+/* Add k to the table (K.mu held); its key, or 0 out of memory. */
+static uint64_t
+kept_add(kept *k)
+{
+    kept **room = rt_array_room(K.e, K.n, &K.cap, sizeof(*K.e), 16);
+    if (!room)
+        return 0;
+    K.e = room;
+    k->key = ++K.next;
+    K.e[K.n++] = k;
+    return k->key;
+}
+
+/* The entry of `key`, taken out of the table (K.mu held), or NULL. */
+static kept *
+kept_remove(uint64_t key)
+{
+    for (size_t i = 0; i < K.n; i++)
+        if (K.e[i]->key == key) {
+            kept *k = K.e[i];
+            K.e[i] = K.e[--K.n];
+            return k;
+        }
+    return NULL;
+}
+
+uint64_t
+xfer_keep(ray_view *v)
+{
+    kept *k = rt_calloc(1, sizeof(*k));
+    if (!k)
+        return 0;
+    k->has_view = true;
+    k->view = *v;
+    pthread_mutex_lock(&K.mu);
+    uint64_t key = kept_add(k);
+    pthread_mutex_unlock(&K.mu);
+    if (!key)
+        rt_free(k);
+    return key;
+}
+
+ray_ref
+xfer_take(uint64_t key)
+{
+    pthread_mutex_lock(&K.mu);
+    kept *k = kept_remove(key);
+    if (k && k->has_view) { /* a result's value: not for a call */
+        K.e[K.n++] = k;
+        k = NULL;
+    }
+    pthread_mutex_unlock(&K.mu);
+    if (!k) {
+        sdk_fail(RAY_EPROTO, "no pushed value %llu on this node",
+                 (unsigned long long)key);
+        return RAY_REF_NULL;
+    }
+    ray_ref r = k->ref;
+    rt_free(k);
+    return r;
+}
+
+static void
+drop(uint64_t key)
+{
+    pthread_mutex_lock(&K.mu);
+    kept *k = kept_remove(key);
+    if (k)
+        k->gone = true;
+    bool now = k && !k->users;
+    pthread_mutex_unlock(&K.mu);
+    if (now)
+        kept_free(k);
+}
+
+/* ---- the agent's server ---- */
+
+static ray_err
+reply(int fd, uint64_t id, uint64_t off, uint64_t len, ray_err err,
+      const char *msg)
+{
+    Ray__Rpc__ObjectChunk c = RAY__RPC__OBJECT_CHUNK__INIT;
+    c.id = id;
+    c.offset = off;
+    c.len = len;
+    c.err = (uint32_t)err;
+    c.message = (char *)(msg ? msg : "");
+    return rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_CHUNK, &c.base,
+                         XFER_IDLE_MS);
+}
+
+static ray_err
+serve_pull(int fd, const Ray__Rpc__ObjectPull *q)
+{
+    pthread_mutex_lock(&K.mu);
+    kept *k = NULL;
+    for (size_t i = 0; i < K.n && !k; i++)
+        if (K.e[i]->key == q->id && K.e[i]->has_view)
+            k = K.e[i];
+    if (k)
+        k->users++;
+    pthread_mutex_unlock(&K.mu);
+    if (!k)
+        return reply(fd, q->id, q->offset, 0, RAY_ENOTFOUND,
+                     "no such value on this node (freed, or never kept)");
+    ray_err e;
+    if (q->offset > k->view.len || q->len > k->view.len - q->offset) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "bytes [%llu, +%llu) of a value of %zu",
+                 (unsigned long long)q->offset, (unsigned long long)q->len,
+                 k->view.len);
+        e = reply(fd, q->id, q->offset, 0, RAY_EINVAL, msg);
+    } else {
+        e = reply(fd, q->id, q->offset, q->len, RAY_OK, NULL);
+        if (e == RAY_OK)
+            e = io_all(fd, (uint8_t *)k->view.data + q->offset, q->len, true);
+    }
+    pthread_mutex_lock(&K.mu);
+    bool last = --k->users == 0 && k->gone;
+    pthread_mutex_unlock(&K.mu);
+    if (last)
+        kept_free(k);
+    return e;
+}
+
+static ray_err
+serve_push(int fd, const Ray__Rpc__ObjectPush *q)
+{
+    if (!sdk_type_buffer(q->type) || q->size > SDK_ARG_MAX) {
+        (void)reply(fd, 0, 0, 0, RAY_EPROTO, "a push of no buffer type");
+        return RAY_EPROTO; /* its bytes cannot be trusted to end */
+    }
+    uint64_t key = 0;
+    void *dst = NULL;
+    ray_err e = sdk_store_begin(sdk_g, q->size, 30000, &key, &dst);
+    if (e != RAY_OK) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s", ray_last_error_detail());
+        ray_err s = io_skip(fd, q->size);
+        return s != RAY_OK ? s : reply(fd, 0, 0, 0, e, msg);
+    }
+    ray_err s = io_all(fd, dst, q->size, false);
+    if (s != RAY_OK) {
+        sdk_store_end(sdk_g, key, false);
+        return s;
+    }
+    e = sdk_store_end(sdk_g, key, true);
+    ray_ref ref = RAY_REF_NULL;
+    if (e == RAY_OK) /* on failure, the value is deleted */
+        e = sdk_put_key(sdk_g, q->type, key, &ref);
+    kept *k = e == RAY_OK ? rt_calloc(1, sizeof(*k)) : NULL;
+    uint64_t id = 0;
+    if (k) {
+        k->ref = ref;
+        pthread_mutex_lock(&K.mu);
+        id = kept_add(k);
+        pthread_mutex_unlock(&K.mu);
+    }
+    if (!id) {
+        ray_ref_release(ref);
+        rt_free(k);
+        return reply(fd, 0, 0, 0, e != RAY_OK ? e : RAY_ENOMEM,
+                     e != RAY_OK ? ray_last_error_detail() : "out of memory");
+    }
+    return reply(fd, id, 0, q->size, RAY_OK, NULL);
+}
+
+void
+xfer_serve(int fd)
+{
+    nonblocking(fd);
+    for (;;) {
+        uint32_t type;
+        ProtobufCMessage *m = NULL;
+        if (rt_frame_recv(fd, 0, &type, &m, -1) != RAY_OK)
+            break;
+        ray_err e = RAY_EPROTO;
+        if (type == RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_PULL)
+            e = serve_pull(fd, (Ray__Rpc__ObjectPull *)m);
+        else if (type == RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_PUSH)
+            e = serve_push(fd, (Ray__Rpc__ObjectPush *)m);
+        else if (type == RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_FREE) {
+            drop(((Ray__Rpc__ObjectFree *)m)->id);
+            e = RAY_OK;
+        }
+        rt_proto_free(m);
+        if (e != RAY_OK)
+            break;
+    }
+    close(fd);
+}
+
+/* ---- the driver's side ---- */
+
+/* The agent's answer on `fd`: an ObjectChunk (*out, the caller frees),
+ * or why not. */
+static ray_err
+answer(int fd, Ray__Rpc__ObjectChunk **out, char *why, size_t whylen)
+{
+    uint32_t type;
+    ProtobufCMessage *m = NULL;
+    ray_err e = rt_frame_recv(fd, 0, &type, &m, XFER_IDLE_MS);
+    if (e != RAY_OK) {
+        snprintf(why, whylen, "the data connection: %s",
+                 rt_frame_last_detail());
+        return e;
+    }
+    if (type != RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_CHUNK) {
+        rt_proto_free(m);
+        snprintf(why, whylen, "the data connection: %s where a chunk was due",
+                 rt_proto_type_name(type));
+        return RAY_EPROTO;
+    }
+    *out = (Ray__Rpc__ObjectChunk *)m;
+    return RAY_OK;
+}
+
+typedef struct stream {
+    uint64_t off[XFER_DEPTH], len[XFER_DEPTH];
+    int head, n;
+} stream;
+
+ray_err
+xfer_pull(const int *fds, int nfds, uint64_t key, void *dst, uint64_t size,
+          char *why, size_t whylen)
+{
+    stream st[XFER_STREAMS] = {{{0}, {0}, 0, 0}};
+    if (nfds < 1 || nfds > XFER_STREAMS) {
+        snprintf(why, whylen, "%d streams", nfds);
+        return RAY_EINVAL;
+    }
+    for (int s = 0; s < nfds; s++)
+        nonblocking(fds[s]);
+    uint64_t next = 0, got = 0;
+    while (got < size) {
+        /* Keep XFER_DEPTH chunks asked for on every stream. */
+        for (int s = 0; s < nfds; s++)
+            while (st[s].n < XFER_DEPTH && next < size) {
+                uint64_t len =
+                    size - next < XFER_CHUNK ? size - next : XFER_CHUNK;
+                Ray__Rpc__ObjectPull q = RAY__RPC__OBJECT_PULL__INIT;
+                q.id = key;
+                q.offset = next;
+                q.len = len;
+                ray_err e = rt_frame_send(
+                    fds[s], RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_PULL, &q.base,
+                    XFER_IDLE_MS);
+                if (e != RAY_OK) {
+                    snprintf(why, whylen, "the data connection: %s",
+                             rt_frame_last_detail());
+                    return e;
+                }
+                int at = (st[s].head + st[s].n++) % XFER_DEPTH;
+                st[s].off[at] = next;
+                st[s].len[at] = len;
+                next += len;
+            }
+        struct pollfd p[XFER_STREAMS];
+        for (int s = 0; s < nfds; s++)
+            p[s] =
+                (struct pollfd){.fd = st[s].n ? fds[s] : -1, .events = POLLIN};
+        int r = poll(p, (nfds_t)nfds, XFER_IDLE_MS);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            snprintf(why, whylen, "the node sent nothing for %d s",
+                     XFER_IDLE_MS / 1000);
+            return RAY_ETIMEDOUT;
+        }
+        for (int s = 0; s < nfds; s++) {
+            if (!p[s].revents)
+                continue;
+            Ray__Rpc__ObjectChunk *c = NULL;
+            ray_err e = answer(fds[s], &c, why, whylen);
+            if (e != RAY_OK)
+                return e;
+            uint64_t off = st[s].off[st[s].head], len = st[s].len[st[s].head];
+            if (c->err) {
+                e = (ray_err)c->err;
+                snprintf(why, whylen, "%s", c->message);
+            } else if (c->id != key || c->offset != off || c->len != len) {
+                e = RAY_EPROTO;
+                snprintf(why, whylen,
+                         "the node sent bytes [%llu, +%llu) of value %llu "
+                         "where [%llu, +%llu) of %llu were due",
+                         (unsigned long long)c->offset,
+                         (unsigned long long)c->len, (unsigned long long)c->id,
+                         (unsigned long long)off, (unsigned long long)len,
+                         (unsigned long long)key);
+            }
+            rt_proto_free(&c->base);
+            if (e == RAY_OK && (e = io_all(fds[s], (uint8_t *)dst + off, len,
+                                           false)) != RAY_OK)
+                snprintf(why, whylen, "the data connection: %s",
+                         e == RAY_ECLOSED ? "closed" : rt_strerror(e));
+            if (e != RAY_OK)
+                return e;
+            st[s].head = (st[s].head + 1) % XFER_DEPTH;
+            st[s].n--;
+            got += len;
+        }
+    }
+    return RAY_OK;
+}
+
+ray_err
+xfer_push(int fd, uint32_t type, const void *data, uint64_t len, uint64_t *key,
+          char *why, size_t whylen)
+{
+    nonblocking(fd);
+    Ray__Rpc__ObjectPush q = RAY__RPC__OBJECT_PUSH__INIT;
+    q.type = type;
+    q.size = len;
+    ray_err e = rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_PUSH,
+                              &q.base, XFER_IDLE_MS);
+    if (e == RAY_OK)
+        e = io_all(fd, (void *)data, len, true);
+    if (e != RAY_OK) {
+        snprintf(why, whylen, "the data connection: %s",
+                 e == RAY_ECLOSED ? "closed" : rt_strerror(e));
+        return e;
+    }
+    Ray__Rpc__ObjectChunk *c = NULL;
+    if ((e = answer(fd, &c, why, whylen)) != RAY_OK)
+        return e;
+    e = (ray_err)c->err;
+    if (e != RAY_OK)
+        snprintf(why, whylen, "%s", c->message);
+    *key = c->id;
+    rt_proto_free(&c->base);
+    return e;
+}
+
+ray_err
+xfer_free(int fd, uint64_t key)
+{
+    Ray__Rpc__ObjectFree q = RAY__RPC__OBJECT_FREE__INIT;
+    q.id = key;
+    return rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_FREE, &q.base,
+                         XFER_IDLE_MS);
+}

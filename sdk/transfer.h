@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * transfer.h: values too large for a record, between a driver and its
+ * agents on other nodes, on data connections.
+ *
+ * A data connection is a connection to an agent like an attached
+ * driver's (the raylet passes it on: AttachRequest.data), that carries
+ * objects only, so bulk bytes never queue behind, or in front of, calls
+ * and results. Its messages (cluster.proto) are frames read exactly,
+ * each ObjectChunk or ObjectPush followed by the value's raw bytes on the
+ * stream: the sender writes them from its object store's memory, the
+ * receiver reads them straight into its own store's (no copy between).
+ *
+ * Results: a value of XFER_KEEP_MIN bytes or more that a call on another
+ * node returns stays in that node's store, pinned (xfer_keep); the
+ * result names it (ClusterResult.stored), and the driver pulls it into
+ * its own store in XFER_CHUNK pieces over XFER_STREAMS connections,
+ * XFER_DEPTH pieces asked ahead on each (xfer_pull), then frees the
+ * agent's copy. The object is the driver's (it owns every object of
+ * its job) and stays pending until its bytes have landed, so whatever
+ * waits on it (gets, waits, dependent calls) sees nothing new.
+ *
+ * Arguments: a by-value argument of XFER_KEEP_MIN bytes or more of a call
+ * sent to another node is pushed into that node's store first
+ * (xfer_push), and the call's record names it (ClusterArg.pushed); the
+ * agent passes it to the call as a ref (xfer_take), so it is freed when
+ * the call is done.
+ */
+#ifndef RAY_SDK_TRANSFER_H
+#define RAY_SDK_TRANSFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ray/ray.h"
+
+#define XFER_KEEP_MIN (1u << 20) /* bytes: a value this large is pulled */
+#define XFER_CHUNK (4u << 20)    /* bytes asked for at once */
+#define XFER_STREAMS 2           /* connections one pull uses */
+#define XFER_DEPTH 2             /* chunks asked ahead on each */
+#define XFER_IDLE_MS 60000       /* a stream silent this long has failed */
+
+/* ---- an agent's side ---- */
+
+/* Keep a result's value (its view, pinned) to be pulled; returns its key,
+ * or 0 when out of memory (the view is still the caller's). */
+uint64_t xfer_keep(ray_view *v);
+
+/* A pushed value named by a call's record, as a ref the caller now owns
+ * (the table forgets it); RAY_REF_NULL with the detail set if there is
+ * none under `key`. */
+ray_ref xfer_take(uint64_t key);
+
+/* Serve the data connection `fd` until it ends or breaks the protocol,
+ * then close it. Blocks: run it on a thread of its own. */
+void xfer_serve(int fd);
+
+/* ---- a driver's side ---- */
+
+/* Pull `size` bytes of stored value `key` into `dst` over the `nfds`
+ * data connections in `fds` (1 to XFER_STREAMS). RAY_OK, or an error with
+ * the reason in `why`: the agent's (RAY_ENOTFOUND: no such value there),
+ * or the connection's (RAY_ECLOSED, RAY_ETIMEDOUT, RAY_EPROTO), after
+ * which the connections are unusable. */
+ray_err xfer_pull(const int *fds, int nfds, uint64_t key, void *dst,
+                  uint64_t size, char *why, size_t whylen);
+
+/* Push `len` bytes of `type` at `data` into the agent's store over `fd`;
+ * *key then names it there (ClusterArg.pushed). Errors as xfer_pull's;
+ * the agent's own (RAY_ESTORE_FULL) leave the connection usable. */
+ray_err xfer_push(int fd, uint32_t type, const void *data, uint64_t len,
+                  uint64_t *key, char *why, size_t whylen);
+
+/* Tell the agent to drop stored value `key` (no answer). */
+ray_err xfer_free(int fd, uint64_t key);
+
+#endif /* RAY_SDK_TRANSFER_H */
