@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 #include "runtime/net.h"
 #include "sdk/cluster_int.h"
@@ -34,6 +35,8 @@
 #include "sdk/transfer.h"
 
 #define CL_PULL_ROOM_MS 60000
+
+_Atomic uint64_t sdk_xfer_bytes[2], sdk_xfer_ns[2];
 
 static void
 untrack(cl_driver *cl, int fd)
@@ -156,6 +159,7 @@ pull_main(void *arg)
     uint64_t skey = 0;
     void *dst = NULL;
     ray_err err = sdk_store_begin(rt, j->size, CL_PULL_ROOM_MS, &skey, &dst);
+    int64_t t0 = rt_clock_now_ns(); /* with room for it */
     if (err != RAY_OK)
         snprintf(why, sizeof(why), "%s", ray_last_error_detail());
     int n = data_take(cl, j->node, fds, XFER_STREAMS, why, sizeof(why));
@@ -163,6 +167,10 @@ pull_main(void *arg)
     if (err == RAY_OK && n) {
         err = xfer_pull(fds, n, j->key, dst, j->size, why, sizeof(why));
         lost = err == RAY_ECLOSED || err == RAY_ETIMEDOUT;
+    }
+    if (err == RAY_OK && n) {
+        atomic_fetch_add(&sdk_xfer_bytes[0], j->size);
+        atomic_fetch_add(&sdk_xfer_ns[0], (uint64_t)(rt_clock_now_ns() - t0));
     }
     if (n && !lost) /* the agent's copy goes either way */
         (void)xfer_free(fds[0], j->key);
@@ -253,9 +261,13 @@ cl_push_args(cl_driver *cl, int i, ray_arg *a, uint32_t nargs, char *why,
             break;
         }
         uint64_t key = 0;
+        int64_t t0 = rt_clock_now_ns();
         err = xfer_push(fd, a[k].type, a[k].v.buf.ptr, a[k].v.buf.len, &key,
                         why, whylen);
         if (err == RAY_OK) {
+            atomic_fetch_add(&sdk_xfer_bytes[1], a[k].v.buf.len);
+            atomic_fetch_add(&sdk_xfer_ns[1],
+                             (uint64_t)(rt_clock_now_ns() - t0));
             a[k].pad = CL_ARG_PUSHED;
             a[k].v.u64 = key;
             if (np < 16)

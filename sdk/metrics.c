@@ -157,6 +157,22 @@ render(rt_text *t, const snapshot *s)
            "Objects spilled to disk.", "", st->store_spills);
     series(t, "rayc_object_store_restores_total", "counter",
            "Objects restored from disk.", "", st->store_restores);
+    rt_text_put(t,
+                "# HELP rayc_object_transfer_bytes_total Bytes of values "
+                "moved between this node's store and other nodes'.\n"
+                "# TYPE rayc_object_transfer_bytes_total counter\n"
+                "rayc_object_transfer_bytes_total{direction=\"pull\"} %llu\n"
+                "rayc_object_transfer_bytes_total{direction=\"push\"} %llu\n"
+                "# HELP rayc_object_transfer_seconds_total Time spent moving "
+                "them, from room in the store to the last byte.\n"
+                "# TYPE rayc_object_transfer_seconds_total counter\n"
+                "rayc_object_transfer_seconds_total{direction=\"pull\"} %.6f\n"
+                "rayc_object_transfer_seconds_total{direction=\"push\"} "
+                "%.6f\n",
+                (unsigned long long)atomic_load(&sdk_xfer_bytes[0]),
+                (unsigned long long)atomic_load(&sdk_xfer_bytes[1]),
+                (double)atomic_load(&sdk_xfer_ns[0]) / 1e9,
+                (double)atomic_load(&sdk_xfer_ns[1]) / 1e9);
     series(t, "rayc_replies_held_total", "counter",
            "Results that waited for room in their worker's reply ring.", "",
            st->replies_held);

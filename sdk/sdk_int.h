@@ -522,6 +522,11 @@ ray_err sdk_store_end(sdk_rt *rt, uint64_t key, bool ok);
  * when the object is freed (on failure, at once). */
 ray_err sdk_put_key(sdk_rt *rt, uint32_t type, uint64_t key, ray_ref *out);
 
+/* Bytes of values moved between this driver's node and others, and the
+ * time spent moving them (from room in the store to the last byte): [0]
+ * pulled here, [1] pushed there (cluster_objects.c; the metrics). */
+extern _Atomic uint64_t sdk_xfer_bytes[2], sdk_xfer_ns[2];
+
 /* Driver, mu held: delete the stored value `key` (now or later). */
 void sdk_store_forget(sdk_rt *rt, uint64_t key);
 
