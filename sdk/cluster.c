@@ -856,6 +856,8 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     }
     if (i < 0)
         return sdk_drv_submit(name, hash, args, nargs, opts);
+    if (cl_defer_wanted(args, nargs)) /* refs not ready: they go when done */
+        return cl_defer(cl, i, name, args, nargs, opts);
     ray_arg av[16];
     ray_view vv[16];
     char dv[16][CL_HANDLE_DESC];
@@ -893,9 +895,8 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         }
         if (named && perr == RAY_OK) {
             sdk_fail(RAY_EINVAL,
-                     "submit '%s' to node '%s': an argument is an actor "
-                     "handle or a ref not ready yet; only values and ready "
-                     "refs go to other nodes for now",
+                     "submit '%s' to node '%s': an argument is a handle "
+                     "of an actor in this process, which stays here",
                      name, opts->node);
             return RAY_REF_NULL;
         }
@@ -1847,6 +1848,7 @@ sdk_cluster_leave(void)
     }
     if (cl->receiver_started)
         pthread_join(cl->receiver, NULL);
+    cl_defer_stop();
     cl_data_close(cl); /* no pull starts now: the receiver starts them */
     for (int i = 0; i < cl->n; i++) {
         cl_node *nd = &cl->nodes[i];

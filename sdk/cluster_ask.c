@@ -101,6 +101,7 @@ answer_of(cl_driver *cl, const char *what, size_t wlen, rt_text *out)
     if (wlen == 5 && !memcmp(what, "tasks", 5)) {
         n = sdk_state_tasks(&rows, ASK_ROWS, cl->self_id);
         n += remote_tasks(cl, &rows, n < ASK_ROWS ? ASK_ROWS - n : 0);
+        n += cl_defer_rows(cl, &rows, n < ASK_ROWS ? ASK_ROWS - n : 0);
     } else if (wlen == 7 && !memcmp(what, "objects", 7)) {
         n = sdk_state_objects(&rows, ASK_ROWS);
     } else if (wlen == 6 && !memcmp(what, "actors", 6)) {

@@ -224,6 +224,18 @@ ray_err cl_push_args(cl_driver *cl, int i, ray_arg *a, uint32_t nargs,
  * the idle ones. */
 void cl_data_close(cl_driver *cl);
 
+/* cluster_defer.c: calls for node i with refs not ready yet among
+ * their arguments (and no actor handle: cl_defer_wanted) wait here until
+ * those are done, then go. */
+bool cl_defer_wanted(const ray_arg *args, uint32_t nargs);
+ray_ref cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
+                 uint32_t nargs, const ray_call_opts *opts);
+/* Leaving: the resolver thread stops; calls ready and not sent end. */
+void cl_defer_stop(void);
+/* Those calls as task rows (state.c's columns), the first `room`; how
+ * many there are. */
+size_t cl_defer_rows(cl_driver *cl, rt_text *out, size_t room);
+
 /* cluster_timeline.c: the agents' part of ray_timeline (the hooks in
  * sdk_int.h), and telling a node's agent to record when it joins late. */
 void cl_timeline_enable(bool on);

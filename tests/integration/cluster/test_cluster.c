@@ -1189,9 +1189,6 @@ Test(cluster, a_200MB_value_made_on_one_node_feeds_another_and_the_driver)
     enum { N = 200 * 1000 * 1000 };
     ray_call_opts on2 = {.node = "127.0.0.2"}, on3 = {.node = "127.0.0.3"};
     ray_ref a = make_pattern_remote_opts(&on2, N, 7); /* made on .2 */
-    size_t idx, nready = 0;
-    cr_assert_eq(ray_wait(&a, 1, 1, 60000, &idx, &nready), RAY_OK, "%s",
-                 ray_last_error_detail());
     char want[64];
     snprintf(want, sizeof(want), "127.0.0.3 OK %d", N);
     expect_str(RAY_CALL_OPTS(check_pattern, &on3, a, (int64_t)7), want);

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * cluster_defer.c: calls for another node whose arguments are refs not
+ * ready yet. The driver resolves them itself, as Ray's owner does before
+ * it asks for a lease: the call waits here (its result a pending object
+ * of this driver from the start), one ray_on_done per ref; when the last
+ * is done, the resolver thread sends it like any call, its ready refs by
+ * value or pushed (transfer.h), to the node placement chose, or to
+ * another if that one has gone since. A failed argument fails the call
+ * with that argument's error, as on one node.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/log.h"
+#include "sdk/cluster_int.h"
+#include "sdk/sdk_int.h"
+
+typedef struct deferred {
+    struct deferred *next;                /* ready to send (D.head) */
+    struct deferred *prev_all, *next_all; /* every call here (D.all) */
+    char *name;
+    ray_arg *args; /* buffers copied (owned), refs retained */
+    uint32_t nargs;
+    ray_call_opts opts; /* strings copied (owned) */
+    bool has_opts;
+    uint64_t id; /* the result */
+    int node;    /* where placement sent it */
+    _Atomic int waiting;
+} deferred;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    deferred *head, **tail;
+    deferred *all;
+    bool started, stop;
+    pthread_t th;
+} D = {PTHREAD_MUTEX_INITIALIZER,
+       PTHREAD_COND_INITIALIZER,
+       NULL,
+       NULL,
+       NULL,
+       false,
+       false,
+       0};
+
+static bool
+is_buffer(uint32_t t)
+{
+    return t == RAY_T_STR || t == RAY_T_BYTES || t == RAY_T_F64S ||
+           t == RAY_T_I64S;
+}
+
+/* Out of D.all (D.mu held). */
+static void
+unlink_all(deferred *d)
+{
+    if (d->prev_all)
+        d->prev_all->next_all = d->next_all;
+    else if (D.all == d)
+        D.all = d->next_all;
+    if (d->next_all)
+        d->next_all->prev_all = d->prev_all;
+    d->prev_all = d->next_all = NULL;
+}
+
+static void
+deferred_free(deferred *d)
+{
+    for (uint32_t k = 0; k < d->nargs; k++) {
+        if (d->args[k].type == RAY_T_REF)
+            ray_ref_release(d->args[k].v.ref);
+        else if (is_buffer(d->args[k].type))
+            rt_free((void *)d->args[k].v.buf.ptr);
+    }
+    rt_free(d->args);
+    rt_free(d->name);
+    rt_free((char *)d->opts.name);
+    rt_free((char *)d->opts.resources);
+    rt_free((char *)d->opts.node);
+    rt_free(d);
+}
+
+static void
+settle(uint64_t id, ray_err err, const char *msg)
+{
+    sdk_rt *rt = sdk_g;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    cl_settle(rt, id, err, msg, 0, NULL, 0, &cbs);
+    pthread_mutex_unlock(&rt->mu);
+    if (cbs)
+        sdk_run_callbacks(cbs);
+    sdk_wake_driver(rt);
+}
+
+/* Send a call whose arguments are all done. */
+static void
+send_now(cl_driver *cl, deferred *d)
+{
+    const ray_call_opts *opts = d->has_opts ? &d->opts : NULL;
+    ray_arg *a = rt_calloc(d->nargs ? d->nargs : 1, sizeof(*a));
+    ray_view *views = rt_calloc(d->nargs ? d->nargs : 1, sizeof(*views));
+    uint32_t nviews = 0;
+    char why[400] = "";
+    ray_err err = RAY_OK;
+    if (!a || !views) {
+        err = RAY_ENOMEM;
+        snprintf(why, sizeof(why), "out of memory sending the call");
+    } else if (!cl_args_resolve(d->args, d->nargs, a, views, &nviews, NULL)) {
+        /* A failed argument: its error is the call's. */
+        for (uint32_t k = 0; k < d->nargs && err == RAY_OK; k++) {
+            ray_view v;
+            if (d->args[k].type != RAY_T_REF)
+                continue;
+            err = ray_get(d->args[k].v.ref, &v, 0);
+            if (err == RAY_OK)
+                ray_release(&v);
+            else
+                snprintf(why, sizeof(why), "argument %u: %s", k + 1,
+                         ray_last_error_detail());
+        }
+        if (err == RAY_OK) {
+            err = RAY_EINVAL;
+            snprintf(why, sizeof(why), "an argument cannot go to another node");
+        }
+    }
+    int i = d->node;
+    if (err == RAY_OK && !atomic_load(&cl->nodes[i].alive))
+        i = cl_choose(cl, opts, false, i); /* its node went meanwhile */
+    if (err == RAY_OK && i < 0) {
+        err = RAY_EWORKER_DIED;
+        snprintf(why, sizeof(why),
+                 "its node went while its arguments were made, and no "
+                 "other node can run it");
+    }
+    bool pushed = false;
+    if (err == RAY_OK) {
+        uint64_t bytes = 0;
+        for (uint32_t k = 0; k < d->nargs; k++)
+            if (!a[k].pad && is_buffer(a[k].type))
+                bytes += a[k].v.buf.len;
+        if (bytes > CL_RECORD_MAX - (64u << 10)) {
+            err = cl_push_args(cl, i, a, d->nargs, why, sizeof(why));
+            pushed = err == RAY_OK;
+        }
+    }
+    fl_entry e = {.id = d->id};
+    if (err == RAY_OK) {
+        Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
+        base.id = d->id;
+        base.function = d->name;
+        e.task = cl_pack_task(&base, a, d->nargs, opts, &e.len);
+        if (!e.task || e.len > CL_RECORD_MAX) {
+            err = e.task ? RAY_ETOOBIG : RAY_ENOMEM;
+            snprintf(why, sizeof(why), "its record takes %u bytes (at most %u)",
+                     e.len, CL_RECORD_MAX);
+            cl_entry_done(&e);
+        }
+    }
+    cl_views_release(views, nviews);
+    rt_free(a);
+    rt_free(views);
+    if (err == RAY_OK) {
+        e.retries = pushed || (opts && opts->max_retries < 0) ? 0
+                    : opts && opts->max_retries > 0 ? opts->max_retries
+                                                    : 3;
+        if (cl_send_to(cl, i, &e) ||
+            (e.retries > 0 && cl_place_again(cl, i, &e)))
+            return;
+        cl_entry_done(&e);
+        err = RAY_EWORKER_DIED;
+        snprintf(why, sizeof(why), "no node could take it");
+    }
+    char msg[500];
+    snprintf(msg, sizeof(msg), "'%s': %s", d->name, why);
+    settle(d->id, err, msg);
+}
+
+static void *
+resolver_main(void *arg)
+{
+    cl_driver *cl = arg;
+    pthread_mutex_lock(&D.mu);
+    for (;;) {
+        while (!D.head && !D.stop)
+            pthread_cond_wait(&D.cv, &D.mu);
+        if (D.stop)
+            break;
+        deferred *d = D.head;
+        D.head = d->next;
+        if (!D.head)
+            D.tail = &D.head;
+        pthread_mutex_unlock(&D.mu);
+        send_now(cl, d);
+        pthread_mutex_lock(&D.mu);
+        unlink_all(d);
+        pthread_mutex_unlock(&D.mu);
+        deferred_free(d);
+        pthread_mutex_lock(&D.mu);
+    }
+    pthread_mutex_unlock(&D.mu);
+    return NULL;
+}
+
+static void
+ready(deferred *d)
+{
+    pthread_mutex_lock(&D.mu);
+    d->next = NULL;
+    *D.tail = d;
+    D.tail = &d->next;
+    pthread_cond_signal(&D.cv);
+    pthread_mutex_unlock(&D.mu);
+}
+
+static void
+dep_done(void *arg, ray_ref ref, ray_err err)
+{
+    (void)ref;
+    (void)err; /* seen when the call is sent */
+    deferred *d = arg;
+    if (atomic_fetch_sub(&d->waiting, 1) == 1)
+        ready(d);
+}
+
+bool
+cl_defer_wanted(const ray_arg *args, uint32_t nargs)
+{
+    bool pending = false;
+    for (uint32_t k = 0; k < nargs; k++) {
+        if (args[k].pad)
+            return false; /* an actor handle: the call stays here */
+        if (args[k].type == RAY_T_REF && !pending) {
+            size_t idx, nr = 0;
+            (void)ray_wait(&args[k].v.ref, 1, 1, 0, &idx, &nr);
+            pending = nr == 0; /* a bad ref fails when the call is sent */
+        }
+    }
+    return pending;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+    return s ? rt_strdup(s) : NULL;
+}
+
+ray_ref
+cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
+         uint32_t nargs, const ray_call_opts *opts)
+{
+    deferred *d = rt_calloc(1, sizeof(*d));
+    if (d) {
+        d->args = rt_calloc(nargs ? nargs : 1, sizeof(*d->args));
+        d->name = rt_strdup(name);
+    }
+    bool ok = d && d->args && d->name;
+    for (uint32_t k = 0; ok && k < nargs; k++) {
+        d->args[k] = args[k];
+        if (args[k].type == RAY_T_REF) {
+            ok = ray_ref_retain(args[k].v.ref) == RAY_OK;
+            if (!ok)
+                d->args[k].type = RAY_T_NONE; /* not released */
+        } else if (is_buffer(args[k].type)) {
+            void *p = rt_malloc(args[k].v.buf.len ? args[k].v.buf.len : 1);
+            if (p && args[k].v.buf.len)
+                memcpy(p, args[k].v.buf.ptr, args[k].v.buf.len);
+            d->args[k].v.buf.ptr = p;
+            ok = p != NULL;
+        }
+        d->nargs = k + 1;
+    }
+    if (ok && opts) {
+        d->has_opts = true;
+        d->opts = *opts;
+        d->opts.name = dup_or_null(opts->name);
+        d->opts.resources = dup_or_null(opts->resources);
+        d->opts.node = dup_or_null(opts->node);
+    }
+    sdk_rt *rt = sdk_g;
+    sdk_obj *o;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = ok ? sdk_objects_alloc(&rt->store, &d->id, &o) : RAY_ENOMEM;
+    pthread_mutex_unlock(&rt->mu);
+    pthread_mutex_lock(&D.mu);
+    if (err == RAY_OK && !D.started) {
+        D.tail = &D.head;
+        D.started = pthread_create(&D.th, NULL, resolver_main, cl) == 0;
+    }
+    if (err == RAY_OK && !D.started)
+        err = RAY_ENOMEM;
+    if (err == RAY_OK) {
+        d->next_all = D.all;
+        if (D.all)
+            D.all->prev_all = d;
+        D.all = d;
+    }
+    pthread_mutex_unlock(&D.mu);
+    if (err != RAY_OK) {
+        if (d && d->id) {
+            pthread_mutex_lock(&rt->mu);
+            sdk_objects_set_error(&rt->store, o, RAY_ECANCELLED, NULL);
+            sdk_objects_release(&rt->store, o);
+            pthread_mutex_unlock(&rt->mu);
+        }
+        if (d)
+            deferred_free(d);
+        sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
+        return RAY_REF_NULL;
+    }
+    d->node = i;
+    uint32_t refs = 0;
+    for (uint32_t k = 0; k < nargs; k++)
+        refs += args[k].type == RAY_T_REF;
+    atomic_store(&d->waiting, (int)refs + 1); /* + 1: until all are asked */
+    uint64_t id = d->id;
+    for (uint32_t k = 0; k < nargs; k++)
+        if (args[k].type == RAY_T_REF &&
+            ray_on_done(args[k].v.ref, dep_done, d) != RAY_OK)
+            dep_done(d, args[k].v.ref, RAY_EINVAL); /* seen when sent */
+    dep_done(d, RAY_REF_NULL, RAY_OK);
+    return sdk_ref(id);
+}
+
+void
+cl_defer_stop(void)
+{
+    pthread_mutex_lock(&D.mu);
+    bool started = D.started;
+    D.stop = true;
+    pthread_cond_broadcast(&D.cv);
+    pthread_mutex_unlock(&D.mu);
+    if (started)
+        pthread_join(D.th, NULL);
+    pthread_mutex_lock(&D.mu);
+    /* Those ready but never sent end here; those still waiting for an
+     * argument are left alone, as their callbacks may yet run until the
+     * runtime stops (which then never runs them). */
+    while (D.head) {
+        deferred *d = D.head;
+        D.head = d->next;
+        unlink_all(d);
+        deferred_free(d);
+    }
+    D.tail = &D.head;
+    D.started = D.stop = false;
+    pthread_mutex_unlock(&D.mu);
+}
+
+size_t
+cl_defer_rows(cl_driver *cl, rt_text *out, size_t room)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&D.mu);
+    for (deferred *d = D.all; d; d = d->next_all)
+        if (n++ < room)
+            rt_text_put(
+                out, "%016llx\t%s\tPENDING_ARGS_AVAIL\tNORMAL_TASK\t%s\t0\n",
+                (unsigned long long)d->id,
+                d->opts.name ? d->opts.name : d->name, cl->nodes[d->node].full);
+    pthread_mutex_unlock(&D.mu);
+    return n;
+}
