@@ -587,6 +587,186 @@ actor_record(client *c, Ray__Rpc__ClusterTask *t, const ray_arg *args)
     }
 }
 
+/* A value a node's agent keeps, from its description "RAYLET JOB KEY
+ * SIZE" (ClusterArg.remote): parsed, and whether it is this agent's. */
+typedef struct remote_arg {
+    char raylet[RT_HOST_MAX + 8];
+    uint64_t job, key, size;
+    bool here;
+} remote_arg;
+
+static bool
+remote_parse(const char *desc, remote_arg *r)
+{
+    unsigned long long job, key, size;
+    if (sscanf(desc, "%63s %llx %llu %llu", r->raylet, &job, &key, &size) != 4)
+        return false;
+    r->job = job;
+    r->key = key;
+    r->size = size;
+    r->here = job == g_job && !strcmp(r->raylet, g_raylet);
+    return true;
+}
+
+/* Run record t; `pulled` (NULL: none) holds the values of its remote
+ * arguments kept elsewhere, pulled here. */
+static void
+run_task(client *c, Ray__Rpc__ClusterTask *t, const ray_ref *pulled)
+{
+    ray_arg av[16];
+    ray_arg *args = t->n_args > 16 ? rt_calloc(t->n_args, sizeof(*args)) : av;
+    if (!args) {
+        fail_result(c, t->id, RAY_ENOMEM, "out of memory for arguments");
+        return;
+    }
+    bool ok = true;
+    size_t nset = 0; /* args[0, nset) are set */
+    for (size_t k = 0; k < t->n_args && ok; k++, nset++) {
+        Ray__Rpc__ClusterArg *a = t->args[k];
+        memset(&args[k], 0, sizeof(args[k]));
+        args[k].type = a->type;
+        remote_arg ra;
+        if (a->actor && *a->actor) {
+            ray_actor h = actor_arg(a->actor);
+            args[k].type = RAY_T_U64;
+            args[k].pad = RAY_ARG_ACTOR;
+            args[k].v.u64 = h.id;
+            if (!h.id) {
+                fail_result(c, t->id, RAY_EACTOR_DIED,
+                            "argument %zu, an actor handle: %s", k + 1,
+                            ray_last_error_detail());
+                ok = false;
+            }
+        } else if (a->pushed || (a->remote && *a->remote)) {
+            /* In this node's store: a ref, ours until the call holds it */
+            args[k].type = RAY_T_REF;
+            if (a->pushed)
+                args[k].v.ref = xfer_take(a->pushed);
+            else if (pulled && pulled[k].id)
+                args[k].v.ref = ray_ref_retain(pulled[k]) == RAY_OK
+                                    ? pulled[k]
+                                    : RAY_REF_NULL;
+            else if (remote_parse(a->remote, &ra) && ra.here)
+                args[k].v.ref = xfer_kept_ref(ra.key);
+            else
+                sdk_fail(RAY_EPROTO, "a value kept elsewhere, not pulled");
+            if (!args[k].v.ref.id) {
+                fail_result(c, t->id, RAY_EOBJECT_LOST, "argument %zu: %s",
+                            k + 1, ray_last_error_detail());
+                ok = false;
+            }
+        } else if (a->type == RAY_T_STR || a->type == RAY_T_BYTES ||
+                   a->type == RAY_T_F64S || a->type == RAY_T_I64S) {
+            args[k].v.buf.ptr = a->data.data;
+            args[k].v.buf.len = a->data.len;
+        } else {
+            args[k].v.u64 = a->bits;
+        }
+    }
+    if (!ok) {
+        /* failed above */
+    } else if (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_TIMELINE) {
+        timeline_record(c, t);
+    } else if (t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL || !c->primary) {
+        actor_record(c, t, args);
+    } else {
+        ray_call_opts o = {
+            .num_cpus = t->num_cpus,
+            .max_retries = t->max_retries,
+            .retry_on_error = t->retry_on_error,
+            .name = t->name && *t->name ? t->name : NULL,
+            .resources = t->resources && *t->resources ? t->resources : NULL,
+        };
+        /* As any call made here: its arguments are checked. */
+        const ray_fn_desc *d = sdk_registry_find(sdk_name_hash(t->function));
+        ray_ref ref = RAY_REF_NULL;
+        if (!d)
+            fail_result(c, t->id, RAY_ENOTFOUND,
+                        "no remote function '%s' in this build", t->function);
+        else if ((ref = ray_submit(d, args, (uint32_t)t->n_args, &o)).id == 0)
+            fail_result(c, t->id, RAY_EINVAL, "%s", ray_last_error_detail());
+        else
+            push(c, t->id, ref);
+    }
+    /* The calls hold the values they were given; a failed record's
+     * pushed values go. */
+    for (size_t k = 0; k < t->n_args; k++) {
+        Ray__Rpc__ClusterArg *a = t->args[k];
+        if (k < nset && (a->pushed || (a->remote && *a->remote)))
+            ray_ref_release(args[k].v.ref);
+        else if (k >= nset && a->pushed)
+            ray_ref_release(xfer_take(a->pushed));
+    }
+    if (args != av)
+        rt_free(args);
+}
+
+/* Does record t read a value kept on another node? */
+static bool
+reads_elsewhere(const Ray__Rpc__ClusterTask *t)
+{
+    for (size_t k = 0; k < t->n_args; k++) {
+        remote_arg ra;
+        const char *d = t->args[k]->remote;
+        if (d && *d && (!remote_parse(d, &ra) || !ra.here))
+            return true;
+    }
+    return false;
+}
+
+typedef struct pull_args {
+    client *c;
+    uint8_t *rec;
+    size_t len;
+} pull_args;
+
+/* A record that reads values kept on other nodes: pulled here first
+ * (from the agent that keeps each), then it runs, on this thread. */
+static void *
+pull_args_main(void *arg)
+{
+    pull_args *p = arg;
+    client *c = p->c;
+    Ray__Rpc__ClusterTask *t =
+        ray__rpc__cluster_task__unpack(&rt_protobuf_allocator, p->len, p->rec);
+    ray_ref *pulled = t ? rt_calloc(t->n_args + 1, sizeof(*pulled)) : NULL;
+    bool ok = pulled != NULL;
+    for (size_t k = 0; ok && k < t->n_args; k++) {
+        remote_arg ra;
+        const char *d = t->args[k]->remote;
+        char why[400] = "";
+        if (!d || !*d)
+            continue;
+        if (!remote_parse(d, &ra)) {
+            fail_result(c, t->id, RAY_EPROTO,
+                        "argument %zu: a malformed location '%s'", k + 1, d);
+            ok = false;
+        } else if (!ra.here &&
+                   xfer_pull_ref(ra.raylet, ra.job, cl_agent_token, ra.key,
+                                 ra.size, t->args[k]->type, &pulled[k], why,
+                                 sizeof(why)) != RAY_OK) {
+            fail_result(c, t->id, RAY_EOBJECT_LOST,
+                        "argument %zu: its value (%llu bytes) on the node at "
+                        "%s could not be pulled: %s",
+                        k + 1, (unsigned long long)ra.size, ra.raylet, why);
+            ok = false;
+        }
+    }
+    if (ok)
+        run_task(c, t, pulled);
+    else if (!t)
+        RT_WARN("agent: a record could not be unpacked again");
+    for (size_t k = 0; pulled && k < t->n_args; k++)
+        ray_ref_release(pulled[k]);
+    rt_free(pulled);
+    if (t)
+        protobuf_c_message_free_unpacked(&t->base, &rt_protobuf_allocator);
+    rt_free(p->rec);
+    rt_free(p);
+    client_unref(c);
+    return NULL;
+}
+
 static void
 run_batch(client *c, Ray__Rpc__TaskBatch *b)
 {
@@ -594,84 +774,31 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
     sdk_drv_burst_begin();
     for (size_t i = 0; i < b->n_tasks; i++) {
         Ray__Rpc__ClusterTask *t = b->tasks[i];
-        ray_arg av[16];
-        ray_arg *args =
-            t->n_args > 16 ? rt_calloc(t->n_args, sizeof(*args)) : av;
-        if (!args) {
-            fail_result(c, t->id, RAY_ENOMEM, "out of memory for arguments");
+        if (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_FREE) {
+            xfer_drop(t->actor);
             continue;
         }
-        bool ok = true;
-        size_t nset = 0; /* args[0, nset) are set */
-        for (size_t k = 0; k < t->n_args && ok; k++, nset++) {
-            Ray__Rpc__ClusterArg *a = t->args[k];
-            memset(&args[k], 0, sizeof(args[k]));
-            args[k].type = a->type;
-            if (a->actor && *a->actor) {
-                ray_actor h = actor_arg(a->actor);
-                args[k].type = RAY_T_U64;
-                args[k].pad = RAY_ARG_ACTOR;
-                args[k].v.u64 = h.id;
-                if (!h.id) {
-                    fail_result(c, t->id, RAY_EACTOR_DIED,
-                                "argument %zu, an actor handle: %s", k + 1,
-                                ray_last_error_detail());
-                    ok = false;
-                }
-            } else if (a->pushed) { /* in the store: a ref, ours */
-                args[k].type = RAY_T_REF;
-                args[k].v.ref = xfer_take(a->pushed);
-                if (!args[k].v.ref.id) {
-                    fail_result(c, t->id, RAY_EPROTO, "argument %zu: %s", k + 1,
-                                ray_last_error_detail());
-                    ok = false;
-                }
-            } else if (a->type == RAY_T_STR || a->type == RAY_T_BYTES ||
-                       a->type == RAY_T_F64S || a->type == RAY_T_I64S) {
-                args[k].v.buf.ptr = a->data.data;
-                args[k].v.buf.len = a->data.len;
-            } else {
-                args[k].v.u64 = a->bits;
+        if (!reads_elsewhere(t)) {
+            run_task(c, t, NULL);
+            continue;
+        }
+        pull_args *p = rt_calloc(1, sizeof(*p));
+        size_t len = protobuf_c_message_get_packed_size(&t->base);
+        uint8_t *rec = p ? rt_malloc(len ? len : 1) : NULL;
+        pthread_t th;
+        if (rec) {
+            protobuf_c_message_pack(&t->base, rec);
+            *p = (pull_args){c, rec, len};
+            atomic_fetch_add(&c->refs, 1);
+            if (pthread_create(&th, NULL, pull_args_main, p) == 0) {
+                pthread_detach(th);
+                continue;
             }
+            atomic_fetch_sub(&c->refs, 1);
         }
-        if (!ok) {
-            /* failed above */
-        } else if (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_TIMELINE) {
-            timeline_record(c, t);
-        } else if (t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL ||
-                   !c->primary) {
-            actor_record(c, t, args);
-        } else {
-            ray_call_opts o = {
-                .num_cpus = t->num_cpus,
-                .max_retries = t->max_retries,
-                .retry_on_error = t->retry_on_error,
-                .name = t->name && *t->name ? t->name : NULL,
-                .resources =
-                    t->resources && *t->resources ? t->resources : NULL,
-            };
-            /* As any call made here: its arguments are checked. */
-            const ray_fn_desc *d =
-                sdk_registry_find(sdk_name_hash(t->function));
-            ray_ref ref = RAY_REF_NULL;
-            if (!d)
-                fail_result(c, t->id, RAY_ENOTFOUND,
-                            "no remote function '%s' in this build",
-                            t->function);
-            else if ((ref = ray_submit(d, args, (uint32_t)t->n_args, &o)).id ==
-                     0)
-                fail_result(c, t->id, RAY_EINVAL, "%s",
-                            ray_last_error_detail());
-            else
-                push(c, t->id, ref);
-        }
-        /* The calls hold their pushed values; a failed record's go. */
-        for (size_t k = 0; k < t->n_args; k++)
-            if (t->args[k]->pushed)
-                ray_ref_release(k < nset ? args[k].v.ref
-                                         : xfer_take(t->args[k]->pushed));
-        if (args != av)
-            rt_free(args);
+        rt_free(rec);
+        rt_free(p);
+        fail_result(c, t->id, RAY_ENOMEM, "no thread to pull its arguments");
     }
     sdk_drv_burst_end();
 }

@@ -284,6 +284,7 @@ node_lost(cl_driver *cl, int i, const char *why)
         sdk_run_callbacks(cbs);
     sdk_wake_driver(rt);
     cl_actors_node_lost(cl, i, why);
+    cl_copies_node_lost(cl, i);
 }
 
 static void
@@ -313,17 +314,19 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
             }
             rt_free(e.task);
             e.task = NULL;
+            bool holds = e.nhandles || e.nrefs;
             fl_entry *nh =
-                e.nhandles ? rt_array_room(held, nheld, &cheld, sizeof(*nh), 16)
-                           : NULL;
+                holds ? rt_array_room(held, nheld, &cheld, sizeof(*nh), 16)
+                      : NULL;
             if (nh) {
                 held = nh;
                 held[nheld++] = e;
-            } else if (e.nhandles) {
+            } else if (holds) {
                 RT_LOG_RATELIMITED(RT_LOG_ERROR,
                                    "cluster: out of memory: the actor handles "
-                                   "of a finished call stay counted");
+                                   "and values of a finished call stay held");
                 rt_free(e.handles);
+                rt_free(e.refs);
             }
         } else {
             b->results[i]->id = 0;
@@ -722,6 +725,8 @@ cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
             avp[k].actor = (char *)args[k].v.buf.ptr;
         else if (args[k].pad & CL_ARG_PUSHED) /* cl_push_args */
             avp[k].pushed = args[k].v.u64;
+        else if (args[k].pad & CL_ARG_REMOTE) /* cl_args_locate */
+            avp[k].remote = (char *)args[k].v.buf.ptr;
         else if (is_buffer(args[k].type))
             avp[k].data = (ProtobufCBinaryData){args[k].v.buf.len,
                                                 (uint8_t *)args[k].v.buf.ptr};
@@ -782,6 +787,11 @@ cl_entry_done(fl_entry *e)
     rt_free(e->handles);
     e->handles = NULL;
     e->nhandles = 0;
+    for (uint32_t i = 0; i < e->nrefs; i++)
+        ray_ref_release(sdk_ref(e->refs[i]));
+    rt_free(e->refs);
+    e->refs = NULL;
+    e->nrefs = 0;
 }
 
 static void
@@ -868,10 +878,17 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     uint32_t nviews = 0;
     bool go = a && views && desc &&
               cl_args_resolve(args, nargs, a, views, &nviews, desc);
-    if (desc != dv)
-        rt_free(desc);
-    /* Arguments too large for a record go first, straight into the
-     * node's store (transfer.h). */
+    /* Values with a copy on a node are read from there; those too large
+     * for a record otherwise go first, straight into the node's store
+     * (transfer.h). */
+    char rv[16][CL_REMOTE_DESC];
+    char(*rdesc)[CL_REMOTE_DESC] =
+        nargs > 16 ? rt_calloc(nargs, CL_REMOTE_DESC) : rv;
+    uint64_t *hrefs = NULL;
+    uint32_t nhrefs = 0;
+    go = go && rdesc;
+    if (go)
+        cl_args_locate(cl, args, a, nargs, rdesc, &hrefs, &nhrefs);
     bool pushed = false;
     char pwhy[300] = "";
     ray_err perr = RAY_OK;
@@ -881,11 +898,17 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         go = pushed;
     }
     if (!go) {
+        fl_entry held = {.refs = hrefs, .nrefs = nhrefs};
+        cl_entry_done(&held);
         cl_views_release(views, nviews);
         if (a != av)
             rt_free(a);
         if (views != vv)
             rt_free(views);
+        if (desc != dv)
+            rt_free(desc);
+        if (rdesc != rv)
+            rt_free(rdesc);
         if (perr != RAY_OK && (named || !local_fits)) {
             sdk_fail(perr,
                      "submit '%s' to node %s: its large arguments could not "
@@ -909,7 +932,7 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     pthread_mutex_lock(&rt->mu);
     ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
     pthread_mutex_unlock(&rt->mu);
-    fl_entry e = {.id = id};
+    fl_entry e = {.id = id, .refs = hrefs, .nrefs = nhrefs};
     Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
     base.id = id;
     base.function = (char *)name;
@@ -924,7 +947,12 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         rt_free(a);
     if (views != vv)
         rt_free(views);
+    if (desc != dv)
+        rt_free(desc);
+    if (rdesc != rv)
+        rt_free(rdesc);
     if (err != RAY_OK) {
+        cl_entry_done(&e);
         sdk_fail(err, "submit '%s': out of memory", name);
         return RAY_REF_NULL;
     }
@@ -1704,6 +1732,7 @@ sdk_cluster_join(const char *address)
     sdk_remote_timeline_enable = cl_timeline_enable;
     sdk_remote_timelines = cl_timelines;
     sdk_remote_actor_states = cl_actor_states;
+    sdk_remote_value_freed = cl_value_freed;
     sdk_be = &cl->be;
     RT_INFO("cluster: joined %s: this node and %d other%s", cl->head,
             (int)cl->n, cl->n == 1 ? "" : "s");
@@ -1879,6 +1908,7 @@ sdk_cluster_leave(void)
     sdk_remote_timeline_enable = NULL;
     sdk_remote_timelines = NULL;
     sdk_remote_actor_states = NULL;
+    sdk_remote_value_freed = NULL;
     g_cl = NULL;
     rt_free(cl);
 }

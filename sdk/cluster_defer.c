@@ -138,6 +138,15 @@ send_now(cl_driver *cl, deferred *d)
                  "other node can run it");
     }
     bool pushed = false;
+    char(*rdesc)[CL_REMOTE_DESC] =
+        rt_calloc(d->nargs ? d->nargs : 1, CL_REMOTE_DESC);
+    fl_entry e = {.id = d->id};
+    if (err == RAY_OK && !rdesc) {
+        err = RAY_ENOMEM;
+        snprintf(why, sizeof(why), "out of memory sending the call");
+    }
+    if (err == RAY_OK)
+        cl_args_locate(cl, d->args, a, d->nargs, rdesc, &e.refs, &e.nrefs);
     if (err == RAY_OK) {
         uint64_t bytes = 0;
         for (uint32_t k = 0; k < d->nargs; k++)
@@ -148,7 +157,6 @@ send_now(cl_driver *cl, deferred *d)
             pushed = err == RAY_OK;
         }
     }
-    fl_entry e = {.id = d->id};
     if (err == RAY_OK) {
         Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
         base.id = d->id;
@@ -158,12 +166,12 @@ send_now(cl_driver *cl, deferred *d)
             err = e.task ? RAY_ETOOBIG : RAY_ENOMEM;
             snprintf(why, sizeof(why), "its record takes %u bytes (at most %u)",
                      e.len, CL_RECORD_MAX);
-            cl_entry_done(&e);
         }
     }
     cl_views_release(views, nviews);
     rt_free(a);
     rt_free(views);
+    rt_free(rdesc);
     if (err == RAY_OK) {
         e.retries = pushed || (opts && opts->max_retries < 0) ? 0
                     : opts && opts->max_retries > 0 ? opts->max_retries
@@ -171,10 +179,10 @@ send_now(cl_driver *cl, deferred *d)
         if (cl_send_to(cl, i, &e) ||
             (e.retries > 0 && cl_place_again(cl, i, &e)))
             return;
-        cl_entry_done(&e);
         err = RAY_EWORKER_DIED;
         snprintf(why, sizeof(why), "no node could take it");
     }
+    cl_entry_done(&e);
     char msg[500];
     snprintf(msg, sizeof(msg), "'%s': %s", d->name, why);
     settle(d->id, err, msg);

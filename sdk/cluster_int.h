@@ -41,6 +41,19 @@ struct cl_actor;
 /* ray_arg.pad of an argument pushed to the node (cl_push_args): v.u64 is
  * the agent's key for it (ClusterArg.pushed). */
 #define CL_ARG_PUSHED 2u
+/* ray_arg.pad of an argument whose value a node keeps: v.buf.ptr is
+ * "RAYLET JOB KEY SIZE" (ClusterArg.remote; cl_args_locate). */
+#define CL_ARG_REMOTE 4u
+#define CL_REMOTE_DESC 128
+
+/* A value this driver pulled that also stays on the node that made it
+ * (as key `rkey` there), so that calls on other nodes read it from there
+ * rather than from this driver; dropped there when the driver frees the
+ * value (its store key `skey`) or that node dies. */
+typedef struct cl_copy {
+    uint64_t skey, rkey, size;
+    int node;
+} cl_copy;
 
 #define CL_DATA_IDLE 4  /* idle data connections kept per node */
 #define CL_DATA_BUSY 64 /* data connections in use that leaving cuts */
@@ -125,6 +138,8 @@ typedef struct cl_driver {
     int busy[CL_DATA_BUSY]; /* data connections in use */
     int nbusy;
     int pulls; /* threads pulling */
+    cl_copy *copies;
+    size_t ncopies, ccopies;
 } cl_driver;
 
 extern cl_driver *g_cl;
@@ -223,6 +238,19 @@ ray_err cl_push_args(cl_driver *cl, int i, ray_arg *a, uint32_t nargs,
 /* Leaving: cut the data connections in use, wait for the pulls, close
  * the idle ones. */
 void cl_data_close(cl_driver *cl);
+/* For a call going to another node: its ref arguments (args) resolved
+ * into `a`
+ * whose value has a copy on a node (cl_copy) are marked to be read there
+ * (CL_ARG_REMOTE with desc[k]), and held in *refs (*nrefs,
+ * rt_malloc'd: the call's entry's) while the call lives. */
+void cl_args_locate(cl_driver *cl, const ray_arg *args, ray_arg *a,
+                    uint32_t nargs, char (*desc)[CL_REMOTE_DESC],
+                    uint64_t **refs, uint32_t *nrefs);
+/* The memory store freed stored value `skey` (the runtime's mu held):
+ * its copy on another node goes too. */
+void cl_value_freed(uint64_t skey);
+/* Node i died: the copies there are gone. */
+void cl_copies_node_lost(cl_driver *cl, int i);
 
 /* cluster_defer.c: calls for node i with refs not ready yet among
  * their arguments (and no actor handle: cl_defer_wanted) wait here until

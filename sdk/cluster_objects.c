@@ -60,33 +60,9 @@ data_take(cl_driver *cl, int i, int *fds, int want, char *why, size_t whylen)
         fds[n++] = nd->data[--nd->ndata];
     pthread_mutex_unlock(&cl->xfer_mu);
     uint64_t job = nd->kind == CL_ATTACHED ? nd->job : cl->job;
-    while (n < want) {
-        int fd = -1;
-        ray_err e = rt_dial(nd->addr, cl->tok, "driver", &fd, why, whylen);
-        ProtobufCMessage *m = NULL;
-        Ray__Rpc__AttachRequest q = RAY__RPC__ATTACH_REQUEST__INIT;
-        q.job_id = job;
-        q.data = true;
-        if (e == RAY_OK)
-            e = rt_net_call(fd, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REQUEST,
-                            &q.base, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REPLY,
-                            &m, 5000, why, whylen);
-        if (e == RAY_OK) {
-            Ray__Rpc__AttachReply *r = (Ray__Rpc__AttachReply *)m;
-            if (r->status && r->status->code) {
-                e = RAY_ENOTFOUND;
-                snprintf(why, whylen, "the raylet at %s: %s", nd->addr,
-                         r->status->message);
-            }
-            rt_proto_free(m);
-        }
-        if (e != RAY_OK) {
-            if (fd >= 0)
-                close(fd);
-            break;
-        }
-        fds[n++] = fd;
-    }
+    while (n < want &&
+           xfer_dial(nd->addr, job, cl->tok, &fds[n], why, whylen) == RAY_OK)
+        n++;
     pthread_mutex_lock(&cl->xfer_mu);
     for (int k = 0; k < n; k++) {
         if (cl->nbusy < CL_DATA_BUSY)
@@ -116,6 +92,118 @@ data_give(cl_driver *cl, int i, const int *fds, int n, bool ok)
             close(fds[k]);
     }
     pthread_mutex_unlock(&cl->xfer_mu);
+}
+
+/* ---- copies on the nodes that made them ---- */
+
+static bool
+is_buffer(uint32_t t)
+{
+    return t == RAY_T_STR || t == RAY_T_BYTES || t == RAY_T_F64S ||
+           t == RAY_T_I64S;
+}
+
+static bool
+copy_add(cl_driver *cl, uint64_t skey, uint64_t rkey, uint64_t size, int node)
+{
+    pthread_mutex_lock(&cl->xfer_mu);
+    cl_copy *room = rt_array_room(cl->copies, cl->ncopies, &cl->ccopies,
+                                  sizeof(*cl->copies), 16);
+    if (room) {
+        cl->copies = room;
+        cl->copies[cl->ncopies++] = (cl_copy){skey, rkey, size, node};
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return room != NULL;
+}
+
+/* The copy of stored value `skey` (xfer_mu held), or -1. */
+static ssize_t
+copy_find(cl_driver *cl, uint64_t skey)
+{
+    for (size_t k = 0; k < cl->ncopies; k++)
+        if (cl->copies[k].skey == skey)
+            return (ssize_t)k;
+    return -1;
+}
+
+void
+cl_value_freed(uint64_t skey)
+{
+    cl_driver *cl = g_cl;
+    if (!cl)
+        return;
+    pthread_mutex_lock(&cl->xfer_mu);
+    ssize_t k = copy_find(cl, skey);
+    cl_copy c = k >= 0 ? cl->copies[k] : (cl_copy){0};
+    if (k >= 0)
+        cl->copies[k] = cl->copies[--cl->ncopies];
+    pthread_mutex_unlock(&cl->xfer_mu);
+    if (k < 0)
+        return;
+    /* A record on the node's connection (its sender thread sends it):
+     * the calls that read the copy are done, as they held the value. */
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_FREE;
+    t.actor = c.rkey;
+    t.function = "";
+    uint8_t rec[64];
+    size_t len = protobuf_c_message_get_packed_size(&t.base);
+    if (len <= sizeof(rec)) {
+        protobuf_c_message_pack(&t.base, rec);
+        (void)cl_send_raw(cl, c.node, rec, (uint32_t)len);
+    }
+}
+
+void
+cl_copies_node_lost(cl_driver *cl, int i)
+{
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (size_t k = 0; k < cl->ncopies;)
+        if (cl->copies[k].node == i)
+            cl->copies[k] = cl->copies[--cl->ncopies];
+        else
+            k++;
+    pthread_mutex_unlock(&cl->xfer_mu);
+}
+
+void
+cl_args_locate(cl_driver *cl, const ray_arg *args, ray_arg *a, uint32_t nargs,
+               char (*desc)[CL_REMOTE_DESC], uint64_t **refs, uint32_t *nrefs)
+{
+    *refs = NULL;
+    *nrefs = 0;
+    sdk_rt *rt = sdk_g;
+    for (uint32_t k = 0; k < nargs; k++) {
+        if (args[k].type != RAY_T_REF || a[k].pad || !is_buffer(a[k].type) ||
+            a[k].v.buf.len < XFER_KEEP_MIN)
+            continue;
+        uint64_t skey = 0;
+        pthread_mutex_lock(&rt->mu);
+        sdk_obj *o = sdk_objects_lookup(&rt->store, args[k].v.ref.id);
+        if (o && o->state == SDK_OBJ_READY && sdk_obj_stored(o))
+            skey = sdk_obj_store_key(o);
+        pthread_mutex_unlock(&rt->mu);
+        pthread_mutex_lock(&cl->xfer_mu);
+        ssize_t at = skey ? copy_find(cl, skey) : -1;
+        cl_copy c = at >= 0 ? cl->copies[at] : (cl_copy){0};
+        pthread_mutex_unlock(&cl->xfer_mu);
+        if (at < 0 || !atomic_load(&cl->nodes[c.node].alive))
+            continue;
+        if (!*refs && !(*refs = rt_malloc(nargs * sizeof(**refs))))
+            return; /* the rest go by value */
+        if (ray_ref_retain(args[k].v.ref) != RAY_OK)
+            continue;
+        (*refs)[(*nrefs)++] = args[k].v.ref.id;
+        cl_node *src = &cl->nodes[c.node];
+        snprintf(
+            desc[k], CL_REMOTE_DESC, "%s %016llx %llu %llu", src->addr,
+            (unsigned long long)(src->kind == CL_ATTACHED ? src->job : cl->job),
+            (unsigned long long)c.rkey, (unsigned long long)c.size);
+        a[k].pad = CL_ARG_REMOTE;
+        a[k].v.buf.ptr = desc[k];
+        a[k].v.buf.len = strlen(desc[k]);
+    }
 }
 
 /* ---- pulls ---- */
@@ -172,7 +260,11 @@ pull_main(void *arg)
         atomic_fetch_add(&sdk_xfer_bytes[0], j->size);
         atomic_fetch_add(&sdk_xfer_ns[0], (uint64_t)(rt_clock_now_ns() - t0));
     }
-    if (n && !lost) /* the agent's copy goes either way */
+    /* The node's copy stays for calls on other nodes (cl_copy) while
+     * this driver holds the value; it goes now if the pull failed. */
+    bool kept =
+        err == RAY_OK && n && copy_add(cl, skey, j->key, j->size, j->node);
+    if (n && !lost && !kept)
         (void)xfer_free(fds[0], j->key);
     data_give(cl, j->node, fds, n, !lost && err == RAY_OK);
     if (err == RAY_OK && !n)
@@ -237,13 +329,6 @@ cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
 
 /* ---- pushes ---- */
 
-static bool
-is_buffer(uint32_t t)
-{
-    return t == RAY_T_STR || t == RAY_T_BYTES || t == RAY_T_F64S ||
-           t == RAY_T_I64S;
-}
-
 ray_err
 cl_push_args(cl_driver *cl, int i, ray_arg *a, uint32_t nargs, char *why,
              size_t whylen)
@@ -298,5 +383,8 @@ cl_data_close(cl_driver *cl)
         while (nd->ndata)
             close(nd->data[--nd->ndata]);
     }
+    rt_free(cl->copies); /* the agents end with the driver */
+    cl->copies = NULL;
+    cl->ncopies = cl->ccopies = 0;
     pthread_mutex_unlock(&cl->xfer_mu);
 }

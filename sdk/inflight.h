@@ -22,6 +22,9 @@ typedef struct fl_entry {
     uint64_t *handles; /* actor handles among its arguments, counted while
                           it lives (rt_malloc'd), or NULL */
     uint32_t nhandles;
+    uint64_t *refs; /* objects among its arguments whose copy on another
+                       node it reads, held while it lives, or NULL */
+    uint32_t nrefs;
 } fl_entry;
 
 typedef struct fl_table {

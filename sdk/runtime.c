@@ -75,10 +75,14 @@ ray_num_workers(void)
 /* ---- the node's object store ---- */
 
 /* The memory store freed a stored value's descriptor (mu held). */
+void (*sdk_remote_value_freed)(uint64_t key);
+
 static void
 stored_value_freed(void *arg, uint64_t key)
 {
     sdk_store_forget(arg, key);
+    if (sdk_remote_value_freed)
+        sdk_remote_value_freed(key);
 }
 
 store_client *

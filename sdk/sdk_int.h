@@ -240,6 +240,9 @@ void sdk_pbar_end(sdk_pbar *p, size_t done);
 void sdk_actors_by_state(sdk_rt *rt, uint64_t n[5]);
 const char *sdk_actor_state_ray(int state);
 extern void (*sdk_remote_actor_states)(uint64_t n[5]);
+/* Cluster: a stored value's descriptor was freed (mu held), so copies of
+ * it elsewhere go too; NULL outside a cluster. */
+extern void (*sdk_remote_value_freed)(uint64_t key);
 
 /* local_status.c: this driver's `rayc status` socket on its machine
  * (started by ray_init, stopped first thing by ray_shutdown); none in an

@@ -172,8 +172,27 @@ xfer_take(uint64_t key)
     return r;
 }
 
-static void
-drop(uint64_t key)
+ray_ref
+xfer_kept_ref(uint64_t key)
+{
+    ray_ref r = RAY_REF_NULL;
+    pthread_mutex_lock(&K.mu);
+    for (size_t i = 0; i < K.n; i++)
+        if (K.e[i]->key == key && K.e[i]->has_view) {
+            r = K.e[i]->view.ref;
+            break;
+        }
+    if (r.id && ray_ref_retain(r) != RAY_OK)
+        r = RAY_REF_NULL;
+    pthread_mutex_unlock(&K.mu);
+    if (!r.id)
+        sdk_fail(RAY_EOBJECT_LOST, "no value %llu kept on this node",
+                 (unsigned long long)key);
+    return r;
+}
+
+void
+xfer_drop(uint64_t key)
 {
     pthread_mutex_lock(&K.mu);
     kept *k = kept_remove(key);
@@ -292,7 +311,7 @@ xfer_serve(int fd)
         else if (type == RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_PUSH)
             e = serve_push(fd, (Ray__Rpc__ObjectPush *)m);
         else if (type == RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_FREE) {
-            drop(((Ray__Rpc__ObjectFree *)m)->id);
+            xfer_drop(((Ray__Rpc__ObjectFree *)m)->id);
             e = RAY_OK;
         }
         rt_proto_free(m);
@@ -450,4 +469,64 @@ xfer_free(int fd, uint64_t key)
     q.id = key;
     return rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_OBJECT_FREE, &q.base,
                          XFER_IDLE_MS);
+}
+
+ray_err
+xfer_dial(const char *raylet, uint64_t job, const uint8_t *tok, int *fd,
+          char *why, size_t whylen)
+{
+    *fd = -1;
+    ray_err e = rt_dial(raylet, tok, "driver", fd, why, whylen);
+    ProtobufCMessage *m = NULL;
+    Ray__Rpc__AttachRequest q = RAY__RPC__ATTACH_REQUEST__INIT;
+    q.job_id = job;
+    q.data = true;
+    if (e == RAY_OK)
+        e = rt_net_call(*fd, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REQUEST,
+                        &q.base, RAY__RPC__MESSAGE_TYPE__MSG_ATTACH_REPLY, &m,
+                        5000, why, whylen);
+    if (e == RAY_OK) {
+        Ray__Rpc__AttachReply *r = (Ray__Rpc__AttachReply *)m;
+        if (r->status && r->status->code) {
+            e = RAY_ENOTFOUND;
+            snprintf(why, whylen, "the raylet at %s: %s", raylet,
+                     r->status->message);
+        }
+        rt_proto_free(m);
+    }
+    if (e != RAY_OK && *fd >= 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return e;
+}
+
+ray_err
+xfer_pull_ref(const char *raylet, uint64_t job, const uint8_t *tok,
+              uint64_t key, uint64_t size, uint32_t type, ray_ref *ref,
+              char *why, size_t whylen)
+{
+    int fds[XFER_STREAMS], n = 0;
+    ray_err e = RAY_OK;
+    while (n < XFER_STREAMS && e == RAY_OK)
+        if ((e = xfer_dial(raylet, job, tok, &fds[n], why, whylen)) == RAY_OK)
+            n++;
+    uint64_t skey = 0;
+    void *dst = NULL;
+    if (n) /* one stream will do */
+        e = sdk_store_begin(sdk_g, size, 60000, &skey, &dst);
+    if (e == RAY_OK)
+        e = xfer_pull(fds, n, key, dst, size, why, whylen);
+    else if (n)
+        snprintf(why, whylen, "%s", ray_last_error_detail());
+    for (int k = 0; k < n; k++)
+        close(fds[k]);
+    if (skey && sdk_store_end(sdk_g, skey, e == RAY_OK) != RAY_OK &&
+        e == RAY_OK) {
+        e = RAY_ESTORE_FULL;
+        snprintf(why, whylen, "%s", ray_last_error_detail());
+    }
+    if (e == RAY_OK && (e = sdk_put_key(sdk_g, type, skey, ref)) != RAY_OK)
+        snprintf(why, whylen, "%s", ray_last_error_detail());
+    return e;
 }

@@ -51,11 +51,30 @@ uint64_t xfer_keep(ray_view *v);
  * none under `key`. */
 ray_ref xfer_take(uint64_t key);
 
+/* A kept value as a new ref the caller owns (the value stays kept);
+ * RAY_REF_NULL with the detail set if there is none under `key`. */
+ray_ref xfer_kept_ref(uint64_t key);
+
+/* Drop the value kept or pushed under `key` (none: nothing happens). */
+void xfer_drop(uint64_t key);
+
 /* Serve the data connection `fd` until it ends or breaks the protocol,
  * then close it. Blocks: run it on a thread of its own. */
 void xfer_serve(int fd);
 
-/* ---- a driver's side ---- */
+/* ---- a driver's side (or an agent pulling from another) ---- */
+
+/* A data connection to job `job`'s agent on the raylet at `raylet`
+ * ("ip:port"), which the token `tok` admits. */
+ray_err xfer_dial(const char *raylet, uint64_t job, const uint8_t *tok, int *fd,
+                  char *why, size_t whylen);
+
+/* Pull `size` bytes of value `key` from job `job`'s agent on `raylet`
+ * into this process's store, over XFER_STREAMS new connections: *ref
+ * then holds it (a put of `type`). Errors with the reason in why. */
+ray_err xfer_pull_ref(const char *raylet, uint64_t job, const uint8_t *tok,
+                      uint64_t key, uint64_t size, uint32_t type, ray_ref *ref,
+                      char *why, size_t whylen);
 
 /* Pull `size` bytes of stored value `key` into `dst` over the `nfds`
  * data connections in `fds` (1 to XFER_STREAMS). RAY_OK, or an error with

@@ -1185,9 +1185,10 @@ RAY_REMOTE(check_pattern, char *, ray_bytes, int64_t);
 
 static int list_rows(const char *kind, const char *filter);
 
-/* Values kept on a node until pulled, and values pushed to a node for a
- * call, are freed there: 20 of 60 MB each way through a node's 1 GiB
- * store, which one leaked copy in six would fill. */
+/* Values kept on the node that made them while the driver holds them,
+ * values pulled by another node for a call, and values pushed to a node
+ * for a call, are freed there: 20 of 60 MB each way through the nodes'
+ * 1 GiB stores, which one leaked copy in six would fill. */
 Test(cluster, values_pulled_and_pushed_are_freed_on_their_node)
 {
     driver_up(1);
@@ -1196,12 +1197,17 @@ Test(cluster, values_pulled_and_pushed_are_freed_on_their_node)
     for (int r = 0; r < ROUNDS; r++) {
         void *got = NULL;
         size_t len = 0;
-        cr_assert_eq(ray_get_bytes(make_pattern_remote_opts(&on2, N, r), &got,
-                                   &len, 60000),
-                     RAY_OK, "round %d: %s", r, ray_last_error_detail());
+        ray_ref v = make_pattern_remote_opts(&on2, N, r);
+        cr_assert_eq(ray_get_bytes(v, &got, &len, 60000), RAY_OK,
+                     "round %d: %s", r, ray_last_error_detail());
         cr_assert_eq(len, (size_t)N);
         cr_assert_eq(((uint8_t *)got)[N - 1], pattern_at(N - 1, r));
         ray_free(got);
+        /* Read on .3 from .2's copy, which goes with the driver's. */
+        char want[64];
+        snprintf(want, sizeof(want), "127.0.0.3 OK %d", N);
+        expect_str(RAY_CALL_OPTS(check_pattern, &on3, v, (int64_t)r), want);
+        ray_ref_release(v);
     }
     ray_bytes b = make_pattern(N, 3);
     ray_ref put = RAY_REF_NULL;
@@ -1258,6 +1264,20 @@ Test(cluster, a_pull_waits_for_room_and_a_lost_source_runs_again)
     ray_ref_release(a);
 }
 
+/* Bytes this driver pushed to other nodes (its metrics). */
+static double
+pushed_bytes(void)
+{
+    char *m = NULL;
+    cr_assert_eq(ray_metrics(&m), RAY_OK);
+    const char *k = "rayc_object_transfer_bytes_total{direction=\"push\"} ";
+    const char *p = strstr(m, k);
+    cr_assert_not_null(p, "%s", m);
+    double v = strtod(p + strlen(k), NULL);
+    ray_free(m);
+    return v;
+}
+
 Test(cluster, a_200MB_value_made_on_one_node_feeds_another_and_the_driver)
 {
     driver_up(1);
@@ -1265,8 +1285,14 @@ Test(cluster, a_200MB_value_made_on_one_node_feeds_another_and_the_driver)
     ray_call_opts on2 = {.node = "127.0.0.2"}, on3 = {.node = "127.0.0.3"};
     ray_ref a = make_pattern_remote_opts(&on2, N, 7); /* made on .2 */
     char want[64];
+    /* .3 reads it from .2, which keeps it while the driver holds it;
+     * .2 itself reads its own copy: the driver pushes nothing. */
+    double pushed = pushed_bytes();
     snprintf(want, sizeof(want), "127.0.0.3 OK %d", N);
     expect_str(RAY_CALL_OPTS(check_pattern, &on3, a, (int64_t)7), want);
+    snprintf(want, sizeof(want), "127.0.0.2 OK %d", N);
+    expect_str(RAY_CALL_OPTS(check_pattern, &on2, a, (int64_t)7), want);
+    cr_assert_eq(pushed_bytes(), pushed);
     ray_view v;
     cr_assert_eq(ray_get(a, &v, 60000), RAY_OK, "%s", ray_last_error_detail());
     cr_assert_eq(v.len, (size_t)N);
