@@ -625,17 +625,6 @@ is_buffer(uint32_t type)
            type == RAY_T_I64S;
 }
 
-/* The bytes of a call's buffer arguments. */
-static uint64_t
-args_bytes(const ray_arg *a, uint32_t nargs)
-{
-    uint64_t n = 0;
-    for (uint32_t k = 0; k < nargs; k++)
-        if (!a[k].pad && is_buffer(a[k].type))
-            n += a[k].v.buf.len;
-    return n;
-}
-
 /* A call's arguments as they travel: values as given, and refs whose
  * values this driver holds now, by value (views kept in `views` until the
  * call is packed). False when one cannot go now (an actor handle, a ref
@@ -723,9 +712,9 @@ cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
         avp[k].type = args[k].type;
         if (args[k].pad & RAY_ARG_ACTOR) /* described (cl_args_resolve) */
             avp[k].actor = (char *)args[k].v.buf.ptr;
-        else if (args[k].pad & CL_ARG_PUSHED) /* cl_push_args */
+        else if (args[k].pad & CL_ARG_PUSHED) /* cl_args_place */
             avp[k].pushed = args[k].v.u64;
-        else if (args[k].pad & CL_ARG_REMOTE) /* cl_args_locate */
+        else if (args[k].pad & CL_ARG_REMOTE)
             avp[k].remote = (char *)args[k].v.buf.ptr;
         else if (is_buffer(args[k].type))
             avp[k].data = (ProtobufCBinaryData){args[k].v.buf.len,
@@ -878,24 +867,21 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     uint32_t nviews = 0;
     bool go = a && views && desc &&
               cl_args_resolve(args, nargs, a, views, &nviews, desc);
-    /* Values with a copy on a node are read from there; those too large
-     * for a record otherwise go first, straight into the node's store
-     * (transfer.h). */
+    /* Large values: read from a copy on a node, or pushed first,
+     * straight into the node's store (transfer.h). */
     char rv[16][CL_REMOTE_DESC];
     char(*rdesc)[CL_REMOTE_DESC] =
         nargs > 16 ? rt_calloc(nargs, CL_REMOTE_DESC) : rv;
     uint64_t *hrefs = NULL;
     uint32_t nhrefs = 0;
-    go = go && rdesc;
-    if (go)
-        cl_args_locate(cl, args, a, nargs, rdesc, &hrefs, &nhrefs);
     bool pushed = false;
     char pwhy[300] = "";
     ray_err perr = RAY_OK;
-    if (go && args_bytes(a, nargs) > CL_RECORD_MAX - (64u << 10)) {
-        perr = cl_push_args(cl, i, a, nargs, pwhy, sizeof(pwhy));
-        pushed = perr == RAY_OK;
-        go = pushed;
+    go = go && rdesc;
+    if (go) {
+        perr = cl_args_place(cl, i, args, a, nargs, rdesc, &hrefs, &nhrefs,
+                             &pushed, pwhy, sizeof(pwhy));
+        go = perr == RAY_OK;
     }
     if (!go) {
         fl_entry held = {.refs = hrefs, .nrefs = nhrefs};

@@ -146,17 +146,8 @@ send_now(cl_driver *cl, deferred *d)
         snprintf(why, sizeof(why), "out of memory sending the call");
     }
     if (err == RAY_OK)
-        cl_args_locate(cl, d->args, a, d->nargs, rdesc, &e.refs, &e.nrefs);
-    if (err == RAY_OK) {
-        uint64_t bytes = 0;
-        for (uint32_t k = 0; k < d->nargs; k++)
-            if (!a[k].pad && is_buffer(a[k].type))
-                bytes += a[k].v.buf.len;
-        if (bytes > CL_RECORD_MAX - (64u << 10)) {
-            err = cl_push_args(cl, i, a, d->nargs, why, sizeof(why));
-            pushed = err == RAY_OK;
-        }
-    }
+        err = cl_args_place(cl, i, d->args, a, d->nargs, rdesc, &e.refs,
+                            &e.nrefs, &pushed, why, sizeof(why));
     if (err == RAY_OK) {
         Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
         base.id = d->id;

@@ -38,11 +38,11 @@ struct cl_actor;
 /* How an actor handle travels in a call: "JOB RAYLET KEY" (ClusterArg). */
 #define CL_HANDLE_DESC 96
 
-/* ray_arg.pad of an argument pushed to the node (cl_push_args): v.u64 is
+/* ray_arg.pad of an argument pushed to the node (cl_args_place): v.u64 is
  * the agent's key for it (ClusterArg.pushed). */
 #define CL_ARG_PUSHED 2u
 /* ray_arg.pad of an argument whose value a node keeps: v.buf.ptr is
- * "RAYLET JOB KEY SIZE" (ClusterArg.remote; cl_args_locate). */
+ * "RAYLET JOB KEY SIZE" (ClusterArg.remote; cl_args_place). */
 #define CL_ARG_REMOTE 4u
 #define CL_REMOTE_DESC 128
 
@@ -231,21 +231,21 @@ bool cl_place_again(cl_driver *cl, int dead, fl_entry *e);
  * entry still the caller's) without memory or a thread. */
 bool cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key,
                    uint64_t size, uint32_t type);
-/* Push a call's by-value buffer arguments of XFER_KEEP_MIN bytes or more
- * to node i's store, marking them CL_ARG_PUSHED; RAY_OK, or why not. */
-ray_err cl_push_args(cl_driver *cl, int i, ray_arg *a, uint32_t nargs,
-                     char *why, size_t whylen);
 /* Leaving: cut the data connections in use, wait for the pulls, close
  * the idle ones. */
 void cl_data_close(cl_driver *cl);
-/* For a call going to another node: its ref arguments (args) resolved
- * into `a`
- * whose value has a copy on a node (cl_copy) are marked to be read there
- * (CL_ARG_REMOTE with desc[k]), and held in *refs (*nrefs,
- * rt_malloc'd: the call's entry's) while the call lives. */
-void cl_args_locate(cl_driver *cl, const ray_arg *args, ray_arg *a,
-                    uint32_t nargs, char (*desc)[CL_REMOTE_DESC],
-                    uint64_t **refs, uint32_t *nrefs);
+/* Where a call for node i reads its large arguments (XFER_KEEP_MIN bytes
+ * or more; `args` as given, `a` resolved to values): a ref's value from
+ * a copy on a node (one on node i, else on another; else pushed to node
+ * i now, where it stays as a copy while this driver holds it), marked
+ * CL_ARG_REMOTE with desc[k] and held in *refs (*nrefs, rt_malloc'd: the
+ * call's entry's) while the call lives; a plain value, when the record
+ * would be too large, pushed for this call only (CL_ARG_PUSHED, and
+ * *pushed: the call cannot run elsewhere). RAY_OK, or why not. */
+ray_err cl_args_place(cl_driver *cl, int i, const ray_arg *args, ray_arg *a,
+                      uint32_t nargs, char (*desc)[CL_REMOTE_DESC],
+                      uint64_t **refs, uint32_t *nrefs, bool *pushed, char *why,
+                      size_t whylen);
 /* The memory store freed stored value `skey` (the runtime's mu held):
  * its copy on another node goes too. */
 void cl_value_freed(uint64_t skey);

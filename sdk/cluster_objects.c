@@ -127,31 +127,40 @@ copy_find(cl_driver *cl, uint64_t skey)
     return -1;
 }
 
+/* Tell node `node` to drop its copy `rkey` (a record on its connection,
+ * which its sender thread sends; the calls that read the copy are done,
+ * as they held the value). */
+static void
+copy_drop(cl_driver *cl, int node, uint64_t rkey)
+{
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_FREE;
+    t.actor = rkey;
+    t.function = "";
+    uint8_t rec[64];
+    size_t len = protobuf_c_message_get_packed_size(&t.base);
+    if (len <= sizeof(rec)) {
+        protobuf_c_message_pack(&t.base, rec);
+        (void)cl_send_raw(cl, node, rec, (uint32_t)len);
+    }
+}
+
 void
 cl_value_freed(uint64_t skey)
 {
     cl_driver *cl = g_cl;
     if (!cl)
         return;
-    pthread_mutex_lock(&cl->xfer_mu);
-    ssize_t k = copy_find(cl, skey);
-    cl_copy c = k >= 0 ? cl->copies[k] : (cl_copy){0};
-    if (k >= 0)
-        cl->copies[k] = cl->copies[--cl->ncopies];
-    pthread_mutex_unlock(&cl->xfer_mu);
-    if (k < 0)
-        return;
-    /* A record on the node's connection (its sender thread sends it):
-     * the calls that read the copy are done, as they held the value. */
-    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
-    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_FREE;
-    t.actor = c.rkey;
-    t.function = "";
-    uint8_t rec[64];
-    size_t len = protobuf_c_message_get_packed_size(&t.base);
-    if (len <= sizeof(rec)) {
-        protobuf_c_message_pack(&t.base, rec);
-        (void)cl_send_raw(cl, c.node, rec, (uint32_t)len);
+    for (;;) {
+        pthread_mutex_lock(&cl->xfer_mu);
+        ssize_t k = copy_find(cl, skey);
+        cl_copy c = k >= 0 ? cl->copies[k] : (cl_copy){0};
+        if (k >= 0)
+            cl->copies[k] = cl->copies[--cl->ncopies];
+        pthread_mutex_unlock(&cl->xfer_mu);
+        if (k < 0)
+            return;
+        copy_drop(cl, c.node, c.rkey);
     }
 }
 
@@ -167,34 +176,115 @@ cl_copies_node_lost(cl_driver *cl, int i)
     pthread_mutex_unlock(&cl->xfer_mu);
 }
 
-void
-cl_args_locate(cl_driver *cl, const ray_arg *args, ray_arg *a, uint32_t nargs,
-               char (*desc)[CL_REMOTE_DESC], uint64_t **refs, uint32_t *nrefs)
+/* A copy of stored value `skey` for a call on node i: one there, else
+ * one on another alive node; false if none. */
+static bool
+copy_pick(cl_driver *cl, uint64_t skey, int i, cl_copy *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (size_t k = 0; k < cl->ncopies; k++) {
+        cl_copy *c = &cl->copies[k];
+        if (c->skey != skey || !atomic_load(&cl->nodes[c->node].alive))
+            continue;
+        if (!found || c->node == i)
+            *out = *c;
+        found = true;
+        if (c->node == i)
+            break;
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return found;
+}
+
+/* The store key of a ready ref's stored value, or 0. */
+static uint64_t
+stored_key(ray_ref r)
+{
+    sdk_rt *rt = sdk_g;
+    uint64_t skey = 0;
+    pthread_mutex_lock(&rt->mu);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, r.id);
+    if (o && o->state == SDK_OBJ_READY && sdk_obj_stored(o))
+        skey = sdk_obj_store_key(o);
+    pthread_mutex_unlock(&rt->mu);
+    return skey;
+}
+
+/* Push `len` bytes of `type` to node i over *fd (taken on first use);
+ * its key there, or 0 with why. */
+static uint64_t
+push_one(cl_driver *cl, int i, int *fd, uint32_t type, const void *data,
+         uint64_t len, ray_err *err, char *why, size_t whylen)
+{
+    if (*fd < 0 && data_take(cl, i, fd, 1, why, whylen) != 1) {
+        *fd = -1;
+        *err = RAY_ECLOSED;
+        return 0;
+    }
+    uint64_t key = 0;
+    int64_t t0 = rt_clock_now_ns();
+    *err = xfer_push(*fd, type, data, len, &key, why, whylen);
+    if (*err != RAY_OK)
+        return 0;
+    atomic_fetch_add(&sdk_xfer_bytes[1], len);
+    atomic_fetch_add(&sdk_xfer_ns[1], (uint64_t)(rt_clock_now_ns() - t0));
+    return key;
+}
+
+ray_err
+cl_args_place(cl_driver *cl, int i, const ray_arg *args, ray_arg *a,
+              uint32_t nargs, char (*desc)[CL_REMOTE_DESC], uint64_t **refs,
+              uint32_t *nrefs, bool *pushed, char *why, size_t whylen)
 {
     *refs = NULL;
     *nrefs = 0;
-    sdk_rt *rt = sdk_g;
-    for (uint32_t k = 0; k < nargs; k++) {
-        if (args[k].type != RAY_T_REF || a[k].pad || !is_buffer(a[k].type) ||
-            a[k].v.buf.len < XFER_KEEP_MIN)
+    *pushed = false;
+    uint64_t bytes = 0; /* by value in the record */
+    for (uint32_t k = 0; k < nargs; k++)
+        if (!a[k].pad && is_buffer(a[k].type))
+            bytes += a[k].v.buf.len;
+    int fd = -1;
+    ray_err err = RAY_OK;
+    uint64_t taken[16]; /* pushed for this call only: dropped if it fails */
+    uint32_t ntaken = 0;
+    for (uint32_t k = 0; k < nargs && err == RAY_OK; k++) {
+        uint64_t len = a[k].v.buf.len;
+        if (a[k].pad || !is_buffer(a[k].type) || len < XFER_KEEP_MIN)
             continue;
-        uint64_t skey = 0;
-        pthread_mutex_lock(&rt->mu);
-        sdk_obj *o = sdk_objects_lookup(&rt->store, args[k].v.ref.id);
-        if (o && o->state == SDK_OBJ_READY && sdk_obj_stored(o))
-            skey = sdk_obj_store_key(o);
-        pthread_mutex_unlock(&rt->mu);
-        pthread_mutex_lock(&cl->xfer_mu);
-        ssize_t at = skey ? copy_find(cl, skey) : -1;
-        cl_copy c = at >= 0 ? cl->copies[at] : (cl_copy){0};
-        pthread_mutex_unlock(&cl->xfer_mu);
-        if (at < 0 || !atomic_load(&cl->nodes[c.node].alive))
-            continue;
-        if (!*refs && !(*refs = rt_malloc(nargs * sizeof(**refs))))
-            return; /* the rest go by value */
-        if (ray_ref_retain(args[k].v.ref) != RAY_OK)
-            continue;
-        (*refs)[(*nrefs)++] = args[k].v.ref.id;
+        uint64_t skey =
+            args[k].type == RAY_T_REF ? stored_key(args[k].v.ref) : 0;
+        if (!skey && bytes <= CL_RECORD_MAX - (64u << 10))
+            continue; /* a value: in the record */
+        cl_copy c = {0};
+        if (!skey || !copy_pick(cl, skey, i, &c)) {
+            uint64_t key = push_one(cl, i, &fd, a[k].type, a[k].v.buf.ptr, len,
+                                    &err, why, whylen);
+            if (!key)
+                break;
+            bytes -= len;
+            c = (cl_copy){skey, key, len, i};
+            if (!skey || !copy_add(cl, skey, key, len, i)) {
+                /* For this call only: the agent gives it to the call */
+                a[k].pad = CL_ARG_PUSHED;
+                a[k].v.u64 = key;
+                *pushed = true;
+                if (ntaken < 16)
+                    taken[ntaken++] = key;
+                continue;
+            }
+        } else {
+            bytes -= len;
+        }
+        /* A copy stays on c.node while this driver holds the value: the
+         * call reads it there (or pulls it from there), holding it. */
+        if (!*refs && !(*refs = rt_malloc(nargs * sizeof(**refs)))) {
+            err = RAY_ENOMEM;
+            snprintf(why, whylen, "out of memory");
+            break;
+        }
+        if (ray_ref_retain(args[k].v.ref) == RAY_OK)
+            (*refs)[(*nrefs)++] = args[k].v.ref.id;
         cl_node *src = &cl->nodes[c.node];
         snprintf(
             desc[k], CL_REMOTE_DESC, "%s %016llx %llu %llu", src->addr,
@@ -204,6 +294,13 @@ cl_args_locate(cl_driver *cl, const ray_arg *args, ray_arg *a, uint32_t nargs,
         a[k].v.buf.ptr = desc[k];
         a[k].v.buf.len = strlen(desc[k]);
     }
+    bool usable = err == RAY_OK || err == RAY_ESTORE_FULL;
+    if (err != RAY_OK && fd >= 0 && usable)
+        for (uint32_t k = 0; k < ntaken; k++) /* the call does not go */
+            (void)xfer_free(fd, taken[k]);
+    if (fd >= 0)
+        data_give(cl, i, &fd, 1, usable);
+    return err;
 }
 
 /* ---- pulls ---- */
@@ -328,45 +425,6 @@ cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
 }
 
 /* ---- pushes ---- */
-
-ray_err
-cl_push_args(cl_driver *cl, int i, ray_arg *a, uint32_t nargs, char *why,
-             size_t whylen)
-{
-    int fd = -1;
-    ray_err err = RAY_OK;
-    uint64_t pushed[16];
-    uint32_t np = 0;
-    for (uint32_t k = 0; k < nargs && err == RAY_OK; k++) {
-        if (a[k].pad || !is_buffer(a[k].type) || a[k].v.buf.len < XFER_KEEP_MIN)
-            continue;
-        if (fd < 0 && data_take(cl, i, &fd, 1, why, whylen) != 1) {
-            fd = -1;
-            err = RAY_ECLOSED;
-            break;
-        }
-        uint64_t key = 0;
-        int64_t t0 = rt_clock_now_ns();
-        err = xfer_push(fd, a[k].type, a[k].v.buf.ptr, a[k].v.buf.len, &key,
-                        why, whylen);
-        if (err == RAY_OK) {
-            atomic_fetch_add(&sdk_xfer_bytes[1], a[k].v.buf.len);
-            atomic_fetch_add(&sdk_xfer_ns[1],
-                             (uint64_t)(rt_clock_now_ns() - t0));
-            a[k].pad = CL_ARG_PUSHED;
-            a[k].v.u64 = key;
-            if (np < 16)
-                pushed[np++] = key;
-        }
-    }
-    bool usable = err == RAY_OK || err == RAY_ESTORE_FULL;
-    if (err != RAY_OK && fd >= 0 && usable)
-        for (uint32_t k = 0; k < np; k++) /* the call does not go */
-            (void)xfer_free(fd, pushed[k]);
-    if (fd >= 0)
-        data_give(cl, i, &fd, 1, usable);
-    return err;
-}
 
 /* ---- leaving ---- */
 

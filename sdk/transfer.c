@@ -82,13 +82,11 @@ nonblocking(int fd)
 
 /* ---- the agent's table ---- */
 
-/* A value kept: a result's pinned view (pulled from here), or a pushed
- * value's ref (taken by the call that names it). */
+/* A value kept: a result's, or a pushed one's, pinned view (which
+ * holds its object), pulled from here or given to calls. */
 typedef struct kept {
     uint64_t key;
-    bool has_view;
     ray_view view;
-    ray_ref ref;
     int users; /* pulls reading the view now */
     bool gone; /* out of the table: freed by its last user */
 } kept;
@@ -103,10 +101,7 @@ static struct {
 static void
 kept_free(kept *k)
 {
-    if (k->has_view)
-        ray_release(&k->view);
-    else
-        ray_ref_release(k->ref);
+    ray_release(&k->view);
     rt_free(k);
 }
 
@@ -142,7 +137,6 @@ xfer_keep(ray_view *v)
     kept *k = rt_calloc(1, sizeof(*k));
     if (!k)
         return 0;
-    k->has_view = true;
     k->view = *v;
     pthread_mutex_lock(&K.mu);
     uint64_t key = kept_add(k);
@@ -155,20 +149,8 @@ xfer_keep(ray_view *v)
 ray_ref
 xfer_take(uint64_t key)
 {
-    pthread_mutex_lock(&K.mu);
-    kept *k = kept_remove(key);
-    if (k && k->has_view) { /* a result's value: not for a call */
-        K.e[K.n++] = k;
-        k = NULL;
-    }
-    pthread_mutex_unlock(&K.mu);
-    if (!k) {
-        sdk_fail(RAY_EPROTO, "no pushed value %llu on this node",
-                 (unsigned long long)key);
-        return RAY_REF_NULL;
-    }
-    ray_ref r = k->ref;
-    rt_free(k);
+    ray_ref r = xfer_kept_ref(key);
+    xfer_drop(key);
     return r;
 }
 
@@ -178,7 +160,7 @@ xfer_kept_ref(uint64_t key)
     ray_ref r = RAY_REF_NULL;
     pthread_mutex_lock(&K.mu);
     for (size_t i = 0; i < K.n; i++)
-        if (K.e[i]->key == key && K.e[i]->has_view) {
+        if (K.e[i]->key == key) {
             r = K.e[i]->view.ref;
             break;
         }
@@ -226,7 +208,7 @@ serve_pull(int fd, const Ray__Rpc__ObjectPull *q)
     pthread_mutex_lock(&K.mu);
     kept *k = NULL;
     for (size_t i = 0; i < K.n && !k; i++)
-        if (K.e[i]->key == q->id && K.e[i]->has_view)
+        if (K.e[i]->key == q->id)
             k = K.e[i];
     if (k)
         k->users++;
@@ -277,19 +259,16 @@ serve_push(int fd, const Ray__Rpc__ObjectPush *q)
     }
     e = sdk_store_end(sdk_g, key, true);
     ray_ref ref = RAY_REF_NULL;
+    ray_view v = {0};
     if (e == RAY_OK) /* on failure, the value is deleted */
         e = sdk_put_key(sdk_g, q->type, key, &ref);
-    kept *k = e == RAY_OK ? rt_calloc(1, sizeof(*k)) : NULL;
-    uint64_t id = 0;
-    if (k) {
-        k->ref = ref;
-        pthread_mutex_lock(&K.mu);
-        id = kept_add(k);
-        pthread_mutex_unlock(&K.mu);
-    }
+    if (e == RAY_OK) /* the view holds the value from now on */
+        e = ray_get(ref, &v, 0);
+    ray_ref_release(ref);
+    uint64_t id = e == RAY_OK ? xfer_keep(&v) : 0;
     if (!id) {
-        ray_ref_release(ref);
-        rt_free(k);
+        if (e == RAY_OK)
+            ray_release(&v);
         return reply(fd, 0, 0, 0, e != RAY_OK ? e : RAY_ENOMEM,
                      e != RAY_OK ? ray_last_error_detail() : "out of memory");
     }

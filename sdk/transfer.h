@@ -42,13 +42,14 @@
 
 /* ---- an agent's side ---- */
 
-/* Keep a result's value (its view, pinned) to be pulled; returns its key,
- * or 0 when out of memory (the view is still the caller's). */
+/* Keep a value (its view, pinned) to be pulled or given to calls;
+ * returns its key, or 0 when out of memory (the view is still the
+ * caller's). Results and pushed values are kept so. */
 uint64_t xfer_keep(ray_view *v);
 
-/* A pushed value named by a call's record, as a ref the caller now owns
- * (the table forgets it); RAY_REF_NULL with the detail set if there is
- * none under `key`. */
+/* A kept value as a ref the caller now owns, and the table forgets it
+ * (a value pushed for one call); RAY_REF_NULL with the detail set if
+ * there is none under `key`. */
 ray_ref xfer_take(uint64_t key);
 
 /* A kept value as a new ref the caller owns (the value stays kept);

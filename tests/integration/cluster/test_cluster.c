@@ -1185,6 +1185,20 @@ RAY_REMOTE(check_pattern, char *, ray_bytes, int64_t);
 
 static int list_rows(const char *kind, const char *filter);
 
+/* Bytes this driver pushed to other nodes (its metrics). */
+static double
+pushed_bytes(void)
+{
+    char *m = NULL;
+    cr_assert_eq(ray_metrics(&m), RAY_OK);
+    const char *k = "rayc_object_transfer_bytes_total{direction=\"push\"} ";
+    const char *p = strstr(m, k);
+    cr_assert_not_null(p, "%s", m);
+    double v = strtod(p + strlen(k), NULL);
+    ray_free(m);
+    return v;
+}
+
 /* Values kept on the node that made them while the driver holds them,
  * values pulled by another node for a call, and values pushed to a node
  * for a call, are freed there: 20 of 60 MB each way through the nodes'
@@ -1216,11 +1230,24 @@ Test(cluster, values_pulled_and_pushed_are_freed_on_their_node)
     char want2[64], want3[64];
     snprintf(want2, sizeof(want2), "127.0.0.2 OK %d", N);
     snprintf(want3, sizeof(want3), "127.0.0.3 OK %d", N);
+    /* Pushed once, to .2, where it stays while the driver holds it; .3
+     * reads it from there. */
+    double pushed = pushed_bytes();
     for (int r = 0; r < ROUNDS; r++) {
         expect_str(RAY_CALL_OPTS(check_pattern, &on2, put, (int64_t)3), want2);
         expect_str(RAY_CALL_OPTS(check_pattern, &on3, put, (int64_t)3), want3);
     }
+    cr_assert_eq(pushed_bytes() - pushed, (double)N);
     ray_ref_release(put);
+    /* And it goes from .2 with the driver's: a second put takes its
+     * room there as often. */
+    b = make_pattern(N, 4);
+    for (int r = 0; r < ROUNDS; r++) {
+        cr_assert_eq(ray_put_bytes(b.data, b.len, &put), RAY_OK);
+        expect_str(RAY_CALL_OPTS(check_pattern, &on2, put, (int64_t)4), want2);
+        ray_ref_release(put);
+    }
+    free((void *)b.data);
 }
 
 /* A pull waits for room in the driver's store; its source node dies
@@ -1262,20 +1289,6 @@ Test(cluster, a_pull_waits_for_room_and_a_lost_source_runs_again)
     cr_assert(strstr(s, want), "%s", s);
     ray_free(s);
     ray_ref_release(a);
-}
-
-/* Bytes this driver pushed to other nodes (its metrics). */
-static double
-pushed_bytes(void)
-{
-    char *m = NULL;
-    cr_assert_eq(ray_metrics(&m), RAY_OK);
-    const char *k = "rayc_object_transfer_bytes_total{direction=\"push\"} ";
-    const char *p = strstr(m, k);
-    cr_assert_not_null(p, "%s", m);
-    double v = strtod(p + strlen(k), NULL);
-    ray_free(m);
-    return v;
 }
 
 Test(cluster, a_200MB_value_made_on_one_node_feeds_another_and_the_driver)
