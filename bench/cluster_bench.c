@@ -368,13 +368,13 @@ bench_group_cluster(void)
     ray_call_opts on2 = {.node = "127.0.0.2"};
     const int64_t GIB = 1ll << 30;
     double pull[3], push[3];
-    ray_ref big = RAY_REF_NULL;
     void *ones = malloc((size_t)GIB);
     if (ones)
         memset(ones, 1, (size_t)GIB);
-    bool moved = ones && ray_put_bytes(ones, (size_t)GIB, &big) == RAY_OK;
-    free(ones);
+    bool moved = ones != NULL;
     for (int r = 0; r < 3 && moved; r++) {
+        ray_ref big = RAY_REF_NULL; /* fresh: a node keeps what it got */
+        moved &= ray_put_bytes(ones, (size_t)GIB, &big) == RAY_OK;
         double b0, s0, b1, s1;
         moved &= transfer_count("pull", &b0, &s0);
         ray_view view;
@@ -391,8 +391,46 @@ bench_group_cluster(void)
                  v == GIB;
         moved &= transfer_count("push", &b1, &s1);
         push[r] = (b1 - b0) / (s1 - s0) / 1e9;
+        ray_ref_release(big);
     }
-    ray_ref_release(big);
+
+    /* A broadcast: a fresh 1 GiB put given to a call on each of three
+     * other nodes at once. It goes once to the first node, and the
+     * others pull it from there (transfer.h). */
+    const char *ip4 = "--node-ip-address=127.0.0.4";
+    ray_call_opts on[3] = {
+        {.node = "127.0.0.2"}, {.node = "127.0.0.3"}, {.node = "127.0.0.4"}};
+    double bcast[3];
+    bool sent = moved && ones &&
+                rc_rayc(&C, "start", addr, ip4, "--resources=remote=1000000000",
+                        "--object-store-memory=2684354560", NULL) == 0;
+    for (int k = 0; sent && k < 200; k++) { /* until the driver has it */
+        ray_ref r = cl_noop_remote_opts(&on[2], 1);
+        if (r.id && ray_get_int64(r, &v, 10000) == RAY_OK)
+            break;
+        usleep(50000);
+    }
+    for (int r = 0; r < 3 && sent; r++) {
+        ray_ref put = RAY_REF_NULL, got[3];
+        sent &= ray_put_bytes(ones, (size_t)GIB, &put) == RAY_OK;
+        int64_t t0 = rt_clock_now_ns();
+        for (int n = 0; n < 3 && sent; n++)
+            got[n] = RAY_CALL_OPTS(cl_len, &on[n], put);
+        for (int n = 0; n < 3 && sent; n++)
+            sent &= ray_get_int64(got[n], &v, 120000) == RAY_OK && v == GIB;
+        bcast[r] = (double)(rt_clock_now_ns() - t0) / 1e9;
+        ray_ref_release(put);
+    }
+    free(ones);
+    if (sent && moved) {
+        double b = bench_median(bcast, 3);
+        bench_print("cluster_broadcast_1GiB_s", b, "s");
+        bench_print("cluster_broadcast_gigabytes", 3.0 * (double)GIB / 1e9 / b,
+                    "GB/s");
+    } else {
+        fprintf(stderr, "cluster: the broadcast did not run: %s\n",
+                ray_last_error_detail());
+    }
     if (moved) {
         double g = bench_median(pull, 3), p = bench_median(push, 3);
         bench_print("cluster_object_transfer_gigabytes", g, "GB/s");
