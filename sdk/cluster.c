@@ -13,9 +13,11 @@
  *
  * Placement (Ray's hybrid policy): a call stays on the driver's node
  * while under half of its CPUs are busy, else goes to the least loaded
- * node that has what it asks for (custom resources). Calls with ref or
- * actor arguments, actors and puts stay on the driver's node (moving
- * objects between nodes is the objects issue's).
+ * node that has what it asks for (custom resources). Calls given a
+ * handle of an actor in this process, and puts, stay on the driver's
+ * node. Large values move on data connections of their own
+ * (cluster_objects.c, transfer.h); calls with refs not ready yet wait
+ * here until they are done (cluster_defer.c).
  *
  * The wire: TaskBatch frames driver -> agent, ResultBatch frames back
  * (cluster.proto). Each node has a sender thread that sends what
@@ -948,8 +950,8 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
                 : opts && opts->max_retries > 0           ? opts->max_retries
                                                           : 3;
     if (e.task && e.len > CL_RECORD_MAX) {
-        /* Too big for a record: it runs here, where its arguments are
-         * (objects move between nodes in a later issue). */
+        /* Too big for a record even so (many values under the size that
+         * is pushed): it runs here, where its arguments are. */
         cl_entry_done(&e);
         pthread_mutex_lock(&rt->mu); /* drop the unused result object */
         sdk_objects_set_error(&rt->store, o, RAY_ECANCELLED, NULL);
@@ -957,9 +959,10 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         pthread_mutex_unlock(&rt->mu);
         if (named || !local_fits) {
             sdk_fail(RAY_ETOOBIG,
-                     "submit '%s' to node %s: its arguments take %u bytes, "
-                     "more than a call to another node carries (%u) until "
-                     "objects move between nodes",
+                     "submit '%s' to node %s: its arguments take %u bytes "
+                     "in values under 1 MiB each, more than a call to "
+                     "another node carries (%u); pass them as fewer, larger "
+                     "values or refs",
                      name, cl->nodes[i].addr, e.len, CL_RECORD_MAX);
             return RAY_REF_NULL;
         }

@@ -209,9 +209,20 @@ RAY_API void ray_config_init(ray_config *cfg);
  * least loaded), or when only another node has the custom resources it
  * asks for (`rayc start --resources`), or the node ray_call_opts.node
  * names; a call no node can ever run fails at once (RAY_EINVAL,
- * "infeasible", naming the largest node). Refs whose values are ready
- * travel by value; calls with refs not ready yet run here, as do puts and
- * maps. Actors go to another node by ray_actor_opts.node or resources
+ * "infeasible", naming the largest node). Values move with the calls:
+ * small ones inside call and result records; one of 1 MiB or more that a
+ * call on another node returns stays in that node's object store and is
+ * pulled into this machine's (straight from store to store, in 4 MiB
+ * chunks over two connections) before the result is ready, the node
+ * keeping its copy while this process holds the value, so that calls on
+ * other nodes read it from there; a ref's large value given to a call on
+ * another node is pushed there once and kept likewise. A call whose
+ * arguments are refs not ready yet waits here until they are done, then
+ * goes (its placement chosen when it was made). A value is lost with its
+ * node only if no copy is left: a result not pulled yet reruns its call
+ * elsewhere within max_retries, else RAY_EOBJECT_LOST names the node.
+ * Puts and maps run here. Actors go to another node by
+ * ray_actor_opts.node or resources
  * only it has. Names are cluster-wide: a named or detached actor lives in
  * the job's agent on this machine's raylet (on another node when this
  * machine runs none), so another driver's ray_actor_lookup finds it; a
