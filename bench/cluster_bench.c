@@ -379,7 +379,8 @@ bench_group_cluster(void)
         moved &= transfer_count("pull", &b0, &s0);
         ray_view view;
         ray_ref got = cl_make_remote_opts(&on2, GIB);
-        moved &= ray_get(got, &view, 120000) == RAY_OK && view.len == GIB;
+        moved &=
+            ray_get(got, &view, 120000) == RAY_OK && view.len == (size_t)GIB;
         if (moved)
             ray_release(&view);
         ray_ref_release(got);

@@ -881,8 +881,8 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     ray_err perr = RAY_OK;
     go = go && rdesc;
     if (go) {
-        perr = cl_args_place(cl, i, args, a, nargs, rdesc, &hrefs, &nhrefs,
-                             &pushed, pwhy, sizeof(pwhy));
+        perr = cl_args_place(cl, i, false, args, a, nargs, rdesc, &hrefs,
+                             &nhrefs, &pushed, pwhy, sizeof(pwhy));
         go = perr == RAY_OK;
     }
     if (!go) {

@@ -682,12 +682,30 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                  m->name, cl->nodes[i].addr);
         return RAY_REF_NULL;
     }
+    /* Large values: a copy on the actor's node, or pushed there first
+     * (in order with the calls before and after it). */
+    char rdesc[16][CL_REMOTE_DESC];
+    fl_entry e = {.retries = -1};
+    bool pushed = false;
+    char pwhy[300] = "";
+    ray_err err = cl_args_place(cl, i, true, args, av, nargs, rdesc, &e.refs,
+                                &e.nrefs, &pushed, pwhy, sizeof(pwhy));
+    if (err != RAY_OK) {
+        cl_views_release(vv, nviews);
+        cl_entry_done(&e);
+        char fmsg[700];
+        snprintf(fmsg, sizeof(fmsg),
+                 "actor call '%s': its large arguments could not be sent to "
+                 "node %s: %s",
+                 m->name, cl->nodes[i].addr, pwhy);
+        return call_fails(rt, err, fmsg);
+    }
     uint64_t id;
     sdk_obj *o;
     pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
+    err = sdk_objects_alloc(&rt->store, &id, &o);
     pthread_mutex_unlock(&rt->mu);
-    fl_entry e = {.id = id, .retries = -1};
+    e.id = id;
     Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;
     base.id = id;
     base.function = (char *)m->name;
@@ -697,6 +715,7 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
         e.task = cl_pack_task(&base, av, nargs, NULL, &e.len);
     cl_views_release(vv, nviews);
     if (err != RAY_OK) {
+        cl_entry_done(&e);
         sdk_fail(err, "actor call '%s': out of memory", m->name);
         return RAY_REF_NULL;
     }

@@ -146,7 +146,7 @@ send_now(cl_driver *cl, deferred *d)
         snprintf(why, sizeof(why), "out of memory sending the call");
     }
     if (err == RAY_OK)
-        err = cl_args_place(cl, i, d->args, a, d->nargs, rdesc, &e.refs,
+        err = cl_args_place(cl, i, false, d->args, a, d->nargs, rdesc, &e.refs,
                             &e.nrefs, &pushed, why, sizeof(why));
     if (err == RAY_OK) {
         Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;

@@ -236,14 +236,15 @@ bool cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key,
 void cl_data_close(cl_driver *cl);
 /* Where a call for node i reads its large arguments (XFER_KEEP_MIN bytes
  * or more; `args` as given, `a` resolved to values): a ref's value from
- * a copy on a node (one on node i, else on another; else pushed to node
- * i now, where it stays as a copy while this driver holds it), marked
+ * a copy on a node (one on node i, else, unless `here`, on another; else
+ * pushed to node i now, where it stays as a copy while this driver holds
+ * it; `here` for actor calls, which a pull on the node would reorder), marked
  * CL_ARG_REMOTE with desc[k] and held in *refs (*nrefs, rt_malloc'd: the
  * call's entry's) while the call lives; a plain value, when the record
  * would be too large, pushed for this call only (CL_ARG_PUSHED, and
  * *pushed: the call cannot run elsewhere). RAY_OK, or why not. */
-ray_err cl_args_place(cl_driver *cl, int i, const ray_arg *args, ray_arg *a,
-                      uint32_t nargs, char (*desc)[CL_REMOTE_DESC],
+ray_err cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args,
+                      ray_arg *a, uint32_t nargs, char (*desc)[CL_REMOTE_DESC],
                       uint64_t **refs, uint32_t *nrefs, bool *pushed, char *why,
                       size_t whylen);
 /* The memory store freed stored value `skey` (the runtime's mu held):

@@ -233,7 +233,7 @@ push_one(cl_driver *cl, int i, int *fd, uint32_t type, const void *data,
 }
 
 ray_err
-cl_args_place(cl_driver *cl, int i, const ray_arg *args, ray_arg *a,
+cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
               uint32_t nargs, char (*desc)[CL_REMOTE_DESC], uint64_t **refs,
               uint32_t *nrefs, bool *pushed, char *why, size_t whylen)
 {
@@ -257,7 +257,7 @@ cl_args_place(cl_driver *cl, int i, const ray_arg *args, ray_arg *a,
         if (!skey && bytes <= CL_RECORD_MAX - (64u << 10))
             continue; /* a value: in the record */
         cl_copy c = {0};
-        if (!skey || !copy_pick(cl, skey, i, &c)) {
+        if (!skey || !copy_pick(cl, skey, i, &c) || (here && c.node != i)) {
             uint64_t key = push_one(cl, i, &fd, a[k].type, a[k].v.buf.ptr, len,
                                     &err, why, whylen);
             if (!key)

@@ -160,6 +160,16 @@ counter_add(counter *c, int64_t k)
 }
 RAY_METHOD(counter, counter_add, int64_t, int64_t);
 
+/* Adds the length of b, and its first byte times 1e12. */
+static int64_t
+counter_add_len(counter *c, ray_bytes b)
+{
+    c->value += (int64_t)b.len;
+    return c->value +
+           (b.len ? ((const uint8_t *)b.data)[0] : 0) * 1000000000000;
+}
+RAY_METHOD(counter, counter_add_len, int64_t, ray_bytes);
+
 static char *
 counter_where(counter *c)
 {
@@ -803,6 +813,58 @@ Test(cluster, raylets_register_again_with_a_restarted_head)
     expect_str(tagged_remote_opts(&o, 9), "127.0.0.3 9");
 }
 
+/* Bytes this driver pushed to other nodes (its metrics). */
+static double
+pushed_bytes(void)
+{
+    char *m = NULL;
+    cr_assert_eq(ray_metrics(&m), RAY_OK);
+    const char *k = "rayc_object_transfer_bytes_total{direction=\"push\"} ";
+    const char *p = strstr(m, k);
+    cr_assert_not_null(p, "%s", m);
+    double v = strtod(p + strlen(k), NULL);
+    ray_free(m);
+    return v;
+}
+
+/* Large values to an actor on another node, in order with its other
+ * calls: a plain 14 MiB value (pushed for its call), and a put used
+ * twice (pushed once, kept there). */
+Test(cluster, an_actor_on_another_node_takes_large_values_in_order)
+{
+    driver_up(1);
+    ray_actor_opts o = {.node = "127.0.0.3"};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    enum { BIG = 14 << 20, PUT = 5 << 20 };
+    uint8_t *p = malloc(BIG);
+    memset(p, 3, BIG);
+    ray_ref put = RAY_REF_NULL;
+    cr_assert_eq(ray_put_bytes(p, PUT, &put), RAY_OK);
+    double pushed = pushed_bytes();
+    ray_ref r[5];
+    r[0] = counter_add_remote(c, 1);
+    r[1] = counter_add_len_remote(c, (ray_bytes){p, BIG});
+    r[2] = RAY_ACTOR_CALL(counter_add_len, c, put);
+    r[3] = RAY_ACTOR_CALL(counter_add_len, c, put);
+    r[4] = counter_add_remote(c, 1);
+    const int64_t want[5] = {
+        1, 1 + BIG + 3000000000000, 1 + BIG + PUT + 3000000000000,
+        1 + BIG + 2 * PUT + 3000000000000, 2 + BIG + 2 * PUT};
+    for (int i = 0; i < 5; i++) {
+        int64_t v = -1;
+        cr_assert_eq(ray_get_int64(r[i], &v, 60000), RAY_OK, "%d: %s", i,
+                     ray_last_error_detail());
+        cr_assert_eq(v, want[i], "call %d saw %lld", i, (long long)v);
+        ray_ref_release(r[i]);
+    }
+    cr_assert_eq(pushed_bytes() - pushed, (double)(BIG + PUT));
+    free(p);
+    ray_ref_release(put);
+    ray_actor_release(c);
+}
+
 Test(cluster, an_actor_on_another_node_keeps_its_state_in_order)
 {
     driver_up(1);
@@ -1184,20 +1246,6 @@ check_pattern(ray_bytes b, int64_t seed)
 RAY_REMOTE(check_pattern, char *, ray_bytes, int64_t);
 
 static int list_rows(const char *kind, const char *filter);
-
-/* Bytes this driver pushed to other nodes (its metrics). */
-static double
-pushed_bytes(void)
-{
-    char *m = NULL;
-    cr_assert_eq(ray_metrics(&m), RAY_OK);
-    const char *k = "rayc_object_transfer_bytes_total{direction=\"push\"} ";
-    const char *p = strstr(m, k);
-    cr_assert_not_null(p, "%s", m);
-    double v = strtod(p + strlen(k), NULL);
-    ray_free(m);
-    return v;
-}
 
 /* Values kept on the node that made them while the driver holds them,
  * values pulled by another node for a call, and values pushed to a node
