@@ -620,13 +620,6 @@ cl_place_again(cl_driver *cl, int dead, fl_entry *e)
     return false;
 }
 
-static bool
-is_buffer(uint32_t type)
-{
-    return type == RAY_T_STR || type == RAY_T_BYTES || type == RAY_T_F64S ||
-           type == RAY_T_I64S;
-}
-
 /* A call's arguments as they travel: values as given, and refs whose
  * values this driver holds now, by value (views kept in `views` until the
  * call is packed). False when one cannot go now (an actor handle, a ref
@@ -654,7 +647,7 @@ cl_args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out,
             return false;
         (*nviews)++;
         out[i].type = v->type;
-        if (is_buffer(v->type)) {
+        if (sdk_type_buffer(v->type)) {
             out[i].v.buf.ptr = v->data;
             out[i].v.buf.len = v->len;
         } else {
@@ -718,7 +711,7 @@ cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
             avp[k].pushed = args[k].v.u64;
         else if (args[k].pad & CL_ARG_REMOTE)
             avp[k].remote = (char *)args[k].v.buf.ptr;
-        else if (is_buffer(args[k].type))
+        else if (sdk_type_buffer(args[k].type))
             avp[k].data = (ProtobufCBinaryData){args[k].v.buf.len,
                                                 (uint8_t *)args[k].v.buf.ptr};
         else

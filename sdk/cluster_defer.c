@@ -17,6 +17,7 @@
 #include "runtime/log.h"
 #include "sdk/cluster_int.h"
 #include "sdk/sdk_int.h"
+#include "sdk/wire.h"
 
 typedef struct deferred {
     struct deferred *next;                /* ready to send (D.head) */
@@ -47,13 +48,6 @@ static struct {
        false,
        0};
 
-static bool
-is_buffer(uint32_t t)
-{
-    return t == RAY_T_STR || t == RAY_T_BYTES || t == RAY_T_F64S ||
-           t == RAY_T_I64S;
-}
-
 /* Out of D.all (D.mu held). */
 static void
 unlink_all(deferred *d)
@@ -73,7 +67,7 @@ deferred_free(deferred *d)
     for (uint32_t k = 0; k < d->nargs; k++) {
         if (d->args[k].type == RAY_T_REF)
             ray_ref_release(d->args[k].v.ref);
-        else if (is_buffer(d->args[k].type))
+        else if (sdk_type_buffer(d->args[k].type))
             rt_free((void *)d->args[k].v.buf.ptr);
     }
     rt_free(d->args);
@@ -264,7 +258,7 @@ cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
             ok = ray_ref_retain(args[k].v.ref) == RAY_OK;
             if (!ok)
                 d->args[k].type = RAY_T_NONE; /* not released */
-        } else if (is_buffer(args[k].type)) {
+        } else if (sdk_type_buffer(args[k].type)) {
             void *p = rt_malloc(args[k].v.buf.len ? args[k].v.buf.len : 1);
             if (p && args[k].v.buf.len)
                 memcpy(p, args[k].v.buf.ptr, args[k].v.buf.len);

@@ -32,6 +32,7 @@
 #include "runtime/net.h"
 #include "sdk/cluster_int.h"
 #include "sdk/sdk_int.h"
+#include "sdk/wire.h"
 #include "sdk/transfer.h"
 
 #define CL_PULL_ROOM_MS 60000
@@ -95,13 +96,6 @@ data_give(cl_driver *cl, int i, const int *fds, int n, bool ok)
 }
 
 /* ---- copies on the nodes that made them ---- */
-
-static bool
-is_buffer(uint32_t t)
-{
-    return t == RAY_T_STR || t == RAY_T_BYTES || t == RAY_T_F64S ||
-           t == RAY_T_I64S;
-}
 
 static bool
 copy_add(cl_driver *cl, uint64_t skey, uint64_t rkey, uint64_t size, int node)
@@ -242,7 +236,7 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
     *pushed = false;
     uint64_t bytes = 0; /* by value in the record */
     for (uint32_t k = 0; k < nargs; k++)
-        if (!a[k].pad && is_buffer(a[k].type))
+        if (!a[k].pad && sdk_type_buffer(a[k].type))
             bytes += a[k].v.buf.len;
     int fd = -1;
     ray_err err = RAY_OK;
@@ -250,7 +244,7 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
     uint32_t ntaken = 0;
     for (uint32_t k = 0; k < nargs && err == RAY_OK; k++) {
         uint64_t len = a[k].v.buf.len;
-        if (a[k].pad || !is_buffer(a[k].type) || len < XFER_KEEP_MIN)
+        if (a[k].pad || !sdk_type_buffer(a[k].type) || len < XFER_KEEP_MIN)
             continue;
         uint64_t skey =
             args[k].type == RAY_T_REF ? stored_key(args[k].v.ref) : 0;

@@ -39,7 +39,7 @@ Test(protocol, every_type_maps_to_its_own_descriptor)
 {
     size_t n;
     const uint32_t *types = rt_proto_types(&n);
-    cr_assert_eq(n, 60, "a message type was added or lost: update tests");
+    cr_assert_eq(n, 64, "a message type was added or lost: update tests");
     for (size_t i = 0; i < n; i++) {
         const ProtobufCMessageDescriptor *d = rt_proto_descriptor(types[i]);
         cr_assert_not_null(d, "type %u", types[i]);
@@ -67,7 +67,7 @@ Test(protocol, every_enum_value_is_registered)
 Test(protocol, unknown_types_have_no_descriptor)
 {
     uint32_t bad[] = {0,   1,   99,  112, 199,   220,
-                      314, 399, 414, 500, 65536, UINT32_MAX};
+                      314, 399, 418, 500, 65536, UINT32_MAX};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_null(rt_proto_descriptor(bad[i]), "type %u", bad[i]);
         cr_expect_str_eq(rt_proto_type_name(bad[i]), "MSG_UNKNOWN");
