@@ -134,10 +134,12 @@ typedef struct cl_driver {
     char asked[CL_ASKED][CL_ASK_NONCE];
     /* Data connections and pulls (cluster_objects.c). */
     pthread_mutex_t xfer_mu;
-    pthread_cond_t xfer_cv; /* pulls reached 0 */
+    pthread_cond_t xfer_cv; /* pullers reached 0 */
     int busy[CL_DATA_BUSY]; /* data connections in use */
     int nbusy;
-    int pulls; /* threads pulling */
+    struct pull_job *pq_head, *pq_tail; /* pulls queued */
+    int pullers;                        /* threads pulling */
+    bool xfer_stop;                     /* leaving */
     cl_copy *copies;
     size_t ncopies, ccopies;
 } cl_driver;
@@ -226,8 +228,8 @@ uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
 bool cl_place_again(cl_driver *cl, int dead, fl_entry *e);
 
 /* cluster_objects.c: large values on other nodes (transfer.h). */
-/* Pull result e->id's value (stored under `key` on node i) on a thread
- * of its own, which settles it; the entry is the pull's now. False (the
+/* Pull result e->id's value (stored under `key` on node i) on a puller
+ * thread, which settles it; the entry is the pull's now. False (the
  * entry still the caller's) without memory or a thread. */
 bool cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key,
                    uint64_t size, uint32_t type);

@@ -9,12 +9,14 @@
  * lacks (rt_dial, then AttachRequest.data: the raylet passes it to this
  * job's agent, or to the attached job's). Those in use are listed, so
  * that a driver that leaves can cut them (sdk_cluster_leave waits for the
- * pulls to end).
+ * pullers to end).
  *
- * A pull runs on a thread of its own, from the receiver's hand-off:
- * room in this node's store (waiting up to CL_PULL_ROOM_MS while other
- * values fill it: pulls queue on the store's memory rather than fail),
- * the bytes, then the result settles as a stored value and the agent's
+ * Pulls queue from the receiver's hand-off to at most CL_PULLERS
+ * threads (each pulls one value at a time, over XFER_STREAMS
+ * connections), so a burst of large results opens a bounded number of
+ * connections. Each: room in this node's store (waiting up to CL_PULL_ROOM_MS
+ * while other values fill it: pulls queue on the store's memory rather than
+ * fail), the bytes, then the result settles as a stored value and the agent's
  * copy is freed. A pull that fails because the node went (its
  * connections closed) runs the call again on another node while it has
  * retries; otherwise the result is RAY_EOBJECT_LOST, saying which node
@@ -36,6 +38,7 @@
 #include "sdk/transfer.h"
 
 #define CL_PULL_ROOM_MS 60000
+#define CL_PULLERS 4 /* threads pulling at once; more pulls queue */
 
 _Atomic uint64_t sdk_xfer_bytes[2], sdk_xfer_ns[2];
 
@@ -300,6 +303,7 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
 /* ---- pulls ---- */
 
 typedef struct pull_job {
+    struct pull_job *next; /* queued (cl->pq_head) */
     cl_driver *cl;
     int node;
     fl_entry e; /* the call, for a run elsewhere */
@@ -326,10 +330,9 @@ settle(pull_job *j, ray_err err, const char *msg, uint64_t skey)
     sdk_wake_driver(rt);
 }
 
-static void *
-pull_main(void *arg)
+static void
+pull_one(pull_job *j)
 {
-    pull_job *j = arg;
     cl_driver *cl = j->cl;
     cl_node *nd = &cl->nodes[j->node];
     sdk_rt *rt = sdk_g;
@@ -388,8 +391,30 @@ pull_main(void *arg)
     }
     cl_entry_done(&j->e);
     rt_free(j);
+}
+
+/* A puller: pulls queued jobs one after another; ends when none is
+ * left (or, leaving, drops them). */
+static void *
+puller_main(void *arg)
+{
+    cl_driver *cl = arg;
     pthread_mutex_lock(&cl->xfer_mu);
-    if (--cl->pulls == 0)
+    for (pull_job *j; (j = cl->pq_head);) {
+        cl->pq_head = j->next;
+        if (!cl->pq_head)
+            cl->pq_tail = NULL;
+        bool stop = cl->xfer_stop;
+        pthread_mutex_unlock(&cl->xfer_mu);
+        if (stop) { /* the runtime ends: nobody waits for it */
+            cl_entry_done(&j->e);
+            rt_free(j);
+        } else {
+            pull_one(j);
+        }
+        pthread_mutex_lock(&cl->xfer_mu);
+    }
+    if (--cl->pullers == 0)
         pthread_cond_broadcast(&cl->xfer_cv);
     pthread_mutex_unlock(&cl->xfer_mu);
     return NULL;
@@ -402,20 +427,41 @@ cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
     pull_job *j = rt_calloc(1, sizeof(*j));
     if (!j)
         return false;
-    *j = (pull_job){cl, i, *e, key, size, type};
+    *j = (pull_job){NULL, cl, i, *e, key, size, type};
     pthread_mutex_lock(&cl->xfer_mu);
-    cl->pulls++;
+    if (cl->pq_tail)
+        cl->pq_tail->next = j;
+    else
+        cl->pq_head = j;
+    cl->pq_tail = j;
+    bool spawn = cl->pullers < CL_PULLERS;
+    cl->pullers += spawn;
     pthread_mutex_unlock(&cl->xfer_mu);
     pthread_t th;
-    if (pthread_create(&th, NULL, pull_main, j) != 0) {
-        pthread_mutex_lock(&cl->xfer_mu);
-        cl->pulls--;
-        pthread_mutex_unlock(&cl->xfer_mu);
-        rt_free(j);
-        return false;
+    if (!spawn || pthread_create(&th, NULL, puller_main, cl) == 0) {
+        if (spawn)
+            pthread_detach(th);
+        return true;
     }
-    pthread_detach(th);
-    return true;
+    /* No thread: taken back unless a puller has it already. */
+    pthread_mutex_lock(&cl->xfer_mu);
+    cl->pullers--;
+    bool queued = false;
+    for (pull_job **p = &cl->pq_head; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            queued = true;
+            break;
+        }
+    cl->pq_tail = NULL;
+    for (pull_job *q = cl->pq_head; q; q = q->next)
+        cl->pq_tail = q;
+    if (!cl->pullers)
+        pthread_cond_broadcast(&cl->xfer_cv);
+    pthread_mutex_unlock(&cl->xfer_mu);
+    if (queued)
+        rt_free(j);
+    return !queued;
 }
 
 /* ---- pushes ---- */
@@ -426,9 +472,10 @@ void
 cl_data_close(cl_driver *cl)
 {
     pthread_mutex_lock(&cl->xfer_mu);
+    cl->xfer_stop = true; /* queued pulls are dropped */
     for (int k = 0; k < cl->nbusy; k++)
         shutdown(cl->busy[k], SHUT_RDWR);
-    while (cl->pulls)
+    while (cl->pullers)
         pthread_cond_wait(&cl->xfer_cv, &cl->xfer_mu);
     for (int i = 0; i < cl->n; i++) {
         cl_node *nd = &cl->nodes[i];

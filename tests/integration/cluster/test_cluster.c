@@ -1298,6 +1298,31 @@ Test(cluster, values_pulled_and_pushed_are_freed_on_their_node)
     free((void *)b.data);
 }
 
+/* A burst of large results from two nodes at once: each pulled (by a
+ * few pullers, in turn), each with its own bytes. */
+Test(cluster, a_burst_of_large_results_all_arrive)
+{
+    driver_up(1);
+    enum { N = 64, SIZE = 2 << 20 };
+    ray_call_opts pool = {.resources = "pool:1"}; /* .2 and .3 only */
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = make_pattern_remote_opts(&pool, SIZE, i);
+    for (int i = 0; i < N; i++) {
+        ray_view v;
+        cr_assert_eq(ray_get(r[i], &v, 60000), RAY_OK, "%d: %s", i,
+                     ray_last_error_detail());
+        cr_assert_eq(v.len, (size_t)SIZE);
+        const uint8_t *b = v.data;
+        cr_assert(b[0] == pattern_at(0, i) &&
+                      b[SIZE / 2] == pattern_at(SIZE / 2, i) &&
+                      b[SIZE - 1] == pattern_at(SIZE - 1, i),
+                  "result %d holds another's bytes", i);
+        ray_release(&v);
+        ray_ref_release(r[i]);
+    }
+}
+
 /* A pull waits for room in the driver's store; its source node dies
  * meanwhile; the call runs again on another node, whose value is pulled
  * once there is room. */
@@ -1314,6 +1339,8 @@ Test(cluster, a_pull_waits_for_room_and_a_lost_source_runs_again)
     ray_ref hold = RAY_REF_NULL;
     cr_assert_eq(ray_put_bytes(zeros, N, &hold), RAY_OK, "%s",
                  ray_last_error_detail());
+    ray_view pin; /* pinned: the store cannot spill it to make room */
+    cr_assert_eq(ray_get(hold, &pin, 1000), RAY_OK);
     ray_call_opts on3 = {.node = "127.0.0.3", .max_retries = 2};
     ray_ref a = make_pattern_remote_opts(&on3, N, 5);
     /* Made: not in flight on .3 any more, its pull waiting for room. */
@@ -1328,6 +1355,7 @@ Test(cluster, a_pull_waits_for_room_and_a_lost_source_runs_again)
     pid_t victim = daemon_pid("127.0.0.3");
     cr_assert_gt(victim, 0);
     cr_assert_eq(kill(victim, SIGKILL), 0);
+    ray_release(&pin);
     ray_ref_release(hold);
     char *s = NULL;
     cr_assert_eq(ray_get_str(RAY_CALL(check_pattern, a, (int64_t)5), &s, 60000),
