@@ -96,15 +96,14 @@ transfer_count(const char *dir, double *bytes, double *secs)
     return ok;
 }
 
-/* ---- the limit: a TCP stream between two processes ---- */
+/* ---- the limits: raw TCP between two processes on loopback ---- */
 
-/* GB/s of one TCP stream on loopback, 4 MiB writes into 4 MiB reads,
- * median of 3 runs of 1 GiB each. */
-static double
-tcp_stream_gbps(void)
+/* A child process that accepts one connection on 127.0.0.1 and runs
+ * `serve` on it (blocking), and this process's end of it (*fd,
+ * blocking): the child's pid, or -1. */
+static pid_t
+tcp_peer(void (*serve)(int fd), int *fd)
 {
-    enum { CHUNK = 4 << 20, RUNS = 3 };
-    const uint64_t total = 1ull << 30;
     int lfd;
     uint16_t port;
     if (rt_tcp_listen("127.0.0.1", 0, &lfd, &port, NULL, 0) != RAY_OK)
@@ -116,26 +115,47 @@ tcp_stream_gbps(void)
             c = accept(lfd, NULL, NULL);
         int fl = fcntl(c, F_GETFL);
         fcntl(c, F_SETFL, fl & ~O_NONBLOCK);
-        char *buf = malloc(CHUNK);
-        memset(buf, 0, CHUNK);
-        ssize_t n;
-        while ((n = read(c, buf, CHUNK)) > 0)
-            ;
+        serve(c);
         _exit(0);
     }
     close(lfd);
-    int fd;
-    if (rt_tcp_connect("127.0.0.1", port, 3000, &fd, NULL, 0) != RAY_OK)
+    if (pid < 0 ||
+        rt_tcp_connect("127.0.0.1", port, 3000, fd, NULL, 0) != RAY_OK)
         return -1;
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-    char *buf = malloc(CHUNK);
-    memset(buf, 1, CHUNK);
+    int fl = fcntl(*fd, F_GETFL);
+    fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK);
+    return pid;
+}
+
+enum { STREAM_CHUNK = 4 << 20 };
+
+static void
+sink(int c)
+{
+    char *buf = malloc(STREAM_CHUNK);
+    memset(buf, 0, STREAM_CHUNK);
+    while (read(c, buf, STREAM_CHUNK) > 0)
+        ;
+}
+
+/* GB/s of one TCP stream, 4 MiB writes into 4 MiB reads, median of 3
+ * runs of 1 GiB each. */
+static double
+tcp_stream_gbps(void)
+{
+    enum { RUNS = 3 };
+    const uint64_t total = 1ull << 30;
+    int fd;
+    pid_t pid = tcp_peer(sink, &fd);
+    if (pid < 0)
+        return -1;
+    char *buf = malloc(STREAM_CHUNK);
+    memset(buf, 1, STREAM_CHUNK);
     double runs[RUNS];
     for (int r = 0; r < RUNS; r++) {
         int64_t t0 = rt_clock_now_ns();
         for (uint64_t sent = 0; sent < total;) {
-            ssize_t n = write(fd, buf, CHUNK);
+            ssize_t n = write(fd, buf, STREAM_CHUNK);
             if (n <= 0)
                 return -1;
             sent += (uint64_t)n;
@@ -148,33 +168,24 @@ tcp_stream_gbps(void)
     return bench_median(runs, RUNS);
 }
 
-/* ---- the limit: a TCP round trip between two processes ---- */
+static void
+echo(int c)
+{
+    int one = 1;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    char b;
+    while (read(c, &b, 1) == 1 && write(c, &b, 1) == 1)
+        ;
+}
 
+/* A TCP round trip of one byte, median of 5 runs. */
 static double
 tcp_rtt_us(void)
 {
-    int lfd;
-    uint16_t port;
-    if (rt_tcp_listen("127.0.0.1", 0, &lfd, &port, NULL, 0) != RAY_OK)
-        return -1;
     enum { ROUNDS = 20000 };
-    pid_t pid = fork();
-    if (pid == 0) {
-        int c = -1;
-        while (c < 0)
-            c = accept(lfd, NULL, NULL);
-        int fl = fcntl(c, F_GETFL);
-        fcntl(c, F_SETFL, fl & ~O_NONBLOCK);
-        int one = 1;
-        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        char b;
-        while (read(c, &b, 1) == 1 && write(c, &b, 1) == 1)
-            ;
-        _exit(0);
-    }
-    close(lfd);
     int fd;
-    if (rt_tcp_connect("127.0.0.1", port, 3000, &fd, NULL, 0) != RAY_OK)
+    pid_t pid = tcp_peer(echo, &fd);
+    if (pid < 0)
         return -1;
     double runs[5];
     char b = 'x';

@@ -106,15 +106,23 @@ sdk_store_forget(sdk_rt *rt, uint64_t key)
                                         "until shutdown");
 }
 
+/* A new key for a stored value of this driver, and its store id. */
+static uint64_t
+new_key(sdk_rt *rt, store_object_id *id)
+{
+    uint64_t k = STORE_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
+    store_id(rt, k, id);
+    return k;
+}
+
 ray_err
 sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key)
 {
     store_client *c = sdk_store_ensure(rt);
     if (!c)
         return RAY_ESTORE_FULL;
-    uint64_t k = STORE_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
     store_object_id id;
-    store_id(rt, k, &id);
+    uint64_t k = new_key(rt, &id);
     char msg[400];
     ray_err e = store_plasma_write(c, &id, data, len, 1000, msg, sizeof(msg));
     if (e != RAY_OK)
@@ -130,9 +138,8 @@ sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint64_t *key,
     store_client *c = sdk_store_ensure(rt);
     if (!c)
         return RAY_ESTORE_FULL;
-    uint64_t k = STORE_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
     store_object_id id;
-    store_id(rt, k, &id);
+    uint64_t k = new_key(rt, &id);
     store_wbuffer wb;
     char msg[400];
     ray_err e =
@@ -172,9 +179,8 @@ sdk_store_arg_create(sdk_rt *rt, size_t len, uint64_t *key, void **dst)
     store_client *c = sdk_store_ensure(rt);
     if (!c)
         return RAY_ESTORE_FULL;
-    uint64_t k = STORE_KEY_PUT | (atomic_fetch_add(&rt->next_put_key, 1) + 1);
     store_object_id id;
-    store_id(rt, k, &id);
+    uint64_t k = new_key(rt, &id);
     store_wbuffer wb;
     ray_err e = store_client_create(c, &id, len, 0, 0, &wb);
     if (e == RAY_ESTORE_FULL && tasks_in_flight(rt))
