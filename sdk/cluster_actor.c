@@ -626,14 +626,14 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     return RAY_OK;
 }
 
+/* A call that fails: its result `id` (0: a new one) settles with err. */
 static ray_ref
-call_fails(sdk_rt *rt, ray_err err, const char *msg)
+call_fails(sdk_rt *rt, uint64_t id, ray_err err, const char *msg)
 {
-    uint64_t id;
     sdk_obj *o;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
-    ray_err e = sdk_objects_alloc(&rt->store, &id, &o);
+    ray_err e = id ? RAY_OK : sdk_objects_alloc(&rt->store, &id, &o);
     if (e == RAY_OK)
         cl_settle(rt, id, err, msg, 0, NULL, 0, &cbs);
     pthread_mutex_unlock(&rt->mu);
@@ -652,11 +652,24 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
 {
     if (!remote_actor(h))
         return sdk_drv_actor_submit(h, m, args, nargs);
+    /* Behind a call that waits for its arguments, or waiting itself: in
+     * order, through cluster_defer.c. */
+    if (cl_defer_actor_busy(h.id) || cl_defer_wanted(args, nargs))
+        return cl_defer_actor(g_cl, h, m, args, nargs);
+    return cl_actor_send(h, m, args, nargs, 0);
+}
+
+ray_ref
+cl_actor_send(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+              uint32_t nargs, uint64_t id)
+{
     cl_driver *cl = g_cl;
     sdk_rt *rt = sdk_g;
     char why[200] = "";
     uint32_t rkey = 0;
     int i = actor_node(cl, h, why, sizeof(why), &rkey);
+    if (i == -2 && id)
+        return call_fails(rt, id, RAY_EINVAL, "not a handle of this driver");
     if (i == -2) {
         sdk_fail(RAY_EINVAL, "actor call '%s': not a handle of this driver",
                  m->name);
@@ -666,7 +679,7 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     if (i < 0) {
         snprintf(msg, sizeof(msg), "actor call '%s': the actor is dead: %s",
                  m->name, why);
-        return call_fails(rt, RAY_EACTOR_DIED, msg);
+        return call_fails(rt, id, RAY_EACTOR_DIED, msg);
     }
     ray_arg av[16];
     ray_view vv[16];
@@ -674,12 +687,14 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     uint32_t nviews = 0;
     if (nargs > 16 || !cl_args_resolve(args, nargs, av, vv, &nviews, dv)) {
         cl_views_release(vv, nviews);
-        sdk_fail(RAY_EINVAL,
+        snprintf(msg, sizeof(msg),
                  "actor call '%s' on node %s: an argument is a handle of an "
-                 "actor in this process or a ref not ready yet (or more than "
-                 "16); only values, ready refs and handles of actors in "
-                 "agents go to other nodes for now",
+                 "actor in this process (or more than 16); only values, refs "
+                 "and handles of actors in agents go to other nodes",
                  m->name, cl->nodes[i].addr);
+        if (id)
+            return call_fails(rt, id, RAY_EINVAL, msg);
+        sdk_fail(RAY_EINVAL, "%s", msg);
         return RAY_REF_NULL;
     }
     /* Large values: a copy on the actor's node, or pushed there first
@@ -698,12 +713,12 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                  "actor call '%s': its large arguments could not be sent to "
                  "node %s: %s",
                  m->name, cl->nodes[i].addr, pwhy);
-        return call_fails(rt, err, fmsg);
+        return call_fails(rt, id, err, fmsg);
     }
-    uint64_t id;
     sdk_obj *o;
     pthread_mutex_lock(&rt->mu);
-    err = sdk_objects_alloc(&rt->store, &id, &o);
+    if (!id)
+        err = sdk_objects_alloc(&rt->store, &id, &o);
     pthread_mutex_unlock(&rt->mu);
     e.id = id;
     Ray__Rpc__ClusterTask base = RAY__RPC__CLUSTER_TASK__INIT;

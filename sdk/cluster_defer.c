@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * cluster_defer.c: calls for another node whose arguments are refs not
- * ready yet. The driver resolves them itself, as Ray's owner does before
- * it asks for a lease: the call waits here (its result a pending object
- * of this driver from the start), one ray_on_done per ref; when the last
- * is done, the resolver thread sends it like any call, its ready refs by
- * value or pushed (transfer.h), to the node placement chose, or to
- * another if that one has gone since. A failed argument fails the call
+ * cluster_defer.c: calls for another node, and calls of actors on other
+ * nodes, whose arguments are refs not ready yet. The driver resolves them
+ * itself, as Ray's owner does before it asks for a lease: the call waits here
+ * (its result a pending object of this driver from the start), one ray_on_done
+ * per ref; when the last is done, the resolver thread sends it like any call,
+ * its ready refs by value or pushed (transfer.h), to the node placement chose,
+ * or to another if that one has gone since. A failed argument fails the call
  * with that argument's error, as on one node.
  */
 #include <pthread.h>
@@ -28,8 +28,14 @@ typedef struct deferred {
     ray_call_opts opts; /* strings copied (owned) */
     bool has_opts;
     uint64_t id; /* the result */
-    int node;    /* where placement sent it */
+    int node;    /* where placement sent it; -1: an actor call */
     _Atomic int waiting;
+    /* An actor call: its actor (a handle held while here), its method,
+     * and its place among the actor calls here (D.acalls, in order). */
+    ray_actor actor;
+    const ray_fn_desc *method;
+    struct deferred *next_acall;
+    bool done; /* its arguments are (D.mu) */
 } deferred;
 
 static struct {
@@ -37,6 +43,7 @@ static struct {
     pthread_cond_t cv;
     deferred *head, **tail;
     deferred *all;
+    deferred *acalls; /* actor calls here, in the order they were made */
     bool started, stop;
     pthread_t th;
 } D = {PTHREAD_MUTEX_INITIALIZER,
@@ -44,9 +51,30 @@ static struct {
        NULL,
        NULL,
        NULL,
+       NULL,
        false,
        false,
        0};
+
+/* The first actor call here for `actor` (D.mu held), or NULL. */
+static deferred *
+first_acall(uint64_t actor)
+{
+    for (deferred *d = D.acalls; d; d = d->next_acall)
+        if (d->actor.id == actor)
+            return d;
+    return NULL;
+}
+
+/* To the resolver (D.mu held). */
+static void
+enqueue(deferred *d)
+{
+    d->next = NULL;
+    *D.tail = d;
+    D.tail = &d->next;
+    pthread_cond_signal(&D.cv);
+}
 
 /* Out of D.all (D.mu held). */
 static void
@@ -71,6 +99,8 @@ deferred_free(deferred *d)
             rt_free((void *)d->args[k].v.buf.ptr);
     }
     rt_free(d->args);
+    if (d->actor.id)
+        ray_actor_release(d->actor);
     rt_free(d->name);
     rt_free((char *)d->opts.name);
     rt_free((char *)d->opts.resources);
@@ -91,6 +121,41 @@ settle(uint64_t id, ray_err err, const char *msg)
     sdk_wake_driver(rt);
 }
 
+/* The first of d's ref arguments that failed: its error (why says
+ * which and how), or RAY_OK. */
+static ray_err
+failed_arg(const deferred *d, char *why, size_t whylen)
+{
+    for (uint32_t k = 0; k < d->nargs; k++) {
+        ray_view v;
+        if (d->args[k].type != RAY_T_REF)
+            continue;
+        ray_err err = ray_get(d->args[k].v.ref, &v, 0);
+        if (err == RAY_OK) {
+            ray_release(&v);
+            continue;
+        }
+        snprintf(why, whylen, "argument %u: %s", k + 1,
+                 ray_last_error_detail());
+        return err;
+    }
+    return RAY_OK;
+}
+
+/* Send an actor call whose arguments are all done, in its turn. */
+static void
+send_acall(deferred *d)
+{
+    char why[400], msg[500];
+    ray_err err = failed_arg(d, why, sizeof(why));
+    if (err != RAY_OK) {
+        snprintf(msg, sizeof(msg), "actor call '%s': %s", d->name, why);
+        settle(d->id, err, msg);
+        return;
+    }
+    (void)cl_actor_send(d->actor, d->method, d->args, d->nargs, d->id);
+}
+
 /* Send a call whose arguments are all done. */
 static void
 send_now(cl_driver *cl, deferred *d)
@@ -106,17 +171,7 @@ send_now(cl_driver *cl, deferred *d)
         snprintf(why, sizeof(why), "out of memory sending the call");
     } else if (!cl_args_resolve(d->args, d->nargs, a, views, &nviews, NULL)) {
         /* A failed argument: its error is the call's. */
-        for (uint32_t k = 0; k < d->nargs && err == RAY_OK; k++) {
-            ray_view v;
-            if (d->args[k].type != RAY_T_REF)
-                continue;
-            err = ray_get(d->args[k].v.ref, &v, 0);
-            if (err == RAY_OK)
-                ray_release(&v);
-            else
-                snprintf(why, sizeof(why), "argument %u: %s", k + 1,
-                         ray_last_error_detail());
-        }
+        err = failed_arg(d, why, sizeof(why));
         if (err == RAY_OK) {
             err = RAY_EINVAL;
             snprintf(why, sizeof(why), "an argument cannot go to another node");
@@ -188,8 +243,21 @@ resolver_main(void *arg)
         if (!D.head)
             D.tail = &D.head;
         pthread_mutex_unlock(&D.mu);
-        send_now(cl, d);
+        if (d->actor.id)
+            send_acall(d);
+        else
+            send_now(cl, d);
         pthread_mutex_lock(&D.mu);
+        if (d->actor.id) { /* the actor's next call, if done, goes next */
+            for (deferred **p = &D.acalls; *p; p = &(*p)->next_acall)
+                if (*p == d) {
+                    *p = d->next_acall;
+                    break;
+                }
+            deferred *n = first_acall(d->actor.id);
+            if (n && n->done)
+                enqueue(n);
+        }
         unlink_all(d);
         pthread_mutex_unlock(&D.mu);
         deferred_free(d);
@@ -199,14 +267,15 @@ resolver_main(void *arg)
     return NULL;
 }
 
+/* d's arguments are done: it goes, or, an actor call, when those made
+ * before it to the same actor have gone. */
 static void
 ready(deferred *d)
 {
     pthread_mutex_lock(&D.mu);
-    d->next = NULL;
-    *D.tail = d;
-    D.tail = &d->next;
-    pthread_cond_signal(&D.cv);
+    d->done = true;
+    if (!d->actor.id || first_acall(d->actor.id) == d)
+        enqueue(d);
     pthread_mutex_unlock(&D.mu);
 }
 
@@ -242,9 +311,11 @@ dup_or_null(const char *s)
     return s ? rt_strdup(s) : NULL;
 }
 
-ray_ref
-cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
-         uint32_t nargs, const ray_call_opts *opts)
+/* A call (node i) or an actor call (actor, method) that waits here. */
+static ray_ref
+defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
+      uint32_t nargs, const ray_call_opts *opts, ray_actor actor,
+      const ray_fn_desc *method)
 {
     deferred *d = rt_calloc(1, sizeof(*d));
     if (d) {
@@ -286,11 +357,21 @@ cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
     }
     if (err == RAY_OK && !D.started)
         err = RAY_ENOMEM;
+    if (err == RAY_OK && actor.id && cl_actor_ref(actor, true) != RAY_OK)
+        err = RAY_EINVAL;
     if (err == RAY_OK) {
+        d->node = i;
+        d->actor = actor;
+        d->method = method;
         d->next_all = D.all;
         if (D.all)
             D.all->prev_all = d;
         D.all = d;
+        deferred **p = &D.acalls; /* in order, behind the actor's others */
+        while (actor.id && *p)
+            p = &(*p)->next_acall;
+        if (actor.id)
+            *p = d;
     }
     pthread_mutex_unlock(&D.mu);
     if (err != RAY_OK) {
@@ -302,10 +383,10 @@ cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
         }
         if (d)
             deferred_free(d);
-        sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
+        sdk_fail(err, "submit '%s': %s", name,
+                 err == RAY_ENOMEM ? "out of memory" : "a released handle");
         return RAY_REF_NULL;
     }
-    d->node = i;
     uint32_t refs = 0;
     for (uint32_t k = 0; k < nargs; k++)
         refs += args[k].type == RAY_T_REF;
@@ -317,6 +398,29 @@ cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
             dep_done(d, args[k].v.ref, RAY_EINVAL); /* seen when sent */
     dep_done(d, RAY_REF_NULL, RAY_OK);
     return sdk_ref(id);
+}
+
+ray_ref
+cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
+         uint32_t nargs, const ray_call_opts *opts)
+{
+    return defer(cl, i, name, args, nargs, opts, (ray_actor){0}, NULL);
+}
+
+ray_ref
+cl_defer_actor(cl_driver *cl, ray_actor h, const ray_fn_desc *m,
+               const ray_arg *args, uint32_t nargs)
+{
+    return defer(cl, -1, m->name, args, nargs, NULL, h, m);
+}
+
+bool
+cl_defer_actor_busy(uint64_t actor)
+{
+    pthread_mutex_lock(&D.mu);
+    bool busy = first_acall(actor) != NULL;
+    pthread_mutex_unlock(&D.mu);
+    return busy;
 }
 
 void
@@ -340,6 +444,7 @@ cl_defer_stop(void)
         deferred_free(d);
     }
     D.tail = &D.head;
+    D.acalls = NULL; /* those left never go */
     D.started = D.stop = false;
     pthread_mutex_unlock(&D.mu);
 }
@@ -351,10 +456,11 @@ cl_defer_rows(cl_driver *cl, rt_text *out, size_t room)
     pthread_mutex_lock(&D.mu);
     for (deferred *d = D.all; d; d = d->next_all)
         if (n++ < room)
-            rt_text_put(
-                out, "%016llx\t%s\tPENDING_ARGS_AVAIL\tNORMAL_TASK\t%s\t0\n",
-                (unsigned long long)d->id,
-                d->opts.name ? d->opts.name : d->name, cl->nodes[d->node].full);
+            rt_text_put(out, "%016llx\t%s\tPENDING_ARGS_AVAIL\t%s\t%s\t0\n",
+                        (unsigned long long)d->id,
+                        d->opts.name ? d->opts.name : d->name,
+                        d->actor.id ? "ACTOR_TASK" : "NORMAL_TASK",
+                        d->node >= 0 ? cl->nodes[d->node].full : "-");
     pthread_mutex_unlock(&D.mu);
     return n;
 }

@@ -261,6 +261,11 @@ void cl_copies_node_lost(cl_driver *cl, int i);
 bool cl_defer_wanted(const ray_arg *args, uint32_t nargs);
 ray_ref cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
                  uint32_t nargs, const ray_call_opts *opts);
+/* The same for a call of actor h on another node; the actor's later
+ * calls (cl_defer_actor_busy) wait behind it, so all go in order. */
+ray_ref cl_defer_actor(cl_driver *cl, ray_actor h, const ray_fn_desc *m,
+                       const ray_arg *args, uint32_t nargs);
+bool cl_defer_actor_busy(uint64_t actor);
 /* Leaving: the resolver thread stops; calls ready and not sent end. */
 void cl_defer_stop(void);
 /* Those calls as task rows (state.c's columns), the first `room`; how
@@ -287,6 +292,10 @@ void cl_actor_states(uint64_t n[5]);
 ray_err cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
                         uint32_t nargs, const ray_actor_opts *opts,
                         ray_actor *out);
+/* Send actor call m(args) now; its result `id` if made already (0: a
+ * new one), settled with the error when it cannot go. */
+ray_ref cl_actor_send(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+                      uint32_t nargs, uint64_t id);
 ray_ref cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                         uint32_t nargs);
 ray_err cl_actor_ref(ray_actor h, bool retain);

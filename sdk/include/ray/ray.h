@@ -218,7 +218,9 @@ RAY_API void ray_config_init(ray_config *cfg);
  * other nodes read it from there; a ref's large value given to a call on
  * another node is pushed there once and kept likewise. A call whose
  * arguments are refs not ready yet waits here until they are done, then
- * goes (its placement chosen when it was made). A value is lost with its
+ * goes (its placement chosen when it was made); a method call of an actor
+ * on another node too, the actor's later calls waiting behind it, so
+ * they run in the order they were made. A value is lost with its
  * node only if no copy is left: a result not pulled yet reruns its call
  * elsewhere within max_retries, else RAY_EOBJECT_LOST names the node.
  * Puts and maps run here. Actors go to another node by

@@ -827,6 +827,47 @@ pushed_bytes(void)
     return v;
 }
 
+/* Calls of an actor on another node whose arguments are refs not ready
+ * yet wait at the driver, and the actor's later calls wait behind them:
+ * all run in the order they were made. A failed argument fails its call
+ * only. */
+Test(cluster, an_actor_on_another_node_waits_for_refs_in_order)
+{
+    driver_up(1);
+    ray_actor_opts o = {.node = "127.0.0.3"};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_call_opts on2 = {.node = "127.0.0.2"};
+    ray_ref slow = twice_slow_remote_opts(&on2, 5, 300); /* 10, later */
+    ray_call_opts once = {.node = "127.0.0.2", .max_retries = RAY_NO_RETRY};
+    ray_ref bad = crash_or_refuse_remote_opts(&once, 7);
+    ray_ref r[5];
+    r[0] = RAY_ACTOR_CALL(counter_add, c, slow);
+    r[1] = counter_add_remote(c, 1);
+    r[2] = RAY_ACTOR_CALL(counter_add, c, bad);
+    r[3] = counter_add_remote(c, 100);
+    r[4] = RAY_ACTOR_CALL(counter_add, c, slow);
+    const int64_t want[5] = {10, 11, -1, 111, 121};
+    for (int i = 0; i < 5; i++) {
+        int64_t v = -1;
+        ray_err e = ray_get_int64(r[i], &v, 60000);
+        if (want[i] < 0) {
+            cr_assert_eq(e, RAY_ETASK_FAILED, "%d: %s", i,
+                         ray_last_error_detail());
+            cr_assert(strstr(ray_last_error_detail(), "refused 7"), "%s",
+                      ray_last_error_detail());
+        } else {
+            cr_assert_eq(e, RAY_OK, "%d: %s", i, ray_last_error_detail());
+            cr_assert_eq(v, want[i], "call %d saw %lld", i, (long long)v);
+        }
+        ray_ref_release(r[i]);
+    }
+    ray_ref_release(slow);
+    ray_ref_release(bad);
+    ray_actor_release(c);
+}
+
 /* Large values to an actor on another node, in order with its other
  * calls: a plain 14 MiB value (pushed for its call), and a put used
  * twice (pushed once, kept there). */
