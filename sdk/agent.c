@@ -592,18 +592,21 @@ actor_record(client *c, Ray__Rpc__ClusterTask *t, const ray_arg *args)
 typedef struct remote_arg {
     char raylet[RT_HOST_MAX + 8];
     uint64_t job, key, size;
+    uint64_t keep_as; /* pulled here: keep it under this key (0: no) */
     bool here;
 } remote_arg;
 
 static bool
 remote_parse(const char *desc, remote_arg *r)
 {
-    unsigned long long job, key, size;
-    if (sscanf(desc, "%63s %llx %llu %llu", r->raylet, &job, &key, &size) != 4)
+    unsigned long long job, key, size, keep_as = 0;
+    if (sscanf(desc, "%63s %llx %llu %llu %llu", r->raylet, &job, &key, &size,
+               &keep_as) < 4)
         return false;
     r->job = job;
     r->key = key;
     r->size = size;
+    r->keep_as = keep_as;
     r->here = job == g_job && !strcmp(r->raylet, g_raylet);
     return true;
 }
@@ -750,6 +753,13 @@ pull_args_main(void *arg)
                         "%s could not be pulled: %s",
                         k + 1, (unsigned long long)ra.size, ra.raylet, why);
             ok = false;
+        } else if (!ra.here && ra.keep_as) {
+            /* Kept for the calls here that read it next (the driver
+             * records the copy once this call is back). */
+            ray_view v;
+            if (ray_get(pulled[k], &v, 0) == RAY_OK &&
+                !xfer_keep_as(&v, ra.keep_as))
+                ray_release(&v);
         }
     }
     if (ok)

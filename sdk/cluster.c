@@ -316,6 +316,7 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
             }
             rt_free(e.task);
             e.task = NULL;
+            e.failed = r->err != 0;
             bool holds = e.nhandles || e.nrefs;
             fl_entry *nh =
                 holds ? rt_array_room(held, nheld, &cheld, sizeof(*nh), 16)
@@ -367,8 +368,12 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     if (cbs)
         sdk_run_callbacks(cbs);
     sdk_wake_driver(rt);
-    for (size_t i = 0; i < nheld; i++)
+    for (size_t i = 0; i < nheld; i++) {
+        if (held[i].nrefs)
+            cl_copies_note(cl, (int)(nd - cl->nodes), &held[i],
+                           !held[i].failed);
         cl_entry_done(&held[i]);
+    }
     rt_free(held);
 }
 

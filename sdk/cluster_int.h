@@ -252,6 +252,10 @@ ray_err cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args,
 /* The memory store freed stored value `skey` (the runtime's mu held):
  * its copy on another node goes too. */
 void cl_value_freed(uint64_t skey);
+/* The call of entry e came back from node i (ok: with a value): the
+ * values it pulled there from other nodes, which its agent kept, are
+ * copies there now (or, failed, are dropped there). */
+void cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool ok);
 /* Node i died: the copies there are gone. */
 void cl_copies_node_lost(cl_driver *cl, int i);
 

@@ -161,6 +161,35 @@ cl_value_freed(uint64_t skey)
     }
 }
 
+static uint64_t stored_key(ray_ref r);
+
+void
+cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool ok)
+{
+    if (cl->nodes[i].kind == CL_ATTACHED)
+        return;
+    for (uint32_t k = 0; k < e->nrefs; k++) {
+        uint64_t skey = stored_key(sdk_ref(e->refs[k]));
+        if (!skey)
+            continue;
+        bool here = false, elsewhere = false;
+        uint64_t size = 0;
+        pthread_mutex_lock(&cl->xfer_mu);
+        for (size_t c = 0; c < cl->ncopies; c++)
+            if (cl->copies[c].skey == skey) {
+                here |= cl->copies[c].node == i;
+                elsewhere = true;
+                size = cl->copies[c].size;
+            }
+        pthread_mutex_unlock(&cl->xfer_mu);
+        if (here || !elsewhere)
+            continue; /* read there, or nothing to read from */
+        /* It pulled the value from another node and kept it as skey. */
+        if (!ok || !copy_add(cl, skey, skey, size, i))
+            copy_drop(cl, i, skey);
+    }
+}
+
 void
 cl_copies_node_lost(cl_driver *cl, int i)
 {
@@ -282,11 +311,17 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
         }
         if (ray_ref_retain(args[k].v.ref) == RAY_OK)
             (*refs)[(*nrefs)++] = args[k].v.ref.id;
+        /* Pulled from another node: this job's agent keeps its copy too,
+         * under the value's store key here (no key of its own is that
+         * large), which cl_copies_note then records. */
         cl_node *src = &cl->nodes[c.node];
+        uint64_t keep_as =
+            c.node != i && cl->nodes[i].kind != CL_ATTACHED ? skey : 0;
         snprintf(
-            desc[k], CL_REMOTE_DESC, "%s %016llx %llu %llu", src->addr,
+            desc[k], CL_REMOTE_DESC, "%s %016llx %llu %llu %llu", src->addr,
             (unsigned long long)(src->kind == CL_ATTACHED ? src->job : cl->job),
-            (unsigned long long)c.rkey, (unsigned long long)c.size);
+            (unsigned long long)c.rkey, (unsigned long long)c.size,
+            (unsigned long long)keep_as);
         a[k].pad = CL_ARG_REMOTE;
         a[k].v.buf.ptr = desc[k];
         a[k].v.buf.len = strlen(desc[k]);

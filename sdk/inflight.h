@@ -25,6 +25,7 @@ typedef struct fl_entry {
     uint64_t *refs; /* objects among its arguments whose copy on another
                        node it reads, held while it lives, or NULL */
     uint32_t nrefs;
+    bool failed; /* its result was an error (once back) */
 } fl_entry;
 
 typedef struct fl_table {

@@ -146,6 +146,30 @@ xfer_keep(ray_view *v)
     return key;
 }
 
+bool
+xfer_keep_as(ray_view *v, uint64_t key)
+{
+    kept *k = rt_calloc(1, sizeof(*k));
+    if (!k)
+        return false;
+    k->view = *v;
+    k->key = key;
+    pthread_mutex_lock(&K.mu);
+    bool taken = false;
+    for (size_t i = 0; i < K.n && !taken; i++)
+        taken = K.e[i]->key == key;
+    kept **room =
+        taken ? NULL : rt_array_room(K.e, K.n, &K.cap, sizeof(*K.e), 16);
+    if (room) {
+        K.e = room;
+        K.e[K.n++] = k;
+    }
+    pthread_mutex_unlock(&K.mu);
+    if (!room)
+        rt_free(k);
+    return room != NULL;
+}
+
 ray_ref
 xfer_take(uint64_t key)
 {

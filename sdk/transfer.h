@@ -47,6 +47,12 @@
  * caller's). Results and pushed values are kept so. */
 uint64_t xfer_keep(ray_view *v);
 
+/* Keep a value under a key its driver chose (a value pulled from another
+ * node: the driver's store key, larger than any key this table gives);
+ * false if that key is taken or out of memory (the view is the
+ * caller's then). */
+bool xfer_keep_as(ray_view *v, uint64_t key);
+
 /* A kept value as a ref the caller now owns, and the table forgets it
  * (a value pushed for one call); RAY_REF_NULL with the detail set if
  * there is none under `key`. */

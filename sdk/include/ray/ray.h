@@ -216,7 +216,8 @@ RAY_API void ray_config_init(ray_config *cfg);
  * chunks over two connections) before the result is ready, the node
  * keeping its copy while this process holds the value, so that calls on
  * other nodes read it from there; a ref's large value given to a call on
- * another node is pushed there once and kept likewise. A call whose
+ * another node is pushed there once and kept likewise, and a node that
+ * pulled one keeps its copy for its next calls. A call whose
  * arguments are refs not ready yet waits here until they are done, then
  * goes (its placement chosen when it was made); a method call of an actor
  * on another node too, the actor's later calls waiting behind it, so

@@ -1339,6 +1339,32 @@ Test(cluster, values_pulled_and_pushed_are_freed_on_their_node)
     free((void *)b.data);
 }
 
+/* A node that pulled a value from another keeps its copy for the calls
+ * that read it next: they still run after the first node dies. */
+Test(cluster, a_pulled_value_stays_on_the_node_that_pulled_it)
+{
+    driver_up(1);
+    enum { N = 20 * 1000 * 1000 };
+    ray_call_opts on2 = {.node = "127.0.0.2"}, on3 = {.node = "127.0.0.3"};
+    ray_bytes b = make_pattern(N, 9);
+    ray_ref put = RAY_REF_NULL;
+    cr_assert_eq(ray_put_bytes(b.data, b.len, &put), RAY_OK);
+    free((void *)b.data);
+    char want2[64], want3[64];
+    snprintf(want2, sizeof(want2), "127.0.0.2 OK %d", N);
+    snprintf(want3, sizeof(want3), "127.0.0.3 OK %d", N);
+    expect_str(RAY_CALL_OPTS(check_pattern, &on2, put, (int64_t)9), want2);
+    expect_str(RAY_CALL_OPTS(check_pattern, &on3, put, (int64_t)9), want3);
+    pid_t victim = daemon_pid("127.0.0.2");
+    cr_assert_gt(victim, 0);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    double pushed = pushed_bytes();
+    for (int i = 0; i < 3; i++)
+        expect_str(RAY_CALL_OPTS(check_pattern, &on3, put, (int64_t)9), want3);
+    cr_assert_eq(pushed_bytes(), pushed, "pushed again: .3 kept no copy");
+    ray_ref_release(put);
+}
+
 /* A burst of large results from two nodes at once: each pulled (by a
  * few pullers, in turn), each with its own bytes. */
 Test(cluster, a_burst_of_large_results_all_arrive)
