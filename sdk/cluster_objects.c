@@ -203,24 +203,37 @@ cl_copies_node_lost(cl_driver *cl, int i)
 }
 
 /* A copy of stored value `skey` for a call on node i: one there, else
- * one on another alive node; false if none. */
+ * one on another alive node, taken in turn (readers spread over the
+ * copies); false if none. */
 static bool
 copy_pick(cl_driver *cl, uint64_t skey, int i, cl_copy *out)
 {
-    bool found = false;
+    static _Atomic uint32_t turn;
+    uint32_t n = 0;
     pthread_mutex_lock(&cl->xfer_mu);
     for (size_t k = 0; k < cl->ncopies; k++) {
         cl_copy *c = &cl->copies[k];
         if (c->skey != skey || !atomic_load(&cl->nodes[c->node].alive))
             continue;
-        if (!found || c->node == i)
+        if (c->node == i) {
             *out = *c;
-        found = true;
-        if (c->node == i)
-            break;
+            pthread_mutex_unlock(&cl->xfer_mu);
+            return true;
+        }
+        n++;
+    }
+    uint32_t pick = n ? atomic_fetch_add(&turn, 1) % n : 0;
+    bool got = false; /* (a node may die between the two passes) */
+    for (size_t k = 0; n && k < cl->ncopies && !got; k++) {
+        cl_copy *c = &cl->copies[k];
+        if (c->skey == skey && atomic_load(&cl->nodes[c->node].alive) &&
+            pick-- == 0) {
+            *out = *c;
+            got = true;
+        }
     }
     pthread_mutex_unlock(&cl->xfer_mu);
-    return found;
+    return got;
 }
 
 /* The store key of a ready ref's stored value, or 0. */
