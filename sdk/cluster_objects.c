@@ -16,8 +16,9 @@
  * connections), so a burst of large results opens a bounded number of
  * connections. Each: room in this node's store (waiting up to CL_PULL_ROOM_MS
  * while other values fill it: pulls queue on the store's memory rather than
- * fail), the bytes, then the result settles as a stored value and the agent's
- * copy is freed. A pull that fails because the node went (its
+ * fail), the bytes, then the result settles as a stored value, and the
+ * node's copy stays there (cl_copy) while this driver holds the value.
+ * A pull that fails because the node went (its
  * connections closed) runs the call again on another node while it has
  * retries; otherwise the result is RAY_EOBJECT_LOST, saying which node
  * and why.

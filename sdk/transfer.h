@@ -15,16 +15,19 @@
  * node returns stays in that node's store, pinned (xfer_keep); the
  * result names it (ClusterResult.stored), and the driver pulls it into
  * its own store in XFER_CHUNK pieces over XFER_STREAMS connections,
- * XFER_DEPTH pieces asked ahead on each (xfer_pull), then frees the
- * agent's copy. The object is the driver's (it owns every object of
- * its job) and stays pending until its bytes have landed, so whatever
- * waits on it (gets, waits, dependent calls) sees nothing new.
+ * XFER_DEPTH pieces asked ahead on each (xfer_pull). The object is the
+ * driver's (it owns every object of its job) and stays pending until
+ * its bytes have landed, so whatever waits on it (gets, waits, dependent
+ * calls) sees nothing new. The node keeps its copy while the driver
+ * holds the value, until an ObjectFree or CLUSTER_FREE record.
  *
- * Arguments: a by-value argument of XFER_KEEP_MIN bytes or more of a call
- * sent to another node is pushed into that node's store first
- * (xfer_push), and the call's record names it (ClusterArg.pushed); the
- * agent passes it to the call as a ref (xfer_take), so it is freed when
- * the call is done.
+ * Arguments: a call's record names a value a node keeps ("RAYLET JOB KEY
+ * SIZE [KEEP_AS]", ClusterArg.remote): the keeper passes its own copy
+ * (xfer_kept_ref); another agent pulls it from the keeper first
+ * (xfer_pull_ref), keeping its copy under KEEP_AS when the driver asks
+ * (xfer_keep_as). A value pushed by the driver (xfer_push) is kept too:
+ * named as a copy, or, a plain value for one call (ClusterArg.pushed),
+ * handed to that call (xfer_take) and freed when it is done.
  */
 #ifndef RAY_SDK_TRANSFER_H
 #define RAY_SDK_TRANSFER_H
