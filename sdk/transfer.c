@@ -82,12 +82,13 @@ nonblocking(int fd)
 
 /* ---- the agent's table ---- */
 
-/* A value kept: a result's or a pushed one's object, held by a ref and
- * not pinned (the store may spill it under pressure; a pull pins it
- * chunk by chunk), pulled from here or given to calls. */
+/* A value kept: a result's, or a pushed one's, pinned view (which
+ * holds its object), pulled from here or given to calls. */
 typedef struct kept {
     uint64_t key;
-    ray_ref ref;
+    ray_view view;
+    int users; /* pulls reading the view now */
+    bool gone; /* out of the table: freed by its last user */
 } kept;
 
 static struct {
@@ -96,6 +97,13 @@ static struct {
     size_t n, cap;
     uint64_t next;
 } K = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0};
+
+static void
+kept_free(kept *k)
+{
+    ray_release(&k->view);
+    rt_free(k);
+}
 
 /* Add k to the table (K.mu held); its key, or 0 out of memory. */
 static uint64_t
@@ -123,61 +131,43 @@ kept_remove(uint64_t key)
     return NULL;
 }
 
-/* A new entry for view v's object (a ref of its own; the view is
- * released), or NULL. */
-static kept *
-kept_new(ray_view *v)
-{
-    kept *k = rt_calloc(1, sizeof(*k));
-    if (!k || ray_ref_retain(v->ref) != RAY_OK) {
-        rt_free(k);
-        return NULL;
-    }
-    k->ref = v->ref;
-    ray_release(v);
-    return k;
-}
-
-static void
-kept_free(kept *k)
-{
-    ray_ref_release(k->ref);
-    rt_free(k);
-}
-
-/* Keep view v's object under `key` (0: the next of the table's own);
- * its key, or 0 (taken, or out of memory: the view is still the
- * caller's). */
-static uint64_t
-keep(ray_view *v, uint64_t key)
-{
-    pthread_mutex_lock(&K.mu);
-    bool taken = false;
-    for (size_t i = 0; key && i < K.n && !taken; i++)
-        taken = K.e[i]->key == key;
-    kept **room =
-        taken ? NULL : rt_array_room(K.e, K.n, &K.cap, sizeof(*K.e), 16);
-    if (room)
-        K.e = room;
-    kept *k = room ? kept_new(v) : NULL;
-    if (k) {
-        k->key = key ? key : ++K.next;
-        K.e[K.n++] = k;
-    }
-    pthread_mutex_unlock(&K.mu);
-    return k ? k->key : 0;
-}
-
 uint64_t
 xfer_keep(ray_view *v)
 {
-    return keep(v, 0);
+    kept *k = rt_calloc(1, sizeof(*k));
+    if (!k)
+        return 0;
+    k->view = *v;
+    pthread_mutex_lock(&K.mu);
+    uint64_t key = kept_add(k);
+    pthread_mutex_unlock(&K.mu);
+    if (!key)
+        rt_free(k);
+    return key;
 }
 
 bool
 xfer_keep_as(ray_view *v, uint64_t key)
 {
-    return keep(v, key) != 0;
+    kept *k = rt_calloc(1, sizeof(*k));
+    if (!k)
+        return false;
+    k->view = *v;
+    k->key = key;
+    pthread_mutex_lock(&K.mu);
+    bool taken = false;
+    for (size_t i = 0; i < K.n && !taken; i++)
+        taken = K.e[i]->key == key;
+    kept **room =
+        taken ? NULL : rt_array_room(K.e, K.n, &K.cap, sizeof(*K.e), 16);
+    if (room) {
+        K.e = room;
+        K.e[K.n++] = k;
+    }
+    pthread_mutex_unlock(&K.mu);
+    if (!room)
+        rt_free(k);
+    return room != NULL;
 }
 
 ray_ref
@@ -195,7 +185,7 @@ xfer_kept_ref(uint64_t key)
     pthread_mutex_lock(&K.mu);
     for (size_t i = 0; i < K.n; i++)
         if (K.e[i]->key == key) {
-            r = K.e[i]->ref;
+            r = K.e[i]->view.ref;
             break;
         }
     if (r.id && ray_ref_retain(r) != RAY_OK)
@@ -212,8 +202,11 @@ xfer_drop(uint64_t key)
 {
     pthread_mutex_lock(&K.mu);
     kept *k = kept_remove(key);
+    if (k)
+        k->gone = true;
+    bool now = k && !k->users;
     pthread_mutex_unlock(&K.mu);
-    if (k) /* a pull reading it holds a ref of its own */
+    if (now)
         kept_free(k);
 }
 
@@ -236,30 +229,34 @@ reply(int fd, uint64_t id, uint64_t off, uint64_t len, ray_err err,
 static ray_err
 serve_pull(int fd, const Ray__Rpc__ObjectPull *q)
 {
-    ray_ref r = xfer_kept_ref(q->id); /* held while it is read */
-    ray_view v;
-    ray_err e = r.id ? ray_get(r, &v, XFER_IDLE_MS) : RAY_ENOTFOUND;
-    if (e != RAY_OK) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "%s",
-                 r.id ? ray_last_error_detail()
-                      : "no such value on this node (freed, or never kept)");
-        ray_ref_release(r);
-        return reply(fd, q->id, q->offset, 0, e, msg);
-    }
-    if (q->offset > v.len || q->len > v.len - q->offset) {
+    pthread_mutex_lock(&K.mu);
+    kept *k = NULL;
+    for (size_t i = 0; i < K.n && !k; i++)
+        if (K.e[i]->key == q->id)
+            k = K.e[i];
+    if (k)
+        k->users++;
+    pthread_mutex_unlock(&K.mu);
+    if (!k)
+        return reply(fd, q->id, q->offset, 0, RAY_ENOTFOUND,
+                     "no such value on this node (freed, or never kept)");
+    ray_err e;
+    if (q->offset > k->view.len || q->len > k->view.len - q->offset) {
         char msg[160];
         snprintf(msg, sizeof(msg), "bytes [%llu, +%llu) of a value of %zu",
                  (unsigned long long)q->offset, (unsigned long long)q->len,
-                 v.len);
+                 k->view.len);
         e = reply(fd, q->id, q->offset, 0, RAY_EINVAL, msg);
     } else {
         e = reply(fd, q->id, q->offset, q->len, RAY_OK, NULL);
         if (e == RAY_OK)
-            e = io_all(fd, (uint8_t *)v.data + q->offset, q->len, true);
+            e = io_all(fd, (uint8_t *)k->view.data + q->offset, q->len, true);
     }
-    ray_release(&v);
-    ray_ref_release(r);
+    pthread_mutex_lock(&K.mu);
+    bool last = --k->users == 0 && k->gone;
+    pthread_mutex_unlock(&K.mu);
+    if (last)
+        kept_free(k);
     return e;
 }
 
@@ -286,19 +283,16 @@ serve_push(int fd, const Ray__Rpc__ObjectPush *q)
     }
     e = sdk_store_end(sdk_g, key, true);
     ray_ref ref = RAY_REF_NULL;
+    ray_view v = {0};
     if (e == RAY_OK) /* on failure, the value is deleted */
         e = sdk_put_key(sdk_g, q->type, key, &ref);
-    kept *k = e == RAY_OK ? rt_calloc(1, sizeof(*k)) : NULL;
-    uint64_t id = 0;
-    if (k) {
-        k->ref = ref; /* the table's now */
-        pthread_mutex_lock(&K.mu);
-        id = kept_add(k);
-        pthread_mutex_unlock(&K.mu);
-    }
+    if (e == RAY_OK) /* the view holds the value from now on */
+        e = ray_get(ref, &v, 0);
+    ray_ref_release(ref);
+    uint64_t id = e == RAY_OK ? xfer_keep(&v) : 0;
     if (!id) {
-        ray_ref_release(ref);
-        rt_free(k);
+        if (e == RAY_OK)
+            ray_release(&v);
         return reply(fd, 0, 0, 0, e != RAY_OK ? e : RAY_ENOMEM,
                      e != RAY_OK ? ray_last_error_detail() : "out of memory");
     }
