@@ -262,7 +262,7 @@ bench_group_cluster(void)
     for (int i = 0; i < 2; i++) {
         int64_t t0 = rt_clock_now_ns();
         if (rc_rayc(&C, "start", addr, ips[i], "--resources=remote=1000000000",
-                    "--object-store-memory=2684354560", NULL) != 0) {
+                    "--object-store-memory=3758096384", NULL) != 0) {
             fprintf(stderr, "cluster: a node did not start\n");
             down();
             return;
@@ -415,7 +415,7 @@ bench_group_cluster(void)
     double bcast[3];
     bool sent = moved && ones &&
                 rc_rayc(&C, "start", addr, ip4, "--resources=remote=1000000000",
-                        "--object-store-memory=2684354560", NULL) == 0;
+                        "--object-store-memory=3758096384", NULL) == 0;
     for (int k = 0; sent && k < 200; k++) { /* until the driver has it */
         ray_ref r = cl_noop_remote_opts(&on[2], 1);
         if (r.id && ray_get_int64(r, &v, 10000) == RAY_OK)
