@@ -236,6 +236,19 @@ cl_settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg, uint32_t type,
     sdk_objects_release(&rt->store, o);
 }
 
+void
+cl_fail(uint64_t id, ray_err err, const char *msg)
+{
+    sdk_rt *rt = sdk_g;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    cl_settle(rt, id, err, msg, 0, NULL, 0, &cbs);
+    pthread_mutex_unlock(&rt->mu);
+    if (cbs)
+        sdk_run_callbacks(cbs);
+    sdk_wake_driver(rt);
+}
+
 static void
 node_lost(cl_driver *cl, int i, const char *why)
 {
@@ -968,15 +981,9 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     }
     if (!e.task || !cl_send_to(cl, i, &e)) {
         if (!e.task || !cl_place_again(cl, i, &e)) {
-            sdk_cb *cbs = NULL;
-            pthread_mutex_lock(&rt->mu);
-            cl_settle(rt, id, e.task ? RAY_EWORKER_DIED : RAY_ENOMEM,
-                      e.task ? "no node could take the task"
-                             : "out of memory packing the task",
-                      0, NULL, 0, &cbs);
-            pthread_mutex_unlock(&rt->mu);
-            if (cbs)
-                sdk_run_callbacks(cbs);
+            cl_fail(id, e.task ? RAY_EWORKER_DIED : RAY_ENOMEM,
+                    e.task ? "no node could take the task"
+                           : "out of memory packing the task");
             cl_entry_done(&e);
         }
     }

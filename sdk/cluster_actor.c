@@ -744,12 +744,7 @@ cl_actor_send(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                  "call to another node carries (%u)",
                  m->name, e.len, CL_RECORD_MAX);
         cl_entry_done(&e);
-        sdk_cb *cbs = NULL;
-        pthread_mutex_lock(&rt->mu);
-        cl_settle(rt, id, RAY_ETOOBIG, msg, 0, NULL, 0, &cbs);
-        pthread_mutex_unlock(&rt->mu);
-        if (cbs)
-            sdk_run_callbacks(cbs);
+        cl_fail(id, RAY_ETOOBIG, msg);
         return sdk_ref(id);
     }
     /* A node that just died may have passed the actor on: try where it
@@ -765,13 +760,7 @@ cl_actor_send(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
                  !e.task  ? "out of memory packing the call"
                  : why[0] ? why
                           : "the actor's node left the cluster");
-        sdk_cb *cbs = NULL;
-        pthread_mutex_lock(&rt->mu);
-        cl_settle(rt, id, e.task ? RAY_EACTOR_DIED : RAY_ENOMEM, msg, 0, NULL,
-                  0, &cbs);
-        pthread_mutex_unlock(&rt->mu);
-        if (cbs)
-            sdk_run_callbacks(cbs);
+        cl_fail(id, e.task ? RAY_EACTOR_DIED : RAY_ENOMEM, msg);
         cl_entry_done(&e);
     }
     return sdk_ref(id);

@@ -108,19 +108,6 @@ deferred_free(deferred *d)
     rt_free(d);
 }
 
-static void
-settle(uint64_t id, ray_err err, const char *msg)
-{
-    sdk_rt *rt = sdk_g;
-    sdk_cb *cbs = NULL;
-    pthread_mutex_lock(&rt->mu);
-    cl_settle(rt, id, err, msg, 0, NULL, 0, &cbs);
-    pthread_mutex_unlock(&rt->mu);
-    if (cbs)
-        sdk_run_callbacks(cbs);
-    sdk_wake_driver(rt);
-}
-
 /* The first of d's ref arguments that failed: its error (why says
  * which and how), or RAY_OK. */
 static ray_err
@@ -150,7 +137,7 @@ send_acall(deferred *d)
     ray_err err = failed_arg(d, why, sizeof(why));
     if (err != RAY_OK) {
         snprintf(msg, sizeof(msg), "actor call '%s': %s", d->name, why);
-        settle(d->id, err, msg);
+        cl_fail(d->id, err, msg);
         return;
     }
     (void)cl_actor_send(d->actor, d->method, d->args, d->nargs, d->id);
@@ -225,7 +212,7 @@ send_now(cl_driver *cl, deferred *d)
     cl_entry_done(&e);
     char msg[500];
     snprintf(msg, sizeof(msg), "'%s': %s", d->name, why);
-    settle(d->id, err, msg);
+    cl_fail(d->id, err, msg);
 }
 
 static void *

@@ -187,6 +187,9 @@ int cl_attach(cl_driver *cl, const char *addr, uint64_t job, ray_err *err,
 bool send_batches(int fd, uint32_t type, const uint8_t *buf, size_t len);
 void cl_put_varint(uint8_t **p, uint64_t v);
 bool cl_node_append(cl_node *nd, const uint8_t *task, uint32_t len);
+/* Fail result object `id` now (mu not held): settled, its callbacks
+ * run, the driver woken. */
+void cl_fail(uint64_t id, ray_err err, const char *msg);
 /* Settle result object `id` (mu held): a value, or an error. */
 void cl_settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg,
                uint32_t type, const void *data, size_t len, sdk_cb **cbs);
