@@ -5,10 +5,10 @@
  * Ray's actor microbenchmarks, on the local runtime: one caller and one
  * actor (sync round trips, async throughput, and the "concurrent" form:
  * a threaded actor, max_concurrency 4, called from 4 driver threads),
- * n callers (tasks)
- * on n actors with and without a 1 KiB argument, and the creation rate of
- * 1,000 zero-CPU actors with their first call. This binary is a rayc
- * driver; its workers and actor hosts are this binary re-executed.
+ * n callers (tasks) on n actors with and without a 1 KiB argument, the
+ * creation rate of 1,000 zero-CPU actors with their first call, and of
+ * placement groups (two 1-CPU bundles) created, ready and removed. This binary
+ * is a rayc driver; its workers and actor hosts are this binary re-executed.
  * Figures are printed, never asserted.
  */
 #include <pthread.h>
@@ -268,6 +268,33 @@ bench_spawn(void)
     bench_print("actor_create_own_process_ms", bench_median(ms, R), "ms");
 }
 
+/* Ray's placement_group_create/removal: create a group of two 1-CPU
+ * bundles, wait until it is ready, remove it; five rounds of 1,000. */
+static void
+bench_placement_groups(void)
+{
+    enum { R = 5, N = 1000 };
+    ray_bundle b[2] = {{.num_cpus = 1}, {.num_cpus = 1}};
+    double rate[R];
+    for (int r = 0; r < R; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < N; i++) {
+            ray_pg pg;
+            if (ray_pg_create(b, 2, RAY_PG_PACK, NULL, &pg) != RAY_OK ||
+                ray_pg_wait(pg, 30000) != RAY_OK ||
+                ray_pg_remove(pg) != RAY_OK) {
+                fprintf(stderr, "placement groups: %s\n",
+                        ray_last_error_detail());
+                return;
+            }
+        }
+        rate[r] = N / (now_s() - t0);
+    }
+    double med = bench_median(rate, R);
+    bench_print("placement_group_create_per_s", med, "groups/s");
+    bench_print("placement_group_create_us", 1e6 / med, "us");
+}
+
 void
 bench_group_actor(void)
 {
@@ -297,5 +324,13 @@ bench_group_actor(void)
     if (ray_init(NULL) != RAY_OK)
         return;
     bench_create();
+    ray_shutdown();
+    ray_config cfg;
+    ray_config_init(&cfg);
+    if (cfg.num_cpus < 2)
+        cfg.num_cpus = 2; /* two bundles of one CPU */
+    if (ray_init(&cfg) != RAY_OK)
+        return;
+    bench_placement_groups();
     ray_shutdown();
 }

@@ -94,16 +94,37 @@ insert_before(sched_queue *q, sched_task *t, sched_task *next)
     q->n++;
 }
 
-/* CPUs free of holds: live core slots no multi-CPU task or actor holds. */
+/* The workers task `t` runs on: its bundle's key, 0 the node's own. */
+static inline uint64_t
+bundle_key(const sched_task *t)
+{
+    return t->bundle ? t->bundle->key : 0;
+}
+
+/* The set `t` takes its demand from. */
+static inline sched_resources *
+task_res(const sched_queue *q, const sched_task *t)
+{
+    return t->bundle ? &t->bundle->pool : q->res;
+}
+
+/* CPUs of bundle `bundle` (0: the node's own) free of holds: live core
+ * slots no multi-CPU task or actor holds. */
 static uint32_t
-free_cpus(const sched_queue *q)
+free_cpus_in(const sched_queue *q, uint64_t bundle)
 {
     uint32_t n = 0;
     for (int w = 0; w < q->ncore; w++) {
         const sched_slot *s = sched_queue_slot(q, w);
-        n += s->alive && !s->reserved_by;
+        n += s->alive && !s->reserved_by && s->bundle == bundle;
     }
     return n;
+}
+
+static uint32_t
+free_cpus(const sched_queue *q)
+{
+    return free_cpus_in(q, 0);
 }
 
 /* What a round found while marking eligible slots. */
@@ -124,6 +145,14 @@ mark_eligible(sched_queue *q)
     round_facts f = {free_cpus(q), 0, false, false};
     for (int w = 0; w < q->nworkers; w++) {
         sched_slot *s = sched_queue_slot(q, w);
+        if (s->bundle) { /* eligible for its bundle's tasks only */
+            s->eligible = s->alive && !s->reserved_by && !s->blocked;
+            f.idle |= s->eligible && s->inflight == 0;
+            f.give_back |=
+                s->alive && !s->eligible && s->inflight > 0 &&
+                SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN;
+            continue;
+        }
         /* Blocked only a moment: not eligible, but its CPU stays. */
         bool brief = s->alive && !s->reserved_by && s->blocked &&
                      !(s->blocked & SCHED_BLOCKED_LONG);
@@ -152,7 +181,8 @@ pick_worker(const sched_queue *q, const sched_task *t)
          * them too: it runs them when it gets to them (idle workers
          * steal them meanwhile). */
         const sched_slot *s = sched_queue_slot(q, t->prefer - 1);
-        if ((s->eligible || (s->alive && SCHED_BLOCKED_KIND(s->blocked) ==
+        if (s->bundle == bundle_key(t) &&
+            (s->eligible || (s->alive && SCHED_BLOCKED_KIND(s->blocked) ==
                                              SCHED_BLOCKED_KEEPS_OWN)) &&
             s->inflight < q->max_inflight)
             return t->prefer - 1;
@@ -161,7 +191,7 @@ pick_worker(const sched_queue *q, const sched_task *t)
     uint32_t best_n = q->max_inflight;
     for (int w = 0; w < q->nworkers; w++) {
         const sched_slot *s = sched_queue_slot(q, w);
-        if (s->eligible && s->inflight < best_n) {
+        if (s->eligible && s->bundle == bundle_key(t) && s->inflight < best_n) {
             best = w;
             best_n = s->inflight;
         }
@@ -170,11 +200,13 @@ pick_worker(const sched_queue *q, const sched_task *t)
     return best >= 0 && best_n > q->max_inflight - batch ? -1 : best;
 }
 
-/* An idle CPU: may be held for a multi-CPU task or an actor. */
+/* An idle CPU of bundle `bundle` (0: the node's own): may be held for a
+ * multi-CPU task or an actor. */
 static bool
-idle_cpu(const sched_slot *s)
+idle_cpu(const sched_slot *s, uint64_t bundle)
 {
-    return s->alive && !s->reserved_by && !s->blocked && s->inflight == 0;
+    return s->alive && !s->reserved_by && !s->blocked && s->inflight == 0 &&
+           s->bundle == bundle;
 }
 
 /* Hold cpus_extra idle workers beside the one `t` runs on; false (and
@@ -184,13 +216,13 @@ hold_cpus(sched_queue *q, sched_task *t)
 {
     uint32_t idle = 0;
     for (int w = 0; w < q->ncore; w++)
-        idle += idle_cpu(sched_queue_slot(q, w));
+        idle += idle_cpu(sched_queue_slot(q, w), bundle_key(t));
     if (idle < (uint32_t)t->cpus_extra + 1)
         return false;
     uint32_t need = t->cpus_extra;
     for (int w = q->ncore - 1; w >= 0 && need; w--) {
         sched_slot *s = sched_queue_slot(q, w);
-        if (idle_cpu(s)) {
+        if (idle_cpu(s, bundle_key(t))) {
             s->reserved_by = t->id;
             need--;
         }
@@ -203,8 +235,9 @@ void
 sched_queue_release(sched_queue *q, sched_task *t)
 {
     if (t->acquired) {
-        if (q->res)
-            sched_res_release(q->res, t->demand);
+        sched_resources *r = task_res(q, t);
+        if (r)
+            sched_res_release(r, t->demand);
         t->acquired = 0;
     }
     if (t->cpus_held) {
@@ -217,22 +250,55 @@ sched_queue_release(sched_queue *q, sched_task *t)
     }
 }
 
+/* The live CPU of bundle `bundle` free of holds with the fewest tasks in
+ * flight (the last of equals), or NULL. */
+static sched_slot *
+least_loaded(sched_queue *q, uint64_t bundle)
+{
+    sched_slot *best = NULL;
+    for (int w = q->ncore - 1; w >= 0; w--) {
+        sched_slot *s = sched_queue_slot(q, w);
+        if (s->alive && !s->reserved_by && s->bundle == bundle &&
+            (!best || s->inflight < best->inflight))
+            best = s;
+    }
+    return best;
+}
+
+bool
+sched_queue_hold_in(sched_queue *q, uint64_t key, uint32_t n, uint64_t bundle)
+{
+    if (free_cpus_in(q, bundle) < n)
+        return false;
+    while (n--)
+        least_loaded(q, bundle)->reserved_by = key;
+    return true;
+}
+
 bool
 sched_queue_hold(sched_queue *q, uint64_t key, uint32_t n)
 {
-    if (free_cpus(q) < n)
+    return sched_queue_hold_in(q, key, n, 0);
+}
+
+bool
+sched_queue_reserve(sched_queue *q, uint64_t key, uint32_t n)
+{
+    if (!key || free_cpus(q) < n)
         return false;
-    while (n--) {
-        sched_slot *best = NULL;
-        for (int w = q->ncore - 1; w >= 0; w--) {
-            sched_slot *s = sched_queue_slot(q, w);
-            if (s->alive && !s->reserved_by &&
-                (!best || s->inflight < best->inflight))
-                best = s;
-        }
-        best->reserved_by = key;
-    }
+    while (n--)
+        least_loaded(q, 0)->bundle = key;
     return true;
+}
+
+void
+sched_queue_unreserve(sched_queue *q, uint64_t key)
+{
+    for (int w = 0; key && w < q->ncore; w++) {
+        sched_slot *s = sched_queue_slot(q, w);
+        if (s->bundle == key)
+            s->bundle = 0;
+    }
 }
 
 void
@@ -265,7 +331,8 @@ push_ready(sched_queue *q)
     while (t) {
         sched_task *next = t->next;
         if (t->demand && !t->acquired) {
-            if (!q->res || !sched_res_try_acquire(q->res, t->demand)) {
+            sched_resources *r = task_res(q, t);
+            if (!r || !sched_res_try_acquire(r, t->demand)) {
                 t = next;
                 continue;
             }
@@ -279,6 +346,10 @@ push_ready(sched_queue *q)
         int w = pick_worker(q, t);
         if (w < 0) {
             sched_queue_release(q, t);
+            if (bundle_key(t)) { /* its bundle is busy, not the node */
+                t = next;
+                continue;
+            }
             break;
         }
         sched_queue_remove(q, t);
@@ -287,7 +358,8 @@ push_ready(sched_queue *q)
             /* This worker has no room: try the others, else backlog. */
             for (int k = 0; k < q->nworkers && e == RAY_EAGAIN; k++) {
                 const sched_slot *s = sched_queue_slot(q, k);
-                if (k != w && s->eligible && s->inflight < q->max_inflight)
+                if (k != w && s->eligible && s->bundle == bundle_key(t) &&
+                    s->inflight < q->max_inflight)
                     e = push(q, k, t);
             }
             if (e == RAY_EAGAIN) {
@@ -351,30 +423,48 @@ take_back(sched_queue *q)
 }
 
 /* An eligible worker with nothing in flight takes the newest half of
- * what the busiest worker has queued and not started (the victim keeps
- * what it runs next), and gets them oldest first. The victim is an
- * eligible worker, or a blocked one that keeps the calls it made for
- * when it gets to them (meanwhile nobody runs them). */
+ * what the busiest worker of its bundle (or of the node's own, outside
+ * bundles) has queued and not started (the victim keeps what it runs
+ * next), and gets them oldest first. The victim is an eligible worker,
+ * or a blocked one that keeps the calls it made for when it gets to
+ * them (meanwhile nobody runs them). The first idle worker with a
+ * victim is the thief. */
+static bool
+steal_pair(const sched_queue *q, int *thief, int *victim, uint32_t *most)
+{
+    uint64_t tried = UINT64_MAX; /* the bundle of the last thief tried */
+    for (int t = 0; t < q->nworkers; t++) {
+        const sched_slot *ts = sched_queue_slot(q, t);
+        if (!ts->eligible || ts->inflight || ts->bundle == tried)
+            continue;
+        tried = ts->bundle; /* a thief steals within its bundle only */
+        *most = 1;
+        *victim = -1;
+        for (int w = 0; w < q->nworkers; w++) {
+            const sched_slot *s = sched_queue_slot(q, w);
+            if (s->bundle == ts->bundle && s->inflight > *most &&
+                (s->eligible ||
+                 SCHED_BLOCKED_KIND(s->blocked) == SCHED_BLOCKED_KEEPS_OWN)) {
+                *victim = w;
+                *most = s->inflight;
+            }
+        }
+        if (*victim >= 0) {
+            *thief = t;
+            return true;
+        }
+    }
+    return false;
+}
+
 static void
 steal_for_idle(sched_queue *q)
 {
     sched_task *buf[REVOKE_BATCH];
     for (int tries = 0; tries < q->nworkers && !q->head; tries++) {
-        int thief = -1, victim = -1;
-        uint32_t most = 1;
-        for (int w = 0; w < q->nworkers; w++) {
-            const sched_slot *s = sched_queue_slot(q, w);
-            if (!s->eligible &&
-                SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN)
-                continue;
-            if (s->eligible && s->inflight == 0 && thief < 0)
-                thief = w;
-            else if (s->inflight > most) {
-                victim = w;
-                most = s->inflight;
-            }
-        }
-        if (thief < 0 || victim < 0)
+        int thief, victim;
+        uint32_t most;
+        if (!steal_pair(q, &thief, &victim, &most))
             return;
         uint32_t want = most / 2 < REVOKE_BATCH ? most / 2 : REVOKE_BATCH;
         uint32_t n = revoke(q, victim, false, true, buf, want);

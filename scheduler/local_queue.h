@@ -48,6 +48,16 @@
 
 typedef struct sched_task sched_task;
 
+/* A placement group's bundle as the queue sees it: the workers reserved
+ * under `key` (sched_queue_reserve; 0 when it reserved no CPU: its tasks
+ * run on the node's own workers) and the resources it reserved, from
+ * which its tasks take their demands (sched_res_pool). The owner keeps
+ * it alive while a task points at it. */
+typedef struct sched_bundle {
+    uint64_t key;
+    sched_resources pool;
+} sched_bundle;
+
 /* Embedded in the owner's task. The owner sets id, demand and
  * cpus_extra before queueing; the rest belongs to the scheduler. */
 struct sched_task {
@@ -60,6 +70,9 @@ struct sched_task {
     int32_t prefer;             /* worker + 1 to place it on when eligible
                                    (the one that submitted it: it may run
                                    it itself while it waits), 0 = none */
+    sched_bundle *bundle;       /* runs in this bundle: on its workers
+                                   and `demand` from its pool; NULL: on
+                                   the node's own */
 };
 
 /* Per-worker state, embedded in the owner's worker struct. */
@@ -73,6 +86,8 @@ typedef struct sched_slot {
     uint8_t eligible;     /* the scheduler's: may take tasks now */
     uint64_t reserved_by; /* id of a multi-CPU task holding it, 0
                              none, UINT64_MAX never (actor host) */
+    uint64_t bundle;      /* reserved for a placement group's bundle:
+                             only its tasks run here; 0 none */
 } sched_slot;
 
 /* sched_slot.blocked: its task waits and runs nothing; or it waits and
@@ -141,7 +156,7 @@ static inline void
 sched_task_init(sched_task *t, uint64_t id, const sched_demand *demand,
                 uint16_t cpus_extra)
 {
-    *t = (sched_task){NULL, NULL, id, demand, cpus_extra, 0, 0, 0};
+    *t = (sched_task){NULL, NULL, id, demand, cpus_extra, 0, 0, 0, NULL};
 }
 
 /* Append a ready task (FIFO). */
@@ -176,5 +191,25 @@ bool sched_queue_hold(sched_queue *q, uint64_t key, uint32_t n);
 
 /* Give back the workers held for `key` (none: nothing happens). */
 void sched_queue_unhold(sched_queue *q, uint64_t key);
+
+/* Bundles. A placement group's bundle reserves `n` workers under `key`
+ * (nonzero, never a task id): from then on they run the tasks whose
+ * `bundle` is `key` and no others, and those tasks run nowhere else
+ * (they wait in the queue, without holding up the tasks behind them,
+ * while none of the bundle's workers is eligible). Inside a bundle the
+ * usual rules hold: a task needing N > 1 CPUs also holds N - 1 of its
+ * idle workers, an actor's hold (sched_queue_hold_in) takes its workers
+ * from it, an idle worker steals from a busy one of the same bundle.
+ * False, with nothing reserved, when fewer than `n` live CPUs are free
+ * of holds and bundles. */
+bool sched_queue_reserve(sched_queue *q, uint64_t key, uint32_t n);
+
+/* End bundle `key`'s reservation: its workers go back to the node. The
+ * tasks it still has queued or in flight are the owner's to end first. */
+void sched_queue_unreserve(sched_queue *q, uint64_t key);
+
+/* sched_queue_hold among bundle `bundle`'s workers (0: the node's). */
+bool sched_queue_hold_in(sched_queue *q, uint64_t key, uint32_t n,
+                         uint64_t bundle);
 
 #endif /* RAY_SCHEDULER_LOCAL_QUEUE_H */

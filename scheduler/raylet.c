@@ -765,27 +765,53 @@ api_parse_demand(void *r, const char *spec, sched_demand *d, char *why,
 }
 
 static bool
-api_hold(void *rp, uint64_t key, uint32_t ncpu, const sched_demand *d)
+api_hold(void *rp, uint64_t key, uint32_t ncpu, const sched_demand *d,
+         sched_bundle *b)
 {
     sched_raylet *r = rp;
-    if (d && d->n && !sched_res_try_acquire(&r->res, d))
+    sched_resources *res = b ? &b->pool : &r->res;
+    if (d && d->n && !sched_res_try_acquire(res, d))
         return false;
-    if (ncpu && !sched_queue_hold(&r->q, key, ncpu)) {
+    if (ncpu && !sched_queue_hold_in(&r->q, key, ncpu, b ? b->key : 0)) {
         if (d && d->n)
-            sched_res_release(&r->res, d);
+            sched_res_release(res, d);
         return false; /* multi-CPU tasks hold them now */
     }
     return true;
 }
 
 static void
-api_unhold(void *rp, uint64_t key, uint32_t ncpu, const sched_demand *d)
+api_unhold(void *rp, uint64_t key, uint32_t ncpu, const sched_demand *d,
+           sched_bundle *b)
+{
+    sched_raylet *r = rp;
+    if (d && d->n)
+        sched_res_release(b ? &b->pool : &r->res, d);
+    if (ncpu)
+        sched_queue_unhold(&r->q, key);
+}
+
+static bool
+api_reserve(void *rp, uint64_t key, uint32_t ncpu, const sched_demand *d)
+{
+    sched_raylet *r = rp;
+    if (d && d->n && !sched_res_try_acquire(&r->res, d))
+        return false;
+    if (ncpu && !sched_queue_reserve(&r->q, key, ncpu)) {
+        if (d && d->n)
+            sched_res_release(&r->res, d);
+        return false;
+    }
+    return true;
+}
+
+static void
+api_unreserve(void *rp, uint64_t key, const sched_demand *d)
 {
     sched_raylet *r = rp;
     if (d && d->n)
         sched_res_release(&r->res, d);
-    if (ncpu)
-        sched_queue_unhold(&r->q, key);
+    sched_queue_unreserve(&r->q, key);
 }
 
 static ray_err
@@ -836,6 +862,8 @@ const sched_raylet_api sched_raylet_local = {
     .parse_demand = api_parse_demand,
     .hold = api_hold,
     .unhold = api_unhold,
+    .reserve = api_reserve,
+    .unreserve = api_unreserve,
     .start_host = api_start_host,
     .kill = api_kill,
     .workers = api_workers,

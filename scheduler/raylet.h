@@ -133,9 +133,19 @@ typedef struct sched_raylet_api {
                             char *why, size_t whylen);
     /* An actor's placement: hold `ncpu` task workers (no task goes to
      * them) and custom resources `d` (NULL: none) under `key`, all or
-     * nothing; unhold gives back the same. */
-    bool (*hold)(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d);
-    void (*unhold)(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d);
+     * nothing; unhold gives back the same. With `b` they come from that
+     * bundle's reservation: its workers and its pool. */
+    bool (*hold)(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d,
+                 sched_bundle *b);
+    void (*unhold)(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d,
+                   sched_bundle *b);
+    /* A placement group's bundle: take resources `d` (NULL: none) from
+     * the node and reserve `ncpu` task workers under `key`
+     * (sched_queue_reserve), all or nothing; unreserve gives back the
+     * same once the bundle's tasks and actors are gone. */
+    bool (*reserve)(void *r, uint64_t key, uint32_t ncpu,
+                    const sched_demand *d);
+    void (*unreserve)(void *r, uint64_t key, const sched_demand *d);
     /* Host actors in slot w (sched_raylet_start_host); SIGKILL slot w's
      * process (its death is reported through the owner's events). */
     ray_err (*start_host)(void *r, int w);

@@ -137,6 +137,18 @@ sched_res_try_acquire(sched_resources *r, const sched_demand *d)
 }
 
 void
+sched_res_pool(sched_resources *pool, const sched_demand *d)
+{
+    sched_res_init(pool);
+    for (uint32_t k = 0; k < d->n; k++) {
+        uint8_t i = d->idx[k];
+        pool->total[i] = pool->avail[i] = d->milli[k];
+        if (pool->n <= i)
+            pool->n = (uint32_t)i + 1;
+    }
+}
+
+void
 sched_res_release(sched_resources *r, const sched_demand *d)
 {
     for (uint32_t k = 0; k < d->n; k++) {

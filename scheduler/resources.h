@@ -59,4 +59,9 @@ bool sched_res_try_acquire(sched_resources *r, const sched_demand *d);
 /* Give back a demand taken by sched_res_try_acquire. */
 void sched_res_release(sched_resources *r, const sched_demand *d);
 
+/* A set that holds exactly `d`, at the indices of the node's set `d` was
+ * parsed against (names left empty): a reservation from which demands
+ * parsed against that node's set are taken (a placement group's bundle). */
+void sched_res_pool(sched_resources *pool, const sched_demand *d);
+
 #endif /* RAY_SCHEDULER_RESOURCES_H */

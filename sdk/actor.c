@@ -171,7 +171,7 @@ release_demand(sdk_rt *rt, sdk_actor *a)
 {
     if (a->held) {
         rt->rl_api->unhold(rt->rl, hold_key(a), a->cpu_workers,
-                           a->has_demand ? &a->demand : NULL);
+                           a->has_demand ? &a->demand : NULL, a->bundle);
         a->held = false;
     }
 }
@@ -314,9 +314,11 @@ static bool
 try_place(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
 {
     sdk_actors *s = S(rt);
+    if (a->bundle && sdk_pg_pending(a->bundle))
+        return false; /* its group is not created yet */
     if (!a->held) {
         if (!rt->rl_api->hold(rt->rl, hold_key(a), a->cpu_workers,
-                              a->has_demand ? &a->demand : NULL))
+                              a->has_demand ? &a->demand : NULL, a->bundle))
             return false; /* resources, or CPUs multi-CPU tasks hold */
         a->held = true;
     }
@@ -349,18 +351,32 @@ try_place(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
     return true;
 }
 
-/* Place actors waiting for resources or a host, in creation order. */
+/* Place actors waiting for resources or a host, in creation order;
+ * those whose placement group is pending wait without holding up the
+ * others. */
 static void
 place_waiting(sdk_rt *rt, sdk_cb **cbs)
 {
     sdk_actors *s = S(rt);
-    while (s->wait_head) {
-        sdk_actor *a = s->wait_head;
+    sdk_actor *a = s->wait_head;
+    while (a) {
+        sdk_actor *next = a->next_wait;
+        if (a->bundle && sdk_pg_pending(a->bundle)) {
+            a = next;
+            continue;
+        }
         if (!try_place(rt, a, cbs))
             return;
         wait_list_remove(s, a);
         sdk_actor_pump(rt, a, cbs);
+        a = next;
     }
+}
+
+void
+sdk_actors_place(sdk_rt *rt, sdk_cb **cbs)
+{
+    place_waiting(rt, cbs);
 }
 
 /* Give up `a`'s host slot (the host no longer runs it). */
@@ -517,6 +533,7 @@ sdk_actor_maybe_free(sdk_rt *rt, sdk_actor *a, sdk_cb **cbs)
     wait_list_remove(s, a);
     sdk_actor_free_ctor(rt, a, cbs);
     gcs_actor_remove(&s->table, a->g);
+    sdk_pg_release(rt, a->bundle);
     rt_free(a);
 }
 
@@ -795,6 +812,23 @@ sdk_actor_host_died(sdk_rt *rt, const sdk_death *d, sdk_cb **cbs)
         q_push_front(a, t);
         sdk_actor_pump(rt, a, cbs);
     }
+}
+
+void
+sdk_actors_kill_in_pg(sdk_rt *rt, struct sdk_pg *pg, const char *why,
+                      sdk_cb **cbs)
+{
+    gcs_actor_table *tb = &S(rt)->table;
+    for (uint32_t c = 0; c < tb->nchunks; c++)
+        for (uint32_t i = 0; i < GCS_ACTOR_CHUNK; i++) {
+            gcs_actor *g = &tb->chunks[c][i];
+            sdk_actor *a = g->id ? g->user : NULL;
+            if (a && a->bundle && sdk_pg_of(a->bundle) == pg &&
+                g->state != GCS_ACTOR_DEAD) {
+                sdk_actor_kill_now(rt, a, why, cbs);
+                sdk_actor_maybe_free(rt, a, cbs);
+            }
+        }
 }
 
 /* ---- monitor hook, init, shutdown ---- */

@@ -163,6 +163,12 @@ create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec, uint32_t len,
     ray_err err = check_actor_opts(ctor->cls, o);
     if (err == RAY_OK)
         err = build_demand(rt, o, a);
+    if (err == RAY_OK && o->pg.id) {
+        char what[160];
+        snprintf(what, sizeof(what), "ray_actor_create %s", ctor->cls);
+        err = sdk_pg_bundle_for(rt, what, o->pg, o->pg_bundle, o->num_cpus,
+                                a->has_demand ? &a->demand : NULL, &a->bundle);
+    }
     if (err != RAY_OK) {
         sdk_actor_free_ctor(rt, a, cbs);
         rt_free(a);
@@ -184,6 +190,7 @@ create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec, uint32_t len,
     err = gcs_actor_add(&rt->actors->table, o->name, a->ctor_hash, &g);
     if (err != RAY_OK) {
         sdk_actor_free_ctor(rt, a, cbs);
+        sdk_pg_release(rt, a->bundle);
         rt_free(a);
         if (err == RAY_EEXISTS)
             return sdk_fail(err,

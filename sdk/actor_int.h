@@ -41,6 +41,8 @@ typedef struct sdk_actor {
     sched_demand demand;     /* CPUs and resources held while it lives */
     bool has_demand;
     uint32_t cpu_workers; /* task workers its CPUs take (ceil) */
+    sched_bundle *bundle; /* in a placement group: the bundle its
+                             demand and workers come from, else NULL */
     bool held;            /* its demand and CPU workers are held
                              (no task goes to those workers) */
     bool own;             /* a host process to itself */

@@ -26,6 +26,10 @@ const sdk_backend sdk_backend_embedded = {
     .actor_kill = sdk_drv_actor_kill,
     .actor_state = sdk_drv_actor_state,
     .actor_wait_ready = sdk_drv_actor_wait_ready,
+    .pg_create = sdk_drv_pg_create,
+    .pg_wait = sdk_drv_pg_wait,
+    .pg_state = sdk_drv_pg_state,
+    .pg_remove = sdk_drv_pg_remove,
 };
 
 /* ---- the worker's: requests to the driver ---- */
@@ -46,6 +50,42 @@ wk_actor_ref(ray_actor h, bool retain)
     return RAY_OK;
 }
 
+/* Placement groups are the driver's (not yet made inside a task). */
+#define IN_TASK(what)                                                          \
+    sdk_fail(RAY_EINVAL,                                                       \
+             "%s: placement groups are made and used by the "                  \
+             "driver (not yet inside a task)",                                 \
+             what)
+
+static ray_err
+wk_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
+             const char *name, ray_pg *out)
+{
+    (void)bundles, (void)n, (void)strategy, (void)name, (void)out;
+    return IN_TASK("ray_pg_create");
+}
+
+static ray_err
+wk_pg_wait(ray_pg pg, int64_t timeout_ms)
+{
+    (void)pg, (void)timeout_ms;
+    return IN_TASK("ray_pg_wait");
+}
+
+static ray_err
+wk_pg_state(ray_pg pg, int *state)
+{
+    (void)pg, (void)state;
+    return IN_TASK("ray_pg_state");
+}
+
+static ray_err
+wk_pg_remove(ray_pg pg)
+{
+    (void)pg;
+    return IN_TASK("ray_pg_remove");
+}
+
 const sdk_backend sdk_backend_worker = {
     .name = "worker",
     .submit = sdk_wk_submit,
@@ -63,6 +103,10 @@ const sdk_backend sdk_backend_worker = {
     .actor_kill = sdk_wk_actor_kill,
     .actor_state = sdk_wk_actor_state,
     .actor_wait_ready = sdk_wk_actor_wait_ready,
+    .pg_create = wk_pg_create,
+    .pg_wait = wk_pg_wait,
+    .pg_state = wk_pg_state,
+    .pg_remove = wk_pg_remove,
 };
 
 /* ---- none: before ray_init, after ray_shutdown ---- */
@@ -188,6 +232,35 @@ none_actor_wait_ready(ray_actor h, int64_t timeout_ms)
     return NOT_INIT("ray_actor_wait_ready");
 }
 
+static ray_err
+none_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
+               const char *name, ray_pg *out)
+{
+    (void)bundles, (void)n, (void)strategy, (void)name, (void)out;
+    return NOT_INIT("ray_pg_create");
+}
+
+static ray_err
+none_pg_wait(ray_pg pg, int64_t timeout_ms)
+{
+    (void)pg, (void)timeout_ms;
+    return NOT_INIT("ray_pg_wait");
+}
+
+static ray_err
+none_pg_state(ray_pg pg, int *state)
+{
+    (void)pg, (void)state;
+    return NOT_INIT("ray_pg_state");
+}
+
+static ray_err
+none_pg_remove(ray_pg pg)
+{
+    (void)pg;
+    return NOT_INIT("ray_pg_remove");
+}
+
 const sdk_backend sdk_backend_none = {
     .name = "none",
     .submit = none_submit,
@@ -205,4 +278,8 @@ const sdk_backend sdk_backend_none = {
     .actor_kill = none_actor_kill,
     .actor_state = none_actor_state,
     .actor_wait_ready = none_actor_wait_ready,
+    .pg_create = none_pg_create,
+    .pg_wait = none_pg_wait,
+    .pg_state = none_pg_state,
+    .pg_remove = none_pg_remove,
 };

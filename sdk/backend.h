@@ -54,6 +54,12 @@ typedef struct sdk_backend {
     ray_err (*actor_kill)(ray_actor h, bool no_restart);
     ray_err (*actor_state)(ray_actor h, int *state, int *num_restarts);
     ray_err (*actor_wait_ready)(ray_actor h, int64_t timeout_ms);
+    /* Placement groups. */
+    ray_err (*pg_create)(const ray_bundle *bundles, uint32_t n,
+                         int32_t strategy, const char *name, ray_pg *out);
+    ray_err (*pg_wait)(ray_pg pg, int64_t timeout_ms);
+    ray_err (*pg_state)(ray_pg pg, int *state);
+    ray_err (*pg_remove)(ray_pg pg);
 } sdk_backend;
 
 /* The backend of this process now (never NULL). ray_init, ray_shutdown

@@ -832,7 +832,9 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     sdk_rt *rt = sdk_g;
     const char *want = opts ? opts->resources : NULL;
     ray_err local = cl_local_demand(want);
-    if (local == RAY_EINVAL) /* malformed: the local runtime says how */
+    /* Malformed resources: the local runtime says how. Placement groups
+     * are reserved on this node (not yet across nodes). */
+    if (local == RAY_EINVAL || (opts && opts->pg.id))
         return sdk_drv_submit(name, hash, args, nargs, opts);
     bool local_fits = local == RAY_OK && cpus_fit(opts, cl->local_cpus);
     bool named = opts && opts->node && *opts->node;

@@ -315,8 +315,8 @@ actor_ask(cl_driver *cl, ray_actor h, int kind, int64_t timeout_ms,
 static int
 actor_place(cl_driver *cl, const ray_actor_opts *opts)
 {
-    if (!opts)
-        return -1;
+    if (!opts || opts->pg.id)
+        return -1; /* placement groups are reserved on this node */
     if (opts->node && *opts->node) {
         int i = cl_named_node(cl, opts->node);
         if (i != -2 || !opts->node_soft)
@@ -481,7 +481,7 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     const char *name = opts && opts->name && *opts->name ? opts->name : NULL;
     bool detached = opts && opts->detached;
     ray_err serr = RAY_OK;
-    if (i == -1 && (name || detached))
+    if (i == -1 && (name || detached) && !opts->pg.id)
         i = shared_place(cl, opts, &serr);
     if (i == -3)
         return serr;

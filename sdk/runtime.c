@@ -170,6 +170,8 @@ ev_tick(void *ctx)
         store_plasma_trash_retry(rt->rl_api->store_client(rt->rl), &rt->trash);
     if (rt->tasks_live == 0)
         sdk_pools_trim(rt); /* idle: give a burst's memory back */
+    if (rt->pgs_pending)
+        sdk_pgs_retry(rt, &rt->later_cbs);
     sdk_progress_deep(rt, &rt->later_cbs);
 }
 
@@ -356,6 +358,7 @@ sdk_owner_destroy(sdk_rt *rt)
     }
     if (rt->rl)
         rt->rl_api->each_waiting(rt->rl, free_queued, rt);
+    sdk_pgs_fini(rt);   /* and the tasks parked in pending groups */
     sdk_pools_trim(rt); /* and the pooled waiters */
     rt_free(rt->done_stack);
     sdk_objects_fini(&rt->store); /* no store deletes: the store goes next */
@@ -363,6 +366,7 @@ sdk_owner_destroy(sdk_rt *rt)
     sdk_timeline_free(rt);
     rt_free(rt->workers);
     pthread_mutex_destroy(&rt->mu);
+    pthread_cond_destroy(&rt->pg_cv);
     rt_free(rt);
 }
 
@@ -556,6 +560,7 @@ sdk_owner_create(const ray_config *cfg, sdk_rt **out)
     pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&rt->mu, &ma);
     pthread_mutexattr_destroy(&ma);
+    pthread_cond_init(&rt->pg_cv, NULL);
     sdk_objects_init(&rt->store);
     sdk_objects_set_free_hook(&rt->store, stored_value_freed, rt);
     rt->cfg = *cfg;

@@ -93,8 +93,10 @@ enum { SDK_TK_CALL = 0, SDK_TK_MAP = 1 };
 
 struct sdk_task {
     sched_task st;         /* the scheduler's part: ready queue link,
-                              what it holds (id/demand/cpus_extra are
-                              copied in when it becomes ready) */
+                              what it holds (id and cpus_extra are
+                              copied in when it becomes ready; demand,
+                              owned by the task, and bundle are set at
+                              submit) */
     sdk_task *next, *prev; /* worker in-flight list */
     uint64_t id;
     uint64_t fn_hash;
@@ -113,10 +115,9 @@ struct sdk_task {
     uint8_t retry_on_error;
     uint8_t has_refs;
     uint8_t cancelled;
-    uint8_t has_handles;  /* actor handles among the args: held */
-    uint16_t cpus_extra;  /* CPUs needed beyond its own worker */
-    sched_demand *demand; /* custom resources needed, or NULL */
-    uint64_t *blocks;     /* store keys of large by-value args (dispatched) */
+    uint8_t has_handles; /* actor handles among the args: held */
+    uint16_t cpus_extra; /* CPUs needed beyond its own worker */
+    uint64_t *blocks;    /* store keys of large by-value args (dispatched) */
     uint32_t nblocks;
     int32_t worker;        /* in-flight on this worker, else -1 */
     sdk_waiter dep_inl[2]; /* first two dependency links */
@@ -199,6 +200,10 @@ typedef struct sdk_rt {
                                       NULL until first enabled */
     uint64_t tasks_finished;       /* tasks, actor calls and map chunks that
                                       will not run again (mu) */
+    struct sdk_pg *pgs;            /* placement groups, oldest first (mu) */
+    uint64_t pg_next_id;           /* (mu) */
+    uint32_t pgs_pending;          /* of them not yet reserved (mu) */
+    pthread_cond_t pg_cv;          /* a group was created or removed */
     uint64_t tasks_failed;         /* of which ended in an error (mu) */
     /* Scheduling latency of sampled calls (one in SDK_SCHED_SAMPLE):
      * ready to run -> handed to a worker, by bucket (upper bounds
@@ -557,7 +562,34 @@ ray_err sdk_push_to_worker(sdk_rt *rt, int w, sdk_task *t);
  * of large arguments) so it can be sent again. mu held. */
 void sdk_task_unsend(sdk_rt *rt, sdk_task *t);
 
+/* placement.c: placement groups (mu held). A task or actor in a group
+ * points at its bundle's sched_bundle and holds the group. */
+typedef struct sdk_pg sdk_pg;
+struct sdk_pg *sdk_pg_of(sched_bundle *sb);
+/* The bundle for a call or actor asking `cpus` and `d` in group `pg`
+ * (index or RAY_PG_ANY_BUNDLE): *out held, NULL when pg.id is 0; else
+ * RAY_EINVAL naming `what` (unknown or removed group, no such bundle,
+ * more than it reserves). */
+ray_err sdk_pg_bundle_for(sdk_rt *rt, const char *what, ray_pg pg,
+                          int32_t index, double cpus, const sched_demand *d,
+                          sched_bundle **out);
+void sdk_pg_release(sdk_rt *rt, sched_bundle *sb); /* NULL ok */
+/* Hold back task `t` becoming ready while its group is pending (true);
+ * a removed group fails it (true). False: lease it. */
+bool sdk_pg_park(sdk_rt *rt, sdk_task *t);
+bool sdk_pg_pending(sched_bundle *sb);        /* its group is not created */
+void sdk_pgs_retry(sdk_rt *rt, sdk_cb **cbs); /* reserve pending groups */
+void sdk_pgs_fini(sdk_rt *rt);                /* shutdown: free them all */
+ray_err sdk_drv_pg_create(const ray_bundle *bundles, uint32_t n,
+                          int32_t strategy, const char *name, ray_pg *out);
+ray_err sdk_drv_pg_wait(ray_pg pg, int64_t timeout_ms);
+ray_err sdk_drv_pg_state(ray_pg pg, int *state);
+ray_err sdk_drv_pg_remove(ray_pg pg);
+
 /* actor.c, driver side, mu held unless stated: */
+void sdk_actors_place(sdk_rt *rt, sdk_cb **cbs); /* place waiting actors */
+void sdk_actors_kill_in_pg(sdk_rt *rt, struct sdk_pg *pg, const char *why,
+                           sdk_cb **cbs);
 ray_err sdk_actors_init(sdk_rt *rt);  /* ray_init, no lock */
 void sdk_actors_fini(sdk_rt *rt);     /* destroy, no lock */
 void sdk_actors_shutdown(sdk_rt *rt); /* ray_shutdown: destructors */

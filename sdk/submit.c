@@ -51,13 +51,23 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
 {
     sdk_task *t = sdk_task_alloc(rt);
     if (t) {
-        t->demand = demand; /* freed with the task from here on */
+        t->st.demand = demand; /* freed with the task from here on */
         demand = NULL;
     }
     if (!t) {
         rt_free(demand);
         sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
         return RAY_REF_NULL;
+    }
+    if (opts && opts->pg.id) {
+        char what[160];
+        snprintf(what, sizeof(what), "submit '%s'", name);
+        if (sdk_pg_bundle_for(rt, what, opts->pg, opts->pg_bundle,
+                              opts->num_cpus > 0 ? opts->num_cpus : 1,
+                              t->st.demand, &t->st.bundle) != RAY_OK) {
+            sdk_task_free(rt, t);
+            return RAY_REF_NULL;
+        }
     }
     size_t len = sdk_args_wire_len(args, nargs);
     if (len > sizeof(t->spec_inl) && !(t->spec = rt_malloc(len))) {

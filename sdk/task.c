@@ -57,7 +57,8 @@ void
 sdk_task_free(sdk_rt *rt, sdk_task *t)
 {
     rt_free(t->name_owned);
-    rt_free(t->demand);
+    rt_free((sched_demand *)t->st.demand);
+    sdk_pg_release(rt, t->st.bundle);
     rt_free(t->blocks);
     if (t->spec != t->spec_inl)
         rt_free(t->spec);
@@ -304,8 +305,9 @@ sdk_task_check_failed_deps(sdk_rt *rt, sdk_task *t, sdk_cb **cbs)
 void
 sdk_task_ready(sdk_rt *rt, sdk_task *t)
 {
+    if (t->st.bundle && sdk_pg_park(rt, t))
+        return; /* its group is pending (or was removed: it failed) */
     t->st.id = t->id;
-    t->st.demand = t->demand;
     t->st.cpus_extra = t->cpus_extra;
     /* One call in SDK_SCHED_SAMPLE reads the clock: the latency figure
      * costs the hot path nothing measurable. */

@@ -550,6 +550,72 @@ RAY_API ray_err ray_on_done(ray_ref ref, ray_done_cb cb, void *arg);
  * the driver; inside a task it asks the driver (one round trip). */
 RAY_API ray_err ray_cancel(ray_ref ref, bool force);
 
+/* ------------------------------------------------------ placement groups */
+
+/* A placement group reserves bundles of resources, all or none, for the
+ * tasks and actors that name it (Ray's placement groups): gang
+ * scheduling, and CPUs no other work takes. A bundle's CPUs are whole
+ * task workers (a fraction reserves a whole one): its tasks run on them
+ * and nowhere else, and no other task runs there (an idle one steals
+ * from a busy one of the same bundle). Its custom resources come out of
+ * the node's for as long as the group lives. A task in a bundle that
+ * blocks in a get keeps its worker (no stand-in runs the bundle's other
+ * tasks meanwhile). Not yet across nodes: in a cluster a group is
+ * reserved on the driver's node, and its tasks and actors run there. */
+
+/* Where the bundles go (in a cluster; one node holds them all outside). */
+enum ray_pg_strategy {
+    RAY_PG_PACK = 0,          /* on as few nodes as fit them */
+    RAY_PG_SPREAD = 1,        /* over as many nodes as fit them */
+    RAY_PG_STRICT_PACK = 2,   /* all on one node, or wait */
+    RAY_PG_STRICT_SPREAD = 3, /* each on a node of its own, or wait */
+};
+
+typedef struct ray_bundle {
+    double num_cpus;       /* CPUs reserved (whole workers) */
+    const char *resources; /* custom resources reserved, "GPU:1" */
+} ray_bundle;
+
+typedef struct ray_pg {
+    uint64_t id; /* 0 = none */
+} ray_pg;
+
+#define RAY_PG_MAX_BUNDLES 256
+#define RAY_PG_ANY_BUNDLE (-1) /* ray_call_opts.pg_bundle: any that fits */
+
+/* The states of a group (ray_pg_state). */
+enum ray_pg_state {
+    RAY_PG_PENDING = 0, /* waiting for its resources */
+    RAY_PG_CREATED = 1, /* every bundle reserved */
+    RAY_PG_REMOVED = 2,
+};
+
+/* Create a group of `n` bundles (1 to RAY_PG_MAX_BUNDLES) placed by
+ * `strategy`; `name` may be NULL. It is reserved as soon as every bundle
+ * fits at once, all of them together; meanwhile it is PENDING and tasks
+ * and actors that name it wait. Never blocks. Returns RAY_OK and *out;
+ * RAY_EINVAL for bad arguments (a bundle asking nothing, a NaN or
+ * negative num_cpus, a malformed resource string, an unknown strategy)
+ * or a group that can never fit, now or later (a bundle larger than any
+ * node, STRICT_PACK larger than a node, STRICT_SPREAD with more bundles
+ * than nodes): the detail names the bundles and the nodes. Driver only
+ * (RAY_EINVAL inside a task: not yet). */
+RAY_API ray_err ray_pg_create(const ray_bundle *bundles, uint32_t n,
+                              int32_t strategy, const char *name, ray_pg *out);
+
+/* Wait until `pg` is created (RAY_OK), up to timeout_ms (< 0: no limit;
+ * RAY_ETIMEDOUT). RAY_EINVAL for an unknown or removed group. */
+RAY_API ray_err ray_pg_wait(ray_pg pg, int64_t timeout_ms);
+
+/* Its state now (enum ray_pg_state). RAY_EINVAL for an unknown group. */
+RAY_API ray_err ray_pg_state(ray_pg pg, int *state);
+
+/* Remove `pg`: its reservations go back to the nodes. Its tasks not yet
+ * started never run (RAY_ECANCELLED); those running finish on their
+ * workers; its actors are killed (no restart). Later calls naming it fail
+ * at once. RAY_EINVAL for an unknown or already removed group. */
+RAY_API ray_err ray_pg_remove(ray_pg pg);
+
 /* ---------------------------------------------------------- remote calls */
 
 /* Where a cluster places a call or an actor (Ray's scheduling
@@ -583,6 +649,15 @@ typedef struct ray_call_opts {
                               has all its CPUs busy, place it as if no node
                               were named (Ray's soft node affinity) */
     int32_t strategy;      /* enum ray_strategy, without `node` */
+    ray_pg pg;             /* run in this placement group: on a
+                              bundle's workers, its resources from the
+                              bundle's (num_cpus and resources must fit
+                              the bundle: else RAY_EINVAL); waits while
+                              the group is pending; a removed group:
+                              RAY_EINVAL. Ignored inside a task (not yet) */
+    int32_t pg_bundle;     /* with pg: the bundle's index (default 0), or
+                              RAY_PG_ANY_BUNDLE: each call the next one
+                              that fits, in turn */
 } ray_call_opts;
 
 #define RAY_NO_RETRY (-1)
@@ -1337,6 +1412,11 @@ typedef struct ray_actor_opts {
     int32_t strategy;         /* enum ray_strategy, without `node`:
                                  SPREAD puts each next actor on the next
                                  node that fits, in turn */
+    ray_pg pg;                /* in this placement group: its CPUs and
+                                 resources held from a bundle's (as for
+                                 ray_call_opts); killed when the group is
+                                 removed */
+    int32_t pg_bundle;        /* with pg: as ray_call_opts.pg_bundle */
 } ray_actor_opts;
 
 /* Internal to RAY_ACTOR: create an actor of the class whose constructor

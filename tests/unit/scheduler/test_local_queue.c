@@ -495,3 +495,72 @@ Test(local_queue, a_waiting_worker_keeps_its_own_calls, .timeout = 5)
     sched_queue_dispatch(&Q);
     cr_assert_eq(F.where[21], 0);
 }
+
+Test(local_queue, a_bundles_workers_run_its_tasks_and_no_others, .timeout = 5)
+{
+    setup_steal(4, 4, 100);
+    sched_bundle b = {.key = 0xB0};
+    cr_assert(sched_queue_reserve(&Q, b.key, 2));
+    cr_assert_not(sched_queue_reserve(&Q, 0xB1, 3), "only 2 CPUs are left");
+    /* Alternate: bundle tasks (odd ids) and the node's own (even ids). */
+    for (int i = 0; i < 20; i++) {
+        if (i % 2 == 0)
+            T[i].bundle = &b;
+        sched_queue_push(&Q, &T[i]);
+    }
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 0, "neither kind waits behind the other");
+    int in_bundle = 0;
+    for (int w = 0; w < 4; w++) {
+        bool reserved = F.w[w].slot.bundle == b.key;
+        in_bundle += reserved;
+        for (int k = 0; k < F.w[w].ngot; k++)
+            cr_assert_eq(T[F.w[w].got[k] - 1].bundle == &b, reserved,
+                         "task %llu on worker %d",
+                         (unsigned long long)F.w[w].got[k], w);
+    }
+    cr_assert_eq(in_bundle, 2);
+    /* An idle bundle worker steals from its bundle only. */
+    int bw = F.w[0].slot.bundle == b.key ? 0 : F.w[1].slot.bundle ? 1 : 2;
+    while (F.w[bw].ngot)
+        finish_first(bw);
+    sched_queue_dispatch(&Q);
+    for (int k = 0; k < F.w[bw].ngot; k++)
+        cr_assert_eq(T[F.w[bw].got[k] - 1].bundle, &b, "stole across");
+    cr_assert_gt(F.w[bw].ngot, 0, "it stole from its bundle's other worker");
+    /* Unreserved, its workers are the node's again. */
+    sched_queue_unreserve(&Q, b.key);
+    for (int w = 0; w < 4; w++)
+        cr_assert_eq(F.w[w].slot.bundle, 0);
+    cr_assert(sched_queue_reserve(&Q, 0xB1, 4));
+}
+
+Test(local_queue, a_bundle_task_takes_its_resources_from_the_pool, .timeout = 5)
+{
+    static sched_resources node;
+    sched_res_init(&node);
+    cr_assert_eq(sched_res_add_spec(&node, "GPU:2"), RAY_OK);
+    setup_n(2, 100, &node);
+    sched_demand one, two;
+    cr_assert_eq(sched_res_parse_demand(&node, "GPU:1", &one, NULL, 0), RAY_OK);
+    cr_assert_eq(sched_res_parse_demand(&node, "GPU:2", &two, NULL, 0), RAY_OK);
+    /* The bundle took one GPU from the node (no CPU of its own). */
+    cr_assert(sched_res_try_acquire(&node, &one));
+    sched_bundle b = {.key = 0};
+    sched_res_pool(&b.pool, &one);
+    T[0].demand = &one; /* in the bundle: from its pool */
+    T[0].bundle = &b;
+    T[1].demand = &two; /* outside: the node has one left */
+    T[2].demand = &one;
+    sched_queue_push(&Q, &T[0]);
+    sched_queue_push(&Q, &T[1]);
+    sched_queue_push(&Q, &T[2]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.n, 1, "the 2-GPU task waits");
+    cr_assert_eq(Q.head, &T[1]);
+    cr_assert_eq(b.pool.avail[one.idx[0]], 0);
+    cr_assert_eq(node.avail[one.idx[0]], 0);
+    sched_queue_release(&Q, &T[0]);
+    cr_assert_eq(b.pool.avail[one.idx[0]], 1000, "back to the pool");
+    cr_assert_eq(node.avail[one.idx[0]], 0, "not to the node");
+}

@@ -371,9 +371,10 @@ rl_parse_demand(void *r, const char *spec, sched_demand *d, char *why,
 }
 
 static bool
-rl_hold(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d)
+rl_hold(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d,
+        sched_bundle *b)
 {
-    (void)r, (void)key, (void)ncpu, (void)d;
+    (void)r, (void)key, (void)ncpu, (void)d, (void)b;
     if (frl->refuse_hold)
         return false;
     frl->holds++;
@@ -381,9 +382,10 @@ rl_hold(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d)
 }
 
 static void
-rl_unhold(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d)
+rl_unhold(void *r, uint64_t key, uint32_t ncpu, const sched_demand *d,
+          sched_bundle *b)
 {
-    (void)r, (void)key, (void)ncpu, (void)d;
+    (void)r, (void)key, (void)ncpu, (void)d, (void)b;
     frl->unholds++;
 }
 
