@@ -291,8 +291,8 @@ bench_placement_groups(void)
         rate[r] = N / (now_s() - t0);
     }
     double med = bench_median(rate, R);
-    bench_print("placement_group_create_per_s", med, "groups/s");
-    bench_print("placement_group_create_us", 1e6 / med, "us");
+    bench_print("placement_group_create_local_per_s", med, "groups/s");
+    bench_print("placement_group_create_local_us", 1e6 / med, "us");
 }
 
 void

@@ -511,6 +511,8 @@ actor_record(client *c, Ray__Rpc__ClusterTask *t, const ray_arg *args)
             .max_restarts = t->max_restarts,
             .max_task_retries = t->max_task_retries,
             .max_concurrency = t->max_concurrency,
+            .pg = {t->pg},
+            .pg_bundle = t->pg_bundle,
         };
         ray_actor made = RAY_ACTOR_NULL;
         char msg[300] = "";
@@ -585,6 +587,42 @@ actor_record(client *c, Ray__Rpc__ClusterTask *t, const ray_arg *args)
         fail_result(c, t->id, RAY_EPROTO, "unknown record kind %d",
                     (int)t->kind);
     }
+}
+
+/* The job's driver's placement group with bundles here: reserved now,
+ * all of them, as a group of this runtime (its id is the result), or
+ * refused with RAY_EAGAIN; removed when the driver says so (or with the
+ * agent, when the driver leaves). */
+static void
+pg_record(client *c, Ray__Rpc__ClusterTask *t)
+{
+    if (!c->primary) {
+        fail_result(c, t->id, RAY_EINVAL,
+                    "a driver attached to another job's agent makes no "
+                    "placement groups there");
+        return;
+    }
+    if (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_PG_REMOVE) {
+        ray_pg_remove((ray_pg){t->pg});
+        return;
+    }
+    size_t n = t->n_bundle_cpus;
+    ray_bundle *b = rt_calloc(n ? n : 1, sizeof(*b));
+    if (!b || n != t->n_bundle_resources || n == 0) {
+        rt_free(b);
+        fail_result(c, t->id, b ? RAY_EPROTO : RAY_ENOMEM,
+                    "a placement group's record without its bundles");
+        return;
+    }
+    for (size_t k = 0; k < n; k++)
+        b[k] = (ray_bundle){t->bundle_cpus[k], t->bundle_resources[k]};
+    ray_pg pg;
+    ray_err err = sdk_pg_reserve_now(b, (uint32_t)n, &pg);
+    rt_free(b);
+    if (err == RAY_OK)
+        value_result(c, t->id, pg.id);
+    else
+        fail_result(c, t->id, err, "%s", ray_last_error_detail());
 }
 
 /* A value a node's agent keeps, from its description "RAYLET JOB KEY
@@ -670,6 +708,9 @@ run_task(client *c, Ray__Rpc__ClusterTask *t, const ray_ref *pulled)
         /* failed above */
     } else if (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_TIMELINE) {
         timeline_record(c, t);
+    } else if (t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_PG_RESERVE ||
+               t->kind == RAY__RPC__CLUSTER_KIND__CLUSTER_PG_REMOVE) {
+        pg_record(c, t);
     } else if (t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL || !c->primary) {
         actor_record(c, t, args);
     } else {
@@ -679,6 +720,8 @@ run_task(client *c, Ray__Rpc__ClusterTask *t, const ray_ref *pulled)
             .retry_on_error = t->retry_on_error,
             .name = t->name && *t->name ? t->name : NULL,
             .resources = t->resources && *t->resources ? t->resources : NULL,
+            .pg = {t->pg},
+            .pg_bundle = t->pg_bundle,
         };
         /* As any call made here: its arguments are checked. */
         const ray_fn_desc *d = sdk_registry_find(sdk_name_hash(t->function));

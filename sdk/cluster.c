@@ -744,6 +744,8 @@ cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
         t.retry_on_error = opts->retry_on_error;
         t.resources = (char *)(opts->resources ? opts->resources : "");
         t.name = (char *)(opts->name ? opts->name : "");
+        t.pg = opts->pg.id;
+        t.pg_bundle = opts->pg_bundle;
     }
     *len = (uint32_t)protobuf_c_message_get_packed_size(&t.base);
     out = rt_malloc(*len ? *len : 1);
@@ -832,9 +834,7 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     sdk_rt *rt = sdk_g;
     const char *want = opts ? opts->resources : NULL;
     ray_err local = cl_local_demand(want);
-    /* Malformed resources: the local runtime says how. Placement groups
-     * are reserved on this node (not yet across nodes). */
-    if (local == RAY_EINVAL || (opts && opts->pg.id))
+    if (local == RAY_EINVAL) /* malformed: the local runtime says how */
         return sdk_drv_submit(name, hash, args, nargs, opts);
     bool local_fits = local == RAY_OK && cpus_fit(opts, cl->local_cpus);
     bool named = opts && opts->node && *opts->node;
@@ -847,7 +847,26 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     int i = named ? cl_named_node(cl, opts->node) : -2;
     if (named && opts->node_soft && (i == -2 || cl_node_full(cl, i)))
         named = false; /* soft: as if none were named */
-    if (named) {
+    ray_call_opts pgo; /* in a placement group: as its bundle's node says */
+    if (opts && opts->pg.id) {
+        char what[160];
+        snprintf(what, sizeof(what), "submit '%s'", name);
+        ray_ref gate = RAY_REF_NULL;
+        pgo = *opts;
+        pgo.node = NULL;
+        ray_err r =
+            cl_pg_route(what, opts->pg, opts->pg_bundle,
+                        opts->num_cpus > 0 ? opts->num_cpus : 1,
+                        opts->resources, &pgo.pg.id, &pgo.pg_bundle, &i, &gate);
+        if (r != RAY_OK && r != RAY_EAGAIN)
+            return RAY_REF_NULL;
+        if (r == RAY_EAGAIN) /* pending: it waits for the group */
+            return cl_defer_gated(cl, name, args, nargs, opts, gate);
+        if (i < 0)
+            return sdk_drv_submit(name, hash, args, nargs, &pgo);
+        opts = &pgo;
+        named = true; /* there or nowhere */
+    } else if (named) {
         if (i == -2) {
             sdk_fail(RAY_ENOTFOUND,
                      "submit '%s': no alive node '%s' in the cluster "
@@ -919,9 +938,9 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         }
         if (named && perr == RAY_OK) {
             sdk_fail(RAY_EINVAL,
-                     "submit '%s' to node '%s': an argument is a handle "
+                     "submit '%s' to node %s: an argument is a handle "
                      "of an actor in this process, which stays here",
-                     name, opts->node);
+                     name, cl->nodes[i].addr);
             return RAY_REF_NULL;
         }
         return sdk_drv_submit(name, hash, args, nargs, opts);
@@ -959,9 +978,9 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     }
     /* A call whose arguments were pushed runs where they are: its node
      * going fails it (they went with it). */
-    e.retries = pushed || (opts && opts->max_retries < 0) ? 0
-                : opts && opts->max_retries > 0           ? opts->max_retries
-                                                          : 3;
+    e.retries = pushed || (opts && (opts->max_retries < 0 || opts->pg.id)) ? 0
+                : opts && opts->max_retries > 0 ? opts->max_retries
+                                                : 3;
     if (e.task && e.len > CL_RECORD_MAX) {
         /* Too big for a record even so (many values under the size that
          * is pushed): it runs here, where its arguments are. */
@@ -1724,6 +1743,10 @@ sdk_cluster_join(const char *address)
     cl->be.actor_kill = cl_actor_kill;
     cl->be.actor_state = cl_actor_state;
     cl->be.actor_wait_ready = cl_actor_wait_ready;
+    cl->be.pg_create = cl_pg_create;
+    cl->be.pg_wait = cl_pg_wait;
+    cl->be.pg_state = cl_pg_state;
+    cl->be.pg_remove = cl_pg_remove;
     sdk_remote_actor_call = cl_actor_call_from_task;
     sdk_remote_timeline_enable = cl_timeline_enable;
     sdk_remote_timelines = cl_timelines;
@@ -1858,6 +1881,7 @@ sdk_cluster_leave(void)
     cl_driver *cl = g_cl;
     if (!cl)
         return;
+    cl_pg_stop(); /* first: a reservation in flight is answered */
     atomic_store(&cl->stop, 1);
     if (write(cl->wake[1], "x", 1) < 0)
         (void)0;

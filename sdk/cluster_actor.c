@@ -315,8 +315,8 @@ actor_ask(cl_driver *cl, ray_actor h, int kind, int64_t timeout_ms,
 static int
 actor_place(cl_driver *cl, const ray_actor_opts *opts)
 {
-    if (!opts || opts->pg.id)
-        return -1; /* placement groups are reserved on this node */
+    if (!opts)
+        return -1;
     if (opts->node && *opts->node) {
         int i = cl_named_node(cl, opts->node);
         if (i != -2 || !opts->node_soft)
@@ -472,7 +472,31 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                 const ray_actor_opts *opts, ray_actor *out)
 {
     cl_driver *cl = g_cl;
-    int i = actor_place(cl, opts);
+    ray_actor_opts pgo; /* in a placement group: as its bundle says */
+    int i;
+    if (opts && opts->pg.id) {
+        char what[160];
+        snprintf(what, sizeof(what), "ray_actor_create %s", ctor->cls);
+        ray_ref gate = RAY_REF_NULL;
+        pgo = *opts;
+        pgo.node = NULL;
+        ray_err r =
+            cl_pg_route(what, opts->pg, opts->pg_bundle, opts->num_cpus,
+                        opts->resources, &pgo.pg.id, &pgo.pg_bundle, &i, &gate);
+        if (r == RAY_EAGAIN) {
+            ray_ref_release(gate);
+            return sdk_fail(RAY_EINVAL,
+                            "%s: placement group %llu is still pending: "
+                            "ray_pg_wait for it first (in a cluster an actor "
+                            "does not wait for its group yet)",
+                            what, (unsigned long long)opts->pg.id);
+        }
+        if (r != RAY_OK)
+            return r;
+        opts = &pgo;
+    } else {
+        i = actor_place(cl, opts);
+    }
     if (i == -2)
         return sdk_fail(RAY_ENOTFOUND,
                         "ray_actor_create: no alive node '%s' in the "
@@ -482,7 +506,7 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     bool detached = opts && opts->detached;
     ray_err serr = RAY_OK;
     if (i == -1 && (name || detached) && !opts->pg.id)
-        i = shared_place(cl, opts, &serr);
+        i = shared_place(cl, opts, &serr); /* a group's stays in it */
     if (i == -3)
         return serr;
     if (name) {
@@ -584,6 +608,8 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     t.max_restarts = opts->max_restarts;
     t.max_task_retries = opts->max_task_retries;
     t.max_concurrency = opts->max_concurrency;
+    t.pg = opts->pg.id;
+    t.pg_bundle = opts->pg_bundle;
     uint32_t len = 0;
     uint8_t *spec = cl_pack_task(&t, av, nargs, NULL, &len);
     cl_views_release(vv, nviews);

@@ -7,7 +7,9 @@
  * per ref; when the last is done, the resolver thread sends it like any call,
  * its ready refs by value or pushed (transfer.h), to the node placement chose,
  * or to another if that one has gone since. A failed argument fails the call
- * with that argument's error, as on one node.
+ * with that argument's error, as on one node. A call in a placement group
+ * still pending waits here the same way, for the group's `ready` object
+ * (its gate) beside its refs, and goes where the group's bundle is.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -27,8 +29,10 @@ typedef struct deferred {
     uint32_t nargs;
     ray_call_opts opts; /* strings copied (owned) */
     bool has_opts;
-    uint64_t id; /* the result */
-    int node;    /* where placement sent it; -1: an actor call */
+    uint64_t id;  /* the result */
+    int node;     /* where placement sent it; -1: an actor call; -2: its
+                     placement group's bundle says, once created */
+    ray_ref gate; /* its placement group's `ready` (held), or null */
     _Atomic int waiting;
     /* An actor call: its actor (a handle held while here), its method,
      * and its place among the actor calls here (D.acalls, in order). */
@@ -99,6 +103,8 @@ deferred_free(deferred *d)
             rt_free((void *)d->args[k].v.buf.ptr);
     }
     rt_free(d->args);
+    if (d->gate.id)
+        ray_ref_release(d->gate);
     if (d->actor.id)
         ray_actor_release(d->actor);
     rt_free(d->name);
@@ -143,10 +149,65 @@ send_acall(deferred *d)
     (void)cl_actor_send(d->actor, d->method, d->args, d->nargs, d->id);
 }
 
+/* Result `id` takes the value of `ref` (a call that ran here instead). */
+static void
+forward_done(void *arg, ray_ref ref, ray_err err)
+{
+    uint64_t id = (uint64_t)(uintptr_t)arg;
+    sdk_rt *rt = sdk_g;
+    ray_view v = {0};
+    if (err == RAY_OK)
+        err = ray_get(ref, &v, 0);
+    char msg[400];
+    snprintf(msg, sizeof(msg), "%s", err ? ray_last_error_detail() : "");
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    cl_settle(rt, id, err, msg, v.type, v.data, v.len, &cbs);
+    pthread_mutex_unlock(&rt->mu);
+    if (err == RAY_OK)
+        ray_release(&v);
+    ray_ref_release(ref);
+    sdk_run_callbacks(cbs);
+    sdk_wake_driver(rt);
+}
+
+/* Where a call gated by its placement group goes, now that the group is
+ * created: *i and the bundle's group there in d->opts; or false, the
+ * call failed (the group was removed). True with *i -1: it ran here. */
+static bool
+route_gated(deferred *d, int *i)
+{
+    char what[160];
+    snprintf(what, sizeof(what), "submit '%s'", d->name);
+    ray_ref none = RAY_REF_NULL;
+    ray_call_opts *o = &d->opts;
+    ray_err r = cl_pg_route(what, o->pg, o->pg_bundle,
+                            o->num_cpus > 0 ? o->num_cpus : 1, o->resources,
+                            &o->pg.id, &o->pg_bundle, i, &none);
+    if (r != RAY_OK) {
+        if (none.id)
+            ray_ref_release(none);
+        cl_fail(d->id, r == RAY_EAGAIN ? RAY_ECANCELLED : r,
+                ray_last_error_detail());
+        return false;
+    }
+    if (*i >= 0)
+        return true;
+    ray_ref ref =
+        sdk_drv_submit(d->name, sdk_name_hash(d->name), d->args, d->nargs, o);
+    if (!ref.id)
+        cl_fail(d->id, RAY_EINVAL, ray_last_error_detail());
+    else if (ray_on_done(ref, forward_done, (void *)(uintptr_t)d->id) != RAY_OK)
+        forward_done((void *)(uintptr_t)d->id, ref, RAY_EINVAL);
+    return false;
+}
+
 /* Send a call whose arguments are all done. */
 static void
 send_now(cl_driver *cl, deferred *d)
 {
+    if (d->gate.id && !route_gated(d, &d->node))
+        return;
     const ray_call_opts *opts = d->has_opts ? &d->opts : NULL;
     ray_arg *a = rt_calloc(d->nargs ? d->nargs : 1, sizeof(*a));
     ray_view *views = rt_calloc(d->nargs ? d->nargs : 1, sizeof(*views));
@@ -166,7 +227,8 @@ send_now(cl_driver *cl, deferred *d)
     }
     int i = d->node;
     if (err == RAY_OK && !atomic_load(&cl->nodes[i].alive))
-        i = cl_choose(cl, opts, false, i); /* its node went meanwhile */
+        i = opts && opts->pg.id ? -1 /* its bundle went with it */
+                                : cl_choose(cl, opts, false, i);
     if (err == RAY_OK && i < 0) {
         err = RAY_EWORKER_DIED;
         snprintf(why, sizeof(why),
@@ -200,7 +262,8 @@ send_now(cl_driver *cl, deferred *d)
     rt_free(views);
     rt_free(rdesc);
     if (err == RAY_OK) {
-        e.retries = pushed || (opts && opts->max_retries < 0) ? 0
+        e.retries = pushed || (opts && (opts->max_retries < 0 || opts->pg.id))
+                        ? 0
                     : opts && opts->max_retries > 0 ? opts->max_retries
                                                     : 3;
         if (cl_send_to(cl, i, &e) ||
@@ -302,7 +365,7 @@ dup_or_null(const char *s)
 static ray_ref
 defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
       uint32_t nargs, const ray_call_opts *opts, ray_actor actor,
-      const ray_fn_desc *method)
+      const ray_fn_desc *method, ray_ref gate)
 {
     deferred *d = rt_calloc(1, sizeof(*d));
     if (d) {
@@ -362,6 +425,8 @@ defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
     }
     pthread_mutex_unlock(&D.mu);
     if (err != RAY_OK) {
+        if (gate.id)
+            ray_ref_release(gate);
         if (d && d->id) {
             pthread_mutex_lock(&rt->mu);
             sdk_objects_set_error(&rt->store, o, RAY_ECANCELLED, NULL);
@@ -374,11 +439,14 @@ defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
                  err == RAY_ENOMEM ? "out of memory" : "a released handle");
         return RAY_REF_NULL;
     }
-    uint32_t refs = 0;
+    uint32_t refs = gate.id ? 1 : 0;
     for (uint32_t k = 0; k < nargs; k++)
         refs += args[k].type == RAY_T_REF;
     atomic_store(&d->waiting, (int)refs + 1); /* + 1: until all are asked */
     uint64_t id = d->id;
+    d->gate = gate;
+    if (gate.id && ray_on_done(gate, dep_done, d) != RAY_OK)
+        dep_done(d, gate, RAY_EINVAL); /* seen when sent */
     for (uint32_t k = 0; k < nargs; k++)
         if (args[k].type == RAY_T_REF &&
             ray_on_done(args[k].v.ref, dep_done, d) != RAY_OK)
@@ -391,14 +459,22 @@ ray_ref
 cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
          uint32_t nargs, const ray_call_opts *opts)
 {
-    return defer(cl, i, name, args, nargs, opts, (ray_actor){0}, NULL);
+    return defer(cl, i, name, args, nargs, opts, (ray_actor){0}, NULL,
+                 RAY_REF_NULL);
+}
+
+ray_ref
+cl_defer_gated(cl_driver *cl, const char *name, const ray_arg *args,
+               uint32_t nargs, const ray_call_opts *opts, ray_ref gate)
+{
+    return defer(cl, -2, name, args, nargs, opts, (ray_actor){0}, NULL, gate);
 }
 
 ray_ref
 cl_defer_actor(cl_driver *cl, ray_actor h, const ray_fn_desc *m,
                const ray_arg *args, uint32_t nargs)
 {
-    return defer(cl, -1, m->name, args, nargs, NULL, h, m);
+    return defer(cl, -1, m->name, args, nargs, NULL, h, m, RAY_REF_NULL);
 }
 
 bool

@@ -273,6 +273,30 @@ ray_ref cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
 ray_ref cl_defer_actor(cl_driver *cl, ray_actor h, const ray_fn_desc *m,
                        const ray_arg *args, uint32_t nargs);
 bool cl_defer_actor_busy(uint64_t actor);
+/* A call in a placement group not created yet: it waits for the group's
+ * `ready` object (gate, held: taken over) beside its refs, then goes
+ * where its bundle is (cl_pg_route). */
+ray_ref cl_defer_gated(cl_driver *cl, const char *name, const ray_arg *args,
+                       uint32_t nargs, const ray_call_opts *opts, ray_ref gate);
+
+/* cluster_pg.c: placement groups across nodes (the backend's ray_pg_*). */
+ray_err cl_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
+                     const char *name, ray_pg *out);
+ray_err cl_pg_wait(ray_pg pg, int64_t timeout_ms);
+ray_err cl_pg_state(ray_pg pg, int *state);
+ray_err cl_pg_remove(ray_pg pg);
+/* Where a call or actor asking `cpus` and `want` in group pg, bundle
+ * `index` (or RAY_PG_ANY_BUNDLE), goes: RAY_OK with *node (-1 here) and
+ * the group and bundle index on that node (*sub, *sub_idx); RAY_EAGAIN
+ * when the group is pending, with *gate its `ready` object (held); else
+ * the error, its detail naming `what` (unknown or removed group, no such
+ * bundle, more than it holds, its node dead). */
+ray_err cl_pg_route(const char *what, ray_pg pg, int32_t index, double cpus,
+                    const char *want, uint64_t *sub, int32_t *sub_idx,
+                    int *node, ray_ref *gate);
+/* Leaving: the planner stops (a reservation in flight is answered
+ * first) and the table goes. */
+void cl_pg_stop(void);
 /* Leaving: the resolver thread stops; calls ready and not sent end. */
 void cl_defer_stop(void);
 /* Those calls as task rows (state.c's columns), the first `room`; how

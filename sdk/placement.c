@@ -338,9 +338,11 @@ fits_node(sdk_rt *rt, const sdk_pg *pg)
     return RAY_OK;
 }
 
-ray_err
-sdk_drv_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
-                  const char *name, ray_pg *out)
+/* A group, reserved when it is alone in waiting (older pending groups
+ * go first); with `now`, reserved at once or not made (RAY_EAGAIN). */
+static ray_err
+create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
+       const char *name, bool now, ray_pg *out)
 {
     sdk_rt *rt = sdk_g;
     sdk_pg *pg = rt_calloc(1, sizeof(*pg) + n * sizeof(pg->b[0]));
@@ -373,12 +375,35 @@ sdk_drv_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
     while (*pp)
         pp = &(*pp)->next;
     *pp = pg;
-    if (rt->pgs_pending == 1)
+    if (rt->pgs_pending == 1 || now)
         try_reserve(rt, pg, &cbs);
+    if (now && pg->state != RAY_PG_CREATED) {
+        rt->pgs_pending--;
+        unlink_pg(rt, pg);
+        pthread_mutex_unlock(&rt->mu);
+        rt_free(pg);
+        return sdk_fail(RAY_EAGAIN,
+                        "its %u bundles do not fit what this node has free "
+                        "now",
+                        n);
+    }
     out->id = pg->id;
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return RAY_OK;
+}
+
+ray_err
+sdk_drv_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
+                  const char *name, ray_pg *out)
+{
+    return create(bundles, n, strategy, name, false, out);
+}
+
+ray_err
+sdk_pg_reserve_now(const ray_bundle *bundles, uint32_t n, ray_pg *out)
+{
+    return create(bundles, n, RAY_PG_STRICT_PACK, NULL, true, out);
 }
 
 ray_err

@@ -583,6 +583,9 @@ void sdk_pgs_fini(sdk_rt *rt);                /* shutdown: free them all */
 ray_err sdk_drv_pg_create(const ray_bundle *bundles, uint32_t n,
                           int32_t strategy, const char *name, ray_pg *out);
 ray_err sdk_drv_pg_wait(ray_pg pg, int64_t timeout_ms);
+/* A group of `n` bundles on this node reserved now, or RAY_EAGAIN with
+ * nothing made (a cluster's bundles placed here: cluster_pg.c). */
+ray_err sdk_pg_reserve_now(const ray_bundle *bundles, uint32_t n, ray_pg *out);
 ray_err sdk_drv_pg_state(ray_pg pg, int *state);
 ray_err sdk_drv_pg_remove(ray_pg pg);
 

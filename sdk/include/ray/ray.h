@@ -560,8 +560,19 @@ RAY_API ray_err ray_cancel(ray_ref ref, bool force);
  * from a busy one of the same bundle). Its custom resources come out of
  * the node's for as long as the group lives. A task in a bundle that
  * blocks in a get keeps its worker (no stand-in runs the bundle's other
- * tasks meanwhile). Not yet across nodes: in a cluster a group is
- * reserved on the driver's node, and its tasks and actors run there. */
+ * tasks meanwhile).
+ *
+ * In a cluster the driver places the bundles over the nodes its calls
+ * may use (this one and every node with its agent) by the strategy,
+ * counting its own groups' holdings, and reserves them on every node at
+ * once; a node that refuses (not enough free now) or dies before it
+ * answers rolls the others back, and the group is planned again 100 ms
+ * later. A call in a pending group waits for it at the driver; an actor
+ * in a pending group is refused (RAY_EINVAL: not yet, ray_pg_wait
+ * first). A created group whose node dies keeps its bundles there: calls
+ * naming them fail with RAY_EWORKER_DIED (not placed again yet). Groups
+ * are this driver's: other drivers' groups are not counted by its plans
+ * (a node's agent still refuses what it cannot hold). */
 
 /* Where the bundles go (in a cluster; one node holds them all outside). */
 enum ray_pg_strategy {

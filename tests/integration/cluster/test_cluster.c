@@ -2702,3 +2702,181 @@ Test(cluster, rayc_list_tasks_and_objects_asks_the_drivers)
     ray_ref_release(waits);
     ray_ref_release(put);
 }
+
+/* ---- placement groups ---- */
+
+/* Where bundle b of pg runs a call: "driver" or the node's IP (owned). */
+static char *
+where_in(ray_pg pg, int32_t b)
+{
+    ray_call_opts o = {.pg = pg, .pg_bundle = b};
+    ray_ref r = where_remote_opts(&o, 0);
+    cr_assert_neq(r.id, 0, "%s", ray_last_error_detail());
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_ref_release(r);
+    return s;
+}
+
+Test(cluster, placement_groups_spread_pack_and_follow_resources)
+{
+    driver_up(2);
+    ray_bundle one[3] = {{.num_cpus = 1}, {.num_cpus = 1}, {.num_cpus = 1}};
+    ray_pg sp;
+    cr_assert_eq(ray_pg_create(one, 3, RAY_PG_STRICT_SPREAD, "sp", &sp), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(ray_pg_wait(sp, 60000), RAY_OK, "%s", ray_last_error_detail());
+    char *w[3];
+    for (int b = 0; b < 3; b++)
+        w[b] = where_in(sp, b);
+    cr_assert(strcmp(w[0], w[1]) && strcmp(w[1], w[2]) && strcmp(w[0], w[2]),
+              "STRICT_SPREAD on %s, %s, %s", w[0], w[1], w[2]);
+    for (int b = 0; b < 3; b++)
+        ray_free(w[b]);
+    /* A fourth bundle has no node of its own: never. */
+    ray_bundle four[4] = {
+        {.num_cpus = 1}, {.num_cpus = 1}, {.num_cpus = 1}, {.num_cpus = 1}};
+    ray_pg bad;
+    cr_assert_eq(ray_pg_create(four, 4, RAY_PG_STRICT_SPREAD, NULL, &bad),
+                 RAY_EINVAL);
+    cr_assert(strstr(ray_last_error_detail(), "127.0.0.3") &&
+                  strstr(ray_last_error_detail(), "STRICT_SPREAD"),
+              "%s", ray_last_error_detail());
+    cr_assert_eq(ray_pg_remove(sp), RAY_OK);
+    /* STRICT_PACK: one node for both. */
+    ray_pg pk;
+    cr_assert_eq(ray_pg_create(one, 2, RAY_PG_STRICT_PACK, NULL, &pk), RAY_OK);
+    cr_assert_eq(ray_pg_wait(pk, 60000), RAY_OK, "%s", ray_last_error_detail());
+    char *a = where_in(pk, 0), *b = where_in(pk, 1);
+    cr_assert_str_eq(a, b, "STRICT_PACK split");
+    ray_free(a);
+    ray_free(b);
+    cr_assert_eq(ray_pg_remove(pk), RAY_OK);
+    /* A bundle's resources choose its node: only .2 has a gpu. */
+    ray_bundle g = {.num_cpus = 1, .resources = "gpu:1"};
+    ray_pg gp;
+    cr_assert_eq(ray_pg_create(&g, 1, RAY_PG_PACK, NULL, &gp), RAY_OK);
+    cr_assert_eq(ray_pg_wait(gp, 60000), RAY_OK, "%s", ray_last_error_detail());
+    char *gw = where_in(gp, 0);
+    cr_assert_str_eq(gw, "127.0.0.2");
+    ray_free(gw);
+    /* An actor in it lives there, and dies with the group. */
+    ray_actor_opts ao = {.num_cpus = 1, .pg = gp};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &ao, 5), RAY_OK, "%s",
+                 ray_last_error_detail());
+    char *cw = NULL;
+    cr_assert_eq(ray_get_str(counter_where_remote(c), &cw, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_str_eq(cw, "127.0.0.2 5");
+    ray_free(cw);
+    cr_assert_eq(ray_pg_remove(gp), RAY_OK);
+    ray_err e = RAY_OK;
+    for (int i = 0; i < 600 && e == RAY_OK; i++) { /* the removal travels */
+        cw = NULL;
+        e = ray_get_str(counter_where_remote(c), &cw, 60000);
+        ray_free(cw);
+    }
+    cr_assert_eq(e, RAY_EACTOR_DIED, "%s", ray_last_error_detail());
+    ray_actor_release(c);
+}
+
+Test(cluster, a_call_in_a_pending_placement_group_waits_for_it)
+{
+    driver_up(2);
+    /* Every CPU of the three nodes: 2 here, 2 on .2, 2 on .3. */
+    ray_bundle two[3] = {{.num_cpus = 2}, {.num_cpus = 2}, {.num_cpus = 2}};
+    ray_pg all;
+    cr_assert_eq(ray_pg_create(two, 3, RAY_PG_STRICT_SPREAD, NULL, &all),
+                 RAY_OK);
+    cr_assert_eq(ray_pg_wait(all, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_bundle one = {.num_cpus = 1};
+    ray_pg later;
+    cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, &later), RAY_OK);
+    int st = -1;
+    cr_assert_eq(ray_pg_state(later, &st), RAY_OK);
+    cr_assert_eq(st, RAY_PG_PENDING);
+    ray_call_opts in = {.pg = later};
+    ray_ref r = where_remote_opts(&in, 0);
+    cr_assert_neq(r.id, 0, "%s", ray_last_error_detail());
+    size_t idx, ready = 0;
+    cr_assert_eq(ray_wait(&r, 1, 1, 300, &idx, &ready), RAY_OK);
+    cr_assert_eq(ready, 0, "a call of a pending group ran");
+    cr_assert_eq(ray_pg_wait(later, 200), RAY_ETIMEDOUT);
+    ray_actor_opts ao = {.pg = later};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &ao, 0), RAY_EINVAL,
+                 "an actor of a pending group (not yet)");
+    cr_assert_eq(ray_pg_remove(all), RAY_OK);
+    cr_assert_eq(ray_pg_wait(later, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_free(s);
+    ray_ref_release(r);
+    /* Removed: calls naming it fail at once. */
+    cr_assert_eq(ray_pg_remove(later), RAY_OK);
+    cr_assert_eq(where_remote_opts(&in, 0).id, 0);
+    cr_assert(strstr(ray_last_error_detail(), "removed"), "%s",
+              ray_last_error_detail());
+}
+
+static int64_t
+agent_pid(int64_t unused)
+{
+    (void)unused;
+    return (int64_t)getppid(); /* a worker's parent: its node's agent */
+}
+RAY_REMOTE(agent_pid, int64_t, int64_t);
+
+Test(cluster, a_node_that_dies_while_a_group_is_reserved_is_rolled_back)
+{
+    driver_up(1);
+    /* Only .2 and .3 have "pool": a STRICT_SPREAD of two needs both. */
+    ray_call_opts on3 = {.node = "127.0.0.3"};
+    int64_t agent = -1;
+    cr_assert_eq(ray_get_int64(agent_pid_remote_opts(&on3, 0), &agent, 60000),
+                 RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_gt(agent, 1);
+    /* .3's agent hangs: its answer to the reservation never comes. */
+    cr_assert_eq(kill((pid_t)agent, SIGSTOP), 0);
+    ray_bundle pool[2] = {{.num_cpus = 1, .resources = "pool:1"},
+                          {.num_cpus = 1, .resources = "pool:1"}};
+    ray_pg pg;
+    cr_assert_eq(ray_pg_create(pool, 2, RAY_PG_STRICT_SPREAD, NULL, &pg),
+                 RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(ray_pg_wait(pg, 300), RAY_ETIMEDOUT, "created without .3");
+    /* .3 dies in the middle of it: .2's part is rolled back, and the
+     * group waits for a node with a pool. */
+    pid_t raylet = rc_daemon_pid(&C, "127.0.0.3");
+    cr_assert_gt(raylet, 0);
+    kill(raylet, SIGKILL);
+    kill((pid_t)agent, SIGKILL);
+    cr_assert_eq(ray_pg_wait(pg, 500), RAY_ETIMEDOUT, "one pool node left");
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4",
+                      "--num-cpus=2", "--resources=pool=100", NULL),
+                 0, "%s", out_text());
+    cr_assert_eq(ray_pg_wait(pg, 60000), RAY_OK, "%s", ray_last_error_detail());
+    char *a = where_in(pg, 0), *b = where_in(pg, 1);
+    cr_assert(strcmp(a, b) && (!strcmp(a, "127.0.0.2") || !strcmp(b, "127.0.0"
+                                                                     ".2")),
+              "on %s and %s", a, b);
+    cr_assert(!strcmp(a, "127.0.0.4") || !strcmp(b, "127.0.0.4"),
+              "on %s and %s", a, b);
+    ray_free(a);
+    ray_free(b);
+    cr_assert_eq(ray_pg_remove(pg), RAY_OK);
+    /* Nothing of it stays held on .2: both its CPUs can be reserved
+     * (with its gpu, which only .2 has). */
+    ray_bundle all2 = {.num_cpus = 2, .resources = "gpu:1"};
+    ray_pg whole;
+    cr_assert_eq(ray_pg_create(&all2, 1, RAY_PG_STRICT_PACK, NULL, &whole),
+                 RAY_OK);
+    cr_assert_eq(ray_pg_wait(whole, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+}
