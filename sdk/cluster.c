@@ -1876,6 +1876,12 @@ cl_client(void)
 }
 
 void
+sdk_cluster_fini(void)
+{
+    cl_defer_fini();
+}
+
+void
 sdk_cluster_leave(void)
 {
     cl_driver *cl = g_cl;

@@ -22,6 +22,11 @@ ray_err sdk_cluster_join(const char *address);
  * connection (the agents end) and join the threads. */
 void sdk_cluster_leave(void);
 
+/* ray_shutdown, once the embedded runtime is gone (no callback runs
+ * again): free the calls still waiting at the driver for their refs or
+ * their placement group, which will never go. */
+void sdk_cluster_fini(void);
+
 /* The program was started as a job's agent by a raylet (RAYC_AGENT_FD):
  * serve the driver on that connection, then exit. Never returns. */
 void sdk_agent_main(int fd) __attribute__((noreturn));

@@ -499,7 +499,8 @@ cl_defer_stop(void)
     pthread_mutex_lock(&D.mu);
     /* Those ready but never sent end here; those still waiting for an
      * argument are left alone, as their callbacks may yet run until the
-     * runtime stops (which then never runs them). */
+     * runtime stops (which then never runs them): cl_defer_fini frees
+     * them after. */
     while (D.head) {
         deferred *d = D.head;
         D.head = d->next;
@@ -509,6 +510,21 @@ cl_defer_stop(void)
     D.tail = &D.head;
     D.acalls = NULL; /* those left never go */
     D.started = D.stop = false;
+    pthread_mutex_unlock(&D.mu);
+}
+
+void
+cl_defer_fini(void)
+{
+    pthread_mutex_lock(&D.mu);
+    while (D.all) {
+        deferred *d = D.all;
+        unlink_all(d);
+        deferred_free(d); /* its refs went with the runtime */
+    }
+    D.head = NULL;
+    D.tail = &D.head;
+    D.acalls = NULL;
     pthread_mutex_unlock(&D.mu);
 }
 

@@ -299,6 +299,8 @@ ray_err cl_pg_route(const char *what, ray_pg pg, int32_t index, double cpus,
 void cl_pg_stop(void);
 /* Leaving: the resolver thread stops; calls ready and not sent end. */
 void cl_defer_stop(void);
+/* After the runtime stopped: free the calls that never went. */
+void cl_defer_fini(void);
 /* Those calls as task rows (state.c's columns), the first `room`; how
  * many there are. */
 size_t cl_defer_rows(cl_driver *cl, rt_text *out, size_t room);

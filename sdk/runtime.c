@@ -707,4 +707,5 @@ ray_shutdown(void)
     sdk_g = NULL;
     sdk_be = &sdk_backend_none;
     embedded_destroy(rt, rt->tx);
+    sdk_cluster_fini();
 }

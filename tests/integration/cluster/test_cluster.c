@@ -2822,6 +2822,23 @@ Test(cluster, a_call_in_a_pending_placement_group_waits_for_it)
     cr_assert_eq(where_remote_opts(&in, 0).id, 0);
     cr_assert(strstr(ray_last_error_detail(), "removed"), "%s",
               ray_last_error_detail());
+    /* A call still waiting for its group at shutdown goes with the
+     * runtime: the next session lists none of it. */
+    cr_assert_eq(ray_pg_create(two, 3, RAY_PG_STRICT_SPREAD, NULL, &all),
+                 RAY_OK);
+    cr_assert_eq(ray_pg_wait(all, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_pg never;
+    cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, &never), RAY_OK);
+    ray_call_opts in_never = {.pg = never};
+    cr_assert_neq(where_remote_opts(&in_never, 0).id, 0, "%s",
+                  ray_last_error_detail());
+    cr_assert_eq(list_rows("tasks", "state=PENDING_ARGS_AVAIL"), 1, "%s",
+                 out_text());
+    ray_shutdown();
+    driver_up(1);
+    cr_assert_eq(list_rows("tasks", "state=PENDING_ARGS_AVAIL"), 0,
+                 "a call of the last session: %s", out_text());
 }
 
 static int64_t
