@@ -44,6 +44,7 @@ sched_queue_push(sched_queue *q, sched_task *t)
         q->head = t;
     q->tail = t;
     q->n++;
+    q->frac_queued += t->milli != 0;
 }
 
 void
@@ -60,6 +61,8 @@ sched_queue_push_front(sched_queue *q, sched_task *head, sched_task *tail,
         q->tail = tail;
     q->head = head;
     q->n += n;
+    for (sched_task *t = head; t != tail->next; t = t->next)
+        q->frac_queued += t->milli != 0;
 }
 
 void
@@ -75,6 +78,7 @@ sched_queue_remove(sched_queue *q, sched_task *t)
         q->tail = t->prev;
     t->next = t->prev = NULL;
     q->n--;
+    q->frac_queued -= t->milli != 0;
 }
 
 /* Put `t` back before `next` (NULL: at the tail). */
@@ -92,6 +96,7 @@ insert_before(sched_queue *q, sched_task *t, sched_task *next)
     else
         q->tail = t;
     q->n++;
+    q->frac_queued += t->milli != 0;
 }
 
 /* The workers task `t` runs on: its bundle's key, 0 the node's own. */
@@ -149,7 +154,7 @@ mark_eligible(sched_queue *q)
             s->eligible = s->alive && !s->reserved_by && !s->blocked;
             f.idle |= s->eligible && s->inflight == 0;
             f.give_back |=
-                s->alive && !s->eligible && s->inflight > 0 &&
+                s->alive && !s->eligible && s->inflight > 0 && !s->frac &&
                 SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN;
             continue;
         }
@@ -161,7 +166,7 @@ mark_eligible(sched_queue *q)
         f.taken += s->eligible || (brief && f.taken < f.cpus);
         f.idle |= s->eligible && s->inflight == 0;
         f.give_back |=
-            s->alive && !s->eligible && s->inflight > 0 &&
+            s->alive && !s->eligible && s->inflight > 0 && !s->frac &&
             s->reserved_by != UINT64_MAX &&
             SCHED_BLOCKED_KIND(s->blocked) != SCHED_BLOCKED_KEEPS_OWN;
     }
@@ -248,6 +253,10 @@ sched_queue_release(sched_queue *q, sched_task *t)
         }
         t->cpus_held = 0;
     }
+    if (t->frac_held) {
+        q->frac_used -= t->milli;
+        t->frac_held = 0;
+    }
 }
 
 /* The live CPU of bundle `bundle` free of holds with the fewest tasks in
@@ -311,6 +320,77 @@ sched_queue_unhold(sched_queue *q, uint64_t key)
     }
 }
 
+/* ---- fractional CPUs ---- */
+
+/* A slot that may take a fractional task now: one of the lent CPUs, or a
+ * stand-in no blocked worker needs, idle and free of holds. */
+static bool
+frac_free(const sched_queue *q, int w)
+{
+    const sched_slot *s = sched_queue_slot(q, w);
+    bool lent = w < q->ncore && s->bundle == SCHED_FRAC_KEY;
+    bool spare = w >= q->ncore && !s->eligible && !s->bundle;
+    return (lent || spare) && s->alive && !s->blocked && !s->reserved_by &&
+           s->inflight == 0;
+}
+
+/* Lend one more idle CPU of the node's own to fractional tasks. */
+static bool
+frac_lend(sched_queue *q)
+{
+    for (int w = q->ncore - 1; w >= 0; w--) {
+        sched_slot *s = sched_queue_slot(q, w);
+        if (idle_cpu(s, 0)) {
+            s->bundle = SCHED_FRAC_KEY;
+            s->eligible = 0;
+            q->frac_cpus++;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The worker fractional task `t` runs on now, or -1 (it waits: the lent
+ * CPUs are full and no idle one can be lent, or no free worker). */
+static int
+frac_worker(sched_queue *q, const sched_task *t)
+{
+    if (q->frac_used + t->milli > q->frac_cpus * 1000u && !frac_lend(q))
+        return -1;
+    for (int w = 0; w < q->nworkers; w++)
+        if (frac_free(q, w))
+            return w;
+    return -1;
+}
+
+/* Stand-ins to start for the fractional tasks that wait while the lent
+ * CPUs have room for them (they wait for a worker), at most 8 a round. */
+static uint32_t
+frac_wanted(const sched_queue *q)
+{
+    if (!q->frac_queued || q->frac_used >= q->frac_cpus * 1000u)
+        return 0;
+    uint32_t free = 0;
+    for (int w = 0; w < q->nworkers; w++)
+        free += frac_free(q, w);
+    uint64_t want = q->frac_queued < 8 ? q->frac_queued : 8;
+    return want > free ? (uint32_t)(want - free) : 0;
+}
+
+/* Lent CPUs go back once no fractional task runs or waits. */
+static void
+frac_return(sched_queue *q)
+{
+    if (!q->frac_cpus || q->frac_used || q->frac_queued)
+        return;
+    for (int w = 0; w < q->ncore; w++) {
+        sched_slot *s = sched_queue_slot(q, w);
+        if (s->bundle == SCHED_FRAC_KEY)
+            s->bundle = 0;
+    }
+    q->frac_cpus = 0;
+}
+
 static ray_err
 push(sched_queue *q, int w, sched_task *t)
 {
@@ -343,7 +423,12 @@ push_ready(sched_queue *q)
             t = next;
             continue;
         }
-        int w = pick_worker(q, t);
+        int w = t->milli ? frac_worker(q, t) : pick_worker(q, t);
+        if (w < 0 && t->milli) { /* no room in the lent CPUs yet */
+            sched_queue_release(q, t);
+            t = next;
+            continue;
+        }
         if (w < 0) {
             sched_queue_release(q, t);
             if (bundle_key(t)) { /* its bundle is busy, not the node */
@@ -354,6 +439,17 @@ push_ready(sched_queue *q)
         }
         sched_queue_remove(q, t);
         ray_err e = push(q, w, t);
+        if (e == RAY_OK && t->milli) {
+            q->frac_used += t->milli;
+            t->frac_held = 1;
+            sched_queue_slot(q, w)->frac = 1;
+        }
+        if (e == RAY_EAGAIN && t->milli) {
+            sched_queue_release(q, t);
+            insert_before(q, t, next);
+            t = next;
+            continue;
+        }
         if (e == RAY_EAGAIN) {
             /* This worker has no room: try the others, else backlog. */
             for (int k = 0; k < q->nworkers && e == RAY_EAGAIN; k++) {
@@ -388,6 +484,8 @@ revoke(sched_queue *q, int w, bool keep_own, bool newest, sched_task **out,
     sched_slot *s = sched_queue_slot(q, w);
     for (uint32_t i = 0; i < n; i++) {
         s->inflight--;
+        if (out[i]->milli)
+            s->frac = 0;
         sched_queue_release(q, out[i]);
     }
     q->steals += n;
@@ -404,7 +502,7 @@ take_back(sched_queue *q)
     bool any = false;
     for (int w = 0; w < q->nworkers; w++) {
         const sched_slot *s = sched_queue_slot(q, w);
-        if (!s->alive || s->eligible || s->inflight == 0 ||
+        if (!s->alive || s->eligible || s->inflight == 0 || s->frac ||
             s->reserved_by == UINT64_MAX)
             continue;
         uint32_t n;
@@ -506,6 +604,7 @@ wanted(const sched_queue *q, uint32_t cpus, uint32_t taken)
 void
 sched_queue_dispatch(sched_queue *q)
 {
+    frac_return(q);
     round_facts f = mark_eligible(q);
     push_ready(q);
     if (q->ops->revoke) {
@@ -514,7 +613,7 @@ sched_queue_dispatch(sched_queue *q)
         if (f.idle)
             steal_for_idle(q);
     }
-    q->want = wanted(q, f.cpus, f.taken);
+    q->want = wanted(q, f.cpus, f.taken) + frac_wanted(q);
     for (int w = 0; w < q->nworkers; w++) {
         sched_slot *s = sched_queue_slot(q, w);
         if (s->dirty) {
@@ -527,6 +626,9 @@ sched_queue_dispatch(sched_queue *q)
 void
 sched_queue_done(sched_queue *q, int w, sched_task *t)
 {
-    sched_queue_slot(q, w)->inflight--;
+    sched_slot *s = sched_queue_slot(q, w);
+    s->inflight--;
+    if (t->milli)
+        s->frac = 0;
     sched_queue_release(q, t);
 }

@@ -58,16 +58,20 @@ typedef struct sched_bundle {
     sched_resources pool;
 } sched_bundle;
 
-/* Embedded in the owner's task. The owner sets id, demand and
- * cpus_extra before queueing; the rest belongs to the scheduler. */
+/* Embedded in the owner's task. The owner sets id, demand, cpus_extra
+ * and milli before queueing; the rest belongs to the scheduler. */
 struct sched_task {
     sched_task *next, *prev;    /* ready queue link */
     uint64_t id;                /* nonzero, unique while queued/in flight */
     const sched_demand *demand; /* custom resources needed, or NULL */
     uint16_t cpus_extra;        /* CPUs needed beyond its own worker */
-    uint8_t acquired;           /* holds `demand` */
-    uint8_t cpus_held;          /* holds cpus_extra idle workers */
-    int32_t prefer;             /* worker + 1 to place it on when eligible
+    uint16_t milli;             /* a fraction of a CPU (1 to 999
+                                   thousandths): packed, see below; 0 a
+                                   whole worker */
+    uint8_t acquired : 1;       /* holds `demand` */
+    uint8_t cpus_held : 1;      /* holds cpus_extra idle workers */
+    uint8_t frac_held : 1;      /* holds `milli` of the fractional CPUs */
+    int16_t prefer;             /* worker + 1 to place it on when eligible
                                    (the one that submitted it: it may run
                                    it itself while it waits), 0 = none */
     sched_bundle *bundle;       /* runs in this bundle: on its workers
@@ -87,8 +91,19 @@ typedef struct sched_slot {
     uint64_t reserved_by; /* id of a multi-CPU task holding it, 0
                              none, UINT64_MAX never (actor host) */
     uint64_t bundle;      /* reserved for a placement group's bundle:
-                             only its tasks run here; 0 none */
+                             only its tasks run here (SCHED_FRAC_KEY:
+                             a CPU lent to fractional tasks); 0 none */
+    uint8_t frac;         /* runs a fractional task (one at a time) */
 } sched_slot;
+
+/* Fractional CPUs. A task of `milli` thousandths of a CPU runs alone on
+ * a worker (never queued behind another) and the node packs such tasks:
+ * a whole CPU taken from the node's own (an idle one) is lent to them,
+ * its 1000 thousandths shared by as many as fit, each on a worker of its
+ * own: the CPU's worker, then stand-in slots started for them (so 4 of
+ * 0.25 run at once on one CPU, up to the stand-in slots there are). A
+ * lent CPU goes back once no fractional task runs or waits. */
+#define SCHED_FRAC_KEY UINT64_C(0xF4AC000000000000)
 
 /* sched_slot.blocked: its task waits and runs nothing; or it waits and
  * runs the calls it made when it gets to them (they stay with it). */
@@ -127,10 +142,13 @@ typedef struct sched_queue {
     int nworkers; /* slots */
     int ncore;    /* of which the node's CPUs: [0, ncore) */
     uint32_t max_inflight;
-    uint32_t want;   /* after a round: stand-ins that could run
-                        tasks now (work waits while fewer than
-                        ncore slots are eligible) */
-    uint64_t steals; /* tasks taken back and placed again */
+    uint32_t want;        /* after a round: stand-ins that could run
+                             tasks now (work waits while fewer than
+                             ncore slots are eligible) */
+    uint64_t steals;      /* tasks taken back and placed again */
+    uint32_t frac_cpus;   /* CPUs lent to fractional tasks */
+    uint32_t frac_used;   /* thousandths of them running now */
+    uint64_t frac_queued; /* fractional tasks in the queue */
     const sched_ops *ops;
     void *ctx;
 } sched_queue;
@@ -156,7 +174,7 @@ static inline void
 sched_task_init(sched_task *t, uint64_t id, const sched_demand *demand,
                 uint16_t cpus_extra)
 {
-    *t = (sched_task){NULL, NULL, id, demand, cpus_extra, 0, 0, 0, NULL};
+    *t = (sched_task){.id = id, .demand = demand, .cpus_extra = cpus_extra};
 }
 
 /* Append a ready task (FIFO). */

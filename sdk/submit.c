@@ -99,6 +99,10 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
     if (opts && opts->num_cpus > 1.0) {
         double extra = opts->num_cpus - 1.0;
         t->cpus_extra = (uint16_t)(extra + 0.999);
+    } else if (opts && opts->num_cpus > 0 && opts->num_cpus < 0.9995 &&
+               !t->st.bundle) { /* packed (local_queue.h) */
+        double m = opts->num_cpus * 1000.0 + 0.5;
+        t->st.milli = m < 1 ? 1 : (uint16_t)m;
     }
     uint64_t id;
     sdk_obj *o;

@@ -642,11 +642,17 @@ enum ray_strategy {
 
 /* Options of one call; zero means default in every field. */
 typedef struct ray_call_opts {
-    double num_cpus;       /* CPUs needed; default 1. Up to 1: one
-                              worker slot (fractions accepted, not yet
-                              packed). N > 1: the task also holds
-                              ceil(N) - 1 idle workers while it runs.
-                              More than num_workers: infeasible. */
+    double num_cpus;       /* CPUs needed; default 1. A fraction
+                              (0.25): packed, as many at once on a CPU
+                              as fit (4 of 0.25), each on a worker of
+                              its own (the CPU's, then stand-ins: up to
+                              max(4, 2 x CPUs) extra processes); the
+                              CPU runs no whole task meanwhile. Inside
+                              a placement group's bundle, or in a call
+                              made inside a task (not yet), a fraction
+                              takes a whole worker. N > 1: the task also
+                              holds ceil(N) - 1 idle workers while it
+                              runs. More than num_workers: infeasible. */
     int32_t max_retries;   /* crash retries; 0: default 3; RAY_NO_RETRY */
     bool retry_on_error;   /* also retry when the task reports an error */
     const char *name;      /* name in errors and logs; default fn name */

@@ -366,3 +366,49 @@ Test(scheduling, a_destroyed_map_job_runs_no_queued_chunk)
     unlink(count);
     unlink(door);
 }
+
+/* Counts that it started, then waits (bounded) until `n` have: true
+ * when they all ran at once. */
+static int64_t
+together(const char *path, int64_t n)
+{
+    if (!count_event(path))
+        return -1;
+    for (int i = 0; i < BOUND_MS && count_bytes(path) < n; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return count_bytes(path) >= n;
+}
+RAY_REMOTE(together, int64_t, const char *, int64_t);
+
+Test(scheduling, four_quarter_cpu_tasks_run_at_once_on_one_cpu)
+{
+    start(1);
+    ray_call_opts quarter = {.num_cpus = 0.25};
+    ray_ref r[4];
+    for (int i = 0; i < 4; i++)
+        r[i] = together_remote_opts(&quarter, file, 4);
+    for (int i = 0; i < 4; i++) {
+        int64_t v = -1;
+        cr_assert_eq(ray_get_int64(r[i], &v, 2 * BOUND_MS), RAY_OK, "%s",
+                     ray_last_error_detail());
+        cr_assert_eq(v, 1, "task %d never saw all four running", i);
+        ray_ref_release(r[i]);
+    }
+    /* The CPU is the node's again: a whole-CPU task runs. */
+    int64_t v = -1;
+    cr_assert_eq(ray_get_int64(quick_remote(5), &v, BOUND_MS), RAY_OK);
+    cr_assert_eq(v, 5);
+    /* Halves: two at once on it, never a third (the third of three
+     * waits for one of the first two). */
+    unlink(file);
+    ray_call_opts half = {.num_cpus = 0.5};
+    for (int i = 0; i < 2; i++)
+        r[i] = together_remote_opts(&half, file, 2);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(ray_get_int64(r[i], &v, 2 * BOUND_MS), RAY_OK);
+        cr_assert_eq(v, 1, "two halves did not share the CPU");
+        ray_ref_release(r[i]);
+    }
+}

@@ -564,3 +564,43 @@ Test(local_queue, a_bundle_task_takes_its_resources_from_the_pool, .timeout = 5)
     cr_assert_eq(b.pool.avail[one.idx[0]], 1000, "back to the pool");
     cr_assert_eq(node.avail[one.idx[0]], 0, "not to the node");
 }
+
+Test(local_queue, fractional_tasks_share_a_lent_cpu, .timeout = 5)
+{
+    setup_steal(4, 1, 100); /* one CPU and three stand-in slots */
+    F.w[1].slot.alive = F.w[2].slot.alive = F.w[3].slot.alive = 0;
+    for (int i = 0; i < 5; i++) {
+        T[i].milli = 250;
+        sched_queue_push(&Q, &T[i]);
+    }
+    T[5].milli = 0; /* a whole-CPU task behind them */
+    sched_queue_push(&Q, &T[5]);
+    sched_queue_dispatch(&Q);
+    /* The CPU is lent; its worker runs one; stand-ins are wanted for the
+     * three others that fit; the fifth and the whole one wait. */
+    cr_assert_eq(Q.frac_cpus, 1);
+    cr_assert_eq(F.w[0].ngot, 1);
+    cr_assert_eq(Q.frac_used, 250);
+    cr_assert_geq(Q.want, 3);
+    F.w[1].slot.alive = F.w[2].slot.alive = F.w[3].slot.alive = 1;
+    sched_queue_dispatch(&Q);
+    for (int w = 0; w < 4; w++)
+        cr_assert_eq(F.w[w].ngot, 1, "worker %d runs one of them", w);
+    cr_assert_eq(Q.frac_used, 1000);
+    cr_assert_eq(Q.n, 2, "the fifth quarter and the whole task wait");
+    /* One quarter ends: the fifth takes its place, the whole one waits. */
+    finish_first(2);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[2].ngot, 1);
+    cr_assert_eq(F.w[2].got[0], 5);
+    cr_assert_eq(Q.n, 1);
+    cr_assert_eq(Q.head, &T[5]);
+    /* All end: the CPU goes back and runs the whole task. */
+    for (int w = 0; w < 4; w++)
+        finish_first(w);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(Q.frac_cpus, 0);
+    cr_assert_eq(Q.frac_used, 0);
+    cr_assert_eq(F.w[0].ngot, 1);
+    cr_assert_eq(F.w[0].got[0], 6);
+}
