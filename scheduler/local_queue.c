@@ -377,12 +377,18 @@ frac_wanted(const sched_queue *q)
     return want > free ? (uint32_t)(want - free) : 0;
 }
 
-/* Lent CPUs go back once no fractional task runs or waits. */
+/* Lent CPUs go back once no fractional task waits and every one that
+ * runs is blocked a while (its CPU is given back, as a whole task's). */
 static void
 frac_return(sched_queue *q)
 {
-    if (!q->frac_cpus || q->frac_used || q->frac_queued)
+    if (!q->frac_cpus || q->frac_queued)
         return;
+    for (int w = 0; w < q->nworkers; w++) {
+        const sched_slot *s = sched_queue_slot(q, w);
+        if (s->frac && !(s->blocked & SCHED_BLOCKED_LONG))
+            return;
+    }
     for (int w = 0; w < q->ncore; w++) {
         sched_slot *s = sched_queue_slot(q, w);
         if (s->bundle == SCHED_FRAC_KEY)
@@ -442,7 +448,7 @@ push_ready(sched_queue *q)
         if (e == RAY_OK && t->milli) {
             q->frac_used += t->milli;
             t->frac_held = 1;
-            sched_queue_slot(q, w)->frac = 1;
+            sched_queue_slot(q, w)->frac = t->milli;
         }
         if (e == RAY_EAGAIN && t->milli) {
             sched_queue_release(q, t);

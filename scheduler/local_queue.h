@@ -93,7 +93,8 @@ typedef struct sched_slot {
     uint64_t bundle;      /* reserved for a placement group's bundle:
                              only its tasks run here (SCHED_FRAC_KEY:
                              a CPU lent to fractional tasks); 0 none */
-    uint8_t frac;         /* runs a fractional task (one at a time) */
+    uint16_t frac;        /* runs a fractional task of this many
+                             thousandths (one at a time), 0 none */
 } sched_slot;
 
 /* Fractional CPUs. A task of `milli` thousandths of a CPU runs alone on
@@ -102,7 +103,9 @@ typedef struct sched_slot {
  * its 1000 thousandths shared by as many as fit, each on a worker of its
  * own: the CPU's worker, then stand-in slots started for them (so 4 of
  * 0.25 run at once on one CPU, up to the stand-in slots there are). A
- * lent CPU goes back once no fractional task runs or waits. */
+ * lent CPU goes back once no fractional task waits and none runs but
+ * those blocked a while (SCHED_BLOCKED_LONG: a task waiting for its
+ * children gives its CPU back, as a whole one does to stand-ins). */
 #define SCHED_FRAC_KEY UINT64_C(0xF4AC000000000000)
 
 /* sched_slot.blocked: its task waits and runs nothing; or it waits and

@@ -625,6 +625,28 @@ cl_send_to(cl_driver *cl, int i, fl_entry *e)
 }
 
 bool
+cl_send_control(cl_driver *cl, int i, const Ray__Rpc__ClusterTask *t)
+{
+    uint8_t rec[64];
+    size_t len = protobuf_c_message_get_packed_size(&t->base);
+    if (len > sizeof(rec))
+        return false;
+    protobuf_c_message_pack(&t->base, rec);
+    return cl_send_raw(cl, i, rec, (uint32_t)len);
+}
+
+ray_err
+cl_result_new(uint64_t *id)
+{
+    sdk_rt *rt = sdk_g;
+    sdk_obj *o;
+    pthread_mutex_lock(&rt->mu);
+    ray_err err = sdk_objects_alloc(&rt->store, id, &o);
+    pthread_mutex_unlock(&rt->mu);
+    return err;
+}
+
+bool
 cl_place_again(cl_driver *cl, int dead, fl_entry *e)
 {
     e->retries--;

@@ -281,13 +281,9 @@ static ray_err
 actor_ask(cl_driver *cl, ray_actor h, int kind, int64_t timeout_ms,
           uint64_t *bits)
 {
-    sdk_rt *rt = sdk_g;
     uint64_t id;
-    sdk_obj *o;
     char why[200] = "";
-    pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
-    pthread_mutex_unlock(&rt->mu);
+    ray_err err = cl_result_new(&id);
     if (err != RAY_OK)
         return sdk_fail(err, "out of memory");
     ray_ref ref = sdk_ref(id);

@@ -209,6 +209,12 @@ bool cl_node_full(cl_driver *cl, int i);
 bool cl_send_to(cl_driver *cl, int i, fl_entry *e);
 /* Queue an untracked record (no result comes back) on node i. */
 bool cl_send_raw(cl_driver *cl, int i, const uint8_t *task, uint32_t len);
+/* The same for a small control record (no arguments: CLUSTER_FREE,
+ * CLUSTER_PG_REMOVE), packed here. */
+bool cl_send_control(cl_driver *cl, int i, const Ray__Rpc__ClusterTask *t);
+/* A new pending object of this driver for an answer to come (a query's
+ * result): *id, held once (sdk_ref(*id) is that hold). */
+ray_err cl_result_new(uint64_t *id);
 /* The node named by an IP, "IP:port" or id prefix: -1 this one, -2 none. */
 int cl_named_node(cl_driver *cl, const char *want);
 /* Arguments by value (ready refs resolved; views to release after).

@@ -135,12 +135,7 @@ copy_drop(cl_driver *cl, int node, uint64_t rkey)
     t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_FREE;
     t.actor = rkey;
     t.function = "";
-    uint8_t rec[64];
-    size_t len = protobuf_c_message_get_packed_size(&t.base);
-    if (len <= sizeof(rec)) {
-        protobuf_c_message_pack(&t.base, rec);
-        (void)cl_send_raw(cl, node, rec, (uint32_t)len);
-    }
+    (void)cl_send_control(cl, node, &t);
 }
 
 void

@@ -303,12 +303,8 @@ ask(cl_driver *cl, cl_pg *pg, int node, uint64_t *sub, ray_ref *ask)
         *sub = made.id;
         return err;
     }
-    sdk_rt *rt = sdk_g;
     uint64_t id;
-    sdk_obj *o;
-    pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
-    pthread_mutex_unlock(&rt->mu);
+    ray_err err = cl_result_new(&id);
     if (err != RAY_OK)
         return sdk_fail(err, "out of memory");
     *ask = sdk_ref(id);
@@ -344,12 +340,7 @@ drop_sub(cl_driver *cl, int node, uint64_t sub)
     t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_PG_REMOVE;
     t.pg = sub;
     t.function = "";
-    uint8_t rec[64];
-    size_t len = protobuf_c_message_get_packed_size(&t.base);
-    if (len <= sizeof(rec)) {
-        protobuf_c_message_pack(&t.base, rec);
-        (void)cl_send_raw(cl, node, rec, (uint32_t)len);
-    }
+    (void)cl_send_control(cl, node, &t);
 }
 
 /* Reserve pg as planned (b[].node): true when every node did; else
@@ -504,7 +495,6 @@ cl_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
 {
     (void)name; /* kept by the runtimes that reserve it, not yet here */
     cl_driver *cl = g_cl;
-    sdk_rt *rt = sdk_g;
     cl_pg *pg = rt_calloc(1, sizeof(*pg) + n * sizeof(pg->b[0]));
     if (!pg)
         return sdk_fail(RAY_ENOMEM, "ray_pg_create: out of memory");
@@ -547,11 +537,8 @@ cl_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
         return sdk_fail(RAY_EINVAL,
                         "ray_pg_create: it can never be created: %s", why);
     }
-    sdk_obj *o;
     uint64_t rid;
-    pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_objects_alloc(&rt->store, &rid, &o);
-    pthread_mutex_unlock(&rt->mu);
+    ray_err err = cl_result_new(&rid);
     if (err != RAY_OK) {
         rt_free(pg);
         return sdk_fail(err, "ray_pg_create: out of memory");

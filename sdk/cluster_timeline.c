@@ -88,13 +88,8 @@ typedef struct asked {
 static bool
 ask(cl_driver *cl, int i, asked *a)
 {
-    sdk_rt *rt = sdk_g;
     uint64_t id;
-    sdk_obj *o;
-    pthread_mutex_lock(&rt->mu);
-    ray_err err = sdk_objects_alloc(&rt->store, &id, &o);
-    pthread_mutex_unlock(&rt->mu);
-    if (err != RAY_OK)
+    if (cl_result_new(&id) != RAY_OK)
         return false;
     *a = (asked){i, sdk_ref(id), rt_clock_now_ns()};
     fl_entry e = {.id = id, .retries = -1}; /* never moved elsewhere */

@@ -412,3 +412,26 @@ Test(scheduling, four_quarter_cpu_tasks_run_at_once_on_one_cpu)
         ray_ref_release(r[i]);
     }
 }
+
+/* A fractional task that waits for a whole-CPU child it made. */
+static int64_t
+half_parent(int64_t x)
+{
+    ray_ref c = quick_remote(x);
+    int64_t v = -1;
+    ray_err e = ray_get_int64(c, &v, BOUND_MS);
+    ray_ref_release(c);
+    return e == RAY_OK ? v : -1;
+}
+RAY_REMOTE(half_parent, int64_t, int64_t);
+
+Test(scheduling, a_fractional_task_waiting_for_its_child_gives_the_cpu_back)
+{
+    start(1);
+    ray_call_opts half = {.num_cpus = 0.5};
+    int64_t v = -1;
+    cr_assert_eq(
+        ray_get_int64(half_parent_remote_opts(&half, 9), &v, 2 * BOUND_MS),
+        RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(v, 9, "the child never ran: the lent CPU stayed lent");
+}
