@@ -261,6 +261,8 @@ node_lost(cl_driver *cl, int i, const char *why)
     nd->len = 0;
     pthread_mutex_unlock(&nd->mu);
     bool other = nd->kind == CL_ATTACHED;
+    if (!other)
+        cl_pg_node_lost();
     RT_WARN("cluster: %s %s (%s) lost: %s; %zu calls in flight there",
             other ? "the agent of job" : "node", nd->id, nd->addr, why, fl.n);
     sdk_rt *rt = sdk_g;

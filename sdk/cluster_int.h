@@ -300,6 +300,8 @@ ray_err cl_pg_remove(ray_pg pg);
 ray_err cl_pg_route(const char *what, ray_pg pg, int32_t index, double cpus,
                     const char *want, uint64_t *sub, int32_t *sub_idx,
                     int *node, ray_ref *gate);
+/* A node died: bundles there are planned again (the planner wakes). */
+void cl_pg_node_lost(void);
 /* Leaving: the planner stops (a reservation in flight is answered
  * first) and the table goes. */
 void cl_pg_stop(void);

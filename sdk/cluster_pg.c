@@ -23,7 +23,10 @@
  * if one said no, or died before it answered, the others are rolled back
  * (CLUSTER_PG_REMOVE) and the group stays pending, planned again 100 ms
  * later. One thread (the planner) reserves, one group at a time, so the
- * holdings the plans count are always current.
+ * holdings the plans count are always current. A created group whose
+ * node dies is pending again: the bundles that were there are planned
+ * and reserved anew (the strategy counting the others, which stay), and
+ * its calls wait until they are.
  *
  * Routing. A call or actor in a created group goes to its bundle's node
  * with that node's group id and bundle index; a call in a pending group
@@ -45,10 +48,14 @@
 #define PG_RETRY_NS 100000000 /* a pending group is planned again */
 #define PG_ANSWER_MS 30000    /* a node's answer to a reservation */
 
+#define PG_UNPLACED (-3) /* cl_bundle.node: to plan */
+
 typedef struct cl_bundle {
     double cpus;
     char res[PG_RES_LEN];
-    int node;         /* planned or reserved: -1 here, else a node index */
+    int node;         /* planned or reserved: -1 here, else a node index;
+                         PG_UNPLACED: to plan (new, or its node died) */
+    bool fresh;       /* planned in the plan being reserved now */
     uint64_t sub;     /* its node's group (reserved) */
     uint32_t sub_idx; /* its index there */
 } cl_bundle;
@@ -199,33 +206,55 @@ count_holdings(cand *cs, int nc)
     }
 }
 
-/* Plan pg's bundles over cs[0, nc) (changed: the plan's holdings added),
- * from candidate `turn` on: each bundle's node in b[].node; false when
- * they do not fit. */
+/* Plan pg's unplaced bundles over cs[0, nc) (changed: the plan's
+ * holdings added), from candidate `turn` on: their nodes in b[].node,
+ * marked fresh; false (and none placed) when they do not fit. Bundles
+ * already placed (their node alive) stay, and the strategy counts them:
+ * STRICT_PACK joins them, the SPREADs avoid their nodes. */
 static bool
 plan(cl_pg *pg, cand *cs, int nc, uint64_t turn)
 {
     int order[MAX_NODES + 1];
+    bool used[MAX_NODES + 1] = {false};
+    int packed = -2; /* STRICT_PACK: the node the placed ones are on */
     for (int j = 0; j < nc; j++)
         order[j] = (int)((turn + (uint64_t)j) % (uint64_t)nc);
+    for (uint32_t k = 0; k < pg->n; k++) {
+        pg->b[k].fresh = pg->b[k].node == PG_UNPLACED;
+        for (int j = 0; j < nc && !pg->b[k].fresh; j++)
+            if (cs[j].node == pg->b[k].node) {
+                used[j] = true;
+                packed = j;
+            }
+    }
     if (pg->strategy == RAY_PG_STRICT_PACK || pg->strategy == RAY_PG_PACK) {
         for (int j = 0; j < nc; j++) {
+            if (packed >= 0 && pg->strategy == RAY_PG_STRICT_PACK &&
+                order[j] != packed)
+                continue;
             cand c = cs[order[j]];
             uint32_t k = 0;
-            while (k < pg->n && fits(&c, &pg->b[k]))
-                take(&c, &pg->b[k++]);
+            while (k < pg->n && (!pg->b[k].fresh || fits(&c, &pg->b[k]))) {
+                if (pg->b[k].fresh)
+                    take(&c, &pg->b[k]);
+                k++;
+            }
             if (k == pg->n) {
                 cs[order[j]] = c;
                 for (k = 0; k < pg->n; k++)
-                    pg->b[k].node = c.node;
+                    if (pg->b[k].fresh)
+                        pg->b[k].node = c.node;
                 return true;
             }
         }
         if (pg->strategy == RAY_PG_STRICT_PACK)
             return false;
     }
-    bool used[MAX_NODES + 1] = {false};
+    int picked[RAY_PG_MAX_BUNDLES];
     for (uint32_t k = 0; k < pg->n; k++) {
+        picked[k] = -1;
+        if (!pg->b[k].fresh)
+            continue;
         int pick = -1;
         for (int pass = 0; pass < 2 && pick < 0; pass++) {
             /* SPREAD and STRICT_SPREAD: a node the group has not used
@@ -243,8 +272,11 @@ plan(cl_pg *pg, cand *cs, int nc, uint64_t turn)
             return false;
         take(&cs[pick], &pg->b[k]);
         used[pick] = true;
-        pg->b[k].node = cs[pick].node;
+        picked[k] = pick;
     }
+    for (uint32_t k = 0; k < pg->n; k++)
+        if (picked[k] >= 0)
+            pg->b[k].node = cs[picked[k]].node;
     return true;
 }
 
@@ -290,7 +322,7 @@ ask(cl_driver *cl, cl_pg *pg, int node, uint64_t *sub, ray_ref *ask)
     ray_bundle here[RAY_PG_MAX_BUNDLES];
     uint32_t m = 0;
     for (uint32_t k = 0; k < pg->n; k++)
-        if (pg->b[k].node == node) {
+        if (pg->b[k].fresh && pg->b[k].node == node) {
             pg->b[k].sub_idx = m;
             cpus[m] = pg->b[k].cpus;
             res[m] = pg->b[k].res;
@@ -354,6 +386,8 @@ reserve(cl_driver *cl, cl_pg *pg)
     ray_err errs[RAY_PG_MAX_BUNDLES];
     int nn = 0;
     for (uint32_t k = 0; k < pg->n; k++) {
+        if (!pg->b[k].fresh)
+            continue;
         int j = 0;
         while (j < nn && nodes[j] != pg->b[k].node)
             j++;
@@ -385,9 +419,12 @@ reserve(cl_driver *cl, cl_pg *pg)
         if (!ok && errs[j] == RAY_OK)
             drop_sub(cl, nodes[j], subs[j]); /* roll back */
         for (uint32_t k = 0; ok && k < pg->n; k++)
-            if (pg->b[k].node == nodes[j])
+            if (pg->b[k].fresh && pg->b[k].node == nodes[j])
                 pg->b[k].sub = subs[j];
     }
+    for (uint32_t k = 0; !ok && k < pg->n; k++)
+        if (pg->b[k].fresh)
+            pg->b[k].node = PG_UNPLACED;
     return ok;
 }
 
@@ -404,16 +441,44 @@ settle_ready(ray_ref ready)
     sdk_wake_driver(rt);
 }
 
-/* Release a group's subgroups on every node it was reserved on. */
+/* Release a group's subgroups on every node it holds bundles on. */
 static void
 drop_all(cl_driver *cl, const cl_pg *pg)
 {
     for (uint32_t k = 0; k < pg->n; k++) {
-        bool first = true;
+        bool first = pg->b[k].node != PG_UNPLACED;
         for (uint32_t j = 0; j < k && first; j++)
-            first = pg->b[j].node != pg->b[k].node;
+            first =
+                pg->b[j].node != pg->b[k].node || pg->b[j].sub != pg->b[k].sub;
         if (first)
             drop_sub(cl, pg->b[k].node, pg->b[k].sub);
+    }
+}
+
+/* Created groups with bundles on nodes that died: those bundles are to
+ * be planned again, and meanwhile the group is pending (its calls wait
+ * for a new `ready`). P.mu held. */
+static void
+mark_lost(cl_driver *cl)
+{
+    for (cl_pg *pg = P.head; pg; pg = pg->next) {
+        if (pg->state != RAY_PG_CREATED)
+            continue;
+        bool lost = false;
+        for (uint32_t k = 0; k < pg->n; k++)
+            lost |= pg->b[k].node >= 0 &&
+                    !atomic_load(&cl->nodes[pg->b[k].node].alive);
+        uint64_t id;
+        if (!lost || cl_result_new(&id) != RAY_OK)
+            continue; /* out of memory: seen again next time */
+        for (uint32_t k = 0; k < pg->n; k++)
+            if (pg->b[k].node >= 0 &&
+                !atomic_load(&cl->nodes[pg->b[k].node].alive))
+                pg->b[k].node = PG_UNPLACED;
+        ray_ref_release(pg->ready); /* settled: nobody waits on it */
+        pg->ready = sdk_ref(id);
+        pg->state = RAY_PG_PENDING;
+        pg->retry_at = 0;
     }
 }
 
@@ -439,6 +504,7 @@ planner_main(void *arg)
     pthread_mutex_lock(&P.mu);
     while (!P.stop) {
         int64_t now = rt_clock_now_ns(), wake = now + 1000000000;
+        mark_lost(cl);
         cl_pg *pg = next_due(now, &wake);
         if (!pg) {
             struct timespec ts;
@@ -501,6 +567,7 @@ cl_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
     pg->n = n;
     pg->strategy = strategy;
     for (uint32_t k = 0; k < n; k++) {
+        pg->b[k].node = PG_UNPLACED;
         const char *res = bundles[k].resources ? bundles[k].resources : "";
         ray_err e = RAY_OK;
         if (!(bundles[k].num_cpus >= 0) || bundles[k].num_cpus > 1e6)
@@ -537,6 +604,8 @@ cl_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
         return sdk_fail(RAY_EINVAL,
                         "ray_pg_create: it can never be created: %s", why);
     }
+    for (uint32_t k = 0; k < n; k++)
+        pg->b[k].node = PG_UNPLACED; /* that plan was a test */
     uint64_t rid;
     ray_err err = cl_result_new(&rid);
     if (err != RAY_OK) {
@@ -698,6 +767,10 @@ cl_pg_route(const char *what, ray_pg h, int32_t index, double cpus,
             index == RAY_PG_ANY_BUNDLE ? "any bundle" : "the bundle",
             (unsigned long long)h.id);
     }
+    if (b->node >= 0 && !atomic_load(&cl->nodes[b->node].alive)) {
+        mark_lost(cl); /* before the planner sees it: pending now */
+        pthread_cond_signal(&P.cv);
+    }
     if (pg->state == RAY_PG_PENDING) {
         ray_err e = ray_ref_retain(pg->ready);
         *gate = pg->ready;
@@ -711,13 +784,15 @@ cl_pg_route(const char *what, ray_pg h, int32_t index, double cpus,
     *sub = b->sub;
     *sub_idx = (int32_t)b->sub_idx;
     pthread_mutex_unlock(&P.mu);
-    if (*node >= 0 && !atomic_load(&cl->nodes[*node].alive))
-        return sdk_fail(RAY_EWORKER_DIED,
-                        "%s: placement group %llu's bundle is on node %s, "
-                        "which is dead (a created group's bundles are not "
-                        "placed again yet)",
-                        what, (unsigned long long)h.id, cl->nodes[*node].addr);
     return RAY_OK;
+}
+
+void
+cl_pg_node_lost(void)
+{
+    pthread_mutex_lock(&P.mu);
+    pthread_cond_signal(&P.cv); /* its bundles are placed again */
+    pthread_mutex_unlock(&P.mu);
 }
 
 void

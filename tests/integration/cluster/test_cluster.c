@@ -2897,3 +2897,57 @@ Test(cluster, a_node_that_dies_while_a_group_is_reserved_is_rolled_back)
     cr_assert_eq(ray_pg_wait(whole, 60000), RAY_OK, "%s",
                  ray_last_error_detail());
 }
+
+Test(cluster, a_groups_bundles_on_a_dead_node_are_placed_again)
+{
+    driver_up(1);
+    ray_bundle pool[2] = {{.num_cpus = 1, .resources = "pool:1"},
+                          {.num_cpus = 1, .resources = "pool:1"}};
+    ray_pg pg;
+    cr_assert_eq(ray_pg_create(pool, 2, RAY_PG_STRICT_SPREAD, NULL, &pg),
+                 RAY_OK);
+    cr_assert_eq(ray_pg_wait(pg, 60000), RAY_OK, "%s", ray_last_error_detail());
+    char *w0 = where_in(pg, 0), *w1 = where_in(pg, 1);
+    int on3 = !strcmp(w0, "127.0.0.3") ? 0 : 1;
+    cr_assert_str_eq(on3 ? w1 : w0, "127.0.0.3");
+    cr_assert_str_eq(on3 ? w0 : w1, "127.0.0.2");
+    ray_free(w0);
+    ray_free(w1);
+    ray_call_opts on3_opts = {.node = "127.0.0.3"};
+    int64_t agent = -1;
+    cr_assert_eq(
+        ray_get_int64(agent_pid_remote_opts(&on3_opts, 0), &agent, 60000),
+        RAY_OK);
+    kill(rc_daemon_pid(&C, "127.0.0.3"), SIGKILL);
+    kill((pid_t)agent, SIGKILL);
+    /* Once the driver saw the death the group is pending again, and a
+     * call of the lost bundle waits for it to be placed again: on a node
+     * with a pool that holds none of the group yet. */
+    int st = RAY_PG_CREATED;
+    for (int k = 0; k < 6000 && st != RAY_PG_PENDING; k++) {
+        cr_assert_eq(ray_pg_state(pg, &st), RAY_OK);
+        if (st != RAY_PG_PENDING)
+            usleep(10000);
+    }
+    cr_assert_eq(st, RAY_PG_PENDING, "the group never lost its bundle");
+    ray_call_opts in = {.pg = pg, .pg_bundle = on3};
+    ray_ref r = where_remote_opts(&in, 0);
+    cr_assert_neq(r.id, 0, "%s", ray_last_error_detail());
+    size_t idx, ready = 0;
+    cr_assert_eq(ray_wait(&r, 1, 1, 200, &idx, &ready), RAY_OK);
+    cr_assert_eq(ready, 0, "a call of a lost bundle ran or failed");
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4",
+                      "--num-cpus=1", "--resources=pool=100", NULL),
+                 0, "%s", out_text());
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(r, &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_str_eq(s, "127.0.0.4");
+    ray_free(s);
+    ray_ref_release(r);
+    char *kept = where_in(pg, 1 - on3);
+    cr_assert_str_eq(kept, "127.0.0.2", "the bundle on .2 stayed");
+    ray_free(kept);
+}
