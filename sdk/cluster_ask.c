@@ -4,7 +4,8 @@
  * only drivers know (`rayc timeline`, `rayc list tasks|objects`).
  * Drivers have no port of their own, so these go through the head's
  * key-value store: the command puts kv "ask": NONCE -> WHAT ("timeline",
- * "tasks", "objects" or "actors"), ephemeral, so it goes when the command ends;
+ * "tasks", "objects", "actors" or "placement-groups"), ephemeral, so it
+ * goes when the command ends;
  * each driver's watcher lists "ask" twice a second and answers each
  * request once under kv "answer": "NONCE IP:PID" (ephemeral too), and
  * deletes its answer once the request is gone. Requests from several
@@ -107,6 +108,8 @@ answer_of(cl_driver *cl, const char *what, size_t wlen, rt_text *out)
     } else if (wlen == 6 && !memcmp(what, "actors", 6)) {
         n = sdk_state_actors(&rows, ASK_ROWS, cl->self_id);
         n += cl_actor_rows(cl, &rows, n < ASK_ROWS ? ASK_ROWS - n : 0);
+    } else if (wlen == 16 && !memcmp(what, "placement-groups", 16)) {
+        n = cl_pg_rows(cl, &rows, ASK_ROWS); /* this node's are their parts */
     } else {
         rt_text_put(out, "?%.*s", (int)wlen, what);
         return;

@@ -300,6 +300,9 @@ ray_err cl_pg_remove(ray_pg pg);
 ray_err cl_pg_route(const char *what, ray_pg pg, int32_t index, double cpus,
                     const char *want, uint64_t *sub, int32_t *sub_idx,
                     int *node, ray_ref *gate);
+/* The driver's placement groups as sdk_pg_rows' rows (the node of each
+ * bundle by id, "-" while unplaced); how many there are. */
+size_t cl_pg_rows(cl_driver *cl, rt_text *out, size_t max);
 /* A node died: bundles there are planned again (the planner wakes). */
 void cl_pg_node_lost(void);
 /* Leaving: the planner stops (a reservation in flight is answered

@@ -63,6 +63,7 @@ typedef struct cl_bundle {
 typedef struct cl_pg {
     struct cl_pg *next;
     uint64_t id;
+    char name[64];
     int32_t strategy;
     int state;        /* enum ray_pg_state */
     bool busy;        /* the planner reserves it now */
@@ -98,9 +99,6 @@ static struct {
        false,
        false,
        0};
-
-static const char *const strategy_name[] = {"PACK", "SPREAD", "STRICT_PACK",
-                                            "STRICT_SPREAD"};
 
 static cl_pg *
 find(uint64_t id)
@@ -285,7 +283,7 @@ static void
 never_fits(const cl_pg *pg, const cand *cs, int nc, char *out, size_t len)
 {
     size_t o = (size_t)snprintf(out, len, "%s of %u bundles {",
-                                strategy_name[pg->strategy], pg->n);
+                                sdk_pg_strategy_name(pg->strategy), pg->n);
     for (uint32_t k = 0; k < pg->n && o < len; k++)
         o += (size_t)snprintf(out + o, len - o, "%s%g CPU%s%s", k ? "; " : "",
                               pg->b[k].cpus, pg->b[k].res[0] ? ", " : "",
@@ -559,13 +557,13 @@ ray_err
 cl_pg_create(const ray_bundle *bundles, uint32_t n, int32_t strategy,
              const char *name, ray_pg *out)
 {
-    (void)name; /* kept by the runtimes that reserve it, not yet here */
     cl_driver *cl = g_cl;
     cl_pg *pg = rt_calloc(1, sizeof(*pg) + n * sizeof(pg->b[0]));
     if (!pg)
         return sdk_fail(RAY_ENOMEM, "ray_pg_create: out of memory");
     pg->n = n;
     pg->strategy = strategy;
+    snprintf(pg->name, sizeof(pg->name), "%s", name ? name : "");
     for (uint32_t k = 0; k < n; k++) {
         pg->b[k].node = PG_UNPLACED;
         const char *res = bundles[k].resources ? bundles[k].resources : "";
@@ -785,6 +783,34 @@ cl_pg_route(const char *what, ray_pg h, int32_t index, double cpus,
     *sub_idx = (int32_t)b->sub_idx;
     pthread_mutex_unlock(&P.mu);
     return RAY_OK;
+}
+
+size_t
+cl_pg_rows(cl_driver *cl, rt_text *out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&P.mu);
+    for (const cl_pg *pg = P.head; pg; pg = pg->next) {
+        if (pg->state == RAY_PG_REMOVED || n++ >= max)
+            continue;
+        rt_text_put(out, "%llu\t%s\t%s\t%s\t", (unsigned long long)pg->id,
+                    pg->name[0] ? pg->name : "-",
+                    sdk_pg_strategy_name(pg->strategy),
+                    sdk_pg_state_name(pg->state));
+        for (uint32_t k = 0; k < pg->n; k++)
+            rt_text_put(out, "{CPU:%g%s%s}", pg->b[k].cpus,
+                        pg->b[k].res[0] ? "," : "", pg->b[k].res);
+        for (uint32_t k = 0; k < pg->n; k++) {
+            int i = pg->b[k].node;
+            rt_text_put(out, "%s%s", k ? "," : "\t",
+                        i == PG_UNPLACED ? "-"
+                        : i < 0          ? (cl->self_id[0] ? cl->self_id : "-")
+                                         : cl->nodes[i].full);
+        }
+        rt_text_put(out, "\n");
+    }
+    pthread_mutex_unlock(&P.mu);
+    return n;
 }
 
 void

@@ -12,6 +12,7 @@
  *   tasks    a line with their count, then rows (sdk/state.c's format)
  *   objects  the same for its objects
  *   actors   the same for its actors
+ *   placement-groups  the same for its placement groups
  * The request must come within 2 s. ray_shutdown stops the thread and
  * removes the socket; one left by a process that died is removed by the
  * next `rayc status` that finds no process behind it. Agents (a driver's
@@ -71,10 +72,11 @@ answer(int c)
             rt_text_put(&t, "%s", m);
         ray_free(m);
     } else if (!strcmp(req, "tasks") || !strcmp(req, "objects") ||
-               !strcmp(req, "actors")) {
+               !strcmp(req, "actors") || !strcmp(req, "placement-groups")) {
         size_t n = req[0] == 't'   ? sdk_state_tasks(&rows, ROWS_MAX, "-")
                    : req[0] == 'o' ? sdk_state_objects(&rows, ROWS_MAX)
-                                   : sdk_state_actors(&rows, ROWS_MAX, "-");
+                   : req[0] == 'a' ? sdk_state_actors(&rows, ROWS_MAX, "-")
+                                   : sdk_pg_rows(&rows, ROWS_MAX, "-");
         rt_text_put(&t, "%zu\n", n);
         if (rows.p)
             rt_text_putn(&t, rows.p, rows.n);

@@ -24,8 +24,10 @@
 
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
+#include "runtime/text.h"
 #include "sdk/actor_int.h"
 #include "sdk/sdk_int.h"
+#include "sdk/state.h"
 
 typedef struct sdk_pg_bundle {
     sched_bundle sb;     /* the queue's view: key and pool */
@@ -544,6 +546,47 @@ sdk_drv_pg_remove(ray_pg h)
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return RAY_OK;
+}
+
+static const char *const state_names[] = {"PENDING", "CREATED", "REMOVED"};
+static const char *const strategy_names[] = {"PACK", "SPREAD", "STRICT_PACK",
+                                             "STRICT_SPREAD"};
+
+const char *
+sdk_pg_state_name(int state)
+{
+    return state >= 0 && state <= RAY_PG_REMOVED ? state_names[state] : "?";
+}
+
+const char *
+sdk_pg_strategy_name(int strategy)
+{
+    return strategy >= 0 && strategy <= RAY_PG_STRICT_SPREAD
+               ? strategy_names[strategy]
+               : "?";
+}
+
+size_t
+sdk_pg_rows(rt_text *out, size_t max, const char *node_id)
+{
+    sdk_rt *rt = sdk_g;
+    size_t n = 0;
+    if (!rt)
+        return 0;
+    pthread_mutex_lock(&rt->mu);
+    for (const sdk_pg *pg = rt->pgs; pg; pg = pg->next) {
+        if (pg->state == RAY_PG_REMOVED || n++ >= max)
+            continue;
+        rt_text_put(out, "%llu\t%s\t%s\t%s\t", (unsigned long long)pg->id,
+                    pg->name[0] ? pg->name : "-",
+                    sdk_pg_strategy_name(pg->strategy),
+                    sdk_pg_state_name(pg->state));
+        for (uint32_t i = 0; i < pg->n; i++)
+            rt_text_put(out, "{%s}", pg->b[i].spec);
+        rt_text_put(out, "\t%s\n", node_id);
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return n;
 }
 
 void

@@ -577,9 +577,11 @@ void sdk_pg_release(sdk_rt *rt, sched_bundle *sb); /* NULL ok */
 /* Hold back task `t` becoming ready while its group is pending (true);
  * a removed group fails it (true). False: lease it. */
 bool sdk_pg_park(sdk_rt *rt, sdk_task *t);
-bool sdk_pg_pending(sched_bundle *sb);        /* its group is not created */
-void sdk_pgs_retry(sdk_rt *rt, sdk_cb **cbs); /* reserve pending groups */
-void sdk_pgs_fini(sdk_rt *rt);                /* shutdown: free them all */
+bool sdk_pg_pending(sched_bundle *sb);          /* its group is not created */
+void sdk_pgs_retry(sdk_rt *rt, sdk_cb **cbs);   /* reserve pending groups */
+void sdk_pgs_fini(sdk_rt *rt);                  /* shutdown: free them all */
+const char *sdk_pg_state_name(int state);       /* "CREATED" */
+const char *sdk_pg_strategy_name(int strategy); /* "STRICT_PACK" */
 ray_err sdk_drv_pg_create(const ray_bundle *bundles, uint32_t n,
                           int32_t strategy, const char *name, ray_pg *out);
 ray_err sdk_drv_pg_wait(ray_pg pg, int64_t timeout_ms);

@@ -23,4 +23,9 @@ size_t sdk_state_objects(rt_text *out, size_t max);
 /* The same for its actors (any state, while the runtime keeps them). */
 size_t sdk_state_actors(rt_text *out, size_t max, const char *node_id);
 
+/* The same for its placement groups not removed (sdk/placement.c):
+ * id, name ("-" none), strategy, state, bundles ("{CPU:1}{GPU:1}"), the
+ * node of each ("a,b": all on `node_id` here). */
+size_t sdk_pg_rows(rt_text *out, size_t max, const char *node_id);
+
 #endif /* RAY_SDK_STATE_H */

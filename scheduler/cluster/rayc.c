@@ -7,7 +7,8 @@
  *   rayc start --address=HEAD:PORT [--node-ip-address=IP] ...
  *   rayc start --mpi|--slurm [...] [-- PROGRAM ARGS]   (rayc_launch.c)
  *   rayc status [--address=HEAD:PORT] [--format=json]
- *   rayc list nodes|actors|jobs|tasks|objects [--filter KEY=VALUE]
+ *   rayc list nodes|actors|jobs|tasks|objects|placement-groups
+ *             [--filter KEY=VALUE]
  *             [--format=json]
  *   rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N] | --pid=N
  *   rayc timeline [--output=FILE]
@@ -67,7 +68,7 @@ usage(FILE *f)
             "  mpirun -np N rayc start --mpi [options] [-- PROGRAM ARGS]\n"
             "  srun rayc start --slurm [options] [-- PROGRAM ARGS]\n"
             "  rayc status [--address=HEAD_IP:PORT] [--format=json]\n"
-            "  rayc list nodes|actors|jobs|tasks|objects "
+            "  rayc list nodes|actors|jobs|tasks|objects|placement-groups "
             "[--filter KEY=VALUE] [--format=json]\n"
             "  rayc logs [--node=ID|IP[:PORT]] [FILE] [--tail=N]\n"
             "  rayc logs --pid=N [--tail=N]      (a worker's or actor's "
@@ -586,7 +587,8 @@ rayc_view(const opts *o, const char *cmd, cl_view *v, uint8_t tok[RT_TOKEN_LEN])
     return err == RAY_OK;
 }
 
-/* `rayc list tasks|objects|actors`: what each driver answers, through
+/* `rayc list tasks|objects|actors|placement-groups`: what each driver
+ * answers, through
  * the head, or on its socket here when there is no cluster; actors with
  * the named ones the head holds. */
 static ray_err
@@ -680,7 +682,7 @@ cmd_list(const opts *o, const char *kind)
     rt_text t = {0};
     ray_err err;
     if (!strcmp(kind, "tasks") || !strcmp(kind, "objects") ||
-        !strcmp(kind, "actors")) {
+        !strcmp(kind, "actors") || !strcmp(kind, "placement-groups")) {
         /* Only the drivers know them: asked through the head. */
         err = list_answers(o, kind, value ? key : NULL, value, json, &t, why,
                            sizeof(why));
@@ -802,7 +804,8 @@ main(int argc, char **argv)
     bool list = !strcmp(argv[1], "list");
     if (list && argc < 3) {
         fprintf(stderr,
-                "rayc list: what? nodes, actors, jobs, tasks or objects\n");
+                "rayc list: what? nodes, actors, jobs, tasks, objects or "
+                "placement-groups\n");
         return 2;
     }
     o.logs = !strcmp(argv[1], "logs");

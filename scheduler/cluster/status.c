@@ -581,8 +581,8 @@ cl_view_list(const cl_view *v, const char *kind, const char *key,
     table t;
     if (!fill(v, kind, &t)) {
         snprintf(why, whylen,
-                 "rayc list %s: it lists nodes, actors, jobs, tasks and "
-                 "objects",
+                 "rayc list %s: it lists nodes, actors, jobs, tasks, "
+                 "objects and placement-groups",
                  kind);
         return RAY_EINVAL;
     }
@@ -632,10 +632,18 @@ cl_answers_list(const char *kind, size_t n, const char *const *whos,
                 char *why, size_t whylen)
 {
     bool tasks = !strcmp(kind, "tasks");
+    bool pgs = !strcmp(kind, "placement-groups");
     table t = tasks ? (table){{"task_id", "name", "state", "type", "node_id",
                                "worker_pid", "job"},
                               7,
                               {false, false, false, false, false, true, false},
+                              NULL,
+                              0,
+                              0}
+              : pgs ? (table){{"placement_group_id", "name", "strategy",
+                               "state", "bundles", "nodes", "job"},
+                              7,
+                              {true, false, false, false, false, false, false},
                               NULL,
                               0,
                               0}

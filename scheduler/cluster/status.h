@@ -56,7 +56,8 @@ ray_err cl_view_list(const cl_view *v, const char *kind, const char *key,
                      const char *value, bool json, rt_text *out, char *why,
                      size_t whylen);
 
-/* `rayc list tasks|objects`: the rows each driver answered (texts[i],
+/* `rayc list tasks|objects|placement-groups`: the rows each driver
+ * answered (texts[i],
  * lens[i] bytes, from driver whos[i]; NULL: none came; the format is
  * sdk/state.c's after a line with their count) printed as cl_view_list
  * does, with a "job" column naming the driver. *more: the rows drivers

@@ -2951,3 +2951,33 @@ Test(cluster, a_groups_bundles_on_a_dead_node_are_placed_again)
     cr_assert_str_eq(kept, "127.0.0.2", "the bundle on .2 stayed");
     ray_free(kept);
 }
+
+Test(cluster, rayc_lists_the_placement_groups_of_every_driver)
+{
+    driver_up(1);
+    ray_bundle b[2] = {{.num_cpus = 1, .resources = "gpu:1"},
+                       {.num_cpus = 1, .resources = "pool:1"}};
+    ray_pg pg;
+    cr_assert_eq(ray_pg_create(b, 2, RAY_PG_STRICT_SPREAD, "trainers", &pg),
+                 RAY_OK);
+    cr_assert_eq(ray_pg_wait(pg, 60000), RAY_OK, "%s", ray_last_error_detail());
+    ray_bundle big = {.num_cpus = 2, .resources = "gpu:1"}; /* waits */
+    ray_pg later;
+    cr_assert_eq(ray_pg_create(&big, 1, RAY_PG_PACK, "later", &later), RAY_OK);
+    cr_assert_eq(list_rows("placement-groups", "state=CREATED"), 1, "%s",
+                 out_text());
+    cr_assert(strstr(out_text(), "trainers") &&
+                  strstr(out_text(), "STRICT_SPREAD") &&
+                  strstr(out_text(), "{CPU:1,gpu:1}{CPU:1,pool:1}"),
+              "%s", out_text());
+    cr_assert_eq(list_rows("placement-groups", "state=PENDING"), 1, "%s",
+                 out_text());
+    cr_assert(strstr(out_text(), "later"), "%s", out_text());
+    cr_assert_eq(ray_pg_remove(pg), RAY_OK);
+    cr_assert_eq(ray_pg_wait(later, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(list_rows("placement-groups", "name=trainers"), 0, "%s",
+                 out_text());
+    cr_assert_eq(list_rows("placement-groups", "state=CREATED"), 1, "%s",
+                 out_text());
+}
