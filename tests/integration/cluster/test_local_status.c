@@ -143,6 +143,18 @@ Test(local, rayc_status_and_list_ask_the_drivers_on_this_machine)
              (long long)host);
     cr_assert(strstr(rc_out(&C), row), "%s", rc_out(&C));
     ray_actor_release(t);
+    /* Its placement groups. */
+    ray_bundle b = {.num_cpus = 1};
+    ray_pg pg;
+    cr_assert_eq(ray_pg_create(&b, 1, RAY_PG_STRICT_PACK, "solo", &pg), RAY_OK);
+    cr_assert_eq(ray_pg_wait(pg, 60000), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(rc_rayc(&C, "list", "placement-groups", "--format=json", NULL),
+                 0, "%s", rc_out(&C));
+    cr_assert(strstr(rc_out(&C), "\"name\":\"solo\",\"strategy\":"
+                                 "\"STRICT_PACK\",\"state\":\"CREATED\","
+                                 "\"bundles\":\"{CPU:1}\""),
+              "%s", rc_out(&C));
+    cr_assert_eq(ray_pg_remove(pg), RAY_OK);
     /* Gone with ray_shutdown: nothing to ask. */
     ray_shutdown();
     cr_assert_eq(rc_rayc(&C, "status", NULL), 1, "%s", rc_out(&C));
