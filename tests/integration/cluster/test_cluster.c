@@ -2247,8 +2247,10 @@ Test(cluster, rayc_list_shows_nodes_actors_and_jobs)
     cr_assert(!strstr(out_text(), "keeper"), "%s", out_text());
     /* What there is nothing of, and a column it has not: said so. */
     cr_assert_eq(rayc("list", "bananas", NULL), 2);
-    cr_assert(strstr(out_text(), "nodes, actors, jobs, tasks and objects"),
-              "%s", out_text());
+    cr_assert(
+        strstr(out_text(),
+               "nodes, actors, jobs, tasks, objects and placement-groups"),
+        "%s", out_text());
     cr_assert_eq(rayc("list", "nodes", "--filter", "colour=red", NULL), 2);
     cr_assert(strstr(out_text(), "no column 'colour'"), "%s", out_text());
     cr_assert_eq(rayc("list", "actors", "--filter", "colour=red", NULL), 2);
