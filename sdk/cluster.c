@@ -320,6 +320,13 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
         Ray__Rpc__ClusterResult *r = b->results[i];
         if (fl_take(&nd->fl, r->id, &e)) {
             atomic_fetch_sub(&nd->inflight, 1);
+            /* A copy it was to read is gone (its node died first): read
+             * from another, or pushed again, while it may run again. */
+            if (r->err == RAY_EOBJECT_LOST && e.nrefs && e.retries > 0 &&
+                cl_args_again(cl, (int)(nd - cl->nodes), &e)) {
+                r->id = 0;
+                continue;
+            }
             /* A value that stayed there: pulled on a thread, which
              * settles it (the entry goes along, to run again should the
              * node go first). */
@@ -783,8 +790,6 @@ done:
     return out;
 }
 
-/* No node alive can ever run the call: say what it needs and what the
- * largest node has. */
 /* A call's actor handles count while it lives (ray.h: a handle passed
  * to a task): counted here, dropped by cl_entry_done. */
 bool
@@ -822,6 +827,8 @@ cl_entry_done(fl_entry *e)
     e->nrefs = 0;
 }
 
+/* No node alive can ever run the call: say what it needs and what the
+ * largest node has. */
 static void
 infeasible(cl_driver *cl, const char *name, const ray_call_opts *opts)
 {
@@ -1911,7 +1918,8 @@ sdk_cluster_leave(void)
     cl_driver *cl = g_cl;
     if (!cl)
         return;
-    cl_pg_stop(); /* first: a reservation in flight is answered */
+    cl_pg_stop();         /* first: a reservation in flight is answered */
+    cl_args_again_wait(); /* and calls being sent again are sent */
     atomic_store(&cl->stop, 1);
     if (write(cl->wake[1], "x", 1) < 0)
         (void)0;

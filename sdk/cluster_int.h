@@ -265,6 +265,13 @@ void cl_value_freed(uint64_t skey);
  * values it pulled there from other nodes, which its agent kept, are
  * copies there now (or, failed, are dropped there). */
 void cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool ok);
+/* Call e came back from node i with RAY_EOBJECT_LOST: a copy it was to
+ * read went (its node died). True when it goes again (taken over: its
+ * values read from another copy or pushed, on a thread); false leaves e
+ * to fail as it came back. */
+bool cl_args_again(cl_driver *cl, int i, fl_entry *e);
+/* Leaving: until those threads are done (bounded: a minute). */
+void cl_args_again_wait(void);
 /* Node i died: the copies there are gone. */
 void cl_copies_node_lost(cl_driver *cl, int i);
 

@@ -344,6 +344,177 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
     return err;
 }
 
+/* ---- a call whose copy went ---- */
+
+typedef struct again_job {
+    cl_driver *cl;
+    int node;
+    fl_entry e;
+} again_job;
+
+static _Atomic int again_running; /* threads of again_main */
+
+/* Forget the copy of `skey` on the node whose raylet is `addr` (the
+ * start of a ClusterArg.remote): a reader could not get it. */
+static void
+forget_copy_at(cl_driver *cl, uint64_t skey, const char *desc)
+{
+    size_t alen = strcspn(desc, " ");
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (size_t k = 0; k < cl->ncopies;) {
+        cl_copy c = cl->copies[k];
+        const char *a = cl->nodes[c.node].addr;
+        if (c.skey != skey || strlen(a) != alen || strncmp(a, desc, alen)) {
+            k++;
+            continue;
+        }
+        cl->copies[k] = cl->copies[--cl->ncopies];
+        pthread_mutex_unlock(&cl->xfer_mu);
+        copy_drop(cl, c.node, c.rkey); /* if it is still there */
+        pthread_mutex_lock(&cl->xfer_mu);
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+}
+
+/* The call's arguments from its record: values as they were, the values
+ * it was to read from copies as refs again (e->refs holds them, in
+ * order), the copies named forgotten. False when one cannot go again
+ * (pushed for it, or a handle). */
+static bool
+args_back(cl_driver *cl, const Ray__Rpc__ClusterTask *t, const fl_entry *e,
+          ray_arg *a)
+{
+    uint32_t j = 0;
+    for (size_t k = 0; k < t->n_args; k++) {
+        const Ray__Rpc__ClusterArg *c = t->args[k];
+        memset(&a[k], 0, sizeof(a[k]));
+        a[k].type = c->type;
+        if ((c->actor && *c->actor) || c->pushed)
+            return false;
+        if (c->remote && *c->remote) {
+            if (j >= e->nrefs)
+                return false;
+            a[k].type = RAY_T_REF;
+            a[k].v.ref = sdk_ref(e->refs[j++]);
+            forget_copy_at(cl, stored_key(a[k].v.ref), c->remote);
+        } else if (sdk_type_buffer(c->type)) {
+            a[k].v.buf.ptr = c->data.data;
+            a[k].v.buf.len = c->data.len;
+        } else {
+            a[k].v.u64 = c->bits;
+        }
+    }
+    return j == e->nrefs;
+}
+
+/* Place the call's arguments again (copies that went are forgotten:
+ * another copy, or a push) and send it to node i, or to another if i has
+ * gone. RAY_OK, or why not in `why`. */
+static ray_err
+send_again(cl_driver *cl, int i, fl_entry *e, const Ray__Rpc__ClusterTask *t,
+           char *why, size_t whylen)
+{
+    uint32_t n = (uint32_t)t->n_args;
+    ray_arg *a = rt_calloc(n + 1, sizeof(*a));
+    ray_arg *out = rt_calloc(n + 1, sizeof(*out));
+    ray_view *views = rt_calloc(n + 1, sizeof(*views));
+    char(*rdesc)[CL_REMOTE_DESC] = rt_calloc(n + 1, CL_REMOTE_DESC);
+    uint32_t nviews = 0;
+    fl_entry ne = {.id = e->id};
+    bool pushed = false;
+    ray_err err = RAY_EOBJECT_LOST;
+    if (!a || !out || !views || !rdesc || !args_back(cl, t, e, a))
+        snprintf(why, whylen, "its arguments cannot be sent again");
+    else if (!atomic_load(&cl->nodes[i].alive) &&
+             (i = cl_choose(cl, NULL, false, i)) < 0)
+        snprintf(why, whylen, "no other node can run it");
+    else if (!cl_args_resolve(a, n, out, views, &nviews, NULL))
+        snprintf(why, whylen, "a value it reads is gone here too");
+    else
+        err = cl_args_place(cl, i, false, a, out, n, rdesc, &ne.refs, &ne.nrefs,
+                            &pushed, why, whylen);
+    if (err == RAY_OK) {
+        Ray__Rpc__ClusterTask base = *t; /* its options as they were */
+        ne.task = cl_pack_task(&base, out, n, NULL, &ne.len);
+        ne.retries = pushed ? 0 : e->retries - 1;
+        ne.handles = e->handles;
+        ne.nhandles = e->nhandles;
+        if (!ne.task || !cl_send_to(cl, i, &ne)) {
+            err = RAY_EWORKER_DIED;
+            snprintf(why, whylen, "its node went as it was sent again");
+            rt_free(ne.task);
+            ne.handles = NULL;
+            ne.nhandles = 0;
+            cl_entry_done(&ne);
+        } else {
+            e->handles = NULL; /* the new entry holds them */
+            e->nhandles = 0;
+        }
+    } else {
+        cl_entry_done(&ne);
+    }
+    cl_views_release(views, nviews);
+    rt_free(a);
+    rt_free(out);
+    rt_free(views);
+    rt_free(rdesc);
+    return err;
+}
+
+static void *
+again_main(void *arg)
+{
+    again_job *j = arg;
+    fl_entry *e = &j->e;
+    char why[400] = "its record could not be read again";
+    Ray__Rpc__ClusterTask *t =
+        ray__rpc__cluster_task__unpack(&rt_protobuf_allocator, e->len, e->task);
+    ray_err err = t ? send_again(j->cl, j->node, e, t, why, sizeof(why))
+                    : RAY_EOBJECT_LOST;
+    if (t)
+        protobuf_c_message_free_unpacked(&t->base, &rt_protobuf_allocator);
+    if (err != RAY_OK) {
+        char msg[500];
+        snprintf(msg, sizeof(msg),
+                 "a value it was to read on another node was lost, and %s",
+                 why);
+        cl_fail(e->id, err, msg);
+    }
+    rt_free(e->task);
+    e->task = NULL;
+    cl_entry_done(e); /* the old holds: the new entry took its own */
+    rt_free(j);
+    atomic_fetch_sub(&again_running, 1);
+    return NULL;
+}
+
+void
+cl_args_again_wait(void)
+{
+    for (int k = 0; k < 60000 && atomic_load(&again_running); k++)
+        usleep(1000);
+}
+
+bool
+cl_args_again(cl_driver *cl, int i, fl_entry *e)
+{
+    if (cl->nodes[i].kind == CL_ATTACHED)
+        return false; /* an actor call of another job: not a call here */
+    again_job *j = rt_malloc(sizeof(*j));
+    if (!j)
+        return false;
+    *j = (again_job){cl, i, *e};
+    pthread_t th;
+    atomic_fetch_add(&again_running, 1);
+    if (pthread_create(&th, NULL, again_main, j) != 0) {
+        atomic_fetch_sub(&again_running, 1);
+        rt_free(j);
+        return false;
+    }
+    pthread_detach(th);
+    return true;
+}
+
 /* ---- pulls ---- */
 
 typedef struct pull_job {

@@ -2983,3 +2983,30 @@ Test(cluster, rayc_lists_the_placement_groups_of_every_driver)
     cr_assert_eq(list_rows("placement-groups", "state=CREATED"), 1, "%s",
                  out_text());
 }
+
+Test(cluster, a_call_whose_copy_went_with_its_node_reads_the_value_again)
+{
+    driver_up(1);
+    enum { N = 8 * 1000 * 1000 };
+    ray_call_opts on2 = {.node = "127.0.0.2"}, on3 = {.node = "127.0.0.3"};
+    ray_ref a = make_pattern_remote_opts(&on2, N, 5); /* kept on .2 too */
+    ray_view v;
+    cr_assert_eq(ray_get(a, &v, 60000), RAY_OK, "%s", ray_last_error_detail());
+    ray_release(&v);
+    int64_t agent = -1;
+    cr_assert_eq(ray_get_int64(agent_pid_remote_opts(&on2, 0), &agent, 60000),
+                 RAY_OK);
+    /* .2's agent hangs, unseen: the call on .3 is told to read .2's copy
+     * (it pulls from a node that does not answer). Then .2 dies. */
+    cr_assert_eq(kill((pid_t)agent, SIGSTOP), 0);
+    double pushed = pushed_bytes();
+    ray_ref r = RAY_CALL_OPTS(check_pattern, &on3, a, (int64_t)5);
+    cr_assert_neq(r.id, 0, "%s", ray_last_error_detail());
+    kill(rc_daemon_pid(&C, "127.0.0.2"), SIGKILL);
+    kill((pid_t)agent, SIGKILL);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.3 OK %d", N);
+    expect_str(r, want); /* pushed from here instead */
+    cr_assert_gt(pushed_bytes(), pushed, "the value was not pushed again");
+    ray_ref_release(a);
+}
