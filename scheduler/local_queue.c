@@ -290,13 +290,29 @@ sched_queue_hold(sched_queue *q, uint64_t key, uint32_t n)
     return sched_queue_hold_in(q, key, n, 0);
 }
 
+static uint32_t revoke(sched_queue *q, int w, bool keep_own, bool newest,
+                       sched_task **out, uint32_t max);
+
 bool
 sched_queue_reserve(sched_queue *q, uint64_t key, uint32_t n)
 {
     if (!key || free_cpus(q) < n)
         return false;
-    while (n--)
-        least_loaded(q, 0)->bundle = key;
+    while (n--) {
+        sched_slot *s = least_loaded(q, 0);
+        s->bundle = key;
+        /* What it has queued and not started is the node's: back to the
+         * front of the queue, in order (the one it runs ends there). */
+        int w = (int)(((uint8_t *)s - q->slot_base) / q->slot_stride);
+        sched_task *buf[64];
+        uint32_t got;
+        sched_task *mark = q->head;
+        do {
+            got = q->ops->revoke ? revoke(q, w, false, false, buf, 64) : 0;
+            for (uint32_t i = 0; i < got; i++)
+                insert_before(q, buf[i], mark);
+        } while (got == 64);
+    }
     return true;
 }
 

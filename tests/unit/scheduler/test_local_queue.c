@@ -604,3 +604,21 @@ Test(local_queue, fractional_tasks_share_a_lent_cpu, .timeout = 5)
     cr_assert_eq(F.w[0].ngot, 1);
     cr_assert_eq(F.w[0].got[0], 6);
 }
+
+Test(local_queue, a_reserved_worker_gives_back_what_it_had_queued, .timeout = 5)
+{
+    setup_steal(2, 2, 100);
+    for (int i = 0; i < 6; i++)
+        sched_queue_push(&Q, &T[i]);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[0].ngot, 3);
+    cr_assert_eq(F.w[1].ngot, 3);
+    F.w[0].started = F.w[1].started = 1;
+    cr_assert(sched_queue_reserve(&Q, 0xB0, 1));
+    int bw = F.w[0].slot.bundle ? 0 : 1;
+    cr_assert_eq(F.w[bw].ngot, 1, "only the task it runs stays");
+    cr_assert_eq(Q.n, 2);
+    sched_queue_dispatch(&Q);
+    cr_assert_eq(F.w[1 - bw].ngot, 5, "the node's tasks go to its worker");
+    cr_assert_eq(F.w[bw].ngot, 1);
+}
