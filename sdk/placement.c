@@ -113,24 +113,18 @@ try_reserve(sdk_rt *rt, sdk_pg *pg, sdk_cb **cbs)
         sched_res_pool(&pg->b[i].sb.pool, &pg->b[i].demand);
     pg->state = RAY_PG_CREATED;
     rt->pgs_pending--;
-    /* Its parked tasks go to the queue, in the order they were ready. */
-    sdk_task *rev = NULL;
+    /* Its parked tasks (newest first) go to the queue in the order they
+     * were ready. */
+    sdk_task *oldest = NULL;
     while (pg->parked) {
         sdk_task *t = pg->parked;
         pg->parked = t->next;
-        t->next = rev;
-        rev = t;
+        t->next = oldest;
+        oldest = t;
     }
-    sdk_task *fwd = NULL;
-    while (rev) {
-        sdk_task *t = rev;
-        rev = t->next;
-        t->next = fwd;
-        fwd = t;
-    }
-    while (fwd) {
-        sdk_task *t = fwd;
-        fwd = t->next;
+    while (oldest) {
+        sdk_task *t = oldest;
+        oldest = t->next;
         t->next = NULL;
         sdk_task_ready(rt, t);
     }

@@ -48,6 +48,19 @@ counted(const char *file)
 }
 RAY_REMOTE(counted, int64_t, const char *);
 
+/* Appends digit `i` to the file at `path`: the order tasks ran in. */
+static int64_t
+mark(const char *path, int64_t i)
+{
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return -1;
+    fputc('0' + (int)i, f);
+    fclose(f);
+    return i;
+}
+RAY_REMOTE(mark, int64_t, const char *, int64_t);
+
 typedef struct keeper {
     int64_t n;
 } keeper;
@@ -255,6 +268,10 @@ Test(placement, a_group_waits_for_room_and_its_tasks_wait_with_it)
     ray_call_opts in_b = {.pg = b};
     ray_ref r = counted_remote_opts(&in_b, file);
     cr_assert(!is_null(r), "%s", ray_last_error_detail());
+    /* Calls made while it waits run in the order they were made. */
+    ray_ref m[5];
+    for (int i = 0; i < 5; i++)
+        m[i] = mark_remote_opts(&in_b, started, i);
     /* While b is pending its task cannot have run: a holds every CPU. A
      * task of a's still runs meanwhile. */
     ray_call_opts in_a = {.pg = a};
@@ -265,6 +282,13 @@ Test(placement, a_group_waits_for_room_and_its_tasks_wait_with_it)
                  ray_last_error_detail());
     cr_assert_eq(get_i64(r), 1);
     cr_assert_eq(count_bytes(file), 1);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(get_i64(m[i]), i);
+    char order[8] = "";
+    FILE *f = fopen(started, "r");
+    cr_assert(f && fgets(order, sizeof(order), f));
+    fclose(f);
+    cr_assert_str_eq(order, "01234");
     cr_assert_eq(ray_pg_remove(b), RAY_OK);
 }
 
