@@ -221,6 +221,7 @@ plan(cl_pg *pg, cand *cs, int nc, uint64_t turn)
         pg->b[k].fresh = pg->b[k].node == PG_UNPLACED;
         for (int j = 0; j < nc && !pg->b[k].fresh; j++)
             if (cs[j].node == pg->b[k].node) {
+                take(&cs[j], &pg->b[k]); /* it holds them there */
                 used[j] = true;
                 packed = j;
             }
