@@ -184,11 +184,15 @@ route_gated(deferred *d, int *i)
     ray_err r = cl_pg_route(what, o->pg, o->pg_bundle,
                             o->num_cpus > 0 ? o->num_cpus : 1, o->resources,
                             &o->pg.id, &o->pg_bundle, i, &none);
+    if (r == RAY_EAGAIN) { /* pending again: a node of it died since */
+        ray_ref_release(none);
+        cl_fail(d->id, RAY_EWORKER_DIED,
+                "its placement group lost a node as the call was sent, and "
+                "waits for its bundles to be placed again: call again");
+        return false;
+    }
     if (r != RAY_OK) {
-        if (none.id)
-            ray_ref_release(none);
-        cl_fail(d->id, r == RAY_EAGAIN ? RAY_ECANCELLED : r,
-                ray_last_error_detail());
+        cl_fail(d->id, r, ray_last_error_detail());
         return false;
     }
     if (*i >= 0)
