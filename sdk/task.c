@@ -915,6 +915,15 @@ requeue_or_fail(sdk_rt *rt, sdk_death *d, sdk_cb **cbs)
                 continue;
             }
         }
+        if (t->st.bundle && sdk_pg_pending(t->st.bundle)) {
+            char msg[512]; /* its bundle's workers are gone */
+            snprintf(msg, sizeof(msg),
+                     "task '%s': its worker (pid %d) %s, and its placement "
+                     "group was removed",
+                     t->name, (int)d->pid, d->how);
+            sdk_task_fail(rt, t, RAY_ECANCELLED, msg, cbs);
+            continue;
+        }
         t->st.next = NULL;
         t->st.prev = rq_tail;
         if (rq_tail)

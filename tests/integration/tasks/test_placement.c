@@ -13,6 +13,7 @@
  * Every wait has a bound; a broken rule fails a test, it never hangs one.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,6 +48,19 @@ counted(const char *file)
     return count_event(file) ? 1 : -1;
 }
 RAY_REMOTE(counted, int64_t, const char *);
+
+/* Writes its pid to `pidfile`, then runs until the test opens the gate. */
+static int64_t
+held_pid(const char *gate, const char *pidfile)
+{
+    FILE *f = fopen(pidfile, "w");
+    if (!f)
+        return -1;
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+    return gate_pass(gate) ? 1 : -1;
+}
+RAY_REMOTE(held_pid, int64_t, const char *, const char *);
 
 /* Appends digit `i` to the file at `path`: the order tasks ran in. */
 static int64_t
@@ -359,4 +373,35 @@ Test(placement, removal_cancels_what_has_not_started_and_kills_actors)
                  RAY_OK);
     cr_assert_eq(ray_pg_wait(all, BOUND_MS), RAY_OK, "%s",
                  ray_last_error_detail());
+}
+
+Test(placement, a_removed_group_s_task_whose_worker_dies_is_not_run_again)
+{
+    start(2, NULL);
+    ray_bundle one = {.num_cpus = 1};
+    ray_pg pg;
+    cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, &pg), RAY_OK);
+    cr_assert_eq(ray_pg_wait(pg, BOUND_MS), RAY_OK);
+    ray_call_opts in = {.pg = pg, .max_retries = 3};
+    ray_ref h = held_pid_remote_opts(&in, gate, started);
+    int pid = 0;
+    for (int i = 0; i < BOUND_MS && pid <= 0; i++) {
+        FILE *f = fopen(started, "r");
+        if (f) {
+            if (fscanf(f, "%d", &pid) != 1)
+                pid = 0;
+            fclose(f);
+        }
+        if (pid <= 0)
+            usleep(1000);
+    }
+    cr_assert_gt(pid, 0, "the held task never started");
+    cr_assert_eq(ray_pg_remove(pg), RAY_OK); /* it runs on */
+    kill(pid, SIGKILL);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(h, &v, BOUND_MS), RAY_ECANCELLED, "%s",
+                 ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "placement group"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(h);
 }
