@@ -167,7 +167,8 @@ create_locked(sdk_rt *rt, const ray_fn_desc *ctor, uint8_t *spec, uint32_t len,
         char what[160];
         snprintf(what, sizeof(what), "ray_actor_create %s", ctor->cls);
         err = sdk_pg_bundle_for(rt, what, o->pg, o->pg_bundle, o->num_cpus,
-                                a->has_demand ? &a->demand : NULL, &a->bundle);
+                                a->has_demand ? &a->demand : NULL, o->resources,
+                                &a->bundle);
     }
     if (err != RAY_OK) {
         sdk_actor_free_ctor(rt, a, cbs);

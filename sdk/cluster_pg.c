@@ -724,6 +724,19 @@ bundle_fits(const cl_bundle *b, double cpus, const char *want)
            sched_res_parse_demand(&r, want, &d, NULL, 0) == RAY_OK;
 }
 
+typedef struct fit_ctx {
+    const cl_pg *pg;
+    double cpus;
+    const char *want;
+} fit_ctx;
+
+static bool
+fits_k(const void *ctx, uint32_t k)
+{
+    const fit_ctx *f = ctx;
+    return bundle_fits(&f->pg->b[k], f->cpus, f->want);
+}
+
 ray_err
 cl_pg_route(const char *what, ray_pg h, int32_t index, double cpus,
             const char *want, uint64_t *sub, int32_t *sub_idx, int *node,
@@ -737,35 +750,14 @@ cl_pg_route(const char *what, ray_pg h, int32_t index, double cpus,
         return sdk_fail(RAY_EINVAL, "%s: placement group %llu %s", what,
                         (unsigned long long)h.id, gone(h.id));
     }
-    cl_bundle *b = NULL;
-    if (index == RAY_PG_ANY_BUNDLE) {
-        for (uint32_t k = 0; k < pg->n && !b; k++) {
-            cl_bundle *c = &pg->b[(pg->next_any + k) % pg->n];
-            if (bundle_fits(c, cpus, want))
-                b = c;
-        }
-        if (b)
-            pg->next_any = (uint32_t)(b - pg->b) + 1;
-    } else if (index >= 0 && (uint32_t)index < pg->n &&
-               bundle_fits(&pg->b[index], cpus, want)) {
-        b = &pg->b[index];
-    }
-    if (!b) {
+    fit_ctx f = {pg, cpus, want};
+    int k = sdk_pg_pick(pg->n, &pg->next_any, index, fits_k, &f);
+    if (k < 0) {
         uint32_t n = pg->n;
         pthread_mutex_unlock(&P.mu);
-        if (index != RAY_PG_ANY_BUNDLE && (index < 0 || (uint32_t)index >= n))
-            return sdk_fail(RAY_EINVAL,
-                            "%s: placement group %llu has %u bundles, not "
-                            "bundle %d",
-                            what, (unsigned long long)h.id, n, (int)index);
-        return sdk_fail(
-            RAY_EINVAL,
-            "%s: needs %g CPUs%s%s, more than %s of placement "
-            "group %llu reserves (infeasible)",
-            what, cpus, want && *want ? " and " : "", want ? want : "",
-            index == RAY_PG_ANY_BUNDLE ? "any bundle" : "the bundle",
-            (unsigned long long)h.id);
+        return sdk_pg_pick_fail(k, what, h.id, n, index, cpus, want);
     }
+    cl_bundle *b = &pg->b[k];
     if (b->node >= 0 && !atomic_load(&cl->nodes[b->node].alive)) {
         mark_lost(cl); /* before the planner sees it: pending now */
         pthread_cond_signal(&P.cv);

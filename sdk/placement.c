@@ -211,9 +211,59 @@ fits(const sdk_pg_bundle *b, double cpus, const sched_demand *d)
     return true;
 }
 
+int
+sdk_pg_pick(uint32_t n, uint32_t *next_any, int32_t index,
+            bool (*fits_k)(const void *ctx, uint32_t k), const void *ctx)
+{
+    if (index == RAY_PG_ANY_BUNDLE) {
+        for (uint32_t j = 0; j < n; j++) {
+            uint32_t k = (*next_any + j) % n;
+            if (fits_k(ctx, k)) {
+                *next_any = k + 1;
+                return (int)k;
+            }
+        }
+        return -2;
+    }
+    if (index < 0 || (uint32_t)index >= n)
+        return -1;
+    return fits_k(ctx, (uint32_t)index) ? index : -2;
+}
+
+ray_err
+sdk_pg_pick_fail(int why, const char *what, uint64_t id, uint32_t n,
+                 int32_t index, double cpus, const char *want)
+{
+    if (why == -1)
+        return sdk_fail(RAY_EINVAL,
+                        "%s: placement group %llu has %u bundles, not "
+                        "bundle %d",
+                        what, (unsigned long long)id, n, (int)index);
+    return sdk_fail(RAY_EINVAL,
+                    "%s: needs %g CPUs%s%s, more than %s of placement group "
+                    "%llu reserves (infeasible)",
+                    what, cpus, want && *want ? " and " : "", want ? want : "",
+                    index == RAY_PG_ANY_BUNDLE ? "any bundle" : "the bundle",
+                    (unsigned long long)id);
+}
+
+typedef struct fit_ctx {
+    const sdk_pg *pg;
+    double cpus;
+    const sched_demand *d;
+} fit_ctx;
+
+static bool
+fits_k(const void *ctx, uint32_t k)
+{
+    const fit_ctx *f = ctx;
+    return fits(&f->pg->b[k], f->cpus, f->d);
+}
+
 ray_err
 sdk_pg_bundle_for(sdk_rt *rt, const char *what, ray_pg h, int32_t index,
-                  double cpus, const sched_demand *d, sched_bundle **out)
+                  double cpus, const sched_demand *d, const char *want,
+                  sched_bundle **out)
 {
     *out = NULL;
     if (!h.id)
@@ -222,33 +272,12 @@ sdk_pg_bundle_for(sdk_rt *rt, const char *what, ray_pg h, int32_t index,
     if (!pg || pg->state == RAY_PG_REMOVED)
         return sdk_fail(RAY_EINVAL, "%s: placement group %llu %s", what,
                         (unsigned long long)h.id, gone(rt, h.id));
-    sdk_pg_bundle *b = NULL;
-    if (index == RAY_PG_ANY_BUNDLE) {
-        for (uint32_t k = 0; k < pg->n && !b; k++) {
-            sdk_pg_bundle *c = &pg->b[(pg->next_any + k) % pg->n];
-            if (fits(c, cpus, d))
-                b = c;
-        }
-        if (b)
-            pg->next_any = (uint32_t)(b - pg->b) + 1;
-    } else if (index < 0 || (uint32_t)index >= pg->n) {
-        return sdk_fail(RAY_EINVAL,
-                        "%s: placement group %llu has %u bundles, not "
-                        "bundle %d",
-                        what, (unsigned long long)h.id, pg->n, (int)index);
-    } else if (fits(&pg->b[index], cpus, d)) {
-        b = &pg->b[index];
-    }
-    if (!b)
-        return sdk_fail(RAY_EINVAL,
-                        "%s: needs %g CPUs%s, more than %s of placement "
-                        "group %llu reserves (infeasible)",
-                        what, cpus, d && d->n ? " and its resources" : "",
-                        index == RAY_PG_ANY_BUNDLE ? "any bundle"
-                                                   : "the bundle",
-                        (unsigned long long)h.id);
+    fit_ctx f = {pg, cpus, d};
+    int k = sdk_pg_pick(pg->n, &pg->next_any, index, fits_k, &f);
+    if (k < 0)
+        return sdk_pg_pick_fail(k, what, h.id, pg->n, index, cpus, want);
     pg->refs++;
-    *out = &b->sb;
+    *out = &pg->b[k].sb;
     return RAY_OK;
 }
 

@@ -566,13 +566,22 @@ void sdk_task_unsend(sdk_rt *rt, sdk_task *t);
  * points at its bundle's sched_bundle and holds the group. */
 typedef struct sdk_pg sdk_pg;
 struct sdk_pg *sdk_pg_of(sched_bundle *sb);
-/* The bundle for a call or actor asking `cpus` and `d` in group `pg`
- * (index or RAY_PG_ANY_BUNDLE): *out held, NULL when pg.id is 0; else
- * RAY_EINVAL naming `what` (unknown or removed group, no such bundle,
- * more than it reserves). */
+/* The bundle for a call or actor asking `cpus` and `d` (`want`, as
+ * given) in group `pg` (index or RAY_PG_ANY_BUNDLE): *out held, NULL
+ * when pg.id is 0; else RAY_EINVAL naming `what` (unknown or removed
+ * group, no such bundle, more than it reserves). */
 ray_err sdk_pg_bundle_for(sdk_rt *rt, const char *what, ray_pg pg,
                           int32_t index, double cpus, const sched_demand *d,
-                          sched_bundle **out);
+                          const char *want, sched_bundle **out);
+/* Which of a group's n bundles a call goes to: `index` if fits_k says
+ * it fits, or with RAY_PG_ANY_BUNDLE the next that fits from *next_any
+ * on (then past it); -1 no such bundle, -2 none fits. Here and in a
+ * cluster (cluster_pg.c). */
+int sdk_pg_pick(uint32_t n, uint32_t *next_any, int32_t index,
+                bool (*fits_k)(const void *ctx, uint32_t k), const void *ctx);
+/* The error of a pick that failed (why: -1 or -2), naming `what`. */
+ray_err sdk_pg_pick_fail(int why, const char *what, uint64_t id, uint32_t n,
+                         int32_t index, double cpus, const char *want);
 void sdk_pg_release(sdk_rt *rt, sched_bundle *sb); /* NULL ok */
 /* Hold back task `t` becoming ready while its group is pending (true);
  * a removed group fails it (true). False: lease it. */

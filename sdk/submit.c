@@ -64,7 +64,8 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
         snprintf(what, sizeof(what), "submit '%s'", name);
         if (sdk_pg_bundle_for(rt, what, opts->pg, opts->pg_bundle,
                               opts->num_cpus > 0 ? opts->num_cpus : 1,
-                              t->st.demand, &t->st.bundle) != RAY_OK) {
+                              t->st.demand, opts->resources,
+                              &t->st.bundle) != RAY_OK) {
             sdk_task_free(rt, t);
             return RAY_REF_NULL;
         }
