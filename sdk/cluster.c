@@ -1056,8 +1056,17 @@ static struct {
     uint64_t size;
     ray_err err;
     char why[256];
-} PREP = {
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {0}, 0, RAY_OK, ""};
+    pthread_t th;
+    bool joinable; /* th runs or ran, not joined yet */
+} PREP = {PTHREAD_MUTEX_INITIALIZER,
+          PTHREAD_COND_INITIALIZER,
+          0,
+          {0},
+          0,
+          RAY_OK,
+          "",
+          0,
+          false};
 
 static void *
 prep_main(void *arg)
@@ -1089,11 +1098,27 @@ sdk_cluster_prepare(void)
     pthread_mutex_unlock(&PREP.mu);
     pthread_t th;
     if (start) {
-        if (pthread_create(&th, NULL, prep_main, NULL) == 0)
-            pthread_detach(th);
-        else
+        if (pthread_create(&th, NULL, prep_main, NULL) == 0) {
+            pthread_mutex_lock(&PREP.mu);
+            PREP.th = th;
+            PREP.joinable = true;
+            pthread_mutex_unlock(&PREP.mu);
+        } else {
             prep_main(NULL);
+        }
     }
+}
+
+void
+sdk_cluster_prepare_join(void)
+{
+    pthread_mutex_lock(&PREP.mu);
+    bool join = PREP.joinable;
+    pthread_t th = PREP.th;
+    PREP.joinable = false;
+    pthread_mutex_unlock(&PREP.mu);
+    if (join) /* its libcrypto thread state is freed as it ends */
+        pthread_join(th, NULL);
 }
 
 static ray_err

@@ -12,6 +12,11 @@
  * what joining needs that takes a while (on a thread of its own). */
 void sdk_cluster_prepare(void);
 
+/* ray_shutdown, or a ray_init that failed: the thread of
+ * sdk_cluster_prepare ended (a few ms at most), so nothing of it runs on
+ * past the runtime, into the process's exit. */
+void sdk_cluster_prepare_join(void);
+
 /* ray_init with an address, after the embedded runtime started: ask the
  * head for the nodes, start the job's agent on each other node, and
  * route calls (the "cluster" backend). A node that cannot start its

@@ -673,8 +673,10 @@ ray_init(const ray_config *cfg_in)
     if (address && address[0])
         sdk_cluster_prepare();
     sdk_rt *rt;
-    if ((err = embedded_start(&cfg, &rt)) != RAY_OK)
+    if ((err = embedded_start(&cfg, &rt)) != RAY_OK) {
+        sdk_cluster_prepare_join();
         return err;
+    }
     sdk_g = rt;
     sdk_be = &sdk_backend_embedded;
     if (address && address[0] && (err = sdk_cluster_join(address)) != RAY_OK) {
@@ -697,7 +699,8 @@ ray_shutdown(void)
     if (!rt)
         return;
     sdk_local_status_stop();
-    sdk_cluster_leave();     /* the agents end with their connections */
+    sdk_cluster_leave(); /* the agents end with their connections */
+    sdk_cluster_prepare_join();
     sdk_actors_shutdown(rt); /* destructors run before the workers exit */
     sched_raylet_stopping(rt->raylet); /* no process starts again */
     atomic_store(&rt->stopping, 1);
