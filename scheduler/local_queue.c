@@ -429,9 +429,21 @@ push(sched_queue *q, int w, sched_task *t)
 static void
 push_ready(sched_queue *q)
 {
+    /* What this pass found full: later tasks that need as much skip the
+     * search (a long queue of them costs a scan per kind, not per task). */
+    uint16_t frac_full = UINT16_MAX; /* no room for a fraction this big */
+    uint64_t busy[8];                /* bundles with no worker free */
+    int nbusy = 0;
     sched_task *t = q->head;
     while (t) {
         sched_task *next = t->next;
+        bool skip = t->milli >= frac_full;
+        for (int k = 0; k < nbusy && !skip && t->bundle; k++)
+            skip = busy[k] == bundle_key(t);
+        if (skip) {
+            t = next;
+            continue;
+        }
         if (t->demand && !t->acquired) {
             sched_resources *r = task_res(q, t);
             if (!r || !sched_res_try_acquire(r, t->demand)) {
@@ -448,12 +460,15 @@ push_ready(sched_queue *q)
         int w = t->milli ? frac_worker(q, t) : pick_worker(q, t);
         if (w < 0 && t->milli) { /* no room in the lent CPUs yet */
             sched_queue_release(q, t);
+            frac_full = t->milli;
             t = next;
             continue;
         }
         if (w < 0) {
             sched_queue_release(q, t);
             if (bundle_key(t)) { /* its bundle is busy, not the node */
+                if (nbusy < 8)
+                    busy[nbusy++] = bundle_key(t);
                 t = next;
                 continue;
             }
