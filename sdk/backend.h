@@ -73,6 +73,12 @@ extern const sdk_backend sdk_backend_none;
 /* The embedded backend's entries (the owner's side of each call). */
 ray_ref sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
                        uint32_t nargs, const ray_call_opts *opts);
+/* The same, its result the driver's pending object `into` (made earlier,
+ * no producer yet: a call that waited at the driver, sdk/cluster_defer.c);
+ * RAY_EINVAL with the detail set when it could not go. */
+ray_err sdk_drv_submit_into(uint64_t into, const char *name, uint64_t hash,
+                            const ray_arg *args, uint32_t nargs,
+                            const ray_call_opts *opts);
 /* Submit a burst: between sdk_drv_burst_begin and sdk_drv_burst_end the
  * calls this thread submits are queued but handed to workers only at the
  * end, in one dispatch (one wake per worker, not one per call). The

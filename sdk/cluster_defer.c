@@ -149,31 +149,10 @@ send_acall(deferred *d)
     (void)cl_actor_send(d->actor, d->method, d->args, d->nargs, d->id);
 }
 
-/* Result `id` takes the value of `ref` (a call that ran here instead). */
-static void
-forward_done(void *arg, ray_ref ref, ray_err err)
-{
-    uint64_t id = (uint64_t)(uintptr_t)arg;
-    sdk_rt *rt = sdk_g;
-    ray_view v = {0};
-    if (err == RAY_OK)
-        err = ray_get(ref, &v, 0);
-    char msg[400];
-    snprintf(msg, sizeof(msg), "%s", err ? ray_last_error_detail() : "");
-    sdk_cb *cbs = NULL;
-    pthread_mutex_lock(&rt->mu);
-    cl_settle(rt, id, err, msg, v.type, v.data, v.len, &cbs);
-    pthread_mutex_unlock(&rt->mu);
-    if (err == RAY_OK)
-        ray_release(&v);
-    ray_ref_release(ref);
-    sdk_run_callbacks(cbs);
-    sdk_wake_driver(rt);
-}
-
 /* Where a call gated by its placement group goes, now that the group is
- * created: *i and the bundle's group there in d->opts; or false, the
- * call failed (the group was removed). True with *i -1: it ran here. */
+ * created: true with node *i and the bundle's group there in d->opts; or
+ * false, it was dealt with here (failed: the group went; or, its bundle
+ * on this node, submitted to this runtime as the call's result). */
 static bool
 route_gated(deferred *d, int *i)
 {
@@ -197,12 +176,11 @@ route_gated(deferred *d, int *i)
     }
     if (*i >= 0)
         return true;
-    ray_ref ref =
-        sdk_drv_submit(d->name, sdk_name_hash(d->name), d->args, d->nargs, o);
-    if (!ref.id)
+    /* Its bundle is here: a call of this runtime, its result the one the
+     * caller holds. */
+    if (sdk_drv_submit_into(d->id, d->name, sdk_name_hash(d->name), d->args,
+                            d->nargs, o) != RAY_OK)
         cl_fail(d->id, RAY_EINVAL, ray_last_error_detail());
-    else if (ray_on_done(ref, forward_done, (void *)(uintptr_t)d->id) != RAY_OK)
-        forward_done((void *)(uintptr_t)d->id, ref, RAY_EINVAL);
     return false;
 }
 

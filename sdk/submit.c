@@ -44,10 +44,13 @@ sdk_drv_burst_end(void)
     sdk_run_callbacks(cbs);
 }
 
+/* Submit a call; its result is a new object (one holder: the caller), or
+ * with `into` the pending object `into`, which has no producer yet (its
+ * holders stay as they are). */
 static ray_ref
 submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
               const ray_arg *args, const ray_call_opts *opts,
-              sched_demand *demand, sdk_cb **cbs)
+              sched_demand *demand, uint64_t into, sdk_cb **cbs)
 {
     sdk_task *t = sdk_task_alloc(rt);
     if (t) {
@@ -105,9 +108,14 @@ submit_locked(sdk_rt *rt, uint64_t hash, const char *name, uint32_t nargs,
         double m = opts->num_cpus * 1000.0 + 0.5;
         t->st.milli = m < 1 ? 1 : (uint16_t)m;
     }
-    uint64_t id;
-    sdk_obj *o;
-    if (sdk_objects_alloc(&rt->store, &id, &o) != RAY_OK) {
+    uint64_t id = into;
+    sdk_obj *o = into ? sdk_objects_lookup(&rt->store, into) : NULL;
+    if (into && (!o || o->state != SDK_OBJ_PENDING || o->producer)) {
+        sdk_task_finish(rt, t, NULL);
+        sdk_fail(RAY_EINVAL, "submit '%s': its result is settled", name);
+        return RAY_REF_NULL;
+    }
+    if (!into && sdk_objects_alloc(&rt->store, &id, &o) != RAY_OK) {
         sdk_task_finish(rt, t, NULL);
         sdk_fail(RAY_ENOMEM, "submit '%s': out of memory", name);
         return RAY_REF_NULL;
@@ -174,10 +182,29 @@ sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
         return RAY_REF_NULL;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
-    ray_ref r = submit_locked(rt, hash, name, nargs, args, opts, demand, &cbs);
+    ray_ref r =
+        submit_locked(rt, hash, name, nargs, args, opts, demand, 0, &cbs);
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return r;
+}
+
+ray_err
+sdk_drv_submit_into(uint64_t into, const char *name, uint64_t hash,
+                    const ray_arg *args, uint32_t nargs,
+                    const ray_call_opts *opts)
+{
+    sdk_rt *rt = sdk_g;
+    sched_demand *demand;
+    if (check_opts(rt, name, opts, &demand) != RAY_OK)
+        return RAY_EINVAL;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    ray_ref r =
+        submit_locked(rt, hash, name, nargs, args, opts, demand, into, &cbs);
+    pthread_mutex_unlock(&rt->mu);
+    sdk_run_callbacks(cbs);
+    return r.id ? RAY_OK : RAY_EINVAL;
 }
 
 ray_ref

@@ -3010,3 +3010,27 @@ Test(cluster, a_call_whose_copy_went_with_its_node_reads_the_value_again)
     cr_assert_gt(pushed_bytes(), pushed, "the value was not pushed again");
     ray_ref_release(a);
 }
+
+Test(cluster, a_call_waiting_for_a_group_on_the_driver_s_node_runs_there)
+{
+    ray_config c;
+    ray_config_init(&c);
+    c.num_cpus = 2;
+    c.address = head;
+    c.resources = "here:1"; /* only this node has it */
+    cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+    ray_bundle b = {.num_cpus = 1, .resources = "here:1"};
+    ray_pg first, second;
+    cr_assert_eq(ray_pg_create(&b, 1, RAY_PG_PACK, NULL, &first), RAY_OK);
+    cr_assert_eq(ray_pg_wait(first, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_pg_create(&b, 1, RAY_PG_PACK, NULL, &second), RAY_OK);
+    ray_call_opts in = {.pg = second};
+    ray_ref r = where_remote_opts(&in, 0);
+    cr_assert_neq(r.id, 0, "%s", ray_last_error_detail());
+    size_t idx, ready = 0;
+    cr_assert_eq(ray_wait(&r, 1, 1, 200, &idx, &ready), RAY_OK);
+    cr_assert_eq(ready, 0, "it ran before its group was made");
+    cr_assert_eq(ray_pg_remove(first), RAY_OK);
+    expect_str(r, "driver"); /* the ref the caller held all along */
+}
