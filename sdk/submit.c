@@ -172,9 +172,10 @@ check_opts(sdk_rt *rt, const char *name, const ray_call_opts *opts,
     return RAY_OK;
 }
 
-ray_ref
-sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
-               uint32_t nargs, const ray_call_opts *opts)
+/* Check the options, then submit (into: as submit_locked). */
+static ray_ref
+submit_checked(uint64_t into, const char *name, uint64_t hash,
+               const ray_arg *args, uint32_t nargs, const ray_call_opts *opts)
 {
     sdk_rt *rt = sdk_g;
     sched_demand *demand;
@@ -183,10 +184,17 @@ sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     ray_ref r =
-        submit_locked(rt, hash, name, nargs, args, opts, demand, 0, &cbs);
+        submit_locked(rt, hash, name, nargs, args, opts, demand, into, &cbs);
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return r;
+}
+
+ray_ref
+sdk_drv_submit(const char *name, uint64_t hash, const ray_arg *args,
+               uint32_t nargs, const ray_call_opts *opts)
+{
+    return submit_checked(0, name, hash, args, nargs, opts);
 }
 
 ray_err
@@ -194,17 +202,8 @@ sdk_drv_submit_into(uint64_t into, const char *name, uint64_t hash,
                     const ray_arg *args, uint32_t nargs,
                     const ray_call_opts *opts)
 {
-    sdk_rt *rt = sdk_g;
-    sched_demand *demand;
-    if (check_opts(rt, name, opts, &demand) != RAY_OK)
-        return RAY_EINVAL;
-    sdk_cb *cbs = NULL;
-    pthread_mutex_lock(&rt->mu);
-    ray_ref r =
-        submit_locked(rt, hash, name, nargs, args, opts, demand, into, &cbs);
-    pthread_mutex_unlock(&rt->mu);
-    sdk_run_callbacks(cbs);
-    return r.id ? RAY_OK : RAY_EINVAL;
+    return submit_checked(into, name, hash, args, nargs, opts).id ? RAY_OK
+                                                                  : RAY_EINVAL;
 }
 
 ray_ref
