@@ -75,6 +75,17 @@ mark(const char *path, int64_t i)
 }
 RAY_REMOTE(mark, int64_t, const char *, int64_t);
 
+/* Inside a task, groups are not made (not yet): the error it got. */
+static int64_t
+pg_inside(int64_t unused)
+{
+    (void)unused;
+    ray_bundle b = {.num_cpus = 1};
+    ray_pg pg;
+    return ray_pg_create(&b, 1, RAY_PG_PACK, NULL, &pg);
+}
+RAY_REMOTE(pg_inside, int64_t, int64_t);
+
 typedef struct keeper {
     int64_t n;
 } keeper;
@@ -265,6 +276,12 @@ Test(placement, a_group_that_can_never_fit_fails_at_once)
     cr_assert_eq(ray_pg_create(two, 2, 9, NULL, &pg), RAY_EINVAL);
     cr_assert_eq(ray_pg_create(two, 0, RAY_PG_PACK, NULL, &pg), RAY_EINVAL);
     cr_assert_eq(ray_pg_wait((ray_pg){12345}, 0), RAY_EINVAL);
+    int st;
+    cr_assert_eq(ray_pg_state((ray_pg){12345}, &st), RAY_EINVAL);
+    cr_assert(strstr(ray_last_error_detail(), "unknown"), "%s",
+              ray_last_error_detail());
+    cr_assert_eq(get_i64(pg_inside_remote(0)), RAY_EINVAL,
+                 "a group made inside a task");
 }
 
 Test(placement, a_group_waits_for_room_and_its_tasks_wait_with_it)
