@@ -70,6 +70,17 @@ cl_len(ray_bytes b)
 }
 RAY_REMOTE(cl_len, int64_t, ray_bytes);
 
+/* n refs of small values put on the node the call runs on. */
+static ray_bytes
+cl_put_many(int64_t n)
+{
+    ray_ref *r = calloc((size_t)n, sizeof(*r));
+    for (int64_t i = 0; i < n; i++)
+        ray_put_int64(i, &r[i]);
+    return (ray_bytes){r, (size_t)n * sizeof(*r)};
+}
+RAY_REMOTE(cl_put_many, ray_bytes, int64_t);
+
 static rc_cluster C;
 #define head C.head
 
@@ -318,6 +329,28 @@ bench_group_cluster(void)
     double sync_us = bench_median(lat, SYNC);
     bench_print("cluster_tasks_sync_us", sync_us, "us");
     bench_print("cluster_tasks_sync_vs_tcp_rtt", sync_us / rtt, "x");
+
+    /* ray_get of small values another node's runtime owns: refs a task
+     * there put and handed back (each get asks the owner once). */
+    enum { BORROWED = 2000 };
+    ray_bytes handed = {NULL, 0};
+    ray_ref hr = cl_put_many_remote_opts(&remote, BORROWED);
+    if (ray_get_bytes(hr, (void **)&handed.data, &handed.len, 60000) ==
+            RAY_OK &&
+        handed.len == BORROWED * sizeof(ray_ref)) {
+        const ray_ref *br = handed.data;
+        for (int i = 0; i < BORROWED; i++) {
+            int64_t s = rt_clock_now_ns();
+            ray_get_int64(br[i], &v, 60000);
+            lat[i] = (double)(rt_clock_now_ns() - s) / 1e3;
+            ray_ref_release(br[i]);
+        }
+        double get_us = bench_median(lat, BORROWED);
+        bench_print("cluster_get_remote_small_us", get_us, "us");
+        bench_print("cluster_get_remote_small_vs_tcp_rtt", get_us / rtt, "x");
+    }
+    ray_free((void *)handed.data);
+    ray_ref_release(hr);
 
     /* Many in flight, to workers on the two other nodes. */
     enum { ASYNC = 100000, ROUNDS = 3 };

@@ -269,9 +269,15 @@ ray_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
         sdk_fail(RAY_EINVAL, "actor call: NULL method descriptor");
         return RAY_REF_NULL;
     }
-    if (sdk_args_check("actor call", m->name, args, nargs) != RAY_OK)
+    const ray_arg *own;
+    if (sdk_args_local(args, nargs, &own) != RAY_OK)
         return RAY_REF_NULL;
-    return sdk_be->actor_submit(h, m, args, nargs);
+    ray_ref r = RAY_REF_NULL;
+    if (sdk_args_check("actor call", m->name, own, nargs) == RAY_OK)
+        r = sdk_be->actor_submit(h, m, own, nargs);
+    if (own != args)
+        rt_free((void *)own);
+    return r;
 }
 
 ray_ref

@@ -38,6 +38,7 @@
 #include "runtime/ids.h"
 #include "runtime/log.h"
 #include "runtime/net.h"
+#include "runtime/random.h"
 #include "sdk/backend.h"
 #include "sdk/cluster.h"
 #include "sdk/cluster_int.h"
@@ -625,6 +626,35 @@ pg_record(client *c, Ray__Rpc__ClusterTask *t)
         fail_result(c, t->id, err, "%s", ray_last_error_detail());
 }
 
+/* An object of this runtime the driver borrows (cluster_borrow.c): its
+ * value as result t->id, or a holder more or less. */
+static void
+obj_record(client *c, Ray__Rpc__ClusterTask *t)
+{
+    ray_ref ref = sdk_ref(t->object);
+    if (!c->primary) {
+        fail_result(c, t->id, RAY_EINVAL,
+                    "only the job's driver borrows its runtime's objects");
+        return;
+    }
+    switch (t->kind) {
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET:
+        if (ray_ref_retain(ref) == RAY_OK) /* push's, dropped once sent */
+            push(c, t->id, ref);
+        else
+            fail_result(c, t->id, RAY_EINVAL,
+                        "object %llu of the job's runtime here was released "
+                        "by every holder",
+                        (unsigned long long)t->object);
+        break;
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RETAIN:
+        (void)ray_ref_retain(ref);
+        break;
+    default:
+        ray_ref_release(ref);
+    }
+}
+
 /* A value a node's agent keeps, from its description "RAYLET JOB KEY
  * SIZE" (ClusterArg.remote): parsed, and whether it is this agent's. */
 typedef struct remote_arg {
@@ -831,6 +861,11 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
             xfer_drop(t->actor);
             continue;
         }
+        if (t->kind >= RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET &&
+            t->kind <= RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RELEASE) {
+            obj_record(c, t);
+            continue;
+        }
         if (!reads_elsewhere(t)) {
             run_task(c, t, NULL);
             continue;
@@ -1005,6 +1040,7 @@ say_ready(int fd)
     Ray__Rpc__Status st = RAY__RPC__STATUS__INIT;
     ready.status = &st;
     ready.pid = (int32_t)getpid();
+    ready.ref_tag = sdk_agent_tag;
     ready.num_cpus = ncpu && atoi(ncpu) > 0 ? (uint32_t)atoi(ncpu) : 1;
     if (rt_frame_send(fd, RAY__RPC__MESSAGE_TYPE__MSG_AGENT_READY, &ready.base,
                       5000) != RAY_OK)
@@ -1191,6 +1227,7 @@ agent_env(void)
     if (tok && rt_id_hex_decode(tok, cl_agent_token, RT_TOKEN_LEN) != RAY_OK)
         fprintf(stderr, "rayc agent: a malformed token from the raylet\n");
     snprintf(g_raylet, sizeof(g_raylet), "%s", raylet ? raylet : "");
+    sdk_agent_tag = rt_random_u64() | 1u; /* told in AgentReady */
     unsetenv("RAYC_AGENT_CTL");
     unsetenv("RAYC_JOB_ID");
     unsetenv("RAYC_AGENT_TOKEN");

@@ -28,6 +28,8 @@
  */
 #include <string.h>
 
+#include "runtime/alloc.h"
+#include "sdk/backend.h"
 #include "sdk/sdk_int.h"
 
 uint64_t
@@ -49,6 +51,76 @@ uint64_t
 sdk_ref_id(ray_ref ref)
 {
     return ref.id && ref.owner == sdk_ref_tag() ? ref.id : 0;
+}
+
+ray_ref
+sdk_ref_local(ray_ref ref)
+{
+    if (!ref.id || ref.owner == sdk_ref_tag())
+        return ref.id && ref.owner ? ref : RAY_REF_NULL;
+    ray_ref local = RAY_REF_NULL;
+    if (sdk_be->borrow && sdk_be->borrow(ref, &local) != RAY_OK)
+        return RAY_REF_NULL;
+    return local;
+}
+
+ray_err
+sdk_refs_local(const ray_ref *refs, size_t n, const char *what,
+               const ray_ref **out)
+{
+    *out = NULL;
+    size_t i = 0;
+    while (i < n && (!refs[i].id || refs[i].owner == sdk_ref_tag()))
+        i++;
+    if (i == n) {
+        *out = refs;
+        return RAY_OK;
+    }
+    ray_ref *own = rt_malloc(n * sizeof(*own));
+    if (!own)
+        return sdk_fail(RAY_ENOMEM, "%s: out of memory", what);
+    memcpy(own, refs, n * sizeof(*own));
+    for (; i < n; i++) {
+        if (!own[i].id)
+            continue;
+        own[i] = sdk_ref_local(own[i]);
+        if (!own[i].id) {
+            rt_free(own);
+            return sdk_fail(RAY_EINVAL,
+                            "%s: refs[%zu] is a foreign reference (not made "
+                            "by this runtime or by another of its job)",
+                            what, i);
+        }
+    }
+    *out = own;
+    return RAY_OK;
+}
+
+ray_err
+sdk_args_local(const ray_arg *args, uint32_t nargs, const ray_arg **out)
+{
+    *out = args;
+    if (!args || nargs > RAY_MAX_ARGS) /* sdk_args_check says why */
+        return RAY_OK;
+    uint32_t i = 0;
+    while (i < nargs && (args[i].type != RAY_T_REF || !args[i].v.ref.id ||
+                         args[i].v.ref.owner == sdk_ref_tag()))
+        i++;
+    if (i == nargs || !sdk_be->borrow)
+        return RAY_OK;
+    ray_arg *own = rt_malloc(nargs * sizeof(*own));
+    if (!own)
+        return sdk_fail(RAY_ENOMEM, "out of memory for a call's arguments");
+    memcpy(own, args, nargs * sizeof(*own));
+    for (; i < nargs; i++) {
+        if (own[i].type != RAY_T_REF)
+            continue;
+        ray_ref l = sdk_ref_local(own[i].v.ref);
+        if (l.id)
+            own[i].v.ref = l;
+    }
+    *out = own;
+    return RAY_OK;
 }
 
 /* Bytes of one buffer argument of `type` and length `len`, checked. */

@@ -60,6 +60,13 @@ typedef struct sdk_backend {
     ray_err (*pg_wait)(ray_pg pg, int64_t timeout_ms);
     ray_err (*pg_state)(ray_pg pg, int *state);
     ray_err (*pg_remove)(ray_pg pg);
+    /* Refs of another runtime of the job (borrowed; NULL where there is
+     * none, and such a ref is foreign): the local object that stands for
+     * ref, fetched from its owner on first use (*local: valid until this
+     * runtime drops ref, or a while); and a holder more or less, counted
+     * at the owner. RAY_EINVAL for a tag of no runtime of the job. */
+    ray_err (*borrow)(ray_ref ref, ray_ref *local);
+    ray_err (*borrow_ref)(ray_ref ref, bool retain);
 } sdk_backend;
 
 /* The backend of this process now (never NULL). ray_init, ray_shutdown

@@ -282,6 +282,11 @@ node_lost(cl_driver *cl, int i, const char *why)
         snprintf(amsg, sizeof(amsg),
                  "the actor's node %s (%s) died (%s) running the call", nd->id,
                  nd->addr, why);
+    char omsg[256];
+    snprintf(omsg, sizeof(omsg),
+             "the object's owner, this job's runtime on node %s (%s), died "
+             "(%s) before it sent the value",
+             nd->id, nd->addr, why);
     for (size_t k = 0; k < fl.cap; k++) {
         fl_entry *e = &fl.e[k];
         if (!e->id || e->id == FL_TOMB)
@@ -290,9 +295,12 @@ node_lost(cl_driver *cl, int i, const char *why)
         if (e->retries > 0 && cl_place_again(cl, i, e))
             continue;
         pthread_mutex_lock(&rt->mu);
-        cl_settle(rt, e->id,
-                  e->retries < 0 ? RAY_EACTOR_DIED : RAY_EWORKER_DIED,
-                  e->retries < 0 ? amsg : msg, 0, NULL, 0, &cbs);
+        if (e->borrow)
+            cl_settle(rt, e->id, RAY_EOBJECT_LOST, omsg, 0, NULL, 0, &cbs);
+        else
+            cl_settle(rt, e->id,
+                      e->retries < 0 ? RAY_EACTOR_DIED : RAY_EWORKER_DIED,
+                      e->retries < 0 ? amsg : msg, 0, NULL, 0, &cbs);
         pthread_mutex_unlock(&rt->mu);
         cl_entry_done(e);
     }
@@ -1230,6 +1238,7 @@ start_agent(cl_node *nd, const char *host, uint16_t port, uint64_t job,
             err = RAY_EINVAL;
         } else {
             nd->ncpu = a->num_cpus ? (int)a->num_cpus : 1;
+            nd->tag = a->ref_tag;
         }
         rt_proto_free(m);
     }
@@ -1792,6 +1801,8 @@ sdk_cluster_join(const char *address)
     cl->be = sdk_backend_embedded;
     cl->be.name = "cluster";
     cl->be.submit = cl_submit;
+    cl->be.borrow = cl_borrow;
+    cl->be.borrow_ref = cl_borrow_ref;
     cl->be.actor_create = cl_actor_create;
     cl->be.actor_submit = cl_actor_submit;
     cl->be.actor_lookup = cl_actor_lookup;
@@ -1961,6 +1972,7 @@ sdk_cluster_leave(void)
     if (cl->receiver_started)
         pthread_join(cl->receiver, NULL);
     cl_defer_stop();
+    cl_borrow_stop();
     cl_data_close(cl); /* no pull starts now: the receiver starts them */
     for (int i = 0; i < cl->n; i++) {
         cl_node *nd = &cl->nodes[i];

@@ -79,6 +79,7 @@ typedef struct cl_node {
     char resources[256]; /* custom ones, "gpu:2,disk:4" (messages) */
     sched_resources res; /* the same, parsed (placement) */
     int ncpu;
+    uint64_t tag; /* its agent's runtime's ray_ref.owner (0: unknown) */
     _Atomic int alive;
     _Atomic int64_t inflight;
     pthread_mutex_t mu; /* buf, fl */
@@ -312,6 +313,13 @@ ray_err cl_pg_route(const char *what, ray_pg pg, int32_t index, double cpus,
 size_t cl_pg_rows(cl_driver *cl, rt_text *out, size_t max);
 /* A node died: bundles there are planned again (the planner wakes). */
 void cl_pg_node_lost(void);
+
+/* cluster_borrow.c: refs of this job's agents' runtimes that reached
+ * this driver inside values (the backend's borrow and borrow_ref), and
+ * leaving (the table of their stand-ins is dropped). */
+ray_err cl_borrow(ray_ref ref, ray_ref *local);
+ray_err cl_borrow_ref(ray_ref ref, bool retain);
+void cl_borrow_stop(void);
 /* Leaving: the planner stops (a reservation in flight is answered
  * first) and the table goes. */
 void cl_pg_stop(void);

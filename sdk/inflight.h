@@ -26,6 +26,7 @@ typedef struct fl_entry {
                        node it reads, held while it lives, or NULL */
     uint32_t nrefs;
     bool failed; /* its result was an error (once back) */
+    bool borrow; /* not a call: a borrowed object's fetch (cluster_borrow) */
 } fl_entry;
 
 typedef struct fl_table {

@@ -40,6 +40,7 @@
 #define ROWS_MAX 10000
 
 bool sdk_agent_mode;
+uint64_t sdk_agent_tag;
 
 static struct {
     int fd;

@@ -53,9 +53,19 @@ rt_or_fail(const char *what)
     "null, released or foreign reference (not made by this "                   \
     "runtime, or kept from before ray_shutdown)"
 
+/* A ref of another runtime of the job is counted at its owner. */
+static bool
+borrowed(ray_ref ref)
+{
+    return ref.id && ref.owner && ref.owner != sdk_ref_tag() &&
+           sdk_be->borrow_ref;
+}
+
 ray_err
 ray_ref_retain(ray_ref ref)
 {
+    if (borrowed(ref) && sdk_be->borrow_ref(ref, true) == RAY_OK)
+        return RAY_OK;
     if (!sdk_ref_id(ref))
         return sdk_fail(RAY_EINVAL, "ray_ref_retain: " BAD_REF);
     return sdk_be->ref(ref, true);
@@ -64,7 +74,9 @@ ray_ref_retain(ray_ref ref)
 void
 ray_ref_release(ray_ref ref)
 {
-    if (sdk_ref_id(ref))
+    if (borrowed(ref))
+        (void)sdk_be->borrow_ref(ref, false);
+    else if (sdk_ref_id(ref))
         (void)sdk_be->ref(ref, false);
 }
 
@@ -523,7 +535,8 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
     if (!out)
         return sdk_fail(RAY_EINVAL, "ray_get: NULL view");
     memset(out, 0, sizeof(*out));
-    if (!sdk_ref_id(ref))
+    ref = sdk_ref_local(ref);
+    if (!ref.id)
         return sdk_fail(RAY_EINVAL, "ray_get: " BAD_REF);
     return sdk_be->get(ref, out, timeout_ms);
 }
@@ -618,7 +631,8 @@ get_scalar(const char *what, ray_ref ref, const void *out, uint32_t *type,
 {
     if (!out)
         return sdk_fail(RAY_EINVAL, "%s: NULL out", what);
-    if (!sdk_ref_id(ref))
+    ref = sdk_ref_local(ref);
+    if (!ref.id)
         return sdk_fail(RAY_EINVAL, "%s: " BAD_REF, what);
     return sdk_be->get_scalar(what, ref, type, bits, timeout_ms);
 }
@@ -860,13 +874,14 @@ ray_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
                         num_ready, n);
     if (n > ((size_t)1 << 40))
         return sdk_fail(RAY_EINVAL, "ray_wait: %zu refs", n);
-    for (size_t i = 0; i < n; i++)
-        if (refs[i].id && !sdk_ref_id(refs[i]))
-            return sdk_fail(RAY_EINVAL,
-                            "ray_wait: refs[%zu] is a foreign "
-                            "reference (not made by this runtime)",
-                            i);
-    return sdk_be->wait(refs, n, num_ready, timeout_ms, ready_idx, n_ready);
+    const ray_ref *own;
+    ray_err e = sdk_refs_local(refs, n, "ray_wait", &own);
+    if (e != RAY_OK)
+        return e;
+    e = sdk_be->wait(own, n, num_ready, timeout_ms, ready_idx, n_ready);
+    if (own != refs)
+        rt_free((void *)own);
+    return e;
 }
 
 ray_err
@@ -916,8 +931,9 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
         rt_free(w);
         return sdk_fail(RAY_ENOMEM, "ray_on_done: out of memory");
     }
+    uint64_t id = sdk_ref_local(ref).id; /* unlocked: it may fetch */
     pthread_mutex_lock(&rt->mu);
-    sdk_obj *o = sdk_objects_lookup(&rt->store, sdk_ref_id(ref));
+    sdk_obj *o = sdk_objects_lookup(&rt->store, id);
     if (!o) {
         pthread_mutex_unlock(&rt->mu);
         rt_free(c);

@@ -574,7 +574,9 @@ sdk_owner_create(const ray_config *cfg, sdk_rt **out)
     rt->max_inflight = (uint32_t)cfg->max_inflight;
     rt->next_task_id = 1;
     rt_random_fill(rt->store_prefix, sizeof(rt->store_prefix));
-    rt->ref_tag = rt_random_u64() | 1u; /* never 0: null refs */
+    rt->ref_tag = sdk_agent_mode && sdk_agent_tag
+                      ? sdk_agent_tag
+                      : rt_random_u64() | 1u; /* never 0: null refs */
     rt->workers = rt_calloc((size_t)rt->nslots, sizeof(sdk_worker));
     if (!rt->workers || sdk_actors_init(rt) != RAY_OK) {
         sdk_owner_destroy(rt);

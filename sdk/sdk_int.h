@@ -69,6 +69,24 @@ ray_ref sdk_ref(uint64_t id);
  * (made up, from another runtime, or from before ray_shutdown). */
 uint64_t sdk_ref_id(ray_ref ref);
 
+/* `ref` as this runtime can use it: its own, or the local object that
+ * stands for a ref of another runtime of the job (the backend's borrow:
+ * a cluster driver's refs of its agents); the null ref otherwise. */
+ray_ref sdk_ref_local(ray_ref ref);
+
+/* ray_wait's refs as this runtime can use them: `refs` itself when all
+ * are its own, else a copy with the others made local (sdk_ref_local),
+ * to free with rt_free. RAY_EINVAL or RAY_ENOMEM (detail set, *out
+ * NULL) when one cannot be. */
+ray_err sdk_refs_local(const ray_ref *refs, size_t n, const char *what,
+                       const ray_ref **out);
+
+/* Arguments whose refs of another runtime of the job are made local
+ * (sdk_ref_local), in a copy to free with rt_free (*out != args) when
+ * there are any; others are left for sdk_args_check to refuse. */
+ray_err sdk_args_local(const ray_arg *args, uint32_t nargs,
+                       const ray_arg **out);
+
 /* Check `nargs` encoded arguments of call `name` (`what`: "submit",
  * "actor call", ...): RAY_OK, or RAY_EINVAL / RAY_ETOOBIG with the
  * detail naming the argument. */
@@ -255,6 +273,9 @@ extern void (*sdk_remote_value_freed)(uint64_t key);
 void sdk_local_status_start(const ray_config *cfg);
 void sdk_local_status_stop(void);
 extern bool sdk_agent_mode;
+/* An agent's: the tag its runtime takes (drawn before its ray_init, to
+ * tell its driver at once), or 0. */
+extern uint64_t sdk_agent_tag;
 
 /* timeline.c (mu held): worker w sent an SDK_MSG_TRACE record; free the
  * recorded events (ray_shutdown). */

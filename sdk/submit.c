@@ -214,9 +214,15 @@ ray_submit(const ray_fn_desc *desc, const ray_arg *args, uint32_t nargs,
         sdk_fail(RAY_EINVAL, "submit: NULL function descriptor");
         return RAY_REF_NULL;
     }
-    if (sdk_args_check("submit", desc->name, args, nargs) != RAY_OK)
+    const ray_arg *own;
+    if (sdk_args_local(args, nargs, &own) != RAY_OK)
         return RAY_REF_NULL;
-    return sdk_be->submit(desc->name, desc->hash, args, nargs, opts);
+    ray_ref r = RAY_REF_NULL;
+    if (sdk_args_check("submit", desc->name, own, nargs) == RAY_OK)
+        r = sdk_be->submit(desc->name, desc->hash, own, nargs, opts);
+    if (own != args)
+        rt_free((void *)own);
+    return r;
 }
 
 ray_ref

@@ -3034,3 +3034,107 @@ Test(cluster, a_call_waiting_for_a_group_on_the_driver_s_node_runs_there)
     cr_assert_eq(ray_pg_remove(first), RAY_OK);
     expect_str(r, "driver"); /* the ref the caller held all along */
 }
+
+/* Refs of the runtime this runs in, handed back inside the value: a put
+ * of `big` bytes of pattern `seed`, a put of seed * 7, and a call made
+ * here that sleeps `ms` (none is released here: the caller holds them). */
+static ray_bytes
+hand_refs(int64_t big, int64_t seed, int64_t ms)
+{
+    ray_ref *r = calloc(3, sizeof(*r));
+    ray_bytes b = make_pattern(big, seed);
+    if (ray_put_bytes(b.data, b.len, &r[0]) != RAY_OK ||
+        ray_put_int64(seed * 7, &r[1]) != RAY_OK)
+        ray_task_fail(RAY_EINVAL, "put: %s", ray_last_error_detail());
+    free((void *)b.data);
+    r[2] = twice_slow_remote(seed, ms);
+    return (ray_bytes){r, 3 * sizeof(*r)};
+}
+RAY_REMOTE(hand_refs, ray_bytes, int64_t, int64_t, int64_t);
+
+/* The driver borrows refs a task on another node made there: it gets
+ * them (a large value pulled, a small one inline, a call still running
+ * there), waits on them, passes one to a call on a third node, and its
+ * retain and release count at the owner: the last release frees the
+ * value there. An owner that dies fails what it had not sent. */
+Test(cluster, refs_made_on_another_node_are_borrowed_by_the_driver)
+{
+    driver_up(1);
+    enum { BIG = 3 << 20 };
+    ray_call_opts on2 = {.node = "127.0.0.2"}, on3 = {.node = "127.0.0.3"};
+    ray_ref h = hand_refs_remote_opts(&on2, BIG, 5, 300);
+    ray_bytes got;
+    cr_assert_eq(ray_get_bytes(h, (void **)&got.data, &got.len, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(got.len, 3 * sizeof(ray_ref));
+    ray_ref r[3];
+    memcpy(r, got.data, sizeof(r));
+    ray_free((void *)got.data);
+    ray_ref_release(h);
+
+    size_t idx[3], n = 0;
+    cr_assert_eq(ray_wait(r, 3, 3, 60000, idx, &n), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(n, 3);
+    void *big = NULL;
+    size_t len = 0;
+    cr_assert_eq(ray_get_bytes(r[0], &big, &len, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(len, (size_t)BIG);
+    for (size_t i = 0; i < len; i += 4093)
+        cr_assert_eq(((uint8_t *)big)[i], pattern_at(i, 5), "byte %zu", i);
+    ray_free(big);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(r[1], &v, 60000), RAY_OK);
+    cr_assert_eq(v, 35);
+    cr_assert_eq(ray_get_int64(r[2], &v, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(v, 10);
+    /* A borrowed ref as an argument, read on a third node. */
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.3 OK %d", BIG);
+    expect_str(RAY_CALL_OPTS(check_pattern, &on3, r[0], (int64_t)5), want);
+
+    /* Counted at the owner: a retain keeps it past one release (each
+     * release drops the driver's stand-in: the next get asks again). */
+    cr_assert_eq(ray_ref_retain(r[1]), RAY_OK);
+    ray_ref_release(r[1]);
+    cr_assert_eq(ray_get_int64(r[1], &v, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(v, 35);
+    ray_ref_release(r[1]);
+    ray_ref_release(r[0]);
+    ray_ref_release(r[2]);
+    /* Used after the last release: the owner says it is gone. */
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(ray_get_int64(r[i], &v, 60000), RAY_EINVAL, "ref %d", i);
+        cr_assert(strstr(ray_last_error_detail(), "released by every holder"),
+                  "%s", ray_last_error_detail());
+        ray_ref_release(r[i]); /* ignored there, as a stale ref here */
+    }
+    /* A tag of no runtime of this job is foreign, as before. */
+    ray_ref made_up = {r[1].id, r[1].owner ^ 0x5a5a0};
+    cr_assert_eq(ray_get_int64(made_up, &v, 100), RAY_EINVAL);
+
+    /* Its owner dies before the call it stands for ends. */
+    h = hand_refs_remote_opts(&on3, 16, 1, 600000);
+    cr_assert_eq(ray_get_bytes(h, (void **)&got.data, &got.len, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    memcpy(r, got.data, sizeof(r));
+    ray_free((void *)got.data);
+    cr_assert_eq(ray_get_int64(r[1], &v, 60000), RAY_OK);
+    cr_assert_eq(v, 7);
+    cr_assert_eq(ray_wait(&r[2], 1, 1, 200, idx, &n), RAY_OK);
+    cr_assert_eq(n, 0);
+    pid_t victim = daemon_pid("127.0.0.3");
+    cr_assert_gt(victim, 0);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    cr_assert_eq(ray_get_int64(r[2], &v, 60000), RAY_EOBJECT_LOST, "%s",
+                 ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "127.0.0.3"), "%s",
+              ray_last_error_detail());
+    /* What came before its death stays. */
+    cr_assert_eq(ray_get_int64(r[1], &v, 60000), RAY_OK);
+    cr_assert_eq(v, 7);
+    ray_ref_release(h);
+}
