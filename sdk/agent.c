@@ -626,8 +626,34 @@ pg_record(client *c, Ray__Rpc__ClusterTask *t)
         fail_result(c, t->id, err, "%s", ray_last_error_detail());
 }
 
+/* The value of an object this runtime borrows (CLUSTER_OBJ_VALUE): its
+ * stand-in here, t->object, settles with it (moved from the pushed
+ * value, which nothing else holds), or with its error. */
+static void
+value_record(Ray__Rpc__ClusterTask *t)
+{
+    Ray__Rpc__ClusterArg *a = t->n_args == 1 ? t->args[0] : NULL;
+    if (t->err || !a) {
+        cl_fail(t->object, t->err ? (ray_err)t->err : RAY_EPROTO,
+                t->err ? t->name : "a borrowed value's record without it");
+    } else if (a->pushed) {
+        ray_ref v = xfer_take(a->pushed);
+        if (!v.id || cl_settle_from(t->object, v) != RAY_OK)
+            cl_fail(t->object, RAY_EOBJECT_LOST,
+                    "the borrowed value pushed here was lost");
+        ray_ref_release(v);
+    } else if (sdk_type_buffer(a->type)) {
+        cl_settle_now(t->object, RAY_OK, NULL, a->type, a->data.data,
+                      a->data.len);
+    } else {
+        cl_settle_now(t->object, RAY_OK, NULL, a->type, &a->bits,
+                      sizeof(a->bits));
+    }
+}
+
 /* An object of this runtime the driver borrows (cluster_borrow.c): its
- * value as result t->id, or a holder more or less. */
+ * value as result t->id, or a holder more or less; or the value of one
+ * this runtime borrows. */
 static void
 obj_record(client *c, Ray__Rpc__ClusterTask *t)
 {
@@ -638,6 +664,9 @@ obj_record(client *c, Ray__Rpc__ClusterTask *t)
         return;
     }
     switch (t->kind) {
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_VALUE:
+        value_record(t);
+        break;
     case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET:
         if (ray_ref_retain(ref) == RAY_OK) /* push's, dropped once sent */
             push(c, t->id, ref);
@@ -862,7 +891,7 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
             continue;
         }
         if (t->kind >= RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET &&
-            t->kind <= RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RELEASE) {
+            t->kind <= RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_VALUE) {
             obj_record(c, t);
             continue;
         }
@@ -892,7 +921,7 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
 }
 
 /* The driver's client, once known (a standby learns it late): what the
- * output thread waits for. */
+ * output thread waits for, and what this runtime borrows from. */
 static pthread_mutex_t fd_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t fd_cv = PTHREAD_COND_INITIALIZER;
 static client *g_driver;
@@ -1047,17 +1076,80 @@ say_ready(int fd)
         _exit(1);
 }
 
-/* Start the node's runtime for the job; "" or why it could not. */
+/* ---- refs of the job's other runtimes (cluster_borrow.c) ---- */
+
+/* One CLUSTER_OBJ_* record to the driver; false once it is gone. */
+static bool
+ask_driver(int kind, ray_ref ref, uint64_t local)
+{
+    client *c = g_driver;
+    if (!c || atomic_load(&c->gone))
+        return false;
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT, *tp = &t;
+    t.kind = (Ray__Rpc__ClusterKind)kind;
+    t.id = local;
+    t.object = ref.id;
+    t.tag = ref.owner;
+    Ray__Rpc__TaskBatch b = RAY__RPC__TASK_BATCH__INIT;
+    b.tasks = &tp;
+    b.n_tasks = 1;
+    send_frame(c, RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH, &b.base);
+    return !atomic_load(&c->gone);
+}
+
+static void
+fetch_from_driver(ray_ref ref, uint64_t local, void *arg)
+{
+    (void)arg;
+    if (!ask_driver(RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET, ref, local))
+        cl_fail(local, RAY_EOBJECT_LOST,
+                "the job's driver, which answers for the ref's owner, is "
+                "gone");
+}
+
+static ray_err
+agent_borrow(ray_ref ref, ray_ref *local)
+{
+    if (!g_driver)
+        return RAY_EINVAL;
+    return cl_borrow_with(ref, local, fetch_from_driver, NULL);
+}
+
+static ray_err
+agent_borrow_ref(ray_ref ref, bool retain)
+{
+    if (!retain)
+        cl_borrow_forget(ref);
+    if (ask_driver(retain ? RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RETAIN
+                          : RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RELEASE,
+                   ref, 0))
+        return RAY_OK;
+    return retain ? sdk_fail(RAY_EINVAL, "ray_ref_retain: the job's driver, "
+                                         "which answers for the ref's "
+                                         "owner, is gone")
+                  : RAY_OK;
+}
+
+/* Start the node's runtime for the job; "" or why it could not. Its
+ * backend is the embedded one that also borrows (through the driver). */
 static void
 start_runtime(char *why, size_t whylen)
 {
+    static sdk_backend be;
     ray_config cfg;
     ray_config_init(&cfg);
     cfg.resources = getenv("RAYC_RESOURCES");
     sdk_agent_mode = true; /* its driver answers for it */
     why[0] = 0;
-    if (ray_init(&cfg) != RAY_OK)
+    if (ray_init(&cfg) != RAY_OK) {
         snprintf(why, whylen, "%s", ray_last_error_detail());
+        return;
+    }
+    be = *sdk_be;
+    be.name = "agent";
+    be.borrow = agent_borrow;
+    be.borrow_ref = agent_borrow_ref;
+    sdk_be = &be;
 }
 
 /* Read client c's records until its connection ends; its results go

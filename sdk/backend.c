@@ -107,6 +107,8 @@ const sdk_backend sdk_backend_worker = {
     .pg_wait = wk_pg_wait,
     .pg_state = wk_pg_state,
     .pg_remove = wk_pg_remove,
+    .borrow = sdk_wk_borrow,
+    .borrow_ref = sdk_wk_borrow_ref,
 };
 
 /* ---- none: before ray_init, after ray_shutdown ---- */

@@ -239,10 +239,42 @@ cl_settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg, uint32_t type,
 void
 cl_fail(uint64_t id, ray_err err, const char *msg)
 {
+    cl_settle_now(id, err, msg, 0, NULL, 0);
+}
+
+ray_err
+cl_settle_from(uint64_t id, ray_ref from)
+{
+    sdk_rt *rt = sdk_g;
+    sdk_cb *cbs = NULL;
+    ray_err err = RAY_EINVAL;
+    pthread_mutex_lock(&rt->mu);
+    sdk_obj *to = sdk_objects_lookup(&rt->store, id);
+    sdk_obj *fo = sdk_objects_lookup(&rt->store, sdk_ref_id(from));
+    if (to && fo && to->state == SDK_OBJ_PENDING &&
+        fo->state == SDK_OBJ_READY) {
+        sdk_objects_move_value(&rt->store, fo, to);
+        rt->tasks_finished++;
+        sdk_objects_retain(to);
+        sdk_object_done(rt, to, &cbs);
+        sdk_objects_release(&rt->store, to);
+        err = RAY_OK;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (cbs)
+        sdk_run_callbacks(cbs);
+    sdk_wake_driver(rt);
+    return err;
+}
+
+void
+cl_settle_now(uint64_t id, ray_err err, const char *msg, uint32_t type,
+              const void *data, size_t len)
+{
     sdk_rt *rt = sdk_g;
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
-    cl_settle(rt, id, err, msg, 0, NULL, 0, &cbs);
+    cl_settle(rt, id, err, msg, type, data, len, &cbs);
     pthread_mutex_unlock(&rt->mu);
     if (cbs)
         sdk_run_callbacks(cbs);
@@ -483,6 +515,9 @@ receiver_main(void *arg)
                     on_results(cl, nd, (Ray__Rpc__ResultBatch *)m);
                 else if (type == RAY__RPC__MESSAGE_TYPE__MSG_LOG_LINES)
                     on_output(nd, (Ray__Rpc__LogLines *)m);
+                else if (type == RAY__RPC__MESSAGE_TYPE__MSG_TASK_BATCH &&
+                         nd->kind != CL_ATTACHED)
+                    cl_borrow_asked(cl, map[k], (Ray__Rpc__TaskBatch *)m);
                 else
                     RT_WARN("cluster: node %s sent %s: ignored", nd->id,
                             rt_proto_type_name(type));

@@ -1,33 +1,44 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * cluster_borrow.c: the driver's side of the refs its agents own.
+ * cluster_borrow.c: refs that travel between the runtimes of one job.
  *
- * A task on another node may hand its caller refs of its own node's
- * runtime inside a value: what it put there (ray_put), or the calls it
- * made there. Every runtime of a job has its own tag (ray_ref.owner); each
- * agent tells its tag in AgentReady, so such a ref names its owner. The
- * driver borrows it:
+ * Each runtime of a job (the driver's, each agent's) has its own tag
+ * (ray_ref.owner); an agent tells its tag in AgentReady. A ref copied
+ * into a value keeps its owner's tag wherever it goes, so the runtime
+ * that finds it there can borrow it:
  *
  * - The first use (ray_get, ray_wait, ray_on_done, an argument) makes a
- *   local object that stands for it and asks the owner for its value
- *   (CLUSTER_OBJ_GET, answered as a call's result: inline when small,
- *   else kept there and pulled into this node's store). Later uses find
- *   that object in a table of BORROW_SLOTS entries, which holds it until
- *   this process releases the ref (or the slot is taken by another ref:
- *   the next use then asks again).
- * - ray_ref_retain and ray_ref_release count at the owner
- *   (CLUSTER_OBJ_RETAIN / _RELEASE, in order with the rest on the one
- *   connection), where the holder the task kept lives: the last release
- *   anywhere frees the value there, as on one node.
- * - An owner that dies settles what it had not sent with
- *   RAY_EOBJECT_LOST naming its node; values already here stay.
+ *   local object that stands for it, and asks the owner for its value
+ *   once. Later uses find that stand-in in a table of BORROW_SLOTS
+ *   entries, which holds it until this runtime releases the ref (or the
+ *   slot is taken by another ref: the next use then asks again).
+ * - ray_ref_retain and ray_ref_release count at the owner, in order with
+ *   the rest on the one connection: the last release anywhere frees the
+ *   value, as on one node.
+ *
+ * Who asks whom. Only driver-agent connections exist, so the driver
+ * answers for every runtime of its job:
+ *
+ * - The driver borrows an agent's ref from that agent (CLUSTER_OBJ_GET
+ *   on the agent's connection, answered as a call's result: inline, or
+ *   kept there and pulled). An owner that dies settles what it had not
+ *   sent with RAY_EOBJECT_LOST.
+ * - An agent (agent.c) borrows any other ref from the driver: it sends
+ *   CLUSTER_OBJ_* records the other way, and the driver answers from its
+ *   own object, or from its own stand-in of a third runtime's (so one
+ *   agent reads another's refs through the driver), with a
+ *   CLUSTER_OBJ_VALUE record: the value inline, or pushed first on a data
+ *   connection (XFER_KEEP_MIN bytes and more), or its error.
+ * - Workers ask their runtime (SDK_MSG_BORROW, nested.c).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "runtime/alloc.h"
+#include "runtime/log.h"
 #include "sdk/cluster_int.h"
+#include "sdk/transfer.h"
 
 #define BORROW_SLOTS 4096 /* a power of two */
 
@@ -48,6 +59,57 @@ slot_of(ray_ref ref)
     return (size_t)(h >> 40) & (BORROW_SLOTS - 1);
 }
 
+ray_err
+cl_borrow_with(ray_ref ref, ray_ref *local, cl_fetch_fn fetch, void *arg)
+{
+    pthread_mutex_lock(&B.mu);
+    borrow *b = &B.e[slot_of(ref)];
+    if (b->tag == ref.owner && b->id == ref.id) {
+        *local = sdk_ref(b->local);
+        pthread_mutex_unlock(&B.mu);
+        return RAY_OK;
+    }
+    uint64_t id, old = b->tag ? b->local : 0;
+    ray_err err = cl_result_new(&id);
+    if (err != RAY_OK) {
+        pthread_mutex_unlock(&B.mu);
+        return sdk_fail(err, "out of memory for a borrowed object");
+    }
+    *b = (borrow){ref.owner, ref.id, id};
+    *local = sdk_ref(id);
+    pthread_mutex_unlock(&B.mu);
+    /* A second user of the same ref meanwhile waits for this object. */
+    fetch(ref, id, arg);
+    if (old)
+        ray_ref_release(sdk_ref(old));
+    return RAY_OK;
+}
+
+void
+cl_borrow_forget(ray_ref ref)
+{
+    uint64_t old = 0;
+    pthread_mutex_lock(&B.mu);
+    borrow *b = &B.e[slot_of(ref)];
+    if (b->tag == ref.owner && b->id == ref.id) {
+        old = b->local;
+        *b = (borrow){0, 0, 0};
+    }
+    pthread_mutex_unlock(&B.mu);
+    if (old)
+        ray_ref_release(sdk_ref(old));
+}
+
+void
+cl_borrow_stop(void)
+{
+    pthread_mutex_lock(&B.mu);
+    memset(B.e, 0, sizeof(B.e)); /* their objects go with the runtime */
+    pthread_mutex_unlock(&B.mu);
+}
+
+/* ---- the driver borrows its agents' refs ---- */
+
 /* The node whose agent's runtime has tag `tag`, or -1. */
 static int
 owner_node(cl_driver *cl, uint64_t tag)
@@ -59,11 +121,13 @@ owner_node(cl_driver *cl, uint64_t tag)
     return -1;
 }
 
-/* Ask node i's agent for the value of `ref` as result object `local`;
+/* Ask the agent that owns `ref` for its value as result object `local`;
  * settled at once with the reason when it cannot go. */
 static void
-fetch(cl_driver *cl, int i, ray_ref ref, uint64_t local)
+fetch_from_agent(ray_ref ref, uint64_t local, void *arg)
 {
+    cl_driver *cl = g_cl;
+    int i = (int)(intptr_t)arg;
     Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
     t.id = local;
     t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET;
@@ -94,27 +158,7 @@ cl_borrow(ray_ref ref, ray_ref *local)
     int i = cl ? owner_node(cl, ref.owner) : -1;
     if (i < 0)
         return RAY_EINVAL;
-    pthread_mutex_lock(&B.mu);
-    borrow *b = &B.e[slot_of(ref)];
-    if (b->tag == ref.owner && b->id == ref.id) {
-        *local = sdk_ref(b->local);
-        pthread_mutex_unlock(&B.mu);
-        return RAY_OK;
-    }
-    uint64_t id, old = b->tag ? b->local : 0;
-    ray_err err = cl_result_new(&id);
-    if (err != RAY_OK) {
-        pthread_mutex_unlock(&B.mu);
-        return sdk_fail(err, "out of memory for a borrowed object");
-    }
-    *b = (borrow){ref.owner, ref.id, id};
-    *local = sdk_ref(id);
-    pthread_mutex_unlock(&B.mu);
-    /* A second user of the same ref meanwhile waits for this object. */
-    fetch(cl, i, ref, id);
-    if (old)
-        ray_ref_release(sdk_ref(old));
-    return RAY_OK;
+    return cl_borrow_with(ref, local, fetch_from_agent, (void *)(intptr_t)i);
 }
 
 ray_err
@@ -124,18 +168,8 @@ cl_borrow_ref(ray_ref ref, bool retain)
     int i = cl ? owner_node(cl, ref.owner) : -1;
     if (i < 0)
         return RAY_EINVAL;
-    if (!retain) { /* this process is done with it: so is its stand-in */
-        uint64_t old = 0;
-        pthread_mutex_lock(&B.mu);
-        borrow *b = &B.e[slot_of(ref)];
-        if (b->tag == ref.owner && b->id == ref.id) {
-            old = b->local;
-            *b = (borrow){0, 0, 0};
-        }
-        pthread_mutex_unlock(&B.mu);
-        if (old)
-            ray_ref_release(sdk_ref(old));
-    }
+    if (!retain) /* this process is done with it: so is its stand-in */
+        cl_borrow_forget(ref);
     cl_node *nd = &cl->nodes[i];
     if (!atomic_load(&nd->alive))
         return retain ? sdk_fail(RAY_EINVAL,
@@ -155,10 +189,130 @@ cl_borrow_ref(ray_ref ref, bool retain)
     return RAY_OK;
 }
 
-void
-cl_borrow_stop(void)
+/* ---- the driver answers its agents ---- */
+
+typedef struct answer {
+    int node;
+    uint64_t standin; /* the agent's object */
+    ray_view v;       /* a large value, pushed on a thread */
+} answer;
+
+/* Send node a's answer: args[0] the value (or its error). */
+static void
+answer_send(const answer *a, ray_err err, const char *msg,
+            Ray__Rpc__ClusterArg *arg)
 {
-    pthread_mutex_lock(&B.mu);
-    memset(B.e, 0, sizeof(B.e)); /* their objects go with the runtime */
-    pthread_mutex_unlock(&B.mu);
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    Ray__Rpc__ClusterArg *args[1] = {arg};
+    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_VALUE;
+    t.object = a->standin;
+    t.err = (uint32_t)err;
+    t.name = (char *)(err ? msg : "");
+    t.args = args;
+    t.n_args = err ? 0 : 1;
+    size_t len = protobuf_c_message_get_packed_size(&t.base);
+    uint8_t *rec = rt_malloc(len ? len : 1);
+    if (!rec || len > CL_RECORD_MAX) {
+        rt_free(rec);
+        if (!err) /* a value too large for a record: never (pushed) */
+            answer_send(a, RAY_ENOMEM, "the value could not be sent", NULL);
+        return;
+    }
+    protobuf_c_message_pack(&t.base, rec);
+    if (!cl_send_raw(g_cl, a->node, rec, (uint32_t)len))
+        RT_LOG_RATELIMITED(RT_LOG_WARN,
+                           "cluster: a borrowed value for node %s was not "
+                           "sent (its connection is gone)",
+                           g_cl->nodes[a->node].id);
+    rt_free(rec);
+}
+
+static void *
+push_main(void *arg)
+{
+    answer *a = arg;
+    char why[300] = "";
+    uint64_t key = cl_push_once(g_cl, a->node, a->v.type, a->v.data, a->v.len,
+                                why, sizeof(why));
+    if (key) {
+        Ray__Rpc__ClusterArg ca = RAY__RPC__CLUSTER_ARG__INIT;
+        ca.type = a->v.type;
+        ca.pushed = key;
+        answer_send(a, RAY_OK, NULL, &ca);
+    } else {
+        answer_send(a, RAY_EOBJECT_LOST, why, NULL);
+    }
+    ray_release(&a->v);
+    rt_free(a);
+    return NULL;
+}
+
+/* The object an agent asked for is done: its answer goes. */
+static void
+asked_done(void *arg, ray_ref ref, ray_err err)
+{
+    answer *a = arg;
+    (void)err;
+    ray_err e = ray_get(ref, &a->v, 0);
+    if (e != RAY_OK) {
+        answer_send(a, e, ray_last_error_detail(), NULL);
+        rt_free(a);
+        return;
+    }
+    if (a->v.len >= XFER_KEEP_MIN) { /* pushed first, on a thread */
+        pthread_t th;
+        if (pthread_create(&th, NULL, push_main, a) == 0) {
+            pthread_detach(th);
+            return;
+        }
+        answer_send(a, RAY_ENOMEM, "no thread to push the value", NULL);
+    } else {
+        Ray__Rpc__ClusterArg ca = RAY__RPC__CLUSTER_ARG__INIT;
+        ca.type = a->v.type;
+        if (sdk_type_buffer(a->v.type))
+            ca.data = (ProtobufCBinaryData){a->v.len, (uint8_t *)a->v.data};
+        else
+            memcpy(&ca.bits, a->v.data, a->v.len < 8 ? a->v.len : 8);
+        answer_send(a, RAY_OK, NULL, &ca);
+    }
+    ray_release(&a->v);
+    rt_free(a);
+}
+
+void
+cl_borrow_asked(cl_driver *cl, int i, const Ray__Rpc__TaskBatch *b)
+{
+    (void)cl;
+    for (size_t k = 0; k < b->n_tasks; k++) {
+        const Ray__Rpc__ClusterTask *t = b->tasks[k];
+        ray_ref ref = {t->object, t->tag};
+        switch (t->kind) {
+        case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET: {
+            answer *a = rt_calloc(1, sizeof(*a));
+            if (!a)
+                break; /* its stand-in waits: out of memory here */
+            *a = (answer){.node = i, .standin = t->id};
+            ray_err e = ray_on_done(ref, asked_done, a);
+            if (e != RAY_OK) {
+                char msg[400];
+                snprintf(msg, sizeof(msg), "the driver: %s",
+                         ray_last_error_detail());
+                answer_send(a, e, msg, NULL);
+                rt_free(a);
+            }
+            break;
+        }
+        case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RETAIN:
+            (void)ray_ref_retain(ref);
+            break;
+        case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RELEASE:
+            ray_ref_release(ref);
+            break;
+        default:
+            RT_LOG_RATELIMITED(RT_LOG_WARN,
+                               "cluster: node %s sent a record of kind %d: "
+                               "ignored",
+                               cl->nodes[i].id, (int)t->kind);
+        }
+    }
 }

@@ -194,6 +194,13 @@ void cl_fail(uint64_t id, ray_err err, const char *msg);
 /* Settle result object `id` (mu held): a value, or an error. */
 void cl_settle(sdk_rt *rt, uint64_t id, ray_err err, const char *msg,
                uint32_t type, const void *data, size_t len, sdk_cb **cbs);
+/* The same, mu not held (its callbacks run, the driver woken). */
+void cl_settle_now(uint64_t id, ray_err err, const char *msg, uint32_t type,
+                   const void *data, size_t len);
+/* Settle pending object `id` with the value of ready object `from`,
+ * moved (from is left empty; the caller still drops its ref). RAY_EINVAL
+ * when either is not as said. */
+ray_err cl_settle_from(uint64_t id, ray_ref from);
 /* Does node nd, or this node (RAY_OK / RAY_ENOTFOUND / RAY_EINVAL),
  * have in total the custom resources `want` ("gpu:1") asks for? */
 bool cl_node_fits(const cl_node *nd, const char *want);
@@ -259,6 +266,10 @@ ray_err cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args,
                       ray_arg *a, uint32_t nargs, char (*desc)[CL_REMOTE_DESC],
                       uint64_t **refs, uint32_t *nrefs, bool *pushed, char *why,
                       size_t whylen);
+/* Push `len` bytes of `type` to node i, which keeps them for one use
+ * (xfer_take): their key there, or 0 with why. */
+uint64_t cl_push_once(cl_driver *cl, int i, uint32_t type, const void *data,
+                      uint64_t len, char *why, size_t whylen);
 /* The memory store freed stored value `skey` (the runtime's mu held):
  * its copy on another node goes too. */
 void cl_value_freed(uint64_t skey);
@@ -314,12 +325,20 @@ size_t cl_pg_rows(cl_driver *cl, rt_text *out, size_t max);
 /* A node died: bundles there are planned again (the planner wakes). */
 void cl_pg_node_lost(void);
 
-/* cluster_borrow.c: refs of this job's agents' runtimes that reached
- * this driver inside values (the backend's borrow and borrow_ref), and
- * leaving (the table of their stand-ins is dropped). */
+/* cluster_borrow.c: refs of another runtime of the job. The stand-in
+ * of ref here (made and fetched on first use: fetch(ref, its id, arg),
+ * which settles it, now or later), held until cl_borrow_forget. */
+typedef void (*cl_fetch_fn)(ray_ref ref, uint64_t local, void *arg);
+ray_err cl_borrow_with(ray_ref ref, ray_ref *local, cl_fetch_fn fetch,
+                       void *arg);
+void cl_borrow_forget(ray_ref ref);
+/* Leaving: the stand-ins' table is dropped (they go with the runtime). */
+void cl_borrow_stop(void);
+/* The driver's: its agents' refs (the backend's borrow and borrow_ref),
+ * and what agent i asks of the others (CLUSTER_OBJ_* records). */
 ray_err cl_borrow(ray_ref ref, ray_ref *local);
 ray_err cl_borrow_ref(ray_ref ref, bool retain);
-void cl_borrow_stop(void);
+void cl_borrow_asked(cl_driver *cl, int i, const Ray__Rpc__TaskBatch *b);
 /* Leaving: the planner stops (a reservation in flight is answered
  * first) and the table goes. */
 void cl_pg_stop(void);

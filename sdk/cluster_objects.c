@@ -267,6 +267,18 @@ push_one(cl_driver *cl, int i, int *fd, uint32_t type, const void *data,
     return key;
 }
 
+uint64_t
+cl_push_once(cl_driver *cl, int i, uint32_t type, const void *data,
+             uint64_t len, char *why, size_t whylen)
+{
+    int fd = -1;
+    ray_err err = RAY_OK;
+    uint64_t key = push_one(cl, i, &fd, type, data, len, &err, why, whylen);
+    if (fd >= 0)
+        data_give(cl, i, &fd, 1, err == RAY_OK || err == RAY_ESTORE_FULL);
+    return key;
+}
+
 ray_err
 cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
               uint32_t nargs, char (*desc)[CL_REMOTE_DESC], uint64_t **refs,

@@ -175,6 +175,19 @@ sdk_objects_set_owned(sdk_objects *s, sdk_obj *o, uint32_t type, void *buf,
 }
 
 void
+sdk_objects_move_value(sdk_objects *s, sdk_obj *from, sdk_obj *to)
+{
+    to->v = from->v; /* the inline bytes, or the owned pointer */
+    to->len = from->len;
+    to->type = from->type;
+    to->state = SDK_OBJ_READY;
+    to->producer = NULL;
+    to->done_seq = ++s->done_seq;
+    from->len = 0;
+    from->type &= (uint8_t)~SDK_TYPE_STORED;
+}
+
+void
 sdk_objects_set_error(sdk_objects *s, sdk_obj *o, ray_err err, const char *msg)
 {
     o->err = err;

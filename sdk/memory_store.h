@@ -134,6 +134,11 @@ ray_err sdk_objects_set_value(sdk_objects *s, sdk_obj *o, uint32_t type,
 void sdk_objects_set_owned(sdk_objects *s, sdk_obj *o, uint32_t type, void *buf,
                            size_t len);
 
+/* Move ready object from's value (inline, owned bytes, or a stored
+ * value's descriptor) into pending object to, which becomes ready: from
+ * keeps an empty value of its type, so freeing it frees nothing. */
+void sdk_objects_move_value(sdk_objects *s, sdk_obj *from, sdk_obj *to);
+
 /* Make a pending object failed with `err` and a copy of `msg` (NULL ok). */
 void sdk_objects_set_error(sdk_objects *s, sdk_obj *o, ray_err err,
                            const char *msg);

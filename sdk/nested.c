@@ -185,6 +185,69 @@ handle_submit(sdk_rt *rt, int w, const sdk_msg_req *q, uint32_t len,
         sdk_task_ready(rt, t);
 }
 
+/* A worker's borrowed ref, handled once mu is released (the backend's
+ * borrow may ask another node, and takes mu itself). */
+typedef struct borrow_req {
+    int w;
+    uint32_t deaths; /* the worker's incarnation */
+    uint64_t req;    /* answered: a borrow, a retain */
+    bool ask;        /* SDK_MSG_BORROW; else a holder more or less */
+    bool retain;
+    ray_ref ref;
+} borrow_req;
+
+static void
+borrow_run(void *arg, ray_ref unused, ray_err unused_err)
+{
+    (void)unused, (void)unused_err;
+    borrow_req *b = arg;
+    sdk_rt *rt = sdk_g;
+    ray_ref local = RAY_REF_NULL;
+    ray_err e = RAY_EINVAL;
+    if (b->ask && sdk_be->borrow)
+        e = sdk_be->borrow(b->ref, &local);
+    else if (!b->ask && sdk_be->borrow_ref)
+        e = sdk_be->borrow_ref(b->ref, b->retain);
+    if (!b->ask && !b->retain) { /* a release is not answered */
+        rt_free(b);
+        return;
+    }
+    const char *m = e == RAY_OK ? "" : ray_last_error_detail();
+    if (e == RAY_EINVAL && !*m)
+        m = "a foreign reference (not made by this job's runtimes)";
+    pthread_mutex_lock(&rt->mu);
+    if (sdk_proc_worker(rt, b->w)->deaths == b->deaths)
+        sdk_nested_reply(rt, b->w, b->req, e, RAY_T_U64, local.id, m,
+                         strlen(m) + 1);
+    pthread_mutex_unlock(&rt->mu);
+    rt_free(b);
+}
+
+static void
+borrow_later(sdk_rt *rt, int w, uint32_t type, const sdk_msg_req *q,
+             sdk_cb **cbs)
+{
+    borrow_req *b = rt_malloc(sizeof(*b));
+    sdk_cb *c = rt_calloc(1, sizeof(*c));
+    if (!b || !c) {
+        rt_free(b);
+        rt_free(c);
+        static const char m[] = "out of memory";
+        if (type == SDK_MSG_BORROW)
+            sdk_nested_reply(rt, w, q->req_id, RAY_ENOMEM, RAY_T_NONE, 0, m,
+                             sizeof(m));
+        return;
+    }
+    *b = (borrow_req){w,           (uint32_t)sdk_proc_worker(rt, w)->deaths,
+                      q->req_id,   type == SDK_MSG_BORROW,
+                      q->len != 0, (ray_ref){q->obj_id, q->fn_hash}};
+    c->cb = borrow_run;
+    c->arg = b;
+    while (*cbs) /* after the rest: in the order the worker sent them */
+        cbs = &(*cbs)->next;
+    *cbs = c;
+}
+
 void
 sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
                   uint32_t len, sdk_cb **cbs)
@@ -270,6 +333,10 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
             unwatch(rt, o, w);
             sdk_objects_release(&rt->store, o);
         }
+        break;
+    case SDK_MSG_BORROW:
+    case SDK_MSG_BORROW_REF:
+        borrow_later(rt, w, type, q, cbs);
         break;
     case SDK_MSG_ACALL:
     case SDK_MSG_AEXIT:

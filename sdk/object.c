@@ -943,7 +943,8 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
     sdk_objects_retain(o); /* held until the callback ran */
     c->cb = cb;
     c->arg = arg;
-    c->ref = ref;
+    c->ref = sdk_ref(id);
+    c->user = ref;
     c->next = NULL;
     if (o->state != SDK_OBJ_PENDING) {
         c->err = o->state == SDK_OBJ_FAILED ? o->err : RAY_OK;

@@ -342,7 +342,9 @@ enum {
 typedef struct sdk_cb {
     ray_done_cb cb;
     void *arg;
-    ray_ref ref;
+    ray_ref ref;  /* held until the callback ran */
+    ray_ref user; /* what it is given: ref, or the borrowed ref ref
+                     stands for */
     ray_err err;
     struct sdk_cb *next;
 } sdk_cb;

@@ -845,7 +845,7 @@ sdk_run_callbacks(sdk_cb *cbs)
 {
     while (cbs) {
         sdk_cb *next = cbs->next;
-        cbs->cb(cbs->arg, cbs->ref, cbs->err);
+        cbs->cb(cbs->arg, cbs->user, cbs->err);
         ray_ref_release(cbs->ref);
         rt_free(cbs);
         cbs = next;

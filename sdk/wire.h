@@ -101,56 +101,62 @@ enum { SDK_BLOCKED_NO = 0, SDK_BLOCKED = 1, SDK_BLOCKED_HELPING = 2 };
 
 /* Message types on the rings. */
 enum {
-    SDK_MSG_TASK = 1,      /* driver -> worker: run a call */
-    SDK_MSG_MAP = 2,       /* driver -> worker: run a map chunk */
-    SDK_MSG_DONE = 3,      /* worker -> driver: a result */
-    SDK_MSG_SUBMIT = 4,    /* worker -> driver: nested call (no reply) */
-    SDK_MSG_PUT = 5,       /* worker -> driver: put (no reply) */
-    SDK_MSG_GET = 6,       /* worker -> driver: get (reply) */
-    SDK_MSG_RELEASE = 7,   /* worker -> driver: drop a holder */
-    SDK_MSG_IDS = 8,       /* worker -> driver: reserve object ids (reply) */
-    SDK_MSG_RETAIN = 9,    /* worker -> driver: add a holder */
-    SDK_MSG_REPLY = 10,    /* driver -> worker (reply ring): sdk_msg_done */
-    SDK_MSG_ACALL = 11,    /* worker -> driver: actor call (as SUBMIT, the
-                              actor id in req_id) */
-    SDK_MSG_AEXIT = 12,    /* actor host -> driver: actor in slot obj_id
-                              exited (ray_actor_exit) */
-    SDK_MSG_STORE = 13,    /* worker -> driver: start the object store (the
-                              answer is hdr->store_state) */
-    SDK_MSG_PUSH = 14,     /* driver -> worker (reply ring): the result of
-                              a call the worker made, sdk_msg_done with the
-                              object id in task_id (worker_results.c) */
-    SDK_MSG_NUDGE = 15,    /* worker -> driver: its reply ring has room for
-                              the replies the driver holds back */
-    SDK_MSG_WATCH = 16,    /* worker -> driver: push me object obj_id's
-                              value when done (ray_wait in a task) */
-    SDK_MSG_CANCEL = 17,   /* worker -> driver: ray_cancel of obj_id's task
-                              (len: force); reply: the error and detail */
-    SDK_MSG_ALOOKUP = 20,  /* worker -> driver: actor by name (reply: its
-                              id in scalar, a handle counted for the
-                              worker); + name_len bytes of name */
-    SDK_MSG_ARETAIN = 21,  /* worker -> driver: count a handle (obj_id: the
-                              actor) for this worker */
-    SDK_MSG_ARELEASE = 22, /* worker -> driver: drop a handle it counted */
-    SDK_MSG_ACREATE = 23,  /* worker -> driver: create an actor (reply: its
-                              id in scalar, a handle counted for the
-                              worker): sdk_msg_req (req_id, fn_hash = the
-                              constructor, nargs), sdk_msg_acreate, name,
-                              resources, wire args */
-    SDK_MSG_AKILL = 24,    /* worker -> driver: ray_actor_kill (obj_id: the
-                              actor, len: no_restart) */
-    SDK_MSG_ASTATE = 25,   /* worker -> driver: ray_actor_state of obj_id
-                              (reply scalar: state | restarts << 8) */
-    SDK_MSG_AREADY = 26,   /* worker -> driver: answer once actor obj_id is
-                              ALIVE (RAY_OK) or DEAD (its death error).
-                              Actor messages: 11, 12, 20-26 (actor*.c) */
-    SDK_MSG_TRACE = 27,    /* worker -> driver: when a call ran
-                              (sdk_msg_trace), ahead of its result; only
-                              while the driver's timeline records
-                              (sdk_shm_hdr.trace) */
-    SDK_MSG_TIMED = 28,    /* worker -> driver: a result (as DONE, its
-                              payload padded to 8) with, in its last 40
-                              bytes, an sdk_msg_trace: when its call ran */
+    SDK_MSG_TASK = 1,        /* driver -> worker: run a call */
+    SDK_MSG_MAP = 2,         /* driver -> worker: run a map chunk */
+    SDK_MSG_DONE = 3,        /* worker -> driver: a result */
+    SDK_MSG_SUBMIT = 4,      /* worker -> driver: nested call (no reply) */
+    SDK_MSG_PUT = 5,         /* worker -> driver: put (no reply) */
+    SDK_MSG_GET = 6,         /* worker -> driver: get (reply) */
+    SDK_MSG_RELEASE = 7,     /* worker -> driver: drop a holder */
+    SDK_MSG_IDS = 8,         /* worker -> driver: reserve object ids (reply) */
+    SDK_MSG_RETAIN = 9,      /* worker -> driver: add a holder */
+    SDK_MSG_REPLY = 10,      /* driver -> worker (reply ring): sdk_msg_done */
+    SDK_MSG_ACALL = 11,      /* worker -> driver: actor call (as SUBMIT, the
+                                actor id in req_id) */
+    SDK_MSG_AEXIT = 12,      /* actor host -> driver: actor in slot obj_id
+                                exited (ray_actor_exit) */
+    SDK_MSG_STORE = 13,      /* worker -> driver: start the object store (the
+                                answer is hdr->store_state) */
+    SDK_MSG_PUSH = 14,       /* driver -> worker (reply ring): the result of
+                                a call the worker made, sdk_msg_done with the
+                                object id in task_id (worker_results.c) */
+    SDK_MSG_NUDGE = 15,      /* worker -> driver: its reply ring has room for
+                                the replies the driver holds back */
+    SDK_MSG_WATCH = 16,      /* worker -> driver: push me object obj_id's
+                                value when done (ray_wait in a task) */
+    SDK_MSG_CANCEL = 17,     /* worker -> driver: ray_cancel of obj_id's task
+                                (len: force); reply: the error and detail */
+    SDK_MSG_ALOOKUP = 20,    /* worker -> driver: actor by name (reply: its
+                                id in scalar, a handle counted for the
+                                worker); + name_len bytes of name */
+    SDK_MSG_ARETAIN = 21,    /* worker -> driver: count a handle (obj_id: the
+                                actor) for this worker */
+    SDK_MSG_ARELEASE = 22,   /* worker -> driver: drop a handle it counted */
+    SDK_MSG_ACREATE = 23,    /* worker -> driver: create an actor (reply: its
+                                id in scalar, a handle counted for the
+                                worker): sdk_msg_req (req_id, fn_hash = the
+                                constructor, nargs), sdk_msg_acreate, name,
+                                resources, wire args */
+    SDK_MSG_AKILL = 24,      /* worker -> driver: ray_actor_kill (obj_id: the
+                                actor, len: no_restart) */
+    SDK_MSG_ASTATE = 25,     /* worker -> driver: ray_actor_state of obj_id
+                                (reply scalar: state | restarts << 8) */
+    SDK_MSG_AREADY = 26,     /* worker -> driver: answer once actor obj_id is
+                                ALIVE (RAY_OK) or DEAD (its death error).
+                                Actor messages: 11, 12, 20-26 (actor*.c) */
+    SDK_MSG_TRACE = 27,      /* worker -> driver: when a call ran
+                                (sdk_msg_trace), ahead of its result; only
+                                while the driver's timeline records
+                                (sdk_shm_hdr.trace) */
+    SDK_MSG_TIMED = 28,      /* worker -> driver: a result (as DONE, its
+                                payload padded to 8) with, in its last 40
+                                bytes, an sdk_msg_trace: when its call ran */
+    SDK_MSG_BORROW = 29,     /* worker -> driver: the object that stands for
+                                ref {obj_id, fn_hash: its tag} of another
+                                runtime of the job (reply: its id in scalar;
+                                cluster_borrow.c) */
+    SDK_MSG_BORROW_REF = 30, /* worker -> driver: a holder more (len 1) or
+                                less (len 0) of that ref, at its owner */
 };
 
 /* An SDK_MSG_TRACE record: call `task_id` of function `fn_hash` ran from

@@ -622,6 +622,43 @@ sdk_wk_ref(ray_ref ref, bool retain)
     sdk_wk_commit(retain ? SDK_MSG_RETAIN : SDK_MSG_RELEASE, sizeof(*q));
 }
 
+ray_err
+sdk_wk_borrow(ray_ref ref, ray_ref *local)
+{
+    if (sdk_wk_in_map() || sdk_ah_on_pool_thread() || !sdk_wk_usable("ray_get"))
+        return RAY_EINVAL;
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    uint64_t req = next_req++;
+    q->req_id = req;
+    q->obj_id = ref.id;
+    q->fn_hash = ref.owner;
+    sdk_wk_commit(SDK_MSG_BORROW, sizeof(*q));
+    uint64_t id = 0;
+    ray_err e = sdk_wk_answer(req, "a borrowed ref", &id, -1);
+    *local = e == RAY_OK ? sdk_ref(id) : RAY_REF_NULL;
+    return e;
+}
+
+ray_err
+sdk_wk_borrow_ref(ray_ref ref, bool retain)
+{
+    if (sdk_wk_in_map() || sdk_ah_on_pool_thread() ||
+        !sdk_wk_usable("ray_ref_retain"))
+        return RAY_EINVAL;
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    uint64_t req = retain ? next_req++ : 0; /* a retain is answered */
+    q->req_id = req;
+    q->obj_id = ref.id;
+    q->fn_hash = ref.owner;
+    q->len = retain;
+    sdk_wk_commit(SDK_MSG_BORROW_REF, sizeof(*q));
+    return retain ? sdk_wk_answer(req, "ray_ref_retain: a foreign reference",
+                                  NULL, -1)
+                  : RAY_OK;
+}
+
 /* The credit of a task that floods calls: about how many bytes of
  * arguments its calls in flight (sent, result not yet pushed back) may
  * hold before its next call waits for results, and how many calls. The

@@ -121,6 +121,10 @@ ray_err sdk_wk_put(uint32_t type, const void *data, size_t len, ray_ref *out);
 ray_err sdk_wk_get(ray_ref ref, sdk_msg_done *hdr, void **payload,
                    int64_t timeout_ms);
 void sdk_wk_ref(ray_ref ref, bool retain);
+/* The backend's borrow and borrow_ref: asked of the worker's runtime
+ * (SDK_MSG_BORROW, _REF); not in a map or on an actor's pool thread. */
+ray_err sdk_wk_borrow(ray_ref ref, ray_ref *local);
+ray_err sdk_wk_borrow_ref(ray_ref ref, bool retain);
 ray_err sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
                     int64_t timeout_ms, size_t *ready_idx, size_t *n_ready);
 ray_err sdk_wk_cancel(ray_ref ref, bool force);

@@ -224,18 +224,18 @@ RAY_API void ray_config_init(ray_config *cfg);
  * they run in the order they were made. A value is lost with its
  * node only if no copy is left: a result not pulled yet reruns its call
  * elsewhere within max_retries, else RAY_EOBJECT_LOST names the node.
- * A task on another node may hand back, inside its value, refs of that
- * node's runtime (what it put there, the calls it made there): this
- * process borrows them. ray_get, ray_wait, ray_on_done and calls given
- * one ask that node for the value (once while this process holds the
- * ref; a large one is pulled as above), and ray_ref_retain and
- * ray_ref_release count at that node, where the task's holder lives:
+ * Refs travel inside values between the job's runtimes (this process's,
+ * and the one its program runs in on each other node) and are borrowed
+ * where they arrive: a task anywhere reads the refs packed in its
+ * arguments (a reduce over a list of refs), and a task on another node
+ * may hand back refs of its node's runtime (what it put there, the calls
+ * it made there). ray_get, ray_wait, ray_on_done and calls given one ask
+ * the owner for the value (once while that runtime holds the ref; a
+ * large one is pulled or pushed as above; other nodes ask through this
+ * process), and ray_ref_retain and ray_ref_release count at the owner:
  * the last release anywhere frees the value there, and a later use gets
- * RAY_EINVAL ("released by every holder"). If that node dies first, a
- * value not here yet gives RAY_EOBJECT_LOST naming it. Not yet: this
- * process's refs read inside tasks (on other nodes, or in its own
- * workers: RAY_EINVAL there, pass the value or the ref as an argument),
- * and one node's refs read on another.
+ * RAY_EINVAL ("released by every holder"). If the owner's node dies
+ * first, a value not fetched yet gives RAY_EOBJECT_LOST naming it.
  * Puts and maps run here. Actors go to another node by
  * ray_actor_opts.node or resources
  * only it has. Names are cluster-wide: a named or detached actor lives in
@@ -397,9 +397,10 @@ typedef struct ray_ref {
                        A ref with another tag (made up, from another
                        runtime, or kept from before ray_shutdown) is
                        refused with RAY_EINVAL, never taken for a live
-                       object, but for refs a cluster driver borrows
-                       from its tasks on other nodes (ray_init). Copy
-                       the whole struct to pass a ref inside a value. */
+                       object, but for refs of another runtime of the
+                       same cluster job, which are borrowed (ray_init).
+                       Copy the whole struct to pass a ref inside a
+                       value. */
 } ray_ref;
 
 #define RAY_REF_NULL ((ray_ref){0, 0})

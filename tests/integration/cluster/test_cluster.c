@@ -3138,3 +3138,142 @@ Test(cluster, refs_made_on_another_node_are_borrowed_by_the_driver)
     cr_assert_eq(v, 7);
     ray_ref_release(h);
 }
+
+/* The sum of the int values of the refs packed in `refs` (of any runtime
+ * of the job), got here. */
+static int64_t
+sum_refs(ray_bytes refs)
+{
+    const ray_ref *r = refs.data;
+    int64_t s = 0;
+    for (size_t i = 0; i < refs.len / sizeof(*r); i++) {
+        int64_t v = 0;
+        ray_err e = ray_get_int64(r[i], &v, 60000);
+        if (e != RAY_OK) {
+            ray_task_fail(e, "ref %zu: %s", i, ray_last_error_detail());
+            return 0;
+        }
+        s += v;
+    }
+    return s;
+}
+RAY_REMOTE(sum_refs, int64_t, ray_bytes);
+
+/* check_pattern of the value of the first ref packed in `refs`. */
+static char *
+check_pattern_ref(ray_bytes refs, int64_t seed)
+{
+    ray_ref r;
+    memcpy(&r, refs.data, sizeof(r));
+    void *p = NULL;
+    size_t len = 0;
+    ray_err e = ray_get_bytes(r, &p, &len, 60000);
+    if (e != RAY_OK) {
+        ray_task_fail(e, "%s", ray_last_error_detail());
+        return NULL;
+    }
+    char *s = check_pattern((ray_bytes){p, len}, seed);
+    ray_free(p);
+    return s;
+}
+RAY_REMOTE(check_pattern_ref, char *, ray_bytes, int64_t);
+
+/* A holder more (hold 1) or less (0) of the first ref packed in refs. */
+static int64_t
+hold_ref(ray_bytes refs, int64_t hold)
+{
+    ray_ref r;
+    memcpy(&r, refs.data, sizeof(r));
+    if (!hold) {
+        ray_ref_release(r);
+        return 0;
+    }
+    ray_err e = ray_ref_retain(r);
+    if (e != RAY_OK)
+        ray_task_fail(e, "%s", ray_last_error_detail());
+    return e;
+}
+RAY_REMOTE(hold_ref, int64_t, ray_bytes, int64_t);
+
+static int64_t
+expect_i64(ray_ref r)
+{
+    int64_t v = -1;
+    cr_assert_eq(ray_get_int64(r, &v, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_ref_release(r);
+    return v;
+}
+
+/* Tasks anywhere read refs packed inside their arguments (the pattern of
+ * a reduce over a list of refs): the driver's puts and calls, a large
+ * put, another node's refs (through the driver), on the driver's own
+ * workers too; and a task's retain keeps the driver's value after the
+ * driver's release, until the task's release frees it. */
+Test(cluster, tasks_on_any_node_read_refs_packed_in_their_arguments)
+{
+    driver_up(1);
+    enum { N = 10, BIG = 3 << 20 };
+    ray_call_opts on1 = {.node = "127.0.0.1"}, on2 = {.node = "127.0.0.2"},
+                  on3 = {.node = "127.0.0.3"};
+    ray_ref r[N];
+    int64_t want = 0;
+    for (int i = 0; i < N; i++) {
+        if (i % 2)
+            cr_assert_eq(ray_put_int64(i, &r[i]), RAY_OK);
+        else /* calls, some still running when read */
+            r[i] = twice_slow_remote_opts(&on3, i, i * 20);
+        want += i % 2 ? i : 2 * i;
+    }
+    ray_bytes packed = {r, sizeof(r)};
+    cr_assert_eq(expect_i64(RAY_CALL_OPTS(sum_refs, &on2, packed)), want);
+    cr_assert_eq(expect_i64(RAY_CALL_OPTS(sum_refs, &on3, packed)), want);
+    for (int i = 0; i < N; i++)
+        ray_ref_release(r[i]);
+
+    /* A large value, pushed to the reader. */
+    ray_bytes b = make_pattern(BIG, 9);
+    ray_ref big;
+    cr_assert_eq(ray_put_bytes(b.data, b.len, &big), RAY_OK);
+    free((void *)b.data);
+    char ok[64];
+    snprintf(ok, sizeof(ok), "127.0.0.2 OK %d", BIG);
+    expect_str(RAY_CALL_OPTS(check_pattern_ref, &on2,
+                             ((ray_bytes){&big, sizeof(big)}), (int64_t)9),
+               ok);
+
+    /* Refs of .3's runtime, read on .2 and on the driver's workers. */
+    ray_ref h = hand_refs_remote_opts(&on3, 16, 4, 0);
+    ray_bytes got;
+    cr_assert_eq(ray_get_bytes(h, (void **)&got.data, &got.len, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    ray_ref theirs[2];
+    memcpy(theirs, (const ray_ref *)got.data + 1, sizeof(theirs));
+    ray_free((void *)got.data);
+    ray_ref_release(h);
+    ray_bytes tp = {theirs, sizeof(theirs)}; /* 4 * 7 and twice 4 */
+    cr_assert_eq(expect_i64(RAY_CALL_OPTS(sum_refs, &on2, tp)), 36);
+    cr_assert_eq(expect_i64(RAY_CALL_OPTS(sum_refs, &on1, tp)), 36);
+    ray_ref_release(theirs[0]);
+    ray_ref_release(theirs[1]);
+
+    /* Counted at the owner: a task's holder outlives the driver's. */
+    ray_ref kept;
+    cr_assert_eq(ray_put_int64(77, &kept), RAY_OK);
+    ray_bytes kp = {&kept, sizeof(kept)};
+    cr_assert_eq(expect_i64(RAY_CALL_OPTS(hold_ref, &on2, kp, (int64_t)1)), 0);
+    ray_ref_release(kept);
+    cr_assert_eq(expect_i64(RAY_CALL_OPTS(sum_refs, &on3, kp)), 77);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(kept, &v, 1000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(expect_i64(RAY_CALL_OPTS(hold_ref, &on2, kp, (int64_t)0)), 0);
+    bool gone = false; /* the release comes on .2's connection: soon */
+    for (int k = 0; k < 200 && !gone; k++) {
+        gone = ray_get_int64(kept, &v, 1000) == RAY_EINVAL;
+        if (!gone)
+            usleep(10000);
+    }
+    cr_assert(gone, "the driver's value outlived every holder");
+    ray_ref_release(big);
+}
