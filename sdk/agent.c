@@ -667,6 +667,9 @@ obj_record(client *c, Ray__Rpc__ClusterTask *t)
     case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_VALUE:
         value_record(t);
         break;
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_FREED:
+        cl_borrow_forget((ray_ref){t->object, t->tag});
+        break;
     case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET:
         if (ray_ref_retain(ref) == RAY_OK) /* push's, dropped once sent */
             push(c, t->id, ref);
@@ -891,7 +894,7 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
             continue;
         }
         if (t->kind >= RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET &&
-            t->kind <= RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_VALUE) {
+            t->kind <= RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_FREED) {
             obj_record(c, t);
             continue;
         }

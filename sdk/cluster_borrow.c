@@ -52,6 +52,13 @@ static struct {
     borrow e[BORROW_SLOTS];
 } B = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* Objects here that answered agents: by the object's id, (node, tag, id
+ * of the ref it asked for) triples in refs. */
+static struct {
+    pthread_mutex_t mu;
+    fl_table t;
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
 static size_t
 slot_of(ray_ref ref)
 {
@@ -106,6 +113,13 @@ cl_borrow_stop(void)
     pthread_mutex_lock(&B.mu);
     memset(B.e, 0, sizeof(B.e)); /* their objects go with the runtime */
     pthread_mutex_unlock(&B.mu);
+    pthread_mutex_lock(&L.mu);
+    for (size_t k = 0; k < L.t.cap; k++)
+        if (L.t.e[k].id && L.t.e[k].id != FL_TOMB)
+            rt_free(L.t.e[k].refs);
+    rt_free(L.t.e);
+    memset(&L.t, 0, sizeof(L.t));
+    pthread_mutex_unlock(&L.mu);
 }
 
 /* ---- the driver borrows its agents' refs ---- */
@@ -197,10 +211,13 @@ typedef struct answer {
     ray_view v;       /* a large value, pushed on a thread */
 } answer;
 
-/* Send node a's answer: args[0] the value (or its error). */
+/* Send node a's answer: args[0] the value (or its error). A view `v`
+ * is released once packed, before the answer goes: whatever the reader
+ * does next comes after this driver's last hold of the value (a free
+ * then tells it in order, lent_freed). */
 static void
 answer_send(const answer *a, ray_err err, const char *msg,
-            Ray__Rpc__ClusterArg *arg)
+            Ray__Rpc__ClusterArg *arg, ray_view *v)
 {
     Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
     Ray__Rpc__ClusterArg *args[1] = {arg};
@@ -212,13 +229,17 @@ answer_send(const answer *a, ray_err err, const char *msg,
     t.n_args = err ? 0 : 1;
     size_t len = protobuf_c_message_get_packed_size(&t.base);
     uint8_t *rec = rt_malloc(len ? len : 1);
+    if (rec && len <= CL_RECORD_MAX)
+        protobuf_c_message_pack(&t.base, rec);
+    if (v)
+        ray_release(v);
     if (!rec || len > CL_RECORD_MAX) {
         rt_free(rec);
         if (!err) /* a value too large for a record: never (pushed) */
-            answer_send(a, RAY_ENOMEM, "the value could not be sent", NULL);
+            answer_send(a, RAY_ENOMEM, "the value could not be sent", NULL,
+                        NULL);
         return;
     }
-    protobuf_c_message_pack(&t.base, rec);
     if (!cl_send_raw(g_cl, a->node, rec, (uint32_t)len))
         RT_LOG_RATELIMITED(RT_LOG_WARN,
                            "cluster: a borrowed value for node %s was not "
@@ -238,13 +259,64 @@ push_main(void *arg)
         Ray__Rpc__ClusterArg ca = RAY__RPC__CLUSTER_ARG__INIT;
         ca.type = a->v.type;
         ca.pushed = key;
-        answer_send(a, RAY_OK, NULL, &ca);
+        answer_send(a, RAY_OK, NULL, &ca, &a->v);
     } else {
-        answer_send(a, RAY_EOBJECT_LOST, why, NULL);
+        answer_send(a, RAY_EOBJECT_LOST, why, NULL, &a->v);
     }
-    ray_release(&a->v);
     rt_free(a);
     return NULL;
+}
+
+/* ---- the driver tells borrowers when what they read goes ---- */
+
+/* The memory store frees lent object `id` (the runtime's mu held). */
+static void
+lent_freed(uint64_t id)
+{
+    fl_entry e;
+    pthread_mutex_lock(&L.mu);
+    bool had = fl_take(&L.t, id, &e);
+    pthread_mutex_unlock(&L.mu);
+    if (!had || !g_cl)
+        return;
+    for (uint32_t k = 0; k + 3 <= e.nrefs; k += 3) {
+        Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+        t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_FREED;
+        t.tag = e.refs[k + 1];
+        t.object = e.refs[k + 2];
+        (void)cl_send_control(g_cl, (int)e.refs[k], &t);
+    }
+    rt_free(e.refs);
+}
+
+/* Object `local` answered node i's ask for `asked`: told when it goes. */
+static void
+lent_add(uint64_t local, int i, ray_ref asked)
+{
+    sdk_rt *rt = sdk_g;
+    pthread_mutex_lock(&rt->mu);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, local);
+    if (o) {
+        o->lent = 1;
+        rt->store.on_lent_free = lent_freed;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (!o)
+        return;
+    pthread_mutex_lock(&L.mu);
+    fl_entry e = {0};
+    if (!fl_take(&L.t, local, &e))
+        e.id = local;
+    uint64_t *nr = rt_realloc(e.refs, (e.nrefs + 3) * sizeof(*nr));
+    if (nr) {
+        e.refs = nr;
+        e.refs[e.nrefs++] = (uint64_t)i;
+        e.refs[e.nrefs++] = asked.owner;
+        e.refs[e.nrefs++] = asked.id;
+    }
+    if (!fl_put(&L.t, &e))
+        rt_free(e.refs); /* out of memory: its stand-in stays there */
+    pthread_mutex_unlock(&L.mu);
 }
 
 /* The object an agent asked for is done: its answer goes. */
@@ -255,17 +327,18 @@ asked_done(void *arg, ray_ref ref, ray_err err)
     (void)err;
     ray_err e = ray_get(ref, &a->v, 0);
     if (e != RAY_OK) {
-        answer_send(a, e, ray_last_error_detail(), NULL);
+        answer_send(a, e, ray_last_error_detail(), NULL, NULL);
         rt_free(a);
         return;
     }
+    lent_add(sdk_ref_local(ref).id, a->node, ref);
     if (a->v.len >= XFER_KEEP_MIN) { /* pushed first, on a thread */
         pthread_t th;
         if (pthread_create(&th, NULL, push_main, a) == 0) {
             pthread_detach(th);
             return;
         }
-        answer_send(a, RAY_ENOMEM, "no thread to push the value", NULL);
+        answer_send(a, RAY_ENOMEM, "no thread to push the value", NULL, &a->v);
     } else {
         Ray__Rpc__ClusterArg ca = RAY__RPC__CLUSTER_ARG__INIT;
         ca.type = a->v.type;
@@ -273,9 +346,8 @@ asked_done(void *arg, ray_ref ref, ray_err err)
             ca.data = (ProtobufCBinaryData){a->v.len, (uint8_t *)a->v.data};
         else
             memcpy(&ca.bits, a->v.data, a->v.len < 8 ? a->v.len : 8);
-        answer_send(a, RAY_OK, NULL, &ca);
+        answer_send(a, RAY_OK, NULL, &ca, &a->v);
     }
-    ray_release(&a->v);
     rt_free(a);
 }
 
@@ -297,7 +369,7 @@ cl_borrow_asked(cl_driver *cl, int i, const Ray__Rpc__TaskBatch *b)
                 char msg[400];
                 snprintf(msg, sizeof(msg), "the driver: %s",
                          ray_last_error_detail());
-                answer_send(a, e, msg, NULL);
+                answer_send(a, e, msg, NULL, NULL);
                 rt_free(a);
             }
             break;

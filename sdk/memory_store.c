@@ -98,6 +98,7 @@ sdk_objects_alloc(sdk_objects *s, uint64_t *id, sdk_obj **out)
     o->type = 0;
     o->task = 0;
     o->refs = 1;
+    o->lent = 0;
     o->len = 0;
     o->err = RAY_OK;
     o->errmsg = NULL;
@@ -204,6 +205,9 @@ sdk_objects_maybe_free(sdk_objects *s, sdk_obj *o)
     if (o->refs > 0 || o->state == SDK_OBJ_PENDING || o->state == SDK_OBJ_FREE)
         return false;
     free_value(s, o);
+    if (o->lent && s->on_lent_free)
+        s->on_lent_free(sdk_objects_id(o));
+    o->lent = 0;
     o->state = SDK_OBJ_FREE;
     o->gen++;
     if (o->gen == 0)

@@ -68,6 +68,8 @@ typedef struct sdk_obj {
     int32_t refs;       /* holders: user refs, pending tasks, views */
     uint32_t next_free; /* free-list link (slot + 1), 0 = end */
     uint32_t slot;      /* index of this slot */
+    uint32_t lent;      /* another runtime borrowed it: its free is told
+                           (sdk_objects.on_lent_free) */
     uint64_t len;       /* value bytes */
     union {
         uint8_t inl[SDK_OBJ_INLINE_MAX];
@@ -92,6 +94,7 @@ typedef struct sdk_objects {
     uint64_t done_seq;       /* last completion sequence number */
     sdk_obj_free_cb on_free; /* stored values freed; may be NULL */
     void *on_free_arg;
+    void (*on_lent_free)(uint64_t id); /* lent objects freed; may be NULL */
 } sdk_objects;
 
 #define SDK_OBJ_CHUNK 4096u

@@ -338,6 +338,13 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
     case SDK_MSG_BORROW_REF:
         borrow_later(rt, w, type, q, cbs);
         break;
+    case SDK_MSG_STATS: {
+        ray_stats st;
+        sdk_stats_locked(rt, &st);
+        sdk_nested_reply(rt, w, q->req_id, RAY_OK, RAY_T_BYTES, 0, &st,
+                         sizeof(st));
+        break;
+    }
     case SDK_MSG_ACALL:
     case SDK_MSG_AEXIT:
     case SDK_MSG_ALOOKUP:

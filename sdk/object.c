@@ -40,8 +40,8 @@ rt_or_fail(const char *what)
     sdk_rt *rt = sdk_g;
     if (!rt)
         sdk_fail(RAY_EINVAL, "%s: runtime not initialised%s", what,
-                 sdk_in_worker ? " (ray_on_done and stats are not "
-                                 "available inside a task yet)"
+                 sdk_in_worker ? " (ray_on_done is not available inside a "
+                                 "task yet)"
                                : "");
     return rt;
 }
@@ -1003,6 +1003,8 @@ ray_get_stats(ray_stats *out)
 {
     if (!out)
         return sdk_fail(RAY_EINVAL, "ray_get_stats: NULL out");
+    if (sdk_in_worker)
+        return sdk_wk_stats(out);
     sdk_rt *rt = rt_or_fail("ray_get_stats");
     if (!rt)
         return RAY_EINVAL;

@@ -156,7 +156,10 @@ enum {
                                 runtime of the job (reply: its id in scalar;
                                 cluster_borrow.c) */
     SDK_MSG_BORROW_REF = 30, /* worker -> driver: a holder more (len 1) or
-                                less (len 0) of that ref, at its owner */
+                                less (len 0) of that ref, at its owner
+                                (a retain is answered) */
+    SDK_MSG_STATS = 31,      /* worker -> driver: ray_get_stats (reply: the
+                                ray_stats as bytes) */
 };
 
 /* An SDK_MSG_TRACE record: call `task_id` of function `fn_hash` ran from

@@ -623,6 +623,29 @@ sdk_wk_ref(ray_ref ref, bool retain)
 }
 
 ray_err
+sdk_wk_stats(ray_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (sdk_wk_in_map() || sdk_ah_on_pool_thread() ||
+        !sdk_wk_usable("ray_get_stats"))
+        return RAY_EINVAL;
+    sdk_msg_req *q = sdk_wk_reserve(sizeof(*q));
+    memset(q, 0, sizeof(*q));
+    uint64_t req = next_req++;
+    q->req_id = req;
+    sdk_wk_commit(SDK_MSG_STATS, sizeof(*q));
+    sdk_msg_done h;
+    void *p = NULL;
+    ray_err e = wait_reply(req, &h, &p, -1);
+    if (e == RAY_OK && p && h.len >= sizeof(*out))
+        memcpy(out, p, sizeof(*out));
+    else if (e == RAY_OK)
+        e = sdk_fail(RAY_EPROTO, "ray_get_stats: a short answer");
+    rt_free(p);
+    return e;
+}
+
+ray_err
 sdk_wk_borrow(ray_ref ref, ray_ref *local)
 {
     if (sdk_wk_in_map() || sdk_ah_on_pool_thread() || !sdk_wk_usable("ray_get"))

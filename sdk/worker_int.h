@@ -124,6 +124,8 @@ void sdk_wk_ref(ray_ref ref, bool retain);
 /* The backend's borrow and borrow_ref: asked of the worker's runtime
  * (SDK_MSG_BORROW, _REF); not in a map or on an actor's pool thread. */
 ray_err sdk_wk_borrow(ray_ref ref, ray_ref *local);
+/* ray_get_stats inside a task: its runtime's (SDK_MSG_STATS). */
+ray_err sdk_wk_stats(ray_stats *out);
 ray_err sdk_wk_borrow_ref(ray_ref ref, bool retain);
 ray_err sdk_wk_wait(const ray_ref *refs, size_t n, size_t num_ready,
                     int64_t timeout_ms, size_t *ready_idx, size_t *n_ready);

@@ -47,7 +47,7 @@
  * worker, on the thread that runs the task) the call, put, get, wait,
  * cancel and reference functions work too, and so do the actor calls:
  * nested tasks, owned by the driver; a small value got there is a copy.
- * ray_on_done, the map helpers and ray_get_stats are driver-only for now.
+ * ray_on_done and the map helpers are driver-only for now.
  *
  * Scheduling. Tasks are queued in the workers in batches, and an idle
  * worker takes (steals) tasks another has queued but not started, so a
@@ -334,7 +334,9 @@ typedef struct ray_stats {
                                  blocked ones; see Scheduling) */
 } ray_stats;
 
-/* Fill *out. RAY_EINVAL when not initialised or out is NULL. */
+/* Fill *out with this runtime's counters; inside a task, those of the
+ * runtime that runs it (the driver's, or in a cluster the one on the
+ * task's node). RAY_EINVAL when not initialised or out is NULL. */
 RAY_API ray_err ray_get_stats(ray_stats *out);
 
 /* Timeline: when each task, actor call and map chunk ran, and where.
