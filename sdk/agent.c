@@ -670,7 +670,16 @@ obj_record(client *c, Ray__Rpc__ClusterTask *t)
     case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_FREED:
         cl_borrow_forget((ray_ref){t->object, t->tag});
         break;
-    case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET:
+    case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET: {
+        /* A small value here already goes now, not by the result thread. */
+        ray_view v;
+        if (ray_get(ref, &v, 0) == RAY_OK && v.len < XFER_KEEP_MIN) {
+            data_result(c, t->id, v.type, v.data, v.len);
+            ray_release(&v);
+            break;
+        }
+        if (v.data)
+            ray_release(&v);
         if (ray_ref_retain(ref) == RAY_OK) /* push's, dropped once sent */
             push(c, t->id, ref);
         else
@@ -679,6 +688,7 @@ obj_record(client *c, Ray__Rpc__ClusterTask *t)
                         "by every holder",
                         (unsigned long long)t->object);
         break;
+    }
     case RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RETAIN:
         (void)ray_ref_retain(ref);
         break;

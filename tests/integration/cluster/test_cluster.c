@@ -3319,3 +3319,60 @@ Test(cluster, a_borrowed_value_goes_from_the_reader_s_node_with_the_owner_s)
     /* The frees go on .2's connection ahead of this call. */
     cr_assert_eq(expect_i64(RAY_CALL_OPTS(objects_here, &on2, 0)), before);
 }
+
+/* A put borrowed on three nodes (the driver's, .2 and .3: tasks there
+ * hold it) lives until its last holder anywhere drops it, then goes from
+ * every node: each runtime holds as many objects as before. */
+Test(cluster,
+     a_put_borrowed_on_three_nodes_goes_everywhere_with_its_last_holder)
+{
+    driver_up(1);
+    enum { BIG = 2 << 20 };
+    ray_call_opts on1 = {.node = "127.0.0.1"}, on2 = {.node = "127.0.0.2"},
+                  on3 = {.node = "127.0.0.3"};
+    const ray_call_opts *nodes[3] = {&on1, &on2, &on3};
+    int64_t before[3];
+    for (int n = 0; n < 3; n++)
+        before[n] = expect_i64(RAY_CALL_OPTS(objects_here, nodes[n], 0));
+    ray_stats st;
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    uint64_t driver_before = st.objects_live;
+
+    ray_bytes b = make_pattern(BIG, 11);
+    ray_ref v;
+    cr_assert_eq(ray_put_bytes(b.data, b.len, &v), RAY_OK);
+    free((void *)b.data);
+    ray_bytes kp = {&v, sizeof(v)};
+    for (int n = 0; n < 3; n++) /* a holder in a task on each node */
+        cr_assert_eq(
+            expect_i64(RAY_CALL_OPTS(hold_ref, nodes[n], kp, (int64_t)1)), 0);
+    ray_ref_release(v); /* the driver's own */
+    for (int n = 0; n < 3; n++) {
+        char ok[64];
+        snprintf(ok, sizeof(ok), "%s OK %d", n ? nodes[n]->node : "driver",
+                 BIG);
+        expect_str(RAY_CALL_OPTS(check_pattern_ref, nodes[n], kp, (int64_t)11),
+                   ok);
+    }
+    for (int n = 0; n < 3; n++)
+        cr_assert_eq(
+            expect_i64(RAY_CALL_OPTS(hold_ref, nodes[n], kp, (int64_t)0)), 0);
+    /* The last release reaches the driver from .3's connection: its free
+     * then goes to every reader ahead of anything later there. */
+    int64_t now[3] = {-1, -1, -1};
+    bool back = false;
+    for (int k = 0; k < 200 && !back; k++) {
+        cr_assert_eq(ray_get_stats(&st), RAY_OK);
+        back = st.objects_live == driver_before;
+        if (!back)
+            usleep(10000);
+    }
+    cr_assert(back, "the driver holds %llu objects, %llu before",
+              (unsigned long long)st.objects_live,
+              (unsigned long long)driver_before);
+    for (int n = 0; n < 3; n++) {
+        now[n] = expect_i64(RAY_CALL_OPTS(objects_here, nodes[n], 0));
+        cr_assert_eq(now[n], before[n], "node %d holds %lld, %lld before", n,
+                     (long long)now[n], (long long)before[n]);
+    }
+}
