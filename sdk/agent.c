@@ -1292,6 +1292,10 @@ static void __attribute__((noreturn)) driver_left(void)
     pthread_mutex_unlock(&ACT.mu);
     if (!kept)
         _exit(0);
+    /* What the detached ones wait for through the driver never comes. */
+    cl_borrow_fail_all(RAY_EOBJECT_LOST,
+                       "the job's driver, which answered for the ref's "
+                       "owner, left before its value came");
     /* Straight to the raylet's log: lines in the output pipe may still be
      * there at _exit. */
     dprintf(g_stderr,

@@ -108,6 +108,21 @@ cl_borrow_forget(ray_ref ref)
 }
 
 void
+cl_borrow_fail_all(ray_err err, const char *msg)
+{
+    uint64_t *ids = rt_malloc(BORROW_SLOTS * sizeof(*ids));
+    size_t n = 0;
+    pthread_mutex_lock(&B.mu);
+    for (size_t k = 0; ids && k < BORROW_SLOTS; k++)
+        if (B.e[k].tag)
+            ids[n++] = B.e[k].local;
+    pthread_mutex_unlock(&B.mu);
+    for (size_t k = 0; k < n; k++) /* only those still pending settle */
+        cl_fail(ids[k], err, msg);
+    rt_free(ids);
+}
+
+void
 cl_borrow_stop(void)
 {
     pthread_mutex_lock(&B.mu);

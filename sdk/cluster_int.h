@@ -334,6 +334,9 @@ ray_err cl_borrow_with(ray_ref ref, ray_ref *local, cl_fetch_fn fetch,
 void cl_borrow_forget(ray_ref ref);
 /* Leaving: the stand-ins' table is dropped (they go with the runtime). */
 void cl_borrow_stop(void);
+/* Settle every stand-in still waiting with err and msg (the runtime that
+ * answers for them is gone). */
+void cl_borrow_fail_all(ray_err err, const char *msg);
 /* The driver's: its agents' refs (the backend's borrow and borrow_ref),
  * and what agent i asks of the others (CLUSTER_OBJ_* records). */
 ray_err cl_borrow(ray_ref ref, ray_ref *local);
