@@ -82,13 +82,17 @@ nonblocking(int fd)
 
 /* ---- the agent's table ---- */
 
-/* A value kept: a result's, or a pushed one's, pinned view (which
- * holds its object), pulled from here or given to calls. */
+/* A value kept: a result's, or a pushed one's, pulled from here or
+ * given to calls. Its object is held, its value not pinned: under
+ * pressure the store spills it to disk like any other (and restores it
+ * when read), so copies kept for other nodes never fill a store. Each
+ * chunk served pins it while it is written. */
 typedef struct kept {
     uint64_t key;
-    ray_view view;
-    int users; /* pulls reading the view now */
-    bool gone; /* out of the table: freed by its last user */
+    ray_ref ref;  /* the object (held) */
+    uint64_t len; /* its value's bytes */
+    int users;    /* pulls reading it now */
+    bool gone;    /* out of the table: freed by its last user */
 } kept;
 
 static struct {
@@ -101,8 +105,19 @@ static struct {
 static void
 kept_free(kept *k)
 {
-    ray_release(&k->view);
+    ray_ref_release(k->ref);
     rt_free(k);
+}
+
+/* k holds v's object (false: v is still the caller's); v is released. */
+static bool
+kept_hold(kept *k, ray_view *v)
+{
+    if (ray_ref_retain(v->ref) != RAY_OK)
+        return false;
+    k->ref = v->ref;
+    k->len = v->len;
+    return true;
 }
 
 /* Add k to the table (K.mu held); its key, or 0 out of memory. */
@@ -135,14 +150,18 @@ uint64_t
 xfer_keep(ray_view *v)
 {
     kept *k = rt_calloc(1, sizeof(*k));
-    if (!k)
+    if (!k || !kept_hold(k, v)) {
+        rt_free(k);
         return 0;
-    k->view = *v;
+    }
     pthread_mutex_lock(&K.mu);
     uint64_t key = kept_add(k);
     pthread_mutex_unlock(&K.mu);
-    if (!key)
-        rt_free(k);
+    if (!key) {
+        kept_free(k);
+        return 0;
+    }
+    ray_release(v);
     return key;
 }
 
@@ -150,9 +169,10 @@ bool
 xfer_keep_as(ray_view *v, uint64_t key)
 {
     kept *k = rt_calloc(1, sizeof(*k));
-    if (!k)
+    if (!k || !kept_hold(k, v)) {
+        rt_free(k);
         return false;
-    k->view = *v;
+    }
     k->key = key;
     pthread_mutex_lock(&K.mu);
     bool taken = false;
@@ -165,9 +185,12 @@ xfer_keep_as(ray_view *v, uint64_t key)
         K.e[K.n++] = k;
     }
     pthread_mutex_unlock(&K.mu);
-    if (!room)
-        rt_free(k);
-    return room != NULL;
+    if (!room) {
+        kept_free(k);
+        return false;
+    }
+    ray_release(v);
+    return true;
 }
 
 ray_ref
@@ -185,7 +208,7 @@ xfer_kept_ref(uint64_t key)
     pthread_mutex_lock(&K.mu);
     for (size_t i = 0; i < K.n; i++)
         if (K.e[i]->key == key) {
-            r = K.e[i]->view.ref;
+            r = K.e[i]->ref;
             break;
         }
     if (r.id && ray_ref_retain(r) != RAY_OK)
@@ -241,16 +264,23 @@ serve_pull(int fd, const Ray__Rpc__ObjectPull *q)
         return reply(fd, q->id, q->offset, 0, RAY_ENOTFOUND,
                      "no such value on this node (freed, or never kept)");
     ray_err e;
-    if (q->offset > k->view.len || q->len > k->view.len - q->offset) {
+    ray_view v = {0};
+    if (q->offset > k->len || q->len > k->len - q->offset) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "bytes [%llu, +%llu) of a value of %zu",
+        snprintf(msg, sizeof(msg), "bytes [%llu, +%llu) of a value of %llu",
                  (unsigned long long)q->offset, (unsigned long long)q->len,
-                 k->view.len);
+                 (unsigned long long)k->len);
         e = reply(fd, q->id, q->offset, 0, RAY_EINVAL, msg);
+    } else if ((e = ray_get(k->ref, &v, 60000)) != RAY_OK) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "the value kept here: %s",
+                 ray_last_error_detail());
+        e = reply(fd, q->id, q->offset, 0, RAY_EOBJECT_LOST, msg);
     } else {
         e = reply(fd, q->id, q->offset, q->len, RAY_OK, NULL);
         if (e == RAY_OK)
-            e = io_all(fd, (uint8_t *)k->view.data + q->offset, q->len, true);
+            e = io_all(fd, (uint8_t *)v.data + q->offset, q->len, true);
+        ray_release(&v);
     }
     pthread_mutex_lock(&K.mu);
     bool last = --k->users == 0 && k->gone;

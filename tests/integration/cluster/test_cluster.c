@@ -3387,3 +3387,40 @@ Test(cluster,
     for (int n = 0; n < 3; n++)
         expect_objects(nodes[n], before[n]);
 }
+
+/* Values a node keeps for the driver (its results, which other nodes'
+ * calls read there) are not pinned: a node with a 256 MiB store makes
+ * and keeps five of 100 MB while the driver holds them all, spilling
+ * what does not fit, and serves each back whole. */
+Test(cluster, values_a_node_keeps_for_the_driver_spill_rather_than_fill_it)
+{
+    driver_up(1);
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4",
+                      "--num-cpus=1", "--object-store-memory=268435456", NULL),
+                 0, "%s", out_text());
+    ray_call_opts on4 = {.node = "127.0.0.4"}, on3 = {.node = "127.0.0.3"};
+    ray_ref r = RAY_REF_NULL;
+    for (int k = 0; k < 200 && r.id == 0; k++) { /* the driver polls 2/s */
+        r = tagged_remote_opts(&on4, 4);
+        if (r.id == 0)
+            usleep(50000);
+    }
+    cr_assert_neq(r.id, 0, "%s", ray_last_error_detail());
+    ray_ref_release(r);
+    enum { N = 100 * 1000 * 1000, K = 5 };
+    ray_ref v[K];
+    for (int i = 0; i < K; i++) {
+        v[i] = make_pattern_remote_opts(&on4, N, i);
+        size_t idx, n = 0; /* made, and kept there, one after another */
+        cr_assert_eq(ray_wait(&v[i], 1, 1, 60000, &idx, &n), RAY_OK);
+        cr_assert_eq(n, 1, "value %d", i);
+    }
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.3 OK %d", N);
+    for (int i = 0; i < K; i++) { /* .3 reads each from .4's copy */
+        expect_str(RAY_CALL_OPTS(check_pattern, &on3, v[i], (int64_t)i), want);
+        ray_ref_release(v[i]);
+    }
+}
