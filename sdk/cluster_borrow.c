@@ -223,7 +223,10 @@ cl_borrow_ref(ray_ref ref, bool retain)
 typedef struct answer {
     int node;
     uint64_t standin; /* the agent's object */
-    ray_view v;       /* a large value, pushed on a thread */
+    ray_ref asked;    /* the ref it asked for */
+    uint64_t local;   /* the object here that answers: the ref's own, or
+                         this driver's stand-in of a third runtime's */
+    ray_view v;       /* the value, while it is sent */
 } answer;
 
 /* Send node a's answer: args[0] the value (or its error). A view `v`
@@ -346,7 +349,7 @@ asked_done(void *arg, ray_ref ref, ray_err err)
         rt_free(a);
         return;
     }
-    lent_add(sdk_ref_local(ref).id, a->node, ref);
+    lent_add(a->local, a->node, a->asked);
     if (a->v.len >= XFER_KEEP_MIN) { /* pushed first, on a thread */
         pthread_t th;
         if (pthread_create(&th, NULL, push_main, a) == 0) {
@@ -378,8 +381,12 @@ cl_borrow_asked(cl_driver *cl, int i, const Ray__Rpc__TaskBatch *b)
             answer *a = rt_calloc(1, sizeof(*a));
             if (!a)
                 break; /* its stand-in waits: out of memory here */
-            *a = (answer){.node = i, .standin = t->id};
-            ray_err e = ray_on_done(ref, asked_done, a);
+            *a = (answer){.node = i, .standin = t->id, .asked = ref};
+            a->local = sdk_ref_local(ref).id;
+            ray_err e = a->local ? ray_on_done(sdk_ref(a->local), asked_done, a)
+                                 : sdk_fail(RAY_EINVAL,
+                                            "a foreign reference (not made by "
+                                            "a runtime of this job)");
             if (e != RAY_OK) {
                 char msg[400];
                 snprintf(msg, sizeof(msg), "the driver: %s",

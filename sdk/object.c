@@ -64,8 +64,12 @@ borrowed(ray_ref ref)
 ray_err
 ray_ref_retain(ray_ref ref)
 {
-    if (borrowed(ref) && sdk_be->borrow_ref(ref, true) == RAY_OK)
-        return RAY_OK;
+    if (borrowed(ref)) { /* its owner's reason, if it gave one */
+        sdk_clear_error();
+        ray_err e = sdk_be->borrow_ref(ref, true);
+        if (e == RAY_OK || ray_last_error_detail()[0])
+            return e;
+    }
     if (!sdk_ref_id(ref))
         return sdk_fail(RAY_EINVAL, "ray_ref_retain: " BAD_REF);
     return sdk_be->ref(ref, true);
