@@ -26,6 +26,7 @@
 #include "runtime/frame.h"
 #include "runtime/ids.h"
 #include "runtime/random.h"
+#include "runtime/tls.h"
 
 #define WHY(...) (why ? (void)snprintf(why, whylen, __VA_ARGS__) : (void)0)
 
@@ -145,6 +146,16 @@ rt_tcp_connect(const char *host, uint16_t port, int timeout_ms, int *fd,
     fcntl(s, F_SETFL, fl & ~O_NONBLOCK);
     int one = 1;
     setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (rt_tls_on()) {
+        ray_err te =
+            rt_tls_client(&s, timeout_ms > 0 ? timeout_ms : 5000, why, whylen);
+        if (te != RAY_OK) {
+            char detail[400];
+            snprintf(detail, sizeof(detail), "%s", why);
+            WHY("%s:%u: %s", host, port, detail);
+            return te;
+        }
+    }
     *fd = s;
     return RAY_OK;
 }
@@ -155,7 +166,7 @@ rt_tcp_local_ip(int fd, char host[RT_HOST_MAX])
     struct sockaddr_in sa;
     socklen_t len = sizeof(sa);
     host[0] = 0;
-    if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+    if (getsockname(rt_tls_transport(fd), (struct sockaddr *)&sa, &len) == 0)
         inet_ntop(AF_INET, &sa.sin_addr, host, RT_HOST_MAX);
 }
 

@@ -18,6 +18,7 @@
 #include "runtime/alloc.h"
 #include "runtime/clock.h"
 #include "runtime/log.h"
+#include "runtime/tls.h"
 
 #define MAX_CONNS 4096
 #define AUTH_TIMEOUT_MS 5000
@@ -138,12 +139,16 @@ accept_all(rt_server *s)
             close(fd);
             continue;
         }
-        c->fd = fd;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         char ip[RT_HOST_MAX];
         inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
         snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(sa.sin_port));
+        if (rt_tls_on() && rt_tls_server(&fd, c->peer) != RAY_OK) {
+            rt_free(c); /* fd closed; logged */
+            continue;
+        }
+        c->fd = fd;
         rt_frame_reader_init(&c->rd, RT_NET_MAX_FRAME);
         c->deadline_ns = rt_deadline_after_ms(AUTH_TIMEOUT_MS);
         s->conns[s->n++] = c;

@@ -48,6 +48,7 @@
 #include "runtime/log.h"
 #include "runtime/ids.h"
 #include "runtime/net.h"
+#include "runtime/tls.h"
 #include "runtime/random.h"
 #include "sdk/backend.h"
 #include "sdk/cluster_int.h"
@@ -1810,6 +1811,8 @@ sdk_cluster_join(const char *address)
     if (err == RAY_OK &&
         (err = rt_token_load(tpath, cl->tok, why, sizeof(why))) != RAY_OK)
         sdk_fail(err, "ray_init: joining %s: %s", cl->head, why);
+    if (err == RAY_OK && rt_tls_on() && !rt_tls_ready(why, sizeof(why)))
+        err = sdk_fail(RAY_EINVAL, "ray_init: joining %s: %s", cl->head, why);
     Ray__Rpc__GetAllNodesReply *r = NULL;
     if (err == RAY_OK && (err = get_nodes(cl, &r, why, sizeof(why))) != RAY_OK)
         sdk_fail(err, "ray_init: the head at %s: %s", cl->head, why);

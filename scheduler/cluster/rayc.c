@@ -43,6 +43,7 @@
 #include "runtime/log.h"
 #include "runtime/ids.h"
 #include "runtime/net.h"
+#include "runtime/tls.h"
 #include "scheduler/cluster/dashboard.h"
 #include "scheduler/cluster/node.h"
 #include "scheduler/cluster/node_logs.h"
@@ -344,6 +345,8 @@ run_node(const opts *o, int ready_fd, const char *log_file)
     ray_err err =
         o->head ? rt_token_load_or_create(tpath, cfg.token, why, sizeof(why))
                 : rt_token_load(tpath, cfg.token, why, sizeof(why));
+    if (err == RAY_OK && rt_tls_on() && !rt_tls_ready(why, sizeof(why)))
+        err = RAY_EINVAL; /* said now, not at each connection */
     if (err != RAY_OK) {
         char msg[700];
         snprintf(msg, sizeof(msg), "%s%s", why,

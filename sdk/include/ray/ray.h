@@ -200,7 +200,9 @@ RAY_API void ray_config_init(ray_config *cfg);
  * A cluster: with cfg->address, or else the RAY_ADDRESS environment
  * variable, set to a head's "host:port" (or "auto"), the driver proves
  * the cluster token (RAYC_TOKEN_FILE, default ~/.rayc/cluster-token) to
- * the head, and starts the program itself on every other alive node (its
+ * the head (over TLS when RAYC_TLS_DIR names the directory with the
+ * cluster's ca.crt, node.crt and node.key, as for every node: see the
+ * README), and starts the program itself on every other alive node (its
  * raylet fetches the executable once by SHA-256; nothing is copied by
  * hand). This machine stays a node run by the runtime above: the node at
  * the address it reaches the head from, or at RAYC_NODE_IP_ADDRESS when
@@ -253,8 +255,9 @@ RAY_API void ray_config_init(ray_config *cfg);
  * max_restarts (else calls give RAY_EACTOR_DIED naming it).
  *
  * Returns RAY_OK; RAY_EEXISTS if already initialised; RAY_EINVAL for a bad
- * field, a malformed address, or an open-file limit too low for num_cpus
- * workers (the detail names it); RAY_ENOTFOUND (no token file, or "auto"
+ * field, a malformed address, an open-file limit too low for num_cpus
+ * workers, or TLS asked for whose files cannot be read (the detail names
+ * it); RAY_ENOTFOUND (no token file, or "auto"
  * and no head here); RAY_EPROTO (the head refused the token or the
  * protocol version, both named); a connection error; RAY_ENOMEM; a
  * RAY_ESYSERR value when memfd/spawn fails. Blocks for a few ms. Call
