@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +212,31 @@ typedef struct relay {
     uint8_t out[RELAY_BUF]; /* the caller -> TLS */
 } relay;
 
+/* OpenSSL writes to the socket with write(): a peer that went would
+ * raise SIGPIPE, which kills a program that does not ignore it. The
+ * relays block it for good; a caller's thread, around its handshake
+ * (a SIGPIPE raised meanwhile is taken back before it is unblocked). */
+static void
+sigpipe_block(sigset_t *old)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, old);
+}
+
+static void
+sigpipe_restore(const sigset_t *old)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    struct timespec none = {0, 0};
+    while (sigtimedwait(&s, NULL, &none) > 0)
+        ;
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 static void
 nonblocking(int fd, bool on)
 {
@@ -312,7 +338,7 @@ relay_step(relay *r, bool *tls_eof, bool *app_eof, short *tcp_ev, short *app_ev,
         break;
     }
     if (r->in_len) { /* in -> the caller */
-        ssize_t w = write(r->app, r->in + r->in_off, r->in_len);
+        ssize_t w = send(r->app, r->in + r->in_off, r->in_len, MSG_NOSIGNAL);
         if (w > 0) {
             r->in_off += (size_t)w;
             r->in_len -= (size_t)w;
@@ -361,6 +387,8 @@ static void *
 relay_main(void *arg)
 {
     relay *r = arg;
+    sigset_t old;
+    sigpipe_block(&old);
     if (r->handshake) {
         char why[400];
         if (do_handshake(r, rt_deadline_after_ms(ACCEPT_TIMEOUT_MS), why,
@@ -440,10 +468,11 @@ relay_run(relay *r, int app)
         R.tcp[R.n++] = r->tcp;
     }
     pthread_mutex_unlock(&R.mu);
+    /* The default stack: a program's own thread-local data lives there
+     * too, so a small one can refuse to start. */
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 256u << 10);
     pthread_t th;
     bool ok = pthread_create(&th, &a, relay_main, r) == 0;
     pthread_attr_destroy(&a);
@@ -466,7 +495,10 @@ rt_tls_client(int *fd, int timeout_ms, char *why, size_t whylen)
         close(tcp);
         return err;
     }
+    sigset_t old;
+    sigpipe_block(&old);
     err = do_handshake(r, rt_deadline_after_ms(timeout_ms), why, whylen);
+    sigpipe_restore(&old);
     if (err == RAY_OK && !relay_run(r, app)) {
         snprintf(why, whylen, "TLS: no relay thread");
         err = RAY_ENOMEM;
