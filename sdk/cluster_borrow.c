@@ -10,8 +10,9 @@
  * - The first use (ray_get, ray_wait, ray_on_done, an argument) makes a
  *   local object that stands for it, and asks the owner for its value
  *   once. Later uses find that stand-in in a table of BORROW_SLOTS
- *   entries, which holds it until this runtime releases the ref (or the
- *   slot is taken by another ref: the next use then asks again).
+ *   entries, which holds it until this runtime releases the ref (or its
+ *   slot is taken by another ref, those with their value first: the
+ *   next use then asks again).
  * - ray_ref_retain and ray_ref_release count at the owner, in order with
  *   the rest on the one connection: the last release anywhere frees the
  *   value, as on one node.
@@ -59,6 +60,8 @@ static struct {
     fl_table t;
 } L = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+#define BORROW_PROBE 4 /* slots a ref may take, from its hash on */
+
 static size_t
 slot_of(ray_ref ref)
 {
@@ -66,16 +69,55 @@ slot_of(ray_ref ref)
     return (size_t)(h >> 40) & (BORROW_SLOTS - 1);
 }
 
+/* ref's entry (B.mu held), or NULL. */
+static borrow *
+find(ray_ref ref)
+{
+    size_t s = slot_of(ref);
+    for (size_t k = 0; k < BORROW_PROBE; k++) {
+        borrow *b = &B.e[(s + k) & (BORROW_SLOTS - 1)];
+        if (b->tag == ref.owner && b->id == ref.id)
+            return b;
+    }
+    return NULL;
+}
+
+/* The slot a new entry for ref takes (B.mu held): an empty one, else
+ * one whose stand-in has its value (its users hold it; the next use of
+ * that ref asks again), else the first: a stand-in still waiting for its
+ * value is taken last, since something likely waits on it. */
+static borrow *
+room_for(ray_ref ref)
+{
+    size_t s = slot_of(ref);
+    borrow *settled = NULL;
+    sdk_rt *rt = sdk_g;
+    pthread_mutex_lock(&rt->mu);
+    for (size_t k = 0; k < BORROW_PROBE; k++) {
+        borrow *b = &B.e[(s + k) & (BORROW_SLOTS - 1)];
+        if (!b->tag) {
+            settled = b;
+            break;
+        }
+        sdk_obj *o = sdk_objects_lookup(&rt->store, b->local);
+        if (!settled && (!o || o->state != SDK_OBJ_PENDING))
+            settled = b;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    return settled ? settled : &B.e[s];
+}
+
 ray_err
 cl_borrow_with(ray_ref ref, ray_ref *local, cl_fetch_fn fetch, void *arg)
 {
     pthread_mutex_lock(&B.mu);
-    borrow *b = &B.e[slot_of(ref)];
-    if (b->tag == ref.owner && b->id == ref.id) {
+    borrow *b = find(ref);
+    if (b) {
         *local = sdk_ref(b->local);
         pthread_mutex_unlock(&B.mu);
         return RAY_OK;
     }
+    b = room_for(ref);
     uint64_t id, old = b->tag ? b->local : 0;
     ray_err err = cl_result_new(&id);
     if (err != RAY_OK) {
@@ -97,8 +139,8 @@ cl_borrow_forget(ray_ref ref)
 {
     uint64_t old = 0;
     pthread_mutex_lock(&B.mu);
-    borrow *b = &B.e[slot_of(ref)];
-    if (b->tag == ref.owner && b->id == ref.id) {
+    borrow *b = find(ref);
+    if (b) {
         old = b->local;
         *b = (borrow){0, 0, 0};
     }

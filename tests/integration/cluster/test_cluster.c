@@ -3424,3 +3424,40 @@ Test(cluster, values_a_node_keeps_for_the_driver_spill_rather_than_fill_it)
         ray_ref_release(v[i]);
     }
 }
+
+/* ray_wait for all the refs packed in refs, then their sum (borrowed). */
+static int64_t
+wait_sum_refs(ray_bytes refs)
+{
+    size_t n = refs.len / sizeof(ray_ref);
+    size_t *idx = malloc(n * sizeof(*idx)), ready = 0;
+    ray_err e = ray_wait(refs.data, n, n, 60000, idx, &ready);
+    free(idx);
+    if (e != RAY_OK || ready != n) {
+        ray_task_fail(e ? e : RAY_ETIMEDOUT, "%zu of %zu ready: %s", ready, n,
+                      ray_last_error_detail());
+        return 0;
+    }
+    return sum_refs(refs);
+}
+RAY_REMOTE(wait_sum_refs, int64_t, ray_bytes);
+
+/* More borrowed refs at once than the stand-in table has slots: a task
+ * on .2 waits for 6,000 of the driver's refs, then sums them. */
+Test(cluster, a_task_waits_for_more_borrowed_refs_than_the_table_holds)
+{
+    driver_up(1);
+    enum { N = 6000 };
+    ray_ref *r = malloc(N * sizeof(*r));
+    int64_t want = 0;
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(ray_put_int64(i, &r[i]), RAY_OK);
+        want += i;
+    }
+    ray_call_opts on2 = {.node = "127.0.0.2"};
+    ray_bytes packed = {r, N * sizeof(*r)};
+    cr_assert_eq(expect_i64(RAY_CALL_OPTS(wait_sum_refs, &on2, packed)), want);
+    for (int i = 0; i < N; i++)
+        ray_ref_release(r[i]);
+    free(r);
+}
