@@ -9,8 +9,11 @@
  * size (it spills or refuses; what it took reads back whole). Every result must
  * come back correct: none lost, no get left hanging. The seed (printed;
  * RAYC_CHAOS_SEED replays it) picks the order of the faults and the pauses
- * between them. Bounded: at most 400 waves of calls and 90 s; the cluster is
- * stopped in the teardown even when a check fails.
+ * between them. Each wave also has reduce calls that read its calls' refs
+ * packed in their argument (borrowed from the driver on whatever node they
+ * run, while those calls may still run). Bounded: at most 400 waves of
+ * calls and 90 s; the cluster is stopped in the teardown even when a check
+ * fails.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -36,6 +39,26 @@ sq(int64_t x, int64_t us)
     return x * x;
 }
 RAY_REMOTE(sq, int64_t, int64_t, int64_t);
+
+/* The sum of the values of the refs packed in refs: the driver's calls,
+ * borrowed wherever this runs (a reduce over a list of refs). */
+static int64_t
+sum_of(ray_bytes refs)
+{
+    const ray_ref *r = refs.data;
+    int64_t s = 0;
+    for (size_t i = 0; i < refs.len / sizeof(*r); i++) {
+        int64_t v = 0;
+        ray_err e = ray_get_int64(r[i], &v, 120000);
+        if (e != RAY_OK) {
+            ray_task_fail(e, "ref %zu: %s", i, ray_last_error_detail());
+            return -1;
+        }
+        s += v;
+    }
+    return s;
+}
+RAY_REMOTE(sum_of, int64_t, ray_bytes);
 
 static void
 chaos_up(void)
@@ -276,9 +299,9 @@ Test(chaos, a_sweep_loses_nothing_while_nodes_workers_and_the_head_fail)
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, chaos_main, &c), 0);
 
-    enum { WAVE = 200, MAX_WAVES = 400 };
+    enum { WAVE = 200, MAX_WAVES = 400, REDUCES = 4 };
     unsigned r = c.seed * 7919u;
-    int checked = 0, lost = 0, hangs = 0, waves = 0, after = 0;
+    int checked = 0, lost = 0, hangs = 0, waves = 0, after = 0, reduced = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char first_loss[300] = "";
@@ -288,11 +311,18 @@ Test(chaos, a_sweep_loses_nothing_while_nodes_workers_and_the_head_fail)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (t1.tv_sec - t0.tv_sec > 90)
             break;
-        ray_ref refs[WAVE];
-        int64_t xs[WAVE];
+        ray_ref refs[WAVE], red[REDUCES];
+        int64_t xs[WAVE], want[REDUCES] = {0};
         for (int i = 0; i < WAVE; i++) {
             xs[i] = (int64_t)waves * WAVE + i;
             refs[i] = sq_remote(xs[i], (int64_t)(rand_r(&r) % 3000));
+            want[i % REDUCES] += xs[i] * xs[i];
+        }
+        for (int k = 0; k < REDUCES; k++) { /* refs k, k + 4, ... */
+            ray_ref part[WAVE / REDUCES];
+            for (int i = 0; i < WAVE / REDUCES; i++)
+                part[i] = refs[i * REDUCES + k];
+            red[k] = sum_of_remote((ray_bytes){part, sizeof(part)});
         }
         for (int i = 0; i < WAVE; i++) {
             int64_t v = -1;
@@ -308,8 +338,26 @@ Test(chaos, a_sweep_loses_nothing_while_nodes_workers_and_the_head_fail)
             } else {
                 checked++;
             }
-            ray_ref_release(refs[i]);
         }
+        for (int k = 0; k < REDUCES; k++) {
+            int64_t v = -1;
+            ray_err e =
+                red[k].id ? ray_get_int64(red[k], &v, 120000) : RAY_EINVAL;
+            if (e == RAY_ETIMEDOUT)
+                hangs++;
+            else if (e != RAY_OK || v != want[k]) {
+                if (!lost++)
+                    snprintf(first_loss, sizeof(first_loss),
+                             "reduce %d of wave %d: %lld, not %lld: %s (%s)", k,
+                             waves, (long long)v, (long long)want[k],
+                             ray_strerror(e), ray_last_error_detail());
+            } else {
+                reduced++;
+            }
+            ray_ref_release(red[k]);
+        }
+        for (int i = 0; i < WAVE; i++) /* after the reduces read them */
+            ray_ref_release(refs[i]);
         if (atomic_load(&c.done))
             after++;
     }
@@ -319,12 +367,13 @@ Test(chaos, a_sweep_loses_nothing_while_nodes_workers_and_the_head_fail)
     memset(&st, 0, sizeof(st));
     ray_get_stats(&st);
     fprintf(stderr,
-            "chaos: seed %u: %d waves in %.1f s, %d results checked, %d lost, "
+            "chaos: seed %u: %d waves in %.1f s, %d results checked, %d "
+            "reduces over borrowed refs checked, %d lost, "
             "%d hangs, %llu calls moved, %llu workers restarted, %llu spills, "
             "%d puts refused (store full); faults:\n%s",
             c.seed, waves,
             (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
-            checked, lost, hangs, (unsigned long long)st.tasks_moved,
+            checked, reduced, lost, hangs, (unsigned long long)st.tasks_moved,
             (unsigned long long)st.worker_restarts,
             (unsigned long long)st.store_spills, c.full, c.log);
     cr_assert(atomic_load(&c.done), "the faults were not all made");
@@ -352,4 +401,5 @@ Test(chaos, a_sweep_loses_nothing_while_nodes_workers_and_the_head_fail)
     cr_assert_eq(lost, 0, "seed %u: %d results lost, the first %s", c.seed,
                  lost, first_loss);
     cr_assert_eq(checked, waves * WAVE, "seed %u", c.seed);
+    cr_assert_eq(reduced, waves * REDUCES, "seed %u", c.seed);
 }
