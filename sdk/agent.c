@@ -636,6 +636,9 @@ value_record(Ray__Rpc__ClusterTask *t)
     if (t->err || !a) {
         cl_fail(t->object, t->err ? (ray_err)t->err : RAY_EPROTO,
                 t->err ? t->name : "a borrowed value's record without it");
+    } else if (!sdk_type_buffer(a->type) && !sdk_type_scalar(a->type)) {
+        cl_fail(t->object, RAY_EPROTO,
+                "a borrowed value of an unknown type came from the driver");
     } else if (a->pushed) {
         ray_ref v = xfer_take(a->pushed);
         if (!v.id || cl_settle_from(t->object, v) != RAY_OK)
