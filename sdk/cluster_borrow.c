@@ -431,8 +431,14 @@ cl_borrow_asked(cl_driver *cl, int i, const Ray__Rpc__TaskBatch *b)
                                             "a runtime of this job)");
             if (e != RAY_OK) {
                 char msg[400];
-                snprintf(msg, sizeof(msg), "the driver: %s",
-                         ray_last_error_detail());
+                if (e == RAY_EINVAL && ref.owner == sdk_ref_tag())
+                    snprintf(msg, sizeof(msg),
+                             "object %llu of the driver was released by "
+                             "every holder",
+                             (unsigned long long)ref.id);
+                else
+                    snprintf(msg, sizeof(msg), "the driver: %s",
+                             ray_last_error_detail());
                 answer_send(a, e, msg, NULL, NULL);
                 rt_free(a);
             }

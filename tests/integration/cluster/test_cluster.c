@@ -3275,6 +3275,13 @@ Test(cluster, tasks_on_any_node_read_refs_packed_in_their_arguments)
             usleep(10000);
     }
     cr_assert(gone, "the driver's value outlived every holder");
+    /* Read on another node after that: the owner says so. */
+    ray_ref late = RAY_CALL_OPTS(sum_refs, &on3, kp);
+    cr_assert_eq(ray_get_int64(late, &v, 60000), RAY_EINVAL, "%s",
+                 ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "released by every holder"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(late);
     ray_ref_release(big);
 }
 
