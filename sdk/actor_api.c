@@ -275,8 +275,7 @@ ray_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     ray_ref r = RAY_REF_NULL;
     if (sdk_args_check("actor call", m->name, own, nargs) == RAY_OK)
         r = sdk_be->actor_submit(h, m, own, nargs);
-    if (own != args)
-        rt_free((void *)own);
+    sdk_args_local_done(args, own, nargs); /* the call holds its own */
     return r;
 }
 

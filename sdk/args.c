@@ -64,6 +64,34 @@ sdk_ref_local(ray_ref ref)
     return local;
 }
 
+void
+sdk_ref_local_done(ray_ref ref, ray_ref local)
+{
+    if (local.id && ref.id && ref.owner != sdk_ref_tag())
+        ray_ref_release(local); /* the caller's holder of the stand-in */
+}
+
+void
+sdk_refs_local_done(const ray_ref *refs, const ray_ref *own, size_t n)
+{
+    if (own == refs)
+        return;
+    for (size_t i = 0; i < n; i++)
+        sdk_ref_local_done(refs[i], own[i]);
+    rt_free((void *)own);
+}
+
+void
+sdk_args_local_done(const ray_arg *args, const ray_arg *own, uint32_t nargs)
+{
+    if (own == args)
+        return;
+    for (uint32_t i = 0; i < nargs; i++)
+        if (args[i].type == RAY_T_REF && own[i].v.ref.id != args[i].v.ref.id)
+            sdk_ref_local_done(args[i].v.ref, own[i].v.ref);
+    rt_free((void *)own);
+}
+
 ray_err
 sdk_refs_local(const ray_ref *refs, size_t n, const char *what,
                const ray_ref **out)
@@ -85,6 +113,8 @@ sdk_refs_local(const ray_ref *refs, size_t n, const char *what,
             continue;
         own[i] = sdk_ref_local(own[i]);
         if (!own[i].id) {
+            for (size_t k = 0; k < i; k++)
+                sdk_ref_local_done(refs[k], own[k]);
             rt_free(own);
             return sdk_fail(RAY_EINVAL,
                             "%s: refs[%zu] is a foreign reference (not made "

@@ -112,10 +112,11 @@ cl_borrow_with(ray_ref ref, ray_ref *local, cl_fetch_fn fetch, void *arg)
 {
     pthread_mutex_lock(&B.mu);
     borrow *b = find(ref);
-    if (b) {
+    if (b) { /* a holder for the caller, before any eviction can run */
         *local = sdk_ref(b->local);
+        ray_err e = ray_ref_retain(*local);
         pthread_mutex_unlock(&B.mu);
-        return RAY_OK;
+        return e;
     }
     b = room_for(ref);
     uint64_t id, old = b->tag ? b->local : 0;
@@ -126,6 +127,7 @@ cl_borrow_with(ray_ref ref, ray_ref *local, cl_fetch_fn fetch, void *arg)
     }
     *b = (borrow){ref.owner, ref.id, id};
     *local = sdk_ref(id);
+    (void)ray_ref_retain(*local); /* the caller's; the table has one */
     pthread_mutex_unlock(&B.mu);
     /* A second user of the same ref meanwhile waits for this object. */
     fetch(ref, id, arg);
@@ -424,11 +426,13 @@ cl_borrow_asked(cl_driver *cl, int i, const Ray__Rpc__TaskBatch *b)
             if (!a)
                 break; /* its stand-in waits: out of memory here */
             *a = (answer){.node = i, .standin = t->id, .asked = ref};
-            a->local = sdk_ref_local(ref).id;
-            ray_err e = a->local ? ray_on_done(sdk_ref(a->local), asked_done, a)
+            ray_ref local = sdk_ref_local(ref);
+            a->local = local.id;
+            ray_err e = a->local ? ray_on_done(local, asked_done, a)
                                  : sdk_fail(RAY_EINVAL,
                                             "a foreign reference (not made by "
                                             "a runtime of this job)");
+            sdk_ref_local_done(ref, local); /* on_done holds its own */
             if (e != RAY_OK) {
                 char msg[400];
                 if (e == RAY_EINVAL && ref.owner == sdk_ref_tag())

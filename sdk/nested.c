@@ -216,10 +216,13 @@ borrow_run(void *arg, ray_ref unused, ray_err unused_err)
     if (e == RAY_EINVAL && !*m)
         m = "a foreign reference (not made by this job's runtimes)";
     pthread_mutex_lock(&rt->mu);
-    if (sdk_proc_worker(rt, b->w)->deaths == b->deaths)
+    bool same = sdk_proc_worker(rt, b->w)->deaths == b->deaths;
+    if (same) /* a borrow's holder is the worker's now: it releases it */
         sdk_nested_reply(rt, b->w, b->req, e, RAY_T_U64, local.id, m,
                          strlen(m) + 1);
     pthread_mutex_unlock(&rt->mu);
+    if (!same && local.id)
+        ray_ref_release(local);
     rt_free(b);
 }
 

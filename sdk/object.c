@@ -539,10 +539,12 @@ ray_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
     if (!out)
         return sdk_fail(RAY_EINVAL, "ray_get: NULL view");
     memset(out, 0, sizeof(*out));
-    ref = sdk_ref_local(ref);
-    if (!ref.id)
+    ray_ref local = sdk_ref_local(ref);
+    if (!local.id)
         return sdk_fail(RAY_EINVAL, "ray_get: " BAD_REF);
-    return sdk_be->get(ref, out, timeout_ms);
+    ray_err e = sdk_be->get(local, out, timeout_ms); /* a view holds its own */
+    sdk_ref_local_done(ref, local);
+    return e;
 }
 
 ray_err
@@ -635,10 +637,12 @@ get_scalar(const char *what, ray_ref ref, const void *out, uint32_t *type,
 {
     if (!out)
         return sdk_fail(RAY_EINVAL, "%s: NULL out", what);
-    ref = sdk_ref_local(ref);
-    if (!ref.id)
+    ray_ref local = sdk_ref_local(ref);
+    if (!local.id)
         return sdk_fail(RAY_EINVAL, "%s: " BAD_REF, what);
-    return sdk_be->get_scalar(what, ref, type, bits, timeout_ms);
+    ray_err e = sdk_be->get_scalar(what, local, type, bits, timeout_ms);
+    sdk_ref_local_done(ref, local);
+    return e;
 }
 
 ray_err
@@ -883,8 +887,7 @@ ray_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
     if (e != RAY_OK)
         return e;
     e = sdk_be->wait(own, n, num_ready, timeout_ms, ready_idx, n_ready);
-    if (own != refs)
-        rt_free((void *)own);
+    sdk_refs_local_done(refs, own, n);
     return e;
 }
 
@@ -935,13 +938,15 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
         rt_free(w);
         return sdk_fail(RAY_ENOMEM, "ray_on_done: out of memory");
     }
-    uint64_t id = sdk_ref_local(ref).id; /* unlocked: it may fetch */
+    ray_ref local = sdk_ref_local(ref); /* unlocked: it may fetch */
+    uint64_t id = local.id;
     pthread_mutex_lock(&rt->mu);
     sdk_obj *o = sdk_objects_lookup(&rt->store, id);
     if (!o) {
         pthread_mutex_unlock(&rt->mu);
         rt_free(c);
         rt_free(w);
+        sdk_ref_local_done(ref, local);
         return sdk_fail(RAY_EINVAL, "ray_on_done: " BAD_REF);
     }
     sdk_objects_retain(o); /* held until the callback ran */
@@ -953,6 +958,7 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
     if (o->state != SDK_OBJ_PENDING) {
         c->err = o->state == SDK_OBJ_FAILED ? o->err : RAY_OK;
         pthread_mutex_unlock(&rt->mu);
+        sdk_ref_local_done(ref, local); /* the callback holds it */
         rt_free(w);
         sdk_run_callbacks(c);
         return RAY_OK;
@@ -963,6 +969,7 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
     o->waiters = w;
     atomic_fetch_add(&rt->reactor_needed, 1);
     pthread_mutex_unlock(&rt->mu);
+    sdk_ref_local_done(ref, local); /* the callback holds it */
     /* Let the reactor register as a doorbell sleeper. */
     atomic_fetch_add(&rt->bell->seq, 1);
     rt_futex_wake(&rt->bell->seq, 1);

@@ -70,22 +70,27 @@ ray_ref sdk_ref(uint64_t id);
 uint64_t sdk_ref_id(ray_ref ref);
 
 /* `ref` as this runtime can use it: its own, or the local object that
- * stands for a ref of another runtime of the job (the backend's borrow:
- * a cluster driver's refs of its agents); the null ref otherwise. */
+ * stands for a ref of another runtime of the job (the backend's borrow),
+ * then with a holder for the caller, so that nothing frees it under the
+ * call: give it back with sdk_ref_local_done. The null ref otherwise. */
 ray_ref sdk_ref_local(ray_ref ref);
+void sdk_ref_local_done(ray_ref ref, ray_ref local);
 
 /* ray_wait's refs as this runtime can use them: `refs` itself when all
  * are its own, else a copy with the others made local (sdk_ref_local),
- * to free with rt_free. RAY_EINVAL or RAY_ENOMEM (detail set, *out
- * NULL) when one cannot be. */
+ * given back with sdk_refs_local_done. RAY_EINVAL or RAY_ENOMEM (detail
+ * set, *out NULL) when one cannot be. */
 ray_err sdk_refs_local(const ray_ref *refs, size_t n, const char *what,
                        const ray_ref **out);
+void sdk_refs_local_done(const ray_ref *refs, const ray_ref *own, size_t n);
 
 /* Arguments whose refs of another runtime of the job are made local
- * (sdk_ref_local), in a copy to free with rt_free (*out != args) when
- * there are any; others are left for sdk_args_check to refuse. */
+ * (sdk_ref_local), in a copy given back with sdk_args_local_done once the
+ * call holds them; others are left for sdk_args_check to refuse. */
 ray_err sdk_args_local(const ray_arg *args, uint32_t nargs,
                        const ray_arg **out);
+void sdk_args_local_done(const ray_arg *args, const ray_arg *own,
+                         uint32_t nargs);
 
 /* Check `nargs` encoded arguments of call `name` (`what`: "submit",
  * "actor call", ...): RAY_OK, or RAY_EINVAL / RAY_ETOOBIG with the

@@ -220,8 +220,7 @@ ray_submit(const ray_fn_desc *desc, const ray_arg *args, uint32_t nargs,
     ray_ref r = RAY_REF_NULL;
     if (sdk_args_check("submit", desc->name, own, nargs) == RAY_OK)
         r = sdk_be->submit(desc->name, desc->hash, own, nargs, opts);
-    if (own != args)
-        rt_free((void *)own);
+    sdk_args_local_done(args, own, nargs); /* the call holds its own */
     return r;
 }
 

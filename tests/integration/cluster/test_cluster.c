@@ -3468,3 +3468,28 @@ Test(cluster, a_task_waits_for_more_borrowed_refs_than_the_table_holds)
         ray_ref_release(r[i]);
     free(r);
 }
+
+/* Tasks on one node at once read more borrowed refs than its stand-in
+ * table holds: one's new stand-ins take the slots of another's, which
+ * must not lose a stand-in between being handed out and being read. */
+Test(cluster, tasks_at_once_on_a_node_borrow_more_refs_than_its_table_holds)
+{
+    driver_up(1);
+    enum { TASKS = 8, EACH = 1000 };
+    static ray_ref r[TASKS][EACH];
+    int64_t want[TASKS] = {0};
+    for (int t = 0; t < TASKS; t++)
+        for (int i = 0; i < EACH; i++) {
+            cr_assert_eq(ray_put_int64(t * EACH + i, &r[t][i]), RAY_OK);
+            want[t] += t * EACH + i;
+        }
+    ray_call_opts on2 = {.node = "127.0.0.2"};
+    ray_ref s[TASKS];
+    for (int t = 0; t < TASKS; t++)
+        s[t] = RAY_CALL_OPTS(sum_refs, &on2, ((ray_bytes){r[t], sizeof(r[t])}));
+    for (int t = 0; t < TASKS; t++)
+        cr_assert_eq(expect_i64(s[t]), want[t], "task %d", t);
+    for (int t = 0; t < TASKS; t++)
+        for (int i = 0; i < EACH; i++)
+            ray_ref_release(r[t][i]);
+}
