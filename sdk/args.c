@@ -87,7 +87,8 @@ sdk_args_local_done(const ray_arg *args, const ray_arg *own, uint32_t nargs)
     if (own == args)
         return;
     for (uint32_t i = 0; i < nargs; i++)
-        if (args[i].type == RAY_T_REF && own[i].v.ref.id != args[i].v.ref.id)
+        if (args[i].type == RAY_T_REF &&
+            own[i].v.ref.owner != args[i].v.ref.owner) /* made local */
             sdk_ref_local_done(args[i].v.ref, own[i].v.ref);
     rt_free((void *)own);
 }
