@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "runtime/alloc.h"
@@ -70,12 +71,18 @@ static struct {
     __typeof__(&X509_verify_cert_error_string) verify_string;
 } T = {.once = PTHREAD_ONCE_INIT};
 
-/* Relays' ends and their transports (rt_tls_transport). */
+/* Relays' ends and their transports (rt_tls_transport), and the relay
+ * threads running (live: the process's exit waits for them). */
 static struct {
     pthread_mutex_t mu;
+    pthread_cond_t cv; /* live fell */
     int app[RELAYS_MAX], tcp[RELAYS_MAX];
     size_t n;
-} R = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    int live;
+    pthread_once_t once;
+} R = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .cv = PTHREAD_COND_INITIALIZER,
+       .once = PTHREAD_ONCE_INIT};
 
 static void *
 sym(const char *name)
@@ -394,8 +401,7 @@ relay_main(void *arg)
         if (do_handshake(r, rt_deadline_after_ms(ACCEPT_TIMEOUT_MS), why,
                          sizeof(why)) != RAY_OK) {
             RT_LOG_RATELIMITED(RT_LOG_WARN, "%s", why);
-            relay_free(r);
-            return NULL;
+            goto done;
         }
     }
     bool tls_eof = false, app_eof = false;
@@ -413,8 +419,38 @@ relay_main(void *arg)
         if (poll(p, 2, -1) < 0 && errno != EINTR)
             break;
     }
+done:
     relay_free(r);
+    pthread_mutex_lock(&R.mu);
+    R.live--;
+    pthread_cond_broadcast(&R.cv);
+    pthread_mutex_unlock(&R.mu);
     return NULL;
+}
+
+/* At exit: end the relays still running (both their sockets shut down)
+ * and wait for them, 2 s at most, so that none is inside libssl while
+ * the process ends (a sanitizer's leak check would see its memory). */
+static void
+relays_end(void)
+{
+    pthread_mutex_lock(&R.mu);
+    for (size_t i = 0; i < R.n; i++) {
+        shutdown(R.tcp[i], SHUT_RDWR);
+        shutdown(R.app[i], SHUT_RDWR);
+    }
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 2;
+    while (R.live > 0 && pthread_cond_timedwait(&R.cv, &R.mu, &dl) == 0)
+        ;
+    pthread_mutex_unlock(&R.mu);
+}
+
+static void
+relays_end_at_exit(void)
+{
+    atexit(relays_end);
 }
 
 /* A relay for the TLS session on tcp: *app the caller's end. */
@@ -462,11 +498,13 @@ relay_start(int tcp, bool accept, const char *peer, int *app, relay **out,
 static bool
 relay_run(relay *r, int app)
 {
+    pthread_once(&R.once, relays_end_at_exit);
     pthread_mutex_lock(&R.mu);
     if (R.n < RELAYS_MAX) {
         R.app[R.n] = app;
         R.tcp[R.n++] = r->tcp;
     }
+    R.live++;
     pthread_mutex_unlock(&R.mu);
     /* The default stack: a program's own thread-local data lives there
      * too, so a small one can refuse to start. */
@@ -476,6 +514,11 @@ relay_run(relay *r, int app)
     pthread_t th;
     bool ok = pthread_create(&th, &a, relay_main, r) == 0;
     pthread_attr_destroy(&a);
+    if (!ok) {
+        pthread_mutex_lock(&R.mu);
+        R.live--;
+        pthread_mutex_unlock(&R.mu);
+    }
     return ok;
 }
 
