@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -68,6 +69,7 @@ static struct {
     __typeof__(&ERR_get_error) err_get;
     __typeof__(&ERR_error_string_n) err_string;
     __typeof__(&ERR_clear_error) err_clear;
+    __typeof__(&OPENSSL_thread_stop) thread_stop;
     __typeof__(&X509_verify_cert_error_string) verify_string;
 } T = {.once = PTHREAD_ONCE_INIT};
 
@@ -145,6 +147,7 @@ load(void)
     LOAD(err_get, ERR_get_error);
     LOAD(err_string, ERR_error_string_n);
     LOAD(err_clear, ERR_clear_error);
+    LOAD(thread_stop, OPENSSL_thread_stop);
     LOAD(verify_string, X509_verify_cert_error_string);
     if (T.why[0])
         return;
@@ -421,6 +424,9 @@ relay_main(void *arg)
     }
 done:
     relay_free(r);
+    /* This thread's OpenSSL state (its error queue) goes now, not in a
+     * thread-exit destructor that may race the process's own exit. */
+    T.thread_stop();
     pthread_mutex_lock(&R.mu);
     R.live--;
     pthread_cond_broadcast(&R.cv);
