@@ -504,6 +504,23 @@ cmd_start(const opts *o)
 
 /* ---- stop ---- */
 
+/* Still running: a daemon that exited stays a zombie until whoever
+ * adopted it reaps it (a slow init takes seconds), and kill() finds
+ * zombies. */
+static bool
+still_running(pid_t pid)
+{
+    char path[64], buf[256] = "";
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return kill(pid, 0) == 0; /* no /proc: the zombie counts */
+    bool ok = fgets(buf, sizeof(buf), f) != NULL;
+    fclose(f);
+    const char *rp = ok ? strrchr(buf, ')') : NULL;
+    return rp && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
 static int
 cmd_stop(const opts *o)
 {
@@ -530,7 +547,7 @@ cmd_stop(const opts *o)
     while (left && rt_deadline_left_ms(deadline) > 0) {
         left = 0;
         for (int i = 0; i < n; i++)
-            left += kill(pids[i], 0) == 0;
+            left += still_running(pids[i]);
         if (left)
             usleep(20000);
     }
