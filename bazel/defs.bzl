@@ -45,15 +45,19 @@ def ray_c_binary(name, copts = [], linkopts = [], **kwargs):
         **kwargs
     )
 
-def ray_c_test(name, copts = [], linkopts = [], deps = [], size = "small", timeout = None, criterion = True, linkstatic = True, **kwargs):
+def ray_c_test(name, copts = [], linkopts = [], deps = [], size = "small", timeout = None, criterion = True, linkstatic = True, shard_count = None, **kwargs):
     """A test binary. Criterion tests get the Criterion library and main.
 
     Criterion forks a child per test; it prints a `Synthesis:` line that
-    .ci/run sums across every test binary.
+    .ci/run sums across every test binary (and its shards: with
+    shard_count, each shard runs every Nth test, each under its own
+    timeout).
     """
     # Label(): rayc's target even when the caller's BUILD file is in another
     # workspace (a plain string would name the caller's repository).
     extra = [Label("//bazel/third_party:criterion")] if criterion else []
+    if criterion and shard_count:
+        extra.append(Label("//tests/integration/common:shard"))
 
     # Criterion finds tests through a linker section nothing references;
     # -c opt links with --gc-sections, which would drop every test.
@@ -70,6 +74,7 @@ def ray_c_test(name, copts = [], linkopts = [], deps = [], size = "small", timeo
         size = size,
         timeout = timeout,
         linkstatic = linkstatic,
+        shard_count = shard_count,
         **kwargs
     )
 
