@@ -282,6 +282,23 @@ cl_settle_now(uint64_t id, ray_err err, const char *msg, uint32_t type,
     sdk_wake_driver(rt);
 }
 
+/* Settle call or fetch e, in flight on a node that died, with the error
+ * its kind gets. */
+static void
+lost_settle(sdk_rt *rt, fl_entry *e, const char *omsg, const char *amsg,
+            const char *msg, sdk_cb **cbs)
+{
+    pthread_mutex_lock(&rt->mu);
+    if (e->borrow)
+        cl_settle(rt, e->id, RAY_EOBJECT_LOST, omsg, 0, NULL, 0, cbs);
+    else
+        cl_settle(rt, e->id,
+                  e->retries < 0 ? RAY_EACTOR_DIED : RAY_EWORKER_DIED,
+                  e->retries < 0 ? amsg : msg, 0, NULL, 0, cbs);
+    pthread_mutex_unlock(&rt->mu);
+    cl_entry_done(e);
+}
+
 static void
 node_lost(cl_driver *cl, int i, const char *why)
 {
@@ -320,28 +337,34 @@ node_lost(cl_driver *cl, int i, const char *why)
              "the object's owner, this job's runtime on node %s (%s), died "
              "(%s) before it sent the value",
              nd->id, nd->addr, why);
+    /* Actor calls with max_task_retries wait for their actor to move
+     * (packed to the front of the table, which is ours now). */
+    size_t nagain = 0;
     for (size_t k = 0; k < fl.cap; k++) {
         fl_entry *e = &fl.e[k];
         if (!e->id || e->id == FL_TOMB)
             continue;
         atomic_fetch_sub(&nd->inflight, 1);
+        if (e->actor && e->call_retries != 0 && !other) {
+            fl.e[nagain++] = *e;
+            continue;
+        }
         if (e->retries > 0 && cl_place_again(cl, i, e))
             continue;
-        pthread_mutex_lock(&rt->mu);
-        if (e->borrow)
-            cl_settle(rt, e->id, RAY_EOBJECT_LOST, omsg, 0, NULL, 0, &cbs);
-        else
-            cl_settle(rt, e->id,
-                      e->retries < 0 ? RAY_EACTOR_DIED : RAY_EWORKER_DIED,
-                      e->retries < 0 ? amsg : msg, 0, NULL, 0, &cbs);
-        pthread_mutex_unlock(&rt->mu);
-        cl_entry_done(e);
+        lost_settle(rt, e, omsg, amsg, msg, &cbs);
     }
+    cl_actors_node_lost(cl, i, why);
+    bool *sent = nagain ? rt_calloc(nagain, sizeof(bool)) : NULL;
+    if (sent)
+        cl_actor_calls_again(cl, i, fl.e, nagain, sent);
+    for (size_t k = 0; k < nagain; k++)
+        if (!sent || !sent[k])
+            lost_settle(rt, &fl.e[k], omsg, amsg, msg, &cbs);
+    rt_free(sent);
     rt_free(fl.e);
     if (cbs)
         sdk_run_callbacks(cbs);
     sdk_wake_driver(rt);
-    cl_actors_node_lost(cl, i, why);
     cl_copies_node_lost(cl, i);
 }
 

@@ -16,7 +16,9 @@
  * (RAY_EACTOR_DIED, naming the node); an actor with restarts left
  * (max_restarts) and not pinned to that node is created again on the
  * least loaded node that fits it, and later calls go there; otherwise it
- * is dead, and says why.
+ * is dead, and says why. A moved actor's calls that were in flight go to
+ * it again, in the order they were made, within its max_task_retries
+ * (calls made meanwhile may run before them).
  *
  * Names are cluster-wide. A named or detached actor lives in an agent,
  * never in the driver's own process, so that other drivers reach it and a
@@ -53,6 +55,7 @@ typedef struct cl_actor {
     uint32_t spec_len;
     int32_t restarts_left; /* -1: no limit */
     int32_t restarts;      /* on other nodes so far */
+    int32_t task_retries;  /* max_task_retries: sends of a call in flight */
     bool pinned;           /* ray_actor_opts.node: only there */
     char *resources;       /* what a restart's node must have */
     char *name;            /* while alive, or NULL */
@@ -630,6 +633,7 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     a->spec = spec;
     a->spec_len = len;
     a->restarts_left = opts->max_restarts;
+    a->task_retries = opts->max_task_retries;
     a->pinned = opts->node && *opts->node && !opts->node_soft;
     a->resources = opts->resources ? rt_strdup(opts->resources) : NULL;
     a->name = name ? rt_strdup(name) : NULL;
@@ -769,6 +773,12 @@ cl_actor_send(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
         cl_fail(id, RAY_ETOOBIG, msg);
         return sdk_ref(id);
     }
+    e.actor = actor_key(h);
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    e.call_retries = a ? a->task_retries : 0;
+    e.seq = ++cl->call_seq;
+    pthread_mutex_unlock(&cl->act_mu);
     /* A node that just died may have passed the actor on: try where it
      * lives now, once more. */
     bool sent = false;
@@ -958,6 +968,30 @@ cl_actors_node_lost(cl_driver *cl, int i, const char *why)
         forget(a, msg);
     }
     pthread_mutex_unlock(&cl->act_mu);
+}
+
+static int
+by_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const fl_entry *)a)->seq, y = ((const fl_entry *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+void
+cl_actor_calls_again(cl_driver *cl, int i, fl_entry *e, size_t n, bool *ok)
+{
+    qsort(e, n, sizeof(*e), by_seq);
+    for (size_t k = 0; k < n; k++) {
+        pthread_mutex_lock(&cl->act_mu);
+        cl_actor *a = e[k].actor < cl->nact ? &cl->act[e[k].actor] : NULL;
+        int j = a ? a->node : -1;
+        pthread_mutex_unlock(&cl->act_mu);
+        if (j < 0 || j == i)
+            continue;
+        if (e[k].call_retries > 0)
+            e[k].call_retries--;
+        ok[k] = cl_send_to(cl, j, &e[k]);
+    }
 }
 
 void

@@ -126,6 +126,7 @@ typedef struct cl_driver {
     pthread_mutex_t act_mu;
     struct cl_actor *act;
     uint32_t nact, cact;     /* keys [1, nact) used */
+    uint64_t call_seq;       /* actor calls made so far (act_mu) */
     _Atomic uint64_t rr;     /* where placement starts looking */
     _Atomic uint64_t spread; /* RAY_STRATEGY_SPREAD's turn */
     sdk_backend be;          /* the "cluster" backend */
@@ -394,6 +395,11 @@ ray_actor cl_actor_from_desc(const char *desc);
 /* Node i died (its calls in flight are settled): restart its actors
  * elsewhere within their max_restarts, or mark them dead with `why`. */
 void cl_actors_node_lost(cl_driver *cl, int i, const char *why);
+/* Calls e[0..n) to actors on dead node i, in the order made: each goes
+ * again to its actor's new node (cl_actors_node_lost moved it) within its
+ * max_task_retries; true for those sent (ok[k]), the rest to be failed. */
+void cl_actor_calls_again(cl_driver *cl, int i, fl_entry *e, size_t n,
+                          bool *ok);
 void cl_actors_free(cl_driver *cl);
 /* Put this driver's actor names again on a new connection to the head
  * (gcs_mu held, cl->gcs_fd connected): a name another driver took in

@@ -25,7 +25,12 @@ typedef struct fl_entry {
     uint64_t *refs; /* objects among its arguments whose copy on another
                        node it reads, held while it lives, or NULL */
     uint32_t nrefs;
-    bool failed; /* its result was an error (once back) */
+    uint32_t actor;       /* an actor call's key in the driver's table, to
+                             send it again when its node dies (0: none) */
+    int32_t call_retries; /* then: sends left (max_task_retries; -1: no
+                             limit) */
+    uint64_t seq;         /* then: the order it was made in */
+    bool failed;          /* its result was an error (once back) */
     bool borrow; /* not a call: a borrowed object's fetch (cluster_borrow) */
 } fl_entry;
 

@@ -252,7 +252,9 @@ RAY_API void ray_config_init(ray_config *cfg);
  * remote tasks print reaches this process's stdout as "(node=IP) (pid=N) line".
  * A node that dies has its calls in flight re-run on another node within
  * max_retries (else RAY_EWORKER_DIED naming it), and its actors move within
- * max_restarts (else calls give RAY_EACTOR_DIED naming it).
+ * max_restarts (else calls give RAY_EACTOR_DIED naming it); a moved actor's
+ * calls in flight there go to it again within max_task_retries, in the
+ * order they were made (calls made meanwhile may run first).
  *
  * Returns RAY_OK; RAY_EEXISTS if already initialised; RAY_EINVAL for a bad
  * field, a malformed address, an open-file limit too low for num_cpus

@@ -180,6 +180,18 @@ counter_where(counter *c)
 }
 RAY_METHOD0(counter, counter_where, char *);
 
+/* After 100 ms: "IP k" (a call that is still in flight a while). */
+static char *
+counter_nap(counter *c, int64_t k)
+{
+    usleep(100000);
+    const char *ip = getenv("RAYC_NODE_IP");
+    char *s = malloc(64);
+    snprintf(s, 64, "%s %lld", ip ? ip : "driver", (long long)k);
+    return s;
+}
+RAY_METHOD(counter, counter_nap, char *, int64_t);
+
 /* A task that adds 1 to the counter n times through its handle. */
 static int64_t
 add_ones(ray_actor c, int64_t n)
@@ -1145,6 +1157,57 @@ Test(cluster, an_actor_with_restarts_moves_off_a_dead_node)
              strcmp(first, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3");
     cr_assert_str_eq(s, want);
     ray_free(s);
+    int state = -1, restarts = -1;
+    cr_assert_eq(ray_actor_state(c, &state, &restarts), RAY_OK);
+    cr_assert_eq(state, RAY_ACTOR_ALIVE);
+    cr_assert_eq(restarts, 1);
+    ray_actor_release(c);
+}
+
+/* With max_task_retries, the calls in flight on an actor's node when it
+ * dies go to the actor's next incarnation, in the order they were made,
+ * and come back as if nothing happened. */
+Test(cluster, an_actor_s_calls_in_flight_follow_it_off_a_dead_node)
+{
+    driver_up(1);
+    ray_actor_opts o = {
+        .resources = "pool:1", .max_restarts = 1, .max_task_retries = -1};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    enum { N = 12 };
+    ray_ref r[N];
+    for (int k = 0; k < N; k++)
+        r[k] = counter_nap_remote(c, k);
+    char *s = NULL, first[32] = "";
+    cr_assert_eq(ray_get_str(r[0], &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    sscanf(s, "%31s", first);
+    ray_free(s);
+    ray_ref_release(r[0]);
+    cr_assert(!strcmp(first, "127.0.0.2") || !strcmp(first, "127.0.0.3"), "%s",
+              first);
+    /* The other calls are in flight there, one running. */
+    cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
+    const char *next = strcmp(first, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3";
+    int moved = 0;
+    for (int k = 1; k < N; k++) {
+        cr_assert_eq(ray_get_str(r[k], &s, 60000), RAY_OK, "call %d: %s", k,
+                     ray_last_error_detail());
+        char ip[32];
+        long long v = -1;
+        cr_assert_eq(sscanf(s, "%31s %lld", ip, &v), 2, "%s", s);
+        cr_assert_eq(v, k, "%s", s);
+        cr_assert(!strcmp(ip, first) || !strcmp(ip, next), "%s", s);
+        moved += !strcmp(ip, next);
+        cr_assert(!strcmp(ip, next) || moved == 0,
+                  "call %d ran on %s after "
+                  "an earlier one moved",
+                  k, ip);
+        ray_free(s);
+        ray_ref_release(r[k]);
+    }
+    cr_assert_gt(moved, 0, "no call was in flight when %s died", first);
     int state = -1, restarts = -1;
     cr_assert_eq(ray_actor_state(c, &state, &restarts), RAY_OK);
     cr_assert_eq(state, RAY_ACTOR_ALIVE);
