@@ -730,8 +730,10 @@ cl_place_again(cl_driver *cl, int dead, fl_entry *e)
         int i = cl_choose(cl, NULL, false, dead);
         if (i < 0)
             return false;
-        if (cl_send_to(cl, i, e))
+        if (cl_send_to(cl, i, e)) {
+            atomic_fetch_add(&sdk_g->calls_resent, 1);
             return true;
+        }
     }
     return false;
 }

@@ -991,6 +991,8 @@ cl_actor_calls_again(cl_driver *cl, int i, fl_entry *e, size_t n, bool *ok)
         if (e[k].call_retries > 0)
             e[k].call_retries--;
         ok[k] = cl_send_to(cl, j, &e[k]);
+        if (ok[k])
+            atomic_fetch_add(&sdk_g->calls_resent, 1);
     }
 }
 

@@ -461,6 +461,7 @@ send_again(cl_driver *cl, int i, fl_entry *e, const Ray__Rpc__ClusterTask *t,
         } else {
             e->handles = NULL; /* the new entry holds them */
             e->nhandles = 0;
+            atomic_fetch_add(&sdk_g->calls_resent, 1);
         }
     } else {
         cl_entry_done(&ne);

@@ -124,6 +124,9 @@ render(rt_text *t, const snapshot *s)
            "Tasks taken back from a worker that had not started them and "
            "placed again.",
            "", st->tasks_moved);
+    series(t, "rayc_calls_resent_total", "counter",
+           "Calls sent again after their node died with them in flight.", "",
+           st->calls_resent);
     series(t, "rayc_actors_live", "gauge",
            "Actors not DEAD (alive, starting or restarting).", "",
            st->actors_alive);

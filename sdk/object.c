@@ -985,6 +985,7 @@ sdk_stats_locked(sdk_rt *rt, ray_stats *out)
     out->objects_live = rt->store.live;
     out->object_bytes = rt->store.bytes;
     out->tasks_live = rt->tasks_live;
+    out->calls_resent = atomic_load(&rt->calls_resent);
     store_client *c = rt->rl_api->store_client(rt->rl);
     store_stats ss;
     if (c && rt->trash.n)

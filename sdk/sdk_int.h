@@ -206,8 +206,9 @@ typedef struct sdk_rt {
     sdk_task *free_tasks;     /* task pool, guarded by mu */
     uint64_t next_task_id;
     uint64_t tasks_live;
-    sdk_waiter *free_waiters; /* pool, guarded by mu */
-    sdk_obj **done_stack;     /* objects whose waiters are due (mu) */
+    _Atomic uint64_t calls_resent; /* ray_stats.calls_resent */
+    sdk_waiter *free_waiters;      /* pool, guarded by mu */
+    sdk_obj **done_stack;          /* objects whose waiters are due (mu) */
     size_t done_n, done_cap;
     bool in_done;
     pthread_t reactor;

@@ -337,6 +337,11 @@ typedef struct ray_stats {
     uint32_t workers_blocked; /* task workers whose task waits now */
     uint32_t standins;        /* stand-in workers running (started for
                                  blocked ones; see Scheduling) */
+    uint64_t calls_resent;    /* in a cluster, the driver's: calls sent
+                                 again after their node died with them in
+                                 flight (tasks within max_retries, actor
+                                 calls within max_task_retries) or lost
+                                 an argument's copy */
 } ray_stats;
 
 /* Fill *out with this runtime's counters; inside a task, those of the

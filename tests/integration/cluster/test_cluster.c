@@ -1188,6 +1188,9 @@ Test(cluster, an_actor_s_calls_in_flight_follow_it_off_a_dead_node)
     cr_assert(!strcmp(first, "127.0.0.2") || !strcmp(first, "127.0.0.3"), "%s",
               first);
     /* The other calls are in flight there, one running. */
+    ray_stats st;
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    uint64_t resent = st.calls_resent;
     cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
     const char *next = strcmp(first, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3";
     int moved = 0;
@@ -1208,6 +1211,10 @@ Test(cluster, an_actor_s_calls_in_flight_follow_it_off_a_dead_node)
         ray_ref_release(r[k]);
     }
     cr_assert_gt(moved, 0, "no call was in flight when %s died", first);
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    cr_assert(st.calls_resent > resent && st.calls_resent - resent <= N - 1,
+              "%llu calls sent again",
+              (unsigned long long)(st.calls_resent - resent));
     int state = -1, restarts = -1;
     cr_assert_eq(ray_actor_state(c, &state, &restarts), RAY_OK);
     cr_assert_eq(state, RAY_ACTOR_ALIVE);
