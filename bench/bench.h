@@ -35,6 +35,8 @@ void bench_group_task(void);
 void bench_group_actor(void);
 void bench_group_cluster(void);
 void bench_group_faults(void);
+/* The faults group's chaos run (chaos_bench.c). */
+void bench_faults_chaos(void);
 void bench_group_launch(void);
 
 #endif /* RAY_BENCH_BENCH_H */

@@ -710,4 +710,5 @@ bench_group_faults(void)
         }
     }
     down();
+    bench_faults_chaos();
 }

@@ -1,0 +1,512 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * chaos.c: the sweep under faults (chaos.h).
+ */
+#include "tests/integration/common/chaos.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the workload ---- */
+
+static int64_t
+sq(int64_t x, int64_t us)
+{
+    if (us > 0)
+        usleep((useconds_t)us);
+    return x * x;
+}
+RAY_REMOTE(sq, int64_t, int64_t, int64_t);
+
+/* The sum of the values of the refs packed in refs: the driver's calls,
+ * borrowed wherever this runs (a reduce over a list of refs). */
+static int64_t
+sum_of(ray_bytes refs)
+{
+    const ray_ref *r = refs.data;
+    int64_t s = 0;
+    for (size_t i = 0; i < refs.len / sizeof(*r); i++) {
+        int64_t v = 0;
+        ray_err e = ray_get_int64(r[i], &v, 120000);
+        if (e != RAY_OK) {
+            ray_task_fail(e, "ref %zu: %s", i, ray_last_error_detail());
+            return -1;
+        }
+        s += v;
+    }
+    return s;
+}
+RAY_REMOTE(sum_of, int64_t, ray_bytes);
+
+/* An actor whose answers depend on its constructor's state: a restart
+ * makes the same state again. */
+typedef struct scaler {
+    int64_t factor;
+} scaler;
+
+static ray_err
+scaler_init(scaler *s, int64_t factor)
+{
+    s->factor = factor;
+    return RAY_OK;
+}
+RAY_ACTOR(scaler, scaler_init, int64_t);
+
+static int64_t
+scaler_scale(scaler *s, int64_t x)
+{
+    return s->factor * x;
+}
+RAY_METHOD(scaler, scaler_scale, int64_t, int64_t);
+
+static int64_t
+scaler_pid(scaler *s)
+{
+    (void)s;
+    return (int64_t)getpid();
+}
+RAY_METHOD0(scaler, scaler_pid, int64_t);
+
+#define FACTOR 7
+
+/* ---- processes ---- */
+
+/* The parent pid of `pid` from /proc, or -1. */
+static pid_t
+parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    int ppid = -1;
+    if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+        return -1;
+    return ppid;
+}
+
+/* `root` and every process below it, into out (at most max): n. */
+static int
+tree(pid_t root, pid_t *out, int max)
+{
+    int n = 0;
+    out[n++] = root;
+    for (int grew = 1; grew && n < max;) {
+        grew = 0;
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d)) && n < max) {
+            pid_t p = (pid_t)atoi(e->d_name);
+            if (p <= 0)
+                continue;
+            bool have = false;
+            for (int i = 0; i < n && !have; i++)
+                have = out[i] == p;
+            pid_t pp = have ? -1 : parent_of(p);
+            for (int i = 0; i < n && pp > 0; i++)
+                if (out[i] == pp) {
+                    out[n++] = p;
+                    grew = 1;
+                    break;
+                }
+        }
+        if (d)
+            closedir(d);
+    }
+    return n;
+}
+
+static void
+signal_tree(pid_t root, int sig)
+{
+    pid_t ps[256];
+    int n = tree(root, ps, 256);
+    for (int i = 0; i < n; i++)
+        kill(ps[i], sig);
+}
+
+/* ---- the cluster ---- */
+
+static const char *const node_ip[3] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+
+static int
+start_node(rc_cluster *c, const char *ip)
+{
+    char addr[160], at[64];
+    snprintf(addr, sizeof(addr), "--address=%s", c->head);
+    snprintf(at, sizeof(at), "--node-ip-address=%s", ip);
+    return rc_rayc(c, "start", addr, at, "--num-cpus=2", "--resources=pool=10",
+                   NULL);
+}
+
+bool
+rc_chaos_up(rc_cluster *c)
+{
+    if (!rc_open(c, "chaos"))
+        return false;
+    if (rc_rayc(c, "start", "--head", "--port=0", "--num-cpus=1",
+                "--dashboard-port=-1", NULL) != 0 ||
+        !rc_read_head(c))
+        return false;
+    for (int i = 0; i < 3; i++)
+        if (start_node(c, node_ip[i]) != 0)
+            return false;
+    return true;
+}
+
+unsigned
+rc_chaos_seed(void)
+{
+    const char *s = getenv("RAYC_CHAOS_SEED");
+    return s && *s ? (unsigned)strtoul(s, NULL, 10)
+                   : (unsigned)time(NULL) ^ (unsigned)getpid();
+}
+
+/* ---- the faults ---- */
+
+enum {
+    F_KILL_RAYLET,
+    F_HANG_NODE,
+    F_KILL_HEAD,
+    F_KILL_WORKER,
+    F_KILL_ACTOR,
+    F_FILL_STORE,
+    NFAULTS
+};
+
+static const char *const fault_name[NFAULTS] = {
+    "kill -9 of the raylet of 127.0.0.2, started again",
+    "127.0.0.3 hung (SIGSTOP of its processes past the deadline)",
+    "kill -9 of the head, started again",
+    "kill -9 of a worker of 127.0.0.4",
+    "kill -9 of the actor's process",
+    "the driver's store filled past its size (puts of 8 MiB)"};
+
+/* The driver's store (STORE_MB) gets PUTS values of 8 MiB, three times
+ * its size: it spills or refuses; every value it took reads back whole. */
+#define STORE_MB 32
+#define PUTS RC_CHAOS_PUTS
+#define PUT_BYTES (8u << 20)
+
+typedef struct chaos {
+    rc_cluster *c;
+    rc_chaos_report *r;
+    unsigned rnd; /* the faults' own draws */
+    int fault_s;
+    ray_actor actor;
+    struct timespec t0;
+    _Atomic int done; /* every fault was made */
+} chaos;
+
+static double
+since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void
+note(chaos *ch, const char *what, double at, int rc)
+{
+    rc_chaos_report *r = ch->r;
+    size_t l = strlen(r->log);
+    if (l + 160 < sizeof(r->log))
+        snprintf(r->log + l, sizeof(r->log) - l, "  %6.1f s  %s%s\n", at, what,
+                 rc == 0 ? "" : " (could not: skipped)");
+    if (rc == 0)
+        r->faults++;
+    else
+        r->skipped++;
+}
+
+static int
+fill_store(chaos *ch)
+{
+    static uint8_t buf[PUT_BYTES];
+    ray_ref puts[PUTS] = {{0}};
+    for (int i = 0; i < PUTS; i++) {
+        memset(buf, 'a' + i, sizeof(buf));
+        ray_err e = ray_put_bytes(buf, sizeof(buf), &puts[i]);
+        if (e == RAY_ESTORE_FULL)
+            ch->r->puts_full++;
+        else if (e != RAY_OK)
+            return -1;
+    }
+    for (int i = 0; i < PUTS; i++) {
+        if (!puts[i].id)
+            continue;
+        ch->r->puts_took++;
+        ray_view v;
+        bool same = ray_get(puts[i], &v, 60000) == RAY_OK;
+        if (same) {
+            same = v.len == PUT_BYTES;
+            for (size_t k = 0; same && k < v.len; k += 4096)
+                same = ((const uint8_t *)v.data)[k] == 'a' + i;
+            ray_release(&v);
+        }
+        ch->r->puts_bad += !same;
+        ray_ref_release(puts[i]);
+    }
+    return 0;
+}
+
+static int
+make_fault(chaos *ch, int f)
+{
+    rc_cluster *c = ch->c;
+    switch (f) {
+    case F_KILL_RAYLET: {
+        pid_t p = rc_daemon_pid(c, node_ip[0]);
+        if (p <= 0 || kill(p, SIGKILL) != 0)
+            return -1;
+        usleep((useconds_t)(300 + rand_r(&ch->rnd) % 1200) * 1000);
+        return start_node(c, node_ip[0]);
+    }
+    case F_HANG_NODE: {
+        pid_t p = rc_daemon_pid(c, node_ip[1]);
+        if (p <= 0)
+            return -1;
+        signal_tree(p, SIGSTOP);
+        /* past the 3 s deadline */
+        usleep((useconds_t)(3500 + rand_r(&ch->rnd) % 1500) * 1000);
+        signal_tree(p, SIGCONT);
+        return 0;
+    }
+    case F_KILL_HEAD: {
+        pid_t p = rc_daemon_pid(c, "head");
+        if (p <= 0 || kill(p, SIGKILL) != 0)
+            return -1;
+        usleep((useconds_t)(100 + rand_r(&ch->rnd) % 900) * 1000);
+        char port[32];
+        snprintf(port, sizeof(port), "--port=%s", strrchr(c->head, ':') + 1);
+        int rc = 1;
+        for (int k = 0; k < 50 && rc != 0; k++) { /* until the port is free */
+            rc = rc_rayc(c, "start", "--head", port, "--num-cpus=1",
+                         "--dashboard-port=-1", NULL);
+            if (rc != 0)
+                usleep(100000);
+        }
+        return rc;
+    }
+    case F_KILL_WORKER: {
+        pid_t p = rc_daemon_pid(c, node_ip[2]);
+        pid_t ps[256];
+        int n = p > 0 ? tree(p, ps, 256) : 0;
+        /* The deepest processes are the agents' workers: the last found. */
+        return n > 2 ? kill(ps[n - 1], SIGKILL) : -1;
+    }
+    case F_KILL_ACTOR: {
+        int64_t pid = 0;
+        ray_ref r = scaler_pid_remote(ch->actor);
+        ray_err e = ray_get_int64(r, &pid, 30000);
+        ray_ref_release(r);
+        if (e != RAY_OK || pid <= 1 || pid == getpid())
+            return -1;
+        return kill((pid_t)pid, SIGKILL);
+    }
+    case F_FILL_STORE:
+        return fill_store(ch);
+    }
+    return -1;
+}
+
+static void *
+chaos_main(void *arg)
+{
+    chaos *ch = arg;
+    int order[NFAULTS];
+    do {
+        for (int i = 0; i < NFAULTS; i++)
+            order[i] = i;
+        for (int i = NFAULTS - 1; i > 0; i--) { /* Fisher-Yates */
+            int j = (int)(rand_r(&ch->rnd) % (unsigned)(i + 1));
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        for (int i = 0; i < NFAULTS; i++) {
+            usleep((useconds_t)(200 + rand_r(&ch->rnd) % 800) * 1000);
+            double at = since(&ch->t0);
+            note(ch, fault_name[order[i]], at, make_fault(ch, order[i]));
+        }
+    } while (since(&ch->t0) < ch->fault_s);
+    atomic_store(&ch->done, 1);
+    return NULL;
+}
+
+/* ---- the sweep ---- */
+
+enum {
+    WAVE = RC_CHAOS_WAVE,
+    REDUCES = RC_CHAOS_REDUCES,
+    ACALLS = RC_CHAOS_ACALLS,
+    MAX_WAVES = 5000
+};
+
+static void lost_one(rc_chaos_report *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+lost_one(rc_chaos_report *r, const char *fmt, ...)
+{
+    if (!r->lost++) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->first_loss, sizeof(r->first_loss), fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* Get an int64 within the wave's deadline: true when it is `want`. */
+static bool
+check(rc_chaos_report *r, ray_ref ref, int64_t want,
+      const struct timespec *wave_t0, const char *what, long long which)
+{
+    int64_t left = 120000 - (int64_t)(since(wave_t0) * 1000);
+    int64_t v = -1;
+    ray_err e =
+        ref.id ? ray_get_int64(ref, &v, left > 1 ? left : 1) : RAY_EINVAL;
+    if (e == RAY_ETIMEDOUT) {
+        r->hangs++;
+        return false;
+    }
+    if (e != RAY_OK || v != want) {
+        lost_one(r, "%s %lld: %lld, not %lld: %s (%s)", what, which,
+                 (long long)v, (long long)want, ray_strerror(e),
+                 ray_last_error_detail());
+        return false;
+    }
+    return true;
+}
+
+static void
+wave(chaos *ch, int w, unsigned *rnd)
+{
+    rc_chaos_report *r = ch->r;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    ray_ref refs[WAVE], red[REDUCES], ac[ACALLS];
+    int64_t xs[WAVE], want[REDUCES] = {0};
+    for (int i = 0; i < WAVE; i++) {
+        xs[i] = (int64_t)w * WAVE + i;
+        refs[i] = sq_remote(xs[i], (int64_t)(rand_r(rnd) % 3000));
+        want[i % REDUCES] += xs[i] * xs[i];
+    }
+    for (int k = 0; k < REDUCES; k++) { /* refs k, k + 4, ... */
+        ray_ref part[WAVE / REDUCES];
+        for (int i = 0; i < WAVE / REDUCES; i++)
+            part[i] = refs[i * REDUCES + k];
+        red[k] = sum_of_remote((ray_bytes){part, sizeof(part)});
+    }
+    for (int k = 0; k < ACALLS; k++)
+        ac[k] = scaler_scale_remote(ch->actor, (int64_t)w * ACALLS + k);
+    for (int i = 0; i < WAVE; i++)
+        r->checked += check(r, refs[i], xs[i] * xs[i], &t0, "call", xs[i]);
+    for (int k = 0; k < REDUCES; k++) {
+        r->reduced += check(r, red[k], want[k], &t0, "reduce", w * 10 + k);
+        ray_ref_release(red[k]);
+    }
+    for (int k = 0; k < ACALLS; k++) {
+        int64_t x = (int64_t)w * ACALLS + k;
+        r->actor_calls += check(r, ac[k], FACTOR * x, &t0, "actor call", x);
+        ray_ref_release(ac[k]);
+    }
+    for (int i = 0; i < WAVE; i++) /* after the reduces read them */
+        ray_ref_release(refs[i]);
+    double secs = since(&t0);
+    if (secs > r->recover_s)
+        r->recover_s = secs;
+}
+
+ray_err
+rc_chaos_run(rc_cluster *c, unsigned seed, int fault_s, int max_s,
+             rc_chaos_report *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->seed = seed;
+    ray_config cfg;
+    ray_config_init(&cfg);
+    cfg.num_cpus = 1;
+    cfg.address = c->head;
+    cfg.object_store_bytes = (uint64_t)STORE_MB << 20;
+    ray_err err = ray_init(&cfg);
+    if (err != RAY_OK) {
+        snprintf(r->first_loss, sizeof(r->first_loss), "ray_init: %s",
+                 ray_last_error_detail());
+        return err;
+    }
+    static chaos ch;
+    memset(&ch, 0, sizeof(ch));
+    ch.c = c;
+    ch.r = r;
+    ch.rnd = seed;
+    ch.fault_s = fault_s;
+    ray_actor_opts ao = {
+        .resources = "pool:1", .max_restarts = -1, .max_task_retries = -1};
+    err = scaler_create(&ch.actor, &ao, FACTOR);
+    if (err != RAY_OK) {
+        snprintf(r->first_loss, sizeof(r->first_loss), "the actor: %s",
+                 ray_last_error_detail());
+        ray_shutdown();
+        return err;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ch.t0);
+    pthread_t th;
+    bool faults = pthread_create(&th, NULL, chaos_main, &ch) == 0;
+    unsigned rnd = seed * 7919u;
+    /* Waves until the faults are over and three more waves ran. */
+    for (int after = 0;
+         r->waves < MAX_WAVES && after < 3 && since(&ch.t0) < max_s;
+         r->waves++) {
+        wave(&ch, r->waves, &rnd);
+        if (!faults || atomic_load(&ch.done))
+            after++;
+    }
+    if (faults)
+        pthread_join(th, NULL);
+    if (!atomic_load(&ch.done))
+        lost_one(r, "the faults were not all made");
+    r->secs = since(&ch.t0);
+    ray_stats st;
+    memset(&st, 0, sizeof(st));
+    ray_get_stats(&st);
+    r->resent = st.calls_resent;
+    r->worker_restarts = st.worker_restarts;
+    r->spills = st.store_spills;
+    int state = 0;
+    ray_actor_state(ch.actor, &state, &r->actor_restarts);
+    ray_actor_release(ch.actor);
+    ray_shutdown();
+    return RAY_OK;
+}
+
+void
+rc_chaos_print(FILE *f, const rc_chaos_report *r)
+{
+    fprintf(f,
+            "chaos: seed %u (RAYC_CHAOS_SEED=%u replays it): %d waves in %.1f "
+            "s; %d results, %d reduces over borrowed refs and %d actor calls "
+            "checked; %d lost, %d hangs; %d faults made (%d skipped); "
+            "%llu calls sent again, %llu workers restarted, %d actor restarts, "
+            "%llu spills, %d puts refused (store full) of %d; the longest "
+            "wave (time to recover) %.2f s%s%s\n%s",
+            r->seed, r->seed, r->waves, r->secs, r->checked, r->reduced,
+            r->actor_calls, r->lost, r->hangs, r->faults, r->skipped, r->resent,
+            r->worker_restarts, r->actor_restarts, r->spills, r->puts_full,
+            r->puts_full + r->puts_took, r->recover_s,
+            r->first_loss[0] ? "; the first loss: " : "", r->first_loss,
+            r->log);
+}

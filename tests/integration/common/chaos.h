@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * chaos.h: a parameter sweep on a loopback cluster (a head and nodes
+ * 127.0.0.2-4, real processes) while faults land at random moments, for
+ * the chaos test and the faults benchmark.
+ *
+ * The faults, in an order and with pauses a seed picks: kill -9 of a
+ * raylet (.2, started again after a pause), a node hung whole (SIGSTOP of
+ * .3's raylet, agents and workers past the heartbeat deadline, then
+ * SIGCONT), kill -9 of the head (started again on its port), kill -9 of a
+ * worker under a task (.4), kill -9 of a stateful actor's process, and
+ * the driver's store filled past its size (it spills or refuses; what it
+ * took reads back whole). The workload, in waves: 200 calls, 4 reduces
+ * over their refs packed in an argument (borrowed wherever they run), and
+ * 8 calls to an actor with restarts whose answers depend on its
+ * constructor's state. Every result is checked.
+ *
+ *   rc_cluster c;
+ *   rc_chaos_up(&c);                       the cluster (false: rc_out)
+ *   rc_chaos_report r;
+ *   rc_chaos_run(&c, rc_chaos_seed(), 0, 90, &r);   each fault once
+ *   rc_chaos_print(stderr, &r);
+ *   rc_close(&c);
+ */
+#ifndef RAY_TESTS_COMMON_CHAOS_H
+#define RAY_TESTS_COMMON_CHAOS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ray/ray.h"
+#include "tests/integration/common/cluster.h"
+
+/* A wave: calls, reduces, actor calls. A store fill: puts. */
+#define RC_CHAOS_WAVE 200
+#define RC_CHAOS_REDUCES 4
+#define RC_CHAOS_ACALLS 8
+#define RC_CHAOS_PUTS 12
+
+typedef struct rc_chaos_report {
+    unsigned seed;
+    int waves;
+    int checked;     /* the sweep's results, correct */
+    int reduced;     /* reduces over borrowed refs, correct */
+    int actor_calls; /* the actor's answers, correct */
+    int lost;        /* results wrong or failed: must be 0 */
+    int hangs;       /* gets past their 120 s: must be 0 */
+    int faults;      /* faults made */
+    int skipped;     /* faults that could not be made (in `log`) */
+    int puts_took, puts_full, puts_bad; /* the store filled past its size */
+    unsigned long long resent;          /* calls sent again (ray_stats) */
+    unsigned long long worker_restarts, spills;
+    int actor_restarts;
+    double secs;      /* the whole run */
+    double recover_s; /* the longest wave: the worst time to recover */
+    char first_loss[300];
+    char log[4096]; /* each fault, in the order made */
+} rc_chaos_report;
+
+/* rc_open(c, "chaos") and a head (1 CPU) and nodes .2, .3, .4 (2 CPUs
+ * and resource pool=10 each): false when one did not start (rc_out). */
+bool rc_chaos_up(rc_cluster *c);
+
+/* RAYC_CHAOS_SEED, or one drawn from the time and pid. */
+unsigned rc_chaos_seed(void);
+
+/* ray_init on c's head (a 32 MiB store), then waves of the sweep while
+ * the faults land: each once when fault_s is 0, else rounds of them (each
+ * round in its own order) for fault_s seconds; then three more waves;
+ * within max_s seconds. ray_shutdown at the end. RAY_OK, or ray_init's
+ * error (its detail in r->first_loss). */
+ray_err rc_chaos_run(rc_cluster *c, unsigned seed, int fault_s, int max_s,
+                     rc_chaos_report *r);
+
+/* The report's counts in a line, then the faults. */
+void rc_chaos_print(FILE *f, const rc_chaos_report *r);
+
+#endif /* RAY_TESTS_COMMON_CHAOS_H */
