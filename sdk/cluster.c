@@ -1811,6 +1811,10 @@ watcher_main(void *arg)
     return NULL;
 }
 
+static ray_err cl_get(ray_ref ref, ray_view *out, int64_t timeout_ms);
+static ray_err cl_wait(const ray_ref *refs, size_t n, size_t num_ready,
+                       int64_t timeout_ms, size_t *ready_idx, size_t *n_ready);
+
 ray_err
 sdk_cluster_join(const char *address)
 {
@@ -1863,6 +1867,8 @@ sdk_cluster_join(const char *address)
         pthread_create(&cl->watcher, NULL, watcher_main, cl) == 0;
     cl->be = sdk_backend_embedded;
     cl->be.name = "cluster";
+    cl->be.get = cl_get;
+    cl->be.wait = cl_wait;
     cl->be.submit = cl_submit;
     cl->be.borrow = cl_borrow;
     cl->be.borrow_ref = cl_borrow_ref;
@@ -1889,6 +1895,30 @@ sdk_cluster_join(const char *address)
 }
 
 uint8_t cl_agent_token[RT_TOKEN_LEN];
+
+/* ---- gets and waits: their pulls first ---- */
+
+static ray_err
+cl_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
+{
+    uint64_t id = sdk_ref_id(ref);
+    if (g_cl && id)
+        cl_pull_hurry(g_cl, &id, 1, CL_PULL_GET);
+    return sdk_backend_embedded.get(ref, out, timeout_ms);
+}
+
+static ray_err
+cl_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
+        size_t *ready_idx, size_t *n_ready)
+{
+    for (size_t k = 0; g_cl && timeout_ms != 0 && k < n; k++) {
+        uint64_t id = sdk_ref_id(refs[k]); /* quick while none is queued */
+        if (id)
+            cl_pull_hurry(g_cl, &id, 1, CL_PULL_WAIT);
+    }
+    return sdk_backend_embedded.wait(refs, n, num_ready, timeout_ms, ready_idx,
+                                     n_ready);
+}
 
 /* ---- nodes, for users ---- */
 

@@ -139,7 +139,8 @@ typedef struct cl_driver {
     pthread_cond_t xfer_cv; /* pullers reached 0 */
     int busy[CL_DATA_BUSY]; /* data connections in use */
     int nbusy;
-    struct pull_job *pq_head, *pq_tail; /* pulls queued */
+    struct pull_job *pq_head, *pq_tail; /* pulls queued, by priority */
+    _Atomic uint32_t pq_n;              /* how many */
     int pullers;                        /* threads pulling */
     bool xfer_stop;                     /* leaving */
     cl_copy *copies;
@@ -249,6 +250,12 @@ bool cl_place_again(cl_driver *cl, int dead, fl_entry *e);
 /* Pull result e->id's value (stored under `key` on node i) on a puller
  * thread, which settles it; the entry is the pull's now. False (the
  * entry still the caller's) without memory or a thread. */
+/* Pull priorities: a value a ray_get waits for goes before one a ray_wait
+ * waits for, and both before those pulled ahead of any wait. */
+enum { CL_PULL_AHEAD, CL_PULL_WAIT, CL_PULL_GET };
+/* Queued pulls of the objects `ids` move up to priority `prio` (those
+ * started already are left alone). Quick when no pull is queued. */
+void cl_pull_hurry(cl_driver *cl, const uint64_t *ids, size_t n, int prio);
 bool cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key,
                    uint64_t size, uint32_t type);
 /* Leaving: cut the data connections in use, wait for the pulls, close

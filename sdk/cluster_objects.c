@@ -14,14 +14,15 @@
  * Pulls queue from the receiver's hand-off to at most CL_PULLERS
  * threads (each pulls one value at a time, over XFER_STREAMS
  * connections), so a burst of large results opens a bounded number of
- * connections. Each: room in this node's store (waiting up to CL_PULL_ROOM_MS
- * while other values fill it: pulls queue on the store's memory rather than
- * fail), the bytes, then the result settles as a stored value, and the
- * node's copy stays there (cl_copy) while this driver holds the value.
- * A pull that fails because the node went (its
- * connections closed) runs the call again on another node while it has
- * retries; otherwise the result is RAY_EOBJECT_LOST, saying which node
- * and why.
+ * connections. The queue is by priority: a value a ray_get waits for
+ * goes first, then those a ray_wait waits for, then the rest in the order
+ * they came (cl_pull_hurry). Each: room in this node's store (waiting up to
+ * CL_PULL_ROOM_MS while other values fill it: pulls queue on the store's memory
+ * rather than fail), the bytes, then the result settles as a stored value, and
+ * the node's copy stays there (cl_copy) while this driver holds the value. A
+ * pull that fails because the node went (its connections closed) runs the call
+ * again on another node while it has retries; otherwise the result is
+ * RAY_EOBJECT_LOST, saying which node and why.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -537,7 +538,56 @@ typedef struct pull_job {
     fl_entry e; /* the call, for a run elsewhere */
     uint64_t key, size;
     uint32_t type;
+    int prio; /* CL_PULL_* */
 } pull_job;
+
+/* Into the queue behind those of its priority or higher (xfer_mu). */
+static void
+pq_insert(cl_driver *cl, pull_job *j)
+{
+    pull_job **p = &cl->pq_head;
+    while (*p && (*p)->prio >= j->prio)
+        p = &(*p)->next;
+    j->next = *p;
+    *p = j;
+    if (!j->next)
+        cl->pq_tail = j;
+    atomic_fetch_add(&cl->pq_n, 1);
+}
+
+/* Out of the queue (xfer_mu): false when it is not there. */
+static bool
+pq_unlink(cl_driver *cl, pull_job *j)
+{
+    pull_job *prev = NULL;
+    for (pull_job **p = &cl->pq_head; *p; prev = *p, p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            if (cl->pq_tail == j)
+                cl->pq_tail = prev;
+            atomic_fetch_sub(&cl->pq_n, 1);
+            return true;
+        }
+    return false;
+}
+
+void
+cl_pull_hurry(cl_driver *cl, const uint64_t *ids, size_t n, int prio)
+{
+    if (!atomic_load(&cl->pq_n))
+        return; /* the common case: nothing waits for a puller */
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (size_t k = 0; k < n; k++) {
+        pull_job *j = cl->pq_head;
+        while (j && j->e.id != ids[k])
+            j = j->next;
+        if (j && j->prio < prio && pq_unlink(cl, j)) {
+            j->prio = prio;
+            pq_insert(cl, j);
+        }
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+}
 
 /* Settle the pulled result: the stored value `skey` (ok), or an error. */
 static void
@@ -629,9 +679,7 @@ puller_main(void *arg)
     cl_driver *cl = arg;
     pthread_mutex_lock(&cl->xfer_mu);
     for (pull_job *j; (j = cl->pq_head);) {
-        cl->pq_head = j->next;
-        if (!cl->pq_head)
-            cl->pq_tail = NULL;
+        pq_unlink(cl, j);
         bool stop = cl->xfer_stop;
         pthread_mutex_unlock(&cl->xfer_mu);
         if (stop) { /* the runtime ends: nobody waits for it */
@@ -655,13 +703,9 @@ cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
     pull_job *j = rt_calloc(1, sizeof(*j));
     if (!j)
         return false;
-    *j = (pull_job){NULL, cl, i, *e, key, size, type};
+    *j = (pull_job){NULL, cl, i, *e, key, size, type, CL_PULL_AHEAD};
     pthread_mutex_lock(&cl->xfer_mu);
-    if (cl->pq_tail)
-        cl->pq_tail->next = j;
-    else
-        cl->pq_head = j;
-    cl->pq_tail = j;
+    pq_insert(cl, j);
     bool spawn = cl->pullers < CL_PULLERS;
     cl->pullers += spawn;
     pthread_mutex_unlock(&cl->xfer_mu);
@@ -674,16 +718,7 @@ cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
     /* No thread: taken back unless a puller has it already. */
     pthread_mutex_lock(&cl->xfer_mu);
     cl->pullers--;
-    bool queued = false;
-    for (pull_job **p = &cl->pq_head; *p; p = &(*p)->next)
-        if (*p == j) {
-            *p = j->next;
-            queued = true;
-            break;
-        }
-    cl->pq_tail = NULL;
-    for (pull_job *q = cl->pq_head; q; q = q->next)
-        cl->pq_tail = q;
+    bool queued = pq_unlink(cl, j);
     if (!cl->pullers)
         pthread_cond_broadcast(&cl->xfer_cv);
     pthread_mutex_unlock(&cl->xfer_mu);
