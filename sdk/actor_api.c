@@ -279,9 +279,12 @@ ray_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     return r;
 }
 
-ray_ref
-sdk_drv_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
-                     uint32_t nargs)
+/* An actor call, its result a new object (into 0: returned) or the
+ * driver's pending object `into` (false when it could not go: the detail
+ * says why, and `into` is left to the caller). */
+static ray_ref
+actor_submit(uint64_t into, ray_actor h, const ray_fn_desc *m,
+             const ray_arg *args, uint32_t nargs, bool *ok)
 {
     sdk_rt *rt = sdk_g;
     uint8_t buf[256];
@@ -290,31 +293,42 @@ sdk_drv_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     bool refs;
     ray_ref r = RAY_REF_NULL;
     sdk_cb *cbs = NULL;
+    *ok = false;
     pthread_mutex_lock(&rt->mu);
+    sdk_obj *given = into ? sdk_objects_lookup(&rt->store, into) : NULL;
     sdk_actor *a = sdk_actor_find(rt, h.id);
     char msg[300];
+    ray_err err = RAY_OK;
+    if (into && (!given || given->state != SDK_OBJ_PENDING)) {
+        sdk_fail(RAY_EINVAL, "actor call '%s': its result is gone", m->name);
+        goto out;
+    }
     if (!a) {
         snprintf(msg, sizeof(msg),
                  "actor call '%s': the actor handle is "
                  "null or stale (the actor ended and its handles were "
                  "released)",
                  m->name);
-        r = failed_ref(rt, RAY_EACTOR_DIED, msg);
-        goto out;
-    }
-    if (m->cls != a->ctor_cls && strcmp(m->cls, a->ctor_cls) != 0) {
+        err = RAY_EACTOR_DIED;
+    } else if (m->cls != a->ctor_cls && strcmp(m->cls, a->ctor_cls) != 0) {
         snprintf(msg, sizeof(msg),
                  "actor call '%s': not a method of actor "
                  "class %s",
                  m->name, a->ctor_cls);
-        r = failed_ref(rt, RAY_EINVAL, msg);
+        err = RAY_EINVAL;
+    }
+    if (err != RAY_OK) {
+        if (given)
+            sdk_fail(err, "%s", msg);
+        else
+            r = failed_ref(rt, err, msg);
         goto out;
     }
     if (encode(rt, "actor call", m->name, args, nargs, buf, sizeof(buf), &spec,
                &len, &refs) != RAY_OK)
         goto out;
     sdk_task *t = sdk_actor_new_task(rt, a, SDK_TF_CALL, m->hash, m->name, spec,
-                                     len, nargs, NULL, &r);
+                                     len, nargs, given, given ? NULL : &r);
     if (!t && refs)
         sdk_spec_refs(rt, spec, nargs, false); /* encode's holds */
     if (spec != buf)
@@ -328,10 +342,28 @@ sdk_drv_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     if (refs)
         sdk_task_add_deps(rt, t);
     sdk_actor_enqueue(rt, a, t, &cbs);
+    *ok = true;
 out:
     pthread_mutex_unlock(&rt->mu);
     sdk_run_callbacks(cbs);
     return r;
+}
+
+ray_ref
+sdk_drv_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
+                     uint32_t nargs)
+{
+    bool ok;
+    return actor_submit(0, h, m, args, nargs, &ok);
+}
+
+ray_err
+sdk_drv_actor_submit_into(uint64_t into, ray_actor h, const ray_fn_desc *m,
+                          const ray_arg *args, uint32_t nargs)
+{
+    bool ok;
+    (void)actor_submit(into, h, m, args, nargs, &ok);
+    return ok ? RAY_OK : RAY_EINVAL;
 }
 
 /* ---- handles ---- */

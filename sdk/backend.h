@@ -111,6 +111,12 @@ ray_err sdk_drv_actor_create(const ray_fn_desc *ctor, const ray_arg *args,
                              ray_actor *out);
 ray_ref sdk_drv_actor_submit(ray_actor h, const ray_fn_desc *m,
                              const ray_arg *args, uint32_t nargs);
+/* The same, its result the driver's pending object `into` (a call that
+ * waited at the driver); RAY_EINVAL (detail set, `into` left as it was)
+ * when it could not go. */
+ray_err sdk_drv_actor_submit_into(uint64_t into, ray_actor h,
+                                  const ray_fn_desc *m, const ray_arg *args,
+                                  uint32_t nargs);
 ray_err sdk_drv_actor_lookup(const char *name, ray_actor *out);
 ray_err sdk_drv_actor_ref(ray_actor h, bool retain);
 ray_err sdk_drv_actor_kill(ray_actor h, bool no_restart);

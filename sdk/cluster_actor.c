@@ -36,19 +36,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 #include "sdk/cluster_int.h"
 #include "sdk/wire.h"
 
 #define CL_ACTOR_KEY_MAX (1u << 24)
 
+#define CL_ACTOR_WAITING (-3) /* cl_actor.node: made once its group is */
+#define CL_ACTOR_HERE (-4)    /* made in this runtime after all (local) */
+
 typedef struct cl_actor {
-    int node;      /* where it lives now; -1: dead */
-    uint32_t rkey; /* its key on that agent: this driver's, or (attached)
-                      its owner's */
-    bool attached; /* another driver's actor, looked up by name */
+    int node;        /* where it lives now; -1: dead; or one of the above */
+    ray_actor local; /* CL_ACTOR_HERE: its handle in this runtime */
+    uint32_t rkey;   /* its key on that agent: this driver's, or (attached)
+                        its owner's */
+    bool attached;   /* another driver's actor, looked up by name */
     bool detached;
     int32_t handles; /* the driver's counted handles */
     uint8_t *spec;   /* its CLUSTER_ACTOR_CREATE record, for restarts */
@@ -96,6 +102,20 @@ actor_node(cl_driver *cl, ray_actor h, char *why, size_t whylen, uint32_t *rkey)
         *rkey = a ? a->rkey : 0;
     pthread_mutex_unlock(&cl->act_mu);
     return i;
+}
+
+/* The handle in this runtime of an actor whose group's bundle turned out
+ * to be here (CL_ACTOR_HERE), else h itself. */
+static ray_actor
+here(cl_driver *cl, ray_actor h)
+{
+    if (!cl || !remote_actor(h))
+        return h;
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    ray_actor l = a && a->node == CL_ACTOR_HERE ? a->local : h;
+    pthread_mutex_unlock(&cl->act_mu);
+    return l;
 }
 
 /* ---- names at the head ---- */
@@ -250,6 +270,19 @@ cl_send_raw(cl_driver *cl, int i, const uint8_t *task, uint32_t len)
         pthread_cond_signal(&nd->cv);
     pthread_mutex_unlock(&nd->mu);
     return ok;
+}
+
+/* Tell node i's agent of one more handle of actor `rkey`. */
+static void
+retain_on(cl_driver *cl, int i, uint32_t rkey)
+{
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN;
+    t.actor = rkey;
+    t.function = "";
+    uint8_t rec[32];
+    uint32_t rl = (uint32_t)protobuf_c_message_pack(&t.base, rec);
+    cl_send_raw(cl, i, rec, rl);
 }
 
 /* A record with no arguments for the actor (release, retain, kill, and
@@ -466,6 +499,195 @@ shared_place(cl_driver *cl, const ray_actor_opts *opts, ray_err *err)
     return j >= 0 ? j : -1;
 }
 
+/* Make actor `key` on node i: its CLUSTER_ACTOR_CREATE record (kept for
+ * restarts), its entry (`handles` counted, 0: those of its waiting entry;
+ * the agent told of those past the first), and the record sent. The
+ * views vv are released. */
+static ray_err
+send_create(cl_driver *cl, uint32_t key, const ray_fn_desc *ctor,
+            const ray_arg *av, uint32_t nargs, ray_view *vv, uint32_t nviews,
+            const ray_actor_opts *opts, const char *name, bool detached, int i,
+            int32_t handles, ray_actor *out)
+{
+    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
+    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE;
+    t.function = (char *)ctor->name;
+    t.actor = key;
+    t.num_cpus = opts->num_cpus;
+    t.resources = (char *)(opts->resources ? opts->resources : "");
+    t.name = (char *)(name ? name : "");
+    t.detached = opts->detached;
+    t.own_process = opts->own_process;
+    /* Restarts on its node are the agent's (a crashed process); moving
+     * to another node is the driver's (below). */
+    t.max_restarts = opts->max_restarts;
+    t.max_task_retries = opts->max_task_retries;
+    t.max_concurrency = opts->max_concurrency;
+    t.pg = opts->pg.id;
+    t.pg_bundle = opts->pg_bundle;
+    uint32_t len = 0;
+    uint8_t *spec = cl_pack_task(&t, av, nargs, NULL, &len);
+    cl_views_release(vv, nviews);
+    if (spec && len > CL_RECORD_MAX) {
+        rt_free(spec);
+        pthread_mutex_lock(&cl->act_mu);
+        forget(&cl->act[key], "its constructor's arguments were too big");
+        pthread_mutex_unlock(&cl->act_mu);
+        return sdk_fail(RAY_ETOOBIG,
+                        "ray_actor_create on node %s: the constructor's "
+                        "arguments take %u bytes, more than a call to another "
+                        "node carries (%u)",
+                        cl->nodes[i].addr, len, CL_RECORD_MAX);
+    }
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = &cl->act[key];
+    if (!handles) { /* made once its group was: as many as it has now */
+        handles = a->node == CL_ACTOR_WAITING ? a->handles : 0;
+        if (!handles) {
+            pthread_mutex_unlock(&cl->act_mu);
+            rt_free(spec);
+            return sdk_fail(RAY_EACTOR_DIED, "ray_actor_create: killed or "
+                                             "released before it was made");
+        }
+    }
+    memset(a, 0, sizeof(*a));
+    a->node = i;
+    a->rkey = key;
+    a->detached = detached;
+    a->handles = handles;
+    a->spec = spec;
+    a->spec_len = len;
+    a->restarts_left = opts->max_restarts;
+    a->task_retries = opts->max_task_retries;
+    a->pinned = opts->node && *opts->node && !opts->node_soft;
+    a->resources = opts->resources ? rt_strdup(opts->resources) : NULL;
+    a->name = name ? rt_strdup(name) : NULL;
+    bool ok = spec && cl_send_raw(cl, i, spec, len);
+    for (int32_t n = 1; ok && n < handles; n++)
+        retain_on(cl, i, key);
+    if (!ok) {
+        name_gone(cl, a);
+        forget(a, spec ? "its node left the cluster as it was made"
+                       : "out of memory");
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!ok)
+        return sdk_fail(spec ? RAY_EACTOR_DIED : RAY_ENOMEM,
+                        "ray_actor_create: node %s: %s", cl->nodes[i].addr,
+                        spec ? "it left the cluster" : "out of memory");
+    *out = (ray_actor){(uint64_t)key << 32};
+    return RAY_OK;
+}
+
+/* An actor in a placement group still pending: a handle now, and its
+ * creation waits in cluster_defer.c for the group (`gate`, taken) and its
+ * ref arguments, with the calls made meanwhile queued behind it. */
+static ray_err
+wait_for_group(cl_driver *cl, const ray_fn_desc *ctor, const ray_arg *args,
+               uint32_t nargs, const ray_actor_opts *opts, ray_ref gate,
+               ray_actor *out)
+{
+    pthread_mutex_lock(&cl->act_mu);
+    uint32_t key = new_entry(cl);
+    if (key) {
+        cl_actor *a = &cl->act[key];
+        memset(a, 0, sizeof(*a));
+        a->node = CL_ACTOR_WAITING;
+        a->rkey = key;
+        a->handles = 1;
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!key) {
+        ray_ref_release(gate);
+        return sdk_fail(RAY_ENOMEM,
+                        "ray_actor_create: no room for another actor on "
+                        "other nodes (%u at most)",
+                        CL_ACTOR_KEY_MAX - 1);
+    }
+    ray_actor h = {(uint64_t)key << 32};
+    ray_err err = cl_defer_create(cl, h, ctor, args, nargs, opts, gate);
+    if (err != RAY_OK) {
+        pthread_mutex_lock(&cl->act_mu);
+        forget(&cl->act[key], "never made");
+        pthread_mutex_unlock(&cl->act_mu);
+        return err;
+    }
+    *out = h;
+    return RAY_OK;
+}
+
+void
+cl_actor_make_waiting(ray_actor h, const ray_fn_desc *ctor, const ray_arg *args,
+                      uint32_t nargs, const ray_actor_opts *opts)
+{
+    cl_driver *cl = g_cl;
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    bool waiting = a && a->node == CL_ACTOR_WAITING;
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!waiting)
+        return; /* killed or released before its group was ready */
+    char what[160], why[400] = "";
+    snprintf(what, sizeof(what), "ray_actor_create %s", ctor->cls);
+    ray_actor_opts o = *opts;
+    o.node = NULL;
+    ray_ref gate = RAY_REF_NULL;
+    int i = -1;
+    ray_err err =
+        cl_pg_route(what, opts->pg, opts->pg_bundle, opts->num_cpus,
+                    opts->resources, &o.pg.id, &o.pg_bundle, &i, &gate);
+    if (err == RAY_EAGAIN) { /* a node of it died since */
+        ray_ref_release(gate);
+        snprintf(why, sizeof(why),
+                 "%s: its placement group lost a node as the actor was made",
+                 what);
+    } else if (err != RAY_OK) {
+        snprintf(why, sizeof(why), "%s", ray_last_error_detail());
+    } else if (i < 0) { /* its bundle is on this node: an actor here */
+        ray_actor local;
+        err = sdk_drv_actor_create(ctor, args, nargs, &o, &local);
+        if (err == RAY_OK) {
+            int32_t handles = 0;
+            pthread_mutex_lock(&cl->act_mu);
+            a = entry(cl, h);
+            if (a && a->node == CL_ACTOR_WAITING) {
+                a->node = CL_ACTOR_HERE;
+                a->local = local;
+                handles = a->handles;
+            }
+            pthread_mutex_unlock(&cl->act_mu);
+            for (int32_t n = 1; n < handles; n++)
+                sdk_drv_actor_ref(local, true);
+            if (!handles) /* killed meanwhile */
+                sdk_drv_actor_ref(local, false);
+            return;
+        }
+        snprintf(why, sizeof(why), "%s", ray_last_error_detail());
+    } else {
+        ray_arg av[16];
+        ray_view vv[16];
+        uint32_t nviews = 0;
+        ray_actor made;
+        if (nargs > 16 ||
+            !cl_args_resolve(args, nargs, av, vv, &nviews, NULL)) {
+            cl_views_release(vv, nviews);
+            snprintf(why, sizeof(why),
+                     "%s: an argument failed, or cannot go to node %s", what,
+                     cl->nodes[i].addr);
+        } else if (send_create(cl, actor_key(h), ctor, av, nargs, vv, nviews,
+                               &o, NULL, false, i, 0, &made) == RAY_OK) {
+            return;
+        } else {
+            snprintf(why, sizeof(why), "%s", ray_last_error_detail());
+        }
+    }
+    pthread_mutex_lock(&cl->act_mu);
+    a = entry(cl, h);
+    if (a && a->node == CL_ACTOR_WAITING)
+        forget(a, why);
+    pthread_mutex_unlock(&cl->act_mu);
+}
+
 ray_err
 cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                 const ray_actor_opts *opts, ray_actor *out)
@@ -482,14 +704,18 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         ray_err r =
             cl_pg_route(what, opts->pg, opts->pg_bundle, opts->num_cpus,
                         opts->resources, &pgo.pg.id, &pgo.pg_bundle, &i, &gate);
-        if (r == RAY_EAGAIN) {
+        if (r == RAY_EAGAIN && ((opts->name && *opts->name) || opts->detached ||
+                                opts->get_if_exists)) {
             ray_ref_release(gate);
             return sdk_fail(RAY_EINVAL,
                             "%s: placement group %llu is still pending: "
-                            "ray_pg_wait for it first (in a cluster an actor "
-                            "does not wait for its group yet)",
+                            "ray_pg_wait for it first (in a cluster a named "
+                            "or detached actor does not wait for its group "
+                            "yet)",
                             what, (unsigned long long)opts->pg.id);
         }
+        if (r == RAY_EAGAIN)
+            return wait_for_group(cl, ctor, args, nargs, opts, gate, out);
         if (r != RAY_OK)
             return r;
         opts = &pgo;
@@ -593,63 +819,8 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                                   name, why);
         }
     }
-    Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
-    t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_CREATE;
-    t.function = (char *)ctor->name;
-    t.actor = key;
-    t.num_cpus = opts->num_cpus;
-    t.resources = (char *)(opts->resources ? opts->resources : "");
-    t.name = (char *)(name ? name : "");
-    t.detached = opts->detached;
-    t.own_process = opts->own_process;
-    /* Restarts on its node are the agent's (a crashed process); moving
-     * to another node is the driver's (below). */
-    t.max_restarts = opts->max_restarts;
-    t.max_task_retries = opts->max_task_retries;
-    t.max_concurrency = opts->max_concurrency;
-    t.pg = opts->pg.id;
-    t.pg_bundle = opts->pg_bundle;
-    uint32_t len = 0;
-    uint8_t *spec = cl_pack_task(&t, av, nargs, NULL, &len);
-    cl_views_release(vv, nviews);
-    if (spec && len > CL_RECORD_MAX) {
-        rt_free(spec);
-        pthread_mutex_lock(&cl->act_mu);
-        forget(&cl->act[key], "its constructor's arguments were too big");
-        pthread_mutex_unlock(&cl->act_mu);
-        return sdk_fail(RAY_ETOOBIG,
-                        "ray_actor_create on node %s: the constructor's "
-                        "arguments take %u bytes, more than a call to another "
-                        "node carries (%u)",
-                        cl->nodes[i].addr, len, CL_RECORD_MAX);
-    }
-    pthread_mutex_lock(&cl->act_mu);
-    cl_actor *a = &cl->act[key];
-    memset(a, 0, sizeof(*a));
-    a->node = i;
-    a->rkey = key;
-    a->detached = detached;
-    a->handles = 1;
-    a->spec = spec;
-    a->spec_len = len;
-    a->restarts_left = opts->max_restarts;
-    a->task_retries = opts->max_task_retries;
-    a->pinned = opts->node && *opts->node && !opts->node_soft;
-    a->resources = opts->resources ? rt_strdup(opts->resources) : NULL;
-    a->name = name ? rt_strdup(name) : NULL;
-    bool ok = spec && cl_send_raw(cl, i, spec, len);
-    if (!ok) {
-        name_gone(cl, a);
-        forget(a, spec ? "its node left the cluster as it was made"
-                       : "out of memory");
-    }
-    pthread_mutex_unlock(&cl->act_mu);
-    if (!ok)
-        return sdk_fail(spec ? RAY_EACTOR_DIED : RAY_ENOMEM,
-                        "ray_actor_create: node %s: %s", cl->nodes[i].addr,
-                        spec ? "it left the cluster" : "out of memory");
-    *out = (ray_actor){(uint64_t)key << 32};
-    return RAY_OK;
+    return send_create(cl, key, ctor, av, nargs, vv, nviews, opts, name,
+                       detached, i, 1, out);
 }
 
 /* A call that fails: its result `id` (0: a new one) settles with err. */
@@ -691,6 +862,14 @@ cl_actor_send(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
 {
     cl_driver *cl = g_cl;
     sdk_rt *rt = sdk_g;
+    ray_actor l = here(cl, h);
+    if (l.id != h.id && !id)
+        return sdk_drv_actor_submit(l, m, args, nargs);
+    if (l.id != h.id) { /* a call that waited here, its result made */
+        if (sdk_drv_actor_submit_into(id, l, m, args, nargs) != RAY_OK)
+            cl_fail(id, RAY_EACTOR_DIED, ray_last_error_detail());
+        return sdk_ref(id);
+    }
     char why[200] = "";
     uint32_t rkey = 0;
     int i = actor_node(cl, h, why, sizeof(why), &rkey);
@@ -801,9 +980,10 @@ cl_actor_send(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
 ray_err
 cl_actor_ref(ray_actor h, bool retain)
 {
+    cl_driver *cl = g_cl;
+    h = here(cl, h);
     if (!remote_actor(h))
         return sdk_drv_actor_ref(h, retain);
-    cl_driver *cl = g_cl;
     pthread_mutex_lock(&cl->act_mu);
     cl_actor *a = entry(cl, h);
     bool live = a && a->handles > 0;
@@ -835,15 +1015,22 @@ cl_actor_ref(ray_actor h, bool retain)
 ray_err
 cl_actor_kill(ray_actor h, bool no_restart)
 {
+    cl_driver *cl = g_cl;
+    h = here(cl, h);
     if (!remote_actor(h))
         return sdk_drv_actor_kill(h, no_restart);
-    cl_driver *cl = g_cl;
     if (actor_node(cl, h, NULL, 0, NULL) == -2)
         return sdk_fail(RAY_EINVAL, "ray_actor_kill: null or stale handle");
     actor_op(cl, h,
              no_restart ? RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL_NO_RESTART
                         : RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL,
              0, 0);
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *w = entry(cl, h);
+    if (w && w->node == CL_ACTOR_WAITING) /* never made: its calls fail */
+        forget(w, "killed by ray_actor_kill before its placement group was "
+                  "ready");
+    pthread_mutex_unlock(&cl->act_mu);
     if (no_restart) {
         pthread_mutex_lock(&cl->act_mu);
         cl_actor *a = entry(cl, h);
@@ -860,15 +1047,24 @@ cl_actor_kill(ray_actor h, bool no_restart)
 ray_err
 cl_actor_state(ray_actor h, int *state, int *num_restarts)
 {
+    cl_driver *cl = g_cl;
+    h = here(cl, h);
     if (!remote_actor(h))
         return sdk_drv_actor_state(h, state, num_restarts);
-    cl_driver *cl = g_cl;
     pthread_mutex_lock(&cl->act_mu);
     cl_actor *a = entry(cl, h);
     int moved = a ? a->restarts : 0;
+    bool waiting = a && a->node == CL_ACTOR_WAITING;
     pthread_mutex_unlock(&cl->act_mu);
     if (!a)
         return sdk_fail(RAY_EINVAL, "ray_actor_state: null or stale handle");
+    if (waiting) { /* for its placement group */
+        if (state)
+            *state = RAY_ACTOR_PENDING;
+        if (num_restarts)
+            *num_restarts = 0;
+        return RAY_OK;
+    }
     uint64_t bits = 0;
     ray_err err = actor_ask(cl, h, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_STATE,
                             30000, &bits);
@@ -888,11 +1084,25 @@ cl_actor_state(ray_actor h, int *state, int *num_restarts)
 ray_err
 cl_actor_wait_ready(ray_actor h, int64_t timeout_ms)
 {
-    if (!remote_actor(h))
-        return sdk_drv_actor_wait_ready(h, timeout_ms);
+    cl_driver *cl = g_cl;
+    int64_t deadline = timeout_ms < 0 ? -1 : rt_deadline_after_ms(timeout_ms);
+    for (;;) { /* while it waits for its placement group: every 10 ms */
+        ray_actor l = here(cl, h);
+        if (!remote_actor(l))
+            return sdk_drv_actor_wait_ready(
+                l, deadline < 0 ? -1 : rt_deadline_left_ms(deadline));
+        int i = actor_node(cl, h, NULL, 0, NULL);
+        if (i != CL_ACTOR_WAITING)
+            break;
+        if (deadline >= 0 && rt_deadline_left_ms(deadline) <= 0)
+            return sdk_fail(RAY_ETIMEDOUT,
+                            "ray_actor_wait_ready: its placement group is "
+                            "still pending");
+        usleep(10000);
+    }
     uint64_t bits;
-    return actor_ask(g_cl, h, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_WAIT,
-                     timeout_ms, &bits);
+    return actor_ask(cl, h, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_WAIT,
+                     deadline < 0 ? -1 : rt_deadline_left_ms(deadline), &bits);
 }
 
 ray_err
@@ -929,14 +1139,8 @@ cl_actors_node_lost(cl_driver *cl, int i, const char *why)
         }
         if (j >= 0 && cl_send_raw(cl, j, a->spec, a->spec_len)) {
             /* The new incarnation counts the driver's handles too. */
-            Ray__Rpc__ClusterTask t = RAY__RPC__CLUSTER_TASK__INIT;
-            t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN;
-            t.actor = a->rkey;
-            t.function = "";
-            uint8_t rec[32];
-            uint32_t rl = (uint32_t)protobuf_c_message_pack(&t.base, rec);
             for (int32_t n = 1; n < a->handles; n++)
-                cl_send_raw(cl, j, rec, rl);
+                retain_on(cl, j, a->rkey);
             a->node = j;
             a->restarts++;
             char nwhy[200];

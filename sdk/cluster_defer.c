@@ -9,7 +9,9 @@
  * or to another if that one has gone since. A failed argument fails the call
  * with that argument's error, as on one node. A call in a placement group
  * still pending waits here the same way, for the group's `ready` object
- * (its gate) beside its refs, and goes where the group's bundle is.
+ * (its gate) beside its refs, and goes where the group's bundle is. So
+ * does an actor's creation in such a group (cl_actor_make_waiting), and
+ * the calls to that actor made meanwhile wait behind it, in order.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -38,6 +40,10 @@ typedef struct deferred {
      * and its place among the actor calls here (D.acalls, in order). */
     ray_actor actor;
     const ray_fn_desc *method;
+    /* Or an actor's creation, waiting for its placement group: its
+     * constructor and options (strings copied, owned). */
+    const ray_fn_desc *ctor;
+    ray_actor_opts *aopts;
     struct deferred *next_acall;
     bool done; /* its arguments are (D.mu) */
 } deferred;
@@ -107,6 +113,9 @@ deferred_free(deferred *d)
         ray_ref_release(d->gate);
     if (d->actor.id)
         ray_actor_release(d->actor);
+    if (d->aopts)
+        rt_free((char *)d->aopts->resources);
+    rt_free(d->aopts);
     rt_free(d->name);
     rt_free((char *)d->opts.name);
     rt_free((char *)d->opts.resources);
@@ -275,7 +284,10 @@ resolver_main(void *arg)
         if (!D.head)
             D.tail = &D.head;
         pthread_mutex_unlock(&D.mu);
-        if (d->actor.id)
+        if (d->ctor)
+            cl_actor_make_waiting(d->actor, d->ctor, d->args, d->nargs,
+                                  d->aopts);
+        else if (d->actor.id)
             send_acall(d);
         else
             send_now(cl, d);
@@ -343,16 +355,23 @@ dup_or_null(const char *s)
     return s ? rt_strdup(s) : NULL;
 }
 
-/* A call (node i) or an actor call (actor, method) that waits here. */
+/* A call (node i), an actor call (actor, method) or an actor's creation
+ * (actor, ctor, aopts: taken) that waits here. */
 static ray_ref
 defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
       uint32_t nargs, const ray_call_opts *opts, ray_actor actor,
-      const ray_fn_desc *method, ray_ref gate)
+      const ray_fn_desc *method, ray_ref gate, const ray_fn_desc *ctor,
+      ray_actor_opts *aopts)
 {
     deferred *d = rt_calloc(1, sizeof(*d));
     if (d) {
         d->args = rt_calloc(nargs ? nargs : 1, sizeof(*d->args));
         d->name = rt_strdup(name);
+        d->ctor = ctor;
+        d->aopts = aopts;
+    } else if (aopts) {
+        rt_free((char *)aopts->resources);
+        rt_free(aopts);
     }
     bool ok = d && d->args && d->name;
     for (uint32_t k = 0; ok && k < nargs; k++) {
@@ -442,21 +461,48 @@ cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
          uint32_t nargs, const ray_call_opts *opts)
 {
     return defer(cl, i, name, args, nargs, opts, (ray_actor){0}, NULL,
-                 RAY_REF_NULL);
+                 RAY_REF_NULL, NULL, NULL);
 }
 
 ray_ref
 cl_defer_gated(cl_driver *cl, const char *name, const ray_arg *args,
                uint32_t nargs, const ray_call_opts *opts, ray_ref gate)
 {
-    return defer(cl, -2, name, args, nargs, opts, (ray_actor){0}, NULL, gate);
+    return defer(cl, -2, name, args, nargs, opts, (ray_actor){0}, NULL, gate,
+                 NULL, NULL);
 }
 
 ray_ref
 cl_defer_actor(cl_driver *cl, ray_actor h, const ray_fn_desc *m,
                const ray_arg *args, uint32_t nargs)
 {
-    return defer(cl, -1, m->name, args, nargs, NULL, h, m, RAY_REF_NULL);
+    return defer(cl, -1, m->name, args, nargs, NULL, h, m, RAY_REF_NULL, NULL,
+                 NULL);
+}
+
+ray_err
+cl_defer_create(cl_driver *cl, ray_actor h, const ray_fn_desc *ctor,
+                const ray_arg *args, uint32_t nargs, const ray_actor_opts *opts,
+                ray_ref gate)
+{
+    ray_actor_opts *ao = rt_calloc(1, sizeof(*ao));
+    if (ao) {
+        *ao = *opts;
+        ao->name = NULL; /* a named one does not wait (cluster_actor.c) */
+        ao->node = NULL;
+        ao->resources = dup_or_null(opts->resources);
+    }
+    if (!ao || (opts->resources && !ao->resources)) {
+        rt_free(ao);
+        ray_ref_release(gate);
+        return sdk_fail(RAY_ENOMEM, "ray_actor_create: out of memory");
+    }
+    ray_ref r =
+        defer(cl, -1, ctor->name, args, nargs, NULL, h, NULL, gate, ctor, ao);
+    if (!r.id)
+        return RAY_ENOMEM; /* said */
+    ray_ref_release(r);    /* nobody waits for the creation itself */
+    return RAY_OK;
 }
 
 bool
@@ -520,7 +566,9 @@ cl_defer_rows(cl_driver *cl, rt_text *out, size_t room)
             rt_text_put(out, "%016llx\t%s\tPENDING_ARGS_AVAIL\t%s\t%s\t0\n",
                         (unsigned long long)d->id,
                         d->opts.name ? d->opts.name : d->name,
-                        d->actor.id ? "ACTOR_TASK" : "NORMAL_TASK",
+                        d->ctor       ? "ACTOR_CREATION_TASK"
+                        : d->actor.id ? "ACTOR_TASK"
+                                      : "NORMAL_TASK",
                         d->node >= 0 ? cl->nodes[d->node].full : "-");
     pthread_mutex_unlock(&D.mu);
     return n;

@@ -402,6 +402,18 @@ ray_actor cl_actor_from_desc(const char *desc);
 /* Node i died (its calls in flight are settled): restart its actors
  * elsewhere within their max_restarts, or mark them dead with `why`. */
 void cl_actors_node_lost(cl_driver *cl, int i, const char *why);
+/* Make actor h, which waited for its placement group (cluster_defer.c
+ * calls it once the group and the ref arguments are ready): on its
+ * bundle's node, or in this runtime when the bundle is here; or dead,
+ * saying why. */
+void cl_actor_make_waiting(ray_actor h, const ray_fn_desc *ctor,
+                           const ray_arg *args, uint32_t nargs,
+                           const ray_actor_opts *opts);
+/* Defer actor h's creation until `gate` (taken) and its ref arguments
+ * are ready; calls to h made meanwhile wait behind it, in order. */
+ray_err cl_defer_create(cl_driver *cl, ray_actor h, const ray_fn_desc *ctor,
+                        const ray_arg *args, uint32_t nargs,
+                        const ray_actor_opts *opts, ray_ref gate);
 /* Calls e[0..n) to actors on dead node i, in the order made: each goes
  * again to its actor's new node (cl_actors_node_lost moved it) within its
  * max_task_retries; true for those sent (ok[k]), the rest to be failed. */

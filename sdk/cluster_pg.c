@@ -30,8 +30,9 @@
  *
  * Routing. A call or actor in a created group goes to its bundle's node
  * with that node's group id and bundle index; a call in a pending group
- * waits for `ready` beside its arguments (cluster_defer.c); an actor in
- * a pending group is refused (not yet). Remove tells every node.
+ * waits for `ready` beside its arguments (cluster_defer.c), and so does
+ * an actor's creation (cl_actor_make_waiting), unless it is named or
+ * detached (refused: not yet). Remove tells every node.
  */
 #include <math.h>
 #include <pthread.h>

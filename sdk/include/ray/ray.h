@@ -593,15 +593,17 @@ RAY_API ray_err ray_cancel(ray_ref ref, bool force);
  * counting its own groups' holdings, and reserves them on every node at
  * once; a node that refuses (not enough free now) or dies before it
  * answers rolls the others back, and the group is planned again 100 ms
- * later. A call in a pending group waits for it at the driver; an actor
- * in a pending group is refused (RAY_EINVAL: not yet, ray_pg_wait
- * first). A created group whose node dies is pending again: the bundles
- * that were there are reserved anew on other nodes (by its strategy, the
- * others staying where they are), and its calls wait until they are
- * (calls running there when it died fail with RAY_EWORKER_DIED; its
- * actors there are not moved). Groups are this driver's: other drivers'
- * groups are not counted by its plans (a node's agent still refuses
- * what it cannot hold). */
+ * later. A call in a pending group waits for it at the driver; so does
+ * an actor's creation (ray_actor_create returns its handle at once, its
+ * state is RAY_ACTOR_PENDING, and calls made meanwhile run after it, in
+ * order; removing the group first fails them with RAY_EACTOR_DIED), except
+ * a named, detached or get_if_exists one, which is refused (RAY_EINVAL:
+ * not yet, ray_pg_wait first). A created group whose node dies is pending
+ * again: the bundles that were there are reserved anew on other nodes (by its
+ * strategy, the others staying where they are), and its calls wait until they
+ * are (calls running there when it died fail with RAY_EWORKER_DIED; its actors
+ * there are not moved). Groups are this driver's: other drivers' groups are not
+ * counted by its plans (a node's agent still refuses what it cannot hold). */
 
 /* Where the bundles go (in a cluster; one node holds them all outside). */
 enum ray_pg_strategy {

@@ -3001,10 +3001,10 @@ Test(cluster, a_call_in_a_pending_placement_group_waits_for_it)
     cr_assert_eq(ray_wait(&r, 1, 1, 300, &idx, &ready), RAY_OK);
     cr_assert_eq(ready, 0, "a call of a pending group ran");
     cr_assert_eq(ray_pg_wait(later, 200), RAY_ETIMEDOUT);
-    ray_actor_opts ao = {.pg = later};
+    ray_actor_opts ao = {.pg = later, .name = "in-a-pending-group"};
     ray_actor c;
     cr_assert_eq(counter_create(&c, &ao, 0), RAY_EINVAL,
-                 "an actor of a pending group (not yet)");
+                 "a named actor of a pending group (not yet)");
     cr_assert_eq(ray_pg_remove(all), RAY_OK);
     cr_assert_eq(ray_pg_wait(later, 60000), RAY_OK, "%s",
                  ray_last_error_detail());
@@ -3035,6 +3035,102 @@ Test(cluster, a_call_in_a_pending_placement_group_waits_for_it)
     driver_up(1);
     cr_assert_eq(list_rows("tasks", "state=PENDING_ARGS_AVAIL"), 0,
                  "a call of the last session: %s", out_text());
+}
+
+/* An actor created in a placement group still pending gets its handle at
+ * once; its creation and the calls made meanwhile wait for the group and
+ * then run in order, on whichever node its bundle went to: the driver's
+ * own (made in its runtime) or another. Removing the group first fails
+ * them. */
+Test(cluster, an_actor_in_a_pending_placement_group_waits_for_it)
+{
+    driver_up(2);
+    /* .2 and .3 full (their 2 CPUs each), then the driver's node. */
+    ray_bundle away[2] = {{.num_cpus = 2, .resources = "pool:1"},
+                          {.num_cpus = 2, .resources = "pool:1"}};
+    ray_bundle two = {.num_cpus = 2};
+    ray_pg there, here, later;
+    cr_assert_eq(ray_pg_create(away, 2, RAY_PG_STRICT_SPREAD, NULL, &there),
+                 RAY_OK);
+    cr_assert_eq(ray_pg_wait(there, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_pg_create(&two, 1, RAY_PG_PACK, NULL, &here), RAY_OK);
+    cr_assert_eq(ray_pg_wait(here, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_pg_create(&two, 1, RAY_PG_PACK, NULL, &later), RAY_OK);
+    ray_actor_opts ao = {.pg = later};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &ao, 10), RAY_OK, "%s",
+                 ray_last_error_detail());
+    int st = -1, restarts = -1;
+    cr_assert_eq(ray_actor_state(c, &st, &restarts), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_PENDING);
+    ray_ref r[3] = {counter_add_remote(c, 1), counter_add_remote(c, 2),
+                    counter_where_remote(c)};
+    size_t idx, ready = 0;
+    cr_assert_eq(ray_wait(r, 3, 1, 300, &idx, &ready), RAY_OK);
+    cr_assert_eq(ready, 0, "a call of an actor not made yet ran");
+    cr_assert_eq(ray_actor_wait_ready(c, 100), RAY_ETIMEDOUT);
+    /* Room on the driver's node only: the actor is made in its runtime. */
+    cr_assert_eq(ray_pg_remove(here), RAY_OK);
+    int64_t v = -1;
+    cr_assert_eq(ray_get_int64(r[0], &v, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(v, 11);
+    cr_assert_eq(ray_get_int64(r[1], &v, 60000), RAY_OK);
+    cr_assert_eq(v, 13);
+    expect_str(r[2], "driver 13");
+    ray_ref_release(r[0]);
+    ray_ref_release(r[1]);
+    cr_assert_eq(ray_actor_wait_ready(c, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_actor_state(c, &st, &restarts), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_ALIVE);
+    expect_str(counter_where_remote(c), "driver 13");
+    ray_actor_release(c);
+
+    /* On another node: a bundle with pool, once .2 or .3 has room. */
+    ray_bundle one = {.num_cpus = 1, .resources = "pool:1"};
+    ray_pg away1;
+    cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, &away1), RAY_OK);
+    ray_actor_opts ao1 = {.pg = away1};
+    cr_assert_eq(counter_create(&c, &ao1, 20), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_ref a1 = counter_add_remote(c, 1), a2 = counter_where_remote(c);
+    cr_assert_eq(ray_pg_remove(there), RAY_OK);
+    cr_assert_eq(ray_get_int64(a1, &v, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(v, 21);
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(a2, &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert(!strcmp(s, "127.0.0.2 21") || !strcmp(s, "127.0.0.3 21"), "%s",
+              s);
+    ray_free(s);
+    ray_ref_release(a1);
+    ray_ref_release(a2);
+    ray_actor_release(c);
+
+    /* A group removed before it was ready: the actor was never made. */
+    ray_bundle big = {.num_cpus = 2, .resources = "pool:1"};
+    ray_bundle bigs[2] = {big, big};
+    ray_pg never;
+    cr_assert_eq(ray_pg_create(bigs, 2, RAY_PG_STRICT_SPREAD, NULL, &never),
+                 RAY_OK); /* away1 holds a CPU of .2 or .3 */
+    ray_actor_opts aon = {.pg = never};
+    cr_assert_eq(counter_create(&c, &aon, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_ref gone = counter_add_remote(c, 1);
+    cr_assert_eq(ray_pg_remove(never), RAY_OK);
+    cr_assert_eq(ray_get_int64(gone, &v, 60000), RAY_EACTOR_DIED);
+    cr_assert(strstr(ray_last_error_detail(), "removed"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(gone);
+    cr_assert_eq(ray_actor_state(c, &st, &restarts), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_DEAD);
+    ray_actor_release(c);
+    cr_assert_eq(ray_pg_remove(away1), RAY_OK);
+    cr_assert_eq(ray_pg_remove(later), RAY_OK);
 }
 
 static int64_t
