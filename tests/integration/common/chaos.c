@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -192,7 +194,8 @@ static const char *const fault_name[NFAULTS] = {
     "kill -9 of the head, started again",
     "kill -9 of a worker of 127.0.0.4",
     "kill -9 of the actor's process",
-    "the driver's store filled past its size (puts of 8 MiB)"};
+    "the driver's store filled past its size (puts of 8 MiB; as root, "
+    "its spills on a 24 MiB disk)"};
 
 /* The driver's store (STORE_MB) gets PUTS values of 8 MiB, three times
  * its size: it spills or refuses; every value it took reads back whole. */
@@ -240,7 +243,9 @@ fill_store(chaos *ch)
     for (int i = 0; i < PUTS; i++) {
         memset(buf, 'a' + i, sizeof(buf));
         ray_err e = ray_put_bytes(buf, sizeof(buf), &puts[i]);
-        if (e == RAY_ESTORE_FULL)
+        if (e != RAY_OK && strstr(ray_last_error_detail(), "is full ("))
+            ch->r->puts_disk_full++; /* its spill directory's disk */
+        if (e == RAY_ESTORE_FULL || (e != RAY_OK && ch->r->spill_disk_mb))
             ch->r->puts_full++;
         else if (e != RAY_OK)
             return -1;
@@ -431,21 +436,65 @@ wave(chaos *ch, int w, unsigned *rnd)
         r->recover_s = secs;
 }
 
+/* As root: a tmpfs of DISK_MB at TMP/disk for the driver's store's
+ * private directory, so its spills fill a real disk. False elsewhere. */
+#define DISK_MB 24
+
+static bool
+small_disk(rc_cluster *c, char *dir, size_t len)
+{
+    snprintf(dir, len, "%s/disk", c->tmp);
+    char opt[32];
+    snprintf(opt, sizeof(opt), "size=%dm", DISK_MB);
+    return mkdir(dir, 0700) == 0 && mount("tmpfs", dir, "tmpfs", 0, opt) == 0;
+}
+
+/* ray_init with the driver's store (started at once) on `disk` when
+ * there is one. */
+static ray_err
+driver_up(rc_cluster *c, const char *disk)
+{
+    ray_config cfg;
+    ray_config_init(&cfg);
+    cfg.num_cpus = 1;
+    cfg.address = c->head;
+    cfg.object_store_bytes = (uint64_t)STORE_MB << 20;
+    char old[PATH_MAX] = "";
+    const char *t = getenv("TMPDIR");
+    bool had = t != NULL;
+    if (had)
+        snprintf(old, sizeof(old), "%s", t);
+    if (disk)
+        setenv("TMPDIR", disk, 1); /* read as the store starts */
+    ray_err err = ray_init(&cfg);
+    if (err == RAY_OK && disk) {
+        static uint8_t one[1 << 20]; /* a value for the store: it starts */
+        ray_ref warm;
+        if (ray_put_bytes(one, sizeof(one), &warm) == RAY_OK)
+            ray_ref_release(warm);
+    }
+    if (disk && had) /* daemons started again later do not take it */
+        setenv("TMPDIR", old, 1);
+    else if (disk)
+        unsetenv("TMPDIR");
+    return err;
+}
+
 ray_err
 rc_chaos_run(rc_cluster *c, unsigned seed, int fault_s, int max_s,
              rc_chaos_report *r)
 {
     memset(r, 0, sizeof(*r));
     r->seed = seed;
-    ray_config cfg;
-    ray_config_init(&cfg);
-    cfg.num_cpus = 1;
-    cfg.address = c->head;
-    cfg.object_store_bytes = (uint64_t)STORE_MB << 20;
-    ray_err err = ray_init(&cfg);
+    char disk[PATH_MAX + 8];
+    bool mounted = small_disk(c, disk, sizeof(disk));
+    r->spill_disk_mb = mounted ? DISK_MB : 0;
+    ray_err err = driver_up(c, mounted ? disk : NULL);
     if (err != RAY_OK) {
         snprintf(r->first_loss, sizeof(r->first_loss), "ray_init: %s",
                  ray_last_error_detail());
+        if (mounted)
+            umount2(disk, MNT_DETACH);
         return err;
     }
     static chaos ch;
@@ -461,6 +510,8 @@ rc_chaos_run(rc_cluster *c, unsigned seed, int fault_s, int max_s,
         snprintf(r->first_loss, sizeof(r->first_loss), "the actor: %s",
                  ray_last_error_detail());
         ray_shutdown();
+        if (mounted)
+            umount2(disk, MNT_DETACH);
         return err;
     }
     clock_gettime(CLOCK_MONOTONIC, &ch.t0);
@@ -490,6 +541,8 @@ rc_chaos_run(rc_cluster *c, unsigned seed, int fault_s, int max_s,
     ray_actor_state(ch.actor, &state, &r->actor_restarts);
     ray_actor_release(ch.actor);
     ray_shutdown();
+    if (mounted)
+        umount2(disk, MNT_DETACH);
     return RAY_OK;
 }
 
@@ -501,12 +554,14 @@ rc_chaos_print(FILE *f, const rc_chaos_report *r)
             "s; %d results, %d reduces over borrowed refs and %d actor calls "
             "checked; %d lost, %d hangs; %d faults made (%d skipped); "
             "%llu calls sent again, %llu workers restarted, %d actor restarts, "
-            "%llu spills, %d puts refused (store full) of %d; the longest "
+            "%llu spills, %d puts refused (store full) of %d, %d of them "
+            "as the spill disk%s was full; the longest "
             "wave (time to recover) %.2f s%s%s\n%s",
             r->seed, r->seed, r->waves, r->secs, r->checked, r->reduced,
             r->actor_calls, r->lost, r->hangs, r->faults, r->skipped, r->resent,
             r->worker_restarts, r->actor_restarts, r->spills, r->puts_full,
-            r->puts_full + r->puts_took, r->recover_s,
-            r->first_loss[0] ? "; the first loss: " : "", r->first_loss,
-            r->log);
+            r->puts_full + r->puts_took, r->puts_disk_full,
+            r->spill_disk_mb ? " (24 MiB)" : " (not mounted: no root)",
+            r->recover_s, r->first_loss[0] ? "; the first loss: " : "",
+            r->first_loss, r->log);
 }

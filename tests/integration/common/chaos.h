@@ -10,10 +10,11 @@
  * SIGCONT), kill -9 of the head (started again on its port), kill -9 of a
  * worker under a task (.4), kill -9 of a stateful actor's process, and
  * the driver's store filled past its size (it spills or refuses; what it
- * took reads back whole). The workload, in waves: 200 calls, 4 reduces
- * over their refs packed in an argument (borrowed wherever they run), and
- * 8 calls to an actor with restarts whose answers depend on its
- * constructor's state. Every result is checked.
+ * took reads back whole), its spills on a 24 MiB disk of their own when
+ * run as root (a tmpfs the run mounts and unmounts), which fills too. The
+ * workload, in waves: 200 calls, 4 reduces over their refs packed in an
+ * argument (borrowed wherever they run), and 8 calls to an actor with restarts
+ * whose answers depend on its constructor's state. Every result is checked.
  *
  *   rc_cluster c;
  *   rc_chaos_up(&c);                       the cluster (false: rc_out)
@@ -49,7 +50,9 @@ typedef struct rc_chaos_report {
     int faults;      /* faults made */
     int skipped;     /* faults that could not be made (in `log`) */
     int puts_took, puts_full, puts_bad; /* the store filled past its size */
-    unsigned long long resent;          /* calls sent again (ray_stats) */
+    int spill_disk_mb;         /* its spills' disk (a tmpfs, as root), or 0 */
+    int puts_disk_full;        /* puts refused as that disk was full */
+    unsigned long long resent; /* calls sent again (ray_stats) */
     unsigned long long worker_restarts, spills;
     int actor_restarts;
     double secs;      /* the whole run */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -223,6 +224,9 @@ rc_close(rc_cluster *c)
             kill(atoi(e->d_name), SIGKILL);
     if (d)
         closedir(d);
+    char disk[PATH_MAX + 8]; /* the chaos run's spill disk, if left */
+    snprintf(disk, sizeof(disk), "%s/disk", c->tmp);
+    umount2(disk, MNT_DETACH);
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->tmp);
     if (!getenv("RAYC_TEST_KEEP") && system(cmd) != 0)
