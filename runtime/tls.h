@@ -18,8 +18,9 @@
  *
  * Both sides show a certificate and check the other's against ca.crt
  * (mutual TLS, 1.2 at least). Names are not checked: nodes are reached by
- * address, and the token handshake still runs inside. The dashboard's
- * HTTP port is not wrapped.
+ * address, and the token handshake still runs inside. The head's
+ * dashboard is HTTPS then, by libmicrohttpd's own TLS with the node's
+ * certificate (scheduler/cluster/dashboard.c).
  */
 #ifndef RAY_RUNTIME_TLS_H
 #define RAY_RUNTIME_TLS_H

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * dashboard.c: the head's HTTP endpoint (dashboard.h), on libmicrohttpd's
- * own thread.
+ * own thread. With TLS on (RAYC_TLS_DIR) it is HTTPS, libmicrohttpd's own
+ * (GnuTLS), with the node's certificate: a browser trusts it once the
+ * cluster's ca.crt is imported (clients show no certificate; the token
+ * check stays as it is).
  */
 #include "scheduler/cluster/dashboard.h"
 
@@ -9,12 +12,14 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/alloc.h"
 #include "runtime/ids.h"
 #include "runtime/log.h"
 #include "runtime/text.h"
+#include "runtime/tls.h"
 #include "scheduler/cluster/status.h"
 
 struct dashboard {
@@ -22,8 +27,49 @@ struct dashboard {
     char gcs[RT_HOST_MAX + 8];
     uint8_t tok[RT_TOKEN_LEN];
     char tok_hex[2 * RT_TOKEN_LEN + 1];
-    bool need_token; /* bound off loopback */
+    bool need_token;  /* bound off loopback */
+    char *cert, *key; /* HTTPS: the node's, PEM (NUL-ended) */
 };
+
+/* RAYC_TLS_DIR/name, whole and NUL-ended (rt_malloc'd), or NULL. */
+static char *
+read_pem(const char *name)
+{
+    const char *dir = getenv("RAYC_TLS_DIR");
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", dir ? dir : ".", name);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *p = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            char *q = rt_realloc(p, cap = cap ? 2 * cap : 8192);
+            if (!q || cap > (1u << 20)) { /* no PEM file is that big */
+                rt_free(q ? q : p);
+                fclose(f);
+                return NULL;
+            }
+            p = q;
+        }
+        size_t k = fread(p + n, 1, 4096, f);
+        n += k;
+        if (k < 4096)
+            break;
+    }
+    fclose(f);
+    p[n] = 0;
+    return p;
+}
+
+static void
+dashboard_free(dashboard *d)
+{
+    rt_free(d->cert);
+    rt_free(d->key);
+    rt_free(d);
+}
 
 static const char PAGE[] =
     "<!doctype html><html><head><meta charset=\"utf-8\">"
@@ -195,17 +241,39 @@ dashboard_start(const char *ip, uint16_t port, const char *gcs,
     memcpy(d->tok, tok, RT_TOKEN_LEN);
     rt_id_hex_encode(tok, RT_TOKEN_LEN, d->tok_hex);
     d->need_token = (ntohl(sa.sin_addr.s_addr) >> 24) != 127;
+    bool tls = rt_tls_on();
+    if (tls && (!(d->cert = read_pem("node.crt")) ||
+                !(d->key = read_pem("node.key")))) {
+        snprintf(why, whylen,
+                 "dashboard: HTTPS needs RAYC_TLS_DIR's node.crt and "
+                 "node.key, which cannot be read");
+        dashboard_free(d);
+        return RAY_EINVAL;
+    }
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(why, whylen,
+                 "dashboard: this libmicrohttpd has no TLS: with "
+                 "RAYC_TLS_DIR set, start the head with --dashboard-port=-1");
+        dashboard_free(d);
+        return RAY_EINVAL;
+    }
+    /* The key and the certificate go last: without TLS, the list ends
+     * before them. */
     d->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, port, NULL, NULL,
-        on_request, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+            (tls ? MHD_USE_TLS : 0),
+        port, NULL, NULL, on_request, d, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+        tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, d->key,
+        MHD_OPTION_HTTPS_MEM_CERT, d->cert, MHD_OPTION_END);
     if (!d->d) {
         snprintf(why, whylen,
-                 "dashboard: cannot serve HTTP on %s:%u (the port is taken, "
-                 "or the address is not this machine's)",
-                 ip, port);
-        rt_free(d);
+                 "dashboard: cannot serve HTTP%s on %s:%u (the port is "
+                 "taken, or the address is not this machine's%s)",
+                 tls ? "S" : "", ip, port,
+                 tls ? ", or the key does not fit the certificate" : "");
+        dashboard_free(d);
         return RAY_ESYSERR;
     }
     const union MHD_DaemonInfo *info =
@@ -221,5 +289,5 @@ dashboard_stop(dashboard *d)
     if (!d)
         return;
     MHD_stop_daemon(d->d);
-    rt_free(d);
+    dashboard_free(d);
 }

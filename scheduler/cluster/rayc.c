@@ -491,9 +491,9 @@ cmd_start(const opts *o)
         printf("To add a node:   rayc start --address=%s\n", gcs);
         printf("To run a driver: RAY_ADDRESS=%s ./my_program\n", gcs);
         if (strcmp(dash, "-"))
-            printf("Dashboard:       http://%s/ (Prometheus metrics at "
+            printf("Dashboard:       http%s://%s/ (Prometheus metrics at "
                    "/metrics)\n",
-                   dash);
+                   rt_tls_on() ? "s" : "", dash);
         printf("(nodes and drivers need this machine's token file, ");
         char tpath[PATH_MAX];
         rt_token_path(o->token_file, tpath, sizeof(tpath));

@@ -9,6 +9,7 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ tls_up(void)
               "scripts/tls-certs failed (is the openssl program there?)");
     setenv("RAYC_TLS_DIR", certs, 1); /* every process from here on */
     cr_assert_eq(rc_rayc(&C, "start", "--head", "--port=0", "--num-cpus=1",
-                         "--dashboard-port=-1", NULL),
+                         "--dashboard-port=0", NULL),
                  0, "%s", rc_out(&C));
     cr_assert(rc_read_head(&C));
     char addr[160];
@@ -199,6 +200,41 @@ Test(tls, nothing_answers_in_clear_on_the_head_or_a_node)
         addr[k] = s[k], k++;
     addr[k] = 0;
     nothing_in_clear(addr);
+}
+
+/* The head's dashboard is HTTPS with the node's certificate: a client
+ * that trusts ca.crt reads the status (openssl s_client, checking the
+ * chain), one that trusts another authority is refused, and nothing
+ * answers in clear. */
+Test(tls, the_dashboard_is_https)
+{
+    char path[PATH_MAX + 32], dash[128] = "";
+    snprintf(path, sizeof(path), "%s/dashboard_address", C.tmp);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no dashboard address");
+    cr_assert_not_null(fgets(dash, sizeof(dash), f));
+    fclose(f);
+    dash[strcspn(dash, "\n")] = 0;
+    nothing_in_clear(dash);
+    char cmd[9000];
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    const char *cas[2] = {certs, other};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof(cmd),
+                 "printf 'GET /api/status HTTP/1.0\\r\\n\\r\\n' | "
+                 "openssl s_client -quiet -verify_return_error -CAfile "
+                 "'%s/ca.crt' -connect '%s' 2>&1",
+                 cas[k], dash);
+        int rc = rc_run(&C, argv, 30);
+        const char *out = rc_out(&C);
+        if (k == 0)
+            cr_assert(rc == 0 && strstr(out, " 200 ") &&
+                          strstr(out, "\"nodes\""),
+                      "rc %d: %s", rc, out);
+        else
+            cr_assert(!strstr(out, " 200 "),
+                      "a client of another authority read it: %s", out);
+    }
 }
 
 Test(tls, rayc_without_tls_or_with_another_authority_is_refused)
