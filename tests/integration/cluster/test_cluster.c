@@ -293,6 +293,18 @@ driver_up(int ncpu)
     cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
 }
 
+/* A driver with one CPU and an object store of `bytes`. */
+static void
+driver_with_store(uint64_t bytes)
+{
+    ray_config c;
+    ray_config_init(&c);
+    c.num_cpus = 1;
+    c.address = head;
+    c.object_store_bytes = bytes;
+    cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+}
+
 /* The string `r` resolves to is `want` (the ref is released). */
 static void
 expect_str(ray_ref r, const char *want)
@@ -1503,12 +1515,7 @@ Test(cluster, a_burst_of_large_results_all_arrive)
  * once there is room. */
 Test(cluster, a_pull_waits_for_room_and_a_lost_source_runs_again)
 {
-    ray_config c;
-    ray_config_init(&c);
-    c.num_cpus = 1;
-    c.address = head;
-    c.object_store_bytes = 256u << 20;
-    cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+    driver_with_store(256u << 20);
     enum { N = 150 * 1000 * 1000 };
     static uint8_t zeros[N];
     ray_ref hold = RAY_REF_NULL;
@@ -1572,12 +1579,7 @@ on_settled(void *arg, ray_ref ref, ray_err err)
  * it to the front, and once there is room it is among the first in. */
 Test(cluster, a_get_s_pull_goes_before_those_pulled_ahead)
 {
-    ray_config c;
-    ray_config_init(&c);
-    c.num_cpus = 1;
-    c.address = head;
-    c.object_store_bytes = 64u << 20;
-    cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
+    driver_with_store(64u << 20);
     enum { FILL = 52 << 20, N = 16 }; /* in 64 MiB: room for no 12 MB more */
     static uint8_t zeros[FILL];
     ray_ref hold = RAY_REF_NULL;
