@@ -62,6 +62,9 @@ typedef struct cl_actor {
     int32_t restarts_left; /* -1: no limit */
     int32_t restarts;      /* on other nodes so far */
     int32_t task_retries;  /* max_task_retries: sends of a call in flight */
+    uint64_t pg;           /* in this driver's placement group, or 0 */
+    int32_t pg_bundle;     /* its bundle index as asked */
+    double cpus;           /* its num_cpus (a bundle must fit it) */
     bool pinned;           /* ray_actor_opts.node: only there */
     char *resources;       /* what a restart's node must have */
     char *name;            /* while alive, or NULL */
@@ -579,6 +582,128 @@ send_create(cl_driver *cl, uint32_t key, const ray_fn_desc *ctor,
     return RAY_OK;
 }
 
+/* Actor `key` lives in bundle `bundle` of this driver's group `pg`: a
+ * restart after its node died waits for the group's bundles to be placed
+ * again (cl_actor_restart_in_group). */
+static void
+in_group(cl_driver *cl, uint32_t key, ray_pg pg, int32_t bundle, double cpus)
+{
+    pthread_mutex_lock(&cl->act_mu);
+    cl->act[key].pg = pg.id;
+    cl->act[key].pg_bundle = bundle;
+    cl->act[key].cpus = cpus;
+    pthread_mutex_unlock(&cl->act_mu);
+}
+
+/* Defer group actor h's restart until its group is placed again. */
+static void
+restart_later(cl_driver *cl, ray_actor h)
+{
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    ray_pg pg = {a ? a->pg : 0};
+    int32_t bundle = a ? a->pg_bundle : 0;
+    double cpus = a ? a->cpus : 0;
+    char res[128] = "";
+    if (a && a->resources)
+        snprintf(res, sizeof(res), "%s", a->resources);
+    pthread_mutex_unlock(&cl->act_mu);
+    uint64_t sub;
+    int32_t sub_idx;
+    int j;
+    ray_ref gate = RAY_REF_NULL;
+    ray_err err = cl_pg_route("ray_actor restart", pg, bundle, cpus,
+                              res[0] ? res : NULL, &sub, &sub_idx, &j, &gate);
+    if (err == RAY_EAGAIN)
+        err = cl_defer_restart(cl, h, gate);
+    else if (err == RAY_OK)
+        err = cl_defer_restart(cl, h, RAY_REF_NULL); /* placed already */
+    if (err != RAY_OK) {
+        pthread_mutex_lock(&cl->act_mu);
+        a = entry(cl, h);
+        if (a && a->node == CL_ACTOR_WAITING)
+            forget(a, ray_last_error_detail());
+        pthread_mutex_unlock(&cl->act_mu);
+    }
+}
+
+void
+cl_actor_restart_in_group(ray_actor h)
+{
+    cl_driver *cl = g_cl;
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    bool waiting = a && a->node == CL_ACTOR_WAITING && a->spec;
+    ray_pg pg = {waiting ? a->pg : 0};
+    int32_t bundle = waiting ? a->pg_bundle : 0;
+    double cpus = waiting ? a->cpus : 0;
+    char res[128] = "";
+    if (waiting && a->resources)
+        snprintf(res, sizeof(res), "%s", a->resources);
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!waiting)
+        return; /* killed or released meanwhile */
+    uint64_t sub = 0;
+    int32_t sub_idx = 0;
+    int j = -1;
+    ray_ref gate = RAY_REF_NULL;
+    char why[400] = "";
+    ray_err err = cl_pg_route("ray_actor restart", pg, bundle, cpus,
+                              res[0] ? res : NULL, &sub, &sub_idx, &j, &gate);
+    if (err == RAY_EAGAIN) { /* another of its nodes died: wait again */
+        if (cl_defer_restart(cl, h, gate) == RAY_OK)
+            return;
+        snprintf(why, sizeof(why), "%s", ray_last_error_detail());
+    } else if (err != RAY_OK) {
+        snprintf(why, sizeof(why), "its placement group went: %s",
+                 ray_last_error_detail());
+    } else if (j < 0) {
+        snprintf(why, sizeof(why),
+                 "its node died and its bundle was placed again on the "
+                 "driver's node, where a restart is not made (not yet)");
+    }
+    pthread_mutex_lock(&cl->act_mu);
+    a = entry(cl, h);
+    if (a && a->node == CL_ACTOR_WAITING && !why[0]) {
+        /* Its record, now naming the bundle's new group there. */
+        Ray__Rpc__ClusterTask *t =
+            ray__rpc__cluster_task__unpack(NULL, a->spec_len, a->spec);
+        uint8_t *spec = NULL;
+        size_t len = 0;
+        if (t) {
+            t->pg = sub;
+            t->pg_bundle = sub_idx;
+            len = protobuf_c_message_get_packed_size(&t->base);
+            spec = rt_malloc(len ? len : 1);
+            if (spec)
+                protobuf_c_message_pack(&t->base, spec);
+            ray__rpc__cluster_task__free_unpacked(t, NULL);
+        }
+        if (spec && cl_send_raw(cl, j, spec, (uint32_t)len)) {
+            for (int32_t n = 1; n < a->handles; n++)
+                retain_on(cl, j, a->rkey);
+            rt_free(a->spec);
+            a->spec = spec;
+            a->spec_len = (uint32_t)len;
+            a->node = j;
+            a->restarts++;
+            if (a->restarts_left > 0)
+                a->restarts_left--;
+            RT_WARN("cluster: actor %u restarted on node %s (%s) in its "
+                    "placement group's bundle, placed again there",
+                    a->rkey, cl->nodes[j].id, cl->nodes[j].addr);
+        } else {
+            rt_free(spec);
+            snprintf(why, sizeof(why), "%s",
+                     spec ? "the node of its bundle left as it was restarted"
+                          : "out of memory restarting it");
+        }
+    }
+    if (a && a->node == CL_ACTOR_WAITING && why[0])
+        forget(a, why);
+    pthread_mutex_unlock(&cl->act_mu);
+}
+
 /* An actor in a placement group still pending: a handle now, and its
  * creation waits in cluster_defer.c for the group (`gate`, taken) and its
  * ref arguments, with the calls made meanwhile queued behind it. */
@@ -676,6 +801,8 @@ cl_actor_make_waiting(ray_actor h, const ray_fn_desc *ctor, const ray_arg *args,
                      cl->nodes[i].addr);
         } else if (send_create(cl, actor_key(h), ctor, av, nargs, vv, nviews,
                                &o, NULL, false, i, 0, &made) == RAY_OK) {
+            in_group(cl, actor_key(h), opts->pg, opts->pg_bundle,
+                     opts->num_cpus);
             return;
         } else {
             snprintf(why, sizeof(why), "%s", ray_last_error_detail());
@@ -694,6 +821,8 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
 {
     cl_driver *cl = g_cl;
     ray_actor_opts pgo; /* in a placement group: as its bundle says */
+    ray_pg group = opts ? opts->pg : (ray_pg){0};
+    int32_t bundle = opts ? opts->pg_bundle : 0;
     int i;
     if (opts && opts->pg.id) {
         char what[160];
@@ -819,8 +948,11 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                                   name, why);
         }
     }
-    return send_create(cl, key, ctor, av, nargs, vv, nviews, opts, name,
-                       detached, i, 1, out);
+    ray_err err = send_create(cl, key, ctor, av, nargs, vv, nviews, opts, name,
+                              detached, i, 1, out);
+    if (err == RAY_OK && group.id)
+        in_group(cl, key, group, bundle, opts->num_cpus);
+    return err;
 }
 
 /* A call that fails: its result `id` (0: a new one) settles with err. */
@@ -873,6 +1005,8 @@ cl_actor_send(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     char why[200] = "";
     uint32_t rkey = 0;
     int i = actor_node(cl, h, why, sizeof(why), &rkey);
+    if (i == CL_ACTOR_WAITING && !id) /* it restarts: behind that */
+        return cl_defer_actor(cl, h, m, args, nargs);
     if (i == -2 && id)
         return call_fails(rt, id, RAY_EINVAL, "not a handle of this driver");
     if (i == -2) {
@@ -1055,14 +1189,15 @@ cl_actor_state(ray_actor h, int *state, int *num_restarts)
     cl_actor *a = entry(cl, h);
     int moved = a ? a->restarts : 0;
     bool waiting = a && a->node == CL_ACTOR_WAITING;
+    bool again = waiting && a->spec; /* a restart, not its creation */
     pthread_mutex_unlock(&cl->act_mu);
     if (!a)
         return sdk_fail(RAY_EINVAL, "ray_actor_state: null or stale handle");
     if (waiting) { /* for its placement group */
         if (state)
-            *state = RAY_ACTOR_PENDING;
+            *state = again ? RAY_ACTOR_RESTARTING : RAY_ACTOR_PENDING;
         if (num_restarts)
-            *num_restarts = 0;
+            *num_restarts = moved;
         return RAY_OK;
     }
     uint64_t bits = 0;
@@ -1126,6 +1261,8 @@ cl_actor_lookup(const char *name, ray_actor *out)
 void
 cl_actors_node_lost(cl_driver *cl, int i, const char *why)
 {
+    uint32_t later[64]; /* group actors to restart once it is placed */
+    int nlater = 0;
     pthread_mutex_lock(&cl->act_mu);
     for (uint32_t k = 1; k < cl->nact; k++) {
         cl_actor *a = &cl->act[k];
@@ -1133,6 +1270,12 @@ cl_actors_node_lost(cl_driver *cl, int i, const char *why)
             continue;
         char msg[200];
         int j = -2;
+        if (a->pg && a->restarts_left != 0 && !a->attached && nlater < 64) {
+            /* In its group's bundle, once that is placed again. */
+            a->node = CL_ACTOR_WAITING;
+            later[nlater++] = k;
+            continue;
+        }
         if (!a->pinned && a->restarts_left != 0) {
             ray_call_opts co = {.resources = a->resources};
             j = cl_choose(cl, &co, false, i);
@@ -1172,6 +1315,8 @@ cl_actors_node_lost(cl_driver *cl, int i, const char *why)
         forget(a, msg);
     }
     pthread_mutex_unlock(&cl->act_mu);
+    for (int k = 0; k < nlater; k++)
+        restart_later(cl, (ray_actor){(uint64_t)later[k] << 32});
 }
 
 static int
@@ -1203,9 +1348,8 @@ cl_actor_calls_again(cl_driver *cl, int i, fl_entry *e, size_t n, bool *ok)
 void
 cl_actors_free(cl_driver *cl)
 {
-    for (uint32_t k = 1; k < cl->nact; k++)
-        if (cl->act[k].node >= 0)
-            forget(&cl->act[k], "the driver ended");
+    for (uint32_t k = 1; k < cl->nact; k++) /* waiting ones too */
+        forget(&cl->act[k], "the driver ended");
     rt_free(cl->act);
     cl->act = NULL;
     cl->nact = cl->cact = 0;

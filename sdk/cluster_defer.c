@@ -43,7 +43,8 @@ typedef struct deferred {
     /* Or an actor's creation, waiting for its placement group: its
      * constructor and options (strings copied, owned). */
     const ray_fn_desc *ctor;
-    ray_actor_opts *aopts;
+    ray_actor_opts *aopts; /* (neither this nor a method: its restart in its
+                              placement group, placed again) */
     struct deferred *next_acall;
     bool done; /* its arguments are (D.mu) */
 } deferred;
@@ -284,7 +285,9 @@ resolver_main(void *arg)
         if (!D.head)
             D.tail = &D.head;
         pthread_mutex_unlock(&D.mu);
-        if (d->ctor)
+        if (d->actor.id && !d->method && !d->ctor)
+            cl_actor_restart_in_group(d->actor);
+        else if (d->ctor)
             cl_actor_make_waiting(d->actor, d->ctor, d->args, d->nargs,
                                   d->aopts);
         else if (d->actor.id)
@@ -481,6 +484,19 @@ cl_defer_actor(cl_driver *cl, ray_actor h, const ray_fn_desc *m,
 }
 
 ray_err
+cl_defer_restart(cl_driver *cl, ray_actor h, ray_ref gate)
+{
+    /* In the actor's line, gated: an actor's item with neither a method
+     * nor a constructor. */
+    ray_ref r =
+        defer(cl, -1, "restart", NULL, 0, NULL, h, NULL, gate, NULL, NULL);
+    if (!r.id)
+        return RAY_ENOMEM; /* said */
+    ray_ref_release(r);
+    return RAY_OK;
+}
+
+ray_err
 cl_defer_create(cl_driver *cl, ray_actor h, const ray_fn_desc *ctor,
                 const ray_arg *args, uint32_t nargs, const ray_actor_opts *opts,
                 ray_ref gate)
@@ -566,7 +582,8 @@ cl_defer_rows(cl_driver *cl, rt_text *out, size_t room)
             rt_text_put(out, "%016llx\t%s\tPENDING_ARGS_AVAIL\t%s\t%s\t0\n",
                         (unsigned long long)d->id,
                         d->opts.name ? d->opts.name : d->name,
-                        d->ctor       ? "ACTOR_CREATION_TASK"
+                        d->ctor || (d->actor.id && !d->method)
+                            ? "ACTOR_CREATION_TASK"
                         : d->actor.id ? "ACTOR_TASK"
                                       : "NORMAL_TASK",
                         d->node >= 0 ? cl->nodes[d->node].full : "-");

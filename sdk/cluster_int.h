@@ -409,6 +409,12 @@ void cl_actors_node_lost(cl_driver *cl, int i, const char *why);
 void cl_actor_make_waiting(ray_actor h, const ray_fn_desc *ctor,
                            const ray_arg *args, uint32_t nargs,
                            const ray_actor_opts *opts);
+/* Restart group actor h, whose node died, in its bundle now placed
+ * again (cluster_defer.c calls it once the group is ready again). */
+void cl_actor_restart_in_group(ray_actor h);
+/* Defer group actor h's restart until `gate` (taken; null: now), the
+ * calls made meanwhile behind it. */
+ray_err cl_defer_restart(cl_driver *cl, ray_actor h, ray_ref gate);
 /* Defer actor h's creation until `gate` (taken) and its ref arguments
  * are ready; calls to h made meanwhile wait behind it, in order. */
 ray_err cl_defer_create(cl_driver *cl, ray_actor h, const ray_fn_desc *ctor,

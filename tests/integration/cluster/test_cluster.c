@@ -3135,6 +3135,60 @@ Test(cluster, an_actor_in_a_pending_placement_group_waits_for_it)
     cr_assert_eq(ray_pg_remove(later), RAY_OK);
 }
 
+/* An actor with restarts in a placement group whose node dies is made
+ * again in its bundle, once the group placed that bundle on another node:
+ * a fresh incarnation there, its calls after the move answered there. */
+Test(cluster, a_group_actor_restarts_where_its_bundle_went)
+{
+    driver_up(1);
+    ray_bundle b = {.num_cpus = 1, .resources = "pool:1"};
+    ray_pg g;
+    cr_assert_eq(ray_pg_create(&b, 1, RAY_PG_STRICT_PACK, NULL, &g), RAY_OK);
+    cr_assert_eq(ray_pg_wait(g, 60000), RAY_OK, "%s", ray_last_error_detail());
+    ray_actor_opts o = {.pg = g, .max_restarts = 1};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 10), RAY_OK, "%s",
+                 ray_last_error_detail());
+    int64_t v = -1;
+    cr_assert_eq(ray_get_int64(counter_add_remote(c, 5), &v, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(v, 15);
+    char *s = NULL, first[32] = "";
+    cr_assert_eq(ray_get_str(counter_where_remote(c), &s, 60000), RAY_OK);
+    sscanf(s, "%31s", first);
+    ray_free(s);
+    cr_assert(!strcmp(first, "127.0.0.2") || !strcmp(first, "127.0.0.3"), "%s",
+              first);
+    cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
+    const char *next = strcmp(first, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3";
+    char want[64];
+    snprintf(want, sizeof(want), "%s 10", next); /* its constructor's state */
+    s = NULL;
+    for (int k = 0; k < 300; k++) { /* until the driver saw the node go */
+        ray_ref r = counter_where_remote(c);
+        ray_err err = ray_get_str(r, &s, 60000);
+        ray_ref_release(r);
+        if (err == RAY_OK && strncmp(s, first, strlen(first)) != 0)
+            break;
+        cr_assert(err == RAY_OK || err == RAY_EACTOR_DIED, "%s",
+                  ray_last_error_detail());
+        ray_free(s);
+        s = NULL;
+        usleep(20000);
+    }
+    cr_assert_not_null(s, "the actor never moved off %s", first);
+    cr_assert_str_eq(s, want);
+    ray_free(s);
+    int st = -1, restarts = -1;
+    cr_assert_eq(ray_actor_state(c, &st, &restarts), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_ALIVE);
+    cr_assert_eq(restarts, 1);
+    cr_assert_eq(ray_pg_state(g, &st), RAY_OK);
+    cr_assert_eq(st, RAY_PG_CREATED);
+    ray_actor_release(c);
+    cr_assert_eq(ray_pg_remove(g), RAY_OK);
+}
+
 static int64_t
 agent_pid(int64_t unused)
 {
