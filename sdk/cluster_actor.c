@@ -16,7 +16,10 @@
  * (RAY_EACTOR_DIED, naming the node); an actor with restarts left
  * (max_restarts) and not pinned to that node is created again on the
  * least loaded node that fits it, and later calls go there; otherwise it
- * is dead, and says why. A moved actor's calls that were in flight go to
+ * is dead, and says why. An actor in one of this driver's placement
+ * groups waits instead (CL_ACTOR_WAITING) until the group has placed its
+ * bundle again, and is made there with the bundle's new group id
+ * (cl_actor_restart_in_group). A moved actor's calls that were in flight go to
  * it again, in the order they were made, within its max_task_retries
  * (calls made meanwhile may run before them).
  *
