@@ -139,10 +139,10 @@ typedef struct cl_driver {
     pthread_cond_t xfer_cv; /* pullers reached 0 */
     int busy[CL_DATA_BUSY]; /* data connections in use */
     int nbusy;
-    struct pull_job *pq_head, *pq_tail; /* pulls queued, by priority */
-    _Atomic uint32_t pq_n;              /* how many */
-    int pullers;                        /* threads pulling */
-    bool xfer_stop;                     /* leaving */
+    struct pull_job *pq_head; /* pulls queued, by priority */
+    _Atomic uint32_t pq_n;    /* how many */
+    int pullers;              /* threads pulling */
+    bool xfer_stop;           /* leaving */
     cl_copy *copies;
     size_t ncopies, ccopies;
 } cl_driver;

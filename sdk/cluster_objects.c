@@ -550,8 +550,6 @@ pq_insert(cl_driver *cl, pull_job *j)
         p = &(*p)->next;
     j->next = *p;
     *p = j;
-    if (!j->next)
-        cl->pq_tail = j;
     atomic_fetch_add(&cl->pq_n, 1);
 }
 
@@ -559,12 +557,9 @@ pq_insert(cl_driver *cl, pull_job *j)
 static bool
 pq_unlink(cl_driver *cl, pull_job *j)
 {
-    pull_job *prev = NULL;
-    for (pull_job **p = &cl->pq_head; *p; prev = *p, p = &(*p)->next)
+    for (pull_job **p = &cl->pq_head; *p; p = &(*p)->next)
         if (*p == j) {
             *p = j->next;
-            if (cl->pq_tail == j)
-                cl->pq_tail = prev;
             atomic_fetch_sub(&cl->pq_n, 1);
             return true;
         }
