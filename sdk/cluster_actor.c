@@ -630,6 +630,81 @@ restart_later(cl_driver *cl, ray_actor h)
     }
 }
 
+/* Group actor h's bundle was placed again on this node (its group `sub`
+ * here, bundle sub_idx): make it in this runtime from its record (whose
+ * arguments are values) and forward its handle there (CL_ACTOR_HERE).
+ * why is left empty when it was made. */
+static void
+restart_here(cl_driver *cl, ray_actor h, uint64_t sub, int32_t sub_idx,
+             char *why, size_t whylen)
+{
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    Ray__Rpc__ClusterTask *t =
+        a && a->node == CL_ACTOR_WAITING && a->spec
+            ? ray__rpc__cluster_task__unpack(NULL, a->spec_len, a->spec)
+            : NULL;
+    pthread_mutex_unlock(&cl->act_mu);
+    const ray_fn_desc *d =
+        t ? sdk_registry_find(sdk_name_hash(t->function)) : NULL;
+    ray_arg args[16];
+    size_t n = t && t->n_args <= 16 ? t->n_args : 0;
+    for (size_t k = 0; k < n; k++) {
+        const Ray__Rpc__ClusterArg *x = t->args[k];
+        memset(&args[k], 0, sizeof(args[k]));
+        args[k].type = x->type;
+        if (sdk_type_buffer(x->type)) {
+            args[k].v.buf.ptr = x->data.data;
+            args[k].v.buf.len = x->data.len;
+        } else {
+            args[k].v.u64 = x->bits;
+        }
+    }
+    ray_actor local = RAY_ACTOR_NULL;
+    if (!t || !d || t->n_args > 16) {
+        snprintf(why, whylen, "its record cannot be made here again");
+    } else {
+        ray_actor_opts o = {
+            .num_cpus = t->num_cpus,
+            .resources = t->resources && *t->resources ? t->resources : NULL,
+            .own_process = t->own_process,
+            .max_restarts = t->max_restarts,
+            .max_task_retries = t->max_task_retries,
+            .max_concurrency = t->max_concurrency,
+            .pg = {sub},
+            .pg_bundle = sub_idx,
+        };
+        if (sdk_drv_actor_create(d, args, (uint32_t)n, &o, &local) != RAY_OK)
+            snprintf(why, whylen, "made again on the driver's node: %s",
+                     ray_last_error_detail());
+    }
+    if (t)
+        ray__rpc__cluster_task__free_unpacked(t, NULL);
+    if (why[0])
+        return;
+    int32_t handles = 0;
+    pthread_mutex_lock(&cl->act_mu);
+    a = entry(cl, h);
+    if (a && a->node == CL_ACTOR_WAITING) {
+        handles = a->handles;
+        a->node = CL_ACTOR_HERE;
+        a->local = local;
+        a->restarts++;
+        rt_free(a->spec); /* this runtime lists it now */
+        a->spec = NULL;
+        a->spec_len = 0;
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    for (int32_t k = 1; k < handles; k++)
+        sdk_drv_actor_ref(local, true);
+    if (!handles) /* killed meanwhile */
+        sdk_drv_actor_ref(local, false);
+    else
+        RT_WARN("cluster: actor %u restarted on this node, where its "
+                "placement group's bundle was placed again",
+                actor_key(h));
+}
+
 void
 cl_actor_restart_in_group(ray_actor h)
 {
@@ -661,9 +736,9 @@ cl_actor_restart_in_group(ray_actor h)
         snprintf(why, sizeof(why), "its placement group went: %s",
                  ray_last_error_detail());
     } else if (j < 0) {
-        snprintf(why, sizeof(why),
-                 "its node died and its bundle was placed again on the "
-                 "driver's node, where a restart is not made (not yet)");
+        restart_here(cl, h, sub, sub_idx, why, sizeof(why));
+        if (!why[0])
+            return;
     }
     pthread_mutex_lock(&cl->act_mu);
     a = entry(cl, h);
@@ -1185,7 +1260,17 @@ ray_err
 cl_actor_state(ray_actor h, int *state, int *num_restarts)
 {
     cl_driver *cl = g_cl;
-    h = here(cl, h);
+    ray_actor l = here(cl, h);
+    if (l.id != h.id) { /* made here after all: its moves count too */
+        pthread_mutex_lock(&cl->act_mu);
+        cl_actor *a = entry(cl, h);
+        int moved = a ? a->restarts : 0;
+        pthread_mutex_unlock(&cl->act_mu);
+        ray_err err = sdk_drv_actor_state(l, state, num_restarts);
+        if (err == RAY_OK && num_restarts)
+            *num_restarts += moved;
+        return err;
+    }
     if (!remote_actor(h))
         return sdk_drv_actor_state(h, state, num_restarts);
     pthread_mutex_lock(&cl->act_mu);

@@ -603,8 +603,7 @@ RAY_API ray_err ray_cancel(ray_ref ref, bool force);
  * strategy, the others staying where they are), and its calls wait until they
  * are (calls running there when it died fail with RAY_EWORKER_DIED; its actors
  * there with max_restarts left are made again in their bundle once it is
- * placed again, their later calls waiting for that, except where the bundle
- * lands on the driver's own node: not yet, the actor is dead, saying so).
+ * placed again, on whichever node, their later calls waiting for that).
  * Groups are this driver's: other drivers' groups are not
  * counted by its plans (a node's agent still refuses what it cannot hold). */
 

@@ -3189,6 +3189,69 @@ Test(cluster, a_group_actor_restarts_where_its_bundle_went)
     cr_assert_eq(ray_pg_remove(g), RAY_OK);
 }
 
+/* The same when the only room for its bundle is on the driver's own node:
+ * the actor is made again in the driver's runtime, and its handle goes
+ * there. The groups around it leave room only where the test wants. */
+Test(cluster,
+     a_group_actor_restarts_on_the_driver_s_node_if_its_bundle_went_there)
+{
+    driver_up(2);
+    ray_bundle pool2 = {.num_cpus = 2, .resources = "pool:1"},
+               two = {.num_cpus = 2};
+    ray_bundle pools[2] = {pool2, pool2};
+    ray_pg f1, f2, g, f3;
+    cr_assert_eq(ray_pg_create(pools, 2, RAY_PG_STRICT_SPREAD, NULL, &f1),
+                 RAY_OK); /* .2 and .3 */
+    cr_assert_eq(ray_pg_wait(f1, 60000), RAY_OK);
+    cr_assert_eq(ray_pg_create(&two, 1, RAY_PG_PACK, NULL, &f2), RAY_OK);
+    cr_assert_eq(ray_pg_wait(f2, 60000), RAY_OK); /* the driver's node */
+    cr_assert_eq(ray_pg_remove(f1), RAY_OK);
+    cr_assert_eq(ray_pg_create(&two, 1, RAY_PG_PACK, NULL, &g), RAY_OK);
+    cr_assert_eq(ray_pg_wait(g, 60000), RAY_OK); /* .2 or .3 */
+    ray_actor_opts o = {.pg = g, .max_restarts = 1};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &o, 10), RAY_OK, "%s",
+                 ray_last_error_detail());
+    char *s = NULL, first[32] = "";
+    cr_assert_eq(ray_get_str(counter_where_remote(c), &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    sscanf(s, "%31s", first);
+    ray_free(s);
+    cr_assert(!strcmp(first, "127.0.0.2") || !strcmp(first, "127.0.0.3"), "%s",
+              first);
+    cr_assert_eq(ray_pg_create(&two, 1, RAY_PG_PACK, NULL, &f3), RAY_OK);
+    cr_assert_eq(ray_pg_wait(f3, 60000), RAY_OK); /* the other of them */
+    cr_assert_eq(ray_pg_remove(f2), RAY_OK);      /* room here only */
+    cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
+    s = NULL;
+    for (int k = 0; k < 300; k++) { /* until the driver saw the node go */
+        ray_ref r = counter_where_remote(c);
+        ray_err err = ray_get_str(r, &s, 60000);
+        ray_ref_release(r);
+        if (err == RAY_OK && strncmp(s, first, strlen(first)) != 0)
+            break;
+        cr_assert(err == RAY_OK || err == RAY_EACTOR_DIED, "%s",
+                  ray_last_error_detail());
+        ray_free(s);
+        s = NULL;
+        usleep(20000);
+    }
+    cr_assert_not_null(s, "the actor never moved off %s", first);
+    cr_assert_str_eq(s, "driver 10"); /* a fresh incarnation, here */
+    ray_free(s);
+    int64_t v = -1;
+    cr_assert_eq(ray_get_int64(counter_add_remote(c, 5), &v, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(v, 15);
+    int st = -1, restarts = -1;
+    cr_assert_eq(ray_actor_state(c, &st, &restarts), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_ALIVE);
+    cr_assert_eq(restarts, 1);
+    ray_actor_release(c);
+    cr_assert_eq(ray_pg_remove(g), RAY_OK);
+    cr_assert_eq(ray_pg_remove(f3), RAY_OK);
+}
+
 static int64_t
 agent_pid(int64_t unused)
 {
