@@ -722,20 +722,38 @@ cl_result_new(uint64_t *id)
     return err;
 }
 
+int32_t
+cl_retries(const ray_call_opts *opts, bool pushed)
+{
+    /* A call whose arguments were pushed runs where they are, one in a
+     * group in its bundle: its node going fails it (they went with it). */
+    if (pushed || (opts && (opts->max_retries < 0 || opts->pg.id)))
+        return 0;
+    return opts && opts->max_retries > 0 ? opts->max_retries : 3;
+}
+
+bool
+cl_pinned(const ray_call_opts *opts)
+{
+    return opts && opts->node && *opts->node && !opts->node_soft;
+}
+
 bool
 cl_place_again(cl_driver *cl, int dead, fl_entry *e)
 {
+    if (e->pinned)
+        return false; /* "on this node only" */
     e->retries--;
     for (int tries = 0; tries < cl->n; tries++) {
         int i = cl_choose(cl, NULL, false, dead);
         if (i < 0)
-            return false;
+            break;
         if (cl_send_to(cl, i, e)) {
             atomic_fetch_add(&sdk_g->calls_resent, 1);
             return true;
         }
     }
-    return false;
+    return cl_run_here(cl, e); /* no other node: the driver's workers */
 }
 
 /* A call's arguments as they travel: values as given, and refs whose
@@ -1076,11 +1094,8 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         sdk_fail(err, "submit '%s': out of memory", name);
         return RAY_REF_NULL;
     }
-    /* A call whose arguments were pushed runs where they are: its node
-     * going fails it (they went with it). */
-    e.retries = pushed || (opts && (opts->max_retries < 0 || opts->pg.id)) ? 0
-                : opts && opts->max_retries > 0 ? opts->max_retries
-                                                : 3;
+    e.retries = cl_retries(opts, pushed);
+    e.pinned = cl_pinned(opts);
     if (e.task && e.len > CL_RECORD_MAX) {
         /* Too big for a record even so (many values under the size that
          * is pushed): it runs here, where its arguments are. */

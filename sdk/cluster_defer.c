@@ -254,10 +254,8 @@ send_now(cl_driver *cl, deferred *d)
     rt_free(views);
     rt_free(rdesc);
     if (err == RAY_OK) {
-        e.retries = pushed || (opts && (opts->max_retries < 0 || opts->pg.id))
-                        ? 0
-                    : opts && opts->max_retries > 0 ? opts->max_retries
-                                                    : 3;
+        e.retries = cl_retries(opts, pushed);
+        e.pinned = cl_pinned(opts);
         if (cl_send_to(cl, i, &e) ||
             (e.retries > 0 && cl_place_again(cl, i, &e)))
             return;

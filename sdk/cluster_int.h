@@ -245,6 +245,19 @@ uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
 
 /* Run an entry whose node died again elsewhere (one retry spent). */
 bool cl_place_again(cl_driver *cl, int dead, fl_entry *e);
+/* Run call e (its node died, no other node takes it) on this node's
+ * workers instead, its result the one the caller holds: true when it
+ * went (e's holds are given back), false for a call that cannot (an
+ * actor's, one with handles or pushed arguments, or one this node cannot
+ * fit). */
+bool cl_run_here(cl_driver *cl, fl_entry *e);
+/* How often a call with these options runs again when its node dies or
+ * loses an argument's copy: 0 when pushed arguments or its group's bundle
+ * keep it there, else max_retries (default 3). */
+int32_t cl_retries(const ray_call_opts *opts, bool pushed);
+/* A hard `node` pin: such a call runs again on its node only (never
+ * placed elsewhere: cl_place_again refuses it). */
+bool cl_pinned(const ray_call_opts *opts);
 
 /* cluster_objects.c: large values on other nodes (transfer.h). */
 /* Pull result e->id's value (stored under `key` on node i) on a puller

@@ -420,6 +420,42 @@ args_back(cl_driver *cl, const Ray__Rpc__ClusterTask *t, const fl_entry *e,
     return j == e->nrefs;
 }
 
+bool
+cl_run_here(cl_driver *cl, fl_entry *e)
+{
+    Ray__Rpc__ClusterTask *t =
+        e->task && e->nhandles == 0
+            ? ray__rpc__cluster_task__unpack(NULL, e->len, e->task)
+            : NULL;
+    if (!t || t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL) {
+        if (t)
+            ray__rpc__cluster_task__free_unpacked(t, NULL);
+        return false; /* an actor's call, or one that holds handles */
+    }
+    ray_arg *a = rt_calloc(t->n_args + 1, sizeof(*a));
+    bool ok = a && args_back(cl, t, e, a);
+    if (ok) {
+        ray_call_opts o = {
+            .num_cpus = t->num_cpus,
+            .max_retries = e->retries > 0 ? e->retries : RAY_NO_RETRY,
+            .retry_on_error = t->retry_on_error,
+            .name = t->name && *t->name ? t->name : NULL,
+            .resources = t->resources && *t->resources ? t->resources : NULL,
+        };
+        ok = sdk_drv_submit_into(e->id, t->function, sdk_name_hash(t->function),
+                                 a, (uint32_t)t->n_args, &o) == RAY_OK;
+    }
+    rt_free(a);
+    ray__rpc__cluster_task__free_unpacked(t, NULL);
+    if (ok) {
+        RT_WARN("cluster: a call runs again on this node: no other node "
+                "can take it");
+        atomic_fetch_add(&sdk_g->calls_resent, 1);
+        cl_entry_done(e); /* its holds: the call here holds its own */
+    }
+    return ok;
+}
+
 /* Place the call's arguments again (copies that went are forgotten:
  * another copy, or a push) and send it to node i, or to another if i has
  * gone. RAY_OK, or why not in `why`. */
@@ -439,8 +475,10 @@ send_again(cl_driver *cl, int i, fl_entry *e, const Ray__Rpc__ClusterTask *t,
     if (!a || !out || !views || !rdesc || !args_back(cl, t, e, a))
         snprintf(why, whylen, "its arguments cannot be sent again");
     else if (!atomic_load(&cl->nodes[i].alive) &&
-             (i = cl_choose(cl, NULL, false, i)) < 0)
-        snprintf(why, whylen, "no other node can run it");
+             (e->pinned || (i = cl_choose(cl, NULL, false, i)) < 0))
+        snprintf(why, whylen,
+                 e->pinned ? "its node (pinned) went"
+                           : "no other node can run it");
     else if (!cl_args_resolve(a, n, out, views, &nviews, NULL))
         snprintf(why, whylen, "a value it reads is gone here too");
     else
@@ -450,6 +488,7 @@ send_again(cl_driver *cl, int i, fl_entry *e, const Ray__Rpc__ClusterTask *t,
         Ray__Rpc__ClusterTask base = *t; /* its options as they were */
         ne.task = cl_pack_task(&base, out, n, NULL, &ne.len);
         ne.retries = pushed ? 0 : e->retries - 1;
+        ne.pinned = e->pinned;
         ne.handles = e->handles;
         ne.nhandles = e->nhandles;
         if (!ne.task || !cl_send_to(cl, i, &ne)) {

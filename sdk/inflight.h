@@ -30,6 +30,7 @@ typedef struct fl_entry {
     int32_t call_retries; /* then: sends left (max_task_retries; -1: no
                              limit) */
     uint64_t seq;         /* then: the order it was made in */
+    bool pinned;          /* a hard node pin: never placed elsewhere */
     bool failed;          /* its result was an error (once back) */
     bool borrow; /* not a call: a borrowed object's fetch (cluster_borrow) */
 } fl_entry;

@@ -251,7 +251,9 @@ RAY_API void ray_config_init(ray_config *cfg);
  * values or ready refs. Nodes that join later are used within a second. What
  * remote tasks print reaches this process's stdout as "(node=IP) (pid=N) line".
  * A node that dies has its calls in flight re-run on another node within
- * max_retries (else RAY_EWORKER_DIED naming it), and its actors move within
+ * max_retries (else RAY_EWORKER_DIED naming it; so do those pinned to it
+ * by ray_call_opts.node without node_soft, and those in a group's bundle
+ * there), and its actors move within
  * max_restarts (else calls give RAY_EACTOR_DIED naming it); a moved actor's
  * calls in flight there go to it again within max_task_retries, in the
  * order they were made (calls made meanwhile may run first).

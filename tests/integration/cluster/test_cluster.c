@@ -1523,7 +1523,9 @@ Test(cluster, a_pull_waits_for_room_and_a_lost_source_runs_again)
                  ray_last_error_detail());
     ray_view pin; /* pinned: the store cannot spill it to make room */
     cr_assert_eq(ray_get(hold, &pin, 1000), RAY_OK);
-    ray_call_opts on3 = {.node = "127.0.0.3", .max_retries = 2};
+    /* Soft: on .3 while it lives, else anywhere. */
+    ray_call_opts on3 = {
+        .node = "127.0.0.3", .node_soft = true, .max_retries = 2};
     ray_ref a = make_pattern_remote_opts(&on3, N, 5);
     /* Made: not in flight on .3 any more, its pull waiting for room. */
     int busy = 1;
@@ -1631,6 +1633,27 @@ Test(cluster, a_get_s_pull_goes_before_those_pulled_ahead)
     cr_assert(at >= 0 && at < 8, "the value got was pulled %d of %d", at + 1,
               N);
     ray_actor_release(a);
+}
+
+/* A call pinned to a node (ray_call_opts.node, not soft) runs there only:
+ * the node dying under it fails it, naming the node, where an unpinned
+ * call would run again elsewhere. */
+Test(cluster, a_call_pinned_to_a_node_that_dies_fails_naming_it)
+{
+    driver_up(1);
+    ray_call_opts on3 = {.node = "127.0.0.3"};
+    int64_t k = (int64_t)getpid() * 10 + 7; /* a gate never opened */
+    ray_ref r = gate_remote_opts(&on3, k);
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(tagged_remote_opts(&on3, 1), &s, 60000), RAY_OK);
+    ray_free(s); /* .3 runs calls: the gate's is running there */
+    cr_assert_eq(kill(daemon_pid("127.0.0.3"), SIGKILL), 0);
+    int64_t v;
+    cr_assert_eq(ray_get_int64(r, &v, 60000), RAY_EWORKER_DIED, "%s",
+                 ray_last_error_detail());
+    cr_assert(strstr(ray_last_error_detail(), "127.0.0.3"), "%s",
+              ray_last_error_detail());
+    ray_ref_release(r);
 }
 
 Test(cluster, a_200MB_value_made_on_one_node_feeds_another_and_the_driver)
