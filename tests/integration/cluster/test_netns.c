@@ -218,6 +218,132 @@ Test(netns, a_slow_lossy_link_delays_calls_but_loses_none)
     ray_free(s);
 }
 
+/* A call that takes `ms` before it says where it ran. */
+static char *
+where_after(int64_t x, int64_t ms)
+{
+    usleep((useconds_t)ms * 1000);
+    return where(x);
+}
+RAY_REMOTE(where_after, char *, int64_t, int64_t);
+
+/* The id of the alive node at `ip` (""), from the head. */
+static void
+alive_node_at(const char *ip, char id[RAY_NODE_ID_SIZE])
+{
+    ray_node_info *nodes = NULL;
+    size_t n = 0;
+    id[0] = 0;
+    cr_assert_eq(ray_nodes(&nodes, &n), RAY_OK, "%s", ray_last_error_detail());
+    for (size_t k = 0; k < n; k++)
+        if (nodes[k].alive && !strncmp(nodes[k].address, ip, strlen(ip)) &&
+            nodes[k].address[strlen(ip)] == ':')
+            memcpy(id, nodes[k].id, RAY_NODE_ID_SIZE);
+    ray_free(nodes);
+}
+
+/* The node's side of the veth down (a silent partition: no reset, the
+ * packets go nowhere) or up. */
+static void
+link_set(const char *state)
+{
+    cr_assert_eq(sh("ip -n %s link set %s %s", ns_b, veth_b, state), 0);
+}
+
+/* A partition shorter than the heartbeat deadline (3 s) is ridden out:
+ * the node stays the same alive node and its calls come back from it. A
+ * longer one gets the node declared dead and its calls run again on the
+ * head's node; when the link comes back the node learns it was declared
+ * dead and joins again as a new node, and each call has one result (the
+ * one run again: the old node's late answers go nowhere). */
+Test(
+    netns,
+    a_partition_shorter_than_the_deadline_is_ridden_out_a_longer_one_moves_the_calls)
+{
+    if (why_skip[0])
+        cr_skip_test("%s", why_skip);
+    driver_in_ns_a();
+    char before[RAY_NODE_ID_SIZE], after[RAY_NODE_ID_SIZE];
+    alive_node_at(ip_b, before);
+    cr_assert(before[0], "no alive node at %s", ip_b);
+    ray_call_opts o = {.node = ip_b}; /* there only */
+    enum { N = 8 };
+    ray_ref r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = where_after_remote_opts(&o, i, 100);
+    link_set("down");
+    usleep(1000000);
+    link_set("up");
+    for (int i = 0; i < N; i++) {
+        char *s = NULL, want[64];
+        cr_assert_eq(ray_get_str(r[i], &s, 60000), RAY_OK, "call %d: %s", i,
+                     ray_last_error_detail());
+        snprintf(want, sizeof(want), "%s %d", ip_b, i);
+        cr_assert_str_eq(s, want, "a 1 s partition moved call %d", i);
+        ray_free(s);
+        ray_ref_release(r[i]);
+    }
+    alive_node_at(ip_b, after);
+    cr_assert_str_eq(after, before, "a 1 s partition replaced the node");
+
+    /* 6 s: past the deadline. Calls that may run elsewhere move; one
+     * pinned there fails. */
+    ray_call_opts soft = {.node = ip_b, .node_soft = true};
+    for (int i = 0; i < N; i++)
+        r[i] = where_after_remote_opts(&soft, i, 1500);
+    ray_ref pinned = where_after_remote_opts(&o, 99, 1500);
+    link_set("down");
+    usleep(6000000);
+    alive_node_at(ip_b, after);
+    cr_assert_eq(after[0], 0, "the node was not declared dead in 6 s");
+    for (int i = 0; i < N; i++) { /* run again on the head's node */
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(r[i], &s, 60000), RAY_OK, "call %d: %s", i,
+                     ray_last_error_detail());
+        char ip[32];
+        long long v = -1;
+        cr_assert_eq(sscanf(s, "%31s %lld", ip, &v), 2, "%s", s);
+        cr_assert_eq(v, i);
+        cr_assert(strcmp(ip, ip_b) != 0, "call %d ran on the cut-off node", i);
+        ray_free(s);
+    }
+    char *ps = NULL;
+    cr_assert_eq(ray_get_str(pinned, &ps, 60000), RAY_EWORKER_DIED, "%s",
+                 ray_last_error_detail());
+    ray_ref_release(pinned);
+    link_set("up");
+    for (int k = 0; k < 300 && !after[0]; k++) { /* it joins again */
+        usleep(100000);
+        alive_node_at(ip_b, after);
+    }
+    cr_assert(after[0], "the node did not join again after the partition");
+    cr_assert_str_neq(after, before, "it came back as the node declared dead");
+    for (int i = 0; i < N; i++) { /* one result each, still */
+        char *s = NULL;
+        cr_assert_eq(ray_get_str(r[i], &s, 1000), RAY_OK);
+        cr_assert(strncmp(s, ip_b, strlen(ip_b)) != 0, "call %d: %s", i, s);
+        ray_free(s);
+        ray_ref_release(r[i]);
+    }
+    /* And the new node takes calls. */
+    ray_call_opts hard = {.node = ip_b};
+    char *s = NULL, want[64];
+    for (int k = 0; k < 100 && !s; k++) { /* it sees it within a second */
+        ray_ref x = where_remote_opts(&hard, 42);
+        if (!x.id) { /* RAY_ENOTFOUND: no alive node there yet */
+            usleep(50000);
+            continue;
+        }
+        cr_assert_eq(ray_get_str(x, &s, 60000), RAY_OK, "%s",
+                     ray_last_error_detail());
+        ray_ref_release(x);
+    }
+    cr_assert_not_null(s, "the driver never saw the node back");
+    snprintf(want, sizeof(want), "%s 42", ip_b);
+    cr_assert_str_eq(s, want);
+    ray_free(s);
+}
+
 /* The status code of GET path on hostport, with `auth` as the
  * Authorization header ("" none); -1 when it cannot connect. */
 static int
