@@ -598,32 +598,47 @@ in_group(cl_driver *cl, uint32_t key, ray_pg pg, int32_t bundle, double cpus)
     pthread_mutex_unlock(&cl->act_mu);
 }
 
+/* Where waiting group actor h's bundle is now (cl_pg_route with its
+ * group, bundle, CPUs and resources): RAY_OK with node *j and the
+ * bundle's group there; RAY_EAGAIN with the group's `ready` in *gate
+ * while it is placed again; RAY_ECANCELLED when h waits no more (killed
+ * or released meanwhile). */
+static ray_err
+group_place(cl_driver *cl, ray_actor h, uint64_t *sub, int32_t *sub_idx, int *j,
+            ray_ref *gate)
+{
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = entry(cl, h);
+    bool waiting = a && a->node == CL_ACTOR_WAITING && a->spec;
+    ray_pg pg = {waiting ? a->pg : 0};
+    int32_t bundle = waiting ? a->pg_bundle : 0;
+    double cpus = waiting ? a->cpus : 0;
+    char res[128] = "";
+    if (waiting && a->resources)
+        snprintf(res, sizeof(res), "%s", a->resources);
+    pthread_mutex_unlock(&cl->act_mu);
+    if (!waiting)
+        return RAY_ECANCELLED;
+    return cl_pg_route("ray_actor restart", pg, bundle, cpus,
+                       res[0] ? res : NULL, sub, sub_idx, j, gate);
+}
+
 /* Defer group actor h's restart until its group is placed again. */
 static void
 restart_later(cl_driver *cl, ray_actor h)
 {
-    pthread_mutex_lock(&cl->act_mu);
-    cl_actor *a = entry(cl, h);
-    ray_pg pg = {a ? a->pg : 0};
-    int32_t bundle = a ? a->pg_bundle : 0;
-    double cpus = a ? a->cpus : 0;
-    char res[128] = "";
-    if (a && a->resources)
-        snprintf(res, sizeof(res), "%s", a->resources);
-    pthread_mutex_unlock(&cl->act_mu);
     uint64_t sub;
     int32_t sub_idx;
     int j;
     ray_ref gate = RAY_REF_NULL;
-    ray_err err = cl_pg_route("ray_actor restart", pg, bundle, cpus,
-                              res[0] ? res : NULL, &sub, &sub_idx, &j, &gate);
+    ray_err err = group_place(cl, h, &sub, &sub_idx, &j, &gate);
     if (err == RAY_EAGAIN)
         err = cl_defer_restart(cl, h, gate);
     else if (err == RAY_OK)
         err = cl_defer_restart(cl, h, RAY_REF_NULL); /* placed already */
     if (err != RAY_OK) {
         pthread_mutex_lock(&cl->act_mu);
-        a = entry(cl, h);
+        cl_actor *a = entry(cl, h);
         if (a && a->node == CL_ACTOR_WAITING)
             forget(a, ray_last_error_detail());
         pthread_mutex_unlock(&cl->act_mu);
@@ -709,25 +724,14 @@ void
 cl_actor_restart_in_group(ray_actor h)
 {
     cl_driver *cl = g_cl;
-    pthread_mutex_lock(&cl->act_mu);
-    cl_actor *a = entry(cl, h);
-    bool waiting = a && a->node == CL_ACTOR_WAITING && a->spec;
-    ray_pg pg = {waiting ? a->pg : 0};
-    int32_t bundle = waiting ? a->pg_bundle : 0;
-    double cpus = waiting ? a->cpus : 0;
-    char res[128] = "";
-    if (waiting && a->resources)
-        snprintf(res, sizeof(res), "%s", a->resources);
-    pthread_mutex_unlock(&cl->act_mu);
-    if (!waiting)
-        return; /* killed or released meanwhile */
     uint64_t sub = 0;
     int32_t sub_idx = 0;
     int j = -1;
     ray_ref gate = RAY_REF_NULL;
     char why[400] = "";
-    ray_err err = cl_pg_route("ray_actor restart", pg, bundle, cpus,
-                              res[0] ? res : NULL, &sub, &sub_idx, &j, &gate);
+    ray_err err = group_place(cl, h, &sub, &sub_idx, &j, &gate);
+    if (err == RAY_ECANCELLED)
+        return;              /* killed or released meanwhile */
     if (err == RAY_EAGAIN) { /* another of its nodes died: wait again */
         if (cl_defer_restart(cl, h, gate) == RAY_OK)
             return;
@@ -741,7 +745,7 @@ cl_actor_restart_in_group(ray_actor h)
             return;
     }
     pthread_mutex_lock(&cl->act_mu);
-    a = entry(cl, h);
+    cl_actor *a = entry(cl, h);
     if (a && a->node == CL_ACTOR_WAITING && !why[0]) {
         /* Its record, now naming the bundle's new group there. */
         Ray__Rpc__ClusterTask *t =

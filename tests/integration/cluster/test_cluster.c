@@ -1133,6 +1133,29 @@ Test(cluster, a_call_no_node_can_run_fails_at_once_naming_the_largest)
     ray_free(s);
 }
 
+/* counter_where of c once it answers from elsewhere than `first` (the
+ * driver saw its node die and it moved; 300 tries at most): calls in the
+ * meantime may fail with RAY_EACTOR_DIED. */
+static char *
+where_once_moved(ray_actor c, const char *first)
+{
+    char *s = NULL;
+    for (int k = 0; k < 300; k++) {
+        ray_ref r = counter_where_remote(c);
+        ray_err err = ray_get_str(r, &s, 60000);
+        ray_ref_release(r);
+        if (err == RAY_OK && strncmp(s, first, strlen(first)) != 0)
+            return s;
+        cr_assert(err == RAY_OK || err == RAY_EACTOR_DIED, "%s",
+                  ray_last_error_detail());
+        ray_free(s);
+        s = NULL;
+        usleep(20000);
+    }
+    cr_assert_fail("the actor never moved off %s", first);
+    return NULL;
+}
+
 Test(cluster, an_actor_with_restarts_moves_off_a_dead_node)
 {
     driver_up(1);
@@ -1149,21 +1172,7 @@ Test(cluster, an_actor_with_restarts_moves_off_a_dead_node)
     cr_assert(!strcmp(first, "127.0.0.2") || !strcmp(first, "127.0.0.3"), "%s",
               first);
     cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
-    /* Once the driver sees the node gone, calls reach the new one. */
-    s = NULL;
-    for (int k = 0; k < 200; k++) {
-        ray_ref r = counter_where_remote(c);
-        ray_err err = ray_get_str(r, &s, 60000);
-        ray_ref_release(r);
-        if (err == RAY_OK && strncmp(s, first, strlen(first)) != 0)
-            break;
-        ray_free(s);
-        s = NULL;
-        cr_assert(err == RAY_OK || err == RAY_EACTOR_DIED, "%s",
-                  ray_last_error_detail());
-        usleep(20000);
-    }
-    cr_assert_not_null(s, "the actor never moved off %s", first);
+    s = where_once_moved(c, first);
     /* A fresh incarnation: the constructor's state, on the other node. */
     char want[64];
     snprintf(want, sizeof(want), "%s 10",
@@ -3186,20 +3195,7 @@ Test(cluster, a_group_actor_restarts_where_its_bundle_went)
     const char *next = strcmp(first, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3";
     char want[64];
     snprintf(want, sizeof(want), "%s 10", next); /* its constructor's state */
-    s = NULL;
-    for (int k = 0; k < 300; k++) { /* until the driver saw the node go */
-        ray_ref r = counter_where_remote(c);
-        ray_err err = ray_get_str(r, &s, 60000);
-        ray_ref_release(r);
-        if (err == RAY_OK && strncmp(s, first, strlen(first)) != 0)
-            break;
-        cr_assert(err == RAY_OK || err == RAY_EACTOR_DIED, "%s",
-                  ray_last_error_detail());
-        ray_free(s);
-        s = NULL;
-        usleep(20000);
-    }
-    cr_assert_not_null(s, "the actor never moved off %s", first);
+    s = where_once_moved(c, first);
     cr_assert_str_eq(s, want);
     ray_free(s);
     int st = -1, restarts = -1;
@@ -3246,20 +3242,7 @@ Test(cluster,
     cr_assert_eq(ray_pg_wait(f3, 60000), RAY_OK); /* the other of them */
     cr_assert_eq(ray_pg_remove(f2), RAY_OK);      /* room here only */
     cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
-    s = NULL;
-    for (int k = 0; k < 300; k++) { /* until the driver saw the node go */
-        ray_ref r = counter_where_remote(c);
-        ray_err err = ray_get_str(r, &s, 60000);
-        ray_ref_release(r);
-        if (err == RAY_OK && strncmp(s, first, strlen(first)) != 0)
-            break;
-        cr_assert(err == RAY_OK || err == RAY_EACTOR_DIED, "%s",
-                  ray_last_error_detail());
-        ray_free(s);
-        s = NULL;
-        usleep(20000);
-    }
-    cr_assert_not_null(s, "the actor never moved off %s", first);
+    s = where_once_moved(c, first);
     cr_assert_str_eq(s, "driver 10"); /* a fresh incarnation, here */
     ray_free(s);
     int64_t v = -1;
