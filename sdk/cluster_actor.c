@@ -1418,6 +1418,30 @@ by_seq(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Call e to actor `key`, which waits for its group to place its bundle
+ * again: behind its restart, as a call made now would be (its record
+ * unpacked back into a method and arguments). True when it went there. */
+static bool
+call_behind_restart(cl_driver *cl, uint32_t key, fl_entry *e)
+{
+    Ray__Rpc__ClusterTask *t =
+        e->task ? ray__rpc__cluster_task__unpack(NULL, e->len, e->task) : NULL;
+    const ray_fn_desc *m =
+        t ? sdk_registry_find(sdk_name_hash(t->function)) : NULL;
+    ray_arg *a = t ? rt_calloc(t->n_args + 1, sizeof(*a)) : NULL;
+    bool ok = m && a && e->nhandles == 0 && cl_args_back(cl, t, e, a) &&
+              cl_defer_actor_into(cl, (ray_actor){(uint64_t)key << 32}, m, a,
+                                  (uint32_t)t->n_args, e->id) == RAY_OK;
+    rt_free(a);
+    if (t)
+        ray__rpc__cluster_task__free_unpacked(t, NULL);
+    if (ok) {
+        atomic_fetch_add(&sdk_g->calls_resent, 1);
+        cl_entry_done(e); /* the call waiting here holds its own */
+    }
+    return ok;
+}
+
 void
 cl_actor_calls_again(cl_driver *cl, int i, fl_entry *e, size_t n, bool *ok)
 {
@@ -1427,6 +1451,10 @@ cl_actor_calls_again(cl_driver *cl, int i, fl_entry *e, size_t n, bool *ok)
         cl_actor *a = e[k].actor < cl->nact ? &cl->act[e[k].actor] : NULL;
         int j = a ? a->node : -1;
         pthread_mutex_unlock(&cl->act_mu);
+        if (j == CL_ACTOR_WAITING) { /* a group actor, to restart */
+            ok[k] = call_behind_restart(cl, e[k].actor, &e[k]);
+            continue;
+        }
         if (j < 0 || j == i)
             continue;
         if (e[k].call_retries > 0)

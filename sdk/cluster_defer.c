@@ -362,7 +362,7 @@ static ray_ref
 defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
       uint32_t nargs, const ray_call_opts *opts, ray_actor actor,
       const ray_fn_desc *method, ray_ref gate, const ray_fn_desc *ctor,
-      ray_actor_opts *aopts)
+      ray_actor_opts *aopts, uint64_t into)
 {
     deferred *d = rt_calloc(1, sizeof(*d));
     if (d) {
@@ -400,7 +400,11 @@ defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
     sdk_rt *rt = sdk_g;
     sdk_obj *o;
     pthread_mutex_lock(&rt->mu);
-    ray_err err = ok ? sdk_objects_alloc(&rt->store, &d->id, &o) : RAY_ENOMEM;
+    ray_err err = !ok    ? RAY_ENOMEM
+                  : into ? RAY_OK /* the caller's, made before */
+                         : sdk_objects_alloc(&rt->store, &d->id, &o);
+    if (err == RAY_OK && into)
+        d->id = into;
     pthread_mutex_unlock(&rt->mu);
     pthread_mutex_lock(&D.mu);
     if (err == RAY_OK && !D.started) {
@@ -429,7 +433,7 @@ defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
     if (err != RAY_OK) {
         if (gate.id)
             ray_ref_release(gate);
-        if (d && d->id) {
+        if (d && d->id && !into) {
             pthread_mutex_lock(&rt->mu);
             sdk_objects_set_error(&rt->store, o, RAY_ECANCELLED, NULL);
             sdk_objects_release(&rt->store, o);
@@ -462,7 +466,7 @@ cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
          uint32_t nargs, const ray_call_opts *opts)
 {
     return defer(cl, i, name, args, nargs, opts, (ray_actor){0}, NULL,
-                 RAY_REF_NULL, NULL, NULL);
+                 RAY_REF_NULL, NULL, NULL, 0);
 }
 
 ray_ref
@@ -470,7 +474,7 @@ cl_defer_gated(cl_driver *cl, const char *name, const ray_arg *args,
                uint32_t nargs, const ray_call_opts *opts, ray_ref gate)
 {
     return defer(cl, -2, name, args, nargs, opts, (ray_actor){0}, NULL, gate,
-                 NULL, NULL);
+                 NULL, NULL, 0);
 }
 
 ray_ref
@@ -478,7 +482,18 @@ cl_defer_actor(cl_driver *cl, ray_actor h, const ray_fn_desc *m,
                const ray_arg *args, uint32_t nargs)
 {
     return defer(cl, -1, m->name, args, nargs, NULL, h, m, RAY_REF_NULL, NULL,
-                 NULL);
+                 NULL, 0);
+}
+
+ray_err
+cl_defer_actor_into(cl_driver *cl, ray_actor h, const ray_fn_desc *m,
+                    const ray_arg *args, uint32_t nargs, uint64_t into)
+{
+    return defer(cl, -1, m->name, args, nargs, NULL, h, m, RAY_REF_NULL, NULL,
+                 NULL, into)
+                   .id
+               ? RAY_OK
+               : RAY_ENOMEM;
 }
 
 ray_err
@@ -487,7 +502,7 @@ cl_defer_restart(cl_driver *cl, ray_actor h, ray_ref gate)
     /* In the actor's line, gated: an actor's item with neither a method
      * nor a constructor. */
     ray_ref r =
-        defer(cl, -1, "restart", NULL, 0, NULL, h, NULL, gate, NULL, NULL);
+        defer(cl, -1, "restart", NULL, 0, NULL, h, NULL, gate, NULL, NULL, 0);
     if (!r.id)
         return RAY_ENOMEM; /* said */
     ray_ref_release(r);
@@ -511,8 +526,8 @@ cl_defer_create(cl_driver *cl, ray_actor h, const ray_fn_desc *ctor,
         ray_ref_release(gate);
         return sdk_fail(RAY_ENOMEM, "ray_actor_create: out of memory");
     }
-    ray_ref r =
-        defer(cl, -1, ctor->name, args, nargs, NULL, h, NULL, gate, ctor, ao);
+    ray_ref r = defer(cl, -1, ctor->name, args, nargs, NULL, h, NULL, gate,
+                      ctor, ao, 0);
     if (!r.id)
         return RAY_ENOMEM; /* said */
     ray_ref_release(r);    /* nobody waits for the creation itself */

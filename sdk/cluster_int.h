@@ -245,6 +245,16 @@ uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
 
 /* Run an entry whose node died again elsewhere (one retry spent). */
 bool cl_place_again(cl_driver *cl, int dead, fl_entry *e);
+/* The arguments of call e from its record t, into a (t->n_args of
+ * them): values as they were, values it read from copies as the refs
+ * e->refs holds (those copies forgotten). False when one cannot go
+ * again (pushed for the call only, or an actor handle). */
+bool cl_args_back(cl_driver *cl, const Ray__Rpc__ClusterTask *t,
+                  const fl_entry *e, ray_arg *a);
+/* An actor call that waits at the driver behind the actor's others, its
+ * result the caller's pending object `into` (made before). */
+ray_err cl_defer_actor_into(cl_driver *cl, ray_actor h, const ray_fn_desc *m,
+                            const ray_arg *args, uint32_t nargs, uint64_t into);
 /* Run call e (its node died, no other node takes it) on this node's
  * workers instead, its result the one the caller holds: true when it
  * went (e's holds are given back), false for a call that cannot (an

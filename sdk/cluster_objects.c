@@ -393,9 +393,9 @@ forget_copy_at(cl_driver *cl, uint64_t skey, const char *desc)
  * it was to read from copies as refs again (e->refs holds them, in
  * order), the copies named forgotten. False when one cannot go again
  * (pushed for it, or a handle). */
-static bool
-args_back(cl_driver *cl, const Ray__Rpc__ClusterTask *t, const fl_entry *e,
-          ray_arg *a)
+bool
+cl_args_back(cl_driver *cl, const Ray__Rpc__ClusterTask *t, const fl_entry *e,
+             ray_arg *a)
 {
     uint32_t j = 0;
     for (size_t k = 0; k < t->n_args; k++) {
@@ -433,7 +433,7 @@ cl_run_here(cl_driver *cl, fl_entry *e)
         return false; /* an actor's call, or one that holds handles */
     }
     ray_arg *a = rt_calloc(t->n_args + 1, sizeof(*a));
-    bool ok = a && args_back(cl, t, e, a);
+    bool ok = a && cl_args_back(cl, t, e, a);
     if (ok) {
         ray_call_opts o = {
             .num_cpus = t->num_cpus,
@@ -472,7 +472,7 @@ send_again(cl_driver *cl, int i, fl_entry *e, const Ray__Rpc__ClusterTask *t,
     fl_entry ne = {.id = e->id};
     bool pushed = false;
     ray_err err = RAY_EOBJECT_LOST;
-    if (!a || !out || !views || !rdesc || !args_back(cl, t, e, a))
+    if (!a || !out || !views || !rdesc || !cl_args_back(cl, t, e, a))
         snprintf(why, whylen, "its arguments cannot be sent again");
     else if (!atomic_load(&cl->nodes[i].alive) &&
              (e->pinned || (i = cl_choose(cl, NULL, false, i)) < 0))

@@ -3177,7 +3177,7 @@ Test(cluster, a_group_actor_restarts_where_its_bundle_went)
     ray_pg g;
     cr_assert_eq(ray_pg_create(&b, 1, RAY_PG_STRICT_PACK, NULL, &g), RAY_OK);
     cr_assert_eq(ray_pg_wait(g, 60000), RAY_OK, "%s", ray_last_error_detail());
-    ray_actor_opts o = {.pg = g, .max_restarts = 1};
+    ray_actor_opts o = {.pg = g, .max_restarts = 1, .max_task_retries = -1};
     ray_actor c;
     cr_assert_eq(counter_create(&c, &o, 10), RAY_OK, "%s",
                  ray_last_error_detail());
@@ -3191,11 +3191,39 @@ Test(cluster, a_group_actor_restarts_where_its_bundle_went)
     ray_free(s);
     cr_assert(!strcmp(first, "127.0.0.2") || !strcmp(first, "127.0.0.3"), "%s",
               first);
+    /* Calls in flight there when it dies wait for the restart, then run
+     * there in their order (with max_task_retries). */
+    enum { N = 8 };
+    ray_ref r[N];
+    for (int k = 0; k < N; k++)
+        r[k] = counter_nap_remote(c, k);
+    cr_assert_eq(ray_get_str(r[0], &s, 60000), RAY_OK);
+    ray_free(s);
     cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
     const char *next = strcmp(first, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3";
+    int moved = 0;
+    for (int k = 1; k < N; k++) {
+        cr_assert_eq(ray_get_str(r[k], &s, 60000), RAY_OK, "call %d: %s", k,
+                     ray_last_error_detail());
+        char ip[32];
+        long long x = -1;
+        cr_assert_eq(sscanf(s, "%31s %lld", ip, &x), 2, "%s", s);
+        cr_assert_eq(x, k, "%s", s);
+        cr_assert(!strcmp(ip, first) || !strcmp(ip, next), "%s", s);
+        moved += !strcmp(ip, next);
+        cr_assert(!strcmp(ip, next) || moved == 0,
+                  "call %d ran on %s after "
+                  "an earlier one moved",
+                  k, ip);
+        ray_free(s);
+        ray_ref_release(r[k]);
+    }
+    ray_ref_release(r[0]);
+    cr_assert_gt(moved, 0, "no call was in flight when %s died", first);
     char want[64];
     snprintf(want, sizeof(want), "%s 10", next); /* its constructor's state */
-    s = where_once_moved(c, first);
+    cr_assert_eq(ray_get_str(counter_where_remote(c), &s, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
     cr_assert_str_eq(s, want);
     ray_free(s);
     int st = -1, restarts = -1;
