@@ -605,7 +605,8 @@ RAY_API ray_err ray_cancel(ray_ref ref, bool force);
  * strategy, the others staying where they are), and its calls wait until they
  * are (calls running there when it died fail with RAY_EWORKER_DIED; its actors
  * there with max_restarts left are made again in their bundle once it is
- * placed again, on whichever node, their later calls waiting for that).
+ * placed again, on whichever node, their later calls waiting for that, and
+ * so their calls in flight within max_task_retries).
  * Groups are this driver's: other drivers' groups are not
  * counted by its plans (a node's agent still refuses what it cannot hold). */
 
