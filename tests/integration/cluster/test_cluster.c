@@ -1186,6 +1186,30 @@ Test(cluster, an_actor_with_restarts_moves_off_a_dead_node)
     ray_actor_release(c);
 }
 
+/* The n counter_nap calls r (of k0, k0 + 1, ...) come back right and in
+ * order, from node `first` until one comes from `next` (their actor moved
+ * there after first died), and at least one from `next`. Released. */
+static void
+naps_followed(ray_ref *r, int n, int k0, const char *first, const char *next)
+{
+    int moved = 0;
+    for (int k = 0; k < n; k++) {
+        char *s = NULL, ip[32];
+        long long v = -1;
+        cr_assert_eq(ray_get_str(r[k], &s, 60000), RAY_OK, "call %d: %s",
+                     k0 + k, ray_last_error_detail());
+        cr_assert_eq(sscanf(s, "%31s %lld", ip, &v), 2, "%s", s);
+        cr_assert_eq(v, k0 + k, "%s", s);
+        cr_assert(!strcmp(ip, first) || !strcmp(ip, next), "%s", s);
+        moved += !strcmp(ip, next);
+        cr_assert(!strcmp(ip, next) || moved == 0,
+                  "call %d ran on %s after an earlier one moved", k0 + k, ip);
+        ray_free(s);
+        ray_ref_release(r[k]);
+    }
+    cr_assert_gt(moved, 0, "no call was in flight when %s died", first);
+}
+
 /* With max_task_retries, the calls in flight on an actor's node when it
  * dies go to the actor's next incarnation, in the order they were made,
  * and come back as if nothing happened. */
@@ -1215,24 +1239,7 @@ Test(cluster, an_actor_s_calls_in_flight_follow_it_off_a_dead_node)
     uint64_t resent = st.calls_resent;
     cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
     const char *next = strcmp(first, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3";
-    int moved = 0;
-    for (int k = 1; k < N; k++) {
-        cr_assert_eq(ray_get_str(r[k], &s, 60000), RAY_OK, "call %d: %s", k,
-                     ray_last_error_detail());
-        char ip[32];
-        long long v = -1;
-        cr_assert_eq(sscanf(s, "%31s %lld", ip, &v), 2, "%s", s);
-        cr_assert_eq(v, k, "%s", s);
-        cr_assert(!strcmp(ip, first) || !strcmp(ip, next), "%s", s);
-        moved += !strcmp(ip, next);
-        cr_assert(!strcmp(ip, next) || moved == 0,
-                  "call %d ran on %s after "
-                  "an earlier one moved",
-                  k, ip);
-        ray_free(s);
-        ray_ref_release(r[k]);
-    }
-    cr_assert_gt(moved, 0, "no call was in flight when %s died", first);
+    naps_followed(r + 1, N - 1, 1, first, next);
     cr_assert_eq(ray_get_stats(&st), RAY_OK);
     cr_assert(st.calls_resent > resent && st.calls_resent - resent <= N - 1,
               "%llu calls sent again",
@@ -3199,27 +3206,10 @@ Test(cluster, a_group_actor_restarts_where_its_bundle_went)
         r[k] = counter_nap_remote(c, k);
     cr_assert_eq(ray_get_str(r[0], &s, 60000), RAY_OK);
     ray_free(s);
+    ray_ref_release(r[0]);
     cr_assert_eq(kill(daemon_pid(first), SIGKILL), 0);
     const char *next = strcmp(first, "127.0.0.2") ? "127.0.0.2" : "127.0.0.3";
-    int moved = 0;
-    for (int k = 1; k < N; k++) {
-        cr_assert_eq(ray_get_str(r[k], &s, 60000), RAY_OK, "call %d: %s", k,
-                     ray_last_error_detail());
-        char ip[32];
-        long long x = -1;
-        cr_assert_eq(sscanf(s, "%31s %lld", ip, &x), 2, "%s", s);
-        cr_assert_eq(x, k, "%s", s);
-        cr_assert(!strcmp(ip, first) || !strcmp(ip, next), "%s", s);
-        moved += !strcmp(ip, next);
-        cr_assert(!strcmp(ip, next) || moved == 0,
-                  "call %d ran on %s after "
-                  "an earlier one moved",
-                  k, ip);
-        ray_free(s);
-        ray_ref_release(r[k]);
-    }
-    ray_ref_release(r[0]);
-    cr_assert_gt(moved, 0, "no call was in flight when %s died", first);
+    naps_followed(r + 1, N - 1, 1, first, next);
     char want[64];
     snprintf(want, sizeof(want), "%s 10", next); /* its constructor's state */
     cr_assert_eq(ray_get_str(counter_where_remote(c), &s, 60000), RAY_OK, "%s",
