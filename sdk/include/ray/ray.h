@@ -1436,7 +1436,10 @@ typedef struct ray_actor_opts {
                                  one) run no tasks meanwhile; default 0 */
     const char *resources;    /* custom resources held, "GPU:1" */
     const char *name;         /* register under this name (lookup; in a
-                                 cluster, for every driver) */
+                                 cluster, for every driver, except one
+                                 in a placement group whose bundle is
+                                 on the driver's own node: found by
+                                 this driver only, not yet by others) */
     bool detached;            /* outlives its handles (in a cluster, its
                                  driver too) */
     bool own_process;         /* never share the host process */
