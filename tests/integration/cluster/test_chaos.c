@@ -3,7 +3,8 @@
  * test_chaos.c: the parameter sweep of chaos.h on a loopback cluster (a
  * head and three nodes, real processes) while each of its faults lands
  * once, at a random moment: a raylet killed and started again, a node
- * hung past its deadline, the head killed and started again, a worker
+ * hung past its deadline, another node's raylet alone hung past it, the
+ * head killed and started again, a worker
  * killed under a task, an actor's process killed, and the driver's store
  * filled past its size (as root, with its spills on a small disk that
  * fills too). Every result must come back correct: none lost,

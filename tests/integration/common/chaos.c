@@ -185,6 +185,7 @@ enum {
     F_KILL_WORKER,
     F_KILL_ACTOR,
     F_FILL_STORE,
+    F_HANG_RAYLET,
     NFAULTS
 };
 
@@ -195,7 +196,9 @@ static const char *const fault_name[NFAULTS] = {
     "kill -9 of a worker of 127.0.0.4",
     "kill -9 of the actor's process",
     "the driver's store filled past its size (puts of 8 MiB; as root, "
-    "its spills on a 24 MiB disk)"};
+    "its spills on a 24 MiB disk)",
+    "the raylet of 127.0.0.4 hung alone past the deadline (its agent and "
+    "workers run on)"};
 
 /* The driver's store (STORE_MB) gets PUTS values of 8 MiB, three times
  * its size: it spills or refuses; every value it took reads back whole. */
@@ -324,6 +327,13 @@ make_fault(chaos *ch, int f)
     }
     case F_FILL_STORE:
         return fill_store(ch);
+    case F_HANG_RAYLET: {
+        pid_t p = rc_daemon_pid(c, node_ip[2]);
+        if (p <= 0 || kill(p, SIGSTOP) != 0)
+            return -1;
+        usleep((useconds_t)(3500 + rand_r(&ch->rnd) % 1500) * 1000);
+        return kill(p, SIGCONT);
+    }
     }
     return -1;
 }

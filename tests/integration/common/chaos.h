@@ -7,8 +7,10 @@
  * The faults, in an order and with pauses a seed picks: kill -9 of a
  * raylet (.2, started again after a pause), a node hung whole (SIGSTOP of
  * .3's raylet, agents and workers past the heartbeat deadline, then
- * SIGCONT), kill -9 of the head (started again on its port), kill -9 of a
- * worker under a task (.4), kill -9 of a stateful actor's process, and
+ * SIGCONT), .4's raylet alone hung past the deadline (its agent and
+ * workers run on: declared dead, it joins again), kill -9 of the head
+ * (started again on its port), kill -9 of a worker under a task (.4),
+ * kill -9 of a stateful actor's process, and
  * the driver's store filled past its size (it spills or refuses; what it
  * took reads back whole), its spills on a 24 MiB disk of their own when
  * run as root (a tmpfs the run mounts and unmounts), which fills too. The
