@@ -286,9 +286,7 @@ retain_on(cl_driver *cl, int i, uint32_t rkey)
     t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN;
     t.actor = rkey;
     t.function = "";
-    uint8_t rec[32];
-    uint32_t rl = (uint32_t)protobuf_c_message_pack(&t.base, rec);
-    cl_send_raw(cl, i, rec, rl);
+    (void)cl_send_control(cl, i, &t);
 }
 
 /* A record with no arguments for the actor (release, retain, kill, and

@@ -293,6 +293,16 @@ driver_up(int ncpu)
     cr_assert_eq(ray_init(&c), RAY_OK, "%s", ray_last_error_detail());
 }
 
+/* Put n bytes and pin them with a view: the store cannot spill them to
+ * make room (ray_release the view, then the ref, to give it back). */
+static void
+put_pinned(const void *p, size_t n, ray_ref *hold, ray_view *pin)
+{
+    cr_assert_eq(ray_put_bytes(p, n, hold), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_get(*hold, pin, 1000), RAY_OK);
+}
+
 /* A driver with one CPU and an object store of `bytes`. */
 static void
 driver_with_store(uint64_t bytes)
@@ -1534,11 +1544,9 @@ Test(cluster, a_pull_waits_for_room_and_a_lost_source_runs_again)
     driver_with_store(256u << 20);
     enum { N = 150 * 1000 * 1000 };
     static uint8_t zeros[N];
-    ray_ref hold = RAY_REF_NULL;
-    cr_assert_eq(ray_put_bytes(zeros, N, &hold), RAY_OK, "%s",
-                 ray_last_error_detail());
-    ray_view pin; /* pinned: the store cannot spill it to make room */
-    cr_assert_eq(ray_get(hold, &pin, 1000), RAY_OK);
+    ray_ref hold;
+    ray_view pin;
+    put_pinned(zeros, N, &hold, &pin);
     /* Soft: on .3 while it lives, else anywhere. */
     ray_call_opts on3 = {
         .node = "127.0.0.3", .node_soft = true, .max_retries = 2};
@@ -1600,11 +1608,9 @@ Test(cluster, a_get_s_pull_goes_before_those_pulled_ahead)
     driver_with_store(64u << 20);
     enum { FILL = 52 << 20, N = 16 }; /* in 64 MiB: room for no 12 MB more */
     static uint8_t zeros[FILL];
-    ray_ref hold = RAY_REF_NULL;
-    cr_assert_eq(ray_put_bytes(zeros, FILL, &hold), RAY_OK, "%s",
-                 ray_last_error_detail());
-    ray_view pin; /* pinned: the store cannot spill it to make room */
-    cr_assert_eq(ray_get(hold, &pin, 1000), RAY_OK);
+    ray_ref hold;
+    ray_view pin;
+    put_pinned(zeros, FILL, &hold, &pin);
     ray_actor_opts o = {.node = "127.0.0.2"};
     ray_actor a;
     cr_assert_eq(counter_create(&a, &o, 0), RAY_OK, "%s",
