@@ -1047,6 +1047,18 @@ store_client_sealed_size(store_client *c, const store_object_id *id,
 }
 
 ray_err
+store_client_set_fetch(store_client *c, store_fetch_fn fn, void *arg)
+{
+    if (!c || !c->core)
+        return RAY_EINVAL;
+    pthread_mutex_lock(&c->core->mu);
+    c->core->fetch = fn;
+    c->core->fetch_arg = arg;
+    pthread_mutex_unlock(&c->core->mu);
+    return RAY_OK;
+}
+
+ray_err
 store_client_stats(store_client *c, store_stats *out)
 {
     if (!c || !out)
@@ -1075,6 +1087,7 @@ store_client_stats(store_client *c, store_stats *out)
                                      .evictions = r->evictions,
                                      .spills = r->spills,
                                      .restores = r->restores,
+                                     .fetches = r->fetches,
                                      .clients = r->clients,
                                      .bytes_committed = r->bytes_committed};
             protobuf_c_message_free_unpacked(&r->base, &rt_protobuf_allocator);

@@ -66,7 +66,9 @@ typedef struct store_stats {
     uint64_t objects_spilled;   /* only on disk */
     uint64_t evictions;         /* cumulative counts */
     uint64_t spills;
-    uint64_t restores;
+    uint64_t restores;        /* from spill files */
+    uint64_t fetches;         /* evicted copies brought back by the fetch
+                                 hook (store_client_set_fetch) */
     uint32_t clients;         /* connected clients */
     uint64_t bytes_committed; /* shared memory backed so far: grows in
                                  2 MiB chunks as objects need it */
@@ -154,6 +156,25 @@ bool store_client_contains(store_client *c, const store_object_id *id);
  * listings: no pin is taken). */
 bool store_client_sealed_size(store_client *c, const store_object_id *id,
                               uint64_t *size);
+
+/* Where an evicted secondary copy comes back from. A store with a fetch
+ * hook does not forget the secondary copies it evicts: each keeps its
+ * slot (its ID and sizes) with no memory, and a get of it asks the store
+ * to bring it back, as for a spilled object; the store then reserves the
+ * room and calls `fn` to fill `len` bytes at `dst` (the data, then the
+ * metadata) from wherever the primary copy lives. It runs on the thread
+ * of that get, without the store's lock (other requests go on; a second
+ * get of the same object waits for this one), and must not call the
+ * store. A failure leaves the copy evicted, and the get fails with the
+ * hook's error and `msg`. Without a hook, evicted copies are deleted. */
+typedef ray_err (*store_fetch_fn)(void *arg, const store_object_id *id,
+                                  uint8_t *dst, uint64_t len, char *msg,
+                                  size_t msglen);
+
+/* Set (or, with NULL, clear) the store's fetch hook: only from a client
+ * in the store's own process (store_client_open_local), else RAY_EINVAL.
+ * `arg` must outlive the store or a later call that clears the hook. */
+ray_err store_client_set_fetch(store_client *c, store_fetch_fn fn, void *arg);
 
 /* Fill *out with the store's statistics. */
 ray_err store_client_stats(store_client *c, store_stats *out);

@@ -13,6 +13,10 @@
  * only reorders the victims); a scan of the slots per eviction round is
  * cheap next to the put that needed the room. Which objects are secondary
  * and how much memory each holds come from the store's private metadata.
+ *
+ * With a fetch hook (store_client_set_fetch) an evicted copy is not
+ * forgotten: its memory goes, its slot stays AWAY (SPILLED to clients),
+ * and the next get brings it back through the hook (lifecycle.c).
  */
 #include <stdlib.h>
 
@@ -54,10 +58,20 @@ store_evict(store_core *c, uint64_t need)
         store_slot *s = &c->slots[v[i].slot];
         if (!store_slot_claim(s, STORE_SLOT_SEALED))
             continue;
-        uint64_t bytes = c->meta[v[i].slot].alloc_size;
+        store_meta *md = &c->meta[v[i].slot];
+        uint64_t bytes = md->alloc_size;
         freed += bytes;
         k->bytes_evicted += bytes;
-        store_core_free_slot(c, v[i].slot);
+        if (c->fetch) {
+            store_arena_free(c->arena, c->base + md->offset);
+            k->bytes_used -= bytes;
+            md->state = STORE_META_AWAY;
+            md->offset = md->alloc_size = 0;
+            s->offset = 0;
+            atomic_store(&s->state, STORE_SLOT_SPILLED);
+        } else {
+            store_core_free_slot(c, v[i].slot);
+        }
         count++;
     }
     rt_free(v);

@@ -5,7 +5,9 @@
  * An object goes FREE -> CREATING (reserved by a creator, who holds a pin)
  * -> SEALED (immutable; readers pin it lock-free) -> FREE (deleted or
  * evicted once nobody pins it), or SEALED -> SPILLED (payload in a spill
- * file, memory freed) -> SEALED again on the next get. A creator that
+ * file, memory freed) -> SEALED again on the next get. With a fetch hook,
+ * an evicted secondary copy goes SEALED -> AWAY (memory freed, slot kept)
+ * -> SEALED again on the next get, which fetches it. A creator that
  * aborts, disconnects or dies sends CREATING straight back to FREE, so
  * nothing half-written survives it; a client that goes away loses every
  * pin it held.
@@ -605,9 +607,10 @@ store_core_delete(store_core *c, const store_object_id *id)
     if (m->state == STORE_META_MEM && store_slot_claim(s, STORE_SLOT_SEALED)) {
         store_core_free_slot(c, (uint32_t)slot);
         rc = RAY_OK;
-    } else if (m->state == STORE_META_SPILLED) {
+    } else if (m->state == STORE_META_SPILLED || m->state == STORE_META_AWAY) {
         claim_spilled(c, (uint32_t)slot);
-        store_spill_drop(c, m);
+        if (m->state == STORE_META_SPILLED)
+            store_spill_drop(c, m);
         store_core_free_slot(c, (uint32_t)slot);
         rc = RAY_OK;
     } else {
@@ -666,6 +669,49 @@ bring_back(store_core *c, uint32_t slot, char *msg, size_t msglen)
     return RAY_OK;
 }
 
+/* Under mu: bring evicted copy `slot` (claimed BUSY, AWAY) back through
+ * the fetch hook, which runs with mu released: the slot stays BUSY and
+ * its meta FETCHING meanwhile, so no other request touches it (a restore
+ * finds it not spilled and its get waits; a delete finds it busy). */
+static ray_err
+fetch_back(store_core *c, uint32_t slot, char *msg, size_t msglen)
+{
+    store_meta *m = &c->meta[slot];
+    size_t usable = 0;
+    ray_err rc, spill_rc;
+    uint8_t *p = alloc_with_room(c, obj_bytes(m), true, &usable, &rc, &spill_rc,
+                                 msg, msglen);
+    if (!p)
+        return msg[0] ? rc
+                      : no_room(c, "cannot fetch an evicted copy back",
+                                obj_bytes(m), spill_rc, msg, msglen);
+    store_fetch_fn fetch = c->fetch;
+    void *arg = c->fetch_arg;
+    store_object_id id = m->id;
+    uint64_t len = obj_bytes(m);
+    m->state = STORE_META_FETCHING;
+    m->offset = (uint64_t)(p - c->base);
+    m->alloc_size = usable;
+    c->k.bytes_used += usable;
+    pthread_mutex_unlock(&c->mu);
+    msg[0] = '\0';
+    rc = fetch ? fetch(arg, &id, p, len, msg, msglen) : RAY_EOBJECT_LOST;
+    pthread_mutex_lock(&c->mu);
+    if (rc == RAY_OK) {
+        m->state = STORE_META_MEM;
+        c->k.fetches++;
+        return RAY_OK;
+    }
+    if (!msg[0])
+        snprintf(msg, msglen, "an evicted copy could not be fetched back: %s",
+                 rt_strerror(rc));
+    store_arena_free(c->arena, p);
+    c->k.bytes_used -= usable;
+    m->state = STORE_META_AWAY;
+    m->offset = m->alloc_size = 0;
+    return rc;
+}
+
 ray_err
 store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
                    store_location *loc, char *msg, size_t msglen)
@@ -681,18 +727,22 @@ store_core_restore(store_core *c, uint32_t client, const store_object_id *id,
     }
     store_slot *s = &c->slots[slot];
     store_meta *m = &c->meta[slot];
-    if (m->state != STORE_META_SPILLED) {
+    bool away = m->state == STORE_META_AWAY;
+    if (m->state != STORE_META_SPILLED && !away) {
         rc = RAY_EAGAIN;
         goto out;
     }
     claim_spilled(c, (uint32_t)slot);
-    rc = bring_back(c, (uint32_t)slot, msg, msglen);
+    rc = away ? fetch_back(c, (uint32_t)slot, msg, msglen)
+              : bring_back(c, (uint32_t)slot, msg, msglen);
     if (rc != RAY_OK) {
         atomic_store(&s->state, STORE_SLOT_SPILLED);
         goto out;
     }
-    c->k.restores++;
-    c->k.bytes_restored += obj_bytes(m);
+    if (!away) {
+        c->k.restores++;
+        c->k.bytes_restored += obj_bytes(m);
+    }
     s->offset = m->offset;
     s->data_size = m->data_size;
     s->meta_size = m->meta_size;
@@ -732,6 +782,7 @@ store_core_stats(store_core *c, store_stats *out)
     out->evictions = k->evictions;
     out->spills = k->spills;
     out->restores = k->restores;
+    out->fetches = k->fetches;
     out->clients = c->nclients;
     out->bytes_committed = k->bytes_committed;
     pthread_mutex_unlock(&c->mu);

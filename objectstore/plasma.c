@@ -57,13 +57,14 @@ store_plasma_get(store_client *c, const store_object_id *id, int64_t wait_ms,
 
 ray_err
 store_plasma_create(store_client *c, const store_object_id *id, size_t len,
-                    int64_t wait_ms, store_wbuffer *wb, char *msg,
-                    size_t msglen)
+                    int64_t wait_ms, uint32_t flags, store_wbuffer *wb,
+                    char *msg, size_t msglen)
 {
     int64_t deadline = rt_clock_now_ns() + wait_ms * 1000000;
     int64_t nap_us = 500;
     ray_err e;
-    while ((e = store_client_create(c, id, len, 0, 0, wb)) == RAY_ESTORE_FULL &&
+    while ((e = store_client_create(c, id, len, 0, flags, wb)) ==
+               RAY_ESTORE_FULL &&
            nap(deadline, &nap_us))
         ;
     if (e == RAY_ESTORE_FULL || e == RAY_ETOOBIG) {
@@ -101,7 +102,7 @@ store_plasma_write(store_client *c, const store_object_id *id, const void *data,
                    size_t len, int64_t wait_ms, char *msg, size_t msglen)
 {
     store_wbuffer wb;
-    ray_err e = store_plasma_create(c, id, len, wait_ms, &wb, msg, msglen);
+    ray_err e = store_plasma_create(c, id, len, wait_ms, 0, &wb, msg, msglen);
     if (e != RAY_OK)
         return e;
     if (len)

@@ -69,11 +69,12 @@ ray_err store_plasma_write(store_client *c, const store_object_id *id,
 
 /* store_plasma_write in two steps, for a writer that fills the value in
  * place (a pull from another node receives straight into *wb): create
- * (with the same wait and errors), then seal and unpin, or
+ * (with the same wait and errors; `flags` are store_client_create's),
+ * then seal and unpin, or
  * store_client_abort. A seal that fails aborts. */
 ray_err store_plasma_create(store_client *c, const store_object_id *id,
-                            size_t len, int64_t wait_ms, store_wbuffer *wb,
-                            char *msg, size_t msglen);
+                            size_t len, int64_t wait_ms, uint32_t flags,
+                            store_wbuffer *wb, char *msg, size_t msglen);
 ray_err store_plasma_seal(store_client *c, const store_object_id *id, char *msg,
                           size_t msglen);
 

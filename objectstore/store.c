@@ -475,6 +475,7 @@ handle_stats(store_core *c, rt_frame_writer *w)
     r.evictions = v.evictions;
     r.spills = v.spills;
     r.restores = v.restores;
+    r.fetches = v.fetches;
     r.bytes_committed = v.bytes_committed;
     r.clients = v.clients;
     return rt_frame_writer_put(w, RAY__RPC__MESSAGE_TYPE__MSG_STORE_STATS_REPLY,

@@ -45,11 +45,16 @@ typedef struct store_spill_file {
 
 /* The store's own record of a slot (never in shared memory). */
 enum store_meta_state {
-    STORE_META_FREE = 0,    /* on the free list */
-    STORE_META_MEM = 1,     /* payload in the heap: being created (slot
-                               CREATING) or sealed (the creator flips the
-                               slot to SEALED without telling the store) */
-    STORE_META_SPILLED = 2, /* payload in spill file `spill_file` only */
+    STORE_META_FREE = 0,     /* on the free list */
+    STORE_META_MEM = 1,      /* payload in the heap: being created (slot
+                                CREATING) or sealed (the creator flips the
+                                slot to SEALED without telling the store) */
+    STORE_META_SPILLED = 2,  /* payload in spill file `spill_file` only */
+    STORE_META_AWAY = 3,     /* an evicted secondary copy: no payload here;
+                                the fetch hook brings it back (slot
+                                SPILLED, so a get asks for a restore) */
+    STORE_META_FETCHING = 4, /* AWAY being fetched into `offset` with mu
+                                released (slot BUSY) */
 };
 
 typedef struct store_meta {
@@ -75,6 +80,7 @@ typedef struct store_counters {
     uint64_t restores;  /* objects restored, cumulative */
     uint64_t bytes_evicted;
     uint64_t bytes_restored;
+    uint64_t fetches;         /* evicted copies brought back, cumulative */
     uint64_t bytes_committed; /* shared memory backed so far */
 } store_counters;
 
@@ -105,6 +111,8 @@ typedef struct store_core {
     store_spill_file *spill_files;
     uint32_t nspill_files;
     uint32_t spill_cap;
+    store_fetch_fn fetch; /* NULL: evicted copies are deleted */
+    void *fetch_arg;
 } store_core;
 
 /* Shared memory is committed in chunks of this size as objects need it. */
@@ -182,8 +190,8 @@ store_core *store_server_core(store_server *s);
 /* --- eviction.c ----------------------------------------------------- */
 
 /* Under mu: evict unpinned sealed secondary copies, least recently used
- * first, until `need` bytes are freed or none is left. Returns bytes
- * freed. */
+ * first, until `need` bytes are freed or none is left: deleted, or with
+ * a fetch hook kept AWAY. Returns bytes freed. */
 uint64_t store_evict(store_core *c, uint64_t need);
 
 /* --- spill.c -------------------------------------------------------- */

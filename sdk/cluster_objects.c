@@ -187,6 +187,32 @@ cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool ok)
     }
 }
 
+/* A call on node i could not read a value it was given: the copies node
+ * i pulled of the call's values (kept under the driver's own key) are
+ * forgotten there and here, so the call reads another copy when it runs
+ * again. Such a copy fails when the store there evicted it and the node
+ * it came from has gone since. The copies node i made itself stay. */
+static void
+copies_forget_pulled(cl_driver *cl, int i, const fl_entry *e)
+{
+    for (uint32_t k = 0; k < e->nrefs; k++) {
+        uint64_t skey = stored_key(sdk_ref(e->refs[k]));
+        bool had = false;
+        pthread_mutex_lock(&cl->xfer_mu);
+        for (size_t c = 0; c < cl->ncopies;)
+            if (cl->copies[c].skey == skey && cl->copies[c].rkey == skey &&
+                cl->copies[c].node == i) {
+                cl->copies[c] = cl->copies[--cl->ncopies];
+                had = true;
+            } else {
+                c++;
+            }
+        pthread_mutex_unlock(&cl->xfer_mu);
+        if (skey && had)
+            copy_drop(cl, i, skey);
+    }
+}
+
 void
 cl_copies_node_lost(cl_driver *cl, int i)
 {
@@ -520,6 +546,7 @@ again_main(void *arg)
     again_job *j = arg;
     fl_entry *e = &j->e;
     char why[400] = "its record could not be read again";
+    copies_forget_pulled(j->cl, j->node, e); /* (no lock held here) */
     Ray__Rpc__ClusterTask *t =
         ray__rpc__cluster_task__unpack(&rt_protobuf_allocator, e->len, e->task);
     ray_err err = t ? send_again(j->cl, j->node, e, t, why, sizeof(why))
@@ -652,7 +679,7 @@ pull_one(pull_job *j)
     int fds[XFER_STREAMS];
     uint64_t skey = 0;
     void *dst = NULL;
-    ray_err err = sdk_store_begin(rt, j->size, CL_PULL_ROOM_MS, &skey, &dst);
+    ray_err err = sdk_store_begin(rt, j->size, CL_PULL_ROOM_MS, 0, &skey, &dst);
     int64_t t0 = rt_clock_now_ns(); /* with room for it */
     if (err != RAY_OK)
         snprintf(why, sizeof(why), "%s", ray_last_error_detail());

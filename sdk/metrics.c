@@ -160,6 +160,11 @@ render(rt_text *t, const snapshot *s)
            "Objects spilled to disk.", "", st->store_spills);
     series(t, "rayc_object_store_restores_total", "counter",
            "Objects restored from disk.", "", st->store_restores);
+    series(t, "rayc_object_store_evictions_total", "counter",
+           "Copies of other nodes' values dropped to make room.", "",
+           st->store_evictions);
+    series(t, "rayc_object_store_fetches_total", "counter",
+           "Evicted copies pulled again when read.", "", st->store_fetches);
     rt_text_put(t,
                 "# HELP rayc_object_transfer_bytes_total Bytes of values "
                 "moved between this node's store and other nodes'.\n"

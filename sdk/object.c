@@ -29,6 +29,7 @@
 #include "runtime/log.h"
 #include "sdk/backend.h"
 #include "sdk/sdk_int.h"
+#include "sdk/transfer.h"
 
 /* ray_view.flags */
 #define VIEW_COPY 1u  /* a private copy (inside a task): free it */
@@ -117,6 +118,7 @@ sdk_store_forget(sdk_rt *rt, uint64_t key)
         return;
     store_object_id id;
     store_id(rt, key, &id);
+    xfer_copy_forget(key);
     if (store_plasma_delete(c, &rt->trash, &id) != RAY_OK)
         RT_LOG_RATELIMITED(RT_LOG_WARN, "out of memory: a stored value stays "
                                         "until shutdown");
@@ -148,8 +150,8 @@ sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key)
 }
 
 ray_err
-sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint64_t *key,
-                void **dst)
+sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint32_t flags,
+                uint64_t *key, void **dst)
 {
     store_client *c = sdk_store_ensure(rt);
     if (!c)
@@ -159,7 +161,7 @@ sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint64_t *key,
     store_wbuffer wb;
     char msg[400];
     ray_err e =
-        store_plasma_create(c, &id, len, wait_ms, &wb, msg, sizeof(msg));
+        store_plasma_create(c, &id, len, wait_ms, flags, &wb, msg, sizeof(msg));
     if (e != RAY_OK)
         return sdk_fail(e, "%s", msg);
     *key = k;
@@ -996,6 +998,8 @@ sdk_stats_locked(sdk_rt *rt, ray_stats *out)
             ss.objects_in_memory + ss.objects_creating + ss.objects_spilled;
         out->store_spills = ss.spills;
         out->store_restores = ss.restores;
+        out->store_evictions = ss.evictions;
+        out->store_fetches = ss.fetches;
     }
     sched_raylet_stats rs;
     rt->rl_api->stats(rt->rl, &rs);

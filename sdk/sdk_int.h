@@ -548,10 +548,10 @@ ray_err sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key);
 
 /* Driver, any thread (mu not held): a new stored value of `len` bytes
  * to fill in place at *dst (named *key), waiting up to `wait_ms` for
- * room as store_plasma_create does; then sdk_store_end seals it (ok) or
- * drops it. Errors with the detail set. */
-ray_err sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint64_t *key,
-                        void **dst);
+ * room as store_plasma_create does (`flags`: STORE_CREATE_*); then
+ * sdk_store_end seals it (ok) or drops it. Errors with the detail set. */
+ray_err sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint32_t flags,
+                        uint64_t *key, void **dst);
 ray_err sdk_store_end(sdk_rt *rt, uint64_t key, bool ok);
 
 /* A new ready object (a put) whose value is the sealed stored value

@@ -20,6 +20,7 @@
 #include "runtime/clock.h"
 #include "runtime/fdwait.h"
 #include "runtime/frame.h"
+#include "objectstore/plasma.h"
 #include "runtime/net.h"
 #include "sdk/sdk_int.h"
 #include "sdk/wire.h"
@@ -299,7 +300,7 @@ serve_push(int fd, const Ray__Rpc__ObjectPush *q)
     }
     uint64_t key = 0;
     void *dst = NULL;
-    ray_err e = sdk_store_begin(sdk_g, q->size, 30000, &key, &dst);
+    ray_err e = sdk_store_begin(sdk_g, q->size, 30000, 0, &key, &dst);
     if (e != RAY_OK) {
         char msg[300];
         snprintf(msg, sizeof(msg), "%s", ray_last_error_detail());
@@ -534,32 +535,156 @@ xfer_dial(const char *raylet, uint64_t job, const uint8_t *tok, int *fd,
     return e;
 }
 
+/* ---- copies pulled here ----
+ *
+ * A value pulled from another node's agent is a secondary copy in this
+ * node's store (STORE_CREATE_SECONDARY): when the store needs room it
+ * evicts the copy rather than spill it, and the next get brings it back
+ * through copy_fetch, the store's fetch hook, which pulls it again from
+ * where it came. The table maps each such copy to its source until the
+ * value is deleted here (xfer_copy_forget). It is searched linearly: it
+ * holds only values of XFER_KEEP_MIN bytes or more that this node's
+ * calls read, and a fetch costs a pull. */
+typedef struct copy_src {
+    uint64_t skey;      /* the stored value here */
+    store_object_id id; /* its store id */
+    char raylet[RT_HOST_MAX + 8];
+    uint64_t job, key, size;
+    const uint8_t *tok;
+} copy_src;
+
+static struct {
+    pthread_mutex_t mu;
+    copy_src *e;
+    size_t n, cap;
+} S = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0};
+static _Atomic size_t S_n; /* S.n, read without the lock */
+
+/* Dial up to XFER_STREAMS data connections to job's agent on raylet:
+ * how many (0: none, with why). */
+static int
+dial_streams(const char *raylet, uint64_t job, const uint8_t *tok, int *fds,
+             char *why, size_t whylen)
+{
+    int n = 0;
+    while (n < XFER_STREAMS &&
+           xfer_dial(raylet, job, tok, &fds[n], why, whylen) == RAY_OK)
+        n++;
+    return n;
+}
+
+static void
+close_streams(const int *fds, int n)
+{
+    for (int k = 0; k < n; k++)
+        close(fds[k]);
+}
+
+static bool
+copy_note(const copy_src *c)
+{
+    pthread_mutex_lock(&S.mu);
+    copy_src *room = rt_array_room(S.e, S.n, &S.cap, sizeof(*S.e), 16);
+    if (room) {
+        S.e = room;
+        S.e[S.n++] = *c;
+        atomic_store(&S_n, S.n);
+    }
+    pthread_mutex_unlock(&S.mu);
+    return room != NULL;
+}
+
+void
+xfer_copy_forget(uint64_t skey)
+{
+    if (!atomic_load(&S_n))
+        return;
+    pthread_mutex_lock(&S.mu);
+    for (size_t i = 0; i < S.n; i++)
+        if (S.e[i].skey == skey) {
+            S.e[i] = S.e[--S.n];
+            break;
+        }
+    atomic_store(&S_n, S.n);
+    pthread_mutex_unlock(&S.mu);
+}
+
+/* The store's fetch hook (store_client_set_fetch): pull evicted copy
+ * `id` again from its source, into dst. */
+static ray_err
+copy_fetch(void *arg, const store_object_id *id, uint8_t *dst, uint64_t len,
+           char *msg, size_t msglen)
+{
+    (void)arg;
+    copy_src c;
+    bool found = false;
+    pthread_mutex_lock(&S.mu);
+    for (size_t i = 0; i < S.n && !found; i++)
+        if (!memcmp(&S.e[i].id, id, sizeof(*id))) {
+            c = S.e[i];
+            found = true;
+        }
+    pthread_mutex_unlock(&S.mu);
+    if (!found || c.size != len) {
+        snprintf(msg, msglen,
+                 "an evicted copy of a value pulled from another node, "
+                 "whose source is not known here");
+        return RAY_EOBJECT_LOST;
+    }
+    char why[300] = "";
+    int fds[XFER_STREAMS];
+    int n = dial_streams(c.raylet, c.job, c.tok, fds, why, sizeof(why));
+    ray_err e =
+        n ? xfer_pull(fds, n, c.key, dst, len, why, sizeof(why)) : RAY_ECLOSED;
+    close_streams(fds, n);
+    if (e != RAY_OK) {
+        snprintf(msg, msglen,
+                 "the copy here (%llu bytes) was evicted to make room, and "
+                 "pulling it again from the node at %s failed: %s",
+                 (unsigned long long)len, c.raylet, why);
+        return RAY_EOBJECT_LOST;
+    }
+    atomic_fetch_add(&sdk_xfer_bytes[0], len);
+    return RAY_OK;
+}
+
 ray_err
 xfer_pull_ref(const char *raylet, uint64_t job, const uint8_t *tok,
               uint64_t key, uint64_t size, uint32_t type, ray_ref *ref,
               char *why, size_t whylen)
 {
-    int fds[XFER_STREAMS], n = 0;
-    ray_err e = RAY_OK;
-    while (n < XFER_STREAMS && e == RAY_OK)
-        if ((e = xfer_dial(raylet, job, tok, &fds[n], why, whylen)) == RAY_OK)
-            n++;
-    uint64_t skey = 0;
+    int fds[XFER_STREAMS];
+    int n = dial_streams(raylet, job, tok, fds, why, whylen);
+    ray_err e = n ? RAY_OK : RAY_ECLOSED;
+    copy_src c = {.job = job, .key = key, .size = size, .tok = tok};
     void *dst = NULL;
-    if (n) /* one stream will do */
-        e = sdk_store_begin(sdk_g, size, 60000, &skey, &dst);
-    if (e == RAY_OK)
+    if (n) { /* one stream will do */
+        store_client *sc = sdk_store_ensure(sdk_g);
+        if (sc) /* each time: a new runtime has a new store */
+            (void)store_client_set_fetch(sc, copy_fetch, NULL);
+        e = sdk_store_begin(sdk_g, size, 60000, STORE_CREATE_SECONDARY, &c.skey,
+                            &dst);
+    }
+    if (e == RAY_OK) {
+        snprintf(c.raylet, sizeof(c.raylet), "%s", raylet);
+        store_plasma_id(sdk_g->store_prefix, c.skey, &c.id);
         e = xfer_pull(fds, n, key, dst, size, why, whylen);
-    else if (n)
+    } else if (n) {
         snprintf(why, whylen, "%s", ray_last_error_detail());
-    for (int k = 0; k < n; k++)
-        close(fds[k]);
-    if (skey && sdk_store_end(sdk_g, skey, e == RAY_OK) != RAY_OK &&
+    }
+    close_streams(fds, n);
+    if (e == RAY_OK && !copy_note(&c)) {
+        e = RAY_ENOMEM;
+        snprintf(why, whylen, "out of memory");
+    }
+    if (c.skey && sdk_store_end(sdk_g, c.skey, e == RAY_OK) != RAY_OK &&
         e == RAY_OK) {
         e = RAY_ESTORE_FULL;
         snprintf(why, whylen, "%s", ray_last_error_detail());
     }
-    if (e == RAY_OK && (e = sdk_put_key(sdk_g, type, skey, ref)) != RAY_OK)
+    if (e == RAY_OK && (e = sdk_put_key(sdk_g, type, c.skey, ref)) != RAY_OK)
         snprintf(why, whylen, "%s", ray_last_error_detail());
+    if (e != RAY_OK && c.skey)
+        xfer_copy_forget(c.skey);
     return e;
 }

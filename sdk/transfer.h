@@ -81,10 +81,18 @@ ray_err xfer_dial(const char *raylet, uint64_t job, const uint8_t *tok, int *fd,
 
 /* Pull `size` bytes of value `key` from job `job`'s agent on `raylet`
  * into this process's store, over XFER_STREAMS new connections: *ref
- * then holds it (a put of `type`). Errors with the reason in why. */
+ * then holds it (a put of `type`). Errors with the reason in why. The
+ * copy is a secondary one: the store may evict it to make room, and
+ * pulls it again from the same agent when it is next read (the store's
+ * fetch hook); if that agent has gone by then, the read fails with
+ * RAY_EOBJECT_LOST, which sends the driver to another copy. */
 ray_err xfer_pull_ref(const char *raylet, uint64_t job, const uint8_t *tok,
                       uint64_t key, uint64_t size, uint32_t type, ray_ref *ref,
                       char *why, size_t whylen);
+
+/* The stored value `skey` was deleted here: forget where its copy came
+ * from (sdk_store_forget). */
+void xfer_copy_forget(uint64_t skey);
 
 /* Pull `size` bytes of stored value `key` into `dst` over the `nfds`
  * data connections in `fds` (1 to XFER_STREAMS). RAY_OK, or an error with

@@ -344,6 +344,10 @@ typedef struct ray_stats {
                                  flight (tasks within max_retries, actor
                                  calls within max_task_retries) or lost
                                  an argument's copy */
+    uint64_t store_evictions; /* in a cluster, copies this node pulled
+                                 from another node, dropped from its
+                                 store to make room (never spilled) */
+    uint64_t store_fetches;   /* of those, pulled again when read */
 } ray_stats;
 
 /* Fill *out with this runtime's counters; inside a task, those of the

@@ -3834,19 +3834,17 @@ Test(cluster,
         expect_objects(nodes[n], before[n]);
 }
 
-/* Values a node keeps for the driver (its results, which other nodes'
- * calls read there) are not pinned: a node with a 256 MiB store makes
- * and keeps five of 100 MB while the driver holds them all, spilling
- * what does not fit, and serves each back whole. */
-Test(cluster, values_a_node_keeps_for_the_driver_spill_rather_than_fill_it)
+/* Node .4 joins with one CPU and a 256 MiB store; back once the
+ * driver can place a call there. */
+static void
+node4_with_small_store(void)
 {
-    driver_up(1);
     char addr[160];
     snprintf(addr, sizeof(addr), "--address=%s", head);
     cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4",
                       "--num-cpus=1", "--object-store-memory=268435456", NULL),
                  0, "%s", out_text());
-    ray_call_opts on4 = {.node = "127.0.0.4"}, on3 = {.node = "127.0.0.3"};
+    ray_call_opts on4 = {.node = "127.0.0.4"};
     ray_ref r = RAY_REF_NULL;
     for (int k = 0; k < 200 && r.id == 0; k++) { /* the driver polls 2/s */
         r = tagged_remote_opts(&on4, 4);
@@ -3855,6 +3853,17 @@ Test(cluster, values_a_node_keeps_for_the_driver_spill_rather_than_fill_it)
     }
     cr_assert_neq(r.id, 0, "%s", ray_last_error_detail());
     ray_ref_release(r);
+}
+
+/* Values a node keeps for the driver (its results, which other nodes'
+ * calls read there) are not pinned: a node with a 256 MiB store makes
+ * and keeps five of 100 MB while the driver holds them all, spilling
+ * what does not fit, and serves each back whole. */
+Test(cluster, values_a_node_keeps_for_the_driver_spill_rather_than_fill_it)
+{
+    driver_up(1);
+    node4_with_small_store();
+    ray_call_opts on4 = {.node = "127.0.0.4"}, on3 = {.node = "127.0.0.3"};
     enum { N = 100 * 1000 * 1000, K = 5 };
     ray_ref v[K];
     for (int i = 0; i < K; i++) {
@@ -3869,6 +3878,86 @@ Test(cluster, values_a_node_keeps_for_the_driver_spill_rather_than_fill_it)
         expect_str(RAY_CALL_OPTS(check_pattern, &on3, v[i], (int64_t)i), want);
         ray_ref_release(v[i]);
     }
+}
+
+/* The store counters of the node this runs on: "EVICTIONS FETCHES
+ * SPILLS". */
+static char *
+store_counts(int64_t unused)
+{
+    (void)unused;
+    ray_stats st;
+    char *s = malloc(96);
+    if (ray_get_stats(&st) != RAY_OK)
+        snprintf(s, 96, "no stats");
+    else
+        snprintf(s, 96, "%llu %llu %llu",
+                 (unsigned long long)st.store_evictions,
+                 (unsigned long long)st.store_fetches,
+                 (unsigned long long)st.store_spills);
+    return s;
+}
+RAY_REMOTE(store_counts, char *, int64_t);
+
+static void
+store_counts_on(const ray_call_opts *on, unsigned long long out[3])
+{
+    char *s = NULL;
+    cr_assert_eq(ray_get_str(RAY_CALL_OPTS(store_counts, on, 0), &s, 60000),
+                 RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(sscanf(s, "%llu %llu %llu", &out[0], &out[1], &out[2]), 3,
+                 "%s", s);
+    ray_free(s);
+}
+
+/* Copies a node pulls from another are secondary: its 256 MiB store
+ * evicts them for room rather than spill them, and pulls an evicted one
+ * again when a call reads it (four of 100 MB from .2, read twice on
+ * .4). When their source has gone too, a call that reads one gets the
+ * driver's own copy instead, and still reads it whole. */
+Test(cluster, copies_a_node_pulled_are_evicted_for_room_and_pulled_again)
+{
+    driver_up(1);
+    node4_with_small_store();
+    ray_call_opts on2 = {.node = "127.0.0.2"}, on4 = {.node = "127.0.0.4"};
+    enum { N = 100 * 1000 * 1000, K = 4 };
+    ray_ref v[K];
+    for (int i = 0; i < K; i++) {
+        v[i] = make_pattern_remote_opts(&on2, N, i);
+        size_t idx, n = 0;
+        cr_assert_eq(ray_wait(&v[i], 1, 1, 60000, &idx, &n), RAY_OK);
+        cr_assert_eq(n, 1, "value %d", i);
+    }
+    unsigned long long before[3], after[3];
+    store_counts_on(&on4, before);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.4 OK %d", N);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < K; i++)
+            expect_str(RAY_CALL_OPTS(check_pattern, &on4, v[i], (int64_t)i),
+                       want);
+    store_counts_on(&on4, after);
+    cr_assert_geq(after[0] - before[0], K, "evictions %llu, %llu before",
+                  after[0], before[0]);
+    cr_assert_geq(after[1] - before[1], K - 2, "fetches %llu, %llu before",
+                  after[1], before[1]);
+    cr_assert_eq(after[2], before[2], "spilled %llu copies",
+                 after[2] - before[2]);
+
+    /* Their source goes: the copies .4 evicted cannot come back, so the
+     * calls that read them run again (counted as sent again). */
+    ray_stats st;
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    uint64_t resent = st.calls_resent;
+    pid_t victim = daemon_pid("127.0.0.2");
+    cr_assert_gt(victim, 0);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    for (int i = 0; i < K; i++) {
+        expect_str(RAY_CALL_OPTS(check_pattern, &on4, v[i], (int64_t)i), want);
+        ray_ref_release(v[i]);
+    }
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    cr_assert_gt(st.calls_resent, resent, "no call read an evicted copy");
 }
 
 /* ray_wait for all the refs packed in refs, then their sum (borrowed). */

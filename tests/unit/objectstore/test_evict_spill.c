@@ -74,6 +74,89 @@ Test(store_evict, full_store_evicts_lru_secondary_copies)
     cr_assert_leq(st.bytes_used, st.capacity);
 }
 
+/* The fetch hook of the tests below: object n's bytes, as fixture_put
+ * wrote them (the primary copy "elsewhere"), unless `fetch_fail`. */
+static _Atomic int fetch_calls, fetch_fail;
+
+static ray_err
+fetch_fixture(void *arg, const store_object_id *id, uint8_t *dst, uint64_t len,
+              char *msg, size_t msglen)
+{
+    (void)arg;
+    atomic_fetch_add(&fetch_calls, 1);
+    if (atomic_load(&fetch_fail)) {
+        snprintf(msg, msglen, "the primary copy's node is gone (test)");
+        return RAY_EOBJECT_LOST;
+    }
+    uint64_t n;
+    memcpy(&n, id->b, sizeof n);
+    fixture_fill(dst, len, n);
+    return RAY_OK;
+}
+
+Test(store_evict, with_a_fetch_hook_evicted_copies_come_back_on_get)
+{
+    start(0);
+    store_client *local = NULL;
+    cr_assert_eq(store_client_open_local(fx.srv, &local), RAY_OK);
+    cr_assert_eq(store_client_set_fetch(c, fetch_fixture, NULL), RAY_EINVAL,
+                 "a socket client cannot set the hook");
+    cr_assert_eq(store_client_set_fetch(local, fetch_fixture, NULL), RAY_OK);
+    atomic_store(&fetch_calls, 0);
+    atomic_store(&fetch_fail, 0);
+    for (int n = 0; n < 40; n++)
+        cr_assert_eq(
+            fixture_put(c, (uint64_t)n, MIB, STORE_CREATE_SECONDARY, 1), RAY_OK,
+            "put %d: %s", n, store_client_last_error(c));
+    store_stats st;
+    cr_assert_eq(store_client_stats(c, &st), RAY_OK);
+    cr_assert_geq(st.evictions, 24);
+    cr_assert_eq(st.fetches, 0);
+    cr_assert_eq(atomic_load(&fetch_calls), 0, "nothing fetched yet");
+    /* Every copy reads back right, the evicted ones through the hook
+     * (which evicts others to make room: each still comes back). */
+    for (int n = 0; n < 40; n++)
+        cr_assert_eq(got((uint64_t)n), 1, "copy %d", n);
+    cr_assert_eq(store_client_stats(c, &st), RAY_OK);
+    cr_assert_geq(st.fetches, 24);
+    cr_assert_eq(st.spills, 0);
+    cr_assert_eq(st.restores, 0, "nothing came from a spill file");
+    cr_assert_eq((uint64_t)atomic_load(&fetch_calls), st.fetches);
+
+    /* A fetch that fails fails the get, with the hook's words, and loses
+     * nothing: the copy comes back once the hook can fetch it. */
+    int away = -1;
+    atomic_store(&fetch_fail, 1);
+    int failed = 0;
+    for (int n = 0; n < 40; n++) {
+        store_object_id id = fixture_id((uint64_t)n);
+        store_buffer b;
+        ray_err rc = store_client_get(c, &id, 1, 0, &b);
+        if (rc == RAY_OK) {
+            store_client_release(c, &id);
+            continue;
+        }
+        cr_assert_eq(rc, RAY_EOBJECT_LOST, "copy %d: %s", n,
+                     store_client_last_error(c));
+        cr_assert_neq(strstr(store_client_last_error(c), "node is gone"), NULL,
+                      "message: %s", store_client_last_error(c));
+        away = n;
+        failed++;
+    }
+    cr_assert_gt(failed, 0, "some copies were evicted");
+    atomic_store(&fetch_fail, 0);
+    cr_assert_eq(got((uint64_t)away), 1, "copy %d after the failure", away);
+    /* An evicted copy can be deleted like any other. */
+    for (int n = 0; n < 40; n++) {
+        store_object_id id = fixture_id((uint64_t)n);
+        cr_assert_eq(store_client_delete(c, &id), RAY_OK, "delete %d", n);
+    }
+    cr_assert_eq(store_client_stats(c, &st), RAY_OK);
+    cr_assert_eq(st.bytes_used, 0);
+    cr_assert_eq(store_client_set_fetch(local, NULL, NULL), RAY_OK);
+    store_client_close(local);
+}
+
 Test(store_evict, pinned_objects_are_never_evicted_and_full_is_loud)
 {
     start(0);
