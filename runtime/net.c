@@ -115,6 +115,35 @@ rt_tcp_listen(const char *host, uint16_t port, int *fd, uint16_t *bound,
     return RAY_OK;
 }
 
+static struct in_addr g_source; /* 0: none (rt_net_set_source) */
+
+void
+rt_net_set_source(const char *ip)
+{
+    g_source.s_addr = 0;
+    if (ip && inet_pton(AF_INET, ip, &g_source) != 1)
+        g_source.s_addr = 0;
+}
+
+static bool
+loopback(struct in_addr a)
+{
+    return (ntohl(a.s_addr) >> 24) == 127;
+}
+
+/* Leave from the source set, if any (before connect). A source that
+ * cannot be bound (not this machine's) is left to routing. */
+static void
+bind_source(int s, struct in_addr to)
+{
+    if (!g_source.s_addr || loopback(to) != loopback(g_source))
+        return;
+    int one = 1; /* the port is picked at connect, per destination */
+    setsockopt(s, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr = g_source};
+    (void)bind(s, (struct sockaddr *)&src, sizeof(src));
+}
+
 ray_err
 rt_tcp_connect(const char *host, uint16_t port, int timeout_ms, int *fd,
                char *why, size_t whylen)
@@ -124,6 +153,7 @@ rt_tcp_connect(const char *host, uint16_t port, int timeout_ms, int *fd,
     ray_err err = open_socket(host, port, &sa, &s, why, whylen);
     if (err != RAY_OK)
         return err;
+    bind_source(s, sa.sin_addr);
     int e = 0;
     if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         e = errno;

@@ -51,7 +51,16 @@ ray_err rt_tcp_listen(const char *host, uint16_t port, int *fd, uint16_t *bound,
                       char *why, size_t whylen);
 
 /* Connect to host:port within timeout_ms: a blocking, close-on-exec
- * socket with TCP_NODELAY. RAY_OK and *fd, or an error with why. */
+ * socket with TCP_NODELAY, leaving from the source rt_net_set_source set.
+ * RAY_OK and *fd, or an error with why. */
+/* This process's outgoing connections leave from `ip` (a node's own
+ * address, --node-ip-address: on one machine each node of a test cluster
+ * has its own loopback address, and a firewall rule can then cut one node
+ * off whole), or from where routing says (NULL, or not an IPv4 address).
+ * Between a loopback address and one that is not, routing decides.
+ * Call before any thread dials. */
+void rt_net_set_source(const char *ip);
+
 ray_err rt_tcp_connect(const char *host, uint16_t port, int timeout_ms, int *fd,
                        char *why, size_t whylen);
 

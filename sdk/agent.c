@@ -1339,7 +1339,8 @@ agent_env(void)
     if (tok && rt_id_hex_decode(tok, cl_agent_token, RT_TOKEN_LEN) != RAY_OK)
         fprintf(stderr, "rayc agent: a malformed token from the raylet\n");
     snprintf(g_raylet, sizeof(g_raylet), "%s", raylet ? raylet : "");
-    sdk_agent_tag = rt_random_u64() | 1u; /* told in AgentReady */
+    rt_net_set_source(getenv("RAYC_NODE_IP")); /* pulls leave from here */
+    sdk_agent_tag = rt_random_u64() | 1u;      /* told in AgentReady */
     unsetenv("RAYC_AGENT_CTL");
     unsetenv("RAYC_JOB_ID");
     unsetenv("RAYC_AGENT_TOKEN");

@@ -855,6 +855,7 @@ node_run(const node_config *cfg, _Atomic int *stop)
     rt_id_hex_encode(n.id, NODE_ID_LEN, n.idhex);
     snprintf(n.ip, sizeof(n.ip), "%s",
              cfg->ip && *cfg->ip ? cfg->ip : "127.0.0.1");
+    rt_net_set_source(cfg->ip && *cfg->ip ? cfg->ip : NULL);
     n.ncpu =
         cfg->num_cpus > 0 ? cfg->num_cpus : (int)sysconf(_SC_NPROCESSORS_ONLN);
     sched_res_init(&n.res);
