@@ -141,7 +141,7 @@ signal_tree(pid_t root, int sig)
 
 /* ---- the cluster ---- */
 
-static const char *const node_ip[3] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+static const char *const node_ip[3] = {"127.0.9.2", "127.0.9.3", "127.0.9.4"};
 
 static int
 start_node(rc_cluster *c, const char *ip)
@@ -153,12 +153,17 @@ start_node(rc_cluster *c, const char *ip)
                    NULL);
 }
 
+/* The head's address: the cluster has 127.0.9.0/24 to itself, so that a
+ * firewall rule on one node's address cuts that node only (the daemons'
+ * connections leave from their --node-ip-address). */
+#define HEAD_IP "--node-ip-address=127.0.9.1"
+
 bool
 rc_chaos_up(rc_cluster *c)
 {
     if (!rc_open(c, "chaos"))
         return false;
-    if (rc_rayc(c, "start", "--head", "--port=0", "--num-cpus=1",
+    if (rc_rayc(c, "start", "--head", HEAD_IP, "--port=0", "--num-cpus=1",
                 "--dashboard-port=-1", NULL) != 0 ||
         !rc_read_head(c))
         return false;
@@ -186,19 +191,82 @@ enum {
     F_KILL_ACTOR,
     F_FILL_STORE,
     F_HANG_RAYLET,
+    F_PARTITION, /* these two need nftables (as root): net_on */
+    F_LOSSY,
     NFAULTS
 };
 
 static const char *const fault_name[NFAULTS] = {
-    "kill -9 of the raylet of 127.0.0.2, started again",
-    "127.0.0.3 hung (SIGSTOP of its processes past the deadline)",
+    "kill -9 of the raylet of 127.0.9.2, started again",
+    "127.0.9.3 hung (SIGSTOP of its processes past the deadline)",
     "kill -9 of the head, started again",
-    "kill -9 of a worker of 127.0.0.4",
+    "kill -9 of a worker of 127.0.9.4",
     "kill -9 of the actor's process",
     "the driver's store filled past its size (puts of 8 MiB; as root, "
     "its spills on a 24 MiB disk)",
-    "the raylet of 127.0.0.4 hung alone past the deadline (its agent and "
-    "workers run on)"};
+    "the raylet of 127.0.9.4 hung alone past the deadline (its agent and "
+    "workers run on)",
+    "127.0.9.3 cut off from every other node (each packet to or from it "
+    "dropped)",
+    "127.0.9.2's links losing 1 packet in 4 for 3 s (slow: TCP resends)"};
+
+/* ---- the network faults: nftables rules on the cluster's addresses ----
+ *
+ * A table of this process's own (rc_cluster.nft), with an input chain
+ * whose rules drop a node's packets: all of them (a partition: nothing
+ * resets its connections, packets go nowhere), or one in four (a lossy,
+ * slow link: TCP sends them again). rc_close deletes the table even when
+ * a test failed. Only as root, with the nft program (scripts/setup). */
+
+static int nft(const rc_cluster *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int
+nft(const rc_cluster *c, const char *fmt, ...)
+{
+    char rule[300], cmd[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rule, sizeof(rule), fmt, ap);
+    va_end(ap);
+    (void)c;
+    snprintf(cmd, sizeof(cmd),
+             "PATH=$PATH:/usr/sbin:/sbin nft \"%s\" 2>/dev/null", rule);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The table and its chain: false when nftables cannot be used here. */
+static bool
+net_up(rc_cluster *c)
+{
+    if (geteuid() != 0)
+        return false;
+    snprintf(c->nft, sizeof(c->nft), "rayc_chaos_%d", (int)getpid());
+    if (nft(c, "add table inet %s", c->nft) != 0 ||
+        nft(c, "add chain inet %s input { type filter hook input priority 0; }",
+            c->nft) != 0) {
+        rc_net_down(c);
+        return false;
+    }
+    return true;
+}
+
+/* Drop node ip's packets, each one (pct 100) or about pct in 100, for
+ * ms milliseconds; then the link is whole again. */
+static int
+net_fault(rc_cluster *c, const char *ip, int pct, int ms)
+{
+    char drop[64] = "drop";
+    if (pct < 100)
+        snprintf(drop, sizeof(drop), "numgen random mod 100 < %d drop", pct);
+    int rc = nft(c, "add rule inet %s input ip saddr %s %s", c->nft, ip, drop);
+    if (rc == 0)
+        rc = nft(c, "add rule inet %s input ip daddr %s %s", c->nft, ip, drop);
+    if (rc == 0)
+        usleep((useconds_t)ms * 1000);
+    int back = nft(c, "flush chain inet %s input", c->nft);
+    return rc == 0 ? back : rc;
+}
 
 /* The driver's store (STORE_MB) gets PUTS values of 8 MiB, three times
  * its size: it spills or refuses; every value it took reads back whole. */
@@ -214,6 +282,7 @@ typedef struct chaos {
     ray_actor actor;
     struct timespec t0;
     _Atomic int done; /* every fault was made */
+    char detail[80];  /* what the last fault chose, for its log line */
 } chaos;
 
 static double
@@ -230,8 +299,9 @@ note(chaos *ch, const char *what, double at, int rc)
     rc_chaos_report *r = ch->r;
     size_t l = strlen(r->log);
     if (l + 160 < sizeof(r->log))
-        snprintf(r->log + l, sizeof(r->log) - l, "  %6.1f s  %s%s\n", at, what,
-                 rc == 0 ? "" : " (could not: skipped)");
+        snprintf(r->log + l, sizeof(r->log) - l, "  %6.1f s  %s%s%s\n", at,
+                 what, ch->detail, rc == 0 ? "" : " (could not: skipped)");
+    ch->detail[0] = 0;
     if (rc == 0)
         r->faults++;
     else
@@ -302,7 +372,7 @@ make_fault(chaos *ch, int f)
         snprintf(port, sizeof(port), "--port=%s", strrchr(c->head, ':') + 1);
         int rc = 1;
         for (int k = 0; k < 50 && rc != 0; k++) { /* until the port is free */
-            rc = rc_rayc(c, "start", "--head", port, "--num-cpus=1",
+            rc = rc_rayc(c, "start", "--head", HEAD_IP, port, "--num-cpus=1",
                          "--dashboard-port=-1", NULL);
             if (rc != 0)
                 usleep(100000);
@@ -334,6 +404,17 @@ make_fault(chaos *ch, int f)
         usleep((useconds_t)(3500 + rand_r(&ch->rnd) % 1500) * 1000);
         return kill(p, SIGCONT);
     }
+    case F_PARTITION: { /* shorter than the 3 s deadline, or past it */
+        bool past = rand_r(&ch->rnd) % 2;
+        int ms = past ? 4000 + (int)(rand_r(&ch->rnd) % 2000)
+                      : 800 + (int)(rand_r(&ch->rnd) % 1000);
+        ch->r->partitions_past += past;
+        snprintf(ch->detail, sizeof(ch->detail), " for %.1f s%s", ms / 1e3,
+                 past ? ", past the deadline" : " (ridden out)");
+        return net_fault(c, node_ip[1], 100, ms);
+    }
+    case F_LOSSY:
+        return net_fault(c, node_ip[0], 25, 3000);
     }
     return -1;
 }
@@ -354,6 +435,8 @@ chaos_main(void *arg)
         }
         for (int i = 0; i < NFAULTS; i++) {
             usleep((useconds_t)(200 + rand_r(&ch->rnd) % 800) * 1000);
+            if (order[i] >= F_PARTITION && !ch->r->net_on)
+                continue; /* no nftables here */
             double at = since(&ch->t0);
             note(ch, fault_name[order[i]], at, make_fault(ch, order[i]));
         }
@@ -496,6 +579,7 @@ rc_chaos_run(rc_cluster *c, unsigned seed, int fault_s, int max_s,
 {
     memset(r, 0, sizeof(*r));
     r->seed = seed;
+    r->net_on = net_up(c);
     char disk[PATH_MAX + 8];
     bool mounted = small_disk(c, disk, sizeof(disk));
     r->spill_disk_mb = mounted ? DISK_MB : 0;
@@ -553,6 +637,7 @@ rc_chaos_run(rc_cluster *c, unsigned seed, int fault_s, int max_s,
     ray_shutdown();
     if (mounted)
         umount2(disk, MNT_DETACH);
+    rc_net_down(c);
     return RAY_OK;
 }
 
@@ -565,13 +650,15 @@ rc_chaos_print(FILE *f, const rc_chaos_report *r)
             "checked; %d lost, %d hangs; %d faults made (%d skipped); "
             "%llu calls sent again, %llu workers restarted, %d actor restarts, "
             "%llu spills, %d puts refused (store full) of %d, %d of them "
-            "as the spill disk%s was full; the longest "
+            "as the spill disk%s was full; %s; the longest "
             "wave (time to recover) %.2f s%s%s\n%s",
             r->seed, r->seed, r->waves, r->secs, r->checked, r->reduced,
             r->actor_calls, r->lost, r->hangs, r->faults, r->skipped, r->resent,
             r->worker_restarts, r->actor_restarts, r->spills, r->puts_full,
             r->puts_full + r->puts_took, r->puts_disk_full,
             r->spill_disk_mb ? " (24 MiB)" : " (not mounted: no root)",
+            r->net_on ? "partitions and lossy links by nftables"
+                      : "no partitions or lossy links (no root or no nft)",
             r->recover_s, r->first_loss[0] ? "; the first loss: " : "",
             r->first_loss, r->log);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * chaos.h: a parameter sweep on a loopback cluster (a head and nodes
- * 127.0.0.2-4, real processes) while faults land at random moments, for
- * the chaos test and the faults benchmark.
+ * chaos.h: a parameter sweep on a loopback cluster (a head on 127.0.9.1
+ * and nodes 127.0.9.2-4, real processes, that range the cluster's own)
+ * while faults land at random moments, for the chaos test and the faults
+ * benchmark.
  *
  * The faults, in an order and with pauses a seed picks: kill -9 of a
  * raylet (.2, started again after a pause), a node hung whole (SIGSTOP of
@@ -10,7 +11,10 @@
  * SIGCONT), .4's raylet alone hung past the deadline (its agent and
  * workers run on: declared dead, it joins again), kill -9 of the head
  * (started again on its port), kill -9 of a worker under a task (.4),
- * kill -9 of a stateful actor's process, and
+ * kill -9 of a stateful actor's process, as root with nftables .3 cut off
+ * from every other node (its packets dropped) for less than the deadline
+ * or past it (declared dead, it joins again) and .2's links losing a
+ * packet in four (slow: TCP resends), and
  * the driver's store filled past its size (it spills or refuses; what it
  * took reads back whole), its spills on a 24 MiB disk of their own when
  * run as root (a tmpfs the run mounts and unmounts), which fills too. The
@@ -57,14 +61,17 @@ typedef struct rc_chaos_report {
     unsigned long long resent; /* calls sent again (ray_stats) */
     unsigned long long worker_restarts, spills;
     int actor_restarts;
-    double secs;      /* the whole run */
-    double recover_s; /* the longest wave: the worst time to recover */
+    bool net_on;         /* nftables faults made (root, nft): partitions */
+    int partitions_past; /* of them, past the heartbeat deadline */
+    double secs;         /* the whole run */
+    double recover_s;    /* the longest wave: the worst time to recover */
     char first_loss[300];
     char log[4096]; /* each fault, in the order made */
 } rc_chaos_report;
 
-/* rc_open(c, "chaos") and a head (1 CPU) and nodes .2, .3, .4 (2 CPUs
- * and resource pool=10 each): false when one did not start (rc_out). */
+/* rc_open(c, "chaos") and a head (1 CPU) and nodes .2, .3, .4 of
+ * 127.0.9.0/24 (2 CPUs and resource pool=10 each): false when one did not
+ * start (rc_out). */
 bool rc_chaos_up(rc_cluster *c);
 
 /* RAYC_CHAOS_SEED, or one drawn from the time and pid. */

@@ -210,8 +210,24 @@ rc_logs_clean(const rc_cluster *c)
 }
 
 void
+rc_net_down(rc_cluster *c)
+{
+    if (!c->nft[0])
+        return;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd),
+             "PATH=$PATH:/usr/sbin:/sbin nft delete table inet %s 2>/dev/null",
+             c->nft);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cluster harness: could not delete nft table %s\n",
+                c->nft);
+    c->nft[0] = 0;
+}
+
+void
 rc_close(rc_cluster *c)
 {
+    rc_net_down(c);
     if (!c->tmp[0])
         return;
     rc_rayc(c, "stop", NULL);

@@ -24,6 +24,7 @@ typedef struct rc_cluster {
     char rayc[PATH_MAX]; /* the rayc program */
     char tmp[PATH_MAX];  /* its temp dir ("" before rc_open) */
     char head[128];      /* the GCS's host:port, after rc_read_head */
+    char nft[48];        /* an nftables table of its faults, or "" */
 } rc_cluster;
 
 /* Find rayc (RAYC_BIN, Bazel's runfiles, or beside this program under
@@ -31,6 +32,10 @@ typedef struct rc_cluster {
  * RAYC_TEMP_DIR and RAYC_TOKEN_FILE there. False (why on stderr) when
  * rayc is not there or the dir cannot be made. */
 bool rc_open(rc_cluster *c, const char *what);
+
+/* Delete the nftables table c->nft names (the chaos run's network
+ * faults), if any: its rules go with it. rc_close does it too. */
+void rc_net_down(rc_cluster *c);
 
 /* Run `rayc a1 ... NULL --temp-dir=TMP`; its output goes to TMP/out
  * (rc_out). The exit status, or -1. */
