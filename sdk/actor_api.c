@@ -592,6 +592,19 @@ sdk_drv_actor_state(ray_actor h, int *state, int *num_restarts)
     return err;
 }
 
+int
+sdk_drv_actor_pid(ray_actor h)
+{
+    sdk_rt *rt = sdk_g;
+    if (!rt)
+        return 0;
+    pthread_mutex_lock(&rt->mu);
+    sdk_actor *a = sdk_actor_find(rt, h.id);
+    int pid = a ? (int)a->g->pid : 0;
+    pthread_mutex_unlock(&rt->mu);
+    return pid;
+}
+
 static bool
 settled(sdk_rt *rt, void *arg)
 {

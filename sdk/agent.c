@@ -562,10 +562,10 @@ actor_record(client *c, Ray__Rpc__ClusterTask *t, const ray_arg *args)
                        RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_KILL_NO_RESTART);
         return;
     case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_STATE: {
-        int st = RAY_ACTOR_DEAD, rs = 0;
-        if (h.id)
-            ray_actor_state(h, &st, &rs);
-        value_result(c, t->id, (uint64_t)(uint32_t)st | (uint64_t)rs << 32);
+        int st = RAY_ACTOR_DEAD, rs = 0, pid = 0;
+        if (h.id && ray_actor_state(h, &st, &rs) == RAY_OK)
+            pid = sdk_drv_actor_pid(h);
+        value_result(c, t->id, cl_actor_state_bits(st, rs, pid));
         return;
     }
     case RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_WAIT: {

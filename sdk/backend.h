@@ -121,6 +121,8 @@ ray_err sdk_drv_actor_lookup(const char *name, ray_actor *out);
 ray_err sdk_drv_actor_ref(ray_actor h, bool retain);
 ray_err sdk_drv_actor_kill(ray_actor h, bool no_restart);
 ray_err sdk_drv_actor_state(ray_actor h, int *state, int *num_restarts);
+/* The pid of the process that hosts local actor h now, or 0. */
+int sdk_drv_actor_pid(ray_actor h);
 ray_err sdk_drv_actor_wait_ready(ray_actor h, int64_t timeout_ms);
 
 /* The worker backend's entries that object.c keeps (views). */

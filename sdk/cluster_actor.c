@@ -1300,9 +1300,9 @@ cl_actor_state(ray_actor h, int *state, int *num_restarts)
     if (err != RAY_OK)
         return err;
     if (state)
-        *state = (int)(bits & 0xffffffffu);
+        *state = (int)(bits & 0xff); /* cl_actor_state_bits */
     if (num_restarts)
-        *num_restarts = (int)(bits >> 32) + moved;
+        *num_restarts = (int)((bits >> 8) & 0xffffff) + moved;
     return RAY_OK;
 }
 
@@ -1614,10 +1614,43 @@ cl_actor_from_desc(const char *desc)
 
 /* ---- rayc list actors ---- */
 
+/* The pids of up to `n` of this driver's actors on other nodes, asked of
+ * their agents (0: not known), within about a second in all: keys[i]
+ * gets pids[i]. */
+static size_t
+actor_pids(cl_driver *cl, uint32_t *keys, int *pids, size_t n)
+{
+    size_t m = 0;
+    pthread_mutex_lock(&cl->act_mu);
+    for (uint32_t k = 1; k < cl->nact && m < n; k++) {
+        const cl_actor *a = &cl->act[k];
+        if (a->spec && !a->attached && a->node >= 0 &&
+            atomic_load(&cl->nodes[a->node].alive))
+            keys[m++] = k;
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    int64_t deadline = rt_deadline_after_ms(1000);
+    for (size_t i = 0; i < m; i++) {
+        uint64_t bits = 0;
+        int64_t left = rt_deadline_left_ms(deadline);
+        pids[i] =
+            left > 0 && actor_ask(cl, (ray_actor){(uint64_t)keys[i] << 32},
+                                  RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_STATE,
+                                  left, &bits) == RAY_OK
+                ? (int)(bits >> 32)
+                : 0;
+    }
+    return m;
+}
+
 size_t
 cl_actor_rows(cl_driver *cl, rt_text *out, size_t room)
 {
     size_t n = 0;
+    enum { ASKED = 256 }; /* pids asked of the agents; beyond: 0 */
+    uint32_t keys[ASKED];
+    int pids[ASKED];
+    size_t npids = actor_pids(cl, keys, pids, room < ASKED ? room : ASKED);
     pthread_mutex_lock(&cl->act_mu);
     for (uint32_t k = 1; k < cl->nact; k++) {
         const cl_actor *a = &cl->act[k];
@@ -1630,11 +1663,14 @@ cl_actor_rows(cl_driver *cl, rt_text *out, size_t room)
         const char *fn = t && t->function ? t->function : "?";
         const char *dot = strstr(fn, ".__init__");
         bool alive = a->node >= 0 && atomic_load(&cl->nodes[a->node].alive);
-        rt_text_put(out, "%016llx\t%.*s\t%s\t%s\t%s\t0\n",
+        int pid = 0;
+        for (size_t p = 0; p < npids && !pid; p++)
+            pid = keys[p] == k ? pids[p] : 0;
+        rt_text_put(out, "%016llx\t%.*s\t%s\t%s\t%s\t%d\n",
                     (unsigned long long)k << 32,
                     (int)(dot ? (size_t)(dot - fn) : strlen(fn)), fn,
                     alive ? "ALIVE" : "RESTARTING", a->name ? a->name : "-",
-                    a->node >= 0 ? cl->nodes[a->node].full : "-");
+                    a->node >= 0 ? cl->nodes[a->node].full : "-", pid);
         if (t)
             ray__rpc__cluster_task__free_unpacked(t, NULL);
     }

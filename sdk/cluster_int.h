@@ -397,6 +397,15 @@ void cl_ask_serve(cl_driver *cl);
 /* cluster_actor.c: its actors on other nodes as `rayc list actors` rows
  * (sdk/state.c's columns), the first `room`; how many there are. */
 size_t cl_actor_rows(cl_driver *cl, rt_text *out, size_t room);
+
+/* An agent's answer to CLUSTER_ACTOR_STATE: the actor's state (8 bits),
+ * its restarts there (24 bits) and its process's pid (32 bits). */
+static inline uint64_t
+cl_actor_state_bits(int state, int restarts, int pid)
+{
+    return (uint64_t)(state & 0xff) | (uint64_t)(restarts & 0xffffff) << 8 |
+           (uint64_t)(uint32_t)pid << 32;
+}
 /* The same counted by state, for the metrics (sdk_remote_actor_states). */
 void cl_actor_states(uint64_t n[5]);
 

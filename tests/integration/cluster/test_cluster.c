@@ -181,6 +181,15 @@ counter_where(counter *c)
 }
 RAY_METHOD0(counter, counter_where, char *);
 
+/* The pid of the process the counter lives in. */
+static int64_t
+counter_pid(counter *c)
+{
+    (void)c;
+    return (int64_t)getpid();
+}
+RAY_METHOD0(counter, counter_pid, int64_t);
+
 /* After 100 ms: "IP k" (a call that is still in flight a while). */
 static char *
 counter_nap(counter *c, int64_t k)
@@ -2478,6 +2487,15 @@ Test(cluster, rayc_list_shows_nodes_actors_and_jobs)
     cr_assert_eq(count_of(out_text(), "\"class_name\":\"counter\""), 2, "%s",
                  out_text());
     cr_assert(strstr(out_text(), "\"name\":\"-\""), "%s", out_text());
+    /* Each with its process's pid, the one on .2 too (asked of its agent). */
+    int64_t pid = 0;
+    char want[64];
+    cr_assert_eq(ray_get_int64(counter_pid_remote(b), &pid, 60000), RAY_OK);
+    snprintf(want, sizeof(want), "\"pid\":%lld,", (long long)pid);
+    cr_assert(strstr(out_text(), want), "no %s in %s", want, out_text());
+    cr_assert_eq(ray_get_int64(counter_pid_remote(a), &pid, 60000), RAY_OK);
+    snprintf(want, sizeof(want), "\"pid\":%lld,", (long long)pid);
+    cr_assert(strstr(out_text(), want), "no %s in %s", want, out_text());
     ray_actor_release(b);
     cr_assert_eq(rayc("list", "jobs", NULL), 0, "%s", out_text());
     cr_assert(strstr(out_text(), "test_cluster"), "%s", out_text());
