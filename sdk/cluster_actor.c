@@ -196,14 +196,18 @@ cl_names_reput(cl_driver *cl, char *why, size_t whylen)
 }
 
 /* Claim (or with overwrite, move) `name` for the actor of key `rkey` on
- * node i: RAY_OK, RAY_EEXISTS (taken), or the head's error. */
+ * node i, or with i -1 for one that waits for its placement group (node
+ * PENDING_NODE; held for this driver only, detached or not, until it is
+ * placed): RAY_OK, RAY_EEXISTS (taken), or the head's error. */
+#define PENDING_NODE "-"
 static ray_err
 name_put(cl_driver *cl, const char *name, int i, uint32_t rkey, bool detached,
          bool overwrite, char *why, size_t whylen)
 {
     char val[RT_HOST_MAX + 64];
+    detached &= i >= 0;
     snprintf(val, sizeof(val), "%016llx %s %u %d", (unsigned long long)cl->job,
-             cl->nodes[i].addr, rkey, detached);
+             i >= 0 ? cl->nodes[i].addr : PENDING_NODE, rkey, detached);
     bool added;
     ray_err err = cl_kv_put(cl, false, NAME_NS, name, val, strlen(val),
                             overwrite, !detached, /* !detached: gone with this
@@ -452,6 +456,12 @@ remote_lookup(cl_driver *cl, const char *name, ray_actor *out)
     ray_err err = name_get(cl, name, &job, addr, &rkey);
     if (err != RAY_OK)
         return err;
+    if (job != cl->job && !strcmp(addr, PENDING_NODE))
+        return sdk_fail(RAY_ENOTFOUND,
+                        "the actor named '%s' (another driver's) waits for "
+                        "its placement group: it can be looked up once it "
+                        "is placed",
+                        name);
     if (job == cl->job || !node_alive(addr)) {
         /* This driver's, no longer in its table; or on a node that is
          * gone (as after a head restart that kept the name). */
@@ -535,6 +545,7 @@ send_create(cl_driver *cl, uint32_t key, const ray_fn_desc *ctor,
     if (spec && len > CL_RECORD_MAX) {
         rt_free(spec);
         pthread_mutex_lock(&cl->act_mu);
+        name_gone(cl, &cl->act[key]); /* a waiting one's */
         forget(&cl->act[key], "its constructor's arguments were too big");
         pthread_mutex_unlock(&cl->act_mu);
         return sdk_fail(RAY_ETOOBIG,
@@ -547,6 +558,8 @@ send_create(cl_driver *cl, uint32_t key, const ray_fn_desc *ctor,
     cl_actor *a = &cl->act[key];
     if (!handles) { /* made once its group was: as many as it has now */
         handles = a->node == CL_ACTOR_WAITING ? a->handles : 0;
+        rt_free(a->name); /* its name comes again as `name` */
+        a->name = NULL;
         if (!handles) {
             pthread_mutex_unlock(&cl->act_mu);
             rt_free(spec);
@@ -810,15 +823,65 @@ wait_for_group(cl_driver *cl, const ray_fn_desc *ctor, const ray_arg *args,
                         CL_ACTOR_KEY_MAX - 1);
     }
     ray_actor h = {(uint64_t)key << 32};
+    const char *name = opts->name && *opts->name ? opts->name : NULL;
+    if (name) { /* held at the head now: names are cluster-wide */
+        char why[300] = "";
+        ray_err err =
+            name_put(cl, name, -1, key, false, false, why, sizeof(why));
+        ray_actor other = RAY_ACTOR_NULL;
+        if (err == RAY_EEXISTS && remote_lookup(cl, name, &other) == RAY_OK &&
+            !opts->get_if_exists) {
+            cl_actor_ref(other, false);
+            other = RAY_ACTOR_NULL;
+        }
+        pthread_mutex_lock(&cl->act_mu);
+        if (err == RAY_OK)
+            cl->act[key].name = rt_strdup(name);
+        else
+            forget(&cl->act[key], "never made: the name was taken");
+        pthread_mutex_unlock(&cl->act_mu);
+        if (err != RAY_OK) {
+            ray_ref_release(gate);
+            if (other.id) { /* get_if_exists: another driver's */
+                *out = other;
+                return RAY_OK;
+            }
+            return err == RAY_EEXISTS
+                       ? sdk_fail(RAY_EEXISTS,
+                                  "ray_actor_create: the name '%s' belongs "
+                                  "to a live actor (of another driver)",
+                                  name)
+                       : sdk_fail(err,
+                                  "ray_actor_create: claiming the name "
+                                  "'%s' at the head: %s",
+                                  name, why);
+        }
+    }
     ray_err err = cl_defer_create(cl, h, ctor, args, nargs, opts, gate);
     if (err != RAY_OK) {
         pthread_mutex_lock(&cl->act_mu);
+        name_gone(cl, &cl->act[key]);
         forget(&cl->act[key], "never made");
         pthread_mutex_unlock(&cl->act_mu);
         return err;
     }
     *out = h;
     return RAY_OK;
+}
+
+/* Waiting actor h (named `name`, or NULL) is made on node i: its name at
+ * the head says so now. False when the name could not be moved (the
+ * detail says why). */
+static bool
+name_move(cl_driver *cl, ray_actor h, const char *name, int i, bool detached)
+{
+    char why[300] = "";
+    ray_err err = name ? name_put(cl, name, i, actor_key(h), detached, true,
+                                  why, sizeof(why))
+                       : RAY_OK;
+    if (err != RAY_OK)
+        sdk_fail(err, "its name '%s' at the head: %s", name, why);
+    return err == RAY_OK;
 }
 
 void
@@ -859,6 +922,11 @@ cl_actor_make_waiting(ray_actor h, const ray_fn_desc *ctor, const ray_arg *args,
                 a->node = CL_ACTOR_HERE;
                 a->local = local;
                 handles = a->handles;
+                /* Its name is the local runtime's now (this driver's
+                 * lookups find it there; others', not yet). */
+                name_gone(cl, a);
+                rt_free(a->name);
+                a->name = NULL;
             }
             pthread_mutex_unlock(&cl->act_mu);
             for (int32_t n = 1; n < handles; n++)
@@ -879,8 +947,9 @@ cl_actor_make_waiting(ray_actor h, const ray_fn_desc *ctor, const ray_arg *args,
             snprintf(why, sizeof(why),
                      "%s: an argument failed, or cannot go to node %s", what,
                      cl->nodes[i].addr);
-        } else if (send_create(cl, actor_key(h), ctor, av, nargs, vv, nviews,
-                               &o, NULL, false, i, 0, &made) == RAY_OK) {
+        } else if (name_move(cl, h, o.name, i, o.detached) &&
+                   send_create(cl, actor_key(h), ctor, av, nargs, vv, nviews,
+                               &o, o.name, o.detached, i, 0, &made) == RAY_OK) {
             in_group(cl, actor_key(h), opts->pg, opts->pg_bundle,
                      opts->num_cpus);
             return;
@@ -890,8 +959,10 @@ cl_actor_make_waiting(ray_actor h, const ray_fn_desc *ctor, const ray_arg *args,
     }
     pthread_mutex_lock(&cl->act_mu);
     a = entry(cl, h);
-    if (a && a->node == CL_ACTOR_WAITING)
+    if (a && a->node == CL_ACTOR_WAITING) {
+        name_gone(cl, a);
         forget(a, why);
+    }
     pthread_mutex_unlock(&cl->act_mu);
 }
 
@@ -913,15 +984,26 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         ray_err r =
             cl_pg_route(what, opts->pg, opts->pg_bundle, opts->num_cpus,
                         opts->resources, &pgo.pg.id, &pgo.pg_bundle, &i, &gate);
-        if (r == RAY_EAGAIN && ((opts->name && *opts->name) || opts->detached ||
-                                opts->get_if_exists)) {
+        const char *nm = opts->name && *opts->name ? opts->name : NULL;
+        uint32_t k = 0;
+        if (r == RAY_EAGAIN && nm) { /* this driver's, by that name */
+            pthread_mutex_lock(&cl->act_mu);
+            k = by_name(cl, nm);
+            if (k && opts->get_if_exists)
+                cl->act[k].handles++;
+            pthread_mutex_unlock(&cl->act_mu);
+        }
+        if (r == RAY_EAGAIN && k) {
             ray_ref_release(gate);
-            return sdk_fail(RAY_EINVAL,
-                            "%s: placement group %llu is still pending: "
-                            "ray_pg_wait for it first (in a cluster a named "
-                            "or detached actor does not wait for its group "
-                            "yet)",
-                            what, (unsigned long long)opts->pg.id);
+            if (!opts->get_if_exists)
+                return sdk_fail(RAY_EEXISTS,
+                                "ray_actor_create: the name '%s' belongs to "
+                                "a live actor",
+                                nm);
+            *out = (ray_actor){(uint64_t)k << 32};
+            actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0,
+                     0);
+            return RAY_OK;
         }
         if (r == RAY_EAGAIN)
             return wait_for_group(cl, ctor, args, nargs, opts, gate, out);
@@ -1241,9 +1323,11 @@ cl_actor_kill(ray_actor h, bool no_restart)
              0, 0);
     pthread_mutex_lock(&cl->act_mu);
     cl_actor *w = entry(cl, h);
-    if (w && w->node == CL_ACTOR_WAITING) /* never made: its calls fail */
+    if (w && w->node == CL_ACTOR_WAITING) { /* never made: its calls fail */
+        name_gone(cl, w);
         forget(w, "killed by ray_actor_kill before its placement group was "
                   "ready");
+    }
     pthread_mutex_unlock(&cl->act_mu);
     if (no_restart) {
         pthread_mutex_lock(&cl->act_mu);

@@ -114,8 +114,10 @@ deferred_free(deferred *d)
         ray_ref_release(d->gate);
     if (d->actor.id)
         ray_actor_release(d->actor);
-    if (d->aopts)
+    if (d->aopts) {
         rt_free((char *)d->aopts->resources);
+        rt_free((char *)d->aopts->name);
+    }
     rt_free(d->aopts);
     rt_free(d->name);
     rt_free((char *)d->opts.name);
@@ -372,6 +374,7 @@ defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
         d->aopts = aopts;
     } else if (aopts) {
         rt_free((char *)aopts->resources);
+        rt_free((char *)aopts->name);
         rt_free(aopts);
     }
     bool ok = d && d->args && d->name;
@@ -517,11 +520,16 @@ cl_defer_create(cl_driver *cl, ray_actor h, const ray_fn_desc *ctor,
     ray_actor_opts *ao = rt_calloc(1, sizeof(*ao));
     if (ao) {
         *ao = *opts;
-        ao->name = NULL; /* a named one does not wait (cluster_actor.c) */
+        ao->name = dup_or_null(opts->name);
         ao->node = NULL;
         ao->resources = dup_or_null(opts->resources);
     }
-    if (!ao || (opts->resources && !ao->resources)) {
+    if (!ao || (opts->resources && !ao->resources) ||
+        (opts->name && !ao->name)) {
+        if (ao) {
+            rt_free((char *)ao->name);
+            rt_free((char *)ao->resources);
+        }
         rt_free(ao);
         ray_ref_release(gate);
         return sdk_fail(RAY_ENOMEM, "ray_actor_create: out of memory");

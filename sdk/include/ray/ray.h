@@ -602,15 +602,19 @@ RAY_API ray_err ray_cancel(ray_ref ref, bool force);
  * later. A call in a pending group waits for it at the driver; so does
  * an actor's creation (ray_actor_create returns its handle at once, its
  * state is RAY_ACTOR_PENDING, and calls made meanwhile run after it, in
- * order; removing the group first fails them with RAY_EACTOR_DIED), except
- * a named, detached or get_if_exists one, which is refused (RAY_EINVAL:
- * not yet, ray_pg_wait first). A created group whose node dies is pending
- * again: the bundles that were there are reserved anew on other nodes (by its
- * strategy, the others staying where they are), and its calls wait until they
- * are (calls running there when it died fail with RAY_EWORKER_DIED; its actors
- * there with max_restarts left are made again in their bundle once it is
- * placed again, on whichever node, their later calls waiting for that, and
- * so their calls in flight within max_task_retries).
+ * order; removing the group first fails them with RAY_EACTOR_DIED). A
+ * named one holds its name at once: another ray_actor_create of that name
+ * fails with RAY_EEXISTS (get_if_exists gives this actor), and this
+ * driver's ray_actor_lookup finds it; another driver's lookup fails with
+ * RAY_ENOTFOUND, saying it waits for its placement group, until it is
+ * placed on a node (the driver's own node: see ray_actor_opts.name). A
+ * detached one needs a handle held until it is placed. A created group whose
+ * node dies is pending again: the bundles that were there are reserved anew on
+ * other nodes (by its strategy, the others staying where they are), and its
+ * calls wait until they are (calls running there when it died fail with
+ * RAY_EWORKER_DIED; its actors there with max_restarts left are made again in
+ * their bundle once it is placed again, on whichever node, their later calls
+ * waiting for that, and so their calls in flight within max_task_retries).
  * Groups are this driver's: other drivers' groups are not
  * counted by its plans (a node's agent still refuses what it cannot hold). */
 

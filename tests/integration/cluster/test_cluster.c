@@ -3067,9 +3067,10 @@ Test(cluster, a_call_in_a_pending_placement_group_waits_for_it)
     cr_assert_eq(ready, 0, "a call of a pending group ran");
     cr_assert_eq(ray_pg_wait(later, 200), RAY_ETIMEDOUT);
     ray_actor_opts ao = {.pg = later, .name = "in-a-pending-group"};
-    ray_actor c;
-    cr_assert_eq(counter_create(&c, &ao, 0), RAY_EINVAL,
-                 "a named actor of a pending group (not yet)");
+    ray_actor c; /* named, it waits too */
+    cr_assert_eq(counter_create(&c, &ao, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_ref cr = counter_add_remote(c, 4);
     cr_assert_eq(ray_pg_remove(all), RAY_OK);
     cr_assert_eq(ray_pg_wait(later, 60000), RAY_OK, "%s",
                  ray_last_error_detail());
@@ -3078,6 +3079,12 @@ Test(cluster, a_call_in_a_pending_placement_group_waits_for_it)
                  ray_last_error_detail());
     ray_free(s);
     ray_ref_release(r);
+    int64_t v = 0;
+    cr_assert_eq(ray_get_int64(cr, &v, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(v, 4);
+    ray_ref_release(cr);
+    ray_actor_release(c);
     /* Removed: calls naming it fail at once. */
     cr_assert_eq(ray_pg_remove(later), RAY_OK);
     cr_assert_eq(where_remote_opts(&in, 0).id, 0);
@@ -3100,6 +3107,102 @@ Test(cluster, a_call_in_a_pending_placement_group_waits_for_it)
     driver_up(1);
     cr_assert_eq(list_rows("tasks", "state=PENDING_ARGS_AVAIL"), 0,
                  "a call of the last session: %s", out_text());
+}
+
+/* A second driver's side of the test below: looks "waiter" up when told
+ * (go), and says what it found (a byte on `ready`: 'p' pending as it
+ * should be, 'f' found on a node, else a letter of what went wrong). */
+static void
+waiter_child(int ready, int go)
+{
+    char b = 'x';
+    if (!child_driver_up())
+        _exit(10);
+    if (write(ready, "r", 1) != 1 || read(go, &b, 1) != 1)
+        _exit(11);
+    ray_actor h;
+    ray_actor_opts o = {.name = "waiter"};
+    b = ray_actor_lookup("waiter", &h) != RAY_ENOTFOUND ? 'l'
+        : !strstr(ray_last_error_detail(), "waits for its placement group")
+            ? 'm'
+        : counter_create(&h, &o, 0) != RAY_EEXISTS ? 'e'
+                                                   : 'p';
+    if (write(ready, &b, 1) != 1 || read(go, &b, 1) != 1)
+        _exit(12);
+    char *s = NULL;
+    b = ray_actor_lookup("waiter", &h) != RAY_OK                    ? 'n'
+        : ray_get_str(counter_where_remote(h), &s, 60000) != RAY_OK ? 'c'
+        : strncmp(s, "127.0.0.", 8) != 0                            ? 'w'
+                                                                    : 'f';
+    if (b != 'f')
+        fprintf(stderr, "second driver: %s\n", ray_last_error_detail());
+    ray_free(s);
+    if (b == 'f')
+        ray_actor_release(h);
+    if (write(ready, &b, 1) != 1)
+        _exit(13);
+    ray_shutdown();
+    _exit(0);
+}
+
+/* A named actor in a placement group still pending holds its name at
+ * once: this driver finds it (get_if_exists gives the same actor) and
+ * cannot make another of that name, nor can a second driver, whose lookup
+ * says it waits for its group; once the group is placed on another node,
+ * the second driver finds it there and calls it. */
+Test(cluster, a_named_actor_in_a_pending_group_holds_its_name_until_placed)
+{
+    int ready[2], go[2];
+    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+    pid_t d2 = fork();
+    if (d2 == 0)
+        waiter_child(ready[1], go[0]);
+    char b = 0;
+    cr_assert_eq(read(ready[0], &b, 1), 1, "the second driver did not start");
+    driver_up(1);
+    /* .2 and .3 full: a bundle with pool waits for one of them. */
+    ray_bundle away[2] = {{.num_cpus = 2, .resources = "pool:1"},
+                          {.num_cpus = 2, .resources = "pool:1"}};
+    ray_bundle one = {.num_cpus = 1, .resources = "pool:1"};
+    ray_pg there, later;
+    cr_assert_eq(ray_pg_create(away, 2, RAY_PG_STRICT_SPREAD, NULL, &there),
+                 RAY_OK);
+    cr_assert_eq(ray_pg_wait(there, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, &later), RAY_OK);
+    ray_actor_opts ao = {.pg = later, .name = "waiter"};
+    ray_actor c, same, other;
+    cr_assert_eq(counter_create(&c, &ao, 30), RAY_OK, "%s",
+                 ray_last_error_detail());
+    int st = -1;
+    cr_assert_eq(ray_actor_state(c, &st, NULL), RAY_OK);
+    cr_assert_eq(st, RAY_ACTOR_PENDING);
+    cr_assert_eq(counter_create(&other, &ao, 0), RAY_EEXISTS);
+    ray_actor_opts again = ao;
+    again.get_if_exists = true;
+    cr_assert_eq(counter_create(&same, &again, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_ref r = counter_add_remote(same, 1); /* queued behind its creation */
+    cr_assert_eq(write(go[1], "1", 1), 1);
+    cr_assert_eq(read(ready[0], &b, 1), 1);
+    cr_assert_eq(b, 'p', "the second driver, while pending: '%c'", b);
+    cr_assert_eq(ray_pg_remove(there), RAY_OK);
+    int64_t v = 0;
+    cr_assert_eq(ray_get_int64(r, &v, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(v, 31, "get_if_exists gave another actor");
+    ray_ref_release(r);
+    cr_assert_eq(write(go[1], "2", 1), 1);
+    cr_assert_eq(read(ready[0], &b, 1), 1);
+    cr_assert_eq(b, 'f', "the second driver, once placed: '%c'", b);
+    cr_assert_eq(child_status(d2), 0, "the second driver failed");
+    ray_actor_release(same);
+    ray_actor_release(c);
+    for (int k = 0; k < 2; k++) {
+        close(ready[k]);
+        close(go[k]);
+    }
 }
 
 /* An actor created in a placement group still pending gets its handle at
