@@ -78,67 +78,6 @@ RAY_METHOD0(scaler, scaler_pid, int64_t);
 
 #define FACTOR 7
 
-/* ---- processes ---- */
-
-/* The parent pid of `pid` from /proc, or -1. */
-static pid_t
-parent_of(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
-    int ppid = -1;
-    if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-        return -1;
-    return ppid;
-}
-
-/* `root` and every process below it, into out (at most max): n. */
-static int
-tree(pid_t root, pid_t *out, int max)
-{
-    int n = 0;
-    out[n++] = root;
-    for (int grew = 1; grew && n < max;) {
-        grew = 0;
-        DIR *d = opendir("/proc");
-        struct dirent *e;
-        while (d && (e = readdir(d)) && n < max) {
-            pid_t p = (pid_t)atoi(e->d_name);
-            if (p <= 0)
-                continue;
-            bool have = false;
-            for (int i = 0; i < n && !have; i++)
-                have = out[i] == p;
-            pid_t pp = have ? -1 : parent_of(p);
-            for (int i = 0; i < n && pp > 0; i++)
-                if (out[i] == pp) {
-                    out[n++] = p;
-                    grew = 1;
-                    break;
-                }
-        }
-        if (d)
-            closedir(d);
-    }
-    return n;
-}
-
-static void
-signal_tree(pid_t root, int sig)
-{
-    pid_t ps[256];
-    int n = tree(root, ps, 256);
-    for (int i = 0; i < n; i++)
-        kill(ps[i], sig);
-}
-
 /* ---- the cluster ---- */
 
 static const char *const node_ip[3] = {"127.0.9.2", "127.0.9.3", "127.0.9.4"};
@@ -357,10 +296,10 @@ make_fault(chaos *ch, int f)
         pid_t p = rc_daemon_pid(c, node_ip[1]);
         if (p <= 0)
             return -1;
-        signal_tree(p, SIGSTOP);
+        rc_signal_tree(p, SIGSTOP);
         /* past the 3 s deadline */
         usleep((useconds_t)(3500 + rand_r(&ch->rnd) % 1500) * 1000);
-        signal_tree(p, SIGCONT);
+        rc_signal_tree(p, SIGCONT);
         return 0;
     }
     case F_KILL_HEAD: {
@@ -380,10 +319,18 @@ make_fault(chaos *ch, int f)
         return rc;
     }
     case F_KILL_WORKER: {
-        pid_t p = rc_daemon_pid(c, node_ip[2]);
+        /* The deepest processes are the agents' workers: the last found.
+         * Right after .4 rejoined (F_HANG_RAYLET) its agent and workers
+         * are not back yet: they are, within seconds, as the sweep
+         * sends it calls. */
         pid_t ps[256];
-        int n = p > 0 ? tree(p, ps, 256) : 0;
-        /* The deepest processes are the agents' workers: the last found. */
+        int n = 0;
+        for (int k = 0; k < 100 && n <= 2; k++) {
+            pid_t p = rc_daemon_pid(c, node_ip[2]);
+            n = p > 0 ? rc_tree(p, ps, 256) : 0;
+            if (n <= 2)
+                usleep(100000);
+        }
         return n > 2 ? kill(ps[n - 1], SIGKILL) : -1;
     }
     case F_KILL_ACTOR: {

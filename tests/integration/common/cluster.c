@@ -249,3 +249,63 @@ rc_close(rc_cluster *c)
         fprintf(stderr, "cluster harness: could not remove %s\n", c->tmp);
     c->tmp[0] = 0;
 }
+
+/* ---- process trees ---- */
+
+/* The parent pid of `pid` from /proc, or -1. */
+static pid_t
+parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    int ppid = -1;
+    if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+        return -1;
+    return ppid;
+}
+
+int
+rc_tree(pid_t root, pid_t *out, int max)
+{
+    int n = 0;
+    out[n++] = root;
+    for (int grew = 1; grew && n < max;) {
+        grew = 0;
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d)) && n < max) {
+            pid_t p = (pid_t)atoi(e->d_name);
+            if (p <= 0)
+                continue;
+            bool have = false;
+            for (int i = 0; i < n && !have; i++)
+                have = out[i] == p;
+            pid_t pp = have ? -1 : parent_of(p);
+            for (int i = 0; i < n && pp > 0; i++)
+                if (out[i] == pp) {
+                    out[n++] = p;
+                    grew = 1;
+                    break;
+                }
+        }
+        if (d)
+            closedir(d);
+    }
+    return n;
+}
+
+void
+rc_signal_tree(pid_t root, int sig)
+{
+    pid_t ps[256];
+    int n = rc_tree(root, ps, 256);
+    for (int i = 0; i < n; i++)
+        kill(ps[i], sig);
+}

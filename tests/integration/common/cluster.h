@@ -64,4 +64,12 @@ bool rc_logs_clean(const rc_cluster *c);
  * (kept when RAYC_TEST_KEEP is set, to read its logs). */
 void rc_close(rc_cluster *c);
 
+/* `root` and every process below it (from /proc), into out (at most
+ * max): how many. */
+int rc_tree(pid_t root, pid_t *out, int max);
+
+/* Send `sig` to `root` and every process below it (SIGSTOP: a node hung
+ * whole, its raylet, agents and workers). */
+void rc_signal_tree(pid_t root, int sig);
+
 #endif /* RAY_TESTS_COMMON_CLUSTER_H */
