@@ -136,8 +136,9 @@ typedef struct cl_driver {
     char asked[CL_ASKED][CL_ASK_NONCE];
     /* Data connections and pulls (cluster_objects.c). */
     pthread_mutex_t xfer_mu;
-    pthread_cond_t xfer_cv; /* pullers reached 0 */
-    int busy[CL_DATA_BUSY]; /* data connections in use */
+    pthread_cond_t xfer_cv;      /* pullers reached 0 */
+    int busy[CL_DATA_BUSY];      /* data connections in use */
+    int busy_node[CL_DATA_BUSY]; /* ... and the node each leads to */
     int nbusy;
     struct pull_job *pq_head; /* pulls queued, by priority */
     _Atomic uint32_t pq_n;    /* how many */
@@ -315,7 +316,10 @@ void cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool ok);
 bool cl_args_again(cl_driver *cl, int i, fl_entry *e);
 /* Leaving: until those threads are done (bounded: a minute). */
 void cl_args_again_wait(void);
-/* Node i died: the copies there are gone. */
+/* Node i died: the copies there are gone, and the data connections to it
+ * are cut, so that pulls and pushes in flight fail now (and their calls
+ * run again elsewhere) rather than wait out XFER_IDLE_MS for a node that
+ * hangs or is cut off. */
 void cl_copies_node_lost(cl_driver *cl, int i);
 
 /* cluster_defer.c: calls for node i with refs not ready yet among

@@ -49,7 +49,9 @@ untrack(cl_driver *cl, int fd)
 {
     for (int k = 0; k < cl->nbusy; k++)
         if (cl->busy[k] == fd) {
-            cl->busy[k] = cl->busy[--cl->nbusy];
+            cl->nbusy--;
+            cl->busy[k] = cl->busy[cl->nbusy];
+            cl->busy_node[k] = cl->busy_node[cl->nbusy];
             return;
         }
 }
@@ -61,6 +63,11 @@ data_take(cl_driver *cl, int i, int *fds, int want, char *why, size_t whylen)
 {
     cl_node *nd = &cl->nodes[i];
     int n = 0;
+    if (!atomic_load(&nd->alive)) {
+        snprintf(why, whylen, "node %s (%s) was declared dead", nd->id,
+                 nd->addr);
+        return 0;
+    }
     pthread_mutex_lock(&cl->xfer_mu);
     while (n < want && nd->ndata)
         fds[n++] = nd->data[--nd->ndata];
@@ -71,9 +78,10 @@ data_take(cl_driver *cl, int i, int *fds, int want, char *why, size_t whylen)
         n++;
     pthread_mutex_lock(&cl->xfer_mu);
     for (int k = 0; k < n; k++) {
-        if (cl->nbusy < CL_DATA_BUSY)
+        if (cl->nbusy < CL_DATA_BUSY) {
+            cl->busy_node[cl->nbusy] = i;
             cl->busy[cl->nbusy++] = fds[k];
-        else { /* not cut at leave: its thread is waited for anyway */
+        } else { /* not cut at leave: its thread is waited for anyway */
             RT_LOG_RATELIMITED(RT_LOG_WARN,
                                "cluster: %d data connections in "
                                "use: more are not listed",
@@ -217,6 +225,12 @@ void
 cl_copies_node_lost(cl_driver *cl, int i)
 {
     pthread_mutex_lock(&cl->xfer_mu);
+    for (int k = 0; k < cl->nbusy; k++) /* their owners close them */
+        if (cl->busy_node[k] == i)
+            shutdown(cl->busy[k], SHUT_RDWR);
+    cl_node *nd = &cl->nodes[i];
+    while (nd->ndata)
+        close(nd->data[--nd->ndata]);
     for (size_t k = 0; k < cl->ncopies;)
         if (cl->copies[k].node == i)
             cl->copies[k] = cl->copies[--cl->ncopies];

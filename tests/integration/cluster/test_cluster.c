@@ -1666,6 +1666,65 @@ Test(cluster, a_get_s_pull_goes_before_those_pulled_ahead)
     ray_actor_release(a);
 }
 
+/* Node ip's state as `rayc status` says it is DEAD, within 12 s. */
+static bool
+declared_dead(const char *ip)
+{
+    bool dead = false;
+    for (int k = 0; k < 120 && !dead; k++) { /* the deadline is 3 s */
+        usleep(100000);
+        if (rayc("status", "--format=json", NULL) == 0) {
+            const char *p = strstr(out_text(), ip);
+            const char *st = p ? strstr(p, "\"state\":\"") : NULL;
+            dead = st && !strncmp(st + 9, "DEAD", 4);
+        }
+    }
+    return dead;
+}
+
+/* A pull from a node that hung and was declared dead fails at once,
+ * naming the node (an actor's value: made nowhere else), even when the
+ * driver holds idle data connections to that node from an earlier pull:
+ * they are cut with the node, never read for the idle timeout (60 s). */
+Test(cluster, a_pull_from_a_node_declared_dead_fails_at_once)
+{
+    driver_with_store(64u << 20);
+    ray_actor_opts o = {.node = "127.0.0.2"};
+    ray_actor a;
+    cr_assert_eq(counter_create(&a, &o, 0), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_view got;
+    ray_ref first = counter_pattern_remote(a, 1); /* leaves idle streams */
+    cr_assert_eq(ray_get(first, &got, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_release(&got);
+    ray_ref_release(first);
+    enum { FILL = 52 << 20 }; /* in 64 MiB: no room for 12 MB more */
+    static uint8_t zeros[FILL];
+    ray_ref hold;
+    ray_view pin;
+    put_pinned(zeros, FILL, &hold, &pin);
+    ray_ref r = counter_pattern_remote(a, 7);
+    int64_t v = -1; /* its answer follows r's: r's pull waits for room */
+    cr_assert_eq(ray_get_int64(counter_add_remote(a, 1), &v, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    pid_t rp = daemon_pid("127.0.0.2");
+    cr_assert_gt(rp, 0);
+    rc_signal_tree(rp, SIGSTOP); /* hung whole: raylet, agent, workers */
+    bool dead = declared_dead("127.0.0.2");
+    ray_release(&pin);
+    ray_ref_release(hold);
+    ray_err e = dead ? ray_get(r, &got, 30000) : RAY_OK;
+    char detail[512];
+    snprintf(detail, sizeof(detail), "%s", ray_last_error_detail());
+    rc_signal_tree(rp, SIGCONT);
+    cr_assert(dead, "%s", out_text());
+    cr_assert_eq(e, RAY_EOBJECT_LOST, "%s", detail);
+    cr_assert(strstr(detail, "127.0.0.2"), "%s", detail);
+    ray_ref_release(r);
+    ray_actor_release(a);
+}
+
 /* A call pinned to a node (ray_call_opts.node, not soft) runs there only:
  * the node dying under it fails it, naming the node, where an unpinned
  * call would run again elsewhere. */
@@ -1808,15 +1867,7 @@ Test(cluster, a_silent_raylet_is_declared_dead_and_its_calls_move)
     pid_t rp = daemon_pid(victim);
     cr_assert_gt(rp, 0);
     cr_assert_eq(kill(rp, SIGSTOP), 0); /* hung: no more heartbeats */
-    bool dead = false;
-    for (int k = 0; k < 120 && !dead; k++) { /* the deadline is 3 s */
-        usleep(100000);
-        if (rayc("status", "--format=json", NULL) == 0) {
-            const char *p = strstr(out_text(), victim);
-            const char *st = p ? strstr(p, "\"state\":\"") : NULL;
-            dead = st && !strncmp(st + 9, "DEAD", 4);
-        }
-    }
+    bool dead = declared_dead(victim);
     if (!dead)
         kill(rp, SIGCONT);
     cr_assert(dead, "%s", out_text());
