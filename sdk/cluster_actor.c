@@ -797,6 +797,48 @@ cl_actor_restart_in_group(ray_actor h)
     pthread_mutex_unlock(&cl->act_mu);
 }
 
+/* Claim `name` at the head for new actor `key` on node i (-1: waiting
+ * for its placement group), a stale claim (its actor gone) taken over:
+ * RAY_OK. With get_if_exists, a live actor of another driver by that name
+ * is *other (RAY_OK too); else RAY_EEXISTS, or the head's error, with the
+ * detail set. On failure, or with *other, entry `key` is forgotten. */
+static ray_err
+claim_name(cl_driver *cl, const char *name, int i, uint32_t key, bool detached,
+           bool get_if_exists, ray_actor *other)
+{
+    char why[300] = "";
+    *other = RAY_ACTOR_NULL;
+    ray_err err = name_put(cl, name, i, key, detached, false, why, sizeof(why));
+    for (int tries = 0; err == RAY_EEXISTS && tries < 2; tries++) {
+        ray_err le = remote_lookup(cl, name, other);
+        if (le == RAY_OK && get_if_exists)
+            break;
+        if (le == RAY_OK)
+            cl_actor_ref(*other, false);
+        *other = RAY_ACTOR_NULL;
+        if (le != RAY_ENOTFOUND)
+            break; /* a live one has it */
+        err = name_put(cl, name, i, key, detached, false, why,
+                       sizeof(why)); /* the stale entry went */
+    }
+    if (err == RAY_OK && !other->id)
+        return RAY_OK;
+    pthread_mutex_lock(&cl->act_mu);
+    forget(&cl->act[key], "never made: the name was taken");
+    pthread_mutex_unlock(&cl->act_mu);
+    if (other->id)
+        return RAY_OK;
+    return err == RAY_EEXISTS
+               ? sdk_fail(RAY_EEXISTS,
+                          "ray_actor_create: the name '%s' belongs to a live "
+                          "actor (of another driver)",
+                          name)
+               : sdk_fail(err,
+                          "ray_actor_create: claiming the name '%s' at "
+                          "the head: %s",
+                          name, why);
+}
+
 /* An actor in a placement group still pending: a handle now, and its
  * creation waits in cluster_defer.c for the group (`gate`, taken) and its
  * ref arguments, with the calls made meanwhile queued behind it. */
@@ -825,37 +867,18 @@ wait_for_group(cl_driver *cl, const ray_fn_desc *ctor, const ray_arg *args,
     ray_actor h = {(uint64_t)key << 32};
     const char *name = opts->name && *opts->name ? opts->name : NULL;
     if (name) { /* held at the head now: names are cluster-wide */
-        char why[300] = "";
+        ray_actor other;
         ray_err err =
-            name_put(cl, name, -1, key, false, false, why, sizeof(why));
-        ray_actor other = RAY_ACTOR_NULL;
-        if (err == RAY_EEXISTS && remote_lookup(cl, name, &other) == RAY_OK &&
-            !opts->get_if_exists) {
-            cl_actor_ref(other, false);
-            other = RAY_ACTOR_NULL;
+            claim_name(cl, name, -1, key, false, opts->get_if_exists, &other);
+        if (err != RAY_OK || other.id) {
+            ray_ref_release(gate);
+            if (other.id) /* get_if_exists: another driver's */
+                *out = other;
+            return err;
         }
         pthread_mutex_lock(&cl->act_mu);
-        if (err == RAY_OK)
-            cl->act[key].name = rt_strdup(name);
-        else
-            forget(&cl->act[key], "never made: the name was taken");
+        cl->act[key].name = rt_strdup(name);
         pthread_mutex_unlock(&cl->act_mu);
-        if (err != RAY_OK) {
-            ray_ref_release(gate);
-            if (other.id) { /* get_if_exists: another driver's */
-                *out = other;
-                return RAY_OK;
-            }
-            return err == RAY_EEXISTS
-                       ? sdk_fail(RAY_EEXISTS,
-                                  "ray_actor_create: the name '%s' belongs "
-                                  "to a live actor (of another driver)",
-                                  name)
-                       : sdk_fail(err,
-                                  "ray_actor_create: claiming the name "
-                                  "'%s' at the head: %s",
-                                  name, why);
-        }
     }
     ray_err err = cl_defer_create(cl, h, ctor, args, nargs, opts, gate);
     if (err != RAY_OK) {
@@ -1073,41 +1096,14 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
                         CL_ACTOR_KEY_MAX - 1);
     }
     if (name) { /* claimed at the head first: names are cluster-wide */
-        char why[300] = "";
+        ray_actor other;
         ray_err err =
-            name_put(cl, name, i, key, detached, false, why, sizeof(why));
-        for (int tries = 0; err == RAY_EEXISTS && tries < 2; tries++) {
-            ray_actor other;
-            ray_err le = remote_lookup(cl, name, &other);
-            if (le == RAY_OK && opts->get_if_exists) {
-                cl_views_release(vv, nviews);
-                pthread_mutex_lock(&cl->act_mu);
-                forget(&cl->act[key], "never made: the name was taken");
-                pthread_mutex_unlock(&cl->act_mu);
-                *out = other;
-                return RAY_OK;
-            }
-            if (le == RAY_OK)
-                cl_actor_ref(other, false);
-            if (le != RAY_ENOTFOUND)
-                break; /* a live one has it */
-            err = name_put(cl, name, i, key, detached, false, why,
-                           sizeof(why)); /* the stale entry went */
-        }
-        if (err != RAY_OK) {
+            claim_name(cl, name, i, key, detached, opts->get_if_exists, &other);
+        if (err != RAY_OK || other.id) {
             cl_views_release(vv, nviews);
-            pthread_mutex_lock(&cl->act_mu);
-            forget(&cl->act[key], "never made: the name was taken");
-            pthread_mutex_unlock(&cl->act_mu);
-            return err == RAY_EEXISTS
-                       ? sdk_fail(RAY_EEXISTS,
-                                  "ray_actor_create: the name '%s' belongs "
-                                  "to a live actor (of another driver)",
-                                  name)
-                       : sdk_fail(err,
-                                  "ray_actor_create: claiming the name "
-                                  "'%s' at the head: %s",
-                                  name, why);
+            if (other.id) /* get_if_exists: another driver's */
+                *out = other;
+            return err;
         }
     }
     ray_err err = send_create(cl, key, ctor, av, nargs, vv, nviews, opts, name,
