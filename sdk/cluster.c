@@ -428,6 +428,13 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
                            "cluster: node %s sent %zu results of calls it was "
                            "not given: dropped",
                            nd->id, unknown);
+    /* The copies the calls made here are noted before their results
+     * settle: a caller that goes on at once finds them (a call it makes
+     * next on this node reads the copy here, not a push). */
+    for (size_t i = 0; i < nheld; i++)
+        if (held[i].nrefs)
+            cl_copies_note(cl, (int)(nd - cl->nodes), &held[i],
+                           !held[i].failed);
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     for (size_t i = 0; i < b->n_results; i++) {
@@ -454,12 +461,8 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     if (cbs)
         sdk_run_callbacks(cbs);
     sdk_wake_driver(rt);
-    for (size_t i = 0; i < nheld; i++) {
-        if (held[i].nrefs)
-            cl_copies_note(cl, (int)(nd - cl->nodes), &held[i],
-                           !held[i].failed);
+    for (size_t i = 0; i < nheld; i++)
         cl_entry_done(&held[i]);
-    }
     rt_free(held);
 }
 
