@@ -2527,8 +2527,10 @@ Test(cluster, rayc_list_shows_nodes_actors_and_jobs)
     ray_actor b;
     cr_assert_eq(counter_create(&b, &o2, 0), RAY_OK, "%s",
                  ray_last_error_detail());
-    int64_t one = 0;
+    int64_t one = 0, pid_a = 0, pid_b = 0; /* their processes run now */
     cr_assert_eq(ray_get_int64(counter_add_remote(b, 1), &one, 60000), RAY_OK);
+    cr_assert_eq(ray_get_int64(counter_pid_remote(a), &pid_a, 60000), RAY_OK);
+    cr_assert_eq(ray_get_int64(counter_pid_remote(b), &pid_b, 60000), RAY_OK);
     cr_assert_eq(rayc("list", "actors", "--format=json", NULL), 0, "%s",
                  out_text());
     cr_assert(strstr(out_text(), "\"state\":\"ALIVE\",\"name\":\"keeper\""),
@@ -2538,14 +2540,12 @@ Test(cluster, rayc_list_shows_nodes_actors_and_jobs)
     cr_assert_eq(count_of(out_text(), "\"class_name\":\"counter\""), 2, "%s",
                  out_text());
     cr_assert(strstr(out_text(), "\"name\":\"-\""), "%s", out_text());
-    /* Each with its process's pid, the one on .2 too (asked of its agent). */
-    int64_t pid = 0;
+    /* Each with its process's pid, asked of its agent: the detached one
+     * in this machine's, the other on .2. */
     char want[64];
-    cr_assert_eq(ray_get_int64(counter_pid_remote(b), &pid, 60000), RAY_OK);
-    snprintf(want, sizeof(want), "\"pid\":%lld,", (long long)pid);
+    snprintf(want, sizeof(want), "\"pid\":%lld,", (long long)pid_a);
     cr_assert(strstr(out_text(), want), "no %s in %s", want, out_text());
-    cr_assert_eq(ray_get_int64(counter_pid_remote(a), &pid, 60000), RAY_OK);
-    snprintf(want, sizeof(want), "\"pid\":%lld,", (long long)pid);
+    snprintf(want, sizeof(want), "\"pid\":%lld,", (long long)pid_b);
     cr_assert(strstr(out_text(), want), "no %s in %s", want, out_text());
     ray_actor_release(b);
     cr_assert_eq(rayc("list", "jobs", NULL), 0, "%s", out_text());
