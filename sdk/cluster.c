@@ -810,9 +810,10 @@ cl_views_release(ray_view *views, uint32_t n)
 int
 cl_named_node(cl_driver *cl, const char *want)
 {
-    if (!strcmp(want, cl->local_ip) || !strcmp(want, "local"))
-        return -1;
     size_t wl = strlen(want);
+    if (!strcmp(want, cl->local_ip) || !strcmp(want, "local") ||
+        (wl >= 4 && !strncmp(cl->self_id, want, wl)))
+        return -1;
     for (int i = 0; i < cl->n; i++) {
         cl_node *nd = &cl->nodes[i];
         size_t il = strcspn(nd->addr, ":");
@@ -1711,6 +1712,7 @@ cl_self_agent(cl_driver *cl, ray_err *errp)
         nd->kind = CL_SELF;
         snprintf(nd->addr, sizeof(nd->addr), "%s", cl->self_raylet);
         snprintf(nd->id, sizeof(nd->id), "this node");
+        snprintf(nd->full, sizeof(nd->full), "%s", cl->self_id);
         err = start_agent(nd, host, port, cl->job, cl->tok, why, sizeof(why));
     }
     if (err == RAY_OK && !activate(cl, i))

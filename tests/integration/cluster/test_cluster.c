@@ -2356,6 +2356,14 @@ Test(cluster, nodes_are_listed_and_code_knows_its_own)
     ray_call_opts here = {.node = "127.0.0.1"}, there = {.node = "127.0.0.2"};
     expect_str(my_node_remote_opts(&here, 0), h->id);
     expect_str(my_node_remote_opts(&there, 0), n2->id);
+    /* Named by a node id prefix (as rayc list nodes prints), this
+     * machine's node too. */
+    char p1[17], p2[17];
+    snprintf(p1, sizeof(p1), "%.16s", h->id);
+    snprintf(p2, sizeof(p2), "%.16s", n2->id);
+    ray_call_opts by_id1 = {.node = p1}, by_id2 = {.node = p2};
+    expect_str(my_node_remote_opts(&by_id1, 0), h->id);
+    expect_str(my_node_remote_opts(&by_id2, 0), n2->id);
     ray_free(v);
 }
 
