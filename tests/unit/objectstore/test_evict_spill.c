@@ -51,21 +51,23 @@ got(uint64_t n)
     return ok ? 1 : -1;
 }
 
+/* Secondary copies from..to-1 of 1 MiB each, put and released. */
+static void
+put_copies(int from, int to)
+{
+    for (int n = from; n < to; n++)
+        cr_assert_eq(
+            fixture_put(c, (uint64_t)n, MIB, STORE_CREATE_SECONDARY, 1), RAY_OK,
+            "put %d: %s", n, store_client_last_error(c));
+}
+
 Test(store_evict, full_store_evicts_lru_secondary_copies)
 {
     start(0);
-    int n = 0;
-    /* Fill with 1 MiB secondary copies. */
-    for (; n < 12; n++)
-        cr_assert_eq(
-            fixture_put(c, (uint64_t)n, MIB, STORE_CREATE_SECONDARY, 1), RAY_OK,
-            "put %d: %s", n, store_client_last_error(c));
+    put_copies(0, 12); /* 1 MiB secondary copies */
     /* Touch object 0 so it is the most recently used. */
     cr_assert_eq(got(0), 1);
-    for (; n < 40; n++)
-        cr_assert_eq(
-            fixture_put(c, (uint64_t)n, MIB, STORE_CREATE_SECONDARY, 1), RAY_OK,
-            "put %d: %s", n, store_client_last_error(c));
+    put_copies(12, 40);
     store_stats st;
     cr_assert_eq(store_client_stats(c, &st), RAY_OK);
     cr_assert_geq(st.evictions, 24);
@@ -104,10 +106,7 @@ Test(store_evict, with_a_fetch_hook_evicted_copies_come_back_on_get)
     cr_assert_eq(store_client_set_fetch(local, fetch_fixture, NULL), RAY_OK);
     atomic_store(&fetch_calls, 0);
     atomic_store(&fetch_fail, 0);
-    for (int n = 0; n < 40; n++)
-        cr_assert_eq(
-            fixture_put(c, (uint64_t)n, MIB, STORE_CREATE_SECONDARY, 1), RAY_OK,
-            "put %d: %s", n, store_client_last_error(c));
+    put_copies(0, 40);
     store_stats st;
     cr_assert_eq(store_client_stats(c, &st), RAY_OK);
     cr_assert_geq(st.evictions, 24);
