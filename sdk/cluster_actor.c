@@ -229,11 +229,12 @@ name_del(cl_driver *cl, const char *name)
         RT_WARN("cluster: deleting actor name '%s' at the head: %s", name, why);
 }
 
-/* Where the head says `name` lives: RAY_OK, RAY_ENOTFOUND, or an error
- * reaching the head (the detail says). */
+/* Where the head says `name` lives (and whether it is detached):
+ * RAY_OK, RAY_ENOTFOUND, or an error reaching the head (the detail
+ * says). */
 static ray_err
 name_get(cl_driver *cl, const char *name, uint64_t *job, char *addr,
-         uint32_t *rkey)
+         uint32_t *rkey, bool *detached)
 {
     char why[300], val[RT_HOST_MAX + 64];
     bool found;
@@ -246,6 +247,7 @@ name_get(cl_driver *cl, const char *name, uint64_t *job, char *addr,
     if (!found || sscanf(val, "%llx %63s %u %d", &j, addr, rkey, &d) != 4)
         return sdk_fail(RAY_ENOTFOUND, "no live actor named '%s'", name);
     *job = j;
+    *detached = d != 0;
     return RAY_OK;
 }
 
@@ -429,6 +431,37 @@ attached_entry(cl_driver *cl, int i, uint32_t rkey, const char *name)
     return key;
 }
 
+/* This driver's detached actor `rkey` on the node at `addr`, all of whose
+ * handles it had released (its entry forgotten; the agent keeps it): its
+ * entry again, with one handle, or 0 when that node is not this driver's
+ * or the key is not such an entry. */
+static uint32_t
+own_detached_entry(cl_driver *cl, const char *addr, uint32_t rkey,
+                   const char *name)
+{
+    int i = -1;
+    for (int k = 0; k < cl->n && i < 0; k++)
+        if (cl->nodes[k].kind != CL_ATTACHED &&
+            atomic_load(&cl->nodes[k].alive) &&
+            !strcmp(cl->nodes[k].addr, addr))
+            i = k;
+    uint32_t key = 0;
+    pthread_mutex_lock(&cl->act_mu);
+    cl_actor *a = i >= 0 && rkey && rkey < cl->nact ? &cl->act[rkey] : NULL;
+    if (a && a->node == -1 && !a->spec && !a->handles) {
+        memset(a, 0, sizeof(*a));
+        a->node = i;
+        a->rkey = rkey;
+        a->detached = true;
+        a->pinned = true; /* no record to make it elsewhere: its agent's */
+        a->handles = 1;
+        a->name = rt_strdup(name);
+        key = rkey;
+    }
+    pthread_mutex_unlock(&cl->act_mu);
+    return key;
+}
+
 /* Does the head count the raylet at `addr` ("ip:port") alive? */
 static bool
 node_alive(const char *addr)
@@ -453,7 +486,8 @@ remote_lookup(cl_driver *cl, const char *name, ray_actor *out)
     uint64_t job = 0;
     uint32_t rkey = 0;
     char addr[RT_HOST_MAX + 8] = "", why[400];
-    ray_err err = name_get(cl, name, &job, addr, &rkey);
+    bool detached = false;
+    ray_err err = name_get(cl, name, &job, addr, &rkey, &detached);
     if (err != RAY_OK)
         return err;
     if (job != cl->job && !strcmp(addr, PENDING_NODE))
@@ -462,27 +496,34 @@ remote_lookup(cl_driver *cl, const char *name, ray_actor *out)
                         "its placement group: it can be looked up once it "
                         "is placed",
                         name);
-    if (job == cl->job || !node_alive(addr)) {
+    bool alive = node_alive(addr);
+    uint32_t key = job == cl->job && detached && alive
+                       ? own_detached_entry(cl, addr, rkey, name)
+                       : 0;
+    if (!key && (job == cl->job || !alive)) {
         /* This driver's, no longer in its table; or on a node that is
          * gone (as after a head restart that kept the name). */
         name_del(cl, name);
         return sdk_fail(RAY_ENOTFOUND, "no live actor named '%s'", name);
     }
-    int i = cl_attach(cl, addr, job, &err, why, sizeof(why));
-    if (i < 0 && err == RAY_ENOTFOUND) {
-        name_del(cl, name);
-        return sdk_fail(RAY_ENOTFOUND,
-                        "no live actor named '%s' (its driver's agent on %s "
-                        "has ended)",
-                        name, addr);
+    if (!key) { /* another driver's: through its agent */
+        int i = cl_attach(cl, addr, job, &err, why, sizeof(why));
+        if (i < 0 && err == RAY_ENOTFOUND) {
+            name_del(cl, name);
+            return sdk_fail(
+                RAY_ENOTFOUND,
+                "no live actor named '%s' (its driver's agent on %s "
+                "has ended)",
+                name, addr);
+        }
+        if (i < 0)
+            return sdk_fail(err, "ray_actor_lookup('%s'): its node %s: %s",
+                            name, addr, why);
+        key = attached_entry(cl, i, rkey, name);
+        if (!key)
+            return sdk_fail(RAY_ENOMEM, "ray_actor_lookup: no room for another "
+                                        "actor handle");
     }
-    if (i < 0)
-        return sdk_fail(err, "ray_actor_lookup('%s'): its node %s: %s", name,
-                        addr, why);
-    uint32_t key = attached_entry(cl, i, rkey, name);
-    if (!key)
-        return sdk_fail(RAY_ENOMEM, "ray_actor_lookup: no room for another "
-                                    "actor handle");
     *out = (ray_actor){(uint64_t)key << 32};
     actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0, 0);
     int st = RAY_ACTOR_DEAD;

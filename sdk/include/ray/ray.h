@@ -1509,10 +1509,11 @@ RAY_API ray_ref ray_actor_submit(ray_actor h, const ray_fn_desc *method,
                                  const ray_arg *args, uint32_t nargs);
 
 /* A new handle to the live actor named `name`; it counts (release it).
- * RAY_ENOTFOUND if none; RAY_EINVAL; RAY_ETOOBIG for a name too long to
- * send from a task. In the driver it never blocks, except in a cluster for
- * a name this driver did not make or look up before: the head is asked
- * and the actor's agent reached (a few round trips);
+ * A detached actor is found after its last handle was released, by its
+ * own driver as by others. RAY_ENOTFOUND if none; RAY_EINVAL;
+ * RAY_ETOOBIG for a name too long to send from a task. In the driver it never
+ * blocks, except in a cluster for a name this driver did not make or look up
+ * before: the head is asked and the actor's agent reached (a few round trips);
  * inside a task or method it asks the driver (blocks for the round
  * trip). */
 RAY_API ray_err ray_actor_lookup(const char *name, ray_actor *out);

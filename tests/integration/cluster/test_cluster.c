@@ -2155,6 +2155,29 @@ Test(cluster, a_detached_actor_outlives_its_driver_and_serves_the_next)
     cr_assert(ended, "the agent of the first driver did not end");
 }
 
+/* A detached actor whose driver released every handle of it lives on,
+ * and that driver finds it again by name, its state kept; killed, the
+ * name is gone. */
+Test(cluster, a_driver_finds_its_own_detached_actor_after_releasing_it)
+{
+    driver_up(1);
+    ray_actor_opts o = {.name = "kept", .detached = true};
+    ray_actor c, again;
+    int64_t v = 0;
+    cr_assert_eq(counter_create(&c, &o, 10), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_get_int64(counter_add_remote(c, 5), &v, 60000), RAY_OK);
+    ray_actor_release(c);
+    cr_assert_eq(ray_actor_lookup("kept", &again), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_get_int64(counter_add_remote(again, 1), &v, 60000), RAY_OK,
+                 "%s", ray_last_error_detail());
+    cr_assert_eq(v, 16, "its state was not kept");
+    cr_assert_eq(ray_actor_kill(again, true), RAY_OK);
+    ray_actor_release(again);
+    cr_assert_eq(ray_actor_lookup("kept", &again), RAY_ENOTFOUND);
+}
+
 Test(cluster, a_named_actor_is_found_by_a_second_driver_while_its_own_lives)
 {
     int ready[2], go[2];
