@@ -838,6 +838,36 @@ cl_actor_restart_in_group(ray_actor h)
     pthread_mutex_unlock(&cl->act_mu);
 }
 
+static ray_err
+name_taken(const char *name)
+{
+    return sdk_fail(RAY_EEXISTS,
+                    "ray_actor_create: the name '%s' belongs to a live actor",
+                    name);
+}
+
+/* This driver's actor named `name` (act_mu not held), for a create of
+ * that name: 0 if there is none; else its key, and *err RAY_OK with *out
+ * a new handle to it (get_if_exists) or RAY_EEXISTS. */
+static uint32_t
+own_named(cl_driver *cl, const char *name, bool get_if_exists, ray_actor *out,
+          ray_err *err)
+{
+    pthread_mutex_lock(&cl->act_mu);
+    uint32_t k = by_name(cl, name);
+    if (k && get_if_exists)
+        cl->act[k].handles++;
+    pthread_mutex_unlock(&cl->act_mu);
+    if (k && get_if_exists) {
+        *out = (ray_actor){(uint64_t)k << 32};
+        actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0, 0);
+        *err = RAY_OK;
+    } else if (k) {
+        *err = name_taken(name);
+    }
+    return k;
+}
+
 /* Claim `name` at the head for new actor `key` on node i (-1: waiting
  * for its placement group), a stale claim (its actor gone) taken over:
  * RAY_OK. With get_if_exists, a live actor of another driver by that name
@@ -1048,26 +1078,11 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
         ray_err r =
             cl_pg_route(what, opts->pg, opts->pg_bundle, opts->num_cpus,
                         opts->resources, &pgo.pg.id, &pgo.pg_bundle, &i, &gate);
-        const char *nm = opts->name && *opts->name ? opts->name : NULL;
-        uint32_t k = 0;
-        if (r == RAY_EAGAIN && nm) { /* this driver's, by that name */
-            pthread_mutex_lock(&cl->act_mu);
-            k = by_name(cl, nm);
-            if (k && opts->get_if_exists)
-                cl->act[k].handles++;
-            pthread_mutex_unlock(&cl->act_mu);
-        }
-        if (r == RAY_EAGAIN && k) {
+        ray_err own;
+        if (r == RAY_EAGAIN && opts->name && *opts->name &&
+            own_named(cl, opts->name, opts->get_if_exists, out, &own)) {
             ray_ref_release(gate);
-            if (!opts->get_if_exists)
-                return sdk_fail(RAY_EEXISTS,
-                                "ray_actor_create: the name '%s' belongs to "
-                                "a live actor",
-                                nm);
-            *out = (ray_actor){(uint64_t)k << 32};
-            actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0,
-                     0);
-            return RAY_OK;
+            return own;
         }
         if (r == RAY_EAGAIN)
             return wait_for_group(cl, ctor, args, nargs, opts, gate, out);
@@ -1090,27 +1105,14 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     if (i == -3)
         return serr;
     if (name) {
-        pthread_mutex_lock(&cl->act_mu);
-        uint32_t k = by_name(cl, name);
-        if (k && opts->get_if_exists)
-            cl->act[k].handles++;
-        pthread_mutex_unlock(&cl->act_mu);
-        if (k && opts->get_if_exists) {
-            *out = (ray_actor){(uint64_t)k << 32};
-            actor_op(cl, *out, RAY__RPC__CLUSTER_KIND__CLUSTER_ACTOR_RETAIN, 0,
-                     0);
-            return RAY_OK;
-        }
-        ray_actor other;
-        if (!k && i >= 0 && sdk_drv_actor_lookup(name, &other) == RAY_OK) {
+        ray_err own;
+        if (own_named(cl, name, opts->get_if_exists, out, &own))
+            return own;
+        ray_actor other; /* one made in the driver's runtime */
+        if (i >= 0 && sdk_drv_actor_lookup(name, &other) == RAY_OK) {
             sdk_drv_actor_ref(other, false);
-            k = 1;
+            return name_taken(name);
         }
-        if (k)
-            return sdk_fail(RAY_EEXISTS,
-                            "ray_actor_create: the name '%s' belongs to a "
-                            "live actor",
-                            name);
     }
     if (i < 0)
         return sdk_drv_actor_create(ctor, args, nargs, opts, out);

@@ -157,18 +157,16 @@ static const char *const fault_name[NFAULTS] = {
  * slow link: TCP sends them again). rc_close deletes the table even when
  * a test failed. Only as root, with the nft program (scripts/setup). */
 
-static int nft(const rc_cluster *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static int nft(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int
-nft(const rc_cluster *c, const char *fmt, ...)
+nft(const char *fmt, ...)
 {
     char rule[300], cmd[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(rule, sizeof(rule), fmt, ap);
     va_end(ap);
-    (void)c;
     snprintf(cmd, sizeof(cmd),
              "PATH=$PATH:/usr/sbin:/sbin nft \"%s\" 2>/dev/null", rule);
     return system(cmd) == 0 ? 0 : -1;
@@ -181,8 +179,8 @@ net_up(rc_cluster *c)
     if (geteuid() != 0)
         return false;
     snprintf(c->nft, sizeof(c->nft), "rayc_chaos_%d", (int)getpid());
-    if (nft(c, "add table inet %s", c->nft) != 0 ||
-        nft(c, "add chain inet %s input { type filter hook input priority 0; }",
+    if (nft("add table inet %s", c->nft) != 0 ||
+        nft("add chain inet %s input { type filter hook input priority 0; }",
             c->nft) != 0) {
         rc_net_down(c);
         return false;
@@ -198,12 +196,12 @@ net_fault(rc_cluster *c, const char *ip, int pct, int ms)
     char drop[64] = "drop";
     if (pct < 100)
         snprintf(drop, sizeof(drop), "numgen random mod 100 < %d drop", pct);
-    int rc = nft(c, "add rule inet %s input ip saddr %s %s", c->nft, ip, drop);
+    int rc = nft("add rule inet %s input ip saddr %s %s", c->nft, ip, drop);
     if (rc == 0)
-        rc = nft(c, "add rule inet %s input ip daddr %s %s", c->nft, ip, drop);
+        rc = nft("add rule inet %s input ip daddr %s %s", c->nft, ip, drop);
     if (rc == 0)
         usleep((useconds_t)ms * 1000);
-    int back = nft(c, "flush chain inet %s input", c->nft);
+    int back = nft("flush chain inet %s input", c->nft);
     return rc == 0 ? back : rc;
 }
 
