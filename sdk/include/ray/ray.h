@@ -608,7 +608,8 @@ RAY_API ray_err ray_cancel(ray_ref ref, bool force);
  * driver's ray_actor_lookup finds it; another driver's lookup fails with
  * RAY_ENOTFOUND, saying it waits for its placement group, until it is
  * placed on a node (the driver's own node: see ray_actor_opts.name). A
- * detached one needs a handle held until it is placed. A created group whose
+ * detached one is made even if its handles were all released meanwhile,
+ * and lives on. A created group whose
  * node dies is pending again: the bundles that were there are reserved anew on
  * other nodes (by its strategy, the others staying where they are), and its
  * calls wait until they are (calls running there when it died fail with

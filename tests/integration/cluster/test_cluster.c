@@ -3287,6 +3287,73 @@ Test(cluster, a_named_actor_in_a_pending_group_holds_its_name_until_placed)
     }
 }
 
+/* A second driver's side of the test below: looks "orphan" up when told
+ * (until it is placed) and calls it; exits 0 when it answered 41. */
+static void
+orphan_child(int ready, int go)
+{
+    char b = 'x';
+    if (!child_driver_up())
+        _exit(10);
+    if (write(ready, "r", 1) != 1 || read(go, &b, 1) != 1)
+        _exit(11);
+    ray_actor h;
+    ray_err e = RAY_ENOTFOUND;
+    for (int k = 0; k < 400 && e != RAY_OK; k++) {
+        e = ray_actor_lookup("orphan", &h);
+        if (e != RAY_OK)
+            usleep(50000);
+    }
+    if (e != RAY_OK) {
+        fprintf(stderr, "second driver: %s\n", ray_last_error_detail());
+        _exit(12);
+    }
+    int64_t v = 0;
+    if (ray_get_int64(counter_add_remote(h, 1), &v, 60000) != RAY_OK || v != 41)
+        _exit(13);
+    ray_actor_kill(h, true);
+    ray_actor_release(h);
+    ray_shutdown();
+    _exit(0);
+}
+
+/* A detached actor in a pending group whose every handle was released
+ * before the group was ready is made all the same, and another driver
+ * finds it by name and calls it. */
+Test(cluster, a_detached_actor_released_before_its_group_was_ready_is_made)
+{
+    int ready[2], go[2];
+    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+    pid_t d2 = fork();
+    if (d2 == 0)
+        orphan_child(ready[1], go[0]);
+    char b = 0;
+    cr_assert_eq(read(ready[0], &b, 1), 1, "the second driver did not start");
+    driver_up(1);
+    ray_bundle away[2] = {{.num_cpus = 2, .resources = "pool:1"},
+                          {.num_cpus = 2, .resources = "pool:1"}};
+    ray_bundle one = {.num_cpus = 1, .resources = "pool:1"};
+    ray_pg there, later;
+    cr_assert_eq(ray_pg_create(away, 2, RAY_PG_STRICT_SPREAD, NULL, &there),
+                 RAY_OK);
+    cr_assert_eq(ray_pg_wait(there, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, &later), RAY_OK);
+    ray_actor_opts ao = {.pg = later, .name = "orphan", .detached = true};
+    ray_actor c;
+    cr_assert_eq(counter_create(&c, &ao, 40), RAY_OK, "%s",
+                 ray_last_error_detail());
+    ray_actor_release(c); /* before its group is ready */
+    cr_assert_eq(ray_pg_remove(there), RAY_OK);
+    cr_assert_eq(write(go[1], "1", 1), 1);
+    cr_assert_eq(child_status(d2), 0, "the second driver did not find it");
+    for (int k = 0; k < 2; k++) {
+        close(ready[k]);
+        close(go[k]);
+    }
+}
+
 /* An actor created in a placement group still pending gets its handle at
  * once; its creation and the calls made meanwhile wait for the group and
  * then run in order, on whichever node its bundle went to: the driver's
