@@ -3191,6 +3191,65 @@ Test(cluster, a_call_in_a_pending_placement_group_waits_for_it)
                  "a call of the last session: %s", out_text());
 }
 
+/* A second driver process, forked before this one's ray_init: it runs
+ * `child(ready, go)`, which says it is up (a byte on ready), then does a
+ * step each time it is told (a byte on go), answering with a byte. */
+typedef struct second_driver {
+    int ready[2], go[2];
+    pid_t pid;
+} second_driver;
+
+static void
+second_driver_up(second_driver *d, void (*child)(int ready, int go))
+{
+    cr_assert_eq(pipe2(d->ready, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(d->go, O_CLOEXEC), 0);
+    d->pid = fork();
+    if (d->pid == 0)
+        child(d->ready[1], d->go[0]);
+    char b = 0;
+    cr_assert_eq(read(d->ready[0], &b, 1), 1,
+                 "the second driver did not start");
+    driver_up(1);
+}
+
+/* Tell it to take its next step: its answer. */
+static char
+second_driver_step(second_driver *d)
+{
+    char b = 0;
+    cr_assert_eq(write(d->go[1], "s", 1), 1);
+    cr_assert_eq(read(d->ready[0], &b, 1), 1, "the second driver ended");
+    return b;
+}
+
+/* Its exit status, once it ended; the pipes are closed. */
+static int
+second_driver_end(second_driver *d)
+{
+    int st = child_status(d->pid);
+    for (int k = 0; k < 2; k++) {
+        close(d->ready[k]);
+        close(d->go[k]);
+    }
+    return st;
+}
+
+/* .2 and .3 full (*there: their 2 CPUs and pool each), and *later, one
+ * bundle with pool that waits for one of them. */
+static void
+pool_nodes_full(ray_pg *there, ray_pg *later)
+{
+    ray_bundle away[2] = {{.num_cpus = 2, .resources = "pool:1"},
+                          {.num_cpus = 2, .resources = "pool:1"}};
+    ray_bundle one = {.num_cpus = 1, .resources = "pool:1"};
+    cr_assert_eq(ray_pg_create(away, 2, RAY_PG_STRICT_SPREAD, NULL, there),
+                 RAY_OK);
+    cr_assert_eq(ray_pg_wait(*there, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, later), RAY_OK);
+}
+
 /* A second driver's side of the test below: looks "waiter" up when told
  * (go), and says what it found (a byte on `ready`: 'p' pending as it
  * should be, 'f' found on a node, else a letter of what went wrong). */
@@ -3234,25 +3293,10 @@ waiter_child(int ready, int go)
  * the second driver finds it there and calls it. */
 Test(cluster, a_named_actor_in_a_pending_group_holds_its_name_until_placed)
 {
-    int ready[2], go[2];
-    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
-    cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
-    pid_t d2 = fork();
-    if (d2 == 0)
-        waiter_child(ready[1], go[0]);
-    char b = 0;
-    cr_assert_eq(read(ready[0], &b, 1), 1, "the second driver did not start");
-    driver_up(1);
-    /* .2 and .3 full: a bundle with pool waits for one of them. */
-    ray_bundle away[2] = {{.num_cpus = 2, .resources = "pool:1"},
-                          {.num_cpus = 2, .resources = "pool:1"}};
-    ray_bundle one = {.num_cpus = 1, .resources = "pool:1"};
+    second_driver d2;
+    second_driver_up(&d2, waiter_child);
     ray_pg there, later;
-    cr_assert_eq(ray_pg_create(away, 2, RAY_PG_STRICT_SPREAD, NULL, &there),
-                 RAY_OK);
-    cr_assert_eq(ray_pg_wait(there, 60000), RAY_OK, "%s",
-                 ray_last_error_detail());
-    cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, &later), RAY_OK);
+    pool_nodes_full(&there, &later);
     ray_actor_opts ao = {.pg = later, .name = "waiter"};
     ray_actor c, same, other;
     cr_assert_eq(counter_create(&c, &ao, 30), RAY_OK, "%s",
@@ -3266,8 +3310,7 @@ Test(cluster, a_named_actor_in_a_pending_group_holds_its_name_until_placed)
     cr_assert_eq(counter_create(&same, &again, 0), RAY_OK, "%s",
                  ray_last_error_detail());
     ray_ref r = counter_add_remote(same, 1); /* queued behind its creation */
-    cr_assert_eq(write(go[1], "1", 1), 1);
-    cr_assert_eq(read(ready[0], &b, 1), 1);
+    char b = second_driver_step(&d2);
     cr_assert_eq(b, 'p', "the second driver, while pending: '%c'", b);
     cr_assert_eq(ray_pg_remove(there), RAY_OK);
     int64_t v = 0;
@@ -3275,20 +3318,16 @@ Test(cluster, a_named_actor_in_a_pending_group_holds_its_name_until_placed)
                  ray_last_error_detail());
     cr_assert_eq(v, 31, "get_if_exists gave another actor");
     ray_ref_release(r);
-    cr_assert_eq(write(go[1], "2", 1), 1);
-    cr_assert_eq(read(ready[0], &b, 1), 1);
+    b = second_driver_step(&d2);
     cr_assert_eq(b, 'f', "the second driver, once placed: '%c'", b);
-    cr_assert_eq(child_status(d2), 0, "the second driver failed");
+    cr_assert_eq(second_driver_end(&d2), 0, "the second driver failed");
     ray_actor_release(same);
     ray_actor_release(c);
-    for (int k = 0; k < 2; k++) {
-        close(ready[k]);
-        close(go[k]);
-    }
 }
 
 /* A second driver's side of the test below: looks "orphan" up when told
- * (until it is placed) and calls it; exits 0 when it answered 41. */
+ * (until it is placed) and calls it; answers 'f' when it answered 41, 'n'
+ * when it was never found, 'c' when the call went wrong. */
 static void
 orphan_child(int ready, int go)
 {
@@ -3304,15 +3343,20 @@ orphan_child(int ready, int go)
         if (e != RAY_OK)
             usleep(50000);
     }
-    if (e != RAY_OK) {
-        fprintf(stderr, "second driver: %s\n", ray_last_error_detail());
-        _exit(12);
-    }
     int64_t v = 0;
-    if (ray_get_int64(counter_add_remote(h, 1), &v, 60000) != RAY_OK || v != 41)
-        _exit(13);
-    ray_actor_kill(h, true);
-    ray_actor_release(h);
+    b = e != RAY_OK ? 'n'
+        : ray_get_int64(counter_add_remote(h, 1), &v, 60000) != RAY_OK ||
+                v != 41
+            ? 'c'
+            : 'f';
+    if (b != 'f')
+        fprintf(stderr, "second driver: %s\n", ray_last_error_detail());
+    if (e == RAY_OK) {
+        ray_actor_kill(h, true);
+        ray_actor_release(h);
+    }
+    if (write(ready, &b, 1) != 1)
+        _exit(12);
     ray_shutdown();
     _exit(0);
 }
@@ -3322,36 +3366,19 @@ orphan_child(int ready, int go)
  * finds it by name and calls it. */
 Test(cluster, a_detached_actor_released_before_its_group_was_ready_is_made)
 {
-    int ready[2], go[2];
-    cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
-    cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
-    pid_t d2 = fork();
-    if (d2 == 0)
-        orphan_child(ready[1], go[0]);
-    char b = 0;
-    cr_assert_eq(read(ready[0], &b, 1), 1, "the second driver did not start");
-    driver_up(1);
-    ray_bundle away[2] = {{.num_cpus = 2, .resources = "pool:1"},
-                          {.num_cpus = 2, .resources = "pool:1"}};
-    ray_bundle one = {.num_cpus = 1, .resources = "pool:1"};
+    second_driver d2;
+    second_driver_up(&d2, orphan_child);
     ray_pg there, later;
-    cr_assert_eq(ray_pg_create(away, 2, RAY_PG_STRICT_SPREAD, NULL, &there),
-                 RAY_OK);
-    cr_assert_eq(ray_pg_wait(there, 60000), RAY_OK, "%s",
-                 ray_last_error_detail());
-    cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, &later), RAY_OK);
+    pool_nodes_full(&there, &later);
     ray_actor_opts ao = {.pg = later, .name = "orphan", .detached = true};
     ray_actor c;
     cr_assert_eq(counter_create(&c, &ao, 40), RAY_OK, "%s",
                  ray_last_error_detail());
     ray_actor_release(c); /* before its group is ready */
     cr_assert_eq(ray_pg_remove(there), RAY_OK);
-    cr_assert_eq(write(go[1], "1", 1), 1);
-    cr_assert_eq(child_status(d2), 0, "the second driver did not find it");
-    for (int k = 0; k < 2; k++) {
-        close(ready[k]);
-        close(go[k]);
-    }
+    char b = second_driver_step(&d2);
+    cr_assert_eq(b, 'f', "the second driver: '%c'", b);
+    cr_assert_eq(second_driver_end(&d2), 0, "the second driver failed");
 }
 
 /* An actor created in a placement group still pending gets its handle at
