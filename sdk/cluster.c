@@ -368,6 +368,15 @@ node_lost(cl_driver *cl, int i, const char *why)
     cl_copies_node_lost(cl, i);
 }
 
+/* Can call e's result, kept on node nd, park there (cl_park)? A call of
+ * this job that may run again elsewhere, from its record alone. */
+static bool
+parkable(const cl_node *nd, const fl_entry *e)
+{
+    return nd->kind == CL_JOB && e->task && e->retries > 0 && !e->pinned &&
+           !e->nhandles && !e->actor && !e->borrow;
+}
+
 static void
 on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
 {
@@ -376,8 +385,9 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     /* Only results of calls this node was given settle anything: an id
      * it was not sent (a confused or hostile peer) is dropped (id 0
      * marks it below). */
-    size_t unknown = 0, nheld = 0, cheld = 0;
+    size_t unknown = 0, nheld = 0, cheld = 0, npark = 0, cpark = 0;
     fl_entry *held = NULL; /* entries with handles: dropped once unlocked */
+    fl_entry *park = NULL; /* entries whose values park (in result order) */
     pthread_mutex_lock(&nd->mu);
     for (size_t i = 0; i < b->n_results; i++) {
         fl_entry e;
@@ -391,9 +401,20 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
                 r->id = 0;
                 continue;
             }
-            /* A value that stayed there: pulled on a thread, which
-             * settles it (the entry goes along, to run again should the
-             * node go first). */
+            /* A value that stayed there: parked there while it can be
+             * made again, else pulled now, on a thread, which settles it
+             * (the entry goes along, to run again should the node go
+             * first). Parked ones are put after the lock (cl_park). */
+            if (r->stored && !r->err && sdk_type_buffer(r->type) &&
+                parkable(nd, &e)) {
+                fl_entry *np =
+                    rt_array_room(park, npark, &cpark, sizeof(*np), 16);
+                if (np) {
+                    park = np;
+                    park[npark++] = e;
+                    continue; /* r->id: 0 once parked */
+                }
+            }
             if (r->stored && !r->err && sdk_type_buffer(r->type) &&
                 cl_pull_start(cl, (int)(nd - cl->nodes), &e, r->stored,
                               r->stored_size, r->type)) {
@@ -423,6 +444,20 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
         }
     }
     pthread_mutex_unlock(&nd->mu);
+    for (size_t i = 0, k = 0; i < b->n_results && k < npark; i++) {
+        Ray__Rpc__ClusterResult *r = b->results[i];
+        if (!r->id || r->id != park[k].id)
+            continue;
+        if (park[k].nrefs) /* before it settles, as for those held below */
+            cl_copies_note(cl, (int)(nd - cl->nodes), &park[k], true);
+        if (cl_park(cl, (int)(nd - cl->nodes), &park[k], r->stored,
+                    r->stored_size, r->type))
+            r->id = 0;
+        else
+            cl_entry_done(&park[k]); /* EPROTO below: no memory */
+        k++;
+    }
+    rt_free(park);
     if (unknown)
         RT_LOG_RATELIMITED(RT_LOG_WARN,
                            "cluster: node %s sent %zu results of calls it was "
@@ -746,9 +781,20 @@ cl_place_again(cl_driver *cl, int dead, fl_entry *e)
 {
     if (e->pinned)
         return false; /* "on this node only" */
+    /* What it asks for, from its record: a node that has it. */
+    Ray__Rpc__ClusterTask *t =
+        e->task ? ray__rpc__cluster_task__unpack(&rt_protobuf_allocator, e->len,
+                                                 e->task)
+                : NULL;
+    char want[256] = "";
+    ray_call_opts o = {.num_cpus = t ? t->num_cpus : 0, .resources = want};
+    if (t && t->resources)
+        snprintf(want, sizeof(want), "%s", t->resources);
+    if (t)
+        protobuf_c_message_free_unpacked(&t->base, &rt_protobuf_allocator);
     e->retries--;
     for (int tries = 0; tries < cl->n; tries++) {
-        int i = cl_choose(cl, NULL, false, dead);
+        int i = cl_choose(cl, &o, false, dead);
         if (i < 0)
             break;
         if (cl_send_to(cl, i, e)) {
@@ -756,7 +802,24 @@ cl_place_again(cl_driver *cl, int dead, fl_entry *e)
             return true;
         }
     }
-    return cl_run_here(cl, e); /* no other node: the driver's workers */
+    if (cl_local_demand(want) == RAY_OK)
+        return cl_run_here(cl, e); /* no other node: the driver's workers */
+    /* None that can run it is alive now: it waits for one. */
+    e->retries++;
+    char why[300];
+    return cl_defer_rebuild(cl, dead, e, why, sizeof(why));
+}
+
+bool
+cl_ref_pending(ray_ref r, bool *parked)
+{
+    sdk_rt *rt = sdk_g;
+    pthread_mutex_lock(&rt->mu);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, sdk_ref_id(r));
+    bool pending = o && o->state == SDK_OBJ_PENDING;
+    *parked = pending && o->parked;
+    pthread_mutex_unlock(&rt->mu);
+    return pending;
 }
 
 /* A call's arguments as they travel: values as given, and refs whose
@@ -766,7 +829,8 @@ cl_place_again(cl_driver *cl, int dead, fl_entry *e)
  * waits for it. */
 bool
 cl_args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out,
-                ray_view *views, uint32_t *nviews, char (*desc)[CL_HANDLE_DESC])
+                ray_view *views, uint32_t *nviews, char (*desc)[CL_HANDLE_DESC],
+                bool parked_ok)
 {
     *nviews = 0;
     for (uint32_t i = 0; i < nargs; i++) {
@@ -781,6 +845,14 @@ cl_args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out,
             return false;
         if (args[i].type != RAY_T_REF)
             continue;
+        bool parked;
+        if (cl_ref_pending(args[i].v.ref, &parked)) { /* never pulled here */
+            if (!parked || !parked_ok)
+                return false;
+            out[i].pad = CL_ARG_PARKED;
+            out[i].v.u64 = sdk_ref_id(args[i].v.ref);
+            continue;
+        }
         ray_view *v = &views[*nviews];
         if (ray_get(args[i].v.ref, v, 0) != RAY_OK)
             return false;
@@ -1003,7 +1075,13 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
             return RAY_REF_NULL;
         }
     } else {
-        i = cl_choose(cl, opts, local_fits, -1);
+        /* Near its largest arguments' parked values, when that node can
+         * take it; else the hybrid policy. */
+        i = cl_parked_near(cl, args, nargs);
+        if (i < 0 || cl_node_full(cl, i) ||
+            !cl_node_fits(&cl->nodes[i], opts ? opts->resources : NULL) ||
+            !cpus_fit(opts, cl->nodes[i].ncpu))
+            i = cl_choose(cl, opts, local_fits, -1);
         if (i == -2) {
             infeasible(cl, name, opts);
             return RAY_REF_NULL;
@@ -1011,8 +1089,8 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
     }
     if (i < 0)
         return sdk_drv_submit(name, hash, args, nargs, opts);
-    if (cl_defer_wanted(args, nargs)) /* refs not ready: they go when done */
-        return cl_defer(cl, i, name, args, nargs, opts);
+    if (cl_defer_wanted(args, nargs, true)) /* refs not ready: they go */
+        return cl_defer(cl, i, name, args, nargs, opts); /* when done */
     ray_arg av[16];
     ray_view vv[16];
     char dv[16][CL_HANDLE_DESC];
@@ -1022,7 +1100,7 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
         nargs > 16 ? rt_calloc(nargs, CL_HANDLE_DESC) : dv;
     uint32_t nviews = 0;
     bool go = a && views && desc &&
-              cl_args_resolve(args, nargs, a, views, &nviews, desc);
+              cl_args_resolve(args, nargs, a, views, &nviews, desc, true);
     /* Large values: read from a copy on a node, or pushed first,
      * straight into the node's store (transfer.h). */
     char rv[16][CL_REMOTE_DESC];
@@ -1824,6 +1902,7 @@ watcher_main(void *arg)
         drop_dead(cl, r);
         add_nodes(cl, r);
         rt_proto_free(&r->base);
+        cl_defer_rebuild_tick(cl);
         cl_ask_serve(cl);
         if (round % 2 == 0)
             push_metrics(cl);
@@ -1908,6 +1987,7 @@ sdk_cluster_join(const char *address)
     sdk_remote_timelines = cl_timelines;
     sdk_remote_actor_states = cl_actor_states;
     sdk_remote_value_freed = cl_value_freed;
+    cl_parked_hooks(true);
     sdk_be = &cl->be;
     RT_INFO("cluster: joined %s: this node and %d other%s", cl->head,
             (int)cl->n, cl->n == 1 ? "" : "s");
@@ -1923,7 +2003,7 @@ cl_get(ray_ref ref, ray_view *out, int64_t timeout_ms)
 {
     uint64_t id = sdk_ref_id(ref);
     if (g_cl && id)
-        cl_pull_hurry(g_cl, &id, 1, CL_PULL_GET);
+        cl_pull_hurry(g_cl, &id, 1, CL_PULL_GET); /* parked: pulled now */
     return sdk_backend_embedded.get(ref, out, timeout_ms);
 }
 
@@ -1931,10 +2011,12 @@ static ray_err
 cl_wait(const ray_ref *refs, size_t n, size_t num_ready, int64_t timeout_ms,
         size_t *ready_idx, size_t *n_ready)
 {
-    for (size_t k = 0; g_cl && timeout_ms != 0 && k < n; k++) {
-        uint64_t id = sdk_ref_id(refs[k]); /* quick while none is queued */
-        if (id)
-            cl_pull_hurry(g_cl, &id, 1, CL_PULL_WAIT);
+    uint64_t ids[64]; /* parked: pulled now (Ray's fetch_local) */
+    for (size_t k = 0; g_cl && k < n;) {
+        size_t m = 0;
+        for (; k < n && m < 64; k++)
+            ids[m++] = sdk_ref_id(refs[k]);
+        cl_pull_hurry(g_cl, ids, m, CL_PULL_WAIT);
     }
     return sdk_backend_embedded.wait(refs, n, num_ready, timeout_ms, ready_idx,
                                      n_ready);
@@ -2086,6 +2168,8 @@ sdk_cluster_leave(void)
         pthread_join(cl->receiver, NULL);
     cl_defer_stop();
     cl_borrow_stop();
+    if (cl->be.get) /* a driver's: parked values are not pulled now */
+        cl_parked_hooks(false);
     cl_data_close(cl); /* no pull starts now: the receiver starts them */
     for (int i = 0; i < cl->n; i++) {
         cl_node *nd = &cl->nodes[i];

@@ -1036,7 +1036,7 @@ cl_actor_make_waiting(ray_actor h, const ray_fn_desc *ctor, const ray_arg *args,
         uint32_t nviews = 0;
         ray_actor made;
         if (nargs > 16 ||
-            !cl_args_resolve(args, nargs, av, vv, &nviews, NULL)) {
+            !cl_args_resolve(args, nargs, av, vv, &nviews, NULL, false)) {
             cl_views_release(vv, nviews);
             snprintf(why, sizeof(why),
                      "%s: an argument failed, or cannot go to node %s", what,
@@ -1119,7 +1119,8 @@ cl_actor_create(const ray_fn_desc *ctor, const ray_arg *args, uint32_t nargs,
     ray_arg av[16];
     ray_view vv[16];
     uint32_t nviews = 0;
-    if (nargs > 16 || !cl_args_resolve(args, nargs, av, vv, &nviews, NULL)) {
+    if (nargs > 16 ||
+        !cl_args_resolve(args, nargs, av, vv, &nviews, NULL, false)) {
         cl_views_release(vv, nviews);
         return sdk_fail(RAY_EINVAL,
                         "ray_actor_create on node '%s': an argument is an "
@@ -1184,7 +1185,7 @@ cl_actor_submit(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
         return sdk_drv_actor_submit(h, m, args, nargs);
     /* Behind a call that waits for its arguments, or waiting itself: in
      * order, through cluster_defer.c. */
-    if (cl_defer_actor_busy(h.id) || cl_defer_wanted(args, nargs))
+    if (cl_defer_actor_busy(h.id) || cl_defer_wanted(args, nargs, false))
         return cl_defer_actor(g_cl, h, m, args, nargs);
     return cl_actor_send(h, m, args, nargs, 0);
 }
@@ -1225,7 +1226,8 @@ cl_actor_send(ray_actor h, const ray_fn_desc *m, const ray_arg *args,
     ray_view vv[16];
     char dv[16][CL_HANDLE_DESC];
     uint32_t nviews = 0;
-    if (nargs > 16 || !cl_args_resolve(args, nargs, av, vv, &nviews, dv)) {
+    if (nargs > 16 ||
+        !cl_args_resolve(args, nargs, av, vv, &nviews, dv, false)) {
         cl_views_release(vv, nviews);
         snprintf(msg, sizeof(msg),
                  "actor call '%s' on node %s: an argument is a handle of an "

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "runtime/alloc.h"
+#include "runtime/clock.h"
 #include "runtime/log.h"
 #include "sdk/cluster_int.h"
 #include "sdk/sdk_int.h"
@@ -147,6 +148,25 @@ failed_arg(const deferred *d, char *why, size_t whylen)
     return RAY_OK;
 }
 
+static ray_ref defer(cl_driver *cl, int i, const char *name,
+                     const ray_arg *args, uint32_t nargs,
+                     const ray_call_opts *opts, ray_actor actor,
+                     const ray_fn_desc *method, ray_ref gate,
+                     const ray_fn_desc *ctor, ray_actor_opts *aopts,
+                     uint64_t into);
+
+/* Is one of d's ref arguments pending (not parked)? */
+static bool
+pending_arg(const deferred *d)
+{
+    bool parked;
+    for (uint32_t k = 0; k < d->nargs; k++)
+        if (d->args[k].type == RAY_T_REF &&
+            cl_ref_pending(d->args[k].v.ref, &parked) && !parked)
+            return true;
+    return false;
+}
+
 /* Send an actor call whose arguments are all done, in its turn. */
 static void
 send_acall(deferred *d)
@@ -211,7 +231,10 @@ send_now(cl_driver *cl, deferred *d)
     if (!a || !views) {
         err = RAY_ENOMEM;
         snprintf(why, sizeof(why), "out of memory sending the call");
-    } else if (!cl_args_resolve(d->args, d->nargs, a, views, &nviews, NULL)) {
+    } else if (pending_arg(d)) {
+        err = RAY_EAGAIN; /* made again meanwhile (its node died) */
+    } else if (!cl_args_resolve(d->args, d->nargs, a, views, &nviews, NULL,
+                                true)) {
         /* A failed argument: its error is the call's. */
         err = failed_arg(d, why, sizeof(why));
         if (err == RAY_OK) {
@@ -220,6 +243,15 @@ send_now(cl_driver *cl, deferred *d)
         }
     }
     int i = d->node;
+    bool free_to_move =
+        !opts || (!(opts->node && *opts->node) && !opts->pg.id &&
+                  opts->strategy == RAY_STRATEGY_DEFAULT);
+    int near = err == RAY_OK && !d->gate.id && free_to_move
+                   ? cl_parked_near(cl, d->args, d->nargs)
+                   : -1;
+    if (near >= 0 && !cl_node_full(cl, near) &&
+        cl_node_fits(&cl->nodes[near], opts ? opts->resources : NULL))
+        i = near; /* beside its largest arguments' values */
     if (err == RAY_OK && !atomic_load(&cl->nodes[i].alive))
         i = opts && opts->pg.id ? -1 /* its bundle went with it */
                                 : cl_choose(cl, opts, false, i);
@@ -255,6 +287,15 @@ send_now(cl_driver *cl, deferred *d)
     rt_free(a);
     rt_free(views);
     rt_free(rdesc);
+    if (err == RAY_EAGAIN) { /* an argument moved: it waits again */
+        cl_entry_done(&e);
+        if (defer(cl, i, d->name, d->args, d->nargs, opts, (ray_actor){0}, NULL,
+                  RAY_REF_NULL, NULL, NULL, d->id)
+                .id)
+            return;
+        err = RAY_ENOMEM;
+        snprintf(why, sizeof(why), "out of memory sending the call");
+    }
     if (err == RAY_OK) {
         e.retries = cl_retries(opts, pushed);
         e.pinned = cl_pinned(opts);
@@ -337,17 +378,15 @@ dep_done(void *arg, ray_ref ref, ray_err err)
 }
 
 bool
-cl_defer_wanted(const ray_arg *args, uint32_t nargs)
+cl_defer_wanted(const ray_arg *args, uint32_t nargs, bool parked_ok)
 {
-    bool pending = false;
+    bool pending = false, parked;
     for (uint32_t k = 0; k < nargs; k++) {
         if (args[k].pad)
             return false; /* an actor handle: the call stays here */
-        if (args[k].type == RAY_T_REF && !pending) {
-            size_t idx, nr = 0;
-            (void)ray_wait(&args[k].v.ref, 1, 1, 0, &idx, &nr);
-            pending = nr == 0; /* a bad ref fails when the call is sent */
-        }
+        if (args[k].type == RAY_T_REF && !pending) /* a bad ref fails */
+            pending = cl_ref_pending(args[k].v.ref, &parked) && /* when */
+                      !(parked && parked_ok);                   /* sent */
     }
     return pending;
 }
@@ -456,9 +495,13 @@ defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
     d->gate = gate;
     if (gate.id && ray_on_done(gate, dep_done, d) != RAY_OK)
         dep_done(d, gate, RAY_EINVAL); /* seen when sent */
+    /* A call's ref that parks on a node is read there: it need not wait
+     * for a pull here (an actor's calls and creations do). */
+    bool plain = !actor.id && !ctor;
     for (uint32_t k = 0; k < nargs; k++)
         if (args[k].type == RAY_T_REF &&
-            ray_on_done(args[k].v.ref, dep_done, d) != RAY_OK)
+            (plain ? sdk_on_done_or_parked(args[k].v.ref, dep_done, d)
+                   : ray_on_done(args[k].v.ref, dep_done, d)) != RAY_OK)
             dep_done(d, args[k].v.ref, RAY_EINVAL); /* seen when sent */
     dep_done(d, RAY_REF_NULL, RAY_OK);
     return sdk_ref(id);
@@ -470,6 +513,141 @@ cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
 {
     return defer(cl, i, name, args, nargs, opts, (ray_actor){0}, NULL,
                  RAY_REF_NULL, NULL, NULL, 0);
+}
+
+/* Rebuilds that wait for a node able to run them (none is alive now: in
+ * a chaos of failures, every such node may be down at once), tried again
+ * each watcher round for up to CL_REBUILD_WAIT_MS, then failed. */
+#define CL_REBUILD_WAIT_MS 60000
+
+typedef struct stuck {
+    struct stuck *next;
+    int node; /* where the value was */
+    fl_entry e;
+    int64_t deadline;
+} stuck;
+
+static struct {
+    pthread_mutex_t mu;
+    stuck *head;
+} R = {PTHREAD_MUTEX_INITIALIZER, NULL};
+
+/* Call e made again from its record on a node (`node` if alive, else one
+ * that fits), or on this one if it fits here: 1 when it went, 0 when no
+ * node can take it now, -1 when it cannot go again (why says). */
+static int
+rebuild(cl_driver *cl, int node, fl_entry *e, char *why, size_t whylen)
+{
+    Ray__Rpc__ClusterTask *t =
+        e->task && !e->nhandles && e->retries > 0
+            ? ray__rpc__cluster_task__unpack(&rt_protobuf_allocator, e->len,
+                                             e->task)
+            : NULL;
+    ray_arg *a = t ? rt_calloc(t->n_args + 1, sizeof(*a)) : NULL;
+    int went = -1;
+    if (!a || t->kind != RAY__RPC__CLUSTER_KIND__CLUSTER_CALL ||
+        !cl_args_back(cl, t, e, a)) {
+        snprintf(why, whylen, "%s",
+                 e->retries <= 0 ? "it has no retry left"
+                                 : "its record cannot be sent again");
+    } else {
+        ray_call_opts o = {
+            .num_cpus = t->num_cpus,
+            .max_retries = e->retries > 1 ? e->retries - 1 : RAY_NO_RETRY,
+            .retry_on_error = t->retry_on_error,
+            .name = t->name && *t->name ? t->name : NULL,
+            .resources = t->resources && *t->resources ? t->resources : NULL,
+        };
+        int i = atomic_load(&cl->nodes[node].alive)
+                    ? node
+                    : cl_choose(cl, &o, false, node);
+        bool here = i < 0 && cl_local_demand(o.resources) == RAY_OK &&
+                    o.num_cpus <= cl->local_cpus;
+        if (i >= 0)
+            went = defer(cl, i, t->function, a, (uint32_t)t->n_args, &o,
+                         (ray_actor){0}, NULL, RAY_REF_NULL, NULL, NULL, e->id)
+                               .id != 0
+                       ? 1
+                       : -1;
+        else if (here) /* this node's workers (its refs pulled here) */
+            went = sdk_drv_submit_into(e->id, t->function,
+                                       sdk_name_hash(t->function), a,
+                                       (uint32_t)t->n_args, &o) == RAY_OK
+                       ? 1
+                       : -1;
+        else
+            went = 0;
+        if (went < 0)
+            snprintf(why, whylen, "%s", ray_last_error_detail());
+    }
+    rt_free(a);
+    if (t)
+        protobuf_c_message_free_unpacked(&t->base, &rt_protobuf_allocator);
+    if (went > 0) {
+        atomic_fetch_add(&sdk_g->calls_resent, 1);
+        cl_entry_done(e); /* its holds: the call made again holds its own */
+    }
+    return went;
+}
+
+bool
+cl_defer_rebuild(cl_driver *cl, int node, fl_entry *e, char *why, size_t whylen)
+{
+    int went = rebuild(cl, node, e, why, whylen); /* (1: e given back) */
+    if (went != 0)
+        return went > 0;
+    stuck *s = rt_malloc(sizeof(*s));
+    if (!s) {
+        snprintf(why, whylen, "no node can run it now, and out of memory");
+        return false;
+    }
+    *s = (stuck){NULL, node, *e,
+                 rt_clock_now_ns() + (int64_t)CL_REBUILD_WAIT_MS * 1000000};
+    e->task = NULL; /* its holds are the wait's now */
+    e->refs = NULL;
+    e->nrefs = 0;
+    pthread_mutex_lock(&R.mu);
+    s->next = R.head;
+    R.head = s;
+    pthread_mutex_unlock(&R.mu);
+    RT_WARN("cluster: no alive node can run a call again now: it waits up "
+            "to %d s for one",
+            CL_REBUILD_WAIT_MS / 1000);
+    return true;
+}
+
+void
+cl_defer_rebuild_tick(cl_driver *cl)
+{
+    pthread_mutex_lock(&R.mu);
+    stuck *all = R.head;
+    R.head = NULL;
+    pthread_mutex_unlock(&R.mu);
+    while (all) {
+        stuck *s = all;
+        all = s->next;
+        char why[300] = "", msg[500];
+        int went = rebuild(cl, s->node, &s->e, why, sizeof(why));
+        if (went == 0 && rt_clock_now_ns() < s->deadline) {
+            pthread_mutex_lock(&R.mu);
+            s->next = R.head;
+            R.head = s;
+            pthread_mutex_unlock(&R.mu);
+            continue;
+        }
+        if (went <= 0) {
+            snprintf(msg, sizeof(msg),
+                     "its value was lost with node %s (%s), and it could not "
+                     "be made again: %s",
+                     cl->nodes[s->node].id, cl->nodes[s->node].addr,
+                     went < 0 ? why
+                              : "no node able to run its call came back "
+                                "within 60 s");
+            cl_fail(s->e.id, RAY_EOBJECT_LOST, msg);
+            cl_entry_done(&s->e);
+        }
+        rt_free(s);
+    }
 }
 
 ray_ref
@@ -581,6 +759,14 @@ cl_defer_stop(void)
 void
 cl_defer_fini(void)
 {
+    pthread_mutex_lock(&R.mu);
+    while (R.head) {
+        stuck *s = R.head;
+        R.head = s->next;
+        cl_entry_done(&s->e); /* its refs went with the runtime */
+        rt_free(s);
+    }
+    pthread_mutex_unlock(&R.mu);
     pthread_mutex_lock(&D.mu);
     while (D.all) {
         deferred *d = D.all;

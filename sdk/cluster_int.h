@@ -45,6 +45,9 @@ struct cl_actor;
  * "RAYLET JOB KEY SIZE" (ClusterArg.remote; cl_args_place). */
 #define CL_ARG_REMOTE 4u
 #define CL_REMOTE_DESC 128
+/* ray_arg.pad of a ref whose value is parked on a node (cl_args_resolve,
+ * with parked_ok; v.u64 the object's id): cl_args_place reads it there. */
+#define CL_ARG_PARKED 8u
 
 /* A value this driver pulled that also stays on the node that made it
  * (as key `rkey` there), so that calls on other nodes read it from there
@@ -56,6 +59,8 @@ typedef struct cl_copy {
 } cl_copy;
 
 #define CL_DATA_IDLE 4  /* idle data connections kept per node */
+#define CL_PJOB_BITS 10 /* pull jobs by id: 1024 hash chains */
+#define CL_PJOB_BUCKETS (1u << CL_PJOB_BITS)
 #define CL_DATA_BUSY 64 /* data connections in use that leaving cuts */
 
 /* ---- the driver's nodes ---- */
@@ -142,6 +147,9 @@ typedef struct cl_driver {
     int nbusy;
     struct pull_job *pq_head; /* pulls queued, by priority */
     _Atomic uint32_t pq_n;    /* how many */
+    /* Pull jobs queued or parked, by object id (hash chains). */
+    struct pull_job *pjobs[CL_PJOB_BUCKETS];
+    _Atomic uint32_t nparked; /* results parked on their nodes */
     int pullers;              /* threads pulling */
     bool xfer_stop;           /* leaving */
     cl_copy *copies;
@@ -230,10 +238,14 @@ ray_err cl_result_new(uint64_t *id);
 int cl_named_node(cl_driver *cl, const char *want);
 /* Arguments by value (ready refs resolved; views to release after).
  * With `desc`, handles of actors in agents travel too (described there);
- * without, or for other handles, false. */
+ * without, or for other handles, false. With parked_ok, a ref parked on a
+ * node is marked CL_ARG_PARKED (for cl_args_place); without, or for a ref
+ * still pending, false. */
 bool cl_args_resolve(const ray_arg *args, uint32_t nargs, ray_arg *out,
                      ray_view *views, uint32_t *nviews,
-                     char (*desc)[CL_HANDLE_DESC]);
+                     char (*desc)[CL_HANDLE_DESC], bool parked_ok);
+/* Is ref r's object pending here (*parked: parked on a node)? */
+bool cl_ref_pending(ray_ref r, bool *parked);
 /* Count the actor handles among a call's arguments while it lives (ray.h:
  * a handle passed to a task); false without memory. */
 bool cl_hold_handles(fl_entry *e, const ray_arg *args, uint32_t nargs);
@@ -271,17 +283,31 @@ int32_t cl_retries(const ray_call_opts *opts, bool pushed);
 bool cl_pinned(const ray_call_opts *opts);
 
 /* cluster_objects.c: large values on other nodes (transfer.h). */
-/* Pull result e->id's value (stored under `key` on node i) on a puller
- * thread, which settles it; the entry is the pull's now. False (the
- * entry still the caller's) without memory or a thread. */
 /* Pull priorities: a value a ray_get waits for goes before one a ray_wait
  * waits for, and both before those pulled ahead of any wait. */
 enum { CL_PULL_AHEAD, CL_PULL_WAIT, CL_PULL_GET };
-/* Queued pulls of the objects `ids` move up to priority `prio` (those
- * started already are left alone). Quick when no pull is queued. */
+/* The objects `ids` are waited for (a get or a wait, `prio`): those
+ * parked are pulled now, those queued move up, and those still running
+ * are pulled as soon as they come back. */
 void cl_pull_hurry(cl_driver *cl, const uint64_t *ids, size_t n, int prio);
+/* Pull result e->id's value (stored under `key` on node i) on a puller
+ * thread, which settles it; the entry is the pull's now. False (the
+ * entry still the caller's) without memory or a thread. */
 bool cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key,
                    uint64_t size, uint32_t type);
+/* The same for a result that can be made again (e: a call with retries
+ * left, on a node of this job): it parks, kept on node i and not pulled
+ * until something here waits for it (sdk_obj.parked); a call on another
+ * node reads it from there. Should node i die, the call runs again
+ * (cl_defer_rebuild). False as cl_pull_start, or when nobody holds the
+ * result any more. */
+bool cl_park(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
+             uint32_t type);
+/* The node keeping parked ref args[k]'s values with the most bytes among
+ * a call's arguments, or -1 (for placement near its data). */
+int cl_parked_near(cl_driver *cl, const ray_arg *args, uint32_t nargs);
+/* The hooks of a driver in a cluster (sdk_remote_want, on_unheld). */
+void cl_parked_hooks(bool on);
 /* Leaving: cut the data connections in use, wait for the pulls, close
  * the idle ones. */
 void cl_data_close(cl_driver *cl);
@@ -323,9 +349,21 @@ void cl_args_again_wait(void);
 void cl_copies_node_lost(cl_driver *cl, int i);
 
 /* cluster_defer.c: calls for node i with refs not ready yet among
- * their arguments (and no actor handle: cl_defer_wanted) wait here until
- * those are done, then go. */
-bool cl_defer_wanted(const ray_arg *args, uint32_t nargs);
+ * their arguments (and no actor handle: cl_defer_wanted; with parked_ok,
+ * a ref parked on a node counts as ready) wait here until those are done
+ * (or parked), then go. */
+bool cl_defer_wanted(const ray_arg *args, uint32_t nargs, bool parked_ok);
+/* Result e->id, made by call e on node `dead`, was lost with that node:
+ * the call is made again (with one retry less) from its record, its ref
+ * arguments waited for here first (rebuilt too, if they were lost); if no
+ * alive node can run it now, once one can (cl_defer_rebuild_tick). True
+ * when it is taken (e's holds then given back, or kept until it goes);
+ * false with why. */
+bool cl_defer_rebuild(cl_driver *cl, int dead, fl_entry *e, char *why,
+                      size_t whylen);
+/* Each watcher round: the rebuilds that wait for a node able to run them
+ * (none was alive) go if one is now, or fail past their wait (a minute). */
+void cl_defer_rebuild_tick(cl_driver *cl);
 ray_ref cl_defer(cl_driver *cl, int i, const char *name, const ray_arg *args,
                  uint32_t nargs, const ray_call_opts *opts);
 /* The same for a call of actor h on another node; the actor's later

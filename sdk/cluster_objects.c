@@ -167,6 +167,8 @@ cl_value_freed(uint64_t skey)
 }
 
 static uint64_t stored_key(ray_ref r);
+static bool parked_desc(cl_driver *cl, uint64_t id, char *desc, uint32_t *type);
+static void parked_node_lost(cl_driver *cl, int i);
 
 void
 cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool ok)
@@ -224,6 +226,7 @@ copies_forget_pulled(cl_driver *cl, int i, const fl_entry *e)
 void
 cl_copies_node_lost(cl_driver *cl, int i)
 {
+    parked_node_lost(cl, i);
     pthread_mutex_lock(&cl->xfer_mu);
     for (int k = 0; k < cl->nbusy; k++) /* their owners close them */
         if (cl->busy_node[k] == i)
@@ -338,6 +341,29 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
     uint32_t ntaken = 0;
     for (uint32_t k = 0; k < nargs && err == RAY_OK; k++) {
         uint64_t len = a[k].v.buf.len;
+        if (a[k].pad == CL_ARG_PARKED) { /* read where it is parked */
+            uint32_t type = 0;
+            if (!parked_desc(cl, a[k].v.u64, desc[k], &type)) {
+                err = RAY_EAGAIN;
+                snprintf(why, whylen,
+                         "the value of argument %u moved as the call was "
+                         "sent (pulled here, or its node died)",
+                         k + 1);
+                break;
+            }
+            if (!*refs && !(*refs = rt_malloc(nargs * sizeof(**refs)))) {
+                err = RAY_ENOMEM;
+                snprintf(why, whylen, "out of memory");
+                break;
+            }
+            if (ray_ref_retain(args[k].v.ref) == RAY_OK)
+                (*refs)[(*nrefs)++] = args[k].v.ref.id;
+            a[k].type = type;
+            a[k].pad = CL_ARG_REMOTE;
+            a[k].v.buf.ptr = desc[k];
+            a[k].v.buf.len = strlen(desc[k]);
+            continue;
+        }
         if (a[k].pad || !sdk_type_buffer(a[k].type) || len < XFER_KEEP_MIN)
             continue;
         uint64_t skey =
@@ -519,7 +545,7 @@ send_again(cl_driver *cl, int i, fl_entry *e, const Ray__Rpc__ClusterTask *t,
         snprintf(why, whylen,
                  e->pinned ? "its node (pinned) went"
                            : "no other node can run it");
-    else if (!cl_args_resolve(a, n, out, views, &nviews, NULL))
+    else if (!cl_args_resolve(a, n, out, views, &nviews, NULL, true))
         snprintf(why, whylen, "a value it reads is gone here too");
     else
         err = cl_args_place(cl, i, false, a, out, n, rdesc, &ne.refs, &ne.nrefs,
@@ -561,6 +587,17 @@ again_main(void *arg)
     fl_entry *e = &j->e;
     char why[400] = "its record could not be read again";
     copies_forget_pulled(j->cl, j->node, e); /* (no lock held here) */
+    /* A value it reads is made again (its node died): it waits for
+     * that, through cluster_defer.c. */
+    bool parked, pending = false;
+    for (uint32_t k = 0; k < e->nrefs && !pending; k++)
+        pending = cl_ref_pending(sdk_ref(e->refs[k]), &parked) && !parked;
+    if (pending && !e->pinned &&
+        cl_defer_rebuild(j->cl, j->node, e, why, sizeof(why))) {
+        rt_free(j);
+        atomic_fetch_sub(&again_running, 1);
+        return NULL;
+    }
     Ray__Rpc__ClusterTask *t =
         ray__rpc__cluster_task__unpack(&rt_protobuf_allocator, e->len, e->task);
     ray_err err = t ? send_again(j->cl, j->node, e, t, why, sizeof(why))
@@ -611,15 +648,49 @@ cl_args_again(cl_driver *cl, int i, fl_entry *e)
 
 /* ---- pulls ---- */
 
+enum { CL_PULL_DROP = CL_PULL_GET + 1 }; /* a parked copy dropped: first */
+
 typedef struct pull_job {
-    struct pull_job *next; /* queued (cl->pq_head) */
+    struct pull_job *next;  /* queued (cl->pq_head) */
+    struct pull_job *hnext; /* its hash chain (cl->pjobs), while queued or
+                               parked */
     cl_driver *cl;
     int node;
     fl_entry e; /* the call, for a run elsewhere */
     uint64_t key, size;
     uint32_t type;
-    int prio; /* CL_PULL_* */
+    int prio;     /* CL_PULL_* */
+    bool parked;  /* kept on its node until wanted (sdk_obj.parked) */
+    bool lineage; /* made again, should its node die (cl_park) */
+    bool drop;    /* nobody holds it: the copy there goes */
 } pull_job;
+
+/* The link to job `id` in its hash chain, or to the chain's end (xfer_mu
+ * held). */
+static pull_job **
+pj_link(cl_driver *cl, uint64_t id)
+{
+    pull_job **p =
+        &cl->pjobs[(id * 0x9E3779B97F4A7C15ull) >> (64 - CL_PJOB_BITS)];
+    while (*p && (*p)->e.id != id)
+        p = &(*p)->hnext;
+    return p;
+}
+
+static pull_job *
+pj_find(cl_driver *cl, uint64_t id)
+{
+    return *pj_link(cl, id);
+}
+
+static void
+pj_unlink(cl_driver *cl, pull_job *j)
+{
+    pull_job **p = pj_link(cl, j->e.id);
+    if (*p == j)
+        *p = j->hnext;
+    j->hnext = NULL;
+}
 
 /* Into the queue behind those of its priority or higher (xfer_mu). */
 static void
@@ -646,22 +717,184 @@ pq_unlink(cl_driver *cl, pull_job *j)
     return false;
 }
 
+static void *puller_main(void *arg);
+
+/* One more puller, up to CL_PULLERS (xfer_mu held): false when none runs
+ * (and none could start). */
+static bool
+pullers_more(cl_driver *cl)
+{
+    pthread_t th;
+    if (cl->pullers < CL_PULLERS &&
+        pthread_create(&th, NULL, puller_main, cl) == 0) {
+        pthread_detach(th);
+        cl->pullers++;
+    }
+    return cl->pullers > 0;
+}
+
+/* Queue j (xfer_mu held), with a puller for it: false when none runs and
+ * none could start (j is then not queued). */
+static bool
+pq_go(cl_driver *cl, pull_job *j)
+{
+    pq_insert(cl, j);
+    if (pullers_more(cl))
+        return true;
+    pq_unlink(cl, j);
+    return false;
+}
+
+/* Job j parks (dir 1) or no longer does (-1). What it costs while parked
+ * (lineage) is bounded: this record and the call's own (its name, options
+ * and small arguments, as sent; CL_RECORD_MAX at most), one per result
+ * parked, which lives while the result is held and not pulled here. */
+static void
+parked_count(cl_driver *cl, const pull_job *j, int dir)
+{
+    int64_t bytes = (int64_t)(sizeof(*j) + j->e.len) * dir;
+    atomic_fetch_add(&cl->nparked, (uint32_t)dir);
+    atomic_fetch_add(&sdk_g->objects_parked, (uint64_t)(int64_t)dir);
+    atomic_fetch_add(&sdk_g->lineage_bytes, (uint64_t)bytes);
+}
+
+/* Parked job j is wanted (xfer_mu held): pulled now. */
+static void
+unpark(cl_driver *cl, pull_job *j, int prio)
+{
+    j->parked = false;
+    parked_count(cl, j, -1);
+    j->prio = prio;
+    if (!pq_go(cl, j)) { /* no thread: parked again, pulled later */
+        j->parked = true;
+        parked_count(cl, j, 1);
+        RT_LOG_RATELIMITED(RT_LOG_ERROR, "cluster: no thread to pull a value");
+    }
+}
+
+/* Object o (pending, the runtime's mu held) is waited for at `prio`. */
+static void
+want_locked(cl_driver *cl, sdk_obj *o, int prio)
+{
+    if (o->wanted < prio + 1)
+        o->wanted = (uint8_t)(prio + 1); /* should it park later */
+    pthread_mutex_lock(&cl->xfer_mu);
+    pull_job *j = pj_find(cl, sdk_objects_id(o));
+    if (j && j->parked) {
+        o->parked = 0;
+        unpark(cl, j, prio);
+        o->parked = j->parked;
+    } else if (j && j->prio < prio && pq_unlink(cl, j)) {
+        j->prio = prio;
+        pq_insert(cl, j);
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+}
+
 void
 cl_pull_hurry(cl_driver *cl, const uint64_t *ids, size_t n, int prio)
 {
-    if (!atomic_load(&cl->pq_n))
-        return; /* the common case: nothing waits for a puller */
-    pthread_mutex_lock(&cl->xfer_mu);
+    sdk_rt *rt = sdk_g;
+    pthread_mutex_lock(&rt->mu);
     for (size_t k = 0; k < n; k++) {
-        pull_job *j = cl->pq_head;
-        while (j && j->e.id != ids[k])
-            j = j->next;
-        if (j && j->prio < prio && pq_unlink(cl, j)) {
-            j->prio = prio;
-            pq_insert(cl, j);
+        sdk_obj *o = sdk_objects_lookup(&rt->store, ids[k]);
+        if (o && o->state == SDK_OBJ_PENDING && !o->producer)
+            want_locked(cl, o, prio);
+    }
+    pthread_mutex_unlock(&rt->mu);
+}
+
+/* sdk_remote_want: something here waits for parked object o. */
+static void
+want_hook(sdk_obj *o)
+{
+    if (g_cl)
+        want_locked(g_cl, o, CL_PULL_AHEAD);
+}
+
+/* on_unheld: parked object `id` lost its last holder (the runtime's mu
+ * held): its copy on the node goes, on a puller. */
+static bool
+unheld_hook(uint64_t id)
+{
+    cl_driver *cl = g_cl;
+    if (!cl)
+        return false;
+    pthread_mutex_lock(&cl->xfer_mu);
+    pull_job *j = pj_find(cl, id);
+    bool drop = j && j->parked;
+    if (drop) {
+        pj_unlink(cl, j);
+        j->parked = false;
+        parked_count(cl, j, -1);
+        j->drop = true;
+        j->prio = CL_PULL_DROP;
+        pq_insert(cl, j); /* with no thread now, for the next puller */
+        (void)pullers_more(cl);
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return drop;
+}
+
+void
+cl_parked_hooks(bool on)
+{
+    sdk_rt *rt = sdk_g;
+    pthread_mutex_lock(&rt->mu);
+    sdk_remote_want = on ? want_hook : NULL;
+    rt->store.on_unheld = on ? unheld_hook : NULL;
+    pthread_mutex_unlock(&rt->mu);
+}
+
+int
+cl_parked_near(cl_driver *cl, const ray_arg *args, uint32_t nargs)
+{
+    if (!atomic_load(&cl->nparked))
+        return -1;
+    int best = -1;
+    uint64_t best_bytes = 0;
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (uint32_t k = 0; k < nargs; k++) {
+        pull_job *j = args[k].type == RAY_T_REF && !args[k].pad
+                          ? pj_find(cl, args[k].v.ref.id)
+                          : NULL;
+        if (!j || !j->parked || !atomic_load(&cl->nodes[j->node].alive))
+            continue;
+        uint64_t bytes = 0; /* of all the args parked on that node */
+        for (uint32_t m = 0; m < nargs; m++) {
+            pull_job *o = args[m].type == RAY_T_REF && !args[m].pad
+                              ? pj_find(cl, args[m].v.ref.id)
+                              : NULL;
+            if (o && o->parked && o->node == j->node)
+                bytes += o->size;
+        }
+        if (bytes > best_bytes) {
+            best_bytes = bytes;
+            best = j->node;
         }
     }
     pthread_mutex_unlock(&cl->xfer_mu);
+    return best;
+}
+
+/* A parked ref's value for a call on another node (CL_ARG_PARKED): where
+ * it is, as a ClusterArg.remote into desc; false when it is parked no
+ * more (pulled, or its node died). */
+static bool
+parked_desc(cl_driver *cl, uint64_t id, char *desc, uint32_t *type)
+{
+    pthread_mutex_lock(&cl->xfer_mu);
+    pull_job *j = pj_find(cl, id);
+    bool ok = j && atomic_load(&cl->nodes[j->node].alive);
+    if (ok) {
+        cl_node *src = &cl->nodes[j->node];
+        snprintf(desc, CL_REMOTE_DESC, "%s %016llx %llu %llu 0", src->addr,
+                 (unsigned long long)cl->job, (unsigned long long)j->key,
+                 (unsigned long long)j->size);
+        *type = j->type;
+    }
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return ok;
 }
 
 /* Settle the pulled result: the stored value `skey` (ok), or an error. */
@@ -683,6 +916,38 @@ settle(pull_job *j, ray_err err, const char *msg, uint64_t skey)
     sdk_wake_driver(rt);
 }
 
+/* The value of job j is gone with its node: its call runs again if it
+ * may, else its result is RAY_EOBJECT_LOST saying why. */
+static void
+lost(pull_job *j, const char *why)
+{
+    cl_driver *cl = j->cl;
+    cl_node *nd = &cl->nodes[j->node];
+    char rwhy[300] = "it has no retry left";
+    if (j->lineage && j->e.task &&
+        cl_defer_rebuild(cl, j->node, &j->e, rwhy, sizeof(rwhy))) {
+        atomic_fetch_add(&sdk_g->objects_rebuilt, 1);
+        RT_WARN("cluster: the value of %llu bytes on node %s (%s) was lost "
+                "(%s): the call that made it runs again",
+                (unsigned long long)j->size, nd->id, nd->addr, why);
+        return;
+    }
+    if (!j->lineage && j->e.retries > 0 && j->e.task &&
+        cl_place_again(cl, j->node, &j->e)) {
+        RT_WARN("cluster: the value of %llu bytes on node %s (%s) was lost "
+                "(%s): its call runs again elsewhere",
+                (unsigned long long)j->size, nd->id, nd->addr, why);
+        return; /* the entry is the new node's (or the wait's) now */
+    }
+    char msg[800];
+    snprintf(msg, sizeof(msg),
+             "the value (%llu bytes) was on node %s (%s), which went before "
+             "it was pulled (%s), and its call cannot run again: %s",
+             (unsigned long long)j->size, nd->id, nd->addr, why, rwhy);
+    settle(j, RAY_EOBJECT_LOST, msg, 0);
+    cl_entry_done(&j->e);
+}
+
 static void
 pull_one(pull_job *j)
 {
@@ -698,10 +963,10 @@ pull_one(pull_job *j)
     if (err != RAY_OK)
         snprintf(why, sizeof(why), "%s", ray_last_error_detail());
     int n = data_take(cl, j->node, fds, XFER_STREAMS, why, sizeof(why));
-    bool lost = n == 0; /* no connection: the node or its agent went */
+    bool gone = n == 0; /* no connection: the node or its agent went */
     if (err == RAY_OK && n) {
         err = xfer_pull(fds, n, j->key, dst, j->size, why, sizeof(why));
-        lost = err == RAY_ECLOSED || err == RAY_ETIMEDOUT;
+        gone = err == RAY_ECLOSED || err == RAY_ETIMEDOUT;
     }
     if (err == RAY_OK && n) {
         atomic_fetch_add(&sdk_xfer_bytes[0], j->size);
@@ -711,43 +976,32 @@ pull_one(pull_job *j)
      * this driver holds the value; it goes now if the pull failed. */
     bool kept =
         err == RAY_OK && n && copy_add(cl, skey, j->key, j->size, j->node);
-    if (n && !lost && !kept)
+    if (n && !gone && !kept)
         (void)xfer_free(fds[0], j->key);
-    data_give(cl, j->node, fds, n, !lost && err == RAY_OK);
+    data_give(cl, j->node, fds, n, !gone && err == RAY_OK);
     if (err == RAY_OK && !n)
         err = RAY_ECLOSED;
     if (skey)
         (void)sdk_store_end(rt, skey, err == RAY_OK);
     if (err == RAY_OK) {
         settle(j, RAY_OK, NULL, skey);
-    } else if (lost && j->e.retries > 0 && j->e.task &&
-               cl_place_again(cl, j->node, &j->e)) {
-        RT_WARN("cluster: the value of %llu bytes on node %s (%s) was lost "
-                "(%s): its call runs again elsewhere",
-                (unsigned long long)j->size, nd->id, nd->addr, why);
-        j->e.task = NULL; /* the entry is the new node's now */
-        j->e.handles = NULL;
-        j->e.nhandles = 0;
+        cl_entry_done(&j->e);
+    } else if (gone) {
+        lost(j, why);
     } else {
         char msg[600];
-        if (lost)
-            snprintf(msg, sizeof(msg),
-                     "the value (%llu bytes) was on node %s (%s), which "
-                     "went before it was pulled (%s), and no retry is left",
-                     (unsigned long long)j->size, nd->id, nd->addr, why);
-        else
-            snprintf(msg, sizeof(msg),
-                     "the value (%llu bytes) on node %s (%s) could not be "
-                     "pulled: %s",
-                     (unsigned long long)j->size, nd->id, nd->addr, why);
-        settle(j, lost ? RAY_EOBJECT_LOST : err, msg, 0);
+        snprintf(msg, sizeof(msg),
+                 "the value (%llu bytes) on node %s (%s) could not be "
+                 "pulled: %s",
+                 (unsigned long long)j->size, nd->id, nd->addr, why);
+        settle(j, err, msg, 0);
+        cl_entry_done(&j->e);
     }
-    cl_entry_done(&j->e);
     rt_free(j);
 }
 
-/* A puller: pulls queued jobs one after another; ends when none is
- * left (or, leaving, drops them). */
+/* A puller: pulls queued jobs one after another (and drops the copies
+ * nobody holds); ends when none is left (or, leaving, drops them). */
 static void *
 puller_main(void *arg)
 {
@@ -755,9 +1009,13 @@ puller_main(void *arg)
     pthread_mutex_lock(&cl->xfer_mu);
     for (pull_job *j; (j = cl->pq_head);) {
         pq_unlink(cl, j);
+        if (!j->drop)
+            pj_unlink(cl, j);
         bool stop = cl->xfer_stop;
         pthread_mutex_unlock(&cl->xfer_mu);
-        if (stop) { /* the runtime ends: nobody waits for it */
+        if (j->drop || stop) { /* nobody waits for it */
+            if (j->drop && !stop)
+                copy_drop(cl, j->node, j->key);
             cl_entry_done(&j->e);
             rt_free(j);
         } else {
@@ -771,35 +1029,123 @@ puller_main(void *arg)
     return NULL;
 }
 
+static pull_job *
+job_new(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
+        uint32_t type)
+{
+    pull_job *j = rt_calloc(1, sizeof(*j));
+    if (j)
+        *j = (pull_job){.cl = cl,
+                        .node = i,
+                        .e = *e,
+                        .key = key,
+                        .size = size,
+                        .type = type,
+                        .prio = CL_PULL_AHEAD};
+    return j;
+}
+
 bool
 cl_pull_start(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
               uint32_t type)
 {
-    pull_job *j = rt_calloc(1, sizeof(*j));
+    pull_job *j = job_new(cl, i, e, key, size, type);
     if (!j)
         return false;
-    *j = (pull_job){NULL, cl, i, *e, key, size, type, CL_PULL_AHEAD};
     pthread_mutex_lock(&cl->xfer_mu);
-    pq_insert(cl, j);
-    bool spawn = cl->pullers < CL_PULLERS;
-    cl->pullers += spawn;
+    bool queued = pq_go(cl, j);
+    if (queued) {
+        pull_job **p = pj_link(cl, e->id);
+        if (!*p)
+            *p = j;
+    }
     pthread_mutex_unlock(&cl->xfer_mu);
-    pthread_t th;
-    if (!spawn || pthread_create(&th, NULL, puller_main, cl) == 0) {
-        if (spawn)
-            pthread_detach(th);
+    if (!queued)
+        rt_free(j);
+    return queued;
+}
+
+bool
+cl_park(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
+        uint32_t type)
+{
+    pull_job *j = job_new(cl, i, e, key, size, type);
+    if (!j)
+        return false;
+    j->lineage = true;
+    sdk_rt *rt = sdk_g;
+    sdk_cb *cbs = NULL;
+    pthread_mutex_lock(&rt->mu);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, e->id);
+    pthread_mutex_lock(&cl->xfer_mu);
+    /* Parked only while its node is known alive here: node_lost's sweep
+     * (cl_copies_node_lost) comes after that changes, so it finds it. */
+    bool ok = o && o->state == SDK_OBJ_PENDING && o->refs > 0 &&
+              !pj_find(cl, e->id) && atomic_load(&cl->nodes[i].alive) &&
+              !cl->xfer_stop;
+    if (ok) {
+        *pj_link(cl, e->id) = j;
+        o->task = 1; /* (listed as a call's result) */
+        j->parked = true;
+        parked_count(cl, j, 1);
+        if (sdk_obj_park(rt, o, &cbs))
+            unpark(cl, j, o->wanted ? o->wanted - 1 : CL_PULL_AHEAD);
+        o->parked = j->parked;
+    }
+    /* Nobody holds it (a call made and forgotten): dropped there. */
+    bool unheld = !ok && (!o || (o->state == SDK_OBJ_PENDING && !o->refs));
+    pthread_mutex_unlock(&cl->xfer_mu);
+    pthread_mutex_unlock(&rt->mu);
+    if (unheld) {
+        rt_free(j);
+        copy_drop(cl, i, key);
+        cl_settle_now(e->id, RAY_ECANCELLED, "nobody holds it", 0, NULL, 0);
+        cl_entry_done(e);
         return true;
     }
-    /* No thread: taken back unless a puller has it already. */
-    pthread_mutex_lock(&cl->xfer_mu);
-    cl->pullers--;
-    bool queued = pq_unlink(cl, j);
-    if (!cl->pullers)
-        pthread_cond_broadcast(&cl->xfer_cv);
-    pthread_mutex_unlock(&cl->xfer_mu);
-    if (queued)
+    if (!ok) {
         rt_free(j);
-    return !queued;
+        return cl_pull_start(cl, i, e, key, size, type);
+    }
+    if (cbs)
+        sdk_run_callbacks(cbs);
+    return true;
+}
+
+/* Node i died: the results parked there are made again, or fail. */
+static void
+parked_node_lost(cl_driver *cl, int i)
+{
+    if (!atomic_load(&cl->nparked))
+        return;
+    sdk_rt *rt = sdk_g;
+    pull_job *gone = NULL;
+    pthread_mutex_lock(&rt->mu);
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (uint32_t b = 0; b < CL_PJOB_BUCKETS; b++)
+        for (pull_job **p = &cl->pjobs[b]; *p;) {
+            pull_job *j = *p;
+            if (!j->parked || j->node != i) {
+                p = &j->hnext;
+                continue;
+            }
+            *p = j->hnext;
+            j->parked = false;
+            parked_count(cl, j, -1);
+            sdk_obj *o = sdk_objects_lookup(&rt->store, j->e.id);
+            if (o)
+                o->parked = 0;
+            j->next = gone;
+            gone = j;
+        }
+    pthread_mutex_unlock(&cl->xfer_mu);
+    pthread_mutex_unlock(&rt->mu);
+    while (gone) {
+        pull_job *j = gone;
+        gone = j->next;
+        lost(j, "its node died");
+        rt_free(j);
+    }
 }
 
 /* ---- pushes ---- */
@@ -815,6 +1161,25 @@ cl_data_close(cl_driver *cl)
         shutdown(cl->busy[k], SHUT_RDWR);
     while (cl->pullers)
         pthread_cond_wait(&cl->xfer_cv, &cl->xfer_mu);
+    pull_job *parked = NULL; /* their agents end with the driver */
+    while (cl->pq_head) {    /* queued with no puller left to take them */
+        pull_job *j = cl->pq_head;
+        pq_unlink(cl, j);
+        if (!j->drop)
+            pj_unlink(cl, j);
+        j->next = parked;
+        parked = j;
+    }
+    for (uint32_t b = 0; b < CL_PJOB_BUCKETS; b++)
+        while (cl->pjobs[b]) {
+            pull_job *j = cl->pjobs[b];
+            cl->pjobs[b] = j->hnext;
+            j->next = parked;
+            parked = j;
+        }
+    for (pull_job *j = parked; j; j = j->next)
+        if (j->parked)
+            parked_count(cl, j, -1);
     for (int i = 0; i < cl->n; i++) {
         cl_node *nd = &cl->nodes[i];
         while (nd->ndata)
@@ -824,4 +1189,10 @@ cl_data_close(cl_driver *cl)
     cl->copies = NULL;
     cl->ncopies = cl->ccopies = 0;
     pthread_mutex_unlock(&cl->xfer_mu);
+    while (parked) {
+        pull_job *j = parked;
+        parked = j->next;
+        cl_entry_done(&j->e);
+        rt_free(j);
+    }
 }

@@ -97,6 +97,8 @@ sdk_objects_alloc(sdk_objects *s, uint64_t *id, sdk_obj **out)
     o->state = SDK_OBJ_PENDING;
     o->type = 0;
     o->task = 0;
+    o->parked = 0;
+    o->wanted = 0;
     o->refs = 1;
     o->lent = 0;
     o->len = 0;
@@ -152,6 +154,7 @@ sdk_objects_set_value(sdk_objects *s, sdk_obj *o, uint32_t type,
     o->type = (uint8_t)type;
     o->state = SDK_OBJ_READY;
     o->producer = NULL;
+    o->parked = 0;
     o->done_seq = ++s->done_seq;
     return RAY_OK;
 }
@@ -172,6 +175,7 @@ sdk_objects_set_owned(sdk_objects *s, sdk_obj *o, uint32_t type, void *buf,
     o->type = (uint8_t)type;
     o->state = SDK_OBJ_READY;
     o->producer = NULL;
+    o->parked = 0;
     o->done_seq = ++s->done_seq;
 }
 
@@ -183,6 +187,7 @@ sdk_objects_move_value(sdk_objects *s, sdk_obj *from, sdk_obj *to)
     to->type = from->type;
     to->state = SDK_OBJ_READY;
     to->producer = NULL;
+    to->parked = 0;
     to->done_seq = ++s->done_seq;
     from->len = 0;
     from->type &= (uint8_t)~SDK_TYPE_STORED;
@@ -196,6 +201,7 @@ sdk_objects_set_error(sdk_objects *s, sdk_obj *o, ray_err err, const char *msg)
     o->len = 0;
     o->state = SDK_OBJ_FAILED;
     o->producer = NULL;
+    o->parked = 0;
     o->done_seq = ++s->done_seq;
 }
 
@@ -223,5 +229,8 @@ sdk_objects_release(sdk_objects *s, sdk_obj *o)
 {
     if (o->refs > 0)
         o->refs--;
+    if (o->refs == 0 && o->parked && o->state == SDK_OBJ_PENDING &&
+        s->on_unheld && s->on_unheld(sdk_objects_id(o)))
+        sdk_objects_set_error(s, o, RAY_ECANCELLED, "dropped unfetched");
     return sdk_objects_maybe_free(s, o);
 }

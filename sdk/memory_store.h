@@ -63,8 +63,13 @@ typedef struct sdk_obj {
     uint8_t state;      /* enum sdk_obj_state */
     uint8_t type;       /* value type tag (enum ray_type), or
                            SDK_TYPE_STORED | tag for a stored value */
-    uint16_t task;      /* made by a task (set by the owner when a task
+    uint8_t task;       /* made by a task (set by the owner when a task
                            takes it as its result), not a put */
+    uint8_t parked : 1; /* SDK_OBJ_PENDING: its value is made and kept on
+                           another node, not fetched until wanted (a
+                           cluster's owner sets it: sdk_remote_want) */
+    uint8_t wanted : 2; /* SDK_OBJ_PENDING: waited for before it parked
+                           (the cluster's pull priority + 1), or 0 */
     int32_t refs;       /* holders: user refs, pending tasks, views */
     uint32_t next_free; /* free-list link (slot + 1), 0 = end */
     uint32_t slot;      /* index of this slot */
@@ -95,6 +100,9 @@ typedef struct sdk_objects {
     sdk_obj_free_cb on_free; /* stored values freed; may be NULL */
     void *on_free_arg;
     void (*on_lent_free)(uint64_t id); /* lent objects freed; may be NULL */
+    /* A parked object's last holder left: true if its owner dropped it
+     * (it is then failed and freed at once); may be NULL. */
+    bool (*on_unheld)(uint64_t id);
 } sdk_objects;
 
 #define SDK_OBJ_CHUNK 4096u

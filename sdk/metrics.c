@@ -127,6 +127,16 @@ render(rt_text *t, const snapshot *s)
     series(t, "rayc_calls_resent_total", "counter",
            "Calls sent again after their node died with them in flight.", "",
            st->calls_resent);
+    series(t, "rayc_objects_rebuilt_total", "counter",
+           "Task results made again by their call because the node that "
+           "kept them died before they were pulled.",
+           "", st->objects_rebuilt);
+    series(t, "rayc_objects_parked", "gauge",
+           "Task results kept on the node that made them, not pulled yet.", "",
+           st->objects_parked);
+    series(t, "rayc_lineage_bytes", "gauge",
+           "Bytes of the call records kept to make parked results again.", "",
+           st->lineage_bytes);
     series(t, "rayc_actors_live", "gauge",
            "Actors not DEAD (alive, starting or restarting).", "",
            st->actors_alive);

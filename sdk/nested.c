@@ -109,6 +109,7 @@ sdk_nested_watch(sdk_rt *rt, int w, sdk_obj *o, uint64_t id)
     wt->idx = (uint32_t)w;
     wt->next = o->waiters;
     o->waiters = wt;
+    sdk_obj_want(o);
 }
 
 static void
@@ -302,6 +303,7 @@ sdk_nested_handle(sdk_rt *rt, int w, uint32_t type, const uint8_t *rec,
             wt->idx = (uint32_t)w;
             wt->next = o->waiters;
             o->waiters = wt;
+            sdk_obj_want(o);
         }
         break;
     case SDK_MSG_IDS:

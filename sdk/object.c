@@ -402,6 +402,7 @@ wait_pending(sdk_rt *rt, uint64_t id, int64_t timeout_ms)
     sdk_obj *o = sdk_objects_lookup(&rt->store, id);
     if (!o || o->state != SDK_OBJ_PENDING)
         return RAY_OK;
+    sdk_obj_want(o);
     sdk_task *t = o->producer;
     uint64_t task = t ? t->id : 0;
     pthread_mutex_unlock(&rt->mu);
@@ -925,8 +926,8 @@ sdk_drv_wait(const ray_ref *refs, size_t n, size_t num_ready,
 
 /* ---- callbacks ---- */
 
-ray_err
-ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
+static ray_err
+on_done(ray_ref ref, ray_done_cb cb, void *arg, bool parked_ok)
 {
     sdk_rt *rt = rt_or_fail("ray_on_done");
     if (!rt)
@@ -957,7 +958,7 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
     c->ref = sdk_ref(id);
     c->user = ref;
     c->next = NULL;
-    if (o->state != SDK_OBJ_PENDING) {
+    if (o->state != SDK_OBJ_PENDING || (parked_ok && o->parked)) {
         c->err = o->state == SDK_OBJ_FAILED ? o->err : RAY_OK;
         pthread_mutex_unlock(&rt->mu);
         sdk_ref_local_done(ref, local); /* the callback holds it */
@@ -966,9 +967,12 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
         return RAY_OK;
     }
     w->kind = SDK_WAIT_CB;
+    w->idx = parked_ok;
     w->ctx = c;
     w->next = o->waiters;
     o->waiters = w;
+    if (!parked_ok)
+        sdk_obj_want(o);
     atomic_fetch_add(&rt->reactor_needed, 1);
     pthread_mutex_unlock(&rt->mu);
     sdk_ref_local_done(ref, local); /* the callback holds it */
@@ -976,6 +980,18 @@ ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
     atomic_fetch_add(&rt->bell->seq, 1);
     rt_futex_wake(&rt->bell->seq, 1);
     return RAY_OK;
+}
+
+ray_err
+ray_on_done(ray_ref ref, ray_done_cb cb, void *arg)
+{
+    return on_done(ref, cb, arg, false);
+}
+
+ray_err
+sdk_on_done_or_parked(ray_ref ref, ray_done_cb cb, void *arg)
+{
+    return on_done(ref, cb, arg, true);
 }
 
 /* ---- stats ---- */
@@ -988,6 +1004,9 @@ sdk_stats_locked(sdk_rt *rt, ray_stats *out)
     out->object_bytes = rt->store.bytes;
     out->tasks_live = rt->tasks_live;
     out->calls_resent = atomic_load(&rt->calls_resent);
+    out->objects_rebuilt = atomic_load(&rt->objects_rebuilt);
+    out->objects_parked = atomic_load(&rt->objects_parked);
+    out->lineage_bytes = atomic_load(&rt->lineage_bytes);
     store_client *c = rt->rl_api->store_client(rt->rl);
     store_stats ss;
     if (c && rt->trash.n)

@@ -76,6 +76,7 @@ ray_num_workers(void)
 
 /* The memory store freed a stored value's descriptor (mu held). */
 void (*sdk_remote_value_freed)(uint64_t key);
+void (*sdk_remote_want)(sdk_obj *o);
 
 static void
 stored_value_freed(void *arg, uint64_t key)

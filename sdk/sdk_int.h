@@ -206,9 +206,12 @@ typedef struct sdk_rt {
     sdk_task *free_tasks;     /* task pool, guarded by mu */
     uint64_t next_task_id;
     uint64_t tasks_live;
-    _Atomic uint64_t calls_resent; /* ray_stats.calls_resent */
-    sdk_waiter *free_waiters;      /* pool, guarded by mu */
-    sdk_obj **done_stack;          /* objects whose waiters are due (mu) */
+    _Atomic uint64_t calls_resent;    /* ray_stats.calls_resent */
+    _Atomic uint64_t objects_rebuilt; /* ray_stats.objects_rebuilt */
+    _Atomic uint64_t objects_parked;  /* ray_stats.objects_parked */
+    _Atomic uint64_t lineage_bytes;   /* ray_stats.lineage_bytes */
+    sdk_waiter *free_waiters;         /* pool, guarded by mu */
+    sdk_obj **done_stack;             /* objects whose waiters are due (mu) */
     size_t done_n, done_cap;
     bool in_done;
     pthread_t reactor;
@@ -272,6 +275,26 @@ extern void (*sdk_remote_actor_states)(uint64_t n[5]);
 /* Cluster: a stored value's descriptor was freed (mu held), so copies of
  * it elsewhere go too; NULL outside a cluster. */
 extern void (*sdk_remote_value_freed)(uint64_t key);
+/* Cluster: a parked object (sdk_obj.parked: its value made and kept on
+ * another node) is waited for here (mu held), so its owner fetches it;
+ * NULL outside a cluster. */
+extern void (*sdk_remote_want)(sdk_obj *o);
+
+static inline void
+sdk_obj_want(sdk_obj *o)
+{
+    if (o->parked && sdk_remote_want)
+        sdk_remote_want(o);
+}
+
+/* Like ray_on_done, but the callback also runs (with RAY_OK) when the
+ * object parks, and a parked object is not fetched for it: for a caller
+ * that sends the ref on to another node (cluster_defer.c). */
+ray_err sdk_on_done_or_parked(ray_ref ref, ray_done_cb cb, void *arg);
+
+/* Pending object o parks (mu held): its sdk_on_done_or_parked waiters
+ * are taken into *cbs. True when something else waits for its value. */
+bool sdk_obj_park(sdk_rt *rt, sdk_obj *o, struct sdk_cb **cbs);
 
 /* local_status.c: this driver's `rayc status` socket on its machine
  * (started by ray_init, stopped first thing by ray_shutdown); none in an

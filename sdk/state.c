@@ -93,7 +93,9 @@ sdk_state_objects(rt_text *out, size_t max)
             continue;
         static const char *const states[] = {"", "PENDING", "READY", "FAILED"};
         bool stored = o->state == SDK_OBJ_READY && (o->type & SDK_TYPE_STORED);
-        const char *where = o->state != SDK_OBJ_READY     ? "-"
+        const char *where = o->state == SDK_OBJ_PENDING && o->parked
+                                ? "parked_on_node"
+                            : o->state != SDK_OBJ_READY   ? "-"
                             : stored                      ? "object_store"
                             : o->len > SDK_OBJ_INLINE_MAX ? "driver_heap"
                                                           : "inline";

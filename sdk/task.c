@@ -273,6 +273,7 @@ sdk_task_add_deps(sdk_rt *rt, sdk_task *t)
         w->ctx = t;
         w->next = o->waiters;
         o->waiters = w;
+        sdk_obj_want(o);
         pending++;
     }
     t->ndeps = pending;
@@ -333,6 +334,29 @@ sched_observe(sdk_rt *rt, sdk_task *t)
     rt->sched_hist[b]++;
     rt->sched_sum_us += us;
     rt->sched_count++;
+}
+
+bool
+sdk_obj_park(sdk_rt *rt, sdk_obj *o, sdk_cb **cbs)
+{
+    bool wanted = o->wanted != 0;
+    o->parked = 1;
+    for (sdk_waiter **p = &o->waiters; *p;) {
+        sdk_waiter *w = *p;
+        if (w->kind != SDK_WAIT_CB || w->idx != 1) {
+            wanted = true;
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        sdk_cb *cb = w->ctx;
+        cb->err = RAY_OK;
+        cb->next = *cbs;
+        *cbs = cb;
+        atomic_fetch_sub(&rt->reactor_needed, 1);
+        waiter_free(rt, NULL, w);
+    }
+    return wanted;
 }
 
 static void

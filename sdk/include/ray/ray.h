@@ -213,19 +213,30 @@ RAY_API void ray_config_init(ray_config *cfg);
  * names; a call no node can ever run fails at once (RAY_EINVAL,
  * "infeasible", naming the largest node). Values move with the calls:
  * small ones inside call and result records; one of 1 MiB or more that a
- * call on another node returns stays in that node's object store and is
- * pulled into this machine's (straight from store to store, in 4 MiB
- * chunks over two connections) before the result is ready, the node
- * keeping its copy while this process holds the value, so that calls on
- * other nodes read it from there; a ref's large value given to a call on
+ * call on another node returns stays in that node's object store. There
+ * a task's result that can be made again (retries left; not pinned by a
+ * hard ray_call_opts.node, in a placement group, or given an actor handle)
+ * stays until something here waits for it: ray_get, ray_wait (which, as
+ * Ray's fetch_local, pulls what it waits for), ray_on_done, a call on
+ * this node given it; a call on another node given it reads it from there
+ * (one with no node, strategy or group of its own goes beside its largest
+ * such arguments). Other results are pulled at once. A pull goes into
+ * this machine's store (straight from store to store, in 4 MiB chunks
+ * over two connections), the node keeping its copy while this process
+ * holds the value, so that calls on other nodes read it from there; a
+ * ref's large value given to a call on
  * another node is pushed there once and kept likewise, and a node that
  * pulled one keeps its copy for its next calls. A call whose
  * arguments are refs not ready yet waits here until they are done, then
  * goes (its placement chosen when it was made); a method call of an actor
  * on another node too, the actor's later calls waiting behind it, so
  * they run in the order they were made. A value is lost with its
- * node only if no copy is left: a result not pulled yet reruns its call
- * elsewhere within max_retries, else RAY_EOBJECT_LOST names the node.
+ * node only if no copy is left: a result not pulled yet is made again by
+ * its call on another node within max_retries (ray_stats.objects_rebuilt),
+ * once its ref arguments lost with it are made again the same way (the
+ * calls after them hold them: lineage, kept while the result is held, at
+ * the cost of one call record each); else RAY_EOBJECT_LOST names the
+ * node.
  * Refs travel inside values between the job's runtimes (this process's,
  * and the one its program runs in on each other node) and are borrowed
  * where they arrive: a task anywhere reads the refs packed in its
@@ -250,7 +261,9 @@ RAY_API void ray_config_init(ray_config *cfg);
  * this process runs here. The arguments of constructors in agents are
  * values or ready refs. Nodes that join later are used within a second. What
  * remote tasks print reaches this process's stdout as "(node=IP) (pid=N) line".
- * A node that dies has its calls in flight re-run on another node within
+ * A node that dies has its calls in flight re-run on another node that has
+ * what they ask for (if none is alive, on this one when they fit here,
+ * else once one is, waiting up to a minute) within
  * max_retries (else RAY_EWORKER_DIED naming it; so do those pinned to it
  * by ray_call_opts.node without node_soft, and those in a group's bundle
  * there), and its actors move within
@@ -348,6 +361,17 @@ typedef struct ray_stats {
                                  from another node, dropped from its
                                  store to make room (never spilled) */
     uint64_t store_fetches;   /* of those, pulled again when read */
+    uint64_t objects_rebuilt; /* in a cluster, the driver's: task results
+                                 made again by their call (lineage) because
+                                 the node that kept them died before they
+                                 were pulled (within max_retries; each is
+                                 counted in calls_resent too) */
+    uint64_t objects_parked;  /* in a cluster, the driver's: task results
+                                 kept on the node that made them, not pulled
+                                 here yet */
+    uint64_t lineage_bytes;   /* what this driver keeps to make those again:
+                                 a call record each (its name, options and
+                                 small arguments) */
 } ray_stats;
 
 /* Fill *out with this runtime's counters; inside a task, those of the

@@ -857,18 +857,27 @@ Test(cluster, raylets_register_again_with_a_restarted_head)
     expect_str(tagged_remote_opts(&o, 9), "127.0.0.3 9");
 }
 
-/* Bytes this driver pushed to other nodes (its metrics). */
+/* Bytes this driver moved to (push) or from (pull) other nodes (its
+ * metrics). */
 static double
-pushed_bytes(void)
+moved_bytes(const char *direction)
 {
     char *m = NULL;
     cr_assert_eq(ray_metrics(&m), RAY_OK);
-    const char *k = "rayc_object_transfer_bytes_total{direction=\"push\"} ";
+    char k[96];
+    snprintf(k, sizeof(k),
+             "rayc_object_transfer_bytes_total{direction=\"%s\"} ", direction);
     const char *p = strstr(m, k);
     cr_assert_not_null(p, "%s", m);
     double v = strtod(p + strlen(k), NULL);
     ray_free(m);
     return v;
+}
+
+static double
+pushed_bytes(void)
+{
+    return moved_bytes("push");
 }
 
 /* Calls of an actor on another node whose arguments are refs not ready
@@ -1442,6 +1451,18 @@ check_pattern(ray_bytes b, int64_t seed)
 RAY_REMOTE(check_pattern, char *, ray_bytes, int64_t);
 
 static int list_rows(const char *kind, const char *filter);
+static bool declared_dead(const char *ip);
+
+/* The pattern of seed + 1, as long as b, when b holds the pattern of
+ * `seed`; else one byte. */
+static ray_bytes
+next_pattern(ray_bytes b, int64_t seed)
+{
+    if (pattern_bad(b.data, b.len, seed) < b.len)
+        return (ray_bytes){calloc(1, 1), 1};
+    return make_pattern((int64_t)b.len, seed + 1);
+}
+RAY_REMOTE(next_pattern, ray_bytes, ray_bytes, int64_t);
 
 /* Values kept on the node that made them while the driver holds them,
  * values pulled by another node for a call, and values pushed to a node
@@ -1518,6 +1539,44 @@ Test(cluster, a_pulled_value_stays_on_the_node_that_pulled_it)
         expect_str(RAY_CALL_OPTS(check_pattern, &on3, put, (int64_t)9), want3);
     cr_assert_eq(pushed_bytes(), pushed, "pushed again: .3 kept no copy");
     ray_ref_release(put);
+}
+
+/* Large results stay on the node that made them until something here
+ * waits for them (Ray's lineage): a chain of three made on .3 and read
+ * there never comes to the driver. When .3 dies, the calls that made
+ * them run again elsewhere, each once its argument is made again, though
+ * the driver released the first two refs (the calls after them hold
+ * them); the last value reads back whole. */
+Test(cluster, a_lost_chain_of_values_is_made_again_from_its_calls)
+{
+    driver_up(1);
+    enum { N = 8 * 1000 * 1000 };
+    ray_call_opts on3 = {.node = "127.0.0.3", .node_soft = true};
+    ray_ref v0 = make_pattern_remote_opts(&on3, N, 20);
+    ray_ref v1 = RAY_CALL_OPTS(next_pattern, &on3, v0, (int64_t)20);
+    ray_ref v2 = RAY_CALL_OPTS(next_pattern, &on3, v1, (int64_t)21);
+    ray_ref_release(v0);
+    ray_ref_release(v1);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.3 OK %d", N);
+    expect_str(RAY_CALL_OPTS(check_pattern, &on3, v2, (int64_t)22), want);
+    cr_assert_eq(moved_bytes("pull"), 0.0, "a value came to the driver");
+    cr_assert_eq(list_rows("objects", "location=parked_on_node"), 3, "%s",
+                 out_text());
+    pid_t victim = daemon_pid("127.0.0.3");
+    cr_assert_gt(victim, 0);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    cr_assert(declared_dead("127.0.0.3"));
+    ray_view v;
+    cr_assert_eq(ray_get(v2, &v, 60000), RAY_OK, "%s", ray_last_error_detail());
+    cr_assert_eq(v.len, (size_t)N);
+    cr_assert_eq(pattern_bad(v.data, v.len, 22), (size_t)N);
+    ray_release(&v);
+    ray_stats st;
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    cr_assert_eq(st.objects_rebuilt, 3);
+    cr_assert_eq(moved_bytes("pull"), (double)N, "only the last was pulled");
+    ray_ref_release(v2);
 }
 
 /* A burst of large results from two nodes at once: each pulled (by a
