@@ -62,6 +62,7 @@ Test(chaos, a_sweep_loses_nothing_while_nodes_workers_actors_and_the_head_fail)
     cr_assert_eq(r.checked, r.waves * RC_CHAOS_WAVE, "seed %u", seed);
     cr_assert_eq(r.reduced, r.waves * RC_CHAOS_REDUCES, "seed %u", seed);
     cr_assert_eq(r.actor_calls, r.waves * RC_CHAOS_ACALLS, "seed %u", seed);
+    cr_assert_eq(r.graph, r.waves * (RC_CHAOS_GRAPH + 1), "seed %u", seed);
     cr_assert_geq(r.actor_restarts, 1, "seed %u: the actor never restarted",
                   seed);
     if (geteuid() == 0) /* scripts/setup installs nftables */

@@ -47,6 +47,38 @@ sum_of(ray_bytes refs)
 }
 RAY_REMOTE(sum_of, int64_t, ray_bytes);
 
+/* A large value (GRAPH_BYTES) of seed's bytes, made on a node. */
+#define GRAPH_BYTES (2u << 20)
+
+static uint8_t
+graph_at(size_t i, int64_t seed)
+{
+    return (uint8_t)((uint64_t)seed * 31u + i * 7u);
+}
+
+static ray_bytes
+grow(int64_t seed)
+{
+    uint8_t *p = malloc(GRAPH_BYTES);
+    for (size_t i = 0; p && i < GRAPH_BYTES; i++)
+        p[i] = graph_at(i, seed);
+    return (ray_bytes){p, p ? GRAPH_BYTES : 0};
+}
+RAY_REMOTE(grow, ray_bytes, int64_t);
+
+/* seed when b holds seed's bytes, else -1. */
+static int64_t
+digest(ray_bytes b, int64_t seed)
+{
+    if (b.len != GRAPH_BYTES)
+        return -1;
+    for (size_t i = 0; i < b.len; i++)
+        if (((const uint8_t *)b.data)[i] != graph_at(i, seed))
+            return -1;
+    return seed;
+}
+RAY_REMOTE(digest, int64_t, ray_bytes, int64_t);
+
 /* An actor whose answers depend on its constructor's state: a restart
  * makes the same state again. */
 typedef struct scaler {
@@ -396,6 +428,7 @@ enum {
     WAVE = RC_CHAOS_WAVE,
     REDUCES = RC_CHAOS_REDUCES,
     ACALLS = RC_CHAOS_ACALLS,
+    GRAPH = RC_CHAOS_GRAPH,
     MAX_WAVES = 5000
 };
 
@@ -435,14 +468,45 @@ check(rc_chaos_report *r, ray_ref ref, int64_t want,
     return true;
 }
 
+/* Get a large value here within the wave's deadline: true when it holds
+ * seed's bytes. */
+static bool
+check_bytes(rc_chaos_report *r, ray_ref ref, int64_t seed,
+            const struct timespec *wave_t0)
+{
+    int64_t left = 120000 - (int64_t)(since(wave_t0) * 1000);
+    ray_view v;
+    ray_err e = ray_get(ref, &v, left > 1 ? left : 1);
+    if (e == RAY_ETIMEDOUT) {
+        r->hangs++;
+        return false;
+    }
+    bool same = e == RAY_OK && v.len == GRAPH_BYTES;
+    for (size_t i = 0; same && i < v.len; i += 4093)
+        same = ((const uint8_t *)v.data)[i] == graph_at(i, seed);
+    if (e == RAY_OK)
+        ray_release(&v);
+    if (!same)
+        lost_one(r, "large value %lld: %s (%s)", (long long)seed,
+                 e == RAY_OK ? "other bytes" : ray_strerror(e),
+                 e == RAY_OK ? "" : ray_last_error_detail());
+    return same;
+}
+
 static void
 wave(chaos *ch, int w, unsigned *rnd)
 {
     rc_chaos_report *r = ch->r;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    ray_ref refs[WAVE], red[REDUCES], ac[ACALLS];
+    ray_ref refs[WAVE], red[REDUCES], ac[ACALLS], big[GRAPH], dig[GRAPH];
     int64_t xs[WAVE], want[REDUCES] = {0};
+    ray_call_opts pool = {.resources = "pool:1"}; /* the nodes, not here */
+    for (int g = 0; g < GRAPH; g++) {
+        int64_t seed = (int64_t)w * GRAPH + g;
+        big[g] = grow_remote_opts(&pool, seed);
+        dig[g] = RAY_CALL_OPTS(digest, &pool, big[g], seed);
+    }
     for (int i = 0; i < WAVE; i++) {
         xs[i] = (int64_t)w * WAVE + i;
         refs[i] = sq_remote(xs[i], (int64_t)(rand_r(rnd) % 3000));
@@ -467,6 +531,15 @@ wave(chaos *ch, int w, unsigned *rnd)
         r->actor_calls += check(r, ac[k], FACTOR * x, &t0, "actor call", x);
         ray_ref_release(ac[k]);
     }
+    for (int g = 0; g < GRAPH; g++) {
+        int64_t seed = (int64_t)w * GRAPH + g;
+        r->graph += check(r, dig[g], seed, &t0, "large value read", seed);
+        ray_ref_release(dig[g]);
+    }
+    r->graph +=
+        check_bytes(r, big[GRAPH - 1], (int64_t)w * GRAPH + GRAPH - 1, &t0);
+    for (int g = 0; g < GRAPH; g++)
+        ray_ref_release(big[g]);
     for (int i = 0; i < WAVE; i++) /* after the reduces read them */
         ray_ref_release(refs[i]);
     double secs = since(&t0);
@@ -574,6 +647,7 @@ rc_chaos_run(rc_cluster *c, unsigned seed, int fault_s, int max_s,
     memset(&st, 0, sizeof(st));
     ray_get_stats(&st);
     r->resent = st.calls_resent;
+    r->rebuilt = st.objects_rebuilt;
     r->worker_restarts = st.worker_restarts;
     r->spills = st.store_spills;
     int state = 0;
@@ -591,16 +665,18 @@ rc_chaos_print(FILE *f, const rc_chaos_report *r)
 {
     fprintf(f,
             "chaos: seed %u (RAYC_CHAOS_SEED=%u replays it): %d waves in %.1f "
-            "s; %d results, %d reduces over borrowed refs and %d actor calls "
-            "checked; %d lost, %d hangs; %d faults made (%d skipped); "
-            "%llu calls sent again, %llu workers restarted, %d actor restarts, "
+            "s; %d results, %d reduces over borrowed refs, %d actor calls "
+            "and %d large values checked; %d lost, %d hangs; %d faults made "
+            "(%d skipped); %llu calls sent again (%llu of them to make a "
+            "lost value again), %llu workers restarted, %d actor restarts, "
             "%llu spills, %d puts refused (store full) of %d, %d of them "
             "as the spill disk%s was full; %s; the longest "
             "wave (time to recover) %.2f s%s%s\n%s",
             r->seed, r->seed, r->waves, r->secs, r->checked, r->reduced,
-            r->actor_calls, r->lost, r->hangs, r->faults, r->skipped, r->resent,
-            r->worker_restarts, r->actor_restarts, r->spills, r->puts_full,
-            r->puts_full + r->puts_took, r->puts_disk_full,
+            r->actor_calls, r->graph, r->lost, r->hangs, r->faults, r->skipped,
+            r->resent, r->rebuilt, r->worker_restarts, r->actor_restarts,
+            r->spills, r->puts_full, r->puts_full + r->puts_took,
+            r->puts_disk_full,
             r->spill_disk_mb ? " (24 MiB)" : " (not mounted: no root)",
             r->net_on ? "partitions and lossy links by nftables"
                       : "no partitions or lossy links (no root or no nft)",

@@ -19,8 +19,11 @@
  * took reads back whole), its spills on a 24 MiB disk of their own when
  * run as root (a tmpfs the run mounts and unmounts), which fills too. The
  * workload, in waves: 200 calls, 4 reduces over their refs packed in an
- * argument (borrowed wherever they run), and 8 calls to an actor with restarts
- * whose answers depend on its constructor's state. Every result is checked.
+ * argument (borrowed wherever they run), 8 calls to an actor with restarts
+ * whose answers depend on its constructor's state, and a graph of 4 large
+ * values made on the nodes, each read by a call on a node (parked there:
+ * lost with a node, they are made again) and the last got here. Every
+ * result is checked.
  *
  *   rc_cluster c;
  *   rc_chaos_up(&c);                       the cluster (false: rc_out)
@@ -44,6 +47,9 @@
 #define RC_CHAOS_REDUCES 4
 #define RC_CHAOS_ACALLS 8
 #define RC_CHAOS_PUTS 12
+/* And a graph of large values: RC_CHAOS_GRAPH values of 2 MiB made on the
+ * nodes, each read by a call on a node, the last also got here. */
+#define RC_CHAOS_GRAPH 4
 
 typedef struct rc_chaos_report {
     unsigned seed;
@@ -51,6 +57,7 @@ typedef struct rc_chaos_report {
     int checked;     /* the sweep's results, correct */
     int reduced;     /* reduces over borrowed refs, correct */
     int actor_calls; /* the actor's answers, correct */
+    int graph;       /* large values read on a node (and one got), correct */
     int lost;        /* results wrong or failed: must be 0 */
     int hangs;       /* gets past their 120 s: must be 0 */
     int faults;      /* faults made */
@@ -60,6 +67,7 @@ typedef struct rc_chaos_report {
     int puts_disk_full;        /* puts refused as that disk was full */
     unsigned long long resent; /* calls sent again (ray_stats) */
     unsigned long long worker_restarts, spills;
+    unsigned long long rebuilt; /* results made again (lineage: ray_stats) */
     int actor_restarts;
     bool net_on;         /* nftables faults made (root, nft): partitions */
     int partitions_past; /* of them, past the heartbeat deadline */
