@@ -39,11 +39,12 @@ bench_faults_chaos(void)
     bench_print("chaos_sweep_seconds", r.secs, "s");
     bench_print("chaos_faults_injected", r.faults, "faults");
     bench_print("chaos_sweep_checked_results",
-                r.checked + r.reduced + r.actor_calls, "results");
+                r.checked + r.reduced + r.actor_calls + r.graph, "results");
     bench_print("chaos_sweep_lost_results", r.lost, "results");
     bench_print("chaos_sweep_hangs", r.hangs, "gets");
     bench_print("chaos_calls_sent_again", (double)r.resent, "calls");
     bench_print("chaos_actor_restarts", r.actor_restarts, "restarts");
+    bench_print("chaos_reconstructions", (double)r.rebuilt, "objects");
     bench_print("chaos_recover_max_s", r.recover_s, "s");
     bench_print("chaos_seed", r.seed, "seed");
 }

@@ -565,6 +565,51 @@ seconds_until(bool (*done)(void *), void *arg)
 }
 
 static bool
+parked_at_least(void *n)
+{
+    ray_stats st;
+    return ray_get_stats(&st) == RAY_OK && st.objects_parked >= *(uint64_t *)n;
+}
+
+static bool
+parked_at_most(void *n)
+{
+    ray_stats st;
+    return ray_get_stats(&st) == RAY_OK && st.objects_parked <= *(uint64_t *)n;
+}
+
+/* Lineage's cost: 200 results of 1 MiB parked on .2 and .3 (none pulled
+ * here), what the driver keeps to make them again, per result; then all
+ * released, what is left. */
+static void
+lineage_cost(void)
+{
+    enum { N = 200 };
+    ray_call_opts pool = {.resources = "remote:1"};
+    ray_ref r[N];
+    ray_stats st0, st1;
+    ray_get_stats(&st0);
+    for (int i = 0; i < N; i++)
+        r[i] = cl_make_remote_opts(&pool, 1 << 20);
+    uint64_t want = st0.objects_parked + N;
+    bool parked = seconds_until(parked_at_least, &want) >= 0;
+    ray_get_stats(&st1);
+    for (int i = 0; i < N; i++)
+        ray_ref_release(r[i]);
+    if (!parked) {
+        fprintf(stderr, "faults: the 200 results did not all park\n");
+        return;
+    }
+    bench_print("lineage_bytes_per_parked_result",
+                (double)(st1.lineage_bytes - st0.lineage_bytes) / N, "B");
+    want = st0.objects_parked;
+    seconds_until(parked_at_most, &want);
+    ray_get_stats(&st1);
+    bench_print("lineage_bytes_after_release",
+                (double)(st1.lineage_bytes - st0.lineage_bytes), "B");
+}
+
+static bool
 dead_at_least(void *n)
 {
     return count_nodes(NULL) >= *(int *)n;
@@ -638,17 +683,28 @@ bench_group_faults(void)
         return;
     }
 
-    /* A chain of 4 calls on .4, each making 256 MiB from the last. */
+    lineage_cost(); /* (nothing parked before) */
+
+    /* A chain of 4 calls, each making 256 MiB from the last, after one
+     * on .4 (soft: elsewhere once it is dead) that makes the first. The
+     * values stay parked on .4, and each next call goes beside its
+     * argument (none is pulled here): the chain is done when a call there
+     * has read its last value. */
     enum { LINK = 256 << 20, LINKS = 4 };
-    ray_call_opts on4 = {.node = "127.0.0.4"};
+    ray_call_opts on4 = {.node = "127.0.0.4", .node_soft = true};
+    ray_call_opts near = {.resources = "remote:1"}; /* not the driver's */
     ray_ref chain[LINKS + 1];
     int64_t t0 = rt_clock_now_ns();
     chain[0] = cl_make_remote_opts(&on4, LINK);
     for (int i = 1; i <= LINKS; i++)
-        chain[i] = RAY_CALL_OPTS(cl_step, &on4, chain[i - 1]);
-    size_t idx, nready = 0;
-    ray_wait(&chain[LINKS], 1, 1, 120000, &idx, &nready);
+        chain[i] = RAY_CALL_OPTS(cl_step, &near, chain[i - 1]);
+    int64_t len = 0;
+    bool done = ray_get_int64(RAY_CALL_OPTS(cl_len, &near, chain[LINKS]), &len,
+                              120000) == RAY_OK &&
+                len == LINK;
     double chain_s = (double)(rt_clock_now_ns() - t0) / 1e9;
+    ray_stats st0;
+    ray_get_stats(&st0);
 
     /* kill -9 of a raylet: its connection to the GCS closes at once. */
     int one = 1, two = 2, three = 3;
@@ -656,10 +712,11 @@ bench_group_faults(void)
     if (p4 > 0 && kill(p4, SIGKILL) == 0)
         bench_print("node_death_detect_s", seconds_until(dead_at_least, &one),
                     "s");
-    /* The chain's node is gone: its last value, got now. The driver holds
-     * a copy of every result (pulled before the result is ready), so
-     * nothing is rebuilt: the get is local. */
-    if (nready == 1) {
+    /* The chain's node is gone, and every value of the chain with it:
+     * its last value, got now, is made again by running the chain again
+     * elsewhere (lineage), then pulled here. The limit: the first run
+     * (which pulled nothing). */
+    if (done) {
         int64_t g0 = rt_clock_now_ns();
         ray_view v;
         bool ok = ray_get(chain[LINKS], &v, 120000) == RAY_OK &&
@@ -668,9 +725,14 @@ bench_group_faults(void)
         double got_s = (double)(rt_clock_now_ns() - g0) / 1e9;
         if (ok)
             ray_release(&v);
+        ray_stats st1;
+        ray_get_stats(&st1);
         bench_print("reconstruct_1GiB_chain_s", ok ? got_s : -1, "s");
         bench_print("reconstruct_chain_first_run_s", chain_s, "s");
         bench_print("reconstruct_vs_first_run", ok ? got_s / chain_s : -1, "x");
+        bench_print("reconstruct_objects_rebuilt",
+                    (double)(st1.objects_rebuilt - st0.objects_rebuilt),
+                    "objects");
     }
     for (int i = 0; i <= LINKS; i++)
         ray_ref_release(chain[i]);
