@@ -101,3 +101,56 @@ Test(memory_store, many_objects_span_chunks)
     rt_alloc_fail_after(0);
     sdk_objects_fini(&s);
 }
+
+/* A parked object (its value kept on another node) whose last holder
+ * leaves is offered to its owner's hook: taken, it is freed at once;
+ * refused, it stays pending like any other. A value that comes clears
+ * the mark. */
+static uint64_t unheld_id;
+static bool unheld_take;
+
+static bool
+unheld(uint64_t id)
+{
+    unheld_id = id;
+    return unheld_take;
+}
+
+Test(memory_store, a_parked_object_without_holders_goes_to_its_owner)
+{
+    sdk_objects s;
+    sdk_objects_init(&s);
+    s.on_unheld = unheld;
+    uint64_t id;
+    sdk_obj *o;
+    cr_assert_eq(sdk_objects_alloc(&s, &id, &o), RAY_OK);
+    cr_assert_eq(o->parked, 0, "a new object is not parked");
+    o->parked = 1;
+    sdk_objects_retain(o);
+    unheld_take = true;
+    cr_assert_not(sdk_objects_release(&s, o), "one holder is left");
+    cr_assert_eq(unheld_id, 0, "asked while held");
+    cr_assert(sdk_objects_release(&s, o), "dropped by its owner: freed");
+    cr_assert_eq(unheld_id, id);
+    cr_assert_null(sdk_objects_lookup(&s, id));
+
+    cr_assert_eq(sdk_objects_alloc(&s, &id, &o), RAY_OK);
+    o->parked = 1;
+    unheld_take = false;
+    unheld_id = 0;
+    cr_assert_not(sdk_objects_release(&s, o), "refused: it stays pending");
+    cr_assert_eq(unheld_id, id);
+    cr_assert_eq(o->state, SDK_OBJ_PENDING);
+    int64_t v = 7;
+    cr_assert_eq(sdk_objects_set_value(&s, o, 2, &v, 8), RAY_OK);
+    cr_assert_eq(o->parked, 0, "its value came");
+    cr_assert(sdk_objects_maybe_free(&s, o));
+
+    cr_assert_eq(sdk_objects_alloc(&s, &id, &o), RAY_OK);
+    unheld_id = 0;
+    cr_assert_not(sdk_objects_release(&s, o), "not parked: pending stays");
+    cr_assert_eq(unheld_id, 0, "the hook is for parked objects only");
+    sdk_objects_set_error(&s, o, RAY_ECANCELLED, NULL);
+    cr_assert(sdk_objects_maybe_free(&s, o));
+    sdk_objects_fini(&s);
+}
