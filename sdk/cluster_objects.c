@@ -23,6 +23,19 @@
  * pull that fails because the node went (its connections closed) runs the call
  * again on another node while it has retries; otherwise the result is
  * RAY_EOBJECT_LOST, saying which node and why.
+ *
+ * Parked results (cl_park; Ray keeps a result where it was made the same
+ * way): a result its call can make again is not queued but parked, its
+ * pull_job kept in hash chains by object id (pj_link) with the call's
+ * record (its lineage), the sdk object pending with sdk_obj.parked set.
+ * Something here that waits for it (sdk_remote_want, cl_pull_hurry)
+ * queues the pull; calls on other nodes read a copy where it is
+ * (parked_desc), and keep theirs, all under a store key reserved for the
+ * value here (so that cl_value_freed drops them all, whether the value
+ * was pulled since or dropped unfetched: on_unheld). A node that dies
+ * takes its copies along; a parked result with none left anywhere is made
+ * again by its call (cl_defer_rebuild), whose own ref arguments are held
+ * by that record, so a chain is rebuilt link by link.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -110,18 +123,27 @@ data_give(cl_driver *cl, int i, const int *fds, int n, bool ok)
 
 /* ---- copies on the nodes that made them ---- */
 
+/* (xfer_mu held) */
 static bool
-copy_add(cl_driver *cl, uint64_t skey, uint64_t rkey, uint64_t size, int node)
+copy_add_locked(cl_driver *cl, uint64_t skey, uint64_t rkey, uint64_t size,
+                int node)
 {
-    pthread_mutex_lock(&cl->xfer_mu);
     cl_copy *room = rt_array_room(cl->copies, cl->ncopies, &cl->ccopies,
                                   sizeof(*cl->copies), 16);
     if (room) {
         cl->copies = room;
         cl->copies[cl->ncopies++] = (cl_copy){skey, rkey, size, node};
     }
-    pthread_mutex_unlock(&cl->xfer_mu);
     return room != NULL;
+}
+
+static bool
+copy_add(cl_driver *cl, uint64_t skey, uint64_t rkey, uint64_t size, int node)
+{
+    pthread_mutex_lock(&cl->xfer_mu);
+    bool ok = copy_add_locked(cl, skey, rkey, size, node);
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return ok;
 }
 
 /* The copy of stored value `skey` (xfer_mu held), or -1. */
@@ -167,7 +189,8 @@ cl_value_freed(uint64_t skey)
 }
 
 static uint64_t stored_key(ray_ref r);
-static bool parked_desc(cl_driver *cl, uint64_t id, char *desc, uint32_t *type);
+static bool parked_desc(cl_driver *cl, uint64_t id, int i, char *desc,
+                        uint32_t *type);
 static void parked_node_lost(cl_driver *cl, int i);
 
 void
@@ -246,37 +269,45 @@ cl_copies_node_lost(cl_driver *cl, int i)
  * one on another alive node, taken in turn (readers spread over the
  * copies); false if none. */
 static bool
-copy_pick(cl_driver *cl, uint64_t skey, int i, cl_copy *out)
+copy_pick_locked(cl_driver *cl, uint64_t skey, int i, cl_copy *out)
 {
     static _Atomic uint32_t turn;
     uint32_t n = 0;
-    pthread_mutex_lock(&cl->xfer_mu);
     for (size_t k = 0; k < cl->ncopies; k++) {
         cl_copy *c = &cl->copies[k];
         if (c->skey != skey || !atomic_load(&cl->nodes[c->node].alive))
             continue;
         if (c->node == i) {
             *out = *c;
-            pthread_mutex_unlock(&cl->xfer_mu);
             return true;
         }
         n++;
     }
     uint32_t pick = n ? atomic_fetch_add(&turn, 1) % n : 0;
-    bool got = false; /* (a node may die between the two passes) */
-    for (size_t k = 0; n && k < cl->ncopies && !got; k++) {
+    for (size_t k = 0; n && k < cl->ncopies; k++) {
         cl_copy *c = &cl->copies[k];
         if (c->skey == skey && atomic_load(&cl->nodes[c->node].alive) &&
             pick-- == 0) {
             *out = *c;
-            got = true;
+            return true;
         }
     }
+    return false; /* (a node may die between the two passes) */
+}
+
+static bool
+copy_pick(cl_driver *cl, uint64_t skey, int i, cl_copy *out)
+{
+    pthread_mutex_lock(&cl->xfer_mu);
+    bool got = copy_pick_locked(cl, skey, i, out);
     pthread_mutex_unlock(&cl->xfer_mu);
     return got;
 }
 
-/* The store key of a ready ref's stored value, or 0. */
+static uint64_t parked_key(cl_driver *cl, uint64_t id);
+
+/* The store key of a ready ref's stored value, or of a parked one's (its
+ * copies on nodes go by it: cl_park), or 0. */
 static uint64_t
 stored_key(ray_ref r)
 {
@@ -286,6 +317,8 @@ stored_key(ray_ref r)
     sdk_obj *o = sdk_objects_lookup(&rt->store, r.id);
     if (o && o->state == SDK_OBJ_READY && sdk_obj_stored(o))
         skey = sdk_obj_store_key(o);
+    else if (o && o->state == SDK_OBJ_PENDING && g_cl) /* or pulled now */
+        skey = parked_key(g_cl, r.id);
     pthread_mutex_unlock(&rt->mu);
     return skey;
 }
@@ -343,7 +376,7 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
         uint64_t len = a[k].v.buf.len;
         if (a[k].pad == CL_ARG_PARKED) { /* read where it is parked */
             uint32_t type = 0;
-            if (!parked_desc(cl, a[k].v.u64, desc[k], &type)) {
+            if (!parked_desc(cl, a[k].v.u64, i, desc[k], &type)) {
                 err = RAY_EAGAIN;
                 snprintf(why, whylen,
                          "the value of argument %u moved as the call was "
@@ -658,6 +691,7 @@ typedef struct pull_job {
     int node;
     fl_entry e; /* the call, for a run elsewhere */
     uint64_t key, size;
+    uint64_t skey; /* lineage: its store key here, reserved (cl_park) */
     uint32_t type;
     int prio;     /* CL_PULL_* */
     bool parked;  /* kept on its node until wanted (sdk_obj.parked) */
@@ -877,24 +911,55 @@ cl_parked_near(cl_driver *cl, const ray_arg *args, uint32_t nargs)
     return best;
 }
 
-/* A parked ref's value for a call on another node (CL_ARG_PARKED): where
- * it is, as a ClusterArg.remote into desc; false when it is parked no
- * more (pulled, or its node died). */
-static bool
-parked_desc(cl_driver *cl, uint64_t id, char *desc, uint32_t *type)
+/* The reserved store key of parked object `id`, or 0 (xfer_mu not held). */
+static uint64_t
+parked_key(cl_driver *cl, uint64_t id)
 {
     pthread_mutex_lock(&cl->xfer_mu);
     pull_job *j = pj_find(cl, id);
-    bool ok = j && atomic_load(&cl->nodes[j->node].alive);
+    uint64_t skey = j ? j->skey : 0;
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return skey;
+}
+
+/* A parked ref's value for a call on node i (CL_ARG_PARKED): a copy of
+ * it, there or on another node (its own, or one a call pulled there
+ * before: readers spread over them), as a ClusterArg.remote into desc,
+ * node i keeping what it pulls (under the value's reserved key, noted
+ * as a copy once the call is back); false when it is parked no more
+ * (pulled, or lost with its node). */
+static bool
+parked_desc(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type)
+{
+    pthread_mutex_lock(&cl->xfer_mu);
+    pull_job *j = pj_find(cl, id);
+    cl_copy c = {0, j ? j->key : 0, 0, j ? j->node : 0};
+    bool ok = j && (j->skey ? copy_pick_locked(cl, j->skey, i, &c)
+                            : atomic_load(&cl->nodes[j->node].alive));
     if (ok) {
-        cl_node *src = &cl->nodes[j->node];
-        snprintf(desc, CL_REMOTE_DESC, "%s %016llx %llu %llu 0", src->addr,
-                 (unsigned long long)cl->job, (unsigned long long)j->key,
-                 (unsigned long long)j->size);
+        cl_node *src = &cl->nodes[c.node];
+        uint64_t keep_as =
+            c.node != i && cl->nodes[i].kind != CL_ATTACHED ? j->skey : 0;
+        snprintf(desc, CL_REMOTE_DESC, "%s %016llx %llu %llu %llu", src->addr,
+                 (unsigned long long)cl->job, (unsigned long long)c.rkey,
+                 (unsigned long long)j->size, (unsigned long long)keep_as);
         *type = j->type;
     }
     pthread_mutex_unlock(&cl->xfer_mu);
     return ok;
+}
+
+/* Parked (or queued) job j's node is gone: it reads from another copy of
+ * its value now, if one is left (xfer_mu held). */
+static bool
+rehome(cl_driver *cl, pull_job *j)
+{
+    cl_copy c;
+    if (!j->skey || !copy_pick_locked(cl, j->skey, -1, &c) || c.node == j->node)
+        return false;
+    j->node = c.node;
+    j->key = c.rkey;
+    return true;
 }
 
 /* Settle the pulled result: the stored value `skey` (ok), or an error. */
@@ -905,11 +970,13 @@ settle(pull_job *j, ray_err err, const char *msg, uint64_t skey)
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     sdk_obj *o = sdk_objects_lookup(&rt->store, j->e.id);
-    if (err == RAY_OK && (!o || o->state != SDK_OBJ_PENDING))
+    if (err == RAY_OK && (!o || o->state != SDK_OBJ_PENDING)) {
         sdk_store_forget(rt, skey); /* nobody wants it now */
-    else
+        cl_value_freed(skey);       /* nor its copies */
+    } else {
         cl_settle(rt, j->e.id, err, msg, SDK_TYPE_STORED | j->type, &skey,
                   sizeof(skey), &cbs);
+    }
     pthread_mutex_unlock(&rt->mu);
     if (cbs)
         sdk_run_callbacks(cbs);
@@ -923,6 +990,8 @@ lost(pull_job *j, const char *why)
 {
     cl_driver *cl = j->cl;
     cl_node *nd = &cl->nodes[j->node];
+    if (j->skey) /* its other copies (none, or gone with it) */
+        cl_value_freed(j->skey);
     char rwhy[300] = "it has no retry left";
     if (j->lineage && j->e.task &&
         cl_defer_rebuild(cl, j->node, &j->e, rwhy, sizeof(rwhy))) {
@@ -948,6 +1017,19 @@ lost(pull_job *j, const char *why)
     cl_entry_done(&j->e);
 }
 
+/* A pull whose node went: queued again to pull from another copy, if
+ * one is left. */
+static bool
+again_elsewhere(cl_driver *cl, pull_job *j)
+{
+    pthread_mutex_lock(&cl->xfer_mu);
+    bool again = !cl->xfer_stop && !pj_find(cl, j->e.id) && rehome(cl, j);
+    if (again && (again = pq_go(cl, j)))
+        *pj_link(cl, j->e.id) = j;
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return again;
+}
+
 static void
 pull_one(pull_job *j)
 {
@@ -956,9 +1038,11 @@ pull_one(pull_job *j)
     sdk_rt *rt = sdk_g;
     char why[400] = "";
     int fds[XFER_STREAMS];
-    uint64_t skey = 0;
+    uint64_t skey = j->skey; /* a parked value's: its copies go by it */
     void *dst = NULL;
     ray_err err = sdk_store_begin(rt, j->size, CL_PULL_ROOM_MS, 0, &skey, &dst);
+    if (err != RAY_OK)
+        skey = 0;
     int64_t t0 = rt_clock_now_ns(); /* with room for it */
     if (err != RAY_OK)
         snprintf(why, sizeof(why), "%s", ray_last_error_detail());
@@ -974,11 +1058,14 @@ pull_one(pull_job *j)
     }
     /* The node's copy stays for calls on other nodes (cl_copy) while
      * this driver holds the value; it goes now if the pull failed. */
-    bool kept =
-        err == RAY_OK && n && copy_add(cl, skey, j->key, j->size, j->node);
+    bool kept = err == RAY_OK && n &&
+                (j->skey || copy_add(cl, skey, j->key, j->size, j->node));
     if (n && !gone && !kept)
         (void)xfer_free(fds[0], j->key);
     data_give(cl, j->node, fds, n, !gone && err == RAY_OK);
+    pthread_mutex_lock(&cl->xfer_mu);
+    pj_unlink(cl, j); /* pulled, or not: its value's copies are as found */
+    pthread_mutex_unlock(&cl->xfer_mu);
     if (err == RAY_OK && !n)
         err = RAY_ECLOSED;
     if (skey)
@@ -986,9 +1073,13 @@ pull_one(pull_job *j)
     if (err == RAY_OK) {
         settle(j, RAY_OK, NULL, skey);
         cl_entry_done(&j->e);
+    } else if (gone && again_elsewhere(cl, j)) {
+        return; /* pulled from another copy: queued again */
     } else if (gone) {
         lost(j, why);
     } else {
+        if (j->skey) /* failed: its copies go */
+            cl_value_freed(j->skey);
         char msg[600];
         snprintf(msg, sizeof(msg),
                  "the value (%llu bytes) on node %s (%s) could not be "
@@ -1008,13 +1099,15 @@ puller_main(void *arg)
     cl_driver *cl = arg;
     pthread_mutex_lock(&cl->xfer_mu);
     for (pull_job *j; (j = cl->pq_head);) {
-        pq_unlink(cl, j);
-        if (!j->drop)
-            pj_unlink(cl, j);
+        pq_unlink(cl, j); /* (in pj_link's chains until it is pulled) */
         bool stop = cl->xfer_stop;
+        if (stop && !j->drop)
+            pj_unlink(cl, j);
         pthread_mutex_unlock(&cl->xfer_mu);
         if (j->drop || stop) { /* nobody waits for it */
-            if (j->drop && !stop)
+            if (j->drop && !stop && j->skey)
+                cl_value_freed(j->skey); /* each copy, its own too */
+            else if (j->drop && !stop)
                 copy_drop(cl, j->node, j->key);
             cl_entry_done(&j->e);
             rt_free(j);
@@ -1086,6 +1179,12 @@ cl_park(cl_driver *cl, int i, fl_entry *e, uint64_t key, uint64_t size,
     if (ok) {
         *pj_link(cl, e->id) = j;
         o->task = 1; /* (listed as a call's result) */
+        /* Its copies go by a store key reserved for it here: this one,
+         * and those calls on other nodes pull (noted as for a stored
+         * value's); freed together (cl_value_freed), dropped or pulled. */
+        j->skey = sdk_store_new_key(rt);
+        if (!copy_add_locked(cl, j->skey, key, size, i))
+            j->skey = 0; /* no memory: read only where it is */
         j->parked = true;
         parked_count(cl, j, 1);
         if (sdk_obj_park(rt, o, &cbs))
@@ -1125,8 +1224,8 @@ parked_node_lost(cl_driver *cl, int i)
     for (uint32_t b = 0; b < CL_PJOB_BUCKETS; b++)
         for (pull_job **p = &cl->pjobs[b]; *p;) {
             pull_job *j = *p;
-            if (!j->parked || j->node != i) {
-                p = &j->hnext;
+            if (!j->parked || j->node != i || rehome(cl, j)) {
+                p = &j->hnext; /* (or read from another copy now) */
                 continue;
             }
             *p = j->hnext;

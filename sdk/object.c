@@ -149,6 +149,13 @@ sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key)
     return RAY_OK;
 }
 
+uint64_t
+sdk_store_new_key(sdk_rt *rt)
+{
+    store_object_id id;
+    return new_key(rt, &id);
+}
+
 ray_err
 sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint32_t flags,
                 uint64_t *key, void **dst)
@@ -157,7 +164,11 @@ sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint32_t flags,
     if (!c)
         return RAY_ESTORE_FULL;
     store_object_id id;
-    uint64_t k = new_key(rt, &id);
+    uint64_t k = *key;
+    if (k) /* reserved before (sdk_store_new_key) */
+        store_id(rt, k, &id);
+    else
+        k = new_key(rt, &id);
     store_wbuffer wb;
     char msg[400];
     ray_err e =

@@ -570,11 +570,15 @@ store_client *sdk_store_ensure(sdk_rt *rt);
 ray_err sdk_store_put(sdk_rt *rt, const void *data, size_t len, uint64_t *key);
 
 /* Driver, any thread (mu not held): a new stored value of `len` bytes
- * to fill in place at *dst (named *key), waiting up to `wait_ms` for
+ * to fill in place at *dst (named *key: a new key, or the one *key holds,
+ * reserved with sdk_store_new_key), waiting up to `wait_ms` for
  * room as store_plasma_create does (`flags`: STORE_CREATE_*); then
  * sdk_store_end seals it (ok) or drops it. Errors with the detail set. */
 ray_err sdk_store_begin(sdk_rt *rt, size_t len, int64_t wait_ms, uint32_t flags,
                         uint64_t *key, void **dst);
+/* A store key no value has, for one that may come (a parked result's:
+ * its copies on nodes go by it before it is pulled here). */
+uint64_t sdk_store_new_key(sdk_rt *rt);
 ray_err sdk_store_end(sdk_rt *rt, uint64_t key, bool ok);
 
 /* A new ready object (a put) whose value is the sealed stored value

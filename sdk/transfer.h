@@ -15,11 +15,13 @@
  * node returns stays in that node's store, pinned (xfer_keep); the
  * result names it (ClusterResult.stored), and the driver pulls it into
  * its own store in XFER_CHUNK pieces over XFER_STREAMS connections,
- * XFER_DEPTH pieces asked ahead on each (xfer_pull). The object is the
- * driver's (it owns every object of its job) and stays pending until
- * its bytes have landed, so whatever waits on it (gets, waits, dependent
- * calls) sees nothing new. The node keeps its copy while the driver
- * holds the value, until an ObjectFree or CLUSTER_FREE record.
+ * XFER_DEPTH pieces asked ahead on each (xfer_pull): at once, or, for a
+ * result its call can make again, once something waits for it (parked
+ * until then: cluster_objects.c). The object is the driver's (it owns
+ * every object of its job) and stays pending until its bytes have
+ * landed, so whatever waits on it (gets, waits, dependent calls) sees
+ * nothing new. The node keeps its copy while the driver holds the value,
+ * until an ObjectFree or CLUSTER_FREE record.
  *
  * Arguments: a call's record names a value a node keeps ("RAYLET JOB KEY
  * SIZE [KEEP_AS]", ClusterArg.remote): the keeper passes its own copy

@@ -219,9 +219,9 @@ RAY_API void ray_config_init(ray_config *cfg);
  * stays until something here waits for it: ray_get, ray_wait (which, as
  * Ray's fetch_local, pulls what it waits for), ray_on_done, a call on
  * this node given it; a call on another node given it reads it from there
- * (one with no node, strategy or group of its own goes beside its largest
- * such arguments). Other results are pulled at once. A pull goes into
- * this machine's store (straight from store to store, in 4 MiB chunks
+ * and keeps a copy (one with no node, strategy or group of its own goes
+ * beside its largest such arguments). Other results are pulled at once. A pull
+ * goes into this machine's store (straight from store to store, in 4 MiB chunks
  * over two connections), the node keeping its copy while this process
  * holds the value, so that calls on other nodes read it from there; a
  * ref's large value given to a call on
@@ -231,7 +231,8 @@ RAY_API void ray_config_init(ray_config *cfg);
  * goes (its placement chosen when it was made); a method call of an actor
  * on another node too, the actor's later calls waiting behind it, so
  * they run in the order they were made. A value is lost with its
- * node only if no copy is left: a result not pulled yet is made again by
+ * node only if no copy is left: a result not pulled yet, with no copy on
+ * another node, is made again by
  * its call on another node within max_retries (ray_stats.objects_rebuilt),
  * once its ref arguments lost with it are made again the same way (the
  * calls after them hold them: lineage, kept while the result is held, at

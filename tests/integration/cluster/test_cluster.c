@@ -1579,6 +1579,35 @@ Test(cluster, a_lost_chain_of_values_is_made_again_from_its_calls)
     ray_ref_release(v2);
 }
 
+/* A parked value a call on another node read stays there too, as a
+ * copy: when the node that made it dies, the value is read from that
+ * copy, not made again. */
+Test(cluster, a_parked_value_read_elsewhere_outlives_its_node_there)
+{
+    driver_up(1);
+    enum { N = 8 * 1000 * 1000 };
+    ray_call_opts on2 = {.node = "127.0.0.2"};
+    ray_call_opts on3 = {.node = "127.0.0.3", .node_soft = true};
+    ray_ref v = make_pattern_remote_opts(&on3, N, 30);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.2 OK %d", N);
+    expect_str(RAY_CALL_OPTS(check_pattern, &on2, v, (int64_t)30), want);
+    pid_t victim = daemon_pid("127.0.0.3");
+    cr_assert_gt(victim, 0);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    cr_assert(declared_dead("127.0.0.3"));
+    expect_str(RAY_CALL_OPTS(check_pattern, &on2, v, (int64_t)30), want);
+    ray_view got;
+    cr_assert_eq(ray_get(v, &got, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(pattern_bad(got.data, got.len, 30), (size_t)N);
+    ray_release(&got);
+    ray_stats st;
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    cr_assert_eq(st.objects_rebuilt, 0, "made again, though .2 kept a copy");
+    ray_ref_release(v);
+}
+
 /* A burst of large results from two nodes at once: each pulled (by a
  * few pullers, in turn), each with its own bytes. */
 Test(cluster, a_burst_of_large_results_all_arrive)
