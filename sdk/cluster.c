@@ -1129,6 +1129,8 @@ cl_submit(const char *name, uint64_t hash, const ray_arg *args, uint32_t nargs,
             rt_free(desc);
         if (rdesc != rv)
             rt_free(rdesc);
+        if (perr == RAY_EAGAIN) /* a parked value it reads is made again */
+            return cl_defer(cl, i, name, args, nargs, opts);
         if (perr != RAY_OK && (named || !local_fits)) {
             sdk_fail(perr,
                      "submit '%s' to node %s: its large arguments could not "

@@ -637,6 +637,12 @@ again_main(void *arg)
                     : RAY_EOBJECT_LOST;
     if (t)
         protobuf_c_message_free_unpacked(&t->base, &rt_protobuf_allocator);
+    if (err == RAY_EAGAIN && !e->pinned && /* a value it reads is made */
+        cl_defer_rebuild(j->cl, j->node, e, why, sizeof(why))) { /* again */
+        rt_free(j);
+        atomic_fetch_sub(&again_running, 1);
+        return NULL;
+    }
     if (err != RAY_OK) {
         char msg[500];
         snprintf(msg, sizeof(msg),
@@ -922,6 +928,9 @@ parked_key(cl_driver *cl, uint64_t id)
     return skey;
 }
 
+static bool parked_desc_now(cl_driver *cl, uint64_t id, int i, char *desc,
+                            uint32_t *type, int *dead);
+
 /* A parked ref's value for a call on node i (CL_ARG_PARKED): a copy of
  * it, there or on another node (its own, or one a call pulled there
  * before: readers spread over them), as a ClusterArg.remote into desc,
@@ -930,6 +939,23 @@ parked_key(cl_driver *cl, uint64_t id)
  * (pulled, or lost with its node). */
 static bool
 parked_desc(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type)
+{
+    int dead = -1;
+    for (int round = 0; round < 2; round++) {
+        if (parked_desc_now(cl, id, i, desc, type, &dead))
+            return true;
+        if (dead < 0)
+            return false;
+        /* Its node died, and node_lost has not got to its values yet:
+         * done now (read from another copy, or made again). */
+        parked_node_lost(cl, dead);
+    }
+    return false;
+}
+
+static bool
+parked_desc_now(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type,
+                int *dead)
 {
     pthread_mutex_lock(&cl->xfer_mu);
     pull_job *j = pj_find(cl, id);
@@ -945,6 +971,9 @@ parked_desc(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type)
                  (unsigned long long)j->size, (unsigned long long)keep_as);
         *type = j->type;
     }
+    *dead = !ok && j && j->parked && !atomic_load(&cl->nodes[j->node].alive)
+                ? j->node
+                : -1;
     pthread_mutex_unlock(&cl->xfer_mu);
     return ok;
 }
