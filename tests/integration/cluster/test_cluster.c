@@ -1608,6 +1608,48 @@ Test(cluster, a_parked_value_read_elsewhere_outlives_its_node_there)
     ray_ref_release(v);
 }
 
+/* A lost value whose call asks for what only its dead node had waits for
+ * a node that has it (none is alive), and is made again there once the
+ * node is back. */
+Test(cluster, a_lost_value_only_its_node_can_make_waits_for_it_to_return)
+{
+    driver_up(1);
+    enum { N = 4 * 1000 * 1000 };
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    const char *ip4 = "--node-ip-address=127.0.0.4";
+    cr_assert_eq(
+        rayc("start", addr, ip4, "--num-cpus=1", "--resources=only4=1", NULL),
+        0, "%s", out_text());
+    ray_call_opts o4 = {.resources = "only4:1"};
+    ray_ref v = RAY_REF_NULL;
+    for (int k = 0; k < 200 && v.id == 0; k++) { /* the driver polls 2/s */
+        v = make_pattern_remote_opts(&o4, N, 40);
+        if (v.id == 0)
+            usleep(50000);
+    }
+    cr_assert_neq(v.id, 0, "%s", ray_last_error_detail());
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.4 OK %d", N);
+    expect_str(RAY_CALL_OPTS(check_pattern, &o4, v, (int64_t)40), want);
+    pid_t victim = daemon_pid("127.0.0.4");
+    cr_assert_gt(victim, 0);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    cr_assert(declared_dead("127.0.0.4"));
+    cr_assert_eq(
+        rayc("start", addr, ip4, "--num-cpus=1", "--resources=only4=1", NULL),
+        0, "%s", out_text());
+    ray_view got;
+    cr_assert_eq(ray_get(v, &got, 60000), RAY_OK, "%s",
+                 ray_last_error_detail());
+    cr_assert_eq(pattern_bad(got.data, got.len, 40), (size_t)N);
+    ray_release(&got);
+    ray_stats st;
+    cr_assert_eq(ray_get_stats(&st), RAY_OK);
+    cr_assert_eq(st.objects_rebuilt, 1);
+    ray_ref_release(v);
+}
+
 /* A burst of large results from two nodes at once: each pulled (by a
  * few pullers, in turn), each with its own bytes. */
 Test(cluster, a_burst_of_large_results_all_arrive)
