@@ -786,23 +786,23 @@ cl_place_again(cl_driver *cl, int dead, fl_entry *e)
         e->task ? ray__rpc__cluster_task__unpack(&rt_protobuf_allocator, e->len,
                                                  e->task)
                 : NULL;
-    char want[256] = "";
-    ray_call_opts o = {.num_cpus = t ? t->num_cpus : 0, .resources = want};
-    if (t && t->resources)
-        snprintf(want, sizeof(want), "%s", t->resources);
-    if (t)
-        protobuf_c_message_free_unpacked(&t->base, &rt_protobuf_allocator);
+    ray_call_opts o = t ? cl_record_opts(t, 0) : (ray_call_opts){0};
     e->retries--;
-    for (int tries = 0; tries < cl->n; tries++) {
+    bool sent = false;
+    for (int tries = 0; tries < cl->n && !sent; tries++) {
         int i = cl_choose(cl, &o, false, dead);
         if (i < 0)
             break;
-        if (cl_send_to(cl, i, e)) {
-            atomic_fetch_add(&sdk_g->calls_resent, 1);
-            return true;
-        }
+        sent = cl_send_to(cl, i, e);
     }
-    if (cl_local_demand(want) == RAY_OK)
+    bool fits_here = cl_local_demand(o.resources) == RAY_OK;
+    if (t)
+        protobuf_c_message_free_unpacked(&t->base, &rt_protobuf_allocator);
+    if (sent) {
+        atomic_fetch_add(&sdk_g->calls_resent, 1);
+        return true;
+    }
+    if (fits_here)
         return cl_run_here(cl, e); /* no other node: the driver's workers */
     /* None that can run it is alive now: it waits for one. */
     e->retries++;
@@ -897,6 +897,18 @@ cl_named_node(cl_driver *cl, const char *want)
             return i;
     }
     return -2;
+}
+
+ray_call_opts
+cl_record_opts(const Ray__Rpc__ClusterTask *t, int32_t retries)
+{
+    return (ray_call_opts){
+        .num_cpus = t->num_cpus,
+        .max_retries = retries > 0 ? retries : RAY_NO_RETRY,
+        .retry_on_error = t->retry_on_error,
+        .name = t->name && *t->name ? t->name : NULL,
+        .resources = t->resources && *t->resources ? t->resources : NULL,
+    };
 }
 
 /* Pack a record: `base` (id, function, kind, actor fields) with the

@@ -551,13 +551,7 @@ rebuild(cl_driver *cl, int node, fl_entry *e, char *why, size_t whylen)
                  e->retries <= 0 ? "it has no retry left"
                                  : "its record cannot be sent again");
     } else {
-        ray_call_opts o = {
-            .num_cpus = t->num_cpus,
-            .max_retries = e->retries > 1 ? e->retries - 1 : RAY_NO_RETRY,
-            .retry_on_error = t->retry_on_error,
-            .name = t->name && *t->name ? t->name : NULL,
-            .resources = t->resources && *t->resources ? t->resources : NULL,
-        };
+        ray_call_opts o = cl_record_opts(t, e->retries - 1);
         int i = atomic_load(&cl->nodes[node].alive)
                     ? node
                     : cl_choose(cl, &o, false, node);

@@ -252,6 +252,9 @@ bool cl_hold_handles(fl_entry *e, const ray_arg *args, uint32_t nargs);
 /* An entry's end: its record freed, its handles released. */
 void cl_entry_done(fl_entry *e);
 void cl_views_release(ray_view *views, uint32_t n);
+/* The options a call's record t says it was made with, `retries` left
+ * (none when 0 or less): its strings are t's. */
+ray_call_opts cl_record_opts(const Ray__Rpc__ClusterTask *t, int32_t retries);
 /* Pack a record from `base` with args and call options (rt_malloc'd). */
 uint8_t *cl_pack_task(const Ray__Rpc__ClusterTask *base, const ray_arg *args,
                       uint32_t nargs, const ray_call_opts *opts, uint32_t *len);

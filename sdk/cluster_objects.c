@@ -534,13 +534,7 @@ cl_run_here(cl_driver *cl, fl_entry *e)
     ray_arg *a = rt_calloc(t->n_args + 1, sizeof(*a));
     bool ok = a && cl_args_back(cl, t, e, a);
     if (ok) {
-        ray_call_opts o = {
-            .num_cpus = t->num_cpus,
-            .max_retries = e->retries > 0 ? e->retries : RAY_NO_RETRY,
-            .retry_on_error = t->retry_on_error,
-            .name = t->name && *t->name ? t->name : NULL,
-            .resources = t->resources && *t->resources ? t->resources : NULL,
-        };
+        ray_call_opts o = cl_record_opts(t, e->retries);
         ok = sdk_drv_submit_into(e->id, t->function, sdk_name_hash(t->function),
                                  a, (uint32_t)t->n_args, &o) == RAY_OK;
     }
