@@ -885,27 +885,19 @@ cl_parked_near(cl_driver *cl, const ray_arg *args, uint32_t nargs)
 {
     if (!atomic_load(&cl->nparked))
         return -1;
+    uint64_t bytes[256] = {0}; /* parked here, by node (at most 255) */
     int best = -1;
-    uint64_t best_bytes = 0;
     pthread_mutex_lock(&cl->xfer_mu);
     for (uint32_t k = 0; k < nargs; k++) {
         pull_job *j = args[k].type == RAY_T_REF && !args[k].pad
                           ? pj_find(cl, args[k].v.ref.id)
                           : NULL;
-        if (!j || !j->parked || !atomic_load(&cl->nodes[j->node].alive))
+        if (!j || !j->parked || j->node < 0 || j->node >= 256 ||
+            !atomic_load(&cl->nodes[j->node].alive))
             continue;
-        uint64_t bytes = 0; /* of all the args parked on that node */
-        for (uint32_t m = 0; m < nargs; m++) {
-            pull_job *o = args[m].type == RAY_T_REF && !args[m].pad
-                              ? pj_find(cl, args[m].v.ref.id)
-                              : NULL;
-            if (o && o->parked && o->node == j->node)
-                bytes += o->size;
-        }
-        if (bytes > best_bytes) {
-            best_bytes = bytes;
+        bytes[j->node] += j->size;
+        if (best < 0 || bytes[j->node] > bytes[best])
             best = j->node;
-        }
     }
     pthread_mutex_unlock(&cl->xfer_mu);
     return best;
