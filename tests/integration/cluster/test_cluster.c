@@ -3380,17 +3380,42 @@ pool_nodes_full(ray_pg *there, ray_pg *later)
     cr_assert_eq(ray_pg_create(&one, 1, RAY_PG_PACK, NULL, later), RAY_OK);
 }
 
+/* A second driver's side: say b on `ready`, then wait until told to go
+ * on (on `go`). */
+static void
+child_say(int ready, int go, char b)
+{
+    if (write(ready, &b, 1) != 1 || read(go, &b, 1) != 1)
+        _exit(11);
+}
+
+/* Its start: up, then it says so ('r') and waits to be told to go. */
+static void
+child_start(int ready, int go)
+{
+    if (!child_driver_up())
+        _exit(10);
+    child_say(ready, go, 'r');
+}
+
+/* Its last answer b on `ready`, and its end. */
+static void
+child_end(int ready, char b)
+{
+    if (write(ready, &b, 1) != 1)
+        _exit(12);
+    ray_shutdown();
+    _exit(0);
+}
+
 /* A second driver's side of the test below: looks "waiter" up when told
  * (go), and says what it found (a byte on `ready`: 'p' pending as it
  * should be, 'f' found on a node, else a letter of what went wrong). */
 static void
 waiter_child(int ready, int go)
 {
-    char b = 'x';
-    if (!child_driver_up())
-        _exit(10);
-    if (write(ready, "r", 1) != 1 || read(go, &b, 1) != 1)
-        _exit(11);
+    child_start(ready, go);
+    char b;
     ray_actor h;
     ray_actor_opts o = {.name = "waiter"};
     b = ray_actor_lookup("waiter", &h) != RAY_ENOTFOUND ? 'l'
@@ -3398,8 +3423,7 @@ waiter_child(int ready, int go)
             ? 'm'
         : counter_create(&h, &o, 0) != RAY_EEXISTS ? 'e'
                                                    : 'p';
-    if (write(ready, &b, 1) != 1 || read(go, &b, 1) != 1)
-        _exit(12);
+    child_say(ready, go, b);
     char *s = NULL;
     b = ray_actor_lookup("waiter", &h) != RAY_OK                    ? 'n'
         : ray_get_str(counter_where_remote(h), &s, 60000) != RAY_OK ? 'c'
@@ -3410,10 +3434,7 @@ waiter_child(int ready, int go)
     ray_free(s);
     if (b == 'f')
         ray_actor_release(h);
-    if (write(ready, &b, 1) != 1)
-        _exit(13);
-    ray_shutdown();
-    _exit(0);
+    child_end(ready, b);
 }
 
 /* A named actor in a placement group still pending holds its name at
@@ -3461,11 +3482,8 @@ Test(cluster, a_named_actor_in_a_pending_group_holds_its_name_until_placed)
 static void
 orphan_child(int ready, int go)
 {
-    char b = 'x';
-    if (!child_driver_up())
-        _exit(10);
-    if (write(ready, "r", 1) != 1 || read(go, &b, 1) != 1)
-        _exit(11);
+    child_start(ready, go);
+    char b;
     ray_actor h;
     ray_err e = RAY_ENOTFOUND;
     for (int k = 0; k < 400 && e != RAY_OK; k++) {
@@ -3485,10 +3503,7 @@ orphan_child(int ready, int go)
         ray_actor_kill(h, true);
         ray_actor_release(h);
     }
-    if (write(ready, &b, 1) != 1)
-        _exit(12);
-    ray_shutdown();
-    _exit(0);
+    child_end(ready, b);
 }
 
 /* A detached actor in a pending group whose every handle was released
