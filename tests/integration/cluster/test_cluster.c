@@ -1608,6 +1608,25 @@ Test(cluster, a_parked_value_read_elsewhere_outlives_its_node_there)
     ray_ref_release(v);
 }
 
+/* A call with no node of its own goes beside its largest parked argument:
+ * .2 and .3 both have `pool`, the value is parked on .3, so each read runs
+ * there, reading it in place. */
+Test(cluster, a_call_goes_to_the_node_its_parked_argument_is_on)
+{
+    driver_up(1);
+    enum { N = 4 * 1000 * 1000 };
+    ray_call_opts on3 = {.node = "127.0.0.3", .node_soft = true};
+    ray_call_opts pool = {.resources = "pool:1"};
+    ray_ref v = make_pattern_remote_opts(&on3, N, 50);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.3 OK %d", N);
+    expect_str(RAY_CALL_OPTS(check_pattern, &on3, v, (int64_t)50), want);
+    for (int i = 0; i < 6; i++) /* the hybrid policy alone takes turns */
+        expect_str(RAY_CALL_OPTS(check_pattern, &pool, v, (int64_t)50), want);
+    cr_assert_eq(moved_bytes("pull"), 0.0, "a value came to the driver");
+    ray_ref_release(v);
+}
+
 /* A lost value whose call asks for what only its dead node had waits for
  * a node that has it (none is alive), and is made again there once the
  * node is back. */
