@@ -118,6 +118,23 @@ transfer_count(const char *dir, double *bytes, double *secs)
     return ok;
 }
 
+/* The bytes node `ip`'s agent served to other nodes' pulls, as the
+ * driver last heard (its metrics; a result from there brings news), or
+ * -1. */
+static double
+served_count(const char *ip)
+{
+    char *m = NULL, key[96];
+    if (ray_metrics(&m) != RAY_OK)
+        return -1;
+    snprintf(key, sizeof(key), "rayc_object_served_bytes_total{node=\"%s\"} ",
+             ip);
+    const char *b = strstr(m, key);
+    double v = b ? strtod(b + strlen(key), NULL) : -1;
+    ray_free(m);
+    return v;
+}
+
 /* ---- the limits: raw TCP between two processes on loopback ---- */
 
 /* A child process that accepts one connection on 127.0.0.1 and runs
@@ -494,7 +511,7 @@ bench_group_cluster(void)
     const char *ip4 = "--node-ip-address=127.0.0.4";
     ray_call_opts on[3] = {
         {.node = "127.0.0.2"}, {.node = "127.0.0.3"}, {.node = "127.0.0.4"}};
-    double bcast[3];
+    double bcast[3], sends[3]; /* the most one node sent it, in copies */
     bool sent = moved && ones &&
                 rc_rayc(&C, "start", addr, ip4, "--resources=remote=1000000000",
                         "--object-store-memory=3758096384", NULL) == 0;
@@ -507,6 +524,9 @@ bench_group_cluster(void)
     for (int r = 0; r < 3 && sent; r++) {
         ray_ref put = RAY_REF_NULL, got[3];
         sent &= ray_put_bytes(ones, (size_t)GIB, &put) == RAY_OK;
+        double s0[3];
+        for (int n = 0; n < 3; n++)
+            s0[n] = served_count(on[n].node);
         int64_t t0 = rt_clock_now_ns();
         for (int n = 0; n < 3 && sent; n++)
             got[n] = RAY_CALL_OPTS(cl_len, &on[n], put);
@@ -514,6 +534,14 @@ bench_group_cluster(void)
             sent &= ray_get_int64(got[n], &v, 120000) == RAY_OK && v == GIB;
         bcast[r] = (double)(rt_clock_now_ns() - t0) / 1e9;
         ray_ref_release(put);
+        sends[r] = 1; /* the driver's push to the first */
+        for (int n = 0; n < 3 && sent; n++) {
+            /* a call there brings its latest count */
+            sent &= ray_get_int64(cl_noop_remote_opts(&on[n], 1), &v, 10000) ==
+                    RAY_OK;
+            double d = (served_count(on[n].node) - s0[n]) / (double)GIB;
+            sends[r] = d > sends[r] ? d : sends[r];
+        }
     }
     free(ones);
     if (sent && moved) {
@@ -521,6 +549,13 @@ bench_group_cluster(void)
         bench_print("cluster_broadcast_1GiB_s", b, "s");
         bench_print("cluster_broadcast_gigabytes", 3.0 * (double)GIB / 1e9 / b,
                     "GB/s");
+        /* Relays: no node sends it more than once (Ray's pulls from the
+         * one copy: the source sends it to each of the 3). */
+        bench_print("cluster_broadcast_max_node_sends", bench_median(sends, 3),
+                    "copies");
+        if (moved) /* against one 1 GiB transfer's time, same run */
+            bench_print("cluster_broadcast_vs_one_transfer",
+                        b / ((double)GIB / 1e9 / bench_median(pull, 3)), "x");
     } else {
         fprintf(stderr, "cluster: the broadcast did not run: %s\n",
                 ray_last_error_detail());

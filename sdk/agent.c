@@ -134,6 +134,7 @@ send_results(client *c, Ray__Rpc__ClusterResult **rs, size_t n)
     Ray__Rpc__ResultBatch b = RAY__RPC__RESULT_BATCH__INIT;
     b.results = rs;
     b.n_results = n;
+    b.served = xfer_served();
     send_frame(c, RAY__RPC__MESSAGE_TYPE__MSG_RESULT_BATCH, &b.base);
 }
 
@@ -822,14 +823,16 @@ run_task(client *c, Ray__Rpc__ClusterTask *t, const ray_ref *pulled)
         rt_free(args);
 }
 
-/* Does record t read a value kept on another node? */
+/* Does record t read a value kept on another node, or one still being
+ * pulled here (xfer_kept_ref waits for it)? */
 static bool
 reads_elsewhere(const Ray__Rpc__ClusterTask *t)
 {
     for (size_t k = 0; k < t->n_args; k++) {
         remote_arg ra;
         const char *d = t->args[k]->remote;
-        if (d && *d && (!remote_parse(d, &ra) || !ra.here))
+        if (d && *d &&
+            (!remote_parse(d, &ra) || !ra.here || xfer_kept_filling(ra.key)))
             return true;
     }
     return false;
@@ -864,20 +867,15 @@ pull_args_main(void *arg)
             ok = false;
         } else if (!ra.here &&
                    xfer_pull_ref(ra.raylet, ra.job, cl_agent_token, ra.key,
-                                 ra.size, t->args[k]->type, &pulled[k], why,
-                                 sizeof(why)) != RAY_OK) {
+                                 ra.size, t->args[k]->type, ra.keep_as,
+                                 &pulled[k], why, sizeof(why)) != RAY_OK) {
+            /* (Kept under keep_as, when asked, for the calls here that
+             * read it next and the nodes that pull it from here.) */
             fail_result(c, t->id, RAY_EOBJECT_LOST,
                         "argument %zu: its value (%llu bytes) on the node at "
                         "%s could not be pulled: %s",
                         k + 1, (unsigned long long)ra.size, ra.raylet, why);
             ok = false;
-        } else if (!ra.here && ra.keep_as) {
-            /* Kept for the calls here that read it next (the driver
-             * records the copy once this call is back). */
-            ray_view v;
-            if (ray_get(pulled[k], &v, 0) == RAY_OK &&
-                !xfer_keep_as(&v, ra.keep_as))
-                ray_release(&v);
         }
     }
     if (ok)

@@ -388,6 +388,8 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
     size_t unknown = 0, nheld = 0, cheld = 0, npark = 0, cpark = 0;
     fl_entry *held = NULL; /* entries with handles: dropped once unlocked */
     fl_entry *park = NULL; /* entries whose values park (in result order) */
+    if (b->served > atomic_load(&nd->served)) /* (its receiver only) */
+        atomic_store(&nd->served, b->served);
     pthread_mutex_lock(&nd->mu);
     for (size_t i = 0; i < b->n_results; i++) {
         fl_entry e;
@@ -424,6 +426,7 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
             rt_free(e.task);
             e.task = NULL;
             e.failed = r->err != 0;
+            e.lost = r->err == RAY_EOBJECT_LOST;
             bool holds = e.nhandles || e.nrefs;
             fl_entry *nh =
                 holds ? rt_array_room(held, nheld, &cheld, sizeof(*nh), 16)
@@ -448,8 +451,6 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
         Ray__Rpc__ClusterResult *r = b->results[i];
         if (!r->id || r->id != park[k].id)
             continue;
-        if (park[k].nrefs) /* before it settles, as for those held below */
-            cl_copies_note(cl, (int)(nd - cl->nodes), &park[k], true);
         if (cl_park(cl, (int)(nd - cl->nodes), &park[k], r->stored,
                     r->stored_size, r->type))
             r->id = 0;
@@ -463,13 +464,11 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
                            "cluster: node %s sent %zu results of calls it was "
                            "not given: dropped",
                            nd->id, unknown);
-    /* The copies the calls made here are noted before their results
-     * settle: a caller that goes on at once finds them (a call it makes
-     * next on this node reads the copy here, not a push). */
+    /* The copies calls here could not pull are forgotten before their
+     * results settle: a caller that goes on at once is not sent to one. */
     for (size_t i = 0; i < nheld; i++)
         if (held[i].nrefs)
-            cl_copies_note(cl, (int)(nd - cl->nodes), &held[i],
-                           !held[i].failed);
+            cl_copies_note(cl, (int)(nd - cl->nodes), &held[i], !held[i].lost);
     sdk_cb *cbs = NULL;
     pthread_mutex_lock(&rt->mu);
     for (size_t i = 0; i < b->n_results; i++) {
@@ -2000,6 +1999,7 @@ sdk_cluster_join(const char *address)
     sdk_remote_timeline_enable = cl_timeline_enable;
     sdk_remote_timelines = cl_timelines;
     sdk_remote_actor_states = cl_actor_states;
+    sdk_remote_served = cl_served;
     sdk_remote_value_freed = cl_value_freed;
     cl_parked_hooks(true);
     sdk_be = &cl->be;
@@ -2214,6 +2214,7 @@ sdk_cluster_leave(void)
     sdk_remote_timeline_enable = NULL;
     sdk_remote_timelines = NULL;
     sdk_remote_actor_states = NULL;
+    sdk_remote_served = NULL;
     sdk_remote_value_freed = NULL;
     g_cl = NULL;
     rt_free(cl);

@@ -52,10 +52,13 @@ struct cl_actor;
 /* A value this driver pulled that also stays on the node that made it
  * (as key `rkey` there), so that calls on other nodes read it from there
  * rather than from this driver; dropped there when the driver frees the
- * value (its store key `skey`) or that node dies. */
+ * value (its store key `skey`) or that node dies. A copy a call pulls to
+ * its node is one from the moment the call is sent (its agent serves it
+ * as it lands: transfer.h's relays). */
 typedef struct cl_copy {
     uint64_t skey, rkey, size;
     int node;
+    uint32_t reads; /* readers on other nodes sent to it */
 } cl_copy;
 
 #define CL_DATA_IDLE 4  /* idle data connections kept per node */
@@ -87,7 +90,8 @@ typedef struct cl_node {
     uint64_t tag; /* its agent's runtime's ray_ref.owner (0: unknown) */
     _Atomic int alive;
     _Atomic int64_t inflight;
-    pthread_mutex_t mu; /* buf, fl */
+    _Atomic uint64_t served; /* bytes its agent sent to pulls (its word) */
+    pthread_mutex_t mu;      /* buf, fl */
     pthread_cond_t cv;
     uint8_t *buf; /* TaskBatch payload being filled */
     size_t len, cap;
@@ -334,10 +338,12 @@ uint64_t cl_push_once(cl_driver *cl, int i, uint32_t type, const void *data,
 /* The memory store freed stored value `skey` (the runtime's mu held):
  * its copy on another node goes too. */
 void cl_value_freed(uint64_t skey);
-/* The call of entry e came back from node i (ok: with a value): the
- * values it pulled there from other nodes, which its agent kept, are
- * copies there now (or, failed, are dropped there). */
-void cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool ok);
+/* sdk_remote_served: the bytes each node's agent served (metrics). */
+size_t cl_served(sdk_node_bytes *out, size_t max);
+/* The call of entry e came back from node i (read: it could read its
+ * arguments): the copies its node was to pull and keep of them, noted
+ * as it was sent, stay (or, not read, are forgotten and dropped). */
+void cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool read);
 /* Call e came back from node i with RAY_EOBJECT_LOST: a copy it was to
  * read went (its node died). True when it goes again (taken over: its
  * values read from another copy or pushed, on a thread); false leaves e

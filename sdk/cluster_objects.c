@@ -132,7 +132,7 @@ copy_add_locked(cl_driver *cl, uint64_t skey, uint64_t rkey, uint64_t size,
                                   sizeof(*cl->copies), 16);
     if (room) {
         cl->copies = room;
-        cl->copies[cl->ncopies++] = (cl_copy){skey, rkey, size, node};
+        cl->copies[cl->ncopies++] = (cl_copy){skey, rkey, size, node, 0};
     }
     return room != NULL;
 }
@@ -188,37 +188,46 @@ cl_value_freed(uint64_t skey)
     }
 }
 
+/* Forget the copy node i pulled of stored value `skey` (kept under that
+ * key); whether there was one. */
+static bool
+copy_forget(cl_driver *cl, uint64_t skey, int i)
+{
+    bool had = false;
+    pthread_mutex_lock(&cl->xfer_mu);
+    for (size_t c = 0; c < cl->ncopies;)
+        if (cl->copies[c].skey == skey && cl->copies[c].rkey == skey &&
+            cl->copies[c].node == i) {
+            cl->copies[c] = cl->copies[--cl->ncopies];
+            had = true;
+        } else {
+            c++;
+        }
+    pthread_mutex_unlock(&cl->xfer_mu);
+    return had;
+}
+
+size_t
+cl_served(sdk_node_bytes *out, size_t max)
+{
+    cl_driver *cl = g_cl;
+    size_t n = 0;
+    for (int i = 0; cl && i < atomic_load(&cl->n) && n < max; i++) {
+        cl_node *nd = &cl->nodes[i];
+        if (nd->kind != CL_JOB || !atomic_load(&nd->alive))
+            continue;
+        const char *port = strrchr(nd->addr, ':'); /* its address, bare */
+        int len = port ? (int)(port - nd->addr) : (int)strlen(nd->addr);
+        snprintf(out[n].node, sizeof(out[n].node), "%.*s", len, nd->addr);
+        out[n++].bytes = atomic_load(&nd->served);
+    }
+    return n;
+}
+
 static uint64_t stored_key(ray_ref r);
 static bool parked_desc(cl_driver *cl, uint64_t id, int i, char *desc,
-                        uint32_t *type);
+                        uint32_t *type, uint64_t *keep_as);
 static void parked_node_lost(cl_driver *cl, int i);
-
-void
-cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool ok)
-{
-    if (cl->nodes[i].kind == CL_ATTACHED)
-        return;
-    for (uint32_t k = 0; k < e->nrefs; k++) {
-        uint64_t skey = stored_key(sdk_ref(e->refs[k]));
-        if (!skey)
-            continue;
-        bool here = false, elsewhere = false;
-        uint64_t size = 0;
-        pthread_mutex_lock(&cl->xfer_mu);
-        for (size_t c = 0; c < cl->ncopies; c++)
-            if (cl->copies[c].skey == skey) {
-                here |= cl->copies[c].node == i;
-                elsewhere = true;
-                size = cl->copies[c].size;
-            }
-        pthread_mutex_unlock(&cl->xfer_mu);
-        if (here || !elsewhere)
-            continue; /* read there, or nothing to read from */
-        /* It pulled the value from another node and kept it as skey. */
-        if (!ok || !copy_add(cl, skey, skey, size, i))
-            copy_drop(cl, i, skey);
-    }
-}
 
 /* A call on node i could not read a value it was given: the copies node
  * i pulled of the call's values (kept under the driver's own key) are
@@ -230,20 +239,18 @@ copies_forget_pulled(cl_driver *cl, int i, const fl_entry *e)
 {
     for (uint32_t k = 0; k < e->nrefs; k++) {
         uint64_t skey = stored_key(sdk_ref(e->refs[k]));
-        bool had = false;
-        pthread_mutex_lock(&cl->xfer_mu);
-        for (size_t c = 0; c < cl->ncopies;)
-            if (cl->copies[c].skey == skey && cl->copies[c].rkey == skey &&
-                cl->copies[c].node == i) {
-                cl->copies[c] = cl->copies[--cl->ncopies];
-                had = true;
-            } else {
-                c++;
-            }
-        pthread_mutex_unlock(&cl->xfer_mu);
-        if (skey && had)
+        if (skey && copy_forget(cl, skey, i))
             copy_drop(cl, i, skey);
     }
+}
+
+void
+cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool read)
+{
+    /* Noted as the call was sent (copy_pick); a pull that failed leaves
+     * its node with nothing to serve. */
+    if (!read && cl->nodes[i].kind != CL_ATTACHED)
+        copies_forget_pulled(cl, i, e);
 }
 
 void
@@ -266,40 +273,54 @@ cl_copies_node_lost(cl_driver *cl, int i)
 }
 
 /* A copy of stored value `skey` for a call on node i: one there, else
- * one on another alive node, taken in turn (readers spread over the
- * copies); false if none. */
+ * the one on another alive node the fewest readers were sent to (ties
+ * in turn); false if none. So readers spread over the copies, and, as a
+ * copy being pulled counts (copy_keep_locked), readers at the same time
+ * form a chain of relays rather than all reading the first copy. */
 static bool
 copy_pick_locked(cl_driver *cl, uint64_t skey, int i, cl_copy *out)
 {
     static _Atomic uint32_t turn;
-    uint32_t n = 0;
-    for (size_t k = 0; k < cl->ncopies; k++) {
-        cl_copy *c = &cl->copies[k];
+    size_t n = cl->ncopies, start = n ? atomic_fetch_add(&turn, 1) % n : 0;
+    cl_copy *best = NULL;
+    for (size_t k = 0; k < n; k++) {
+        cl_copy *c = &cl->copies[(start + k) % n];
         if (c->skey != skey || !atomic_load(&cl->nodes[c->node].alive))
             continue;
         if (c->node == i) {
             *out = *c;
             return true;
         }
-        n++;
+        if (!best || c->reads < best->reads)
+            best = c;
     }
-    uint32_t pick = n ? atomic_fetch_add(&turn, 1) % n : 0;
-    for (size_t k = 0; n && k < cl->ncopies; k++) {
-        cl_copy *c = &cl->copies[k];
-        if (c->skey == skey && atomic_load(&cl->nodes[c->node].alive) &&
-            pick-- == 0) {
-            *out = *c;
-            return true;
-        }
+    if (best) {
+        best->reads++;
+        *out = *best;
     }
-    return false; /* (a node may die between the two passes) */
+    return best != NULL;
 }
 
+/* Node i pulls copy c of stored value `skey` for a call and keeps it (a
+ * copy from now on, which later readers may be sent to); the key it
+ * keeps it under, or 0 when it need not (c is there already, or not
+ * this job's agent) or cannot (xfer_mu held). */
+static uint64_t
+copy_keep_locked(cl_driver *cl, uint64_t skey, int i, const cl_copy *c)
+{
+    if (c->node == i || cl->nodes[i].kind == CL_ATTACHED)
+        return 0;
+    return copy_add_locked(cl, skey, skey, c->size, i) ? skey : 0;
+}
+
+/* copy_pick_locked, and copy_keep_locked if `keep`: *keep_as its key. */
 static bool
-copy_pick(cl_driver *cl, uint64_t skey, int i, cl_copy *out)
+copy_pick(cl_driver *cl, uint64_t skey, int i, bool keep, cl_copy *out,
+          uint64_t *keep_as)
 {
     pthread_mutex_lock(&cl->xfer_mu);
     bool got = copy_pick_locked(cl, skey, i, out);
+    *keep_as = got && keep ? copy_keep_locked(cl, skey, i, out) : 0;
     pthread_mutex_unlock(&cl->xfer_mu);
     return got;
 }
@@ -372,11 +393,14 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
     ray_err err = RAY_OK;
     uint64_t taken[16]; /* pushed for this call only: dropped if it fails */
     uint32_t ntaken = 0;
+    uint64_t kept[16]; /* copies it was to keep: forgotten if it fails */
+    uint32_t nkept = 0;
     for (uint32_t k = 0; k < nargs && err == RAY_OK; k++) {
         uint64_t len = a[k].v.buf.len;
         if (a[k].pad == CL_ARG_PARKED) { /* read where it is parked */
             uint32_t type = 0;
-            if (!parked_desc(cl, a[k].v.u64, i, desc[k], &type)) {
+            uint64_t keep_as = 0;
+            if (!parked_desc(cl, a[k].v.u64, i, desc[k], &type, &keep_as)) {
                 err = RAY_EAGAIN;
                 snprintf(why, whylen,
                          "the value of argument %u moved as the call was "
@@ -384,6 +408,8 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
                          k + 1);
                 break;
             }
+            if (keep_as && nkept < 16)
+                kept[nkept++] = keep_as;
             if (!*refs && !(*refs = rt_malloc(nargs * sizeof(**refs)))) {
                 err = RAY_ENOMEM;
                 snprintf(why, whylen, "out of memory");
@@ -404,13 +430,15 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
         if (!skey && bytes <= CL_RECORD_MAX - (64u << 10))
             continue; /* a value: in the record */
         cl_copy c = {0};
-        if (!skey || !copy_pick(cl, skey, i, &c) || (here && c.node != i)) {
+        uint64_t keep_as = 0;
+        if (!skey || !copy_pick(cl, skey, i, !here, &c, &keep_as) ||
+            (here && c.node != i)) {
             uint64_t key = push_one(cl, i, &fd, a[k].type, a[k].v.buf.ptr, len,
                                     &err, why, whylen);
             if (!key)
                 break;
             bytes -= len;
-            c = (cl_copy){skey, key, len, i};
+            c = (cl_copy){skey, key, len, i, 0};
             if (!skey || !copy_add(cl, skey, key, len, i)) {
                 /* For this call only: the agent gives it to the call */
                 a[k].pad = CL_ARG_PUSHED;
@@ -422,6 +450,8 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
             }
         } else {
             bytes -= len;
+            if (keep_as && nkept < 16)
+                kept[nkept++] = keep_as;
         }
         /* A copy stays on c.node while this driver holds the value: the
          * call reads it there (or pulls it from there), holding it. */
@@ -434,10 +464,8 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
             (*refs)[(*nrefs)++] = args[k].v.ref.id;
         /* Pulled from another node: this job's agent keeps its copy too,
          * under the value's store key here (no key of its own is that
-         * large), which cl_copies_note then records. */
+         * large), recorded as a copy already (copy_keep_locked). */
         cl_node *src = &cl->nodes[c.node];
-        uint64_t keep_as =
-            c.node != i && cl->nodes[i].kind != CL_ATTACHED ? skey : 0;
         snprintf(
             desc[k], CL_REMOTE_DESC, "%s %016llx %llu %llu %llu", src->addr,
             (unsigned long long)(src->kind == CL_ATTACHED ? src->job : cl->job),
@@ -451,6 +479,8 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
     if (err != RAY_OK && fd >= 0 && usable)
         for (uint32_t k = 0; k < ntaken; k++) /* the call does not go */
             (void)xfer_free(fd, taken[k]);
+    for (uint32_t k = 0; err != RAY_OK && k < nkept; k++)
+        (void)copy_forget(cl, kept[k], i); /* (nothing there yet) */
     if (fd >= 0)
         data_give(cl, i, &fd, 1, usable);
     return err;
@@ -915,20 +945,21 @@ parked_key(cl_driver *cl, uint64_t id)
 }
 
 static bool parked_desc_now(cl_driver *cl, uint64_t id, int i, char *desc,
-                            uint32_t *type, int *dead);
+                            uint32_t *type, uint64_t *keep_as, int *dead);
 
 /* A parked ref's value for a call on node i (CL_ARG_PARKED): a copy of
  * it, there or on another node (its own, or one a call pulled there
  * before: readers spread over them), as a ClusterArg.remote into desc,
- * node i keeping what it pulls (under the value's reserved key, noted
- * as a copy once the call is back); false when it is parked no more
- * (pulled, or lost with its node). */
+ * node i keeping what it pulls (under the value's reserved key, *keep_as,
+ * a copy from now on); false when it is parked no more (pulled, or lost
+ * with its node). */
 static bool
-parked_desc(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type)
+parked_desc(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type,
+            uint64_t *keep_as)
 {
     int dead = -1;
     for (int round = 0; round < 2; round++) {
-        if (parked_desc_now(cl, id, i, desc, type, &dead))
+        if (parked_desc_now(cl, id, i, desc, type, keep_as, &dead))
             return true;
         if (dead < 0)
             return false;
@@ -941,20 +972,19 @@ parked_desc(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type)
 
 static bool
 parked_desc_now(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type,
-                int *dead)
+                uint64_t *keep_as, int *dead)
 {
     pthread_mutex_lock(&cl->xfer_mu);
     pull_job *j = pj_find(cl, id);
-    cl_copy c = {0, j ? j->key : 0, 0, j ? j->node : 0};
+    cl_copy c = {0, j ? j->key : 0, 0, j ? j->node : 0, 0};
     bool ok = j && (j->skey ? copy_pick_locked(cl, j->skey, i, &c)
                             : atomic_load(&cl->nodes[j->node].alive));
     if (ok) {
         cl_node *src = &cl->nodes[c.node];
-        uint64_t keep_as =
-            c.node != i && cl->nodes[i].kind != CL_ATTACHED ? j->skey : 0;
+        *keep_as = j->skey ? copy_keep_locked(cl, j->skey, i, &c) : 0;
         snprintf(desc, CL_REMOTE_DESC, "%s %016llx %llu %llu %llu", src->addr,
                  (unsigned long long)cl->job, (unsigned long long)c.rkey,
-                 (unsigned long long)j->size, (unsigned long long)keep_as);
+                 (unsigned long long)j->size, (unsigned long long)*keep_as);
         *type = j->type;
     }
     *dead = !ok && j && j->parked && !atomic_load(&cl->nodes[j->node].alive)

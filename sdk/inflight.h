@@ -32,6 +32,7 @@ typedef struct fl_entry {
     uint64_t seq;         /* then: the order it was made in */
     bool pinned;          /* a hard node pin: never placed elsewhere */
     bool failed;          /* its result was an error (once back) */
+    bool lost;            /* that error was RAY_EOBJECT_LOST */
     bool borrow; /* not a call: a borrowed object's fetch (cluster_borrow) */
 } fl_entry;
 

@@ -25,8 +25,12 @@ typedef struct snapshot {
     uint64_t submitted; /* handed to a worker: running or in its ring */
     uint64_t finished, failed;
     uint64_t sched_hist[8], sched_sum_us, sched_count;
-    uint64_t actors[5]; /* by gcs_actor_state */
+    uint64_t actors[5];        /* by gcs_actor_state */
+    sdk_node_bytes served[64]; /* a cluster's nodes (nserved) */
+    size_t nserved;
 } snapshot;
+
+size_t (*sdk_remote_served)(sdk_node_bytes *out, size_t max);
 
 static ray_err
 take(const char *what, snapshot *s)
@@ -52,6 +56,7 @@ take(const char *what, snapshot *s)
     pthread_mutex_unlock(&rt->mu);
     if (sdk_remote_actor_states)
         sdk_remote_actor_states(s->actors);
+    s->nserved = sdk_remote_served ? sdk_remote_served(s->served, 64) : 0;
     return RAY_OK;
 }
 
@@ -191,6 +196,14 @@ render(rt_text *t, const snapshot *s)
                 (unsigned long long)atomic_load(&sdk_xfer_bytes[1]),
                 (double)atomic_load(&sdk_xfer_ns[0]) / 1e9,
                 (double)atomic_load(&sdk_xfer_ns[1]) / 1e9);
+    if (s->nserved)
+        rt_text_put(t, "# HELP rayc_object_served_bytes_total Bytes of this "
+                       "job's values each node sent to other nodes' pulls "
+                       "(its own results, and the copies it relays).\n"
+                       "# TYPE rayc_object_served_bytes_total counter\n");
+    for (size_t k = 0; k < s->nserved; k++)
+        rt_text_put(t, "rayc_object_served_bytes_total{node=\"%s\"} %llu\n",
+                    s->served[k].node, (unsigned long long)s->served[k].bytes);
     series(t, "rayc_replies_held_total", "counter",
            "Results that waited for room in their worker's reply ring.", "",
            st->replies_held);

@@ -272,6 +272,15 @@ void sdk_pbar_end(sdk_pbar *p, size_t done);
 void sdk_actors_by_state(sdk_rt *rt, uint64_t n[5]);
 const char *sdk_actor_state_ray(int state);
 extern void (*sdk_remote_actor_states)(uint64_t n[5]);
+
+/* Set by the cluster's join, NULL otherwise: the bytes each alive node's
+ * agent of this job has served to other nodes' pulls, its address in
+ * `node` (at most max nodes); how many. */
+typedef struct sdk_node_bytes {
+    char node[64];
+    uint64_t bytes;
+} sdk_node_bytes;
+extern size_t (*sdk_remote_served)(sdk_node_bytes *out, size_t max);
 /* Cluster: a stored value's descriptor was freed (mu held), so copies of
  * it elsewhere go too; NULL outside a cluster. */
 extern void (*sdk_remote_value_freed)(uint64_t key);

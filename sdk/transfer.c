@@ -87,27 +87,64 @@ nonblocking(int fd)
  * given to calls. Its object is held, its value not pinned: under
  * pressure the store spills it to disk like any other (and restores it
  * when read), so copies kept for other nodes never fill a store. Each
- * chunk served pins it while it is written. */
+ * chunk served pins it while it is written.
+ *
+ * A copy pulled here under a key its driver chose (xfer_pull_ref's
+ * keep_as) is in the table while it is pulled (KEPT_FILLING): its bytes
+ * land at `fill`, a flag per XFER_CHUNK in `landed` says which, and a
+ * pull of it is served the chunks that have landed. Before the copy is
+ * sealed (KEPT_SEALING) the puller waits for those writing from `fill`
+ * (fill_users); then it is KEPT_READY like any other, or KEPT_FAILED (a
+ * pull of it fails at once) until its driver drops it. */
+enum { KEPT_READY, KEPT_FILLING, KEPT_SEALING, KEPT_FAILED };
+
 typedef struct kept {
     uint64_t key;
-    ray_ref ref;  /* the object (held) */
+    ray_ref ref;  /* the object (held; none while filling) */
     uint64_t len; /* its value's bytes */
-    int users;    /* pulls reading it now */
+    int users;    /* pulls reading it now (and its puller, filling) */
     bool gone;    /* out of the table: freed by its last user */
+    uint8_t state;
+    uint8_t *fill;   /* filling: where its bytes land */
+    uint8_t *landed; /* filling: a flag per chunk */
+    int fill_users;  /* pulls writing from fill now */
 } kept;
+
+/* A pull may ask for a copy its driver named before the node meant to
+ * keep it began pulling it (a record on its way): it waits this long for
+ * it to appear. */
+#define XFER_EXPECT_MS 5000
 
 static struct {
     pthread_mutex_t mu;
+    pthread_cond_t cv; /* an entry came, landed a chunk or changed state */
     kept **e;
     size_t n, cap;
     uint64_t next;
-} K = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0};
+} K = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0};
+
+static _Atomic uint64_t served;
+
+uint64_t
+xfer_served(void)
+{
+    return atomic_load(&served);
+}
 
 static void
 kept_free(kept *k)
 {
-    ray_ref_release(k->ref);
+    if (k->ref.id)
+        ray_ref_release(k->ref);
+    rt_free(k->landed);
     rt_free(k);
+}
+
+/* One user less (K.mu held); true when k is to be freed by the caller. */
+static bool
+kept_unuse(kept *k)
+{
+    return --k->users == 0 && k->gone;
 }
 
 /* k holds v's object (false: v is still the caller's); v is released. */
@@ -121,17 +158,27 @@ kept_hold(kept *k, ray_view *v)
     return true;
 }
 
-/* Add k to the table (K.mu held); its key, or 0 out of memory. */
-static uint64_t
-kept_add(kept *k)
+/* The entry of `key` (K.mu held), or NULL. */
+static kept *
+kept_find(uint64_t key)
+{
+    for (size_t i = 0; i < K.n; i++)
+        if (K.e[i]->key == key)
+            return K.e[i];
+    return NULL;
+}
+
+/* Add k to the table (K.mu held); false out of memory. */
+static bool
+kept_put(kept *k)
 {
     kept **room = rt_array_room(K.e, K.n, &K.cap, sizeof(*K.e), 16);
     if (!room)
-        return 0;
+        return false;
     K.e = room;
-    k->key = ++K.next;
     K.e[K.n++] = k;
-    return k->key;
+    pthread_cond_broadcast(&K.cv);
+    return true;
 }
 
 /* The entry of `key`, taken out of the table (K.mu held), or NULL. */
@@ -147,6 +194,23 @@ kept_remove(uint64_t key)
     return NULL;
 }
 
+/* Wait for news on K.cv (K.mu held) until `ms` after the first wait on
+ * *dl ({0} until then); false once that has passed. */
+static bool
+kept_wait(struct timespec *dl, int ms)
+{
+    if (!dl->tv_sec) {
+        clock_gettime(CLOCK_REALTIME, dl);
+        dl->tv_sec += ms / 1000;
+        dl->tv_nsec += (long)(ms % 1000) * 1000000L;
+        if (dl->tv_nsec >= 1000000000L) {
+            dl->tv_sec++;
+            dl->tv_nsec -= 1000000000L;
+        }
+    }
+    return pthread_cond_timedwait(&K.cv, &K.mu, dl) != ETIMEDOUT;
+}
+
 uint64_t
 xfer_keep(ray_view *v)
 {
@@ -156,42 +220,15 @@ xfer_keep(ray_view *v)
         return 0;
     }
     pthread_mutex_lock(&K.mu);
-    uint64_t key = kept_add(k);
+    k->key = ++K.next;
+    bool ok = kept_put(k);
     pthread_mutex_unlock(&K.mu);
-    if (!key) {
+    if (!ok) {
         kept_free(k);
         return 0;
     }
     ray_release(v);
-    return key;
-}
-
-bool
-xfer_keep_as(ray_view *v, uint64_t key)
-{
-    kept *k = rt_calloc(1, sizeof(*k));
-    if (!k || !kept_hold(k, v)) {
-        rt_free(k);
-        return false;
-    }
-    k->key = key;
-    pthread_mutex_lock(&K.mu);
-    bool taken = false;
-    for (size_t i = 0; i < K.n && !taken; i++)
-        taken = K.e[i]->key == key;
-    kept **room =
-        taken ? NULL : rt_array_room(K.e, K.n, &K.cap, sizeof(*K.e), 16);
-    if (room) {
-        K.e = room;
-        K.e[K.n++] = k;
-    }
-    pthread_mutex_unlock(&K.mu);
-    if (!room) {
-        kept_free(k);
-        return false;
-    }
-    ray_release(v);
-    return true;
+    return k->key;
 }
 
 ray_ref
@@ -207,18 +244,32 @@ xfer_kept_ref(uint64_t key)
 {
     ray_ref r = RAY_REF_NULL;
     pthread_mutex_lock(&K.mu);
-    for (size_t i = 0; i < K.n; i++)
-        if (K.e[i]->key == key) {
-            r = K.e[i]->ref;
-            break;
-        }
-    if (r.id && ray_ref_retain(r) != RAY_OK)
-        r = RAY_REF_NULL;
+    kept *k = kept_find(key);
+    if (k)
+        k->users++;
+    while (k && (k->state == KEPT_FILLING || k->state == KEPT_SEALING))
+        pthread_cond_wait(&K.cv, &K.mu); /* its puller ends it */
+    if (k && k->state == KEPT_READY && !k->gone &&
+        ray_ref_retain(k->ref) == RAY_OK)
+        r = k->ref;
+    bool last = k && kept_unuse(k);
     pthread_mutex_unlock(&K.mu);
+    if (last)
+        kept_free(k);
     if (!r.id)
-        sdk_fail(RAY_EOBJECT_LOST, "no value %llu kept on this node",
-                 (unsigned long long)key);
+        sdk_fail(RAY_EOBJECT_LOST, "no value %llu kept on this node%s",
+                 (unsigned long long)key, k ? " (its pull here failed)" : "");
     return r;
+}
+
+bool
+xfer_kept_filling(uint64_t key)
+{
+    pthread_mutex_lock(&K.mu);
+    kept *k = kept_find(key);
+    bool filling = k && (k->state == KEPT_FILLING || k->state == KEPT_SEALING);
+    pthread_mutex_unlock(&K.mu);
+    return filling;
 }
 
 void
@@ -232,6 +283,107 @@ xfer_drop(uint64_t key)
     pthread_mutex_unlock(&K.mu);
     if (now)
         kept_free(k);
+}
+
+/* ---- copies kept as they land ---- */
+
+/* A filling entry for a copy of `size` bytes to be kept under `key`, in
+ * the table, its puller a user; NULL when that key is taken (a copy is
+ * kept here already) or out of memory. A failed pull's entry gives way. */
+static kept *
+fill_begin(uint64_t key, uint64_t size)
+{
+    kept *k = rt_calloc(1, sizeof(*k));
+    uint8_t *landed = rt_calloc(size / XFER_CHUNK + 1, 1);
+    if (!k || !landed) {
+        rt_free(k);
+        rt_free(landed);
+        return NULL;
+    }
+    *k = (kept){.key = key,
+                .len = size,
+                .users = 1,
+                .state = KEPT_FILLING,
+                .landed = landed};
+    pthread_mutex_lock(&K.mu);
+    kept *was = kept_find(key);
+    bool failed = was && was->state == KEPT_FAILED;
+    if (failed) { /* an earlier pull's: this one goes in its place */
+        (void)kept_remove(key);
+        was->gone = true;
+    }
+    bool freed = failed && !was->users;
+    bool ok = (!was || failed) && kept_put(k);
+    pthread_mutex_unlock(&K.mu);
+    if (freed)
+        kept_free(was);
+    if (!ok) {
+        kept_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+/* Its bytes land at dst from now on. */
+static void
+fill_at(kept *k, uint8_t *dst)
+{
+    pthread_mutex_lock(&K.mu);
+    k->fill = dst;
+    pthread_mutex_unlock(&K.mu);
+}
+
+/* The chunk at `off` has landed. */
+static void
+fill_landed(kept *k, uint64_t off)
+{
+    pthread_mutex_lock(&K.mu);
+    k->landed[off / XFER_CHUNK] = 1;
+    pthread_cond_broadcast(&K.cv);
+    pthread_mutex_unlock(&K.mu);
+}
+
+/* The pull is over: nobody writes from its bytes once this returns (the
+ * store may then seal or delete them). */
+static void
+fill_over(kept *k)
+{
+    pthread_mutex_lock(&K.mu);
+    k->state = KEPT_SEALING;
+    pthread_cond_broadcast(&K.cv);
+    while (k->fill_users)
+        pthread_cond_wait(&K.cv, &K.mu);
+    pthread_mutex_unlock(&K.mu);
+}
+
+/* The copy is sealed as *ref (a ref of its own is taken), or failed
+ * (ref NULL): ready, or out of the table. The puller's use ends. */
+static void
+fill_end(kept *k, const ray_ref *ref)
+{
+    pthread_mutex_lock(&K.mu);
+    if (ref && ray_ref_retain(*ref) == RAY_OK) {
+        k->ref = *ref;
+        k->state = KEPT_READY;
+    } else { /* it stays, failed, until its driver drops it */
+        k->state = KEPT_FAILED;
+    }
+    k->fill = NULL;
+    pthread_cond_broadcast(&K.cv);
+    bool last = kept_unuse(k);
+    pthread_mutex_unlock(&K.mu);
+    if (last)
+        kept_free(k);
+}
+
+/* Have the bytes [off, off + len) of filling k landed? (K.mu held) */
+static bool
+fill_has(const kept *k, uint64_t off, uint64_t len)
+{
+    for (uint64_t c = off / XFER_CHUNK; c * XFER_CHUNK < off + len; c++)
+        if (!k->landed[c])
+            return false;
+    return true;
 }
 
 /* ---- the agent's server ---- */
@@ -250,14 +402,65 @@ reply(int fd, uint64_t id, uint64_t off, uint64_t len, ray_err err,
                          XFER_IDLE_MS);
 }
 
+/* Send the asked bytes of value k, which the caller uses. */
+static ray_err
+serve_bytes(int fd, const Ray__Rpc__ObjectPull *q, kept *k)
+{
+    struct timespec dl = {0, 0};
+    pthread_mutex_lock(&K.mu);
+    while (k->state == KEPT_SEALING ||
+           (k->state == KEPT_FILLING && !fill_has(k, q->offset, q->len)))
+        if (!kept_wait(&dl, XFER_IDLE_MS))
+            break;
+    int state = k->state;
+    uint8_t *from = state == KEPT_FILLING && fill_has(k, q->offset, q->len)
+                        ? k->fill
+                        : NULL;
+    if (from)
+        k->fill_users++;
+    pthread_mutex_unlock(&K.mu);
+    ray_err e;
+    if (from) { /* landed, not sealed yet: its puller waits for this */
+        e = reply(fd, q->id, q->offset, q->len, RAY_OK, NULL);
+        atomic_fetch_add(&served, q->len);
+        if (e == RAY_OK)
+            e = io_all(fd, from + q->offset, q->len, true);
+        pthread_mutex_lock(&K.mu);
+        if (--k->fill_users == 0)
+            pthread_cond_broadcast(&K.cv);
+        pthread_mutex_unlock(&K.mu);
+        return e;
+    }
+    if (state != KEPT_READY)
+        return reply(fd, q->id, q->offset, 0, RAY_EOBJECT_LOST,
+                     state == KEPT_FAILED
+                         ? "the copy of it being pulled to this node failed"
+                         : "the copy of it being pulled to this node "
+                           "landed nothing for a minute");
+    ray_view v = {0};
+    if (ray_get(k->ref, &v, 60000) != RAY_OK) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "the value kept here: %s",
+                 ray_last_error_detail());
+        return reply(fd, q->id, q->offset, 0, RAY_EOBJECT_LOST, msg);
+    }
+    e = reply(fd, q->id, q->offset, q->len, RAY_OK, NULL);
+    atomic_fetch_add(&served, q->len);
+    if (e == RAY_OK)
+        e = io_all(fd, (uint8_t *)v.data + q->offset, q->len, true);
+    ray_release(&v);
+    return e;
+}
+
 static ray_err
 serve_pull(int fd, const Ray__Rpc__ObjectPull *q)
 {
+    struct timespec dl = {0, 0};
     pthread_mutex_lock(&K.mu);
-    kept *k = NULL;
-    for (size_t i = 0; i < K.n && !k; i++)
-        if (K.e[i]->key == q->id)
-            k = K.e[i];
+    kept *k = kept_find(q->id);
+    /* A driver's key: a copy it named, which may not be pulled here yet */
+    while (!k && q->id > K.next && kept_wait(&dl, XFER_EXPECT_MS))
+        k = kept_find(q->id);
     if (k)
         k->users++;
     pthread_mutex_unlock(&K.mu);
@@ -265,26 +468,17 @@ serve_pull(int fd, const Ray__Rpc__ObjectPull *q)
         return reply(fd, q->id, q->offset, 0, RAY_ENOTFOUND,
                      "no such value on this node (freed, or never kept)");
     ray_err e;
-    ray_view v = {0};
     if (q->offset > k->len || q->len > k->len - q->offset) {
         char msg[160];
         snprintf(msg, sizeof(msg), "bytes [%llu, +%llu) of a value of %llu",
                  (unsigned long long)q->offset, (unsigned long long)q->len,
                  (unsigned long long)k->len);
         e = reply(fd, q->id, q->offset, 0, RAY_EINVAL, msg);
-    } else if ((e = ray_get(k->ref, &v, 60000)) != RAY_OK) {
-        char msg[400];
-        snprintf(msg, sizeof(msg), "the value kept here: %s",
-                 ray_last_error_detail());
-        e = reply(fd, q->id, q->offset, 0, RAY_EOBJECT_LOST, msg);
     } else {
-        e = reply(fd, q->id, q->offset, q->len, RAY_OK, NULL);
-        if (e == RAY_OK)
-            e = io_all(fd, (uint8_t *)v.data + q->offset, q->len, true);
-        ray_release(&v);
+        e = serve_bytes(fd, q, k);
     }
     pthread_mutex_lock(&K.mu);
-    bool last = --k->users == 0 && k->gone;
+    bool last = kept_unuse(k);
     pthread_mutex_unlock(&K.mu);
     if (last)
         kept_free(k);
@@ -385,9 +579,10 @@ typedef struct stream {
     int head, n;
 } stream;
 
-ray_err
-xfer_pull(const int *fds, int nfds, uint64_t key, void *dst, uint64_t size,
-          char *why, size_t whylen)
+/* xfer_pull, telling `fill` (NULL: none) of each chunk as it lands. */
+static ray_err
+pull_chunks(const int *fds, int nfds, uint64_t key, uint8_t *dst, uint64_t size,
+            kept *fill, char *why, size_t whylen)
 {
     stream st[XFER_STREAMS] = {{{0}, {0}, 0, 0}};
     if (nfds < 1 || nfds > XFER_STREAMS) {
@@ -454,18 +649,27 @@ xfer_pull(const int *fds, int nfds, uint64_t key, void *dst, uint64_t size,
                          (unsigned long long)key);
             }
             rt_proto_free(&c->base);
-            if (e == RAY_OK && (e = io_all(fds[s], (uint8_t *)dst + off, len,
-                                           false)) != RAY_OK)
+            if (e == RAY_OK &&
+                (e = io_all(fds[s], dst + off, len, false)) != RAY_OK)
                 snprintf(why, whylen, "the data connection: %s",
                          e == RAY_ECLOSED ? "closed" : rt_strerror(e));
             if (e != RAY_OK)
                 return e;
+            if (fill)
+                fill_landed(fill, off);
             st[s].head = (st[s].head + 1) % XFER_DEPTH;
             st[s].n--;
             got += len;
         }
     }
     return RAY_OK;
+}
+
+ray_err
+xfer_pull(const int *fds, int nfds, uint64_t key, void *dst, uint64_t size,
+          char *why, size_t whylen)
+{
+    return pull_chunks(fds, nfds, key, dst, size, NULL, why, whylen);
 }
 
 ray_err
@@ -650,9 +854,11 @@ copy_fetch(void *arg, const store_object_id *id, uint8_t *dst, uint64_t len,
 
 ray_err
 xfer_pull_ref(const char *raylet, uint64_t job, const uint8_t *tok,
-              uint64_t key, uint64_t size, uint32_t type, ray_ref *ref,
-              char *why, size_t whylen)
+              uint64_t key, uint64_t size, uint32_t type, uint64_t keep_as,
+              ray_ref *ref, char *why, size_t whylen)
 {
+    /* In the table first: a pull of it may come before its bytes do. */
+    kept *fill = keep_as ? fill_begin(keep_as, size) : NULL;
     int fds[XFER_STREAMS];
     int n = dial_streams(raylet, job, tok, fds, why, whylen);
     ray_err e = n ? RAY_OK : RAY_ECLOSED;
@@ -668,11 +874,15 @@ xfer_pull_ref(const char *raylet, uint64_t job, const uint8_t *tok,
     if (e == RAY_OK) {
         snprintf(c.raylet, sizeof(c.raylet), "%s", raylet);
         store_plasma_id(sdk_g->store_prefix, c.skey, &c.id);
-        e = xfer_pull(fds, n, key, dst, size, why, whylen);
+        if (fill)
+            fill_at(fill, dst);
+        e = pull_chunks(fds, n, key, dst, size, fill, why, whylen);
     } else if (n) {
         snprintf(why, whylen, "%s", ray_last_error_detail());
     }
     close_streams(fds, n);
+    if (fill)
+        fill_over(fill); /* nobody reads dst from here on */
     if (e == RAY_OK && !copy_note(&c)) {
         e = RAY_ENOMEM;
         snprintf(why, whylen, "out of memory");
@@ -686,5 +896,7 @@ xfer_pull_ref(const char *raylet, uint64_t job, const uint8_t *tok,
         snprintf(why, whylen, "%s", ray_last_error_detail());
     if (e != RAY_OK && c.skey)
         xfer_copy_forget(c.skey);
+    if (fill)
+        fill_end(fill, e == RAY_OK ? ref : NULL);
     return e;
 }

@@ -26,10 +26,17 @@
  * Arguments: a call's record names a value a node keeps ("RAYLET JOB KEY
  * SIZE [KEEP_AS]", ClusterArg.remote): the keeper passes its own copy
  * (xfer_kept_ref); another agent pulls it from the keeper first
- * (xfer_pull_ref), keeping its copy under KEEP_AS when the driver asks
- * (xfer_keep_as). A value pushed by the driver (xfer_push) is kept too:
- * named as a copy, or, a plain value for one call (ClusterArg.pushed),
- * handed to that call (xfer_take) and freed when it is done.
+ * (xfer_pull_ref), keeping its copy under KEEP_AS when the driver asks.
+ * A value pushed by the driver (xfer_push) is kept too: named as a copy,
+ * or, a plain value for one call (ClusterArg.pushed), handed to that
+ * call (xfer_take) and freed when it is done.
+ *
+ * Relays: a copy kept under KEEP_AS is in the table from the moment its
+ * pull begins, and other nodes' pulls of it are served each chunk as it
+ * lands (a pull asking for one not landed yet waits for it). The driver
+ * names such a copy to the next reader at once, so a value that many
+ * nodes read at the same time goes down a chain of them, each node
+ * sending it once, instead of every reader taking it from its source.
  */
 #ifndef RAY_SDK_TRANSFER_H
 #define RAY_SDK_TRANSFER_H
@@ -52,20 +59,22 @@
  * caller's). Results and pushed values are kept so. */
 uint64_t xfer_keep(ray_view *v);
 
-/* Keep a value under a key its driver chose (a value pulled from another
- * node: the driver's store key, larger than any key this table gives);
- * false if that key is taken or out of memory (the view is the
- * caller's then). */
-bool xfer_keep_as(ray_view *v, uint64_t key);
-
 /* A kept value as a ref the caller now owns, and the table forgets it
  * (a value pushed for one call); RAY_REF_NULL with the detail set if
  * there is none under `key`. */
 ray_ref xfer_take(uint64_t key);
 
 /* A kept value as a new ref the caller owns (the value stays kept);
- * RAY_REF_NULL with the detail set if there is none under `key`. */
+ * RAY_REF_NULL with the detail set if there is none under `key`. A copy
+ * still being pulled here is waited for (see xfer_kept_filling). */
 ray_ref xfer_kept_ref(uint64_t key);
+
+/* Is the value kept under `key` a copy still being pulled here? */
+bool xfer_kept_filling(uint64_t key);
+
+/* Bytes this process has served to other nodes' pulls (counted as each
+ * chunk is sent). */
+uint64_t xfer_served(void);
 
 /* Drop the value kept or pushed under `key` (none: nothing happens). */
 void xfer_drop(uint64_t key);
@@ -83,14 +92,17 @@ ray_err xfer_dial(const char *raylet, uint64_t job, const uint8_t *tok, int *fd,
 
 /* Pull `size` bytes of value `key` from job `job`'s agent on `raylet`
  * into this process's store, over XFER_STREAMS new connections: *ref
- * then holds it (a put of `type`). Errors with the reason in why. The
+ * then holds it (a put of `type`). With `keep_as` (0: none), the copy is
+ * also kept under that key (a key its driver chose: its own store key,
+ * larger than any key this table gives), served to other nodes as it
+ * lands (a relay). Errors with the reason in why. The
  * copy is a secondary one: the store may evict it to make room, and
  * pulls it again from the same agent when it is next read (the store's
  * fetch hook); if that agent has gone by then, the read fails with
  * RAY_EOBJECT_LOST, which sends the driver to another copy. */
 ray_err xfer_pull_ref(const char *raylet, uint64_t job, const uint8_t *tok,
-                      uint64_t key, uint64_t size, uint32_t type, ray_ref *ref,
-                      char *why, size_t whylen);
+                      uint64_t key, uint64_t size, uint32_t type,
+                      uint64_t keep_as, ray_ref *ref, char *why, size_t whylen);
 
 /* The stored value `skey` was deleted here: forget where its copy came
  * from (sdk_store_forget). */

@@ -1515,6 +1515,121 @@ Test(cluster, values_pulled_and_pushed_are_freed_on_their_node)
     free((void *)b.data);
 }
 
+/* The bytes node `ip`'s agent served to other nodes' pulls (the
+ * driver's metrics), once a call there brought its latest count. */
+static double
+served_bytes(const char *ip)
+{
+    ray_call_opts o = {.node = ip};
+    char want[48];
+    snprintf(want, sizeof(want), "%s 1", ip);
+    expect_str(tagged_remote_opts(&o, 1), want);
+    char *m = NULL;
+    cr_assert_eq(ray_metrics(&m), RAY_OK);
+    char k[96];
+    snprintf(k, sizeof(k), "rayc_object_served_bytes_total{node=\"%s\"} ", ip);
+    const char *p = strstr(m, k);
+    cr_assert_not_null(p, "%s", m);
+    double v = strtod(p + strlen(k), NULL);
+    ray_free(m);
+    return v;
+}
+
+/* A value read by calls on three nodes at once leaves the driver once
+ * and every node at most once: .3 pulls it from .2's copy, and .4 from
+ * .3's as it lands there (a relay), rather than both from .2. */
+Test(cluster, a_value_read_on_three_nodes_at_once_is_relayed)
+{
+    driver_up(1);
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4", NULL), 0,
+                 "%s", out_text());
+    const char *ips[3] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+    ray_call_opts on[3] = {
+        {.node = ips[0]}, {.node = ips[1]}, {.node = ips[2]}};
+    ray_ref r = RAY_REF_NULL;
+    for (int k = 0; k < 200 && r.id == 0; k++) { /* the driver polls 2/s */
+        r = tagged_remote_opts(&on[2], 4);
+        if (r.id == 0)
+            usleep(50000);
+    }
+    expect_str(r, "127.0.0.4 4");
+    enum { N = 48 * 1000 * 1000 }; /* 12 chunks */
+    ray_bytes b = make_pattern(N, 31);
+    ray_ref put = RAY_REF_NULL;
+    cr_assert_eq(ray_put_bytes(b.data, b.len, &put), RAY_OK);
+    free((void *)b.data);
+    double before[3];
+    for (int k = 0; k < 3; k++)
+        before[k] = served_bytes(ips[k]);
+    double pushed = pushed_bytes();
+    ray_ref got[3];
+    for (int k = 0; k < 3; k++)
+        got[k] = RAY_CALL_OPTS(check_pattern, &on[k], put, (int64_t)31);
+    for (int k = 0; k < 3; k++) {
+        char want[64];
+        snprintf(want, sizeof(want), "%s OK %d", ips[k], N);
+        expect_str(got[k], want);
+    }
+    cr_assert_eq(pushed_bytes() - pushed, (double)N, "pushed more than once");
+    double sent = 0;
+    for (int k = 0; k < 3; k++) {
+        double d = served_bytes(ips[k]) - before[k];
+        cr_assert_leq(d, (double)N, "%s sent it %.2f times", ips[k], d / N);
+        sent += d;
+    }
+    cr_assert_eq(sent, 2.0 * N, "the nodes sent it %.2f times", sent / N);
+    ray_ref_release(put);
+}
+
+/* A relay that dies: .4 reads the value from .3's copy as it lands, and
+ * .3 is killed as the calls go. Whenever that falls, .4's call reads the
+ * value whole (from .2, should its pull from .3 break) and .2's too. */
+Test(cluster, a_relay_that_dies_leaves_its_readers_another_copy)
+{
+    driver_up(1);
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4", NULL), 0,
+                 "%s", out_text());
+    ray_call_opts on2 = {.node = "127.0.0.2"}, on3 = {.node = "127.0.0.3"},
+                  on4 = {.node = "127.0.0.4"};
+    ray_ref r = RAY_REF_NULL;
+    for (int k = 0; k < 200 && r.id == 0; k++) { /* the driver polls 2/s */
+        r = tagged_remote_opts(&on4, 4);
+        if (r.id == 0)
+            usleep(50000);
+    }
+    expect_str(r, "127.0.0.4 4");
+    enum { N = 96 * 1000 * 1000 };
+    ray_bytes b = make_pattern(N, 32);
+    ray_ref put = RAY_REF_NULL;
+    cr_assert_eq(ray_put_bytes(b.data, b.len, &put), RAY_OK);
+    free((void *)b.data);
+    pid_t victim = daemon_pid("127.0.0.3");
+    cr_assert_gt(victim, 0);
+    ray_ref on_2 = RAY_CALL_OPTS(check_pattern, &on2, put, (int64_t)32);
+    ray_ref on_3 = RAY_CALL_OPTS(check_pattern, &on3, put, (int64_t)32);
+    ray_ref on_4 = RAY_CALL_OPTS(check_pattern, &on4, put, (int64_t)32);
+    cr_assert_eq(kill(victim, SIGKILL), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.2 OK %d", N);
+    expect_str(on_2, want);
+    snprintf(want, sizeof(want), "127.0.0.4 OK %d", N);
+    expect_str(on_4, want);
+    char *s = NULL; /* .3's own: done before it died, or failed naming it */
+    ray_err e = ray_get_str(on_3, &s, 60000);
+    cr_assert(e == RAY_OK || e == RAY_EWORKER_DIED || e == RAY_EOBJECT_LOST,
+              "%s: %s", ray_strerror(e), ray_last_error_detail());
+    if (e == RAY_OK) {
+        snprintf(want, sizeof(want), "127.0.0.3 OK %d", N);
+        cr_assert_str_eq(s, want);
+    }
+    ray_free(s);
+    ray_ref_release(put);
+}
+
 /* A node that pulled a value from another keeps its copy for the calls
  * that read it next: they still run after the first node dies. */
 Test(cluster, a_pulled_value_stays_on_the_node_that_pulled_it)
