@@ -977,8 +977,13 @@ parked_desc_now(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type,
     pthread_mutex_lock(&cl->xfer_mu);
     pull_job *j = pj_find(cl, id);
     cl_copy c = {0, j ? j->key : 0, 0, j ? j->node : 0, 0};
-    bool ok = j && (j->skey ? copy_pick_locked(cl, j->skey, i, &c)
-                            : atomic_load(&cl->nodes[j->node].alive));
+    /* A copy, or else where it was made while that node lives: a reader
+     * that failed there forgets its record (forget_copy_at), and the
+     * value is still there once a short partition ends. (Without this
+     * fallback a parked value with no record left sent its callers round
+     * the defer loop for good.) */
+    bool ok = j && ((j->skey && copy_pick_locked(cl, j->skey, i, &c)) ||
+                    atomic_load(&cl->nodes[j->node].alive));
     if (ok) {
         cl_node *src = &cl->nodes[c.node];
         *keep_as = j->skey ? copy_keep_locked(cl, j->skey, i, &c) : 0;

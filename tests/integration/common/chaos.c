@@ -432,6 +432,8 @@ enum {
     MAX_WAVES = 5000
 };
 
+static struct timespec run_t0; /* the faults' clock: the report's times */
+
 static void lost_one(rc_chaos_report *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -456,7 +458,10 @@ check(rc_chaos_report *r, ray_ref ref, int64_t want,
     ray_err e =
         ref.id ? ray_get_int64(ref, &v, left > 1 ? left : 1) : RAY_EINVAL;
     if (e == RAY_ETIMEDOUT) {
-        r->hangs++;
+        if (!r->hangs++)
+            snprintf(r->first_hang, sizeof(r->first_hang),
+                     "%s %lld, of a wave begun at %.1f s", what, which,
+                     since(&run_t0) - since(wave_t0));
         return false;
     }
     if (e != RAY_OK || v != want) {
@@ -478,7 +483,10 @@ check_bytes(rc_chaos_report *r, ray_ref ref, int64_t seed,
     ray_view v;
     ray_err e = ray_get(ref, &v, left > 1 ? left : 1);
     if (e == RAY_ETIMEDOUT) {
-        r->hangs++;
+        if (!r->hangs++)
+            snprintf(r->first_hang, sizeof(r->first_hang),
+                     "large value %lld here, of a wave begun at %.1f s",
+                     (long long)seed, since(&run_t0) - since(wave_t0));
         return false;
     }
     bool same = e == RAY_OK && v.len == GRAPH_BYTES;
@@ -627,6 +635,7 @@ rc_chaos_run(rc_cluster *c, unsigned seed, int fault_s, int max_s,
         return err;
     }
     clock_gettime(CLOCK_MONOTONIC, &ch.t0);
+    run_t0 = ch.t0;
     pthread_t th;
     bool faults = pthread_create(&th, NULL, chaos_main, &ch) == 0;
     unsigned rnd = seed * 7919u;
@@ -671,7 +680,7 @@ rc_chaos_print(FILE *f, const rc_chaos_report *r)
             "lost value again), %llu workers restarted, %d actor restarts, "
             "%llu spills, %d puts refused (store full) of %d, %d of them "
             "as the spill disk%s was full; %s; the longest "
-            "wave (time to recover) %.2f s%s%s\n%s",
+            "wave (time to recover) %.2f s%s%s%s%s\n%s",
             r->seed, r->seed, r->waves, r->secs, r->checked, r->reduced,
             r->actor_calls, r->graph, r->lost, r->hangs, r->faults, r->skipped,
             r->resent, r->rebuilt, r->worker_restarts, r->actor_restarts,
@@ -681,5 +690,6 @@ rc_chaos_print(FILE *f, const rc_chaos_report *r)
             r->net_on ? "partitions and lossy links by nftables"
                       : "no partitions or lossy links (no root or no nft)",
             r->recover_s, r->first_loss[0] ? "; the first loss: " : "",
-            r->first_loss, r->log);
+            r->first_loss, r->first_hang[0] ? "; the first hang: " : "",
+            r->first_hang, r->log);
 }

@@ -74,7 +74,8 @@ typedef struct rc_chaos_report {
     double secs;         /* the whole run */
     double recover_s;    /* the longest wave: the worst time to recover */
     char first_loss[300];
-    char log[4096]; /* each fault, in the order made */
+    char first_hang[160]; /* what the first hang waited for, and when */
+    char log[4096];       /* each fault, in the order made */
 } rc_chaos_report;
 
 /* rc_open(c, "chaos") and a head (1 CPU) and nodes .2, .3, .4 of
