@@ -627,9 +627,108 @@ pg_record(client *c, Ray__Rpc__ClusterTask *t)
         fail_result(c, t->id, err, "%s", ray_last_error_detail());
 }
 
+/* A value a node's agent keeps, from its description "RAYLET JOB KEY
+ * SIZE" (ClusterArg.remote): parsed, and whether it is this agent's. */
+typedef struct remote_arg {
+    char raylet[RT_HOST_MAX + 8];
+    uint64_t job, key, size;
+    uint64_t keep_as; /* pulled here: keep it under this key (0: no) */
+    bool here;
+} remote_arg;
+
+static bool
+remote_parse(const char *desc, remote_arg *r)
+{
+    unsigned long long job, key, size, keep_as = 0;
+    if (sscanf(desc, "%63s %llx %llu %llu %llu", r->raylet, &job, &key, &size,
+               &keep_as) < 4)
+        return false;
+    r->job = job;
+    r->key = key;
+    r->size = size;
+    r->keep_as = keep_as;
+    r->here = job == g_job && !strcmp(r->raylet, g_raylet);
+    return true;
+}
+
+static bool ask_driver(int kind, ray_ref ref, uint64_t local, const char *how);
+
+typedef struct value_pull {
+    uint64_t standin;
+    ray_ref asked;
+    uint32_t type;
+    char desc[CL_REMOTE_DESC];
+} value_pull;
+
+/* A copy of `len` bytes of `type` in this node's store, *out holding it. */
+static ray_err
+store_copy(uint32_t type, const void *data, uint64_t len, ray_ref *out)
+{
+    uint64_t key = 0;
+    void *dst = NULL;
+    ray_err e = sdk_store_begin(sdk_g, len, 30000, 0, &key, &dst);
+    if (e != RAY_OK)
+        return e;
+    memcpy(dst, data, len);
+    if ((e = sdk_store_end(sdk_g, key, true)) != RAY_OK)
+        return e;
+    return sdk_put_key(sdk_g, type, key, out);
+}
+
+/* A borrowed value kept on a node (value_record): pulled from there into
+ * its stand-in, or, from this node's own copy, copied in; if that fails,
+ * the driver is asked for the bytes themselves. */
+static void *
+value_pull_main(void *arg)
+{
+    value_pull *p = arg;
+    remote_arg ra;
+    ray_ref v = RAY_REF_NULL;
+    char why[400] = "a malformed location";
+    ray_err e = RAY_EPROTO;
+    if (!remote_parse(p->desc, &ra)) {
+        /* why says it */
+    } else if (!ra.here) {
+        e = xfer_pull_ref(ra.raylet, ra.job, cl_agent_token, ra.key, ra.size,
+                          p->type, 0, &v, why, sizeof(why));
+        if (e == RAY_OK && (e = cl_settle_from(p->standin, v)) != RAY_OK)
+            snprintf(why, sizeof(why), "its stand-in here was settled");
+    } else if ((v = xfer_kept_ref(ra.key)).id) { /* kept here: copied */
+        ray_view view;
+        ray_ref mine = RAY_REF_NULL;
+        if ((e = ray_get(v, &view, 60000)) == RAY_OK) {
+            e = store_copy(view.type, view.data, view.len, &mine);
+            ray_release(&view);
+        }
+        if (e == RAY_OK)
+            e = cl_settle_from(p->standin, mine);
+        if (e != RAY_OK)
+            snprintf(why, sizeof(why), "%s", ray_last_error_detail());
+        if (mine.id)
+            ray_ref_release(mine);
+    } else {
+        snprintf(why, sizeof(why), "%s", ray_last_error_detail());
+    }
+    if (v.id)
+        ray_ref_release(v);
+    if (e != RAY_OK) {
+        RT_DEBUG("agent: a borrowed value at %s could not be read (%s): its "
+                 "bytes are asked for",
+                 p->desc, why);
+        if (!ask_driver(RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET, p->asked,
+                        p->standin, "bytes"))
+            cl_fail(p->standin, RAY_EOBJECT_LOST,
+                    "the job's driver, which answers for the ref's owner, is "
+                    "gone");
+    }
+    rt_free(p);
+    return NULL;
+}
+
 /* The value of an object this runtime borrows (CLUSTER_OBJ_VALUE): its
  * stand-in here, t->object, settles with it (moved from the pushed
- * value, which nothing else holds), or with its error. */
+ * value, which nothing else holds; or pulled, on a thread, from where it
+ * is kept), or with its error. */
 static void
 value_record(Ray__Rpc__ClusterTask *t)
 {
@@ -646,6 +745,20 @@ value_record(Ray__Rpc__ClusterTask *t)
             cl_fail(t->object, RAY_EOBJECT_LOST,
                     "the borrowed value pushed here was lost");
         ray_ref_release(v);
+    } else if (a->remote && *a->remote) {
+        value_pull *p = rt_calloc(1, sizeof(*p));
+        pthread_t th;
+        if (p) {
+            *p = (value_pull){t->object, {t->id, t->tag}, a->type, ""};
+            snprintf(p->desc, sizeof(p->desc), "%s", a->remote);
+        }
+        if (!p || pthread_create(&th, NULL, value_pull_main, p) != 0) {
+            rt_free(p);
+            cl_fail(t->object, RAY_ENOMEM,
+                    "no thread to pull a borrowed value");
+        } else {
+            pthread_detach(th);
+        }
     } else if (sdk_type_buffer(a->type)) {
         cl_settle_now(t->object, RAY_OK, NULL, a->type, a->data.data,
                       a->data.len);
@@ -699,30 +812,6 @@ obj_record(client *c, Ray__Rpc__ClusterTask *t)
     default:
         ray_ref_release(ref);
     }
-}
-
-/* A value a node's agent keeps, from its description "RAYLET JOB KEY
- * SIZE" (ClusterArg.remote): parsed, and whether it is this agent's. */
-typedef struct remote_arg {
-    char raylet[RT_HOST_MAX + 8];
-    uint64_t job, key, size;
-    uint64_t keep_as; /* pulled here: keep it under this key (0: no) */
-    bool here;
-} remote_arg;
-
-static bool
-remote_parse(const char *desc, remote_arg *r)
-{
-    unsigned long long job, key, size, keep_as = 0;
-    if (sscanf(desc, "%63s %llx %llu %llu %llu", r->raylet, &job, &key, &size,
-               &keep_as) < 4)
-        return false;
-    r->job = job;
-    r->key = key;
-    r->size = size;
-    r->keep_as = keep_as;
-    r->here = job == g_job && !strcmp(r->raylet, g_raylet);
-    return true;
 }
 
 /* Run record t; `pulled` (NULL: none) holds the values of its remote
@@ -838,6 +927,24 @@ reads_elsewhere(const Ray__Rpc__ClusterTask *t)
     return false;
 }
 
+/* The copies record t pulls here and keeps: expected in the table from
+ * now (on), so that records after it reading them here wait for them;
+ * or, off, no longer (its pulls took them up, or never will). */
+static void
+expect_copies(const Ray__Rpc__ClusterTask *t, bool on)
+{
+    for (size_t k = 0; k < t->n_args; k++) {
+        remote_arg ra;
+        const char *d = t->args[k]->remote;
+        if (!d || !*d || !remote_parse(d, &ra) || ra.here || !ra.keep_as)
+            continue;
+        if (on)
+            xfer_fill_expect(ra.keep_as, ra.size);
+        else
+            xfer_fill_cancel(ra.keep_as);
+    }
+}
+
 typedef struct pull_args {
     client *c;
     uint8_t *rec;
@@ -878,6 +985,8 @@ pull_args_main(void *arg)
             ok = false;
         }
     }
+    if (t)
+        expect_copies(t, false);
     if (ok)
         run_task(c, t, pulled);
     else if (!t)
@@ -921,10 +1030,12 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
             protobuf_c_message_pack(&t->base, rec);
             *p = (pull_args){c, rec, len};
             atomic_fetch_add(&c->refs, 1);
+            expect_copies(t, true);
             if (pthread_create(&th, NULL, pull_args_main, p) == 0) {
                 pthread_detach(th);
                 continue;
             }
+            expect_copies(t, false);
             atomic_fetch_sub(&c->refs, 1);
         }
         rt_free(rec);
@@ -1094,7 +1205,7 @@ say_ready(int fd)
 
 /* One CLUSTER_OBJ_* record to the driver; false once it is gone. */
 static bool
-ask_driver(int kind, ray_ref ref, uint64_t local)
+ask_driver(int kind, ray_ref ref, uint64_t local, const char *how)
 {
     client *c = g_driver;
     if (!c || atomic_load(&c->gone))
@@ -1104,6 +1215,7 @@ ask_driver(int kind, ray_ref ref, uint64_t local)
     t.id = local;
     t.object = ref.id;
     t.tag = ref.owner;
+    t.function = (char *)(how ? how : "");
     Ray__Rpc__TaskBatch b = RAY__RPC__TASK_BATCH__INIT;
     b.tasks = &tp;
     b.n_tasks = 1;
@@ -1115,7 +1227,7 @@ static void
 fetch_from_driver(ray_ref ref, uint64_t local, void *arg)
 {
     (void)arg;
-    if (!ask_driver(RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET, ref, local))
+    if (!ask_driver(RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_GET, ref, local, NULL))
         cl_fail(local, RAY_EOBJECT_LOST,
                 "the job's driver, which answers for the ref's owner, is "
                 "gone");
@@ -1136,7 +1248,7 @@ agent_borrow_ref(ray_ref ref, bool retain)
         cl_borrow_forget(ref);
     if (ask_driver(retain ? RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RETAIN
                           : RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_RELEASE,
-                   ref, 0))
+                   ref, 0, NULL))
         return RAY_OK;
     return retain ? sdk_fail(RAY_EINVAL, "ray_ref_retain: the job's driver, "
                                          "which answers for the ref's "

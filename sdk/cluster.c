@@ -451,6 +451,8 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
         Ray__Rpc__ClusterResult *r = b->results[i];
         if (!r->id || r->id != park[k].id)
             continue;
+        if (park[k].nrefs) /* before it settles, as for those held below */
+            cl_copies_note(cl, (int)(nd - cl->nodes), &park[k], true);
         if (cl_park(cl, (int)(nd - cl->nodes), &park[k], r->stored,
                     r->stored_size, r->type))
             r->id = 0;
@@ -464,8 +466,9 @@ on_results(cl_driver *cl, cl_node *nd, Ray__Rpc__ResultBatch *b)
                            "cluster: node %s sent %zu results of calls it was "
                            "not given: dropped",
                            nd->id, unknown);
-    /* The copies calls here could not pull are forgotten before their
-     * results settle: a caller that goes on at once is not sent to one. */
+    /* The copies calls here pulled are whole, and those they could not
+     * pull are forgotten, before their results settle: a caller that goes
+     * on at once is not sent to one. */
     for (size_t i = 0; i < nheld; i++)
         if (held[i].nrefs)
             cl_copies_note(cl, (int)(nd - cl->nodes), &held[i], !held[i].lost);

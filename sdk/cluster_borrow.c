@@ -27,9 +27,13 @@
  * - An agent (agent.c) borrows any other ref from the driver: it sends
  *   CLUSTER_OBJ_* records the other way, and the driver answers from its
  *   own object, or from its own stand-in of a third runtime's (so one
- *   agent reads another's refs through the driver), with a
- *   CLUSTER_OBJ_VALUE record: the value inline, or pushed first on a data
- *   connection (XFER_KEEP_MIN bytes and more), or its error.
+ *   agent asks for another's refs through the driver), with a
+ *   CLUSTER_OBJ_VALUE record: where a large value is kept on a node (a
+ *   copy, or parked where its call made it: the agent pulls it from
+ *   there, so its bytes cross once), or the value inline, or pushed
+ *   first on a data connection (XFER_KEEP_MIN bytes and more, held only
+ *   here), or its error. An agent that could not pull from where it was
+ *   sent asks again for the bytes themselves ("bytes").
  * - Workers ask their runtime (SDK_MSG_BORROW, nested.c).
  */
 #include <pthread.h>
@@ -271,6 +275,7 @@ typedef struct answer {
     uint64_t local;   /* the object here that answers: the ref's own, or
                          this driver's stand-in of a third runtime's */
     ray_view v;       /* the value, while it is sent */
+    bool bytes;       /* the value itself, not where it is */
 } answer;
 
 /* Send node a's answer: args[0] the value (or its error). A view `v`
@@ -285,6 +290,8 @@ answer_send(const answer *a, ray_err err, const char *msg,
     Ray__Rpc__ClusterArg *args[1] = {arg};
     t.kind = RAY__RPC__CLUSTER_KIND__CLUSTER_OBJ_VALUE;
     t.object = a->standin;
+    t.id = a->asked.id; /* to ask again, for its bytes */
+    t.tag = a->asked.owner;
     t.err = (uint32_t)err;
     t.name = (char *)(err ? msg : "");
     t.args = args;
@@ -381,12 +388,34 @@ lent_add(uint64_t local, int i, ray_ref asked)
     pthread_mutex_unlock(&L.mu);
 }
 
-/* The object an agent asked for is done: its answer goes. */
+/* The object an agent asked for is done, or parked: its answer goes. A
+ * large value kept on a node (a copy, or parked where it was made) is
+ * answered with where it is, and the agent pulls it from there; else
+ * with the value, pushed first when large. */
 static void
 asked_done(void *arg, ray_ref ref, ray_err err)
 {
     answer *a = arg;
     (void)err;
+    char desc[CL_REMOTE_DESC];
+    Ray__Rpc__ClusterArg ca = RAY__RPC__CLUSTER_ARG__INIT;
+    if (!a->bytes && cl_copy_where(g_cl, ref, a->node, desc, &ca.type)) {
+        lent_add(a->local, a->node, a->asked);
+        ca.remote = desc;
+        answer_send(a, RAY_OK, NULL, &ca, NULL);
+        rt_free(a);
+        return;
+    }
+    bool parked;
+    if (cl_ref_pending(ref, &parked)) { /* parked, and its node went */
+        a->bytes = true;
+        if (ray_on_done(ref, asked_done, a) != RAY_OK) {
+            answer_send(a, RAY_EOBJECT_LOST, ray_last_error_detail(), NULL,
+                        NULL);
+            rt_free(a);
+        }
+        return;
+    }
     ray_err e = ray_get(ref, &a->v, 0);
     if (e != RAY_OK) {
         answer_send(a, e, ray_last_error_detail(), NULL, NULL);
@@ -402,7 +431,6 @@ asked_done(void *arg, ray_ref ref, ray_err err)
         }
         answer_send(a, RAY_ENOMEM, "no thread to push the value", NULL, &a->v);
     } else {
-        Ray__Rpc__ClusterArg ca = RAY__RPC__CLUSTER_ARG__INIT;
         ca.type = a->v.type;
         if (sdk_type_buffer(a->v.type))
             ca.data = (ProtobufCBinaryData){a->v.len, (uint8_t *)a->v.data};
@@ -425,13 +453,20 @@ cl_borrow_asked(cl_driver *cl, int i, const Ray__Rpc__TaskBatch *b)
             answer *a = rt_calloc(1, sizeof(*a));
             if (!a)
                 break; /* its stand-in waits: out of memory here */
-            *a = (answer){.node = i, .standin = t->id, .asked = ref};
+            /* "bytes": the agent could not read the copy it was sent to */
+            *a =
+                (answer){.node = i,
+                         .standin = t->id,
+                         .asked = ref,
+                         .bytes = t->function && !strcmp(t->function, "bytes")};
             ray_ref local = sdk_ref_local(ref);
             a->local = local.id;
-            ray_err e = a->local ? ray_on_done(local, asked_done, a)
-                                 : sdk_fail(RAY_EINVAL,
-                                            "a foreign reference (not made by "
-                                            "a runtime of this job)");
+            ray_err e =
+                !a->local
+                    ? sdk_fail(RAY_EINVAL, "a foreign reference (not made "
+                                           "by a runtime of this job)")
+                : a->bytes ? ray_on_done(local, asked_done, a)
+                           : sdk_on_done_or_parked(local, asked_done, a);
             sdk_ref_local_done(ref, local); /* on_done holds its own */
             if (e != RAY_OK) {
                 char msg[400];

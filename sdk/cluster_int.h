@@ -59,6 +59,7 @@ typedef struct cl_copy {
     uint64_t skey, rkey, size;
     int node;
     uint32_t reads; /* readers on other nodes sent to it */
+    bool pending;   /* being pulled there, by a call not back yet */
 } cl_copy;
 
 #define CL_DATA_IDLE 4  /* idle data connections kept per node */
@@ -338,6 +339,12 @@ uint64_t cl_push_once(cl_driver *cl, int i, uint32_t type, const void *data,
 /* The memory store freed stored value `skey` (the runtime's mu held):
  * its copy on another node goes too. */
 void cl_value_freed(uint64_t skey);
+/* Where node i can read value r from, as a ClusterArg.remote into desc
+ * (*type its type): a copy on a node (node i's own, or the least read),
+ * or its parked one; false when there is none (only here, or not a
+ * stored value). What node i pulls it does not keep as a copy. */
+bool cl_copy_where(cl_driver *cl, ray_ref r, int i, char desc[CL_REMOTE_DESC],
+                   uint32_t *type);
 /* sdk_remote_served: the bytes each node's agent served (metrics). */
 size_t cl_served(sdk_node_bytes *out, size_t max);
 /* The call of entry e came back from node i (read: it could read its

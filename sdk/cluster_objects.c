@@ -132,7 +132,7 @@ copy_add_locked(cl_driver *cl, uint64_t skey, uint64_t rkey, uint64_t size,
                                   sizeof(*cl->copies), 16);
     if (room) {
         cl->copies = room;
-        cl->copies[cl->ncopies++] = (cl_copy){skey, rkey, size, node, 0};
+        cl->copies[cl->ncopies++] = (cl_copy){skey, rkey, size, node, 0, false};
     }
     return room != NULL;
 }
@@ -247,10 +247,23 @@ copies_forget_pulled(cl_driver *cl, int i, const fl_entry *e)
 void
 cl_copies_note(cl_driver *cl, int i, const fl_entry *e, bool read)
 {
-    /* Noted as the call was sent (copy_pick); a pull that failed leaves
-     * its node with nothing to serve. */
-    if (!read && cl->nodes[i].kind != CL_ATTACHED)
+    /* Noted as the call was sent (copy_keep_locked): whole now, or, a
+     * pull that failed leaves its node nothing to serve. */
+    if (cl->nodes[i].kind == CL_ATTACHED)
+        return;
+    if (!read) {
         copies_forget_pulled(cl, i, e);
+        return;
+    }
+    for (uint32_t k = 0; k < e->nrefs; k++) {
+        uint64_t skey = stored_key(sdk_ref(e->refs[k]));
+        pthread_mutex_lock(&cl->xfer_mu);
+        for (size_t c = 0; skey && c < cl->ncopies; c++)
+            if (cl->copies[c].skey == skey && cl->copies[c].rkey == skey &&
+                cl->copies[c].node == i)
+                cl->copies[c].pending = false;
+        pthread_mutex_unlock(&cl->xfer_mu);
+    }
 }
 
 void
@@ -276,16 +289,19 @@ cl_copies_node_lost(cl_driver *cl, int i)
  * the one on another alive node the fewest readers were sent to (ties
  * in turn); false if none. So readers spread over the copies, and, as a
  * copy being pulled counts (copy_keep_locked), readers at the same time
- * form a chain of relays rather than all reading the first copy. */
+ * form a chain of relays rather than all reading the first copy. With
+ * `whole`, only copies known whole count (one to stand for a value whose
+ * node died: a copy being pulled from that node never will be). */
 static bool
-copy_pick_locked(cl_driver *cl, uint64_t skey, int i, cl_copy *out)
+copy_pick_locked(cl_driver *cl, uint64_t skey, int i, bool whole, cl_copy *out)
 {
     static _Atomic uint32_t turn;
     size_t n = cl->ncopies, start = n ? atomic_fetch_add(&turn, 1) % n : 0;
     cl_copy *best = NULL;
     for (size_t k = 0; k < n; k++) {
         cl_copy *c = &cl->copies[(start + k) % n];
-        if (c->skey != skey || !atomic_load(&cl->nodes[c->node].alive))
+        if (c->skey != skey || !atomic_load(&cl->nodes[c->node].alive) ||
+            (whole && c->pending))
             continue;
         if (c->node == i) {
             *out = *c;
@@ -308,9 +324,11 @@ copy_pick_locked(cl_driver *cl, uint64_t skey, int i, cl_copy *out)
 static uint64_t
 copy_keep_locked(cl_driver *cl, uint64_t skey, int i, const cl_copy *c)
 {
-    if (c->node == i || cl->nodes[i].kind == CL_ATTACHED)
+    if (c->node == i || cl->nodes[i].kind == CL_ATTACHED ||
+        !copy_add_locked(cl, skey, skey, c->size, i))
         return 0;
-    return copy_add_locked(cl, skey, skey, c->size, i) ? skey : 0;
+    cl->copies[cl->ncopies - 1].pending = true; /* until the call is back */
+    return skey;
 }
 
 /* copy_pick_locked, and copy_keep_locked if `keep`: *keep_as its key. */
@@ -319,10 +337,24 @@ copy_pick(cl_driver *cl, uint64_t skey, int i, bool keep, cl_copy *out,
           uint64_t *keep_as)
 {
     pthread_mutex_lock(&cl->xfer_mu);
-    bool got = copy_pick_locked(cl, skey, i, out);
+    bool got = copy_pick_locked(cl, skey, i, false, out);
     *keep_as = got && keep ? copy_keep_locked(cl, skey, i, out) : 0;
     pthread_mutex_unlock(&cl->xfer_mu);
     return got;
+}
+
+/* Copy c as a ClusterArg.remote, "RAYLET JOB KEY SIZE KEEP_AS", the
+ * reader keeping what it pulls under keep_as (0: not). */
+static void
+copy_desc(cl_driver *cl, const cl_copy *c, uint64_t keep_as,
+          char desc[CL_REMOTE_DESC])
+{
+    const cl_node *src = &cl->nodes[c->node];
+    snprintf(
+        desc, CL_REMOTE_DESC, "%s %016llx %llu %llu %llu", src->addr,
+        (unsigned long long)(src->kind == CL_ATTACHED ? src->job : cl->job),
+        (unsigned long long)c->rkey, (unsigned long long)c->size,
+        (unsigned long long)keep_as);
 }
 
 static uint64_t parked_key(cl_driver *cl, uint64_t id);
@@ -342,6 +374,30 @@ stored_key(ray_ref r)
         skey = parked_key(g_cl, r.id);
     pthread_mutex_unlock(&rt->mu);
     return skey;
+}
+
+bool
+cl_copy_where(cl_driver *cl, ray_ref r, int i, char desc[CL_REMOTE_DESC],
+              uint32_t *type)
+{
+    bool parked;
+    if (cl_ref_pending(r, &parked))
+        return parked && parked_desc(cl, r.id, i, desc, type, NULL);
+    sdk_rt *rt = sdk_g;
+    uint64_t skey = 0;
+    pthread_mutex_lock(&rt->mu);
+    sdk_obj *o = sdk_objects_lookup(&rt->store, r.id);
+    if (o && o->state == SDK_OBJ_READY && sdk_obj_stored(o)) {
+        skey = sdk_obj_store_key(o);
+        *type = o->type & ~SDK_TYPE_STORED;
+    }
+    pthread_mutex_unlock(&rt->mu);
+    cl_copy c;
+    uint64_t keep_as;
+    if (!skey || !copy_pick(cl, skey, i, false, &c, &keep_as))
+        return false;
+    copy_desc(cl, &c, 0, desc);
+    return true;
 }
 
 /* Push `len` bytes of `type` to node i over *fd (taken on first use);
@@ -438,7 +494,7 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
             if (!key)
                 break;
             bytes -= len;
-            c = (cl_copy){skey, key, len, i, 0};
+            c = (cl_copy){skey, key, len, i, 0, false};
             if (!skey || !copy_add(cl, skey, key, len, i)) {
                 /* For this call only: the agent gives it to the call */
                 a[k].pad = CL_ARG_PUSHED;
@@ -465,12 +521,7 @@ cl_args_place(cl_driver *cl, int i, bool here, const ray_arg *args, ray_arg *a,
         /* Pulled from another node: this job's agent keeps its copy too,
          * under the value's store key here (no key of its own is that
          * large), recorded as a copy already (copy_keep_locked). */
-        cl_node *src = &cl->nodes[c.node];
-        snprintf(
-            desc[k], CL_REMOTE_DESC, "%s %016llx %llu %llu %llu", src->addr,
-            (unsigned long long)(src->kind == CL_ATTACHED ? src->job : cl->job),
-            (unsigned long long)c.rkey, (unsigned long long)c.size,
-            (unsigned long long)keep_as);
+        copy_desc(cl, &c, keep_as, desc[k]);
         a[k].pad = CL_ARG_REMOTE;
         a[k].v.buf.ptr = desc[k];
         a[k].v.buf.len = strlen(desc[k]);
@@ -951,8 +1002,8 @@ static bool parked_desc_now(cl_driver *cl, uint64_t id, int i, char *desc,
  * it, there or on another node (its own, or one a call pulled there
  * before: readers spread over them), as a ClusterArg.remote into desc,
  * node i keeping what it pulls (under the value's reserved key, *keep_as,
- * a copy from now on); false when it is parked no more (pulled, or lost
- * with its node). */
+ * a copy from now on; keep_as NULL: not kept); false when it is parked
+ * no more (pulled, or lost with its node). */
 static bool
 parked_desc(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type,
             uint64_t *keep_as)
@@ -976,20 +1027,21 @@ parked_desc_now(cl_driver *cl, uint64_t id, int i, char *desc, uint32_t *type,
 {
     pthread_mutex_lock(&cl->xfer_mu);
     pull_job *j = pj_find(cl, id);
-    cl_copy c = {0, j ? j->key : 0, 0, j ? j->node : 0, 0};
+    cl_copy c = {0, j ? j->key : 0, 0, j ? j->node : 0, 0, false};
     /* A copy, or else where it was made while that node lives: a reader
      * that failed there forgets its record (forget_copy_at), and the
      * value is still there once a short partition ends. (Without this
      * fallback a parked value with no record left sent its callers round
      * the defer loop for good.) */
-    bool ok = j && ((j->skey && copy_pick_locked(cl, j->skey, i, &c)) ||
+    bool ok = j && ((j->skey && copy_pick_locked(cl, j->skey, i, false, &c)) ||
                     atomic_load(&cl->nodes[j->node].alive));
     if (ok) {
-        cl_node *src = &cl->nodes[c.node];
-        *keep_as = j->skey ? copy_keep_locked(cl, j->skey, i, &c) : 0;
-        snprintf(desc, CL_REMOTE_DESC, "%s %016llx %llu %llu %llu", src->addr,
-                 (unsigned long long)cl->job, (unsigned long long)c.rkey,
-                 (unsigned long long)j->size, (unsigned long long)*keep_as);
+        uint64_t keep =
+            keep_as && j->skey ? copy_keep_locked(cl, j->skey, i, &c) : 0;
+        if (keep_as)
+            *keep_as = keep;
+        c.size = j->size;
+        copy_desc(cl, &c, keep, desc);
         *type = j->type;
     }
     *dead = !ok && j && j->parked && !atomic_load(&cl->nodes[j->node].alive)
@@ -1005,7 +1057,8 @@ static bool
 rehome(cl_driver *cl, pull_job *j)
 {
     cl_copy c;
-    if (!j->skey || !copy_pick_locked(cl, j->skey, -1, &c) || c.node == j->node)
+    if (!j->skey || !copy_pick_locked(cl, j->skey, -1, true, &c) ||
+        c.node == j->node)
         return false;
     j->node = c.node;
     j->key = c.rkey;

@@ -108,6 +108,7 @@ typedef struct kept {
     uint8_t *fill;   /* filling: where its bytes land */
     uint8_t *landed; /* filling: a flag per chunk */
     int fill_users;  /* pulls writing from fill now */
+    bool claimed;    /* filling: its puller has begun (xfer_fill_expect) */
 } kept;
 
 /* A pull may ask for a copy its driver named before the node meant to
@@ -287,12 +288,25 @@ xfer_drop(uint64_t key)
 
 /* ---- copies kept as they land ---- */
 
+static void fill_end(kept *k, const ray_ref *ref);
+
 /* A filling entry for a copy of `size` bytes to be kept under `key`, in
- * the table, its puller a user; NULL when that key is taken (a copy is
- * kept here already) or out of memory. A failed pull's entry gives way. */
+ * the table, its puller (claimed: begun) a user: the one expected for it
+ * (xfer_fill_expect), or a new one; NULL when that key is taken (a copy
+ * is kept here already) or out of memory. A failed pull's entry gives
+ * way. */
 static kept *
-fill_begin(uint64_t key, uint64_t size)
+fill_begin(uint64_t key, uint64_t size, bool claimed)
 {
+    pthread_mutex_lock(&K.mu);
+    kept *had = kept_find(key);
+    bool mine = claimed && had && had->state == KEPT_FILLING && !had->claimed &&
+                had->len == size;
+    if (mine)
+        had->claimed = true;
+    pthread_mutex_unlock(&K.mu);
+    if (mine)
+        return had;
     kept *k = rt_calloc(1, sizeof(*k));
     uint8_t *landed = rt_calloc(size / XFER_CHUNK + 1, 1);
     if (!k || !landed) {
@@ -304,7 +318,8 @@ fill_begin(uint64_t key, uint64_t size)
                 .len = size,
                 .users = 1,
                 .state = KEPT_FILLING,
-                .landed = landed};
+                .landed = landed,
+                .claimed = claimed};
     pthread_mutex_lock(&K.mu);
     kept *was = kept_find(key);
     bool failed = was && was->state == KEPT_FAILED;
@@ -322,6 +337,25 @@ fill_begin(uint64_t key, uint64_t size)
         return NULL;
     }
     return k;
+}
+
+void
+xfer_fill_expect(uint64_t key, uint64_t size)
+{
+    (void)fill_begin(key, size, false);
+}
+
+void
+xfer_fill_cancel(uint64_t key)
+{
+    pthread_mutex_lock(&K.mu);
+    kept *k = kept_find(key);
+    bool mine = k && k->state == KEPT_FILLING && !k->claimed;
+    if (mine)
+        k->claimed = true;
+    pthread_mutex_unlock(&K.mu);
+    if (mine)
+        fill_end(k, NULL);
 }
 
 /* Its bytes land at dst from now on. */
@@ -858,7 +892,7 @@ xfer_pull_ref(const char *raylet, uint64_t job, const uint8_t *tok,
               ray_ref *ref, char *why, size_t whylen)
 {
     /* In the table first: a pull of it may come before its bytes do. */
-    kept *fill = keep_as ? fill_begin(keep_as, size) : NULL;
+    kept *fill = keep_as ? fill_begin(keep_as, size, true) : NULL;
     int fds[XFER_STREAMS];
     int n = dial_streams(raylet, job, tok, fds, why, whylen);
     ray_err e = n ? RAY_OK : RAY_ECLOSED;

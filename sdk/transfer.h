@@ -72,6 +72,14 @@ ray_ref xfer_kept_ref(uint64_t key);
 /* Is the value kept under `key` a copy still being pulled here? */
 bool xfer_kept_filling(uint64_t key);
 
+/* A copy of `size` bytes a call about to start pulls here and keeps
+ * under `key`: in the table at once, filling, so that a record after it
+ * reading that copy here waits for it rather than miss it. The call's
+ * xfer_pull_ref (keep_as `key`) takes it up; xfer_fill_cancel ends one
+ * never taken up (failed: it leaves a tombstone that readers fail on). */
+void xfer_fill_expect(uint64_t key, uint64_t size);
+void xfer_fill_cancel(uint64_t key);
+
 /* Bytes this process has served to other nodes' pulls (counted as each
  * chunk is sent). */
 uint64_t xfer_served(void);

@@ -246,7 +246,9 @@ RAY_API void ray_config_init(ray_config *cfg);
  * it made there). ray_get, ray_wait, ray_on_done and calls given one ask
  * the owner for the value (once while that runtime holds the ref; a
  * large one is pulled or pushed as above; other nodes ask through this
- * process), and ray_ref_retain and ray_ref_release count at the owner:
+ * process, which answers a large value with a node holding it, and they
+ * pull it from there), and ray_ref_retain and ray_ref_release count at
+ * the owner:
  * the last release anywhere frees the value there, and a later use gets
  * RAY_EINVAL ("released by every holder"). If the owner's node dies
  * first, a value not fetched yet gives RAY_EOBJECT_LOST naming it.

@@ -4220,6 +4220,48 @@ expect_i64(ray_ref r)
     return v;
 }
 
+/* A ref packed in a value, read on another node, is answered with where
+ * its large value is (parked on .3, where its call made it; then a copy
+ * of a put, pushed once to .3): the reader pulls it from there, and its
+ * bytes never pass through the driver. */
+Test(cluster, a_packed_ref_s_large_value_goes_straight_from_where_it_is)
+{
+    driver_up(1);
+    enum { N = 24 * 1000 * 1000 };
+    ray_call_opts on2 = {.node = "127.0.0.2"},
+                  on3 = {.node = "127.0.0.3", .node_soft = true};
+    ray_ref v = make_pattern_remote_opts(&on3, N, 41);
+    double pulled = moved_bytes("pull"), pushed = pushed_bytes();
+    double served = served_bytes("127.0.0.3");
+    char ok[64];
+    snprintf(ok, sizeof(ok), "127.0.0.2 OK %d", N);
+    expect_str(RAY_CALL_OPTS(check_pattern_ref, &on2,
+                             ((ray_bytes){&v, sizeof(v)}), (int64_t)41),
+               ok);
+    cr_assert_eq(moved_bytes("pull"), pulled, "pulled to the driver");
+    cr_assert_eq(pushed_bytes(), pushed, "pushed by the driver");
+    cr_assert_eq(served_bytes("127.0.0.3") - served, (double)N);
+    ray_ref_release(v);
+
+    /* A put: pushed to .3 once for a call there, then read by .2 from
+     * there. */
+    ray_bytes b = make_pattern(N, 42);
+    ray_ref put;
+    cr_assert_eq(ray_put_bytes(b.data, b.len, &put), RAY_OK);
+    free((void *)b.data);
+    snprintf(ok, sizeof(ok), "127.0.0.3 OK %d", N);
+    expect_str(RAY_CALL_OPTS(check_pattern, &on3, put, (int64_t)42), ok);
+    pushed = pushed_bytes();
+    served = served_bytes("127.0.0.3");
+    snprintf(ok, sizeof(ok), "127.0.0.2 OK %d", N);
+    expect_str(RAY_CALL_OPTS(check_pattern_ref, &on2,
+                             ((ray_bytes){&put, sizeof(put)}), (int64_t)42),
+               ok);
+    cr_assert_eq(pushed_bytes(), pushed, "pushed by the driver again");
+    cr_assert_eq(served_bytes("127.0.0.3") - served, (double)N);
+    ray_ref_release(put);
+}
+
 /* Tasks anywhere read refs packed inside their arguments (the pattern of
  * a reduce over a list of refs): the driver's puts and calls, a large
  * put, another node's refs (through the driver), on the driver's own
