@@ -1535,26 +1535,35 @@ served_bytes(const char *ip)
     return v;
 }
 
+/* A raylet on 127.0.0.4 joins the cluster, and the driver sends it calls
+ * (it polls the head twice a second). */
+static void
+node4_up(void)
+{
+    char addr[160];
+    snprintf(addr, sizeof(addr), "--address=%s", head);
+    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4", NULL), 0,
+                 "%s", out_text());
+    ray_call_opts o = {.node = "127.0.0.4"};
+    ray_ref r = RAY_REF_NULL;
+    for (int k = 0; k < 200 && r.id == 0; k++) {
+        r = tagged_remote_opts(&o, 4);
+        if (r.id == 0)
+            usleep(50000);
+    }
+    expect_str(r, "127.0.0.4 4");
+}
+
 /* A value read by calls on three nodes at once leaves the driver once
  * and every node at most once: .3 pulls it from .2's copy, and .4 from
  * .3's as it lands there (a relay), rather than both from .2. */
 Test(cluster, a_value_read_on_three_nodes_at_once_is_relayed)
 {
     driver_up(1);
-    char addr[160];
-    snprintf(addr, sizeof(addr), "--address=%s", head);
-    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4", NULL), 0,
-                 "%s", out_text());
+    node4_up();
     const char *ips[3] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
     ray_call_opts on[3] = {
         {.node = ips[0]}, {.node = ips[1]}, {.node = ips[2]}};
-    ray_ref r = RAY_REF_NULL;
-    for (int k = 0; k < 200 && r.id == 0; k++) { /* the driver polls 2/s */
-        r = tagged_remote_opts(&on[2], 4);
-        if (r.id == 0)
-            usleep(50000);
-    }
-    expect_str(r, "127.0.0.4 4");
     enum { N = 48 * 1000 * 1000 }; /* 12 chunks */
     ray_bytes b = make_pattern(N, 31);
     ray_ref put = RAY_REF_NULL;
@@ -1589,19 +1598,9 @@ Test(cluster, a_value_read_on_three_nodes_at_once_is_relayed)
 Test(cluster, a_relay_that_dies_leaves_its_readers_another_copy)
 {
     driver_up(1);
-    char addr[160];
-    snprintf(addr, sizeof(addr), "--address=%s", head);
-    cr_assert_eq(rayc("start", addr, "--node-ip-address=127.0.0.4", NULL), 0,
-                 "%s", out_text());
+    node4_up();
     ray_call_opts on2 = {.node = "127.0.0.2"}, on3 = {.node = "127.0.0.3"},
                   on4 = {.node = "127.0.0.4"};
-    ray_ref r = RAY_REF_NULL;
-    for (int k = 0; k < 200 && r.id == 0; k++) { /* the driver polls 2/s */
-        r = tagged_remote_opts(&on4, 4);
-        if (r.id == 0)
-            usleep(50000);
-    }
-    expect_str(r, "127.0.0.4 4");
     enum { N = 96 * 1000 * 1000 };
     ray_bytes b = make_pattern(N, 32);
     ray_ref put = RAY_REF_NULL;
