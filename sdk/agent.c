@@ -927,29 +927,40 @@ reads_elsewhere(const Ray__Rpc__ClusterTask *t)
     return false;
 }
 
-/* The copies record t pulls here and keeps: expected in the table from
- * now (on), so that records after it reading them here wait for them;
- * or, off, no longer (its pulls took them up, or never will). */
-static void
-expect_copies(const Ray__Rpc__ClusterTask *t, bool on)
-{
-    for (size_t k = 0; k < t->n_args; k++) {
-        remote_arg ra;
-        const char *d = t->args[k]->remote;
-        if (!d || !*d || !remote_parse(d, &ra) || ra.here || !ra.keep_as)
-            continue;
-        if (on)
-            xfer_fill_expect(ra.keep_as, ra.size);
-        else
-            xfer_fill_cancel(ra.keep_as);
-    }
-}
+#define AGENT_EXPECT_MAX 16 /* copies one record pulls and keeps */
 
 typedef struct pull_args {
     client *c;
     uint8_t *rec;
     size_t len;
+    uint64_t expect[AGENT_EXPECT_MAX]; /* keys of the copies it keeps */
+    int nexpect;
 } pull_args;
+
+/* The copies record t pulls here and keeps: expected in the table from
+ * now, so that records after it reading them here wait for them; their
+ * keys into p, which cancels them (expect_end) once its pulls took them
+ * up or never will. */
+static void
+expect_copies(const Ray__Rpc__ClusterTask *t, pull_args *p)
+{
+    for (size_t k = 0; k < t->n_args && p->nexpect < AGENT_EXPECT_MAX; k++) {
+        remote_arg ra;
+        const char *d = t->args[k]->remote;
+        if (!d || !*d || !remote_parse(d, &ra) || ra.here || !ra.keep_as)
+            continue;
+        xfer_fill_expect(ra.keep_as, ra.size);
+        p->expect[p->nexpect++] = ra.keep_as;
+    }
+}
+
+static void
+expect_end(pull_args *p)
+{
+    for (int k = 0; k < p->nexpect; k++)
+        xfer_fill_cancel(p->expect[k]);
+    p->nexpect = 0;
+}
 
 /* A record that reads values kept on other nodes: pulled here first
  * (from the agent that keeps each), then it runs, on this thread. */
@@ -985,8 +996,7 @@ pull_args_main(void *arg)
             ok = false;
         }
     }
-    if (t)
-        expect_copies(t, false);
+    expect_end(p);
     if (ok)
         run_task(c, t, pulled);
     else if (!t)
@@ -1028,14 +1038,14 @@ run_batch(client *c, Ray__Rpc__TaskBatch *b)
         pthread_t th;
         if (rec) {
             protobuf_c_message_pack(&t->base, rec);
-            *p = (pull_args){c, rec, len};
+            *p = (pull_args){.c = c, .rec = rec, .len = len};
             atomic_fetch_add(&c->refs, 1);
-            expect_copies(t, true);
+            expect_copies(t, p);
             if (pthread_create(&th, NULL, pull_args_main, p) == 0) {
                 pthread_detach(th);
                 continue;
             }
-            expect_copies(t, false);
+            expect_end(p);
             atomic_fetch_sub(&c->refs, 1);
         }
         rt_free(rec);
