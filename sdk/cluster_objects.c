@@ -216,9 +216,11 @@ cl_served(sdk_node_bytes *out, size_t max)
         cl_node *nd = &cl->nodes[i];
         if (nd->kind != CL_JOB || !atomic_load(&nd->alive))
             continue;
-        const char *port = strrchr(nd->addr, ':'); /* its address, bare */
-        int len = port ? (int)(port - nd->addr) : (int)strlen(nd->addr);
-        snprintf(out[n].node, sizeof(out[n].node), "%.*s", len, nd->addr);
+        char host[RT_HOST_MAX], why[8];
+        uint16_t port;
+        if (rt_addr_parse(nd->addr, host, &port, why, sizeof(why)) != RAY_OK)
+            snprintf(host, sizeof(host), "%s", nd->addr);
+        snprintf(out[n].node, sizeof(out[n].node), "%s", host);
         out[n++].bytes = atomic_load(&nd->served);
     }
     return n;
