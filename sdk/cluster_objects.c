@@ -219,7 +219,8 @@ cl_served(sdk_node_bytes *out, size_t max)
         char host[RT_HOST_MAX], why[8];
         uint16_t port;
         if (rt_addr_parse(nd->addr, host, &port, why, sizeof(why)) != RAY_OK)
-            snprintf(host, sizeof(host), "%s", nd->addr);
+            snprintf(host, sizeof(host), "%.*s", (int)sizeof(host) - 1,
+                     nd->addr);
         snprintf(out[n].node, sizeof(out[n].node), "%s", host);
         out[n++].bytes = atomic_load(&nd->served);
     }
