@@ -857,21 +857,31 @@ Test(cluster, raylets_register_again_with_a_restarted_head)
     expect_str(tagged_remote_opts(&o, 9), "127.0.0.3 9");
 }
 
+/* The value of series `series` (its name and labels) in this driver's
+ * metrics; it must be there. */
+static double
+metric_value(const char *series)
+{
+    char *m = NULL;
+    cr_assert_eq(ray_metrics(&m), RAY_OK);
+    char k[160];
+    snprintf(k, sizeof(k), "%s ", series);
+    const char *p = strstr(m, k);
+    cr_assert_not_null(p, "no %s in:\n%s", series, m);
+    double v = strtod(p + strlen(k), NULL);
+    ray_free(m);
+    return v;
+}
+
 /* Bytes this driver moved to (push) or from (pull) other nodes (its
  * metrics). */
 static double
 moved_bytes(const char *direction)
 {
-    char *m = NULL;
-    cr_assert_eq(ray_metrics(&m), RAY_OK);
     char k[96];
-    snprintf(k, sizeof(k),
-             "rayc_object_transfer_bytes_total{direction=\"%s\"} ", direction);
-    const char *p = strstr(m, k);
-    cr_assert_not_null(p, "%s", m);
-    double v = strtod(p + strlen(k), NULL);
-    ray_free(m);
-    return v;
+    snprintf(k, sizeof(k), "rayc_object_transfer_bytes_total{direction=\"%s\"}",
+             direction);
+    return metric_value(k);
 }
 
 static double
@@ -1524,15 +1534,9 @@ served_bytes(const char *ip)
     char want[48];
     snprintf(want, sizeof(want), "%s 1", ip);
     expect_str(tagged_remote_opts(&o, 1), want);
-    char *m = NULL;
-    cr_assert_eq(ray_metrics(&m), RAY_OK);
     char k[96];
-    snprintf(k, sizeof(k), "rayc_object_served_bytes_total{node=\"%s\"} ", ip);
-    const char *p = strstr(m, k);
-    cr_assert_not_null(p, "%s", m);
-    double v = strtod(p + strlen(k), NULL);
-    ray_free(m);
-    return v;
+    snprintf(k, sizeof(k), "rayc_object_served_bytes_total{node=\"%s\"}", ip);
+    return metric_value(k);
 }
 
 /* A raylet on 127.0.0.4 joins the cluster, and the driver sends it calls
